@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 01 — segment: one append-only file of Kafka record batches.
+ * The only surface later chapters may use; the lesson is in 01_segment.c.
+ */
+#ifndef SAMSA_SEGMENT_H
+#define SAMSA_SEGMENT_H
+
+#include "00_base.h"
+
+/* ---- Record batch v2 layout (DefaultRecordBatch.java; CLIENTS.md §6) ---- */
+
+#define SEG_OFF_BASE_OFFSET 0        /* int64: assigned by the broker */
+#define SEG_OFF_BATCH_LENGTH 8       /* int32: bytes after this field */
+#define SEG_OFF_LEADER_EPOCH 12      /* int32: partitionLeaderEpoch */
+#define SEG_OFF_MAGIC 16             /* int8: 2 */
+#define SEG_OFF_CRC 17               /* uint32: CRC-32C of [21, end) */
+#define SEG_OFF_ATTRIBUTES 21        /* int16 */
+#define SEG_OFF_LAST_OFFSET_DELTA 23 /* int32 */
+#define SEG_OFF_BASE_TIMESTAMP 27    /* int64 */
+#define SEG_OFF_MAX_TIMESTAMP 35     /* int64 */
+#define SEG_OFF_PRODUCER_ID 43       /* int64 */
+#define SEG_OFF_PRODUCER_EPOCH 51    /* int16 */
+#define SEG_OFF_BASE_SEQUENCE 53     /* int32 */
+#define SEG_OFF_RECORDS_COUNT 57     /* int32 */
+#define SEG_BATCH_HEADER_LEN 61      /* KAFKA: RECORD_BATCH_OVERHEAD */
+#define SEG_LOG_OVERHEAD 12          /* KAFKA: LOG_OVERHEAD (offset + length) */
+/* Smallest legal batchLength: a header with no records. */
+#define SEG_MIN_BATCH_LENGTH (SEG_BATCH_HEADER_LEN - SEG_LOG_OVERHEAD)
+#define SEG_MAGIC_V2 2
+
+#define SEG_ATTR_COMPRESSION_MASK 0x07 /* 0 none 1 gzip 2 snappy 3 lz4 4 zstd */
+#define SEG_ATTR_LOG_APPEND_TIME 0x08  /* timestampType = LogAppendTime */
+#define SEG_ATTR_TRANSACTIONAL 0x10
+#define SEG_ATTR_CONTROL 0x20
+#define SEG_ATTR_DELETE_HORIZON 0x40
+
+/* KAFKA: segment.bytes default 1 GiB, segment.ms default 7 days. */
+#define SEG_DEFAULT_SEGMENT_BYTES (1024LL * 1024 * 1024)
+#define SEG_DEFAULT_SEGMENT_MS (7LL * 24 * 60 * 60 * 1000)
+
+/* The 61-byte header of one record batch, decoded. */
+struct seg_batch {
+	int64_t base_offset;
+	int32_t batch_length; /* bytes after the batchLength field */
+	int32_t partition_leader_epoch;
+	int8_t magic;
+	uint32_t crc;
+	int16_t attributes;
+	int32_t last_offset_delta;
+	int64_t base_timestamp;
+	int64_t max_timestamp;
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int32_t records_count;
+};
+
+/* Last offset in the batch: base_offset + last_offset_delta. */
+static inline int64_t seg_batch_last_offset(const struct seg_batch *b)
+{
+	return b->base_offset + b->last_offset_delta;
+}
+
+/* Whole size of the batch on disk and on the wire. */
+static inline uint64_t seg_batch_size(const struct seg_batch *b)
+{
+	return SEG_LOG_OVERHEAD + (uint64_t)b->batch_length;
+}
+
+/* CRC-32C (Castagnoli) of data, continuing from crc (start with 0).
+ * Uses the SSE4.2 instruction where the CPU has it, a table otherwise. */
+uint32_t seg_crc32c(uint32_t crc, const void *data, size_t len);
+/* "sse4.2" or "table": which implementation seg_crc32c chose. */
+const char *seg_crc32c_impl(void);
+
+/* Decode the header of the batch at buf. Checks only what the header can
+ * say about itself: len >= 61, magic 2, batchLength >= 49.
+ * KB_ERR_CORRUPT otherwise; never reads past buf + len. */
+int seg_batch_decode(const uint8_t *buf, size_t len, struct seg_batch *out);
+
+/* Validate one whole batch occupying exactly buf[0, len): the header as in
+ * seg_batch_decode, batchLength == len - 12, lastOffsetDelta >= 0, and the
+ * CRC-32C. On failure *why (if not NULL) names the broken rule. */
+int seg_batch_validate(const uint8_t *buf, size_t len, struct seg_batch *out,
+		       const char **why);
+
+/* Rewrite the fields the broker owns; the CRC does not cover them. */
+void seg_batch_set_base_offset(uint8_t *buf, int64_t base_offset);
+void seg_batch_set_leader_epoch(uint8_t *buf, int32_t epoch);
+
+/* ---- Segment files ---- */
+
+/* When a segment is full (KAFKA: segment.bytes, segment.ms). */
+struct seg_config {
+	int64_t segment_bytes;
+	int64_t segment_ms;
+};
+
+/* One open segment file: <dir>/<20-digit base offset>.log.
+ * Single-threaded: owned by whoever opened it (the partition log). */
+struct segment {
+	int fd;               /* owned; open O_RDWR|O_APPEND semantics by pos */
+	char *path;           /* owned: full path of the .log file */
+	int64_t base_offset;  /* offset of the first batch, from the name */
+	uint64_t size;        /* bytes of whole, valid batches (= file size) */
+	int64_t next_offset;  /* last offset + 1; base_offset when empty */
+	int64_t max_timestamp;            /* largest batch max_timestamp, or -1 */
+	int64_t offset_of_max_timestamp;  /* its batch's last offset, or -1 */
+	int64_t first_batch_timestamp;    /* max_timestamp of batch 1, or -1 */
+	int64_t created_ms;   /* wall clock when created or opened */
+	bool dirty;           /* appended since the last seg_flush */
+};
+
+/* What seg_recover found. */
+struct seg_recovery {
+	uint64_t valid_bytes;     /* bytes kept */
+	uint64_t truncated_bytes; /* bytes cut from the tail */
+	uint32_t batches;         /* whole valid batches scanned */
+	const char *reason;       /* why the tail was cut, or NULL */
+};
+
+/* "<dir>/<base offset as 20 digits><suffix>" into out; KB_ERR_INVAL if it
+ * does not fit. suffix is ".log", ".index", ".timeindex", ... */
+int seg_file_name(char *out, size_t cap, const char *dir, int64_t base_offset,
+		  const char *suffix);
+/* Parse "00000000000000000042.log" -> 42 when name ends in suffix. */
+int seg_parse_file_name(const char *name, const char *suffix, int64_t *base);
+
+/* Open the segment file for base_offset in dir, creating it if create.
+ * Does not scan: size comes from the file, next_offset = base_offset until
+ * seg_recover or the caller (chapter 03, from the index) sets it.
+ * returns owned *out (seg_close). */
+int seg_open(const char *dir, int64_t base_offset, bool create,
+	     struct segment **out);
+
+/* Append one batch that the caller validated and gave its base offset.
+ * Writes at seg->size and updates size, next_offset, timestamps. */
+int seg_append(struct segment *seg, const uint8_t *batch, size_t len);
+
+/* Read up to len bytes at pos into buf; *got is what was read (short at EOF). */
+int seg_read(const struct segment *seg, uint64_t pos, void *buf, size_t len,
+	     size_t *got);
+
+/* Decode the header of the batch at pos (no CRC check). KB_ERR_RANGE when
+ * pos == size, KB_ERR_CORRUPT when the header is bad or runs past size. */
+int seg_read_batch(const struct segment *seg, uint64_t pos,
+		   struct seg_batch *out);
+
+/* From start_pos (a batch boundary), find the first batch whose last offset
+ * is >= offset. *pos and *out describe it. KB_ERR_NOTFOUND if none. */
+int seg_find_offset(const struct segment *seg, int64_t offset,
+		    uint64_t start_pos, uint64_t *pos, struct seg_batch *out);
+
+/* Validate every batch from from_pos (a batch boundary) to the end of the
+ * file; cut the file at the first byte that is not part of a whole valid
+ * batch, and log what was cut (offsets and byte counts). Recomputes
+ * next_offset and the timestamps from the batches it scanned. */
+int seg_recover(struct segment *seg, uint64_t from_pos,
+		struct seg_recovery *rep);
+
+/* Cut the file to size bytes (a batch boundary the caller found).
+ * The caller sets next_offset afterwards. */
+int seg_truncate(struct segment *seg, uint64_t size);
+
+/* fsync the file if anything was appended since the last flush. */
+int seg_flush(struct segment *seg);
+
+/* Should a batch of incoming bytes with max timestamp incoming_ts go to a
+ * new segment? True when it would pass segment.bytes, or (non-empty only)
+ * segment.ms has passed since the first batch (or since creation). */
+bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
+		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms);
+
+/* Close the file and free seg. Does not fsync: call seg_flush first. */
+void seg_close(struct segment *seg);
+
+/* Unlink the file and free seg. */
+int seg_delete(struct segment *seg);
+
+#endif
