@@ -20,7 +20,9 @@
  * Simplifications: the logger is single-threaded, like the reactor.
  * See also: every later chapter.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "00_base.h"
 
 #include <errno.h>

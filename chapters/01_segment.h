@@ -56,10 +56,13 @@ struct seg_batch {
 	int32_t records_count;
 };
 
-/* Last offset in the batch: base_offset + last_offset_delta. */
+/* Last offset in the batch: base_offset + last_offset_delta. Computed
+ * unsigned so damaged header fields wrap instead of overflowing (undefined
+ * behaviour); the range checks that follow then reject them. */
 static inline int64_t seg_batch_last_offset(const struct seg_batch *b)
 {
-	return b->base_offset + b->last_offset_delta;
+	return (int64_t)((uint64_t)b->base_offset +
+			 (uint64_t)(int64_t)b->last_offset_delta);
 }
 
 /* Whole size of the batch on disk and on the wire. */
@@ -73,6 +76,9 @@ static inline uint64_t seg_batch_size(const struct seg_batch *b)
 uint32_t seg_crc32c(uint32_t crc, const void *data, size_t len);
 /* "sse4.2" or "table": which implementation seg_crc32c chose. */
 const char *seg_crc32c_impl(void);
+/* The portable slicing table implementation, whatever the CPU has; the
+ * same result as seg_crc32c (tests compare the two). */
+uint32_t seg_crc32c_table(uint32_t crc, const void *data, size_t len);
 
 /* Decode the header of the batch at buf. Checks only what the header can
  * say about itself: len >= 61, magic 2, batchLength >= 49.
@@ -90,6 +96,8 @@ void seg_batch_set_base_offset(uint8_t *buf, int64_t base_offset);
 void seg_batch_set_leader_epoch(uint8_t *buf, int32_t epoch);
 
 /* ---- Segment files ---- */
+
+#define SEG_LOG_SUFFIX ".log" /* KAFKA: LogFileUtils.LOG_FILE_SUFFIX */
 
 /* When a segment is full (KAFKA: segment.bytes, segment.ms). */
 struct seg_config {
@@ -110,7 +118,16 @@ struct segment {
 	int64_t first_batch_timestamp;    /* max_timestamp of batch 1, or -1 */
 	int64_t created_ms;   /* wall clock when created or opened */
 	bool dirty;           /* appended since the last seg_flush */
+	bool dir_unsynced;    /* created by seg_open; directory not fsynced yet */
 };
+
+/* Can offset live in seg? Index entries hold offset - base_offset as an
+ * int32 (KAFKA: LogSegment.canConvertToRelativeOffset); roll when not. */
+static inline bool seg_offset_fits(const struct segment *seg, int64_t offset)
+{
+	return offset >= seg->base_offset &&
+	       offset - seg->base_offset <= INT32_MAX;
+}
 
 /* What seg_recover found. */
 struct seg_recovery {
@@ -135,7 +152,10 @@ int seg_open(const char *dir, int64_t base_offset, bool create,
 	     struct segment **out);
 
 /* Append one batch that the caller validated and gave its base offset.
- * Writes at seg->size and updates size, next_offset, timestamps. */
+ * Writes at seg->size and updates size, next_offset, timestamps.
+ * KB_ERR_INVAL (nothing written) if the header does not match len, the
+ * base offset is < next_offset, or the last offset fails seg_offset_fits.
+ * KB_ERR_IO if the write fails; the file is cut back to its old size. */
 int seg_append(struct segment *seg, const uint8_t *batch, size_t len);
 
 /* Read up to len bytes at pos into buf; *got is what was read (short at EOF). */
@@ -155,12 +175,17 @@ int seg_find_offset(const struct segment *seg, int64_t offset,
 /* Validate every batch from from_pos (a batch boundary) to the end of the
  * file; cut the file at the first byte that is not part of a whole valid
  * batch, and log what was cut (offsets and byte counts). Recomputes
- * next_offset and the timestamps from the batches it scanned. */
+ * next_offset and the timestamps from the batches it scanned (from_pos 0:
+ * from scratch; else on top of what the caller set for the batches before
+ * from_pos; KB_ERR_CORRUPT, nothing cut, if the batch at 0 is unreadable
+ * then: recover from 0). rep may be NULL. */
 int seg_recover(struct segment *seg, uint64_t from_pos,
 		struct seg_recovery *rep);
 
 /* Cut the file to size bytes (a batch boundary the caller found).
- * The caller sets next_offset afterwards. */
+ * The caller sets next_offset afterwards (seg_truncate also recomputes it
+ * and the timestamps from the batches kept). KB_ERR_INVAL if size is not
+ * a batch boundary, KB_ERR_RANGE if size > seg->size; nothing is cut then. */
 int seg_truncate(struct segment *seg, uint64_t size);
 
 /* fsync the file if anything was appended since the last flush. */
@@ -168,7 +193,8 @@ int seg_flush(struct segment *seg);
 
 /* Should a batch of incoming bytes with max timestamp incoming_ts go to a
  * new segment? True when it would pass segment.bytes, or (non-empty only)
- * segment.ms has passed since the first batch (or since creation). */
+ * segment.ms has passed since the first batch (or since creation).
+ * Never for an empty segment: a new one would be the same empty file. */
 bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
 		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms);
 

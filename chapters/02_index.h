@@ -30,6 +30,8 @@ struct idx {
 	size_t max_entries;  /* capacity of the preallocated file */
 	size_t entries;      /* entries in use */
 	size_t entry_size;   /* 8 or 12 */
+	size_t torn_bytes;   /* at idx_open: file length % entry_size; not 0
+			      * means damaged (idx_check reports it) */
 };
 
 /* One entry, with the relative offset made absolute. For the offset index
@@ -81,6 +83,10 @@ int idx_trim(struct idx *ix);
 int idx_check(const struct idx *ix, const struct segment *seg,
 	      const char **why);
 
+/* Write the mapped entries and the file length to disk (msync + fsync;
+ * KAFKA: LogSegment.flush flushes both indexes with the log). */
+int idx_flush(struct idx *ix);
+
 /* Trim, unmap, close and free. */
 void idx_close(struct idx *ix);
 
@@ -123,6 +129,9 @@ int idx_set_rebuild(struct idx_set *s, const struct segment *seg,
 /* Both indexes pass idx_check against seg. */
 int idx_set_check(const struct idx_set *s, const struct segment *seg,
 		  const char **why);
+
+/* idx_flush both indexes. */
+int idx_set_flush(struct idx_set *s);
 
 void idx_set_close(struct idx_set *s);
 int idx_set_delete(struct idx_set *s);

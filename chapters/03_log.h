@@ -48,6 +48,7 @@ struct log_epoch {
 struct log_recovery_hint {
 	int64_t recovery_point; /* offsets below it were fsynced; 0 if unknown */
 	bool clean_shutdown;    /* closed by log_close after a full flush */
+	int64_t log_start_offset; /* log-start-offset-checkpoint; 0 if unknown */
 };
 
 /* One partition's log, in <log.dir>/<topic>-<partition>/.
@@ -159,13 +160,18 @@ int log_maybe_flush(struct log *log, int64_t now_ms);
 
 /* ---- Leader epochs ---- */
 
-/* Record that epoch starts at start_offset (ignored if not newer than the
- * latest) and rewrite leader-epoch-checkpoint. */
+/* Record that epoch starts at start_offset and rewrite
+ * leader-epoch-checkpoint. A no-op when epoch is the latest and start_offset
+ * is not earlier; otherwise entries that would break the ascending order
+ * are dropped first (KAFKA: LeaderEpochFileCache.assign). */
 int log_epoch_assign(struct log *log, int32_t epoch, int64_t start_offset);
 
-/* KAFKA: OffsetForLeaderEpoch: the largest epoch <= epoch we know, and the
- * offset where it ended (the next epoch's start, or the log end offset).
- * KB_ERR_NOTFOUND (epoch -1, offset -1) if epoch is older than any known. */
+/* KAFKA: OffsetForLeaderEpoch (LeaderEpochFileCache.endOffsetFor): the
+ * largest epoch <= epoch we know, and the offset where it ended (the next
+ * epoch's start, or the log end offset for the latest epoch). An epoch older
+ * than any known gives (epoch, start of the first known epoch), as Kafka.
+ * KB_ERR_NOTFOUND (epoch -1, offset -1) for epoch -1, an empty cache, or an
+ * epoch newer than the latest. */
 int log_epoch_end_offset(const struct log *log, int32_t epoch,
 			 int32_t *found_epoch, int64_t *end_offset);
 
@@ -185,6 +191,11 @@ int log_checkpoint_write(const char *log_dir, const char *name,
 /* Read it back; a missing file is 0 entries. returns owned *out (free). */
 int log_checkpoint_read(const char *log_dir, const char *name,
 			struct log_checkpoint_entry **out, size_t *n);
+
+/* Split a partition directory name "<topic>-<partition>" at its last '-'
+ * (topics may contain '-') into e->topic and e->partition; e->offset = 0.
+ * KB_ERR_INVAL when it is not such a name. */
+int log_dir_parse_name(const char *name, struct log_checkpoint_entry *e);
 
 /* The clean-shutdown marker (KAFKA: .kafka_cleanshutdown): written after
  * every log in the directory is closed; taken (read and removed) at start. */

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 02 — index: the sparse offset index and time index of a segment.
+ *
+ * Concept:
+ *   A segment (chapter 01) can only be read by walking batch headers from a
+ *   known boundary. To find offset 1,234,567 in a 1 GiB segment without
+ *   walking from byte 0, each segment keeps a small sorted table beside it:
+ *   "the batch ending at offset O starts at byte P". It is sparse, one entry
+ *   per index.interval.bytes of log, so it stays small enough to live in
+ *   memory; a lookup is a binary search for the last entry <= the target,
+ *   then a short scan of at most ~4 KiB of batches. A second table maps
+ *   timestamps to offsets, for "the first record at or after time T".
+ *   Both are derived data: if they are missing or damaged, the log holds
+ *   everything needed to rebuild them, and the same rule rebuilds them
+ *   byte for byte.
+ *
+ * Kafka:
+ *   OffsetIndex (<base>.index: int32 relative offset, int32 position) and
+ *   TimeIndex (<base>.timeindex: int64 timestamp, int32 relative offset),
+ *   both AbstractIndex: a file preallocated to segment.index.bytes (10 MiB)
+ *   and mmap'd, trimmed to its entries (trimToValidSize) when the segment
+ *   rolls or closes. LogSegment.append and LogSegment.recover add an entry
+ *   when more than index.interval.bytes (4096) were appended since the last
+ *   one; LogSegment.onBecomeInactiveSegment adds a last time entry.
+ *
+ * Interface:
+ *   - Open a segment's two indexes with idx_set_open; close them with
+ *     idx_set_close (which trims) or idx_set_delete.
+ *   - After every seg_append, call idx_set_on_append with the position the
+ *     batch was written at. Before seg_append, roll to a new segment if
+ *     idx_is_full says either index is full: on_append returns
+ *     KB_ERR_TOO_LARGE and adds nothing when an entry is due and cannot fit.
+ *   - When the segment stops being the active one, idx_set_seal.
+ *   - To read offset O: idx_lookup_floor(offsets, O).position, then
+ *     seg_find_offset from that position. To read by time T:
+ *     idx_lookup_floor(times, T).offset, then the offset path.
+ *   - After loading, idx_set_check; if it fails (or a file was missing),
+ *     seg_recover the segment, then idx_set_rebuild.
+ *   - After seg_truncate, idx_truncate_to on both indexes.
+ *   - struct idx_entry is a copy: no pointer into the mapping escapes, so a
+ *     remap (grow, trim) never leaves a caller with a dangling pointer.
+ *
+ * Invariants:
+ *   1. Offset index: offsets and positions strictly increase; an entry is
+ *      (last offset of a batch, position of that batch).
+ *   2. Time index: timestamps strictly increase (the first is > -1) and
+ *      offsets never decrease; an entry is (largest batch max timestamp so
+ *      far, last offset of the batch that first reached it).
+ *   3. Every offset is base_offset + an int32 >= 0; positions fit an int32.
+ *   4. The mapping is exactly the file: map_len == file length, and
+ *      entries * entry_size <= map_len. While open for appends the file is
+ *      max_entries * entry_size bytes; after idx_trim, idx_set_seal or
+ *      idx_close it is exactly entries * entry_size.
+ *   5. The time index keeps its last slot for the seal entry: idx_is_full
+ *      is true one entry early (KAFKA: TimeIndex.isFull).
+ *   6. One rule (index_batch) adds entries on append and on rebuild, so a
+ *      rebuilt index is byte-identical to the one appends wrote.
+ *   7. A checked index points inside its log: offsets in [base_offset,
+ *      next_offset), positions < size (idx_check).
+ *
+ * Simplifications:
+ *   - A plain binary search. Kafka searches the last few pages first
+ *     ("warm section", KAFKA-6432) to keep the page cache hot.
+ *   - Every index is opened writable and preallocated, even a sealed one
+ *     (the caller trims it); Kafka opens old segments' indexes lazily and
+ *     read-only.
+ *   - No transaction index (.txnindex); chapter 11 adds aborted
+ *     transactions.
+ *   Single-threaded: an index belongs to whoever opened its segment.
+ *
+ * See also: docs/02_index.md, diagrams/02_index.dot,
+ *   tests/02_index_test.c. Uses chapter 00 (status, kb_log, big-endian)
+ *   and chapter 01 (seg_file_name, seg_read_batch, struct segment).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "00_base.h"
+#include "01_segment.h"
+#include "02_index.h"
+
+/* KAFKA: LogFileUtils.INDEX_FILE_SUFFIX and TIME_INDEX_FILE_SUFFIX. */
+#define IDX_OFFSET_SUFFIX ".index"
+#define IDX_TIME_SUFFIX ".timeindex"
+/* KAFKA: RecordBatch.NO_TIMESTAMP, the timestamp of "no entry". */
+#define IDX_NO_TIMESTAMP (-1)
+/* Byte offsets inside an entry (KAFKA: OffsetIndex, TimeIndex). */
+#define IDX_OFF_REL 0      /* .index: int32 offset - base_offset */
+#define IDX_OFF_POSITION 4 /* .index: int32 byte position in the .log */
+#define IDX_TIME_TS 0      /* .timeindex: int64 timestamp (absolute) */
+#define IDX_TIME_REL 8     /* .timeindex: int32 offset - base_offset */
+
+/* ---- Prototypes of static helpers ---- */
+
+static int open_file(struct idx *ix, const char *dir, size_t max_bytes);
+static int resize_map(struct idx *ix, size_t bytes);
+static int make_room(struct idx *ix);
+static bool offset_fits(const struct idx *ix, int64_t offset);
+static struct idx_entry no_entry(const struct idx *ix);
+static struct idx_entry last_entry(const struct idx *ix);
+static int put_time(struct idx *ix, int64_t timestamp, int64_t offset,
+		    bool skip_full_check);
+static size_t count_at_or_below(const struct idx *ix, int64_t key,
+				bool by_timestamp);
+static bool is_trimmed(const struct idx *ix);
+static int index_batch(struct idx_set *s, const struct seg_batch *b,
+		       uint64_t position, int64_t max_ts, int64_t max_ts_offset);
+static int finish(struct idx_set *s, int64_t max_ts, int64_t max_ts_offset);
+static const char *check_entries(const struct idx *ix,
+				 const struct segment *seg);
+static const char *check_entry(const struct idx *ix,
+			       const struct segment *seg, size_t i);
+static const char *check_last_batch(const struct idx *ix,
+				    const struct segment *seg);
+static bool entry_is_zero(const struct idx *ix, size_t i);
+static int io_error(const struct idx *ix, const char *what);
+static void free_idx(struct idx *ix);
+
+/* ---- Lifecycle ---- */
+
+/* KAFKA: AbstractIndex's constructor: create or open the file, size it to
+ * the preallocation, map it; an existing file holds length / entry size
+ * entries. returns owned *out (idx_close). */
+int idx_open(const char *dir, int64_t base_offset, enum idx_kind kind,
+	     size_t max_bytes, struct idx **out)
+{
+	size_t entry_size = kind == IDX_OFFSET ? IDX_OFFSET_ENTRY_SIZE
+					       : IDX_TIME_ENTRY_SIZE;
+	if (max_bytes < entry_size || base_offset < 0)
+		return KB_ERR_INVAL;
+	struct idx *ix = calloc(1, sizeof *ix);
+	if (!ix)
+		return KB_ERR_NOMEM;
+	ix->kind = kind;
+	ix->fd = -1;
+	ix->base_offset = base_offset;
+	ix->entry_size = entry_size;
+	int rc = open_file(ix, dir, max_bytes);
+	if (rc != KB_OK) {
+		free_idx(ix);
+		return rc;
+	}
+	*out = ix;
+	return KB_OK;
+}
+
+/* Name, open and map the file of ix. A file whose length is not whole
+ * entries keeps the whole ones and remembers the rest in torn_bytes. */
+static int open_file(struct idx *ix, const char *dir, size_t max_bytes)
+{
+	char path[4096];
+	const char *suffix = ix->kind == IDX_OFFSET ? IDX_OFFSET_SUFFIX
+						    : IDX_TIME_SUFFIX;
+	int rc = seg_file_name(path, sizeof path, dir, ix->base_offset, suffix);
+	if (rc != KB_OK)
+		return rc;
+	if (!(ix->path = strdup(path)))
+		return KB_ERR_NOMEM;
+	ix->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+	if (ix->fd < 0 || fstat(ix->fd, &st) != 0)
+		return io_error(ix, "open");
+	ix->entries = (size_t)st.st_size / ix->entry_size;
+	ix->torn_bytes = (size_t)st.st_size % ix->entry_size;
+	/* An existing file longer than max_bytes keeps all its entries. */
+	ix->max_entries = KB_MAX(ix->entries, max_bytes / ix->entry_size);
+	return resize_map(ix, ix->max_entries * ix->entry_size);
+}
+
+/* ---- Appending entries ---- */
+
+/* KAFKA: OffsetIndex.append: refuses when full, and an offset that is not
+ * larger than the last one (InvalidOffsetException). INVARIANT 1, 3. */
+int idx_append_offset(struct idx *ix, int64_t offset, uint32_t position)
+{
+	assert(ix->kind == IDX_OFFSET);
+	if (idx_is_full(ix))
+		return KB_ERR_TOO_LARGE;
+	if (!offset_fits(ix, offset) || position > INT32_MAX)
+		return KB_ERR_RANGE;
+	if (ix->entries > 0 && offset <= last_entry(ix).offset)
+		return KB_ERR_INVAL;
+	int rc = make_room(ix);
+	if (rc != KB_OK)
+		return rc;
+	uint8_t *p = ix->map + ix->entries * ix->entry_size;
+	kb_put_be32(p + IDX_OFF_REL, (uint32_t)(offset - ix->base_offset));
+	kb_put_be32(p + IDX_OFF_POSITION, position);
+	ix->entries++;
+	return KB_OK;
+}
+
+/* KAFKA: TimeIndex.maybeAppend(timestamp, offset). */
+int idx_append_time(struct idx *ix, int64_t timestamp, int64_t offset)
+{
+	return put_time(ix, timestamp, offset, false);
+}
+
+/* KAFKA: TimeIndex.maybeAppend with skipFullCheck: only the seal may use
+ * the reserved last slot (INVARIANT 5). An older or equal timestamp adds
+ * nothing; an offset below the last entry's is refused. INVARIANT 2. */
+static int put_time(struct idx *ix, int64_t timestamp, int64_t offset,
+		    bool skip_full_check)
+{
+	assert(ix->kind == IDX_TIME);
+	if (!skip_full_check && idx_is_full(ix))
+		return KB_ERR_TOO_LARGE;
+	struct idx_entry last = last_entry(ix);
+	if (ix->entries > 0 && offset < last.offset)
+		return KB_ERR_INVAL;
+	if (timestamp <= last.timestamp)
+		return KB_OK;
+	if (!offset_fits(ix, offset))
+		return KB_ERR_RANGE;
+	if (ix->entries >= ix->max_entries)
+		return KB_ERR_TOO_LARGE;
+	int rc = make_room(ix);
+	if (rc != KB_OK)
+		return rc;
+	uint8_t *p = ix->map + ix->entries * ix->entry_size;
+	kb_put_be64(p + IDX_TIME_TS, (uint64_t)timestamp);
+	kb_put_be32(p + IDX_TIME_REL, (uint32_t)(offset - ix->base_offset));
+	ix->entries++;
+	return KB_OK;
+}
+
+/* Full means "roll the segment now". The time index is full one entry
+ * early: its last slot waits for idx_set_seal (INVARIANT 5). */
+bool idx_is_full(const struct idx *ix)
+{
+	if (ix->kind == IDX_TIME)
+		return ix->entries + 1 >= ix->max_entries;
+	return ix->entries >= ix->max_entries;
+}
+
+/* ---- Lookup ---- */
+
+/* KAFKA: OffsetIndex.lookup and TimeIndex.lookup (largestLowerBoundSlotFor).
+ * Missing a floor, the segment's start: every batch is at or after it. */
+struct idx_entry idx_lookup_floor(const struct idx *ix, int64_t target)
+{
+	size_t n = count_at_or_below(ix, target, ix->kind == IDX_TIME);
+	return n == 0 ? no_entry(ix) : idx_entry_at(ix, n - 1);
+}
+
+/* Decode entry i from its big-endian bytes and make its offset absolute. */
+struct idx_entry idx_entry_at(const struct idx *ix, size_t i)
+{
+	assert(i < ix->entries);
+	const uint8_t *p = ix->map + i * ix->entry_size;
+	if (ix->kind == IDX_OFFSET)
+		return (struct idx_entry){
+			ix->base_offset + (int32_t)kb_get_be32(p + IDX_OFF_REL),
+			kb_get_be32(p + IDX_OFF_POSITION), IDX_NO_TIMESTAMP};
+	return (struct idx_entry){
+		ix->base_offset + (int32_t)kb_get_be32(p + IDX_TIME_REL), 0,
+		(int64_t)kb_get_be64(p + IDX_TIME_TS)};
+}
+
+/* How many leading entries have a key (offset, or timestamp) <= key: a
+ * binary search that relies on keys being sorted (INVARIANT 1, 2). On a
+ * damaged file it still ends, with some answer, inside [0, entries]. */
+static size_t count_at_or_below(const struct idx *ix, int64_t key,
+				bool by_timestamp)
+{
+	size_t lo = 0, hi = ix->entries;
+	while (lo < hi) { /* entries [0, lo) are <= key, [hi, end) are > */
+		size_t mid = lo + (hi - lo) / 2;
+		struct idx_entry e = idx_entry_at(ix, mid);
+		if ((by_timestamp ? e.timestamp : e.offset) <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* ---- The two indexes of one segment, and when to add entries ---- */
+
+/* Open the .index, then the .timeindex; on failure neither stays open. */
+int idx_set_open(struct idx_set *s, const char *dir, int64_t base_offset,
+		 size_t max_bytes, uint32_t interval_bytes)
+{
+	*s = (struct idx_set){.interval_bytes = interval_bytes};
+	int rc = idx_open(dir, base_offset, IDX_OFFSET, max_bytes, &s->offsets);
+	if (rc != KB_OK)
+		return rc;
+	rc = idx_open(dir, base_offset, IDX_TIME, max_bytes, &s->times);
+	if (rc != KB_OK) {
+		idx_close(s->offsets);
+		s->offsets = NULL;
+	}
+	return rc;
+}
+
+/* After seg_append: the segment's own max timestamp already counts b. */
+int idx_set_on_append(struct idx_set *s, const struct segment *seg,
+		      const struct seg_batch *b, uint64_t position)
+{
+	return index_batch(s, b, position, seg->max_timestamp,
+			   seg->offset_of_max_timestamp);
+}
+
+/* The rule, as LogSegment.append and LogSegment.recover both run it: if
+ * MORE than interval_bytes of earlier batches went by since the last
+ * entry, index this batch (its last offset -> its position) and the max
+ * timestamp so far; then count this batch. INVARIANT 6: the only place
+ * entries are added while writing or rebuilding. */
+static int index_batch(struct idx_set *s, const struct seg_batch *b,
+		       uint64_t position, int64_t max_ts, int64_t max_ts_offset)
+{
+	if (s->bytes_since_entry > s->interval_bytes) {
+		/* Both or neither: a half-added pair would break the rule. */
+		if (idx_is_full(s->offsets) || idx_is_full(s->times))
+			return KB_ERR_TOO_LARGE;
+		if (position > INT32_MAX)
+			return KB_ERR_RANGE;
+		int rc = idx_append_offset(s->offsets, seg_batch_last_offset(b),
+					   (uint32_t)position);
+		if (rc == KB_OK)
+			rc = idx_append_time(s->times, max_ts, max_ts_offset);
+		if (rc != KB_OK)
+			return rc;
+		s->bytes_since_entry = 0;
+	}
+	s->bytes_since_entry += seg_batch_size(b);
+	return KB_OK;
+}
+
+/* KAFKA: onBecomeInactiveSegment. */
+int idx_set_seal(struct idx_set *s, const struct segment *seg)
+{
+	return finish(s, seg->max_timestamp, seg->offset_of_max_timestamp);
+}
+
+/* The time index gets a last entry for the segment's max timestamp, so
+ * "newest record of this segment" needs no scan (retention.ms reads it),
+ * then both files shrink to their entries (INVARIANT 4). */
+static int finish(struct idx_set *s, int64_t max_ts, int64_t max_ts_offset)
+{
+	int rc = put_time(s->times, max_ts, max_ts_offset, true);
+	if (rc == KB_OK)
+		rc = idx_trim(s->offsets);
+	if (rc == KB_OK)
+		rc = idx_trim(s->times);
+	return rc;
+}
+
+/* ---- Truncation, trimming and the size of the file ---- */
+
+/* KAFKA: OffsetIndex.truncateTo / TimeIndex.truncateTo: keep the entries
+ * whose offset is < offset. The dropped bytes are zeroed, so a crash
+ * before the next trim leaves a zeroed tail that idx_check recognises. */
+int idx_truncate_to(struct idx *ix, int64_t offset)
+{
+	size_t keep = offset <= ix->base_offset
+		? 0 : count_at_or_below(ix, offset - 1, false);
+	if (keep >= ix->entries)
+		return KB_OK;
+	bool trimmed = is_trimmed(ix);
+	memset(ix->map + keep * ix->entry_size, 0,
+	       (ix->entries - keep) * ix->entry_size);
+	ix->entries = keep;
+	/* A sealed file stays exact (INVARIANT 4); an active one preallocated. */
+	return trimmed ? idx_trim(ix) : KB_OK;
+}
+
+/* KAFKA: AbstractIndex.reset: no entries, preallocated again. Cutting the
+ * file to 0 first makes every byte of the new preallocation a zero. */
+int idx_reset(struct idx *ix)
+{
+	ix->entries = 0;
+	ix->torn_bytes = 0;
+	int rc = resize_map(ix, 0);
+	if (rc != KB_OK)
+		return rc;
+	return resize_map(ix, ix->max_entries * ix->entry_size);
+}
+
+/* KAFKA: AbstractIndex.trimToValidSize. */
+int idx_trim(struct idx *ix)
+{
+	return resize_map(ix, ix->entries * ix->entry_size);
+}
+
+/* Before writing entry number `entries`: a trimmed file grows back to its
+ * preallocated size. The caller has checked entries < max_entries. */
+static int make_room(struct idx *ix)
+{
+	assert(ix->entries < ix->max_entries);
+	if ((ix->entries + 1) * ix->entry_size <= ix->map_len)
+		return KB_OK;
+	return resize_map(ix, ix->max_entries * ix->entry_size);
+}
+
+/* Make the file `bytes` long and map exactly that (INVARIANT 4). Growing:
+ * lengthen the file, then map. Shrinking: map less, then cut the file.
+ * Either way no byte of the mapping ever lies past the end of the file
+ * (touching one would be SIGBUS), and a failure keeps the old mapping. */
+static int resize_map(struct idx *ix, size_t bytes)
+{
+	size_t old = ix->map_len;
+	if (bytes == old && (ix->map || bytes == 0))
+		return KB_OK;
+	if (bytes > old && ftruncate(ix->fd, (off_t)bytes) != 0)
+		return io_error(ix, "ftruncate");
+	uint8_t *map = NULL;
+	if (bytes > 0) {
+		map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   ix->fd, 0);
+		if (map == MAP_FAILED)
+			return io_error(ix, "mmap");
+	}
+	if (ix->map)
+		munmap(ix->map, old);
+	ix->map = map;
+	ix->map_len = bytes;
+	if (bytes < old && ftruncate(ix->fd, (off_t)bytes) != 0)
+		return io_error(ix, "ftruncate");
+	return KB_OK;
+}
+
+/* A trimmed file holds just its entries; a preallocated one, capacity. */
+static bool is_trimmed(const struct idx *ix)
+{
+	return ix->map_len < ix->max_entries * ix->entry_size;
+}
+
+/* ---- Recovery: checking and rebuilding ---- */
+
+/* KAFKA: OffsetIndex.sanityCheck and TimeIndex.sanityCheck, and more:
+ * every entry is checked, not just the last. */
+int idx_check(const struct idx *ix, const struct segment *seg,
+	      const char **why)
+{
+	const char *bad = check_entries(ix, seg);
+	if (why)
+		*why = bad;
+	return bad ? KB_ERR_CORRUPT : KB_OK;
+}
+
+/* The first broken rule, or NULL. */
+static const char *check_entries(const struct idx *ix,
+				 const struct segment *seg)
+{
+	if (ix->torn_bytes != 0)
+		return "index file length is not a multiple of the entry size";
+	for (size_t i = 0; i < ix->entries; i++) {
+		const char *bad = check_entry(ix, seg, i);
+		if (bad)
+			return bad;
+	}
+	if (ix->kind == IDX_OFFSET && ix->entries > 0)
+		return check_last_batch(ix, seg);
+	return NULL;
+}
+
+/* Entry i against INVARIANTS 1, 2, 3 and 7. A zero entry after the first
+ * can only be a preallocated file that a crash left untrimmed. */
+static const char *check_entry(const struct idx *ix,
+			       const struct segment *seg, size_t i)
+{
+	if (i > 0 && entry_is_zero(ix, i))
+		return "zero entries after the first (untrimmed after a crash)";
+	struct idx_entry e = idx_entry_at(ix, i);
+	if (e.offset < ix->base_offset || e.offset >= seg->next_offset)
+		return "index offset outside [base offset, next offset)";
+	if (ix->kind == IDX_OFFSET && e.position >= seg->size)
+		return "index position past the end of the log";
+	if (ix->kind == IDX_OFFSET) {
+		if (i == 0)
+			return NULL;
+		struct idx_entry p = idx_entry_at(ix, i - 1);
+		if (e.offset <= p.offset || e.position <= p.position)
+			return "offset index entries not increasing";
+		return NULL;
+	}
+	/* Entry 0 must come after no_entry, as put_time demands. */
+	struct idx_entry p = i > 0 ? idx_entry_at(ix, i - 1) : no_entry(ix);
+	if (e.timestamp <= p.timestamp)
+		return "time index timestamps not increasing";
+	if (e.offset < p.offset)
+		return "time index offsets decreasing";
+	return NULL;
+}
+
+/* The last offset entry must name a batch that starts at its position and
+ * holds its offset. One header read per index: it catches an index left
+ * over from an older log whose positions still fall inside this one. */
+static const char *check_last_batch(const struct idx *ix,
+				    const struct segment *seg)
+{
+	struct idx_entry e = idx_entry_at(ix, ix->entries - 1);
+	struct seg_batch b;
+	if (seg_read_batch(seg, e.position, &b) != KB_OK ||
+	    e.offset < b.base_offset || e.offset > seg_batch_last_offset(&b))
+		return "last offset index entry is not at its batch";
+	return NULL;
+}
+
+/* KAFKA: LogSegment.recover: reset both indexes, then walk the batches
+ * from byte 0 through index_batch with a running max timestamp, exactly
+ * as the appends did (INVARIANT 6). Run seg_recover first: a damaged
+ * batch stops the walk with KB_ERR_CORRUPT. */
+int idx_set_rebuild(struct idx_set *s, const struct segment *seg,
+		    bool sealed)
+{
+	int64_t max_ts = IDX_NO_TIMESTAMP, max_ts_offset = -1;
+	int rc = idx_reset(s->offsets);
+	if (rc == KB_OK)
+		rc = idx_reset(s->times);
+	s->bytes_since_entry = 0;
+	uint64_t pos = 0;
+	struct seg_batch b;
+	while (rc == KB_OK && (rc = seg_read_batch(seg, pos, &b)) == KB_OK) {
+		if (b.max_timestamp > max_ts) { /* as seg_append counts it */
+			max_ts = b.max_timestamp;
+			max_ts_offset = seg_batch_last_offset(&b);
+		}
+		if ((rc = index_batch(s, &b, pos, max_ts, max_ts_offset)) == KB_OK)
+			pos += seg_batch_size(&b);
+	}
+	if (rc == KB_ERR_RANGE && pos == seg->size) /* walked to the end */
+		rc = KB_OK;
+	if (rc == KB_OK && sealed)
+		rc = finish(s, max_ts, max_ts_offset);
+	if (rc != KB_OK)
+		KB_WARN("index %s: rebuild stopped at position %" PRIu64 ": %s",
+			s->offsets->path, pos, kb_status_name(rc));
+	return rc;
+}
+
+/* Check the offset index, then the time index; *why names the first
+ * broken rule. */
+int idx_set_check(const struct idx_set *s, const struct segment *seg,
+		  const char **why)
+{
+	int rc = idx_check(s->offsets, seg, why);
+	return rc == KB_OK ? idx_check(s->times, seg, why) : rc;
+}
+
+/* ---- Small helpers ---- */
+
+/* INVARIANT 3: offset - base_offset must be an int32 >= 0
+ * (KAFKA: AbstractIndex.relativeOffset / IndexOffsetOverflowException). */
+static bool offset_fits(const struct idx *ix, int64_t offset)
+{
+	return offset >= ix->base_offset &&
+	       offset - ix->base_offset <= INT32_MAX;
+}
+
+/* KAFKA: {baseOffset, NO_TIMESTAMP}, what lookups answer below the first
+ * entry and what an empty index's "last entry" is: the segment's start. */
+static struct idx_entry no_entry(const struct idx *ix)
+{
+	return (struct idx_entry){ix->base_offset, 0, IDX_NO_TIMESTAMP};
+}
+
+/* The last entry, or no_entry when there is none. */
+static struct idx_entry last_entry(const struct idx *ix)
+{
+	return ix->entries == 0 ? no_entry(ix)
+				: idx_entry_at(ix, ix->entries - 1);
+}
+
+/* Are all bytes of entry i zero? */
+static bool entry_is_zero(const struct idx *ix, size_t i)
+{
+	const uint8_t *p = ix->map + i * ix->entry_size;
+	for (size_t k = 0; k < ix->entry_size; k++)
+		if (p[k] != 0)
+			return false;
+	return true;
+}
+
+/* Log a failed syscall once, here, with the file and errno. */
+static int io_error(const struct idx *ix, const char *what)
+{
+	KB_ERROR("index %s: %s: %s", ix->path ? ix->path : "?", what,
+		 strerror(errno));
+	return KB_ERR_IO;
+}
+
+/* ---- Teardown ---- */
+
+/* msync writes the dirty mapped pages, fsync the file length. */
+int idx_flush(struct idx *ix)
+{
+	if (ix->map && msync(ix->map, ix->map_len, MS_SYNC) != 0)
+		return io_error(ix, "msync");
+	if (fsync(ix->fd) != 0)
+		return io_error(ix, "fsync");
+	return KB_OK;
+}
+
+int idx_set_flush(struct idx_set *s)
+{
+	int rc = idx_flush(s->offsets);
+	return rc == KB_OK ? idx_flush(s->times) : rc;
+}
+
+/* KAFKA: AbstractIndex.close trims first, so the file on disk holds
+ * exactly its entries and the next open counts them right. */
+void idx_close(struct idx *ix)
+{
+	if (!ix)
+		return;
+	idx_trim(ix); /* a failure is logged; the entries are still valid */
+	free_idx(ix);
+}
+
+/* Unlink, then release like idx_close (without trimming). */
+int idx_delete(struct idx *ix)
+{
+	int rc = KB_OK;
+	if (unlink(ix->path) != 0 && errno != ENOENT)
+		rc = io_error(ix, "unlink");
+	free_idx(ix);
+	return rc;
+}
+
+/* Close both; the set can be opened again. */
+void idx_set_close(struct idx_set *s)
+{
+	idx_close(s->offsets);
+	idx_close(s->times);
+	s->offsets = s->times = NULL;
+}
+
+/* Delete both files; the first failure is returned. */
+int idx_set_delete(struct idx_set *s)
+{
+	int r1 = s->offsets ? idx_delete(s->offsets) : KB_OK;
+	int r2 = s->times ? idx_delete(s->times) : KB_OK;
+	s->offsets = s->times = NULL;
+	return r1 != KB_OK ? r1 : r2;
+}
+
+/* Unmap, close and free whatever of ix exists. */
+static void free_idx(struct idx *ix)
+{
+	if (ix->map)
+		munmap(ix->map, ix->map_len);
+	if (ix->fd >= 0)
+		close(ix->fd);
+	free(ix->path);
+	free(ix);
+}
