@@ -168,9 +168,43 @@ int seg_read_batch(const struct segment *seg, uint64_t pos,
 		   struct seg_batch *out);
 
 /* From start_pos (a batch boundary), find the first batch whose last offset
- * is >= offset. *pos and *out describe it. KB_ERR_NOTFOUND if none. */
+ * is >= offset. *pos and *out describe it. KB_ERR_NOTFOUND if none.
+ * Walks the headers through a struct seg_scan. */
 int seg_find_offset(const struct segment *seg, int64_t offset,
 		    uint64_t start_pos, uint64_t *pos, struct seg_batch *out);
+
+/* Bytes one struct seg_scan reads at a time: a page. */
+#define SEG_SCAN_BUF_BYTES 4096
+
+/* A walk over batch headers through a one-page buffer. A refill is one
+ * pread, and every header inside the bytes it brought is then decoded
+ * from memory: walking 1 KiB batches costs one syscall per four batches
+ * instead of one per batch. A refill reads a page while the batches seen
+ * are smaller than one, else (and for the first header) just the header.
+ * Caller's storage (usually the stack); do not keep one across a
+ * seg_truncate of its segment. */
+struct seg_scan {
+	const struct segment *seg; /* borrowed: must outlive the scan */
+	uint64_t start;            /* file position of buf[0] */
+	size_t len;                /* bytes of buf that hold file data */
+	uint64_t last_size;        /* size of the last batch decoded; 0: none */
+	uint32_t reads;            /* preads so far (tests and benchmarks) */
+	uint8_t buf[SEG_SCAN_BUF_BYTES];
+};
+
+/* Start a scan of seg with an empty buffer. */
+void seg_scan_init(struct seg_scan *scan, const struct segment *seg);
+
+/* seg_read_batch through the buffer: the same results and errors
+ * (KB_ERR_RANGE at pos == size, KB_ERR_CORRUPT for a bad header or one
+ * running past size); a pread only when the header is not in the buffer. */
+int seg_scan_batch(struct seg_scan *scan, uint64_t pos, struct seg_batch *out);
+
+/* seg_find_offset with the caller's scan, so a later seg_scan_batch of the
+ * batches after the one found is served from the same buffer. */
+int seg_scan_find_offset(struct seg_scan *scan, int64_t offset,
+			 uint64_t start_pos, uint64_t *pos,
+			 struct seg_batch *out);
 
 /* Validate every batch from from_pos (a batch boundary) to the end of the
  * file; cut the file at the first byte that is not part of a whole valid

@@ -11,16 +11,15 @@
  *   Deleting old data is deleting whole files from the left; a follower
  *   undoing records it should not have is cutting from the right. Between
  *   the two ends, readers find a segment by binary search on base offsets,
- *   then a byte position through the sparse index.
+ *   then the batch through its sparse index, most often with one read.
  *
  * Kafka:
- *   UnifiedLog / LocalLog / LogLoader / LeaderEpochFileCache. Topic configs
- *   segment.bytes, segment.ms, segment.index.bytes, index.interval.bytes,
- *   retention.ms, retention.bytes, flush.messages, flush.ms. Files in the
- *   partition directory: <20-digit base>.log/.index/.timeindex and
- *   leader-epoch-checkpoint; in the log directory: the checkpoint files
- *   recovery-point-offset-checkpoint, log-start-offset-checkpoint and the
- *   .kafka_cleanshutdown marker. Fetch's KIP-74 "at least one batch".
+ *   UnifiedLog / LocalLog / LogLoader. Topic configs segment.bytes,
+ *   segment.ms, segment.index.bytes, index.interval.bytes, retention.ms,
+ *   retention.bytes, flush.messages, flush.ms. Files in the partition
+ *   directory: <20-digit base>.log/.index/.timeindex (and the
+ *   leader-epoch-checkpoint of 03_checkpoints.c). Fetch's KIP-74 "at least
+ *   one batch".
  *
  * Interface:
  *   - log_open once per directory; end with log_close (or log_delete).
@@ -31,7 +30,8 @@
  *   - Call log_apply_retention and log_maybe_flush from a timer; both are
  *     cheap when there is nothing to do.
  *   - The broker persists log_start_offset and recovery_point with
- *     log_checkpoint_write and hands them back in struct log_recovery_hint.
+ *     log_checkpoint_write (03_checkpoints.c) and hands them back in
+ *     struct log_recovery_hint.
  *
  * Invariants:
  *   1. nsegs >= 1; segments are sorted by strictly ascending base offset;
@@ -42,10 +42,9 @@
  *   4. recovery_point <= log end offset, and every byte holding an offset
  *      below recovery_point has been fsynced.
  *   5. Every non-active segment is sealed (idx_set_seal) and was fsynced.
- *   6. epochs are strictly ascending in epoch and start_offset, and
- *      leader-epoch-checkpoint on disk holds exactly them.
- *   7. Retention and log_advance_start_offset delete whole segments from
+ *   6. Retention and log_advance_start_offset delete whole segments from
  *      the left only, never the active segment.
+ *   (The epochs' invariant is in 03_checkpoints.c, with their cache.)
  *
  * Simplifications:
  *   - Files are unlinked at once; Kafka renames them to *.deleted and
@@ -58,13 +57,12 @@
  *   Single-threaded: a log belongs to the reactor thread.
  *
  * See also: docs/03_log.md, diagrams/03_log.dot, tests/03_log_test.c;
+ *   chapters/03_checkpoints.c (the restart files and the epoch cache);
  *   chapters 00 (base), 01 (segment), 02 (index).
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,14 +74,6 @@
 #include "02_index.h"
 #include "03_log.h"
 
-/* KAFKA: LeaderEpochCheckpointFile.LeaderEpochCheckpointFilename. */
-#define LOG_EPOCH_FILE "leader-epoch-checkpoint"
-/* KAFKA: LogManager.CleanShutdownFileName. */
-#define LOG_CLEAN_MARK ".kafka_cleanshutdown"
-/* Largest checkpoint file we read: 1 MiB, far above any real one. */
-#define LOG_CHECKPOINT_MAX_BYTES (1024 * 1024)
-/* Kafka topic names are at most 249 characters (Topic.MAX_NAME_LENGTH). */
-#define LOG_TOPIC_MAX 249
 /* Longest path we build: a directory plus a file name. */
 #define LOG_PATH_MAX 4096
 
@@ -116,7 +106,10 @@ static int log_recover_all(struct log *log,
 static bool log_should_roll(const struct log *log, const struct seg_batch *b,
 			    size_t len, int64_t now_ms);
 static int log_roll(struct log *log, int64_t now_ms);
-static int log_collect(const struct segment *seg, uint64_t pos,
+static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
+			  int64_t offset, uint64_t *pos, struct seg_batch *b);
+static size_t log_index_ceiling(const struct idx *ox, int64_t offset);
+static int log_collect(struct seg_scan *scan, uint64_t pos,
 		       struct seg_batch b, const struct log_read_limits *lim,
 		       struct log_read_result *out);
 static int log_search_segment(const struct log_segment *ls,
@@ -134,16 +127,6 @@ static int log_scan_batches(struct segment *seg, uint64_t pos,
 			    uint64_t *scanned);
 static struct idx_entry log_last_offset_entry(const struct log_segment *ls);
 static void log_resume_index(struct log_segment *ls);
-static int log_epoch_load(struct log *log);
-static int log_epoch_write(const struct log *log);
-static int log_epoch_truncate_end(struct log *log, int64_t offset);
-static int log_epoch_truncate_start(struct log *log, int64_t offset);
-static int ckpt_printf(struct kb_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int ckpt_load(const char *path, int nfields,
-		     struct log_checkpoint_entry **out, size_t *n);
-static int ckpt_fields(char **p, char **f, int n);
-static bool ckpt_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 static struct log_segment *log_active(const struct log *log);
 static size_t log_segment_for(const struct log *log, int64_t offset);
 static void log_free(struct log *log);
@@ -205,7 +188,11 @@ static int log_load(struct log *log, const struct log_recovery_hint *hint,
 	int rc = log->nsegs == 0 ? log_segment_open(log, start, NULL)
 				 : log_recover_all(log, hint, missing);
 	if (rc == KB_OK)
-		rc = log_epoch_load(log);
+		rc = log_epoch_checkpoint_read(log->dir, &log->epochs,
+					       &log->nepochs);
+	/* KAFKA: LogLoader drops the epochs that start past the log end. */
+	if (rc == KB_OK)
+		rc = log_epoch_truncate_end(log, log_end_offset(log));
 	if (rc != KB_OK)
 		return rc;
 	int64_t leo = log_end_offset(log);
@@ -427,9 +414,11 @@ static int log_roll(struct log *log, int64_t now_ms)
 
 /* ---- Reading ---- */
 
-/* Find the segment by binary search, the position by its offset index,
- * the batch by scanning; a gap or an exhausted segment moves on to the
- * next segment (KAFKA: LocalLog.read). */
+/* Find the segment by binary search, then the batch holding offset in it
+ * (log_find_batch); a gap or an exhausted segment moves on to the next
+ * segment (KAFKA: LocalLog.read). One struct seg_scan serves the search
+ * and the collection, so the headers after the first batch usually come
+ * from the page the search already read. */
 int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 	     int64_t max_offset, bool min_one, struct log_read_result *out)
 {
@@ -439,27 +428,69 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 	if (offset < log->log_start_offset || offset > log_end_offset(log))
 		return KB_ERR_RANGE;
 	for (size_t i = log_segment_for(log, offset); i < log->nsegs; i++) {
-		const struct log_segment *ls = &log->segs[i];
-		struct idx_entry e = idx_lookup_floor(ls->idx.offsets, offset);
+		struct seg_scan scan;
 		uint64_t pos;
 		struct seg_batch b;
-		int rc = seg_find_offset(ls->seg, offset, e.position, &pos, &b);
+		seg_scan_init(&scan, log->segs[i].seg);
+		int rc = log_find_batch(&log->segs[i], &scan, offset, &pos, &b);
 		if (rc == KB_ERR_NOTFOUND)
 			continue;
 		if (rc != KB_OK)
 			return rc;
-		return log_collect(ls->seg, pos, b, &lim, out);
+		return log_collect(&scan, pos, b, &lim, out);
 	}
 	return KB_OK;
+}
+
+/* The first batch of ls whose last offset is >= offset, in one read when
+ * the index allows it. An offset-index entry is (a batch's last offset,
+ * that batch's position), so the first entry at or above offset (the
+ * ceiling) names a batch that ends at or after offset. If that batch also
+ * starts at or before offset, it holds offset, and no earlier batch can:
+ * their offsets are all below its base. Otherwise (offset in a gap, or
+ * after the last entry) walk the headers from the floor entry, which is
+ * all Kafka does (LogSegment.translateOffset). */
+static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
+			  int64_t offset, uint64_t *pos, struct seg_batch *b)
+{
+	const struct idx *ox = ls->idx.offsets;
+	size_t i = log_index_ceiling(ox, offset);
+	if (i < ox->entries) {
+		struct idx_entry e = idx_entry_at(ox, i);
+		if (seg_scan_batch(scan, e.position, b) == KB_OK &&
+		    b->base_offset <= offset &&
+		    seg_batch_last_offset(b) >= offset) {
+			*pos = e.position;
+			return KB_OK;
+		}
+	}
+	uint64_t from = idx_lookup_floor(ox, offset).position;
+	return seg_scan_find_offset(scan, offset, from, pos, b);
+}
+
+/* The first offset-index entry whose offset is >= offset (entries when
+ * there is none), by binary search: the mirror of idx_lookup_floor. */
+static size_t log_index_ceiling(const struct idx *ox, int64_t offset)
+{
+	size_t lo = 0, hi = ox->entries;
+	while (lo < hi) { /* entries [0, lo) are < offset, [hi, end) >= */
+		size_t mid = lo + (hi - lo) / 2;
+		if (idx_entry_at(ox, mid).offset < offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* From the first batch b at pos, take whole batches while they fit in
  * max_bytes and end below max_offset. KIP-74: with min_one the first batch
  * is taken even when it alone is larger than max_bytes. */
-static int log_collect(const struct segment *seg, uint64_t pos,
+static int log_collect(struct seg_scan *scan, uint64_t pos,
 		       struct seg_batch b, const struct log_read_limits *lim,
 		       struct log_read_result *out)
 {
+	const struct segment *seg = scan->seg;
 	uint64_t len = 0;
 	out->seg = seg;
 	out->position = pos;
@@ -473,9 +504,15 @@ static int log_collect(const struct segment *seg, uint64_t pos,
 			out->first_offset = b.base_offset;
 		len += size;
 		out->next_offset = seg_batch_last_offset(&b) + 1;
-		int rc = seg_read_batch(seg, pos + len, &b);
-		if (rc == KB_ERR_RANGE)
+		/* Read the next header only if its batch could be taken: not
+		 * at the end of the segment, not at max_offset (the next batch
+		 * ends at or after next_offset), and not with less budget left
+		 * than the smallest batch, a bare header. */
+		if (pos + len >= seg->size ||
+		    out->next_offset >= lim->max_offset ||
+		    len + SEG_BATCH_HEADER_LEN > lim->max_bytes)
 			break;
+		int rc = seg_scan_batch(scan, pos + len, &b);
 		if (rc != KB_OK)
 			return rc;
 	}
@@ -605,15 +642,17 @@ static int log_search_segment(const struct log_segment *ls,
 	int64_t from = KB_MAX(idx_lookup_floor(ls->idx.times, q->ts).offset,
 			      q->min_offset);
 	uint64_t pos = idx_lookup_floor(ls->idx.offsets, from).position;
+	struct seg_scan scan;
 	struct seg_batch b;
-	int rc = seg_find_offset(ls->seg, from, pos, &pos, &b);
+	seg_scan_init(&scan, ls->seg);
+	int rc = seg_scan_find_offset(&scan, from, pos, &pos, &b);
 	while (rc == KB_OK) {
 		if (b.max_timestamp >= q->ts &&
 		    (rc = log_search_batch(ls->seg, pos, &b, q)) !=
 			    KB_ERR_NOTFOUND)
 			return rc;
 		pos += seg_batch_size(&b);
-		rc = seg_read_batch(ls->seg, pos, &b);
+		rc = seg_scan_batch(&scan, pos, &b);
 	}
 	return rc == KB_ERR_RANGE ? KB_ERR_NOTFOUND : rc;
 }
@@ -677,10 +716,8 @@ static int log_reset_at(struct log *log, int64_t offset)
 		return rc;
 	log->log_start_offset = log->recovery_point = offset;
 	log->unflushed_messages = 0;
-	if (log->nepochs == 0)
-		return KB_OK;
-	log->nepochs = 0;
-	return log_epoch_write(log);
+	/* KAFKA: clearAndFlush; every epoch starts at an offset >= 0. */
+	return log_epoch_truncate_end(log, 0);
 }
 
 /* KAFKA: DeleteRecords (maybeIncrementLogStartOffset), then the segments
@@ -741,7 +778,7 @@ int log_apply_retention(struct log *log, int64_t now_ms, int *deleted)
 	return n == 0 ? KB_OK : log_drop_oldest(log, n);
 }
 
-/* Delete the n oldest segments (INVARIANT 7: never the active one); the
+/* Delete the n oldest segments (INVARIANT 6: never the active one); the
  * log start offset moves up to the new first segment, and epochs that
  * ended before it collapse (KAFKA: truncateFromStart). */
 static int log_drop_oldest(struct log *log, size_t n)
@@ -901,9 +938,11 @@ static int log_load_timestamps(struct log *log, size_t i)
 static int log_scan_batches(struct segment *seg, uint64_t pos,
 			    uint64_t *scanned)
 {
+	struct seg_scan scan;
 	struct seg_batch b;
 	int rc;
-	while ((rc = seg_read_batch(seg, pos, &b)) == KB_OK) {
+	seg_scan_init(&scan, seg);
+	while ((rc = seg_scan_batch(&scan, pos, &b)) == KB_OK) {
 		if (pos == 0)
 			seg->first_batch_timestamp = b.max_timestamp;
 		if (b.max_timestamp > seg->max_timestamp) {
@@ -933,297 +972,6 @@ static void log_resume_index(struct log_segment *ls)
 {
 	ls->idx.bytes_since_entry =
 		ls->seg->size - log_last_offset_entry(ls).position;
-}
-
-/* ---- Leader epochs ---- */
-
-/* KAFKA: LeaderEpochFileCache.assign and maybeTruncateNonMonotonicEntries.
- * INVARIANT 6: entries that would break the order go first. */
-int log_epoch_assign(struct log *log, int32_t epoch, int64_t start_offset)
-{
-	if (epoch < 0 || start_offset < 0)
-		return KB_ERR_INVAL;
-	struct log_epoch *e = log->nepochs ? &log->epochs[log->nepochs - 1]
-					   : NULL;
-	if (e && e->epoch == epoch && start_offset >= e->start_offset)
-		return KB_OK; /* the common case: every append of an epoch */
-	while (log->nepochs > 0) {
-		e = &log->epochs[log->nepochs - 1];
-		if (e->epoch < epoch && e->start_offset < start_offset)
-			break;
-		KB_INFO("log %s: epoch %" PRId32 " at %" PRId64
-			" replaces epoch %" PRId32, log->dir, epoch,
-			start_offset, e->epoch);
-		log->nepochs--;
-	}
-	if (!(e = realloc(log->epochs, (log->nepochs + 1) * sizeof *e)))
-		return KB_ERR_NOMEM;
-	log->epochs = e;
-	e[log->nepochs++] = (struct log_epoch){epoch, start_offset};
-	return log_epoch_write(log);
-}
-
-/* KAFKA: LeaderEpochFileCache.endOffsetFor, case by case. */
-int log_epoch_end_offset(const struct log *log, int32_t epoch,
-			 int32_t *found_epoch, int64_t *end_offset)
-{
-	size_t n = log->nepochs, higher = 0;
-	*found_epoch = -1;
-	*end_offset = -1;
-	if (epoch < 0 || n == 0)
-		return KB_ERR_NOTFOUND;
-	if (log->epochs[n - 1].epoch == epoch) { /* the current epoch */
-		*found_epoch = epoch;
-		*end_offset = log_end_offset(log);
-		return KB_OK;
-	}
-	while (higher < n && log->epochs[higher].epoch <= epoch)
-		higher++;
-	if (higher == n) /* newer than any epoch we know */
-		return KB_ERR_NOTFOUND;
-	/* Older than all we know: Kafka answers the first start offset. */
-	*found_epoch = higher == 0 ? epoch : log->epochs[higher - 1].epoch;
-	*end_offset = log->epochs[higher].start_offset;
-	return KB_OK;
-}
-
-/* KAFKA: truncateFromEnd: drop the epochs starting at or after offset. */
-static int log_epoch_truncate_end(struct log *log, int64_t offset)
-{
-	size_t n = log->nepochs;
-	while (log->nepochs > 0 &&
-	       log->epochs[log->nepochs - 1].start_offset >= offset)
-		log->nepochs--;
-	return n == log->nepochs ? KB_OK : log_epoch_write(log);
-}
-
-/* KAFKA: truncateFromStart: the epochs starting at or before offset
- * collapse into the latest of them, which now starts at offset. */
-static int log_epoch_truncate_start(struct log *log, int64_t offset)
-{
-	size_t k = 0;
-	while (k < log->nepochs && log->epochs[k].start_offset <= offset)
-		k++;
-	if (k == 0 || (k == 1 && log->epochs[0].start_offset == offset))
-		return KB_OK;
-	log->epochs[k - 1].start_offset = offset;
-	memmove(log->epochs, log->epochs + k - 1,
-		(log->nepochs - k + 1) * sizeof *log->epochs);
-	log->nepochs -= k - 1;
-	return log_epoch_write(log);
-}
-
-/* Rewrite leader-epoch-checkpoint atomically, in Kafka's text format:
- * "0\n<count>\n" then "<epoch> <start offset>\n" per epoch. */
-static int log_epoch_write(const struct log *log)
-{
-	char path[LOG_PATH_MAX];
-	struct kb_buf b;
-	kb_buf_init(&b);
-	int rc = ckpt_printf(&b, "0\n%zu\n", log->nepochs);
-	for (size_t i = 0; rc == KB_OK && i < log->nepochs; i++)
-		rc = ckpt_printf(&b, "%" PRId32 " %" PRId64 "\n",
-				 log->epochs[i].epoch,
-				 log->epochs[i].start_offset);
-	snprintf(path, sizeof path, "%s/%s", log->dir, LOG_EPOCH_FILE);
-	if (rc == KB_OK)
-		rc = kb_write_file_atomic(path, b.data, b.len);
-	kb_buf_fini(&b);
-	return rc;
-}
-
-/* Load leader-epoch-checkpoint (a missing file is an empty cache), then
- * drop the epochs starting at or after the log end offset (KAFKA:
- * LogLoader). A malformed file fails the open, as in Kafka. */
-static int log_epoch_load(struct log *log)
-{
-	char path[LOG_PATH_MAX];
-	struct log_checkpoint_entry *e; /* .partition holds the epoch */
-	size_t n;
-	snprintf(path, sizeof path, "%s/%s", log->dir, LOG_EPOCH_FILE);
-	int rc = ckpt_load(path, 2, &e, &n);
-	if (rc == KB_OK && !(log->epochs = calloc(n + 1, sizeof *log->epochs)))
-		rc = KB_ERR_NOMEM;
-	for (size_t i = 0; rc == KB_OK && i < n; i++) {
-		struct log_epoch ep = {e[i].partition, e[i].offset};
-		struct log_epoch *prev = i ? &log->epochs[i - 1] : NULL;
-		if (ep.start_offset < 0 ||
-		    (prev && (ep.epoch <= prev->epoch ||
-			      ep.start_offset <= prev->start_offset)))
-			rc = KB_ERR_CORRUPT; /* INVARIANT 6 */
-		log->epochs[i] = ep;
-	}
-	free(e);
-	if (rc != KB_OK) {
-		KB_ERROR("log %s: cannot load %s: %s", log->dir, LOG_EPOCH_FILE,
-			 kb_status_name(rc));
-		return rc;
-	}
-	log->nepochs = n;
-	return log_epoch_truncate_end(log, log_end_offset(log));
-}
-
-/* ---- Log directory checkpoints ---- */
-
-/* KAFKA: OffsetCheckpointFile: "0\n<count>\n" then "<topic> <partition>
- * <offset>\n" per entry, replaced atomically. */
-int log_checkpoint_write(const char *log_dir, const char *name,
-			 const struct log_checkpoint_entry *e, size_t n)
-{
-	char path[LOG_PATH_MAX];
-	struct kb_buf b;
-	if (snprintf(path, sizeof path, "%s/%s", log_dir, name) >=
-	    (int)sizeof path)
-		return KB_ERR_INVAL;
-	kb_buf_init(&b);
-	int rc = ckpt_printf(&b, "0\n%zu\n", n);
-	for (size_t i = 0; rc == KB_OK && i < n; i++) {
-		size_t tl = strnlen(e[i].topic, sizeof e[i].topic);
-		if (tl == 0 || tl > LOG_TOPIC_MAX ||
-		    strpbrk(e[i].topic, " \n") || e[i].partition < 0)
-			rc = KB_ERR_INVAL;
-		else
-			rc = ckpt_printf(&b, "%s %" PRId32 " %" PRId64 "\n",
-					 e[i].topic, e[i].partition,
-					 e[i].offset);
-	}
-	if (rc == KB_OK)
-		rc = kb_write_file_atomic(path, b.data, b.len);
-	kb_buf_fini(&b);
-	return rc;
-}
-
-int log_checkpoint_read(const char *log_dir, const char *name,
-			struct log_checkpoint_entry **out, size_t *n)
-{
-	char path[LOG_PATH_MAX];
-	*out = NULL;
-	*n = 0;
-	if (snprintf(path, sizeof path, "%s/%s", log_dir, name) >=
-	    (int)sizeof path)
-		return KB_ERR_INVAL;
-	return ckpt_load(path, 3, out, n);
-}
-
-/* KAFKA: UnifiedLog.parseTopicPartitionName splits at the last '-'. */
-int log_dir_parse_name(const char *name, struct log_checkpoint_entry *e)
-{
-	const char *dash = strrchr(name, '-');
-	size_t tl = dash ? (size_t)(dash - name) : 0;
-	int64_t part;
-	if (tl == 0 || tl > LOG_TOPIC_MAX ||
-	    !ckpt_i64(dash + 1, 0, INT32_MAX, &part))
-		return KB_ERR_INVAL;
-	memcpy(e->topic, name, tl);
-	e->topic[tl] = '\0';
-	e->partition = (int32_t)part;
-	e->offset = 0;
-	return KB_OK;
-}
-
-int log_dir_mark_clean(const char *log_dir)
-{
-	char path[LOG_PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s", log_dir, LOG_CLEAN_MARK);
-	return kb_write_file_atomic(path, "", 0);
-}
-
-/* KAFKA: the marker goes once read, so that a later crash is unclean. */
-bool log_dir_take_clean_mark(const char *log_dir)
-{
-	char path[LOG_PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s", log_dir, LOG_CLEAN_MARK);
-	if (unlink(path) != 0)
-		return false;
-	kb_fsync_dir(log_dir);
-	return true;
-}
-
-/* Append one formatted line (at most a topic and two numbers) to b. */
-static int ckpt_printf(struct kb_buf *b, const char *fmt, ...)
-{
-	char line[LOG_TOPIC_MAX + 64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof line)
-		return KB_ERR_INVAL;
-	return kb_buf_append(b, line, (size_t)n);
-}
-
-/* Read a checkpoint file (KAFKA: CheckpointFile.read): version "0", a
- * count, then exactly count lines of nfields fields: 3 is "topic partition
- * offset", 2 is "epoch offset" (the epoch lands in .partition). A missing
- * or empty file has no entries; anything else is KB_ERR_CORRUPT.
- * returns owned *out (free). */
-static int ckpt_load(const char *path, int nfields,
-		     struct log_checkpoint_entry **out, size_t *n)
-{
-	char *text, *f[3];
-	size_t len;
-	int64_t count = 0, part;
-	struct log_checkpoint_entry *e = NULL;
-	*out = NULL;
-	*n = 0;
-	int rc = kb_read_file(path, &text, &len, LOG_CHECKPOINT_MAX_BYTES);
-	if (rc != KB_OK)
-		return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
-	char *p = len ? text : NULL;
-	if (len > 0 && text[len - 1] == '\n')
-		text[len - 1] = '\0'; /* the last line's newline */
-	if (p && (ckpt_fields(&p, f, 1) || strcmp(f[0], "0") ||
-		  ckpt_fields(&p, f, 1) ||
-		  !ckpt_i64(f[0], 0, (int64_t)len / 4, &count)))
-		rc = KB_ERR_CORRUPT; /* every entry line takes >= 4 bytes */
-	if (rc == KB_OK && !(e = calloc((size_t)count + 1, sizeof *e)))
-		rc = KB_ERR_NOMEM;
-	for (int64_t i = 0; rc == KB_OK && i < count; i++) {
-		char **g = f + (nfields == 3);
-		if (ckpt_fields(&p, f, nfields) != KB_OK ||
-		    (nfields == 3 && strlen(f[0]) > LOG_TOPIC_MAX) ||
-		    !ckpt_i64(g[0], 0, INT32_MAX, &part) ||
-		    !ckpt_i64(g[1], INT64_MIN, INT64_MAX, &e[i].offset))
-			rc = KB_ERR_CORRUPT;
-		else if (nfields == 3)
-			strcpy(e[i].topic, f[0]);
-		e[i].partition = (int32_t)part;
-	}
-	if (rc == KB_OK && p)
-		rc = KB_ERR_CORRUPT; /* more lines than the count said */
-	free(text);
-	if (rc != KB_OK)
-		free(e);
-	*out = rc == KB_OK ? e : NULL;
-	*n = rc == KB_OK ? (size_t)count : 0;
-	return rc;
-}
-
-/* Take the next line of *p and split it at single spaces into exactly n
- * non-empty fields; KB_ERR_CORRUPT when there is no line or it differs. */
-static int ckpt_fields(char **p, char **f, int n)
-{
-	char *line = *p ? strsep(p, "\n") : NULL;
-	for (int k = 0; k < n; k++) {
-		f[k] = line ? strsep(&line, " ") : NULL;
-		if (!f[k] || !*f[k])
-			return KB_ERR_CORRUPT;
-	}
-	return line ? KB_ERR_CORRUPT : KB_OK;
-}
-
-/* A plain decimal in [min, max] that fills the whole string. */
-static bool ckpt_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	char *end;
-	if (!isdigit((unsigned char)s[s[0] == '-']))
-		return false;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
 }
 
 /* ---- Small helpers ---- */

@@ -9,6 +9,7 @@
 #include "00_base.h"
 #include "01_segment.h"
 #include "02_index.h"
+#include "03_checkpoints.h"
 
 /* KAFKA defaults: retention.ms 7 days, retention.bytes -1 (no limit),
  * flush.messages and flush.ms Long.MAX_VALUE (leave it to the OS). */
@@ -36,15 +37,8 @@ struct log_segment {
 	struct idx_set idx;  /* owned */
 };
 
-/* One leader epoch and the first offset written in it
- * (KAFKA: leader-epoch-checkpoint, LeaderEpochFileCache). */
-struct log_epoch {
-	int32_t epoch;
-	int64_t start_offset;
-};
-
 /* How the log was closed last time, from the log directory's checkpoint
- * files (see log_dir_* below). */
+ * files (03_checkpoints.h: log_checkpoint_read, log_dir_take_clean_mark). */
 struct log_recovery_hint {
 	int64_t recovery_point; /* offsets below it were fsynced; 0 if unknown */
 	bool clean_shutdown;    /* closed by log_close after a full flush */
@@ -158,7 +152,7 @@ int log_flush(struct log *log);
 /* Flush if flush.ms has passed since the last flush (timer tick). */
 int log_maybe_flush(struct log *log, int64_t now_ms);
 
-/* ---- Leader epochs ---- */
+/* ---- Leader epochs (in 03_checkpoints.c, with their file) ---- */
 
 /* Record that epoch starts at start_offset and rewrite
  * leader-epoch-checkpoint. A no-op when epoch is the latest and start_offset
@@ -175,31 +169,14 @@ int log_epoch_assign(struct log *log, int32_t epoch, int64_t start_offset);
 int log_epoch_end_offset(const struct log *log, int32_t epoch,
 			 int32_t *found_epoch, int64_t *end_offset);
 
-/* ---- Log directory checkpoints (KAFKA: LogManager) ---- */
+/* The log lost every offset >= offset: drop the epochs starting there or
+ * later, and rewrite the file if any went (KAFKA: truncateFromEnd).
+ * log_truncate_to and log_open call it. */
+int log_epoch_truncate_end(struct log *log, int64_t offset);
 
-/* One line of recovery-point-offset-checkpoint: "topic partition offset". */
-struct log_checkpoint_entry {
-	char topic[250];
-	int32_t partition;
-	int64_t offset;
-};
-
-/* Write <log_dir>/<name> in Kafka's format: "0\n<count>\n" then one line
- * per entry. Atomic: a crash leaves the old or the new file. */
-int log_checkpoint_write(const char *log_dir, const char *name,
-			 const struct log_checkpoint_entry *e, size_t n);
-/* Read it back; a missing file is 0 entries. returns owned *out (free). */
-int log_checkpoint_read(const char *log_dir, const char *name,
-			struct log_checkpoint_entry **out, size_t *n);
-
-/* Split a partition directory name "<topic>-<partition>" at its last '-'
- * (topics may contain '-') into e->topic and e->partition; e->offset = 0.
- * KB_ERR_INVAL when it is not such a name. */
-int log_dir_parse_name(const char *name, struct log_checkpoint_entry *e);
-
-/* The clean-shutdown marker (KAFKA: .kafka_cleanshutdown): written after
- * every log in the directory is closed; taken (read and removed) at start. */
-int log_dir_mark_clean(const char *log_dir);
-bool log_dir_take_clean_mark(const char *log_dir);
+/* The log now starts at offset: the epochs starting at or before it fold
+ * into the latest of them, which then starts at offset (KAFKA:
+ * truncateFromStart). Retention and log_advance_start_offset call it. */
+int log_epoch_truncate_start(struct log *log, int64_t offset);
 
 #endif

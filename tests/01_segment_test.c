@@ -661,6 +661,146 @@ static void test_seg_find_offset(void **state)
 	tu_rmrf(dir);
 }
 
+/* ---- Scanning headers through a buffer ---- */
+
+/* Append n batches of count records with value_len-byte values each to
+ * seg, offsets consecutive from seg->next_offset. */
+static void append_simple(struct segment *seg, int n, int count,
+			  size_t value_len)
+{
+	static uint8_t buf[1 << 18];
+	for (int i = 0; i < n; i++) {
+		size_t len = tu_batch_simple(buf, sizeof buf, count, 1000 + i,
+					     value_len);
+		seg_batch_set_base_offset(buf, seg->next_offset);
+		assert_int_equal(seg_append(seg, buf, len), KB_OK);
+	}
+}
+
+/* The contract of seg_scan_batch is seg_read_batch's: at EVERY byte
+ * position of a file whose last batch is torn (boundaries, the middle of
+ * batches, the torn tail, size, past size), walking forwards and then
+ * backwards through one scan, both give the same status and header. */
+static void test_seg_scan_batch_same_results_as_seg_read_batch(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct segment *seg = open_new(dir, 0);
+	append_simple(seg, 60, 2, 40);
+	uint64_t whole = seg->size;
+	append_simple(seg, 1, 2, 40);
+	seg_close(seg);
+	assert_int_equal(truncate(file_of(dir, 0), (off_t)whole + 70), 0);
+	assert_int_equal(seg_open(dir, 0, false, &seg), KB_OK); /* no recovery */
+	struct seg_scan scan;
+	seg_scan_init(&scan, seg);
+	for (int dir_pass = 0; dir_pass < 2; dir_pass++) {
+		for (uint64_t i = 0; i <= seg->size + 1; i++) {
+			uint64_t pos = dir_pass == 0 ? i : seg->size + 1 - i;
+			struct seg_batch want, got;
+			memset(&want, 0, sizeof want);
+			memset(&got, 0, sizeof got);
+			int rc_want = seg_read_batch(seg, pos, &want);
+			assert_int_equal(seg_scan_batch(&scan, pos, &got), rc_want);
+			if (rc_want == KB_OK)
+				assert_memory_equal(&got, &want, sizeof got);
+		}
+	}
+	/* The boundaries decode, the torn batch does not. */
+	struct seg_batch b;
+	assert_int_equal(seg_scan_batch(&scan, 0, &b), KB_OK);
+	assert_int_equal(seg_scan_batch(&scan, whole, &b), KB_ERR_CORRUPT);
+	assert_int_equal(seg_scan_batch(&scan, seg->size, &b), KB_ERR_RANGE);
+	seg_close(seg);
+	tu_rmrf(dir);
+}
+
+/* Batches smaller than a page: one pread brings the headers of many (the
+ * first read of a scan brings one header only). */
+static void test_seg_scan_batch_reads_a_page_for_small_batches(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct segment *seg = open_new(dir, 0);
+	append_simple(seg, 500, 1, 60);
+	struct seg_scan scan;
+	struct seg_batch b;
+	seg_scan_init(&scan, seg);
+	uint64_t pos = 0, batches = 0, biggest = 0;
+	for (; pos < seg->size; pos += seg_batch_size(&b), batches++) {
+		assert_int_equal(seg_scan_batch(&scan, pos, &b), KB_OK);
+		biggest = KB_MAX(biggest, seg_batch_size(&b));
+	}
+	assert_int_equal(batches, 500);
+	/* Each page refill moves at least a page less a batch and a header. */
+	uint64_t step = SEG_SCAN_BUF_BYTES - biggest - SEG_BATCH_HEADER_LEN;
+	assert_true(scan.reads <= 2 + seg->size / step);
+	assert_true(scan.reads * 20 < batches);
+	seg_close(seg);
+	tu_rmrf(dir);
+}
+
+/* Batches of a page or more: one read per header, of the header only,
+ * since the rest of the page would be record bytes nobody asked for. */
+static void test_seg_scan_batch_reads_only_headers_of_large_batches(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct segment *seg = open_new(dir, 0);
+	append_simple(seg, 20, 3, 1500);
+	struct seg_scan scan;
+	struct seg_batch b;
+	seg_scan_init(&scan, seg);
+	uint64_t pos = 0;
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(seg_scan_batch(&scan, pos, &b), KB_OK);
+		assert_true(seg_batch_size(&b) >= SEG_SCAN_BUF_BYTES);
+		assert_int_equal(scan.reads, i + 1);
+		assert_int_equal(scan.len, SEG_BATCH_HEADER_LEN);
+		pos += seg_batch_size(&b);
+	}
+	assert_int_equal(seg_scan_batch(&scan, pos, &b), KB_ERR_RANGE);
+	seg_close(seg);
+	tu_rmrf(dir);
+}
+
+/* seg_scan_find_offset answers as seg_find_offset, and the batches after
+ * the one it found come from the same buffer, without another read. */
+static void test_seg_scan_find_offset_keeps_the_buffer(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct segment *seg = open_new(dir, 0);
+	append_simple(seg, 40, 2, 30); /* offsets 0..79 */
+	for (int64_t off = 0; off < 80; off++) {
+		struct seg_scan scan;
+		struct seg_batch want, got, next;
+		uint64_t want_pos, got_pos;
+		seg_scan_init(&scan, seg);
+		assert_int_equal(seg_find_offset(seg, off, 0, &want_pos, &want), KB_OK);
+		assert_int_equal(seg_scan_find_offset(&scan, off, 0, &got_pos, &got),
+				 KB_OK);
+		assert_int_equal(got_pos, want_pos);
+		assert_int_equal(got.base_offset, off - off % 2);
+		uint32_t reads = scan.reads;
+		uint64_t after = got_pos + seg_batch_size(&got);
+		if (after + SEG_BATCH_HEADER_LEN <= scan.start + scan.len) {
+			assert_int_equal(seg_scan_batch(&scan, after, &next), KB_OK);
+			assert_int_equal(scan.reads, reads);
+			assert_int_equal(next.base_offset, got.base_offset + 2);
+		}
+	}
+	struct seg_scan scan;
+	uint64_t p;
+	struct seg_batch b;
+	seg_scan_init(&scan, seg);
+	assert_int_equal(seg_scan_find_offset(&scan, 80, 0, &p, &b), KB_ERR_NOTFOUND);
+	assert_int_equal(seg_scan_find_offset(&scan, 0, seg->size + 1, &p, &b),
+			 KB_ERR_RANGE);
+	seg_close(seg);
+	tu_rmrf(dir);
+}
+
 /* ---- Rolling ---- */
 
 static void test_seg_should_roll_at_segment_bytes(void **state)
@@ -1242,6 +1382,10 @@ int main(void)
 		cmocka_unit_test(test_seg_read_batch_decodes_each_batch),
 		cmocka_unit_test(test_seg_read_batch_is_corrupt_when_past_size),
 		cmocka_unit_test(test_seg_find_offset),
+		cmocka_unit_test(test_seg_scan_batch_same_results_as_seg_read_batch),
+		cmocka_unit_test(test_seg_scan_batch_reads_a_page_for_small_batches),
+		cmocka_unit_test(test_seg_scan_batch_reads_only_headers_of_large_batches),
+		cmocka_unit_test(test_seg_scan_find_offset_keeps_the_buffer),
 		cmocka_unit_test(test_seg_should_roll_at_segment_bytes),
 		cmocka_unit_test(test_seg_should_roll_never_when_empty),
 		cmocka_unit_test(test_seg_should_roll_at_segment_ms_by_first_batch),

@@ -574,6 +574,192 @@ static void test_log_read_out_of_range(void **state)
 	tu_rmrf(dir);
 }
 
+/* ---- Reading: the batch that holds each offset ---- */
+
+/* One batch of the log, found by walking the segment files from position
+ * 0 with seg_read_batch: the reference, with no index involved. */
+struct tl_batch {
+	const struct segment *seg;
+	uint64_t pos, size;
+	int64_t base, last;
+};
+
+/* Every batch of the log, oldest first; *per_seg[i] (if not NULL) counts
+ * segment i's. returns owned (free). */
+static struct tl_batch *tl_batches(const struct log *log, size_t *n,
+				   size_t *per_seg)
+{
+	size_t cap = 64;
+	struct tl_batch *all = malloc(cap * sizeof *all);
+	*n = 0;
+	for (size_t i = 0; i < log->nsegs; i++) {
+		const struct segment *seg = log->segs[i].seg;
+		struct seg_batch b;
+		if (per_seg)
+			per_seg[i] = 0;
+		for (uint64_t pos = 0; pos < seg->size; pos += seg_batch_size(&b)) {
+			assert_int_equal(seg_read_batch(seg, pos, &b), KB_OK);
+			if (*n == cap)
+				all = realloc(all, (cap *= 2) * sizeof *all);
+			all[(*n)++] = (struct tl_batch){seg, pos, seg_batch_size(&b),
+				b.base_offset, seg_batch_last_offset(&b)};
+			if (per_seg)
+				per_seg[i]++;
+		}
+	}
+	return all;
+}
+
+/* For every offset from the log start to the log end, log_read starts at
+ * the first batch whose last offset is >= it (the batch holding it, or
+ * after a gap the next one), and takes exactly the batches that fit. */
+static void tl_assert_reads_every_offset(const struct log *log)
+{
+	size_t n, k = 0;
+	struct tl_batch *all = tl_batches(log, &n, NULL);
+	struct log_read_result r;
+	for (int64_t off = log->log_start_offset; off < log_end_offset(log);
+	     off++) {
+		while (all[k].last < off)
+			k++;
+		const struct tl_batch *b = &all[k];
+		const struct tl_batch *next =
+			k + 1 < n && all[k + 1].seg == b->seg ? &all[k + 1] : NULL;
+		/* One byte with KIP-74's min_one: exactly that batch. */
+		assert_int_equal(log_read(log, off, 1, INT64_MAX, true, &r), KB_OK);
+		assert_ptr_equal(r.seg, b->seg);
+		assert_int_equal(r.position, b->pos);
+		assert_int_equal(r.length, b->size);
+		assert_int_equal(r.first_offset, b->base);
+		assert_int_equal(r.next_offset, b->last + 1);
+		/* Less than a header left after the batch: still one batch. */
+		assert_int_equal(log_read(log, off, b->size + SEG_BATCH_HEADER_LEN - 1,
+					  INT64_MAX, false, &r), KB_OK);
+		assert_int_equal(r.length, b->size);
+		if (next) { /* two batches fit exactly; one byte less, one */
+			uint64_t two = b->size + next->size;
+			assert_int_equal(log_read(log, off, two, INT64_MAX, false, &r),
+					 KB_OK);
+			assert_int_equal(r.length, two);
+			assert_int_equal(r.next_offset, next->last + 1);
+			assert_int_equal(log_read(log, off, two - 1, INT64_MAX, false,
+						  &r), KB_OK);
+			assert_int_equal(r.length, b->size);
+		}
+		/* A budget larger than the segment: to its end, never past. */
+		assert_int_equal(log_read(log, off, UINT32_MAX, INT64_MAX, false, &r),
+				 KB_OK);
+		assert_int_equal(r.position, b->pos);
+		assert_int_equal(r.position + r.length, b->seg->size);
+		assert_int_equal(r.next_offset, b->seg->next_offset);
+	}
+	free(all);
+}
+
+/* (i) Batches larger than a page, every one indexed but each segment's
+ * first (index.interval.bytes 1): the index entry at or above an offset
+ * names its own batch, and log_read finds it with one read. */
+static void test_log_read_every_offset_large_batches_all_indexed(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config c = tl_cfg();
+	c.segment_bytes = 64 * 1024;
+	c.index_interval_bytes = 1;
+	struct log *log = tl_open(dir, &c, NULL);
+	for (int i = 0; i < 40; i++)
+		tl_append(log, 3, T0 + i, 1500, -1);
+	assert_true(log->nsegs >= 3);
+	size_t n, per_seg[16];
+	assert_true(log->nsegs <= KB_ARRAY_LEN(per_seg));
+	free(tl_batches(log, &n, per_seg));
+	for (size_t i = 0; i < log->nsegs; i++)
+		assert_int_equal(log->segs[i].idx.offsets->entries, per_seg[i] - 1);
+	tl_assert_reads_every_offset(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* (ii) Tiny batches, dozens per index entry: most offsets' batches are
+ * not indexed, so the walk from the entry below does the work. */
+static void test_log_read_every_offset_tiny_batches(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config c = tl_cfg();
+	c.segment_bytes = 64 * 1024;
+	c.index_interval_bytes = 4096;
+	struct log *log = tl_open(dir, &c, NULL);
+	for (int i = 0; i < 1500; i++)
+		tl_append(log, 1, T0 + i, 10, -1);
+	assert_true(log->nsegs >= 2);
+	size_t n, per_seg[16];
+	assert_true(log->nsegs <= KB_ARRAY_LEN(per_seg));
+	free(tl_batches(log, &n, per_seg));
+	assert_true(log->segs[0].idx.offsets->entries * 20 < per_seg[0]);
+	tl_assert_reads_every_offset(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* (iii) Mixed: tiny, small, page-sized and 14 KiB batches in a random
+ * order, some indexed and some not; then again from a log start offset
+ * inside the first segment. */
+static void test_log_read_every_offset_mixed_batches(void **state)
+{
+	(void)state;
+	static const struct { int n; size_t value_len; } kinds[] = {
+		{1, 5}, {2, 100}, {4, 900}, {8, 1800}};
+	char *dir = tu_tmpdir();
+	struct log_config c = tl_cfg();
+	c.segment_bytes = 64 * 1024;
+	c.index_interval_bytes = 1024;
+	struct log *log = tl_open(dir, &c, NULL);
+	uint64_t seed = 42;
+	for (int i = 0; i < 300; i++) {
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		tl_append(log, kinds[seed % 4].n, T0 + i, kinds[seed % 4].value_len,
+			  -1);
+	}
+	assert_true(log->nsegs >= 3);
+	tl_assert_reads_every_offset(log);
+	assert_int_equal(log_advance_start_offset(log, 7), KB_OK);
+	tl_assert_reads_every_offset(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* Offsets in a gap (compacted Kafka logs have them) are read from the
+ * next batch. The index entry above such an offset names a batch that
+ * starts after it, so log_read must fall back to the walk. */
+static void test_log_read_offset_in_gap_starts_at_next_batch(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct segment *seg;
+	assert_int_equal(seg_open(dir, 0, true, &seg), KB_OK);
+	for (int i = 0; i < 30; i++) { /* offsets 10i..10i+2, then a gap */
+		size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, 3, T0,
+					     i % 3 ? 20 : 700);
+		seg_batch_set_base_offset(tl_buf, 10 * i);
+		assert_int_equal(seg_append(seg, tl_buf, len), KB_OK);
+	}
+	assert_int_equal(seg_flush(seg), KB_OK);
+	seg_close(seg);
+	struct log_config c = tl_cfg();
+	c.segment_bytes = 1 << 20;
+	c.index_interval_bytes = 512;
+	struct log *log = tl_open(dir, &c, NULL); /* recovery indexes it */
+	assert_int_equal(log_end_offset(log), 293);
+	assert_true(log->segs[0].idx.offsets->entries >= 3);
+	struct log_read_result r;
+	assert_int_equal(log_read(log, 45, 1, INT64_MAX, true, &r), KB_OK);
+	assert_int_equal(r.first_offset, 50);
+	tl_assert_reads_every_offset(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
 static void test_log_offset_for_timestamp_exact_per_record(void **state)
 {
 	(void)state;
@@ -786,7 +972,7 @@ static void test_log_truncate_to_below_first_segment_resets(void **state)
 	tu_rmrf(dir);
 }
 
-/* INVARIANT 7: whole segments from the left only. */
+/* INVARIANT 6: whole segments from the left only. */
 static void test_log_advance_start_offset_deletes_whole_segments_only(void **state)
 {
 	(void)state;
@@ -1158,265 +1344,6 @@ static void test_log_index_interval_resumes_across_restart_and_truncation(void *
 	tu_rmrf(dir);
 }
 
-/* ---- Leader epochs ---- */
-
-static char *tl_epoch_file(const char *dir)
-{
-	char *p = tl_path(dir, "leader-epoch-checkpoint");
-	size_t len = 0;
-	uint8_t *data = tu_read_all(p, &len);
-	free(p);
-	if (!data)
-		return NULL;
-	char *s = malloc(len + 1);
-	memcpy(s, data, len);
-	s[len] = '\0';
-	free(data);
-	return s;
-}
-
-/* INVARIANT 6: leader-epoch-checkpoint holds exactly the cache, in
- * Kafka's text format, rewritten on every change. */
-static void test_log_epoch_checkpoint_byte_exact(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	struct log_config c = tl_cfg();
-	struct log *log = tl_open(dir, &c, NULL);
-	assert_null(tl_epoch_file(dir));
-	tl_append(log, 3, T0, 10, 0); /* epoch 0 at 0 */
-	tl_append(log, 2, T0, 10, 0);
-	tl_append(log, 4, T0, 10, 2); /* epoch 2 at 5 */
-	tl_append(log, 1, T0, 10, 5); /* epoch 5 at 9 */
-	char *s = tl_epoch_file(dir);
-	assert_string_equal(s, "0\n3\n0 0\n2 5\n5 9\n");
-	free(s);
-	log_close(log);
-	struct log_recovery_hint h = {.clean_shutdown = true};
-	log = tl_open(dir, &c, &h);
-	assert_int_equal(log->nepochs, 3);
-	assert_int_equal(log->epochs[1].epoch, 2);
-	assert_int_equal(log->epochs[1].start_offset, 5);
-	log_close(log);
-	tu_rmrf(dir);
-}
-
-/* KAFKA: LeaderEpochFileCache.endOffsetFor, every case. */
-static void test_log_epoch_end_offset_kafka_semantics(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	struct log_config c = tl_cfg();
-	struct log *log = tl_open(dir, &c, NULL);
-	int32_t e;
-	int64_t off;
-	assert_int_equal(log_epoch_end_offset(log, 0, &e, &off), KB_ERR_NOTFOUND);
-	tl_append(log, 5, T0, 10, 2); /* epoch 2: 0..4 */
-	tl_append(log, 4, T0, 10, 4); /* epoch 4: 5..8 */
-	tl_append(log, 3, T0, 10, 7); /* epoch 7: 9..11 */
-	assert_int_equal(log_epoch_end_offset(log, 7, &e, &off), KB_OK);
-	assert_int_equal(e, 7);
-	assert_int_equal(off, 12); /* the latest epoch ends at the log end */
-	assert_int_equal(log_epoch_end_offset(log, 4, &e, &off), KB_OK);
-	assert_int_equal(e, 4);
-	assert_int_equal(off, 9);
-	assert_int_equal(log_epoch_end_offset(log, 5, &e, &off), KB_OK);
-	assert_int_equal(e, 4); /* the largest known epoch <= 5 */
-	assert_int_equal(off, 9);
-	assert_int_equal(log_epoch_end_offset(log, 1, &e, &off), KB_OK);
-	assert_int_equal(e, 1); /* older than all: Kafka echoes the epoch */
-	assert_int_equal(off, 0);
-	assert_int_equal(log_epoch_end_offset(log, 8, &e, &off), KB_ERR_NOTFOUND);
-	assert_int_equal(e, -1);
-	assert_int_equal(off, -1);
-	assert_int_equal(log_epoch_end_offset(log, -1, &e, &off), KB_ERR_NOTFOUND);
-	log_close(log);
-	tu_rmrf(dir);
-}
-
-static void test_log_epoch_assign_drops_non_monotonic(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	struct log_config c = tl_cfg();
-	struct log *log = tl_open(dir, &c, NULL);
-	assert_int_equal(log_epoch_assign(log, 1, 0), KB_OK);
-	assert_int_equal(log_epoch_assign(log, 3, 10), KB_OK);
-	assert_int_equal(log_epoch_assign(log, 3, 12), KB_OK); /* no-op */
-	assert_int_equal(log->nepochs, 2);
-	assert_int_equal(log_epoch_assign(log, 4, 10), KB_OK); /* same start */
-	char *s = tl_epoch_file(dir);
-	assert_string_equal(s, "0\n2\n1 0\n4 10\n");
-	free(s);
-	assert_int_equal(log_epoch_assign(log, -1, 0), KB_ERR_INVAL);
-	log_close(log);
-	tu_rmrf(dir);
-}
-
-/* Truncation drops epochs starting at or after the target; advancing the
- * start collapses older ones; reopening drops any beyond the log end. */
-static void test_log_epoch_cache_follows_truncation(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	struct log_config c = tl_cfg();
-	struct log *log = tl_open(dir, &c, NULL);
-	tl_append(log, 5, T0, 10, 1); /* 0..4 */
-	tl_append(log, 5, T0, 10, 2); /* 5..9 */
-	tl_append(log, 5, T0, 10, 3); /* 10..14 */
-	assert_int_equal(log_truncate_to(log, 10), KB_OK);
-	char *s = tl_epoch_file(dir);
-	assert_string_equal(s, "0\n2\n1 0\n2 5\n");
-	free(s);
-	assert_int_equal(log_advance_start_offset(log, 6), KB_OK);
-	s = tl_epoch_file(dir);
-	assert_string_equal(s, "0\n1\n2 6\n");
-	free(s);
-	assert_int_equal(log_epoch_assign(log, 9, 10), KB_OK); /* at the LEO */
-	log_close(log);
-	struct log_recovery_hint h = {.clean_shutdown = true, .log_start_offset = 6};
-	log = tl_open(dir, &c, &h);
-	assert_int_equal(log->nepochs, 1); /* epoch 9 began at the log end */
-	s = tl_epoch_file(dir);
-	assert_string_equal(s, "0\n1\n2 6\n");
-	free(s);
-	log_close(log);
-	tu_rmrf(dir);
-}
-
-static void test_log_open_rejects_malformed_epoch_checkpoint(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	struct log_config c = tl_cfg();
-	struct log *log = tl_open(dir, &c, NULL);
-	log_close(log);
-	char *p = tl_path(dir, "leader-epoch-checkpoint");
-	tu_write_all(p, "0\n2\n3 0\n1 5\n", 12); /* epochs out of order */
-	assert_int_equal(log_open(dir, &c, NULL, &log), KB_ERR_CORRUPT);
-	tu_write_all(p, "", 0); /* empty: no epochs, as Kafka reads it */
-	log = tl_open(dir, &c, NULL);
-	assert_int_equal(log->nepochs, 0);
-	log_close(log);
-	free(p);
-	tu_rmrf(dir);
-}
-
-/* ---- Log directory checkpoints ---- */
-
-static void test_log_checkpoint_write_kafka_format(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	struct log_checkpoint_entry e[2] = {{"my-topic", 0, 42}, {"other", 3, 7}};
-	assert_int_equal(log_checkpoint_write(dir, "recovery-point-offset-checkpoint",
-					      e, 2), KB_OK);
-	char *p = tl_path(dir, "recovery-point-offset-checkpoint");
-	size_t len = 0;
-	uint8_t *data = tu_read_all(p, &len);
-	assert_int_equal(len, strlen("0\n2\nmy-topic 0 42\nother 3 7\n"));
-	assert_memory_equal(data, "0\n2\nmy-topic 0 42\nother 3 7\n", len);
-	free(data);
-	struct log_checkpoint_entry *got;
-	size_t n;
-	assert_int_equal(log_checkpoint_read(dir, "recovery-point-offset-checkpoint",
-					     &got, &n), KB_OK);
-	assert_int_equal(n, 2);
-	assert_string_equal(got[0].topic, "my-topic");
-	assert_int_equal(got[1].partition, 3);
-	assert_int_equal(got[1].offset, 7);
-	free(got);
-	/* an empty checkpoint */
-	assert_int_equal(log_checkpoint_write(dir, "x", NULL, 0), KB_OK);
-	char *q = tl_path(dir, "x");
-	data = tu_read_all(q, &len);
-	assert_int_equal(len, 4);
-	assert_memory_equal(data, "0\n0\n", 4);
-	free(data);
-	struct log_checkpoint_entry bad = {"has space", 0, 1};
-	assert_int_equal(log_checkpoint_write(dir, "x", &bad, 1), KB_ERR_INVAL);
-	free(q);
-	free(p);
-	tu_rmrf(dir);
-}
-
-static void test_log_checkpoint_read_rejects_malformed(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	const char *bad[] = {
-		"1\n0\n",                     /* unknown version */
-		"0\n2\nt 0 1\n",              /* fewer lines than the count */
-		"0\n1\nt 0 1\nu 0 2\n",       /* more lines */
-		"0\n1\nt 0\n",                /* a field missing */
-		"0\n1\nt 0 1 9\n",            /* a field too many */
-		"0\n1\nt x 1\n",              /* partition not a number */
-		"0\n1\nt -1 1\n",             /* negative partition */
-		"0\n1\nt 0 99999999999999999999\n", /* offset overflow */
-		"0\n1\nt  0 1\n",             /* an empty field */
-		"0\n-1\n",                    /* negative count */
-		"0\n99999\nt 0 1\n",          /* a count the file cannot hold */
-		"0\n",                        /* no count */
-		"garbage",
-		"0\n1\n\n",
-	};
-	char *p = tl_path(dir, "cp");
-	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
-		tu_write_all(p, bad[i], strlen(bad[i]));
-		struct log_checkpoint_entry *e = (void *)1;
-		size_t n = 7;
-		assert_int_equal(log_checkpoint_read(dir, "cp", &e, &n),
-				 KB_ERR_CORRUPT);
-		assert_null(e);
-		assert_int_equal(n, 0);
-	}
-	/* a missing file is no entries; so is an empty one */
-	struct log_checkpoint_entry *e;
-	size_t n;
-	assert_int_equal(log_checkpoint_read(dir, "missing", &e, &n), KB_OK);
-	assert_int_equal(n, 0);
-	tu_write_all(p, "", 0);
-	assert_int_equal(log_checkpoint_read(dir, "cp", &e, &n), KB_OK);
-	assert_int_equal(n, 0);
-	free(e);
-	/* the last newline is optional, as for Java's readLine */
-	tu_write_all(p, "0\n1\nt 0 1", 9);
-	assert_int_equal(log_checkpoint_read(dir, "cp", &e, &n), KB_OK);
-	assert_int_equal(n, 1);
-	free(e);
-	free(p);
-	tu_rmrf(dir);
-}
-
-static void test_log_dir_parse_name_splits_at_last_dash(void **state)
-{
-	(void)state;
-	struct log_checkpoint_entry e;
-	assert_int_equal(log_dir_parse_name("my-topic-12", &e), KB_OK);
-	assert_string_equal(e.topic, "my-topic");
-	assert_int_equal(e.partition, 12);
-	assert_int_equal(log_dir_parse_name("__consumer_offsets-0", &e), KB_OK);
-	assert_string_equal(e.topic, "__consumer_offsets");
-	assert_int_equal(log_dir_parse_name("nodash", &e), KB_ERR_INVAL);
-	assert_int_equal(log_dir_parse_name("-3", &e), KB_ERR_INVAL);
-	assert_int_equal(log_dir_parse_name("t-", &e), KB_ERR_INVAL);
-	assert_int_equal(log_dir_parse_name("t-1x", &e), KB_ERR_INVAL);
-}
-
-static void test_log_dir_clean_mark_taken_once(void **state)
-{
-	(void)state;
-	char *dir = tu_tmpdir();
-	assert_false(log_dir_take_clean_mark(dir));
-	assert_int_equal(log_dir_mark_clean(dir), KB_OK);
-	char *p = tl_path(dir, ".kafka_cleanshutdown");
-	assert_int_equal(tu_file_size(p), 0);
-	assert_true(log_dir_take_clean_mark(dir));
-	assert_false(log_dir_take_clean_mark(dir));
-	free(p);
-	tu_rmrf(dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1439,6 +1366,10 @@ int main(void)
 		cmocka_unit_test(test_log_read_never_past_max_offset),
 		cmocka_unit_test(test_log_read_spans_segment_boundaries),
 		cmocka_unit_test(test_log_read_out_of_range),
+		cmocka_unit_test(test_log_read_every_offset_large_batches_all_indexed),
+		cmocka_unit_test(test_log_read_every_offset_tiny_batches),
+		cmocka_unit_test(test_log_read_every_offset_mixed_batches),
+		cmocka_unit_test(test_log_read_offset_in_gap_starts_at_next_batch),
 		cmocka_unit_test(test_log_offset_for_timestamp_exact_per_record),
 		cmocka_unit_test(test_log_offset_for_timestamp_skips_below_log_start),
 		cmocka_unit_test(test_log_offset_for_timestamp_compressed_batch),
@@ -1461,15 +1392,6 @@ int main(void)
 		cmocka_unit_test(test_log_open_rebuilds_deleted_index_byte_identical),
 		cmocka_unit_test(test_log_open_rebuilds_corrupt_index_byte_identical),
 		cmocka_unit_test(test_log_index_interval_resumes_across_restart_and_truncation),
-		cmocka_unit_test(test_log_epoch_checkpoint_byte_exact),
-		cmocka_unit_test(test_log_epoch_end_offset_kafka_semantics),
-		cmocka_unit_test(test_log_epoch_assign_drops_non_monotonic),
-		cmocka_unit_test(test_log_epoch_cache_follows_truncation),
-		cmocka_unit_test(test_log_open_rejects_malformed_epoch_checkpoint),
-		cmocka_unit_test(test_log_checkpoint_write_kafka_format),
-		cmocka_unit_test(test_log_checkpoint_read_rejects_malformed),
-		cmocka_unit_test(test_log_dir_parse_name_splits_at_last_dash),
-		cmocka_unit_test(test_log_dir_clean_mark_taken_once),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 03, second file — checkpoints: the small text files that make a
+ * restart fast and correct.
+ *
+ * Concept:
+ *   The segments hold the records, but a broker that starts again needs a
+ *   few facts the segments cannot give it cheaply. How far was each log
+ *   fsynced? Only the segments after that can be torn, so only they are
+ *   rescanned. Where did DeleteRecords move each log's start? Did the
+ *   broker stop cleanly? Then nothing is rescanned at all. Which leader
+ *   epoch began at which offset? A follower needs that to know where its
+ *   log and a new leader's part, restart or not. Each answer is a small
+ *   text file, rewritten whole and atomically when it changes and read
+ *   once at start. The leader epoch cache lives here too: it is the
+ *   in-memory copy of its file, and every change to it rewrites the file.
+ *
+ * Kafka:
+ *   CheckpointFile / OffsetCheckpointFile (version "0", a count, a line
+ *   per entry) for recovery-point-offset-checkpoint and
+ *   log-start-offset-checkpoint in each log directory, which LogManager
+ *   writes every log.flush.offset.checkpoint.interval.ms and
+ *   log.flush.start.offset.checkpoint.interval.ms and at shutdown; the
+ *   .kafka_cleanshutdown marker; LeaderEpochCheckpointFile and
+ *   LeaderEpochFileCache for leader-epoch-checkpoint in each partition
+ *   directory; UnifiedLog.parseTopicPartitionName.
+ *
+ * Interface:
+ *   - The broker (chapter 06) writes the offset checkpoints with
+ *     log_checkpoint_write, reads them at start with log_checkpoint_read
+ *     and hands each log its struct log_recovery_hint.
+ *   - log_dir_take_clean_mark once at start, before opening any log (it
+ *     removes the marker: a crash from then on is unclean);
+ *     log_dir_mark_clean after every log of the directory is closed.
+ *   - A missing checkpoint file reads as an empty one; a malformed one is
+ *     KB_ERR_CORRUPT, never a crash or a guess.
+ *   - The epoch cache belongs to a struct log: log_append calls
+ *     log_epoch_assign, OffsetForLeaderEpoch log_epoch_end_offset; the log
+ *     calls log_epoch_truncate_end/_start when it loses records at either
+ *     end, and log_open reads the file (log_epoch_checkpoint_read).
+ *
+ * Invariants:
+ *   1. Every file is replaced with kb_write_file_atomic: after a crash it
+ *      holds the old or the new contents, never a mix.
+ *   2. A file read back is all or nothing: exactly count lines, each with
+ *      exactly its fields, numbers in range, topics of 1..249 characters
+ *      without spaces; otherwise KB_ERR_CORRUPT and no entries.
+ *   3. log->epochs are strictly ascending in epoch and in start_offset,
+ *      and leader-epoch-checkpoint holds exactly them: every change to the
+ *      cache rewrites the file before returning.
+ *
+ * Simplifications:
+ *   - The broker decides when to write the offset checkpoints (chapter 06);
+ *     there is no scheduler thread with Kafka's 60 s intervals.
+ *   - A file larger than LOG_CHECKPOINT_MAX_BYTES (1 MiB) is refused;
+ *     real ones are a few KiB.
+ *   - No replication-offset-checkpoint (high watermarks, chapter 08),
+ *     cleaner-offset-checkpoint (chapter 10) or partition.metadata (topic
+ *     IDs) yet; they would use the same format and the same helpers.
+ *   Single-threaded: the reactor thread owns every log and file.
+ *
+ * See also: docs/03_checkpoints.md, diagrams/03_checkpoints.dot,
+ *   tests/03_checkpoints_test.c; chapters/03_log.c (log_open reads the
+ *   hint and the epoch file); chapter 00 (kb_write_file_atomic).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "00_base.h"
+#include "01_segment.h"
+#include "02_index.h"
+#include "03_log.h"
+
+/* Largest checkpoint file we read: 1 MiB, far above any real one. */
+#define LOG_CHECKPOINT_MAX_BYTES (1024 * 1024)
+/* Longest line we write: a topic, a space, two numbers and a newline. */
+#define LOG_CHECKPOINT_LINE_MAX (LOG_TOPIC_MAX + 64)
+
+/* ---- Prototypes of the static helpers, in reading order ---- */
+
+static int ckpt_epochs_from(const struct log_checkpoint_entry *e, size_t n,
+			    struct log_epoch *out);
+static int ckpt_path(char *out, size_t cap, const char *dir,
+		     const char *name);
+static int ckpt_printf(struct kb_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int ckpt_load(const char *path, int nfields,
+		     struct log_checkpoint_entry **out, size_t *n);
+static int ckpt_fields(char **p, char **f, int n);
+static bool ckpt_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* ---- Log directory checkpoints ---- */
+
+/* KAFKA: OffsetCheckpointFile: "0\n<count>\n" then "<topic> <partition>
+ * <offset>\n" per entry, replaced atomically (INVARIANT 1). */
+int log_checkpoint_write(const char *log_dir, const char *name,
+			 const struct log_checkpoint_entry *e, size_t n)
+{
+	char path[PATH_MAX];
+	struct kb_buf b;
+	if (ckpt_path(path, sizeof path, log_dir, name) != KB_OK)
+		return KB_ERR_INVAL;
+	kb_buf_init(&b);
+	int rc = ckpt_printf(&b, "0\n%zu\n", n);
+	for (size_t i = 0; rc == KB_OK && i < n; i++) {
+		size_t tl = strnlen(e[i].topic, sizeof e[i].topic);
+		if (tl == 0 || tl > LOG_TOPIC_MAX ||
+		    strpbrk(e[i].topic, " \n") || e[i].partition < 0)
+			rc = KB_ERR_INVAL; /* it could not be read back */
+		else
+			rc = ckpt_printf(&b, "%s %" PRId32 " %" PRId64 "\n",
+					 e[i].topic, e[i].partition,
+					 e[i].offset);
+	}
+	if (rc == KB_OK)
+		rc = kb_write_file_atomic(path, b.data, b.len);
+	kb_buf_fini(&b);
+	return rc;
+}
+
+/* KAFKA: OffsetCheckpointFile.read; the three-field form of ckpt_load. */
+int log_checkpoint_read(const char *log_dir, const char *name,
+			struct log_checkpoint_entry **out, size_t *n)
+{
+	char path[PATH_MAX];
+	*out = NULL;
+	*n = 0;
+	if (ckpt_path(path, sizeof path, log_dir, name) != KB_OK)
+		return KB_ERR_INVAL;
+	return ckpt_load(path, 3, out, n);
+}
+
+/* KAFKA: UnifiedLog.parseTopicPartitionName splits at the last '-'. */
+int log_dir_parse_name(const char *name, struct log_checkpoint_entry *e)
+{
+	const char *dash = strrchr(name, '-');
+	size_t tl = dash ? (size_t)(dash - name) : 0;
+	int64_t part;
+	if (tl == 0 || tl > LOG_TOPIC_MAX ||
+	    !ckpt_i64(dash + 1, 0, INT32_MAX, &part))
+		return KB_ERR_INVAL;
+	memcpy(e->topic, name, tl);
+	e->topic[tl] = '\0';
+	e->partition = (int32_t)part;
+	e->offset = 0;
+	return KB_OK;
+}
+
+/* An empty file, made durable: its existence is the message. */
+int log_dir_mark_clean(const char *log_dir)
+{
+	char path[PATH_MAX];
+	if (ckpt_path(path, sizeof path, log_dir, LOG_CLEAN_SHUTDOWN_FILE) !=
+	    KB_OK)
+		return KB_ERR_INVAL;
+	return kb_write_file_atomic(path, "", 0);
+}
+
+/* KAFKA: the marker goes once read, so that a later crash is unclean. */
+bool log_dir_take_clean_mark(const char *log_dir)
+{
+	char path[PATH_MAX];
+	if (ckpt_path(path, sizeof path, log_dir, LOG_CLEAN_SHUTDOWN_FILE) !=
+	    KB_OK || unlink(path) != 0)
+		return false;
+	kb_fsync_dir(log_dir);
+	return true;
+}
+
+/* ---- The leader-epoch-checkpoint file ---- */
+
+/* KAFKA: LeaderEpochCheckpointFile: "0\n<count>\n" then "<epoch> <start
+ * offset>\n" per epoch, replaced atomically (INVARIANT 1). */
+int log_epoch_checkpoint_write(const char *dir, const struct log_epoch *e,
+			       size_t n)
+{
+	char path[PATH_MAX];
+	struct kb_buf b;
+	if (ckpt_path(path, sizeof path, dir, LOG_EPOCH_CHECKPOINT) != KB_OK)
+		return KB_ERR_INVAL;
+	kb_buf_init(&b);
+	int rc = ckpt_printf(&b, "0\n%zu\n", n);
+	for (size_t i = 0; rc == KB_OK && i < n; i++)
+		rc = ckpt_printf(&b, "%" PRId32 " %" PRId64 "\n", e[i].epoch,
+				 e[i].start_offset);
+	if (rc == KB_OK)
+		rc = kb_write_file_atomic(path, b.data, b.len);
+	kb_buf_fini(&b);
+	return rc;
+}
+
+/* The two-field form of ckpt_load, then INVARIANT 3 checked on the way
+ * in. A malformed file fails the log's open, as in Kafka: guessing the
+ * epochs would let a follower truncate at the wrong offset. */
+int log_epoch_checkpoint_read(const char *dir, struct log_epoch **out,
+			      size_t *n)
+{
+	char path[PATH_MAX];
+	struct log_checkpoint_entry *e = NULL; /* .partition holds the epoch */
+	struct log_epoch *ep = NULL;
+	size_t count = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = ckpt_path(path, sizeof path, dir, LOG_EPOCH_CHECKPOINT);
+	if (rc == KB_OK)
+		rc = ckpt_load(path, 2, &e, &count);
+	if (rc == KB_OK && !(ep = calloc(count + 1, sizeof *ep)))
+		rc = KB_ERR_NOMEM;
+	if (rc == KB_OK)
+		rc = ckpt_epochs_from(e, count, ep);
+	free(e);
+	if (rc != KB_OK) {
+		KB_ERROR("cannot load %s/%s: %s", dir, LOG_EPOCH_CHECKPOINT,
+			 kb_status_name(rc));
+		free(ep);
+		return rc;
+	}
+	*out = ep;
+	*n = count;
+	return KB_OK;
+}
+
+/* Epochs from the lines read: KB_ERR_CORRUPT unless both the epochs and
+ * the start offsets strictly ascend, from an offset >= 0 (INVARIANT 3). */
+static int ckpt_epochs_from(const struct log_checkpoint_entry *e, size_t n,
+			    struct log_epoch *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[i] = (struct log_epoch){e[i].partition, e[i].offset};
+		if (out[i].start_offset < 0 ||
+		    (i > 0 && (out[i].epoch <= out[i - 1].epoch ||
+			       out[i].start_offset <= out[i - 1].start_offset)))
+			return KB_ERR_CORRUPT;
+	}
+	return KB_OK;
+}
+
+/* ---- The leader epoch cache ---- */
+
+/* KAFKA: LeaderEpochFileCache.assign and maybeTruncateNonMonotonicEntries.
+ * INVARIANT 3: entries that would break the order go first. */
+int log_epoch_assign(struct log *log, int32_t epoch, int64_t start_offset)
+{
+	if (epoch < 0 || start_offset < 0)
+		return KB_ERR_INVAL;
+	struct log_epoch *e = log->nepochs ? &log->epochs[log->nepochs - 1]
+					   : NULL;
+	if (e && e->epoch == epoch && start_offset >= e->start_offset)
+		return KB_OK; /* the common case: every append of an epoch */
+	while (log->nepochs > 0) {
+		e = &log->epochs[log->nepochs - 1];
+		if (e->epoch < epoch && e->start_offset < start_offset)
+			break;
+		KB_INFO("log %s: epoch %" PRId32 " at %" PRId64
+			" replaces epoch %" PRId32, log->dir, epoch,
+			start_offset, e->epoch);
+		log->nepochs--;
+	}
+	if (!(e = realloc(log->epochs, (log->nepochs + 1) * sizeof *e)))
+		return KB_ERR_NOMEM;
+	log->epochs = e;
+	e[log->nepochs++] = (struct log_epoch){epoch, start_offset};
+	return log_epoch_checkpoint_write(log->dir, log->epochs, log->nepochs);
+}
+
+/* KAFKA: LeaderEpochFileCache.endOffsetFor, case by case. */
+int log_epoch_end_offset(const struct log *log, int32_t epoch,
+			 int32_t *found_epoch, int64_t *end_offset)
+{
+	size_t n = log->nepochs, higher = 0;
+	*found_epoch = -1;
+	*end_offset = -1;
+	if (epoch < 0 || n == 0)
+		return KB_ERR_NOTFOUND;
+	if (log->epochs[n - 1].epoch == epoch) { /* the current epoch */
+		*found_epoch = epoch;
+		*end_offset = log_end_offset(log);
+		return KB_OK;
+	}
+	while (higher < n && log->epochs[higher].epoch <= epoch)
+		higher++;
+	if (higher == n) /* newer than any epoch we know */
+		return KB_ERR_NOTFOUND;
+	/* Older than all we know: Kafka answers the first start offset. */
+	*found_epoch = higher == 0 ? epoch : log->epochs[higher - 1].epoch;
+	*end_offset = log->epochs[higher].start_offset;
+	return KB_OK;
+}
+
+/* KAFKA: truncateFromEnd: drop the epochs starting at or after offset. */
+int log_epoch_truncate_end(struct log *log, int64_t offset)
+{
+	size_t n = log->nepochs;
+	while (log->nepochs > 0 &&
+	       log->epochs[log->nepochs - 1].start_offset >= offset)
+		log->nepochs--;
+	if (n == log->nepochs)
+		return KB_OK;
+	return log_epoch_checkpoint_write(log->dir, log->epochs, log->nepochs);
+}
+
+/* KAFKA: truncateFromStart: the epochs starting at or before offset
+ * collapse into the latest of them, which now starts at offset. */
+int log_epoch_truncate_start(struct log *log, int64_t offset)
+{
+	size_t k = 0;
+	while (k < log->nepochs && log->epochs[k].start_offset <= offset)
+		k++;
+	if (k == 0 || (k == 1 && log->epochs[0].start_offset == offset))
+		return KB_OK;
+	log->epochs[k - 1].start_offset = offset;
+	memmove(log->epochs, log->epochs + k - 1,
+		(log->nepochs - k + 1) * sizeof *log->epochs);
+	log->nepochs -= k - 1;
+	return log_epoch_checkpoint_write(log->dir, log->epochs, log->nepochs);
+}
+
+/* ---- Reading and writing the text ---- */
+
+/* "<dir>/<name>" into out; KB_ERR_INVAL when it does not fit. */
+static int ckpt_path(char *out, size_t cap, const char *dir,
+		     const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= cap ? KB_ERR_INVAL : KB_OK;
+}
+
+/* Append one formatted line (at most a topic and two numbers) to b. */
+static int ckpt_printf(struct kb_buf *b, const char *fmt, ...)
+{
+	char line[LOG_CHECKPOINT_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return KB_ERR_INVAL;
+	return kb_buf_append(b, line, (size_t)n);
+}
+
+/* Read a checkpoint file (KAFKA: CheckpointFile.read): version "0", a
+ * count, then exactly count lines of nfields fields: 3 is "topic partition
+ * offset", 2 is "epoch offset" (the epoch lands in .partition). A missing
+ * or empty file has no entries; anything else is KB_ERR_CORRUPT
+ * (INVARIANT 2). returns owned *out (free). */
+static int ckpt_load(const char *path, int nfields,
+		     struct log_checkpoint_entry **out, size_t *n)
+{
+	char *text, *f[3];
+	size_t len;
+	int64_t count = 0, part;
+	struct log_checkpoint_entry *e = NULL;
+	*out = NULL;
+	*n = 0;
+	int rc = kb_read_file(path, &text, &len, LOG_CHECKPOINT_MAX_BYTES);
+	if (rc != KB_OK)
+		return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
+	char *p = len ? text : NULL;
+	if (len > 0 && text[len - 1] == '\n')
+		text[len - 1] = '\0'; /* the last line's newline */
+	if (p && (ckpt_fields(&p, f, 1) || strcmp(f[0], "0") ||
+		  ckpt_fields(&p, f, 1) ||
+		  !ckpt_i64(f[0], 0, (int64_t)len / 4, &count)))
+		rc = KB_ERR_CORRUPT; /* every entry line takes >= 4 bytes */
+	if (rc == KB_OK && !(e = calloc((size_t)count + 1, sizeof *e)))
+		rc = KB_ERR_NOMEM;
+	for (int64_t i = 0; rc == KB_OK && i < count; i++) {
+		char **g = f + (nfields == 3);
+		if (ckpt_fields(&p, f, nfields) != KB_OK ||
+		    (nfields == 3 && strlen(f[0]) > LOG_TOPIC_MAX) ||
+		    !ckpt_i64(g[0], 0, INT32_MAX, &part) ||
+		    !ckpt_i64(g[1], INT64_MIN, INT64_MAX, &e[i].offset)) {
+			rc = KB_ERR_CORRUPT;
+			break;
+		}
+		if (nfields == 3)
+			strcpy(e[i].topic, f[0]);
+		e[i].partition = (int32_t)part;
+	}
+	if (rc == KB_OK && p)
+		rc = KB_ERR_CORRUPT; /* more lines than the count said */
+	free(text);
+	if (rc != KB_OK)
+		free(e);
+	*out = rc == KB_OK ? e : NULL;
+	*n = rc == KB_OK ? (size_t)count : 0;
+	return rc;
+}
+
+/* Take the next line of *p and split it at single spaces into exactly n
+ * non-empty fields; KB_ERR_CORRUPT when there is no line or it differs. */
+static int ckpt_fields(char **p, char **f, int n)
+{
+	char *line = *p ? strsep(p, "\n") : NULL;
+	for (int k = 0; k < n; k++) {
+		f[k] = line ? strsep(&line, " ") : NULL;
+		if (!f[k] || !*f[k])
+			return KB_ERR_CORRUPT;
+	}
+	return line ? KB_ERR_CORRUPT : KB_OK;
+}
+
+/* A plain decimal in [min, max] that fills the whole string. */
+static bool ckpt_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)s[s[0] == '-']))
+		return false;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
