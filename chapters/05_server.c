@@ -1,0 +1,1450 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 05 — server: the network side of the broker.
+ *
+ * Concept: a broker spends its life waiting on sockets. One thread asks
+ *   the kernel (epoll) which connections can move bytes, reads whole
+ *   size-prefixed frames, looks up a handler by api key and version, and
+ *   writes responses back in the order the requests came. A request that
+ *   cannot be answered yet (a Fetch waiting for data) is parked with a
+ *   deadline and finished later by the event it waits for or by its timer.
+ * Kafka: SocketServer (Acceptor + Processor threads), KafkaApis' dispatch
+ *   by ApiKeys, RequestChannel's muting of a channel while a request is in
+ *   flight, and DelayedOperationPurgatory (watch keys + a timing wheel).
+ *   Config: socket.request.max.bytes, connections.max.idle.ms,
+ *   max.connections. ApiVersions (key 18) is answered by the network layer
+ *   itself, as AK's RequestContext does for unsupported versions.
+ * Interface:
+ *   - net_server_new, net_register every api, net_listen, then net_run on
+ *     one thread; net_stop (any thread, or a signal handler) makes net_run
+ *     return; net_server_free afterwards.
+ *   - Everything else (handlers, net_park, net_watch, net_wake, timers)
+ *     runs on the reactor thread: nothing here takes a lock.
+ *   - A handler writes the body with resp->w and returns KB_OK,
+ *     NET_PARKED (after net_park), NET_NO_RESPONSE, or KB_ERR_PROTO.
+ *   - Between net_response_add_file calls, count arrays up front: a
+ *     wire_write_array_end that inserts bytes would move file positions.
+ *   - try_complete must be idempotent: it may be called again after
+ *     returning false, and must return true when expired.
+ * Invariants:
+ *   1. Responses leave a connection in the order its requests arrived:
+ *      while one request is parked, the connection is muted (no reads,
+ *      no parsing); its buffered bytes wait.
+ *   2. No buffer is sized from a peer's length before the length is
+ *      checked: a frame size must be 1..request_max_bytes first.
+ *   3. A response's size prefix equals the bytes after it (memory bytes
+ *      - 4 + file bytes); a file range that comes up short closes the
+ *      connection instead of sending a short frame.
+ *   4. ApiVersions advertises exactly the dispatch table; a request for
+ *      anything outside it closes the connection.
+ *   5. A parked op sits in the deadline heap from net_park until it ends,
+ *      exactly once: completed (its response queued) or cancelled with
+ *      its connection.
+ *   6. Bad bytes from a peer close that connection only; nothing a peer
+ *      sends reaches an assert.
+ *   7. A connection whose unsent output exceeds NET_BACKPRESSURE_BYTES
+ *      is not read (and its buffered requests wait).
+ * States of a connection (struct net_conn):
+ *   READING --net_park--> PARKED --op_complete--> READING
+ *   READING --conn_queue_response (output over the limit)--> BACKPRESSURED
+ *   BACKPRESSURED --conn_advance (output drained)--> READING
+ *   any --conn_close--> CLOSED --reap_closed--> freed
+ * Simplifications:
+ *   - One reactor thread (Kafka: an acceptor plus num.network.threads
+ *     processors and num.io.threads handlers). DESIGN.md: more reactors
+ *     only when a benchmark asks for them.
+ *   - Deadlines live in a binary min-heap, not Kafka's hierarchical
+ *     timing wheel: O(log n) instead of O(1) per op, simpler to read.
+ *   - max.connections refuses (accept, then close) instead of pausing
+ *     the acceptor; no per-IP limits (max.connections.per.ip).
+ *   - The transport seam (struct net_transport: read, writev,
+ *     can_sendfile) is internal and has only the plaintext entry;
+ *     chapter 13 adds TLS through it.
+ *   - No quotas or throttling: throttle_time_ms is always 0.
+ * See also: docs/05_server.md, diagrams/05_server.dot,
+ *   tests/05_server_test.c; uses chapters 00 (base) and 04 (codec).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "00_base.h"
+#include "04_codec.h"
+#include "05_server.h"
+
+/* ---- Constants ---- */
+
+#define NET_MAX_EVENTS 64        /* epoll events taken per wakeup */
+#define NET_LISTEN_BACKLOG 50    /* KAFKA: socket.listen.backlog.size */
+#define NET_MAX_LISTENERS 4      /* KAFKA: one per name in `listeners` */
+#define NET_READ_CHUNK (64 * 1024) /* bytes asked of one read(2) */
+#define NET_IOV_MAX 64           /* iovecs gathered into one writev(2) */
+/* Unsent bytes above which a connection is not read (Invariant 7). */
+#define NET_BACKPRESSURE_BYTES (16 * 1024 * 1024)
+#define NET_SWEEP_MAX_MS 1000    /* idle/partial-frame sweep period cap, ms */
+/* KAFKA: DelayedOperationPurgatory shards its watcher lists 512 ways. */
+#define NET_WATCH_BUCKETS 512
+#define NET_WATCH_HASH_SHIFT 55  /* 64 - log2(NET_WATCH_BUCKETS) */
+#define NET_COPY_CHUNK (64 * 1024) /* bounce buffer when no sendfile(2) */
+#define NET_SENDFILE_MAX (1u << 30) /* bytes asked of one sendfile(2) */
+#define NET_PEER_LEN 64          /* "address:port" for logs */
+#define NET_NOT_IN_HEAP SIZE_MAX /* heap_idx of an op outside the heap */
+
+/* ---- Data structures ---- */
+
+/* What an epoll event points at: the first member of a listener, of the
+ * stop eventfd, and of every connection, so one cast finds the kind. */
+enum net_source_kind { NET_SRC_LISTENER, NET_SRC_STOP, NET_SRC_CONN };
+struct net_source {
+	enum net_source_kind kind;
+	int fd; /* owned */
+};
+
+/* How bytes move on a connection: the seam where chapter 13 puts TLS.
+ * can_sendfile is false when bytes must pass through user space to be
+ * encrypted, and file ranges are then copied through a bounce buffer. */
+struct net_transport {
+	const char *name;
+	ssize_t (*read)(struct net_conn *c, void *buf, size_t len);
+	ssize_t (*writev)(struct net_conn *c, const struct iovec *iov, int n);
+	bool can_sendfile;
+};
+
+/* One row of the dispatch table; fn NULL means not registered. */
+struct net_api {
+	net_handler_fn fn;
+	void *ctx; /* borrowed: from net_register */
+	int16_t min_version, max_version;
+};
+
+/* A response on its way out. It is sent as pieces: even piece 2k is the
+ * memory between file ranges k-1 and k, odd piece 2k+1 is file range k. */
+struct net_out {
+	struct net_response resp; /* owned: memory and dup'd file fds */
+	struct net_out *next;     /* the connection's queue */
+	size_t piece;             /* next piece to send */
+	uint64_t piece_off;       /* bytes of that piece already sent */
+};
+
+/* One client connection. Owned by the server's list until reap_closed. */
+struct net_conn {
+	struct net_source src;           /* first: epoll data points here */
+	struct net_server *srv;          /* borrowed */
+	const struct net_transport *tp;  /* borrowed: a static ops table */
+	char peer[NET_PEER_LEN];
+	struct kb_buf in;                /* owned: bytes read, not yet freed */
+	size_t in_pos;                   /* next frame starts here */
+	struct net_out *out_head, *out_tail; /* owned: responses in order */
+	uint64_t out_bytes;              /* unsent bytes in the queue */
+	struct net_delayed *parked;      /* borrowed: our request's op */
+	struct net_out *dispatching;     /* owned by conn_dispatch meanwhile */
+	int64_t last_active_ms;          /* last byte moved, kb_mono_ms */
+	int64_t frame_start_ms;          /* partial frame waiting since; 0 none */
+	uint32_t events;                 /* epoll mask registered */
+	bool closing, ready;
+	struct net_conn *prev, *next;    /* srv->conns, then srv->closed */
+	struct net_conn *ready_next;     /* srv->ready */
+};
+
+/* "op watches key": a node in a watch-map bucket and in its op's list. */
+struct net_watch {
+	const void *key;                /* borrowed: any stable pointer */
+	struct net_delayed *op;         /* borrowed */
+	struct net_watch *prev, *next;  /* bucket chain */
+	struct net_watch *op_next;      /* the op's own watches */
+};
+
+/* A parked request (KAFKA: DelayedOperation). Its request views point
+ * into conn->in, which holds still while the connection is muted. */
+struct net_delayed {
+	struct net_server *srv;     /* borrowed */
+	struct net_conn *conn;      /* borrowed */
+	struct net_request req;     /* the parked request */
+	struct net_out *out;        /* owned until op_complete queues it */
+	int64_t deadline_ms;        /* kb_mono_ms clock */
+	size_t heap_idx;            /* in srv->heap, or NET_NOT_IN_HEAP */
+	struct net_watch *watches;  /* owned */
+	net_try_complete_fn try_complete;
+	void *ctx;                  /* owned: released with free_ctx */
+	void (*free_ctx)(void *ctx);
+	bool done;                  /* completed or cancelled */
+	struct net_delayed *next_dead; /* srv->graveyard */
+};
+
+/* A periodic callback (net_every). */
+struct net_timer {
+	int64_t period_ms, next_ms;
+	void (*fn)(void *ctx, int64_t now_ms);
+	void *ctx; /* borrowed */
+};
+
+/* The server: one epoll set, its listeners, connections, the dispatch
+ * table, the purgatory and the timers. Touched by the reactor thread
+ * only, except stop.fd, which net_stop writes from anywhere. */
+struct net_server {
+	struct net_config cfg;
+	int epfd;                            /* owned */
+	struct net_source stop;              /* eventfd written by net_stop */
+	struct net_source listeners[NET_MAX_LISTENERS];
+	int nlisteners;
+	struct net_api apis[WIRE_API_COUNT]; /* the dispatch table */
+	int napis;                           /* rows registered */
+	struct net_conn *conns, *closed, *ready; /* owned lists */
+	int nconns;
+	struct net_delayed **heap;           /* owned: min-heap by deadline */
+	size_t heap_len, heap_cap;
+	struct net_watch *watch[NET_WATCH_BUCKETS]; /* the watch map */
+	int wake_depth;                      /* nested net_wake calls */
+	struct net_delayed *graveyard;       /* ops freed when depth is 0 */
+	struct net_timer *timers;            /* owned */
+	size_t ntimers;
+	bool stopping;
+};
+
+/* ---- Prototypes of static helpers ---- */
+
+static int listener_bind(const struct addrinfo *ai);
+static int reactor_timeout_ms(const struct net_server *srv);
+static void reactor_event(struct net_server *srv, struct epoll_event *ev);
+static void accept_all(struct net_server *srv, int lfd);
+static int conn_new(struct net_server *srv, int fd, const char *peer);
+static void conn_on_readable(struct net_conn *c);
+static void conn_process(struct net_conn *c);
+static void conn_fail(struct net_conn *c);
+static bool frame_size_ok(struct net_conn *c, int32_t size);
+static void conn_compact(struct net_conn *c);
+static bool conn_reading(const struct net_conn *c);
+static int conn_dispatch(struct net_conn *c, const uint8_t *frame,
+			 size_t size);
+static const struct net_api *api_lookup(const struct net_server *srv,
+					const struct wire_request_header *h);
+static int conn_after_handler(struct net_conn *c,
+			      const struct net_request *req,
+			      struct net_out *out, int rc);
+static int conn_queue_response(struct net_conn *c,
+			       const struct net_request *req,
+			       struct net_out *out);
+static void log_request(const struct net_request *req, uint64_t out_bytes);
+static int handle_api_versions(struct net_request *req,
+			       struct net_response *resp);
+static int api_versions_unsupported(const struct net_server *srv,
+				    struct net_response *resp);
+static struct net_out *out_new(const struct wire_request_header *h);
+static void out_free(struct net_out *o);
+static uint64_t out_piece_len(const struct net_out *o, size_t p,
+			      size_t *mem_from);
+static bool out_settle(struct net_out *o);
+static void conn_flush(struct net_conn *c);
+static ssize_t conn_send_mem(struct net_conn *c);
+static ssize_t conn_send_file(struct net_conn *c, struct net_out *o);
+static ssize_t conn_copy_file(struct net_conn *c, int fd, off_t pos,
+			      size_t len);
+static void conn_advance(struct net_conn *c, uint64_t n);
+static void conn_pop(struct net_conn *c);
+static void op_try(struct net_delayed *op, bool expired);
+static void op_complete(struct net_delayed *op);
+static void op_finish(struct net_delayed *op);
+static size_t watch_bucket(const void *key);
+static int heap_push(struct net_server *srv, struct net_delayed *op);
+static void heap_remove(struct net_server *srv, struct net_delayed *op);
+static void heap_fix(struct net_server *srv, size_t i);
+static void expire_delayed(struct net_server *srv, int64_t now_ms);
+static void run_timers(struct net_server *srv, int64_t now_ms);
+static void sweep_connections(void *ctx, int64_t now_ms);
+static void conn_update_events(struct net_conn *c);
+static void conn_mark_ready(struct net_conn *c);
+static void process_ready(struct net_server *srv);
+static void conn_close(struct net_conn *c);
+static void reap_closed(struct net_server *srv);
+static ssize_t plain_read(struct net_conn *c, void *buf, size_t len);
+static ssize_t plain_writev(struct net_conn *c, const struct iovec *iov,
+			    int n);
+
+/* The default transport: the kernel's own socket calls, zero copy on. */
+static const struct net_transport net_plaintext = {
+	"PLAINTEXT", plain_read, plain_writev, true};
+
+/* ---- Lifecycle ---- */
+
+void net_config_defaults(struct net_config *cfg)
+{
+	cfg->request_max_bytes = NET_DEFAULT_REQUEST_MAX_BYTES;
+	cfg->idle_ms = NET_DEFAULT_IDLE_MS;
+	cfg->max_connections = NET_DEFAULT_MAX_CONNECTIONS;
+	cfg->frame_timeout_ms = NET_DEFAULT_FRAME_TIMEOUT_MS;
+}
+
+/* The server registers ApiVersions itself and one internal timer, the
+ * sweep that closes idle connections and stalled frames. */
+int net_server_new(const struct net_config *cfg, struct net_server **out)
+{
+	/* A frame size is an int32, so a larger limit would mean nothing. */
+	if (cfg->request_max_bytes <= 0 || cfg->request_max_bytes > INT32_MAX ||
+	    cfg->idle_ms <= 0 || cfg->max_connections <= 0 ||
+	    cfg->frame_timeout_ms <= 0)
+		return KB_ERR_INVAL;
+	struct net_server *srv = calloc(1, sizeof *srv);
+	if (!srv)
+		return KB_ERR_NOMEM;
+	srv->cfg = *cfg;
+	srv->stop = (struct net_source){NET_SRC_STOP, -1};
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd >= 0)
+		srv->stop.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->stop};
+	if (srv->stop.fd < 0 ||
+	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->stop.fd, &ev) != 0) {
+		KB_ERROR("epoll/eventfd setup: %s", strerror(errno));
+		net_server_free(srv);
+		return KB_ERR_IO;
+	}
+	int64_t sweep = KB_MIN(cfg->idle_ms, cfg->frame_timeout_ms) / 2;
+	sweep = KB_MAX(1, KB_MIN(sweep, NET_SWEEP_MAX_MS));
+	int rc = net_register(srv, WIRE_API_API_VERSIONS, 0, 4,
+			      handle_api_versions, srv);
+	if (rc == KB_OK)
+		rc = net_every(srv, sweep, sweep_connections, srv);
+	if (rc != KB_OK) {
+		net_server_free(srv);
+		return rc;
+	}
+	*out = srv;
+	return KB_OK;
+}
+
+/* Listen on host:port; several listeners may share one reactor. */
+int net_listen(struct net_server *srv, const char *host, int port,
+	       int *bound_port)
+{
+	if (srv->nlisteners == NET_MAX_LISTENERS || port < 0 || port > 65535)
+		return KB_ERR_INVAL;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[8];
+	snprintf(service, sizeof service, "%d", port);
+	int gai = getaddrinfo(host && *host ? host : NULL, service, &hints, &res);
+	if (gai != 0) {
+		KB_ERROR("listen %s:%d: %s", host ? host : "*", port,
+			 gai_strerror(gai));
+		return KB_ERR_INVAL;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = listener_bind(ai);
+	freeaddrinfo(res);
+	struct net_source *l = &srv->listeners[srv->nlisteners];
+	*l = (struct net_source){NET_SRC_LISTENER, fd};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+	if (fd < 0 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		KB_ERROR("listen %s:%d: %s", host ? host : "*", port,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return KB_ERR_IO;
+	}
+	srv->nlisteners++;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof sa;
+	if (bound_port && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		*bound_port = ntohs(sa.ss_family == AF_INET6
+			? ((struct sockaddr_in6 *)&sa)->sin6_port
+			: ((struct sockaddr_in *)&sa)->sin_port);
+	return KB_OK;
+}
+
+/* A non-blocking listening socket for one address, or -1 (errno set). */
+static int listener_bind(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family,
+			ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, NET_LISTEN_BACKLOG) != 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- The reactor loop ---- */
+
+/* Level-triggered epoll: a connection we stop reading (muted, or backed
+ * up) simply drops EPOLLIN from its mask, and one read per wakeup keeps a
+ * busy client from starving the others. Edge-triggered would force us to
+ * drain every socket to EAGAIN and remember what is left. */
+int net_run(struct net_server *srv)
+{
+	srv->stopping = false;
+	while (!srv->stopping) {
+		int rc = net_run_once(srv, reactor_timeout_ms(srv));
+		if (rc != KB_OK)
+			return rc;
+	}
+	return KB_OK;
+}
+
+/* One turn: wait for events (at most timeout_ms), handle them, then the
+ * timers, the expired delayed operations, the unparked connections and
+ * the closed ones. net_run is this in a loop; tests and the fuzzer call
+ * it directly to drive the broker without a thread. */
+int net_run_once(struct net_server *srv, int timeout_ms)
+{
+	struct epoll_event evs[NET_MAX_EVENTS];
+	/* KAFKA: the JVM ignores SIGPIPE; sendfile(2) has no MSG_NOSIGNAL,
+	 * so a peer that vanished would otherwise kill the broker. */
+	signal(SIGPIPE, SIG_IGN);
+	int n = epoll_wait(srv->epfd, evs, NET_MAX_EVENTS, timeout_ms);
+	if (n < 0 && errno != EINTR) {
+		KB_ERROR("epoll_wait: %s", strerror(errno));
+		return KB_ERR_IO;
+	}
+	for (int i = 0; i < n; i++)
+		reactor_event(srv, &evs[i]);
+	run_timers(srv, kb_mono_ms());
+	expire_delayed(srv, kb_mono_ms());
+	process_ready(srv);
+	reap_closed(srv);
+	return KB_OK;
+}
+
+/* write(2) to an eventfd is async-signal-safe and thread-safe; the
+ * reactor sees the fd readable and leaves its loop. */
+void net_stop(struct net_server *srv)
+{
+	uint64_t one = 1;
+	ssize_t rc = write(srv->stop.fd, &one, sizeof one);
+	(void)rc; /* EAGAIN: a stop is already pending */
+}
+
+/* Sleep until the next timer or deadline: timers need no thread. */
+static int reactor_timeout_ms(const struct net_server *srv)
+{
+	int64_t next = INT64_MAX;
+	for (size_t i = 0; i < srv->ntimers; i++)
+		next = KB_MIN(next, srv->timers[i].next_ms);
+	if (srv->heap_len)
+		next = KB_MIN(next, srv->heap[0]->deadline_ms);
+	if (next == INT64_MAX)
+		return -1;
+	int64_t wait = next - kb_mono_ms();
+	return wait <= 0 ? 0 : (int)KB_MIN(wait, INT32_MAX);
+}
+
+static void reactor_event(struct net_server *srv, struct epoll_event *ev)
+{
+	struct net_source *s = ev->data.ptr;
+	uint64_t v;
+	switch (s->kind) {
+	case NET_SRC_STOP:
+		if (read(s->fd, &v, sizeof v) >= 0)
+			srv->stopping = true;
+		break;
+	case NET_SRC_LISTENER:
+		accept_all(srv, s->fd);
+		break;
+	case NET_SRC_CONN: {
+		struct net_conn *c = (struct net_conn *)s;
+		if (c->closing)
+			break; /* closed earlier in this batch */
+		if (ev->events & (EPOLLERR | EPOLLHUP)) {
+			KB_DEBUG("closing %s: socket hung up", c->peer);
+			conn_close(c);
+			break;
+		}
+		if (ev->events & EPOLLOUT)
+			conn_flush(c);
+		if (ev->events & EPOLLIN)
+			conn_on_readable(c);
+		break;
+	}
+	}
+}
+
+/* Take every pending connection; refuse those over max.connections. */
+static void accept_all(struct net_server *srv, int lfd)
+{
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof sa;
+		int fd = accept4(lfd, (struct sockaddr *)&sa, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				KB_WARN("accept: %s", strerror(errno));
+			return;
+		}
+		char host[INET6_ADDRSTRLEN], serv[8], peer[NET_PEER_LEN];
+		if (getnameinfo((struct sockaddr *)&sa, len, host, sizeof host,
+				serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV))
+			snprintf(peer, sizeof peer, "fd %d", fd);
+		else
+			snprintf(peer, sizeof peer, "%s:%s", host, serv);
+		if (srv->nconns >= srv->cfg.max_connections) {
+			KB_WARN("refusing %s: max.connections (%d) reached", peer,
+				srv->cfg.max_connections);
+			close(fd);
+		} else if (conn_new(srv, fd, peer) != KB_OK) {
+			close(fd);
+		}
+	}
+}
+
+/* Serve a socket someone else connected (a socketpair end in tests and
+ * the fuzzer) exactly like an accepted one. takes: fd. */
+int net_adopt(struct net_server *srv, int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		close(fd);
+		return KB_ERR_IO;
+	}
+	char peer[NET_PEER_LEN];
+	snprintf(peer, sizeof peer, "adopted fd %d", fd);
+	int rc = conn_new(srv, fd, peer);
+	if (rc != KB_OK)
+		close(fd);
+	return rc;
+}
+
+/* returns a connection owned by srv->conns (freed by reap_closed). */
+static int conn_new(struct net_server *srv, int fd, const char *peer)
+{
+	struct net_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return KB_ERR_NOMEM;
+	*c = (struct net_conn){.src = {NET_SRC_CONN, fd}, .srv = srv,
+			       .tp = &net_plaintext, .events = EPOLLIN,
+			       .last_active_ms = kb_mono_ms()};
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	kb_buf_init(&c->in);
+	int one = 1; /* KAFKA: SocketServer sets TCP_NODELAY on every socket */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	struct epoll_event ev = {.events = c->events, .data.ptr = c};
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		KB_ERROR("epoll_ctl add %s: %s", peer, strerror(errno));
+		free(c);
+		return KB_ERR_IO;
+	}
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	KB_DEBUG("accepted %s (%s)", peer, c->tp->name);
+	return KB_OK;
+}
+
+/* ---- Framing ---- */
+
+/* One read per readiness event, then parse whatever whole frames it
+ * completed. */
+static void conn_on_readable(struct net_conn *c)
+{
+	if (!conn_reading(c))
+		return;
+	if (kb_buf_reserve(&c->in, NET_READ_CHUNK) != KB_OK) {
+		KB_ERROR("closing %s: out of memory for input", c->peer);
+		conn_close(c);
+		return;
+	}
+	ssize_t n = c->tp->read(c, c->in.data + c->in.len, c->in.cap - c->in.len);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		KB_DEBUG("closing %s: %s", c->peer,
+			 n == 0 ? "peer closed" : strerror(errno));
+		conn_close(c);
+		return;
+	}
+	c->in.len += (size_t)n;
+	c->last_active_ms = kb_mono_ms();
+	conn_process(c);
+}
+
+/* Handle the buffered frames in order until one parks, output backs up,
+ * or the next frame is incomplete. A handled frame's bytes stay in
+ * c->in until conn_compact, so a parked request's views stay valid. */
+static void conn_process(struct net_conn *c)
+{
+	while (conn_reading(c) && c->in.len - c->in_pos >= WIRE_SIZE_PREFIX) {
+		size_t avail = c->in.len - c->in_pos;
+		int32_t size = (int32_t)kb_get_be32(c->in.data + c->in_pos);
+		if (!frame_size_ok(c, size)) {
+			conn_fail(c);
+			return;
+		}
+		size_t frame = WIRE_SIZE_PREFIX + (size_t)size;
+		if (avail < frame) {
+			/* INVARIANT 2: grow only once the size is checked. */
+			if (kb_buf_reserve(&c->in, frame - avail) != KB_OK) {
+				KB_ERROR("closing %s: no memory for a %d-byte request",
+					 c->peer, size);
+				conn_close(c);
+				return;
+			}
+			break;
+		}
+		const uint8_t *body = c->in.data + c->in_pos + WIRE_SIZE_PREFIX;
+		c->in_pos += frame;
+		c->frame_start_ms = 0;
+		if (conn_dispatch(c, body, (size_t)size) != KB_OK)
+			conn_fail(c);
+	}
+	if (c->closing)
+		return;
+	conn_compact(c);
+	/* A partial frame gets frame_timeout_ms, counted while we read. */
+	if (!conn_reading(c) || c->in.len == c->in_pos)
+		c->frame_start_ms = 0;
+	else if (!c->frame_start_ms)
+		c->frame_start_ms = kb_mono_ms();
+	conn_flush(c);
+}
+
+/* A protocol error: answers already queued get one last non-blocking
+ * send (the client sees why earlier requests worked), then close. */
+static void conn_fail(struct net_conn *c)
+{
+	conn_flush(c);
+	conn_close(c);
+}
+
+/* KAFKA: NetworkReceive throws InvalidReceiveException for a negative
+ * size or one over socket.request.max.bytes; zero cannot hold a header. */
+static bool frame_size_ok(struct net_conn *c, int32_t size)
+{
+	if (size > 0 && size <= c->srv->cfg.request_max_bytes)
+		return true;
+	KB_WARN("closing %s: request size %d outside 1..%lld "
+		"(socket.request.max.bytes)", c->peer, size,
+		(long long)c->srv->cfg.request_max_bytes);
+	return false;
+}
+
+/* Drop handled frames from the front of c->in. Not while parked: the
+ * parked frame lies before in_pos and its views must stay put. */
+static void conn_compact(struct net_conn *c)
+{
+	if (c->parked || c->in_pos == 0)
+		return;
+	size_t left = c->in.len - c->in_pos;
+	if (left == 0 && c->in.cap > 4 * NET_READ_CHUNK)
+		kb_buf_fini(&c->in); /* a large frame's memory goes back */
+	else
+		memmove(c->in.data, c->in.data + c->in_pos, left);
+	c->in.len = left;
+	c->in_pos = 0;
+}
+
+/* INVARIANT 1 and 7: muted while parked, paused while backed up. */
+static bool conn_reading(const struct net_conn *c)
+{
+	return !c->closing && !c->parked &&
+	       c->out_bytes < NET_BACKPRESSURE_BYTES;
+}
+
+/* ---- Dispatch ---- */
+
+/* Serve api_key in [min_version, max_version]; one row per key. */
+int net_register(struct net_server *srv, int16_t api_key, int16_t min_version,
+		 int16_t max_version, net_handler_fn fn, void *ctx)
+{
+	if (api_key < 0 || api_key >= WIRE_API_COUNT || !wire_api_name(api_key) ||
+	    !fn || min_version < 0 || min_version > max_version)
+		return KB_ERR_INVAL;
+	if (srv->apis[api_key].fn)
+		return KB_ERR_EXISTS;
+	srv->apis[api_key] = (struct net_api){fn, ctx, min_version, max_version};
+	srv->napis++;
+	return KB_OK;
+}
+
+/* Decode the header, find the handler, run it with a response whose
+ * size prefix and response header are already written. Returns KB_OK or
+ * the status that closes the connection (logged here). */
+static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
+{
+	struct net_request req = {.srv = c->srv, .conn = c,
+				  .received_ns = kb_mono_ns()};
+	wire_reader_init(&req.body, frame, size, false);
+	if (wire_read_request_header(&req.body, &req.header) != KB_OK) {
+		KB_WARN("closing %s: bad request header (api key %d, version %d, "
+			"%zu bytes)", c->peer, req.header.api_key,
+			req.header.api_version, size);
+		return KB_ERR_PROTO;
+	}
+	const struct net_api *api = api_lookup(c->srv, &req.header);
+	if (!api) {
+		struct wire_str id = req.header.client_id;
+		KB_WARN("closing %s: unsupported api key %d version %d "
+			"(client id %.*s)", c->peer, req.header.api_key,
+			req.header.api_version, id.len > 0 ? (int)id.len : 0,
+			id.len > 0 ? id.p : "");
+		return KB_ERR_PROTO;
+	}
+	req.ctx = api->ctx;
+	struct net_out *out = out_new(&req.header);
+	if (!out) {
+		KB_ERROR("closing %s: no memory for a response", c->peer);
+		return KB_ERR_NOMEM;
+	}
+	c->dispatching = out;
+	int rc = api->fn(&req, &out->resp);
+	return conn_after_handler(c, &req, out, rc);
+}
+
+/* INVARIANT 4: the row for this key, if it covers this version. */
+static const struct net_api *api_lookup(const struct net_server *srv,
+					const struct wire_request_header *h)
+{
+	if (h->api_key < 0 || h->api_key >= WIRE_API_COUNT ||
+	    !srv->apis[h->api_key].fn)
+		return NULL;
+	const struct net_api *a = &srv->apis[h->api_key];
+	/* KAFKA: ApiVersions is answered at any version (RequestContext). */
+	if (h->api_key == WIRE_API_API_VERSIONS)
+		return a;
+	if (h->api_version < a->min_version || h->api_version > a->max_version)
+		return NULL;
+	return a;
+}
+
+/* What the handler's return means. net_park cleared c->dispatching when
+ * it took the response, so a parked out is never touched here. */
+static int conn_after_handler(struct net_conn *c,
+			      const struct net_request *req,
+			      struct net_out *out, int rc)
+{
+	bool parked = c->dispatching != out;
+	c->dispatching = NULL;
+	if (parked)
+		return rc < 0 ? rc : KB_OK;
+	if (rc == KB_OK && !c->closing)
+		return conn_queue_response(c, req, out);
+	out_free(out);
+	if (rc == NET_NO_RESPONSE || (rc == KB_OK && c->closing)) {
+		log_request(req, 0);
+		return KB_OK;
+	}
+	KB_WARN("closing %s: %s v%d handler returned %s", c->peer,
+		wire_api_name(req->header.api_key), req->header.api_version,
+		rc == NET_PARKED ? "NET_PARKED without net_park"
+				 : kb_status_name(rc));
+	return rc < 0 ? rc : KB_ERR_INVAL;
+}
+
+/* Patch the size prefix and queue out behind earlier responses. takes:
+ * out (freed here on failure). */
+static int conn_queue_response(struct net_conn *c,
+			       const struct net_request *req,
+			       struct net_out *out)
+{
+	struct net_response *r = &out->resp;
+	uint64_t total = r->mem.len - WIRE_SIZE_PREFIX + r->file_bytes;
+	int rc = wire_writer_status(&r->w);
+	if (rc == KB_OK && total > INT32_MAX)
+		rc = KB_ERR_TOO_LARGE;
+	if (rc != KB_OK) {
+		KB_ERROR("closing %s: %s response not sendable: %s", c->peer,
+			 wire_api_name(req->header.api_key), kb_status_name(rc));
+		out_free(out);
+		return rc;
+	}
+	kb_put_be32(r->mem.data, (uint32_t)total); /* INVARIANT 3 */
+	if (c->out_tail)
+		c->out_tail->next = out;
+	else
+		c->out_head = out;
+	c->out_tail = out;
+	c->out_bytes += WIRE_SIZE_PREFIX + total;
+	log_request(req, WIRE_SIZE_PREFIX + total);
+	return KB_OK;
+}
+
+/* KAFKA: kafka.request.logger at DEBUG: one line per completed request. */
+static void log_request(const struct net_request *req, uint64_t out_bytes)
+{
+	struct wire_str id = req->header.client_id;
+	KB_DEBUG("request %s v%d corr %d client %.*s from %s: %zu bytes in, "
+		 "%llu bytes out, %lld us", wire_api_name(req->header.api_key),
+		 req->header.api_version, req->header.correlation_id,
+		 id.len > 0 ? (int)id.len : 0, id.len > 0 ? id.p : "",
+		 req->conn->peer, req->body.len + WIRE_SIZE_PREFIX,
+		 (unsigned long long)out_bytes,
+		 (long long)((kb_mono_ns() - req->received_ns) / 1000));
+}
+
+/* ---- ApiVersions ---- */
+
+/* KAFKA: ApiVersionsResponse.json, built from the dispatch table so the
+ * broker advertises exactly what it serves. v1+ add throttle_time_ms; v3+
+ * are flexible (compact array, a tag section per entry and at the end),
+ * with no tagged fields at all (CLIENTS.md §5). */
+static int handle_api_versions(struct net_request *req,
+			       struct net_response *resp)
+{
+	const struct net_server *srv = req->srv;
+	const struct net_api *self = &srv->apis[WIRE_API_API_VERSIONS];
+	int16_t version = req->header.api_version;
+	if (version < self->min_version || version > self->max_version)
+		return api_versions_unsupported(srv, resp);
+	if (req->body.flexible) { /* ClientSoftwareName, ...Version, tags */
+		wire_read_string(&req->body);
+		wire_read_string(&req->body);
+		wire_read_tags(&req->body);
+	}
+	if (wire_reader_status(&req->body) != KB_OK)
+		return KB_ERR_PROTO;
+	struct wire_writer *w = &resp->w;
+	wire_write_i16(w, KAFKA_ERR_NONE);
+	wire_write_array_len(w, srv->napis);
+	for (int16_t key = 0; key < WIRE_API_COUNT; key++) {
+		if (!srv->apis[key].fn)
+			continue;
+		wire_write_i16(w, key);
+		wire_write_i16(w, srv->apis[key].min_version);
+		wire_write_i16(w, srv->apis[key].max_version);
+		wire_write_tags(w);
+	}
+	if (version >= 1)
+		wire_write_i32(w, 0); /* throttle_time_ms: no quotas */
+	wire_write_tags(w);
+	return KB_OK;
+}
+
+/* KAFKA: a version we do not know gets the v0 body every client can read
+ * (header v0 too): UNSUPPORTED_VERSION and our own ApiVersions range, so
+ * the client retries at a version inside it (KIP-511). */
+static int api_versions_unsupported(const struct net_server *srv,
+				    struct net_response *resp)
+{
+	const struct net_api *self = &srv->apis[WIRE_API_API_VERSIONS];
+	struct wire_writer *w = &resp->w;
+	w->flexible = false;
+	wire_write_i16(w, KAFKA_ERR_UNSUPPORTED_VERSION);
+	wire_write_array_len(w, 1);
+	wire_write_i16(w, WIRE_API_API_VERSIONS);
+	wire_write_i16(w, self->min_version);
+	wire_write_i16(w, self->max_version);
+	return KB_OK;
+}
+
+/* ---- Responses and zero-copy sends ---- */
+
+/* returns owned (out_free): a response holding a zero size prefix, to be
+ * patched in conn_queue_response, and the response header for h. */
+static struct net_out *out_new(const struct wire_request_header *h)
+{
+	struct net_out *o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	kb_buf_init(&o->resp.mem);
+	wire_writer_init(&o->resp.w, &o->resp.mem, false);
+	wire_reserve_i32(&o->resp.w);
+	wire_write_response_header(&o->resp.w, h);
+	return o;
+}
+
+static void out_free(struct net_out *o)
+{
+	for (size_t i = 0; i < o->resp.nfiles; i++)
+		close(o->resp.files[i].fd);
+	free(o->resp.files);
+	kb_buf_fini(&o->resp.mem);
+	free(o);
+}
+
+/* The range is checked against the file now; a truncation later is
+ * caught when sendfile(2) comes up short. */
+int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
+			  uint64_t length)
+{
+	struct stat st;
+	if (length == 0)
+		return KB_OK;
+	if (fstat(fd, &st) != 0)
+		return KB_ERR_IO;
+	if (offset > (uint64_t)st.st_size || length > (uint64_t)st.st_size - offset)
+		return KB_ERR_RANGE;
+	if (length > INT32_MAX - resp->file_bytes)
+		return KB_ERR_TOO_LARGE;
+	if (resp->nfiles == resp->files_cap) {
+		size_t cap = resp->files_cap ? 2 * resp->files_cap : 4;
+		void *p = realloc(resp->files, cap * sizeof *resp->files);
+		if (!p)
+			return KB_ERR_NOMEM;
+		resp->files = p;
+		resp->files_cap = cap;
+	}
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dup_fd < 0) {
+		KB_ERROR("dup of fd %d: %s", fd, strerror(errno));
+		return KB_ERR_IO;
+	}
+	resp->files[resp->nfiles++] =
+		(struct net_file_part){resp->mem.len, dup_fd, offset, length};
+	resp->file_bytes += length;
+	return KB_OK;
+}
+
+/* Length of piece p; for a memory piece, *mem_from is where it starts. */
+static uint64_t out_piece_len(const struct net_out *o, size_t p,
+			      size_t *mem_from)
+{
+	const struct net_response *r = &o->resp;
+	if (p % 2)
+		return r->files[p / 2].length;
+	size_t k = p / 2;
+	size_t from = k ? r->files[k - 1].at : 0;
+	size_t to = k < r->nfiles ? r->files[k].at : r->mem.len;
+	if (mem_from)
+		*mem_from = from;
+	return to - from;
+}
+
+/* Step over finished pieces; true once the whole response is sent. */
+static bool out_settle(struct net_out *o)
+{
+	size_t pieces = 2 * o->resp.nfiles + 1;
+	while (o->piece < pieces &&
+	       o->piece_off == out_piece_len(o, o->piece, NULL)) {
+		o->piece++;
+		o->piece_off = 0;
+	}
+	return o->piece == pieces;
+}
+
+/* Send as much of the queue as the socket takes: memory with writev,
+ * file ranges with sendfile. A full socket leaves EPOLLOUT on. */
+static void conn_flush(struct net_conn *c)
+{
+	while (!c->closing && c->out_head) {
+		struct net_out *o = c->out_head;
+		if (out_settle(o)) {
+			conn_pop(c);
+			continue;
+		}
+		ssize_t n = o->piece % 2 ? conn_send_file(c, o) : conn_send_mem(c);
+		if (n == 0)
+			break; /* socket full: EPOLLOUT brings us back */
+		if (n < 0) {
+			conn_close(c);
+			return;
+		}
+		conn_advance(c, (uint64_t)n);
+	}
+	conn_update_events(c);
+}
+
+/* One writev: the current memory piece of the head response and of
+ * the responses after it, up to the first file range. Returns bytes
+ * sent, 0 when the socket is full, -1 (logged) on a fatal error. */
+static ssize_t conn_send_mem(struct net_conn *c)
+{
+	struct iovec iov[NET_IOV_MAX];
+	int n = 0;
+	for (struct net_out *o = c->out_head; o && n < NET_IOV_MAX; o = o->next) {
+		size_t from = 0; /* o->piece: even here; 0 after the head */
+		uint64_t len = out_piece_len(o, o->piece, &from);
+		iov[n++] = (struct iovec){o->resp.mem.data + from + o->piece_off,
+					  (size_t)(len - o->piece_off)};
+		if (o->piece < 2 * o->resp.nfiles)
+			break; /* a file range follows: sendfile's turn */
+	}
+	ssize_t sent = c->tp->writev(c, iov, n);
+	if (sent >= 0)
+		return sent;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	KB_DEBUG("closing %s: write: %s", c->peer, strerror(errno));
+	return -1;
+}
+
+/* The file range at the head: sendfile(2) from the dup'd fd on
+ * plaintext (zero copy), a bounce buffer otherwise. INVARIANT 3: end of
+ * file before the range is done closes the connection. */
+static ssize_t conn_send_file(struct net_conn *c, struct net_out *o)
+{
+	const struct net_file_part *f = &o->resp.files[o->piece / 2];
+	uint64_t left = f->length - o->piece_off;
+	off_t pos = (off_t)(f->offset + o->piece_off);
+	size_t len = (size_t)KB_MIN(left, NET_SENDFILE_MAX);
+	ssize_t n = c->tp->can_sendfile ? sendfile(c->src.fd, f->fd, &pos, len)
+					: conn_copy_file(c, f->fd, pos, len);
+	if (n > 0)
+		return n;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n == 0)
+		KB_WARN("closing %s: file range ended %llu bytes early "
+			"(truncated?)", c->peer, (unsigned long long)left);
+	else
+		KB_DEBUG("closing %s: sendfile: %s", c->peer, strerror(errno));
+	return -1;
+}
+
+/* For transports that must see the bytes (TLS): pread, then writev.
+ * Returns what was written; 0 at end of file. */
+static ssize_t conn_copy_file(struct net_conn *c, int fd, off_t pos,
+			      size_t len)
+{
+	uint8_t buf[NET_COPY_CHUNK];
+	ssize_t got = pread(fd, buf, KB_MIN(len, sizeof buf), pos);
+	if (got <= 0)
+		return got;
+	struct iovec iov = {buf, (size_t)got};
+	return c->tp->writev(c, &iov, 1);
+}
+
+/* n bytes left the socket: move through pieces and responses. */
+static void conn_advance(struct net_conn *c, uint64_t n)
+{
+	bool was_full = c->out_bytes >= NET_BACKPRESSURE_BYTES;
+	c->out_bytes -= n;
+	c->last_active_ms = kb_mono_ms();
+	while (n > 0 && c->out_head) {
+		struct net_out *o = c->out_head;
+		if (out_settle(o)) {
+			conn_pop(c);
+			continue;
+		}
+		uint64_t take = KB_MIN(n, out_piece_len(o, o->piece, NULL) -
+					       o->piece_off);
+		o->piece_off += take;
+		n -= take;
+	}
+	/* INVARIANT 7: drained below the limit, its buffered requests run. */
+	if (was_full && c->out_bytes < NET_BACKPRESSURE_BYTES)
+		conn_mark_ready(c);
+}
+
+static void conn_pop(struct net_conn *c)
+{
+	struct net_out *o = c->out_head;
+	c->out_head = o->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	out_free(o);
+}
+
+/* ---- Purgatory: delayed operations ---- */
+
+/* Move the response the handler is writing into a new op, mute the
+ * connection (INVARIANT 1) and arm the deadline (INVARIANT 5). */
+int net_park(struct net_request *req, struct net_response *resp,
+	     int64_t deadline_ms, net_try_complete_fn try_complete, void *ctx,
+	     void (*free_ctx)(void *ctx), struct net_delayed **out)
+{
+	struct net_conn *c = req->conn;
+	struct net_delayed *op = NULL;
+	bool ok = !c->closing && !c->parked && c->dispatching &&
+		  &c->dispatching->resp == resp && try_complete;
+	if (ok)
+		op = calloc(1, sizeof *op);
+	if (op) {
+		*op = (struct net_delayed){req->srv, c, *req, c->dispatching,
+					   deadline_ms, NET_NOT_IN_HEAP, NULL,
+					   try_complete, ctx, free_ctx, false, NULL};
+	}
+	if (!op || heap_push(req->srv, op) != KB_OK) {
+		free(op);
+		if (free_ctx) /* takes: ctx, even on failure */
+			free_ctx(ctx);
+		return ok ? KB_ERR_NOMEM : KB_ERR_INVAL;
+	}
+	c->dispatching = NULL; /* the op owns the response now */
+	c->parked = op;
+	if (out)
+		*out = op;
+	return KB_OK;
+}
+
+/* Watch key for op (once per key). */
+int net_watch(struct net_delayed *op, const void *key)
+{
+	if (op->done)
+		return KB_ERR_INVAL;
+	for (struct net_watch *w = op->watches; w; w = w->op_next)
+		if (w->key == key)
+			return KB_OK;
+	struct net_watch *w = calloc(1, sizeof *w);
+	if (!w)
+		return KB_ERR_NOMEM;
+	struct net_watch **bucket = &op->srv->watch[watch_bucket(key)];
+	*w = (struct net_watch){key, op, NULL, *bucket, op->watches};
+	if (*bucket)
+		(*bucket)->prev = w;
+	*bucket = w;
+	op->watches = w;
+	return KB_OK;
+}
+
+/* KAFKA: checkAndComplete(key). The watchers are copied first, because
+ * completing one unlinks its watches; ops that end meanwhile are freed
+ * only after the outermost net_wake returns (the graveyard). */
+void net_wake(struct net_server *srv, const void *key)
+{
+	size_t n = 0, b = watch_bucket(key);
+	for (struct net_watch *w = srv->watch[b]; w; w = w->next)
+		n += w->key == key;
+	if (n == 0)
+		return;
+	struct net_delayed **ops = malloc(n * sizeof *ops);
+	if (!ops) {
+		KB_ERROR("net_wake: out of memory; waiters wait for deadlines");
+		return;
+	}
+	n = 0;
+	for (struct net_watch *w = srv->watch[b]; w; w = w->next)
+		if (w->key == key)
+			ops[n++] = w->op;
+	srv->wake_depth++;
+	for (size_t i = 0; i < n; i++)
+		if (!ops[i]->done)
+			op_try(ops[i], false);
+	free(ops);
+	if (--srv->wake_depth == 0) {
+		while (srv->graveyard) {
+			struct net_delayed *op = srv->graveyard;
+			srv->graveyard = op->next_dead;
+			free(op);
+		}
+	}
+}
+
+void *net_delayed_ctx(const struct net_delayed *op) { return op->ctx; }
+
+/* Ask op to finish; at its deadline it must. */
+static void op_try(struct net_delayed *op, bool expired)
+{
+	if (op->try_complete(op, &op->out->resp, expired)) {
+		op_complete(op);
+		return;
+	}
+	if (expired) {
+		KB_ERROR("closing %s: delayed %s not completed at its deadline",
+			 op->conn->peer, wire_api_name(op->req.header.api_key));
+		conn_close(op->conn);
+	}
+}
+
+/* Send the op's response, unmute its connection and let its next
+ * buffered request run (from process_ready, never nested here). */
+static void op_complete(struct net_delayed *op)
+{
+	struct net_conn *c = op->conn;
+	struct net_out *out = op->out;
+	op->out = NULL;
+	c->parked = NULL;
+	int rc = conn_queue_response(c, &op->req, out);
+	op_finish(op);
+	if (rc != KB_OK) {
+		conn_close(c);
+		return;
+	}
+	conn_mark_ready(c);
+	conn_flush(c);
+}
+
+/* End op (completed or cancelled): out of the heap and the watch map,
+ * context released, memory freed now or after net_wake. */
+static void op_finish(struct net_delayed *op)
+{
+	struct net_server *srv = op->srv;
+	op->done = true;
+	heap_remove(srv, op);
+	while (op->watches) {
+		struct net_watch *w = op->watches;
+		op->watches = w->op_next;
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			srv->watch[watch_bucket(w->key)] = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		free(w);
+	}
+	if (op->conn->parked == op)
+		op->conn->parked = NULL;
+	if (op->out)
+		out_free(op->out);
+	if (op->free_ctx)
+		op->free_ctx(op->ctx);
+	op->out = NULL;
+	op->free_ctx = NULL;
+	if (srv->wake_depth > 0) {
+		op->next_dead = srv->graveyard;
+		srv->graveyard = op;
+	} else {
+		free(op);
+	}
+}
+
+/* Fibonacci hashing of the pointer onto NET_WATCH_BUCKETS. */
+static size_t watch_bucket(const void *key)
+{
+	uint64_t h = (uint64_t)(uintptr_t)key * UINT64_C(0x9E3779B97F4A7C15);
+	return (size_t)(h >> NET_WATCH_HASH_SHIFT);
+}
+
+/* Every op whose deadline has passed gets its last try. */
+static void expire_delayed(struct net_server *srv, int64_t now_ms)
+{
+	while (srv->heap_len && srv->heap[0]->deadline_ms <= now_ms)
+		op_try(srv->heap[0], true); /* ends it: leaves the heap */
+}
+
+/* ---- Purgatory: the deadline heap ---- */
+
+/* A binary min-heap: the earliest deadline sits at heap[0] and each op
+ * knows its index, so removing a completed op is O(log n). */
+static int heap_push(struct net_server *srv, struct net_delayed *op)
+{
+	if (srv->heap_len == srv->heap_cap) {
+		size_t cap = srv->heap_cap ? 2 * srv->heap_cap : 16;
+		void *p = realloc(srv->heap, cap * sizeof *srv->heap);
+		if (!p)
+			return KB_ERR_NOMEM;
+		srv->heap = p;
+		srv->heap_cap = cap;
+	}
+	op->heap_idx = srv->heap_len;
+	srv->heap[srv->heap_len++] = op;
+	heap_fix(srv, op->heap_idx);
+	return KB_OK;
+}
+
+static void heap_remove(struct net_server *srv, struct net_delayed *op)
+{
+	size_t i = op->heap_idx;
+	if (i == NET_NOT_IN_HEAP)
+		return;
+	op->heap_idx = NET_NOT_IN_HEAP;
+	struct net_delayed *last = srv->heap[--srv->heap_len];
+	if (i < srv->heap_len) {
+		srv->heap[i] = last;
+		last->heap_idx = i;
+		heap_fix(srv, i);
+	}
+}
+
+/* Move the op at i up while its parent is later, or else down while a
+ * child is earlier, until the heap order holds again. */
+static void heap_fix(struct net_server *srv, size_t i)
+{
+	struct net_delayed **h = srv->heap;
+	for (;;) {
+		size_t m = i, l = 2 * i + 1, r = 2 * i + 2;
+		if (i > 0 && h[(i - 1) / 2]->deadline_ms > h[i]->deadline_ms) {
+			m = (i - 1) / 2;
+		} else {
+			if (l < srv->heap_len && h[l]->deadline_ms < h[m]->deadline_ms)
+				m = l;
+			if (r < srv->heap_len && h[r]->deadline_ms < h[m]->deadline_ms)
+				m = r;
+		}
+		if (m == i)
+			return;
+		struct net_delayed *t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		h[i]->heap_idx = i;
+		h[m]->heap_idx = m;
+		i = m;
+	}
+}
+
+/* ---- Timers ---- */
+
+int net_every(struct net_server *srv, int64_t period_ms,
+	      void (*fn)(void *ctx, int64_t now_ms), void *ctx)
+{
+	if (period_ms <= 0 || !fn)
+		return KB_ERR_INVAL;
+	void *p = realloc(srv->timers, (srv->ntimers + 1) * sizeof *srv->timers);
+	if (!p)
+		return KB_ERR_NOMEM;
+	srv->timers = p;
+	srv->timers[srv->ntimers++] =
+		(struct net_timer){period_ms, kb_mono_ms() + period_ms, fn, ctx};
+	return KB_OK;
+}
+
+/* Run due timers. A late timer runs once, not once per missed period.
+ * fn may call net_every (realloc), so t is not used after the call. */
+static void run_timers(struct net_server *srv, int64_t now_ms)
+{
+	for (size_t i = 0; i < srv->ntimers; i++) {
+		struct net_timer *t = &srv->timers[i];
+		if (t->next_ms > now_ms)
+			continue;
+		t->next_ms += t->period_ms;
+		if (t->next_ms <= now_ms)
+			t->next_ms = now_ms + t->period_ms;
+		t->fn(t->ctx, now_ms);
+	}
+}
+
+/* KAFKA: connections.max.idle.ms (Selector closes channels idle that
+ * long; a parked request is not idle), plus frame_timeout_ms for a frame
+ * whose bytes stopped coming. */
+static void sweep_connections(void *ctx, int64_t now_ms)
+{
+	struct net_server *srv = ctx;
+	struct net_conn *next;
+	for (struct net_conn *c = srv->conns; c; c = next) {
+		next = c->next; /* conn_close moves c to srv->closed */
+		if (!c->parked && now_ms - c->last_active_ms >= srv->cfg.idle_ms) {
+			KB_INFO("closing %s: idle for %lld ms "
+				"(connections.max.idle.ms)", c->peer,
+				(long long)(now_ms - c->last_active_ms));
+			conn_close(c);
+		} else if (c->frame_start_ms &&
+			   now_ms - c->frame_start_ms >= srv->cfg.frame_timeout_ms) {
+			KB_WARN("closing %s: partial request frame for %lld ms",
+				c->peer, (long long)(now_ms - c->frame_start_ms));
+			conn_close(c);
+		}
+	}
+}
+
+/* ---- Connection state ---- */
+
+/* Ask epoll for what the connection can use now: EPOLLIN while reading,
+ * EPOLLOUT while output waits. */
+static void conn_update_events(struct net_conn *c)
+{
+	if (c->closing)
+		return;
+	uint32_t want = (conn_reading(c) ? EPOLLIN : 0) |
+			(c->out_head ? EPOLLOUT : 0);
+	if (want == c->events)
+		return;
+	struct epoll_event ev = {.events = want, .data.ptr = c};
+	if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->src.fd, &ev) != 0) {
+		KB_ERROR("closing %s: epoll_ctl: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return;
+	}
+	c->events = want;
+}
+
+/* Queue c for conn_process at the end of this loop iteration. */
+static void conn_mark_ready(struct net_conn *c)
+{
+	if (c->ready || c->closing)
+		return;
+	c->ready = true;
+	c->ready_next = c->srv->ready;
+	c->srv->ready = c;
+}
+
+static void process_ready(struct net_server *srv)
+{
+	while (srv->ready) {
+		struct net_conn *c = srv->ready;
+		srv->ready = c->ready_next;
+		c->ready = false;
+		if (!c->closing)
+			conn_process(c);
+	}
+}
+
+/* ---- Closing ---- */
+
+void net_conn_close(struct net_conn *conn) { conn_close(conn); }
+
+/* Close now, free later: handlers and net_wake may still hold c, so the
+ * struct and its input bytes live until reap_closed. A parked op is
+ * cancelled (its response has nowhere to go). */
+static void conn_close(struct net_conn *c)
+{
+	struct net_server *srv = c->srv;
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->parked)
+		op_finish(c->parked);
+	while (c->out_head)
+		conn_pop(c);
+	c->out_bytes = 0;
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
+	close(c->src.fd);
+	c->src.fd = -1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	c->next = srv->closed;
+	srv->closed = c;
+}
+
+static void reap_closed(struct net_server *srv)
+{
+	while (srv->closed) {
+		struct net_conn *c = srv->closed;
+		srv->closed = c->next;
+		kb_buf_fini(&c->in);
+		free(c);
+	}
+}
+
+void net_server_free(struct net_server *srv)
+{
+	if (!srv)
+		return;
+	while (srv->conns)
+		conn_close(srv->conns); /* cancels every parked op */
+	reap_closed(srv);
+	for (int i = 0; i < srv->nlisteners; i++)
+		close(srv->listeners[i].fd);
+	if (srv->stop.fd >= 0)
+		close(srv->stop.fd);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	free(srv->heap);
+	free(srv->timers);
+	free(srv);
+}
+
+/* ---- Transport: plaintext ---- */
+
+static ssize_t plain_read(struct net_conn *c, void *buf, size_t len)
+{
+	return recv(c->src.fd, buf, len, 0);
+}
+
+static ssize_t plain_writev(struct net_conn *c, const struct iovec *iov, int n)
+{
+	return writev(c->src.fd, iov, n);
+}
+
+/* ---- Introspection ---- */
+
+int net_connection_count(const struct net_server *srv) { return srv->nconns; }

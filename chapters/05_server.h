@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 05 — server: the network side of a broker. One epoll reactor,
+ * size-prefixed frames, a dispatch table of handlers by api key and
+ * version, and delayed operations (purgatory) with deadlines.
+ * The only surface later chapters may use; the lesson is in 05_server.c.
+ */
+#ifndef SAMSA_SERVER_H
+#define SAMSA_SERVER_H
+
+#include "00_base.h"
+#include "04_codec.h"
+
+/* KAFKA defaults: socket.request.max.bytes 100 MiB,
+ * connections.max.idle.ms 10 minutes, max.connections unlimited. */
+#define NET_DEFAULT_REQUEST_MAX_BYTES (100 * 1024 * 1024)
+#define NET_DEFAULT_IDLE_MS (10LL * 60 * 1000)
+#define NET_DEFAULT_MAX_CONNECTIONS 1000000
+/* A frame whose bytes stop arriving is dropped after this long. */
+#define NET_DEFAULT_FRAME_TIMEOUT_MS (30LL * 1000)
+
+/* What a handler returns besides KB_OK (response ready to send) and
+ * KB_ERR_PROTO (malformed request: the connection is closed, as Kafka
+ * does on an InvalidRequestException). */
+#define NET_PARKED 1      /* net_park() took the response; it completes later */
+#define NET_NO_RESPONSE 2 /* nothing is sent back (Produce with acks=0) */
+
+struct net_server;
+struct net_conn;
+struct net_delayed;
+
+/* Server settings (KAFKA: broker config keys in the comments). */
+struct net_config {
+	int64_t request_max_bytes;    /* socket.request.max.bytes */
+	int64_t idle_ms;              /* connections.max.idle.ms */
+	int max_connections;          /* max.connections */
+	int64_t frame_timeout_ms;     /* a partial frame older than this is dropped */
+};
+
+void net_config_defaults(struct net_config *cfg);
+
+/* One request, as the dispatcher hands it to a handler. The body reader
+ * starts after the request header with r.flexible set for this version.
+ * Everything here is valid until the response is sent (or the handler
+ * returns, for NET_NO_RESPONSE and errors). */
+struct net_request {
+	struct net_server *srv;            /* borrowed */
+	struct net_conn *conn;             /* borrowed */
+	void *ctx;                         /* borrowed: from net_register */
+	struct wire_request_header header; /* client_id views the frame */
+	struct wire_reader body;           /* over the rest of the frame */
+	int64_t received_ns;               /* kb_mono_ns() when it arrived */
+};
+
+/* A response being built. The server has already written the size prefix
+ * and the response header; the handler writes the body with w. To send a
+ * byte range of a file without copying it (sendfile(2), KAFKA: zero-copy
+ * fetch), call net_response_add_file between writes: the bytes go out in
+ * the order they were added. */
+struct net_response {
+	struct wire_writer w;      /* writes into the response's memory */
+	struct kb_buf mem;         /* owned: frame bytes held in memory */
+	struct net_file_part *files; /* owned: file ranges spliced into mem */
+	size_t nfiles, files_cap;
+	uint64_t file_bytes;       /* sum of file range lengths */
+};
+
+/* A file range inside a response: sent after mem[0, at). */
+struct net_file_part {
+	size_t at;    /* position in mem where the range goes */
+	int fd;       /* owned: a dup() of the caller's fd */
+	uint64_t offset;
+	uint64_t length;
+};
+
+/* Splice length bytes of fd from offset into the response here. The fd is
+ * duplicated, so the caller may close or delete its file meanwhile (a
+ * truncated file closes the connection instead of sending short). */
+int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
+			  uint64_t length);
+
+/* A handler for one api key. Returns KB_OK, NET_PARKED, NET_NO_RESPONSE
+ * or KB_ERR_PROTO (see above). */
+typedef int (*net_handler_fn)(struct net_request *req,
+			      struct net_response *resp);
+
+/* ---- Lifecycle ---- */
+
+/* returns owned *out (net_server_free). */
+int net_server_new(const struct net_config *cfg, struct net_server **out);
+/* Close every connection and listener, cancel delayed operations, free. */
+void net_server_free(struct net_server *srv);
+
+/* Listen on host:port (port 0 picks a free port; *bound_port tells which,
+ * may be NULL). */
+int net_listen(struct net_server *srv, const char *host, int port,
+	       int *bound_port);
+
+/* Serve an already-connected socket as if it had been accepted (tests,
+ * the fuzzer, socketpair clients). takes: fd. */
+int net_adopt(struct net_server *srv, int fd);
+
+/* Run one turn of the reactor: wait up to timeout_ms for events, handle
+ * them and any due timers. For tests and the fuzzer. */
+int net_run_once(struct net_server *srv, int timeout_ms);
+
+/* Run the reactor until net_stop. */
+int net_run(struct net_server *srv);
+/* Make net_run return after the current event. Async-signal-safe. */
+void net_stop(struct net_server *srv);
+
+/* ---- Dispatch table ---- */
+
+/* Serve api_key at versions [min_version, max_version] with fn. ApiVersions
+ * (registered by the server itself) advertises exactly this table. A
+ * request for an unregistered key or a version outside its range closes
+ * the connection, except ApiVersions, which answers UNSUPPORTED_VERSION
+ * in the v0 format (KAFKA: so the client can retry lower). borrows: ctx. */
+int net_register(struct net_server *srv, int16_t api_key, int16_t min_version,
+		 int16_t max_version, net_handler_fn fn, void *ctx);
+
+/* ---- Delayed operations (KAFKA: purgatory) ---- */
+
+/* Called when a watched key is woken (expired false) or the deadline
+ * passes (expired true). Returns true once it has written the response
+ * body into resp (then it is sent and the op freed); with expired true it
+ * must return true. */
+typedef bool (*net_try_complete_fn)(struct net_delayed *op,
+				    struct net_response *resp, bool expired);
+
+/* Park the request that resp answers: keep it until try_complete says it
+ * is done or deadline_ms (kb_mono_ms clock) passes. The handler then
+ * returns NET_PARKED. The connection handles no further request until this
+ * one is answered (Kafka answers in order per connection). free_ctx (may
+ * be NULL) releases ctx when the op ends. takes: ctx. */
+int net_park(struct net_request *req, struct net_response *resp,
+	     int64_t deadline_ms, net_try_complete_fn try_complete, void *ctx,
+	     void (*free_ctx)(void *ctx), struct net_delayed **out);
+
+/* Watch key (any stable pointer, e.g. a partition's log) for op. */
+int net_watch(struct net_delayed *op, const void *key);
+
+/* Ask every op watching key to try to complete (new data was appended, a
+ * high watermark moved, a group rebalanced...). */
+void net_wake(struct net_server *srv, const void *key);
+
+/* The ctx given to net_park. */
+void *net_delayed_ctx(const struct net_delayed *op);
+
+/* ---- Timers ---- */
+
+/* Call fn(ctx, now_ms) every period_ms from the reactor (retention,
+ * flush.ms, session timeouts). borrows: ctx. */
+int net_every(struct net_server *srv, int64_t period_ms,
+	      void (*fn)(void *ctx, int64_t now_ms), void *ctx);
+
+/* ---- Introspection (tests, metrics) ---- */
+
+int net_connection_count(const struct net_server *srv);
+/* Close a connection from the broker side (tests drop clients mid-flight). */
+void net_conn_close(struct net_conn *conn);
+
+#endif

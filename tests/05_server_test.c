@@ -1,0 +1,939 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for chapter 05 (server). Each test runs the reactor (net_run) in a
+ * background thread on 127.0.0.1, port 0, and talks to it through plain
+ * blocking sockets, byte by byte, as a client would. Expected responses
+ * are written by hand from shared/kafka-protocol/messages/ (the JSON specs), never
+ * produced by samsa's encoder.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "testutil.h"
+#include "04_codec.h"
+#include "05_server.h"
+
+/* ---- What the test handlers share with the test thread ---- */
+
+struct tctx {
+	atomic_int handled;   /* calls of the file handler */
+	atomic_int available; /* "records" produced so far */
+	atomic_int freed;     /* parked contexts released */
+	atomic_int ticks;     /* net_every calls */
+	int data_key;         /* &data_key: the key Fetch waits on */
+	int file_fd;          /* set before the reactor starts */
+	uint64_t off1, len1, off2, len2;
+	long truncate_to;     /* >= 0: ftruncate the file after adding it */
+};
+
+struct fixture {
+	struct net_server *srv;
+	pthread_t thread;
+	int port;
+	int run_rc;
+	struct tctx t;
+	char *dir; /* a scratch dir, for file tests */
+};
+
+/* Metadata (key 3, v0-9): echo the body. */
+static int h_echo(struct net_request *req, struct net_response *resp)
+{
+	size_t n = wire_remaining(&req->body);
+	wire_write_raw(&resp->w, req->body.p + req->body.pos, n);
+	return KB_OK;
+}
+
+/* Produce (key 0, v0-7): body i8 acks. One more record, wake the
+ * waiters; acks 0 gets no response (KAFKA: Produce with acks=0). */
+static int h_produce(struct net_request *req, struct net_response *resp)
+{
+	struct tctx *t = req->ctx;
+	int8_t acks = wire_read_i8(&req->body);
+	int avail = atomic_fetch_add(&t->available, 1) + 1;
+	net_wake(req->srv, &t->data_key);
+	if (acks == 0)
+		return NET_NO_RESPONSE;
+	wire_write_i32(&resp->w, avail);
+	return KB_OK;
+}
+
+/* A parked Fetch: waits until available >= min. */
+struct fetch_wait {
+	struct tctx *t;
+	int32_t min;
+};
+
+static bool fetch_try(struct net_delayed *op, struct net_response *resp,
+		      bool expired)
+{
+	struct fetch_wait *fw = net_delayed_ctx(op);
+	int avail = atomic_load(&fw->t->available);
+	if (avail < fw->min && !expired)
+		return false;
+	wire_write_i8(&resp->w, expired);
+	wire_write_i32(&resp->w, avail);
+	return true;
+}
+
+static void fetch_free(void *p)
+{
+	struct fetch_wait *fw = p;
+	atomic_fetch_add(&fw->t->freed, 1);
+	free(fw);
+}
+
+/* Fetch (key 1, v4-12): body i32 wait_ms, i32 min. Answer now, or park. */
+static int h_fetch(struct net_request *req, struct net_response *resp)
+{
+	struct tctx *t = req->ctx;
+	int32_t wait_ms = wire_read_i32(&req->body);
+	int32_t min = wire_read_i32(&req->body);
+	if (wire_reader_status(&req->body) != KB_OK)
+		return KB_ERR_PROTO;
+	if (atomic_load(&t->available) >= min) {
+		wire_write_i8(&resp->w, 0);
+		wire_write_i32(&resp->w, atomic_load(&t->available));
+		return KB_OK;
+	}
+	struct fetch_wait *fw = malloc(sizeof *fw);
+	*fw = (struct fetch_wait){t, min};
+	struct net_delayed *op;
+	if (net_park(req, resp, kb_mono_ms() + wait_ms, fetch_try, fw,
+		     fetch_free, &op) != KB_OK ||
+	    net_watch(op, &t->data_key) != KB_OK)
+		return KB_ERR_PROTO;
+	return NET_PARKED;
+}
+
+/* ListOffsets (key 2, v1-5): "AB" file[off1, len1) "|" file[off2, len2)
+ * "CD", the file ranges spliced in with net_response_add_file. */
+static int h_file(struct net_request *req, struct net_response *resp)
+{
+	struct tctx *t = req->ctx;
+	atomic_fetch_add(&t->handled, 1);
+	wire_write_raw(&resp->w, "AB", 2);
+	if (net_response_add_file(resp, t->file_fd, t->off1, t->len1) != KB_OK)
+		return KB_ERR_PROTO;
+	wire_write_raw(&resp->w, "|", 1);
+	if (net_response_add_file(resp, t->file_fd, t->off2, t->len2) != KB_OK)
+		return KB_ERR_PROTO;
+	wire_write_raw(&resp->w, "CD", 2);
+	if (t->truncate_to >= 0 && ftruncate(t->file_fd, t->truncate_to) != 0)
+		return KB_ERR_PROTO;
+	return KB_OK;
+}
+
+/* CreateTopics (key 19, v2-7): always a malformed request. */
+static int h_bad(struct net_request *req, struct net_response *resp)
+{
+	return KB_ERR_PROTO;
+}
+
+/* ListGroups (key 16, v0-4): the broker drops the client. */
+static int h_close(struct net_request *req, struct net_response *resp)
+{
+	net_conn_close(req->conn);
+	return NET_NO_RESPONSE;
+}
+
+static void tick(void *ctx, int64_t now_ms)
+{
+	struct tctx *t = ctx;
+	atomic_fetch_add(&t->ticks, 1);
+}
+
+/* ---- Fixture: a server in a thread ---- */
+
+static void *reactor_main(void *arg)
+{
+	struct fixture *f = arg;
+	f->run_rc = net_run(f->srv);
+	return NULL;
+}
+
+static void fx_new(struct fixture *f, const struct net_config *cfg)
+{
+	struct net_config def;
+	net_config_defaults(&def);
+	assert_int_equal(net_server_new(cfg ? cfg : &def, &f->srv), KB_OK);
+	struct tctx *t = &f->t;
+	assert_int_equal(net_register(f->srv, 0, 0, 7, h_produce, t), KB_OK);
+	assert_int_equal(net_register(f->srv, 1, 4, 12, h_fetch, t), KB_OK);
+	assert_int_equal(net_register(f->srv, 2, 1, 5, h_file, t), KB_OK);
+	assert_int_equal(net_register(f->srv, 3, 0, 9, h_echo, t), KB_OK);
+	assert_int_equal(net_register(f->srv, 16, 0, 4, h_close, t), KB_OK);
+	assert_int_equal(net_register(f->srv, 19, 2, 7, h_bad, t), KB_OK);
+	assert_int_equal(net_listen(f->srv, "127.0.0.1", 0, &f->port), KB_OK);
+	assert_true(f->port > 0);
+}
+
+static void fx_run(struct fixture *f)
+{
+	assert_int_equal(pthread_create(&f->thread, NULL, reactor_main, f), 0);
+}
+
+static void fx_start(struct fixture *f, const struct net_config *cfg)
+{
+	fx_new(f, cfg);
+	fx_run(f);
+}
+
+/* Stop the reactor, join it, free everything the test started. */
+static void fx_stop(struct fixture *f)
+{
+	net_stop(f->srv);
+	assert_int_equal(pthread_join(f->thread, NULL), 0);
+	assert_int_equal(f->run_rc, KB_OK);
+	net_server_free(f->srv);
+	if (f->dir) {
+		close(f->t.file_fd);
+		tu_rmrf(f->dir);
+	}
+}
+
+/* ---- A blocking client ---- */
+
+static int tcp_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		assert_true(w > 0);
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
+/* true when all n bytes arrived before EOF, an error or the timeout. */
+static bool recv_exact(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	while (n > 0) {
+		ssize_t r = recv(fd, b, n, 0);
+		if (r <= 0)
+			return false;
+		b += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* One response frame, size prefix included, into buf; its length. */
+static size_t recv_frame(int fd, uint8_t *buf, size_t cap)
+{
+	assert_true(recv_exact(fd, buf, 4));
+	uint32_t size = kb_get_be32(buf);
+	assert_true(size + 4 <= cap);
+	assert_true(recv_exact(fd, buf + 4, size));
+	return size + 4;
+}
+
+/* The broker closed this connection: EOF (or a reset), not a timeout. */
+static void expect_closed(int fd)
+{
+	uint8_t b[256];
+	ssize_t r;
+	while ((r = recv(fd, b, sizeof b, 0)) > 0)
+		;
+	assert_true(r == 0 || errno == ECONNRESET);
+	close(fd);
+}
+
+/* Nothing arrives on fd for ms milliseconds. */
+static void expect_silent(int fd, int ms)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, ms), 0);
+}
+
+/* A request frame with header v1, or v2 (an empty tag section after the
+ * client id) for flexible versions: RequestHeader.json. Returns length. */
+static size_t req_frame(uint8_t *buf, int16_t key, int16_t ver, int32_t corr,
+			bool header_v2, const void *body, size_t body_len)
+{
+	const char *client = "tester";
+	size_t n = 4;
+	tu_be(buf + n, (uint16_t)key, 2), n += 2;
+	tu_be(buf + n, (uint16_t)ver, 2), n += 2;
+	tu_be(buf + n, (uint32_t)corr, 4), n += 4;
+	tu_be(buf + n, strlen(client), 2), n += 2;
+	memcpy(buf + n, client, strlen(client)), n += strlen(client);
+	if (header_v2)
+		buf[n++] = 0;
+	if (body_len)
+		memcpy(buf + n, body, body_len);
+	n += body_len;
+	tu_be(buf, n - 4, 4);
+	return n;
+}
+
+/* Send Metadata v1 with body seq; true when the echo came back. */
+static bool echo_roundtrip(int fd, int32_t corr, int32_t seq)
+{
+	uint8_t req[64], body[4], resp[64];
+	tu_be(body, (uint32_t)seq, 4);
+	size_t n = req_frame(req, 3, 1, corr, false, body, 4);
+	if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n ||
+	    !recv_exact(fd, resp, 12))
+		return false;
+	return kb_get_be32(resp) == 8 && kb_get_be32(resp + 4) == (uint32_t)corr &&
+	       kb_get_be32(resp + 8) == (uint32_t)seq;
+}
+
+static void send_fetch(int fd, int32_t corr, int32_t wait_ms, int32_t min)
+{
+	uint8_t req[64], body[8];
+	tu_be(body, (uint32_t)wait_ms, 4);
+	tu_be(body + 4, (uint32_t)min, 4);
+	send_all(fd, req, req_frame(req, 1, 4, corr, false, body, 8));
+}
+
+/* A Fetch response: corr, i8 expired, i32 available. */
+static void expect_fetch(int fd, int32_t corr, int expired, int avail)
+{
+	uint8_t resp[64];
+	assert_int_equal(recv_frame(fd, resp, sizeof resp), 4 + 9);
+	assert_int_equal(kb_get_be32(resp + 4), corr);
+	assert_int_equal(resp[8], expired);
+	assert_int_equal(kb_get_be32(resp + 9), avail);
+}
+
+static void send_frame_raw(int fd, const uint8_t *p, size_t n) { send_all(fd, p, n); }
+
+/* ---- ApiVersions, byte-exact ---- */
+
+/* The registered table, as each version of ApiVersionsResponse.json
+ * lays it out: (ApiKey, MinVersion, MaxVersion), sorted by key. */
+static const uint8_t api_entries[7][6] = {
+	{0x00, 0x00, 0x00, 0x00, 0x00, 0x07}, /* Produce 0-7 */
+	{0x00, 0x01, 0x00, 0x04, 0x00, 0x0c}, /* Fetch 4-12 */
+	{0x00, 0x02, 0x00, 0x01, 0x00, 0x05}, /* ListOffsets 1-5 */
+	{0x00, 0x03, 0x00, 0x00, 0x00, 0x09}, /* Metadata 0-9 */
+	{0x00, 0x10, 0x00, 0x00, 0x00, 0x04}, /* ListGroups 0-4 */
+	{0x00, 0x12, 0x00, 0x00, 0x00, 0x04}, /* ApiVersions 0-4 */
+	{0x00, 0x13, 0x00, 0x02, 0x00, 0x07}, /* CreateTopics 2-7 */
+};
+
+static void test_net_api_versions_v0_advertises_exactly_the_table(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	/* kafka-python's probe: header v1, client id, empty body. */
+	uint8_t req[64];
+	send_all(fd, req, req_frame(req, 18, 0, 7, false, NULL, 0));
+	/* Response header v0 (CorrelationId); body v0: ErrorCode, ApiKeys
+	 * as int32 count + entries. Size = 4 + 2 + 4 + 7 * 6 = 52. */
+	uint8_t want[56] = {0x00, 0x00, 0x00, 0x34, 0x00, 0x00, 0x00, 0x07,
+			    0x00, 0x00, 0x00, 0x00, 0x00, 0x07};
+	for (int i = 0; i < 7; i++)
+		memcpy(want + 14 + 6 * i, api_entries[i], 6);
+	uint8_t got[256];
+	assert_int_equal(recv_frame(fd, got, sizeof got), sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_net_api_versions_v2_adds_throttle_time(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64];
+	send_all(fd, req, req_frame(req, 18, 2, 9, false, NULL, 0));
+	/* v1+ appends ThrottleTimeMs int32: size 52 + 4 = 56. */
+	uint8_t want[60] = {0x00, 0x00, 0x00, 0x38, 0x00, 0x00, 0x00, 0x09,
+			    0x00, 0x00, 0x00, 0x00, 0x00, 0x07};
+	for (int i = 0; i < 7; i++)
+		memcpy(want + 14 + 6 * i, api_entries[i], 6);
+	uint8_t got[256];
+	assert_int_equal(recv_frame(fd, got, sizeof got), sizeof want);
+	assert_memory_equal(got, want, sizeof want); /* last 4: throttle 0 */
+	close(fd);
+	fx_stop(&f);
+}
+
+/* The flexible body (v3 and v4): ErrorCode, compact array (count + 1 as
+ * uvarint) of entries each ending in an empty tag section, ThrottleTimeMs,
+ * an empty tag section. Response header v0 (no tag byte). */
+static void flexible_expected(uint8_t *want, int32_t corr)
+{
+	static const uint8_t head[] = {0x00, 0x00, 0x00, 0x3d, /* size 61 */
+				       0x00, 0x00, 0x00, 0x00, /* corr */
+				       0x00, 0x00,             /* ErrorCode */
+				       0x08};                  /* 7 + 1 */
+	memcpy(want, head, sizeof head);
+	tu_be(want + 4, (uint32_t)corr, 4);
+	size_t n = sizeof head;
+	for (int i = 0; i < 7; i++) {
+		memcpy(want + n, api_entries[i], 6);
+		want[n + 6] = 0x00; /* the entry's tag section */
+		n += 7;
+	}
+	memset(want + n, 0, 5); /* ThrottleTimeMs 0, tag section */
+}
+
+static void test_net_api_versions_v3_kcat_bytes(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	/* What kcat 1.7.1 (librdkafka 2.0.2) sends first (CLIENTS.md §3):
+	 * header v2, client id "rdkafka", empty tags; body compact strings
+	 * "librdkafka", "2.0.2", empty tags. */
+	static const uint8_t kcat[] = {
+		0x00, 0x00, 0x00, 0x24, 0x00, 0x12, 0x00, 0x03, 0x00, 0x00,
+		0x00, 0x01, 0x00, 0x07, 'r', 'd', 'k', 'a', 'f', 'k', 'a',
+		0x00, 0x0b, 'l', 'i', 'b', 'r', 'd', 'k', 'a', 'f', 'k', 'a',
+		0x06, '2', '.', '0', '.', '2', 0x00};
+	send_frame_raw(fd, kcat, sizeof kcat);
+	uint8_t want[65], got[256];
+	flexible_expected(want, 1);
+	assert_int_equal(recv_frame(fd, got, sizeof got), sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_net_api_versions_v4_same_body_header_v0(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	static const uint8_t body[] = {0x12, 'a', 'p', 'a', 'c', 'h', 'e', '-',
+				       'k', 'a', 'f', 'k', 'a', '-', 'j', 'a',
+				       'v', 'a', 0x06, '3', '.', '9', '.', '0',
+				       0x00};
+	uint8_t req[128], want[65], got[256];
+	send_all(fd, req, req_frame(req, 18, 4, 77, true, body, sizeof body));
+	flexible_expected(want, 77);
+	assert_int_equal(recv_frame(fd, got, sizeof got), sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_net_api_versions_unknown_version_gets_v0_error(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64], got[64];
+	send_all(fd, req, req_frame(req, 18, 9, 3, true, "\0", 1));
+	/* KAFKA: header v0, v0 body: UNSUPPORTED_VERSION (35) and the
+	 * ApiVersions entry alone. Size = 4 + 2 + 4 + 6 = 16. */
+	static const uint8_t want[] = {0x00, 0x00, 0x00, 0x10, 0x00, 0x00,
+				       0x00, 0x03, 0x00, 0x23, 0x00, 0x00,
+				       0x00, 0x01, 0x00, 0x12, 0x00, 0x00,
+				       0x00, 0x04};
+	assert_int_equal(recv_frame(fd, got, sizeof got), sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+	/* The connection stays usable: the client retries lower. */
+	assert_true(echo_roundtrip(fd, 4, 4));
+	close(fd);
+	fx_stop(&f);
+}
+
+/* ---- Order, parking, deadlines ---- */
+
+static void test_net_pipelined_requests_answered_in_order(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64 * 20], body[4];
+	size_t n = 0;
+	for (int i = 0; i < 20; i++) {
+		tu_be(body, (uint32_t)(1000 + i), 4);
+		n += req_frame(req + n, 3, 1, 100 + i, false, body, 4);
+	}
+	send_all(fd, req, n); /* all twenty in one write */
+	for (int i = 0; i < 20; i++) {
+		uint8_t got[64];
+		assert_int_equal(recv_frame(fd, got, sizeof got), 12);
+		assert_int_equal(kb_get_be32(got + 4), 100 + i);
+		assert_int_equal(kb_get_be32(got + 8), 1000 + i);
+	}
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_net_parked_request_holds_later_ones_until_wake(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int a = tcp_connect(f.port), b = tcp_connect(f.port);
+	/* A: a Fetch that waits for one record, then a pipelined Metadata. */
+	send_fetch(a, 1, 10000, 1);
+	uint8_t req[64], body[4] = {0, 0, 0, 9};
+	send_all(a, req, req_frame(req, 3, 1, 2, false, body, 4));
+	expect_silent(a, 200); /* neither answer: in order, muted */
+	/* B produces: net_wake completes A's Fetch at once. */
+	uint8_t acks[1] = {1}, got[64];
+	send_all(b, req, req_frame(req, 0, 7, 50, false, acks, 1));
+	assert_int_equal(recv_frame(b, got, sizeof got), 12);
+	expect_fetch(a, 1, 0, 1);
+	assert_int_equal(recv_frame(a, got, sizeof got), 12);
+	assert_int_equal(kb_get_be32(got + 4), 2);
+	assert_int_equal(atomic_load(&f.t.freed), 1);
+	close(a);
+	close(b);
+	fx_stop(&f);
+}
+
+static void test_net_parked_request_expires_at_deadline(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	int64_t t0 = kb_mono_ms();
+	send_fetch(fd, 5, 150, 1);
+	expect_fetch(fd, 5, 1, 0);
+	int64_t waited = kb_mono_ms() - t0;
+	assert_true(waited >= 145 && waited < 2000);
+	assert_true(echo_roundtrip(fd, 6, 6)); /* unmuted afterwards */
+	assert_int_equal(atomic_load(&f.t.freed), 1);
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_net_server_free_cancels_parked_ops(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	send_fetch(fd, 5, 60000, 1);
+	expect_silent(fd, 100);
+	fx_stop(&f); /* parked op cancelled: its ctx released, no leak */
+	assert_int_equal(atomic_load(&f.t.freed), 1);
+	expect_closed(fd);
+}
+
+static void test_net_no_response_sends_nothing(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64], acks[1] = {0};
+	send_all(fd, req, req_frame(req, 0, 7, 1, false, acks, 1));
+	/* The next response on the wire is the Metadata echo (corr 2). */
+	assert_true(echo_roundtrip(fd, 2, 2));
+	assert_int_equal(atomic_load(&f.t.available), 1);
+	close(fd);
+	fx_stop(&f);
+}
+
+/* ---- Files with sendfile ---- */
+
+/* A scratch file of n bytes, byte i = i * 7 mod 251, open read-write. */
+static uint8_t *make_file(struct fixture *f, size_t n)
+{
+	f->dir = tu_tmpdir();
+	char path[512];
+	snprintf(path, sizeof path, "%s/00000000000000000000.log", f->dir);
+	uint8_t *data = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 7 % 251);
+	tu_write_all(path, data, n);
+	f->t.file_fd = open(path, O_RDWR);
+	assert_true(f->t.file_fd >= 0);
+	f->t.truncate_to = -1;
+	return data;
+}
+
+/* Receive one h_file response and check every byte. */
+static void expect_file_response(int fd, int32_t corr, const struct tctx *t,
+				 const uint8_t *data)
+{
+	size_t body = 2 + t->len1 + 1 + t->len2 + 2;
+	uint8_t *got = malloc(8 + body);
+	assert_true(recv_exact(fd, got, 8 + body));
+	assert_int_equal(kb_get_be32(got), 4 + body);
+	assert_int_equal(kb_get_be32(got + 4), corr);
+	uint8_t *p = got + 8;
+	assert_memory_equal(p, "AB", 2);
+	assert_memory_equal(p + 2, data + t->off1, t->len1);
+	assert_memory_equal(p + 2 + t->len1, "|", 1);
+	assert_memory_equal(p + 3 + t->len1, data + t->off2, t->len2);
+	assert_memory_equal(p + 3 + t->len1 + t->len2, "CD", 2);
+	free(got);
+}
+
+static void test_net_response_add_file_splices_exact_bytes(void **state)
+{
+	struct fixture f = {0};
+	uint8_t *data = make_file(&f, 4 << 20);
+	f.t.off1 = 3, f.t.len1 = 5;            /* small, between memory */
+	f.t.off2 = 1000, f.t.len2 = 3 << 20;   /* several partial writes */
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64];
+	send_all(fd, req, req_frame(req, 2, 1, 11, false, NULL, 0));
+	expect_file_response(fd, 11, &f.t, data);
+	assert_true(echo_roundtrip(fd, 12, 12));
+	close(fd);
+	fx_stop(&f);
+	free(data);
+}
+
+static void test_net_file_truncated_before_send_closes(void **state)
+{
+	struct fixture f = {0};
+	uint8_t *data = make_file(&f, 100);
+	f.t.off1 = 0, f.t.len1 = 50, f.t.len2 = 0;
+	f.t.truncate_to = 10; /* after net_response_add_file checked it */
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port), other = tcp_connect(f.port);
+	uint8_t req[64], got[128];
+	send_all(fd, req, req_frame(req, 2, 1, 1, false, NULL, 0));
+	/* The size promises 4 + 2 + 50 + 1 + 2 bytes; they never all come. */
+	assert_true(recv_exact(fd, got, 4));
+	assert_int_equal(kb_get_be32(got), 59);
+	assert_false(recv_exact(fd, got, 59));
+	close(fd);
+	assert_true(echo_roundtrip(other, 1, 1));
+	close(other);
+	fx_stop(&f);
+	free(data);
+}
+
+static void test_net_backpressure_stops_reading(void **state)
+{
+	struct fixture f = {0};
+	uint8_t *data = make_file(&f, 8 << 20);
+	f.t.off1 = 0, f.t.len1 = 8 << 20, f.t.len2 = 0;
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64 * 10];
+	size_t n = 0;
+	for (int i = 0; i < 10; i++)
+		n += req_frame(req + n, 2, 1, i, false, NULL, 0);
+	send_all(fd, req, n);
+	usleep(300 * 1000); /* we read nothing: 80 MiB of responses wait */
+	int handled = atomic_load(&f.t.handled);
+	assert_true(handled >= 2 && handled < 10);
+	for (int i = 0; i < 10; i++)
+		expect_file_response(fd, i, &f.t, data);
+	assert_int_equal(atomic_load(&f.t.handled), 10);
+	close(fd);
+	fx_stop(&f);
+	free(data);
+}
+
+/* ---- Bad input closes only that connection ---- */
+
+static void test_net_bad_size_prefix_closes_only_that_connection(void **state)
+{
+	struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int good = tcp_connect(f.port);
+	/* negative, zero, over socket.request.max.bytes, INT32_MIN */
+	static const uint32_t sizes[] = {0xffffffffu, 0, (100u << 20) + 1,
+					 0x80000000u};
+	for (size_t i = 0; i < KB_ARRAY_LEN(sizes); i++) {
+		int bad = tcp_connect(f.port);
+		uint8_t prefix[4];
+		tu_be(prefix, sizes[i], 4);
+		send_all(bad, prefix, 4);
+		expect_closed(bad);
+		assert_true(echo_roundtrip(good, (int32_t)i, (int32_t)i));
+	}
+	close(good);
+	fx_stop(&f);
+	tu_log_capture_stop();
+	assert_non_null(strstr(cap.text, "socket.request.max.bytes"));
+	assert_non_null(strstr(cap.text, "request size 104857601"));
+}
+
+static void test_net_truncated_header_closes(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	/* Api key and version, then the frame ends: no correlation id. */
+	static const uint8_t frame[] = {0, 0, 0, 4, 0x00, 0x03, 0x00, 0x01};
+	send_all(fd, frame, sizeof frame);
+	expect_closed(fd);
+	fd = tcp_connect(f.port);
+	/* A client id longer than the frame. */
+	static const uint8_t frame2[] = {0, 0, 0, 11, 0, 3, 0, 1, 0, 0,
+					 0, 1, 0, 40, 'x'};
+	send_all(fd, frame2, sizeof frame2);
+	expect_closed(fd);
+	fx_stop(&f);
+}
+
+static void test_net_unknown_api_key_closes(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64];
+	send_all(fd, req, req_frame(req, 999, 0, 1, false, NULL, 0));
+	expect_closed(fd);
+	fd = tcp_connect(f.port);
+	send_all(fd, req, req_frame(req, -1, 0, 1, false, NULL, 0));
+	expect_closed(fd);
+	fx_stop(&f);
+}
+
+static void test_net_unsupported_version_or_key_closes(void **state)
+{
+	struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	uint8_t req[64];
+	int fd = tcp_connect(f.port); /* Metadata v10: above our 0-9 */
+	send_all(fd, req, req_frame(req, 3, 10, 1, true, "\0", 1));
+	expect_closed(fd);
+	fd = tcp_connect(f.port); /* Fetch v3: below our 4-12 */
+	send_all(fd, req, req_frame(req, 1, 3, 1, false, NULL, 0));
+	expect_closed(fd);
+	fd = tcp_connect(f.port); /* OffsetCommit: a real key, not served */
+	send_all(fd, req, req_frame(req, 8, 2, 1, false, NULL, 0));
+	expect_closed(fd);
+	fx_stop(&f);
+	tu_log_capture_stop();
+	assert_non_null(strstr(cap.text, "api key 3 version 10 (client id tester)"));
+	assert_non_null(strstr(cap.text, "api key 8 version 2 (client id tester)"));
+}
+
+static void test_net_handler_proto_error_closes(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port), other = tcp_connect(f.port);
+	uint8_t req[64];
+	/* A good request pipelined before the bad one is still answered. */
+	uint8_t body[4] = {0, 0, 0, 7}, got[64];
+	size_t n = req_frame(req, 3, 1, 1, false, body, 4);
+	n += req_frame(req + n, 19, 2, 2, false, NULL, 0);
+	send_all(fd, req, n);
+	assert_int_equal(recv_frame(fd, got, sizeof got), 12);
+	assert_int_equal(kb_get_be32(got + 4), 1);
+	expect_closed(fd);
+	/* A Fetch body too short for its fields: KB_ERR_PROTO. */
+	fd = tcp_connect(f.port);
+	send_all(fd, req, req_frame(req, 1, 4, 3, false, "\0\0", 2));
+	expect_closed(fd);
+	assert_true(echo_roundtrip(other, 2, 2));
+	close(other);
+	fx_stop(&f);
+}
+
+static void test_net_conn_close_from_handler(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64];
+	send_all(fd, req, req_frame(req, 16, 0, 1, false, NULL, 0));
+	expect_closed(fd);
+	fd = tcp_connect(f.port);
+	assert_true(echo_roundtrip(fd, 1, 1));
+	close(fd);
+	fx_stop(&f);
+}
+
+/* ---- Limits and timers ---- */
+
+static void test_net_partial_frame_dropped_after_frame_timeout(void **state)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	cfg.frame_timeout_ms = 200;
+	struct fixture f = {0};
+	fx_start(&f, &cfg);
+	int fd = tcp_connect(f.port), other = tcp_connect(f.port);
+	static const uint8_t partial[] = {0, 0, 0, 100, 0, 3, 0, 1, 0, 0};
+	int64_t t0 = kb_mono_ms();
+	send_all(fd, partial, sizeof partial);
+	expect_closed(fd);
+	int64_t took = kb_mono_ms() - t0;
+	assert_true(took >= 190 && took < 3000);
+	assert_true(echo_roundtrip(other, 1, 1)); /* whole frames are fine */
+	close(other);
+	fx_stop(&f);
+}
+
+static void test_net_idle_connection_closed(void **state)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	cfg.idle_ms = 200;
+	struct fixture f = {0};
+	fx_start(&f, &cfg);
+	int idle = tcp_connect(f.port), parked = tcp_connect(f.port);
+	int64_t t0 = kb_mono_ms();
+	assert_true(echo_roundtrip(idle, 1, 1));
+	/* Waiting in purgatory is not idle: answered at its deadline. */
+	send_fetch(parked, 2, 500, 1);
+	expect_closed(idle);
+	int64_t took = kb_mono_ms() - t0;
+	assert_true(took >= 190 && took < 3000);
+	expect_fetch(parked, 2, 1, 0);
+	close(parked);
+	fx_stop(&f);
+}
+
+static void test_net_max_connections_enforced(void **state)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	cfg.max_connections = 2;
+	struct fixture f = {0};
+	fx_start(&f, &cfg);
+	int a = tcp_connect(f.port), b = tcp_connect(f.port);
+	assert_true(echo_roundtrip(a, 1, 1));
+	assert_true(echo_roundtrip(b, 1, 1));
+	int c = tcp_connect(f.port); /* TCP accepts; the broker refuses */
+	expect_closed(c);
+	close(a);
+	bool served = false; /* a's slot frees once the reactor sees EOF */
+	for (int i = 0; i < 100 && !served; i++) {
+		int d = tcp_connect(f.port);
+		served = echo_roundtrip(d, 2, 2);
+		close(d);
+		if (!served)
+			usleep(20 * 1000);
+	}
+	assert_true(served);
+	close(b);
+	fx_stop(&f);
+}
+
+static void test_net_every_fires(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	assert_int_equal(net_every(f.srv, 0, tick, &f.t), KB_ERR_INVAL);
+	assert_int_equal(net_every(f.srv, 20, tick, &f.t), KB_OK);
+	fx_run(&f);
+	for (int i = 0; i < 200 && atomic_load(&f.t.ticks) < 3; i++)
+		usleep(10 * 1000);
+	assert_true(atomic_load(&f.t.ticks) >= 3);
+	fx_stop(&f);
+}
+
+static struct net_server *signal_target;
+static void on_sigusr1(int sig) { net_stop(signal_target); }
+
+static void test_net_stop_returns_from_run(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	net_stop(f.srv); /* before net_run: it returns at once */
+	fx_run(&f);
+	assert_int_equal(pthread_join(f.thread, NULL), 0);
+	assert_int_equal(f.run_rc, KB_OK);
+	/* From a signal handler, interrupting epoll_wait. */
+	signal_target = f.srv;
+	struct sigaction sa = {.sa_handler = on_sigusr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	fx_run(&f);
+	usleep(50 * 1000);
+	assert_int_equal(pthread_kill(f.thread, SIGUSR1), 0);
+	assert_int_equal(pthread_join(f.thread, NULL), 0);
+	assert_int_equal(f.run_rc, KB_OK);
+	signal(SIGUSR1, SIG_DFL);
+	net_server_free(f.srv);
+}
+
+/* ---- Dispatch table and request log ---- */
+
+static void test_net_register_rejects_bad_rows(void **state)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	struct net_server *srv;
+	assert_int_equal(net_server_new(&cfg, &srv), KB_OK);
+	assert_int_equal(net_register(srv, 3, 0, 9, h_echo, NULL), KB_OK);
+	assert_int_equal(net_register(srv, 3, 0, 9, h_echo, NULL), KB_ERR_EXISTS);
+	assert_int_equal(net_register(srv, 18, 0, 4, h_echo, NULL), KB_ERR_EXISTS);
+	assert_int_equal(net_register(srv, WIRE_API_COUNT, 0, 1, h_echo, NULL),
+			 KB_ERR_INVAL);
+	assert_int_equal(net_register(srv, -1, 0, 1, h_echo, NULL), KB_ERR_INVAL);
+	assert_int_equal(net_register(srv, 1, 5, 4, h_echo, NULL), KB_ERR_INVAL);
+	assert_int_equal(net_register(srv, 1, 0, 4, NULL, NULL), KB_ERR_INVAL);
+	assert_int_equal(net_connection_count(srv), 0);
+	net_server_free(srv);
+	cfg.request_max_bytes = 0;
+	assert_int_equal(net_server_new(&cfg, &srv), KB_ERR_INVAL);
+}
+
+static void test_net_request_log_at_debug(void **state)
+{
+	struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	kb_log_set_level(KB_LOG_DEBUG);
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	assert_true(echo_roundtrip(fd, 42, 1));
+	close(fd);
+	fx_stop(&f);
+	kb_log_set_level(KB_LOG_INFO);
+	tu_log_capture_stop();
+	/* api, version, correlation id, client id, bytes in/out, latency */
+	const char *line = strstr(cap.text, "request Metadata v1 corr 42 client tester");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "24 bytes in, 12 bytes out"));
+	assert_non_null(strstr(line, " us"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_net_api_versions_v0_advertises_exactly_the_table),
+		cmocka_unit_test(test_net_api_versions_v2_adds_throttle_time),
+		cmocka_unit_test(test_net_api_versions_v3_kcat_bytes),
+		cmocka_unit_test(test_net_api_versions_v4_same_body_header_v0),
+		cmocka_unit_test(test_net_api_versions_unknown_version_gets_v0_error),
+		cmocka_unit_test(test_net_pipelined_requests_answered_in_order),
+		cmocka_unit_test(test_net_parked_request_holds_later_ones_until_wake),
+		cmocka_unit_test(test_net_parked_request_expires_at_deadline),
+		cmocka_unit_test(test_net_server_free_cancels_parked_ops),
+		cmocka_unit_test(test_net_no_response_sends_nothing),
+		cmocka_unit_test(test_net_response_add_file_splices_exact_bytes),
+		cmocka_unit_test(test_net_file_truncated_before_send_closes),
+		cmocka_unit_test(test_net_backpressure_stops_reading),
+		cmocka_unit_test(test_net_bad_size_prefix_closes_only_that_connection),
+		cmocka_unit_test(test_net_truncated_header_closes),
+		cmocka_unit_test(test_net_unknown_api_key_closes),
+		cmocka_unit_test(test_net_unsupported_version_or_key_closes),
+		cmocka_unit_test(test_net_handler_proto_error_closes),
+		cmocka_unit_test(test_net_conn_close_from_handler),
+		cmocka_unit_test(test_net_partial_frame_dropped_after_frame_timeout),
+		cmocka_unit_test(test_net_idle_connection_closed),
+		cmocka_unit_test(test_net_max_connections_enforced),
+		cmocka_unit_test(test_net_every_fires),
+		cmocka_unit_test(test_net_stop_returns_from_run),
+		cmocka_unit_test(test_net_register_rejects_bad_rows),
+		cmocka_unit_test(test_net_request_log_at_debug),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
