@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 06 — topics, part 3: the admin APIs.
+ *
+ * Concept:
+ *   Before a client produces a byte it asks where things are: which
+ *   brokers exist, which topics, which broker leads each partition
+ *   (Metadata). Operators and tools then create topics, delete them and add
+ *   partitions. On one node every answer is short: this broker is the
+ *   only broker, the controller, and the leader and only replica of every
+ *   partition. What takes care is the request itself: many topics per
+ *   request, each one checked on its own, each with Kafka's exact error
+ *   code and message, and every field present in exactly the versions the
+ *   JSON specs say.
+ *
+ * Kafka:
+ *   Metadata v0-9 (auto.create.topics.enable, allow_auto_topic_creation),
+ *   CreateTopics v2-7 (num_partitions/replication_factor -1 = the broker
+ *   default, manual assignments, validate_only, the v5+ configs echo),
+ *   DeleteTopics v1-6 (by name, v6 by id), CreatePartitions v0-3 (grow
+ *   only), DescribeCluster v0-1. Error codes from Errors.java:
+ *   INVALID_TOPIC_EXCEPTION 17, TOPIC_ALREADY_EXISTS 36, INVALID_PARTITIONS
+ *   37, INVALID_REPLICATION_FACTOR 38, INVALID_REPLICA_ASSIGNMENT 39,
+ *   INVALID_CONFIG 40, INVALID_REQUEST 42, TOPIC_DELETION_DISABLED 73.
+ *
+ * Interface:
+ *   - Each handle_* decodes its whole request into a small struct (arrays
+ *     allocated only after wire_read_array_len checked their counts), then
+ *     acts on and answers each item in order.
+ *   - Errors are per item: one bad topic never fails the others.
+ *
+ * Invariants:
+ *   1. Every field is written exactly in the versions its JSON spec lists;
+ *      tagged fields are never sent, only empty tag sections.
+ *   2. An item that fails a check changes nothing; validate_only changes
+ *      nothing at all.
+ *   3. A topic named twice in one request is INVALID_REQUEST for each copy.
+ *
+ * Simplifications:
+ *   - Replication factor 1 only; an assignment must name this node alone.
+ *   - A topic being created is ready at once: Kafka would answer
+ *     LEADER_NOT_AVAILABLE until its controller's records reached brokers.
+ *
+ * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c,
+ *   06_topics.c; chapters 00, 03, 04, 05.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "00_base.h"
+#include "04_codec.h"
+#include "05_server.h"
+#include "06_topics.h"
+
+/* KAFKA: authorized operations not computed (Integer.MIN_VALUE). */
+#define ADMIN_OPS_OMITTED INT32_MIN
+/* KAFKA: DescribeCluster endpoint types. */
+#define ENDPOINT_BROKERS 1
+#define ENDPOINT_CONTROLLERS 2
+
+/* The decoded MetadataRequest. */
+struct metadata_req {
+	int32_t ntopics;        /* -1: every topic */
+	struct wire_str *names; /* owned array of views into the request */
+	bool allow_auto_create; /* v4+; always true before */
+};
+
+/* One topic of a CreateTopics request. */
+struct create_topic {
+	struct wire_str name;
+	int32_t num_partitions;     /* -1: num.partitions */
+	int16_t replication_factor; /* -1: default.replication.factor */
+	int32_t nassignments;
+	int32_t assignment_gap;     /* first index not in 0, 1, 2... order, or -1 */
+	bool assignment_foreign;    /* a replica list other than [node_id] */
+	bool config_unusable;       /* a null value, or one with a NUL byte */
+	struct topic_overrides configs; /* owned */
+};
+
+/* The decoded CreateTopicsRequest. */
+struct create_req {
+	int32_t n;
+	struct create_topic *topics; /* owned */
+	bool validate_only;
+};
+
+/* One topic of a DeleteTopics request: by name, or (v6) by id. */
+struct delete_topic {
+	struct wire_str name; /* len -1: by id */
+	struct wire_uuid id;
+};
+
+/* One topic of a CreatePartitions request. */
+struct partitions_topic {
+	struct wire_str name;
+	int32_t count;           /* the new total */
+	int32_t nassignments;    /* -1: null */
+	bool assignment_foreign; /* a replica list other than [node_id] */
+};
+
+/* ---- Prototypes of the static helpers, in reading order ---- */
+
+static int metadata_decode(struct wire_reader *r, int16_t v,
+			   struct metadata_req *m);
+static int create_decode(struct wire_reader *r, int32_t node,
+			 struct create_req *q);
+static void create_check(struct topic_manager *tm, const struct create_req *q,
+			 int32_t i, struct topic_result *res);
+static void create_write(struct wire_writer *w, int16_t v,
+			 struct topic_manager *tm, const struct create_topic *t,
+			 const struct topic_result *res, const struct topic *made);
+static void delete_one(struct topic_manager *tm, const struct delete_topic *d,
+		       struct topic_result *res, char *name, struct wire_uuid *id);
+static void partitions_check(struct topic_manager *tm,
+			     const struct partitions_topic *a, int32_t n,
+			     int32_t i, struct topic_result *res);
+static bool same_name(struct wire_str a, struct wire_str b);
+static void write_node_list(struct wire_writer *w, int32_t node);
+
+/* ---- Metadata (api key 3, v0-9) ---- */
+
+static int metadata_decode(struct wire_reader *r, int16_t v,
+			   struct metadata_req *m)
+{
+	/* A name: a 2-byte length, or a 1-byte compact length and tags. */
+	m->ntopics = v >= 1 ? wire_read_nullable_array_len(r, 2)
+			    : wire_read_array_len(r, 2);
+	if (v == 0 && m->ntopics == 0)
+		m->ntopics = -1; /* KAFKA: v0 has no null; [] means all */
+	if (m->ntopics > 0 && !(m->names = calloc((size_t)m->ntopics,
+						  sizeof *m->names)))
+		return KB_ERR_NOMEM;
+	for (int32_t i = 0; i < m->ntopics; i++) {
+		m->names[i] = wire_read_string(r);
+		wire_read_tags(r);
+	}
+	m->allow_auto_create = v >= 4 ? wire_read_bool(r) : true;
+	if (v >= 8) {
+		wire_read_bool(r); /* include_cluster_authorized_operations */
+		wire_read_bool(r); /* include_topic_authorized_operations */
+	}
+	wire_read_tags(r);
+	return wire_reader_status(r);
+}
+
+/* One partition: this node leads it and is its only replica. */
+static void metadata_write_partition(struct wire_writer *w, int16_t v,
+				     int32_t node,
+				     const struct topic_partition *tp)
+{
+	wire_write_i16(w, KAFKA_ERR_NONE);
+	wire_write_i32(w, tp->index);
+	wire_write_i32(w, node);
+	if (v >= 7)
+		wire_write_i32(w, tp->leader_epoch);
+	write_node_list(w, node); /* replica_nodes */
+	write_node_list(w, node); /* isr_nodes */
+	if (v >= 5)
+		wire_write_array_len(w, 0); /* offline_replicas */
+	wire_write_tags(w);
+}
+
+/* One topic: its partitions when t is found, none with an error. */
+static void metadata_write_topic(struct wire_writer *w, int16_t v,
+				 int32_t node, struct wire_str name,
+				 const struct topic *t, int16_t error)
+{
+	wire_write_i16(w, error);
+	wire_write_string(w, name);
+	if (v >= 1)
+		wire_write_bool(w, t && t->internal);
+	wire_write_array_len(w, t ? t->npartitions : 0);
+	for (int32_t p = 0; t && p < t->npartitions; p++)
+		metadata_write_partition(w, v, node, t->partitions[p]);
+	if (v >= 8)
+		wire_write_i32(w, ADMIN_OPS_OMITTED);
+	wire_write_tags(w);
+}
+
+/* A named topic: found, auto-created (KAFKA: auto.create.topics.enable
+ * and, v4+, allow_auto_topic_creation), or an error. */
+static int16_t metadata_resolve(struct topic_manager *tm,
+				const struct metadata_req *m,
+				struct wire_str name, struct topic **t)
+{
+	char buf[TOPIC_NAME_MAX + 1];
+	if (!topic_name_copy(name, buf))
+		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+	if ((*t = topic_find(tm, buf)))
+		return KAFKA_ERR_NONE;
+	if (!topic_manager_config(tm)->auto_create_topics || !m->allow_auto_create)
+		return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	int rc = topic_create(tm, buf, -1, NULL, 0, t);
+	if (rc == KB_ERR_INVAL || rc == KB_ERR_EXISTS)
+		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+	/* KAFKA: a topic still being created is LEADER_NOT_AVAILABLE. */
+	return rc == KB_OK ? KAFKA_ERR_NONE : KAFKA_ERR_LEADER_NOT_AVAILABLE;
+}
+
+/* Everything before the topics: this node is the only broker and the
+ * controller. */
+static void metadata_write_head(struct wire_writer *w, int16_t v,
+				const struct topic_broker_config *c)
+{
+	if (v >= 3)
+		wire_write_i32(w, 0); /* throttle_time_ms */
+	wire_write_array_len(w, 1);
+	wire_write_i32(w, c->node_id);
+	wire_write_string(w, wire_str_c(c->advertised_host));
+	wire_write_i32(w, c->advertised_port);
+	if (v >= 1)
+		wire_write_string(w, wire_str_c(c->rack[0] ? c->rack : NULL));
+	wire_write_tags(w);
+	if (v >= 2)
+		wire_write_string(w, wire_str_c(c->cluster_id));
+	if (v >= 1)
+		wire_write_i32(w, c->node_id); /* controller_id */
+}
+
+/* KAFKA: v0 [] and v1+ null mean every topic; v1+ [] means none (a
+ * brokers-only probe, as librdkafka sends). */
+int handle_metadata(struct net_request *req, struct net_response *resp)
+{
+	struct topic_manager *tm = req->ctx;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	int32_t node = topic_manager_config(tm)->node_id;
+	struct metadata_req m = {0};
+	int rc = metadata_decode(&req->body, v, &m);
+	if (rc == KB_OK) {
+		metadata_write_head(w, v, topic_manager_config(tm));
+		wire_write_array_len(w, m.ntopics < 0 ? (int32_t)topic_count(tm)
+						      : m.ntopics);
+		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++)
+			metadata_write_topic(w, v, node,
+					     wire_str_c(topic_at(tm, i)->name),
+					     topic_at(tm, i), KAFKA_ERR_NONE);
+		for (int32_t i = 0; i < m.ntopics; i++) {
+			struct topic *t = NULL;
+			int16_t err = metadata_resolve(tm, &m, m.names[i], &t);
+			metadata_write_topic(w, v, node, m.names[i], t, err);
+		}
+		if (v >= 8)
+			wire_write_i32(w, ADMIN_OPS_OMITTED); /* cluster, v8-10 */
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	free(m.names);
+	return rc;
+}
+
+/* ---- CreateTopics (api key 19, v2-7) ---- */
+
+int handle_create_topics(struct net_request *req, struct net_response *resp)
+{
+	struct topic_manager *tm = req->ctx;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	struct create_req q = {0};
+	int rc = create_decode(&req->body, topic_manager_config(tm)->node_id, &q);
+	if (rc == KB_OK) {
+		if (v >= 2)
+			wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, q.n);
+		for (int32_t i = 0; i < q.n; i++) {
+			struct create_topic *t = &q.topics[i];
+			struct topic_result res = {0};
+			struct topic *made = NULL;
+			char name[TOPIC_NAME_MAX + 1];
+			create_check(tm, &q, i, &res);
+			if (!res.error && !q.validate_only &&
+			    topic_name_copy(t->name, name) &&
+			    topic_install(tm, name, t->num_partitions,
+					  &t->configs, &made) != KB_OK)
+				topic_result_set(&res, KAFKA_ERR_UNKNOWN_SERVER_ERROR,
+						 "Could not create the topic files");
+			create_write(w, v, tm, t, &res, made);
+			free(res.message);
+		}
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	for (int32_t i = 0; i < q.n; i++)
+		topic_overrides_free(&q.topics[i].configs);
+	free(q.topics);
+	return rc;
+}
+
+/* A config of a CreatableTopic: kept as text until it is validated. */
+static int create_add_config(struct create_topic *t, struct wire_str k,
+			     struct wire_str v)
+{
+	char *key = NULL, *value = NULL;
+	if (v.len < 0 || memchr(v.p, '\0', (size_t)v.len) ||
+	    memchr(k.p, '\0', (size_t)k.len)) {
+		t->config_unusable = true;
+		return KB_OK;
+	}
+	int rc = wire_str_dup(k, &key);
+	if (rc == KB_OK && (rc = wire_str_dup(v, &value)) == KB_OK)
+		rc = topic_overrides_set(&t->configs, key, value);
+	free(key);
+	free(value);
+	return rc;
+}
+
+/* One CreatableTopic. The assignments are checked as they are read: only
+ * whether they are in order and name this node alone matters here. */
+static int create_decode_topic(struct wire_reader *r, int32_t node,
+			       struct create_topic *t)
+{
+	int rc = KB_OK;
+	t->name = wire_read_string(r);
+	t->num_partitions = wire_read_i32(r);
+	t->replication_factor = wire_read_i16(r);
+	t->nassignments = wire_read_array_len(r, r->flexible ? 6 : 8);
+	t->assignment_gap = -1;
+	for (int32_t a = 0; a < t->nassignments; a++) {
+		if (wire_read_i32(r) != a && t->assignment_gap < 0)
+			t->assignment_gap = a;
+		int32_t nb = wire_read_array_len(r, 4);
+		t->assignment_foreign |= nb != 1;
+		for (int32_t b = 0; b < nb; b++)
+			t->assignment_foreign |= wire_read_i32(r) != node;
+		wire_read_tags(r);
+	}
+	int32_t nc = wire_read_array_len(r, r->flexible ? 3 : 4);
+	for (int32_t c = 0; rc == KB_OK && c < nc; c++) {
+		struct wire_str k = wire_read_string(r);
+		struct wire_str val = wire_read_nullable_string(r);
+		wire_read_tags(r);
+		if (wire_reader_status(r) == KB_OK)
+			rc = create_add_config(t, k, val);
+	}
+	wire_read_tags(r);
+	return rc;
+}
+
+static int create_decode(struct wire_reader *r, int32_t node,
+			 struct create_req *q)
+{
+	int rc = KB_OK;
+	/* name, num_partitions, replication_factor, two arrays (and tags) */
+	q->n = wire_read_array_len(r, r->flexible ? 10 : 16);
+	if (q->n > 0 && !(q->topics = calloc((size_t)q->n, sizeof *q->topics)))
+		return KB_ERR_NOMEM;
+	for (int32_t i = 0; rc == KB_OK && i < q->n; i++)
+		rc = create_decode_topic(r, node, &q->topics[i]);
+	wire_read_i32(r); /* timeout_ms: creation is synchronous here */
+	q->validate_only = wire_read_bool(r); /* v1+; every served version */
+	wire_read_tags(r);
+	return rc == KB_OK ? wire_reader_status(r) : rc;
+}
+
+/* The name: valid, once in the request, new, no collision. */
+static bool create_check_name(struct topic_manager *tm,
+			      const struct create_req *q, int32_t i,
+			      struct topic_result *res)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	struct topic *other;
+	if (!topic_name_copy(q->topics[i].name, name)) {
+		topic_result_set(res, KAFKA_ERR_INVALID_TOPIC_EXCEPTION,
+				 "Topic name is invalid");
+		return false;
+	}
+	for (int32_t j = 0; j < q->n; j++)
+		if (j != i && same_name(q->topics[j].name, q->topics[i].name)) {
+			topic_result_set(res, KAFKA_ERR_INVALID_REQUEST, "Duplicate "
+					 "topic name %s in the request", name);
+			return false;
+		}
+	if (topic_find(tm, name))
+		topic_result_set(res, KAFKA_ERR_TOPIC_ALREADY_EXISTS,
+				 "Topic '%s' already exists.", name);
+	else if ((other = topic_collision(tm, name, strlen(name))))
+		topic_result_set(res, KAFKA_ERR_INVALID_TOPIC_EXCEPTION, "Topic "
+				 "'%s' collides with existing topic: %s", name,
+				 other->name);
+	return res->error == KAFKA_ERR_NONE;
+}
+
+/* Partitions and replicas: -1 takes the broker default; assignments
+ * replace both and must list partitions 0..n-1, each on this node. */
+static bool create_check_layout(const struct topic_broker_config *c,
+				struct create_topic *t, struct topic_result *res)
+{
+	int32_t np = t->num_partitions == -1 ? c->num_partitions
+					     : t->num_partitions;
+	int16_t rf = t->replication_factor == -1 ? c->default_replication_factor
+						 : t->replication_factor;
+	if (t->nassignments > 0 && (t->num_partitions != -1 ||
+				    t->replication_factor != -1))
+		topic_result_set(res, KAFKA_ERR_INVALID_REQUEST, "Both numPartitions "
+				 "or replicationFactor and replicasAssignments "
+				 "were set. Both cannot be used at the same time.");
+	else if (t->nassignments > 0 && (t->assignment_gap >= 0 ||
+					 t->assignment_foreign))
+		topic_result_set(res, KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT,
+				 "Assignments must list partitions 0 to n-1 in "
+				 "order, each on broker %" PRId32 " alone",
+				 c->node_id);
+	if (res->error)
+		return false;
+	if (t->nassignments > 0)
+		np = t->nassignments, rf = 1;
+	if (np <= 0 || np > TOPIC_MAX_PARTITIONS)
+		topic_result_set(res, KAFKA_ERR_INVALID_PARTITIONS, "Number of "
+				 "partitions must be between 1 and %d", TOPIC_MAX_PARTITIONS);
+	else if (rf <= 0)
+		topic_result_set(res, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
+				 "Replication factor must be larger than 0, or -1 "
+				 "to use the default value.");
+	else if (rf > 1)
+		topic_result_set(res, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
+				 "Unable to replicate the partition %d time(s): only "
+				 "1 broker(s) are registered.", rf);
+	t->num_partitions = np;
+	t->replication_factor = rf;
+	return res->error == KAFKA_ERR_NONE;
+}
+
+/* INVARIANT 2: every check before any file is made (KAFKA: the order of
+ * ReplicationControlManager.createTopics: name, then layout, then configs). */
+static void create_check(struct topic_manager *tm, const struct create_req *q,
+			 int32_t i, struct topic_result *res)
+{
+	struct create_topic *t = &q->topics[i];
+	struct topic_config cfg;
+	if (!create_check_name(tm, q, i, res) ||
+	    !create_check_layout(topic_manager_config(tm), t, res))
+		return;
+	if (t->config_unusable)
+		topic_result_set(res, KAFKA_ERR_INVALID_CONFIG,
+				 "Null value not supported for topic configs");
+	else
+		topic_config_build(tm, &t->configs, &cfg, res);
+}
+
+/* One CreatableTopicResult. */
+static void create_write(struct wire_writer *w, int16_t v,
+			 struct topic_manager *tm, const struct create_topic *t,
+			 const struct topic_result *res, const struct topic *made)
+{
+	static const struct wire_uuid zero;
+	bool ok = res->error == KAFKA_ERR_NONE;
+	wire_write_string(w, t->name);
+	if (v >= 7)
+		wire_write_uuid(w, made ? made->id : zero);
+	wire_write_i16(w, res->error);
+	if (v >= 1)
+		wire_write_string(w, topic_result_message(res));
+	if (v >= 5) {
+		wire_write_i32(w, ok ? t->num_partitions : -1);
+		wire_write_i16(w, ok ? t->replication_factor : -1);
+		if (ok)
+			topic_config_write_all(w, tm, &t->configs);
+		else
+			wire_write_array_len(w, 0);
+	}
+	wire_write_tags(w);
+}
+
+/* ---- DeleteTopics (api key 20, v1-6) ---- */
+
+static int delete_decode(struct wire_reader *r, int16_t v, int32_t *n,
+			 struct delete_topic **out)
+{
+	/* v6: a nullable name, an id and tags; before: a name. */
+	*n = wire_read_array_len(r, v >= 6 ? 2 + WIRE_UUID_LEN : 1 + !r->flexible);
+	if (*n > 0 && !(*out = calloc((size_t)*n, sizeof **out)))
+		return KB_ERR_NOMEM;
+	for (int32_t i = 0; i < *n; i++) {
+		if (v >= 6) {
+			(*out)[i].name = wire_read_nullable_string(r);
+			(*out)[i].id = wire_read_uuid(r);
+			wire_read_tags(r);
+		} else {
+			(*out)[i].name = wire_read_string(r);
+		}
+	}
+	wire_read_i32(r); /* timeout_ms */
+	wire_read_tags(r);
+	return wire_reader_status(r);
+}
+
+int handle_delete_topics(struct net_request *req, struct net_response *resp)
+{
+	struct topic_manager *tm = req->ctx;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	struct delete_topic *d = NULL;
+	int32_t n = 0;
+	int rc = delete_decode(&req->body, v, &n, &d);
+	if (rc == KB_OK) {
+		if (v >= 1)
+			wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, n);
+		for (int32_t i = 0; i < n; i++) {
+			struct topic_result res = {0};
+			char name[TOPIC_NAME_MAX + 1] = "";
+			struct wire_uuid id = d[i].id;
+			delete_one(tm, &d[i], &res, name, &id);
+			wire_write_string(w, name[0] ? wire_str_c(name) : d[i].name);
+			if (v >= 6)
+				wire_write_uuid(w, id);
+			wire_write_i16(w, res.error);
+			if (v >= 5)
+				wire_write_string(w, topic_result_message(&res));
+			wire_write_tags(w);
+			free(res.message);
+		}
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	free(d);
+	return rc;
+}
+
+/* Find the topic by name or id and delete it; name and id say which it
+ * was (KAFKA: the response names a topic deleted by id). */
+static void delete_one(struct topic_manager *tm, const struct delete_topic *d,
+		       struct topic_result *res, char *name, struct wire_uuid *id)
+{
+	char want[TOPIC_NAME_MAX + 1];
+	struct topic *t = NULL;
+	if (!topic_manager_config(tm)->delete_topic_enable) {
+		topic_result_set(res, KAFKA_ERR_TOPIC_DELETION_DISABLED,
+				 "Topic deletion is disabled.");
+		return;
+	}
+	if (d->name.len >= 0 ? topic_name_copy(d->name, want) &&
+				       (t = topic_find(tm, want)) != NULL
+			     : (t = topic_find_by_id(tm, &d->id)) != NULL) {
+		snprintf(name, TOPIC_NAME_MAX + 1, "%s", t->name);
+		*id = t->id;
+		if (topic_delete(tm, t) != KB_OK)
+			topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR,
+					 "Could not remove all partition files");
+	} else if (d->name.len >= 0) {
+		topic_result_set(res, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+				 "This server does not host this topic-partition.");
+	} else {
+		topic_result_set(res, KAFKA_ERR_UNKNOWN_TOPIC_ID,
+				 "This server does not host this topic ID.");
+	}
+}
+
+/* ---- CreatePartitions (api key 37, v0-3) ---- */
+
+static int partitions_decode(struct wire_reader *r, int32_t node, int32_t *n,
+			     struct partitions_topic **out, bool *validate_only)
+{
+	/* name, count, a nullable array (and tags) */
+	*n = wire_read_array_len(r, r->flexible ? 7 : 10);
+	if (*n > 0 && !(*out = calloc((size_t)*n, sizeof **out)))
+		return KB_ERR_NOMEM;
+	for (int32_t i = 0; i < *n; i++) {
+		struct partitions_topic *a = &(*out)[i];
+		a->name = wire_read_string(r);
+		a->count = wire_read_i32(r);
+		a->nassignments = wire_read_nullable_array_len(r, r->flexible ? 2 : 4);
+		for (int32_t k = 0; k < a->nassignments; k++) {
+			int32_t nb = wire_read_array_len(r, 4);
+			a->assignment_foreign |= nb != 1;
+			for (int32_t b = 0; b < nb; b++)
+				a->assignment_foreign |= wire_read_i32(r) != node;
+			wire_read_tags(r);
+		}
+		wire_read_tags(r);
+	}
+	wire_read_i32(r); /* timeout_ms */
+	*validate_only = wire_read_bool(r);
+	wire_read_tags(r);
+	return wire_reader_status(r);
+}
+
+int handle_create_partitions(struct net_request *req,
+			     struct net_response *resp)
+{
+	struct topic_manager *tm = req->ctx;
+	struct wire_writer *w = &resp->w;
+	struct partitions_topic *a = NULL;
+	int32_t n = 0;
+	bool validate_only = false;
+	int rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id,
+				   &n, &a, &validate_only);
+	if (rc == KB_OK) {
+		wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, n);
+		for (int32_t i = 0; i < n; i++) {
+			struct topic_result res = {0};
+			char name[TOPIC_NAME_MAX + 1];
+			partitions_check(tm, a, n, i, &res);
+			if (!res.error && !validate_only &&
+			    topic_name_copy(a[i].name, name) &&
+			    topic_add_partitions(tm, topic_find(tm, name),
+						 a[i].count) != KB_OK)
+				topic_result_set(&res, KAFKA_ERR_UNKNOWN_SERVER_ERROR,
+						 "Could not create the partition files");
+			wire_write_string(w, a[i].name);
+			wire_write_i16(w, res.error);
+			wire_write_string(w, topic_result_message(&res));
+			wire_write_tags(w);
+			free(res.message);
+		}
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	free(a);
+	return rc;
+}
+
+/* KAFKA: ReplicationControlManager.createPartitions: the topic exists, the
+ * count only grows, assignments (if any) cover exactly the new ones. */
+static void partitions_check(struct topic_manager *tm,
+			     const struct partitions_topic *a, int32_t n,
+			     int32_t i, struct topic_result *res)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	struct topic *t = NULL;
+	for (int32_t j = 0; j < n; j++)
+		if (j != i && same_name(a[j].name, a[i].name)) {
+			topic_result_set(res, KAFKA_ERR_INVALID_REQUEST,
+					 "Duplicate topic in request.");
+			return;
+		}
+	if (!topic_name_copy(a[i].name, name) || !(t = topic_find(tm, name)))
+		topic_result_set(res, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+				 "The topic does not exist.");
+	else if (a[i].count < t->npartitions)
+		topic_result_set(res, KAFKA_ERR_INVALID_PARTITIONS, "Topic currently "
+				 "has %" PRId32 " partitions, which is higher than "
+				 "the requested %" PRId32 ".", t->npartitions, a[i].count);
+	else if (a[i].count == t->npartitions)
+		topic_result_set(res, KAFKA_ERR_INVALID_PARTITIONS, "Topic already "
+				 "has %" PRId32 " partitions.", t->npartitions);
+	else if (a[i].count > TOPIC_MAX_PARTITIONS)
+		topic_result_set(res, KAFKA_ERR_INVALID_PARTITIONS, "A topic may "
+				 "have at most %d partitions", TOPIC_MAX_PARTITIONS);
+	else if (a[i].nassignments >= 0 &&
+		 (a[i].nassignments != a[i].count - t->npartitions ||
+		  a[i].assignment_foreign))
+		topic_result_set(res, KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT,
+				 "Give one assignment, [%" PRId32 "], per new "
+				 "partition", topic_manager_config(tm)->node_id);
+}
+
+/* ---- DescribeCluster (api key 60, v0-1) ---- */
+
+/* KAFKA: AuthHelper.computeDescribeClusterResponse: this listener serves
+ * brokers; asking it for controllers is MISMATCHED_ENDPOINT_TYPE. */
+int handle_describe_cluster(struct net_request *req, struct net_response *resp)
+{
+	struct topic_manager *tm = req->ctx;
+	const struct topic_broker_config *c = topic_manager_config(tm);
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	struct topic_result res = {0};
+	wire_read_bool(r); /* include_cluster_authorized_operations */
+	int8_t type = v >= 1 ? wire_read_i8(r) : ENDPOINT_BROKERS;
+	wire_read_tags(r);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	if (type == ENDPOINT_CONTROLLERS)
+		topic_result_set(&res, KAFKA_ERR_MISMATCHED_ENDPOINT_TYPE, "The "
+				 "request was sent to an endpoint of type BROKER, "
+				 "but we wanted an endpoint of type CONTROLLER");
+	else if (type != ENDPOINT_BROKERS)
+		topic_result_set(&res, KAFKA_ERR_UNSUPPORTED_ENDPOINT_TYPE,
+				 "Unsupported endpoint type %d", type);
+	wire_write_i32(w, 0); /* throttle_time_ms */
+	wire_write_i16(w, res.error);
+	wire_write_string(w, topic_result_message(&res));
+	if (v >= 1)
+		wire_write_i8(w, type);
+	wire_write_string(w, wire_str_c(res.error ? "" : c->cluster_id));
+	wire_write_i32(w, res.error ? -1 : c->node_id); /* controller_id */
+	wire_write_array_len(w, res.error ? 0 : 1);
+	if (!res.error) {
+		wire_write_i32(w, c->node_id);
+		wire_write_string(w, wire_str_c(c->advertised_host));
+		wire_write_i32(w, c->advertised_port);
+		wire_write_string(w, wire_str_c(c->rack[0] ? c->rack : NULL));
+		wire_write_tags(w);
+	}
+	wire_write_i32(w, ADMIN_OPS_OMITTED);
+	wire_write_tags(w);
+	free(res.message);
+	return wire_writer_status(w);
+}
+
+/* ---- Small helpers ---- */
+
+/* The result helpers of every admin handler in the chapter. */
+void topic_result_set(struct topic_result *r, int16_t error,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	r->error = error;
+	free(r->message);
+	r->message = NULL;
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&r->message, fmt, ap) < 0)
+		r->message = NULL;
+	va_end(ap);
+}
+
+struct wire_str topic_result_message(const struct topic_result *r)
+{
+	return wire_str_c(r->message);
+}
+
+bool topic_name_copy(struct wire_str s, char *out)
+{
+	if (s.len < 0 || !topic_name_valid(s.p, (size_t)s.len))
+		return false;
+	memcpy(out, s.p, (size_t)s.len);
+	out[s.len] = '\0';
+	return true;
+}
+
+
+static bool same_name(struct wire_str a, struct wire_str b)
+{
+	return a.len >= 0 && a.len == b.len &&
+	       memcmp(a.p, b.p, (size_t)a.len) == 0;
+}
+
+/* A replica or ISR list: this node alone. */
+static void write_node_list(struct wire_writer *w, int32_t node)
+{
+	wire_write_array_len(w, 1);
+	wire_write_i32(w, node);
+}

@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 06 — topics, part 4: the data path.
+ *
+ * Concept:
+ *   A producer sends record batches; a consumer asks for the bytes after
+ *   an offset. Between the two sits a log (chapter 03), and this file is
+ *   the thin, careful layer that guards it. Produce checks every batch a
+ *   client sends (its CRC, its size, its shape) and appends it exactly as
+ *   it came: the broker only writes the base offset and leader epoch,
+ *   which the CRC does not cover. Fetch finds the byte range that holds
+ *   the asked offsets and hands the file itself to the socket
+ *   (sendfile(2)); when there is not yet enough to send, the request waits
+ *   in purgatory (chapter 05) and the next append wakes it.
+ *
+ * Kafka:
+ *   ReplicaManager.appendRecords / fetchMessages, LogValidator (checks on
+ *   each batch), DelayedFetch (min_bytes, max_wait_ms), KIP-74 (the first
+ *   batch is returned whole even when larger than the limits). Produce
+ *   v0-8 (v0-2 answered UNSUPPORTED_VERSION), Fetch v4-12 (sessionless:
+ *   session_id 0), ListOffsets v1-7 (-2 earliest, -1 latest, -3 max
+ *   timestamp), OffsetForLeaderEpoch v2-4, DeleteRecords v0-2.
+ *
+ * Interface:
+ *   - Every API here has the same request shape, topics of partitions:
+ *     data_decode reads it into a struct data_req with one struct part_req
+ *     per partition; each handler answers the partitions in request order.
+ *   - A produced batch reaches a log only through topic_append_batch, so
+ *     later chapters see every append through their hooks.
+ *   - A fetch never allocates from a size the client sent: it reads what
+ *     log_read says exists, and sends it with net_response_add_file.
+ *
+ * Invariants:
+ *   1. A batch is appended only after every batch of its partition passed
+ *      validation (CRC, magic 2, size, not control, records that match
+ *      recordsCount); a partition's batches go in together or not at all.
+ *   2. The broker changes no byte the CRC covers, except for LogAppendTime
+ *      topics, where it sets the timestamp type and maxTimestamp and
+ *      computes the CRC again (KAFKA: DefaultRecordBatch.setMaxTimestamp).
+ *   3. A consumer never sees an offset at or above the high watermark.
+ *   4. A parked fetch holds no pointer into partition state: it looks its
+ *      partitions up again each time it is woken.
+ *
+ * Simplifications:
+ *   - One broker: acks=-1 waits for nothing (the ISR is this node), and
+ *     min.insync.replicas above 1 fails with NOT_ENOUGH_REPLICAS.
+ *   - No fetch sessions (KIP-227): every answer is a full one, session 0.
+ *   - No transactions yet: last_stable_offset = high watermark, and the
+ *     aborted transactions list is empty (chapter 11).
+ *   - Compressed batches are not opened, so a lying recordsCount inside
+ *     one is not caught (Kafka decompresses in LogValidator).
+ *
+ * See also: docs/06_produce_fetch.md, diagrams/06_produce_fetch.dot,
+ *   tests/06_topics_test.c, 06_topics.c; chapters 00, 01, 03, 04, 05.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "00_base.h"
+#include "01_segment.h"
+#include "03_log.h"
+#include "04_codec.h"
+#include "05_server.h"
+#include "06_topics.h"
+
+/* KAFKA: the only acks values (ProduceRequest.validate). */
+#define ACKS_NONE 0
+#define ACKS_LEADER 1
+#define ACKS_ALL (-1)
+/* The in-sync replicas of every partition: this node. Chapter 08. */
+#define SINGLE_NODE_ISR 1
+/* Lowest Produce version answered: v0-2 carry magic 0/1 message sets. */
+#define PRODUCE_MIN_SERVED 3
+/* KAFKA: IsolationLevel.READ_COMMITTED. */
+#define READ_COMMITTED 1
+/* KAFKA: ListOffsetsRequest special timestamps. */
+#define LATEST_TIMESTAMP (-1)
+#define EARLIEST_TIMESTAMP (-2)
+#define MAX_TIMESTAMP (-3)
+
+/* One partition of a data-API request. Each API reads the fields it has;
+ * the others keep their defaults. Views point into the request. */
+struct part_req {
+	int32_t index;                /* partition index */
+	int32_t current_leader_epoch; /* -1: not checked */
+	int64_t offset;     /* Fetch: fetch_offset; ListOffsets: timestamp;
+			       DeleteRecords: delete before this offset */
+	int32_t epoch;      /* OffsetForLeaderEpoch: the epoch asked about */
+	int32_t max_bytes;  /* Fetch: partition_max_bytes */
+	struct wire_bytes records; /* Produce: one or more batches */
+};
+
+/* One topic of a data-API request. */
+struct topic_req {
+	struct wire_str name;
+	int32_t n;
+	struct part_req *parts; /* owned */
+};
+
+/* A decoded data-API request: topics of partitions, plus the top-level
+ * fields of whichever API it is. */
+struct data_req {
+	int16_t version;
+	int32_t ntopics;
+	struct topic_req *topics; /* owned */
+	int32_t nparts;           /* partitions over all topics */
+	int16_t acks;             /* Produce */
+	int32_t max_wait_ms;      /* Fetch */
+	int32_t min_bytes;        /* Fetch */
+	int32_t max_bytes;        /* Fetch */
+	int8_t isolation_level;   /* Fetch, ListOffsets */
+};
+
+/* The answer for one produced partition. */
+struct produce_result {
+	int16_t error;
+	int64_t base_offset;      /* -1 on error */
+	int64_t log_append_time;  /* the broker's stamp, -1 for CreateTime */
+	int64_t log_start_offset; /* -1 on error */
+};
+
+/* Reads one partition's fields for version v. */
+typedef void (*part_read_fn)(struct wire_reader *r, int16_t v,
+			     struct part_req *p);
+
+/* What one handler needs while it answers partition after partition. */
+struct data_ctx {
+	struct topic_manager *tm; /* borrowed */
+	struct data_req *q;       /* borrowed */
+	bool any_error;           /* some partition failed (Produce acks=0) */
+	bool changed;             /* DeleteRecords moved a log start offset */
+	struct kb_buf batch;      /* owned: Produce's copy of the batch */
+};
+
+/* Answers one partition (its fields, not its tags). */
+typedef void (*part_answer_fn)(struct data_ctx *c, struct wire_writer *w,
+			       struct wire_str topic, const struct part_req *p);
+
+/* The answer for one fetched partition, from one pass over the logs. */
+struct fetch_part {
+	int16_t error;
+	int64_t high_watermark;   /* -1 on error */
+	int64_t log_start_offset; /* -1 on error */
+	struct log_read_result read; /* valid only in the turn that made it */
+	const struct log *log;       /* borrowed: the key to watch */
+};
+
+/* A fetch, parked or not. INVARIANT 4: names and numbers only. */
+struct fetch_op {
+	struct topic_manager *tm; /* borrowed */
+	struct data_req q;        /* owned arrays; views valid until answered */
+	struct fetch_part *parts; /* owned: q.nparts, in request order */
+	int status;               /* KB_OK, or why the response is broken */
+};
+
+/* ---- Prototypes of the static helpers, in reading order ---- */
+
+static void produce_partition(struct data_ctx *c, struct wire_str topic,
+			      const struct part_req *p,
+			      struct produce_result *res);
+static int16_t produce_validate(const struct topic_partition *tp,
+				struct wire_bytes records);
+static int16_t produce_check_batch(const struct topic_partition *tp,
+				   const uint8_t *b, size_t left, size_t *size);
+static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
+			      struct wire_bytes records,
+			      struct produce_result *res);
+static void stamp_log_append_time(uint8_t *b, size_t len, int64_t now_ms);
+static bool fetch_try_complete(struct net_delayed *d,
+			       struct net_response *resp, bool expired);
+static bool fetch_try(struct fetch_op *op, struct net_response *resp,
+		      bool expired);
+static uint64_t fetch_gather(struct fetch_op *op, bool *any_error);
+static int fetch_write(struct fetch_op *op, struct net_response *resp);
+static void fetch_op_free(void *ctx);
+static int data_decode(struct wire_reader *r, int16_t v, size_t part_min,
+		       part_read_fn read_part, struct data_req *q);
+static void data_write(struct data_ctx *c, struct wire_writer *w,
+		       part_answer_fn answer);
+static void data_req_fini(struct data_req *q);
+static struct topic_partition *data_lookup(struct topic_manager *tm,
+					   struct wire_str topic,
+					   int32_t index, int16_t *error);
+static int16_t epoch_check(const struct topic_partition *tp, int32_t current);
+static int32_t epoch_of(const struct log *log, int64_t offset);
+
+/* ---- Produce (api key 0, v0-8) ---- */
+
+static void produce_read_part(struct wire_reader *r, int16_t v,
+			      struct part_req *p)
+{
+	(void)v;
+	p->index = wire_read_i32(r);
+	p->records = wire_read_nullable_bytes(r);
+}
+
+/* One PartitionProduceResponse: offsets on success, -1 on error. */
+static void produce_answer(struct data_ctx *c, struct wire_writer *w,
+			   struct wire_str topic, const struct part_req *p)
+{
+	struct produce_result res = {KAFKA_ERR_NONE, -1, -1, -1};
+	int16_t v = c->q->version;
+	produce_partition(c, topic, p, &res);
+	c->any_error |= res.error != KAFKA_ERR_NONE;
+	wire_write_i32(w, p->index);
+	wire_write_i16(w, res.error);
+	wire_write_i64(w, res.base_offset);
+	if (v >= 2)
+		wire_write_i64(w, res.log_append_time);
+	if (v >= 5)
+		wire_write_i64(w, res.log_start_offset);
+	if (v >= 8) {
+		wire_write_array_len(w, 0);             /* record_errors */
+		wire_write_string(w, wire_str_c(NULL)); /* error_message */
+	}
+}
+
+/* KAFKA: acks=0 gets no response; when something failed the connection
+ * is closed instead, the only way such a producer can notice. */
+int handle_produce(struct net_request *req, struct net_response *resp)
+{
+	struct data_req q = {.version = req->header.api_version};
+	struct data_ctx c = {.tm = req->ctx, .q = &q};
+	struct wire_reader *r = &req->body;
+	if (q.version >= 3)
+		wire_read_nullable_string(r); /* transactional_id (chapter 11) */
+	q.acks = wire_read_i16(r);
+	wire_read_i32(r); /* timeout_ms: nothing waits on one node */
+	int rc = data_decode(r, q.version, 8, produce_read_part, &q);
+	if (rc == KB_OK) {
+		kb_buf_init(&c.batch);
+		data_write(&c, &resp->w, produce_answer);
+		if (q.version >= 1)
+			wire_write_i32(&resp->w, 0); /* throttle_time_ms, last */
+		wire_write_tags(&resp->w);
+		rc = wire_writer_status(&resp->w);
+		kb_buf_fini(&c.batch);
+	}
+	data_req_fini(&q);
+	if (rc == KB_OK && q.acks == ACKS_NONE)
+		rc = c.any_error ? KB_ERR_PROTO : NET_NO_RESPONSE;
+	return rc;
+}
+
+/* The checks in Kafka's order (ReplicaManager, Partition, LogValidator),
+ * then the append; the first failure is the answer. */
+static void produce_partition(struct data_ctx *c, struct wire_str topic,
+			      const struct part_req *p,
+			      struct produce_result *res)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	struct topic_partition *tp;
+	int16_t acks = c->q->acks;
+	if (c->q->version < PRODUCE_MIN_SERVED)
+		res->error = KAFKA_ERR_UNSUPPORTED_VERSION;
+	else if (acks != ACKS_NONE && acks != ACKS_LEADER && acks != ACKS_ALL)
+		res->error = KAFKA_ERR_INVALID_REQUIRED_ACKS;
+	else if (!topic_name_copy(topic, name))
+		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+	else if (!(tp = topic_partition_find(c->tm, name, p->index)))
+		res->error = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	else if (acks == ACKS_ALL &&
+		 tp->topic->cfg.min_insync_replicas > SINGLE_NODE_ISR)
+		res->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS;
+	else if ((res->error = produce_validate(tp, p->records)) == KAFKA_ERR_NONE)
+		res->error = produce_append(c, tp, p->records, res);
+}
+
+/* INVARIANT 1: walk every batch of the partition's records. */
+static int16_t produce_validate(const struct topic_partition *tp,
+				struct wire_bytes records)
+{
+	size_t pos = 0, size = 0;
+	if (records.len <= 0) /* KAFKA: at least one batch per partition */
+		return KAFKA_ERR_INVALID_RECORD;
+	for (; pos < (size_t)records.len; pos += size) {
+		int16_t err = produce_check_batch(tp, records.p + pos,
+						  (size_t)records.len - pos, &size);
+		if (err != KAFKA_ERR_NONE)
+			return err;
+	}
+	return KAFKA_ERR_NONE;
+}
+
+/* One batch at b, with left bytes after it in the request: its size, or
+ * the Kafka error that rejects the partition (KAFKA: LogValidator and
+ * UnifiedLog.analyzeAndValidateRecords, size before CRC). */
+static int16_t produce_check_batch(const struct topic_partition *tp,
+				   const uint8_t *b, size_t left, size_t *size)
+{
+	struct seg_batch h;
+	if (left <= SEG_OFF_MAGIC)
+		return KAFKA_ERR_CORRUPT_MESSAGE;
+	/* Magic sits at byte 16 in every message format, 0 and 1 included. */
+	if (b[SEG_OFF_MAGIC] < SEG_MAGIC_V2)
+		return KAFKA_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+	int32_t blen = (int32_t)kb_get_be32(b + SEG_OFF_BATCH_LENGTH);
+	if (blen < SEG_MIN_BATCH_LENGTH ||
+	    (uint64_t)blen + SEG_LOG_OVERHEAD > left)
+		return KAFKA_ERR_CORRUPT_MESSAGE;
+	*size = (size_t)blen + SEG_LOG_OVERHEAD;
+	if (*size > (size_t)tp->topic->cfg.max_message_bytes)
+		return KAFKA_ERR_MESSAGE_TOO_LARGE;
+	if (seg_batch_validate(b, *size, &h, NULL) != KB_OK ||
+	    h.records_count != h.last_offset_delta + 1)
+		return KAFKA_ERR_CORRUPT_MESSAGE;
+	if (h.attributes & SEG_ATTR_CONTROL) /* markers come from the broker */
+		return KAFKA_ERR_INVALID_RECORD;
+	if (!(h.attributes & SEG_ATTR_COMPRESSION_MASK) &&
+	    wire_records_validate(b, *size) != KB_OK)
+		return KAFKA_ERR_CORRUPT_MESSAGE;
+	return KAFKA_ERR_NONE;
+}
+
+/* The produce check (chapter 11) sees every batch before any is
+ * appended; a duplicate answers with the original offset and appends
+ * nothing. Then each batch is copied, stamped if LogAppendTime, and
+ * appended; the answer carries the first batch's base offset. */
+static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
+			      struct wire_bytes records,
+			      struct produce_result *res)
+{
+	struct seg_batch h;
+	size_t pos, size;
+	int64_t now = kb_now_ms();
+	for (pos = 0; pos < (size_t)records.len; pos += seg_batch_size(&h)) {
+		struct topic_produce_verdict v;
+		seg_batch_decode(records.p + pos, (size_t)records.len - pos, &h);
+		topic_run_produce_check(c->tm, tp, &h, &v);
+		if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {
+			res->base_offset = v.duplicate ? v.base_offset : -1;
+			return v.error_code;
+		}
+	}
+	for (pos = 0; pos < (size_t)records.len; pos += size) {
+		struct log_append_info info;
+		size = (size_t)kb_get_be32(records.p + pos + SEG_OFF_BATCH_LENGTH) +
+		       SEG_LOG_OVERHEAD;
+		c->batch.len = 0;
+		if (kb_buf_append(&c->batch, records.p + pos, size) != KB_OK)
+			return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+		if (tp->topic->cfg.log_append_time)
+			stamp_log_append_time(c->batch.data, size, now);
+		int rc = topic_append_batch(c->tm, tp, c->batch.data, size, &info);
+		if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
+			return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
+						      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
+		if (pos == 0)
+			res->base_offset = info.base_offset;
+	}
+	res->log_append_time = tp->topic->cfg.log_append_time ? now : -1;
+	res->log_start_offset = tp->log->log_start_offset;
+	return KAFKA_ERR_NONE;
+}
+
+/* INVARIANT 2: the one rewrite of CRC-covered bytes. */
+static void stamp_log_append_time(uint8_t *b, size_t len, int64_t now_ms)
+{
+	uint16_t attributes = kb_get_be16(b + SEG_OFF_ATTRIBUTES);
+	kb_put_be16(b + SEG_OFF_ATTRIBUTES,
+		    (uint16_t)(attributes | SEG_ATTR_LOG_APPEND_TIME));
+	kb_put_be64(b + SEG_OFF_MAX_TIMESTAMP, (uint64_t)now_ms);
+	kb_put_be32(b + SEG_OFF_CRC, seg_crc32c(0, b + SEG_OFF_ATTRIBUTES,
+						len - SEG_OFF_ATTRIBUTES));
+}
+
+/* ---- Fetch (api key 1, v4-12) ---- */
+
+static void fetch_read_part(struct wire_reader *r, int16_t v,
+			    struct part_req *p)
+{
+	p->index = wire_read_i32(r);
+	p->current_leader_epoch = v >= 9 ? wire_read_i32(r) : -1;
+	p->offset = wire_read_i64(r);
+	if (v >= 12)
+		wire_read_i32(r); /* last_fetched_epoch: followers, chapter 08 */
+	if (v >= 5)
+		wire_read_i64(r); /* log_start_offset: followers only */
+	p->max_bytes = wire_read_i32(r);
+}
+
+/* The fields before and after the topics. forgotten_topics_data only
+ * matters to fetch sessions, which samsa does not keep. */
+static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
+{
+	if (v <= 14)
+		wire_read_i32(r); /* replica_id: -1 for consumers */
+	q->max_wait_ms = wire_read_i32(r);
+	q->min_bytes = wire_read_i32(r);
+	q->max_bytes = wire_read_i32(r);
+	q->isolation_level = wire_read_i8(r);
+	if (v >= 7) {
+		wire_read_i32(r); /* session_id */
+		wire_read_i32(r); /* session_epoch */
+	}
+	int rc = data_decode(r, v, 16, fetch_read_part, q);
+	int32_t nforgotten = v >= 7 ? wire_read_array_len(r, r->flexible ? 3 : 6) : 0;
+	for (int32_t i = 0; rc == KB_OK && i < nforgotten; i++) {
+		wire_read_string(r);
+		int32_t n = wire_read_array_len(r, 4);
+		for (int32_t k = 0; k < n; k++)
+			wire_read_i32(r);
+		wire_read_tags(r);
+	}
+	if (v >= 11)
+		wire_read_string(r); /* rack_id */
+	wire_read_tags(r);
+	return rc == KB_OK ? wire_reader_status(r) : rc;
+}
+
+/* Answer now when there is enough, or park until there is (KAFKA:
+ * DelayedFetch), watching the log of every partition asked for. */
+int handle_fetch(struct net_request *req, struct net_response *resp)
+{
+	struct fetch_op *op = calloc(1, sizeof *op);
+	struct net_delayed *d;
+	if (!op)
+		return KB_ERR_NOMEM;
+	op->tm = req->ctx;
+	op->q.version = req->header.api_version;
+	int rc = fetch_decode(&req->body, op->q.version, &op->q);
+	if (rc == KB_OK && op->q.nparts > 0 &&
+	    !(op->parts = calloc((size_t)op->q.nparts, sizeof *op->parts)))
+		rc = KB_ERR_NOMEM;
+	if (rc != KB_OK || fetch_try(op, resp, false)) {
+		rc = rc == KB_OK ? op->status : rc;
+		fetch_op_free(op);
+		return rc;
+	}
+	int64_t deadline = kb_mono_ms() + op->q.max_wait_ms;
+	rc = net_park(req, resp, deadline, fetch_try_complete, op, fetch_op_free,
+		      &d);
+	if (rc != KB_OK)
+		return rc; /* net_park freed op */
+	/* A watch that cannot be added (no memory) leaves the deadline. */
+	for (int32_t i = 0; i < op->q.nparts; i++)
+		net_watch(d, op->parts[i].log);
+	return NET_PARKED;
+}
+
+/* Called by the reactor when a watched log was appended to, or at the
+ * deadline. INVARIANT 4: everything is looked up again. */
+static bool fetch_try_complete(struct net_delayed *d, struct net_response *resp,
+			       bool expired)
+{
+	return fetch_try(net_delayed_ctx(d), resp, expired);
+}
+
+/* KAFKA: DelayedFetch.tryComplete: answer when max_wait_ms <= 0, nothing
+ * was asked, min_bytes are there, or a partition has an error. */
+static bool fetch_try(struct fetch_op *op, struct net_response *resp,
+		      bool expired)
+{
+	bool any_error = false;
+	uint64_t bytes = fetch_gather(op, &any_error);
+	if (!expired && !any_error && op->q.nparts > 0 && op->q.max_wait_ms > 0 &&
+	    bytes < (uint64_t)KB_MAX(op->q.min_bytes, 0))
+		return false;
+	op->status = fetch_write(op, resp);
+	return true;
+}
+
+/* One partition: the byte range to send, at most room bytes unless
+ * min_one (KIP-74: the first partition with data may exceed its limits
+ * by one batch), and never past the high watermark (INVARIANT 3). */
+static void fetch_partition(struct topic_manager *tm, struct wire_str topic,
+			    const struct part_req *p, uint64_t room,
+			    bool *min_one, struct fetch_part *f)
+{
+	*f = (struct fetch_part){KAFKA_ERR_NONE, -1, -1, {0}, NULL};
+	struct topic_partition *tp = data_lookup(tm, topic, p->index, &f->error);
+	if (!tp || (f->error = epoch_check(tp, p->current_leader_epoch)))
+		return;
+	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0), room);
+	int rc = log_read(tp->log, p->offset, limit, tp->high_watermark,
+			  *min_one, &f->read);
+	if (rc != KB_OK) {
+		f->error = rc == KB_ERR_RANGE ? KAFKA_ERR_OFFSET_OUT_OF_RANGE
+					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
+		f->read.length = 0;
+		return;
+	}
+	f->log = tp->log;
+	f->high_watermark = tp->high_watermark;
+	f->log_start_offset = tp->log->log_start_offset;
+	if (f->read.length > 0)
+		*min_one = false;
+}
+
+/* One pass over every partition asked for, within max_bytes overall.
+ * Returns the bytes found. */
+static uint64_t fetch_gather(struct fetch_op *op, bool *any_error)
+{
+	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0), used = 0;
+	bool min_one = true;
+	int32_t k = 0;
+	for (int32_t t = 0; t < op->q.ntopics; t++) {
+		const struct topic_req *tr = &op->q.topics[t];
+		for (int32_t i = 0; i < tr->n; i++, k++) {
+			struct fetch_part *f = &op->parts[k];
+			fetch_partition(op->tm, tr->name, &tr->parts[i],
+					budget - KB_MIN(used, budget), &min_one, f);
+			used += f->read.length;
+			*any_error |= f->error != KAFKA_ERR_NONE;
+		}
+	}
+	return used;
+}
+
+/* One PartitionData. The records are spliced from the segment file
+ * (sendfile, zero copy) after their length prefix. */
+static int fetch_write_partition(const struct data_req *q,
+				 struct net_response *resp,
+				 const struct part_req *p,
+				 const struct fetch_part *f)
+{
+	struct wire_writer *w = &resp->w;
+	wire_write_i32(w, p->index);
+	wire_write_i16(w, f->error);
+	wire_write_i64(w, f->high_watermark);
+	wire_write_i64(w, f->high_watermark); /* last_stable_offset (v4+) */
+	if (q->version >= 5)
+		wire_write_i64(w, f->log_start_offset);
+	/* aborted_transactions: none; null unless read_committed asked */
+	wire_write_array_len(w, q->isolation_level == READ_COMMITTED ? 0 : -1);
+	if (q->version >= 11)
+		wire_write_i32(w, -1); /* preferred_read_replica */
+	if (w->flexible)
+		wire_write_uvarint(w, (uint32_t)f->read.length + 1);
+	else
+		wire_write_i32(w, (int32_t)f->read.length);
+	int rc = wire_writer_status(w);
+	if (rc == KB_OK && f->read.length > 0)
+		rc = net_response_add_file(resp, f->read.seg->fd,
+					   f->read.position, f->read.length);
+	wire_write_tags(w);
+	return rc;
+}
+
+/* KAFKA: FetchResponse: throttle, error 0, session_id 0, then every
+ * topic and partition asked for, in request order. */
+static int fetch_write(struct fetch_op *op, struct net_response *resp)
+{
+	struct wire_writer *w = &resp->w;
+	int rc = KB_OK;
+	int32_t k = 0;
+	wire_write_i32(w, 0); /* throttle_time_ms */
+	if (op->q.version >= 7) {
+		wire_write_i16(w, KAFKA_ERR_NONE);
+		wire_write_i32(w, 0); /* session_id: no fetch sessions */
+	}
+	wire_write_array_len(w, op->q.ntopics);
+	for (int32_t t = 0; t < op->q.ntopics; t++) {
+		const struct topic_req *tr = &op->q.topics[t];
+		wire_write_string(w, tr->name);
+		wire_write_array_len(w, tr->n);
+		for (int32_t i = 0; i < tr->n; i++, k++)
+			if (rc == KB_OK)
+				rc = fetch_write_partition(&op->q, resp, &tr->parts[i],
+							   &op->parts[k]);
+		wire_write_tags(w);
+	}
+	wire_write_tags(w);
+	return rc == KB_OK ? wire_writer_status(w) : rc;
+}
+
+static void fetch_op_free(void *ctx)
+{
+	struct fetch_op *op = ctx;
+	data_req_fini(&op->q);
+	free(op->parts);
+	free(op);
+}
+
+/* ---- ListOffsets (api key 2, v1-7) ---- */
+
+static void list_offsets_read_part(struct wire_reader *r, int16_t v,
+				   struct part_req *p)
+{
+	p->index = wire_read_i32(r);
+	p->current_leader_epoch = v >= 4 ? wire_read_i32(r) : -1;
+	p->offset = wire_read_i64(r); /* the timestamp asked for */
+	if (v == 0)
+		wire_read_i32(r); /* max_num_offsets */
+}
+
+/* KAFKA: UnifiedLog.fetchOffsetByTimestamp. An offset that does not
+ * exist (no record that late, an empty log) is -1 with no error. */
+static void list_offsets_find(const struct topic_partition *tp, int64_t ts,
+			      int64_t *offset, int64_t *found_ts)
+{
+	*found_ts = -1;
+	if (ts == EARLIEST_TIMESTAMP)
+		*offset = tp->log->log_start_offset;
+	else if (ts == LATEST_TIMESTAMP) /* = last stable offset, too */
+		*offset = tp->high_watermark;
+	else if ((ts == MAX_TIMESTAMP
+		  ? log_max_timestamp(tp->log, offset, found_ts)
+		  : log_offset_for_timestamp(tp->log, ts, offset, found_ts)) !=
+		 KB_OK || *offset >= tp->high_watermark) /* INVARIANT 3 */
+		*offset = *found_ts = -1;
+}
+
+static void list_offsets_answer(struct data_ctx *c, struct wire_writer *w,
+				struct wire_str topic, const struct part_req *p)
+{
+	int16_t v = c->q->version, error;
+	int64_t offset = -1, ts = -1;
+	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
+	if (tp && !(error = epoch_check(tp, p->current_leader_epoch)))
+		list_offsets_find(tp, p->offset, &offset, &ts);
+	wire_write_i32(w, p->index);
+	wire_write_i16(w, error);
+	if (v == 0) { /* old_style_offsets */
+		wire_write_array_len(w, offset >= 0);
+		if (offset >= 0)
+			wire_write_i64(w, offset);
+	} else {
+		wire_write_i64(w, ts);
+		wire_write_i64(w, offset);
+	}
+	if (v >= 4)
+		wire_write_i32(w, tp && offset >= 0 ? epoch_of(tp->log, offset) : -1);
+}
+
+int handle_list_offsets(struct net_request *req, struct net_response *resp)
+{
+	struct data_req q = {.version = req->header.api_version};
+	struct data_ctx c = {.tm = req->ctx, .q = &q};
+	struct wire_reader *r = &req->body;
+	wire_read_i32(r); /* replica_id */
+	q.isolation_level = q.version >= 2 ? wire_read_i8(r) : 0;
+	int rc = data_decode(r, q.version, 12, list_offsets_read_part, &q);
+	if (q.version >= 10)
+		wire_read_i32(r); /* timeout_ms */
+	wire_read_tags(r);
+	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
+		if (q.version >= 2)
+			wire_write_i32(&resp->w, 0); /* throttle_time_ms */
+		data_write(&c, &resp->w, list_offsets_answer);
+		wire_write_tags(&resp->w);
+		rc = wire_writer_status(&resp->w);
+	}
+	data_req_fini(&q);
+	return rc;
+}
+
+/* ---- OffsetForLeaderEpoch (api key 23, v2-4) ---- */
+
+static void leader_epoch_read_part(struct wire_reader *r, int16_t v,
+				   struct part_req *p)
+{
+	p->index = wire_read_i32(r);
+	p->current_leader_epoch = v >= 2 ? wire_read_i32(r) : -1;
+	p->epoch = wire_read_i32(r);
+}
+
+/* KAFKA: an unknown epoch is (-1, -1) with no error. */
+static void leader_epoch_answer(struct data_ctx *c, struct wire_writer *w,
+				struct wire_str topic, const struct part_req *p)
+{
+	int16_t error;
+	int32_t epoch = -1;
+	int64_t end = -1;
+	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
+	if (tp && !(error = epoch_check(tp, p->current_leader_epoch)) &&
+	    log_epoch_end_offset(tp->log, p->epoch, &epoch, &end) != KB_OK)
+		epoch = -1, end = -1;
+	wire_write_i16(w, error); /* error_code comes first here */
+	wire_write_i32(w, p->index);
+	if (c->q->version >= 1)
+		wire_write_i32(w, epoch);
+	wire_write_i64(w, end);
+}
+
+int handle_offset_for_leader_epoch(struct net_request *req,
+				   struct net_response *resp)
+{
+	struct data_req q = {.version = req->header.api_version};
+	struct data_ctx c = {.tm = req->ctx, .q = &q};
+	struct wire_reader *r = &req->body;
+	if (q.version >= 3)
+		wire_read_i32(r); /* replica_id */
+	int rc = data_decode(r, q.version, 12, leader_epoch_read_part, &q);
+	wire_read_tags(r);
+	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
+		if (q.version >= 2)
+			wire_write_i32(&resp->w, 0); /* throttle_time_ms */
+		data_write(&c, &resp->w, leader_epoch_answer);
+		wire_write_tags(&resp->w);
+		rc = wire_writer_status(&resp->w);
+	}
+	data_req_fini(&q);
+	return rc;
+}
+
+/* ---- DeleteRecords (api key 21, v0-2) ---- */
+
+static void delete_records_read_part(struct wire_reader *r, int16_t v,
+				     struct part_req *p)
+{
+	(void)v;
+	p->index = wire_read_i32(r);
+	p->offset = wire_read_i64(r);
+}
+
+/* KAFKA: Partition.deleteRecordsOnLeader: -1 means the high watermark;
+ * beyond it is OFFSET_OUT_OF_RANGE; a compact-only topic refuses. */
+static void delete_records_answer(struct data_ctx *c, struct wire_writer *w,
+				  struct wire_str topic, const struct part_req *p)
+{
+	int16_t error;
+	int64_t low = -1;
+	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
+	int64_t want = tp && p->offset == -1 ? tp->high_watermark : p->offset;
+	if (tp && !tp->topic->cfg.cleanup_delete)
+		error = KAFKA_ERR_POLICY_VIOLATION;
+	else if (tp && (want < 0 || want > tp->high_watermark))
+		error = KAFKA_ERR_OFFSET_OUT_OF_RANGE;
+	else if (tp && want > tp->log->log_start_offset) {
+		if (log_advance_start_offset(tp->log, want) != KB_OK)
+			error = KAFKA_ERR_KAFKA_STORAGE_ERROR;
+		c->changed = true;
+	}
+	if (tp && error == KAFKA_ERR_NONE)
+		low = tp->log->log_start_offset;
+	wire_write_i32(w, p->index);
+	wire_write_i64(w, low);
+	wire_write_i16(w, error);
+}
+
+int handle_delete_records(struct net_request *req, struct net_response *resp)
+{
+	struct data_req q = {.version = req->header.api_version};
+	struct data_ctx c = {.tm = req->ctx, .q = &q};
+	struct wire_reader *r = &req->body;
+	int rc = data_decode(r, q.version, 12, delete_records_read_part, &q);
+	wire_read_i32(r); /* timeout_ms */
+	wire_read_tags(r);
+	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
+		wire_write_i32(&resp->w, 0); /* throttle_time_ms */
+		data_write(&c, &resp->w, delete_records_answer);
+		wire_write_tags(&resp->w);
+		rc = wire_writer_status(&resp->w);
+	}
+	/* KAFKA: the new log start offset must survive a crash. */
+	if (c.changed)
+		topic_manager_checkpoint(c.tm);
+	data_req_fini(&q);
+	return rc;
+}
+
+/* ---- The shared request shape ---- */
+
+/* topics [name, partitions [read_part, tags], tags]: counts are checked
+ * against the bytes left (part_min per partition) before any allocation. */
+static int data_decode(struct wire_reader *r, int16_t v, size_t part_min,
+		       part_read_fn read_part, struct data_req *q)
+{
+	q->ntopics = wire_read_array_len(r, r->flexible ? 3 : 6);
+	if (q->ntopics > 0 &&
+	    !(q->topics = calloc((size_t)q->ntopics, sizeof *q->topics)))
+		return KB_ERR_NOMEM;
+	for (int32_t t = 0; t < q->ntopics; t++) {
+		struct topic_req *tr = &q->topics[t];
+		tr->name = wire_read_string(r);
+		tr->n = wire_read_array_len(r, part_min);
+		if (tr->n > 0 && !(tr->parts = calloc((size_t)tr->n,
+						      sizeof *tr->parts)))
+			return KB_ERR_NOMEM;
+		for (int32_t i = 0; i < tr->n; i++) {
+			read_part(r, v, &tr->parts[i]);
+			wire_read_tags(r);
+		}
+		q->nparts += tr->n;
+		wire_read_tags(r);
+	}
+	return wire_reader_status(r);
+}
+
+/* Answer every partition in request order: topics [name, partitions
+ * [answer, tags], tags]. */
+static void data_write(struct data_ctx *c, struct wire_writer *w,
+		       part_answer_fn answer)
+{
+	wire_write_array_len(w, c->q->ntopics);
+	for (int32_t t = 0; t < c->q->ntopics; t++) {
+		const struct topic_req *tr = &c->q->topics[t];
+		wire_write_string(w, tr->name);
+		wire_write_array_len(w, tr->n);
+		for (int32_t i = 0; i < tr->n; i++) {
+			answer(c, w, tr->name, &tr->parts[i]);
+			wire_write_tags(w);
+		}
+		wire_write_tags(w);
+	}
+}
+
+static void data_req_fini(struct data_req *q)
+{
+	for (int32_t t = 0; q->topics && t < q->ntopics; t++)
+		free(q->topics[t].parts);
+	free(q->topics);
+	q->topics = NULL;
+}
+
+/* KAFKA: an unknown topic, an invalid name and a partition out of range
+ * are all UNKNOWN_TOPIC_OR_PARTITION for the data APIs. */
+static struct topic_partition *data_lookup(struct topic_manager *tm,
+					   struct wire_str topic,
+					   int32_t index, int16_t *error)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	struct topic_partition *tp = NULL;
+	if (topic_name_copy(topic, name))
+		tp = topic_partition_find(tm, name, index);
+	*error = tp ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	return tp;
+}
+
+/* KAFKA: Partition.checkCurrentLeaderEpoch: -1 skips the check; a client
+ * ahead of us knows a leader we do not, one behind is fenced. */
+static int16_t epoch_check(const struct topic_partition *tp, int32_t current)
+{
+	if (current == -1 || current == tp->leader_epoch)
+		return KAFKA_ERR_NONE;
+	return current > tp->leader_epoch ? KAFKA_ERR_UNKNOWN_LEADER_EPOCH
+					  : KAFKA_ERR_FENCED_LEADER_EPOCH;
+}
+
+/* The leader epoch an offset was written in: the last epoch that starts
+ * at or before it (KAFKA: LeaderEpochFileCache.epochForOffset). */
+static int32_t epoch_of(const struct log *log, int64_t offset)
+{
+	int32_t epoch = -1;
+	for (size_t i = 0; i < log->nepochs; i++)
+		if (log->epochs[i].start_offset <= offset)
+			epoch = log->epochs[i].epoch;
+	return epoch;
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 06 — topics: the single-node broker. Four files share this header:
+ *   06_topics.c        the topic manager: topics with ids, partitions backed
+ *                      by chapter 03 logs, their files, the hooks;
+ *   06_configs.c       per-topic configs (one table), DescribeConfigs,
+ *                      AlterConfigs, IncrementalAlterConfigs;
+ *   06_admin.c         Metadata, CreateTopics, DeleteTopics,
+ *                      CreatePartitions, DescribeCluster;
+ *   06_produce_fetch.c the data path: Produce, Fetch, ListOffsets,
+ *                      OffsetForLeaderEpoch, DeleteRecords.
+ * The only surface later chapters may use, up to the banner "Between the
+ * files of chapter 06"; the lesson is in the .c files.
+ *
+ * Single-threaded: everything here is owned by the reactor of chapter 05.
+ */
+#ifndef SAMSA_TOPICS_H
+#define SAMSA_TOPICS_H
+
+#include "00_base.h"
+#include "01_segment.h"
+#include "03_log.h"
+#include "04_codec.h"
+#include "05_server.h"
+
+/* ---- Limits and Kafka defaults ---- */
+
+/* KAFKA: Topic.MAX_NAME_LENGTH: 249 characters of [a-zA-Z0-9._-]. */
+#define TOPIC_NAME_MAX 249
+/* KAFKA: message.max.bytes default: 1 MiB + LOG_OVERHEAD (12 bytes). */
+#define TOPIC_DEFAULT_MESSAGE_MAX_BYTES 1048588
+/* KAFKA: log.retention.check.interval.ms default, 5 minutes. */
+#define TOPIC_DEFAULT_RETENTION_CHECK_MS 300000
+/* Fixed sizes of the strings in struct topic_broker_config, NUL included. */
+#define TOPIC_HOST_MAX 256
+#define TOPIC_PATH_MAX 4096
+#define TOPIC_CLUSTER_ID_MAX 64
+#define TOPIC_RACK_MAX 64
+/* Uuid.toString(): 16 bytes as base64url without padding = 22 chars. */
+#define TOPIC_ID_STRING_LEN 22
+/* KAFKA: the group coordinator's topic (chapter 09). */
+#define TOPIC_CONSUMER_OFFSETS "__consumer_offsets"
+
+/* ---- Broker configuration ---- */
+
+/* What the topic manager needs from server.properties (KAFKA key names in
+ * the comments). Chapter 15 fills it from the config file; start from
+ * topic_broker_config_defaults. Strings are fixed arrays so the struct can
+ * be copied and needs no freeing. */
+struct topic_broker_config {
+	int32_t node_id;                    /* node.id */
+	char advertised_host[TOPIC_HOST_MAX]; /* advertised.listeners host */
+	int32_t advertised_port;            /* advertised.listeners port */
+	char rack[TOPIC_RACK_MAX];          /* broker.rack; "" = null */
+	char log_dir[TOPIC_PATH_MAX];       /* log.dirs (one directory) */
+	char cluster_id[TOPIC_CLUSTER_ID_MAX]; /* meta.properties cluster.id */
+	int32_t num_partitions;             /* num.partitions, 1 */
+	int16_t default_replication_factor; /* default.replication.factor, 1 */
+	bool auto_create_topics;            /* auto.create.topics.enable, true */
+	bool delete_topic_enable;           /* delete.topic.enable, true */
+	int32_t message_max_bytes;          /* message.max.bytes, 1048588 */
+	int32_t min_insync_replicas;        /* min.insync.replicas, 1 */
+	/* log.segment.bytes, log.roll.ms/hours, log.retention.ms/minutes/hours,
+	 * log.retention.bytes, log.flush.interval.messages,
+	 * log.flush.interval.ms, log.index.size.max.bytes,
+	 * log.index.interval.bytes: the broker-wide defaults of topic configs. */
+	struct log_config log_defaults;
+	int64_t log_retention_check_interval_ms; /* log.retention.check.interval.ms */
+};
+
+/* Kafka's defaults for every field; node_id 1, host "localhost", port
+ * 9092, log_dir "/tmp/kraft-combined-logs", cluster_id "samsa-cluster". */
+void topic_broker_config_defaults(struct topic_broker_config *cfg);
+
+/* ---- Topic configuration ---- */
+
+/* The effective configuration of one topic: Kafka's default, overridden by
+ * the broker's config, overridden by the topic's own settings. Built from
+ * one table in 06_configs.c (name, type, default, validator) that also
+ * drives DescribeConfigs and the AlterConfigs APIs. */
+struct topic_config {
+	struct log_config log;        /* segment.*, retention.*, flush.*, index.* */
+	bool cleanup_delete;          /* cleanup.policy contains "delete" */
+	bool cleanup_compact;         /* cleanup.policy contains "compact" (ch 10) */
+	int32_t max_message_bytes;    /* max.message.bytes */
+	bool log_append_time;         /* message.timestamp.type=LogAppendTime */
+	int32_t min_insync_replicas;  /* min.insync.replicas */
+	int64_t delete_retention_ms;  /* delete.retention.ms (ch 10) */
+	double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio (ch 10) */
+	int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms (ch 10) */
+	int64_t max_compaction_lag_ms;    /* max.compaction.lag.ms (ch 10) */
+	bool unclean_leader_election_enable; /* (ch 08) */
+};
+
+/* One topic-level setting as text, the way clients send it and the
+ * properties file keeps it. borrows: both strings. */
+struct topic_config_kv {
+	const char *name;
+	const char *value;
+};
+
+/* A topic's own settings as text (name=value), set by CreateTopics and
+ * the AlterConfigs APIs and kept in its properties file. */
+struct topic_overrides {
+	char **names;  /* owned: n owned strings */
+	char **values; /* owned: n owned strings */
+	size_t n;
+};
+
+/* ---- Topics and partitions ---- */
+
+struct topic;
+
+/* One partition of a topic: its log and the state a leader keeps. Pointers
+ * to it stay valid until the topic is deleted (the topic holds an array of
+ * pointers, so CreatePartitions never moves a partition). */
+struct topic_partition {
+	struct topic *topic;    /* borrowed: the topic holding it */
+	int32_t index;          /* the partition number */
+	struct log *log;        /* owned */
+	int32_t leader_epoch;   /* 0 on a single node (chapter 08 bumps it) */
+	int64_t high_watermark; /* = log end offset on a single node */
+};
+
+/* One topic. Owned by the topic manager; valid until DeleteTopics or
+ * topic_manager_close. */
+struct topic {
+	char name[TOPIC_NAME_MAX + 1];
+	struct wire_uuid id;               /* from partition.metadata */
+	bool internal;                     /* __consumer_offsets and friends */
+	struct topic_partition **partitions; /* owned: npartitions pointers */
+	int32_t npartitions;
+	struct topic_config cfg;           /* effective configuration */
+	struct topic_overrides overrides;  /* owned: what cfg was built from */
+};
+
+/* The topic manager: every topic of this broker. Opaque. */
+struct topic_manager;
+
+/* ---- Lifecycle ---- */
+
+/* Load every "<topic>-<partition>" directory under cfg->log_dir (taking the
+ * clean-shutdown marker and reading recovery-point-offset-checkpoint and
+ * log-start-offset-checkpoint for the recovery hints), the topic configs
+ * under <log_dir>/__samsa_topic_configs/, register every handler of this
+ * chapter on srv (net_register) and a net_every timer for retention
+ * (log.retention.check.interval.ms) and flush.ms. srv may be NULL: then
+ * nothing is registered (tools and tests that only need the topics).
+ * borrows: cfg (copied), srv (must outlive the manager). returns owned
+ * *out (topic_manager_close). */
+int topic_manager_open(const struct topic_broker_config *cfg,
+		       struct net_server *srv, struct topic_manager **out);
+
+/* A clean shutdown: flush every log, write both checkpoints, close the
+ * logs, then write the clean-shutdown marker; free everything. Call once
+ * the reactor has stopped and after net_server_free (parked fetches point
+ * at the manager). */
+void topic_manager_close(struct topic_manager *tm);
+
+/* The broker config the manager was opened with. */
+const struct topic_broker_config *topic_manager_config(
+	const struct topic_manager *tm);
+
+/* One retention and flush.ms pass over every log, then the checkpoints
+ * (what the retention timer runs). now_ms: wall clock. */
+void topic_manager_tick(struct topic_manager *tm, int64_t now_ms);
+
+/* Write recovery-point-offset-checkpoint and log-start-offset-checkpoint
+ * for every partition now (the timer, DeleteRecords and close do). */
+int topic_manager_checkpoint(struct topic_manager *tm);
+
+/* ---- Names and ids ---- */
+
+/* KAFKA: Topic.validate: not empty, not "." or "..", at most 249 chars of
+ * [a-zA-Z0-9._-]. */
+bool topic_name_valid(const char *name, size_t len);
+
+/* Uuid.toString(): base64url of the 16 bytes, no padding; out holds
+ * TOPIC_ID_STRING_LEN + 1 bytes. */
+void topic_id_format(const struct wire_uuid *id, char *out);
+/* The reverse; KB_ERR_INVAL for anything that is not 22 base64url chars. */
+int topic_id_parse(const char *s, struct wire_uuid *out);
+
+/* ---- Hooks for later chapters ---- */
+
+/* Find a topic by name or id; NULL if none. valid until the topic is
+ * deleted. (Chapters 08, 09, 10, 11.) */
+struct topic *topic_find(struct topic_manager *tm, const char *name);
+/* The same for a name that is not NUL-terminated (a view from the wire). */
+struct topic *topic_find_len(struct topic_manager *tm, const char *name,
+			     size_t len);
+struct topic *topic_find_by_id(struct topic_manager *tm,
+			       const struct wire_uuid *id);
+/* Every topic, in creation order: i in [0, topic_count). Metadata, and
+ * chapter 14's metrics. valid until a topic is created or deleted. */
+size_t topic_count(const struct topic_manager *tm);
+struct topic *topic_at(struct topic_manager *tm, size_t i);
+/* Find one partition; NULL if the topic or the partition does not exist. */
+struct topic_partition *topic_partition_find(struct topic_manager *tm,
+					     const char *topic,
+					     int32_t partition);
+
+/* Create a topic as CreateTopics would (same validation: name, configs,
+ * KB_ERR_EXISTS for TOPIC_ALREADY_EXISTS, KB_ERR_INVAL for a bad name or
+ * config). num_partitions -1 = num.partitions. Whether a topic is internal
+ * follows from its name (KAFKA: Topic.isInternal). Chapter 09 creates
+ * __consumer_offsets (50 partitions, cleanup.policy=compact). *out may be
+ * NULL. borrows: configs. */
+int topic_create(struct topic_manager *tm, const char *name,
+		 int32_t num_partitions, const struct topic_config_kv *configs,
+		 size_t nconfigs, struct topic **out);
+
+/* Append one batch that passed validation (Produce in 06_produce_fetch.c,
+ * or one the broker built with wire_batch_write): offsets and leader
+ * epoch assigned, the high watermark moved (unless an appended hook owns
+ * it), the appended hook called, fetches parked on the log woken.
+ * batch is rewritten in place (bytes 0..15). Chapters 09 (offset
+ * commits) and 11 (transaction markers). borrows: batch. */
+int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
+		       uint8_t *batch, size_t len,
+		       struct log_append_info *info);
+
+/* Copy whole batches from offset into out (appended), at most max_bytes
+ * but at least one batch, never past the high watermark; *next_offset is
+ * the offset to read next. KB_ERR_RANGE outside [log start, log end].
+ * Chapter 09 loads __consumer_offsets with it. */
+int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
+		    int64_t offset, size_t max_bytes, struct kb_buf *out,
+		    int64_t *next_offset);
+
+/* What the produce check decides about one batch. */
+struct topic_produce_verdict {
+	int16_t error_code;  /* KAFKA_ERR_*: NONE to go on, else the answer */
+	bool duplicate;      /* already appended: answer with base_offset */
+	int64_t base_offset; /* of the original batch, when duplicate */
+};
+
+/* Chapter 11 (idempotent producers): called before each produced batch is
+ * appended, with its partition and decoded header (producer id, epoch,
+ * sequence). Fill *v (it starts as NONE, not duplicate). */
+typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
+				       const struct seg_batch *batch,
+				       struct topic_produce_verdict *v);
+/* Install the produce check (NULL removes it). borrows: ctx. */
+void topic_set_produce_check(struct topic_manager *tm,
+			     topic_produce_check_fn fn, void *ctx);
+
+/* Chapter 08 (replication) and 11: called after every append (produced or
+ * internal) with the batch header as stored and where it went. */
+typedef void (*topic_appended_fn)(void *ctx, struct topic_partition *tp,
+				  const struct seg_batch *batch,
+				  const struct log_append_info *info);
+/* Install the appended hook (NULL removes it). While one is installed the
+ * manager no longer moves the high watermark itself: the hook's owner does,
+ * with topic_partition_set_high_watermark (chapter 08: when the ISR has
+ * the records). borrows: ctx. */
+void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
+			     void *ctx);
+
+/* Run the installed produce check on one batch (Produce does, before
+ * topic_append_batch); with none installed *v says go on. */
+void topic_run_produce_check(struct topic_manager *tm,
+			     struct topic_partition *tp,
+			     const struct seg_batch *batch,
+			     struct topic_produce_verdict *v);
+
+/* Move tp's high watermark (never backwards, never past the log end) and
+ * wake every fetch parked on it. Chapter 08. */
+void topic_partition_set_high_watermark(struct topic_manager *tm,
+					struct topic_partition *tp,
+					int64_t high_watermark);
+
+/* ---- Handlers ---- */
+
+/* Registered by topic_manager_open with the ctx of the manager; exported
+ * so tests and the fuzzer can reach them. Each decodes its whole request,
+ * acts, and encodes the response for req->header.api_version; KB_ERR_PROTO
+ * for a malformed body. In 06_admin.c: */
+int handle_metadata(struct net_request *req, struct net_response *resp);
+int handle_create_topics(struct net_request *req, struct net_response *resp);
+int handle_delete_topics(struct net_request *req, struct net_response *resp);
+int handle_create_partitions(struct net_request *req,
+			     struct net_response *resp);
+int handle_describe_cluster(struct net_request *req,
+			    struct net_response *resp);
+/* In 06_configs.c: */
+int handle_describe_configs(struct net_request *req,
+			    struct net_response *resp);
+int handle_alter_configs(struct net_request *req, struct net_response *resp);
+int handle_incremental_alter_configs(struct net_request *req,
+				     struct net_response *resp);
+/* In 06_produce_fetch.c: */
+int handle_produce(struct net_request *req, struct net_response *resp);
+int handle_fetch(struct net_request *req, struct net_response *resp);
+int handle_list_offsets(struct net_request *req, struct net_response *resp);
+int handle_offset_for_leader_epoch(struct net_request *req,
+				   struct net_response *resp);
+int handle_delete_records(struct net_request *req, struct net_response *resp);
+
+/* ---- Between the files of chapter 06 (not for later chapters) ---- */
+
+/* Most partitions one topic may have; more is INVALID_PARTITIONS.
+ * SIMPLIFICATION: Kafka sets no such cap, but each partition keeps files
+ * open and a process may open only so many. */
+#define TOPIC_MAX_PARTITIONS 1000
+
+/* The outcome of one item of an admin request. */
+struct topic_result {
+	int16_t error; /* KAFKA_ERR_* */
+	char *message; /* owned, or NULL (sent as null) */
+};
+
+/* 06_admin.c: set r's error and message (printf-style; NULL fmt: no
+ * message). */
+void topic_result_set(struct topic_result *r, int16_t error,
+		      const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The message as a wire string (null when none). valid until r is freed. */
+struct wire_str topic_result_message(const struct topic_result *r);
+
+/* 06_admin.c: copy a topic name from the wire into out (TOPIC_NAME_MAX +
+ * 1 bytes); false when it breaks topic_name_valid. */
+bool topic_name_copy(struct wire_str s, char *out);
+/* 06_topics.c: KAFKA: Topic.hasCollision: another topic equal once '.'
+ * reads '_'. */
+struct topic *topic_collision(struct topic_manager *tm, const char *name,
+			      size_t len);
+
+/* 06_topics.c: create the files of a topic whose name, count and
+ * overrides the caller validated, then publish it. borrows: o. */
+int topic_install(struct topic_manager *tm, const char *name, int32_t n,
+		  const struct topic_overrides *o, struct topic **out);
+/* Grow t to n partitions (n > t->npartitions, validated). */
+int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
+/* Unpublish t, then delete its files and free it. takes: t. */
+int topic_delete(struct topic_manager *tm, struct topic *t);
+/* Persist the validated overrides o, then apply them. takes: o. */
+int topic_reconfigure(struct topic_manager *tm, struct topic *t,
+		      struct topic_overrides *o);
+
+/* 06_configs.c: struct topic_overrides as a small map. set copies both
+ * strings; free empties it. */
+const char *topic_overrides_get(const struct topic_overrides *o,
+				const char *name);
+int topic_overrides_set(struct topic_overrides *o, const char *name,
+			const char *value);
+void topic_overrides_del(struct topic_overrides *o, const char *name);
+int topic_overrides_copy(struct topic_overrides *dst,
+			 const struct topic_overrides *src);
+void topic_overrides_free(struct topic_overrides *o);
+
+/* 06_configs.c: the effective config of a topic with overrides o: Kafka's
+ * defaults, then the broker's values, then o. KB_ERR_INVAL with res set
+ * (INVALID_CONFIG and a message) for an unknown key or a bad value. */
+int topic_config_build(const struct topic_manager *tm,
+		       const struct topic_overrides *o, struct topic_config *out,
+		       struct topic_result *res);
+/* The CreateTopics v5+ "configs" array for a topic with overrides o. */
+void topic_config_write_all(struct wire_writer *w,
+			    const struct topic_manager *tm,
+			    const struct topic_overrides *o);
+
+#endif

@@ -1,0 +1,2347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for chapter 06 (topics: 06_topics.c, 06_configs.c, 06_admin.c,
+ * 06_produce_fetch.c). Most tests run a real broker: net_run in a
+ * background thread on 127.0.0.1, the topic manager registered on it, and
+ * a client that writes requests byte by byte over a plain socket. Request
+ * and expected response bytes are written by hand from
+ * shared/kafka-protocol/messages/ (the JSON specs) with the small builder below
+ * (struct bb), never with samsa's encoder. Tests of the hooks call the
+ * manager directly, without a server.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "testutil.h"
+#include "03_log.h"
+#include "04_codec.h"
+#include "05_server.h"
+#include "06_topics.h"
+
+/* Kafka error codes, as numbers, from Errors.java. */
+enum {
+	E_NONE = 0, E_OFFSET_OUT_OF_RANGE = 1, E_CORRUPT_MESSAGE = 2,
+	E_UNKNOWN_TOPIC = 3, E_MESSAGE_TOO_LARGE = 10, E_INVALID_TOPIC = 17,
+	E_NOT_ENOUGH_REPLICAS = 19, E_INVALID_REQUIRED_ACKS = 21,
+	E_UNSUPPORTED_VERSION = 35, E_TOPIC_EXISTS = 36,
+	E_INVALID_PARTITIONS = 37, E_INVALID_RF = 38, E_INVALID_ASSIGNMENT = 39,
+	E_INVALID_CONFIG = 40, E_INVALID_REQUEST = 42,
+	E_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43, E_POLICY_VIOLATION = 44,
+	E_DELETION_DISABLED = 73, E_FENCED_LEADER_EPOCH = 74,
+	E_UNKNOWN_LEADER_EPOCH = 75, E_INVALID_RECORD = 87,
+	E_UNKNOWN_TOPIC_ID = 100, E_MISMATCHED_ENDPOINT = 114,
+};
+
+/* ---- A byte builder written from the protocol guide ---- */
+
+struct bb {
+	uint8_t p[65536];
+	size_t n;
+};
+
+static void bb_raw(struct bb *b, const void *p, size_t n)
+{
+	assert_true(b->n + n <= sizeof b->p);
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+static void bb_be(struct bb *b, uint64_t v, int bytes)
+{
+	uint8_t x[8];
+	tu_be(x, v, bytes);
+	bb_raw(b, x, (size_t)bytes);
+}
+static void bb_i8(struct bb *b, int v) { bb_be(b, (uint64_t)v, 1); }
+static void bb_i16(struct bb *b, int v) { bb_be(b, (uint64_t)v, 2); }
+static void bb_i32(struct bb *b, int64_t v) { bb_be(b, (uint64_t)v, 4); }
+static void bb_i64(struct bb *b, int64_t v) { bb_be(b, (uint64_t)v, 8); }
+/* Unsigned varint: compact lengths and tag counts (KIP-482). */
+static void bb_uv(struct bb *b, uint64_t v)
+{
+	while (v >= 0x80) {
+		bb_i8(b, (int)(v | 0x80) & 0xff);
+		v >>= 7;
+	}
+	bb_i8(b, (int)v);
+}
+/* "string": int16 length (-1 null). */
+static void bb_str(struct bb *b, const char *s)
+{
+	bb_i16(b, s ? (int)strlen(s) : -1);
+	if (s)
+		bb_raw(b, s, strlen(s));
+}
+/* compact string: uvarint length + 1 (0 null). */
+static void bb_cstr(struct bb *b, const char *s)
+{
+	bb_uv(b, s ? strlen(s) + 1 : 0);
+	if (s)
+		bb_raw(b, s, strlen(s));
+}
+/* "bytes"/"records": int32 length; compact: uvarint length + 1. */
+static void bb_bytes(struct bb *b, const void *p, size_t n)
+{
+	bb_i32(b, (int64_t)n);
+	bb_raw(b, p, n);
+}
+static void bb_cbytes(struct bb *b, const void *p, size_t n)
+{
+	bb_uv(b, n + 1);
+	bb_raw(b, p, n);
+}
+
+/* A reader for the fields tests pick out of responses. */
+struct rd {
+	const uint8_t *p;
+	size_t n, pos;
+};
+static uint64_t rd_be(struct rd *r, int bytes)
+{
+	assert_true(r->pos + (size_t)bytes <= r->n);
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | r->p[r->pos++];
+	return v;
+}
+static int16_t rd_i16(struct rd *r) { return (int16_t)rd_be(r, 2); }
+static int32_t rd_i32(struct rd *r) { return (int32_t)rd_be(r, 4); }
+static int64_t rd_i64(struct rd *r) { return (int64_t)rd_be(r, 8); }
+static void rd_skip_str(struct rd *r)
+{
+	int16_t n = rd_i16(r);
+	r->pos += n > 0 ? (size_t)n : 0;
+}
+
+/* ---- A broker on loopback ---- */
+
+struct tb {
+	char *dir;
+	struct topic_broker_config cfg;
+	struct net_server *srv;
+	struct topic_manager *tm;
+	pthread_t thread;
+	int port;
+};
+
+static void *reactor_main(void *arg)
+{
+	net_run(arg);
+	return NULL;
+}
+
+static void tb_start(struct tb *b)
+{
+	struct net_config nc;
+	net_config_defaults(&nc);
+	assert_int_equal(net_server_new(&nc, &b->srv), KB_OK);
+	assert_int_equal(topic_manager_open(&b->cfg, b->srv, &b->tm), KB_OK);
+	assert_int_equal(net_listen(b->srv, "127.0.0.1", 0, &b->port), KB_OK);
+	assert_int_equal(pthread_create(&b->thread, NULL, reactor_main, b->srv), 0);
+}
+
+static void tb_stop(struct tb *b)
+{
+	net_stop(b->srv);
+	pthread_join(b->thread, NULL);
+	net_server_free(b->srv);
+	topic_manager_close(b->tm);
+}
+
+/* A fresh log directory with the broker defaults, node 1, port 9092. */
+static void tb_config(struct tb *b)
+{
+	memset(b, 0, sizeof *b);
+	b->dir = tu_tmpdir();
+	topic_broker_config_defaults(&b->cfg);
+	snprintf(b->cfg.log_dir, sizeof b->cfg.log_dir, "%s/logs", b->dir);
+	snprintf(b->cfg.cluster_id, sizeof b->cfg.cluster_id, "c1");
+}
+
+static void tb_open(struct tb *b)
+{
+	tb_config(b);
+	tb_start(b);
+}
+
+static void tb_close(struct tb *b)
+{
+	tb_stop(b);
+	tu_rmrf(b->dir);
+}
+
+static int tb_connect(const struct tb *b)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)b->port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {10, 0};
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+/* Request header v1 (v2 adds an empty tag section when flex), client
+ * "t", then the body. */
+static void send_req(int fd, int key, int ver, bool flex, int32_t corr,
+		     const struct bb *body)
+{
+	static struct bb f;
+	f.n = 0;
+	bb_i32(&f, 0);
+	bb_i16(&f, key);
+	bb_i16(&f, ver);
+	bb_i32(&f, corr);
+	bb_str(&f, "t");
+	if (flex)
+		bb_i8(&f, 0);
+	bb_raw(&f, body->p, body->n);
+	tu_be(f.p, f.n - 4, 4);
+	assert_int_equal(send(fd, f.p, f.n, MSG_NOSIGNAL), (ssize_t)f.n);
+}
+
+static bool recv_exact(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = recv(fd, p, n, 0);
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* One response: its correlation id checked, response header v1's tag
+ * byte skipped when flex; the body into out (malloc'ed). */
+static size_t recv_resp(int fd, int32_t corr, bool flex, uint8_t **out)
+{
+	uint8_t h[4];
+	assert_true(recv_exact(fd, h, 4));
+	size_t n = kb_get_be32(h);
+	uint8_t *p = malloc(n);
+	assert_true(recv_exact(fd, p, n));
+	assert_int_equal((int32_t)kb_get_be32(p), corr);
+	size_t skip = 4 + (flex ? 1 : 0);
+	if (flex)
+		assert_int_equal(p[4], 0);
+	memmove(p, p + skip, n - skip);
+	*out = p;
+	return n - skip;
+}
+
+/* Send, receive, and compare the body with want, byte for byte. */
+static void roundtrip_expect(int fd, int key, int ver, bool flex,
+			     const struct bb *req, const struct bb *want)
+{
+	static int32_t corr = 100;
+	uint8_t *got;
+	send_req(fd, key, ver, flex, ++corr, req);
+	size_t n = recv_resp(fd, corr, flex, &got);
+	if (n != want->n || memcmp(got, want->p, n) != 0) {
+		for (size_t i = 0; i < n && i < want->n; i++)
+			if (got[i] != want->p[i]) {
+				print_error("first difference at byte %zu: got %02x "
+					    "want %02x\n", i, got[i], want->p[i]);
+				break;
+			}
+		print_error("got %zu bytes, want %zu\n", n, want->n);
+	}
+	assert_int_equal(n, want->n);
+	assert_memory_equal(got, want->p, n);
+	free(got);
+}
+
+/* Send and return the body (malloc'ed) in *out. */
+static size_t roundtrip(int fd, int key, int ver, bool flex,
+			const struct bb *req, uint8_t **out)
+{
+	static int32_t corr = 5000;
+	send_req(fd, key, ver, flex, ++corr, req);
+	return recv_resp(fd, corr, flex, out);
+}
+
+/* ---- Helpers that speak a few APIs ---- */
+
+/* CreateTopics v2 with one config (or none); returns the error code. */
+static int create_topic(int fd, const char *name, int32_t np, const char *key,
+			const char *value)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_i32(&q, 1);
+	bb_str(&q, name);
+	bb_i32(&q, np);
+	bb_i16(&q, -1);
+	bb_i32(&q, 0); /* assignments */
+	bb_i32(&q, key ? 1 : 0);
+	if (key) {
+		bb_str(&q, key);
+		bb_str(&q, value);
+	}
+	bb_i32(&q, 5000);
+	bb_i8(&q, 0);
+	size_t n = roundtrip(fd, 19, 2, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d); /* throttle */
+	assert_int_equal(rd_i32(&d), 1);
+	rd_skip_str(&d);
+	int err = rd_i16(&d);
+	free(r);
+	return err;
+}
+
+/* Produce v3, one partition, acks; error and base offset out. */
+static int produce(int fd, const char *topic, int32_t part, int acks,
+		   const uint8_t *records, int32_t len, int64_t *base)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_str(&q, NULL); /* transactional_id */
+	bb_i16(&q, acks);
+	bb_i32(&q, 5000);
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i32(&q, 1);
+	bb_i32(&q, part);
+	bb_i32(&q, len);
+	if (len > 0)
+		bb_raw(&q, records, (size_t)len);
+	size_t n = roundtrip(fd, 0, 3, false, &q, &r);
+	struct rd d = {r, n, 0};
+	assert_int_equal(rd_i32(&d), 1);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i32(&d), 1);
+	assert_int_equal(rd_i32(&d), part);
+	int err = rd_i16(&d);
+	int64_t b = rd_i64(&d);
+	if (base)
+		*base = b;
+	free(r);
+	return err;
+}
+
+/* Fetch v4 for one partition: the records bytes (malloc'ed) out. */
+static int fetch4(int fd, const char *topic, int64_t offset, int32_t wait_ms,
+		  int32_t min_bytes, int32_t max_bytes, uint8_t **recs,
+		  size_t *len)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_i32(&q, -1);
+	bb_i32(&q, wait_ms);
+	bb_i32(&q, min_bytes);
+	bb_i32(&q, max_bytes);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i64(&q, offset);
+	bb_i32(&q, max_bytes);
+	size_t n = roundtrip(fd, 1, 4, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d);
+	assert_int_equal(rd_i32(&d), 1);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i32(&d), 1);
+	assert_int_equal(rd_i32(&d), 0);
+	int err = rd_i16(&d);
+	rd_i64(&d); /* hw */
+	rd_i64(&d); /* lso */
+	assert_int_equal(rd_i32(&d), -1); /* aborted: null */
+	*len = (size_t)rd_i32(&d);
+	*recs = malloc(*len + 1);
+	memcpy(*recs, r + d.pos, *len);
+	assert_int_equal(d.pos + *len, n);
+	free(r);
+	return err;
+}
+
+static size_t one_batch(uint8_t *buf, size_t cap, const char *value,
+			int64_t ts)
+{
+	struct tu_record rec = {"k", value, ts};
+	return tu_batch_build(buf, cap, 0, &rec, 1);
+}
+
+/* Rewrite the CRC after a test changed covered bytes. */
+static void fix_crc(uint8_t *b, size_t len)
+{
+	tu_be(b + 17, tu_crc32c(b + 21, len - 21), 4);
+}
+
+static char *path_in(const struct tb *b, const char *rel)
+{
+	static char p[8192];
+	if (snprintf(p, sizeof p, "%s/%s", b->cfg.log_dir, rel) >= (int)sizeof p)
+		fail();
+	return p;
+}
+
+/* A base64url decoder for topic ids, from RFC 4648 §5. */
+static void id_decode(const char *s, uint8_t out[16])
+{
+	static const char a[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t acc = 0;
+	int bits = 0, o = 0;
+	for (int i = 0; i < 22; i++) {
+		acc = acc << 6 | (uint32_t)(strchr(a, s[i]) - a);
+		if ((bits += 6) >= 8 && o < 16) {
+			out[o++] = (uint8_t)(acc >> (bits - 8));
+			bits -= 8;
+		}
+	}
+}
+
+/* The topic id in <topic>-<p>/partition.metadata, checked for Kafka's
+ * exact text: "version: 0\ntopic_id: <22 chars>\n". */
+static void read_topic_id(const struct tb *b, const char *dir, uint8_t id[16],
+			  char *text)
+{
+	char rel[512];
+	size_t n = 0;
+	snprintf(rel, sizeof rel, "%s/partition.metadata", dir);
+	uint8_t *f = tu_read_all(path_in(b, rel), &n);
+	assert_non_null(f);
+	assert_int_equal(n, 11 + 10 + 22 + 1);
+	assert_memory_equal(f, "version: 0\ntopic_id: ", 21);
+	assert_int_equal(f[n - 1], '\n');
+	memcpy(text, f + 21, 22);
+	text[22] = '\0';
+	id_decode(text, id);
+	free(f);
+}
+
+/* ==== 06_topics.c ==== */
+
+static void test_topic_name_valid_follows_kafka(void **state)
+{
+	char long_name[251];
+	memset(long_name, 'a', 250);
+	long_name[250] = '\0';
+	assert_true(topic_name_valid("orders.v1_x-y", 13));
+	assert_false(topic_name_valid("", 0));
+	assert_false(topic_name_valid(".", 1));
+	assert_false(topic_name_valid("..", 2));
+	assert_true(topic_name_valid("...", 3));
+	assert_false(topic_name_valid("a b", 3));
+	assert_false(topic_name_valid("a/b", 3));
+	assert_true(topic_name_valid(long_name, 249));
+	assert_false(topic_name_valid(long_name, 250));
+}
+
+static void test_topic_id_format_is_base64url_without_padding(void **state)
+{
+	struct wire_uuid id, back;
+	char s[TOPIC_ID_STRING_LEN + 1];
+	for (int i = 0; i < 16; i++)
+		id.b[i] = (uint8_t)i;
+	topic_id_format(&id, s);
+	/* Python: base64.urlsafe_b64encode(bytes(range(16))).rstrip(b'=') */
+	assert_string_equal(s, "AAECAwQFBgcICQoLDA0ODw");
+	memset(id.b, 0xfb, 16);
+	topic_id_format(&id, s);
+	assert_string_equal(s, "-_v7-_v7-_v7-_v7-_v7-w");
+	assert_int_equal(topic_id_parse(s, &back), KB_OK);
+	assert_memory_equal(back.b, id.b, 16);
+	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0OD", &back), KB_ERR_INVAL);
+	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0OD*", &back), KB_ERR_INVAL);
+	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0ODx", &back), KB_ERR_INVAL);
+}
+
+/* Interface: a topic reloads after a restart with the same id, and
+ * partition.metadata holds Kafka's exact text. */
+static void test_topic_reloads_with_same_id_after_restart(void **state)
+{
+	struct tb b;
+	uint8_t id1[16], id2[16];
+	char t1[23], t2[23];
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "orders", 3, NULL, NULL), E_NONE);
+	close(fd);
+	read_topic_id(&b, "orders-0", id1, t1);
+	read_topic_id(&b, "orders-2", id2, t2);
+	assert_string_equal(t1, t2);
+	assert_true(t1[0] != '-');
+	assert_int_equal(id1[6] >> 4, 4); /* a version 4 UUID, as Kafka's */
+	tb_stop(&b);
+	tb_start(&b);
+	struct topic *t = topic_find(b.tm, "orders");
+	assert_non_null(t);
+	assert_int_equal(t->npartitions, 3);
+	assert_memory_equal(t->id.b, id1, 16);
+	tb_close(&b);
+}
+
+/* Interface: topic_manager_close is a clean shutdown: both checkpoints in
+ * Kafka's format and the marker; the next open takes the marker. */
+static void test_topic_manager_close_writes_checkpoints_and_marker(void **state)
+{
+	struct tb b;
+	uint8_t batch[256];
+	size_t n, len = one_batch(batch, sizeof batch, "v", 1000);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "t", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	close(fd);
+	tb_stop(&b);
+	uint8_t *f = tu_read_all(path_in(&b, "recovery-point-offset-checkpoint"), &n);
+	assert_non_null(f);
+	assert_int_equal(n, strlen("0\n1\nt 0 2\n"));
+	assert_memory_equal(f, "0\n1\nt 0 2\n", n);
+	free(f);
+	f = tu_read_all(path_in(&b, "log-start-offset-checkpoint"), &n);
+	assert_non_null(f);
+	assert_memory_equal(f, "0\n0\n", 4);
+	free(f);
+	assert_true(tu_file_size(path_in(&b, ".kafka_cleanshutdown")) == 0);
+	f = tu_read_all(path_in(&b, "t-0/leader-epoch-checkpoint"), &n);
+	assert_non_null(f);
+	assert_int_equal(n, 8);
+	assert_memory_equal(f, "0\n1\n0 0\n", 8);
+	free(f);
+	tb_start(&b);
+	assert_true(tu_file_size(path_in(&b, ".kafka_cleanshutdown")) < 0);
+	tb_close(&b);
+}
+
+/* Invariant 2: topic configs survive a restart, in samsa's own file. */
+static void test_topic_configs_persist_across_restart(void **state)
+{
+	struct tb b;
+	size_t n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "c", 1, "retention.ms", "1234"), E_NONE);
+	close(fd);
+	tb_stop(&b);
+	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/c.properties"), &n);
+	assert_non_null(f);
+	assert_int_equal(n, strlen("retention.ms=1234\n"));
+	assert_memory_equal(f, "retention.ms=1234\n", n);
+	free(f);
+	tb_start(&b);
+	struct topic *t = topic_find(b.tm, "c");
+	assert_non_null(t);
+	assert_int_equal(t->cfg.log.retention_ms, 1234);
+	assert_int_equal(t->partitions[0]->log->cfg.retention_ms, 1234);
+	assert_string_equal(t->overrides.names[0], "retention.ms");
+	tb_close(&b);
+}
+
+/* Invariant 1: a missing partition directory is recreated on load, and
+ * a leftover ...-delete directory is removed. */
+static void test_topic_load_recreates_gaps_and_finishes_deletes(void **state)
+{
+	struct tb b;
+	char cmd[16384];
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "g", 3, NULL, NULL), E_NONE);
+	close(fd);
+	tb_stop(&b);
+	int k = snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir ", path_in(&b, "g-1"));
+	if (snprintf(cmd + k, sizeof cmd - (size_t)k, "%s",
+		     path_in(&b, "x-0.abc-delete")) >= (int)sizeof cmd - k)
+		fail();
+	assert_int_equal(system(cmd), 0);
+	tb_start(&b);
+	assert_int_equal(topic_find(b.tm, "g")->npartitions, 3);
+	assert_true(tu_file_size(path_in(&b, "g-1/partition.metadata")) > 0);
+	assert_true(tu_file_size(path_in(&b, "x-0.abc-delete")) < 0);
+	tb_close(&b);
+}
+
+/* ---- Hooks, without a server ---- */
+
+struct hook_log {
+	int checks, appends;
+	int16_t verdict;
+	bool duplicate;
+	int64_t last_base;
+};
+
+static void check_hook(void *ctx, struct topic_partition *tp,
+		       const struct seg_batch *batch,
+		       struct topic_produce_verdict *v)
+{
+	struct hook_log *h = ctx;
+	h->checks++;
+	v->error_code = h->verdict;
+	v->duplicate = h->duplicate;
+	v->base_offset = 42;
+}
+
+static void appended_hook(void *ctx, struct topic_partition *tp,
+			  const struct seg_batch *batch,
+			  const struct log_append_info *info)
+{
+	struct hook_log *h = ctx;
+	h->appends++;
+	h->last_base = info->base_offset;
+}
+
+/* Interface: later chapters create topics, append broker-built batches
+ * and read them back through the hooks. */
+static void test_topic_hooks_create_append_read(void **state)
+{
+	struct tb b;
+	struct topic *t;
+	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"}};
+	uint8_t batch[256];
+	struct log_append_info info;
+	struct kb_buf out;
+	int64_t next;
+	tb_config(&b);
+	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+	assert_int_equal(topic_create(b.tm, "__consumer_offsets", 50, kv, 1, &t),
+			 KB_OK);
+	assert_true(t->internal);
+	assert_true(t->cfg.cleanup_compact && !t->cfg.cleanup_delete);
+	assert_int_equal(topic_create(b.tm, "__consumer_offsets", 1, NULL, 0, NULL),
+			 KB_ERR_EXISTS);
+	assert_int_equal(topic_create(b.tm, "bad name", 1, NULL, 0, NULL),
+			 KB_ERR_INVAL);
+	struct topic_partition *tp = topic_partition_find(b.tm, "__consumer_offsets", 49);
+	assert_non_null(tp);
+	size_t len = one_batch(batch, sizeof batch, "offset", 7);
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, &info), KB_OK);
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, &info), KB_OK);
+	assert_int_equal(info.base_offset, 1);
+	assert_int_equal(tp->high_watermark, 2);
+	kb_buf_init(&out);
+	assert_int_equal(topic_read_copy(b.tm, tp, 1, 1, &out, &next), KB_OK);
+	assert_int_equal(out.len, len);
+	assert_int_equal(next, 2);
+	assert_int_equal((int64_t)kb_get_be64(out.data), 1); /* base offset */
+	kb_buf_fini(&out);
+	topic_manager_close(b.tm);
+	tu_rmrf(b.dir);
+}
+
+/* Interface: with an appended hook installed the manager no longer moves
+ * the high watermark; its owner does, and fetches stop below it. */
+static void test_topic_appended_hook_owns_high_watermark(void **state)
+{
+	struct tb b;
+	struct hook_log h = {0};
+	uint8_t batch[256];
+	tb_config(&b);
+	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
+	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
+	topic_set_appended_hook(b.tm, appended_hook, &h);
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(h.appends, 1);
+	assert_int_equal(tp->high_watermark, 0);
+	topic_partition_set_high_watermark(b.tm, tp, 5); /* capped at LEO */
+	assert_int_equal(tp->high_watermark, 1);
+	topic_partition_set_high_watermark(b.tm, tp, 0); /* never backwards */
+	assert_int_equal(tp->high_watermark, 1);
+	topic_manager_close(b.tm);
+	tu_rmrf(b.dir);
+}
+
+/* Interface: the produce check sees each batch before any append; an
+ * error or a duplicate (answered with the original offset) appends
+ * nothing. */
+static void test_topic_produce_check_rejects_or_dedups(void **state)
+{
+	struct tb b;
+	struct hook_log h = {.verdict = 47}; /* INVALID_PRODUCER_EPOCH */
+	uint8_t batch[256];
+	int64_t base;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "p", 1, NULL, NULL), E_NONE);
+	topic_set_produce_check(b.tm, check_hook, &h); /* reactor idle now */
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	assert_int_equal(produce(fd, "p", 0, 1, batch, (int32_t)len, &base), 47);
+	assert_int_equal(base, -1);
+	h.verdict = 0;
+	h.duplicate = true;
+	assert_int_equal(produce(fd, "p", 0, 1, batch, (int32_t)len, &base), E_NONE);
+	assert_int_equal(base, 42);
+	h.duplicate = false;
+	assert_int_equal(produce(fd, "p", 0, 1, batch, (int32_t)len, &base), E_NONE);
+	assert_int_equal(base, 0);
+	assert_int_equal(h.checks, 3);
+	close(fd);
+	tb_close(&b);
+}
+
+/* The retention timer deletes old segments of delete-policy topics only
+ * (a compacted topic keeps its history) and checkpoints the new start. */
+static void test_topic_manager_tick_retention_for_delete_policy_only(void **state)
+{
+	struct tb b;
+	struct topic_config_kv del[] = {{"segment.bytes", "100"},
+					{"retention.ms", "1000"}};
+	struct topic_config_kv comp[] = {{"segment.bytes", "100"},
+					 {"retention.ms", "1000"},
+					 {"cleanup.policy", "compact"}};
+	uint8_t batch[256];
+	size_t n = 0;
+	tb_config(&b);
+	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+	assert_int_equal(topic_create(b.tm, "old", 1, del, 2, NULL), KB_OK);
+	assert_int_equal(topic_create(b.tm, "kept", 1, comp, 3, NULL), KB_OK);
+	const char *names[] = {"old", "kept"};
+	for (int t = 0; t < 2; t++)
+		for (int i = 0; i < 3; i++) {
+			size_t len = one_batch(batch, sizeof batch, "0123456789", 1000 + i);
+			assert_int_equal(topic_append_batch(b.tm, topic_partition_find(
+				b.tm, names[t], 0), batch, len, NULL), KB_OK);
+		}
+	topic_manager_tick(b.tm, kb_now_ms());
+	assert_int_equal(topic_partition_find(b.tm, "old", 0)->log->log_start_offset, 2);
+	assert_int_equal(topic_partition_find(b.tm, "kept", 0)->log->log_start_offset, 0);
+	assert_true(tu_file_size(path_in(&b, "old-0/00000000000000000000.log")) < 0);
+	assert_true(tu_file_size(path_in(&b, "kept-0/00000000000000000000.log")) > 0);
+	/* Whole segments went: the start is the first segment's base, so, as
+	 * in Kafka, log-start-offset-checkpoint needs no entry for it. */
+	uint8_t *f = tu_read_all(path_in(&b, "log-start-offset-checkpoint"), &n);
+	assert_int_equal(n, 4);
+	assert_memory_equal(f, "0\n0\n", n);
+	free(f);
+	topic_manager_close(b.tm);
+	tu_rmrf(b.dir);
+}
+
+/* ---- Metadata ---- */
+
+/* One partition of a v0 Metadata answer: node 1 leads and replicates. */
+static void want_md_partition_v0(struct bb *w, int32_t index)
+{
+	bb_i16(w, 0);
+	bb_i32(w, index);
+	bb_i32(w, 1);
+	bb_i32(w, 1);
+	bb_i32(w, 1);
+	bb_i32(w, 1);
+	bb_i32(w, 1);
+}
+
+/* KAFKA: v0 [] means every topic (kafka-python's probe). */
+static void test_metadata_v0_empty_list_means_all_topics(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "a", 2, NULL, NULL), E_NONE);
+	bb_i32(&q, 0);
+	bb_i32(&w, 1); /* brokers */
+	bb_i32(&w, 1);
+	bb_str(&w, "localhost");
+	bb_i32(&w, 9092);
+	bb_i32(&w, 1); /* topics */
+	bb_i16(&w, 0);
+	bb_str(&w, "a");
+	bb_i32(&w, 2);
+	want_md_partition_v0(&w, 0);
+	want_md_partition_v0(&w, 1);
+	roundtrip_expect(fd, 3, 0, false, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* KAFKA: v1+ null means all, [] means none (librdkafka's brokers-only
+ * probe); v4 allow_auto_topic_creation=false does not create. */
+static void test_metadata_v4_null_all_empty_none_and_auto_create_flag(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "a", 1, NULL, NULL), E_NONE);
+	bb_i32(&q, -1);
+	bb_i8(&q, 0);
+	size_t n = roundtrip(fd, 3, 4, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d); /* throttle */
+	assert_int_equal(rd_i32(&d), 1);
+	rd_i32(&d), rd_skip_str(&d), rd_i32(&d), rd_skip_str(&d); /* broker */
+	rd_skip_str(&d);                                       /* cluster id */
+	assert_int_equal(rd_i32(&d), 1);                       /* controller */
+	assert_int_equal(rd_i32(&d), 1);                       /* one topic */
+	free(r);
+	q.n = 0;
+	bb_i32(&q, 0);
+	bb_i8(&q, 1);
+	n = roundtrip(fd, 3, 4, false, &q, &r);
+	assert_int_equal((int32_t)kb_get_be32(r + n - 4), 0); /* no topics */
+	free(r);
+	q.n = 0;
+	bb_i32(&q, 1);
+	bb_str(&q, "nope");
+	bb_i8(&q, 0);
+	n = roundtrip(fd, 3, 4, false, &q, &r);
+	/* ... topics [1][error 3]["nope"][internal false][0 partitions] */
+	assert_int_equal(kb_get_be16(r + n - 13), E_UNKNOWN_TOPIC);
+	free(r);
+	close(fd);
+	assert_null(topic_find(b.tm, "nope"));
+	tb_close(&b);
+}
+
+/* The highest version, byte for byte: a topic auto-created by Metadata. */
+static void test_metadata_v9_auto_creates_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	bb_uv(&q, 3);
+	bb_cstr(&q, "auto");
+	bb_i8(&q, 0);
+	bb_cstr(&q, "bad name");
+	bb_i8(&q, 0);
+	bb_i8(&q, 1); /* allow_auto_topic_creation */
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_i32(&w, 1);
+	bb_cstr(&w, "localhost");
+	bb_i32(&w, 9092);
+	bb_cstr(&w, NULL); /* rack */
+	bb_i8(&w, 0);
+	bb_cstr(&w, "c1");
+	bb_i32(&w, 1);
+	bb_uv(&w, 3);
+	bb_i16(&w, 0);
+	bb_cstr(&w, "auto");
+	bb_i8(&w, 0);
+	bb_uv(&w, 2);
+	bb_i16(&w, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_i32(&w, 0); /* leader_epoch */
+	bb_uv(&w, 2);
+	bb_i32(&w, 1);
+	bb_uv(&w, 2);
+	bb_i32(&w, 1);
+	bb_uv(&w, 1); /* offline_replicas */
+	bb_i8(&w, 0);
+	bb_i32(&w, INT32_MIN);
+	bb_i8(&w, 0);
+	bb_i16(&w, E_INVALID_TOPIC);
+	bb_cstr(&w, "bad name");
+	bb_i8(&w, 0);
+	bb_uv(&w, 1);
+	bb_i32(&w, INT32_MIN);
+	bb_i8(&w, 0);
+	bb_i32(&w, INT32_MIN); /* cluster_authorized_operations */
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 3, 9, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* auto.create.topics.enable=false: never created, whatever the client. */
+static void test_metadata_broker_auto_create_disabled(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	tb_config(&b);
+	b.cfg.auto_create_topics = false;
+	tb_start(&b);
+	int fd = tb_connect(&b);
+	bb_i32(&q, 1);
+	bb_str(&q, "x");
+	size_t n = roundtrip(fd, 3, 1, false, &q, &r);
+	/* [1 topic][error][name "x"][internal][0 partitions] */
+	assert_int_equal(kb_get_be16(r + n - 10), E_UNKNOWN_TOPIC);
+	free(r);
+	close(fd);
+	tb_close(&b);
+}
+
+/* ==== 06_admin.c ==== */
+
+/* CreateTopics v2 (lowest): success, exists, invalid name, bad counts. */
+static void test_admin_create_topics_v2_errors_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	static const struct {
+		const char *name;
+		int32_t np;
+		int rf;
+	} in[] = {{"ok", 2, -1}, {"ok2", 1, 1}, {"ok", 1, -1}, {"a b", 1, -1},
+		  {"zero", 0, -1}, {"rf3", 1, 3}};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	bb_i32(&q, 6);
+	for (int i = 0; i < 6; i++) {
+		bb_str(&q, in[i].name);
+		bb_i32(&q, in[i].np);
+		bb_i16(&q, in[i].rf);
+		bb_i32(&q, 0);
+		bb_i32(&q, 0);
+	}
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 6);
+	/* "ok" twice in one request: INVALID_REQUEST for both copies */
+	bb_str(&w, "ok");
+	bb_i16(&w, E_INVALID_REQUEST);
+	bb_str(&w, "Duplicate topic name ok in the request");
+	bb_str(&w, "ok2");
+	bb_i16(&w, 0);
+	bb_str(&w, NULL);
+	bb_str(&w, "ok");
+	bb_i16(&w, E_INVALID_REQUEST);
+	bb_str(&w, "Duplicate topic name ok in the request");
+	bb_str(&w, "a b");
+	bb_i16(&w, E_INVALID_TOPIC);
+	bb_str(&w, "Topic name is invalid");
+	bb_str(&w, "zero");
+	bb_i16(&w, E_INVALID_PARTITIONS);
+	bb_str(&w, "Number of partitions must be between 1 and 1000");
+	bb_str(&w, "rf3");
+	bb_i16(&w, E_INVALID_RF);
+	bb_str(&w, "Unable to replicate the partition 3 time(s): only 1 "
+		   "broker(s) are registered.");
+	roundtrip_expect(fd, 19, 2, false, &q, &w);
+	assert_int_equal(create_topic(fd, "ok2", 1, NULL, NULL), E_TOPIC_EXISTS);
+	assert_int_equal(create_topic(fd, "a.b", 1, NULL, NULL), E_NONE);
+	assert_int_equal(create_topic(fd, "a_b", 1, NULL, NULL), E_INVALID_TOPIC);
+	assert_int_equal(create_topic(fd, "cfg", 1, "retention.ms", "abc"),
+			 E_INVALID_CONFIG);
+	assert_int_equal(create_topic(fd, "cfg", 1, "no.such.key", "1"),
+			 E_INVALID_CONFIG);
+	assert_int_equal(create_topic(fd, "cfg", 1, "retention.ms", NULL),
+			 E_INVALID_CONFIG);
+	close(fd);
+	assert_true(tu_file_size(path_in(&b, "cfg-0")) < 0);
+	tb_close(&b);
+}
+
+/* Kafka's topic config defaults, in DescribeConfigs order. */
+static const char *const kafka_defaults[][2] = {
+	{"cleanup.policy", "delete"}, {"compression.type", "producer"},
+	{"delete.retention.ms", "86400000"}, {"file.delete.delay.ms", "60000"},
+	{"flush.messages", "9223372036854775807"},
+	{"flush.ms", "9223372036854775807"}, {"index.interval.bytes", "4096"},
+	{"max.compaction.lag.ms", "9223372036854775807"},
+	{"max.message.bytes", "1048588"}, {"message.timestamp.type", "CreateTime"},
+	{"min.cleanable.dirty.ratio", "0.5"}, {"min.compaction.lag.ms", "0"},
+	{"min.insync.replicas", "1"}, {"preallocate", "false"},
+	{"retention.bytes", "-1"}, {"retention.ms", "604800000"},
+	{"segment.bytes", "1073741824"}, {"segment.index.bytes", "10485760"},
+	{"segment.jitter.ms", "0"}, {"segment.ms", "604800000"},
+	{"unclean.leader.election.enable", "false"},
+};
+#define NDEFAULTS 21
+
+/* CreateTopics v7 (highest): topic id, counts and every config echoed,
+ * the override with source TOPIC_CONFIG (1), the rest DEFAULT_CONFIG (5). */
+static void test_admin_create_topics_v7_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	uint8_t *r, id[16];
+	char text[23];
+	size_t n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	bb_uv(&q, 2);
+	bb_cstr(&q, "seven");
+	bb_i32(&q, -1);
+	bb_i16(&q, -1);
+	bb_uv(&q, 1);
+	bb_uv(&q, 2);
+	bb_cstr(&q, "retention.ms");
+	bb_cstr(&q, "5000");
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	n = roundtrip(fd, 19, 7, true, &q, &r);
+	read_topic_id(&b, "seven-0", id, text);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "seven");
+	bb_raw(&w, id, 16);
+	bb_i16(&w, 0);
+	bb_cstr(&w, NULL);
+	bb_i32(&w, 1);
+	bb_i16(&w, 1);
+	bb_uv(&w, NDEFAULTS + 1);
+	for (int i = 0; i < NDEFAULTS; i++) {
+		bool mine = strcmp(kafka_defaults[i][0], "retention.ms") == 0;
+		bb_cstr(&w, kafka_defaults[i][0]);
+		bb_cstr(&w, mine ? "5000" : kafka_defaults[i][1]);
+		bb_i8(&w, 0);
+		bb_i8(&w, mine ? 1 : 5);
+		bb_i8(&w, 0);
+		bb_i8(&w, 0);
+	}
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	assert_int_equal(n, w.n);
+	assert_memory_equal(r, w.p, n);
+	free(r);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Assignments must name this node alone; validate_only creates nothing. */
+static void test_admin_create_topics_assignments_and_validate_only(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	bb_i32(&q, 3);
+	bb_str(&q, "man");      /* [[1], [1]]: two partitions */
+	bb_i32(&q, -1);
+	bb_i16(&q, -1);
+	bb_i32(&q, 2);
+	for (int p = 0; p < 2; p++) {
+		bb_i32(&q, p);
+		bb_i32(&q, 1);
+		bb_i32(&q, 1);
+	}
+	bb_i32(&q, 0);
+	bb_str(&q, "other");    /* [[2]]: a broker that does not exist */
+	bb_i32(&q, -1);
+	bb_i16(&q, -1);
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1);
+	bb_i32(&q, 2);
+	bb_i32(&q, 0);
+	bb_str(&q, "both");     /* count and assignments: INVALID_REQUEST */
+	bb_i32(&q, 1);
+	bb_i16(&q, -1);
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1);
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 1); /* validate_only */
+	size_t n = roundtrip(fd, 19, 4, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d);
+	assert_int_equal(rd_i32(&d), 3);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i16(&d), E_NONE);
+	rd_skip_str(&d);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i16(&d), E_INVALID_ASSIGNMENT);
+	rd_skip_str(&d);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i16(&d), E_INVALID_REQUEST);
+	free(r);
+	close(fd);
+	assert_true(tu_file_size(path_in(&b, "man-0")) < 0);
+	tb_close(&b);
+}
+
+/* DeleteTopics v1 (lowest): the directories go; unknown is error 3. */
+static void test_admin_delete_topics_v1_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "gone", 2, "retention.ms", "1"), E_NONE);
+	bb_i32(&q, 2);
+	bb_str(&q, "gone");
+	bb_str(&q, "never");
+	bb_i32(&q, 1000);
+	bb_i32(&w, 0);
+	bb_i32(&w, 2);
+	bb_str(&w, "gone");
+	bb_i16(&w, 0);
+	bb_str(&w, "never");
+	bb_i16(&w, E_UNKNOWN_TOPIC);
+	roundtrip_expect(fd, 20, 1, false, &q, &w);
+	assert_true(tu_file_size(path_in(&b, "gone-0")) < 0);
+	assert_true(tu_file_size(path_in(&b, "gone-1")) < 0);
+	assert_true(tu_file_size(path_in(&b, "__samsa_topic_configs/gone.properties")) < 0);
+	/* and it can be created again, fresh */
+	assert_int_equal(create_topic(fd, "gone", 1, NULL, NULL), E_NONE);
+	close(fd);
+	tb_close(&b);
+}
+
+/* DeleteTopics v6 (highest): by id; the answer names the topic. */
+static void test_admin_delete_topics_v6_by_id_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	uint8_t id[16], zero[16] = {0};
+	char text[23];
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "byid", 1, NULL, NULL), E_NONE);
+	read_topic_id(&b, "byid-0", id, text);
+	bb_uv(&q, 3);
+	bb_cstr(&q, NULL);
+	bb_raw(&q, id, 16);
+	bb_i8(&q, 0);
+	bb_cstr(&q, NULL);
+	bb_raw(&q, zero, 16);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 3);
+	bb_cstr(&w, "byid");
+	bb_raw(&w, id, 16);
+	bb_i16(&w, 0);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_cstr(&w, NULL);
+	bb_raw(&w, zero, 16);
+	bb_i16(&w, E_UNKNOWN_TOPIC_ID);
+	bb_cstr(&w, "This server does not host this topic ID.");
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 20, 6, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* DeleteTopics v5 (flexible, names): delete.topic.enable=false. */
+static void test_admin_delete_topics_disabled(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_config(&b);
+	b.cfg.delete_topic_enable = false;
+	tb_start(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "keep", 1, NULL, NULL), E_NONE);
+	bb_uv(&q, 2);
+	bb_cstr(&q, "keep");
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "keep");
+	bb_i16(&w, E_DELETION_DISABLED);
+	bb_cstr(&w, "Topic deletion is disabled.");
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 20, 5, true, &q, &w);
+	close(fd);
+	assert_true(tu_file_size(path_in(&b, "keep-0")) > 0);
+	tb_close(&b);
+}
+
+/* CreatePartitions v0 (lowest) and v3 (highest): grow only. */
+static void test_admin_create_partitions_v0_v3_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "grow", 1, NULL, NULL), E_NONE);
+	bb_i32(&q, 2);
+	bb_str(&q, "grow");
+	bb_i32(&q, 3);
+	bb_i32(&q, -1); /* assignments: null */
+	bb_str(&q, "none");
+	bb_i32(&q, 2);
+	bb_i32(&q, -1);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 2);
+	bb_str(&w, "grow");
+	bb_i16(&w, 0);
+	bb_str(&w, NULL);
+	bb_str(&w, "none");
+	bb_i16(&w, E_UNKNOWN_TOPIC);
+	bb_str(&w, "The topic does not exist.");
+	roundtrip_expect(fd, 37, 0, false, &q, &w);
+	assert_true(tu_file_size(path_in(&b, "grow-2/partition.metadata")) > 0);
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_cstr(&q, "grow");
+	bb_i32(&q, 2);
+	bb_uv(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "grow");
+	bb_i16(&w, E_INVALID_PARTITIONS);
+	bb_cstr(&w, "Topic currently has 3 partitions, which is higher than "
+		    "the requested 2.");
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 37, 3, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* DescribeCluster v0 and v1; v1 asking for controllers is mismatched. */
+static void test_admin_describe_cluster_v0_v1_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_cstr(&w, NULL);
+	bb_cstr(&w, "c1");
+	bb_i32(&w, 1);
+	bb_uv(&w, 2);
+	bb_i32(&w, 1);
+	bb_cstr(&w, "localhost");
+	bb_i32(&w, 9092);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_i32(&w, INT32_MIN);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 60, 0, true, &q, &w);
+	q.n = w.n = 0;
+	bb_i8(&q, 0);
+	bb_i8(&q, 2);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i16(&w, E_MISMATCHED_ENDPOINT);
+	bb_cstr(&w, "The request was sent to an endpoint of type BROKER, but "
+		    "we wanted an endpoint of type CONTROLLER");
+	bb_i8(&w, 2);
+	bb_cstr(&w, "");
+	bb_i32(&w, -1);
+	bb_uv(&w, 1);
+	bb_i32(&w, INT32_MIN);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 60, 1, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* ==== 06_configs.c ==== */
+
+/* DescribeConfigs v1 (lowest): two keys of a topic, with synonyms: an
+ * override, and a broker value that differs from Kafka's default. */
+static void test_configs_describe_v1_sources_and_synonyms_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_config(&b);
+	b.cfg.log_defaults.segment_bytes = 1048576;
+	tb_start(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "d", 1, "retention.ms", "99"), E_NONE);
+	bb_i32(&q, 1);
+	bb_i8(&q, 2);
+	bb_str(&q, "d");
+	bb_i32(&q, 3);
+	bb_str(&q, "segment.bytes");
+	bb_str(&q, "retention.ms");
+	bb_str(&q, "no.such");
+	bb_i8(&q, 1);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_i16(&w, 0);
+	bb_str(&w, NULL);
+	bb_i8(&w, 2);
+	bb_str(&w, "d");
+	bb_i32(&w, 2);
+	bb_str(&w, "retention.ms");
+	bb_str(&w, "99");
+	bb_i8(&w, 0);
+	bb_i8(&w, 1);
+	bb_i8(&w, 0);
+	bb_i32(&w, 2);
+	bb_str(&w, "retention.ms");
+	bb_str(&w, "99");
+	bb_i8(&w, 1);
+	bb_str(&w, "log.retention.ms");
+	bb_str(&w, "604800000");
+	bb_i8(&w, 5);
+	bb_str(&w, "segment.bytes");
+	bb_str(&w, "1048576");
+	bb_i8(&w, 0);
+	bb_i8(&w, 4);
+	bb_i8(&w, 0);
+	bb_i32(&w, 2);
+	bb_str(&w, "log.segment.bytes");
+	bb_str(&w, "1048576");
+	bb_i8(&w, 4);
+	bb_str(&w, "log.segment.bytes");
+	bb_str(&w, "1073741824");
+	bb_i8(&w, 5);
+	roundtrip_expect(fd, 32, 1, false, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* DescribeConfigs v4 (highest): documentation and type; a broker
+ * resource is read-only; an unknown topic is error 3. */
+static void test_configs_describe_v4_broker_and_docs_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_config(&b);
+	b.cfg.num_partitions = 3;
+	tb_start(&b);
+	int fd = tb_connect(&b);
+	bb_uv(&q, 4);
+	bb_i8(&q, 4);
+	bb_cstr(&q, "1");
+	bb_uv(&q, 3);
+	bb_cstr(&q, "num.partitions");
+	bb_cstr(&q, "delete.topic.enable");
+	bb_i8(&q, 0);
+	bb_i8(&q, 2);
+	bb_cstr(&q, "missing");
+	bb_uv(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 4);
+	bb_cstr(&q, "7");
+	bb_uv(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0); /* include_synonyms */
+	bb_i8(&q, 1); /* include_documentation */
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 4);
+	bb_i16(&w, 0);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 4);
+	bb_cstr(&w, "1");
+	bb_uv(&w, 3);
+	bb_cstr(&w, "delete.topic.enable");
+	bb_cstr(&w, "true");
+	bb_i8(&w, 1);
+	bb_i8(&w, 5);
+	bb_i8(&w, 0);
+	bb_uv(&w, 1);
+	bb_i8(&w, 1); /* BOOLEAN */
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_cstr(&w, "num.partitions");
+	bb_cstr(&w, "3");
+	bb_i8(&w, 1);
+	bb_i8(&w, 4);
+	bb_i8(&w, 0);
+	bb_uv(&w, 1);
+	bb_i8(&w, 3); /* INT */
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	bb_i16(&w, E_UNKNOWN_TOPIC);
+	bb_cstr(&w, "Topic missing does not exist");
+	bb_i8(&w, 2);
+	bb_cstr(&w, "missing");
+	bb_uv(&w, 1);
+	bb_i8(&w, 0);
+	bb_i16(&w, E_INVALID_REQUEST);
+	bb_cstr(&w, "Unexpected broker id, expected 1 or empty string");
+	bb_i8(&w, 4);
+	bb_cstr(&w, "7");
+	bb_uv(&w, 1);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 32, 4, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* The documentation of one topic key, asked with include_documentation. */
+static void test_configs_describe_v3_documentation(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "doc", 1, NULL, NULL), E_NONE);
+	bb_i32(&q, 1);
+	bb_i8(&q, 2);
+	bb_str(&q, "doc");
+	bb_i32(&q, 1);
+	bb_str(&q, "segment.ms");
+	bb_i8(&q, 0);
+	bb_i8(&q, 1);
+	size_t n = roundtrip(fd, 32, 3, false, &q, &r);
+	const char *doc = "age at which a segment rolls";
+	assert_int_equal(r[n - strlen(doc) - 3], 5); /* config_type LONG */
+	assert_memory_equal(r + n - strlen(doc), doc, strlen(doc));
+	free(r);
+	close(fd);
+	tb_close(&b);
+}
+
+/* AlterConfigs v0 replaces every topic setting; a bad value changes
+ * nothing; brokers are read-only. */
+static void test_configs_alter_v0_replaces_whole_set(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "al", 1, "retention.ms", "1"), E_NONE);
+	bb_i32(&q, 2);
+	bb_i8(&q, 2);
+	bb_str(&q, "al");
+	bb_i32(&q, 1);
+	bb_str(&q, "segment.ms");
+	bb_str(&q, "60000");
+	bb_i8(&q, 4);
+	bb_str(&q, "1");
+	bb_i32(&q, 1);
+	bb_str(&q, "num.partitions");
+	bb_str(&q, "5");
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 2);
+	bb_i16(&w, 0);
+	bb_str(&w, NULL);
+	bb_i8(&w, 2);
+	bb_str(&w, "al");
+	bb_i16(&w, E_INVALID_REQUEST);
+	bb_str(&w, "Broker configs are static: set them in server.properties");
+	bb_i8(&w, 4);
+	bb_str(&w, "1");
+	roundtrip_expect(fd, 33, 0, false, &q, &w);
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_i8(&q, 2);
+	bb_cstr(&q, "al");
+	bb_uv(&q, 2);
+	bb_cstr(&q, "segment.bytes");
+	bb_cstr(&q, "5");
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_i16(&w, E_INVALID_CONFIG);
+	bb_cstr(&w, "Invalid value 5 for configuration segment.bytes: Value "
+		    "must be at least 14 and at most 2147483647");
+	bb_i8(&w, 2);
+	bb_cstr(&w, "al");
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 33, 2, true, &q, &w);
+	close(fd);
+	tb_stop(&b);
+	size_t n;
+	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/al.properties"), &n);
+	assert_int_equal(n, strlen("segment.ms=60000\n"));
+	assert_memory_equal(f, "segment.ms=60000\n", n);
+	free(f);
+	tu_rmrf(b.dir);
+}
+
+/* IncrementalAlterConfigs v0 and v1: SET, DELETE, APPEND and SUBTRACT on
+ * the list key, APPEND on a number refused. */
+static void test_configs_incremental_alter_ops(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "inc", 1, "retention.ms", "1"), E_NONE);
+	bb_i32(&q, 1);
+	bb_i8(&q, 2);
+	bb_str(&q, "inc");
+	bb_i32(&q, 3);
+	bb_str(&q, "retention.ms");
+	bb_i8(&q, 1); /* DELETE */
+	bb_str(&q, NULL);
+	bb_str(&q, "cleanup.policy");
+	bb_i8(&q, 2); /* APPEND to the default "delete" */
+	bb_str(&q, "compact");
+	bb_str(&q, "max.message.bytes");
+	bb_i8(&q, 0); /* SET */
+	bb_str(&q, "2000");
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_i16(&w, 0);
+	bb_str(&w, NULL);
+	bb_i8(&w, 2);
+	bb_str(&w, "inc");
+	roundtrip_expect(fd, 44, 0, false, &q, &w);
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_i8(&q, 2);
+	bb_cstr(&q, "inc");
+	bb_uv(&q, 2);
+	bb_cstr(&q, "max.message.bytes");
+	bb_i8(&q, 2);
+	bb_cstr(&q, "1");
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_i16(&w, E_INVALID_CONFIG);
+	bb_cstr(&w, "Config value append is not allowed for config key: "
+		    "max.message.bytes");
+	bb_i8(&w, 2);
+	bb_cstr(&w, "inc");
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 44, 1, true, &q, &w);
+	q.n = 0;
+	bb_i32(&q, 1);
+	bb_i8(&q, 2);
+	bb_str(&q, "inc");
+	bb_i32(&q, 1);
+	bb_str(&q, "cleanup.policy");
+	bb_i8(&q, 3); /* SUBTRACT */
+	bb_str(&q, "delete");
+	bb_i8(&q, 0);
+	uint8_t *r;
+	roundtrip(fd, 44, 0, false, &q, &r);
+	free(r);
+	close(fd);
+	tb_stop(&b);
+	size_t n;
+	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/inc.properties"), &n);
+	const char *want = "cleanup.policy=compact\nmax.message.bytes=2000\n";
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(f, want, n);
+	free(f);
+	tu_rmrf(b.dir);
+}
+
+/* ==== 06_produce_fetch.c ==== */
+
+/* Produce v3 and Fetch v4 (lowest of each): the bytes fetched are the
+ * bytes produced, with the broker's base offset. */
+static void test_pf_produce_v3_fetch_v4_roundtrip_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	uint8_t batch[256], *recs;
+	size_t len = one_batch(batch, sizeof batch, "hello", 1700000000000), n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "rt", 1, NULL, NULL), E_NONE);
+	bb_str(&q, NULL);
+	bb_i16(&q, 1);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 1);
+	bb_str(&q, "rt");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, batch, len);
+	bb_i32(&w, 1);
+	bb_str(&w, "rt");
+	bb_i32(&w, 1);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i64(&w, 0);
+	bb_i64(&w, -1); /* log_append_time_ms: CreateTime */
+	bb_i32(&w, 0);  /* throttle_time_ms, last */
+	roundtrip_expect(fd, 0, 3, false, &q, &w);
+	assert_int_equal(produce(fd, "rt", 0, -1, batch, (int32_t)len, NULL), E_NONE);
+	q.n = w.n = 0;
+	bb_i32(&q, -1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1);
+	bb_i32(&q, 1 << 20);
+	bb_i8(&q, 1); /* read_committed */
+	bb_i32(&q, 1);
+	bb_str(&q, "rt");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i64(&q, 0);
+	bb_i32(&q, 1 << 20);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_str(&w, "rt");
+	bb_i32(&w, 1);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i64(&w, 2);
+	bb_i64(&w, 2);
+	bb_i32(&w, 0); /* aborted_transactions: [] for read_committed */
+	bb_i32(&w, (int64_t)(2 * len));
+	bb_raw(&w, batch, len);
+	tu_be(batch, 1, 8); /* the second one got base offset 1 */
+	bb_raw(&w, batch, len);
+	roundtrip_expect(fd, 1, 4, false, &q, &w);
+	assert_int_equal(fetch4(fd, "rt", 2, 0, 0, 1 << 20, &recs, &n), E_NONE);
+	assert_int_equal(n, 0);
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Produce v8 and Fetch v12 (highest): log start offset, record errors
+ * and the flexible fetch with its compact records. */
+static void test_pf_produce_v8_fetch_v12_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	uint8_t batch[256];
+	size_t len = one_batch(batch, sizeof batch, "v12", 5);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "hi", 1, NULL, NULL), E_NONE);
+	bb_str(&q, NULL);
+	bb_i16(&q, -1);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 1);
+	bb_str(&q, "hi");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, batch, len);
+	bb_i32(&w, 1);
+	bb_str(&w, "hi");
+	bb_i32(&w, 1);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i64(&w, 0);
+	bb_i64(&w, -1);
+	bb_i64(&w, 0);  /* log_start_offset */
+	bb_i32(&w, 0);  /* record_errors */
+	bb_str(&w, NULL);
+	bb_i32(&w, 0);
+	roundtrip_expect(fd, 0, 8, false, &q, &w);
+	q.n = w.n = 0;
+	bb_i32(&q, -1);
+	bb_i32(&q, 500);
+	bb_i32(&q, 1);
+	bb_i32(&q, 1 << 20);
+	bb_i8(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&q, -1);
+	bb_uv(&q, 2);
+	bb_cstr(&q, "hi");
+	bb_uv(&q, 2);
+	bb_i32(&q, 0);
+	bb_i32(&q, 0);  /* current_leader_epoch */
+	bb_i64(&q, 0);
+	bb_i32(&q, -1); /* last_fetched_epoch */
+	bb_i64(&q, -1); /* log_start_offset */
+	bb_i32(&q, 1 << 20);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_uv(&q, 1);   /* forgotten_topics_data */
+	bb_cstr(&q, "rack-a");
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i32(&w, 0); /* session_id */
+	bb_uv(&w, 2);
+	bb_cstr(&w, "hi");
+	bb_uv(&w, 2);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i64(&w, 1);
+	bb_i64(&w, 1);
+	bb_i64(&w, 0);
+	bb_uv(&w, 0);   /* aborted_transactions: null */
+	bb_i32(&w, -1); /* preferred_read_replica */
+	bb_cbytes(&w, batch, len);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 1, 12, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* KAFKA: Produce v0-2 are advertised (librdkafka) but answered
+ * UNSUPPORTED_VERSION for every partition. */
+static void test_pf_produce_v0_unsupported_version_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	uint8_t batch[256];
+	size_t len = one_batch(batch, sizeof batch, "old", 5);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "old", 1, NULL, NULL), E_NONE);
+	bb_i16(&q, 1);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 1);
+	bb_str(&q, "old");
+	bb_i32(&q, 2);
+	bb_i32(&q, 0);
+	bb_bytes(&q, batch, len);
+	bb_i32(&q, 1);
+	bb_bytes(&q, batch, len);
+	bb_i32(&w, 1);
+	bb_str(&w, "old");
+	bb_i32(&w, 2);
+	bb_i32(&w, 0);
+	bb_i16(&w, E_UNSUPPORTED_VERSION);
+	bb_i64(&w, -1);
+	bb_i32(&w, 1);
+	bb_i16(&w, E_UNSUPPORTED_VERSION);
+	bb_i64(&w, -1);
+	roundtrip_expect(fd, 0, 0, false, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Every per-partition error of Produce, each from its own cause. */
+static void test_pf_produce_error_codes(void **state)
+{
+	struct tb b;
+	uint8_t ok[256], bad[256], big[2048];
+	struct tu_record two[2] = {{"a", "1", 1}, {"b", "2", 2}};
+	size_t len = one_batch(ok, sizeof ok, "v", 1);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "e", 1, NULL, NULL), E_NONE);
+	assert_int_equal(create_topic(fd, "small", 1, "max.message.bytes", "100"), E_NONE);
+	assert_int_equal(create_topic(fd, "isr2", 1, "min.insync.replicas", "2"), E_NONE);
+	assert_int_equal(produce(fd, "e", 0, 2, ok, (int32_t)len, NULL),
+			 E_INVALID_REQUIRED_ACKS);
+	assert_int_equal(produce(fd, "nope", 0, 1, ok, (int32_t)len, NULL),
+			 E_UNKNOWN_TOPIC);
+	assert_int_equal(produce(fd, "e", 7, 1, ok, (int32_t)len, NULL),
+			 E_UNKNOWN_TOPIC);
+	assert_int_equal(produce(fd, "bad name", 0, 1, ok, (int32_t)len, NULL),
+			 E_INVALID_TOPIC);
+	assert_int_equal(produce(fd, "e", 0, 1, NULL, -1, NULL), E_INVALID_RECORD);
+	memcpy(bad, ok, len);
+	bad[len - 2] ^= 1; /* a value byte: the CRC no longer matches */
+	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len, NULL),
+			 E_CORRUPT_MESSAGE);
+	memcpy(bad, ok, len);
+	bad[16] = 1; /* magic 1 */
+	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len, NULL),
+			 E_UNSUPPORTED_FOR_MESSAGE_FORMAT);
+	memcpy(bad, ok, len);
+	bad[22] |= 0x20; /* a control batch from a client */
+	fix_crc(bad, len);
+	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len, NULL),
+			 E_INVALID_RECORD);
+	size_t len2 = tu_batch_build(bad, sizeof bad, 0, two, 2);
+	tu_be(bad + 23, 2, 4); /* lastOffsetDelta and recordsCount say 3 */
+	tu_be(bad + 57, 3, 4);
+	fix_crc(bad, len2);
+	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len2, NULL),
+			 E_CORRUPT_MESSAGE);
+	assert_int_equal(produce(fd, "e", 0, 1, ok, (int32_t)len - 1, NULL),
+			 E_CORRUPT_MESSAGE); /* truncated */
+	size_t lbig = tu_batch_simple(big, sizeof big, 1, 1, 200);
+	assert_int_equal(produce(fd, "small", 0, 1, big, (int32_t)lbig, NULL),
+			 E_MESSAGE_TOO_LARGE);
+	assert_int_equal(produce(fd, "isr2", 0, -1, ok, (int32_t)len, NULL),
+			 E_NOT_ENOUGH_REPLICAS);
+	assert_int_equal(produce(fd, "isr2", 0, 1, ok, (int32_t)len, NULL), E_NONE);
+	int64_t base;
+	assert_int_equal(produce(fd, "e", 0, 1, ok, (int32_t)len, &base), E_NONE);
+	assert_int_equal(base, 0); /* nothing of the above reached the log */
+	close(fd);
+	tb_close(&b);
+}
+
+/* Two batches in one partition's records go in together, in order. */
+static void test_pf_produce_two_batches_in_one_partition(void **state)
+{
+	struct tb b;
+	uint8_t two[512], *recs;
+	size_t l1 = one_batch(two, sizeof two, "one", 1), n;
+	size_t l2 = one_batch(two + l1, sizeof two - l1, "two", 2);
+	int64_t base;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "tw", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "tw", 0, 1, two, (int32_t)(l1 + l2), &base),
+			 E_NONE);
+	assert_int_equal(base, 0);
+	assert_int_equal(fetch4(fd, "tw", 1, 0, 0, 1 << 20, &recs, &n), E_NONE);
+	assert_int_equal(n, l2);
+	assert_int_equal((int64_t)kb_get_be64(recs), 1);
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* acks=0: no response; a failure closes the connection instead. */
+static void test_pf_produce_acks0_no_response_error_closes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t batch[256], c;
+	size_t len = one_batch(batch, sizeof batch, "z", 1);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "z", 1, NULL, NULL), E_NONE);
+	bb_str(&q, NULL);
+	bb_i16(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 1);
+	bb_str(&q, "z");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, batch, len);
+	send_req(fd, 0, 7, false, 1, &q);
+	/* the next answer on this connection is the next request's */
+	int64_t base;
+	assert_int_equal(produce(fd, "z", 0, 1, batch, (int32_t)len, &base), E_NONE);
+	assert_int_equal(base, 1);
+	q.n = 0;
+	bb_str(&q, NULL);
+	bb_i16(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 1);
+	bb_str(&q, "missing");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, batch, len);
+	send_req(fd, 0, 7, false, 2, &q);
+	assert_int_equal(recv(fd, &c, 1, 0), 0);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Invariant 2: LogAppendTime sets bit 3 and maxTimestamp = now, and the
+ * CRC is recomputed; Produce answers the time it stamped. */
+static void test_pf_log_append_time_stamps_and_recomputes_crc(void **state)
+{
+	struct tb b;
+	uint8_t batch[256], *recs, *r;
+	struct bb q = {.n = 0};
+	size_t len = one_batch(batch, sizeof batch, "t", 1000), n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "lat", 1, "message.timestamp.type",
+				      "LogAppendTime"), E_NONE);
+	int64_t before = kb_now_ms();
+	bb_str(&q, NULL);
+	bb_i16(&q, 1);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 1);
+	bb_str(&q, "lat");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, batch, len);
+	n = roundtrip(fd, 0, 5, false, &q, &r);
+	int64_t stamped = (int64_t)kb_get_be64(r + n - 4 - 16);
+	free(r);
+	assert_true(stamped >= before && stamped <= kb_now_ms());
+	assert_int_equal(fetch4(fd, "lat", 0, 0, 0, 1 << 20, &recs, &n), E_NONE);
+	assert_int_equal(n, len);
+	assert_int_equal(kb_get_be16(recs + 21) & 0x08, 0x08);
+	assert_int_equal((int64_t)kb_get_be64(recs + 35), stamped);
+	assert_int_equal((int64_t)kb_get_be64(recs + 27), 1000); /* base ts kept */
+	assert_int_equal(kb_get_be32(recs + 17), tu_crc32c(recs + 21, n - 21));
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Compressed batches are kept exactly as the producer sent them. */
+static void test_pf_compressed_batch_stored_untouched(void **state)
+{
+	struct tb b;
+	uint8_t batch[256], *recs;
+	size_t n;
+	for (int codec = 1; codec <= 4; codec++) {
+		size_t len = one_batch(batch, sizeof batch, "compressed?", 1);
+		batch[22] = (uint8_t)codec; /* gzip, snappy, lz4, zstd */
+		fix_crc(batch, len);
+		tb_open(&b);
+		int fd = tb_connect(&b);
+		assert_int_equal(create_topic(fd, "cz", 1, NULL, NULL), E_NONE);
+		assert_int_equal(produce(fd, "cz", 0, 1, batch, (int32_t)len, NULL),
+				 E_NONE);
+		assert_int_equal(fetch4(fd, "cz", 0, 0, 0, 1 << 20, &recs, &n), E_NONE);
+		assert_int_equal(n, len);
+		assert_memory_equal(recs, batch, len);
+		free(recs);
+		close(fd);
+		tb_close(&b);
+	}
+}
+
+struct delayed_produce {
+	int port;
+	const uint8_t *batch;
+	size_t len;
+};
+
+static void *produce_later(void *arg)
+{
+	struct delayed_produce *dp = arg;
+	struct tb fake = {.port = dp->port};
+	usleep(200 * 1000);
+	int fd = tb_connect(&fake);
+	assert_int_equal(produce(fd, "w", 0, 1, dp->batch, (int32_t)dp->len, NULL),
+			 E_NONE);
+	close(fd);
+	return NULL;
+}
+
+/* A fetch parked on min_bytes returns as soon as a produce arrives, well
+ * before max_wait_ms (5000): a behaviour, not a benchmark. */
+static void test_pf_fetch_woken_by_produce_before_max_wait(void **state)
+{
+	struct tb b;
+	uint8_t batch[256], *recs;
+	size_t len = one_batch(batch, sizeof batch, "wake", 1), n;
+	pthread_t th;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "w", 1, NULL, NULL), E_NONE);
+	struct delayed_produce dp = {b.port, batch, len};
+	assert_int_equal(pthread_create(&th, NULL, produce_later, &dp), 0);
+	int64_t t0 = kb_mono_ms();
+	assert_int_equal(fetch4(fd, "w", 0, 5000, 1, 1 << 20, &recs, &n), E_NONE);
+	int64_t took = kb_mono_ms() - t0;
+	pthread_join(th, NULL);
+	assert_int_equal(n, len);
+	assert_true(took >= 150 && took < 1000);
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* With nothing to send the fetch answers empty at max_wait_ms. */
+static void test_pf_fetch_expires_empty_at_max_wait(void **state)
+{
+	struct tb b;
+	uint8_t *recs;
+	size_t n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "idle", 1, NULL, NULL), E_NONE);
+	int64_t t0 = kb_mono_ms();
+	assert_int_equal(fetch4(fd, "idle", 0, 200, 1, 1 << 20, &recs, &n), E_NONE);
+	int64_t took = kb_mono_ms() - t0;
+	assert_int_equal(n, 0);
+	assert_true(took >= 190 && took < 2000);
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Fetch asking for 2 GiB gets what exists; offsets outside
+ * [log start, log end] are OFFSET_OUT_OF_RANGE; a missing partition 3. */
+static void test_pf_fetch_2gib_bounded_and_out_of_range(void **state)
+{
+	struct tb b;
+	uint8_t batch[256], *recs;
+	size_t len = one_batch(batch, sizeof batch, "x", 1), n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "big", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "big", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	assert_int_equal(fetch4(fd, "big", 0, 0, INT32_MAX, INT32_MAX, &recs, &n),
+			 E_NONE);
+	assert_int_equal(n, len);
+	free(recs);
+	assert_int_equal(fetch4(fd, "big", 2, 0, 0, INT32_MAX, &recs, &n),
+			 E_OFFSET_OUT_OF_RANGE);
+	assert_int_equal(n, 0);
+	free(recs);
+	assert_int_equal(fetch4(fd, "nope", 0, 5000, 1, 100, &recs, &n),
+			 E_UNKNOWN_TOPIC);
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* KIP-74: the first batch comes whole even past partition_max_bytes;
+ * after it only what fits. */
+static void test_pf_fetch_kip74_first_batch_may_exceed_limit(void **state)
+{
+	struct tb b;
+	uint8_t batch[2048], *recs;
+	size_t len = tu_batch_simple(batch, sizeof batch, 1, 1, 500), n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "k", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "k", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	assert_int_equal(produce(fd, "k", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	assert_int_equal(fetch4(fd, "k", 0, 0, 0, 10, &recs, &n), E_NONE);
+	assert_int_equal(n, len);
+	free(recs);
+	assert_int_equal(fetch4(fd, "k", 0, 0, 0, (int32_t)(len + 10), &recs, &n),
+			 E_NONE);
+	assert_int_equal(n, len);
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Three batches at timestamps 1000, 3000, 2000. */
+static void fill_timestamps(int fd, const char *topic)
+{
+	uint8_t batch[256];
+	int64_t ts[] = {1000, 3000, 2000};
+	for (int i = 0; i < 3; i++) {
+		size_t len = one_batch(batch, sizeof batch, "t", ts[i]);
+		assert_int_equal(produce(fd, topic, 0, 1, batch, (int32_t)len, NULL),
+				 E_NONE);
+	}
+}
+
+/* ListOffsets v1 (lowest): earliest, latest, by time, one too late. */
+static void test_pf_list_offsets_v1_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	int64_t ask[] = {-2, -1, 2500, 9999};
+	int64_t want[][2] = {{-1, 0}, {-1, 3}, {3000, 1}, {-1, -1}};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "lo", 1, NULL, NULL), E_NONE);
+	fill_timestamps(fd, "lo");
+	bb_i32(&q, -1);
+	bb_i32(&q, 1);
+	bb_str(&q, "lo");
+	bb_i32(&q, 5);
+	for (int i = 0; i < 4; i++) {
+		bb_i32(&q, 0);
+		bb_i64(&q, ask[i]);
+	}
+	bb_i32(&q, 3);
+	bb_i64(&q, -1);
+	bb_i32(&w, 1);
+	bb_str(&w, "lo");
+	bb_i32(&w, 5);
+	for (int i = 0; i < 4; i++) {
+		bb_i32(&w, 0);
+		bb_i16(&w, 0);
+		bb_i64(&w, want[i][0]);
+		bb_i64(&w, want[i][1]);
+	}
+	bb_i32(&w, 3);
+	bb_i16(&w, E_UNKNOWN_TOPIC);
+	bb_i64(&w, -1);
+	bb_i64(&w, -1);
+	roundtrip_expect(fd, 2, 1, false, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* ListOffsets v7 (highest): max timestamp (-3), leader epochs, and the
+ * current leader epoch check. */
+static void test_pf_list_offsets_v7_max_timestamp_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "mx", 1, NULL, NULL), E_NONE);
+	fill_timestamps(fd, "mx");
+	bb_i32(&q, -1);
+	bb_i8(&q, 1);
+	bb_uv(&q, 2);
+	bb_cstr(&q, "mx");
+	bb_uv(&q, 4);
+	bb_i32(&q, 0);
+	bb_i32(&q, -1);
+	bb_i64(&q, -3);
+	bb_i8(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&q, 0);
+	bb_i64(&q, -2);
+	bb_i8(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1); /* a newer epoch than ours */
+	bb_i64(&q, -1);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "mx");
+	bb_uv(&w, 4);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i64(&w, 3000);
+	bb_i64(&w, 1);
+	bb_i32(&w, 0);
+	bb_i8(&w, 0);
+	bb_i32(&w, 0);
+	bb_i16(&w, 0);
+	bb_i64(&w, -1);
+	bb_i64(&w, 0);
+	bb_i32(&w, 0);
+	bb_i8(&w, 0);
+	bb_i32(&w, 0);
+	bb_i16(&w, E_UNKNOWN_LEADER_EPOCH);
+	bb_i64(&w, -1);
+	bb_i64(&w, -1);
+	bb_i32(&w, -1);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 2, 7, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* OffsetForLeaderEpoch v2 (lowest) and v4 (highest). */
+static void test_pf_offset_for_leader_epoch_v2_v4_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "ep", 1, NULL, NULL), E_NONE);
+	fill_timestamps(fd, "ep");
+	bb_i32(&q, 1);
+	bb_str(&q, "ep");
+	bb_i32(&q, 3);
+	bb_i32(&q, 0);
+	bb_i32(&q, -1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&q, -1);
+	bb_i32(&q, 5); /* newer than any known: unknown */
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_str(&w, "ep");
+	bb_i32(&w, 3);
+	bb_i16(&w, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 0);
+	bb_i64(&w, 3);
+	bb_i16(&w, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, -1);
+	bb_i64(&w, -1);
+	bb_i16(&w, E_UNKNOWN_TOPIC);
+	bb_i32(&w, 1);
+	bb_i32(&w, -1);
+	bb_i64(&w, -1);
+	roundtrip_expect(fd, 23, 2, false, &q, &w);
+	q.n = w.n = 0;
+	bb_i32(&q, -1);
+	bb_uv(&q, 2);
+	bb_cstr(&q, "ep");
+	bb_uv(&q, 2);
+	bb_i32(&q, 0);
+	bb_i32(&q, 7); /* current leader epoch 7: ours is 0 */
+	bb_i32(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "ep");
+	bb_uv(&w, 2);
+	bb_i16(&w, E_UNKNOWN_LEADER_EPOCH);
+	bb_i32(&w, 0);
+	bb_i32(&w, -1);
+	bb_i64(&w, -1);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 23, 4, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* A fetch with a stale current_leader_epoch is fenced (v9+). */
+static void test_pf_fetch_fenced_leader_epoch(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "fe", 1, NULL, NULL), E_NONE);
+	bb_i32(&q, -1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&q, -1);
+	bb_i32(&q, 1);
+	bb_str(&q, "fe");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i32(&q, -5); /* older than ours: fenced */
+	bb_i64(&q, 0);
+	bb_i64(&q, -1);
+	bb_i32(&q, 1000);
+	bb_i32(&q, 0); /* forgotten */
+	bb_str(&q, "");
+	size_t n = roundtrip(fd, 1, 11, false, &q, &r);
+	/* throttle, error, session, [1]["fe"][1][partition 0][error] */
+	assert_int_equal(kb_get_be16(r + 4 + 2 + 4 + 4 + 4 + 4 + 4), E_FENCED_LEADER_EPOCH);
+	assert_true(n > 24);
+	free(r);
+	close(fd);
+	tb_close(&b);
+}
+
+/* DeleteRecords v0 (lowest) and v2 (highest): -1 is the high watermark,
+ * beyond it OFFSET_OUT_OF_RANGE; the new start offset is checkpointed. */
+static void test_pf_delete_records_v0_v2_bytes(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	uint8_t *recs;
+	size_t n;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "dr", 1, NULL, NULL), E_NONE);
+	assert_int_equal(create_topic(fd, "comp", 1, "cleanup.policy", "compact"),
+			 E_NONE);
+	fill_timestamps(fd, "dr");
+	bb_i32(&q, 2);
+	bb_str(&q, "dr");
+	bb_i32(&q, 2);
+	bb_i32(&q, 0);
+	bb_i64(&q, 2);
+	bb_i32(&q, 0);
+	bb_i64(&q, 9);
+	bb_str(&q, "comp");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i64(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i32(&w, 0);
+	bb_i32(&w, 2);
+	bb_str(&w, "dr");
+	bb_i32(&w, 2);
+	bb_i32(&w, 0);
+	bb_i64(&w, 2);
+	bb_i16(&w, 0);
+	bb_i32(&w, 0);
+	bb_i64(&w, -1);
+	bb_i16(&w, E_OFFSET_OUT_OF_RANGE);
+	bb_str(&w, "comp");
+	bb_i32(&w, 1);
+	bb_i32(&w, 0);
+	bb_i64(&w, -1);
+	bb_i16(&w, E_POLICY_VIOLATION);
+	roundtrip_expect(fd, 21, 0, false, &q, &w);
+	size_t cn;
+	uint8_t *f = tu_read_all(path_in(&b, "log-start-offset-checkpoint"), &cn);
+	assert_int_equal(cn, strlen("0\n1\ndr 0 2\n"));
+	assert_memory_equal(f, "0\n1\ndr 0 2\n", cn);
+	free(f);
+	assert_int_equal(fetch4(fd, "dr", 1, 0, 0, 1000, &recs, &n),
+			 E_OFFSET_OUT_OF_RANGE);
+	free(recs);
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_cstr(&q, "dr");
+	bb_uv(&q, 2);
+	bb_i32(&q, 0);
+	bb_i64(&q, -1);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "dr");
+	bb_uv(&w, 2);
+	bb_i32(&w, 0);
+	bb_i64(&w, 3);
+	bb_i16(&w, 0);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 21, 2, true, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* A malformed body closes the connection (KB_ERR_PROTO). */
+static void test_pf_malformed_request_closes_connection(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t c;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	bb_i32(&q, -1);
+	bb_i32(&q, 0x7fffffff); /* 2^31-1 topics in a few bytes */
+	send_req(fd, 2, 1, false, 9, &q);
+	assert_int_equal(recv(fd, &c, 1, 0), 0);
+	close(fd);
+	tb_close(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_topic_name_valid_follows_kafka),
+		cmocka_unit_test(test_topic_id_format_is_base64url_without_padding),
+		cmocka_unit_test(test_topic_reloads_with_same_id_after_restart),
+		cmocka_unit_test(test_topic_manager_close_writes_checkpoints_and_marker),
+		cmocka_unit_test(test_topic_configs_persist_across_restart),
+		cmocka_unit_test(test_topic_load_recreates_gaps_and_finishes_deletes),
+		cmocka_unit_test(test_topic_hooks_create_append_read),
+		cmocka_unit_test(test_topic_appended_hook_owns_high_watermark),
+		cmocka_unit_test(test_topic_produce_check_rejects_or_dedups),
+		cmocka_unit_test(test_topic_manager_tick_retention_for_delete_policy_only),
+		cmocka_unit_test(test_metadata_v0_empty_list_means_all_topics),
+		cmocka_unit_test(test_metadata_v4_null_all_empty_none_and_auto_create_flag),
+		cmocka_unit_test(test_metadata_v9_auto_creates_bytes),
+		cmocka_unit_test(test_metadata_broker_auto_create_disabled),
+		cmocka_unit_test(test_admin_create_topics_v2_errors_bytes),
+		cmocka_unit_test(test_admin_create_topics_v7_bytes),
+		cmocka_unit_test(test_admin_create_topics_assignments_and_validate_only),
+		cmocka_unit_test(test_admin_delete_topics_v1_bytes),
+		cmocka_unit_test(test_admin_delete_topics_v6_by_id_bytes),
+		cmocka_unit_test(test_admin_delete_topics_disabled),
+		cmocka_unit_test(test_admin_create_partitions_v0_v3_bytes),
+		cmocka_unit_test(test_admin_describe_cluster_v0_v1_bytes),
+		cmocka_unit_test(test_configs_describe_v1_sources_and_synonyms_bytes),
+		cmocka_unit_test(test_configs_describe_v4_broker_and_docs_bytes),
+		cmocka_unit_test(test_configs_describe_v3_documentation),
+		cmocka_unit_test(test_configs_alter_v0_replaces_whole_set),
+		cmocka_unit_test(test_configs_incremental_alter_ops),
+		cmocka_unit_test(test_pf_produce_v3_fetch_v4_roundtrip_bytes),
+		cmocka_unit_test(test_pf_produce_v8_fetch_v12_bytes),
+		cmocka_unit_test(test_pf_produce_v0_unsupported_version_bytes),
+		cmocka_unit_test(test_pf_produce_error_codes),
+		cmocka_unit_test(test_pf_produce_two_batches_in_one_partition),
+		cmocka_unit_test(test_pf_produce_acks0_no_response_error_closes),
+		cmocka_unit_test(test_pf_log_append_time_stamps_and_recomputes_crc),
+		cmocka_unit_test(test_pf_compressed_batch_stored_untouched),
+		cmocka_unit_test(test_pf_fetch_woken_by_produce_before_max_wait),
+		cmocka_unit_test(test_pf_fetch_expires_empty_at_max_wait),
+		cmocka_unit_test(test_pf_fetch_2gib_bounded_and_out_of_range),
+		cmocka_unit_test(test_pf_fetch_kip74_first_batch_may_exceed_limit),
+		cmocka_unit_test(test_pf_fetch_fenced_leader_epoch),
+		cmocka_unit_test(test_pf_list_offsets_v1_bytes),
+		cmocka_unit_test(test_pf_list_offsets_v7_max_timestamp_bytes),
+		cmocka_unit_test(test_pf_offset_for_leader_epoch_v2_v4_bytes),
+		cmocka_unit_test(test_pf_delete_records_v0_v2_bytes),
+		cmocka_unit_test(test_pf_malformed_request_closes_connection),
+	};
+	kb_log_set_level(KB_LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
