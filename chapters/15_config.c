@@ -1,0 +1,825 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 15 — config: from server.properties to a running broker.
+ *
+ * Concept: a broker is started from a text file of key=value lines. Each
+ *   key is one row of a table: its name, how to parse the value, the range
+ *   it must fall in, and where in struct broker_config it goes. One loop
+ *   reads the file and hands every line to that table, so a new key is one
+ *   new row, and a typo or a bad value stops startup with the file, the
+ *   line and the key, before anything is touched on disk. broker_open then
+ *   opens the earlier chapters in order, as Kafka's BrokerServer.startup
+ *   does, and broker_close shuts them down in reverse.
+ * Kafka: KafkaConfig/ConfigDef (typed keys, defaults, validators such as
+ *   atLeast(1); an unknown key is only a warning there), Java's
+ *   Properties.load syntax, `kafka-server-start.sh config --override k=v`,
+ *   and meta.properties ("version=1", "node.id", "cluster.id") written by
+ *   `kafka-storage.sh format` and checked at every start.
+ * Interface:
+ *   - broker_config_defaults, then broker_config_load and any number of
+ *     broker_config_set (overrides win: last set wins), then
+ *     broker_config_finish once. Only a finished config goes to broker_open.
+ *   - Every failing call fills struct broker_error with a line ready to
+ *     print; main exits 2 on it.
+ *   - broker_open takes the log directory's .lock, settles meta.properties,
+ *     listens and opens the topic manager; broker_close undoes it all.
+ * Invariants:
+ *   1. Every key in a file is either in key_table or the load fails:
+ *      nothing is silently ignored.
+ *   2. A value is parsed and range-checked before it is stored; a failed
+ *      set leaves the config as it was.
+ *   3. Every error names its source ("path:line" or "--override") and key.
+ *   4. A log directory belongs to one node: meta.properties' node.id must
+ *      equal node.id, and its cluster.id, once written, is never changed.
+ *   5. At most one broker uses a log directory at a time (.lock, flock).
+ * Simplifications: one PLAINTEXT listener (TLS/SASL listeners arrive in
+ *   chapter 13); one log directory (Kafka spreads partitions over several
+ *   and survives losing one, KIP-112); no backslash escapes in values
+ *   other than line continuation; no "format" step (Kafka refuses to start
+ *   on an unformatted directory; samsa formats it on first start).
+ * See also: docs/15_config.md, diagrams/15_config.dot,
+ *   tests/15_config_test.c, config/server.properties; uses chapters 00,
+ *   03, 05, 06.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "00_base.h"
+#include "03_log.h"
+#include "05_server.h"
+#include "06_topics.h"
+#include "15_broker.h"
+
+/* Which later chapters are built in: `make stage-NN` compiles with
+ * SAMSA_STAGE=NN, so broker_open calls no chapter that is not there. */
+#ifndef SAMSA_STAGE
+#define SAMSA_STAGE 15
+#endif
+
+/* Largest meta.properties we read (Kafka's is about 100 bytes). */
+#define META_MAX_BYTES 65536
+/* Largest server.properties we read (Kafka's own is about 7 kB). */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+/* KAFKA: the lock file in every log directory (LogManager.LockFileName). */
+#define LOCK_FILE ".lock"
+/* Milliseconds per unit, for log.retention.minutes/hours and log.roll.hours. */
+#define MS_PER_MINUTE (60LL * 1000)
+#define MS_PER_HOUR (60LL * MS_PER_MINUTE)
+/* "Not given" for the keys resolved by precedence (Kafka's null default). */
+#define UNSET INT64_MIN
+/* KAFKA: node.id has no default; -1 means "not given" until finish. */
+#define NODE_ID_UNSET (-1)
+
+/* ---- The key table ---- */
+
+struct broker_key;
+
+/* Parse value and store it as key k says. KB_OK, or KB_ERR_INVAL with the
+ * reason in why (without the source: broker_config_set adds it). */
+typedef int (*key_parse_fn)(struct broker_config *cfg,
+			    const struct broker_key *k, const char *value,
+			    struct broker_error *why);
+
+/* One server.properties key: how to read it, its range, and where it goes.
+ * size 0 means "accepted, checked, stored nowhere": a Kafka key whose job
+ * samsa does not have (it runs one reactor thread, so no num.io.threads),
+ * listed so that Kafka's own server.properties loads. */
+struct broker_key {
+	const char *name;   /* KAFKA: the key, spelled as Kafka spells it */
+	key_parse_fn parse; /* parse_int, parse_bool, parse_string, ... */
+	size_t offset;      /* where in struct broker_config */
+	size_t size;        /* the field's width in bytes; 0 = nowhere */
+	int64_t min, max;   /* parse_int: the accepted range */
+};
+
+static int parse_int(struct broker_config *cfg, const struct broker_key *k,
+		     const char *value, struct broker_error *why);
+static int parse_bool(struct broker_config *cfg, const struct broker_key *k,
+		      const char *value, struct broker_error *why);
+static int parse_string(struct broker_config *cfg, const struct broker_key *k,
+			const char *value, struct broker_error *why);
+static int parse_listeners(struct broker_config *cfg,
+			   const struct broker_key *k, const char *value,
+			   struct broker_error *why);
+static int parse_advertised(struct broker_config *cfg,
+			    const struct broker_key *k, const char *value,
+			    struct broker_error *why);
+static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
+			  const char *value, struct broker_error *why);
+static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
+		       const char *value, struct broker_error *why);
+static int parse_log_level(struct broker_config *cfg,
+			   const struct broker_key *k, const char *value,
+			   struct broker_error *why);
+
+/* Where a key goes: the offset and width of a field of broker_config. */
+#define FIELD(f) offsetof(struct broker_config, f), \
+		 sizeof(((struct broker_config *)0)->f)
+/* Where an accepted-but-unused key goes: nowhere (size 0). */
+#define NOWHERE 0, 0
+/* No range: the key's parser checks the value itself. */
+#define ANY 0, 0
+/* The largest Java short, int and long: Kafka's Type.SHORT/INT/LONG. */
+#define I16 INT16_MAX
+#define I32 INT32_MAX
+#define I64 INT64_MAX
+
+/* KAFKA: the ranges are KafkaConfig's validators (atLeast(1) is [1, max]);
+ * ints are Java ints (I32) or longs (I64) as there. */
+static const struct broker_key key_table[] = {
+	{"node.id", parse_int, FIELD(topics.node_id), 0, I32},
+	{"process.roles", parse_roles, FIELD(process_roles), ANY},
+	{"controller.quorum.voters", parse_string, FIELD(quorum_voters), ANY},
+	{"broker.rack", parse_string, FIELD(topics.rack), ANY},
+	{"listeners", parse_listeners, FIELD(listener_host), ANY},
+	{"advertised.listeners", parse_advertised, FIELD(topics.advertised_host), ANY},
+	{"log.dirs", parse_log_dirs, FIELD(topics.log_dir), ANY},
+	{"log.dir", parse_log_dirs, FIELD(topics.log_dir), ANY},
+	{"num.partitions", parse_int, FIELD(topics.num_partitions), 1, I32},
+	{"default.replication.factor", parse_int,
+	 FIELD(topics.default_replication_factor), 1, I16},
+	{"auto.create.topics.enable", parse_bool, FIELD(topics.auto_create_topics), ANY},
+	{"delete.topic.enable", parse_bool, FIELD(topics.delete_topic_enable), ANY},
+	{"message.max.bytes", parse_int, FIELD(topics.message_max_bytes), 0, I32},
+	{"min.insync.replicas", parse_int, FIELD(topics.min_insync_replicas), 1, I32},
+	/* KAFKA: LegacyRecord.RECORD_OVERHEAD_V0 (14) is the smallest segment. */
+	{"log.segment.bytes", parse_int, FIELD(topics.log_defaults.segment_bytes), 14, I32},
+	{"log.roll.ms", parse_int, FIELD(roll_ms), 1, I64},
+	{"log.roll.hours", parse_int, FIELD(roll_hours), 1, I32},
+	{"log.retention.ms", parse_int, FIELD(retention_ms), -1, I64},
+	{"log.retention.minutes", parse_int, FIELD(retention_minutes), -1, I32},
+	{"log.retention.hours", parse_int, FIELD(retention_hours), -1, I32},
+	{"log.retention.bytes", parse_int,
+	 FIELD(topics.log_defaults.retention_bytes), -1, I64},
+	{"log.retention.check.interval.ms", parse_int,
+	 FIELD(topics.log_retention_check_interval_ms), 1, I64},
+	{"log.flush.interval.messages", parse_int,
+	 FIELD(topics.log_defaults.flush_messages), 1, I64},
+	{"log.flush.interval.ms", parse_int, FIELD(topics.log_defaults.flush_ms), 0, I64},
+	/* KAFKA: atLeast(4), room for one int32. */
+	{"log.index.size.max.bytes", parse_int,
+	 FIELD(topics.log_defaults.segment_index_bytes), 4, I32},
+	{"log.index.interval.bytes", parse_int,
+	 FIELD(topics.log_defaults.index_interval_bytes), 0, I32},
+	{"socket.request.max.bytes", parse_int, FIELD(net.request_max_bytes), 1, I32},
+	{"connections.max.idle.ms", parse_int, FIELD(net.idle_ms), 1, I64},
+	{"max.connections", parse_int, FIELD(net.max_connections), 0, I32},
+	{"log.level", parse_log_level, FIELD(log_level), ANY},
+	/* Kafka keys samsa accepts and does not use (see struct broker_key). */
+	{"controller.listener.names", parse_string, NOWHERE, ANY},
+	{"inter.broker.listener.name", parse_string, NOWHERE, ANY},
+	{"listener.security.protocol.map", parse_string, NOWHERE, ANY},
+	{"num.network.threads", parse_int, NOWHERE, 1, I32},
+	{"num.io.threads", parse_int, NOWHERE, 1, I32},
+	{"num.recovery.threads.per.data.dir", parse_int, NOWHERE, 1, I32},
+	{"socket.send.buffer.bytes", parse_int, NOWHERE, -1, I32},
+	{"socket.receive.buffer.bytes", parse_int, NOWHERE, -1, I32},
+	{"offsets.topic.replication.factor", parse_int, NOWHERE, 1, I16},
+	{"transaction.state.log.replication.factor", parse_int, NOWHERE, 1, I16},
+	{"transaction.state.log.min.isr", parse_int, NOWHERE, 1, I32},
+	{"group.initial.rebalance.delay.ms", parse_int, NOWHERE, 0, I32},
+};
+
+/* Called with each key/value pair of a properties text and the number of
+ * the line it starts on; a status other than KB_OK stops the parse. */
+typedef int (*props_line_fn)(void *ctx, const char *key, const char *value,
+			     int line);
+
+/* The state of one broker_config_load, for load_line. */
+struct load_ctx {
+	struct broker_config *cfg; /* borrowed: the config being loaded */
+	const char *path;          /* borrowed: for "path:line" */
+	struct broker_error *err;  /* borrowed: the caller's */
+};
+
+/* What meta.properties says. */
+struct meta_props {
+	int64_t version;   /* -1 when absent */
+	int64_t node_id;   /* -1 when absent */
+	char cluster_id[TOPIC_CLUSTER_ID_MAX];
+	bool bad_number;   /* a version or node.id that is not a number */
+};
+
+static int props_parse(const char *text, props_line_fn fn, void *ctx,
+		       struct broker_error *err);
+static const struct broker_key *key_find(const char *name);
+static void store_int(struct broker_config *cfg, const struct broker_key *k,
+		      int64_t n);
+static int read_logical_line(const char **p, char *line, int *lineno,
+			     struct broker_error *err);
+static bool continues(const char *line, size_t len);
+static int parse_endpoint(const char *value, char *host, int *port,
+			  struct broker_error *why);
+static int refuse(struct broker_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int meta_read(const char *path, struct meta_props *m,
+		     struct broker_error *err);
+static int meta_write(const char *path, int32_t node_id,
+		      const char *cluster_id);
+static int open_log_dir(struct broker *b, struct broker_error *err);
+static int lock_log_dir(const char *log_dir, int *fd,
+			struct broker_error *err);
+static void new_cluster_id(char *out);
+static char *trim(char *s);
+
+/* ---- Defaults ---- */
+
+void broker_config_defaults(struct broker_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	topic_broker_config_defaults(&cfg->topics);
+	net_config_defaults(&cfg->net);
+	cfg->topics.node_id = NODE_ID_UNSET;
+	/* KAFKA: log.dirs defaults to /tmp/kafka-logs; listeners to
+	 * PLAINTEXT://:9092 (every interface). */
+	snprintf(cfg->topics.log_dir, sizeof cfg->topics.log_dir,
+		 "/tmp/kafka-logs");
+	cfg->listener_host[0] = '\0';
+	cfg->listener_port = 9092;
+	cfg->log_level = KB_LOG_INFO;
+	snprintf(cfg->process_roles, sizeof cfg->process_roles, "broker");
+	cfg->roll_ms = UNSET;
+	cfg->roll_hours = 24 * 7; /* KAFKA: log.roll.hours 168 */
+	cfg->retention_ms = UNSET;
+	cfg->retention_minutes = UNSET;
+	cfg->retention_hours = 24 * 7; /* KAFKA: log.retention.hours 168 */
+}
+
+/* ---- Loading a file ---- */
+
+/* One line of the file: through the table, its source named "path:line". */
+static int load_line(void *ctx, const char *key, const char *value, int line)
+{
+	struct load_ctx *lc = ctx;
+	char where[TOPIC_PATH_MAX + 16];
+	snprintf(where, sizeof where, "%s:%d", lc->path, line);
+	return broker_config_set(lc->cfg, key, value, where, lc->err);
+}
+
+int broker_config_load(struct broker_config *cfg, const char *path,
+		       struct broker_error *err)
+{
+	char *text = NULL;
+	int rc = kb_read_file(path, &text, NULL, CONFIG_MAX_BYTES);
+	if (rc != KB_OK) {
+		refuse(err, "%s: cannot read: %s", path,
+		     rc == KB_ERR_NOTFOUND ? "no such file" : kb_status_name(rc));
+		return KB_ERR_IO;
+	}
+	struct load_ctx lc = {cfg, path, err};
+	rc = props_parse(text, load_line, &lc, err);
+	free(text);
+	return rc;
+}
+
+/* ---- Setting one key ---- */
+
+/* INVARIANT: 1, 3. The key must be in the table; a bad value is reported
+ * with its source. */
+int broker_config_set(struct broker_config *cfg, const char *key,
+		      const char *value, const char *where,
+		      struct broker_error *err)
+{
+	const struct broker_key *k = key_find(key);
+	if (!k)
+		return refuse(err, "%s: unknown key '%s'", where, key);
+	struct broker_error why;
+	if (k->parse(cfg, k, value, &why) != KB_OK)
+		return refuse(err, "%s: %s: %s", where, key, why.msg);
+	return KB_OK;
+}
+
+/* A whole decimal number in [k->min, k->max], stored at the field's width.
+ * INVARIANT: 2 (checked before stored). */
+static int parse_int(struct broker_config *cfg, const struct broker_key *k,
+		     const char *value, struct broker_error *why)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(value, &end, 10);
+	if (*value == '\0' || *end != '\0')
+		return refuse(why, "'%s' is not a whole number", value);
+	if (errno != ERANGE && n >= k->min && n <= k->max) {
+		store_int(cfg, k, n);
+		return KB_OK;
+	}
+	if (n < k->min && (k->max == I32 || k->max == I64))
+		return refuse(why, "%s is out of range: must be at least %" PRId64,
+			    value, k->min); /* KAFKA: atLeast(min) */
+	return refuse(why, "%s is out of range: must be between %" PRId64
+		    " and %" PRId64, value, k->min, k->max);
+}
+
+/* KAFKA: booleans are "true" or "false", in any case. */
+static int parse_bool(struct broker_config *cfg, const struct broker_key *k,
+		      const char *value, struct broker_error *why)
+{
+	bool b;
+	if (strcasecmp(value, "true") == 0)
+		b = true;
+	else if (strcasecmp(value, "false") == 0)
+		b = false;
+	else
+		return refuse(why, "'%s' is not true or false", value);
+	if (k->size)
+		memcpy((char *)cfg + k->offset, &b, sizeof b);
+	return KB_OK;
+}
+
+/* Text copied into a fixed array; too long is an error, never cut. */
+static int parse_string(struct broker_config *cfg, const struct broker_key *k,
+			const char *value, struct broker_error *why)
+{
+	if (k->size && strlen(value) >= k->size)
+		return refuse(why, "value is longer than %zu bytes", k->size - 1);
+	if (k->size)
+		memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
+	return KB_OK;
+}
+
+/* listeners=PLAINTEXT://host:port. SIMPLIFICATION: exactly one, PLAINTEXT. */
+static int parse_listeners(struct broker_config *cfg,
+			   const struct broker_key *k, const char *value,
+			   struct broker_error *why)
+{
+	char host[TOPIC_HOST_MAX];
+	int port;
+	if (parse_endpoint(value, host, &port, why) != KB_OK)
+		return KB_ERR_INVAL;
+	memcpy(cfg->listener_host, host, sizeof host);
+	cfg->listener_port = port;
+	return KB_OK;
+}
+
+/* advertised.listeners: the address clients are told to connect to, so it
+ * must be one they can reach. KAFKA: 0.0.0.0 is refused; an empty host
+ * means this machine's name. */
+static int parse_advertised(struct broker_config *cfg,
+			    const struct broker_key *k, const char *value,
+			    struct broker_error *why)
+{
+	char host[TOPIC_HOST_MAX];
+	int port;
+	if (parse_endpoint(value, host, &port, why) != KB_OK)
+		return KB_ERR_INVAL;
+	if (port == 0)
+		return refuse(why, "'%s': an advertised port cannot be 0", value);
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return refuse(why, "'%s': cannot advertise the meta-address %s",
+			    value, host);
+	if (host[0] == '\0' && gethostname(host, sizeof host) != 0)
+		return refuse(why, "'%s': no host and no hostname", value);
+	memcpy(cfg->topics.advertised_host, host, sizeof host);
+	cfg->topics.advertised_port = port;
+	cfg->advertised_set = true;
+	return KB_OK;
+}
+
+/* log.dirs (or log.dir: log.dirs wins when both are given, as in Kafka).
+ * SIMPLIFICATION: one directory; a comma-separated list is refused. */
+static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
+			  const char *value, struct broker_error *why)
+{
+	bool plural = strcmp(k->name, "log.dirs") == 0;
+	if (*value == '\0')
+		return refuse(why, "no directory given");
+	if (strchr(value, ','))
+		return refuse(why, "'%s': several log directories are not supported "
+			    "(SIMPLIFICATION: samsa keeps one)", value);
+	if (strlen(value) >= k->size)
+		return refuse(why, "path is longer than %zu bytes", k->size - 1);
+	if (!plural && cfg->log_dirs_set)
+		return KB_OK;
+	memcpy(cfg->topics.log_dir, value, strlen(value) + 1);
+	cfg->log_dirs_set = cfg->log_dirs_set || plural;
+	return KB_OK;
+}
+
+/* process.roles. SIMPLIFICATION: a controller-only node needs the quorum
+ * of chapter 07; until then every node is a broker (and, with
+ * "broker,controller", the single-node cluster's controller too). */
+static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
+		       const char *value, struct broker_error *why)
+{
+	if (strcmp(value, "broker") != 0 &&
+	    strcmp(value, "broker,controller") != 0 &&
+	    strcmp(value, "controller,broker") != 0)
+		return refuse(why, "'%s' is not supported yet: use \"broker\" or "
+			    "\"broker,controller\"", value);
+	return parse_string(cfg, k, value, why);
+}
+
+/* log.level: samsa's own key, debug|info|warn|error (chapter 00). */
+static int parse_log_level(struct broker_config *cfg,
+			   const struct broker_key *k, const char *value,
+			   struct broker_error *why)
+{
+	enum kb_log_level level;
+	if (kb_log_level_parse(value, &level) != KB_OK)
+		return refuse(why, "'%s' is not one of debug, info, warn, error",
+			    value);
+	cfg->log_level = level;
+	return KB_OK;
+}
+
+/* ---- Finishing ---- */
+
+/* The first of ms, minutes, hours that was given, in milliseconds.
+ * KAFKA: a negative retention means "keep forever" (-1). */
+static int64_t first_given_ms(int64_t ms, int64_t minutes, int64_t hours)
+{
+	int64_t v = ms != UNSET		? ms
+		    : minutes != UNSET ? minutes * MS_PER_MINUTE
+				       : hours * MS_PER_HOUR;
+	return v < 0 ? -1 : v;
+}
+
+int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
+{
+	struct topic_broker_config *t = &cfg->topics;
+	if (t->node_id == NODE_ID_UNSET)
+		return refuse(err, "node.id is required (KAFKA: it has no default)");
+	t->log_defaults.retention_ms = first_given_ms(
+		cfg->retention_ms, cfg->retention_minutes, cfg->retention_hours);
+	t->log_defaults.segment_ms = first_given_ms(cfg->roll_ms, UNSET,
+						    cfg->roll_hours);
+	if (!cfg->advertised_set) {
+		/* KAFKA: advertised.listeners defaults to listeners. */
+		if (cfg->listener_host[0] == '\0' ||
+		    strcmp(cfg->listener_host, "0.0.0.0") == 0) {
+			if (gethostname(t->advertised_host,
+					sizeof t->advertised_host) != 0)
+				return refuse(err, "listeners has no host and "
+					    "gethostname failed: set "
+					    "advertised.listeners");
+		} else {
+			memcpy(t->advertised_host, cfg->listener_host,
+			       sizeof t->advertised_host);
+		}
+		t->advertised_port = cfg->listener_port;
+	}
+	return KB_OK;
+}
+
+/* ---- meta.properties ---- */
+
+int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
+			       char *cluster_id, struct broker_error *err)
+{
+	char path[TOPIC_PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", log_dir, BROKER_META_FILE);
+	struct meta_props m;
+	int rc = meta_read(path, &m, err);
+	if (rc == KB_ERR_NOTFOUND) {
+		/* KAFKA: what `kafka-storage.sh format` would have written. */
+		new_cluster_id(cluster_id);
+		if (meta_write(path, node_id, cluster_id) != KB_OK)
+			return refuse(err, "%s: cannot write", path);
+		KB_INFO("formatted %s: node.id=%" PRId32 " cluster.id=%s",
+			log_dir, node_id, cluster_id);
+		return KB_OK;
+	}
+	if (rc != KB_OK)
+		return rc;
+	/* INVARIANT: 4. KAFKA: MetaPropertiesEnsemble.verify's message. */
+	if (m.node_id != node_id)
+		return refuse(err, "Stored node id %" PRId64 " doesn't match "
+			    "previous node id %" PRId32 " in %s. If you moved "
+			    "your data, make sure your configured node id "
+			    "matches. If you intend to create a new node, you "
+			    "should remove all data in your data directories.",
+			    m.node_id, node_id, log_dir);
+	memcpy(cluster_id, m.cluster_id, TOPIC_CLUSTER_ID_MAX);
+	return KB_OK;
+}
+
+/* One meta.properties line: keep the keys Kafka checks. */
+static int meta_line(void *ctx, const char *key, const char *value, int line)
+{
+	struct meta_props *m = ctx;
+	int64_t *number = NULL;
+	if (strcmp(key, "cluster.id") == 0)
+		snprintf(m->cluster_id, sizeof m->cluster_id, "%s", value);
+	else if (strcmp(key, "version") == 0)
+		number = &m->version;
+	else if (strcmp(key, "node.id") == 0)
+		number = &m->node_id;
+	if (number) {
+		char *end;
+		*number = strtoll(value, &end, 10);
+		m->bad_number |= *value == '\0' || *end != '\0';
+	}
+	return KB_OK;
+}
+
+/* Read and check meta.properties. KB_ERR_NOTFOUND when there is none. */
+static int meta_read(const char *path, struct meta_props *m,
+		     struct broker_error *err)
+{
+	char *text = NULL;
+	int rc = kb_read_file(path, &text, NULL, META_MAX_BYTES);
+	if (rc == KB_ERR_NOTFOUND)
+		return rc;
+	if (rc != KB_OK)
+		return refuse(err, "%s: cannot read: %s", path, kb_status_name(rc));
+	memset(m, 0, sizeof *m);
+	m->version = m->node_id = -1;
+	rc = props_parse(text, meta_line, m, err);
+	free(text);
+	if (rc != KB_OK)
+		return rc;
+	/* KAFKA: version 1 is KRaft's; it must carry node.id and cluster.id. */
+	if (m->bad_number || m->version != 1 || m->node_id < 0 ||
+	    m->cluster_id[0] == '\0')
+		return refuse(err, "%s: not a KRaft meta.properties (want "
+			    "version=1, node.id and cluster.id)", path);
+	return KB_OK;
+}
+
+/* Write meta.properties atomically, in Kafka's key=value form. */
+static int meta_write(const char *path, int32_t node_id,
+		      const char *cluster_id)
+{
+	char text[256];
+	int n = snprintf(text, sizeof text,
+			 "#\n# written by samsa at first start "
+			 "(KAFKA: kafka-storage.sh format)\n"
+			 "version=1\nnode.id=%" PRId32 "\ncluster.id=%s\n",
+			 node_id, cluster_id);
+	return kb_write_file_atomic(path, text, (size_t)n);
+}
+
+/* KAFKA: Uuid.randomUuid(): a version-4 UUID printed as 22 base64url
+ * characters; ids starting with '-' are drawn again (they read like a
+ * command-line flag). */
+static void new_cluster_id(char *out)
+{
+	struct wire_uuid id;
+	do {
+		if (getrandom(id.b, sizeof id.b, 0) != (ssize_t)sizeof id.b) {
+			int64_t t = kb_mono_ns() ^ (int64_t)getpid();
+			for (size_t i = 0; i < sizeof id.b; i++)
+				id.b[i] = (uint8_t)(t >> (i % 8 * 8)) ^ (uint8_t)i;
+		}
+		id.b[6] = (uint8_t)((id.b[6] & 0x0f) | 0x40); /* version 4 */
+		id.b[8] = (uint8_t)((id.b[8] & 0x3f) | 0x80); /* IETF variant */
+		topic_id_format(&id, out);
+	} while (out[0] == '-');
+}
+
+/* ---- A running broker ---- */
+
+/* KAFKA: BrokerServer.startup's order, cut down to the chapters that
+ * exist: the log directory, then the network, then the topics (which
+ * register their handlers). Each later chapter adds its step at the
+ * marked place, inside #if SAMSA_STAGE >= its number. */
+int broker_open(const struct broker_config *cfg, struct broker *b,
+		struct broker_error *err)
+{
+	memset(b, 0, sizeof *b);
+	b->cfg = *cfg;
+	b->lock_fd = -1;
+	struct topic_broker_config *t = &b->cfg.topics;
+	const char *host = cfg->listener_host[0] ? cfg->listener_host : "0.0.0.0";
+	int rc = open_log_dir(b, err);
+	if (rc != KB_OK)
+		goto fail;
+	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
+		refuse(err, "cannot start the server: %s", kb_status_name(rc));
+		goto fail;
+	}
+	rc = net_listen(b->srv, host, cfg->listener_port, &b->port);
+	if (rc != KB_OK) {
+		refuse(err, "cannot listen on %s:%d: %s", host, cfg->listener_port,
+		     kb_status_name(rc));
+		goto fail;
+	}
+	if (!cfg->advertised_set)
+		t->advertised_port = b->port; /* the one bound for port 0 */
+	if ((rc = topic_manager_open(t, b->srv, &b->tm)) != KB_OK) {
+		refuse(err, "cannot open the topics in %s: %s", t->log_dir,
+		     kb_status_name(rc));
+		goto fail;
+	}
+	/* Chapters 07-14 open here, each under #if SAMSA_STAGE >= NN. */
+	return KB_OK;
+fail:
+	broker_close(b);
+	return rc;
+}
+
+/* Create the log directory, lock it, and settle meta.properties (which
+ * gives the topics their cluster id). */
+static int open_log_dir(struct broker *b, struct broker_error *err)
+{
+	struct topic_broker_config *t = &b->cfg.topics;
+	if (kb_mkdirs(t->log_dir) != KB_OK)
+		return refuse(err, "cannot create log.dirs '%s': %s", t->log_dir,
+			    strerror(errno));
+	int rc = lock_log_dir(t->log_dir, &b->lock_fd, err);
+	if (rc != KB_OK)
+		return rc;
+	return broker_meta_load_or_create(t->log_dir, t->node_id, t->cluster_id,
+					  err);
+}
+
+/* KAFKA: BrokerServer.shutdown. The server goes first, so no request is
+ * in flight and no parked fetch points into the topics when they close;
+ * then the topics flush, write their checkpoints and the clean-shutdown
+ * marker; the directory lock is let go last. */
+void broker_close(struct broker *b)
+{
+	if (b->srv)
+		net_server_free(b->srv);
+	if (b->tm)
+		topic_manager_close(b->tm);
+	if (b->lock_fd >= 0)
+		close(b->lock_fd); /* releases the flock */
+	b->srv = NULL;
+	b->tm = NULL;
+	b->lock_fd = -1;
+}
+
+/* INVARIANT: 5. KAFKA: LogManager locks every log directory with
+ * FileLock on ".lock" and refuses to start if another process holds it. */
+static int lock_log_dir(const char *log_dir, int *fd, struct broker_error *err)
+{
+	char path[TOPIC_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/%s", log_dir, LOCK_FILE);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return refuse(err, "%s: cannot open: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		close(*fd);
+		*fd = -1;
+		return refuse(err, "%s is in use by another broker (%s is locked)",
+			    log_dir, path);
+	}
+	return KB_OK;
+}
+
+/* ---- Java properties syntax ---- */
+
+/* Split text into key/value pairs and call fn for each, with the number of
+ * the line the pair starts on. KAFKA: java.util.Properties.load: '#' and
+ * '!' start comment lines, blank lines are skipped, and the key ends at the
+ * first '=', ':' or blank; blanks around the separator are dropped. */
+static int props_parse(const char *text, props_line_fn fn, void *ctx,
+		       struct broker_error *err)
+{
+	char line[BROKER_LINE_MAX];
+	int lineno = 0;
+	const char *p = text;
+	while (*p) {
+		int first = lineno + 1;
+		if (read_logical_line(&p, line, &lineno, err) != KB_OK)
+			return KB_ERR_INVAL;
+		char *key = trim(line);
+		if (*key == '\0' || *key == '#' || *key == '!')
+			continue;
+		size_t klen = strcspn(key, "=: \t\f");
+		char *value = key + klen;
+		while (*value == ' ' || *value == '\t' || *value == '\f')
+			value++;
+		if (*value == '=' || *value == ':')
+			value++;
+		key[klen] = '\0';
+		int rc = fn(ctx, key, trim(value), first);
+		if (rc != KB_OK)
+			return rc;
+	}
+	return KB_OK;
+}
+
+/* Copy the next logical line of *p into line (BROKER_LINE_MAX bytes),
+ * advancing *p and *lineno. KAFKA: a line ending in an odd number of
+ * backslashes goes on with the next one, whose leading blanks are dropped;
+ * a comment line never goes on. */
+static int read_logical_line(const char **p, char *line, int *lineno,
+			     struct broker_error *err)
+{
+	size_t len = 0;
+	int first = *lineno + 1;
+	for (;;) {
+		const char *s = *p, *nl = strchrnul(s, '\n');
+		(*lineno)++;
+		while (s < nl && (*s == ' ' || *s == '\t' || *s == '\f'))
+			s++;
+		size_t n = (size_t)(nl - s);
+		if (n > 0 && s[n - 1] == '\r')
+			n--; /* a file written on Windows */
+		if (len + n >= BROKER_LINE_MAX)
+			return refuse(err, "line %d: longer than %d bytes", first,
+				    BROKER_LINE_MAX - 1);
+		memcpy(line + len, s, n);
+		len += n;
+		*p = *nl ? nl + 1 : nl;
+		if (!continues(line, len) || **p == '\0')
+			break;
+		len--; /* drop the backslash; the next line joins here */
+	}
+	line[len] = '\0';
+	return KB_OK;
+}
+
+/* Does this line go on with the next? (odd trailing backslashes, and not
+ * a comment) */
+static bool continues(const char *line, size_t len)
+{
+	size_t bs = 0;
+	while (bs < len && line[len - 1 - bs] == '\\')
+		bs++;
+	return bs % 2 == 1 && line[0] != '#' && line[0] != '!';
+}
+
+/* ---- Small helpers ---- */
+
+static const struct broker_key *key_find(const char *name)
+{
+	for (size_t i = 0; i < KB_ARRAY_LEN(key_table); i++)
+		if (strcmp(key_table[i].name, name) == 0)
+			return &key_table[i];
+	return NULL;
+}
+
+/* Store n at the width of the field k names (2, 4 or 8 bytes; 0 stores
+ * nothing). The table's range already made it fit. */
+static void store_int(struct broker_config *cfg, const struct broker_key *k,
+		      int64_t n)
+{
+	char *field = (char *)cfg + k->offset;
+	int16_t i16 = (int16_t)n;
+	int32_t i32 = (int32_t)n;
+	if (k->size == sizeof i16)
+		memcpy(field, &i16, sizeof i16);
+	else if (k->size == sizeof i32)
+		memcpy(field, &i32, sizeof i32);
+	else if (k->size == sizeof n)
+		memcpy(field, &n, sizeof n);
+}
+
+/* "NAME://host:port" with NAME PLAINTEXT; host may be empty or an IPv6
+ * address in brackets. */
+static int parse_endpoint(const char *value, char *host, int *port,
+			  struct broker_error *why)
+{
+	if (strchr(value, ','))
+		return refuse(why, "'%s': only one listener is supported "
+			    "(SIMPLIFICATION, until chapter 13)", value);
+	const char *sep = strstr(value, "://");
+	if (!sep)
+		return refuse(why, "'%s' is not NAME://host:port", value);
+	if ((size_t)(sep - value) != strlen("PLAINTEXT") ||
+	    strncasecmp(value, "PLAINTEXT", (size_t)(sep - value)) != 0)
+		return refuse(why, "'%s': only PLAINTEXT listeners are supported "
+			    "for now (TLS and SASL arrive in chapter 13)", value);
+	const char *h = sep + 3;
+	const char *colon = strrchr(h, ':');
+	if (!colon)
+		return refuse(why, "'%s' has no port", value);
+	const char *hs = h, *he = colon;
+	if (*h == '[' && colon > h && colon[-1] == ']') {
+		hs++; /* [::1]:9092 */
+		he--;
+	}
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
+		return refuse(why, "'%s': the port must be 0 to 65535", value);
+	if ((size_t)(he - hs) >= TOPIC_HOST_MAX)
+		return refuse(why, "'%s': host name too long", value);
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	*port = (int)p;
+	return KB_OK;
+}
+
+/* Cut leading and trailing blanks in place; returns the new start. */
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Fill err and return KB_ERR_INVAL, so callers can `return refuse(...)`. */
+static int refuse(struct broker_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	return KB_ERR_INVAL;
+}

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for chapter 15's configuration (15_config.c): the key table, Java
+ * properties syntax, precedence, errors that name file, line and key,
+ * meta.properties, and broker_open/broker_close. One test per Interface
+ * rule and per invariant of the chapter header; each in its own temp dir.
+ */
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include "testutil.h"
+
+#include "15_broker.h"
+
+/* ---- Helpers ---- */
+
+/* Write text to dir/name and return the path (static buffer). */
+static const char *write_props(const char *dir, const char *name,
+			       const char *text)
+{
+	static char path[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	tu_write_all(path, text, strlen(text));
+	return path;
+}
+
+/* A config with the keys broker_config_finish needs, loaded from text. */
+static int load_text(const char *dir, const char *text,
+		     struct broker_config *cfg, struct broker_error *err)
+{
+	broker_config_defaults(cfg);
+	return broker_config_load(cfg, write_props(dir, "server.properties", text),
+				  err);
+}
+
+/* ---- Defaults ---- */
+
+static void test_broker_config_defaults_are_kafkas(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	broker_config_defaults(&cfg);
+	assert_int_equal(cfg.topics.num_partitions, 1);
+	assert_int_equal(cfg.topics.default_replication_factor, 1);
+	assert_true(cfg.topics.auto_create_topics);
+	assert_int_equal(cfg.topics.message_max_bytes, 1048588);
+	assert_int_equal(cfg.topics.log_defaults.segment_bytes, 1073741824LL);
+	assert_int_equal(cfg.listener_port, 9092);
+	assert_string_equal(cfg.listener_host, "");
+	assert_int_equal(cfg.net.request_max_bytes, 104857600);
+	assert_int_equal(cfg.log_level, KB_LOG_INFO);
+}
+
+/* ---- Loading a file ---- */
+
+static void test_broker_config_load_reads_java_properties_syntax(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	int rc = load_text(dir,
+			   "# a comment\n"
+			   "! another comment\n"
+			   "\n"
+			   "   node.id = 3\r\n"
+			   "num.partitions: 4\n"
+			   "log.dirs /var/samsa\n"
+			   "listeners=PLAINTEXT://127.0.0.1:\\\n"
+			   "    9093\n"
+			   "broker.rack=az-1   \n",
+			   &cfg, &err);
+	assert_int_equal(rc, KB_OK);
+	assert_int_equal(cfg.topics.node_id, 3);
+	assert_int_equal(cfg.topics.num_partitions, 4);
+	assert_string_equal(cfg.topics.log_dir, "/var/samsa");
+	assert_string_equal(cfg.listener_host, "127.0.0.1");
+	assert_int_equal(cfg.listener_port, 9093);
+	assert_string_equal(cfg.topics.rack, "az-1");
+	tu_rmrf(dir);
+}
+
+static void test_broker_config_load_missing_file_is_io(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	assert_int_equal(broker_config_load(&cfg, "/nonexistent/x.properties",
+					    &err), KB_ERR_IO);
+	assert_non_null(strstr(err.msg, "/nonexistent/x.properties"));
+}
+
+/* INVARIANT 1 and 3: an unknown key stops the load and is named with its
+ * file and line. */
+static void test_broker_config_unknown_key_names_file_line_key(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	char want[4300];
+	int rc = load_text(dir, "node.id=1\n\n# x\nlog.segmnet.bytes=1024\n",
+			   &cfg, &err);
+	assert_int_equal(rc, KB_ERR_INVAL);
+	snprintf(want, sizeof want,
+		 "%s/server.properties:4: unknown key 'log.segmnet.bytes'", dir);
+	assert_string_equal(err.msg, want);
+	tu_rmrf(dir);
+}
+
+/* INVARIANT 3: the line of a continued line is the one it starts on. */
+static void test_broker_config_error_line_of_continued_line(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	assert_int_equal(load_text(dir, "node.id=\\\n 1\nnum.partitions=\\\n x\n",
+				   &cfg, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "server.properties:3: num.partitions: "
+					"'x' is not a whole number"));
+	tu_rmrf(dir);
+}
+
+/* ---- Setting one key ---- */
+
+/* INVARIANT 2: a bad value is refused and nothing is stored. */
+static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
+{
+	(void)state;
+	struct broker_config cfg, before;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	before = cfg;
+	const char *bad[][2] = {
+		{"num.partitions", "0"},        {"num.partitions", "12abc"},
+		{"num.partitions", "99999999999"}, {"log.retention.ms", "-2"},
+		{"default.replication.factor", "32768"},
+		{"auto.create.topics.enable", "yes"},
+		{"listeners", "SSL://host:9093"}, {"listeners", "PLAINTEXT://h:70000"},
+		{"log.dirs", "/a,/b"},           {"process.roles", "controller"},
+		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
+		int rc = broker_config_set(&cfg, bad[i][0], bad[i][1], "test", &err);
+		assert_int_equal(rc, KB_ERR_INVAL);
+		assert_non_null(strstr(err.msg, bad[i][0]));
+		assert_memory_equal(&cfg, &before, sizeof cfg);
+	}
+}
+
+static void test_broker_config_set_stores_at_the_right_width(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	assert_int_equal(broker_config_set(&cfg, "default.replication.factor",
+					   "3", "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, "log.retention.bytes",
+					   "5000000000", "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, "max.connections", "7", "t",
+					   &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, "auto.create.topics.enable",
+					   "FALSE", "t", &err), KB_OK);
+	assert_int_equal(cfg.topics.default_replication_factor, 3);
+	assert_int_equal(cfg.topics.log_defaults.retention_bytes, 5000000000LL);
+	assert_int_equal(cfg.net.max_connections, 7);
+	assert_false(cfg.topics.auto_create_topics);
+}
+
+/* Overrides go through the same table, and the last set wins. */
+static void test_broker_config_override_uses_the_table_last_wins(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	assert_int_equal(load_text(dir, "num.partitions=2\n", &cfg, &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, "num.partitions", "5",
+					   "--override", &err), KB_OK);
+	assert_int_equal(cfg.topics.num_partitions, 5);
+	assert_int_equal(broker_config_set(&cfg, "num.partitons", "5",
+					   "--override", &err), KB_ERR_INVAL);
+	assert_string_equal(err.msg, "--override: unknown key 'num.partitons'");
+	tu_rmrf(dir);
+}
+
+/* Kafka's own keys that samsa has no use for still load. */
+static void test_broker_config_accepts_kafkas_stock_keys(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	assert_int_equal(load_text(dir,
+				   "num.network.threads=3\nnum.io.threads=8\n"
+				   "controller.listener.names=CONTROLLER\n"
+				   "controller.quorum.voters=1@localhost:9093\n"
+				   "offsets.topic.replication.factor=1\n",
+				   &cfg, &err), KB_OK);
+	assert_string_equal(cfg.quorum_voters, "1@localhost:9093");
+	assert_int_equal(broker_config_set(&cfg, "num.io.threads", "0", "t",
+					   &err), KB_ERR_INVAL);
+	tu_rmrf(dir);
+}
+
+static void test_broker_config_log_dirs_beats_log_dir(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	broker_config_set(&cfg, "log.dirs", "/plural", "t", &err);
+	broker_config_set(&cfg, "log.dir", "/singular", "t", &err);
+	assert_string_equal(cfg.topics.log_dir, "/plural");
+	broker_config_defaults(&cfg);
+	broker_config_set(&cfg, "log.dir", "/singular", "t", &err);
+	assert_string_equal(cfg.topics.log_dir, "/singular");
+}
+
+static void test_broker_config_listener_forms(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	assert_int_equal(broker_config_set(&cfg, "listeners", "PLAINTEXT://[::1]:0",
+					   "t", &err), KB_OK);
+	assert_string_equal(cfg.listener_host, "::1");
+	assert_int_equal(cfg.listener_port, 0);
+	assert_int_equal(broker_config_set(&cfg, "listeners", "PLAINTEXT://:9092",
+					   "t", &err), KB_OK);
+	assert_string_equal(cfg.listener_host, "");
+	assert_int_equal(broker_config_set(&cfg, "listeners",
+					   "PLAINTEXT://a:1,PLAINTEXT://b:2", "t",
+					   &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "only one listener"));
+}
+
+/* ---- Finishing ---- */
+
+static void test_broker_config_finish_requires_node_id(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	assert_int_equal(broker_config_finish(&cfg, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "node.id"));
+}
+
+/* KAFKA: log.retention.ms beats .minutes beats .hours; negative = forever. */
+static void test_broker_config_finish_retention_precedence(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	broker_config_set(&cfg, "node.id", "1", "t", &err);
+	assert_int_equal(broker_config_finish(&cfg, &err), KB_OK);
+	assert_int_equal(cfg.topics.log_defaults.retention_ms, 168LL * 3600 * 1000);
+	broker_config_set(&cfg, "log.retention.hours", "1", "t", &err);
+	broker_config_set(&cfg, "log.retention.minutes", "2", "t", &err);
+	broker_config_finish(&cfg, &err);
+	assert_int_equal(cfg.topics.log_defaults.retention_ms, 2 * 60 * 1000);
+	broker_config_set(&cfg, "log.retention.ms", "-1", "t", &err);
+	broker_config_finish(&cfg, &err);
+	assert_int_equal(cfg.topics.log_defaults.retention_ms, -1);
+	broker_config_set(&cfg, "log.roll.hours", "2", "t", &err);
+	broker_config_finish(&cfg, &err);
+	assert_int_equal(cfg.topics.log_defaults.segment_ms, 2 * 3600 * 1000);
+	broker_config_set(&cfg, "log.roll.ms", "500", "t", &err);
+	broker_config_finish(&cfg, &err);
+	assert_int_equal(cfg.topics.log_defaults.segment_ms, 500);
+}
+
+static void test_broker_config_finish_advertises_the_listener(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	broker_config_set(&cfg, "node.id", "1", "t", &err);
+	broker_config_set(&cfg, "listeners", "PLAINTEXT://127.0.0.2:9999", "t", &err);
+	assert_int_equal(broker_config_finish(&cfg, &err), KB_OK);
+	assert_string_equal(cfg.topics.advertised_host, "127.0.0.2");
+	assert_int_equal(cfg.topics.advertised_port, 9999);
+	broker_config_set(&cfg, "advertised.listeners", "PLAINTEXT://kafka.example:19092",
+			  "t", &err);
+	assert_int_equal(broker_config_finish(&cfg, &err), KB_OK);
+	assert_string_equal(cfg.topics.advertised_host, "kafka.example");
+	assert_int_equal(cfg.topics.advertised_port, 19092);
+}
+
+/* ---- meta.properties ---- */
+
+static void test_broker_meta_writes_kraft_format(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	char id[TOPIC_CLUSTER_ID_MAX], path[4200];
+	assert_int_equal(broker_meta_load_or_create(dir, 5, id, &err), KB_OK);
+	assert_int_equal(strlen(id), 22);
+	assert_int_equal(strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789-_"), 22);
+	assert_true(id[0] != '-');
+	snprintf(path, sizeof path, "%s/meta.properties", dir);
+	size_t len;
+	char *text = (char *)tu_read_all(path, &len);
+	char want[128];
+	snprintf(want, sizeof want, "version=1\nnode.id=5\ncluster.id=%s\n", id);
+	assert_non_null(strstr(text, want));
+	free(text);
+	tu_rmrf(dir);
+}
+
+/* INVARIANT 4: the cluster id, once written, is read back unchanged. */
+static void test_broker_meta_keeps_cluster_id(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	char first[TOPIC_CLUSTER_ID_MAX], again[TOPIC_CLUSTER_ID_MAX];
+	assert_int_equal(broker_meta_load_or_create(dir, 1, first, &err), KB_OK);
+	assert_int_equal(broker_meta_load_or_create(dir, 1, again, &err), KB_OK);
+	assert_string_equal(first, again);
+	tu_rmrf(dir);
+}
+
+/* INVARIANT 4: another node.id may not adopt the directory. */
+static void test_broker_meta_node_id_mismatch_is_refused(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	char id[TOPIC_CLUSTER_ID_MAX];
+	assert_int_equal(broker_meta_load_or_create(dir, 1, id, &err), KB_OK);
+	assert_int_equal(broker_meta_load_or_create(dir, 2, id, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "Stored node id 1 doesn't match previous "
+					"node id 2"));
+	tu_rmrf(dir);
+}
+
+static void test_broker_meta_malformed_is_refused(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	char id[TOPIC_CLUSTER_ID_MAX];
+	write_props(dir, "meta.properties", "version=0\nbroker.id=1\n");
+	assert_int_equal(broker_meta_load_or_create(dir, 1, id, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "meta.properties"));
+	tu_rmrf(dir);
+}
+
+/* ---- A running broker ---- */
+
+static void ready_config(struct broker_config *cfg, const char *dir)
+{
+	struct broker_error err;
+	char data[4200];
+	snprintf(data, sizeof data, "%s/data", dir);
+	broker_config_defaults(cfg);
+	assert_int_equal(broker_config_set(cfg, "node.id", "1", "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(cfg, "listeners",
+					   "PLAINTEXT://127.0.0.1:0", "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(cfg, "log.dirs", data, "t", &err), KB_OK);
+	assert_int_equal(broker_config_finish(cfg, &err), KB_OK);
+}
+
+/* broker_open formats the directory, listens on a real port and
+ * advertises it; broker_close leaves Kafka's clean-shutdown marker. */
+static void test_broker_open_listens_and_close_is_clean(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	struct broker b;
+	char path[4300];
+	ready_config(&cfg, dir);
+	assert_int_equal(broker_open(&cfg, &b, &err), KB_OK);
+	assert_true(b.port > 0);
+	assert_int_equal(b.cfg.topics.advertised_port, b.port);
+	assert_int_equal(strlen(b.cfg.topics.cluster_id), 22);
+	broker_close(&b);
+	snprintf(path, sizeof path, "%s/data/.kafka_cleanshutdown", dir);
+	assert_true(tu_file_size(path) >= 0);
+	snprintf(path, sizeof path, "%s/data/meta.properties", dir);
+	assert_true(tu_file_size(path) > 0);
+	tu_rmrf(dir);
+}
+
+/* INVARIANT 5: a second broker on the same directory does not start, and
+ * the first keeps it. */
+static void test_broker_open_locks_the_log_dir(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_config cfg;
+	struct broker_error err;
+	struct broker first, second;
+	ready_config(&cfg, dir);
+	assert_int_equal(broker_open(&cfg, &first, &err), KB_OK);
+	assert_int_equal(broker_open(&cfg, &second, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "in use by another broker"));
+	broker_close(&first);
+	assert_int_equal(broker_open(&cfg, &second, &err), KB_OK);
+	broker_close(&second);
+	tu_rmrf(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_broker_config_defaults_are_kafkas),
+		cmocka_unit_test(test_broker_config_load_reads_java_properties_syntax),
+		cmocka_unit_test(test_broker_config_load_missing_file_is_io),
+		cmocka_unit_test(test_broker_config_unknown_key_names_file_line_key),
+		cmocka_unit_test(test_broker_config_error_line_of_continued_line),
+		cmocka_unit_test(test_broker_config_bad_value_leaves_config_unchanged),
+		cmocka_unit_test(test_broker_config_set_stores_at_the_right_width),
+		cmocka_unit_test(test_broker_config_override_uses_the_table_last_wins),
+		cmocka_unit_test(test_broker_config_accepts_kafkas_stock_keys),
+		cmocka_unit_test(test_broker_config_log_dirs_beats_log_dir),
+		cmocka_unit_test(test_broker_config_listener_forms),
+		cmocka_unit_test(test_broker_config_finish_requires_node_id),
+		cmocka_unit_test(test_broker_config_finish_retention_precedence),
+		cmocka_unit_test(test_broker_config_finish_advertises_the_listener),
+		cmocka_unit_test(test_broker_meta_writes_kraft_format),
+		cmocka_unit_test(test_broker_meta_keeps_cluster_id),
+		cmocka_unit_test(test_broker_meta_node_id_mismatch_is_refused),
+		cmocka_unit_test(test_broker_meta_malformed_is_refused),
+		cmocka_unit_test(test_broker_open_listens_and_close_is_clean),
+		cmocka_unit_test(test_broker_open_locks_the_log_dir),
+	};
+	kb_log_set_level(KB_LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Real Kafka clients against a real samsa broker: every tests/clients/test_*.py
+# module (kcat, librdkafka, confluent-kafka, kafka-python, kafkajs, raw bad
+# input, the config file). Each module starts its own brokers on free
+# loopback ports with temporary data directories and prints its own
+# "N passed, N failed"; this script adds them up into one such line.
+#
+#   sh tests/clients_test.sh               (SAMSA_BUILD picks build/ or build/sanitize/)
+#   SAMSA_ONLY=sigkill sh tests/clients_test.sh     only tests whose name has "sigkill"
+#
+# One line per test as it runs; the full output of a module that failed is
+# repeated at the end (tests/run.sh shows the last lines), and every
+# module's output is kept in $SAMSA_BUILD/tests/clients-logs/.
+set -u
+ROOT=${SAMSA_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILD=${SAMSA_BUILD:-build}
+export SAMSA_ROOT="$ROOT" SAMSA_BUILD="$BUILD" PYTHONDONTWRITEBYTECODE=1
+PY=/usr/bin/python3
+MODULE_TIMEOUT=${SAMSA_CLIENT_TIMEOUT:-300}
+LOGS="$ROOT/$BUILD/tests/clients-logs"
+passed=0
+failed=0
+failed_modules=""
+
+if [ ! -x "$ROOT/$BUILD/samsa" ] || [ ! -x "$ROOT/$BUILD/tests/clients/rdkafka_client" ]; then
+	echo "missing $BUILD/samsa or $BUILD/tests/clients/rdkafka_client: run make unit-tests first"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+mkdir -p "$LOGS"
+
+for t in "$ROOT"/tests/clients/test_*.py; do
+	name=$(basename "$t" .py)
+	log="$LOGS/$name.log"
+	echo "== clients/$name"
+	(cd "$ROOT/tests/clients" && timeout "$MODULE_TIMEOUT" $PY "$t") >"$log" 2>&1
+	rc=$?
+	grep -E '^(ok|FAIL) ' "$log" | sed 's/^/   /'
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+	p=$(echo "${line:-0 passed, 0 failed}" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "${line:-0 passed, 0 failed}" | sed -E 's/.* ([0-9]+) failed$/\1/')
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1 # died (or timed out, rc 124) before reporting a failure
+		echo "   clients/$name exited $rc without reporting a failure"
+	fi
+	[ "$f" != 0 ] && failed_modules="$failed_modules $name"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+for name in $failed_modules; do
+	echo "---- clients/$name: output of the failed tests ($LOGS/$name.log)"
+	# From each FAIL line to the next result line: the traceback and the
+	# broker's log tail.
+	awk '/^FAIL /{show=1} /^ok /{show=0} show' "$LOGS/$name.log" |
+		grep -v '^%[0-9]|' | tail -n 60
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
