@@ -10,16 +10,17 @@
  *   versions, tagged fields. Each length in those bytes was written by a
  *   peer we do not trust, so the codec's one job besides encoding is to
  *   never believe a length before checking it against the bytes that are
- *   really there. Record batches (chapter 01's unit of storage) hold
- *   records in yet another encoding, zigzag varints, decoded here too.
+ *   really there. The records inside a record batch (chapter 01's unit
+ *   of storage) use yet another encoding, zigzag varints: they are read
+ *   and written by this chapter's second file, 04_records.c.
  *
  * Kafka:
  *   The protocol guide (kafka.apache.org/protocol) and the message specs
  *   in clients/src/main/resources/common/message: RequestHeader.json
  *   (v0-2), ResponseHeader.json (v0-1), each API's "flexibleVersions",
  *   KIP-482 (flexible versions: compact lengths and tagged fields),
- *   ByteUtils (varints), DefaultRecord / DefaultRecordBatch (records),
- *   Errors.java (error codes) and ApiKeys.java (API keys).
+ *   ByteUtils (varints), Errors.java (error codes) and ApiKeys.java
+ *   (API keys).
  *
  * Interface:
  *   - Decode with a struct wire_reader: read every field of a message,
@@ -35,9 +36,7 @@
  *   - The flexible flag of a reader or writer picks compact strings,
  *     bytes and arrays and turns tagged-field sections on. The header
  *     functions set it for the body; otherwise use wire_is_flexible.
- *   - wire_records_next works on uncompressed batches only. It reports a
- *     lying recordsCount only at the end: run wire_records_validate first
- *     when one bad record must reject the whole batch.
+ *   - Records of a batch (wire_records_*, wire_batch_write): 04_records.c.
  *
  * Invariants:
  *   1. A reader never touches a byte outside p[0, len): every read checks
@@ -50,25 +49,26 @@
  *   4. A varint longer than 5 bytes (varlong: 10), or whose value does
  *      not fit in 32 (64) bits, is a decode error.
  *   5. The records of a batch exactly fill it, each record exactly fills
- *      its own length, and there are exactly recordsCount of them.
+ *      its own length, and there are exactly recordsCount of them
+ *      (enforced in 04_records.c).
  *   6. Flexible messages samsa writes carry empty tagged-field sections
  *      (0x00); responses to flexible versions use header v1, except
  *      ApiVersions, whose response header is always v0.
- *   7. A batch from wire_batch_write passes seg_batch_validate.
+ *   7. A batch from wire_batch_write passes seg_batch_validate
+ *      (04_records.c).
  *
  * Simplifications:
  *   - Tagged fields are skipped when read and never written. KIP-482
  *     allows both; no field samsa needs is tagged.
- *   - Compressed batches are not iterated here; chapter 10 decompresses
- *     gzip where the broker must look inside.
  *   - The writer trusts its caller to put null only into nullable fields.
  *   Pure and single-threaded: no global state, nothing allocated by the
  *   readers, so a fuzzer can drive them directly.
  *
  * See also: docs/04_codec.md, diagrams/04_codec.dot, tests/04_codec_test.c,
+ *   chapters/04_records.c (the records of a batch v2),
  *   tests/fixtures/ (kcat's first two requests; api_keys.txt, the API
  *   table from the JSON specs); the error-code table is in 04_codec.h.
- *   Chapters used: 00 (base), 01 (segment: batch header, seg_crc32c).
+ *   Chapters used: 00 (base); 04_records.c also uses 01 (segment).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -76,15 +76,12 @@
 #include <string.h>
 
 #include "00_base.h"
-#include "01_segment.h"
 #include "04_codec.h"
 
 /* A compact length or count is sent as N + 1 so that 0 can mean null. */
 #define COMPACT_NULL 0
 /* Each tagged field takes at least two bytes: its tag and its size. */
 #define TAG_MIN_SIZE 2
-/* Each record header takes at least two bytes: key and value lengths. */
-#define RECORD_HEADER_MIN_SIZE 2
 
 /* One row of the API table: the name and the first flexible version
  * (-1: never flexible), as in messages/<Name>Request.json. */
@@ -109,19 +106,9 @@ static void put_len(struct wire_writer *w, int32_t len, bool is_string);
 static void set_err(struct wire_writer *w, int err);
 static const struct api_info *api_lookup(int16_t api_key);
 static struct wire_str read_classic_nullable_string(struct wire_reader *r);
-static void read_record(struct wire_reader *r, struct wire_record *rec);
-static struct wire_bytes read_varint_bytes(struct wire_reader *r);
-static void write_batch_header(struct wire_writer *w,
-			       const struct wire_batch_params *bp,
-			       int32_t count, int64_t base_ts, int64_t max_ts);
-static void write_record(struct wire_writer *w, const struct wire_record *rec,
-			 int32_t offset_delta, int64_t base_ts);
-static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b);
 static size_t uvarint_encode(uint8_t *out, uint64_t v);
-static size_t uvarint_size(uint64_t v);
 static uint32_t zigzag32(int32_t v);
 static uint64_t zigzag64(int64_t v);
-static int64_t add_wrapping(int64_t a, int64_t b);
 
 /* ---- Reading primitives ---- */
 
@@ -811,212 +798,6 @@ int wire_read_response_header(struct wire_reader *r,
 	return wire_reader_status(r);
 }
 
-/* ---- Records of a batch ---- */
-
-int wire_records_init(struct wire_records *it, const uint8_t *batch,
-		      size_t len)
-{
-	if (seg_batch_decode(batch, len, &it->batch) != KB_OK ||
-	    seg_batch_size(&it->batch) != len)
-		return KB_ERR_CORRUPT;
-	if (it->batch.attributes & SEG_ATTR_COMPRESSION_MASK)
-		return KB_ERR_INVAL; /* the records are one compressed blob */
-	wire_reader_init(&it->r, batch + SEG_BATCH_HEADER_LEN,
-			 len - SEG_BATCH_HEADER_LEN, false);
-	it->read = 0;
-	/* INVARIANT 3: a count the bytes cannot hold is a lie told early. */
-	if (it->batch.records_count < 0 ||
-	    (size_t)it->batch.records_count >
-		    wire_remaining(&it->r) / WIRE_RECORD_MIN_SIZE)
-		return KB_ERR_CORRUPT;
-	return KB_OK;
-}
-
-/* Each record starts with its own length (a zigzag varint): the record
- * is decoded inside a reader of exactly that many bytes, which it must
- * fill exactly (KAFKA: DefaultRecord.readFrom, "Invalid record size"). */
-int wire_records_next(struct wire_records *it, struct wire_record *rec)
-{
-	if (it->r.err)
-		return KB_ERR_CORRUPT;
-	if (it->read == it->batch.records_count) {
-		/* INVARIANT 5: recordsCount records, then not a byte more. */
-		if (wire_remaining(&it->r) != 0) {
-			it->r.err = true;
-			return KB_ERR_CORRUPT;
-		}
-		return KB_ERR_NOTFOUND;
-	}
-	int32_t len = wire_read_varint(&it->r);
-	const uint8_t *p = len >= 0 ? take(&it->r, (size_t)len) : NULL;
-	if (!p) {
-		it->r.err = true; /* negative, or past the end of the batch */
-		return KB_ERR_CORRUPT;
-	}
-	struct wire_reader body;
-	wire_reader_init(&body, p, (size_t)len, false);
-	read_record(&body, rec);
-	if (body.err || wire_remaining(&body) != 0) {
-		it->r.err = true;
-		return KB_ERR_CORRUPT;
-	}
-	const struct seg_batch *b = &it->batch;
-	rec->offset = add_wrapping(b->base_offset, rec->offset_delta);
-	/* KAFKA: with LogAppendTime every record takes the batch's time. */
-	rec->timestamp = (b->attributes & SEG_ATTR_LOG_APPEND_TIME)
-			 ? b->max_timestamp
-			 : add_wrapping(b->base_timestamp, rec->timestamp_delta);
-	it->read++;
-	return KB_OK;
-}
-
-/* attributes, timestampDelta, offsetDelta, key, value, headers: every
- * length inside is again checked against this record's own bytes. */
-static void read_record(struct wire_reader *r, struct wire_record *rec)
-{
-	rec->attributes = wire_read_i8(r);
-	rec->timestamp_delta = wire_read_varlong(r);
-	rec->offset_delta = wire_read_varint(r);
-	rec->key = read_varint_bytes(r);
-	rec->value = read_varint_bytes(r);
-	rec->headers_count = wire_read_varint(r);
-	size_t start = r->pos;
-	if (rec->headers_count < 0 ||
-	    (size_t)rec->headers_count > wire_remaining(r) / RECORD_HEADER_MIN_SIZE)
-		r->err = true;
-	for (int32_t i = 0; i < rec->headers_count && !r->err; i++) {
-		struct wire_bytes key, value;
-		wire_read_record_header(r, &key, &value);
-	}
-	rec->headers = (struct wire_bytes){r->p + start,
-					   (int32_t)(r->pos - start)};
-}
-
-/* KAFKA: a header key may not be null ("Invalid negative header key
- * size"); its value may. */
-void wire_read_record_header(struct wire_reader *r, struct wire_bytes *key,
-			     struct wire_bytes *value)
-{
-	*key = read_varint_bytes(r);
-	if (key->len < 0)
-		r->err = true;
-	*value = read_varint_bytes(r);
-}
-
-/* Record keys, values and header fields: zigzag varint length, -1 null. */
-static struct wire_bytes read_varint_bytes(struct wire_reader *r)
-{
-	int32_t len = wire_read_varint(r);
-	if (r->err || len < -1) {
-		r->err = true;
-		return (struct wire_bytes){NULL, -1};
-	}
-	if (len == -1)
-		return (struct wire_bytes){NULL, -1};
-	const uint8_t *p = take(r, (size_t)len);
-	return p ? (struct wire_bytes){p, len} : (struct wire_bytes){NULL, -1};
-}
-
-int wire_records_validate(const uint8_t *batch, size_t len)
-{
-	struct wire_records it;
-	struct wire_record rec;
-	int rc = wire_records_init(&it, batch, len);
-	while (rc == KB_OK)
-		rc = wire_records_next(&it, &rec);
-	return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
-}
-
-/* ---- Writing a batch ---- */
-
-/* The header goes first with batchLength and crc zero; both are patched
- * once the records are written. On failure out is left as it was. */
-int wire_batch_write(struct kb_buf *out, const struct wire_batch_params *bp,
-		     const struct wire_record *recs, int32_t count)
-{
-	if (count < 1 || (bp->attributes & SEG_ATTR_COMPRESSION_MASK))
-		return KB_ERR_INVAL;
-	int64_t base_ts = recs[0].timestamp, max_ts = base_ts;
-	for (int32_t i = 1; i < count; i++)
-		max_ts = KB_MAX(max_ts, recs[i].timestamp);
-	size_t start = out->len;
-	struct wire_writer w;
-	wire_writer_init(&w, out, false);
-	write_batch_header(&w, bp, count, base_ts, max_ts);
-	for (int32_t i = 0; i < count; i++)
-		write_record(&w, &recs[i], i, base_ts);
-	size_t len = out->len - start;
-	if (w.err == KB_OK && len - SEG_LOG_OVERHEAD > INT32_MAX)
-		w.err = KB_ERR_TOO_LARGE;
-	if (w.err != KB_OK) {
-		out->len = start;
-		return w.err;
-	}
-	uint8_t *b = out->data + start;
-	kb_put_be32(b + SEG_OFF_BATCH_LENGTH, (uint32_t)(len - SEG_LOG_OVERHEAD));
-	/* KAFKA: the CRC starts at attributes, so the broker may rewrite
-	 * baseOffset and partitionLeaderEpoch later without redoing it. */
-	kb_put_be32(b + SEG_OFF_CRC, seg_crc32c(0, b + SEG_OFF_ATTRIBUTES,
-						len - SEG_OFF_ATTRIBUTES));
-	return KB_OK;
-}
-
-/* The 61 bytes of CLIENTS.md §6, in order (offsets: SEG_OFF_*). */
-static void write_batch_header(struct wire_writer *w,
-			       const struct wire_batch_params *bp,
-			       int32_t count, int64_t base_ts, int64_t max_ts)
-{
-	wire_write_i64(w, bp->base_offset);
-	wire_write_i32(w, 0); /* batchLength, patched */
-	wire_write_i32(w, bp->partition_leader_epoch);
-	wire_write_i8(w, SEG_MAGIC_V2);
-	wire_write_u32(w, 0); /* crc, patched */
-	wire_write_i16(w, bp->attributes);
-	wire_write_i32(w, count - 1); /* lastOffsetDelta */
-	wire_write_i64(w, base_ts);
-	wire_write_i64(w, max_ts);
-	wire_write_i64(w, bp->producer_id);
-	wire_write_i16(w, bp->producer_epoch);
-	wire_write_i32(w, bp->base_sequence);
-	wire_write_i32(w, count);
-}
-
-/* A record's length comes before its fields, so it is computed from the
- * sizes the fields will take; the decoder checks they agree. */
-static void write_record(struct wire_writer *w, const struct wire_record *rec,
-			 int32_t offset_delta, int64_t base_ts)
-{
-	int64_t ts_delta = add_wrapping(rec->timestamp, -base_ts);
-	int32_t hcount = KB_MAX(rec->headers_count, 0);
-	size_t hlen = hcount > 0 ? (size_t)KB_MAX(rec->headers.len, 0) : 0;
-	size_t key = rec->key.len < 0 ? 0 : (size_t)rec->key.len;
-	size_t value = rec->value.len < 0 ? 0 : (size_t)rec->value.len;
-	size_t size = 1 + uvarint_size(zigzag64(ts_delta)) +
-		      uvarint_size(zigzag32(offset_delta)) +
-		      uvarint_size(zigzag32(rec->key.len)) + key +
-		      uvarint_size(zigzag32(rec->value.len)) + value +
-		      uvarint_size(zigzag32(hcount)) + hlen;
-	if (size > INT32_MAX) {
-		set_err(w, KB_ERR_TOO_LARGE);
-		return;
-	}
-	wire_write_varint(w, (int32_t)size);
-	wire_write_i8(w, 0); /* attributes: unused */
-	wire_write_varlong(w, ts_delta);
-	wire_write_varint(w, offset_delta);
-	put_varint_bytes(w, rec->key);
-	put_varint_bytes(w, rec->value);
-	wire_write_varint(w, hcount);
-	put(w, rec->headers.p, hlen);
-}
-
-static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b)
-{
-	wire_write_varint(w, b.len < 0 ? -1 : b.len);
-	if (b.len > 0)
-		put(w, b.p, (size_t)b.len);
-}
-
 /* ---- Small helpers ---- */
 
 bool wire_str_eq(struct wire_str s, const char *c)
@@ -1051,12 +832,6 @@ static size_t uvarint_encode(uint8_t *out, uint64_t v)
 	return n;
 }
 
-static size_t uvarint_size(uint64_t v)
-{
-	uint8_t b[WIRE_VARLONG_MAX_BYTES];
-	return uvarint_encode(b, v);
-}
-
 /* (v << 1) ^ (v >> 31), in unsigned arithmetic so no shift is undefined. */
 static uint32_t zigzag32(int32_t v)
 {
@@ -1068,11 +843,4 @@ static uint64_t zigzag64(int64_t v)
 {
 	uint64_t u = (uint64_t)v;
 	return (u << 1) ^ (0u - (u >> 63));
-}
-
-/* a + b wrapping like the JVM's long, never undefined: a hostile delta
- * gives a wrong timestamp, not a crash. */
-static int64_t add_wrapping(int64_t a, int64_t b)
-{
-	return (int64_t)((uint64_t)a + (uint64_t)b);
 }

@@ -6,12 +6,11 @@
  *   the kernel (epoll) which connections can move bytes, reads whole
  *   size-prefixed frames, looks up a handler by api key and version, and
  *   writes responses back in the order the requests came. A request that
- *   cannot be answered yet (a Fetch waiting for data) is parked with a
- *   deadline and finished later by the event it waits for or by its timer.
+ *   cannot be answered yet (a Fetch waiting for data) is parked in the
+ *   purgatory (05_purgatory.c); this file mutes its connection meanwhile.
  * Kafka: SocketServer (Acceptor + Processor threads), KafkaApis' dispatch
  *   by ApiKeys, RequestChannel's muting of a channel while a request is in
- *   flight, and DelayedOperationPurgatory (watch keys + a timing wheel).
- *   Config: socket.request.max.bytes, connections.max.idle.ms,
+ *   flight. Config: socket.request.max.bytes, connections.max.idle.ms,
  *   max.connections. ApiVersions (key 18) is answered by the network layer
  *   itself, as AK's RequestContext does for unsupported versions.
  * Interface:
@@ -24,8 +23,6 @@
  *     NET_PARKED (after net_park), NET_NO_RESPONSE, or KB_ERR_PROTO.
  *   - Between net_response_add_file calls, count arrays up front: a
  *     wire_write_array_end that inserts bytes would move file positions.
- *   - try_complete must be idempotent: it may be called again after
- *     returning false, and must return true when expired.
  * Invariants:
  *   1. Responses leave a connection in the order its requests arrived:
  *      while one request is parked, the connection is muted (no reads,
@@ -37,24 +34,19 @@
  *      connection instead of sending a short frame.
  *   4. ApiVersions advertises exactly the dispatch table; a request for
  *      anything outside it closes the connection.
- *   5. A parked op sits in the deadline heap from net_park until it ends,
- *      exactly once: completed (its response queued) or cancelled with
- *      its connection.
- *   6. Bad bytes from a peer close that connection only; nothing a peer
+ *   5. Bad bytes from a peer close that connection only; nothing a peer
  *      sends reaches an assert.
- *   7. A connection whose unsent output exceeds NET_BACKPRESSURE_BYTES
+ *   6. A connection whose unsent output exceeds NET_BACKPRESSURE_BYTES
  *      is not read (and its buffered requests wait).
  * States of a connection (struct net_conn):
  *   READING --net_park--> PARKED --op_complete--> READING
- *   READING --conn_queue_response (output over the limit)--> BACKPRESSURED
- *   BACKPRESSURED --conn_advance (output drained)--> READING
+ *   READING --net_conn_queue_response (output over the limit)-->
+ *     BACKPRESSURED --conn_advance (output drained)--> READING
  *   any --conn_close--> CLOSED --reap_closed--> freed
  * Simplifications:
  *   - One reactor thread (Kafka: an acceptor plus num.network.threads
  *     processors and num.io.threads handlers). DESIGN.md: more reactors
  *     only when a benchmark asks for them.
- *   - Deadlines live in a binary min-heap, not Kafka's hierarchical
- *     timing wheel: O(log n) instead of O(1) per op, simpler to read.
  *   - max.connections refuses (accept, then close) instead of pausing
  *     the acceptor; no per-IP limits (max.connections.per.ip).
  *   - The transport seam (struct net_transport: read, writev,
@@ -62,7 +54,9 @@
  *     chapter 13 adds TLS through it.
  *   - No quotas or throttling: throttle_time_ms is always 0.
  * See also: docs/05_server.md, diagrams/05_server.dot,
- *   tests/05_server_test.c; uses chapters 00 (base) and 04 (codec).
+ *   tests/05_server_test.c; chapters/05_purgatory.c (parked requests,
+ *   deadlines, timers) and chapters/05_server_internal.h (the structs
+ *   the two files share); uses chapters 00 (base) and 04 (codec).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,135 +79,24 @@
 #include "00_base.h"
 #include "04_codec.h"
 #include "05_server.h"
+#include "05_server_internal.h"
 
 /* ---- Constants ---- */
 
 #define NET_MAX_EVENTS 64        /* epoll events taken per wakeup */
 #define NET_LISTEN_BACKLOG 50    /* KAFKA: socket.listen.backlog.size */
-#define NET_MAX_LISTENERS 4      /* KAFKA: one per name in `listeners` */
 #define NET_READ_CHUNK (64 * 1024) /* bytes asked of one read(2) */
 #define NET_IOV_MAX 64           /* iovecs gathered into one writev(2) */
-/* Unsent bytes above which a connection is not read (Invariant 7). */
+/* Unsent bytes above which a connection is not read (Invariant 6). */
 #define NET_BACKPRESSURE_BYTES (16 * 1024 * 1024)
 #define NET_SWEEP_MAX_MS 1000    /* idle/partial-frame sweep period cap, ms */
-/* KAFKA: DelayedOperationPurgatory shards its watcher lists 512 ways. */
-#define NET_WATCH_BUCKETS 512
-#define NET_WATCH_HASH_SHIFT 55  /* 64 - log2(NET_WATCH_BUCKETS) */
 #define NET_COPY_CHUNK (64 * 1024) /* bounce buffer when no sendfile(2) */
 #define NET_SENDFILE_MAX (1u << 30) /* bytes asked of one sendfile(2) */
-#define NET_PEER_LEN 64          /* "address:port" for logs */
-#define NET_NOT_IN_HEAP SIZE_MAX /* heap_idx of an op outside the heap */
 
-/* ---- Data structures ---- */
-
-/* What an epoll event points at: the first member of a listener, of the
- * stop eventfd, and of every connection, so one cast finds the kind. */
-enum net_source_kind { NET_SRC_LISTENER, NET_SRC_STOP, NET_SRC_CONN };
-struct net_source {
-	enum net_source_kind kind;
-	int fd; /* owned */
-};
-
-/* How bytes move on a connection: the seam where chapter 13 puts TLS.
- * can_sendfile is false when bytes must pass through user space to be
- * encrypted, and file ranges are then copied through a bounce buffer. */
-struct net_transport {
-	const char *name;
-	ssize_t (*read)(struct net_conn *c, void *buf, size_t len);
-	ssize_t (*writev)(struct net_conn *c, const struct iovec *iov, int n);
-	bool can_sendfile;
-};
-
-/* One row of the dispatch table; fn NULL means not registered. */
-struct net_api {
-	net_handler_fn fn;
-	void *ctx; /* borrowed: from net_register */
-	int16_t min_version, max_version;
-};
-
-/* A response on its way out. It is sent as pieces: even piece 2k is the
- * memory between file ranges k-1 and k, odd piece 2k+1 is file range k. */
-struct net_out {
-	struct net_response resp; /* owned: memory and dup'd file fds */
-	struct net_out *next;     /* the connection's queue */
-	size_t piece;             /* next piece to send */
-	uint64_t piece_off;       /* bytes of that piece already sent */
-};
-
-/* One client connection. Owned by the server's list until reap_closed. */
-struct net_conn {
-	struct net_source src;           /* first: epoll data points here */
-	struct net_server *srv;          /* borrowed */
-	const struct net_transport *tp;  /* borrowed: a static ops table */
-	char peer[NET_PEER_LEN];
-	struct kb_buf in;                /* owned: bytes read, not yet freed */
-	size_t in_pos;                   /* next frame starts here */
-	struct net_out *out_head, *out_tail; /* owned: responses in order */
-	uint64_t out_bytes;              /* unsent bytes in the queue */
-	struct net_delayed *parked;      /* borrowed: our request's op */
-	struct net_out *dispatching;     /* owned by conn_dispatch meanwhile */
-	int64_t last_active_ms;          /* last byte moved, kb_mono_ms */
-	int64_t frame_start_ms;          /* partial frame waiting since; 0 none */
-	uint32_t events;                 /* epoll mask registered */
-	bool closing, ready;
-	struct net_conn *prev, *next;    /* srv->conns, then srv->closed */
-	struct net_conn *ready_next;     /* srv->ready */
-};
-
-/* "op watches key": a node in a watch-map bucket and in its op's list. */
-struct net_watch {
-	const void *key;                /* borrowed: any stable pointer */
-	struct net_delayed *op;         /* borrowed */
-	struct net_watch *prev, *next;  /* bucket chain */
-	struct net_watch *op_next;      /* the op's own watches */
-};
-
-/* A parked request (KAFKA: DelayedOperation). Its request views point
- * into conn->in, which holds still while the connection is muted. */
-struct net_delayed {
-	struct net_server *srv;     /* borrowed */
-	struct net_conn *conn;      /* borrowed */
-	struct net_request req;     /* the parked request */
-	struct net_out *out;        /* owned until op_complete queues it */
-	int64_t deadline_ms;        /* kb_mono_ms clock */
-	size_t heap_idx;            /* in srv->heap, or NET_NOT_IN_HEAP */
-	struct net_watch *watches;  /* owned */
-	net_try_complete_fn try_complete;
-	void *ctx;                  /* owned: released with free_ctx */
-	void (*free_ctx)(void *ctx);
-	bool done;                  /* completed or cancelled */
-	struct net_delayed *next_dead; /* srv->graveyard */
-};
-
-/* A periodic callback (net_every). */
-struct net_timer {
-	int64_t period_ms, next_ms;
-	void (*fn)(void *ctx, int64_t now_ms);
-	void *ctx; /* borrowed */
-};
-
-/* The server: one epoll set, its listeners, connections, the dispatch
- * table, the purgatory and the timers. Touched by the reactor thread
- * only, except stop.fd, which net_stop writes from anywhere. */
-struct net_server {
-	struct net_config cfg;
-	int epfd;                            /* owned */
-	struct net_source stop;              /* eventfd written by net_stop */
-	struct net_source listeners[NET_MAX_LISTENERS];
-	int nlisteners;
-	struct net_api apis[WIRE_API_COUNT]; /* the dispatch table */
-	int napis;                           /* rows registered */
-	struct net_conn *conns, *closed, *ready; /* owned lists */
-	int nconns;
-	struct net_delayed **heap;           /* owned: min-heap by deadline */
-	size_t heap_len, heap_cap;
-	struct net_watch *watch[NET_WATCH_BUCKETS]; /* the watch map */
-	int wake_depth;                      /* nested net_wake calls */
-	struct net_delayed *graveyard;       /* ops freed when depth is 0 */
-	struct net_timer *timers;            /* owned */
-	size_t ntimers;
-	bool stopping;
-};
+/* ---- Data structures ----
+ *
+ * struct net_server, struct net_conn and struct net_out are in
+ * 05_server_internal.h: the purgatory touches them too. */
 
 /* ---- Prototypes of static helpers ---- */
 
@@ -235,38 +118,23 @@ static const struct net_api *api_lookup(const struct net_server *srv,
 static int conn_after_handler(struct net_conn *c,
 			      const struct net_request *req,
 			      struct net_out *out, int rc);
-static int conn_queue_response(struct net_conn *c,
-			       const struct net_request *req,
-			       struct net_out *out);
 static void log_request(const struct net_request *req, uint64_t out_bytes);
 static int handle_api_versions(struct net_request *req,
 			       struct net_response *resp);
 static int api_versions_unsupported(const struct net_server *srv,
 				    struct net_response *resp);
 static struct net_out *out_new(const struct wire_request_header *h);
-static void out_free(struct net_out *o);
 static uint64_t out_piece_len(const struct net_out *o, size_t p,
 			      size_t *mem_from);
 static bool out_settle(struct net_out *o);
-static void conn_flush(struct net_conn *c);
 static ssize_t conn_send_mem(struct net_conn *c);
 static ssize_t conn_send_file(struct net_conn *c, struct net_out *o);
 static ssize_t conn_copy_file(struct net_conn *c, int fd, off_t pos,
 			      size_t len);
 static void conn_advance(struct net_conn *c, uint64_t n);
 static void conn_pop(struct net_conn *c);
-static void op_try(struct net_delayed *op, bool expired);
-static void op_complete(struct net_delayed *op);
-static void op_finish(struct net_delayed *op);
-static size_t watch_bucket(const void *key);
-static int heap_push(struct net_server *srv, struct net_delayed *op);
-static void heap_remove(struct net_server *srv, struct net_delayed *op);
-static void heap_fix(struct net_server *srv, size_t i);
-static void expire_delayed(struct net_server *srv, int64_t now_ms);
-static void run_timers(struct net_server *srv, int64_t now_ms);
 static void sweep_connections(void *ctx, int64_t now_ms);
 static void conn_update_events(struct net_conn *c);
-static void conn_mark_ready(struct net_conn *c);
 static void process_ready(struct net_server *srv);
 static void conn_close(struct net_conn *c);
 static void reap_closed(struct net_server *srv);
@@ -421,8 +289,8 @@ int net_run_once(struct net_server *srv, int timeout_ms)
 	}
 	for (int i = 0; i < n; i++)
 		reactor_event(srv, &evs[i]);
-	run_timers(srv, kb_mono_ms());
-	expire_delayed(srv, kb_mono_ms());
+	net_run_timers(srv, kb_mono_ms());
+	net_expire_delayed(srv, kb_mono_ms());
 	process_ready(srv);
 	reap_closed(srv);
 	return KB_OK;
@@ -440,11 +308,7 @@ void net_stop(struct net_server *srv)
 /* Sleep until the next timer or deadline: timers need no thread. */
 static int reactor_timeout_ms(const struct net_server *srv)
 {
-	int64_t next = INT64_MAX;
-	for (size_t i = 0; i < srv->ntimers; i++)
-		next = KB_MIN(next, srv->timers[i].next_ms);
-	if (srv->heap_len)
-		next = KB_MIN(next, srv->heap[0]->deadline_ms);
+	int64_t next = net_next_wakeup_ms(srv);
 	if (next == INT64_MAX)
 		return -1;
 	int64_t wait = next - kb_mono_ms();
@@ -473,7 +337,7 @@ static void reactor_event(struct net_server *srv, struct epoll_event *ev)
 			break;
 		}
 		if (ev->events & EPOLLOUT)
-			conn_flush(c);
+			net_conn_flush(c);
 		if (ev->events & EPOLLIN)
 			conn_on_readable(c);
 		break;
@@ -621,14 +485,14 @@ static void conn_process(struct net_conn *c)
 		c->frame_start_ms = 0;
 	else if (!c->frame_start_ms)
 		c->frame_start_ms = kb_mono_ms();
-	conn_flush(c);
+	net_conn_flush(c);
 }
 
 /* A protocol error: answers already queued get one last non-blocking
  * send (the client sees why earlier requests worked), then close. */
 static void conn_fail(struct net_conn *c)
 {
-	conn_flush(c);
+	net_conn_flush(c);
 	conn_close(c);
 }
 
@@ -659,7 +523,7 @@ static void conn_compact(struct net_conn *c)
 	c->in_pos = 0;
 }
 
-/* INVARIANT 1 and 7: muted while parked, paused while backed up. */
+/* INVARIANT 1 and 6: muted while parked, paused while backed up. */
 static bool conn_reading(const struct net_conn *c)
 {
 	return !c->closing && !c->parked &&
@@ -743,8 +607,8 @@ static int conn_after_handler(struct net_conn *c,
 	if (parked)
 		return rc < 0 ? rc : KB_OK;
 	if (rc == KB_OK && !c->closing)
-		return conn_queue_response(c, req, out);
-	out_free(out);
+		return net_conn_queue_response(c, req, out);
+	net_out_free(out);
 	if (rc == NET_NO_RESPONSE || (rc == KB_OK && c->closing)) {
 		log_request(req, 0);
 		return KB_OK;
@@ -758,9 +622,8 @@ static int conn_after_handler(struct net_conn *c,
 
 /* Patch the size prefix and queue out behind earlier responses. takes:
  * out (freed here on failure). */
-static int conn_queue_response(struct net_conn *c,
-			       const struct net_request *req,
-			       struct net_out *out)
+int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
+			    struct net_out *out)
 {
 	struct net_response *r = &out->resp;
 	uint64_t total = r->mem.len - WIRE_SIZE_PREFIX + r->file_bytes;
@@ -770,7 +633,7 @@ static int conn_queue_response(struct net_conn *c,
 	if (rc != KB_OK) {
 		KB_ERROR("closing %s: %s response not sendable: %s", c->peer,
 			 wire_api_name(req->header.api_key), kb_status_name(rc));
-		out_free(out);
+		net_out_free(out);
 		return rc;
 	}
 	kb_put_be32(r->mem.data, (uint32_t)total); /* INVARIANT 3 */
@@ -854,8 +717,8 @@ static int api_versions_unsupported(const struct net_server *srv,
 
 /* ---- Responses and zero-copy sends ---- */
 
-/* returns owned (out_free): a response holding a zero size prefix, to be
- * patched in conn_queue_response, and the response header for h. */
+/* returns owned (net_out_free): a response holding a zero size prefix, to be
+ * patched in net_conn_queue_response, and the response header for h. */
 static struct net_out *out_new(const struct wire_request_header *h)
 {
 	struct net_out *o = calloc(1, sizeof *o);
@@ -868,7 +731,7 @@ static struct net_out *out_new(const struct wire_request_header *h)
 	return o;
 }
 
-static void out_free(struct net_out *o)
+void net_out_free(struct net_out *o)
 {
 	for (size_t i = 0; i < o->resp.nfiles; i++)
 		close(o->resp.files[i].fd);
@@ -939,7 +802,7 @@ static bool out_settle(struct net_out *o)
 
 /* Send as much of the queue as the socket takes: memory with writev,
  * file ranges with sendfile. A full socket leaves EPOLLOUT on. */
-static void conn_flush(struct net_conn *c)
+void net_conn_flush(struct net_conn *c)
 {
 	while (!c->closing && c->out_head) {
 		struct net_out *o = c->out_head;
@@ -1036,9 +899,9 @@ static void conn_advance(struct net_conn *c, uint64_t n)
 		o->piece_off += take;
 		n -= take;
 	}
-	/* INVARIANT 7: drained below the limit, its buffered requests run. */
+	/* INVARIANT 6: drained below the limit, its buffered requests run. */
 	if (was_full && c->out_bytes < NET_BACKPRESSURE_BYTES)
-		conn_mark_ready(c);
+		net_conn_mark_ready(c);
 }
 
 static void conn_pop(struct net_conn *c)
@@ -1047,266 +910,10 @@ static void conn_pop(struct net_conn *c)
 	c->out_head = o->next;
 	if (!c->out_head)
 		c->out_tail = NULL;
-	out_free(o);
+	net_out_free(o);
 }
 
-/* ---- Purgatory: delayed operations ---- */
-
-/* Move the response the handler is writing into a new op, mute the
- * connection (INVARIANT 1) and arm the deadline (INVARIANT 5). */
-int net_park(struct net_request *req, struct net_response *resp,
-	     int64_t deadline_ms, net_try_complete_fn try_complete, void *ctx,
-	     void (*free_ctx)(void *ctx), struct net_delayed **out)
-{
-	struct net_conn *c = req->conn;
-	struct net_delayed *op = NULL;
-	bool ok = !c->closing && !c->parked && c->dispatching &&
-		  &c->dispatching->resp == resp && try_complete;
-	if (ok)
-		op = calloc(1, sizeof *op);
-	if (op) {
-		*op = (struct net_delayed){req->srv, c, *req, c->dispatching,
-					   deadline_ms, NET_NOT_IN_HEAP, NULL,
-					   try_complete, ctx, free_ctx, false, NULL};
-	}
-	if (!op || heap_push(req->srv, op) != KB_OK) {
-		free(op);
-		if (free_ctx) /* takes: ctx, even on failure */
-			free_ctx(ctx);
-		return ok ? KB_ERR_NOMEM : KB_ERR_INVAL;
-	}
-	c->dispatching = NULL; /* the op owns the response now */
-	c->parked = op;
-	if (out)
-		*out = op;
-	return KB_OK;
-}
-
-/* Watch key for op (once per key). */
-int net_watch(struct net_delayed *op, const void *key)
-{
-	if (op->done)
-		return KB_ERR_INVAL;
-	for (struct net_watch *w = op->watches; w; w = w->op_next)
-		if (w->key == key)
-			return KB_OK;
-	struct net_watch *w = calloc(1, sizeof *w);
-	if (!w)
-		return KB_ERR_NOMEM;
-	struct net_watch **bucket = &op->srv->watch[watch_bucket(key)];
-	*w = (struct net_watch){key, op, NULL, *bucket, op->watches};
-	if (*bucket)
-		(*bucket)->prev = w;
-	*bucket = w;
-	op->watches = w;
-	return KB_OK;
-}
-
-/* KAFKA: checkAndComplete(key). The watchers are copied first, because
- * completing one unlinks its watches; ops that end meanwhile are freed
- * only after the outermost net_wake returns (the graveyard). */
-void net_wake(struct net_server *srv, const void *key)
-{
-	size_t n = 0, b = watch_bucket(key);
-	for (struct net_watch *w = srv->watch[b]; w; w = w->next)
-		n += w->key == key;
-	if (n == 0)
-		return;
-	struct net_delayed **ops = malloc(n * sizeof *ops);
-	if (!ops) {
-		KB_ERROR("net_wake: out of memory; waiters wait for deadlines");
-		return;
-	}
-	n = 0;
-	for (struct net_watch *w = srv->watch[b]; w; w = w->next)
-		if (w->key == key)
-			ops[n++] = w->op;
-	srv->wake_depth++;
-	for (size_t i = 0; i < n; i++)
-		if (!ops[i]->done)
-			op_try(ops[i], false);
-	free(ops);
-	if (--srv->wake_depth == 0) {
-		while (srv->graveyard) {
-			struct net_delayed *op = srv->graveyard;
-			srv->graveyard = op->next_dead;
-			free(op);
-		}
-	}
-}
-
-void *net_delayed_ctx(const struct net_delayed *op) { return op->ctx; }
-
-/* Ask op to finish; at its deadline it must. */
-static void op_try(struct net_delayed *op, bool expired)
-{
-	if (op->try_complete(op, &op->out->resp, expired)) {
-		op_complete(op);
-		return;
-	}
-	if (expired) {
-		KB_ERROR("closing %s: delayed %s not completed at its deadline",
-			 op->conn->peer, wire_api_name(op->req.header.api_key));
-		conn_close(op->conn);
-	}
-}
-
-/* Send the op's response, unmute its connection and let its next
- * buffered request run (from process_ready, never nested here). */
-static void op_complete(struct net_delayed *op)
-{
-	struct net_conn *c = op->conn;
-	struct net_out *out = op->out;
-	op->out = NULL;
-	c->parked = NULL;
-	int rc = conn_queue_response(c, &op->req, out);
-	op_finish(op);
-	if (rc != KB_OK) {
-		conn_close(c);
-		return;
-	}
-	conn_mark_ready(c);
-	conn_flush(c);
-}
-
-/* End op (completed or cancelled): out of the heap and the watch map,
- * context released, memory freed now or after net_wake. */
-static void op_finish(struct net_delayed *op)
-{
-	struct net_server *srv = op->srv;
-	op->done = true;
-	heap_remove(srv, op);
-	while (op->watches) {
-		struct net_watch *w = op->watches;
-		op->watches = w->op_next;
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			srv->watch[watch_bucket(w->key)] = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
-		free(w);
-	}
-	if (op->conn->parked == op)
-		op->conn->parked = NULL;
-	if (op->out)
-		out_free(op->out);
-	if (op->free_ctx)
-		op->free_ctx(op->ctx);
-	op->out = NULL;
-	op->free_ctx = NULL;
-	if (srv->wake_depth > 0) {
-		op->next_dead = srv->graveyard;
-		srv->graveyard = op;
-	} else {
-		free(op);
-	}
-}
-
-/* Fibonacci hashing of the pointer onto NET_WATCH_BUCKETS. */
-static size_t watch_bucket(const void *key)
-{
-	uint64_t h = (uint64_t)(uintptr_t)key * UINT64_C(0x9E3779B97F4A7C15);
-	return (size_t)(h >> NET_WATCH_HASH_SHIFT);
-}
-
-/* Every op whose deadline has passed gets its last try. */
-static void expire_delayed(struct net_server *srv, int64_t now_ms)
-{
-	while (srv->heap_len && srv->heap[0]->deadline_ms <= now_ms)
-		op_try(srv->heap[0], true); /* ends it: leaves the heap */
-}
-
-/* ---- Purgatory: the deadline heap ---- */
-
-/* A binary min-heap: the earliest deadline sits at heap[0] and each op
- * knows its index, so removing a completed op is O(log n). */
-static int heap_push(struct net_server *srv, struct net_delayed *op)
-{
-	if (srv->heap_len == srv->heap_cap) {
-		size_t cap = srv->heap_cap ? 2 * srv->heap_cap : 16;
-		void *p = realloc(srv->heap, cap * sizeof *srv->heap);
-		if (!p)
-			return KB_ERR_NOMEM;
-		srv->heap = p;
-		srv->heap_cap = cap;
-	}
-	op->heap_idx = srv->heap_len;
-	srv->heap[srv->heap_len++] = op;
-	heap_fix(srv, op->heap_idx);
-	return KB_OK;
-}
-
-static void heap_remove(struct net_server *srv, struct net_delayed *op)
-{
-	size_t i = op->heap_idx;
-	if (i == NET_NOT_IN_HEAP)
-		return;
-	op->heap_idx = NET_NOT_IN_HEAP;
-	struct net_delayed *last = srv->heap[--srv->heap_len];
-	if (i < srv->heap_len) {
-		srv->heap[i] = last;
-		last->heap_idx = i;
-		heap_fix(srv, i);
-	}
-}
-
-/* Move the op at i up while its parent is later, or else down while a
- * child is earlier, until the heap order holds again. */
-static void heap_fix(struct net_server *srv, size_t i)
-{
-	struct net_delayed **h = srv->heap;
-	for (;;) {
-		size_t m = i, l = 2 * i + 1, r = 2 * i + 2;
-		if (i > 0 && h[(i - 1) / 2]->deadline_ms > h[i]->deadline_ms) {
-			m = (i - 1) / 2;
-		} else {
-			if (l < srv->heap_len && h[l]->deadline_ms < h[m]->deadline_ms)
-				m = l;
-			if (r < srv->heap_len && h[r]->deadline_ms < h[m]->deadline_ms)
-				m = r;
-		}
-		if (m == i)
-			return;
-		struct net_delayed *t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		h[i]->heap_idx = i;
-		h[m]->heap_idx = m;
-		i = m;
-	}
-}
-
-/* ---- Timers ---- */
-
-int net_every(struct net_server *srv, int64_t period_ms,
-	      void (*fn)(void *ctx, int64_t now_ms), void *ctx)
-{
-	if (period_ms <= 0 || !fn)
-		return KB_ERR_INVAL;
-	void *p = realloc(srv->timers, (srv->ntimers + 1) * sizeof *srv->timers);
-	if (!p)
-		return KB_ERR_NOMEM;
-	srv->timers = p;
-	srv->timers[srv->ntimers++] =
-		(struct net_timer){period_ms, kb_mono_ms() + period_ms, fn, ctx};
-	return KB_OK;
-}
-
-/* Run due timers. A late timer runs once, not once per missed period.
- * fn may call net_every (realloc), so t is not used after the call. */
-static void run_timers(struct net_server *srv, int64_t now_ms)
-{
-	for (size_t i = 0; i < srv->ntimers; i++) {
-		struct net_timer *t = &srv->timers[i];
-		if (t->next_ms > now_ms)
-			continue;
-		t->next_ms += t->period_ms;
-		if (t->next_ms <= now_ms)
-			t->next_ms = now_ms + t->period_ms;
-		t->fn(t->ctx, now_ms);
-	}
-}
+/* ---- Timers: the connection sweep ---- */
 
 /* KAFKA: connections.max.idle.ms (Selector closes channels idle that
  * long; a parked request is not idle), plus frame_timeout_ms for a frame
@@ -1353,7 +960,7 @@ static void conn_update_events(struct net_conn *c)
 }
 
 /* Queue c for conn_process at the end of this loop iteration. */
-static void conn_mark_ready(struct net_conn *c)
+void net_conn_mark_ready(struct net_conn *c)
 {
 	if (c->ready || c->closing)
 		return;
@@ -1387,7 +994,7 @@ static void conn_close(struct net_conn *c)
 		return;
 	c->closing = true;
 	if (c->parked)
-		op_finish(c->parked);
+		net_delayed_finish(c->parked);
 	while (c->out_head)
 		conn_pop(c);
 	c->out_bytes = 0;
@@ -1428,8 +1035,7 @@ void net_server_free(struct net_server *srv)
 		close(srv->stop.fd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
-	free(srv->heap);
-	free(srv->timers);
+	net_purgatory_fini(srv);
 	free(srv);
 }
 

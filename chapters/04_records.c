@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 04, second file — records: what is inside a record batch v2.
+ *
+ * Concept:
+ *   Chapter 01 stores record batches whole: a 61-byte header, then the
+ *   records. Each record is small and packed tight: its own length first
+ *   (a zigzag varint), then attributes, a timestamp and an offset as
+ *   deltas from the batch's base values (varlong, varint), the key and
+ *   the value each with a varint length (-1: null), and a varint count
+ *   of headers, each a key and a value with varint lengths. Deltas and
+ *   varints keep a record of a few bytes a few bytes long on the wire.
+ *   The broker almost never needs the records: it stores, replicates and
+ *   serves whole batches. It walks them for two reasons only: to check
+ *   that a producer's batch is what it claims (every length inside fits,
+ *   exactly recordsCount records fill it) before the batch reaches a
+ *   log, and to read its own internal topics back. And it writes batches
+ *   only for itself: committed offsets (__consumer_offsets), transaction
+ *   markers, group metadata.
+ *
+ * Kafka:
+ *   DefaultRecord (readFrom, writeTo, sizeInBytes: "Invalid record
+ *   size", "Invalid negative header key size"), DefaultRecordBatch
+ *   (iterator, the CRC-32C from attributes on), MemoryRecordsBuilder
+ *   for the batches the broker writes itself; CLIENTS.md §6.
+ *
+ * Interface:
+ *   - wire_records_init on one whole uncompressed batch, then
+ *     wire_records_next until KB_ERR_NOTFOUND. A lying recordsCount
+ *     shows only at the end: run wire_records_validate first when one
+ *     bad record must reject the whole batch.
+ *   - A record's key, value and headers are views into the batch: valid
+ *     until its buffer is freed. Read the headers with a wire_reader over
+ *     rec.headers and wire_read_record_header, rec.headers_count times.
+ *   - wire_batch_write appends one uncompressed batch to a kb_buf, or
+ *     leaves the buffer as it was and returns the error.
+ *   The declarations are in 04_codec.h, next to the rest of the codec.
+ *
+ * Invariants (numbered as in 04_codec.c, whose list they belong to):
+ *   3. A record length, key, value or header length is checked against
+ *      the bytes left before it is used; a recordsCount that the bytes
+ *      cannot hold (WIRE_RECORD_MIN_SIZE each) is rejected at init.
+ *   5. The records of a batch exactly fill it, each record exactly fills
+ *      its own length, and there are exactly recordsCount of them.
+ *   7. A batch from wire_batch_write passes seg_batch_validate.
+ *
+ * Simplifications:
+ *   - Compressed batches are not iterated (KB_ERR_INVAL); chapter 10
+ *     decompresses gzip where the broker must look inside.
+ *   - Record attributes are read but not used (Kafka reserves them) and
+ *     always written as 0; headers are written pre-encoded, as given.
+ *   Pure and single-threaded, like the rest of the codec.
+ *
+ * See also: docs/04_records.md, diagrams/04_records.dot,
+ *   tests/04_codec_test.c (the records and batch tests),
+ *   chapters/04_codec.c (the primitives this file reads and writes
+ *   with). Chapters used: 00 (base), 01 (segment: seg_batch_decode,
+ *   seg_crc32c, the SEG_OFF_* header offsets).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "00_base.h"
+#include "01_segment.h"
+#include "04_codec.h"
+
+/* Each record header takes at least two bytes: key and value lengths. */
+#define RECORD_HEADER_MIN_SIZE 2
+/* A record's attributes: one int8, always 0 when we write it. */
+#define RECORD_ATTRIBUTES_LEN 1
+
+/* ---- Prototypes of static helpers ---- */
+
+static void read_record(struct wire_reader *r, struct wire_record *rec);
+static struct wire_bytes read_varint_bytes(struct wire_reader *r);
+static const uint8_t *take_view(struct wire_reader *r, size_t n);
+static void write_batch_header(struct wire_writer *w,
+			       const struct wire_batch_params *bp,
+			       int32_t count, int64_t base_ts, int64_t max_ts);
+static void write_record(struct wire_writer *w, const struct wire_record *rec,
+			 int32_t offset_delta, int64_t base_ts);
+static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b);
+static size_t zigzag_size(int64_t v);
+static int64_t add_wrapping(int64_t a, int64_t b);
+
+/* ---- Records of a batch ---- */
+
+int wire_records_init(struct wire_records *it, const uint8_t *batch,
+		      size_t len)
+{
+	if (seg_batch_decode(batch, len, &it->batch) != KB_OK ||
+	    seg_batch_size(&it->batch) != len)
+		return KB_ERR_CORRUPT;
+	if (it->batch.attributes & SEG_ATTR_COMPRESSION_MASK)
+		return KB_ERR_INVAL; /* the records are one compressed blob */
+	wire_reader_init(&it->r, batch + SEG_BATCH_HEADER_LEN,
+			 len - SEG_BATCH_HEADER_LEN, false);
+	it->read = 0;
+	/* INVARIANT 3: a count the bytes cannot hold is a lie told early. */
+	if (it->batch.records_count < 0 ||
+	    (size_t)it->batch.records_count >
+		    wire_remaining(&it->r) / WIRE_RECORD_MIN_SIZE)
+		return KB_ERR_CORRUPT;
+	return KB_OK;
+}
+
+/* Each record starts with its own length (a zigzag varint): the record
+ * is decoded inside a reader of exactly that many bytes, which it must
+ * fill exactly (KAFKA: DefaultRecord.readFrom, "Invalid record size"). */
+int wire_records_next(struct wire_records *it, struct wire_record *rec)
+{
+	if (it->r.err)
+		return KB_ERR_CORRUPT;
+	if (it->read == it->batch.records_count) {
+		/* INVARIANT 5: recordsCount records, then not a byte more. */
+		if (wire_remaining(&it->r) != 0) {
+			it->r.err = true;
+			return KB_ERR_CORRUPT;
+		}
+		return KB_ERR_NOTFOUND;
+	}
+	int32_t len = wire_read_varint(&it->r);
+	const uint8_t *p = len >= 0 ? take_view(&it->r, (size_t)len) : NULL;
+	if (!p) {
+		it->r.err = true; /* negative, or past the end of the batch */
+		return KB_ERR_CORRUPT;
+	}
+	struct wire_reader body;
+	wire_reader_init(&body, p, (size_t)len, false);
+	read_record(&body, rec);
+	if (body.err || wire_remaining(&body) != 0) {
+		it->r.err = true;
+		return KB_ERR_CORRUPT;
+	}
+	const struct seg_batch *b = &it->batch;
+	rec->offset = add_wrapping(b->base_offset, rec->offset_delta);
+	/* KAFKA: with LogAppendTime every record takes the batch's time. */
+	rec->timestamp = (b->attributes & SEG_ATTR_LOG_APPEND_TIME)
+			 ? b->max_timestamp
+			 : add_wrapping(b->base_timestamp, rec->timestamp_delta);
+	it->read++;
+	return KB_OK;
+}
+
+/* attributes, timestampDelta, offsetDelta, key, value, headers: every
+ * length inside is again checked against this record's own bytes. */
+static void read_record(struct wire_reader *r, struct wire_record *rec)
+{
+	rec->attributes = wire_read_i8(r);
+	rec->timestamp_delta = wire_read_varlong(r);
+	rec->offset_delta = wire_read_varint(r);
+	rec->key = read_varint_bytes(r);
+	rec->value = read_varint_bytes(r);
+	rec->headers_count = wire_read_varint(r);
+	size_t start = r->pos;
+	if (rec->headers_count < 0 ||
+	    (size_t)rec->headers_count > wire_remaining(r) / RECORD_HEADER_MIN_SIZE)
+		r->err = true;
+	for (int32_t i = 0; i < rec->headers_count && !r->err; i++) {
+		struct wire_bytes key, value;
+		wire_read_record_header(r, &key, &value);
+	}
+	rec->headers = (struct wire_bytes){r->p + start,
+					   (int32_t)(r->pos - start)};
+}
+
+/* KAFKA: a header key may not be null ("Invalid negative header key
+ * size"); its value may. */
+void wire_read_record_header(struct wire_reader *r, struct wire_bytes *key,
+			     struct wire_bytes *value)
+{
+	*key = read_varint_bytes(r);
+	if (key->len < 0)
+		r->err = true;
+	*value = read_varint_bytes(r);
+}
+
+/* Record keys, values and header fields: zigzag varint length, -1 null. */
+static struct wire_bytes read_varint_bytes(struct wire_reader *r)
+{
+	int32_t len = wire_read_varint(r);
+	if (r->err || len < -1) {
+		r->err = true;
+		return (struct wire_bytes){NULL, -1};
+	}
+	if (len == -1)
+		return (struct wire_bytes){NULL, -1};
+	const uint8_t *p = take_view(r, (size_t)len);
+	return p ? (struct wire_bytes){p, len} : (struct wire_bytes){NULL, -1};
+}
+
+/* The next n bytes as a view, or NULL and the sticky error if fewer are
+ * left: the codec's own bounds check (04_codec.c, take), for the lengths
+ * only records carry. INVARIANT 3. */
+static const uint8_t *take_view(struct wire_reader *r, size_t n)
+{
+	if (r->err || n > r->len - r->pos) {
+		r->err = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
+int wire_records_validate(const uint8_t *batch, size_t len)
+{
+	struct wire_records it;
+	struct wire_record rec;
+	int rc = wire_records_init(&it, batch, len);
+	while (rc == KB_OK)
+		rc = wire_records_next(&it, &rec);
+	return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
+}
+
+/* ---- Writing a batch ---- */
+
+/* The header goes first with batchLength and crc zero; both are patched
+ * once the records are written. On failure out is left as it was. */
+int wire_batch_write(struct kb_buf *out, const struct wire_batch_params *bp,
+		     const struct wire_record *recs, int32_t count)
+{
+	if (count < 1 || (bp->attributes & SEG_ATTR_COMPRESSION_MASK))
+		return KB_ERR_INVAL;
+	int64_t base_ts = recs[0].timestamp, max_ts = base_ts;
+	for (int32_t i = 1; i < count; i++)
+		max_ts = KB_MAX(max_ts, recs[i].timestamp);
+	size_t start = out->len;
+	struct wire_writer w;
+	wire_writer_init(&w, out, false);
+	write_batch_header(&w, bp, count, base_ts, max_ts);
+	for (int32_t i = 0; i < count; i++)
+		write_record(&w, &recs[i], i, base_ts);
+	size_t len = out->len - start;
+	if (w.err == KB_OK && len - SEG_LOG_OVERHEAD > INT32_MAX)
+		w.err = KB_ERR_TOO_LARGE;
+	if (w.err != KB_OK) {
+		out->len = start;
+		return w.err;
+	}
+	uint8_t *b = out->data + start;
+	kb_put_be32(b + SEG_OFF_BATCH_LENGTH, (uint32_t)(len - SEG_LOG_OVERHEAD));
+	/* KAFKA: the CRC starts at attributes, so the broker may rewrite
+	 * baseOffset and partitionLeaderEpoch later without redoing it. */
+	kb_put_be32(b + SEG_OFF_CRC, seg_crc32c(0, b + SEG_OFF_ATTRIBUTES,
+						len - SEG_OFF_ATTRIBUTES));
+	return KB_OK;
+}
+
+/* The 61 bytes of CLIENTS.md §6, in order (offsets: SEG_OFF_*). */
+static void write_batch_header(struct wire_writer *w,
+			       const struct wire_batch_params *bp,
+			       int32_t count, int64_t base_ts, int64_t max_ts)
+{
+	wire_write_i64(w, bp->base_offset);
+	wire_write_i32(w, 0); /* batchLength, patched */
+	wire_write_i32(w, bp->partition_leader_epoch);
+	wire_write_i8(w, SEG_MAGIC_V2);
+	wire_write_u32(w, 0); /* crc, patched */
+	wire_write_i16(w, bp->attributes);
+	wire_write_i32(w, count - 1); /* lastOffsetDelta */
+	wire_write_i64(w, base_ts);
+	wire_write_i64(w, max_ts);
+	wire_write_i64(w, bp->producer_id);
+	wire_write_i16(w, bp->producer_epoch);
+	wire_write_i32(w, bp->base_sequence);
+	wire_write_i32(w, count);
+}
+
+/* A record's length comes before its fields, so it is computed from the
+ * sizes the fields will take; the decoder checks they agree. */
+static void write_record(struct wire_writer *w, const struct wire_record *rec,
+			 int32_t offset_delta, int64_t base_ts)
+{
+	int64_t ts_delta = add_wrapping(rec->timestamp, -base_ts);
+	int32_t hcount = KB_MAX(rec->headers_count, 0);
+	size_t hlen = hcount > 0 ? (size_t)KB_MAX(rec->headers.len, 0) : 0;
+	size_t key = rec->key.len < 0 ? 0 : (size_t)rec->key.len;
+	size_t value = rec->value.len < 0 ? 0 : (size_t)rec->value.len;
+	size_t size = RECORD_ATTRIBUTES_LEN + zigzag_size(ts_delta) +
+		      zigzag_size(offset_delta) +
+		      zigzag_size(rec->key.len) + key +
+		      zigzag_size(rec->value.len) + value +
+		      zigzag_size(hcount) + hlen;
+	if (size > INT32_MAX) {
+		if (w->err == KB_OK) /* the writer's first error sticks */
+			w->err = KB_ERR_TOO_LARGE;
+		return;
+	}
+	wire_write_varint(w, (int32_t)size);
+	wire_write_i8(w, 0); /* attributes: unused */
+	wire_write_varlong(w, ts_delta);
+	wire_write_varint(w, offset_delta);
+	put_varint_bytes(w, rec->key);
+	put_varint_bytes(w, rec->value);
+	wire_write_varint(w, hcount);
+	wire_write_raw(w, rec->headers.p, hlen);
+}
+
+static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b)
+{
+	wire_write_varint(w, b.len < 0 ? -1 : b.len);
+	if (b.len > 0)
+		wire_write_raw(w, b.p, (size_t)b.len);
+}
+
+/* ---- Small helpers ---- */
+
+/* Bytes wire_write_varint or wire_write_varlong takes for v: zigzag
+ * (0, -1, 1, -2 ... to 0, 1, 2, 3 ...), then 7 bits per byte. The
+ * zigzag value of an int32 is the same at either width. */
+static size_t zigzag_size(int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	uint64_t z = (u << 1) ^ (0u - (u >> 63));
+	size_t n = 1;
+	for (; z >= 0x80; z >>= 7)
+		n++;
+	return n;
+}
+
+/* a + b wrapping like the JVM's long, never undefined: a hostile delta
+ * gives a wrong timestamp, not a crash. */
+static int64_t add_wrapping(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
