@@ -121,6 +121,7 @@ static int conn_after_handler(struct net_conn *c,
 static void log_request(const struct net_request *req, uint64_t out_bytes);
 static int handle_api_versions(struct net_request *req,
 			       struct net_response *resp);
+static bool software_name_valid(struct wire_str s);
 static int api_versions_unsupported(const struct net_server *srv,
 				    struct net_response *resp);
 static struct net_out *out_new(const struct wire_request_header *h);
@@ -674,17 +675,18 @@ static int handle_api_versions(struct net_request *req,
 	int16_t version = req->header.api_version;
 	if (version < self->min_version || version > self->max_version)
 		return api_versions_unsupported(srv, resp);
+	bool valid = true;
 	if (req->body.flexible) { /* ClientSoftwareName, ...Version, tags */
-		wire_read_string(&req->body);
-		wire_read_string(&req->body);
+		valid = software_name_valid(wire_read_string(&req->body));
+		valid &= software_name_valid(wire_read_string(&req->body));
 		wire_read_tags(&req->body);
 	}
 	if (wire_reader_status(&req->body) != KB_OK)
 		return KB_ERR_PROTO;
 	struct wire_writer *w = &resp->w;
-	wire_write_i16(w, KAFKA_ERR_NONE);
-	wire_write_array_len(w, srv->napis);
-	for (int16_t key = 0; key < WIRE_API_COUNT; key++) {
+	wire_write_i16(w, valid ? KAFKA_ERR_NONE : KAFKA_ERR_INVALID_REQUEST);
+	wire_write_array_len(w, valid ? srv->napis : 0);
+	for (int16_t key = 0; valid && key < WIRE_API_COUNT; key++) {
 		if (!srv->apis[key].fn)
 			continue;
 		wire_write_i16(w, key);
@@ -696,6 +698,24 @@ static int handle_api_versions(struct net_request *req,
 		wire_write_i32(w, 0); /* throttle_time_ms: no quotas */
 	wire_write_tags(w);
 	return KB_OK;
+}
+
+/* KAFKA: ApiVersionsRequest.isValid: the client's software name and
+ * version match [a-zA-Z0-9](?:[a-zA-Z0-9-.]*[a-zA-Z0-9])?; otherwise the
+ * answer is INVALID_REQUEST with no api keys. */
+static bool software_name_valid(struct wire_str s)
+{
+	if (s.len <= 0)
+		return false;
+	for (int32_t i = 0; i < s.len; i++) {
+		char c = s.p[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+		bool inner = i > 0 && i < s.len - 1 && (c == '-' || c == '.');
+		if (!alnum && !inner)
+			return false;
+	}
+	return true;
 }
 
 /* KAFKA: a version we do not know gets the v0 body every client can read
