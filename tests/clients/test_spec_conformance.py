@@ -644,8 +644,14 @@ def main():
     if d is None:
         print("spec directory not found: set SAMSA_KAFKA_PROTOCOL or put "
               "shared/kafka-protocol/messages beside the clone")
-        print("0 passed, 1 failed")
-        sys.exit(1)
+        # A reader's own clone may lack the specs: say so and skip. CI
+        # always has them beside the clone, so there it is a failure.
+        if os.environ.get("CI"):
+            print("0 passed, 1 failed")
+            sys.exit(1)
+        print("SKIPPED: the spec conformance test needs the Kafka JSON specs")
+        print("0 passed, 0 failed")
+        sys.exit(0)
     print("specs: %s" % d)
     try:
         STATE["broker"] = start_broker()
