@@ -40,7 +40,7 @@ UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
 .PHONY: all run test unit-tests deps docs check-docs bench-log clean fmt \
-        fuzz stage-06
+        fuzz stage-06 stage-10 stage-11
 all: $(BUILD)/samsa
 
 $(BUILD)/obj/%.o: chapters/%.c $(HEADERS) | $(BUILD)/obj
@@ -99,7 +99,7 @@ $(BUILD)/tests/clients/rdkafka_client: tests/clients/rdkafka_client.c
 # `make stage-06` compiles with SAMSA_STAGE=6, so broker_open calls no later
 # chapter; each stage is a broker a client can already use.
 
-STAGES := 06
+STAGES := 06 10 11
 stage_srcs = $(filter $(foreach n,$(shell seq -f %02g 0 $(1)),chapters/$(n)_%.c) \
                       chapters/15_%.c,$(CHAPTER_SRCS))
 

@@ -53,7 +53,9 @@
  *     base offset; Kafka decompresses to find the exact record.
  *   - Retention ignores the high watermark (chapter 08 keeps replication
  *     from deleting what followers still need) and *.swap files are
- *     deleted, not completed, since no cleaner (chapter 10) writes them yet.
+ *     deleted (rolled back), not completed: a chapter 10 swap replaces one
+ *     segment by one file of the same name, whose original is intact for
+ *     as long as the .swap exists.
  *   Single-threaded: a log belongs to the reactor thread.
  *
  * See also: docs/03_log.md, diagrams/03_log.dot, tests/03_log_test.c;

@@ -259,6 +259,9 @@ static void produce_partition(struct data_ctx *c, struct wire_str topic,
 		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	else if (!(tp = topic_partition_find(c->tm, name, p->index)))
 		res->error = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	else if (tp->topic->internal) /* KAFKA: "Cannot append to internal
+					 topic": only the broker writes it */
+		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	else if (acks == ACKS_ALL &&
 		 tp->topic->cfg.min_insync_replicas > SINGLE_NODE_ISR)
 		res->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS;

@@ -12,6 +12,9 @@
 #include "03_log.h"
 #include "05_server.h"
 #include "06_topics.h"
+#include "09_groups.h"
+#include "10_compaction.h"
+#include "11_producers.h"
 
 /* An error message: "config/server.properties:12: unknown key 'x'". */
 #define BROKER_ERR_MAX 768
@@ -36,6 +39,9 @@ struct broker_error {
 struct broker_config {
 	struct topic_broker_config topics; /* node.id, log.dirs, num.partitions... */
 	struct net_config net;         /* socket.request.max.bytes, connections.* */
+	struct grp_config groups;      /* group.*, offsets.* (chapter 09) */
+	struct clean_broker_config cleaner; /* log.cleaner.* (chapter 10) */
+	struct prod_config prod;       /* producer.id.expiration.* (chapter 11) */
 	char listener_host[TOPIC_HOST_MAX]; /* listeners: "" = every interface */
 	int32_t listener_port;         /* listeners: 0 = any free port */
 	bool advertised_set;           /* advertised.listeners was given */
@@ -53,6 +59,9 @@ struct broker {
 	struct broker_config cfg;  /* as opened, advertised port resolved */
 	struct net_server *srv;    /* owned */
 	struct topic_manager *tm;  /* owned */
+	struct grp_coordinator *groups; /* owned: chapter 09, or NULL */
+	struct cleaner *cleaner;   /* owned: chapter 10, or NULL */
+	struct prod_manager *prod; /* owned: chapter 11, or NULL */
 	int port;                  /* the port actually bound */
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
 };

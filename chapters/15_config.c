@@ -57,6 +57,9 @@
 #include "03_log.h"
 #include "05_server.h"
 #include "06_topics.h"
+#include "09_groups.h"
+#include "10_compaction.h"
+#include "11_producers.h"
 #include "15_broker.h"
 
 /* Which later chapters are built in: `make stage-NN` compiles with
@@ -174,6 +177,35 @@ static const struct broker_key key_table[] = {
 	{"connections.max.idle.ms", parse_int, FIELD(net.idle_ms), 1, I64},
 	{"max.connections", parse_int, FIELD(net.max_connections), 0, I32},
 	{"log.level", parse_log_level, FIELD(log_level), ANY},
+#if SAMSA_STAGE >= 9
+	{"group.initial.rebalance.delay.ms", parse_int,
+	 FIELD(groups.initial_rebalance_delay_ms), 0, I32},
+	{"group.min.session.timeout.ms", parse_int,
+	 FIELD(groups.min_session_timeout_ms), 0, I32},
+	{"group.max.session.timeout.ms", parse_int,
+	 FIELD(groups.max_session_timeout_ms), 0, I32},
+	{"offsets.topic.num.partitions", parse_int,
+	 FIELD(groups.offsets_partitions), 1, I32},
+	{"offsets.retention.minutes", parse_int,
+	 FIELD(groups.retention_minutes), 1, I32},
+	{"offsets.retention.check.interval.ms", parse_int,
+	 FIELD(groups.retention_check_ms), 1, I64},
+	{"offset.metadata.max.bytes", parse_int,
+	 FIELD(groups.metadata_max_bytes), 0, I32},
+#else
+	{"group.initial.rebalance.delay.ms", parse_int, NOWHERE, 0, I32},
+#endif
+#if SAMSA_STAGE >= 10
+	{"log.cleaner.enable", parse_bool, FIELD(cleaner.enable), ANY},
+	{"log.cleaner.backoff.ms", parse_int, FIELD(cleaner.backoff_ms), 0, I64},
+	{"log.cleaner.dedupe.buffer.size", parse_int,
+	 FIELD(cleaner.map_max_bytes), 1, I64},
+#endif
+#if SAMSA_STAGE >= 11
+	{"producer.id.expiration.ms", parse_int, FIELD(prod.expiration_ms), 1, I32},
+	{"producer.id.expiration.check.interval.ms", parse_int,
+	 FIELD(prod.expiration_check_ms), 1, I32},
+#endif
 	/* Kafka keys samsa accepts and does not use (see struct broker_key). */
 	{"controller.listener.names", parse_string, NOWHERE, ANY},
 	{"inter.broker.listener.name", parse_string, NOWHERE, ANY},
@@ -186,7 +218,6 @@ static const struct broker_key key_table[] = {
 	{"offsets.topic.replication.factor", parse_int, NOWHERE, 1, I16},
 	{"transaction.state.log.replication.factor", parse_int, NOWHERE, 1, I16},
 	{"transaction.state.log.min.isr", parse_int, NOWHERE, 1, I32},
-	{"group.initial.rebalance.delay.ms", parse_int, NOWHERE, 0, I32},
 };
 
 /* Called with each key/value pair of a properties text and the number of
@@ -252,6 +283,15 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->retention_ms = UNSET;
 	cfg->retention_minutes = UNSET;
 	cfg->retention_hours = 24 * 7; /* KAFKA: log.retention.hours 168 */
+#if SAMSA_STAGE >= 9
+	grp_config_defaults(&cfg->groups);
+#endif
+#if SAMSA_STAGE >= 10
+	clean_broker_config_defaults(&cfg->cleaner);
+#endif
+#if SAMSA_STAGE >= 11
+	prod_config_defaults(&cfg->prod);
+#endif
 }
 
 /* ---- Loading a file ---- */
@@ -611,6 +651,27 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	}
 	/* Chapters 07-14 open here, each under #if SAMSA_STAGE >= NN. */
+#if SAMSA_STAGE >= 9
+	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
+	if (rc != KB_OK) {
+		refuse(err, "cannot open the group coordinator: %s",
+		       kb_status_name(rc));
+		goto fail;
+	}
+#endif
+#if SAMSA_STAGE >= 10
+	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
+	if (rc != KB_OK) {
+		refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
+		goto fail;
+	}
+#endif
+#if SAMSA_STAGE >= 11
+	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK) {
+		refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
+		goto fail;
+	}
+#endif
 	return KB_OK;
 fail:
 	broker_close(b);
@@ -640,6 +701,18 @@ void broker_close(struct broker *b)
 {
 	if (b->srv)
 		net_server_free(b->srv);
+#if SAMSA_STAGE >= 9
+	grp_close(b->groups); /* after the server: no parked join left */
+	b->groups = NULL;
+#endif
+#if SAMSA_STAGE >= 10
+	clean_close(b->cleaner); /* after the server: its timer is gone */
+	b->cleaner = NULL;
+#endif
+#if SAMSA_STAGE >= 11
+	prod_close(b->prod); /* snapshots into the still open logs */
+	b->prod = NULL;
+#endif
 	if (b->tm)
 		topic_manager_close(b->tm);
 	if (b->lock_fd >= 0)

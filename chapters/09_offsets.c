@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 09 — groups, part 2: committed offsets and __consumer_offsets.
+ *
+ * Concept:
+ *   A consumer remembers how far it has read by committing an offset per
+ *   partition to its group. The broker keeps those offsets in memory for
+ *   OffsetFetch, and makes them durable the Kafka way: as records of an
+ *   ordinary, compacted, internal topic. The record's key says what it is
+ *   about (a group, or a group's partition), its value the latest state;
+ *   a null value (a tombstone) deletes it. On startup the coordinator
+ *   replays the topic and is back where it was.
+ *
+ * Kafka:
+ *   OffsetCommit v2-8, OffsetFetch v1-8 (v8: many groups at once),
+ *   OffsetDelete v0; GroupMetadataManager's record layouts from
+ *   the group-coordinator JSON specs: OffsetCommitKey v1, OffsetCommitValue v3,
+ *   GroupMetadataKey v2, GroupMetadataValue v3; offsets.retention.minutes.
+ *
+ * Interface:
+ *   - grp_offset_commit and grp_offset_remove change memory and append
+ *     the record; grp_store_group writes a group's record; grp_load
+ *     replays every partition of __consumer_offsets.
+ *   - A group lives in partition grp_partition_for(group id).
+ *
+ * Invariants:
+ *   1. Every change of a committed offset or of a group's generation is
+ *      appended to __consumer_offsets before its answer is sent.
+ *   2. Replaying the topic from its log start rebuilds the same offsets
+ *      (the last record per key wins; a tombstone removes).
+ *   3. Offsets of an Empty group expire offsets.retention.minutes after
+ *      the group became Empty (after the commit, for a group that never
+ *      had members); a group with no offset and no member is then removed.
+ *
+ * Simplifications:
+ *   - OffsetDelete on a group that has members answers
+ *     GROUP_SUBSCRIBED_TO_TOPIC for every partition (Kafka reads each
+ *     member's subscription and refuses only subscribed topics).
+ *   - require_stable is ignored (no transactions yet: nothing is pending).
+ *   - Only uncompressed batches are replayed: samsa writes no others.
+ *
+ * See also: docs/09_offsets.md, 09_groups.c, tests/09_groups_test.c;
+ *   chapters 00, 04, 05, 06.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "00_base.h"
+#include "04_codec.h"
+#include "05_server.h"
+#include "06_topics.h"
+#include "09_groups.h"
+
+/* KAFKA: GroupMetadataManager's record versions. */
+#define KEY_OFFSET_V1 1   /* OffsetCommitKey (0 is read too) */
+#define KEY_GROUP_V2 2    /* GroupMetadataKey */
+#define VALUE_OFFSET_V3 3 /* OffsetCommitValue with leaderEpoch */
+#define VALUE_GROUP_V3 3  /* GroupMetadataValue with groupInstanceId */
+/* How much of a partition one read copies while loading. */
+#define LOAD_CHUNK (1024 * 1024)
+/* Sizes of a record batch header: the batch length field ends here. */
+#define BATCH_LENGTH_END 12
+#define BATCH_LENGTH_AT 8
+
+static int append_record(struct grp_coordinator *c, int32_t partition,
+			 const struct kb_buf *key, const struct kb_buf *value);
+static void write_offset_key(struct kb_buf *b, const char *group,
+			     const char *topic, int32_t partition);
+static void load_record(struct grp_coordinator *c, const struct wire_record *rec);
+static void load_offset(struct grp_coordinator *c, struct wire_reader *k,
+			struct wire_bytes value);
+static void load_group(struct grp_coordinator *c, struct wire_reader *k,
+		       struct wire_bytes value);
+static int load_partition(struct grp_coordinator *c, struct topic_partition *tp);
+static void offset_set(struct grp_offset *o, int64_t offset, int32_t epoch,
+		       const char *metadata, int64_t wall_ms);
+static char *str_of(struct wire_str s);
+
+/* ======================================================================
+ * ---- Offsets in memory ----
+ * ====================================================================== */
+
+struct grp_offset *grp_offset_find(struct grp_group *g, const char *topic,
+				   int32_t partition)
+{
+	for (size_t i = 0; i < g->noffsets; i++)
+		if (g->offsets[i].partition == partition &&
+		    strcmp(g->offsets[i].topic, topic) == 0)
+			return &g->offsets[i];
+	return NULL;
+}
+
+static void offset_set(struct grp_offset *o, int64_t offset, int32_t epoch,
+		       const char *metadata, int64_t wall_ms)
+{
+	char *m = strdup(metadata ? metadata : "");
+	if (!m)
+		return;
+	free(o->metadata);
+	o->metadata = m;
+	o->offset = offset;
+	o->leader_epoch = epoch;
+	o->commit_ms = wall_ms;
+}
+
+/* Find or add the slot of (topic, partition) in g. */
+static struct grp_offset *offset_slot(struct grp_group *g, const char *topic,
+				      int32_t partition)
+{
+	struct grp_offset *o = grp_offset_find(g, topic, partition);
+	if (o)
+		return o;
+	struct grp_offset *os = realloc(g->offsets,
+					(g->noffsets + 1) * sizeof *os);
+	if (!os)
+		return NULL;
+	g->offsets = os;
+	o = &os[g->noffsets];
+	*o = (struct grp_offset){strdup(topic), partition, -1, -1, NULL, 0};
+	if (!o->topic)
+		return NULL;
+	g->noffsets++;
+	return o;
+}
+
+/* INVARIANT 1: the record first, then memory. */
+int16_t grp_offset_commit(struct grp_coordinator *c, struct grp_group *g,
+			  const char *topic, int32_t partition,
+			  int64_t offset, int32_t leader_epoch,
+			  const char *metadata, int64_t wall_ms)
+{
+	if (metadata && strlen(metadata) > (size_t)c->cfg.metadata_max_bytes)
+		return KAFKA_ERR_OFFSET_METADATA_TOO_LARGE;
+	struct kb_buf key, value;
+	kb_buf_init(&key);
+	kb_buf_init(&value);
+	write_offset_key(&key, g->id, topic, partition);
+	struct wire_writer w;
+	wire_writer_init(&w, &value, false);
+	wire_write_i16(&w, VALUE_OFFSET_V3);
+	wire_write_i64(&w, offset);
+	wire_write_i32(&w, leader_epoch);
+	wire_write_string(&w, wire_str_c(metadata ? metadata : ""));
+	wire_write_i64(&w, wall_ms); /* commitTimestamp */
+	int rc = wire_writer_status(&w);
+	if (rc == KB_OK)
+		rc = append_record(c, g->partition, &key, &value);
+	kb_buf_fini(&key);
+	kb_buf_fini(&value);
+	struct grp_offset *o = rc == KB_OK ? offset_slot(g, topic, partition) :
+					     NULL;
+	if (!o)
+		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	offset_set(o, offset, leader_epoch, metadata, wall_ms);
+	return KAFKA_ERR_NONE;
+}
+
+void grp_offset_remove(struct grp_coordinator *c, struct grp_group *g,
+		       size_t i)
+{
+	struct grp_offset *o = &g->offsets[i];
+	struct kb_buf key;
+	kb_buf_init(&key);
+	write_offset_key(&key, g->id, o->topic, o->partition);
+	append_record(c, g->partition, &key, NULL);
+	kb_buf_fini(&key);
+	free(o->topic);
+	free(o->metadata);
+	g->offsets[i] = g->offsets[--g->noffsets];
+}
+
+void grp_offsets_free(struct grp_group *g)
+{
+	for (size_t i = 0; i < g->noffsets; i++) {
+		free(g->offsets[i].topic);
+		free(g->offsets[i].metadata);
+	}
+	free(g->offsets);
+	g->offsets = NULL;
+	g->noffsets = 0;
+}
+
+/* INVARIANT 3. KAFKA: GroupMetadataManager.cleanupGroupMetadata. */
+void grp_expire_offsets(struct grp_coordinator *c, int64_t wall_ms)
+{
+	int64_t keep = (int64_t)c->cfg.retention_minutes * 60 * 1000;
+	for (size_t k = c->ngroups; k-- > 0;) {
+		struct grp_group *g = c->groups[k];
+		if (g->state != GRP_EMPTY)
+			continue;
+		for (size_t i = g->noffsets; i-- > 0;) {
+			int64_t base = g->protocol_type ? g->state_ms :
+							  g->offsets[i].commit_ms;
+			if (wall_ms >= base + keep)
+				grp_offset_remove(c, g, i);
+		}
+		if (g->noffsets == 0 && g->nmembers == 0) {
+			g->state = GRP_DEAD;
+			grp_store_group(c, g);
+			grp_remove_group(c, k);
+		}
+	}
+}
+
+/* ======================================================================
+ * ---- Records of __consumer_offsets ----
+ * ====================================================================== */
+
+static void write_offset_key(struct kb_buf *b, const char *group,
+			     const char *topic, int32_t partition)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, b, false);
+	wire_write_i16(&w, KEY_OFFSET_V1);
+	wire_write_string(&w, wire_str_c(group));
+	wire_write_string(&w, wire_str_c(topic));
+	wire_write_i32(&w, partition);
+}
+
+/* One record in its own batch (value NULL: a tombstone), appended to
+ * partition of __consumer_offsets. Nothing to do without a topic manager
+ * or while replaying. */
+static int append_record(struct grp_coordinator *c, int32_t partition,
+			 const struct kb_buf *key, const struct kb_buf *value)
+{
+	if (!c->tm || c->loading)
+		return KB_OK;
+	struct topic_partition *tp = topic_partition_find(
+		c->tm, TOPIC_CONSUMER_OFFSETS, partition);
+	if (!tp)
+		return KB_ERR_NOTFOUND;
+	struct wire_record rec = {0};
+	rec.timestamp = kb_now_ms();
+	rec.key = (struct wire_bytes){key->data, (int32_t)key->len};
+	rec.value = value ? (struct wire_bytes){value->data, (int32_t)value->len} :
+			    (struct wire_bytes){NULL, -1};
+	struct wire_batch_params bp = {0, 0, 0, -1, -1, -1};
+	struct kb_buf batch;
+	kb_buf_init(&batch);
+	int rc = wire_batch_write(&batch, &bp, &rec, 1);
+	struct log_append_info info;
+	if (rc == KB_OK)
+		rc = topic_append_batch(c->tm, tp, batch.data, batch.len, &info);
+	kb_buf_fini(&batch);
+	if (rc != KB_OK)
+		KB_ERROR("__consumer_offsets-%d: append failed: %s", partition,
+			 kb_status_name(rc));
+	return rc;
+}
+
+/* GroupMetadataValue v3 with every member (tombstone when Dead). */
+int grp_store_group(struct grp_coordinator *c, const struct grp_group *g)
+{
+	struct kb_buf key, value;
+	kb_buf_init(&key);
+	kb_buf_init(&value);
+	struct wire_writer w;
+	wire_writer_init(&w, &key, false);
+	wire_write_i16(&w, KEY_GROUP_V2);
+	wire_write_string(&w, wire_str_c(g->id));
+	wire_writer_init(&w, &value, false);
+	wire_write_i16(&w, VALUE_GROUP_V3);
+	wire_write_string(&w, wire_str_c(g->protocol_type ? g->protocol_type : ""));
+	wire_write_i32(&w, g->generation);
+	wire_write_string(&w, wire_str_c(g->protocol));
+	wire_write_string(&w, wire_str_c(g->leader));
+	wire_write_i64(&w, g->state_ms); /* currentStateTimestamp */
+	wire_write_array_len(&w, (int32_t)g->nmembers);
+	for (size_t i = 0; i < g->nmembers; i++) {
+		const struct grp_member *m = g->members[i];
+		wire_write_string(&w, wire_str_c(m->id));
+		wire_write_string(&w, wire_str_c(m->instance_id));
+		wire_write_string(&w, wire_str_c(m->client_id));
+		wire_write_string(&w, wire_str_c(m->client_host));
+		wire_write_i32(&w, m->rebalance_timeout_ms);
+		wire_write_i32(&w, m->session_timeout_ms);
+		wire_write_bytes(&w, (struct wire_bytes){NULL, 0}); /* subscription */
+		wire_write_bytes(&w, (struct wire_bytes){
+			m->assignment.data, (int32_t)m->assignment.len});
+	}
+	int rc = wire_writer_status(&w);
+	if (rc == KB_OK)
+		rc = append_record(c, g->partition, &key,
+				   g->state == GRP_DEAD ? NULL : &value);
+	kb_buf_fini(&key);
+	kb_buf_fini(&value);
+	return rc;
+}
+
+/* ======================================================================
+ * ---- Loading ----
+ * ====================================================================== */
+
+/* INVARIANT 2: every partition from its log start to its high watermark. */
+int grp_load(struct grp_coordinator *c)
+{
+	struct topic *t = topic_find(c->tm, TOPIC_CONSUMER_OFFSETS);
+	if (!t)
+		return KB_OK;
+	c->loading = true;
+	int rc = KB_OK;
+	for (int32_t p = 0; p < t->npartitions && rc == KB_OK; p++)
+		rc = load_partition(c, t->partitions[p]);
+	c->loading = false;
+	KB_INFO("group coordinator: loaded %zu groups from %s", c->ngroups,
+		TOPIC_CONSUMER_OFFSETS);
+	return rc;
+}
+
+static int load_partition(struct grp_coordinator *c, struct topic_partition *tp)
+{
+	int64_t off = tp->log->log_start_offset;
+	struct kb_buf buf;
+	kb_buf_init(&buf);
+	int rc = KB_OK;
+	while (off < tp->high_watermark && rc == KB_OK) {
+		int64_t next = off;
+		buf.len = 0;
+		rc = topic_read_copy(c->tm, tp, off, LOAD_CHUNK, &buf, &next);
+		for (size_t pos = 0; rc == KB_OK && pos + BATCH_LENGTH_END <= buf.len;) {
+			size_t len = BATCH_LENGTH_END +
+				     kb_get_be32(buf.data + pos + BATCH_LENGTH_AT);
+			struct wire_records it;
+			struct wire_record rec;
+			if (pos + len > buf.len)
+				break;
+			if (wire_records_init(&it, buf.data + pos, len) == KB_OK)
+				while (wire_records_next(&it, &rec) == KB_OK)
+					load_record(c, &rec);
+			pos += len;
+		}
+		if (next <= off)
+			break;
+		off = next;
+	}
+	kb_buf_fini(&buf);
+	return rc;
+}
+
+static void load_record(struct grp_coordinator *c, const struct wire_record *rec)
+{
+	struct wire_reader k;
+	if (rec->key.len < 2)
+		return;
+	wire_reader_init(&k, rec->key.p, (size_t)rec->key.len, false);
+	int16_t version = wire_read_i16(&k);
+	if (version == 0 || version == KEY_OFFSET_V1)
+		load_offset(c, &k, rec->value);
+	else if (version == KEY_GROUP_V2)
+		load_group(c, &k, rec->value);
+}
+
+static char *str_of(struct wire_str s)
+{
+	char *out = NULL;
+	if (s.len >= 0)
+		wire_str_dup(s, &out);
+	return out;
+}
+
+static void load_offset(struct grp_coordinator *c, struct wire_reader *k,
+			struct wire_bytes value)
+{
+	char *group = str_of(wire_read_string(k));
+	char *topic = str_of(wire_read_string(k));
+	int32_t partition = wire_read_i32(k);
+	struct grp_group *g = group ? grp_find(c, group) : NULL;
+	if (wire_reader_status(k) != KB_OK || !group || !topic) {
+		/* skip a record we cannot read */
+	} else if (value.len < 0) {
+		for (size_t i = 0; g && i < g->noffsets; i++)
+			if (g->offsets[i].partition == partition &&
+			    strcmp(g->offsets[i].topic, topic) == 0)
+				grp_offset_remove(c, g, i);
+	} else if ((g = grp_get_or_create(c, group, 0))) {
+		struct wire_reader v;
+		wire_reader_init(&v, value.p, (size_t)value.len, false);
+		int16_t version = wire_read_i16(&v);
+		int64_t offset = wire_read_i64(&v);
+		int32_t epoch = version >= 3 ? wire_read_i32(&v) : -1;
+		char *meta = str_of(wire_read_string(&v));
+		int64_t ts = wire_read_i64(&v);
+		struct grp_offset *o = offset_slot(g, topic, partition);
+		if (o && wire_reader_status(&v) == KB_OK)
+			offset_set(o, offset, epoch, meta, ts);
+		free(meta);
+	}
+	free(group);
+	free(topic);
+}
+
+/* A group comes back Empty, with its type, generation and state time. */
+static void load_group(struct grp_coordinator *c, struct wire_reader *k,
+		       struct wire_bytes value)
+{
+	char *group = str_of(wire_read_string(k));
+	if (!group || wire_reader_status(k) != KB_OK) {
+		free(group);
+		return;
+	}
+	struct grp_group *g = grp_find(c, group);
+	if (value.len < 0) {
+		for (size_t i = 0; g && i < c->ngroups; i++)
+			if (c->groups[i] == g && g->noffsets == 0)
+				grp_remove_group(c, i);
+	} else if ((g = grp_get_or_create(c, group, 0))) {
+		struct wire_reader v;
+		wire_reader_init(&v, value.p, (size_t)value.len, false);
+		int16_t version = wire_read_i16(&v);
+		char *type = str_of(wire_read_string(&v));
+		int32_t generation = wire_read_i32(&v);
+		wire_read_nullable_string(&v); /* protocol */
+		wire_read_nullable_string(&v); /* leader */
+		int64_t ts = version >= 2 ? wire_read_i64(&v) : 0;
+		if (wire_reader_status(&v) == KB_OK) {
+			free(g->protocol_type);
+			g->protocol_type = type && type[0] ? type : NULL;
+			type = g->protocol_type == type ? NULL : type;
+			g->generation = generation;
+			g->state_ms = ts;
+		}
+		free(type);
+	}
+	free(group);
+}
+
+/* ======================================================================
+ * ---- OffsetCommit ----
+ * ====================================================================== */
+
+/* KAFKA: GroupCoordinator.handleCommitOffsets: who may commit now. A
+ * generation below 0 is a consumer outside any group (assign()). */
+static int16_t commit_check(struct grp_coordinator *c, const char *group,
+			    int32_t gen, const char *member,
+			    const char *instance, struct grp_group **out)
+{
+	struct grp_group *g = grp_find(c, group);
+	*out = NULL;
+	if (group[0] == '\0')
+		return KAFKA_ERR_INVALID_GROUP_ID;
+	if (!g && gen >= 0)
+		return KAFKA_ERR_ILLEGAL_GENERATION;
+	if (!g || (gen < 0 && g->state == GRP_EMPTY)) {
+		*out = g ? g : grp_get_or_create(c, group, kb_now_ms());
+		return *out ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	}
+	struct grp_member *m = grp_member_find(g, member);
+	struct grp_member *holder = NULL;
+	for (size_t i = 0; instance && i < g->nmembers; i++)
+		if (g->members[i]->instance_id &&
+		    !strcmp(g->members[i]->instance_id, instance))
+			holder = g->members[i];
+	if (holder && holder != m)
+		return KAFKA_ERR_FENCED_INSTANCE_ID;
+	if (g->state == GRP_COMPLETING_REBALANCE)
+		return KAFKA_ERR_REBALANCE_IN_PROGRESS;
+	if (!m)
+		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
+	if (gen != g->generation)
+		return KAFKA_ERR_ILLEGAL_GENERATION;
+	*out = g;
+	return KAFKA_ERR_NONE;
+}
+
+int handle_offset_commit(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	char *group = str_of(wire_read_string(r));
+	int32_t gen = wire_read_i32(r);
+	char *member = str_of(wire_read_string(r));
+	char *instance = v >= 7 ? str_of(wire_read_nullable_string(r)) : NULL;
+	if (v <= 4)
+		wire_read_i64(r); /* retention_time_ms: KAFKA ignores it too */
+	int32_t nt = wire_read_array_len(r, 2);
+	struct grp_group *g = NULL;
+	int16_t gerr = group && member ?
+		commit_check(c, group, gen, member, instance, &g) :
+		KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	int64_t now = kb_now_ms();
+	if (v >= 3)
+		wire_write_i32(w, 0); /* throttle_time_ms */
+	wire_write_array_len(w, nt);
+	for (int32_t t = 0; t < nt; t++) {
+		struct wire_str name = wire_read_string(r);
+		char *topic = str_of(name);
+		int32_t np = wire_read_array_len(r, 4);
+		wire_write_string(w, name);
+		wire_write_array_len(w, np);
+		for (int32_t p = 0; p < np; p++) {
+			int32_t index = wire_read_i32(r);
+			int64_t offset = wire_read_i64(r);
+			int32_t epoch = v >= 6 ? wire_read_i32(r) : -1;
+			char *meta = str_of(wire_read_nullable_string(r));
+			wire_read_tags(r);
+			int16_t err = gerr;
+			if (err == KAFKA_ERR_NONE &&
+			    (!topic || !topic_partition_find(c->tm, topic, index)))
+				err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			if (err == KAFKA_ERR_NONE && wire_reader_status(r) == KB_OK)
+				err = grp_offset_commit(c, g, topic, index, offset,
+							epoch, meta, now);
+			wire_write_i32(w, index);
+			wire_write_i16(w, err);
+			wire_write_tags(w);
+			free(meta);
+		}
+		wire_read_tags(r);
+		wire_write_tags(w);
+		free(topic);
+	}
+	wire_read_tags(r);
+	wire_write_tags(w);
+	free(group);
+	free(member);
+	free(instance);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	return wire_writer_status(w);
+}
+
+/* ======================================================================
+ * ---- OffsetFetch ----
+ * ====================================================================== */
+
+/* One partition of an OffsetFetch answer: -1 and "" when none. */
+static void fetch_write_part(struct wire_writer *w, int16_t v,
+			     const struct grp_offset *o, int32_t index)
+{
+	wire_write_i32(w, index);
+	wire_write_i64(w, o ? o->offset : -1);
+	if (v >= 5)
+		wire_write_i32(w, o ? o->leader_epoch : -1);
+	wire_write_string(w, wire_str_c(o ? o->metadata : ""));
+	wire_write_i16(w, KAFKA_ERR_NONE);
+	wire_write_tags(w);
+}
+
+/* Every committed offset of g, one topic entry per offset (null topics:
+ * KAFKA: "all offsets of the group"). */
+static void fetch_write_all(struct wire_writer *w, int16_t v,
+			    struct grp_group *g)
+{
+	size_t n = g ? g->noffsets : 0;
+	wire_write_array_len(w, (int32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		wire_write_string(w, wire_str_c(g->offsets[i].topic));
+		wire_write_array_len(w, 1);
+		fetch_write_part(w, v, &g->offsets[i], g->offsets[i].partition);
+		wire_write_tags(w);
+	}
+}
+
+/* The topics of one group: read from r (the request) and answered. */
+static void fetch_group(struct grp_coordinator *c, struct wire_reader *r,
+			struct wire_writer *w, int16_t v, const char *group)
+{
+	struct grp_group *g = group ? grp_find(c, group) : NULL;
+	int32_t nt = v >= 2 ? wire_read_nullable_array_len(r, 2) :
+			      wire_read_array_len(r, 2);
+	if (nt < 0) {
+		fetch_write_all(w, v, g);
+		return;
+	}
+	wire_write_array_len(w, nt);
+	for (int32_t t = 0; t < nt; t++) {
+		struct wire_str name = wire_read_string(r);
+		char *topic = str_of(name);
+		int32_t np = wire_read_array_len(r, 4);
+		wire_write_string(w, name);
+		wire_write_array_len(w, np);
+		for (int32_t p = 0; p < np; p++) {
+			int32_t index = wire_read_i32(r);
+			fetch_write_part(w, v, g && topic ?
+					 grp_offset_find(g, topic, index) : NULL,
+					 index);
+		}
+		wire_read_tags(r);
+		wire_write_tags(w);
+		free(topic);
+	}
+}
+
+int handle_offset_fetch(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	if (v >= 3)
+		wire_write_i32(w, 0); /* throttle_time_ms */
+	if (v <= 7) {
+		char *group = str_of(wire_read_string(r));
+		fetch_group(c, r, w, v, group);
+		if (v >= 2)
+			wire_write_i16(w, KAFKA_ERR_NONE);
+		free(group);
+	} else {
+		int32_t ng = wire_read_array_len(r, 2);
+		wire_write_array_len(w, ng);
+		for (int32_t i = 0; i < ng; i++) {
+			struct wire_str id = wire_read_string(r);
+			char *group = str_of(id);
+			wire_write_string(w, id);
+			fetch_group(c, r, w, v, group);
+			wire_read_tags(r);
+			wire_write_i16(w, KAFKA_ERR_NONE);
+			wire_write_tags(w);
+			free(group);
+		}
+	}
+	if (v >= 7)
+		wire_read_bool(r); /* require_stable */
+	wire_read_tags(r);
+	wire_write_tags(w);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	return wire_writer_status(w);
+}
+
+/* ======================================================================
+ * ---- OffsetDelete ----
+ * ====================================================================== */
+
+int handle_offset_delete(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	char *group = str_of(wire_read_string(r));
+	struct grp_group *g = group ? grp_find(c, group) : NULL;
+	int32_t nt = wire_read_array_len(r, 2);
+	bool found = g != NULL;
+	wire_write_i16(w, found ? KAFKA_ERR_NONE : KAFKA_ERR_GROUP_ID_NOT_FOUND);
+	wire_write_i32(w, 0); /* throttle_time_ms */
+	wire_write_array_len(w, found ? nt : 0);
+	for (int32_t t = 0; t < nt; t++) {
+		struct wire_str name = wire_read_string(r);
+		char *topic = str_of(name);
+		int32_t np = wire_read_array_len(r, 4);
+		if (found) {
+			wire_write_string(w, name);
+			wire_write_array_len(w, np);
+		}
+		for (int32_t p = 0; p < np; p++) {
+			int32_t index = wire_read_i32(r);
+			int16_t err = KAFKA_ERR_NONE;
+			if (found && g->state != GRP_EMPTY)
+				err = KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
+			for (size_t i = 0; found && !err && topic && i < g->noffsets; i++)
+				if (g->offsets[i].partition == index &&
+				    !strcmp(g->offsets[i].topic, topic))
+					grp_offset_remove(c, g, i);
+			if (found) {
+				wire_write_i32(w, index);
+				wire_write_i16(w, err);
+			}
+		}
+		free(topic);
+	}
+	free(group);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	return wire_writer_status(w);
+}

@@ -1,0 +1,801 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 11 — producers, part 1: idempotence.
+ *
+ * Concept:
+ *   A producer that loses its connection cannot tell whether its last
+ *   Produce request was appended: the answer may be what got lost. If it
+ *   sends again, the record may be written twice; if it does not, it may
+ *   be lost. Idempotence removes the choice. The broker hands each
+ *   producer an id (InitProducerId); the producer numbers its records per
+ *   partition (the sequence) and writes id, epoch and first sequence into
+ *   every batch header. Each partition remembers, per producer, the last
+ *   five batches it appended. A resent batch that matches one of them is
+ *   answered with the offsets it got the first time and is not appended
+ *   again; a batch that skips sequences is refused, so nothing is
+ *   reordered or lost in between. The memory survives restarts: it is
+ *   rebuilt from the batch headers in the log, starting from a snapshot.
+ *
+ * Kafka:
+ *   InitProducerId (api key 22, v0-4), ProducerIdManager (blocks of
+ *   ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE = 1000 ids), ProducerStateManager
+ *   and ProducerAppendInfo (the checks, in UnifiedLog.analyzeAndValidate-
+ *   ProducerState), ProducerStateEntry.NUM_BATCHES_TO_RETAIN = 5, the
+ *   <offset>.snapshot files, producer.id.expiration.ms (1 day) checked
+ *   every producer.id.expiration.check.interval.ms (10 minutes).
+ *
+ * Interface:
+ *   - prod_open after topic_manager_open, prod_close before
+ *     topic_manager_close (it writes snapshots into the open logs).
+ *   - Every produced batch with a producer id passes the produce check
+ *     (prod_check) before it is appended; what it remembers is recorded
+ *     only after the append (prod_appended), with the offsets assigned.
+ *   - A partition's state is loaded the first time it is needed:
+ *     the newest snapshot at or below the offset wanted, then the log after.
+ *   - prod_entry_find results are views: do not keep them across an append.
+ *
+ * Invariants:
+ *   1. A batch whose (producer id, epoch, first and last sequence) equal
+ *      one of the producer's last PROD_BATCH_WINDOW batches is never
+ *      appended again; the answer carries the original base offset.
+ *   2. A batch of the producer's current epoch is appended only if its
+ *      first sequence follows the last one (last + 1, wrapping to 0 after
+ *      INT32_MAX): else OUT_OF_ORDER_SEQUENCE_NUMBER.
+ *   3. An epoch older than the partition's is INVALID_PRODUCER_EPOCH; a
+ *      newer epoch must start at sequence 0 and forgets the old batches.
+ *   4. A producer the partition does not know may start only at sequence
+ *      0: else UNKNOWN_PRODUCER_ID.
+ *   5. A partition's state describes exactly the batches below its
+ *      next_offset, which is the log end offset after every append.
+ *   6. No producer id is handed out twice, across restarts: the block an
+ *      id comes from is written to PROD_ID_FILE before the first id of it
+ *      is used.
+ *   7. A snapshot named N holds the state of every batch below offset N.
+ *
+ * Simplifications:
+ *   - InitProducerId with a transactional id answers
+ *     COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator yet
+ *     (part 2 of this chapter). Without one, Kafka's rule applies: a new
+ *     id with epoch 0 every time, whatever id and epoch v3+ send; the
+ *     KIP-360 epoch bump exists only for transactional ids.
+ *   - UNKNOWN_PRODUCER_ID is Kafka 2.x's rule (before KIP-360, 2.5).
+ *     Newer Kafka accepts any sequence from a producer it does not know;
+ *     the 2.x rule is stricter and lets the lesson show the case.
+ *   - Two batches of one producer in one Produce request for one partition
+ *     are judged against the state before the request (the second one is
+ *     then out of order). Kafka's clients send one batch per partition per
+ *     request; Kafka itself chains them.
+ *   - Ids come in blocks from a file in log.dirs; KRaft hands out blocks
+ *     through the controller's metadata log (AllocateProducerIds, ch 07).
+ *   - Only the PROD_SNAPSHOTS_KEPT newest snapshots are kept; Kafka keeps
+ *     one per segment and deletes them with their segments.
+ *   - Partition states are found by a linear search (tens of partitions).
+ *   Single-threaded: everything belongs to the reactor thread.
+ *
+ * See also: docs/11_producers.md, diagrams/11_producers.dot,
+ *   tests/11_producers_test.c, tests/clients/test_idempotence.py;
+ *   chapters 01 (batch headers), 03 (log), 04 (codec), 05 (server),
+ *   06 (the produce check and appended hooks).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "00_base.h"
+#include "01_segment.h"
+#include "03_log.h"
+#include "04_codec.h"
+#include "05_server.h"
+#include "06_topics.h"
+#include "11_producers.h"
+
+/* Longest path built here: a partition directory plus a snapshot name. */
+#define PROD_PATH_MAX (TOPIC_PATH_MAX + 64)
+/* PROD_ID_FILE holds one decimal number and a newline. */
+#define PROD_ID_FILE_MAX 64
+/* The int32 entry count before the entries of a snapshot. */
+#define PROD_SNAP_COUNT_BYTES 4
+/* A snapshot larger than this is damaged (a million producers). */
+#define PROD_SNAP_MAX_BYTES (64u << 20)
+
+/* ---- Data structures ---- */
+
+/* What one partition knows about its producers. KAFKA: ProducerStateManager.
+ * Found by topic id and partition number, not by pointer: a deleted
+ * topic's memory may be reused by a new one, its id never is. */
+struct prod_state {
+	struct wire_uuid topic_id;
+	int32_t partition;
+	struct prod_entry *entries; /* owned: n of cap */
+	size_t n, cap;
+	int64_t next_offset;        /* INVARIANT 5: batches below it are in */
+};
+
+/* The manager: the id block and every loaded partition state. */
+struct prod_manager {
+	struct topic_manager *tm;   /* borrowed */
+	struct prod_config cfg;
+	char id_path[PROD_PATH_MAX]; /* <log_dir>/PROD_ID_FILE */
+	int64_t next_id;            /* next producer id to hand out */
+	int64_t block_end;          /* first id not reserved in PROD_ID_FILE */
+	struct prod_state **states; /* owned: nstates of cap, each owned */
+	size_t nstates, cap;
+};
+
+/* ---- Prototypes of the static helpers, in reading order ---- */
+
+static int id_block_reserve(struct prod_manager *pm, int64_t start);
+static int id_block_load(struct prod_manager *pm);
+static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
+				int64_t pid, int16_t epoch, int64_t *out_pid);
+static void prod_check(void *ctx, struct topic_partition *tp,
+		       const struct seg_batch *b,
+		       struct topic_produce_verdict *v);
+static const struct prod_batch *batch_duplicate(const struct prod_entry *e,
+						const struct seg_batch *b);
+static int16_t sequence_check(const struct prod_entry *e,
+			      const struct seg_batch *b);
+static void prod_appended(void *ctx, struct topic_partition *tp,
+			  const struct seg_batch *b,
+			  const struct log_append_info *info);
+static int state_record(struct prod_state *st, const struct seg_batch *b);
+static struct prod_state *state_find(struct prod_manager *pm,
+				     const struct topic_partition *tp);
+static struct prod_state *state_get(struct prod_manager *pm,
+				    struct topic_partition *tp, int64_t upto);
+static int state_load(struct prod_state *st, struct topic_partition *tp,
+		      int64_t upto);
+static int state_scan_log(struct prod_state *st, const struct log *log,
+			  int64_t upto);
+static int snapshot_encode(const struct prod_state *st, struct kb_buf *out);
+static int snapshot_load(struct prod_state *st, const char *dir,
+			 int64_t log_end, int64_t upto);
+static int snapshot_read(struct prod_state *st, const char *path);
+static int snapshot_check(const uint8_t *p, size_t len, uint32_t *count);
+static int snapshot_entry_decode(struct prod_state *st, const uint8_t *p);
+static int snapshot_list(const char *dir, int64_t **offsets, size_t *n);
+static void snapshot_prune(const char *dir);
+static void snapshot_unlink(const char *dir, int64_t offset);
+static void expire_tick(void *ctx, int64_t now_ms);
+static struct prod_entry *entry_lookup(struct prod_state *st, int64_t pid);
+static struct prod_entry *entry_add(struct prod_state *st, int64_t pid);
+static int32_t seq_add(int32_t seq, int32_t n);
+
+/* ---- Lifecycle ---- */
+
+void prod_config_defaults(struct prod_config *cfg)
+{
+	cfg->expiration_ms = PROD_DEFAULT_EXPIRATION_MS;
+	cfg->expiration_check_ms = PROD_DEFAULT_EXPIRATION_CHECK_MS;
+}
+
+/* KAFKA: BrokerServer starts the ProducerIdManager with the transaction
+ * coordinator; the producer state managers come with each UnifiedLog. */
+int prod_open(struct topic_manager *tm, struct net_server *srv,
+	      const struct prod_config *cfg, struct prod_manager **out)
+{
+	struct prod_manager *pm = calloc(1, sizeof *pm);
+	if (!pm)
+		return KB_ERR_NOMEM;
+	pm->tm = tm;
+	pm->cfg = *cfg;
+	snprintf(pm->id_path, sizeof pm->id_path, "%s/%s",
+		 topic_manager_config(tm)->log_dir, PROD_ID_FILE);
+	int rc = id_block_load(pm);
+	if (rc == KB_OK && srv)
+		rc = net_register(srv, WIRE_API_INIT_PRODUCER_ID,
+				  PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
+				  handle_init_producer_id, pm);
+	if (rc == KB_OK && srv)
+		rc = net_every(srv, cfg->expiration_check_ms, expire_tick, pm);
+	if (rc != KB_OK) {
+		free(pm);
+		return rc;
+	}
+	topic_set_produce_check(tm, prod_check, pm);
+	topic_set_appended_hook(tm, prod_appended, pm);
+	*out = pm;
+	return KB_OK;
+}
+
+/* ---- Producer ids ---- */
+
+int prod_next_producer_id(struct prod_manager *pm, int64_t *out)
+{
+	if (pm->next_id == pm->block_end) {
+		int rc = id_block_reserve(pm, pm->block_end);
+		if (rc != KB_OK)
+			return rc;
+	}
+	*out = pm->next_id++;
+	return KB_OK;
+}
+
+/* INVARIANT 6: the file says where the next block starts before any id of
+ * this one is given out; ids left in a block when the broker stops are
+ * skipped, never reused (KAFKA: the same holds for unused block ends). */
+static int id_block_reserve(struct prod_manager *pm, int64_t start)
+{
+	char text[PROD_ID_FILE_MAX];
+	int len = snprintf(text, sizeof text, "%" PRId64 "\n",
+			   start + PROD_ID_BLOCK_SIZE);
+	int rc = kb_write_file_atomic(pm->id_path, text, (size_t)len);
+	if (rc != KB_OK)
+		return rc;
+	pm->next_id = start;
+	pm->block_end = start + PROD_ID_BLOCK_SIZE;
+	return KB_OK;
+}
+
+/* The first block of this run starts where the last run's file points
+ * (0 for a new log directory). */
+static int id_block_load(struct prod_manager *pm)
+{
+	char *text = NULL, *end;
+	size_t len;
+	int rc = kb_read_file(pm->id_path, &text, &len, PROD_ID_FILE_MAX);
+	if (rc == KB_ERR_NOTFOUND)
+		return id_block_reserve(pm, 0);
+	if (rc != KB_OK)
+		return rc;
+	errno = 0;
+	long long start = strtoll(text, &end, 10);
+	bool bad = errno != 0 || end == text || start < 0 ||
+		   start > INT64_MAX - 2 * PROD_ID_BLOCK_SIZE ||
+		   (*end != '\n' && *end != '\0');
+	free(text);
+	if (bad) {
+		KB_ERROR("%s: not a producer id", pm->id_path);
+		return KB_ERR_CORRUPT;
+	}
+	return id_block_reserve(pm, (int64_t)start);
+}
+
+/* ---- InitProducerId (api key 22, v0-4) ---- */
+
+/* Request: transactional_id, transaction_timeout_ms, then v3+
+ * producer_id and producer_epoch. Response: throttle_time_ms,
+ * error_code, producer_id, producer_epoch (v2+ flexible). */
+int handle_init_producer_id(struct net_request *req,
+			    struct net_response *resp)
+{
+	struct prod_manager *pm = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int64_t pid = PROD_NO_PRODUCER_ID, new_pid = PROD_NO_PRODUCER_ID;
+	int16_t epoch = PROD_NO_EPOCH;
+	struct wire_str txn = wire_read_nullable_string(r);
+	wire_read_i32(r); /* transaction_timeout_ms: transactions only */
+	if (req->header.api_version >= 3) {
+		pid = wire_read_i64(r);
+		epoch = wire_read_i16(r);
+	}
+	wire_read_tags(r);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	int16_t err = init_producer_id(pm, txn, pid, epoch, &new_pid);
+	wire_write_i32(w, 0); /* throttle_time_ms */
+	wire_write_i16(w, err);
+	wire_write_i64(w, new_pid);
+	/* KAFKA: a new id starts at epoch 0; errors carry -1 and -1. */
+	wire_write_i16(w, err == KAFKA_ERR_NONE ? 0 : PROD_NO_EPOCH);
+	wire_write_tags(w);
+	return wire_writer_status(w);
+}
+
+/* KAFKA: KafkaApis.handleInitProducerIdRequest, then
+ * TransactionCoordinator.handleInitProducerId for a null transactional
+ * id: "always blindly accept the request and return a new producerId". */
+static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
+				int64_t pid, int16_t epoch, int64_t *out_pid)
+{
+	/* An id without an epoch, or an epoch without an id. */
+	if ((pid == PROD_NO_PRODUCER_ID) != (epoch == PROD_NO_EPOCH))
+		return KAFKA_ERR_INVALID_REQUEST;
+	/* Transactions (part 2) plug in here: a transactional id finds its
+	 * coordinator, which bumps the epoch of the id it remembers. */
+	if (txn.len >= 0)
+		return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+	if (prod_next_producer_id(pm, out_pid) != KB_OK) {
+		*out_pid = PROD_NO_PRODUCER_ID;
+		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	}
+	return KAFKA_ERR_NONE;
+}
+
+/* ---- The produce check ---- */
+
+/* KAFKA: UnifiedLog.analyzeAndValidateProducerState: the duplicate test
+ * first, then ProducerAppendInfo's epoch and sequence checks. Batches
+ * without a producer id pass untouched. */
+static void prod_check(void *ctx, struct topic_partition *tp,
+		       const struct seg_batch *b,
+		       struct topic_produce_verdict *v)
+{
+	struct prod_manager *pm = ctx;
+	if (b->producer_id < 0)
+		return;
+	struct prod_state *st = state_get(pm, tp, log_end_offset(tp->log));
+	if (!st) {
+		v->error_code = KAFKA_ERR_KAFKA_STORAGE_ERROR;
+		return;
+	}
+	const struct prod_entry *e = entry_lookup(st, b->producer_id);
+	const struct prod_batch *dup = e ? batch_duplicate(e, b) : NULL;
+	if (dup) { /* INVARIANT 1 */
+		KB_DEBUG("%s: duplicate batch of producer %" PRId64 " (sequence"
+			 " %" PRId32 "), first appended at %" PRId64, tp->log->dir,
+			 b->producer_id, b->base_sequence, dup->first_offset);
+		v->duplicate = true;
+		v->base_offset = dup->first_offset;
+		return;
+	}
+	v->error_code = sequence_check(e, b);
+}
+
+/* KAFKA: ProducerStateEntry.findDuplicateBatch: same epoch, same first
+ * and last sequence as one of the batches still remembered. */
+static const struct prod_batch *batch_duplicate(const struct prod_entry *e,
+						const struct seg_batch *b)
+{
+	if (b->producer_epoch != e->epoch)
+		return NULL;
+	int32_t last_seq = seq_add(b->base_sequence, b->last_offset_delta);
+	for (int i = 0; i < e->nbatches; i++)
+		if (e->batches[i].first_seq == b->base_sequence &&
+		    e->batches[i].last_seq == last_seq)
+			return &e->batches[i];
+	return NULL;
+}
+
+/* KAFKA: ProducerAppendInfo.checkProducerEpoch and checkSequence (2.x
+ * for the unknown producer). e is NULL for a producer never seen. */
+static int16_t sequence_check(const struct prod_entry *e,
+			      const struct seg_batch *b)
+{
+	if (!e) /* INVARIANT 4 */
+		return b->base_sequence == 0 ? KAFKA_ERR_NONE
+					     : KAFKA_ERR_UNKNOWN_PRODUCER_ID;
+	/* INVARIANT 3. KAFKA 2.7+: INVALID_PRODUCER_EPOCH, not the fatal
+	 * PRODUCER_FENCED, so the client can recover. */
+	if (b->producer_epoch < e->epoch)
+		return KAFKA_ERR_INVALID_PRODUCER_EPOCH;
+	if (b->producer_epoch > e->epoch)
+		return b->base_sequence == 0 ? KAFKA_ERR_NONE
+					     : KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	/* INVARIANT 2: the batch must follow the last one exactly. */
+	int32_t last = e->batches[e->nbatches - 1].last_seq;
+	if (b->base_sequence != seq_add(last, 1))
+		return KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	return KAFKA_ERR_NONE;
+}
+
+/* ---- After the append ---- */
+
+/* The appended hook: the batch is in the log with its offsets. Move the
+ * high watermark as chapter 06 would (one node: the leader is the whole
+ * ISR), take the roll snapshot, then remember the batch. */
+static void prod_appended(void *ctx, struct topic_partition *tp,
+			  const struct seg_batch *b,
+			  const struct log_append_info *info)
+{
+	struct prod_manager *pm = ctx;
+	topic_partition_set_high_watermark(pm->tm, tp, log_end_offset(tp->log));
+	struct prod_state *st = state_find(pm, tp);
+	if (!st && b->producer_id < 0)
+		return; /* nothing to remember, nothing loaded */
+	if (!st && !(st = state_get(pm, tp, info->base_offset)))
+		return;
+	if (b->base_offset < st->next_offset)
+		return; /* already read from the log by the load */
+	/* KAFKA: UnifiedLog.roll takes a snapshot at the new segment's base:
+	 * the state of everything before this batch (INVARIANT 7). */
+	if (info->segment_base == info->base_offset && info->base_offset > 0)
+		prod_snapshot_write(pm, tp);
+	if (state_record(st, b) != KB_OK)
+		KB_ERROR("%s: producer state lost for %" PRId64, tp->log->dir,
+			 b->producer_id);
+	st->next_offset = info->last_offset + 1;
+}
+
+/* Remember one appended batch (b->base_offset is assigned). A new epoch
+ * forgets the old one's batches; the window keeps the newest five.
+ * KAFKA: ProducerAppendInfo.appendDataBatch, ProducerStateEntry.addBatch. */
+static int state_record(struct prod_state *st, const struct seg_batch *b)
+{
+	/* Transactions (part 2) handle control batches (markers) here. */
+	if (b->producer_id < 0 || (b->attributes & SEG_ATTR_CONTROL))
+		return KB_OK;
+	struct prod_entry *e = entry_lookup(st, b->producer_id);
+	if (!e && !(e = entry_add(st, b->producer_id)))
+		return KB_ERR_NOMEM;
+	if (e->epoch != b->producer_epoch) { /* INVARIANT 3 */
+		e->epoch = b->producer_epoch;
+		e->nbatches = 0;
+	}
+	if (e->nbatches == PROD_BATCH_WINDOW) {
+		memmove(e->batches, e->batches + 1,
+			(PROD_BATCH_WINDOW - 1) * sizeof e->batches[0]);
+		e->nbatches--;
+	}
+	e->batches[e->nbatches++] = (struct prod_batch){
+		b->base_sequence, seq_add(b->base_sequence, b->last_offset_delta),
+		b->base_offset, seg_batch_last_offset(b)};
+	e->last_timestamp = b->max_timestamp;
+	return KB_OK;
+}
+
+/* ---- Partition state: find, load ---- */
+
+const struct prod_entry *prod_entry_find(struct prod_manager *pm,
+					 struct topic_partition *tp,
+					 int64_t producer_id)
+{
+	struct prod_state *st = state_get(pm, tp, log_end_offset(tp->log));
+	return st ? entry_lookup(st, producer_id) : NULL;
+}
+
+static struct prod_state *state_find(struct prod_manager *pm,
+				     const struct topic_partition *tp)
+{
+	for (size_t i = 0; i < pm->nstates; i++) {
+		struct prod_state *st = pm->states[i];
+		if (st->partition == tp->index &&
+		    memcmp(st->topic_id.b, tp->topic->id.b, WIRE_UUID_LEN) == 0)
+			return st;
+	}
+	return NULL;
+}
+
+/* tp's state, loaded with every batch below upto if it was not loaded
+ * yet. NULL when memory or the log fails (logged). */
+static struct prod_state *state_get(struct prod_manager *pm,
+				    struct topic_partition *tp, int64_t upto)
+{
+	struct prod_state *st = state_find(pm, tp);
+	if (st)
+		return st;
+	if (pm->nstates == pm->cap) {
+		size_t cap = pm->cap ? pm->cap * 2 : 8;
+		void *p = realloc(pm->states, cap * sizeof *pm->states);
+		if (!p)
+			return NULL;
+		pm->states = p;
+		pm->cap = cap;
+	}
+	if (!(st = calloc(1, sizeof *st)))
+		return NULL;
+	st->topic_id = tp->topic->id;
+	st->partition = tp->index;
+	if (state_load(st, tp, upto) != KB_OK) {
+		free(st->entries);
+		free(st);
+		return NULL;
+	}
+	pm->states[pm->nstates++] = st;
+	return st;
+}
+
+/* KAFKA: UnifiedLog.rebuildProducerState: the newest usable snapshot at
+ * or below upto, then the batch headers after it, up to upto. */
+static int state_load(struct prod_state *st, struct topic_partition *tp,
+		      int64_t upto)
+{
+	st->next_offset = tp->log->log_start_offset;
+	int rc = snapshot_load(st, tp->log->dir, log_end_offset(tp->log), upto);
+	if (rc == KB_OK)
+		rc = state_scan_log(st, tp->log, upto);
+	return rc;
+}
+
+/* Record every batch in [st->next_offset, upto) from the headers alone:
+ * producer id, epoch, base sequence and last offset delta are all in the
+ * first 61 bytes of a v2 batch, nothing needs decompressing. */
+static int state_scan_log(struct prod_state *st, const struct log *log,
+			  int64_t upto)
+{
+	struct seg_scan scan;
+	struct seg_batch b;
+	uint64_t pos;
+	for (size_t i = 0; i < log->nsegs; i++) {
+		const struct segment *seg = log->segs[i].seg;
+		if (seg->next_offset <= st->next_offset)
+			continue;
+		seg_scan_init(&scan, seg);
+		int rc = seg_scan_find_offset(&scan, st->next_offset, 0, &pos, &b);
+		for (; rc == KB_OK && b.base_offset < upto;
+		     rc = seg_scan_batch(&scan, pos, &b)) {
+			if ((rc = state_record(st, &b)) != KB_OK)
+				return rc;
+			pos += seg_batch_size(&b);
+		}
+		if (rc != KB_OK && rc != KB_ERR_RANGE && rc != KB_ERR_NOTFOUND)
+			return rc;
+	}
+	st->next_offset = KB_MAX(st->next_offset,
+				 KB_MIN(upto, log_end_offset(log)));
+	return KB_OK;
+}
+
+/* ---- Snapshots ---- */
+
+int prod_snapshot_write(struct prod_manager *pm, struct topic_partition *tp)
+{
+	char path[PROD_PATH_MAX];
+	struct kb_buf buf;
+	struct prod_state *st = state_get(pm, tp, log_end_offset(tp->log));
+	if (!st)
+		return KB_ERR_NOMEM;
+	int rc = seg_file_name(path, sizeof path, tp->log->dir, st->next_offset,
+			       PROD_SNAPSHOT_SUFFIX);
+	if (rc != KB_OK)
+		return rc;
+	kb_buf_init(&buf);
+	if ((rc = snapshot_encode(st, &buf)) == KB_OK)
+		rc = kb_write_file_atomic(path, buf.data, buf.len);
+	kb_buf_fini(&buf);
+	if (rc == KB_OK)
+		snapshot_prune(tp->log->dir);
+	return rc;
+}
+
+/* KAFKA: ProducerStateManager.writeSnapshot: version, crc, then one entry
+ * per producer describing its last batch only. */
+static int snapshot_encode(const struct prod_state *st, struct kb_buf *out)
+{
+	size_t len = PROD_SNAP_OFF_ENTRIES + PROD_SNAP_COUNT_BYTES +
+		     st->n * PROD_SNAP_ENTRY_BYTES;
+	if (kb_buf_reserve(out, len) != KB_OK)
+		return KB_ERR_NOMEM;
+	uint8_t *p = out->data;
+	kb_put_be16(p + PROD_SNAP_OFF_VERSION, PROD_SNAPSHOT_VERSION);
+	kb_put_be32(p + PROD_SNAP_OFF_ENTRIES, (uint32_t)st->n);
+	p += PROD_SNAP_OFF_ENTRIES + PROD_SNAP_COUNT_BYTES;
+	for (size_t i = 0; i < st->n; i++, p += PROD_SNAP_ENTRY_BYTES) {
+		const struct prod_entry *e = &st->entries[i];
+		const struct prod_batch *last = &e->batches[e->nbatches - 1];
+		kb_put_be64(p + 0, (uint64_t)e->producer_id);
+		kb_put_be16(p + 8, (uint16_t)e->epoch);
+		kb_put_be32(p + 10, (uint32_t)last->last_seq);
+		kb_put_be64(p + 14, (uint64_t)last->last_offset);
+		kb_put_be32(p + 22, (uint32_t)(last->last_offset -
+					       last->first_offset));
+		kb_put_be64(p + 26, (uint64_t)e->last_timestamp);
+		kb_put_be32(p + 34, (uint32_t)e->coordinator_epoch);
+		kb_put_be64(p + 38, (uint64_t)e->current_txn_first_offset);
+	}
+	uint32_t crc = seg_crc32c(0, out->data + PROD_SNAP_OFF_ENTRIES,
+				  len - PROD_SNAP_OFF_ENTRIES);
+	kb_put_be32(out->data + PROD_SNAP_OFF_CRC, crc);
+	out->len = len;
+	return KB_OK;
+}
+
+/* Load the newest snapshot at or below upto that reads back whole.
+ * Snapshots past the log end describe records a crash took away: they go
+ * (KAFKA: truncateFullyAndReloadSnapshots); damaged ones go too. */
+static int snapshot_load(struct prod_state *st, const char *dir,
+			 int64_t log_end, int64_t upto)
+{
+	char path[PROD_PATH_MAX];
+	int64_t *offs;
+	size_t n;
+	int rc = snapshot_list(dir, &offs, &n);
+	if (rc != KB_OK)
+		return rc;
+	for (size_t i = n; i-- > 0;) {
+		if (offs[i] > log_end)
+			snapshot_unlink(dir, offs[i]);
+		if (offs[i] > upto || offs[i] < st->next_offset)
+			continue;
+		seg_file_name(path, sizeof path, dir, offs[i], PROD_SNAPSHOT_SUFFIX);
+		if (snapshot_read(st, path) == KB_OK) {
+			st->next_offset = offs[i];
+			break;
+		}
+		KB_WARN("%s: damaged producer snapshot, deleted", path);
+		snapshot_unlink(dir, offs[i]);
+	}
+	free(offs);
+	return KB_OK;
+}
+
+/* Decode one snapshot file into st (empty before). KB_ERR_CORRUPT for a
+ * wrong version, crc or size. KAFKA: ProducerStateManager.readSnapshot. */
+static int snapshot_read(struct prod_state *st, const char *path)
+{
+	char *data;
+	size_t len;
+	uint32_t count = 0;
+	int rc = kb_read_file(path, &data, &len, PROD_SNAP_MAX_BYTES);
+	if (rc != KB_OK)
+		return rc;
+	const uint8_t *p = (const uint8_t *)data;
+	rc = snapshot_check(p, len, &count);
+	p += PROD_SNAP_OFF_ENTRIES + PROD_SNAP_COUNT_BYTES;
+	for (; rc == KB_OK && count > 0; count--, p += PROD_SNAP_ENTRY_BYTES)
+		rc = snapshot_entry_decode(st, p);
+	if (rc != KB_OK)
+		st->n = 0;
+	free(data);
+	return rc;
+}
+
+/* Version, CRC and size agree with each other: *count entries follow. */
+static int snapshot_check(const uint8_t *p, size_t len, uint32_t *count)
+{
+	size_t head = PROD_SNAP_OFF_ENTRIES + PROD_SNAP_COUNT_BYTES;
+	if (len < head ||
+	    kb_get_be16(p + PROD_SNAP_OFF_VERSION) != PROD_SNAPSHOT_VERSION)
+		return KB_ERR_CORRUPT;
+	uint32_t crc = seg_crc32c(0, p + PROD_SNAP_OFF_ENTRIES,
+				  len - PROD_SNAP_OFF_ENTRIES);
+	if (kb_get_be32(p + PROD_SNAP_OFF_CRC) != crc)
+		return KB_ERR_CORRUPT;
+	*count = kb_get_be32(p + PROD_SNAP_OFF_ENTRIES);
+	if ((len - head) % PROD_SNAP_ENTRY_BYTES != 0 ||
+	    (len - head) / PROD_SNAP_ENTRY_BYTES != *count)
+		return KB_ERR_CORRUPT;
+	return KB_OK;
+}
+
+/* One 46-byte entry: the producer with its last batch as the only one in
+ * its window (first sequence and offset follow from offset_delta). */
+static int snapshot_entry_decode(struct prod_state *st, const uint8_t *p)
+{
+	struct prod_entry *e = entry_add(st, (int64_t)kb_get_be64(p));
+	if (!e)
+		return KB_ERR_NOMEM;
+	int32_t delta = (int32_t)kb_get_be32(p + 22);
+	struct prod_batch *last = &e->batches[0];
+	last->last_offset = (int64_t)kb_get_be64(p + 14);
+	if (delta < 0 || last->last_offset < delta)
+		return KB_ERR_CORRUPT; /* a CRC-valid file we did not write */
+	e->epoch = (int16_t)kb_get_be16(p + 8);
+	last->last_seq = (int32_t)kb_get_be32(p + 10);
+	last->first_seq = seq_add(last->last_seq, -delta);
+	last->first_offset = last->last_offset - delta;
+	e->nbatches = 1;
+	e->last_timestamp = (int64_t)kb_get_be64(p + 26);
+	e->coordinator_epoch = (int32_t)kb_get_be32(p + 34);
+	e->current_txn_first_offset = (int64_t)kb_get_be64(p + 38);
+	return KB_OK;
+}
+
+/* The offsets of dir's snapshot files, ascending (20-digit names sort as
+ * numbers). returns owned *offsets (free). */
+static int snapshot_list(const char *dir, int64_t **offsets, size_t *n)
+{
+	struct dirent **names;
+	struct kb_buf found;
+	int64_t off;
+	int count = scandir(dir, &names, NULL, alphasort), rc = KB_OK;
+	if (count < 0) {
+		KB_ERROR("scan directory %s: %s", dir, strerror(errno));
+		return KB_ERR_IO;
+	}
+	kb_buf_init(&found);
+	for (int i = 0; i < count; i++) {
+		if (rc == KB_OK && seg_parse_file_name(names[i]->d_name,
+				PROD_SNAPSHOT_SUFFIX, &off) == KB_OK)
+			rc = kb_buf_append(&found, &off, sizeof off);
+		free(names[i]);
+	}
+	free(names);
+	*offsets = (int64_t *)found.data;
+	*n = found.len / sizeof off;
+	return rc;
+}
+
+/* Keep the PROD_SNAPSHOTS_KEPT newest snapshots of dir. */
+static void snapshot_prune(const char *dir)
+{
+	int64_t *offs;
+	size_t n;
+	if (snapshot_list(dir, &offs, &n) != KB_OK)
+		return;
+	for (size_t i = 0; i + PROD_SNAPSHOTS_KEPT < n; i++)
+		snapshot_unlink(dir, offs[i]);
+	free(offs);
+}
+
+static void snapshot_unlink(const char *dir, int64_t offset)
+{
+	char path[PROD_PATH_MAX];
+	if (seg_file_name(path, sizeof path, dir, offset,
+			  PROD_SNAPSHOT_SUFFIX) == KB_OK &&
+	    unlink(path) != 0 && errno != ENOENT)
+		KB_ERROR("unlink %s: %s", path, strerror(errno));
+}
+
+/* ---- Expiration ---- */
+
+/* KAFKA: ProducerStateManager.removeExpiredProducers, by the max
+ * timestamp of each producer's last batch. */
+int prod_expire(struct prod_manager *pm, int64_t now_ms)
+{
+	int gone = 0;
+	for (size_t i = 0; i < pm->nstates; i++) {
+		struct prod_state *st = pm->states[i];
+		for (size_t k = 0; k < st->n;) {
+			if (now_ms - st->entries[k].last_timestamp <
+			    pm->cfg.expiration_ms) {
+				k++;
+				continue;
+			}
+			st->entries[k] = st->entries[--st->n];
+			gone++;
+		}
+	}
+	return gone;
+}
+
+/* The timer's now_ms is the reactor's monotonic clock; batch timestamps
+ * are wall clock, so expiration reads the wall clock itself. */
+static void expire_tick(void *ctx, int64_t now_ms)
+{
+	(void)now_ms;
+	prod_expire(ctx, kb_now_ms());
+}
+
+/* ---- Small helpers ---- */
+
+static struct prod_entry *entry_lookup(struct prod_state *st, int64_t pid)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->entries[i].producer_id == pid)
+			return &st->entries[i];
+	return NULL;
+}
+
+/* A new entry with no batches yet; NULL when out of memory. */
+static struct prod_entry *entry_add(struct prod_state *st, int64_t pid)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 4;
+		void *p = realloc(st->entries, cap * sizeof *st->entries);
+		if (!p)
+			return NULL;
+		st->entries = p;
+		st->cap = cap;
+	}
+	struct prod_entry *e = &st->entries[st->n++];
+	*e = (struct prod_entry){.producer_id = pid, .epoch = PROD_NO_EPOCH,
+				 .coordinator_epoch = -1,
+				 .current_txn_first_offset = -1};
+	return e;
+}
+
+/* KAFKA: DefaultRecordBatch.incrementSequence: sequences wrap from
+ * INT32_MAX to 0 (n may be negative to step back). */
+static int32_t seq_add(int32_t seq, int32_t n)
+{
+	int64_t s = ((int64_t)seq + n) % ((int64_t)INT32_MAX + 1);
+	return (int32_t)(s < 0 ? s + INT32_MAX + 1 : s);
+}
+
+/* ---- Teardown ---- */
+
+void prod_close(struct prod_manager *pm)
+{
+	if (!pm)
+		return;
+	topic_set_produce_check(pm->tm, NULL, NULL);
+	topic_set_appended_hook(pm->tm, NULL, NULL);
+	for (size_t i = 0; i < pm->nstates; i++) {
+		struct prod_state *st = pm->states[i];
+		struct topic *t = topic_find_by_id(pm->tm, &st->topic_id);
+		if (t && st->partition < t->npartitions &&
+		    prod_snapshot_write(pm, t->partitions[st->partition]) != KB_OK)
+			KB_WARN("%s: no producer snapshot at shutdown",
+				t->partitions[st->partition]->log->dir);
+		free(st->entries);
+		free(st);
+	}
+	free(pm->states);
+	free(pm);
+}

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/* Chapter 09: the group state machine driven with a fake clock, and the
+ * offsets kept in __consumer_offsets across a reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "06_topics.h"
+#include "09_groups.h"
+#include "testutil.h"
+
+#define SESSION 10000
+#define REBALANCE 30000
+
+static struct grp_protocol range_proto = {"range", {NULL, 0, 0}};
+static struct grp_protocol rr_proto = {"roundrobin", {NULL, 0, 0}};
+
+static struct grp_coordinator *open_mem(int32_t delay_ms)
+{
+	struct grp_config cfg;
+	grp_config_defaults(&cfg);
+	cfg.initial_rebalance_delay_ms = delay_ms;
+	struct grp_coordinator *c;
+	assert_int_equal(grp_open(NULL, NULL, &cfg, &c), KB_OK);
+	return c;
+}
+
+static struct grp_join_req join_req(const char *member, bool v4)
+{
+	struct grp_join_req q = {"g", member, NULL, "client", "/", "consumer",
+				 SESSION, REBALANCE, &range_proto, 1, v4};
+	return q;
+}
+
+/* Join a new member (v3 style: no MEMBER_ID_REQUIRED round). */
+static struct grp_member *join_new_member(struct grp_coordinator *c,
+					  int64_t now)
+{
+	struct grp_join_req q = join_req("", false);
+	struct grp_group *g;
+	struct grp_member *m;
+	assert_int_equal(grp_join(c, &q, now, &g, &m), KAFKA_ERR_NONE);
+	return m;
+}
+
+/* Rejoin a known member. */
+static int16_t rejoin(struct grp_coordinator *c, struct grp_member *m,
+		      int64_t now)
+{
+	struct grp_join_req q = join_req(m->id, false);
+	struct grp_group *g;
+	struct grp_member *out;
+	return grp_join(c, &q, now, &g, &out);
+}
+
+/* One member through Empty -> PreparingRebalance -> CompletingRebalance
+ * -> Stable. */
+static struct grp_member *stable_one(struct grp_coordinator *c)
+{
+	struct grp_member *m = join_new_member(c, 0);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	assert_true(m->join_ready);
+	struct grp_assignment a = {m->id, {(const uint8_t *)"P", 1}};
+	struct grp_member *sm;
+	assert_int_equal(grp_sync(c, "g", g->generation, m->id, NULL, &a, 1, 0,
+				  &sm), KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_STABLE);
+	return m;
+}
+
+static void test_grp_join_empty_to_completing(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *m = join_new_member(c, 0);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	assert_int_equal(g->generation, 1);
+	assert_string_equal(g->leader, m->id);
+	assert_string_equal(g->protocol, "range");
+	assert_true(m->join_ready);
+	grp_close(c);
+}
+
+static void test_grp_initial_delay_holds_the_join(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(3000);
+	struct grp_member *m = join_new_member(c, 0);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	assert_false(m->join_ready);
+	grp_tick(c, 2999);
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	grp_tick(c, 3000);
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	assert_true(m->join_ready);
+	grp_close(c);
+}
+
+static void test_grp_sync_completing_to_stable(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *m = stable_one(c);
+	assert_int_equal(m->assignment.len, 1);
+	assert_memory_equal(m->assignment.data, "P", 1);
+	grp_close(c);
+}
+
+static void test_grp_follower_sync_waits_for_leader(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *a = stable_one(c);
+	struct grp_group *g = grp_find(c, "g");
+	struct grp_member *b = join_new_member(c, 10);
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	assert_int_equal(grp_heartbeat(c, "g", 1, a->id, NULL, 20),
+			 KAFKA_ERR_REBALANCE_IN_PROGRESS);
+	assert_int_equal(rejoin(c, a, 30), KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	assert_int_equal(g->generation, 2);
+	struct grp_member *out;
+	assert_int_equal(grp_sync(c, "g", 2, b->id, NULL, NULL, 0, 40, &out),
+			 KAFKA_ERR_NONE);
+	assert_true(b->sync_waiting);
+	assert_false(b->sync_ready);
+	struct grp_assignment as[2] = {{a->id, {(const uint8_t *)"A", 1}},
+				       {b->id, {(const uint8_t *)"B", 1}}};
+	assert_int_equal(grp_sync(c, "g", 2, a->id, NULL, as, 2, 50, &out),
+			 KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_STABLE);
+	assert_true(b->sync_ready);
+	assert_memory_equal(b->assignment.data, "B", 1);
+	grp_close(c);
+}
+
+static void test_grp_leave_stable_to_preparing(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *a = stable_one(c);
+	struct grp_member *b = join_new_member(c, 10);
+	assert_int_equal(rejoin(c, a, 20), KAFKA_ERR_NONE);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	char bid[256];
+	snprintf(bid, sizeof bid, "%s", b->id);
+	assert_int_equal(grp_leave(c, "g", bid, NULL, 30), KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	assert_int_equal(grp_leave(c, "g", bid, NULL, 31),
+			 KAFKA_ERR_UNKNOWN_MEMBER_ID);
+	grp_close(c);
+}
+
+static void test_grp_last_member_leaves_to_empty(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *a = stable_one(c);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(grp_leave(c, "g", a->id, NULL, 10), KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	grp_tick(c, 11);
+	assert_int_equal(g->state, GRP_EMPTY);
+	assert_int_equal(g->generation, 2);
+	grp_close(c);
+}
+
+static void test_grp_session_expiry_rebalances(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	stable_one(c);
+	struct grp_group *g = grp_find(c, "g");
+	grp_tick(c, SESSION);
+	assert_int_equal(g->nmembers, 1);
+	grp_tick(c, SESSION + 1);
+	assert_int_equal(g->nmembers, 0);
+	assert_int_equal(g->state, GRP_EMPTY);
+	grp_close(c);
+}
+
+static void test_grp_rebalance_timeout_drops_laggards(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *a = stable_one(c);
+	join_new_member(c, 10);
+	struct grp_group *g = grp_find(c, "g");
+	char aid[256];
+	snprintf(aid, sizeof aid, "%s", a->id);
+	for (int64_t t = 1000; t < REBALANCE; t += 1000)
+		assert_int_equal(grp_heartbeat(c, "g", 1, a->id, NULL, t),
+				 KAFKA_ERR_REBALANCE_IN_PROGRESS);
+	grp_tick(c, 10 + REBALANCE);
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	assert_int_equal(g->nmembers, 1);
+	assert_null(grp_member_find(g, aid));
+	grp_close(c);
+}
+
+static void test_grp_member_id_required_v4(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_join_req q = join_req("", true);
+	struct grp_group *g;
+	struct grp_member *m;
+	assert_int_equal(grp_join(c, &q, 0, &g, &m),
+			 KAFKA_ERR_MEMBER_ID_REQUIRED);
+	assert_int_equal(g->npending, 1);
+	q.member_id = g->pending[0].id;
+	char id[256];
+	snprintf(id, sizeof id, "%s", q.member_id);
+	q.member_id = id;
+	assert_int_equal(grp_join(c, &q, 1, &g, &m), KAFKA_ERR_NONE);
+	assert_string_equal(m->id, id);
+	assert_int_equal(g->npending, 0);
+	grp_close(c);
+}
+
+static void test_grp_errors_clients_act_on(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *a = stable_one(c);
+	assert_int_equal(grp_heartbeat(c, "g", 7, a->id, NULL, 1),
+			 KAFKA_ERR_ILLEGAL_GENERATION);
+	assert_int_equal(grp_heartbeat(c, "g", 1, "nobody", NULL, 1),
+			 KAFKA_ERR_UNKNOWN_MEMBER_ID);
+	struct grp_join_req q = join_req("", false);
+	q.session_timeout_ms = 1;
+	struct grp_group *g;
+	struct grp_member *m;
+	assert_int_equal(grp_join(c, &q, 1, &g, &m),
+			 KAFKA_ERR_INVALID_SESSION_TIMEOUT);
+	q = join_req("", false);
+	q.protocol_type = "connect";
+	assert_int_equal(grp_join(c, &q, 1, &g, &m),
+			 KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
+	grp_close(c);
+}
+
+static void test_grp_select_protocol_common_by_vote(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(3000);
+	struct grp_protocol both[2] = {rr_proto, range_proto};
+	struct grp_protocol range_first[2] = {range_proto, rr_proto};
+	struct grp_join_req q = join_req("", false);
+	struct grp_group *g;
+	struct grp_member *m;
+	q.protocols = both;
+	q.nprotocols = 2;
+	grp_join(c, &q, 0, &g, &m);
+	grp_join(c, &q, 0, &g, &m);
+	q.protocols = range_first;
+	grp_join(c, &q, 0, &g, &m);
+	grp_tick(c, 3000);
+	assert_string_equal(g->protocol, "roundrobin");
+	grp_close(c);
+}
+
+static void test_grp_static_member_returns_without_rebalance(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_join_req q = join_req("", true);
+	q.instance_id = "i1";
+	struct grp_group *g;
+	struct grp_member *m;
+	assert_int_equal(grp_join(c, &q, 0, &g, &m), KAFKA_ERR_NONE);
+	struct grp_assignment a = {m->id, {(const uint8_t *)"X", 1}};
+	struct grp_member *out;
+	grp_sync(c, "g", 1, m->id, "i1", &a, 1, 0, &out);
+	char old[256];
+	snprintf(old, sizeof old, "%s", m->id);
+	assert_int_equal(grp_join(c, &q, 100, &g, &m), KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_STABLE);
+	assert_int_equal(g->generation, 1);
+	assert_true(m->join_ready);
+	assert_memory_equal(m->assignment.data, "X", 1);
+	assert_int_equal(grp_heartbeat(c, "g", 1, old, "i1", 200),
+			 KAFKA_ERR_FENCED_INSTANCE_ID);
+	grp_close(c);
+}
+
+static void test_grp_delete_only_empty(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *a = stable_one(c);
+	assert_int_equal(grp_delete(c, "g"), KAFKA_ERR_NON_EMPTY_GROUP);
+	grp_leave(c, "g", a->id, NULL, 1);
+	grp_tick(c, 2);
+	assert_int_equal(grp_delete(c, "g"), KAFKA_ERR_NONE);
+	assert_null(grp_find(c, "g"));
+	assert_int_equal(grp_delete(c, "g"), KAFKA_ERR_GROUP_ID_NOT_FOUND);
+	grp_close(c);
+}
+
+static void test_grp_partition_for_matches_java(void **state)
+{
+	(void)state;
+	/* "g".hashCode() = 103; "my-group".hashCode() = 1106359264? computed
+	 * by Java's rule: s[0]*31^(n-1) + ... + s[n-1], int overflow. */
+	assert_int_equal(grp_partition_for("g", 50), 103 % 50);
+	assert_int_equal(grp_partition_for("", 50), 0);
+	/* "polygenelubricants".hashCode() == Integer.MIN_VALUE: Utils.abs
+	 * maps it to 0. */
+	assert_int_equal(grp_partition_for("polygenelubricants", 50), 0);
+	/* "ab".hashCode() = 97 * 31 + 98 = 3105. */
+	assert_int_equal(grp_partition_for("ab", 50), 3105 % 50);
+}
+
+/* ---- Offsets and __consumer_offsets ---- */
+
+static struct grp_coordinator *open_disk(const char *dir,
+					 struct topic_manager **tm)
+{
+	struct topic_broker_config tc;
+	topic_broker_config_defaults(&tc);
+	snprintf(tc.log_dir, sizeof tc.log_dir, "%s", dir);
+	assert_int_equal(topic_manager_open(&tc, NULL, tm), KB_OK);
+	if (!topic_find(*tm, "t"))
+		assert_int_equal(topic_create(*tm, "t", 2, NULL, 0, NULL), KB_OK);
+	struct grp_config cfg;
+	grp_config_defaults(&cfg);
+	cfg.offsets_partitions = 5;
+	struct grp_coordinator *c;
+	assert_int_equal(grp_open(*tm, NULL, &cfg, &c), KB_OK);
+	return c;
+}
+
+static void test_grp_offsets_survive_reopen(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct topic *t = topic_find(tm, TOPIC_CONSUMER_OFFSETS);
+	assert_non_null(t);
+	assert_true(t->internal);
+	assert_true(t->cfg.cleanup_compact);
+	assert_int_equal(t->npartitions, 5);
+	struct grp_group *g = grp_get_or_create(c, "g", 0);
+	assert_int_equal(grp_offset_commit(c, g, "t", 0, 41, 0, "m", 5), 0);
+	assert_int_equal(grp_offset_commit(c, g, "t", 0, 42, 0, "m", 6), 0);
+	assert_int_equal(grp_offset_commit(c, g, "t", 1, 7, 0, NULL, 6), 0);
+	grp_offset_remove(c, g, 1);
+	int32_t p = grp_partition_for("g", 5);
+	assert_int_equal(t->partitions[p]->high_watermark, 4);
+	grp_close(c);
+	topic_manager_close(tm);
+	c = open_disk(dir, &tm);
+	g = grp_find(c, "g");
+	assert_non_null(g);
+	assert_int_equal(g->noffsets, 1);
+	struct grp_offset *o = grp_offset_find(g, "t", 0);
+	assert_non_null(o);
+	assert_int_equal(o->offset, 42);
+	assert_string_equal(o->metadata, "m");
+	assert_null(grp_offset_find(g, "t", 1));
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+static void test_grp_group_record_restores_generation(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct grp_join_req q = join_req("", false);
+	struct grp_group *g;
+	struct grp_member *m;
+	c->cfg.initial_rebalance_delay_ms = 0;
+	grp_join(c, &q, 0, &g, &m);
+	struct grp_member *out;
+	grp_sync(c, "g", 1, m->id, NULL, NULL, 0, 0, &out);
+	grp_close(c);
+	topic_manager_close(tm);
+	c = open_disk(dir, &tm);
+	g = grp_find(c, "g");
+	assert_non_null(g);
+	assert_int_equal(g->generation, 1);
+	assert_int_equal(g->state, GRP_EMPTY);
+	assert_string_equal(g->protocol_type, "consumer");
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+static void test_grp_retention_expires_empty_groups(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	int64_t keep = (int64_t)GRP_DEFAULT_RETENTION_MINUTES * 60000;
+	struct grp_group *g = grp_get_or_create(c, "g", 0);
+	grp_offset_commit(c, g, "t", 0, 1, -1, "", 1000);
+	grp_expire_offsets(c, 1000 + keep - 1);
+	assert_non_null(grp_find(c, "g"));
+	grp_expire_offsets(c, 1000 + keep);
+	assert_null(grp_find(c, "g"));
+	grp_close(c);
+	topic_manager_close(tm);
+	c = open_disk(dir, &tm);
+	assert_null(grp_find(c, "g"));
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grp_join_empty_to_completing),
+		cmocka_unit_test(test_grp_initial_delay_holds_the_join),
+		cmocka_unit_test(test_grp_sync_completing_to_stable),
+		cmocka_unit_test(test_grp_follower_sync_waits_for_leader),
+		cmocka_unit_test(test_grp_leave_stable_to_preparing),
+		cmocka_unit_test(test_grp_last_member_leaves_to_empty),
+		cmocka_unit_test(test_grp_session_expiry_rebalances),
+		cmocka_unit_test(test_grp_rebalance_timeout_drops_laggards),
+		cmocka_unit_test(test_grp_member_id_required_v4),
+		cmocka_unit_test(test_grp_errors_clients_act_on),
+		cmocka_unit_test(test_grp_select_protocol_common_by_vote),
+		cmocka_unit_test(test_grp_static_member_returns_without_rebalance),
+		cmocka_unit_test(test_grp_delete_only_empty),
+		cmocka_unit_test(test_grp_partition_for_matches_java),
+		cmocka_unit_test(test_grp_offsets_survive_reopen),
+		cmocka_unit_test(test_grp_group_record_restores_generation),
+		cmocka_unit_test(test_grp_retention_expires_empty_groups),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""Chapter 10, the log cleaner, with confluent-kafka-python: 100,000
+updates over 1,000 keys (half gzip, half uncompressed) and tombstones for
+100 of them into a compacted topic with 64 KiB segments; once the cleaner
+has run, a consumer reading from the beginning sees exactly the latest
+value of each live key at the offset it was acknowledged at, plus the
+active segment as it was written; the same after a SIGKILL in the middle
+of a cleaning pass and a restart."""
+import os
+import re
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, \
+    TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from harness import Broker, run_tests
+
+TOPIC = "table"
+UPDATES = 100000
+KEYS = 1000
+DELETED = 100  # keys 0..99 get a tombstone
+TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": "65536",
+                "min.cleanable.dirty.ratio": "0.01",
+                "delete.retention.ms": "100"}
+BROKER_CONFIG = {"log.cleaner.backoff.ms": "100"}
+
+
+def key_of(i):
+    return b"key-%04d" % (i % KEYS)
+
+
+def live_key_of(i):
+    """Keys that get no tombstone: DELETED..KEYS-1."""
+    return key_of(DELETED + i % (KEYS - DELETED))
+
+
+def produce(b, records, codec):
+    """records: [(key, value or None)]; returns {offset: (key, value)}."""
+    acked, errors = {}, []
+
+    def on_delivery(err, msg):
+        if err:
+            errors.append(err)
+        else:
+            acked[msg.offset()] = (msg.key(), msg.value())
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 20,
+                  "acks": "all", "compression.codec": codec,
+                  "batch.size": 16384})
+    for key, value in records:
+        while True:
+            try:
+                p.produce(TOPIC, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    p.flush(30)
+    assert not errors and len(acked) == len(records), (errors[:3], len(acked))
+    return acked
+
+
+def consume(b, timeout=30):
+    """Every record of partition 0 from the beginning to the end:
+    {offset: (key, value)}."""
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "compaction",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    c.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
+    got = {}
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        msgs = c.consume(5000, 0.2)
+        if any(m.error() and m.error().code() == KafkaError._PARTITION_EOF
+               for m in msgs):
+            break
+        for m in msgs:
+            if m.error():
+                raise AssertionError("consume: %s" % m.error())
+            got[m.offset()] = (m.key(), m.value())
+    else:
+        raise AssertionError("no end of partition in %ds" % timeout)
+    c.close()
+    return got
+
+
+def partition_dir(b):
+    return os.path.join(b.data, TOPIC + "-0")
+
+
+def active_base(b):
+    bases = [int(n[:-4]) for n in os.listdir(partition_dir(b))
+             if n.endswith(".log")]
+    return max(bases)
+
+
+def dir_bytes(b):
+    d = partition_dir(b)
+    return sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)
+               if n.endswith(".log"))
+
+
+def log_count(b, text):
+    with open(b.log_path, "rb") as f:
+        return f.read().count(text)
+
+
+def passes_started(b):
+    return log_count(b, b"cleaner: cleaning %s-0" % TOPIC.encode())
+
+
+def passes_ended(b):
+    return (log_count(b, b"cleaner: cleaned %s-0" % TOPIC.encode()) +
+            log_count(b, b"cleaner: pass over %s-0" % TOPIC.encode()))
+
+
+def wait_for(cond, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def cleaned_below(b):
+    """The largest end offset of a finished pass ("cleaned ... below
+    offset N"), or -1."""
+    with open(b.log_path, errors="replace") as f:
+        ends = re.findall(r"cleaner: cleaned %s-0 below offset (\d+)" % TOPIC,
+                          f.read())
+    return max([int(e) for e in ends] or [-1])
+
+
+def expected(acked, end, drop_tombstones):
+    """The latest record of each key below end (a tombstone only if it is
+    kept), and every record from end on, as acknowledged."""
+    latest = {}
+    for off in sorted(acked):
+        if off < end:
+            latest[acked[off][0]] = off
+    want = {off: acked[off] for off in latest.values()
+            if not (drop_tombstones and acked[off][1] is None)}
+    want.update({off: rec for off, rec in acked.items() if off >= end})
+    return want
+
+
+def check(b, acked, drop_tombstones):
+    """What a consumer reads from the beginning is exactly the expected
+    records; returns them."""
+    end = active_base(b)
+    got = consume(b)
+    want = expected(acked, end, drop_tombstones)
+    missing = sorted(set(want) - set(got))[:5]
+    extra = sorted(set(got) - set(want))[:5]
+    assert not missing and not extra, \
+        "active base %d: missing %s, extra %s" % (end, missing, extra)
+    for off, rec in want.items():
+        assert got[off] == rec, (off, got[off], rec)
+    return got
+
+
+def check_soon(b, acked, timeout=30):
+    """check() until it passes (the cleaner is still at work) or the
+    deadline; the last failure is raised."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return check(b, acked, drop_tombstones=True)
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_compaction_keeps_latest_value_per_key_and_survives_sigkill():
+    with Broker(BROKER_CONFIG) as b:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic(TOPIC, 1, 1, config=TOPIC_CONFIG)],
+                            operation_timeout=10)[TOPIC].result(15)
+        half = UPDATES // 2
+        acked = produce(b, [(key_of(i), b"v-%d" % i) for i in range(half)],
+                        "gzip")
+        acked.update(produce(b, [(key_of(i), b"v-%d" % i)
+                                 for i in range(half, UPDATES)], "none"))
+        acked.update(produce(b, [(key_of(i), None) for i in range(DELETED)],
+                             "none"))
+        size_before = dir_bytes(b)
+        # Roll the tombstones out of the active segment; a pass cleans
+        # them (and keeps them: they were dirty).
+        acked.update(produce(b, [(live_key_of(i), b"w-%d" % i)
+                                 for i in range(3000)], "none"))
+        last_tombstone = max(off for off, (_, v) in acked.items() if v is None)
+        wait_for(lambda: cleaned_below(b) > last_tombstone,
+                 "a pass over the tombstones")
+        # Older than delete.retention.ms (100 ms) and clean: the next pass,
+        # made due by more updates, removes them.
+        time.sleep(0.3)
+        acked.update(produce(b, [(live_key_of(i), b"x-%d" % i)
+                                 for i in range(3000)], "none"))
+        got = check_soon(b, acked)
+        live = {k for k, v in got.values()}
+        assert len(live) == KEYS - DELETED, len(live)
+        size_after = dir_bytes(b)
+        assert size_after < size_before / 4, (size_before, size_after)
+        # A restart makes every segment dirty again (the first dirty
+        # offsets live in memory): kill -9 in the middle of that pass.
+        wait_for(lambda: passes_ended(b) >= passes_started(b),
+                 "the cleaner to rest")
+        started, ended = passes_started(b), passes_ended(b)
+        b.restart(kill=True)
+        wait_for(lambda: passes_started(b) > started, "a pass to start")
+        b.stop(kill=True)
+        assert passes_ended(b) == ended, "the pass ended before the kill"
+        killed = passes_started(b)
+        b.start()
+        check(b, acked, drop_tombstones=True)
+        # The passes started after this restart (every segment is dirty
+        # again) all end, and change nothing a consumer sees.
+        wait_for(lambda: passes_ended(b) > ended and passes_ended(b) - ended
+                 >= passes_started(b) - killed,
+                 "a whole pass after the restart")
+        check(b, acked, drop_tombstones=True)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
