@@ -183,8 +183,11 @@ static int grp_register(struct grp_coordinator *c)
 int grp_open(struct topic_manager *tm, struct net_server *srv,
 	     const struct grp_config *cfg, struct grp_coordinator **out)
 {
+	/* KAFKA: offsets.topic.segment.bytes is 100 MiB, so the cleaner
+	 * (chapter 10) gets rolled segments to compact long before the
+	 * 1 GiB default would roll one. */
 	static const struct topic_config_kv compact[] = {
-		{"cleanup.policy", "compact"}};
+		{"cleanup.policy", "compact"}, {"segment.bytes", "104857600"}};
 	struct grp_coordinator *c = calloc(1, sizeof *c);
 	if (!c)
 		return KB_ERR_NOMEM;
@@ -194,7 +197,8 @@ int grp_open(struct topic_manager *tm, struct net_server *srv,
 	int rc = KB_OK;
 	if (tm && !topic_find(tm, TOPIC_CONSUMER_OFFSETS))
 		rc = topic_create(tm, TOPIC_CONSUMER_OFFSETS,
-				  cfg->offsets_partitions, compact, 1, NULL);
+				  cfg->offsets_partitions, compact,
+				  KB_ARRAY_LEN(compact), NULL);
 	if (rc == KB_OK && tm)
 		rc = grp_load(c);
 	if (rc == KB_OK && srv)
