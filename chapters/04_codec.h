@@ -99,6 +99,9 @@ uint32_t wire_read_u32(struct wire_reader *r);
 int64_t wire_read_i64(struct wire_reader *r);
 double wire_read_f64(struct wire_reader *r); /* IEEE 754 bits, big-endian */
 struct wire_uuid wire_read_uuid(struct wire_reader *r);
+/* The next n raw bytes as a view into the buffer, or NULL (and the sticky
+ * error) when fewer are left. Valid until the buffer is freed. */
+const uint8_t *wire_read_raw(struct wire_reader *r, size_t n);
 
 /* Variable-length integers. varint/varlong are zigzag (signed: records);
  * uvarint is plain unsigned (compact lengths, tags). A value that needs

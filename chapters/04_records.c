@@ -73,7 +73,6 @@
 
 static void read_record(struct wire_reader *r, struct wire_record *rec);
 static struct wire_bytes read_varint_bytes(struct wire_reader *r);
-static const uint8_t *take_view(struct wire_reader *r, size_t n);
 static void write_batch_header(struct wire_writer *w,
 			       const struct wire_batch_params *bp,
 			       int32_t count, int64_t base_ts, int64_t max_ts);
@@ -120,7 +119,7 @@ int wire_records_next(struct wire_records *it, struct wire_record *rec)
 		return KB_ERR_NOTFOUND;
 	}
 	int32_t len = wire_read_varint(&it->r);
-	const uint8_t *p = len >= 0 ? take_view(&it->r, (size_t)len) : NULL;
+	const uint8_t *p = len >= 0 ? wire_read_raw(&it->r, (size_t)len) : NULL;
 	if (!p) {
 		it->r.err = true; /* negative, or past the end of the batch */
 		return KB_ERR_CORRUPT;
@@ -185,22 +184,8 @@ static struct wire_bytes read_varint_bytes(struct wire_reader *r)
 	}
 	if (len == -1)
 		return (struct wire_bytes){NULL, -1};
-	const uint8_t *p = take_view(r, (size_t)len);
+	const uint8_t *p = wire_read_raw(r, (size_t)len);
 	return p ? (struct wire_bytes){p, len} : (struct wire_bytes){NULL, -1};
-}
-
-/* The next n bytes as a view, or NULL and the sticky error if fewer are
- * left: the codec's own bounds check (04_codec.c, take), for the lengths
- * only records carry. INVARIANT 3. */
-static const uint8_t *take_view(struct wire_reader *r, size_t n)
-{
-	if (r->err || n > r->len - r->pos) {
-		r->err = true;
-		return NULL;
-	}
-	const uint8_t *p = r->p + r->pos;
-	r->pos += n;
-	return p;
 }
 
 int wire_records_validate(const uint8_t *batch, size_t len)
