@@ -43,7 +43,8 @@
  *      below recovery_point has been fsynced.
  *   5. Every non-active segment is sealed (idx_set_seal) and was fsynced.
  *   6. Retention and log_advance_start_offset delete whole segments from
- *      the left only, never the active segment.
+ *      the left only, never the active segment; the only other segment
+ *      ever deleted is an empty one (log_drop_empty_segment).
  *   (The epochs' invariant is in 03_checkpoints.c, with their cache.)
  *
  * Simplifications:
@@ -793,6 +794,16 @@ static int log_drop_oldest(struct log *log, size_t n)
 	if (rc == KB_OK)
 		rc = log_epoch_truncate_start(log, log->log_start_offset);
 	return rc;
+}
+
+/* KAFKA: the cleaner merges small cleaned segments into their
+ * neighbours (Cleaner.groupSegmentsBySize); samsa drops the empty ones,
+ * which is what keeps a committed-offsets partition small. */
+int log_drop_empty_segment(struct log *log, size_t i)
+{
+	if (i == 0 || i + 1 >= log->nsegs || log->segs[i].seg->size != 0)
+		return KB_ERR_INVAL;
+	return log_drop(log, i, i + 1);
 }
 
 /* Delete segments [from, to) and their indexes, close the gap in the

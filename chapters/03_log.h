@@ -143,6 +143,13 @@ int log_advance_start_offset(struct log *log, int64_t offset);
  * them. Moves log_start_offset to the new first segment's base offset. */
 int log_apply_retention(struct log *log, int64_t now_ms, int *deleted);
 
+/* Delete segs[i], a segment that holds no batch (the cleaner of chapter
+ * 10 emptied it), so compacted logs do not pile up empty files. Never the
+ * first segment (it anchors the log start offset) nor the active one:
+ * KB_ERR_INVAL, as for a segment that is not empty. Its offsets become a
+ * gap, which reads step over. */
+int log_drop_empty_segment(struct log *log, size_t i);
+
 /* ---- Durability ---- */
 
 /* fsync every segment with unflushed appends; the recovery point becomes

@@ -62,7 +62,9 @@
  *   - A swap left by a crash is rolled back (chapter 03 deletes *.swap):
  *     the original .log is intact until the rename, so nothing is lost.
  *     Kafka completes swaps because its swaps can merge several segments.
- *   - Segments are not merged after cleaning (Kafka groups small ones).
+ *   - Segments are not merged after cleaning (Kafka groups small ones);
+ *     a segment left empty is deleted (log_drop_empty_segment), except
+ *     the first, which keeps the log start offset.
  *   - Tombstones use segment timestamps, not the KIP-534 deleteHorizon
  *     batch attribute; transactions are not considered (aborted records
  *     are compacted like committed ones, control batches kept whole), and
@@ -395,7 +397,8 @@ int clean_pass_step(struct clean_pass *p, struct log *log, bool *done)
 	return clean_segment_rewrite(p, log, i);
 }
 
-/* Filter segs[i] into <base>.log.cleaned, then swap it in. */
+/* Filter segs[i] into <base>.log.cleaned, swap it in, and drop it if
+ * nothing survived. */
 static int clean_segment_rewrite(struct clean_pass *p, struct log *log,
 				 size_t i)
 {
@@ -409,6 +412,7 @@ static int clean_segment_rewrite(struct clean_pass *p, struct log *log,
 		KB_ERROR("open %s: %s", cleaned, strerror(errno));
 		return KB_ERR_IO;
 	}
+	uint64_t kept_before = p->stats.bytes_after;
 	int rc = clean_filter_segment(p, seg, fd);
 	if (rc == KB_OK && fsync(fd) != 0) {
 		KB_ERROR("fsync %s: %s", cleaned, strerror(errno));
@@ -418,8 +422,15 @@ static int clean_segment_rewrite(struct clean_pass *p, struct log *log,
 	if (rc == KB_OK) {
 		p->stats.segments++;
 		p->stats.bytes_before += seg->size;
+	}
+	if (rc == KB_OK) {
 		clean_swap_done(CLEAN_STEP_CLEANED_WRITTEN);
-		return clean_swap_in(log, i, cleaned);
+		rc = clean_swap_in(log, i, cleaned);
+		/* Nothing survived: an empty file would only pile up. */
+		if (rc == KB_OK && p->stats.bytes_after == kept_before &&
+		    i > 0)
+			rc = log_drop_empty_segment(log, i);
+		return rc;
 	}
 	unlink(cleaned);
 	return rc;

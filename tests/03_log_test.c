@@ -871,6 +871,27 @@ static void test_log_max_timestamp_exact_record(void **state)
 
 /* ---- Truncation, deletion, retention ---- */
 
+/* log_drop_empty_segment refuses what it must never delete: the first
+ * segment, the active one, and any segment that still holds a batch. */
+static void test_log_drop_empty_segment_refuses_live_segments(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config c = tl_cfg();
+	struct log *log = tl_open(dir, &c, NULL);
+	for (int i = 0; i < 30; i++)
+		tl_append(log, 2, T0 + i, 100, -1);
+	size_t n = log->nsegs;
+	assert_true(n > 3);
+	assert_int_equal(log_drop_empty_segment(log, 0), KB_ERR_INVAL);
+	assert_int_equal(log_drop_empty_segment(log, 1), KB_ERR_INVAL);
+	assert_int_equal(log_drop_empty_segment(log, n - 1), KB_ERR_INVAL);
+	assert_int_equal(log_drop_empty_segment(log, n), KB_ERR_INVAL);
+	assert_int_equal(log->nsegs, n);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
 static void test_log_truncate_to_middle_of_segment(void **state)
 {
 	(void)state;
@@ -1375,6 +1396,7 @@ int main(void)
 		cmocka_unit_test(test_log_offset_for_timestamp_compressed_batch),
 		cmocka_unit_test(test_log_offset_for_timestamp_damaged_records_are_corrupt),
 		cmocka_unit_test(test_log_max_timestamp_exact_record),
+		cmocka_unit_test(test_log_drop_empty_segment_refuses_live_segments),
 		cmocka_unit_test(test_log_truncate_to_middle_of_segment),
 		cmocka_unit_test(test_log_truncate_to_mid_batch_removes_whole_batch),
 		cmocka_unit_test(test_log_truncate_to_across_segments),

@@ -359,6 +359,59 @@ static void test_clean_tombstone_removed_only_after_delete_retention(
 
 /* ---- Invariant 1: the active segment and the lag ---- */
 
+/* Count the files in dir whose names end in suffix. */
+static int tc_count_suffix(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	assert_non_null(d);
+	size_t sl = strlen(suffix);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		n += l >= sl && strcmp(e->d_name + l - sl, suffix) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* One key updated over and over (a group committing one partition):
+ * every cleaned segment but the first and the one with the latest value
+ * is left empty, and is deleted, files and all, so the log stays small
+ * however long the commits go on. */
+static void test_clean_deletes_segments_left_empty(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log *log = tc_open(dir, NULL);
+	static struct tc_recs m, want, got;
+	m.n = 0;
+	tc_fill(log, &m, 300, 1, T0);
+	size_t before = log->nsegs;
+	assert_true(before > 10);
+	assert_int_equal(tc_count_suffix(dir, ".log"), (int)before);
+	struct clean_config cc = tc_clean_cfg();
+	int64_t first_dirty = 0, end = tc_active_base(log);
+	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, NULL), KB_OK);
+	/* first segment (empty, kept), the latest value's, the active one */
+	assert_int_equal(log->nsegs, 3);
+	assert_int_equal(log->segs[0].seg->size, 0);
+	assert_int_equal(tc_count_suffix(dir, ".log"), 3);
+	assert_int_equal(tc_count_suffix(dir, ".index"), 3);
+	assert_int_equal(tc_count_suffix(dir, ".timeindex"), 3);
+	tc_expect(&m, end, false, &want);
+	tc_read_all(log, &got);
+	tc_assert_same(&want, &got);
+	tc_assert_indexes(log);
+	log_close(log);
+	log = tc_open(dir, NULL); /* the same from disk */
+	assert_int_equal(log->nsegs, 3);
+	tc_read_all(log, &got);
+	tc_assert_same(&want, &got);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
 static void test_clean_never_touches_active_segment(void **state)
 {
 	(void)state;
@@ -669,6 +722,7 @@ static void test_clean_pass_step_maps_or_rewrites_one_segment(void **state)
 	char *dir = tu_tmpdir();
 	struct log *log = tc_open(dir, NULL);
 	tc_fill(log, NULL, 200, 7, T0);
+	size_t sealed = log->nsegs - 1; /* cleaning may delete some */
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
@@ -686,7 +740,7 @@ static void test_clean_pass_step_maps_or_rewrites_one_segment(void **state)
 		steps++;
 	}
 	/* Map every sealed segment, rewrite each, and one step says done. */
-	assert_int_equal((size_t)steps, 2 * (log->nsegs - 1) + 1);
+	assert_int_equal((size_t)steps, 2 * sealed + 1);
 	assert_int_equal(clean_pass_end(p), tc_active_base(log));
 	clean_pass_free(p);
 	log_close(log);
@@ -810,6 +864,7 @@ int main(void)
 		cmocka_unit_test(test_clean_batch_keeps_base_offset_and_producer_fields),
 		cmocka_unit_test(test_clean_tombstone_removed_only_after_delete_retention),
 		cmocka_unit_test(test_clean_never_touches_active_segment),
+		cmocka_unit_test(test_clean_deletes_segments_left_empty),
 		cmocka_unit_test(test_clean_respects_min_compaction_lag),
 		cmocka_unit_test(test_clean_respects_min_cleanable_dirty_ratio),
 		cmocka_unit_test(test_clean_crash_at_each_swap_step_loses_nothing),
