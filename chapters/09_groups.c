@@ -138,6 +138,7 @@ void grp_config_defaults(struct grp_config *cfg)
 	cfg->min_session_timeout_ms = GRP_DEFAULT_MIN_SESSION_MS;
 	cfg->max_session_timeout_ms = GRP_DEFAULT_MAX_SESSION_MS;
 	cfg->offsets_partitions = GRP_DEFAULT_OFFSETS_PARTITIONS;
+	cfg->offsets_segment_bytes = GRP_DEFAULT_OFFSETS_SEGMENT_BYTES;
 	cfg->retention_minutes = GRP_DEFAULT_RETENTION_MINUTES;
 	cfg->retention_check_ms = GRP_DEFAULT_RETENTION_CHECK_MS;
 	cfg->metadata_max_bytes = GRP_DEFAULT_METADATA_MAX;
@@ -183,11 +184,14 @@ static int grp_register(struct grp_coordinator *c)
 int grp_open(struct topic_manager *tm, struct net_server *srv,
 	     const struct grp_config *cfg, struct grp_coordinator **out)
 {
-	/* KAFKA: offsets.topic.segment.bytes is 100 MiB, so the cleaner
-	 * (chapter 10) gets rolled segments to compact long before the
-	 * 1 GiB default would roll one. */
-	static const struct topic_config_kv compact[] = {
-		{"cleanup.policy", "compact"}, {"segment.bytes", "104857600"}};
+	/* KAFKA: the offsets topic is compacted, with segments of
+	 * offsets.topic.segment.bytes (100 MiB), so the cleaner (chapter 10)
+	 * gets rolled segments long before the 1 GiB default would roll. */
+	char segment_bytes[16];
+	snprintf(segment_bytes, sizeof segment_bytes, "%" PRId32,
+		 cfg->offsets_segment_bytes);
+	const struct topic_config_kv compact[] = {
+		{"cleanup.policy", "compact"}, {"segment.bytes", segment_bytes}};
 	struct grp_coordinator *c = calloc(1, sizeof *c);
 	if (!c)
 		return KB_ERR_NOMEM;

@@ -46,6 +46,9 @@
 #define GRP_DEFAULT_MAX_SESSION_MS 1800000
 /* KAFKA: offsets.topic.num.partitions default. */
 #define GRP_DEFAULT_OFFSETS_PARTITIONS 50
+/* KAFKA: offsets.topic.segment.bytes default: 100 MiB, a tenth of a
+ * normal topic's, so the cleaner gets rolled segments to compact. */
+#define GRP_DEFAULT_OFFSETS_SEGMENT_BYTES 104857600
 /* KAFKA: offsets.retention.minutes default: 7 days. */
 #define GRP_DEFAULT_RETENTION_MINUTES 10080
 /* KAFKA: offsets.retention.check.interval.ms default: 10 minutes. */
@@ -63,6 +66,7 @@ struct grp_config {
 	int32_t min_session_timeout_ms;     /* group.min.session.timeout.ms */
 	int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms */
 	int32_t offsets_partitions;         /* offsets.topic.num.partitions */
+	int32_t offsets_segment_bytes;      /* offsets.topic.segment.bytes */
 	int32_t retention_minutes;          /* offsets.retention.minutes */
 	int64_t retention_check_ms;   /* offsets.retention.check.interval.ms */
 	int32_t metadata_max_bytes;         /* offset.metadata.max.bytes */

@@ -186,6 +186,8 @@ static const struct broker_key key_table[] = {
 	 FIELD(groups.max_session_timeout_ms), 0, I32},
 	{"offsets.topic.num.partitions", parse_int,
 	 FIELD(groups.offsets_partitions), 1, I32},
+	{"offsets.topic.segment.bytes", parse_int,
+	 FIELD(groups.offsets_segment_bytes), 14, I32},
 	{"offsets.retention.minutes", parse_int,
 	 FIELD(groups.retention_minutes), 1, I32},
 	{"offsets.retention.check.interval.ms", parse_int,

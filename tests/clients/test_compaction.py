@@ -5,7 +5,8 @@ updates over 1,000 keys (half gzip, half uncompressed) and tombstones for
 has run, a consumer reading from the beginning sees exactly the latest
 value of each live key at the offset it was acknowledged at, plus the
 active segment as it was written; the same after a SIGKILL in the middle
-of a cleaning pass and a restart."""
+of a cleaning pass and a restart. And __consumer_offsets stays a few
+segments small under a consumer committing every 10 ms for a minute."""
 import os
 import re
 import time
@@ -220,6 +221,56 @@ def test_compaction_keeps_latest_value_per_key_and_survives_sigkill():
                  >= passes_started(b) - killed,
                  "a whole pass after the restart")
         check(b, acked, drop_tombstones=True)
+
+
+COMMIT_SEGMENT = 16384   # offsets.topic.segment.bytes for the commit test
+COMMIT_SECONDS = 60
+
+
+def offsets_dir_state(b):
+    """(bytes, files) of __consumer_offsets-0's segments."""
+    d = os.path.join(b.data, "__consumer_offsets-0")
+    logs = [n for n in os.listdir(d) if n.endswith(".log")]
+    return sum(os.path.getsize(os.path.join(d, n)) for n in logs), len(logs)
+
+
+def test_consumer_offsets_stay_small_under_commits_every_10ms():
+    """A consumer commits every 10 ms for a minute (thousands of commits
+    of one partition, dozens of 16 KiB segments' worth): the cleaner keeps
+    the group's __consumer_offsets partition a few segments big, in bytes
+    and in files, and after a SIGKILL the last commit is still there."""
+    conf = {"offsets.topic.num.partitions": "1",
+            "offsets.topic.segment.bytes": str(COMMIT_SEGMENT),
+            "log.cleaner.backoff.ms": "200"}
+    with Broker(conf) as b:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("work", 1, 1)])["work"].result(15)
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "busy",
+                      "enable.auto.commit": False})
+        c.assign([TopicPartition("work", 0, 0)])
+        most_bytes = most_files = commits = 0
+        end = time.time() + COMMIT_SECONDS
+        next_look = 0
+        while time.time() < end:
+            commits += 1
+            c.commit(offsets=[TopicPartition("work", 0, commits)],
+                     asynchronous=False)
+            time.sleep(0.01)
+            if time.time() >= next_look:
+                size, files = offsets_dir_state(b)
+                most_bytes, most_files = (max(most_bytes, size),
+                                          max(most_files, files))
+                next_look = time.time() + 0.5
+        c.close()
+        written = commits * 61  # each commit is a batch: 61 B of header
+        assert written > 20 * COMMIT_SEGMENT, commits
+        assert most_bytes < 6 * COMMIT_SEGMENT, (most_bytes, commits)
+        assert most_files <= 8, (most_files, commits)
+        b.restart(kill=True)
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "busy"})
+        got = c.committed([TopicPartition("work", 0)], timeout=15)
+        c.close()
+        assert got[0].offset == commits, (got[0].offset, commits)
 
 
 if __name__ == "__main__":
