@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Chapter 09, consumer groups with real clients: confluent-kafka consumers
+"""Chapter 09, consumer groups with real clients: confluent-kafka consumers,
+and kafkajs consumers (consumer.run, tests/clients/kafkajs_group.js), each
 split a 6-partition topic, hand partitions over when one leaves and when a
 fourth joins, and with commits after processing read nothing twice;
 kafka-python's auto-committing group consumer; committed offsets survive a
@@ -7,6 +8,8 @@ SIGTERM and a SIGKILL restart; kafka-python's admin client lists, describes
 and deletes groups; a static member (group.instance.id) comes back to its
 partitions without a rebalance of the others; kcat -G reads a topic as a
 balanced consumer."""
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -14,7 +17,7 @@ import time
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness import Broker, run_tests
+from harness import Broker, CLIENTS_DIR, run_tests
 
 GROUP_CONF = {"group.initial.rebalance.delay.ms": "0"}
 PARTITIONS = 6
@@ -102,6 +105,97 @@ def test_confluent_members_split_leave_and_join():
             m.join()
         seen = [x for m in live for x in m.got]
         assert len(seen) == len(set(seen)), "a live member read twice"
+
+
+class NodeMember:
+    """A kafkajs group member, tests/clients/kafkajs_group.js, in its own
+    process; a thread reads its stdout into got (record values) and
+    assigned (its latest partitions). Its stderr goes to a file."""
+
+    SCRIPT = os.path.join(CLIENTS_DIR, "kafkajs_group.js")
+
+    def __init__(self, b, topic, name, group="g"):
+        self.name = name
+        self.got, self.assigned = [], None
+        self.err_path = os.path.join(b.dir, "%s.stderr" % name)
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(
+                ["node", self.SCRIPT, b.bootstrap, topic, group, name],
+                stdout=subprocess.PIPE, stderr=err, text=True)
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def read(self):
+        for line in self.proc.stdout:
+            word, _, rest = line.rstrip("\n").partition(" ")
+            if word == "record":
+                self.got.append(int(rest))
+            elif word == "assigned":
+                self.assigned = sorted(int(p) for p in rest.split(",") if p)
+
+    def stop(self, timeout=30):
+        """SIGTERM (kafkajs leaves the group) and wait; returns the status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        self.reader.join(5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stderr(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()[-2000:]
+
+
+def assigned_all(ms, each=None):
+    """The members' latest assignments split partitions 0..5 among them
+    (each holding `each` partitions, if given)."""
+    if any(m.assigned is None for m in ms):
+        return False
+    parts = sorted(p for m in ms for p in m.assigned)
+    return parts == list(range(PARTITIONS)) and (
+        each is None or all(len(m.assigned) == each for m in ms))
+
+
+def test_kafkajs_members_split_leave_and_join():
+    with Broker(overrides=GROUP_CONF) as b:
+        setup_topic(b, "t", 600)
+        ms = []
+        try:
+            for i in range(3):
+                ms.append(NodeMember(b, "t", "j%d" % i))
+            assert wait_until(lambda: assigned_all(ms, each=2)), \
+                [m.assigned for m in ms]
+            assert wait_until(lambda: len(set(x for m in ms for x in m.got))
+                              == 600)
+            assert ms[0].stop() == 0, ms[0].stderr()
+            assert wait_until(lambda: assigned_all(ms[1:])), \
+                [m.assigned for m in ms[1:]]
+            ms.append(NodeMember(b, "t", "j3"))
+            assert wait_until(lambda: ms[3].assigned), ms[3].stderr()
+            p = Producer({"bootstrap.servers": b.bootstrap})
+            for i in range(600, 900):
+                p.produce("t", str(i).encode(), partition=i % PARTITIONS)
+            p.flush(15)
+            assert wait_until(lambda: set(x for m in ms for x in m.got)
+                              == set(range(900))), \
+                "read %d of 900" % len(set(x for m in ms for x in m.got))
+            live = ms[1:]
+            for m in live:
+                assert m.stop() == 0, m.stderr()
+            seen = [x for m in live for x in m.got]
+            assert len(seen) == len(set(seen)), "a live member read twice"
+        except BaseException:
+            for m in ms:  # the broker's temp dir, with these, goes at exit
+                print("---- %s stderr ----\n%s" % (m.name, m.stderr()))
+            raise
+        finally:
+            for m in ms:
+                m.kill()
 
 
 def test_kafka_python_group_auto_commit():
