@@ -6,6 +6,7 @@
 #   make test SANITIZE=1   the same under AddressSanitizer + UBSan
 #   make docs       render diagrams/*.dot to docs/img/*.svg and check doc citations
 #   make bench-log  the log benchmark (chapters 01-03)
+#   make bench      samsa vs librdkafka's mock broker, same client (BENCH_ARGS="--quick --runs 1")
 #   make stage-06   the broker from chapters 00-06 (+ 15, main) only: build/stage-06/samsa
 #   make fuzz       libFuzzer over every request decoder (FUZZ_SECONDS=60; not in make test)
 
@@ -39,7 +40,7 @@ UNIT_SRCS    := $(sort $(wildcard tests/[0-9][0-9]_*_test.c))
 UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
-.PHONY: all run test unit-tests deps docs check-docs bench-log clean fmt \
+.PHONY: all run test unit-tests deps docs check-docs bench-log bench clean fmt \
         fuzz stage-06 stage-10 stage-11
 all: $(BUILD)/samsa
 
@@ -160,11 +161,26 @@ check-docs:
 
 # ---- Benchmarks (figures, never pass/fail) ----
 
+# make bench: samsa against librdkafka's mock cluster with the same
+# librdkafka client (lab/bench/bench.py says how); results in build/bench/.
+# BENCH_ARGS="--quick --runs 1" for a smoke test, "--only W1,W6" for a subset.
+BENCH_ARGS ?=
+bench: $(BUILD)/samsa $(BUILD)/bench/samsa_bench
+	/usr/bin/python3 lab/bench/bench.py --samsa $(BUILD)/samsa \
+	    --client $(BUILD)/bench/samsa_bench --out $(BUILD)/bench $(BENCH_ARGS)
+
 bench-log: $(BUILD)/bench_log
 	$(BUILD)/bench_log $(BENCH_DIR)
 
 $(BUILD)/bench_log: lab/bench/bench_log.c $(call upto_objs,03)
 	$(CC) $(CPPFLAGS) $(CFLAGS_WARN) $(CFLAGS) $(LDFLAGS) $< $(call upto_objs,03) -o $@ $(LDLIBS)
+
+# The librdkafka client of `make bench` (also starts the mock-cluster peer
+# and measures the machine's limits); it links no chapter.
+$(BUILD)/bench/samsa_bench: lab/bench/bench_client.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_WARN) $(CFLAGS) $(LDFLAGS) $< -o $@ \
+	    -lrdkafka -lpthread -lm
 
 clean:
 	rm -rf build
