@@ -231,6 +231,9 @@ static uint64_t read_uvarint(struct wire_reader *r, unsigned bits)
 {
 	unsigned max_bytes = (bits + 6) / 7;
 	uint64_t v = 0;
+	/* Most varints of a record fit one byte: no loop for those. */
+	if (!r->err && r->pos < r->len && r->p[r->pos] < 0x80)
+		return r->p[r->pos++];
 	for (unsigned i = 0; i < max_bytes; i++) {
 		const uint8_t *p = take(r, 1);
 		if (!p)

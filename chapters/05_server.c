@@ -516,10 +516,10 @@ static void conn_compact(struct net_conn *c)
 	if (c->parked || c->in_pos == 0)
 		return;
 	size_t left = c->in.len - c->in_pos;
-	if (left == 0 && c->in.cap > 4 * NET_READ_CHUNK)
-		kb_buf_fini(&c->in); /* a large frame's memory goes back */
-	else
-		memmove(c->in.data, c->in.data + c->in_pos, left);
+	/* A large buffer stays while requests keep coming (a producer sends
+	 * 1 MB batch after batch: freeing it would fault 1 MB in again per
+	 * request); sweep_connections frees it once the connection rests. */
+	memmove(c->in.data, c->in.data + c->in_pos, left);
 	c->in.len = left;
 	c->in_pos = 0;
 }
@@ -937,7 +937,8 @@ static void conn_pop(struct net_conn *c)
 
 /* KAFKA: connections.max.idle.ms (Selector closes channels idle that
  * long; a parked request is not idle), plus frame_timeout_ms for a frame
- * whose bytes stopped coming. */
+ * whose bytes stopped coming. A connection quiet for a sweep period
+ * gives back an input buffer grown for large frames. */
 static void sweep_connections(void *ctx, int64_t now_ms)
 {
 	struct net_server *srv = ctx;
@@ -954,6 +955,10 @@ static void sweep_connections(void *ctx, int64_t now_ms)
 			KB_WARN("closing %s: partial request frame for %lld ms",
 				c->peer, (long long)(now_ms - c->frame_start_ms));
 			conn_close(c);
+		} else if (!c->parked && c->in.len == 0 &&
+			   c->in.cap > 4 * NET_READ_CHUNK &&
+			   now_ms - c->last_active_ms >= NET_SWEEP_MAX_MS) {
+			kb_buf_fini(&c->in); /* a large frame's memory goes back */
 		}
 	}
 }

@@ -129,7 +129,7 @@ struct data_ctx {
 	struct data_req *q;       /* borrowed */
 	bool any_error;           /* some partition failed (Produce acks=0) */
 	bool changed;             /* DeleteRecords moved a log start offset */
-	struct kb_buf batch;      /* owned: Produce's copy of the batch */
+	struct kb_buf *batch;     /* borrowed: topic_manager_batch_buffer */
 };
 
 /* Answers one partition (its fields, not its tags). */
@@ -228,13 +228,12 @@ int handle_produce(struct net_request *req, struct net_response *resp)
 	wire_read_i32(r); /* timeout_ms: nothing waits on one node */
 	int rc = data_decode(r, q.version, 8, produce_read_part, &q);
 	if (rc == KB_OK) {
-		kb_buf_init(&c.batch);
+		c.batch = topic_manager_batch_buffer(c.tm);
 		data_write(&c, &resp->w, produce_answer);
 		if (q.version >= 1)
 			wire_write_i32(&resp->w, 0); /* throttle_time_ms, last */
 		wire_write_tags(&resp->w);
 		rc = wire_writer_status(&resp->w);
-		kb_buf_fini(&c.batch);
 	}
 	data_req_fini(&q);
 	if (rc == KB_OK && q.acks == ACKS_NONE)
@@ -339,12 +338,13 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 		struct log_append_info info;
 		size = (size_t)kb_get_be32(records.p + pos + SEG_OFF_BATCH_LENGTH) +
 		       SEG_LOG_OVERHEAD;
-		c->batch.len = 0;
-		if (kb_buf_append(&c->batch, records.p + pos, size) != KB_OK)
+		c->batch->len = 0;
+		if (kb_buf_append(c->batch, records.p + pos, size) != KB_OK)
 			return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 		if (tp->topic->cfg.log_append_time)
-			stamp_log_append_time(c->batch.data, size, now);
-		int rc = topic_append_batch(c->tm, tp, c->batch.data, size, &info);
+			stamp_log_append_time(c->batch->data, size, now);
+		int rc = topic_append_batch(c->tm, tp, c->batch->data, size,
+					    &info);
 		if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
 			return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
 						      : KAFKA_ERR_KAFKA_STORAGE_ERROR;

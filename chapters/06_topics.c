@@ -103,6 +103,7 @@ struct topic_manager {
 	void *produce_check_ctx;              /* borrowed */
 	topic_appended_fn appended;           /* chapter 08, or NULL */
 	void *appended_ctx;                   /* borrowed */
+	struct kb_buf batch;                  /* owned: Produce's copy */
 };
 
 /* What topic_manager_open reads before it opens any log. */
@@ -401,12 +402,18 @@ void topic_manager_close(struct topic_manager *tm)
 	for (size_t i = 0; i < tm->ntopics; i++)
 		topic_free(tm->topics[i]);
 	free(tm->topics);
+	kb_buf_fini(&tm->batch);
 	if (rc == KB_OK)
 		rc = log_dir_mark_clean(tm->cfg.log_dir);
 	if (rc != KB_OK)
 		KB_WARN("topics: %s was not closed cleanly; the next start "
 			"recovers it", tm->cfg.log_dir);
 	free(tm);
+}
+
+struct kb_buf *topic_manager_batch_buffer(struct topic_manager *tm)
+{
+	return &tm->batch;
 }
 
 const struct topic_broker_config *topic_manager_config(
