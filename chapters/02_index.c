@@ -140,6 +140,7 @@ int idx_open(const char *dir, int64_t base_offset, enum idx_kind kind,
 	if (!ix)
 		return KB_ERR_NOMEM;
 	ix->kind = kind;
+	ix->dirty_all = true; /* unknown: the first flush syncs everything */
 	ix->fd = -1;
 	ix->base_offset = base_offset;
 	ix->entry_size = entry_size;
@@ -369,6 +370,7 @@ int idx_truncate_to(struct idx *ix, int64_t offset)
 	memset(ix->map + keep * ix->entry_size, 0,
 	       (ix->entries - keep) * ix->entry_size);
 	ix->entries = keep;
+	ix->dirty_all = true;
 	/* A sealed file stays exact (INVARIANT 4); an active one preallocated. */
 	return trimmed ? idx_trim(ix) : KB_OK;
 }
@@ -396,6 +398,7 @@ int idx_trim(struct idx *ix)
 static int make_room(struct idx *ix)
 {
 	assert(ix->entries < ix->max_entries);
+	ix->dirty_from = KB_MIN(ix->dirty_from, ix->entries * ix->entry_size);
 	if ((ix->entries + 1) * ix->entry_size <= ix->map_len)
 		return KB_OK;
 	return resize_map(ix, ix->max_entries * ix->entry_size);
@@ -407,6 +410,7 @@ static int make_room(struct idx *ix)
  * (touching one would be SIGBUS), and a failure keeps the old mapping. */
 static int resize_map(struct idx *ix, size_t bytes)
 {
+	ix->dirty_all = true; /* the file's length changes */
 	size_t old = ix->map_len;
 	if (bytes == old && (ix->map || bytes == 0))
 		return KB_OK;
@@ -592,12 +596,30 @@ static int io_error(const struct idx *ix, const char *what)
 /* ---- Teardown ---- */
 
 /* msync writes the dirty mapped pages, fsync the file length. */
+/* Only what changed since the last flush is synced: with
+ * flush.messages=1 most flushes add one entry or none (one per
+ * index.interval.bytes), and an msync of the whole 10 MiB preallocated
+ * map costs more than the fdatasync of the log itself. msync(MS_SYNC)
+ * writes a range's data; a truncated or resized file gets the whole map
+ * and an fsync for its length. */
 int idx_flush(struct idx *ix)
 {
-	if (ix->map && msync(ix->map, ix->map_len, MS_SYNC) != 0)
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), from = 0,
+	       end = KB_MIN(ix->map_len, ix->entries * ix->entry_size);
+	if (!ix->dirty_all) {
+		if (ix->dirty_from >= end)
+			return KB_OK; /* nothing appended since */
+		from = ix->dirty_from - ix->dirty_from % page;
+	} else {
+		end = ix->map_len;
+	}
+	if (ix->map && from < end &&
+	    msync(ix->map + from, end - from, MS_SYNC) != 0)
 		return io_error(ix, "msync");
-	if (fsync(ix->fd) != 0)
+	if (ix->dirty_all && fsync(ix->fd) != 0)
 		return io_error(ix, "fsync");
+	ix->dirty_from = SIZE_MAX;
+	ix->dirty_all = false;
 	return KB_OK;
 }
 

@@ -32,6 +32,9 @@ struct idx {
 	size_t entry_size;   /* 8 or 12 */
 	size_t torn_bytes;   /* at idx_open: file length % entry_size; not 0
 			      * means damaged (idx_check reports it) */
+	size_t dirty_from;   /* first entry byte appended since the last
+			      * idx_flush, SIZE_MAX when none was */
+	bool dirty_all;      /* truncated or resized since then: sync all */
 };
 
 /* One entry, with the relative offset made absolute. For the offset index

@@ -121,7 +121,7 @@ static int log_cut_segment(struct log *log, int64_t offset);
 static int log_reset_at(struct log *log, int64_t offset);
 static int log_drop_oldest(struct log *log, size_t n);
 static int log_drop(struct log *log, size_t from, size_t to);
-static int log_flush_at(struct log *log, int64_t now_ms);
+static int log_flush_at(struct log *log, int64_t now_ms, bool active_indexes);
 static int log_recover_segment(struct log *log, size_t i, bool drop_after);
 static int log_load_trusted(struct log *log, size_t i, bool missing);
 static const char *log_distrust(struct log *log, size_t i, bool missing);
@@ -342,7 +342,8 @@ int64_t log_end_offset(const struct log *log)
 
 /* INVARIANT 2: the batch gets the log end offset as its base offset.
  * Roll first if the active segment cannot take it, then append, index,
- * note the epoch and apply flush.messages (KAFKA: UnifiedLog.append). */
+ * note the epoch and count the messages flush.messages waits for
+ * (KAFKA: UnifiedLog.append; the fsync itself is log_maybe_flush). */
 int log_append(struct log *log, uint8_t *batch, size_t len,
 	       int32_t leader_epoch, int64_t now_ms,
 	       struct log_append_info *info)
@@ -374,8 +375,6 @@ int log_append(struct log *log, uint8_t *batch, size_t len,
 		*info = (struct log_append_info){b.base_offset,
 			seg_batch_last_offset(&b), pos, ls->seg->base_offset};
 	log->unflushed_messages += (int64_t)b.last_offset_delta + 1;
-	if (log->unflushed_messages >= log->cfg.flush_messages)
-		return log_flush_at(log, now_ms);
 	return KB_OK;
 }
 
@@ -405,7 +404,7 @@ static int log_roll(struct log *log, int64_t now_ms)
 	int64_t base = old->seg->next_offset;
 	int rc = idx_set_seal(&old->idx, old->seg);
 	if (rc == KB_OK)
-		rc = log_flush_at(log, now_ms);
+		rc = log_flush_at(log, now_ms, true);
 	/* The new file's directory entry is fsynced by its first seg_flush. */
 	if (rc == KB_OK)
 		rc = log_segment_open(log, base, NULL);
@@ -826,30 +825,43 @@ static int log_drop(struct log *log, size_t from, size_t to)
 
 /* ---- Durability ---- */
 
-int log_flush(struct log *log) { return log_flush_at(log, kb_now_ms()); }
+int log_flush(struct log *log)
+{
+	return log_flush_at(log, kb_now_ms(), true);
+}
 
-/* KAFKA: flush.ms, checked by LogManager's flush scheduler. */
+/* KAFKA: flush.messages (UnifiedLog.append flushes when that many are
+ * unflushed) and flush.ms (LogManager's flush scheduler). */
 int log_maybe_flush(struct log *log, int64_t now_ms)
 {
-	if (log->recovery_point >= log_end_offset(log) ||
-	    now_ms - log->last_flush_ms < log->cfg.flush_ms)
+	if (!log_flush_due(log, now_ms))
 		return KB_OK;
-	return log_flush_at(log, now_ms);
+	return log_flush_at(log, now_ms, false);
+}
+
+bool log_flush_due(const struct log *log, int64_t now_ms)
+{
+	return log->recovery_point < log_end_offset(log) &&
+	       (log->unflushed_messages >= log->cfg.flush_messages ||
+		now_ms - log->last_flush_ms >= log->cfg.flush_ms);
 }
 
 /* fsync the segments from the one holding the recovery point on, with
  * their indexes (those before were fsynced already); then INVARIANT 4
- * holds up to the end. */
-static int log_flush_at(struct log *log, int64_t now_ms)
+ * holds up to the end. KAFKA: LogSegment.flush syncs both indexes with
+ * the log. A flush of the policy (active_indexes false) leaves the active
+ * segment's indexes to the kernel: after a crash the segment holding the
+ * recovery point is recovered and its indexes rebuilt (log_recover_all),
+ * so syncing them would buy nothing and cost two more disk syncs per
+ * acknowledgement under flush.messages=1. A roll and a close sync them. */
+static int log_flush_at(struct log *log, int64_t now_ms, bool active_indexes)
 {
 	for (size_t i = log_segment_for(log, log->recovery_point);
 	     i < log->nsegs; i++) {
 		struct log_segment *ls = &log->segs[i];
-		bool dirty = ls->seg->dirty;
 		int rc = seg_flush(ls->seg);
-		/* KAFKA: LogSegment.flush flushes both indexes with the log. */
-		if (rc == KB_OK && dirty)
-			rc = idx_set_flush(&ls->idx);
+		if (rc == KB_OK && (active_indexes || i + 1 < log->nsegs))
+			rc = idx_set_flush(&ls->idx); /* cheap when unchanged */
 		if (rc != KB_OK)
 			return rc;
 	}

@@ -105,7 +105,9 @@ int64_t log_end_offset(const struct log *log);
 /* Append one batch that seg_batch_validate accepted. Assigns the base
  * offset (rewrites bytes 0..8 of batch in place, the CRC does not cover
  * them) and the partition leader epoch, rolls a new segment first if the
- * active one is full, indexes, and applies the flush policy. */
+ * active one is full, and indexes. It does not fsync: call
+ * log_maybe_flush after one append or after several (a broker groups the
+ * appends of pipelined requests under one fsync). */
 int log_append(struct log *log, uint8_t *batch, size_t len,
 	       int32_t leader_epoch, int64_t now_ms,
 	       struct log_append_info *info);
@@ -156,8 +158,12 @@ int log_drop_empty_segment(struct log *log, size_t i);
  * the log end offset. */
 int log_flush(struct log *log);
 
-/* Flush if flush.ms has passed since the last flush (timer tick). */
+/* Flush if the flush policy asks for it: flush.messages appended since
+ * the last flush, or flush.ms passed (a timer checks that one). */
 int log_maybe_flush(struct log *log, int64_t now_ms);
+
+/* Whether log_maybe_flush would fsync now. */
+bool log_flush_due(const struct log *log, int64_t now_ms);
 
 /* ---- Leader epochs (in 03_checkpoints.c, with their file) ---- */
 

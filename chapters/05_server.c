@@ -820,10 +820,26 @@ static bool out_settle(struct net_out *o)
 	return o->piece == pieces;
 }
 
+void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
+			 void *ctx)
+{
+	srv->before_send = fn;
+	srv->before_send_ctx = ctx;
+}
+
 /* Send as much of the queue as the socket takes: memory with writev,
- * file ranges with sendfile. A full socket leaves EPOLLOUT on. */
+ * file ranges with sendfile. A full socket leaves EPOLLOUT on. First the
+ * before-send hook (even with nothing to send: acks=0 appends too). */
 void net_conn_flush(struct net_conn *c)
 {
+	struct net_server *srv = c->srv;
+	if (srv->before_send &&
+	    srv->before_send(srv->before_send_ctx) != KB_OK) {
+		KB_ERROR("closing %s: its answers cannot be sent (the data "
+			 "they acknowledge is not durable)", c->peer);
+		conn_close(c);
+		return;
+	}
 	while (!c->closing && c->out_head) {
 		struct net_out *o = c->out_head;
 		if (out_settle(o)) {

@@ -154,6 +154,18 @@ void *net_delayed_ctx(const struct net_delayed *op);
 int net_every(struct net_server *srv, int64_t period_ms,
 	      void (*fn)(void *ctx, int64_t now_ms), void *ctx);
 
+/* ---- Before a response leaves ---- */
+
+/* Call fn(ctx) each time a connection is about to write responses: after
+ * it has handled every request it had buffered, before the first byte of
+ * their answers goes out. Chapter 06 fsyncs there the logs those requests
+ * appended to (flush.messages): one fsync for a pipeline of produce
+ * requests, and no acknowledgement before it. If fn fails, the
+ * connection is closed instead of answered. One hook; NULL removes it.
+ * borrows: ctx. */
+void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
+			 void *ctx);
+
 /* ---- Introspection (tests, metrics) ---- */
 
 int net_connection_count(const struct net_server *srv);

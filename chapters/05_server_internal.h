@@ -100,6 +100,8 @@ struct net_server {
 	struct net_delayed *graveyard;       /* ops freed when depth is 0 */
 	struct net_timer *timers;            /* owned */
 	size_t ntimers;
+	int (*before_send)(void *ctx);       /* net_set_before_send, or NULL */
+	void *before_send_ctx;               /* borrowed */
 	bool stopping;
 };
 

@@ -104,6 +104,10 @@ struct topic_manager {
 	topic_appended_fn appended;           /* chapter 08, or NULL */
 	void *appended_ctx;                   /* borrowed */
 	struct kb_buf batch;                  /* owned: Produce's copy */
+	/* Partitions appended to whose flush policy asks for an fsync,
+	 * done once before the answers go out (topic_flush_unflushed). */
+	struct topic_partition **unflushed;   /* owned array, borrowed items */
+	size_t nunflushed, unflushed_cap;
 };
 
 /* What topic_manager_open reads before it opens any log. */
@@ -155,6 +159,10 @@ static void flush_timer(void *ctx, int64_t now_ms);
 static void topic_id_generate(struct wire_uuid *id);
 static int topic_new(const char *name, struct topic **out);
 static void topic_free(struct topic *t);
+static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp);
+static int topic_flush_unflushed(void *ctx);
+static void unflushed_forget(struct topic_manager *tm,
+			     const struct topic_partition *tp);
 static int partition_open(struct topic_manager *tm, struct topic *t,
 			  int32_t p, const struct log_recovery_hint *hint);
 static int manager_add(struct topic_manager *tm, struct topic *t);
@@ -199,6 +207,8 @@ int topic_manager_open(const struct topic_broker_config *cfg,
 	int rc = manager_load(tm);
 	if (rc == KB_OK && srv)
 		rc = manager_register(tm, srv);
+	if (rc == KB_OK && srv)
+		net_set_before_send(srv, topic_flush_unflushed, tm);
 	if (rc != KB_OK) {
 		for (size_t i = 0; i < tm->ntopics; i++)
 			topic_free(tm->topics[i]);
@@ -403,6 +413,7 @@ void topic_manager_close(struct topic_manager *tm)
 		topic_free(tm->topics[i]);
 	free(tm->topics);
 	kb_buf_fini(&tm->batch);
+	free(tm->unflushed);
 	if (rc == KB_OK)
 		rc = log_dir_mark_clean(tm->cfg.log_dir);
 	if (rc != KB_OK)
@@ -665,8 +676,10 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		       uint8_t *batch, size_t len, struct log_append_info *info)
 {
 	struct log_append_info ai;
-	int rc = log_append(tp->log, batch, len, tp->leader_epoch, kb_now_ms(),
-			    &ai);
+	int64_t now = kb_now_ms();
+	int rc = log_append(tp->log, batch, len, tp->leader_epoch, now, &ai);
+	if (rc == KB_OK && log_flush_due(tp->log, now))
+		rc = tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
 	if (rc != KB_OK)
 		return rc;
 	if (info)
@@ -682,6 +695,54 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 	if (tm->srv)
 		net_wake(tm->srv, tp->log);
 	return KB_OK;
+}
+
+/* Note tp for topic_flush_unflushed (once). */
+static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp)
+{
+	for (size_t i = 0; i < tm->nunflushed; i++)
+		if (tm->unflushed[i] == tp)
+			return KB_OK;
+	if (tm->nunflushed == tm->unflushed_cap) {
+		size_t cap = tm->unflushed_cap ? 2 * tm->unflushed_cap : 8;
+		void *a = realloc(tm->unflushed, cap * sizeof *tm->unflushed);
+		if (!a)
+			return KB_ERR_NOMEM;
+		tm->unflushed = a;
+		tm->unflushed_cap = cap;
+	}
+	tm->unflushed[tm->nunflushed++] = tp;
+	return KB_OK;
+}
+
+/* KAFKA: flush.messages fsyncs inside UnifiedLog.append, once per
+ * request. samsa waits until the connection has handled every request it
+ * had buffered and fsyncs each log once for all of them, before any of
+ * their acknowledgements is written (the server's before-send hook): a
+ * group commit. A failed fsync fails the hook, and the server closes the
+ * connection rather than acknowledge data that may not be on disk. */
+static int topic_flush_unflushed(void *ctx)
+{
+	struct topic_manager *tm = ctx;
+	int rc = KB_OK;
+	for (size_t i = 0; i < tm->nunflushed; i++) {
+		int r = log_maybe_flush(tm->unflushed[i]->log, kb_now_ms());
+		if (r != KB_OK)
+			rc = r; /* recovery_point stays: the next flush retries */
+	}
+	tm->nunflushed = 0;
+	return rc;
+}
+
+/* A deleted partition needs no fsync, and must not be found later. */
+static void unflushed_forget(struct topic_manager *tm,
+			     const struct topic_partition *tp)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < tm->nunflushed; i++)
+		if (tm->unflushed[i] != tp)
+			tm->unflushed[kept++] = tm->unflushed[i];
+	tm->nunflushed = kept;
 }
 
 void topic_partition_set_high_watermark(struct topic_manager *tm,
@@ -869,6 +930,7 @@ int topic_delete(struct topic_manager *tm, struct topic *t)
 	for (int32_t p = 0; p < t->npartitions; p++) {
 		struct topic_partition *tp = t->partitions[p];
 		const void *key = tp->log;
+		unflushed_forget(tm, tp);
 		path_fmt(dir, "%s/%s-%" PRId32, tm->cfg.log_dir, t->name, p);
 		path_fmt(gone, "%s.%s%s", dir, id, TOPIC_DELETE_SUFFIX);
 		log_close(tp->log);

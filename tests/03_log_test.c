@@ -1097,8 +1097,11 @@ static void test_log_flush_messages_one_advances_recovery_point(void **state)
 	struct log *log = tl_open(dir, &c, NULL);
 	for (int i = 0; i < 5; i++) {
 		tl_append(log, 3, T0, 10, -1);
+		assert_true(log_flush_due(log, T0));
+		assert_int_equal(log_maybe_flush(log, T0), KB_OK);
 		assert_int_equal(log->recovery_point, log_end_offset(log));
 		assert_false(log->segs[log->nsegs - 1].seg->dirty);
+		assert_false(log_flush_due(log, T0));
 	}
 	log_close(log);
 	tu_rmrf(dir);
