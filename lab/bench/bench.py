@@ -57,36 +57,36 @@ import time
 #   check_target() for the kinds.
 WORKLOADS = [
     dict(id="W1", desc="produce 100 B records, acks=1",
-         flags="--mode produce --size 100 --acks 1 --records 2000000 --linger 5",
+         flags="--mode produce --size 100 --acks 1 --records 5000000 --linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s"],
          targets={"records_per_s": ("ratio_ge", 0.8)}),
     dict(id="W2", desc="produce 100 B records, acks=all",
-         flags="--mode produce --size 100 --acks all --records 2000000 --linger 5",
+         flags="--mode produce --size 100 --acks all --records 5000000 --linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s"],
          targets={"records_per_s": ("of_workload_ge", "W1", 0.95)}),
     dict(id="W3a", desc="produce 1 KiB records, acks=1",
-         flags="--mode produce --size 1024 --acks 1 --records 500000 --linger 5",
+         flags="--mode produce --size 1024 --acks 1 --records 1000000 --linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s"],
          targets={"records_per_s": ("ratio_ge", 0.8)}),
     dict(id="W3b", desc="produce 1 KiB records, acks=all",
-         flags="--mode produce --size 1024 --acks all --records 500000 --linger 5",
+         flags="--mode produce --size 1024 --acks all --records 1000000 --linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s", "ack_p50_ms"],
          targets={"records_per_s": ("ratio_ge", 0.8)}),
     dict(id="W4", desc="produce 100 KB records in ~1 MB batches, acks=1",
-         flags="--mode produce --size 100000 --acks 1 --records 3000 "
+         flags="--mode produce --size 100000 --acks 1 --records 8000 "
                "--batch-bytes 1000000 --linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s"],
          targets={"mb_per_s": ("limit_ge", 0.4)}),
     dict(id="W5a", desc="consume 100 B records: a 4 MB log (the mock keeps "
-                        "5 MiB) read from offset 0 50 times",
-         flags="--mode consume --size 100 --records 2000000 --passes 50 "
+                        "5 MiB) read from offset 0 100 times",
+         flags="--mode consume --size 100 --records 4000000 --passes 100 "
                "--linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s", "broker_cores"],
          targets={"records_per_s": ("ratio_ge", 0.8),
                   "broker_cores": ("lt", 0.3)}),
     dict(id="W5b", desc="consume 1 KiB records: a 4 MB log read from "
-                        "offset 0 50 times",
-         flags="--mode consume --size 1024 --records 200000 --passes 50 "
+                        "offset 0 100 times",
+         flags="--mode consume --size 1024 --records 400000 --passes 100 "
                "--linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s", "broker_cores"],
          targets={"records_per_s": ("ratio_ge", 0.8),
@@ -103,13 +103,20 @@ WORKLOADS = [
                   "e2e_p999_ms": ("le", 10.0)}),
     dict(id="W8", desc="durability: 1 KiB, acks=all, samsa fsyncs every "
                        "append (the mock never fsyncs)",
-         flags="--mode produce --size 1024 --acks all --records 200000 --linger 5",
+         flags="--mode produce --size 1024 --acks all --records 1000000 --linger 5",
          samsa_extras={"log.flush.interval.messages": "1"},
-         show=["records_per_s", "ack_p50_ms", "mb_per_s"],
-         targets={"records_per_s": ("of_workload_ge", "W3b", 0.5),
-                  "ack_p50_ms": ("of_workload_plus_le", "W3b", 0.5)}),
+         show=["records_per_s", "mb_per_s"],
+         targets={"records_per_s": ("of_workload_ge", "W3b", 0.5)}),
+    dict(id="W8L", desc="durability, ack latency: W6's open loop (1 KiB at "
+                        "5,000 records/s, acks=all, linger.ms=0) with samsa "
+                        "fsyncing every append; compared with W6's ack p50",
+         flags="--mode latency --size 1024 --rate 5000 --seconds 5 "
+               "--acks all --linger 0",
+         samsa_extras={"log.flush.interval.messages": "1"},
+         show=["ack_p50_ms", "ack_p99_ms", "ack_p999_ms", "e2e_p50_ms"],
+         targets={"ack_p50_ms": ("of_workload_plus_le", "W6", 0.5)}),
     dict(id="W11", desc="scale: 16 partitions, 3 producers, 1 KiB, acks=1",
-         flags="--mode produce --size 1024 --acks 1 --records 600000 "
+         flags="--mode produce --size 1024 --acks 1 --records 1200000 "
                "--partitions 16 --producers 3 --linger 5",
          samsa_extras={}, show=["records_per_s", "mb_per_s"],
          targets={}),
