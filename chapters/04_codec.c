@@ -231,9 +231,19 @@ static uint64_t read_uvarint(struct wire_reader *r, unsigned bits)
 {
 	unsigned max_bytes = (bits + 6) / 7;
 	uint64_t v = 0;
-	/* Most varints of a record fit one byte: no loop for those. */
-	if (!r->err && r->pos < r->len && r->p[r->pos] < 0x80)
-		return r->p[r->pos++];
+	/* Most varints of a record fit one or two bytes (lengths up to
+	 * 8191, small deltas): no loop for those. */
+	if (!r->err && r->len - r->pos >= 2) {
+		const uint8_t *p = r->p + r->pos;
+		if (p[0] < 0x80) {
+			r->pos += 1;
+			return p[0];
+		}
+		if (p[1] < 0x80) {
+			r->pos += 2;
+			return (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		}
+	}
 	for (unsigned i = 0; i < max_bytes; i++) {
 		const uint8_t *p = take(r, 1);
 		if (!p)
