@@ -104,7 +104,8 @@ static int listener_bind(const struct addrinfo *ai);
 static int reactor_timeout_ms(const struct net_server *srv);
 static void reactor_event(struct net_server *srv, struct epoll_event *ev);
 static void accept_all(struct net_server *srv, int lfd);
-static int conn_new(struct net_server *srv, int fd, const char *peer);
+static int conn_new(struct net_server *srv, int fd, const char *peer,
+		    const char *host);
 static void conn_on_readable(struct net_conn *c);
 static void conn_process(struct net_conn *c);
 static void conn_fail(struct net_conn *c);
@@ -363,15 +364,17 @@ static void accept_all(struct net_server *srv, int lfd)
 		}
 		char host[INET6_ADDRSTRLEN], serv[8], peer[NET_PEER_LEN];
 		if (getnameinfo((struct sockaddr *)&sa, len, host, sizeof host,
-				serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV))
+				serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV)) {
 			snprintf(peer, sizeof peer, "fd %d", fd);
-		else
+			host[0] = '\0';
+		} else {
 			snprintf(peer, sizeof peer, "%s:%s", host, serv);
+		}
 		if (srv->nconns >= srv->cfg.max_connections) {
 			KB_WARN("refusing %s: max.connections (%d) reached", peer,
 				srv->cfg.max_connections);
 			close(fd);
-		} else if (conn_new(srv, fd, peer) != KB_OK) {
+		} else if (conn_new(srv, fd, peer, host) != KB_OK) {
 			close(fd);
 		}
 	}
@@ -388,14 +391,16 @@ int net_adopt(struct net_server *srv, int fd)
 	}
 	char peer[NET_PEER_LEN];
 	snprintf(peer, sizeof peer, "adopted fd %d", fd);
-	int rc = conn_new(srv, fd, peer);
+	int rc = conn_new(srv, fd, peer, "");
 	if (rc != KB_OK)
 		close(fd);
 	return rc;
 }
 
-/* returns a connection owned by srv->conns (freed by reap_closed). */
-static int conn_new(struct net_server *srv, int fd, const char *peer)
+/* returns a connection owned by srv->conns (freed by reap_closed).
+ * host: the numeric address, "" when unknown. */
+static int conn_new(struct net_server *srv, int fd, const char *peer,
+		    const char *host)
 {
 	struct net_conn *c = calloc(1, sizeof *c);
 	if (!c)
@@ -404,6 +409,7 @@ static int conn_new(struct net_server *srv, int fd, const char *peer)
 			       .tp = &net_plaintext, .events = EPOLLIN,
 			       .last_active_ms = kb_mono_ms()};
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	snprintf(c->host, sizeof c->host, "/%s", host);
 	kb_buf_init(&c->in);
 	int one = 1; /* KAFKA: SocketServer sets TCP_NODELAY on every socket */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -619,6 +625,22 @@ static int conn_after_handler(struct net_conn *c,
 		rc == NET_PARKED ? "NET_PARKED without net_park"
 				 : kb_status_name(rc));
 	return rc < 0 ? rc : KB_ERR_INVAL;
+}
+
+const char *net_conn_host(const struct net_conn *c) { return c->host; }
+
+/* Addresses compared as integers: b may point anywhere. The frame lies
+ * in c->in (INVARIANT 2's buffer) until conn_compact, after the handler. */
+uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b)
+{
+	struct net_conn *c = req->conn;
+	if (!c || !b.p || b.len < 0)
+		return NULL;
+	uintptr_t start = (uintptr_t)c->in.data, at = (uintptr_t)b.p;
+	if (at < start || at - start > c->in.len ||
+	    (size_t)b.len > c->in.len - (at - start))
+		return NULL;
+	return c->in.data + (at - start);
 }
 
 /* Patch the size prefix and queue out behind earlier responses. takes:

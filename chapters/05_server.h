@@ -52,6 +52,18 @@ struct net_request {
 	int64_t received_ns;               /* kb_mono_ns() when it arrived */
 };
 
+/* The client's address as Kafka's group coordinator reports it
+ * (DescribeGroups' client_host): "/" and the numeric address, e.g.
+ * "/127.0.0.1"; just "/" for an adopted socket. */
+const char *net_conn_host(const struct net_conn *c);
+
+/* The bytes of b, a view a handler read from req->body, as writable
+ * memory: the request's frame belongs to its handler while it runs.
+ * Produce stamps offsets into its batches there and appends them as they
+ * are, with no copy (KAFKA: the broker writes the request's own buffer
+ * into the log). NULL if b does not lie inside the request's frame. */
+uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b);
+
 /* A response being built. The server has already written the size prefix
  * and the response header; the handler writes the body with w. To send a
  * byte range of a file without copying it (sendfile(2), KAFKA: zero-copy

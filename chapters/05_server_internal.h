@@ -65,6 +65,7 @@ struct net_conn {
 	struct net_server *srv;          /* borrowed */
 	const struct net_transport *tp;  /* borrowed: a static ops table */
 	char peer[NET_PEER_LEN];
+	char host[NET_PEER_LEN];         /* "/127.0.0.1", as Kafka prints it */
 	struct kb_buf in;                /* owned: bytes read, not yet freed */
 	size_t in_pos;                   /* next frame starts here */
 	struct net_out *out_head, *out_tail; /* owned: responses in order */

@@ -129,7 +129,7 @@ struct data_ctx {
 	struct data_req *q;       /* borrowed */
 	bool any_error;           /* some partition failed (Produce acks=0) */
 	bool changed;             /* DeleteRecords moved a log start offset */
-	struct kb_buf *batch;     /* borrowed: topic_manager_batch_buffer */
+	struct net_request *req;  /* borrowed: Produce appends from its frame */
 };
 
 /* Answers one partition (its fields, not its tags). */
@@ -220,7 +220,7 @@ static void produce_answer(struct data_ctx *c, struct wire_writer *w,
 int handle_produce(struct net_request *req, struct net_response *resp)
 {
 	struct data_req q = {.version = req->header.api_version};
-	struct data_ctx c = {.tm = req->ctx, .q = &q};
+	struct data_ctx c = {.tm = req->ctx, .q = &q, .req = req};
 	struct wire_reader *r = &req->body;
 	if (q.version >= 3)
 		wire_read_nullable_string(r); /* transactional_id (chapter 11) */
@@ -228,7 +228,6 @@ int handle_produce(struct net_request *req, struct net_response *resp)
 	wire_read_i32(r); /* timeout_ms: nothing waits on one node */
 	int rc = data_decode(r, q.version, 8, produce_read_part, &q);
 	if (rc == KB_OK) {
-		c.batch = topic_manager_batch_buffer(c.tm);
 		data_write(&c, &resp->w, produce_answer);
 		if (q.version >= 1)
 			wire_write_i32(&resp->w, 0); /* throttle_time_ms, last */
@@ -316,8 +315,9 @@ static int16_t produce_check_batch(const struct topic_partition *tp,
 
 /* The produce check (chapter 11) sees every batch before any is
  * appended; a duplicate answers with the original offset and appends
- * nothing. Then each batch is copied, stamped if LogAppendTime, and
- * appended; the answer carries the first batch's base offset. */
+ * nothing. Then each batch is stamped if LogAppendTime and appended
+ * where it lies, in the request's own frame (net_request_writable: no
+ * copy); the answer carries the first batch's base offset. */
 static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 			      struct wire_bytes records,
 			      struct produce_result *res)
@@ -334,17 +334,17 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 			return v.error_code;
 		}
 	}
+	uint8_t *batches = net_request_writable(c->req, records);
+	if (!batches)
+		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	for (pos = 0; pos < (size_t)records.len; pos += size) {
 		struct log_append_info info;
-		size = (size_t)kb_get_be32(records.p + pos + SEG_OFF_BATCH_LENGTH) +
+		uint8_t *b = batches + pos;
+		size = (size_t)kb_get_be32(b + SEG_OFF_BATCH_LENGTH) +
 		       SEG_LOG_OVERHEAD;
-		c->batch->len = 0;
-		if (kb_buf_append(c->batch, records.p + pos, size) != KB_OK)
-			return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 		if (tp->topic->cfg.log_append_time)
-			stamp_log_append_time(c->batch->data, size, now);
-		int rc = topic_append_batch(c->tm, tp, c->batch->data, size,
-					    &info);
+			stamp_log_append_time(b, size, now);
+		int rc = topic_append_batch(c->tm, tp, b, size, &info);
 		if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
 			return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
 						      : KAFKA_ERR_KAFKA_STORAGE_ERROR;

@@ -103,7 +103,6 @@ struct topic_manager {
 	void *produce_check_ctx;              /* borrowed */
 	topic_appended_fn appended;           /* chapter 08, or NULL */
 	void *appended_ctx;                   /* borrowed */
-	struct kb_buf batch;                  /* owned: Produce's copy */
 	/* Partitions appended to whose flush policy asks for an fsync,
 	 * done once before the answers go out (topic_flush_unflushed). */
 	struct topic_partition **unflushed;   /* owned array, borrowed items */
@@ -412,7 +411,6 @@ void topic_manager_close(struct topic_manager *tm)
 	for (size_t i = 0; i < tm->ntopics; i++)
 		topic_free(tm->topics[i]);
 	free(tm->topics);
-	kb_buf_fini(&tm->batch);
 	free(tm->unflushed);
 	if (rc == KB_OK)
 		rc = log_dir_mark_clean(tm->cfg.log_dir);
@@ -420,11 +418,6 @@ void topic_manager_close(struct topic_manager *tm)
 		KB_WARN("topics: %s was not closed cleanly; the next start "
 			"recovers it", tm->cfg.log_dir);
 	free(tm);
-}
-
-struct kb_buf *topic_manager_batch_buffer(struct topic_manager *tm)
-{
-	return &tm->batch;
 }
 
 const struct topic_broker_config *topic_manager_config(

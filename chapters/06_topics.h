@@ -161,12 +161,6 @@ void topic_manager_close(struct topic_manager *tm);
 const struct topic_broker_config *topic_manager_config(
 	const struct topic_manager *tm);
 
-/* The buffer Produce copies each batch into before it appends it (the
- * log stamps offsets into the copy, not into the request). It lives as
- * long as the manager and keeps its size, so a stream of 1 MB batches
- * does not malloc, fault in and free 1 MB per request. */
-struct kb_buf *topic_manager_batch_buffer(struct topic_manager *tm);
-
 /* One retention and flush.ms pass over every log, then the checkpoints
  * (what the retention timer runs). now_ms: wall clock. */
 void topic_manager_tick(struct topic_manager *tm, int64_t now_ms);

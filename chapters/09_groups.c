@@ -37,8 +37,6 @@
  *   4. The selected protocol is one every member supports.
  *
  * Simplifications:
- *   - client_host is reported as "/" (the connection's address is not
- *     exposed by chapter 05).
  *   - group.max.size is not enforced; a rebalance's initial delay is not
  *     extended as members keep arriving.
  *   - After a restart groups come back Empty with their generation and
@@ -1056,7 +1054,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 /* A decoded JoinGroup with its owned copies. */
 struct join_msg {
 	struct grp_join_req q;
-	char *group, *member, *instance, *client, *type; /* owned */
+	char *group, *member, *instance, *client, *host, *type; /* owned */
 	struct grp_protocol *protocols; /* owned names; meta views copied */
 	int32_t nprotocols;
 };
@@ -1072,6 +1070,7 @@ static void join_msg_free(struct join_msg *j)
 	free(j->member);
 	free(j->instance);
 	free(j->client);
+	free(j->host);
 	free(j->type);
 }
 
@@ -1099,8 +1098,11 @@ static int join_decode(struct net_request *req, struct join_msg *j)
 	}
 	wire_read_tags(r);
 	j->client = wdup_nn(req->header.client_id);
+	j->host = strdup(net_conn_host(req->conn));
+	if (!j->host)
+		return KB_ERR_NOMEM;
 	j->q = (struct grp_join_req){j->group, j->member, j->instance,
-		j->client, "/", j->type, session, rebalance, j->protocols,
+		j->client, j->host, j->type, session, rebalance, j->protocols,
 		(size_t)j->nprotocols, v >= 4};
 	return wire_reader_status(r);
 }

@@ -274,6 +274,7 @@ def test_admin_list_describe_delete():
         d = admin.describe_consumer_groups(["ag"])[0]
         assert d.state == "Stable" and d.protocol == "range", d
         assert len(d.members) == 1 and d.members[0].client_id == "solo"
+        assert d.members[0].client_host == "/127.0.0.1", d.members[0]
         parts = d.members[0].member_assignment.assignment
         assert sorted(parts[0][1]) == list(range(6)), parts
         ca = AdminClient({"bootstrap.servers": b.bootstrap})
