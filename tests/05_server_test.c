@@ -27,6 +27,8 @@ struct tctx {
 	atomic_int available; /* "records" produced so far */
 	atomic_int freed;     /* parked contexts released */
 	atomic_int ticks;     /* net_every calls */
+	atomic_int hooks;     /* before-send hook calls */
+	atomic_int hook_rc;   /* what the before-send hook returns */
 	int data_key;         /* &data_key: the key Fetch waits on */
 	int file_fd;          /* set before the reactor starts */
 	uint64_t off1, len1, off2, len2;
@@ -479,6 +481,60 @@ static void test_net_pipelined_requests_answered_in_order(void **state)
 	fx_stop(&f);
 }
 
+/* The before-send hook runs once a connection has handled what it had
+ * buffered, before any answer leaves: twenty pipelined requests meet it
+ * far fewer than twenty times (chapter 06's group commit). */
+static int before_send(void *ctx)
+{
+	struct tctx *t = ctx;
+	atomic_fetch_add(&t->hooks, 1);
+	return atomic_load(&t->hook_rc);
+}
+
+static void test_net_before_send_hook_runs_once_per_pipeline(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	net_set_before_send(f.srv, before_send, &f.t);
+	fx_run(&f);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64 * 20], body[4], got[64];
+	size_t n = 0;
+	for (int i = 0; i < 20; i++) {
+		tu_be(body, (uint32_t)i, 4);
+		n += req_frame(req + n, 3, 1, 100 + i, false, body, 4);
+	}
+	send_all(fd, req, n); /* all twenty in one write */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(recv_frame(fd, got, sizeof got), 12);
+	int calls = atomic_load(&f.t.hooks);
+	assert_true(calls >= 1 && calls < 20);
+	close(fd);
+	fx_stop(&f);
+}
+
+/* A hook that fails closes the connection instead of answering it (the
+ * data its answers acknowledge is not durable); others are served once it
+ * succeeds again. */
+static void test_net_before_send_hook_failure_closes_unanswered(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	atomic_store(&f.t.hook_rc, KB_ERR_IO);
+	net_set_before_send(f.srv, before_send, &f.t);
+	fx_run(&f);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64], body[4] = {0, 0, 0, 7}, got[64];
+	send_all(fd, req, req_frame(req, 3, 1, 1, false, body, 4));
+	assert_int_equal(recv(fd, got, sizeof got, 0), 0); /* closed, no answer */
+	close(fd);
+	atomic_store(&f.t.hook_rc, KB_OK);
+	fd = tcp_connect(f.port);
+	assert_true(echo_roundtrip(fd, 2, 2));
+	close(fd);
+	fx_stop(&f);
+}
+
 static void test_net_parked_request_holds_later_ones_until_wake(void **state)
 {
 	struct fixture f = {0};
@@ -914,6 +970,8 @@ int main(void)
 		cmocka_unit_test(test_net_api_versions_v4_same_body_header_v0),
 		cmocka_unit_test(test_net_api_versions_unknown_version_gets_v0_error),
 		cmocka_unit_test(test_net_pipelined_requests_answered_in_order),
+		cmocka_unit_test(test_net_before_send_hook_runs_once_per_pipeline),
+		cmocka_unit_test(test_net_before_send_hook_failure_closes_unanswered),
 		cmocka_unit_test(test_net_parked_request_holds_later_ones_until_wake),
 		cmocka_unit_test(test_net_parked_request_expires_at_deadline),
 		cmocka_unit_test(test_net_server_free_cancels_parked_ops),

@@ -296,22 +296,29 @@ static int create_topic(int fd, const char *name, int32_t np, const char *key,
 	return err;
 }
 
+/* The body of a Produce v3 to one partition. */
+static void produce_body(struct bb *q, const char *topic, int32_t part,
+			 int acks, const uint8_t *records, int32_t len)
+{
+	bb_str(q, NULL); /* transactional_id */
+	bb_i16(q, acks);
+	bb_i32(q, 5000);
+	bb_i32(q, 1);
+	bb_str(q, topic);
+	bb_i32(q, 1);
+	bb_i32(q, part);
+	bb_i32(q, len);
+	if (len > 0)
+		bb_raw(q, records, (size_t)len);
+}
+
 /* Produce v3, one partition, acks; error and base offset out. */
 static int produce(int fd, const char *topic, int32_t part, int acks,
 		   const uint8_t *records, int32_t len, int64_t *base)
 {
 	struct bb q = {.n = 0};
 	uint8_t *r;
-	bb_str(&q, NULL); /* transactional_id */
-	bb_i16(&q, acks);
-	bb_i32(&q, 5000);
-	bb_i32(&q, 1);
-	bb_str(&q, topic);
-	bb_i32(&q, 1);
-	bb_i32(&q, part);
-	bb_i32(&q, len);
-	if (len > 0)
-		bb_raw(&q, records, (size_t)len);
+	produce_body(&q, topic, part, acks, records, len);
 	size_t n = roundtrip(fd, 0, 3, false, &q, &r);
 	struct rd d = {r, n, 0};
 	assert_int_equal(rd_i32(&d), 1);
@@ -651,6 +658,43 @@ static void test_topic_appended_hook_owns_high_watermark(void **state)
 	assert_int_equal(tp->high_watermark, 1);
 	topic_manager_close(b.tm);
 	tu_rmrf(b.dir);
+}
+
+/* flush.messages=1: no acknowledgement leaves before its batch is
+ * fsynced, and pipelined requests share the fsync (the before-send hook,
+ * topic_flush_unflushed): when the five answers are in, the recovery
+ * point is the log end offset. */
+static void test_topic_flush_messages_acknowledges_only_durable(void **state)
+{
+	struct tb b;
+	static struct bb q;
+	uint8_t batch[256], *r;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "d", 1, "flush.messages", "1"),
+			 E_NONE);
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	for (int32_t corr = 1; corr <= 5; corr++) {
+		q.n = 0;
+		produce_body(&q, "d", 0, -1, batch, (int32_t)len);
+		send_req(fd, 0, 3, false, corr, &q);
+	}
+	for (int32_t corr = 1; corr <= 5; corr++) {
+		size_t n = recv_resp(fd, corr, false, &r);
+		struct rd d = {r, n, 0};
+		rd_i32(&d);
+		rd_skip_str(&d);
+		rd_i32(&d);
+		assert_int_equal(rd_i32(&d), 0);       /* partition */
+		assert_int_equal(rd_i16(&d), E_NONE);  /* error */
+		assert_int_equal(rd_i64(&d), corr - 1); /* base offset */
+		free(r);
+	}
+	const struct log *log = topic_partition_find(b.tm, "d", 0)->log;
+	assert_int_equal(log_end_offset(log), 5);
+	assert_int_equal(log->recovery_point, 5);
+	close(fd);
+	tb_close(&b);
 }
 
 /* Interface: the produce check sees each batch before any append; an
@@ -2305,6 +2349,7 @@ int main(void)
 		cmocka_unit_test(test_topic_hooks_create_append_read),
 		cmocka_unit_test(test_topic_appended_hook_owns_high_watermark),
 		cmocka_unit_test(test_topic_produce_check_rejects_or_dedups),
+		cmocka_unit_test(test_topic_flush_messages_acknowledges_only_durable),
 		cmocka_unit_test(test_topic_manager_tick_retention_for_delete_policy_only),
 		cmocka_unit_test(test_metadata_v0_empty_list_means_all_topics),
 		cmocka_unit_test(test_metadata_v4_null_all_empty_none_and_auto_create_flag),
