@@ -322,17 +322,18 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 			      struct wire_bytes records,
 			      struct produce_result *res)
 {
-	struct seg_batch h;
+	struct seg_batch h, prev;
 	size_t pos, size;
 	int64_t now = kb_now_ms();
 	for (pos = 0; pos < (size_t)records.len; pos += seg_batch_size(&h)) {
 		struct topic_produce_verdict v;
 		seg_batch_decode(records.p + pos, (size_t)records.len - pos, &h);
-		topic_run_produce_check(c->tm, tp, &h, &v);
+		topic_run_produce_check(c->tm, tp, &h, pos ? &prev : NULL, &v);
 		if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {
 			res->base_offset = v.duplicate ? v.base_offset : -1;
 			return v.error_code;
 		}
+		prev = h;
 	}
 	uint8_t *batches = net_request_writable(c->req, records);
 	if (!batches)

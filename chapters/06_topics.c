@@ -656,11 +656,12 @@ void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
 void topic_run_produce_check(struct topic_manager *tm,
 			     struct topic_partition *tp,
 			     const struct seg_batch *batch,
+			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v)
 {
 	*v = (struct topic_produce_verdict){KAFKA_ERR_NONE, false, -1};
 	if (tm->produce_check)
-		tm->produce_check(tm->produce_check_ctx, tp, batch, v);
+		tm->produce_check(tm->produce_check_ctx, tp, batch, prev, v);
 }
 
 /* The one place a batch enters a partition: the log assigns offsets and

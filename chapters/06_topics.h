@@ -237,9 +237,12 @@ struct topic_produce_verdict {
 
 /* Chapter 11 (idempotent producers): called before each produced batch is
  * appended, with its partition and decoded header (producer id, epoch,
- * sequence). Fill *v (it starts as NONE, not duplicate). */
+ * sequence), and prev: the batch before it in the same request to the
+ * same partition (checked, not yet appended), or NULL. Fill *v (it
+ * starts as NONE, not duplicate). */
 typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 				       const struct seg_batch *batch,
+				       const struct seg_batch *prev,
 				       struct topic_produce_verdict *v);
 /* Install the produce check (NULL removes it). borrows: ctx. */
 void topic_set_produce_check(struct topic_manager *tm,
@@ -262,6 +265,7 @@ void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
 void topic_run_produce_check(struct topic_manager *tm,
 			     struct topic_partition *tp,
 			     const struct seg_batch *batch,
+			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v);
 
 /* Move tp's high watermark (never backwards, never past the log end) and

@@ -61,10 +61,6 @@
  *   - UNKNOWN_PRODUCER_ID is Kafka 2.x's rule (before KIP-360, 2.5).
  *     Newer Kafka accepts any sequence from a producer it does not know;
  *     the 2.x rule is stricter and lets the lesson show the case.
- *   - Two batches of one producer in one Produce request for one partition
- *     are judged against the state before the request (the second one is
- *     then out of order). Kafka's clients send one batch per partition per
- *     request; Kafka itself chains them.
  *   - Ids come in blocks from a file in log.dirs; KRaft hands out blocks
  *     through the controller's metadata log (AllocateProducerIds, ch 07).
  *   - Only the PROD_SNAPSHOTS_KEPT newest snapshots are kept; Kafka keeps
@@ -133,7 +129,7 @@ static int id_block_load(struct prod_manager *pm);
 static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
 				int64_t pid, int16_t epoch, int64_t *out_pid);
 static void prod_check(void *ctx, struct topic_partition *tp,
-		       const struct seg_batch *b,
+		       const struct seg_batch *b, const struct seg_batch *prev,
 		       struct topic_produce_verdict *v);
 static const struct prod_batch *batch_duplicate(const struct prod_entry *e,
 						const struct seg_batch *b);
@@ -310,10 +306,12 @@ static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
 /* ---- The produce check ---- */
 
 /* KAFKA: UnifiedLog.analyzeAndValidateProducerState: the duplicate test
- * first, then ProducerAppendInfo's epoch and sequence checks. Batches
- * without a producer id pass untouched. */
+ * first, then ProducerAppendInfo's epoch and sequence checks, against the
+ * state the batch before it in the same request (prev) leaves behind
+ * when that one is the same producer's. Batches without a producer id
+ * pass untouched. */
 static void prod_check(void *ctx, struct topic_partition *tp,
-		       const struct seg_batch *b,
+		       const struct seg_batch *b, const struct seg_batch *prev,
 		       struct topic_produce_verdict *v)
 {
 	struct prod_manager *pm = ctx;
@@ -332,6 +330,14 @@ static void prod_check(void *ctx, struct topic_partition *tp,
 			 b->producer_id, b->base_sequence, dup->first_offset);
 		v->duplicate = true;
 		v->base_offset = dup->first_offset;
+		return;
+	}
+	if (prev && prev->producer_id == b->producer_id) {
+		struct prod_entry after_prev = {.epoch = prev->producer_epoch,
+						.nbatches = 1};
+		after_prev.batches[0].last_seq =
+			seq_add(prev->base_sequence, prev->last_offset_delta);
+		v->error_code = sequence_check(&after_prev, b);
 		return;
 	}
 	v->error_code = sequence_check(e, b);

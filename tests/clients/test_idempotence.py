@@ -350,6 +350,31 @@ def test_resent_batch_gets_original_offset_and_is_not_appended_again():
         assert consume_values_raw(b, "raw") == [b"r%d" % i for i in range(6)]
 
 
+def send_batches(c, topic, batches):
+    """One Produce request whose records are several batches, back to
+    back: (error_code, base_offset of the first)."""
+    r = c.request(kwire.produce(PRODUCE_V, topic, 0, b"".join(batches)))
+    _, _, err, base = kwire.produce_errors(PRODUCE_V, r)[0]
+    return err, base
+
+
+def test_two_batches_of_one_producer_in_one_request_are_chained():
+    """Kafka checks the second batch of a request against the first:
+    both are appended; a gap between them refuses the whole request."""
+    with Broker() as b, kwire.Conn(b.bootstrap) as c:
+        create_topic(b.bootstrap, "raw")
+        pid = new_producer_id(c)
+        first = idempotent_batch(pid, 0, 0, [b"r0", b"r1"])
+        second = idempotent_batch(pid, 0, 2, [b"r2"])
+        assert send_batches(c, "raw", [first, second]) == (0, 0)
+        gap = idempotent_batch(pid, 0, 5, [b"r5"])
+        after = idempotent_batch(pid, 0, 3, [b"r3"])
+        assert send_batches(c, "raw", [after, gap]) == \
+            (OUT_OF_ORDER_SEQUENCE_NUMBER, -1)
+        assert send_batch(c, "raw", pid, 0, 3, 1) == (0, 3)
+        assert consume_values_raw(b, "raw") == [b"r0", b"r1", b"r2", b"r3"]
+
+
 def test_gap_stale_epoch_and_unknown_producer_are_refused():
     with Broker() as b, kwire.Conn(b.bootstrap) as c:
         create_topic(b.bootstrap, "raw")
