@@ -52,7 +52,8 @@
  * See also: docs/05_purgatory.md, diagrams/05_purgatory.dot,
  *   tests/05_server_test.c (the parked-request and net_every tests);
  *   chapters/05_server.c, whose reactor calls net_expire_delayed and
- *   net_run_timers; uses chapters 00 (base) and 04 (codec).
+ *   net_run_timers; chapters/05_responses.c, which queues and sends a
+ *   completed op's response; uses chapters 00 (base) and 04 (codec).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,9 +5,10 @@
  * Concept: a broker spends its life waiting on sockets. One thread asks
  *   the kernel (epoll) which connections can move bytes, reads whole
  *   size-prefixed frames, looks up a handler by api key and version, and
- *   writes responses back in the order the requests came. A request that
- *   cannot be answered yet (a Fetch waiting for data) is parked in the
- *   purgatory (05_purgatory.c); this file mutes its connection meanwhile.
+ *   queues its response, to be written back in the order the requests
+ *   came (05_responses.c writes them). A request that cannot be answered
+ *   yet (a Fetch waiting for data) is parked in the purgatory
+ *   (05_purgatory.c); this file mutes its connection meanwhile.
  * Kafka: SocketServer (Acceptor + Processor threads), KafkaApis' dispatch
  *   by ApiKeys, RequestChannel's muting of a channel while a request is in
  *   flight. Config: socket.request.max.bytes, connections.max.idle.ms,
@@ -21,28 +22,29 @@
  *     runs on the reactor thread: nothing here takes a lock.
  *   - A handler writes the body with resp->w and returns KB_OK,
  *     NET_PARKED (after net_park), NET_NO_RESPONSE, or KB_ERR_PROTO.
- *   - Between net_response_add_file calls, count arrays up front: a
- *     wire_write_array_end that inserts bytes would move file positions.
+ *     File ranges in a response (net_response_add_file) and the rules
+ *     for them: 05_responses.c.
  * Invariants:
  *   1. Responses leave a connection in the order its requests arrived:
  *      while one request is parked, the connection is muted (no reads,
  *      no parsing); its buffered bytes wait.
  *   2. No buffer is sized from a peer's length before the length is
  *      checked: a frame size must be 1..request_max_bytes first.
- *   3. A response's size prefix equals the bytes after it (memory bytes
- *      - 4 + file bytes); a file range that comes up short closes the
- *      connection instead of sending a short frame.
- *   4. ApiVersions advertises exactly the dispatch table; a request for
+ *   3. ApiVersions advertises exactly the dispatch table; a request for
  *      anything outside it closes the connection.
- *   5. Bad bytes from a peer close that connection only; nothing a peer
+ *   4. Bad bytes from a peer close that connection only; nothing a peer
  *      sends reaches an assert.
- *   6. A connection whose unsent output exceeds NET_BACKPRESSURE_BYTES
+ *   5. A connection whose unsent output exceeds NET_BACKPRESSURE_BYTES
  *      is not read (and its buffered requests wait).
+ *   A response's size prefix and how its bytes leave are 05_responses.c's
+ *   invariants.
  * States of a connection (struct net_conn):
  *   READING --net_park--> PARKED --op_complete--> READING
  *   READING --net_conn_queue_response (output over the limit)-->
  *     BACKPRESSURED --conn_advance (output drained)--> READING
  *   any --conn_close--> CLOSED --reap_closed--> freed
+ *   (net_park and op_complete are in 05_purgatory.c,
+ *   net_conn_queue_response and conn_advance in 05_responses.c.)
  * Simplifications:
  *   - One reactor thread (Kafka: an acceptor plus num.network.threads
  *     processors and num.io.threads handlers). DESIGN.md: more reactors
@@ -55,8 +57,9 @@
  *   - No quotas or throttling: throttle_time_ms is always 0.
  * See also: docs/05_server.md, diagrams/05_server.dot,
  *   tests/05_server_test.c; chapters/05_purgatory.c (parked requests,
- *   deadlines, timers) and chapters/05_server_internal.h (the structs
- *   the two files share); uses chapters 00 (base) and 04 (codec).
+ *   deadlines, timers), chapters/05_responses.c (the response queue,
+ *   writev and sendfile) and chapters/05_server_internal.h (the structs
+ *   the three files share); uses chapters 00 (base) and 04 (codec).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,9 +73,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -86,17 +87,12 @@
 #define NET_MAX_EVENTS 64        /* epoll events taken per wakeup */
 #define NET_LISTEN_BACKLOG 50    /* KAFKA: socket.listen.backlog.size */
 #define NET_READ_CHUNK (64 * 1024) /* bytes asked of one read(2) */
-#define NET_IOV_MAX 64           /* iovecs gathered into one writev(2) */
-/* Unsent bytes above which a connection is not read (Invariant 6). */
-#define NET_BACKPRESSURE_BYTES (16 * 1024 * 1024)
 #define NET_SWEEP_MAX_MS 1000    /* idle/partial-frame sweep period cap, ms */
-#define NET_COPY_CHUNK (64 * 1024) /* bounce buffer when no sendfile(2) */
-#define NET_SENDFILE_MAX (1u << 30) /* bytes asked of one sendfile(2) */
 
 /* ---- Data structures ----
  *
  * struct net_server, struct net_conn and struct net_out are in
- * 05_server_internal.h: the purgatory touches them too. */
+ * 05_server_internal.h: the purgatory and the responses touch them too. */
 
 /* ---- Prototypes of static helpers ---- */
 
@@ -119,24 +115,12 @@ static const struct net_api *api_lookup(const struct net_server *srv,
 static int conn_after_handler(struct net_conn *c,
 			      const struct net_request *req,
 			      struct net_out *out, int rc);
-static void log_request(const struct net_request *req, uint64_t out_bytes);
 static int handle_api_versions(struct net_request *req,
 			       struct net_response *resp);
 static bool software_name_valid(struct wire_str s);
 static int api_versions_unsupported(const struct net_server *srv,
 				    struct net_response *resp);
-static struct net_out *out_new(const struct wire_request_header *h);
-static uint64_t out_piece_len(const struct net_out *o, size_t p,
-			      size_t *mem_from);
-static bool out_settle(struct net_out *o);
-static ssize_t conn_send_mem(struct net_conn *c);
-static ssize_t conn_send_file(struct net_conn *c, struct net_out *o);
-static ssize_t conn_copy_file(struct net_conn *c, int fd, off_t pos,
-			      size_t len);
-static void conn_advance(struct net_conn *c, uint64_t n);
-static void conn_pop(struct net_conn *c);
 static void sweep_connections(void *ctx, int64_t now_ms);
-static void conn_update_events(struct net_conn *c);
 static void process_ready(struct net_server *srv);
 static void conn_close(struct net_conn *c);
 static void reap_closed(struct net_server *srv);
@@ -530,7 +514,7 @@ static void conn_compact(struct net_conn *c)
 	c->in_pos = 0;
 }
 
-/* INVARIANT 1 and 6: muted while parked, paused while backed up. */
+/* INVARIANT 1 and 5: muted while parked, paused while backed up. */
 static bool conn_reading(const struct net_conn *c)
 {
 	return !c->closing && !c->parked &&
@@ -577,7 +561,7 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 		return KB_ERR_PROTO;
 	}
 	req.ctx = api->ctx;
-	struct net_out *out = out_new(&req.header);
+	struct net_out *out = net_out_new(&req.header);
 	if (!out) {
 		KB_ERROR("closing %s: no memory for a response", c->peer);
 		return KB_ERR_NOMEM;
@@ -587,7 +571,7 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 	return conn_after_handler(c, &req, out, rc);
 }
 
-/* INVARIANT 4: the row for this key, if it covers this version. */
+/* INVARIANT 3: the row for this key, if it covers this version. */
 static const struct net_api *api_lookup(const struct net_server *srv,
 					const struct wire_request_header *h)
 {
@@ -617,7 +601,7 @@ static int conn_after_handler(struct net_conn *c,
 		return net_conn_queue_response(c, req, out);
 	net_out_free(out);
 	if (rc == NET_NO_RESPONSE || (rc == KB_OK && c->closing)) {
-		log_request(req, 0);
+		net_log_request(req, 0);
 		return KB_OK;
 	}
 	KB_WARN("closing %s: %s v%d handler returned %s", c->peer,
@@ -641,46 +625,6 @@ uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b)
 	    (size_t)b.len > c->in.len - (at - start))
 		return NULL;
 	return c->in.data + (at - start);
-}
-
-/* Patch the size prefix and queue out behind earlier responses. takes:
- * out (freed here on failure). */
-int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
-			    struct net_out *out)
-{
-	struct net_response *r = &out->resp;
-	uint64_t total = r->mem.len - WIRE_SIZE_PREFIX + r->file_bytes;
-	int rc = wire_writer_status(&r->w);
-	if (rc == KB_OK && total > INT32_MAX)
-		rc = KB_ERR_TOO_LARGE;
-	if (rc != KB_OK) {
-		KB_ERROR("closing %s: %s response not sendable: %s", c->peer,
-			 wire_api_name(req->header.api_key), kb_status_name(rc));
-		net_out_free(out);
-		return rc;
-	}
-	kb_put_be32(r->mem.data, (uint32_t)total); /* INVARIANT 3 */
-	if (c->out_tail)
-		c->out_tail->next = out;
-	else
-		c->out_head = out;
-	c->out_tail = out;
-	c->out_bytes += WIRE_SIZE_PREFIX + total;
-	log_request(req, WIRE_SIZE_PREFIX + total);
-	return KB_OK;
-}
-
-/* KAFKA: kafka.request.logger at DEBUG: one line per completed request. */
-static void log_request(const struct net_request *req, uint64_t out_bytes)
-{
-	struct wire_str id = req->header.client_id;
-	KB_DEBUG("request %s v%d corr %d client %.*s from %s: %zu bytes in, "
-		 "%llu bytes out, %lld us", wire_api_name(req->header.api_key),
-		 req->header.api_version, req->header.correlation_id,
-		 id.len > 0 ? (int)id.len : 0, id.len > 0 ? id.p : "",
-		 req->conn->peer, req->body.len + WIRE_SIZE_PREFIX,
-		 (unsigned long long)out_bytes,
-		 (long long)((kb_mono_ns() - req->received_ns) / 1000));
 }
 
 /* ---- ApiVersions ---- */
@@ -757,220 +701,6 @@ static int api_versions_unsupported(const struct net_server *srv,
 	return KB_OK;
 }
 
-/* ---- Responses and zero-copy sends ---- */
-
-/* returns owned (net_out_free): a response holding a zero size prefix, to be
- * patched in net_conn_queue_response, and the response header for h. */
-static struct net_out *out_new(const struct wire_request_header *h)
-{
-	struct net_out *o = calloc(1, sizeof *o);
-	if (!o)
-		return NULL;
-	kb_buf_init(&o->resp.mem);
-	wire_writer_init(&o->resp.w, &o->resp.mem, false);
-	wire_reserve_i32(&o->resp.w);
-	wire_write_response_header(&o->resp.w, h);
-	return o;
-}
-
-void net_out_free(struct net_out *o)
-{
-	for (size_t i = 0; i < o->resp.nfiles; i++)
-		close(o->resp.files[i].fd);
-	free(o->resp.files);
-	kb_buf_fini(&o->resp.mem);
-	free(o);
-}
-
-/* The range is checked against the file now; a truncation later is
- * caught when sendfile(2) comes up short. */
-int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
-			  uint64_t length)
-{
-	struct stat st;
-	if (length == 0)
-		return KB_OK;
-	if (fstat(fd, &st) != 0)
-		return KB_ERR_IO;
-	if (offset > (uint64_t)st.st_size || length > (uint64_t)st.st_size - offset)
-		return KB_ERR_RANGE;
-	if (length > INT32_MAX - resp->file_bytes)
-		return KB_ERR_TOO_LARGE;
-	if (resp->nfiles == resp->files_cap) {
-		size_t cap = resp->files_cap ? 2 * resp->files_cap : 4;
-		void *p = realloc(resp->files, cap * sizeof *resp->files);
-		if (!p)
-			return KB_ERR_NOMEM;
-		resp->files = p;
-		resp->files_cap = cap;
-	}
-	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (dup_fd < 0) {
-		KB_ERROR("dup of fd %d: %s", fd, strerror(errno));
-		return KB_ERR_IO;
-	}
-	resp->files[resp->nfiles++] =
-		(struct net_file_part){resp->mem.len, dup_fd, offset, length};
-	resp->file_bytes += length;
-	return KB_OK;
-}
-
-/* Length of piece p; for a memory piece, *mem_from is where it starts. */
-static uint64_t out_piece_len(const struct net_out *o, size_t p,
-			      size_t *mem_from)
-{
-	const struct net_response *r = &o->resp;
-	if (p % 2)
-		return r->files[p / 2].length;
-	size_t k = p / 2;
-	size_t from = k ? r->files[k - 1].at : 0;
-	size_t to = k < r->nfiles ? r->files[k].at : r->mem.len;
-	if (mem_from)
-		*mem_from = from;
-	return to - from;
-}
-
-/* Step over finished pieces; true once the whole response is sent. */
-static bool out_settle(struct net_out *o)
-{
-	size_t pieces = 2 * o->resp.nfiles + 1;
-	while (o->piece < pieces &&
-	       o->piece_off == out_piece_len(o, o->piece, NULL)) {
-		o->piece++;
-		o->piece_off = 0;
-	}
-	return o->piece == pieces;
-}
-
-void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
-			 void *ctx)
-{
-	srv->before_send = fn;
-	srv->before_send_ctx = ctx;
-}
-
-/* Send as much of the queue as the socket takes: memory with writev,
- * file ranges with sendfile. A full socket leaves EPOLLOUT on. First the
- * before-send hook (even with nothing to send: acks=0 appends too). */
-void net_conn_flush(struct net_conn *c)
-{
-	struct net_server *srv = c->srv;
-	if (srv->before_send &&
-	    srv->before_send(srv->before_send_ctx) != KB_OK) {
-		KB_ERROR("closing %s: its answers cannot be sent (the data "
-			 "they acknowledge is not durable)", c->peer);
-		conn_close(c);
-		return;
-	}
-	while (!c->closing && c->out_head) {
-		struct net_out *o = c->out_head;
-		if (out_settle(o)) {
-			conn_pop(c);
-			continue;
-		}
-		ssize_t n = o->piece % 2 ? conn_send_file(c, o) : conn_send_mem(c);
-		if (n == 0)
-			break; /* socket full: EPOLLOUT brings us back */
-		if (n < 0) {
-			conn_close(c);
-			return;
-		}
-		conn_advance(c, (uint64_t)n);
-	}
-	conn_update_events(c);
-}
-
-/* One writev: the current memory piece of the head response and of
- * the responses after it, up to the first file range. Returns bytes
- * sent, 0 when the socket is full, -1 (logged) on a fatal error. */
-static ssize_t conn_send_mem(struct net_conn *c)
-{
-	struct iovec iov[NET_IOV_MAX];
-	int n = 0;
-	for (struct net_out *o = c->out_head; o && n < NET_IOV_MAX; o = o->next) {
-		size_t from = 0; /* o->piece: even here; 0 after the head */
-		uint64_t len = out_piece_len(o, o->piece, &from);
-		iov[n++] = (struct iovec){o->resp.mem.data + from + o->piece_off,
-					  (size_t)(len - o->piece_off)};
-		if (o->piece < 2 * o->resp.nfiles)
-			break; /* a file range follows: sendfile's turn */
-	}
-	ssize_t sent = c->tp->writev(c, iov, n);
-	if (sent >= 0)
-		return sent;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return 0;
-	KB_DEBUG("closing %s: write: %s", c->peer, strerror(errno));
-	return -1;
-}
-
-/* The file range at the head: sendfile(2) from the dup'd fd on
- * plaintext (zero copy), a bounce buffer otherwise. INVARIANT 3: end of
- * file before the range is done closes the connection. */
-static ssize_t conn_send_file(struct net_conn *c, struct net_out *o)
-{
-	const struct net_file_part *f = &o->resp.files[o->piece / 2];
-	uint64_t left = f->length - o->piece_off;
-	off_t pos = (off_t)(f->offset + o->piece_off);
-	size_t len = (size_t)KB_MIN(left, NET_SENDFILE_MAX);
-	ssize_t n = c->tp->can_sendfile ? sendfile(c->src.fd, f->fd, &pos, len)
-					: conn_copy_file(c, f->fd, pos, len);
-	if (n > 0)
-		return n;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return 0;
-	if (n == 0)
-		KB_WARN("closing %s: file range ended %llu bytes early "
-			"(truncated?)", c->peer, (unsigned long long)left);
-	else
-		KB_DEBUG("closing %s: sendfile: %s", c->peer, strerror(errno));
-	return -1;
-}
-
-/* For transports that must see the bytes (TLS): pread, then writev.
- * Returns what was written; 0 at end of file. */
-static ssize_t conn_copy_file(struct net_conn *c, int fd, off_t pos,
-			      size_t len)
-{
-	uint8_t buf[NET_COPY_CHUNK];
-	ssize_t got = pread(fd, buf, KB_MIN(len, sizeof buf), pos);
-	if (got <= 0)
-		return got;
-	struct iovec iov = {buf, (size_t)got};
-	return c->tp->writev(c, &iov, 1);
-}
-
-/* n bytes left the socket: move through pieces and responses. */
-static void conn_advance(struct net_conn *c, uint64_t n)
-{
-	bool was_full = c->out_bytes >= NET_BACKPRESSURE_BYTES;
-	c->out_bytes -= n;
-	c->last_active_ms = kb_mono_ms();
-	while (n > 0 && c->out_head) {
-		struct net_out *o = c->out_head;
-		if (out_settle(o)) {
-			conn_pop(c);
-			continue;
-		}
-		uint64_t take = KB_MIN(n, out_piece_len(o, o->piece, NULL) -
-					       o->piece_off);
-		o->piece_off += take;
-		n -= take;
-	}
-	/* INVARIANT 6: drained below the limit, its buffered requests run. */
-	if (was_full && c->out_bytes < NET_BACKPRESSURE_BYTES)
-		net_conn_mark_ready(c);
-}
-
-static void conn_pop(struct net_conn *c)
-{
-	struct net_out *o = c->out_head;
-	c->out_head = o->next;
-	if (!c->out_head)
-		c->out_tail = NULL;
-	net_out_free(o);
-}
-
 /* ---- Timers: the connection sweep ---- */
 
 /* KAFKA: connections.max.idle.ms (Selector closes channels idle that
@@ -1005,7 +735,7 @@ static void sweep_connections(void *ctx, int64_t now_ms)
 
 /* Ask epoll for what the connection can use now: EPOLLIN while reading,
  * EPOLLOUT while output waits. */
-static void conn_update_events(struct net_conn *c)
+void net_conn_update_events(struct net_conn *c)
 {
 	if (c->closing)
 		return;
@@ -1059,7 +789,7 @@ static void conn_close(struct net_conn *c)
 	if (c->parked)
 		net_delayed_finish(c->parked);
 	while (c->out_head)
-		conn_pop(c);
+		net_conn_pop(c);
 	c->out_bytes = 0;
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
 	close(c->src.fd);

@@ -3,7 +3,8 @@
  * Chapter 05 — server: the network side of a broker. One epoll reactor,
  * size-prefixed frames, a dispatch table of handlers by api key and
  * version, and delayed operations (purgatory) with deadlines.
- * The only surface later chapters may use; the lesson is in 05_server.c.
+ * The only surface later chapters may use; the lesson is in 05_server.c,
+ * 05_purgatory.c and 05_responses.c.
  */
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H

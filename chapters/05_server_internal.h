@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05, inside only: what 05_server.c and 05_purgatory.c share.
- * The server's struct and a connection's are defined here because both
- * files touch them; the few functions below cross between the two files.
- * Later chapters include 05_server.h, never this file. A parked op
- * (struct net_delayed), its watches and the timers stay private to
+ * Chapter 05, inside only: what 05_server.c, 05_purgatory.c and
+ * 05_responses.c share. The server's struct, a connection's and a queued
+ * response's are defined here because more than one file touches them;
+ * the few functions below cross between the files. Later chapters
+ * include 05_server.h, never this file. A parked op (struct
+ * net_delayed), its watches and the timers stay private to
  * 05_purgatory.c.
  */
 #ifndef SAMSA_SERVER_INTERNAL_H
@@ -21,6 +22,9 @@
 #define NET_PEER_LEN 64          /* "address:port" for logs */
 /* KAFKA: DelayedOperationPurgatory shards its watcher lists 512 ways. */
 #define NET_WATCH_BUCKETS 512
+/* Unsent bytes above which a connection is not read (05_server.c,
+ * Invariant 5; 05_responses.c resumes it below). */
+#define NET_BACKPRESSURE_BYTES (16 * 1024 * 1024)
 
 struct net_watch;
 struct net_timer;
@@ -106,18 +110,30 @@ struct net_server {
 	bool stopping;
 };
 
-/* ---- 05_server.c, for the purgatory ---- */
+/* ---- 05_server.c, for the purgatory and the responses ---- */
 
+/* Let c handle its buffered requests at the end of this reactor turn. */
+void net_conn_mark_ready(struct net_conn *c);
+/* Ask epoll for EPOLLIN while c reads, EPOLLOUT while output waits. */
+void net_conn_update_events(struct net_conn *c);
+
+/* ---- 05_responses.c, for the reactor and the purgatory ---- */
+
+/* returns owned (net_out_free): a response with its size prefix
+ * reserved and the response header for h written. */
+struct net_out *net_out_new(const struct wire_request_header *h);
 /* Patch the size prefix and queue out behind earlier responses.
  * takes: out (freed on failure). */
 int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 			    struct net_out *out);
-/* Let c handle its buffered requests at the end of this reactor turn. */
-void net_conn_mark_ready(struct net_conn *c);
 /* Send what the socket takes now; the rest waits for EPOLLOUT. */
 void net_conn_flush(struct net_conn *c);
+/* Free the response at the head of c's queue (sent, or dropped). */
+void net_conn_pop(struct net_conn *c);
 /* Close a response's file fds and free it. */
 void net_out_free(struct net_out *o);
+/* The kafka.request.logger line (DEBUG) for a request that is done. */
+void net_log_request(const struct net_request *req, uint64_t out_bytes);
 
 /* ---- 05_purgatory.c, for the reactor ---- */
 

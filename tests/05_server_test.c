@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for chapter 05 (server). Each test runs the reactor (net_run) in a
- * background thread on 127.0.0.1, port 0, and talks to it through plain
- * blocking sockets, byte by byte, as a client would. Expected responses
+ * Tests for chapter 05 (05_server.c, 05_purgatory.c, 05_responses.c).
+ * Each test runs the reactor (net_run) in a background thread on
+ * 127.0.0.1, port 0, and talks to it through plain blocking sockets,
+ * byte by byte, as a client would. Expected responses
  * are written by hand from shared/kafka-protocol/messages/ (the JSON specs), never
  * produced by samsa's encoder.
  */
