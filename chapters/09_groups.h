@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups: the classic consumer group coordinator. Two files
- * share this header:
- *   09_groups.c   the group state machine and its APIs: FindCoordinator,
- *                 JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ListGroups,
- *                 DescribeGroups, DeleteGroups;
- *   09_offsets.c  committed offsets: OffsetCommit, OffsetFetch,
- *                 OffsetDelete, and the records of __consumer_offsets that
- *                 keep offsets and groups across restarts.
+ * Chapter 09 — groups: the classic consumer group coordinator. Three
+ * files share this header:
+ *   09_groups.c      the group state machine: members, generations,
+ *                    join, sync, heartbeat, leave, session and rebalance
+ *                    timeouts (grp_tick);
+ *   09_group_apis.c  the coordinator on a server (grp_open) and the wire
+ *                    side of FindCoordinator, JoinGroup, SyncGroup,
+ *                    Heartbeat, LeaveGroup, ListGroups, DescribeGroups,
+ *                    DeleteGroups;
+ *   09_offsets.c     committed offsets: OffsetCommit, OffsetFetch,
+ *                    OffsetDelete, and the records of __consumer_offsets
+ *                    that keep offsets and groups across restarts.
  * The only surface later chapters may use; the lesson is in the .c files.
  *
  * The state machine (KAFKA: GroupState in the classic GroupCoordinator),
@@ -161,7 +165,7 @@ struct grp_coordinator {
 	bool loading;              /* replaying __consumer_offsets */
 };
 
-/* ---- Lifecycle ---- */
+/* ---- Lifecycle (09_group_apis.c) ---- */
 
 /* Create __consumer_offsets when missing (offsets_partitions partitions,
  * cleanup.policy=compact), load every group and offset back from it,
@@ -267,7 +271,7 @@ void grp_remove_group(struct grp_coordinator *c, size_t i);
 /* 09_offsets.c: free every offset of g. */
 void grp_offsets_free(struct grp_group *g);
 
-/* ---- Handlers ---- */
+/* ---- Handlers (09_group_apis.c) ---- */
 
 int handle_find_coordinator(struct net_request *req, struct net_response *resp);
 int handle_join_group(struct net_request *req, struct net_response *resp);

@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 09 — groups, part 3: the group APIs, and the coordinator on a
+ * server.
+ *
+ * Concept:
+ *   09_groups.c is a state machine that knows no bytes and no sockets.
+ *   This file is its shell: grp_open makes the coordinator and puts it on
+ *   the server (its API table and its timer), and one handler per API
+ *   decodes a request, calls the core with the time, and encodes the
+ *   answer. JoinGroup and SyncGroup are the two that may not be answered
+ *   at once: their handler parks the request until the core says the
+ *   member's answer is ready.
+ *
+ * Kafka:
+ *   KafkaApis' group requests and GroupCoordinator.startup. FindCoordinator
+ *   v0-4 (v4: a batch of keys), JoinGroup v0-6 (v4+: KIP-394
+ *   MEMBER_ID_REQUIRED carries the new id; v5+: group.instance.id),
+ *   SyncGroup v0-4, Heartbeat v0-4, LeaveGroup v0-4 (v3+: a batch of
+ *   members, by member id or group.instance.id), ListGroups v0-4 (v4:
+ *   filter by state), DescribeGroups v0-5, DeleteGroups v0-2. A parked
+ *   JoinGroup is Kafka's DelayedJoin; a parked SyncGroup is the callback
+ *   Kafka keeps until the leader's assignment arrives.
+ *
+ * Interface:
+ *   - grp_open creates __consumer_offsets when missing, loads it
+ *     (grp_load, 09_offsets.c), then registers every group and offsets
+ *     API with the versions served and a GRP_TICK_MS timer; grp_close
+ *     frees the coordinator after net_server_free.
+ *   - Each handle_* decodes the whole request first; a malformed body is
+ *     KB_ERR_PROTO (the server closes the connection). Kafka error codes
+ *     come from the core and go only into the answer.
+ *   - A handler that parks returns NET_PARKED; wait_try writes the answer
+ *     later, on a wakeup from grp_notify or at the deadline.
+ *
+ * Invariants:
+ *   1. A parked request holds the group and member ids, never pointers
+ *      into the group: wait_try looks both up again, since either may be
+ *      freed while it waits.
+ *   2. Writing a JoinGroup or SyncGroup answer clears the member's
+ *      join_ready or sync_ready: one ready answer answers one request.
+ *   3. A parked request is always answered: with the member's answer once
+ *      ready, UNKNOWN_MEMBER_ID if the member is gone, and
+ *      REBALANCE_IN_PROGRESS (rejoin) when its deadline, the rebalance
+ *      timeout plus PARK_SLACK_MS, passes first.
+ *   4. Only the leader's JoinGroup answer lists the members and their
+ *      subscriptions.
+ *
+ * Simplifications:
+ *   - FindCoordinator answers this broker for group and transaction keys
+ *     alike: on one node it is every coordinator.
+ *   - DescribeGroups v3+ sends authorized operations as "not computed"
+ *     (OPS_OMITTED); throttle_time_ms is always 0 (no quotas).
+ *
+ * See also: docs/09_group_apis.md, diagrams/09_group_apis.dot,
+ *   tests/clients/test_groups.py, 09_groups.c (the core), 09_offsets.c;
+ *   chapters 00, 04, 05 (net_park, net_watch, net_every), 06.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "00_base.h"
+#include "04_codec.h"
+#include "05_server.h"
+#include "06_topics.h"
+#include "09_groups.h"
+
+/* KAFKA: the coordinator key types of FindCoordinator. */
+#define KEY_TYPE_GROUP 0
+#define KEY_TYPE_TRANSACTION 1
+/* KAFKA: a JoinGroup waits at most the rebalance timeout; the parked
+ * request gets this much longer so the coordinator answers first. */
+#define PARK_SLACK_MS 5000
+/* KAFKA: authorized operations not computed (Integer.MIN_VALUE). */
+#define OPS_OMITTED INT32_MIN
+
+/* What a parked JoinGroup or SyncGroup waits for. */
+struct grp_wait {
+	struct grp_coordinator *c; /* borrowed */
+	char *group;               /* owned */
+	char *member;              /* owned */
+	int16_t api_key;           /* JoinGroup or SyncGroup */
+	int16_t version;
+};
+
+/* A decoded JoinGroup with its owned copies. */
+struct join_msg {
+	struct grp_join_req q;
+	char *group, *member, *instance, *client, *host, *type; /* owned */
+	struct grp_protocol *protocols; /* owned names; meta views copied */
+	int32_t nprotocols;
+};
+
+/* The head SyncGroup and Heartbeat share: group, generation, member and
+ * (v3+) group.instance.id. group or member is NULL only when a copy
+ * failed; instance is NULL when absent or null. */
+struct member_head {
+	char *group, *member, *instance; /* owned: member_head_free */
+	int32_t generation;
+};
+
+static void grp_timer(void *ctx, int64_t now_ms);
+static int grp_register(struct grp_coordinator *c);
+static int16_t find_one(struct wire_writer *w,
+			const struct topic_broker_config *b, int8_t key_type);
+static void join_msg_free(struct join_msg *j);
+static int join_decode(struct net_request *req, struct join_msg *j);
+static void join_write(struct wire_writer *w, int16_t v, int16_t err,
+		       const struct grp_group *g, const struct grp_member *m,
+		       const char *member_id);
+static void sync_write(struct wire_writer *w, int16_t v, int16_t err,
+		       const struct grp_member *m);
+static int park_member(struct net_request *req, struct net_response *resp,
+		       struct grp_group *g, struct grp_member *m,
+		       int64_t timeout_ms);
+static bool wait_try(struct net_delayed *op, struct net_response *resp,
+		     bool expired);
+static void wait_free(void *ctx);
+static bool state_wanted(const struct grp_group *g, const struct wire_str *f,
+			 int32_t n);
+static void describe_one(struct wire_writer *w, int16_t v,
+			 struct grp_group *g, struct wire_str id);
+static void member_head_read(struct wire_reader *r, int16_t v,
+			     struct member_head *h);
+static void member_head_free(struct member_head *h);
+static char *wdup(struct wire_str s);
+static char *wdup_nn(struct wire_str s);
+static void write_throttle(struct wire_writer *w, int16_t v, int16_t from);
+
+/* ======================================================================
+ * ---- Lifecycle ----
+ * ====================================================================== */
+
+static void grp_timer(void *ctx, int64_t now_ms)
+{
+	(void)now_ms; /* monotonic; the coordinator keeps wall-clock time */
+	grp_tick(ctx, kb_now_ms());
+}
+
+/* Each API with the versions served (KAFKA: the ranges of the issue). */
+static int grp_register(struct grp_coordinator *c)
+{
+	static const struct {
+		int16_t key, min, max;
+		net_handler_fn fn;
+	} apis[] = {
+		{WIRE_API_FIND_COORDINATOR, 0, 4, handle_find_coordinator},
+		{WIRE_API_JOIN_GROUP, 0, 6, handle_join_group},
+		{WIRE_API_SYNC_GROUP, 0, 4, handle_sync_group},
+		{WIRE_API_HEARTBEAT, 0, 4, handle_heartbeat},
+		{WIRE_API_LEAVE_GROUP, 0, 4, handle_leave_group},
+		{WIRE_API_OFFSET_COMMIT, 2, 8, handle_offset_commit},
+		{WIRE_API_OFFSET_FETCH, 1, 8, handle_offset_fetch},
+		{WIRE_API_LIST_GROUPS, 0, 4, handle_list_groups},
+		{WIRE_API_DESCRIBE_GROUPS, 0, 5, handle_describe_groups},
+		{WIRE_API_DELETE_GROUPS, 0, 2, handle_delete_groups},
+		{WIRE_API_OFFSET_DELETE, 0, 0, handle_offset_delete},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(apis); i++) {
+		int rc = net_register(c->srv, apis[i].key, apis[i].min,
+				      apis[i].max, apis[i].fn, c);
+		if (rc != KB_OK)
+			return rc;
+	}
+	return net_every(c->srv, GRP_TICK_MS, grp_timer, c);
+}
+
+/* KAFKA: the coordinator's startup: the offsets topic exists (created
+ * compacted on first use), its partitions are loaded, then requests are
+ * served. */
+int grp_open(struct topic_manager *tm, struct net_server *srv,
+	     const struct grp_config *cfg, struct grp_coordinator **out)
+{
+	/* KAFKA: the offsets topic is compacted, with segments of
+	 * offsets.topic.segment.bytes (100 MiB), so the cleaner (chapter 10)
+	 * gets rolled segments long before the 1 GiB default would roll. */
+	char segment_bytes[16];
+	snprintf(segment_bytes, sizeof segment_bytes, "%" PRId32,
+		 cfg->offsets_segment_bytes);
+	const struct topic_config_kv compact[] = {
+		{"cleanup.policy", "compact"}, {"segment.bytes", segment_bytes}};
+	struct grp_coordinator *c = calloc(1, sizeof *c);
+	if (!c)
+		return KB_ERR_NOMEM;
+	c->cfg = *cfg;
+	c->tm = tm;
+	c->srv = srv;
+	int rc = KB_OK;
+	if (tm && !topic_find(tm, TOPIC_CONSUMER_OFFSETS))
+		rc = topic_create(tm, TOPIC_CONSUMER_OFFSETS,
+				  cfg->offsets_partitions, compact,
+				  KB_ARRAY_LEN(compact), NULL);
+	if (rc == KB_OK && tm)
+		rc = grp_load(c);
+	if (rc == KB_OK && srv)
+		rc = grp_register(c);
+	if (rc != KB_OK) {
+		grp_close(c);
+		return rc;
+	}
+	*out = c;
+	return KB_OK;
+}
+
+void grp_close(struct grp_coordinator *c)
+{
+	if (!c)
+		return;
+	c->srv = NULL; /* freed already: nothing is parked any more */
+	while (c->ngroups > 0)
+		grp_remove_group(c, c->ngroups - 1);
+	free(c->groups);
+	free(c);
+}
+
+/* ======================================================================
+ * ---- FindCoordinator ----
+ * ====================================================================== */
+
+/* One coordinator answer: this broker for groups and transactions alike
+ * (single node); an unknown key type is INVALID_REQUEST. */
+static int16_t find_one(struct wire_writer *w, const struct topic_broker_config *b,
+			int8_t key_type)
+{
+	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
+	wire_write_i32(w, ok ? b->node_id : -1);
+	wire_write_string(w, wire_str_c(ok ? b->advertised_host : ""));
+	wire_write_i32(w, ok ? b->advertised_port : -1);
+	return ok ? KAFKA_ERR_NONE : KAFKA_ERR_INVALID_REQUEST;
+}
+
+int handle_find_coordinator(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	const struct topic_broker_config *b = topic_manager_config(c->tm);
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	struct wire_str key = {"", 0};
+	int32_t nkeys = 1;
+	size_t keys_at = 0;
+	if (v <= 3)
+		key = wire_read_string(r);
+	int8_t type = v >= 1 ? wire_read_i8(r) : KEY_TYPE_GROUP;
+	if (v >= 4) {
+		nkeys = wire_read_array_len(r, 1);
+		keys_at = r->pos;
+		for (int32_t i = 0; i < nkeys; i++)
+			wire_read_string(r);
+	}
+	wire_read_tags(r);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	write_throttle(w, v, 1);
+	if (v <= 3) {
+		size_t at = w->buf->len;
+		wire_write_i16(w, KAFKA_ERR_NONE);
+		if (v >= 1)
+			wire_write_string(w, wire_str_c(NULL));
+		int16_t err = find_one(w, b, type);
+		kb_put_be16(w->buf->data + at, (uint16_t)err);
+		(void)key;
+	} else {
+		struct wire_reader k;
+		wire_reader_init(&k, r->p + keys_at, r->len - keys_at, true);
+		wire_write_array_len(w, nkeys);
+		for (int32_t i = 0; i < nkeys; i++) {
+			wire_write_string(w, wire_read_string(&k));
+			int16_t err = find_one(w, b, type);
+			wire_write_i16(w, err);
+			wire_write_string(w, wire_str_c(NULL));
+			wire_write_tags(w);
+		}
+	}
+	wire_write_tags(w);
+	return wire_writer_status(w);
+}
+
+/* ======================================================================
+ * ---- JoinGroup ----
+ * ====================================================================== */
+
+static void join_msg_free(struct join_msg *j)
+{
+	for (int32_t i = 0; j->protocols && i < j->nprotocols; i++) {
+		free(j->protocols[i].name);
+		kb_buf_fini(&j->protocols[i].meta);
+	}
+	free(j->protocols);
+	free(j->group);
+	free(j->member);
+	free(j->instance);
+	free(j->client);
+	free(j->host);
+	free(j->type);
+}
+
+static int join_decode(struct net_request *req, struct join_msg *j)
+{
+	struct wire_reader *r = &req->body;
+	int16_t v = req->header.api_version;
+	j->group = wdup_nn(wire_read_string(r));
+	int32_t session = wire_read_i32(r);
+	int32_t rebalance = v >= 1 ? wire_read_i32(r) : session;
+	j->member = wdup_nn(wire_read_string(r));
+	if (v >= 5)
+		j->instance = wdup(wire_read_nullable_string(r));
+	j->type = wdup_nn(wire_read_string(r));
+	j->nprotocols = wire_read_array_len(r, 2);
+	j->protocols = calloc((size_t)j->nprotocols + 1, sizeof *j->protocols);
+	if (!j->protocols)
+		return KB_ERR_NOMEM;
+	for (int32_t i = 0; i < j->nprotocols; i++) {
+		j->protocols[i].name = wdup_nn(wire_read_string(r));
+		struct wire_bytes m = wire_read_bytes(r);
+		if (m.len > 0)
+			kb_buf_append(&j->protocols[i].meta, m.p, (size_t)m.len);
+		wire_read_tags(r);
+	}
+	wire_read_tags(r);
+	j->client = wdup_nn(req->header.client_id);
+	j->host = strdup(net_conn_host(req->conn));
+	if (!j->host)
+		return KB_ERR_NOMEM;
+	j->q = (struct grp_join_req){j->group, j->member, j->instance,
+		j->client, j->host, j->type, session, rebalance, j->protocols,
+		(size_t)j->nprotocols, v >= 4};
+	return wire_reader_status(r);
+}
+
+/* The JoinGroup response body for member m of g (error answers when m is
+ * NULL or err is set). The leader gets every member's subscription. */
+static void join_write(struct wire_writer *w, int16_t v, int16_t err,
+		       const struct grp_group *g, const struct grp_member *m,
+		       const char *member_id)
+{
+	bool ok = err == KAFKA_ERR_NONE && g && m;
+	bool leader = ok && g->leader && strcmp(g->leader, m->id) == 0;
+	write_throttle(w, v, 2);
+	wire_write_i16(w, err);
+	wire_write_i32(w, ok ? g->generation : -1);
+	wire_write_string(w, wire_str_c(ok && g->protocol ? g->protocol : ""));
+	wire_write_string(w, wire_str_c(ok && g->leader ? g->leader : ""));
+	wire_write_string(w, wire_str_c(member_id));
+	wire_write_array_len(w, leader ? (int32_t)g->nmembers : 0);
+	for (size_t i = 0; leader && i < g->nmembers; i++) {
+		const struct grp_member *x = g->members[i];
+		const struct kb_buf *meta = NULL;
+		for (size_t p = 0; p < x->nprotocols; p++)
+			if (strcmp(x->protocols[p].name, g->protocol) == 0)
+				meta = &x->protocols[p].meta;
+		wire_write_string(w, wire_str_c(x->id));
+		if (v >= 5)
+			wire_write_string(w, wire_str_c(x->instance_id));
+		wire_write_bytes(w, (struct wire_bytes){
+			meta ? meta->data : NULL, meta ? (int32_t)meta->len : 0});
+		wire_write_tags(w);
+	}
+	wire_write_tags(w);
+}
+
+int handle_join_group(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct join_msg j = {0};
+	int16_t v = req->header.api_version;
+	int rc = join_decode(req, &j);
+	if (rc != KB_OK || !j.group || !j.member || !j.type || !j.client) {
+		join_msg_free(&j);
+		return rc == KB_ERR_NOMEM ? KB_ERR_NOMEM : KB_ERR_PROTO;
+	}
+	struct grp_group *g;
+	struct grp_member *m;
+	int16_t err = grp_join(c, &j.q, kb_now_ms(), &g, &m);
+	if (err == KAFKA_ERR_NONE && m && !m->join_ready) {
+		rc = park_member(req, resp, g, m, m->rebalance_timeout_ms);
+	} else {
+		const char *id = m ? m->id : j.member;
+		if (err == KAFKA_ERR_MEMBER_ID_REQUIRED)
+			id = g->pending[g->npending - 1].id;
+		if (m)
+			m->join_ready = false;
+		join_write(&resp->w, v, err, g, m, id);
+		rc = wire_writer_status(&resp->w);
+	}
+	join_msg_free(&j);
+	return rc;
+}
+
+/* ======================================================================
+ * ---- SyncGroup ----
+ * ====================================================================== */
+
+static void sync_write(struct wire_writer *w, int16_t v, int16_t err,
+		       const struct grp_member *m)
+{
+	bool ok = err == KAFKA_ERR_NONE && m;
+	write_throttle(w, v, 1);
+	wire_write_i16(w, err);
+	wire_write_bytes(w, (struct wire_bytes){
+		ok ? m->assignment.data : NULL,
+		ok ? (int32_t)m->assignment.len : 0});
+	wire_write_tags(w);
+}
+
+int handle_sync_group(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	int16_t v = req->header.api_version;
+	struct member_head h;
+	member_head_read(r, v, &h);
+	int32_t n = wire_read_array_len(r, 2);
+	struct grp_assignment *a = calloc((size_t)n + 1, sizeof *a);
+	for (int32_t i = 0; a && i < n; i++) {
+		a[i].member_id = wdup_nn(wire_read_string(r));
+		a[i].assignment = wire_read_bytes(r);
+		wire_read_tags(r);
+	}
+	wire_read_tags(r);
+	int rc = wire_reader_status(r);
+	if (rc == KB_OK && (!h.group || !h.member || !a))
+		rc = KB_ERR_NOMEM;
+	struct grp_member *m = NULL;
+	int16_t err = KAFKA_ERR_NONE;
+	if (rc == KB_OK)
+		err = grp_sync(c, h.group, h.generation, h.member, h.instance,
+			       a, (size_t)n, kb_now_ms(), &m);
+	if (rc == KB_OK && err == KAFKA_ERR_NONE && !m->sync_ready) {
+		rc = park_member(req, resp, grp_find(c, h.group), m,
+				 m->rebalance_timeout_ms);
+	} else if (rc == KB_OK) {
+		if (m)
+			m->sync_ready = false;
+		sync_write(&resp->w, v, err, m);
+		rc = wire_writer_status(&resp->w);
+	}
+	for (int32_t i = 0; a && i < n; i++)
+		free((char *)a[i].member_id);
+	free(a);
+	member_head_free(&h);
+	return rc;
+}
+
+/* ======================================================================
+ * ---- Parked JoinGroup and SyncGroup ----
+ * ====================================================================== */
+
+/* Park req until member m of g has its answer (join or sync). */
+static int park_member(struct net_request *req, struct net_response *resp,
+		       struct grp_group *g, struct grp_member *m,
+		       int64_t timeout_ms)
+{
+	struct grp_wait *wt = calloc(1, sizeof *wt);
+	if (!wt)
+		return KB_ERR_NOMEM;
+	*wt = (struct grp_wait){req->ctx, strdup(g->id), strdup(m->id),
+				req->header.api_key, req->header.api_version};
+	struct net_delayed *op;
+	int64_t deadline = kb_mono_ms() + timeout_ms + PARK_SLACK_MS;
+	int rc = net_park(req, resp, deadline, wait_try, wt, wait_free, &op);
+	if (rc == KB_OK)
+		rc = net_watch(op, g);
+	return rc == KB_OK ? NET_PARKED : rc;
+}
+
+/* A parked JoinGroup or SyncGroup: answered when its member's answer is
+ * ready, with UNKNOWN_MEMBER_ID when the member is gone, and with
+ * REBALANCE_IN_PROGRESS (rejoin) if its deadline passes first. */
+static bool wait_try(struct net_delayed *op, struct net_response *resp,
+		     bool expired)
+{
+	struct grp_wait *wt = net_delayed_ctx(op);
+	struct grp_group *g = grp_find(wt->c, wt->group);
+	struct grp_member *m = g && g->state != GRP_DEAD ?
+				       grp_member_find(g, wt->member) : NULL;
+	bool join = wt->api_key == WIRE_API_JOIN_GROUP;
+	bool ready = m && (join ? m->join_ready : m->sync_ready);
+	if (m && !ready && !expired)
+		return false;
+	int16_t err = !m     ? KAFKA_ERR_UNKNOWN_MEMBER_ID :
+		      !ready ? KAFKA_ERR_REBALANCE_IN_PROGRESS :
+		      join   ? m->join_error : m->sync_error;
+	if (join)
+		join_write(&resp->w, wt->version, err, g, m, wt->member);
+	else
+		sync_write(&resp->w, wt->version, err, m);
+	if (m && join)
+		m->join_ready = false;
+	else if (m)
+		m->sync_ready = false;
+	return true;
+}
+
+static void wait_free(void *ctx)
+{
+	struct grp_wait *wt = ctx;
+	free(wt->group);
+	free(wt->member);
+	free(wt);
+}
+
+/* ======================================================================
+ * ---- Heartbeat and LeaveGroup ----
+ * ====================================================================== */
+
+int handle_heartbeat(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	int16_t v = req->header.api_version;
+	struct member_head h;
+	member_head_read(r, v, &h);
+	wire_read_tags(r);
+	int rc = wire_reader_status(r);
+	if (rc == KB_OK && h.group && h.member) {
+		int16_t err = grp_heartbeat(c, h.group, h.generation, h.member,
+					    h.instance, kb_now_ms());
+		write_throttle(&resp->w, v, 1);
+		wire_write_i16(&resp->w, err);
+		wire_write_tags(&resp->w);
+		rc = wire_writer_status(&resp->w);
+	}
+	member_head_free(&h);
+	return rc == KB_OK || rc == KB_ERR_PROTO ? rc : KB_ERR_PROTO;
+}
+
+int handle_leave_group(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	char *group = wdup_nn(wire_read_string(r));
+	int64_t now = kb_now_ms();
+	if (v <= 2) {
+		char *member = wdup_nn(wire_read_string(r));
+		wire_read_tags(r);
+		int16_t err = KAFKA_ERR_NONE;
+		if (wire_reader_status(r) == KB_OK && group && member)
+			err = grp_leave(c, group, member, NULL, now);
+		free(member);
+		write_throttle(w, v, 1);
+		wire_write_i16(w, err);
+	} else {
+		int32_t n = wire_read_array_len(r, 2);
+		write_throttle(w, v, 1);
+		wire_write_i16(w, KAFKA_ERR_NONE);
+		wire_write_array_len(w, n);
+		for (int32_t i = 0; i < n; i++) {
+			struct wire_str mid = wire_read_string(r);
+			struct wire_str iid = wire_read_nullable_string(r);
+			wire_read_tags(r);
+			char *member = wdup_nn(mid), *instance = wdup(iid);
+			int16_t err = group && member ?
+				grp_leave(c, group, member, instance, now) :
+				KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+			wire_write_string(w, mid);
+			wire_write_string(w, iid);
+			wire_write_i16(w, err);
+			wire_write_tags(w);
+			free(member);
+			free(instance);
+		}
+	}
+	wire_read_tags(r);
+	wire_write_tags(w);
+	free(group);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	return wire_writer_status(w);
+}
+
+/* ======================================================================
+ * ---- ListGroups, DescribeGroups, DeleteGroups ----
+ * ====================================================================== */
+
+/* v4+: is g's state in the filter (an empty filter passes all)? */
+static bool state_wanted(const struct grp_group *g, const struct wire_str *f,
+			 int32_t n)
+{
+	for (int32_t i = 0; i < n; i++)
+		if (wire_str_eq(f[i], grp_state_name(g->state)))
+			return true;
+	return n == 0;
+}
+
+int handle_list_groups(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	int32_t nf = v >= 4 ? wire_read_array_len(r, 1) : 0;
+	struct wire_str *f = calloc((size_t)nf + 1, sizeof *f);
+	if (!f)
+		return KB_ERR_NOMEM;
+	for (int32_t i = 0; i < nf; i++)
+		f[i] = wire_read_string(r);
+	wire_read_tags(r);
+	if (wire_reader_status(r) != KB_OK) {
+		free(f);
+		return KB_ERR_PROTO;
+	}
+	write_throttle(w, v, 1);
+	wire_write_i16(w, KAFKA_ERR_NONE);
+	size_t at = wire_write_array_begin(w);
+	int32_t n = 0;
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct grp_group *g = c->groups[i];
+		if (!state_wanted(g, f, nf))
+			continue;
+		wire_write_string(w, wire_str_c(g->id));
+		wire_write_string(w, wire_str_c(g->protocol_type ?
+						g->protocol_type : ""));
+		if (v >= 4)
+			wire_write_string(w, wire_str_c(grp_state_name(g->state)));
+		wire_write_tags(w);
+		n++;
+	}
+	wire_write_array_end(w, at, n);
+	wire_write_tags(w);
+	free(f);
+	return wire_writer_status(w);
+}
+
+/* One DescribedGroup; an unknown group is described as Dead. */
+static void describe_one(struct wire_writer *w, int16_t v,
+			 struct grp_group *g, struct wire_str id)
+{
+	wire_write_i16(w, KAFKA_ERR_NONE);
+	wire_write_string(w, id);
+	wire_write_string(w, wire_str_c(grp_state_name(g ? g->state : GRP_DEAD)));
+	wire_write_string(w, wire_str_c(g && g->protocol_type ?
+					g->protocol_type : ""));
+	wire_write_string(w, wire_str_c(g && g->protocol ? g->protocol : ""));
+	wire_write_array_len(w, g ? (int32_t)g->nmembers : 0);
+	for (size_t i = 0; g && i < g->nmembers; i++) {
+		const struct grp_member *m = g->members[i];
+		const struct kb_buf *meta = NULL;
+		for (size_t p = 0; g->protocol && p < m->nprotocols; p++)
+			if (strcmp(m->protocols[p].name, g->protocol) == 0)
+				meta = &m->protocols[p].meta;
+		bool stable = g->state == GRP_STABLE;
+		wire_write_string(w, wire_str_c(m->id));
+		if (v >= 4)
+			wire_write_string(w, wire_str_c(m->instance_id));
+		wire_write_string(w, wire_str_c(m->client_id));
+		wire_write_string(w, wire_str_c(m->client_host));
+		wire_write_bytes(w, (struct wire_bytes){
+			meta ? meta->data : NULL, meta ? (int32_t)meta->len : 0});
+		wire_write_bytes(w, (struct wire_bytes){
+			stable ? m->assignment.data : NULL,
+			stable ? (int32_t)m->assignment.len : 0});
+		wire_write_tags(w);
+	}
+	if (v >= 3)
+		wire_write_i32(w, OPS_OMITTED);
+	wire_write_tags(w);
+}
+
+int handle_describe_groups(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
+	int32_t n = wire_read_array_len(r, 1);
+	size_t ids_at = r->pos;
+	for (int32_t i = 0; i < n; i++)
+		wire_read_string(r);
+	if (v >= 3)
+		wire_read_bool(r); /* include_authorized_operations */
+	wire_read_tags(r);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	struct wire_reader ids;
+	wire_reader_init(&ids, r->p + ids_at, r->len - ids_at, r->flexible);
+	write_throttle(w, v, 1);
+	wire_write_array_len(w, n);
+	for (int32_t i = 0; i < n; i++) {
+		struct wire_str id = wire_read_string(&ids);
+		char *name = wdup_nn(id);
+		describe_one(w, v, name ? grp_find(c, name) : NULL, id);
+		free(name);
+	}
+	wire_write_tags(w);
+	return wire_writer_status(w);
+}
+
+int handle_delete_groups(struct net_request *req, struct net_response *resp)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int32_t n = wire_read_array_len(r, 1);
+	size_t ids_at = r->pos;
+	for (int32_t i = 0; i < n; i++)
+		wire_read_string(r);
+	wire_read_tags(r);
+	if (wire_reader_status(r) != KB_OK)
+		return KB_ERR_PROTO;
+	struct wire_reader ids;
+	wire_reader_init(&ids, r->p + ids_at, r->len - ids_at, r->flexible);
+	wire_write_i32(w, 0); /* throttle_time_ms */
+	wire_write_array_len(w, n);
+	for (int32_t i = 0; i < n; i++) {
+		struct wire_str id = wire_read_string(&ids);
+		char *name = wdup_nn(id);
+		int16_t err = name ? grp_delete(c, name) :
+				     KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+		wire_write_string(w, id);
+		wire_write_i16(w, err);
+		wire_write_tags(w);
+		free(name);
+	}
+	wire_write_tags(w);
+	return wire_writer_status(w);
+}
+
+/* ======================================================================
+ * ---- Small helpers ----
+ * ====================================================================== */
+
+/* Decode the head SyncGroup and Heartbeat share, in wire order.
+ * returns owned strings in *h (member_head_free). */
+static void member_head_read(struct wire_reader *r, int16_t v,
+			     struct member_head *h)
+{
+	h->group = wdup_nn(wire_read_string(r));
+	h->generation = wire_read_i32(r);
+	h->member = wdup_nn(wire_read_string(r));
+	h->instance = v >= 3 ? wdup(wire_read_nullable_string(r)) : NULL;
+}
+
+static void member_head_free(struct member_head *h)
+{
+	free(h->group);
+	free(h->member);
+	free(h->instance);
+}
+
+/* A NUL-terminated copy of a wire string; null and failure give NULL.
+ * returns owned. */
+static char *wdup(struct wire_str s)
+{
+	char *out = NULL;
+	if (s.len >= 0 && wire_str_dup(s, &out) != KB_OK)
+		return NULL;
+	return out;
+}
+
+/* The same, but null reads as "" (the non-nullable fields). */
+static char *wdup_nn(struct wire_str s)
+{
+	char *out = wdup(s);
+	return out ? out : strdup("");
+}
+
+static void write_throttle(struct wire_writer *w, int16_t v, int16_t from)
+{
+	if (v >= from)
+		wire_write_i32(w, 0); /* throttle_time_ms */
+}
