@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 10 — compaction: the log cleaner for cleanup.policy=compact.
+ * Chapter 10 — compaction, part 1: one cleaning pass over one log.
  *
  * Concept:
  *   Some topics are not a history but a table: __consumer_offsets holds the
@@ -15,14 +15,14 @@
  *   A record with a null value (a tombstone) says "delete this key"; it
  *   must outlive the values it hides long enough for every consumer to
  *   see it, then it goes too (delete.retention.ms).
+ *   This file is the pass; 10_swap.c puts a rewritten segment in place of
+ *   the old one, and 10_cleaner.c decides which log to clean and when.
  *
  * Kafka:
- *   LogCleaner, Cleaner.doClean/cleanSegments, SkimpyOffsetMap,
- *   LogCleanerManager (dirtiest log, cleanableOffsets), MemoryRecords.
- *   filterTo, UnifiedLog.replaceSegments and the .cleaned/.swap files.
- *   Configs: cleanup.policy=compact (or compact,delete),
+ *   Cleaner.doClean/cleanSegments, SkimpyOffsetMap,
+ *   LogCleanerManager.cleanableOffsets, LogToClean, MemoryRecords.
+ *   filterTo. Configs: cleanup.policy=compact (or compact,delete),
  *   min.cleanable.dirty.ratio, min.compaction.lag.ms, delete.retention.ms,
- *   log.cleaner.enable, log.cleaner.backoff.ms,
  *   log.cleaner.dedupe.buffer.size.
  *
  * Interface:
@@ -35,12 +35,11 @@
  *     mapped end returns KB_ERR_AGAIN and must be dropped.
  *   - A struct segment of a rewritten segment is replaced: do not keep a
  *     segment pointer (a log_read_result) across a step.
- *   - The broker calls clean_open once (it registers the timer) and
- *     clean_close after net_server_free.
- *   Single-threaded: the cleaner runs on the reactor in slices, one
- *   segment read or rewritten per CLEAN_TICK_MS tick, so requests are
- *   served between two slices and the log keeps chapter 03's rule of one
- *   owning thread (a helper thread would have to share the segments).
+ *   Single-threaded: a pass runs on the reactor in slices, one segment
+ *   read or rewritten per step, and the cleaner (10_cleaner.c) takes one
+ *   step per CLEAN_TICK_MS tick, so requests are served between two
+ *   slices and the log keeps chapter 03's rule of one owning thread (a
+ *   helper thread would have to share the segments).
  *
  * Invariants:
  *   1. The active segment, and every segment at or above the first
@@ -51,17 +50,14 @@
  *   3. A tombstone is removed only if it lay in the clean section when
  *      the pass started (so it survived a pass) and its segment's largest
  *      timestamp is older than now - delete.retention.ms.
- *   4. A segment is replaced by one atomic rename of a complete, fsynced
- *      file, after its old indexes are gone: at every instant the
- *      directory holds either the old segment or the new one, and an
+ *   4. A segment is never written in place: its survivors go to a new,
+ *      fsynced file that clean_swap_in (10_swap.c) renames over it, so
+ *      the directory always holds the old segment or the new one, and an
  *      index that does not match its .log is missing, never stale.
  *   5. Each step (each tick) maps or rewrites at most one segment; a
  *      pass maps at most map_max_bytes (but always one whole segment).
  *
  * Simplifications:
- *   - A swap left by a crash is rolled back (chapter 03 deletes *.swap):
- *     the original .log is intact until the rename, so nothing is lost.
- *     Kafka completes swaps because its swaps can merge several segments.
  *   - Segments are not merged after cleaning (Kafka groups small ones);
  *     a segment left empty is deleted (log_drop_empty_segment), except
  *     the first, which keeps the log start offset.
@@ -72,21 +68,18 @@
  *     producer's (Kafka keeps its header for producer state).
  *   - A batch that loses records is rewritten uncompressed; gzip is read
  *     with zlib, snappy/lz4/zstd batches are kept whole (no library).
- *   - The first dirty offsets live in memory, not in
- *     cleaner-offset-checkpoint: after a restart a log is cleaned again.
  *   - Records without a key are dropped, as Kafka's cleaner does.
- *   - max.compaction.lag.ms is not enforced, and a truncation refilled
- *     past the mapped end between two steps goes unnoticed (only
- *     replication, chapter 08, truncates a live log).
+ *   - A truncation refilled past the mapped end between two steps goes
+ *     unnoticed (only replication, chapter 08, truncates a live log).
  *
  * See also: docs/10_compaction.md, diagrams/10_compaction.dot,
  *   tests/10_compaction_test.c, tests/clients/test_compaction.py;
- *   chapters 01 (segment), 02 (index), 03 (log), 04 (records), 06 (topics).
+ *   10_swap.c, 10_cleaner.c; chapters 01 (segment), 02 (index),
+ *   03 (log), 04 (records).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -94,15 +87,11 @@
 
 #include "00_base.h"
 #include "01_segment.h"
-#include "02_index.h"
 #include "03_log.h"
 #include "04_codec.h"
-#include "05_server.h"
-#include "06_topics.h"
 #include "10_compaction.h"
+#include "10_compaction_internal.h"
 
-/* Longest path we build: a directory plus a file name. */
-#define CLEAN_PATH_MAX 4096
 /* The rewrite writes its output file in chunks of this many bytes. */
 #define CLEAN_WRITE_CHUNK (1024 * 1024)
 /* Largest records area we inflate from one gzip batch (a bomb guard);
@@ -165,31 +154,6 @@ struct clean_records {
 	struct kb_buf owned;  /* owned: the inflated copy, if any */
 };
 
-/* Where one partition's dirty section starts (KAFKA: one line of
- * cleaner-offset-checkpoint). */
-struct clean_mark {
-	char topic[TOPIC_NAME_MAX + 1];
-	int32_t partition;
-	int64_t first_dirty;
-};
-
-/* KAFKA: LogCleaner with one CleanerThread, run as a timer. A pass names
- * its partition, never holds it: a topic deleted between two ticks is
- * simply not found at the next one. */
-struct cleaner {
-	struct topic_manager *tm;        /* borrowed: outlives the cleaner */
-	struct clean_broker_config cfg;
-	struct clean_mark *marks;        /* owned: nmarks of cap */
-	size_t nmarks, cap;
-	struct clean_pass *pass;         /* owned: in progress, or NULL */
-	struct clean_mark pass_of;       /* the partition the pass cleans */
-	int64_t next_scan_ms;            /* when to look for a dirty log */
-};
-
-/* The swap hook of this process (tests), and its ctx. */
-static clean_swap_hook_fn clean_hook;
-static void *clean_hook_ctx;
-
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
 static int clean_map_step(struct clean_pass *p, const struct log *log);
@@ -215,18 +179,6 @@ static int clean_batch_write(const struct clean_records *rs,
 static int clean_records_open(const uint8_t *batch, size_t len,
 			      struct clean_records *rs);
 static int clean_inflate(const uint8_t *src, size_t len, struct kb_buf *out);
-static int clean_swap_in(struct log *log, size_t i, const char *cleaned);
-static int clean_swap_reopen(struct log *log, size_t i);
-static void clean_swap_done(enum clean_swap_step step);
-static void clean_timer(void *ctx, int64_t mono_ms);
-static void clean_continue(struct cleaner *c, int64_t now_ms);
-static void clean_start(struct cleaner *c, int64_t now_ms);
-static struct topic_partition *clean_dirtiest(struct cleaner *c,
-					      int64_t now_ms, double *ratio);
-static struct clean_mark *clean_mark_find(struct cleaner *c, const char *topic,
-					  int32_t partition);
-static void clean_topic_config(const struct cleaner *c, const struct topic *t,
-			       struct clean_config *out);
 static int clean_map_init(struct clean_map *m);
 static int clean_map_put(struct clean_map *m, struct wire_bytes key,
 			 int64_t offset);
@@ -677,102 +629,6 @@ static int clean_inflate(const uint8_t *src, size_t len, struct kb_buf *out)
 	return rc;
 }
 
-/* ---- The swap ---- */
-
-/* KAFKA: UnifiedLog.replaceSegments. INVARIANT 4, step by step:
- *   1. <base>.log.cleaned is written and fsynced (by the caller);
- *   2. renamed to <base>.log.swap, directory fsynced: the new bytes are
- *      durable under a name recovery knows;
- *   3. the old .index and .timeindex are unlinked: from here an index
- *      is missing (rebuilt at open), never stale;
- *   4. rename(.swap, .log): one atomic step from the old segment to the
- *      new one; directory fsynced;
- *   5. open the new file, rebuild and fsync its indexes.
- * A crash before 4 leaves the old .log whole (the .swap is deleted at
- * open); after 4, the new one (its indexes are rebuilt at open). */
-static int clean_swap_in(struct log *log, size_t i, const char *cleaned)
-{
-	struct log_segment *ls = &log->segs[i];
-	char swap[CLEAN_PATH_MAX];
-	int rc = seg_file_name(swap, sizeof swap, log->dir,
-			       ls->seg->base_offset, SEG_LOG_SUFFIX ".swap");
-	if (rc == KB_OK && rename(cleaned, swap) != 0) {
-		KB_ERROR("rename %s: %s", cleaned, strerror(errno));
-		rc = KB_ERR_IO;
-	}
-	if (rc == KB_OK && (rc = kb_fsync_dir(log->dir)) == KB_OK)
-		clean_swap_done(CLEAN_STEP_SWAP_RENAMED);
-	if (rc == KB_OK && (unlink(ls->idx.offsets->path) != 0 ||
-			    unlink(ls->idx.times->path) != 0)) {
-		KB_ERROR("unlink index of %s: %s", ls->seg->path,
-			 strerror(errno));
-		rc = KB_ERR_IO;
-	}
-	if (rc == KB_OK)
-		clean_swap_done(CLEAN_STEP_INDEXES_UNLINKED);
-	if (rc == KB_OK && rename(swap, ls->seg->path) != 0) {
-		KB_ERROR("rename %s: %s", swap, strerror(errno));
-		rc = KB_ERR_IO;
-	}
-	if (rc == KB_OK && (rc = kb_fsync_dir(log->dir)) == KB_OK)
-		clean_swap_done(CLEAN_STEP_LOG_REPLACED);
-	if (rc == KB_OK)
-		rc = clean_swap_reopen(log, i);
-	if (rc == KB_OK)
-		clean_swap_done(CLEAN_STEP_DONE);
-	return rc;
-}
-
-/* Step 5: replace segs[i] in memory by the new file. It keeps the old
- * next offset (the next segment's base: its last batch may be gone) and
- * gets fresh, sealed indexes. The new structs are complete before the
- * old ones go, so a failure leaves the log as it was in memory (reading
- * the old inode) and the directory as recovery expects it. The old
- * structs close on replaced inodes; a response still sending from them
- * holds its own fd. */
-static int clean_swap_reopen(struct log *log, size_t i)
-{
-	struct log_segment *ls = &log->segs[i], fresh;
-	int64_t base = ls->seg->base_offset, next = ls->seg->next_offset;
-	int rc = seg_open(log->dir, base, false, &fresh.seg);
-	if (rc != KB_OK)
-		return rc;
-	if ((rc = seg_recover(fresh.seg, 0, NULL)) == KB_OK)
-		rc = idx_set_open(&fresh.idx, log->dir, base,
-				  (size_t)log->cfg.segment_index_bytes,
-				  (uint32_t)log->cfg.index_interval_bytes);
-	if (rc != KB_OK) {
-		seg_close(fresh.seg);
-		return rc;
-	}
-	fresh.seg->next_offset = next;
-	if ((rc = idx_set_rebuild(&fresh.idx, fresh.seg, true)) == KB_OK)
-		rc = idx_set_flush(&fresh.idx);
-	if (rc == KB_OK)
-		rc = kb_fsync_dir(log->dir);
-	if (rc != KB_OK) {
-		idx_set_close(&fresh.idx);
-		seg_close(fresh.seg);
-		return rc;
-	}
-	idx_set_close(&ls->idx);
-	seg_close(ls->seg);
-	*ls = fresh;
-	return KB_OK;
-}
-
-static void clean_swap_done(enum clean_swap_step step)
-{
-	if (clean_hook)
-		clean_hook(step, clean_hook_ctx);
-}
-
-void clean_set_swap_hook(clean_swap_hook_fn fn, void *ctx)
-{
-	clean_hook = fn;
-	clean_hook_ctx = ctx;
-}
-
 /* ---- A pass, whole ---- */
 
 int64_t clean_pass_end(const struct clean_pass *p) { return p->map_end; }
@@ -804,180 +660,6 @@ int clean_log(struct log *log, const struct clean_config *cfg,
 		*st = p->stats;
 	clean_pass_free(p);
 	return rc;
-}
-
-/* ---- The cleaner of a broker ---- */
-
-void clean_broker_config_defaults(struct clean_broker_config *cfg)
-{
-	cfg->enable = true;
-	cfg->backoff_ms = CLEAN_DEFAULT_BACKOFF_MS;
-	cfg->map_max_bytes = CLEAN_DEFAULT_MAP_BYTES;
-}
-
-int clean_open(struct topic_manager *tm, struct net_server *srv,
-	       const struct clean_broker_config *cfg, struct cleaner **out)
-{
-	struct cleaner *c = calloc(1, sizeof *c);
-	*out = NULL;
-	if (!c)
-		return KB_ERR_NOMEM;
-	c->tm = tm;
-	c->cfg = *cfg;
-	int rc = srv && cfg->enable
-		? net_every(srv, CLEAN_TICK_MS, clean_timer, c) : KB_OK;
-	if (rc != KB_OK) {
-		free(c);
-		return rc;
-	}
-	*out = c;
-	return KB_OK;
-}
-
-/* The timer's clock is monotonic; ages compare with record timestamps,
- * which are wall clock. */
-static void clean_timer(void *ctx, int64_t mono_ms)
-{
-	(void)mono_ms;
-	clean_tick(ctx, kb_now_ms());
-}
-
-void clean_tick(struct cleaner *c, int64_t now_ms)
-{
-	if (c->pass)
-		clean_continue(c, now_ms);
-	else if (now_ms >= c->next_scan_ms)
-		clean_start(c, now_ms);
-}
-
-/* One step of the pass in progress; at its end the partition's mark moves
- * to the mapped end and the pass is logged. A dropped pass (the log was
- * cut, a batch is corrupt) waits log.cleaner.backoff.ms to be retried. */
-static void clean_continue(struct cleaner *c, int64_t now_ms)
-{
-	struct clean_mark *m = &c->pass_of;
-	struct topic_partition *tp =
-		topic_partition_find(c->tm, m->topic, m->partition);
-	bool done = false;
-	int rc = tp && tp->topic->cfg.cleanup_compact
-		? clean_pass_step(c->pass, tp->log, &done) : KB_ERR_AGAIN;
-	if (rc == KB_OK && !done)
-		return;
-	const struct clean_stats *st = clean_pass_stats(c->pass);
-	struct clean_mark *mark = clean_mark_find(c, m->topic, m->partition);
-	if (rc == KB_OK && mark)
-		mark->first_dirty = clean_pass_end(c->pass);
-	if (rc == KB_OK)
-		KB_INFO("cleaner: cleaned %s-%d below offset %" PRId64
-			": %d segments, %" PRIu64 " -> %" PRIu64 " bytes, %"
-			PRId64 " of %" PRId64 " records kept, %" PRId64
-			" tombstones removed, %" PRId64 " batches kept whole",
-			m->topic, m->partition, clean_pass_end(c->pass),
-			st->segments, st->bytes_before, st->bytes_after,
-			st->records_kept, st->records_read,
-			st->tombstones_removed, st->batches_kept_whole);
-	else {
-		KB_WARN("cleaner: pass over %s-%d dropped: %s", m->topic,
-			m->partition, kb_status_name(rc));
-		c->next_scan_ms = now_ms + c->cfg.backoff_ms;
-	}
-	clean_pass_free(c->pass);
-	c->pass = NULL;
-}
-
-/* Start a pass on the dirtiest partition; with none due, sleep
- * log.cleaner.backoff.ms. */
-static void clean_start(struct cleaner *c, int64_t now_ms)
-{
-	double ratio;
-	struct topic_partition *tp = clean_dirtiest(c, now_ms, &ratio);
-	struct clean_config cc;
-	if (tp) {
-		clean_topic_config(c, tp->topic, &cc);
-		if (clean_pass_new(tp->log, &cc, c->pass_of.first_dirty, now_ms,
-				   &c->pass) == KB_OK) {
-			KB_INFO("cleaner: cleaning %s-%d from offset %"
-				PRId64 ", dirty ratio %.2f", tp->topic->name,
-				tp->index, c->pass_of.first_dirty, ratio);
-			return;
-		}
-	}
-	c->next_scan_ms = now_ms + c->cfg.backoff_ms;
-}
-
-/* KAFKA: LogCleanerManager.grabFilthiestCompactedLog: of every partition
- * of a compacted topic, the one with the highest dirty ratio that passes
- * its min.cleanable.dirty.ratio, named in c->pass_of; NULL if none. */
-static struct topic_partition *clean_dirtiest(struct cleaner *c,
-					      int64_t now_ms, double *ratio)
-{
-	struct topic_partition *best = NULL;
-	*ratio = 0;
-	for (size_t i = 0; i < topic_count(c->tm); i++) {
-		struct topic *t = topic_at(c->tm, i);
-		struct clean_config cc;
-		clean_topic_config(c, t, &cc);
-		for (int32_t p = 0; t->cfg.cleanup_compact &&
-				    p < t->npartitions; p++) {
-			struct clean_mark *m = clean_mark_find(c, t->name, p);
-			struct clean_sections s;
-			if (!m)
-				continue;
-			clean_sections_find(t->partitions[p]->log, &cc,
-					    m->first_dirty, now_ms, &s);
-			bool due = s.dirty_bytes > 0 &&
-				s.dirty_ratio >= cc.min_cleanable_dirty_ratio;
-			if (due && (!best || s.dirty_ratio > *ratio)) {
-				best = t->partitions[p];
-				*ratio = s.dirty_ratio;
-				c->pass_of = *m;
-			}
-		}
-	}
-	return best;
-}
-
-/* The mark of a partition, made (first dirty offset 0) when missing;
- * NULL only when out of memory. */
-static struct clean_mark *clean_mark_find(struct cleaner *c, const char *topic,
-					  int32_t partition)
-{
-	for (size_t i = 0; i < c->nmarks; i++)
-		if (c->marks[i].partition == partition &&
-		    strcmp(c->marks[i].topic, topic) == 0)
-			return &c->marks[i];
-	if (c->nmarks == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct clean_mark *m = realloc(c->marks, cap * sizeof *m);
-		if (!m)
-			return NULL;
-		c->marks = m;
-		c->cap = cap;
-	}
-	struct clean_mark *m = &c->marks[c->nmarks++];
-	snprintf(m->topic, sizeof m->topic, "%s", topic);
-	m->partition = partition;
-	m->first_dirty = 0;
-	return m;
-}
-
-/* The topic's cleaning configs (chapter 06) and the broker's map size. */
-static void clean_topic_config(const struct cleaner *c, const struct topic *t,
-			       struct clean_config *out)
-{
-	out->min_cleanable_dirty_ratio = t->cfg.min_cleanable_dirty_ratio;
-	out->min_compaction_lag_ms = t->cfg.min_compaction_lag_ms;
-	out->delete_retention_ms = t->cfg.delete_retention_ms;
-	out->map_max_bytes = c->cfg.map_max_bytes;
-}
-
-void clean_close(struct cleaner *c)
-{
-	if (!c)
-		return;
-	clean_pass_free(c->pass);
-	free(c->marks);
-	free(c);
 }
 
 /* ---- The offset map ---- */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chapter 10 — compaction: the log cleaner for cleanup.policy=compact.
- * The only surface later chapters may use; the lesson is in 10_compaction.c.
+ * The only surface later chapters may use. The lesson is in three files:
+ * 10_compaction.c (one pass), 10_swap.c (putting a rewritten segment in
+ * place) and 10_cleaner.c (the broker's cleaner: which log, and when).
  *
  * Single-threaded: a cleaning pass runs on the reactor thread, one segment
  * per timer tick, and touches a log only between requests.

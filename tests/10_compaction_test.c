@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tests for chapter 10, the log cleaner: one test per Interface rule and
- * per numbered invariant of chapters/10_compaction.c. Each test writes
+ * per numbered invariant of chapters/10_compaction.c (a pass) and
+ * chapters/10_swap.c (the swap), and the broker's cleaner of
+ * chapters/10_cleaner.c driven by clean_tick. Each test writes
  * keyed records with tests/testutil.h's spec-derived encoder into a real
  * chapter 03 log, cleans it with a fake clock, and reads the log back the
  * way a consumer would: every record with its offset, key and value.
@@ -494,7 +496,7 @@ static void test_clean_respects_min_cleanable_dirty_ratio(void **state)
 	tu_rmrf(dir);
 }
 
-/* ---- Invariant 4: the swap is crash safe ---- */
+/* ---- Invariant 4 (10_swap.c, 1 and 2): the swap is crash safe ---- */
 
 /* The hook of the child process: a crash (no cleanup at all) at one step. */
 static void tc_crash_at(enum clean_swap_step step, void *ctx)
@@ -567,7 +569,7 @@ static void test_clean_crash_at_each_swap_step_loses_nothing(void **state)
 	}
 }
 
-/* ---- Invariant 4 (and chapter 02): indexes after cleaning ---- */
+/* ---- Invariant 4 (10_swap.c, Invariant 2): indexes after cleaning ---- */
 
 static void test_clean_indexes_consistent_after_cleaning(void **state)
 {
@@ -812,7 +814,7 @@ static void test_clean_pass_dropped_when_log_truncated(void **state)
 	tu_rmrf(dir);
 }
 
-/* ---- The cleaner of a broker ---- */
+/* ---- The cleaner of a broker (10_cleaner.c) ---- */
 
 static void test_clean_tick_cleans_only_compacted_topics(void **state)
 {
