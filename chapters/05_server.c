@@ -151,6 +151,10 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 	    cfg->idle_ms <= 0 || cfg->max_connections <= 0 ||
 	    cfg->frame_timeout_ms <= 0)
 		return KB_ERR_INVAL;
+	/* KAFKA: the JVM ignores SIGPIPE; sendfile(2) has no MSG_NOSIGNAL,
+	 * so a peer that vanished would otherwise kill the broker. Once,
+	 * here: not a system call on every turn of the reactor. */
+	signal(SIGPIPE, SIG_IGN);
 	struct net_server *srv = calloc(1, sizeof *srv);
 	if (!srv)
 		return KB_ERR_NOMEM;
@@ -265,9 +269,6 @@ int net_run(struct net_server *srv)
 int net_run_once(struct net_server *srv, int timeout_ms)
 {
 	struct epoll_event evs[NET_MAX_EVENTS];
-	/* KAFKA: the JVM ignores SIGPIPE; sendfile(2) has no MSG_NOSIGNAL,
-	 * so a peer that vanished would otherwise kill the broker. */
-	signal(SIGPIPE, SIG_IGN);
 	int n = epoll_wait(srv->epfd, evs, NET_MAX_EVENTS, timeout_ms);
 	if (n < 0 && errno != EINTR) {
 		KB_ERROR("epoll_wait: %s", strerror(errno));
