@@ -105,8 +105,7 @@ struct topic_manager {
 	void *appended_ctx;                   /* borrowed */
 	/* Partitions appended to whose flush policy asks for an fsync,
 	 * done once before the answers go out (topic_flush_unflushed). */
-	struct topic_partition **unflushed;   /* owned array, borrowed items */
-	size_t nunflushed, unflushed_cap;
+	struct kb_buf unflushed; /* struct topic_partition * each, borrowed */
 };
 
 /* What topic_manager_open reads before it opens any log. */
@@ -158,6 +157,8 @@ static void flush_timer(void *ctx, int64_t now_ms);
 static void topic_id_generate(struct wire_uuid *id);
 static int topic_new(const char *name, struct topic **out);
 static void topic_free(struct topic *t);
+static struct topic_partition **unflushed_list(struct topic_manager *tm,
+						size_t *n);
 static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp);
 static int topic_flush_unflushed(void *ctx);
 static void unflushed_forget(struct topic_manager *tm,
@@ -411,7 +412,7 @@ void topic_manager_close(struct topic_manager *tm)
 	for (size_t i = 0; i < tm->ntopics; i++)
 		topic_free(tm->topics[i]);
 	free(tm->topics);
-	free(tm->unflushed);
+	kb_buf_fini(&tm->unflushed);
 	if (rc == KB_OK)
 		rc = log_dir_mark_clean(tm->cfg.log_dir);
 	if (rc != KB_OK)
@@ -691,22 +692,23 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 	return KB_OK;
 }
 
+/* The partitions noted for topic_flush_unflushed, and how many. */
+static struct topic_partition **unflushed_list(struct topic_manager *tm,
+						size_t *n)
+{
+	*n = tm->unflushed.len / sizeof(struct topic_partition *);
+	return (struct topic_partition **)(void *)tm->unflushed.data;
+}
+
 /* Note tp for topic_flush_unflushed (once). */
 static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp)
 {
-	for (size_t i = 0; i < tm->nunflushed; i++)
-		if (tm->unflushed[i] == tp)
+	size_t n;
+	struct topic_partition **list = unflushed_list(tm, &n);
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == tp)
 			return KB_OK;
-	if (tm->nunflushed == tm->unflushed_cap) {
-		size_t cap = tm->unflushed_cap ? 2 * tm->unflushed_cap : 8;
-		void *a = realloc(tm->unflushed, cap * sizeof *tm->unflushed);
-		if (!a)
-			return KB_ERR_NOMEM;
-		tm->unflushed = a;
-		tm->unflushed_cap = cap;
-	}
-	tm->unflushed[tm->nunflushed++] = tp;
-	return KB_OK;
+	return kb_buf_append(&tm->unflushed, &tp, sizeof tp);
 }
 
 /* KAFKA: flush.messages fsyncs inside UnifiedLog.append, once per
@@ -718,13 +720,15 @@ static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp)
 static int topic_flush_unflushed(void *ctx)
 {
 	struct topic_manager *tm = ctx;
+	size_t n;
+	struct topic_partition **list = unflushed_list(tm, &n);
 	int rc = KB_OK;
-	for (size_t i = 0; i < tm->nunflushed; i++) {
-		int r = log_maybe_flush(tm->unflushed[i]->log, kb_now_ms());
+	for (size_t i = 0; i < n; i++) {
+		int r = log_maybe_flush(list[i]->log, kb_now_ms());
 		if (r != KB_OK)
 			rc = r; /* recovery_point stays: the next flush retries */
 	}
-	tm->nunflushed = 0;
+	tm->unflushed.len = 0;
 	return rc;
 }
 
@@ -732,11 +736,12 @@ static int topic_flush_unflushed(void *ctx)
 static void unflushed_forget(struct topic_manager *tm,
 			     const struct topic_partition *tp)
 {
-	size_t kept = 0;
-	for (size_t i = 0; i < tm->nunflushed; i++)
-		if (tm->unflushed[i] != tp)
-			tm->unflushed[kept++] = tm->unflushed[i];
-	tm->nunflushed = kept;
+	size_t n, kept = 0;
+	struct topic_partition **list = unflushed_list(tm, &n);
+	for (size_t i = 0; i < n; i++)
+		if (list[i] != tp)
+			list[kept++] = list[i];
+	tm->unflushed.len = kept * sizeof *list;
 }
 
 void topic_partition_set_high_watermark(struct topic_manager *tm,
