@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Bad bytes on the wire, sent with tests/clients/kwire.py, while a
 confluent-kafka producer keeps producing to the same broker: every one of
-its deliveries must succeed. For each bad request the broker answers with
-Kafka's error code or closes that one connection; it never crashes, and at
-the end it is still alive and serving."""
+its deliveries must succeed, and no gap between two of its acknowledgements
+may exceed STALL_MAX_S (one hostile client must not stall the others). For
+each bad request the broker answers with Kafka's error code or closes that
+one connection; it never crashes, and at the end it is still alive and
+serving."""
 import struct
 import threading
 import time
@@ -16,6 +18,7 @@ from kwire import Conn, i16, i32
 
 REQUEST_MAX = 1 << 20   # the broker's socket.request.max.bytes here
 TOPIC = "abuse"
+STALL_MAX_S = 1.0       # the longest gap allowed between two acknowledgements
 
 broker = None
 background = None
@@ -29,6 +32,8 @@ class BackgroundProducer:
         self.stop = threading.Event()
         self.delivered = 0
         self.errors = []
+        self.last_ack = None    # time.monotonic() of the previous delivery
+        self.longest_gap = 0.0  # seconds, between two deliveries
         self.thread = threading.Thread(target=self.run)
 
     def on_delivery(self, err, msg):
@@ -36,6 +41,10 @@ class BackgroundProducer:
             self.errors.append(err)
         else:
             self.delivered += 1
+            now = time.monotonic()
+            if self.last_ack is not None:
+                self.longest_gap = max(self.longest_gap, now - self.last_ack)
+            self.last_ack = now
 
     def run(self):
         p = Producer({"bootstrap.servers": self.bootstrap, "acks": "all",
@@ -70,6 +79,10 @@ def teardown_background_producer_never_failed_and_broker_serves():
         assert_still_serving()
         assert background.delivered > 50 and not background.errors, \
             (background.delivered, background.errors[:3])
+        print("background producer: %d acknowledged, longest gap %.3f s"
+              % (background.delivered, background.longest_gap))
+        assert background.longest_gap <= STALL_MAX_S, \
+            "a hostile client stalled the producer %.2f s" % background.longest_gap
     finally:
         broker.__exit__(None, None, None)
 
