@@ -130,6 +130,7 @@ void raft_config_defaults(struct raft_config *cfg)
 	cfg->fetch_timeout_ms = 2000;
 	cfg->request_timeout_ms = 2000;
 	cfg->retry_backoff_ms = 20;
+	cfg->fetch_max_records = RAFT_FETCH_MAX;
 }
 
 /* A quorum-state read from disk must name voters only, and the log must
@@ -156,7 +157,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_quorum_state *qs,
 	     struct raft **out)
 {
 	static const struct raft_quorum_state none = {0, RAFT_NO_ID, RAFT_NO_ID};
-	if (cfg->n_voters < 1 || cfg->n_voters > RAFT_MAX_VOTERS)
+	if (cfg->n_voters < 1 || cfg->n_voters > RAFT_MAX_VOTERS ||
+	    cfg->fetch_max_records < 1 || cfg->fetch_max_records > RAFT_FETCH_MAX)
 		return KB_ERR_INVAL;
 	struct raft *r = calloc(1, sizeof *r);
 	if (!r)
@@ -291,6 +293,7 @@ static void raft_send_fetch(struct raft *r)
 	struct raft_msg *m = raft_send(r, RAFT_FETCH_REQUEST, r->qs.leader_id);
 	m->u.fetch_req.fetch_offset = last.offset;
 	m->u.fetch_req.last_fetched_epoch = last.epoch;
+	m->u.fetch_req.max_records = r->cfg.fetch_max_records;
 	r->fetch_correlation = m->correlation_id;
 	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
 }
@@ -538,7 +541,8 @@ static int16_t raft_fetch_error(const struct raft *r, const struct raft_msg *m)
 	if (r->state != RAFT_LEADER)
 		return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
 	if (f->fetch_offset < 0 || f->last_fetched_epoch < 0 ||
-	    f->last_fetched_epoch > r->qs.leader_epoch)
+	    f->last_fetched_epoch > r->qs.leader_epoch ||
+	    f->max_records < 1 || f->max_records > RAFT_FETCH_MAX)
 		return KAFKA_ERR_INVALID_REQUEST;
 	return KAFKA_ERR_NONE;
 }
@@ -579,7 +583,7 @@ static void raft_on_fetch_request(struct raft *r, const struct raft_msg *m)
 		out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
 		raft_update_high_watermark(r);
 		int64_t end = r->ops->end_offset(r->log);
-		while (out->n_records < RAFT_FETCH_MAX &&
+		while (out->n_records < f->max_records &&
 		       f->fetch_offset + out->n_records < end) {
 			r->ops->read(r->log, f->fetch_offset + out->n_records,
 				     &out->records[out->n_records]);

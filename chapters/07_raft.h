@@ -33,6 +33,7 @@ struct raft_config {
 	int64_t fetch_timeout_ms;        /* controller.quorum.fetch.timeout.ms */
 	int64_t request_timeout_ms;      /* controller.quorum.request.timeout.ms */
 	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
+	int32_t fetch_max_records;       /* entries asked per Fetch (<= RAFT_FETCH_MAX) */
 	uint64_t seed;                   /* seeds the randomised timeouts */
 };
 
@@ -99,6 +100,7 @@ struct raft_end_quorum_epoch_request { /* EndQuorumEpoch (54) */
 struct raft_fetch_request {         /* Fetch (1), KRaft fields */
 	int64_t fetch_offset;
 	int32_t last_fetched_epoch;
+	int32_t max_records;            /* 1..RAFT_FETCH_MAX: PartitionMaxBytes */
 };
 
 struct raft_fetch_response {

@@ -259,7 +259,7 @@ static struct raft_msg ut_fetch(struct ut *u, int32_t from, int64_t offset,
 {
 	struct raft_msg m = ut_msg(RAFT_FETCH_REQUEST, from, 1, 1,
 				   raft_quorum(u->r).leader_epoch);
-	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch};
+	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch, RAFT_FETCH_MAX};
 	ut_step(u, &m);
 	const struct raft_msg *resp = ut_sent(u, RAFT_FETCH_RESPONSE, from);
 	assert_non_null(resp);
@@ -1073,6 +1073,9 @@ static struct raft_config sim_config(struct sim *s, int i)
 	for (int v = 0; v < s->n; v++)
 		c.voters[v] = v + 1;
 	c.request_timeout_ms = 300;
+	/* Small fetches stop followers at every offset, between an old
+	 * epoch's entries and the new leader's LeaderChange too. */
+	c.fetch_max_records = 1 + (int32_t)sim_below(s, RAFT_FETCH_MAX);
 	c.seed = s->seed * 31 + (uint64_t)sim_rand(s);
 	return c;
 }
