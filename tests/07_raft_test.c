@@ -854,6 +854,7 @@ static void test_raft_bad_fetch_response_ignored(void **state)
 #define SIM_FAULT_MS 10000  /* faults happen during this long */
 #define SIM_LIVE_MS 15000   /* then a new entry must commit within this */
 #define SIM_SEEDS 4000      /* default number of schedules */
+#define SIM_IN_FLIGHT 32    /* entries a client writes ahead of the HW */
 
 /* One voter: its raft (NULL while crashed) and what survives a crash:
  * the log and the last quorum-state output it wrote. */
@@ -892,7 +893,8 @@ struct sim {
 	size_t net_len, net_cap;
 	int side[SIM_MAX_NODES]; /* partition: messages across sides are lost */
 	bool partitioned, faults;
-	int loss_pct, dup_pct, max_delay;
+	int loss_pct, dup_pct, max_delay;  /* per message */
+	int crash_pm, partition_pm, propose_pct; /* per step */
 	int32_t *leader_of;      /* epoch -> leader id + 1, 0 unknown */
 	size_t leader_cap;
 	uint64_t *committed;     /* chained hashes of the committed prefix */
@@ -1275,16 +1277,17 @@ static int sim_leader(struct sim *s)
 	return best;
 }
 
-/* Faults, one step's worth: crashes, restarts, partitions, resignations. */
+/* Faults, one step's worth: crashes (of anyone, and of the leader in
+ * particular), restarts, partitions, resignations. */
 static void sim_faults(struct sim *s)
 {
 	for (int i = 0; i < s->n; i++) {
 		if (!s->node[i].r && s->now >= s->node[i].restart_at)
 			sim_start(s, i);
-		else if (s->node[i].r && sim_below(s, 1000) < 1)
+		else if (s->node[i].r && sim_below(s, 1000) < s->crash_pm)
 			sim_crash(s, i, "");
 	}
-	if (!s->partitioned && sim_below(s, 1000) < 2) {
+	if (sim_below(s, 1000) < s->partition_pm) {
 		s->partitioned = true;
 		g_stats.partitions++;
 		for (int i = 0; i < s->n; i++)
@@ -1296,18 +1299,23 @@ static void sim_faults(struct sim *s)
 		sim_trace(s, "partition healed");
 	}
 	int l = sim_leader(s);
-	if (l >= 0 && sim_below(s, 1000) < 1) {
+	if (l >= 0 && sim_below(s, 1000) < s->crash_pm) {
+		sim_crash(s, l, "(the leader)");
+	} else if (l >= 0 && sim_below(s, 1000) < 1) {
 		sim_trace(s, "n%d resigns", l + 1);
 		assert_int_equal(raft_resign(s->node[l].r), KB_OK);
 		sim_drain(s, l);
 	}
 }
 
-/* A client writes to the leader now and then; returns the offset or -1. */
+/* A client writes to the leader now and then, during the faults at most
+ * SIM_IN_FLIGHT entries ahead of its HW (it waits for acknowledgements,
+ * as producers do); returns the offset or -1. */
 static int64_t sim_propose(struct sim *s, const char *what)
 {
 	int l = sim_leader(s);
-	if (l < 0)
+	if (l < 0 || (s->faults && s->node[l].log.n - SIM_IN_FLIGHT >
+					 raft_high_watermark(s->node[l].r)))
 		return -1;
 	char data[RAFT_ENTRY_MAX];
 	int len = snprintf(data, sizeof data, "%s %" PRId64, what, s->proposals++);
@@ -1362,10 +1370,15 @@ static void sim_run(uint64_t seed, bool trace)
 	s.loss_pct = (int)sim_below(&s, 21);
 	s.dup_pct = (int)sim_below(&s, 11);
 	s.max_delay = 5 + (int)sim_below(&s, 96);
+	s.crash_pm = 1 + (int)sim_below(&s, 5);
+	s.partition_pm = 1 + (int)sim_below(&s, 4);
+	s.propose_pct = 5 + (int)sim_below(&s, 46);
 	g_sim = &s;
 	g_seed_running = seed;
 	sim_trace(&s, "seed %" PRIu64 ": %d voters, loss %d%%, duplicates %d%%, "
-		  "delay up to %d ms", seed, s.n, s.loss_pct, s.dup_pct, s.max_delay);
+		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
+		  "per step", seed, s.n, s.loss_pct, s.dup_pct, s.max_delay,
+		  s.crash_pm, s.partition_pm);
 	for (int i = 0; i < s.n; i++)
 		sim_start(&s, i);
 	int64_t marker = -1;
@@ -1373,7 +1386,7 @@ static void sim_run(uint64_t seed, bool trace)
 	for (s.now = 0;; s.now += SIM_STEP_MS) {
 		if (s.now < SIM_FAULT_MS) {
 			sim_faults(&s);
-			if (sim_below(&s, 100) < 10)
+			if (sim_below(&s, 100) < s.propose_pct)
 				sim_propose(&s, "entry");
 		} else if (s.faults) {
 			s.faults = s.partitioned = false;
