@@ -70,6 +70,7 @@ struct raft_voter {
 	int64_t last_fetch_ms; /* leader: when it last fetched */
 	bool acked;            /* leader: has fetched in this epoch */
 	bool granted;          /* prospective/candidate: granted our (pre-)vote */
+	bool answered;         /* prospective/candidate: answered this round */
 };
 
 /* One node of the quorum. The caller owns the log; the outbox is drained
@@ -206,17 +207,14 @@ static void raft_become_unattached(struct raft *r, int32_t epoch)
 	r->deadline_ms = r->now_ms + raft_random_timeout(r);
 }
 
-/* Ask every other voter for a (pre-)vote in this epoch; a lone voter
- * wins at once. Responses to an older round are ignored. */
-static void raft_start_election(struct raft *r, bool pre_vote)
+/* Ask the voters that have not answered this round for a (pre-)vote;
+ * asked again after controller.quorum.request.timeout.ms. */
+static void raft_send_votes(struct raft *r)
 {
 	struct raft_offset_epoch last = raft_last_offset_epoch(r);
-	r->deadline_ms = r->now_ms + raft_random_timeout(r);
-	r->round_correlation = r->next_correlation;
 	for (int i = 0; i < r->cfg.n_voters; i++) {
 		struct raft_voter *v = &r->voters[i];
-		v->granted = v->id == r->cfg.node_id;
-		if (v->granted)
+		if (v->answered)
 			continue;
 		struct raft_msg *m = raft_send(r, RAFT_VOTE_REQUEST, v->id);
 		m->u.vote_req = (struct raft_vote_request){
@@ -224,9 +222,23 @@ static void raft_start_election(struct raft *r, bool pre_vote)
 			.candidate_id = r->cfg.node_id,
 			.last_offset_epoch = last.epoch,
 			.last_offset = last.offset,
-			.pre_vote = pre_vote,
+			.pre_vote = r->state == RAFT_PROSPECTIVE,
 		};
 	}
+	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
+}
+
+/* A new round of (pre-)votes in this epoch; a lone voter wins at once.
+ * Responses to an older round are ignored. */
+static void raft_start_election(struct raft *r)
+{
+	r->deadline_ms = r->now_ms + raft_random_timeout(r);
+	r->round_correlation = r->next_correlation;
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		struct raft_voter *v = &r->voters[i];
+		v->granted = v->answered = v->id == r->cfg.node_id;
+	}
+	raft_send_votes(r);
 	raft_count_votes(r);
 }
 
@@ -241,7 +253,7 @@ static void raft_become_prospective(struct raft *r)
 		r->abandoned_id = RAFT_NO_ID;
 	raft_set_quorum(r, r->qs.leader_epoch, RAFT_NO_ID, r->qs.voted_id);
 	r->state = RAFT_PROSPECTIVE;
-	raft_start_election(r, true);
+	raft_start_election(r);
 }
 
 /* INVARIANT 3: the new epoch and our vote for ourselves are queued for
@@ -250,7 +262,7 @@ static void raft_become_candidate(struct raft *r)
 {
 	raft_set_quorum(r, r->qs.leader_epoch + 1, RAFT_NO_ID, r->cfg.node_id);
 	r->state = RAFT_CANDIDATE;
-	raft_start_election(r, false);
+	raft_start_election(r);
 }
 
 /* Tell the voters that have not fetched in our epoch yet that we lead it. */
@@ -362,8 +374,9 @@ static void raft_check_quorum(struct raft *r)
 	raft_become_resigned(r);
 }
 
-/* Resend what went unanswered, then fire the state's timer: a leader
- * checks its quorum, everyone else starts (another) pre-vote. */
+/* Resend what went unanswered (Fetch, BeginQuorumEpoch, Vote), then fire
+ * the state's timer: a leader checks its quorum, everyone else starts
+ * (another) pre-vote. */
 void raft_tick(struct raft *r, int64_t now_ms)
 {
 	if (now_ms > r->now_ms)
@@ -372,6 +385,9 @@ void raft_tick(struct raft *r, int64_t now_ms)
 		raft_send_fetch(r);
 	if (r->state == RAFT_LEADER && r->now_ms >= r->retry_ms)
 		raft_send_begin_quorum_epoch(r);
+	if ((r->state == RAFT_PROSPECTIVE || r->state == RAFT_CANDIDATE) &&
+	    r->now_ms >= r->retry_ms)
+		raft_send_votes(r);
 	if (r->now_ms < r->deadline_ms)
 		return;
 	if (r->state == RAFT_LEADER)
@@ -479,8 +495,9 @@ static void raft_on_vote_response(struct raft *r, const struct raft_msg *m)
 	if (m->u.vote_resp.pre_vote != want_pre || m->error_code != KAFKA_ERR_NONE ||
 	    m->correlation_id < r->round_correlation)
 		return;
-	if (m->u.vote_resp.vote_granted)
-		raft_voter(r, m->from)->granted = true;
+	struct raft_voter *v = raft_voter(r, m->from);
+	v->answered = true;
+	v->granted |= m->u.vote_resp.vote_granted;
 	raft_count_votes(r);
 }
 

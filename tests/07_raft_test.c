@@ -14,7 +14,7 @@
  * watermarks never go backwards; after the faults stop, a leader must be
  * elected and commit a new entry within bounded simulated time.
  *
- *   RAFT_SIM_SEEDS=N   run N seeds (default 4000)
+ *   RAFT_SIM_SEEDS=N   run N seeds (default 5000)
  *   RAFT_SIM_SEED=s    run seed s only
  *   RAFT_SIM_TRACE=1   print every event of the seeds run
  *
@@ -853,7 +853,7 @@ static void test_raft_bad_fetch_response_ignored(void **state)
 #define SIM_STEP_MS 10      /* the fake clock moves in steps of this */
 #define SIM_FAULT_MS 10000  /* faults happen during this long */
 #define SIM_LIVE_MS 15000   /* then a new entry must commit within this */
-#define SIM_SEEDS 4000      /* default number of schedules */
+#define SIM_SEEDS 5000      /* default number of schedules */
 #define SIM_IN_FLIGHT 32    /* entries a client writes ahead of the HW */
 
 /* One voter: its raft (NULL while crashed) and what survives a crash:
@@ -895,6 +895,7 @@ struct sim {
 	bool partitioned, faults;
 	int loss_pct, dup_pct, max_delay;  /* per message */
 	int crash_pm, partition_pm, propose_pct; /* per step */
+	int drain_crash_pm; /* per output: a crash between two outputs */
 	int32_t *leader_of;      /* epoch -> leader id + 1, 0 unknown */
 	size_t leader_cap;
 	uint64_t *committed;     /* chained hashes of the committed prefix */
@@ -1053,7 +1054,7 @@ static void sim_drain(struct sim *s, int i)
 {
 	struct raft_output o;
 	while (s->node[i].r && raft_pop(s->node[i].r, &o)) {
-		if (s->faults && sim_below(s, 1000) < 2) {
+		if (s->faults && sim_below(s, 1000) < s->drain_crash_pm) {
 			sim_crash(s, i, "between two outputs");
 			return;
 		}
@@ -1373,6 +1374,7 @@ static void sim_run(uint64_t seed, bool trace)
 	s.crash_pm = 1 + (int)sim_below(&s, 5);
 	s.partition_pm = 1 + (int)sim_below(&s, 4);
 	s.propose_pct = 5 + (int)sim_below(&s, 46);
+	s.drain_crash_pm = 1 + (int)sim_below(&s, 20);
 	g_sim = &s;
 	g_seed_running = seed;
 	sim_trace(&s, "seed %" PRIu64 ": %d voters, loss %d%%, duplicates %d%%, "
