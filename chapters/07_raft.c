@@ -4,47 +4,43 @@
  * agree on one log of metadata.
  *
  * Concept:
- *   Voters elect a leader for an epoch; the leader appends, the others pull
- *   its log with Fetch; an entry is committed (below the high watermark)
- *   once a majority has it. A pure state machine: messages and time in,
- *   messages, quorum-state writes and log appends out.
+ *   Voters elect one leader per epoch; it appends, the others pull its log
+ *   with Fetch; an entry below the high watermark (HW) is on a majority and
+ *   never lost. A pure state machine: messages and time in; quorum-state
+ *   writes, messages and log appends out.
  *
  * Kafka:
- *   KafkaRaftClient, QuorumState and its EpochStates (KIP-595), pre-vote
- *   (KIP-996, Vote v2's PreVote), Vote (52), BeginQuorumEpoch (53),
- *   EndQuorumEpoch (54), Fetch (1) with LastFetchedEpoch/DivergingEpoch,
- *   the quorum-state file, controller.quorum.{election,fetch,request}.
- *   timeout.ms and controller.quorum.retry.backoff.ms.
+ *   KafkaRaftClient and QuorumState's states (KIP-595, pre-vote KIP-996);
+ *   Vote (52), BeginQuorumEpoch (53), EndQuorumEpoch (54), Fetch (1) with
+ *   LastFetchedEpoch and DivergingEpoch; the quorum-state file;
+ *   controller.quorum.{election,fetch,request}.timeout.ms, retry.backoff.ms.
  *
  * Interface:
  *   - raft_new from the durable quorum-state and log; raft_step per message,
- *     raft_tick as time passes, raft_propose/raft_resign on the leader.
+ *     raft_tick as time passes; raft_propose and raft_resign on the leader.
  *   - After every call drain raft_pop in order: a RAFT_OUT_PERSIST must be
  *     durable before any later RAFT_OUT_SEND leaves (persist, then send).
- *   - Log appends and truncations go through raft_log_ops, durable at once.
- *   - Messages from unknown ids or with bad fields are answered with an
- *     error or ignored; nothing a peer sends trips an assert.
+ *   - raft_log_ops appends and truncates; both durable when they return.
+ *   - Bad fields or strangers get an error or are ignored, never an assert.
  *
  * Invariants / States (raft_check):
- *   1. 0 <= high watermark <= log end offset.
- *   2. No entry's epoch exceeds the current epoch.
+ *   1. 0 <= HW <= log end offset.  2. No entry's epoch exceeds ours.
  *   3. The quorum state equals the last one queued for persistence.
- *   4. Leader/Resigned: leader_id is us; Follower: another voter; else none.
- *      Candidate: voted_id is us. voted_id is none or a voter.
- *   5. Leader: its LeaderChange entry is at epoch_start_offset, in its
- *      epoch; the HW moved only past it.
- *   Unattached -> Prospective (raft_become_prospective, timer) -> Candidate
- *   (raft_become_candidate, pre-votes) -> Leader (raft_become_leader,
- *   votes) -> Resigned (raft_resign); any -> Follower on a leader of a
- *   newer epoch (raft_become_follower), -> Unattached on an epoch without
- *   one (raft_become_unattached); Follower -> Prospective on fetch timeout.
+ *   4. Leader/Resigned: leader_id is us; Follower: another voter; else
+ *      none. A Candidate voted for itself; voted_id is none or a voter.
+ *   5. A leader's LeaderChange entry is at epoch_start_offset, in its
+ *      epoch, and its HW moved only past it.
+ *   Unattached/Follower/Candidate/Resigned -> Prospective on a timer
+ *   (raft_become_prospective) -> Candidate on pre-votes
+ *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
+ *   Resigned (raft_resign, raft_check_quorum). A newer epoch makes anyone
+ *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
- *   - Fixed voter set; no observers, snapshots (FetchSnapshot) or
- *     fetch.max.wait parking: the leader answers each Fetch at once.
- *   - An entry is one record of <= RAFT_ENTRY_MAX bytes, not a batch.
- *   - Not yet called by the broker: chapter 07's later files wire it to the
- *     network and to __cluster_metadata-0 (chapter 03's log). Single-threaded.
+ *   Fixed voters, no observers or snapshots; Fetch is answered at once, not
+ *   parked; an entry is one record of <= RAFT_ENTRY_MAX bytes. The broker
+ *   does not call this yet: chapter 07's later files wire it to the network
+ *   and to __cluster_metadata-0 (chapter 03's log). Single-threaded.
  *
  * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c;
  *   chapter 04 (KAFKA_ERR_* codes).
