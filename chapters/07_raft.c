@@ -148,27 +148,25 @@ static int raft_validate_restart(const struct raft *r,
 
 /* KAFKA: QuorumState.initialize picks the state the quorum-state implies:
  * our own leadership is resigned, another's is followed, else unattached.
- * returns owned *out (raft_free); borrows ops and log. */
-int raft_new(const struct raft_config *cfg, const struct raft_quorum_state *qs,
-	     const struct raft_log_ops *ops, void *log, int64_t now_ms,
-	     struct raft **out)
+ * returns owned *out (raft_free); borrows d->ops and d->log. */
+int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
+	     int64_t now_ms, struct raft **out)
 {
 	static const struct raft_quorum_state none = {0, RAFT_NO_ID, RAFT_NO_ID};
+	const struct raft_quorum_state *qs = d->quorum ? d->quorum : &none;
 	if (cfg->n_voters < 1 || cfg->n_voters > RAFT_MAX_VOTERS ||
 	    cfg->fetch_max_records < 1 || cfg->fetch_max_records > RAFT_FETCH_MAX)
 		return KB_ERR_INVAL;
 	struct raft *r = calloc(1, sizeof *r);
 	if (!r)
 		return KB_ERR_NOMEM;
-	r->cfg = *cfg, r->ops = ops, r->log = log, r->now_ms = now_ms;
+	r->cfg = *cfg, r->ops = d->ops, r->log = d->log, r->now_ms = now_ms;
 	r->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)cfg->node_id + 1;
 	r->next_correlation = 1;
 	for (int i = 0; i < cfg->n_voters; i++) {
 		r->voters[i].id = cfg->voters[i];
 		r->voters[i].end_offset = -1;
 	}
-	if (!qs)
-		qs = &none;
 	int rc = raft_is_voter(r, cfg->node_id) ? raft_validate_restart(r, qs)
 						 : KB_ERR_INVAL;
 	if (rc != KB_OK) {

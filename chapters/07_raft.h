@@ -33,7 +33,7 @@ struct raft_config {
 	int64_t fetch_timeout_ms;        /* controller.quorum.fetch.timeout.ms */
 	int64_t request_timeout_ms;      /* controller.quorum.request.timeout.ms */
 	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
-	int32_t fetch_max_records;       /* entries asked per Fetch (<= RAFT_FETCH_MAX) */
+	int32_t fetch_max_records;       /* entries per Fetch, <= RAFT_FETCH_MAX */
 	uint64_t seed;                   /* seeds the randomised timeouts */
 };
 
@@ -70,7 +70,14 @@ struct raft_log_ops {
 	void (*truncate)(void *log, int64_t end_offset);
 };
 
-/* ---- Messages: the KRaft RPCs' fields, named as in messages/<Api>Request.json ---- */
+/* What a node finds at start: its log and its quorum-state file. */
+struct raft_durable {
+	const struct raft_log_ops *ops;
+	void *log;                              /* the caller's */
+	const struct raft_quorum_state *quorum; /* NULL: no file yet */
+};
+
+/* ---- Messages: the KRaft RPCs' fields, named as in messages/ ---- */
 
 enum raft_msg_type {
 	RAFT_VOTE_REQUEST, RAFT_VOTE_RESPONSE,
@@ -143,21 +150,22 @@ struct raft;
 
 /* Kafka's defaults for cfg's timeouts; node_id and voters are left zero. */
 void raft_config_defaults(struct raft_config *cfg);
-/* A node restarted from its durable quorum-state (NULL: none) and log. returns owned (raft_free); borrows ops, log. */
-int raft_new(const struct raft_config *cfg, const struct raft_quorum_state *qs, const struct raft_log_ops *ops, void *log, int64_t now_ms, struct raft **out);
+/* A node (re)started from d. returns owned *out (raft_free); borrows d's log. */
+int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
+	     int64_t now_ms, struct raft **out);
 /* Free it; the log is the caller's. */
 void raft_free(struct raft *r);
 /* A message arrived; queue what follows. Drain the outbox after each call. */
 void raft_step(struct raft *r, const struct raft_msg *m);
-/* Time moved to now_ms (monotonic); fire the timer that expired. */
+/* Time moved to now_ms (monotonic); fire what expired. Then drain. */
 void raft_tick(struct raft *r, int64_t now_ms);
-/* Leader only: append one entry in its epoch; *offset is where. KB_ERR_AGAIN when not leader. */
+/* Leader: append an entry in its epoch at *offset; else KB_ERR_AGAIN. */
 int raft_propose(struct raft *r, const void *data, size_t len, int64_t *offset);
-/* Leader only: resign gracefully (EndQuorumEpoch to every voter). */
+/* Leader: resign gracefully (EndQuorumEpoch to every voter). */
 int raft_resign(struct raft *r);
 /* Take the oldest queued output into *out; false when the outbox is empty. */
 bool raft_pop(struct raft *r, struct raft_output *out);
-/* Read-only views of the node. */
+/* The node's state, quorum state and high watermark; a state's name. */
 enum raft_state raft_state(const struct raft *r);
 struct raft_quorum_state raft_quorum(const struct raft *r);
 int64_t raft_high_watermark(const struct raft *r);

@@ -155,7 +155,8 @@ static void ut_open(struct ut *u, int32_t id, int n_voters,
 		    const struct raft_quorum_state *qs)
 {
 	struct raft_config c = ut_config(id, n_voters);
-	assert_int_equal(raft_new(&c, qs, &ml_ops, &u->log, u->now, &u->r), KB_OK);
+	struct raft_durable d = {&ml_ops, &u->log, qs};
+	assert_int_equal(raft_new(&c, &d, u->now, &u->r), KB_OK);
 	ut_drain(u);
 }
 
@@ -294,13 +295,15 @@ static void test_raft_new_refuses_bad_state(void **state)
 	struct ut u = {0};
 	struct raft_config c = ut_config(9, 3);
 	struct raft_quorum_state stranger = {4, 7, RAFT_NO_ID}, old = {1, 2, 2};
-	assert_int_equal(raft_new(&c, NULL, &ml_ops, &u.log, 0, &u.r), KB_ERR_INVAL);
+	struct raft_durable d = {&ml_ops, &u.log, NULL};
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_INVAL); /* not a voter */
 	c = ut_config(1, 3);
-	assert_int_equal(raft_new(&c, &stranger, &ml_ops, &u.log, 0, &u.r),
-			 KB_ERR_CORRUPT);
+	d.quorum = &stranger;
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
 	const int32_t epochs[] = {1, 3};
 	ml_fill(&u.log, epochs, 2); /* INVARIANT 2: epoch 3 in a log of epoch 1 */
-	assert_int_equal(raft_new(&c, &old, &ml_ops, &u.log, 0, &u.r), KB_ERR_CORRUPT);
+	d.quorum = &old;
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
 	ml_free(&u.log);
 }
 
@@ -1087,8 +1090,8 @@ static void sim_start(struct sim *s, int i)
 {
 	struct sim_node *nd = &s->node[i];
 	struct raft_config c = sim_config(s, i);
-	int rc = raft_new(&c, nd->has_disk ? &nd->disk : NULL, &ml_ops, &nd->log,
-			  s->now, &nd->r);
+	struct raft_durable d = {&ml_ops, &nd->log, nd->has_disk ? &nd->disk : NULL};
+	int rc = raft_new(&c, &d, s->now, &nd->r);
 	if (rc != KB_OK)
 		sim_fail(s, "n%d cannot restart: %s", i + 1, kb_status_name(rc));
 	nd->last_hw = 0;
