@@ -785,6 +785,48 @@ static void test_raft_check_quorum_resigns_isolated_leader(void **state)
 	ut_close(&u);
 }
 
+static void test_raft_resigned_times_out_to_prospective(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state led = {4, 1, 1};
+	ut_open(&u, 1, 3, &led);
+	assert_int_equal(raft_state(u.r), RAFT_RESIGNED);
+	struct raft_msg pv = ut_vote(2, 1, 4, 0, 0, true); /* grants successors */
+	ut_step(&u, &pv);
+	const struct raft_msg *resp = ut_sent(&u, RAFT_VOTE_RESPONSE, 2);
+	assert_true(resp->u.vote_resp.vote_granted);
+	assert_int_equal(resp->leader_id, RAFT_NO_ID); /* no longer claims it */
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	assert_int_equal(raft_quorum(u.r).leader_id, RAFT_NO_ID);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 4);
+	ut_close(&u);
+}
+
+static void test_raft_prospective_follows_leader_that_answers(void **state)
+{
+	/* Node 1 gave up on leader 2 of epoch 3. Node 3, still following 2,
+	 * refuses the pre-vote: no news, node 1 stays prospective. Node 2
+	 * answering itself is news: node 1 follows it again. */
+	struct ut u = {0};
+	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	struct raft_msg no = ut_answer(ut_sent(&u, RAFT_VOTE_REQUEST, 3),
+				       RAFT_VOTE_RESPONSE, 2, 3);
+	struct raft_msg leader = ut_answer(ut_sent(&u, RAFT_VOTE_REQUEST, 2),
+					   RAFT_VOTE_RESPONSE, 2, 3);
+	no.u.vote_resp = (struct raft_vote_response){false, true};
+	leader.u.vote_resp = no.u.vote_resp;
+	ut_step(&u, &no);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	ut_step(&u, &leader);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
+	ut_close(&u);
+}
+
 /* ---- Bad input: answered with Kafka's error codes, never a crash ---- */
 
 static void test_raft_bad_input_refused(void **state)
@@ -1472,6 +1514,8 @@ int main(void)
 		cmocka_unit_test(test_raft_fetch_timeout_starts_pre_vote),
 		cmocka_unit_test(test_raft_resign_sends_end_quorum_epoch),
 		cmocka_unit_test(test_raft_check_quorum_resigns_isolated_leader),
+		cmocka_unit_test(test_raft_resigned_times_out_to_prospective),
+		cmocka_unit_test(test_raft_prospective_follows_leader_that_answers),
 		cmocka_unit_test(test_raft_bad_input_refused),
 		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
 		cmocka_unit_test(test_raft_simulation),
