@@ -179,7 +179,7 @@ static void ut_step(struct ut *u, const struct raft_msg *m)
 	ut_drain(u);
 }
 
-/* The i-th queued message of this type (to anyone), or NULL. */
+/* The first queued message of this type to `to` (any when to < 0), or NULL. */
 static const struct raft_msg *ut_sent(const struct ut *u, enum raft_msg_type type,
 				      int32_t to)
 {
