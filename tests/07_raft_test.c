@@ -941,6 +941,7 @@ struct sim {
 	int loss_pct, dup_pct, max_delay;  /* per message */
 	int crash_pm, partition_pm, propose_pct; /* per step */
 	int drain_crash_pm; /* per output: a crash between two outputs */
+	int64_t election_timeout_ms;
 	int32_t *leader_of;      /* epoch -> leader id + 1, 0 unknown */
 	size_t leader_cap;
 	uint64_t *committed;     /* chained hashes of the committed prefix */
@@ -1121,6 +1122,10 @@ static struct raft_config sim_config(struct sim *s, int i)
 	for (int v = 0; v < s->n; v++)
 		c.voters[v] = v + 1;
 	c.request_timeout_ms = 300;
+	/* Kafka's timeouts, or short ones next to the network's delays: more
+	 * split elections, more candidates racing in one epoch. */
+	c.election_timeout_ms = s->election_timeout_ms;
+	c.fetch_timeout_ms = 2 * s->election_timeout_ms;
 	/* Small fetches stop followers at every offset, between an old
 	 * epoch's entries and the new leader's LeaderChange too. */
 	c.fetch_max_records = 1 + (int32_t)sim_below(s, RAFT_FETCH_MAX);
@@ -1420,12 +1425,15 @@ static void sim_run(uint64_t seed, bool trace)
 	s.partition_pm = 1 + (int)sim_below(&s, 4);
 	s.propose_pct = 5 + (int)sim_below(&s, 46);
 	s.drain_crash_pm = 1 + (int)sim_below(&s, 20);
+	static const int64_t timeouts[] = {1000, 1000, 300, 150};
+	s.election_timeout_ms = timeouts[sim_below(&s, 4)];
 	g_sim = &s;
 	g_seed_running = seed;
 	sim_trace(&s, "seed %" PRIu64 ": %d voters, loss %d%%, duplicates %d%%, "
 		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
-		  "per step", seed, s.n, s.loss_pct, s.dup_pct, s.max_delay,
-		  s.crash_pm, s.partition_pm);
+		  "per step, election timeout %" PRId64 " ms", seed, s.n,
+		  s.loss_pct, s.dup_pct, s.max_delay, s.crash_pm, s.partition_pm,
+		  s.election_timeout_ms);
 	for (int i = 0; i < s.n; i++)
 		sim_start(&s, i);
 	int64_t marker = -1;
