@@ -46,6 +46,7 @@
  *   chapter 04 (KAFKA_ERR_* codes).
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -679,8 +680,22 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 		raft_send_fetch(r);
 }
 
-/* Route one message. Requests from outside the voter set are refused;
- * responses are read only once their epoch has been dealt with. */
+/* Why a message is refused before its handler: a sender outside the
+ * voter set (SIMPLIFICATION: no observers), or an epoch so large that no
+ * candidate could ever bump it (epochs are int32, KAFKA too). */
+static int16_t raft_refusal(const struct raft *r, const struct raft_msg *m)
+{
+	if (!raft_is_voter(r, m->from))
+		return KAFKA_ERR_INCONSISTENT_VOTER_SET;
+	if (m->leader_epoch == INT32_MAX || (m->type == RAFT_VOTE_REQUEST &&
+	    m->u.vote_req.candidate_epoch == INT32_MAX))
+		return KAFKA_ERR_INVALID_REQUEST;
+	return KAFKA_ERR_NONE;
+}
+
+/* Route one message. A refused request is answered with the error (its
+ * response type follows it in enum raft_msg_type), a refused response
+ * dropped; responses are read only once their epoch is dealt with. */
 void raft_step(struct raft *r, const struct raft_msg *m)
 {
 	if (m->to != r->cfg.node_id || m->from == r->cfg.node_id)
@@ -688,10 +703,10 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 	bool request = m->type == RAFT_VOTE_REQUEST || m->type == RAFT_FETCH_REQUEST ||
 		       m->type == RAFT_BEGIN_QUORUM_EPOCH_REQUEST ||
 		       m->type == RAFT_END_QUORUM_EPOCH_REQUEST;
-	if (!raft_is_voter(r, m->from)) {
-		if (request) /* SIMPLIFICATION: no observers */
-			raft_reply(r, m, (enum raft_msg_type)(m->type + 1),
-				   KAFKA_ERR_INCONSISTENT_VOTER_SET);
+	int16_t refusal = raft_refusal(r, m);
+	if (refusal != KAFKA_ERR_NONE) {
+		if (request)
+			raft_reply(r, m, (enum raft_msg_type)(m->type + 1), refusal);
 		return;
 	}
 	switch (m->type) {

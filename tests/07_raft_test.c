@@ -853,6 +853,14 @@ static void test_raft_bad_input_refused(void **state)
 	ut_step(&u, &end);
 	assert_int_equal(ut_sent(&u, RAFT_END_QUORUM_EPOCH_RESPONSE, 2)->error_code,
 			 KAFKA_ERR_INVALID_REQUEST);
+	struct raft_msg huge = ut_vote(2, 1, INT32_MAX, 0, 0, false);
+	ut_step(&u, &huge); /* no epoch can follow it: refused */
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 2)->error_code,
+			 KAFKA_ERR_INVALID_REQUEST);
+	struct raft_msg begin = ut_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 2, 1, 2,
+				       INT32_MAX);
+	ut_step(&u, &begin);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
 	struct raft_msg stale = ut_msg(RAFT_FETCH_REQUEST, 2, 1, 1, 0);
 	ut_step(&u, &stale);
 	assert_int_equal(ut_sent(&u, RAFT_FETCH_RESPONSE, 2)->error_code,
