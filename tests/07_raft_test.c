@@ -900,6 +900,59 @@ static void test_raft_bad_fetch_response_ignored(void **state)
 	ut_close(&u);
 }
 
+/* Garbage from a voter, in every state: never an assert, invariants hold.
+ * (The fields are what chapter 04's decoder would hand over: any values.) */
+static void test_raft_random_messages_keep_invariants(void **state)
+{
+	uint64_t x = 88172645463325252ULL;
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+	static const int32_t epochs[] = {-1, 0, 1, 2, 3, 9, INT32_MAX, INT32_MIN};
+	struct tu_log_capture cap;
+	for (int round = 0; round < 40; round++) {
+		struct ut u = {0};
+		ut_open(&u, 1, 3, NULL);
+		if (round % 3 == 1)
+			ut_make_leader(&u, 3);
+		tu_log_capture_start(&cap);
+		for (int i = 0; i < 500; i++) {
+			struct raft_msg m;
+			uint8_t *p = (uint8_t *)&m;
+			for (size_t k = 0; k < sizeof m; k++)
+				p[k] = (uint8_t)NEXT();
+			m.type = (enum raft_msg_type)(NEXT() % 10);
+			m.from = (int32_t)(NEXT() % 5) - 1;
+			m.to = NEXT() % 8 ? 1 : 2;
+			m.leader_id = (int32_t)(NEXT() % 5) - 1;
+			m.leader_epoch = epochs[NEXT() % 8];
+			m.correlation_id = (int32_t)(NEXT() % 40); /* often ours */
+			/* Plausible fields half the time; a bool is 0 or 1, as a
+			 * decoder would give it. */
+			struct raft_fetch_response *f = &m.u.fetch_resp;
+			if (m.type == RAFT_VOTE_REQUEST) {
+				m.u.vote_req.candidate_epoch = epochs[NEXT() % 8];
+				m.u.vote_req.pre_vote = NEXT() % 2;
+			} else if (m.type == RAFT_VOTE_RESPONSE) {
+				m.u.vote_resp.vote_granted = NEXT() % 2;
+				m.u.vote_resp.pre_vote = NEXT() % 2;
+			} else if (m.type == RAFT_FETCH_RESPONSE && NEXT() % 2) {
+				f->n_records = (int)(NEXT() % 10);
+				f->base_offset = (int64_t)(NEXT() % 4);
+				f->diverging_epoch.epoch = epochs[NEXT() % 8];
+				f->diverging_epoch.offset = (int64_t)(NEXT() % 6) - 1;
+				f->high_watermark = (int64_t)(NEXT() % 6) - 1;
+				for (int k = 0; k < RAFT_FETCH_MAX; k++)
+					f->records[k].epoch = epochs[NEXT() % 6];
+			}
+			ut_step(&u, &m); /* ut_drain calls raft_check */
+			if (NEXT() % 16 == 0)
+				ut_tick(&u, (int64_t)(NEXT() % 3000));
+		}
+		tu_log_capture_stop();
+		ut_close(&u);
+	}
+#undef NEXT
+}
+
 /* ---- The simulation ---- */
 
 #define SIM_MAX_NODES 5
@@ -1534,6 +1587,7 @@ int main(void)
 		cmocka_unit_test(test_raft_prospective_follows_leader_that_answers),
 		cmocka_unit_test(test_raft_bad_input_refused),
 		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
+		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
