@@ -86,7 +86,7 @@ struct raft {
 	int64_t hw_at_election;     /* leader: the HW it inherited */
 	int64_t epoch_start_offset; /* leader: offset of its LeaderChange */
 	bool has_fetched;           /* follower: a Fetch succeeded this epoch */
-	int32_t abandoned_id;       /* prospective: the leader it stopped following */
+	int32_t abandoned_id;       /* prospective: the leader it gave up on */
 	int32_t next_correlation;
 	int32_t fetch_correlation;  /* follower: the Fetch in flight, 0 none */
 	int32_t round_correlation;  /* first correlation id of this election */
@@ -263,9 +263,11 @@ static void raft_become_candidate(struct raft *r)
 /* Tell the voters that have not fetched in our epoch yet that we lead it. */
 static void raft_send_begin_quorum_epoch(struct raft *r)
 {
-	for (int i = 0; i < r->cfg.n_voters; i++)
-		if (!r->voters[i].acked && r->voters[i].id != r->cfg.node_id)
-			raft_send(r, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, r->voters[i].id);
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		int32_t id = r->voters[i].id;
+		if (!r->voters[i].acked && id != r->cfg.node_id)
+			raft_send(r, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, id);
+	}
 	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
 }
 
@@ -325,11 +327,12 @@ static void raft_become_resigned(struct raft *r)
 		struct raft_voter *v = &r->voters[i];
 		if (v->id == r->cfg.node_id)
 			continue;
+		int32_t *succ = req.preferred_successors; /* insertion sort */
 		int j = req.n_preferred_successors++;
-		for (; j > 0 && raft_voter(r, req.preferred_successors[j - 1])
-				->end_offset < v->end_offset; j--)
-			req.preferred_successors[j] = req.preferred_successors[j - 1];
-		req.preferred_successors[j] = v->id;
+		int64_t end = v->end_offset;
+		for (; j > 0 && raft_voter(r, succ[j - 1])->end_offset < end; j--)
+			succ[j] = succ[j - 1];
+		succ[j] = v->id;
 	}
 	r->state = RAFT_RESIGNED;
 	r->deadline_ms = r->now_ms + raft_random_timeout(r);
@@ -426,11 +429,13 @@ static bool raft_on_response_epoch(struct raft *r, const struct raft_msg *m)
  * no other vote cast in this epoch, and the candidate's log at least as
  * up to date as ours (last epoch, then end offset). A pre-vote changes
  * nothing, so it only asks for the log and that we hear no leader. */
-static bool raft_can_grant(const struct raft *r, const struct raft_vote_request *v)
+static bool raft_can_grant(const struct raft *r,
+			   const struct raft_vote_request *v)
 {
 	struct raft_offset_epoch last = raft_last_offset_epoch(r);
 	bool up_to_date = v->last_offset_epoch > last.epoch ||
-		(v->last_offset_epoch == last.epoch && v->last_offset >= last.offset);
+			  (v->last_offset_epoch == last.epoch &&
+			   v->last_offset >= last.offset);
 	if (!up_to_date)
 		return false;
 	if (v->pre_vote)
@@ -447,7 +452,8 @@ static void raft_on_vote_request(struct raft *r, const struct raft_msg *m)
 {
 	const struct raft_vote_request *v = &m->u.vote_req;
 	if (v->candidate_id != m->from || v->last_offset < 0 ||
-	    v->last_offset_epoch < 0 || v->last_offset_epoch > v->candidate_epoch) {
+	    v->last_offset_epoch < 0 ||
+	    v->last_offset_epoch > v->candidate_epoch) {
 		raft_reply(r, m, RAFT_VOTE_RESPONSE, KAFKA_ERR_INVALID_REQUEST);
 		return;
 	}
@@ -607,11 +613,13 @@ static void raft_on_fetch_request(struct raft *r, const struct raft_msg *m)
 
 /* A Fetch response must fit our log: records start at our end, epochs
  * never go down nor pass the leader's, sizes within bounds. */
-static bool raft_fetch_response_valid(const struct raft *r, const struct raft_msg *m)
+static bool raft_fetch_response_valid(const struct raft *r,
+				      const struct raft_msg *m)
 {
 	const struct raft_fetch_response *f = &m->u.fetch_resp;
 	struct raft_offset_epoch last = raft_last_offset_epoch(r);
-	if (f->n_records < 0 || f->n_records > RAFT_FETCH_MAX || f->high_watermark < -1)
+	if (f->n_records < 0 || f->n_records > RAFT_FETCH_MAX ||
+	    f->high_watermark < -1)
 		return false;
 	if (f->diverging_epoch.epoch >= 0)
 		return f->n_records == 0 && f->diverging_epoch.offset >= 0 &&
@@ -636,9 +644,9 @@ static bool raft_truncate_diverging(struct raft *r, struct raft_offset_epoch d)
 	int64_t end = r->ops->end_offset(r->log);
 	int64_t to = d.offset < end ? d.offset : end;
 	if (d.epoch > 0) {
-		struct raft_offset_epoch local = raft_end_offset_for_epoch(r, d.epoch);
-		if (local.offset < to)
-			to = local.offset;
+		int64_t local = raft_end_offset_for_epoch(r, d.epoch).offset;
+		if (local < to)
+			to = local;
 	}
 	if (to < r->high_watermark) {
 		kb_log(KB_LOG_ERROR, "raft: node %d refuses to truncate to %lld, "
@@ -700,20 +708,30 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 {
 	if (m->to != r->cfg.node_id || m->from == r->cfg.node_id)
 		return;
-	bool request = m->type == RAFT_VOTE_REQUEST || m->type == RAFT_FETCH_REQUEST ||
+	bool request = m->type == RAFT_VOTE_REQUEST ||
+		       m->type == RAFT_FETCH_REQUEST ||
 		       m->type == RAFT_BEGIN_QUORUM_EPOCH_REQUEST ||
 		       m->type == RAFT_END_QUORUM_EPOCH_REQUEST;
 	int16_t refusal = raft_refusal(r, m);
 	if (refusal != KAFKA_ERR_NONE) {
 		if (request)
-			raft_reply(r, m, (enum raft_msg_type)(m->type + 1), refusal);
+			raft_reply(r, m, (enum raft_msg_type)(m->type + 1),
+				   refusal);
 		return;
 	}
 	switch (m->type) {
-	case RAFT_VOTE_REQUEST: raft_on_vote_request(r, m); break;
-	case RAFT_BEGIN_QUORUM_EPOCH_REQUEST: raft_on_begin_quorum_epoch(r, m); break;
-	case RAFT_END_QUORUM_EPOCH_REQUEST: raft_on_end_quorum_epoch(r, m); break;
-	case RAFT_FETCH_REQUEST: raft_on_fetch_request(r, m); break;
+	case RAFT_VOTE_REQUEST:
+		raft_on_vote_request(r, m);
+		break;
+	case RAFT_BEGIN_QUORUM_EPOCH_REQUEST:
+		raft_on_begin_quorum_epoch(r, m);
+		break;
+	case RAFT_END_QUORUM_EPOCH_REQUEST:
+		raft_on_end_quorum_epoch(r, m);
+		break;
+	case RAFT_FETCH_REQUEST:
+		raft_on_fetch_request(r, m);
+		break;
 	case RAFT_VOTE_RESPONSE:
 		if (raft_on_response_epoch(r, m))
 			raft_on_vote_response(r, m);
