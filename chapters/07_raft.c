@@ -688,11 +688,16 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 		raft_send_fetch(r);
 }
 
-/* Why a message is refused before its handler: a sender outside the
- * voter set (SIMPLIFICATION: no observers), or an epoch so large that no
- * candidate could ever bump it (epochs are int32, KAFKA too). */
-static int16_t raft_refusal(const struct raft *r, const struct raft_msg *m)
+/* Why a message is refused before its handler: another cluster's request
+ * (KAFKA: hasValidClusterId; a null ClusterId passes), a sender outside
+ * the voter set (SIMPLIFICATION: no observers), or an epoch so large that
+ * no candidate could ever bump it (epochs are int32, KAFKA too). */
+static int16_t raft_refusal(const struct raft *r, const struct raft_msg *m,
+			    bool request)
 {
+	if (request && m->cluster_id[0] &&
+	    strncmp(m->cluster_id, r->cfg.cluster_id, sizeof m->cluster_id) != 0)
+		return KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
 	if (!raft_is_voter(r, m->from))
 		return KAFKA_ERR_INCONSISTENT_VOTER_SET;
 	if (m->leader_epoch == INT32_MAX || (m->type == RAFT_VOTE_REQUEST &&
@@ -712,7 +717,7 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 		       m->type == RAFT_FETCH_REQUEST ||
 		       m->type == RAFT_BEGIN_QUORUM_EPOCH_REQUEST ||
 		       m->type == RAFT_END_QUORUM_EPOCH_REQUEST;
-	int16_t refusal = raft_refusal(r, m);
+	int16_t refusal = raft_refusal(r, m, request);
 	if (refusal != KAFKA_ERR_NONE) {
 		if (request)
 			raft_reply(r, m, (enum raft_msg_type)(m->type + 1),
@@ -913,6 +918,7 @@ static struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type,
 	o->msg.from = r->cfg.node_id;
 	o->msg.to = to;
 	o->msg.correlation_id = r->next_correlation++;
+	memcpy(o->msg.cluster_id, r->cfg.cluster_id, sizeof o->msg.cluster_id);
 	/* A resigned leader no longer claims the epoch, except in the
 	 * EndQuorumEpoch that says so. */
 	bool resigned = r->state == RAFT_RESIGNED &&
@@ -928,6 +934,7 @@ static struct raft_msg *raft_reply(struct raft *r, const struct raft_msg *req,
 {
 	struct raft_msg *m = raft_send(r, type, req->from);
 	m->correlation_id = req->correlation_id;
+	m->cluster_id[0] = '\0'; /* KAFKA: responses carry no ClusterId */
 	m->error_code = error;
 	return m;
 }

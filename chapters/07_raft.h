@@ -17,6 +17,7 @@
 #define RAFT_FETCH_MAX 8       /* entries in one Fetch response */
 #define RAFT_OUTBOX_MAX 32     /* outputs one raft_step/raft_tick may queue */
 #define RAFT_NO_ID (-1)        /* no leader / no vote (KAFKA: -1) */
+#define RAFT_CLUSTER_ID_MAX 22 /* a cluster.id: a base64 UUID, 22 chars */
 
 /* The six states of KRaft's QuorumState (KIP-595, KIP-996). */
 enum raft_state {
@@ -26,6 +27,7 @@ enum raft_state {
 
 /* Kafka's configs (QuorumConfig), in milliseconds; see raft_config_defaults. */
 struct raft_config {
+	char cluster_id[RAFT_CLUSTER_ID_MAX + 1]; /* meta.properties */
 	int32_t node_id;                 /* node.id */
 	int32_t voters[RAFT_MAX_VOTERS]; /* ids in controller.quorum.voters */
 	int n_voters;
@@ -123,7 +125,8 @@ struct raft_fetch_response {
  * follower's current_leader_epoch in leader_epoch). */
 struct raft_msg {
 	enum raft_msg_type type;
-	int32_t from, to;
+	int32_t from, to;        /* replica ids (Fetch: ReplicaState.ReplicaId) */
+	char cluster_id[RAFT_CLUSTER_ID_MAX + 1]; /* requests; "": null */
 	int32_t correlation_id;  /* a response echoes its request's */
 	int16_t error_code;      /* responses: KAFKA_ERR_* */
 	int32_t leader_id;

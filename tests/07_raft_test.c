@@ -134,6 +134,7 @@ static struct raft_config ut_config(int32_t id, int n_voters)
 {
 	struct raft_config c;
 	raft_config_defaults(&c);
+	strcpy(c.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
 	c.node_id = id;
 	c.n_voters = n_voters;
 	for (int i = 0; i < n_voters; i++)
@@ -840,6 +841,16 @@ static void test_raft_bad_input_refused(void **state)
 	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 2)->error_code,
 			 KAFKA_ERR_INVALID_REQUEST);
 	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	v = ut_vote(3, 1, 9, 0, 0, false);
+	strcpy(v.cluster_id, "QW5vdGhlckNsdXN0ZXJJZA"); /* another cluster */
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->error_code,
+			 KAFKA_ERR_INCONSISTENT_CLUSTER_ID);
+	strcpy(v.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk"); /* ours: not refused */
+	v.u.vote_req.candidate_epoch = 0;
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->error_code,
+			 KAFKA_ERR_FENCED_LEADER_EPOCH);
 	v = ut_vote(7, 1, 9, 0, 0, false); /* not a voter */
 	ut_step(&u, &v);
 	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 7)->error_code,
@@ -925,6 +936,8 @@ static void test_raft_random_messages_keep_invariants(void **state)
 			m.leader_id = (int32_t)(NEXT() % 5) - 1;
 			m.leader_epoch = epochs[NEXT() % 8];
 			m.correlation_id = (int32_t)(NEXT() % 40); /* often ours */
+			if (NEXT() % 4)
+				m.cluster_id[0] = '\0'; /* null: any cluster */
 			/* Plausible fields half the time; a bool is 0 or 1, as a
 			 * decoder would give it. */
 			struct raft_fetch_response *f = &m.u.fetch_resp;
@@ -1178,6 +1191,7 @@ static struct raft_config sim_config(struct sim *s, int i)
 {
 	struct raft_config c;
 	raft_config_defaults(&c);
+	strcpy(c.cluster_id, "c2ltdWxhdGVkLWNsdXN0ZX");
 	c.node_id = i + 1;
 	c.n_voters = s->n;
 	for (int v = 0; v < s->n; v++)
