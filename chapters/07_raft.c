@@ -1,0 +1,951 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 07, first file — Raft as KRaft does it: how a few controllers
+ * agree on one log of metadata.
+ *
+ * Concept:
+ *   Voters elect one leader per epoch; it appends, the others pull its log
+ *   with Fetch; an entry below the high watermark (HW) is on a majority and
+ *   never lost. A pure state machine: messages and time in; quorum-state
+ *   writes, messages and log appends out.
+ *
+ * Kafka:
+ *   KafkaRaftClient and QuorumState's states (KIP-595, pre-vote KIP-996);
+ *   Vote (52), BeginQuorumEpoch (53), EndQuorumEpoch (54), Fetch (1) with
+ *   LastFetchedEpoch and DivergingEpoch; the quorum-state file;
+ *   controller.quorum.{election,fetch,request}.timeout.ms, retry.backoff.ms.
+ *
+ * Interface:
+ *   - raft_new from the durable quorum-state and log; raft_step per message,
+ *     raft_tick as time passes; raft_propose and raft_resign on the leader.
+ *   - After every call drain raft_pop in order: a RAFT_OUT_PERSIST must be
+ *     durable before any later RAFT_OUT_SEND leaves (persist, then send).
+ *   - raft_log_ops appends and truncates; both durable when they return.
+ *   - Bad fields or strangers get an error or are ignored, never an assert.
+ *
+ * Invariants / States (raft_check):
+ *   1. 0 <= HW <= log end offset.  2. No entry's epoch exceeds ours.
+ *   3. The quorum state equals the last one queued for persistence.
+ *   4. Leader/Resigned: leader_id is us; Follower: another voter; else
+ *      none. A Candidate voted for itself; voted_id is none or a voter.
+ *   5. A leader's LeaderChange entry is at epoch_start_offset, in its
+ *      epoch, and its HW moved only past it.
+ *   Unattached/Follower/Candidate/Resigned -> Prospective on a timer
+ *   (raft_become_prospective) -> Candidate on pre-votes
+ *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
+ *   Resigned (raft_resign, raft_check_quorum). A newer epoch makes anyone
+ *   Follower (raft_become_follower) or, without a leader, Unattached.
+ *
+ * Simplifications:
+ *   Fixed voters, no observers or snapshots; Fetch is answered at once, not
+ *   parked; an entry is one record of <= RAFT_ENTRY_MAX bytes. The broker
+ *   does not call this yet: chapter 07's later files wire it to the network
+ *   and to __cluster_metadata-0 (chapter 03's log). Single-threaded.
+ *
+ * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c;
+ *   chapter 04 (KAFKA_ERR_* codes).
+ */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "00_base.h"
+#include "04_codec.h"
+#include "07_raft.h"
+
+/* KAFKA: the leader resigns when a majority has not fetched within 1.5 x
+ * controller.quorum.fetch.timeout.ms (LeaderState's check-quorum timer). */
+#define RAFT_CHECK_QUORUM_NUM 3
+#define RAFT_CHECK_QUORUM_DEN 2
+
+/* The leader's view of one voter, and an election's tally of it
+ * (KAFKA: LeaderState.ReplicaState, CandidateState's voteStates). */
+struct raft_voter {
+	int32_t id;
+	int64_t end_offset;    /* leader: last valid fetch_offset, -1 unknown */
+	int64_t last_fetch_ms; /* leader: when it last fetched */
+	bool acked;            /* leader: has fetched in this epoch */
+	bool granted;          /* prospective/candidate: granted our (pre-)vote */
+	bool answered;         /* prospective/candidate: answered this round */
+};
+
+/* One node of the quorum. The caller owns the log; the outbox is drained
+ * by raft_pop. Single-threaded: one caller at a time. */
+struct raft {
+	struct raft_config cfg;
+	const struct raft_log_ops *ops; /* borrowed: from raft_new's caller */
+	void *log;                      /* borrowed: from raft_new's caller */
+	enum raft_state state;
+	struct raft_quorum_state qs;        /* INVARIANT 3: == persisted */
+	struct raft_quorum_state persisted; /* last queued RAFT_OUT_PERSIST */
+	int64_t now_ms;
+	int64_t deadline_ms;  /* election, fetch or check-quorum timer */
+	int64_t retry_ms;     /* next resend (Fetch, BeginQuorumEpoch) */
+	int64_t high_watermark;
+	int64_t hw_at_election;     /* leader: the HW it inherited */
+	int64_t epoch_start_offset; /* leader: offset of its LeaderChange */
+	bool has_fetched;           /* follower: a Fetch succeeded this epoch */
+	int32_t abandoned_id;       /* prospective: the leader it gave up on */
+	int32_t next_correlation;
+	int32_t fetch_correlation;  /* follower: the Fetch in flight, 0 none */
+	int32_t round_correlation;  /* first correlation id of this election */
+	uint64_t rng;
+	struct raft_voter voters[RAFT_MAX_VOTERS];
+	struct raft_output outbox[RAFT_OUTBOX_MAX];
+	int out_head, out_len;
+};
+
+static void raft_become_unattached(struct raft *r, int32_t epoch);
+static void raft_become_prospective(struct raft *r);
+static void raft_become_candidate(struct raft *r);
+static void raft_become_leader(struct raft *r);
+static void raft_become_follower(struct raft *r, int32_t epoch, int32_t leader);
+static void raft_become_resigned(struct raft *r);
+static bool raft_is_voter(const struct raft *r, int32_t id);
+static struct raft_voter *raft_voter(struct raft *r, int32_t id);
+static int64_t raft_random_timeout(struct raft *r);
+static struct raft_offset_epoch raft_last_offset_epoch(const struct raft *r);
+static struct raft_offset_epoch raft_end_offset_for_epoch(const struct raft *r,
+							   int32_t epoch);
+static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
+			    int32_t voted);
+static struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type,
+				  int32_t to);
+static struct raft_msg *raft_reply(struct raft *r, const struct raft_msg *req,
+				   enum raft_msg_type type, int16_t error);
+static void raft_update_high_watermark(struct raft *r);
+static void raft_count_votes(struct raft *r);
+static void raft_send_fetch(struct raft *r);
+
+/* ---- Lifecycle ---- */
+
+/* KAFKA: QuorumConfig's defaults. */
+void raft_config_defaults(struct raft_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->election_timeout_ms = 1000;
+	cfg->fetch_timeout_ms = 2000;
+	cfg->request_timeout_ms = 2000;
+	cfg->retry_backoff_ms = 20;
+	cfg->fetch_max_records = RAFT_FETCH_MAX;
+}
+
+/* A quorum-state read from disk must name voters only, and the log must
+ * not hold an epoch newer than it (invariant 2 across a restart). */
+static int raft_validate_restart(const struct raft *r,
+				 const struct raft_quorum_state *qs)
+{
+	if (qs->leader_epoch < 0)
+		return KB_ERR_CORRUPT;
+	if (qs->leader_id != RAFT_NO_ID && !raft_is_voter(r, qs->leader_id))
+		return KB_ERR_CORRUPT;
+	if (qs->voted_id != RAFT_NO_ID && !raft_is_voter(r, qs->voted_id))
+		return KB_ERR_CORRUPT;
+	if (raft_last_offset_epoch(r).epoch > qs->leader_epoch)
+		return KB_ERR_CORRUPT;
+	return KB_OK;
+}
+
+/* KAFKA: QuorumState.initialize picks the state the quorum-state implies:
+ * our own leadership is resigned, another's is followed, else unattached.
+ * returns owned *out (raft_free); borrows d->ops and d->log. */
+int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
+	     int64_t now_ms, struct raft **out)
+{
+	static const struct raft_quorum_state none = {0, RAFT_NO_ID, RAFT_NO_ID};
+	const struct raft_quorum_state *qs = d->quorum ? d->quorum : &none;
+	if (cfg->n_voters < 1 || cfg->n_voters > RAFT_MAX_VOTERS ||
+	    cfg->fetch_max_records < 1 || cfg->fetch_max_records > RAFT_FETCH_MAX)
+		return KB_ERR_INVAL;
+	struct raft *r = calloc(1, sizeof *r);
+	if (!r)
+		return KB_ERR_NOMEM;
+	r->cfg = *cfg, r->ops = d->ops, r->log = d->log, r->now_ms = now_ms;
+	r->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)cfg->node_id + 1;
+	r->next_correlation = 1;
+	for (int i = 0; i < cfg->n_voters; i++) {
+		r->voters[i].id = cfg->voters[i];
+		r->voters[i].end_offset = -1;
+	}
+	int rc = raft_is_voter(r, cfg->node_id) ? raft_validate_restart(r, qs)
+						 : KB_ERR_INVAL;
+	if (rc != KB_OK) {
+		free(r);
+		return rc;
+	}
+	r->qs = r->persisted = *qs;
+	if (qs->leader_id == cfg->node_id)
+		raft_become_resigned(r);
+	else if (qs->leader_id != RAFT_NO_ID)
+		raft_become_follower(r, qs->leader_epoch, qs->leader_id);
+	else
+		raft_become_unattached(r, qs->leader_epoch);
+	*out = r;
+	return KB_OK;
+}
+
+void raft_free(struct raft *r)
+{
+	free(r);
+}
+
+/* ---- Transitions (KAFKA: QuorumState.transitionTo*) ---- */
+
+/* An epoch without a known leader: after a restart, or when a newer epoch
+ * shows up without one. A vote survives only within its own epoch. */
+static void raft_become_unattached(struct raft *r, int32_t epoch)
+{
+	int32_t voted = epoch == r->qs.leader_epoch ? r->qs.voted_id : RAFT_NO_ID;
+	raft_set_quorum(r, epoch, RAFT_NO_ID, voted);
+	r->state = RAFT_UNATTACHED;
+	r->deadline_ms = r->now_ms + raft_random_timeout(r);
+}
+
+/* Ask the voters that have not answered this round for a (pre-)vote;
+ * asked again after controller.quorum.request.timeout.ms. */
+static void raft_send_votes(struct raft *r)
+{
+	struct raft_offset_epoch last = raft_last_offset_epoch(r);
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		struct raft_voter *v = &r->voters[i];
+		if (v->answered)
+			continue;
+		struct raft_msg *m = raft_send(r, RAFT_VOTE_REQUEST, v->id);
+		m->u.vote_req = (struct raft_vote_request){
+			.candidate_epoch = r->qs.leader_epoch,
+			.candidate_id = r->cfg.node_id,
+			.last_offset_epoch = last.epoch,
+			.last_offset = last.offset,
+			.pre_vote = r->state == RAFT_PROSPECTIVE,
+		};
+	}
+	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
+}
+
+/* A new round of (pre-)votes in this epoch; a lone voter wins at once.
+ * Responses to an older round are ignored. */
+static void raft_start_election(struct raft *r)
+{
+	r->deadline_ms = r->now_ms + raft_random_timeout(r);
+	r->round_correlation = r->next_correlation;
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		struct raft_voter *v = &r->voters[i];
+		v->granted = v->answered = v->id == r->cfg.node_id;
+	}
+	raft_send_votes(r);
+	raft_count_votes(r);
+}
+
+/* KAFKA (KIP-996): before bumping the epoch, ask whether a majority would
+ * vote for us. Nothing is persisted and nobody's epoch changes, so a node
+ * cut off from the others cannot disrupt a healthy leader when it returns. */
+static void raft_become_prospective(struct raft *r)
+{
+	if (r->state == RAFT_FOLLOWER)
+		r->abandoned_id = r->qs.leader_id;
+	else if (r->state != RAFT_PROSPECTIVE)
+		r->abandoned_id = RAFT_NO_ID;
+	raft_set_quorum(r, r->qs.leader_epoch, RAFT_NO_ID, r->qs.voted_id);
+	r->state = RAFT_PROSPECTIVE;
+	raft_start_election(r);
+}
+
+/* INVARIANT 3: the new epoch and our vote for ourselves are queued for
+ * persistence before the Vote requests that announce them. */
+static void raft_become_candidate(struct raft *r)
+{
+	raft_set_quorum(r, r->qs.leader_epoch + 1, RAFT_NO_ID, r->cfg.node_id);
+	r->state = RAFT_CANDIDATE;
+	raft_start_election(r);
+}
+
+/* Tell the voters that have not fetched in our epoch yet that we lead it. */
+static void raft_send_begin_quorum_epoch(struct raft *r)
+{
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		int32_t id = r->voters[i].id;
+		if (!r->voters[i].acked && id != r->cfg.node_id)
+			raft_send(r, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, id);
+	}
+	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
+}
+
+/* KAFKA: a new leader appends a LeaderChange control record first; only
+ * once that entry is committed may the HW expose older epochs' entries. */
+static void raft_become_leader(struct raft *r)
+{
+	raft_set_quorum(r, r->qs.leader_epoch, r->cfg.node_id, r->cfg.node_id);
+	r->state = RAFT_LEADER;
+	r->epoch_start_offset = r->ops->end_offset(r->log);
+	r->hw_at_election = r->high_watermark;
+	struct raft_entry e = {.epoch = r->qs.leader_epoch, .control = 1, .len = 4};
+	kb_put_be32(e.data, (uint32_t)r->cfg.node_id);
+	r->ops->append(r->log, &e);
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		r->voters[i].end_offset = -1;
+		r->voters[i].acked = false;
+		r->voters[i].last_fetch_ms = r->now_ms;
+	}
+	r->deadline_ms = r->now_ms + r->cfg.fetch_timeout_ms *
+		RAFT_CHECK_QUORUM_NUM / RAFT_CHECK_QUORUM_DEN;
+	raft_send_begin_quorum_epoch(r);
+	raft_update_high_watermark(r);
+}
+
+/* KAFKA: a follower pulls: Fetch from our end offset, with the epoch of
+ * our last entry so the leader can tell whether our logs agree so far.
+ * One Fetch in flight; resent after controller.quorum.request.timeout.ms. */
+static void raft_send_fetch(struct raft *r)
+{
+	struct raft_offset_epoch last = raft_last_offset_epoch(r);
+	struct raft_msg *m = raft_send(r, RAFT_FETCH_REQUEST, r->qs.leader_id);
+	m->u.fetch_req.fetch_offset = last.offset;
+	m->u.fetch_req.last_fetched_epoch = last.epoch;
+	m->u.fetch_req.max_records = r->cfg.fetch_max_records;
+	r->fetch_correlation = m->correlation_id;
+	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
+}
+
+/* Follow leader in epoch: persist that, then start pulling its log. */
+static void raft_become_follower(struct raft *r, int32_t epoch, int32_t leader)
+{
+	int32_t voted = epoch == r->qs.leader_epoch ? r->qs.voted_id : RAFT_NO_ID;
+	raft_set_quorum(r, epoch, leader, voted);
+	r->state = RAFT_FOLLOWER;
+	r->has_fetched = false;
+	r->deadline_ms = r->now_ms + r->cfg.fetch_timeout_ms;
+	raft_send_fetch(r);
+}
+
+/* KAFKA: ResignedState. The leader stops leading and tells every voter,
+ * most caught-up first (PreferredSuccessors), so one of them runs soon. */
+static void raft_become_resigned(struct raft *r)
+{
+	struct raft_end_quorum_epoch_request req = {0};
+	for (int i = 0; i < r->cfg.n_voters; i++) {
+		struct raft_voter *v = &r->voters[i];
+		if (v->id == r->cfg.node_id)
+			continue;
+		int32_t *succ = req.preferred_successors; /* insertion sort */
+		int j = req.n_preferred_successors++;
+		int64_t end = v->end_offset;
+		for (; j > 0 && raft_voter(r, succ[j - 1])->end_offset < end; j--)
+			succ[j] = succ[j - 1];
+		succ[j] = v->id;
+	}
+	r->state = RAFT_RESIGNED;
+	r->deadline_ms = r->now_ms + raft_random_timeout(r);
+	for (int i = 0; i < req.n_preferred_successors; i++) {
+		struct raft_msg *m = raft_send(r, RAFT_END_QUORUM_EPOCH_REQUEST,
+					       req.preferred_successors[i]);
+		m->u.end_req = req;
+	}
+}
+
+/* Graceful shutdown of a leader (KAFKA: KafkaRaftClient.shutdown). */
+int raft_resign(struct raft *r)
+{
+	if (r->state != RAFT_LEADER)
+		return KB_ERR_AGAIN;
+	raft_become_resigned(r);
+	return KB_OK;
+}
+
+/* ---- Time ---- */
+
+/* KAFKA: LeaderState's check-quorum: without fetches from a majority
+ * for 1.5 x fetch.timeout.ms the leader may be cut off, so it resigns. */
+static void raft_check_quorum(struct raft *r)
+{
+	int64_t window = r->cfg.fetch_timeout_ms * RAFT_CHECK_QUORUM_NUM /
+			 RAFT_CHECK_QUORUM_DEN;
+	int alive = 0;
+	for (int i = 0; i < r->cfg.n_voters; i++)
+		if (r->voters[i].id == r->cfg.node_id ||
+		    r->now_ms - r->voters[i].last_fetch_ms < window)
+			alive++;
+	if (2 * alive > r->cfg.n_voters) {
+		r->deadline_ms = r->now_ms + r->cfg.fetch_timeout_ms / 2;
+		return;
+	}
+	raft_become_resigned(r);
+}
+
+/* Resend what went unanswered (Fetch, BeginQuorumEpoch, Vote), then fire
+ * the state's timer: a leader checks its quorum, everyone else starts
+ * (another) pre-vote. */
+void raft_tick(struct raft *r, int64_t now_ms)
+{
+	if (now_ms > r->now_ms)
+		r->now_ms = now_ms;
+	if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms)
+		raft_send_fetch(r);
+	if (r->state == RAFT_LEADER && r->now_ms >= r->retry_ms)
+		raft_send_begin_quorum_epoch(r);
+	if ((r->state == RAFT_PROSPECTIVE || r->state == RAFT_CANDIDATE) &&
+	    r->now_ms >= r->retry_ms)
+		raft_send_votes(r);
+	if (r->now_ms < r->deadline_ms)
+		return;
+	if (r->state == RAFT_LEADER)
+		raft_check_quorum(r);
+	else
+		raft_become_prospective(r);
+}
+
+/* ---- Messages ---- */
+
+/* KAFKA: maybeHandleCommonResponse. A newer epoch makes us follow its
+ * leader (or go unattached without one); an older one is stale. Returns
+ * whether the response belongs to our epoch and is still worth reading. */
+static bool raft_on_response_epoch(struct raft *r, const struct raft_msg *m)
+{
+	int32_t epoch = m->leader_epoch, leader = m->leader_id;
+	bool known = leader != r->cfg.node_id && raft_is_voter(r, leader);
+	if (epoch < r->qs.leader_epoch)
+		return false;
+	if (epoch > r->qs.leader_epoch) {
+		if (known)
+			raft_become_follower(r, epoch, leader);
+		else
+			raft_become_unattached(r, epoch);
+		return false;
+	}
+	bool electing = r->state == RAFT_UNATTACHED ||
+			r->state == RAFT_PROSPECTIVE || r->state == RAFT_CANDIDATE;
+	/* A voter still following the leader we gave up on is no news,
+	 * unless that leader answers itself. */
+	bool stale = leader == r->abandoned_id && m->from != leader &&
+		     r->state == RAFT_PROSPECTIVE;
+	if (known && electing && !stale) {
+		raft_become_follower(r, epoch, leader);
+		return false;
+	}
+	return true;
+}
+
+/* INVARIANT (votes): at most one vote per epoch: unattached or prospective,
+ * no other vote cast in this epoch, and the candidate's log at least as
+ * up to date as ours (last epoch, then end offset). A pre-vote changes
+ * nothing, so it only asks for the log and that we hear no leader. */
+static bool raft_can_grant(const struct raft *r,
+			   const struct raft_vote_request *v)
+{
+	struct raft_offset_epoch last = raft_last_offset_epoch(r);
+	bool up_to_date = v->last_offset_epoch > last.epoch ||
+			  (v->last_offset_epoch == last.epoch &&
+			   v->last_offset >= last.offset);
+	if (!up_to_date)
+		return false;
+	if (v->pre_vote)
+		return r->state != RAFT_LEADER &&
+		       !(r->state == RAFT_FOLLOWER && r->has_fetched);
+	if (r->state != RAFT_UNATTACHED && r->state != RAFT_PROSPECTIVE)
+		return false;
+	return r->qs.voted_id == RAFT_NO_ID || r->qs.voted_id == v->candidate_id;
+}
+
+/* KAFKA: handleVoteRequest. A real vote for a newer epoch moves us to it;
+ * a granted vote is queued for persistence BEFORE the response. */
+static void raft_on_vote_request(struct raft *r, const struct raft_msg *m)
+{
+	const struct raft_vote_request *v = &m->u.vote_req;
+	if (v->candidate_id != m->from || v->last_offset < 0 ||
+	    v->last_offset_epoch < 0 ||
+	    v->last_offset_epoch > v->candidate_epoch) {
+		raft_reply(r, m, RAFT_VOTE_RESPONSE, KAFKA_ERR_INVALID_REQUEST);
+		return;
+	}
+	if (v->candidate_epoch < r->qs.leader_epoch) {
+		raft_reply(r, m, RAFT_VOTE_RESPONSE, KAFKA_ERR_FENCED_LEADER_EPOCH);
+		return;
+	}
+	if (!v->pre_vote && v->candidate_epoch > r->qs.leader_epoch)
+		raft_become_unattached(r, v->candidate_epoch);
+	bool granted = raft_can_grant(r, v);
+	if (granted && !v->pre_vote) {
+		raft_set_quorum(r, r->qs.leader_epoch, RAFT_NO_ID, v->candidate_id);
+		r->deadline_ms = r->now_ms + raft_random_timeout(r);
+	}
+	struct raft_msg *resp = raft_reply(r, m, RAFT_VOTE_RESPONSE, KAFKA_ERR_NONE);
+	resp->u.vote_resp.vote_granted = granted;
+	resp->u.vote_resp.pre_vote = v->pre_vote;
+}
+
+/* A majority of grants, ourselves included, wins the round. */
+static void raft_count_votes(struct raft *r)
+{
+	int granted = 0;
+	for (int i = 0; i < r->cfg.n_voters; i++)
+		granted += r->voters[i].granted;
+	if (2 * granted <= r->cfg.n_voters)
+		return;
+	if (r->state == RAFT_PROSPECTIVE)
+		raft_become_candidate(r);
+	else if (r->state == RAFT_CANDIDATE)
+		raft_become_leader(r);
+}
+
+/* Count a grant of this round's kind; anything else is old news. */
+static void raft_on_vote_response(struct raft *r, const struct raft_msg *m)
+{
+	bool want_pre = r->state == RAFT_PROSPECTIVE;
+	if (r->state != RAFT_PROSPECTIVE && r->state != RAFT_CANDIDATE)
+		return;
+	if (m->u.vote_resp.pre_vote != want_pre || m->error_code != KAFKA_ERR_NONE ||
+	    m->correlation_id < r->round_correlation)
+		return;
+	struct raft_voter *v = raft_voter(r, m->from);
+	v->answered = true;
+	v->granted |= m->u.vote_resp.vote_granted;
+	raft_count_votes(r);
+}
+
+/* KAFKA: handleBeginQuorumEpochRequest. The winner of an election
+ * announces itself; whoever has not got a leader for it follows. */
+static void raft_on_begin_quorum_epoch(struct raft *r, const struct raft_msg *m)
+{
+	if (m->leader_id != m->from) {
+		raft_reply(r, m, RAFT_BEGIN_QUORUM_EPOCH_RESPONSE,
+			   KAFKA_ERR_INVALID_REQUEST);
+		return;
+	}
+	if (m->leader_epoch < r->qs.leader_epoch) {
+		raft_reply(r, m, RAFT_BEGIN_QUORUM_EPOCH_RESPONSE,
+			   KAFKA_ERR_FENCED_LEADER_EPOCH);
+		return;
+	}
+	if (m->leader_epoch > r->qs.leader_epoch || r->state == RAFT_UNATTACHED ||
+	    r->state == RAFT_PROSPECTIVE || r->state == RAFT_CANDIDATE)
+		raft_become_follower(r, m->leader_epoch, m->leader_id);
+	raft_reply(r, m, RAFT_BEGIN_QUORUM_EPOCH_RESPONSE, KAFKA_ERR_NONE);
+}
+
+/* KAFKA: handleEndQuorumEpochRequest. Our leader resigned: the n-th
+ * preferred successor starts its pre-vote n retry backoffs from now. */
+static void raft_on_end_quorum_epoch(struct raft *r, const struct raft_msg *m)
+{
+	const struct raft_end_quorum_epoch_request *e = &m->u.end_req;
+	int16_t err = KAFKA_ERR_NONE;
+	if (m->leader_id != m->from || e->n_preferred_successors < 0 ||
+	    e->n_preferred_successors > RAFT_MAX_VOTERS)
+		err = KAFKA_ERR_INVALID_REQUEST;
+	else if (m->leader_epoch < r->qs.leader_epoch)
+		err = KAFKA_ERR_FENCED_LEADER_EPOCH;
+	else if (m->leader_epoch > r->qs.leader_epoch)
+		raft_become_follower(r, m->leader_epoch, m->leader_id);
+	if (!err && r->state == RAFT_FOLLOWER && r->qs.leader_id == m->from) {
+		int pos = 0;
+		while (pos < e->n_preferred_successors &&
+		       e->preferred_successors[pos] != r->cfg.node_id)
+			pos++;
+		int64_t at = r->now_ms + pos * r->cfg.retry_backoff_ms;
+		if (at < r->deadline_ms)
+			r->deadline_ms = at;
+		r->has_fetched = false; /* the leader left: grant pre-votes */
+	}
+	raft_reply(r, m, RAFT_END_QUORUM_EPOCH_RESPONSE, err);
+}
+
+/* Why a Fetch cannot be served here, as a Kafka error code. */
+static int16_t raft_fetch_error(const struct raft *r, const struct raft_msg *m)
+{
+	const struct raft_fetch_request *f = &m->u.fetch_req;
+	if (m->leader_epoch < r->qs.leader_epoch)
+		return KAFKA_ERR_FENCED_LEADER_EPOCH;
+	if (m->leader_epoch > r->qs.leader_epoch)
+		return KAFKA_ERR_UNKNOWN_LEADER_EPOCH;
+	if (r->state != RAFT_LEADER)
+		return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+	if (f->fetch_offset < 0 || f->last_fetched_epoch < 0 ||
+	    f->last_fetched_epoch > r->qs.leader_epoch ||
+	    f->max_records < 1 || f->max_records > RAFT_FETCH_MAX)
+		return KAFKA_ERR_INVALID_REQUEST;
+	return KAFKA_ERR_NONE;
+}
+
+/* KAFKA: ReplicatedLog.validateOffsetAndEpoch. The follower's last entry
+ * (fetch_offset - 1, last_fetched_epoch) must be on our log; if not,
+ * *diverging is where our log ends for that epoch, to truncate to. */
+static bool raft_fetch_valid(const struct raft *r,
+			     const struct raft_fetch_request *f,
+			     struct raft_offset_epoch *diverging)
+{
+	if (f->fetch_offset == 0)
+		return true;
+	*diverging = raft_end_offset_for_epoch(r, f->last_fetched_epoch);
+	return diverging->epoch == f->last_fetched_epoch &&
+	       diverging->offset >= f->fetch_offset;
+}
+
+/* KAFKA: handleFetchRequest on the leader. A valid fetch_offset tells us
+ * how far the follower's log matches ours: count it toward the HW, then
+ * send what follows it. */
+static void raft_on_fetch_request(struct raft *r, const struct raft_msg *m)
+{
+	const struct raft_fetch_request *f = &m->u.fetch_req;
+	int16_t err = raft_fetch_error(r, m);
+	struct raft_msg *resp = raft_reply(r, m, RAFT_FETCH_RESPONSE, err);
+	struct raft_fetch_response *out = &resp->u.fetch_resp;
+	out->high_watermark = -1;
+	out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
+	out->base_offset = f->fetch_offset;
+	if (err != KAFKA_ERR_NONE)
+		return;
+	if (raft_fetch_valid(r, f, &out->diverging_epoch)) {
+		struct raft_voter *v = raft_voter(r, m->from);
+		v->end_offset = f->fetch_offset;
+		v->acked = true;
+		v->last_fetch_ms = r->now_ms;
+		out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
+		raft_update_high_watermark(r);
+		int64_t end = r->ops->end_offset(r->log);
+		while (out->n_records < f->max_records &&
+		       f->fetch_offset + out->n_records < end) {
+			r->ops->read(r->log, f->fetch_offset + out->n_records,
+				     &out->records[out->n_records]);
+			out->n_records++;
+		}
+	}
+	out->high_watermark = r->high_watermark;
+}
+
+/* A Fetch response must fit our log: records start at our end, epochs
+ * never go down nor pass the leader's, sizes within bounds. */
+static bool raft_fetch_response_valid(const struct raft *r,
+				      const struct raft_msg *m)
+{
+	const struct raft_fetch_response *f = &m->u.fetch_resp;
+	struct raft_offset_epoch last = raft_last_offset_epoch(r);
+	if (f->n_records < 0 || f->n_records > RAFT_FETCH_MAX ||
+	    f->high_watermark < -1)
+		return false;
+	if (f->diverging_epoch.epoch >= 0)
+		return f->n_records == 0 && f->diverging_epoch.offset >= 0 &&
+		       f->diverging_epoch.epoch <= m->leader_epoch;
+	if (f->n_records > 0 && f->base_offset != last.offset)
+		return false;
+	for (int i = 0; i < f->n_records; i++) {
+		const struct raft_entry *e = &f->records[i];
+		if (e->epoch < last.epoch || e->epoch > m->leader_epoch ||
+		    e->len > RAFT_ENTRY_MAX)
+			return false;
+		last.epoch = e->epoch;
+	}
+	return true;
+}
+
+/* KAFKA: ReplicatedLog.truncateToEndOffset. Cut our log where the
+ * leader's DivergingEpoch says it and ours part. INVARIANT: never below
+ * the high watermark; a leader asking that is refused and logged. */
+static bool raft_truncate_diverging(struct raft *r, struct raft_offset_epoch d)
+{
+	int64_t end = r->ops->end_offset(r->log);
+	int64_t to = d.offset < end ? d.offset : end;
+	if (d.epoch > 0) {
+		int64_t local = raft_end_offset_for_epoch(r, d.epoch).offset;
+		if (local < to)
+			to = local;
+	}
+	if (to < r->high_watermark) {
+		kb_log(KB_LOG_ERROR, "raft: node %d refuses to truncate to %lld, "
+		       "below its high watermark %lld", r->cfg.node_id,
+		       (long long)to, (long long)r->high_watermark);
+		return false;
+	}
+	if (to < end)
+		r->ops->truncate(r->log, to);
+	return true;
+}
+
+/* KAFKA: handleFetchResponse on a follower: truncate or append, take the
+ * leader's HW (never past our own end), and fetch again. */
+static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
+{
+	const struct raft_fetch_response *f = &m->u.fetch_resp;
+	if (r->state != RAFT_FOLLOWER || m->from != r->qs.leader_id ||
+	    m->correlation_id != r->fetch_correlation)
+		return;
+	r->fetch_correlation = 0;
+	r->retry_ms = r->now_ms + r->cfg.retry_backoff_ms;
+	if (m->error_code != KAFKA_ERR_NONE || !raft_fetch_response_valid(r, m))
+		return;
+	r->has_fetched = true;
+	r->deadline_ms = r->now_ms + r->cfg.fetch_timeout_ms;
+	if (f->diverging_epoch.epoch >= 0) {
+		if (raft_truncate_diverging(r, f->diverging_epoch))
+			raft_send_fetch(r);
+		return;
+	}
+	for (int i = 0; i < f->n_records; i++)
+		r->ops->append(r->log, &f->records[i]);
+	int64_t end = r->ops->end_offset(r->log);
+	int64_t hw = f->high_watermark < end ? f->high_watermark : end;
+	if (hw > r->high_watermark)
+		r->high_watermark = hw;
+	if (f->n_records > 0)
+		raft_send_fetch(r);
+}
+
+/* Why a message is refused before its handler: another cluster's request
+ * (KAFKA: hasValidClusterId; a null ClusterId passes), a sender outside
+ * the voter set (SIMPLIFICATION: no observers), or an epoch so large that
+ * no candidate could ever bump it (epochs are int32, KAFKA too). */
+static int16_t raft_refusal(const struct raft *r, const struct raft_msg *m,
+			    bool request)
+{
+	if (request && m->cluster_id[0] &&
+	    strncmp(m->cluster_id, r->cfg.cluster_id, sizeof m->cluster_id) != 0)
+		return KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
+	if (!raft_is_voter(r, m->from))
+		return KAFKA_ERR_INCONSISTENT_VOTER_SET;
+	if (m->leader_epoch == INT32_MAX || (m->type == RAFT_VOTE_REQUEST &&
+	    m->u.vote_req.candidate_epoch == INT32_MAX))
+		return KAFKA_ERR_INVALID_REQUEST;
+	return KAFKA_ERR_NONE;
+}
+
+/* Route one message. A refused request is answered with the error (its
+ * response type follows it in enum raft_msg_type), a refused response
+ * dropped; responses are read only once their epoch is dealt with. */
+void raft_step(struct raft *r, const struct raft_msg *m)
+{
+	if (m->to != r->cfg.node_id || m->from == r->cfg.node_id)
+		return;
+	bool request = m->type == RAFT_VOTE_REQUEST ||
+		       m->type == RAFT_FETCH_REQUEST ||
+		       m->type == RAFT_BEGIN_QUORUM_EPOCH_REQUEST ||
+		       m->type == RAFT_END_QUORUM_EPOCH_REQUEST;
+	int16_t refusal = raft_refusal(r, m, request);
+	if (refusal != KAFKA_ERR_NONE) {
+		if (request)
+			raft_reply(r, m, (enum raft_msg_type)(m->type + 1),
+				   refusal);
+		return;
+	}
+	switch (m->type) {
+	case RAFT_VOTE_REQUEST:
+		raft_on_vote_request(r, m);
+		break;
+	case RAFT_BEGIN_QUORUM_EPOCH_REQUEST:
+		raft_on_begin_quorum_epoch(r, m);
+		break;
+	case RAFT_END_QUORUM_EPOCH_REQUEST:
+		raft_on_end_quorum_epoch(r, m);
+		break;
+	case RAFT_FETCH_REQUEST:
+		raft_on_fetch_request(r, m);
+		break;
+	case RAFT_VOTE_RESPONSE:
+		if (raft_on_response_epoch(r, m))
+			raft_on_vote_response(r, m);
+		break;
+	case RAFT_FETCH_RESPONSE:
+		if (raft_on_response_epoch(r, m))
+			raft_on_fetch_response(r, m);
+		break;
+	case RAFT_BEGIN_QUORUM_EPOCH_RESPONSE:
+	case RAFT_END_QUORUM_EPOCH_RESPONSE:
+		raft_on_response_epoch(r, m);
+		break;
+	}
+}
+
+/* ---- The leader's log ---- */
+
+/* Append one entry in the leader's epoch (KAFKA: RaftClient.scheduleAppend). */
+int raft_propose(struct raft *r, const void *data, size_t len, int64_t *offset)
+{
+	if (r->state != RAFT_LEADER)
+		return KB_ERR_AGAIN;
+	if (len > RAFT_ENTRY_MAX)
+		return KB_ERR_TOO_LARGE;
+	struct raft_entry e = {.epoch = r->qs.leader_epoch, .len = (uint8_t)len};
+	memcpy(e.data, data, len);
+	*offset = r->ops->end_offset(r->log);
+	r->ops->append(r->log, &e);
+	raft_update_high_watermark(r);
+	return KB_OK;
+}
+
+/* KAFKA: LeaderState.maybeUpdateHighWatermark. The HW is the end offset
+ * a majority has reached (ours counts), moved only forward and only once
+ * it covers our LeaderChange entry (INVARIANT 5): an entry of an older
+ * epoch is never committed by counting its replicas alone. */
+static void raft_update_high_watermark(struct raft *r)
+{
+	int64_t ends[RAFT_MAX_VOTERS];
+	int n = r->cfg.n_voters;
+	for (int i = 0; i < n; i++) {
+		int64_t e = r->voters[i].id == r->cfg.node_id
+				    ? r->ops->end_offset(r->log)
+				    : r->voters[i].end_offset;
+		int j = i;
+		for (; j > 0 && ends[j - 1] < e; j--)
+			ends[j] = ends[j - 1];
+		ends[j] = e;
+	}
+	int64_t majority = ends[n / 2];
+	if (majority > r->epoch_start_offset && majority > r->high_watermark)
+		r->high_watermark = majority;
+}
+
+/* ---- Views and the invariants ---- */
+
+enum raft_state raft_state(const struct raft *r) { return r->state; }
+struct raft_quorum_state raft_quorum(const struct raft *r) { return r->qs; }
+int64_t raft_high_watermark(const struct raft *r) { return r->high_watermark; }
+
+const char *raft_state_name(enum raft_state s)
+{
+	static const char *names[] = {"Unattached", "Prospective", "Candidate",
+				      "Leader", "Follower", "Resigned"};
+	return (unsigned)s < 6 ? names[s] : "?";
+}
+
+/* Assert invariants 1-5 of the header on this node. */
+void raft_check(const struct raft *r)
+{
+	const struct raft_quorum_state *q = &r->qs;
+	int64_t end = r->ops->end_offset(r->log);
+	int32_t self = r->cfg.node_id;
+	assert(r->high_watermark >= 0 && r->high_watermark <= end);       /* 1 */
+	assert(raft_last_offset_epoch(r).epoch <= q->leader_epoch);       /* 2 */
+	assert(q->leader_epoch == r->persisted.leader_epoch &&            /* 3 */
+	       q->leader_id == r->persisted.leader_id &&
+	       q->voted_id == r->persisted.voted_id);
+	bool leads = r->state == RAFT_LEADER || r->state == RAFT_RESIGNED;  /* 4 */
+	assert(leads == (q->leader_id == self));
+	assert((r->state == RAFT_FOLLOWER) == (q->leader_id != RAFT_NO_ID && !leads));
+	assert(r->state != RAFT_CANDIDATE || q->voted_id == self);
+	assert(q->voted_id == RAFT_NO_ID || raft_is_voter(r, q->voted_id));
+	assert(q->leader_id == RAFT_NO_ID || raft_is_voter(r, q->leader_id));
+	if (r->state != RAFT_LEADER)
+		return;
+	assert(r->epoch_start_offset < end);                              /* 5 */
+	assert(r->ops->epoch_at(r->log, r->epoch_start_offset) == q->leader_epoch);
+	assert(r->high_watermark == r->hw_at_election ||
+	       r->high_watermark > r->epoch_start_offset);
+	for (int i = 0; i < r->cfg.n_voters; i++)
+		assert(r->voters[i].end_offset <= end);
+}
+
+/* ---- Small helpers ---- */
+
+static bool raft_is_voter(const struct raft *r, int32_t id)
+{
+	for (int i = 0; i < r->cfg.n_voters; i++)
+		if (r->cfg.voters[i] == id)
+			return true;
+	return false;
+}
+
+/* The voter's slot; the caller has checked raft_is_voter. */
+static struct raft_voter *raft_voter(struct raft *r, int32_t id)
+{
+	for (int i = 0; i < r->cfg.n_voters; i++)
+		if (r->voters[i].id == id)
+			return &r->voters[i];
+	assert(!"not a voter");
+	return NULL;
+}
+
+/* KAFKA: QuorumState.randomElectionTimeoutMs: uniform in [T, 2T). */
+static int64_t raft_random_timeout(struct raft *r)
+{
+	uint64_t z = (r->rng += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	int64_t t = r->cfg.election_timeout_ms > 0 ? r->cfg.election_timeout_ms : 1;
+	return t + (int64_t)(z % (uint64_t)t);
+}
+
+/* Our log end offset and the epoch of the last entry (0 when empty). */
+static struct raft_offset_epoch raft_last_offset_epoch(const struct raft *r)
+{
+	int64_t end = r->ops->end_offset(r->log);
+	struct raft_offset_epoch out = {end, end > 0 ? r->ops->epoch_at(r->log, end - 1) : 0};
+	return out;
+}
+
+/* KAFKA: endOffsetForEpoch: the largest epoch <= epoch on our log and the
+ * offset where it ends. Epochs only grow along the log: binary search. */
+static struct raft_offset_epoch raft_end_offset_for_epoch(const struct raft *r,
+							   int32_t epoch)
+{
+	int64_t lo = 0, hi = r->ops->end_offset(r->log);
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (r->ops->epoch_at(r->log, mid) <= epoch)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	struct raft_offset_epoch out = {lo, lo > 0 ? r->ops->epoch_at(r->log, lo - 1) : 0};
+	return out;
+}
+
+/* ---- The outbox ---- */
+
+/* INVARIANT 3: every change of the quorum state is queued for
+ * persistence, ahead of every message queued after it. */
+static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
+			    int32_t voted)
+{
+	struct raft_quorum_state qs = {epoch, leader, voted};
+	if (memcmp(&qs, &r->qs, sizeof qs) == 0)
+		return;
+	r->qs = r->persisted = qs;
+	assert(r->out_len < RAFT_OUTBOX_MAX);
+	struct raft_output *o = &r->outbox[(r->out_head + r->out_len++) % RAFT_OUTBOX_MAX];
+	memset(o, 0, sizeof *o);
+	o->kind = RAFT_OUT_PERSIST;
+	o->persist = qs;
+}
+
+/* Queue a request carrying our view of the quorum. valid until raft_pop
+ * takes it; the caller must drain the outbox after each call (assert). */
+static struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type,
+				  int32_t to)
+{
+	assert(r->out_len < RAFT_OUTBOX_MAX);
+	struct raft_output *o = &r->outbox[(r->out_head + r->out_len++) % RAFT_OUTBOX_MAX];
+	memset(o, 0, sizeof *o);
+	o->kind = RAFT_OUT_SEND;
+	o->msg.type = type;
+	o->msg.from = r->cfg.node_id;
+	o->msg.to = to;
+	o->msg.correlation_id = r->next_correlation++;
+	memcpy(o->msg.cluster_id, r->cfg.cluster_id, sizeof o->msg.cluster_id);
+	/* A resigned leader no longer claims the epoch, except in the
+	 * EndQuorumEpoch that says so. */
+	bool resigned = r->state == RAFT_RESIGNED &&
+			type != RAFT_END_QUORUM_EPOCH_REQUEST;
+	o->msg.leader_id = resigned ? RAFT_NO_ID : r->qs.leader_id;
+	o->msg.leader_epoch = r->qs.leader_epoch;
+	return &o->msg;
+}
+
+/* Queue the response to req: same correlation id, our view, error. */
+static struct raft_msg *raft_reply(struct raft *r, const struct raft_msg *req,
+				   enum raft_msg_type type, int16_t error)
+{
+	struct raft_msg *m = raft_send(r, type, req->from);
+	m->correlation_id = req->correlation_id;
+	m->cluster_id[0] = '\0'; /* KAFKA: responses carry no ClusterId */
+	m->error_code = error;
+	return m;
+}
+
+/* Take the oldest output; false when the outbox is empty. */
+bool raft_pop(struct raft *r, struct raft_output *out)
+{
+	if (r->out_len == 0)
+		return false;
+	*out = r->outbox[r->out_head];
+	r->out_head = (r->out_head + 1) % RAFT_OUTBOX_MAX;
+	r->out_len--;
+	return true;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 07, first file — the Raft core of the KRaft quorum: a pure state
+ * machine (no sockets, files or clock). The lesson is in 07_raft.c.
+ */
+#ifndef SAMSA_RAFT_H
+#define SAMSA_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "00_base.h"
+
+#define RAFT_MAX_VOTERS 7      /* voters in controller.quorum.voters */
+#define RAFT_ENTRY_MAX 64      /* payload bytes of one log entry */
+#define RAFT_FETCH_MAX 8       /* entries in one Fetch response */
+#define RAFT_OUTBOX_MAX 32     /* outputs one raft_step/raft_tick may queue */
+#define RAFT_NO_ID (-1)        /* no leader / no vote (KAFKA: -1) */
+#define RAFT_CLUSTER_ID_MAX 22 /* a cluster.id: a base64 UUID, 22 chars */
+
+/* The six states of KRaft's QuorumState (KIP-595, KIP-996). */
+enum raft_state {
+	RAFT_UNATTACHED, RAFT_PROSPECTIVE, RAFT_CANDIDATE,
+	RAFT_LEADER, RAFT_FOLLOWER, RAFT_RESIGNED,
+};
+
+/* Kafka's configs (QuorumConfig), in milliseconds; see raft_config_defaults. */
+struct raft_config {
+	char cluster_id[RAFT_CLUSTER_ID_MAX + 1]; /* meta.properties */
+	int32_t node_id;                 /* node.id */
+	int32_t voters[RAFT_MAX_VOTERS]; /* ids in controller.quorum.voters */
+	int n_voters;
+	int64_t election_timeout_ms;     /* controller.quorum.election.timeout.ms */
+	int64_t fetch_timeout_ms;        /* controller.quorum.fetch.timeout.ms */
+	int64_t request_timeout_ms;      /* controller.quorum.request.timeout.ms */
+	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
+	int32_t fetch_max_records;       /* entries per Fetch, <= RAFT_FETCH_MAX */
+	uint64_t seed;                   /* seeds the randomised timeouts */
+};
+
+/* The quorum-state file's contents (KAFKA: ElectionState, quorum-state). */
+struct raft_quorum_state {
+	int32_t leader_epoch;
+	int32_t leader_id; /* RAFT_NO_ID when unknown */
+	int32_t voted_id;  /* RAFT_NO_ID when no vote was cast in leader_epoch */
+};
+
+/* An epoch and an offset: a position in a log (KAFKA: OffsetAndEpoch). */
+struct raft_offset_epoch {
+	int64_t offset;
+	int32_t epoch;
+};
+
+/* One entry of the replicated log. control marks KRaft's LeaderChange
+ * control record, the first entry of every leader's epoch. */
+struct raft_entry {
+	int32_t epoch;
+	uint8_t control;
+	uint8_t len;
+	uint8_t data[RAFT_ENTRY_MAX];
+};
+
+/* The log the core replicates; the caller owns it. append and truncate
+ * must be durable when they return. */
+struct raft_log_ops {
+	int64_t (*end_offset)(void *log);
+	/* Epoch of the entry at offset (0 <= offset < end_offset). */
+	int32_t (*epoch_at)(void *log, int64_t offset);
+	void (*read)(void *log, int64_t offset, struct raft_entry *out);
+	void (*append)(void *log, const struct raft_entry *e);
+	void (*truncate)(void *log, int64_t end_offset);
+};
+
+/* What a node finds at start: its log and its quorum-state file. */
+struct raft_durable {
+	const struct raft_log_ops *ops;
+	void *log;                              /* the caller's */
+	const struct raft_quorum_state *quorum; /* NULL: no file yet */
+};
+
+/* ---- Messages: the KRaft RPCs' fields, named as in messages/ ---- */
+
+enum raft_msg_type {
+	RAFT_VOTE_REQUEST, RAFT_VOTE_RESPONSE,
+	RAFT_BEGIN_QUORUM_EPOCH_REQUEST, RAFT_BEGIN_QUORUM_EPOCH_RESPONSE,
+	RAFT_END_QUORUM_EPOCH_REQUEST, RAFT_END_QUORUM_EPOCH_RESPONSE,
+	RAFT_FETCH_REQUEST, RAFT_FETCH_RESPONSE,
+};
+
+struct raft_vote_request {          /* Vote (52); pre_vote: KIP-996, v2 */
+	int32_t candidate_epoch;
+	int32_t candidate_id;
+	int32_t last_offset_epoch;
+	int64_t last_offset;
+	bool pre_vote;
+};
+
+struct raft_vote_response {
+	bool vote_granted;
+	bool pre_vote;
+};
+
+struct raft_end_quorum_epoch_request { /* EndQuorumEpoch (54) */
+	int32_t preferred_successors[RAFT_MAX_VOTERS];
+	int n_preferred_successors;
+};
+
+struct raft_fetch_request {         /* Fetch (1), KRaft fields */
+	int64_t fetch_offset;
+	int32_t last_fetched_epoch;
+	int32_t max_records;            /* 1..RAFT_FETCH_MAX: PartitionMaxBytes */
+};
+
+struct raft_fetch_response {
+	int64_t high_watermark;         /* -1: unknown */
+	struct raft_offset_epoch diverging_epoch; /* epoch -1: none */
+	int64_t base_offset;            /* offset of records[0] */
+	int n_records;
+	struct raft_entry records[RAFT_FETCH_MAX];
+};
+
+/* One RPC. leader_id/leader_epoch are the sender's view (requests of
+ * BeginQuorumEpoch/EndQuorumEpoch carry them too; Fetch requests carry the
+ * follower's current_leader_epoch in leader_epoch). */
+struct raft_msg {
+	enum raft_msg_type type;
+	int32_t from, to;        /* replica ids (Fetch: ReplicaState.ReplicaId) */
+	char cluster_id[RAFT_CLUSTER_ID_MAX + 1]; /* requests; "": null */
+	int32_t correlation_id;  /* a response echoes its request's */
+	int16_t error_code;      /* responses: KAFKA_ERR_* */
+	int32_t leader_id;
+	int32_t leader_epoch;
+	union {
+		struct raft_vote_request vote_req;
+		struct raft_vote_response vote_resp;
+		struct raft_end_quorum_epoch_request end_req;
+		struct raft_fetch_request fetch_req;
+		struct raft_fetch_response fetch_resp;
+	} u;
+};
+
+/* What the caller must do, in outbox order: write quorum-state, or send. */
+enum raft_output_kind { RAFT_OUT_PERSIST, RAFT_OUT_SEND };
+
+struct raft_output {
+	enum raft_output_kind kind;
+	struct raft_quorum_state persist; /* RAFT_OUT_PERSIST */
+	struct raft_msg msg;              /* RAFT_OUT_SEND */
+};
+
+struct raft;
+
+/* Kafka's defaults for cfg's timeouts; node_id and voters are left zero. */
+void raft_config_defaults(struct raft_config *cfg);
+/* A node (re)started from d. returns owned *out (raft_free); borrows d's log. */
+int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
+	     int64_t now_ms, struct raft **out);
+/* Free it; the log is the caller's. */
+void raft_free(struct raft *r);
+/* A message arrived; queue what follows. Drain the outbox after each call. */
+void raft_step(struct raft *r, const struct raft_msg *m);
+/* Time moved to now_ms (monotonic); fire what expired. Then drain. */
+void raft_tick(struct raft *r, int64_t now_ms);
+/* Leader: append an entry in its epoch at *offset; else KB_ERR_AGAIN. */
+int raft_propose(struct raft *r, const void *data, size_t len, int64_t *offset);
+/* Leader: resign gracefully (EndQuorumEpoch to every voter). */
+int raft_resign(struct raft *r);
+/* Take the oldest queued output into *out; false when the outbox is empty. */
+bool raft_pop(struct raft *r, struct raft_output *out);
+/* The node's state, quorum state and high watermark; a state's name. */
+enum raft_state raft_state(const struct raft *r);
+struct raft_quorum_state raft_quorum(const struct raft *r);
+int64_t raft_high_watermark(const struct raft *r);
+const char *raft_state_name(enum raft_state s);
+/* Assert the numbered invariants of 07_raft.c on this node. */
+void raft_check(const struct raft *r);
+
+#endif

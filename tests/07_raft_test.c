@@ -1,0 +1,1608 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for chapter 07's Raft core, chapters/07_raft.c.
+ *
+ * First, one test per Interface rule, transition and invariant of the
+ * header, each driving one or two nodes by hand. Then the chapter's main
+ * teaching test: a deterministic simulation of 3 and 5 voters on a fake
+ * clock and a fake network that loses, duplicates, delays and reorders
+ * messages, partitions the voters, and crashes nodes (losing all but the
+ * log and the quorum-state outputs already written) and restarts them.
+ * After every step it checks Election Safety (one leader per epoch), Log
+ * Matching (one entry per offset and epoch, with one history before it),
+ * that a committed entry is never lost or changed, and that high
+ * watermarks never go backwards; after the faults stop, a leader must be
+ * elected and commit a new entry within bounded simulated time.
+ *
+ *   RAFT_SIM_SEEDS=N   run N seeds (default 5000)
+ *   RAFT_SIM_SEED=s    run seed s only
+ *   RAFT_SIM_TRACE=1   print every event of the seeds run
+ *
+ * A failing seed prints itself: RAFT_SIM_SEED=s RAFT_SIM_TRACE=1 replays it.
+ */
+#include "testutil.h"
+
+#include <inttypes.h>
+#include <signal.h>
+
+#include "04_codec.h"
+#include "07_raft.h"
+
+/* ---- An in-memory log, durable by construction ---- */
+
+/* Each entry also carries a chained hash of itself and every entry before
+ * it, so two logs agree up to an offset iff their hashes there are equal. */
+struct mlog {
+	struct raft_entry *e;
+	uint64_t *chain;
+	int64_t n, cap;
+};
+
+static void sim_on_append(int64_t offset, int32_t epoch, uint64_t chain);
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	h ^= h >> 29;
+	return h * 0xbf58476d1ce4e5b9ULL;
+}
+
+static uint64_t entry_hash(uint64_t prev, const struct raft_entry *e)
+{
+	uint64_t h = mix(prev, (uint64_t)(uint32_t)e->epoch);
+	h = mix(h, e->control);
+	h = mix(h, e->len);
+	for (int i = 0; i < e->len; i++)
+		h = mix(h, e->data[i]);
+	return h;
+}
+
+static int64_t ml_end(void *log) { return ((struct mlog *)log)->n; }
+
+static int32_t ml_epoch_at(void *log, int64_t offset)
+{
+	struct mlog *l = log;
+	assert_true(offset >= 0 && offset < l->n);
+	return l->e[offset].epoch;
+}
+
+static void ml_read(void *log, int64_t offset, struct raft_entry *out)
+{
+	struct mlog *l = log;
+	assert_true(offset >= 0 && offset < l->n);
+	*out = l->e[offset];
+}
+
+static void ml_append(void *log, const struct raft_entry *e)
+{
+	struct mlog *l = log;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->e = realloc(l->e, (size_t)l->cap * sizeof *l->e);
+		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
+		assert_non_null(l->e);
+		assert_non_null(l->chain);
+	}
+	assert_true(l->n == 0 || e->epoch >= l->e[l->n - 1].epoch);
+	l->e[l->n] = *e;
+	l->chain[l->n] = entry_hash(l->n ? l->chain[l->n - 1] : 0, e);
+	sim_on_append(l->n, e->epoch, l->chain[l->n]);
+	l->n++;
+}
+
+static void ml_truncate(void *log, int64_t end)
+{
+	struct mlog *l = log;
+	assert_true(end >= 0 && end <= l->n);
+	l->n = end;
+}
+
+static const struct raft_log_ops ml_ops = {
+	ml_end, ml_epoch_at, ml_read, ml_append, ml_truncate,
+};
+
+static void ml_free(struct mlog *l)
+{
+	free(l->e);
+	free(l->chain);
+	memset(l, 0, sizeof *l);
+}
+
+/* Append entries of these epochs (data: their offset). */
+static void ml_fill(struct mlog *l, const int32_t *epochs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct raft_entry e = {.epoch = epochs[i], .len = 1,
+				       .data = {(uint8_t)l->n}};
+		ml_append(l, &e);
+	}
+}
+
+/* ---- Driving one node by hand ---- */
+
+#define UT_OUT_MAX 64
+
+struct ut {
+	struct raft *r;
+	struct mlog log;
+	struct raft_output out[UT_OUT_MAX];
+	int n_out;
+	int64_t now;
+};
+
+static struct raft_config ut_config(int32_t id, int n_voters)
+{
+	struct raft_config c;
+	raft_config_defaults(&c);
+	strcpy(c.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+	c.node_id = id;
+	c.n_voters = n_voters;
+	for (int i = 0; i < n_voters; i++)
+		c.voters[i] = i + 1;
+	c.seed = 7;
+	return c;
+}
+
+/* Drain the node's outbox into u->out (replacing what was there). */
+static void ut_drain(struct ut *u)
+{
+	u->n_out = 0;
+	while (u->n_out < UT_OUT_MAX && raft_pop(u->r, &u->out[u->n_out]))
+		u->n_out++;
+	raft_check(u->r);
+}
+
+static void ut_open(struct ut *u, int32_t id, int n_voters,
+		    const struct raft_quorum_state *qs)
+{
+	struct raft_config c = ut_config(id, n_voters);
+	struct raft_durable d = {&ml_ops, &u->log, qs};
+	assert_int_equal(raft_new(&c, &d, u->now, &u->r), KB_OK);
+	ut_drain(u);
+}
+
+static void ut_close(struct ut *u)
+{
+	raft_free(u->r);
+	ml_free(&u->log);
+}
+
+static void ut_tick(struct ut *u, int64_t ms)
+{
+	u->now += ms;
+	raft_tick(u->r, u->now);
+	ut_drain(u);
+}
+
+static void ut_step(struct ut *u, const struct raft_msg *m)
+{
+	raft_step(u->r, m);
+	ut_drain(u);
+}
+
+/* The first queued message of this type to `to` (any when to < 0), or NULL. */
+static const struct raft_msg *ut_sent(const struct ut *u, enum raft_msg_type type,
+				      int32_t to)
+{
+	for (int i = 0; i < u->n_out; i++)
+		if (u->out[i].kind == RAFT_OUT_SEND && u->out[i].msg.type == type &&
+		    (to < 0 || u->out[i].msg.to == to))
+			return &u->out[i].msg;
+	return NULL;
+}
+
+static int ut_count(const struct ut *u, enum raft_output_kind kind)
+{
+	int n = 0;
+	for (int i = 0; i < u->n_out; i++)
+		n += u->out[i].kind == kind;
+	return n;
+}
+
+static struct raft_msg ut_msg(enum raft_msg_type type, int32_t from, int32_t to,
+			      int32_t leader_id, int32_t epoch)
+{
+	struct raft_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	m.from = from;
+	m.to = to;
+	m.correlation_id = 1000;
+	m.leader_id = leader_id;
+	m.leader_epoch = epoch;
+	return m;
+}
+
+static struct raft_msg ut_vote(int32_t from, int32_t to, int32_t epoch,
+			       int32_t last_epoch, int64_t last_offset, bool pre)
+{
+	struct raft_msg m = ut_msg(RAFT_VOTE_REQUEST, from, to, RAFT_NO_ID, epoch);
+	m.u.vote_req = (struct raft_vote_request){epoch, from, last_epoch,
+						  last_offset, pre};
+	return m;
+}
+
+/* A response to req from its receiver, as that node would answer. */
+static struct raft_msg ut_answer(const struct raft_msg *req,
+				 enum raft_msg_type type, int32_t leader_id,
+				 int32_t epoch)
+{
+	struct raft_msg m = ut_msg(type, req->to, req->from, leader_id, epoch);
+	m.correlation_id = req->correlation_id;
+	return m;
+}
+
+/* Bring node 1 of n to leader in epoch 1 by answering its elections. */
+static void ut_make_leader(struct ut *u, int n)
+{
+	ut_tick(u, 2000);
+	assert_int_equal(raft_state(u->r), RAFT_PROSPECTIVE);
+	for (int32_t v = 2; v <= n / 2 + 1; v++) {
+		const struct raft_msg *req = ut_sent(u, RAFT_VOTE_REQUEST, v);
+		struct raft_msg resp = ut_answer(req, RAFT_VOTE_RESPONSE, RAFT_NO_ID,
+						 raft_quorum(u->r).leader_epoch);
+		resp.u.vote_resp = (struct raft_vote_response){true, true};
+		ut_step(u, &resp);
+	}
+	assert_int_equal(raft_state(u->r), RAFT_CANDIDATE);
+	int32_t epoch = raft_quorum(u->r).leader_epoch;
+	for (int32_t v = 2; v <= n / 2 + 1; v++) {
+		const struct raft_msg *req = ut_sent(u, RAFT_VOTE_REQUEST, v);
+		struct raft_msg resp = ut_answer(req, RAFT_VOTE_RESPONSE, RAFT_NO_ID, epoch);
+		resp.u.vote_resp = (struct raft_vote_response){true, false};
+		ut_step(u, &resp);
+	}
+	assert_int_equal(raft_state(u->r), RAFT_LEADER);
+}
+
+/* A Fetch from follower `from` of the leader u, answered; returns it. */
+static struct raft_msg ut_fetch(struct ut *u, int32_t from, int64_t offset,
+				int32_t last_epoch)
+{
+	struct raft_msg m = ut_msg(RAFT_FETCH_REQUEST, from, 1, 1,
+				   raft_quorum(u->r).leader_epoch);
+	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch, RAFT_FETCH_MAX};
+	ut_step(u, &m);
+	const struct raft_msg *resp = ut_sent(u, RAFT_FETCH_RESPONSE, from);
+	assert_non_null(resp);
+	return *resp;
+}
+
+/* ---- Lifecycle: a restart resumes from quorum-state ---- */
+
+static void test_raft_new_restarts_from_quorum_state(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state led = {4, 1, 1}, followed = {4, 2, 3},
+				 voted = {4, RAFT_NO_ID, 3};
+	ut_open(&u, 1, 3, &led); /* we led epoch 4: resigned, tell the others */
+	assert_int_equal(raft_state(u.r), RAFT_RESIGNED);
+	assert_non_null(ut_sent(&u, RAFT_END_QUORUM_EPOCH_REQUEST, 2));
+	raft_free(u.r);
+	ut_open(&u, 1, 3, &followed);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	assert_int_equal(raft_quorum(u.r).voted_id, 3); /* the vote is kept */
+	raft_free(u.r);
+	ut_open(&u, 1, 3, &voted);
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	assert_int_equal(raft_quorum(u.r).voted_id, 3);
+	assert_int_equal(ut_count(&u, RAFT_OUT_PERSIST), 0);
+	ut_close(&u);
+}
+
+static void test_raft_new_refuses_bad_state(void **state)
+{
+	struct ut u = {0};
+	struct raft_config c = ut_config(9, 3);
+	struct raft_quorum_state stranger = {4, 7, RAFT_NO_ID}, old = {1, 2, 2};
+	struct raft_durable d = {&ml_ops, &u.log, NULL};
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_INVAL); /* not a voter */
+	c = ut_config(1, 3);
+	d.quorum = &stranger;
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
+	const int32_t epochs[] = {1, 3};
+	ml_fill(&u.log, epochs, 2); /* INVARIANT 2: epoch 3 in a log of epoch 1 */
+	d.quorum = &old;
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
+	ml_free(&u.log);
+}
+
+/* ---- Elections ---- */
+
+static void test_raft_election_timeout_starts_pre_vote(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_tick(&u, 999); /* KAFKA: election timeout is random in [1000, 2000) */
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	ut_tick(&u, 1001);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	const struct raft_msg *m = ut_sent(&u, RAFT_VOTE_REQUEST, 2);
+	assert_non_null(m);
+	assert_true(m->u.vote_req.pre_vote);
+	assert_int_equal(m->u.vote_req.candidate_epoch, 0); /* not bumped */
+	assert_non_null(ut_sent(&u, RAFT_VOTE_REQUEST, 3));
+	assert_int_equal(ut_count(&u, RAFT_OUT_PERSIST), 0);
+	ut_close(&u);
+}
+
+static void test_raft_pre_vote_majority_becomes_candidate(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_tick(&u, 2000);
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_VOTE_REQUEST, 2),
+					 RAFT_VOTE_RESPONSE, RAFT_NO_ID, 0);
+	resp.u.vote_resp = (struct raft_vote_response){true, true};
+	ut_step(&u, &resp);
+	assert_int_equal(raft_state(u.r), RAFT_CANDIDATE);
+	/* Persist then send: epoch 1 and the vote for ourselves come first. */
+	assert_int_equal(u.out[0].kind, RAFT_OUT_PERSIST);
+	assert_int_equal(u.out[0].persist.leader_epoch, 1);
+	assert_int_equal(u.out[0].persist.voted_id, 1);
+	const struct raft_msg *v = ut_sent(&u, RAFT_VOTE_REQUEST, 3);
+	assert_false(v->u.vote_req.pre_vote);
+	assert_int_equal(v->u.vote_req.candidate_epoch, 1);
+	ut_close(&u);
+}
+
+static void test_raft_candidate_timeout_returns_to_prospective(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_tick(&u, 2000);
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_VOTE_REQUEST, 2),
+					 RAFT_VOTE_RESPONSE, RAFT_NO_ID, 0);
+	resp.u.vote_resp = (struct raft_vote_response){true, true};
+	ut_step(&u, &resp);
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
+	assert_int_equal(raft_quorum(u.r).voted_id, 1); /* still its vote */
+	ut_close(&u);
+}
+
+static void test_raft_vote_persisted_before_sent(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	struct raft_msg v = ut_vote(2, 1, 5, 0, 0, false);
+	ut_step(&u, &v);
+	int last_persist = -1, resp = -1;
+	for (int i = 0; i < u.n_out; i++) {
+		if (u.out[i].kind == RAFT_OUT_PERSIST)
+			last_persist = i;
+		else if (u.out[i].msg.type == RAFT_VOTE_RESPONSE)
+			resp = i;
+	}
+	assert_true(last_persist >= 0 && resp > last_persist);
+	assert_int_equal(u.out[last_persist].persist.leader_epoch, 5);
+	assert_int_equal(u.out[last_persist].persist.voted_id, 2);
+	assert_true(u.out[resp].msg.u.vote_resp.vote_granted);
+	ut_close(&u);
+}
+
+static void test_raft_vote_granted_once_per_epoch(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	struct raft_msg a = ut_vote(2, 1, 5, 0, 0, false), b = ut_vote(3, 1, 5, 0, 0, false);
+	ut_step(&u, &a);
+	ut_step(&u, &b);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->u.vote_resp.vote_granted);
+	ut_step(&u, &a); /* a duplicate of the first: same answer, no new write */
+	assert_true(ut_sent(&u, RAFT_VOTE_RESPONSE, 2)->u.vote_resp.vote_granted);
+	assert_int_equal(ut_count(&u, RAFT_OUT_PERSIST), 0);
+	struct raft_msg c = ut_vote(3, 1, 6, 0, 0, false); /* a new epoch: a new vote */
+	ut_step(&u, &c);
+	assert_true(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->u.vote_resp.vote_granted);
+	ut_close(&u);
+}
+
+static void test_raft_vote_rejects_stale_log(void **state)
+{
+	struct ut u = {0};
+	const int32_t epochs[] = {1, 1, 2};
+	ml_fill(&u.log, epochs, 3);
+	struct raft_quorum_state qs = {2, RAFT_NO_ID, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg older = ut_vote(2, 1, 3, 1, 9, false); /* older last epoch */
+	ut_step(&u, &older);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 2)->u.vote_resp.vote_granted);
+	struct raft_msg shorter = ut_vote(3, 1, 3, 2, 2, false); /* same epoch, shorter */
+	ut_step(&u, &shorter);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->u.vote_resp.vote_granted);
+	struct raft_msg equal = ut_vote(3, 1, 3, 2, 3, false);
+	ut_step(&u, &equal);
+	assert_true(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->u.vote_resp.vote_granted);
+	ut_close(&u);
+}
+
+static void test_raft_pre_vote_changes_nothing(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	struct raft_msg pv = ut_vote(2, 1, 4, 0, 0, true);
+	ut_step(&u, &pv);
+	const struct raft_msg *resp = ut_sent(&u, RAFT_VOTE_RESPONSE, 2);
+	assert_true(resp->u.vote_resp.vote_granted);
+	assert_true(resp->u.vote_resp.pre_vote);
+	assert_int_equal(ut_count(&u, RAFT_OUT_PERSIST), 0);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 0);
+	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
+	ut_close(&u);
+}
+
+static void test_raft_follower_rejects_pre_vote_while_leader_alive(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg fetch = *ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	struct raft_msg resp = ut_answer(&fetch, RAFT_FETCH_RESPONSE, 2, 3);
+	resp.u.fetch_resp.high_watermark = 0;
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	ut_step(&u, &resp);
+	struct raft_msg pv = ut_vote(3, 1, 3, 0, 0, true);
+	ut_step(&u, &pv);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->u.vote_resp.vote_granted);
+	ut_close(&u);
+}
+
+static void test_raft_candidate_wins_and_appends_leader_change(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	struct raft_quorum_state q = raft_quorum(u.r);
+	assert_int_equal(q.leader_id, 1);
+	assert_int_equal(q.leader_epoch, 1);
+	assert_int_equal(u.log.n, 1); /* KAFKA: the LeaderChange control record */
+	assert_int_equal(u.log.e[0].control, 1);
+	assert_int_equal(u.log.e[0].epoch, 1);
+	assert_non_null(ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 2));
+	assert_non_null(ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3));
+	int64_t off;
+	assert_int_equal(raft_propose(u.r, "x", 1, &off), KB_OK);
+	assert_int_equal(off, 1);
+	ut_close(&u);
+}
+
+static void test_raft_single_voter_leads_alone(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 1, NULL);
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	int64_t off;
+	assert_int_equal(raft_propose(u.r, "solo", 4, &off), KB_OK);
+	ut_drain(&u);
+	assert_int_equal(raft_high_watermark(u.r), off + 1);
+	ut_close(&u);
+}
+
+/* ---- Epochs: newer wins, older is fenced ---- */
+
+static void test_raft_higher_epoch_steps_down(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	struct raft_msg begin = ut_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3, 1, 3, 7);
+	ut_step(&u, &begin);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 3);
+	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
+	assert_int_equal(u.out[0].kind, RAFT_OUT_PERSIST);
+	assert_int_equal(raft_propose(u.r, "x", 1, &(int64_t){0}), KB_ERR_AGAIN);
+	/* A response with a newer epoch and no leader: unattached there. */
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 3),
+					 RAFT_FETCH_RESPONSE, RAFT_NO_ID, 9);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	ut_step(&u, &resp);
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 9);
+	ut_close(&u);
+}
+
+static void test_raft_stale_epoch_request_fenced(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {5, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg begin = ut_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3, 1, 3, 4);
+	ut_step(&u, &begin);
+	const struct raft_msg *r = ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_RESPONSE, 3);
+	assert_int_equal(r->error_code, KAFKA_ERR_FENCED_LEADER_EPOCH);
+	assert_int_equal(r->leader_epoch, 5);
+	assert_int_equal(r->leader_id, 2);
+	struct raft_msg v = ut_vote(3, 1, 4, 0, 0, false);
+	ut_step(&u, &v);
+	r = ut_sent(&u, RAFT_VOTE_RESPONSE, 3);
+	assert_int_equal(r->error_code, KAFKA_ERR_FENCED_LEADER_EPOCH);
+	assert_false(r->u.vote_resp.vote_granted);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
+	ut_close(&u);
+}
+
+/* ---- Replication by Fetch and the high watermark ---- */
+
+static void test_raft_fetch_advances_high_watermark_on_majority(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	int64_t off;
+	raft_propose(u.r, "a", 1, &off);
+	raft_propose(u.r, "b", 1, &off);
+	ut_drain(&u);
+	assert_int_equal(raft_high_watermark(u.r), 0);
+	struct raft_msg r = ut_fetch(&u, 2, 0, 0);
+	assert_int_equal(r.u.fetch_resp.n_records, 3);
+	assert_int_equal(r.u.fetch_resp.base_offset, 0);
+	assert_int_equal(raft_high_watermark(u.r), 0); /* node 2 has nothing yet */
+	r = ut_fetch(&u, 2, 2, 1);
+	assert_int_equal(raft_high_watermark(u.r), 2); /* 1 and 2 have [0, 2) */
+	assert_int_equal(r.u.fetch_resp.high_watermark, 2);
+	r = ut_fetch(&u, 3, 3, 1);
+	assert_int_equal(raft_high_watermark(u.r), 3);
+	r = ut_fetch(&u, 2, 1, 1); /* an old, late fetch: HW never goes back */
+	assert_int_equal(raft_high_watermark(u.r), 3);
+	ut_close(&u);
+}
+
+static void test_raft_hw_waits_for_own_epoch_entry(void **state)
+{
+	/* Node 1 has entries of epoch 1 that were never committed, wins epoch
+	 * 3; a follower holding the same old entries is no majority for them
+	 * until it also has the LeaderChange entry of epoch 3 (INVARIANT 5). */
+	struct ut u = {0};
+	const int32_t epochs[] = {1, 1, 1};
+	ml_fill(&u.log, epochs, 3);
+	struct raft_quorum_state qs = {2, RAFT_NO_ID, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	ut_make_leader(&u, 3);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 3);
+	ut_fetch(&u, 2, 3, 1);
+	assert_int_equal(raft_high_watermark(u.r), 0);
+	ut_fetch(&u, 2, 4, 3);
+	assert_int_equal(raft_high_watermark(u.r), 4);
+	ut_close(&u);
+}
+
+static void test_raft_follower_appends_and_takes_hw(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg fetch = *ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	assert_int_equal(fetch.u.fetch_req.fetch_offset, 0);
+	struct raft_msg resp = ut_answer(&fetch, RAFT_FETCH_RESPONSE, 2, 2);
+	struct raft_fetch_response *f = &resp.u.fetch_resp;
+	f->high_watermark = 5; /* more than we will have: clamp to our end */
+	f->diverging_epoch.epoch = -1;
+	f->n_records = 2;
+	f->records[0] = (struct raft_entry){.epoch = 1, .len = 1, .data = {'a'}};
+	f->records[1] = (struct raft_entry){.epoch = 2, .control = 1, .len = 4};
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 2);
+	assert_int_equal(raft_high_watermark(u.r), 2);
+	fetch = *ut_sent(&u, RAFT_FETCH_REQUEST, 2); /* and at once the next */
+	assert_int_equal(fetch.u.fetch_req.fetch_offset, 2);
+	assert_int_equal(fetch.u.fetch_req.last_fetched_epoch, 2);
+	ut_step(&u, &resp); /* a duplicate of the old response: ignored */
+	assert_int_equal(u.log.n, 2);
+	ut_close(&u);
+}
+
+/* ---- DivergingEpoch: where a follower's log and the leader's part ---- */
+
+/* A leader in epoch 4 whose log holds epochs 1 1 2 2 4. */
+static void ut_leader_1_1_2_2(struct ut *u)
+{
+	const int32_t epochs[] = {1, 1, 2, 2};
+	ml_fill(&u->log, epochs, 4);
+	struct raft_quorum_state qs = {3, RAFT_NO_ID, RAFT_NO_ID};
+	ut_open(u, 1, 3, &qs);
+	ut_make_leader(u, 3);
+	assert_int_equal(raft_quorum(u->r).leader_epoch, 4);
+}
+
+static void test_raft_diverging_epoch_from_leader(void **state)
+{
+	struct ut u = {0};
+	ut_leader_1_1_2_2(&u);
+	struct {
+		int64_t fetch_offset;
+		int32_t last_fetched_epoch;
+		int64_t diverging_offset; /* -1: valid */
+		int32_t diverging_epoch;
+	} cases[] = {
+		{0, 0, -1, -1}, /* an empty log always matches */
+		{2, 1, -1, -1}, /* a prefix of ours */
+		{4, 2, -1, -1},
+		{5, 4, -1, -1}, /* all of it */
+		{5, 3, 4, 2},   /* epoch 3 is not ours: ours before it ends at 4 */
+		{6, 2, 4, 2},   /* longer than our epoch 2 */
+		{3, 0, 0, 0},   /* epoch 0 with entries: nothing matches */
+		{7, 4, 5, 4},   /* past our end in our own epoch */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct raft_msg r = ut_fetch(&u, 2, cases[i].fetch_offset,
+					     cases[i].last_fetched_epoch);
+		assert_int_equal(r.error_code, KAFKA_ERR_NONE);
+		assert_int_equal(r.u.fetch_resp.diverging_epoch.offset,
+				 cases[i].diverging_offset);
+		assert_int_equal(r.u.fetch_resp.diverging_epoch.epoch,
+				 cases[i].diverging_epoch);
+		if (cases[i].diverging_offset >= 0)
+			assert_int_equal(r.u.fetch_resp.n_records, 0);
+		else
+			assert_int_equal(r.u.fetch_resp.n_records,
+					 5 - cases[i].fetch_offset);
+	}
+	ut_close(&u);
+}
+
+/* Follower f (node 2) fetches from leader u until a fetch is valid; returns
+ * the number of round trips. Every response goes through f's checks. */
+static int ut_converge(struct ut *leader, struct ut *f)
+{
+	for (int trips = 1; trips < 10; trips++) {
+		const struct raft_msg *req = ut_sent(f, RAFT_FETCH_REQUEST, 1);
+		assert_non_null(req);
+		struct raft_msg fetch = *req;
+		ut_step(leader, &fetch);
+		struct raft_msg resp = *ut_sent(leader, RAFT_FETCH_RESPONSE, 2);
+		ut_step(f, &resp);
+		if (resp.u.fetch_resp.diverging_epoch.epoch < 0 &&
+		    resp.u.fetch_resp.n_records == 0)
+			return trips;
+	}
+	fail_msg("no convergence");
+	return -1;
+}
+
+static void test_raft_follower_truncates_to_diverging_epoch(void **state)
+{
+	struct ut u = {0}, f = {0};
+	ut_leader_1_1_2_2(&u);
+	const int32_t mine[] = {1, 1, 2, 3, 3, 3};
+	ml_fill(&f.log, mine, 6);
+	struct raft_quorum_state qs = {4, 1, RAFT_NO_ID};
+	ut_open(&f, 2, 3, &qs);
+	int trips = ut_converge(&u, &f);
+	/* (6, 3) diverges at (4, 2): our epoch 2 ends at 3, cut there, then
+	 * fetch (3, 2) is valid and brings offsets 3 and 4. */
+	assert_int_equal(trips, 3);
+	assert_int_equal(f.log.n, u.log.n);
+	assert_memory_equal(f.log.chain, u.log.chain, (size_t)u.log.n * sizeof(uint64_t));
+	ut_close(&f);
+	ut_close(&u);
+}
+
+static void test_raft_follower_longer_in_same_epoch_truncates(void **state)
+{
+	struct ut u = {0}, f = {0};
+	ut_leader_1_1_2_2(&u);
+	const int32_t mine[] = {1, 1, 2, 2, 2, 2, 2};
+	ml_fill(&f.log, mine, 7);
+	f.log.e[4].data[0] = 'z'; /* an epoch-2 entry the leader never had */
+	struct raft_quorum_state qs = {4, 1, RAFT_NO_ID};
+	ut_open(&f, 2, 3, &qs);
+	ut_converge(&u, &f);
+	assert_int_equal(f.log.n, 5);
+	assert_int_equal(f.log.e[4].epoch, 4);
+	assert_memory_equal(f.log.chain, u.log.chain, 5 * sizeof(uint64_t));
+	ut_close(&f);
+	ut_close(&u);
+}
+
+static void test_raft_follower_never_truncates_below_hw(void **state)
+{
+	struct ut f = {0};
+	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
+	ut_open(&f, 1, 3, &qs);
+	struct raft_msg resp = ut_answer(ut_sent(&f, RAFT_FETCH_REQUEST, 2),
+					 RAFT_FETCH_RESPONSE, 2, 3);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.high_watermark = 3;
+	resp.u.fetch_resp.n_records = 3;
+	for (int i = 0; i < 3; i++)
+		resp.u.fetch_resp.records[i] = (struct raft_entry){.epoch = 1, .len = 0};
+	ut_step(&f, &resp);
+	assert_int_equal(raft_high_watermark(f.r), 3);
+	/* A (broken) leader says we diverge at 1: committed entries stay. */
+	resp = ut_answer(ut_sent(&f, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
+	resp.u.fetch_resp.diverging_epoch = (struct raft_offset_epoch){1, 1};
+	struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	ut_step(&f, &resp);
+	tu_log_capture_stop();
+	assert_int_equal(f.log.n, 3);
+	assert_non_null(strstr(cap.text, "below its high watermark"));
+	ut_close(&f);
+}
+
+/* ---- Timers: fetch timeout, resignation, check-quorum ---- */
+
+static void test_raft_fetch_timeout_starts_pre_vote(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	ut_tick(&u, 1999); /* KAFKA: controller.quorum.fetch.timeout.ms */
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	ut_tick(&u, 1);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	assert_int_equal(raft_quorum(u.r).leader_id, RAFT_NO_ID);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 3);
+	assert_true(ut_sent(&u, RAFT_VOTE_REQUEST, 3)->u.vote_req.pre_vote);
+	ut_close(&u);
+}
+
+static void test_raft_resign_sends_end_quorum_epoch(void **state)
+{
+	struct ut u = {0}, f = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	ut_fetch(&u, 3, 1, 1); /* node 3 is further along than node 2 */
+	assert_int_equal(raft_resign(u.r), KB_OK);
+	ut_drain(&u);
+	assert_int_equal(raft_state(u.r), RAFT_RESIGNED);
+	const struct raft_msg *end = ut_sent(&u, RAFT_END_QUORUM_EPOCH_REQUEST, 2);
+	assert_int_equal(end->u.end_req.n_preferred_successors, 2);
+	assert_int_equal(end->u.end_req.preferred_successors[0], 3);
+	assert_int_equal(raft_resign(u.r), KB_ERR_AGAIN);
+	assert_int_equal(raft_propose(u.r, "x", 1, &(int64_t){0}), KB_ERR_AGAIN);
+	/* Node 2 follows node 1 in epoch 1; as second successor it starts a
+	 * pre-vote one retry backoff later, long before its fetch timeout. */
+	struct raft_quorum_state qs = {1, 1, 1};
+	ut_open(&f, 2, 3, &qs);
+	struct raft_msg m = *end;
+	ut_step(&f, &m);
+	ut_tick(&f, 19);
+	assert_int_equal(raft_state(f.r), RAFT_FOLLOWER);
+	ut_tick(&f, 1);
+	assert_int_equal(raft_state(f.r), RAFT_PROSPECTIVE);
+	ut_close(&f);
+	ut_close(&u);
+}
+
+static void test_raft_check_quorum_resigns_isolated_leader(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	for (int i = 0; i < 5; i++) {
+		ut_tick(&u, 500);
+		ut_fetch(&u, 2, 1, 1); /* one follower fetches: a majority */
+	}
+	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	ut_tick(&u, 3000); /* nobody for 1.5 x fetch timeout */
+	assert_int_equal(raft_state(u.r), RAFT_RESIGNED);
+	assert_non_null(ut_sent(&u, RAFT_END_QUORUM_EPOCH_REQUEST, 2));
+	ut_close(&u);
+}
+
+static void test_raft_resigned_times_out_to_prospective(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state led = {4, 1, 1};
+	ut_open(&u, 1, 3, &led);
+	assert_int_equal(raft_state(u.r), RAFT_RESIGNED);
+	struct raft_msg pv = ut_vote(2, 1, 4, 0, 0, true); /* grants successors */
+	ut_step(&u, &pv);
+	const struct raft_msg *resp = ut_sent(&u, RAFT_VOTE_RESPONSE, 2);
+	assert_true(resp->u.vote_resp.vote_granted);
+	assert_int_equal(resp->leader_id, RAFT_NO_ID); /* no longer claims it */
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	assert_int_equal(raft_quorum(u.r).leader_id, RAFT_NO_ID);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 4);
+	ut_close(&u);
+}
+
+static void test_raft_prospective_follows_leader_that_answers(void **state)
+{
+	/* Node 1 gave up on leader 2 of epoch 3. Node 3, still following 2,
+	 * refuses the pre-vote: no news, node 1 stays prospective. Node 2
+	 * answering itself is news: node 1 follows it again. */
+	struct ut u = {0};
+	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	struct raft_msg no = ut_answer(ut_sent(&u, RAFT_VOTE_REQUEST, 3),
+				       RAFT_VOTE_RESPONSE, 2, 3);
+	struct raft_msg leader = ut_answer(ut_sent(&u, RAFT_VOTE_REQUEST, 2),
+					   RAFT_VOTE_RESPONSE, 2, 3);
+	no.u.vote_resp = (struct raft_vote_response){false, true};
+	leader.u.vote_resp = no.u.vote_resp;
+	ut_step(&u, &no);
+	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
+	ut_step(&u, &leader);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
+	ut_close(&u);
+}
+
+/* ---- Bad input: answered with Kafka's error codes, never a crash ---- */
+
+static void test_raft_bad_input_refused(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	struct raft_msg v = ut_vote(2, 1, 9, 0, 0, false);
+	v.u.vote_req.candidate_id = 3; /* not the sender */
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 2)->error_code,
+			 KAFKA_ERR_INVALID_REQUEST);
+	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	v = ut_vote(3, 1, 9, 0, 0, false);
+	strcpy(v.cluster_id, "QW5vdGhlckNsdXN0ZXJJZA"); /* another cluster */
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->error_code,
+			 KAFKA_ERR_INCONSISTENT_CLUSTER_ID);
+	strcpy(v.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk"); /* ours: not refused */
+	v.u.vote_req.candidate_epoch = 0;
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 3)->error_code,
+			 KAFKA_ERR_FENCED_LEADER_EPOCH);
+	v = ut_vote(7, 1, 9, 0, 0, false); /* not a voter */
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 7)->error_code,
+			 KAFKA_ERR_INCONSISTENT_VOTER_SET);
+	struct raft_msg r = ut_fetch(&u, 2, -5, 1);
+	assert_int_equal(r.error_code, KAFKA_ERR_INVALID_REQUEST);
+	r = ut_fetch(&u, 2, 0, 99);
+	assert_int_equal(r.error_code, KAFKA_ERR_INVALID_REQUEST);
+	struct raft_msg end = ut_msg(RAFT_END_QUORUM_EPOCH_REQUEST, 2, 1, 2, 1);
+	end.u.end_req.n_preferred_successors = 1000;
+	ut_step(&u, &end);
+	assert_int_equal(ut_sent(&u, RAFT_END_QUORUM_EPOCH_RESPONSE, 2)->error_code,
+			 KAFKA_ERR_INVALID_REQUEST);
+	struct raft_msg huge = ut_vote(2, 1, INT32_MAX, 0, 0, false);
+	ut_step(&u, &huge); /* no epoch can follow it: refused */
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 2)->error_code,
+			 KAFKA_ERR_INVALID_REQUEST);
+	struct raft_msg begin = ut_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 2, 1, 2,
+				       INT32_MAX);
+	ut_step(&u, &begin);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
+	struct raft_msg stale = ut_msg(RAFT_FETCH_REQUEST, 2, 1, 1, 0);
+	ut_step(&u, &stale);
+	assert_int_equal(ut_sent(&u, RAFT_FETCH_RESPONSE, 2)->error_code,
+			 KAFKA_ERR_FENCED_LEADER_EPOCH);
+	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	ut_close(&u);
+}
+
+static void test_raft_bad_fetch_response_ignored(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg fetch = *ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	struct raft_msg resp = ut_answer(&fetch, RAFT_FETCH_RESPONSE, 2, 3);
+	struct raft_fetch_response *f = &resp.u.fetch_resp;
+	f->diverging_epoch.epoch = -1;
+	f->n_records = 1;
+	f->records[0] = (struct raft_entry){.epoch = 5, .len = 1}; /* epoch > 3 */
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 0);
+	ut_tick(&u, 20); /* next Fetch after the retry backoff */
+	resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
+	f->diverging_epoch.epoch = -1;
+	f->n_records = 1000;
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 0);
+	ut_tick(&u, 20);
+	resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
+	f->diverging_epoch.epoch = -1;
+	f->n_records = 1;
+	f->base_offset = 4; /* not where our log ends */
+	f->records[0] = (struct raft_entry){.epoch = 3};
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 0);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	ut_close(&u);
+}
+
+/* Garbage from a voter, in every state: never an assert, invariants hold.
+ * (The fields are what chapter 04's decoder would hand over: any values.) */
+static void test_raft_random_messages_keep_invariants(void **state)
+{
+	uint64_t x = 88172645463325252ULL;
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+	static const int32_t epochs[] = {-1, 0, 1, 2, 3, 9, INT32_MAX, INT32_MIN};
+	struct tu_log_capture cap;
+	for (int round = 0; round < 40; round++) {
+		struct ut u = {0};
+		ut_open(&u, 1, 3, NULL);
+		if (round % 3 == 1)
+			ut_make_leader(&u, 3);
+		tu_log_capture_start(&cap);
+		for (int i = 0; i < 500; i++) {
+			struct raft_msg m;
+			uint8_t *p = (uint8_t *)&m;
+			for (size_t k = 0; k < sizeof m; k++)
+				p[k] = (uint8_t)NEXT();
+			m.type = (enum raft_msg_type)(NEXT() % 10);
+			m.from = (int32_t)(NEXT() % 5) - 1;
+			m.to = NEXT() % 8 ? 1 : 2;
+			m.leader_id = (int32_t)(NEXT() % 5) - 1;
+			m.leader_epoch = epochs[NEXT() % 8];
+			m.correlation_id = (int32_t)(NEXT() % 40); /* often ours */
+			if (NEXT() % 4)
+				m.cluster_id[0] = '\0'; /* null: any cluster */
+			/* Plausible fields half the time; a bool is 0 or 1, as a
+			 * decoder would give it. */
+			struct raft_fetch_response *f = &m.u.fetch_resp;
+			if (m.type == RAFT_VOTE_REQUEST) {
+				m.u.vote_req.candidate_epoch = epochs[NEXT() % 8];
+				m.u.vote_req.pre_vote = NEXT() % 2;
+			} else if (m.type == RAFT_VOTE_RESPONSE) {
+				m.u.vote_resp.vote_granted = NEXT() % 2;
+				m.u.vote_resp.pre_vote = NEXT() % 2;
+			} else if (m.type == RAFT_FETCH_RESPONSE && NEXT() % 2) {
+				f->n_records = (int)(NEXT() % 10);
+				f->base_offset = (int64_t)(NEXT() % 4);
+				f->diverging_epoch.epoch = epochs[NEXT() % 8];
+				f->diverging_epoch.offset = (int64_t)(NEXT() % 6) - 1;
+				f->high_watermark = (int64_t)(NEXT() % 6) - 1;
+				for (int k = 0; k < RAFT_FETCH_MAX; k++)
+					f->records[k].epoch = epochs[NEXT() % 6];
+			}
+			ut_step(&u, &m); /* ut_drain calls raft_check */
+			if (NEXT() % 16 == 0)
+				ut_tick(&u, (int64_t)(NEXT() % 3000));
+		}
+		tu_log_capture_stop();
+		ut_close(&u);
+	}
+#undef NEXT
+}
+
+/* ---- The simulation ---- */
+
+#define SIM_MAX_NODES 5
+#define SIM_STEP_MS 10      /* the fake clock moves in steps of this */
+#define SIM_FAULT_MS 10000  /* faults happen during this long */
+#define SIM_LIVE_MS 15000   /* then a new entry must commit within this */
+#define SIM_SEEDS 5000      /* default number of schedules */
+#define SIM_IN_FLIGHT 32    /* entries a client writes ahead of the HW */
+
+/* One voter: its raft (NULL while crashed) and what survives a crash:
+ * the log and the last quorum-state output it wrote. */
+struct sim_node {
+	struct raft *r;
+	struct mlog log;
+	struct raft_quorum_state disk;
+	bool has_disk;
+	int64_t restart_at;
+	int64_t last_hw;            /* HW seen last step: never goes back */
+	enum raft_state last_state; /* for the trace */
+	int32_t last_epoch;
+};
+
+struct sim_packet {
+	struct raft_msg m;
+	int64_t at; /* delivery time */
+};
+
+/* (offset, epoch) -> the chained hash of the entry there (Log Matching). */
+struct sim_seen {
+	int64_t offset;
+	int32_t epoch;
+	bool used;
+	uint64_t chain;
+};
+
+/* One schedule: a seed decides every fault, delay and timeout. */
+struct sim {
+	uint64_t seed, rng;
+	int n;
+	bool trace;
+	int64_t now;
+	struct sim_node node[SIM_MAX_NODES];
+	struct sim_packet *net;
+	size_t net_len, net_cap;
+	int side[SIM_MAX_NODES]; /* partition: messages across sides are lost */
+	bool partitioned, faults;
+	int loss_pct, dup_pct, max_delay;  /* per message */
+	int crash_pm, partition_pm, propose_pct; /* per step */
+	int drain_crash_pm; /* per output: a crash between two outputs */
+	int64_t election_timeout_ms;
+	int32_t *leader_of;      /* epoch -> leader id + 1, 0 unknown */
+	size_t leader_cap;
+	uint64_t *committed;     /* chained hashes of the committed prefix */
+	int32_t *commit_epoch;   /* per offset: epoch by which it was committed */
+	int64_t n_committed, committed_cap;
+	struct sim_seen *seen;
+	size_t seen_cap, seen_len;
+	int64_t proposals;
+};
+
+/* What all the schedules did, so a run shows it tested something. */
+static struct {
+	uint64_t elections, crashes, partitions, diverging, committed;
+} g_stats;
+
+static struct sim *g_sim;
+static volatile uint64_t g_seed_running;
+
+static void sim_fail(struct sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sim_fail(struct sim *s, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "simulation seed %" PRIu64 " failed at t=%" PRId64 " ms: %s\n"
+		"replay: RAFT_SIM_SEED=%" PRIu64 " RAFT_SIM_TRACE=1 "
+		"build/tests/07_raft_test\n", s->seed, s->now, why, s->seed);
+	fail_msg("seed %" PRIu64 ": %s", s->seed, why);
+}
+
+/* A raft_check assert aborts: say which seed did it first. */
+static void sim_on_abort(int sig)
+{
+	char line[128];
+	int n = snprintf(line, sizeof line, "aborted in simulation seed %" PRIu64
+			 ": replay with RAFT_SIM_SEED=%" PRIu64 " RAFT_SIM_TRACE=1\n",
+			 g_seed_running, g_seed_running);
+	if (n > 0 && write(2, line, (size_t)n) < 0)
+		_exit(134);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static uint64_t sim_rand(struct sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n). */
+static int64_t sim_below(struct sim *s, int64_t n)
+{
+	return (int64_t)(sim_rand(s) % (uint64_t)n);
+}
+
+static void sim_trace(struct sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sim_trace(struct sim *s, const char *fmt, ...)
+{
+	if (!s->trace)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	printf("[%6" PRId64 "] ", s->now);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
+/* LOG MATCHING: if two logs hold an entry with the same offset and epoch,
+ * the entry and everything before it are the same; with chained hashes,
+ * one (offset, epoch) may only ever have one hash, in any log, ever. */
+static void sim_on_append(int64_t offset, int32_t epoch, uint64_t chain)
+{
+	struct sim *s = g_sim;
+	if (!s)
+		return;
+	if (2 * (s->seen_len + 1) > s->seen_cap) {
+		struct sim_seen *old = s->seen;
+		size_t old_cap = s->seen_cap;
+		s->seen_cap = old_cap ? 2 * old_cap : 4096;
+		s->seen = calloc(s->seen_cap, sizeof *s->seen);
+		assert_non_null(s->seen);
+		s->seen_len = 0;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].used) {
+				size_t h = (size_t)mix((uint64_t)old[i].offset,
+						       (uint64_t)old[i].epoch) & (s->seen_cap - 1);
+				while (s->seen[h].used)
+					h = (h + 1) & (s->seen_cap - 1);
+				s->seen[h] = old[i];
+				s->seen_len++;
+			}
+		free(old);
+	}
+	size_t h = (size_t)mix((uint64_t)offset, (uint64_t)epoch) & (s->seen_cap - 1);
+	for (; s->seen[h].used; h = (h + 1) & (s->seen_cap - 1)) {
+		if (s->seen[h].offset != offset || s->seen[h].epoch != epoch)
+			continue;
+		if (s->seen[h].chain != chain)
+			sim_fail(s, "Log Matching: two histories end at offset %" PRId64
+				 " in epoch %d", offset, epoch);
+		return;
+	}
+	s->seen[h] = (struct sim_seen){offset, epoch, true, chain};
+	s->seen_len++;
+}
+
+static const char *sim_type_name(enum raft_msg_type t)
+{
+	static const char *names[] = {"Vote", "VoteResponse", "BeginQuorumEpoch",
+		"BeginQuorumEpochResponse", "EndQuorumEpoch", "EndQuorumEpochResponse",
+		"Fetch", "FetchResponse"};
+	return names[t];
+}
+
+/* The network: loss and duplication when sent, a random delay each (so
+ * messages overtake each other), partitions when delivered. */
+static void sim_send(struct sim *s, const struct raft_msg *m)
+{
+	if (s->faults && sim_below(s, 100) < s->loss_pct)
+		return;
+	int copies = s->faults && sim_below(s, 100) < s->dup_pct ? 2 : 1;
+	for (int c = 0; c < copies; c++) {
+		if (s->net_len == s->net_cap) {
+			s->net_cap = s->net_cap ? 2 * s->net_cap : 256;
+			s->net = realloc(s->net, s->net_cap * sizeof *s->net);
+			assert_non_null(s->net);
+		}
+		int64_t delay = 1 + sim_below(s, s->max_delay);
+		if (s->faults && sim_below(s, 100) < 2)
+			delay += 300 + sim_below(s, 1200); /* a straggler */
+		s->net[s->net_len++] = (struct sim_packet){*m, s->now + delay};
+	}
+}
+
+static void sim_crash(struct sim *s, int i, const char *when)
+{
+	raft_free(s->node[i].r);
+	s->node[i].r = NULL;
+	s->node[i].restart_at = s->now + 100 + sim_below(s, 2900);
+	g_stats.crashes++;
+	sim_trace(s, "n%d crashes %s", i + 1, when);
+}
+
+/* Carry out a node's outputs in order. A crash may strike between any
+ * two: a vote is then either written and maybe sent, or neither. */
+static void sim_drain(struct sim *s, int i)
+{
+	struct raft_output o;
+	while (s->node[i].r && raft_pop(s->node[i].r, &o)) {
+		if (s->faults && sim_below(s, 1000) < s->drain_crash_pm) {
+			sim_crash(s, i, "between two outputs");
+			return;
+		}
+		if (o.kind == RAFT_OUT_PERSIST) {
+			s->node[i].disk = o.persist;
+			s->node[i].has_disk = true;
+		} else {
+			sim_send(s, &o.msg);
+		}
+	}
+}
+
+static struct raft_config sim_config(struct sim *s, int i)
+{
+	struct raft_config c;
+	raft_config_defaults(&c);
+	strcpy(c.cluster_id, "c2ltdWxhdGVkLWNsdXN0ZX");
+	c.node_id = i + 1;
+	c.n_voters = s->n;
+	for (int v = 0; v < s->n; v++)
+		c.voters[v] = v + 1;
+	c.request_timeout_ms = 300;
+	/* Kafka's timeouts, or short ones next to the network's delays: more
+	 * split elections, more candidates racing in one epoch. */
+	c.election_timeout_ms = s->election_timeout_ms;
+	c.fetch_timeout_ms = 2 * s->election_timeout_ms;
+	/* Small fetches stop followers at every offset, between an old
+	 * epoch's entries and the new leader's LeaderChange too. */
+	c.fetch_max_records = 1 + (int32_t)sim_below(s, RAFT_FETCH_MAX);
+	c.seed = s->seed * 31 + (uint64_t)sim_rand(s);
+	return c;
+}
+
+static void sim_start(struct sim *s, int i)
+{
+	struct sim_node *nd = &s->node[i];
+	struct raft_config c = sim_config(s, i);
+	struct raft_durable d = {&ml_ops, &nd->log, nd->has_disk ? &nd->disk : NULL};
+	int rc = raft_new(&c, &d, s->now, &nd->r);
+	if (rc != KB_OK)
+		sim_fail(s, "n%d cannot restart: %s", i + 1, kb_status_name(rc));
+	nd->last_hw = 0;
+	nd->last_state = (enum raft_state)-1;
+	if (nd->has_disk)
+		sim_trace(s, "n%d starts: quorum-state epoch %d leader %d voted %d, "
+			  "log end %" PRId64, i + 1, nd->disk.leader_epoch,
+			  nd->disk.leader_id, nd->disk.voted_id, nd->log.n);
+	else
+		sim_trace(s, "n%d starts: no quorum-state, log end %" PRId64,
+			  i + 1, nd->log.n);
+	sim_drain(s, i);
+}
+
+/* ELECTION SAFETY: at most one leader per epoch, over the whole run. */
+static void sim_check_leader(struct sim *s, int i, int32_t epoch)
+{
+	if ((size_t)epoch >= s->leader_cap) {
+		size_t cap = (size_t)epoch * 2 + 16;
+		s->leader_of = realloc(s->leader_of, cap * sizeof *s->leader_of);
+		assert_non_null(s->leader_of);
+		memset(s->leader_of + s->leader_cap, 0,
+		       (cap - s->leader_cap) * sizeof *s->leader_of);
+		s->leader_cap = cap;
+	}
+	if (s->leader_of[epoch] && s->leader_of[epoch] != i + 1)
+		sim_fail(s, "Election Safety: n%d and n%d both lead epoch %d",
+			 s->leader_of[epoch], i + 1, epoch);
+	if (!s->leader_of[epoch])
+		g_stats.elections++;
+	s->leader_of[epoch] = i + 1;
+}
+
+/* How much of the committed prefix a leader of epoch must hold: entries
+ * committed in its epoch or before (commit_epoch never decreases). */
+static int64_t sim_committed_by(const struct sim *s, int32_t epoch)
+{
+	int64_t lo = 0, hi = s->n_committed;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (s->commit_epoch[mid] <= epoch)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* COMMITTED ENTRIES ARE NEVER LOST OR CHANGED: every node's log below its
+ * HW is the committed prefix (which grows as HWs pass its end), and every
+ * leader holds all of it that was committed by its epoch (a stale leader
+ * cut off in an old epoch need not have what was committed after it).
+ * HWs never go backwards while a node is up. */
+static void sim_check_committed(struct sim *s, int i)
+{
+	struct sim_node *nd = &s->node[i];
+	int64_t hw = raft_high_watermark(nd->r);
+	if (hw < nd->last_hw)
+		sim_fail(s, "n%d's high watermark went back from %" PRId64 " to %"
+			 PRId64, i + 1, nd->last_hw, hw);
+	nd->last_hw = hw;
+	int64_t common = hw < s->n_committed ? hw : s->n_committed;
+	if (common > 0 && nd->log.chain[common - 1] != s->committed[common - 1])
+		sim_fail(s, "n%d's log below its HW %" PRId64 " differs from the "
+			 "committed entries", i + 1, hw);
+	for (; s->n_committed < hw; s->n_committed++) {
+		if (s->n_committed == s->committed_cap) {
+			s->committed_cap = s->committed_cap ? 2 * s->committed_cap : 256;
+			s->committed = realloc(s->committed, (size_t)s->committed_cap *
+					       sizeof *s->committed);
+			s->commit_epoch = realloc(s->commit_epoch, (size_t)s->committed_cap *
+						  sizeof *s->commit_epoch);
+			assert_non_null(s->committed);
+			assert_non_null(s->commit_epoch);
+		}
+		int32_t prev = s->n_committed ? s->commit_epoch[s->n_committed - 1] : 0;
+		int32_t e = raft_quorum(nd->r).leader_epoch;
+		s->committed[s->n_committed] = nd->log.chain[s->n_committed];
+		s->commit_epoch[s->n_committed] = e > prev ? e : prev;
+	}
+	if (raft_state(nd->r) != RAFT_LEADER)
+		return;
+	int64_t need = sim_committed_by(s, raft_quorum(nd->r).leader_epoch);
+	if (need > 0 && (nd->log.n < need ||
+			 nd->log.chain[need - 1] != s->committed[need - 1]))
+		sim_fail(s, "leader n%d lacks committed entries below %" PRId64,
+			 i + 1, need);
+}
+
+/* After every step: each node's own invariants, then the cluster's. */
+static void sim_check(struct sim *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		struct sim_node *nd = &s->node[i];
+		if (!nd->r)
+			continue;
+		raft_check(nd->r);
+		struct raft_quorum_state q = raft_quorum(nd->r);
+		enum raft_state st = raft_state(nd->r);
+		if (st != nd->last_state || q.leader_epoch != nd->last_epoch)
+			sim_trace(s, "n%d is %s in epoch %d (leader %d, voted %d, "
+				  "hw %" PRId64 ", log end %" PRId64 ")", i + 1,
+				  raft_state_name(st), q.leader_epoch, q.leader_id,
+				  q.voted_id, raft_high_watermark(nd->r), nd->log.n);
+		nd->last_state = st;
+		nd->last_epoch = q.leader_epoch;
+		if (st == RAFT_LEADER)
+			sim_check_leader(s, i, q.leader_epoch);
+		sim_check_committed(s, i);
+	}
+}
+
+static void sim_trace_msg(struct sim *s, const struct raft_msg *m)
+{
+	if (!s->trace)
+		return;
+	char extra[96] = "";
+	if (m->type == RAFT_VOTE_REQUEST)
+		snprintf(extra, sizeof extra, " %scandidate_epoch %d last %d@%" PRId64,
+			 m->u.vote_req.pre_vote ? "pre_vote " : "",
+			 m->u.vote_req.candidate_epoch, m->u.vote_req.last_offset_epoch,
+			 m->u.vote_req.last_offset);
+	else if (m->type == RAFT_VOTE_RESPONSE)
+		snprintf(extra, sizeof extra, " %s", m->u.vote_resp.vote_granted
+			 ? "granted" : "refused");
+	else if (m->type == RAFT_FETCH_REQUEST)
+		snprintf(extra, sizeof extra, " fetch_offset %" PRId64 " last_fetched_epoch %d",
+			 m->u.fetch_req.fetch_offset, m->u.fetch_req.last_fetched_epoch);
+	else if (m->type == RAFT_FETCH_RESPONSE)
+		snprintf(extra, sizeof extra, " %d records hw %" PRId64 " diverging %d@%" PRId64,
+			 m->u.fetch_resp.n_records, m->u.fetch_resp.high_watermark,
+			 m->u.fetch_resp.diverging_epoch.epoch,
+			 m->u.fetch_resp.diverging_epoch.offset);
+	sim_trace(s, "n%d -> n%d %s (epoch %d leader %d err %d)%s", m->from, m->to,
+		  sim_type_name(m->type), m->leader_epoch, m->leader_id,
+		  m->error_code, extra);
+}
+
+/* Deliver every message due by now, in a random order. */
+static void sim_deliver(struct sim *s)
+{
+	size_t n_due = 0;
+	static struct sim_packet *due;
+	static size_t due_cap;
+	if (due_cap < s->net_len) {
+		due_cap = s->net_len * 2;
+		due = realloc(due, due_cap * sizeof *due);
+		assert_non_null(due);
+	}
+	size_t keep = 0;
+	for (size_t k = 0; k < s->net_len; k++) {
+		if (s->net[k].at <= s->now)
+			due[n_due++] = s->net[k];
+		else
+			s->net[keep++] = s->net[k];
+	}
+	s->net_len = keep;
+	for (size_t k = n_due; k > 1; k--) {
+		size_t j = (size_t)sim_below(s, (int64_t)k);
+		struct sim_packet t = due[k - 1];
+		due[k - 1] = due[j];
+		due[j] = t;
+	}
+	for (size_t k = 0; k < n_due; k++) {
+		const struct raft_msg *m = &due[k].m;
+		int to = m->to - 1;
+		if (!s->node[to].r || (s->partitioned && s->side[to] != s->side[m->from - 1]))
+			continue;
+		sim_trace_msg(s, m);
+		g_stats.diverging += m->type == RAFT_FETCH_RESPONSE &&
+				     m->u.fetch_resp.diverging_epoch.epoch >= 0;
+		raft_step(s->node[to].r, m);
+		sim_drain(s, to);
+		sim_check(s);
+	}
+}
+
+/* The node that leads the newest epoch, or -1. */
+static int sim_leader(struct sim *s)
+{
+	int best = -1;
+	for (int i = 0; i < s->n; i++)
+		if (s->node[i].r && raft_state(s->node[i].r) == RAFT_LEADER &&
+		    (best < 0 || raft_quorum(s->node[i].r).leader_epoch >
+				 raft_quorum(s->node[best].r).leader_epoch))
+			best = i;
+	return best;
+}
+
+/* Faults, one step's worth: crashes (of anyone, and of the leader in
+ * particular), restarts, partitions, resignations. */
+static void sim_faults(struct sim *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		if (!s->node[i].r && s->now >= s->node[i].restart_at)
+			sim_start(s, i);
+		else if (s->node[i].r && sim_below(s, 1000) < s->crash_pm)
+			sim_crash(s, i, "");
+	}
+	if (sim_below(s, 1000) < s->partition_pm) {
+		s->partitioned = true;
+		g_stats.partitions++;
+		for (int i = 0; i < s->n; i++)
+			s->side[i] = (int)sim_below(s, 2);
+		sim_trace(s, "partition: %d%d%d%d%d", s->side[0], s->side[1],
+			  s->side[2], s->side[3], s->side[4]);
+	} else if (s->partitioned && sim_below(s, 1000) < 3) {
+		s->partitioned = false;
+		sim_trace(s, "partition healed");
+	}
+	int l = sim_leader(s);
+	if (l >= 0 && sim_below(s, 1000) < s->crash_pm) {
+		sim_crash(s, l, "(the leader)");
+	} else if (l >= 0 && sim_below(s, 1000) < 1) {
+		sim_trace(s, "n%d resigns", l + 1);
+		assert_int_equal(raft_resign(s->node[l].r), KB_OK);
+		sim_drain(s, l);
+	}
+}
+
+/* A client writes to the leader now and then, during the faults at most
+ * SIM_IN_FLIGHT entries ahead of its HW (it waits for acknowledgements,
+ * as producers do); returns the offset or -1. */
+static int64_t sim_propose(struct sim *s, const char *what)
+{
+	int l = sim_leader(s);
+	if (l < 0 || (s->faults && s->node[l].log.n - SIM_IN_FLIGHT >
+					 raft_high_watermark(s->node[l].r)))
+		return -1;
+	char data[RAFT_ENTRY_MAX];
+	int len = snprintf(data, sizeof data, "%s %" PRId64, what, s->proposals++);
+	int64_t off;
+	assert_int_equal(raft_propose(s->node[l].r, data, (size_t)len, &off), KB_OK);
+	sim_trace(s, "n%d appends \"%s\" at %" PRId64, l + 1, data, off);
+	sim_drain(s, l);
+	return off;
+}
+
+/* LIVENESS: once the faults stop, some leader commits a new entry. */
+static bool sim_live(struct sim *s, int64_t *marker, int32_t *marker_epoch)
+{
+	int l = sim_leader(s);
+	if (l < 0)
+		return false;
+	struct sim_node *nd = &s->node[l];
+	int32_t epoch = raft_quorum(nd->r).leader_epoch;
+	if (*marker_epoch != epoch) {
+		*marker_epoch = epoch;
+		*marker = sim_propose(s, "after the faults");
+		return false;
+	}
+	return raft_high_watermark(nd->r) > *marker && nd->log.n > *marker &&
+	       nd->log.e[*marker].epoch == epoch;
+}
+
+static void sim_free(struct sim *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		raft_free(s->node[i].r);
+		ml_free(&s->node[i].log);
+	}
+	free(s->net);
+	free(s->leader_of);
+	free(s->committed);
+	free(s->commit_epoch);
+	free(s->seen);
+	g_sim = NULL;
+}
+
+/* One schedule, all of it decided by the seed. */
+static void sim_run(uint64_t seed, bool trace)
+{
+	struct sim s;
+	memset(&s, 0, sizeof s);
+	s.seed = seed;
+	s.rng = seed * 0x2545f4914f6cdd1dULL + 1;
+	s.trace = trace;
+	s.n = seed % 2 ? 5 : 3;
+	s.faults = true;
+	s.loss_pct = (int)sim_below(&s, 21);
+	s.dup_pct = (int)sim_below(&s, 11);
+	s.max_delay = 5 + (int)sim_below(&s, 96);
+	s.crash_pm = 1 + (int)sim_below(&s, 5);
+	s.partition_pm = 1 + (int)sim_below(&s, 4);
+	s.propose_pct = 5 + (int)sim_below(&s, 46);
+	s.drain_crash_pm = 1 + (int)sim_below(&s, 20);
+	static const int64_t timeouts[] = {1000, 1000, 300, 150};
+	s.election_timeout_ms = timeouts[sim_below(&s, 4)];
+	g_sim = &s;
+	g_seed_running = seed;
+	sim_trace(&s, "seed %" PRIu64 ": %d voters, loss %d%%, duplicates %d%%, "
+		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
+		  "per step, election timeout %" PRId64 " ms", seed, s.n,
+		  s.loss_pct, s.dup_pct, s.max_delay, s.crash_pm, s.partition_pm,
+		  s.election_timeout_ms);
+	for (int i = 0; i < s.n; i++)
+		sim_start(&s, i);
+	int64_t marker = -1;
+	int32_t marker_epoch = -1;
+	for (s.now = 0;; s.now += SIM_STEP_MS) {
+		if (s.now < SIM_FAULT_MS) {
+			sim_faults(&s);
+			if (sim_below(&s, 100) < s.propose_pct)
+				sim_propose(&s, "entry");
+		} else if (s.faults) {
+			s.faults = s.partitioned = false;
+			sim_trace(&s, "faults stop; every node is up");
+			for (int i = 0; i < s.n; i++)
+				if (!s.node[i].r)
+					sim_start(&s, i);
+		} else if (sim_live(&s, &marker, &marker_epoch)) {
+			sim_trace(&s, "committed %" PRId64 " after the faults", marker);
+			break;
+		} else if (s.now > SIM_FAULT_MS + SIM_LIVE_MS) {
+			sim_fail(&s, "liveness: nothing committed %d ms after the "
+				 "faults stopped", SIM_LIVE_MS);
+		}
+		sim_deliver(&s);
+		for (int k = 0, first = (int)sim_below(&s, s.n); k < s.n; k++) {
+			int i = (first + k) % s.n;
+			if (!s.node[i].r)
+				continue;
+			raft_tick(s.node[i].r, s.now);
+			sim_drain(&s, i);
+			sim_check(&s);
+		}
+	}
+	g_stats.committed += (uint64_t)s.n_committed;
+	sim_free(&s);
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? strtoull(v, NULL, 10) : dflt;
+}
+
+static void test_raft_simulation(void **state)
+{
+	bool trace = env_u64("RAFT_SIM_TRACE", 0) != 0;
+	signal(SIGABRT, sim_on_abort);
+	if (getenv("RAFT_SIM_SEED")) {
+		sim_run(env_u64("RAFT_SIM_SEED", 0), trace);
+		return;
+	}
+	uint64_t n = env_u64("RAFT_SIM_SEEDS", SIM_SEEDS);
+	for (uint64_t seed = 1; seed <= n; seed++)
+		sim_run(seed, trace);
+	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters) passed: %"
+	       PRIu64 " leaders elected, %" PRIu64 " crashes, %" PRIu64
+	       " partitions, %" PRIu64 " DivergingEpoch answers, %" PRIu64
+	       " entries committed\n", n, g_stats.elections, g_stats.crashes,
+	       g_stats.partitions, g_stats.diverging, g_stats.committed);
+	signal(SIGABRT, SIG_DFL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_raft_new_restarts_from_quorum_state),
+		cmocka_unit_test(test_raft_new_refuses_bad_state),
+		cmocka_unit_test(test_raft_election_timeout_starts_pre_vote),
+		cmocka_unit_test(test_raft_pre_vote_majority_becomes_candidate),
+		cmocka_unit_test(test_raft_candidate_timeout_returns_to_prospective),
+		cmocka_unit_test(test_raft_vote_persisted_before_sent),
+		cmocka_unit_test(test_raft_vote_granted_once_per_epoch),
+		cmocka_unit_test(test_raft_vote_rejects_stale_log),
+		cmocka_unit_test(test_raft_pre_vote_changes_nothing),
+		cmocka_unit_test(test_raft_follower_rejects_pre_vote_while_leader_alive),
+		cmocka_unit_test(test_raft_candidate_wins_and_appends_leader_change),
+		cmocka_unit_test(test_raft_single_voter_leads_alone),
+		cmocka_unit_test(test_raft_higher_epoch_steps_down),
+		cmocka_unit_test(test_raft_stale_epoch_request_fenced),
+		cmocka_unit_test(test_raft_fetch_advances_high_watermark_on_majority),
+		cmocka_unit_test(test_raft_hw_waits_for_own_epoch_entry),
+		cmocka_unit_test(test_raft_follower_appends_and_takes_hw),
+		cmocka_unit_test(test_raft_diverging_epoch_from_leader),
+		cmocka_unit_test(test_raft_follower_truncates_to_diverging_epoch),
+		cmocka_unit_test(test_raft_follower_longer_in_same_epoch_truncates),
+		cmocka_unit_test(test_raft_follower_never_truncates_below_hw),
+		cmocka_unit_test(test_raft_fetch_timeout_starts_pre_vote),
+		cmocka_unit_test(test_raft_resign_sends_end_quorum_epoch),
+		cmocka_unit_test(test_raft_check_quorum_resigns_isolated_leader),
+		cmocka_unit_test(test_raft_resigned_times_out_to_prospective),
+		cmocka_unit_test(test_raft_prospective_follows_leader_that_answers),
+		cmocka_unit_test(test_raft_bad_input_refused),
+		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
+		cmocka_unit_test(test_raft_random_messages_keep_invariants),
+		cmocka_unit_test(test_raft_simulation),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
