@@ -28,7 +28,7 @@
  *   - prod_open after topic_manager_open, prod_close before
  *     topic_manager_close (it writes snapshots into the open logs).
  *   - Every produced batch with a producer id passes the produce check
- *     (prod_check) before it is appended; what it remembers is recorded
+ *     (produce_check) before it is appended; what it remembers is recorded
  *     only after the append (prod_appended), with the offsets assigned.
  *   - A partition's state is loaded the first time it is needed:
  *     the newest snapshot at or below the offset wanted, then the log after.
@@ -73,6 +73,7 @@
  *   chapters 01 (batch headers), 03 (log), 04 (codec), 05 (server),
  *   06 (the produce check and appended hooks).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -128,7 +129,7 @@ static int id_block_reserve(struct prod_manager *pm, int64_t start);
 static int id_block_load(struct prod_manager *pm);
 static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
 				int64_t pid, int16_t epoch, int64_t *out_pid);
-static void prod_check(void *ctx, struct topic_partition *tp,
+static void produce_check(void *ctx, struct topic_partition *tp,
 		       const struct seg_batch *b, const struct seg_batch *prev,
 		       struct topic_produce_verdict *v);
 static const struct prod_batch *batch_duplicate(const struct prod_entry *e,
@@ -153,6 +154,7 @@ static int snapshot_load(struct prod_state *st, const char *dir,
 static int snapshot_read(struct prod_state *st, const char *path);
 static int snapshot_check(const uint8_t *p, size_t len, uint32_t *count);
 static int snapshot_entry_decode(struct prod_state *st, const uint8_t *p);
+static bool entries_below(const struct prod_state *st, int64_t offset);
 static int snapshot_list(const char *dir, int64_t **offsets, size_t *n);
 static void snapshot_prune(const char *dir);
 static void snapshot_unlink(const char *dir, int64_t offset);
@@ -160,6 +162,7 @@ static void expire_tick(void *ctx, int64_t now_ms);
 static struct prod_entry *entry_lookup(struct prod_state *st, int64_t pid);
 static struct prod_entry *entry_add(struct prod_state *st, int64_t pid);
 static int32_t seq_add(int32_t seq, int32_t n);
+static void state_check(const struct prod_state *st);
 
 /* ---- Lifecycle ---- */
 
@@ -192,7 +195,7 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 		free(pm);
 		return rc;
 	}
-	topic_set_produce_check(tm, prod_check, pm);
+	topic_set_produce_check(tm, produce_check, pm);
 	topic_set_appended_hook(tm, prod_appended, pm);
 	*out = pm;
 	return KB_OK;
@@ -310,7 +313,7 @@ static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
  * state the batch before it in the same request (prev) leaves behind
  * when that one is the same producer's. Batches without a producer id
  * pass untouched. */
-static void prod_check(void *ctx, struct topic_partition *tp,
+static void produce_check(void *ctx, struct topic_partition *tp,
 		       const struct seg_batch *b, const struct seg_batch *prev,
 		       struct topic_produce_verdict *v)
 {
@@ -406,6 +409,7 @@ static void prod_appended(void *ctx, struct topic_partition *tp,
 		KB_ERROR("%s: producer state lost for %" PRId64, tp->log->dir,
 			 b->producer_id);
 	st->next_offset = info->last_offset + 1;
+	state_check(st);
 }
 
 /* Remember one appended batch (b->base_offset is assigned). A new epoch
@@ -483,6 +487,7 @@ static struct prod_state *state_get(struct prod_manager *pm,
 		return NULL;
 	}
 	pm->states[pm->nstates++] = st;
+	state_check(st);
 	return st;
 }
 
@@ -599,10 +604,12 @@ static int snapshot_load(struct prod_state *st, const char *dir,
 		if (offs[i] > upto || offs[i] < st->next_offset)
 			continue;
 		seg_file_name(path, sizeof path, dir, offs[i], PROD_SNAPSHOT_SUFFIX);
-		if (snapshot_read(st, path) == KB_OK) {
+		if (snapshot_read(st, path) == KB_OK &&
+		    entries_below(st, offs[i])) {
 			st->next_offset = offs[i];
 			break;
 		}
+		st->n = 0;
 		KB_WARN("%s: damaged producer snapshot, deleted", path);
 		snapshot_unlink(dir, offs[i]);
 	}
@@ -672,6 +679,16 @@ static int snapshot_entry_decode(struct prod_state *st, const uint8_t *p)
 	return KB_OK;
 }
 
+/* INVARIANT 7: a snapshot named offset holds batches below it only;
+ * a CRC-valid file that says otherwise was not written by us. */
+static bool entries_below(const struct prod_state *st, int64_t offset)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->entries[i].batches[0].last_offset >= offset)
+			return false;
+	return true;
+}
+
 /* The offsets of dir's snapshot files, ascending (20-digit names sort as
  * numbers). returns owned *offsets (free). */
 static int snapshot_list(const char *dir, int64_t **offsets, size_t *n)
@@ -737,6 +754,7 @@ int prod_expire(struct prod_manager *pm, int64_t now_ms)
 			gone++;
 		}
 	}
+	prod_check(pm);
 	return gone;
 }
 
@@ -784,8 +802,50 @@ static int32_t seq_add(int32_t seq, int32_t n)
 	return (int32_t)(s < 0 ? s + INT32_MAX + 1 : s);
 }
 
+/* ---- Invariants ---- */
+
+/* INVARIANTS 5 and 6, and the shape the checks of 1-3 rely on: each
+ * producer once per partition, its window of 1..PROD_BATCH_WINDOW
+ * batches in offset order, all below next_offset. (Sequences are not
+ * asserted: a compacted log may have lost whole batches.) Asserts: a failure is our bug, never a client's. */
+void prod_check(const struct prod_manager *pm)
+{
+	assert(pm->next_id <= pm->block_end &&
+	       pm->block_end - pm->next_id <= PROD_ID_BLOCK_SIZE);
+	for (size_t i = 0; i < pm->nstates; i++) {
+		const struct prod_state *st = pm->states[i];
+		state_check(st);
+		for (size_t k = 0; k < i; k++)
+			assert(pm->states[k]->partition != st->partition ||
+			       memcmp(pm->states[k]->topic_id.b, st->topic_id.b,
+				      WIRE_UUID_LEN) != 0);
+	}
+}
+
+/* One partition's state: the part prod_check runs after each append. */
+static void state_check(const struct prod_state *st)
+{
+	assert(st->n <= st->cap);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct prod_entry *e = &st->entries[i];
+		assert(e->producer_id >= 0);
+		assert(e->nbatches >= 1 && e->nbatches <= PROD_BATCH_WINDOW);
+		for (int k = 0; k < e->nbatches; k++) {
+			const struct prod_batch *b = &e->batches[k];
+			assert(b->first_offset <= b->last_offset);
+			assert(b->last_offset < st->next_offset); /* INVARIANT 5 */
+			assert(k == 0 || b->first_offset > b[-1].last_offset);
+		}
+		for (size_t k = 0; k < i; k++)
+			assert(st->entries[k].producer_id != e->producer_id);
+	}
+}
+
 /* ---- Teardown ---- */
 
+/* Two passes: every snapshot first, while all states are loaded, then
+ * the frees. (One pass freed a state that the next snapshot's lookup
+ * still read: issue 9's use-after-free at shutdown.) */
 void prod_close(struct prod_manager *pm)
 {
 	if (!pm)
@@ -799,8 +859,10 @@ void prod_close(struct prod_manager *pm)
 		    prod_snapshot_write(pm, t->partitions[st->partition]) != KB_OK)
 			KB_WARN("%s: no producer snapshot at shutdown",
 				t->partitions[st->partition]->log->dir);
-		free(st->entries);
-		free(st);
+	}
+	for (size_t i = 0; i < pm->nstates; i++) {
+		free(pm->states[i]->entries);
+		free(pm->states[i]);
 	}
 	free(pm->states);
 	free(pm);

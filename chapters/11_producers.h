@@ -135,6 +135,10 @@ int prod_expire(struct prod_manager *pm, int64_t now_ms);
  * directory, then delete all but the PROD_SNAPSHOTS_KEPT newest. */
 int prod_snapshot_write(struct prod_manager *pm, struct topic_partition *tp);
 
+/* Assert the invariants of 11_producers.c (aborts on our own bug; run
+ * after every change of producer state and by the unit tests). */
+void prod_check(const struct prod_manager *pm);
+
 /* ---- Handler ---- */
 
 /* InitProducerId (api key 22, v0-4), registered by prod_open with the
