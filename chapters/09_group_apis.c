@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups, part 3: the group APIs, and the coordinator on a
+ * Chapter 09 — groups, part 4: the group APIs, and the coordinator on a
  * server.
  *
  * Concept:
@@ -18,7 +18,7 @@
  *   DelayedJoin; a parked SyncGroup is the callback Kafka keeps.
  *
  * Interface:
- *   - Uses 09_groups.c and 09_offsets.c, and nothing uses it but main.
+ *   - Uses the three files before it; nothing uses it but main.
  *   - Each handle_* decodes the whole request first; a malformed body is
  *     KB_ERR_PROTO. A handler that parks returns NET_PARKED; wait_try
  *     answers later, on a wakeup from grp_notify or at the deadline.
@@ -38,8 +38,8 @@
  *   - DescribeGroups v3+ sends authorized operations as not computed.
  *
  * See also: docs/09_group_apis.md, diagrams/09_group_apis.dot,
- *   tests/clients/test_groups.py; uses chapters 00, 04, 05, 06, 09_groups.c,
- *   09_offsets.c.
+ *   tests/clients/test_groups.py; uses chapters 00, 04, 05, 06, and
+ *   09_members.c, 09_groups.c, 09_offsets.c.
  */
 #include <inttypes.h>
 #include <stdio.h>

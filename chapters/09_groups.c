@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups, part 1: the group state machine.
+ * Chapter 09 — groups, part 2: the group state machine.
  *
  * Concept:
  *   Consumers share a topic's partitions by forming a group. The broker
@@ -41,7 +41,8 @@
  *   - After a restart groups come back Empty, without members.
  *
  * See also: docs/09_groups.md, diagrams/09_groups.dot,
- *   tests/09_groups_test.c; uses chapters 00, 04, 05 (net_wake, net_at), 06.
+ *   tests/09_groups_test.c; uses chapters 00, 04, 05 (net_wake, net_at), 06,
+ *   and 09_members.c.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -54,9 +55,6 @@
 #include "05_server.h"
 #include "06_topics.h"
 #include "09_groups.h"
-
-/* The longest member id we build: client id, two counters. */
-#define MEMBER_ID_MAX (WIRE_STRING_MAX + 48)
 
 static void grp_prepare_rebalance(struct grp_coordinator *c,
 				  struct grp_group *g);
@@ -71,7 +69,6 @@ static void grp_set_state(struct grp_coordinator *c, struct grp_group *g,
 			  enum grp_state s);
 static void grp_notify(struct grp_coordinator *c, struct grp_group *g);
 static void grp_store(struct grp_coordinator *c, const struct grp_group *g);
-static const char *grp_select_protocol(const struct grp_group *g);
 static int16_t join_new(struct grp_coordinator *c, struct grp_group *g,
 			const struct grp_join_req *q, struct grp_member **member);
 static int16_t join_pending(struct grp_coordinator *c, struct grp_group *g,
@@ -84,10 +81,6 @@ static int16_t join_static_return(struct grp_coordinator *c,
 				  const struct grp_join_req *q);
 static void join_wait(struct grp_coordinator *c, struct grp_group *g,
 		      struct grp_member *m);
-static bool protocols_compatible(const struct grp_group *g,
-				 const struct grp_join_req *q);
-static bool protocols_equal(const struct grp_member *m,
-			    const struct grp_join_req *q);
 static void timer_fire(struct grp_coordinator *c, struct grp_timer *t);
 static void group_rearm(struct grp_coordinator *c, struct grp_group *g);
 static void member_touch(struct grp_coordinator *c, struct grp_member *m);
@@ -102,27 +95,11 @@ static void group_check(const struct grp_coordinator *c,
 			const struct grp_group *g);
 static void timer_check(const struct grp_coordinator *c,
 			const struct grp_timer *t);
-static struct grp_member *member_new(struct grp_coordinator *c,
-				     struct grp_group *g,
-				     const struct grp_join_req *q,
-				     const char *id);
-static int member_set_protocols(struct grp_member *m,
-				const struct grp_join_req *q);
-static void member_free(struct grp_member *m);
 static void member_unlink(struct grp_coordinator *c, struct grp_group *g,
 			  size_t i);
-static bool member_supports(const struct grp_member *m, const char *name);
-static bool member_supports_all(const struct grp_group *g, const char *name);
-static struct grp_member *member_by_instance(struct grp_group *g,
-					     const char *instance_id);
-static int16_t member_check(struct grp_group *g, const char *member_id,
-			    const char *instance_id, struct grp_member **out);
-static char *new_member_id(struct grp_coordinator *c, const char *client_id);
 static bool pending_take(struct grp_coordinator *c, struct grp_group *g,
 			 const char *id);
 static void group_free(struct grp_coordinator *c, struct grp_group *g);
-static char *str_dup(const char *s);
-static void str_set(char **dst, const char *s);
 
 /* ======================================================================
  * ---- Lifecycle ----
@@ -178,7 +155,7 @@ struct grp_group *grp_get_or_create(struct grp_coordinator *c,
 		return NULL;
 	c->groups = gs;
 	g = calloc(1, sizeof *g);
-	if (!g || !(g->id = str_dup(group_id))) {
+	if (!g || !(g->id = strdup(group_id))) {
 		free(g);
 		return NULL;
 	}
@@ -314,15 +291,15 @@ static void grp_complete_join(struct grp_coordinator *c, struct grp_group *g)
 			member_unlink(c, g, i);
 	g->generation++;
 	if (g->nmembers == 0) {
-		str_set(&g->protocol, NULL);
-		str_set(&g->leader, NULL);
+		grp_str_set(&g->protocol, NULL);
+		grp_str_set(&g->leader, NULL);
 		grp_set_state(c, g, GRP_EMPTY); /* INVARIANT 2 */
 		grp_store(c, g);
 		return;
 	}
-	str_set(&g->protocol, grp_select_protocol(g));
+	grp_str_set(&g->protocol, grp_select_protocol(g));
 	if (!g->leader || !grp_member_find(g, g->leader))
-		str_set(&g->leader, g->members[0]->id);
+		grp_str_set(&g->leader, g->members[0]->id);
 	grp_set_state(c, g, GRP_COMPLETING_REBALANCE);
 	for (size_t i = 0; i < g->nmembers; i++) {
 		struct grp_member *m = g->members[i];
@@ -361,36 +338,6 @@ static void grp_complete_sync(struct grp_coordinator *c, struct grp_group *g,
 	grp_notify(c, g);
 }
 
-/* KAFKA: selectProtocol: the protocols every member supports; each member
- * votes for the first of them in its own order; most votes wins, ties go
- * to the candidate listed first by the first member (INVARIANT 1). */
-static const char *grp_select_protocol(const struct grp_group *g)
-{
-	const struct grp_member *first = g->members[0];
-	const char *best = NULL;
-	size_t best_votes = 0;
-	for (size_t p = 0; p < first->nprotocols; p++) {
-		const char *cand = first->protocols[p].name;
-		if (!member_supports_all(g, cand))
-			continue;
-		size_t votes = 0;
-		for (size_t i = 0; i < g->nmembers; i++) {
-			const struct grp_member *m = g->members[i];
-			for (size_t k = 0; k < m->nprotocols; k++) {
-				if (!member_supports_all(g, m->protocols[k].name))
-					continue;
-				votes += strcmp(m->protocols[k].name, cand) == 0;
-				break;
-			}
-		}
-		if (votes > best_votes) {
-			best = cand;
-			best_votes = votes;
-		}
-	}
-	return best;
-}
-
 /* Remove member i; the group rebalances without it. With nobody left the
  * rebalance completes at once: the group is Empty before the LeaveGroup
  * answer goes out (KAFKA: prepareRebalance finds everyone rejoined). */
@@ -426,7 +373,7 @@ int16_t grp_join(struct grp_coordinator *c, const struct grp_join_req *q,
 	if (!g && !(g = grp_get_or_create(c, q->group_id)))
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	*group = g;
-	if (!protocols_compatible(g, q))
+	if (!grp_protocols_compatible(g, q))
 		return KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL;
 	int16_t err = q->member_id[0] == '\0' || pending_take(c, g, q->member_id) ?
 			      join_new(c, g, q, member) :
@@ -441,10 +388,10 @@ static int16_t join_new(struct grp_coordinator *c, struct grp_group *g,
 			const struct grp_join_req *q, struct grp_member **member)
 {
 	struct grp_member *old = q->instance_id ?
-					 member_by_instance(g, q->instance_id) :
+					 grp_member_by_instance(g, q->instance_id) :
 					 NULL;
-	char *id = q->member_id[0] ? str_dup(q->member_id) :
-				     new_member_id(c, q->client_id);
+	char *id = q->member_id[0] ? strdup(q->member_id) :
+				     grp_member_id_new(c, q->client_id);
 	if (!id)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	if (old) {
@@ -455,10 +402,11 @@ static int16_t join_new(struct grp_coordinator *c, struct grp_group *g,
 	}
 	if (q->require_member_id && !q->instance_id && !q->member_id[0])
 		return join_pending(c, g, q, id);
-	struct grp_member *m = member_new(c, g, q, id);
+	struct grp_member *m = grp_member_new(g, q, id);
 	free(id);
 	if (!m)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	member_touch(c, m); /* INVARIANT 3: its session timer from now */
 	*member = m;
 	join_wait(c, g, m);
 	return KAFKA_ERR_NONE;
@@ -491,15 +439,15 @@ static int16_t join_static_return(struct grp_coordinator *c,
 {
 	m->session_timeout_ms = q->session_timeout_ms;
 	member_touch(c, m);
-	if (g->state == GRP_STABLE && protocols_equal(m, q)) {
+	if (g->state == GRP_STABLE && grp_protocols_equal(m, q)) {
 		if (g->leader && !grp_member_find(g, g->leader))
-			str_set(&g->leader, m->id);
+			grp_str_set(&g->leader, m->id);
 		m->join_ready = true;
 		m->join_error = KAFKA_ERR_NONE;
 		grp_store(c, g);
 		return KAFKA_ERR_NONE;
 	}
-	if (member_set_protocols(m, q) != KB_OK)
+	if (grp_member_set_protocols(m, q) != KB_OK)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	join_wait(c, g, m);
 	return KAFKA_ERR_NONE;
@@ -513,7 +461,7 @@ static int16_t join_known(struct grp_coordinator *c, struct grp_group *g,
 			  struct grp_member **member)
 {
 	struct grp_member *m;
-	int16_t err = member_check(g, q->member_id, q->instance_id, &m);
+	int16_t err = grp_member_check(g, q->member_id, q->instance_id, &m);
 	if (err != KAFKA_ERR_NONE)
 		return err;
 	if (g->state == GRP_EMPTY || g->state == GRP_DEAD)
@@ -522,7 +470,7 @@ static int16_t join_known(struct grp_coordinator *c, struct grp_group *g,
 	m->session_timeout_ms = q->session_timeout_ms;
 	m->rebalance_timeout_ms = q->rebalance_timeout_ms;
 	member_touch(c, m);
-	bool same = protocols_equal(m, q);
+	bool same = grp_protocols_equal(m, q);
 	bool is_leader = g->leader && strcmp(g->leader, m->id) == 0;
 	if (same && (g->state == GRP_COMPLETING_REBALANCE ||
 		     (g->state == GRP_STABLE && !is_leader))) {
@@ -530,7 +478,7 @@ static int16_t join_known(struct grp_coordinator *c, struct grp_group *g,
 		m->join_error = KAFKA_ERR_NONE;
 		return KAFKA_ERR_NONE;
 	}
-	if (member_set_protocols(m, q) != KB_OK)
+	if (grp_member_set_protocols(m, q) != KB_OK)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	join_wait(c, g, m);
 	return KAFKA_ERR_NONE;
@@ -547,39 +495,6 @@ static void join_wait(struct grp_coordinator *c, struct grp_group *g,
 	grp_maybe_complete_join(c, g);
 }
 
-/* KAFKA: a non-empty group accepts only its protocol type and members
- * that share at least one protocol with everyone. */
-static bool protocols_compatible(const struct grp_group *g,
-				 const struct grp_join_req *q)
-{
-	if (q->protocol_type[0] == '\0' || q->nprotocols == 0)
-		return false;
-	if (g->nmembers == 0)
-		return true;
-	if (g->protocol_type && strcmp(g->protocol_type, q->protocol_type))
-		return false;
-	for (size_t p = 0; p < q->nprotocols; p++)
-		if (member_supports_all(g, q->protocols[p].name))
-			return true;
-	return false;
-}
-
-static bool protocols_equal(const struct grp_member *m,
-			    const struct grp_join_req *q)
-{
-	if (m->nprotocols != q->nprotocols)
-		return false;
-	for (size_t i = 0; i < q->nprotocols; i++) {
-		const struct grp_protocol *a = &m->protocols[i];
-		const struct grp_protocol *b = &q->protocols[i];
-		if (strcmp(a->name, b->name) || a->meta.len != b->meta.len ||
-		    (a->meta.len && memcmp(a->meta.data, b->meta.data,
-					   a->meta.len)))
-			return false;
-	}
-	return true;
-}
-
 /* ======================================================================
  * ---- SyncGroup, Heartbeat, LeaveGroup ----
  * ====================================================================== */
@@ -593,7 +508,8 @@ int16_t grp_sync(struct grp_coordinator *c, const struct grp_sync_req *q,
 	*member = NULL;
 	if (!g)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-	int16_t err = member_check(g, q->who.member_id, q->who.instance_id, &m);
+	int16_t err = grp_member_check(g, q->who.member_id,
+				       q->who.instance_id, &m);
 	if (err != KAFKA_ERR_NONE)
 		return err;
 	if (q->who.generation != g->generation)
@@ -624,7 +540,7 @@ int16_t grp_heartbeat(struct grp_coordinator *c,
 	struct grp_member *m;
 	if (!g || g->state == GRP_EMPTY)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-	int16_t err = member_check(g, who->member_id, who->instance_id, &m);
+	int16_t err = grp_member_check(g, who->member_id, who->instance_id, &m);
 	if (err != KAFKA_ERR_NONE)
 		return err;
 	if (who->generation != g->generation)
@@ -644,8 +560,8 @@ int16_t grp_leave(struct grp_coordinator *c, const char *group_id,
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
 	struct grp_member *m = NULL;
 	if (member_id[0] == '\0' && instance_id)
-		m = member_by_instance(g, instance_id);
-	else if (member_check(g, member_id, instance_id, &m) ==
+		m = grp_member_by_instance(g, instance_id);
+	else if (grp_member_check(g, member_id, instance_id, &m) ==
 		 KAFKA_ERR_FENCED_INSTANCE_ID)
 		return KAFKA_ERR_FENCED_INSTANCE_ID;
 	if (!m)
@@ -836,7 +752,7 @@ static void group_check(const struct grp_coordinator *c,
 	if (g->state == GRP_STABLE || g->state == GRP_COMPLETING_REBALANCE) {
 		assert(g->nmembers > 0 && g->leader && g->protocol); /* 1 */
 		assert(grp_member_find((struct grp_group *)g, g->leader));
-		assert(member_supports_all(g, g->protocol));
+		assert(grp_member_supports_all(g, g->protocol));
 	}
 	if (g->state == GRP_PREPARING_REBALANCE) {         /* 4 */
 		timer_check(c, &g->deadline);
@@ -861,157 +777,15 @@ static void timer_check(const struct grp_coordinator *c,
  * ---- Members ----
  * ====================================================================== */
 
-struct grp_member *grp_member_find(struct grp_group *g, const char *id)
-{
-	for (size_t i = 0; i < g->nmembers; i++)
-		if (strcmp(g->members[i]->id, id) == 0)
-			return g->members[i];
-	return NULL;
-}
-
-static struct grp_member *member_by_instance(struct grp_group *g,
-					     const char *instance_id)
-{
-	for (size_t i = 0; i < g->nmembers; i++) {
-		const char *s = g->members[i]->instance_id;
-		if (s && strcmp(s, instance_id) == 0)
-			return g->members[i];
-	}
-	return NULL;
-}
-
-/* KAFKA: validateCurrentMember: a static member must present the member
- * id its instance holds now, else it is an older copy: fenced. */
-static int16_t member_check(struct grp_group *g, const char *member_id,
-			    const char *instance_id, struct grp_member **out)
-{
-	*out = NULL;
-	if (instance_id) {
-		struct grp_member *m = member_by_instance(g, instance_id);
-		if (m && strcmp(m->id, member_id) != 0)
-			return KAFKA_ERR_FENCED_INSTANCE_ID;
-	}
-	struct grp_member *m = grp_member_find(g, member_id);
-	if (!m)
-		return g->state == GRP_DEAD ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE :
-					      KAFKA_ERR_UNKNOWN_MEMBER_ID;
-	*out = m;
-	return KAFKA_ERR_NONE;
-}
-
-/* A new member of g, waiting to join, its session timer armed. */
-static struct grp_member *member_new(struct grp_coordinator *c,
-				     struct grp_group *g,
-				     const struct grp_join_req *q,
-				     const char *id)
-{
-	struct grp_member **ms = realloc(g->members,
-					 (g->nmembers + 1) * sizeof *ms);
-	if (!ms)
-		return NULL;
-	g->members = ms;
-	struct grp_member *m = calloc(1, sizeof *m);
-	if (!m)
-		return NULL;
-	m->session = (struct grp_timer){INT64_MAX, GRP_TIMER_OFF, g, m};
-	m->id = str_dup(id);
-	m->instance_id = q->instance_id ? str_dup(q->instance_id) : NULL;
-	m->client_id = str_dup(q->client_id);
-	m->client_host = str_dup(q->client_host);
-	m->session_timeout_ms = q->session_timeout_ms;
-	m->rebalance_timeout_ms = q->rebalance_timeout_ms;
-	if (!m->id || !m->client_id || !m->client_host ||
-	    member_set_protocols(m, q) != KB_OK) {
-		member_free(m);
-		return NULL;
-	}
-	if (g->nmembers == 0)
-		str_set(&g->protocol_type, q->protocol_type);
-	g->members[g->nmembers++] = m;
-	member_touch(c, m);
-	return m;
-}
-
-/* Replace m's protocols with copies of q's. */
-static int member_set_protocols(struct grp_member *m,
-				const struct grp_join_req *q)
-{
-	struct grp_protocol *ps = calloc(q->nprotocols, sizeof *ps);
-	if (!ps)
-		return KB_ERR_NOMEM;
-	int rc = KB_OK;
-	for (size_t i = 0; i < q->nprotocols && rc == KB_OK; i++) {
-		ps[i].name = str_dup(q->protocols[i].name);
-		if (!ps[i].name)
-			rc = KB_ERR_NOMEM;
-		else if (q->protocols[i].meta.len > 0)
-			rc = kb_buf_append(&ps[i].meta, q->protocols[i].meta.data,
-					   q->protocols[i].meta.len);
-	}
-	struct grp_protocol *old = rc == KB_OK ? m->protocols : ps;
-	size_t nold = rc == KB_OK ? m->nprotocols : q->nprotocols;
-	if (rc == KB_OK) {
-		m->protocols = ps;
-		m->nprotocols = q->nprotocols;
-	}
-	for (size_t i = 0; i < nold; i++) {
-		free(old[i].name);
-		kb_buf_fini(&old[i].meta);
-	}
-	free(old);
-	return rc;
-}
-
 /* Take member i out of g, cancel its session and free it. */
 static void member_unlink(struct grp_coordinator *c, struct grp_group *g,
 			  size_t i)
 {
 	timer_cancel(c, &g->members[i]->session);
-	member_free(g->members[i]);
+	grp_member_free(g->members[i]);
 	memmove(&g->members[i], &g->members[i + 1],
 		(g->nmembers - i - 1) * sizeof *g->members);
 	g->nmembers--;
-}
-
-static void member_free(struct grp_member *m)
-{
-	for (size_t i = 0; i < m->nprotocols; i++) {
-		free(m->protocols[i].name);
-		kb_buf_fini(&m->protocols[i].meta);
-	}
-	free(m->protocols);
-	kb_buf_fini(&m->assignment);
-	free(m->id);
-	free(m->instance_id);
-	free(m->client_id);
-	free(m->client_host);
-	free(m);
-}
-
-static bool member_supports(const struct grp_member *m, const char *name)
-{
-	for (size_t i = 0; i < m->nprotocols; i++)
-		if (strcmp(m->protocols[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-static bool member_supports_all(const struct grp_group *g, const char *name)
-{
-	for (size_t i = 0; i < g->nmembers; i++)
-		if (!member_supports(g->members[i], name))
-			return false;
-	return true;
-}
-
-/* KAFKA: clientId + "-" + UUID; a counter and the start time are as
- * unique on one broker. returns owned. */
-static char *new_member_id(struct grp_coordinator *c, const char *client_id)
-{
-	char buf[MEMBER_ID_MAX];
-	snprintf(buf, sizeof buf, "%s-%" PRIu64 "-%" PRId64, client_id,
-		 ++c->next_member, c->wall_ms());
-	return str_dup(buf);
 }
 
 /* Remove id from g's pending member ids; true if it was there. */
@@ -1030,23 +804,6 @@ static bool pending_take(struct grp_coordinator *c, struct grp_group *g,
 }
 
 /* ======================================================================
- * ---- Small helpers ----
- * ====================================================================== */
-
-static char *str_dup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* Replace *dst with a copy of s (NULL allowed). */
-static void str_set(char **dst, const char *s)
-{
-	char *copy = str_dup(s);
-	free(*dst);
-	*dst = copy;
-}
-
-/* ======================================================================
  * ---- Teardown ----
  * ====================================================================== */
 
@@ -1056,7 +813,7 @@ static void group_free(struct grp_coordinator *c, struct grp_group *g)
 	timer_cancel(c, &g->deadline);
 	for (size_t k = 0; k < g->nmembers; k++) {
 		timer_cancel(c, &g->members[k]->session);
-		member_free(g->members[k]);
+		grp_member_free(g->members[k]);
 	}
 	for (size_t k = 0; k < g->npending; k++)
 		free(g->pending[k].id);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups: the classic consumer group coordinator, in three
+ * Chapter 09 — groups: the classic consumer group coordinator, in four
  * files read in this order, each using only the ones before it:
- * 09_groups.c (the state machine and its deadlines), 09_offsets.c
- * (committed offsets and the records of __consumer_offsets), and
- * 09_group_apis.c (grp_open and the wire side of every group API).
+ * 09_members.c (members and their protocols), 09_groups.c (the state
+ * machine and its deadlines), 09_offsets.c (committed offsets and the
+ * records of __consumer_offsets), 09_group_apis.c (grp_open and the wire
+ * side of every group API).
  * The states and their edges: docs/09_groups.md and
  * diagrams/09_groups.dot. Deadlines use the coordinator's monotonic clock
  * (c->mono_ms: kb_mono_ms in the broker); timestamps written into records
@@ -161,8 +162,6 @@ struct grp_coordinator {
 	bool loading;              /* replaying __consumer_offsets */
 };
 
-/* ---- 09_groups.c: the state machine ---- */
-
 /* A JoinGroup, decoded. borrows: every string and protocol. */
 struct grp_join_req {
 	const char *group_id;
@@ -199,6 +198,40 @@ struct grp_sync_req {
 	size_t nassignments;
 };
 
+/* ---- 09_members.c: members and their protocols ---- */
+
+struct grp_member *grp_member_find(struct grp_group *g, const char *id);
+/* The member holding static instance_id in g, or NULL. */
+struct grp_member *grp_member_by_instance(struct grp_group *g,
+					  const char *instance_id);
+/* NONE and *out, or FENCED_INSTANCE_ID / UNKNOWN_MEMBER_ID (KIP-345). */
+int16_t grp_member_check(struct grp_group *g, const char *member_id,
+			 const char *instance_id, struct grp_member **out);
+/* Append a member with q's protocols to g (timer not armed); NULL: no memory. */
+struct grp_member *grp_member_new(struct grp_group *g,
+				  const struct grp_join_req *q, const char *id);
+/* Replace m's protocols with copies of q's, whole or not at all. */
+int grp_member_set_protocols(struct grp_member *m,
+			     const struct grp_join_req *q);
+/* Free an unlinked member (its timer already cancelled). */
+void grp_member_free(struct grp_member *m);
+/* A new member id "<client_id>-<n>-<ms>". returns owned. */
+char *grp_member_id_new(struct grp_coordinator *c, const char *client_id);
+/* Does every member of g support protocol name? */
+bool grp_member_supports_all(const struct grp_group *g, const char *name);
+/* May q join g: same protocol type, one protocol in common with all? */
+bool grp_protocols_compatible(const struct grp_group *g,
+			      const struct grp_join_req *q);
+/* Does m offer exactly q's protocols and metadata, in q's order? */
+bool grp_protocols_equal(const struct grp_member *m,
+			 const struct grp_join_req *q);
+/* KAFKA: selectProtocol: the common protocol most members prefer, or NULL. */
+const char *grp_select_protocol(const struct grp_group *g);
+/* Replace *dst with a copy of s (NULL allowed). */
+void grp_str_set(char **dst, const char *s);
+
+/* ---- 09_groups.c: the state machine ---- */
+
 void grp_config_defaults(struct grp_config *cfg);
 /* A coordinator with no groups on Kafka's clocks. returns owned (grp_free). */
 struct grp_coordinator *grp_new(const struct grp_config *cfg);
@@ -226,7 +259,6 @@ struct grp_group *grp_get_or_create(struct grp_coordinator *c,
 				    const char *group_id);
 /* Unlink group i of c and free it, its members and offsets. */
 void grp_remove_group(struct grp_coordinator *c, size_t i);
-struct grp_member *grp_member_find(struct grp_group *g, const char *id);
 /* KAFKA: GroupState names: "Empty", "PreparingRebalance", ... */
 const char *grp_state_name(enum grp_state s);
 /* KAFKA: partitionFor: abs(Java String.hashCode(group_id)) % partitions. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups, part 2: committed offsets and __consumer_offsets.
+ * Chapter 09 — groups, part 3: committed offsets and __consumer_offsets.
  *
  * Concept:
  *   A consumer remembers how far it has read by committing an offset per
@@ -40,7 +40,8 @@
  *     batches are replayed (samsa writes no others).
  *
  * See also: docs/09_offsets.md, diagrams/09_offsets.dot,
- *   tests/09_groups_test.c; uses chapters 00, 04, 05, 06, 09_groups.c.
+ *   tests/09_groups_test.c; uses chapters 00, 04, 05, 06, 09_members.c,
+ *   09_groups.c.
  */
 #include <inttypes.h>
 #include <stdio.h>

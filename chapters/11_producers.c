@@ -787,8 +787,9 @@ static int32_t seq_add(int32_t seq, int32_t n)
 
 /* INVARIANTS 5 and 6, and the shape the checks of 1-3 rely on: each
  * producer once per partition, its window of 1..PROD_BATCH_WINDOW
- * batches in offset order, all below next_offset. (Sequences are not
- * asserted: a compacted log may have lost whole batches.) Asserts: a failure is our bug, never a client's. */
+ * batches in offset order, all below next_offset. Sequences are not
+ * asserted: a compacted log may have lost whole batches. A failure is
+ * our bug, never a client's: disk data is validated before it is used. */
 void prod_check(const struct prod_manager *pm)
 {
 	assert(pm->next_id <= pm->block_end &&
