@@ -546,6 +546,7 @@ int16_t grp_heartbeat(struct grp_coordinator *c,
 	if (who->generation != g->generation)
 		return KAFKA_ERR_ILLEGAL_GENERATION;
 	member_touch(c, m);
+	group_check(c, g);
 	return g->state == GRP_PREPARING_REBALANCE ?
 		       KAFKA_ERR_REBALANCE_IN_PROGRESS :
 		       KAFKA_ERR_NONE;
@@ -729,13 +730,22 @@ static void on_net_timer(void *ctx, int64_t now_ms)
  * ---- Invariants ----
  * ====================================================================== */
 
-/* INVARIANTS 1-5 over every group and the whole heap. Tests call it after
- * each step; the core checks the group it changed (group_check), which
- * costs the group's size, not the coordinator's. */
+/* INVARIANTS 1-5 over every group and the whole heap, and one offset per
+ * partition. Tests call it after each step; the core checks the group it
+ * changed (group_check), which costs the group's members, not the whole
+ * coordinator. */
 void grp_check(const struct grp_coordinator *c)
 {
-	for (size_t i = 0; i < c->ngroups; i++)
-		group_check(c, c->groups[i]);
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct grp_group *g = c->groups[i];
+		group_check(c, g);
+		for (size_t k = 0; k < g->noffsets; k++) /* one per partition */
+			for (size_t j = 0; j < k; j++)
+				assert(g->offsets[j].partition !=
+					       g->offsets[k].partition ||
+				       strcmp(g->offsets[j].topic,
+					      g->offsets[k].topic));
+	}
 	for (size_t i = 0; i < c->ntimers; i++) {
 		assert(c->timers[i]->heap_idx == i);
 		assert(i == 0 ||
@@ -760,10 +770,6 @@ static void group_check(const struct grp_coordinator *c,
 	}
 	for (size_t i = 0; i < g->nmembers; i++)            /* 3 */
 		timer_check(c, &g->members[i]->session);
-	for (size_t i = 0; i < g->noffsets; i++)
-		for (size_t k = 0; k < i; k++)
-			assert(g->offsets[k].partition != g->offsets[i].partition ||
-			       strcmp(g->offsets[k].topic, g->offsets[i].topic));
 }
 
 /* INVARIANT 5 for one timer: armed where the heap says it is. */
