@@ -26,7 +26,8 @@
  *     keys are any stable pointers (a partition's log, a group).
  *   - try_complete must be idempotent: it may be called again after
  *     returning false, and must return true when expired.
- *   - net_every(srv, period_ms, fn, ctx) runs fn on the reactor thread.
+ *   - net_every(srv, period_ms, fn, ctx) runs fn on the reactor thread;
+ *     net_at(srv, at_ms, fn, ctx) once, at a deadline it may move.
  *   - Everything here runs on the reactor thread; nothing takes a lock.
  * Invariants:
  *   1. A parked op sits in the deadline heap from net_park until it ends,

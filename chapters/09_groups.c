@@ -22,7 +22,7 @@
  *     session ends at its deadline. Tests move a fake clock and call it.
  *   - Answers not ready at once are parked by 09_group_apis.c; the core
  *     sets join_ready/sync_ready and wakes the group (grp_notify).
- *   - Group changes are persisted through c->store_group (09_offsets.c).
+ *   - Group records are written through c->store_group (grp_open sets it).
  *
  * Invariants (grp_check):
  *   1. A Stable or CompletingRebalance group has members, a protocol every

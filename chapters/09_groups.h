@@ -233,7 +233,7 @@ void grp_str_set(char **dst, const char *s);
 /* ---- 09_groups.c: the state machine ---- */
 
 void grp_config_defaults(struct grp_config *cfg);
-/* A coordinator with no groups on Kafka's clocks. returns owned (grp_free). */
+/* No groups; clocks kb_mono_ms and kb_now_ms. returns owned (grp_free). */
 struct grp_coordinator *grp_new(const struct grp_config *cfg);
 /* Free every group and the coordinator. */
 void grp_free(struct grp_coordinator *c);
