@@ -386,6 +386,10 @@ static void prod_appended(void *ctx, struct topic_partition *tp,
 	 * the state of everything before this batch (INVARIANT 7). */
 	if (info->segment_base == info->base_offset && info->base_offset > 0)
 		prod_snapshot_write(pm, tp);
+	/* INVARIANT 3: produce_check let no older epoch through, so a
+	 * producer's epoch never goes back in memory. */
+	const struct prod_entry *e = entry_lookup(st, b->producer_id);
+	assert(!e || b->producer_epoch >= e->epoch);
 	if (state_record(st, b) != KB_OK)
 		KB_ERROR("%s: producer state lost for %" PRId64, tp->log->dir,
 			 b->producer_id);
