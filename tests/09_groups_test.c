@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "05_server.h"
 #include "06_topics.h"
 #include "09_groups.h"
 #include "testutil.h"
@@ -305,6 +306,41 @@ static void test_grp_last_member_leaves_during_initial_delay(void **state)
 	grp_close(c);
 }
 
+/* With a server the earliest deadline is armed as the reactor's net_at
+ * call: the reactor sleeps until the session deadline and expires the
+ * member then, with no heartbeat and no periodic tick (real clocks). */
+static void test_grp_session_timer_runs_on_the_reactor(void **state)
+{
+	(void)state;
+	struct net_config ncfg;
+	struct net_server *srv;
+	struct grp_config cfg;
+	struct grp_coordinator *c;
+	net_config_defaults(&ncfg);
+	assert_int_equal(net_server_new(&ncfg, &srv), KB_OK);
+	grp_config_defaults(&cfg);
+	cfg.initial_rebalance_delay_ms = 0;
+	cfg.min_session_timeout_ms = 10;
+	assert_int_equal(grp_open(NULL, srv, &cfg, &c), KB_OK);
+	struct grp_join_req q = join_req("", false);
+	q.session_timeout_ms = 50;
+	struct grp_group *g;
+	struct grp_member *m;
+	assert_int_equal(grp_join(c, &q, &g, &m), KAFKA_ERR_NONE);
+	grp_check(c);
+	int64_t deadline = m->session.at_ms;
+	assert_int_equal(c->armed_ms, deadline);
+	for (int i = 0; i < 50 && g->nmembers > 0; i++)
+		net_run_once(srv, 1000);
+	assert_int_equal(g->nmembers, 0);
+	assert_int_equal(g->state, GRP_EMPTY);
+	assert_true(kb_mono_ms() >= deadline);
+	assert_int_equal(c->armed_ms, INT64_MAX); /* nothing left to wait for */
+	grp_check(c);
+	net_server_free(srv);
+	grp_close(c);
+}
+
 static void test_grp_rebalance_timeout_drops_laggards(void **state)
 {
 	(void)state;
@@ -575,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_grp_session_deadline_is_monotonic),
 		cmocka_unit_test(test_grp_waiting_member_is_not_expired),
 		cmocka_unit_test(test_grp_last_member_leaves_during_initial_delay),
+		cmocka_unit_test(test_grp_session_timer_runs_on_the_reactor),
 		cmocka_unit_test(test_grp_rebalance_timeout_drops_laggards),
 		cmocka_unit_test(test_grp_member_id_required_v4),
 		cmocka_unit_test(test_grp_errors_clients_act_on),
