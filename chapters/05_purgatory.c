@@ -26,7 +26,8 @@
  *     keys are any stable pointers (a partition's log, a group).
  *   - try_complete must be idempotent: it may be called again after
  *     returning false, and must return true when expired.
- *   - net_every(srv, period_ms, fn, ctx) runs fn on the reactor thread.
+ *   - net_every(srv, period_ms, fn, ctx) runs fn on the reactor thread;
+ *     net_at(srv, at_ms, fn, ctx) once, at a deadline it may move.
  *   - Everything here runs on the reactor thread; nothing takes a lock.
  * Invariants:
  *   1. A parked op sits in the deadline heap from net_park until it ends,
@@ -96,7 +97,7 @@ struct net_delayed {
 	struct net_delayed *next_dead; /* srv->graveyard */
 };
 
-/* A periodic callback (net_every). */
+/* A periodic callback (net_every), or a one-shot (net_at: period 0). */
 struct net_timer {
 	int64_t period_ms, next_ms;
 	void (*fn)(void *ctx, int64_t now_ms);
@@ -371,16 +372,38 @@ int net_every(struct net_server *srv, int64_t period_ms,
 	return KB_OK;
 }
 
+/* A one-shot timer is a net_timer with period 0, disarmed (next_ms
+ * INT64_MAX) while it waits for its next net_at. */
+int net_at(struct net_server *srv, int64_t at_ms,
+	   void (*fn)(void *ctx, int64_t now_ms), void *ctx)
+{
+	for (size_t i = 0; i < srv->ntimers; i++) {
+		struct net_timer *t = &srv->timers[i];
+		if (t->period_ms == 0 && t->fn == fn && t->ctx == ctx) {
+			t->next_ms = at_ms;
+			return KB_OK;
+		}
+	}
+	void *p = realloc(srv->timers, (srv->ntimers + 1) * sizeof *srv->timers);
+	if (!p)
+		return KB_ERR_NOMEM;
+	srv->timers = p;
+	srv->timers[srv->ntimers++] = (struct net_timer){0, at_ms, fn, ctx};
+	return KB_OK;
+}
+
 /* Run due timers. INVARIANT 5: a late timer runs once, not once per
- * missed period. fn may call net_every (realloc), so t is not used
- * after the call. */
+ * missed period; a one-shot (net_at) is disarmed before it runs, so it
+ * may arm itself again. fn may call net_every or net_at (realloc), so t
+ * is not used after the call. */
 void net_run_timers(struct net_server *srv, int64_t now_ms)
 {
 	for (size_t i = 0; i < srv->ntimers; i++) {
 		struct net_timer *t = &srv->timers[i];
 		if (t->next_ms > now_ms)
 			continue;
-		t->next_ms += t->period_ms;
+		t->next_ms = t->period_ms == 0 ? INT64_MAX :
+					       t->next_ms + t->period_ms;
 		if (t->next_ms <= now_ms)
 			t->next_ms = now_ms + t->period_ms;
 		t->fn(t->ctx, now_ms);

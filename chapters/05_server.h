@@ -167,6 +167,12 @@ void *net_delayed_ctx(const struct net_delayed *op);
 int net_every(struct net_server *srv, int64_t period_ms,
 	      void (*fn)(void *ctx, int64_t now_ms), void *ctx);
 
+/* Call fn(ctx, now_ms) once, at at_ms (kb_mono_ms clock). Calling it
+ * again with the same fn and ctx moves that one call; INT64_MAX cancels
+ * it (deadlines that move: group sessions). borrows: ctx. */
+int net_at(struct net_server *srv, int64_t at_ms,
+	   void (*fn)(void *ctx, int64_t now_ms), void *ctx);
+
 /* ---- Before a response leaves ---- */
 
 /* Call fn(ctx) each time a connection is about to write responses: after

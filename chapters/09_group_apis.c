@@ -1,60 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups, part 3: the group APIs, and the coordinator on a
+ * Chapter 09 — groups, part 4: the group APIs, and the coordinator on a
  * server.
  *
  * Concept:
- *   09_groups.c is a state machine that knows no bytes and no sockets.
- *   This file is its shell: grp_open makes the coordinator and puts it on
- *   the server (its API table and its timer), and one handler per API
- *   decodes a request, calls the core with the time, and encodes the
- *   answer. JoinGroup and SyncGroup are the two that may not be answered
- *   at once: their handler parks the request until the core says the
- *   member's answer is ready.
+ *   09_groups.c is a state machine that knows no bytes. This file is its
+ *   shell: grp_open puts the coordinator on the server (its API table and
+ *   timers), and one handler per API decodes a request, calls the core,
+ *   and encodes the answer. JoinGroup and SyncGroup may have to wait:
+ *   their handler parks the request until the member's answer is ready.
  *
  * Kafka:
- *   KafkaApis' group requests and GroupCoordinator.startup. FindCoordinator
- *   v0-4 (v4: a batch of keys), JoinGroup v0-6 (v4+: KIP-394
- *   MEMBER_ID_REQUIRED carries the new id; v5+: group.instance.id),
- *   SyncGroup v0-4, Heartbeat v0-4, LeaveGroup v0-4 (v3+: a batch of
- *   members, by member id or group.instance.id), ListGroups v0-4 (v4:
- *   filter by state), DescribeGroups v0-5, DeleteGroups v0-2. A parked
- *   JoinGroup is Kafka's DelayedJoin; a parked SyncGroup is the callback
- *   Kafka keeps until the leader's assignment arrives.
+ *   KafkaApis' group requests: FindCoordinator v0-4, JoinGroup v0-6,
+ *   SyncGroup v0-4, Heartbeat v0-4, LeaveGroup v0-4, ListGroups v0-4,
+ *   DescribeGroups v0-5, DeleteGroups v0-2 (OffsetCommit, OffsetFetch and
+ *   OffsetDelete are in 09_offsets.c). A parked JoinGroup is Kafka's
+ *   DelayedJoin; a parked SyncGroup is the callback Kafka keeps.
  *
  * Interface:
- *   - grp_open creates __consumer_offsets when missing, loads it
- *     (grp_load, 09_offsets.c), then registers every group and offsets
- *     API with the versions served and a GRP_TICK_MS timer; grp_close
- *     frees the coordinator after net_server_free.
+ *   - Uses the three files before it; nothing uses it but main.
  *   - Each handle_* decodes the whole request first; a malformed body is
- *     KB_ERR_PROTO (the server closes the connection). Kafka error codes
- *     come from the core and go only into the answer.
- *   - A handler that parks returns NET_PARKED; wait_try writes the answer
- *     later, on a wakeup from grp_notify or at the deadline.
+ *     KB_ERR_PROTO. A handler that parks returns NET_PARKED; wait_try
+ *     answers later, on a wakeup from grp_notify or at the deadline.
  *
  * Invariants:
- *   1. A parked request holds the group and member ids, never pointers
- *      into the group: wait_try looks both up again, since either may be
- *      freed while it waits.
+ *   1. A parked request holds group and member ids, never pointers into
+ *      the group: wait_try looks both up again.
  *   2. Writing a JoinGroup or SyncGroup answer clears the member's
  *      join_ready or sync_ready: one ready answer answers one request.
- *   3. A parked request is always answered: with the member's answer once
- *      ready, UNKNOWN_MEMBER_ID if the member is gone, and
- *      REBALANCE_IN_PROGRESS (rejoin) when its deadline, the rebalance
- *      timeout plus PARK_SLACK_MS, passes first.
- *   4. Only the leader's JoinGroup answer lists the members and their
- *      subscriptions.
+ *   3. A parked request is always answered: the member's answer, or
+ *      UNKNOWN_MEMBER_ID if it is gone, or REBALANCE_IN_PROGRESS when the
+ *      rebalance timeout plus PARK_SLACK_MS passes first.
+ *   4. Only the leader's JoinGroup answer lists the members.
  *
  * Simplifications:
- *   - FindCoordinator answers this broker for group and transaction keys
- *     alike: on one node it is every coordinator.
- *   - DescribeGroups v3+ sends authorized operations as "not computed"
- *     (OPS_OMITTED); throttle_time_ms is always 0 (no quotas).
+ *   - FindCoordinator answers this broker for every key: one node.
+ *   - DescribeGroups v3+ sends authorized operations as not computed.
  *
  * See also: docs/09_group_apis.md, diagrams/09_group_apis.dot,
- *   tests/clients/test_groups.py, 09_groups.c (the core), 09_offsets.c;
- *   chapters 00, 04, 05 (net_park, net_watch, net_every), 06.
+ *   tests/clients/test_groups.py; uses chapters 00, 04, 05, 06, and
+ *   09_members.c, 09_groups.c, 09_offsets.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -85,6 +70,15 @@ struct grp_wait {
 	int16_t version;
 };
 
+/* What a JoinGroup answer says: err, and for member m of g the
+ * generation; member_id is the id the answer carries. borrows: all. */
+struct join_answer {
+	int16_t err;
+	const struct grp_group *g;
+	const struct grp_member *m;
+	const char *member_id;
+};
+
 /* A decoded JoinGroup with its owned copies. */
 struct join_msg {
 	struct grp_join_req q;
@@ -101,20 +95,18 @@ struct member_head {
 	int32_t generation;
 };
 
-static void grp_timer(void *ctx, int64_t now_ms);
+static void retention_timer(void *ctx, int64_t now_ms);
 static int grp_register(struct grp_coordinator *c);
-static int16_t find_one(struct wire_writer *w,
-			const struct topic_broker_config *b, int8_t key_type);
+static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
+			int8_t key_type);
 static void join_msg_free(struct join_msg *j);
 static int join_decode(struct net_request *req, struct join_msg *j);
-static void join_write(struct wire_writer *w, int16_t v, int16_t err,
-		       const struct grp_group *g, const struct grp_member *m,
-		       const char *member_id);
+static void join_write(struct wire_writer *w, int16_t v,
+		       const struct join_answer *a);
 static void sync_write(struct wire_writer *w, int16_t v, int16_t err,
 		       const struct grp_member *m);
 static int park_member(struct net_request *req, struct net_response *resp,
-		       struct grp_group *g, struct grp_member *m,
-		       int64_t timeout_ms);
+		       struct grp_group *g, struct grp_member *m);
 static bool wait_try(struct net_delayed *op, struct net_response *resp,
 		     bool expired);
 static void wait_free(void *ctx);
@@ -133,10 +125,11 @@ static void write_throttle(struct wire_writer *w, int16_t v, int16_t from);
  * ---- Lifecycle ----
  * ====================================================================== */
 
-static void grp_timer(void *ctx, int64_t now_ms)
+/* KAFKA: the offsets.retention.check.interval.ms scheduled task. */
+static void retention_timer(void *ctx, int64_t now_ms)
 {
-	(void)now_ms; /* monotonic; the coordinator keeps wall-clock time */
-	grp_tick(ctx, kb_now_ms());
+	(void)now_ms; /* retention counts wall-clock record timestamps */
+	grp_expire_offsets(ctx);
 }
 
 /* Each API with the versions served (KAFKA: the ranges of the issue). */
@@ -164,36 +157,25 @@ static int grp_register(struct grp_coordinator *c)
 		if (rc != KB_OK)
 			return rc;
 	}
-	return net_every(c->srv, GRP_TICK_MS, grp_timer, c);
+	return net_every(c->srv, c->cfg.retention_check_ms, retention_timer, c);
 }
 
-/* KAFKA: the coordinator's startup: the offsets topic exists (created
- * compacted on first use), its partitions are loaded, then requests are
- * served. */
+/* KAFKA: the coordinator's startup: an existing offsets topic is loaded
+ * (a new one is made on first use, grp_offsets_topic), then requests
+ * are served. */
 int grp_open(struct topic_manager *tm, struct net_server *srv,
 	     const struct grp_config *cfg, struct grp_coordinator **out)
 {
-	/* KAFKA: the offsets topic is compacted, with segments of
-	 * offsets.topic.segment.bytes (100 MiB), so the cleaner (chapter 10)
-	 * gets rolled segments long before the 1 GiB default would roll. */
-	char segment_bytes[16];
-	snprintf(segment_bytes, sizeof segment_bytes, "%" PRId32,
-		 cfg->offsets_segment_bytes);
-	const struct topic_config_kv compact[] = {
-		{"cleanup.policy", "compact"}, {"segment.bytes", segment_bytes}};
-	struct grp_coordinator *c = calloc(1, sizeof *c);
+	struct grp_coordinator *c = grp_new(cfg);
 	if (!c)
 		return KB_ERR_NOMEM;
-	c->cfg = *cfg;
 	c->tm = tm;
-	c->srv = srv;
 	int rc = KB_OK;
-	if (tm && !topic_find(tm, TOPIC_CONSUMER_OFFSETS))
-		rc = topic_create(tm, TOPIC_CONSUMER_OFFSETS,
-				  cfg->offsets_partitions, compact,
-				  KB_ARRAY_LEN(compact), NULL);
-	if (rc == KB_OK && tm)
+	if (tm) {
+		c->store_group = grp_store_group;
 		rc = grp_load(c);
+	}
+	c->srv = srv;
 	if (rc == KB_OK && srv)
 		rc = grp_register(c);
 	if (rc != KB_OK) {
@@ -206,13 +188,7 @@ int grp_open(struct topic_manager *tm, struct net_server *srv,
 
 void grp_close(struct grp_coordinator *c)
 {
-	if (!c)
-		return;
-	c->srv = NULL; /* freed already: nothing is parked any more */
-	while (c->ngroups > 0)
-		grp_remove_group(c, c->ngroups - 1);
-	free(c->groups);
-	free(c);
+	grp_free(c);
 }
 
 /* ======================================================================
@@ -220,11 +196,20 @@ void grp_close(struct grp_coordinator *c)
  * ====================================================================== */
 
 /* One coordinator answer: this broker for groups and transactions alike
- * (single node); an unknown key type is INVALID_REQUEST. */
-static int16_t find_one(struct wire_writer *w, const struct topic_broker_config *b,
+ * (single node), once a group's __consumer_offsets exists (KAFKA: made
+ * here on first use; COORDINATOR_NOT_AVAILABLE if it cannot be); an
+ * unknown key type is INVALID_REQUEST. */
+static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
 			int8_t key_type)
 {
+	const struct topic_broker_config *b = topic_manager_config(c->tm);
 	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
+	if (key_type == KEY_TYPE_GROUP && grp_offsets_topic(c) != KB_OK) {
+		wire_write_i32(w, -1);
+		wire_write_string(w, wire_str_c(""));
+		wire_write_i32(w, -1);
+		return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+	}
 	wire_write_i32(w, ok ? b->node_id : -1);
 	wire_write_string(w, wire_str_c(ok ? b->advertised_host : ""));
 	wire_write_i32(w, ok ? b->advertised_port : -1);
@@ -234,7 +219,6 @@ static int16_t find_one(struct wire_writer *w, const struct topic_broker_config 
 int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 {
 	struct grp_coordinator *c = req->ctx;
-	const struct topic_broker_config *b = topic_manager_config(c->tm);
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
@@ -259,7 +243,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		wire_write_i16(w, KAFKA_ERR_NONE);
 		if (v >= 1)
 			wire_write_string(w, wire_str_c(NULL));
-		int16_t err = find_one(w, b, type);
+		int16_t err = find_one(w, c, type);
 		kb_put_be16(w->buf->data + at, (uint16_t)err);
 		(void)key;
 	} else {
@@ -268,7 +252,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		wire_write_array_len(w, nkeys);
 		for (int32_t i = 0; i < nkeys; i++) {
 			wire_write_string(w, wire_read_string(&k));
-			int16_t err = find_one(w, b, type);
+			int16_t err = find_one(w, c, type);
 			wire_write_i16(w, err);
 			wire_write_string(w, wire_str_c(NULL));
 			wire_write_tags(w);
@@ -332,10 +316,12 @@ static int join_decode(struct net_request *req, struct join_msg *j)
 
 /* The JoinGroup response body for member m of g (error answers when m is
  * NULL or err is set). The leader gets every member's subscription. */
-static void join_write(struct wire_writer *w, int16_t v, int16_t err,
-		       const struct grp_group *g, const struct grp_member *m,
-		       const char *member_id)
+static void join_write(struct wire_writer *w, int16_t v,
+		       const struct join_answer *a)
 {
+	const struct grp_group *g = a->g;
+	const struct grp_member *m = a->m;
+	int16_t err = a->err;
 	bool ok = err == KAFKA_ERR_NONE && g && m;
 	bool leader = ok && g->leader && strcmp(g->leader, m->id) == 0;
 	write_throttle(w, v, 2);
@@ -343,7 +329,7 @@ static void join_write(struct wire_writer *w, int16_t v, int16_t err,
 	wire_write_i32(w, ok ? g->generation : -1);
 	wire_write_string(w, wire_str_c(ok && g->protocol ? g->protocol : ""));
 	wire_write_string(w, wire_str_c(ok && g->leader ? g->leader : ""));
-	wire_write_string(w, wire_str_c(member_id));
+	wire_write_string(w, wire_str_c(a->member_id));
 	wire_write_array_len(w, leader ? (int32_t)g->nmembers : 0);
 	for (size_t i = 0; leader && i < g->nmembers; i++) {
 		const struct grp_member *x = g->members[i];
@@ -373,16 +359,16 @@ int handle_join_group(struct net_request *req, struct net_response *resp)
 	}
 	struct grp_group *g;
 	struct grp_member *m;
-	int16_t err = grp_join(c, &j.q, kb_now_ms(), &g, &m);
+	int16_t err = grp_join(c, &j.q, &g, &m);
 	if (err == KAFKA_ERR_NONE && m && !m->join_ready) {
-		rc = park_member(req, resp, g, m, m->rebalance_timeout_ms);
+		rc = park_member(req, resp, g, m);
 	} else {
-		const char *id = m ? m->id : j.member;
+		struct join_answer a = {err, g, m, m ? m->id : j.member};
 		if (err == KAFKA_ERR_MEMBER_ID_REQUIRED)
-			id = g->pending[g->npending - 1].id;
+			a.member_id = g->pending[g->npending - 1].id;
 		if (m)
 			m->join_ready = false;
-		join_write(&resp->w, v, err, g, m, id);
+		join_write(&resp->w, v, &a);
 		rc = wire_writer_status(&resp->w);
 	}
 	join_msg_free(&j);
@@ -425,12 +411,12 @@ int handle_sync_group(struct net_request *req, struct net_response *resp)
 		rc = KB_ERR_NOMEM;
 	struct grp_member *m = NULL;
 	int16_t err = KAFKA_ERR_NONE;
+	struct grp_sync_req q = {{h.group, h.generation, h.member, h.instance},
+				 a, (size_t)n};
 	if (rc == KB_OK)
-		err = grp_sync(c, h.group, h.generation, h.member, h.instance,
-			       a, (size_t)n, kb_now_ms(), &m);
+		err = grp_sync(c, &q, &m);
 	if (rc == KB_OK && err == KAFKA_ERR_NONE && !m->sync_ready) {
-		rc = park_member(req, resp, grp_find(c, h.group), m,
-				 m->rebalance_timeout_ms);
+		rc = park_member(req, resp, grp_find(c, h.group), m);
 	} else if (rc == KB_OK) {
 		if (m)
 			m->sync_ready = false;
@@ -448,11 +434,12 @@ int handle_sync_group(struct net_request *req, struct net_response *resp)
  * ---- Parked JoinGroup and SyncGroup ----
  * ====================================================================== */
 
-/* Park req until member m of g has its answer (join or sync). */
+/* Park req until member m of g has its answer (join or sync), at most
+ * m's rebalance timeout and PARK_SLACK_MS (INVARIANT 3). */
 static int park_member(struct net_request *req, struct net_response *resp,
-		       struct grp_group *g, struct grp_member *m,
-		       int64_t timeout_ms)
+		       struct grp_group *g, struct grp_member *m)
 {
+	int64_t timeout_ms = m->rebalance_timeout_ms;
 	struct grp_wait *wt = calloc(1, sizeof *wt);
 	if (!wt)
 		return KB_ERR_NOMEM;
@@ -484,7 +471,8 @@ static bool wait_try(struct net_delayed *op, struct net_response *resp,
 		      !ready ? KAFKA_ERR_REBALANCE_IN_PROGRESS :
 		      join   ? m->join_error : m->sync_error;
 	if (join)
-		join_write(&resp->w, wt->version, err, g, m, wt->member);
+		join_write(&resp->w, wt->version,
+			   &(struct join_answer){err, g, m, wt->member});
 	else
 		sync_write(&resp->w, wt->version, err, m);
 	if (m && join)
@@ -516,8 +504,9 @@ int handle_heartbeat(struct net_request *req, struct net_response *resp)
 	wire_read_tags(r);
 	int rc = wire_reader_status(r);
 	if (rc == KB_OK && h.group && h.member) {
-		int16_t err = grp_heartbeat(c, h.group, h.generation, h.member,
-					    h.instance, kb_now_ms());
+		struct grp_member_ref who = {h.group, h.generation, h.member,
+					     h.instance};
+		int16_t err = grp_heartbeat(c, &who);
 		write_throttle(&resp->w, v, 1);
 		wire_write_i16(&resp->w, err);
 		wire_write_tags(&resp->w);
@@ -534,13 +523,12 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
 	char *group = wdup_nn(wire_read_string(r));
-	int64_t now = kb_now_ms();
 	if (v <= 2) {
 		char *member = wdup_nn(wire_read_string(r));
 		wire_read_tags(r);
 		int16_t err = KAFKA_ERR_NONE;
 		if (wire_reader_status(r) == KB_OK && group && member)
-			err = grp_leave(c, group, member, NULL, now);
+			err = grp_leave(c, group, member, NULL);
 		free(member);
 		write_throttle(w, v, 1);
 		wire_write_i16(w, err);
@@ -555,7 +543,7 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 			wire_read_tags(r);
 			char *member = wdup_nn(mid), *instance = wdup(iid);
 			int16_t err = group && member ?
-				grp_leave(c, group, member, instance, now) :
+				grp_leave(c, group, member, instance) :
 				KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 			wire_write_string(w, mid);
 			wire_write_string(w, iid);

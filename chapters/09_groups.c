@@ -1,57 +1,50 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups, part 1: the group state machine.
+ * Chapter 09 — groups, part 2: the group state machine.
  *
  * Concept:
- *   Several consumers share the partitions of a topic by forming a group.
- *   The broker does not decide who reads what: it picks one member as
- *   leader, hands it everyone's subscription, and passes the leader's
- *   assignment back to each member. The broker's part is the protocol
- *   around that: a generation number that grows with each rebalance, a
- *   barrier where every member must rejoin (JoinGroup parks until all have
- *   or time is up), a second barrier where members wait for the leader's
- *   plan (SyncGroup parks), and heartbeats that tell a member a new
- *   rebalance has begun, or tell the broker a member has died.
+ *   Consumers share a topic's partitions by forming a group. The broker
+ *   picks a leader, hands it every subscription and passes its assignment
+ *   back to each member; around that it runs a protocol: a generation that
+ *   grows with each rebalance, a JoinGroup barrier, a SyncGroup barrier,
+ *   and per-member session deadlines that notice a dead consumer.
  *
  * Kafka:
- *   The classic GroupCoordinator (KIP-62 rebalance timeouts, KIP-134
- *   group.initial.rebalance.delay.ms, KIP-394 MEMBER_ID_REQUIRED, KIP-345
- *   static membership): what its handleJoinGroup, handleSyncGroup,
- *   handleHeartbeat and handleLeaveGroup do with a decoded request. The
- *   wire side of FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
- *   LeaveGroup, ListGroups, DescribeGroups and DeleteGroups is in
- *   09_group_apis.c.
+ *   The classic GroupCoordinator's handleJoinGroup, handleSyncGroup,
+ *   handleHeartbeat, handleLeaveGroup and its DelayedJoin/DelayedHeartbeat
+ *   timers; KIP-62, KIP-134, KIP-345 (static members), KIP-394.
  *
  * Interface:
- *   - The grp_* core functions take now_ms and never read a clock; the
- *     handlers pass kb_now_ms() and the GRP_TICK_MS timer calls grp_tick.
- *   - grp_open and grp_close (09_group_apis.c) make and free the
- *     coordinator; with a server they also register its APIs and timer.
- *     Nothing here needs a server: c->srv NULL only skips the wakeups.
- *   - A JoinGroup or SyncGroup whose answer is not ready is parked by its
- *     handler (09_group_apis.c) and watches its group; the core sets
- *     join_ready or sync_ready on the member and wakes the group
- *     (grp_notify).
+ *   - grp_new/grp_free; grp_join, grp_sync, grp_heartbeat, grp_leave take
+ *     a decoded request and read time from c->mono_ms and c->wall_ms.
+ *   - Every deadline is a struct grp_timer in one heap; with a server the
+ *     heap's earliest is armed as a net_at call of grp_run_timers, so a
+ *     session ends at its deadline. Tests move a fake clock and call it.
+ *   - Answers not ready at once are parked by 09_group_apis.c; the core
+ *     sets join_ready/sync_ready and wakes the group (grp_notify).
+ *   - Group records are written through c->store_group (grp_open sets it).
  *
- * Invariants:
- *   1. Every member of a Stable or CompletingRebalance group joined the
- *      current generation; the leader is one of them.
- *   2. A generation is answered once per member: join_ready is set for
- *      exactly the members that joined it.
- *   3. A member waiting in JoinGroup or SyncGroup is never expired by its
- *      session timeout (its request is its heartbeat).
- *   4. The selected protocol is one every member supports.
+ * Invariants (grp_check):
+ *   1. A Stable or CompletingRebalance group has members, a protocol every
+ *      member supports, and a leader who is one of them.
+ *   2. An Empty group has no members and no leader; Dead groups are never
+ *      in c->groups.
+ *   3. Every member's session timer is armed; a member waiting in
+ *      JoinGroup or SyncGroup is not expired when it fires (re-armed).
+ *   4. A PreparingRebalance group's own timer is armed, by its deadline.
+ *   5. The timer heap is ordered and each timer knows its index; the
+ *      generation only grows (grp_complete_join is its one writer).
  *
  * Simplifications:
- *   - group.max.size is not enforced; a rebalance's initial delay is not
- *     extended as members keep arriving.
- *   - After a restart groups come back Empty with their generation and
- *     offsets, without members: members rejoin.
+ *   - group.max.size is not enforced; the initial delay is not extended as
+ *     members keep arriving (KIP-134 extends it up to the rebalance timeout).
+ *   - After a restart groups come back Empty, without members.
  *
  * See also: docs/09_groups.md, diagrams/09_groups.dot,
- *   tests/09_groups_test.c, tests/clients/test_groups.py, 09_group_apis.c,
- *   09_offsets.c; chapters 00, 04, 05, 06.
+ *   tests/09_groups_test.c; uses chapters 00, 04, 05 (net_wake, net_at), 06,
+ *   and 09_members.c.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,60 +56,53 @@
 #include "06_topics.h"
 #include "09_groups.h"
 
-/* The longest member id we build: client id, '-', a counter. */
-#define MEMBER_ID_MAX (WIRE_STRING_MAX + 24)
-
 static void grp_prepare_rebalance(struct grp_coordinator *c,
-				  struct grp_group *g, int64_t now_ms);
-static void grp_complete_join(struct grp_coordinator *c, struct grp_group *g,
-			      int64_t now_ms);
-static void grp_complete_sync(struct grp_coordinator *c, struct grp_group *g,
-			      const struct grp_assignment *a, size_t na,
-			      int64_t now_ms);
+				  struct grp_group *g);
 static void grp_maybe_complete_join(struct grp_coordinator *c,
-				    struct grp_group *g, int64_t now_ms);
+				    struct grp_group *g);
+static void grp_complete_join(struct grp_coordinator *c, struct grp_group *g);
+static void grp_complete_sync(struct grp_coordinator *c, struct grp_group *g,
+			      const struct grp_sync_req *q);
 static void grp_remove_member(struct grp_coordinator *c, struct grp_group *g,
-			      size_t i, int64_t now_ms);
-static void grp_set_state(struct grp_group *g, enum grp_state s,
-			  int64_t now_ms);
+			      size_t i);
+static void grp_set_state(struct grp_coordinator *c, struct grp_group *g,
+			  enum grp_state s);
 static void grp_notify(struct grp_coordinator *c, struct grp_group *g);
-static const char *grp_select_protocol(const struct grp_group *g);
-static bool member_supports(const struct grp_member *m, const char *name);
-static bool member_supports_all(const struct grp_group *g, const char *name);
-static bool protocols_compatible(const struct grp_group *g,
-				 const struct grp_join_req *q);
-static bool protocols_equal(const struct grp_member *m,
-			    const struct grp_join_req *q);
+static void grp_store(struct grp_coordinator *c, const struct grp_group *g);
 static int16_t join_new(struct grp_coordinator *c, struct grp_group *g,
-			const struct grp_join_req *q, int64_t now_ms,
-			struct grp_member **member);
+			const struct grp_join_req *q, struct grp_member **member);
+static int16_t join_pending(struct grp_coordinator *c, struct grp_group *g,
+			    const struct grp_join_req *q, char *id);
 static int16_t join_known(struct grp_coordinator *c, struct grp_group *g,
-			  const struct grp_join_req *q, int64_t now_ms,
+			  const struct grp_join_req *q,
 			  struct grp_member **member);
 static int16_t join_static_return(struct grp_coordinator *c,
 				  struct grp_group *g, struct grp_member *m,
-				  const struct grp_join_req *q,
-				  int64_t now_ms);
-static struct grp_member *member_new(struct grp_coordinator *c,
-				     struct grp_group *g,
-				     const struct grp_join_req *q,
-				     const char *id, int64_t now_ms);
-static int member_set_protocols(struct grp_member *m,
-				const struct grp_join_req *q);
-static void member_free(struct grp_member *m);
-static void member_unlink(struct grp_group *g, size_t i);
-static struct grp_member *member_by_instance(struct grp_group *g,
-					     const char *instance_id);
-static int16_t member_check(struct grp_group *g, const char *member_id,
-			    const char *instance_id, struct grp_member **out);
-static char *new_member_id(struct grp_coordinator *c, const char *client_id);
-static bool pending_take(struct grp_group *g, const char *id);
-static int16_t group_error_for_unknown(const struct grp_group *g);
-static char *str_dup(const char *s);
-static void str_set(char **dst, const char *s);
+				  const struct grp_join_req *q);
+static void join_wait(struct grp_coordinator *c, struct grp_group *g,
+		      struct grp_member *m);
+static void timer_fire(struct grp_coordinator *c, struct grp_timer *t);
+static void group_rearm(struct grp_coordinator *c, struct grp_group *g);
+static void member_touch(struct grp_coordinator *c, struct grp_member *m);
+static void timer_arm(struct grp_coordinator *c, struct grp_timer *t,
+		      int64_t at_ms);
+static void timer_cancel(struct grp_coordinator *c, struct grp_timer *t);
+static void heap_fix(struct grp_coordinator *c, size_t i);
+static void heap_swap(struct grp_coordinator *c, size_t i, size_t k);
+static void timers_changed(struct grp_coordinator *c);
+static void on_net_timer(void *ctx, int64_t now_ms);
+static void group_check(const struct grp_coordinator *c,
+			const struct grp_group *g);
+static void timer_check(const struct grp_coordinator *c,
+			const struct grp_timer *t);
+static void member_unlink(struct grp_coordinator *c, struct grp_group *g,
+			  size_t i);
+static bool pending_take(struct grp_coordinator *c, struct grp_group *g,
+			 const char *id);
+static void group_free(struct grp_coordinator *c, struct grp_group *g);
 
 /* ======================================================================
- * ---- Configuration ----
+ * ---- Lifecycle ----
  * ====================================================================== */
 
 void grp_config_defaults(struct grp_config *cfg)
@@ -129,6 +115,20 @@ void grp_config_defaults(struct grp_config *cfg)
 	cfg->retention_minutes = GRP_DEFAULT_RETENTION_MINUTES;
 	cfg->retention_check_ms = GRP_DEFAULT_RETENTION_CHECK_MS;
 	cfg->metadata_max_bytes = GRP_DEFAULT_METADATA_MAX;
+}
+
+/* Deadlines on the monotonic clock, so a wall-clock jump neither expires
+ * nor extends a session; the wall clock only stamps records. */
+struct grp_coordinator *grp_new(const struct grp_config *cfg)
+{
+	struct grp_coordinator *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->cfg = *cfg;
+	c->mono_ms = kb_mono_ms;
+	c->wall_ms = kb_now_ms;
+	c->armed_ms = INT64_MAX;
+	return c;
 }
 
 /* ======================================================================
@@ -144,7 +144,7 @@ struct grp_group *grp_find(struct grp_coordinator *c, const char *group_id)
 }
 
 struct grp_group *grp_get_or_create(struct grp_coordinator *c,
-				    const char *group_id, int64_t now_ms)
+				    const char *group_id)
 {
 	struct grp_group *g = grp_find(c, group_id);
 	if (g)
@@ -155,13 +155,14 @@ struct grp_group *grp_get_or_create(struct grp_coordinator *c,
 		return NULL;
 	c->groups = gs;
 	g = calloc(1, sizeof *g);
-	if (!g || !(g->id = str_dup(group_id))) {
+	if (!g || !(g->id = strdup(group_id))) {
 		free(g);
 		return NULL;
 	}
 	g->state = GRP_EMPTY;
-	g->state_ms = now_ms;
+	g->state_ms = c->wall_ms();
 	g->partition = grp_partition_for(group_id, c->cfg.offsets_partitions);
+	g->deadline = (struct grp_timer){INT64_MAX, GRP_TIMER_OFF, g, NULL};
 	c->groups[c->ngroups++] = g;
 	return g;
 }
@@ -171,37 +172,8 @@ void grp_remove_group(struct grp_coordinator *c, size_t i)
 	struct grp_group *g = c->groups[i];
 	g->state = GRP_DEAD;
 	grp_notify(c, g); /* parked members answer UNKNOWN_MEMBER_ID */
-	for (size_t k = 0; k < g->nmembers; k++)
-		member_free(g->members[k]);
-	for (size_t k = 0; k < g->npending; k++)
-		free(g->pending[k].id);
-	grp_offsets_free(g);
-	free(g->members);
-	free(g->pending);
-	free(g->protocol_type);
-	free(g->protocol);
-	free(g->leader);
-	free(g->id);
-	free(g);
 	c->groups[i] = c->groups[--c->ngroups];
-}
-
-int16_t grp_delete(struct grp_coordinator *c, const char *group_id)
-{
-	for (size_t i = 0; i < c->ngroups; i++) {
-		struct grp_group *g = c->groups[i];
-		if (strcmp(g->id, group_id) != 0)
-			continue;
-		if (g->state != GRP_EMPTY)
-			return KAFKA_ERR_NON_EMPTY_GROUP;
-		while (g->noffsets > 0) /* KAFKA: a tombstone per offset */
-			grp_offset_remove(c, g, g->noffsets - 1);
-		g->state = GRP_DEAD;
-		grp_store_group(c, g); /* the group's tombstone */
-		grp_remove_group(c, i);
-		return KAFKA_ERR_NONE;
-	}
-	return KAFKA_ERR_GROUP_ID_NOT_FOUND;
+	group_free(c, g);
 }
 
 const char *grp_state_name(enum grp_state s)
@@ -237,11 +209,14 @@ int32_t grp_partition_for(const char *group_id, int32_t partitions)
 	return a % partitions;
 }
 
-static void grp_set_state(struct grp_group *g, enum grp_state s,
-			  int64_t now_ms)
+/* Every state change goes through here: the wall-clock state time (for
+ * the group's record and offset retention), and the group's timer. */
+static void grp_set_state(struct grp_coordinator *c, struct grp_group *g,
+			  enum grp_state s)
 {
 	g->state = s;
-	g->state_ms = now_ms;
+	g->state_ms = c->wall_ms();
+	group_rearm(c, g);
 }
 
 /* Wake the parked JoinGroup and SyncGroup requests of g. */
@@ -251,6 +226,13 @@ static void grp_notify(struct grp_coordinator *c, struct grp_group *g)
 		net_wake(c->srv, g);
 }
 
+/* Persist g's new generation, leader or assignment (09_offsets.c). */
+static void grp_store(struct grp_coordinator *c, const struct grp_group *g)
+{
+	if (c->store_group)
+		c->store_group(c, g);
+}
+
 /* ======================================================================
  * ---- The state machine ----
  * ====================================================================== */
@@ -258,8 +240,9 @@ static void grp_notify(struct grp_coordinator *c, struct grp_group *g)
 /* Stable, CompletingRebalance or Empty -> PreparingRebalance. Members
  * waiting for a sync answer get REBALANCE_IN_PROGRESS and rejoin. */
 static void grp_prepare_rebalance(struct grp_coordinator *c,
-				  struct grp_group *g, int64_t now_ms)
+				  struct grp_group *g)
 {
+	int64_t now = c->mono_ms();
 	int32_t timeout = 0;
 	for (size_t i = 0; i < g->nmembers; i++) {
 		struct grp_member *m = g->members[i];
@@ -275,54 +258,55 @@ static void grp_prepare_rebalance(struct grp_coordinator *c,
 	bool initial = g->state == GRP_EMPTY;
 	if (initial)
 		timeout = KB_MIN(timeout, c->cfg.initial_rebalance_delay_ms);
-	grp_set_state(g, GRP_PREPARING_REBALANCE, now_ms);
-	g->rebalance_deadline_ms = now_ms + timeout;
-	g->join_not_before_ms = initial ? g->rebalance_deadline_ms : now_ms;
+	g->rebalance_deadline_ms = now + timeout;
+	g->join_not_before_ms = initial ? g->rebalance_deadline_ms : now;
+	grp_set_state(c, g, GRP_PREPARING_REBALANCE); /* INVARIANT 4 */
 	grp_notify(c, g);
 }
 
-/* Complete the join once every member has rejoined (and the initial
- * delay is over). */
+/* KAFKA: DelayedJoin.tryComplete: the join completes once every member
+ * has rejoined (and the initial delay is over), at the deadline anyway,
+ * and at once when nobody is left to wait for (prepareRebalance's check). */
 static void grp_maybe_complete_join(struct grp_coordinator *c,
-				    struct grp_group *g, int64_t now_ms)
+				    struct grp_group *g)
 {
 	if (g->state != GRP_PREPARING_REBALANCE)
 		return;
+	int64_t now = c->mono_ms();
 	bool all = true;
 	for (size_t i = 0; i < g->nmembers; i++)
 		all = all && g->members[i]->join_waiting;
-	if ((all && now_ms >= g->join_not_before_ms) ||
-	    now_ms >= g->rebalance_deadline_ms)
-		grp_complete_join(c, g, now_ms);
+	if (g->nmembers == 0 || (all && now >= g->join_not_before_ms) ||
+	    now >= g->rebalance_deadline_ms)
+		grp_complete_join(c, g);
 }
 
 /* PreparingRebalance -> CompletingRebalance (or Empty with no member):
  * drop who did not rejoin, start the next generation, pick the protocol
- * and the leader, answer every waiting JoinGroup (INVARIANTS 1, 2). */
-static void grp_complete_join(struct grp_coordinator *c, struct grp_group *g,
-			      int64_t now_ms)
+ * and the leader, answer every waiting JoinGroup (INVARIANTS 1, 5). */
+static void grp_complete_join(struct grp_coordinator *c, struct grp_group *g)
 {
 	for (size_t i = g->nmembers; i-- > 0;)
 		if (!g->members[i]->join_waiting)
-			member_unlink(g, i);
+			member_unlink(c, g, i);
 	g->generation++;
 	if (g->nmembers == 0) {
-		str_set(&g->protocol, NULL);
-		str_set(&g->leader, NULL);
-		grp_set_state(g, GRP_EMPTY, now_ms);
-		grp_store_group(c, g);
+		grp_str_set(&g->protocol, NULL);
+		grp_str_set(&g->leader, NULL);
+		grp_set_state(c, g, GRP_EMPTY); /* INVARIANT 2 */
+		grp_store(c, g);
 		return;
 	}
-	str_set(&g->protocol, grp_select_protocol(g));
+	grp_str_set(&g->protocol, grp_select_protocol(g));
 	if (!g->leader || !grp_member_find(g, g->leader))
-		str_set(&g->leader, g->members[0]->id);
-	grp_set_state(g, GRP_COMPLETING_REBALANCE, now_ms);
+		grp_str_set(&g->leader, g->members[0]->id);
+	grp_set_state(c, g, GRP_COMPLETING_REBALANCE);
 	for (size_t i = 0; i < g->nmembers; i++) {
 		struct grp_member *m = g->members[i];
 		m->join_waiting = false;
 		m->join_ready = true;
 		m->join_error = KAFKA_ERR_NONE;
-		m->last_heartbeat_ms = now_ms;
+		member_touch(c, m);
 	}
 	grp_notify(c, g);
 }
@@ -330,18 +314,18 @@ static void grp_complete_join(struct grp_coordinator *c, struct grp_group *g,
 /* CompletingRebalance -> Stable: the leader's assignment is given to
  * every member (an empty one to members it did not name). */
 static void grp_complete_sync(struct grp_coordinator *c, struct grp_group *g,
-			      const struct grp_assignment *a, size_t na,
-			      int64_t now_ms)
+			      const struct grp_sync_req *q)
 {
 	for (size_t i = 0; i < g->nmembers; i++)
 		g->members[i]->assignment.len = 0;
-	for (size_t k = 0; k < na; k++) {
-		struct grp_member *m = grp_member_find(g, a[k].member_id);
-		if (m && a[k].assignment.len > 0)
-			kb_buf_append(&m->assignment, a[k].assignment.p,
-				      (size_t)a[k].assignment.len);
+	for (size_t k = 0; k < q->nassignments; k++) {
+		const struct grp_assignment *a = &q->assignments[k];
+		struct grp_member *m = grp_member_find(g, a->member_id);
+		if (m && a->assignment.len > 0)
+			kb_buf_append(&m->assignment, a->assignment.p,
+				      (size_t)a->assignment.len);
 	}
-	grp_set_state(g, GRP_STABLE, now_ms);
+	grp_set_state(c, g, GRP_STABLE);
 	for (size_t i = 0; i < g->nmembers; i++) {
 		struct grp_member *m = g->members[i];
 		if (m->sync_waiting) {
@@ -350,64 +334,21 @@ static void grp_complete_sync(struct grp_coordinator *c, struct grp_group *g,
 			m->sync_error = KAFKA_ERR_NONE;
 		}
 	}
-	grp_store_group(c, g);
+	grp_store(c, g);
 	grp_notify(c, g);
 }
 
-/* KAFKA: selectProtocol: the protocols every member supports; each member
- * votes for the first of them in its own order; most votes wins, ties go
- * to the candidate listed first by the first member (INVARIANT 4). */
-static const char *grp_select_protocol(const struct grp_group *g)
+/* Remove member i; the group rebalances without it. With nobody left the
+ * rebalance completes at once: the group is Empty before the LeaveGroup
+ * answer goes out (KAFKA: prepareRebalance finds everyone rejoined). */
+static void grp_remove_member(struct grp_coordinator *c, struct grp_group *g,
+			      size_t i)
 {
-	const struct grp_member *first = g->members[0];
-	const char *best = NULL;
-	size_t best_votes = 0;
-	for (size_t p = 0; p < first->nprotocols; p++) {
-		const char *cand = first->protocols[p].name;
-		size_t votes = 0;
-		bool common = true;
-		for (size_t i = 0; i < g->nmembers && common; i++)
-			common = member_supports(g->members[i], cand);
-		for (size_t i = 0; common && i < g->nmembers; i++) {
-			const struct grp_member *m = g->members[i];
-			for (size_t q = 0; q < m->nprotocols; q++) {
-				if (!member_supports_all(g, m->protocols[q].name))
-					continue;
-				votes += strcmp(m->protocols[q].name, cand) == 0;
-				break;
-			}
-		}
-		if (common && votes > best_votes) {
-			best = cand;
-			best_votes = votes;
-		}
-	}
-	return best;
-}
-
-/* Take member i out of g and free it; no state change. */
-static void member_unlink(struct grp_group *g, size_t i)
-{
-	member_free(g->members[i]);
-	memmove(&g->members[i], &g->members[i + 1],
-		(g->nmembers - i - 1) * sizeof *g->members);
-	g->nmembers--;
-}
-
-static bool member_supports(const struct grp_member *m, const char *name)
-{
-	for (size_t i = 0; i < m->nprotocols; i++)
-		if (strcmp(m->protocols[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-static bool member_supports_all(const struct grp_group *g, const char *name)
-{
-	for (size_t i = 0; i < g->nmembers; i++)
-		if (!member_supports(g->members[i], name))
-			return false;
-	return true;
+	member_unlink(c, g, i);
+	if (g->state == GRP_STABLE || g->state == GRP_COMPLETING_REBALANCE)
+		grp_prepare_rebalance(c, g);
+	grp_maybe_complete_join(c, g);
+	grp_notify(c, g); /* its parked request answers UNKNOWN_MEMBER_ID */
 }
 
 /* ======================================================================
@@ -417,8 +358,7 @@ static bool member_supports_all(const struct grp_group *g, const char *name)
 /* KAFKA: GroupCoordinator.handleJoinGroup: the checks that need no
  * member, then a new member (empty id) or a known one. */
 int16_t grp_join(struct grp_coordinator *c, const struct grp_join_req *q,
-		 int64_t now_ms, struct grp_group **group,
-		 struct grp_member **member)
+		 struct grp_group **group, struct grp_member **member)
 {
 	*member = NULL;
 	*group = NULL;
@@ -430,57 +370,64 @@ int16_t grp_join(struct grp_coordinator *c, const struct grp_join_req *q,
 	struct grp_group *g = grp_find(c, q->group_id);
 	if (!g && q->member_id[0] != '\0')
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-	if (!g && !(g = grp_get_or_create(c, q->group_id, now_ms)))
+	if (!g && !(g = grp_get_or_create(c, q->group_id)))
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	*group = g;
-	if (!protocols_compatible(g, q))
+	if (!grp_protocols_compatible(g, q))
 		return KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL;
-	if (q->member_id[0] == '\0' || pending_take(g, q->member_id))
-		return join_new(c, g, q, now_ms, member);
-	return join_known(c, g, q, now_ms, member);
+	int16_t err = q->member_id[0] == '\0' || pending_take(c, g, q->member_id) ?
+			      join_new(c, g, q, member) :
+			      join_known(c, g, q, member);
+	group_check(c, g);
+	return err;
 }
 
 /* A new member: KIP-345 static members take over their instance's place;
  * KIP-394 dynamic ones first get an id (MEMBER_ID_REQUIRED). */
 static int16_t join_new(struct grp_coordinator *c, struct grp_group *g,
-			const struct grp_join_req *q, int64_t now_ms,
-			struct grp_member **member)
+			const struct grp_join_req *q, struct grp_member **member)
 {
 	struct grp_member *old = q->instance_id ?
-					 member_by_instance(g, q->instance_id) :
+					 grp_member_by_instance(g, q->instance_id) :
 					 NULL;
-	char *id = q->member_id[0] ? str_dup(q->member_id) :
-				     new_member_id(c, q->client_id);
+	char *id = q->member_id[0] ? strdup(q->member_id) :
+				     grp_member_id_new(c, q->client_id);
 	if (!id)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	if (old) {
 		free(old->id);
 		old->id = id;
 		*member = old;
-		return join_static_return(c, g, old, q, now_ms);
+		return join_static_return(c, g, old, q);
 	}
-	if (q->require_member_id && !q->instance_id && !q->member_id[0]) {
-		struct grp_pending *p = realloc(g->pending,
-						(g->npending + 1) * sizeof *p);
-		if (!p) {
-			free(id);
-			return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-		}
-		g->pending = p;
-		p[g->npending++] = (struct grp_pending){
-			id, now_ms + q->session_timeout_ms};
-		*member = NULL;
-		return KAFKA_ERR_MEMBER_ID_REQUIRED;
-	}
-	struct grp_member *m = member_new(c, g, q, id, now_ms);
+	if (q->require_member_id && !q->instance_id && !q->member_id[0])
+		return join_pending(c, g, q, id);
+	struct grp_member *m = grp_member_new(g, q, id);
 	free(id);
 	if (!m)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	member_touch(c, m); /* INVARIANT 3: its session timer from now */
 	*member = m;
-	if (g->state != GRP_PREPARING_REBALANCE)
-		grp_prepare_rebalance(c, g, now_ms);
-	grp_maybe_complete_join(c, g, now_ms);
+	join_wait(c, g, m);
 	return KAFKA_ERR_NONE;
+}
+
+/* KIP-394: remember the id handed out for one session timeout; the
+ * answer carries it (the last of g->pending). takes: id. */
+static int16_t join_pending(struct grp_coordinator *c, struct grp_group *g,
+			    const struct grp_join_req *q, char *id)
+{
+	struct grp_pending *p = realloc(g->pending,
+					(g->npending + 1) * sizeof *p);
+	if (!p) {
+		free(id);
+		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	}
+	g->pending = p;
+	p[g->npending++] = (struct grp_pending){
+		id, c->mono_ms() + q->session_timeout_ms};
+	group_rearm(c, g);
+	return KAFKA_ERR_MEMBER_ID_REQUIRED;
 }
 
 /* KAFKA: updateStaticMemberAndRebalance: a static member that comes back
@@ -488,25 +435,21 @@ static int16_t join_new(struct grp_coordinator *c, struct grp_group *g,
  * generation: nobody else rebalances. */
 static int16_t join_static_return(struct grp_coordinator *c,
 				  struct grp_group *g, struct grp_member *m,
-				  const struct grp_join_req *q,
-				  int64_t now_ms)
+				  const struct grp_join_req *q)
 {
-	m->last_heartbeat_ms = now_ms;
 	m->session_timeout_ms = q->session_timeout_ms;
-	if (g->state == GRP_STABLE && protocols_equal(m, q)) {
+	member_touch(c, m);
+	if (g->state == GRP_STABLE && grp_protocols_equal(m, q)) {
 		if (g->leader && !grp_member_find(g, g->leader))
-			str_set(&g->leader, m->id);
+			grp_str_set(&g->leader, m->id);
 		m->join_ready = true;
 		m->join_error = KAFKA_ERR_NONE;
-		grp_store_group(c, g);
+		grp_store(c, g);
 		return KAFKA_ERR_NONE;
 	}
-	if (member_set_protocols(m, q) != KB_OK)
+	if (grp_member_set_protocols(m, q) != KB_OK)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-	m->join_waiting = true;
-	if (g->state != GRP_PREPARING_REBALANCE)
-		grp_prepare_rebalance(c, g, now_ms);
-	grp_maybe_complete_join(c, g, now_ms);
+	join_wait(c, g, m);
 	return KAFKA_ERR_NONE;
 }
 
@@ -514,20 +457,20 @@ static int16_t join_static_return(struct grp_coordinator *c,
  * CompletingRebalance or Stable the same protocols get the current
  * generation back at once, anything else starts a rebalance. */
 static int16_t join_known(struct grp_coordinator *c, struct grp_group *g,
-			  const struct grp_join_req *q, int64_t now_ms,
+			  const struct grp_join_req *q,
 			  struct grp_member **member)
 {
 	struct grp_member *m;
-	int16_t err = member_check(g, q->member_id, q->instance_id, &m);
+	int16_t err = grp_member_check(g, q->member_id, q->instance_id, &m);
 	if (err != KAFKA_ERR_NONE)
 		return err;
 	if (g->state == GRP_EMPTY || g->state == GRP_DEAD)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
 	*member = m;
-	m->last_heartbeat_ms = now_ms;
 	m->session_timeout_ms = q->session_timeout_ms;
 	m->rebalance_timeout_ms = q->rebalance_timeout_ms;
-	bool same = protocols_equal(m, q);
+	member_touch(c, m);
+	bool same = grp_protocols_equal(m, q);
 	bool is_leader = g->leader && strcmp(g->leader, m->id) == 0;
 	if (same && (g->state == GRP_COMPLETING_REBALANCE ||
 		     (g->state == GRP_STABLE && !is_leader))) {
@@ -535,47 +478,21 @@ static int16_t join_known(struct grp_coordinator *c, struct grp_group *g,
 		m->join_error = KAFKA_ERR_NONE;
 		return KAFKA_ERR_NONE;
 	}
-	if (member_set_protocols(m, q) != KB_OK)
+	if (grp_member_set_protocols(m, q) != KB_OK)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-	m->join_waiting = true;
-	m->join_ready = false;
-	if (g->state != GRP_PREPARING_REBALANCE)
-		grp_prepare_rebalance(c, g, now_ms);
-	grp_maybe_complete_join(c, g, now_ms);
+	join_wait(c, g, m);
 	return KAFKA_ERR_NONE;
 }
 
-/* KAFKA: a non-empty group accepts only its protocol type and members
- * that share at least one protocol with everyone. */
-static bool protocols_compatible(const struct grp_group *g,
-				 const struct grp_join_req *q)
+/* m waits in the JoinGroup barrier; the group rebalances if it was not. */
+static void join_wait(struct grp_coordinator *c, struct grp_group *g,
+		      struct grp_member *m)
 {
-	if (q->protocol_type[0] == '\0' || q->nprotocols == 0)
-		return false;
-	if (g->nmembers == 0)
-		return true;
-	if (g->protocol_type && strcmp(g->protocol_type, q->protocol_type))
-		return false;
-	for (size_t p = 0; p < q->nprotocols; p++)
-		if (member_supports_all(g, q->protocols[p].name))
-			return true;
-	return false;
-}
-
-static bool protocols_equal(const struct grp_member *m,
-			    const struct grp_join_req *q)
-{
-	if (m->nprotocols != q->nprotocols)
-		return false;
-	for (size_t i = 0; i < q->nprotocols; i++) {
-		const struct grp_protocol *a = &m->protocols[i];
-		const struct grp_protocol *b = &q->protocols[i];
-		if (strcmp(a->name, b->name) || a->meta.len != b->meta.len ||
-		    (a->meta.len && memcmp(a->meta.data, b->meta.data,
-					   a->meta.len)))
-			return false;
-	}
-	return true;
+	m->join_waiting = true;
+	m->join_ready = false;
+	if (g->state != GRP_PREPARING_REBALANCE)
+		grp_prepare_rebalance(c, g);
+	grp_maybe_complete_join(c, g);
 }
 
 /* ======================================================================
@@ -583,25 +500,24 @@ static bool protocols_equal(const struct grp_member *m,
  * ====================================================================== */
 
 /* KAFKA: handleSyncGroup. Only the leader's assignments count. */
-int16_t grp_sync(struct grp_coordinator *c, const char *group_id,
-		 int32_t generation, const char *member_id,
-		 const char *instance_id, const struct grp_assignment *a,
-		 size_t na, int64_t now_ms, struct grp_member **member)
+int16_t grp_sync(struct grp_coordinator *c, const struct grp_sync_req *q,
+		 struct grp_member **member)
 {
-	struct grp_group *g = grp_find(c, group_id);
+	struct grp_group *g = grp_find(c, q->who.group_id);
 	struct grp_member *m;
 	*member = NULL;
 	if (!g)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-	int16_t err = member_check(g, member_id, instance_id, &m);
+	int16_t err = grp_member_check(g, q->who.member_id,
+				       q->who.instance_id, &m);
 	if (err != KAFKA_ERR_NONE)
 		return err;
-	if (generation != g->generation)
+	if (q->who.generation != g->generation)
 		return KAFKA_ERR_ILLEGAL_GENERATION;
 	if (g->state == GRP_PREPARING_REBALANCE)
 		return KAFKA_ERR_REBALANCE_IN_PROGRESS;
 	*member = m;
-	m->last_heartbeat_ms = now_ms;
+	member_touch(c, m);
 	if (g->state == GRP_STABLE) {
 		m->sync_ready = true;
 		m->sync_error = KAFKA_ERR_NONE;
@@ -610,26 +526,27 @@ int16_t grp_sync(struct grp_coordinator *c, const char *group_id,
 	m->sync_waiting = true;
 	m->sync_ready = false;
 	if (strcmp(g->leader, m->id) == 0)
-		grp_complete_sync(c, g, a, na, now_ms);
+		grp_complete_sync(c, g, q);
+	group_check(c, g);
 	return KAFKA_ERR_NONE;
 }
 
 /* KAFKA: handleHeartbeat: a heartbeat keeps the session alive and tells
  * the member whether a rebalance has begun. */
-int16_t grp_heartbeat(struct grp_coordinator *c, const char *group_id,
-		      int32_t generation, const char *member_id,
-		      const char *instance_id, int64_t now_ms)
+int16_t grp_heartbeat(struct grp_coordinator *c,
+		      const struct grp_member_ref *who)
 {
-	struct grp_group *g = grp_find(c, group_id);
+	struct grp_group *g = grp_find(c, who->group_id);
 	struct grp_member *m;
 	if (!g || g->state == GRP_EMPTY)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-	int16_t err = member_check(g, member_id, instance_id, &m);
+	int16_t err = grp_member_check(g, who->member_id, who->instance_id, &m);
 	if (err != KAFKA_ERR_NONE)
 		return err;
-	if (generation != g->generation)
+	if (who->generation != g->generation)
 		return KAFKA_ERR_ILLEGAL_GENERATION;
-	m->last_heartbeat_ms = now_ms;
+	member_touch(c, m);
+	group_check(c, g);
 	return g->state == GRP_PREPARING_REBALANCE ?
 		       KAFKA_ERR_REBALANCE_IN_PROGRESS :
 		       KAFKA_ERR_NONE;
@@ -637,229 +554,297 @@ int16_t grp_heartbeat(struct grp_coordinator *c, const char *group_id,
 
 /* KAFKA: removeMemberAndUpdateGroup: the others rebalance. */
 int16_t grp_leave(struct grp_coordinator *c, const char *group_id,
-		  const char *member_id, const char *instance_id,
-		  int64_t now_ms)
+		  const char *member_id, const char *instance_id)
 {
 	struct grp_group *g = grp_find(c, group_id);
 	if (!g)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
 	struct grp_member *m = NULL;
 	if (member_id[0] == '\0' && instance_id)
-		m = member_by_instance(g, instance_id);
-	else if (member_check(g, member_id, instance_id, &m) ==
+		m = grp_member_by_instance(g, instance_id);
+	else if (grp_member_check(g, member_id, instance_id, &m) ==
 		 KAFKA_ERR_FENCED_INSTANCE_ID)
 		return KAFKA_ERR_FENCED_INSTANCE_ID;
 	if (!m)
 		return KAFKA_ERR_UNKNOWN_MEMBER_ID;
 	for (size_t i = 0; i < g->nmembers; i++)
-		if (g->members[i] == m)
-			grp_remove_member(c, g, i, now_ms);
+		if (g->members[i] == m) {
+			grp_remove_member(c, g, i);
+			break;
+		}
+	group_check(c, g);
 	return KAFKA_ERR_NONE;
 }
 
-/* Remove member i; the group rebalances without it (or, mid-join, may now
- * have everyone it waits for). */
-static void grp_remove_member(struct grp_coordinator *c, struct grp_group *g,
-			      size_t i, int64_t now_ms)
+/* ======================================================================
+ * ---- Deadlines ----
+ * ====================================================================== */
+
+/* Fire the due timers in deadline order; each is popped before it fires,
+ * so a firing may arm or cancel any timer. */
+void grp_run_timers(struct grp_coordinator *c)
 {
-	member_unlink(g, i);
-	if (g->state == GRP_STABLE || g->state == GRP_COMPLETING_REBALANCE)
-		grp_prepare_rebalance(c, g, now_ms);
-	else if (g->state == GRP_PREPARING_REBALANCE)
-		grp_maybe_complete_join(c, g, now_ms);
-	grp_notify(c, g); /* its parked request answers UNKNOWN_MEMBER_ID */
+	int64_t now = c->mono_ms();
+	while (c->ntimers > 0 && c->timers[0]->at_ms <= now) {
+		struct grp_timer *t = c->timers[0];
+		timer_cancel(c, t);
+		timer_fire(c, t);
+	}
+	timers_changed(c);
+}
+
+/* A session deadline expires its member unless it waits in a barrier
+ * (INVARIANT 3: its request is its heartbeat); a group deadline ends the
+ * rebalance that is due and drops pending ids that are. */
+static void timer_fire(struct grp_coordinator *c, struct grp_timer *t)
+{
+	struct grp_group *g = t->g;
+	struct grp_member *m = t->m;
+	if (m && (m->join_waiting || m->sync_waiting)) {
+		member_touch(c, m);
+	} else if (m) {
+		KB_INFO("group %s: member %s session expired", g->id, m->id);
+		for (size_t i = 0; i < g->nmembers; i++)
+			if (g->members[i] == m) {
+				grp_remove_member(c, g, i);
+				break;
+			}
+	} else {
+		int64_t now = c->mono_ms();
+		for (size_t i = g->npending; i-- > 0;)
+			if (now >= g->pending[i].expires_ms)
+				pending_take(c, g, g->pending[i].id);
+		grp_maybe_complete_join(c, g);
+		group_rearm(c, g);
+	}
+	group_check(c, g);
+}
+
+/* The group's own timer: its rebalance deadline while PreparingRebalance,
+ * or the first pending member id to expire; none otherwise. */
+static void group_rearm(struct grp_coordinator *c, struct grp_group *g)
+{
+	int64_t at = INT64_MAX;
+	if (g->state == GRP_PREPARING_REBALANCE)
+		at = g->rebalance_deadline_ms;
+	for (size_t i = 0; i < g->npending; i++)
+		at = KB_MIN(at, g->pending[i].expires_ms);
+	if (at == INT64_MAX)
+		timer_cancel(c, &g->deadline);
+	else
+		timer_arm(c, &g->deadline, at);
+}
+
+/* A sign of life from m: its session starts again now. */
+static void member_touch(struct grp_coordinator *c, struct grp_member *m)
+{
+	timer_arm(c, &m->session, c->mono_ms() + m->session_timeout_ms);
+}
+
+/* Put t into the heap at at_ms (moving it if it is there). */
+static void timer_arm(struct grp_coordinator *c, struct grp_timer *t,
+		      int64_t at_ms)
+{
+	if (t->heap_idx == GRP_TIMER_OFF) {
+		if (c->ntimers == c->timers_cap) {
+			size_t cap = c->timers_cap ? c->timers_cap * 2 : 16;
+			void *p = realloc(c->timers, cap * sizeof *c->timers);
+			if (!p) {
+				KB_ERROR("group coordinator: no memory for a timer");
+				return;
+			}
+			c->timers = p;
+			c->timers_cap = cap;
+		}
+		t->heap_idx = c->ntimers;
+		c->timers[c->ntimers++] = t;
+	}
+	t->at_ms = at_ms;
+	heap_fix(c, t->heap_idx);
+	timers_changed(c);
+}
+
+/* Take t out of the heap (nothing if it is not armed). */
+static void timer_cancel(struct grp_coordinator *c, struct grp_timer *t)
+{
+	size_t i = t->heap_idx;
+	if (i == GRP_TIMER_OFF)
+		return;
+	heap_swap(c, i, --c->ntimers);
+	t->heap_idx = GRP_TIMER_OFF;
+	if (i < c->ntimers)
+		heap_fix(c, i);
+	timers_changed(c);
+}
+
+/* Restore heap order around i: up while earlier than its parent, else
+ * down while later than a child. */
+static void heap_fix(struct grp_coordinator *c, size_t i)
+{
+	while (i > 0 && c->timers[i]->at_ms < c->timers[(i - 1) / 2]->at_ms) {
+		heap_swap(c, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < c->ntimers && c->timers[l]->at_ms < c->timers[m]->at_ms)
+			m = l;
+		if (r < c->ntimers && c->timers[r]->at_ms < c->timers[m]->at_ms)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(c, i, m);
+		i = m;
+	}
+}
+
+static void heap_swap(struct grp_coordinator *c, size_t i, size_t k)
+{
+	struct grp_timer *t = c->timers[i];
+	c->timers[i] = c->timers[k];
+	c->timers[k] = t;
+	c->timers[i]->heap_idx = i;
+	c->timers[k]->heap_idx = k;
+}
+
+/* Ask the reactor to call grp_run_timers at the earliest deadline. */
+static void timers_changed(struct grp_coordinator *c)
+{
+	int64_t next = c->ntimers ? c->timers[0]->at_ms : INT64_MAX;
+	if (!c->srv || next == c->armed_ms)
+		return;
+	if (net_at(c->srv, next, on_net_timer, c) == KB_OK)
+		c->armed_ms = next;
+}
+
+/* The reactor's net_at call: its one-shot is spent, so forget it. */
+static void on_net_timer(void *ctx, int64_t now_ms)
+{
+	struct grp_coordinator *c = ctx;
+	(void)now_ms; /* the same clock as c->mono_ms */
+	c->armed_ms = INT64_MAX;
+	grp_run_timers(c);
 }
 
 /* ======================================================================
- * ---- Time ----
+ * ---- Invariants ----
  * ====================================================================== */
 
-/* Sessions first (INVARIANT 3), then rebalances that are due. */
-void grp_tick(struct grp_coordinator *c, int64_t now_ms)
+/* INVARIANTS 1-5 over every group and the whole heap, and one offset per
+ * partition. Tests call it after each step; the core checks the group it
+ * changed (group_check), which costs the group's members, not the whole
+ * coordinator. */
+void grp_check(const struct grp_coordinator *c)
 {
-	for (size_t k = 0; k < c->ngroups; k++) {
-		struct grp_group *g = c->groups[k];
-		for (size_t i = g->nmembers; i-- > 0;) {
-			if (i >= g->nmembers) /* a removal rebalanced others away */
-				continue;
-			struct grp_member *m = g->members[i];
-			if (!m->join_waiting &&
-			    !m->sync_waiting &&
-			    now_ms - m->last_heartbeat_ms > m->session_timeout_ms) {
-				KB_INFO("group %s: member %s session expired",
-					g->id, m->id);
-				grp_remove_member(c, g, i, now_ms);
-			}
-		}
-		for (size_t i = g->npending; i-- > 0;)
-			if (now_ms >= g->pending[i].expires_ms)
-				pending_take(g, g->pending[i].id);
-		grp_maybe_complete_join(c, g, now_ms);
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct grp_group *g = c->groups[i];
+		group_check(c, g);
+		for (size_t k = 0; k < g->noffsets; k++) /* one per partition */
+			for (size_t j = 0; j < k; j++)
+				assert(g->offsets[j].partition !=
+					       g->offsets[k].partition ||
+				       strcmp(g->offsets[j].topic,
+					      g->offsets[k].topic));
 	}
-	if (c->next_retention_ms == 0) /* the first check: one period in */
-		c->next_retention_ms = now_ms + c->cfg.retention_check_ms;
-	if (now_ms >= c->next_retention_ms) {
-		grp_expire_offsets(c, now_ms);
-		c->next_retention_ms = now_ms + c->cfg.retention_check_ms;
+	for (size_t i = 0; i < c->ntimers; i++) {
+		assert(c->timers[i]->heap_idx == i);
+		assert(i == 0 ||
+		       c->timers[(i - 1) / 2]->at_ms <= c->timers[i]->at_ms);
 	}
+}
+
+static void group_check(const struct grp_coordinator *c,
+			const struct grp_group *g)
+{
+	assert(g->state != GRP_DEAD && g->generation >= 0); /* 2, 5 */
+	if (g->state == GRP_EMPTY)                          /* 2 */
+		assert(g->nmembers == 0 && !g->leader);
+	if (g->state == GRP_STABLE || g->state == GRP_COMPLETING_REBALANCE) {
+		assert(g->nmembers > 0 && g->leader && g->protocol); /* 1 */
+		assert(grp_member_find((struct grp_group *)g, g->leader));
+		assert(grp_member_supports_all(g, g->protocol));
+	}
+	if (g->state == GRP_PREPARING_REBALANCE) {         /* 4 */
+		timer_check(c, &g->deadline);
+		assert(g->deadline.at_ms <= g->rebalance_deadline_ms);
+	}
+	for (size_t i = 0; i < g->nmembers; i++)            /* 3 */
+		timer_check(c, &g->members[i]->session);
+}
+
+/* INVARIANT 5 for one timer: armed where the heap says it is. */
+static void timer_check(const struct grp_coordinator *c,
+			const struct grp_timer *t)
+{
+	assert(t->heap_idx < c->ntimers && c->timers[t->heap_idx] == t);
 }
 
 /* ======================================================================
  * ---- Members ----
  * ====================================================================== */
 
-struct grp_member *grp_member_find(struct grp_group *g, const char *id)
+/* Take member i out of g, cancel its session and free it. */
+static void member_unlink(struct grp_coordinator *c, struct grp_group *g,
+			  size_t i)
 {
-	for (size_t i = 0; i < g->nmembers; i++)
-		if (strcmp(g->members[i]->id, id) == 0)
-			return g->members[i];
-	return NULL;
+	timer_cancel(c, &g->members[i]->session);
+	grp_member_free(g->members[i]);
+	memmove(&g->members[i], &g->members[i + 1],
+		(g->nmembers - i - 1) * sizeof *g->members);
+	g->nmembers--;
 }
 
-static struct grp_member *member_by_instance(struct grp_group *g,
-					     const char *instance_id)
-{
-	for (size_t i = 0; i < g->nmembers; i++) {
-		const char *s = g->members[i]->instance_id;
-		if (s && strcmp(s, instance_id) == 0)
-			return g->members[i];
-	}
-	return NULL;
-}
-
-/* KAFKA: validateCurrentMember: a static member must present the member
- * id its instance holds now, else it is an older copy: fenced. */
-static int16_t member_check(struct grp_group *g, const char *member_id,
-			    const char *instance_id, struct grp_member **out)
-{
-	*out = NULL;
-	if (instance_id) {
-		struct grp_member *m = member_by_instance(g, instance_id);
-		if (m && strcmp(m->id, member_id) != 0)
-			return KAFKA_ERR_FENCED_INSTANCE_ID;
-	}
-	struct grp_member *m = grp_member_find(g, member_id);
-	if (!m)
-		return group_error_for_unknown(g);
-	*out = m;
-	return KAFKA_ERR_NONE;
-}
-
-static int16_t group_error_for_unknown(const struct grp_group *g)
-{
-	return g->state == GRP_DEAD ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE :
-				      KAFKA_ERR_UNKNOWN_MEMBER_ID;
-}
-
-static struct grp_member *member_new(struct grp_coordinator *c,
-				     struct grp_group *g,
-				     const struct grp_join_req *q,
-				     const char *id, int64_t now_ms)
-{
-	struct grp_member **ms = realloc(g->members,
-					 (g->nmembers + 1) * sizeof *ms);
-	if (!ms)
-		return NULL;
-	g->members = ms;
-	struct grp_member *m = calloc(1, sizeof *m);
-	if (!m)
-		return NULL;
-	m->id = str_dup(id);
-	m->instance_id = q->instance_id ? str_dup(q->instance_id) : NULL;
-	m->client_id = str_dup(q->client_id);
-	m->client_host = str_dup(q->client_host);
-	m->session_timeout_ms = q->session_timeout_ms;
-	m->rebalance_timeout_ms = q->rebalance_timeout_ms;
-	m->last_heartbeat_ms = now_ms;
-	m->join_waiting = true;
-	if (!m->id || !m->client_id || !m->client_host ||
-	    member_set_protocols(m, q) != KB_OK) {
-		member_free(m);
-		return NULL;
-	}
-	if (g->nmembers == 0)
-		str_set(&g->protocol_type, q->protocol_type);
-	g->members[g->nmembers++] = m;
-	(void)c;
-	return m;
-}
-
-/* Replace m's protocols with copies of q's. */
-static int member_set_protocols(struct grp_member *m,
-				const struct grp_join_req *q)
-{
-	struct grp_protocol *ps = calloc(q->nprotocols, sizeof *ps);
-	if (!ps)
-		return KB_ERR_NOMEM;
-	int rc = KB_OK;
-	for (size_t i = 0; i < q->nprotocols && rc == KB_OK; i++) {
-		ps[i].name = str_dup(q->protocols[i].name);
-		if (!ps[i].name)
-			rc = KB_ERR_NOMEM;
-		else if (q->protocols[i].meta.len > 0)
-			rc = kb_buf_append(&ps[i].meta, q->protocols[i].meta.data,
-					   q->protocols[i].meta.len);
-	}
-	struct grp_protocol *old = rc == KB_OK ? m->protocols : ps;
-	size_t nold = rc == KB_OK ? m->nprotocols : q->nprotocols;
-	if (rc == KB_OK) {
-		m->protocols = ps;
-		m->nprotocols = q->nprotocols;
-	}
-	for (size_t i = 0; i < nold; i++) {
-		free(old[i].name);
-		kb_buf_fini(&old[i].meta);
-	}
-	free(old);
-	return rc;
-}
-
-static void member_free(struct grp_member *m)
-{
-	for (size_t i = 0; i < m->nprotocols; i++) {
-		free(m->protocols[i].name);
-		kb_buf_fini(&m->protocols[i].meta);
-	}
-	free(m->protocols);
-	kb_buf_fini(&m->assignment);
-	free(m->id);
-	free(m->instance_id);
-	free(m->client_id);
-	free(m->client_host);
-	free(m);
-}
-
-/* KAFKA: clientId + "-" + UUID; a counter is as unique on one broker. */
-static char *new_member_id(struct grp_coordinator *c, const char *client_id)
-{
-	char buf[MEMBER_ID_MAX];
-	snprintf(buf, sizeof buf, "%s-%" PRIu64 "-%" PRId64, client_id,
-		 ++c->next_member, kb_now_ms());
-	return str_dup(buf);
-}
-
-/* Remove id from the pending member ids; true if it was there. */
-static bool pending_take(struct grp_group *g, const char *id)
+/* Remove id from g's pending member ids; true if it was there. */
+static bool pending_take(struct grp_coordinator *c, struct grp_group *g,
+			 const char *id)
 {
 	for (size_t i = 0; i < g->npending; i++) {
 		if (strcmp(g->pending[i].id, id) != 0)
 			continue;
 		free(g->pending[i].id);
 		g->pending[i] = g->pending[--g->npending];
+		group_rearm(c, g);
 		return true;
 	}
 	return false;
 }
 
-static char *str_dup(const char *s)
+/* ======================================================================
+ * ---- Teardown ----
+ * ====================================================================== */
+
+/* g is already out of c->groups; its timers leave the heap with it. */
+static void group_free(struct grp_coordinator *c, struct grp_group *g)
 {
-	return s ? strdup(s) : NULL;
+	timer_cancel(c, &g->deadline);
+	for (size_t k = 0; k < g->nmembers; k++) {
+		timer_cancel(c, &g->members[k]->session);
+		grp_member_free(g->members[k]);
+	}
+	for (size_t k = 0; k < g->npending; k++)
+		free(g->pending[k].id);
+	for (size_t k = 0; k < g->noffsets; k++) {
+		free(g->offsets[k].topic);
+		free(g->offsets[k].metadata);
+	}
+	free(g->offsets);
+	free(g->members);
+	free(g->pending);
+	free(g->protocol_type);
+	free(g->protocol);
+	free(g->leader);
+	free(g->id);
+	free(g);
 }
 
-/* Replace *dst with a copy of s (NULL allowed). */
-static void str_set(char **dst, const char *s)
+void grp_free(struct grp_coordinator *c)
 {
-	char *copy = str_dup(s);
-	free(*dst);
-	*dst = copy;
+	if (!c)
+		return;
+	c->srv = NULL; /* freed already: nothing is parked, no timer runs */
+	while (c->ngroups > 0)
+		grp_remove_group(c, c->ngroups - 1);
+	free(c->timers);
+	free(c->groups);
+	free(c);
 }

@@ -1,36 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups: the classic consumer group coordinator. Three
- * files share this header:
- *   09_groups.c      the group state machine: members, generations,
- *                    join, sync, heartbeat, leave, session and rebalance
- *                    timeouts (grp_tick);
- *   09_group_apis.c  the coordinator on a server (grp_open) and the wire
- *                    side of FindCoordinator, JoinGroup, SyncGroup,
- *                    Heartbeat, LeaveGroup, ListGroups, DescribeGroups,
- *                    DeleteGroups;
- *   09_offsets.c     committed offsets: OffsetCommit, OffsetFetch,
- *                    OffsetDelete, and the records of __consumer_offsets
- *                    that keep offsets and groups across restarts.
- * The only surface later chapters may use; the lesson is in the .c files.
- *
- * The state machine (KAFKA: GroupState in the classic GroupCoordinator),
- * each edge with the function that takes it:
- *
- *   Empty --grp_prepare_rebalance (a member joins)--> PreparingRebalance
- *   PreparingRebalance --grp_complete_join (every member rejoined, or the
- *       rebalance timeout / initial delay passed)--> CompletingRebalance
- *   PreparingRebalance --grp_complete_join (no member left)--> Empty
- *   CompletingRebalance --grp_complete_sync (the leader's SyncGroup brought
- *       the assignment)--> Stable
- *   CompletingRebalance, Stable --grp_prepare_rebalance (a member joins,
- *       leaves, changes its protocols or its session expires)-->
- *       PreparingRebalance
- *   Empty --grp_expire_offsets (offsets.retention.minutes passed, no
- *       offset left) or grp_delete (DeleteGroups)--> Dead (then freed)
- *
- * Time is passed in (now_ms, kb_mono_ms in the broker): the unit tests
- * drive every edge with a fake clock through the grp_* core functions.
+ * Chapter 09 — groups: the classic consumer group coordinator, in four
+ * files read in this order, each using only the ones before it:
+ * 09_members.c (members and their protocols), 09_groups.c (the state
+ * machine and its deadlines), 09_offsets.c (committed offsets and the
+ * records of __consumer_offsets), 09_group_apis.c (grp_open and the wire
+ * side of every group API).
+ * The states and their edges: docs/09_groups.md and
+ * diagrams/09_groups.dot. Deadlines use the coordinator's monotonic clock
+ * (c->mono_ms: kb_mono_ms in the broker); timestamps written into records
+ * use its wall clock (c->wall_ms: kb_now_ms). Tests replace both.
  * Single-threaded: everything here is owned by the reactor of chapter 05.
  */
 #ifndef SAMSA_GROUPS_H
@@ -59,8 +38,8 @@
 #define GRP_DEFAULT_RETENTION_CHECK_MS 600000
 /* KAFKA: offset.metadata.max.bytes default. */
 #define GRP_DEFAULT_METADATA_MAX 4096
-/* How often the coordinator's timer looks at sessions and rebalances. */
-#define GRP_TICK_MS 100
+/* heap_idx of a timer that is not armed. */
+#define GRP_TIMER_OFF SIZE_MAX
 
 /* ---- Configuration ---- */
 
@@ -76,10 +55,7 @@ struct grp_config {
 	int32_t metadata_max_bytes;         /* offset.metadata.max.bytes */
 };
 
-/* Kafka's defaults for every field. */
-void grp_config_defaults(struct grp_config *cfg);
-
-/* ---- Groups and members ---- */
+/* ---- Groups, members, deadlines ---- */
 
 enum grp_state {
 	GRP_EMPTY,                 /* no members (offsets may remain) */
@@ -87,6 +63,19 @@ enum grp_state {
 	GRP_COMPLETING_REBALANCE,  /* joined; waiting for the leader's sync */
 	GRP_STABLE,                /* every member has its assignment */
 	GRP_DEAD,                  /* removed; being freed */
+};
+
+struct grp_group;
+struct grp_member;
+
+/* One deadline in the coordinator's timer heap: a member's session, or
+ * the group's own (the end of a rebalance, a pending member id's expiry).
+ * KAFKA: the DelayedHeartbeat and DelayedJoin timers of the purgatory. */
+struct grp_timer {
+	int64_t at_ms;           /* mono clock */
+	size_t heap_idx;         /* in c->timers; GRP_TIMER_OFF: not armed */
+	struct grp_group *g;     /* borrowed: whose deadline */
+	struct grp_member *m;    /* borrowed: NULL for the group's own */
 };
 
 /* One protocol a member offers (KAFKA: "range", "roundrobin"...), with
@@ -98,7 +87,7 @@ struct grp_protocol {
 
 /* One member of a group. */
 struct grp_member {
-	char *id;            /* owned: "<client_id>-<n>" */
+	char *id;            /* owned: "<client_id>-<n>-<ms>" */
 	char *instance_id;   /* owned; NULL unless static (KIP-345) */
 	char *client_id;     /* owned */
 	char *client_host;   /* owned */
@@ -107,7 +96,7 @@ struct grp_member {
 	struct grp_protocol *protocols; /* owned: nprotocols, client's order */
 	size_t nprotocols;
 	struct kb_buf assignment; /* owned: from the leader's SyncGroup */
-	int64_t last_heartbeat_ms; /* session.timeout.ms counts from here */
+	struct grp_timer session; /* last heartbeat + session.timeout.ms */
 	bool join_waiting;   /* joined this rebalance, answer not yet given */
 	bool join_ready;     /* a JoinGroup answer is ready: join_error */
 	int16_t join_error;
@@ -128,8 +117,8 @@ struct grp_offset {
 
 /* A member id handed out with MEMBER_ID_REQUIRED, not joined yet. */
 struct grp_pending {
-	char *id;          /* owned */
-	int64_t expires_ms; /* dropped after one session timeout */
+	char *id;           /* owned */
+	int64_t expires_ms; /* mono: dropped after one session timeout */
 };
 
 /* One group. */
@@ -144,40 +133,34 @@ struct grp_group {
 	size_t nmembers;
 	struct grp_pending *pending; /* owned: npending */
 	size_t npending;
-	int64_t rebalance_deadline_ms; /* PreparingRebalance ends by then */
-	int64_t join_not_before_ms; /* ...and not before (initial delay) */
+	int64_t rebalance_deadline_ms; /* mono: PreparingRebalance ends by then */
+	int64_t join_not_before_ms; /* mono: ...and not before (initial delay) */
+	struct grp_timer deadline;  /* the earliest of the two kinds above */
 	int64_t state_ms;       /* wall clock of the last state change */
 	struct grp_offset *offsets; /* owned: noffsets */
 	size_t noffsets;
 	int32_t partition;      /* its __consumer_offsets partition */
 };
 
-/* The coordinator. tm may be NULL (unit tests of the state machine):
- * then nothing is persisted. */
+/* The coordinator. tm NULL (unit tests): nothing is persisted; srv NULL:
+ * no wakeups and no reactor timer (tests call grp_run_timers). */
 struct grp_coordinator {
 	struct grp_config cfg;
 	struct topic_manager *tm;  /* borrowed; NULL: in memory only */
-	struct net_server *srv;    /* borrowed; NULL: no parked requests */
+	struct net_server *srv;    /* borrowed; NULL: no server */
 	struct grp_group **groups; /* owned: ngroups */
 	size_t ngroups;
 	uint64_t next_member;      /* member id counter */
-	int64_t next_retention_ms; /* when grp_expire_offsets runs next; 0: unset */
+	int64_t (*mono_ms)(void);  /* deadlines: kb_mono_ms, or a fake */
+	int64_t (*wall_ms)(void);  /* record timestamps: kb_now_ms, or a fake */
+	struct grp_timer **timers; /* owned array, borrowed timers: min-heap */
+	size_t ntimers, timers_cap;
+	int64_t armed_ms;          /* the net_at deadline asked of srv */
+	/* 09_offsets.c's grp_store_group once grp_open has a topic manager;
+	 * NULL: group changes are kept in memory only. */
+	int (*store_group)(struct grp_coordinator *c, const struct grp_group *g);
 	bool loading;              /* replaying __consumer_offsets */
 };
-
-/* ---- Lifecycle (09_group_apis.c) ---- */
-
-/* Create __consumer_offsets when missing (offsets_partitions partitions,
- * cleanup.policy=compact), load every group and offset back from it,
- * register the handlers of this chapter on srv and a GRP_TICK_MS timer.
- * tm and srv may be NULL (tests): then nothing is created, loaded or
- * registered. borrows: cfg (copied), tm, srv. returns owned *out. */
-int grp_open(struct topic_manager *tm, struct net_server *srv,
-	     const struct grp_config *cfg, struct grp_coordinator **out);
-/* Free every group. Call after net_server_free (parked joins point here). */
-void grp_close(struct grp_coordinator *c);
-
-/* ---- The state machine (09_groups.c) ---- */
 
 /* A JoinGroup, decoded. borrows: every string and protocol. */
 struct grp_join_req {
@@ -194,12 +177,13 @@ struct grp_join_req {
 	bool require_member_id;  /* v4+: KIP-394 */
 };
 
-/* Join. *member is the member now (NULL when refused). Returns the
- * answer's error code; KAFKA_ERR_NONE with (*member)->join_ready false
- * means the answer comes when the rebalance completes (park). */
-int16_t grp_join(struct grp_coordinator *c, const struct grp_join_req *q,
-		 int64_t now_ms, struct grp_group **group,
-		 struct grp_member **member);
+/* Who a SyncGroup or Heartbeat comes from. borrows: the strings. */
+struct grp_member_ref {
+	const char *group_id;
+	int32_t generation;
+	const char *member_id;
+	const char *instance_id; /* NULL unless static */
+};
 
 /* One assignment in the leader's SyncGroup. borrows: both. */
 struct grp_assignment {
@@ -207,72 +191,121 @@ struct grp_assignment {
 	struct wire_bytes assignment;
 };
 
-/* Sync. KAFKA_ERR_NONE with member->sync_ready false: park until the
- * leader's assignment arrives. */
-int16_t grp_sync(struct grp_coordinator *c, const char *group_id,
-		 int32_t generation, const char *member_id,
-		 const char *instance_id, const struct grp_assignment *a,
-		 size_t na, int64_t now_ms, struct grp_member **member);
+/* A SyncGroup, decoded. borrows: everything. */
+struct grp_sync_req {
+	struct grp_member_ref who;
+	const struct grp_assignment *assignments; /* the leader's, or none */
+	size_t nassignments;
+};
 
-int16_t grp_heartbeat(struct grp_coordinator *c, const char *group_id,
-		      int32_t generation, const char *member_id,
-		      const char *instance_id, int64_t now_ms);
+/* ---- 09_members.c: members and their protocols ---- */
 
+struct grp_member *grp_member_find(struct grp_group *g, const char *id);
+/* The member holding static instance_id in g, or NULL. */
+struct grp_member *grp_member_by_instance(struct grp_group *g,
+					  const char *instance_id);
+/* NONE and *out, or FENCED_INSTANCE_ID / UNKNOWN_MEMBER_ID (KIP-345). */
+int16_t grp_member_check(struct grp_group *g, const char *member_id,
+			 const char *instance_id, struct grp_member **out);
+/* Append a member with q's protocols to g (timer not armed); NULL: no memory. */
+struct grp_member *grp_member_new(struct grp_group *g,
+				  const struct grp_join_req *q, const char *id);
+/* Replace m's protocols with copies of q's, whole or not at all. */
+int grp_member_set_protocols(struct grp_member *m,
+			     const struct grp_join_req *q);
+/* Free an unlinked member (its timer already cancelled). */
+void grp_member_free(struct grp_member *m);
+/* A new member id "<client_id>-<n>-<ms>". returns owned. */
+char *grp_member_id_new(struct grp_coordinator *c, const char *client_id);
+/* Does every member of g support protocol name? */
+bool grp_member_supports_all(const struct grp_group *g, const char *name);
+/* May q join g: same protocol type, one protocol in common with all? */
+bool grp_protocols_compatible(const struct grp_group *g,
+			      const struct grp_join_req *q);
+/* Does m offer exactly q's protocols and metadata, in q's order? */
+bool grp_protocols_equal(const struct grp_member *m,
+			 const struct grp_join_req *q);
+/* KAFKA: selectProtocol: the common protocol most members prefer, or NULL. */
+const char *grp_select_protocol(const struct grp_group *g);
+/* Replace *dst with a copy of s (NULL allowed). */
+void grp_str_set(char **dst, const char *s);
+
+/* ---- 09_groups.c: the state machine ---- */
+
+void grp_config_defaults(struct grp_config *cfg);
+/* No groups; clocks kb_mono_ms and kb_now_ms. returns owned (grp_free). */
+struct grp_coordinator *grp_new(const struct grp_config *cfg);
+/* Free every group and the coordinator. */
+void grp_free(struct grp_coordinator *c);
+/* Join: the error; NONE with !(*member)->join_ready: park for the answer. */
+int16_t grp_join(struct grp_coordinator *c, const struct grp_join_req *q,
+		 struct grp_group **group, struct grp_member **member);
+/* Sync: the error; NONE with !(*member)->sync_ready: park for the answer. */
+int16_t grp_sync(struct grp_coordinator *c, const struct grp_sync_req *q,
+		 struct grp_member **member);
+/* Heartbeat: NONE, or the error that tells the member to rejoin. */
+int16_t grp_heartbeat(struct grp_coordinator *c,
+		      const struct grp_member_ref *who);
 /* Leave by member id, or by instance id when member_id is "" (v3+). */
 int16_t grp_leave(struct grp_coordinator *c, const char *group_id,
-		  const char *member_id, const char *instance_id,
-		  int64_t now_ms);
-
-/* Session expiry, the end of rebalances whose time is up, pending member
- * ids, and (every retention_check_ms) offset expiry. The timer's body. */
-void grp_tick(struct grp_coordinator *c, int64_t now_ms);
-
-/* DeleteGroups for one group: NONE, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP. */
-int16_t grp_delete(struct grp_coordinator *c, const char *group_id);
-
+		  const char *member_id, const char *instance_id);
+/* Fire every deadline due by c->mono_ms() (the reactor's net_at calls it). */
+void grp_run_timers(struct grp_coordinator *c);
+/* Assert the invariants of 09_groups.c over every group (aborts on a bug). */
+void grp_check(const struct grp_coordinator *c);
 struct grp_group *grp_find(struct grp_coordinator *c, const char *group_id);
-struct grp_member *grp_member_find(struct grp_group *g, const char *id);
+/* Find or create an Empty group; NULL when out of memory. */
+struct grp_group *grp_get_or_create(struct grp_coordinator *c,
+				    const char *group_id);
+/* Unlink group i of c and free it, its members and offsets. */
+void grp_remove_group(struct grp_coordinator *c, size_t i);
 /* KAFKA: GroupState names: "Empty", "PreparingRebalance", ... */
 const char *grp_state_name(enum grp_state s);
-/* KAFKA: partitionFor: Utils.abs(groupId.hashCode) % partitions, with
- * Java's String.hashCode over UTF-16 code units. */
+/* KAFKA: partitionFor: abs(Java String.hashCode(group_id)) % partitions. */
 int32_t grp_partition_for(const char *group_id, int32_t partitions);
 
-/* ---- Offsets (09_offsets.c) ---- */
+/* ---- 09_offsets.c: committed offsets and __consumer_offsets ---- */
 
-/* Commit one offset for group g (created Empty if missing, for
- * standalone consumers). borrows: topic, metadata. */
+/* One OffsetCommit partition. borrows: topic, metadata (NULL: ""). */
+struct grp_commit {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	int32_t leader_epoch;
+	const char *metadata;
+};
+
+/* Commit one offset for g: the record first, then memory. */
 int16_t grp_offset_commit(struct grp_coordinator *c, struct grp_group *g,
-			  const char *topic, int32_t partition,
-			  int64_t offset, int32_t leader_epoch,
-			  const char *metadata, int64_t wall_ms);
-/* The committed offset, or NULL. */
+			  const struct grp_commit *o);
+/* The committed offset of (topic, partition) in g, or NULL. */
 struct grp_offset *grp_offset_find(struct grp_group *g, const char *topic,
 				   int32_t partition);
-/* Remove one offset (OffsetDelete), writing its tombstone. */
+/* Remove offset i of g (OffsetDelete), writing its tombstone. */
 void grp_offset_remove(struct grp_coordinator *c, struct grp_group *g,
 		       size_t i);
-/* Drop the offsets of Empty groups older than offsets.retention.minutes;
- * an Empty group left with none goes Dead and is freed. */
-void grp_expire_offsets(struct grp_coordinator *c, int64_t wall_ms);
-/* Write the group's GroupMetadataValue record (or its tombstone when it
- * is Dead) to its __consumer_offsets partition. */
+/* DeleteGroups for one group: NONE, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP. */
+int16_t grp_delete(struct grp_coordinator *c, const char *group_id);
+/* Expire offsets of Empty groups older than offsets.retention.minutes. */
+void grp_expire_offsets(struct grp_coordinator *c);
+/* Write g's GroupMetadataValue record (tombstone when Dead). */
 int grp_store_group(struct grp_coordinator *c, const struct grp_group *g);
-/* Replay every __consumer_offsets partition into c. */
+/* Find or create __consumer_offsets (compacted); KB_OK when it exists. */
+int grp_offsets_topic(struct grp_coordinator *c);
+/* Replay every partition of an existing __consumer_offsets into c. */
 int grp_load(struct grp_coordinator *c);
+int handle_offset_commit(struct net_request *req, struct net_response *resp);
+int handle_offset_fetch(struct net_request *req, struct net_response *resp);
+int handle_offset_delete(struct net_request *req, struct net_response *resp);
 
-/* ---- Between the files of chapter 09 (not for later chapters) ---- */
+/* ---- 09_group_apis.c: the coordinator on a server ---- */
 
-/* 09_groups.c: find or create an Empty group. */
-struct grp_group *grp_get_or_create(struct grp_coordinator *c,
-				    const char *group_id, int64_t wall_ms);
-/* 09_groups.c: unlink and free group i of c (its offsets too). */
-void grp_remove_group(struct grp_coordinator *c, size_t i);
-/* 09_offsets.c: free every offset of g. */
-void grp_offsets_free(struct grp_group *g);
-
-/* ---- Handlers (09_group_apis.c) ---- */
-
+/* grp_new, then with tm: load __consumer_offsets if it exists; with srv:
+ * register every group API and the timers. returns owned *out. */
+int grp_open(struct topic_manager *tm, struct net_server *srv,
+	     const struct grp_config *cfg, struct grp_coordinator **out);
+/* grp_free; call after net_server_free (parked requests point here). */
+void grp_close(struct grp_coordinator *c);
 int handle_find_coordinator(struct net_request *req, struct net_response *resp);
 int handle_join_group(struct net_request *req, struct net_response *resp);
 int handle_sync_group(struct net_request *req, struct net_response *resp);
@@ -281,9 +314,5 @@ int handle_leave_group(struct net_request *req, struct net_response *resp);
 int handle_list_groups(struct net_request *req, struct net_response *resp);
 int handle_describe_groups(struct net_request *req, struct net_response *resp);
 int handle_delete_groups(struct net_request *req, struct net_response *resp);
-/* In 09_offsets.c: */
-int handle_offset_commit(struct net_request *req, struct net_response *resp);
-int handle_offset_fetch(struct net_request *req, struct net_response *resp);
-int handle_offset_delete(struct net_request *req, struct net_response *resp);
 
 #endif

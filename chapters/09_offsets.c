@@ -1,27 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 09 — groups, part 2: committed offsets and __consumer_offsets.
+ * Chapter 09 — groups, part 3: committed offsets and __consumer_offsets.
  *
  * Concept:
  *   A consumer remembers how far it has read by committing an offset per
- *   partition to its group. The broker keeps those offsets in memory for
- *   OffsetFetch, and makes them durable the Kafka way: as records of an
- *   ordinary, compacted, internal topic. The record's key says what it is
- *   about (a group, or a group's partition), its value the latest state;
- *   a null value (a tombstone) deletes it. On startup the coordinator
- *   replays the topic and is back where it was.
+ *   partition to its group. The broker keeps them in memory for
+ *   OffsetFetch and makes them durable the Kafka way: as records of an
+ *   ordinary, compacted, internal topic, keyed by what they are about (a
+ *   group, or a group's partition); a null value (tombstone) deletes.
+ *   On startup the coordinator replays the topic.
  *
  * Kafka:
- *   OffsetCommit v2-8, OffsetFetch v1-8 (v8: many groups at once),
- *   OffsetDelete v0; GroupMetadataManager's record layouts from
- *   the group-coordinator JSON specs: OffsetCommitKey v1, OffsetCommitValue v3,
- *   GroupMetadataKey v2, GroupMetadataValue v3; offsets.retention.minutes.
+ *   OffsetCommit v2-8, OffsetFetch v1-8, OffsetDelete v0, DeleteGroups'
+ *   tombstones; GroupMetadataManager's OffsetCommitKey v1, OffsetCommitValue
+ *   v3, GroupMetadataKey v2, GroupMetadataValue v3; offsets.retention.minutes;
+ *   __consumer_offsets created on first use (FindCoordinator, a commit).
  *
  * Interface:
- *   - grp_offset_commit and grp_offset_remove change memory and append
- *     the record; grp_store_group writes a group's record; grp_load
- *     replays every partition of __consumer_offsets.
- *   - A group lives in partition grp_partition_for(group id).
+ *   - Uses 09_groups.c (groups and members), never the reverse: the state
+ *     machine writes a group's record through c->store_group, which
+ *     grp_open points at grp_store_group.
+ *   - grp_offsets_topic creates __consumer_offsets the first time a record
+ *     is written or a client asks for a group coordinator; grp_load
+ *     replays an existing one at startup.
  *
  * Invariants:
  *   1. Every change of a committed offset or of a group's generation is
@@ -29,19 +30,20 @@
  *   2. Replaying the topic from its log start rebuilds the same offsets
  *      (the last record per key wins; a tombstone removes).
  *   3. Offsets of an Empty group expire offsets.retention.minutes after
- *      the group became Empty (after the commit, for a group that never
- *      had members); a group with no offset and no member is then removed.
+ *      it became Empty (after the commit, for a group that never had
+ *      members); a group left with no offset and no member is removed.
  *
  * Simplifications:
- *   - OffsetDelete on a group that has members answers
- *     GROUP_SUBSCRIBED_TO_TOPIC for every partition (Kafka reads each
- *     member's subscription and refuses only subscribed topics).
- *   - require_stable is ignored (no transactions yet: nothing is pending).
- *   - Only uncompressed batches are replayed: samsa writes no others.
+ *   - OffsetDelete on a group with members answers GROUP_SUBSCRIBED_TO_TOPIC
+ *     for every partition (Kafka checks each member's subscription).
+ *   - require_stable is ignored (no transactions yet); only uncompressed
+ *     batches are replayed (samsa writes no others).
  *
- * See also: docs/09_offsets.md, 09_groups.c, tests/09_groups_test.c;
- *   chapters 00, 04, 05, 06.
+ * See also: docs/09_offsets.md, diagrams/09_offsets.dot,
+ *   tests/09_groups_test.c; uses chapters 00, 04, 05, 06, 09_members.c,
+ *   09_groups.c.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +75,15 @@ static void load_offset(struct grp_coordinator *c, struct wire_reader *k,
 static void load_group(struct grp_coordinator *c, struct wire_reader *k,
 		       struct wire_bytes value);
 static int load_partition(struct grp_coordinator *c, struct topic_partition *tp);
-static void offset_set(struct grp_offset *o, int64_t offset, int32_t epoch,
-		       const char *metadata, int64_t wall_ms);
+static void offset_set(struct grp_offset *o, const struct grp_commit *v,
+		       int64_t wall_ms);
+static int16_t commit_check(struct grp_coordinator *c,
+			    const struct grp_member_ref *who,
+			    struct grp_group **out);
+static void commit_topic(struct net_request *req, struct net_response *resp,
+			 struct grp_group *g, int16_t gerr);
+static void fetch_group(struct net_request *req, struct net_response *resp,
+			const char *group);
 static char *str_of(struct wire_str s);
 
 /* ======================================================================
@@ -91,16 +100,17 @@ struct grp_offset *grp_offset_find(struct grp_group *g, const char *topic,
 	return NULL;
 }
 
-static void offset_set(struct grp_offset *o, int64_t offset, int32_t epoch,
-		       const char *metadata, int64_t wall_ms)
+/* Overwrite o with the committed values v (metadata copied). */
+static void offset_set(struct grp_offset *o, const struct grp_commit *v,
+		       int64_t wall_ms)
 {
-	char *m = strdup(metadata ? metadata : "");
+	char *m = strdup(v->metadata ? v->metadata : "");
 	if (!m)
 		return;
 	free(o->metadata);
 	o->metadata = m;
-	o->offset = offset;
-	o->leader_epoch = epoch;
+	o->offset = v->offset;
+	o->leader_epoch = v->leader_epoch;
 	o->commit_ms = wall_ms;
 }
 
@@ -126,33 +136,33 @@ static struct grp_offset *offset_slot(struct grp_group *g, const char *topic,
 
 /* INVARIANT 1: the record first, then memory. */
 int16_t grp_offset_commit(struct grp_coordinator *c, struct grp_group *g,
-			  const char *topic, int32_t partition,
-			  int64_t offset, int32_t leader_epoch,
-			  const char *metadata, int64_t wall_ms)
+			  const struct grp_commit *v)
 {
-	if (metadata && strlen(metadata) > (size_t)c->cfg.metadata_max_bytes)
+	if (v->metadata &&
+	    strlen(v->metadata) > (size_t)c->cfg.metadata_max_bytes)
 		return KAFKA_ERR_OFFSET_METADATA_TOO_LARGE;
+	int64_t wall_ms = c->wall_ms();
 	struct kb_buf key, value;
 	kb_buf_init(&key);
 	kb_buf_init(&value);
-	write_offset_key(&key, g->id, topic, partition);
+	write_offset_key(&key, g->id, v->topic, v->partition);
 	struct wire_writer w;
 	wire_writer_init(&w, &value, false);
 	wire_write_i16(&w, VALUE_OFFSET_V3);
-	wire_write_i64(&w, offset);
-	wire_write_i32(&w, leader_epoch);
-	wire_write_string(&w, wire_str_c(metadata ? metadata : ""));
+	wire_write_i64(&w, v->offset);
+	wire_write_i32(&w, v->leader_epoch);
+	wire_write_string(&w, wire_str_c(v->metadata ? v->metadata : ""));
 	wire_write_i64(&w, wall_ms); /* commitTimestamp */
 	int rc = wire_writer_status(&w);
 	if (rc == KB_OK)
 		rc = append_record(c, g->partition, &key, &value);
 	kb_buf_fini(&key);
 	kb_buf_fini(&value);
-	struct grp_offset *o = rc == KB_OK ? offset_slot(g, topic, partition) :
-					     NULL;
+	struct grp_offset *o = rc == KB_OK ?
+		offset_slot(g, v->topic, v->partition) : NULL;
 	if (!o)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-	offset_set(o, offset, leader_epoch, metadata, wall_ms);
+	offset_set(o, v, wall_ms);
 	return KAFKA_ERR_NONE;
 }
 
@@ -170,20 +180,31 @@ void grp_offset_remove(struct grp_coordinator *c, struct grp_group *g,
 	g->offsets[i] = g->offsets[--g->noffsets];
 }
 
-void grp_offsets_free(struct grp_group *g)
+/* KAFKA: GroupCoordinator.handleDeleteGroups: only an Empty group goes,
+ * with a tombstone for each offset and one for the group. */
+int16_t grp_delete(struct grp_coordinator *c, const char *group_id)
 {
-	for (size_t i = 0; i < g->noffsets; i++) {
-		free(g->offsets[i].topic);
-		free(g->offsets[i].metadata);
+	for (size_t i = 0; i < c->ngroups; i++) {
+		struct grp_group *g = c->groups[i];
+		if (strcmp(g->id, group_id) != 0)
+			continue;
+		if (g->state != GRP_EMPTY)
+			return KAFKA_ERR_NON_EMPTY_GROUP;
+		while (g->noffsets > 0)
+			grp_offset_remove(c, g, g->noffsets - 1);
+		g->state = GRP_DEAD;
+		grp_store_group(c, g);
+		grp_remove_group(c, i);
+		return KAFKA_ERR_NONE;
 	}
-	free(g->offsets);
-	g->offsets = NULL;
-	g->noffsets = 0;
+	return KAFKA_ERR_GROUP_ID_NOT_FOUND;
 }
 
-/* INVARIANT 3. KAFKA: GroupMetadataManager.cleanupGroupMetadata. */
-void grp_expire_offsets(struct grp_coordinator *c, int64_t wall_ms)
+/* INVARIANT 3. KAFKA: GroupMetadataManager.cleanupGroupMetadata, by the
+ * wall clock (commit and state times are wall-clock record fields). */
+void grp_expire_offsets(struct grp_coordinator *c)
 {
+	int64_t wall_ms = c->wall_ms();
 	int64_t keep = (int64_t)c->cfg.retention_minutes * 60 * 1000;
 	for (size_t k = c->ngroups; k-- > 0;) {
 		struct grp_group *g = c->groups[k];
@@ -218,27 +239,53 @@ static void write_offset_key(struct kb_buf *b, const char *group,
 	wire_write_i32(&w, partition);
 }
 
+/* KAFKA: the offsets topic is created on first use (a FindCoordinator
+ * for a group, the first record), compacted, with segments of
+ * offsets.topic.segment.bytes (100 MiB) so the cleaner (chapter 10) gets
+ * rolled segments long before the 1 GiB default would roll. */
+int grp_offsets_topic(struct grp_coordinator *c)
+{
+	if (!c->tm)
+		return KB_ERR_NOTFOUND;
+	if (topic_find(c->tm, TOPIC_CONSUMER_OFFSETS))
+		return KB_OK;
+	char segment_bytes[16];
+	snprintf(segment_bytes, sizeof segment_bytes, "%" PRId32,
+		 c->cfg.offsets_segment_bytes);
+	const struct topic_config_kv compact[] = {
+		{"cleanup.policy", "compact"}, {"segment.bytes", segment_bytes}};
+	int rc = topic_create(c->tm, TOPIC_CONSUMER_OFFSETS,
+			      c->cfg.offsets_partitions, compact,
+			      KB_ARRAY_LEN(compact), NULL);
+	if (rc == KB_OK)
+		KB_INFO("group coordinator: created %s with %" PRId32
+			" partitions", TOPIC_CONSUMER_OFFSETS,
+			c->cfg.offsets_partitions);
+	return rc;
+}
+
 /* One record in its own batch (value NULL: a tombstone), appended to
- * partition of __consumer_offsets. Nothing to do without a topic manager
- * or while replaying. */
+ * partition of __consumer_offsets (created if this is the first).
+ * Nothing to do without a topic manager or while replaying. */
 static int append_record(struct grp_coordinator *c, int32_t partition,
 			 const struct kb_buf *key, const struct kb_buf *value)
 {
 	if (!c->tm || c->loading)
 		return KB_OK;
-	struct topic_partition *tp = topic_partition_find(
-		c->tm, TOPIC_CONSUMER_OFFSETS, partition);
+	int rc = grp_offsets_topic(c);
+	struct topic_partition *tp = rc == KB_OK ? topic_partition_find(
+		c->tm, TOPIC_CONSUMER_OFFSETS, partition) : NULL;
 	if (!tp)
-		return KB_ERR_NOTFOUND;
+		return rc == KB_OK ? KB_ERR_NOTFOUND : rc;
 	struct wire_record rec = {0};
-	rec.timestamp = kb_now_ms();
+	rec.timestamp = c->wall_ms();
 	rec.key = (struct wire_bytes){key->data, (int32_t)key->len};
 	rec.value = value ? (struct wire_bytes){value->data, (int32_t)value->len} :
 			    (struct wire_bytes){NULL, -1};
 	struct wire_batch_params bp = {0, 0, 0, -1, -1, -1};
 	struct kb_buf batch;
 	kb_buf_init(&batch);
-	int rc = wire_batch_write(&batch, &bp, &rec, 1);
+	rc = wire_batch_write(&batch, &bp, &rec, 1);
 	struct log_append_info info;
 	if (rc == KB_OK)
 		rc = topic_append_batch(c->tm, tp, batch.data, batch.len, &info);
@@ -373,17 +420,19 @@ static void load_offset(struct grp_coordinator *c, struct wire_reader *k,
 			if (g->offsets[i].partition == partition &&
 			    strcmp(g->offsets[i].topic, topic) == 0)
 				grp_offset_remove(c, g, i);
-	} else if ((g = grp_get_or_create(c, group, 0))) {
+	} else if ((g = grp_get_or_create(c, group))) {
 		struct wire_reader v;
 		wire_reader_init(&v, value.p, (size_t)value.len, false);
 		int16_t version = wire_read_i16(&v);
-		int64_t offset = wire_read_i64(&v);
-		int32_t epoch = version >= 3 ? wire_read_i32(&v) : -1;
+		struct grp_commit commit = {topic, partition, 0, -1, NULL};
+		commit.offset = wire_read_i64(&v);
+		commit.leader_epoch = version >= 3 ? wire_read_i32(&v) : -1;
 		char *meta = str_of(wire_read_string(&v));
+		commit.metadata = meta;
 		int64_t ts = wire_read_i64(&v);
 		struct grp_offset *o = offset_slot(g, topic, partition);
 		if (o && wire_reader_status(&v) == KB_OK)
-			offset_set(o, offset, epoch, meta, ts);
+			offset_set(o, &commit, ts);
 		free(meta);
 	}
 	free(group);
@@ -404,7 +453,7 @@ static void load_group(struct grp_coordinator *c, struct wire_reader *k,
 		for (size_t i = 0; g && i < c->ngroups; i++)
 			if (c->groups[i] == g && g->noffsets == 0)
 				grp_remove_group(c, i);
-	} else if ((g = grp_get_or_create(c, group, 0))) {
+	} else if ((g = grp_get_or_create(c, group))) {
 		struct wire_reader v;
 		wire_reader_init(&v, value.p, (size_t)value.len, false);
 		int16_t version = wire_read_i16(&v);
@@ -431,22 +480,24 @@ static void load_group(struct grp_coordinator *c, struct wire_reader *k,
 
 /* KAFKA: GroupCoordinator.handleCommitOffsets: who may commit now. A
  * generation below 0 is a consumer outside any group (assign()). */
-static int16_t commit_check(struct grp_coordinator *c, const char *group,
-			    int32_t gen, const char *member,
-			    const char *instance, struct grp_group **out)
+static int16_t commit_check(struct grp_coordinator *c,
+			    const struct grp_member_ref *who,
+			    struct grp_group **out)
 {
-	struct grp_group *g = grp_find(c, group);
+	struct grp_group *g = grp_find(c, who->group_id);
+	int32_t gen = who->generation;
 	*out = NULL;
-	if (group[0] == '\0')
+	if (who->group_id[0] == '\0')
 		return KAFKA_ERR_INVALID_GROUP_ID;
 	if (!g && gen >= 0)
 		return KAFKA_ERR_ILLEGAL_GENERATION;
 	if (!g || (gen < 0 && g->state == GRP_EMPTY)) {
-		*out = g ? g : grp_get_or_create(c, group, kb_now_ms());
+		*out = g ? g : grp_get_or_create(c, who->group_id);
 		return *out ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	}
-	struct grp_member *m = grp_member_find(g, member);
+	struct grp_member *m = grp_member_find(g, who->member_id);
 	struct grp_member *holder = NULL;
+	const char *instance = who->instance_id;
 	for (size_t i = 0; instance && i < g->nmembers; i++)
 		if (g->members[i]->instance_id &&
 		    !strcmp(g->members[i]->instance_id, instance))
@@ -477,41 +528,14 @@ int handle_offset_commit(struct net_request *req, struct net_response *resp)
 		wire_read_i64(r); /* retention_time_ms: KAFKA ignores it too */
 	int32_t nt = wire_read_array_len(r, 2);
 	struct grp_group *g = NULL;
-	int16_t gerr = group && member ?
-		commit_check(c, group, gen, member, instance, &g) :
-		KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-	int64_t now = kb_now_ms();
+	struct grp_member_ref who = {group, gen, member, instance};
+	int16_t gerr = group && member ? commit_check(c, &who, &g) :
+					 KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	if (v >= 3)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, nt);
-	for (int32_t t = 0; t < nt; t++) {
-		struct wire_str name = wire_read_string(r);
-		char *topic = str_of(name);
-		int32_t np = wire_read_array_len(r, 4);
-		wire_write_string(w, name);
-		wire_write_array_len(w, np);
-		for (int32_t p = 0; p < np; p++) {
-			int32_t index = wire_read_i32(r);
-			int64_t offset = wire_read_i64(r);
-			int32_t epoch = v >= 6 ? wire_read_i32(r) : -1;
-			char *meta = str_of(wire_read_nullable_string(r));
-			wire_read_tags(r);
-			int16_t err = gerr;
-			if (err == KAFKA_ERR_NONE &&
-			    (!topic || !topic_partition_find(c->tm, topic, index)))
-				err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-			if (err == KAFKA_ERR_NONE && wire_reader_status(r) == KB_OK)
-				err = grp_offset_commit(c, g, topic, index, offset,
-							epoch, meta, now);
-			wire_write_i32(w, index);
-			wire_write_i16(w, err);
-			wire_write_tags(w);
-			free(meta);
-		}
-		wire_read_tags(r);
-		wire_write_tags(w);
-		free(topic);
-	}
+	for (int32_t t = 0; t < nt; t++)
+		commit_topic(req, resp, g, gerr);
 	wire_read_tags(r);
 	wire_write_tags(w);
 	free(group);
@@ -520,6 +544,43 @@ int handle_offset_commit(struct net_request *req, struct net_response *resp)
 	if (wire_reader_status(r) != KB_OK)
 		return KB_ERR_PROTO;
 	return wire_writer_status(w);
+}
+
+/* One topic of an OffsetCommit: each partition committed to g unless the
+ * group's check said gerr, or the partition does not exist. */
+static void commit_topic(struct net_request *req, struct net_response *resp,
+			 struct grp_group *g, int16_t gerr)
+{
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	struct wire_str name = wire_read_string(r);
+	char *topic = str_of(name);
+	int32_t np = wire_read_array_len(r, 4);
+	wire_write_string(w, name);
+	wire_write_array_len(w, np);
+	for (int32_t p = 0; p < np; p++) {
+		struct grp_commit o = {topic, 0, 0, -1, NULL};
+		o.partition = wire_read_i32(r);
+		o.offset = wire_read_i64(r);
+		o.leader_epoch = req->header.api_version >= 6 ? wire_read_i32(r) : -1;
+		char *meta = str_of(wire_read_nullable_string(r));
+		o.metadata = meta;
+		wire_read_tags(r);
+		int16_t err = gerr;
+		if (err == KAFKA_ERR_NONE && (!topic ||
+		    !topic_partition_find(c->tm, topic, o.partition)))
+			err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		if (err == KAFKA_ERR_NONE && wire_reader_status(r) == KB_OK)
+			err = grp_offset_commit(c, g, &o);
+		wire_write_i32(w, o.partition);
+		wire_write_i16(w, err);
+		wire_write_tags(w);
+		free(meta);
+	}
+	wire_read_tags(r);
+	wire_write_tags(w);
+	free(topic);
 }
 
 /* ======================================================================
@@ -554,10 +615,14 @@ static void fetch_write_all(struct wire_writer *w, int16_t v,
 	}
 }
 
-/* The topics of one group: read from r (the request) and answered. */
-static void fetch_group(struct grp_coordinator *c, struct wire_reader *r,
-			struct wire_writer *w, int16_t v, const char *group)
+/* The topics of one group: read from the request and answered. */
+static void fetch_group(struct net_request *req, struct net_response *resp,
+			const char *group)
 {
+	struct grp_coordinator *c = req->ctx;
+	struct wire_reader *r = &req->body;
+	struct wire_writer *w = &resp->w;
+	int16_t v = req->header.api_version;
 	struct grp_group *g = group ? grp_find(c, group) : NULL;
 	int32_t nt = v >= 2 ? wire_read_nullable_array_len(r, 2) :
 			      wire_read_array_len(r, 2);
@@ -586,7 +651,6 @@ static void fetch_group(struct grp_coordinator *c, struct wire_reader *r,
 
 int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 {
-	struct grp_coordinator *c = req->ctx;
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
@@ -594,7 +658,7 @@ int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	if (v <= 7) {
 		char *group = str_of(wire_read_string(r));
-		fetch_group(c, r, w, v, group);
+		fetch_group(req, resp, group);
 		if (v >= 2)
 			wire_write_i16(w, KAFKA_ERR_NONE);
 		free(group);
@@ -605,7 +669,7 @@ int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 			struct wire_str id = wire_read_string(r);
 			char *group = str_of(id);
 			wire_write_string(w, id);
-			fetch_group(c, r, w, v, group);
+			fetch_group(req, resp, group);
 			wire_read_tags(r);
 			wire_write_i16(w, KAFKA_ERR_NONE);
 			wire_write_tags(w);

@@ -3,76 +3,49 @@
  * Chapter 11 — producers, part 1: idempotence.
  *
  * Concept:
- *   A producer that loses its connection cannot tell whether its last
- *   Produce request was appended: the answer may be what got lost. If it
- *   sends again, the record may be written twice; if it does not, it may
- *   be lost. Idempotence removes the choice. The broker hands each
- *   producer an id (InitProducerId); the producer numbers its records per
- *   partition (the sequence) and writes id, epoch and first sequence into
- *   every batch header. Each partition remembers, per producer, the last
- *   five batches it appended. A resent batch that matches one of them is
- *   answered with the offsets it got the first time and is not appended
- *   again; a batch that skips sequences is refused, so nothing is
- *   reordered or lost in between. The memory survives restarts: it is
- *   rebuilt from the batch headers in the log, starting from a snapshot.
+ *   A producer that loses a connection cannot tell whether its last
+ *   Produce was appended; retrying may duplicate, not retrying may lose.
+ *   The broker gives each producer an id; the producer numbers its
+ *   records per partition, and each partition remembers every producer's
+ *   last five batches: a resent batch gets its first answer back, a gap
+ *   is refused. The memory is rebuilt after a restart from a snapshot and
+ *   the batch headers after it.
  *
  * Kafka:
- *   InitProducerId (api key 22, v0-4), ProducerIdManager (blocks of
- *   ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE = 1000 ids), ProducerStateManager
- *   and ProducerAppendInfo (the checks, in UnifiedLog.analyzeAndValidate-
- *   ProducerState), ProducerStateEntry.NUM_BATCHES_TO_RETAIN = 5, the
- *   <offset>.snapshot files, producer.id.expiration.ms (1 day) checked
- *   every producer.id.expiration.check.interval.ms (10 minutes).
+ *   InitProducerId (api key 22, v0-4), ProducerIdManager (blocks of 1000),
+ *   ProducerStateManager, ProducerAppendInfo, NUM_BATCHES_TO_RETAIN = 5,
+ *   <offset>.snapshot files, producer.id.expiration.ms.
  *
  * Interface:
- *   - prod_open after topic_manager_open, prod_close before
+ *   - prod_open after topic_manager_open; prod_close before
  *     topic_manager_close (it writes snapshots into the open logs).
- *   - Every produced batch with a producer id passes the produce check
- *     (prod_check) before it is appended; what it remembers is recorded
- *     only after the append (prod_appended), with the offsets assigned.
- *   - A partition's state is loaded the first time it is needed:
- *     the newest snapshot at or below the offset wanted, then the log after.
- *   - prod_entry_find results are views: do not keep them across an append.
+ *   - A batch with a producer id passes produce_check before the append;
+ *     prod_appended records it after, with its offsets.
+ *   - A partition's state loads when first needed; prod_entry_find
+ *     results are views, not to be kept across an append.
  *
- * Invariants:
- *   1. A batch whose (producer id, epoch, first and last sequence) equal
- *      one of the producer's last PROD_BATCH_WINDOW batches is never
- *      appended again; the answer carries the original base offset.
- *   2. A batch of the producer's current epoch is appended only if its
- *      first sequence follows the last one (last + 1, wrapping to 0 after
- *      INT32_MAX): else OUT_OF_ORDER_SEQUENCE_NUMBER.
- *   3. An epoch older than the partition's is INVALID_PRODUCER_EPOCH; a
- *      newer epoch must start at sequence 0 and forgets the old batches.
- *   4. A producer the partition does not know may start only at sequence
- *      0: else UNKNOWN_PRODUCER_ID.
+ * Invariants (prod_check asserts what memory can show):
+ *   1. A batch equal to one of its producer's last PROD_BATCH_WINDOW
+ *      batches is never appended again; the answer has its first offset.
+ *   2. In one epoch a batch is appended only if its first sequence follows
+ *      the last one (wrapping after INT32_MAX).
+ *   3. An older epoch is refused; a newer one starts at sequence 0.
+ *   4. An unknown producer may start only at sequence 0.
  *   5. A partition's state describes exactly the batches below its
- *      next_offset, which is the log end offset after every append.
- *   6. No producer id is handed out twice, across restarts: the block an
- *      id comes from is written to PROD_ID_FILE before the first id of it
- *      is used.
+ *      next_offset, the log end offset after every append.
+ *   6. No producer id is handed out twice, across restarts.
  *   7. A snapshot named N holds the state of every batch below offset N.
  *
- * Simplifications:
- *   - InitProducerId with a transactional id answers
- *     COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator yet
- *     (part 2 of this chapter). Without one, Kafka's rule applies: a new
- *     id with epoch 0 every time, whatever id and epoch v3+ send; the
- *     KIP-360 epoch bump exists only for transactional ids.
- *   - UNKNOWN_PRODUCER_ID is Kafka 2.x's rule (before KIP-360, 2.5).
- *     Newer Kafka accepts any sequence from a producer it does not know;
- *     the 2.x rule is stricter and lets the lesson show the case.
- *   - Ids come in blocks from a file in log.dirs; KRaft hands out blocks
- *     through the controller's metadata log (AllocateProducerIds, ch 07).
- *   - Only the PROD_SNAPSHOTS_KEPT newest snapshots are kept; Kafka keeps
- *     one per segment and deletes them with their segments.
- *   - Partition states are found by a linear search (tens of partitions).
- *   Single-threaded: everything belongs to the reactor thread.
+ * Simplifications: no transactions yet (a transactional id answers
+ *   COORDINATOR_NOT_AVAILABLE); Kafka 2.x's UNKNOWN_PRODUCER_ID rule; ids
+ *   from a file, not the controller; two snapshots kept; linear search
+ *   (docs/11_producers.md). Single-threaded: the reactor owns everything.
  *
  * See also: docs/11_producers.md, diagrams/11_producers.dot,
  *   tests/11_producers_test.c, tests/clients/test_idempotence.py;
- *   chapters 01 (batch headers), 03 (log), 04 (codec), 05 (server),
- *   06 (the produce check and appended hooks).
+ *   uses chapters 00, 01 (batch headers), 03, 04, 05, 06 (hooks).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -122,13 +95,21 @@ struct prod_manager {
 	size_t nstates, cap;
 };
 
+/* An InitProducerId request, decoded: transactional id (len -1: null),
+ * then v3+ the producer id and epoch the client already has (-1, -1). */
+struct init_request {
+	struct wire_str txn;   /* borrowed: views the request */
+	int64_t producer_id;
+	int16_t epoch;
+};
+
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
 static int id_block_reserve(struct prod_manager *pm, int64_t start);
 static int id_block_load(struct prod_manager *pm);
-static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
-				int64_t pid, int16_t epoch, int64_t *out_pid);
-static void prod_check(void *ctx, struct topic_partition *tp,
+static int16_t init_producer_id(struct prod_manager *pm,
+				const struct init_request *q, int64_t *out_pid);
+static void produce_check(void *ctx, struct topic_partition *tp,
 		       const struct seg_batch *b, const struct seg_batch *prev,
 		       struct topic_produce_verdict *v);
 static const struct prod_batch *batch_duplicate(const struct prod_entry *e,
@@ -153,6 +134,7 @@ static int snapshot_load(struct prod_state *st, const char *dir,
 static int snapshot_read(struct prod_state *st, const char *path);
 static int snapshot_check(const uint8_t *p, size_t len, uint32_t *count);
 static int snapshot_entry_decode(struct prod_state *st, const uint8_t *p);
+static bool entries_below(const struct prod_state *st, int64_t offset);
 static int snapshot_list(const char *dir, int64_t **offsets, size_t *n);
 static void snapshot_prune(const char *dir);
 static void snapshot_unlink(const char *dir, int64_t offset);
@@ -160,6 +142,7 @@ static void expire_tick(void *ctx, int64_t now_ms);
 static struct prod_entry *entry_lookup(struct prod_state *st, int64_t pid);
 static struct prod_entry *entry_add(struct prod_state *st, int64_t pid);
 static int32_t seq_add(int32_t seq, int32_t n);
+static void state_check(const struct prod_state *st);
 
 /* ---- Lifecycle ---- */
 
@@ -192,7 +175,7 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 		free(pm);
 		return rc;
 	}
-	topic_set_produce_check(tm, prod_check, pm);
+	topic_set_produce_check(tm, produce_check, pm);
 	topic_set_appended_hook(tm, prod_appended, pm);
 	*out = pm;
 	return KB_OK;
@@ -262,18 +245,18 @@ int handle_init_producer_id(struct net_request *req,
 	struct prod_manager *pm = req->ctx;
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
-	int64_t pid = PROD_NO_PRODUCER_ID, new_pid = PROD_NO_PRODUCER_ID;
-	int16_t epoch = PROD_NO_EPOCH;
-	struct wire_str txn = wire_read_nullable_string(r);
+	int64_t new_pid = PROD_NO_PRODUCER_ID;
+	struct init_request q = {wire_read_nullable_string(r),
+				 PROD_NO_PRODUCER_ID, PROD_NO_EPOCH};
 	wire_read_i32(r); /* transaction_timeout_ms: transactions only */
 	if (req->header.api_version >= 3) {
-		pid = wire_read_i64(r);
-		epoch = wire_read_i16(r);
+		q.producer_id = wire_read_i64(r);
+		q.epoch = wire_read_i16(r);
 	}
 	wire_read_tags(r);
 	if (wire_reader_status(r) != KB_OK)
 		return KB_ERR_PROTO;
-	int16_t err = init_producer_id(pm, txn, pid, epoch, &new_pid);
+	int16_t err = init_producer_id(pm, &q, &new_pid);
 	wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_i16(w, err);
 	wire_write_i64(w, new_pid);
@@ -286,15 +269,16 @@ int handle_init_producer_id(struct net_request *req,
 /* KAFKA: KafkaApis.handleInitProducerIdRequest, then
  * TransactionCoordinator.handleInitProducerId for a null transactional
  * id: "always blindly accept the request and return a new producerId". */
-static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
-				int64_t pid, int16_t epoch, int64_t *out_pid)
+static int16_t init_producer_id(struct prod_manager *pm,
+				const struct init_request *q, int64_t *out_pid)
 {
 	/* An id without an epoch, or an epoch without an id. */
-	if ((pid == PROD_NO_PRODUCER_ID) != (epoch == PROD_NO_EPOCH))
+	if ((q->producer_id == PROD_NO_PRODUCER_ID) !=
+	    (q->epoch == PROD_NO_EPOCH))
 		return KAFKA_ERR_INVALID_REQUEST;
 	/* Transactions (part 2) plug in here: a transactional id finds its
 	 * coordinator, which bumps the epoch of the id it remembers. */
-	if (txn.len >= 0)
+	if (q->txn.len >= 0)
 		return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
 	if (prod_next_producer_id(pm, out_pid) != KB_OK) {
 		*out_pid = PROD_NO_PRODUCER_ID;
@@ -309,8 +293,8 @@ static int16_t init_producer_id(struct prod_manager *pm, struct wire_str txn,
  * first, then ProducerAppendInfo's epoch and sequence checks, against the
  * state the batch before it in the same request (prev) leaves behind
  * when that one is the same producer's. Batches without a producer id
- * pass untouched. */
-static void prod_check(void *ctx, struct topic_partition *tp,
+ * pass untouched. Five parameters: chapter 06's produce-check hook type. */
+static void produce_check(void *ctx, struct topic_partition *tp,
 		       const struct seg_batch *b, const struct seg_batch *prev,
 		       struct topic_produce_verdict *v)
 {
@@ -402,10 +386,15 @@ static void prod_appended(void *ctx, struct topic_partition *tp,
 	 * the state of everything before this batch (INVARIANT 7). */
 	if (info->segment_base == info->base_offset && info->base_offset > 0)
 		prod_snapshot_write(pm, tp);
+	/* INVARIANT 3: produce_check let no older epoch through, so a
+	 * producer's epoch never goes back in memory. */
+	const struct prod_entry *e = entry_lookup(st, b->producer_id);
+	assert(!e || b->producer_epoch >= e->epoch);
 	if (state_record(st, b) != KB_OK)
 		KB_ERROR("%s: producer state lost for %" PRId64, tp->log->dir,
 			 b->producer_id);
 	st->next_offset = info->last_offset + 1;
+	state_check(st);
 }
 
 /* Remember one appended batch (b->base_offset is assigned). A new epoch
@@ -483,6 +472,7 @@ static struct prod_state *state_get(struct prod_manager *pm,
 		return NULL;
 	}
 	pm->states[pm->nstates++] = st;
+	state_check(st);
 	return st;
 }
 
@@ -599,10 +589,12 @@ static int snapshot_load(struct prod_state *st, const char *dir,
 		if (offs[i] > upto || offs[i] < st->next_offset)
 			continue;
 		seg_file_name(path, sizeof path, dir, offs[i], PROD_SNAPSHOT_SUFFIX);
-		if (snapshot_read(st, path) == KB_OK) {
+		if (snapshot_read(st, path) == KB_OK &&
+		    entries_below(st, offs[i])) {
 			st->next_offset = offs[i];
 			break;
 		}
+		st->n = 0;
 		KB_WARN("%s: damaged producer snapshot, deleted", path);
 		snapshot_unlink(dir, offs[i]);
 	}
@@ -672,6 +664,16 @@ static int snapshot_entry_decode(struct prod_state *st, const uint8_t *p)
 	return KB_OK;
 }
 
+/* INVARIANT 7: a snapshot named offset holds batches below it only;
+ * a CRC-valid file that says otherwise was not written by us. */
+static bool entries_below(const struct prod_state *st, int64_t offset)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->entries[i].batches[0].last_offset >= offset)
+			return false;
+	return true;
+}
+
 /* The offsets of dir's snapshot files, ascending (20-digit names sort as
  * numbers). returns owned *offsets (free). */
 static int snapshot_list(const char *dir, int64_t **offsets, size_t *n)
@@ -737,6 +739,7 @@ int prod_expire(struct prod_manager *pm, int64_t now_ms)
 			gone++;
 		}
 	}
+	prod_check(pm);
 	return gone;
 }
 
@@ -784,8 +787,51 @@ static int32_t seq_add(int32_t seq, int32_t n)
 	return (int32_t)(s < 0 ? s + INT32_MAX + 1 : s);
 }
 
+/* ---- Invariants ---- */
+
+/* INVARIANTS 5 and 6, and the shape the checks of 1-3 rely on: each
+ * producer once per partition, its window of 1..PROD_BATCH_WINDOW
+ * batches in offset order, all below next_offset. Sequences are not
+ * asserted: a compacted log may have lost whole batches. A failure is
+ * our bug, never a client's: disk data is validated before it is used. */
+void prod_check(const struct prod_manager *pm)
+{
+	assert(pm->next_id <= pm->block_end &&
+	       pm->block_end - pm->next_id <= PROD_ID_BLOCK_SIZE);
+	for (size_t i = 0; i < pm->nstates; i++) {
+		const struct prod_state *st = pm->states[i];
+		state_check(st);
+		for (size_t k = 0; k < i; k++)
+			assert(pm->states[k]->partition != st->partition ||
+			       memcmp(pm->states[k]->topic_id.b, st->topic_id.b,
+				      WIRE_UUID_LEN) != 0);
+	}
+}
+
+/* One partition's state: the part prod_check runs after each append. */
+static void state_check(const struct prod_state *st)
+{
+	assert(st->n <= st->cap);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct prod_entry *e = &st->entries[i];
+		assert(e->producer_id >= 0);
+		assert(e->nbatches >= 1 && e->nbatches <= PROD_BATCH_WINDOW);
+		for (int k = 0; k < e->nbatches; k++) {
+			const struct prod_batch *b = &e->batches[k];
+			assert(b->first_offset <= b->last_offset);
+			assert(b->last_offset < st->next_offset); /* INVARIANT 5 */
+			assert(k == 0 || b->first_offset > b[-1].last_offset);
+		}
+		for (size_t k = 0; k < i; k++)
+			assert(st->entries[k].producer_id != e->producer_id);
+	}
+}
+
 /* ---- Teardown ---- */
 
+/* Two passes: every snapshot first, while all states are loaded, then
+ * the frees. (One pass freed a state that the next snapshot's lookup
+ * still read: issue 9's use-after-free at shutdown.) */
 void prod_close(struct prod_manager *pm)
 {
 	if (!pm)
@@ -799,8 +845,10 @@ void prod_close(struct prod_manager *pm)
 		    prod_snapshot_write(pm, t->partitions[st->partition]) != KB_OK)
 			KB_WARN("%s: no producer snapshot at shutdown",
 				t->partitions[st->partition]->log->dir);
-		free(st->entries);
-		free(st);
+	}
+	for (size_t i = 0; i < pm->nstates; i++) {
+		free(pm->states[i]->entries);
+		free(pm->states[i]);
 	}
 	free(pm->states);
 	free(pm);

@@ -95,50 +95,38 @@ struct prod_manager;
 
 /* ---- Lifecycle ---- */
 
-/* Reserve the next block of producer ids (rewriting PROD_ID_FILE in
- * tm's log directory first), install the produce check and the appended
- * hook of chapter 06, and with srv register InitProducerId and the
- * expiration timer (srv may be NULL: tests). The appended hook takes over
- * moving the high watermark (06_topics.h) and moves it to the log end, as
- * chapter 06 did. borrows: tm, srv (must outlive it), cfg (copied).
- * returns owned *out (prod_close). */
+/* Reserve ids, install chapter 06's hooks, register InitProducerId on
+ * srv (may be NULL). borrows: tm, srv. returns owned *out (prod_close). */
 int prod_open(struct topic_manager *tm, struct net_server *srv,
 	      const struct prod_config *cfg, struct prod_manager **out);
 
-/* Clean shutdown: write a snapshot at the log end of every partition whose
- * state is loaded, remove the hooks, free. Call before
- * topic_manager_close (the logs must still be open). */
+/* Snapshot every loaded partition at its log end, then free; logs open. */
 void prod_close(struct prod_manager *pm);
 
 /* ---- Producer ids ---- */
 
-/* A producer id never handed out before, by this broker or any earlier
- * run on the same log directory. KB_ERR_IO when the next block cannot be
- * reserved. KAFKA: ProducerIdManager.generateProducerId. */
+/* An id never handed out before (KB_ERR_IO: the block file failed). */
 int prod_next_producer_id(struct prod_manager *pm, int64_t *out);
 
 /* ---- Producer state, per partition ---- */
 
-/* tp's state for producer_id, loading the partition's state from its
- * snapshot and log first if needed; NULL if none. valid until the next
- * append, expiration or prod_close. */
+/* tp's state for producer_id or NULL; valid until the next append. */
 const struct prod_entry *prod_entry_find(struct prod_manager *pm,
 					 struct topic_partition *tp,
 					 int64_t producer_id);
 
-/* Drop every producer whose last batch is older than
- * producer.id.expiration.ms at now_ms (wall clock); returns how many
- * went. The timer calls it. KAFKA: removeExpiredProducers. */
+/* Drop producers idle for producer.id.expiration.ms at now_ms (wall). */
 int prod_expire(struct prod_manager *pm, int64_t now_ms);
 
-/* Write tp's state as <log end offset, 20 digits>.snapshot in its
- * directory, then delete all but the PROD_SNAPSHOTS_KEPT newest. */
+/* Write tp's <log end>.snapshot; keep the PROD_SNAPSHOTS_KEPT newest. */
 int prod_snapshot_write(struct prod_manager *pm, struct topic_partition *tp);
+
+/* Assert 11_producers.c's invariants (aborts only on our own bug). */
+void prod_check(const struct prod_manager *pm);
 
 /* ---- Handler ---- */
 
-/* InitProducerId (api key 22, v0-4), registered by prod_open with the
- * manager as ctx. KB_ERR_PROTO for a malformed body. */
+/* InitProducerId (api key 22, v0-4); KB_ERR_PROTO for a bad body. */
 int handle_init_producer_id(struct net_request *req,
 			    struct net_response *resp);
 

@@ -896,6 +896,29 @@ static void test_net_every_fires(void **state)
 	fx_stop(&f);
 }
 
+/* net_at: one call at the deadline; a second net_at moves it (the
+ * reactor sleeps until then, not a period), INT64_MAX cancels it. */
+static void test_net_at_fires_once_at_its_deadline(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	int64_t start = kb_mono_ms();
+	assert_int_equal(net_at(f.srv, start + 5000, tick, &f.t), KB_OK);
+	assert_int_equal(net_at(f.srv, start + 30, tick, &f.t), KB_OK);
+	for (int i = 0; i < 100 && atomic_load(&f.t.ticks) == 0; i++)
+		net_run_once(f.srv, 1000);
+	assert_int_equal(atomic_load(&f.t.ticks), 1);
+	assert_true(kb_mono_ms() >= start + 30);
+	assert_true(kb_mono_ms() < start + 5000);
+	net_run_once(f.srv, 50); /* one-shot: nothing more */
+	assert_int_equal(atomic_load(&f.t.ticks), 1);
+	assert_int_equal(net_at(f.srv, kb_mono_ms() + 20, tick, &f.t), KB_OK);
+	assert_int_equal(net_at(f.srv, INT64_MAX, tick, &f.t), KB_OK);
+	net_run_once(f.srv, 60);
+	assert_int_equal(atomic_load(&f.t.ticks), 1);
+	net_server_free(f.srv);
+}
+
 static struct net_server *signal_target;
 static void on_sigusr1(int sig) { net_stop(signal_target); }
 
@@ -990,6 +1013,7 @@ int main(void)
 		cmocka_unit_test(test_net_idle_connection_closed),
 		cmocka_unit_test(test_net_max_connections_enforced),
 		cmocka_unit_test(test_net_every_fires),
+		cmocka_unit_test(test_net_at_fires_once_at_its_deadline),
 		cmocka_unit_test(test_net_stop_returns_from_run),
 		cmocka_unit_test(test_net_register_rejects_bad_rows),
 		cmocka_unit_test(test_net_request_log_at_debug),

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Chapter 09: the group state machine driven with a fake clock, and the
- * offsets kept in __consumer_offsets across a reopen. */
+/* Chapter 09: the group state machine driven with fake clocks (a
+ * monotonic one for deadlines, a wall one for record timestamps), with
+ * grp_check after every step, and the offsets kept in __consumer_offsets
+ * across a reopen. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "05_server.h"
 #include "06_topics.h"
 #include "09_groups.h"
 #include "testutil.h"
@@ -19,6 +22,28 @@
 static struct grp_protocol range_proto = {"range", {NULL, 0, 0}};
 static struct grp_protocol rr_proto = {"roundrobin", {NULL, 0, 0}};
 
+/* The fake clocks: tests set them; the coordinator reads them. */
+static int64_t fake_mono, fake_wall;
+static int64_t read_mono(void) { return fake_mono; }
+static int64_t read_wall(void) { return fake_wall; }
+
+/* Move the monotonic clock to t and fire what is due, as the reactor's
+ * net_at call would. */
+static void advance(struct grp_coordinator *c, int64_t t)
+{
+	fake_mono = t;
+	grp_run_timers(c);
+	grp_check(c);
+}
+
+static void use_fake_clocks(struct grp_coordinator *c)
+{
+	fake_mono = 0;
+	fake_wall = 1700000000000LL;
+	c->mono_ms = read_mono;
+	c->wall_ms = read_wall;
+}
+
 static struct grp_coordinator *open_mem(int32_t delay_ms)
 {
 	struct grp_config cfg;
@@ -26,7 +51,47 @@ static struct grp_coordinator *open_mem(int32_t delay_ms)
 	cfg.initial_rebalance_delay_ms = delay_ms;
 	struct grp_coordinator *c;
 	assert_int_equal(grp_open(NULL, NULL, &cfg, &c), KB_OK);
+	use_fake_clocks(c);
 	return c;
+}
+
+static int16_t heartbeat(struct grp_coordinator *c, int32_t gen,
+			 const char *member, const char *instance, int64_t now)
+{
+	struct grp_member_ref who = {"g", gen, member, instance};
+	fake_mono = now;
+	int16_t err = grp_heartbeat(c, &who);
+	grp_check(c);
+	return err;
+}
+
+static int16_t sync_as(struct grp_coordinator *c, int32_t gen,
+		       const char *member, const struct grp_assignment *a,
+		       size_t na)
+{
+	struct grp_sync_req q = {{"g", gen, member, NULL}, a, na};
+	struct grp_member *out;
+	int16_t err = grp_sync(c, &q, &out);
+	grp_check(c);
+	return err;
+}
+
+static int16_t leave(struct grp_coordinator *c, const char *member,
+		     int64_t now)
+{
+	fake_mono = now;
+	int16_t err = grp_leave(c, "g", member, NULL);
+	grp_check(c);
+	return err;
+}
+
+static int16_t join(struct grp_coordinator *c, const struct grp_join_req *q,
+		    int64_t now, struct grp_group **g, struct grp_member **m)
+{
+	fake_mono = now;
+	int16_t err = grp_join(c, q, g, m);
+	grp_check(c);
+	return err;
 }
 
 static struct grp_join_req join_req(const char *member, bool v4)
@@ -43,7 +108,7 @@ static struct grp_member *join_new_member(struct grp_coordinator *c,
 	struct grp_join_req q = join_req("", false);
 	struct grp_group *g;
 	struct grp_member *m;
-	assert_int_equal(grp_join(c, &q, now, &g, &m), KAFKA_ERR_NONE);
+	assert_int_equal(join(c, &q, now, &g, &m), KAFKA_ERR_NONE);
 	return m;
 }
 
@@ -54,7 +119,7 @@ static int16_t rejoin(struct grp_coordinator *c, struct grp_member *m,
 	struct grp_join_req q = join_req(m->id, false);
 	struct grp_group *g;
 	struct grp_member *out;
-	return grp_join(c, &q, now, &g, &out);
+	return join(c, &q, now, &g, &out);
 }
 
 /* One member through Empty -> PreparingRebalance -> CompletingRebalance
@@ -66,9 +131,8 @@ static struct grp_member *stable_one(struct grp_coordinator *c)
 	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
 	assert_true(m->join_ready);
 	struct grp_assignment a = {m->id, {(const uint8_t *)"P", 1}};
-	struct grp_member *sm;
-	assert_int_equal(grp_sync(c, "g", g->generation, m->id, NULL, &a, 1, 0,
-				  &sm), KAFKA_ERR_NONE);
+	assert_int_equal(sync_as(c, g->generation, m->id, &a, 1),
+			 KAFKA_ERR_NONE);
 	assert_int_equal(g->state, GRP_STABLE);
 	return m;
 }
@@ -95,9 +159,9 @@ static void test_grp_initial_delay_holds_the_join(void **state)
 	struct grp_group *g = grp_find(c, "g");
 	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
 	assert_false(m->join_ready);
-	grp_tick(c, 2999);
+	advance(c, 2999);
 	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
-	grp_tick(c, 3000);
+	advance(c, 3000);
 	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
 	assert_true(m->join_ready);
 	grp_close(c);
@@ -121,20 +185,17 @@ static void test_grp_follower_sync_waits_for_leader(void **state)
 	struct grp_group *g = grp_find(c, "g");
 	struct grp_member *b = join_new_member(c, 10);
 	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
-	assert_int_equal(grp_heartbeat(c, "g", 1, a->id, NULL, 20),
+	assert_int_equal(heartbeat(c, 1, a->id, NULL, 20),
 			 KAFKA_ERR_REBALANCE_IN_PROGRESS);
 	assert_int_equal(rejoin(c, a, 30), KAFKA_ERR_NONE);
 	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
 	assert_int_equal(g->generation, 2);
-	struct grp_member *out;
-	assert_int_equal(grp_sync(c, "g", 2, b->id, NULL, NULL, 0, 40, &out),
-			 KAFKA_ERR_NONE);
+	assert_int_equal(sync_as(c, 2, b->id, NULL, 0), KAFKA_ERR_NONE);
 	assert_true(b->sync_waiting);
 	assert_false(b->sync_ready);
 	struct grp_assignment as[2] = {{a->id, {(const uint8_t *)"A", 1}},
 				       {b->id, {(const uint8_t *)"B", 1}}};
-	assert_int_equal(grp_sync(c, "g", 2, a->id, NULL, as, 2, 50, &out),
-			 KAFKA_ERR_NONE);
+	assert_int_equal(sync_as(c, 2, a->id, as, 2), KAFKA_ERR_NONE);
 	assert_int_equal(g->state, GRP_STABLE);
 	assert_true(b->sync_ready);
 	assert_memory_equal(b->assignment.data, "B", 1);
@@ -152,10 +213,9 @@ static void test_grp_leave_stable_to_preparing(void **state)
 	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
 	char bid[256];
 	snprintf(bid, sizeof bid, "%s", b->id);
-	assert_int_equal(grp_leave(c, "g", bid, NULL, 30), KAFKA_ERR_NONE);
+	assert_int_equal(leave(c, bid, 30), KAFKA_ERR_NONE);
 	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
-	assert_int_equal(grp_leave(c, "g", bid, NULL, 31),
-			 KAFKA_ERR_UNKNOWN_MEMBER_ID);
+	assert_int_equal(leave(c, bid, 31), KAFKA_ERR_UNKNOWN_MEMBER_ID);
 	grp_close(c);
 }
 
@@ -165,11 +225,12 @@ static void test_grp_last_member_leaves_to_empty(void **state)
 	struct grp_coordinator *c = open_mem(0);
 	struct grp_member *a = stable_one(c);
 	struct grp_group *g = grp_find(c, "g");
-	assert_int_equal(grp_leave(c, "g", a->id, NULL, 10), KAFKA_ERR_NONE);
-	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
-	grp_tick(c, 11);
+	/* Issue 9: Empty before the LeaveGroup answer, not at a later tick
+	 * (KAFKA: prepareRebalance finds everyone left has rejoined). */
+	assert_int_equal(leave(c, a->id, 10), KAFKA_ERR_NONE);
 	assert_int_equal(g->state, GRP_EMPTY);
 	assert_int_equal(g->generation, 2);
+	assert_null(g->leader);
 	grp_close(c);
 }
 
@@ -179,11 +240,104 @@ static void test_grp_session_expiry_rebalances(void **state)
 	struct grp_coordinator *c = open_mem(0);
 	stable_one(c);
 	struct grp_group *g = grp_find(c, "g");
-	grp_tick(c, SESSION);
+	advance(c, SESSION - 1);
 	assert_int_equal(g->nmembers, 1);
-	grp_tick(c, SESSION + 1);
+	advance(c, SESSION); /* at the deadline, not a tick later */
 	assert_int_equal(g->nmembers, 0);
 	assert_int_equal(g->state, GRP_EMPTY);
+	grp_close(c);
+}
+
+/* Issue 9: deadlines follow the monotonic clock. A wall-clock jump of a
+ * day expires nobody; a heartbeat moves the session deadline; the group's
+ * state time (written into its record) is wall clock. */
+static void test_grp_session_deadline_is_monotonic(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(0);
+	struct grp_member *m = stable_one(c);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(g->state_ms, fake_wall);
+	fake_wall += 86400000LL;
+	advance(c, SESSION - 1);
+	assert_int_equal(g->nmembers, 1);
+	assert_int_equal(m->session.at_ms, SESSION);
+	assert_int_equal(heartbeat(c, 1, m->id, NULL, SESSION - 1),
+			 KAFKA_ERR_NONE);
+	assert_int_equal(m->session.at_ms, 2 * SESSION - 1);
+	advance(c, 2 * SESSION - 2);
+	assert_int_equal(g->nmembers, 1);
+	advance(c, 2 * SESSION - 1);
+	assert_int_equal(g->state, GRP_EMPTY);
+	assert_int_equal(g->state_ms, fake_wall);
+	grp_close(c);
+}
+
+/* INVARIANT 3: a member waiting in the JoinGroup barrier is not expired
+ * when its session deadline passes; its timer is armed again. */
+static void test_grp_waiting_member_is_not_expired(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(2 * SESSION);
+	struct grp_member *m = join_new_member(c, 0);
+	struct grp_group *g = grp_find(c, "g");
+	advance(c, SESSION);
+	assert_int_equal(g->nmembers, 1);
+	assert_true(m->join_waiting);
+	assert_int_equal(m->session.at_ms, 2 * SESSION);
+	advance(c, 2 * SESSION); /* the initial delay ends first */
+	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
+	assert_int_equal(g->nmembers, 1);
+	grp_close(c);
+}
+
+/* The last member leaving during the initial delay empties the group at
+ * once too: nobody is left to wait for. */
+static void test_grp_last_member_leaves_during_initial_delay(void **state)
+{
+	(void)state;
+	struct grp_coordinator *c = open_mem(3000);
+	struct grp_member *m = join_new_member(c, 0);
+	struct grp_group *g = grp_find(c, "g");
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	assert_int_equal(leave(c, m->id, 5), KAFKA_ERR_NONE);
+	assert_int_equal(g->state, GRP_EMPTY);
+	assert_int_equal(c->ntimers, 0);
+	grp_close(c);
+}
+
+/* With a server the earliest deadline is armed as the reactor's net_at
+ * call: the reactor sleeps until the session deadline and expires the
+ * member then, with no heartbeat and no periodic tick (real clocks). */
+static void test_grp_session_timer_runs_on_the_reactor(void **state)
+{
+	(void)state;
+	struct net_config ncfg;
+	struct net_server *srv;
+	struct grp_config cfg;
+	struct grp_coordinator *c;
+	net_config_defaults(&ncfg);
+	assert_int_equal(net_server_new(&ncfg, &srv), KB_OK);
+	grp_config_defaults(&cfg);
+	cfg.initial_rebalance_delay_ms = 0;
+	cfg.min_session_timeout_ms = 10;
+	assert_int_equal(grp_open(NULL, srv, &cfg, &c), KB_OK);
+	struct grp_join_req q = join_req("", false);
+	q.session_timeout_ms = 50;
+	struct grp_group *g;
+	struct grp_member *m;
+	assert_int_equal(grp_join(c, &q, &g, &m), KAFKA_ERR_NONE);
+	grp_check(c);
+	int64_t deadline = m->session.at_ms;
+	assert_int_equal(c->armed_ms, deadline);
+	for (int i = 0; i < 50 && g->nmembers > 0; i++)
+		net_run_once(srv, 1000);
+	assert_int_equal(g->nmembers, 0);
+	assert_int_equal(g->state, GRP_EMPTY);
+	assert_true(kb_mono_ms() >= deadline);
+	assert_int_equal(c->armed_ms, INT64_MAX); /* nothing left to wait for */
+	grp_check(c);
+	net_server_free(srv);
 	grp_close(c);
 }
 
@@ -196,10 +350,14 @@ static void test_grp_rebalance_timeout_drops_laggards(void **state)
 	struct grp_group *g = grp_find(c, "g");
 	char aid[256];
 	snprintf(aid, sizeof aid, "%s", a->id);
-	for (int64_t t = 1000; t < REBALANCE; t += 1000)
-		assert_int_equal(grp_heartbeat(c, "g", 1, a->id, NULL, t),
+	for (int64_t t = 1000; t < REBALANCE; t += 1000) {
+		assert_int_equal(heartbeat(c, 1, a->id, NULL, t),
 				 KAFKA_ERR_REBALANCE_IN_PROGRESS);
-	grp_tick(c, 10 + REBALANCE);
+		advance(c, t);
+	}
+	advance(c, 10 + REBALANCE - 1);
+	assert_int_equal(g->state, GRP_PREPARING_REBALANCE);
+	advance(c, 10 + REBALANCE);
 	assert_int_equal(g->state, GRP_COMPLETING_REBALANCE);
 	assert_int_equal(g->nmembers, 1);
 	assert_null(grp_member_find(g, aid));
@@ -213,15 +371,21 @@ static void test_grp_member_id_required_v4(void **state)
 	struct grp_join_req q = join_req("", true);
 	struct grp_group *g;
 	struct grp_member *m;
-	assert_int_equal(grp_join(c, &q, 0, &g, &m),
-			 KAFKA_ERR_MEMBER_ID_REQUIRED);
+	assert_int_equal(join(c, &q, 0, &g, &m), KAFKA_ERR_MEMBER_ID_REQUIRED);
 	assert_int_equal(g->npending, 1);
 	q.member_id = g->pending[0].id;
 	char id[256];
 	snprintf(id, sizeof id, "%s", q.member_id);
 	q.member_id = id;
-	assert_int_equal(grp_join(c, &q, 1, &g, &m), KAFKA_ERR_NONE);
+	assert_int_equal(join(c, &q, 1, &g, &m), KAFKA_ERR_NONE);
 	assert_string_equal(m->id, id);
+	assert_int_equal(g->npending, 0);
+	/* An id handed out but never used is forgotten after a session. */
+	q.member_id = "";
+	assert_int_equal(join(c, &q, 2, &g, &m), KAFKA_ERR_MEMBER_ID_REQUIRED);
+	advance(c, 2 + SESSION - 1);
+	assert_int_equal(g->npending, 1);
+	advance(c, 2 + SESSION);
 	assert_int_equal(g->npending, 0);
 	grp_close(c);
 }
@@ -231,19 +395,19 @@ static void test_grp_errors_clients_act_on(void **state)
 	(void)state;
 	struct grp_coordinator *c = open_mem(0);
 	struct grp_member *a = stable_one(c);
-	assert_int_equal(grp_heartbeat(c, "g", 7, a->id, NULL, 1),
+	assert_int_equal(heartbeat(c, 7, a->id, NULL, 1),
 			 KAFKA_ERR_ILLEGAL_GENERATION);
-	assert_int_equal(grp_heartbeat(c, "g", 1, "nobody", NULL, 1),
+	assert_int_equal(heartbeat(c, 1, "nobody", NULL, 1),
 			 KAFKA_ERR_UNKNOWN_MEMBER_ID);
 	struct grp_join_req q = join_req("", false);
 	q.session_timeout_ms = 1;
 	struct grp_group *g;
 	struct grp_member *m;
-	assert_int_equal(grp_join(c, &q, 1, &g, &m),
+	assert_int_equal(join(c, &q, 1, &g, &m),
 			 KAFKA_ERR_INVALID_SESSION_TIMEOUT);
 	q = join_req("", false);
 	q.protocol_type = "connect";
-	assert_int_equal(grp_join(c, &q, 1, &g, &m),
+	assert_int_equal(join(c, &q, 1, &g, &m),
 			 KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
 	grp_close(c);
 }
@@ -259,11 +423,11 @@ static void test_grp_select_protocol_common_by_vote(void **state)
 	struct grp_member *m;
 	q.protocols = both;
 	q.nprotocols = 2;
-	grp_join(c, &q, 0, &g, &m);
-	grp_join(c, &q, 0, &g, &m);
+	join(c, &q, 0, &g, &m);
+	join(c, &q, 0, &g, &m);
 	q.protocols = range_first;
-	grp_join(c, &q, 0, &g, &m);
-	grp_tick(c, 3000);
+	join(c, &q, 0, &g, &m);
+	advance(c, 3000);
 	assert_string_equal(g->protocol, "roundrobin");
 	grp_close(c);
 }
@@ -276,18 +440,19 @@ static void test_grp_static_member_returns_without_rebalance(void **state)
 	q.instance_id = "i1";
 	struct grp_group *g;
 	struct grp_member *m;
-	assert_int_equal(grp_join(c, &q, 0, &g, &m), KAFKA_ERR_NONE);
+	assert_int_equal(join(c, &q, 0, &g, &m), KAFKA_ERR_NONE);
 	struct grp_assignment a = {m->id, {(const uint8_t *)"X", 1}};
+	struct grp_sync_req sq = {{"g", 1, m->id, "i1"}, &a, 1};
 	struct grp_member *out;
-	grp_sync(c, "g", 1, m->id, "i1", &a, 1, 0, &out);
+	grp_sync(c, &sq, &out);
 	char old[256];
 	snprintf(old, sizeof old, "%s", m->id);
-	assert_int_equal(grp_join(c, &q, 100, &g, &m), KAFKA_ERR_NONE);
+	assert_int_equal(join(c, &q, 100, &g, &m), KAFKA_ERR_NONE);
 	assert_int_equal(g->state, GRP_STABLE);
 	assert_int_equal(g->generation, 1);
 	assert_true(m->join_ready);
 	assert_memory_equal(m->assignment.data, "X", 1);
-	assert_int_equal(grp_heartbeat(c, "g", 1, old, "i1", 200),
+	assert_int_equal(heartbeat(c, 1, old, "i1", 200),
 			 KAFKA_ERR_FENCED_INSTANCE_ID);
 	grp_close(c);
 }
@@ -298,8 +463,7 @@ static void test_grp_delete_only_empty(void **state)
 	struct grp_coordinator *c = open_mem(0);
 	struct grp_member *a = stable_one(c);
 	assert_int_equal(grp_delete(c, "g"), KAFKA_ERR_NON_EMPTY_GROUP);
-	grp_leave(c, "g", a->id, NULL, 1);
-	grp_tick(c, 2);
+	leave(c, a->id, 1); /* Empty at once: deletable right away */
 	assert_int_equal(grp_delete(c, "g"), KAFKA_ERR_NONE);
 	assert_null(grp_find(c, "g"));
 	assert_int_equal(grp_delete(c, "g"), KAFKA_ERR_GROUP_ID_NOT_FOUND);
@@ -336,7 +500,16 @@ static struct grp_coordinator *open_disk(const char *dir,
 	cfg.offsets_partitions = 5;
 	struct grp_coordinator *c;
 	assert_int_equal(grp_open(*tm, NULL, &cfg, &c), KB_OK);
+	use_fake_clocks(c);
 	return c;
+}
+
+static void commit(struct grp_coordinator *c, struct grp_group *g,
+		   int32_t partition, int64_t offset, const char *meta)
+{
+	struct grp_commit o = {"t", partition, offset, 0, meta};
+	assert_int_equal(grp_offset_commit(c, g, &o), KAFKA_ERR_NONE);
+	grp_check(c);
 }
 
 static void test_grp_offsets_survive_reopen(void **state)
@@ -345,15 +518,17 @@ static void test_grp_offsets_survive_reopen(void **state)
 	char *dir = tu_tmpdir();
 	struct topic_manager *tm;
 	struct grp_coordinator *c = open_disk(dir, &tm);
+	/* Issue 9: created on first use, not by grp_open. */
+	assert_null(topic_find(tm, TOPIC_CONSUMER_OFFSETS));
+	struct grp_group *g = grp_get_or_create(c, "g");
+	commit(c, g, 0, 41, "m");
 	struct topic *t = topic_find(tm, TOPIC_CONSUMER_OFFSETS);
 	assert_non_null(t);
 	assert_true(t->internal);
 	assert_true(t->cfg.cleanup_compact);
 	assert_int_equal(t->npartitions, 5);
-	struct grp_group *g = grp_get_or_create(c, "g", 0);
-	assert_int_equal(grp_offset_commit(c, g, "t", 0, 41, 0, "m", 5), 0);
-	assert_int_equal(grp_offset_commit(c, g, "t", 0, 42, 0, "m", 6), 0);
-	assert_int_equal(grp_offset_commit(c, g, "t", 1, 7, 0, NULL, 6), 0);
+	commit(c, g, 0, 42, "m");
+	commit(c, g, 1, 7, NULL);
 	grp_offset_remove(c, g, 1);
 	int32_t p = grp_partition_for("g", 5);
 	assert_int_equal(t->partitions[p]->high_watermark, 4);
@@ -383,9 +558,8 @@ static void test_grp_group_record_restores_generation(void **state)
 	struct grp_group *g;
 	struct grp_member *m;
 	c->cfg.initial_rebalance_delay_ms = 0;
-	grp_join(c, &q, 0, &g, &m);
-	struct grp_member *out;
-	grp_sync(c, "g", 1, m->id, NULL, NULL, 0, 0, &out);
+	join(c, &q, 0, &g, &m);
+	assert_int_equal(sync_as(c, 1, m->id, NULL, 0), KAFKA_ERR_NONE);
 	grp_close(c);
 	topic_manager_close(tm);
 	c = open_disk(dir, &tm);
@@ -406,11 +580,14 @@ static void test_grp_retention_expires_empty_groups(void **state)
 	struct topic_manager *tm;
 	struct grp_coordinator *c = open_disk(dir, &tm);
 	int64_t keep = (int64_t)GRP_DEFAULT_RETENTION_MINUTES * 60000;
-	struct grp_group *g = grp_get_or_create(c, "g", 0);
-	grp_offset_commit(c, g, "t", 0, 1, -1, "", 1000);
-	grp_expire_offsets(c, 1000 + keep - 1);
+	struct grp_group *g = grp_get_or_create(c, "g");
+	int64_t at = fake_wall;
+	commit(c, g, 0, 1, "");
+	fake_wall = at + keep - 1;
+	grp_expire_offsets(c);
 	assert_non_null(grp_find(c, "g"));
-	grp_expire_offsets(c, 1000 + keep);
+	fake_wall = at + keep;
+	grp_expire_offsets(c);
 	assert_null(grp_find(c, "g"));
 	grp_close(c);
 	topic_manager_close(tm);
@@ -431,6 +608,10 @@ int main(void)
 		cmocka_unit_test(test_grp_leave_stable_to_preparing),
 		cmocka_unit_test(test_grp_last_member_leaves_to_empty),
 		cmocka_unit_test(test_grp_session_expiry_rebalances),
+		cmocka_unit_test(test_grp_session_deadline_is_monotonic),
+		cmocka_unit_test(test_grp_waiting_member_is_not_expired),
+		cmocka_unit_test(test_grp_last_member_leaves_during_initial_delay),
+		cmocka_unit_test(test_grp_session_timer_runs_on_the_reactor),
 		cmocka_unit_test(test_grp_rebalance_timeout_drops_laggards),
 		cmocka_unit_test(test_grp_member_id_required_v4),
 		cmocka_unit_test(test_grp_errors_clients_act_on),

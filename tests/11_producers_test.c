@@ -53,6 +53,7 @@ static void fx_init(struct fx *f, const struct topic_config_kv *kv, size_t n)
 
 static void fx_close(struct fx *f)
 {
+	prod_check(f->pm);
 	prod_close(f->pm);
 	topic_manager_close(f->tm);
 	f->pm = NULL;
@@ -96,10 +97,12 @@ static int16_t produce(struct fx *f, int64_t pid, int16_t epoch, int32_t seq,
 	size_t len = idem_batch(buf, sizeof buf, pid, epoch, seq, n);
 	assert_int_equal(seg_batch_decode(buf, len, &h), KB_OK);
 	topic_run_produce_check(f->tm, f->tp, &h, NULL, &v);
+	prod_check(f->pm);
 	*offset = v.duplicate ? v.base_offset : -1;
 	if (v.error_code != KAFKA_ERR_NONE || v.duplicate)
 		return v.error_code;
 	assert_int_equal(topic_append_batch(f->tm, f->tp, buf, len, &info), KB_OK);
+	prod_check(f->pm);
 	*offset = info.base_offset;
 	return KAFKA_ERR_NONE;
 }
@@ -516,6 +519,32 @@ static void test_prod_clean_shutdown_writes_snapshot_at_log_end(void **state)
 	fx_fini(&f);
 }
 
+/* Issue 9: prod_close freed each partition's state before the next
+ * snapshot looked all of them up again (a use-after-free the sanitizer
+ * build aborts on). With two partitions, both snapshots must be written. */
+static void test_prod_clean_shutdown_snapshots_every_partition(void **state)
+{
+	struct fx f;
+	char path0[8192], path1[8192];
+	(void)state;
+	fx_init(&f, NULL, 0);
+	assert_int_equal(topic_create(f.tm, "u", 2, NULL, 0, NULL), KB_OK);
+	produce_ok(&f, 7, 0, 0, 3, 0);
+	struct topic_partition *t = f.tp;
+	for (int32_t p = 0; p < 2; p++) {
+		f.tp = topic_partition_find(f.tm, "u", p);
+		produce_ok(&f, 7, 0, 0, 2 + p, 0);
+	}
+	snap_path(&f, 3, path1, sizeof path1);
+	f.tp = topic_partition_find(f.tm, "u", 0);
+	snap_path(&f, 2, path0, sizeof path0);
+	f.tp = t;
+	fx_close(&f);
+	assert_true(tu_file_size(path0) > 0);
+	assert_true(tu_file_size(path1) > 0);
+	fx_fini(&f);
+}
+
 static void test_prod_state_rebuilt_from_snapshot_and_log_tail(void **state)
 {
 	struct fx f;
@@ -860,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_prod_high_watermark_follows_appends),
 		cmocka_unit_test(test_prod_state_rebuilt_from_log_without_snapshot),
 		cmocka_unit_test(test_prod_clean_shutdown_writes_snapshot_at_log_end),
+		cmocka_unit_test(test_prod_clean_shutdown_snapshots_every_partition),
 		cmocka_unit_test(test_prod_state_rebuilt_from_snapshot_and_log_tail),
 		cmocka_unit_test(test_prod_recovery_reads_only_log_after_snapshot),
 		cmocka_unit_test(test_prod_damaged_snapshot_falls_back_to_log),

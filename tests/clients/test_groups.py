@@ -289,6 +289,56 @@ def test_admin_list_describe_delete():
         admin.close()
 
 
+def test_group_empty_and_deletable_right_after_close():
+    """Issue 9: when the last member leaves, the group is Empty before the
+    LeaveGroup answer goes out (it stayed PreparingRebalance until the next
+    100 ms tick), so admin clients see Empty and may delete it at once."""
+    from kafka import KafkaAdminClient
+    with Broker(overrides=GROUP_CONF) as b:
+        setup_topic(b, "e", 60)
+        ca = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+        admin.list_consumer_groups()  # connected before the close
+        for round_ in range(3):
+            m = Member(b, "e", "solo-%d" % round_, group="eg")
+            m.start()
+            assert wait_until(lambda: len(m.assigned) == 6)
+            m.stop.set()
+            m.join()  # the consumer's close: LeaveGroup answered
+            groups = ca.list_groups("eg", timeout=10)
+            assert [(g.id, g.state) for g in groups] == [("eg", "Empty")], \
+                [(g.id, g.state) for g in groups]
+            res = admin.delete_consumer_groups(["eg"])
+            assert res[0][1].errno == 0, res
+            assert ca.list_groups("eg", timeout=10) == [] or \
+                [g.state for g in ca.list_groups("eg", timeout=10)] == ["Dead"]
+        admin.close()
+
+
+def test_offsets_topic_created_on_first_use():
+    """Issue 9: __consumer_offsets is created when a group first needs a
+    coordinator (FindCoordinator), as Kafka does, not at startup; once
+    created it is listed as an internal topic and survives a restart."""
+    with Broker(overrides=GROUP_CONF) as b:
+        ca = AdminClient({"bootstrap.servers": b.bootstrap})
+        assert list(ca.list_topics(timeout=10).topics) == []
+        b.restart()
+        assert list(ca.list_topics(timeout=10).topics) == []
+        setup_topic(b, "f", 6)
+        assert sorted(ca.list_topics(timeout=10).topics) == ["f"]
+        m = Member(b, "f", "first", group="fg")
+        m.start()
+        assert wait_until(lambda: len(m.got) == 6)
+        m.stop.set()
+        m.join()
+        topics = ca.list_topics(timeout=10).topics
+        assert sorted(topics) == ["__consumer_offsets", "f"], list(topics)
+        assert len(topics["__consumer_offsets"].partitions) == 50
+        b.restart()
+        topics = ca.list_topics(timeout=10).topics
+        assert sorted(topics) == ["__consumer_offsets", "f"], list(topics)
+
+
 def test_static_member_returns_without_rebalance():
     with Broker(overrides=GROUP_CONF) as b:
         setup_topic(b, "s", 60)

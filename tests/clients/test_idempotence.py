@@ -414,6 +414,34 @@ def test_duplicates_still_found_after_restart():
             assert send_batch(c, "raw", pid, 0, 9, 1) == (0, 9)
 
 
+def test_clean_shutdown_after_idempotent_batches_on_many_partitions():
+    """Issue 9: prod_close read the producer state of one partition after
+    freeing it; with idempotent batches on two or more partitions SIGTERM
+    then crashed (sanitizer build) before the clean-shutdown marker."""
+    with Broker() as b:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("idem3", 3, 1)],
+                            operation_timeout=10)["idem3"].result(15)
+        p = Producer({"bootstrap.servers": b.bootstrap,
+                      "enable.idempotence": True, "linger.ms": 5})
+        for i in range(30):
+            p.produce("idem3", value=b"v%d" % i, partition=i % 3)
+        assert p.flush(15) == 0, "records left unsent"
+        del p
+        rc = b.stop()
+        assert rc == 0, "SIGTERM exited %s:\n%s" % (rc, b.log_tail())
+        assert os.path.exists(os.path.join(b.data, ".kafka_cleanshutdown"))
+        for part in range(3):
+            names = os.listdir(os.path.join(b.data, "idem3-%d" % part))
+            assert "00000000000000000010.snapshot" in names, (part, names)
+        b.start()
+        assert b.stop() == 0  # the log is complete once the broker is gone
+        with open(b.log_path, errors="replace") as f:
+            loaded = [line for line in f if "topics: loaded" in line]
+        assert len(loaded) == 2 and "no clean-shutdown" not in loaded[-1], \
+            loaded
+
+
 def consume_values_raw(b, topic):
     """Every value of partition 0, through confluent-kafka."""
     c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "raw-check",
