@@ -31,11 +31,12 @@ def create_topic(b, topic, partitions=3):
     futures[topic].result(15)
 
 
-def produce(b, topic, n, base_ts, pace=0, stop=None, **conf):
+def produce(b, topic, n, base_ts, pace=0, stop=None, acked=None, **conf):
     """Produce records 0..n-1 (sleeping pace seconds after each, until the
     event stop is set); returns ({i: (partition, offset)} of the
-    acknowledged ones, [errors])."""
-    acked, errors = {}, []
+    acknowledged ones, [errors]). A caller that passes its own acked dict
+    can watch it fill while this runs in another thread."""
+    acked, errors = ({} if acked is None else acked), []
 
     def on_delivery(err, msg):
         if err:
@@ -123,15 +124,19 @@ def test_confluent_sigkill_while_producing_keeps_every_ack():
     with Broker() as b:
         base_ts = int(time.time() * 1000)
         create_topic(b, "crash")
-        result, stop = {}, threading.Event()
+        result, stop, progress = {}, threading.Event(), {}
         t = threading.Thread(target=lambda: result.update(r=produce(
-            b, "crash", N, base_ts, pace=0.0005, stop=stop,
+            b, "crash", N, base_ts, pace=0.0005, stop=stop, acked=progress,
             **{"message.timeout.ms": 2000, "linger.ms": 1,
                "reconnect.backoff.max.ms": 100})))
         t.start()
-        time.sleep(1.0)
+        # Kill in mid-stream: after some acknowledgements, whatever the load
+        # on this machine, and keep producing a while into the dead broker.
+        deadline = time.time() + 30
+        while len(progress) < 200 and time.time() < deadline:
+            time.sleep(0.01)
         b.stop(kill=True)
-        time.sleep(0.1)
+        time.sleep(0.5)
         stop.set()
         t.join(60)
         acked, errors = result["r"]
