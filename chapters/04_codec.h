@@ -597,6 +597,19 @@ int wire_records_init(struct wire_records *it, const uint8_t *batch,
 int wire_records_next(struct wire_records *it, struct wire_record *rec);
 /* Walk every record of the batch: KB_OK when all of them decode. */
 int wire_records_validate(const uint8_t *batch, size_t len);
+/* What wire_records_check found in a batch. */
+struct wire_records_summary {
+	int32_t records;   /* records walked */
+	int32_t null_keys; /* of them, records with a null key */
+	size_t inflated;   /* gzip: bytes of records after inflating */
+	bool opened;       /* false: a codec samsa cannot read (snappy, lz4,
+			      zstd), so nothing inside was checked */
+};
+
+/* Walk a producer's batch, gzip inflated up to max_inflated bytes: KB_ERR_
+ * PROTO bad records, CORRUPT bad gzip, TOO_LARGE, INVAL codec 5-7. */
+int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
+		       struct wire_records_summary *out);
 /* Read one record header from a reader over rec->headers (flexible
  * false): a non-null key and a nullable value, zigzag lengths. */
 void wire_read_record_header(struct wire_reader *r, struct wire_bytes *key,

@@ -59,6 +59,8 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
 
 #include "00_base.h"
 #include "01_segment.h"
@@ -68,6 +70,15 @@
 #define RECORD_HEADER_MIN_SIZE 2
 /* A record's attributes: one int8, always 0 when we write it. */
 #define RECORD_ATTRIBUTES_LEN 1
+/* KAFKA: CompressionType ids in the low three attribute bits. */
+#define CODEC_NONE 0
+#define CODEC_GZIP 1
+#define CODEC_ZSTD 4 /* the largest id Kafka knows; 5-7 are unassigned */
+/* Bytes inflated per step: the output grows by at most this much at a
+ * time, so nothing is ever allocated from a size the producer claims. */
+#define INFLATE_CHUNK (64 * 1024)
+/* zlib's windowBits for "gzip wrapper only" (RFC 1952, as GZIPInputStream). */
+#define GZIP_WINDOW_BITS (16 + MAX_WBITS)
 
 /* ---- Prototypes of static helpers ---- */
 
@@ -79,6 +90,10 @@ static void write_batch_header(struct wire_writer *w,
 static void write_record(struct wire_writer *w, const struct wire_record *rec,
 			 int32_t offset_delta, int64_t base_ts);
 static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b);
+static int check_records(const uint8_t *batch, size_t len,
+			 struct wire_records_summary *out);
+static int inflate_batch(const uint8_t *batch, size_t len, size_t max_inflated,
+			 struct kb_buf *out);
 static size_t zigzag_size(int64_t v);
 static int64_t add_wrapping(int64_t a, int64_t b);
 
@@ -196,6 +211,99 @@ int wire_records_validate(const uint8_t *batch, size_t len)
 	while (rc == KB_OK)
 		rc = wire_records_next(&it, &rec);
 	return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
+}
+
+/* ---- Checking a producer's batch ---- */
+
+/* KAFKA: LogValidator walks every record of a producer's batch, through
+ * the codec's input stream when it is compressed. samsa does the same for
+ * uncompressed and gzip batches; the inflated copy lives only for the
+ * walk, and inflation stops at max_inflated bytes. */
+int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
+		       struct wire_records_summary *out)
+{
+	struct seg_batch h;
+	*out = (struct wire_records_summary){0, 0, 0, false};
+	if (seg_batch_decode(batch, len, &h) != KB_OK || seg_batch_size(&h) != len)
+		return KB_ERR_PROTO;
+	int codec = h.attributes & SEG_ATTR_COMPRESSION_MASK;
+	if (codec > CODEC_ZSTD)
+		return KB_ERR_INVAL;
+	if (codec == CODEC_NONE)
+		return check_records(batch, len, out);
+	if (codec != CODEC_GZIP)
+		return KB_OK; /* SIMPLIFICATION: snappy, lz4, zstd stay closed */
+	struct kb_buf plain;
+	kb_buf_init(&plain);
+	int rc = inflate_batch(batch, len, max_inflated, &plain);
+	if (rc == KB_OK) {
+		out->inflated = plain.len - SEG_BATCH_HEADER_LEN;
+		rc = check_records(plain.data, plain.len, out);
+	}
+	kb_buf_fini(&plain);
+	return rc;
+}
+
+/* INVARIANT 5 on an uncompressed batch, counting the records without a
+ * key on the way. Every failure of the walk is KB_ERR_PROTO. */
+static int check_records(const uint8_t *batch, size_t len,
+			 struct wire_records_summary *out)
+{
+	struct wire_records it;
+	struct wire_record rec;
+	int rc = wire_records_init(&it, batch, len);
+	while (rc == KB_OK && (rc = wire_records_next(&it, &rec)) == KB_OK) {
+		out->records++;
+		out->null_keys += rec.key.len < 0;
+	}
+	out->opened = true;
+	return rc == KB_ERR_NOTFOUND ? KB_OK
+	       : rc == KB_ERR_NOMEM  ? rc
+				     : KB_ERR_PROTO;
+}
+
+/* The batch's header, then its gzip records area inflated (RFC 1952, one
+ * member after another, as java.util.zip.GZIPInputStream reads them),
+ * with the compression bits cleared and batchLength fitted: a batch
+ * wire_records_init can walk. KB_ERR_CORRUPT for bytes that are not gzip
+ * or end early; KB_ERR_TOO_LARGE as soon as more than max_inflated bytes
+ * come out (INVARIANT 8: the output grows INFLATE_CHUNK at a time). */
+static int inflate_batch(const uint8_t *batch, size_t len, size_t max_inflated,
+			 struct kb_buf *out)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	max_inflated = KB_MIN(max_inflated, (size_t)INT32_MAX - SEG_BATCH_HEADER_LEN);
+	int rc = kb_buf_append(out, batch, SEG_BATCH_HEADER_LEN);
+	if (rc != KB_OK || inflateInit2(&zs, GZIP_WINDOW_BITS) != Z_OK)
+		return KB_ERR_NOMEM;
+	zs.next_in = (Bytef *)(uintptr_t)(batch + SEG_BATCH_HEADER_LEN);
+	zs.avail_in = (uInt)(len - SEG_BATCH_HEADER_LEN);
+	int zrc = Z_OK;
+	while (rc == KB_OK && zrc == Z_OK) {
+		size_t done = out->len - SEG_BATCH_HEADER_LEN;
+		if (done > max_inflated)
+			rc = KB_ERR_TOO_LARGE;
+		else if ((rc = kb_buf_reserve(out, INFLATE_CHUNK)) == KB_OK) {
+			size_t room = KB_MIN((size_t)INFLATE_CHUNK, max_inflated + 1 - done);
+			zs.next_out = out->data + out->len;
+			zs.avail_out = (uInt)room;
+			zrc = inflate(&zs, Z_NO_FLUSH);
+			out->len += room - zs.avail_out;
+			if (zrc == Z_STREAM_END && zs.avail_in > 0)
+				zrc = inflateReset(&zs); /* the next member */
+		}
+	}
+	inflateEnd(&zs);
+	if (rc == KB_OK && zrc != Z_STREAM_END)
+		rc = zrc == Z_MEM_ERROR ? KB_ERR_NOMEM : KB_ERR_CORRUPT;
+	if (rc != KB_OK)
+		return rc;
+	uint8_t *h = out->data;
+	kb_put_be32(h + SEG_OFF_BATCH_LENGTH, (uint32_t)(out->len - SEG_LOG_OVERHEAD));
+	kb_put_be16(h + SEG_OFF_ATTRIBUTES, (uint16_t)(kb_get_be16(h + SEG_OFF_ATTRIBUTES) &
+						       ~SEG_ATTR_COMPRESSION_MASK));
+	return KB_OK;
 }
 
 /* ---- Writing a batch ---- */
