@@ -80,6 +80,20 @@
 /* zlib's windowBits for "gzip wrapper only" (RFC 1952, as GZIPInputStream). */
 #define GZIP_WINDOW_BITS (16 + MAX_WBITS)
 
+/* The records area of one batch as a stream of bytes: read in place, or
+ * inflated from gzip into a window of INFLATE_CHUNK bytes. */
+struct rec_stream {
+	const uint8_t *p; /* borrowed: the window's bytes not read yet */
+	size_t left;      /* bytes at p */
+	size_t read;      /* bytes read so far (inflated ones for gzip) */
+	bool gzip;
+	z_stream zs;      /* gzip: the inflater */
+	int zrc;          /* gzip: inflate's last answer (Z_OK to go on) */
+	uint8_t *win;     /* owned: gzip's window of output */
+	size_t max;       /* gzip: more than this many bytes is too large */
+	int err;          /* sticky: KB_OK or the first failure */
+};
+
 /* ---- Prototypes of static helpers ---- */
 
 static void read_record(struct wire_reader *r, struct wire_record *rec);
@@ -90,10 +104,16 @@ static void write_batch_header(struct wire_writer *w,
 static void write_record(struct wire_writer *w, const struct wire_record *rec,
 			 int32_t offset_delta, int64_t base_ts);
 static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b);
-static int check_records(const uint8_t *batch, size_t len,
-			 struct wire_records_summary *out);
-static int inflate_batch(const uint8_t *batch, size_t len, size_t max_inflated,
-			 struct kb_buf *out);
+static void stream_record(struct rec_stream *s,
+			  struct wire_records_summary *out);
+static int stream_open(struct rec_stream *s, const uint8_t *p, size_t n,
+		       bool gzip, size_t max_inflated);
+static bool stream_fill(struct rec_stream *s);
+static uint8_t stream_byte(struct rec_stream *s);
+static int64_t stream_varint(struct rec_stream *s, int max_bytes);
+static void stream_skip_blob(struct rec_stream *s, int64_t n);
+static void stream_fail(struct rec_stream *s);
+static void stream_close(struct rec_stream *s);
 static size_t zigzag_size(int64_t v);
 static int64_t add_wrapping(int64_t a, int64_t b);
 
@@ -216,94 +236,190 @@ int wire_records_validate(const uint8_t *batch, size_t len)
 /* ---- Checking a producer's batch ---- */
 
 /* KAFKA: LogValidator walks every record of a producer's batch, through
- * the codec's input stream when it is compressed. samsa does the same for
- * uncompressed and gzip batches; the inflated copy lives only for the
- * walk, and inflation stops at max_inflated bytes. */
+ * the codec's input stream when it is compressed (DefaultRecordBatch.
+ * streamingIterator). samsa does the same for uncompressed and gzip
+ * batches, with one window of memory, and stops at max_inflated bytes. */
 int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
 		       struct wire_records_summary *out)
 {
 	struct seg_batch h;
+	struct rec_stream s;
 	*out = (struct wire_records_summary){0, 0, 0, false};
-	if (seg_batch_decode(batch, len, &h) != KB_OK || seg_batch_size(&h) != len)
+	if (seg_batch_decode(batch, len, &h) != KB_OK ||
+	    seg_batch_size(&h) != len || h.records_count < 0)
 		return KB_ERR_PROTO;
 	int codec = h.attributes & SEG_ATTR_COMPRESSION_MASK;
 	if (codec > CODEC_ZSTD)
 		return KB_ERR_INVAL;
-	if (codec == CODEC_NONE)
-		return check_records(batch, len, out);
-	if (codec != CODEC_GZIP)
+	if (codec != CODEC_NONE && codec != CODEC_GZIP)
 		return KB_OK; /* SIMPLIFICATION: snappy, lz4, zstd stay closed */
-	struct kb_buf plain;
-	kb_buf_init(&plain);
-	int rc = inflate_batch(batch, len, max_inflated, &plain);
-	if (rc == KB_OK) {
-		out->inflated = plain.len - SEG_BATCH_HEADER_LEN;
-		rc = check_records(plain.data, plain.len, out);
-	}
-	kb_buf_fini(&plain);
+	int rc = stream_open(&s, batch + SEG_BATCH_HEADER_LEN,
+			     len - SEG_BATCH_HEADER_LEN, codec == CODEC_GZIP,
+			     max_inflated);
+	for (int32_t i = 0; rc == KB_OK && !s.err && i < h.records_count; i++)
+		stream_record(&s, out);
+	/* INVARIANT 5: recordsCount records, then not a byte more. */
+	if (rc == KB_OK && !s.err && stream_fill(&s))
+		s.err = KB_ERR_PROTO;
+	out->inflated = s.gzip ? s.read + s.left : 0;
+	out->opened = true;
+	rc = rc != KB_OK ? rc : s.err;
+	stream_close(&s);
 	return rc;
 }
 
-/* INVARIANT 5 on an uncompressed batch, counting the records without a
- * key on the way. Every failure of the walk is KB_ERR_PROTO. */
-static int check_records(const uint8_t *batch, size_t len,
-			 struct wire_records_summary *out)
+/* One record read from the stream, as wire_records_next reads one: its
+ * length, then fields that must exactly fill it. Keys are counted, not
+ * kept: key, value and header bytes are skipped. */
+static void stream_record(struct rec_stream *s, struct wire_records_summary *out)
 {
-	struct wire_records it;
-	struct wire_record rec;
-	int rc = wire_records_init(&it, batch, len);
-	while (rc == KB_OK && (rc = wire_records_next(&it, &rec)) == KB_OK) {
-		out->records++;
-		out->null_keys += rec.key.len < 0;
+	int64_t len = stream_varint(s, WIRE_VARINT_MAX_BYTES);
+	size_t start = s->read;
+	if (len < 0)
+		stream_fail(s);
+	stream_byte(s); /* attributes */
+	stream_varint(s, WIRE_VARLONG_MAX_BYTES); /* timestampDelta */
+	stream_varint(s, WIRE_VARINT_MAX_BYTES);  /* offsetDelta */
+	int64_t key = stream_varint(s, WIRE_VARINT_MAX_BYTES);
+	stream_skip_blob(s, key);
+	stream_skip_blob(s, stream_varint(s, WIRE_VARINT_MAX_BYTES)); /* value */
+	int64_t headers = stream_varint(s, WIRE_VARINT_MAX_BYTES);
+	if (headers < 0)
+		stream_fail(s);
+	for (int64_t i = 0; i < headers && !s->err; i++) {
+		int64_t hkey = stream_varint(s, WIRE_VARINT_MAX_BYTES);
+		if (hkey < 0) /* KAFKA: "Invalid negative header key size" */
+			stream_fail(s);
+		stream_skip_blob(s, hkey);
+		stream_skip_blob(s, stream_varint(s, WIRE_VARINT_MAX_BYTES));
 	}
-	out->opened = true;
-	return rc == KB_ERR_NOTFOUND ? KB_OK
-	       : rc == KB_ERR_NOMEM  ? rc
-				     : KB_ERR_PROTO;
+	if (!s->err && s->read - start != (uint64_t)len)
+		stream_fail(s); /* KAFKA: "Invalid record size" */
+	if (!s->err) {
+		out->records++;
+		out->null_keys += key == -1;
+	}
 }
 
-/* The batch's header, then its gzip records area inflated (RFC 1952, one
- * member after another, as java.util.zip.GZIPInputStream reads them),
- * with the compression bits cleared and batchLength fitted: a batch
- * wire_records_init can walk. KB_ERR_CORRUPT for bytes that are not gzip
- * or end early; KB_ERR_TOO_LARGE as soon as more than max_inflated bytes
- * come out (INVARIANT 8: the output grows INFLATE_CHUNK at a time). */
-static int inflate_batch(const uint8_t *batch, size_t len, size_t max_inflated,
-			 struct kb_buf *out)
+/* Start reading n bytes at p, as they are or inflating them (RFC 1952
+ * gzip, member after member, as java.util.zip.GZIPInputStream reads). */
+static int stream_open(struct rec_stream *s, const uint8_t *p, size_t n,
+		       bool gzip, size_t max_inflated)
 {
-	z_stream zs;
-	memset(&zs, 0, sizeof zs);
-	max_inflated = KB_MIN(max_inflated, (size_t)INT32_MAX - SEG_BATCH_HEADER_LEN);
-	int rc = kb_buf_append(out, batch, SEG_BATCH_HEADER_LEN);
-	if (rc != KB_OK || inflateInit2(&zs, GZIP_WINDOW_BITS) != Z_OK)
-		return KB_ERR_NOMEM;
-	zs.next_in = (Bytef *)(uintptr_t)(batch + SEG_BATCH_HEADER_LEN);
-	zs.avail_in = (uInt)(len - SEG_BATCH_HEADER_LEN);
-	int zrc = Z_OK;
-	while (rc == KB_OK && zrc == Z_OK) {
-		size_t done = out->len - SEG_BATCH_HEADER_LEN;
-		if (done > max_inflated)
-			rc = KB_ERR_TOO_LARGE;
-		else if ((rc = kb_buf_reserve(out, INFLATE_CHUNK)) == KB_OK) {
-			size_t room = KB_MIN((size_t)INFLATE_CHUNK, max_inflated + 1 - done);
-			zs.next_out = out->data + out->len;
-			zs.avail_out = (uInt)room;
-			zrc = inflate(&zs, Z_NO_FLUSH);
-			out->len += room - zs.avail_out;
-			if (zrc == Z_STREAM_END && zs.avail_in > 0)
-				zrc = inflateReset(&zs); /* the next member */
-		}
+	memset(s, 0, sizeof *s);
+	s->gzip = gzip;
+	if (!gzip) {
+		s->p = p;
+		s->left = n;
+		return KB_OK;
 	}
-	inflateEnd(&zs);
-	if (rc == KB_OK && zrc != Z_STREAM_END)
-		rc = zrc == Z_MEM_ERROR ? KB_ERR_NOMEM : KB_ERR_CORRUPT;
-	if (rc != KB_OK)
-		return rc;
-	uint8_t *h = out->data;
-	kb_put_be32(h + SEG_OFF_BATCH_LENGTH, (uint32_t)(out->len - SEG_LOG_OVERHEAD));
-	kb_put_be16(h + SEG_OFF_ATTRIBUTES, (uint16_t)(kb_get_be16(h + SEG_OFF_ATTRIBUTES) &
-						       ~SEG_ATTR_COMPRESSION_MASK));
+	s->max = max_inflated;
+	s->zs.next_in = (Bytef *)(uintptr_t)p;
+	s->zs.avail_in = (uInt)n;
+	if (!(s->win = malloc(INFLATE_CHUNK)))
+		return KB_ERR_NOMEM;
+	if (inflateInit2(&s->zs, GZIP_WINDOW_BITS) != Z_OK) {
+		free(s->win);
+		s->win = NULL;
+		return KB_ERR_NOMEM;
+	}
 	return KB_OK;
+}
+
+/* Make bytes available: true when there are, false at the end or on an
+ * error (s->err: KB_ERR_CORRUPT for gzip that is damaged or ends early,
+ * KB_ERR_TOO_LARGE once more than max bytes came out). INVARIANT 8:
+ * inflation goes one window at a time, so it stops at the bound. */
+static bool stream_fill(struct rec_stream *s)
+{
+	while (s->left == 0 && s->gzip && !s->err) {
+		if (s->zrc == Z_STREAM_END) {
+			if (s->zs.avail_in == 0)
+				return false; /* the end of the last member */
+			s->zrc = inflateReset(&s->zs);
+		}
+		if (s->read > s->max) {
+			s->err = KB_ERR_TOO_LARGE;
+			break;
+		}
+		size_t room = KB_MIN((size_t)INFLATE_CHUNK, s->max + 1 - s->read);
+		s->zs.next_out = s->win;
+		s->zs.avail_out = (uInt)room;
+		if (s->zrc == Z_OK)
+			s->zrc = inflate(&s->zs, Z_NO_FLUSH);
+		s->p = s->win;
+		s->left = room - s->zs.avail_out;
+		if (s->zrc != Z_OK && s->zrc != Z_STREAM_END)
+			s->err = s->zrc == Z_MEM_ERROR ? KB_ERR_NOMEM : KB_ERR_CORRUPT;
+	}
+	if (s->err)
+		s->left = 0;
+	return s->left > 0;
+}
+
+/* The next byte, or 0 and KB_ERR_PROTO (unless an error came first)
+ * when the records end before the format says they do. */
+static uint8_t stream_byte(struct rec_stream *s)
+{
+	if (!stream_fill(s)) {
+		stream_fail(s);
+		return 0;
+	}
+	s->left--;
+	s->read++;
+	return *s->p++;
+}
+
+/* A zigzag varint of at most max_bytes bytes (5: varint, 10: varlong);
+ * for a varint the value must fit in 32 bits (as wire_read_varint). */
+static int64_t stream_varint(struct rec_stream *s, int max_bytes)
+{
+	uint64_t u = 0;
+	for (int i = 0; i < max_bytes && !s->err; i++) {
+		uint8_t b = stream_byte(s);
+		u |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (b & 0x80)
+			continue;
+		if (max_bytes == WIRE_VARINT_MAX_BYTES && (u >> 32) != 0)
+			break;
+		return (int64_t)((u >> 1) ^ (0 - (u & 1)));
+	}
+	stream_fail(s);
+	return 0;
+}
+
+/* Skip a key, value or header field of length n (-1: null). */
+static void stream_skip_blob(struct rec_stream *s, int64_t n)
+{
+	if (n < -1)
+		stream_fail(s);
+	while (n > 0 && !s->err) {
+		if (!stream_fill(s)) {
+			stream_fail(s);
+			break;
+		}
+		size_t k = (size_t)KB_MIN((uint64_t)n, (uint64_t)s->left);
+		s->p += k;
+		s->left -= k;
+		s->read += k;
+		n -= (int64_t)k;
+	}
+}
+
+/* The records break their format: KB_ERR_PROTO, unless the stream
+ * failed first (that error stays). */
+static void stream_fail(struct rec_stream *s)
+{
+	if (!s->err)
+		s->err = KB_ERR_PROTO;
+}
+
+static void stream_close(struct rec_stream *s)
+{
+	if (s->win)
+		inflateEnd(&s->zs);
+	free(s->win);
+	s->win = NULL;
 }
 
 /* ---- Writing a batch ---- */

@@ -74,9 +74,9 @@
 /* KAFKA: ProduceRequest.validateRecords: zstd from Produce v7 (KIP-110). */
 #define PRODUCE_ZSTD_MIN_VERSION 7
 /* Bytes of gzip records one Produce request may inflate, over all its
- * partitions (a bomb guard; Kafka has none): 64 MiB, far above what a
- * client's 1 MB max.request.size holds. */
-#define PRODUCE_INFLATE_BUDGET ((size_t)64 << 20)
+ * partitions: a bomb guard (Kafka has none), 32 times a client's 1 MB
+ * default max.request.size, a tenth of a second of the reactor here. */
+#define PRODUCE_INFLATE_BUDGET ((size_t)32 << 20)
 /* KAFKA: CompressionType ids (attributes bits 0-2). */
 #define CODEC_ZSTD 4
 /* KAFKA: IsolationLevel.READ_COMMITTED. */
