@@ -3,59 +3,41 @@
  * Chapter 04, second file — records: what is inside a record batch v2.
  *
  * Concept:
- *   Chapter 01 stores record batches whole: a 61-byte header, then the
- *   records. Each record is small and packed tight: its own length first
- *   (a zigzag varint), then attributes, a timestamp and an offset as
- *   deltas from the batch's base values (varlong, varint), the key and
- *   the value each with a varint length (-1: null), and a varint count
- *   of headers, each a key and a value with varint lengths. Deltas and
- *   varints keep a record of a few bytes a few bytes long on the wire.
- *   The broker almost never needs the records: it stores, replicates and
- *   serves whole batches. It walks them for two reasons only: to check
- *   that a producer's batch is what it claims (every length inside fits,
- *   exactly recordsCount records fill it) before the batch reaches a
- *   log, and to read its own internal topics back. And it writes batches
- *   only for itself: committed offsets (__consumer_offsets), transaction
- *   markers, group metadata.
+ *   After chapter 01's 61-byte batch header come the records, packed
+ *   tight: a zigzag varint length, then attributes, timestamp and offset
+ *   deltas, key, value and headers with varint lengths (-1: null). The
+ *   broker walks them only to check a producer's batch before it reaches
+ *   a log, and to read and write its own internal topics.
  *
  * Kafka:
- *   DefaultRecord (readFrom, writeTo, sizeInBytes: "Invalid record
- *   size", "Invalid negative header key size"), DefaultRecordBatch
- *   (iterator, the CRC-32C from attributes on), MemoryRecordsBuilder
- *   for the batches the broker writes itself; CLIENTS.md §6.
+ *   DefaultRecord (readFrom: "Invalid record size"), DefaultRecordBatch
+ *   (iterator, streamingIterator), LogValidator (every record of a
+ *   producer's batch, through the codec's stream), MemoryRecordsBuilder.
  *
  * Interface:
  *   - wire_records_init on one whole uncompressed batch, then
- *     wire_records_next until KB_ERR_NOTFOUND. A lying recordsCount
- *     shows only at the end: run wire_records_validate first when one
- *     bad record must reject the whole batch.
- *   - A record's key, value and headers are views into the batch: valid
- *     until its buffer is freed. Read the headers with a wire_reader over
- *     rec.headers and wire_read_record_header, rec.headers_count times.
+ *     wire_records_next until KB_ERR_NOTFOUND; keys, values and headers
+ *     are views into the batch (headers: wire_read_record_header).
+ *   - wire_records_check walks a producer's batch, plain or gzip, with a
+ *     bound on inflated bytes, and counts its records and null keys.
  *   - wire_batch_write appends one uncompressed batch to a kb_buf, or
- *     leaves the buffer as it was and returns the error.
- *   The declarations are in 04_codec.h, next to the rest of the codec.
+ *     leaves the buffer as it was. Declarations: 04_codec.h.
  *
  * Invariants (numbered as in 04_codec.c, whose list they belong to):
- *   3. A record length, key, value or header length is checked against
- *      the bytes left before it is used; a recordsCount that the bytes
- *      cannot hold (WIRE_RECORD_MIN_SIZE each) is rejected at init.
- *   5. The records of a batch exactly fill it, each record exactly fills
- *      its own length, and there are exactly recordsCount of them.
+ *   3. Every length inside a batch is checked before it is used.
+ *   5. The records exactly fill the batch, each exactly fills its own
+ *      length, and there are exactly recordsCount of them.
  *   7. A batch from wire_batch_write passes seg_batch_validate.
+ *   8. Checking a gzip batch holds one INFLATE_CHUNK window, and stops
+ *      inflating once max_inflated bytes came out.
  *
  * Simplifications:
- *   - Compressed batches are not iterated (KB_ERR_INVAL); chapter 10
- *     decompresses gzip where the broker must look inside.
- *   - Record attributes are read but not used (Kafka reserves them) and
- *     always written as 0; headers are written pre-encoded, as given.
+ *   - snappy, lz4 and zstd batches are not opened (samsa links zlib only).
+ *   - Record attributes are ignored when read and written as 0.
  *   Pure and single-threaded, like the rest of the codec.
  *
  * See also: docs/04_records.md, diagrams/04_records.dot,
- *   tests/04_codec_test.c (the records and batch tests),
- *   chapters/04_codec.c (the primitives this file reads and writes
- *   with). Chapters used: 00 (base), 01 (segment: seg_batch_decode,
- *   seg_crc32c, the SEG_OFF_* header offsets).
+ *   tests/04_codec_test.c. Chapters used: 00 (base), 01 (segment).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,14 +82,14 @@ static void read_record(struct wire_reader *r, struct wire_record *rec);
 static struct wire_bytes read_varint_bytes(struct wire_reader *r);
 static void write_batch_header(struct wire_writer *w,
 			       const struct wire_batch_params *bp,
-			       int32_t count, int64_t base_ts, int64_t max_ts);
+			       const struct wire_record *recs, int32_t count);
 static void write_record(struct wire_writer *w, const struct wire_record *rec,
 			 int32_t offset_delta, int64_t base_ts);
 static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b);
 static void stream_record(struct rec_stream *s,
 			  struct wire_records_summary *out);
-static int stream_open(struct rec_stream *s, const uint8_t *p, size_t n,
-		       bool gzip, size_t max_inflated);
+static int stream_open(struct rec_stream *s, const uint8_t *batch,
+		       size_t len, size_t max_inflated);
 static bool stream_fill(struct rec_stream *s);
 static uint8_t stream_byte(struct rec_stream *s);
 static int64_t stream_varint(struct rec_stream *s, int max_bytes);
@@ -253,9 +235,7 @@ int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
 		return KB_ERR_INVAL;
 	if (codec != CODEC_NONE && codec != CODEC_GZIP)
 		return KB_OK; /* SIMPLIFICATION: snappy, lz4, zstd stay closed */
-	int rc = stream_open(&s, batch + SEG_BATCH_HEADER_LEN,
-			     len - SEG_BATCH_HEADER_LEN, codec == CODEC_GZIP,
-			     max_inflated);
+	int rc = stream_open(&s, batch, len, max_inflated);
 	for (int32_t i = 0; rc == KB_OK && !s.err && i < h.records_count; i++)
 		stream_record(&s, out);
 	/* INVARIANT 5: recordsCount records, then not a byte more. */
@@ -301,14 +281,18 @@ static void stream_record(struct rec_stream *s, struct wire_records_summary *out
 	}
 }
 
-/* Start reading n bytes at p, as they are or inflating them (RFC 1952
- * gzip, member after member, as java.util.zip.GZIPInputStream reads). */
-static int stream_open(struct rec_stream *s, const uint8_t *p, size_t n,
-		       bool gzip, size_t max_inflated)
+/* Start reading the records area of the batch at [0, len), as it is or
+ * inflating it when the batch says gzip (RFC 1952, member after member,
+ * as java.util.zip.GZIPInputStream reads). */
+static int stream_open(struct rec_stream *s, const uint8_t *batch,
+		       size_t len, size_t max_inflated)
 {
+	const uint8_t *p = batch + SEG_BATCH_HEADER_LEN;
+	size_t n = len - SEG_BATCH_HEADER_LEN;
 	memset(s, 0, sizeof *s);
-	s->gzip = gzip;
-	if (!gzip) {
+	s->gzip = (kb_get_be16(batch + SEG_OFF_ATTRIBUTES) &
+		   SEG_ATTR_COMPRESSION_MASK) == CODEC_GZIP;
+	if (!s->gzip) {
 		s->p = p;
 		s->left = n;
 		return KB_OK;
@@ -431,13 +415,11 @@ int wire_batch_write(struct kb_buf *out, const struct wire_batch_params *bp,
 {
 	if (count < 1 || (bp->attributes & SEG_ATTR_COMPRESSION_MASK))
 		return KB_ERR_INVAL;
-	int64_t base_ts = recs[0].timestamp, max_ts = base_ts;
-	for (int32_t i = 1; i < count; i++)
-		max_ts = KB_MAX(max_ts, recs[i].timestamp);
+	int64_t base_ts = recs[0].timestamp;
 	size_t start = out->len;
 	struct wire_writer w;
 	wire_writer_init(&w, out, false);
-	write_batch_header(&w, bp, count, base_ts, max_ts);
+	write_batch_header(&w, bp, recs, count);
 	for (int32_t i = 0; i < count; i++)
 		write_record(&w, &recs[i], i, base_ts);
 	size_t len = out->len - start;
@@ -456,11 +438,15 @@ int wire_batch_write(struct kb_buf *out, const struct wire_batch_params *bp,
 	return KB_OK;
 }
 
-/* The 61 bytes of CLIENTS.md §6, in order (offsets: SEG_OFF_*). */
+/* The 61 bytes of CLIENTS.md §6, in order (offsets: SEG_OFF_*); the
+ * timestamps are the first record's and the largest. */
 static void write_batch_header(struct wire_writer *w,
 			       const struct wire_batch_params *bp,
-			       int32_t count, int64_t base_ts, int64_t max_ts)
+			       const struct wire_record *recs, int32_t count)
 {
+	int64_t base_ts = recs[0].timestamp, max_ts = base_ts;
+	for (int32_t i = 1; i < count; i++)
+		max_ts = KB_MAX(max_ts, recs[i].timestamp);
 	wire_write_i64(w, bp->base_offset);
 	wire_write_i32(w, 0); /* batchLength, patched */
 	wire_write_i32(w, bp->partition_leader_epoch);

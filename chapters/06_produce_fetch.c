@@ -3,55 +3,44 @@
  * Chapter 06 — topics, part 4: the data path.
  *
  * Concept:
- *   A producer sends record batches; a consumer asks for the bytes after
- *   an offset. Between the two sits a log (chapter 03), and this file is
- *   the thin, careful layer that guards it. Produce checks every batch a
- *   client sends (its CRC, its size, its shape) and appends it exactly as
- *   it came: the broker only writes the base offset and leader epoch,
- *   which the CRC does not cover. Fetch finds the byte range that holds
- *   the asked offsets and hands the file itself to the socket
- *   (sendfile(2)); when there is not yet enough to send, the request waits
- *   in purgatory (chapter 05) and the next append wakes it.
+ *   Produce checks each batch a client sends as Kafka does and appends it
+ *   as it came (the broker writes only base offset and leader epoch, which
+ *   the CRC does not cover). Fetch finds the byte range that holds the
+ *   asked offsets and hands the file to the socket (sendfile(2)); when
+ *   there is not enough yet, the request waits in purgatory (chapter 05).
  *
  * Kafka:
- *   ReplicaManager.appendRecords / fetchMessages, LogValidator (checks on
- *   each batch), DelayedFetch (min_bytes, max_wait_ms), KIP-74 (the first
- *   batch is returned whole even when larger than the limits). Produce
- *   v0-8 (v0-2 answered UNSUPPORTED_VERSION), Fetch v4-12 (sessionless:
- *   session_id 0), ListOffsets v1-7 (-2 earliest, -1 latest, -3 max
- *   timestamp), OffsetForLeaderEpoch v2-4, DeleteRecords v0-2.
+ *   KafkaApis.handleProduceRequest, ProduceRequest.validateRecords,
+ *   UnifiedLog.analyzeAndValidateRecords, LogValidator; DelayedFetch,
+ *   KIP-74. Produce v3-8 (v0-2: UNSUPPORTED_VERSION), Fetch v4-12,
+ *   ListOffsets v1-7, OffsetForLeaderEpoch v2-4, DeleteRecords v0-2.
  *
  * Interface:
- *   - Every API here has the same request shape, topics of partitions:
- *     data_decode reads it into a struct data_req with one struct part_req
- *     per partition; each handler answers the partitions in request order.
- *   - A produced batch reaches a log only through topic_append_batch, so
- *     later chapters see every append through their hooks.
- *   - A fetch never allocates from a size the client sent: it reads what
- *     log_read says exists, and sends it with net_response_add_file.
+ *   - Every API here reads topics of partitions (data_decode) and answers
+ *     them in request order; Fetch answers a repeated partition once,
+ *     ListOffsets answers each occurrence INVALID_REQUEST.
+ *   - A batch reaches a log only through topic_append_batch.
+ *   - A fetch never allocates from a size the client sent, and a replica
+ *     id >= 0 gets NOT_LEADER_OR_FOLLOWER (followers are chapter 08's).
  *
  * Invariants:
- *   1. A batch is appended only after every batch of its partition passed
- *      validation (CRC, magic 2, size, not control, records that match
- *      recordsCount); a partition's batches go in together or not at all.
- *   2. The broker changes no byte the CRC covers, except for LogAppendTime
- *      topics, where it sets the timestamp type and maxTimestamp and
- *      computes the CRC again (KAFKA: DefaultRecordBatch.setMaxTimestamp).
+ *   1. A batch is appended only after it passed every check: one batch of
+ *      magic 2, size, CRC, codec, counts, no control or transactional
+ *      bits, records that fill it as recordsCount says (gzip inflated,
+ *      bounded), keys on a compacted topic.
+ *   2. The broker changes no byte the CRC covers, except on LogAppendTime
+ *      topics (timestamp type, maxTimestamp, CRC again).
  *   3. A consumer never sees an offset at or above the high watermark.
- *   4. A parked fetch holds no pointer into partition state: it looks its
- *      partitions up again each time it is woken.
+ *   4. A parked fetch holds no pointer into partition state.
  *
- * Simplifications:
- *   - One broker: acks=-1 waits for nothing (the ISR is this node), and
- *     min.insync.replicas above 1 fails with NOT_ENOUGH_REPLICAS.
- *   - No fetch sessions (KIP-227): every answer is a full one, session 0.
- *   - No transactions yet: last_stable_offset = high watermark, and the
- *     aborted transactions list is empty (chapter 11).
- *   - Compressed batches are not opened, so a lying recordsCount inside
- *     one is not caught (Kafka decompresses in LogValidator).
+ * Simplifications (docs/06_produce_fetch.md says more):
+ *   - One broker: acks=-1 waits for nothing; min.insync.replicas > 1 fails.
+ *   - No fetch sessions (KIP-227) and no transactions (chapter 11).
+ *   - snappy, lz4 and zstd batches are not opened; gzip is inflated within
+ *     PRODUCE_INFLATE_BUDGET per request.
  *
  * See also: docs/06_produce_fetch.md, diagrams/06_produce_fetch.dot,
- *   tests/06_topics_test.c, 06_topics.c; chapters 00, 01, 03, 04, 05.
+ *   tests/06_topics_test.c; chapters 00, 01, 03, 04, 05.
  */
 #include <stdlib.h>
 #include <string.h>
