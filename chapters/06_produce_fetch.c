@@ -386,8 +386,11 @@ static int16_t produce_check_records(struct data_ctx *c,
 	int rc = wire_records_check(records.p, (size_t)records.len, bound, &s);
 	c->inflate_left -= KB_MIN(s.inflated, c->inflate_left);
 	switch (rc) {
-	case KB_OK: /* KAFKA: "Compacted topic cannot accept message without
-		       key"; snappy, lz4 and zstd are not opened (s.opened) */
+	/* KAFKA: "Compacted topic cannot accept message without key".
+	 * SIMPLIFICATION: snappy, lz4 and zstd are not opened (s.opened is
+	 * false): their keys and counts go unchecked, and the cleaner keeps
+	 * such batches whole, so it deletes nothing acknowledged either. */
+	case KB_OK:
 		return cfg->cleanup_compact && s.null_keys > 0
 		       ? KAFKA_ERR_INVALID_RECORD : KAFKA_ERR_NONE;
 	case KB_ERR_PROTO:     return KAFKA_ERR_INVALID_RECORD;
