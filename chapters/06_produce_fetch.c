@@ -465,7 +465,9 @@ static void fetch_read_part(struct wire_reader *r, int16_t v,
  * matters to fetch sessions, which samsa does not keep. */
 static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
 {
-	q->replica_id = wire_read_i32(r); /* v <= 14; -1 for consumers */
+	/* -1 for consumers. Up to v14 (samsa serves v4-12); from v15 it
+	 * moves into ReplicaState, which must then set q->replica_id. */
+	q->replica_id = wire_read_i32(r);
 	q->max_wait_ms = wire_read_i32(r);
 	q->min_bytes = wire_read_i32(r);
 	q->max_bytes = wire_read_i32(r);
