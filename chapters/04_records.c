@@ -62,17 +62,16 @@
 /* zlib's windowBits for "gzip wrapper only" (RFC 1952, as GZIPInputStream). */
 #define GZIP_WINDOW_BITS (16 + MAX_WBITS)
 
-/* The records area of one batch as a stream of bytes: read in place, or
- * inflated from gzip into a window of INFLATE_CHUNK bytes. */
+/* The gzip records area of one batch as a stream of bytes, inflated
+ * into a window of INFLATE_CHUNK bytes at a time. */
 struct rec_stream {
 	const uint8_t *p; /* borrowed: the window's bytes not read yet */
 	size_t left;      /* bytes at p */
-	size_t read;      /* bytes read so far (inflated ones for gzip) */
-	bool gzip;
-	z_stream zs;      /* gzip: the inflater */
-	int zrc;          /* gzip: inflate's last answer (Z_OK to go on) */
-	uint8_t *win;     /* owned: gzip's window of output */
-	size_t max;       /* gzip: more than this many bytes is too large */
+	size_t read;      /* inflated bytes read so far */
+	z_stream zs;      /* the inflater */
+	int zrc;          /* inflate's last answer (Z_OK to go on) */
+	uint8_t *win;     /* owned: the window of output */
+	size_t max;       /* more than this many bytes is too large */
 	int err;          /* sticky: KB_OK or the first failure */
 };
 
@@ -86,6 +85,8 @@ static void write_batch_header(struct wire_writer *w,
 static void write_record(struct wire_writer *w, const struct wire_record *rec,
 			 int32_t offset_delta, int64_t base_ts);
 static void put_varint_bytes(struct wire_writer *w, struct wire_bytes b);
+static int check_in_place(const uint8_t *batch, size_t len,
+			  struct wire_records_summary *out);
 static void stream_record(struct rec_stream *s,
 			  struct wire_records_summary *out);
 static int stream_open(struct rec_stream *s, const uint8_t *batch,
@@ -219,8 +220,9 @@ int wire_records_validate(const uint8_t *batch, size_t len)
 
 /* KAFKA: LogValidator walks every record of a producer's batch, through
  * the codec's input stream when it is compressed (DefaultRecordBatch.
- * streamingIterator). samsa does the same for uncompressed and gzip
- * batches, with one window of memory, and stops at max_inflated bytes. */
+ * streamingIterator). samsa does the same for uncompressed batches (in
+ * place, with the iterator above) and gzip ones (a stream with one window
+ * of memory, stopping at max_inflated bytes). */
 int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
 		       struct wire_records_summary *out)
 {
@@ -233,7 +235,9 @@ int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
 	int codec = h.attributes & SEG_ATTR_COMPRESSION_MASK;
 	if (codec > CODEC_ZSTD)
 		return KB_ERR_INVAL;
-	if (codec != CODEC_NONE && codec != CODEC_GZIP)
+	if (codec == CODEC_NONE)
+		return check_in_place(batch, len, out);
+	if (codec != CODEC_GZIP)
 		return KB_OK; /* SIMPLIFICATION: snappy, lz4, zstd stay closed */
 	int rc = stream_open(&s, batch, len, max_inflated);
 	for (int32_t i = 0; rc == KB_OK && !s.err && i < h.records_count; i++)
@@ -241,11 +245,27 @@ int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
 	/* INVARIANT 5: recordsCount records, then not a byte more. */
 	if (rc == KB_OK && !s.err && stream_fill(&s))
 		s.err = KB_ERR_PROTO;
-	out->inflated = s.gzip ? s.read + s.left : 0;
+	out->inflated = s.read + s.left;
 	out->opened = true;
 	rc = rc != KB_OK ? rc : s.err;
 	stream_close(&s);
 	return rc;
+}
+
+/* An uncompressed batch: wire_records_next over it, counting keys. Any
+ * failure of the walk is KB_ERR_PROTO. */
+static int check_in_place(const uint8_t *batch, size_t len,
+			  struct wire_records_summary *out)
+{
+	struct wire_records it;
+	struct wire_record rec;
+	int rc = wire_records_init(&it, batch, len);
+	while (rc == KB_OK && (rc = wire_records_next(&it, &rec)) == KB_OK) {
+		out->records++;
+		out->null_keys += rec.key.len < 0;
+	}
+	out->opened = true;
+	return rc == KB_ERR_NOTFOUND ? KB_OK : KB_ERR_PROTO;
 }
 
 /* One record read from the stream, as wire_records_next reads one: its
@@ -281,25 +301,15 @@ static void stream_record(struct rec_stream *s, struct wire_records_summary *out
 	}
 }
 
-/* Start reading the records area of the batch at [0, len), as it is or
- * inflating it when the batch says gzip (RFC 1952, member after member,
- * as java.util.zip.GZIPInputStream reads). */
+/* Start inflating the gzip records area of the batch at [0, len) (RFC
+ * 1952, member after member, as java.util.zip.GZIPInputStream reads). */
 static int stream_open(struct rec_stream *s, const uint8_t *batch,
 		       size_t len, size_t max_inflated)
 {
-	const uint8_t *p = batch + SEG_BATCH_HEADER_LEN;
-	size_t n = len - SEG_BATCH_HEADER_LEN;
 	memset(s, 0, sizeof *s);
-	s->gzip = (kb_get_be16(batch + SEG_OFF_ATTRIBUTES) &
-		   SEG_ATTR_COMPRESSION_MASK) == CODEC_GZIP;
-	if (!s->gzip) {
-		s->p = p;
-		s->left = n;
-		return KB_OK;
-	}
 	s->max = max_inflated;
-	s->zs.next_in = (Bytef *)(uintptr_t)p;
-	s->zs.avail_in = (uInt)n;
+	s->zs.next_in = (Bytef *)(uintptr_t)(batch + SEG_BATCH_HEADER_LEN);
+	s->zs.avail_in = (uInt)(len - SEG_BATCH_HEADER_LEN);
 	if (!(s->win = malloc(INFLATE_CHUNK)))
 		return KB_ERR_NOMEM;
 	if (inflateInit2(&s->zs, GZIP_WINDOW_BITS) != Z_OK) {
@@ -316,7 +326,7 @@ static int stream_open(struct rec_stream *s, const uint8_t *batch,
  * inflation goes one window at a time, so it stops at the bound. */
 static bool stream_fill(struct rec_stream *s)
 {
-	while (s->left == 0 && s->gzip && !s->err) {
+	while (s->left == 0 && !s->err) {
 		if (s->zrc == Z_STREAM_END) {
 			if (s->zs.avail_in == 0)
 				return false; /* the end of the last member */
