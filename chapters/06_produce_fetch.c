@@ -17,8 +17,8 @@
  *
  * Interface:
  *   - Every API here reads topics of partitions (data_decode) and answers
- *     them in request order; Fetch answers a repeated partition once,
- *     ListOffsets answers each occurrence INVALID_REQUEST.
+ *     them in request order; Produce and Fetch answer a repeated
+ *     partition once, ListOffsets each occurrence INVALID_REQUEST.
  *   - A batch reaches a log only through topic_append_batch.
  *   - A fetch never allocates from a size the client sent, and a replica
  *     id >= 0 gets NOT_LEADER_OR_FOLLOWER (followers are chapter 08's).
@@ -186,11 +186,11 @@ static bool fetch_try(struct fetch_op *op, struct net_response *resp,
 		      bool expired);
 static uint64_t fetch_gather(struct fetch_op *op, bool *any_error);
 static int fetch_write(struct fetch_op *op, struct net_response *resp);
-static int fetch_drop_repeats(struct data_req *q);
 static void fetch_op_free(void *ctx);
 static int data_decode(struct wire_reader *r, size_t part_min,
 		       part_read_fn read_part, struct data_req *q);
 static int data_find_repeats(struct data_req *q);
+static int data_drop_repeats(struct data_req *q);
 static void data_write(struct data_ctx *c, struct wire_writer *w,
 		       part_answer_fn answer);
 static void data_req_fini(struct data_req *q);
@@ -244,6 +244,8 @@ int handle_produce(struct net_request *req, struct net_response *resp)
 	q.acks = wire_read_i16(r);
 	wire_read_i32(r); /* timeout_ms: nothing waits on one node */
 	int rc = data_decode(r, 8, produce_read_part, &q);
+	if (rc == KB_OK)
+		rc = data_drop_repeats(&q);
 	if (rc == KB_OK) {
 		c.request_error = produce_check_transactional(&c);
 		data_write(&c, &resp->w, produce_answer);
@@ -478,7 +480,7 @@ static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
 	}
 	int rc = data_decode(r, 16, fetch_read_part, q);
 	if (rc == KB_OK)
-		rc = fetch_drop_repeats(q);
+		rc = data_drop_repeats(q);
 	int32_t nforgotten = v >= 7 ? wire_read_array_len(r, r->flexible ? 3 : 6) : 0;
 	for (int32_t i = 0; rc == KB_OK && i < nforgotten; i++) {
 		wire_read_string(r);
@@ -491,33 +493,6 @@ static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
 		wire_read_string(r); /* rack_id */
 	wire_read_tags(r);
 	return rc == KB_OK ? wire_reader_status(r) : rc;
-}
-
-/* KAFKA: FetchRequest.fetchData is a map, so a partition named N times
- * is answered once, where it was first named; a topic left with no
- * partition is dropped. Bounds the file ranges a fetch holds (issue 9). */
-static int fetch_drop_repeats(struct data_req *q)
-{
-	int rc = data_find_repeats(q);
-	int32_t kept_topics = 0;
-	if (rc != KB_OK)
-		return rc;
-	q->nparts = 0;
-	for (int32_t t = 0; t < q->ntopics; t++) {
-		struct topic_req tr = q->topics[t];
-		int32_t n = 0;
-		for (int32_t i = 0; i < tr.n; i++)
-			if (tr.parts[i].repeated != REPEAT_LATER)
-				tr.parts[n++] = tr.parts[i];
-		tr.n = n;
-		if (n == 0)
-			free(tr.parts);
-		else
-			q->topics[kept_topics++] = tr;
-		q->nparts += n;
-	}
-	q->ntopics = kept_topics;
-	return KB_OK;
 }
 
 /* Answer now when there is enough, or park until there is (KAFKA:
@@ -967,6 +942,34 @@ static int data_find_repeats(struct data_req *q)
 		}
 	}
 	free(refs);
+	return KB_OK;
+}
+
+/* KAFKA: FetchRequest.fetchData and KafkaApis' produce map are maps, so a
+ * partition named N times is answered once, where it was first named,
+ * with what it was last given; a topic left with no partition is dropped.
+ * Bounds the file ranges a fetch holds and the appends of a produce. */
+static int data_drop_repeats(struct data_req *q)
+{
+	int rc = data_find_repeats(q);
+	int32_t kept_topics = 0;
+	if (rc != KB_OK)
+		return rc;
+	q->nparts = 0;
+	for (int32_t t = 0; t < q->ntopics; t++) {
+		struct topic_req tr = q->topics[t];
+		int32_t n = 0;
+		for (int32_t i = 0; i < tr.n; i++)
+			if (tr.parts[i].repeated != REPEAT_LATER)
+				tr.parts[n++] = tr.parts[i];
+		tr.n = n;
+		if (n == 0)
+			free(tr.parts);
+		else
+			q->topics[kept_topics++] = tr;
+		q->nparts += n;
+	}
+	q->ntopics = kept_topics;
 	return KB_OK;
 }
 

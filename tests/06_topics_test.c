@@ -2612,6 +2612,45 @@ static void test_pf_produce_gzip_bomb_on_compacted_topic(void **state)
 	tb_close(&b);
 }
 
+/* Interface (Produce): a partition named twice in one request is
+ * answered once and appended once, with the records it was last given
+ * (KAFKA: KafkaApis collects a produce's partitions in a map). */
+static void test_pf_produce_repeated_partition_answered_once(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t one[256], two[256], *r;
+	size_t l1 = one_batch(one, sizeof one, "first", 1);
+	size_t l2 = one_batch(two, sizeof two, "last", 2);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "rpp", 1, NULL, NULL), E_NONE);
+	bb_str(&q, NULL);
+	bb_i16(&q, 1);
+	bb_i32(&q, 5000);
+	bb_i32(&q, 1);
+	bb_str(&q, "rpp");
+	bb_i32(&q, 2);
+	bb_i32(&q, 0);
+	bb_bytes(&q, one, l1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, two, l2);
+	size_t n = roundtrip(fd, 0, 3, false, &q, &r);
+	struct rd d = {r, n, 0};
+	assert_int_equal(rd_i32(&d), 1);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i32(&d), 1); /* one partition answered */
+	free(r);
+	assert_int_equal(log_end(fd, "rpp"), 1);
+	uint8_t *recs;
+	assert_int_equal(fetch4(fd, "rpp", 0, 0, 0, 1 << 20, &recs, &n), E_NONE);
+	assert_int_equal(n, l2);
+	assert_memory_equal(recs + 12, two + 12, l2 - 12); /* after base offset */
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
 /* A Fetch v4 with replica_id for topic's partition 0, listed times
  * times; the partitions of the answer (at most 8) and their errors. */
 static int fetch_repeated(int fd, int32_t replica_id, const char *topic,
@@ -2779,6 +2818,7 @@ int main(void)
 		cmocka_unit_test(test_pf_produce_transactional_batch_refused),
 		cmocka_unit_test(test_pf_produce_null_key_on_compacted_topic),
 		cmocka_unit_test(test_pf_produce_gzip_bomb_on_compacted_topic),
+		cmocka_unit_test(test_pf_produce_repeated_partition_answered_once),
 		cmocka_unit_test(test_pf_fetch_with_replica_id_not_leader_or_follower),
 		cmocka_unit_test(test_pf_fetch_repeated_partition_answered_once),
 		cmocka_unit_test(test_pf_list_offsets_repeated_partition_invalid_request),
