@@ -3,72 +3,45 @@
  * Chapter 04 — codec: the bytes of the Kafka protocol.
  *
  * Concept:
- *   A client and a broker exchange frames: an int32 size, then a request
- *   (header + body) or a response (header + body). Every body is built
- *   from a dozen primitives: big-endian integers, variable-length
- *   integers, length-prefixed strings, bytes and arrays, and, in newer
- *   versions, tagged fields. Each length in those bytes was written by a
- *   peer we do not trust, so the codec's one job besides encoding is to
- *   never believe a length before checking it against the bytes that are
- *   really there. The records inside a record batch (chapter 01's unit
- *   of storage) use yet another encoding, zigzag varints: they are read
- *   and written by this chapter's second file, 04_records.c.
+ *   Client and broker exchange frames: an int32 size, a header, a body
+ *   built from a dozen primitives (big-endian integers, varints, strings,
+ *   bytes, arrays, tagged fields). Every length in them was written by a
+ *   peer we do not trust, so the codec never believes one before checking
+ *   it against the bytes really there. Records: 04_records.c.
  *
  * Kafka:
- *   The protocol guide (kafka.apache.org/protocol) and the message specs
- *   in clients/src/main/resources/common/message: RequestHeader.json
- *   (v0-2), ResponseHeader.json (v0-1), each API's "flexibleVersions",
- *   KIP-482 (flexible versions: compact lengths and tagged fields),
- *   ByteUtils (varints), Errors.java (error codes) and ApiKeys.java
- *   (API keys).
+ *   The protocol guide and the message specs: RequestHeader.json (v0-2),
+ *   ResponseHeader.json (v0-1), "flexibleVersions" (KIP-482: compact
+ *   lengths, tagged fields), ByteUtils (varints), Errors.java, ApiKeys.java.
  *
  * Interface:
- *   - Decode with a struct wire_reader: read every field of a message,
- *     then check wire_reader_status once. Reads after a failure are
- *     harmless and return zero values.
- *   - Strings and bytes are views (struct wire_str, struct wire_bytes)
- *     into the request buffer: valid until it is freed. Copy what must
- *     live longer with wire_str_dup.
- *   - Give wire_read_array_len the smallest size an element can have and
- *     allocate only after it returned: the count is then known to fit.
- *   - Encode with a struct wire_writer on a struct kb_buf; check
- *     wire_writer_status once at the end.
- *   - The flexible flag of a reader or writer picks compact strings,
- *     bytes and arrays and turns tagged-field sections on. The header
- *     functions set it for the body; otherwise use wire_is_flexible.
- *   - Records of a batch (wire_records_*, wire_batch_write): 04_records.c.
+ *   - Decode with a struct wire_reader, then check wire_reader_status
+ *     once; reads after a failure are harmless and return zero values.
+ *   - Strings and bytes are views into the request buffer, valid until it
+ *     is freed; keep one longer with wire_str_dup.
+ *   - wire_read_array_len takes an element's smallest size; allocate only
+ *     after it returned.
+ *   - Encode with a struct wire_writer; check wire_writer_status once.
+ *   - The header functions set the flexible flag for the body.
  *
  * Invariants:
- *   1. A reader never touches a byte outside p[0, len): every read checks
- *      its size against the bytes left first, so pos <= len always.
- *   2. Errors are sticky: once err is set, pos stays put and every read
- *      returns a zero value. A writer's err likewise stops all writes.
- *   3. A length or count read from the wire is checked before it is used:
- *      a string or bytes length must fit in the bytes left, N array
- *      elements of at least M bytes need N * M bytes left.
- *   4. A varint longer than 5 bytes (varlong: 10), or whose value does
- *      not fit in 32 (64) bits, is a decode error.
- *   5. The records of a batch exactly fill it, each record exactly fills
- *      its own length, and there are exactly recordsCount of them
- *      (enforced in 04_records.c).
- *   6. Flexible messages samsa writes carry empty tagged-field sections
- *      (0x00); responses to flexible versions use header v1, except
- *      ApiVersions, whose response header is always v0.
- *   7. A batch from wire_batch_write passes seg_batch_validate
- *      (04_records.c).
+ *   1. A reader never touches a byte outside p[0, len): pos <= len.
+ *   2. Errors are sticky: after one, reads return zero values and writes
+ *      do nothing.
+ *   3. A length or count from the wire is checked against the bytes left
+ *      before it is used.
+ *   4. A varint over 5 bytes (varlong: 10) or 32 (64) bits is an error.
+ *   6. samsa writes empty tag sections only, and response header v1 for
+ *      flexible versions except ApiVersions.
+ *   5, 7, 8: the records of a batch, in 04_records.c.
  *
  * Simplifications:
- *   - Tagged fields are skipped when read and never written. KIP-482
- *     allows both; no field samsa needs is tagged.
- *   - The writer trusts its caller to put null only into nullable fields.
- *   Pure and single-threaded: no global state, nothing allocated by the
- *   readers, so a fuzzer can drive them directly.
+ *   - Tagged fields are skipped when read and never written.
+ *   - The writer trusts its caller to put null only in nullable fields.
+ *   Pure and single-threaded: no globals, nothing allocated by readers.
  *
  * See also: docs/04_codec.md, diagrams/04_codec.dot, tests/04_codec_test.c,
- *   chapters/04_records.c (the records of a batch v2),
- *   tests/fixtures/ (kcat's first two requests; api_keys.txt, the API
- *   table from the JSON specs); the error-code table is in 04_codec.h.
- *   Chapters used: 00 (base); 04_records.c also uses 01 (segment).
+ *   tests/fixtures/. Chapters used: 00 (base).
  */
 #include <assert.h>
 #include <stdint.h>

@@ -60,8 +60,7 @@ static inline struct wire_str wire_str_c(const char *s)
 
 /* True when s is not null and holds exactly the characters of c. */
 bool wire_str_eq(struct wire_str s, const char *c);
-/* Copy s into a NUL-terminated heap string; *out is NULL for the null
- * string. returns owned *out (free()). KB_ERR_NOMEM. */
+/* returns owned *out (free()): s NUL-terminated, NULL for null. */
 int wire_str_dup(struct wire_str s, char **out);
 
 /* ---- Reader ---- */
@@ -80,8 +79,7 @@ struct wire_reader {
 	bool err;         /* sticky: a read failed */
 };
 
-/* Start reading len bytes at p. borrows: p (must outlive the reader and
- * every view read from it). */
+/* Start reading len bytes at p. borrows: p, for the reader and its views. */
 void wire_reader_init(struct wire_reader *r, const void *p, size_t len,
 		      bool flexible);
 /* Bytes not read yet (0 after an error). */
@@ -99,36 +97,27 @@ uint32_t wire_read_u32(struct wire_reader *r);
 int64_t wire_read_i64(struct wire_reader *r);
 double wire_read_f64(struct wire_reader *r); /* IEEE 754 bits, big-endian */
 struct wire_uuid wire_read_uuid(struct wire_reader *r);
-/* The next n raw bytes as a view into the buffer, or NULL (and the sticky
- * error) when fewer are left. Valid until the buffer is freed. */
+/* A view of the next n bytes, or NULL (sticky error) if fewer are left. */
 const uint8_t *wire_read_raw(struct wire_reader *r, size_t n);
 
-/* Variable-length integers. varint/varlong are zigzag (signed: records);
- * uvarint is plain unsigned (compact lengths, tags). A value that needs
- * more than 5 (varint) or 10 (varlong) bytes, or does not fit, is an error. */
+/* Zigzag varint/varlong (records), plain uvarint (compact lengths, tags). */
 int32_t wire_read_varint(struct wire_reader *r);
 int64_t wire_read_varlong(struct wire_reader *r);
 uint32_t wire_read_uvarint(struct wire_reader *r);
 
-/* KAFKA: "string" (int16 length) or, when flexible, compact string
- * (uvarint length + 1). The plain forms reject null; the nullable forms
- * return len -1 for it. Views are valid until the buffer is freed. */
+/* KAFKA: "string" / compact; only nullable forms accept null (len -1). */
 struct wire_str wire_read_string(struct wire_reader *r);
 struct wire_str wire_read_nullable_string(struct wire_reader *r);
-/* KAFKA: "bytes" (int32 length) or compact bytes; same rules. */
+/* KAFKA: "bytes" / compact bytes; the same rules. */
 struct wire_bytes wire_read_bytes(struct wire_reader *r);
 struct wire_bytes wire_read_nullable_bytes(struct wire_reader *r);
 
-/* An array's element count (int32, or compact uvarint count + 1).
- * min_elem_size is the fewest bytes one element can take (at least 1 is
- * assumed): a count the bytes left cannot hold is an error, checked before
- * the caller allocates anything. The nullable form returns -1 for null. */
+/* An array count, checked to fit at min_elem_size bytes each (null: -1). */
 int32_t wire_read_array_len(struct wire_reader *r, size_t min_elem_size);
 int32_t wire_read_nullable_array_len(struct wire_reader *r,
 				     size_t min_elem_size);
 
-/* Skip a tagged-field section when flexible (no-op otherwise): every tag
- * is skipped, each size checked against the bytes left. */
+/* Skip a tagged-field section (flexible only), each size checked. */
 void wire_read_tags(struct wire_reader *r);
 
 /* ---- Writer ---- */
@@ -142,7 +131,7 @@ struct wire_writer {
 	int err;            /* sticky: KB_OK or the first failure */
 };
 
-/* Start appending to buf (whatever it holds stays). borrows: buf. */
+/* Start appending to buf (what it holds stays). borrows: buf. */
 void wire_writer_init(struct wire_writer *w, struct kb_buf *buf,
 		      bool flexible);
 /* KB_OK, or the first failure of any write so far. */
@@ -163,14 +152,12 @@ void wire_write_uvarint(struct wire_writer *w, uint32_t v);
 /* Append n raw bytes (a record batch, a pre-encoded blob). */
 void wire_write_raw(struct wire_writer *w, const void *p, size_t n);
 
-/* String or bytes in this message's form; len -1 writes null (only for
- * fields the spec marks nullable: that is the caller's to know). */
+/* String or bytes in this message's form; len -1: null (nullable only). */
 void wire_write_string(struct wire_writer *w, struct wire_str s);
 void wire_write_bytes(struct wire_writer *w, struct wire_bytes b);
 /* An array count known up front; -1 writes a null array. */
 void wire_write_array_len(struct wire_writer *w, int32_t n);
-/* An empty tagged-field section (0x00) when flexible; nothing otherwise.
- * KAFKA: samsa never sends tagged fields (CLIENTS.md §5). */
+/* An empty tagged-field section (0x00) when flexible; nothing otherwise. */
 void wire_write_tags(struct wire_writer *w);
 
 /* Reserve 4 zero bytes; returns their position for wire_patch_i32. */
@@ -179,9 +166,7 @@ size_t wire_reserve_i32(struct wire_writer *w);
 void wire_patch_i32(struct wire_writer *w, size_t pos, int32_t v);
 /* Fill the size prefix at pos with the bytes written after it (frames). */
 void wire_patch_size(struct wire_writer *w, size_t pos);
-/* An array whose count is known only after its elements: begin, write
- * the elements, then end with the count. When flexible the count is
- * inserted (a memmove of the elements): count first for large arrays. */
+/* An array counted after its elements (flexible: a memmove of them). */
 size_t wire_write_array_begin(struct wire_writer *w);
 void wire_write_array_end(struct wire_writer *w, size_t pos, int32_t count);
 
@@ -280,17 +265,13 @@ enum wire_api_key {
 	WIRE_API_COUNT /* one past the largest key */
 };
 
-/* The API's name as the JSON spec spells it ("ApiVersions"), or NULL
- * for a key not in the table. */
+/* The API's name as its JSON spec spells it ("ApiVersions"), or NULL. */
 const char *wire_api_name(int16_t api_key);
-/* Is this (api_key, api_version) a flexible version (compact forms and
- * tagged fields in its body)? False for unknown keys. */
+/* Is this version of the API flexible (compact forms, tags)? */
 bool wire_is_flexible(int16_t api_key, int16_t api_version);
-/* Which request header the client sends: 2 for flexible versions, 1
- * otherwise (0 for ControlledShutdown v0); -1 for an unknown key. */
+/* Request header version: 2 flexible, 1 (0: ControlledShutdown v0), -1. */
 int wire_request_header_version(int16_t api_key, int16_t api_version);
-/* Which response header the broker sends: 1 for flexible versions, 0
- * otherwise, and always 0 for ApiVersions; -1 for an unknown key. */
+/* Response header version: 1 flexible, 0 (always for ApiVersions), -1. */
 int wire_response_header_version(int16_t api_key, int16_t api_version);
 
 /* A request header, decoded (KAFKA: RequestHeader.json). */
@@ -302,17 +283,13 @@ struct wire_request_header {
 	int8_t header_version;    /* 0, 1 or 2 */
 };
 
-/* Read the header at the start of a request (after the size prefix) and
- * set r->flexible for the body. KB_ERR_PROTO when truncated or the key is
- * unknown (the fields read so far are filled in, for the log). */
+/* Read a request header, set r->flexible for the body; KB_ERR_PROTO. */
 int wire_read_request_header(struct wire_reader *r,
 			     struct wire_request_header *h);
-/* Write a request header for h's key and version (header_version ignored)
- * and set w->flexible for the body. */
+/* Write a request header for h's key and version; set w->flexible. */
 void wire_write_request_header(struct wire_writer *w,
 			       const struct wire_request_header *h);
-/* Write the response header answering req and set w->flexible for the
- * body (an ApiVersions reply in the v0 body format clears it after). */
+/* Write the response header answering req; set w->flexible for the body. */
 void wire_write_response_header(struct wire_writer *w,
 				const struct wire_request_header *req);
 /* Read the header of the response to req; sets r->flexible for the body. */
@@ -585,20 +562,26 @@ struct wire_records {
 	int32_t read;           /* records returned so far */
 };
 
-/* Start iterating the batch occupying exactly batch[0, len). Checks the
- * header (seg_batch_decode), the length and a plausible recordsCount.
- * KB_ERR_CORRUPT for a bad batch, KB_ERR_INVAL for a compressed one.
- * borrows: batch, for the iterator and every view it hands out. */
+/* Iterate the uncompressed batch at [0, len). borrows: batch. */
 int wire_records_init(struct wire_records *it, const uint8_t *batch,
 		      size_t len);
-/* The next record: KB_OK; KB_ERR_NOTFOUND after the last one, once the
- * records exactly filled the batch and matched recordsCount;
- * KB_ERR_CORRUPT when a length runs past its bytes or the count lies. */
+/* The next record; KB_ERR_NOTFOUND after the last; KB_ERR_CORRUPT. */
 int wire_records_next(struct wire_records *it, struct wire_record *rec);
 /* Walk every record of the batch: KB_OK when all of them decode. */
 int wire_records_validate(const uint8_t *batch, size_t len);
-/* Read one record header from a reader over rec->headers (flexible
- * false): a non-null key and a nullable value, zigzag lengths. */
+/* What wire_records_check found in a batch. */
+struct wire_records_summary {
+	int32_t records;   /* records walked */
+	int32_t null_keys; /* of them, records with a null key */
+	size_t inflated;   /* gzip: bytes of records after inflating */
+	bool opened;       /* false: a codec samsa cannot read (snappy, lz4,
+			      zstd), so nothing inside was checked */
+};
+
+/* Walk a producer's batch, inflating gzip up to max_inflated bytes. */
+int wire_records_check(const uint8_t *batch, size_t len, size_t max_inflated,
+		       struct wire_records_summary *out);
+/* One record header from a reader over rec->headers (key never null). */
 void wire_read_record_header(struct wire_reader *r, struct wire_bytes *key,
 			     struct wire_bytes *value);
 
@@ -612,10 +595,7 @@ struct wire_batch_params {
 	int32_t base_sequence;  /* -1 when not idempotent */
 };
 
-/* Append an uncompressed batch v2 of count (>= 1) records to out, with
- * offset deltas 0..count-1, base/max timestamps from the records, and the
- * CRC-32C (seg_crc32c). KB_ERR_INVAL for no records or compression bits.
- * borrows: recs. */
+/* Append an uncompressed batch of count >= 1 records. borrows: recs. */
 int wire_batch_write(struct kb_buf *out, const struct wire_batch_params *bp,
 		     const struct wire_record *recs, int32_t count);
 

@@ -3,55 +3,44 @@
  * Chapter 06 — topics, part 4: the data path.
  *
  * Concept:
- *   A producer sends record batches; a consumer asks for the bytes after
- *   an offset. Between the two sits a log (chapter 03), and this file is
- *   the thin, careful layer that guards it. Produce checks every batch a
- *   client sends (its CRC, its size, its shape) and appends it exactly as
- *   it came: the broker only writes the base offset and leader epoch,
- *   which the CRC does not cover. Fetch finds the byte range that holds
- *   the asked offsets and hands the file itself to the socket
- *   (sendfile(2)); when there is not yet enough to send, the request waits
- *   in purgatory (chapter 05) and the next append wakes it.
+ *   Produce checks each batch a client sends as Kafka does and appends it
+ *   as it came (the broker writes only base offset and leader epoch, which
+ *   the CRC does not cover). Fetch finds the byte range that holds the
+ *   asked offsets and hands the file to the socket (sendfile(2)); when
+ *   there is not enough yet, the request waits in purgatory (chapter 05).
  *
  * Kafka:
- *   ReplicaManager.appendRecords / fetchMessages, LogValidator (checks on
- *   each batch), DelayedFetch (min_bytes, max_wait_ms), KIP-74 (the first
- *   batch is returned whole even when larger than the limits). Produce
- *   v0-8 (v0-2 answered UNSUPPORTED_VERSION), Fetch v4-12 (sessionless:
- *   session_id 0), ListOffsets v1-7 (-2 earliest, -1 latest, -3 max
- *   timestamp), OffsetForLeaderEpoch v2-4, DeleteRecords v0-2.
+ *   KafkaApis.handleProduceRequest, ProduceRequest.validateRecords,
+ *   UnifiedLog.analyzeAndValidateRecords, LogValidator; DelayedFetch,
+ *   KIP-74. Produce v3-8 (v0-2: UNSUPPORTED_VERSION), Fetch v4-12,
+ *   ListOffsets v1-7, OffsetForLeaderEpoch v2-4, DeleteRecords v0-2.
  *
  * Interface:
- *   - Every API here has the same request shape, topics of partitions:
- *     data_decode reads it into a struct data_req with one struct part_req
- *     per partition; each handler answers the partitions in request order.
- *   - A produced batch reaches a log only through topic_append_batch, so
- *     later chapters see every append through their hooks.
- *   - A fetch never allocates from a size the client sent: it reads what
- *     log_read says exists, and sends it with net_response_add_file.
+ *   - Every API here reads topics of partitions (data_decode) and answers
+ *     them in request order; Produce and Fetch answer a repeated
+ *     partition once, ListOffsets each occurrence INVALID_REQUEST.
+ *   - A batch reaches a log only through topic_append_batch.
+ *   - A fetch never allocates from a size the client sent, and a replica
+ *     id >= 0 gets NOT_LEADER_OR_FOLLOWER (followers are chapter 08's).
  *
  * Invariants:
- *   1. A batch is appended only after every batch of its partition passed
- *      validation (CRC, magic 2, size, not control, records that match
- *      recordsCount); a partition's batches go in together or not at all.
- *   2. The broker changes no byte the CRC covers, except for LogAppendTime
- *      topics, where it sets the timestamp type and maxTimestamp and
- *      computes the CRC again (KAFKA: DefaultRecordBatch.setMaxTimestamp).
+ *   1. A batch is appended only after it passed every check: one batch of
+ *      magic 2, size, CRC, codec, counts, no control or transactional
+ *      bits, records that fill it as recordsCount says (gzip inflated,
+ *      bounded), keys on a compacted topic.
+ *   2. The broker changes no byte the CRC covers, except on LogAppendTime
+ *      topics (timestamp type, maxTimestamp, CRC again).
  *   3. A consumer never sees an offset at or above the high watermark.
- *   4. A parked fetch holds no pointer into partition state: it looks its
- *      partitions up again each time it is woken.
+ *   4. A parked fetch holds no pointer into partition state.
  *
- * Simplifications:
- *   - One broker: acks=-1 waits for nothing (the ISR is this node), and
- *     min.insync.replicas above 1 fails with NOT_ENOUGH_REPLICAS.
- *   - No fetch sessions (KIP-227): every answer is a full one, session 0.
- *   - No transactions yet: last_stable_offset = high watermark, and the
- *     aborted transactions list is empty (chapter 11).
- *   - Compressed batches are not opened, so a lying recordsCount inside
- *     one is not caught (Kafka decompresses in LogValidator).
+ * Simplifications (docs/06_produce_fetch.md says more):
+ *   - One broker: acks=-1 waits for nothing; min.insync.replicas > 1 fails.
+ *   - No fetch sessions (KIP-227) and no transactions (chapter 11).
+ *   - snappy, lz4 and zstd batches are not opened; gzip is inflated within
+ *     PRODUCE_INFLATE_BUDGET per request.
  *
  * See also: docs/06_produce_fetch.md, diagrams/06_produce_fetch.dot,
- *   tests/06_topics_test.c, 06_topics.c; chapters 00, 01, 03, 04, 05.
+ *   tests/06_topics_test.c; chapters 00, 01, 03, 04, 05.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +60,14 @@
 #define SINGLE_NODE_ISR 1
 /* Lowest Produce version answered: v0-2 carry magic 0/1 message sets. */
 #define PRODUCE_MIN_SERVED 3
+/* KAFKA: ProduceRequest.validateRecords: zstd from Produce v7 (KIP-110). */
+#define PRODUCE_ZSTD_MIN_VERSION 7
+/* Bytes of gzip records one Produce request may inflate, over all its
+ * partitions: a bomb guard (Kafka has none), 32 times a client's 1 MB
+ * default max.request.size, a tenth of a second of the reactor here. */
+#define PRODUCE_INFLATE_BUDGET ((size_t)32 << 20)
+/* KAFKA: CompressionType ids (attributes bits 0-2). */
+#define CODEC_ZSTD 4
 /* KAFKA: IsolationLevel.READ_COMMITTED. */
 #define READ_COMMITTED 1
 /* KAFKA: ListOffsetsRequest special timestamps. */
@@ -87,8 +84,15 @@ struct part_req {
 			       DeleteRecords: delete before this offset */
 	int32_t epoch;      /* OffsetForLeaderEpoch: the epoch asked about */
 	int32_t max_bytes;  /* Fetch: partition_max_bytes */
-	struct wire_bytes records; /* Produce: one or more batches */
+	struct wire_bytes records; /* Produce: the batch (exactly one) */
+	int8_t repeated;    /* REPEAT_*: is (topic, index) named again? */
 };
+
+/* part_req.repeated: a partition named once, or the first or a later
+ * occurrence of one named more than once in the same request. */
+#define REPEAT_NONE 0
+#define REPEAT_FIRST 1
+#define REPEAT_LATER 2
 
 /* One topic of a data-API request. */
 struct topic_req {
@@ -104,6 +108,7 @@ struct data_req {
 	int32_t ntopics;
 	struct topic_req *topics; /* owned */
 	int32_t nparts;           /* partitions over all topics */
+	int32_t replica_id;       /* Fetch: -1 for consumers */
 	int16_t acks;             /* Produce */
 	int32_t max_wait_ms;      /* Fetch */
 	int32_t min_bytes;        /* Fetch */
@@ -130,6 +135,9 @@ struct data_ctx {
 	bool any_error;           /* some partition failed (Produce acks=0) */
 	bool changed;             /* DeleteRecords moved a log start offset */
 	struct net_request *req;  /* borrowed: Produce appends from its frame */
+	struct wire_str transactional_id; /* Produce: len -1 when null */
+	int16_t request_error;    /* Produce: the answer of every partition */
+	size_t inflate_left;      /* Produce: gzip bytes it may still inflate */
 };
 
 /* Answers one partition (its fields, not its tags). */
@@ -151,6 +159,8 @@ struct fetch_op {
 	struct data_req q;        /* owned arrays; views valid until answered */
 	struct fetch_part *parts; /* owned: q.nparts, in request order */
 	int status;               /* KB_OK, or why the response is broken */
+	uint64_t used;            /* bytes found so far in this pass */
+	bool min_one;             /* KIP-74: no partition has given data yet */
 };
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
@@ -158,10 +168,14 @@ struct fetch_op {
 static void produce_partition(struct data_ctx *c, struct wire_str topic,
 			      const struct part_req *p,
 			      struct produce_result *res);
-static int16_t produce_validate(const struct topic_partition *tp,
-				struct wire_bytes records);
-static int16_t produce_check_batch(const struct topic_partition *tp,
-				   const uint8_t *b, size_t left, size_t *size);
+static int16_t produce_check_transactional(const struct data_ctx *c);
+static int16_t produce_check_shape(int16_t v, struct wire_bytes records);
+static int16_t produce_check_batch(struct data_ctx *c,
+				   const struct topic_partition *tp,
+				   struct wire_bytes records);
+static int16_t produce_check_records(struct data_ctx *c,
+				     const struct topic_partition *tp,
+				     struct wire_bytes records);
 static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 			      struct wire_bytes records,
 			      struct produce_result *res);
@@ -173,8 +187,10 @@ static bool fetch_try(struct fetch_op *op, struct net_response *resp,
 static uint64_t fetch_gather(struct fetch_op *op, bool *any_error);
 static int fetch_write(struct fetch_op *op, struct net_response *resp);
 static void fetch_op_free(void *ctx);
-static int data_decode(struct wire_reader *r, int16_t v, size_t part_min,
+static int data_decode(struct wire_reader *r, size_t part_min,
 		       part_read_fn read_part, struct data_req *q);
+static int data_find_repeats(struct data_req *q);
+static int data_drop_repeats(struct data_req *q);
 static void data_write(struct data_ctx *c, struct wire_writer *w,
 		       part_answer_fn answer);
 static void data_req_fini(struct data_req *q);
@@ -220,14 +236,18 @@ static void produce_answer(struct data_ctx *c, struct wire_writer *w,
 int handle_produce(struct net_request *req, struct net_response *resp)
 {
 	struct data_req q = {.version = req->header.api_version};
-	struct data_ctx c = {.tm = req->ctx, .q = &q, .req = req};
+	struct data_ctx c = {.tm = req->ctx, .q = &q, .req = req,
+			     .inflate_left = PRODUCE_INFLATE_BUDGET};
 	struct wire_reader *r = &req->body;
-	if (q.version >= 3)
-		wire_read_nullable_string(r); /* transactional_id (chapter 11) */
+	c.transactional_id = q.version >= 3 ? wire_read_nullable_string(r)
+					    : wire_str_c(NULL);
 	q.acks = wire_read_i16(r);
 	wire_read_i32(r); /* timeout_ms: nothing waits on one node */
-	int rc = data_decode(r, q.version, 8, produce_read_part, &q);
+	int rc = data_decode(r, 8, produce_read_part, &q);
+	if (rc == KB_OK)
+		rc = data_drop_repeats(&q);
 	if (rc == KB_OK) {
+		c.request_error = produce_check_transactional(&c);
 		data_write(&c, &resp->w, produce_answer);
 		if (q.version >= 1)
 			wire_write_i32(&resp->w, 0); /* throttle_time_ms, last */
@@ -240,8 +260,30 @@ int handle_produce(struct net_request *req, struct net_response *resp)
 	return rc;
 }
 
-/* The checks in Kafka's order (ReplicaManager, Partition, LogValidator),
- * then the append; the first failure is the answer. */
+/* KAFKA: KafkaApis.handleProduceRequest: a transactional batch needs the
+ * request's transactional_id, or the whole request is answered
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, every partition alike. */
+static int16_t produce_check_transactional(const struct data_ctx *c)
+{
+	if (c->transactional_id.len >= 0)
+		return KAFKA_ERR_NONE;
+	for (int32_t t = 0; t < c->q->ntopics; t++) {
+		const struct topic_req *tr = &c->q->topics[t];
+		for (int32_t i = 0; i < tr->n; i++) {
+			struct wire_bytes b = tr->parts[i].records;
+			if (b.len >= SEG_OFF_ATTRIBUTES + 2 &&
+			    b.p[SEG_OFF_MAGIC] == SEG_MAGIC_V2 &&
+			    (kb_get_be16(b.p + SEG_OFF_ATTRIBUTES) &
+			     SEG_ATTR_TRANSACTIONAL))
+				return KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+		}
+	}
+	return KAFKA_ERR_NONE;
+}
+
+/* The checks in Kafka's order (KafkaApis, ReplicaManager, Partition,
+ * UnifiedLog, LogValidator), then the append; the first failure is the
+ * answer. */
 static void produce_partition(struct data_ctx *c, struct wire_str topic,
 			      const struct part_req *p,
 			      struct produce_result *res)
@@ -251,107 +293,145 @@ static void produce_partition(struct data_ctx *c, struct wire_str topic,
 	int16_t acks = c->q->acks;
 	if (c->q->version < PRODUCE_MIN_SERVED)
 		res->error = KAFKA_ERR_UNSUPPORTED_VERSION;
+	else if (c->request_error != KAFKA_ERR_NONE)
+		res->error = c->request_error;
 	else if (acks != ACKS_NONE && acks != ACKS_LEADER && acks != ACKS_ALL)
 		res->error = KAFKA_ERR_INVALID_REQUIRED_ACKS;
 	else if (!topic_name_copy(topic, name))
 		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	else if (!(tp = topic_partition_find(c->tm, name, p->index)))
 		res->error = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	else if ((res->error = produce_check_shape(c->q->version, p->records)) !=
+		 KAFKA_ERR_NONE)
+		return; /* KAFKA: checked in KafkaApis, before ReplicaManager */
 	else if (tp->topic->internal) /* KAFKA: "Cannot append to internal
 					 topic": only the broker writes it */
 		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	else if (acks == ACKS_ALL &&
 		 tp->topic->cfg.min_insync_replicas > SINGLE_NODE_ISR)
 		res->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS;
-	else if ((res->error = produce_validate(tp, p->records)) == KAFKA_ERR_NONE)
+	else if ((res->error = produce_check_batch(c, tp, p->records)) ==
+		 KAFKA_ERR_NONE)
 		res->error = produce_append(c, tp, p->records, res);
 }
 
-/* INVARIANT 1: walk every batch of the partition's records. */
-static int16_t produce_validate(const struct topic_partition *tp,
-				struct wire_bytes records)
+/* KAFKA: ProduceRequest.validateRecords (v3 on): exactly one batch per
+ * partition, of magic 2 (0 and 1 are INVALID_RECORD, not
+ * UNSUPPORTED_FOR_MESSAGE_FORMAT), and no zstd before v7. Before magic
+ * is known only its offset is: byte 16 in every message format. */
+static int16_t produce_check_shape(int16_t v, struct wire_bytes records)
 {
-	size_t pos = 0, size = 0;
-	if (records.len <= 0) /* KAFKA: at least one batch per partition */
+	const uint8_t *b = records.p;
+	size_t left = records.len > 0 ? (size_t)records.len : 0;
+	if (left == 0) /* KAFKA: "at least one record batch per partition" */
 		return KAFKA_ERR_INVALID_RECORD;
-	for (; pos < (size_t)records.len; pos += size) {
-		int16_t err = produce_check_batch(tp, records.p + pos,
-						  (size_t)records.len - pos, &size);
-		if (err != KAFKA_ERR_NONE)
-			return err;
-	}
-	return KAFKA_ERR_NONE;
-}
-
-/* One batch at b, with left bytes after it in the request: its size, or
- * the Kafka error that rejects the partition (KAFKA: LogValidator and
- * UnifiedLog.analyzeAndValidateRecords, size before CRC). */
-static int16_t produce_check_batch(const struct topic_partition *tp,
-				   const uint8_t *b, size_t left, size_t *size)
-{
-	struct seg_batch h;
-	if (left <= SEG_OFF_MAGIC)
+	if (left <= SEG_OFF_MAGIC || b[SEG_OFF_MAGIC] > SEG_MAGIC_V2)
 		return KAFKA_ERR_CORRUPT_MESSAGE;
-	/* Magic sits at byte 16 in every message format, 0 and 1 included. */
 	if (b[SEG_OFF_MAGIC] < SEG_MAGIC_V2)
-		return KAFKA_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+		return KAFKA_ERR_INVALID_RECORD;
 	int32_t blen = (int32_t)kb_get_be32(b + SEG_OFF_BATCH_LENGTH);
 	if (blen < SEG_MIN_BATCH_LENGTH ||
 	    (uint64_t)blen + SEG_LOG_OVERHEAD > left)
 		return KAFKA_ERR_CORRUPT_MESSAGE;
-	*size = (size_t)blen + SEG_LOG_OVERHEAD;
-	if (*size > (size_t)tp->topic->cfg.max_message_bytes)
-		return KAFKA_ERR_MESSAGE_TOO_LARGE;
-	if (seg_batch_validate(b, *size, &h, NULL) != KB_OK ||
-	    h.records_count != h.last_offset_delta + 1)
-		return KAFKA_ERR_CORRUPT_MESSAGE;
-	if (h.attributes & SEG_ATTR_CONTROL) /* markers come from the broker */
+	int codec = kb_get_be16(b + SEG_OFF_ATTRIBUTES) &
+		    SEG_ATTR_COMPRESSION_MASK;
+	if (codec == CODEC_ZSTD && v < PRODUCE_ZSTD_MIN_VERSION)
+		return KAFKA_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+	if ((size_t)blen + SEG_LOG_OVERHEAD != left) /* a second batch */
 		return KAFKA_ERR_INVALID_RECORD;
-	if (!(h.attributes & SEG_ATTR_COMPRESSION_MASK) &&
-	    wire_records_validate(b, *size) != KB_OK)
-		return KAFKA_ERR_CORRUPT_MESSAGE;
 	return KAFKA_ERR_NONE;
 }
 
-/* The produce check (chapter 11) sees every batch before any is
- * appended; a duplicate answers with the original offset and appends
- * nothing. Then each batch is stamped if LogAppendTime and appended
- * where it lies, in the request's own frame (net_request_writable: no
- * copy); the answer carries the first batch's base offset. */
+/* INVARIANT 1: the one batch, whole (KAFKA: UnifiedLog.
+ * analyzeAndValidateRecords: size, then CRC; LogValidator.validateBatch:
+ * counts, control and transactional bits), then its records. */
+static int16_t produce_check_batch(struct data_ctx *c,
+				   const struct topic_partition *tp,
+				   struct wire_bytes records)
+{
+	struct seg_batch h;
+	size_t size = (size_t)records.len;
+	if (size > (size_t)tp->topic->cfg.max_message_bytes)
+		return KAFKA_ERR_MESSAGE_TOO_LARGE;
+	if (seg_batch_validate(records.p, size, &h, NULL) != KB_OK)
+		return KAFKA_ERR_CORRUPT_MESSAGE;
+	/* KAFKA: CompressionType.forId knows ids 0-4 only. */
+	if ((h.attributes & SEG_ATTR_COMPRESSION_MASK) > CODEC_ZSTD)
+		return KAFKA_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+	if (h.records_count <= 0 ||
+	    (int64_t)h.records_count != (int64_t)h.last_offset_delta + 1)
+		return KAFKA_ERR_INVALID_RECORD;
+	if (h.attributes & SEG_ATTR_CONTROL) /* markers come from the broker */
+		return KAFKA_ERR_INVALID_RECORD;
+	/* The request has a transactional_id (produce_check_transactional),
+	 * but no transaction is ever open: chapter 11 has none yet, so a
+	 * read_committed consumer is never served a transactional batch. */
+	if (h.attributes & SEG_ATTR_TRANSACTIONAL)
+		return KAFKA_ERR_INVALID_TXN_STATE;
+	return produce_check_records(c, tp, records);
+}
+
+/* INVARIANT 1, inside the batch (KAFKA: LogValidator): the records
+ * exactly fill it and number recordsCount, gzip inflated to see them
+ * (at most max.message.bytes on a compacted topic, so the cleaner never
+ * meets a bomb, and the request's inflate budget in any case); a
+ * compacted topic takes no record without a key. */
+static int16_t produce_check_records(struct data_ctx *c,
+				     const struct topic_partition *tp,
+				     struct wire_bytes records)
+{
+	const struct topic_config *cfg = &tp->topic->cfg;
+	struct wire_records_summary s;
+	size_t bound = c->inflate_left;
+	if (cfg->cleanup_compact)
+		bound = KB_MIN(bound, (size_t)cfg->max_message_bytes);
+	int rc = wire_records_check(records.p, (size_t)records.len, bound, &s);
+	c->inflate_left -= KB_MIN(s.inflated, c->inflate_left);
+	switch (rc) {
+	/* KAFKA: "Compacted topic cannot accept message without key".
+	 * SIMPLIFICATION: snappy, lz4 and zstd are not opened (s.opened is
+	 * false): their keys and counts go unchecked, and the cleaner keeps
+	 * such batches whole, so it deletes nothing acknowledged either. */
+	case KB_OK:
+		return cfg->cleanup_compact && s.null_keys > 0
+		       ? KAFKA_ERR_INVALID_RECORD : KAFKA_ERR_NONE;
+	case KB_ERR_PROTO:     return KAFKA_ERR_INVALID_RECORD;
+	case KB_ERR_CORRUPT:   return KAFKA_ERR_CORRUPT_MESSAGE;
+	case KB_ERR_TOO_LARGE: return KAFKA_ERR_RECORD_LIST_TOO_LARGE;
+	case KB_ERR_INVAL:     return KAFKA_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+	default:               return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	}
+}
+
+/* The produce check (chapter 11) sees the batch first; a duplicate
+ * answers with the original offset and appends nothing. Then the batch
+ * is stamped if LogAppendTime and appended where it lies, in the
+ * request's own frame (net_request_writable: no copy). */
 static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 			      struct wire_bytes records,
 			      struct produce_result *res)
 {
-	struct seg_batch h, prev;
-	size_t pos, size;
+	struct seg_batch h;
+	struct topic_produce_verdict v;
+	struct log_append_info info;
+	size_t size = (size_t)records.len; /* one batch: produce_check_shape */
 	int64_t now = kb_now_ms();
-	for (pos = 0; pos < (size_t)records.len; pos += seg_batch_size(&h)) {
-		struct topic_produce_verdict v;
-		seg_batch_decode(records.p + pos, (size_t)records.len - pos, &h);
-		topic_run_produce_check(c->tm, tp, &h, pos ? &prev : NULL, &v);
-		if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {
-			res->base_offset = v.duplicate ? v.base_offset : -1;
-			return v.error_code;
-		}
-		prev = h;
+	seg_batch_decode(records.p, size, &h);
+	topic_run_produce_check(c->tm, tp, &h, NULL, &v);
+	if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {
+		res->base_offset = v.duplicate ? v.base_offset : -1;
+		return v.error_code;
 	}
-	uint8_t *batches = net_request_writable(c->req, records);
-	if (!batches)
+	uint8_t *b = net_request_writable(c->req, records);
+	if (!b)
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-	for (pos = 0; pos < (size_t)records.len; pos += size) {
-		struct log_append_info info;
-		uint8_t *b = batches + pos;
-		size = (size_t)kb_get_be32(b + SEG_OFF_BATCH_LENGTH) +
-		       SEG_LOG_OVERHEAD;
-		if (tp->topic->cfg.log_append_time)
-			stamp_log_append_time(b, size, now);
-		int rc = topic_append_batch(c->tm, tp, b, size, &info);
-		if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
-			return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
-						      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
-		if (pos == 0)
-			res->base_offset = info.base_offset;
-	}
+	if (tp->topic->cfg.log_append_time)
+		stamp_log_append_time(b, size, now);
+	int rc = topic_append_batch(c->tm, tp, b, size, &info);
+	if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
+		return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
+					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
+	res->base_offset = info.base_offset;
 	res->log_append_time = tp->topic->cfg.log_append_time ? now : -1;
 	res->log_start_offset = tp->log->log_start_offset;
 	return KAFKA_ERR_NONE;
@@ -387,8 +467,9 @@ static void fetch_read_part(struct wire_reader *r, int16_t v,
  * matters to fetch sessions, which samsa does not keep. */
 static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
 {
-	if (v <= 14)
-		wire_read_i32(r); /* replica_id: -1 for consumers */
+	/* -1 for consumers. Up to v14 (samsa serves v4-12); from v15 it
+	 * moves into ReplicaState, which must then set q->replica_id. */
+	q->replica_id = wire_read_i32(r);
 	q->max_wait_ms = wire_read_i32(r);
 	q->min_bytes = wire_read_i32(r);
 	q->max_bytes = wire_read_i32(r);
@@ -397,7 +478,9 @@ static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
 		wire_read_i32(r); /* session_id */
 		wire_read_i32(r); /* session_epoch */
 	}
-	int rc = data_decode(r, v, 16, fetch_read_part, q);
+	int rc = data_decode(r, 16, fetch_read_part, q);
+	if (rc == KB_OK)
+		rc = data_drop_repeats(q);
 	int32_t nforgotten = v >= 7 ? wire_read_array_len(r, r->flexible ? 3 : 6) : 0;
 	for (int32_t i = 0; rc == KB_OK && i < nforgotten; i++) {
 		wire_read_string(r);
@@ -464,20 +547,37 @@ static bool fetch_try(struct fetch_op *op, struct net_response *resp,
 	return true;
 }
 
-/* One partition: the byte range to send, at most room bytes unless
- * min_one (KIP-74: the first partition with data may exceed its limits
- * by one batch), and never past the high watermark (INVARIANT 3). */
-static void fetch_partition(struct topic_manager *tm, struct wire_str topic,
-			    const struct part_req *p, uint64_t room,
-			    bool *min_one, struct fetch_part *f)
+/* KAFKA: a replica id >= 0 says "I am a follower": it may read past the
+ * high watermark and moves the ISR. A client claiming it (CVE-2018-1288's
+ * shape) is answered NOT_LEADER_OR_FOLLOWER on every partition. This is
+ * the branch point for chapter 08, which serves followers on the
+ * inter-broker listener only (with a Fetch handler of its own there). */
+static bool fetch_from_follower(const struct data_req *q)
+{
+	return q->replica_id >= 0;
+}
+
+/* One partition: the byte range to send, at most what is left of
+ * max_bytes unless min_one (KIP-74: the first partition with data may
+ * exceed its limits by one batch), never past the high watermark
+ * (INVARIANT 3). */
+static void fetch_partition(struct fetch_op *op, struct wire_str topic,
+			    const struct part_req *p, struct fetch_part *f)
 {
 	*f = (struct fetch_part){KAFKA_ERR_NONE, -1, -1, {0}, NULL};
-	struct topic_partition *tp = data_lookup(tm, topic, p->index, &f->error);
+	if (fetch_from_follower(&op->q)) {
+		f->error = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	struct topic_partition *tp = data_lookup(op->tm, topic, p->index,
+						 &f->error);
 	if (!tp || (f->error = epoch_check(tp, p->current_leader_epoch)))
 		return;
-	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0), room);
+	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0);
+	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0),
+				budget - KB_MIN(op->used, budget));
 	int rc = log_read(tp->log, p->offset, limit, tp->high_watermark,
-			  *min_one, &f->read);
+			  op->min_one, &f->read);
 	if (rc != KB_OK) {
 		f->error = rc == KB_ERR_RANGE ? KAFKA_ERR_OFFSET_OUT_OF_RANGE
 					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
@@ -488,27 +588,26 @@ static void fetch_partition(struct topic_manager *tm, struct wire_str topic,
 	f->high_watermark = tp->high_watermark;
 	f->log_start_offset = tp->log->log_start_offset;
 	if (f->read.length > 0)
-		*min_one = false;
+		op->min_one = false;
 }
 
 /* One pass over every partition asked for, within max_bytes overall.
  * Returns the bytes found. */
 static uint64_t fetch_gather(struct fetch_op *op, bool *any_error)
 {
-	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0), used = 0;
-	bool min_one = true;
 	int32_t k = 0;
+	op->used = 0;
+	op->min_one = true;
 	for (int32_t t = 0; t < op->q.ntopics; t++) {
 		const struct topic_req *tr = &op->q.topics[t];
 		for (int32_t i = 0; i < tr->n; i++, k++) {
 			struct fetch_part *f = &op->parts[k];
-			fetch_partition(op->tm, tr->name, &tr->parts[i],
-					budget - KB_MIN(used, budget), &min_one, f);
-			used += f->read.length;
+			fetch_partition(op, tr->name, &tr->parts[i], f);
+			op->used += f->read.length;
 			*any_error |= f->error != KAFKA_ERR_NONE;
 		}
 	}
-	return used;
+	return op->used;
 }
 
 /* One PartitionData. The records are spliced from the segment file
@@ -610,8 +709,14 @@ static void list_offsets_answer(struct data_ctx *c, struct wire_writer *w,
 {
 	int16_t v = c->q->version, error;
 	int64_t offset = -1, ts = -1;
-	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
-	if (tp && !(error = epoch_check(tp, p->current_leader_epoch)))
+	struct topic_partition *tp = NULL;
+	/* KAFKA: KafkaApis answers every occurrence of a partition named
+	 * twice INVALID_REQUEST (ListOffsetsRequest.duplicatePartitions),
+	 * without looking at its log. */
+	if (p->repeated != REPEAT_NONE)
+		error = KAFKA_ERR_INVALID_REQUEST;
+	else if ((tp = data_lookup(c->tm, topic, p->index, &error)) &&
+		 !(error = epoch_check(tp, p->current_leader_epoch)))
 		list_offsets_find(tp, p->offset, &offset, &ts);
 	wire_write_i32(w, p->index);
 	wire_write_i16(w, error);
@@ -634,7 +739,9 @@ int handle_list_offsets(struct net_request *req, struct net_response *resp)
 	struct wire_reader *r = &req->body;
 	wire_read_i32(r); /* replica_id */
 	q.isolation_level = q.version >= 2 ? wire_read_i8(r) : 0;
-	int rc = data_decode(r, q.version, 12, list_offsets_read_part, &q);
+	int rc = data_decode(r, 12, list_offsets_read_part, &q);
+	if (rc == KB_OK)
+		rc = data_find_repeats(&q);
 	if (q.version >= 10)
 		wire_read_i32(r); /* timeout_ms */
 	wire_read_tags(r);
@@ -685,7 +792,7 @@ int handle_offset_for_leader_epoch(struct net_request *req,
 	struct wire_reader *r = &req->body;
 	if (q.version >= 3)
 		wire_read_i32(r); /* replica_id */
-	int rc = data_decode(r, q.version, 12, leader_epoch_read_part, &q);
+	int rc = data_decode(r, 12, leader_epoch_read_part, &q);
 	wire_read_tags(r);
 	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
 		if (q.version >= 2)
@@ -738,7 +845,7 @@ int handle_delete_records(struct net_request *req, struct net_response *resp)
 	struct data_req q = {.version = req->header.api_version};
 	struct data_ctx c = {.tm = req->ctx, .q = &q};
 	struct wire_reader *r = &req->body;
-	int rc = data_decode(r, q.version, 12, delete_records_read_part, &q);
+	int rc = data_decode(r, 12, delete_records_read_part, &q);
 	wire_read_i32(r); /* timeout_ms */
 	wire_read_tags(r);
 	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
@@ -758,7 +865,7 @@ int handle_delete_records(struct net_request *req, struct net_response *resp)
 
 /* topics [name, partitions [read_part, tags], tags]: counts are checked
  * against the bytes left (part_min per partition) before any allocation. */
-static int data_decode(struct wire_reader *r, int16_t v, size_t part_min,
+static int data_decode(struct wire_reader *r, size_t part_min,
 		       part_read_fn read_part, struct data_req *q)
 {
 	q->ntopics = wire_read_array_len(r, r->flexible ? 3 : 6);
@@ -773,13 +880,97 @@ static int data_decode(struct wire_reader *r, int16_t v, size_t part_min,
 						      sizeof *tr->parts)))
 			return KB_ERR_NOMEM;
 		for (int32_t i = 0; i < tr->n; i++) {
-			read_part(r, v, &tr->parts[i]);
+			read_part(r, q->version, &tr->parts[i]);
 			wire_read_tags(r);
 		}
 		q->nparts += tr->n;
 		wire_read_tags(r);
 	}
 	return wire_reader_status(r);
+}
+
+/* One partition named in a request, while looking for repeats. */
+struct part_ref {
+	struct wire_str topic;
+	struct part_req *p; /* borrowed: from the data_req */
+	int32_t seq;        /* its place in the request */
+};
+
+/* Order by topic name, then partition index. */
+static int part_key_cmp(const struct part_ref *x, const struct part_ref *y)
+{
+	if (x->topic.len != y->topic.len)
+		return x->topic.len < y->topic.len ? -1 : 1;
+	int c = x->topic.len > 0 ? memcmp(x->topic.p, y->topic.p,
+					  (size_t)x->topic.len) : 0;
+	if (c != 0)
+		return c;
+	return (x->p->index > y->p->index) - (x->p->index < y->p->index);
+}
+
+/* qsort order: the key, then the place in the request. */
+static int part_ref_cmp(const void *a, const void *b)
+{
+	const struct part_ref *x = a, *y = b;
+	int c = part_key_cmp(x, y);
+	return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Mark each partition the request names more than once: sorted by key,
+ * a repeat is a run of equal keys. Its first occurrence takes the fields
+ * of its last, as a Java map's put does (KAFKA: FetchRequest.fetchData).
+ * O(n log n) for n partitions, n bounded by the request's bytes. */
+static int data_find_repeats(struct data_req *q)
+{
+	struct part_ref *refs;
+	int32_t n = 0;
+	if (q->nparts < 2)
+		return KB_OK;
+	if (!(refs = calloc((size_t)q->nparts, sizeof *refs)))
+		return KB_ERR_NOMEM;
+	for (int32_t t = 0; t < q->ntopics; t++)
+		for (int32_t i = 0; i < q->topics[t].n; i++, n++)
+			refs[n] = (struct part_ref){q->topics[t].name,
+						    &q->topics[t].parts[i], n};
+	qsort(refs, (size_t)n, sizeof *refs, part_ref_cmp);
+	for (int32_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && part_key_cmp(&refs[i], &refs[j]) == 0; j++)
+			refs[j].p->repeated = REPEAT_LATER;
+		if (j - i > 1) {
+			*refs[i].p = *refs[j - 1].p;
+			refs[i].p->repeated = REPEAT_FIRST;
+		}
+	}
+	free(refs);
+	return KB_OK;
+}
+
+/* KAFKA: FetchRequest.fetchData and KafkaApis' produce map are maps, so a
+ * partition named N times is answered once, where it was first named,
+ * with what it was last given; a topic left with no partition is dropped.
+ * Bounds the file ranges a fetch holds and the appends of a produce. */
+static int data_drop_repeats(struct data_req *q)
+{
+	int rc = data_find_repeats(q);
+	int32_t kept_topics = 0;
+	if (rc != KB_OK)
+		return rc;
+	q->nparts = 0;
+	for (int32_t t = 0; t < q->ntopics; t++) {
+		struct topic_req tr = q->topics[t];
+		int32_t n = 0;
+		for (int32_t i = 0; i < tr.n; i++)
+			if (tr.parts[i].repeated != REPEAT_LATER)
+				tr.parts[n++] = tr.parts[i];
+		tr.n = n;
+		if (n == 0)
+			free(tr.parts);
+		else
+			q->topics[kept_topics++] = tr;
+		q->nparts += n;
+	}
+	q->ntopics = kept_topics;
+	return KB_OK;
 }
 
 /* Answer every partition in request order: topics [name, partitions

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <zlib.h>
 
 #include "testutil.h"
 #include "01_segment.h"
@@ -782,6 +783,155 @@ static void test_wire_records_rejects_bad_batches(void **state)
 	assert_int_equal(wire_records_init(&it, batch, len), KB_ERR_INVAL);
 }
 
+/* ---- Checking a producer's batch (wire_records_check) ---- */
+
+/* The batch at plain (uncompressed, len bytes) with its records area
+ * gzipped into out (malloc'ed); returns the new length. */
+static size_t gzip_batch(const uint8_t *plain, size_t len, uint8_t **out)
+{
+	uLong cap = compressBound(len) + 64;
+	uint8_t *b = malloc(SEG_BATCH_HEADER_LEN + cap);
+	z_stream zs = {0};
+	assert_non_null(b);
+	memcpy(b, plain, SEG_BATCH_HEADER_LEN);
+	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = (Bytef *)(uintptr_t)(plain + SEG_BATCH_HEADER_LEN);
+	zs.avail_in = (uInt)(len - SEG_BATCH_HEADER_LEN);
+	zs.next_out = b + SEG_BATCH_HEADER_LEN;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t n = SEG_BATCH_HEADER_LEN + zs.total_out;
+	deflateEnd(&zs);
+	tu_be(b + SEG_OFF_BATCH_LENGTH, n - SEG_LOG_OVERHEAD, 4);
+	b[SEG_OFF_ATTRIBUTES + 1] |= 1; /* gzip */
+	tu_be(b + SEG_OFF_CRC, tu_crc32c(b + SEG_OFF_ATTRIBUTES,
+					 n - SEG_OFF_ATTRIBUTES), 4);
+	*out = b;
+	return n;
+}
+
+/* A batch of one record, key "k", whose value is vlen bytes 'x'
+ * (malloc'ed, uncompressed); its length in *len. */
+static uint8_t *big_value_batch(size_t vlen, size_t *len)
+{
+	struct tu_record one = {"k", "v", 5};
+	uint8_t *b = malloc(SEG_BATCH_HEADER_LEN + vlen + 32);
+	size_t n = SEG_BATCH_HEADER_LEN;
+	uint8_t head[16];
+	size_t h = 0;
+	assert_non_null(b);
+	tu_batch_build(b, SEG_BATCH_HEADER_LEN + vlen + 32, 0, &one, 1);
+	head[h++] = 0; /* attributes */
+	h += tu_varint(head + h, 0);
+	h += tu_varint(head + h, 0);
+	h += tu_varint(head + h, 1);
+	head[h++] = 'k';
+	h += tu_varint(head + h, (int64_t)vlen);
+	n += tu_varint(b + n, (int64_t)(h + vlen + 1));
+	memcpy(b + n, head, h);
+	n += h;
+	memset(b + n, 'x', vlen);
+	n += vlen;
+	b[n++] = 0; /* no headers */
+	tu_be(b + SEG_OFF_BATCH_LENGTH, n - SEG_LOG_OVERHEAD, 4);
+	*len = n;
+	return b;
+}
+
+/* Interface: the records of a plain and a gzip batch are walked alike;
+ * records without a key are counted. */
+static void test_wire_records_check_walks_plain_and_gzip(void **state)
+{
+	(void)state;
+	struct tu_record in[] = {{"a", "1", 5}, {NULL, "2", 6}, {"c", NULL, 7}};
+	uint8_t plain[512], *gz;
+	size_t len = tu_batch_build(plain, sizeof plain, 0, in, 3);
+	size_t glen = gzip_batch(plain, len, &gz);
+	struct wire_records_summary s;
+	assert_int_equal(wire_records_check(plain, len, 0, &s), KB_OK);
+	assert_int_equal(s.records, 3);
+	assert_int_equal(s.null_keys, 1);
+	assert_true(s.opened);
+	assert_int_equal(wire_records_check(gz, glen, 1 << 20, &s), KB_OK);
+	assert_int_equal(s.records, 3);
+	assert_int_equal(s.null_keys, 1);
+	assert_int_equal(s.inflated, len - SEG_BATCH_HEADER_LEN);
+	free(gz);
+}
+
+/* Invariant 5 inside gzip: recordsCount must be the records there are;
+ * a record length running past the records is a format error too. */
+static void test_wire_records_check_lying_count_is_proto(void **state)
+{
+	(void)state;
+	struct tu_record in[] = {{"a", "1", 5}, {"b", "2", 6}};
+	uint8_t plain[512], *gz;
+	size_t len = tu_batch_build(plain, sizeof plain, 0, in, 2), glen;
+	struct wire_records_summary s;
+	uint32_t counts[] = {1, 3, 1000};
+	for (int i = 0; i < 3; i++) {
+		set_records_count(plain, len, counts[i]);
+		assert_int_equal(wire_records_check(plain, len, 0, &s), KB_ERR_PROTO);
+		glen = gzip_batch(plain, len, &gz);
+		assert_int_equal(wire_records_check(gz, glen, 1 << 20, &s),
+				 KB_ERR_PROTO);
+		free(gz);
+	}
+	set_records_count(plain, len, 2);
+	plain[SEG_BATCH_HEADER_LEN] = 0x7e; /* 63 bytes: past the records */
+	assert_int_equal(wire_records_check(plain, len, 0, &s), KB_ERR_PROTO);
+	glen = gzip_batch(plain, len, &gz);
+	assert_int_equal(wire_records_check(gz, glen, 1 << 20, &s), KB_ERR_PROTO);
+	free(gz);
+}
+
+/* Interface: gzip bits over bytes that are not gzip, or a stream cut
+ * short, are KB_ERR_CORRUPT; codec ids 5-7 KB_ERR_INVAL; snappy, lz4
+ * and zstd are not opened. */
+static void test_wire_records_check_codecs(void **state)
+{
+	(void)state;
+	struct tu_record in[] = {{"a", "value", 5}};
+	uint8_t plain[256], *gz;
+	size_t len = tu_batch_build(plain, sizeof plain, 0, in, 1);
+	size_t glen = gzip_batch(plain, len, &gz);
+	struct wire_records_summary s;
+	tu_be(gz + SEG_OFF_BATCH_LENGTH, glen - 4 - SEG_LOG_OVERHEAD, 4);
+	assert_int_equal(wire_records_check(gz, glen - 4, 1 << 20, &s),
+			 KB_ERR_CORRUPT); /* the gzip trailer is cut off */
+	free(gz);
+	plain[SEG_OFF_ATTRIBUTES + 1] = 1;
+	assert_int_equal(wire_records_check(plain, len, 1 << 20, &s),
+			 KB_ERR_CORRUPT);
+	for (uint8_t codec = 2; codec <= 7; codec++) {
+		plain[SEG_OFF_ATTRIBUTES + 1] = codec;
+		int rc = wire_records_check(plain, len, 1 << 20, &s);
+		assert_int_equal(rc, codec <= 4 ? KB_OK : KB_ERR_INVAL);
+		assert_false(s.opened);
+	}
+}
+
+/* Invariant 8: inflation stops at the bound, whatever the batch holds;
+ * under the bound the same batch passes. */
+static void test_wire_records_check_stops_inflating_at_the_bound(void **state)
+{
+	(void)state;
+	size_t len, glen;
+	uint8_t *plain = big_value_batch((size_t)4 << 20, &len), *gz;
+	struct wire_records_summary s;
+	assert_int_equal(wire_records_check(plain, len, 0, &s), KB_OK);
+	glen = gzip_batch(plain, len, &gz);
+	assert_true(glen < 64 * 1024); /* 4 MiB of 'x' gzip small: a bomb */
+	assert_int_equal(wire_records_check(gz, glen, 100 * 1000, &s),
+			 KB_ERR_TOO_LARGE);
+	assert_true(s.inflated <= 100 * 1000 + 1);
+	assert_int_equal(wire_records_check(gz, glen, (size_t)8 << 20, &s), KB_OK);
+	assert_int_equal(s.records, 1);
+	free(gz);
+	free(plain);
+}
+
 /* Invariant 7, and the writer agrees byte for byte with the spec encoder. */
 static void test_wire_batch_write_matches_spec_encoder(void **state)
 {
@@ -1008,6 +1158,10 @@ int main(void)
 		cmocka_unit_test(test_wire_record_header_null_key_fails),
 		cmocka_unit_test(test_wire_batch_write_rejects_empty_or_compressed),
 		cmocka_unit_test(test_wire_records_log_append_time_uses_max_timestamp),
+		cmocka_unit_test(test_wire_records_check_walks_plain_and_gzip),
+		cmocka_unit_test(test_wire_records_check_lying_count_is_proto),
+		cmocka_unit_test(test_wire_records_check_codecs),
+		cmocka_unit_test(test_wire_records_check_stops_inflating_at_the_bound),
 		cmocka_unit_test(test_wire_writer_error_is_sticky),
 		cmocka_unit_test(test_wire_str_views_and_copies),
 		cmocka_unit_test(test_wire_error_names_follow_errors_java),

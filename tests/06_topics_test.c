@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <zlib.h>
 
 #include "testutil.h"
 #include "03_log.h"
@@ -1779,9 +1780,9 @@ static void test_pf_produce_error_codes(void **state)
 	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len, NULL),
 			 E_CORRUPT_MESSAGE);
 	memcpy(bad, ok, len);
-	bad[16] = 1; /* magic 1 */
+	bad[16] = 1; /* magic 1: KAFKA: ProduceRequest.validateRecords */
 	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len, NULL),
-			 E_UNSUPPORTED_FOR_MESSAGE_FORMAT);
+			 E_INVALID_RECORD);
 	memcpy(bad, ok, len);
 	bad[22] |= 0x20; /* a control batch from a client */
 	fix_crc(bad, len);
@@ -1792,7 +1793,7 @@ static void test_pf_produce_error_codes(void **state)
 	tu_be(bad + 57, 3, 4);
 	fix_crc(bad, len2);
 	assert_int_equal(produce(fd, "e", 0, 1, bad, (int32_t)len2, NULL),
-			 E_CORRUPT_MESSAGE);
+			 E_INVALID_RECORD);
 	assert_int_equal(produce(fd, "e", 0, 1, ok, (int32_t)len - 1, NULL),
 			 E_CORRUPT_MESSAGE); /* truncated */
 	size_t lbig = tu_batch_simple(big, sizeof big, 1, 1, 200);
@@ -1808,24 +1809,24 @@ static void test_pf_produce_error_codes(void **state)
 	tb_close(&b);
 }
 
-/* Two batches in one partition's records go in together, in order. */
+/* Two batches in one partition's records: KAFKA: "Produce requests with
+ * version 3 are only allowed to contain exactly one record batch"; the
+ * first does not go in alone. */
 static void test_pf_produce_two_batches_in_one_partition(void **state)
 {
 	struct tb b;
-	uint8_t two[512], *recs;
-	size_t l1 = one_batch(two, sizeof two, "one", 1), n;
+	uint8_t two[512];
+	size_t l1 = one_batch(two, sizeof two, "one", 1);
 	size_t l2 = one_batch(two + l1, sizeof two - l1, "two", 2);
 	int64_t base;
 	tb_open(&b);
 	int fd = tb_connect(&b);
 	assert_int_equal(create_topic(fd, "tw", 1, NULL, NULL), E_NONE);
 	assert_int_equal(produce(fd, "tw", 0, 1, two, (int32_t)(l1 + l2), &base),
-			 E_NONE);
+			 E_INVALID_RECORD);
+	assert_int_equal(base, -1);
+	assert_int_equal(produce(fd, "tw", 0, 1, two, (int32_t)l1, &base), E_NONE);
 	assert_int_equal(base, 0);
-	assert_int_equal(fetch4(fd, "tw", 1, 0, 0, 1 << 20, &recs, &n), E_NONE);
-	assert_int_equal(n, l2);
-	assert_int_equal((int64_t)kb_get_be64(recs), 1);
-	free(recs);
 	close(fd);
 	tb_close(&b);
 }
@@ -1904,25 +1905,36 @@ static void test_pf_log_append_time_stamps_and_recomputes_crc(void **state)
 	tb_close(&b);
 }
 
-/* Compressed batches are kept exactly as the producer sent them. */
+/* The batch pf_batch builds for this spec (defined further down). */
+struct pf_spec;
+static uint8_t *pf_batch(const struct pf_spec *s, size_t *len);
+static uint8_t *pf_gzip_batch(size_t *len);
+static int produce_ver(int fd, int ver, const char *txn_id,
+		       const char *topic, const uint8_t *records, size_t len);
+
+/* Compressed batches are kept exactly as the producer sent them: gzip
+ * (real gzip: the broker inflates it to check), and snappy, lz4, zstd
+ * (Produce v7: zstd needs it), which samsa cannot open. */
 static void test_pf_compressed_batch_stored_untouched(void **state)
 {
 	struct tb b;
-	uint8_t batch[256], *recs;
-	size_t n;
+	uint8_t *batch, *recs;
+	size_t n, len;
 	for (int codec = 1; codec <= 4; codec++) {
-		size_t len = one_batch(batch, sizeof batch, "compressed?", 1);
-		batch[22] = (uint8_t)codec; /* gzip, snappy, lz4, zstd */
-		fix_crc(batch, len);
+		batch = pf_gzip_batch(&len);
+		if (codec > 1) { /* bytes no codec check looks into */
+			batch[22] = (uint8_t)codec;
+			fix_crc(batch, len);
+		}
 		tb_open(&b);
 		int fd = tb_connect(&b);
 		assert_int_equal(create_topic(fd, "cz", 1, NULL, NULL), E_NONE);
-		assert_int_equal(produce(fd, "cz", 0, 1, batch, (int32_t)len, NULL),
-				 E_NONE);
+		assert_int_equal(produce_ver(fd, 7, NULL, "cz", batch, len), E_NONE);
 		assert_int_equal(fetch4(fd, "cz", 0, 0, 0, 1 << 20, &recs, &n), E_NONE);
 		assert_int_equal(n, len);
 		assert_memory_equal(recs, batch, len);
 		free(recs);
+		free(batch);
 		close(fd);
 		tb_close(&b);
 	}
@@ -2054,39 +2066,64 @@ static void fill_timestamps(int fd, const char *topic)
 static void test_pf_list_offsets_v1_bytes(void **state)
 {
 	struct tb b;
-	struct bb q = {.n = 0}, w = {.n = 0};
-	int64_t ask[] = {-2, -1, 2500, 9999};
-	int64_t want[][2] = {{-1, 0}, {-1, 3}, {3000, 1}, {-1, -1}};
+	int64_t ask[] = {-2, -1, 2500, 9999, -1};
+	int32_t part[] = {0, 0, 0, 0, 3};
+	int16_t err[] = {0, 0, 0, 0, E_UNKNOWN_TOPIC};
+	int64_t want[][2] = {{-1, 0}, {-1, 3}, {3000, 1}, {-1, -1}, {-1, -1}};
 	tb_open(&b);
 	int fd = tb_connect(&b);
 	assert_int_equal(create_topic(fd, "lo", 1, NULL, NULL), E_NONE);
 	fill_timestamps(fd, "lo");
-	bb_i32(&q, -1);
-	bb_i32(&q, 1);
-	bb_str(&q, "lo");
-	bb_i32(&q, 5);
-	for (int i = 0; i < 4; i++) {
-		bb_i32(&q, 0);
+	for (int i = 0; i < 5; i++) { /* one partition per request */
+		struct bb q = {.n = 0}, w = {.n = 0};
+		bb_i32(&q, -1);
+		bb_i32(&q, 1);
+		bb_str(&q, "lo");
+		bb_i32(&q, 1);
+		bb_i32(&q, part[i]);
 		bb_i64(&q, ask[i]);
-	}
-	bb_i32(&q, 3);
-	bb_i64(&q, -1);
-	bb_i32(&w, 1);
-	bb_str(&w, "lo");
-	bb_i32(&w, 5);
-	for (int i = 0; i < 4; i++) {
-		bb_i32(&w, 0);
-		bb_i16(&w, 0);
+		bb_i32(&w, 1);
+		bb_str(&w, "lo");
+		bb_i32(&w, 1);
+		bb_i32(&w, part[i]);
+		bb_i16(&w, err[i]);
 		bb_i64(&w, want[i][0]);
 		bb_i64(&w, want[i][1]);
+		roundtrip_expect(fd, 2, 1, false, &q, &w);
 	}
-	bb_i32(&w, 3);
-	bb_i16(&w, E_UNKNOWN_TOPIC);
-	bb_i64(&w, -1);
-	bb_i64(&w, -1);
-	roundtrip_expect(fd, 2, 1, false, &q, &w);
 	close(fd);
 	tb_close(&b);
+}
+
+/* One ListOffsets v7 request for partition 0 of topic, and its answer. */
+static void list_offsets_v7_expect(int fd, const char *topic,
+				   const int64_t ask[2], const int64_t want[4])
+{
+	struct bb q = {.n = 0}, w = {.n = 0};
+	bb_i32(&q, -1);
+	bb_i8(&q, 1);
+	bb_uv(&q, 2);
+	bb_cstr(&q, topic);
+	bb_uv(&q, 2);
+	bb_i32(&q, 0);
+	bb_i32(&q, (int32_t)ask[0]); /* current leader epoch */
+	bb_i64(&q, ask[1]);          /* timestamp */
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, topic);
+	bb_uv(&w, 2);
+	bb_i32(&w, 0);
+	bb_i16(&w, (int16_t)want[0]);
+	bb_i64(&w, want[1]);
+	bb_i64(&w, want[2]);
+	bb_i32(&w, (int32_t)want[3]);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 2, 7, true, &q, &w);
 }
 
 /* ListOffsets v7 (highest): max timestamp (-3), leader epochs, and the
@@ -2094,55 +2131,17 @@ static void test_pf_list_offsets_v1_bytes(void **state)
 static void test_pf_list_offsets_v7_max_timestamp_bytes(void **state)
 {
 	struct tb b;
-	struct bb q = {.n = 0}, w = {.n = 0};
 	tb_open(&b);
 	int fd = tb_connect(&b);
 	assert_int_equal(create_topic(fd, "mx", 1, NULL, NULL), E_NONE);
 	fill_timestamps(fd, "mx");
-	bb_i32(&q, -1);
-	bb_i8(&q, 1);
-	bb_uv(&q, 2);
-	bb_cstr(&q, "mx");
-	bb_uv(&q, 4);
-	bb_i32(&q, 0);
-	bb_i32(&q, -1);
-	bb_i64(&q, -3);
-	bb_i8(&q, 0);
-	bb_i32(&q, 0);
-	bb_i32(&q, 0);
-	bb_i64(&q, -2);
-	bb_i8(&q, 0);
-	bb_i32(&q, 0);
-	bb_i32(&q, 1); /* a newer epoch than ours */
-	bb_i64(&q, -1);
-	bb_i8(&q, 0);
-	bb_i8(&q, 0);
-	bb_i8(&q, 0);
-	bb_i32(&w, 0);
-	bb_uv(&w, 2);
-	bb_cstr(&w, "mx");
-	bb_uv(&w, 4);
-	bb_i32(&w, 0);
-	bb_i16(&w, 0);
-	bb_i64(&w, 3000);
-	bb_i64(&w, 1);
-	bb_i32(&w, 0);
-	bb_i8(&w, 0);
-	bb_i32(&w, 0);
-	bb_i16(&w, 0);
-	bb_i64(&w, -1);
-	bb_i64(&w, 0);
-	bb_i32(&w, 0);
-	bb_i8(&w, 0);
-	bb_i32(&w, 0);
-	bb_i16(&w, E_UNKNOWN_LEADER_EPOCH);
-	bb_i64(&w, -1);
-	bb_i64(&w, -1);
-	bb_i32(&w, -1);
-	bb_i8(&w, 0);
-	bb_i8(&w, 0);
-	bb_i8(&w, 0);
-	roundtrip_expect(fd, 2, 7, true, &q, &w);
+	list_offsets_v7_expect(fd, "mx", (int64_t[]){-1, -3},
+			       (int64_t[]){0, 3000, 1, 0});
+	list_offsets_v7_expect(fd, "mx", (int64_t[]){0, -2},
+			       (int64_t[]){0, -1, 0, 0});
+	/* a newer epoch than ours */
+	list_offsets_v7_expect(fd, "mx", (int64_t[]){1, -1},
+			       (int64_t[]){E_UNKNOWN_LEADER_EPOCH, -1, -1, -1});
 	close(fd);
 	tb_close(&b);
 }
@@ -2338,6 +2337,431 @@ static void test_pf_malformed_request_closes_connection(void **state)
 	tb_close(&b);
 }
 
+/* ---- Produce and fetch refusals (issue 9) ---- */
+
+enum {
+	E_NOT_LEADER = 6, E_RECORD_LIST_TOO_LARGE = 18,
+	E_TXN_ID_AUTHORIZATION_FAILED = 53, E_INVALID_TXN_STATE = 48,
+	E_UNSUPPORTED_COMPRESSION = 76,
+};
+
+/* What pf_batch builds. */
+struct pf_spec {
+	const char *key;  /* NULL: a null key */
+	size_t vlen;      /* value: this many 'x' bytes */
+	bool gzip;        /* compress the records area */
+	int32_t count;    /* recordsCount (and lastOffsetDelta + 1); 0: 1 */
+	int16_t attrs;    /* more attribute bits (codec bits too) */
+};
+
+/* One record per spec, in a batch whose header tells what spec says.
+ * Returns the batch (malloc'ed) and its length in *len. */
+static uint8_t *pf_batch(const struct pf_spec *s, size_t *len)
+{
+	size_t klen = s->key ? strlen(s->key) : 0, cap = 64 + klen + s->vlen;
+	uint8_t *body = calloc(1, cap), *recs = calloc(1, cap + 16);
+	size_t n = 0, rn = 0;
+	body[n++] = 0;
+	n += tu_varint(body + n, 0); /* timestampDelta */
+	n += tu_varint(body + n, 0); /* offsetDelta */
+	n += tu_varint(body + n, s->key ? (int64_t)klen : -1);
+	memcpy(body + n, s->key ? s->key : "", klen);
+	n += klen;
+	n += tu_varint(body + n, (int64_t)s->vlen);
+	memset(body + n, 'x', s->vlen);
+	n += s->vlen;
+	n += tu_varint(body + n, 0);
+	rn += tu_varint(recs, (int64_t)n);
+	memcpy(recs + rn, body, n);
+	rn += n;
+	uLongf zn = compressBound(rn) + 32;
+	uint8_t *b = calloc(1, 61 + zn + rn);
+	if (s->gzip) {
+		z_stream zs = {0};
+		assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS,
+					      8, Z_DEFAULT_STRATEGY), Z_OK);
+		zs.next_in = recs;
+		zs.avail_in = (uInt)rn;
+		zs.next_out = b + 61;
+		zs.avail_out = (uInt)zn;
+		assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+		rn = zs.total_out;
+		deflateEnd(&zs);
+	} else {
+		memcpy(b + 61, recs, rn);
+	}
+	struct tu_record one = {"k", "v", 1000};
+	uint8_t hdr[128];
+	tu_batch_build(hdr, sizeof hdr, 0, &one, 1);
+	memcpy(b, hdr, 61);
+	int32_t count = s->count ? s->count : 1;
+	*len = 61 + rn;
+	tu_be(b + 8, *len - 12, 4);
+	tu_be(b + 21, (uint64_t)(s->attrs | (s->gzip ? 1 : 0)), 2);
+	tu_be(b + 23, (uint64_t)(count - 1), 4);
+	tu_be(b + 57, (uint64_t)count, 4);
+	fix_crc(b, *len);
+	free(body);
+	free(recs);
+	return b;
+}
+
+/* A gzip batch of one keyed record. */
+static uint8_t *pf_gzip_batch(size_t *len)
+{
+	return pf_batch(&(struct pf_spec){"k", 100, true, 0, 0}, len);
+}
+
+/* Produce v<ver> (3..8) with a transactional id (NULL: null) to one
+ * partition; its error code. */
+static int produce_ver(int fd, int ver, const char *txn_id,
+		       const char *topic, const uint8_t *records, size_t len)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_str(&q, txn_id);
+	bb_i16(&q, -1);
+	bb_i32(&q, 5000);
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, records, len);
+	size_t n = roundtrip(fd, 0, ver, false, &q, &r);
+	struct rd d = {r, n, 0};
+	assert_int_equal(rd_i32(&d), 1);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i32(&d), 1);
+	assert_int_equal(rd_i32(&d), 0);
+	int err = rd_i16(&d);
+	free(r);
+	return err;
+}
+
+/* Produce v<ver> of the batch spec describes to partition 0. */
+static int produce_spec(int fd, int ver, const char *topic,
+			const struct pf_spec *s)
+{
+	size_t len;
+	uint8_t *b = pf_batch(s, &len);
+	int err = produce_ver(fd, ver, NULL, topic, b, len);
+	free(b);
+	return err;
+}
+
+/* The log end offset of partition 0, by ListOffsets v1 (latest). */
+static int64_t log_end(int fd, const char *topic)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_i32(&q, -1);
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i64(&q, -1);
+	size_t n = roundtrip(fd, 2, 1, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d);
+	rd_skip_str(&d);
+	rd_i32(&d);
+	rd_i32(&d);
+	assert_int_equal(rd_i16(&d), E_NONE);
+	rd_i64(&d);
+	int64_t end = rd_i64(&d);
+	free(r);
+	return end;
+}
+
+/* Interface (Produce): codec ids 5-7, zstd before v7 and gzip that is
+ * not gzip are refused; good gzip, snappy, lz4 and zstd from v7 pass. */
+static void test_pf_produce_refuses_unknown_and_broken_codecs(void **state)
+{
+	struct tb b;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "cc", 1, NULL, NULL), E_NONE);
+	for (int16_t codec = 5; codec <= 7; codec++)
+		assert_int_equal(produce_spec(fd, 7, "cc", &(struct pf_spec){
+				 "k", 10, false, 0, codec}),
+				 E_UNSUPPORTED_COMPRESSION);
+	struct pf_spec zstd = {"k", 10, false, 0, 4};
+	assert_int_equal(produce_spec(fd, 3, "cc", &zstd), E_UNSUPPORTED_COMPRESSION);
+	assert_int_equal(produce_spec(fd, 6, "cc", &zstd), E_UNSUPPORTED_COMPRESSION);
+	/* codec 1 on records that are not gzip */
+	assert_int_equal(produce_spec(fd, 7, "cc", &(struct pf_spec){
+			 "k", 10, false, 0, 1}), E_CORRUPT_MESSAGE);
+	assert_int_equal(log_end(fd, "cc"), 0); /* none of it was appended */
+	assert_int_equal(produce_spec(fd, 7, "cc", &zstd), E_NONE);
+	assert_int_equal(produce_spec(fd, 3, "cc", &(struct pf_spec){
+			 "k", 10, true, 0, 0}), E_NONE);
+	assert_int_equal(log_end(fd, "cc"), 2);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Invariant 1: recordsCount must be the records there are, gzip or not;
+ * a lie never moves the high watermark. */
+static void test_pf_produce_record_count_must_match_records(void **state)
+{
+	struct tb b;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "rc", 1, NULL, NULL), E_NONE);
+	for (int gz = 0; gz <= 1; gz++) {
+		assert_int_equal(produce_spec(fd, 7, "rc", &(struct pf_spec){
+				 "k", 10, gz, 1000, 0}), E_INVALID_RECORD);
+		assert_int_equal(log_end(fd, "rc"), 0);
+	}
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (Produce v3+): one batch per partition, of magic 2. */
+static void test_pf_produce_one_batch_of_magic_2(void **state)
+{
+	struct tb b;
+	uint8_t two[512], bad[256];
+	size_t l1 = one_batch(two, sizeof two, "one", 1);
+	size_t l2 = one_batch(two + l1, sizeof two - l1, "two", 2);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "ob", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce_ver(fd, 3, NULL, "ob", two, l1 + l2),
+			 E_INVALID_RECORD);
+	assert_int_equal(produce_ver(fd, 8, NULL, "ob", two, l1 + l2),
+			 E_INVALID_RECORD);
+	for (uint8_t magic = 0; magic <= 1; magic++) {
+		memcpy(bad, two, l1);
+		bad[16] = magic;
+		assert_int_equal(produce_ver(fd, 3, NULL, "ob", bad, l1),
+				 E_INVALID_RECORD);
+	}
+	assert_int_equal(log_end(fd, "ob"), 0);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (Produce): a transactional batch without a transactional id
+ * fails the request (53); with one, no transaction is open (48). */
+static void test_pf_produce_transactional_batch_refused(void **state)
+{
+	struct tb b;
+	size_t len;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "tx", 1, NULL, NULL), E_NONE);
+	uint8_t *txn = pf_batch(&(struct pf_spec){"k", 5, false, 0, 0x10}, &len);
+	tu_be(txn + 43, 7, 8); /* producer id 7, epoch 0, sequence 0 */
+	tu_be(txn + 51, 0, 2);
+	tu_be(txn + 53, 0, 4);
+	fix_crc(txn, len);
+	assert_int_equal(produce_ver(fd, 3, NULL, "tx", txn, len),
+			 E_TXN_ID_AUTHORIZATION_FAILED);
+	assert_int_equal(produce_ver(fd, 7, "my-txn", "tx", txn, len),
+			 E_INVALID_TXN_STATE);
+	assert_int_equal(log_end(fd, "tx"), 0);
+	free(txn);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (Produce): a compacted topic refuses a record without a key,
+ * uncompressed or gzip (KAFKA: LogValidator.validateKey). */
+static void test_pf_produce_null_key_on_compacted_topic(void **state)
+{
+	struct tb b;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "cmp", 1, "cleanup.policy", "compact"),
+			 E_NONE);
+	assert_int_equal(create_topic(fd, "del", 1, NULL, NULL), E_NONE);
+	for (int gz = 0; gz <= 1; gz++) {
+		struct pf_spec nokey = {NULL, 10, gz, 0, 0};
+		assert_int_equal(produce_spec(fd, 7, "cmp", &nokey), E_INVALID_RECORD);
+		assert_int_equal(produce_spec(fd, 7, "del", &nokey), E_NONE);
+		assert_int_equal(produce_spec(fd, 7, "cmp", &(struct pf_spec){
+				 "k", 10, gz, 0, 0}), E_NONE);
+	}
+	assert_int_equal(log_end(fd, "cmp"), 2);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (Produce): on a compacted topic a gzip batch inflating past
+ * max.message.bytes is refused (the cleaner never meets the bomb);
+ * elsewhere the same batch is within the request's inflate budget. */
+static void test_pf_produce_gzip_bomb_on_compacted_topic(void **state)
+{
+	struct tb b;
+	struct pf_spec bomb = {"k", (size_t)2 << 20, true, 0, 0};
+	size_t len;
+	uint8_t *batch = pf_batch(&bomb, &len);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_true(len < 65536 - 100); /* 2 MiB of 'x' gzip to a few KiB */
+	assert_int_equal(create_topic(fd, "bomb", 1, "cleanup.policy", "compact"),
+			 E_NONE);
+	assert_int_equal(create_topic(fd, "plain", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce_ver(fd, 7, NULL, "bomb", batch, len),
+			 E_RECORD_LIST_TOO_LARGE);
+	assert_int_equal(log_end(fd, "bomb"), 0);
+	assert_int_equal(produce_ver(fd, 7, NULL, "plain", batch, len), E_NONE);
+	free(batch);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (Produce): a partition named twice in one request is
+ * answered once and appended once, with the records it was last given
+ * (KAFKA: KafkaApis collects a produce's partitions in a map). */
+static void test_pf_produce_repeated_partition_answered_once(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0};
+	uint8_t one[256], two[256], *r;
+	size_t l1 = one_batch(one, sizeof one, "first", 1);
+	size_t l2 = one_batch(two, sizeof two, "last", 2);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "rpp", 1, NULL, NULL), E_NONE);
+	bb_str(&q, NULL);
+	bb_i16(&q, 1);
+	bb_i32(&q, 5000);
+	bb_i32(&q, 1);
+	bb_str(&q, "rpp");
+	bb_i32(&q, 2);
+	bb_i32(&q, 0);
+	bb_bytes(&q, one, l1);
+	bb_i32(&q, 0);
+	bb_bytes(&q, two, l2);
+	size_t n = roundtrip(fd, 0, 3, false, &q, &r);
+	struct rd d = {r, n, 0};
+	assert_int_equal(rd_i32(&d), 1);
+	rd_skip_str(&d);
+	assert_int_equal(rd_i32(&d), 1); /* one partition answered */
+	free(r);
+	assert_int_equal(log_end(fd, "rpp"), 1);
+	uint8_t *recs;
+	assert_int_equal(fetch4(fd, "rpp", 0, 0, 0, 1 << 20, &recs, &n), E_NONE);
+	assert_int_equal(n, l2);
+	assert_memory_equal(recs + 12, two + 12, l2 - 12); /* after base offset */
+	free(recs);
+	close(fd);
+	tb_close(&b);
+}
+
+/* A Fetch v4 with replica_id for topic's partition 0, listed times
+ * times; the partitions of the answer (at most 8) and their errors. */
+static int fetch_repeated(int fd, int32_t replica_id, const char *topic,
+			  int times, int16_t errors[8])
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_i32(&q, replica_id);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1);
+	bb_i32(&q, 1 << 20);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i32(&q, times);
+	for (int i = 0; i < times; i++) {
+		bb_i32(&q, 0);
+		bb_i64(&q, 0);
+		bb_i32(&q, 1 << 20);
+	}
+	size_t n = roundtrip(fd, 1, 4, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d);
+	int32_t ntopics = rd_i32(&d), nparts = 0;
+	for (int32_t t = 0; t < ntopics; t++) {
+		rd_skip_str(&d);
+		int32_t np = rd_i32(&d);
+		for (int32_t i = 0; i < np; i++, nparts++) {
+			rd_i32(&d);
+			int16_t err = rd_i16(&d);
+			if (nparts < 8)
+				errors[nparts] = err;
+			rd_i64(&d);
+			rd_i64(&d);
+			rd_i32(&d); /* aborted transactions: null */
+			d.pos += (size_t)rd_i32(&d);
+		}
+	}
+	assert_int_equal(d.pos, n);
+	free(r);
+	return nparts;
+}
+
+/* Interface (Fetch): a replica id >= 0 from a client is answered
+ * NOT_LEADER_OR_FOLLOWER, never with follower semantics. */
+static void test_pf_fetch_with_replica_id_not_leader_or_follower(void **state)
+{
+	struct tb b;
+	uint8_t batch[256];
+	int16_t errs[8];
+	size_t len = one_batch(batch, sizeof batch, "v", 1);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "f", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "f", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	assert_int_equal(fetch_repeated(fd, 1, "f", 1, errs), 1);
+	assert_int_equal(errs[0], E_NOT_LEADER);
+	assert_int_equal(fetch_repeated(fd, -1, "f", 1, errs), 1);
+	assert_int_equal(errs[0], E_NONE);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (Fetch): a partition named N times is answered once. */
+static void test_pf_fetch_repeated_partition_answered_once(void **state)
+{
+	struct tb b;
+	uint8_t batch[256];
+	int16_t errs[8];
+	size_t len = one_batch(batch, sizeof batch, "v", 1);
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "rp", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "rp", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	assert_int_equal(fetch_repeated(fd, -1, "rp", 1000, errs), 1);
+	assert_int_equal(errs[0], E_NONE);
+	close(fd);
+	tb_close(&b);
+}
+
+/* Interface (ListOffsets): every occurrence of a partition named twice
+ * is INVALID_REQUEST (KAFKA: duplicatePartitions); others are answered. */
+static void test_pf_list_offsets_repeated_partition_invalid_request(void **state)
+{
+	struct tb b;
+	struct bb q = {.n = 0}, w = {.n = 0};
+	int32_t parts[] = {0, 1, 0};
+	int16_t want[] = {E_INVALID_REQUEST, E_NONE, E_INVALID_REQUEST};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "dup", 2, NULL, NULL), E_NONE);
+	bb_i32(&q, -1);
+	bb_i32(&q, 1);
+	bb_str(&q, "dup");
+	bb_i32(&q, 3);
+	bb_i32(&w, 1);
+	bb_str(&w, "dup");
+	bb_i32(&w, 3);
+	for (int i = 0; i < 3; i++) {
+		bb_i32(&q, parts[i]);
+		bb_i64(&q, -1);
+		bb_i32(&w, parts[i]);
+		bb_i16(&w, want[i]);
+		bb_i64(&w, -1);
+		bb_i64(&w, want[i] == E_NONE ? 0 : -1);
+	}
+	roundtrip_expect(fd, 2, 1, false, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2387,6 +2811,17 @@ int main(void)
 		cmocka_unit_test(test_pf_offset_for_leader_epoch_v2_v4_bytes),
 		cmocka_unit_test(test_pf_delete_records_v0_v2_bytes),
 		cmocka_unit_test(test_pf_malformed_request_closes_connection),
+		/* Produce and fetch refusals (issue 9) */
+		cmocka_unit_test(test_pf_produce_refuses_unknown_and_broken_codecs),
+		cmocka_unit_test(test_pf_produce_record_count_must_match_records),
+		cmocka_unit_test(test_pf_produce_one_batch_of_magic_2),
+		cmocka_unit_test(test_pf_produce_transactional_batch_refused),
+		cmocka_unit_test(test_pf_produce_null_key_on_compacted_topic),
+		cmocka_unit_test(test_pf_produce_gzip_bomb_on_compacted_topic),
+		cmocka_unit_test(test_pf_produce_repeated_partition_answered_once),
+		cmocka_unit_test(test_pf_fetch_with_replica_id_not_leader_or_follower),
+		cmocka_unit_test(test_pf_fetch_repeated_partition_answered_once),
+		cmocka_unit_test(test_pf_list_offsets_repeated_partition_invalid_request),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

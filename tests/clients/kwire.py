@@ -36,7 +36,13 @@ RESOURCE_TOPIC = 2  # ConfigResource.Type.TOPIC
 
 # Kafka error codes the tests name (Errors.java).
 NONE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION = 0, 2, 3
-MESSAGE_TOO_LARGE, UNSUPPORTED_VERSION, INVALID_REQUEST = 10, 35, 42
+NOT_LEADER_OR_FOLLOWER, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE = 6, 10, 18
+UNSUPPORTED_VERSION, INVALID_REQUEST, INVALID_TXN_STATE = 35, 42, 48
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD = 76, 87
+
+# Record batch attributes (CLIENTS.md section 6).
+ATTR_TRANSACTIONAL, ATTR_CONTROL = 0x10, 0x20
 
 
 def flexible(key, version):
@@ -117,18 +123,22 @@ def metadata(v, topics=None, auto_create=True):
     return (API_METADATA, v, body + tags(f))
 
 
-def produce(v, topic, partition, records, acks=-1, timeout_ms=5000):
+def produce(v, topic, partition, records, acks=-1, timeout_ms=5000,
+            transactional_id=None):
     """ProduceRequest v3..v9: one topic, one partition, one records blob."""
     f = flexible(API_PRODUCE, v)
     part = i32(partition) + bytes_(records, f) + tags(f)
     top = string(topic, f) + array([part], f) + tags(f)
-    body = string(None, f) + i16(acks) + i32(timeout_ms) + array([top], f)
+    body = (string(transactional_id, f) + i16(acks) + i32(timeout_ms)
+            + array([top], f))
     return (API_PRODUCE, v, body + tags(f))
 
 
 def fetch(v, topic, partition, offset, max_bytes=1 << 20,
-          partition_max_bytes=1 << 20, max_wait_ms=0):
-    """FetchRequest v4..v12 for one partition (no fetch session)."""
+          partition_max_bytes=1 << 20, max_wait_ms=0, replica_id=-1,
+          repeat=1):
+    """FetchRequest v4..v12 for one partition (no fetch session), named
+    repeat times; replica_id >= 0 poses as a follower."""
     f = flexible(API_FETCH, v)
     p = i32(partition)
     if v >= 9:
@@ -139,8 +149,9 @@ def fetch(v, topic, partition, offset, max_bytes=1 << 20,
     if v >= 5:
         p += i64(-1)                # log start offset (followers only)
     p += i32(partition_max_bytes) + tags(f)
-    t = string(topic, f) + array([p], f) + tags(f)
-    body = i32(-1) + i32(max_wait_ms) + i32(1) + i32(max_bytes) + i8(0)
+    t = string(topic, f) + array([p] * repeat, f) + tags(f)
+    body = (i32(replica_id) + i32(max_wait_ms) + i32(1) + i32(max_bytes)
+            + i8(0))
     if v >= 7:
         body += i32(0) + i32(-1)    # session id 0, epoch -1: no session
     body += array([t], f)
@@ -151,23 +162,26 @@ def fetch(v, topic, partition, offset, max_bytes=1 << 20,
     return (API_FETCH, v, body + tags(f))
 
 
-def list_offsets(v, topic, partition, timestamp):
-    """ListOffsetsRequest v1..v7 (timestamp -2 earliest, -1 latest)."""
+def list_offsets(v, topic, partition, timestamp, repeat=1):
+    """ListOffsetsRequest v1..v7 (timestamp -2 earliest, -1 latest), the
+    partition named repeat times."""
     f = flexible(API_LIST_OFFSETS, v)
     p = i32(partition)
     if v >= 4:
         p += i32(-1)
     p += i64(timestamp) + tags(f)
-    t = string(topic, f) + array([p], f) + tags(f)
+    t = string(topic, f) + array([p] * repeat, f) + tags(f)
     body = i32(-1) + (i8(0) if v >= 2 else b"") + array([t], f)
     return (API_LIST_OFFSETS, v, body + tags(f))
 
 
-def create_topics(v, topic, partitions, replication=1):
-    """CreateTopicsRequest v2..v5 for one topic, no configs."""
+def create_topics(v, topic, partitions, replication=1, configs=()):
+    """CreateTopicsRequest v2..v5 for one topic, with (name, value)
+    configs."""
     f = flexible(API_CREATE_TOPICS, v)
+    cs = [string(k, f) + string(val, f) + tags(f) for k, val in configs]
     t = (string(topic, f) + i32(partitions) + i16(replication)
-         + array([], f) + array([], f) + tags(f))
+         + array([], f) + array(cs, f) + tags(f))
     return (API_CREATE_TOPICS, v,
             array([t], f) + i32(5000) + i8(0) + tags(f))
 
@@ -257,20 +271,27 @@ def record(offset_delta, ts_delta, key, value, headers=()):
     return varint(len(body)) + body
 
 
-def batch(records, base_ts=None, codec=0, count=None, bad_crc=False):
-    """A record batch v2 of (key, value) pairs. codec 1 gzips the records;
-    count overrides recordsCount (to lie); bad_crc flips the CRC."""
+def batch(records, base_ts=None, codec=0, count=None, bad_crc=False,
+          attrs=0, magic=2, producer=(-1, -1, -1), payload=None):
+    """A record batch v2 of (key, value) pairs (key None: a null key).
+    codec 1 gzips the records (other codecs only set the bits); count
+    overrides recordsCount and lastOffsetDelta together (to lie); bad_crc
+    flips the CRC; attrs adds attribute bits (ATTR_*); magic overrides
+    byte 16; producer is (id, epoch, base sequence); payload replaces the
+    records area after compression (bytes that are not what codec says)."""
     base_ts = int(time.time() * 1000) if base_ts is None else base_ts
     recs = b"".join(record(i, i, k, v) for i, (k, v) in enumerate(records))
     if codec == 1:
         recs = _gzip.compress(recs)
-    n = len(records)
-    after_crc = struct.pack(">hiqqqhii", codec, n - 1, base_ts,
-                            base_ts + n - 1, -1, -1, -1,
-                            n if count is None else count) + recs
+    if payload is not None:
+        recs = payload
+    n = len(records) if count is None else count
+    pid, epoch, seq = producer
+    after_crc = struct.pack(">hiqqqhii", codec | attrs, n - 1, base_ts,
+                            base_ts + n - 1, pid, epoch, seq, n) + recs
     crc = crc32c(after_crc) ^ (0xFFFFFFFF if bad_crc else 0)
     length = 4 + 1 + 4 + len(after_crc)  # leader epoch, magic, crc, rest
-    return struct.pack(">qiibI", 0, length, 0, 2, crc) + after_crc
+    return struct.pack(">qiibI", 0, length, 0, magic, crc) + after_crc
 
 
 def batch_records(data):
@@ -283,6 +304,18 @@ def batch_records(data):
         attrs, = struct.unpack_from(">h", data, pos + 21)
         count, = struct.unpack_from(">i", data, pos + 57)
         out.append((base, count, attrs & 7))
+        pos += 12 + length
+    return out
+
+
+def batch_attributes(data):
+    """The attributes (int16) of each whole batch in a records blob."""
+    out, pos = [], 0
+    while pos + 61 <= len(data):
+        length, = struct.unpack_from(">i", data, pos + 8)
+        if pos + 12 + length > len(data):
+            break
+        out.append(struct.unpack_from(">h", data, pos + 21)[0])
         pos += 12 + length
     return out
 

@@ -9,8 +9,9 @@ serving."""
 import struct
 import threading
 import time
+import zlib
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 
 import kwire
 from harness import Broker, run_tests
@@ -192,11 +193,13 @@ def test_produce_bad_crc_is_corrupt_message():
     assert produce_error(bad, version=8) == kwire.CORRUPT_MESSAGE
 
 
-def test_produce_lying_records_count_is_corrupt_message():
+def test_produce_lying_records_count_is_invalid_record():
+    """KAFKA: DefaultRecordBatch's iterator: "Incorrect declared batch
+    size" is an InvalidRecordException."""
     more = kwire.batch([(b"k1", b"v"), (b"k2", b"v")], count=5)
     fewer = kwire.batch([(b"k1", b"v"), (b"k2", b"v")], count=1)
-    assert produce_error(more) == kwire.CORRUPT_MESSAGE
-    assert produce_error(fewer) == kwire.CORRUPT_MESSAGE
+    assert produce_error(more) == kwire.INVALID_RECORD
+    assert produce_error(fewer) == kwire.INVALID_RECORD
 
 
 def test_produce_truncated_batch_is_corrupt_message():
@@ -218,6 +221,173 @@ def test_fetch_asking_for_2_gib_is_answered_bounded():
             assert sum(n for _, n, _ in batches) == 200, batches
             assert len(body) < 1 << 20, len(body)
     assert_still_serving()
+
+
+# ---- Produce and fetch refusals ----
+
+COMPACTED = "abuse-compacted"
+
+
+def log_end(topic, partition=0):
+    """The partition's latest offset (ListOffsets v1, timestamp -1)."""
+    with Conn(broker.bootstrap) as c:
+        body = c.request(kwire.list_offsets(1, topic, partition, -1))
+    (_, _, err, _, offset), = kwire.list_offsets_result(1, body)
+    assert err == kwire.NONE, err
+    return offset
+
+
+def refused(records, want, version=7, topic=TOPIC, transactional_id=None):
+    """Produce records; the partition's answer must be want, on a
+    connection that stays open, and nothing may reach the log."""
+    before = log_end(topic)
+    with Conn(broker.bootstrap) as c:
+        body = c.request(kwire.produce(version, topic, 0, records,
+                                       transactional_id=transactional_id))
+        (_, _, err, base), = kwire.produce_errors(version, body)
+        c.request(kwire.api_versions(0))   # the connection is still good
+    assert (err, base) == (want, -1), (err, base, want)
+    assert log_end(topic) == before, "a refused batch moved the log end"
+
+
+def gzip_bomb(n):
+    """The gzip records area of one well-formed record whose value is n
+    zero bytes (n a multiple of 1 MiB), built without holding them."""
+    body_head = b"\x00" + kwire.varint(0) + kwire.varint(0) \
+        + kwire.varint(1) + b"k" + kwire.varint(n)
+    body_len = len(body_head) + n + 1                # + header count 0
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip wrapper
+    out = [z.compress(kwire.varint(body_len) + body_head)]
+    chunk = bytes(1 << 20)
+    out += [z.compress(chunk) for _ in range(n >> 20)]
+    return b"".join(out) + z.compress(kwire.varint(0)) + z.flush()
+
+
+def test_produce_codec_ids_5_to_7_are_unsupported_compression_type():
+    for codec in (5, 6, 7):
+        refused(kwire.batch([(b"k", b"v")], codec=codec),
+                kwire.UNSUPPORTED_COMPRESSION_TYPE)
+
+
+def test_produce_gzip_that_is_not_gzip_is_corrupt_message():
+    refused(kwire.batch([(b"k", b"v")], codec=1, payload=b"not gzip at all"),
+            kwire.CORRUPT_MESSAGE)
+    truncated = zlib.compress(b"x" * 100)[:-6]
+    refused(kwire.batch([(b"k", b"v")], codec=1, payload=truncated),
+            kwire.CORRUPT_MESSAGE)
+
+
+def test_produce_zstd_below_v7_is_unsupported_compression_type():
+    for version in (3, 4, 5, 6):
+        refused(kwire.batch([(b"k", b"v")], codec=4), version=version,
+                want=kwire.UNSUPPORTED_COMPRESSION_TYPE)
+
+
+def test_produce_gzip_lying_records_count_never_moves_the_high_watermark():
+    recs = [(b"k%d" % i, b"v") for i in range(3)]
+    for count in (1, 2, 4, 1000):
+        refused(kwire.batch(recs, codec=1, count=count), kwire.INVALID_RECORD)
+
+
+def test_produce_two_batches_in_one_partition_is_invalid_record():
+    two = kwire.batch([(b"a", b"1")]) + kwire.batch([(b"b", b"2")])
+    for version in (3, 7, 8):
+        refused(two, kwire.INVALID_RECORD, version=version)
+
+
+def test_produce_magic_0_and_1_are_invalid_record():
+    for magic in (0, 1):
+        for version in (3, 7):
+            refused(kwire.batch([(b"k", b"v")], magic=magic),
+                    kwire.INVALID_RECORD, version=version)
+
+
+def test_produce_transactional_and_control_bits_are_refused():
+    txn = kwire.batch([(b"k", b"v")], attrs=kwire.ATTR_TRANSACTIONAL,
+                      producer=(1000, 0, 0))
+    # KAFKA: KafkaApis: transactional records need a transactional id
+    refused(txn, kwire.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    # with one: no transaction is open (samsa has none yet)
+    refused(txn, kwire.INVALID_TXN_STATE, transactional_id="tx-1")
+    refused(kwire.batch([(b"k", b"v")], attrs=kwire.ATTR_CONTROL),
+            kwire.INVALID_RECORD)
+    # nothing transactional reached a read_committed consumer's log
+    with Conn(broker.bootstrap) as c:
+        _, parts = kwire.fetch_partitions(4, c.request(kwire.fetch(4, TOPIC, 0, 0)))
+    attrs = kwire.batch_attributes(parts[0][4])
+    assert attrs and not any(a & kwire.ATTR_TRANSACTIONAL for a in attrs), attrs
+
+
+def create_compacted():
+    with Conn(broker.bootstrap) as c:
+        c.request(kwire.create_topics(4, COMPACTED, 1,
+                                      configs=[("cleanup.policy", "compact")]))
+
+
+def test_produce_null_key_on_compacted_topic_is_invalid_record():
+    create_compacted()
+    for codec in (0, 1):
+        refused(kwire.batch([(b"k", b"v"), (None, b"no key")], codec=codec),
+                kwire.INVALID_RECORD, topic=COMPACTED)
+    # a real client sees the same
+    errors = []
+    p = Producer({"bootstrap.servers": broker.bootstrap, "retries": 0,
+                  "message.timeout.ms": 10000})
+    p.produce(COMPACTED, b"no key", on_delivery=lambda e, m: errors.append(e))
+    p.flush(15)
+    assert len(errors) == 1 and errors[0] is not None, errors
+    assert errors[0].code() == KafkaError.INVALID_RECORD, errors[0]
+    # a keyed record is welcome
+    with Conn(broker.bootstrap) as c:
+        body = c.request(kwire.produce(7, COMPACTED, 0, kwire.batch([(b"k", b"v")])))
+        assert kwire.produce_errors(7, body)[0][2] == kwire.NONE
+
+
+def test_produce_gzip_bomb_is_refused_without_inflating_it_all():
+    """A record of 100 MiB of zeros in 100 KiB of gzip: a compacted topic
+    stops inflating at max.message.bytes, any topic at the request's
+    inflate budget; a small one passes where it fits."""
+    create_compacted()
+    bomb = kwire.batch([(b"k", b"v")], codec=1, payload=gzip_bomb(100 << 20))
+    assert len(bomb) < REQUEST_MAX // 2
+    refused(bomb, kwire.RECORD_LIST_TOO_LARGE, topic=COMPACTED)
+    refused(bomb, kwire.RECORD_LIST_TOO_LARGE)
+    small = kwire.batch([(b"k", b"v")], codec=1, payload=gzip_bomb(2 << 20))
+    refused(small, kwire.RECORD_LIST_TOO_LARGE, topic=COMPACTED)
+    with Conn(broker.bootstrap) as c:
+        body = c.request(kwire.produce(7, TOPIC, 0, small))
+        assert kwire.produce_errors(7, body)[0][2] == kwire.NONE
+
+
+def test_fetch_with_a_replica_id_is_not_leader_or_follower():
+    """CVE-2018-1288's shape: a client posing as follower 1."""
+    for v in (4, 11, 12):
+        with Conn(broker.bootstrap) as c:
+            body = c.request(kwire.fetch(v, TOPIC, 0, 0, replica_id=1))
+        top_err, parts = kwire.fetch_partitions(v, body)
+        assert top_err == 0 and len(parts) == 1, (top_err, parts)
+        assert parts[0][2] == kwire.NOT_LEADER_OR_FOLLOWER, parts[0][:4]
+        assert parts[0][4] == b"", "records served to a fake follower"
+
+
+def test_fetch_repeated_partition_is_answered_once():
+    for v in (4, 12):
+        with Conn(broker.bootstrap) as c:
+            body = c.request(kwire.fetch(v, TOPIC, 0, 0, repeat=5000))
+        top_err, parts = kwire.fetch_partitions(v, body)
+        assert top_err == 0 and len(parts) == 1, (top_err, len(parts))
+        assert parts[0][2] == kwire.NONE and parts[0][4], parts[0][:4]
+
+
+def test_list_offsets_repeated_partition_is_invalid_request():
+    """KAFKA: every occurrence of a duplicated partition is answered
+    INVALID_REQUEST, without looking at the log."""
+    for v in (1, 7):
+        with Conn(broker.bootstrap) as c:
+            body = c.request(kwire.list_offsets(v, TOPIC, 0, -1, repeat=5000))
+        res = kwire.list_offsets_result(v, body)
+        assert len(res) == 5000
+        assert all(r[2] == kwire.INVALID_REQUEST and r[4] == -1 for r in res)
 
 
 if __name__ == "__main__":
