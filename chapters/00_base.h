@@ -52,6 +52,8 @@ enum kb_log_level kb_log_get_level(void);
 void kb_log_set_sink(kb_log_sink_fn sink, void *ctx);
 /* Parse "debug"/"info"/"warn"/"error"; KB_ERR_INVAL for anything else. */
 int kb_log_level_parse(const char *name, enum kb_log_level *out);
+/* Copy len bytes of in to out (cap bytes, NUL-terminated), control bytes and non-UTF-8 as \xNN; returns the length written. */
+size_t kb_escape(char *out, size_t cap, const char *in, size_t len);
 
 #define KB_DEBUG(...) kb_log(KB_LOG_DEBUG, __VA_ARGS__)
 #define KB_INFO(...) kb_log(KB_LOG_INFO, __VA_ARGS__)
@@ -106,6 +108,8 @@ void kb_buf_fini(struct kb_buf *b);
 int kb_buf_reserve(struct kb_buf *b, size_t extra);
 /* Append n bytes copied from p. */
 int kb_buf_append(struct kb_buf *b, const void *p, size_t n);
+/* Assert Invariant 1 of 00_base.c on b (len <= cap; data NULL only when cap is 0). */
+void kb_buf_check(const struct kb_buf *b);
 
 /* ---- Clocks ---- */
 
