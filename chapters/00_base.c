@@ -13,6 +13,7 @@
  *   - kb_log() is the only way chapters print; tests capture or silence
  *     it with kb_log_set_sink() (tests/testutil.h: tu_log_quiet).
  *   - Client strings may be logged as they came: kb_log escapes the line.
+ *   - A line a peer can repeat at will goes through kb_ratelimit_allow.
  *   - kb_write_file_atomic() is how every small state file (checkpoints,
  *     meta.properties) is replaced: a crash leaves the old or the new file.
  * Invariants:
@@ -164,6 +165,22 @@ int kb_log_level_parse(const char *name, enum kb_log_level *out)
 		}
 	}
 	return KB_ERR_INVAL;
+}
+
+/* A line that could repeat thousands of times a second (accept failing
+ * with EMFILE) goes through this: the first one at once, then at most one
+ * per interval, each saying how many it stands for. */
+bool kb_ratelimit_allow(struct kb_ratelimit *rl, int64_t now_ms,
+			uint64_t *suppressed)
+{
+	if (rl->next_ms != 0 && now_ms < rl->next_ms) {
+		rl->suppressed++;
+		return false;
+	}
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	rl->next_ms = now_ms + rl->interval_ms;
+	return true;
 }
 
 /* ---- Growable byte buffer ---- */

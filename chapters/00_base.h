@@ -55,6 +55,17 @@ int kb_log_level_parse(const char *name, enum kb_log_level *out);
 /* Copy len bytes of in to out (cap bytes, NUL-terminated), control bytes and non-UTF-8 as \xNN; returns the length written. */
 size_t kb_escape(char *out, size_t cap, const char *in, size_t len);
 
+/* Lets one line through per interval_ms and counts the ones it held back
+ * (KAFKA: log4j has no such thing; Linux's printk_ratelimit does). */
+struct kb_ratelimit {
+	int64_t interval_ms; /* at most one line per this many ms */
+	int64_t next_ms;     /* kb_mono_ms when the next line may go; 0 at first */
+	uint64_t suppressed; /* lines held back since the last one */
+};
+
+/* True when a line may be logged now; *suppressed: how many were held back before it. */
+bool kb_ratelimit_allow(struct kb_ratelimit *rl, int64_t now_ms, uint64_t *suppressed);
+
 #define KB_DEBUG(...) kb_log(KB_LOG_DEBUG, __VA_ARGS__)
 #define KB_INFO(...) kb_log(KB_LOG_INFO, __VA_ARGS__)
 #define KB_WARN(...) kb_log(KB_LOG_WARN, __VA_ARGS__)

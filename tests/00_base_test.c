@@ -74,6 +74,19 @@ static void test_tu_log_quiet_keeps_lines_for_assert_logged(void **state)
 	assert_not_logged("disk on fire");
 }
 
+static void test_kb_ratelimit_allows_one_line_per_interval(void **state)
+{
+	(void)state;
+	struct kb_ratelimit rl = {.interval_ms = 1000};
+	uint64_t held = 99;
+	assert_true(kb_ratelimit_allow(&rl, 5000, &held));
+	assert_int_equal(held, 0);
+	for (int i = 0; i < 1000; i++)
+		assert_false(kb_ratelimit_allow(&rl, 5000 + i, &held));
+	assert_true(kb_ratelimit_allow(&rl, 6000, &held));
+	assert_int_equal(held, 1000);
+}
+
 static void test_kb_log_level_parse_accepts_only_known_names(void **state)
 {
 	(void)state;
@@ -208,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_kb_log_escapes_control_and_non_utf8_bytes),
 		cmocka_unit_test(test_kb_escape_refuses_c1_overlong_and_cut_sequences),
 		cmocka_unit_test(test_tu_log_quiet_keeps_lines_for_assert_logged),
+		cmocka_unit_test(test_kb_ratelimit_allows_one_line_per_interval),
 		cmocka_unit_test(test_kb_log_level_parse_accepts_only_known_names),
 		cmocka_unit_test(test_kb_be_round_trips_in_network_order),
 		cmocka_unit_test(test_kb_buf_append_grows_and_keeps_bytes),
