@@ -3,8 +3,8 @@
  * Chapter 05 — server: the network side of a broker. One epoll reactor,
  * size-prefixed frames, a dispatch table of handlers by api key and
  * version, and delayed operations (purgatory) with deadlines.
- * The only surface later chapters may use; the lesson is in 05_server.c,
- * 05_purgatory.c and 05_responses.c.
+ * The only surface later chapters may use; the lesson is in
+ * 05_responses.c, 05_purgatory.c and 05_server.c, read in that order.
  */
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H
@@ -13,10 +13,14 @@
 #include "04_codec.h"
 
 /* KAFKA defaults: socket.request.max.bytes 100 MiB,
- * connections.max.idle.ms 10 minutes, max.connections unlimited. */
+ * connections.max.idle.ms 10 minutes, max.connections and
+ * max.connections.per.ip Int.MaxValue. */
 #define NET_DEFAULT_REQUEST_MAX_BYTES (100 * 1024 * 1024)
 #define NET_DEFAULT_IDLE_MS (10LL * 60 * 1000)
-#define NET_DEFAULT_MAX_CONNECTIONS 1000000
+#define NET_DEFAULT_MAX_CONNECTIONS INT32_MAX
+/* max.connections.per.ip.overrides: at most this many "host:count". */
+#define NET_MAX_IP_OVERRIDES 16
+#define NET_HOST_MAX 64
 /* A frame whose bytes stop arriving is dropped after this long. */
 #define NET_DEFAULT_FRAME_TIMEOUT_MS (30LL * 1000)
 
@@ -30,11 +34,20 @@ struct net_server;
 struct net_conn;
 struct net_delayed;
 
+/* One row of max.connections.per.ip.overrides: a numeric address. */
+struct net_ip_limit {
+	char host[NET_HOST_MAX]; /* "127.0.0.1", "::1" */
+	int max;
+};
+
 /* Server settings (KAFKA: broker config keys in the comments). */
 struct net_config {
 	int64_t request_max_bytes;    /* socket.request.max.bytes */
 	int64_t idle_ms;              /* connections.max.idle.ms */
-	int max_connections;          /* max.connections */
+	int max_connections;          /* max.connections: the acceptor waits */
+	int max_connections_per_ip;   /* max.connections.per.ip: closed at once */
+	struct net_ip_limit ip_overrides[NET_MAX_IP_OVERRIDES];
+	int n_ip_overrides;           /* max.connections.per.ip.overrides */
 	int64_t frame_timeout_ms;     /* a partial frame older than this is dropped */
 };
 
@@ -88,7 +101,8 @@ struct net_file_part {
 
 /* Splice length bytes of fd from offset into the response here. The fd is
  * duplicated, so the caller may close or delete its file meanwhile (a
- * truncated file closes the connection instead of sending short). */
+ * truncated file closes the connection instead of sending short); past
+ * a per-response bound, or with no descriptor free, the bytes are copied. */
 int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
 			  uint64_t length);
 
@@ -182,6 +196,8 @@ void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 /* ---- Introspection (tests, metrics) ---- */
 
 int net_connection_count(const struct net_server *srv);
+/* Assert every invariant of chapter 05 (reactor thread, or after it stopped). */
+void net_check(const struct net_server *srv);
 /* Close a connection from the broker side (tests drop clients mid-flight). */
 void net_conn_close(struct net_conn *conn);
 
