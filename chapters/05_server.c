@@ -212,15 +212,13 @@ int net_listen(struct net_server *srv, const char *host, int port,
 	struct epoll_event ev = {.events = srv->accepting ? EPOLLIN : 0,
 				 .data.ptr = l};
 	if (fd < 0 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		if (errno == EADDRINUSE)
-			KB_ERROR("listen: %s:%d is already in use (is another "
-				 "broker running?)", host && *host ? host : "0.0.0.0",
-				 port);
-		else
-			KB_ERROR("listen %s:%d: %s", host ? host : "*", port,
-				 strerror(errno));
+		int saved = errno;
 		if (fd >= 0)
 			close(fd);
+		if (saved == EADDRINUSE)
+			return KB_ERR_EXISTS; /* the caller says it, in words */
+		KB_ERROR("listen %s:%d: %s", host ? host : "*", port,
+			 strerror(saved));
 		return KB_ERR_IO;
 	}
 	srv->nlisteners++;

@@ -119,7 +119,7 @@ int net_server_new(const struct net_config *cfg, struct net_server **out);
 void net_server_free(struct net_server *srv);
 
 /* Listen on host:port (port 0 picks a free port; *bound_port tells which,
- * may be NULL). */
+ * may be NULL). KB_ERR_EXISTS, not logged, when the address is in use. */
 int net_listen(struct net_server *srv, const char *host, int port,
 	       int *bound_port);
 

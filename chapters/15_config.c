@@ -21,8 +21,9 @@
  *     broker_config_finish once. Only a finished config goes to broker_open.
  *   - Every failing call fills struct broker_error with a line ready to
  *     print; main exits 2 on it.
- *   - broker_open takes the log directory's .lock, settles meta.properties,
- *     listens and opens the topic manager; broker_close undoes it all.
+ *   - broker_open listens, takes the log directory's .lock, settles
+ *     meta.properties and opens the topic manager and the later
+ *     chapters; broker_close undoes it all.
  * Invariants:
  *   1. Every key in a file is either in key_table or the load fails:
  *      nothing is silently ignored.
@@ -38,8 +39,10 @@
  *   other than line continuation; no "format" step (Kafka refuses to start
  *   on an unformatted directory; samsa formats it on first start).
  * See also: docs/15_config.md, diagrams/15_config.dot,
- *   tests/15_config_test.c, config/server.properties; uses chapters 00,
- *   03, 05, 06.
+ *   tests/15_config_test.c, config/server.properties; read next:
+ *   15_broker.c. Uses chapters 00 (base), 03 (log), 04 (codec),
+ *   05 (server), 06 (topics), 09 (groups), 10 (compaction),
+ *   11 (producers).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -55,12 +58,13 @@
 
 #include "00_base.h"
 #include "03_log.h"
+#include "04_codec.h"
 #include "05_server.h"
 #include "06_topics.h"
 #include "09_groups.h"
 #include "10_compaction.h"
 #include "11_producers.h"
-#include "15_broker.h"
+#include "15_config.h"
 
 /* Which later chapters are built in: `make stage-NN` compiles with
  * SAMSA_STAGE=NN, so broker_open calls no chapter that is not there. */
@@ -123,6 +127,9 @@ static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 static int parse_log_level(struct broker_config *cfg,
 			   const struct broker_key *k, const char *value,
 			   struct broker_error *why);
+static int parse_ip_overrides(struct broker_config *cfg,
+			      const struct broker_key *k, const char *value,
+			      struct broker_error *why);
 
 /* Where a key goes: the offset and width of a field of broker_config. */
 #define FIELD(f) offsetof(struct broker_config, f), \
@@ -176,6 +183,10 @@ static const struct broker_key key_table[] = {
 	{"socket.request.max.bytes", parse_int, FIELD(net.request_max_bytes), 1, I32},
 	{"connections.max.idle.ms", parse_int, FIELD(net.idle_ms), 1, I64},
 	{"max.connections", parse_int, FIELD(net.max_connections), 0, I32},
+	{"max.connections.per.ip", parse_int,
+	 FIELD(net.max_connections_per_ip), 0, I32},
+	{"max.connections.per.ip.overrides", parse_ip_overrides,
+	 FIELD(net.ip_overrides), ANY},
 	{"log.level", parse_log_level, FIELD(log_level), ANY},
 #if SAMSA_STAGE >= 9
 	{"group.initial.rebalance.delay.ms", parse_int,
@@ -473,6 +484,39 @@ static int parse_log_level(struct broker_config *cfg,
 	return KB_OK;
 }
 
+/* max.connections.per.ip.overrides: "address:count,address:count", as
+ * Kafka writes it; an IPv6 address is the part before the last ':'.
+ * SIMPLIFICATION: numeric addresses only (Kafka also takes host names). */
+static int parse_ip_overrides(struct broker_config *cfg,
+			      const struct broker_key *k, const char *value,
+			      struct broker_error *why)
+{
+	struct net_config *net = &cfg->net;
+	struct net_ip_limit rows[NET_MAX_IP_OVERRIDES];
+	int n = 0;
+	for (const char *p = value; *p;) {
+		size_t len = strcspn(p, ",");
+		char item[NET_HOST_MAX + 16], *colon, *end;
+		if (len == 0 || len >= sizeof item || n == NET_MAX_IP_OVERRIDES)
+			return refuse(why, "'%s' is not up to %d address:count "
+				    "pairs", value, NET_MAX_IP_OVERRIDES);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		colon = strrchr(item, ':');
+		long max = colon ? strtol(colon + 1, &end, 10) : -1;
+		if (!colon || colon == item || colon[1] == '\0' || *end ||
+		    max < 0 || max > INT32_MAX || colon - item >= NET_HOST_MAX)
+			return refuse(why, "'%s' is not address:count", item);
+		*colon = '\0';
+		snprintf(rows[n].host, sizeof rows[n].host, "%s", trim(item));
+		rows[n++].max = (int)max;
+		p += len + (p[len] == ',');
+	}
+	memcpy(net->ip_overrides, rows, (size_t)n * sizeof rows[0]);
+	net->n_ip_overrides = n;
+	return KB_OK;
+}
+
 /* ---- Finishing ---- */
 
 /* The first of ms, minutes, hours that was given, in milliseconds.
@@ -621,7 +665,8 @@ static void new_cluster_id(char *out)
 /* ---- A running broker ---- */
 
 /* KAFKA: BrokerServer.startup's order, cut down to the chapters that
- * exist: the log directory, then the network, then the topics (which
+ * exist: the network (so a port in use is reported before anything is
+ * written to disk), then the log directory, then the topics (which
  * register their handlers). Each later chapter adds its step at the
  * marked place, inside #if SAMSA_STAGE >= its number. */
 int broker_open(const struct broker_config *cfg, struct broker *b,
@@ -632,19 +677,25 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	b->lock_fd = -1;
 	struct topic_broker_config *t = &b->cfg.topics;
 	const char *host = cfg->listener_host[0] ? cfg->listener_host : "0.0.0.0";
-	int rc = open_log_dir(b, err);
-	if (rc != KB_OK)
-		goto fail;
-	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
+	int rc = net_server_new(&b->cfg.net, &b->srv);
+	if (rc != KB_OK) {
 		refuse(err, "cannot start the server: %s", kb_status_name(rc));
 		goto fail;
 	}
 	rc = net_listen(b->srv, host, cfg->listener_port, &b->port);
-	if (rc != KB_OK) {
-		refuse(err, "cannot listen on %s:%d: %s", host, cfg->listener_port,
-		     kb_status_name(rc));
+	if (rc == KB_ERR_EXISTS) {
+		refuse(err, "%s:%d is already in use: another broker (or another "
+		       "program) listens there; stop it or change listeners",
+		       host, cfg->listener_port);
 		goto fail;
 	}
+	if (rc != KB_OK) {
+		refuse(err, "cannot listen on %s:%d (see the line above)", host,
+		       cfg->listener_port);
+		goto fail;
+	}
+	if ((rc = open_log_dir(b, err)) != KB_OK)
+		goto fail;
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
 	if ((rc = topic_manager_open(t, b->srv, &b->tm)) != KB_OK) {

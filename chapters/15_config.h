@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 15 — broker: what main() shares with the fuzzer and the tests.
- * The configuration a broker starts from (server.properties, read by
- * 15_config.c) and the running broker it becomes (broker_open). The
- * `samsa` program itself is 15_broker.c.
+ * Chapter 15 — config: what 15_config.c defines, for the `samsa` program
+ * (15_broker.c, the file after it), the fuzzer and the tests. The
+ * configuration a broker starts from (server.properties) and the running
+ * broker it becomes (broker_open).
  */
-#ifndef SAMSA_BROKER_H
-#define SAMSA_BROKER_H
+#ifndef SAMSA_CONFIG_H
+#define SAMSA_CONFIG_H
 
 #include "00_base.h"
 #include "03_log.h"
@@ -66,7 +66,7 @@ struct broker {
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
 };
 
-/* ---- Configuration (15_config.c) ---- */
+/* ---- Configuration ---- */
 
 /* Kafka's defaults for every key; node.id is unset (it must be given). */
 void broker_config_defaults(struct broker_config *cfg);
@@ -88,7 +88,7 @@ int broker_config_set(struct broker_config *cfg, const char *key,
  * (log.retention.ms over .minutes over .hours, log.roll.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
 
-/* ---- Log directory identity (15_config.c) ---- */
+/* ---- Log directory identity ---- */
 
 /* Read <log_dir>/meta.properties, or write one (version=1, node.id, a new
  * random cluster.id) when it is missing. KB_ERR_INVAL with err when the
@@ -97,11 +97,12 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
 int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 			       char *cluster_id, struct broker_error *err);
 
-/* ---- A running broker (15_config.c) ---- */
+/* ---- A running broker ---- */
 
-/* Create the log directory, settle meta.properties, listen, open the
- * topic manager (which registers its handlers). On failure everything
- * opened so far is closed again. borrows: cfg (copied). */
+/* Listen (a port in use fails here, before the log directory is made),
+ * create and lock the log directory, settle meta.properties, open the
+ * topic manager and the later chapters. On failure everything opened so
+ * far is closed again. borrows: cfg (copied). */
 int broker_open(const struct broker_config *cfg, struct broker *b,
 		struct broker_error *err);
 
