@@ -34,8 +34,8 @@
  *   file ranges through one NET_COPY_CHUNK bounce buffer; one before-send
  *   hook, not a list.
  * See also: docs/05_responses.md, diagrams/05_responses.dot,
- *   tests/05_server_test.c; read next: 05_purgatory.c, then 05_server.c;
- *   uses chapters 00 (base), 04 (codec).
+ *   tests/05_server_test.c; read next: 05_purgatory.c, then 05_server.c.
+ *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
 #include <errno.h>

@@ -36,8 +36,8 @@
  *   through struct net_transport); no quotas (throttle_time_ms is 0).
  * See also: docs/05_server.md, diagrams/05_server.dot,
  *   tests/05_server_test.c; read before: 05_responses.c, 05_purgatory.c
- *   (chapters/05_server_internal.h holds what the three share); uses
- *   chapters 00 (base), 04 (codec).
+ *   (chapters/05_server_internal.h holds what the three share).
+ *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
 #include <errno.h>
