@@ -36,7 +36,7 @@
  *   NET_WATCH_BUCKETS chains; timers are a small array scanned each turn.
  * See also: docs/05_purgatory.md, diagrams/05_purgatory.dot,
  *   tests/05_server_test.c; read before: 05_responses.c; read next:
- *   05_server.c. Uses chapters 00 (base), 04 (codec).
+ *   05_limits.c, 05_server.c. Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
 #include <stdint.h>

@@ -34,7 +34,8 @@
  *   file ranges through one NET_COPY_CHUNK bounce buffer; one before-send
  *   hook, not a list.
  * See also: docs/05_responses.md, diagrams/05_responses.dot,
- *   tests/05_server_test.c; read next: 05_purgatory.c, then 05_server.c.
+ *   tests/05_server_test.c; read next: 05_purgatory.c, 05_limits.c,
+ *   05_server.c.
  *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05, third file — server: the reactor of the broker.
+ * Chapter 05, fourth file — server: the reactor of the broker.
  *
  * Concept: a broker spends its life waiting on sockets. One thread asks
  *   the kernel (epoll) which connections can move bytes, reads whole
  *   size-prefixed frames, looks up a handler by api key and version, and
  *   hands its response to 05_responses.c; a request that must wait is
- *   parked in 05_purgatory.c, and its connection muted meanwhile.
+ *   parked in 05_purgatory.c, and its connection muted meanwhile; who may
+ *   connect is 05_limits.c's call.
  * Kafka: SocketServer (Acceptor, Processors), KafkaApis' dispatch by
  *   ApiKeys, RequestChannel muting a channel while a request is in flight.
  *   Config: socket.request.max.bytes, connections.max.idle.ms,
@@ -26,17 +27,17 @@
  *      net_conn_output_full) is not read until it drains.
  *   6. A closed connection holds nothing: no descriptor, no response, no
  *      parked op; epoll watches exactly what an open one can use.
- *   7. A full descriptor table never makes the reactor spin: accept backs
- *      off (reserve_fd, accept_resume_ms) and logs once per interval.
+ *   7. A full descriptor table never makes the reactor spin: accept
+ *      backs off and logs once per interval (05_limits.c).
  * States of a connection: READING --net_park--> PARKED --op_complete-->
  *   READING; READING --output over the cap--> BACKPRESSURED --conn_send
  *   (drained)--> READING; any --conn_close--> CLOSED --reap_closed--> freed.
- * Simplifications: one reactor thread; per-IP counts by a scan of the
- *   connections; only the plaintext transport (chapter 13 adds TLS
- *   through struct net_transport); no quotas (throttle_time_ms is 0).
+ * Simplifications: one reactor thread; only the plaintext transport
+ *   (chapter 13 adds TLS through struct net_transport); no quotas
+ *   (throttle_time_ms is 0).
  * See also: docs/05_server.md, diagrams/05_server.dot,
- *   tests/05_server_test.c; read before: 05_responses.c, 05_purgatory.c
- *   (chapters/05_server_internal.h holds what the three share).
+ *   tests/05_server_test.c; read before: 05_responses.c, 05_purgatory.c,
+ *   05_limits.c (chapters/05_server_internal.h: what the four share).
  *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
@@ -67,13 +68,6 @@
 #define NET_LISTEN_BACKLOG 50    /* KAFKA: socket.listen.backlog.size */
 #define NET_READ_CHUNK (64 * 1024) /* bytes asked of one read(2) */
 #define NET_SWEEP_MAX_MS 1000    /* idle/partial-frame sweep period cap, ms */
-/* After accept(2) fails (EMFILE: the descriptor table is full), the
- * listeners rest this long instead of waking the reactor on every turn. */
-#define NET_ACCEPT_BACKOFF_MS 100
-/* At most one "accept failed" or "refusing" line per this many ms. */
-#define NET_ACCEPT_LOG_INTERVAL_MS (10LL * 1000)
-/* Connections taken off the backlog and closed per EMFILE. */
-#define NET_SHED_MAX 64
 
 /* ---- Data structures ----
  *
@@ -86,12 +80,6 @@ static int listener_bind(const struct addrinfo *ai);
 static int reactor_timeout_ms(const struct net_server *srv);
 static void reactor_event(struct net_server *srv, struct epoll_event *ev);
 static void accept_all(struct net_server *srv, int lfd);
-static bool accept_admit(struct net_server *srv, const char *host,
-			 const char *peer);
-static void accept_failed(struct net_server *srv, int lfd, int err);
-static void listeners_arm(struct net_server *srv, bool on);
-static void accept_maybe_resume(struct net_server *srv, int64_t now_ms);
-static int per_ip_limit(const struct net_config *cfg, const char *host);
 static int conn_new(struct net_server *srv, int fd, const char *peer,
 		    const char *host);
 static void conn_on_readable(struct net_conn *c);
@@ -157,10 +145,7 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 		return KB_ERR_NOMEM;
 	srv->cfg = *cfg;
 	srv->stop = (struct net_source){NET_SRC_STOP, -1};
-	srv->accepting = true;
-	srv->accept_log.interval_ms = NET_ACCEPT_LOG_INTERVAL_MS;
-	/* INVARIANT 7: one descriptor kept in reserve for a full table. */
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	net_limits_init(srv); /* before any listener: 05_limits.c */
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd >= 0)
 		srv->stop.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -284,7 +269,7 @@ int net_run_once(struct net_server *srv, int timeout_ms)
 	net_run_timers(srv, kb_mono_ms());
 	net_expire_delayed(srv, kb_mono_ms());
 	process_ready(srv);
-	accept_maybe_resume(srv, kb_mono_ms());
+	net_accept_maybe_resume(srv, kb_mono_ms());
 #ifndef NDEBUG
 	net_check(srv); /* every invariant, once per turn */
 #endif
@@ -350,7 +335,7 @@ static void accept_all(struct net_server *srv, int lfd)
 {
 	while (srv->accepting) {
 		if (srv->nconns >= srv->cfg.max_connections) {
-			listeners_arm(srv, false); /* until a connection closes */
+			net_listeners_arm(srv, false); /* until one closes */
 			srv->accept_resume_ms = 0;
 			return;
 		}
@@ -362,7 +347,7 @@ static void accept_all(struct net_server *srv, int lfd)
 			continue;
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				accept_failed(srv, lfd, errno);
+				net_accept_failed(srv, lfd, errno);
 			return;
 		}
 		char host[INET6_ADDRSTRLEN], serv[8], peer[NET_PEER_LEN];
@@ -373,91 +358,10 @@ static void accept_all(struct net_server *srv, int lfd)
 		} else {
 			snprintf(peer, sizeof peer, "%s:%s", host, serv);
 		}
-		if (!accept_admit(srv, host, peer) ||
+		if (!net_accept_admit(srv, host, peer) ||
 		    conn_new(srv, fd, peer, host) != KB_OK)
 			close(fd);
 	}
-}
-
-/* KAFKA: max.connections.per.ip (and its overrides): a host already at
- * its limit has the new connection closed. Rare lines, rate-limited. */
-static bool accept_admit(struct net_server *srv, const char *host,
-			 const char *peer)
-{
-	int limit = per_ip_limit(&srv->cfg, host), n = 0;
-	for (struct net_conn *c = srv->conns; c && n < limit; c = c->next)
-		n += strcmp(c->host + 1, host) == 0; /* c->host is "/addr" */
-	if (n < limit)
-		return true;
-	uint64_t held;
-	if (kb_ratelimit_allow(&srv->accept_log, kb_mono_ms(), &held))
-		KB_WARN("refusing %s: %s already has %d connections "
-			"(max.connections.per.ip); %llu lines like this held "
-			"back", peer, host, limit, (unsigned long long)held);
-	return false;
-}
-
-/* The limit for one host: its override, else max.connections.per.ip. */
-static int per_ip_limit(const struct net_config *cfg, const char *host)
-{
-	for (int i = 0; i < cfg->n_ip_overrides; i++)
-		if (strcmp(cfg->ip_overrides[i].host, host) == 0)
-			return cfg->ip_overrides[i].max;
-	return cfg->max_connections_per_ip;
-}
-
-/* INVARIANT 7. accept(2) failed for want of a descriptor (or memory).
- * Level-triggered epoll would report the listener again at once, so: give
- * up the reserve descriptor, take the waiting connections off the backlog
- * and close them (the clients learn at once instead of hanging), take the
- * reserve back, rest the listeners, and say so once per interval. */
-static void accept_failed(struct net_server *srv, int lfd, int err)
-{
-	int shed = 0;
-	if ((err == EMFILE || err == ENFILE) && srv->reserve_fd >= 0) {
-		close(srv->reserve_fd);
-		for (int fd; shed < NET_SHED_MAX &&
-			     (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0;
-		     shed++)
-			close(fd);
-		srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	}
-	listeners_arm(srv, false);
-	srv->accept_resume_ms = kb_mono_ms() + NET_ACCEPT_BACKOFF_MS;
-	uint64_t held;
-	if (kb_ratelimit_allow(&srv->accept_log, kb_mono_ms(), &held))
-		KB_ERROR("accept: %s: closed %d waiting connections, not "
-			 "accepting for %d ms (%d connections open; %llu lines "
-			 "like this held back; raise ulimit -n or lower "
-			 "max.connections)", strerror(err), shed,
-			 NET_ACCEPT_BACKOFF_MS, srv->nconns,
-			 (unsigned long long)held);
-}
-
-/* Put the listeners in the epoll set's view (on) or out of it (off): a
- * paused listener's connections wait in the kernel's backlog. */
-static void listeners_arm(struct net_server *srv, bool on)
-{
-	if (srv->accepting == on)
-		return;
-	srv->accepting = on;
-	for (int i = 0; i < srv->nlisteners; i++) {
-		struct epoll_event ev = {.events = on ? EPOLLIN : 0,
-					 .data.ptr = &srv->listeners[i]};
-		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].fd, &ev);
-	}
-}
-
-/* Accept again once the backoff is over and a connection slot is free. */
-static void accept_maybe_resume(struct net_server *srv, int64_t now_ms)
-{
-	if (srv->accepting || now_ms < srv->accept_resume_ms ||
-	    srv->nconns >= srv->cfg.max_connections)
-		return;
-	if (srv->reserve_fd < 0)
-		srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	srv->accept_resume_ms = 0;
-	listeners_arm(srv, true);
 }
 
 /* Serve a socket someone else connected (a socketpair end in tests and
@@ -927,8 +831,7 @@ void net_server_free(struct net_server *srv)
 	reap_closed(srv);
 	for (int i = 0; i < srv->nlisteners; i++)
 		close(srv->listeners[i].fd);
-	if (srv->reserve_fd >= 0)
-		close(srv->reserve_fd);
+	net_limits_fini(srv);
 	if (srv->stop.fd >= 0)
 		close(srv->stop.fd);
 	if (srv->epfd >= 0)
@@ -974,9 +877,7 @@ void net_check(const struct net_server *srv)
 		assert(c->closing && c->src.fd < 0 && !c->parked);
 		assert(!c->out_head && c->out_bytes == 0 && c->out_fds == 0);
 	}
-	/* INVARIANT 7: a paused listener has a time or a slot to wait for. */
-	assert(srv->accepting || srv->accept_resume_ms > 0 ||
-	       srv->nconns >= srv->cfg.max_connections);
+	net_limits_check(srv); /* INVARIANT 7 */
 	net_purgatory_check(srv);
 	(void)n;
 }

@@ -4,7 +4,8 @@
  * size-prefixed frames, a dispatch table of handlers by api key and
  * version, and delayed operations (purgatory) with deadlines.
  * The only surface later chapters may use; the lesson is in
- * 05_responses.c, 05_purgatory.c and 05_server.c, read in that order.
+ * 05_responses.c, 05_purgatory.c, 05_limits.c and 05_server.c, read in
+ * that order.
  */
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05, inside only: what its three files share. They form a
+ * Chapter 05, inside only: what its four files share. They form a
  * one-way stack, read in this order: 05_responses.c (getting answers
- * out), 05_purgatory.c (requests that wait; uses responses), 05_server.c
- * (the reactor; uses both). A file calls only the files before it: the
+ * out), 05_purgatory.c (requests that wait; uses responses), 05_limits.c
+ * (connection limits, a full descriptor table), 05_server.c (the
+ * reactor; uses all three). A file calls only the files before it: the
  * functions below are listed by the file that defines them. Later
  * chapters include 05_server.h, never this file. A parked op (struct
  * net_delayed), its watches and the timers stay private to
@@ -163,5 +164,23 @@ int64_t net_next_wakeup_ms(const struct net_server *srv);
 void net_purgatory_fini(struct net_server *srv);
 /* Assert 05_purgatory.c's invariants on the heap and the watch map. */
 void net_purgatory_check(const struct net_server *srv);
+
+/* ---- 05_limits.c, for the reactor ---- */
+
+/* Open the reserve descriptor; listeners start armed. */
+void net_limits_init(struct net_server *srv);
+/* Should the socket from host (numeric, peer for logs) be served? */
+bool net_accept_admit(struct net_server *srv, const char *host,
+		      const char *peer);
+/* accept(2) on lfd failed with err: shed, rest the listeners, log once. */
+void net_accept_failed(struct net_server *srv, int lfd, int err);
+/* Listeners in the epoll set's view (on) or paused (off). */
+void net_listeners_arm(struct net_server *srv, bool on);
+/* Arm the listeners again once the backoff is over and a slot is free. */
+void net_accept_maybe_resume(struct net_server *srv, int64_t now_ms);
+/* Assert 05_limits.c's invariants. */
+void net_limits_check(const struct net_server *srv);
+/* Close the reserve descriptor. */
+void net_limits_fini(struct net_server *srv);
 
 #endif
