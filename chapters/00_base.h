@@ -46,7 +46,9 @@ typedef void (*kb_log_sink_fn)(enum kb_log_level level, const char *line,
 /* Log one line at level; lines below the current level are dropped. */
 void kb_log(enum kb_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Drop lines below level from now on. */
 void kb_log_set_level(enum kb_log_level level);
+/* The level lines are kept at. */
 enum kb_log_level kb_log_get_level(void);
 /* Route lines to sink (NULL restores stderr). borrows: ctx. */
 void kb_log_set_sink(kb_log_sink_fn sink, void *ctx);
@@ -113,7 +115,9 @@ struct kb_buf {
 	size_t cap;
 };
 
+/* An empty buffer (no memory yet). */
 void kb_buf_init(struct kb_buf *b);
+/* Free the memory; b is empty again. */
 void kb_buf_fini(struct kb_buf *b);
 /* Make room for at least extra more bytes. */
 int kb_buf_reserve(struct kb_buf *b, size_t extra);

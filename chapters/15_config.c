@@ -2,42 +2,32 @@
 /*
  * Chapter 15 — config: from server.properties to a running broker.
  *
- * Concept: a broker is started from a text file of key=value lines. Each
- *   key is one row of a table: its name, how to parse the value, the range
- *   it must fall in, and where in struct broker_config it goes. One loop
- *   reads the file and hands every line to that table, so a new key is one
- *   new row, and a typo or a bad value stops startup with the file, the
- *   line and the key, before anything is touched on disk. broker_open then
- *   opens the earlier chapters in order, as Kafka's BrokerServer.startup
- *   does, and broker_close shuts them down in reverse.
- * Kafka: KafkaConfig/ConfigDef (typed keys, defaults, validators such as
- *   atLeast(1); an unknown key is only a warning there), Java's
- *   Properties.load syntax, `kafka-server-start.sh config --override k=v`,
- *   and meta.properties ("version=1", "node.id", "cluster.id") written by
- *   `kafka-storage.sh format` and checked at every start.
+ * Concept: each key of the key=value file is one row of a table (name,
+ *   parser, range, field of struct broker_config), so a new key is one new
+ *   row, and a typo or a bad value stops startup with file, line and key
+ *   before anything is touched on disk. broker_open then opens the
+ *   earlier chapters in order, and broker_close shuts them in reverse.
+ * Kafka: KafkaConfig/ConfigDef (typed keys, validators such as atLeast(1);
+ *   an unknown key is only a warning there), Properties.load syntax,
+ *   `--override k=v`, meta.properties written by `kafka-storage.sh format`.
  * Interface:
- *   - broker_config_defaults, then broker_config_load and any number of
- *     broker_config_set (overrides win: last set wins), then
- *     broker_config_finish once. Only a finished config goes to broker_open.
- *   - Every failing call fills struct broker_error with a line ready to
- *     print; main exits 2 on it.
- *   - broker_open listens, takes the log directory's .lock, settles
- *     meta.properties and opens the topic manager and the later
- *     chapters; broker_close undoes it all.
+ *   - broker_config_defaults, broker_config_load, any number of
+ *     broker_config_set (the last wins), broker_config_finish once; only a
+ *     finished config goes to broker_open.
+ *   - A failing call fills struct broker_error with a line to print.
+ *   - broker_open listens, locks the log directory, settles
+ *     meta.properties, opens the chapters; broker_close undoes it all.
  * Invariants:
- *   1. Every key in a file is either in key_table or the load fails:
- *      nothing is silently ignored.
+ *   1. Every key in a file is in key_table, or the load fails.
  *   2. A value is parsed and range-checked before it is stored; a failed
  *      set leaves the config as it was.
- *   3. Every error names its source ("path:line" or "--override") and key.
- *   4. A log directory belongs to one node: meta.properties' node.id must
- *      equal node.id, and its cluster.id, once written, is never changed.
+ *   3. Every error names its source ("path:line", "--override") and key.
+ *   4. meta.properties' node.id must equal node.id; its cluster.id, once
+ *      written, never changes.
  *   5. At most one broker uses a log directory at a time (.lock, flock).
- * Simplifications: one PLAINTEXT listener (TLS/SASL listeners arrive in
- *   chapter 13); one log directory (Kafka spreads partitions over several
- *   and survives losing one, KIP-112); no backslash escapes in values
- *   other than line continuation; no "format" step (Kafka refuses to start
- *   on an unformatted directory; samsa formats it on first start).
+ * Simplifications: one PLAINTEXT listener (until chapter 13); one log
+ *   directory (no KIP-112); no backslash escapes but line continuation;
+ *   no "format" step (the first start formats).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read next:
  *   15_broker.c. Uses chapters 00 (base), 03 (log), 04 (codec),

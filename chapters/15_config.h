@@ -71,44 +71,31 @@ struct broker {
 /* Kafka's defaults for every key; node.id is unset (it must be given). */
 void broker_config_defaults(struct broker_config *cfg);
 
-/* Read a Java properties file into cfg, key by key through the key table.
- * The first unknown key or bad value stops the load: KB_ERR_INVAL with
- * err naming "path:line" and the key; KB_ERR_IO when path cannot be read. */
+/* Read a properties file through the key table; KB_ERR_INVAL (err: "path:line: key ...") or KB_ERR_IO. */
 int broker_config_load(struct broker_config *cfg, const char *path,
 		       struct broker_error *err);
 
-/* Set one key from text, as a file line or `--override key=value` would.
- * where names the source in err ("--override"). borrows: every string. */
+/* Set one key from text; where names the source in err ("--override"). borrows: every string. */
 int broker_config_set(struct broker_config *cfg, const char *key,
 		      const char *value, const char *where,
 		      struct broker_error *err);
 
-/* After the last set: check what only the whole config can tell (node.id
- * given, the advertised address usable) and resolve keys with precedence
- * (log.retention.ms over .minutes over .hours, log.roll.ms over .hours). */
+/* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
 
 /* ---- Log directory identity ---- */
 
-/* Read <log_dir>/meta.properties, or write one (version=1, node.id, a new
- * random cluster.id) when it is missing. KB_ERR_INVAL with err when the
- * stored node.id is not node_id or the file is malformed. cluster_id holds
- * TOPIC_CLUSTER_ID_MAX bytes. */
+/* Read <log_dir>/meta.properties or write a new one; KB_ERR_INVAL if another node's. cluster_id: TOPIC_CLUSTER_ID_MAX bytes. */
 int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 			       char *cluster_id, struct broker_error *err);
 
 /* ---- A running broker ---- */
 
-/* Listen (a port in use fails here, before the log directory is made),
- * create and lock the log directory, settle meta.properties, open the
- * topic manager and the later chapters. On failure everything opened so
- * far is closed again. borrows: cfg (copied). */
+/* Listen, then lock the log directory and open every chapter; on failure all is closed again. borrows: cfg. */
 int broker_open(const struct broker_config *cfg, struct broker *b,
 		struct broker_error *err);
 
-/* A clean shutdown, after the reactor stopped: the server (every
- * connection and parked request), then the topics (flush, checkpoints,
- * clean-shutdown marker), then the directory lock. */
+/* Clean shutdown after the reactor stopped: server, later chapters, topics (checkpoints), lock. */
 void broker_close(struct broker *b);
 
 #endif
