@@ -26,11 +26,10 @@
  *      written, never changes.
  *   5. At most one broker uses a log directory at a time (.lock, flock).
  * Simplifications: one PLAINTEXT listener (until chapter 13); one log
- *   directory (no KIP-112); no backslash escapes but line continuation;
- *   no "format" step (the first start formats).
+ *   directory (no KIP-112); no "format" step (the first start formats).
  * See also: docs/15_config.md, diagrams/15_config.dot,
- *   tests/15_config_test.c, config/server.properties; read next:
- *   15_broker.c. Uses chapters 00 (base), 03 (log), 04 (codec),
+ *   tests/15_config_test.c, config/server.properties; read before:
+ *   15_properties.c; read next: 15_broker.c. Uses chapters 00 (base), 03 (log), 04 (codec),
  *   05 (server), 06 (topics), 09 (groups), 10 (compaction),
  *   11 (producers).
  */
@@ -54,6 +53,7 @@
 #include "09_groups.h"
 #include "10_compaction.h"
 #include "11_producers.h"
+#include "15_properties.h"
 #include "15_config.h"
 
 /* Which later chapters are built in: `make stage-NN` compiles with
@@ -223,10 +223,6 @@ static const struct broker_key key_table[] = {
 	{"transaction.state.log.min.isr", parse_int, NOWHERE, 1, I32},
 };
 
-/* Called with each key/value pair of a properties text and the number of
- * the line it starts on; a status other than KB_OK stops the parse. */
-typedef int (*props_line_fn)(void *ctx, const char *key, const char *value,
-			     int line);
 
 /* The state of one broker_config_load, for load_line. */
 struct load_ctx {
@@ -243,18 +239,11 @@ struct meta_props {
 	bool bad_number;   /* a version or node.id that is not a number */
 };
 
-static int props_parse(const char *text, props_line_fn fn, void *ctx,
-		       struct broker_error *err);
 static const struct broker_key *key_find(const char *name);
 static void store_int(struct broker_config *cfg, const struct broker_key *k,
 		      int64_t n);
-static int read_logical_line(const char **p, char *line, int *lineno,
-			     struct broker_error *err);
-static bool continues(const char *line, size_t len);
 static int parse_endpoint(const char *value, char *host, int *port,
 			  struct broker_error *why);
-static int refuse(struct broker_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 static int meta_read(const char *path, struct meta_props *m,
 		     struct broker_error *err);
 static int meta_write(const char *path, int32_t node_id,
@@ -263,7 +252,6 @@ static int open_log_dir(struct broker *b, struct broker_error *err);
 static int lock_log_dir(const char *log_dir, int *fd,
 			struct broker_error *err);
 static void new_cluster_id(char *out);
-static char *trim(char *s);
 
 /* ---- Defaults ---- */
 
@@ -314,12 +302,12 @@ int broker_config_load(struct broker_config *cfg, const char *path,
 	char *text = NULL;
 	int rc = kb_read_file(path, &text, NULL, CONFIG_MAX_BYTES);
 	if (rc != KB_OK) {
-		refuse(err, "%s: cannot read: %s", path,
+		broker_refuse(err, "%s: cannot read: %s", path,
 		     rc == KB_ERR_NOTFOUND ? "no such file" : kb_status_name(rc));
 		return KB_ERR_IO;
 	}
 	struct load_ctx lc = {cfg, path, err};
-	rc = props_parse(text, load_line, &lc, err);
+	rc = broker_props_parse(text, load_line, &lc, err);
 	free(text);
 	return rc;
 }
@@ -334,10 +322,10 @@ int broker_config_set(struct broker_config *cfg, const char *key,
 {
 	const struct broker_key *k = key_find(key);
 	if (!k)
-		return refuse(err, "%s: unknown key '%s'", where, key);
+		return broker_refuse(err, "%s: unknown key '%s'", where, key);
 	struct broker_error why;
 	if (k->parse(cfg, k, value, &why) != KB_OK)
-		return refuse(err, "%s: %s: %s", where, key, why.msg);
+		return broker_refuse(err, "%s: %s: %s", where, key, why.msg);
 	return KB_OK;
 }
 
@@ -350,15 +338,15 @@ static int parse_int(struct broker_config *cfg, const struct broker_key *k,
 	errno = 0;
 	long long n = strtoll(value, &end, 10);
 	if (*value == '\0' || *end != '\0')
-		return refuse(why, "'%s' is not a whole number", value);
+		return broker_refuse(why, "'%s' is not a whole number", value);
 	if (errno != ERANGE && n >= k->min && n <= k->max) {
 		store_int(cfg, k, n);
 		return KB_OK;
 	}
 	if (n < k->min && (k->max == I32 || k->max == I64))
-		return refuse(why, "%s is out of range: must be at least %" PRId64,
+		return broker_refuse(why, "%s is out of range: must be at least %" PRId64,
 			    value, k->min); /* KAFKA: atLeast(min) */
-	return refuse(why, "%s is out of range: must be between %" PRId64
+	return broker_refuse(why, "%s is out of range: must be between %" PRId64
 		    " and %" PRId64, value, k->min, k->max);
 }
 
@@ -372,7 +360,7 @@ static int parse_bool(struct broker_config *cfg, const struct broker_key *k,
 	else if (strcasecmp(value, "false") == 0)
 		b = false;
 	else
-		return refuse(why, "'%s' is not true or false", value);
+		return broker_refuse(why, "'%s' is not true or false", value);
 	if (k->size)
 		memcpy((char *)cfg + k->offset, &b, sizeof b);
 	return KB_OK;
@@ -383,7 +371,7 @@ static int parse_string(struct broker_config *cfg, const struct broker_key *k,
 			const char *value, struct broker_error *why)
 {
 	if (k->size && strlen(value) >= k->size)
-		return refuse(why, "value is longer than %zu bytes", k->size - 1);
+		return broker_refuse(why, "value is longer than %zu bytes", k->size - 1);
 	if (k->size)
 		memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
 	return KB_OK;
@@ -415,12 +403,12 @@ static int parse_advertised(struct broker_config *cfg,
 	if (parse_endpoint(value, host, &port, why) != KB_OK)
 		return KB_ERR_INVAL;
 	if (port == 0)
-		return refuse(why, "'%s': an advertised port cannot be 0", value);
+		return broker_refuse(why, "'%s': an advertised port cannot be 0", value);
 	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-		return refuse(why, "'%s': cannot advertise the meta-address %s",
+		return broker_refuse(why, "'%s': cannot advertise the meta-address %s",
 			    value, host);
 	if (host[0] == '\0' && gethostname(host, sizeof host) != 0)
-		return refuse(why, "'%s': no host and no hostname", value);
+		return broker_refuse(why, "'%s': no host and no hostname", value);
 	memcpy(cfg->topics.advertised_host, host, sizeof host);
 	cfg->topics.advertised_port = port;
 	cfg->advertised_set = true;
@@ -434,12 +422,12 @@ static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
 {
 	bool plural = strcmp(k->name, "log.dirs") == 0;
 	if (*value == '\0')
-		return refuse(why, "no directory given");
+		return broker_refuse(why, "no directory given");
 	if (strchr(value, ','))
-		return refuse(why, "'%s': several log directories are not supported "
+		return broker_refuse(why, "'%s': several log directories are not supported "
 			    "(SIMPLIFICATION: samsa keeps one)", value);
 	if (strlen(value) >= k->size)
-		return refuse(why, "path is longer than %zu bytes", k->size - 1);
+		return broker_refuse(why, "path is longer than %zu bytes", k->size - 1);
 	if (!plural && cfg->log_dirs_set)
 		return KB_OK;
 	memcpy(cfg->topics.log_dir, value, strlen(value) + 1);
@@ -456,7 +444,7 @@ static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 	if (strcmp(value, "broker") != 0 &&
 	    strcmp(value, "broker,controller") != 0 &&
 	    strcmp(value, "controller,broker") != 0)
-		return refuse(why, "'%s' is not supported yet: use \"broker\" or "
+		return broker_refuse(why, "'%s' is not supported yet: use \"broker\" or "
 			    "\"broker,controller\"", value);
 	return parse_string(cfg, k, value, why);
 }
@@ -468,7 +456,7 @@ static int parse_log_level(struct broker_config *cfg,
 {
 	enum kb_log_level level;
 	if (kb_log_level_parse(value, &level) != KB_OK)
-		return refuse(why, "'%s' is not one of debug, info, warn, error",
+		return broker_refuse(why, "'%s' is not one of debug, info, warn, error",
 			    value);
 	cfg->log_level = level;
 	return KB_OK;
@@ -488,7 +476,7 @@ static int parse_ip_overrides(struct broker_config *cfg,
 		size_t len = strcspn(p, ",");
 		char item[NET_HOST_MAX + 16], *colon, *end;
 		if (len == 0 || len >= sizeof item || n == NET_MAX_IP_OVERRIDES)
-			return refuse(why, "'%s' is not up to %d address:count "
+			return broker_refuse(why, "'%s' is not up to %d address:count "
 				    "pairs", value, NET_MAX_IP_OVERRIDES);
 		memcpy(item, p, len);
 		item[len] = '\0';
@@ -496,9 +484,9 @@ static int parse_ip_overrides(struct broker_config *cfg,
 		long max = colon ? strtol(colon + 1, &end, 10) : -1;
 		if (!colon || colon == item || colon[1] == '\0' || *end ||
 		    max < 0 || max > INT32_MAX || colon - item >= NET_HOST_MAX)
-			return refuse(why, "'%s' is not address:count", item);
+			return broker_refuse(why, "'%s' is not address:count", item);
 		*colon = '\0';
-		snprintf(rows[n].host, sizeof rows[n].host, "%s", trim(item));
+		snprintf(rows[n].host, sizeof rows[n].host, "%s", broker_trim(item));
 		rows[n++].max = (int)max;
 		p += len + (p[len] == ',');
 	}
@@ -523,7 +511,7 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 {
 	struct topic_broker_config *t = &cfg->topics;
 	if (t->node_id == NODE_ID_UNSET)
-		return refuse(err, "node.id is required (KAFKA: it has no default)");
+		return broker_refuse(err, "node.id is required (KAFKA: it has no default)");
 	t->log_defaults.retention_ms = first_given_ms(
 		cfg->retention_ms, cfg->retention_minutes, cfg->retention_hours);
 	t->log_defaults.segment_ms = first_given_ms(cfg->roll_ms, UNSET,
@@ -534,7 +522,7 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 		    strcmp(cfg->listener_host, "0.0.0.0") == 0) {
 			if (gethostname(t->advertised_host,
 					sizeof t->advertised_host) != 0)
-				return refuse(err, "listeners has no host and "
+				return broker_refuse(err, "listeners has no host and "
 					    "gethostname failed: set "
 					    "advertised.listeners");
 		} else {
@@ -559,7 +547,7 @@ int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 		/* KAFKA: what `kafka-storage.sh format` would have written. */
 		new_cluster_id(cluster_id);
 		if (meta_write(path, node_id, cluster_id) != KB_OK)
-			return refuse(err, "%s: cannot write", path);
+			return broker_refuse(err, "%s: cannot write", path);
 		KB_INFO("formatted %s: node.id=%" PRId32 " cluster.id=%s",
 			log_dir, node_id, cluster_id);
 		return KB_OK;
@@ -568,7 +556,7 @@ int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 		return rc;
 	/* INVARIANT: 4. KAFKA: MetaPropertiesEnsemble.verify's message. */
 	if (m.node_id != node_id)
-		return refuse(err, "Stored node id %" PRId64 " doesn't match "
+		return broker_refuse(err, "Stored node id %" PRId64 " doesn't match "
 			    "previous node id %" PRId32 " in %s. If you moved "
 			    "your data, make sure your configured node id "
 			    "matches. If you intend to create a new node, you "
@@ -606,17 +594,17 @@ static int meta_read(const char *path, struct meta_props *m,
 	if (rc == KB_ERR_NOTFOUND)
 		return rc;
 	if (rc != KB_OK)
-		return refuse(err, "%s: cannot read: %s", path, kb_status_name(rc));
+		return broker_refuse(err, "%s: cannot read: %s", path, kb_status_name(rc));
 	memset(m, 0, sizeof *m);
 	m->version = m->node_id = -1;
-	rc = props_parse(text, meta_line, m, err);
+	rc = broker_props_parse(text, meta_line, m, err);
 	free(text);
 	if (rc != KB_OK)
 		return rc;
 	/* KAFKA: version 1 is KRaft's; it must carry node.id and cluster.id. */
 	if (m->bad_number || m->version != 1 || m->node_id < 0 ||
 	    m->cluster_id[0] == '\0')
-		return refuse(err, "%s: not a KRaft meta.properties (want "
+		return broker_refuse(err, "%s: not a KRaft meta.properties (want "
 			    "version=1, node.id and cluster.id)", path);
 	return KB_OK;
 }
@@ -669,18 +657,18 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	const char *host = cfg->listener_host[0] ? cfg->listener_host : "0.0.0.0";
 	int rc = net_server_new(&b->cfg.net, &b->srv);
 	if (rc != KB_OK) {
-		refuse(err, "cannot start the server: %s", kb_status_name(rc));
+		broker_refuse(err, "cannot start the server: %s", kb_status_name(rc));
 		goto fail;
 	}
 	rc = net_listen(b->srv, host, cfg->listener_port, &b->port);
 	if (rc == KB_ERR_EXISTS) {
-		refuse(err, "%s:%d is already in use: another broker (or another "
+		broker_refuse(err, "%s:%d is already in use: another broker (or another "
 		       "program) listens there; stop it or change listeners",
 		       host, cfg->listener_port);
 		goto fail;
 	}
 	if (rc != KB_OK) {
-		refuse(err, "cannot listen on %s:%d (see the line above)", host,
+		broker_refuse(err, "cannot listen on %s:%d (see the line above)", host,
 		       cfg->listener_port);
 		goto fail;
 	}
@@ -689,7 +677,7 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
 	if ((rc = topic_manager_open(t, b->srv, &b->tm)) != KB_OK) {
-		refuse(err, "cannot open the topics in %s: %s", t->log_dir,
+		broker_refuse(err, "cannot open the topics in %s: %s", t->log_dir,
 		     kb_status_name(rc));
 		goto fail;
 	}
@@ -697,7 +685,7 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 #if SAMSA_STAGE >= 9
 	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
 	if (rc != KB_OK) {
-		refuse(err, "cannot open the group coordinator: %s",
+		broker_refuse(err, "cannot open the group coordinator: %s",
 		       kb_status_name(rc));
 		goto fail;
 	}
@@ -705,13 +693,13 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 #if SAMSA_STAGE >= 10
 	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
 	if (rc != KB_OK) {
-		refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
+		broker_refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
 		goto fail;
 	}
 #endif
 #if SAMSA_STAGE >= 11
 	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK) {
-		refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
+		broker_refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
 		goto fail;
 	}
 #endif
@@ -727,7 +715,7 @@ static int open_log_dir(struct broker *b, struct broker_error *err)
 {
 	struct topic_broker_config *t = &b->cfg.topics;
 	if (kb_mkdirs(t->log_dir) != KB_OK)
-		return refuse(err, "cannot create log.dirs '%s': %s", t->log_dir,
+		return broker_refuse(err, "cannot create log.dirs '%s': %s", t->log_dir,
 			    strerror(errno));
 	int rc = lock_log_dir(t->log_dir, &b->lock_fd, err);
 	if (rc != KB_OK)
@@ -773,88 +761,14 @@ static int lock_log_dir(const char *log_dir, int *fd, struct broker_error *err)
 	snprintf(path, sizeof path, "%s/%s", log_dir, LOCK_FILE);
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (*fd < 0)
-		return refuse(err, "%s: cannot open: %s", path, strerror(errno));
+		return broker_refuse(err, "%s: cannot open: %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		close(*fd);
 		*fd = -1;
-		return refuse(err, "%s is in use by another broker (%s is locked)",
+		return broker_refuse(err, "%s is in use by another broker (%s is locked)",
 			    log_dir, path);
 	}
 	return KB_OK;
-}
-
-/* ---- Java properties syntax ---- */
-
-/* Split text into key/value pairs and call fn for each, with the number of
- * the line the pair starts on. KAFKA: java.util.Properties.load: '#' and
- * '!' start comment lines, blank lines are skipped, and the key ends at the
- * first '=', ':' or blank; blanks around the separator are dropped. */
-static int props_parse(const char *text, props_line_fn fn, void *ctx,
-		       struct broker_error *err)
-{
-	char line[BROKER_LINE_MAX];
-	int lineno = 0;
-	const char *p = text;
-	while (*p) {
-		int first = lineno + 1;
-		if (read_logical_line(&p, line, &lineno, err) != KB_OK)
-			return KB_ERR_INVAL;
-		char *key = trim(line);
-		if (*key == '\0' || *key == '#' || *key == '!')
-			continue;
-		size_t klen = strcspn(key, "=: \t\f");
-		char *value = key + klen;
-		while (*value == ' ' || *value == '\t' || *value == '\f')
-			value++;
-		if (*value == '=' || *value == ':')
-			value++;
-		key[klen] = '\0';
-		int rc = fn(ctx, key, trim(value), first);
-		if (rc != KB_OK)
-			return rc;
-	}
-	return KB_OK;
-}
-
-/* Copy the next logical line of *p into line (BROKER_LINE_MAX bytes),
- * advancing *p and *lineno. KAFKA: a line ending in an odd number of
- * backslashes goes on with the next one, whose leading blanks are dropped;
- * a comment line never goes on. */
-static int read_logical_line(const char **p, char *line, int *lineno,
-			     struct broker_error *err)
-{
-	size_t len = 0;
-	int first = *lineno + 1;
-	for (;;) {
-		const char *s = *p, *nl = strchrnul(s, '\n');
-		(*lineno)++;
-		while (s < nl && (*s == ' ' || *s == '\t' || *s == '\f'))
-			s++;
-		size_t n = (size_t)(nl - s);
-		if (n > 0 && s[n - 1] == '\r')
-			n--; /* a file written on Windows */
-		if (len + n >= BROKER_LINE_MAX)
-			return refuse(err, "line %d: longer than %d bytes", first,
-				    BROKER_LINE_MAX - 1);
-		memcpy(line + len, s, n);
-		len += n;
-		*p = *nl ? nl + 1 : nl;
-		if (!continues(line, len) || **p == '\0')
-			break;
-		len--; /* drop the backslash; the next line joins here */
-	}
-	line[len] = '\0';
-	return KB_OK;
-}
-
-/* Does this line go on with the next? (odd trailing backslashes, and not
- * a comment) */
-static bool continues(const char *line, size_t len)
-{
-	size_t bs = 0;
-	while (bs < len && line[len - 1 - bs] == '\\')
-		bs++;
-	return bs % 2 == 1 && line[0] != '#' && line[0] != '!';
 }
 
 /* ---- Small helpers ---- */
@@ -889,19 +803,19 @@ static int parse_endpoint(const char *value, char *host, int *port,
 			  struct broker_error *why)
 {
 	if (strchr(value, ','))
-		return refuse(why, "'%s': only one listener is supported "
+		return broker_refuse(why, "'%s': only one listener is supported "
 			    "(SIMPLIFICATION, until chapter 13)", value);
 	const char *sep = strstr(value, "://");
 	if (!sep)
-		return refuse(why, "'%s' is not NAME://host:port", value);
+		return broker_refuse(why, "'%s' is not NAME://host:port", value);
 	if ((size_t)(sep - value) != strlen("PLAINTEXT") ||
 	    strncasecmp(value, "PLAINTEXT", (size_t)(sep - value)) != 0)
-		return refuse(why, "'%s': only PLAINTEXT listeners are supported "
+		return broker_refuse(why, "'%s': only PLAINTEXT listeners are supported "
 			    "for now (TLS and SASL arrive in chapter 13)", value);
 	const char *h = sep + 3;
 	const char *colon = strrchr(h, ':');
 	if (!colon)
-		return refuse(why, "'%s' has no port", value);
+		return broker_refuse(why, "'%s' has no port", value);
 	const char *hs = h, *he = colon;
 	if (*h == '[' && colon > h && colon[-1] == ']') {
 		hs++; /* [::1]:9092 */
@@ -910,32 +824,11 @@ static int parse_endpoint(const char *value, char *host, int *port,
 	char *end;
 	long p = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
-		return refuse(why, "'%s': the port must be 0 to 65535", value);
+		return broker_refuse(why, "'%s': the port must be 0 to 65535", value);
 	if ((size_t)(he - hs) >= TOPIC_HOST_MAX)
-		return refuse(why, "'%s': host name too long", value);
+		return broker_refuse(why, "'%s': host name too long", value);
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
 	*port = (int)p;
 	return KB_OK;
-}
-
-/* Cut leading and trailing blanks in place; returns the new start. */
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-/* Fill err and return KB_ERR_INVAL, so callers can `return refuse(...)`. */
-static int refuse(struct broker_error *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	return KB_ERR_INVAL;
 }

@@ -15,21 +15,13 @@
 #include "09_groups.h"
 #include "10_compaction.h"
 #include "11_producers.h"
+#include "15_properties.h"
 
-/* An error message: "config/server.properties:12: unknown key 'x'". */
-#define BROKER_ERR_MAX 768
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
 #define BROKER_VOTERS_MAX 1024
 /* KAFKA: meta.properties, written by `kafka-storage.sh format`. */
 #define BROKER_META_FILE "meta.properties"
-/* A config key or value longer than this is an error, not truncated. */
-#define BROKER_LINE_MAX 8192
-
-/* Why a config could not be loaded, ready to print. */
-struct broker_error {
-	char msg[BROKER_ERR_MAX];
-};
 
 /* Everything server.properties sets. Chapter 06's part is kept whole in
  * topics so it can be handed over as it is; the net part goes to chapter
