@@ -40,7 +40,7 @@ report() { # name rc passed failed
 	echo "$1: $3 passed, $4 failed$note"
 	if [ "$2" != 0 ] || [ "$4" != 0 ]; then
 		echo "---- $1: full output"
-		sed 's/^/   | /' "$out"
+		grep -vE "$COUNTS" "$out" | sed 's/^/   | /'
 	fi
 	add_result "$1" "$2" "$3" "$4"
 }
