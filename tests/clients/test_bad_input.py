@@ -380,6 +380,17 @@ def test_max_connections_per_ip_closes_the_extra_connection():
                    open(b.log_path, errors="replace")), b.log_tail()
 
 
+def test_control_characters_in_a_client_id_are_escaped_in_the_log():
+    forged = "evil\n[2026-01-01 00:00:00,000] ERROR forged line\x1b[31m"
+    h = i16(4) + i16(0) + i32(7) + kwire.string(forged)
+    expect_closed(framed(h))   # LeaderAndIsr: not for clients; logged
+    with open(broker.log_path, errors="replace") as f:
+        log = f.read()
+    assert "evil\\x0a[2026-01-01 00:00:00,000] ERROR forged line\\x1b[31m" \
+        in log, broker.log_tail()
+    assert "\nERROR forged" not in log and "\n[2026-01-01" not in log
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=setup,
               teardown=teardown_background_producer_never_failed_and_broker_serves)
