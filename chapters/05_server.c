@@ -10,9 +10,8 @@
  *   connect is 05_limits.c's call.
  * Kafka: SocketServer (Acceptor, Processors), KafkaApis' dispatch by
  *   ApiKeys, RequestChannel muting a channel while a request is in flight.
- *   Config: socket.request.max.bytes, connections.max.idle.ms,
- *   max.connections (the acceptor waits), max.connections.per.ip (closed
- *   at once). ApiVersions (key 18) is answered here.
+ *   Config: socket.request.max.bytes, connections.max.idle.ms (limits:
+ *   05_limits.c). ApiVersions (key 18) is answered here.
  * Interface:
  *   - net_server_new, net_register every api, net_listen, then net_run on
  *     one thread; net_stop (any thread, a signal handler) ends net_run.

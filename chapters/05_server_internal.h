@@ -128,11 +128,9 @@ struct net_server {
 
 /* ---- 05_responses.c, for the purgatory and the reactor ---- */
 
-/* returns owned (net_out_free): a response with its size prefix
- * reserved and the response header for h written. */
+/* A response with a zero size prefix and h's response header; returns owned (net_out_free). */
 struct net_out *net_out_new(const struct wire_request_header *h);
-/* Patch the size prefix and queue out behind earlier responses.
- * takes: out (freed on failure). */
+/* Patch the size prefix, queue out behind earlier ones. takes: out (freed on failure). */
 int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 			    struct net_out *out);
 /* Send what the socket takes now; KB_ERR_IO: the caller must close c. */
