@@ -79,6 +79,7 @@ static int listener_bind(const struct addrinfo *ai);
 static int reactor_timeout_ms(const struct net_server *srv);
 static void reactor_event(struct net_server *srv, struct epoll_event *ev);
 static void accept_all(struct net_server *srv, int lfd);
+static bool accept_transient(int err);
 static int conn_new(struct net_server *srv, int fd, const char *peer,
 		    const char *host);
 static void conn_on_readable(struct net_conn *c);
@@ -342,7 +343,7 @@ static void accept_all(struct net_server *srv, int lfd)
 		socklen_t len = sizeof sa;
 		int fd = accept4(lfd, (struct sockaddr *)&sa, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+		if (fd < 0 && accept_transient(errno))
 			continue;
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -360,6 +361,21 @@ static void accept_all(struct net_server *srv, int lfd)
 		if (!net_accept_admit(srv, host, peer) ||
 		    conn_new(srv, fd, peer, host) != KB_OK)
 			close(fd);
+	}
+}
+
+/* Linux's accept(2) rule: errors already pending on the new
+ * connection are reported by accept itself; they concern that one
+ * connection, so take the next (man 2 accept, "Error handling"). */
+static bool accept_transient(int err)
+{
+	switch (err) {
+	case EINTR: case ECONNABORTED: case EPROTO: case ENETDOWN:
+	case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+	case EOPNOTSUPP: case ENETUNREACH:
+		return true;
+	default:
+		return false;
 	}
 }
 
