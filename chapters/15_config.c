@@ -15,8 +15,9 @@
  *     broker_config_set (the last wins), broker_config_finish once; only a
  *     finished config goes to broker_open.
  *   - A failing call fills struct broker_error with a line to print.
- *   - broker_open listens, locks the log directory, settles
- *     meta.properties, opens the chapters; broker_close undoes it all.
+ *   - broker_open checks the port, locks the log directory, settles
+ *     meta.properties, listens, opens the chapters; broker_close undoes
+ *     it all.
  * Invariants:
  *   1. Every key in a file is in key_table, or the load fails.
  *   2. A value is parsed and range-checked before it is stored; a failed
@@ -37,6 +38,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +252,9 @@ static int meta_read(const char *path, struct meta_props *m,
 static int meta_write(const char *path, int32_t node_id,
 		      const char *cluster_id);
 static int open_log_dir(struct broker *b, struct broker_error *err);
+static bool port_in_use(const char *host, int port);
+static void refuse_in_use(struct broker_error *err, const char *host,
+			  int port);
 static int lock_log_dir(const char *log_dir, int *fd,
 			struct broker_error *err);
 static void new_cluster_id(char *out);
@@ -643,10 +649,11 @@ static void new_cluster_id(char *out)
 /* ---- A running broker ---- */
 
 /* KAFKA: BrokerServer.startup's order, cut down to the chapters that
- * exist: the network (so a port in use is reported before anything is
- * written to disk), then the log directory, then the topics (which
- * register their handlers). Each later chapter adds its step at the
- * marked place, inside #if SAMSA_STAGE >= its number. */
+ * exist: the log directory, then the network, then the topics (which
+ * register their handlers). A port already in use is found first, before
+ * anything is written to disk, but the broker listens only once its log
+ * directory is settled. Each later chapter adds its step at the marked
+ * place, inside #if SAMSA_STAGE >= its number. */
 int broker_open(const struct broker_config *cfg, struct broker *b,
 		struct broker_error *err)
 {
@@ -655,24 +662,24 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	b->lock_fd = -1;
 	struct topic_broker_config *t = &b->cfg.topics;
 	const char *host = cfg->listener_host[0] ? cfg->listener_host : "0.0.0.0";
-	int rc = net_server_new(&b->cfg.net, &b->srv);
-	if (rc != KB_OK) {
+	int rc = KB_ERR_EXISTS;
+	if (port_in_use(host, cfg->listener_port)) {
+		refuse_in_use(err, host, cfg->listener_port);
+		goto fail;
+	}
+	if ((rc = open_log_dir(b, err)) != KB_OK)
+		goto fail;
+	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
 		broker_refuse(err, "cannot start the server: %s", kb_status_name(rc));
 		goto fail;
 	}
 	rc = net_listen(b->srv, host, cfg->listener_port, &b->port);
-	if (rc == KB_ERR_EXISTS) {
-		broker_refuse(err, "%s:%d is already in use: another broker (or another "
-		       "program) listens there; stop it or change listeners",
-		       host, cfg->listener_port);
-		goto fail;
-	}
-	if (rc != KB_OK) {
-		broker_refuse(err, "cannot listen on %s:%d (see the line above)", host,
-		       cfg->listener_port);
-		goto fail;
-	}
-	if ((rc = open_log_dir(b, err)) != KB_OK)
+	if (rc == KB_ERR_EXISTS) /* taken since port_in_use looked */
+		refuse_in_use(err, host, cfg->listener_port);
+	else if (rc != KB_OK)
+		broker_refuse(err, "cannot listen on %s:%d (see the line above)",
+			      host, cfg->listener_port);
+	if (rc != KB_OK)
 		goto fail;
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
@@ -707,6 +714,44 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 fail:
 	broker_close(b);
 	return rc;
+}
+
+/* The words for a port someone else listens on. */
+static void refuse_in_use(struct broker_error *err, const char *host,
+			  int port)
+{
+	broker_refuse(err, "%s:%d is already in use: another broker (or another "
+		      "program) listens there; stop it or change listeners",
+		      host, port);
+}
+
+/* Is host:port taken by another socket? A bind that fails with EADDRINUSE
+ * says so (SO_REUSEADDR, as net_listen sets, ignores only connections in
+ * TIME_WAIT). Port 0 is never taken; other failures are net_listen's to
+ * report. */
+static bool port_in_use(const char *host, int port)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[8];
+	snprintf(service, sizeof service, "%d", port);
+	if (port == 0 || getaddrinfo(host, service, &hints, &res) != 0)
+		return false;
+	bool in_use = false;
+	for (struct addrinfo *ai = res; ai && !in_use; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		in_use = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+			 errno == EADDRINUSE;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return in_use;
 }
 
 /* Create the log directory, lock it, and settle meta.properties (which

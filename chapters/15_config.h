@@ -83,7 +83,7 @@ int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 
 /* ---- A running broker ---- */
 
-/* Listen, then lock the log directory and open every chapter; on failure all is closed again. borrows: cfg. */
+/* Check the port, lock the log directory, listen, open every chapter; on failure all is closed. borrows: cfg. */
 int broker_open(const struct broker_config *cfg, struct broker *b,
 		struct broker_error *err);
 
