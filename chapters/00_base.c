@@ -10,13 +10,18 @@
  * Interface:
  *   - Functions return KB_OK or a negative KB_ERR_*; results go through
  *     out-parameters.
- *   - kb_log() is the only way chapters print; tests capture it with
- *     kb_log_set_sink().
+ *   - kb_log() is the only way chapters print; tests capture or silence
+ *     it with kb_log_set_sink() (tests/testutil.h: tu_log_quiet).
+ *   - Client strings may be logged as they came: kb_log escapes the line.
+ *   - A line a peer can repeat at will goes through kb_ratelimit_allow.
  *   - kb_write_file_atomic() is how every small state file (checkpoints,
  *     meta.properties) is replaced: a crash leaves the old or the new file.
  * Invariants:
- *   1. A struct kb_buf has len <= cap, and data == NULL only when cap == 0.
+ *   1. A struct kb_buf has len <= cap, and data == NULL only when cap == 0
+ *      (kb_buf_check asserts it after each change).
  *   2. kb_mono_ms() never goes backwards.
+ *   3. A logged line holds no control character and no byte that is not
+ *      UTF-8 text: kb_escape turns them into \xNN.
  * Simplifications: the logger is single-threaded, like the reactor.
  * See also: every later chapter.
  */
@@ -25,6 +30,7 @@
 #endif
 #include "00_base.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,16 +69,21 @@ static void *log_sink_ctx;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-/* Format "[time] LEVEL message" and hand it to the sink or stderr. */
+/* Format "[time] LEVEL message", escape it, hand it to the sink or stderr.
+ * INVARIANT 3: the escape runs on the whole line, so no call site can
+ * forget it for a client id, a topic or a group name. */
 void kb_log(enum kb_log_level level, const char *fmt, ...)
 {
 	if (level < log_level)
 		return;
-	char msg[1024];
+	char raw[1024], msg[4 * sizeof raw];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int n = vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	kb_escape(msg, sizeof msg, raw, KB_MIN((size_t)n, sizeof raw - 1));
 	if (log_sink) {
 		log_sink(level, msg, log_sink_ctx);
 		return;
@@ -85,6 +96,54 @@ void kb_log(enum kb_log_level level, const char *fmt, ...)
 		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
 		level_names[level], msg);
+}
+
+/* The length of the well-formed, printable UTF-8 sequence at p (2 to 4
+ * bytes), or 0: overlong forms, surrogates, C1 controls and cut-off
+ * sequences are not text. */
+static size_t utf8_printable_len(const unsigned char *p, size_t left)
+{
+	unsigned char c = p[0];
+	size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+		 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	if (n == 0 || n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if ((c == 0xC2 && p[1] < 0xA0) || (c == 0xE0 && p[1] < 0xA0) ||
+	    (c == 0xED && p[1] >= 0xA0) || (c == 0xF0 && p[1] < 0x90) ||
+	    (c == 0xF4 && p[1] >= 0x90))
+		return 0; /* C1 control, overlong, surrogate, past U+10FFFF */
+	return n;
+}
+
+/* Control characters and bytes that are not UTF-8 text become \xNN, so a
+ * client id holding "\n[...] ERROR" cannot forge a log line. */
+size_t kb_escape(char *out, size_t cap, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+	for (size_t i = 0; i < len && cap > 0;) {
+		size_t n = p[i] >= 0x80 ? utf8_printable_len(p + i, len - i)
+		     : (p[i] >= 0x20 && p[i] != 0x7f);
+		if (n > 0 && o + n < cap) {
+			memcpy(out + o, p + i, n);
+			o += n;
+			i += n;
+		} else if (n == 0 && o + 4 < cap) {
+			char esc[4] = {'\\', 'x', hex[p[i] >> 4], hex[p[i] & 15]};
+			memcpy(out + o, esc, sizeof esc);
+			o += sizeof esc;
+			i++;
+		} else {
+			break; /* out of room: cut at a whole character */
+		}
+	}
+	if (cap > 0)
+		out[o] = '\0';
+	return o;
 }
 
 void kb_log_set_level(enum kb_log_level level) { log_level = level; }
@@ -108,6 +167,22 @@ int kb_log_level_parse(const char *name, enum kb_log_level *out)
 	return KB_ERR_INVAL;
 }
 
+/* A line that could repeat thousands of times a second (accept failing
+ * with EMFILE) goes through this: the first one at once, then at most one
+ * per interval, each saying how many it stands for. */
+bool kb_ratelimit_allow(struct kb_ratelimit *rl, int64_t now_ms,
+			uint64_t *suppressed)
+{
+	if (rl->next_ms != 0 && now_ms < rl->next_ms) {
+		rl->suppressed++;
+		return false;
+	}
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	rl->next_ms = now_ms + rl->interval_ms;
+	return true;
+}
+
 /* ---- Growable byte buffer ---- */
 
 void kb_buf_init(struct kb_buf *b)
@@ -121,6 +196,14 @@ void kb_buf_fini(struct kb_buf *b)
 {
 	free(b->data);
 	kb_buf_init(b);
+}
+
+/* INVARIANT 1, checked after every change in debug builds. */
+void kb_buf_check(const struct kb_buf *b)
+{
+	assert(b->len <= b->cap);
+	assert((b->data == NULL) == (b->cap == 0));
+	(void)b;
 }
 
 /* Grow by doubling so appends are amortised O(1). */
@@ -139,6 +222,7 @@ int kb_buf_reserve(struct kb_buf *b, size_t extra)
 		return KB_ERR_NOMEM;
 	b->data = p;
 	b->cap = cap;
+	kb_buf_check(b);
 	return KB_OK;
 }
 
@@ -151,6 +235,7 @@ int kb_buf_append(struct kb_buf *b, const void *p, size_t n)
 		return rc;
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
+	kb_buf_check(b);
 	return KB_OK;
 }
 

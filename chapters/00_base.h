@@ -46,12 +46,27 @@ typedef void (*kb_log_sink_fn)(enum kb_log_level level, const char *line,
 /* Log one line at level; lines below the current level are dropped. */
 void kb_log(enum kb_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Drop lines below level from now on. */
 void kb_log_set_level(enum kb_log_level level);
+/* The level lines are kept at. */
 enum kb_log_level kb_log_get_level(void);
 /* Route lines to sink (NULL restores stderr). borrows: ctx. */
 void kb_log_set_sink(kb_log_sink_fn sink, void *ctx);
 /* Parse "debug"/"info"/"warn"/"error"; KB_ERR_INVAL for anything else. */
 int kb_log_level_parse(const char *name, enum kb_log_level *out);
+/* Copy len bytes of in to out (cap bytes, NUL-terminated), control bytes and non-UTF-8 as \xNN; returns the length written. */
+size_t kb_escape(char *out, size_t cap, const char *in, size_t len);
+
+/* Lets one line through per interval_ms and counts the ones it held back
+ * (KAFKA: log4j has no such thing; Linux's printk_ratelimit does). */
+struct kb_ratelimit {
+	int64_t interval_ms; /* at most one line per this many ms */
+	int64_t next_ms;     /* kb_mono_ms when the next line may go; 0 at first */
+	uint64_t suppressed; /* lines held back since the last one */
+};
+
+/* True when a line may be logged now; *suppressed: how many were held back before it. */
+bool kb_ratelimit_allow(struct kb_ratelimit *rl, int64_t now_ms, uint64_t *suppressed);
 
 #define KB_DEBUG(...) kb_log(KB_LOG_DEBUG, __VA_ARGS__)
 #define KB_INFO(...) kb_log(KB_LOG_INFO, __VA_ARGS__)
@@ -100,12 +115,16 @@ struct kb_buf {
 	size_t cap;
 };
 
+/* An empty buffer (no memory yet). */
 void kb_buf_init(struct kb_buf *b);
+/* Free the memory; b is empty again. */
 void kb_buf_fini(struct kb_buf *b);
 /* Make room for at least extra more bytes. */
 int kb_buf_reserve(struct kb_buf *b, size_t extra);
 /* Append n bytes copied from p. */
 int kb_buf_append(struct kb_buf *b, const void *p, size_t n);
+/* Assert Invariant 1 of 00_base.c on b (len <= cap; data NULL only when cap is 0). */
+void kb_buf_check(const struct kb_buf *b);
 
 /* ---- Clocks ---- */
 

@@ -2,60 +2,45 @@
 /*
  * Chapter 05, second file — purgatory: requests that must wait.
  *
- * Concept: some requests cannot be answered when they arrive. A Fetch
- *   with min_bytes waits for records, a Produce with acks=all for its
- *   followers, a JoinGroup for the rest of its group. The handler cannot
- *   sleep (one thread serves every connection), and answering "nothing
- *   yet" makes the client poll. So the request is parked: its response
- *   is kept with a deadline and a test (try_complete), watched under the
- *   keys of what it waits for. The event that may satisfy it (an append,
- *   a high watermark moving, a member joining) wakes the key; the timer
- *   ends it at its deadline with whatever there is. The reactor
- *   (05_server.c) runs the deadlines and the periodic timers between
- *   socket events, so neither needs a thread.
+ * Concept: a Fetch with min_bytes waits for records, a JoinGroup for the
+ *   rest of its group. One thread serves every connection, so such a
+ *   request is parked: its response is kept with a deadline and a test
+ *   (try_complete), watched under the keys of what it waits for. The
+ *   event that may satisfy it wakes the key; the deadline ends it with
+ *   whatever there is. Periodic timers (net_every) live here too.
  * Kafka: DelayedOperation (tryComplete, onComplete, onExpiration),
- *   DelayedOperationPurgatory (watchers by key in 512 shards,
- *   checkAndComplete(key)) and SystemTimer, a hierarchical timing wheel;
- *   DelayedFetch, DelayedProduce and DelayedJoin are its users. The
- *   broker's scheduled tasks (KafkaScheduler) are our net_every timers.
+ *   DelayedOperationPurgatory (watchers by key, checkAndComplete(key)),
+ *   SystemTimer; KafkaScheduler's tasks are our net_every timers.
  * Interface:
- *   - A handler calls net_park(req, resp, deadline_ms, try_complete,
- *     ctx, free_ctx, &op), then net_watch(op, key) per thing it waits
- *     on, and returns NET_PARKED. net_park takes ctx even when it fails.
- *   - Whoever changes what a key stands for calls net_wake(srv, key);
- *     keys are any stable pointers (a partition's log, a group).
- *   - try_complete must be idempotent: it may be called again after
- *     returning false, and must return true when expired.
+ *   - A handler calls net_park(req, resp, deadline_ms, try_complete, ctx,
+ *     free_ctx, &op), net_watch(op, key) per thing it waits on, and
+ *     returns NET_PARKED. net_park takes ctx even when it fails.
+ *   - Whoever changes what a key stands for calls net_wake(srv, key).
+ *   - try_complete may be called again after returning false, and must
+ *     return true when expired.
  *   - net_every(srv, period_ms, fn, ctx) runs fn on the reactor thread;
  *     net_at(srv, at_ms, fn, ctx) once, at a deadline it may move.
- *   - Everything here runs on the reactor thread; nothing takes a lock.
+ *   - A completed op's response is queued (05_responses.c, below) and its
+ *     connection put on the ready list; the reactor (05_server.c, above)
+ *     sends it and closes a connection marked failed.
  * Invariants:
  *   1. A parked op sits in the deadline heap from net_park until it ends,
- *      exactly once: completed (its response queued) or cancelled with
- *      its connection. Its free_ctx runs exactly once either way.
+ *      exactly once (completed or cancelled); free_ctx runs exactly once.
  *   2. While op is parked, op->conn->parked == op: the connection is
- *      muted (05_server.c, Invariant 1) and its frame stays in place, so
- *      the request's views stay valid.
+ *      muted and its frame stays in place.
  *   3. Heap order: no op's deadline is earlier than its parent's, and
- *      op->heap_idx is op's index (NET_NOT_IN_HEAP once it has left).
+ *      op->heap_idx is its index (net_purgatory_check).
  *   4. An op that ends inside net_wake is freed only when the outermost
- *      net_wake returns, so a wake never touches freed memory.
- *   5. A timer runs at most once per reactor turn: a late one is not
- *      run once per missed period.
- * Simplifications:
- *   - Deadlines live in a binary min-heap, not Kafka's hierarchical
- *     timing wheel: O(log n) instead of O(1) per op, simpler to read and
- *     fast enough for the thousands of parked fetches of a small broker.
- *   - The watch map hashes pointers into NET_WATCH_BUCKETS chains; no
- *     per-bucket locks (one thread) and no purge of stale watchers (an
- *     op unlinks its watches when it ends).
- *   - Timers are a small array scanned each turn; there are a handful.
+ *      net_wake returns.
+ *   5. A late timer runs once per reactor turn, not once per missed period.
+ * Simplifications: a binary min-heap instead of Kafka's timing wheel
+ *   (O(log n) per op); the watch map hashes pointers into
+ *   NET_WATCH_BUCKETS chains; timers are a small array scanned each turn.
  * See also: docs/05_purgatory.md, diagrams/05_purgatory.dot,
- *   tests/05_server_test.c (the parked-request and net_every tests);
- *   chapters/05_server.c, whose reactor calls net_expire_delayed and
- *   net_run_timers; chapters/05_responses.c, which queues and sends a
- *   completed op's response; uses chapters 00 (base) and 04 (codec).
+ *   tests/05_server_test.c; read before: 05_responses.c; read next:
+ *   05_limits.c, 05_server.c. Uses chapters 00 (base), 04 (codec).
  */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -214,26 +199,36 @@ static void op_try(struct net_delayed *op, bool expired)
 	if (expired) {
 		KB_ERROR("closing %s: delayed %s not completed at its deadline",
 			 op->conn->peer, wire_api_name(op->req.header.api_key));
-		net_conn_close(op->conn);
+		op->conn->failed = true;
+		net_conn_mark_ready(op->conn);
+		net_delayed_finish(op); /* leaves the heap: no second try */
 	}
 }
 
-/* Send the op's response, unmute its connection and let its next
- * buffered request run (from process_ready, never nested here). */
+/* Queue the op's response and unmute its connection; the reactor sends
+ * it and handles the next buffered request (process_ready). */
 static void op_complete(struct net_delayed *op)
 {
 	struct net_conn *c = op->conn;
 	struct net_out *out = op->out;
 	op->out = NULL;
 	c->parked = NULL;
-	int rc = net_conn_queue_response(c, &op->req, out);
+	if (net_conn_queue_response(c, &op->req, out) != KB_OK)
+		c->failed = true;
 	net_delayed_finish(op);
-	if (rc != KB_OK) {
-		net_conn_close(c);
-		return;
-	}
 	net_conn_mark_ready(c);
-	net_conn_flush(c);
+}
+
+/* Queue c for the reactor's process_ready at the end of this turn. The
+ * list is the reactor's; it is here because the purgatory, below the
+ * reactor, is what makes a muted connection ready again. */
+void net_conn_mark_ready(struct net_conn *c)
+{
+	if (c->ready || c->closing)
+		return;
+	c->ready = true;
+	c->ready_next = c->srv->ready;
+	c->srv->ready = c;
 }
 
 /* End op (completed, or cancelled by conn_close): out of the heap and
@@ -419,6 +414,26 @@ int64_t net_next_wakeup_ms(const struct net_server *srv)
 	if (srv->heap_len)
 		next = KB_MIN(next, srv->heap[0]->deadline_ms);
 	return next;
+}
+
+/* ---- Checks ---- */
+
+/* INVARIANT 1-3: every op in the heap is live, knows its index, sits no
+ * earlier than its parent, and mutes its connection. */
+void net_purgatory_check(const struct net_server *srv)
+{
+	for (size_t i = 0; i < srv->heap_len; i++) {
+		const struct net_delayed *op = srv->heap[i];
+		assert(op->heap_idx == i && !op->done);
+		assert(i == 0 || srv->heap[(i - 1) / 2]->deadline_ms <=
+					 op->deadline_ms);
+		assert(op->conn->parked == op && op->out);
+		(void)op;
+	}
+	for (size_t b = 0; b < NET_WATCH_BUCKETS; b++)
+		for (const struct net_watch *w = srv->watch[b]; w; w = w->next)
+			assert(!w->op->done && watch_bucket(w->key) == b);
+	assert(srv->wake_depth > 0 || !srv->graveyard);
 }
 
 /* ---- Teardown ---- */

@@ -1,60 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05, third file — responses: getting the answers out.
+ * Chapter 05, first file — responses: getting the answers out.
  *
- * Concept: a handler's answer is bytes in memory and, for a Fetch,
- *   mostly byte ranges of segment files. This file queues each finished
- *   response behind the earlier ones of its connection, patches its size
- *   prefix, and sends the queue as fast as the socket takes it: memory
- *   with writev(2), file ranges with sendfile(2), so record batches go
- *   from the page cache to the socket without a copy through the broker.
- *   A socket that takes only part of it leaves the rest for EPOLLOUT;
- *   output that piles up makes the reactor (05_server.c) stop reading
- *   that connection until it drains.
- * Kafka: a response is a Send (NetworkSend; a Fetch's records go as
- *   FileRecords.writeTo with FileChannel.transferTo, i.e. sendfile, on
- *   PLAINTEXT and as a copy on SSL) that the Processor writes as the
- *   channel takes it. kafka.request.logger writes one DEBUG line per
- *   completed request.
+ * Concept: a handler's answer is bytes in memory and, for a Fetch, mostly
+ *   byte ranges of segment files. Each finished response is queued behind
+ *   the earlier ones of its connection and sent as fast as the socket
+ *   takes it: memory with writev(2), file ranges with sendfile(2), so
+ *   record batches go from the page cache to the socket without a copy.
+ * Kafka: a Send (NetworkSend; FileRecords.writeTo with transferTo, i.e.
+ *   sendfile, on PLAINTEXT) written as the channel takes it;
+ *   kafka.request.logger's DEBUG line per completed request.
  * Interface:
  *   - A handler writes the body with resp->w and may call
- *     net_response_add_file between writes: the range goes out at the
- *     current position, from a dup of the fd.
- *   - Between net_response_add_file calls, count arrays up front: a
- *     wire_write_array_end that inserts bytes would move file positions.
- *   - The reactor (05_server.c) and the purgatory (05_purgatory.c) hand a
- *     finished response to net_conn_queue_response, then call
- *     net_conn_flush; EPOLLOUT calls net_conn_flush again.
- *   - net_set_before_send installs the one hook net_conn_flush runs
- *     before it writes anything.
- *   - Everything here runs on the reactor thread; nothing takes a lock.
+ *     net_response_add_file between writes (count arrays up front: a
+ *     wire_write_array_end that inserts bytes would move file positions).
+ *   - The purgatory and the reactor (the files above this one) queue a
+ *     finished response with net_conn_queue_response and send with
+ *     net_conn_flush; a failure is returned, and they close the connection.
+ *   - net_conn_output_full says when the reactor must stop reading.
+ *   - Reactor thread only; nothing takes a lock.
  * Invariants:
- *   1. A response's size prefix equals the bytes after it (memory bytes
- *      - 4 + file bytes); a file range that comes up short closes the
- *      connection instead of sending a short frame.
- *   2. Bytes leave in queue order: a response's pieces one after the
- *      other, and no byte of a response before the whole of the one
- *      ahead of it (05_server.c, Invariant 1 rests on this).
- *   3. c->out_bytes is the number of queued bytes not yet sent. When it
- *      drains below NET_BACKPRESSURE_BYTES, the connection is put on the
- *      ready list (the resume half of 05_server.c, Invariant 5).
- * States of a response (struct net_out): it is sent as pieces, even
- *   piece 2k the memory before file range k, odd piece 2k+1 file range k.
- *   BUILDING (net_out_new) --net_conn_queue_response--> QUEUED
- *   --conn_advance, out_settle (piece by piece)--> SENT --net_conn_pop-->
- *   freed; any state --net_conn_pop from conn_close--> freed unsent.
- * Simplifications:
- *   - A transport that cannot sendfile (chapter 13's TLS) copies a file
- *     range through one NET_COPY_CHUNK bounce buffer: a pread, then a
- *     write, per call (no kTLS, no splice).
- *   - One before-send hook, not a list of them; chapter 06 is its only
- *     user.
+ *   1. A response's size prefix equals the bytes after it; a file range
+ *      that comes up short closes the connection, never a short frame.
+ *   2. Bytes leave in queue order, one whole response after another.
+ *   3. c->out_bytes and c->out_fds are the unsent bytes and the dup'd
+ *      descriptors of c's queue (net_conn_out_check).
+ *   4. A response holds at most NET_RESPONSE_MAX_FILES descriptors; more
+ *      ranges, or a descriptor table that is full, are copied into memory.
+ * States of a response (struct net_out): BUILDING (net_out_new)
+ *   --net_conn_queue_response--> QUEUED --conn_advance--> SENT
+ *   --net_conn_pop--> freed; any --net_conn_pop on close--> freed unsent.
+ * Simplifications: a transport without sendfile (chapter 13's TLS) copies
+ *   file ranges through one NET_COPY_CHUNK bounce buffer; one before-send
+ *   hook, not a list.
  * See also: docs/05_responses.md, diagrams/05_responses.dot,
- *   tests/05_server_test.c (the "Files with sendfile" and "Order,
- *   parking, deadlines" tests); chapters/05_server.c (the reactor that
- *   calls net_conn_flush) and chapters/05_server_internal.h (what the
- *   three files share); uses chapters 00 (base) and 04 (codec).
+ *   tests/05_server_test.c; read next: 05_purgatory.c, 05_limits.c,
+ *   05_server.c.
+ *   Uses chapters 00 (base), 04 (codec).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -90,6 +74,9 @@ static uint64_t out_piece_len(const struct net_out *o, size_t p,
 			      size_t *mem_from);
 static bool out_settle(struct net_out *o);
 static void conn_advance(struct net_conn *c, uint64_t n);
+static int response_copy_file(struct net_response *resp, int fd,
+			      uint64_t offset, uint64_t length);
+static uint64_t out_unsent(const struct net_out *o);
 
 /* ---- Building a response ---- */
 
@@ -108,7 +95,10 @@ struct net_out *net_out_new(const struct wire_request_header *h)
 }
 
 /* The range is checked against the file now; a truncation later is
- * caught when sendfile(2) comes up short. */
+ * caught when sendfile(2) comes up short. INVARIANT 4: past
+ * NET_RESPONSE_MAX_FILES ranges, or with no descriptor left to dup, the
+ * bytes are copied into the response instead: one Fetch for a thousand
+ * partitions cannot pin a thousand descriptors. */
 int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
 			  uint64_t length)
 {
@@ -121,6 +111,8 @@ int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
 		return KB_ERR_RANGE;
 	if (length > INT32_MAX - resp->file_bytes)
 		return KB_ERR_TOO_LARGE;
+	if (resp->nfiles >= NET_RESPONSE_MAX_FILES)
+		return response_copy_file(resp, fd, offset, length);
 	if (resp->nfiles == resp->files_cap) {
 		size_t cap = resp->files_cap ? 2 * resp->files_cap : 4;
 		void *p = realloc(resp->files, cap * sizeof *resp->files);
@@ -130,6 +122,8 @@ int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
 		resp->files_cap = cap;
 	}
 	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dup_fd < 0 && (errno == EMFILE || errno == ENFILE))
+		return response_copy_file(resp, fd, offset, length);
 	if (dup_fd < 0) {
 		KB_ERROR("dup of fd %d: %s", fd, strerror(errno));
 		return KB_ERR_IO;
@@ -137,6 +131,30 @@ int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
 	resp->files[resp->nfiles++] =
 		(struct net_file_part){resp->mem.len, dup_fd, offset, length};
 	resp->file_bytes += length;
+	return KB_OK;
+}
+
+/* The bytes of a file range, read into the response's memory now (they
+ * then count as memory bytes, not file bytes). */
+static int response_copy_file(struct net_response *resp, int fd,
+			      uint64_t offset, uint64_t length)
+{
+	if (length > INT32_MAX - resp->mem.len)
+		return KB_ERR_TOO_LARGE;
+	int rc = kb_buf_reserve(&resp->mem, (size_t)length);
+	if (rc != KB_OK)
+		return rc;
+	uint8_t *to = resp->mem.data + resp->mem.len;
+	for (uint64_t got = 0; got < length;) {
+		ssize_t n = pread(fd, to + got, (size_t)(length - got),
+				  (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? KB_ERR_RANGE : KB_ERR_IO;
+		got += (uint64_t)n;
+	}
+	resp->mem.len += (size_t)length;
 	return KB_OK;
 }
 
@@ -164,9 +182,18 @@ int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 	else
 		c->out_head = out;
 	c->out_tail = out;
-	c->out_bytes += WIRE_SIZE_PREFIX + total;
+	c->out_bytes += WIRE_SIZE_PREFIX + total; /* INVARIANT 3 */
+	c->out_fds += r->nfiles;
 	net_log_request(req, WIRE_SIZE_PREFIX + total);
 	return KB_OK;
+}
+
+/* The output cap (05_server.c, Invariant 5): too many unsent bytes, or
+ * too many descriptors held for them, and the reactor stops reading c. */
+bool net_conn_output_full(const struct net_conn *c)
+{
+	return c->out_bytes >= NET_BACKPRESSURE_BYTES ||
+	       c->out_fds >= NET_BACKPRESSURE_FDS;
 }
 
 /* KAFKA: kafka.request.logger at DEBUG: one line per completed request. */
@@ -193,19 +220,20 @@ void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 }
 
 /* Send as much of the queue as the socket takes: memory with writev,
- * file ranges with sendfile. A full socket leaves EPOLLOUT on. First the
- * before-send hook (even with nothing to send: acks=0 appends too). */
-void net_conn_flush(struct net_conn *c)
+ * file ranges with sendfile. A full socket leaves the rest for EPOLLOUT.
+ * First the before-send hook (even with nothing to send: acks=0 appends
+ * too). KB_ERR_IO (logged) when c must be closed: the caller closes it,
+ * as this file knows nothing of the reactor above it. */
+int net_conn_flush(struct net_conn *c)
 {
 	struct net_server *srv = c->srv;
 	if (srv->before_send &&
 	    srv->before_send(srv->before_send_ctx) != KB_OK) {
 		KB_ERROR("closing %s: its answers cannot be sent (the data "
 			 "they acknowledge is not durable)", c->peer);
-		net_conn_close(c);
-		return;
+		return KB_ERR_IO;
 	}
-	while (!c->closing && c->out_head) {
+	while (c->out_head) {
 		struct net_out *o = c->out_head;
 		if (out_settle(o)) {
 			net_conn_pop(c);
@@ -214,13 +242,11 @@ void net_conn_flush(struct net_conn *c)
 		ssize_t n = o->piece % 2 ? conn_send_file(c, o) : conn_send_mem(c);
 		if (n == 0)
 			break; /* socket full: EPOLLOUT brings us back */
-		if (n < 0) {
-			net_conn_close(c);
-			return;
-		}
+		if (n < 0)
+			return KB_ERR_IO;
 		conn_advance(c, (uint64_t)n);
 	}
-	net_conn_update_events(c);
+	return KB_OK;
 }
 
 /* One writev: the current memory piece of the head response and of
@@ -316,7 +342,6 @@ static bool out_settle(struct net_out *o)
 /* n bytes left the socket: move through pieces and responses. */
 static void conn_advance(struct net_conn *c, uint64_t n)
 {
-	bool was_full = c->out_bytes >= NET_BACKPRESSURE_BYTES;
 	c->out_bytes -= n;
 	c->last_active_ms = kb_mono_ms();
 	while (n > 0 && c->out_head) {
@@ -330,9 +355,6 @@ static void conn_advance(struct net_conn *c, uint64_t n)
 		o->piece_off += take;
 		n -= take;
 	}
-	/* INVARIANT 3: drained below the limit, its buffered requests run. */
-	if (was_full && c->out_bytes < NET_BACKPRESSURE_BYTES)
-		net_conn_mark_ready(c);
 }
 
 /* Free the response at the head of c's queue: sent, or never to be. */
@@ -342,7 +364,37 @@ void net_conn_pop(struct net_conn *c)
 	c->out_head = o->next;
 	if (!c->out_head)
 		c->out_tail = NULL;
+	c->out_bytes -= out_unsent(o); /* all of it when dropped unsent */
+	c->out_fds -= o->resp.nfiles;
 	net_out_free(o);
+}
+
+/* ---- Checks ---- */
+
+/* Bytes of o not yet sent: all of it, less the pieces before o->piece and
+ * o->piece_off of the current one. */
+static uint64_t out_unsent(const struct net_out *o)
+{
+	uint64_t left = o->resp.mem.len + o->resp.file_bytes;
+	for (size_t p = 0; p < o->piece; p++)
+		left -= out_piece_len(o, p, NULL);
+	return left - (o->piece < 2 * o->resp.nfiles + 1 ? o->piece_off : 0);
+}
+
+/* INVARIANT 3: the counters match the queue, item by item. */
+void net_conn_out_check(const struct net_conn *c)
+{
+	uint64_t bytes = 0, fds = 0;
+	for (const struct net_out *o = c->out_head; o; o = o->next) {
+		assert(o->next || o == c->out_tail);
+		assert(o->resp.nfiles <= NET_RESPONSE_MAX_FILES); /* INVARIANT 4 */
+		bytes += out_unsent(o);
+		fds += o->resp.nfiles;
+	}
+	assert(bytes == c->out_bytes);
+	assert(fds == c->out_fds);
+	(void)bytes;
+	(void)fds;
 }
 
 /* ---- Teardown ---- */

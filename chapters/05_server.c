@@ -1,66 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05 — server: the network side of the broker.
+ * Chapter 05, fourth file — server: the reactor of the broker.
  *
  * Concept: a broker spends its life waiting on sockets. One thread asks
  *   the kernel (epoll) which connections can move bytes, reads whole
  *   size-prefixed frames, looks up a handler by api key and version, and
- *   queues its response, to be written back in the order the requests
- *   came (05_responses.c writes them). A request that cannot be answered
- *   yet (a Fetch waiting for data) is parked in the purgatory
- *   (05_purgatory.c); this file mutes its connection meanwhile.
- * Kafka: SocketServer (Acceptor + Processor threads), KafkaApis' dispatch
- *   by ApiKeys, RequestChannel's muting of a channel while a request is in
- *   flight. Config: socket.request.max.bytes, connections.max.idle.ms,
- *   max.connections. ApiVersions (key 18) is answered by the network layer
- *   itself, as AK's RequestContext does for unsupported versions.
+ *   hands its response to 05_responses.c; a request that must wait is
+ *   parked in 05_purgatory.c, and its connection muted meanwhile; who may
+ *   connect is 05_limits.c's call.
+ * Kafka: SocketServer (Acceptor, Processors), KafkaApis' dispatch by
+ *   ApiKeys, RequestChannel muting a channel while a request is in flight.
+ *   Config: socket.request.max.bytes, connections.max.idle.ms (limits:
+ *   05_limits.c). ApiVersions (key 18) is answered here.
  * Interface:
  *   - net_server_new, net_register every api, net_listen, then net_run on
- *     one thread; net_stop (any thread, or a signal handler) makes net_run
- *     return; net_server_free afterwards.
- *   - Everything else (handlers, net_park, net_watch, net_wake, timers)
- *     runs on the reactor thread: nothing here takes a lock.
- *   - A handler writes the body with resp->w and returns KB_OK,
- *     NET_PARKED (after net_park), NET_NO_RESPONSE, or KB_ERR_PROTO.
- *     File ranges in a response (net_response_add_file) and the rules
- *     for them: 05_responses.c.
- * Invariants:
- *   1. Responses leave a connection in the order its requests arrived:
- *      while one request is parked, the connection is muted (no reads,
- *      no parsing); its buffered bytes wait.
- *   2. No buffer is sized from a peer's length before the length is
- *      checked: a frame size must be 1..request_max_bytes first.
- *   3. ApiVersions advertises exactly the dispatch table; a request for
- *      anything outside it closes the connection.
- *   4. Bad bytes from a peer close that connection only; nothing a peer
- *      sends reaches an assert.
- *   5. A connection whose unsent output exceeds NET_BACKPRESSURE_BYTES
- *      is not read (and its buffered requests wait).
- *   A response's size prefix and how its bytes leave are 05_responses.c's
- *   invariants.
- * States of a connection (struct net_conn):
- *   READING --net_park--> PARKED --op_complete--> READING
- *   READING --net_conn_queue_response (output over the limit)-->
- *     BACKPRESSURED --conn_advance (output drained)--> READING
- *   any --conn_close--> CLOSED --reap_closed--> freed
- *   (net_park and op_complete are in 05_purgatory.c,
- *   net_conn_queue_response and conn_advance in 05_responses.c.)
- * Simplifications:
- *   - One reactor thread (Kafka: an acceptor plus num.network.threads
- *     processors and num.io.threads handlers). DESIGN.md: more reactors
- *     only when a benchmark asks for them.
- *   - max.connections refuses (accept, then close) instead of pausing
- *     the acceptor; no per-IP limits (max.connections.per.ip).
- *   - The transport seam (struct net_transport: read, writev,
- *     can_sendfile) is internal and has only the plaintext entry;
- *     chapter 13 adds TLS through it.
- *   - No quotas or throttling: throttle_time_ms is always 0.
+ *     one thread; net_stop (any thread, a signal handler) ends net_run.
+ *   - Handlers, net_park, net_wake and timers run on the reactor thread.
+ *   - A handler returns KB_OK, NET_PARKED, NET_NO_RESPONSE or KB_ERR_PROTO.
+ * Invariants (net_check asserts them after every reactor turn):
+ *   1. Responses leave in request order: a parked connection is muted.
+ *   2. No buffer is sized from a peer's length before it is checked.
+ *   3. ApiVersions advertises exactly the dispatch table.
+ *   4. Bad bytes from a peer close that connection only; no assert.
+ *   5. A connection over the output cap (unsent bytes or descriptors,
+ *      net_conn_output_full) is not read until it drains.
+ *   6. A closed connection holds nothing: no descriptor, no response, no
+ *      parked op; epoll watches exactly what an open one can use.
+ *   7. A full descriptor table never makes the reactor spin: accept
+ *      backs off and logs once per interval (05_limits.c).
+ * States of a connection: READING --net_park--> PARKED --op_complete-->
+ *   READING; READING --output over the cap--> BACKPRESSURED --conn_send
+ *   (drained)--> READING; any --conn_close--> CLOSED --reap_closed--> freed.
+ * Simplifications: one reactor thread; only the plaintext transport
+ *   (chapter 13 adds TLS through struct net_transport); no quotas
+ *   (throttle_time_ms is 0).
  * See also: docs/05_server.md, diagrams/05_server.dot,
- *   tests/05_server_test.c; chapters/05_purgatory.c (parked requests,
- *   deadlines, timers), chapters/05_responses.c (the response queue,
- *   writev and sendfile) and chapters/05_server_internal.h (the structs
- *   the three files share); uses chapters 00 (base) and 04 (codec).
+ *   tests/05_server_test.c; read before: 05_responses.c, 05_purgatory.c,
+ *   05_limits.c (chapters/05_server_internal.h: what the four share).
+ *   Uses chapters 00 (base), 04 (codec).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -100,6 +79,7 @@ static int listener_bind(const struct addrinfo *ai);
 static int reactor_timeout_ms(const struct net_server *srv);
 static void reactor_event(struct net_server *srv, struct epoll_event *ev);
 static void accept_all(struct net_server *srv, int lfd);
+static bool accept_transient(int err);
 static int conn_new(struct net_server *srv, int fd, const char *peer,
 		    const char *host);
 static void conn_on_readable(struct net_conn *c);
@@ -121,6 +101,8 @@ static bool software_name_valid(struct wire_str s);
 static int api_versions_unsupported(const struct net_server *srv,
 				    struct net_response *resp);
 static void sweep_connections(void *ctx, int64_t now_ms);
+static void conn_send(struct net_conn *c);
+static void conn_update_events(struct net_conn *c);
 static void process_ready(struct net_server *srv);
 static void conn_close(struct net_conn *c);
 static void reap_closed(struct net_server *srv);
@@ -139,6 +121,8 @@ void net_config_defaults(struct net_config *cfg)
 	cfg->request_max_bytes = NET_DEFAULT_REQUEST_MAX_BYTES;
 	cfg->idle_ms = NET_DEFAULT_IDLE_MS;
 	cfg->max_connections = NET_DEFAULT_MAX_CONNECTIONS;
+	cfg->max_connections_per_ip = NET_DEFAULT_MAX_CONNECTIONS;
+	cfg->n_ip_overrides = 0;
 	cfg->frame_timeout_ms = NET_DEFAULT_FRAME_TIMEOUT_MS;
 }
 
@@ -148,8 +132,9 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 {
 	/* A frame size is an int32, so a larger limit would mean nothing. */
 	if (cfg->request_max_bytes <= 0 || cfg->request_max_bytes > INT32_MAX ||
-	    cfg->idle_ms <= 0 || cfg->max_connections <= 0 ||
-	    cfg->frame_timeout_ms <= 0)
+	    cfg->idle_ms <= 0 || cfg->max_connections < 0 ||
+	    cfg->max_connections_per_ip < 0 || cfg->frame_timeout_ms <= 0 ||
+	    cfg->n_ip_overrides < 0 || cfg->n_ip_overrides > NET_MAX_IP_OVERRIDES)
 		return KB_ERR_INVAL;
 	/* KAFKA: the JVM ignores SIGPIPE; sendfile(2) has no MSG_NOSIGNAL,
 	 * so a peer that vanished would otherwise kill the broker. Once,
@@ -160,6 +145,7 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 		return KB_ERR_NOMEM;
 	srv->cfg = *cfg;
 	srv->stop = (struct net_source){NET_SRC_STOP, -1};
+	net_limits_init(srv); /* before any listener: 05_limits.c */
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd >= 0)
 		srv->stop.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -208,12 +194,16 @@ int net_listen(struct net_server *srv, const char *host, int port,
 	freeaddrinfo(res);
 	struct net_source *l = &srv->listeners[srv->nlisteners];
 	*l = (struct net_source){NET_SRC_LISTENER, fd};
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+	struct epoll_event ev = {.events = srv->accepting ? EPOLLIN : 0,
+				 .data.ptr = l};
 	if (fd < 0 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		KB_ERROR("listen %s:%d: %s", host ? host : "*", port,
-			 strerror(errno));
+		int saved = errno;
 		if (fd >= 0)
 			close(fd);
+		if (saved == EADDRINUSE)
+			return KB_ERR_EXISTS; /* the caller says it, in words */
+		KB_ERROR("listen %s:%d: %s", host ? host : "*", port,
+			 strerror(saved));
 		return KB_ERR_IO;
 	}
 	srv->nlisteners++;
@@ -279,6 +269,10 @@ int net_run_once(struct net_server *srv, int timeout_ms)
 	net_run_timers(srv, kb_mono_ms());
 	net_expire_delayed(srv, kb_mono_ms());
 	process_ready(srv);
+	net_accept_maybe_resume(srv, kb_mono_ms());
+#ifndef NDEBUG
+	net_check(srv); /* every invariant, once per turn */
+#endif
 	reap_closed(srv);
 	return KB_OK;
 }
@@ -296,6 +290,8 @@ void net_stop(struct net_server *srv)
 static int reactor_timeout_ms(const struct net_server *srv)
 {
 	int64_t next = net_next_wakeup_ms(srv);
+	if (!srv->accepting && srv->accept_resume_ms > 0)
+		next = KB_MIN(next, srv->accept_resume_ms);
 	if (next == INT64_MAX)
 		return -1;
 	int64_t wait = next - kb_mono_ms();
@@ -324,27 +320,34 @@ static void reactor_event(struct net_server *srv, struct epoll_event *ev)
 			break;
 		}
 		if (ev->events & EPOLLOUT)
-			net_conn_flush(c);
-		if (ev->events & EPOLLIN)
+			conn_send(c);
+		if (ev->events & EPOLLIN && !c->closing)
 			conn_on_readable(c);
 		break;
 	}
 	}
 }
 
-/* Take every pending connection; refuse those over max.connections. */
+/* Take every pending connection. KAFKA: at max.connections the acceptor
+ * stops taking connections until one closes (they wait in the backlog);
+ * over max.connections.per.ip a new connection is closed at once. */
 static void accept_all(struct net_server *srv, int lfd)
 {
-	for (;;) {
+	while (srv->accepting) {
+		if (srv->nconns >= srv->cfg.max_connections) {
+			net_listeners_arm(srv, false); /* until one closes */
+			srv->accept_resume_ms = 0;
+			return;
+		}
 		struct sockaddr_storage sa;
 		socklen_t len = sizeof sa;
 		int fd = accept4(lfd, (struct sockaddr *)&sa, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+		if (fd < 0 && accept_transient(errno))
 			continue;
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				KB_WARN("accept: %s", strerror(errno));
+				net_accept_failed(srv, lfd, errno);
 			return;
 		}
 		char host[INET6_ADDRSTRLEN], serv[8], peer[NET_PEER_LEN];
@@ -355,13 +358,24 @@ static void accept_all(struct net_server *srv, int lfd)
 		} else {
 			snprintf(peer, sizeof peer, "%s:%s", host, serv);
 		}
-		if (srv->nconns >= srv->cfg.max_connections) {
-			KB_WARN("refusing %s: max.connections (%d) reached", peer,
-				srv->cfg.max_connections);
+		if (!net_accept_admit(srv, host, peer) ||
+		    conn_new(srv, fd, peer, host) != KB_OK)
 			close(fd);
-		} else if (conn_new(srv, fd, peer, host) != KB_OK) {
-			close(fd);
-		}
+	}
+}
+
+/* Linux's accept(2) rule: errors already pending on the new
+ * connection are reported by accept itself; they concern that one
+ * connection, so take the next (man 2 accept, "Error handling"). */
+static bool accept_transient(int err)
+{
+	switch (err) {
+	case EINTR: case ECONNABORTED: case EPROTO: case ENETDOWN:
+	case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+	case EOPNOTSUPP: case ENETUNREACH:
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -477,14 +491,14 @@ static void conn_process(struct net_conn *c)
 		c->frame_start_ms = 0;
 	else if (!c->frame_start_ms)
 		c->frame_start_ms = kb_mono_ms();
-	net_conn_flush(c);
+	conn_send(c);
 }
 
 /* A protocol error: answers already queued get one last non-blocking
  * send (the client sees why earlier requests worked), then close. */
 static void conn_fail(struct net_conn *c)
 {
-	net_conn_flush(c);
+	(void)net_conn_flush(c); /* closing either way */
 	conn_close(c);
 }
 
@@ -518,8 +532,7 @@ static void conn_compact(struct net_conn *c)
 /* INVARIANT 1 and 5: muted while parked, paused while backed up. */
 static bool conn_reading(const struct net_conn *c)
 {
-	return !c->closing && !c->parked &&
-	       c->out_bytes < NET_BACKPRESSURE_BYTES;
+	return !c->closing && !c->parked && !net_conn_output_full(c);
 }
 
 /* ---- Dispatch ---- */
@@ -734,9 +747,24 @@ static void sweep_connections(void *ctx, int64_t now_ms)
 
 /* ---- Connection state ---- */
 
+/* Send what the socket takes (05_responses.c); close c if that failed.
+ * INVARIANT 5: output that drained below the cap lets c's buffered
+ * requests run again. */
+static void conn_send(struct net_conn *c)
+{
+	bool was_full = net_conn_output_full(c);
+	if (net_conn_flush(c) != KB_OK) {
+		conn_close(c);
+		return;
+	}
+	if (was_full && !net_conn_output_full(c))
+		net_conn_mark_ready(c);
+	conn_update_events(c);
+}
+
 /* Ask epoll for what the connection can use now: EPOLLIN while reading,
  * EPOLLOUT while output waits. */
-void net_conn_update_events(struct net_conn *c)
+static void conn_update_events(struct net_conn *c)
 {
 	if (c->closing)
 		return;
@@ -753,23 +781,17 @@ void net_conn_update_events(struct net_conn *c)
 	c->events = want;
 }
 
-/* Queue c for conn_process at the end of this loop iteration. */
-void net_conn_mark_ready(struct net_conn *c)
-{
-	if (c->ready || c->closing)
-		return;
-	c->ready = true;
-	c->ready_next = c->srv->ready;
-	c->srv->ready = c;
-}
-
+/* The connections the purgatory or a drained queue made ready: close the
+ * ones it found broken, run the rest (which sends their answers). */
 static void process_ready(struct net_server *srv)
 {
 	while (srv->ready) {
 		struct net_conn *c = srv->ready;
 		srv->ready = c->ready_next;
 		c->ready = false;
-		if (!c->closing)
+		if (c->failed)
+			conn_close(c);
+		else if (!c->closing)
 			conn_process(c);
 	}
 }
@@ -790,8 +812,7 @@ static void conn_close(struct net_conn *c)
 	if (c->parked)
 		net_delayed_finish(c->parked);
 	while (c->out_head)
-		net_conn_pop(c);
-	c->out_bytes = 0;
+		net_conn_pop(c); /* INVARIANT 6: its descriptors go too */
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
 	close(c->src.fd);
 	c->src.fd = -1;
@@ -825,6 +846,7 @@ void net_server_free(struct net_server *srv)
 	reap_closed(srv);
 	for (int i = 0; i < srv->nlisteners; i++)
 		close(srv->listeners[i].fd);
+	net_limits_fini(srv);
 	if (srv->stop.fd >= 0)
 		close(srv->stop.fd);
 	if (srv->epfd >= 0)
@@ -845,6 +867,32 @@ static ssize_t plain_writev(struct net_conn *c, const struct iovec *iov, int n)
 	return writev(c->src.fd, iov, n);
 }
 
-/* ---- Introspection ---- */
+/* ---- Introspection and checks ---- */
 
 int net_connection_count(const struct net_server *srv) { return srv->nconns; }
+
+/* Every invariant of the three files, asserted: once per reactor turn in
+ * debug builds, and by the tests once the reactor has stopped. */
+void net_check(const struct net_server *srv)
+{
+	int n = 0;
+	for (const struct net_conn *c = srv->conns; c; c = c->next, n++) {
+		assert(!c->closing && c->src.fd >= 0);
+		assert(c->next == NULL || c->next->prev == c);
+		net_conn_out_check(c);
+		/* INVARIANT 1, 5: epoll watches what c can use now. */
+		assert(!!(c->events & EPOLLIN) == conn_reading(c) || c->ready);
+		assert(!!(c->events & EPOLLOUT) == !!c->out_head || c->ready);
+		assert(c->in_pos <= c->in.len);
+		kb_buf_check(&c->in);
+	}
+	assert(n == srv->nconns);
+	for (const struct net_conn *c = srv->closed; c; c = c->next) {
+		/* INVARIANT 6: a closed connection holds nothing. */
+		assert(c->closing && c->src.fd < 0 && !c->parked);
+		assert(!c->out_head && c->out_bytes == 0 && c->out_fds == 0);
+	}
+	net_limits_check(srv); /* INVARIANT 7 */
+	net_purgatory_check(srv);
+	(void)n;
+}

@@ -3,8 +3,9 @@
  * Chapter 05 — server: the network side of a broker. One epoll reactor,
  * size-prefixed frames, a dispatch table of handlers by api key and
  * version, and delayed operations (purgatory) with deadlines.
- * The only surface later chapters may use; the lesson is in 05_server.c,
- * 05_purgatory.c and 05_responses.c.
+ * The only surface later chapters may use; the lesson is in
+ * 05_responses.c, 05_purgatory.c, 05_limits.c and 05_server.c, read in
+ * that order.
  */
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H
@@ -13,10 +14,14 @@
 #include "04_codec.h"
 
 /* KAFKA defaults: socket.request.max.bytes 100 MiB,
- * connections.max.idle.ms 10 minutes, max.connections unlimited. */
+ * connections.max.idle.ms 10 minutes, max.connections and
+ * max.connections.per.ip Int.MaxValue. */
 #define NET_DEFAULT_REQUEST_MAX_BYTES (100 * 1024 * 1024)
 #define NET_DEFAULT_IDLE_MS (10LL * 60 * 1000)
-#define NET_DEFAULT_MAX_CONNECTIONS 1000000
+#define NET_DEFAULT_MAX_CONNECTIONS INT32_MAX
+/* max.connections.per.ip.overrides: at most this many "host:count". */
+#define NET_MAX_IP_OVERRIDES 16
+#define NET_HOST_MAX 64
 /* A frame whose bytes stop arriving is dropped after this long. */
 #define NET_DEFAULT_FRAME_TIMEOUT_MS (30LL * 1000)
 
@@ -30,14 +35,24 @@ struct net_server;
 struct net_conn;
 struct net_delayed;
 
+/* One row of max.connections.per.ip.overrides: a numeric address. */
+struct net_ip_limit {
+	char host[NET_HOST_MAX]; /* "127.0.0.1", "::1" */
+	int max;
+};
+
 /* Server settings (KAFKA: broker config keys in the comments). */
 struct net_config {
 	int64_t request_max_bytes;    /* socket.request.max.bytes */
 	int64_t idle_ms;              /* connections.max.idle.ms */
-	int max_connections;          /* max.connections */
+	int max_connections;          /* max.connections: the acceptor waits */
+	int max_connections_per_ip;   /* max.connections.per.ip: closed at once */
+	struct net_ip_limit ip_overrides[NET_MAX_IP_OVERRIDES];
+	int n_ip_overrides;           /* max.connections.per.ip.overrides */
 	int64_t frame_timeout_ms;     /* a partial frame older than this is dropped */
 };
 
+/* Kafka's defaults for every field. */
 void net_config_defaults(struct net_config *cfg);
 
 /* One request, as the dispatcher hands it to a handler. The body reader
@@ -53,16 +68,9 @@ struct net_request {
 	int64_t received_ns;               /* kb_mono_ns() when it arrived */
 };
 
-/* The client's address as Kafka's group coordinator reports it
- * (DescribeGroups' client_host): "/" and the numeric address, e.g.
- * "/127.0.0.1"; just "/" for an adopted socket. */
+/* The client's address as DescribeGroups' client_host prints it ("/127.0.0.1"; "/" if adopted). */
 const char *net_conn_host(const struct net_conn *c);
-
-/* The bytes of b, a view a handler read from req->body, as writable
- * memory: the request's frame belongs to its handler while it runs.
- * Produce stamps offsets into its batches there and appends them as they
- * are, with no copy (KAFKA: the broker writes the request's own buffer
- * into the log). NULL if b does not lie inside the request's frame. */
+/* View b of req->body as writable memory (Produce stamps offsets in place); NULL if outside the frame. */
 uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b);
 
 /* A response being built. The server has already written the size prefix
@@ -86,9 +94,7 @@ struct net_file_part {
 	uint64_t length;
 };
 
-/* Splice length bytes of fd from offset into the response here. The fd is
- * duplicated, so the caller may close or delete its file meanwhile (a
- * truncated file closes the connection instead of sending short). */
+/* Splice fd[offset, offset+length) in here, from a dup of fd (copied past a bound; docs/05_responses.md). */
 int net_response_add_file(struct net_response *resp, int fd, uint64_t offset,
 			  uint64_t length);
 
@@ -99,24 +105,17 @@ typedef int (*net_handler_fn)(struct net_request *req,
 
 /* ---- Lifecycle ---- */
 
-/* returns owned *out (net_server_free). */
+/* A server with ApiVersions registered; returns owned *out (net_server_free). */
 int net_server_new(const struct net_config *cfg, struct net_server **out);
 /* Close every connection and listener, cancel delayed operations, free. */
 void net_server_free(struct net_server *srv);
-
-/* Listen on host:port (port 0 picks a free port; *bound_port tells which,
- * may be NULL). */
+/* Listen on host:port (0: any; *bound_port may be NULL); KB_ERR_EXISTS, unlogged, if in use. */
 int net_listen(struct net_server *srv, const char *host, int port,
 	       int *bound_port);
-
-/* Serve an already-connected socket as if it had been accepted (tests,
- * the fuzzer, socketpair clients). takes: fd. */
+/* Serve a connected socket as if accepted (tests, fuzzer). takes: fd. */
 int net_adopt(struct net_server *srv, int fd);
-
-/* Run one turn of the reactor: wait up to timeout_ms for events, handle
- * them and any due timers. For tests and the fuzzer. */
+/* One reactor turn: events (waiting up to timeout_ms), timers, deadlines. */
 int net_run_once(struct net_server *srv, int timeout_ms);
-
 /* Run the reactor until net_stop. */
 int net_run(struct net_server *srv);
 /* Make net_run return after the current event. Async-signal-safe. */
@@ -124,46 +123,31 @@ void net_stop(struct net_server *srv);
 
 /* ---- Dispatch table ---- */
 
-/* Serve api_key at versions [min_version, max_version] with fn. ApiVersions
- * (registered by the server itself) advertises exactly this table. A
- * request for an unregistered key or a version outside its range closes
- * the connection, except ApiVersions, which answers UNSUPPORTED_VERSION
- * in the v0 format (KAFKA: so the client can retry lower). borrows: ctx. */
+/* Serve api_key at [min_version, max_version] with fn; ApiVersions advertises the table. borrows: ctx. */
 int net_register(struct net_server *srv, int16_t api_key, int16_t min_version,
 		 int16_t max_version, net_handler_fn fn, void *ctx);
 
 /* ---- Delayed operations (KAFKA: purgatory) ---- */
 
-/* Called when a watched key is woken (expired false) or the deadline
- * passes (expired true). Returns true once it has written the response
- * body into resp (then it is sent and the op freed); with expired true it
- * must return true. */
+/* Woken (expired false) or at the deadline (true, must answer): true once resp's body is written. */
 typedef bool (*net_try_complete_fn)(struct net_delayed *op,
 				    struct net_response *resp, bool expired);
 
-/* Park the request that resp answers: keep it until try_complete says it
- * is done or deadline_ms (kb_mono_ms clock) passes. The handler then
- * returns NET_PARKED. The connection handles no further request until this
- * one is answered (Kafka answers in order per connection). free_ctx (may
- * be NULL) releases ctx when the op ends. takes: ctx. */
+/* Park the request until try_complete answers or deadline_ms (kb_mono_ms) passes; its connection is muted. takes: ctx. */
 int net_park(struct net_request *req, struct net_response *resp,
 	     int64_t deadline_ms, net_try_complete_fn try_complete, void *ctx,
 	     void (*free_ctx)(void *ctx), struct net_delayed **out);
 
 /* Watch key (any stable pointer, e.g. a partition's log) for op. */
 int net_watch(struct net_delayed *op, const void *key);
-
-/* Ask every op watching key to try to complete (new data was appended, a
- * high watermark moved, a group rebalanced...). */
+/* Ask every op watching key to try to complete (data appended, a group rebalanced...). */
 void net_wake(struct net_server *srv, const void *key);
-
 /* The ctx given to net_park. */
 void *net_delayed_ctx(const struct net_delayed *op);
 
 /* ---- Timers ---- */
 
-/* Call fn(ctx, now_ms) every period_ms from the reactor (retention,
- * flush.ms, session timeouts). borrows: ctx. */
+/* Call fn(ctx, now_ms) every period_ms on the reactor thread. borrows: ctx. */
 int net_every(struct net_server *srv, int64_t period_ms,
 	      void (*fn)(void *ctx, int64_t now_ms), void *ctx);
 
@@ -175,19 +159,16 @@ int net_at(struct net_server *srv, int64_t at_ms,
 
 /* ---- Before a response leaves ---- */
 
-/* Call fn(ctx) each time a connection is about to write responses: after
- * it has handled every request it had buffered, before the first byte of
- * their answers goes out. Chapter 06 fsyncs there the logs those requests
- * appended to (flush.messages): one fsync for a pipeline of produce
- * requests, and no acknowledgement before it. If fn fails, the
- * connection is closed instead of answered. One hook; NULL removes it.
- * borrows: ctx. */
+/* The one hook run before a connection's answers leave (chapter 06 fsyncs); failing closes it. borrows: ctx. */
 void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 			 void *ctx);
 
 /* ---- Introspection (tests, metrics) ---- */
 
+/* Connections open now. */
 int net_connection_count(const struct net_server *srv);
+/* Assert every invariant of chapter 05 (reactor thread, or after it stopped). */
+void net_check(const struct net_server *srv);
 /* Close a connection from the broker side (tests drop clients mid-flight). */
 void net_conn_close(struct net_conn *conn);
 

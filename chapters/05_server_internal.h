@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05, inside only: what 05_server.c, 05_purgatory.c and
- * 05_responses.c share. The server's struct, a connection's and a queued
- * response's are defined here because more than one file touches them;
- * the few functions below cross between the files. Later chapters
- * include 05_server.h, never this file. A parked op (struct
+ * Chapter 05, inside only: what its four files share. They form a
+ * one-way stack, read in this order: 05_responses.c (getting answers
+ * out), 05_purgatory.c (requests that wait; uses responses), 05_limits.c
+ * (connection limits, a full descriptor table), 05_server.c (the
+ * reactor; uses all three). A file calls only the files before it: the
+ * functions below are listed by the file that defines them. Later
+ * chapters include 05_server.h, never this file. A parked op (struct
  * net_delayed), its watches and the timers stay private to
  * 05_purgatory.c.
  */
@@ -22,9 +24,15 @@
 #define NET_PEER_LEN 64          /* "address:port" for logs */
 /* KAFKA: DelayedOperationPurgatory shards its watcher lists 512 ways. */
 #define NET_WATCH_BUCKETS 512
-/* Unsent bytes above which a connection is not read (05_server.c,
- * Invariant 5; 05_responses.c resumes it below). */
+/* The output cap: a connection holding this many unsent bytes, or this
+ * many descriptors for unsent file ranges, is not read (05_server.c,
+ * Invariant 5) until it drains below both. */
 #define NET_BACKPRESSURE_BYTES (16 * 1024 * 1024)
+#define NET_BACKPRESSURE_FDS 64
+/* Descriptors one response may hold; further file ranges are copied into
+ * memory (05_responses.c, Invariant 4). So a connection holds fewer than
+ * NET_BACKPRESSURE_FDS + NET_RESPONSE_MAX_FILES descriptors. */
+#define NET_RESPONSE_MAX_FILES 64
 
 struct net_watch;
 struct net_timer;
@@ -74,12 +82,15 @@ struct net_conn {
 	size_t in_pos;                   /* next frame starts here */
 	struct net_out *out_head, *out_tail; /* owned: responses in order */
 	uint64_t out_bytes;              /* unsent bytes in the queue */
+	uint64_t out_fds;                /* dup'd descriptors in the queue */
 	struct net_delayed *parked;      /* borrowed: our request's op */
 	struct net_out *dispatching;     /* owned by conn_dispatch meanwhile */
 	int64_t last_active_ms;          /* last byte moved, kb_mono_ms */
 	int64_t frame_start_ms;          /* partial frame waiting since; 0 none */
 	uint32_t events;                 /* epoll mask registered */
 	bool closing, ready;
+	bool failed;                     /* the purgatory found it broken: the
+					  * reactor closes it (process_ready) */
 	struct net_conn *prev, *next;    /* srv->conns, then srv->closed */
 	struct net_conn *ready_next;     /* srv->ready */
 };
@@ -93,6 +104,11 @@ struct net_server {
 	struct net_source stop;              /* eventfd written by net_stop */
 	struct net_source listeners[NET_MAX_LISTENERS];
 	int nlisteners;
+	bool accepting;                      /* listeners in the epoll set */
+	int64_t accept_resume_ms;            /* paused by EMFILE until then */
+	int reserve_fd;                      /* owned: /dev/null, given up to
+					      * accept and close at EMFILE */
+	struct kb_ratelimit accept_log;      /* accept failures, refusals */
 	struct net_api apis[WIRE_API_COUNT]; /* the dispatch table */
 	int napis;                           /* rows registered */
 	struct net_conn *conns, *closed, *ready; /* owned lists */
@@ -110,33 +126,30 @@ struct net_server {
 	bool stopping;
 };
 
-/* ---- 05_server.c, for the purgatory and the responses ---- */
+/* ---- 05_responses.c, for the purgatory and the reactor ---- */
 
-/* Let c handle its buffered requests at the end of this reactor turn. */
-void net_conn_mark_ready(struct net_conn *c);
-/* Ask epoll for EPOLLIN while c reads, EPOLLOUT while output waits. */
-void net_conn_update_events(struct net_conn *c);
-
-/* ---- 05_responses.c, for the reactor and the purgatory ---- */
-
-/* returns owned (net_out_free): a response with its size prefix
- * reserved and the response header for h written. */
+/* A response with a zero size prefix and h's response header; returns owned (net_out_free). */
 struct net_out *net_out_new(const struct wire_request_header *h);
-/* Patch the size prefix and queue out behind earlier responses.
- * takes: out (freed on failure). */
+/* Patch the size prefix, queue out behind earlier ones. takes: out (freed on failure). */
 int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 			    struct net_out *out);
-/* Send what the socket takes now; the rest waits for EPOLLOUT. */
-void net_conn_flush(struct net_conn *c);
+/* Send what the socket takes now; KB_ERR_IO: the caller must close c. */
+int net_conn_flush(struct net_conn *c);
+/* Over the output cap (bytes or descriptors): stop reading c. */
+bool net_conn_output_full(const struct net_conn *c);
 /* Free the response at the head of c's queue (sent, or dropped). */
 void net_conn_pop(struct net_conn *c);
 /* Close a response's file fds and free it. */
 void net_out_free(struct net_out *o);
 /* The kafka.request.logger line (DEBUG) for a request that is done. */
 void net_log_request(const struct net_request *req, uint64_t out_bytes);
+/* Assert 05_responses.c's Invariant 3 on c's queue. */
+void net_conn_out_check(const struct net_conn *c);
 
 /* ---- 05_purgatory.c, for the reactor ---- */
 
+/* Let c handle its buffered requests at the end of this reactor turn. */
+void net_conn_mark_ready(struct net_conn *c);
 /* End op (completed or cancelled with its connection), exactly once. */
 void net_delayed_finish(struct net_delayed *op);
 /* Give every op whose deadline has passed its last try. */
@@ -147,5 +160,25 @@ void net_run_timers(struct net_server *srv, int64_t now_ms);
 int64_t net_next_wakeup_ms(const struct net_server *srv);
 /* Free the heap and the timers (the ops are gone with their conns). */
 void net_purgatory_fini(struct net_server *srv);
+/* Assert 05_purgatory.c's invariants on the heap and the watch map. */
+void net_purgatory_check(const struct net_server *srv);
+
+/* ---- 05_limits.c, for the reactor ---- */
+
+/* Open the reserve descriptor; listeners start armed. */
+void net_limits_init(struct net_server *srv);
+/* Should the socket from host (numeric, peer for logs) be served? */
+bool net_accept_admit(struct net_server *srv, const char *host,
+		      const char *peer);
+/* accept(2) on lfd failed with err: shed, rest the listeners, log once. */
+void net_accept_failed(struct net_server *srv, int lfd, int err);
+/* Listeners in the epoll set's view (on) or paused (off). */
+void net_listeners_arm(struct net_server *srv, bool on);
+/* Arm the listeners again once the backoff is over and a slot is free. */
+void net_accept_maybe_resume(struct net_server *srv, int64_t now_ms);
+/* Assert 05_limits.c's invariants. */
+void net_limits_check(const struct net_server *srv);
+/* Close the reserve descriptor. */
+void net_limits_fini(struct net_server *srv);
 
 #endif

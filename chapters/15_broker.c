@@ -2,43 +2,31 @@
 /*
  * Chapter 15 — broker: the `samsa` program and its subcommands.
  *
- * Concept: one binary, several tools, as Kafka ships kafka-server-start.sh,
- *   kafka-storage.sh and kafka-dump-log.sh. This file only parses the command
- *   line and wires earlier chapters together; it teaches no storage or
- *   protocol idea of its own. `samsa broker` loads the configuration
- *   (15_config.c), opens the broker, runs the reactor until a signal asks
- *   it to stop, and closes everything in order.
+ * Concept: one binary, several tools, as Kafka ships kafka-server-start.sh
+ *   and kafka-dump-log.sh. This file parses the command line and wires the
+ *   earlier chapters together; it teaches no storage or protocol idea.
  * Kafka: `kafka-server-start.sh server.properties [--override k=v]...`
- *   starts a broker that stops cleanly on SIGTERM (a controlled shutdown)
- *   and recovers its logs after SIGKILL. `kafka-dump-log.sh --files F
- *   [--print-data-log]` prints each batch of a .log file and each entry of
- *   a .index/.timeindex file; `samsa dump-log` prints the same fields in the
- *   same words, so the two can be compared.
+ *   stops cleanly on SIGTERM and recovers its logs after SIGKILL;
+ *   `kafka-dump-log.sh --files F` prints each batch of a .log and each
+ *   entry of a .index/.timeindex in the words `samsa dump-log` uses.
  * Interface:
- *   - `samsa broker CONFIG [--override key=value]...`: runs a broker. Exit
- *     0 after a clean shutdown (SIGTERM or SIGINT), 2 on a bad config or
- *     command line (the message names file, line and key), 1 when the
- *     broker cannot start (port taken, log directory locked or owned by
- *     another node.id).
- *   - `samsa dump-log FILE...`: .log, .index or .timeindex files, read-only.
- *     Exit 0 when every file is valid to its end, 1 when a file stops being
- *     valid (the line says at which byte and why), 2 on usage errors.
+ *   - `samsa broker CONFIG [--override key=value]...`: exit 0 after a clean
+ *     shutdown, 2 on a bad config or command line, 1 when the broker
+ *     cannot start (port in use, log directory locked or another node's).
+ *   - `samsa dump-log FILE...`: read-only; exit 0 when every file is valid
+ *     to its end, 1 when one stops being valid (where, and why), 2 on usage.
+ *   - `samsa -h`, `--help`, `help`: the usage, exit 0.
  * Invariants:
  *   1. dump-log never writes to the files it reads.
- *   2. Every length read from a file is checked against the bytes left
- *      before it is used (a damaged file is reported, never trusted).
- *   3. A stop signal only asks the reactor to return (net_stop is
- *      async-signal-safe); every log is flushed and checkpointed after it
- *      returns, on the main thread, by broker_close.
- *   4. A client that goes away mid-write never kills the broker: SIGPIPE
- *      is ignored, so the write fails with EPIPE and only that connection
- *      closes.
- * Simplifications: no controlled shutdown handshake with a controller
- *   (chapter 07); no `format` subcommand yet (the first start formats).
- * See also: docs/15_broker.md, diagrams/15_broker.dot, tests/15_broker_test.sh,
- *   tests/clients/ (real clients against `samsa broker`); the configuration
- *   is 15_config.c. Uses chapters 00 (base), 01 (segment), 02 (index), and
- *   through broker_open every chapter up to 06.
+ *   2. Every length read from a file is checked against the bytes left.
+ *   3. A stop signal only asks the reactor to return (net_stop); logs are
+ *      flushed and checkpointed after it returns, by broker_close.
+ *   4. SIGPIPE is ignored: a client gone mid-write closes one connection.
+ * Simplifications: no controlled shutdown with a controller (chapter 07);
+ *   no `format` subcommand yet (the first start formats).
+ * See also: docs/15_broker.md, diagrams/15_broker.dot,
+ *   tests/15_broker_test.sh, tests/clients/; read before: 15_config.c.
+ *   Uses chapters 00 (base), 01 (segment), 02 (index), 05 (server).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +36,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,7 +44,7 @@
 #include "01_segment.h"
 #include "02_index.h"
 #include "05_server.h"
-#include "15_broker.h"
+#include "15_config.h"
 
 /* Kafka's names for the codec ids in attributes bits 0-2. */
 static const char *const codec_names[8] = {
@@ -78,6 +67,8 @@ static int cmd_broker(int argc, char **argv);
 static int load_config(int argc, char **argv, struct broker_config *cfg,
 		       struct broker_error *err);
 static void install_signal_handlers(void);
+static void raise_fd_limit(void);
+static bool is_help(const char *arg);
 static void usage(FILE *to);
 
 /* What a stop signal stops. A signal handler can reach nothing but
@@ -98,13 +89,19 @@ int main(int argc, char **argv)
 		return cmd_broker(argc - 2, argv + 2);
 	if (strcmp(argv[1], "dump-log") == 0)
 		return cmd_dump_log(argc - 2, argv + 2);
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+	if (is_help(argv[1])) {
 		usage(stdout);
 		return 0;
 	}
 	fprintf(stderr, "samsa: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;
+}
+
+static bool is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ||
+	       strcmp(arg, "help") == 0;
 }
 
 static void usage(FILE *to)
@@ -126,12 +123,17 @@ static int cmd_broker(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (is_help(argv[0])) {
+		usage(stdout);
+		return 0;
+	}
 	if (load_config(argc, argv, &cfg, &err) != KB_OK) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 2;
 	}
 	kb_log_set_level(cfg.log_level);
 	install_signal_handlers();
+	raise_fd_limit();
 	struct broker b;
 	if (broker_open(&cfg, &b, &err) != KB_OK) {
 		KB_ERROR("samsa cannot start: %s", err.msg);
@@ -171,10 +173,15 @@ static int load_config(int argc, char **argv, struct broker_config *cfg,
 		}
 		snprintf(kv, sizeof kv, "%s", argv[++i]);
 		char *eq = strchr(kv, '=');
-		if (eq)
-			*eq = '\0';
-		rc = broker_config_set(cfg, kv, eq ? eq + 1 : "", "--override",
-				       err);
+		if (!eq) {
+			snprintf(err->msg, sizeof err->msg, "samsa broker: "
+				 "--override '%.200s' has no '=': write "
+				 "--override key=value (e.g. --override %.200s=1)",
+				 kv, kv);
+			return KB_ERR_INVAL;
+		}
+		*eq = '\0';
+		rc = broker_config_set(cfg, kv, eq + 1, "--override", err);
 	}
 	if (rc == KB_OK)
 		rc = broker_config_finish(cfg, err);
@@ -203,6 +210,28 @@ static void install_signal_handlers(void)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* KAFKA: every partition keeps three files open (.log, .index,
+ * .timeindex) and every connection one socket, so the usual soft limit of
+ * 1,024 runs out near 340 partitions. Like Kafka's startup scripts advise
+ * (ulimit -n 100000), take what the hard limit allows, and say what. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	unsigned long long n = (unsigned long long)rl.rlim_cur;
+	KB_INFO("open files: soft limit %llu (was %llu, hard limit %llu): room "
+		"for about %llu partitions at 3 files each, or as many "
+		"connections", n, (unsigned long long)was,
+		(unsigned long long)rl.rlim_max, n / 3);
 }
 
 /* ---- dump-log ---- */
@@ -311,6 +340,26 @@ static int dump_log_file(const char *path, const struct mapped_file *f)
 	return 0;
 }
 
+/* True when bytes [from, to) of f are all zero. */
+static bool all_zero(const struct mapped_file *f, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (f->data[i] != 0)
+			return false;
+	return true;
+}
+
+/* KAFKA: the active segment's index is preallocated to
+ * log.index.size.max.bytes of zeros and trimmed when the segment rolls or
+ * the broker stops. So the entries end at the first empty (zero) slot
+ * when only zeros follow it; entry 0 may be a real (0, 0) entry unless the
+ * whole file is zeros. */
+static bool preallocated_from(const struct mapped_file *f, size_t at,
+			      size_t esz)
+{
+	return all_zero(f, at, f->len) && (at > 0 || f->len >= esz);
+}
+
 /* Print the entries of an offset or time index and check their order. */
 static int dump_index_file(const char *path, const struct mapped_file *f,
 			   enum idx_kind kind)
@@ -321,6 +370,13 @@ static int dump_index_file(const char *path, const struct mapped_file *f,
 	int64_t last_key = INT64_MIN;
 	for (size_t i = 0; i + esz <= f->len; i += esz) {
 		const uint8_t *e = f->data + i;
+		if (preallocated_from(f, i, esz)) {
+			printf("%zu entries, then %zu empty preallocated slots "
+			       "(an active segment's index; trimmed when the "
+			       "segment rolls or the broker stops).\n", i / esz,
+			       (f->len - i) / esz);
+			return 0;
+		}
 		int64_t offset, key;
 		if (kind == IDX_OFFSET) {
 			offset = base + (int32_t)kb_get_be32(e);

@@ -2,49 +2,44 @@
 /*
  * Chapter 15 — config: from server.properties to a running broker.
  *
- * Concept: a broker is started from a text file of key=value lines. Each
- *   key is one row of a table: its name, how to parse the value, the range
- *   it must fall in, and where in struct broker_config it goes. One loop
- *   reads the file and hands every line to that table, so a new key is one
- *   new row, and a typo or a bad value stops startup with the file, the
- *   line and the key, before anything is touched on disk. broker_open then
- *   opens the earlier chapters in order, as Kafka's BrokerServer.startup
- *   does, and broker_close shuts them down in reverse.
- * Kafka: KafkaConfig/ConfigDef (typed keys, defaults, validators such as
- *   atLeast(1); an unknown key is only a warning there), Java's
- *   Properties.load syntax, `kafka-server-start.sh config --override k=v`,
- *   and meta.properties ("version=1", "node.id", "cluster.id") written by
- *   `kafka-storage.sh format` and checked at every start.
+ * Concept: each key of the key=value file is one row of a table (name,
+ *   parser, range, field of struct broker_config), so a new key is one new
+ *   row, and a typo or a bad value stops startup with file, line and key
+ *   before anything is touched on disk. broker_open then opens the
+ *   earlier chapters in order, and broker_close shuts them in reverse.
+ * Kafka: KafkaConfig/ConfigDef (typed keys, validators such as atLeast(1);
+ *   an unknown key is only a warning there), Properties.load syntax,
+ *   `--override k=v`, meta.properties written by `kafka-storage.sh format`.
  * Interface:
- *   - broker_config_defaults, then broker_config_load and any number of
- *     broker_config_set (overrides win: last set wins), then
- *     broker_config_finish once. Only a finished config goes to broker_open.
- *   - Every failing call fills struct broker_error with a line ready to
- *     print; main exits 2 on it.
- *   - broker_open takes the log directory's .lock, settles meta.properties,
- *     listens and opens the topic manager; broker_close undoes it all.
+ *   - broker_config_defaults, broker_config_load, any number of
+ *     broker_config_set (the last wins), broker_config_finish once; only a
+ *     finished config goes to broker_open.
+ *   - A failing call fills struct broker_error with a line to print.
+ *   - broker_open checks the port, locks the log directory, settles
+ *     meta.properties, listens, opens the chapters; broker_close undoes
+ *     it all.
  * Invariants:
- *   1. Every key in a file is either in key_table or the load fails:
- *      nothing is silently ignored.
+ *   1. Every key in a file is in key_table, or the load fails.
  *   2. A value is parsed and range-checked before it is stored; a failed
  *      set leaves the config as it was.
- *   3. Every error names its source ("path:line" or "--override") and key.
- *   4. A log directory belongs to one node: meta.properties' node.id must
- *      equal node.id, and its cluster.id, once written, is never changed.
+ *   3. Every error names its source ("path:line", "--override") and key.
+ *   4. meta.properties' node.id must equal node.id; its cluster.id, once
+ *      written, never changes.
  *   5. At most one broker uses a log directory at a time (.lock, flock).
- * Simplifications: one PLAINTEXT listener (TLS/SASL listeners arrive in
- *   chapter 13); one log directory (Kafka spreads partitions over several
- *   and survives losing one, KIP-112); no backslash escapes in values
- *   other than line continuation; no "format" step (Kafka refuses to start
- *   on an unformatted directory; samsa formats it on first start).
+ * Simplifications: one PLAINTEXT listener (until chapter 13); one log
+ *   directory (no KIP-112); no "format" step (the first start formats).
  * See also: docs/15_config.md, diagrams/15_config.dot,
- *   tests/15_config_test.c, config/server.properties; uses chapters 00,
- *   03, 05, 06.
+ *   tests/15_config_test.c, config/server.properties; read before:
+ *   15_properties.c; read next: 15_broker.c. Uses chapters 00 (base), 03 (log), 04 (codec),
+ *   05 (server), 06 (topics), 09 (groups), 10 (compaction),
+ *   11 (producers).
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +50,14 @@
 
 #include "00_base.h"
 #include "03_log.h"
+#include "04_codec.h"
 #include "05_server.h"
 #include "06_topics.h"
 #include "09_groups.h"
 #include "10_compaction.h"
 #include "11_producers.h"
-#include "15_broker.h"
+#include "15_properties.h"
+#include "15_config.h"
 
 /* Which later chapters are built in: `make stage-NN` compiles with
  * SAMSA_STAGE=NN, so broker_open calls no chapter that is not there. */
@@ -123,6 +120,9 @@ static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 static int parse_log_level(struct broker_config *cfg,
 			   const struct broker_key *k, const char *value,
 			   struct broker_error *why);
+static int parse_ip_overrides(struct broker_config *cfg,
+			      const struct broker_key *k, const char *value,
+			      struct broker_error *why);
 
 /* Where a key goes: the offset and width of a field of broker_config. */
 #define FIELD(f) offsetof(struct broker_config, f), \
@@ -176,6 +176,10 @@ static const struct broker_key key_table[] = {
 	{"socket.request.max.bytes", parse_int, FIELD(net.request_max_bytes), 1, I32},
 	{"connections.max.idle.ms", parse_int, FIELD(net.idle_ms), 1, I64},
 	{"max.connections", parse_int, FIELD(net.max_connections), 0, I32},
+	{"max.connections.per.ip", parse_int,
+	 FIELD(net.max_connections_per_ip), 0, I32},
+	{"max.connections.per.ip.overrides", parse_ip_overrides,
+	 FIELD(net.ip_overrides), ANY},
 	{"log.level", parse_log_level, FIELD(log_level), ANY},
 #if SAMSA_STAGE >= 9
 	{"group.initial.rebalance.delay.ms", parse_int,
@@ -222,10 +226,6 @@ static const struct broker_key key_table[] = {
 	{"transaction.state.log.min.isr", parse_int, NOWHERE, 1, I32},
 };
 
-/* Called with each key/value pair of a properties text and the number of
- * the line it starts on; a status other than KB_OK stops the parse. */
-typedef int (*props_line_fn)(void *ctx, const char *key, const char *value,
-			     int line);
 
 /* The state of one broker_config_load, for load_line. */
 struct load_ctx {
@@ -242,27 +242,22 @@ struct meta_props {
 	bool bad_number;   /* a version or node.id that is not a number */
 };
 
-static int props_parse(const char *text, props_line_fn fn, void *ctx,
-		       struct broker_error *err);
 static const struct broker_key *key_find(const char *name);
 static void store_int(struct broker_config *cfg, const struct broker_key *k,
 		      int64_t n);
-static int read_logical_line(const char **p, char *line, int *lineno,
-			     struct broker_error *err);
-static bool continues(const char *line, size_t len);
 static int parse_endpoint(const char *value, char *host, int *port,
 			  struct broker_error *why);
-static int refuse(struct broker_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 static int meta_read(const char *path, struct meta_props *m,
 		     struct broker_error *err);
 static int meta_write(const char *path, int32_t node_id,
 		      const char *cluster_id);
 static int open_log_dir(struct broker *b, struct broker_error *err);
+static bool port_in_use(const char *host, int port);
+static void refuse_in_use(struct broker_error *err, const char *host,
+			  int port);
 static int lock_log_dir(const char *log_dir, int *fd,
 			struct broker_error *err);
 static void new_cluster_id(char *out);
-static char *trim(char *s);
 
 /* ---- Defaults ---- */
 
@@ -313,12 +308,12 @@ int broker_config_load(struct broker_config *cfg, const char *path,
 	char *text = NULL;
 	int rc = kb_read_file(path, &text, NULL, CONFIG_MAX_BYTES);
 	if (rc != KB_OK) {
-		refuse(err, "%s: cannot read: %s", path,
+		broker_refuse(err, "%s: cannot read: %s", path,
 		     rc == KB_ERR_NOTFOUND ? "no such file" : kb_status_name(rc));
 		return KB_ERR_IO;
 	}
 	struct load_ctx lc = {cfg, path, err};
-	rc = props_parse(text, load_line, &lc, err);
+	rc = broker_props_parse(text, load_line, &lc, err);
 	free(text);
 	return rc;
 }
@@ -333,10 +328,10 @@ int broker_config_set(struct broker_config *cfg, const char *key,
 {
 	const struct broker_key *k = key_find(key);
 	if (!k)
-		return refuse(err, "%s: unknown key '%s'", where, key);
+		return broker_refuse(err, "%s: unknown key '%s'", where, key);
 	struct broker_error why;
 	if (k->parse(cfg, k, value, &why) != KB_OK)
-		return refuse(err, "%s: %s: %s", where, key, why.msg);
+		return broker_refuse(err, "%s: %s: %s", where, key, why.msg);
 	return KB_OK;
 }
 
@@ -349,15 +344,15 @@ static int parse_int(struct broker_config *cfg, const struct broker_key *k,
 	errno = 0;
 	long long n = strtoll(value, &end, 10);
 	if (*value == '\0' || *end != '\0')
-		return refuse(why, "'%s' is not a whole number", value);
+		return broker_refuse(why, "'%s' is not a whole number", value);
 	if (errno != ERANGE && n >= k->min && n <= k->max) {
 		store_int(cfg, k, n);
 		return KB_OK;
 	}
 	if (n < k->min && (k->max == I32 || k->max == I64))
-		return refuse(why, "%s is out of range: must be at least %" PRId64,
+		return broker_refuse(why, "%s is out of range: must be at least %" PRId64,
 			    value, k->min); /* KAFKA: atLeast(min) */
-	return refuse(why, "%s is out of range: must be between %" PRId64
+	return broker_refuse(why, "%s is out of range: must be between %" PRId64
 		    " and %" PRId64, value, k->min, k->max);
 }
 
@@ -371,7 +366,7 @@ static int parse_bool(struct broker_config *cfg, const struct broker_key *k,
 	else if (strcasecmp(value, "false") == 0)
 		b = false;
 	else
-		return refuse(why, "'%s' is not true or false", value);
+		return broker_refuse(why, "'%s' is not true or false", value);
 	if (k->size)
 		memcpy((char *)cfg + k->offset, &b, sizeof b);
 	return KB_OK;
@@ -382,7 +377,7 @@ static int parse_string(struct broker_config *cfg, const struct broker_key *k,
 			const char *value, struct broker_error *why)
 {
 	if (k->size && strlen(value) >= k->size)
-		return refuse(why, "value is longer than %zu bytes", k->size - 1);
+		return broker_refuse(why, "value is longer than %zu bytes", k->size - 1);
 	if (k->size)
 		memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
 	return KB_OK;
@@ -414,12 +409,12 @@ static int parse_advertised(struct broker_config *cfg,
 	if (parse_endpoint(value, host, &port, why) != KB_OK)
 		return KB_ERR_INVAL;
 	if (port == 0)
-		return refuse(why, "'%s': an advertised port cannot be 0", value);
+		return broker_refuse(why, "'%s': an advertised port cannot be 0", value);
 	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-		return refuse(why, "'%s': cannot advertise the meta-address %s",
+		return broker_refuse(why, "'%s': cannot advertise the meta-address %s",
 			    value, host);
 	if (host[0] == '\0' && gethostname(host, sizeof host) != 0)
-		return refuse(why, "'%s': no host and no hostname", value);
+		return broker_refuse(why, "'%s': no host and no hostname", value);
 	memcpy(cfg->topics.advertised_host, host, sizeof host);
 	cfg->topics.advertised_port = port;
 	cfg->advertised_set = true;
@@ -433,12 +428,12 @@ static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
 {
 	bool plural = strcmp(k->name, "log.dirs") == 0;
 	if (*value == '\0')
-		return refuse(why, "no directory given");
+		return broker_refuse(why, "no directory given");
 	if (strchr(value, ','))
-		return refuse(why, "'%s': several log directories are not supported "
+		return broker_refuse(why, "'%s': several log directories are not supported "
 			    "(SIMPLIFICATION: samsa keeps one)", value);
 	if (strlen(value) >= k->size)
-		return refuse(why, "path is longer than %zu bytes", k->size - 1);
+		return broker_refuse(why, "path is longer than %zu bytes", k->size - 1);
 	if (!plural && cfg->log_dirs_set)
 		return KB_OK;
 	memcpy(cfg->topics.log_dir, value, strlen(value) + 1);
@@ -455,7 +450,7 @@ static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 	if (strcmp(value, "broker") != 0 &&
 	    strcmp(value, "broker,controller") != 0 &&
 	    strcmp(value, "controller,broker") != 0)
-		return refuse(why, "'%s' is not supported yet: use \"broker\" or "
+		return broker_refuse(why, "'%s' is not supported yet: use \"broker\" or "
 			    "\"broker,controller\"", value);
 	return parse_string(cfg, k, value, why);
 }
@@ -467,9 +462,42 @@ static int parse_log_level(struct broker_config *cfg,
 {
 	enum kb_log_level level;
 	if (kb_log_level_parse(value, &level) != KB_OK)
-		return refuse(why, "'%s' is not one of debug, info, warn, error",
+		return broker_refuse(why, "'%s' is not one of debug, info, warn, error",
 			    value);
 	cfg->log_level = level;
+	return KB_OK;
+}
+
+/* max.connections.per.ip.overrides: "address:count,address:count", as
+ * Kafka writes it; an IPv6 address is the part before the last ':'.
+ * SIMPLIFICATION: numeric addresses only (Kafka also takes host names). */
+static int parse_ip_overrides(struct broker_config *cfg,
+			      const struct broker_key *k, const char *value,
+			      struct broker_error *why)
+{
+	struct net_config *net = &cfg->net;
+	struct net_ip_limit rows[NET_MAX_IP_OVERRIDES];
+	int n = 0;
+	for (const char *p = value; *p;) {
+		size_t len = strcspn(p, ",");
+		char item[NET_HOST_MAX + 16], *colon, *end;
+		if (len == 0 || len >= sizeof item || n == NET_MAX_IP_OVERRIDES)
+			return broker_refuse(why, "'%s' is not up to %d address:count "
+				    "pairs", value, NET_MAX_IP_OVERRIDES);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		colon = strrchr(item, ':');
+		long max = colon ? strtol(colon + 1, &end, 10) : -1;
+		if (!colon || colon == item || colon[1] == '\0' || *end ||
+		    max < 0 || max > INT32_MAX || colon - item >= NET_HOST_MAX)
+			return broker_refuse(why, "'%s' is not address:count", item);
+		*colon = '\0';
+		snprintf(rows[n].host, sizeof rows[n].host, "%s", broker_trim(item));
+		rows[n++].max = (int)max;
+		p += len + (p[len] == ',');
+	}
+	memcpy(net->ip_overrides, rows, (size_t)n * sizeof rows[0]);
+	net->n_ip_overrides = n;
 	return KB_OK;
 }
 
@@ -489,7 +517,7 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 {
 	struct topic_broker_config *t = &cfg->topics;
 	if (t->node_id == NODE_ID_UNSET)
-		return refuse(err, "node.id is required (KAFKA: it has no default)");
+		return broker_refuse(err, "node.id is required (KAFKA: it has no default)");
 	t->log_defaults.retention_ms = first_given_ms(
 		cfg->retention_ms, cfg->retention_minutes, cfg->retention_hours);
 	t->log_defaults.segment_ms = first_given_ms(cfg->roll_ms, UNSET,
@@ -500,7 +528,7 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 		    strcmp(cfg->listener_host, "0.0.0.0") == 0) {
 			if (gethostname(t->advertised_host,
 					sizeof t->advertised_host) != 0)
-				return refuse(err, "listeners has no host and "
+				return broker_refuse(err, "listeners has no host and "
 					    "gethostname failed: set "
 					    "advertised.listeners");
 		} else {
@@ -525,7 +553,7 @@ int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 		/* KAFKA: what `kafka-storage.sh format` would have written. */
 		new_cluster_id(cluster_id);
 		if (meta_write(path, node_id, cluster_id) != KB_OK)
-			return refuse(err, "%s: cannot write", path);
+			return broker_refuse(err, "%s: cannot write", path);
 		KB_INFO("formatted %s: node.id=%" PRId32 " cluster.id=%s",
 			log_dir, node_id, cluster_id);
 		return KB_OK;
@@ -534,7 +562,7 @@ int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 		return rc;
 	/* INVARIANT: 4. KAFKA: MetaPropertiesEnsemble.verify's message. */
 	if (m.node_id != node_id)
-		return refuse(err, "Stored node id %" PRId64 " doesn't match "
+		return broker_refuse(err, "Stored node id %" PRId64 " doesn't match "
 			    "previous node id %" PRId32 " in %s. If you moved "
 			    "your data, make sure your configured node id "
 			    "matches. If you intend to create a new node, you "
@@ -572,17 +600,17 @@ static int meta_read(const char *path, struct meta_props *m,
 	if (rc == KB_ERR_NOTFOUND)
 		return rc;
 	if (rc != KB_OK)
-		return refuse(err, "%s: cannot read: %s", path, kb_status_name(rc));
+		return broker_refuse(err, "%s: cannot read: %s", path, kb_status_name(rc));
 	memset(m, 0, sizeof *m);
 	m->version = m->node_id = -1;
-	rc = props_parse(text, meta_line, m, err);
+	rc = broker_props_parse(text, meta_line, m, err);
 	free(text);
 	if (rc != KB_OK)
 		return rc;
 	/* KAFKA: version 1 is KRaft's; it must carry node.id and cluster.id. */
 	if (m->bad_number || m->version != 1 || m->node_id < 0 ||
 	    m->cluster_id[0] == '\0')
-		return refuse(err, "%s: not a KRaft meta.properties (want "
+		return broker_refuse(err, "%s: not a KRaft meta.properties (want "
 			    "version=1, node.id and cluster.id)", path);
 	return KB_OK;
 }
@@ -622,8 +650,10 @@ static void new_cluster_id(char *out)
 
 /* KAFKA: BrokerServer.startup's order, cut down to the chapters that
  * exist: the log directory, then the network, then the topics (which
- * register their handlers). Each later chapter adds its step at the
- * marked place, inside #if SAMSA_STAGE >= its number. */
+ * register their handlers). A port already in use is found first, before
+ * anything is written to disk, but the broker listens only once its log
+ * directory is settled. Each later chapter adds its step at the marked
+ * place, inside #if SAMSA_STAGE >= its number. */
 int broker_open(const struct broker_config *cfg, struct broker *b,
 		struct broker_error *err)
 {
@@ -632,23 +662,29 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	b->lock_fd = -1;
 	struct topic_broker_config *t = &b->cfg.topics;
 	const char *host = cfg->listener_host[0] ? cfg->listener_host : "0.0.0.0";
-	int rc = open_log_dir(b, err);
-	if (rc != KB_OK)
+	int rc = KB_ERR_EXISTS;
+	if (port_in_use(host, cfg->listener_port)) {
+		refuse_in_use(err, host, cfg->listener_port);
+		goto fail;
+	}
+	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
 	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
-		refuse(err, "cannot start the server: %s", kb_status_name(rc));
+		broker_refuse(err, "cannot start the server: %s", kb_status_name(rc));
 		goto fail;
 	}
 	rc = net_listen(b->srv, host, cfg->listener_port, &b->port);
-	if (rc != KB_OK) {
-		refuse(err, "cannot listen on %s:%d: %s", host, cfg->listener_port,
-		     kb_status_name(rc));
+	if (rc == KB_ERR_EXISTS) /* taken since port_in_use looked */
+		refuse_in_use(err, host, cfg->listener_port);
+	else if (rc != KB_OK)
+		broker_refuse(err, "cannot listen on %s:%d (see the line above)",
+			      host, cfg->listener_port);
+	if (rc != KB_OK)
 		goto fail;
-	}
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
 	if ((rc = topic_manager_open(t, b->srv, &b->tm)) != KB_OK) {
-		refuse(err, "cannot open the topics in %s: %s", t->log_dir,
+		broker_refuse(err, "cannot open the topics in %s: %s", t->log_dir,
 		     kb_status_name(rc));
 		goto fail;
 	}
@@ -656,7 +692,7 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 #if SAMSA_STAGE >= 9
 	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
 	if (rc != KB_OK) {
-		refuse(err, "cannot open the group coordinator: %s",
+		broker_refuse(err, "cannot open the group coordinator: %s",
 		       kb_status_name(rc));
 		goto fail;
 	}
@@ -664,13 +700,13 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 #if SAMSA_STAGE >= 10
 	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
 	if (rc != KB_OK) {
-		refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
+		broker_refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
 		goto fail;
 	}
 #endif
 #if SAMSA_STAGE >= 11
 	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK) {
-		refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
+		broker_refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
 		goto fail;
 	}
 #endif
@@ -680,13 +716,51 @@ fail:
 	return rc;
 }
 
+/* The words for a port someone else listens on. */
+static void refuse_in_use(struct broker_error *err, const char *host,
+			  int port)
+{
+	broker_refuse(err, "%s:%d is already in use: another broker (or another "
+		      "program) listens there; stop it or change listeners",
+		      host, port);
+}
+
+/* Is host:port taken by another socket? A bind that fails with EADDRINUSE
+ * says so (SO_REUSEADDR, as net_listen sets, ignores only connections in
+ * TIME_WAIT). Port 0 is never taken; other failures are net_listen's to
+ * report. */
+static bool port_in_use(const char *host, int port)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[8];
+	snprintf(service, sizeof service, "%d", port);
+	if (port == 0 || getaddrinfo(host, service, &hints, &res) != 0)
+		return false;
+	bool in_use = false;
+	for (struct addrinfo *ai = res; ai && !in_use; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		in_use = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+			 errno == EADDRINUSE;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return in_use;
+}
+
 /* Create the log directory, lock it, and settle meta.properties (which
  * gives the topics their cluster id). */
 static int open_log_dir(struct broker *b, struct broker_error *err)
 {
 	struct topic_broker_config *t = &b->cfg.topics;
 	if (kb_mkdirs(t->log_dir) != KB_OK)
-		return refuse(err, "cannot create log.dirs '%s': %s", t->log_dir,
+		return broker_refuse(err, "cannot create log.dirs '%s': %s", t->log_dir,
 			    strerror(errno));
 	int rc = lock_log_dir(t->log_dir, &b->lock_fd, err);
 	if (rc != KB_OK)
@@ -732,88 +806,14 @@ static int lock_log_dir(const char *log_dir, int *fd, struct broker_error *err)
 	snprintf(path, sizeof path, "%s/%s", log_dir, LOCK_FILE);
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (*fd < 0)
-		return refuse(err, "%s: cannot open: %s", path, strerror(errno));
+		return broker_refuse(err, "%s: cannot open: %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		close(*fd);
 		*fd = -1;
-		return refuse(err, "%s is in use by another broker (%s is locked)",
+		return broker_refuse(err, "%s is in use by another broker (%s is locked)",
 			    log_dir, path);
 	}
 	return KB_OK;
-}
-
-/* ---- Java properties syntax ---- */
-
-/* Split text into key/value pairs and call fn for each, with the number of
- * the line the pair starts on. KAFKA: java.util.Properties.load: '#' and
- * '!' start comment lines, blank lines are skipped, and the key ends at the
- * first '=', ':' or blank; blanks around the separator are dropped. */
-static int props_parse(const char *text, props_line_fn fn, void *ctx,
-		       struct broker_error *err)
-{
-	char line[BROKER_LINE_MAX];
-	int lineno = 0;
-	const char *p = text;
-	while (*p) {
-		int first = lineno + 1;
-		if (read_logical_line(&p, line, &lineno, err) != KB_OK)
-			return KB_ERR_INVAL;
-		char *key = trim(line);
-		if (*key == '\0' || *key == '#' || *key == '!')
-			continue;
-		size_t klen = strcspn(key, "=: \t\f");
-		char *value = key + klen;
-		while (*value == ' ' || *value == '\t' || *value == '\f')
-			value++;
-		if (*value == '=' || *value == ':')
-			value++;
-		key[klen] = '\0';
-		int rc = fn(ctx, key, trim(value), first);
-		if (rc != KB_OK)
-			return rc;
-	}
-	return KB_OK;
-}
-
-/* Copy the next logical line of *p into line (BROKER_LINE_MAX bytes),
- * advancing *p and *lineno. KAFKA: a line ending in an odd number of
- * backslashes goes on with the next one, whose leading blanks are dropped;
- * a comment line never goes on. */
-static int read_logical_line(const char **p, char *line, int *lineno,
-			     struct broker_error *err)
-{
-	size_t len = 0;
-	int first = *lineno + 1;
-	for (;;) {
-		const char *s = *p, *nl = strchrnul(s, '\n');
-		(*lineno)++;
-		while (s < nl && (*s == ' ' || *s == '\t' || *s == '\f'))
-			s++;
-		size_t n = (size_t)(nl - s);
-		if (n > 0 && s[n - 1] == '\r')
-			n--; /* a file written on Windows */
-		if (len + n >= BROKER_LINE_MAX)
-			return refuse(err, "line %d: longer than %d bytes", first,
-				    BROKER_LINE_MAX - 1);
-		memcpy(line + len, s, n);
-		len += n;
-		*p = *nl ? nl + 1 : nl;
-		if (!continues(line, len) || **p == '\0')
-			break;
-		len--; /* drop the backslash; the next line joins here */
-	}
-	line[len] = '\0';
-	return KB_OK;
-}
-
-/* Does this line go on with the next? (odd trailing backslashes, and not
- * a comment) */
-static bool continues(const char *line, size_t len)
-{
-	size_t bs = 0;
-	while (bs < len && line[len - 1 - bs] == '\\')
-		bs++;
-	return bs % 2 == 1 && line[0] != '#' && line[0] != '!';
 }
 
 /* ---- Small helpers ---- */
@@ -848,19 +848,19 @@ static int parse_endpoint(const char *value, char *host, int *port,
 			  struct broker_error *why)
 {
 	if (strchr(value, ','))
-		return refuse(why, "'%s': only one listener is supported "
+		return broker_refuse(why, "'%s': only one listener is supported "
 			    "(SIMPLIFICATION, until chapter 13)", value);
 	const char *sep = strstr(value, "://");
 	if (!sep)
-		return refuse(why, "'%s' is not NAME://host:port", value);
+		return broker_refuse(why, "'%s' is not NAME://host:port", value);
 	if ((size_t)(sep - value) != strlen("PLAINTEXT") ||
 	    strncasecmp(value, "PLAINTEXT", (size_t)(sep - value)) != 0)
-		return refuse(why, "'%s': only PLAINTEXT listeners are supported "
+		return broker_refuse(why, "'%s': only PLAINTEXT listeners are supported "
 			    "for now (TLS and SASL arrive in chapter 13)", value);
 	const char *h = sep + 3;
 	const char *colon = strrchr(h, ':');
 	if (!colon)
-		return refuse(why, "'%s' has no port", value);
+		return broker_refuse(why, "'%s' has no port", value);
 	const char *hs = h, *he = colon;
 	if (*h == '[' && colon > h && colon[-1] == ']') {
 		hs++; /* [::1]:9092 */
@@ -869,32 +869,11 @@ static int parse_endpoint(const char *value, char *host, int *port,
 	char *end;
 	long p = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
-		return refuse(why, "'%s': the port must be 0 to 65535", value);
+		return broker_refuse(why, "'%s': the port must be 0 to 65535", value);
 	if ((size_t)(he - hs) >= TOPIC_HOST_MAX)
-		return refuse(why, "'%s': host name too long", value);
+		return broker_refuse(why, "'%s': host name too long", value);
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
 	*port = (int)p;
 	return KB_OK;
-}
-
-/* Cut leading and trailing blanks in place; returns the new start. */
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-/* Fill err and return KB_ERR_INVAL, so callers can `return refuse(...)`. */
-static int refuse(struct broker_error *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	return KB_ERR_INVAL;
 }

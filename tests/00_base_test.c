@@ -36,6 +36,57 @@ static void test_kb_log_sink_receives_lines_at_or_above_level(void **state)
 	assert_string_equal(cap.text, "kept 2\nkept three\n");
 }
 
+/* INVARIANT 3: a client id carrying a newline cannot forge a log line. */
+static void test_kb_log_escapes_control_and_non_utf8_bytes(void **state)
+{
+	(void)state;
+	struct tu_log_capture cap;
+	const char id[] = "evil\n[2026-01-01] ERROR forged\x1b[31m\x7f\xff";
+	tu_log_capture_start(&cap);
+	KB_WARN("client id %s", id);
+	KB_INFO("topic caf\xc3\xa9 \xe2\x82\xac ok"); /* UTF-8 stays */
+	tu_log_capture_stop();
+	assert_string_equal(cap.text,
+		"client id evil\\x0a[2026-01-01] ERROR forged\\x1b[31m\\x7f\\xff\n"
+		"topic caf\xc3\xa9 \xe2\x82\xac ok\n");
+}
+
+static void test_kb_escape_refuses_c1_overlong_and_cut_sequences(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_int_equal(kb_escape(out, sizeof out, "\xc2\x85|\xc0\xaf|\xe2\x82", 8), 26);
+	assert_string_equal(out, "\\xc2\\x85|\\xc0\\xaf|\\xe2\\x82");
+	/* Out of room: cut before a whole escape, always terminated. */
+	assert_int_equal(kb_escape(out, 6, "ab\x01" "cd", 5), 2);
+	assert_string_equal(out, "ab");
+}
+
+/* A quiet test binary keeps the lines for assert_logged, not for stderr. */
+static void test_tu_log_quiet_keeps_lines_for_assert_logged(void **state)
+{
+	(void)state;
+	tu_log_clear();
+	KB_ERROR("disk on fire: %s", "sda");
+	assert_logged("ERROR disk on fire: sda");
+	assert_not_logged("WARN");
+	tu_log_clear();
+	assert_not_logged("disk on fire");
+}
+
+static void test_kb_ratelimit_allows_one_line_per_interval(void **state)
+{
+	(void)state;
+	struct kb_ratelimit rl = {.interval_ms = 1000};
+	uint64_t held = 99;
+	assert_true(kb_ratelimit_allow(&rl, 5000, &held));
+	assert_int_equal(held, 0);
+	for (int i = 0; i < 1000; i++)
+		assert_false(kb_ratelimit_allow(&rl, 5000 + i, &held));
+	assert_true(kb_ratelimit_allow(&rl, 6000, &held));
+	assert_int_equal(held, 1000);
+}
+
 static void test_kb_log_level_parse_accepts_only_known_names(void **state)
 {
 	(void)state;
@@ -75,6 +126,7 @@ static void test_kb_buf_append_grows_and_keeps_bytes(void **state)
 	for (int i = 0; i < 10000; i++) {
 		uint8_t c = (uint8_t)i;
 		assert_int_equal(kb_buf_append(&b, &c, 1), KB_OK);
+		kb_buf_check(&b);
 		assert_true(b.len <= b.cap);
 	}
 	assert_int_equal(b.len, 10000);
@@ -162,9 +214,14 @@ static void test_kb_mkdirs_creates_every_level(void **state)
 
 int main(void)
 {
+	tu_log_quiet();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kb_status_name_names_each_code),
 		cmocka_unit_test(test_kb_log_sink_receives_lines_at_or_above_level),
+		cmocka_unit_test(test_kb_log_escapes_control_and_non_utf8_bytes),
+		cmocka_unit_test(test_kb_escape_refuses_c1_overlong_and_cut_sequences),
+		cmocka_unit_test(test_tu_log_quiet_keeps_lines_for_assert_logged),
+		cmocka_unit_test(test_kb_ratelimit_allows_one_line_per_interval),
 		cmocka_unit_test(test_kb_log_level_parse_accepts_only_known_names),
 		cmocka_unit_test(test_kb_be_round_trips_in_network_order),
 		cmocka_unit_test(test_kb_buf_append_grows_and_keeps_bytes),

@@ -14,12 +14,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include "testutil.h"
 #include "04_codec.h"
 #include "05_server.h"
+#include "05_server_internal.h" /* the output cap's constants */
 
 /* ---- What the test handlers share with the test thread ---- */
 
@@ -34,6 +37,7 @@ struct tctx {
 	int file_fd;          /* set before the reactor starts */
 	uint64_t off1, len1, off2, len2;
 	long truncate_to;     /* >= 0: ftruncate the file after adding it */
+	int repeat1;          /* > 0: add range 1 this many times */
 };
 
 struct fixture {
@@ -122,8 +126,10 @@ static int h_file(struct net_request *req, struct net_response *resp)
 	struct tctx *t = req->ctx;
 	atomic_fetch_add(&t->handled, 1);
 	wire_write_raw(&resp->w, "AB", 2);
-	if (net_response_add_file(resp, t->file_fd, t->off1, t->len1) != KB_OK)
-		return KB_ERR_PROTO;
+	for (int i = 0; i < KB_MAX(t->repeat1, 1); i++)
+		if (net_response_add_file(resp, t->file_fd, t->off1, t->len1) !=
+		    KB_OK)
+			return KB_ERR_PROTO;
 	wire_write_raw(&resp->w, "|", 1);
 	if (net_response_add_file(resp, t->file_fd, t->off2, t->len2) != KB_OK)
 		return KB_ERR_PROTO;
@@ -194,6 +200,7 @@ static void fx_stop(struct fixture *f)
 	net_stop(f->srv);
 	assert_int_equal(pthread_join(f->thread, NULL), 0);
 	assert_int_equal(f->run_rc, KB_OK);
+	net_check(f->srv);
 	net_server_free(f->srv);
 	if (f->dir) {
 		close(f->t.file_fd);
@@ -857,7 +864,9 @@ static void test_net_idle_connection_closed(void **state)
 	fx_stop(&f);
 }
 
-static void test_net_max_connections_enforced(void **state)
+/* KAFKA: at max.connections the acceptor waits; the extra connection
+ * sits in the backlog until a slot frees, then it is served. */
+static void test_net_max_connections_makes_the_next_one_wait(void **state)
 {
 	struct net_config cfg;
 	net_config_defaults(&cfg);
@@ -867,19 +876,172 @@ static void test_net_max_connections_enforced(void **state)
 	int a = tcp_connect(f.port), b = tcp_connect(f.port);
 	assert_true(echo_roundtrip(a, 1, 1));
 	assert_true(echo_roundtrip(b, 1, 1));
-	int c = tcp_connect(f.port); /* TCP accepts; the broker refuses */
-	expect_closed(c);
+	int c = tcp_connect(f.port); /* TCP accepts; the broker waits */
+	uint8_t req[64], resp[64];
+	uint8_t body[4] = {0, 0, 0, 3};
+	send_all(c, req, req_frame(req, 3, 1, 3, false, body, 4));
+	expect_silent(c, 300);
 	close(a);
-	bool served = false; /* a's slot frees once the reactor sees EOF */
-	for (int i = 0; i < 100 && !served; i++) {
-		int d = tcp_connect(f.port);
-		served = echo_roundtrip(d, 2, 2);
-		close(d);
-		if (!served)
-			usleep(20 * 1000);
-	}
-	assert_true(served);
+	assert_true(recv_exact(c, resp, 12)); /* served once a left */
+	assert_int_equal(kb_get_be32(resp + 8), 3);
 	close(b);
+	close(c);
+	fx_stop(&f);
+}
+
+/* KAFKA: max.connections.per.ip closes a host's extra connection at
+ * once; max.connections.per.ip.overrides raises it for one address. */
+static void test_net_max_connections_per_ip_closes_the_extra_one(void **state)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	cfg.max_connections_per_ip = 1;
+	struct fixture f = {0};
+	tu_log_clear();
+	fx_start(&f, &cfg);
+	int a = tcp_connect(f.port);
+	assert_true(echo_roundtrip(a, 1, 1));
+	expect_closed(tcp_connect(f.port));
+	assert_true(echo_roundtrip(a, 2, 2));
+	close(a);
+	fx_stop(&f);
+	assert_logged("(max.connections.per.ip)");
+
+	cfg.ip_overrides[0] = (struct net_ip_limit){"127.0.0.1", 3};
+	cfg.n_ip_overrides = 1;
+	fx_start(&f, &cfg);
+	int fds[3];
+	for (int i = 0; i < 3; i++) {
+		fds[i] = tcp_connect(f.port);
+		assert_true(echo_roundtrip(fds[i], i, i));
+	}
+	expect_closed(tcp_connect(f.port));
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	fx_stop(&f);
+}
+
+/* Descriptors this process has open now. */
+static int open_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 3; /* ".", ".." and the DIR's own */
+}
+
+/* A client that pipelines Fetch-like requests and never reads: each
+ * response holds two dup'd descriptors. Without a descriptor cap the
+ * 16 MiB byte cap alone would let 500 of them pile up (1000 fds). */
+static void test_net_descriptors_bounded_per_connection(void **state)
+{
+	struct fixture f = {0};
+	uint8_t *data = make_file(&f, 64 << 10);
+	f.t.off1 = 0, f.t.len1 = 16 << 10, f.t.off2 = 16 << 10, f.t.len2 = 16 << 10;
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	int before = open_fd_count();
+	enum { N = 500 };
+	uint8_t *req = malloc(N * 32);
+	size_t n = 0;
+	for (int i = 0; i < N; i++)
+		n += req_frame(req + n, 2, 1, i, false, NULL, 0);
+	send_all(fd, req, n);
+	int handled = -1;
+	while (handled != atomic_load(&f.t.handled)) { /* until it stops */
+		handled = atomic_load(&f.t.handled);
+		usleep(200 * 1000);
+	}
+	assert_true(handled < N);
+	assert_true(open_fd_count() - before <
+		    NET_BACKPRESSURE_FDS + NET_RESPONSE_MAX_FILES);
+	for (int i = 0; i < N; i++)
+		expect_file_response(fd, i, &f.t, data);
+	close(fd);
+	fx_stop(&f);
+	assert_true(open_fd_count() <= before);
+	free(req);
+	free(data);
+}
+
+/* INVARIANT 4 of 05_responses.c: a response with more file ranges than
+ * NET_RESPONSE_MAX_FILES copies the rest; every byte still arrives. */
+static void test_net_response_copies_ranges_past_the_descriptor_bound(void **state)
+{
+	struct fixture f = {0};
+	uint8_t *data = make_file(&f, 4096);
+	f.t.off1 = 100, f.t.len1 = 10, f.t.off2 = 0, f.t.len2 = 7;
+	f.t.repeat1 = 3 * NET_RESPONSE_MAX_FILES;
+	fx_start(&f, NULL);
+	int fd = tcp_connect(f.port);
+	uint8_t req[64];
+	send_all(fd, req, req_frame(req, 2, 1, 5, false, NULL, 0));
+	size_t body = 2 + (size_t)f.t.repeat1 * 10 + 1 + 7 + 2;
+	uint8_t *got = malloc(8 + body);
+	assert_true(recv_exact(fd, got, 8 + body));
+	assert_int_equal(kb_get_be32(got), 4 + body);
+	for (int i = 0; i < f.t.repeat1; i++)
+		assert_memory_equal(got + 10 + 10 * i, data + 100, 10);
+	assert_memory_equal(got + 10 + 10 * f.t.repeat1, "|", 1);
+	assert_memory_equal(got + 11 + 10 * f.t.repeat1, data, 7);
+	free(got);
+	close(fd);
+	fx_stop(&f);
+	free(data);
+}
+
+/* INVARIANT 7: with the descriptor table full, accept fails. The broker
+ * closes the waiting connections with its reserve descriptor, rests the
+ * listener, logs once, keeps serving its clients, and accepts again once
+ * descriptors are free. */
+static void test_net_full_descriptor_table_backs_off_and_logs_once(void **state)
+{
+	struct fixture f = {0};
+	fx_start(&f, NULL);
+	int old_client = tcp_connect(f.port);
+	enum { M = 40 };
+	int socks[M];
+	for (int i = 0; i < M; i++)
+		assert_true((socks[i] = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	int highest = 0;
+	for (int i = 0; i < M; i++)
+		highest = KB_MAX(highest, socks[i]);
+	low = old;
+	low.rlim_cur = (rlim_t)highest + 6; /* room for a few accepts */
+	tu_log_clear();
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)f.port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	for (int i = 0; i < M; i++)
+		assert_int_equal(connect(socks[i], (struct sockaddr *)&sa,
+					 sizeof sa), 0);
+	usleep(500 * 1000);
+	/* A client it already had is served all the while. */
+	assert_true(echo_roundtrip(old_client, 1, 1));
+	int closed = 0;
+	for (int i = 0; i < M; i++) {
+		struct pollfd p = {socks[i], POLLIN, 0};
+		uint8_t b;
+		closed += poll(&p, 1, 0) == 1 && recv(socks[i], &b, 1, 0) <= 0;
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < M; i++)
+		close(socks[i]);
+	assert_true(closed > 0); /* shed, not left hanging */
+	/* Once per interval: not a line per turn of the reactor. */
+	assert_logged("accept: Too many open files");
+	char *first = strstr(tu_log_all.text, "accept: ");
+	assert_null(strstr(first + 1, "accept: "));
+	int fresh = tcp_connect(f.port);
+	assert_true(echo_roundtrip(fresh, 2, 2));
+	close(fresh);
+	close(old_client);
 	fx_stop(&f);
 }
 
@@ -987,6 +1149,7 @@ static void test_net_request_log_at_debug(void **state)
 
 int main(void)
 {
+	tu_log_quiet();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_net_api_versions_v0_advertises_exactly_the_table),
 		cmocka_unit_test(test_net_api_versions_v2_adds_throttle_time),
@@ -1011,7 +1174,11 @@ int main(void)
 		cmocka_unit_test(test_net_conn_close_from_handler),
 		cmocka_unit_test(test_net_partial_frame_dropped_after_frame_timeout),
 		cmocka_unit_test(test_net_idle_connection_closed),
-		cmocka_unit_test(test_net_max_connections_enforced),
+		cmocka_unit_test(test_net_max_connections_makes_the_next_one_wait),
+		cmocka_unit_test(test_net_max_connections_per_ip_closes_the_extra_one),
+		cmocka_unit_test(test_net_descriptors_bounded_per_connection),
+		cmocka_unit_test(test_net_response_copies_ranges_past_the_descriptor_bound),
+		cmocka_unit_test(test_net_full_descriptor_table_backs_off_and_logs_once),
 		cmocka_unit_test(test_net_every_fires),
 		cmocka_unit_test(test_net_at_fires_once_at_its_deadline),
 		cmocka_unit_test(test_net_stop_returns_from_run),

@@ -1,7 +1,10 @@
 #!/bin/sh
-# `samsa dump-log`: prints every batch of a segment in kafka-dump-log.sh's
-# words, names the byte where a damaged file stops being valid, and reads
-# index files. Segments are built by tests/kbatch.py from Kafka's layout.
+# The `samsa` command line. `samsa dump-log` prints every batch of a
+# segment in kafka-dump-log.sh's words, names the byte where a damaged file
+# stops being valid, and reads index files (segments are built by
+# tests/kbatch.py from Kafka's layout), also a running broker's
+# preallocated ones. `samsa -h`, a bad --override and a port in use get
+# plain words.
 set -u
 ROOT=${SAMSA_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 SAMSA="$ROOT/${SAMSA_BUILD:-build}/samsa"
@@ -52,6 +55,47 @@ expect "an out-of-order index entry is named" 1 "stops being valid at byte 8\\."
 
 "$SAMSA" dump-log >"$tmp/out" 2>&1; rc=$?
 expect "no file is a usage error" 2 "usage"
+
+# ---- The command line ----
+
+"$SAMSA" -h >"$tmp/out" 2>&1; rc=$?
+expect "samsa -h prints the usage like --help" 0 "^usage: samsa broker"
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+conf="$tmp/server.properties"
+printf 'node.id=1\nlisteners=PLAINTEXT://127.0.0.1:%s\nlog.dirs=%s\nlog.index.interval.bytes=1\n' \
+	"$port" "$tmp/data" >"$conf"
+"$SAMSA" broker "$conf" --override num.partitions >"$tmp/out" 2>&1; rc=$?
+expect "--override without '=' says so" 2 "override 'num.partitions' has no '='"
+
+# A port in use: said in words, before the data directory is made.
+$PY -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(30)' "$port" &
+holder=$!
+sleep 0.3
+"$SAMSA" broker "$conf" >"$tmp/out" 2>&1; rc=$?
+expect "a port in use is named in words" 1 "127\.0\.0\.1:$port is already in use"
+grep -q "KB_ERR" "$tmp/out" && bad "no KB_ERR_* for a port in use" || ok "no KB_ERR_* for a port in use"
+[ ! -e "$tmp/data" ] && ok "the data directory is not created" || bad "the data directory is not created"
+kill "$holder"; wait "$holder" 2>/dev/null
+
+# A running broker's active segment: its indexes are preallocated zeros.
+"$SAMSA" broker "$conf" >"$tmp/broker.log" 2>&1 &
+broker=$!
+for _ in $(seq 50); do
+	$PY -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$port" 2>/dev/null && break
+	sleep 0.1
+done
+for i in 1 2 3; do echo "record-$i"; done | kcat -P -b "127.0.0.1:$port" -t dumped -p 0 2>/dev/null
+for i in 4 5 6; do echo "record-$i"; done | kcat -P -b "127.0.0.1:$port" -t dumped -p 0 2>/dev/null
+"$SAMSA" dump-log "$tmp/data/dumped-0/00000000000000000000.index" >"$tmp/out" 2>&1; rc=$?
+expect "a live index stops at its first empty slot" 0 "entries, then [0-9]+ empty preallocated slots"
+grep -q "out of order" "$tmp/out" && bad "a live index is not out of order" || ok "a live index is not out of order"
+grep -qE "^offset: [1-9]" "$tmp/out" && ok "a live index shows its entries" || bad "a live index shows its entries"
+"$SAMSA" dump-log "$tmp/data/dumped-0/00000000000000000000.timeindex" >"$tmp/out" 2>&1; rc=$?
+expect "a live time index stops at its first empty slot" 0 "empty preallocated slots"
+grep -q "open files: soft limit" "$tmp/broker.log" && ok "the descriptor limit is logged at start" \
+	|| { cp "$tmp/broker.log" "$tmp/out"; bad "the descriptor limit is logged at start"; }
+kill "$broker"; wait "$broker"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -10,7 +10,7 @@
 
 #include "testutil.h"
 
-#include "15_broker.h"
+#include "15_config.h"
 
 /* ---- Helpers ---- */
 
@@ -413,8 +413,60 @@ static void test_broker_open_locks_the_log_dir(void **state)
 	tu_rmrf(dir);
 }
 
+/* A port in use is said in words, and nothing is made on disk. */
+static void test_broker_open_port_in_use_before_the_log_dir(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir(), *dir2 = tu_tmpdir();
+	struct broker_config cfg, cfg2;
+	struct broker_error err;
+	struct broker first, second;
+	ready_config(&cfg, dir);
+	assert_int_equal(broker_open(&cfg, &first, &err), KB_OK);
+	ready_config(&cfg2, dir2);
+	cfg2.listener_port = first.port;
+	assert_int_equal(broker_open(&cfg2, &second, &err), KB_ERR_EXISTS);
+	char want[64];
+	snprintf(want, sizeof want, "127.0.0.1:%d is already in use", first.port);
+	assert_non_null(strstr(err.msg, want));
+	char data[4200];
+	snprintf(data, sizeof data, "%s/data", dir2);
+	assert_int_equal(access(data, F_OK), -1);
+	broker_close(&first);
+	tu_rmrf(dir);
+	tu_rmrf(dir2);
+}
+
+/* KAFKA: max.connections.per.ip and its overrides, "address:count,...". */
+static void test_broker_config_max_connections_per_ip_and_overrides(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	assert_int_equal(cfg.net.max_connections_per_ip, INT32_MAX);
+	assert_int_equal(cfg.net.max_connections, INT32_MAX);
+	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip", "5",
+					   "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip.overrides",
+					   "127.0.0.1:50, ::1:0", "t", &err), KB_OK);
+	assert_int_equal(cfg.net.max_connections_per_ip, 5);
+	assert_int_equal(cfg.net.n_ip_overrides, 2);
+	assert_string_equal(cfg.net.ip_overrides[0].host, "127.0.0.1");
+	assert_int_equal(cfg.net.ip_overrides[0].max, 50);
+	assert_string_equal(cfg.net.ip_overrides[1].host, "::1");
+	assert_int_equal(cfg.net.ip_overrides[1].max, 0);
+	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip.overrides",
+					   "127.0.0.1", "t", &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "is not address:count"));
+	assert_int_equal(cfg.net.n_ip_overrides, 2); /* INVARIANT 2 */
+	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip", "-1",
+					   "t", &err), KB_ERR_INVAL);
+}
+
 int main(void)
 {
+	tu_log_quiet();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_broker_config_defaults_are_kafkas),
 		cmocka_unit_test(test_broker_config_load_reads_java_properties_syntax),
@@ -436,6 +488,8 @@ int main(void)
 		cmocka_unit_test(test_broker_meta_malformed_is_refused),
 		cmocka_unit_test(test_broker_open_listens_and_close_is_clean),
 		cmocka_unit_test(test_broker_open_locks_the_log_dir),
+		cmocka_unit_test(test_broker_open_port_in_use_before_the_log_dir),
+		cmocka_unit_test(test_broker_config_max_connections_per_ip_and_overrides),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,9 +8,10 @@
 #   sh tests/clients_test.sh               (SAMSA_BUILD picks build/ or build/sanitize/)
 #   SAMSA_ONLY=sigkill sh tests/clients_test.sh     only tests whose name has "sigkill"
 #
-# One line per test as it runs; the full output of a module that failed is
-# repeated at the end (tests/run.sh shows the last lines), and every
-# module's output is kept in $SAMSA_BUILD/tests/clients-logs/.
+# One line per module with its counts ("clients/test_groups: 17 passed,
+# 0 failed"); then each failed test's output in full (traceback and broker
+# log); every module's whole output is kept in
+# $SAMSA_BUILD/tests/clients-logs/.
 set -u
 ROOT=${SAMSA_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${SAMSA_BUILD:-build}
@@ -32,28 +33,32 @@ mkdir -p "$LOGS"
 for t in "$ROOT"/tests/clients/test_*.py; do
 	name=$(basename "$t" .py)
 	log="$LOGS/$name.log"
-	echo "== clients/$name"
 	(cd "$ROOT/tests/clients" && timeout "$MODULE_TIMEOUT" $PY "$t") >"$log" 2>&1
 	rc=$?
-	grep -E '^(ok|FAIL) ' "$log" | sed 's/^/   /'
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
 	p=$(echo "${line:-0 passed, 0 failed}" | sed -E 's/^([0-9]+) passed.*/\1/')
 	f=$(echo "${line:-0 passed, 0 failed}" | sed -E 's/.* ([0-9]+) failed$/\1/')
+	note=""
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		f=1 # died (or timed out, rc 124) before reporting a failure
-		echo "   clients/$name exited $rc without reporting a failure"
+		note=" (exited $rc without reporting a failure)"
 	fi
+	echo "clients/$name: $p passed, $f failed$note"
 	[ "$f" != 0 ] && failed_modules="$failed_modules $name"
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
 
 for name in $failed_modules; do
-	echo "---- clients/$name: output of the failed tests ($LOGS/$name.log)"
-	# From each FAIL line to the next result line: the traceback and the
-	# broker's log tail.
-	awk '/^FAIL /{show=1} /^ok /{show=0} show' "$LOGS/$name.log" |
-		grep -v '^%[0-9]|' | tail -n 60
+	log="$LOGS/$name.log"
+	echo "---- clients/$name: the failed tests in full ($log)"
+	if grep -q '^FAIL ' "$log"; then
+		# From each FAIL line to the next result line: the traceback and
+		# the broker's log tail. librdkafka's own debug lines are dropped.
+		awk '/^FAIL /{show=1} /^ok /{show=0} show' "$log" | grep -v '^%[0-9]|'
+	else
+		cat "$log" # died before any result: all of it
+	fi
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

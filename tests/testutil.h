@@ -6,13 +6,15 @@
  * - tu_batch_*: an encoder for record batch v2 written from the layout in
  *   shared/kafka-protocol/CLIENTS.md §6, NOT from samsa's own code, with its
  *   own bit-by-bit CRC-32C, so tests check samsa against the spec.
- * - tu_log_*: capture kb_log lines so a test can assert what was logged.
+ * - tu_log_*: keep a passing run quiet (tu_log_quiet) and assert what was
+ *   logged (assert_logged).
  */
 #ifndef SAMSA_TESTUTIL_H
 #define SAMSA_TESTUTIL_H
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,22 +186,87 @@ static inline size_t tu_batch_simple(uint8_t *buf, size_t cap, int n,
 	return tu_batch_build(buf, cap, 0, recs, n);
 }
 
-/* ---- Log capture ---- */
+/* ---- Log capture ----
+ *
+ * A passing run prints no log lines: call tu_log_quiet() first thing in a
+ * test binary's main. Every kb_log line then goes into tu_log_all (the
+ * last 16 KiB, as "LEVEL message" lines) instead of stderr, and a test
+ * asserts what the code said with assert_logged("WARN closing") after
+ * tu_log_clear(). SAMSA_TEST_LOG=1 in the environment prints them again.
+ * tu_log_capture_start/stop capture into a test's own buffer, then go back
+ * to the quiet sink. */
 
 struct tu_log_capture {
 	char text[16384];
 	size_t len;
 };
 
+static const char *const tu_level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+
+/* Append one line; when full, keep the newer half. */
+static inline void tu_log_append(struct tu_log_capture *c, const char *line)
+{
+	size_t n = strlen(line) + 1;
+	if (n >= sizeof c->text)
+		return;
+	if (c->len + n >= sizeof c->text) {
+		size_t keep = c->len / 2;
+		memmove(c->text, c->text + c->len - keep, keep);
+		c->len = keep;
+	}
+	memcpy(c->text + c->len, line, n - 1);
+	c->len += n;
+	c->text[c->len - 1] = '\n';
+	c->text[c->len] = '\0';
+}
+
+/* A test's own capture: the message only, one per line. */
 static inline void tu_log_sink(enum kb_log_level level, const char *line,
 			       void *ctx)
 {
 	(void)level;
-	struct tu_log_capture *c = ctx;
-	int n = snprintf(c->text + c->len, sizeof c->text - c->len, "%s\n", line);
-	if (n > 0 && c->len + (size_t)n < sizeof c->text)
-		c->len += (size_t)n;
+	tu_log_append(ctx, line);
 }
+
+/* Every line of a quiet binary since tu_log_clear, "LEVEL message". */
+static struct tu_log_capture tu_log_all __attribute__((unused));
+
+static inline void tu_log_quiet_sink(enum kb_log_level level, const char *line,
+				     void *ctx)
+{
+	char full[4200];
+	snprintf(full, sizeof full, "%s %s", tu_level_names[level], line);
+	tu_log_append(ctx, full);
+}
+
+/* Whether this binary called tu_log_quiet (tu_log_capture_stop returns to it). */
+static bool tu_log_is_quiet __attribute__((unused));
+
+/* Route kb_log into tu_log_all (not stderr) unless SAMSA_TEST_LOG is set. */
+static inline void tu_log_quiet(void)
+{
+	const char *show = getenv("SAMSA_TEST_LOG");
+	tu_log_is_quiet = true;
+	if (show && *show && strcmp(show, "0") != 0)
+		kb_log_set_sink(NULL, NULL);
+	else
+		kb_log_set_sink(tu_log_quiet_sink, &tu_log_all);
+}
+
+static inline void tu_log_clear(void)
+{
+	tu_log_all.len = 0;
+	tu_log_all.text[0] = '\0';
+}
+
+/* Was a line containing needle logged since tu_log_clear? */
+static inline bool tu_logged(const char *needle)
+{
+	return strstr(tu_log_all.text, needle) != NULL;
+}
+
+#define assert_logged(needle) assert_true(tu_logged(needle))
+#define assert_not_logged(needle) assert_false(tu_logged(needle))
 
 /* Start capturing kb_log lines into c (cleared). */
 static inline void tu_log_capture_start(struct tu_log_capture *c)
@@ -209,6 +276,13 @@ static inline void tu_log_capture_start(struct tu_log_capture *c)
 	kb_log_set_sink(tu_log_sink, c);
 }
 
-static inline void tu_log_capture_stop(void) { kb_log_set_sink(NULL, NULL); }
+/* Back to the quiet sink, or to stderr in a binary that is not quiet. */
+static inline void tu_log_capture_stop(void)
+{
+	if (tu_log_is_quiet)
+		tu_log_quiet();
+	else
+		kb_log_set_sink(NULL, NULL);
+}
 
 #endif

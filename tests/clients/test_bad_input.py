@@ -6,6 +6,8 @@ may exceed STALL_MAX_S (one hostile client must not stall the others). For
 each bad request the broker answers with Kafka's error code or closes that
 one connection; it never crashes, and at the end it is still alive and
 serving."""
+import os
+import socket
 import struct
 import threading
 import time
@@ -13,6 +15,7 @@ import zlib
 
 from confluent_kafka import KafkaError, Producer
 
+import harness
 import kwire
 from harness import Broker, run_tests
 from kwire import Conn, i16, i32
@@ -388,6 +391,174 @@ def test_list_offsets_repeated_partition_is_invalid_request():
         res = kwire.list_offsets_result(v, body)
         assert len(res) == 5000
         assert all(r[2] == kwire.INVALID_REQUEST and r[4] == -1 for r in res)
+
+
+# ---- Descriptors and connections ----
+#
+# A broker started with a low descriptor limit (RLIMIT_NOFILE, soft = hard,
+# so samsa cannot raise it) and a background producer of its own. One
+# client pipelines Fetches for many partitions and never reads: every file
+# range of a Fetch answer holds a dup'd descriptor until it is sent, so
+# without a bound per connection it would take the whole table. Then
+# connections are opened past the limit: accept fails (EMFILE), and the
+# broker must shed them, log once per interval (not once per reactor turn)
+# and keep acknowledging the producer with no gap over STALL_MAX_S.
+
+FD_LIMIT = 512
+FD_PARTITIONS = 32
+CONN_FD_BOUND = 128     # NET_BACKPRESSURE_FDS + NET_RESPONSE_MAX_FILES
+
+
+class LimitedBroker(Broker):
+    """A Broker whose process starts with RLIMIT_NOFILE = nofile:nofile."""
+
+    def __init__(self, nofile, overrides=None):
+        super().__init__(overrides)
+        self.nofile = nofile
+
+    def start(self):
+        wrapper = os.path.join(self.dir, "samsa-limited")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec prlimit --nofile=%d:%d -- %s \"$@\"\n"
+                    % (self.nofile, self.nofile, harness.SAMSA))
+        os.chmod(wrapper, 0o755)
+        saved, harness.SAMSA = harness.SAMSA, wrapper
+        try:
+            return super().start()
+        finally:
+            harness.SAMSA = saved
+
+    def open_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def log_lines(self, needle=""):
+        with open(self.log_path, errors="replace") as f:
+            return [line for line in f if needle in line]
+
+
+def fetch_many(topic, partitions, max_wait_ms=0):
+    """FetchRequest v4 for partitions 0..n-1 of topic, from offset 0."""
+    parts = [i32(p) + kwire.i64(0) + i32(1 << 20) for p in range(partitions)]
+    t = kwire.string(topic) + kwire.array(parts)
+    body = i32(-1) + i32(max_wait_ms) + i32(1) + i32(50 << 20) + kwire.i8(0)
+    return (kwire.API_FETCH, 4, body + kwire.array([t]))
+
+
+def test_descriptors_bounded_per_connection_and_accept_backs_off_at_emfile():
+    b = LimitedBroker(FD_LIMIT, {"offsets.topic.num.partitions": "1"}).start()
+    bg = None
+    hoarder = None
+    socks = []
+    try:
+        with Conn(b.bootstrap) as c:
+            c.request(kwire.create_topics(4, "fds", FD_PARTITIONS))
+            for p in range(FD_PARTITIONS):
+                body = c.request(kwire.produce(
+                    7, "fds", p, kwire.batch([(b"k", b"v" * 1000)])))
+                assert kwire.produce_errors(7, body)[0][2] == kwire.NONE
+        bg = BackgroundProducer(b.bootstrap)
+        bg.thread.start()
+        time.sleep(1.0)
+        before = b.open_fds()
+        # A client that asks and never reads: a small receive window.
+        hoarder = socket.socket()
+        hoarder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        hoarder.connect(("127.0.0.1", b.port))
+        c = Conn.__new__(Conn)
+        c.sock, c.correlation = hoarder, 0
+        req = b"".join(c.frame(fetch_many("fds", FD_PARTITIONS))
+                       for _ in range(2000))
+        hoarder.settimeout(30)
+        hoarder.sendall(req)
+        time.sleep(1.5)
+        held = b.open_fds() - before
+        assert held <= CONN_FD_BOUND + 8, \
+            "one client that never reads holds %d descriptors" % held
+        # Past the limit: connections the broker cannot accept.
+        for _ in range(FD_LIMIT + 100):
+            s = socket.socket()
+            s.settimeout(2)
+            try:
+                s.connect(("127.0.0.1", b.port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        time.sleep(1.5)
+        shed = 0
+        for s in socks:
+            s.settimeout(0.01)
+            try:
+                shed += s.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                shed += 1
+        assert shed > 0, "connections over the limit were left hanging"
+        accept_lines = b.log_lines("accept: ")
+        assert 1 <= len(accept_lines) <= 3, accept_lines[:5]
+        assert len(b.log_lines()) < 300, "the broker log filled up"
+        for s in socks:
+            s.close()
+        socks = []
+        hoarder.close()
+        hoarder = None
+        time.sleep(0.5)
+        with Conn(b.bootstrap) as c:   # accepting again
+            err, _ = kwire.api_versions_ranges(c.request(kwire.api_versions(0)))
+            assert err == 0
+        bg.stop.set()
+        bg.thread.join(30)
+        assert bg.delivered > 50 and not bg.errors, (bg.delivered, bg.errors[:3])
+        assert bg.longest_gap <= STALL_MAX_S, \
+            "descriptor exhaustion stalled the producer %.2f s" % bg.longest_gap
+        assert b.alive(), "broker died:\n" + b.log_tail()
+    except Exception as e:
+        e.broker_log = b.log_tail()
+        raise
+    finally:
+        for s in socks:
+            s.close()
+        if hoarder:
+            hoarder.close()
+        if bg and bg.thread.is_alive():
+            bg.stop.set()
+            bg.thread.join(30)
+        b.__exit__(None, None, None)
+
+
+def test_max_connections_per_ip_closes_the_extra_connection():
+    overrides = {"max.connections.per.ip": "2",
+                 "max.connections.per.ip.overrides": "127.0.0.2:4"}
+    with Broker(overrides) as b:
+        with Conn(b.bootstrap) as c:   # the reactor runs: probes are seen
+            c.request(kwire.api_versions(0))
+        time.sleep(0.3)   # and the probe connections are closed
+        conns = [Conn(b.bootstrap) for _ in range(2)]
+        for c in conns:
+            c.request(kwire.api_versions(0))
+        extra = Conn(b.bootstrap)
+        assert extra.closed_by_peer(), "a third connection from one address"
+        extra.close()
+        for c in conns:   # the first two are still served
+            c.request(kwire.api_versions(0))
+            c.close()
+        time.sleep(0.2)
+        with Conn(b.bootstrap) as c:   # a slot freed
+            c.request(kwire.api_versions(0))
+        assert any("max.connections.per.ip" in line for line in
+                   open(b.log_path, errors="replace")), b.log_tail()
+
+
+def test_control_characters_in_a_client_id_are_escaped_in_the_log():
+    forged = "evil\n[2026-01-01 00:00:00,000] ERROR forged line\x1b[31m"
+    h = i16(4) + i16(0) + i32(7) + kwire.string(forged)
+    expect_closed(framed(h))   # LeaderAndIsr: not for clients; logged
+    with open(broker.log_path, errors="replace") as f:
+        log = f.read()
+    assert "evil\\x0a[2026-01-01 00:00:00,000] ERROR forged line\\x1b[31m" \
+        in log, broker.log_tail()
+    assert "\nERROR forged" not in log and "\n[2026-01-01" not in log
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@
 #include "00_base.h"
 #include "05_server.h"
 #include "06_topics.h"
-#include "15_broker.h"
+#include "15_config.h"
 
 #define RESET_EVERY 2000     /* inputs between two fresh brokers */
 #define MAX_TURNS 64         /* reactor turns per input, at most */

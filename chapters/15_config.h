@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 15 — broker: what main() shares with the fuzzer and the tests.
- * The configuration a broker starts from (server.properties, read by
- * 15_config.c) and the running broker it becomes (broker_open). The
- * `samsa` program itself is 15_broker.c.
+ * Chapter 15 — config: what 15_config.c defines, for the `samsa` program
+ * (15_broker.c, the file after it), the fuzzer and the tests. The
+ * configuration a broker starts from (server.properties) and the running
+ * broker it becomes (broker_open).
  */
-#ifndef SAMSA_BROKER_H
-#define SAMSA_BROKER_H
+#ifndef SAMSA_CONFIG_H
+#define SAMSA_CONFIG_H
 
 #include "00_base.h"
 #include "03_log.h"
@@ -15,21 +15,13 @@
 #include "09_groups.h"
 #include "10_compaction.h"
 #include "11_producers.h"
+#include "15_properties.h"
 
-/* An error message: "config/server.properties:12: unknown key 'x'". */
-#define BROKER_ERR_MAX 768
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
 #define BROKER_VOTERS_MAX 1024
 /* KAFKA: meta.properties, written by `kafka-storage.sh format`. */
 #define BROKER_META_FILE "meta.properties"
-/* A config key or value longer than this is an error, not truncated. */
-#define BROKER_LINE_MAX 8192
-
-/* Why a config could not be loaded, ready to print. */
-struct broker_error {
-	char msg[BROKER_ERR_MAX];
-};
 
 /* Everything server.properties sets. Chapter 06's part is kept whole in
  * topics so it can be handed over as it is; the net part goes to chapter
@@ -66,48 +58,36 @@ struct broker {
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
 };
 
-/* ---- Configuration (15_config.c) ---- */
+/* ---- Configuration ---- */
 
 /* Kafka's defaults for every key; node.id is unset (it must be given). */
 void broker_config_defaults(struct broker_config *cfg);
 
-/* Read a Java properties file into cfg, key by key through the key table.
- * The first unknown key or bad value stops the load: KB_ERR_INVAL with
- * err naming "path:line" and the key; KB_ERR_IO when path cannot be read. */
+/* Read a properties file through the key table; KB_ERR_INVAL (err: "path:line: key ...") or KB_ERR_IO. */
 int broker_config_load(struct broker_config *cfg, const char *path,
 		       struct broker_error *err);
 
-/* Set one key from text, as a file line or `--override key=value` would.
- * where names the source in err ("--override"). borrows: every string. */
+/* Set one key from text; where names the source in err ("--override"). borrows: every string. */
 int broker_config_set(struct broker_config *cfg, const char *key,
 		      const char *value, const char *where,
 		      struct broker_error *err);
 
-/* After the last set: check what only the whole config can tell (node.id
- * given, the advertised address usable) and resolve keys with precedence
- * (log.retention.ms over .minutes over .hours, log.roll.ms over .hours). */
+/* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
 
-/* ---- Log directory identity (15_config.c) ---- */
+/* ---- Log directory identity ---- */
 
-/* Read <log_dir>/meta.properties, or write one (version=1, node.id, a new
- * random cluster.id) when it is missing. KB_ERR_INVAL with err when the
- * stored node.id is not node_id or the file is malformed. cluster_id holds
- * TOPIC_CLUSTER_ID_MAX bytes. */
+/* Read <log_dir>/meta.properties or write a new one; KB_ERR_INVAL if another node's. cluster_id: TOPIC_CLUSTER_ID_MAX bytes. */
 int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
 			       char *cluster_id, struct broker_error *err);
 
-/* ---- A running broker (15_config.c) ---- */
+/* ---- A running broker ---- */
 
-/* Create the log directory, settle meta.properties, listen, open the
- * topic manager (which registers its handlers). On failure everything
- * opened so far is closed again. borrows: cfg (copied). */
+/* Check the port, lock the log directory, listen, open every chapter; on failure all is closed. borrows: cfg. */
 int broker_open(const struct broker_config *cfg, struct broker *b,
 		struct broker_error *err);
 
-/* A clean shutdown, after the reactor stopped: the server (every
- * connection and parked request), then the topics (flush, checkpoints,
- * clean-shutdown marker), then the directory lock. */
+/* Clean shutdown after the reactor stopped: server, later chapters, topics (checkpoints), lock. */
 void broker_close(struct broker *b);
 
 #endif
