@@ -37,7 +37,10 @@
  *      collide once '.' is read as '_'.
  *   4. A topic is visible to clients only once all its files exist, and a
  *      deleted topic disappears from clients before its files go.
- *   5. high_watermark <= log end offset, and it never moves back.
+ *   5. high_watermark <= log end offset, and it never moves back. One
+ *      owner moves it: chapter 06 (= log end offset after each append)
+ *      until a later chapter calls topic_take_high_watermark.
+ *   topic_check asserts 1, 3 and 5 after every change.
  *
  * Simplifications:
  *   - One broker: the leader, only replica and controller of every
@@ -54,6 +57,7 @@
  *   06_configs.c, 06_admin.c, 06_produce_fetch.c; chapters 00 (base),
  *   03 (log), 04 (codec), 05 (server).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -101,11 +105,22 @@ struct topic_manager {
 	size_t ntopics;
 	topic_produce_check_fn produce_check; /* chapter 11, or NULL */
 	void *produce_check_ctx;              /* borrowed */
-	topic_appended_fn appended;           /* chapter 08, or NULL */
-	void *appended_ctx;                   /* borrowed */
+	/* Partition events: every subscriber, in subscription order
+	 * (chapters 08, 10, 11, ...). struct subscriber each. */
+	struct kb_buf subscribers;
+	/* INVARIANT 5: the one owner of the high watermark. false: chapter 06
+	 * (high watermark = log end offset after each append); true: a later
+	 * chapter took it with topic_take_high_watermark. */
+	bool high_watermark_taken;
 	/* Partitions appended to whose flush policy asks for an fsync,
 	 * done once before the answers go out (topic_flush_unflushed). */
 	struct kb_buf unflushed; /* struct topic_partition * each, borrowed */
+};
+
+/* One subscriber to partition events. borrows: ctx. */
+struct subscriber {
+	topic_appended_fn appended;
+	void *ctx;
 };
 
 /* What topic_manager_open reads before it opens any log. */
@@ -160,6 +175,10 @@ static void topic_free(struct topic *t);
 static struct topic_partition **unflushed_list(struct topic_manager *tm,
 						size_t *n);
 static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp);
+static void partition_events_emit(struct topic_manager *tm,
+				  struct topic_partition *tp,
+				  const uint8_t *batch, size_t len,
+				  const struct log_append_info *ai);
 static int topic_flush_unflushed(void *ctx);
 static void unflushed_forget(struct topic_manager *tm,
 			     const struct topic_partition *tp);
@@ -413,6 +432,7 @@ void topic_manager_close(struct topic_manager *tm)
 		topic_free(tm->topics[i]);
 	free(tm->topics);
 	kb_buf_fini(&tm->unflushed);
+	kb_buf_fini(&tm->subscribers);
 	if (rc == KB_OK)
 		rc = log_dir_mark_clean(tm->cfg.log_dir);
 	if (rc != KB_OK)
@@ -570,8 +590,8 @@ static void topic_id_generate(struct wire_uuid *id)
 }
 
 /* KAFKA: Topic.hasCollision: "a.b" and "a_b" would share metric names. */
-struct topic *topic_collision(struct topic_manager *tm, const char *name,
-			      size_t len)
+struct topic *topic_collision(const struct topic_manager *tm,
+			      const char *name, size_t len)
 {
 	for (size_t i = 0; i < tm->ntopics; i++) {
 		const char *o = tm->topics[i]->name;
@@ -647,11 +667,36 @@ void topic_set_produce_check(struct topic_manager *tm,
 	tm->produce_check_ctx = ctx;
 }
 
-void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
-			     void *ctx)
+/* The subscribers, and how many. */
+static struct subscriber *subscriber_list(struct topic_manager *tm, size_t *n)
 {
-	tm->appended = fn;
-	tm->appended_ctx = ctx;
+	*n = tm->subscribers.len / sizeof(struct subscriber);
+	return (struct subscriber *)(void *)tm->subscribers.data;
+}
+
+int topic_subscribe(struct topic_manager *tm, topic_appended_fn fn,
+		    void *ctx)
+{
+	struct subscriber s = {fn, ctx};
+	return kb_buf_append(&tm->subscribers, &s, sizeof s);
+}
+
+void topic_unsubscribe(struct topic_manager *tm, topic_appended_fn fn,
+		       void *ctx)
+{
+	size_t n, kept = 0;
+	struct subscriber *list = subscriber_list(tm, &n);
+	for (size_t i = 0; i < n; i++)
+		if (list[i].appended != fn || list[i].ctx != ctx)
+			list[kept++] = list[i];
+	tm->subscribers.len = kept * sizeof *list;
+}
+
+/* INVARIANT 5: exactly one owner. Taking it twice is a bug of ours. */
+void topic_take_high_watermark(struct topic_manager *tm)
+{
+	assert(!tm->high_watermark_taken);
+	tm->high_watermark_taken = true;
 }
 
 void topic_run_produce_check(struct topic_manager *tm,
@@ -666,7 +711,8 @@ void topic_run_produce_check(struct topic_manager *tm,
 }
 
 /* The one place a batch enters a partition: the log assigns offsets and
- * the leader epoch, then whoever waits for data is told. */
+ * the leader epoch; the owner of the high watermark moves it; every
+ * subscriber hears of the batch; then, once, whoever waits is woken. */
 int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		       uint8_t *batch, size_t len, struct log_append_info *info)
 {
@@ -679,17 +725,28 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		return rc;
 	if (info)
 		*info = ai;
-	if (tm->appended) {
-		struct seg_batch b;
-		if (seg_batch_decode(batch, len, &b) == KB_OK)
-			tm->appended(tm->appended_ctx, tp, &b, &ai);
-	} else {
-		/* Single node: the leader is the whole ISR. */
+	if (!tm->high_watermark_taken) /* single node: the leader is the ISR */
 		tp->high_watermark = log_end_offset(tp->log);
-	}
+	partition_events_emit(tm, tp, batch, len, &ai);
 	if (tm->srv)
 		net_wake(tm->srv, tp->log);
+	topic_partition_check(tp);
 	return KB_OK;
+}
+
+/* Tell every subscriber about one appended batch, in subscription order. */
+static void partition_events_emit(struct topic_manager *tm,
+				  struct topic_partition *tp,
+				  const uint8_t *batch, size_t len,
+				  const struct log_append_info *ai)
+{
+	size_t n;
+	struct subscriber *list = subscriber_list(tm, &n);
+	struct seg_batch b;
+	if (n == 0 || seg_batch_decode(batch, len, &b) != KB_OK)
+		return;
+	for (size_t i = 0; i < n; i++)
+		list[i].appended(list[i].ctx, tp, &b, ai);
 }
 
 /* The partitions noted for topic_flush_unflushed, and how many. */
@@ -744,16 +801,19 @@ static void unflushed_forget(struct topic_manager *tm,
 	tm->unflushed.len = kept * sizeof *list;
 }
 
+/* Only the owner that took the high watermark moves it this way. */
 void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark)
 {
+	assert(tm->high_watermark_taken);
 	int64_t hw = KB_MIN(high_watermark, log_end_offset(tp->log));
 	if (hw <= tp->high_watermark)
 		return;
 	tp->high_watermark = hw;
 	if (tm->srv)
 		net_wake(tm->srv, tp->log);
+	topic_partition_check(tp);
 }
 
 int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
@@ -1090,4 +1150,44 @@ static int remove_tree(const char *path)
 		return KB_ERR_IO;
 	}
 	return KB_OK;
+}
+
+/* ---- Invariants ---- */
+
+/* INVARIANT 5 for one partition (cheap: every append checks it). */
+void topic_partition_check(const struct topic_partition *tp)
+{
+	assert(tp->topic && tp->log);
+	assert(tp->topic->partitions[tp->index] == tp);
+	assert(tp->high_watermark >= 0);
+	assert(tp->high_watermark <= log_end_offset(tp->log));
+	(void)tp;
+}
+
+/* INVARIANTS 1, 3, 5 over every topic, and topic ids unique: after each
+ * create, delete, new partition or reconfiguration (and in the tests).
+ * Quadratic in the number of topics: a debug build's price. */
+void topic_check(const struct topic_manager *tm)
+{
+#ifndef NDEBUG
+	for (size_t i = 0; i < tm->ntopics; i++) {
+		const struct topic *t = tm->topics[i];
+		size_t len = strlen(t->name);
+		assert(topic_name_valid(t->name, len));
+		assert(t->npartitions >= 1 && t->npartitions <= TOPIC_MAX_PARTITIONS);
+		for (int32_t p = 0; p < t->npartitions; p++) {
+			assert(t->partitions[p]->index == p);
+			assert(t->partitions[p]->topic == t);
+			topic_partition_check(t->partitions[p]);
+		}
+		for (size_t j = i + 1; j < tm->ntopics; j++) {
+			const struct topic *u = tm->topics[j];
+			assert(strcmp(t->name, u->name) != 0);
+			assert(memcmp(t->id.b, u->id.b, WIRE_UUID_LEN) != 0);
+		}
+		assert(topic_collision(tm, t->name, len) == NULL);
+	}
+#else
+	(void)tm;
+#endif
 }

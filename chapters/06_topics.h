@@ -212,8 +212,8 @@ int topic_create(struct topic_manager *tm, const char *name,
 
 /* Append one batch that passed validation (Produce in 06_produce_fetch.c,
  * or one the broker built with wire_batch_write): offsets and leader
- * epoch assigned, the high watermark moved (unless an appended hook owns
- * it), the appended hook called, fetches parked on the log woken.
+ * epoch assigned, the high watermark moved (while chapter 06 owns it),
+ * every subscriber told, fetches parked on the log woken once.
  * batch is rewritten in place (bytes 0..15). Chapters 09 (offset
  * commits) and 11 (transaction markers). borrows: batch. */
 int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
@@ -248,17 +248,23 @@ typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 void topic_set_produce_check(struct topic_manager *tm,
 			     topic_produce_check_fn fn, void *ctx);
 
-/* Chapter 08 (replication) and 11: called after every append (produced or
- * internal) with the batch header as stored and where it went. */
+/* Partition events, any number of subscribers (chapters 08, 10, 11):
+ * called after every append (produced or internal), in subscription
+ * order, with the batch header as stored and where it went. The high
+ * watermark has moved already (when chapter 06 owns it); the one wake of
+ * parked fetches comes after the last subscriber. */
 typedef void (*topic_appended_fn)(void *ctx, struct topic_partition *tp,
 				  const struct seg_batch *batch,
 				  const struct log_append_info *info);
-/* Install the appended hook (NULL removes it). While one is installed the
- * manager no longer moves the high watermark itself: the hook's owner does,
- * with topic_partition_set_high_watermark (chapter 08: when the ISR has
- * the records). borrows: ctx. */
-void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
-			     void *ctx);
+/* Subscribe fn with ctx to appends. borrows: ctx. */
+int topic_subscribe(struct topic_manager *tm, topic_appended_fn fn, void *ctx);
+/* Remove the subscription of fn with ctx (none: nothing happens). */
+void topic_unsubscribe(struct topic_manager *tm, topic_appended_fn fn,
+		       void *ctx);
+/* Chapter 08: take the high watermark from chapter 06, once. From then
+ * on an append no longer moves it; only topic_partition_set_high_watermark
+ * does (when the ISR has the records). */
+void topic_take_high_watermark(struct topic_manager *tm);
 
 /* Run the installed produce check on one batch (Produce does, before
  * topic_append_batch); with none installed *v says go on. */
@@ -268,11 +274,16 @@ void topic_run_produce_check(struct topic_manager *tm,
 			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v);
 
-/* Move tp's high watermark (never backwards, never past the log end) and
- * wake every fetch parked on it. Chapter 08. */
+/* The owner that took the high watermark moves tp's (never backwards,
+ * never past the log end) and wakes every fetch parked on it. */
 void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark);
+
+/* Assert chapter 06's invariants (06_topics.c header) over every topic,
+ * or over one partition; no-ops with NDEBUG. */
+void topic_check(const struct topic_manager *tm);
+void topic_partition_check(const struct topic_partition *tp);
 
 /* ---- Handlers ---- */
 
@@ -327,8 +338,8 @@ struct wire_str topic_result_message(const struct topic_result *r);
 bool topic_name_copy(struct wire_str s, char *out);
 /* 06_topics.c: KAFKA: Topic.hasCollision: another topic equal once '.'
  * reads '_'. */
-struct topic *topic_collision(struct topic_manager *tm, const char *name,
-			      size_t len);
+struct topic *topic_collision(const struct topic_manager *tm,
+			      const char *name, size_t len);
 
 /* 06_topics.c: create the files of a topic whose name, count and
  * overrides the caller validated, then publish it. borrows: o. */

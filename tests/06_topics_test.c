@@ -637,9 +637,57 @@ static void test_topic_hooks_create_append_read(void **state)
 	tu_rmrf(b.dir);
 }
 
-/* Interface: with an appended hook installed the manager no longer moves
- * the high watermark; its owner does, and fetches stop below it. */
-static void test_topic_appended_hook_owns_high_watermark(void **state)
+/* Every net_wake of chapter 06 passes here (the test links with
+ * -Wl,--wrap=net_wake), so a test can count the wakes of one append. */
+static int net_wakes;
+void __real_net_wake(struct net_server *srv, const void *key);
+void __wrap_net_wake(struct net_server *srv, const void *key)
+{
+	net_wakes++;
+	__real_net_wake(srv, key);
+}
+
+/* Interface: partition events reach every subscriber; while chapter 06
+ * owns the high watermark it moves once per append, to the log end, and
+ * each append wakes parked fetches exactly once. */
+static void test_topic_subscribers_hear_each_append_one_wake(void **state)
+{
+	struct tb b;
+	struct net_config nc;
+	struct net_server *srv;
+	struct hook_log h1 = {0}, h2 = {0};
+	uint8_t batch[256];
+	tb_config(&b);
+	net_config_defaults(&nc);
+	assert_int_equal(net_server_new(&nc, &srv), KB_OK);
+	assert_int_equal(topic_manager_open(&b.cfg, srv, &b.tm), KB_OK);
+	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
+	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
+	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h1), KB_OK);
+	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h2), KB_OK);
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	net_wakes = 0;
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(h1.appends, 1);
+	assert_int_equal(h2.appends, 1);
+	assert_int_equal(tp->high_watermark, 1);
+	assert_int_equal(net_wakes, 1);
+	topic_unsubscribe(b.tm, appended_hook, &h1);
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(h1.appends, 1);
+	assert_int_equal(h2.appends, 2);
+	assert_int_equal(tp->high_watermark, 2);
+	assert_int_equal(net_wakes, 2);
+	topic_check(b.tm);
+	topic_manager_close(b.tm);
+	net_server_free(srv);
+	tu_rmrf(b.dir);
+}
+
+/* Interface: once a later chapter takes the high watermark, an append
+ * leaves it where it was and only its owner moves it: capped at the log
+ * end, never backwards. */
+static void test_topic_take_high_watermark_moves_ownership(void **state)
 {
 	struct tb b;
 	struct hook_log h = {0};
@@ -648,7 +696,8 @@ static void test_topic_appended_hook_owns_high_watermark(void **state)
 	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
 	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
 	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
-	topic_set_appended_hook(b.tm, appended_hook, &h);
+	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h), KB_OK);
+	topic_take_high_watermark(b.tm);
 	size_t len = one_batch(batch, sizeof batch, "x", 1);
 	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
 	assert_int_equal(h.appends, 1);
@@ -657,6 +706,7 @@ static void test_topic_appended_hook_owns_high_watermark(void **state)
 	assert_int_equal(tp->high_watermark, 1);
 	topic_partition_set_high_watermark(b.tm, tp, 0); /* never backwards */
 	assert_int_equal(tp->high_watermark, 1);
+	topic_check(b.tm);
 	topic_manager_close(b.tm);
 	tu_rmrf(b.dir);
 }
@@ -2348,7 +2398,8 @@ int main(void)
 		cmocka_unit_test(test_topic_configs_persist_across_restart),
 		cmocka_unit_test(test_topic_load_recreates_gaps_and_finishes_deletes),
 		cmocka_unit_test(test_topic_hooks_create_append_read),
-		cmocka_unit_test(test_topic_appended_hook_owns_high_watermark),
+		cmocka_unit_test(test_topic_subscribers_hear_each_append_one_wake),
+		cmocka_unit_test(test_topic_take_high_watermark_moves_ownership),
 		cmocka_unit_test(test_topic_produce_check_rejects_or_dedups),
 		cmocka_unit_test(test_topic_flush_messages_acknowledges_only_durable),
 		cmocka_unit_test(test_topic_manager_tick_retention_for_delete_policy_only),
