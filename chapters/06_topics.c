@@ -36,7 +36,9 @@
  *   3. Topic names are valid (topic_name_valid), unique, and no two
  *      collide once '.' is read as '_'.
  *   4. A topic is visible to clients only once all its files exist, and a
- *      deleted topic disappears from clients before its files go.
+ *      deleted topic disappears from clients before its files go. Across
+ *      a crash both are all or nothing: an intent file is on disk while
+ *      either runs, and the next start removes that topic's files.
  *   5. high_watermark <= log end offset, and it never moves back. One
  *      owner moves it: chapter 06 (= log end offset after each append)
  *      until a later chapter calls topic_take_high_watermark.
@@ -84,8 +86,15 @@
 /* KAFKA: LogManager's checkpoint files in the log directory. */
 #define TOPIC_RECOVERY_CHECKPOINT "recovery-point-offset-checkpoint"
 #define TOPIC_START_CHECKPOINT "log-start-offset-checkpoint"
-/* KAFKA: UnifiedLog.DeleteDirSuffix: a partition directory being deleted. */
+/* KAFKA: LocalLog.DeleteDirSuffix: a partition directory being deleted. */
 #define TOPIC_DELETE_SUFFIX "-delete"
+/* The longest name of one directory entry (NAME_MAX on Linux). */
+#define TOPIC_DIR_ENTRY_MAX 255
+/* Intents beside the configs, <id>.creating / <id>.deleting: while one
+ * is on disk, the next start removes every file of that topic. */
+#define TOPIC_INTENT_CREATE ".creating"
+#define TOPIC_INTENT_DELETE ".deleting"
+#define TOPIC_PROPERTIES ".properties"
 /* The quorum's metadata log (chapter 07) lives beside topics but is none. */
 #define TOPIC_METADATA_LOG "__cluster_metadata"
 /* How often flush.ms is checked, in milliseconds. */
@@ -112,6 +121,8 @@ struct topic_manager {
 	 * (high watermark = log end offset after each append); true: a later
 	 * chapter took it with topic_take_high_watermark. */
 	bool high_watermark_taken;
+	topic_step_fn step;     /* tests: runs before each durable step */
+	void *step_ctx;         /* borrowed */
 	/* Partitions appended to whose flush policy asks for an fsync,
 	 * done once before the answers go out (topic_flush_unflushed). */
 	struct kb_buf unflushed; /* struct topic_partition * each, borrowed */
@@ -184,10 +195,29 @@ static void unflushed_forget(struct topic_manager *tm,
 			     const struct topic_partition *tp);
 static int partition_open(struct topic_manager *tm, struct topic *t,
 			  int32_t p, const struct log_recovery_hint *hint);
-static int manager_add(struct topic_manager *tm, struct topic *t);
+static void manager_add(struct topic_manager *tm, struct topic *t);
 static int overrides_save(const struct topic_manager *tm, const struct topic *t);
-static int overrides_load(const struct topic_manager *tm, const char *topic,
-			  struct topic_overrides *o);
+static int overrides_load(const struct topic_manager *tm,
+			  const struct topic *t, struct topic_overrides *o);
+static int overrides_parse(const char *path, struct topic_overrides *o);
+static void topic_file_path(const struct topic_manager *tm,
+			    const struct wire_uuid *id, const char *suffix,
+			    char *out);
+static void topic_step(const struct topic_manager *tm, const char *step);
+static int install_files(struct topic_manager *tm, struct topic *t,
+			 int32_t n);
+static int intent_write(const struct topic_manager *tm,
+			const struct topic *t, const char *kind);
+static int intent_clear(const struct topic_manager *tm,
+			const struct wire_uuid *id, const char *kind);
+static int intents_recover(struct topic_manager *tm);
+static int intent_recover(struct topic_manager *tm, const char *file);
+static int topic_files_remove(struct topic_manager *tm, const char *name,
+			      const struct wire_uuid *id);
+static int partition_dir_remove(struct topic_manager *tm, const char *dir,
+				const struct log_checkpoint_entry *e);
+static int manager_reserve(struct topic_manager *tm);
+static void manager_remove(struct topic_manager *tm, const struct topic *t);
 static int metadata_file_write(const char *dir, const struct wire_uuid *id);
 static int metadata_file_read(const char *dir, struct wire_uuid *id);
 static int remove_tree(const char *path);
@@ -257,6 +287,8 @@ static int manager_load(struct topic_manager *tm)
 	if (rc == KB_OK)
 		rc = log_checkpoint_read(dir, TOPIC_START_CHECKPOINT, &ls.start,
 					 &ls.nstart);
+	if (rc == KB_OK)
+		rc = intents_recover(tm);
 	if (rc == KB_OK)
 		rc = load_scan(dir, &ls);
 	for (size_t i = 0, j; rc == KB_OK && i < ls.ndirs; i = j) {
@@ -338,16 +370,16 @@ static int load_topic(struct topic_manager *tm, const struct load_state *ls,
 	int rc = topic_new(name, &t);
 	if (rc != KB_OK)
 		return rc;
-	load_topic_config(tm, t);
 	load_topic_id(tm, t, ls->dirs + from, to - from);
+	load_topic_config(tm, t);
 	if (!(t->partitions = calloc((size_t)n, sizeof *t->partitions)))
 		rc = KB_ERR_NOMEM;
 	for (int32_t p = 0; rc == KB_OK && p < n; p++) {
 		struct log_recovery_hint hint = load_hint(ls, name, p);
 		rc = partition_open(tm, t, p, &hint);
 	}
-	if (rc == KB_OK)
-		rc = manager_add(tm, t);
+	if (rc == KB_OK && (rc = manager_reserve(tm)) == KB_OK)
+		manager_add(tm, t);
 	if (rc != KB_OK)
 		topic_free(t);
 	return rc;
@@ -358,7 +390,7 @@ static int load_topic(struct topic_manager *tm, const struct load_state *ls,
 static void load_topic_config(struct topic_manager *tm, struct topic *t)
 {
 	struct topic_result res = {0};
-	if (overrides_load(tm, t->name, &t->overrides) != KB_OK ||
+	if (overrides_load(tm, t, &t->overrides) != KB_OK ||
 	    topic_config_build(tm, &t->overrides, &t->cfg, &res) != KB_OK) {
 		KB_WARN("topics: ignoring the configs of %s: %s", t->name,
 			res.message ? res.message : "unreadable file");
@@ -891,8 +923,10 @@ static void topic_free(struct topic *t)
 	free(t);
 }
 
-/* INVARIANT 4: every file first (partition directories with their
- * partition.metadata, then the config file), the table last. */
+/* INVARIANT 4, all or nothing across a crash: the intent first, then
+ * every file (partition directories with their partition.metadata, the
+ * config file), then the commit (the intent goes), then the table. A
+ * failure before the commit removes whatever was made. */
 int topic_install(struct topic_manager *tm, const char *name, int32_t n,
 		  const struct topic_overrides *o, struct topic **out)
 {
@@ -906,22 +940,46 @@ int topic_install(struct topic_manager *tm, const char *name, int32_t n,
 	rc = topic_overrides_copy(&t->overrides, o);
 	if (rc == KB_OK)
 		rc = topic_config_build(tm, &t->overrides, &t->cfg, &res);
-	if (rc == KB_OK)
-		rc = topic_add_partitions(tm, t, n);
-	if (rc == KB_OK)
-		rc = overrides_save(tm, t);
-	if (rc == KB_OK)
-		rc = manager_add(tm, t);
 	free(res.message);
+	if (rc == KB_OK)
+		rc = manager_reserve(tm);
+	if (rc == KB_OK)
+		rc = install_files(tm, t, n);
 	if (rc != KB_OK) {
-		topic_delete(tm, t);
+		struct wire_uuid tid = t->id;
+		topic_free(t);
+		if (topic_files_remove(tm, name, &tid) == KB_OK)
+			intent_clear(tm, &tid, TOPIC_INTENT_CREATE);
 		return rc;
 	}
+	topic_step(tm, "create: publish");
+	manager_add(tm, t);
+	topic_check(tm);
 	topic_id_format(&t->id, id);
 	KB_INFO("topics: created %s (%" PRId32 " partitions, id %s)", name, n, id);
 	if (out)
 		*out = t;
 	return KB_OK;
+}
+
+/* The durable steps of a creation, up to its commit. */
+static int install_files(struct topic_manager *tm, struct topic *t, int32_t n)
+{
+	topic_step(tm, "create: intent");
+	int rc = intent_write(tm, t, TOPIC_INTENT_CREATE);
+	if (rc == KB_OK)
+		rc = topic_add_partitions(tm, t, n);
+	if (rc == KB_OK) {
+		topic_step(tm, "create: configs");
+		rc = overrides_save(tm, t);
+	}
+	if (rc == KB_OK) /* the new directory entries, before the commit */
+		rc = kb_fsync_dir(tm->cfg.log_dir);
+	if (rc == KB_OK) {
+		topic_step(tm, "create: commit");
+		rc = intent_clear(tm, &t->id, TOPIC_INTENT_CREATE);
+	}
+	return rc;
 }
 
 /* Grow t to n partitions (CreateTopics, CreatePartitions). The array holds
@@ -933,8 +991,10 @@ int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n)
 		return KB_ERR_NOMEM;
 	t->partitions = a;
 	int rc = KB_OK;
-	for (int32_t p = t->npartitions; rc == KB_OK && p < n; p++)
+	for (int32_t p = t->npartitions; rc == KB_OK && p < n; p++) {
+		topic_step(tm, "partition");
 		rc = partition_open(tm, t, p, NULL);
+	}
 	return rc;
 }
 
@@ -972,42 +1032,35 @@ static int partition_open(struct topic_manager *tm, struct topic *t,
 	return KB_OK;
 }
 
-/* INVARIANT 4: out of the table first, so no request finds it; then each
- * partition directory is renamed to <dir>.<id>-delete (one atomic step: a
- * crash leaves the whole partition or none of it) and removed. Parked
- * fetches on its logs are woken to answer UNKNOWN_TOPIC_OR_PARTITION. */
+/* INVARIANT 4, all or nothing across a crash: the intent is the commit;
+ * then the topic leaves the table, so no request finds it (parked fetches
+ * on its logs are woken to answer UNKNOWN_TOPIC_OR_PARTITION), then its
+ * files go, and the intent last. A failure after the commit is finished
+ * by the next start. takes: t (unless the intent cannot be written). */
 int topic_delete(struct topic_manager *tm, struct topic *t)
 {
-	char dir[TOPIC_FULL_PATH_MAX], gone[TOPIC_FULL_PATH_MAX];
-	char id[TOPIC_ID_STRING_LEN + 1];
-	int rc = KB_OK;
-	for (size_t i = 0; i < tm->ntopics; i++)
-		if (tm->topics[i] == t)
-			memmove(&tm->topics[i], &tm->topics[i + 1],
-				(--tm->ntopics - i) * sizeof *tm->topics);
-	topic_id_format(&t->id, id);
+	char name[TOPIC_NAME_MAX + 1], id[TOPIC_ID_STRING_LEN + 1];
+	struct wire_uuid tid = t->id;
+	topic_step(tm, "delete: intent");
+	int rc = intent_write(tm, t, TOPIC_INTENT_DELETE);
+	if (rc != KB_OK)
+		return rc; /* nothing happened: the topic stays */
+	manager_remove(tm, t);
+	snprintf(name, sizeof name, "%s", t->name);
 	for (int32_t p = 0; p < t->npartitions; p++) {
-		struct topic_partition *tp = t->partitions[p];
-		const void *key = tp->log;
-		unflushed_forget(tm, tp);
-		path_fmt(dir, "%s/%s-%" PRId32, tm->cfg.log_dir, t->name, p);
-		path_fmt(gone, "%s.%s%s", dir, id, TOPIC_DELETE_SUFFIX);
-		log_close(tp->log);
-		tp->log = NULL;
-		if (rename(dir, gone) != 0 || remove_tree(gone) != KB_OK) {
-			KB_ERROR("topics: delete %s: %s", dir, strerror(errno));
-			rc = KB_ERR_IO;
-		}
+		unflushed_forget(tm, t->partitions[p]);
 		if (tm->srv)
-			net_wake(tm->srv, key);
+			net_wake(tm->srv, t->partitions[p]->log);
 	}
-	path_fmt(dir, "%s/%s/%s.properties", tm->cfg.log_dir,
-		 TOPIC_CONFIG_DIR, t->name);
-	unlink(dir);
-	kb_fsync_dir(tm->cfg.log_dir);
-	KB_INFO("topics: deleted %s (id %s)", t->name, id);
 	topic_free(t);
-	return rc;
+	if (topic_files_remove(tm, name, &tid) == KB_OK) {
+		topic_step(tm, "delete: done");
+		intent_clear(tm, &tid, TOPIC_INTENT_DELETE);
+	}
+	topic_check(tm);
+	topic_id_format(&tid, id);
+	KB_INFO("topics: deleted %s (id %s)", name, id);
+	return KB_OK;
 }
 
 /* INVARIANT 2: persist o first, then take it and apply it: every log gets
@@ -1036,28 +1089,46 @@ int topic_reconfigure(struct topic_manager *tm, struct topic *t,
 	return KB_OK;
 }
 
-static int manager_add(struct topic_manager *tm, struct topic *t)
+/* Room for one more topic, so that publishing one cannot fail. */
+static int manager_reserve(struct topic_manager *tm)
 {
 	struct topic **a = realloc(tm->topics, (tm->ntopics + 1) * sizeof *a);
 	if (!a)
 		return KB_ERR_NOMEM;
 	tm->topics = a;
-	tm->topics[tm->ntopics++] = t;
 	return KB_OK;
+}
+
+/* Publish t (after manager_reserve). */
+static void manager_add(struct topic_manager *tm, struct topic *t)
+{
+	tm->topics[tm->ntopics++] = t;
+}
+
+/* Unpublish t: no request finds it any more. */
+static void manager_remove(struct topic_manager *tm, const struct topic *t)
+{
+	for (size_t i = 0; i < tm->ntopics; i++)
+		if (tm->topics[i] == t) {
+			memmove(&tm->topics[i], &tm->topics[i + 1],
+				(--tm->ntopics - i) * sizeof *tm->topics);
+			return;
+		}
 }
 
 /* ---- Overrides and their properties file ---- */
 
-/* <log_dir>/__samsa_topic_configs/<topic>.properties, one "key=value"
- * line per override, replaced atomically (kb_write_file_atomic). */
+/* <log_dir>/__samsa_topic_configs/<topic id>.properties, one "key=value"
+ * line per override, replaced atomically (kb_write_file_atomic). Named by
+ * id, not by name: a 249-byte name plus ".properties.tmp" would not fit
+ * in one directory entry. */
 static int overrides_save(const struct topic_manager *tm, const struct topic *t)
 {
 	char path[TOPIC_FULL_PATH_MAX];
 	struct kb_buf b;
 	int rc = KB_OK;
 	kb_buf_init(&b);
-	path_fmt(path, "%s/%s/%s.properties", tm->cfg.log_dir,
-		 TOPIC_CONFIG_DIR, t->name);
+	topic_file_path(tm, &t->id, TOPIC_PROPERTIES, path);
 	for (size_t i = 0; rc == KB_OK && i < t->overrides.n; i++) {
 		const char *kv[] = {t->overrides.names[i], "=",
 				    t->overrides.values[i], "\n"};
@@ -1070,17 +1141,35 @@ static int overrides_save(const struct topic_manager *tm, const struct topic *t)
 	return rc;
 }
 
-/* Read the file back; a missing file is no overrides. SIMPLIFICATION: no
- * Java properties escapes; values with line breaks are refused earlier. */
-static int overrides_load(const struct topic_manager *tm, const char *topic,
-			  struct topic_overrides *o)
+/* Read t's file back; a missing file is no overrides. A file of an
+ * older samsa, named <topic>.properties, moves to its id's name. */
+static int overrides_load(const struct topic_manager *tm,
+			  const struct topic *t, struct topic_overrides *o)
 {
-	char path[TOPIC_FULL_PATH_MAX], *text, *save = NULL;
-	path_fmt(path, "%s/%s/%s.properties", tm->cfg.log_dir,
-		 TOPIC_CONFIG_DIR, topic);
+	char path[TOPIC_FULL_PATH_MAX], old[TOPIC_FULL_PATH_MAX];
+	topic_file_path(tm, &t->id, TOPIC_PROPERTIES, path);
+	int rc = overrides_parse(path, o);
+	if (rc != KB_ERR_NOTFOUND)
+		return rc;
+	path_fmt(old, "%s/%s/%s%s", tm->cfg.log_dir, TOPIC_CONFIG_DIR, t->name,
+		 TOPIC_PROPERTIES);
+	if ((rc = overrides_parse(old, o)) == KB_ERR_NOTFOUND)
+		return KB_OK;
+	if (rc == KB_OK && rename(old, path) != 0) {
+		KB_ERROR("topics: rename %s: %s", old, strerror(errno));
+		rc = KB_ERR_IO;
+	}
+	return rc;
+}
+
+/* One properties file into o. SIMPLIFICATION: no Java properties
+ * escapes; values with line breaks are refused earlier. */
+static int overrides_parse(const char *path, struct topic_overrides *o)
+{
+	char *text, *save = NULL;
 	int rc = kb_read_file(path, &text, NULL, TOPIC_FILE_MAX);
 	if (rc != KB_OK)
-		return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
+		return rc;
 	for (char *line = strtok_r(text, "\n", &save); rc == KB_OK && line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');
@@ -1091,6 +1180,166 @@ static int overrides_load(const struct topic_manager *tm, const char *topic,
 	}
 	free(text);
 	return rc;
+}
+
+/* ---- Creating and deleting, all or nothing ---- */
+
+/* <log_dir>/__samsa_topic_configs/<topic id><suffix>. */
+static void topic_file_path(const struct topic_manager *tm,
+			    const struct wire_uuid *id, const char *suffix,
+			    char *out)
+{
+	char s[TOPIC_ID_STRING_LEN + 1];
+	topic_id_format(id, s);
+	path_fmt(out, "%s/%s/%s%s", tm->cfg.log_dir, TOPIC_CONFIG_DIR, s, suffix);
+}
+
+void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx)
+{
+	tm->step = fn;
+	tm->step_ctx = ctx;
+}
+
+/* Where the crash tests stop the process. */
+static void topic_step(const struct topic_manager *tm, const char *step)
+{
+	if (tm->step)
+		tm->step(tm->step_ctx, step);
+}
+
+/* Write the intent kind (TOPIC_INTENT_*) naming t, durably: from now
+ * until intent_clear, a crash makes the next start remove t's files. */
+static int intent_write(const struct topic_manager *tm,
+			const struct topic *t, const char *kind)
+{
+	char path[TOPIC_FULL_PATH_MAX], text[TOPIC_NAME_MAX + 16];
+	int n = snprintf(text, sizeof text, "topic=%s\n", t->name);
+	topic_file_path(tm, &t->id, kind, path);
+	return kb_write_file_atomic(path, text, (size_t)n);
+}
+
+/* Remove the intent, durably: a creation's commit, a deletion's end. */
+static int intent_clear(const struct topic_manager *tm,
+			const struct wire_uuid *id, const char *kind)
+{
+	char path[TOPIC_FULL_PATH_MAX], dir[TOPIC_FULL_PATH_MAX];
+	topic_file_path(tm, id, kind, path);
+	path_fmt(dir, "%s/%s", tm->cfg.log_dir, TOPIC_CONFIG_DIR);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		KB_ERROR("topics: remove %s: %s", path, strerror(errno));
+		return KB_ERR_IO;
+	}
+	return kb_fsync_dir(dir);
+}
+
+/* At start, before any directory is read as a topic: an intent left by
+ * a crash rolls its creation back, or its deletion forward. */
+static int intents_recover(struct topic_manager *tm)
+{
+	char dir[TOPIC_FULL_PATH_MAX];
+	path_fmt(dir, "%s/%s", tm->cfg.log_dir, TOPIC_CONFIG_DIR);
+	DIR *d = opendir(dir);
+	if (!d) {
+		KB_ERROR("topics: open directory %s: %s", dir, strerror(errno));
+		return KB_ERR_IO;
+	}
+	struct dirent *de;
+	int rc = KB_OK;
+	while (rc == KB_OK && (de = readdir(d)))
+		rc = intent_recover(tm, de->d_name);
+	closedir(d);
+	return rc;
+}
+
+/* One entry of the config directory: "<id>.creating" or "<id>.deleting"
+ * is finished; anything else is left alone. */
+static int intent_recover(struct topic_manager *tm, const char *file)
+{
+	char path[TOPIC_FULL_PATH_MAX], idtext[TOPIC_ID_STRING_LEN + 1];
+	char *text;
+	struct wire_uuid id;
+	const char *kind = file + TOPIC_ID_STRING_LEN;
+	bool create = strcmp(kind, TOPIC_INTENT_CREATE) == 0;
+	if (strlen(file) <= TOPIC_ID_STRING_LEN ||
+	    (!create && strcmp(kind, TOPIC_INTENT_DELETE) != 0))
+		return KB_OK;
+	snprintf(idtext, sizeof idtext, "%.*s", TOPIC_ID_STRING_LEN, file);
+	path_fmt(path, "%s/%s/%s", tm->cfg.log_dir, TOPIC_CONFIG_DIR, file);
+	if (topic_id_parse(idtext, &id) != KB_OK ||
+	    kb_read_file(path, &text, NULL, TOPIC_FILE_MAX) != KB_OK)
+		return KB_OK; /* not ours */
+	size_t len = strcspn(text, "\n");
+	int rc = KB_OK;
+	if (strncmp(text, "topic=", 6) == 0 && topic_name_valid(text + 6, len - 6)) {
+		text[len] = '\0';
+		KB_WARN("topics: a crash interrupted the %s of %s; %s it",
+			create ? "creation" : "deletion", text + 6,
+			create ? "undoing" : "finishing");
+		rc = topic_files_remove(tm, text + 6, &id);
+		if (rc == KB_OK)
+			rc = intent_clear(tm, &id, kind);
+	}
+	free(text);
+	return rc;
+}
+
+/* Every file of the topic name with id: each partition directory (one
+ * with another topic's partition.metadata is not ours), then its
+ * properties. Idempotent: what a crash left half done, a second call
+ * finishes. */
+static int topic_files_remove(struct topic_manager *tm, const char *name,
+			      const struct wire_uuid *id)
+{
+	char dir[TOPIC_FULL_PATH_MAX];
+	struct log_checkpoint_entry e;
+	struct wire_uuid got;
+	struct dirent *de;
+	int rc = KB_OK;
+	DIR *d = opendir(tm->cfg.log_dir);
+	if (!d)
+		return KB_ERR_IO;
+	while (rc == KB_OK && (de = readdir(d))) {
+		if (log_dir_parse_name(de->d_name, &e) != KB_OK ||
+		    strcmp(e.topic, name) != 0)
+			continue;
+		path_fmt(dir, "%s/%s", tm->cfg.log_dir, de->d_name);
+		if (metadata_file_read(dir, &got) == KB_OK &&
+		    memcmp(got.b, id->b, WIRE_UUID_LEN) != 0)
+			continue;
+		rc = partition_dir_remove(tm, dir, &e);
+	}
+	closedir(d);
+	topic_step(tm, "delete: configs");
+	topic_file_path(tm, id, TOPIC_PROPERTIES, dir);
+	if (rc == KB_OK && unlink(dir) != 0 && errno != ENOENT)
+		rc = KB_ERR_IO;
+	return rc == KB_OK ? kb_fsync_dir(tm->cfg.log_dir) : rc;
+}
+
+/* KAFKA: LocalLog.logDeleteDirName: rename the directory (one atomic
+ * step) to "<topic>-<p>.<32 hex digits>-delete", the topic cut short so
+ * the name fits one directory entry, then remove it. A start finds any
+ * "-delete" directory a crash left and removes it (load_scan). */
+static int partition_dir_remove(struct topic_manager *tm, const char *dir,
+				const struct log_checkpoint_entry *e)
+{
+	char gone[TOPIC_FULL_PATH_MAX], suffix[64];
+	struct wire_uuid u;
+	int n = snprintf(suffix, sizeof suffix, "-%" PRId32 ".", e->partition);
+	topic_id_generate(&u);
+	for (int i = 0; i < WIRE_UUID_LEN; i++)
+		n += snprintf(suffix + n, sizeof suffix - (size_t)n, "%02x", u.b[i]);
+	snprintf(suffix + n, sizeof suffix - (size_t)n, "%s", TOPIC_DELETE_SUFFIX);
+	int keep = (int)KB_MIN(strlen(e->topic),
+			       TOPIC_DIR_ENTRY_MAX - strlen(suffix));
+	path_fmt(gone, "%s/%.*s%s", tm->cfg.log_dir, keep, e->topic, suffix);
+	topic_step(tm, "delete: rename");
+	if (rename(dir, gone) != 0) {
+		KB_ERROR("topics: rename %s: %s", dir, strerror(errno));
+		return KB_ERR_IO;
+	}
+	topic_step(tm, "delete: remove");
+	return remove_tree(gone);
 }
 
 /* KAFKA: PartitionMetadataFile.write. */

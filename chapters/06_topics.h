@@ -200,6 +200,12 @@ struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     const char *topic,
 					     int32_t partition);
 
+/* Tests: fn(ctx, step) runs before each durable step of creating or
+ * deleting a topic ("create: intent", "partition", "delete: rename", ...);
+ * the crash tests end the process there. NULL removes it. */
+typedef void (*topic_step_fn)(void *ctx, const char *step);
+void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx);
+
 /* Create a topic as CreateTopics would (same validation: name, configs,
  * KB_ERR_EXISTS for TOPIC_ALREADY_EXISTS, KB_ERR_INVAL for a bad name or
  * config). num_partitions -1 = num.partitions. Whether a topic is internal

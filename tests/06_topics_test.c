@@ -9,12 +9,14 @@
  * (struct bb), never with samsa's encoder. Tests of the hooks call the
  * manager directly, without a server.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 #include "03_log.h"
@@ -391,6 +393,36 @@ static char *path_in(const struct tb *b, const char *rel)
 	return p;
 }
 
+/* The properties file of topic: __samsa_topic_configs/<id>.properties,
+ * the id read from its partition 0's partition.metadata. */
+static char *props_path(const struct tb *b, const char *topic)
+{
+	static char p[8192];
+	char rel[512], *id;
+	size_t n;
+	snprintf(rel, sizeof rel, "%s-0/partition.metadata", topic);
+	uint8_t *f = tu_read_all(path_in(b, rel), &n);
+	assert_non_null(f);
+	assert_non_null(id = strstr((char *)f, "topic_id: "));
+	snprintf(p, sizeof p, "%s/__samsa_topic_configs/%.22s.properties",
+		 b->cfg.log_dir, id + strlen("topic_id: "));
+	free(f);
+	return p;
+}
+
+/* How many files are in dir whose name starts with prefix. */
+static int files_with_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
 /* A base64url decoder for topic ids, from RFC 4648 §5. */
 static void id_decode(const char *s, uint8_t out[16])
 {
@@ -532,7 +564,7 @@ static void test_topic_configs_persist_across_restart(void **state)
 	assert_int_equal(create_topic(fd, "c", 1, "retention.ms", "1234"), E_NONE);
 	close(fd);
 	tb_stop(&b);
-	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/c.properties"), &n);
+	uint8_t *f = tu_read_all(props_path(&b, "c"), &n);
 	assert_non_null(f);
 	assert_int_equal(n, strlen("retention.ms=1234\n"));
 	assert_memory_equal(f, "retention.ms=1234\n", n);
@@ -567,6 +599,156 @@ static void test_topic_load_recreates_gaps_and_finishes_deletes(void **state)
 	assert_true(tu_file_size(path_in(&b, "g-1/partition.metadata")) > 0);
 	assert_true(tu_file_size(path_in(&b, "x-0.abc-delete")) < 0);
 	tb_close(&b);
+}
+
+/* ---- Creating and deleting topics across a crash ---- */
+
+/* A 249-byte name: Kafka's longest, the case that left directories. */
+static void long_name(char *out, size_t len, char c)
+{
+	memset(out, c, len);
+	out[len] = '\0';
+}
+
+/* The step hook of the crash tests: end the process, as a crash would,
+ * at the k-th durable step. The exit status says whether the operation
+ * had committed: 11 after its commit, 10 before. */
+struct crash_at {
+	int k, seen;
+	const char *commit_step; /* the first step after the commit */
+	bool after_commit;
+};
+
+static void crash_step(void *ctx, const char *step)
+{
+	struct crash_at *c = ctx;
+	if (strcmp(step, c->commit_step) == 0)
+		c->after_commit = true;
+	if (++c->seen == c->k)
+		_exit(c->after_commit ? 11 : 10);
+}
+
+/* Run op(tm, name) in a child that crashes at step k; its exit status
+ * (0 when it finished without reaching step k). */
+static int run_crashing(struct tb *b, int k, const char *commit_step,
+			void (*op)(struct topic_manager *, const char *),
+			const char *name)
+{
+	pid_t pid = fork();
+	int st;
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct crash_at c = {k, 0, commit_step, false};
+		struct topic_manager *tm;
+		if (topic_manager_open(&b->cfg, NULL, &tm) != KB_OK)
+			_exit(2);
+		topic_set_step_hook(tm, crash_step, &c);
+		op(tm, name);
+		_exit(0); /* no clean shutdown either */
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), 2);
+	return WEXITSTATUS(st);
+}
+
+static void op_create(struct topic_manager *tm, const char *name)
+{
+	struct topic_config_kv kv[] = {{"retention.ms", "123456"}};
+	if (topic_create(tm, name, 3, kv, 1, NULL) != KB_OK)
+		_exit(3);
+}
+
+static void op_delete(struct topic_manager *tm, const char *name)
+{
+	if (topic_delete(tm, topic_find(tm, name)) != KB_OK)
+		_exit(3);
+}
+
+/* After a restart: either the whole topic (3 partitions, its configs)
+ * or nothing of it: no directory, no -delete leftover, no config file. */
+static void expect_whole_or_none(struct tb *b, const char *name, bool whole)
+{
+	char prefix[201];
+	static struct tu_log_capture log;
+	snprintf(prefix, sizeof prefix, "%.200s", name); /* -delete cuts it */
+	tu_log_capture_start(&log);
+	assert_int_equal(topic_manager_open(&b->cfg, NULL, &b->tm), KB_OK);
+	tu_log_capture_stop(); /* "a crash interrupted ..." */
+	topic_check(b->tm);
+	struct topic *t = topic_find(b->tm, name);
+	int files = files_with_prefix(path_in(b, "__samsa_topic_configs"), "");
+	if (whole) {
+		assert_non_null(t);
+		assert_int_equal(t->npartitions, 3);
+		assert_int_equal(files_with_prefix(b->cfg.log_dir, prefix), 3);
+		assert_int_equal(files, 3); /* ".", "..", <id>.properties */
+	} else {
+		assert_null(t);
+		assert_int_equal(files_with_prefix(b->cfg.log_dir, prefix), 0);
+		assert_int_equal(files, 2);
+	}
+}
+
+/* Invariant 4: a crash at any step of creating a three-partition topic
+ * with a 249-byte name leaves, after the restart, all of it (once the
+ * commit is on disk) or none of it; none can be created again. */
+static void test_topic_create_all_or_nothing_across_crash(void **state)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	int k, status;
+	long_name(name, TOPIC_NAME_MAX, 'c');
+	for (k = 1;; k++) {
+		struct tb b;
+		tb_config(&b);
+		status = run_crashing(&b, k, "create: publish", op_create, name);
+		assert_true(status == 0 || status == 10 || status == 11);
+		expect_whole_or_none(&b, name, status != 10);
+		if (status == 10)
+			assert_int_equal(topic_create(b.tm, name, 3, NULL, 0, NULL),
+					 KB_OK);
+		topic_check(b.tm);
+		topic_manager_close(b.tm);
+		tu_rmrf(b.dir);
+		if (status == 0)
+			break;
+	}
+	assert_true(k >= 8); /* intent, 3 partitions, configs, commit, ... */
+}
+
+/* Invariant 4: a crash at any step of deleting it leaves the whole topic
+ * with its records (before the intent is on disk) or none of it, and a
+ * topic created again under the name starts empty: nothing comes back. */
+static void test_topic_delete_all_or_nothing_across_crash(void **state)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	uint8_t batch[256];
+	int k, status;
+	long_name(name, TOPIC_NAME_MAX, 'd');
+	size_t len = one_batch(batch, sizeof batch, "kept?", 5);
+	for (k = 1;; k++) {
+		struct tb b;
+		tb_config(&b);
+		assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+		op_create(b.tm, name);
+		assert_int_equal(topic_append_batch(b.tm, topic_partition_find(
+					b.tm, name, 1), batch, len, NULL), KB_OK);
+		topic_manager_close(b.tm);
+		status = run_crashing(&b, k, "delete: rename", op_delete, name);
+		assert_true(status == 0 || status == 10 || status == 11);
+		expect_whole_or_none(&b, name, status == 10);
+		if (status != 10) {
+			assert_int_equal(topic_create(b.tm, name, 3, NULL, 0, NULL),
+					 KB_OK);
+		}
+		struct topic_partition *tp = topic_partition_find(b.tm, name, 1);
+		assert_int_equal(log_end_offset(tp->log), status == 10 ? 1 : 0);
+		topic_manager_close(b.tm);
+		tu_rmrf(b.dir);
+		if (status == 0)
+			break;
+	}
+	assert_true(k >= 8); /* intent, 3 renames, 3 removes, configs, ... */
 }
 
 /* ---- Hooks, without a server ---- */
@@ -1175,7 +1357,8 @@ static void test_admin_delete_topics_v1_bytes(void **state)
 	roundtrip_expect(fd, 20, 1, false, &q, &w);
 	assert_true(tu_file_size(path_in(&b, "gone-0")) < 0);
 	assert_true(tu_file_size(path_in(&b, "gone-1")) < 0);
-	assert_true(tu_file_size(path_in(&b, "__samsa_topic_configs/gone.properties")) < 0);
+	assert_int_equal(files_with_prefix(path_in(&b, "__samsa_topic_configs"), ""),
+			 2); /* "." and ".." */
 	/* and it can be created again, fresh */
 	assert_int_equal(create_topic(fd, "gone", 1, NULL, NULL), E_NONE);
 	close(fd);
@@ -1548,7 +1731,7 @@ static void test_configs_alter_v0_replaces_whole_set(void **state)
 	close(fd);
 	tb_stop(&b);
 	size_t n;
-	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/al.properties"), &n);
+	uint8_t *f = tu_read_all(props_path(&b, "al"), &n);
 	assert_int_equal(n, strlen("segment.ms=60000\n"));
 	assert_memory_equal(f, "segment.ms=60000\n", n);
 	free(f);
@@ -1622,7 +1805,7 @@ static void test_configs_incremental_alter_ops(void **state)
 	close(fd);
 	tb_stop(&b);
 	size_t n;
-	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/inc.properties"), &n);
+	uint8_t *f = tu_read_all(props_path(&b, "inc"), &n);
 	const char *want = "cleanup.policy=compact\nmax.message.bytes=2000\n";
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(f, want, n);
@@ -2397,6 +2580,8 @@ int main(void)
 		cmocka_unit_test(test_topic_manager_close_writes_checkpoints_and_marker),
 		cmocka_unit_test(test_topic_configs_persist_across_restart),
 		cmocka_unit_test(test_topic_load_recreates_gaps_and_finishes_deletes),
+		cmocka_unit_test(test_topic_create_all_or_nothing_across_crash),
+		cmocka_unit_test(test_topic_delete_all_or_nothing_across_crash),
 		cmocka_unit_test(test_topic_hooks_create_append_read),
 		cmocka_unit_test(test_topic_subscribers_hear_each_append_one_wake),
 		cmocka_unit_test(test_topic_take_high_watermark_moves_ownership),
