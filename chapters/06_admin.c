@@ -181,7 +181,8 @@ static void metadata_write_topic(struct wire_writer *w, int16_t v,
 }
 
 /* A named topic: found, auto-created (KAFKA: auto.create.topics.enable
- * and, v4+, allow_auto_topic_creation), or an error. */
+ * and, v4+, allow_auto_topic_creation), or an error. A reserved name is
+ * never auto-created: the broker makes its internal topics itself. */
 static int16_t metadata_resolve(struct topic_manager *tm,
 				const struct metadata_req *m,
 				struct wire_str name, struct topic **t)
@@ -191,7 +192,8 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	if ((*t = topic_find(tm, buf)))
 		return KAFKA_ERR_NONE;
-	if (!topic_manager_config(tm)->auto_create_topics || !m->allow_auto_create)
+	if (!topic_manager_config(tm)->auto_create_topics ||
+	    !m->allow_auto_create || topic_name_reserved(buf, strlen(buf)))
 		return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	int rc = topic_create(tm, buf, -1, NULL, 0, t);
 	if (rc == KB_ERR_INVAL || rc == KB_ERR_EXISTS)
@@ -355,7 +357,8 @@ static int create_decode(struct wire_reader *r, int32_t node,
 	return rc == KB_OK ? wire_reader_status(r) : rc;
 }
 
-/* The name: valid, once in the request, new, no collision. */
+/* The name: valid, not reserved, once in the request, new, no
+ * collision. */
 static bool create_check_name(struct topic_manager *tm,
 			      const struct create_req *q, int32_t i,
 			      struct topic_result *res)
@@ -365,6 +368,15 @@ static bool create_check_name(struct topic_manager *tm,
 	if (!topic_name_copy(q->topics[i].name, name)) {
 		topic_result_set(res, KAFKA_ERR_INVALID_TOPIC_EXCEPTION,
 				 "Topic name is invalid");
+		return false;
+	}
+	if (topic_name_reserved(name, strlen(name))) {
+		/* KAFKA: ControllerApis refuses __cluster_metadata so.
+		 * SIMPLIFICATION: the internal topics too (Kafka lets an
+		 * admin make them early); the broker creates those itself,
+		 * with the configs they need. */
+		topic_result_set(res, KAFKA_ERR_INVALID_REQUEST, "Creation of "
+				 "internal topic %s is prohibited.", name);
 		return false;
 	}
 	for (int32_t j = 0; j < q->n; j++)

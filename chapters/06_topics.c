@@ -639,11 +639,37 @@ struct topic *topic_collision(const struct topic_manager *tm,
 	return NULL;
 }
 
+/* Every name the broker keeps for itself, in one place. KAFKA:
+ * Topic.CLUSTER_METADATA_TOPIC_NAME (chapter 07's log, never a topic)
+ * and Topic.INTERNAL_TOPICS (topics only the broker creates and writes). */
+static const struct reserved_name {
+	const char *name;
+	bool internal_topic; /* the broker creates it as a topic */
+} reserved_names[] = {
+	{TOPIC_METADATA_LOG, false},
+	{TOPIC_CONSUMER_OFFSETS, true}, /* chapter 09 */
+	{"__transaction_state", true},  /* chapter 11's transactions */
+};
+
+/* The entry for name, or NULL. */
+static const struct reserved_name *reserved_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < KB_ARRAY_LEN(reserved_names); i++)
+		if (strlen(reserved_names[i].name) == len &&
+		    memcmp(reserved_names[i].name, name, len) == 0)
+			return &reserved_names[i];
+	return NULL;
+}
+
+bool topic_name_reserved(const char *name, size_t len)
+{
+	return reserved_find(name, len) != NULL;
+}
+
 static bool topic_is_internal(const char *name)
 {
-	/* KAFKA: Topic.INTERNAL_TOPICS. */
-	return !strcmp(name, TOPIC_CONSUMER_OFFSETS) ||
-	       !strcmp(name, "__transaction_state");
+	const struct reserved_name *r = reserved_find(name, strlen(name));
+	return r && r->internal_topic;
 }
 
 /* ---- Hooks for later chapters ---- */
@@ -883,7 +909,9 @@ int topic_create(struct topic_manager *tm, const char *name,
 	for (size_t i = 0; rc == KB_OK && i < nconfigs; i++)
 		rc = topic_overrides_set(&o, configs[i].name, configs[i].value);
 	if (rc == KB_OK && (!topic_name_valid(name, strlen(name)) || n <= 0 ||
-			    n > TOPIC_MAX_PARTITIONS))
+			    n > TOPIC_MAX_PARTITIONS ||
+			    (topic_name_reserved(name, strlen(name)) &&
+			     !topic_is_internal(name))))
 		rc = KB_ERR_INVAL;
 	else if (rc == KB_OK && (topic_find(tm, name) ||
 				 topic_collision(tm, name, strlen(name))))

@@ -175,6 +175,11 @@ int topic_manager_checkpoint(struct topic_manager *tm);
  * [a-zA-Z0-9._-]. */
 bool topic_name_valid(const char *name, size_t len);
 
+/* Names the broker keeps for itself: __cluster_metadata and the internal
+ * topics (__consumer_offsets, __transaction_state). No client creates or
+ * writes them, and auto-creation never makes them. */
+bool topic_name_reserved(const char *name, size_t len);
+
 /* Uuid.toString(): base64url of the 16 bytes, no padding; out holds
  * TOPIC_ID_STRING_LEN + 1 bytes. */
 void topic_id_format(const struct wire_uuid *id, char *out);
@@ -209,7 +214,8 @@ void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx);
 /* Create a topic as CreateTopics would (same validation: name, configs,
  * KB_ERR_EXISTS for TOPIC_ALREADY_EXISTS, KB_ERR_INVAL for a bad name or
  * config). num_partitions -1 = num.partitions. Whether a topic is internal
- * follows from its name (KAFKA: Topic.isInternal). Chapter 09 creates
+ * follows from its name (KAFKA: Topic.isInternal); a reserved name that
+ * is no internal topic is KB_ERR_INVAL. Chapter 09 creates
  * __consumer_offsets (50 partitions, cleanup.policy=compact). *out may be
  * NULL. borrows: configs. */
 int topic_create(struct topic_manager *tm, const char *name,

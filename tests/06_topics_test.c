@@ -1074,6 +1074,63 @@ static void test_metadata_v4_null_all_empty_none_and_auto_create_flag(void **sta
 	tb_close(&b);
 }
 
+/* Metadata v4 for one topic, allow_auto_topic_creation true: the
+ * topic's error code. */
+static int metadata_one(int fd, const char *topic)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i8(&q, 1);
+	size_t n = roundtrip(fd, 3, 4, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d); /* throttle */
+	assert_int_equal(rd_i32(&d), 1);
+	rd_i32(&d), rd_skip_str(&d), rd_i32(&d), rd_skip_str(&d); /* broker */
+	rd_skip_str(&d), rd_i32(&d); /* cluster id, controller */
+	assert_int_equal(rd_i32(&d), 1);
+	int err = rd_i16(&d);
+	free(r);
+	return err;
+}
+
+/* Item 7 of issue 9: no client may create or write a name the broker
+ * reserves, and Metadata never auto-creates one: __cluster_metadata (once
+ * auto-created and written by any client) and the internal topics. */
+static void test_topic_reserved_names_refused(void **state)
+{
+	static const char *const names[] = {
+		"__cluster_metadata", "__consumer_offsets", "__transaction_state"};
+	struct tb b;
+	uint8_t batch[256];
+	int64_t base;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	for (size_t i = 0; i < KB_ARRAY_LEN(names); i++) {
+		assert_true(topic_name_reserved(names[i], strlen(names[i])));
+		assert_int_equal(metadata_one(fd, names[i]), E_UNKNOWN_TOPIC);
+		assert_int_equal(create_topic(fd, names[i], 1, NULL, NULL),
+				 E_INVALID_REQUEST);
+		assert_int_equal(produce(fd, names[i], 0, 1, batch,
+					 (int32_t)len, &base), E_UNKNOWN_TOPIC);
+		assert_null(topic_find(b.tm, names[i]));
+	}
+	assert_true(tu_file_size(path_in(&b, "__cluster_metadata-0")) < 0);
+	/* The broker itself makes internal topics, never __cluster_metadata;
+	 * clients still cannot write them. */
+	assert_int_equal(topic_create(b.tm, "__cluster_metadata", 1, NULL, 0,
+				      NULL), KB_ERR_INVAL);
+	assert_int_equal(topic_create(b.tm, "__transaction_state", 1, NULL, 0,
+				      NULL), KB_OK);
+	assert_int_equal(produce(fd, "__transaction_state", 0, 1, batch,
+				 (int32_t)len, &base), E_INVALID_TOPIC);
+	assert_false(topic_name_reserved("__consumer_offsets2", 19));
+	close(fd);
+	tb_close(&b);
+}
+
 /* The highest version, byte for byte: a topic auto-created by Metadata. */
 static void test_metadata_v9_auto_creates_bytes(void **state)
 {
@@ -2591,6 +2648,7 @@ int main(void)
 		cmocka_unit_test(test_metadata_v0_empty_list_means_all_topics),
 		cmocka_unit_test(test_metadata_v4_null_all_empty_none_and_auto_create_flag),
 		cmocka_unit_test(test_metadata_v9_auto_creates_bytes),
+		cmocka_unit_test(test_topic_reserved_names_refused),
 		cmocka_unit_test(test_metadata_broker_auto_create_disabled),
 		cmocka_unit_test(test_admin_create_topics_v2_errors_bytes),
 		cmocka_unit_test(test_admin_create_topics_v7_bytes),
