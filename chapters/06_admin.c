@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics, part 3: the admin APIs.
+ * Chapter 06 — topics, part 4: the admin APIs.
  *
  * Concept:
  *   Before a client produces a byte it asks where things are: which
@@ -707,36 +707,6 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 }
 
 /* ---- Small helpers ---- */
-
-/* The result helpers of every admin handler in the chapter. */
-void topic_result_set(struct topic_result *r, int16_t error,
-		      const char *fmt, ...)
-{
-	va_list ap;
-	r->error = error;
-	free(r->message);
-	r->message = NULL;
-	if (!fmt)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&r->message, fmt, ap) < 0)
-		r->message = NULL;
-	va_end(ap);
-}
-
-struct wire_str topic_result_message(const struct topic_result *r)
-{
-	return wire_str_c(r->message);
-}
-
-bool topic_name_copy(struct wire_str s, char *out)
-{
-	if (s.len < 0 || !topic_name_valid(s.p, (size_t)s.len))
-		return false;
-	memcpy(out, s.p, (size_t)s.len);
-	out[s.len] = '\0';
-	return true;
-}
 
 
 static bool same_name(struct wire_str a, struct wire_str b)

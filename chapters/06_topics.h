@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics: the single-node broker. Four files share this header:
- *   06_topics.c        the topic manager: topics with ids, partitions backed
- *                      by chapter 03 logs, their files, the hooks;
- *   06_configs.c       per-topic configs (one table), DescribeConfigs,
- *                      AlterConfigs, IncrementalAlterConfigs;
+ * Chapter 06 — topics: the single-node broker. Seven files share this
+ * header, a one-way stack read top to bottom (each uses only those above):
+ *   06_topics.c        the registry: names, ids, partitions, the hooks,
+ *                      the one door a batch enters by;
+ *   06_config_defs.c   per-topic configs: one table, validation;
+ *   06_lifecycle.c     topics on disk: load, create, delete, close;
  *   06_admin.c         Metadata, CreateTopics, DeleteTopics,
  *                      CreatePartitions, DescribeCluster;
+ *   06_config_apis.c   DescribeConfigs, AlterConfigs,
+ *                      IncrementalAlterConfigs;
  *   06_produce_fetch.c the data path: Produce, Fetch, ListOffsets,
- *                      OffsetForLeaderEpoch, DeleteRecords.
+ *                      OffsetForLeaderEpoch, DeleteRecords;
+ *   06_apis.c          the API table and topic_manager_open.
  * The only surface later chapters may use, up to the banner "Between the
- * files of chapter 06"; the lesson is in the .c files.
+ * files of chapter 06".
  *
  * Single-threaded: everything here is owned by the reactor of chapter 05.
  */
@@ -76,7 +80,7 @@ void topic_broker_config_defaults(struct topic_broker_config *cfg);
 
 /* The effective configuration of one topic: Kafka's default, overridden by
  * the broker's config, overridden by the topic's own settings. Built from
- * one table in 06_configs.c (name, type, default, validator) that also
+ * one table in 06_config_defs.c (name, type, default, validator) that also
  * drives DescribeConfigs and the AlterConfigs APIs. */
 struct topic_config {
 	struct log_config log;        /* segment.*, retention.*, flush.*, index.* */
@@ -192,14 +196,14 @@ int topic_id_parse(const char *s, struct wire_uuid *out);
  * deleted. (Chapters 08, 09, 10, 11.) */
 struct topic *topic_find(struct topic_manager *tm, const char *name);
 /* The same for a name that is not NUL-terminated (a view from the wire). */
-struct topic *topic_find_len(struct topic_manager *tm, const char *name,
+struct topic *topic_find_len(const struct topic_manager *tm, const char *name,
 			     size_t len);
 struct topic *topic_find_by_id(struct topic_manager *tm,
 			       const struct wire_uuid *id);
 /* Every topic, in creation order: i in [0, topic_count). Metadata, and
  * chapter 14's metrics. valid until a topic is created or deleted. */
 size_t topic_count(const struct topic_manager *tm);
-struct topic *topic_at(struct topic_manager *tm, size_t i);
+struct topic *topic_at(const struct topic_manager *tm, size_t i);
 /* Find one partition; NULL if the topic or the partition does not exist. */
 struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     const char *topic,
@@ -292,8 +296,8 @@ void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark);
 
-/* Assert chapter 06's invariants (06_topics.c header) over every topic,
- * or over one partition; no-ops with NDEBUG. */
+/* Assert chapter 06's invariants (headers of 06_topics.c, 06_lifecycle.c)
+ * over every topic, or over one partition; no-ops with NDEBUG. */
 void topic_check(const struct topic_manager *tm);
 void topic_partition_check(const struct topic_partition *tp);
 
@@ -310,7 +314,7 @@ int handle_create_partitions(struct net_request *req,
 			     struct net_response *resp);
 int handle_describe_cluster(struct net_request *req,
 			    struct net_response *resp);
-/* In 06_configs.c: */
+/* In 06_config_apis.c: */
 int handle_describe_configs(struct net_request *req,
 			    struct net_response *resp);
 int handle_alter_configs(struct net_request *req, struct net_response *resp);
@@ -337,7 +341,7 @@ struct topic_result {
 	char *message; /* owned, or NULL (sent as null) */
 };
 
-/* 06_admin.c: set r's error and message (printf-style; NULL fmt: no
+/* 06_topics.c: set r's error and message (printf-style; NULL fmt: no
  * message). */
 void topic_result_set(struct topic_result *r, int16_t error,
 		      const char *fmt, ...)
@@ -345,7 +349,7 @@ void topic_result_set(struct topic_result *r, int16_t error,
 /* The message as a wire string (null when none). valid until r is freed. */
 struct wire_str topic_result_message(const struct topic_result *r);
 
-/* 06_admin.c: copy a topic name from the wire into out (TOPIC_NAME_MAX +
+/* 06_topics.c: copy a topic name from the wire into out (TOPIC_NAME_MAX +
  * 1 bytes); false when it breaks topic_name_valid. */
 bool topic_name_copy(struct wire_str s, char *out);
 /* 06_topics.c: KAFKA: Topic.hasCollision: another topic equal once '.'
@@ -353,7 +357,34 @@ bool topic_name_copy(struct wire_str s, char *out);
 struct topic *topic_collision(const struct topic_manager *tm,
 			      const char *name, size_t len);
 
-/* 06_topics.c: create the files of a topic whose name, count and
+/* 06_topics.c: the registry alone, empty, and its end (frees every
+ * topic). returns owned *out (topic_manager_free). borrows: cfg, srv. */
+int topic_manager_new(const struct topic_broker_config *cfg,
+		      struct net_server *srv, struct topic_manager **out);
+void topic_manager_free(struct topic_manager *tm);
+/* The server the manager was opened with, or NULL. */
+struct net_server *topic_manager_server(const struct topic_manager *tm);
+/* A topic with no partitions yet (returns owned *out), and its end
+ * (closes its logs; takes t). */
+int topic_new(const char *name, struct topic **out);
+void topic_free(struct topic *t);
+/* Room for one more topic, then publishing it cannot fail (takes t). */
+int topic_publish_reserve(struct topic_manager *tm);
+void topic_publish(struct topic_manager *tm, struct topic *t);
+/* No request finds t any more; parked fetches on its logs are woken. */
+void topic_unpublish(struct topic_manager *tm, struct topic *t);
+/* KAFKA: Topic.isInternal: a topic only the broker creates and writes. */
+bool topic_is_internal(const char *name);
+/* KAFKA: Uuid.randomUuid, never starting with '-' as text. */
+void topic_id_generate(struct wire_uuid *id);
+/* Run the step hook (topic_set_step_hook), if any. */
+void topic_step(const struct topic_manager *tm, const char *step);
+
+/* 06_lifecycle.c: topic_manager_open without the handlers: the registry
+ * loaded from cfg->log_dir, the timers on srv. */
+int topic_manager_load(const struct topic_broker_config *cfg,
+		       struct net_server *srv, struct topic_manager **out);
+/* 06_lifecycle.c: create the files of a topic whose name, count and
  * overrides the caller validated, then publish it. borrows: o. */
 int topic_install(struct topic_manager *tm, const char *name, int32_t n,
 		  const struct topic_overrides *o, struct topic **out);
@@ -365,7 +396,7 @@ int topic_delete(struct topic_manager *tm, struct topic *t);
 int topic_reconfigure(struct topic_manager *tm, struct topic *t,
 		      struct topic_overrides *o);
 
-/* 06_configs.c: struct topic_overrides as a small map. set copies both
+/* 06_topics.c: struct topic_overrides as a small map. set copies both
  * strings; free empties it. */
 const char *topic_overrides_get(const struct topic_overrides *o,
 				const char *name);
@@ -376,7 +407,35 @@ int topic_overrides_copy(struct topic_overrides *dst,
 			 const struct topic_overrides *src);
 void topic_overrides_free(struct topic_overrides *o);
 
-/* 06_configs.c: the effective config of a topic with overrides o: Kafka's
+/* KAFKA: DescribeConfigsResponse.ConfigType and ConfigSource. */
+#define TOPIC_CFG_BOOLEAN 1
+#define TOPIC_CFG_STRING 2
+#define TOPIC_CFG_INT 3
+#define TOPIC_CFG_LONG 5
+#define TOPIC_CFG_DOUBLE 6
+#define TOPIC_CFG_LIST 7
+#define TOPIC_CONFIG_SOURCE_TOPIC 1
+#define TOPIC_CONFIG_SOURCE_STATIC_BROKER 4
+#define TOPIC_CONFIG_SOURCE_DEFAULT 5
+/* Longest config value text samsa keeps, NUL included. */
+#define TOPIC_CONFIG_VALUE_MAX 256
+
+/* One config as DescribeConfigs shows it: the synonyms in order of
+ * precedence, the first giving value and source. Owns the texts it
+ * points at (do not copy the struct). */
+struct topic_config_entry {
+	const char *name, *value, *doc;
+	int8_t type, source; /* TOPIC_CFG_*, TOPIC_CONFIG_SOURCE_* */
+	bool read_only;
+	struct topic_config_synonym {
+		const char *name, *value;
+		int8_t source;
+	} syn[3];
+	int nsyn;
+	char text[2][TOPIC_CONFIG_VALUE_MAX]; /* values made from numbers */
+};
+
+/* 06_config_defs.c: the effective config of a topic with overrides o: Kafka's
  * defaults, then the broker's values, then o. KB_ERR_INVAL with res set
  * (INVALID_CONFIG and a message) for an unknown key or a bad value. */
 int topic_config_build(const struct topic_manager *tm,
@@ -386,5 +445,20 @@ int topic_config_build(const struct topic_manager *tm,
 void topic_config_write_all(struct wire_writer *w,
 			    const struct topic_manager *tm,
 			    const struct topic_overrides *o);
+/* The type (TOPIC_CFG_*) of topic key name, or -1 for no such key. */
+int8_t topic_config_key_type(const char *name);
+/* Topic key i (alphabetical) with overrides o; false past the last. */
+bool topic_config_entry_at(const struct topic_manager *tm,
+			   const struct topic_overrides *o, size_t i,
+			   struct topic_config_entry *e);
+/* The topic key name with overrides o; false when there is no such key. */
+bool topic_config_entry_find(const struct topic_manager *tm,
+			     const struct topic_overrides *o, const char *name,
+			     struct topic_config_entry *e);
+/* Broker key i (static, read-only); false past the last. */
+bool topic_config_broker_entry_at(const struct topic_manager *tm, size_t i,
+				  struct topic_config_entry *e);
+/* The next item of a comma-separated list, trimmed; NULL at the end. */
+const char *topic_config_list_next(const char **p, size_t *len);
 
 #endif

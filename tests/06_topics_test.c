@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for chapter 06 (topics: 06_topics.c, 06_configs.c, 06_admin.c,
+ * Tests for chapter 06 (topics: 06_topics.c, 06_config_defs.c, 06_lifecycle.c,
+ * 06_admin.c, 06_config_apis.c, 06_apis.c,
  * 06_produce_fetch.c). Most tests run a real broker: net_run in a
  * background thread on 127.0.0.1, the topic manager registered on it, and
  * a client that writes requests byte by byte over a plain socket. Request
@@ -458,7 +459,7 @@ static void read_topic_id(const struct tb *b, const char *dir, uint8_t id[16],
 	free(f);
 }
 
-/* ==== 06_topics.c ==== */
+/* ==== 06_topics.c and 06_lifecycle.c ==== */
 
 static void test_topic_name_valid_follows_kafka(void **state)
 {
@@ -1578,7 +1579,7 @@ static void test_admin_describe_cluster_v0_v1_bytes(void **state)
 	tb_close(&b);
 }
 
-/* ==== 06_configs.c ==== */
+/* ==== 06_config_defs.c and 06_config_apis.c ==== */
 
 /* DescribeConfigs v1 (lowest): two keys of a topic, with synonyms: an
  * override, and a broker value that differs from Kafka's default. */
