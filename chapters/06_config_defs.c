@@ -40,6 +40,7 @@
  * See also: docs/06_config_defs.md, diagrams/06_config_defs.dot,
  *   tests/06_topics_test.c; 06_topics.c; chapters 00, 02, 03, 04.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -54,6 +55,8 @@
 #include "04_codec.h"
 #include "06_topics.h"
 
+/* Room for a validator's reason, NUL included. */
+#define CONFIG_WHY_MAX 128
 /* Offset and size of a field, for the tables below. */
 #define TOPIC_FIELD(f) offsetof(struct topic_config, f), \
 	sizeof(((struct topic_config *)0)->f)
@@ -64,7 +67,7 @@
 struct config_def;
 /* Parse v into c; false, with why filled, when v is not acceptable. */
 typedef bool (*config_parse_fn)(const struct config_def *d, const char *v,
-				struct topic_config *c, char *why, size_t cap);
+				struct topic_config *c, char why[CONFIG_WHY_MAX]);
 
 /* One topic-level key: the single description every use reads. */
 struct config_def {
@@ -93,17 +96,17 @@ struct config_field {
 };
 
 static bool parse_number(const struct config_def *d, const char *v,
-			 struct topic_config *c, char *why, size_t cap);
+			 struct topic_config *c, char why[CONFIG_WHY_MAX]);
 static bool parse_bool(const struct config_def *d, const char *v,
-		       struct topic_config *c, char *why, size_t cap);
+		       struct topic_config *c, char why[CONFIG_WHY_MAX]);
 static bool parse_ratio(const struct config_def *d, const char *v,
-			struct topic_config *c, char *why, size_t cap);
+			struct topic_config *c, char why[CONFIG_WHY_MAX]);
 static bool parse_timestamp_type(const struct config_def *d, const char *v,
-				 struct topic_config *c, char *why, size_t cap);
+				 struct topic_config *c, char why[CONFIG_WHY_MAX]);
 static bool parse_compression(const struct config_def *d, const char *v,
-			      struct topic_config *c, char *why, size_t cap);
+			      struct topic_config *c, char why[CONFIG_WHY_MAX]);
 static bool parse_cleanup_policy(const struct config_def *d, const char *v,
-				 struct topic_config *c, char *why, size_t cap);
+				 struct topic_config *c, char why[CONFIG_WHY_MAX]);
 
 /* INVARIANT 1: KAFKA: LogConfig's topic keys, defaults and validators, in
  * alphabetical order as DescribeConfigs lists them. */
@@ -237,7 +240,7 @@ int topic_config_build(const struct topic_manager *tm,
 		       struct topic_result *res)
 {
 	struct topic_config c;
-	char why[128];
+	char why[CONFIG_WHY_MAX];
 	memset(&c, 0, sizeof c);
 	for (size_t i = 0; i < o->n; i++)
 		if (!config_def_find(o->names[i])) {
@@ -250,7 +253,7 @@ int topic_config_build(const struct topic_manager *tm,
 		const struct config_def *d = &config_defs[i];
 		struct topic_config_entry e;
 		config_describe(tm, o, d, &e);
-		if (!d->parse(d, e.value, &c, why, sizeof why)) {
+		if (!d->parse(d, e.value, &c, why)) {
 			topic_result_set(res, KAFKA_ERR_INVALID_CONFIG,
 					 "Invalid value %s for configuration "
 					 "%s: %s", e.value, d->name, why);
@@ -404,19 +407,19 @@ bool topic_config_broker_entry_at(const struct topic_manager *tm, size_t i,
 
 /* KAFKA: ConfigDef.Type.INT/LONG with a Range validator. */
 static bool parse_number(const struct config_def *d, const char *v,
-			 struct topic_config *c, char *why, size_t cap)
+			 struct topic_config *c, char why[CONFIG_WHY_MAX])
 {
 	char *end;
 	errno = 0;
 	long long x = strtoll(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || errno == ERANGE ||
 	    (d->type == TOPIC_CFG_INT && (x < INT32_MIN || x > INT32_MAX))) {
-		snprintf(why, cap, "Not a number of type %s",
+		snprintf(why, CONFIG_WHY_MAX, "Not a number of type %s",
 			 d->type == TOPIC_CFG_INT ? "INT" : "LONG");
 		return false;
 	}
 	if (x < d->min || x > d->max) {
-		snprintf(why, cap, "Value must be at least %" PRId64
+		snprintf(why, CONFIG_WHY_MAX, "Value must be at least %" PRId64
 			 " and at most %" PRId64, d->min, d->max);
 		return false;
 	}
@@ -431,11 +434,12 @@ static bool parse_number(const struct config_def *d, const char *v,
 
 /* KAFKA: ConfigDef.Type.BOOLEAN: "true" or "false", any case. */
 static bool parse_bool(const struct config_def *d, const char *v,
-		       struct topic_config *c, char *why, size_t cap)
+		       struct topic_config *c, char why[CONFIG_WHY_MAX])
 {
 	bool t = strcasecmp(v, "true") == 0;
 	if (!t && strcasecmp(v, "false") != 0) {
-		snprintf(why, cap, "Expected value to be either true or false");
+		snprintf(why, CONFIG_WHY_MAX,
+			 "Expected value to be either true or false");
 		return false;
 	}
 	if (d->size)
@@ -444,13 +448,13 @@ static bool parse_bool(const struct config_def *d, const char *v,
 }
 
 static bool parse_ratio(const struct config_def *d, const char *v,
-			struct topic_config *c, char *why, size_t cap)
+			struct topic_config *c, char why[CONFIG_WHY_MAX])
 {
 	char *end;
 	double x = strtod(v, &end);
 	if (*v == '\0' || *end != '\0' ||
 	    !(x >= (double)d->min && x <= (double)d->max)) {
-		snprintf(why, cap, "Value must be a number between %" PRId64
+		snprintf(why, CONFIG_WHY_MAX, "Value must be a number between %" PRId64
 			 " and %" PRId64, d->min, d->max);
 		return false;
 	}
@@ -459,19 +463,20 @@ static bool parse_ratio(const struct config_def *d, const char *v,
 }
 
 static bool parse_timestamp_type(const struct config_def *d, const char *v,
-				 struct topic_config *c, char *why, size_t cap)
+				 struct topic_config *c, char why[CONFIG_WHY_MAX])
 {
 	(void)d;
 	c->log_append_time = strcmp(v, "LogAppendTime") == 0;
 	if (c->log_append_time || strcmp(v, "CreateTime") == 0)
 		return true;
-	snprintf(why, cap, "String must be one of: CreateTime, LogAppendTime");
+	snprintf(why, CONFIG_WHY_MAX,
+		 "String must be one of: CreateTime, LogAppendTime");
 	return false;
 }
 
 /* KAFKA: BrokerCompressionType names. */
 static bool parse_compression(const struct config_def *d, const char *v,
-			      struct topic_config *c, char *why, size_t cap)
+			      struct topic_config *c, char why[CONFIG_WHY_MAX])
 {
 	static const char *const ok[] = {"uncompressed", "zstd", "lz4",
 					 "snappy", "gzip", "producer"};
@@ -480,14 +485,14 @@ static bool parse_compression(const struct config_def *d, const char *v,
 	for (size_t i = 0; i < KB_ARRAY_LEN(ok); i++)
 		if (strcmp(v, ok[i]) == 0)
 			return true;
-	snprintf(why, cap, "String must be one of: uncompressed, zstd, lz4, "
-		 "snappy, gzip, producer");
+	snprintf(why, CONFIG_WHY_MAX, "String must be one of: uncompressed, "
+		 "zstd, lz4, snappy, gzip, producer");
 	return false;
 }
 
 /* KAFKA: ValidList.in("compact", "delete"), not empty. */
 static bool parse_cleanup_policy(const struct config_def *d, const char *v,
-				 struct topic_config *c, char *why, size_t cap)
+				 struct topic_config *c, char why[CONFIG_WHY_MAX])
 {
 	const char *p = v, *item;
 	size_t n;
@@ -503,7 +508,8 @@ static bool parse_cleanup_policy(const struct config_def *d, const char *v,
 	}
 	if (!item && (c->cleanup_delete || c->cleanup_compact))
 		return true;
-	snprintf(why, cap, "Value must be a list of delete and compact");
+	snprintf(why, CONFIG_WHY_MAX,
+		 "Value must be a list of delete and compact");
 	return false;
 }
 
@@ -522,4 +528,35 @@ const char *topic_config_list_next(const char **p, size_t *len)
 		n--;
 	*len = n;
 	return s;
+}
+
+/* ---- Invariants ---- */
+
+/* 06_lifecycle.c's INVARIANT 2 in memory: t's cfg is what its overrides
+ * build, and every log has the topic's struct log_config. Asserts; a
+ * no-op with NDEBUG. */
+void topic_config_check(const struct topic_manager *tm, const struct topic *t)
+{
+#ifndef NDEBUG
+	struct topic_config c;
+	struct topic_result res = {0};
+	int rc = topic_config_build(tm, &t->overrides, &c, &res);
+	assert(rc == KB_OK);
+	(void)rc;
+	free(res.message);
+	assert(c.cleanup_delete == t->cfg.cleanup_delete);
+	assert(c.cleanup_compact == t->cfg.cleanup_compact);
+	assert(c.max_message_bytes == t->cfg.max_message_bytes);
+	assert(c.log.retention_ms == t->cfg.log.retention_ms);
+	assert(c.log.segment_bytes == t->cfg.log.segment_bytes);
+	for (int32_t p = 0; p < t->npartitions; p++) {
+		const struct log_config *l = &t->partitions[p]->log->cfg;
+		assert(l->segment_bytes == t->cfg.log.segment_bytes);
+		assert(l->retention_ms == t->cfg.log.retention_ms);
+		assert(l->flush_messages == t->cfg.log.flush_messages);
+	}
+#else
+	(void)tm;
+	(void)t;
+#endif
 }

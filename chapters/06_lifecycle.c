@@ -137,9 +137,6 @@ static int metadata_file_read(const char *dir, struct wire_uuid *id);
 static int remove_tree(const char *path);
 static void path_fmt(char *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-#ifndef NDEBUG
-static void check_config(const struct topic_manager *tm, const struct topic *t);
-#endif
 
 /* ---- Loading at start ---- */
 
@@ -337,7 +334,8 @@ static struct log_recovery_hint load_hint(const struct load_state *ls,
  * flush.ms every second. */
 static int timers_register(struct topic_manager *tm, struct net_server *srv)
 {
-	int rc = net_every(srv, topic_manager_config(tm)->log_retention_check_interval_ms,
+	const struct topic_broker_config *c = topic_manager_config(tm);
+	int rc = net_every(srv, c->log_retention_check_interval_ms,
 			   retention_timer, tm);
 	if (rc == KB_OK)
 		rc = net_every(srv, TOPIC_FLUSH_CHECK_MS, flush_timer, tm);
@@ -449,7 +447,8 @@ int topic_create(struct topic_manager *tm, const char *name,
 	struct topic_overrides o = {0};
 	struct topic_config cfg;
 	struct topic_result res = {0};
-	int32_t n = num_partitions < 0 ? topic_manager_config(tm)->num_partitions : num_partitions;
+	int32_t n = num_partitions < 0 ? topic_manager_config(tm)->num_partitions
+				     : num_partitions;
 	int rc = KB_OK;
 	for (size_t i = 0; rc == KB_OK && i < nconfigs; i++)
 		rc = topic_overrides_set(&o, configs[i].name, configs[i].value);
@@ -909,8 +908,8 @@ static int remove_tree(const char *path)
 
 /* Every invariant of chapter 06 over every topic: after each load,
  * create, delete, new partition or reconfiguration (and in the tests).
- * Quadratic in the number of topics, and it rebuilds each config: a debug
- * build's price. */
+ * Quadratic in the number of topics, and it rebuilds each config
+ * (INVARIANT 2, topic_config_check): a debug build's price. */
 void topic_check(const struct topic_manager *tm)
 {
 #ifndef NDEBUG
@@ -927,34 +926,9 @@ void topic_check(const struct topic_manager *tm)
 			assert(memcmp(t->id.b, u->id.b, WIRE_UUID_LEN) != 0);
 		}
 		assert(topic_collision(tm, t->name, len) == NULL);
-		check_config(tm, t);
+		topic_config_check(tm, t);
 	}
 #else
 	(void)tm;
 #endif
 }
-
-#ifndef NDEBUG
-/* INVARIANT 2 in memory: cfg is what its overrides build, and every log
- * has the topic's struct log_config. */
-static void check_config(const struct topic_manager *tm, const struct topic *t)
-{
-	struct topic_config c;
-	struct topic_result res = {0};
-	int rc = topic_config_build(tm, &t->overrides, &c, &res);
-	assert(rc == KB_OK);
-	(void)rc;
-	free(res.message);
-	assert(c.cleanup_delete == t->cfg.cleanup_delete);
-	assert(c.cleanup_compact == t->cfg.cleanup_compact);
-	assert(c.max_message_bytes == t->cfg.max_message_bytes);
-	assert(c.log.retention_ms == t->cfg.log.retention_ms);
-	assert(c.log.segment_bytes == t->cfg.log.segment_bytes);
-	for (int32_t p = 0; p < t->npartitions; p++) {
-		const struct log_config *l = &t->partitions[p]->log->cfg;
-		assert(l->segment_bytes == t->cfg.log.segment_bytes);
-		assert(l->retention_ms == t->cfg.log.retention_ms);
-		assert(l->flush_messages == t->cfg.log.flush_messages);
-	}
-}
-#endif

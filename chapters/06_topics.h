@@ -445,6 +445,8 @@ int topic_config_build(const struct topic_manager *tm,
 void topic_config_write_all(struct wire_writer *w,
 			    const struct topic_manager *tm,
 			    const struct topic_overrides *o);
+/* Assert that t's cfg is what its overrides build (no-op with NDEBUG). */
+void topic_config_check(const struct topic_manager *tm, const struct topic *t);
 /* The type (TOPIC_CFG_*) of topic key name, or -1 for no such key. */
 int8_t topic_config_key_type(const char *name);
 /* Topic key i (alphabetical) with overrides o; false past the last. */
