@@ -97,6 +97,12 @@ struct describe_ctx {
 	int16_t v; /* the request's version */
 };
 
+/* The overrides one resource's keys are applied to. */
+struct alter_target {
+	const struct topic_manager *tm;
+	struct topic_overrides *o; /* borrowed: the new set being built */
+};
+
 /* APPEND or SUBTRACT on a list value (IncrementalAlterConfigs). */
 struct list_edit {
 	const char *cur; /* the current value */
@@ -117,8 +123,7 @@ static int alter_decode(struct wire_reader *r, struct alter_req *q);
 static void alter_resource(struct topic_manager *tm, const struct alter_req *q,
 			   const struct alter_resource *a,
 			   struct topic_result *res);
-static bool alter_entry_apply(const struct topic_manager *tm,
-			      struct topic_overrides *o,
+static bool alter_entry_apply(const struct alter_target *to,
 			      const struct alter_resource *a, int32_t k,
 			      struct topic_result *res);
 static int8_t alter_entry_key(const struct alter_resource *a, int32_t k,
@@ -382,8 +387,9 @@ static void alter_resource(struct topic_manager *tm, const struct alter_req *q,
 				 "Topic %s does not exist", name);
 	else if (q->incremental && topic_overrides_copy(&o, &t->overrides) != KB_OK)
 		topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR, NULL);
+	struct alter_target to = {tm, &o};
 	for (int32_t k = 0; !res->error && k < a->n; k++)
-		alter_entry_apply(tm, &o, a, k, res);
+		alter_entry_apply(&to, a, k, res);
 	if (!res->error && topic_config_build(tm, &o, &cfg, res) == KB_OK &&
 	    !q->validate_only) {
 		if (topic_reconfigure(tm, t, &o) != KB_OK)
@@ -419,11 +425,12 @@ static int8_t alter_entry_key(const struct alter_resource *a, int32_t k,
 /* Apply key k of a to o: SET, DELETE, or APPEND/SUBTRACT on a list key,
  * starting from its current value, default included (KAFKA:
  * ConfigAdminManager.prepareIncrementalConfigs). */
-static bool alter_entry_apply(const struct topic_manager *tm,
-			      struct topic_overrides *o,
+static bool alter_entry_apply(const struct alter_target *to,
 			      const struct alter_resource *a, int32_t k,
 			      struct topic_result *res)
 {
+	const struct topic_manager *tm = to->tm;
+	struct topic_overrides *o = to->o;
 	const struct alter_entry *e = &a->e[k];
 	char key[TOPIC_CONFIG_VALUE_MAX], val[TOPIC_CONFIG_VALUE_MAX];
 	char out[TOPIC_CONFIG_VALUE_MAX];

@@ -463,7 +463,7 @@ int topic_create(struct topic_manager *tm, const char *name,
 	if (rc == KB_OK && (rc = topic_config_build(tm, &o, &cfg, &res)) != KB_OK)
 		KB_WARN("topics: cannot create %s: %s", name, res.message);
 	if (rc == KB_OK)
-		rc = topic_install(tm, name, n, &o, out);
+		rc = topic_install(tm, &(struct topic_spec){name, n, &o}, out);
 	free(res.message);
 	topic_overrides_free(&o);
 	return rc;
@@ -473,9 +473,11 @@ int topic_create(struct topic_manager *tm, const char *name,
  * every file (partition directories with their partition.metadata, the
  * config file), then the commit (the intent goes), then the table. A
  * failure before the commit removes whatever was made. */
-int topic_install(struct topic_manager *tm, const char *name, int32_t n,
-		  const struct topic_overrides *o, struct topic **out)
+int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
+		  struct topic **out)
 {
+	const char *name = spec->name;
+	int32_t n = spec->npartitions;
 	struct topic *t;
 	struct topic_result res = {0};
 	char id[TOPIC_ID_STRING_LEN + 1];
@@ -483,7 +485,7 @@ int topic_install(struct topic_manager *tm, const char *name, int32_t n,
 	if (rc != KB_OK)
 		return rc;
 	topic_id_generate(&t->id);
-	rc = topic_overrides_copy(&t->overrides, o);
+	rc = topic_overrides_copy(&t->overrides, spec->overrides);
 	if (rc == KB_OK)
 		rc = topic_config_build(tm, &t->overrides, &t->cfg, &res);
 	free(res.message);

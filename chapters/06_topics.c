@@ -91,7 +91,7 @@ static const struct reserved_name *reserved_find(const char *name, size_t len);
 static struct subscriber *subscriber_list(struct topic_manager *tm, size_t *n);
 static void partition_events_emit(struct topic_manager *tm,
 				  struct topic_partition *tp,
-				  const uint8_t *batch, size_t len,
+				  const struct seg_batch *b,
 				  const struct log_append_info *ai);
 static struct topic_partition **unflushed_list(struct topic_manager *tm,
 						size_t *n);
@@ -583,7 +583,9 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		*info = ai;
 	if (!tm->high_watermark_taken) /* single node: the leader is the ISR */
 		tp->high_watermark = log_end_offset(tp->log);
-	partition_events_emit(tm, tp, batch, len, &ai);
+	struct seg_batch b;
+	if (tm->subscribers.len && seg_batch_decode(batch, len, &b) == KB_OK)
+		partition_events_emit(tm, tp, &b, &ai);
 	if (tm->srv)
 		net_wake(tm->srv, tp->log);
 	topic_partition_check(tp);
@@ -593,16 +595,13 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 /* Tell every subscriber about one appended batch, in subscription order. */
 static void partition_events_emit(struct topic_manager *tm,
 				  struct topic_partition *tp,
-				  const uint8_t *batch, size_t len,
+				  const struct seg_batch *b,
 				  const struct log_append_info *ai)
 {
 	size_t n;
 	struct subscriber *list = subscriber_list(tm, &n);
-	struct seg_batch b;
-	if (n == 0 || seg_batch_decode(batch, len, &b) != KB_OK)
-		return;
 	for (size_t i = 0; i < n; i++)
-		list[i].appended(list[i].ctx, tp, &b, ai);
+		list[i].appended(list[i].ctx, tp, b, ai);
 }
 
 /* Only the owner that took the high watermark moves it this way. */

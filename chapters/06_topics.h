@@ -384,10 +384,15 @@ void topic_step(const struct topic_manager *tm, const char *step);
  * loaded from cfg->log_dir, the timers on srv. */
 int topic_manager_load(const struct topic_broker_config *cfg,
 		       struct net_server *srv, struct topic_manager **out);
-/* 06_lifecycle.c: create the files of a topic whose name, count and
- * overrides the caller validated, then publish it. borrows: o. */
-int topic_install(struct topic_manager *tm, const char *name, int32_t n,
-		  const struct topic_overrides *o, struct topic **out);
+/* What a new topic is made of, validated by the caller. borrows: all. */
+struct topic_spec {
+	const char *name;
+	int32_t npartitions;
+	const struct topic_overrides *overrides;
+};
+/* 06_lifecycle.c: create spec's files, all or nothing, then publish. */
+int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
+		  struct topic **out);
 /* Grow t to n partitions (n > t->npartitions, validated). */
 int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
 /* Unpublish t, then delete its files and free it. takes: t. */
