@@ -5,23 +5,16 @@
  * Concept:
  *   Before a client produces a byte it asks where things are: which
  *   brokers exist, which topics, which broker leads each partition
- *   (Metadata). Operators and tools then create topics, delete them and add
- *   partitions. On one node every answer is short: this broker is the
- *   only broker, the controller, and the leader and only replica of every
- *   partition. What takes care is the request itself: many topics per
- *   request, each one checked on its own, each with Kafka's exact error
- *   code and message, and every field present in exactly the versions the
- *   JSON specs say.
+ *   (Metadata). Tools then create topics, delete them and add partitions.
+ *   On one node every answer is short; what takes care is the request:
+ *   many topics, each checked on its own with Kafka's exact error code.
  *
  * Kafka:
  *   Metadata v0-9 (auto.create.topics.enable, allow_auto_topic_creation),
  *   CreateTopics v2-7 (num_partitions/replication_factor -1 = the broker
  *   default, manual assignments, validate_only, the v5+ configs echo),
  *   DeleteTopics v1-6 (by name, v6 by id), CreatePartitions v0-3 (grow
- *   only), DescribeCluster v0-1. Error codes from Errors.java:
- *   INVALID_TOPIC_EXCEPTION 17, TOPIC_ALREADY_EXISTS 36, INVALID_PARTITIONS
- *   37, INVALID_REPLICATION_FACTOR 38, INVALID_REPLICA_ASSIGNMENT 39,
- *   INVALID_CONFIG 40, INVALID_REQUEST 42, TOPIC_DELETION_DISABLED 73.
+ *   only), DescribeCluster v0-1; error codes from Errors.java.
  *
  * Interface:
  *   - Each handle_* decodes its whole request into a small struct (arrays
@@ -41,8 +34,8 @@
  *   - A topic being created is ready at once: Kafka would answer
  *     LEADER_NOT_AVAILABLE until its controller's records reached brokers.
  *
- * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c,
- *   06_topics.c; chapters 00, 03, 04, 05.
+ * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c;
+ *   06_topics.c, 06_config_defs.c, 06_lifecycle.c; chapters 00, 04, 05.
  */
 #include <inttypes.h>
 #include <stdarg.h>

@@ -8,10 +8,8 @@
  *   three layers: Kafka's default, the broker's server.properties (the
  *   "synonym", log.segment.bytes for segment.bytes), and the topic's own
  *   setting. One table, config_defs, names every key once with its type,
- *   default, synonym and validator; parsing, validation, DescribeConfigs
- *   (06_config_apis.c) and the struct log_config handed to each log all
- *   read that table, so a key cannot be known to one and forgotten by
- *   another.
+ *   default, synonym and validator; every use reads that table, so a key
+ *   cannot be known to one and forgotten by another.
  *
  * Kafka:
  *   LogConfig / TopicConfig (keys and defaults), ConfigDef validators

@@ -3,18 +3,14 @@
  * Chapter 06 — topics, part 3: topics on disk, from load to delete.
  *
  * Concept:
- *   A topic is also a set of files: one directory per partition
- *   (<log_dir>/<topic>-<n>, a chapter 03 log with its partition.metadata)
- *   and a properties file of its own configs. This file loads them at
- *   start, creates and deletes them, and closes them cleanly. Creating or
- *   deleting a topic takes many file operations; an intent file written
- *   first and removed last makes each all or nothing across a crash.
+ *   A topic is also a set of files: a directory per partition (a chapter
+ *   03 log) and a properties file of its configs. This file loads, creates,
+ *   deletes and closes them; an intent file written first and removed last
+ *   makes a create or delete of many steps all or nothing across a crash.
  *
  * Kafka:
- *   LogManager (loadLogs, the checkpoint files recovery-point-offset-
- *   checkpoint and log-start-offset-checkpoint, .kafka_cleanshutdown,
- *   log.retention.check.interval.ms), PartitionMetadataFile
- *   (partition.metadata), LocalLog.logDeleteDirName (...-delete).
+ *   LogManager (loadLogs, the two checkpoint files, .kafka_cleanshutdown),
+ *   PartitionMetadataFile, LocalLog.logDeleteDirName (...-delete).
  *
  * Interface:
  *   - topic_manager_load opens the registry from the log directory;

@@ -7,10 +7,7 @@
  *   The registry turns those names into chapter 03 logs: a topic is a
  *   name, a 16-byte id that never changes, N partitions (one log each) and
  *   a configuration. Every batch enters a partition through one door,
- *   topic_append_batch, which also moves the high watermark, tells the
- *   partition's subscribers and wakes parked fetches. The files above this
- *   one use it: 06_config_defs.c, 06_lifecycle.c (files on disk), the
- *   handlers (06_admin.c, 06_config_apis.c, 06_produce_fetch.c), 06_apis.c.
+ *   topic_append_batch. Every other file of the chapter builds on this one.
  *
  * Kafka:
  *   Topic.validate and Topic.hasCollision (names), Topic.isInternal and
@@ -35,8 +32,7 @@
  *   (06_lifecycle.c) all of chapter 06's invariants after every change.
  *
  * Simplifications:
- *   - One broker: the leader, only replica and controller of every
- *     partition (chapters 07 and 08 add the others).
+ *   - One broker: leader, only replica and controller of every partition.
  *   - Topics live in an array searched linearly: tens, not millions.
  *   Single-threaded: everything belongs to the reactor thread.
  *

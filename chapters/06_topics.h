@@ -72,8 +72,7 @@ struct topic_broker_config {
 	int64_t log_retention_check_interval_ms; /* log.retention.check.interval.ms */
 };
 
-/* Kafka's defaults for every field; node_id 1, host "localhost", port
- * 9092, log_dir "/tmp/kraft-combined-logs", cluster_id "samsa-cluster". */
+/* Kafka's defaults for every field (node.id 1, localhost:9092, ...). */
 void topic_broker_config_defaults(struct topic_broker_config *cfg);
 
 /* ---- Topic configuration ---- */
@@ -141,105 +140,60 @@ struct topic {
 /* The topic manager: every topic of this broker. Opaque. */
 struct topic_manager;
 
-/* ---- Lifecycle ---- */
+/* ---- Lifecycle (06_apis.c, 06_lifecycle.c; docs/06_lifecycle.md) ---- */
 
-/* Load every "<topic>-<partition>" directory under cfg->log_dir (taking the
- * clean-shutdown marker and reading recovery-point-offset-checkpoint and
- * log-start-offset-checkpoint for the recovery hints), the topic configs
- * under <log_dir>/__samsa_topic_configs/, register every handler of this
- * chapter on srv (net_register) and a net_every timer for retention
- * (log.retention.check.interval.ms) and flush.ms. srv may be NULL: then
- * nothing is registered (tools and tests that only need the topics).
- * borrows: cfg (copied), srv (must outlive the manager). returns owned
- * *out (topic_manager_close). */
+/* Load cfg->log_dir, register every handler on srv (NULL: none); owned *out. */
 int topic_manager_open(const struct topic_broker_config *cfg,
 		       struct net_server *srv, struct topic_manager **out);
-
-/* A clean shutdown: flush every log, write both checkpoints, close the
- * logs, then write the clean-shutdown marker; free everything. Call once
- * the reactor has stopped and after net_server_free (parked fetches point
- * at the manager). */
+/* Clean shutdown (flush, checkpoints, marker); after net_server_free. */
 void topic_manager_close(struct topic_manager *tm);
-
 /* The broker config the manager was opened with. */
 const struct topic_broker_config *topic_manager_config(
 	const struct topic_manager *tm);
-
-/* One retention and flush.ms pass over every log, then the checkpoints
- * (what the retention timer runs). now_ms: wall clock. */
+/* One retention and flush.ms pass, then the checkpoints; now_ms: wall. */
 void topic_manager_tick(struct topic_manager *tm, int64_t now_ms);
-
-/* Write recovery-point-offset-checkpoint and log-start-offset-checkpoint
- * for every partition now (the timer, DeleteRecords and close do). */
+/* Write both offset checkpoint files for every partition now. */
 int topic_manager_checkpoint(struct topic_manager *tm);
 
-/* ---- Names and ids ---- */
+/* ---- Names and ids (06_topics.c) ---- */
 
-/* KAFKA: Topic.validate: not empty, not "." or "..", at most 249 chars of
- * [a-zA-Z0-9._-]. */
+/* KAFKA: Topic.validate: 1-249 chars of [a-zA-Z0-9._-], not "." or "..". */
 bool topic_name_valid(const char *name, size_t len);
-
-/* Names the broker keeps for itself: __cluster_metadata and the internal
- * topics (__consumer_offsets, __transaction_state). No client creates or
- * writes them, and auto-creation never makes them. */
+/* __cluster_metadata or an internal topic: no client creates or writes it. */
 bool topic_name_reserved(const char *name, size_t len);
-
-/* Uuid.toString(): base64url of the 16 bytes, no padding; out holds
- * TOPIC_ID_STRING_LEN + 1 bytes. */
+/* KAFKA: Uuid.toString: base64url, no padding, into TOPIC_ID_STRING_LEN+1. */
 void topic_id_format(const struct wire_uuid *id, char *out);
-/* The reverse; KB_ERR_INVAL for anything that is not 22 base64url chars. */
+/* The reverse; KB_ERR_INVAL unless s is 22 base64url characters. */
 int topic_id_parse(const char *s, struct wire_uuid *out);
 
-/* ---- Hooks for later chapters ---- */
+/* ---- Hooks for later chapters (06_topics.c; docs/06_topics.md) ---- */
 
-/* Find a topic by name or id; NULL if none. valid until the topic is
- * deleted. (Chapters 08, 09, 10, 11.) */
+/* The topic named name, or NULL; valid until the topic is deleted. */
 struct topic *topic_find(struct topic_manager *tm, const char *name);
-/* The same for a name that is not NUL-terminated (a view from the wire). */
+/* topic_find for a name that is not NUL-terminated (a wire view). */
 struct topic *topic_find_len(const struct topic_manager *tm, const char *name,
 			     size_t len);
+/* The topic with id, or NULL. */
 struct topic *topic_find_by_id(struct topic_manager *tm,
 			       const struct wire_uuid *id);
-/* Every topic, in creation order: i in [0, topic_count). Metadata, and
- * chapter 14's metrics. valid until a topic is created or deleted. */
+/* How many topics; topic_at(i) walks them in creation order. */
 size_t topic_count(const struct topic_manager *tm);
+/* Topic i in creation order; valid until a topic is created or deleted. */
 struct topic *topic_at(const struct topic_manager *tm, size_t i);
-/* Find one partition; NULL if the topic or the partition does not exist. */
+/* One partition, or NULL if the topic or the partition does not exist. */
 struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     const char *topic,
 					     int32_t partition);
 
-/* Tests: fn(ctx, step) runs before each durable step of creating or
- * deleting a topic ("create: intent", "partition", "delete: rename", ...);
- * the crash tests end the process there. NULL removes it. */
-typedef void (*topic_step_fn)(void *ctx, const char *step);
-void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx);
-
-/* Create a topic as CreateTopics would (same validation: name, configs,
- * KB_ERR_EXISTS for TOPIC_ALREADY_EXISTS, KB_ERR_INVAL for a bad name or
- * config). num_partitions -1 = num.partitions. Whether a topic is internal
- * follows from its name (KAFKA: Topic.isInternal); a reserved name that
- * is no internal topic is KB_ERR_INVAL. Chapter 09 creates
- * __consumer_offsets (50 partitions, cleanup.policy=compact). *out may be
- * NULL. borrows: configs. */
+/* Create as CreateTopics would (KB_ERR_EXISTS, KB_ERR_INVAL); n -1: default. */
 int topic_create(struct topic_manager *tm, const char *name,
 		 int32_t num_partitions, const struct topic_config_kv *configs,
 		 size_t nconfigs, struct topic **out);
-
-/* Append one batch that passed validation (Produce in 06_produce_fetch.c,
- * or one the broker built with wire_batch_write): offsets and leader
- * epoch assigned, the high watermark moved (while chapter 06 owns it),
- * every subscriber told, fetches parked on the log woken once.
- * batch is rewritten in place (bytes 0..15). Chapters 09 (offset
- * commits) and 11 (transaction markers). borrows: batch. */
+/* Append a validated batch (rewritten in place): HW, subscribers, one wake. */
 int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		       uint8_t *batch, size_t len,
 		       struct log_append_info *info);
-
-/* Copy whole batches from offset into out (appended), at most max_bytes
- * but at least one batch, never past the high watermark; *next_offset is
- * the offset to read next. KB_ERR_RANGE outside [log start, log end].
- * Chapter 09 loads __consumer_offsets with it. */
+/* Copy whole batches from offset, below the high watermark, into out. */
 int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
 		    int64_t offset, size_t max_bytes, struct kb_buf *out,
 		    int64_t *next_offset);
@@ -251,11 +205,7 @@ struct topic_produce_verdict {
 	int64_t base_offset; /* of the original batch, when duplicate */
 };
 
-/* Chapter 11 (idempotent producers): called before each produced batch is
- * appended, with its partition and decoded header (producer id, epoch,
- * sequence), and prev: the batch before it in the same request to the
- * same partition (checked, not yet appended), or NULL. Fill *v (it
- * starts as NONE, not duplicate). */
+/* Chapter 11: judge batch (prev: the one before it in the request) into v. */
 typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 				       const struct seg_batch *batch,
 				       const struct seg_batch *prev,
@@ -263,50 +213,42 @@ typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 /* Install the produce check (NULL removes it). borrows: ctx. */
 void topic_set_produce_check(struct topic_manager *tm,
 			     topic_produce_check_fn fn, void *ctx);
-
-/* Partition events, any number of subscribers (chapters 08, 10, 11):
- * called after every append (produced or internal), in subscription
- * order, with the batch header as stored and where it went. The high
- * watermark has moved already (when chapter 06 owns it); the one wake of
- * parked fetches comes after the last subscriber. */
-typedef void (*topic_appended_fn)(void *ctx, struct topic_partition *tp,
-				  const struct seg_batch *batch,
-				  const struct log_append_info *info);
-/* Subscribe fn with ctx to appends. borrows: ctx. */
-int topic_subscribe(struct topic_manager *tm, topic_appended_fn fn, void *ctx);
-/* Remove the subscription of fn with ctx (none: nothing happens). */
-void topic_unsubscribe(struct topic_manager *tm, topic_appended_fn fn,
-		       void *ctx);
-/* Chapter 08: take the high watermark from chapter 06, once. From then
- * on an append no longer moves it; only topic_partition_set_high_watermark
- * does (when the ISR has the records). */
-void topic_take_high_watermark(struct topic_manager *tm);
-
-/* Run the installed produce check on one batch (Produce does, before
- * topic_append_batch); with none installed *v says go on. */
+/* Run the produce check (Produce does, before appending); none: go on. */
 void topic_run_produce_check(struct topic_manager *tm,
 			     struct topic_partition *tp,
 			     const struct seg_batch *batch,
 			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v);
 
-/* The owner that took the high watermark moves tp's (never backwards,
- * never past the log end) and wakes every fetch parked on it. */
+/* A partition event: batch (header as stored) was appended to tp. */
+typedef void (*topic_appended_fn)(void *ctx, struct topic_partition *tp,
+				  const struct seg_batch *batch,
+				  const struct log_append_info *info);
+/* Subscribe fn with ctx to appends (any number, in order). borrows: ctx. */
+int topic_subscribe(struct topic_manager *tm, topic_appended_fn fn, void *ctx);
+/* Remove the subscription of fn with ctx (none: nothing happens). */
+void topic_unsubscribe(struct topic_manager *tm, topic_appended_fn fn,
+		       void *ctx);
+/* Chapter 08: become the one owner of the high watermark, once. */
+void topic_take_high_watermark(struct topic_manager *tm);
+/* The owner moves tp's high watermark (never back, never past LEO). */
 void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark);
 
-/* Assert chapter 06's invariants (headers of 06_topics.c, 06_lifecycle.c)
- * over every topic, or over one partition; no-ops with NDEBUG. */
+/* Tests: fn(ctx, step) runs before each durable step of a create/delete. */
+typedef void (*topic_step_fn)(void *ctx, const char *step);
+/* Install the step hook (NULL removes it). borrows: ctx. */
+void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx);
+
+/* Assert every invariant of chapter 06 (no-op with NDEBUG). */
 void topic_check(const struct topic_manager *tm);
+/* Assert one partition's invariants (no-op with NDEBUG). */
 void topic_partition_check(const struct topic_partition *tp);
 
-/* ---- Handlers ---- */
+/* ---- Handlers (registered by topic_manager_open; tests and fuzzer) ---- */
 
-/* Registered by topic_manager_open with the ctx of the manager; exported
- * so tests and the fuzzer can reach them. Each decodes its whole request,
- * acts, and encodes the response for req->header.api_version; KB_ERR_PROTO
- * for a malformed body. In 06_admin.c: */
+/* 06_admin.c */
 int handle_metadata(struct net_request *req, struct net_response *resp);
 int handle_create_topics(struct net_request *req, struct net_response *resp);
 int handle_delete_topics(struct net_request *req, struct net_response *resp);
@@ -314,13 +256,13 @@ int handle_create_partitions(struct net_request *req,
 			     struct net_response *resp);
 int handle_describe_cluster(struct net_request *req,
 			    struct net_response *resp);
-/* In 06_config_apis.c: */
+/* 06_config_apis.c */
 int handle_describe_configs(struct net_request *req,
 			    struct net_response *resp);
 int handle_alter_configs(struct net_request *req, struct net_response *resp);
 int handle_incremental_alter_configs(struct net_request *req,
 				     struct net_response *resp);
-/* In 06_produce_fetch.c: */
+/* 06_produce_fetch.c */
 int handle_produce(struct net_request *req, struct net_response *resp);
 int handle_fetch(struct net_request *req, struct net_response *resp);
 int handle_list_offsets(struct net_request *req, struct net_response *resp);
@@ -330,9 +272,7 @@ int handle_delete_records(struct net_request *req, struct net_response *resp);
 
 /* ---- Between the files of chapter 06 (not for later chapters) ---- */
 
-/* Most partitions one topic may have; more is INVALID_PARTITIONS.
- * SIMPLIFICATION: Kafka sets no such cap, but each partition keeps files
- * open and a process may open only so many. */
+/* SIMPLIFICATION: most partitions of one topic (open files are finite). */
 #define TOPIC_MAX_PARTITIONS 1000
 
 /* The outcome of one item of an admin request. */
@@ -341,68 +281,49 @@ struct topic_result {
 	char *message; /* owned, or NULL (sent as null) */
 };
 
-/* 06_topics.c: set r's error and message (printf-style; NULL fmt: no
- * message). */
-void topic_result_set(struct topic_result *r, int16_t error,
-		      const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* The message as a wire string (null when none). valid until r is freed. */
-struct wire_str topic_result_message(const struct topic_result *r);
-
-/* 06_topics.c: copy a topic name from the wire into out (TOPIC_NAME_MAX +
- * 1 bytes); false when it breaks topic_name_valid. */
-bool topic_name_copy(struct wire_str s, char *out);
-/* 06_topics.c: KAFKA: Topic.hasCollision: another topic equal once '.'
- * reads '_'. */
-struct topic *topic_collision(const struct topic_manager *tm,
-			      const char *name, size_t len);
-
-/* 06_topics.c: the registry alone, empty, and its end (frees every
- * topic). returns owned *out (topic_manager_free). borrows: cfg, srv. */
-int topic_manager_new(const struct topic_broker_config *cfg,
-		      struct net_server *srv, struct topic_manager **out);
-void topic_manager_free(struct topic_manager *tm);
-/* The server the manager was opened with, or NULL. */
-struct net_server *topic_manager_server(const struct topic_manager *tm);
-/* A topic with no partitions yet (returns owned *out), and its end
- * (closes its logs; takes t). */
-int topic_new(const char *name, struct topic **out);
-void topic_free(struct topic *t);
-/* Room for one more topic, then publishing it cannot fail (takes t). */
-int topic_publish_reserve(struct topic_manager *tm);
-void topic_publish(struct topic_manager *tm, struct topic *t);
-/* No request finds t any more; parked fetches on its logs are woken. */
-void topic_unpublish(struct topic_manager *tm, struct topic *t);
-/* KAFKA: Topic.isInternal: a topic only the broker creates and writes. */
-bool topic_is_internal(const char *name);
-/* KAFKA: Uuid.randomUuid, never starting with '-' as text. */
-void topic_id_generate(struct wire_uuid *id);
-/* Run the step hook (topic_set_step_hook), if any. */
-void topic_step(const struct topic_manager *tm, const char *step);
-
-/* 06_lifecycle.c: topic_manager_open without the handlers: the registry
- * loaded from cfg->log_dir, the timers on srv. */
-int topic_manager_load(const struct topic_broker_config *cfg,
-		       struct net_server *srv, struct topic_manager **out);
 /* What a new topic is made of, validated by the caller. borrows: all. */
 struct topic_spec {
 	const char *name;
 	int32_t npartitions;
 	const struct topic_overrides *overrides;
 };
-/* 06_lifecycle.c: create spec's files, all or nothing, then publish. */
-int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
-		  struct topic **out);
-/* Grow t to n partitions (n > t->npartitions, validated). */
-int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
-/* Unpublish t, then delete its files and free it. takes: t. */
-int topic_delete(struct topic_manager *tm, struct topic *t);
-/* Persist the validated overrides o, then apply them. takes: o. */
-int topic_reconfigure(struct topic_manager *tm, struct topic *t,
-		      struct topic_overrides *o);
 
-/* 06_topics.c: struct topic_overrides as a small map. set copies both
- * strings; free empties it. */
+/* 06_topics.c, the registry: */
+/* Set r's error and message (printf-style; NULL fmt: no message). */
+void topic_result_set(struct topic_result *r, int16_t error,
+		      const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The message as a wire string (null when none); valid until r is freed. */
+struct wire_str topic_result_message(const struct topic_result *r);
+/* Copy a wire name into out (TOPIC_NAME_MAX + 1); false if invalid. */
+bool topic_name_copy(struct wire_str s, char *out);
+/* KAFKA: Topic.hasCollision: another topic equal once '.' reads '_'. */
+struct topic *topic_collision(const struct topic_manager *tm,
+			      const char *name, size_t len);
+/* KAFKA: Topic.isInternal: a topic only the broker creates and writes. */
+bool topic_is_internal(const char *name);
+/* KAFKA: Uuid.randomUuid, never starting with '-' as text. */
+void topic_id_generate(struct wire_uuid *id);
+/* The empty registry; returns owned *out. borrows: cfg (copied), srv. */
+int topic_manager_new(const struct topic_broker_config *cfg,
+		      struct net_server *srv, struct topic_manager **out);
+/* Free the registry and every topic in it. */
+void topic_manager_free(struct topic_manager *tm);
+/* The server the manager was opened with, or NULL. */
+struct net_server *topic_manager_server(const struct topic_manager *tm);
+/* A topic with no partitions yet; returns owned *out (topic_free). */
+int topic_new(const char *name, struct topic **out);
+/* Close t's logs and free it. takes: t. */
+void topic_free(struct topic *t);
+/* Room for one more topic, so that topic_publish cannot fail. */
+int topic_publish_reserve(struct topic_manager *tm);
+/* Requests find t from now on. takes: t. */
+void topic_publish(struct topic_manager *tm, struct topic *t);
+/* No request finds t any more; fetches parked on its logs are woken. */
+void topic_unpublish(struct topic_manager *tm, struct topic *t);
+/* Run the step hook, if one is installed. */
+void topic_step(const struct topic_manager *tm, const char *step);
+/* The overrides map: get (NULL if unset), set (copies both), del, copy. */
 const char *topic_overrides_get(const struct topic_overrides *o,
 				const char *name);
 int topic_overrides_set(struct topic_overrides *o, const char *name,
@@ -410,6 +331,7 @@ int topic_overrides_set(struct topic_overrides *o, const char *name,
 void topic_overrides_del(struct topic_overrides *o, const char *name);
 int topic_overrides_copy(struct topic_overrides *dst,
 			 const struct topic_overrides *src);
+/* Empty o, freeing every string. */
 void topic_overrides_free(struct topic_overrides *o);
 
 /* KAFKA: DescribeConfigsResponse.ConfigType and ConfigSource. */
@@ -440,9 +362,8 @@ struct topic_config_entry {
 	char text[2][TOPIC_CONFIG_VALUE_MAX]; /* values made from numbers */
 };
 
-/* 06_config_defs.c: the effective config of a topic with overrides o: Kafka's
- * defaults, then the broker's values, then o. KB_ERR_INVAL with res set
- * (INVALID_CONFIG and a message) for an unknown key or a bad value. */
+/* 06_config_defs.c, the config table: */
+/* Default < broker < o into out; KB_ERR_INVAL with res (INVALID_CONFIG). */
 int topic_config_build(const struct topic_manager *tm,
 		       const struct topic_overrides *o, struct topic_config *out,
 		       struct topic_result *res);
@@ -467,5 +388,20 @@ bool topic_config_broker_entry_at(const struct topic_manager *tm, size_t i,
 				  struct topic_config_entry *e);
 /* The next item of a comma-separated list, trimmed; NULL at the end. */
 const char *topic_config_list_next(const char **p, size_t *len);
+
+/* 06_lifecycle.c, topics on disk: */
+/* topic_manager_open without the handlers: load log_dir, start timers. */
+int topic_manager_load(const struct topic_broker_config *cfg,
+		       struct net_server *srv, struct topic_manager **out);
+/* Create spec's files all or nothing, then publish the topic. */
+int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
+		  struct topic **out);
+/* Grow t to n partitions (n > t->npartitions, validated). */
+int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
+/* Delete t all or nothing (intent, unpublish, files); takes t on KB_OK. */
+int topic_delete(struct topic_manager *tm, struct topic *t);
+/* Persist the validated overrides o, then apply them. takes: o. */
+int topic_reconfigure(struct topic_manager *tm, struct topic *t,
+		      struct topic_overrides *o);
 
 #endif
