@@ -150,6 +150,7 @@ static void tb_stop(struct tb *b)
 {
 	net_stop(b->srv);
 	pthread_join(b->thread, NULL);
+	topic_check(b->tm); /* every server test ends with the invariants */
 	net_server_free(b->srv);
 	topic_manager_close(b->tm);
 }
