@@ -560,8 +560,10 @@ static int partition_open(struct topic_manager *tm, struct topic *t,
 	if (rc == KB_OK && tp->log->nepochs == 0)
 		rc = log_epoch_assign(tp->log, 0, tp->log->log_start_offset);
 	if (rc == KB_OK && (metadata_file_read(dir, &id) != KB_OK ||
-			    memcmp(id.b, t->id.b, WIRE_UUID_LEN) != 0))
+			    memcmp(id.b, t->id.b, WIRE_UUID_LEN) != 0)) {
+		topic_step(tm, "partition: metadata"); /* a log, no id yet */
 		rc = metadata_file_write(dir, &t->id);
+	}
 	if (rc != KB_OK) {
 		if (tp->log)
 			log_close(tp->log);
