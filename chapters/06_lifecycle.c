@@ -543,10 +543,10 @@ int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n)
 	return rc;
 }
 
-/* Open (or create) partition p of t as t->partitions[p]. A partition
- * without leader epochs gets epoch 0 at its start (KAFKA: a new leader's
- * leader-epoch-checkpoint reads "0 0"); partition.metadata is written
- * whenever it does not hold the topic's id. */
+/* Open (hint: at load) or create (no hint) partition p of t as
+ * t->partitions[p]. A partition without leader epochs gets epoch 0 at its
+ * start (KAFKA: a new leader's leader-epoch-checkpoint reads "0 0");
+ * partition.metadata is written whenever it does not hold the topic's id. */
 static int partition_open(struct topic_manager *tm, struct topic *t,
 			  int32_t p, const struct log_recovery_hint *hint)
 {
@@ -556,6 +556,12 @@ static int partition_open(struct topic_manager *tm, struct topic *t,
 	if (!tp)
 		return KB_ERR_NOMEM;
 	path_fmt(dir, "%s/%s-%" PRId32, log_dir(tm), t->name, p);
+	if (!hint && access(dir, F_OK) == 0) {
+		/* A new partition never reuses what a failed delete left. */
+		KB_ERROR("topics: %s is left from an earlier topic", dir);
+		free(tp);
+		return KB_ERR_EXISTS;
+	}
 	int rc = log_open(dir, &t->cfg.log, hint, &tp->log);
 	if (rc == KB_OK && tp->log->nepochs == 0)
 		rc = log_epoch_assign(tp->log, 0, tp->log->log_start_offset);

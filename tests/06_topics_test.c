@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -752,6 +753,35 @@ static void test_topic_delete_all_or_nothing_across_crash(void **state)
 			break;
 	}
 	assert_true(k >= 8); /* intent, 3 renames, 3 removes, configs, ... */
+}
+
+/* Invariant 3 of 06_lifecycle.c: a new topic never takes over a partition
+ * directory an earlier topic left (a delete whose removal failed): the
+ * creation fails, touches nothing of it, and leaves no topic. */
+static void test_topic_create_never_reuses_a_leftover_directory(void **state)
+{
+	struct tb b;
+	struct tu_log_capture log;
+	tb_config(&b);
+	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+	assert_int_equal(mkdir(path_in(&b, "old-1"), 0755), 0);
+	tu_write_all(path_in(&b, "old-1/00000000000000000000.log"), "x", 1);
+	static const char meta[] = "version: 0\ntopic_id: AAAAAAAAQACAAAAAAAAAAA\n";
+	tu_write_all(path_in(&b, "old-1/partition.metadata"), meta,
+		     sizeof meta - 1);
+	tu_log_capture_start(&log);
+	assert_int_not_equal(topic_create(b.tm, "old", 2, NULL, 0, NULL), KB_OK);
+	tu_log_capture_stop();
+	assert_non_null(strstr(log.text, "left from an earlier topic"));
+	assert_null(topic_find(b.tm, "old"));
+	assert_true(tu_file_size(path_in(&b, "old-0")) < 0);
+	assert_int_equal(tu_file_size(path_in(&b, "old-1/00000000000000000000.log")),
+			 1);
+	assert_int_equal(files_with_prefix(path_in(&b, "__samsa_topic_configs"), ""),
+			 2);
+	topic_check(b.tm);
+	topic_manager_close(b.tm);
+	tu_rmrf(b.dir);
 }
 
 /* ---- Hooks, without a server ---- */
@@ -2642,6 +2672,7 @@ int main(void)
 		cmocka_unit_test(test_topic_load_recreates_gaps_and_finishes_deletes),
 		cmocka_unit_test(test_topic_create_all_or_nothing_across_crash),
 		cmocka_unit_test(test_topic_delete_all_or_nothing_across_crash),
+		cmocka_unit_test(test_topic_create_never_reuses_a_leftover_directory),
 		cmocka_unit_test(test_topic_hooks_create_append_read),
 		cmocka_unit_test(test_topic_subscribers_hear_each_append_one_wake),
 		cmocka_unit_test(test_topic_take_high_watermark_moves_ownership),
