@@ -21,6 +21,7 @@
  *     of overrides, or says which key is wrong and why.
  *   - topic_config_entry_at / _find / topic_config_broker_entry_at show a
  *     key as DescribeConfigs does: value, source, synonyms.
+ *   - topic_reconfigure persists a validated set, then applies it.
  *
  * Invariants:
  *   1. Every key a client can read or write is a row of config_defs (topic)
@@ -31,6 +32,8 @@
  *      DEFAULT_CONFIG 5).
  *
  * Simplifications:
+ *   - Configs live in <log_dir>/__samsa_topic_configs/<id>.properties;
+ *     KRaft keeps them as ConfigRecords in __cluster_metadata.
  *   - Keys samsa has no use for yet (compression.type, preallocate,
  *     segment.jitter.ms, file.delete.delay.ms) are validated and shown but
  *     change nothing.
@@ -53,6 +56,8 @@
 #include "04_codec.h"
 #include "06_topics.h"
 
+/* Largest properties file read back: 1 MiB. */
+#define CONFIG_FILE_MAX (1024 * 1024)
 /* Room for a validator's reason, NUL included. */
 #define CONFIG_WHY_MAX 128
 /* Offset and size of a field, for the tables below. */
@@ -228,6 +233,7 @@ static void config_describe(const struct topic_manager *tm,
 			    struct topic_config_entry *e);
 static void field_text(const void *base, const struct config_field *f,
 		       char *buf, size_t cap);
+static int overrides_parse(const char *path, struct topic_overrides *o);
 
 /* ---- Building a topic's config ---- */
 
@@ -399,6 +405,110 @@ bool topic_config_broker_entry_at(const struct topic_manager *tm, size_t i,
 	if (!set)
 		e->syn[0] = e->syn[1], e->nsyn = 1;
 	return true;
+}
+
+/* ---- A topic's configs on disk ---- */
+
+/* <log_dir>/__samsa_topic_configs/<topic id><suffix>, into out
+ * (TOPIC_FULL_PATH_MAX bytes, always enough). */
+void topic_file_path(const struct topic_manager *tm,
+		     const struct wire_uuid *id, const char *suffix, char *out)
+{
+	char s[TOPIC_ID_STRING_LEN + 1];
+	topic_id_format(id, s);
+	snprintf(out, TOPIC_FULL_PATH_MAX, "%s/%s/%s%s",
+		 topic_manager_config(tm)->log_dir, TOPIC_CONFIG_DIR, s, suffix);
+}
+
+/* INVARIANT 2: persist o first, then take it and apply it: every log gets
+ * its new struct log_config (segment sizes count from the next roll).
+ * takes: o (freed on failure too). */
+int topic_reconfigure(struct topic_manager *tm, struct topic *t,
+		      struct topic_overrides *o)
+{
+	struct topic_overrides old = t->overrides;
+	struct topic_config cfg;
+	struct topic_result res = {0};
+	int rc = topic_config_build(tm, o, &cfg, &res);
+	free(res.message);
+	t->overrides = *o;
+	if (rc == KB_OK)
+		rc = topic_overrides_save(tm, t);
+	if (rc != KB_OK) {
+		t->overrides = old;
+		topic_overrides_free(o);
+		return rc;
+	}
+	topic_overrides_free(&old);
+	t->cfg = cfg;
+	for (int32_t p = 0; p < t->npartitions; p++)
+		t->partitions[p]->log->cfg = cfg.log;
+	topic_config_check(tm, t);
+	return KB_OK;
+}
+
+/* <log_dir>/__samsa_topic_configs/<topic id>.properties, one "key=value"
+ * line per override, replaced atomically (kb_write_file_atomic). Named by
+ * id, not by name: a 249-byte name plus ".properties.tmp" would not fit
+ * in one directory entry. */
+int topic_overrides_save(const struct topic_manager *tm, const struct topic *t)
+{
+	char path[TOPIC_FULL_PATH_MAX];
+	struct kb_buf b;
+	int rc = KB_OK;
+	kb_buf_init(&b);
+	topic_file_path(tm, &t->id, TOPIC_PROPERTIES, path);
+	for (size_t i = 0; rc == KB_OK && i < t->overrides.n; i++) {
+		const char *kv[] = {t->overrides.names[i], "=",
+				    t->overrides.values[i], "\n"};
+		for (size_t k = 0; rc == KB_OK && k < KB_ARRAY_LEN(kv); k++)
+			rc = kb_buf_append(&b, kv[k], strlen(kv[k]));
+	}
+	if (rc == KB_OK)
+		rc = kb_write_file_atomic(path, b.data ? (void *)b.data : "", b.len);
+	kb_buf_fini(&b);
+	return rc;
+}
+
+/* Read t's file back; a missing file is no overrides. A file of an
+ * older samsa, named <topic>.properties, moves to its id's name. */
+int topic_overrides_load(const struct topic_manager *tm,
+			 const struct topic *t, struct topic_overrides *o)
+{
+	char path[TOPIC_FULL_PATH_MAX], old[TOPIC_FULL_PATH_MAX];
+	topic_file_path(tm, &t->id, TOPIC_PROPERTIES, path);
+	int rc = overrides_parse(path, o);
+	if (rc != KB_ERR_NOTFOUND)
+		return rc;
+	snprintf(old, sizeof old, "%s/%s/%s%s", topic_manager_config(tm)->log_dir,
+		 TOPIC_CONFIG_DIR, t->name, TOPIC_PROPERTIES);
+	if ((rc = overrides_parse(old, o)) == KB_ERR_NOTFOUND)
+		return KB_OK;
+	if (rc == KB_OK && rename(old, path) != 0) {
+		KB_ERROR("topics: rename %s: %s", old, strerror(errno));
+		rc = KB_ERR_IO;
+	}
+	return rc;
+}
+
+/* One properties file into o. SIMPLIFICATION: no Java properties
+ * escapes; values with line breaks are refused earlier. */
+static int overrides_parse(const char *path, struct topic_overrides *o)
+{
+	char *text, *save = NULL;
+	int rc = kb_read_file(path, &text, NULL, CONFIG_FILE_MAX);
+	if (rc != KB_OK)
+		return rc;
+	for (char *line = strtok_r(text, "\n", &save); rc == KB_OK && line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (line[0] == '#' || !eq)
+			continue;
+		*eq = '\0';
+		rc = topic_overrides_set(o, line, eq + 1);
+	}
+	free(text);
+	return rc;
 }
 
 /* ---- Validators ---- */

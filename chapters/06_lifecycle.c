@@ -15,15 +15,16 @@
  * Interface:
  *   - topic_manager_load opens the registry from the log directory;
  *     topic_manager_close is the clean shutdown.
- *   - topic_install, topic_add_partitions, topic_delete and
- *     topic_reconfigure are the only writers of a topic's files.
+ *   - topic_install, topic_add_partitions and topic_delete are the only
+ *     writers of a topic's directories (topic_reconfigure, in
+ *     06_config_defs.c, of its properties file).
  *
  * Invariants:
  *   1. Every topic's partition directory <log_dir>/<topic>-<n> exists and
  *      its partition.metadata holds the topic's id.
  *   2. A topic's cfg is what topic_config_build makes of its overrides,
  *      each log has the topic's struct log_config, and the overrides on
- *      disk equal those in memory after every change.
+ *      disk equal those in memory after every change (topic_reconfigure).
  *   3. A topic is visible to clients only once all its files exist, and a
  *      deleted one disappears before its files go. Across a crash both are
  *      all or nothing: <id>.creating / <id>.deleting is on disk while
@@ -59,8 +60,6 @@
 #include "05_server.h"
 #include "06_topics.h"
 
-/* Where samsa keeps topic configs: <log_dir>/<this>/<topic id>.properties. */
-#define TOPIC_CONFIG_DIR "__samsa_topic_configs"
 /* KAFKA: PartitionMetadataFile, "version: 0\ntopic_id: <id>\n". */
 #define TOPIC_METADATA_FILE "partition.metadata"
 /* KAFKA: LogManager's checkpoint files in the log directory. */
@@ -74,14 +73,10 @@
  * is on disk, the next start removes every file of that topic. */
 #define TOPIC_INTENT_CREATE ".creating"
 #define TOPIC_INTENT_DELETE ".deleting"
-#define TOPIC_PROPERTIES ".properties"
 /* How often flush.ms is checked, in milliseconds. */
 #define TOPIC_FLUSH_CHECK_MS 1000
 /* Largest properties or partition.metadata file read back: 1 MiB. */
 #define TOPIC_FILE_MAX (1024 * 1024)
-/* Room for any path built here: the log directory (shorter than
- * TOPIC_PATH_MAX) and at most two names of TOPIC_NAME_MAX bytes. */
-#define TOPIC_FULL_PATH_MAX (TOPIC_PATH_MAX + 2 * TOPIC_NAME_MAX + 64)
 
 /* What topic_manager_load reads before it opens any log. */
 struct load_state {
@@ -111,13 +106,6 @@ static int install_files(struct topic_manager *tm, struct topic *t,
 			 int32_t n);
 static int partition_open(struct topic_manager *tm, struct topic *t,
 			  int32_t p, const struct log_recovery_hint *hint);
-static int overrides_save(const struct topic_manager *tm, const struct topic *t);
-static int overrides_load(const struct topic_manager *tm,
-			  const struct topic *t, struct topic_overrides *o);
-static int overrides_parse(const char *path, struct topic_overrides *o);
-static void topic_file_path(const struct topic_manager *tm,
-			    const struct wire_uuid *id, const char *suffix,
-			    char *out);
 static int intent_write(const struct topic_manager *tm,
 			const struct topic *t, const char *kind);
 static int intent_clear(const struct topic_manager *tm,
@@ -285,7 +273,7 @@ static int load_topic(struct topic_manager *tm, const struct load_state *ls,
 static void load_topic_config(struct topic_manager *tm, struct topic *t)
 {
 	struct topic_result res = {0};
-	if (overrides_load(tm, t, &t->overrides) != KB_OK ||
+	if (topic_overrides_load(tm, t, &t->overrides) != KB_OK ||
 	    topic_config_build(tm, &t->overrides, &t->cfg, &res) != KB_OK) {
 		KB_WARN("topics: ignoring the configs of %s: %s", t->name,
 			res.message ? res.message : "unreadable file");
@@ -515,7 +503,7 @@ static int install_files(struct topic_manager *tm, struct topic *t, int32_t n)
 		rc = topic_add_partitions(tm, t, n);
 	if (rc == KB_OK) {
 		topic_step(tm, "create: configs");
-		rc = overrides_save(tm, t);
+		rc = topic_overrides_save(tm, t);
 	}
 	if (rc == KB_OK) /* the new directory entries, before the commit */
 		rc = kb_fsync_dir(log_dir(tm));
@@ -609,16 +597,6 @@ int topic_delete(struct topic_manager *tm, struct topic *t)
 	topic_id_format(&tid, id);
 	KB_INFO("topics: deleted %s (id %s)", name, id);
 	return KB_OK;
-}
-
-/* <log_dir>/__samsa_topic_configs/<topic id><suffix>. */
-static void topic_file_path(const struct topic_manager *tm,
-			    const struct wire_uuid *id, const char *suffix,
-			    char *out)
-{
-	char s[TOPIC_ID_STRING_LEN + 1];
-	topic_id_format(id, s);
-	path_fmt(out, "%s/%s/%s%s", log_dir(tm), TOPIC_CONFIG_DIR, s, suffix);
 }
 
 /* Write the intent kind (TOPIC_INTENT_*) naming t, durably: from now
@@ -754,99 +732,6 @@ static int partition_dir_remove(struct topic_manager *tm, const char *dir,
 	}
 	topic_step(tm, "delete: remove");
 	return remove_tree(gone);
-}
-
-/* ---- Configs and their properties file ---- */
-
-/* INVARIANT 2: persist o first, then take it and apply it: every log gets
- * its new struct log_config (segment sizes count from the next roll).
- * takes: o (freed on failure too). */
-int topic_reconfigure(struct topic_manager *tm, struct topic *t,
-		      struct topic_overrides *o)
-{
-	struct topic_overrides old = t->overrides;
-	struct topic_config cfg;
-	struct topic_result res = {0};
-	int rc = topic_config_build(tm, o, &cfg, &res);
-	free(res.message);
-	t->overrides = *o;
-	if (rc == KB_OK)
-		rc = overrides_save(tm, t);
-	if (rc != KB_OK) {
-		t->overrides = old;
-		topic_overrides_free(o);
-		return rc;
-	}
-	topic_overrides_free(&old);
-	t->cfg = cfg;
-	for (int32_t p = 0; p < t->npartitions; p++)
-		t->partitions[p]->log->cfg = cfg.log;
-	topic_check(tm);
-	return KB_OK;
-}
-
-/* <log_dir>/__samsa_topic_configs/<topic id>.properties, one "key=value"
- * line per override, replaced atomically (kb_write_file_atomic). Named by
- * id, not by name: a 249-byte name plus ".properties.tmp" would not fit
- * in one directory entry. */
-static int overrides_save(const struct topic_manager *tm, const struct topic *t)
-{
-	char path[TOPIC_FULL_PATH_MAX];
-	struct kb_buf b;
-	int rc = KB_OK;
-	kb_buf_init(&b);
-	topic_file_path(tm, &t->id, TOPIC_PROPERTIES, path);
-	for (size_t i = 0; rc == KB_OK && i < t->overrides.n; i++) {
-		const char *kv[] = {t->overrides.names[i], "=",
-				    t->overrides.values[i], "\n"};
-		for (size_t k = 0; rc == KB_OK && k < KB_ARRAY_LEN(kv); k++)
-			rc = kb_buf_append(&b, kv[k], strlen(kv[k]));
-	}
-	if (rc == KB_OK)
-		rc = kb_write_file_atomic(path, b.data ? (void *)b.data : "", b.len);
-	kb_buf_fini(&b);
-	return rc;
-}
-
-/* Read t's file back; a missing file is no overrides. A file of an
- * older samsa, named <topic>.properties, moves to its id's name. */
-static int overrides_load(const struct topic_manager *tm,
-			  const struct topic *t, struct topic_overrides *o)
-{
-	char path[TOPIC_FULL_PATH_MAX], old[TOPIC_FULL_PATH_MAX];
-	topic_file_path(tm, &t->id, TOPIC_PROPERTIES, path);
-	int rc = overrides_parse(path, o);
-	if (rc != KB_ERR_NOTFOUND)
-		return rc;
-	path_fmt(old, "%s/%s/%s%s", log_dir(tm), TOPIC_CONFIG_DIR, t->name,
-		 TOPIC_PROPERTIES);
-	if ((rc = overrides_parse(old, o)) == KB_ERR_NOTFOUND)
-		return KB_OK;
-	if (rc == KB_OK && rename(old, path) != 0) {
-		KB_ERROR("topics: rename %s: %s", old, strerror(errno));
-		rc = KB_ERR_IO;
-	}
-	return rc;
-}
-
-/* One properties file into o. SIMPLIFICATION: no Java properties
- * escapes; values with line breaks are refused earlier. */
-static int overrides_parse(const char *path, struct topic_overrides *o)
-{
-	char *text, *save = NULL;
-	int rc = kb_read_file(path, &text, NULL, TOPIC_FILE_MAX);
-	if (rc != KB_OK)
-		return rc;
-	for (char *line = strtok_r(text, "\n", &save); rc == KB_OK && line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		if (line[0] == '#' || !eq)
-			continue;
-		*eq = '\0';
-		rc = topic_overrides_set(o, line, eq + 1);
-	}
-	free(text);
-	return rc;
 }
 
 /* ---- partition.metadata ---- */

@@ -274,6 +274,11 @@ int handle_delete_records(struct net_request *req, struct net_response *resp);
 
 /* SIMPLIFICATION: most partitions of one topic (open files are finite). */
 #define TOPIC_MAX_PARTITIONS 1000
+/* A topic's own files beside the logs: <log_dir>/<this>/<id><suffix>. */
+#define TOPIC_CONFIG_DIR "__samsa_topic_configs"
+#define TOPIC_PROPERTIES ".properties"
+/* Room for any path chapter 06 builds: log_dir and two names. */
+#define TOPIC_FULL_PATH_MAX (TOPIC_PATH_MAX + 2 * TOPIC_NAME_MAX + 64)
 
 /* The outcome of one item of an admin request. */
 struct topic_result {
@@ -388,6 +393,17 @@ bool topic_config_broker_entry_at(const struct topic_manager *tm, size_t i,
 				  struct topic_config_entry *e);
 /* The next item of a comma-separated list, trimmed; NULL at the end. */
 const char *topic_config_list_next(const char **p, size_t *len);
+/* <log_dir>/__samsa_topic_configs/<id><suffix> into out. */
+void topic_file_path(const struct topic_manager *tm,
+		     const struct wire_uuid *id, const char *suffix, char *out);
+/* Write t's overrides to <id>.properties, atomically. */
+int topic_overrides_save(const struct topic_manager *tm, const struct topic *t);
+/* Read t's overrides into o (none: empty; an old <name>.properties moves). */
+int topic_overrides_load(const struct topic_manager *tm,
+			 const struct topic *t, struct topic_overrides *o);
+/* Persist the validated overrides o, then apply them. takes: o. */
+int topic_reconfigure(struct topic_manager *tm, struct topic *t,
+		      struct topic_overrides *o);
 
 /* 06_lifecycle.c, topics on disk: */
 /* topic_manager_open without the handlers: load log_dir, start timers. */
@@ -400,8 +416,5 @@ int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
 int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
 /* Delete t all or nothing (intent, unpublish, files); takes t on KB_OK. */
 int topic_delete(struct topic_manager *tm, struct topic *t);
-/* Persist the validated overrides o, then apply them. takes: o. */
-int topic_reconfigure(struct topic_manager *tm, struct topic *t,
-		      struct topic_overrides *o);
 
 #endif
