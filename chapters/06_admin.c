@@ -1,27 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics, part 3: the admin APIs.
+ * Chapter 06 — topics, part 4: the admin APIs.
  *
  * Concept:
  *   Before a client produces a byte it asks where things are: which
  *   brokers exist, which topics, which broker leads each partition
- *   (Metadata). Operators and tools then create topics, delete them and add
- *   partitions. On one node every answer is short: this broker is the
- *   only broker, the controller, and the leader and only replica of every
- *   partition. What takes care is the request itself: many topics per
- *   request, each one checked on its own, each with Kafka's exact error
- *   code and message, and every field present in exactly the versions the
- *   JSON specs say.
+ *   (Metadata). Tools then create topics, delete them and add partitions.
+ *   On one node every answer is short; what takes care is the request:
+ *   many topics, each checked on its own with Kafka's exact error code.
  *
  * Kafka:
  *   Metadata v0-9 (auto.create.topics.enable, allow_auto_topic_creation),
  *   CreateTopics v2-7 (num_partitions/replication_factor -1 = the broker
  *   default, manual assignments, validate_only, the v5+ configs echo),
  *   DeleteTopics v1-6 (by name, v6 by id), CreatePartitions v0-3 (grow
- *   only), DescribeCluster v0-1. Error codes from Errors.java:
- *   INVALID_TOPIC_EXCEPTION 17, TOPIC_ALREADY_EXISTS 36, INVALID_PARTITIONS
- *   37, INVALID_REPLICATION_FACTOR 38, INVALID_REPLICA_ASSIGNMENT 39,
- *   INVALID_CONFIG 40, INVALID_REQUEST 42, TOPIC_DELETION_DISABLED 73.
+ *   only), DescribeCluster v0-1; error codes from Errors.java.
  *
  * Interface:
  *   - Each handle_* decodes its whole request into a small struct (arrays
@@ -41,8 +34,8 @@
  *   - A topic being created is ready at once: Kafka would answer
  *     LEADER_NOT_AVAILABLE until its controller's records reached brokers.
  *
- * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c,
- *   06_topics.c; chapters 00, 03, 04, 05.
+ * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c;
+ *   06_topics.c, 06_config_defs.c, 06_lifecycle.c; chapters 00, 04, 05.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -85,6 +78,7 @@ struct create_req {
 	int32_t n;
 	struct create_topic *topics; /* owned */
 	bool validate_only;
+	int16_t version; /* of the request */
 };
 
 /* One topic of a DeleteTopics request: by name, or (v6) by id. */
@@ -101,6 +95,34 @@ struct partitions_topic {
 	bool assignment_foreign; /* a replica list other than [node_id] */
 };
 
+/* The decoded CreatePartitionsRequest. */
+struct partitions_req {
+	int32_t n;
+	struct partitions_topic *topics; /* owned */
+	bool validate_only;
+};
+
+/* Where one Metadata answer goes, and what every topic of it shares. */
+struct metadata_out {
+	struct wire_writer *w;
+	int16_t v;    /* the request's version */
+	int32_t node; /* this broker: leader, replica and ISR of everything */
+};
+
+/* The outcome of one CreatableTopic, as create_write answers it. */
+struct create_result {
+	int32_t i;                /* its index in the request */
+	struct topic_result res;
+	const struct topic *made; /* borrowed: the new topic, or NULL */
+};
+
+/* The outcome of one DeleteTopicState: which topic it was. */
+struct delete_result {
+	struct topic_result res;
+	char name[TOPIC_NAME_MAX + 1]; /* "" when not found */
+	struct wire_uuid id;
+};
+
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
 static int metadata_decode(struct wire_reader *r, int16_t v,
@@ -109,14 +131,14 @@ static int create_decode(struct wire_reader *r, int32_t node,
 			 struct create_req *q);
 static void create_check(struct topic_manager *tm, const struct create_req *q,
 			 int32_t i, struct topic_result *res);
-static void create_write(struct wire_writer *w, int16_t v,
-			 struct topic_manager *tm, const struct create_topic *t,
-			 const struct topic_result *res, const struct topic *made);
+static void create_write(struct wire_writer *w, struct topic_manager *tm,
+			 const struct create_req *q,
+			 const struct create_result *r);
 static void delete_one(struct topic_manager *tm, const struct delete_topic *d,
-		       struct topic_result *res, char *name, struct wire_uuid *id);
+		       struct delete_result *r);
 static void partitions_check(struct topic_manager *tm,
-			     const struct partitions_topic *a, int32_t n,
-			     int32_t i, struct topic_result *res);
+			     const struct partitions_req *q, int32_t i,
+			     struct topic_result *res);
 static bool same_name(struct wire_str a, struct wire_str b);
 static void write_node_list(struct wire_writer *w, int32_t node);
 
@@ -147,10 +169,12 @@ static int metadata_decode(struct wire_reader *r, int16_t v,
 }
 
 /* One partition: this node leads it and is its only replica. */
-static void metadata_write_partition(struct wire_writer *w, int16_t v,
-				     int32_t node,
+static void metadata_write_partition(const struct metadata_out *o,
 				     const struct topic_partition *tp)
 {
+	struct wire_writer *w = o->w;
+	int16_t v = o->v;
+	int32_t node = o->node;
 	wire_write_i16(w, KAFKA_ERR_NONE);
 	wire_write_i32(w, tp->index);
 	wire_write_i32(w, node);
@@ -164,24 +188,27 @@ static void metadata_write_partition(struct wire_writer *w, int16_t v,
 }
 
 /* One topic: its partitions when t is found, none with an error. */
-static void metadata_write_topic(struct wire_writer *w, int16_t v,
-				 int32_t node, struct wire_str name,
-				 const struct topic *t, int16_t error)
+static void metadata_write_topic(const struct metadata_out *o,
+				 struct wire_str name, const struct topic *t,
+				 int16_t error)
 {
+	struct wire_writer *w = o->w;
+	int16_t v = o->v;
 	wire_write_i16(w, error);
 	wire_write_string(w, name);
 	if (v >= 1)
 		wire_write_bool(w, t && t->internal);
 	wire_write_array_len(w, t ? t->npartitions : 0);
 	for (int32_t p = 0; t && p < t->npartitions; p++)
-		metadata_write_partition(w, v, node, t->partitions[p]);
+		metadata_write_partition(o, t->partitions[p]);
 	if (v >= 8)
 		wire_write_i32(w, ADMIN_OPS_OMITTED);
 	wire_write_tags(w);
 }
 
 /* A named topic: found, auto-created (KAFKA: auto.create.topics.enable
- * and, v4+, allow_auto_topic_creation), or an error. */
+ * and, v4+, allow_auto_topic_creation), or an error. A reserved name is
+ * never auto-created: the broker makes its internal topics itself. */
 static int16_t metadata_resolve(struct topic_manager *tm,
 				const struct metadata_req *m,
 				struct wire_str name, struct topic **t)
@@ -191,7 +218,8 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	if ((*t = topic_find(tm, buf)))
 		return KAFKA_ERR_NONE;
-	if (!topic_manager_config(tm)->auto_create_topics || !m->allow_auto_create)
+	if (!topic_manager_config(tm)->auto_create_topics ||
+	    !m->allow_auto_create || topic_name_reserved(buf, strlen(buf)))
 		return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	int rc = topic_create(tm, buf, -1, NULL, 0, t);
 	if (rc == KB_ERR_INVAL || rc == KB_ERR_EXISTS)
@@ -227,7 +255,7 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 	struct topic_manager *tm = req->ctx;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
-	int32_t node = topic_manager_config(tm)->node_id;
+	struct metadata_out o = {w, v, topic_manager_config(tm)->node_id};
 	struct metadata_req m = {0};
 	int rc = metadata_decode(&req->body, v, &m);
 	if (rc == KB_OK) {
@@ -235,13 +263,12 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 		wire_write_array_len(w, m.ntopics < 0 ? (int32_t)topic_count(tm)
 						      : m.ntopics);
 		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++)
-			metadata_write_topic(w, v, node,
-					     wire_str_c(topic_at(tm, i)->name),
+			metadata_write_topic(&o, wire_str_c(topic_at(tm, i)->name),
 					     topic_at(tm, i), KAFKA_ERR_NONE);
 		for (int32_t i = 0; i < m.ntopics; i++) {
 			struct topic *t = NULL;
 			int16_t err = metadata_resolve(tm, &m, m.names[i], &t);
-			metadata_write_topic(w, v, node, m.names[i], t, err);
+			metadata_write_topic(&o, m.names[i], t, err);
 		}
 		if (v >= 8)
 			wire_write_i32(w, ADMIN_OPS_OMITTED); /* cluster, v8-10 */
@@ -261,24 +288,27 @@ int handle_create_topics(struct net_request *req, struct net_response *resp)
 	int16_t v = req->header.api_version;
 	struct create_req q = {0};
 	int rc = create_decode(&req->body, topic_manager_config(tm)->node_id, &q);
+	q.version = v;
 	if (rc == KB_OK) {
 		if (v >= 2)
 			wire_write_i32(w, 0); /* throttle_time_ms */
 		wire_write_array_len(w, q.n);
 		for (int32_t i = 0; i < q.n; i++) {
 			struct create_topic *t = &q.topics[i];
-			struct topic_result res = {0};
+			struct create_result r = {.i = i};
 			struct topic *made = NULL;
 			char name[TOPIC_NAME_MAX + 1];
-			create_check(tm, &q, i, &res);
-			if (!res.error && !q.validate_only &&
+			create_check(tm, &q, i, &r.res);
+			if (!r.res.error && !q.validate_only &&
 			    topic_name_copy(t->name, name) &&
-			    topic_install(tm, name, t->num_partitions,
-					  &t->configs, &made) != KB_OK)
-				topic_result_set(&res, KAFKA_ERR_UNKNOWN_SERVER_ERROR,
+			    topic_install(tm, &(struct topic_spec){name,
+					  t->num_partitions, &t->configs},
+					  &made) != KB_OK)
+				topic_result_set(&r.res, KAFKA_ERR_UNKNOWN_SERVER_ERROR,
 						 "Could not create the topic files");
-			create_write(w, v, tm, t, &res, made);
-			free(res.message);
+			r.made = made;
+			create_write(w, tm, &q, &r);
+			free(r.res.message);
 		}
 		wire_write_tags(w);
 		rc = wire_writer_status(w);
@@ -355,7 +385,8 @@ static int create_decode(struct wire_reader *r, int32_t node,
 	return rc == KB_OK ? wire_reader_status(r) : rc;
 }
 
-/* The name: valid, once in the request, new, no collision. */
+/* The name: valid, not reserved, once in the request, new, no
+ * collision. */
 static bool create_check_name(struct topic_manager *tm,
 			      const struct create_req *q, int32_t i,
 			      struct topic_result *res)
@@ -365,6 +396,15 @@ static bool create_check_name(struct topic_manager *tm,
 	if (!topic_name_copy(q->topics[i].name, name)) {
 		topic_result_set(res, KAFKA_ERR_INVALID_TOPIC_EXCEPTION,
 				 "Topic name is invalid");
+		return false;
+	}
+	if (topic_name_reserved(name, strlen(name))) {
+		/* KAFKA: ControllerApis refuses __cluster_metadata so.
+		 * SIMPLIFICATION: the internal topics too (Kafka lets an
+		 * admin make them early); the broker creates those itself,
+		 * with the configs they need. */
+		topic_result_set(res, KAFKA_ERR_INVALID_REQUEST, "Creation of "
+				 "internal topic %s is prohibited.", name);
 		return false;
 	}
 	for (int32_t j = 0; j < q->n; j++)
@@ -441,11 +481,15 @@ static void create_check(struct topic_manager *tm, const struct create_req *q,
 }
 
 /* One CreatableTopicResult. */
-static void create_write(struct wire_writer *w, int16_t v,
-			 struct topic_manager *tm, const struct create_topic *t,
-			 const struct topic_result *res, const struct topic *made)
+static void create_write(struct wire_writer *w, struct topic_manager *tm,
+			 const struct create_req *q,
+			 const struct create_result *r)
 {
 	static const struct wire_uuid zero;
+	const struct create_topic *t = &q->topics[r->i];
+	const struct topic_result *res = &r->res;
+	const struct topic *made = r->made;
+	int16_t v = q->version;
 	bool ok = res->error == KAFKA_ERR_NONE;
 	wire_write_string(w, t->name);
 	if (v >= 7)
@@ -500,18 +544,17 @@ int handle_delete_topics(struct net_request *req, struct net_response *resp)
 			wire_write_i32(w, 0); /* throttle_time_ms */
 		wire_write_array_len(w, n);
 		for (int32_t i = 0; i < n; i++) {
-			struct topic_result res = {0};
-			char name[TOPIC_NAME_MAX + 1] = "";
-			struct wire_uuid id = d[i].id;
-			delete_one(tm, &d[i], &res, name, &id);
-			wire_write_string(w, name[0] ? wire_str_c(name) : d[i].name);
+			struct delete_result r = {.id = d[i].id};
+			delete_one(tm, &d[i], &r);
+			wire_write_string(w, r.name[0] ? wire_str_c(r.name)
+						       : d[i].name);
 			if (v >= 6)
-				wire_write_uuid(w, id);
-			wire_write_i16(w, res.error);
+				wire_write_uuid(w, r.id);
+			wire_write_i16(w, r.res.error);
 			if (v >= 5)
-				wire_write_string(w, topic_result_message(&res));
+				wire_write_string(w, topic_result_message(&r.res));
 			wire_write_tags(w);
-			free(res.message);
+			free(r.res.message);
 		}
 		wire_write_tags(w);
 		rc = wire_writer_status(w);
@@ -520,11 +563,12 @@ int handle_delete_topics(struct net_request *req, struct net_response *resp)
 	return rc;
 }
 
-/* Find the topic by name or id and delete it; name and id say which it
- * was (KAFKA: the response names a topic deleted by id). */
+/* Find the topic by name or id and delete it; r's name and id say which
+ * it was (KAFKA: the response names a topic deleted by id). */
 static void delete_one(struct topic_manager *tm, const struct delete_topic *d,
-		       struct topic_result *res, char *name, struct wire_uuid *id)
+		       struct delete_result *r)
 {
+	struct topic_result *res = &r->res;
 	char want[TOPIC_NAME_MAX + 1];
 	struct topic *t = NULL;
 	if (!topic_manager_config(tm)->delete_topic_enable) {
@@ -535,8 +579,8 @@ static void delete_one(struct topic_manager *tm, const struct delete_topic *d,
 	if (d->name.len >= 0 ? topic_name_copy(d->name, want) &&
 				       (t = topic_find(tm, want)) != NULL
 			     : (t = topic_find_by_id(tm, &d->id)) != NULL) {
-		snprintf(name, TOPIC_NAME_MAX + 1, "%s", t->name);
-		*id = t->id;
+		snprintf(r->name, sizeof r->name, "%s", t->name);
+		r->id = t->id;
 		if (topic_delete(tm, t) != KB_OK)
 			topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR,
 					 "Could not remove all partition files");
@@ -551,15 +595,15 @@ static void delete_one(struct topic_manager *tm, const struct delete_topic *d,
 
 /* ---- CreatePartitions (api key 37, v0-3) ---- */
 
-static int partitions_decode(struct wire_reader *r, int32_t node, int32_t *n,
-			     struct partitions_topic **out, bool *validate_only)
+static int partitions_decode(struct wire_reader *r, int32_t node,
+			     struct partitions_req *q)
 {
 	/* name, count, a nullable array (and tags) */
-	*n = wire_read_array_len(r, r->flexible ? 7 : 10);
-	if (*n > 0 && !(*out = calloc((size_t)*n, sizeof **out)))
+	q->n = wire_read_array_len(r, r->flexible ? 7 : 10);
+	if (q->n > 0 && !(q->topics = calloc((size_t)q->n, sizeof *q->topics)))
 		return KB_ERR_NOMEM;
-	for (int32_t i = 0; i < *n; i++) {
-		struct partitions_topic *a = &(*out)[i];
+	for (int32_t i = 0; i < q->n; i++) {
+		struct partitions_topic *a = &q->topics[i];
 		a->name = wire_read_string(r);
 		a->count = wire_read_i32(r);
 		a->nassignments = wire_read_nullable_array_len(r, r->flexible ? 2 : 4);
@@ -573,7 +617,7 @@ static int partitions_decode(struct wire_reader *r, int32_t node, int32_t *n,
 		wire_read_tags(r);
 	}
 	wire_read_i32(r); /* timeout_ms */
-	*validate_only = wire_read_bool(r);
+	q->validate_only = wire_read_bool(r);
 	wire_read_tags(r);
 	return wire_reader_status(r);
 }
@@ -583,19 +627,18 @@ int handle_create_partitions(struct net_request *req,
 {
 	struct topic_manager *tm = req->ctx;
 	struct wire_writer *w = &resp->w;
-	struct partitions_topic *a = NULL;
-	int32_t n = 0;
-	bool validate_only = false;
+	struct partitions_req q = {0};
 	int rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id,
-				   &n, &a, &validate_only);
+				   &q);
+	const struct partitions_topic *a = q.topics;
 	if (rc == KB_OK) {
 		wire_write_i32(w, 0); /* throttle_time_ms */
-		wire_write_array_len(w, n);
-		for (int32_t i = 0; i < n; i++) {
+		wire_write_array_len(w, q.n);
+		for (int32_t i = 0; i < q.n; i++) {
 			struct topic_result res = {0};
 			char name[TOPIC_NAME_MAX + 1];
-			partitions_check(tm, a, n, i, &res);
-			if (!res.error && !validate_only &&
+			partitions_check(tm, &q, i, &res);
+			if (!res.error && !q.validate_only &&
 			    topic_name_copy(a[i].name, name) &&
 			    topic_add_partitions(tm, topic_find(tm, name),
 						 a[i].count) != KB_OK)
@@ -610,19 +653,20 @@ int handle_create_partitions(struct net_request *req,
 		wire_write_tags(w);
 		rc = wire_writer_status(w);
 	}
-	free(a);
+	free(q.topics);
 	return rc;
 }
 
 /* KAFKA: ReplicationControlManager.createPartitions: the topic exists, the
  * count only grows, assignments (if any) cover exactly the new ones. */
 static void partitions_check(struct topic_manager *tm,
-			     const struct partitions_topic *a, int32_t n,
-			     int32_t i, struct topic_result *res)
+			     const struct partitions_req *q, int32_t i,
+			     struct topic_result *res)
 {
+	const struct partitions_topic *a = q->topics;
 	char name[TOPIC_NAME_MAX + 1];
 	struct topic *t = NULL;
-	for (int32_t j = 0; j < n; j++)
+	for (int32_t j = 0; j < q->n; j++)
 		if (j != i && same_name(a[j].name, a[i].name)) {
 			topic_result_set(res, KAFKA_ERR_INVALID_REQUEST,
 					 "Duplicate topic in request.");
@@ -695,36 +739,6 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 }
 
 /* ---- Small helpers ---- */
-
-/* The result helpers of every admin handler in the chapter. */
-void topic_result_set(struct topic_result *r, int16_t error,
-		      const char *fmt, ...)
-{
-	va_list ap;
-	r->error = error;
-	free(r->message);
-	r->message = NULL;
-	if (!fmt)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&r->message, fmt, ap) < 0)
-		r->message = NULL;
-	va_end(ap);
-}
-
-struct wire_str topic_result_message(const struct topic_result *r)
-{
-	return wire_str_c(r->message);
-}
-
-bool topic_name_copy(struct wire_str s, char *out)
-{
-	if (s.len < 0 || !topic_name_valid(s.p, (size_t)s.len))
-		return false;
-	memcpy(out, s.p, (size_t)s.len);
-	out[s.len] = '\0';
-	return true;
-}
 
 
 static bool same_name(struct wire_str a, struct wire_str b)

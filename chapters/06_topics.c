@@ -1,62 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics, part 1: the topic manager.
+ * Chapter 06 — topics, part 1: the topic registry.
  *
  * Concept:
  *   A client never names a file: it names a topic and a partition number.
- *   The topic manager turns those names into chapter 03 logs. A topic is a
- *   name, a 16-byte id that never changes, N partitions (one log each, in
- *   <log_dir>/<topic>-<n>/) and a configuration (06_configs.c). The
- *   manager owns every topic, loads them from the log directory at start,
- *   creates and deletes their files, and is the one door through which a
- *   batch enters a partition. The handlers live beside it: admin APIs in
- *   06_admin.c and 06_configs.c, the data path in 06_produce_fetch.c.
+ *   The registry turns those names into chapter 03 logs: a topic is a
+ *   name, a 16-byte id that never changes, N partitions (one log each) and
+ *   a configuration. Every batch enters a partition through one door,
+ *   topic_append_batch. Every other file of the chapter builds on this one.
  *
  * Kafka:
- *   LogManager (loading <topic>-<partition> directories, the checkpoint
- *   files recovery-point-offset-checkpoint and log-start-offset-checkpoint,
- *   .kafka_cleanshutdown, log.retention.check.interval.ms),
- *   PartitionMetadataFile (partition.metadata), Uuid.randomUuid and
- *   Uuid.toString (base64url topic ids), Topic.validate (names).
+ *   Topic.validate and Topic.hasCollision (names), Topic.isInternal and
+ *   CLUSTER_METADATA_TOPIC_NAME (reserved names), Uuid.randomUuid and
+ *   Uuid.toString (base64url topic ids), Partition.highWatermark.
  *
  * Interface:
- *   - topic_manager_open loads the log directory and registers every
- *     handler of the chapter; topic_manager_close is the clean shutdown.
  *   - A struct topic or struct topic_partition pointer is valid until that
  *     topic is deleted: look it up again in every request.
- *   - Every append goes through topic_append_batch; later chapters plug in
- *     through the hooks of 06_topics.h, not by editing this file.
+ *   - Later chapters plug in through topic_subscribe (any number) and
+ *     topic_set_produce_check; only the owner of the high watermark moves it.
  *
  * Invariants:
- *   1. Every topic has npartitions >= 1 partitions numbered 0..n-1, each a
- *      directory <log_dir>/<topic>-<n> whose partition.metadata holds the
- *      topic's id.
- *   2. A topic's cfg is what topic_config_build makes of its overrides;
- *      the overrides on disk equal those in memory after every change.
- *   3. Topic names are valid (topic_name_valid), unique, and no two
- *      collide once '.' is read as '_'.
- *   4. A topic is visible to clients only once all its files exist, and a
- *      deleted topic disappears from clients before its files go.
- *   5. high_watermark <= log end offset, and it never moves back.
+ *   1. Every published topic has npartitions >= 1 partitions numbered
+ *      0..n-1, each pointing back at it.
+ *   2. Topic names are valid, unique, and no two collide once '.' reads
+ *      '_'; topic ids are unique.
+ *   3. high_watermark <= log end offset, and it never moves back. One
+ *      owner moves it: chapter 06 (= log end offset after each append)
+ *      until a later chapter calls topic_take_high_watermark.
+ *   topic_partition_check asserts 1 and 3 after every append; topic_check
+ *   (06_lifecycle.c) all of chapter 06's invariants after every change.
  *
  * Simplifications:
- *   - One broker: the leader, only replica and controller of every
- *     partition (chapters 07 and 08 add the others).
- *   - Topic configs live in <log_dir>/__samsa_topic_configs/<topic>.properties;
- *     KRaft keeps them as ConfigRecords in __cluster_metadata (chapter 07).
- *   - DeleteTopics renames each partition directory to ...-delete and
- *     removes it at once; Kafka removes renamed directories later, on a
- *     background thread (file.delete.delay.ms).
+ *   - One broker: leader, only replica and controller of every partition.
  *   - Topics live in an array searched linearly: tens, not millions.
  *   Single-threaded: everything belongs to the reactor thread.
  *
  * See also: docs/06_topics.md, diagrams/06_topics.dot, tests/06_topics_test.c;
- *   06_configs.c, 06_admin.c, 06_produce_fetch.c; chapters 00 (base),
- *   03 (log), 04 (codec), 05 (server).
+ *   chapters 00 (base), 01 (batches), 03 (log), 04 (codec), 05 (server).
  */
-#include <dirent.h>
-#include <errno.h>
-#include <ftw.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,35 +47,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "00_base.h"
+#include "01_segment.h"
 #include "03_log.h"
 #include "04_codec.h"
 #include "05_server.h"
 #include "06_topics.h"
 
-/* Where samsa keeps topic configs: <log_dir>/<this>/<topic>.properties. */
-#define TOPIC_CONFIG_DIR "__samsa_topic_configs"
-/* KAFKA: PartitionMetadataFile, "version: 0\ntopic_id: <id>\n". */
-#define TOPIC_METADATA_FILE "partition.metadata"
-/* KAFKA: LogManager's checkpoint files in the log directory. */
-#define TOPIC_RECOVERY_CHECKPOINT "recovery-point-offset-checkpoint"
-#define TOPIC_START_CHECKPOINT "log-start-offset-checkpoint"
-/* KAFKA: UnifiedLog.DeleteDirSuffix: a partition directory being deleted. */
-#define TOPIC_DELETE_SUFFIX "-delete"
 /* The quorum's metadata log (chapter 07) lives beside topics but is none. */
 #define TOPIC_METADATA_LOG "__cluster_metadata"
-/* How often flush.ms is checked, in milliseconds. */
-#define TOPIC_FLUSH_CHECK_MS 1000
-/* Largest properties or partition.metadata file read back: 1 MiB. */
-#define TOPIC_FILE_MAX (1024 * 1024)
-/* Room for any path built here: the log directory (shorter than
- * TOPIC_PATH_MAX) and at most two names of TOPIC_NAME_MAX bytes. */
-#define TOPIC_FULL_PATH_MAX (TOPIC_PATH_MAX + 2 * TOPIC_NAME_MAX + 64)
 
-/* The topic manager: every topic, the broker config, the installed hooks.
+/* The registry: every topic, the broker config, the installed hooks.
  * Owned by whoever opened it; single-threaded, like the reactor. */
 struct topic_manager {
 	struct topic_broker_config cfg;
@@ -101,82 +67,38 @@ struct topic_manager {
 	size_t ntopics;
 	topic_produce_check_fn produce_check; /* chapter 11, or NULL */
 	void *produce_check_ctx;              /* borrowed */
-	topic_appended_fn appended;           /* chapter 08, or NULL */
-	void *appended_ctx;                   /* borrowed */
+	/* Partition events: every subscriber, in subscription order
+	 * (chapters 08, 10, 11, ...). struct subscriber each. */
+	struct kb_buf subscribers;
+	/* INVARIANT 3: the one owner of the high watermark. false: chapter 06
+	 * (high watermark = log end offset after each append); true: a later
+	 * chapter took it with topic_take_high_watermark. */
+	bool high_watermark_taken;
+	topic_step_fn step;     /* tests: runs before each durable step */
+	void *step_ctx;         /* borrowed */
 	/* Partitions appended to whose flush policy asks for an fsync,
 	 * done once before the answers go out (topic_flush_unflushed). */
 	struct kb_buf unflushed; /* struct topic_partition * each, borrowed */
 };
 
-/* What topic_manager_open reads before it opens any log. */
-struct load_state {
-	bool clean;                         /* .kafka_cleanshutdown was there */
-	struct log_checkpoint_entry *dirs;  /* owned: partition directories */
-	struct log_checkpoint_entry *rec;   /* owned: recovery points */
-	struct log_checkpoint_entry *start; /* owned: log start offsets */
-	size_t ndirs, nrec, nstart;
-};
-
-/* Every API of the chapter and the versions served (CLIENTS.md §4). */
-static const struct topic_api {
-	int16_t key, min, max;
-	net_handler_fn fn;
-} topic_apis[] = {
-	/* KAFKA-18659: min 0, or librdkafka turns compression off; v0-2 are
-	 * answered UNSUPPORTED_VERSION per partition. */
-	{WIRE_API_PRODUCE, 0, 8, handle_produce},
-	{WIRE_API_FETCH, 4, 12, handle_fetch},
-	{WIRE_API_LIST_OFFSETS, 1, 7, handle_list_offsets},
-	{WIRE_API_METADATA, 0, 9, handle_metadata},
-	{WIRE_API_CREATE_TOPICS, 2, 7, handle_create_topics},
-	{WIRE_API_DELETE_TOPICS, 1, 6, handle_delete_topics},
-	{WIRE_API_DELETE_RECORDS, 0, 2, handle_delete_records},
-	{WIRE_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, handle_offset_for_leader_epoch},
-	{WIRE_API_DESCRIBE_CONFIGS, 1, 4, handle_describe_configs},
-	{WIRE_API_ALTER_CONFIGS, 0, 2, handle_alter_configs},
-	{WIRE_API_CREATE_PARTITIONS, 0, 3, handle_create_partitions},
-	{WIRE_API_INCREMENTAL_ALTER_CONFIGS, 0, 1,
-	 handle_incremental_alter_configs},
-	{WIRE_API_DESCRIBE_CLUSTER, 0, 1, handle_describe_cluster},
-};
-
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
-static int manager_load(struct topic_manager *tm);
-static int load_scan(const char *dir, struct load_state *ls);
-static int load_topic(struct topic_manager *tm, const struct load_state *ls,
-		      size_t from, size_t to);
-static void load_topic_config(struct topic_manager *tm, struct topic *t);
-static void load_topic_id(struct topic_manager *tm, struct topic *t,
-			  const struct log_checkpoint_entry *e, size_t n);
-static struct log_recovery_hint load_hint(const struct load_state *ls,
-					  const char *topic, int32_t p);
-static int manager_register(struct topic_manager *tm, struct net_server *srv);
-static void retention_timer(void *ctx, int64_t now_ms);
-static void flush_timer(void *ctx, int64_t now_ms);
-static void topic_id_generate(struct wire_uuid *id);
-static int topic_new(const char *name, struct topic **out);
-static void topic_free(struct topic *t);
+static const struct reserved_name *reserved_find(const char *name, size_t len);
+static struct subscriber *subscriber_list(struct topic_manager *tm, size_t *n);
+static void partition_events_emit(struct topic_manager *tm,
+				  struct topic_partition *tp,
+				  const struct seg_batch *b,
+				  const struct log_append_info *ai);
 static struct topic_partition **unflushed_list(struct topic_manager *tm,
 						size_t *n);
 static int unflushed_add(struct topic_manager *tm, struct topic_partition *tp);
 static int topic_flush_unflushed(void *ctx);
 static void unflushed_forget(struct topic_manager *tm,
 			     const struct topic_partition *tp);
-static int partition_open(struct topic_manager *tm, struct topic *t,
-			  int32_t p, const struct log_recovery_hint *hint);
-static int manager_add(struct topic_manager *tm, struct topic *t);
-static int overrides_save(const struct topic_manager *tm, const struct topic *t);
-static int overrides_load(const struct topic_manager *tm, const char *topic,
-			  struct topic_overrides *o);
-static int metadata_file_write(const char *dir, const struct wire_uuid *id);
-static int metadata_file_read(const char *dir, struct wire_uuid *id);
-static int remove_tree(const char *path);
-static void path_fmt(char *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
-/* ---- Lifecycle ---- */
+/* ---- The registry ---- */
 
+/* Kafka's defaults for every field of struct topic_broker_config. */
 void topic_broker_config_defaults(struct topic_broker_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -195,229 +117,33 @@ void topic_broker_config_defaults(struct topic_broker_config *cfg)
 	cfg->log_retention_check_interval_ms = TOPIC_DEFAULT_RETENTION_CHECK_MS;
 }
 
-int topic_manager_open(const struct topic_broker_config *cfg,
-		       struct net_server *srv, struct topic_manager **out)
+/* The registry alone, empty: 06_lifecycle.c fills it from disk. With a
+ * server, acknowledgements wait for the fsyncs flush.messages asks for
+ * (topic_flush_unflushed, the before-send hook). returns owned *out
+ * (topic_manager_free). borrows: cfg (copied), srv. */
+int topic_manager_new(const struct topic_broker_config *cfg,
+		      struct net_server *srv, struct topic_manager **out)
 {
-	*out = NULL;
 	struct topic_manager *tm = calloc(1, sizeof *tm);
+	*out = NULL;
 	if (!tm)
 		return KB_ERR_NOMEM;
 	tm->cfg = *cfg;
 	tm->srv = srv;
-	int rc = manager_load(tm);
-	if (rc == KB_OK && srv)
-		rc = manager_register(tm, srv);
-	if (rc == KB_OK && srv)
+	if (srv)
 		net_set_before_send(srv, topic_flush_unflushed, tm);
-	if (rc != KB_OK) {
-		for (size_t i = 0; i < tm->ntopics; i++)
-			topic_free(tm->topics[i]);
-		free(tm->topics);
-		free(tm);
-		return rc;
-	}
 	*out = tm;
 	return KB_OK;
 }
 
-/* KAFKA: LogManager.loadLogs: the clean-shutdown marker and the two
- * checkpoints first, then every partition directory, one topic at a time
- * (the directories are sorted, so a topic's partitions are adjacent). */
-static int manager_load(struct topic_manager *tm)
+/* Free every topic (closing its logs) and the registry. */
+void topic_manager_free(struct topic_manager *tm)
 {
-	struct load_state ls = {0};
-	const char *dir = tm->cfg.log_dir;
-	char cdir[TOPIC_FULL_PATH_MAX];
-	path_fmt(cdir, "%s/%s", dir, TOPIC_CONFIG_DIR);
-	int rc = kb_mkdirs(cdir);
-	if (rc == KB_OK) {
-		ls.clean = log_dir_take_clean_mark(dir);
-		rc = log_checkpoint_read(dir, TOPIC_RECOVERY_CHECKPOINT, &ls.rec,
-					 &ls.nrec);
-	}
-	if (rc == KB_OK)
-		rc = log_checkpoint_read(dir, TOPIC_START_CHECKPOINT, &ls.start,
-					 &ls.nstart);
-	if (rc == KB_OK)
-		rc = load_scan(dir, &ls);
-	for (size_t i = 0, j; rc == KB_OK && i < ls.ndirs; i = j) {
-		for (j = i + 1; j < ls.ndirs &&
-		     strcmp(ls.dirs[j].topic, ls.dirs[i].topic) == 0; j++)
-			;
-		rc = load_topic(tm, &ls, i, j);
-	}
-	if (rc == KB_OK)
-		KB_INFO("topics: loaded %zu topics from %s%s", tm->ntopics, dir,
-			ls.clean || !ls.ndirs ? "" : " (no clean-shutdown "
-			"marker: their logs were recovered)");
-	free(ls.dirs);
-	free(ls.rec);
-	free(ls.start);
-	return rc;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	const struct log_checkpoint_entry *x = a, *y = b;
-	int c = strcmp(x->topic, y->topic);
-	return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
-}
-
-/* Collect the <topic>-<partition> directories, sorted; finish deleting
- * any ...-delete directory a crash left behind. */
-static int load_scan(const char *dir, struct load_state *ls)
-{
-	DIR *d = opendir(dir);
-	if (!d) {
-		KB_ERROR("topics: open directory %s: %s", dir, strerror(errno));
-		return KB_ERR_IO;
-	}
-	struct kb_buf found;
-	struct dirent *de;
-	int rc = KB_OK;
-	kb_buf_init(&found);
-	while (rc == KB_OK && (de = readdir(d))) {
-		char path[TOPIC_FULL_PATH_MAX];
-		struct log_checkpoint_entry e;
-		struct stat st;
-		size_t n = strlen(de->d_name), sl = strlen(TOPIC_DELETE_SUFFIX);
-		path_fmt(path, "%s/%s", dir, de->d_name);
-		if (de->d_name[0] == '.' || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-			continue;
-		if (n > sl && strcmp(de->d_name + n - sl, TOPIC_DELETE_SUFFIX) == 0)
-			rc = remove_tree(path);
-		else if (log_dir_parse_name(de->d_name, &e) == KB_OK &&
-			 topic_name_valid(e.topic, strlen(e.topic)) &&
-			 strcmp(e.topic, TOPIC_METADATA_LOG) != 0)
-			rc = kb_buf_append(&found, &e, sizeof e);
-	}
-	closedir(d);
-	ls->dirs = (struct log_checkpoint_entry *)found.data;
-	ls->ndirs = found.len / sizeof *ls->dirs;
-	if (ls->ndirs)
-		qsort(ls->dirs, ls->ndirs, sizeof *ls->dirs, entry_cmp);
-	return rc;
-}
-
-/* Load one topic from its directories dirs[from, to). The partition count
- * is the highest partition number + 1; a missing one is recreated empty. */
-static int load_topic(struct topic_manager *tm, const struct load_state *ls,
-		      size_t from, size_t to)
-{
-	const char *name = ls->dirs[from].topic;
-	int32_t n = ls->dirs[to - 1].partition + 1;
-	struct topic *t;
-	if (n > TOPIC_MAX_PARTITIONS) {
-		KB_ERROR("topics: %s has %" PRId32 " partitions, more than %d",
-			 name, n, TOPIC_MAX_PARTITIONS);
-		return KB_ERR_CORRUPT;
-	}
-	if ((size_t)n != to - from)
-		KB_WARN("topics: %s misses %zu of its %" PRId32 " partition "
-			"directories; recreating them empty", name,
-			(size_t)n - (to - from), n);
-	int rc = topic_new(name, &t);
-	if (rc != KB_OK)
-		return rc;
-	load_topic_config(tm, t);
-	load_topic_id(tm, t, ls->dirs + from, to - from);
-	if (!(t->partitions = calloc((size_t)n, sizeof *t->partitions)))
-		rc = KB_ERR_NOMEM;
-	for (int32_t p = 0; rc == KB_OK && p < n; p++) {
-		struct log_recovery_hint hint = load_hint(ls, name, p);
-		rc = partition_open(tm, t, p, &hint);
-	}
-	if (rc == KB_OK)
-		rc = manager_add(tm, t);
-	if (rc != KB_OK)
-		topic_free(t);
-	return rc;
-}
-
-/* Read the topic's overrides; a file that no longer validates (edited by
- * hand, or from a newer samsa) is ignored with a warning. */
-static void load_topic_config(struct topic_manager *tm, struct topic *t)
-{
-	struct topic_result res = {0};
-	if (overrides_load(tm, t->name, &t->overrides) != KB_OK ||
-	    topic_config_build(tm, &t->overrides, &t->cfg, &res) != KB_OK) {
-		KB_WARN("topics: ignoring the configs of %s: %s", t->name,
-			res.message ? res.message : "unreadable file");
-		topic_overrides_free(&t->overrides);
-		topic_config_build(tm, &t->overrides, &t->cfg, &res);
-	}
-	free(res.message);
-}
-
-/* The id from the first readable partition.metadata; a topic without one
- * (its files came from elsewhere) gets a new id. */
-static void load_topic_id(struct topic_manager *tm, struct topic *t,
-			  const struct log_checkpoint_entry *e, size_t n)
-{
-	char dir[TOPIC_FULL_PATH_MAX];
-	for (size_t i = 0; i < n; i++) {
-		path_fmt(dir, "%s/%s-%" PRId32, tm->cfg.log_dir,
-			 t->name, e[i].partition);
-		if (metadata_file_read(dir, &t->id) == KB_OK)
-			return;
-	}
-	topic_id_generate(&t->id);
-	KB_WARN("topics: %s had no partition.metadata; new topic id", t->name);
-}
-
-/* A partition's recovery hint from the checkpoints read at start. */
-static struct log_recovery_hint load_hint(const struct load_state *ls,
-					  const char *topic, int32_t p)
-{
-	struct log_recovery_hint h = {0, ls->clean, 0};
-	for (size_t i = 0; i < ls->nrec; i++)
-		if (ls->rec[i].partition == p && !strcmp(ls->rec[i].topic, topic))
-			h.recovery_point = ls->rec[i].offset;
-	for (size_t i = 0; i < ls->nstart; i++)
-		if (ls->start[i].partition == p &&
-		    !strcmp(ls->start[i].topic, topic))
-			h.log_start_offset = ls->start[i].offset;
-	return h;
-}
-
-/* Every handler of the chapter, and the two timers. */
-static int manager_register(struct topic_manager *tm, struct net_server *srv)
-{
-	int rc = KB_OK;
-	for (size_t i = 0; rc == KB_OK && i < KB_ARRAY_LEN(topic_apis); i++) {
-		const struct topic_api *a = &topic_apis[i];
-		rc = net_register(srv, a->key, a->min, a->max, a->fn, tm);
-	}
-	if (rc == KB_OK)
-		rc = net_every(srv, tm->cfg.log_retention_check_interval_ms,
-			       retention_timer, tm);
-	if (rc == KB_OK)
-		rc = net_every(srv, TOPIC_FLUSH_CHECK_MS, flush_timer, tm);
-	return rc;
-}
-
-/* KAFKA: LogManager.shutdown: flush, checkpoint, close, and only when all
- * of it worked, the marker that lets the next start skip recovery. */
-void topic_manager_close(struct topic_manager *tm)
-{
-	if (!tm)
-		return;
-	int rc = KB_OK;
-	for (size_t i = 0; i < tm->ntopics; i++)
-		for (int32_t p = 0; p < tm->topics[i]->npartitions; p++)
-			if (log_flush(tm->topics[i]->partitions[p]->log) != KB_OK)
-				rc = KB_ERR_IO;
-	if (rc == KB_OK)
-		rc = topic_manager_checkpoint(tm);
 	for (size_t i = 0; i < tm->ntopics; i++)
 		topic_free(tm->topics[i]);
 	free(tm->topics);
 	kb_buf_fini(&tm->unflushed);
-	if (rc == KB_OK)
-		rc = log_dir_mark_clean(tm->cfg.log_dir);
-	if (rc != KB_OK)
-		KB_WARN("topics: %s was not closed cleanly; the next start "
-			"recovers it", tm->cfg.log_dir);
+	kb_buf_fini(&tm->subscribers);
 	free(tm);
 }
 
@@ -427,75 +153,69 @@ const struct topic_broker_config *topic_manager_config(
 	return &tm->cfg;
 }
 
-/* KAFKA: the recovery point of every log, and the log start offset of
- * those whose first segment starts below it (LogManager.checkpoint*). */
-int topic_manager_checkpoint(struct topic_manager *tm)
+struct net_server *topic_manager_server(const struct topic_manager *tm)
 {
-	size_t n = 0, nrec = 0, nstart = 0;
-	for (size_t i = 0; i < tm->ntopics; i++)
-		n += (size_t)tm->topics[i]->npartitions;
-	struct log_checkpoint_entry *rec = calloc(n + 1, sizeof *rec);
-	struct log_checkpoint_entry *start = calloc(n + 1, sizeof *start);
-	int rc = rec && start ? KB_OK : KB_ERR_NOMEM;
-	for (size_t i = 0; rc == KB_OK && i < tm->ntopics; i++) {
-		const struct topic *t = tm->topics[i];
-		for (int32_t p = 0; p < t->npartitions; p++) {
-			const struct log *log = t->partitions[p]->log;
-			struct log_checkpoint_entry e = {.partition = p};
-			snprintf(e.topic, sizeof e.topic, "%s", t->name);
-			e.offset = log->recovery_point;
-			rec[nrec++] = e;
-			e.offset = log->log_start_offset;
-			if (log->log_start_offset > log->segs[0].seg->base_offset)
-				start[nstart++] = e;
-		}
+	return tm->srv;
+}
+
+/* A topic named name with no partitions yet. returns owned *out
+ * (topic_free). */
+int topic_new(const char *name, struct topic **out)
+{
+	struct topic *t = calloc(1, sizeof *t);
+	if (!t)
+		return KB_ERR_NOMEM;
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->internal = topic_is_internal(name);
+	*out = t;
+	return KB_OK;
+}
+
+/* Close the logs (when open) and free the topic. takes: t. */
+void topic_free(struct topic *t)
+{
+	for (int32_t p = 0; p < t->npartitions; p++) {
+		if (t->partitions[p]->log)
+			log_close(t->partitions[p]->log);
+		free(t->partitions[p]);
 	}
-	if (rc == KB_OK)
-		rc = log_checkpoint_write(tm->cfg.log_dir,
-					  TOPIC_RECOVERY_CHECKPOINT, rec, nrec);
-	if (rc == KB_OK)
-		rc = log_checkpoint_write(tm->cfg.log_dir, TOPIC_START_CHECKPOINT,
-					  start, nstart);
-	free(rec);
-	free(start);
-	return rc;
+	free(t->partitions);
+	topic_overrides_free(&t->overrides);
+	free(t);
 }
 
-/* Retention (delete policy only: a compacted topic keeps its history),
- * flush.ms, then the checkpoints. */
-void topic_manager_tick(struct topic_manager *tm, int64_t now_ms)
+/* Room for one more topic, so that publishing one cannot fail. */
+int topic_publish_reserve(struct topic_manager *tm)
 {
-	for (size_t i = 0; i < tm->ntopics; i++) {
-		struct topic *t = tm->topics[i];
-		for (int32_t p = 0; p < t->npartitions; p++) {
-			struct log *log = t->partitions[p]->log;
-			int deleted = 0;
-			if (t->cfg.cleanup_delete)
-				log_apply_retention(log, now_ms, &deleted);
-			log_maybe_flush(log, now_ms);
-			if (deleted > 0)
-				KB_INFO("topics: %s-%" PRId32 ": retention deleted "
-					"%d segments", t->name, p, deleted);
-		}
-	}
-	topic_manager_checkpoint(tm);
+	struct topic **a = realloc(tm->topics, (tm->ntopics + 1) * sizeof *a);
+	if (!a)
+		return KB_ERR_NOMEM;
+	tm->topics = a;
+	return KB_OK;
 }
 
-/* Timers get the wall clock: retention compares record timestamps. */
-static void retention_timer(void *ctx, int64_t now_ms)
+/* Publish t (after topic_publish_reserve): requests find it from now on.
+ * takes: t. */
+void topic_publish(struct topic_manager *tm, struct topic *t)
 {
-	(void)now_ms;
-	topic_manager_tick(ctx, kb_now_ms());
+	tm->topics[tm->ntopics++] = t;
 }
 
-static void flush_timer(void *ctx, int64_t now_ms)
+/* Unpublish t: no request finds it any more; fetches parked on its logs
+ * are woken to answer UNKNOWN_TOPIC_OR_PARTITION. The caller frees t. */
+void topic_unpublish(struct topic_manager *tm, struct topic *t)
 {
-	struct topic_manager *tm = ctx;
-	(void)now_ms;
 	for (size_t i = 0; i < tm->ntopics; i++)
-		for (int32_t p = 0; p < tm->topics[i]->npartitions; p++)
-			log_maybe_flush(tm->topics[i]->partitions[p]->log,
-					kb_now_ms());
+		if (tm->topics[i] == t) {
+			memmove(&tm->topics[i], &tm->topics[i + 1],
+				(--tm->ntopics - i) * sizeof *tm->topics);
+			break;
+		}
+	for (int32_t p = 0; p < t->npartitions; p++) {
+		unflushed_forget(tm, t->partitions[p]);
+		if (tm->srv)
+			net_wake(tm->srv, t->partitions[p]->log);
+	}
 }
 
 /* ---- Names and ids ---- */
@@ -514,6 +234,67 @@ bool topic_name_valid(const char *name, size_t len)
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
 			return false;
 	}
+	return true;
+}
+
+/* KAFKA: Topic.hasCollision: "a.b" and "a_b" would share metric names. */
+struct topic *topic_collision(const struct topic_manager *tm,
+			      const char *name, size_t len)
+{
+	for (size_t i = 0; i < tm->ntopics; i++) {
+		const char *o = tm->topics[i]->name;
+		size_t k = 0;
+		if (strlen(o) != len || memcmp(o, name, len) == 0)
+			continue;
+		while (k < len && (o[k] == '.' ? '_' : o[k]) ==
+				  (name[k] == '.' ? '_' : name[k]))
+			k++;
+		if (k == len)
+			return tm->topics[i];
+	}
+	return NULL;
+}
+
+/* Every name the broker keeps for itself, in one place. KAFKA:
+ * Topic.CLUSTER_METADATA_TOPIC_NAME (chapter 07's log, never a topic)
+ * and Topic.INTERNAL_TOPICS (topics only the broker creates and writes). */
+static const struct reserved_name {
+	const char *name;
+	bool internal_topic; /* the broker creates it as a topic */
+} reserved_names[] = {
+	{TOPIC_METADATA_LOG, false},
+	{TOPIC_CONSUMER_OFFSETS, true}, /* chapter 09 */
+	{"__transaction_state", true},  /* chapter 11's transactions */
+};
+
+/* The entry for name, or NULL. */
+static const struct reserved_name *reserved_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < KB_ARRAY_LEN(reserved_names); i++)
+		if (strlen(reserved_names[i].name) == len &&
+		    memcmp(reserved_names[i].name, name, len) == 0)
+			return &reserved_names[i];
+	return NULL;
+}
+
+bool topic_name_reserved(const char *name, size_t len)
+{
+	return reserved_find(name, len) != NULL;
+}
+
+/* KAFKA: Topic.isInternal: a topic only the broker creates and writes. */
+bool topic_is_internal(const char *name)
+{
+	const struct reserved_name *r = reserved_find(name, strlen(name));
+	return r && r->internal_topic;
+}
+
+bool topic_name_copy(struct wire_str s, char *out)
+{
+	if (s.len < 0 || !topic_name_valid(s.p, (size_t)s.len))
+		return false;
+	memcpy(out, s.p, (size_t)s.len);
+	out[s.len] = '\0';
 	return true;
 }
 
@@ -556,7 +337,7 @@ int topic_id_parse(const char *s, struct wire_uuid *out)
 
 /* KAFKA: Uuid.randomUuid: a random (version 4) UUID whose text does not
  * start with '-', so it can never be mistaken for a command-line flag. */
-static void topic_id_generate(struct wire_uuid *id)
+void topic_id_generate(struct wire_uuid *id)
 {
 	char text[TOPIC_ID_STRING_LEN + 1];
 	do {
@@ -569,34 +350,102 @@ static void topic_id_generate(struct wire_uuid *id)
 	} while (text[0] == '-');
 }
 
-/* KAFKA: Topic.hasCollision: "a.b" and "a_b" would share metric names. */
-struct topic *topic_collision(struct topic_manager *tm, const char *name,
-			      size_t len)
+/* ---- Results of admin requests ---- */
+
+/* The result helpers of every admin handler in the chapter. */
+void topic_result_set(struct topic_result *r, int16_t error,
+		      const char *fmt, ...)
 {
-	for (size_t i = 0; i < tm->ntopics; i++) {
-		const char *o = tm->topics[i]->name;
-		size_t k = 0;
-		if (strlen(o) != len || memcmp(o, name, len) == 0)
-			continue;
-		while (k < len && (o[k] == '.' ? '_' : o[k]) ==
-				  (name[k] == '.' ? '_' : name[k]))
-			k++;
-		if (k == len)
-			return tm->topics[i];
-	}
+	va_list ap;
+	r->error = error;
+	free(r->message);
+	r->message = NULL;
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&r->message, fmt, ap) < 0)
+		r->message = NULL;
+	va_end(ap);
+}
+
+struct wire_str topic_result_message(const struct topic_result *r)
+{
+	return wire_str_c(r->message);
+}
+
+/* ---- Overrides: a topic's own settings as text ---- */
+
+const char *topic_overrides_get(const struct topic_overrides *o,
+				 const char *name)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->names[i], name) == 0)
+			return o->values[i];
 	return NULL;
 }
 
-static bool topic_is_internal(const char *name)
+/* Replace name's value, or add it. Copies both strings. */
+int topic_overrides_set(struct topic_overrides *o, const char *name,
+			 const char *value)
 {
-	/* KAFKA: Topic.INTERNAL_TOPICS. */
-	return !strcmp(name, TOPIC_CONSUMER_OFFSETS) ||
-	       !strcmp(name, "__transaction_state");
+	char *v = strdup(value), *n = NULL;
+	for (size_t i = 0; v && i < o->n; i++)
+		if (strcmp(o->names[i], name) == 0) {
+			free(o->values[i]);
+			o->values[i] = v;
+			return KB_OK;
+		}
+	char **names = v ? realloc(o->names, (o->n + 1) * sizeof *names) : NULL;
+	if (names)
+		o->names = names;
+	char **values = names ? realloc(o->values, (o->n + 1) * sizeof *values)
+			      : NULL;
+	if (values)
+		o->values = values;
+	if (!values || !(n = strdup(name))) {
+		free(v);
+		return KB_ERR_NOMEM;
+	}
+	o->names[o->n] = n;
+	o->values[o->n++] = v;
+	return KB_OK;
 }
 
-/* ---- Hooks for later chapters ---- */
+void topic_overrides_del(struct topic_overrides *o, const char *name)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->names[i], name) == 0) {
+			free(o->names[i]);
+			free(o->values[i]);
+			o->names[i] = o->names[o->n - 1];
+			o->values[i] = o->values[--o->n];
+			return;
+		}
+}
 
-struct topic *topic_find_len(struct topic_manager *tm, const char *name,
+int topic_overrides_copy(struct topic_overrides *dst,
+			  const struct topic_overrides *src)
+{
+	int rc = KB_OK;
+	for (size_t i = 0; rc == KB_OK && i < src->n; i++)
+		rc = topic_overrides_set(dst, src->names[i], src->values[i]);
+	return rc;
+}
+
+void topic_overrides_free(struct topic_overrides *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		free(o->names[i]);
+		free(o->values[i]);
+	}
+	free(o->names);
+	free(o->values);
+	*o = (struct topic_overrides){0};
+}
+
+/* ---- Lookups ---- */
+
+struct topic *topic_find_len(const struct topic_manager *tm, const char *name,
 			     size_t len)
 {
 	for (size_t i = 0; i < tm->ntopics; i++)
@@ -604,16 +453,6 @@ struct topic *topic_find_len(struct topic_manager *tm, const char *name,
 		    memcmp(tm->topics[i]->name, name, len) == 0)
 			return tm->topics[i];
 	return NULL;
-}
-
-size_t topic_count(const struct topic_manager *tm)
-{
-	return tm->ntopics;
-}
-
-struct topic *topic_at(struct topic_manager *tm, size_t i)
-{
-	return i < tm->ntopics ? tm->topics[i] : NULL;
 }
 
 struct topic *topic_find(struct topic_manager *tm, const char *name)
@@ -630,6 +469,16 @@ struct topic *topic_find_by_id(struct topic_manager *tm,
 	return NULL;
 }
 
+size_t topic_count(const struct topic_manager *tm)
+{
+	return tm->ntopics;
+}
+
+struct topic *topic_at(const struct topic_manager *tm, size_t i)
+{
+	return i < tm->ntopics ? tm->topics[i] : NULL;
+}
+
 struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     const char *topic,
 					     int32_t partition)
@@ -640,18 +489,19 @@ struct topic_partition *topic_partition_find(struct topic_manager *tm,
 	return t->partitions[partition];
 }
 
+/* ---- Hooks for later chapters ---- */
+
+/* One subscriber to partition events. borrows: ctx. */
+struct subscriber {
+	topic_appended_fn appended;
+	void *ctx;
+};
+
 void topic_set_produce_check(struct topic_manager *tm,
 			     topic_produce_check_fn fn, void *ctx)
 {
 	tm->produce_check = fn;
 	tm->produce_check_ctx = ctx;
-}
-
-void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
-			     void *ctx)
-{
-	tm->appended = fn;
-	tm->appended_ctx = ctx;
 }
 
 void topic_run_produce_check(struct topic_manager *tm,
@@ -665,8 +515,56 @@ void topic_run_produce_check(struct topic_manager *tm,
 		tm->produce_check(tm->produce_check_ctx, tp, batch, prev, v);
 }
 
+/* The subscribers, and how many. */
+static struct subscriber *subscriber_list(struct topic_manager *tm, size_t *n)
+{
+	*n = tm->subscribers.len / sizeof(struct subscriber);
+	return (struct subscriber *)(void *)tm->subscribers.data;
+}
+
+int topic_subscribe(struct topic_manager *tm, topic_appended_fn fn,
+		    void *ctx)
+{
+	struct subscriber s = {fn, ctx};
+	return kb_buf_append(&tm->subscribers, &s, sizeof s);
+}
+
+void topic_unsubscribe(struct topic_manager *tm, topic_appended_fn fn,
+		       void *ctx)
+{
+	size_t n, kept = 0;
+	struct subscriber *list = subscriber_list(tm, &n);
+	for (size_t i = 0; i < n; i++)
+		if (list[i].appended != fn || list[i].ctx != ctx)
+			list[kept++] = list[i];
+	tm->subscribers.len = kept * sizeof *list;
+}
+
+/* INVARIANT 3: exactly one owner. Taking it twice is a bug of ours. */
+void topic_take_high_watermark(struct topic_manager *tm)
+{
+	assert(!tm->high_watermark_taken);
+	tm->high_watermark_taken = true;
+}
+
+void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx)
+{
+	tm->step = fn;
+	tm->step_ctx = ctx;
+}
+
+/* Where the crash tests stop the process. */
+void topic_step(const struct topic_manager *tm, const char *step)
+{
+	if (tm->step)
+		tm->step(tm->step_ctx, step);
+}
+
+/* ---- Appending: the one door into a partition ---- */
+
 /* The one place a batch enters a partition: the log assigns offsets and
- * the leader epoch, then whoever waits for data is told. */
+ * the leader epoch; the owner of the high watermark moves it; every
+ * subscriber hears of the batch; then, once, whoever waits is woken. */
 int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		       uint8_t *batch, size_t len, struct log_append_info *info)
 {
@@ -679,18 +577,68 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		return rc;
 	if (info)
 		*info = ai;
-	if (tm->appended) {
-		struct seg_batch b;
-		if (seg_batch_decode(batch, len, &b) == KB_OK)
-			tm->appended(tm->appended_ctx, tp, &b, &ai);
-	} else {
-		/* Single node: the leader is the whole ISR. */
+	if (!tm->high_watermark_taken) /* single node: the leader is the ISR */
 		tp->high_watermark = log_end_offset(tp->log);
-	}
+	struct seg_batch b;
+	if (tm->subscribers.len && seg_batch_decode(batch, len, &b) == KB_OK)
+		partition_events_emit(tm, tp, &b, &ai);
 	if (tm->srv)
 		net_wake(tm->srv, tp->log);
+	topic_partition_check(tp);
 	return KB_OK;
 }
+
+/* Tell every subscriber about one appended batch, in subscription order. */
+static void partition_events_emit(struct topic_manager *tm,
+				  struct topic_partition *tp,
+				  const struct seg_batch *b,
+				  const struct log_append_info *ai)
+{
+	size_t n;
+	struct subscriber *list = subscriber_list(tm, &n);
+	for (size_t i = 0; i < n; i++)
+		list[i].appended(list[i].ctx, tp, b, ai);
+}
+
+/* Only the owner that took the high watermark moves it this way. */
+void topic_partition_set_high_watermark(struct topic_manager *tm,
+					struct topic_partition *tp,
+					int64_t high_watermark)
+{
+	assert(tm->high_watermark_taken);
+	int64_t hw = KB_MIN(high_watermark, log_end_offset(tp->log));
+	if (hw <= tp->high_watermark)
+		return;
+	tp->high_watermark = hw;
+	if (tm->srv)
+		net_wake(tm->srv, tp->log);
+	topic_partition_check(tp);
+}
+
+int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
+		    int64_t offset, size_t max_bytes, struct kb_buf *out,
+		    int64_t *next_offset)
+{
+	struct log_read_result rr;
+	size_t got = 0;
+	(void)tm;
+	int rc = log_read(tp->log, offset, max_bytes, tp->high_watermark, true,
+			  &rr);
+	*next_offset = offset;
+	if (rc != KB_OK || rr.length == 0)
+		return rc;
+	if ((rc = kb_buf_reserve(out, rr.length)) != KB_OK ||
+	    (rc = seg_read(rr.seg, rr.position, out->data + out->len,
+			   rr.length, &got)) != KB_OK)
+		return rc;
+	if (got != rr.length)
+		return KB_ERR_IO;
+	out->len += got;
+	*next_offset = rr.next_offset;
+	return KB_OK;
+}
+
+/* ---- Group commit of flush.messages ---- */
 
 /* The partitions noted for topic_flush_unflushed, and how many. */
 static struct topic_partition **unflushed_list(struct topic_manager *tm,
@@ -744,350 +692,14 @@ static void unflushed_forget(struct topic_manager *tm,
 	tm->unflushed.len = kept * sizeof *list;
 }
 
-void topic_partition_set_high_watermark(struct topic_manager *tm,
-					struct topic_partition *tp,
-					int64_t high_watermark)
+/* ---- Invariants ---- */
+
+/* INVARIANTS 1 and 3 for one partition (cheap: every append checks it). */
+void topic_partition_check(const struct topic_partition *tp)
 {
-	int64_t hw = KB_MIN(high_watermark, log_end_offset(tp->log));
-	if (hw <= tp->high_watermark)
-		return;
-	tp->high_watermark = hw;
-	if (tm->srv)
-		net_wake(tm->srv, tp->log);
-}
-
-int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
-		    int64_t offset, size_t max_bytes, struct kb_buf *out,
-		    int64_t *next_offset)
-{
-	struct log_read_result rr;
-	size_t got = 0;
-	(void)tm;
-	int rc = log_read(tp->log, offset, max_bytes, tp->high_watermark, true,
-			  &rr);
-	*next_offset = offset;
-	if (rc != KB_OK || rr.length == 0)
-		return rc;
-	if ((rc = kb_buf_reserve(out, rr.length)) != KB_OK ||
-	    (rc = seg_read(rr.seg, rr.position, out->data + out->len,
-			   rr.length, &got)) != KB_OK)
-		return rc;
-	if (got != rr.length)
-		return KB_ERR_IO;
-	out->len += got;
-	*next_offset = rr.next_offset;
-	return KB_OK;
-}
-
-int topic_create(struct topic_manager *tm, const char *name,
-		 int32_t num_partitions, const struct topic_config_kv *configs,
-		 size_t nconfigs, struct topic **out)
-{
-	struct topic_overrides o = {0};
-	struct topic_config cfg;
-	struct topic_result res = {0};
-	int32_t n = num_partitions < 0 ? tm->cfg.num_partitions : num_partitions;
-	int rc = KB_OK;
-	for (size_t i = 0; rc == KB_OK && i < nconfigs; i++)
-		rc = topic_overrides_set(&o, configs[i].name, configs[i].value);
-	if (rc == KB_OK && (!topic_name_valid(name, strlen(name)) || n <= 0 ||
-			    n > TOPIC_MAX_PARTITIONS))
-		rc = KB_ERR_INVAL;
-	else if (rc == KB_OK && (topic_find(tm, name) ||
-				 topic_collision(tm, name, strlen(name))))
-		rc = KB_ERR_EXISTS;
-	if (rc == KB_OK && (rc = topic_config_build(tm, &o, &cfg, &res)) != KB_OK)
-		KB_WARN("topics: cannot create %s: %s", name, res.message);
-	if (rc == KB_OK)
-		rc = topic_install(tm, name, n, &o, out);
-	free(res.message);
-	topic_overrides_free(&o);
-	return rc;
-}
-
-/* ---- Creating and deleting topics ---- */
-
-static int topic_new(const char *name, struct topic **out)
-{
-	struct topic *t = calloc(1, sizeof *t);
-	if (!t)
-		return KB_ERR_NOMEM;
-	snprintf(t->name, sizeof t->name, "%s", name);
-	t->internal = topic_is_internal(name);
-	*out = t;
-	return KB_OK;
-}
-
-/* Close the logs (when open) and free the topic. */
-static void topic_free(struct topic *t)
-{
-	for (int32_t p = 0; p < t->npartitions; p++) {
-		if (t->partitions[p]->log)
-			log_close(t->partitions[p]->log);
-		free(t->partitions[p]);
-	}
-	free(t->partitions);
-	topic_overrides_free(&t->overrides);
-	free(t);
-}
-
-/* INVARIANT 4: every file first (partition directories with their
- * partition.metadata, then the config file), the table last. */
-int topic_install(struct topic_manager *tm, const char *name, int32_t n,
-		  const struct topic_overrides *o, struct topic **out)
-{
-	struct topic *t;
-	struct topic_result res = {0};
-	char id[TOPIC_ID_STRING_LEN + 1];
-	int rc = topic_new(name, &t);
-	if (rc != KB_OK)
-		return rc;
-	topic_id_generate(&t->id);
-	rc = topic_overrides_copy(&t->overrides, o);
-	if (rc == KB_OK)
-		rc = topic_config_build(tm, &t->overrides, &t->cfg, &res);
-	if (rc == KB_OK)
-		rc = topic_add_partitions(tm, t, n);
-	if (rc == KB_OK)
-		rc = overrides_save(tm, t);
-	if (rc == KB_OK)
-		rc = manager_add(tm, t);
-	free(res.message);
-	if (rc != KB_OK) {
-		topic_delete(tm, t);
-		return rc;
-	}
-	topic_id_format(&t->id, id);
-	KB_INFO("topics: created %s (%" PRId32 " partitions, id %s)", name, n, id);
-	if (out)
-		*out = t;
-	return KB_OK;
-}
-
-/* Grow t to n partitions (CreateTopics, CreatePartitions). The array holds
- * pointers, so a partition never moves. */
-int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n)
-{
-	struct topic_partition **a = realloc(t->partitions, (size_t)n * sizeof *a);
-	if (!a)
-		return KB_ERR_NOMEM;
-	t->partitions = a;
-	int rc = KB_OK;
-	for (int32_t p = t->npartitions; rc == KB_OK && p < n; p++)
-		rc = partition_open(tm, t, p, NULL);
-	return rc;
-}
-
-/* Open (or create) partition p of t as t->partitions[p]. A partition
- * without leader epochs gets epoch 0 at its start (KAFKA: a new leader's
- * leader-epoch-checkpoint reads "0 0"); partition.metadata is written
- * whenever it does not hold the topic's id. */
-static int partition_open(struct topic_manager *tm, struct topic *t,
-			  int32_t p, const struct log_recovery_hint *hint)
-{
-	char dir[TOPIC_FULL_PATH_MAX];
-	struct wire_uuid id;
-	struct topic_partition *tp = calloc(1, sizeof *tp);
-	if (!tp)
-		return KB_ERR_NOMEM;
-	path_fmt(dir, "%s/%s-%" PRId32, tm->cfg.log_dir, t->name, p);
-	int rc = log_open(dir, &t->cfg.log, hint, &tp->log);
-	if (rc == KB_OK && tp->log->nepochs == 0)
-		rc = log_epoch_assign(tp->log, 0, tp->log->log_start_offset);
-	if (rc == KB_OK && (metadata_file_read(dir, &id) != KB_OK ||
-			    memcmp(id.b, t->id.b, WIRE_UUID_LEN) != 0))
-		rc = metadata_file_write(dir, &t->id);
-	if (rc != KB_OK) {
-		if (tp->log)
-			log_close(tp->log);
-		free(tp);
-		return rc;
-	}
-	tp->topic = t;
-	tp->index = p;
-	tp->leader_epoch = tp->log->epochs[tp->log->nepochs - 1].epoch;
-	tp->high_watermark = log_end_offset(tp->log);
-	t->partitions[p] = tp;
-	t->npartitions = p + 1;
-	return KB_OK;
-}
-
-/* INVARIANT 4: out of the table first, so no request finds it; then each
- * partition directory is renamed to <dir>.<id>-delete (one atomic step: a
- * crash leaves the whole partition or none of it) and removed. Parked
- * fetches on its logs are woken to answer UNKNOWN_TOPIC_OR_PARTITION. */
-int topic_delete(struct topic_manager *tm, struct topic *t)
-{
-	char dir[TOPIC_FULL_PATH_MAX], gone[TOPIC_FULL_PATH_MAX];
-	char id[TOPIC_ID_STRING_LEN + 1];
-	int rc = KB_OK;
-	for (size_t i = 0; i < tm->ntopics; i++)
-		if (tm->topics[i] == t)
-			memmove(&tm->topics[i], &tm->topics[i + 1],
-				(--tm->ntopics - i) * sizeof *tm->topics);
-	topic_id_format(&t->id, id);
-	for (int32_t p = 0; p < t->npartitions; p++) {
-		struct topic_partition *tp = t->partitions[p];
-		const void *key = tp->log;
-		unflushed_forget(tm, tp);
-		path_fmt(dir, "%s/%s-%" PRId32, tm->cfg.log_dir, t->name, p);
-		path_fmt(gone, "%s.%s%s", dir, id, TOPIC_DELETE_SUFFIX);
-		log_close(tp->log);
-		tp->log = NULL;
-		if (rename(dir, gone) != 0 || remove_tree(gone) != KB_OK) {
-			KB_ERROR("topics: delete %s: %s", dir, strerror(errno));
-			rc = KB_ERR_IO;
-		}
-		if (tm->srv)
-			net_wake(tm->srv, key);
-	}
-	path_fmt(dir, "%s/%s/%s.properties", tm->cfg.log_dir,
-		 TOPIC_CONFIG_DIR, t->name);
-	unlink(dir);
-	kb_fsync_dir(tm->cfg.log_dir);
-	KB_INFO("topics: deleted %s (id %s)", t->name, id);
-	topic_free(t);
-	return rc;
-}
-
-/* INVARIANT 2: persist o first, then take it and apply it: every log gets
- * its new struct log_config (segment sizes count from the next roll).
- * takes: o (freed on failure too). */
-int topic_reconfigure(struct topic_manager *tm, struct topic *t,
-		      struct topic_overrides *o)
-{
-	struct topic_overrides old = t->overrides;
-	struct topic_config cfg;
-	struct topic_result res = {0};
-	int rc = topic_config_build(tm, o, &cfg, &res);
-	free(res.message);
-	t->overrides = *o;
-	if (rc == KB_OK)
-		rc = overrides_save(tm, t);
-	if (rc != KB_OK) {
-		t->overrides = old;
-		topic_overrides_free(o);
-		return rc;
-	}
-	topic_overrides_free(&old);
-	t->cfg = cfg;
-	for (int32_t p = 0; p < t->npartitions; p++)
-		t->partitions[p]->log->cfg = cfg.log;
-	return KB_OK;
-}
-
-static int manager_add(struct topic_manager *tm, struct topic *t)
-{
-	struct topic **a = realloc(tm->topics, (tm->ntopics + 1) * sizeof *a);
-	if (!a)
-		return KB_ERR_NOMEM;
-	tm->topics = a;
-	tm->topics[tm->ntopics++] = t;
-	return KB_OK;
-}
-
-/* ---- Overrides and their properties file ---- */
-
-/* <log_dir>/__samsa_topic_configs/<topic>.properties, one "key=value"
- * line per override, replaced atomically (kb_write_file_atomic). */
-static int overrides_save(const struct topic_manager *tm, const struct topic *t)
-{
-	char path[TOPIC_FULL_PATH_MAX];
-	struct kb_buf b;
-	int rc = KB_OK;
-	kb_buf_init(&b);
-	path_fmt(path, "%s/%s/%s.properties", tm->cfg.log_dir,
-		 TOPIC_CONFIG_DIR, t->name);
-	for (size_t i = 0; rc == KB_OK && i < t->overrides.n; i++) {
-		const char *kv[] = {t->overrides.names[i], "=",
-				    t->overrides.values[i], "\n"};
-		for (size_t k = 0; rc == KB_OK && k < KB_ARRAY_LEN(kv); k++)
-			rc = kb_buf_append(&b, kv[k], strlen(kv[k]));
-	}
-	if (rc == KB_OK)
-		rc = kb_write_file_atomic(path, b.data ? (void *)b.data : "", b.len);
-	kb_buf_fini(&b);
-	return rc;
-}
-
-/* Read the file back; a missing file is no overrides. SIMPLIFICATION: no
- * Java properties escapes; values with line breaks are refused earlier. */
-static int overrides_load(const struct topic_manager *tm, const char *topic,
-			  struct topic_overrides *o)
-{
-	char path[TOPIC_FULL_PATH_MAX], *text, *save = NULL;
-	path_fmt(path, "%s/%s/%s.properties", tm->cfg.log_dir,
-		 TOPIC_CONFIG_DIR, topic);
-	int rc = kb_read_file(path, &text, NULL, TOPIC_FILE_MAX);
-	if (rc != KB_OK)
-		return rc == KB_ERR_NOTFOUND ? KB_OK : rc;
-	for (char *line = strtok_r(text, "\n", &save); rc == KB_OK && line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		if (line[0] == '#' || !eq)
-			continue;
-		*eq = '\0';
-		rc = topic_overrides_set(o, line, eq + 1);
-	}
-	free(text);
-	return rc;
-}
-
-/* KAFKA: PartitionMetadataFile.write. */
-static int metadata_file_write(const char *dir, const struct wire_uuid *id)
-{
-	char path[TOPIC_FULL_PATH_MAX], text[64], s[TOPIC_ID_STRING_LEN + 1];
-	topic_id_format(id, s);
-	path_fmt(path, "%s/%s", dir, TOPIC_METADATA_FILE);
-	int n = snprintf(text, sizeof text, "version: 0\ntopic_id: %s\n", s);
-	return kb_write_file_atomic(path, text, (size_t)n);
-}
-
-static int metadata_file_read(const char *dir, struct wire_uuid *id)
-{
-	static const char head[] = "version: 0\ntopic_id: ";
-	char path[TOPIC_FULL_PATH_MAX], *text, s[TOPIC_ID_STRING_LEN + 1];
-	path_fmt(path, "%s/%s", dir, TOPIC_METADATA_FILE);
-	int rc = kb_read_file(path, &text, NULL, TOPIC_FILE_MAX);
-	if (rc != KB_OK)
-		return rc;
-	rc = KB_ERR_CORRUPT;
-	if (strncmp(text, head, sizeof head - 1) == 0 &&
-	    strlen(text) >= sizeof head - 1 + TOPIC_ID_STRING_LEN) {
-		snprintf(s, sizeof s, "%s", text + sizeof head - 1);
-		rc = topic_id_parse(s, id) == KB_OK ? KB_OK : KB_ERR_CORRUPT;
-	}
-	free(text);
-	return rc;
-}
-
-/* ---- Small helpers ---- */
-
-/* Every path is built here, into TOPIC_FULL_PATH_MAX bytes, which always
- * suffice: log_dir fits TOPIC_PATH_MAX and a topic name 249 bytes. */
-static void path_fmt(char *out, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(out, TOPIC_FULL_PATH_MAX, fmt, ap);
-	va_end(ap);
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag,
-		      struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* rm -r path (a renamed partition directory). */
-static int remove_tree(const char *path)
-{
-	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-		KB_ERROR("topics: remove %s: %s", path, strerror(errno));
-		return KB_ERR_IO;
-	}
-	return KB_OK;
+	assert(tp->topic && tp->log);
+	assert(tp->topic->partitions[tp->index] == tp);
+	assert(tp->high_watermark >= 0);
+	assert(tp->high_watermark <= log_end_offset(tp->log));
+	(void)tp;
 }

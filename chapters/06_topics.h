@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics: the single-node broker. Four files share this header:
- *   06_topics.c        the topic manager: topics with ids, partitions backed
- *                      by chapter 03 logs, their files, the hooks;
- *   06_configs.c       per-topic configs (one table), DescribeConfigs,
- *                      AlterConfigs, IncrementalAlterConfigs;
+ * Chapter 06 — topics: the single-node broker. Seven files share this
+ * header, a one-way stack read top to bottom (each uses only those above):
+ *   06_topics.c        the registry: names, ids, partitions, the hooks,
+ *                      the one door a batch enters by;
+ *   06_config_defs.c   per-topic configs: one table, validation;
+ *   06_lifecycle.c     topics on disk: load, create, delete, close;
  *   06_admin.c         Metadata, CreateTopics, DeleteTopics,
  *                      CreatePartitions, DescribeCluster;
+ *   06_config_apis.c   DescribeConfigs, AlterConfigs,
+ *                      IncrementalAlterConfigs;
  *   06_produce_fetch.c the data path: Produce, Fetch, ListOffsets,
- *                      OffsetForLeaderEpoch, DeleteRecords.
+ *                      OffsetForLeaderEpoch, DeleteRecords;
+ *   06_apis.c          the API table and topic_manager_open.
  * The only surface later chapters may use, up to the banner "Between the
- * files of chapter 06"; the lesson is in the .c files.
+ * files of chapter 06".
  *
  * Single-threaded: everything here is owned by the reactor of chapter 05.
  */
@@ -68,15 +72,14 @@ struct topic_broker_config {
 	int64_t log_retention_check_interval_ms; /* log.retention.check.interval.ms */
 };
 
-/* Kafka's defaults for every field; node_id 1, host "localhost", port
- * 9092, log_dir "/tmp/kraft-combined-logs", cluster_id "samsa-cluster". */
+/* Kafka's defaults for every field (node.id 1, localhost:9092, ...). */
 void topic_broker_config_defaults(struct topic_broker_config *cfg);
 
 /* ---- Topic configuration ---- */
 
 /* The effective configuration of one topic: Kafka's default, overridden by
  * the broker's config, overridden by the topic's own settings. Built from
- * one table in 06_configs.c (name, type, default, validator) that also
+ * one table in 06_config_defs.c (name, type, default, validator) that also
  * drives DescribeConfigs and the AlterConfigs APIs. */
 struct topic_config {
 	struct log_config log;        /* segment.*, retention.*, flush.*, index.* */
@@ -137,93 +140,60 @@ struct topic {
 /* The topic manager: every topic of this broker. Opaque. */
 struct topic_manager;
 
-/* ---- Lifecycle ---- */
+/* ---- Lifecycle (06_apis.c, 06_lifecycle.c; docs/06_lifecycle.md) ---- */
 
-/* Load every "<topic>-<partition>" directory under cfg->log_dir (taking the
- * clean-shutdown marker and reading recovery-point-offset-checkpoint and
- * log-start-offset-checkpoint for the recovery hints), the topic configs
- * under <log_dir>/__samsa_topic_configs/, register every handler of this
- * chapter on srv (net_register) and a net_every timer for retention
- * (log.retention.check.interval.ms) and flush.ms. srv may be NULL: then
- * nothing is registered (tools and tests that only need the topics).
- * borrows: cfg (copied), srv (must outlive the manager). returns owned
- * *out (topic_manager_close). */
+/* Load cfg->log_dir, register every handler on srv (NULL: none); owned *out. */
 int topic_manager_open(const struct topic_broker_config *cfg,
 		       struct net_server *srv, struct topic_manager **out);
-
-/* A clean shutdown: flush every log, write both checkpoints, close the
- * logs, then write the clean-shutdown marker; free everything. Call once
- * the reactor has stopped and after net_server_free (parked fetches point
- * at the manager). */
+/* Clean shutdown (flush, checkpoints, marker); after net_server_free. */
 void topic_manager_close(struct topic_manager *tm);
-
 /* The broker config the manager was opened with. */
 const struct topic_broker_config *topic_manager_config(
 	const struct topic_manager *tm);
-
-/* One retention and flush.ms pass over every log, then the checkpoints
- * (what the retention timer runs). now_ms: wall clock. */
+/* One retention and flush.ms pass, then the checkpoints; now_ms: wall. */
 void topic_manager_tick(struct topic_manager *tm, int64_t now_ms);
-
-/* Write recovery-point-offset-checkpoint and log-start-offset-checkpoint
- * for every partition now (the timer, DeleteRecords and close do). */
+/* Write both offset checkpoint files for every partition now. */
 int topic_manager_checkpoint(struct topic_manager *tm);
 
-/* ---- Names and ids ---- */
+/* ---- Names and ids (06_topics.c) ---- */
 
-/* KAFKA: Topic.validate: not empty, not "." or "..", at most 249 chars of
- * [a-zA-Z0-9._-]. */
+/* KAFKA: Topic.validate: 1-249 chars of [a-zA-Z0-9._-], not "." or "..". */
 bool topic_name_valid(const char *name, size_t len);
-
-/* Uuid.toString(): base64url of the 16 bytes, no padding; out holds
- * TOPIC_ID_STRING_LEN + 1 bytes. */
+/* __cluster_metadata or an internal topic: no client creates or writes it. */
+bool topic_name_reserved(const char *name, size_t len);
+/* KAFKA: Uuid.toString: base64url, no padding, into TOPIC_ID_STRING_LEN+1. */
 void topic_id_format(const struct wire_uuid *id, char *out);
-/* The reverse; KB_ERR_INVAL for anything that is not 22 base64url chars. */
+/* The reverse; KB_ERR_INVAL unless s is 22 base64url characters. */
 int topic_id_parse(const char *s, struct wire_uuid *out);
 
-/* ---- Hooks for later chapters ---- */
+/* ---- Hooks for later chapters (06_topics.c; docs/06_topics.md) ---- */
 
-/* Find a topic by name or id; NULL if none. valid until the topic is
- * deleted. (Chapters 08, 09, 10, 11.) */
+/* The topic named name, or NULL; valid until the topic is deleted. */
 struct topic *topic_find(struct topic_manager *tm, const char *name);
-/* The same for a name that is not NUL-terminated (a view from the wire). */
-struct topic *topic_find_len(struct topic_manager *tm, const char *name,
+/* topic_find for a name that is not NUL-terminated (a wire view). */
+struct topic *topic_find_len(const struct topic_manager *tm, const char *name,
 			     size_t len);
+/* The topic with id, or NULL. */
 struct topic *topic_find_by_id(struct topic_manager *tm,
 			       const struct wire_uuid *id);
-/* Every topic, in creation order: i in [0, topic_count). Metadata, and
- * chapter 14's metrics. valid until a topic is created or deleted. */
+/* How many topics; topic_at(i) walks them in creation order. */
 size_t topic_count(const struct topic_manager *tm);
-struct topic *topic_at(struct topic_manager *tm, size_t i);
-/* Find one partition; NULL if the topic or the partition does not exist. */
+/* Topic i in creation order; valid until a topic is created or deleted. */
+struct topic *topic_at(const struct topic_manager *tm, size_t i);
+/* One partition, or NULL if the topic or the partition does not exist. */
 struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     const char *topic,
 					     int32_t partition);
 
-/* Create a topic as CreateTopics would (same validation: name, configs,
- * KB_ERR_EXISTS for TOPIC_ALREADY_EXISTS, KB_ERR_INVAL for a bad name or
- * config). num_partitions -1 = num.partitions. Whether a topic is internal
- * follows from its name (KAFKA: Topic.isInternal). Chapter 09 creates
- * __consumer_offsets (50 partitions, cleanup.policy=compact). *out may be
- * NULL. borrows: configs. */
+/* Create as CreateTopics would (KB_ERR_EXISTS, KB_ERR_INVAL); n -1: default. */
 int topic_create(struct topic_manager *tm, const char *name,
 		 int32_t num_partitions, const struct topic_config_kv *configs,
 		 size_t nconfigs, struct topic **out);
-
-/* Append one batch that passed validation (Produce in 06_produce_fetch.c,
- * or one the broker built with wire_batch_write): offsets and leader
- * epoch assigned, the high watermark moved (unless an appended hook owns
- * it), the appended hook called, fetches parked on the log woken.
- * batch is rewritten in place (bytes 0..15). Chapters 09 (offset
- * commits) and 11 (transaction markers). borrows: batch. */
+/* Append a validated batch (rewritten in place): HW, subscribers, one wake. */
 int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 		       uint8_t *batch, size_t len,
 		       struct log_append_info *info);
-
-/* Copy whole batches from offset into out (appended), at most max_bytes
- * but at least one batch, never past the high watermark; *next_offset is
- * the offset to read next. KB_ERR_RANGE outside [log start, log end].
- * Chapter 09 loads __consumer_offsets with it. */
+/* Copy whole batches from offset, below the high watermark, into out. */
 int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
 		    int64_t offset, size_t max_bytes, struct kb_buf *out,
 		    int64_t *next_offset);
@@ -235,11 +205,7 @@ struct topic_produce_verdict {
 	int64_t base_offset; /* of the original batch, when duplicate */
 };
 
-/* Chapter 11 (idempotent producers): called before each produced batch is
- * appended, with its partition and decoded header (producer id, epoch,
- * sequence), and prev: the batch before it in the same request to the
- * same partition (checked, not yet appended), or NULL. Fill *v (it
- * starts as NONE, not duplicate). */
+/* Chapter 11: judge batch (prev: the one before it in the request) into v. */
 typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 				       const struct seg_batch *batch,
 				       const struct seg_batch *prev,
@@ -247,39 +213,42 @@ typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 /* Install the produce check (NULL removes it). borrows: ctx. */
 void topic_set_produce_check(struct topic_manager *tm,
 			     topic_produce_check_fn fn, void *ctx);
-
-/* Chapter 08 (replication) and 11: called after every append (produced or
- * internal) with the batch header as stored and where it went. */
-typedef void (*topic_appended_fn)(void *ctx, struct topic_partition *tp,
-				  const struct seg_batch *batch,
-				  const struct log_append_info *info);
-/* Install the appended hook (NULL removes it). While one is installed the
- * manager no longer moves the high watermark itself: the hook's owner does,
- * with topic_partition_set_high_watermark (chapter 08: when the ISR has
- * the records). borrows: ctx. */
-void topic_set_appended_hook(struct topic_manager *tm, topic_appended_fn fn,
-			     void *ctx);
-
-/* Run the installed produce check on one batch (Produce does, before
- * topic_append_batch); with none installed *v says go on. */
+/* Run the produce check (Produce does, before appending); none: go on. */
 void topic_run_produce_check(struct topic_manager *tm,
 			     struct topic_partition *tp,
 			     const struct seg_batch *batch,
 			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v);
 
-/* Move tp's high watermark (never backwards, never past the log end) and
- * wake every fetch parked on it. Chapter 08. */
+/* A partition event: batch (header as stored) was appended to tp. */
+typedef void (*topic_appended_fn)(void *ctx, struct topic_partition *tp,
+				  const struct seg_batch *batch,
+				  const struct log_append_info *info);
+/* Subscribe fn with ctx to appends (any number, in order). borrows: ctx. */
+int topic_subscribe(struct topic_manager *tm, topic_appended_fn fn, void *ctx);
+/* Remove the subscription of fn with ctx (none: nothing happens). */
+void topic_unsubscribe(struct topic_manager *tm, topic_appended_fn fn,
+		       void *ctx);
+/* Chapter 08: become the one owner of the high watermark, once. */
+void topic_take_high_watermark(struct topic_manager *tm);
+/* The owner moves tp's high watermark (never back, never past LEO). */
 void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark);
 
-/* ---- Handlers ---- */
+/* Tests: fn(ctx, step) runs before each durable step of a create/delete. */
+typedef void (*topic_step_fn)(void *ctx, const char *step);
+/* Install the step hook (NULL removes it). borrows: ctx. */
+void topic_set_step_hook(struct topic_manager *tm, topic_step_fn fn, void *ctx);
 
-/* Registered by topic_manager_open with the ctx of the manager; exported
- * so tests and the fuzzer can reach them. Each decodes its whole request,
- * acts, and encodes the response for req->header.api_version; KB_ERR_PROTO
- * for a malformed body. In 06_admin.c: */
+/* Assert every invariant of chapter 06 (no-op with NDEBUG). */
+void topic_check(const struct topic_manager *tm);
+/* Assert one partition's invariants (no-op with NDEBUG). */
+void topic_partition_check(const struct topic_partition *tp);
+
+/* ---- Handlers (registered by topic_manager_open; tests and fuzzer) ---- */
+
+/* 06_admin.c */
 int handle_metadata(struct net_request *req, struct net_response *resp);
 int handle_create_topics(struct net_request *req, struct net_response *resp);
 int handle_delete_topics(struct net_request *req, struct net_response *resp);
@@ -287,13 +256,13 @@ int handle_create_partitions(struct net_request *req,
 			     struct net_response *resp);
 int handle_describe_cluster(struct net_request *req,
 			    struct net_response *resp);
-/* In 06_configs.c: */
+/* 06_config_apis.c */
 int handle_describe_configs(struct net_request *req,
 			    struct net_response *resp);
 int handle_alter_configs(struct net_request *req, struct net_response *resp);
 int handle_incremental_alter_configs(struct net_request *req,
 				     struct net_response *resp);
-/* In 06_produce_fetch.c: */
+/* 06_produce_fetch.c */
 int handle_produce(struct net_request *req, struct net_response *resp);
 int handle_fetch(struct net_request *req, struct net_response *resp);
 int handle_list_offsets(struct net_request *req, struct net_response *resp);
@@ -303,10 +272,13 @@ int handle_delete_records(struct net_request *req, struct net_response *resp);
 
 /* ---- Between the files of chapter 06 (not for later chapters) ---- */
 
-/* Most partitions one topic may have; more is INVALID_PARTITIONS.
- * SIMPLIFICATION: Kafka sets no such cap, but each partition keeps files
- * open and a process may open only so many. */
+/* SIMPLIFICATION: most partitions of one topic (open files are finite). */
 #define TOPIC_MAX_PARTITIONS 1000
+/* A topic's own files beside the logs: <log_dir>/<this>/<id><suffix>. */
+#define TOPIC_CONFIG_DIR "__samsa_topic_configs"
+#define TOPIC_PROPERTIES ".properties"
+/* Room for any path chapter 06 builds: log_dir and two names. */
+#define TOPIC_FULL_PATH_MAX (TOPIC_PATH_MAX + 2 * TOPIC_NAME_MAX + 64)
 
 /* The outcome of one item of an admin request. */
 struct topic_result {
@@ -314,36 +286,49 @@ struct topic_result {
 	char *message; /* owned, or NULL (sent as null) */
 };
 
-/* 06_admin.c: set r's error and message (printf-style; NULL fmt: no
- * message). */
+/* What a new topic is made of, validated by the caller. borrows: all. */
+struct topic_spec {
+	const char *name;
+	int32_t npartitions;
+	const struct topic_overrides *overrides;
+};
+
+/* 06_topics.c, the registry: */
+/* Set r's error and message (printf-style; NULL fmt: no message). */
 void topic_result_set(struct topic_result *r, int16_t error,
 		      const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* The message as a wire string (null when none). valid until r is freed. */
+/* The message as a wire string (null when none); valid until r is freed. */
 struct wire_str topic_result_message(const struct topic_result *r);
-
-/* 06_admin.c: copy a topic name from the wire into out (TOPIC_NAME_MAX +
- * 1 bytes); false when it breaks topic_name_valid. */
+/* Copy a wire name into out (TOPIC_NAME_MAX + 1); false if invalid. */
 bool topic_name_copy(struct wire_str s, char *out);
-/* 06_topics.c: KAFKA: Topic.hasCollision: another topic equal once '.'
- * reads '_'. */
-struct topic *topic_collision(struct topic_manager *tm, const char *name,
-			      size_t len);
-
-/* 06_topics.c: create the files of a topic whose name, count and
- * overrides the caller validated, then publish it. borrows: o. */
-int topic_install(struct topic_manager *tm, const char *name, int32_t n,
-		  const struct topic_overrides *o, struct topic **out);
-/* Grow t to n partitions (n > t->npartitions, validated). */
-int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
-/* Unpublish t, then delete its files and free it. takes: t. */
-int topic_delete(struct topic_manager *tm, struct topic *t);
-/* Persist the validated overrides o, then apply them. takes: o. */
-int topic_reconfigure(struct topic_manager *tm, struct topic *t,
-		      struct topic_overrides *o);
-
-/* 06_configs.c: struct topic_overrides as a small map. set copies both
- * strings; free empties it. */
+/* KAFKA: Topic.hasCollision: another topic equal once '.' reads '_'. */
+struct topic *topic_collision(const struct topic_manager *tm,
+			      const char *name, size_t len);
+/* KAFKA: Topic.isInternal: a topic only the broker creates and writes. */
+bool topic_is_internal(const char *name);
+/* KAFKA: Uuid.randomUuid, never starting with '-' as text. */
+void topic_id_generate(struct wire_uuid *id);
+/* The empty registry; returns owned *out. borrows: cfg (copied), srv. */
+int topic_manager_new(const struct topic_broker_config *cfg,
+		      struct net_server *srv, struct topic_manager **out);
+/* Free the registry and every topic in it. */
+void topic_manager_free(struct topic_manager *tm);
+/* The server the manager was opened with, or NULL. */
+struct net_server *topic_manager_server(const struct topic_manager *tm);
+/* A topic with no partitions yet; returns owned *out (topic_free). */
+int topic_new(const char *name, struct topic **out);
+/* Close t's logs and free it. takes: t. */
+void topic_free(struct topic *t);
+/* Room for one more topic, so that topic_publish cannot fail. */
+int topic_publish_reserve(struct topic_manager *tm);
+/* Requests find t from now on. takes: t. */
+void topic_publish(struct topic_manager *tm, struct topic *t);
+/* No request finds t any more; fetches parked on its logs are woken. */
+void topic_unpublish(struct topic_manager *tm, struct topic *t);
+/* Run the step hook, if one is installed. */
+void topic_step(const struct topic_manager *tm, const char *step);
+/* The overrides map: get (NULL if unset), set (copies both), del, copy. */
 const char *topic_overrides_get(const struct topic_overrides *o,
 				const char *name);
 int topic_overrides_set(struct topic_overrides *o, const char *name,
@@ -351,11 +336,39 @@ int topic_overrides_set(struct topic_overrides *o, const char *name,
 void topic_overrides_del(struct topic_overrides *o, const char *name);
 int topic_overrides_copy(struct topic_overrides *dst,
 			 const struct topic_overrides *src);
+/* Empty o, freeing every string. */
 void topic_overrides_free(struct topic_overrides *o);
 
-/* 06_configs.c: the effective config of a topic with overrides o: Kafka's
- * defaults, then the broker's values, then o. KB_ERR_INVAL with res set
- * (INVALID_CONFIG and a message) for an unknown key or a bad value. */
+/* KAFKA: DescribeConfigsResponse.ConfigType and ConfigSource. */
+#define TOPIC_CFG_BOOLEAN 1
+#define TOPIC_CFG_STRING 2
+#define TOPIC_CFG_INT 3
+#define TOPIC_CFG_LONG 5
+#define TOPIC_CFG_DOUBLE 6
+#define TOPIC_CFG_LIST 7
+#define TOPIC_CONFIG_SOURCE_TOPIC 1
+#define TOPIC_CONFIG_SOURCE_STATIC_BROKER 4
+#define TOPIC_CONFIG_SOURCE_DEFAULT 5
+/* Longest config value text samsa keeps, NUL included. */
+#define TOPIC_CONFIG_VALUE_MAX 256
+
+/* One config as DescribeConfigs shows it: the synonyms in order of
+ * precedence, the first giving value and source. Owns the texts it
+ * points at (do not copy the struct). */
+struct topic_config_entry {
+	const char *name, *value, *doc;
+	int8_t type, source; /* TOPIC_CFG_*, TOPIC_CONFIG_SOURCE_* */
+	bool read_only;
+	struct topic_config_synonym {
+		const char *name, *value;
+		int8_t source;
+	} syn[3];
+	int nsyn;
+	char text[2][TOPIC_CONFIG_VALUE_MAX]; /* values made from numbers */
+};
+
+/* 06_config_defs.c, the config table: */
+/* Default < broker < o into out; KB_ERR_INVAL with res (INVALID_CONFIG). */
 int topic_config_build(const struct topic_manager *tm,
 		       const struct topic_overrides *o, struct topic_config *out,
 		       struct topic_result *res);
@@ -363,5 +376,45 @@ int topic_config_build(const struct topic_manager *tm,
 void topic_config_write_all(struct wire_writer *w,
 			    const struct topic_manager *tm,
 			    const struct topic_overrides *o);
+/* Assert that t's cfg is what its overrides build (no-op with NDEBUG). */
+void topic_config_check(const struct topic_manager *tm, const struct topic *t);
+/* The type (TOPIC_CFG_*) of topic key name, or -1 for no such key. */
+int8_t topic_config_key_type(const char *name);
+/* Topic key i (alphabetical) with overrides o; false past the last. */
+bool topic_config_entry_at(const struct topic_manager *tm,
+			   const struct topic_overrides *o, size_t i,
+			   struct topic_config_entry *e);
+/* The topic key name with overrides o; false when there is no such key. */
+bool topic_config_entry_find(const struct topic_manager *tm,
+			     const struct topic_overrides *o, const char *name,
+			     struct topic_config_entry *e);
+/* Broker key i (static, read-only); false past the last. */
+bool topic_config_broker_entry_at(const struct topic_manager *tm, size_t i,
+				  struct topic_config_entry *e);
+/* The next item of a comma-separated list, trimmed; NULL at the end. */
+const char *topic_config_list_next(const char **p, size_t *len);
+/* <log_dir>/__samsa_topic_configs/<id><suffix> into out. */
+void topic_file_path(const struct topic_manager *tm,
+		     const struct wire_uuid *id, const char *suffix, char *out);
+/* Write t's overrides to <id>.properties, atomically. */
+int topic_overrides_save(const struct topic_manager *tm, const struct topic *t);
+/* Read t's overrides into o (none: empty; an old <name>.properties moves). */
+int topic_overrides_load(const struct topic_manager *tm,
+			 const struct topic *t, struct topic_overrides *o);
+/* Persist the validated overrides o, then apply them. takes: o. */
+int topic_reconfigure(struct topic_manager *tm, struct topic *t,
+		      struct topic_overrides *o);
+
+/* 06_lifecycle.c, topics on disk: */
+/* topic_manager_open without the handlers: load log_dir, start timers. */
+int topic_manager_load(const struct topic_broker_config *cfg,
+		       struct net_server *srv, struct topic_manager **out);
+/* Create spec's files all or nothing, then publish the topic. */
+int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
+		  struct topic **out);
+/* Grow t to n partitions (n > t->npartitions, validated). */
+int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
+/* Delete t all or nothing (intent, unpublish, files); takes t on KB_OK. */
+int topic_delete(struct topic_manager *tm, struct topic *t);
 
 #endif

@@ -171,12 +171,13 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 				  handle_init_producer_id, pm);
 	if (rc == KB_OK && srv)
 		rc = net_every(srv, cfg->expiration_check_ms, expire_tick, pm);
+	if (rc == KB_OK)
+		rc = topic_subscribe(tm, prod_appended, pm);
 	if (rc != KB_OK) {
 		free(pm);
 		return rc;
 	}
 	topic_set_produce_check(tm, produce_check, pm);
-	topic_set_appended_hook(tm, prod_appended, pm);
 	*out = pm;
 	return KB_OK;
 }
@@ -366,15 +367,14 @@ static int16_t sequence_check(const struct prod_entry *e,
 
 /* ---- After the append ---- */
 
-/* The appended hook: the batch is in the log with its offsets. Move the
- * high watermark as chapter 06 would (one node: the leader is the whole
- * ISR), take the roll snapshot, then remember the batch. */
+/* A partition event: the batch is in the log with its offsets (chapter
+ * 06 moved the high watermark). Take the roll snapshot, then remember
+ * the batch. */
 static void prod_appended(void *ctx, struct topic_partition *tp,
 			  const struct seg_batch *b,
 			  const struct log_append_info *info)
 {
 	struct prod_manager *pm = ctx;
-	topic_partition_set_high_watermark(pm->tm, tp, log_end_offset(tp->log));
 	struct prod_state *st = state_find(pm, tp);
 	if (!st && b->producer_id < 0)
 		return; /* nothing to remember, nothing loaded */
@@ -837,7 +837,7 @@ void prod_close(struct prod_manager *pm)
 	if (!pm)
 		return;
 	topic_set_produce_check(pm->tm, NULL, NULL);
-	topic_set_appended_hook(pm->tm, NULL, NULL);
+	topic_unsubscribe(pm->tm, prod_appended, pm);
 	for (size_t i = 0; i < pm->nstates; i++) {
 		struct prod_state *st = pm->states[i];
 		struct topic *t = topic_find_by_id(pm->tm, &st->topic_id);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for chapter 06 (topics: 06_topics.c, 06_configs.c, 06_admin.c,
+ * Tests for chapter 06 (topics: 06_topics.c, 06_config_defs.c, 06_lifecycle.c,
+ * 06_admin.c, 06_config_apis.c, 06_apis.c,
  * 06_produce_fetch.c). Most tests run a real broker: net_run in a
  * background thread on 127.0.0.1, the topic manager registered on it, and
  * a client that writes requests byte by byte over a plain socket. Request
@@ -9,12 +10,15 @@
  * (struct bb), never with samsa's encoder. Tests of the hooks call the
  * manager directly, without a server.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
 #include "testutil.h"
@@ -148,6 +152,7 @@ static void tb_stop(struct tb *b)
 {
 	net_stop(b->srv);
 	pthread_join(b->thread, NULL);
+	topic_check(b->tm); /* every server test ends with the invariants */
 	net_server_free(b->srv);
 	topic_manager_close(b->tm);
 }
@@ -392,6 +397,36 @@ static char *path_in(const struct tb *b, const char *rel)
 	return p;
 }
 
+/* The properties file of topic: __samsa_topic_configs/<id>.properties,
+ * the id read from its partition 0's partition.metadata. */
+static char *props_path(const struct tb *b, const char *topic)
+{
+	static char p[8192];
+	char rel[512], *id;
+	size_t n;
+	snprintf(rel, sizeof rel, "%s-0/partition.metadata", topic);
+	uint8_t *f = tu_read_all(path_in(b, rel), &n);
+	assert_non_null(f);
+	assert_non_null(id = strstr((char *)f, "topic_id: "));
+	snprintf(p, sizeof p, "%s/__samsa_topic_configs/%.22s.properties",
+		 b->cfg.log_dir, id + strlen("topic_id: "));
+	free(f);
+	return p;
+}
+
+/* How many files are in dir whose name starts with prefix. */
+static int files_with_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
 /* A base64url decoder for topic ids, from RFC 4648 §5. */
 static void id_decode(const char *s, uint8_t out[16])
 {
@@ -427,7 +462,7 @@ static void read_topic_id(const struct tb *b, const char *dir, uint8_t id[16],
 	free(f);
 }
 
-/* ==== 06_topics.c ==== */
+/* ==== 06_topics.c and 06_lifecycle.c ==== */
 
 static void test_topic_name_valid_follows_kafka(void **state)
 {
@@ -533,7 +568,7 @@ static void test_topic_configs_persist_across_restart(void **state)
 	assert_int_equal(create_topic(fd, "c", 1, "retention.ms", "1234"), E_NONE);
 	close(fd);
 	tb_stop(&b);
-	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/c.properties"), &n);
+	uint8_t *f = tu_read_all(props_path(&b, "c"), &n);
 	assert_non_null(f);
 	assert_int_equal(n, strlen("retention.ms=1234\n"));
 	assert_memory_equal(f, "retention.ms=1234\n", n);
@@ -568,6 +603,186 @@ static void test_topic_load_recreates_gaps_and_finishes_deletes(void **state)
 	assert_true(tu_file_size(path_in(&b, "g-1/partition.metadata")) > 0);
 	assert_true(tu_file_size(path_in(&b, "x-0.abc-delete")) < 0);
 	tb_close(&b);
+}
+
+/* ---- Creating and deleting topics across a crash ---- */
+
+/* A 249-byte name: Kafka's longest, the case that left directories. */
+static void long_name(char *out, size_t len, char c)
+{
+	memset(out, c, len);
+	out[len] = '\0';
+}
+
+/* The step hook of the crash tests: end the process, as a crash would,
+ * at the k-th durable step. The exit status says whether the operation
+ * had committed: 11 after its commit, 10 before. */
+struct crash_at {
+	int k, seen;
+	const char *commit_step; /* the first step after the commit */
+	bool after_commit;
+};
+
+static void crash_step(void *ctx, const char *step)
+{
+	struct crash_at *c = ctx;
+	if (strcmp(step, c->commit_step) == 0)
+		c->after_commit = true;
+	if (++c->seen == c->k)
+		_exit(c->after_commit ? 11 : 10);
+}
+
+/* Run op(tm, name) in a child that crashes at step k; its exit status
+ * (0 when it finished without reaching step k). */
+static int run_crashing(struct tb *b, int k, const char *commit_step,
+			void (*op)(struct topic_manager *, const char *),
+			const char *name)
+{
+	pid_t pid = fork();
+	int st;
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct crash_at c = {k, 0, commit_step, false};
+		struct topic_manager *tm;
+		if (topic_manager_open(&b->cfg, NULL, &tm) != KB_OK)
+			_exit(2);
+		topic_set_step_hook(tm, crash_step, &c);
+		op(tm, name);
+		_exit(0); /* no clean shutdown either */
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), 2);
+	return WEXITSTATUS(st);
+}
+
+static void op_create(struct topic_manager *tm, const char *name)
+{
+	struct topic_config_kv kv[] = {{"retention.ms", "123456"}};
+	if (topic_create(tm, name, 3, kv, 1, NULL) != KB_OK)
+		_exit(3);
+}
+
+static void op_delete(struct topic_manager *tm, const char *name)
+{
+	if (topic_delete(tm, topic_find(tm, name)) != KB_OK)
+		_exit(3);
+}
+
+/* After a restart: either the whole topic (3 partitions, its configs)
+ * or nothing of it: no directory, no -delete leftover, no config file. */
+static void expect_whole_or_none(struct tb *b, const char *name, bool whole)
+{
+	char prefix[201];
+	static struct tu_log_capture log;
+	snprintf(prefix, sizeof prefix, "%.200s", name); /* -delete cuts it */
+	tu_log_capture_start(&log);
+	assert_int_equal(topic_manager_open(&b->cfg, NULL, &b->tm), KB_OK);
+	tu_log_capture_stop(); /* "a crash interrupted ..." */
+	topic_check(b->tm);
+	struct topic *t = topic_find(b->tm, name);
+	int files = files_with_prefix(path_in(b, "__samsa_topic_configs"), "");
+	if (whole) {
+		assert_non_null(t);
+		assert_int_equal(t->npartitions, 3);
+		assert_int_equal(files_with_prefix(b->cfg.log_dir, prefix), 3);
+		assert_int_equal(files, 3); /* ".", "..", <id>.properties */
+	} else {
+		assert_null(t);
+		assert_int_equal(files_with_prefix(b->cfg.log_dir, prefix), 0);
+		assert_int_equal(files, 2);
+	}
+}
+
+/* Invariant 4: a crash at any step of creating a three-partition topic
+ * with a 249-byte name leaves, after the restart, all of it (once the
+ * commit is on disk) or none of it; none can be created again. */
+static void test_topic_create_all_or_nothing_across_crash(void **state)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	int k, status;
+	long_name(name, TOPIC_NAME_MAX, 'c');
+	for (k = 1;; k++) {
+		struct tb b;
+		tb_config(&b);
+		status = run_crashing(&b, k, "create: publish", op_create, name);
+		assert_true(status == 0 || status == 10 || status == 11);
+		expect_whole_or_none(&b, name, status != 10);
+		if (status == 10)
+			assert_int_equal(topic_create(b.tm, name, 3, NULL, 0, NULL),
+					 KB_OK);
+		topic_check(b.tm);
+		topic_manager_close(b.tm);
+		tu_rmrf(b.dir);
+		if (status == 0)
+			break;
+	}
+	/* intent, 3 x (partition, its metadata), configs, commit, publish */
+	assert_true(k >= 10);
+}
+
+/* Invariant 4: a crash at any step of deleting it leaves the whole topic
+ * with its records (before the intent is on disk) or none of it, and a
+ * topic created again under the name starts empty: nothing comes back. */
+static void test_topic_delete_all_or_nothing_across_crash(void **state)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	uint8_t batch[256];
+	int k, status;
+	long_name(name, TOPIC_NAME_MAX, 'd');
+	size_t len = one_batch(batch, sizeof batch, "kept?", 5);
+	for (k = 1;; k++) {
+		struct tb b;
+		tb_config(&b);
+		assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+		op_create(b.tm, name);
+		assert_int_equal(topic_append_batch(b.tm, topic_partition_find(
+					b.tm, name, 1), batch, len, NULL), KB_OK);
+		topic_manager_close(b.tm);
+		status = run_crashing(&b, k, "delete: rename", op_delete, name);
+		assert_true(status == 0 || status == 10 || status == 11);
+		expect_whole_or_none(&b, name, status == 10);
+		if (status != 10) {
+			assert_int_equal(topic_create(b.tm, name, 3, NULL, 0, NULL),
+					 KB_OK);
+		}
+		struct topic_partition *tp = topic_partition_find(b.tm, name, 1);
+		assert_int_equal(log_end_offset(tp->log), status == 10 ? 1 : 0);
+		topic_manager_close(b.tm);
+		tu_rmrf(b.dir);
+		if (status == 0)
+			break;
+	}
+	assert_true(k >= 8); /* intent, 3 renames, 3 removes, configs, ... */
+}
+
+/* Invariant 3 of 06_lifecycle.c: a new topic never takes over a partition
+ * directory an earlier topic left (a delete whose removal failed): the
+ * creation fails, touches nothing of it, and leaves no topic. */
+static void test_topic_create_never_reuses_a_leftover_directory(void **state)
+{
+	struct tb b;
+	struct tu_log_capture log;
+	tb_config(&b);
+	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+	assert_int_equal(mkdir(path_in(&b, "old-1"), 0755), 0);
+	tu_write_all(path_in(&b, "old-1/00000000000000000000.log"), "x", 1);
+	static const char meta[] = "version: 0\ntopic_id: AAAAAAAAQACAAAAAAAAAAA\n";
+	tu_write_all(path_in(&b, "old-1/partition.metadata"), meta,
+		     sizeof meta - 1);
+	tu_log_capture_start(&log);
+	assert_int_not_equal(topic_create(b.tm, "old", 2, NULL, 0, NULL), KB_OK);
+	tu_log_capture_stop();
+	assert_non_null(strstr(log.text, "left from an earlier topic"));
+	assert_null(topic_find(b.tm, "old"));
+	assert_true(tu_file_size(path_in(&b, "old-0")) < 0);
+	assert_int_equal(tu_file_size(path_in(&b, "old-1/00000000000000000000.log")),
+			 1);
+	assert_int_equal(files_with_prefix(path_in(&b, "__samsa_topic_configs"), ""),
+			 2);
+	topic_check(b.tm);
+	topic_manager_close(b.tm);
+	tu_rmrf(b.dir);
 }
 
 /* ---- Hooks, without a server ---- */
@@ -638,9 +853,57 @@ static void test_topic_hooks_create_append_read(void **state)
 	tu_rmrf(b.dir);
 }
 
-/* Interface: with an appended hook installed the manager no longer moves
- * the high watermark; its owner does, and fetches stop below it. */
-static void test_topic_appended_hook_owns_high_watermark(void **state)
+/* Every net_wake of chapter 06 passes here (the test links with
+ * -Wl,--wrap=net_wake), so a test can count the wakes of one append. */
+static int net_wakes;
+void __real_net_wake(struct net_server *srv, const void *key);
+void __wrap_net_wake(struct net_server *srv, const void *key)
+{
+	net_wakes++;
+	__real_net_wake(srv, key);
+}
+
+/* Interface: partition events reach every subscriber; while chapter 06
+ * owns the high watermark it moves once per append, to the log end, and
+ * each append wakes parked fetches exactly once. */
+static void test_topic_subscribers_hear_each_append_one_wake(void **state)
+{
+	struct tb b;
+	struct net_config nc;
+	struct net_server *srv;
+	struct hook_log h1 = {0}, h2 = {0};
+	uint8_t batch[256];
+	tb_config(&b);
+	net_config_defaults(&nc);
+	assert_int_equal(net_server_new(&nc, &srv), KB_OK);
+	assert_int_equal(topic_manager_open(&b.cfg, srv, &b.tm), KB_OK);
+	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
+	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
+	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h1), KB_OK);
+	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h2), KB_OK);
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	net_wakes = 0;
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(h1.appends, 1);
+	assert_int_equal(h2.appends, 1);
+	assert_int_equal(tp->high_watermark, 1);
+	assert_int_equal(net_wakes, 1);
+	topic_unsubscribe(b.tm, appended_hook, &h1);
+	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(h1.appends, 1);
+	assert_int_equal(h2.appends, 2);
+	assert_int_equal(tp->high_watermark, 2);
+	assert_int_equal(net_wakes, 2);
+	topic_check(b.tm);
+	topic_manager_close(b.tm);
+	net_server_free(srv);
+	tu_rmrf(b.dir);
+}
+
+/* Interface: once a later chapter takes the high watermark, an append
+ * leaves it where it was and only its owner moves it: capped at the log
+ * end, never backwards. */
+static void test_topic_take_high_watermark_moves_ownership(void **state)
 {
 	struct tb b;
 	struct hook_log h = {0};
@@ -649,7 +912,8 @@ static void test_topic_appended_hook_owns_high_watermark(void **state)
 	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
 	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
 	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
-	topic_set_appended_hook(b.tm, appended_hook, &h);
+	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h), KB_OK);
+	topic_take_high_watermark(b.tm);
 	size_t len = one_batch(batch, sizeof batch, "x", 1);
 	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
 	assert_int_equal(h.appends, 1);
@@ -658,6 +922,7 @@ static void test_topic_appended_hook_owns_high_watermark(void **state)
 	assert_int_equal(tp->high_watermark, 1);
 	topic_partition_set_high_watermark(b.tm, tp, 0); /* never backwards */
 	assert_int_equal(tp->high_watermark, 1);
+	topic_check(b.tm);
 	topic_manager_close(b.tm);
 	tu_rmrf(b.dir);
 }
@@ -840,6 +1105,63 @@ static void test_metadata_v4_null_all_empty_none_and_auto_create_flag(void **sta
 	free(r);
 	close(fd);
 	assert_null(topic_find(b.tm, "nope"));
+	tb_close(&b);
+}
+
+/* Metadata v4 for one topic, allow_auto_topic_creation true: the
+ * topic's error code. */
+static int metadata_one(int fd, const char *topic)
+{
+	struct bb q = {.n = 0};
+	uint8_t *r;
+	bb_i32(&q, 1);
+	bb_str(&q, topic);
+	bb_i8(&q, 1);
+	size_t n = roundtrip(fd, 3, 4, false, &q, &r);
+	struct rd d = {r, n, 0};
+	rd_i32(&d); /* throttle */
+	assert_int_equal(rd_i32(&d), 1);
+	rd_i32(&d), rd_skip_str(&d), rd_i32(&d), rd_skip_str(&d); /* broker */
+	rd_skip_str(&d), rd_i32(&d); /* cluster id, controller */
+	assert_int_equal(rd_i32(&d), 1);
+	int err = rd_i16(&d);
+	free(r);
+	return err;
+}
+
+/* Item 7 of issue 9: no client may create or write a name the broker
+ * reserves, and Metadata never auto-creates one: __cluster_metadata (once
+ * auto-created and written by any client) and the internal topics. */
+static void test_topic_reserved_names_refused(void **state)
+{
+	static const char *const names[] = {
+		"__cluster_metadata", "__consumer_offsets", "__transaction_state"};
+	struct tb b;
+	uint8_t batch[256];
+	int64_t base;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	size_t len = one_batch(batch, sizeof batch, "x", 1);
+	for (size_t i = 0; i < KB_ARRAY_LEN(names); i++) {
+		assert_true(topic_name_reserved(names[i], strlen(names[i])));
+		assert_int_equal(metadata_one(fd, names[i]), E_UNKNOWN_TOPIC);
+		assert_int_equal(create_topic(fd, names[i], 1, NULL, NULL),
+				 E_INVALID_REQUEST);
+		assert_int_equal(produce(fd, names[i], 0, 1, batch,
+					 (int32_t)len, &base), E_UNKNOWN_TOPIC);
+		assert_null(topic_find(b.tm, names[i]));
+	}
+	assert_true(tu_file_size(path_in(&b, "__cluster_metadata-0")) < 0);
+	/* The broker itself makes internal topics, never __cluster_metadata;
+	 * clients still cannot write them. */
+	assert_int_equal(topic_create(b.tm, "__cluster_metadata", 1, NULL, 0,
+				      NULL), KB_ERR_INVAL);
+	assert_int_equal(topic_create(b.tm, "__transaction_state", 1, NULL, 0,
+				      NULL), KB_OK);
+	assert_int_equal(produce(fd, "__transaction_state", 0, 1, batch,
+				 (int32_t)len, &base), E_INVALID_TOPIC);
+	assert_false(topic_name_reserved("__consumer_offsets2", 19));
+	close(fd);
 	tb_close(&b);
 }
 
@@ -1126,7 +1448,8 @@ static void test_admin_delete_topics_v1_bytes(void **state)
 	roundtrip_expect(fd, 20, 1, false, &q, &w);
 	assert_true(tu_file_size(path_in(&b, "gone-0")) < 0);
 	assert_true(tu_file_size(path_in(&b, "gone-1")) < 0);
-	assert_true(tu_file_size(path_in(&b, "__samsa_topic_configs/gone.properties")) < 0);
+	assert_int_equal(files_with_prefix(path_in(&b, "__samsa_topic_configs"), ""),
+			 2); /* "." and ".." */
 	/* and it can be created again, fresh */
 	assert_int_equal(create_topic(fd, "gone", 1, NULL, NULL), E_NONE);
 	close(fd);
@@ -1289,7 +1612,7 @@ static void test_admin_describe_cluster_v0_v1_bytes(void **state)
 	tb_close(&b);
 }
 
-/* ==== 06_configs.c ==== */
+/* ==== 06_config_defs.c and 06_config_apis.c ==== */
 
 /* DescribeConfigs v1 (lowest): two keys of a topic, with synonyms: an
  * override, and a broker value that differs from Kafka's default. */
@@ -1499,7 +1822,7 @@ static void test_configs_alter_v0_replaces_whole_set(void **state)
 	close(fd);
 	tb_stop(&b);
 	size_t n;
-	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/al.properties"), &n);
+	uint8_t *f = tu_read_all(props_path(&b, "al"), &n);
 	assert_int_equal(n, strlen("segment.ms=60000\n"));
 	assert_memory_equal(f, "segment.ms=60000\n", n);
 	free(f);
@@ -1573,7 +1896,7 @@ static void test_configs_incremental_alter_ops(void **state)
 	close(fd);
 	tb_stop(&b);
 	size_t n;
-	uint8_t *f = tu_read_all(path_in(&b, "__samsa_topic_configs/inc.properties"), &n);
+	uint8_t *f = tu_read_all(props_path(&b, "inc"), &n);
 	const char *want = "cleanup.policy=compact\nmax.message.bytes=2000\n";
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(f, want, n);
@@ -2771,14 +3094,19 @@ int main(void)
 		cmocka_unit_test(test_topic_manager_close_writes_checkpoints_and_marker),
 		cmocka_unit_test(test_topic_configs_persist_across_restart),
 		cmocka_unit_test(test_topic_load_recreates_gaps_and_finishes_deletes),
+		cmocka_unit_test(test_topic_create_all_or_nothing_across_crash),
+		cmocka_unit_test(test_topic_delete_all_or_nothing_across_crash),
+		cmocka_unit_test(test_topic_create_never_reuses_a_leftover_directory),
 		cmocka_unit_test(test_topic_hooks_create_append_read),
-		cmocka_unit_test(test_topic_appended_hook_owns_high_watermark),
+		cmocka_unit_test(test_topic_subscribers_hear_each_append_one_wake),
+		cmocka_unit_test(test_topic_take_high_watermark_moves_ownership),
 		cmocka_unit_test(test_topic_produce_check_rejects_or_dedups),
 		cmocka_unit_test(test_topic_flush_messages_acknowledges_only_durable),
 		cmocka_unit_test(test_topic_manager_tick_retention_for_delete_policy_only),
 		cmocka_unit_test(test_metadata_v0_empty_list_means_all_topics),
 		cmocka_unit_test(test_metadata_v4_null_all_empty_none_and_auto_create_flag),
 		cmocka_unit_test(test_metadata_v9_auto_creates_bytes),
+		cmocka_unit_test(test_topic_reserved_names_refused),
 		cmocka_unit_test(test_metadata_broker_auto_create_disabled),
 		cmocka_unit_test(test_admin_create_topics_v2_errors_bytes),
 		cmocka_unit_test(test_admin_create_topics_v7_bytes),
