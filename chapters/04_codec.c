@@ -41,7 +41,8 @@
  *   Pure and single-threaded: no globals, nothing allocated by readers.
  *
  * See also: docs/04_codec.md, diagrams/04_codec.dot, tests/04_codec_test.c,
- *   tests/fixtures/. Chapters used: 00 (base).
+ *   tests/fixtures/.
+ *   Uses chapters 00 (base).
  */
 #include <assert.h>
 #include <stdint.h>

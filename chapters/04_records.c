@@ -37,7 +37,8 @@
  *   Pure and single-threaded, like the rest of the codec.
  *
  * See also: docs/04_records.md, diagrams/04_records.dot,
- *   tests/04_codec_test.c. Chapters used: 00 (base), 01 (segment).
+ *   tests/04_codec_test.c.
+ *   Uses chapters 00 (base), 01 (segment).
  */
 #include <stdint.h>
 #include <stdlib.h>

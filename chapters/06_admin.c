@@ -35,7 +35,8 @@
  *     LEADER_NOT_AVAILABLE until its controller's records reached brokers.
  *
  * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c;
- *   06_topics.c, 06_config_defs.c, 06_lifecycle.c; chapters 00, 04, 05.
+ *   read before: 06_topics.c, 06_config_defs.c, 06_lifecycle.c.
+ *   Uses chapters 00 (base), 04 (codec), 05 (server).
  */
 #include <inttypes.h>
 #include <stdarg.h>

@@ -27,8 +27,8 @@
  * Simplifications:
  *   - None beyond the handlers' own.
  *
- * See also: docs/06_apis.md, diagrams/06_apis.dot, tests/06_topics_test.c;
- *   chapters 00 (base), 04 (api keys), 05 (net_register).
+ * See also: docs/06_apis.md, diagrams/06_apis.dot, tests/06_topics_test.c.
+ *   Uses chapters 00 (base), 04 (codec), 05 (server).
  */
 #include <stddef.h>
 

@@ -29,8 +29,8 @@
  *     server.properties read-only; changing them is INVALID_REQUEST.
  *
  * See also: docs/06_config_apis.md, diagrams/06_config_apis.dot,
- *   tests/06_topics_test.c; 06_config_defs.c, 06_lifecycle.c; chapters 00,
- *   04 (codec), 05 (server).
+ *   tests/06_topics_test.c; read before: 06_config_defs.c, 06_lifecycle.c.
+ *   Uses chapters 00 (base), 04 (codec), 05 (server).
  */
 #include <inttypes.h>
 #include <stddef.h>

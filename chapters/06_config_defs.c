@@ -39,7 +39,8 @@
  *     change nothing.
  *
  * See also: docs/06_config_defs.md, diagrams/06_config_defs.dot,
- *   tests/06_topics_test.c; 06_topics.c; chapters 00, 02, 03, 04.
+ *   tests/06_topics_test.c; read before: 06_topics.c.
+ *   Uses chapters 00 (base), 02 (index), 03 (log), 04 (codec).
  */
 #include <assert.h>
 #include <errno.h>

@@ -38,8 +38,8 @@
  *     it later, on a background thread (file.delete.delay.ms).
  *
  * See also: docs/06_lifecycle.md, diagrams/06_lifecycle.dot,
- *   tests/06_topics_test.c; 06_topics.c, 06_config_defs.c; chapters 00,
- *   03 (log, checkpoints), 04 (codec), 05 (server).
+ *   tests/06_topics_test.c; read before: 06_topics.c, 06_config_defs.c.
+ *   Uses chapters 00 (base), 03 (log), 04 (codec), 05 (server).
  */
 #include <assert.h>
 #include <dirent.h>

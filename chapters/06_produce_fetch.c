@@ -40,7 +40,8 @@
  *     PRODUCE_INFLATE_BUDGET per request.
  *
  * See also: docs/06_produce_fetch.md, diagrams/06_produce_fetch.dot,
- *   tests/06_topics_test.c; chapters 00, 01, 03, 04, 05.
+ *   tests/06_topics_test.c.
+ *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec), 05 (server).
  */
 #include <stdlib.h>
 #include <string.h>

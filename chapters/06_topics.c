@@ -36,8 +36,8 @@
  *   - Topics live in an array searched linearly: tens, not millions.
  *   Single-threaded: everything belongs to the reactor thread.
  *
- * See also: docs/06_topics.md, diagrams/06_topics.dot, tests/06_topics_test.c;
- *   chapters 00 (base), 01 (batches), 03 (log), 04 (codec), 05 (server).
+ * See also: docs/06_topics.md, diagrams/06_topics.dot, tests/06_topics_test.c.
+ *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec), 05 (server).
  */
 #include <assert.h>
 #include <inttypes.h>

@@ -42,8 +42,8 @@
  *   does not call this yet: chapter 07's later files wire it to the network
  *   and to __cluster_metadata-0 (chapter 03's log). Single-threaded.
  *
- * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c;
- *   chapter 04 (KAFKA_ERR_* codes).
+ * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c.
+ *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
 #include <stdint.h>

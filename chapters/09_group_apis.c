@@ -38,8 +38,9 @@
  *   - DescribeGroups v3+ sends authorized operations as not computed.
  *
  * See also: docs/09_group_apis.md, diagrams/09_group_apis.dot,
- *   tests/clients/test_groups.py; uses chapters 00, 04, 05, 06, and
- *   09_members.c, 09_groups.c, 09_offsets.c.
+ *   tests/clients/test_groups.py; read before: 09_members.c, 09_groups.c,
+ *   09_offsets.c.
+ *   Uses chapters 00 (base), 04 (codec), 05 (server), 06 (topics).
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -41,8 +41,8 @@
  *   - After a restart groups come back Empty, without members.
  *
  * See also: docs/09_groups.md, diagrams/09_groups.dot,
- *   tests/09_groups_test.c; uses chapters 00, 04, 05 (net_wake, net_at), 06,
- *   and 09_members.c.
+ *   tests/09_groups_test.c; read before: 09_members.c.
+ *   Uses chapters 00 (base), 04 (codec), 05 (server), 06 (topics).
  */
 #include <assert.h>
 #include <inttypes.h>

@@ -33,7 +33,8 @@
  *     time, not a UUID: unique on one broker, which is all that is needed.
  *
  * See also: docs/09_members.md, diagrams/09_members.dot,
- *   tests/09_groups_test.c; uses chapters 00, 04.
+ *   tests/09_groups_test.c.
+ *   Uses chapters 00 (base), 04 (codec).
  */
 #include <inttypes.h>
 #include <stdio.h>

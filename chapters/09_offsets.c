@@ -40,8 +40,8 @@
  *     batches are replayed (samsa writes no others).
  *
  * See also: docs/09_offsets.md, diagrams/09_offsets.dot,
- *   tests/09_groups_test.c; uses chapters 00, 04, 05, 06, 09_members.c,
- *   09_groups.c.
+ *   tests/09_groups_test.c; read before: 09_members.c, 09_groups.c.
+ *   Uses chapters 00 (base), 04 (codec), 05 (server), 06 (topics).
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -42,8 +42,9 @@
  *   (docs/11_producers.md). Single-threaded: the reactor owns everything.
  *
  * See also: docs/11_producers.md, diagrams/11_producers.dot,
- *   tests/11_producers_test.c, tests/clients/test_idempotence.py;
- *   uses chapters 00, 01 (batch headers), 03, 04, 05, 06 (hooks).
+ *   tests/11_producers_test.c, tests/clients/test_idempotence.py.
+ *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec), 05 (server),
+ *   06 (topics).
  */
 #include <assert.h>
 #include <dirent.h>
