@@ -63,6 +63,7 @@
  *   chapters/03_checkpoints.c (the restart files and the epoch cache);
  *   chapters 00 (base), 01 (segment), 02 (index).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -176,6 +177,8 @@ int log_open(const char *dir, const struct log_config *cfg,
 	free(bases);
 	if (rc != KB_OK && log)
 		log_free(log);
+	if (rc == KB_OK)
+		log_check(log);
 	*out = rc == KB_OK ? log : NULL;
 	return rc;
 }
@@ -408,9 +411,11 @@ static int log_roll(struct log *log, int64_t now_ms)
 	/* The new file's directory entry is fsynced by its first seg_flush. */
 	if (rc == KB_OK)
 		rc = log_segment_open(log, base, NULL);
-	if (rc == KB_OK)
+	if (rc == KB_OK) {
 		KB_INFO("log %s: rolled new segment at offset %" PRId64,
 			log->dir, base);
+		log_check(log);
+	}
 	return rc;
 }
 
@@ -680,6 +685,7 @@ int log_truncate_to(struct log *log, int64_t offset)
 	log->log_start_offset = KB_MIN(log->log_start_offset, leo);
 	log->recovery_point = KB_MIN(log->recovery_point, leo);
 	log->unflushed_messages = leo - log->recovery_point;
+	log_check(log);
 	return log_epoch_truncate_end(log, offset);
 }
 
@@ -792,6 +798,7 @@ static int log_drop_oldest(struct log *log, size_t n)
 	log->unflushed_messages = log_end_offset(log) - log->recovery_point;
 	if (rc == KB_OK)
 		rc = log_epoch_truncate_start(log, log->log_start_offset);
+	log_check(log);
 	return rc;
 }
 
@@ -802,7 +809,49 @@ int log_drop_empty_segment(struct log *log, size_t i)
 {
 	if (i == 0 || i + 1 >= log->nsegs || log->segs[i].seg->size != 0)
 		return KB_ERR_INVAL;
-	return log_drop(log, i, i + 1);
+	int rc = log_drop(log, i, i + 1);
+	log_check(log);
+	return rc;
+}
+
+/* KAFKA: UnifiedLog.replaceSegments, the in-memory half: the new file
+ * holds a subset of the old one's batches (INVARIANT 2 keeps its offsets
+ * in [base, next base)), so it keeps the old next offset and gets fresh,
+ * sealed indexes (INVARIANT 5). The new structs are complete before the
+ * old ones go: a failure leaves segs[i] as it was (reading the old
+ * inode). A response still sending from the old ones holds its own fd. */
+int log_replace_segment(struct log *log, size_t i)
+{
+	if (i + 1 >= log->nsegs)
+		return KB_ERR_INVAL; /* never the active segment */
+	struct log_segment *ls = &log->segs[i], fresh;
+	int64_t base = ls->seg->base_offset, next = ls->seg->next_offset;
+	int rc = seg_open(log->dir, base, false, &fresh.seg);
+	if (rc != KB_OK)
+		return rc;
+	if ((rc = seg_recover(fresh.seg, 0, NULL)) == KB_OK)
+		rc = idx_set_open(&fresh.idx, log->dir, base,
+				  (size_t)log->cfg.segment_index_bytes,
+				  (uint32_t)log->cfg.index_interval_bytes);
+	if (rc != KB_OK) {
+		seg_close(fresh.seg);
+		return rc;
+	}
+	fresh.seg->next_offset = next;
+	if ((rc = idx_set_rebuild(&fresh.idx, fresh.seg, true)) == KB_OK)
+		rc = idx_set_flush(&fresh.idx);
+	if (rc == KB_OK)
+		rc = kb_fsync_dir(log->dir);
+	if (rc != KB_OK) {
+		idx_set_close(&fresh.idx);
+		seg_close(fresh.seg);
+		return rc;
+	}
+	idx_set_close(&ls->idx);
+	seg_close(ls->seg);
+	*ls = fresh;
+	log_check(log);
+	return KB_OK;
 }
 
 /* Delete segments [from, to) and their indexes, close the gap in the
@@ -997,6 +1046,28 @@ static void log_resume_index(struct log_segment *ls)
 {
 	ls->idx.bytes_since_entry =
 		ls->seg->size - log_last_offset_entry(ls).position;
+}
+
+/* ---- Checking the invariants ---- */
+
+/* INVARIANTS 1-4, asserted: O(nsegs), so run after each change to the
+ * segment array (open, roll, truncation, retention, drop, replace), not
+ * after every append. Compiled out with NDEBUG. */
+void log_check(const struct log *log)
+{
+	assert(log->nsegs >= 1 && log->nsegs <= log->cap);
+	for (size_t i = 0; i + 1 < log->nsegs; i++) {
+		const struct segment *a = log->segs[i].seg;
+		const struct segment *b = log->segs[i + 1].seg;
+		assert(a->base_offset < b->base_offset);  /* 1 */
+		assert(a->next_offset <= b->base_offset); /* 2 */
+		assert(a->base_offset <= a->next_offset);
+	}
+	int64_t leo = log_end_offset(log);
+	assert(log->segs[0].seg->base_offset <= log->log_start_offset); /* 3 */
+	assert(log->log_start_offset <= leo);
+	assert(log->recovery_point <= leo); /* 4 */
+	(void)leo;
 }
 
 /* ---- Small helpers ---- */

@@ -152,6 +152,13 @@ int log_apply_retention(struct log *log, int64_t now_ms, int *deleted);
  * gap, which reads step over. */
 int log_drop_empty_segment(struct log *log, size_t i);
 
+/* segs[i]'s file (never the active one's) was replaced on disk by one
+ * holding some of its batches (chapter 10's swap): reopen it, rebuild
+ * its indexes, keep its next offset. On error segs[i] is unchanged. */
+int log_replace_segment(struct log *log, size_t i);
+/* Assert Invariants 1-4 of 03_log.c (compiled out with NDEBUG). */
+void log_check(const struct log *log);
+
 /* ---- Durability ---- */
 
 /* fsync every segment with unflushed appends; the recovery point becomes

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chapter 10 — compaction: the log cleaner for cleanup.policy=compact.
- * The only surface later chapters may use. The lesson is in three files:
- * 10_compaction.c (one pass), 10_swap.c (putting a rewritten segment in
- * place) and 10_cleaner.c (the broker's cleaner: which log, and when).
+ * The only surface later chapters may use. The lesson is in four files,
+ * a one-way stack: 10_offset_map.c (key -> latest offset), 10_swap.c
+ * (putting a rewritten segment in place), 10_compaction.c (one pass, in
+ * bounded steps) and 10_cleaner.c (which log, and when).
  *
- * Single-threaded: a cleaning pass runs on the reactor thread, one segment
+ * Single-threaded: a pass runs on the reactor thread, one bounded step
  * per timer tick, and touches a log only between requests.
  */
 #ifndef SAMSA_COMPACTION_H
@@ -26,9 +27,12 @@
 /* KAFKA: log.cleaner.backoff.ms default 15 s: the sleep when no log is
  * dirty enough. */
 #define CLEAN_DEFAULT_BACKOFF_MS 15000
-/* Period of the cleaner's timer (ms): each tick maps or rewrites one
- * segment. */
+/* Period of the cleaner's timer (ms): each tick is one step of a pass. */
 #define CLEAN_TICK_MS 20
+/* The work one step may do: bytes read, inflated or copied, plus 64 per
+ * record scanned. About 2 ms of CPU, well under the 10 ms a reactor turn
+ * may be held by background work. */
+#define CLEAN_STEP_WORK (1024 * 1024)
 
 /* How one log is cleaned: its topic's configs (chapter 06). */
 struct clean_config {
@@ -61,47 +65,18 @@ struct clean_stats {
 	int64_t records_read;
 	int64_t records_kept;
 	int64_t tombstones_removed;
-	int64_t batches_kept_whole; /* control, or a codec we cannot read */
+	int64_t batches_kept_whole; /* control, a codec we cannot read, or
+				     * inflating past 64 MiB */
 	uint64_t bytes_before;
 	uint64_t bytes_after;
+	uint64_t bytes_inflated;    /* gzip output, summed over steps */
+	uint64_t work_max_step;     /* most work one step did */
 };
 
 /* Where log's sections lie for first_dirty at now_ms. */
 void clean_sections_find(const struct log *log, const struct clean_config *cfg,
 			 int64_t first_dirty, int64_t now_ms,
 			 struct clean_sections *out);
-
-/* ---- One cleaning pass, in steps ---- */
-
-/* A pass: the offset map of the dirty section and how far the rewrite has
- * gone. It keeps offsets, never pointers into the log. Opaque. */
-struct clean_pass;
-
-/* Start a pass over log if its dirty ratio is at least
- * min.cleanable.dirty.ratio; the first steps build the offset map of the
- * dirty section (whole segments, up to map_max_bytes). KB_ERR_NOTFOUND
- * when nothing is due. returns owned *out (clean_pass_free). */
-int clean_pass_new(const struct log *log, const struct clean_config *cfg,
-		   int64_t first_dirty, int64_t now_ms, struct clean_pass **out);
-
-/* One step: map the next dirty segment, or once the map is built rewrite
- * the next segment (crash-safe swap); *done when every segment below the
- * mapped end is clean. KB_ERR_AGAIN when the log was cut below what was
- * mapped: drop the pass. */
-int clean_pass_step(struct clean_pass *p, struct log *log, bool *done);
-
-/* Where the mapped range ends, the partition's first dirty offset once
- * the pass is done; -1 while the map is still being built. */
-int64_t clean_pass_end(const struct clean_pass *p);
-/* What the pass did so far. valid until clean_pass_free. */
-const struct clean_stats *clean_pass_stats(const struct clean_pass *p);
-void clean_pass_free(struct clean_pass *p);
-
-/* A whole pass at once (tests, tools): new, steps until done, free.
- * *first_dirty moves to the pass's end. KB_ERR_NOTFOUND when nothing was
- * due. st may be NULL. */
-int clean_log(struct log *log, const struct clean_config *cfg,
-	      int64_t *first_dirty, int64_t now_ms, struct clean_stats *st);
 
 /* ---- The swap, step by step (crash tests) ---- */
 
@@ -116,8 +91,47 @@ enum clean_swap_step {
 
 /* Called after each step (tests end the process there to play a crash). */
 typedef void (*clean_swap_hook_fn)(enum clean_swap_step step, void *ctx);
-/* Install the hook for this process (NULL removes it). borrows: ctx. */
-void clean_set_swap_hook(clean_swap_hook_fn fn, void *ctx);
+struct clean_hook {
+	clean_swap_hook_fn fn; /* NULL: none */
+	void *ctx;             /* borrowed */
+};
+
+/* ---- One cleaning pass, in steps ---- */
+
+/* A pass: the offset map of the dirty section and how far the rewrite has
+ * gone. It keeps offsets, never pointers into the log. Opaque. */
+struct clean_pass;
+
+/* Start a pass over log if its dirty ratio is at least
+ * min.cleanable.dirty.ratio; the first steps build the offset map of the
+ * dirty section (whole segments, up to map_max_bytes). KB_ERR_NOTFOUND
+ * when nothing is due. returns owned *out (clean_pass_free). */
+int clean_pass_new(const struct log *log, const struct clean_config *cfg,
+		   int64_t first_dirty, int64_t now_ms, struct clean_pass **out);
+
+/* One step of at most CLEAN_STEP_WORK work: map, or once the map is built
+ * rewrite (crash-safe swap); *done when every segment below the mapped
+ * end is clean. KB_ERR_AGAIN when the log was cut below what was mapped:
+ * drop the pass. KB_ERR_CORRUPT: a batch is damaged. */
+int clean_pass_step(struct clean_pass *p, struct log *log, bool *done);
+
+/* Where the mapped range ends, the partition's first dirty offset once
+ * the pass is done; -1 while the map is still being built. */
+int64_t clean_pass_end(const struct clean_pass *p);
+/* What the pass did so far. valid until clean_pass_free. */
+const struct clean_stats *clean_pass_stats(const struct clean_pass *p);
+void clean_pass_free(struct clean_pass *p);
+/* Run fn after each durable step of this pass's swaps. borrows: ctx. */
+void clean_pass_set_swap_hook(struct clean_pass *p, clean_swap_hook_fn fn,
+			      void *ctx);
+/* Assert the pass's invariants (10_compaction.c); run after each step. */
+void clean_pass_check(const struct clean_pass *p);
+
+/* A whole pass at once (tests, tools): new, steps until done, free.
+ * *first_dirty moves to the pass's end. KB_ERR_NOTFOUND when nothing was
+ * due. st may be NULL. */
+int clean_log(struct log *log, const struct clean_config *cfg,
+	      int64_t *first_dirty, int64_t now_ms, struct clean_stats *st);
 
 /* ---- The cleaner of a broker ---- */
 
@@ -143,6 +157,16 @@ int clean_open(struct topic_manager *tm, struct net_server *srv,
  * or rewrite one segment), or, after the backoff, start a pass on the
  * dirtiest compacted partition. */
 void clean_tick(struct cleaner *c, int64_t now_ms);
+
+/* KAFKA: the metrics uncleanable-partitions-count and uncleanable-bytes. */
+struct clean_uncleanable {
+	int32_t partitions; /* marked after a pass failed on damaged data */
+	uint64_t bytes;     /* their dirty sections, which stay uncleaned */
+};
+void clean_uncleanable(struct cleaner *c, int64_t now_ms,
+		       struct clean_uncleanable *out);
+/* Hand fn to every pass this cleaner starts (crash tests). borrows: ctx. */
+void clean_set_swap_hook(struct cleaner *c, clean_swap_hook_fn fn, void *ctx);
 
 /* Drop the pass in progress (files on disk stay consistent) and free. */
 void clean_close(struct cleaner *c);

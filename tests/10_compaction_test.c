@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/wait.h>
 #include <zlib.h>
@@ -513,9 +514,13 @@ static void tc_clean_and_crash(const char *dir, enum clean_swap_step step)
 	if (pid == 0) {
 		struct log *log = tc_open(dir, NULL);
 		struct clean_config cc = tc_clean_cfg();
-		int64_t fd = 0;
-		clean_set_swap_hook(tc_crash_at, &step);
-		clean_log(log, &cc, &fd, T0, NULL);
+		struct clean_pass *p;
+		bool done = false;
+		if (clean_pass_new(log, &cc, 0, T0, &p) == KB_OK) {
+			clean_pass_set_swap_hook(p, tc_crash_at, &step);
+			while (!done && clean_pass_step(p, log, &done) == KB_OK)
+				;
+		}
 		_exit(1); /* the step never came */
 	}
 	int status;
@@ -718,33 +723,132 @@ static void test_clean_drops_records_without_key(void **state)
 
 /* ---- Invariant 5 and the Interface rules of a pass in steps ---- */
 
-static void test_clean_pass_step_maps_or_rewrites_one_segment(void **state)
+static void test_clean_pass_step_stays_within_its_budget(void **state)
 {
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct log *log = tc_open(dir, NULL);
-	tc_fill(log, NULL, 200, 7, T0);
-	size_t sealed = log->nsegs - 1; /* cleaning may delete some */
+	tc_fill(log, NULL, 2000, 7, T0);
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
 	assert_int_equal(clean_pass_stats(p)->segments_mapped, 0);
 	assert_int_equal(clean_pass_end(p), -1); /* nothing mapped yet */
 	bool done = false;
-	int steps = 0;
 	while (!done) {
-		const struct clean_stats *st = clean_pass_stats(p);
-		int before = st->segments_mapped + st->segments;
 		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
-		if (!done)
-			assert_int_equal(st->segments_mapped + st->segments,
-					 before + 1);
+		clean_pass_check(p);
+		assert_true(clean_pass_stats(p)->work_max_step <=
+			    CLEAN_STEP_WORK + 256);
+	}
+	assert_int_equal(clean_pass_end(p), tc_active_base(log));
+	assert_true(clean_pass_stats(p)->segments > 0);
+	clean_pass_free(p);
+	tc_assert_indexes(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* Values of the big gzip batches: 60,000 bytes of 'x'. */
+#define TC_BIG_VALUE 60000
+
+/* Append one gzip batch of n records "b<i>" = TC_BIG_VALUE bytes of 'x':
+ * its records area inflates to n * 60 kB, from a few hundred times less. */
+static void tc_put_big_gzip(struct log *log, int n, int64_t ts)
+{
+	size_t cap = (size_t)n * (TC_BIG_VALUE + 64) + 4096;
+	uint8_t *plain = malloc(cap), *gz = malloc(cap / 4);
+	char *val = malloc(TC_BIG_VALUE + 1);
+	static char keys[2048][8];
+	static struct tu_record r[2048];
+	assert_true(plain && gz && val && n <= 2048);
+	memset(val, 'x', TC_BIG_VALUE);
+	val[TC_BIG_VALUE] = 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof keys[i], "b%d", i);
+		r[i] = (struct tu_record){keys[i], val, ts};
+	}
+	size_t len = tu_batch_build(plain, cap, 0, r, n);
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	assert_int_equal(deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = plain + 61;
+	zs.avail_in = (uInt)(len - 61);
+	zs.next_out = gz + 61;
+	zs.avail_out = (uInt)(cap / 4 - 61);
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t clen = 61 + zs.total_out;
+	deflateEnd(&zs);
+	memcpy(gz, plain, 61);
+	kb_put_be32(gz + SEG_OFF_BATCH_LENGTH, (uint32_t)(clen - 12));
+	kb_put_be16(gz + SEG_OFF_ATTRIBUTES, 1);
+	kb_put_be32(gz + SEG_OFF_CRC, tu_crc32c(gz + 21, clen - 21));
+	assert_int_equal(log_append(log, gz, clen, -1, ts, NULL), KB_OK);
+	free(plain);
+	free(gz);
+	free(val);
+}
+
+/* INVARIANT 5 against a gzip bomb: a batch inflating to 63 MiB is
+ * cleaned in steps of at most CLEAN_STEP_WORK bytes inflated (never in
+ * one go), and one inflating past 64 MiB is kept whole, also in steps.
+ * The first batch loses b0: rebuilt, 63 MiB copied in steps too. */
+static void test_clean_step_inflates_at_most_its_budget(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config lc = tc_log_cfg();
+	lc.segment_bytes = 16 << 20;
+	lc.segment_ms = 1000; /* each append below rolls a segment */
+	struct log *log = NULL;
+	assert_int_equal(log_open(dir, &lc, NULL, &log), KB_OK);
+	tc_put_big_gzip(log, 1100, T0); /* 0-1099: 63 MiB inflated */
+	tc_put_big_gzip(log, 1150, T0 + 2000); /* past the 64 MiB bound */
+	tc_put(log, NULL, "b0", "new", T0 + 4000); /* supersedes offset 0 */
+	tc_put(log, NULL, "z", "z", T0 + 6000);
+	struct clean_config cc = tc_clean_cfg();
+	struct clean_pass *p;
+	assert_int_equal(log->nsegs, 4);
+	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	bool done = false;
+	int steps = 0;
+	static struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	while (!done) {
+		uint64_t before = clean_pass_stats(p)->bytes_inflated;
+		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
+		clean_pass_check(p);
+		assert_true(clean_pass_stats(p)->bytes_inflated - before <=
+			    CLEAN_STEP_WORK);
+		assert_true(clean_pass_stats(p)->work_max_step <=
+			    CLEAN_STEP_WORK + 256);
 		steps++;
 	}
-	/* Map every sealed segment, rewrite each, and one step says done. */
-	assert_int_equal((size_t)steps, 2 * sealed + 1);
-	assert_int_equal(clean_pass_end(p), tc_active_base(log));
+	tu_log_capture_stop();
+	assert_non_null(strstr(cap.text, "inflates beyond 64 MiB"));
+	const struct clean_stats *st = clean_pass_stats(p);
+	/* Each batch was inflated (map, then rewrite) in many steps. */
+	assert_true(st->bytes_inflated > (uint64_t)2 * 63 * (1 << 20));
+	assert_true(steps > 3 * 63);
+	assert_int_equal(st->batches_kept_whole, 1);
 	clean_pass_free(p);
+	/* The first batch lost b0: rebuilt, uncompressed, 1,099 records at
+	 * their offsets; the second is still gzip, as it was. */
+	struct seg_batch b;
+	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
+	assert_int_equal(b.attributes & SEG_ATTR_COMPRESSION_MASK, 0);
+	assert_int_equal(b.records_count, 1099);
+	assert_int_equal(b.base_offset, 0);
+	assert_int_equal(seg_read_batch(log->segs[1].seg, 0, &b), KB_OK);
+	assert_int_equal(b.attributes & SEG_ATTR_COMPRESSION_MASK, 1);
+	assert_int_equal(b.records_count, 1150);
+	tc_assert_indexes(log);
+	log_close(log);
+	/* What was written is whole: recovery from scratch keeps it all. */
+	assert_int_equal(log_open(dir, &lc, NULL, &log), KB_OK);
+	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
+	assert_int_equal(b.records_count, 1099);
 	log_close(log);
 	tu_rmrf(dir);
 }
@@ -858,6 +962,81 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 	tu_rmrf(dir);
 }
 
+/* Flip one byte of a file in place, as a damaged disk would. */
+static void tc_flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b ^= 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+}
+
+static uint64_t tc_log_bytes(const struct log *log)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < log->nsegs; i++)
+		n += log->segs[i].seg->size;
+	return n;
+}
+
+/* KAFKA: markPartitionUncleanable. A corrupt batch in one compacted
+ * partition marks it uncleanable, said once; the others are still
+ * cleaned, at the next tick rather than after log.cleaner.backoff.ms. */
+static void test_clean_corrupt_partition_does_not_stop_the_others(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_broker_config bc;
+	topic_broker_config_defaults(&bc);
+	snprintf(bc.log_dir, sizeof bc.log_dir, "%s", dir);
+	struct topic_manager *tm;
+	assert_int_equal(topic_manager_open(&bc, NULL, &tm), KB_OK);
+	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"},
+				       {"segment.bytes", "1024"},
+				       {"min.cleanable.dirty.ratio", "0.01"}};
+	assert_int_equal(topic_create(tm, "good", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, "bad", 1, kv, 3, NULL), KB_OK);
+	struct topic_partition *g = topic_partition_find(tm, "good", 0);
+	struct topic_partition *b = topic_partition_find(tm, "bad", 0);
+	struct clean_broker_config cc;
+	clean_broker_config_defaults(&cc);
+	struct cleaner *c;
+	assert_int_equal(clean_open(tm, NULL, &cc, &c), KB_OK);
+	/* "good" is cleaned once, so its dirty ratio is lower than bad's
+	 * (all dirty): the cleaner picks "bad" first. */
+	tc_fill(g->log, NULL, 200, 5, T0);
+	for (int i = 0; i < 50; i++)
+		clean_tick(c, T0);
+	tc_fill(g->log, NULL, 200, 5, T0);
+	tc_fill(b->log, NULL, 200, 5, T0);
+	tc_flip_byte(b->log->segs[0].seg->path, SEG_BATCH_HEADER_LEN + 3);
+	uint64_t g_before = tc_log_bytes(g->log);
+	uint64_t b_before = tc_log_bytes(b->log);
+	static struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	for (int i = 0; i < 50; i++)
+		clean_tick(c, T0);
+	for (int i = 0; i < 50; i++) /* past log.cleaner.backoff.ms */
+		clean_tick(c, T0 + CLEAN_DEFAULT_BACKOFF_MS + i);
+	tu_log_capture_stop();
+	assert_true(tc_log_bytes(g->log) < g_before / 2);
+	assert_int_equal(tc_log_bytes(b->log), b_before);
+	const char *said = "bad-0 marked uncleanable";
+	const char *first = strstr(cap.text, said);
+	assert_non_null(first); /* said once */
+	assert_null(strstr(first + strlen(said), said));
+	struct clean_uncleanable u;
+	clean_uncleanable(c, T0, &u);
+	assert_int_equal(u.partitions, 1);
+	assert_true(u.bytes > 0);
+	clean_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	kb_log_set_level(KB_LOG_WARN);
@@ -874,11 +1053,13 @@ int main(void)
 		cmocka_unit_test(test_clean_reads_gzip_batches),
 		cmocka_unit_test(test_clean_keeps_other_codecs_whole),
 		cmocka_unit_test(test_clean_drops_records_without_key),
-		cmocka_unit_test(test_clean_pass_step_maps_or_rewrites_one_segment),
+		cmocka_unit_test(test_clean_pass_step_stays_within_its_budget),
+		cmocka_unit_test(test_clean_step_inflates_at_most_its_budget),
 		cmocka_unit_test(test_clean_map_budget_maps_at_least_one_segment),
 		cmocka_unit_test(test_clean_pass_goes_on_after_appends_and_retention),
 		cmocka_unit_test(test_clean_pass_dropped_when_log_truncated),
 		cmocka_unit_test(test_clean_tick_cleans_only_compacted_topics),
+		cmocka_unit_test(test_clean_corrupt_partition_does_not_stop_the_others),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
