@@ -34,6 +34,8 @@
  *   - seg_truncate cuts only at a batch boundary and recounts the offsets.
  *   - seg_close does not fsync: call seg_flush first for durability.
  *     Close every segment you open, with seg_close or seg_delete.
+ *   - seg_check asserts Invariants 2-5 (after every append, recovery and
+ *     truncation); seg_check_file adds Invariant 1 (an fstat).
  *
  * Invariants:
  *   1. After seg_recover and after every seg_append, bytes [0, size) of the
@@ -62,21 +64,18 @@
  *   Single-threaded: a segment belongs to whoever opened it.
  *
  * See also: docs/01_segment.md, diagrams/01_segment.dot,
- *   tests/01_segment_test.c. Uses chapter 00 (status, kb_log, big-endian).
+ *   tests/01_segment_test.c; 01_crc32c.c (seg_crc32c). Uses chapter 00.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #include "00_base.h"
 #include "01_segment.h"
@@ -85,10 +84,6 @@
 #define SEG_NAME_DIGITS 20
 /* Bytes seg_recover reads per pread; a longer batch grows the buffer. */
 #define SEG_RECOVER_CHUNK (1024 * 1024)
-/* The reflected CRC-32C (Castagnoli) polynomial, as RFC 3720 gives it. */
-#define SEG_CRC32C_POLY 0x82F63B78u
-/* Bytes per lane of the three-lane SSE4.2 loop; a multiple of 8. */
-#define SEG_CRC_LANE 256
 
 /* ---- Data structures ---- */
 
@@ -104,9 +99,6 @@ struct scan_window {
 	uint64_t start;     /* file position of buf[0] */
 	size_t len;         /* valid bytes in buf */
 };
-
-/* One CRC-32C implementation: continue crc over len bytes at p. */
-typedef uint32_t (*crc_fn)(uint32_t crc, const uint8_t *p, size_t len);
 
 /* ---- Prototypes of static helpers ---- */
 
@@ -129,12 +121,6 @@ static int window_at(struct scan_window *w, uint64_t pos, size_t need,
 static int cut_tail(struct segment *seg, uint64_t file_size, const char *why);
 static int walk_headers(struct segment *seg, uint64_t size);
 static size_t scan_refill_bytes(const struct seg_scan *scan);
-static void crc_choose(void);
-static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t len);
-#if defined(__x86_64__)
-static uint32_t crc_shift(uint32_t x);
-static inline uint64_t load_le64(const uint8_t *p);
-#endif
 static int pread_full(int fd, void *buf, size_t len, uint64_t pos,
 		      size_t *got);
 static int pwrite_full(int fd, const void *buf, size_t len, uint64_t pos);
@@ -272,6 +258,7 @@ int seg_append(struct segment *seg, const uint8_t *batch, size_t len)
 	note_batch(seg, &b, seg->size);
 	seg->size += len;
 	seg->dirty = true;
+	seg_check(seg);
 	return KB_OK;
 }
 
@@ -460,6 +447,7 @@ int seg_recover(struct segment *seg, uint64_t from_pos,
 		rc = cut_tail(seg, file_size, why);
 	if (rc != KB_OK)
 		return rc;
+	seg_check(seg);
 	if (rep)
 		*rep = (struct seg_recovery){.valid_bytes = seg->size,
 					     .truncated_bytes = file_size - seg->size,
@@ -629,7 +617,35 @@ int seg_truncate(struct segment *seg, uint64_t size)
 	if (size == 0)
 		kept.created_ms = kb_now_ms();
 	*seg = kept;
+	seg_check(seg);
 	return KB_OK;
+}
+
+/* ---- Checking the invariants ---- */
+
+/* INVARIANTS 2-5, asserted: a few comparisons, cheap enough for every
+ * append. Only what the code itself maintains is asserted; what a damaged
+ * file says is never (INVARIANT 6). */
+void seg_check(const struct segment *seg)
+{
+	assert(seg->fd >= 0 && seg->path != NULL);
+	assert(seg->next_offset >= seg->base_offset);             /* 2 */
+	assert(seg->next_offset - seg->base_offset <= (int64_t)INT32_MAX + 1);
+	assert(seg->offset_of_max_timestamp == -1 ||              /* 4 */
+	       (seg->offset_of_max_timestamp >= seg->base_offset &&
+		seg->offset_of_max_timestamp < seg->next_offset));
+	assert(seg->size == 0 || !seg->dir_unsynced || seg->dirty); /* 5 */
+	(void)seg;
+}
+
+/* INVARIANT 1, asserted: the file is exactly size bytes. A syscall, so
+ * for tests and the debug checks of chapter 03, not every append. */
+void seg_check_file(const struct segment *seg)
+{
+	struct stat st;
+	seg_check(seg);
+	assert(fstat(seg->fd, &st) == 0 && (uint64_t)st.st_size == seg->size);
+	(void)st;
 }
 
 /* Recompute seg's offsets and timestamps from the headers in [0, size).
@@ -649,141 +665,6 @@ static int walk_headers(struct segment *seg, uint64_t size)
 		pos += seg_batch_size(&b);
 	}
 	return pos == size ? KB_OK : KB_ERR_INVAL;
-}
-
-/* ---- CRC-32C ---- */
-
-/* Tables for slicing-by-8: crc_tables[k][b] is the CRC register after
- * byte b and then k zero bytes. Built once, by crc_choose. */
-static uint32_t crc_tables[8][256];
-#if defined(__x86_64__)
-/* crc_shift_tables[k][b]: see crc_shift. Built with crc_tables. */
-static uint32_t crc_shift_tables[4][256];
-#endif
-static crc_fn crc_impl;
-static const char *crc_impl_name;
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-/* Kafka's Crc32C (java.util.zip.CRC32C): start with 0, feed more bytes by
- * passing the previous result back in. */
-uint32_t seg_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	pthread_once(&crc_once, crc_choose);
-	return crc_impl(crc, data, len);
-}
-
-/* Which implementation crc_choose picked, for logs and tests. */
-const char *seg_crc32c_impl(void)
-{
-	pthread_once(&crc_once, crc_choose);
-	return crc_impl_name;
-}
-
-/* The portable implementation, even where SSE4.2 exists (for tests). */
-uint32_t seg_crc32c_table(uint32_t crc, const void *data, size_t len)
-{
-	pthread_once(&crc_once, crc_choose);
-	return crc_table(crc, data, len);
-}
-
-#if defined(__x86_64__)
-/* SSE4.2 has an instruction for exactly this polynomial, 8 bytes at a time.
- * It takes 3 cycles to give a result but can start a new one every cycle,
- * so three independent lanes run about three times as fast as one. Lanes
- * 2 and 3 start from 0; because a CRC is linear (XOR of the parts), their
- * results are joined by moving the lane before them SEG_CRC_LANE bytes on
- * (crc_shift) and XORing. Compiled for SSE4.2 whatever the build flags
- * say, and only ever called after the CPU said it has it. */
-__attribute__((target("sse4.2")))
-static uint32_t crc_sse42(uint32_t crc, const uint8_t *p, size_t len)
-{
-	uint64_t c = (uint32_t)~crc;
-	for (; len >= 3 * SEG_CRC_LANE; len -= 3 * SEG_CRC_LANE) {
-		uint64_t c1 = 0, c2 = 0;
-		for (size_t i = 0; i < SEG_CRC_LANE; i += 8) {
-			c = _mm_crc32_u64(c, load_le64(p + i));
-			c1 = _mm_crc32_u64(c1, load_le64(p + SEG_CRC_LANE + i));
-			c2 = _mm_crc32_u64(c2, load_le64(p + 2 * SEG_CRC_LANE + i));
-		}
-		c = crc_shift(crc_shift((uint32_t)c) ^ (uint32_t)c1) ^ (uint32_t)c2;
-		p += 3 * SEG_CRC_LANE;
-	}
-	for (; len >= 8; len -= 8, p += 8)
-		c = _mm_crc32_u64(c, load_le64(p));
-	for (; len > 0; len--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	return ~(uint32_t)c;
-}
-
-/* The CRC register x after SEG_CRC_LANE more zero bytes. Linear in x, so
- * one table entry per byte of x, XORed. */
-static uint32_t crc_shift(uint32_t x)
-{
-	return crc_shift_tables[0][x & 0xFF] ^
-	       crc_shift_tables[1][(x >> 8) & 0xFF] ^
-	       crc_shift_tables[2][(x >> 16) & 0xFF] ^
-	       crc_shift_tables[3][x >> 24];
-}
-
-/* Eight bytes in memory order as one little-endian word (any alignment);
- * the reflected CRC consumes the lowest byte first. */
-static inline uint64_t load_le64(const uint8_t *p)
-{
-	uint64_t w;
-	memcpy(&w, p, sizeof w); /* x86 is little-endian */
-	return w;
-}
-#endif
-
-/* Build the tables and pick an implementation, once per process. */
-static void crc_choose(void)
-{
-	for (uint32_t b = 0; b < 256; b++) {
-		uint32_t c = b;
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (SEG_CRC32C_POLY & (0u - (c & 1u)));
-		crc_tables[0][b] = c;
-	}
-	for (int k = 1; k < 8; k++)
-		for (int b = 0; b < 256; b++) {
-			uint32_t prev = crc_tables[k - 1][b];
-			crc_tables[k][b] = (prev >> 8) ^ crc_tables[0][prev & 0xFF];
-		}
-	crc_impl = crc_table;
-	crc_impl_name = "table";
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("sse4.2"))
-		return;
-	/* crc_shift_tables[k][b]: register b << 8k run over a lane of zeros. */
-	for (int k = 0; k < 4; k++)
-		for (uint32_t b = 0; b < 256; b++) {
-			uint32_t x = b << (8 * k);
-			for (int i = 0; i < SEG_CRC_LANE; i++)
-				x = (x >> 8) ^ crc_tables[0][x & 0xFF];
-			crc_shift_tables[k][b] = x;
-		}
-	crc_impl = crc_sse42;
-	crc_impl_name = "sse4.2";
-#endif
-}
-
-/* Slicing-by-8: eight table lookups per 8 bytes instead of eight shifts
- * per byte. The reflected CRC consumes bytes lowest first. */
-static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t len)
-{
-	const uint32_t(*t)[256] = crc_tables;
-	crc = ~crc;
-	for (; len >= 8; len -= 8, p += 8) {
-		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-				     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-		crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^
-		      t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
-		      t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
-	}
-	for (; len > 0; len--)
-		crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFF];
-	return ~crc;
 }
 
 /* ---- Small helpers ---- */

@@ -108,7 +108,7 @@ struct seg_config {
 /* One open segment file: <dir>/<20-digit base offset>.log.
  * Single-threaded: owned by whoever opened it (the partition log). */
 struct segment {
-	int fd;               /* owned; open O_RDWR|O_APPEND semantics by pos */
+	int fd;               /* owned; O_RDWR, no O_APPEND: appends pwrite at size */
 	char *path;           /* owned: full path of the .log file */
 	int64_t base_offset;  /* offset of the first batch, from the name */
 	uint64_t size;        /* bytes of whole, valid batches (= file size) */
@@ -232,6 +232,10 @@ int seg_flush(struct segment *seg);
 bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
 		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms);
 
+/* Assert Invariants 2-5 of 01_segment.c (compiled out with NDEBUG). */
+void seg_check(const struct segment *seg);
+/* seg_check, and Invariant 1: the file is size bytes (one fstat). */
+void seg_check_file(const struct segment *seg);
 /* Close the file and free seg. Does not fsync: call seg_flush first. */
 void seg_close(struct segment *seg);
 
