@@ -172,7 +172,7 @@ int log_maybe_flush(struct log *log, int64_t now_ms);
 /* Whether log_maybe_flush would fsync now. */
 bool log_flush_due(const struct log *log, int64_t now_ms);
 
-/* ---- Leader epochs (in 03_checkpoints.c, with their file) ---- */
+/* ---- Leader epochs (03_epochs.c) ---- */
 
 /* Record that epoch starts at start_offset and rewrite
  * leader-epoch-checkpoint. A no-op when epoch is the latest and start_offset
