@@ -40,6 +40,8 @@
  *   - After seg_truncate, idx_truncate_to on both indexes.
  *   - struct idx_entry is a copy: no pointer into the mapping escapes, so a
  *     remap (grow, trim) never leaves a caller with a dangling pointer.
+ *   - idx_assert asserts Invariant 4 after every change (appends also
+ *     1-3 at the tail); idx_check judges a loaded, maybe damaged, file.
  *
  * Invariants:
  *   1. Offset index: offsets and positions strictly increase; an entry is
@@ -103,6 +105,7 @@
 static int open_file(struct idx *ix, const char *dir, size_t max_bytes);
 static int resize_map(struct idx *ix, size_t bytes);
 static int make_room(struct idx *ix);
+static void idx_assert_tail(const struct idx *ix);
 static bool offset_fits(const struct idx *ix, int64_t offset);
 static struct idx_entry no_entry(const struct idx *ix);
 static struct idx_entry last_entry(const struct idx *ix);
@@ -196,6 +199,7 @@ int idx_append_offset(struct idx *ix, int64_t offset, uint32_t position)
 	kb_put_be32(p + IDX_OFF_REL, (uint32_t)(offset - ix->base_offset));
 	kb_put_be32(p + IDX_OFF_POSITION, position);
 	ix->entries++;
+	idx_assert_tail(ix);
 	return KB_OK;
 }
 
@@ -230,6 +234,7 @@ static int put_time(struct idx *ix, int64_t timestamp, int64_t offset,
 	kb_put_be64(p + IDX_TIME_TS, (uint64_t)timestamp);
 	kb_put_be32(p + IDX_TIME_REL, (uint32_t)(offset - ix->base_offset));
 	ix->entries++;
+	idx_assert_tail(ix);
 	return KB_OK;
 }
 
@@ -372,7 +377,9 @@ int idx_truncate_to(struct idx *ix, int64_t offset)
 	ix->entries = keep;
 	ix->dirty_all = true;
 	/* A sealed file stays exact (INVARIANT 4); an active one preallocated. */
-	return trimmed ? idx_trim(ix) : KB_OK;
+	int rc = trimmed ? idx_trim(ix) : KB_OK;
+	idx_assert(ix);
+	return rc;
 }
 
 /* KAFKA: AbstractIndex.reset: no entries, preallocated again. Cutting the
@@ -382,15 +389,50 @@ int idx_reset(struct idx *ix)
 	ix->entries = 0;
 	ix->torn_bytes = 0;
 	int rc = resize_map(ix, 0);
-	if (rc != KB_OK)
-		return rc;
-	return resize_map(ix, ix->max_entries * ix->entry_size);
+	if (rc == KB_OK)
+		rc = resize_map(ix, ix->max_entries * ix->entry_size);
+	idx_assert(ix);
+	return rc;
 }
 
 /* KAFKA: AbstractIndex.trimToValidSize. */
 int idx_trim(struct idx *ix)
 {
-	return resize_map(ix, ix->entries * ix->entry_size);
+	int rc = resize_map(ix, ix->entries * ix->entry_size);
+	idx_assert(ix);
+	return rc;
+}
+
+/* ---- Checking the invariants ---- */
+
+/* INVARIANT 4, asserted: the mapping covers the entries. It holds for
+ * any file, damaged or not, so it runs after every change; the entries'
+ * order (1-3) of a loaded file is idx_check's (a damaged file is not a
+ * bug), and appends assert it at the tail (idx_assert_tail). */
+void idx_assert(const struct idx *ix)
+{
+	assert(ix->entry_size == (ix->kind == IDX_OFFSET ? IDX_OFFSET_ENTRY_SIZE
+							 : IDX_TIME_ENTRY_SIZE));
+	assert(ix->entries * ix->entry_size <= ix->map_len);
+	(void)ix;
+}
+
+/* INVARIANTS 1-3 at the tail, after an append: the entry just written is
+ * in range and after the one before it (the append checked both). */
+static void idx_assert_tail(const struct idx *ix)
+{
+	idx_assert(ix);
+	struct idx_entry last = idx_entry_at(ix, ix->entries - 1);
+	assert(last.offset >= ix->base_offset);                    /* 3 */
+	if (ix->entries < 2)
+		return;
+	struct idx_entry prev = idx_entry_at(ix, ix->entries - 2);
+	assert(ix->kind == IDX_OFFSET                              /* 1 */
+	       ? last.offset > prev.offset && last.position > prev.position
+	       : last.timestamp > prev.timestamp &&               /* 2 */
+		 last.offset >= prev.offset);
+	(void)last;
+	(void)prev;
 }
 
 /* Before writing entry number `entries`: a trimmed file grows back to its

@@ -86,6 +86,8 @@ int idx_trim(struct idx *ix);
 int idx_check(const struct idx *ix, const struct segment *seg,
 	      const char **why);
 
+/* Assert Invariant 4 of 02_index.c (O(1); compiled out with NDEBUG). */
+void idx_assert(const struct idx *ix);
 /* Write the mapped entries and the file length to disk (msync + fsync;
  * KAFKA: LogSegment.flush flushes both indexes with the log). */
 int idx_flush(struct idx *ix);

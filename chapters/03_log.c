@@ -746,12 +746,26 @@ void log_resume_index(struct log_segment *ls)
 
 /* ---- Checking the invariants ---- */
 
-/* INVARIANTS 1-4, asserted: O(nsegs), so run after each change to the
- * segment array (open, roll, truncation, retention, drop, replace), not
- * after every append. Compiled out with NDEBUG. */
+/* INVARIANTS 1-4 and 7, asserted, with seg_check and idx_assert of every
+ * segment: O(nsegs), so run after each change to the segment array (open,
+ * roll, truncation, retention, drop, replace), not after every append.
+ * With -DSAMSA_CHECK_EXPENSIVE, also idx_set_check and seg_check_file of
+ * every segment. Compiled out with NDEBUG. */
 void log_check(const struct log *log)
 {
 	assert(log->nsegs >= 1 && log->nsegs <= log->cap);
+	for (size_t i = 0; i < log->nsegs; i++) {
+		const struct log_segment *ls = &log->segs[i];
+		seg_check(ls->seg);
+		idx_assert(ls->idx.offsets);
+		idx_assert(ls->idx.times);
+#ifdef SAMSA_CHECK_EXPENSIVE
+		/* Every index against its log, and every file's size. */
+		const char *why = NULL;
+		assert(idx_set_check(&ls->idx, ls->seg, &why) == KB_OK);
+		seg_check_file(ls->seg);
+#endif
+	}
 	for (size_t i = 0; i + 1 < log->nsegs; i++) {
 		const struct segment *a = log->segs[i].seg;
 		const struct segment *b = log->segs[i + 1].seg;
