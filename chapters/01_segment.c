@@ -1,67 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 01 — segment: one append-only file of Kafka record batches.
+ * Chapter 01 — segment, part 2: one append-only file of record batches.
  *
  * Concept:
- *   A partition's log is a sequence of record batches, and the cheapest
- *   durable thing a disk can do is append. A segment is one file that only
- *   grows: each produced batch is checked, given its offset, and written
- *   after the last one, byte for byte as the producer sent it. Readers find
- *   batches by walking their headers; a crash can only damage the tail, so
- *   recovery walks the file, keeps every whole valid batch and cuts the rest.
- *   When the file is big or old enough, the log starts a new one (a roll).
+ *   The cheapest durable thing a disk does is append. A segment is one
+ *   file that only grows: each batch is checked, given its offset and
+ *   written after the last, byte for byte as the producer sent it. A crash
+ *   can only damage the tail, so recovery walks the file, keeps every
+ *   whole valid batch and cuts the rest. A full or old file is rolled.
  *
  * Kafka:
- *   LogSegment and its <20-digit base offset>.log file (FileRecords), in
- *   record batch format v2 (magic 2, DefaultRecordBatch) with a CRC-32C
- *   over attributes..end. LogSegment.recover truncates at the first invalid
- *   batch; LogSegment.shouldRoll decides on segment.bytes (default 1 GiB)
- *   and segment.ms (default 7 days).
+ *   LogSegment, FileRecords, <20-digit base offset>.log; record batch v2
+ *   (DefaultRecordBatch); LogSegment.recover; segment.bytes, segment.ms.
  *
  * Interface:
- *   - Check each incoming batch with seg_batch_validate (it computes the
- *     CRC), set its offset with seg_batch_set_base_offset, then seg_append.
- *     seg_append trusts the CRC but refuses (KB_ERR_INVAL) a batch whose
- *     header disagrees with its length or whose offsets do not grow.
- *   - seg_open does not scan. Before appending to an existing file, call
- *     seg_recover (or set next_offset from an index, chapter 03).
- *   - Ask seg_should_roll before each append; a full segment stays full.
- *   - Readers (seg_read, seg_read_batch, seg_find_offset) never see bytes
- *     past size; positions they take must be batch boundaries.
- *   - To walk many headers, use a struct seg_scan (seg_scan_batch): one
- *     pread per page instead of one per batch. It lives on the caller's
- *     stack; do not keep it across a seg_truncate.
- *   - seg_truncate cuts only at a batch boundary and recounts the offsets.
- *   - seg_close does not fsync: call seg_flush first for durability.
- *     Close every segment you open, with seg_close or seg_delete.
- *   - seg_check asserts Invariants 2-5 (after every append, recovery and
- *     truncation); seg_check_file adds Invariant 1 (an fstat).
+ *   - seg_batch_validate each incoming batch, seg_batch_set_base_offset,
+ *     then seg_append (which refuses offsets that do not grow).
+ *   - seg_open does not scan: seg_recover (or chapter 03) sets next_offset.
+ *   - Readers never see bytes past size, at batch-boundary positions; a
+ *     struct seg_scan walks headers a page at a time.
+ *   - seg_close does not fsync (seg_flush first); close what you open.
  *
- * Invariants:
- *   1. After seg_recover and after every seg_append, bytes [0, size) of the
- *      file are whole batches laid end to end, and the file is size bytes
- *      long: a failed write is cut back, never left half written.
- *   2. Offsets only grow: every batch's base offset is >= the previous
- *      batch's last offset + 1, and next_offset is the last offset + 1
- *      (base_offset while empty).
- *   3. Every offset in the segment is in [base_offset, base_offset +
- *      INT32_MAX], so an index can store it as a relative int32.
- *   4. max_timestamp is the largest batch maxTimestamp (-1 if none),
- *      offset_of_max_timestamp the last offset of the first batch that
- *      reached it; first_batch_timestamp is batch 1's maxTimestamp.
+ * Invariants (seg_check asserts 2-5, seg_check_file 1):
+ *   1. Bytes [0, size) are whole batches end to end; the file is size
+ *      bytes long (a failed write is cut back).
+ *   2. Offsets only grow; next_offset is the last offset + 1.
+ *   3. Every offset is in [base_offset, base_offset + INT32_MAX].
+ *   4. max_timestamp, offset_of_max_timestamp, first_batch_timestamp
+ *      describe the batches held.
  *   5. dirty is true exactly when bytes changed since the last seg_flush.
- *   6. Damaged bytes never trip an assert: they are KB_ERR_CORRUPT to a
- *      reader and a logged truncation to seg_recover.
+ *   6. Damaged bytes never trip an assert: KB_ERR_CORRUPT, or a cut.
  *
- * Simplifications:
- *   - No segment.jitter.ms: every segment rolls at exactly segment.ms.
- *   - No preallocation (file.preallocate) and no .deleted renaming before
- *     unlink; Kafka deletes segment files asynchronously.
- *   - Batches are not decompressed or checked record by record; the header
- *     (lastOffsetDelta, maxTimestamp) is trusted once its CRC matches.
- *   - An offset past base_offset + INT32_MAX found on disk is damage and is
- *     cut; Kafka splits such (pre-0.11) segments while loading the log.
- *   Single-threaded: a segment belongs to whoever opened it.
+ * Simplifications: no segment.jitter.ms, no preallocation, records not
+ *   checked one by one (docs/01_segment.md). Single-threaded.
  *
  * See also: docs/01_segment.md, diagrams/01_segment.dot,
  *   tests/01_segment_test.c; 01_crc32c.c (seg_crc32c). Uses chapter 00.

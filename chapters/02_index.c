@@ -3,77 +3,41 @@
  * Chapter 02 — index: the sparse offset index and time index of a segment.
  *
  * Concept:
- *   A segment (chapter 01) can only be read by walking batch headers from a
- *   known boundary. To find offset 1,234,567 in a 1 GiB segment without
- *   walking from byte 0, each segment keeps a small sorted table beside it:
- *   "the batch ending at offset O starts at byte P". It is sparse, one entry
- *   per index.interval.bytes of log, so it stays small enough to live in
- *   memory; a lookup is a binary search for the last entry <= the target,
- *   then a short scan of at most ~4 KiB of batches. A second table maps
- *   timestamps to offsets, for "the first record at or after time T".
- *   Both are derived data: if they are missing or damaged, the log holds
- *   everything needed to rebuild them, and the same rule rebuilds them
- *   byte for byte.
+ *   A segment can only be read by walking batch headers from a known
+ *   boundary. So beside each one sits a small sorted table, "the batch
+ *   ending at offset O starts at byte P", one entry per
+ *   index.interval.bytes: a binary search, then a short scan. A second
+ *   table maps timestamps to offsets. Both are derived data: the log
+ *   rebuilds them, byte for byte, by the same rule.
  *
  * Kafka:
- *   OffsetIndex (<base>.index: int32 relative offset, int32 position) and
- *   TimeIndex (<base>.timeindex: int64 timestamp, int32 relative offset),
- *   both AbstractIndex: a file preallocated to segment.index.bytes (10 MiB)
- *   and mmap'd, trimmed to its entries (trimToValidSize) when the segment
- *   rolls or closes. LogSegment.append and LogSegment.recover add an entry
- *   when more than index.interval.bytes (4096) were appended since the last
- *   one; LogSegment.onBecomeInactiveSegment adds a last time entry.
+ *   OffsetIndex (.index: int32 relative offset, int32 position), TimeIndex
+ *   (.timeindex: int64 timestamp, int32 relative offset), AbstractIndex
+ *   (mmap'd, preallocated to segment.index.bytes, trimToValidSize);
+ *   index.interval.bytes; onBecomeInactiveSegment.
  *
  * Interface:
- *   - Open a segment's two indexes with idx_set_open; close them with
- *     idx_set_close (which trims) or idx_set_delete.
- *   - After every seg_append, call idx_set_on_append with the position the
- *     batch was written at. Before seg_append, roll to a new segment if
- *     idx_is_full says either index is full: on_append returns
- *     KB_ERR_TOO_LARGE and adds nothing when an entry is due and cannot fit.
- *   - When the segment stops being the active one, idx_set_seal.
- *   - To read offset O: idx_lookup_floor(offsets, O).position, then
- *     seg_find_offset from that position. To read by time T:
- *     idx_lookup_floor(times, T).offset, then the offset path.
- *   - After loading, idx_set_check; if it fails (or a file was missing),
- *     seg_recover the segment, then idx_set_rebuild.
- *   - After seg_truncate, idx_truncate_to on both indexes.
- *   - struct idx_entry is a copy: no pointer into the mapping escapes, so a
- *     remap (grow, trim) never leaves a caller with a dangling pointer.
- *   - idx_assert asserts Invariant 4 after every change (appends also
- *     1-3 at the tail); idx_check judges a loaded, maybe damaged, file.
+ *   - idx_set_open / idx_set_close (trims) or idx_set_delete.
+ *   - idx_set_on_append after every seg_append; roll first when idx_is_full.
+ *   - idx_set_seal when the segment stops being active.
+ *   - idx_lookup_floor, then seg_find_offset from its position.
+ *   - After loading, idx_set_check; on failure recover and idx_set_rebuild.
+ *   - idx_entry is a copy: no pointer into the mapping escapes.
  *
- * Invariants:
- *   1. Offset index: offsets and positions strictly increase; an entry is
- *      (last offset of a batch, position of that batch).
- *   2. Time index: timestamps strictly increase (the first is > -1) and
- *      offsets never decrease; an entry is (largest batch max timestamp so
- *      far, last offset of the batch that first reached it).
- *   3. Every offset is base_offset + an int32 >= 0; positions fit an int32.
- *   4. The mapping is exactly the file: map_len == file length, and
- *      entries * entry_size <= map_len. While open for appends the file is
- *      max_entries * entry_size bytes; after idx_trim, idx_set_seal or
- *      idx_close it is exactly entries * entry_size.
- *   5. The time index keeps its last slot for the seal entry: idx_is_full
- *      is true one entry early (KAFKA: TimeIndex.isFull).
- *   6. One rule (index_batch) adds entries on append and on rebuild, so a
- *      rebuilt index is byte-identical to the one appends wrote.
- *   7. A checked index points inside its log: offsets in [base_offset,
- *      next_offset), positions < size (idx_check).
+ * Invariants (idx_assert: 4 always, 1-3 at the tail after appends):
+ *   1. Offset index: offsets and positions strictly increase.
+ *   2. Time index: timestamps strictly increase, offsets never decrease.
+ *   3. Offsets are base_offset + an int32 >= 0; positions fit an int32.
+ *   4. The mapping is the file; entries * entry_size <= map_len.
+ *   5. The time index keeps its last slot for the seal entry.
+ *   6. One rule (index_batch) adds entries on append and on rebuild.
+ *   7. A checked index points inside its log (idx_check).
  *
- * Simplifications:
- *   - A plain binary search. Kafka searches the last few pages first
- *     ("warm section", KAFKA-6432) to keep the page cache hot.
- *   - Every index is opened writable and preallocated, even a sealed one
- *     (the caller trims it); Kafka opens old segments' indexes lazily and
- *     read-only.
- *   - No transaction index (.txnindex); chapter 11 adds aborted
- *     transactions.
- *   Single-threaded: an index belongs to whoever opened its segment.
+ * Simplifications: plain binary search, every index opened writable, no
+ *   .txnindex (docs/02_index.md). Single-threaded.
  *
  * See also: docs/02_index.md, diagrams/02_index.dot,
- *   tests/02_index_test.c. Uses chapter 00 (status, kb_log, big-endian)
- *   and chapter 01 (seg_file_name, seg_read_batch, struct segment).
+ *   tests/02_index_test.c. Uses chapters 00 and 01.
  */
 #include <assert.h>
 #include <errno.h>

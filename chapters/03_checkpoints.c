@@ -1,66 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 03, second file — checkpoints: the small text files that make a
+ * Chapter 03, first file — checkpoints: the small text files that make a
  * restart fast and correct.
  *
  * Concept:
- *   The segments hold the records, but a broker that starts again needs a
- *   few facts the segments cannot give it cheaply. How far was each log
- *   fsynced? Only the segments after that can be torn, so only they are
- *   rescanned. Where did DeleteRecords move each log's start? Did the
- *   broker stop cleanly? Then nothing is rescanned at all. Which leader
- *   epoch began at which offset? A follower needs that to know where its
- *   log and a new leader's part, restart or not. Each answer is a small
- *   text file, rewritten whole and atomically when it changes and read
- *   once at start. This file knows the formats only; the leader epoch
- *   cache that its last file stores lives in the log (03_log.c).
+ *   A restarting broker needs facts the segments cannot give cheaply: how
+ *   far each log was fsynced (only what follows can be torn), where
+ *   DeleteRecords moved each log's start, whether the broker stopped
+ *   cleanly (then nothing is rescanned), which leader epoch began where.
+ *   Each is a small text file, replaced whole and atomically.
  *
  * Kafka:
- *   CheckpointFile / OffsetCheckpointFile (version "0", a count, a line
- *   per entry) for recovery-point-offset-checkpoint and
- *   log-start-offset-checkpoint in each log directory, which LogManager
- *   writes every log.flush.offset.checkpoint.interval.ms and
- *   log.flush.start.offset.checkpoint.interval.ms and at shutdown; the
- *   .kafka_cleanshutdown marker; LeaderEpochCheckpointFile and
- *   LeaderEpochFileCache for leader-epoch-checkpoint in each partition
- *   directory; UnifiedLog.parseTopicPartitionName.
+ *   CheckpointFile / OffsetCheckpointFile (version 0, a count, a line per
+ *   entry): recovery-point-offset-checkpoint, log-start-offset-checkpoint
+ *   (LogManager); .kafka_cleanshutdown; LeaderEpochCheckpointFile;
+ *   UnifiedLog.parseTopicPartitionName.
  *
  * Interface:
- *   - The broker (chapter 06) writes the offset checkpoints with
- *     log_checkpoint_write, reads them at start with log_checkpoint_read
- *     and hands each log its struct log_recovery_hint.
- *   - log_dir_take_clean_mark once at start, before opening any log (it
- *     removes the marker: a crash from then on is unclean);
- *     log_dir_mark_clean after every log of the directory is closed.
- *   - A missing checkpoint file reads as an empty one; a malformed one is
- *     KB_ERR_CORRUPT, never a crash or a guess.
- *   - The log (03_log.c) keeps its epoch cache in leader-epoch-checkpoint
- *     with log_epoch_checkpoint_write and reads it at open with
- *     log_epoch_checkpoint_read, which checks the order (Invariant 3).
+ *   - The broker writes the offset checkpoints (log_checkpoint_write),
+ *     reads them at start and hands each log a struct log_recovery_hint.
+ *   - log_dir_take_clean_mark once at start; log_dir_mark_clean after
+ *     every log of the directory is closed.
+ *   - A missing file reads as empty; a malformed one is KB_ERR_CORRUPT.
  *
  * Invariants:
- *   1. Every file is replaced with kb_write_file_atomic: after a crash it
- *      holds the old or the new contents, never a mix.
- *   2. A file read back is all or nothing: exactly count lines, each with
- *      exactly its fields, numbers in range, topics of 1..249 characters
- *      without spaces; otherwise KB_ERR_CORRUPT and no entries.
- *   3. An epoch file read back is strictly ascending in epoch and in
- *      start offset; log_epoch_checkpoint_write writes what it is given.
+ *   1. Every file is replaced with kb_write_file_atomic.
+ *   2. A file read back is all or nothing (KB_ERR_CORRUPT, no entries).
+ *   3. An epoch file read back is strictly ascending.
  *
- * Simplifications:
- *   - The broker decides when to write the offset checkpoints (chapter 06);
- *     there is no scheduler thread with Kafka's 60 s intervals.
- *   - A file larger than LOG_CHECKPOINT_MAX_BYTES (1 MiB) is refused;
- *     real ones are a few KiB.
- *   - No replication-offset-checkpoint (high watermarks, chapter 08),
- *     cleaner-offset-checkpoint (chapter 10) or partition.metadata (topic
- *     IDs) yet; they would use the same format and the same helpers.
- *   Single-threaded: the reactor thread owns every log and file.
+ * Simplifications: no checkpoint scheduler, files over 1 MiB refused, no
+ *   replication- or cleaner-offset-checkpoint (docs/03_checkpoints.md).
  *
  * See also: docs/03_checkpoints.md, diagrams/03_checkpoints.dot,
- *   tests/03_checkpoints_test.c. The first file of chapter 03: it uses
- *   chapter 00 only (kb_write_file_atomic); 03_log.c and 03_recovery.c
- *   sit above it.
+ *   tests/03_checkpoints_test.c. Uses chapter 00 only; 03_epochs.c,
+ *   03_log.c and 03_recovery.c sit above it.
  */
 #include <ctype.h>
 #include <errno.h>

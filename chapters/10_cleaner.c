@@ -206,8 +206,8 @@ static void clean_start(struct cleaner *c, int64_t now_ms)
 	struct clean_config cc;
 	if (tp) {
 		clean_topic_config(c, tp->topic, &cc);
-		if (clean_pass_new(tp->log, &cc, c->pass_of.first_dirty, now_ms,
-				   &c->pass) == KB_OK) {
+		struct clean_at at = {c->pass_of.first_dirty, now_ms};
+		if (clean_pass_new(tp->log, &cc, at, &c->pass) == KB_OK) {
 			clean_pass_set_swap_hook(c->pass, c->hook.fn,
 						 c->hook.ctx);
 			KB_INFO("cleaner: cleaning %s-%d from offset %"
@@ -239,8 +239,8 @@ static struct topic_partition *clean_dirtiest(struct cleaner *c,
 			struct clean_sections s;
 			if (!m || m->uncleanable)
 				continue;
-			clean_sections_find(t->partitions[p]->log, &cc,
-					    m->first_dirty, now_ms, &s);
+			struct clean_at at = {m->first_dirty, now_ms};
+			clean_sections_find(t->partitions[p]->log, &cc, at, &s);
 			bool due = s.dirty_bytes > 0 &&
 				s.dirty_ratio >= cc.min_cleanable_dirty_ratio;
 			if (due && (!best || s.dirty_ratio > *ratio)) {
@@ -317,7 +317,8 @@ void clean_uncleanable(struct cleaner *c, int64_t now_ms,
 		struct clean_config cc;
 		struct clean_sections s;
 		clean_topic_config(c, tp->topic, &cc);
-		clean_sections_find(tp->log, &cc, m->first_dirty, now_ms, &s);
+		struct clean_at at = {m->first_dirty, now_ms};
+		clean_sections_find(tp->log, &cc, at, &s);
 		out->partitions++;
 		out->bytes += s.dirty_bytes;
 	}

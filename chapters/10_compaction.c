@@ -190,9 +190,9 @@ void clean_config_defaults(struct clean_config *cfg)
  * active segment (INVARIANT 1), or earlier at the first segment whose
  * largest timestamp is younger than min.compaction.lag.ms. */
 void clean_sections_find(const struct log *log, const struct clean_config *cfg,
-			 int64_t first_dirty, int64_t now_ms,
-			 struct clean_sections *out)
+			 struct clean_at at, struct clean_sections *out)
 {
+	int64_t first_dirty = at.first_dirty, now_ms = at.now_ms;
 	int64_t leo = log_end_offset(log);
 	if (first_dirty < log->log_start_offset || first_dirty > leo)
 		first_dirty = log->log_start_offset;
@@ -218,11 +218,11 @@ void clean_sections_find(const struct log *log, const struct clean_config *cfg,
 
 /* KAFKA: Cleaner.doClean, first half: pick the range. */
 int clean_pass_new(const struct log *log, const struct clean_config *cfg,
-		   int64_t first_dirty, int64_t now_ms, struct clean_pass **out)
+		   struct clean_at at, struct clean_pass **out)
 {
 	struct clean_sections s;
 	*out = NULL;
-	clean_sections_find(log, cfg, first_dirty, now_ms, &s);
+	clean_sections_find(log, cfg, at, &s);
 	if (s.dirty_bytes == 0 ||
 	    s.dirty_ratio < cfg->min_cleanable_dirty_ratio)
 		return KB_ERR_NOTFOUND;
@@ -230,7 +230,7 @@ int clean_pass_new(const struct log *log, const struct clean_config *cfg,
 	if (!p)
 		return KB_ERR_NOMEM;
 	p->cfg = *cfg;
-	p->now_ms = now_ms;
+	p->now_ms = at.now_ms;
 	p->first_dirty = s.first_dirty;
 	p->mapping = true;
 	p->map_next = log->segs[clean_first_segment(log, s.first_dirty)]
@@ -824,15 +824,15 @@ void clean_pass_free(struct clean_pass *p)
 }
 
 int clean_log(struct log *log, const struct clean_config *cfg,
-	      int64_t *first_dirty, int64_t now_ms, struct clean_stats *st)
+	      struct clean_at *at, struct clean_stats *st)
 {
 	struct clean_pass *p;
 	bool done = false;
-	int rc = clean_pass_new(log, cfg, *first_dirty, now_ms, &p);
+	int rc = clean_pass_new(log, cfg, *at, &p);
 	while (rc == KB_OK && !done)
 		rc = clean_pass_step(p, log, &done);
 	if (rc == KB_OK)
-		*first_dirty = clean_pass_end(p);
+		at->first_dirty = clean_pass_end(p);
 	if (p && st)
 		*st = p->stats;
 	clean_pass_free(p);

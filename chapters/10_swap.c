@@ -3,48 +3,35 @@
  * Chapter 10 — compaction, part 2: the swap, replacing a segment safely.
  *
  * Concept:
- *   A cleaning pass (10_compaction.c) writes the survivors of a segment
- *   to a new file, <base>.log.cleaned; that file must then take the old
- *   segment's place, and the process may die at any instant while it
- *   does (kill -9, power loss). Writing over the old file would leave a
- *   half-old, half-new segment; deleting it first would leave none. So
- *   the new file moves in by renames, each made durable by an fsync of
- *   the directory, in an order where <base>.log is always one whole
- *   segment, old or new, and no index ever describes the wrong file.
- *   Then the log's struct segment is replaced by one reading the new file.
+ *   A pass writes a segment's survivors to <base>.log.cleaned; that file
+ *   must take the old one's place while the process may die at any
+ *   instant. Writing over the old file would leave a mix; deleting it
+ *   first would leave nothing. So the new file moves in by renames, each
+ *   made durable by an fsync of the directory, in an order where
+ *   <base>.log is always one whole segment and no index describes the
+ *   wrong file; then chapter 03 reopens it (log_replace_segment).
  *
  * Kafka:
- *   UnifiedLog.replaceSegments and the .cleaned and .swap file suffixes;
- *   at startup Kafka's log loading completes the swaps it finds.
+ *   UnifiedLog.replaceSegments; the .cleaned and .swap suffixes.
  *
  * Interface:
  *   - clean_swap_in(log, i, cleaned, hook) (10_compaction_internal.h):
- *     cleaned is segs[i]'s <base>.log.cleaned, written and fsynced by the
- *     caller; hook (may hold NULL) runs after each durable step.
- *   - After KB_OK, segs[i] is a new struct segment (log_replace_segment,
- *     chapter 03): a log_read_result from before is stale. After an
- *     error, segs[i] is unchanged and the directory is as recovery
- *     expects it.
+ *     cleaned is written and fsynced; hook runs after each durable step.
+ *   - After KB_OK, segs[i] is a new struct segment; after an error it is
+ *     unchanged and the directory is as recovery expects it.
  *   Single-threaded: runs on the reactor thread, inside one cleaner step.
  *
  * Invariants:
- *   1. At every instant the directory holds either the old <base>.log or
- *      the new one, complete and fsynced: the only step from one to the
- *      other is one atomic rename.
- *   2. An index that does not match its .log is missing, never stale:
- *      the old .index and .timeindex are unlinked before that rename,
- *      and log_open rebuilds a missing index.
+ *   1. The directory always holds the old <base>.log or the new one,
+ *      complete and fsynced: one atomic rename goes from one to the other.
+ *   2. An index that does not match its .log is missing, never stale.
  *
  * Simplifications:
- *   - A swap left by a crash is rolled back (chapter 03 deletes *.swap):
- *     the original .log is intact until the rename, so nothing is lost.
- *     Kafka completes swaps because its swaps can merge several segments.
+ *   - A swap left by a crash is rolled back (chapter 03 deletes *.swap).
  *   - One swap replaces one segment by one file of the same name.
  *
  * See also: docs/10_swap.md, diagrams/10_swap.dot,
- *   tests/10_compaction_test.c (a crash at each step), 10_compaction.c;
- *   chapters 01 (seg_file_name), 03 (log_replace_segment; log_open
- *   deletes stray .cleaned and .swap files).
+ *   tests/10_compaction_test.c (a crash at each step); chapters 01, 03.
  */
 #include <errno.h>
 #include <stdio.h>

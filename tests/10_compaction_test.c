@@ -66,6 +66,16 @@ static struct clean_config tc_clean_cfg(void)
 	return c;
 }
 
+/* clean_log with the first dirty offset in a variable of the test. */
+static int tc_clean(struct log *log, const struct clean_config *cc,
+		    int64_t *first_dirty, int64_t now_ms, struct clean_stats *st)
+{
+	struct clean_at at = {*first_dirty, now_ms};
+	int rc = clean_log(log, cc, &at, st);
+	*first_dirty = at.first_dirty;
+	return rc;
+}
+
 static struct log *tc_open(const char *dir,
 			   const struct log_recovery_hint *hint)
 {
@@ -251,7 +261,7 @@ static void test_clean_keeps_latest_value_per_key_at_its_offset(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	int64_t first_dirty = 0, end = tc_active_base(log);
 	struct clean_stats st;
-	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &first_dirty, T0, &st), KB_OK);
 	assert_int_equal(first_dirty, end);
 	assert_true(st.bytes_after < st.bytes_before);
 	tc_expect(&m, end, false, &want);
@@ -283,7 +293,7 @@ static void test_clean_batch_keeps_base_offset_and_producer_fields(void **state)
 	tc_fill(log, NULL, 40, 40, T0);      /* rolls: the three above are old */
 	struct clean_config cc = tc_clean_cfg();
 	int64_t first_dirty = 0;
-	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &first_dirty, T0, NULL), KB_OK);
 	struct seg_batch b;
 	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
 	size_t got;
@@ -338,19 +348,19 @@ static void test_clean_tombstone_removed_only_after_delete_retention(
 	int64_t fd = 0;
 	struct clean_stats st;
 	/* Pass 1: the tombstone is dirty, it must survive one pass. */
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 5000, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 5000, &st), KB_OK);
 	assert_int_equal(st.tombstones_removed, 0);
 	tc_read_all(log, &got);
 	assert_true(tc_has_tombstone(&got, "gone"));
 	/* Pass 2: clean now, but younger than delete.retention.ms. */
 	tc_dirty_round(log, &m, T0 + 100);
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 900, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 900, &st), KB_OK);
 	assert_int_equal(st.tombstones_removed, 0);
 	tc_read_all(log, &got);
 	assert_true(tc_has_tombstone(&got, "gone"));
 	/* Pass 3: older than delete.retention.ms: removed, value and all. */
 	tc_dirty_round(log, &m, T0 + 200);
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 1001, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 1001, &st), KB_OK);
 	assert_int_equal(st.tombstones_removed, 1);
 	tc_read_all(log, &got);
 	assert_false(tc_has_tombstone(&got, "gone"));
@@ -395,7 +405,7 @@ static void test_clean_deletes_segments_left_empty(void **state)
 	assert_int_equal(tc_count_suffix(dir, ".log"), (int)before);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t first_dirty = 0, end = tc_active_base(log);
-	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &first_dirty, T0, NULL), KB_OK);
 	/* first segment (empty, kept), the latest value's, the active one */
 	assert_int_equal(log->nsegs, 3);
 	assert_int_equal(log->segs[0].seg->size, 0);
@@ -429,7 +439,7 @@ static void test_clean_never_touches_active_segment(void **state)
 	char *path = strdup(act->path);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	size_t after_len;
 	uint8_t *after = tu_read_all(path, &after_len);
 	assert_int_equal(after_len, before_len);
@@ -455,11 +465,11 @@ static void test_clean_respects_min_compaction_lag(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	cc.min_compaction_lag_ms = 5000;
 	struct clean_sections s;
-	clean_sections_find(log, &cc, 0, T0 + 12000, &s);
+	clean_sections_find(log, &cc, (struct clean_at){0, T0 + 12000}, &s);
 	assert_true(s.first_uncleanable <= young);
 	assert_true(s.first_uncleanable > 0);
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 12000, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 12000, NULL), KB_OK);
 	assert_int_equal(fd, s.first_uncleanable);
 	tc_expect(&m, s.first_uncleanable, false, &want);
 	tc_read_all(log, &got);
@@ -476,23 +486,23 @@ static void test_clean_respects_min_cleanable_dirty_ratio(void **state)
 	tc_fill(log, NULL, 200, 50, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	/* A little new dirty data: far below a ratio of 0.5. */
 	tc_fill(log, NULL, 12, 50, T0);
 	struct clean_sections s;
 	cc.min_cleanable_dirty_ratio = 0.5;
-	clean_sections_find(log, &cc, fd, T0, &s);
+	clean_sections_find(log, &cc, (struct clean_at){fd, T0}, &s);
 	assert_true(s.dirty_bytes > 0);
 	assert_true(s.dirty_ratio < 0.5);
 	int64_t fd2 = fd;
-	assert_int_equal(clean_log(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
+	assert_int_equal(tc_clean(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
 	assert_int_equal(fd2, fd);
 	cc.min_cleanable_dirty_ratio = 0.01;
-	assert_int_equal(clean_log(log, &cc, &fd2, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd2, T0, NULL), KB_OK);
 	assert_true(fd2 > fd);
 	/* Nothing dirty: nothing to do whatever the ratio. */
 	cc.min_cleanable_dirty_ratio = 0.0;
-	assert_int_equal(clean_log(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
+	assert_int_equal(tc_clean(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
 	log_close(log);
 	tu_rmrf(dir);
 }
@@ -516,7 +526,7 @@ static void tc_clean_and_crash(const char *dir, enum clean_swap_step step)
 		struct clean_config cc = tc_clean_cfg();
 		struct clean_pass *p;
 		bool done = false;
-		if (clean_pass_new(log, &cc, 0, T0, &p) == KB_OK) {
+		if (clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p) == KB_OK) {
 			clean_pass_set_swap_hook(p, tc_crash_at, &step);
 			while (!done && clean_pass_step(p, log, &done) == KB_OK)
 				;
@@ -565,7 +575,7 @@ static void test_clean_crash_at_each_swap_step_loses_nothing(void **state)
 			/* And a pass after the restart finishes the job. */
 			struct clean_config cc = tc_clean_cfg();
 			int64_t fd = 0;
-			assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+			assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 			tc_read_all(log, &got);
 			tc_assert_same(&want, &got);
 			log_close(log);
@@ -586,7 +596,7 @@ static void test_clean_indexes_consistent_after_cleaning(void **state)
 	tc_fill(log, &m, 300, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	tc_assert_indexes(log);
 	tc_read_all(log, &got);
 	/* Every surviving offset is found by a read starting at it. */
@@ -644,7 +654,7 @@ static void test_clean_reads_gzip_batches(void **state)
 	tc_fill(log, NULL, 40, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	static struct tc_recs got;
 	tc_read_all(log, &got);
 	assert_int_equal(got.r[0].offset, 1);
@@ -686,7 +696,7 @@ static void test_clean_keeps_other_codecs_whole(void **state)
 	static struct tu_log_capture cap;
 	kb_log_set_level(KB_LOG_INFO);
 	tu_log_capture_start(&cap);
-	assert_int_equal(clean_log(log, &cc, &fd, T0, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, &st), KB_OK);
 	tu_log_capture_stop();
 	kb_log_set_level(KB_LOG_WARN);
 	assert_int_equal(st.batches_kept_whole, 1);
@@ -712,7 +722,7 @@ static void test_clean_drops_records_without_key(void **state)
 	tc_fill(log, NULL, 40, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	static struct tc_recs got;
 	tc_read_all(log, &got);
 	assert_int_equal(got.r[0].offset, 1);
@@ -731,7 +741,7 @@ static void test_clean_pass_step_stays_within_its_budget(void **state)
 	tc_fill(log, NULL, 2000, 7, T0);
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	assert_int_equal(clean_pass_stats(p)->segments_mapped, 0);
 	assert_int_equal(clean_pass_end(p), -1); /* nothing mapped yet */
 	bool done = false;
@@ -810,7 +820,7 @@ static void test_clean_step_inflates_at_most_its_budget(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	assert_int_equal(log->nsegs, 4);
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	bool done = false;
 	int steps = 0;
 	static struct tu_log_capture cap;
@@ -863,7 +873,7 @@ static void test_clean_map_budget_maps_at_least_one_segment(void **state)
 	cc.map_max_bytes = 1;
 	int64_t fd = 0;
 	struct clean_stats st;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, &st), KB_OK);
 	assert_int_equal(st.segments_mapped, 1);
 	assert_int_equal(fd, log->segs[1].seg->base_offset);
 	log_close(log);
@@ -881,7 +891,7 @@ static void test_clean_pass_goes_on_after_appends_and_retention(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	bool done = false;
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
 	/* Between two steps: DeleteRecords drops the first two segments,
 	 * and appends roll new ones. */
@@ -908,7 +918,7 @@ static void test_clean_pass_dropped_when_log_truncated(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	bool done = false;
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	while (clean_pass_end(p) < 0) /* map it all */
 		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
 	assert_int_equal(log_truncate_to(log, clean_pass_end(p) - 1), KB_OK);
