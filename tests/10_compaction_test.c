@@ -769,7 +769,7 @@ static void tc_put_big_gzip(struct log *log, int n, int64_t ts)
 	size_t cap = (size_t)n * (TC_BIG_VALUE + 64) + 4096;
 	uint8_t *plain = malloc(cap), *gz = malloc(cap / 4);
 	char *val = malloc(TC_BIG_VALUE + 1);
-	static char keys[2048][8];
+	static char keys[2048][16];
 	static struct tu_record r[2048];
 	assert_true(plain && gz && val && n <= 2048);
 	memset(val, 'x', TC_BIG_VALUE);
@@ -972,6 +972,53 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 	tu_rmrf(dir);
 }
 
+/* A segment deleted by DeleteRecords while the pass is in the middle of
+ * rewriting it (its copy half written, over many steps): the walk drops
+ * it and its .cleaned file, and the pass goes on to the next segment. */
+static void test_clean_segment_deleted_mid_rewrite_is_dropped(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config lc = tc_log_cfg();
+	lc.segment_bytes = 16 << 20;
+	lc.segment_ms = 1000;
+	struct log *log = NULL;
+	assert_int_equal(log_open(dir, &lc, NULL, &log), KB_OK);
+	tc_put_big_gzip(log, 200, T0);        /* 0-199: 12 MB inflated */
+	tc_put_big_gzip(log, 200, T0 + 2000); /* 200-399: the same keys */
+	tc_put(log, NULL, "z", "z", T0 + 4000);
+	tc_put(log, NULL, "z", "z", T0 + 6000);
+	assert_int_equal(log->nsegs, 4);
+	int64_t second = log->segs[1].seg->base_offset;
+	struct clean_config cc = tc_clean_cfg();
+	struct clean_pass *p;
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0},
+					&p), KB_OK);
+	bool done = false;
+	int steps = 0;
+	while (!tc_has_suffix(dir, ".cleaned")) {
+		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
+		assert_false(done);
+		assert_true(++steps < 1000);
+	}
+	assert_true(clean_pass_end(p) >= 0); /* mapped, now rewriting 0 */
+	assert_int_equal(log_advance_start_offset(log, second), KB_OK);
+	while (!done) {
+		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
+		clean_pass_check(p);
+	}
+	assert_false(tc_has_suffix(dir, ".cleaned"));
+	assert_int_equal(log->segs[0].seg->base_offset, second);
+	struct seg_batch b; /* segment 1 lost nothing: its keys are latest */
+	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
+	assert_int_equal(b.records_count, 200);
+	assert_int_equal(b.attributes & SEG_ATTR_COMPRESSION_MASK, 1);
+	clean_pass_free(p);
+	tc_assert_indexes(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
 /* Flip one byte of a file in place, as a damaged disk would. */
 static void tc_flip_byte(const char *path, off_t at)
 {
@@ -1065,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_clean_drops_records_without_key),
 		cmocka_unit_test(test_clean_pass_step_stays_within_its_budget),
 		cmocka_unit_test(test_clean_step_inflates_at_most_its_budget),
+		cmocka_unit_test(test_clean_segment_deleted_mid_rewrite_is_dropped),
 		cmocka_unit_test(test_clean_map_budget_maps_at_least_one_segment),
 		cmocka_unit_test(test_clean_pass_goes_on_after_appends_and_retention),
 		cmocka_unit_test(test_clean_pass_dropped_when_log_truncated),
