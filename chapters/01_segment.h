@@ -195,7 +195,7 @@ int seg_flush(struct segment *seg);
 bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
 		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms);
 
-/* Assert Invariants 2-5 of 01_segment.c (compiled out with NDEBUG). */
+/* Assert Invariants 2 and 4 of 01_segment.c (NDEBUG: none). */
 void seg_check(const struct segment *seg);
 /* seg_check, and Invariant 1: the file is size bytes (one fstat). */
 void seg_check_file(const struct segment *seg);

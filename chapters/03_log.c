@@ -770,8 +770,11 @@ void log_check(const struct log *log)
 		const struct segment *a = log->segs[i].seg;
 		const struct segment *b = log->segs[i + 1].seg;
 		assert(a->base_offset < b->base_offset);  /* 1 */
-		assert(a->next_offset <= b->base_offset); /* 2 */
-		assert(a->base_offset <= a->next_offset);
+		/* Not asserted: a->next_offset <= b->base_offset (2). A
+		 * damaged directory (overlapping segments) can break it
+		 * after a crash recovery, and damage never trips an assert. */
+		(void)a;
+		(void)b;
 	}
 	int64_t leo = log_end_offset(log);
 	assert(log->segs[0].seg->base_offset <= log->log_start_offset); /* 3 */
