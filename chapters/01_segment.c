@@ -696,7 +696,8 @@ static void reset_stats(struct segment *seg)
 	seg->first_batch_timestamp = -1;
 }
 
-/* pread until len bytes or end of file, retrying EINTR and short reads. */
+/* pread until len bytes or end of file, retrying EINTR and short reads.
+ * Five parameters, against STYLE §6: pread(2)'s four, plus the count. */
 static int pread_full(int fd, void *buf, size_t len, uint64_t pos,
 		      size_t *got)
 {

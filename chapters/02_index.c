@@ -79,7 +79,7 @@ static size_t count_at_or_below(const struct idx *ix, int64_t key,
 				bool by_timestamp);
 static bool is_trimmed(const struct idx *ix);
 static int index_batch(struct idx_set *s, const struct seg_batch *b,
-		       uint64_t position, int64_t max_ts, int64_t max_ts_offset);
+		       uint64_t position, struct idx_entry max);
 static int finish(struct idx_set *s, int64_t max_ts, int64_t max_ts_offset);
 static const char *check_entries(const struct idx *ix,
 				 const struct segment *seg);
@@ -275,17 +275,19 @@ int idx_set_open(struct idx_set *s, const char *dir, int64_t base_offset,
 int idx_set_on_append(struct idx_set *s, const struct segment *seg,
 		      const struct seg_batch *b, uint64_t position)
 {
-	return index_batch(s, b, position, seg->max_timestamp,
-			   seg->offset_of_max_timestamp);
+	struct idx_entry max = {seg->offset_of_max_timestamp, 0,
+				seg->max_timestamp};
+	return index_batch(s, b, position, max);
 }
 
 /* The rule, as LogSegment.append and LogSegment.recover both run it: if
  * MORE than interval_bytes of earlier batches went by since the last
  * entry, index this batch (its last offset -> its position) and the max
- * timestamp so far; then count this batch. INVARIANT 6: the only place
- * entries are added while writing or rebuilding. */
+ * timestamp so far (max: its offset and timestamp, the time entry due);
+ * then count this batch. INVARIANT 6: the only place entries are added
+ * while writing or rebuilding. */
 static int index_batch(struct idx_set *s, const struct seg_batch *b,
-		       uint64_t position, int64_t max_ts, int64_t max_ts_offset)
+		       uint64_t position, struct idx_entry max)
 {
 	if (s->bytes_since_entry > s->interval_bytes) {
 		/* Both or neither: a half-added pair would break the rule. */
@@ -296,7 +298,7 @@ static int index_batch(struct idx_set *s, const struct seg_batch *b,
 		int rc = idx_append_offset(s->offsets, seg_batch_last_offset(b),
 					   (uint32_t)position);
 		if (rc == KB_OK)
-			rc = idx_append_time(s->times, max_ts, max_ts_offset);
+			rc = idx_append_time(s->times, max.timestamp, max.offset);
 		if (rc != KB_OK)
 			return rc;
 		s->bytes_since_entry = 0;
@@ -535,7 +537,8 @@ int idx_set_rebuild(struct idx_set *s, const struct segment *seg,
 			max_ts = b.max_timestamp;
 			max_ts_offset = seg_batch_last_offset(&b);
 		}
-		if ((rc = index_batch(s, &b, pos, max_ts, max_ts_offset)) == KB_OK)
+		struct idx_entry max = {max_ts_offset, 0, max_ts};
+		if ((rc = index_batch(s, &b, pos, max)) == KB_OK)
 			pos += seg_batch_size(&b);
 	}
 	if (rc == KB_ERR_RANGE && pos == seg->size) /* walked to the end */

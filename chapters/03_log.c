@@ -57,6 +57,12 @@
 #include "03_log.h"
 #include "03_log_internal.h"
 
+/* A batch log_find_batch found: where it starts, and its header. */
+struct log_found {
+	uint64_t pos;
+	struct seg_batch batch;
+};
+
 /* The limits of one log_read (KAFKA: FetchParams). */
 struct log_read_limits {
 	uint64_t max_bytes;
@@ -78,10 +84,10 @@ static bool log_should_roll(const struct log *log, const struct seg_batch *b,
 			    size_t len, int64_t now_ms);
 static int log_roll(struct log *log, int64_t now_ms);
 static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
-			  int64_t offset, uint64_t *pos, struct seg_batch *b);
+			  int64_t offset, struct log_found *found);
 static size_t log_index_ceiling(const struct idx *ox, int64_t offset);
-static int log_collect(struct seg_scan *scan, uint64_t pos,
-		       struct seg_batch b, const struct log_read_limits *lim,
+static int log_collect(struct seg_scan *scan, struct log_found found,
+		       const struct log_read_limits *lim,
 		       struct log_read_result *out);
 static int log_search_segment(const struct log_segment *ls,
 			      struct log_ts_query *q);
@@ -240,15 +246,14 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 		return KB_ERR_RANGE;
 	for (size_t i = log_segment_for(log, offset); i < log->nsegs; i++) {
 		struct seg_scan scan;
-		uint64_t pos;
-		struct seg_batch b;
+		struct log_found found;
 		seg_scan_init(&scan, log->segs[i].seg);
-		int rc = log_find_batch(&log->segs[i], &scan, offset, &pos, &b);
+		int rc = log_find_batch(&log->segs[i], &scan, offset, &found);
 		if (rc == KB_ERR_NOTFOUND)
 			continue;
 		if (rc != KB_OK)
 			return rc;
-		return log_collect(&scan, pos, b, &lim, out);
+		return log_collect(&scan, found, &lim, out);
 	}
 	return KB_OK;
 }
@@ -262,21 +267,22 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
  * after the last entry) walk the headers from the floor entry, which is
  * all Kafka does (LogSegment.translateOffset). */
 static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
-			  int64_t offset, uint64_t *pos, struct seg_batch *b)
+			  int64_t offset, struct log_found *found)
 {
 	const struct idx *ox = ls->idx.offsets;
+	struct seg_batch *b = &found->batch;
 	size_t i = log_index_ceiling(ox, offset);
 	if (i < ox->entries) {
 		struct idx_entry e = idx_entry_at(ox, i);
 		if (seg_scan_batch(scan, e.position, b) == KB_OK &&
 		    b->base_offset <= offset &&
 		    seg_batch_last_offset(b) >= offset) {
-			*pos = e.position;
+			found->pos = e.position;
 			return KB_OK;
 		}
 	}
 	uint64_t from = idx_lookup_floor(ox, offset).position;
-	return seg_scan_find_offset(scan, offset, from, pos, b);
+	return seg_scan_find_offset(scan, offset, from, &found->pos, b);
 }
 
 /* The first offset-index entry whose offset is >= offset (entries when
@@ -294,14 +300,16 @@ static size_t log_index_ceiling(const struct idx *ox, int64_t offset)
 	return lo;
 }
 
-/* From the first batch b at pos, take whole batches while they fit in
+/* From the first batch found, take whole batches while they fit in
  * max_bytes and end below max_offset. KIP-74: with min_one the first batch
  * is taken even when it alone is larger than max_bytes. */
-static int log_collect(struct seg_scan *scan, uint64_t pos,
-		       struct seg_batch b, const struct log_read_limits *lim,
+static int log_collect(struct seg_scan *scan, struct log_found found,
+		       const struct log_read_limits *lim,
 		       struct log_read_result *out)
 {
 	const struct segment *seg = scan->seg;
+	uint64_t pos = found.pos;
+	struct seg_batch b = found.batch;
 	uint64_t len = 0;
 	out->seg = seg;
 	out->position = pos;
