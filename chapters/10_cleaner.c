@@ -25,7 +25,8 @@
  *   - A topic's configs are read when a pass starts.
  *   Single-threaded: everything runs on the reactor thread.
  *
- * States (struct cleaner), and the function of each transition:
+ * States (struct cleaner; clean_check asserts their rules each tick),
+ * and the function of each transition:
  *   - idle -> passing: clean_start (after next_scan_ms, clean_dirtiest).
  *   - idle -> idle: clean_start finds nothing due; backs off.
  *   - passing -> passing: clean_continue, one step per tick.
@@ -40,6 +41,7 @@
  * See also: docs/10_cleaner.md, diagrams/10_cleaner.dot,
  *   tests/10_compaction_test.c; chapters 03, 05 (net_every), 06.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +141,7 @@ void clean_tick(struct cleaner *c, int64_t now_ms)
 		clean_continue(c, now_ms);
 	else if (now_ms >= c->next_scan_ms)
 		clean_start(c, now_ms);
+	clean_check(c);
 }
 
 /* One step of the pass in progress; at its end the partition's mark moves
@@ -328,6 +331,28 @@ void clean_uncleanable(struct cleaner *c, int64_t now_ms,
 void clean_set_swap_hook(struct cleaner *c, clean_swap_hook_fn fn, void *ctx)
 {
 	c->hook = (struct clean_hook){fn, ctx};
+}
+
+/* ---- Checking the states ---- */
+
+/* The states' rules, asserted after every tick: the marks array is
+ * within its capacity and every first dirty offset is an offset; a pass
+ * in progress names a partition. With -DSAMSA_CHECK_EXPENSIVE also: no
+ * partition has two marks (O(marks^2)). */
+void clean_check(const struct cleaner *c)
+{
+	assert(c->nmarks <= c->cap && (c->cap == 0 || c->marks));
+	assert(!c->pass || (c->pass_of.topic[0] && c->pass_of.partition >= 0));
+	for (size_t i = 0; i < c->nmarks; i++) {
+		assert(c->marks[i].first_dirty >= 0);
+#ifdef SAMSA_CHECK_EXPENSIVE
+		for (size_t j = i + 1; j < c->nmarks; j++)
+			assert(c->marks[i].partition != c->marks[j].partition ||
+			       strcmp(c->marks[i].topic, c->marks[j].topic));
+#endif
+	}
+	if (c->pass)
+		clean_pass_check(c->pass);
 }
 
 /* ---- Teardown ---- */

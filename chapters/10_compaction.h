@@ -145,6 +145,8 @@ void clean_uncleanable(struct cleaner *c, int64_t now_ms,
 		       struct clean_uncleanable *out);
 /* Hand fn to every pass this cleaner starts (crash tests). borrows: ctx. */
 void clean_set_swap_hook(struct cleaner *c, clean_swap_hook_fn fn, void *ctx);
+/* Assert the cleaner's state rules; clean_tick runs it after each tick. */
+void clean_check(const struct cleaner *c);
 /* Drop the pass in progress (files stay consistent) and free. */
 void clean_close(struct cleaner *c);
 

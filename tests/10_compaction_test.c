@@ -958,8 +958,10 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 	clean_broker_config_defaults(&cc);
 	struct cleaner *c;
 	assert_int_equal(clean_open(tm, NULL, &cc, &c), KB_OK);
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100; i++) {
 		clean_tick(c, T0);
+		clean_check(c);
+	}
 	uint64_t h_after = 0, t_after = 0;
 	for (size_t i = 0; i < h->log->nsegs; i++)
 		h_after += h->log->segs[i].seg->size;
