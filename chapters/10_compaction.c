@@ -162,6 +162,7 @@ static int clean_records_ready(struct clean_pass *p,
 static int clean_unit_inflate(struct clean_pass *p, const struct segment *seg);
 static int clean_unit_scan(struct clean_pass *p, const struct segment *seg);
 static int clean_batch_scanned(struct clean_pass *p);
+static void clean_rebuilt_header(struct clean_pass *p);
 static int clean_unit_emit(struct clean_pass *p);
 static void clean_batch_done(struct clean_walk *w);
 static bool clean_keep(struct clean_pass *p, const struct segment *seg,
@@ -604,8 +605,20 @@ static int clean_batch_scanned(struct clean_pass *p)
 	w->stage = CLEAN_EMITTING;
 	w->emit_i = w->whole ? 1 : 0;
 	w->emit_off = 0;
-	if (w->whole)
-		return KB_OK;
+	if (!w->whole)
+		clean_rebuilt_header(p);
+	return KB_OK;
+}
+
+/* The header of the batch rebuilt from the survivors. The old header
+ * keeps the base offset, base timestamp and producer fields, so each
+ * record's deltas stay right as they are; only length, count, last
+ * delta, max timestamp, the compression bits and the CRC change. Its
+ * CRC-32C is started here; the survivors are folded in as they go. */
+static void clean_rebuilt_header(struct clean_pass *p)
+{
+	struct clean_walk *w = &p->walk;
+	size_t n = w->kept.len / sizeof(struct clean_kept);
 	const struct clean_kept *k = (const struct clean_kept *)w->kept.data;
 	size_t len = SEG_BATCH_HEADER_LEN;
 	int64_t max_ts = k[0].timestamp;
@@ -615,10 +628,6 @@ static int clean_batch_scanned(struct clean_pass *p)
 	}
 	if (w->b.attributes & SEG_ATTR_LOG_APPEND_TIME)
 		max_ts = w->b.max_timestamp;
-	/* The old header keeps the base offset, base timestamp and
-	 * producer fields, so each record's deltas stay right as they
-	 * are; only length, count, last delta, max timestamp, the
-	 * compression bits and the CRC change. */
 	memcpy(w->hdr, w->view, SEG_BATCH_HEADER_LEN);
 	kb_put_be32(w->hdr + SEG_OFF_BATCH_LENGTH,
 		    (uint32_t)(len - SEG_LOG_OVERHEAD));
@@ -631,7 +640,6 @@ static int clean_batch_scanned(struct clean_pass *p)
 	w->out_crc = seg_crc32c(0, w->hdr + SEG_OFF_ATTRIBUTES,
 				SEG_BATCH_HEADER_LEN - SEG_OFF_ATTRIBUTES);
 	w->hdr_at = p->out_flushed + p->out.len;
-	return KB_OK;
 }
 
 /* Copy at most the budget's bytes of the batch to the output: the batch
