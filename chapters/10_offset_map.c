@@ -29,7 +29,8 @@
  *   - Growing rehashes every entry in one call (Kafka preallocates).
  *
  * See also: docs/10_offset_map.md, diagrams/10_offset_map.dot,
- *   tests/10_compaction_test.c, 10_compaction.c; chapter 00 (kb_buf).
+ *   tests/10_compaction_test.c, 10_compaction.c; chapters 00 (kb_buf),
+ *   04 (struct wire_bytes, through 10_compaction_internal.h).
  */
 #include <stdlib.h>
 #include <string.h>
