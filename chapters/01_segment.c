@@ -1,82 +1,52 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 01 — segment: one append-only file of Kafka record batches.
+ * Chapter 01 — segment, part 2: one append-only file of record batches.
  *
  * Concept:
- *   A partition's log is a sequence of record batches, and the cheapest
- *   durable thing a disk can do is append. A segment is one file that only
- *   grows: each produced batch is checked, given its offset, and written
- *   after the last one, byte for byte as the producer sent it. Readers find
- *   batches by walking their headers; a crash can only damage the tail, so
- *   recovery walks the file, keeps every whole valid batch and cuts the rest.
- *   When the file is big or old enough, the log starts a new one (a roll).
+ *   The cheapest durable thing a disk does is append. A segment is one
+ *   file that only grows: each batch is checked, given its offset and
+ *   written after the last, byte for byte as the producer sent it. A crash
+ *   can only damage the tail, so recovery walks the file, keeps every
+ *   whole valid batch and cuts the rest. A full or old file is rolled.
  *
  * Kafka:
- *   LogSegment and its <20-digit base offset>.log file (FileRecords), in
- *   record batch format v2 (magic 2, DefaultRecordBatch) with a CRC-32C
- *   over attributes..end. LogSegment.recover truncates at the first invalid
- *   batch; LogSegment.shouldRoll decides on segment.bytes (default 1 GiB)
- *   and segment.ms (default 7 days).
+ *   LogSegment, FileRecords, <20-digit base offset>.log; record batch v2
+ *   (DefaultRecordBatch); LogSegment.recover; segment.bytes, segment.ms.
  *
  * Interface:
- *   - Check each incoming batch with seg_batch_validate (it computes the
- *     CRC), set its offset with seg_batch_set_base_offset, then seg_append.
- *     seg_append trusts the CRC but refuses (KB_ERR_INVAL) a batch whose
- *     header disagrees with its length or whose offsets do not grow.
- *   - seg_open does not scan. Before appending to an existing file, call
- *     seg_recover (or set next_offset from an index, chapter 03).
- *   - Ask seg_should_roll before each append; a full segment stays full.
- *   - Readers (seg_read, seg_read_batch, seg_find_offset) never see bytes
- *     past size; positions they take must be batch boundaries.
- *   - To walk many headers, use a struct seg_scan (seg_scan_batch): one
- *     pread per page instead of one per batch. It lives on the caller's
- *     stack; do not keep it across a seg_truncate.
- *   - seg_truncate cuts only at a batch boundary and recounts the offsets.
- *   - seg_close does not fsync: call seg_flush first for durability.
- *     Close every segment you open, with seg_close or seg_delete.
+ *   - seg_batch_validate each incoming batch, seg_batch_set_base_offset,
+ *     then seg_append (which refuses offsets that do not grow).
+ *   - seg_open does not scan: seg_recover (or chapter 03) sets next_offset.
+ *   - Readers never see bytes past size, at batch-boundary positions; a
+ *     struct seg_scan walks headers a page at a time.
+ *   - seg_close does not fsync (seg_flush first); close what you open.
  *
- * Invariants:
- *   1. After seg_recover and after every seg_append, bytes [0, size) of the
- *      file are whole batches laid end to end, and the file is size bytes
- *      long: a failed write is cut back, never left half written.
- *   2. Offsets only grow: every batch's base offset is >= the previous
- *      batch's last offset + 1, and next_offset is the last offset + 1
- *      (base_offset while empty).
- *   3. Every offset in the segment is in [base_offset, base_offset +
- *      INT32_MAX], so an index can store it as a relative int32.
- *   4. max_timestamp is the largest batch maxTimestamp (-1 if none),
- *      offset_of_max_timestamp the last offset of the first batch that
- *      reached it; first_batch_timestamp is batch 1's maxTimestamp.
+ * Invariants (seg_check asserts 2 and 4, seg_check_file 1):
+ *   1. Bytes [0, size) are whole batches end to end; the file is size
+ *      bytes long (a failed write is cut back).
+ *   2. Offsets only grow; next_offset is the last offset + 1.
+ *   3. Every offset is in [base_offset, base_offset + INT32_MAX].
+ *   4. max_timestamp, offset_of_max_timestamp, first_batch_timestamp
+ *      describe the batches held.
  *   5. dirty is true exactly when bytes changed since the last seg_flush.
- *   6. Damaged bytes never trip an assert: they are KB_ERR_CORRUPT to a
- *      reader and a logged truncation to seg_recover.
+ *   6. Damaged bytes never trip an assert: KB_ERR_CORRUPT, or a cut.
  *
- * Simplifications:
- *   - No segment.jitter.ms: every segment rolls at exactly segment.ms.
- *   - No preallocation (file.preallocate) and no .deleted renaming before
- *     unlink; Kafka deletes segment files asynchronously.
- *   - Batches are not decompressed or checked record by record; the header
- *     (lastOffsetDelta, maxTimestamp) is trusted once its CRC matches.
- *   - An offset past base_offset + INT32_MAX found on disk is damage and is
- *     cut; Kafka splits such (pre-0.11) segments while loading the log.
- *   Single-threaded: a segment belongs to whoever opened it.
+ * Simplifications: no segment.jitter.ms, no preallocation, records not
+ *   checked one by one (docs/01_segment.md). Single-threaded.
  *
  * See also: docs/01_segment.md, diagrams/01_segment.dot,
- *   tests/01_segment_test.c. Uses chapter 00 (status, kb_log, big-endian).
+ *   tests/01_segment_test.c; 01_crc32c.c (seg_crc32c). Uses chapter 00.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #include "00_base.h"
 #include "01_segment.h"
@@ -85,10 +55,6 @@
 #define SEG_NAME_DIGITS 20
 /* Bytes seg_recover reads per pread; a longer batch grows the buffer. */
 #define SEG_RECOVER_CHUNK (1024 * 1024)
-/* The reflected CRC-32C (Castagnoli) polynomial, as RFC 3720 gives it. */
-#define SEG_CRC32C_POLY 0x82F63B78u
-/* Bytes per lane of the three-lane SSE4.2 loop; a multiple of 8. */
-#define SEG_CRC_LANE 256
 
 /* ---- Data structures ---- */
 
@@ -104,9 +70,6 @@ struct scan_window {
 	uint64_t start;     /* file position of buf[0] */
 	size_t len;         /* valid bytes in buf */
 };
-
-/* One CRC-32C implementation: continue crc over len bytes at p. */
-typedef uint32_t (*crc_fn)(uint32_t crc, const uint8_t *p, size_t len);
 
 /* ---- Prototypes of static helpers ---- */
 
@@ -129,12 +92,6 @@ static int window_at(struct scan_window *w, uint64_t pos, size_t need,
 static int cut_tail(struct segment *seg, uint64_t file_size, const char *why);
 static int walk_headers(struct segment *seg, uint64_t size);
 static size_t scan_refill_bytes(const struct seg_scan *scan);
-static void crc_choose(void);
-static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t len);
-#if defined(__x86_64__)
-static uint32_t crc_shift(uint32_t x);
-static inline uint64_t load_le64(const uint8_t *p);
-#endif
 static int pread_full(int fd, void *buf, size_t len, uint64_t pos,
 		      size_t *got);
 static int pwrite_full(int fd, const void *buf, size_t len, uint64_t pos);
@@ -272,6 +229,7 @@ int seg_append(struct segment *seg, const uint8_t *batch, size_t len)
 	note_batch(seg, &b, seg->size);
 	seg->size += len;
 	seg->dirty = true;
+	seg_check(seg);
 	return KB_OK;
 }
 
@@ -460,6 +418,7 @@ int seg_recover(struct segment *seg, uint64_t from_pos,
 		rc = cut_tail(seg, file_size, why);
 	if (rc != KB_OK)
 		return rc;
+	seg_check(seg);
 	if (rep)
 		*rep = (struct seg_recovery){.valid_bytes = seg->size,
 					     .truncated_bytes = file_size - seg->size,
@@ -629,7 +588,34 @@ int seg_truncate(struct segment *seg, uint64_t size)
 	if (size == 0)
 		kept.created_ms = kb_now_ms();
 	*seg = kept;
+	seg_check(seg);
 	return KB_OK;
+}
+
+/* ---- Checking the invariants ---- */
+
+/* INVARIANTS 2 and 4, asserted: a few comparisons, cheap enough for every
+ * append. Only what the code itself maintains is asserted; what a damaged
+ * file says, or an I/O error leaves, never is (INVARIANT 6). Invariant 5
+ * is checked by the tests (seg->dirty after appends and flushes). */
+void seg_check(const struct segment *seg)
+{
+	assert(seg->fd >= 0 && seg->path != NULL);
+	assert(seg->next_offset >= seg->base_offset);             /* 2 */
+	assert(seg->offset_of_max_timestamp == -1 ||              /* 4 */
+	       (seg->offset_of_max_timestamp >= seg->base_offset &&
+		seg->offset_of_max_timestamp < seg->next_offset));
+	(void)seg;
+}
+
+/* INVARIANT 1, asserted: the file is exactly size bytes. A syscall, so
+ * for tests and the debug checks of chapter 03, not every append. */
+void seg_check_file(const struct segment *seg)
+{
+	struct stat st;
+	seg_check(seg);
+	assert(fstat(seg->fd, &st) == 0 && (uint64_t)st.st_size == seg->size);
+	(void)st;
 }
 
 /* Recompute seg's offsets and timestamps from the headers in [0, size).
@@ -649,141 +635,6 @@ static int walk_headers(struct segment *seg, uint64_t size)
 		pos += seg_batch_size(&b);
 	}
 	return pos == size ? KB_OK : KB_ERR_INVAL;
-}
-
-/* ---- CRC-32C ---- */
-
-/* Tables for slicing-by-8: crc_tables[k][b] is the CRC register after
- * byte b and then k zero bytes. Built once, by crc_choose. */
-static uint32_t crc_tables[8][256];
-#if defined(__x86_64__)
-/* crc_shift_tables[k][b]: see crc_shift. Built with crc_tables. */
-static uint32_t crc_shift_tables[4][256];
-#endif
-static crc_fn crc_impl;
-static const char *crc_impl_name;
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-/* Kafka's Crc32C (java.util.zip.CRC32C): start with 0, feed more bytes by
- * passing the previous result back in. */
-uint32_t seg_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	pthread_once(&crc_once, crc_choose);
-	return crc_impl(crc, data, len);
-}
-
-/* Which implementation crc_choose picked, for logs and tests. */
-const char *seg_crc32c_impl(void)
-{
-	pthread_once(&crc_once, crc_choose);
-	return crc_impl_name;
-}
-
-/* The portable implementation, even where SSE4.2 exists (for tests). */
-uint32_t seg_crc32c_table(uint32_t crc, const void *data, size_t len)
-{
-	pthread_once(&crc_once, crc_choose);
-	return crc_table(crc, data, len);
-}
-
-#if defined(__x86_64__)
-/* SSE4.2 has an instruction for exactly this polynomial, 8 bytes at a time.
- * It takes 3 cycles to give a result but can start a new one every cycle,
- * so three independent lanes run about three times as fast as one. Lanes
- * 2 and 3 start from 0; because a CRC is linear (XOR of the parts), their
- * results are joined by moving the lane before them SEG_CRC_LANE bytes on
- * (crc_shift) and XORing. Compiled for SSE4.2 whatever the build flags
- * say, and only ever called after the CPU said it has it. */
-__attribute__((target("sse4.2")))
-static uint32_t crc_sse42(uint32_t crc, const uint8_t *p, size_t len)
-{
-	uint64_t c = (uint32_t)~crc;
-	for (; len >= 3 * SEG_CRC_LANE; len -= 3 * SEG_CRC_LANE) {
-		uint64_t c1 = 0, c2 = 0;
-		for (size_t i = 0; i < SEG_CRC_LANE; i += 8) {
-			c = _mm_crc32_u64(c, load_le64(p + i));
-			c1 = _mm_crc32_u64(c1, load_le64(p + SEG_CRC_LANE + i));
-			c2 = _mm_crc32_u64(c2, load_le64(p + 2 * SEG_CRC_LANE + i));
-		}
-		c = crc_shift(crc_shift((uint32_t)c) ^ (uint32_t)c1) ^ (uint32_t)c2;
-		p += 3 * SEG_CRC_LANE;
-	}
-	for (; len >= 8; len -= 8, p += 8)
-		c = _mm_crc32_u64(c, load_le64(p));
-	for (; len > 0; len--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	return ~(uint32_t)c;
-}
-
-/* The CRC register x after SEG_CRC_LANE more zero bytes. Linear in x, so
- * one table entry per byte of x, XORed. */
-static uint32_t crc_shift(uint32_t x)
-{
-	return crc_shift_tables[0][x & 0xFF] ^
-	       crc_shift_tables[1][(x >> 8) & 0xFF] ^
-	       crc_shift_tables[2][(x >> 16) & 0xFF] ^
-	       crc_shift_tables[3][x >> 24];
-}
-
-/* Eight bytes in memory order as one little-endian word (any alignment);
- * the reflected CRC consumes the lowest byte first. */
-static inline uint64_t load_le64(const uint8_t *p)
-{
-	uint64_t w;
-	memcpy(&w, p, sizeof w); /* x86 is little-endian */
-	return w;
-}
-#endif
-
-/* Build the tables and pick an implementation, once per process. */
-static void crc_choose(void)
-{
-	for (uint32_t b = 0; b < 256; b++) {
-		uint32_t c = b;
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (SEG_CRC32C_POLY & (0u - (c & 1u)));
-		crc_tables[0][b] = c;
-	}
-	for (int k = 1; k < 8; k++)
-		for (int b = 0; b < 256; b++) {
-			uint32_t prev = crc_tables[k - 1][b];
-			crc_tables[k][b] = (prev >> 8) ^ crc_tables[0][prev & 0xFF];
-		}
-	crc_impl = crc_table;
-	crc_impl_name = "table";
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("sse4.2"))
-		return;
-	/* crc_shift_tables[k][b]: register b << 8k run over a lane of zeros. */
-	for (int k = 0; k < 4; k++)
-		for (uint32_t b = 0; b < 256; b++) {
-			uint32_t x = b << (8 * k);
-			for (int i = 0; i < SEG_CRC_LANE; i++)
-				x = (x >> 8) ^ crc_tables[0][x & 0xFF];
-			crc_shift_tables[k][b] = x;
-		}
-	crc_impl = crc_sse42;
-	crc_impl_name = "sse4.2";
-#endif
-}
-
-/* Slicing-by-8: eight table lookups per 8 bytes instead of eight shifts
- * per byte. The reflected CRC consumes bytes lowest first. */
-static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t len)
-{
-	const uint32_t(*t)[256] = crc_tables;
-	crc = ~crc;
-	for (; len >= 8; len -= 8, p += 8) {
-		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-				     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-		crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^
-		      t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
-		      t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
-	}
-	for (; len > 0; len--)
-		crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFF];
-	return ~crc;
 }
 
 /* ---- Small helpers ---- */
@@ -845,7 +696,8 @@ static void reset_stats(struct segment *seg)
 	seg->first_batch_timestamp = -1;
 }
 
-/* pread until len bytes or end of file, retrying EINTR and short reads. */
+/* pread until len bytes or end of file, retrying EINTR and short reads.
+ * Five parameters, against STYLE §6: pread(2)'s four, plus the count. */
 static int pread_full(int fd, void *buf, size_t len, uint64_t pos,
 		      size_t *got)
 {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chapter 01 — segment: one append-only file of Kafka record batches.
- * The only surface later chapters may use; the lesson is in 01_segment.c.
+ * The only surface later chapters may use; the lesson is in 01_crc32c.c
+ * and 01_segment.c, the rules of each function in docs/01_segment.md.
  */
 #ifndef SAMSA_SEGMENT_H
 #define SAMSA_SEGMENT_H
@@ -71,28 +72,20 @@ static inline uint64_t seg_batch_size(const struct seg_batch *b)
 	return SEG_LOG_OVERHEAD + (uint64_t)b->batch_length;
 }
 
-/* CRC-32C (Castagnoli) of data, continuing from crc (start with 0).
- * Uses the SSE4.2 instruction where the CPU has it, a table otherwise. */
+/* CRC-32C of data, continuing from crc (start with 0) (01_crc32c.c). */
 uint32_t seg_crc32c(uint32_t crc, const void *data, size_t len);
 /* "sse4.2" or "table": which implementation seg_crc32c chose. */
 const char *seg_crc32c_impl(void);
-/* The portable slicing table implementation, whatever the CPU has; the
- * same result as seg_crc32c (tests compare the two). */
+/* The portable table implementation, whatever the CPU (tests compare). */
 uint32_t seg_crc32c_table(uint32_t crc, const void *data, size_t len);
-
-/* Decode the header of the batch at buf. Checks only what the header can
- * say about itself: len >= 61, magic 2, batchLength >= 49.
- * KB_ERR_CORRUPT otherwise; never reads past buf + len. */
+/* Decode a header: len >= 61, magic 2, batchLength >= 49, else CORRUPT. */
 int seg_batch_decode(const uint8_t *buf, size_t len, struct seg_batch *out);
-
-/* Validate one whole batch occupying exactly buf[0, len): the header as in
- * seg_batch_decode, batchLength == len - 12, lastOffsetDelta >= 0, and the
- * CRC-32C. On failure *why (if not NULL) names the broken rule. */
+/* A whole batch in buf[0, len): header, length, deltas, CRC; *why: rule. */
 int seg_batch_validate(const uint8_t *buf, size_t len, struct seg_batch *out,
 		       const char **why);
-
-/* Rewrite the fields the broker owns; the CRC does not cover them. */
+/* Set baseOffset (outside the CRC: the broker owns it). */
 void seg_batch_set_base_offset(uint8_t *buf, int64_t base_offset);
+/* Set partitionLeaderEpoch (outside the CRC too). */
 void seg_batch_set_leader_epoch(uint8_t *buf, int32_t epoch);
 
 /* ---- Segment files ---- */
@@ -108,7 +101,7 @@ struct seg_config {
 /* One open segment file: <dir>/<20-digit base offset>.log.
  * Single-threaded: owned by whoever opened it (the partition log). */
 struct segment {
-	int fd;               /* owned; open O_RDWR|O_APPEND semantics by pos */
+	int fd;               /* owned; O_RDWR, no O_APPEND: appends pwrite at size */
 	char *path;           /* owned: full path of the .log file */
 	int64_t base_offset;  /* offset of the first batch, from the name */
 	uint64_t size;        /* bytes of whole, valid batches (= file size) */
@@ -137,39 +130,24 @@ struct seg_recovery {
 	const char *reason;       /* why the tail was cut, or NULL */
 };
 
-/* "<dir>/<base offset as 20 digits><suffix>" into out; KB_ERR_INVAL if it
- * does not fit. suffix is ".log", ".index", ".timeindex", ... */
+/* "<dir>/<20-digit base offset><suffix>" into out; KB_ERR_INVAL: too long. */
 int seg_file_name(char *out, size_t cap, const char *dir, int64_t base_offset,
 		  const char *suffix);
 /* Parse "00000000000000000042.log" -> 42 when name ends in suffix. */
 int seg_parse_file_name(const char *name, const char *suffix, int64_t *base);
 
-/* Open the segment file for base_offset in dir, creating it if create.
- * Does not scan: size comes from the file, next_offset = base_offset until
- * seg_recover or the caller (chapter 03, from the index) sets it.
- * returns owned *out (seg_close). */
+/* Open (create) the file; no scan: next_offset = base. returns owned *out. */
 int seg_open(const char *dir, int64_t base_offset, bool create,
 	     struct segment **out);
-
-/* Append one batch that the caller validated and gave its base offset.
- * Writes at seg->size and updates size, next_offset, timestamps.
- * KB_ERR_INVAL (nothing written) if the header does not match len, the
- * base offset is < next_offset, or the last offset fails seg_offset_fits.
- * KB_ERR_IO if the write fails; the file is cut back to its old size. */
+/* Write a validated, offset-stamped batch at size; growing offsets only. */
 int seg_append(struct segment *seg, const uint8_t *batch, size_t len);
-
-/* Read up to len bytes at pos into buf; *got is what was read (short at EOF). */
+/* Read up to len bytes at pos into buf; *got is short at EOF. */
 int seg_read(const struct segment *seg, uint64_t pos, void *buf, size_t len,
 	     size_t *got);
-
-/* Decode the header of the batch at pos (no CRC check). KB_ERR_RANGE when
- * pos == size, KB_ERR_CORRUPT when the header is bad or runs past size. */
+/* The header at pos (no CRC); KB_ERR_RANGE at size, CORRUPT past it. */
 int seg_read_batch(const struct segment *seg, uint64_t pos,
 		   struct seg_batch *out);
-
-/* From start_pos (a batch boundary), find the first batch whose last offset
- * is >= offset. *pos and *out describe it. KB_ERR_NOTFOUND if none.
- * Walks the headers through a struct seg_scan. */
+/* From start_pos, the first batch whose last offset >= offset. */
 int seg_find_offset(const struct segment *seg, int64_t offset,
 		    uint64_t start_pos, uint64_t *pos, struct seg_batch *out);
 
@@ -195,43 +173,32 @@ struct seg_scan {
 /* Start a scan of seg with an empty buffer. */
 void seg_scan_init(struct seg_scan *scan, const struct segment *seg);
 
-/* seg_read_batch through the buffer: the same results and errors
- * (KB_ERR_RANGE at pos == size, KB_ERR_CORRUPT for a bad header or one
- * running past size); a pread only when the header is not in the buffer. */
+/* seg_read_batch through the buffer: a pread only when not in it. */
 int seg_scan_batch(struct seg_scan *scan, uint64_t pos, struct seg_batch *out);
 
-/* seg_find_offset with the caller's scan, so a later seg_scan_batch of the
- * batches after the one found is served from the same buffer. */
+/* seg_find_offset through the caller's scan (its buffer then serves on). */
 int seg_scan_find_offset(struct seg_scan *scan, int64_t offset,
 			 uint64_t start_pos, uint64_t *pos,
 			 struct seg_batch *out);
 
-/* Validate every batch from from_pos (a batch boundary) to the end of the
- * file; cut the file at the first byte that is not part of a whole valid
- * batch, and log what was cut (offsets and byte counts). Recomputes
- * next_offset and the timestamps from the batches it scanned (from_pos 0:
- * from scratch; else on top of what the caller set for the batches before
- * from_pos; KB_ERR_CORRUPT, nothing cut, if the batch at 0 is unreadable
- * then: recover from 0). rep may be NULL. */
+/* Validate from from_pos to the end; cut (and log) at the first bad byte. */
 int seg_recover(struct segment *seg, uint64_t from_pos,
 		struct seg_recovery *rep);
 
-/* Cut the file to size bytes (a batch boundary the caller found).
- * The caller sets next_offset afterwards (seg_truncate also recomputes it
- * and the timestamps from the batches kept). KB_ERR_INVAL if size is not
- * a batch boundary, KB_ERR_RANGE if size > seg->size; nothing is cut then. */
+/* Cut the file to size (a batch boundary); recounts offsets, timestamps. */
 int seg_truncate(struct segment *seg, uint64_t size);
 
 /* fsync the file if anything was appended since the last flush. */
 int seg_flush(struct segment *seg);
 
-/* Should a batch of incoming bytes with max timestamp incoming_ts go to a
- * new segment? True when it would pass segment.bytes, or (non-empty only)
- * segment.ms has passed since the first batch (or since creation).
- * Never for an empty segment: a new one would be the same empty file. */
+/* Roll before incoming bytes? segment.bytes or segment.ms; never empty. */
 bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
 		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms);
 
+/* Assert Invariants 2 and 4 of 01_segment.c (NDEBUG: none). */
+void seg_check(const struct segment *seg);
+/* seg_check, and Invariant 1: the file is size bytes (one fstat). */
+void seg_check_file(const struct segment *seg);
 /* Close the file and free seg. Does not fsync: call seg_flush first. */
 void seg_close(struct segment *seg);
 

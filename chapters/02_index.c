@@ -3,75 +3,41 @@
  * Chapter 02 — index: the sparse offset index and time index of a segment.
  *
  * Concept:
- *   A segment (chapter 01) can only be read by walking batch headers from a
- *   known boundary. To find offset 1,234,567 in a 1 GiB segment without
- *   walking from byte 0, each segment keeps a small sorted table beside it:
- *   "the batch ending at offset O starts at byte P". It is sparse, one entry
- *   per index.interval.bytes of log, so it stays small enough to live in
- *   memory; a lookup is a binary search for the last entry <= the target,
- *   then a short scan of at most ~4 KiB of batches. A second table maps
- *   timestamps to offsets, for "the first record at or after time T".
- *   Both are derived data: if they are missing or damaged, the log holds
- *   everything needed to rebuild them, and the same rule rebuilds them
- *   byte for byte.
+ *   A segment can only be read by walking batch headers from a known
+ *   boundary. So beside each one sits a small sorted table, "the batch
+ *   ending at offset O starts at byte P", one entry per
+ *   index.interval.bytes: a binary search, then a short scan. A second
+ *   table maps timestamps to offsets. Both are derived data: the log
+ *   rebuilds them, byte for byte, by the same rule.
  *
  * Kafka:
- *   OffsetIndex (<base>.index: int32 relative offset, int32 position) and
- *   TimeIndex (<base>.timeindex: int64 timestamp, int32 relative offset),
- *   both AbstractIndex: a file preallocated to segment.index.bytes (10 MiB)
- *   and mmap'd, trimmed to its entries (trimToValidSize) when the segment
- *   rolls or closes. LogSegment.append and LogSegment.recover add an entry
- *   when more than index.interval.bytes (4096) were appended since the last
- *   one; LogSegment.onBecomeInactiveSegment adds a last time entry.
+ *   OffsetIndex (.index: int32 relative offset, int32 position), TimeIndex
+ *   (.timeindex: int64 timestamp, int32 relative offset), AbstractIndex
+ *   (mmap'd, preallocated to segment.index.bytes, trimToValidSize);
+ *   index.interval.bytes; onBecomeInactiveSegment.
  *
  * Interface:
- *   - Open a segment's two indexes with idx_set_open; close them with
- *     idx_set_close (which trims) or idx_set_delete.
- *   - After every seg_append, call idx_set_on_append with the position the
- *     batch was written at. Before seg_append, roll to a new segment if
- *     idx_is_full says either index is full: on_append returns
- *     KB_ERR_TOO_LARGE and adds nothing when an entry is due and cannot fit.
- *   - When the segment stops being the active one, idx_set_seal.
- *   - To read offset O: idx_lookup_floor(offsets, O).position, then
- *     seg_find_offset from that position. To read by time T:
- *     idx_lookup_floor(times, T).offset, then the offset path.
- *   - After loading, idx_set_check; if it fails (or a file was missing),
- *     seg_recover the segment, then idx_set_rebuild.
- *   - After seg_truncate, idx_truncate_to on both indexes.
- *   - struct idx_entry is a copy: no pointer into the mapping escapes, so a
- *     remap (grow, trim) never leaves a caller with a dangling pointer.
+ *   - idx_set_open / idx_set_close (trims) or idx_set_delete.
+ *   - idx_set_on_append after every seg_append; roll first when idx_is_full.
+ *   - idx_set_seal when the segment stops being active.
+ *   - idx_lookup_floor, then seg_find_offset from its position.
+ *   - After loading, idx_set_check; on failure recover and idx_set_rebuild.
+ *   - idx_entry is a copy: no pointer into the mapping escapes.
  *
- * Invariants:
- *   1. Offset index: offsets and positions strictly increase; an entry is
- *      (last offset of a batch, position of that batch).
- *   2. Time index: timestamps strictly increase (the first is > -1) and
- *      offsets never decrease; an entry is (largest batch max timestamp so
- *      far, last offset of the batch that first reached it).
- *   3. Every offset is base_offset + an int32 >= 0; positions fit an int32.
- *   4. The mapping is exactly the file: map_len == file length, and
- *      entries * entry_size <= map_len. While open for appends the file is
- *      max_entries * entry_size bytes; after idx_trim, idx_set_seal or
- *      idx_close it is exactly entries * entry_size.
- *   5. The time index keeps its last slot for the seal entry: idx_is_full
- *      is true one entry early (KAFKA: TimeIndex.isFull).
- *   6. One rule (index_batch) adds entries on append and on rebuild, so a
- *      rebuilt index is byte-identical to the one appends wrote.
- *   7. A checked index points inside its log: offsets in [base_offset,
- *      next_offset), positions < size (idx_check).
+ * Invariants (idx_assert: 4 always, 1-3 at the tail after appends):
+ *   1. Offset index: offsets and positions strictly increase.
+ *   2. Time index: timestamps strictly increase, offsets never decrease.
+ *   3. Offsets are base_offset + an int32 >= 0; positions fit an int32.
+ *   4. The mapping is the file; entries * entry_size <= map_len.
+ *   5. The time index keeps its last slot for the seal entry.
+ *   6. One rule (index_batch) adds entries on append and on rebuild.
+ *   7. A checked index points inside its log (idx_check).
  *
- * Simplifications:
- *   - A plain binary search. Kafka searches the last few pages first
- *     ("warm section", KAFKA-6432) to keep the page cache hot.
- *   - Every index is opened writable and preallocated, even a sealed one
- *     (the caller trims it); Kafka opens old segments' indexes lazily and
- *     read-only.
- *   - No transaction index (.txnindex); chapter 11 adds aborted
- *     transactions.
- *   Single-threaded: an index belongs to whoever opened its segment.
+ * Simplifications: plain binary search, every index opened writable, no
+ *   .txnindex (docs/02_index.md). Single-threaded.
  *
  * See also: docs/02_index.md, diagrams/02_index.dot,
- *   tests/02_index_test.c. Uses chapter 00 (status, kb_log, big-endian)
- *   and chapter 01 (seg_file_name, seg_read_batch, struct segment).
+ *   tests/02_index_test.c. Uses chapters 00 and 01.
  */
 #include <assert.h>
 #include <errno.h>
@@ -103,6 +69,7 @@
 static int open_file(struct idx *ix, const char *dir, size_t max_bytes);
 static int resize_map(struct idx *ix, size_t bytes);
 static int make_room(struct idx *ix);
+static void idx_assert_tail(const struct idx *ix);
 static bool offset_fits(const struct idx *ix, int64_t offset);
 static struct idx_entry no_entry(const struct idx *ix);
 static struct idx_entry last_entry(const struct idx *ix);
@@ -112,7 +79,7 @@ static size_t count_at_or_below(const struct idx *ix, int64_t key,
 				bool by_timestamp);
 static bool is_trimmed(const struct idx *ix);
 static int index_batch(struct idx_set *s, const struct seg_batch *b,
-		       uint64_t position, int64_t max_ts, int64_t max_ts_offset);
+		       uint64_t position, struct idx_entry max);
 static int finish(struct idx_set *s, int64_t max_ts, int64_t max_ts_offset);
 static const char *check_entries(const struct idx *ix,
 				 const struct segment *seg);
@@ -196,6 +163,7 @@ int idx_append_offset(struct idx *ix, int64_t offset, uint32_t position)
 	kb_put_be32(p + IDX_OFF_REL, (uint32_t)(offset - ix->base_offset));
 	kb_put_be32(p + IDX_OFF_POSITION, position);
 	ix->entries++;
+	idx_assert_tail(ix);
 	return KB_OK;
 }
 
@@ -230,6 +198,7 @@ static int put_time(struct idx *ix, int64_t timestamp, int64_t offset,
 	kb_put_be64(p + IDX_TIME_TS, (uint64_t)timestamp);
 	kb_put_be32(p + IDX_TIME_REL, (uint32_t)(offset - ix->base_offset));
 	ix->entries++;
+	idx_assert_tail(ix);
 	return KB_OK;
 }
 
@@ -306,17 +275,19 @@ int idx_set_open(struct idx_set *s, const char *dir, int64_t base_offset,
 int idx_set_on_append(struct idx_set *s, const struct segment *seg,
 		      const struct seg_batch *b, uint64_t position)
 {
-	return index_batch(s, b, position, seg->max_timestamp,
-			   seg->offset_of_max_timestamp);
+	struct idx_entry max = {seg->offset_of_max_timestamp, 0,
+				seg->max_timestamp};
+	return index_batch(s, b, position, max);
 }
 
 /* The rule, as LogSegment.append and LogSegment.recover both run it: if
  * MORE than interval_bytes of earlier batches went by since the last
  * entry, index this batch (its last offset -> its position) and the max
- * timestamp so far; then count this batch. INVARIANT 6: the only place
- * entries are added while writing or rebuilding. */
+ * timestamp so far (max: its offset and timestamp, the time entry due);
+ * then count this batch. INVARIANT 6: the only place entries are added
+ * while writing or rebuilding. */
 static int index_batch(struct idx_set *s, const struct seg_batch *b,
-		       uint64_t position, int64_t max_ts, int64_t max_ts_offset)
+		       uint64_t position, struct idx_entry max)
 {
 	if (s->bytes_since_entry > s->interval_bytes) {
 		/* Both or neither: a half-added pair would break the rule. */
@@ -327,7 +298,7 @@ static int index_batch(struct idx_set *s, const struct seg_batch *b,
 		int rc = idx_append_offset(s->offsets, seg_batch_last_offset(b),
 					   (uint32_t)position);
 		if (rc == KB_OK)
-			rc = idx_append_time(s->times, max_ts, max_ts_offset);
+			rc = idx_append_time(s->times, max.timestamp, max.offset);
 		if (rc != KB_OK)
 			return rc;
 		s->bytes_since_entry = 0;
@@ -372,7 +343,9 @@ int idx_truncate_to(struct idx *ix, int64_t offset)
 	ix->entries = keep;
 	ix->dirty_all = true;
 	/* A sealed file stays exact (INVARIANT 4); an active one preallocated. */
-	return trimmed ? idx_trim(ix) : KB_OK;
+	int rc = trimmed ? idx_trim(ix) : KB_OK;
+	idx_assert(ix);
+	return rc;
 }
 
 /* KAFKA: AbstractIndex.reset: no entries, preallocated again. Cutting the
@@ -382,15 +355,50 @@ int idx_reset(struct idx *ix)
 	ix->entries = 0;
 	ix->torn_bytes = 0;
 	int rc = resize_map(ix, 0);
-	if (rc != KB_OK)
-		return rc;
-	return resize_map(ix, ix->max_entries * ix->entry_size);
+	if (rc == KB_OK)
+		rc = resize_map(ix, ix->max_entries * ix->entry_size);
+	idx_assert(ix);
+	return rc;
 }
 
 /* KAFKA: AbstractIndex.trimToValidSize. */
 int idx_trim(struct idx *ix)
 {
-	return resize_map(ix, ix->entries * ix->entry_size);
+	int rc = resize_map(ix, ix->entries * ix->entry_size);
+	idx_assert(ix);
+	return rc;
+}
+
+/* ---- Checking the invariants ---- */
+
+/* INVARIANT 4, asserted: the mapping covers the entries. It holds for
+ * any file, damaged or not, so it runs after every change; the entries'
+ * order (1-3) of a loaded file is idx_check's (a damaged file is not a
+ * bug), and appends assert it at the tail (idx_assert_tail). */
+void idx_assert(const struct idx *ix)
+{
+	assert(ix->entry_size == (ix->kind == IDX_OFFSET ? IDX_OFFSET_ENTRY_SIZE
+							 : IDX_TIME_ENTRY_SIZE));
+	assert(ix->entries * ix->entry_size <= ix->map_len);
+	(void)ix;
+}
+
+/* INVARIANTS 1-3 at the tail, after an append: the entry just written is
+ * in range and after the one before it (the append checked both). */
+static void idx_assert_tail(const struct idx *ix)
+{
+	idx_assert(ix);
+	struct idx_entry last = idx_entry_at(ix, ix->entries - 1);
+	assert(last.offset >= ix->base_offset);                    /* 3 */
+	if (ix->entries < 2)
+		return;
+	struct idx_entry prev = idx_entry_at(ix, ix->entries - 2);
+	assert(ix->kind == IDX_OFFSET                              /* 1 */
+	       ? last.offset > prev.offset && last.position > prev.position
+	       : last.timestamp > prev.timestamp &&               /* 2 */
+		 last.offset >= prev.offset);
+	(void)last;
+	(void)prev;
 }
 
 /* Before writing entry number `entries`: a trimmed file grows back to its
@@ -529,7 +537,8 @@ int idx_set_rebuild(struct idx_set *s, const struct segment *seg,
 			max_ts = b.max_timestamp;
 			max_ts_offset = seg_batch_last_offset(&b);
 		}
-		if ((rc = index_batch(s, &b, pos, max_ts, max_ts_offset)) == KB_OK)
+		struct idx_entry max = {max_ts_offset, 0, max_ts};
+		if ((rc = index_batch(s, &b, pos, max)) == KB_OK)
 			pos += seg_batch_size(&b);
 	}
 	if (rc == KB_ERR_RANGE && pos == seg->size) /* walked to the end */

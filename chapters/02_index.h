@@ -45,54 +45,34 @@ struct idx_entry {
 	int64_t timestamp;
 };
 
-/* Open (creating if missing) <dir>/<base>.index or .timeindex, preallocate
- * it to max_bytes (rounded down to whole entries) and map it. An existing
- * file's entries = its length / entry size, as Kafka reads it.
- * returns owned *out (idx_close). */
+/* Open (creating) <dir>/<base>.index or .timeindex, preallocated, mmap'd. */
 int idx_open(const char *dir, int64_t base_offset, enum idx_kind kind,
 	     size_t max_bytes, struct idx **out);
-
-/* Append to the offset index. offset must be > the last entry's offset and
- * fit in int32 relative to base. KB_ERR_TOO_LARGE when full. */
+/* Append (offset, position); offset > the last one. KB_ERR_TOO_LARGE: full. */
 int idx_append_offset(struct idx *ix, int64_t offset, uint32_t position);
-
-/* Append to the time index only if timestamp > the last entry's timestamp
- * (KAFKA: TimeIndex.maybeAppend). KB_ERR_TOO_LARGE when full. */
+/* Append only if timestamp > the last (TimeIndex.maybeAppend). */
 int idx_append_time(struct idx *ix, int64_t timestamp, int64_t offset);
-
-/* The largest entry whose key (offset, or timestamp for the time index) is
- * <= target, by binary search. With none, the start of the segment:
- * {base_offset, position 0, timestamp -1}. */
+/* The largest entry whose key is <= target, else the segment's start. */
 struct idx_entry idx_lookup_floor(const struct idx *ix, int64_t target);
-
 /* Entry i (0 <= i < entries), made absolute. */
 struct idx_entry idx_entry_at(const struct idx *ix, size_t i);
-
+/* Roll the segment now (the time index is full one entry early). */
 bool idx_is_full(const struct idx *ix);
-
 /* Drop every entry whose offset is >= offset (log truncation). */
 int idx_truncate_to(struct idx *ix, int64_t offset);
-
 /* Drop all entries. */
 int idx_reset(struct idx *ix);
-
-/* Shrink the file to its entries (KAFKA: trimToValidSize, on roll/close)
- * and keep it open read-only-sized; appends after this grow it again. */
+/* Shrink the file to its entries (trimToValidSize); appends grow it again. */
 int idx_trim(struct idx *ix);
-
-/* Check the entries against the rules and the log: sorted, offsets in
- * [base, next_offset), positions < log_size (offset index), timestamps
- * non-decreasing. KB_ERR_CORRUPT with *why naming the rule. */
+/* Judge a loaded file against the rules and seg; *why names a broken one. */
 int idx_check(const struct idx *ix, const struct segment *seg,
 	      const char **why);
-
-/* Write the mapped entries and the file length to disk (msync + fsync;
- * KAFKA: LogSegment.flush flushes both indexes with the log). */
+/* Assert Invariant 4 of 02_index.c (O(1); compiled out with NDEBUG). */
+void idx_assert(const struct idx *ix);
+/* msync + fsync the entries and the file length. */
 int idx_flush(struct idx *ix);
-
 /* Trim, unmap, close and free. */
 void idx_close(struct idx *ix);
-
 /* Unlink the file, then free. */
 int idx_delete(struct idx *ix);
 
@@ -111,32 +91,22 @@ struct idx_set {
 /* Open both indexes of the segment at base_offset in dir. */
 int idx_set_open(struct idx_set *s, const char *dir, int64_t base_offset,
 		 size_t max_bytes, uint32_t interval_bytes);
-
-/* Call after seg_append put batch b at position. If more than
- * interval_bytes of earlier batches were appended since the last entry,
- * add an offset entry (b's last offset -> position) and a time entry
- * (seg's max timestamp so far and its offset); then count b's bytes.
- * KAFKA: LogSegment.append and LogSegment.recover use this same rule. */
+/* After seg_append put b at position: index it if interval_bytes passed. */
 int idx_set_on_append(struct idx_set *s, const struct segment *seg,
 		      const struct seg_batch *b, uint64_t position);
-
-/* The segment stops being active: add a last time entry for the
- * segment's max timestamp (KAFKA: onBecomeInactiveSegment) and trim. */
+/* The segment stops being active: a last time entry, then trim. */
 int idx_set_seal(struct idx_set *s, const struct segment *seg);
-
-/* Rebuild both indexes from the segment's batches with the append rule;
- * if sealed, finish as idx_set_seal does. */
+/* Rebuild both from seg's batches by the append rule (sealed: then seal). */
 int idx_set_rebuild(struct idx_set *s, const struct segment *seg,
 		    bool sealed);
-
 /* Both indexes pass idx_check against seg. */
 int idx_set_check(const struct idx_set *s, const struct segment *seg,
 		  const char **why);
-
 /* idx_flush both indexes. */
 int idx_set_flush(struct idx_set *s);
-
+/* idx_close both indexes. */
 void idx_set_close(struct idx_set *s);
+/* idx_delete both indexes. */
 int idx_set_delete(struct idx_set *s);
 
 #endif

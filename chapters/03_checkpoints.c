@@ -1,67 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 03, second file — checkpoints: the small text files that make a
+ * Chapter 03, first file — checkpoints: the small text files that make a
  * restart fast and correct.
  *
  * Concept:
- *   The segments hold the records, but a broker that starts again needs a
- *   few facts the segments cannot give it cheaply. How far was each log
- *   fsynced? Only the segments after that can be torn, so only they are
- *   rescanned. Where did DeleteRecords move each log's start? Did the
- *   broker stop cleanly? Then nothing is rescanned at all. Which leader
- *   epoch began at which offset? A follower needs that to know where its
- *   log and a new leader's part, restart or not. Each answer is a small
- *   text file, rewritten whole and atomically when it changes and read
- *   once at start. The leader epoch cache lives here too: it is the
- *   in-memory copy of its file, and every change to it rewrites the file.
+ *   A restarting broker needs facts the segments cannot give cheaply: how
+ *   far each log was fsynced (only what follows can be torn), where
+ *   DeleteRecords moved each log's start, whether the broker stopped
+ *   cleanly (then nothing is rescanned), which leader epoch began where.
+ *   Each is a small text file, replaced whole and atomically.
  *
  * Kafka:
- *   CheckpointFile / OffsetCheckpointFile (version "0", a count, a line
- *   per entry) for recovery-point-offset-checkpoint and
- *   log-start-offset-checkpoint in each log directory, which LogManager
- *   writes every log.flush.offset.checkpoint.interval.ms and
- *   log.flush.start.offset.checkpoint.interval.ms and at shutdown; the
- *   .kafka_cleanshutdown marker; LeaderEpochCheckpointFile and
- *   LeaderEpochFileCache for leader-epoch-checkpoint in each partition
- *   directory; UnifiedLog.parseTopicPartitionName.
+ *   CheckpointFile / OffsetCheckpointFile (version 0, a count, a line per
+ *   entry): recovery-point-offset-checkpoint, log-start-offset-checkpoint
+ *   (LogManager); .kafka_cleanshutdown; LeaderEpochCheckpointFile;
+ *   UnifiedLog.parseTopicPartitionName.
  *
  * Interface:
- *   - The broker (chapter 06) writes the offset checkpoints with
- *     log_checkpoint_write, reads them at start with log_checkpoint_read
- *     and hands each log its struct log_recovery_hint.
- *   - log_dir_take_clean_mark once at start, before opening any log (it
- *     removes the marker: a crash from then on is unclean);
- *     log_dir_mark_clean after every log of the directory is closed.
- *   - A missing checkpoint file reads as an empty one; a malformed one is
- *     KB_ERR_CORRUPT, never a crash or a guess.
- *   - The epoch cache belongs to a struct log: log_append calls
- *     log_epoch_assign, OffsetForLeaderEpoch log_epoch_end_offset; the log
- *     calls log_epoch_truncate_end/_start when it loses records at either
- *     end, and log_open reads the file (log_epoch_checkpoint_read).
+ *   - The broker writes the offset checkpoints (log_checkpoint_write),
+ *     reads them at start and hands each log a struct log_recovery_hint.
+ *   - log_dir_take_clean_mark once at start; log_dir_mark_clean after
+ *     every log of the directory is closed.
+ *   - A missing file reads as empty; a malformed one is KB_ERR_CORRUPT.
  *
  * Invariants:
- *   1. Every file is replaced with kb_write_file_atomic: after a crash it
- *      holds the old or the new contents, never a mix.
- *   2. A file read back is all or nothing: exactly count lines, each with
- *      exactly its fields, numbers in range, topics of 1..249 characters
- *      without spaces; otherwise KB_ERR_CORRUPT and no entries.
- *   3. log->epochs are strictly ascending in epoch and in start_offset,
- *      and leader-epoch-checkpoint holds exactly them: every change to the
- *      cache rewrites the file before returning.
+ *   1. Every file is replaced with kb_write_file_atomic.
+ *   2. A file read back is all or nothing (KB_ERR_CORRUPT, no entries).
+ *   3. An epoch file read back is strictly ascending.
  *
- * Simplifications:
- *   - The broker decides when to write the offset checkpoints (chapter 06);
- *     there is no scheduler thread with Kafka's 60 s intervals.
- *   - A file larger than LOG_CHECKPOINT_MAX_BYTES (1 MiB) is refused;
- *     real ones are a few KiB.
- *   - No replication-offset-checkpoint (high watermarks, chapter 08),
- *     cleaner-offset-checkpoint (chapter 10) or partition.metadata (topic
- *     IDs) yet; they would use the same format and the same helpers.
- *   Single-threaded: the reactor thread owns every log and file.
+ * Simplifications: no checkpoint scheduler, files over 1 MiB refused, no
+ *   replication- or cleaner-offset-checkpoint (docs/03_checkpoints.md).
  *
  * See also: docs/03_checkpoints.md, diagrams/03_checkpoints.dot,
- *   tests/03_checkpoints_test.c; chapters/03_log.c (log_open reads the
- *   hint and the epoch file); chapter 00 (kb_write_file_atomic).
+ *   tests/03_checkpoints_test.c. Uses chapter 00 only; 03_epochs.c,
+ *   03_log.c and 03_recovery.c sit above it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -74,9 +46,7 @@
 #include <unistd.h>
 
 #include "00_base.h"
-#include "01_segment.h"
-#include "02_index.h"
-#include "03_log.h"
+#include "03_checkpoints.h"
 
 /* Largest checkpoint file we read: 1 MiB, far above any real one. */
 #define LOG_CHECKPOINT_MAX_BYTES (1024 * 1024)
@@ -240,86 +210,6 @@ static int ckpt_epochs_from(const struct log_checkpoint_entry *e, size_t n,
 			return KB_ERR_CORRUPT;
 	}
 	return KB_OK;
-}
-
-/* ---- The leader epoch cache ---- */
-
-/* KAFKA: LeaderEpochFileCache.assign and maybeTruncateNonMonotonicEntries.
- * INVARIANT 3: entries that would break the order go first. */
-int log_epoch_assign(struct log *log, int32_t epoch, int64_t start_offset)
-{
-	if (epoch < 0 || start_offset < 0)
-		return KB_ERR_INVAL;
-	struct log_epoch *e = log->nepochs ? &log->epochs[log->nepochs - 1]
-					   : NULL;
-	if (e && e->epoch == epoch && start_offset >= e->start_offset)
-		return KB_OK; /* the common case: every append of an epoch */
-	while (log->nepochs > 0) {
-		e = &log->epochs[log->nepochs - 1];
-		if (e->epoch < epoch && e->start_offset < start_offset)
-			break;
-		KB_INFO("log %s: epoch %" PRId32 " at %" PRId64
-			" replaces epoch %" PRId32, log->dir, epoch,
-			start_offset, e->epoch);
-		log->nepochs--;
-	}
-	if (!(e = realloc(log->epochs, (log->nepochs + 1) * sizeof *e)))
-		return KB_ERR_NOMEM;
-	log->epochs = e;
-	e[log->nepochs++] = (struct log_epoch){epoch, start_offset};
-	return log_epoch_checkpoint_write(log->dir, log->epochs, log->nepochs);
-}
-
-/* KAFKA: LeaderEpochFileCache.endOffsetFor, case by case. */
-int log_epoch_end_offset(const struct log *log, int32_t epoch,
-			 int32_t *found_epoch, int64_t *end_offset)
-{
-	size_t n = log->nepochs, higher = 0;
-	*found_epoch = -1;
-	*end_offset = -1;
-	if (epoch < 0 || n == 0)
-		return KB_ERR_NOTFOUND;
-	if (log->epochs[n - 1].epoch == epoch) { /* the current epoch */
-		*found_epoch = epoch;
-		*end_offset = log_end_offset(log);
-		return KB_OK;
-	}
-	while (higher < n && log->epochs[higher].epoch <= epoch)
-		higher++;
-	if (higher == n) /* newer than any epoch we know */
-		return KB_ERR_NOTFOUND;
-	/* Older than all we know: Kafka answers the first start offset. */
-	*found_epoch = higher == 0 ? epoch : log->epochs[higher - 1].epoch;
-	*end_offset = log->epochs[higher].start_offset;
-	return KB_OK;
-}
-
-/* KAFKA: truncateFromEnd: drop the epochs starting at or after offset. */
-int log_epoch_truncate_end(struct log *log, int64_t offset)
-{
-	size_t n = log->nepochs;
-	while (log->nepochs > 0 &&
-	       log->epochs[log->nepochs - 1].start_offset >= offset)
-		log->nepochs--;
-	if (n == log->nepochs)
-		return KB_OK;
-	return log_epoch_checkpoint_write(log->dir, log->epochs, log->nepochs);
-}
-
-/* KAFKA: truncateFromStart: the epochs starting at or before offset
- * collapse into the latest of them, which now starts at offset. */
-int log_epoch_truncate_start(struct log *log, int64_t offset)
-{
-	size_t k = 0;
-	while (k < log->nepochs && log->epochs[k].start_offset <= offset)
-		k++;
-	if (k == 0 || (k == 1 && log->epochs[0].start_offset == offset))
-		return KB_OK;
-	log->epochs[k - 1].start_offset = offset;
-	memmove(log->epochs, log->epochs + k - 1,
-		(log->nepochs - k + 1) * sizeof *log->epochs);
-	log->nepochs -= k - 1;
-	return log_epoch_checkpoint_write(log->dir, log->epochs, log->nepochs);
 }
 
 /* ---- Reading and writing the text ---- */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 03, second file — checkpoints: the small text files a restart
+ * Chapter 03, first file — checkpoints: the small text files a restart
  * reads besides the segments. 03_log.h includes this header, so callers
- * include 03_log.h only; the lesson is in 03_checkpoints.c.
+ * include 03_log.h only; the lesson is in 03_checkpoints.c, the rules in
+ * docs/03_checkpoints.md.
  */
 #ifndef SAMSA_CHECKPOINTS_H
 #define SAMSA_CHECKPOINTS_H
@@ -36,33 +37,25 @@ struct log_checkpoint_entry {
 
 /* ---- Log directory checkpoints (KAFKA: LogManager) ---- */
 
-/* Write <log_dir>/<name> in Kafka's format: "0\n<count>\n" then one line
- * per entry. Atomic: a crash leaves the old or the new file. */
+/* Write <log_dir>/<name>: "0\n<count>\n", a line per entry; atomic. */
 int log_checkpoint_write(const char *log_dir, const char *name,
 			 const struct log_checkpoint_entry *e, size_t n);
-/* Read it back; a missing file is 0 entries. returns owned *out (free). */
+/* Read it back (missing: 0 entries). returns owned *out (free). */
 int log_checkpoint_read(const char *log_dir, const char *name,
 			struct log_checkpoint_entry **out, size_t *n);
-
-/* Split a partition directory name "<topic>-<partition>" at its last '-'
- * (topics may contain '-') into e->topic and e->partition; e->offset = 0.
- * KB_ERR_INVAL when it is not such a name. */
+/* Split "<topic>-<partition>" at its last '-' into e; e->offset = 0. */
 int log_dir_parse_name(const char *name, struct log_checkpoint_entry *e);
-
-/* The clean-shutdown marker (KAFKA: .kafka_cleanshutdown): written after
- * every log in the directory is closed; taken (read and removed) at start. */
+/* Write the clean-shutdown marker, after every log of log_dir is closed. */
 int log_dir_mark_clean(const char *log_dir);
+/* Take the marker at start (read and remove): true if it was there. */
 bool log_dir_take_clean_mark(const char *log_dir);
 
 /* ---- The leader-epoch-checkpoint file ---- */
 
-/* Write <dir>/leader-epoch-checkpoint: "0\n<count>\n" then "<epoch>
- * <start offset>\n" per epoch. Atomic, as log_checkpoint_write. */
+/* Write <dir>/leader-epoch-checkpoint: a line "<epoch> <start>"; atomic. */
 int log_epoch_checkpoint_write(const char *dir, const struct log_epoch *e,
 			       size_t n);
-/* Read it back; a missing or empty file is 0 epochs. KB_ERR_CORRUPT (and
- * logged) when malformed or not strictly ascending in epoch and offset.
- * returns owned *out (free). */
+/* Read it back, checked ascending (else KB_ERR_CORRUPT). returns owned. */
 int log_epoch_checkpoint_read(const char *dir, struct log_epoch **out,
 			      size_t *n);
 

@@ -1,68 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 03 — log: one partition's log, an ordered run of segments.
+ * Chapter 03, third file — log: one partition's log, a run of segments.
  *
  * Concept:
  *   A partition is an endless sequence of offsets, but a file cannot be
- *   endless: old data must be deleted cheaply and new data must be found
- *   fast. So the log is a sorted array of segments (chapter 01), each with
- *   its indexes (chapter 02), named by the first offset they hold. Appends
- *   go to the last, "active" segment; when it is full a new one is rolled.
- *   Deleting old data is deleting whole files from the left; a follower
- *   undoing records it should not have is cutting from the right. Between
- *   the two ends, readers find a segment by binary search on base offsets,
- *   then the batch through its sparse index, most often with one read.
+ *   endless. So the log is a sorted array of segments (chapter 01), each
+ *   with its indexes (chapter 02), named by their first offset. Appends go
+ *   to the last, active segment, rolled when full; old data leaves as
+ *   whole files from the left, a follower's undo cuts from the right;
+ *   readers find a segment by binary search, then the batch by its index.
  *
  * Kafka:
- *   UnifiedLog / LocalLog / LogLoader. Topic configs segment.bytes,
- *   segment.ms, segment.index.bytes, index.interval.bytes, retention.ms,
- *   retention.bytes, flush.messages, flush.ms. Files in the partition
- *   directory: <20-digit base>.log/.index/.timeindex (and the
- *   leader-epoch-checkpoint of 03_checkpoints.c). Fetch's KIP-74 "at least
- *   one batch".
+ *   UnifiedLog, LocalLog; segment.bytes, segment.ms, segment.index.bytes,
+ *   index.interval.bytes, retention.ms, retention.bytes, flush.messages,
+ *   flush.ms; <20-digit base>.log/.index/.timeindex; KIP-74.
  *
  * Interface:
- *   - log_open once per directory; end with log_close (or log_delete).
- *   - log_append takes a batch seg_batch_validate accepted and rewrites its
- *     baseOffset and partitionLeaderEpoch in place; it returns the offsets.
+ *   - log_open (03_recovery.c) once per directory; log_close or log_delete.
+ *   - log_append takes a validated batch and rewrites its baseOffset and
+ *     partitionLeaderEpoch in place.
  *   - A log_read_result borrows a segment: use it before the next append,
- *     truncation or retention on this log.
- *   - Call log_apply_retention and log_maybe_flush from a timer; both are
- *     cheap when there is nothing to do.
- *   - The broker persists log_start_offset and recovery_point with
- *     log_checkpoint_write (03_checkpoints.c) and hands them back in
- *     struct log_recovery_hint.
+ *     truncation, retention or log_replace_segment on this log.
+ *   - Only this file writes segs: others ask log_drop_empty_segment and
+ *     log_replace_segment (chapter 10's cleaner).
  *
- * Invariants:
- *   1. nsegs >= 1; segments are sorted by strictly ascending base offset;
- *      the last one is the active segment, the only one appended to.
- *   2. Offsets are consecutive: each batch gets the log end offset as its
- *      base offset, and a segment holds offsets in [base, next base).
+ * Invariants (log_check asserts 1-4 and 7 after each array change):
+ *   1. nsegs >= 1; base offsets strictly ascend; the last is active.
+ *   2. Each batch's base offset is the log end offset; a segment holds
+ *      offsets in [its base, the next base).
  *   3. segs[0].base <= log_start_offset <= log end offset.
- *   4. recovery_point <= log end offset, and every byte holding an offset
- *      below recovery_point has been fsynced.
- *   5. Every non-active segment is sealed (idx_set_seal) and was fsynced.
- *   6. Retention and log_advance_start_offset delete whole segments from
- *      the left only, never the active segment; the only other segment
- *      ever deleted is an empty one (log_drop_empty_segment).
- *   (The epochs' invariant is in 03_checkpoints.c, with their cache.)
+ *   4. recovery_point <= log end offset; every offset below it fsynced.
+ *   5. Every non-active segment is sealed (idx_set_seal) and fsynced.
+ *   6. Segments leave from the left (retention), or empty (the cleaner).
+ *   7. The leader epochs ascend (03_epochs.c).
  *
- * Simplifications:
- *   - Files are unlinked at once; Kafka renames them to *.deleted and
- *     deletes them later on a background thread.
- *   - Offset for timestamp inside a compressed batch returns the batch's
- *     base offset; Kafka decompresses to find the exact record.
- *   - Retention ignores the high watermark (chapter 08 keeps replication
- *     from deleting what followers still need) and *.swap files are
- *     deleted (rolled back), not completed: a chapter 10 swap replaces one
- *     segment by one file of the same name, whose original is intact for
- *     as long as the .swap exists.
- *   Single-threaded: a log belongs to the reactor thread.
+ * Simplifications: files unlinked at once, timestamp search by batch in
+ *   compressed batches, retention blind to the high watermark
+ *   (docs/03_log.md). Single-threaded: a log belongs to the reactor.
  *
  * See also: docs/03_log.md, diagrams/03_log.dot, tests/03_log_test.c;
- *   chapters/03_checkpoints.c (the restart files and the epoch cache);
- *   chapters 00 (base), 01 (segment), 02 (index).
+ *   03_checkpoints.c, 03_epochs.c, 03_recovery.c; chapters 00, 01, 02.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -76,9 +55,13 @@
 #include "01_segment.h"
 #include "02_index.h"
 #include "03_log.h"
+#include "03_log_internal.h"
 
-/* Longest path we build: a directory plus a file name. */
-#define LOG_PATH_MAX 4096
+/* A batch log_find_batch found: where it starts, and its header. */
+struct log_found {
+	uint64_t pos;
+	struct seg_batch batch;
+};
 
 /* The limits of one log_read (KAFKA: FetchParams). */
 struct log_read_limits {
@@ -97,42 +80,21 @@ struct log_ts_query {
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
-static int log_scan_dir(const char *dir, int64_t **bases, size_t *n);
-static int log_sort_out(const char *dir, const char *name,
-			struct kb_buf *found);
-static int log_segment_open(struct log *log, int64_t base, bool *missing);
-static int log_load(struct log *log, const struct log_recovery_hint *hint,
-		    const bool *missing);
-static int log_recover_all(struct log *log,
-			   const struct log_recovery_hint *hint,
-			   const bool *missing);
 static bool log_should_roll(const struct log *log, const struct seg_batch *b,
 			    size_t len, int64_t now_ms);
 static int log_roll(struct log *log, int64_t now_ms);
 static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
-			  int64_t offset, uint64_t *pos, struct seg_batch *b);
+			  int64_t offset, struct log_found *found);
 static size_t log_index_ceiling(const struct idx *ox, int64_t offset);
-static int log_collect(struct seg_scan *scan, uint64_t pos,
-		       struct seg_batch b, const struct log_read_limits *lim,
+static int log_collect(struct seg_scan *scan, struct log_found found,
+		       const struct log_read_limits *lim,
 		       struct log_read_result *out);
 static int log_search_segment(const struct log_segment *ls,
 			      struct log_ts_query *q);
 static int log_cut_segment(struct log *log, int64_t offset);
-static int log_reset_at(struct log *log, int64_t offset);
 static int log_drop_oldest(struct log *log, size_t n);
-static int log_drop(struct log *log, size_t from, size_t to);
 static int log_flush_at(struct log *log, int64_t now_ms, bool active_indexes);
-static int log_recover_segment(struct log *log, size_t i, bool drop_after);
-static int log_load_trusted(struct log *log, size_t i, bool missing);
-static const char *log_distrust(struct log *log, size_t i, bool missing);
-static int log_load_timestamps(struct log *log, size_t i);
-static int log_scan_batches(struct segment *seg, uint64_t pos,
-			    uint64_t *scanned);
-static struct idx_entry log_last_offset_entry(const struct log_segment *ls);
-static void log_resume_index(struct log_segment *ls);
 static struct log_segment *log_active(const struct log *log);
-static size_t log_segment_for(const struct log *log, int64_t offset);
-static void log_free(struct log *log);
 
 /* ---- Lifecycle ---- */
 
@@ -148,159 +110,10 @@ void log_config_defaults(struct log_config *cfg)
 	cfg->flush_ms = LOG_NO_LIMIT;
 }
 
-/* Sort out the directory, open every segment, recover what needs it and
- * load the leader epochs (KAFKA: LogLoader.load). */
-int log_open(const char *dir, const struct log_config *cfg,
-	     const struct log_recovery_hint *hint, struct log **out)
-{
-	if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 ||
-	    cfg->segment_index_bytes < IDX_TIME_ENTRY_SIZE)
-		return KB_ERR_INVAL;
-	struct log *log = calloc(1, sizeof *log);
-	int64_t *bases = NULL;
-	bool *missing = NULL;
-	size_t n = 0;
-	int rc = log && (log->dir = strdup(dir)) ? kb_mkdirs(dir) : KB_ERR_NOMEM;
-	if (rc == KB_OK) {
-		log->cfg = *cfg;
-		log->last_flush_ms = kb_now_ms();
-		rc = log_scan_dir(dir, &bases, &n);
-	}
-	if (rc == KB_OK && !(missing = calloc(n + 1, sizeof *missing)))
-		rc = KB_ERR_NOMEM;
-	for (size_t i = 0; rc == KB_OK && i < n; i++)
-		rc = log_segment_open(log, bases[i], &missing[i]);
-	if (rc == KB_OK)
-		rc = log_load(log, hint, missing);
-	free(missing);
-	free(bases);
-	if (rc != KB_OK && log)
-		log_free(log);
-	*out = rc == KB_OK ? log : NULL;
-	return rc;
-}
-
-/* After the segments are open: recover them (or create the first one),
- * load the epoch cache, place the log start offset and recovery point. */
-static int log_load(struct log *log, const struct log_recovery_hint *hint,
-		    const bool *missing)
-{
-	struct log_recovery_hint none = {0};
-	hint = hint ? hint : &none;
-	int64_t start = KB_MAX(hint->log_start_offset, 0);
-	int rc = log->nsegs == 0 ? log_segment_open(log, start, NULL)
-				 : log_recover_all(log, hint, missing);
-	if (rc == KB_OK)
-		rc = log_epoch_checkpoint_read(log->dir, &log->epochs,
-					       &log->nepochs);
-	/* KAFKA: LogLoader drops the epochs that start past the log end. */
-	if (rc == KB_OK)
-		rc = log_epoch_truncate_end(log, log_end_offset(log));
-	if (rc != KB_OK)
-		return rc;
-	int64_t leo = log_end_offset(log);
-	if (leo < start) { /* KAFKA: segments were deleted behind our back */
-		KB_WARN("log %s: log end offset %" PRId64 " is below the log "
-			"start offset %" PRId64 ", deleting all segments",
-			log->dir, leo, start);
-		return log_reset_at(log, start);
-	}
-	log->log_start_offset = KB_MAX(start, log->segs[0].seg->base_offset);
-	log->recovery_point = hint->clean_shutdown
-		? leo : KB_MIN(KB_MAX(hint->recovery_point, 0), leo);
-	log->unflushed_messages = leo - log->recovery_point;
-	return KB_OK;
-}
-
-/* Trust the segments below the recovery point (all of them after a clean
- * shutdown) and recover the rest (KAFKA: LogLoader.recoverLog scans only
- * logSegments(recoveryPoint, end)); then trim the sealed indexes, which
- * idx_open preallocated. */
-static int log_recover_all(struct log *log,
-			   const struct log_recovery_hint *hint,
-			   const bool *missing)
-{
-	size_t first = hint->clean_shutdown
-		? log->nsegs : log_segment_for(log, hint->recovery_point);
-	int rc = KB_OK;
-	for (size_t i = 0; rc == KB_OK && i < log->nsegs; i++)
-		rc = i < first ? log_load_trusted(log, i, missing[i])
-			       : log_recover_segment(log, i, true);
-	for (size_t i = 0; rc == KB_OK && i + 1 < log->nsegs; i++)
-		if ((rc = idx_trim(log->segs[i].idx.offsets)) == KB_OK)
-			rc = idx_trim(log->segs[i].idx.times);
-	return rc;
-}
-
-/* KAFKA: LogLoader deletes these leftovers of an interrupted write,
- * delete or clean before it loads the segments. */
-static bool log_is_stray(const char *name)
-{
-	static const char *const stray[] = {".tmp", ".deleted", ".cleaned",
-					    ".swap"};
-	const char *dot = strrchr(name, '.');
-	for (size_t k = 0; dot && k < KB_ARRAY_LEN(stray); k++)
-		if (strcmp(dot, stray[k]) == 0)
-			return true;
-	return false;
-}
-
-/* Tidy the directory and collect the .log base offsets in order: names
- * are 20-digit offsets, so alphasort sorts them as numbers (KAFKA:
- * LogLoader.removeTempFilesAndCollectSwapFiles, loadSegmentFiles).
- * returns owned *bases (free). */
-static int log_scan_dir(const char *dir, int64_t **bases, size_t *n)
-{
-	struct dirent **names;
-	struct kb_buf found;
-	int count = scandir(dir, &names, NULL, alphasort), rc = KB_OK;
-	if (count < 0) {
-		KB_ERROR("scan directory %s: %s", dir, strerror(errno));
-		return KB_ERR_IO;
-	}
-	kb_buf_init(&found);
-	for (int i = 0; i < count; i++) {
-		if (rc == KB_OK)
-			rc = log_sort_out(dir, names[i]->d_name, &found);
-		free(names[i]);
-	}
-	free(names);
-	*bases = (int64_t *)found.data;
-	*n = found.len / sizeof **bases;
-	return rc;
-}
-
-/* One directory entry: a .log gives its base offset to found; a stray
- * file, or an index without its .log, is deleted; the rest stays. */
-static int log_sort_out(const char *dir, const char *name,
-			struct kb_buf *found)
-{
-	char path[LOG_PATH_MAX];
-	int64_t base;
-	bool orphan = false;
-	if (seg_parse_file_name(name, SEG_LOG_SUFFIX, &base) == KB_OK)
-		return kb_buf_append(found, &base, sizeof base);
-	if (seg_parse_file_name(name, ".index", &base) == KB_OK ||
-	    seg_parse_file_name(name, ".timeindex", &base) == KB_OK)
-		orphan = seg_file_name(path, sizeof path, dir, base,
-				       SEG_LOG_SUFFIX) == KB_OK &&
-			 access(path, F_OK) != 0;
-	if (!orphan && !log_is_stray(name))
-		return KB_OK;
-	KB_INFO("log %s: deleting %s file %s", dir, orphan ? "orphan" : "stray",
-		name);
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (unlink(path) != 0) {
-		KB_ERROR("unlink %s: %s", path, strerror(errno));
-		return KB_ERR_IO;
-	}
-	return KB_OK;
-}
-
 /* Open the segment at base (creating it if missing) with its indexes, as
  * the new last entry of the array. *missing (if not NULL) is set when an
  * index file did not exist before (KAFKA: the segment is then recovered). */
-static int log_segment_open(struct log *log, int64_t base, bool *missing)
+int log_segment_open(struct log *log, int64_t base, bool *missing)
 {
 	static const char *const suffixes[] = {".index", ".timeindex"};
 	char path[LOG_PATH_MAX];
@@ -408,9 +221,11 @@ static int log_roll(struct log *log, int64_t now_ms)
 	/* The new file's directory entry is fsynced by its first seg_flush. */
 	if (rc == KB_OK)
 		rc = log_segment_open(log, base, NULL);
-	if (rc == KB_OK)
+	if (rc == KB_OK) {
 		KB_INFO("log %s: rolled new segment at offset %" PRId64,
 			log->dir, base);
+		log_check(log);
+	}
 	return rc;
 }
 
@@ -431,15 +246,14 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 		return KB_ERR_RANGE;
 	for (size_t i = log_segment_for(log, offset); i < log->nsegs; i++) {
 		struct seg_scan scan;
-		uint64_t pos;
-		struct seg_batch b;
+		struct log_found found;
 		seg_scan_init(&scan, log->segs[i].seg);
-		int rc = log_find_batch(&log->segs[i], &scan, offset, &pos, &b);
+		int rc = log_find_batch(&log->segs[i], &scan, offset, &found);
 		if (rc == KB_ERR_NOTFOUND)
 			continue;
 		if (rc != KB_OK)
 			return rc;
-		return log_collect(&scan, pos, b, &lim, out);
+		return log_collect(&scan, found, &lim, out);
 	}
 	return KB_OK;
 }
@@ -453,21 +267,22 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
  * after the last entry) walk the headers from the floor entry, which is
  * all Kafka does (LogSegment.translateOffset). */
 static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
-			  int64_t offset, uint64_t *pos, struct seg_batch *b)
+			  int64_t offset, struct log_found *found)
 {
 	const struct idx *ox = ls->idx.offsets;
+	struct seg_batch *b = &found->batch;
 	size_t i = log_index_ceiling(ox, offset);
 	if (i < ox->entries) {
 		struct idx_entry e = idx_entry_at(ox, i);
 		if (seg_scan_batch(scan, e.position, b) == KB_OK &&
 		    b->base_offset <= offset &&
 		    seg_batch_last_offset(b) >= offset) {
-			*pos = e.position;
+			found->pos = e.position;
 			return KB_OK;
 		}
 	}
 	uint64_t from = idx_lookup_floor(ox, offset).position;
-	return seg_scan_find_offset(scan, offset, from, pos, b);
+	return seg_scan_find_offset(scan, offset, from, &found->pos, b);
 }
 
 /* The first offset-index entry whose offset is >= offset (entries when
@@ -485,14 +300,16 @@ static size_t log_index_ceiling(const struct idx *ox, int64_t offset)
 	return lo;
 }
 
-/* From the first batch b at pos, take whole batches while they fit in
+/* From the first batch found, take whole batches while they fit in
  * max_bytes and end below max_offset. KIP-74: with min_one the first batch
  * is taken even when it alone is larger than max_bytes. */
-static int log_collect(struct seg_scan *scan, uint64_t pos,
-		       struct seg_batch b, const struct log_read_limits *lim,
+static int log_collect(struct seg_scan *scan, struct log_found found,
+		       const struct log_read_limits *lim,
 		       struct log_read_result *out)
 {
 	const struct segment *seg = scan->seg;
+	uint64_t pos = found.pos;
+	struct seg_batch b = found.batch;
 	uint64_t len = 0;
 	out->seg = seg;
 	out->position = pos;
@@ -680,6 +497,7 @@ int log_truncate_to(struct log *log, int64_t offset)
 	log->log_start_offset = KB_MIN(log->log_start_offset, leo);
 	log->recovery_point = KB_MIN(log->recovery_point, leo);
 	log->unflushed_messages = leo - log->recovery_point;
+	log_check(log);
 	return log_epoch_truncate_end(log, offset);
 }
 
@@ -709,7 +527,7 @@ static int log_cut_segment(struct log *log, int64_t offset)
 
 /* Delete every segment and start an empty one at offset (KAFKA:
  * truncateFullyAndStartAt); the epoch cache goes with them. */
-static int log_reset_at(struct log *log, int64_t offset)
+int log_reset_at(struct log *log, int64_t offset)
 {
 	int rc = log_drop(log, 0, log->nsegs);
 	if (rc == KB_OK)
@@ -792,6 +610,7 @@ static int log_drop_oldest(struct log *log, size_t n)
 	log->unflushed_messages = log_end_offset(log) - log->recovery_point;
 	if (rc == KB_OK)
 		rc = log_epoch_truncate_start(log, log->log_start_offset);
+	log_check(log);
 	return rc;
 }
 
@@ -802,12 +621,54 @@ int log_drop_empty_segment(struct log *log, size_t i)
 {
 	if (i == 0 || i + 1 >= log->nsegs || log->segs[i].seg->size != 0)
 		return KB_ERR_INVAL;
-	return log_drop(log, i, i + 1);
+	int rc = log_drop(log, i, i + 1);
+	log_check(log);
+	return rc;
+}
+
+/* KAFKA: UnifiedLog.replaceSegments, the in-memory half: the new file
+ * holds a subset of the old one's batches (INVARIANT 2 keeps its offsets
+ * in [base, next base)), so it keeps the old next offset and gets fresh,
+ * sealed indexes (INVARIANT 5). The new structs are complete before the
+ * old ones go: a failure leaves segs[i] as it was (reading the old
+ * inode). A response still sending from the old ones holds its own fd. */
+int log_replace_segment(struct log *log, size_t i)
+{
+	if (i + 1 >= log->nsegs)
+		return KB_ERR_INVAL; /* never the active segment */
+	struct log_segment *ls = &log->segs[i], fresh;
+	int64_t base = ls->seg->base_offset, next = ls->seg->next_offset;
+	int rc = seg_open(log->dir, base, false, &fresh.seg);
+	if (rc != KB_OK)
+		return rc;
+	if ((rc = seg_recover(fresh.seg, 0, NULL)) == KB_OK)
+		rc = idx_set_open(&fresh.idx, log->dir, base,
+				  (size_t)log->cfg.segment_index_bytes,
+				  (uint32_t)log->cfg.index_interval_bytes);
+	if (rc != KB_OK) {
+		seg_close(fresh.seg);
+		return rc;
+	}
+	fresh.seg->next_offset = next;
+	if ((rc = idx_set_rebuild(&fresh.idx, fresh.seg, true)) == KB_OK)
+		rc = idx_set_flush(&fresh.idx);
+	if (rc == KB_OK)
+		rc = kb_fsync_dir(log->dir);
+	if (rc != KB_OK) {
+		idx_set_close(&fresh.idx);
+		seg_close(fresh.seg);
+		return rc;
+	}
+	idx_set_close(&ls->idx);
+	seg_close(ls->seg);
+	*ls = fresh;
+	log_check(log);
+	return KB_OK;
 }
 
 /* Delete segments [from, to) and their indexes, close the gap in the
  * array, and fsync the directory once so the unlinks are durable. */
-static int log_drop(struct log *log, size_t from, size_t to)
+int log_drop(struct log *log, size_t from, size_t to)
 {
 	int rc = KB_OK;
 	for (size_t i = from; i < to; i++) {
@@ -873,116 +734,8 @@ static int log_flush_at(struct log *log, int64_t now_ms, bool active_indexes)
 
 /* ---- Recovery ---- */
 
-/* Validate segment i from byte 0, cut its torn tail and rebuild its
- * indexes (KAFKA: LogLoader.recoverSegment). With drop_after, a cut tail
- * deletes every later segment, as Kafka's recoverLog does. */
-static int log_recover_segment(struct log *log, size_t i, bool drop_after)
-{
-	struct log_segment *ls = &log->segs[i];
-	struct seg_recovery rep;
-	int rc = seg_recover(ls->seg, 0, &rep);
-	if (rc != KB_OK)
-		return rc;
-	log->recovered_bytes += rep.valid_bytes + rep.truncated_bytes;
-	if (rep.truncated_bytes > 0 && drop_after && i + 1 < log->nsegs) {
-		KB_WARN("log %s: segment %" PRId64 " was cut, deleting the %zu "
-			"segments after it", log->dir, ls->seg->base_offset,
-			log->nsegs - i - 1);
-		if ((rc = log_drop(log, i + 1, log->nsegs)) != KB_OK)
-			return rc;
-	}
-	return idx_set_rebuild(&ls->idx, ls->seg, i + 1 < log->nsegs);
-}
-
-/* Load segment i without validating its batches (KAFKA: the clean path);
- * an index that cannot be trusted means recovering the segment. */
-static int log_load_trusted(struct log *log, size_t i, bool missing)
-{
-	const char *why = log_distrust(log, i, missing);
-	if (why) {
-		KB_WARN("log %s: segment %" PRId64 ": %s; rebuilding its "
-			"indexes", log->dir, log->segs[i].seg->base_offset, why);
-		return log_recover_segment(log, i, false);
-	}
-	log_resume_index(&log->segs[i]);
-	return log_load_timestamps(log, i);
-}
-
-/* Why segment i cannot be trusted, or NULL. On the way it sets the next
- * offset: a sealed segment ends where the next one begins, the active one
- * where a scan from its last offset-index entry stops (KAFKA:
- * LogSegment.readNextOffset). A missing index, or one failing
- * idx_set_check, is not trusted (KAFKA: LogSegment.sanityCheck). */
-static const char *log_distrust(struct log *log, size_t i, bool missing)
-{
-	struct log_segment *ls = &log->segs[i];
-	struct segment *seg = ls->seg;
-	bool active = i + 1 == log->nsegs;
-	const char *why = NULL;
-	seg->next_offset = active ? seg->base_offset
-				  : log->segs[i + 1].seg->base_offset;
-	if (missing && seg->size > 0)
-		return "index file missing";
-	if (active) {
-		struct idx_entry e = log_last_offset_entry(ls);
-		if (e.position > seg->size ||
-		    log_scan_batches(seg, e.position, &log->recovered_bytes))
-			return "its offset index does not match the log";
-	}
-	if (idx_set_check(&ls->idx, seg, &why) != KB_OK)
-		return why ? why : "index check failed";
-	return NULL;
-}
-
-/* The max timestamp from the time index's last entry (a sealed segment's
- * is its max, INVARIANT 5), else by a scan; for the active segment also
- * the first batch's timestamp, which segment.ms counts from. */
-static int log_load_timestamps(struct log *log, size_t i)
-{
-	struct segment *seg = log->segs[i].seg;
-	const struct idx *tx = log->segs[i].idx.times;
-	struct seg_batch first;
-	bool active = i + 1 == log->nsegs;
-	if (active && seg_read_batch(seg, 0, &first) == KB_OK)
-		seg->first_batch_timestamp = first.max_timestamp;
-	if (tx->entries == 0) /* the active one's tail scan saw it all */
-		return active ? KB_OK
-			      : log_scan_batches(seg, 0, &log->recovered_bytes);
-	struct idx_entry t = idx_entry_at(tx, tx->entries - 1);
-	if (t.timestamp > seg->max_timestamp ||
-	    (t.timestamp == seg->max_timestamp &&
-	     t.offset < seg->offset_of_max_timestamp)) {
-		seg->max_timestamp = t.timestamp;
-		seg->offset_of_max_timestamp = t.offset;
-	}
-	return KB_OK;
-}
-
-/* Walk batch headers from pos to the end of seg, folding them into its
- * next offset and max timestamp; adds the bytes walked to *scanned. */
-static int log_scan_batches(struct segment *seg, uint64_t pos,
-			    uint64_t *scanned)
-{
-	struct seg_scan scan;
-	struct seg_batch b;
-	int rc;
-	seg_scan_init(&scan, seg);
-	while ((rc = seg_scan_batch(&scan, pos, &b)) == KB_OK) {
-		if (pos == 0)
-			seg->first_batch_timestamp = b.max_timestamp;
-		if (b.max_timestamp > seg->max_timestamp) {
-			seg->max_timestamp = b.max_timestamp;
-			seg->offset_of_max_timestamp = seg_batch_last_offset(&b);
-		}
-		seg->next_offset = seg_batch_last_offset(&b) + 1;
-		pos += seg_batch_size(&b);
-		*scanned += seg_batch_size(&b);
-	}
-	return rc == KB_ERR_RANGE ? KB_OK : rc;
-}
-
 /* The last offset-index entry, or the start of the segment. */
-static struct idx_entry log_last_offset_entry(const struct log_segment *ls)
+struct idx_entry log_last_offset_entry(const struct log_segment *ls)
 {
 	const struct idx *ox = ls->idx.offsets;
 	if (ox->entries == 0)
@@ -993,10 +746,53 @@ static struct idx_entry log_last_offset_entry(const struct log_segment *ls)
 /* Resume the index.interval.bytes count where the last offset entry left
  * it, so later entries are the ones idx_set_rebuild would write (Kafka
  * restarts the count at 0 after a restart or a truncation). */
-static void log_resume_index(struct log_segment *ls)
+void log_resume_index(struct log_segment *ls)
 {
 	ls->idx.bytes_since_entry =
 		ls->seg->size - log_last_offset_entry(ls).position;
+}
+
+/* ---- Checking the invariants ---- */
+
+/* INVARIANTS 1-4 and 7, asserted, with seg_check and idx_assert of every
+ * segment: O(nsegs), so run after each change to the segment array (open,
+ * roll, truncation, retention, drop, replace), not after every append.
+ * With -DSAMSA_CHECK_EXPENSIVE, also idx_set_check and seg_check_file of
+ * every segment. Compiled out with NDEBUG. */
+void log_check(const struct log *log)
+{
+	assert(log->nsegs >= 1 && log->nsegs <= log->cap);
+	for (size_t i = 0; i < log->nsegs; i++) {
+		const struct log_segment *ls = &log->segs[i];
+		seg_check(ls->seg);
+		idx_assert(ls->idx.offsets);
+		idx_assert(ls->idx.times);
+#ifdef SAMSA_CHECK_EXPENSIVE
+		/* Every index against its log, and every file's size. */
+		const char *why = NULL;
+		assert(idx_set_check(&ls->idx, ls->seg, &why) == KB_OK);
+		seg_check_file(ls->seg);
+#endif
+	}
+	for (size_t i = 0; i + 1 < log->nsegs; i++) {
+		const struct segment *a = log->segs[i].seg;
+		const struct segment *b = log->segs[i + 1].seg;
+		assert(a->base_offset < b->base_offset);  /* 1 */
+		/* Not asserted: a->next_offset <= b->base_offset (2). A
+		 * damaged directory (overlapping segments) can break it
+		 * after a crash recovery, and damage never trips an assert. */
+		(void)a;
+		(void)b;
+	}
+	int64_t leo = log_end_offset(log);
+	assert(log->segs[0].seg->base_offset <= log->log_start_offset); /* 3 */
+	assert(log->log_start_offset <= leo);
+	assert(log->recovery_point <= leo); /* 4 */
+	for (size_t i = 0; i + 1 < log->nepochs; i++)       /* 7 */
+		assert(log->epochs[i].epoch < log->epochs[i + 1].epoch &&
+		       log->epochs[i].start_offset <
+		       log->epochs[i + 1].start_offset);
+	(void)leo;
 }
 
 /* ---- Small helpers ---- */
@@ -1008,7 +804,7 @@ static struct log_segment *log_active(const struct log *log)
 
 /* The last segment whose base offset is <= offset (the first one when
  * offset is below them all), by binary search. */
-static size_t log_segment_for(const struct log *log, int64_t offset)
+size_t log_segment_for(const struct log *log, int64_t offset)
 {
 	size_t lo = 0, hi = log->nsegs;
 	while (hi - lo > 1) {
@@ -1038,7 +834,7 @@ void log_close(struct log *log)
 }
 
 /* Close every file and free; no flush. */
-static void log_free(struct log *log)
+void log_free(struct log *log)
 {
 	for (size_t i = 0; i < log->nsegs; i++) {
 		idx_set_close(&log->segs[i].idx);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chapter 03 — log: one partition's log, an ordered run of segments.
- * The only surface later chapters may use; the lesson is in 03_log.c.
+ * The only surface later chapters may use; the lesson is in 03_log.c
+ * (with 03_checkpoints.c, 03_epochs.c, 03_recovery.c). One line per
+ * function here; the full rules of each are in docs/03_*.md.
  */
 #ifndef SAMSA_LOG_H
 #define SAMSA_LOG_H
@@ -80,20 +82,13 @@ struct log_read_result {
 	int64_t next_offset;    /* offset after the last batch returned */
 };
 
-/* ---- Lifecycle ---- */
+/* ---- Lifecycle (03_recovery.c, 03_log.c) ---- */
 
-/* Open (creating if missing) the log in dir. Loads segments, drops
- * orphan files, recovers: with hint->clean_shutdown, nothing is rescanned
- * but the active segment's tail after its last index entry; otherwise
- * every segment that may hold offsets >= recovery_point is validated,
- * its torn tail cut, its indexes rebuilt. hint may be NULL (= crash,
- * recovery point 0). returns owned *out (log_close). */
+/* Open (creating) dir's log, recovering per hint (NULL: crash). returns owned. */
 int log_open(const char *dir, const struct log_config *cfg,
 	     const struct log_recovery_hint *hint, struct log **out);
-
 /* Flush everything, seal indexes, close and free. */
 void log_close(struct log *log);
-
 /* Close and remove the directory and every file in it (DeleteTopics). */
 int log_delete(struct log *log);
 
@@ -101,95 +96,53 @@ int log_delete(struct log *log);
 
 /* The offset the next append will get (KAFKA: logEndOffset). */
 int64_t log_end_offset(const struct log *log);
-
-/* Append one batch that seg_batch_validate accepted. Assigns the base
- * offset (rewrites bytes 0..8 of batch in place, the CRC does not cover
- * them) and the partition leader epoch, rolls a new segment first if the
- * active one is full, and indexes. It does not fsync: call
- * log_maybe_flush after one append or after several (a broker groups the
- * appends of pipelined requests under one fsync). */
+/* Give a validated batch its offset and epoch, roll if full, append, index. */
 int log_append(struct log *log, uint8_t *batch, size_t len,
 	       int32_t leader_epoch, int64_t now_ms,
 	       struct log_append_info *info);
-
-/* Read whole batches starting with the batch that contains offset, up to
- * max_bytes, never past max_offset (exclusive; INT64_MAX for the log end).
- * If the first batch alone is larger than max_bytes it is returned whole
- * when min_one (KAFKA: KIP-74), else nothing. KB_ERR_RANGE when offset is
- * below log_start_offset or above the log end offset. */
+/* Whole batches from offset's batch, within max_bytes (KIP-74 min_one). */
 int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 	     int64_t max_offset, bool min_one, struct log_read_result *out);
-
-/* The first offset whose record timestamp is >= ts (KAFKA: ListOffsets by
- * timestamp). KB_ERR_NOTFOUND when every record is older. */
+/* The first offset with timestamp >= ts; KB_ERR_NOTFOUND if all older. */
 int log_offset_for_timestamp(const struct log *log, int64_t ts,
 			     int64_t *offset, int64_t *found_ts);
-
-/* The offset and timestamp of the record with the largest timestamp
- * (KAFKA: ListOffsets MAX_TIMESTAMP, -3). KB_ERR_NOTFOUND when empty. */
+/* The record with the largest timestamp (ListOffsets -3). */
 int log_max_timestamp(const struct log *log, int64_t *offset, int64_t *ts);
 
-/* ---- Truncation, deletion, retention ---- */
+/* ---- Truncation, deletion, retention, replacing ---- */
 
-/* Remove every record at offset >= offset (a follower truncating to the
- * leader). Later segments are deleted, the one holding offset is cut at a
- * batch boundary, indexes and the epoch cache follow. */
+/* Remove every record at offset >= offset (a follower's truncation). */
 int log_truncate_to(struct log *log, int64_t offset);
-
-/* Move log_start_offset up to offset (DeleteRecords) and delete segments
- * that lie wholly below it. KB_ERR_RANGE if offset > log end offset. */
+/* DeleteRecords: move log_start_offset up, delete segments wholly below. */
 int log_advance_start_offset(struct log *log, int64_t offset);
-
-/* Delete whole non-active segments past retention.ms (by their largest
- * timestamp) or beyond retention.bytes (oldest first). *deleted counts
- * them. Moves log_start_offset to the new first segment's base offset. */
+/* Delete old segments by retention.ms/.bytes; *deleted counts them. */
 int log_apply_retention(struct log *log, int64_t now_ms, int *deleted);
-
-/* Delete segs[i], a segment that holds no batch (the cleaner of chapter
- * 10 emptied it), so compacted logs do not pile up empty files. Never the
- * first segment (it anchors the log start offset) nor the active one:
- * KB_ERR_INVAL, as for a segment that is not empty. Its offsets become a
- * gap, which reads step over. */
+/* Delete segs[i], emptied by the cleaner (never the first or active one). */
 int log_drop_empty_segment(struct log *log, size_t i);
+/* Reopen sealed segs[i] after its file was replaced (chapter 10's swap). */
+int log_replace_segment(struct log *log, size_t i);
+/* Assert Invariants 1-4 and 7 of 03_log.c (compiled out with NDEBUG). */
+void log_check(const struct log *log);
 
 /* ---- Durability ---- */
 
-/* fsync every segment with unflushed appends; the recovery point becomes
- * the log end offset. */
+/* fsync every unflushed segment; recovery_point = log end offset. */
 int log_flush(struct log *log);
-
-/* Flush if the flush policy asks for it: flush.messages appended since
- * the last flush, or flush.ms passed (a timer checks that one). */
+/* Flush if flush.messages or flush.ms asks for it. */
 int log_maybe_flush(struct log *log, int64_t now_ms);
-
 /* Whether log_maybe_flush would fsync now. */
 bool log_flush_due(const struct log *log, int64_t now_ms);
 
-/* ---- Leader epochs (in 03_checkpoints.c, with their file) ---- */
+/* ---- Leader epochs (03_epochs.c) ---- */
 
-/* Record that epoch starts at start_offset and rewrite
- * leader-epoch-checkpoint. A no-op when epoch is the latest and start_offset
- * is not earlier; otherwise entries that would break the ascending order
- * are dropped first (KAFKA: LeaderEpochFileCache.assign). */
+/* Epoch starts at start_offset (LeaderEpochFileCache.assign); file rewritten. */
 int log_epoch_assign(struct log *log, int32_t epoch, int64_t start_offset);
-
-/* KAFKA: OffsetForLeaderEpoch (LeaderEpochFileCache.endOffsetFor): the
- * largest epoch <= epoch we know, and the offset where it ended (the next
- * epoch's start, or the log end offset for the latest epoch). An epoch older
- * than any known gives (epoch, start of the first known epoch), as Kafka.
- * KB_ERR_NOTFOUND (epoch -1, offset -1) for epoch -1, an empty cache, or an
- * epoch newer than the latest. */
+/* OffsetForLeaderEpoch: the largest known epoch <= epoch and its end. */
 int log_epoch_end_offset(const struct log *log, int32_t epoch,
 			 int32_t *found_epoch, int64_t *end_offset);
-
-/* The log lost every offset >= offset: drop the epochs starting there or
- * later, and rewrite the file if any went (KAFKA: truncateFromEnd).
- * log_truncate_to and log_open call it. */
+/* Offsets >= offset are gone: drop the epochs starting there or later. */
 int log_epoch_truncate_end(struct log *log, int64_t offset);
-
-/* The log now starts at offset: the epochs starting at or before it fold
- * into the latest of them, which then starts at offset (KAFKA:
- * truncateFromStart). Retention and log_advance_start_offset call it. */
+/* The log now starts at offset: fold the epochs at or before it. */
 int log_epoch_truncate_start(struct log *log, int64_t offset);
 
 #endif

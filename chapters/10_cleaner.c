@@ -1,63 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 10 — compaction, part 3: the cleaner of a broker.
+ * Chapter 10 — compaction, part 4: the cleaner of a broker.
  *
  * Concept:
- *   A pass (10_compaction.c) cleans one log when it is told to. A broker
- *   holds many partitions, so something must decide which one to clean
- *   and when, and remember where each one's dirty section starts. That
- *   is the log cleaner: a timer on the reactor. Every CLEAN_TICK_MS it
- *   either takes one step of the pass in progress, or, when none runs
- *   and log.cleaner.backoff.ms has passed since it last found nothing to
- *   do, starts a pass on the dirtiest compacted partition. Slices of one
- *   segment keep requests served between them, and keep chapter 03's
- *   rule that a log belongs to one thread.
+ *   A pass (10_compaction.c) cleans one log when told to. A broker must
+ *   decide which compacted partition to clean and when, and remember
+ *   where each one's dirty section starts: the log cleaner, a timer on
+ *   the reactor. Each CLEAN_TICK_MS tick takes one bounded step of the
+ *   pass in progress or, after the backoff, starts a pass on the dirtiest
+ *   partition. A partition whose data is damaged is marked uncleanable,
+ *   so it cannot stop the cleaning of every other one.
  *
  * Kafka:
- *   LogCleaner with one CleanerThread; LogCleanerManager.
- *   grabFilthiestCompactedLog; the cleaner-offset-checkpoint file.
- *   Broker configs log.cleaner.enable, log.cleaner.backoff.ms,
- *   log.cleaner.dedupe.buffer.size; per topic (chapter 06)
- *   cleanup.policy, min.cleanable.dirty.ratio, min.compaction.lag.ms,
- *   delete.retention.ms.
+ *   LogCleaner, CleanerThread, LogCleanerManager (grabFilthiestCompacted-
+ *   Log, markPartitionUncleanable, uncleanable-partitions-count,
+ *   uncleanable-bytes); log.cleaner.enable, log.cleaner.backoff.ms,
+ *   log.cleaner.dedupe.buffer.size.
  *
  * Interface:
- *   - The broker calls clean_open once (it registers the timer, unless
- *     log.cleaner.enable is false) and clean_close after net_server_free.
+ *   - clean_open once (registers the timer unless log.cleaner.enable is
+ *     false); clean_close after net_server_free.
  *   - clean_tick is what the timer runs, with the wall clock; tests open
- *     the cleaner with no server and call clean_tick themselves.
- *   - A topic's configs are read when a pass starts: a change applies
- *     from the next pass.
+ *     the cleaner with no server and call it themselves.
+ *   - A topic's configs are read when a pass starts.
  *   Single-threaded: everything runs on the reactor thread.
  *
- * States (struct cleaner), and the function of each transition:
- *   - idle -> passing: clean_start, from clean_tick once now_ms reaches
- *     next_scan_ms, on the dirtiest due partition (clean_dirtiest).
- *   - idle -> idle: clean_start finds no partition due and sleeps
- *     log.cleaner.backoff.ms (next_scan_ms).
- *   - passing -> passing: clean_continue, one step per tick, so a tick
- *     maps or rewrites at most one segment (10_compaction.c, Invariant 5).
- *   - passing -> idle: clean_continue at the end of the pass moves the
- *     partition's mark (its first dirty offset) to clean_pass_end and
- *     scans again at the next tick; a dropped pass (log cut, topic
- *     deleted or no longer compacted, corrupt batch) leaves the mark, so
- *     the section is cleaned again, and backs off.
- *   A pass names its partition by topic name and index (pass_of) and
- *   finds it again at every tick: it never holds a pointer to it.
+ * States (struct cleaner; clean_check asserts their rules each tick),
+ * and the function of each transition:
+ *   - idle -> passing: clean_start (after next_scan_ms, clean_dirtiest).
+ *   - idle -> idle: clean_start finds nothing due; backs off.
+ *   - passing -> passing: clean_continue, one step per tick.
+ *   - passing -> idle: clean_pass_ended: done (mark moves to
+ *     clean_pass_end), dropped (log cut or topic gone: back off), or
+ *     damaged data (mark uncleanable, said once; scan at the next tick).
  *
- * Simplifications:
- *   - One cleaner, run as a timer on the reactor (Kafka runs
- *     log.cleaner.threads threads).
- *   - The first dirty offsets live in memory, not in
- *     cleaner-offset-checkpoint: after a restart a log is cleaned again.
- *   - max.compaction.lag.ms is not enforced: a log is chosen only by its
- *     dirty ratio.
+ * Simplifications: one cleaner on the reactor, not log.cleaner.threads;
+ *   first dirty offsets in memory, not cleaner-offset-checkpoint;
+ *   max.compaction.lag.ms not enforced (docs/10_cleaner.md).
  *
  * See also: docs/10_cleaner.md, diagrams/10_cleaner.dot,
- *   tests/10_compaction_test.c (test_clean_tick_cleans_only_compacted_topics),
- *   10_compaction.c; chapters 03 (log), 05 (net_every), 06 (topics and
- *   their configs).
+ *   tests/10_compaction_test.c; chapters 03, 05 (net_every), 06.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +60,7 @@ struct clean_mark {
 	struct wire_uuid topic_id; /* a topic made again under the name is new */
 	int32_t partition;
 	int64_t first_dirty;
+	bool uncleanable; /* a pass failed on damaged data: never picked */
 };
 
 /* KAFKA: LogCleaner with one CleanerThread, run as a timer. A pass names
@@ -89,12 +74,15 @@ struct cleaner {
 	struct clean_pass *pass;         /* owned: in progress, or NULL */
 	struct clean_mark pass_of;       /* the partition the pass cleans */
 	int64_t next_scan_ms;            /* when to look for a dirty log */
+	struct clean_hook hook;          /* handed to every pass (tests) */
 };
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
 static void clean_timer(void *ctx, int64_t mono_ms);
 static void clean_continue(struct cleaner *c, int64_t now_ms);
+static void clean_pass_ended(struct cleaner *c, struct topic_partition *tp,
+			     int rc, int64_t now_ms);
 static void clean_start(struct cleaner *c, int64_t now_ms);
 static struct topic_partition *clean_dirtiest(struct cleaner *c,
 					      int64_t now_ms, double *ratio);
@@ -153,6 +141,7 @@ void clean_tick(struct cleaner *c, int64_t now_ms)
 		clean_continue(c, now_ms);
 	else if (now_ms >= c->next_scan_ms)
 		clean_start(c, now_ms);
+	clean_check(c);
 }
 
 /* One step of the pass in progress; at its end the partition's mark moves
@@ -170,6 +159,20 @@ static void clean_continue(struct cleaner *c, int64_t now_ms)
 		? clean_pass_step(c->pass, tp->log, &done) : KB_ERR_AGAIN;
 	if (rc == KB_OK && !done)
 		return;
+	clean_pass_ended(c, tp, rc, now_ms);
+	clean_pass_free(c->pass);
+	c->pass = NULL;
+}
+
+/* The pass is over: done (the mark moves to its end), dropped because
+ * the log changed under it (back off, retry later), or failed on damaged
+ * data. KAFKA: LogCleanerManager.markPartitionUncleanable: that partition
+ * is never picked again, said once, and the others go on at the next
+ * tick (uncleanable-partitions-count, uncleanable-bytes). */
+static void clean_pass_ended(struct cleaner *c, struct topic_partition *tp,
+			     int rc, int64_t now_ms)
+{
+	const struct clean_mark *m = &c->pass_of;
 	const struct clean_stats *st = clean_pass_stats(c->pass);
 	struct clean_mark *mark = tp ? clean_mark_find(c, tp->topic,
 							m->partition) : NULL;
@@ -184,13 +187,17 @@ static void clean_continue(struct cleaner *c, int64_t now_ms)
 			st->segments, st->bytes_before, st->bytes_after,
 			st->records_kept, st->records_read,
 			st->tombstones_removed, st->batches_kept_whole);
-	else {
+	else if (mark && (rc == KB_ERR_CORRUPT || rc == KB_ERR_IO)) {
+		KB_ERROR("cleaner: %s-%d marked uncleanable: %s; other "
+			 "partitions are cleaned, this one no more until it "
+			 "is deleted", m->topic, m->partition,
+			 kb_status_name(rc));
+		mark->uncleanable = true;
+	} else {
 		KB_WARN("cleaner: pass over %s-%d dropped: %s", m->topic,
 			m->partition, kb_status_name(rc));
 		c->next_scan_ms = now_ms + c->cfg.backoff_ms;
 	}
-	clean_pass_free(c->pass);
-	c->pass = NULL;
 }
 
 /* Start a pass on the dirtiest partition; with none due, sleep
@@ -202,8 +209,10 @@ static void clean_start(struct cleaner *c, int64_t now_ms)
 	struct clean_config cc;
 	if (tp) {
 		clean_topic_config(c, tp->topic, &cc);
-		if (clean_pass_new(tp->log, &cc, c->pass_of.first_dirty, now_ms,
-				   &c->pass) == KB_OK) {
+		struct clean_at at = {c->pass_of.first_dirty, now_ms};
+		if (clean_pass_new(tp->log, &cc, at, &c->pass) == KB_OK) {
+			clean_pass_set_swap_hook(c->pass, c->hook.fn,
+						 c->hook.ctx);
 			KB_INFO("cleaner: cleaning %s-%d from offset %"
 				PRId64 ", dirty ratio %.2f", tp->topic->name,
 				tp->index, c->pass_of.first_dirty, ratio);
@@ -231,10 +240,10 @@ static struct topic_partition *clean_dirtiest(struct cleaner *c,
 				    p < t->npartitions; p++) {
 			struct clean_mark *m = clean_mark_find(c, t, p);
 			struct clean_sections s;
-			if (!m)
+			if (!m || m->uncleanable)
 				continue;
-			clean_sections_find(t->partitions[p]->log, &cc,
-					    m->first_dirty, now_ms, &s);
+			struct clean_at at = {m->first_dirty, now_ms};
+			clean_sections_find(t->partitions[p]->log, &cc, at, &s);
 			bool due = s.dirty_bytes > 0 &&
 				s.dirty_ratio >= cc.min_cleanable_dirty_ratio;
 			if (due && (!best || s.dirty_ratio > *ratio)) {
@@ -261,6 +270,7 @@ static struct clean_mark *clean_mark_find(struct cleaner *c,
 		if (memcmp(&m->topic_id, &t->id, sizeof t->id)) {
 			m->topic_id = t->id; /* a new topic: all of it is dirty */
 			m->first_dirty = 0;
+			m->uncleanable = false;
 		}
 		return m;
 	}
@@ -277,6 +287,7 @@ static struct clean_mark *clean_mark_find(struct cleaner *c,
 	m->topic_id = t->id;
 	m->partition = partition;
 	m->first_dirty = 0;
+	m->uncleanable = false;
 	return m;
 }
 
@@ -288,6 +299,60 @@ static void clean_topic_config(const struct cleaner *c, const struct topic *t,
 	out->min_compaction_lag_ms = t->cfg.min_compaction_lag_ms;
 	out->delete_retention_ms = t->cfg.delete_retention_ms;
 	out->map_max_bytes = c->cfg.map_max_bytes;
+}
+
+/* ---- What the cleaner reports ---- */
+
+/* KAFKA: the uncleanable-partitions-count and uncleanable-bytes metrics:
+ * the partitions marked uncleanable that still exist, and the bytes of
+ * their dirty sections, which no pass will clean. */
+void clean_uncleanable(struct cleaner *c, int64_t now_ms,
+		       struct clean_uncleanable *out)
+{
+	*out = (struct clean_uncleanable){0, 0};
+	for (size_t i = 0; i < c->nmarks; i++) {
+		const struct clean_mark *m = &c->marks[i];
+		struct topic_partition *tp =
+			topic_partition_find(c->tm, m->topic, m->partition);
+		if (!m->uncleanable || !tp ||
+		    memcmp(&tp->topic->id, &m->topic_id, sizeof m->topic_id))
+			continue;
+		struct clean_config cc;
+		struct clean_sections s;
+		clean_topic_config(c, tp->topic, &cc);
+		struct clean_at at = {m->first_dirty, now_ms};
+		clean_sections_find(tp->log, &cc, at, &s);
+		out->partitions++;
+		out->bytes += s.dirty_bytes;
+	}
+}
+
+/* Every pass this cleaner starts runs fn after each durable swap step. */
+void clean_set_swap_hook(struct cleaner *c, clean_swap_hook_fn fn, void *ctx)
+{
+	c->hook = (struct clean_hook){fn, ctx};
+}
+
+/* ---- Checking the states ---- */
+
+/* The states' rules, asserted after every tick: the marks array is
+ * within its capacity and every first dirty offset is an offset; a pass
+ * in progress names a partition. With -DSAMSA_CHECK_EXPENSIVE also: no
+ * partition has two marks (O(marks^2)). */
+void clean_check(const struct cleaner *c)
+{
+	assert(c->nmarks <= c->cap && (c->cap == 0 || c->marks));
+	assert(!c->pass || (c->pass_of.topic[0] && c->pass_of.partition >= 0));
+	for (size_t i = 0; i < c->nmarks; i++) {
+		assert(c->marks[i].first_dirty >= 0);
+#ifdef SAMSA_CHECK_EXPENSIVE
+		for (size_t j = i + 1; j < c->nmarks; j++)
+			assert(c->marks[i].partition != c->marks[j].partition ||
+			       strcmp(c->marks[i].topic, c->marks[j].topic));
+#endif
+	}
+	if (c->pass)
+		clean_pass_check(c->pass);
 }
 
 /* ---- Teardown ---- */

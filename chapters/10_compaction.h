@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chapter 10 — compaction: the log cleaner for cleanup.policy=compact.
- * The only surface later chapters may use. The lesson is in three files:
- * 10_compaction.c (one pass), 10_swap.c (putting a rewritten segment in
- * place) and 10_cleaner.c (the broker's cleaner: which log, and when).
- *
- * Single-threaded: a cleaning pass runs on the reactor thread, one segment
- * per timer tick, and touches a log only between requests.
+ * The only surface later chapters may use. The lesson is in four files,
+ * a one-way stack: 10_offset_map.c, 10_swap.c, 10_compaction.c (one pass,
+ * in bounded steps) and 10_cleaner.c (which log, and when); the rules of
+ * each function are in its doc (docs/10_*.md). Single-threaded: a pass
+ * runs on the reactor thread, one bounded step per timer tick.
  */
 #ifndef SAMSA_COMPACTION_H
 #define SAMSA_COMPACTION_H
@@ -20,15 +19,15 @@
 #define CLEAN_DEFAULT_MIN_DIRTY_RATIO 0.5
 /* KAFKA: delete.retention.ms default 1 day. */
 #define CLEAN_DEFAULT_DELETE_RETENTION_MS (24LL * 60 * 60 * 1000)
-/* KAFKA: log.cleaner.dedupe.buffer.size default 128 MiB: the offset map's
- * memory. A pass maps whole dirty segments until it is used up. */
+/* KAFKA: log.cleaner.dedupe.buffer.size default 128 MiB (the map). */
 #define CLEAN_DEFAULT_MAP_BYTES (128ULL * 1024 * 1024)
-/* KAFKA: log.cleaner.backoff.ms default 15 s: the sleep when no log is
- * dirty enough. */
+/* KAFKA: log.cleaner.backoff.ms default 15 s (nothing dirty: sleep). */
 #define CLEAN_DEFAULT_BACKOFF_MS 15000
-/* Period of the cleaner's timer (ms): each tick maps or rewrites one
- * segment. */
+/* Period of the cleaner's timer (ms): each tick is one step of a pass. */
 #define CLEAN_TICK_MS 20
+/* Work one step may do: bytes read, inflated or copied, plus 64 per
+ * record scanned; about 2 ms of CPU, under the 10 ms background bound. */
+#define CLEAN_STEP_WORK (1024 * 1024)
 
 /* How one log is cleaned: its topic's configs (chapter 06). */
 struct clean_config {
@@ -38,14 +37,15 @@ struct clean_config {
 	uint64_t map_max_bytes;           /* log.cleaner.dedupe.buffer.size */
 };
 
-/* Kafka's defaults for every field above (lag 0). */
-void clean_config_defaults(struct clean_config *cfg);
+/* Where a log's clean section ends, and the wall clock a pass judges by. */
+struct clean_at {
+	int64_t first_dirty; /* KAFKA: its cleaner-offset-checkpoint line */
+	int64_t now_ms;
+};
 
-/* The three sections of a log as the cleaner sees it (KAFKA:
- * LogCleanerManager.cleanableOffsets and LogToClean): [log start,
- * first_dirty) was cleaned before, [first_dirty, first_uncleanable) is
- * dirty and cleanable, the rest (the active segment, and segments younger
- * than min.compaction.lag.ms) is left alone. Bytes count whole segments. */
+/* KAFKA: LogCleanerManager.cleanableOffsets: [log start, first_dirty)
+ * clean, [first_dirty, first_uncleanable) dirty, the rest left alone.
+ * Bytes count whole segments. */
 struct clean_sections {
 	int64_t first_dirty;       /* clamped to [log start, log end] */
 	int64_t first_uncleanable; /* a segment base offset */
@@ -61,51 +61,14 @@ struct clean_stats {
 	int64_t records_read;
 	int64_t records_kept;
 	int64_t tombstones_removed;
-	int64_t batches_kept_whole; /* control, or a codec we cannot read */
+	int64_t batches_kept_whole; /* control, another codec, > 64 MiB */
 	uint64_t bytes_before;
 	uint64_t bytes_after;
+	uint64_t bytes_inflated;    /* gzip output, summed over steps */
+	uint64_t work_max_step;     /* most work one step did */
 };
 
-/* Where log's sections lie for first_dirty at now_ms. */
-void clean_sections_find(const struct log *log, const struct clean_config *cfg,
-			 int64_t first_dirty, int64_t now_ms,
-			 struct clean_sections *out);
-
-/* ---- One cleaning pass, in steps ---- */
-
-/* A pass: the offset map of the dirty section and how far the rewrite has
- * gone. It keeps offsets, never pointers into the log. Opaque. */
-struct clean_pass;
-
-/* Start a pass over log if its dirty ratio is at least
- * min.cleanable.dirty.ratio; the first steps build the offset map of the
- * dirty section (whole segments, up to map_max_bytes). KB_ERR_NOTFOUND
- * when nothing is due. returns owned *out (clean_pass_free). */
-int clean_pass_new(const struct log *log, const struct clean_config *cfg,
-		   int64_t first_dirty, int64_t now_ms, struct clean_pass **out);
-
-/* One step: map the next dirty segment, or once the map is built rewrite
- * the next segment (crash-safe swap); *done when every segment below the
- * mapped end is clean. KB_ERR_AGAIN when the log was cut below what was
- * mapped: drop the pass. */
-int clean_pass_step(struct clean_pass *p, struct log *log, bool *done);
-
-/* Where the mapped range ends, the partition's first dirty offset once
- * the pass is done; -1 while the map is still being built. */
-int64_t clean_pass_end(const struct clean_pass *p);
-/* What the pass did so far. valid until clean_pass_free. */
-const struct clean_stats *clean_pass_stats(const struct clean_pass *p);
-void clean_pass_free(struct clean_pass *p);
-
-/* A whole pass at once (tests, tools): new, steps until done, free.
- * *first_dirty moves to the pass's end. KB_ERR_NOTFOUND when nothing was
- * due. st may be NULL. */
-int clean_log(struct log *log, const struct clean_config *cfg,
-	      int64_t *first_dirty, int64_t now_ms, struct clean_stats *st);
-
-/* ---- The swap, step by step (crash tests) ---- */
-
-/* The durable steps of replacing one segment, in order. */
+/* The durable steps of replacing one segment, in order (10_swap.c). */
 enum clean_swap_step {
 	CLEAN_STEP_CLEANED_WRITTEN,  /* <base>.log.cleaned written, fsynced */
 	CLEAN_STEP_SWAP_RENAMED,     /* renamed to <base>.log.swap, dir synced */
@@ -116,10 +79,43 @@ enum clean_swap_step {
 
 /* Called after each step (tests end the process there to play a crash). */
 typedef void (*clean_swap_hook_fn)(enum clean_swap_step step, void *ctx);
-/* Install the hook for this process (NULL removes it). borrows: ctx. */
-void clean_set_swap_hook(clean_swap_hook_fn fn, void *ctx);
+struct clean_hook {
+	clean_swap_hook_fn fn; /* NULL: none */
+	void *ctx;             /* borrowed */
+};
 
-/* ---- The cleaner of a broker ---- */
+/* ---- One cleaning pass, in steps (10_compaction.c) ---- */
+
+/* A pass: its offset map and how far it has gone; offsets, never
+ * pointers into the log. Opaque. */
+struct clean_pass;
+
+/* Kafka's defaults for every field of cfg (lag 0). */
+void clean_config_defaults(struct clean_config *cfg);
+/* Where log's sections lie for at. */
+void clean_sections_find(const struct log *log, const struct clean_config *cfg,
+			 struct clean_at at, struct clean_sections *out);
+/* A pass if log is dirty enough, else KB_ERR_NOTFOUND. returns owned *out. */
+int clean_pass_new(const struct log *log, const struct clean_config *cfg,
+		   struct clean_at at, struct clean_pass **out);
+/* At most CLEAN_STEP_WORK of mapping or rewriting; KB_ERR_AGAIN: drop it. */
+int clean_pass_step(struct clean_pass *p, struct log *log, bool *done);
+/* The mapped end (the next first dirty offset); -1 while mapping. */
+int64_t clean_pass_end(const struct clean_pass *p);
+/* What the pass did so far. valid until clean_pass_free. */
+const struct clean_stats *clean_pass_stats(const struct clean_pass *p);
+/* Run fn after each durable step of this pass's swaps. borrows: ctx. */
+void clean_pass_set_swap_hook(struct clean_pass *p, clean_swap_hook_fn fn,
+			      void *ctx);
+/* Assert the pass's invariants; clean_pass_step runs it after each step. */
+void clean_pass_check(const struct clean_pass *p);
+/* Drop the pass (a half-written copy is removed) and free it. */
+void clean_pass_free(struct clean_pass *p);
+/* A whole pass at once (tests, tools); at->first_dirty moves to its end. */
+int clean_log(struct log *log, const struct clean_config *cfg,
+	      struct clean_at *at, struct clean_stats *st);
+
+/* ---- The cleaner of a broker (10_cleaner.c) ---- */
 
 /* The broker-wide cleaner settings (server.properties). */
 struct clean_broker_config {
@@ -128,23 +124,30 @@ struct clean_broker_config {
 	uint64_t map_max_bytes; /* log.cleaner.dedupe.buffer.size */
 };
 
-void clean_broker_config_defaults(struct clean_broker_config *cfg);
+/* KAFKA: the metrics uncleanable-partitions-count and uncleanable-bytes. */
+struct clean_uncleanable {
+	int32_t partitions; /* marked after a pass failed on damaged data */
+	uint64_t bytes;     /* their dirty sections, which stay uncleaned */
+};
 
 /* The log cleaner: one pass at a time over the compacted topics. */
 struct cleaner;
 
-/* Register the cleaner's timer (net_every, CLEAN_TICK_MS) on srv; srv may
- * be NULL (tests call clean_tick). borrows: tm, srv (must outlive it).
- * returns owned *out (clean_close). */
+/* Kafka's defaults for the log.cleaner.* settings. */
+void clean_broker_config_defaults(struct clean_broker_config *cfg);
+/* Timer on srv (NULL: tests tick). borrows: tm, srv. returns owned *out. */
 int clean_open(struct topic_manager *tm, struct net_server *srv,
 	       const struct clean_broker_config *cfg, struct cleaner **out);
-
-/* One tick (now_ms: wall clock): one step of the pass in progress (map
- * or rewrite one segment), or, after the backoff, start a pass on the
- * dirtiest compacted partition. */
+/* One step of the pass in progress, or a scan for the dirtiest log. */
 void clean_tick(struct cleaner *c, int64_t now_ms);
-
-/* Drop the pass in progress (files on disk stay consistent) and free. */
+/* The partitions marked uncleanable that still exist, and their bytes. */
+void clean_uncleanable(struct cleaner *c, int64_t now_ms,
+		       struct clean_uncleanable *out);
+/* Hand fn to every pass this cleaner starts (crash tests). borrows: ctx. */
+void clean_set_swap_hook(struct cleaner *c, clean_swap_hook_fn fn, void *ctx);
+/* Assert the cleaner's state rules; clean_tick runs it after each tick. */
+void clean_check(const struct cleaner *c);
+/* Drop the pass in progress (files stay consistent) and free. */
 void clean_close(struct cleaner *c);
 
 #endif

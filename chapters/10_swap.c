@@ -3,52 +3,35 @@
  * Chapter 10 — compaction, part 2: the swap, replacing a segment safely.
  *
  * Concept:
- *   A cleaning pass (10_compaction.c) writes the survivors of a segment
- *   to a new file, <base>.log.cleaned; that file must then take the old
- *   segment's place, and the process may die at any instant while it
- *   does (kill -9, power loss). Writing over the old file would leave a
- *   half-old, half-new segment; deleting it first would leave none. So
- *   the new file moves in by renames, each made durable by an fsync of
- *   the directory, in an order where <base>.log is always one whole
- *   segment, old or new, and no index ever describes the wrong file.
- *   Then the log's struct segment is replaced by one reading the new file.
+ *   A pass writes a segment's survivors to <base>.log.cleaned; that file
+ *   must take the old one's place while the process may die at any
+ *   instant. Writing over the old file would leave a mix; deleting it
+ *   first would leave nothing. So the new file moves in by renames, each
+ *   made durable by an fsync of the directory, in an order where
+ *   <base>.log is always one whole segment and no index describes the
+ *   wrong file; then chapter 03 reopens it (log_replace_segment).
  *
  * Kafka:
- *   UnifiedLog.replaceSegments and the .cleaned and .swap file suffixes;
- *   at startup Kafka's log loading completes the swaps it finds.
+ *   UnifiedLog.replaceSegments; the .cleaned and .swap suffixes.
  *
  * Interface:
- *   - clean_swap_in(log, i, cleaned) (10_compaction_internal.h): cleaned
- *     is segs[i]'s <base>.log.cleaned, written and fsynced by the caller,
- *     which has reported CLEAN_STEP_CLEANED_WRITTEN (clean_swap_done).
- *   - After KB_OK, segs[i] is a new struct segment with new indexes: a
- *     pointer to the old ones (a log_read_result) is stale. After an
- *     error, segs[i] in memory is unchanged (it reads the old inode) and
- *     the directory is as recovery expects it.
- *   - clean_set_swap_hook (10_compaction.h) installs a callback run after
- *     each durable step (enum clean_swap_step); crash tests end the
- *     process there.
+ *   - clean_swap_in(log, i, cleaned, hook) (10_compaction_internal.h):
+ *     cleaned is written and fsynced; hook runs after each durable step.
+ *   - After KB_OK, segs[i] is a new struct segment; after an error it is
+ *     unchanged and the directory is as recovery expects it.
  *   Single-threaded: runs on the reactor thread, inside one cleaner step.
  *
  * Invariants:
- *   1. At every instant the directory holds either the old <base>.log or
- *      the new one, complete and fsynced: the only step from one to the
- *      other is one atomic rename.
- *   2. An index that does not match its .log is missing, never stale:
- *      the old .index and .timeindex are unlinked before that rename,
- *      and log_open rebuilds a missing index.
+ *   1. The directory always holds the old <base>.log or the new one,
+ *      complete and fsynced: one atomic rename goes from one to the other.
+ *   2. An index that does not match its .log is missing, never stale.
  *
  * Simplifications:
- *   - A swap left by a crash is rolled back (chapter 03 deletes *.swap):
- *     the original .log is intact until the rename, so nothing is lost.
- *     Kafka completes swaps because its swaps can merge several segments.
+ *   - A swap left by a crash is rolled back (chapter 03 deletes *.swap).
  *   - One swap replaces one segment by one file of the same name.
- *   - One hook per process, for tests.
  *
  * See also: docs/10_swap.md, diagrams/10_swap.dot,
- *   tests/10_compaction_test.c (a crash at each step), 10_compaction.c;
- *   chapters 01 (seg_open, seg_recover), 02 (idx_set_rebuild), 03
- *   (log_open, which deletes stray .cleaned and .swap files).
+ *   tests/10_compaction_test.c (a crash at each step); chapters 01, 03.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,18 +40,9 @@
 
 #include "00_base.h"
 #include "01_segment.h"
-#include "02_index.h"
 #include "03_log.h"
 #include "10_compaction.h"
 #include "10_compaction_internal.h"
-
-/* The swap hook of this process (tests), and its ctx. */
-static clean_swap_hook_fn clean_hook;
-static void *clean_hook_ctx;
-
-/* ---- Prototypes of the static helpers, in reading order ---- */
-
-static int clean_swap_reopen(struct log *log, size_t i);
 
 /* ---- The swap ---- */
 
@@ -83,7 +57,8 @@ static int clean_swap_reopen(struct log *log, size_t i);
  *   5. open the new file, rebuild and fsync its indexes.
  * A crash before 4 leaves the old .log whole (the .swap is deleted at
  * open); after 4, the new one (its indexes are rebuilt at open). */
-int clean_swap_in(struct log *log, size_t i, const char *cleaned)
+int clean_swap_in(struct log *log, size_t i, const char *cleaned,
+		  const struct clean_hook *hook)
 {
 	struct log_segment *ls = &log->segs[i];
 	char swap[CLEAN_PATH_MAX];
@@ -94,7 +69,7 @@ int clean_swap_in(struct log *log, size_t i, const char *cleaned)
 		rc = KB_ERR_IO;
 	}
 	if (rc == KB_OK && (rc = kb_fsync_dir(log->dir)) == KB_OK)
-		clean_swap_done(CLEAN_STEP_SWAP_RENAMED);
+		clean_hook_run(hook, CLEAN_STEP_SWAP_RENAMED);
 	if (rc == KB_OK && (unlink(ls->idx.offsets->path) != 0 ||
 			    unlink(ls->idx.times->path) != 0)) {
 		KB_ERROR("unlink index of %s: %s", ls->seg->path,
@@ -102,69 +77,16 @@ int clean_swap_in(struct log *log, size_t i, const char *cleaned)
 		rc = KB_ERR_IO;
 	}
 	if (rc == KB_OK)
-		clean_swap_done(CLEAN_STEP_INDEXES_UNLINKED);
+		clean_hook_run(hook, CLEAN_STEP_INDEXES_UNLINKED);
 	if (rc == KB_OK && rename(swap, ls->seg->path) != 0) {
 		KB_ERROR("rename %s: %s", swap, strerror(errno));
 		rc = KB_ERR_IO;
 	}
 	if (rc == KB_OK && (rc = kb_fsync_dir(log->dir)) == KB_OK)
-		clean_swap_done(CLEAN_STEP_LOG_REPLACED);
+		clean_hook_run(hook, CLEAN_STEP_LOG_REPLACED);
 	if (rc == KB_OK)
-		rc = clean_swap_reopen(log, i);
+		rc = log_replace_segment(log, i);
 	if (rc == KB_OK)
-		clean_swap_done(CLEAN_STEP_DONE);
+		clean_hook_run(hook, CLEAN_STEP_DONE);
 	return rc;
 }
-
-/* Step 5: replace segs[i] in memory by the new file. It keeps the old
- * next offset (the next segment's base: its last batch may be gone) and
- * gets fresh, sealed indexes. The new structs are complete before the
- * old ones go, so a failure leaves the log as it was in memory (reading
- * the old inode) and the directory as recovery expects it. The old
- * structs close on replaced inodes; a response still sending from them
- * holds its own fd. */
-static int clean_swap_reopen(struct log *log, size_t i)
-{
-	struct log_segment *ls = &log->segs[i], fresh;
-	int64_t base = ls->seg->base_offset, next = ls->seg->next_offset;
-	int rc = seg_open(log->dir, base, false, &fresh.seg);
-	if (rc != KB_OK)
-		return rc;
-	if ((rc = seg_recover(fresh.seg, 0, NULL)) == KB_OK)
-		rc = idx_set_open(&fresh.idx, log->dir, base,
-				  (size_t)log->cfg.segment_index_bytes,
-				  (uint32_t)log->cfg.index_interval_bytes);
-	if (rc != KB_OK) {
-		seg_close(fresh.seg);
-		return rc;
-	}
-	fresh.seg->next_offset = next;
-	if ((rc = idx_set_rebuild(&fresh.idx, fresh.seg, true)) == KB_OK)
-		rc = idx_set_flush(&fresh.idx);
-	if (rc == KB_OK)
-		rc = kb_fsync_dir(log->dir);
-	if (rc != KB_OK) {
-		idx_set_close(&fresh.idx);
-		seg_close(fresh.seg);
-		return rc;
-	}
-	idx_set_close(&ls->idx);
-	seg_close(ls->seg);
-	*ls = fresh;
-	return KB_OK;
-}
-
-/* Step is durable: tell the hook (a crash test may end the process). */
-void clean_swap_done(enum clean_swap_step step)
-{
-	if (clean_hook)
-		clean_hook(step, clean_hook_ctx);
-}
-
-/* One hook for the whole process: the swap has no other state. */
-void clean_set_swap_hook(clean_swap_hook_fn fn, void *ctx)
-{
-	clean_hook = fn;
-	clean_hook_ctx = ctx;
-}
-

@@ -1354,6 +1354,40 @@ static void test_seg_delete_removes_file(void **state)
 	tu_rmrf(dir);
 }
 
+/* ---- seg_check: the invariants hold after each mutation ---- */
+
+static void test_seg_check_holds_after_each_mutation(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	static uint8_t buf[BATCH_CAP];
+	struct segment *seg = open_new(dir, 100);
+	seg_check_file(seg);
+	int64_t next = 100;
+	uint64_t boundary = 0;
+	for (int i = 0; i < 5; i++) {
+		size_t len = build(buf, next, 3, 1000 + i);
+		assert_int_equal(seg_append(seg, buf, len), KB_OK);
+		seg_check_file(seg);
+		assert_true(seg->dirty); /* 5 */
+		next += 3;
+		if (i == 1)
+			boundary = seg->size;
+	}
+	assert_int_equal(seg_flush(seg), KB_OK);
+	seg_check_file(seg);
+	assert_false(seg->dirty);
+	assert_int_equal(seg_truncate(seg, boundary), KB_OK);
+	seg_check_file(seg);
+	assert_int_equal(seg->next_offset, 106);
+	seg_close(seg);
+	seg = reopen(dir, 100, NULL);
+	seg_check_file(seg);
+	assert_int_equal(seg->next_offset, 106);
+	seg_close(seg);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1368,6 +1402,7 @@ int main(void)
 		cmocka_unit_test(test_seg_batch_set_base_offset_keeps_crc_valid),
 		cmocka_unit_test(test_seg_file_name_is_20_digits),
 		cmocka_unit_test(test_seg_parse_file_name),
+		cmocka_unit_test(test_seg_check_holds_after_each_mutation),
 		cmocka_unit_test(test_seg_open_creates_empty_file_named_by_base_offset),
 		cmocka_unit_test(test_seg_open_missing_without_create_is_notfound),
 		cmocka_unit_test(test_seg_open_does_not_scan),

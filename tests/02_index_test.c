@@ -1234,6 +1234,39 @@ static void test_idx_set_close_keeps_files_delete_removes_them(void **state)
 	fixture_free(&f);
 }
 
+/* ---- idx_assert: Invariant 4 after each change, and the tail ---- */
+
+static void test_idx_assert_holds_after_each_change(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct idx *ox = open_idx(dir, 100, IDX_OFFSET, 64 * 8);
+	struct idx *tx = open_idx(dir, 100, IDX_TIME, 64 * 12);
+	idx_assert(ox);
+	idx_assert(tx);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(idx_append_offset(ox, 100 + 3 * i,
+						   (uint32_t)(200 * i)), KB_OK);
+		assert_int_equal(idx_append_time(tx, 5000 + i, 100 + 3 * i),
+				 KB_OK);
+		idx_assert(ox);
+		idx_assert(tx);
+	}
+	assert_int_equal(idx_truncate_to(ox, 130), KB_OK);
+	assert_int_equal(idx_truncate_to(tx, 130), KB_OK);
+	idx_assert(ox);
+	idx_assert(tx);
+	assert_int_equal(ox->entries, 10);
+	assert_int_equal(idx_trim(ox), KB_OK);
+	idx_assert(ox);
+	assert_int_equal(ox->map_len, ox->entries * ox->entry_size);
+	assert_int_equal(idx_reset(tx), KB_OK);
+	idx_assert(tx);
+	idx_close(ox);
+	idx_close(tx);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1274,6 +1307,7 @@ int main(void)
 		cmocka_unit_test(test_idx_set_rebuild_stops_at_a_damaged_batch),
 		cmocka_unit_test(test_idx_never_crashes_on_garbage),
 		cmocka_unit_test(test_idx_set_close_keeps_files_delete_removes_them),
+		cmocka_unit_test(test_idx_assert_holds_after_each_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

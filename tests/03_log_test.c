@@ -1368,6 +1368,75 @@ static void test_log_index_interval_resumes_across_restart_and_truncation(void *
 	tu_rmrf(dir);
 }
 
+/* ---- log_check and log_replace_segment ---- */
+
+/* log_check (Invariants 1-4, 7) holds after every kind of change to the
+ * segment array, and each segment's seg_check_file (chapter 01) too. */
+static void test_log_check_holds_after_each_change(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config c = tl_cfg();
+	struct log *log = tl_open(dir, &c, NULL);
+	log_check(log);
+	for (int i = 0; i < 40; i++) { /* rolls many segments */
+		tl_append(log, 3, T0 + i, 40, i / 10);
+		log_check(log);
+		seg_check_file(log->segs[log->nsegs - 1].seg);
+	}
+	assert_true(log->nsegs > 4);
+	assert_int_equal(log_advance_start_offset(log,
+			 log->segs[2].seg->base_offset + 1), KB_OK);
+	log_check(log);
+	assert_int_equal(log_truncate_to(log, log_end_offset(log) - 10), KB_OK);
+	log_check(log);
+	assert_int_equal(log_flush(log), KB_OK);
+	for (size_t i = 0; i < log->nsegs; i++)
+		seg_check_file(log->segs[i].seg);
+	log_close(log);
+	log = tl_open(dir, &c, NULL); /* recovery from scratch */
+	log_check(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* The file of a sealed segment replaced on disk (here by a copy of
+ * itself): log_replace_segment gives segs[i] a new struct segment and
+ * indexes reading it, keeps its next offset, and refuses the active one. */
+static void test_log_replace_segment_reopens_a_sealed_segment(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config c = tl_cfg();
+	struct log *log = tl_open(dir, &c, NULL);
+	for (int i = 0; i < 20; i++)
+		tl_append(log, 3, T0 + i, 40, -1);
+	assert_true(log->nsegs > 2);
+	const struct segment *old = log->segs[1].seg;
+	int64_t next = old->next_offset;
+	uint64_t size = old->size;
+	char *copy = tl_path(dir, "copy");
+	char cmd[8192];
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && mv '%s' '%s'", old->path,
+		 copy, copy, old->path);
+	assert_int_equal(system(cmd), 0);
+	free(copy);
+	assert_int_equal(log_replace_segment(log, 1), KB_OK);
+	assert_int_equal(log->segs[1].seg->next_offset, next);
+	assert_int_equal(log->segs[1].seg->size, size);
+	const char *why = NULL;
+	assert_int_equal(idx_set_check(&log->segs[1].idx, log->segs[1].seg,
+				       &why), KB_OK);
+	struct log_read_result rr;
+	assert_int_equal(log_read(log, log->segs[1].seg->base_offset, 1 << 16,
+				  INT64_MAX, true, &rr), KB_OK);
+	assert_ptr_equal(rr.seg, log->segs[1].seg);
+	assert_int_equal(log_replace_segment(log, log->nsegs - 1),
+			 KB_ERR_INVAL);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1417,6 +1486,8 @@ int main(void)
 		cmocka_unit_test(test_log_open_rebuilds_deleted_index_byte_identical),
 		cmocka_unit_test(test_log_open_rebuilds_corrupt_index_byte_identical),
 		cmocka_unit_test(test_log_index_interval_resumes_across_restart_and_truncation),
+		cmocka_unit_test(test_log_check_holds_after_each_change),
+		cmocka_unit_test(test_log_replace_segment_reopens_a_sealed_segment),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/wait.h>
 #include <zlib.h>
@@ -63,6 +64,16 @@ static struct clean_config tc_clean_cfg(void)
 	c.min_cleanable_dirty_ratio = 0.0;
 	c.delete_retention_ms = 1000;
 	return c;
+}
+
+/* clean_log with the first dirty offset in a variable of the test. */
+static int tc_clean(struct log *log, const struct clean_config *cc,
+		    int64_t *first_dirty, int64_t now_ms, struct clean_stats *st)
+{
+	struct clean_at at = {*first_dirty, now_ms};
+	int rc = clean_log(log, cc, &at, st);
+	*first_dirty = at.first_dirty;
+	return rc;
 }
 
 static struct log *tc_open(const char *dir,
@@ -250,7 +261,7 @@ static void test_clean_keeps_latest_value_per_key_at_its_offset(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	int64_t first_dirty = 0, end = tc_active_base(log);
 	struct clean_stats st;
-	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &first_dirty, T0, &st), KB_OK);
 	assert_int_equal(first_dirty, end);
 	assert_true(st.bytes_after < st.bytes_before);
 	tc_expect(&m, end, false, &want);
@@ -282,7 +293,7 @@ static void test_clean_batch_keeps_base_offset_and_producer_fields(void **state)
 	tc_fill(log, NULL, 40, 40, T0);      /* rolls: the three above are old */
 	struct clean_config cc = tc_clean_cfg();
 	int64_t first_dirty = 0;
-	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &first_dirty, T0, NULL), KB_OK);
 	struct seg_batch b;
 	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
 	size_t got;
@@ -337,19 +348,19 @@ static void test_clean_tombstone_removed_only_after_delete_retention(
 	int64_t fd = 0;
 	struct clean_stats st;
 	/* Pass 1: the tombstone is dirty, it must survive one pass. */
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 5000, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 5000, &st), KB_OK);
 	assert_int_equal(st.tombstones_removed, 0);
 	tc_read_all(log, &got);
 	assert_true(tc_has_tombstone(&got, "gone"));
 	/* Pass 2: clean now, but younger than delete.retention.ms. */
 	tc_dirty_round(log, &m, T0 + 100);
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 900, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 900, &st), KB_OK);
 	assert_int_equal(st.tombstones_removed, 0);
 	tc_read_all(log, &got);
 	assert_true(tc_has_tombstone(&got, "gone"));
 	/* Pass 3: older than delete.retention.ms: removed, value and all. */
 	tc_dirty_round(log, &m, T0 + 200);
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 1001, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 1001, &st), KB_OK);
 	assert_int_equal(st.tombstones_removed, 1);
 	tc_read_all(log, &got);
 	assert_false(tc_has_tombstone(&got, "gone"));
@@ -394,7 +405,7 @@ static void test_clean_deletes_segments_left_empty(void **state)
 	assert_int_equal(tc_count_suffix(dir, ".log"), (int)before);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t first_dirty = 0, end = tc_active_base(log);
-	assert_int_equal(clean_log(log, &cc, &first_dirty, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &first_dirty, T0, NULL), KB_OK);
 	/* first segment (empty, kept), the latest value's, the active one */
 	assert_int_equal(log->nsegs, 3);
 	assert_int_equal(log->segs[0].seg->size, 0);
@@ -428,7 +439,7 @@ static void test_clean_never_touches_active_segment(void **state)
 	char *path = strdup(act->path);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	size_t after_len;
 	uint8_t *after = tu_read_all(path, &after_len);
 	assert_int_equal(after_len, before_len);
@@ -454,11 +465,11 @@ static void test_clean_respects_min_compaction_lag(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	cc.min_compaction_lag_ms = 5000;
 	struct clean_sections s;
-	clean_sections_find(log, &cc, 0, T0 + 12000, &s);
+	clean_sections_find(log, &cc, (struct clean_at){0, T0 + 12000}, &s);
 	assert_true(s.first_uncleanable <= young);
 	assert_true(s.first_uncleanable > 0);
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0 + 12000, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0 + 12000, NULL), KB_OK);
 	assert_int_equal(fd, s.first_uncleanable);
 	tc_expect(&m, s.first_uncleanable, false, &want);
 	tc_read_all(log, &got);
@@ -475,23 +486,23 @@ static void test_clean_respects_min_cleanable_dirty_ratio(void **state)
 	tc_fill(log, NULL, 200, 50, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	/* A little new dirty data: far below a ratio of 0.5. */
 	tc_fill(log, NULL, 12, 50, T0);
 	struct clean_sections s;
 	cc.min_cleanable_dirty_ratio = 0.5;
-	clean_sections_find(log, &cc, fd, T0, &s);
+	clean_sections_find(log, &cc, (struct clean_at){fd, T0}, &s);
 	assert_true(s.dirty_bytes > 0);
 	assert_true(s.dirty_ratio < 0.5);
 	int64_t fd2 = fd;
-	assert_int_equal(clean_log(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
+	assert_int_equal(tc_clean(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
 	assert_int_equal(fd2, fd);
 	cc.min_cleanable_dirty_ratio = 0.01;
-	assert_int_equal(clean_log(log, &cc, &fd2, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd2, T0, NULL), KB_OK);
 	assert_true(fd2 > fd);
 	/* Nothing dirty: nothing to do whatever the ratio. */
 	cc.min_cleanable_dirty_ratio = 0.0;
-	assert_int_equal(clean_log(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
+	assert_int_equal(tc_clean(log, &cc, &fd2, T0, NULL), KB_ERR_NOTFOUND);
 	log_close(log);
 	tu_rmrf(dir);
 }
@@ -513,9 +524,13 @@ static void tc_clean_and_crash(const char *dir, enum clean_swap_step step)
 	if (pid == 0) {
 		struct log *log = tc_open(dir, NULL);
 		struct clean_config cc = tc_clean_cfg();
-		int64_t fd = 0;
-		clean_set_swap_hook(tc_crash_at, &step);
-		clean_log(log, &cc, &fd, T0, NULL);
+		struct clean_pass *p;
+		bool done = false;
+		if (clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p) == KB_OK) {
+			clean_pass_set_swap_hook(p, tc_crash_at, &step);
+			while (!done && clean_pass_step(p, log, &done) == KB_OK)
+				;
+		}
 		_exit(1); /* the step never came */
 	}
 	int status;
@@ -560,7 +575,7 @@ static void test_clean_crash_at_each_swap_step_loses_nothing(void **state)
 			/* And a pass after the restart finishes the job. */
 			struct clean_config cc = tc_clean_cfg();
 			int64_t fd = 0;
-			assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+			assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 			tc_read_all(log, &got);
 			tc_assert_same(&want, &got);
 			log_close(log);
@@ -581,7 +596,7 @@ static void test_clean_indexes_consistent_after_cleaning(void **state)
 	tc_fill(log, &m, 300, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	tc_assert_indexes(log);
 	tc_read_all(log, &got);
 	/* Every surviving offset is found by a read starting at it. */
@@ -639,7 +654,7 @@ static void test_clean_reads_gzip_batches(void **state)
 	tc_fill(log, NULL, 40, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	static struct tc_recs got;
 	tc_read_all(log, &got);
 	assert_int_equal(got.r[0].offset, 1);
@@ -681,7 +696,7 @@ static void test_clean_keeps_other_codecs_whole(void **state)
 	static struct tu_log_capture cap;
 	kb_log_set_level(KB_LOG_INFO);
 	tu_log_capture_start(&cap);
-	assert_int_equal(clean_log(log, &cc, &fd, T0, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, &st), KB_OK);
 	tu_log_capture_stop();
 	kb_log_set_level(KB_LOG_WARN);
 	assert_int_equal(st.batches_kept_whole, 1);
@@ -707,7 +722,7 @@ static void test_clean_drops_records_without_key(void **state)
 	tc_fill(log, NULL, 40, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, NULL), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, NULL), KB_OK);
 	static struct tc_recs got;
 	tc_read_all(log, &got);
 	assert_int_equal(got.r[0].offset, 1);
@@ -718,33 +733,132 @@ static void test_clean_drops_records_without_key(void **state)
 
 /* ---- Invariant 5 and the Interface rules of a pass in steps ---- */
 
-static void test_clean_pass_step_maps_or_rewrites_one_segment(void **state)
+static void test_clean_pass_step_stays_within_its_budget(void **state)
 {
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct log *log = tc_open(dir, NULL);
-	tc_fill(log, NULL, 200, 7, T0);
-	size_t sealed = log->nsegs - 1; /* cleaning may delete some */
+	tc_fill(log, NULL, 2000, 7, T0);
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	assert_int_equal(clean_pass_stats(p)->segments_mapped, 0);
 	assert_int_equal(clean_pass_end(p), -1); /* nothing mapped yet */
 	bool done = false;
-	int steps = 0;
 	while (!done) {
-		const struct clean_stats *st = clean_pass_stats(p);
-		int before = st->segments_mapped + st->segments;
 		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
-		if (!done)
-			assert_int_equal(st->segments_mapped + st->segments,
-					 before + 1);
+		clean_pass_check(p);
+		assert_true(clean_pass_stats(p)->work_max_step <=
+			    CLEAN_STEP_WORK + 256);
+	}
+	assert_int_equal(clean_pass_end(p), tc_active_base(log));
+	assert_true(clean_pass_stats(p)->segments > 0);
+	clean_pass_free(p);
+	tc_assert_indexes(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* Values of the big gzip batches: 60,000 bytes of 'x'. */
+#define TC_BIG_VALUE 60000
+
+/* Append one gzip batch of n records "b<i>" = TC_BIG_VALUE bytes of 'x':
+ * its records area inflates to n * 60 kB, from a few hundred times less. */
+static void tc_put_big_gzip(struct log *log, int n, int64_t ts)
+{
+	size_t cap = (size_t)n * (TC_BIG_VALUE + 64) + 4096;
+	uint8_t *plain = malloc(cap), *gz = malloc(cap / 4);
+	char *val = malloc(TC_BIG_VALUE + 1);
+	static char keys[2048][16];
+	static struct tu_record r[2048];
+	assert_true(plain && gz && val && n <= 2048);
+	memset(val, 'x', TC_BIG_VALUE);
+	val[TC_BIG_VALUE] = 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof keys[i], "b%d", i);
+		r[i] = (struct tu_record){keys[i], val, ts};
+	}
+	size_t len = tu_batch_build(plain, cap, 0, r, n);
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	assert_int_equal(deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = plain + 61;
+	zs.avail_in = (uInt)(len - 61);
+	zs.next_out = gz + 61;
+	zs.avail_out = (uInt)(cap / 4 - 61);
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t clen = 61 + zs.total_out;
+	deflateEnd(&zs);
+	memcpy(gz, plain, 61);
+	kb_put_be32(gz + SEG_OFF_BATCH_LENGTH, (uint32_t)(clen - 12));
+	kb_put_be16(gz + SEG_OFF_ATTRIBUTES, 1);
+	kb_put_be32(gz + SEG_OFF_CRC, tu_crc32c(gz + 21, clen - 21));
+	assert_int_equal(log_append(log, gz, clen, -1, ts, NULL), KB_OK);
+	free(plain);
+	free(gz);
+	free(val);
+}
+
+/* INVARIANT 5 against a gzip bomb: a batch inflating to 63 MiB is
+ * cleaned in steps of at most CLEAN_STEP_WORK bytes inflated (never in
+ * one go), and one inflating past 64 MiB is kept whole, also in steps.
+ * The first batch loses b0: rebuilt, 63 MiB copied in steps too. */
+static void test_clean_step_inflates_at_most_its_budget(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config lc = tc_log_cfg();
+	lc.segment_bytes = 16 << 20;
+	lc.segment_ms = 1000; /* each append below rolls a segment */
+	struct log *log = NULL;
+	assert_int_equal(log_open(dir, &lc, NULL, &log), KB_OK);
+	tc_put_big_gzip(log, 1100, T0); /* 0-1099: 63 MiB inflated */
+	tc_put_big_gzip(log, 1150, T0 + 2000); /* past the 64 MiB bound */
+	tc_put(log, NULL, "b0", "new", T0 + 4000); /* supersedes offset 0 */
+	tc_put(log, NULL, "z", "z", T0 + 6000);
+	struct clean_config cc = tc_clean_cfg();
+	struct clean_pass *p;
+	assert_int_equal(log->nsegs, 4);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
+	bool done = false;
+	int steps = 0;
+	static struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	while (!done) {
+		uint64_t before = clean_pass_stats(p)->bytes_inflated;
+		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
+		clean_pass_check(p);
+		assert_true(clean_pass_stats(p)->bytes_inflated - before <=
+			    CLEAN_STEP_WORK);
+		assert_true(clean_pass_stats(p)->work_max_step <=
+			    CLEAN_STEP_WORK + 256);
 		steps++;
 	}
-	/* Map every sealed segment, rewrite each, and one step says done. */
-	assert_int_equal((size_t)steps, 2 * sealed + 1);
-	assert_int_equal(clean_pass_end(p), tc_active_base(log));
+	tu_log_capture_stop();
+	assert_non_null(strstr(cap.text, "inflates beyond 64 MiB"));
+	const struct clean_stats *st = clean_pass_stats(p);
+	/* Each batch was inflated (map, then rewrite) in many steps. */
+	assert_true(st->bytes_inflated > (uint64_t)2 * 63 * (1 << 20));
+	assert_true(steps > 3 * 63);
+	assert_int_equal(st->batches_kept_whole, 1);
 	clean_pass_free(p);
+	/* The first batch lost b0: rebuilt, uncompressed, 1,099 records at
+	 * their offsets; the second is still gzip, as it was. */
+	struct seg_batch b;
+	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
+	assert_int_equal(b.attributes & SEG_ATTR_COMPRESSION_MASK, 0);
+	assert_int_equal(b.records_count, 1099);
+	assert_int_equal(b.base_offset, 0);
+	assert_int_equal(seg_read_batch(log->segs[1].seg, 0, &b), KB_OK);
+	assert_int_equal(b.attributes & SEG_ATTR_COMPRESSION_MASK, 1);
+	assert_int_equal(b.records_count, 1150);
+	tc_assert_indexes(log);
+	log_close(log);
+	/* What was written is whole: recovery from scratch keeps it all. */
+	assert_int_equal(log_open(dir, &lc, NULL, &log), KB_OK);
+	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
+	assert_int_equal(b.records_count, 1099);
 	log_close(log);
 	tu_rmrf(dir);
 }
@@ -759,7 +873,7 @@ static void test_clean_map_budget_maps_at_least_one_segment(void **state)
 	cc.map_max_bytes = 1;
 	int64_t fd = 0;
 	struct clean_stats st;
-	assert_int_equal(clean_log(log, &cc, &fd, T0, &st), KB_OK);
+	assert_int_equal(tc_clean(log, &cc, &fd, T0, &st), KB_OK);
 	assert_int_equal(st.segments_mapped, 1);
 	assert_int_equal(fd, log->segs[1].seg->base_offset);
 	log_close(log);
@@ -777,7 +891,7 @@ static void test_clean_pass_goes_on_after_appends_and_retention(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	bool done = false;
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
 	/* Between two steps: DeleteRecords drops the first two segments,
 	 * and appends roll new ones. */
@@ -804,7 +918,7 @@ static void test_clean_pass_dropped_when_log_truncated(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	bool done = false;
-	assert_int_equal(clean_pass_new(log, &cc, 0, T0, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
 	while (clean_pass_end(p) < 0) /* map it all */
 		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
 	assert_int_equal(log_truncate_to(log, clean_pass_end(p) - 1), KB_OK);
@@ -844,8 +958,10 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 	clean_broker_config_defaults(&cc);
 	struct cleaner *c;
 	assert_int_equal(clean_open(tm, NULL, &cc, &c), KB_OK);
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100; i++) {
 		clean_tick(c, T0);
+		clean_check(c);
+	}
 	uint64_t h_after = 0, t_after = 0;
 	for (size_t i = 0; i < h->log->nsegs; i++)
 		h_after += h->log->segs[i].seg->size;
@@ -853,6 +969,128 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 		t_after += t->log->segs[i].seg->size;
 	assert_int_equal(h_after, h_before);
 	assert_true(t_after < t_before / 4);
+	clean_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+/* A segment deleted by DeleteRecords while the pass is in the middle of
+ * rewriting it (its copy half written, over many steps): the walk drops
+ * it and its .cleaned file, and the pass goes on to the next segment. */
+static void test_clean_segment_deleted_mid_rewrite_is_dropped(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct log_config lc = tc_log_cfg();
+	lc.segment_bytes = 16 << 20;
+	lc.segment_ms = 1000;
+	struct log *log = NULL;
+	assert_int_equal(log_open(dir, &lc, NULL, &log), KB_OK);
+	tc_put_big_gzip(log, 200, T0);        /* 0-199: 12 MB inflated */
+	tc_put_big_gzip(log, 200, T0 + 2000); /* 200-399: the same keys */
+	tc_put(log, NULL, "z", "z", T0 + 4000);
+	tc_put(log, NULL, "z", "z", T0 + 6000);
+	assert_int_equal(log->nsegs, 4);
+	int64_t second = log->segs[1].seg->base_offset;
+	struct clean_config cc = tc_clean_cfg();
+	struct clean_pass *p;
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0},
+					&p), KB_OK);
+	bool done = false;
+	int steps = 0;
+	while (!tc_has_suffix(dir, ".cleaned")) {
+		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
+		assert_false(done);
+		assert_true(++steps < 1000);
+	}
+	assert_true(clean_pass_end(p) >= 0); /* mapped, now rewriting 0 */
+	assert_int_equal(log_advance_start_offset(log, second), KB_OK);
+	while (!done) {
+		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
+		clean_pass_check(p);
+	}
+	assert_false(tc_has_suffix(dir, ".cleaned"));
+	assert_int_equal(log->segs[0].seg->base_offset, second);
+	struct seg_batch b; /* segment 1 lost nothing: its keys are latest */
+	assert_int_equal(seg_read_batch(log->segs[0].seg, 0, &b), KB_OK);
+	assert_int_equal(b.records_count, 200);
+	assert_int_equal(b.attributes & SEG_ATTR_COMPRESSION_MASK, 1);
+	clean_pass_free(p);
+	tc_assert_indexes(log);
+	log_close(log);
+	tu_rmrf(dir);
+}
+
+/* Flip one byte of a file in place, as a damaged disk would. */
+static void tc_flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b ^= 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+}
+
+static uint64_t tc_log_bytes(const struct log *log)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < log->nsegs; i++)
+		n += log->segs[i].seg->size;
+	return n;
+}
+
+/* KAFKA: markPartitionUncleanable. A corrupt batch in one compacted
+ * partition marks it uncleanable, said once; the others are still
+ * cleaned, at the next tick rather than after log.cleaner.backoff.ms. */
+static void test_clean_corrupt_partition_does_not_stop_the_others(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_broker_config bc;
+	topic_broker_config_defaults(&bc);
+	snprintf(bc.log_dir, sizeof bc.log_dir, "%s", dir);
+	struct topic_manager *tm;
+	assert_int_equal(topic_manager_open(&bc, NULL, &tm), KB_OK);
+	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"},
+				       {"segment.bytes", "1024"},
+				       {"min.cleanable.dirty.ratio", "0.01"}};
+	assert_int_equal(topic_create(tm, "good", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, "bad", 1, kv, 3, NULL), KB_OK);
+	struct topic_partition *g = topic_partition_find(tm, "good", 0);
+	struct topic_partition *b = topic_partition_find(tm, "bad", 0);
+	struct clean_broker_config cc;
+	clean_broker_config_defaults(&cc);
+	struct cleaner *c;
+	assert_int_equal(clean_open(tm, NULL, &cc, &c), KB_OK);
+	/* "good" is cleaned once, so its dirty ratio is lower than bad's
+	 * (all dirty): the cleaner picks "bad" first. */
+	tc_fill(g->log, NULL, 200, 5, T0);
+	for (int i = 0; i < 50; i++)
+		clean_tick(c, T0);
+	tc_fill(g->log, NULL, 200, 5, T0);
+	tc_fill(b->log, NULL, 200, 5, T0);
+	tc_flip_byte(b->log->segs[0].seg->path, SEG_BATCH_HEADER_LEN + 3);
+	uint64_t g_before = tc_log_bytes(g->log);
+	uint64_t b_before = tc_log_bytes(b->log);
+	static struct tu_log_capture cap;
+	tu_log_capture_start(&cap);
+	for (int i = 0; i < 50; i++)
+		clean_tick(c, T0);
+	for (int i = 0; i < 50; i++) /* past log.cleaner.backoff.ms */
+		clean_tick(c, T0 + CLEAN_DEFAULT_BACKOFF_MS + i);
+	tu_log_capture_stop();
+	assert_true(tc_log_bytes(g->log) < g_before / 2);
+	assert_int_equal(tc_log_bytes(b->log), b_before);
+	const char *said = "bad-0 marked uncleanable";
+	const char *first = strstr(cap.text, said);
+	assert_non_null(first); /* said once */
+	assert_null(strstr(first + strlen(said), said));
+	struct clean_uncleanable u;
+	clean_uncleanable(c, T0, &u);
+	assert_int_equal(u.partitions, 1);
+	assert_true(u.bytes > 0);
 	clean_close(c);
 	topic_manager_close(tm);
 	tu_rmrf(dir);
@@ -874,11 +1112,14 @@ int main(void)
 		cmocka_unit_test(test_clean_reads_gzip_batches),
 		cmocka_unit_test(test_clean_keeps_other_codecs_whole),
 		cmocka_unit_test(test_clean_drops_records_without_key),
-		cmocka_unit_test(test_clean_pass_step_maps_or_rewrites_one_segment),
+		cmocka_unit_test(test_clean_pass_step_stays_within_its_budget),
+		cmocka_unit_test(test_clean_step_inflates_at_most_its_budget),
+		cmocka_unit_test(test_clean_segment_deleted_mid_rewrite_is_dropped),
 		cmocka_unit_test(test_clean_map_budget_maps_at_least_one_segment),
 		cmocka_unit_test(test_clean_pass_goes_on_after_appends_and_retention),
 		cmocka_unit_test(test_clean_pass_dropped_when_log_truncated),
 		cmocka_unit_test(test_clean_tick_cleans_only_compacted_topics),
+		cmocka_unit_test(test_clean_corrupt_partition_does_not_stop_the_others),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,10 @@ has run, a consumer reading from the beginning sees exactly the latest
 value of each live key at the offset it was acknowledged at, plus the
 active segment as it was written; the same after a SIGKILL in the middle
 of a cleaning pass and a restart. And __consumer_offsets stays a few
-segments small under a consumer committing every 10 ms for a minute."""
+segments small under a consumer committing every 10 ms for a minute. And
+gzip batches that inflate to a megabyte each (the most produce accepts),
+hundreds of them in one segment, are cleaned while another producer keeps
+getting acknowledgements with no gap over a second."""
 import os
 import re
 import time
@@ -16,6 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, \
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import Broker, run_tests
+from test_bad_input import STALL_MAX_S, BackgroundProducer
 
 TOPIC = "table"
 UPDATES = 100000
@@ -271,6 +275,100 @@ def test_consumer_offsets_stay_small_under_commits_every_10ms():
         got = c.committed([TopicPartition("work", 0)], timeout=15)
         c.close()
         assert got[0].offset == commits, (got[0].offset, commits)
+
+
+BOMB_TOPIC = "bombs"
+BOMB_KEYS = 10          # every batch holds k0..k9: each supersedes the last
+BOMB_VALUE = 99000      # bytes of zeros: a batch inflates to ~990 kB
+BOMB_BATCHES = 420      # about 370 of them fill the first 384 KiB segment
+
+
+def test_gzip_bombs_on_a_compacted_topic_never_stall_other_clients():
+    """420 gzip batches, each inflating to about 1 MB (librdkafka's
+    batch.size and the broker's message.max.bytes: the largest produce
+    accepts) from about 1 kB, so one 384 KiB segment holds some 370 MB of
+    records. The cleaner maps and rewrites it while a background producer
+    keeps producing: no gap between its acknowledgements exceeds 1 s,
+    and the cleaned topic holds the latest value of each key."""
+    conf = {"log.cleaner.backoff.ms": "100"}
+    with Broker(conf) as b:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic(BOMB_TOPIC, 1, 1, config={
+            "cleanup.policy": "compact", "segment.bytes": "393216",
+            "min.cleanable.dirty.ratio": "0.01"})])[BOMB_TOPIC].result(15)
+        background = BackgroundProducer(b.bootstrap)
+        background.thread.start()
+        try:
+            acked = produce_bombs(b)
+            wait_for(lambda: log_count(b, b"cleaner: cleaned %s-0"
+                                       % BOMB_TOPIC.encode()) > 0,
+                     "a pass over the gzip batches", timeout=120)
+        finally:
+            background.stop.set()
+            background.thread.join(30)
+        assert b.alive(), "broker died:\n" + b.log_tail()
+        assert background.delivered > 50 and not background.errors, \
+            (background.delivered, background.errors[:3])
+        print("background producer: %d acknowledged, longest gap %.3f s"
+              % (background.delivered, background.longest_gap))
+        assert background.longest_gap <= STALL_MAX_S, \
+            "the cleaner stalled the producer %.2f s" % background.longest_gap
+        latest = {}
+        for off in sorted(acked):
+            latest[acked[off]] = off
+        got = consume_bombs(b)
+        for key, off in latest.items():
+            assert got.get(off) == key, (key, off, got.get(off))
+
+
+def produce_bombs(b):
+    """BOMB_BATCHES gzip batches of BOMB_KEYS records; {offset: key}."""
+    acked, errors = {}, []
+
+    def on_delivery(err, msg):
+        if err:
+            errors.append(err)
+        else:
+            acked[msg.offset()] = msg.key()
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all",
+                  "compression.codec": "gzip", "linger.ms": 50,
+                  "batch.num.messages": BOMB_KEYS,
+                  "message.timeout.ms": 60000})
+    zeros = bytes(BOMB_VALUE)
+    for i in range(BOMB_BATCHES * BOMB_KEYS):
+        while True:
+            try:
+                p.produce(BOMB_TOPIC, key=b"k%d" % (i % BOMB_KEYS),
+                          value=zeros, on_delivery=on_delivery)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    p.flush(60)
+    assert not errors and len(acked) == BOMB_BATCHES * BOMB_KEYS, \
+        (errors[:3], len(acked))
+    return acked
+
+
+def consume_bombs(b, timeout=60):
+    """{offset: key} of every record of the bombs topic."""
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bombs",
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "fetch.max.bytes": 64 << 20})
+    c.assign([TopicPartition(BOMB_TOPIC, 0, OFFSET_BEGINNING)])
+    got = {}
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        msgs = c.consume(1000, 0.2)
+        if any(m.error() and m.error().code() == KafkaError._PARTITION_EOF
+               for m in msgs):
+            break
+        for m in msgs:
+            if m.error():
+                raise AssertionError("consume: %s" % m.error())
+            got[m.offset()] = m.key()
+    c.close()
+    return got
 
 
 if __name__ == "__main__":
