@@ -28,7 +28,8 @@
  *   - x86-64 only for the instruction; other CPUs use the table.
  *
  * See also: docs/01_crc32c.md, diagrams/01_crc32c.dot,
- *   tests/01_segment_test.c; 01_segment.c (its caller). Uses chapter 00.
+ *   tests/01_segment_test.c; read next: 01_segment.c (its caller).
+ *   Uses chapters 00 (base).
  */
 #include <pthread.h>
 #include <stdint.h>

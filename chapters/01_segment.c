@@ -35,7 +35,8 @@
  *   checked one by one (docs/01_segment.md). Single-threaded.
  *
  * See also: docs/01_segment.md, diagrams/01_segment.dot,
- *   tests/01_segment_test.c; 01_crc32c.c (seg_crc32c). Uses chapter 00.
+ *   tests/01_segment_test.c; read before: 01_crc32c.c (seg_crc32c).
+ *   Uses chapters 00 (base).
  */
 #include <assert.h>
 #include <errno.h>

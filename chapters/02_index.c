@@ -37,7 +37,8 @@
  *   .txnindex (docs/02_index.md). Single-threaded.
  *
  * See also: docs/02_index.md, diagrams/02_index.dot,
- *   tests/02_index_test.c. Uses chapters 00 and 01.
+ *   tests/02_index_test.c.
+ *   Uses chapters 00 (base), 01 (segment).
  */
 #include <assert.h>
 #include <errno.h>

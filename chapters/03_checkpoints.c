@@ -32,8 +32,9 @@
  *   replication- or cleaner-offset-checkpoint (docs/03_checkpoints.md).
  *
  * See also: docs/03_checkpoints.md, diagrams/03_checkpoints.dot,
- *   tests/03_checkpoints_test.c. Uses chapter 00 only; 03_epochs.c,
- *   03_log.c and 03_recovery.c sit above it.
+ *   tests/03_checkpoints_test.c; 03_epochs.c, 03_log.c and 03_recovery.c
+ *   sit above it.
+ *   Uses chapters 00 (base).
  */
 #include <ctype.h>
 #include <errno.h>

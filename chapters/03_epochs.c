@@ -32,8 +32,9 @@
  *     line per leader change it stays a few lines long.
  *
  * See also: docs/03_epochs.md, diagrams/03_epochs.dot,
- *   tests/03_checkpoints_test.c (the epoch tests); 03_checkpoints.c (the
- *   file format). Uses chapters 00 and 01 (the struct segment it reads).
+ *   tests/03_checkpoints_test.c (the epoch tests); read before:
+ *   03_checkpoints.c (the file format).
+ *   Uses chapters 00 (base).
  */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -39,7 +39,8 @@
  *   (docs/03_log.md). Single-threaded: a log belongs to the reactor.
  *
  * See also: docs/03_log.md, diagrams/03_log.dot, tests/03_log_test.c;
- *   03_checkpoints.c, 03_epochs.c, 03_recovery.c; chapters 00, 01, 02.
+ *   read before: 03_checkpoints.c, 03_epochs.c; read next: 03_recovery.c.
+ *   Uses chapters 00 (base), 01 (segment), 02 (index).
  */
 #include <assert.h>
 #include <dirent.h>

@@ -34,8 +34,9 @@
  *   Single-threaded: log_open runs on the reactor thread.
  *
  * See also: docs/03_recovery.md, diagrams/03_recovery.dot,
- *   tests/03_log_test.c (crash and recovery tests); 03_log.c (what it
- *   opens), 03_checkpoints.c (the hint, the epoch file); chapters 01, 02.
+ *   tests/03_log_test.c (crash and recovery tests); read before: 03_log.c
+ *   (what it opens), 03_checkpoints.c (the hint, the epoch file).
+ *   Uses chapters 00 (base), 01 (segment), 02 (index).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -39,7 +39,9 @@
  *   max.compaction.lag.ms not enforced (docs/10_cleaner.md).
  *
  * See also: docs/10_cleaner.md, diagrams/10_cleaner.dot,
- *   tests/10_compaction_test.c; chapters 03, 05 (net_every), 06.
+ *   tests/10_compaction_test.c; read before: 10_offset_map.c, 10_swap.c,
+ *   10_compaction.c.
+ *   Uses chapters 00 (base), 03 (log), 05 (server), 06 (topics).
  */
 #include <assert.h>
 #include <inttypes.h>

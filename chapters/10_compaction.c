@@ -40,7 +40,8 @@
  *   horizon, gzip only, a rebuilt batch is uncompressed).
  *
  * See also: docs/10_compaction.md, diagrams/10_compaction.dot,
- *   tests/10_compaction_test.c; chapters 01, 03, 04.
+ *   tests/10_compaction_test.c; read before: 10_offset_map.c, 10_swap.c.
+ *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec).
  */
 #include <assert.h>
 #include <errno.h>

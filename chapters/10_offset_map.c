@@ -29,8 +29,8 @@
  *   - Growing rehashes every entry in one call (Kafka preallocates).
  *
  * See also: docs/10_offset_map.md, diagrams/10_offset_map.dot,
- *   tests/10_compaction_test.c, 10_compaction.c; chapters 00 (kb_buf),
- *   04 (struct wire_bytes, through 10_compaction_internal.h).
+ *   tests/10_compaction_test.c; used by 10_compaction.c.
+ *   Uses chapters 00 (base).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -31,7 +31,8 @@
  *   - One swap replaces one segment by one file of the same name.
  *
  * See also: docs/10_swap.md, diagrams/10_swap.dot,
- *   tests/10_compaction_test.c (a crash at each step); chapters 01, 03.
+ *   tests/10_compaction_test.c (a crash at each step).
+ *   Uses chapters 00 (base), 01 (segment), 03 (log).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -30,12 +30,6 @@ PATH = re.compile(r"^(chapters|tests|lab|docs|diagrams|config)/[\w./-]+$")
 SOURCE_DIRS = ("chapters", "tests", "lab")
 USES = re.compile(r"\bUses chapters?\s+(.*?)(?:\.(?:\s|$)|$)", re.S)
 INCLUDE = re.compile(r'^#include "(\d\d)_\w+\.h"', re.M)
-# Files whose "Uses chapters" line another engineer still has to fix: their
-# mismatches are printed as warnings, not errors. Remove a file once fixed.
-USES_PENDING = {
-    "03_checkpoints.c", "03_log.c", "10_cleaner.c", "10_compaction.c",
-    "10_swap.c",
-}
 
 
 def is_cited_name(word):
@@ -134,9 +128,7 @@ def main(root):
             if not os.path.exists(os.path.join(root, need)):
                 errors.append("chapters/%s: missing %s" % (n, need))
         problem = uses_problems(root, n)
-        if problem and n in USES_PENDING:
-            print("warning: chapters/%s: %s (pending its owner's fix)" % (n, problem))
-        elif problem:
+        if problem:
             errors.append("chapters/%s: %s" % (n, problem))
     for e in errors:
         print(e)
