@@ -418,7 +418,7 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 	size_t size = (size_t)records.len; /* one batch: produce_check_shape */
 	int64_t now = kb_now_ms();
 	seg_batch_decode(records.p, size, &h);
-	topic_run_produce_check(c->tm, tp, &h, NULL, &v);
+	topic_run_produce_check(c->tm, tp, &h, &v);
 	if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {
 		res->base_offset = v.duplicate ? v.base_offset : -1;
 		return v.error_code;

@@ -507,12 +507,11 @@ void topic_set_produce_check(struct topic_manager *tm,
 void topic_run_produce_check(struct topic_manager *tm,
 			     struct topic_partition *tp,
 			     const struct seg_batch *batch,
-			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v)
 {
 	*v = (struct topic_produce_verdict){KAFKA_ERR_NONE, false, -1};
 	if (tm->produce_check)
-		tm->produce_check(tm->produce_check_ctx, tp, batch, prev, v);
+		tm->produce_check(tm->produce_check_ctx, tp, batch, v);
 }
 
 /* The subscribers, and how many. */

@@ -205,10 +205,9 @@ struct topic_produce_verdict {
 	int64_t base_offset; /* of the original batch, when duplicate */
 };
 
-/* Chapter 11: judge batch (prev: the one before it in the request) into v. */
+/* Chapter 11: judge batch, the partition's one batch of a request, into v. */
 typedef void (*topic_produce_check_fn)(void *ctx, struct topic_partition *tp,
 				       const struct seg_batch *batch,
-				       const struct seg_batch *prev,
 				       struct topic_produce_verdict *v);
 /* Install the produce check (NULL removes it). borrows: ctx. */
 void topic_set_produce_check(struct topic_manager *tm,
@@ -217,7 +216,6 @@ void topic_set_produce_check(struct topic_manager *tm,
 void topic_run_produce_check(struct topic_manager *tm,
 			     struct topic_partition *tp,
 			     const struct seg_batch *batch,
-			     const struct seg_batch *prev,
 			     struct topic_produce_verdict *v);
 
 /* A partition event: batch (header as stored) was appended to tp. */

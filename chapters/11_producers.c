@@ -111,8 +111,8 @@ static int id_block_load(struct prod_manager *pm);
 static int16_t init_producer_id(struct prod_manager *pm,
 				const struct init_request *q, int64_t *out_pid);
 static void produce_check(void *ctx, struct topic_partition *tp,
-		       const struct seg_batch *b, const struct seg_batch *prev,
-		       struct topic_produce_verdict *v);
+			  const struct seg_batch *b,
+			  struct topic_produce_verdict *v);
 static const struct prod_batch *batch_duplicate(const struct prod_entry *e,
 						const struct seg_batch *b);
 static int16_t sequence_check(const struct prod_entry *e,
@@ -292,13 +292,13 @@ static int16_t init_producer_id(struct prod_manager *pm,
 /* ---- The produce check ---- */
 
 /* KAFKA: UnifiedLog.analyzeAndValidateProducerState: the duplicate test
- * first, then ProducerAppendInfo's epoch and sequence checks, against the
- * state the batch before it in the same request (prev) leaves behind
- * when that one is the same producer's. Batches without a producer id
- * pass untouched. Five parameters: chapter 06's produce-check hook type. */
+ * first, then ProducerAppendInfo's epoch and sequence checks. Batches
+ * without a producer id pass untouched. (Kafka chains the batches of one
+ * request; since Produce v3 a request holds one batch per partition, and
+ * chapter 06 refuses a second, so there is nothing to chain.) */
 static void produce_check(void *ctx, struct topic_partition *tp,
-		       const struct seg_batch *b, const struct seg_batch *prev,
-		       struct topic_produce_verdict *v)
+			  const struct seg_batch *b,
+			  struct topic_produce_verdict *v)
 {
 	struct prod_manager *pm = ctx;
 	if (b->producer_id < 0)
@@ -316,14 +316,6 @@ static void produce_check(void *ctx, struct topic_partition *tp,
 			 b->producer_id, b->base_sequence, dup->first_offset);
 		v->duplicate = true;
 		v->base_offset = dup->first_offset;
-		return;
-	}
-	if (prev && prev->producer_id == b->producer_id) {
-		struct prod_entry after_prev = {.epoch = prev->producer_epoch,
-						.nbatches = 1};
-		after_prev.batches[0].last_seq =
-			seq_add(prev->base_sequence, prev->last_offset_delta);
-		v->error_code = sequence_check(&after_prev, b);
 		return;
 	}
 	v->error_code = sequence_check(e, b);

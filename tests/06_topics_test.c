@@ -796,7 +796,6 @@ struct hook_log {
 
 static void check_hook(void *ctx, struct topic_partition *tp,
 		       const struct seg_batch *batch,
-		       const struct seg_batch *prev,
 		       struct topic_produce_verdict *v)
 {
 	struct hook_log *h = ctx;

@@ -96,7 +96,7 @@ static int16_t produce(struct fx *f, int64_t pid, int16_t epoch, int32_t seq,
 	struct log_append_info info;
 	size_t len = idem_batch(buf, sizeof buf, pid, epoch, seq, n);
 	assert_int_equal(seg_batch_decode(buf, len, &h), KB_OK);
-	topic_run_produce_check(f->tm, f->tp, &h, NULL, &v);
+	topic_run_produce_check(f->tm, f->tp, &h, &v);
 	prod_check(f->pm);
 	*offset = v.duplicate ? v.base_offset : -1;
 	if (v.error_code != KAFKA_ERR_NONE || v.duplicate)
@@ -329,48 +329,6 @@ static void test_prod_sequence_gap_is_out_of_order(void **state)
 			 KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
 	assert_int_equal(leo(&f), 2);
 	produce_ok(&f, 7, 0, 2, 1, 2); /* the right one still goes in */
-	fx_fini(&f);
-}
-
-/* KAFKA: analyzeAndValidateProducerState chains the batches of one
- * request: a second batch of the same producer must follow the first,
- * which is checked but not appended yet. */
-static void test_prod_second_batch_of_a_request_follows_the_first(
-	void **state)
-{
-	struct fx f;
-	(void)state;
-	fx_init(&f, NULL, 0);
-	uint8_t a[4096], b[4096];
-	struct seg_batch ha, hb;
-	struct topic_produce_verdict v;
-	size_t la = idem_batch(a, sizeof a, 7, 0, 0, 3);
-	assert_int_equal(seg_batch_decode(a, la, &ha), KB_OK);
-	topic_run_produce_check(f.tm, f.tp, &ha, NULL, &v);
-	assert_int_equal(v.error_code, KAFKA_ERR_NONE);
-	const struct {
-		int16_t epoch;
-		int32_t seq;
-		int16_t want;
-	} cases[] = {
-		{0, 3, KAFKA_ERR_NONE},                         /* follows */
-		{0, 4, KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER}, /* a gap */
-		{0, 0, KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER}, /* a repeat */
-		{1, 0, KAFKA_ERR_NONE},                         /* new epoch */
-	};
-	for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
-		size_t lb = idem_batch(b, sizeof b, 7, cases[i].epoch,
-				       cases[i].seq, 2);
-		assert_int_equal(seg_batch_decode(b, lb, &hb), KB_OK);
-		topic_run_produce_check(f.tm, f.tp, &hb, &ha, &v);
-		assert_int_equal(v.error_code, cases[i].want);
-		assert_false(v.duplicate);
-	}
-	/* Another producer's batch is judged on its own. */
-	size_t lb = idem_batch(b, sizeof b, 8, 0, 5, 1);
-	assert_int_equal(seg_batch_decode(b, lb, &hb), KB_OK);
-	topic_run_produce_check(f.tm, f.tp, &hb, &ha, &v);
-	assert_int_equal(v.error_code, KAFKA_ERR_UNKNOWN_PRODUCER_ID);
 	fx_fini(&f);
 }
 
@@ -880,7 +838,6 @@ int main(void)
 		cmocka_unit_test(test_prod_duplicate_answers_original_offset_without_append),
 		cmocka_unit_test(test_prod_duplicate_window_is_last_five_batches),
 		cmocka_unit_test(test_prod_sequence_gap_is_out_of_order),
-		cmocka_unit_test(test_prod_second_batch_of_a_request_follows_the_first),
 		cmocka_unit_test(test_prod_sequence_wraps_after_int32_max),
 		cmocka_unit_test(test_prod_stale_epoch_is_invalid_producer_epoch),
 		cmocka_unit_test(test_prod_epoch_bump_starts_at_zero_and_resets),
