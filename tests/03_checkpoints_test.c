@@ -440,6 +440,7 @@ static void test_log_epoch_truncate_end_and_start(void **state)
 
 int main(void)
 {
+	tu_log_quiet(); /* a passing run prints no log lines */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_checkpoint_file_names_are_kafkas),
 		cmocka_unit_test(test_log_checkpoint_write_kafka_format),

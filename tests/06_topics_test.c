@@ -3086,6 +3086,7 @@ static void test_pf_list_offsets_repeated_partition_invalid_request(void **state
 
 int main(void)
 {
+	tu_log_quiet(); /* a passing run prints no log lines */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_topic_name_valid_follows_kafka),
 		cmocka_unit_test(test_topic_id_format_is_base64url_without_padding),

@@ -1572,6 +1572,7 @@ static void test_raft_simulation(void **state)
 
 int main(void)
 {
+	tu_log_quiet(); /* a passing run prints no log lines */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_raft_new_restarts_from_quorum_state),
 		cmocka_unit_test(test_raft_new_refuses_bad_state),

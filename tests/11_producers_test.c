@@ -828,6 +828,7 @@ static void test_prod_init_producer_id_truncated_is_proto_error(void **state)
 
 int main(void)
 {
+	tu_log_quiet(); /* a passing run prints no log lines */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prod_open_reserves_first_block_in_file),
 		cmocka_unit_test(test_prod_ids_never_reused_across_restarts),
