@@ -305,8 +305,8 @@ void meta_record_init(struct meta_record *rec, int16_t type, int16_t version)
 		case MT_I16: *(int16_t *)p = (int16_t)f->def; break;
 		case MT_I32: *(int32_t *)p = f->def; break;
 		case MT_I64: *(int64_t *)p = f->def; break;
-		case MT_STR: /* "" or null, never a NULL pointer with len 0 */
-			*(struct wire_str *)p = wire_str_c(f->nullable ? NULL : "");
+		case MT_STR: /* KAFKA: "" even when nullable, unless told */
+			*(struct wire_str *)p = wire_str_c("");
 			break;
 		case MT_BYTES:
 			((struct wire_bytes *)p)->p = (const uint8_t *)"";
@@ -367,37 +367,11 @@ static int write_struct(struct wire_writer *w, const struct meta_schema *s,
 	return write_tags(w, s, base, version);
 }
 
-/* One field's value, in the flexible encoding. */
-static int write_field(struct wire_writer *w, const struct meta_field *f,
-		       const void *base, int16_t version)
+/* An array: its count (null only where the schema allows), then each
+ * element; struct elements end with their own (empty) tag section. */
+static int write_array(struct wire_writer *w, const struct meta_field *f,
+		       const struct meta_array *a, int16_t version)
 {
-	const void *p = field_at(base, f);
-	switch (f->type) {
-	case MT_BOOL: wire_write_bool(w, *(const bool *)p); return KB_OK;
-	case MT_I8: wire_write_i8(w, *(const int8_t *)p); return KB_OK;
-	case MT_I16: wire_write_i16(w, *(const int16_t *)p); return KB_OK;
-	case MT_U16: wire_write_u16(w, *(const uint16_t *)p); return KB_OK;
-	case MT_I32: wire_write_i32(w, *(const int32_t *)p); return KB_OK;
-	case MT_I64: wire_write_i64(w, *(const int64_t *)p); return KB_OK;
-	case MT_UUID: wire_write_uuid(w, *(const struct wire_uuid *)p);
-		return KB_OK;
-	case MT_STR: {
-		struct wire_str v = *(const struct wire_str *)p;
-		if (v.len < 0 && !f->nullable)
-			return KB_ERR_INVAL;
-		wire_write_string(w, v);
-		return KB_OK;
-	}
-	case MT_BYTES: {
-		struct wire_bytes v = *(const struct wire_bytes *)p;
-		if (v.len < 0 && !f->nullable)
-			return KB_ERR_INVAL;
-		wire_write_bytes(w, v);
-		return KB_OK;
-	}
-	default: break;
-	}
-	const struct meta_array *a = p;
 	if ((a->n < 0 && !f->nullable) || (a->n > 0 && !a->v))
 		return KB_ERR_INVAL;
 	wire_write_array_len(w, a->n);
@@ -416,6 +390,36 @@ static int write_field(struct wire_writer *w, const struct meta_field *f,
 					  version);
 		if (rc)
 			return rc;
+	}
+	return KB_OK;
+}
+
+/* One field's value, in the flexible encoding. A null string, bytes or
+ * array where the schema does not allow one is KB_ERR_INVAL. */
+static int write_field(struct wire_writer *w, const struct meta_field *f,
+		       const void *base, int16_t version)
+{
+	const void *p = field_at(base, f);
+	switch (f->type) {
+	case MT_BOOL: wire_write_bool(w, *(const bool *)p); break;
+	case MT_I8: wire_write_i8(w, *(const int8_t *)p); break;
+	case MT_I16: wire_write_i16(w, *(const int16_t *)p); break;
+	case MT_U16: wire_write_u16(w, *(const uint16_t *)p); break;
+	case MT_I32: wire_write_i32(w, *(const int32_t *)p); break;
+	case MT_I64: wire_write_i64(w, *(const int64_t *)p); break;
+	case MT_UUID: wire_write_uuid(w, *(const struct wire_uuid *)p); break;
+	case MT_STR:
+		if (((const struct wire_str *)p)->len < 0 && !f->nullable)
+			return KB_ERR_INVAL;
+		wire_write_string(w, *(const struct wire_str *)p);
+		break;
+	case MT_BYTES:
+		if (((const struct wire_bytes *)p)->len < 0 && !f->nullable)
+			return KB_ERR_INVAL;
+		wire_write_bytes(w, *(const struct wire_bytes *)p);
+		break;
+	default:
+		return write_array(w, f, p, version);
 	}
 	return KB_OK;
 }
@@ -772,8 +776,8 @@ static void *field_at(const void *base, const struct meta_field *f)
 	return (char *)base + f->off;
 }
 
-/* Does the field hold its JSON default? Strings and bytes default to
- * empty (null when nullable), uuids to zero. */
+/* Does the field hold its JSON default? KAFKA: strings and bytes default
+ * to empty (also when nullable), uuids to zero. */
 static bool field_is_default(const struct meta_field *f, const void *base)
 {
 	const void *p = field_at(base, f);
@@ -786,10 +790,8 @@ static bool field_is_default(const struct meta_field *f, const void *base)
 	case MT_I32: return *(const int32_t *)p == f->def;
 	case MT_I64: return *(const int64_t *)p == f->def;
 	case MT_UUID: return !memcmp(p, &zero, sizeof zero);
-	case MT_STR:
-		return ((const struct wire_str *)p)->len == (f->nullable ? -1 : 0);
-	case MT_BYTES:
-		return ((const struct wire_bytes *)p)->len == (f->nullable ? -1 : 0);
+	case MT_STR: return ((const struct wire_str *)p)->len == 0;
+	case MT_BYTES: return ((const struct wire_bytes *)p)->len == 0;
 	default: return ((const struct meta_array *)p)->n == f->def;
 	}
 }

@@ -127,19 +127,15 @@ struct meta_record {
 const char *meta_type_name(int16_t type);
 /* The newest version samsa encodes of type (-1 if unsupported). */
 int16_t meta_type_max_version(int16_t type);
-/* Zero rec and give every field of type, at version, its JSON default. */
+/* Zero rec; every field of type gets its JSON default. */
 void meta_record_init(struct meta_record *rec, int16_t type, int16_t version);
 /* Free the arrays decoding allocated; rec is zero afterwards. */
 void meta_record_fini(struct meta_record *rec);
-/* Append rec (frame, type, version, body) to out. borrows: rec.
- * KB_ERR_INVAL for an unknown type/version, KB_ERR_NOMEM. */
+/* Append rec's framed bytes to out; KB_ERR_INVAL for a bad type/version/field. */
 int meta_record_encode(const struct meta_record *rec, struct kb_buf *out);
-/* Decode a record's value, exactly len bytes. borrows: p for every view
- * in *rec; returns owned arrays (meta_record_fini, also on failure).
- * KB_ERR_CORRUPT for damaged or unknown bytes, KB_ERR_NOMEM. */
+/* Decode exactly len bytes (views borrow p); KB_ERR_CORRUPT; fini even on error. */
 int meta_record_decode(const void *p, size_t len, struct meta_record *rec);
-/* Append rec as one line of Kafka's --cluster-metadata-decoder JSON
- * (no newline). KB_ERR_INVAL for an unknown type, KB_ERR_NOMEM. */
+/* Append rec as kafka-dump-log --cluster-metadata-decoder's JSON line. */
 int meta_record_format(const struct meta_record *rec, struct kb_buf *out);
 
 /* ---- The image ---- */
@@ -220,14 +216,12 @@ struct meta_image {
 void meta_image_init(struct meta_image *img);
 /* Free everything the image owns. */
 void meta_image_fini(struct meta_image *img);
-/* Apply one decoded record (borrows: rec). KB_ERR_NOTFOUND (unknown
- * broker or topic), KB_ERR_EXISTS (duplicate), KB_ERR_INVAL (breaks an
- * invariant); the image is then unchanged. KB_ERR_NOMEM. */
+/* Apply one committed record; on NOTFOUND/EXISTS/INVAL the image is unchanged. */
 int meta_apply(struct meta_image *img, const struct meta_record *rec);
-/* Assert the image's numbered invariants (07_metadata.c header). */
+/* Assert the image's numbered invariants (07_image.c header); quadratic. */
 void meta_check(const struct meta_image *img);
 
-/* Lookups; borrowed results, valid until the next meta_apply. */
+/* Lookups below: borrowed results, valid until the next meta_apply. */
 const struct meta_broker *meta_broker_find(const struct meta_image *img,
 					   int32_t id);
 const struct meta_topic *meta_topic_find(const struct meta_image *img,

@@ -1767,6 +1767,7 @@ static void test_meta_config_record_null_value_bytes(void **state)
 	r.resource_type = META_RESOURCE_TOPIC;
 	r.resource_name = wire_str_c("t");
 	r.name = wire_str_c("x");
+	r.value = wire_str_c(NULL); /* the default is "", as in Kafka */
 	const uint8_t want[] = {0x01, 0x04, 0x00, 0x02, 0x02, 't', 0x02, 'x',
 				0x00 /* null value */, 0x00};
 	meta_assert_bytes(&r, want, sizeof want);
@@ -1855,6 +1856,47 @@ static void test_meta_decode_every_cut_is_corrupt(void **state)
 			kb_buf_fini(&a);
 		}
 	}
+}
+
+/* Kafka's MetadataRecordSerdeTest, case by case: each input in a 64-byte
+ * zeroed buffer as there, each refused. Then testParsingRecordWithGarbage-
+ * AtEnd: RegisterBrokerRecord v0 {brokerId 1, brokerEpoch 2}, the rest at
+ * Kafka's defaults (rack "", fenced true), is these bytes; one more byte
+ * is garbage. */
+static void test_meta_decode_kafka_serde_test_cases(void **state)
+{
+	(void)state;
+	static const uint8_t cases[][8] = {
+		{0x80, 0x80, 0x80, 0x80, 0x80, 0x80},       /* frame version varint */
+		{0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}, /* type varint */
+		{0x01, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80}, /* version varint */
+		{0x01, 0x08, 0xff, 0xff, 0xff, 0x7f, 0x80}, /* version too large */
+		{0x01, 0xff, 0x7f, 0x00, 0x80},             /* unknown type */
+		{0x01, 0x00, 0x00, 0x80},                   /* malformed data */
+		{0x0f},                                     /* frame version 15 */
+	};
+	struct meta_record back;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t buf[64] = {0};
+		memcpy(buf, cases[i], sizeof cases[i]);
+		assert_int_equal(meta_record_decode(buf, sizeof buf, &back),
+				 KB_ERR_CORRUPT);
+		meta_record_fini(&back);
+	}
+	struct meta_record r;
+	meta_record_init(&r, META_REGISTER_BROKER, 0);
+	r.broker_id = 1;
+	r.broker_epoch = 2;
+	const uint8_t want[] = {0x01, 0x00, 0x00, 0, 0, 0, 1,
+				0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+				0, 0, 0, 0, 0, 0, 0, 2,
+				0x01, 0x01, /* no endPoints, no features */
+				0x01,       /* rack "" */
+				0x01,       /* fenced */
+				0x00, 0xee /* tags; then one byte of garbage */};
+	meta_assert_bytes(&r, want, sizeof want - 1);
+	assert_int_equal(meta_record_decode(want, sizeof want, &back), KB_ERR_CORRUPT);
+	meta_record_fini(&back);
 }
 
 static void test_meta_decode_bad_frames(void **state)
@@ -1950,6 +1992,7 @@ static void test_meta_record_format_json(void **state)
 	r.resource_type = META_RESOURCE_BROKER;
 	r.resource_name = wire_str_c("");
 	r.name = wire_str_c("log.retention.ms");
+	r.value = wire_str_c(NULL);
 	meta_assert_json(&r, "{\"type\":\"CONFIG_RECORD\",\"version\":0,\"data\":"
 			 "{\"resourceType\":4,\"resourceName\":\"\",\"name\":"
 			 "\"log.retention.ms\",\"value\":null}}");
@@ -2352,6 +2395,7 @@ int main(void)
 		cmocka_unit_test(test_meta_round_trip_every_type_and_version),
 		cmocka_unit_test(test_meta_encode_refuses_field_missing_from_version),
 		cmocka_unit_test(test_meta_decode_every_cut_is_corrupt),
+		cmocka_unit_test(test_meta_decode_kafka_serde_test_cases),
 		cmocka_unit_test(test_meta_decode_bad_frames),
 		cmocka_unit_test(test_meta_decode_garbage_never_crashes),
 		cmocka_unit_test(test_meta_record_format_json),
