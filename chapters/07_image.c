@@ -55,6 +55,7 @@ static int grow(void **arr, int32_t n, size_t size);
 static void partition_fini(struct meta_partition *p);
 static void topic_fini(struct meta_topic *t);
 static void config_fini(struct meta_config *c);
+static int dup_text(struct wire_str s, char **out);
 static bool ids_has(const struct meta_ids *ids, int32_t id);
 static int ids_set(struct meta_ids *out, const int32_t *v, int32_t n);
 static bool partition_valid(const struct meta_partition *p);
@@ -192,8 +193,9 @@ static int apply_topic(struct meta_image *img, const struct meta_record *rec)
 		return rc;
 	struct meta_topic *t = &img->topics[img->n_topics];
 	memset(t, 0, sizeof *t);
-	if (wire_str_dup(rec->name, &t->name))
-		return KB_ERR_NOMEM;
+	rc = dup_text(rec->name, &t->name);
+	if (rc)
+		return rc;
 	t->id = rec->topic_id;
 	img->n_topics++;
 	return KB_OK;
@@ -337,19 +339,21 @@ static int apply_config(struct meta_image *img, const struct meta_record *rec)
 		return KB_OK;
 	}
 	char *value;
-	if (wire_str_dup(rec->value, &value))
-		return KB_ERR_NOMEM;
+	int rc = dup_text(rec->value, &value);
+	if (rc)
+		return rc;
 	if (i >= 0) {
 		free(img->configs[i].value);
 		img->configs[i].value = value;
 		return KB_OK;
 	}
 	struct meta_config c = {rec->resource_type, NULL, NULL, value};
-	if (grow((void **)&img->configs, img->n_configs, sizeof c) ||
-	    wire_str_dup(rec->resource_name, &c.resource_name) ||
-	    wire_str_dup(rec->name, &c.name)) {
+	rc = dup_text(rec->resource_name, &c.resource_name);
+	rc = rc ? rc : dup_text(rec->name, &c.name);
+	rc = rc ? rc : grow((void **)&img->configs, img->n_configs, sizeof c);
+	if (rc) {
 		config_fini(&c);
-		return KB_ERR_NOMEM;
+		return rc;
 	}
 	img->configs[img->n_configs++] = c;
 	return KB_OK;
@@ -381,9 +385,12 @@ static int apply_feature_level(struct meta_image *img,
 		img->features[i].level = rec->feature_level;
 	} else if (rec->feature_level > 0) {
 		struct meta_feature f = {NULL, rec->feature_level};
-		if (grow((void **)&img->features, i, sizeof f) ||
-		    wire_str_dup(rec->name, &f.name))
-			return KB_ERR_NOMEM;
+		int rc = dup_text(rec->name, &f.name);
+		rc = rc ? rc : grow((void **)&img->features, i, sizeof f);
+		if (rc) {
+			free(f.name);
+			return rc;
+		}
 		img->features[img->n_features++] = f;
 	}
 	return KB_OK;
@@ -641,6 +648,17 @@ static void config_fini(struct meta_config *c)
 	free(c->resource_name);
 	free(c->name);
 	free(c->value);
+}
+
+/* A C string the image owns. KB_ERR_INVAL for null or for a NUL byte
+ * inside (it would cut the name short and alias another). returns owned
+ * *out (free()). */
+static int dup_text(struct wire_str s, char **out)
+{
+	*out = NULL;
+	if (s.len < 0 || memchr(s.p, 0, (size_t)s.len))
+		return KB_ERR_INVAL;
+	return wire_str_dup(s, out) ? KB_ERR_NOMEM : KB_OK;
 }
 
 static bool ids_has(const struct meta_ids *ids, int32_t id)

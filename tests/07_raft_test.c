@@ -2216,6 +2216,13 @@ static void test_meta_image_topics_and_partitions(void **state)
 	assert_int_equal(meta_topic(&img, "demo", 0x20), KB_ERR_EXISTS);
 	assert_int_equal(meta_topic(&img, "other", 0x10), KB_ERR_EXISTS);
 	assert_int_equal(meta_topic(&img, "", 0x30), KB_ERR_INVAL);
+	/* A NUL inside a name would alias "demo" once it is a C string. */
+	struct meta_record nul;
+	meta_record_init(&nul, META_TOPIC, 0);
+	nul.name = (struct wire_str){"demo\0x", 6};
+	nul.topic_id = meta_uuid(0x30);
+	assert_int_equal(meta_apply_rt(&img, &nul), KB_ERR_INVAL);
+	assert_int_equal(img.n_topics, 1);
 	for (int32_t p = 0; p < 3; p++)
 		assert_int_equal(meta_partition(&img, 0x10, p, 1), KB_OK);
 	/* INVARIANT 3: partition 5 of 3 would leave a gap. */
