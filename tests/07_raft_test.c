@@ -27,6 +27,7 @@
 
 #include "04_codec.h"
 #include "07_raft.h"
+#include "07_metadata.h"
 
 /* ---- An in-memory log, durable by construction ---- */
 
@@ -1570,6 +1571,863 @@ static void test_raft_simulation(void **state)
 	signal(SIGABRT, SIG_DFL);
 }
 
+/* ---- Metadata records and the image ---- */
+/*
+ * Chapter 07's second and third files: the metadata records
+ * (chapters/07_metadata.c) and the image they build (chapters/07_image.c).
+ * Fixtures are built by hand from metadata/<Name>.json; every record type
+ * and version round-trips; every byte cut of every record is an error;
+ * the image is driven through register, fence, topic, ISR, config and
+ * remove sequences with meta_check after each step.
+ */
+
+/* Topic id 00 01 .. 0f: base64url "AAECAwQFBgcICQoLDA0ODw". */
+static struct wire_uuid meta_uuid(uint8_t first)
+{
+	struct wire_uuid u;
+	for (int i = 0; i < WIRE_UUID_LEN; i++)
+		u.b[i] = (uint8_t)(first + i);
+	return u;
+}
+
+#define META_UUID_HEX                                                   \
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, \
+		0x0b, 0x0c, 0x0d, 0x0e, 0x0f
+
+static const int32_t meta_ids12[] = {1, 2};
+static const int32_t meta_ids1[] = {1};
+static const int32_t meta_ids3[] = {3};
+static struct meta_endpoint meta_ep[] = {
+	{{"PLAINTEXT", 9}, {"localhost", 9}, 9092, 0}};
+static struct meta_broker_feature meta_feat[] = {
+	{{"metadata.version", 16}, 1, 20}};
+static struct wire_uuid meta_dirs[2];
+
+/* An array view of a static list (not owned: never meta_record_fini it). */
+static struct meta_array meta_arr(const void *v, int32_t n)
+{
+	struct meta_array a = {n, (void *)v};
+	return a;
+}
+
+/* Every field of type at version set to something other than its default
+ * where the version holds it, so a round trip exercises all of them. */
+static void meta_fill(struct meta_record *r, int16_t type, int16_t v)
+{
+	meta_record_init(r, type, v);
+	meta_dirs[0] = meta_uuid(0x20);
+	meta_dirs[1] = meta_uuid(0x40);
+	r->broker_id = 1;
+	r->broker_epoch = 7;
+	r->incarnation_id = meta_uuid(0x80);
+	r->topic_id = meta_uuid(0);
+	r->acl_id = meta_uuid(0x10);
+	r->name = wire_str_c(type == META_FEATURE_LEVEL ? "metadata.version" : "demo");
+	r->partition_id = 0;
+	r->resource_type = META_RESOURCE_TOPIC;
+	r->resource_name = wire_str_c("demo");
+	r->value = wire_str_c("1000");
+	r->next_producer_id = 1000;
+	r->feature_level = 20;
+	r->pattern_type = 3;
+	r->principal = wire_str_c("User:alice");
+	r->host = wire_str_c("*");
+	r->operation = 3;
+	r->permission_type = 3;
+	r->mechanism = 1;
+	r->salt = (struct wire_bytes){(const uint8_t *)"salt", 4};
+	r->stored_key = (struct wire_bytes){(const uint8_t *)"stored", 6};
+	r->server_key = (struct wire_bytes){(const uint8_t *)"server", 6};
+	r->iterations = 4096;
+	r->replicas = meta_arr(meta_ids12, 2);
+	r->isr = meta_arr(meta_ids12, 2);
+	r->leader = 1;
+	r->leader_epoch = 0;
+	r->partition_epoch = 0;
+	r->rack = wire_str_c("az1");
+	r->endpoints = meta_arr(meta_ep, 1);
+	r->features = meta_arr(meta_feat, 1);
+	r->fenced_change = META_FENCE_CHANGE_UNFENCE;
+	if (type == META_PARTITION_CHANGE) {
+		r->removing_replicas = meta_arr(meta_ids3, 1);
+		r->adding_replicas = meta_arr(meta_ids3, 1);
+		r->leader_recovery_state = 0;
+	}
+	if (v >= 1) {
+		r->in_controlled_shutdown = true;
+		r->shutdown_change = 1;
+		r->directories = meta_arr(meta_dirs, 2);
+	}
+	if (v >= 2) {
+		r->is_migrating_zk_broker = type == META_REGISTER_BROKER;
+		r->elr = meta_arr(meta_ids3, 1);
+		r->last_known_elr = meta_arr(meta_ids1, 1);
+		if (type == META_BROKER_REGISTRATION_CHANGE)
+			r->log_dirs = meta_arr(meta_dirs, 2);
+	}
+	if (v >= 3)
+		r->log_dirs = meta_arr(meta_dirs, 2);
+}
+
+static const int16_t meta_types[] = {
+	META_REGISTER_BROKER, META_UNREGISTER_BROKER, META_TOPIC,
+	META_PARTITION, META_CONFIG, META_PARTITION_CHANGE, META_FENCE_BROKER,
+	META_UNFENCE_BROKER, META_REMOVE_TOPIC, META_USER_SCRAM_CREDENTIAL,
+	META_FEATURE_LEVEL, META_PRODUCER_IDS, META_BROKER_REGISTRATION_CHANGE,
+	META_ACCESS_CONTROL_ENTRY, META_REMOVE_ACCESS_CONTROL_ENTRY, META_NO_OP,
+	META_REMOVE_USER_SCRAM_CREDENTIAL,
+};
+#define META_N_TYPES ((int)(sizeof meta_types / sizeof meta_types[0]))
+
+/* Encode r and compare with the expected bytes. */
+static void meta_assert_bytes(const struct meta_record *r, const uint8_t *want,
+			      size_t n)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(meta_record_encode(r, &b), KB_OK);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, want, n);
+	struct meta_record back;
+	assert_int_equal(meta_record_decode(b.data, b.len, &back), KB_OK);
+	assert_int_equal(back.type, r->type);
+	assert_int_equal(back.version, r->version);
+	meta_record_fini(&back);
+	kb_buf_fini(&b);
+}
+
+static void test_meta_topic_record_bytes(void **state)
+{
+	(void)state;
+	struct meta_record r;
+	meta_record_init(&r, META_TOPIC, 0);
+	r.name = wire_str_c("demo");
+	r.topic_id = meta_uuid(0);
+	const uint8_t want[] = {0x01, 0x02, 0x00, /* frame 1, TopicRecord, v0 */
+				0x05, 'd', 'e', 'm', 'o', META_UUID_HEX,
+				0x00 /* no tagged fields */};
+	meta_assert_bytes(&r, want, sizeof want);
+}
+
+static void test_meta_register_broker_bytes(void **state)
+{
+	(void)state;
+	struct meta_record r;
+	meta_record_init(&r, META_REGISTER_BROKER, 3);
+	r.broker_id = 1;
+	r.incarnation_id = meta_uuid(0);
+	r.broker_epoch = 7;
+	r.endpoints = meta_arr(meta_ep, 1);
+	r.features = meta_arr(meta_feat, 1);
+	r.rack = wire_str_c("az1");
+	const uint8_t want[] = {
+		0x01, 0x00, 0x03, 0, 0, 0, 1, /* brokerId */
+		0x00,                         /* isMigratingZkBroker (v2+) */
+		META_UUID_HEX, 0, 0, 0, 0, 0, 0, 0, 7, /* incarnation, epoch */
+		0x02, 0x0a, 'P', 'L', 'A', 'I', 'N', 'T', 'E', 'X', 'T',
+		0x0a, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0x23, 0x84,
+		0x00, 0x00, 0x00, /* port 9092, PLAINTEXT, endpoint tags */
+		0x02, 0x11, 'm', 'e', 't', 'a', 'd', 'a', 't', 'a', '.', 'v',
+		'e', 'r', 's', 'i', 'o', 'n', 0x00, 0x01, 0x00, 0x14, 0x00,
+		0x04, 'a', 'z', '1', /* rack */
+		0x01, 0x00,          /* fenced (default true), not in shutdown */
+		0x00,                /* logDirs empty: tag 0 left out */
+	};
+	meta_assert_bytes(&r, want, sizeof want);
+}
+
+/* Tagged fields go out in ascending tag order (leader tag 1 before
+ * directories tag 8), and only when they differ from the default. */
+static void test_meta_partition_change_bytes(void **state)
+{
+	(void)state;
+	struct meta_record r;
+	meta_record_init(&r, META_PARTITION_CHANGE, 1);
+	r.partition_id = 0;
+	r.topic_id = meta_uuid(0);
+	r.directories = meta_arr(meta_dirs, 1);
+	meta_dirs[0] = meta_uuid(0);
+	r.isr = meta_arr(meta_ids12, 2);
+	r.leader = 2;
+	const uint8_t want[] = {
+		0x01, 0x05, 0x01, 0, 0, 0, 0, META_UUID_HEX,
+		0x03,                                    /* three tags */
+		0x00, 0x09, 0x03, 0, 0, 0, 1, 0, 0, 0, 2, /* tag 0 isr [1,2] */
+		0x01, 0x04, 0, 0, 0, 2,                   /* tag 1 leader 2 */
+		0x08, 0x11, 0x02, META_UUID_HEX,          /* tag 8 directories */
+	};
+	meta_assert_bytes(&r, want, sizeof want);
+}
+
+static void test_meta_config_record_null_value_bytes(void **state)
+{
+	(void)state;
+	struct meta_record r;
+	meta_record_init(&r, META_CONFIG, 0);
+	r.resource_type = META_RESOURCE_TOPIC;
+	r.resource_name = wire_str_c("t");
+	r.name = wire_str_c("x");
+	r.value = wire_str_c(NULL); /* the default is "", as in Kafka */
+	const uint8_t want[] = {0x01, 0x04, 0x00, 0x02, 0x02, 't', 0x02, 'x',
+				0x00 /* null value */, 0x00};
+	meta_assert_bytes(&r, want, sizeof want);
+	r.name = wire_str_c(NULL); /* not nullable */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(meta_record_encode(&r, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
+}
+
+/* INVARIANT 1 of 07_metadata.c: every type and version survives a round
+ * trip: same bytes again, same JSON line. */
+static void test_meta_round_trip_every_type_and_version(void **state)
+{
+	(void)state;
+	for (int t = 0; t < META_N_TYPES; t++) {
+		int16_t max = meta_type_max_version(meta_types[t]);
+		assert_true(max >= 0);
+		for (int16_t v = 0; v <= max; v++) {
+			struct meta_record r, back;
+			meta_fill(&r, meta_types[t], v);
+			struct kb_buf a, b, ja, jb;
+			kb_buf_init(&a); kb_buf_init(&b);
+			kb_buf_init(&ja); kb_buf_init(&jb);
+			assert_int_equal(meta_record_encode(&r, &a), KB_OK);
+			assert_int_equal(meta_record_decode(a.data, a.len, &back), KB_OK);
+			assert_int_equal(meta_record_encode(&back, &b), KB_OK);
+			assert_int_equal(a.len, b.len);
+			assert_memory_equal(a.data, b.data, a.len);
+			assert_int_equal(meta_record_format(&r, &ja), KB_OK);
+			assert_int_equal(meta_record_format(&back, &jb), KB_OK);
+			assert_int_equal(ja.len, jb.len);
+			assert_memory_equal(ja.data, jb.data, ja.len);
+			meta_record_fini(&back);
+			kb_buf_fini(&a); kb_buf_fini(&b);
+			kb_buf_fini(&ja); kb_buf_fini(&jb);
+		}
+		struct meta_record r;
+		meta_fill(&r, meta_types[t], (int16_t)(max + 1));
+		struct kb_buf a;
+		kb_buf_init(&a);
+		assert_int_equal(meta_record_encode(&r, &a), KB_ERR_INVAL);
+		kb_buf_fini(&a);
+	}
+}
+
+/* A field the version lacks must hold its default: Kafka refuses to
+ * write it (UnsupportedVersionException); so do we. */
+static void test_meta_encode_refuses_field_missing_from_version(void **state)
+{
+	(void)state;
+	struct meta_record r;
+	meta_fill(&r, META_PARTITION, 2);
+	r.version = 0; /* directories and ELR are v1+ / v2+ */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(meta_record_encode(&r, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
+}
+
+/* INVARIANT 3: every cut of every record, a byte too many, and damaged
+ * frames are KB_ERR_CORRUPT, never a crash. */
+static void test_meta_decode_every_cut_is_corrupt(void **state)
+{
+	(void)state;
+	for (int t = 0; t < META_N_TYPES; t++) {
+		int16_t max = meta_type_max_version(meta_types[t]);
+		for (int16_t v = 0; v <= max; v++) {
+			struct meta_record r, back;
+			meta_fill(&r, meta_types[t], v);
+			struct kb_buf a;
+			kb_buf_init(&a);
+			assert_int_equal(meta_record_encode(&r, &a), KB_OK);
+			for (size_t cut = 0; cut < a.len; cut++) {
+				uint8_t *copy = malloc(cut + 1); /* exact size for ASan */
+				memcpy(copy, a.data, cut);
+				assert_int_equal(meta_record_decode(copy, cut, &back),
+						 KB_ERR_CORRUPT);
+				meta_record_fini(&back);
+				free(copy);
+			}
+			assert_int_equal(kb_buf_append(&a, "", 1), KB_OK);
+			assert_int_equal(meta_record_decode(a.data, a.len, &back),
+					 KB_ERR_CORRUPT);
+			meta_record_fini(&back);
+			kb_buf_fini(&a);
+		}
+	}
+}
+
+/* Kafka's MetadataRecordSerdeTest, case by case: each input in a 64-byte
+ * zeroed buffer as there, each refused. Then testParsingRecordWithGarbage-
+ * AtEnd: RegisterBrokerRecord v0 {brokerId 1, brokerEpoch 2}, the rest at
+ * Kafka's defaults (rack "", fenced true), is these bytes; one more byte
+ * is garbage. */
+static void test_meta_decode_kafka_serde_test_cases(void **state)
+{
+	(void)state;
+	static const uint8_t cases[][8] = {
+		{0x80, 0x80, 0x80, 0x80, 0x80, 0x80},       /* frame version varint */
+		{0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}, /* type varint */
+		{0x01, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80}, /* version varint */
+		{0x01, 0x08, 0xff, 0xff, 0xff, 0x7f, 0x80}, /* version too large */
+		{0x01, 0xff, 0x7f, 0x00, 0x80},             /* unknown type */
+		{0x01, 0x00, 0x00, 0x80},                   /* malformed data */
+		{0x0f},                                     /* frame version 15 */
+	};
+	struct meta_record back;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t buf[64] = {0};
+		memcpy(buf, cases[i], sizeof cases[i]);
+		assert_int_equal(meta_record_decode(buf, sizeof buf, &back),
+				 KB_ERR_CORRUPT);
+		meta_record_fini(&back);
+	}
+	struct meta_record r;
+	meta_record_init(&r, META_REGISTER_BROKER, 0);
+	r.broker_id = 1;
+	r.broker_epoch = 2;
+	const uint8_t want[] = {0x01, 0x00, 0x00, 0, 0, 0, 1,
+				0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+				0, 0, 0, 0, 0, 0, 0, 2,
+				0x01, 0x01, /* no endPoints, no features */
+				0x01,       /* rack "" */
+				0x01,       /* fenced */
+				0x00, 0xee /* tags; then one byte of garbage */};
+	meta_assert_bytes(&r, want, sizeof want - 1);
+	assert_int_equal(meta_record_decode(want, sizeof want, &back), KB_ERR_CORRUPT);
+	meta_record_fini(&back);
+}
+
+static void test_meta_decode_bad_frames(void **state)
+{
+	(void)state;
+	const uint8_t topic[] = {0x01, 0x02, 0x00, 0x01, META_UUID_HEX, 0x00};
+	const struct { uint8_t b0, b1, b2; } bad[] = {
+		{0x00, 0x02, 0x00}, /* frame version 0 (KRaft preview) */
+		{0x02, 0x02, 0x00}, /* frame version 2 */
+		{0x01, 0x06, 0x00}, /* apiKey 6: not a record type */
+		{0x01, 0x02, 0x01}, /* TopicRecord v1 does not exist */
+		{0x01, 0x7f, 0x00}, /* apiKey 127 */
+	};
+	struct meta_record back;
+	assert_int_equal(meta_record_decode(topic, sizeof topic, &back), KB_OK);
+	meta_record_fini(&back);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint8_t b[sizeof topic];
+		memcpy(b, topic, sizeof b);
+		b[0] = bad[i].b0, b[1] = bad[i].b1, b[2] = bad[i].b2;
+		assert_int_equal(meta_record_decode(b, sizeof b, &back), KB_ERR_CORRUPT);
+		meta_record_fini(&back);
+	}
+	/* A PartitionRecord claiming 2^31 replicas in 4 bytes allocates
+	 * nothing; a tag section claiming more tags than bytes is refused. */
+	const uint8_t huge[] = {0x01, 0x03, 0x00, 0, 0, 0, 0, META_UUID_HEX,
+				0xff, 0xff, 0xff, 0xff, 0x07, 0, 0, 0, 0};
+	assert_int_equal(meta_record_decode(huge, sizeof huge, &back), KB_ERR_CORRUPT);
+	meta_record_fini(&back);
+	const uint8_t tags[] = {0x01, 0x14, 0x00, 0x7f, 0x00, 0x00};
+	assert_int_equal(meta_record_decode(tags, sizeof tags, &back), KB_ERR_CORRUPT);
+	meta_record_fini(&back);
+	/* Tags out of order, and a known tag whose size lies. */
+	const uint8_t order[] = {0x01, 0x14, 0x00, 0x02, 0x05, 0x00, 0x01, 0x00};
+	assert_int_equal(meta_record_decode(order, sizeof order, &back), KB_ERR_CORRUPT);
+	meta_record_fini(&back);
+	const uint8_t size[] = {0x01, 0x05, 0x00, 0, 0, 0, 0, META_UUID_HEX,
+				0x01, 0x01, 0x05, 0, 0, 0, 2, 9};
+	assert_int_equal(meta_record_decode(size, sizeof size, &back), KB_ERR_CORRUPT);
+	meta_record_fini(&back);
+}
+
+/* Random bytes after a valid frame header: decode may succeed or not,
+ * but never crashes or leaks (run under the sanitizer build). */
+static void test_meta_decode_garbage_never_crashes(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t b[64];
+	for (int i = 0; i < 20000; i++) {
+		size_t n = 3 + (size_t)(x % 60);
+		for (size_t j = 0; j < n; j++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			b[j] = (uint8_t)x;
+		}
+		b[0] = META_FRAME_VERSION;
+		b[1] = (uint8_t)meta_types[x % META_N_TYPES];
+		b[2] = (uint8_t)(x % 4);
+		struct meta_record back;
+		int rc = meta_record_decode(b, n, &back);
+		assert_true(rc == KB_OK || rc == KB_ERR_CORRUPT);
+		meta_record_fini(&back);
+	}
+}
+
+/* The JSON of kafka-dump-log --cluster-metadata-decoder, one line each. */
+static void meta_assert_json(const struct meta_record *r, const char *want)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(meta_record_format(r, &b), KB_OK);
+	assert_int_equal(kb_buf_append(&b, "", 1), KB_OK);
+	assert_string_equal((const char *)b.data, want);
+	kb_buf_fini(&b);
+}
+
+static void test_meta_record_format_json(void **state)
+{
+	(void)state;
+	struct meta_record r;
+	meta_record_init(&r, META_TOPIC, 0);
+	r.name = wire_str_c("de\"mo\n");
+	r.topic_id = meta_uuid(0);
+	meta_assert_json(&r, "{\"type\":\"TOPIC_RECORD\",\"version\":0,\"data\":"
+			 "{\"name\":\"de\\\"mo\\n\",\"topicId\":\"AAECAwQFBgcICQoLDA0ODw\"}}");
+	meta_record_init(&r, META_PARTITION_CHANGE, 0);
+	r.topic_id = meta_uuid(0);
+	r.isr = meta_arr(meta_ids12, 2);
+	meta_assert_json(&r, "{\"type\":\"PARTITION_CHANGE_RECORD\",\"version\":0,"
+			 "\"data\":{\"partitionId\":-1,\"topicId\":"
+			 "\"AAECAwQFBgcICQoLDA0ODw\",\"isr\":[1,2]}}");
+	meta_record_init(&r, META_CONFIG, 0);
+	r.resource_type = META_RESOURCE_BROKER;
+	r.resource_name = wire_str_c("");
+	r.name = wire_str_c("log.retention.ms");
+	r.value = wire_str_c(NULL);
+	meta_assert_json(&r, "{\"type\":\"CONFIG_RECORD\",\"version\":0,\"data\":"
+			 "{\"resourceType\":4,\"resourceName\":\"\",\"name\":"
+			 "\"log.retention.ms\",\"value\":null}}");
+	meta_fill(&r, META_REGISTER_BROKER, 0);
+	meta_assert_json(&r, "{\"type\":\"REGISTER_BROKER_RECORD\",\"version\":0,"
+			 "\"data\":{\"brokerId\":1,\"incarnationId\":"
+			 "\"gIGCg4SFhoeIiYqLjI2Ojw\",\"brokerEpoch\":7,\"endPoints\":"
+			 "[{\"name\":\"PLAINTEXT\",\"host\":\"localhost\",\"port\":9092,"
+			 "\"securityProtocol\":0}],\"features\":[{\"name\":"
+			 "\"metadata.version\",\"minSupportedVersion\":1,"
+			 "\"maxSupportedVersion\":20}],\"rack\":\"az1\",\"fenced\":true}}");
+	meta_fill(&r, META_USER_SCRAM_CREDENTIAL, 0);
+	meta_assert_json(&r, "{\"type\":\"USER_SCRAM_CREDENTIAL_RECORD\","
+			 "\"version\":0,\"data\":{\"name\":\"demo\",\"mechanism\":1,"
+			 "\"salt\":\"c2FsdA==\",\"storedKey\":\"c3RvcmVk\",\"serverKey\":"
+			 "\"c2VydmVy\",\"iterations\":4096}}");
+	meta_record_init(&r, META_NO_OP, 0);
+	meta_assert_json(&r, "{\"type\":\"NO_OP_RECORD\",\"version\":0,\"data\":{}}");
+	meta_fill(&r, META_PRODUCER_IDS, 0);
+	meta_assert_json(&r, "{\"type\":\"PRODUCER_IDS_RECORD\",\"version\":0,"
+			 "\"data\":{\"brokerId\":1,\"brokerEpoch\":7,"
+			 "\"nextProducerId\":1000}}");
+}
+
+/* Every type at its newest version, as meta_fill sets it: the exact line
+ * kafka-dump-log prints (fields named and typed as each JSON schema says,
+ * tagged fields only when not default, uuids in URL-safe base64). */
+static void test_meta_record_format_every_type(void **state)
+{
+	(void)state;
+	static const char *const want[META_N_TYPES] = {
+		"{\"type\":\"REGISTER_BROKER_RECORD\",\"version\":3,"
+		"\"data\":{\"brokerId\":1,\"isMigratingZkBroker\":true,"
+		"\"incarnationId\":\"gIGCg4SFhoeIiYqLjI2Ojw\",\"brokerEpoch\":7,"
+		"\"endPoints\":[{\"name\":\"PLAINTEXT\",\"host\":\"localhost\","
+		"\"port\":9092,\"securityProtocol\":0}],"
+		"\"features\":[{\"name\":\"metadata.version\","
+		"\"minSupportedVersion\":1,\"maxSupportedVersion\":20}],"
+		"\"rack\":\"az1\",\"fenced\":true,\"inControlledShutdown\":true,"
+		"\"logDirs\":[\"ICEiIyQlJicoKSorLC0uLw\","
+		"\"QEFCQ0RFRkdISUpLTE1OTw\"]}}",
+		"{\"type\":\"UNREGISTER_BROKER_RECORD\",\"version\":0,"
+		"\"data\":{\"brokerId\":1,\"brokerEpoch\":7}}",
+		"{\"type\":\"TOPIC_RECORD\",\"version\":0,\"data\":{\"name\":\"demo\","
+		"\"topicId\":\"AAECAwQFBgcICQoLDA0ODw\"}}",
+		"{\"type\":\"PARTITION_RECORD\",\"version\":2,"
+		"\"data\":{\"partitionId\":0,"
+		"\"topicId\":\"AAECAwQFBgcICQoLDA0ODw\",\"replicas\":[1,2],"
+		"\"isr\":[1,2],\"removingReplicas\":[],\"addingReplicas\":[],"
+		"\"leader\":1,\"leaderEpoch\":0,\"partitionEpoch\":0,"
+		"\"directories\":[\"ICEiIyQlJicoKSorLC0uLw\","
+		"\"QEFCQ0RFRkdISUpLTE1OTw\"],\"eligibleLeaderReplicas\":[3],"
+		"\"lastKnownElr\":[1]}}",
+		"{\"type\":\"CONFIG_RECORD\",\"version\":0,"
+		"\"data\":{\"resourceType\":2,\"resourceName\":\"demo\","
+		"\"name\":\"demo\",\"value\":\"1000\"}}",
+		"{\"type\":\"PARTITION_CHANGE_RECORD\",\"version\":2,"
+		"\"data\":{\"partitionId\":0,"
+		"\"topicId\":\"AAECAwQFBgcICQoLDA0ODw\",\"isr\":[1,2],\"leader\":1,"
+		"\"replicas\":[1,2],\"removingReplicas\":[3],"
+		"\"addingReplicas\":[3],\"leaderRecoveryState\":0,"
+		"\"directories\":[\"ICEiIyQlJicoKSorLC0uLw\","
+		"\"QEFCQ0RFRkdISUpLTE1OTw\"],\"eligibleLeaderReplicas\":[3],"
+		"\"lastKnownElr\":[1]}}",
+		"{\"type\":\"FENCE_BROKER_RECORD\",\"version\":0,\"data\":{\"id\":1,"
+		"\"epoch\":7}}",
+		"{\"type\":\"UNFENCE_BROKER_RECORD\",\"version\":0,"
+		"\"data\":{\"id\":1,\"epoch\":7}}",
+		"{\"type\":\"REMOVE_TOPIC_RECORD\",\"version\":0,"
+		"\"data\":{\"topicId\":\"AAECAwQFBgcICQoLDA0ODw\"}}",
+		"{\"type\":\"USER_SCRAM_CREDENTIAL_RECORD\",\"version\":0,"
+		"\"data\":{\"name\":\"demo\",\"mechanism\":1,\"salt\":\"c2FsdA==\","
+		"\"storedKey\":\"c3RvcmVk\",\"serverKey\":\"c2VydmVy\","
+		"\"iterations\":4096}}",
+		"{\"type\":\"FEATURE_LEVEL_RECORD\",\"version\":0,"
+		"\"data\":{\"name\":\"metadata.version\",\"featureLevel\":20}}",
+		"{\"type\":\"PRODUCER_IDS_RECORD\",\"version\":0,"
+		"\"data\":{\"brokerId\":1,\"brokerEpoch\":7,"
+		"\"nextProducerId\":1000}}",
+		"{\"type\":\"BROKER_REGISTRATION_CHANGE_RECORD\",\"version\":2,"
+		"\"data\":{\"brokerId\":1,\"brokerEpoch\":7,\"fenced\":-1,"
+		"\"inControlledShutdown\":1,"
+		"\"logDirs\":[\"ICEiIyQlJicoKSorLC0uLw\","
+		"\"QEFCQ0RFRkdISUpLTE1OTw\"]}}",
+		"{\"type\":\"ACCESS_CONTROL_ENTRY_RECORD\",\"version\":0,"
+		"\"data\":{\"id\":\"EBESExQVFhcYGRobHB0eHw\",\"resourceType\":2,"
+		"\"resourceName\":\"demo\",\"patternType\":3,"
+		"\"principal\":\"User:alice\",\"host\":\"*\",\"operation\":3,"
+		"\"permissionType\":3}}",
+		"{\"type\":\"REMOVE_ACCESS_CONTROL_ENTRY_RECORD\",\"version\":0,"
+		"\"data\":{\"id\":\"EBESExQVFhcYGRobHB0eHw\"}}",
+		"{\"type\":\"NO_OP_RECORD\",\"version\":0,\"data\":{}}",
+		"{\"type\":\"REMOVE_USER_SCRAM_CREDENTIAL_RECORD\",\"version\":0,"
+		"\"data\":{\"name\":\"demo\",\"mechanism\":1}}",
+	};
+	for (int t = 0; t < META_N_TYPES; t++) {
+		struct meta_record r;
+		meta_fill(&r, meta_types[t], meta_type_max_version(meta_types[t]));
+		meta_assert_json(&r, want[t]);
+	}
+}
+
+/* Apply r as a follower would: encode, decode the bytes, apply, check. */
+static int meta_apply_rt(struct meta_image *img, const struct meta_record *r)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(meta_record_encode(r, &b), KB_OK);
+	struct meta_record back;
+	assert_int_equal(meta_record_decode(b.data, b.len, &back), KB_OK);
+	int rc = meta_apply(img, &back);
+	meta_record_fini(&back);
+	kb_buf_fini(&b);
+	meta_check(img);
+	return rc;
+}
+
+static int meta_register(struct meta_image *img, int32_t id, int64_t epoch)
+{
+	struct meta_record r;
+	meta_fill(&r, META_REGISTER_BROKER, 3);
+	r.broker_id = id;
+	r.broker_epoch = epoch;
+	r.in_controlled_shutdown = false;
+	r.is_migrating_zk_broker = false;
+	r.fenced = true;
+	return meta_apply_rt(img, &r);
+}
+
+static int meta_fence(struct meta_image *img, int16_t type, int32_t id,
+		      int64_t epoch)
+{
+	struct meta_record r;
+	meta_record_init(&r, type, meta_type_max_version(type));
+	r.broker_id = id;
+	r.broker_epoch = epoch;
+	return meta_apply_rt(img, &r);
+}
+
+static void test_meta_image_brokers_register_fence_unfence(void **state)
+{
+	(void)state;
+	struct meta_image img;
+	meta_image_init(&img);
+	for (int32_t id = 1; id <= 3; id++)
+		assert_int_equal(meta_register(&img, id, 10 + id), KB_OK);
+	assert_int_equal(img.n_brokers, 3);
+	const struct meta_broker *b = meta_broker_find(&img, 2);
+	assert_non_null(b);
+	assert_true(b->fenced);
+	assert_true(wire_str_eq(b->reg.rec.rack, "az1"));
+	assert_int_equal(b->reg.rec.endpoints.n, 1);
+	assert_int_equal(((struct meta_endpoint *)b->reg.rec.endpoints.v)[0].port, 9092);
+	assert_int_equal(meta_fence(&img, META_UNFENCE_BROKER, 2, 12), KB_OK);
+	assert_false(meta_broker_find(&img, 2)->fenced);
+	/* A stale epoch or an unknown broker contradicts the image. */
+	assert_int_equal(meta_fence(&img, META_FENCE_BROKER, 2, 11), KB_ERR_INVAL);
+	assert_false(meta_broker_find(&img, 2)->fenced);
+	assert_int_equal(meta_fence(&img, META_FENCE_BROKER, 9, 1), KB_ERR_NOTFOUND);
+	assert_int_equal(meta_fence(&img, META_FENCE_BROKER, 2, 12), KB_OK);
+	assert_true(meta_broker_find(&img, 2)->fenced);
+	/* BrokerRegistrationChangeRecord: UNFENCE (-1), then controlled
+	 * shutdown (1) with the fencing left as it is (0). */
+	struct meta_record r;
+	meta_record_init(&r, META_BROKER_REGISTRATION_CHANGE, 2);
+	r.broker_id = 2, r.broker_epoch = 12;
+	r.fenced_change = META_FENCE_CHANGE_UNFENCE;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	r.fenced_change = 0, r.shutdown_change = 1;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	b = meta_broker_find(&img, 2);
+	assert_false(b->fenced);
+	assert_true(b->in_controlled_shutdown);
+	r.fenced_change = 5;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_INVAL);
+	/* A restart registers again with a new epoch: replaced, not added. */
+	assert_int_equal(meta_register(&img, 2, 20), KB_OK);
+	assert_int_equal(img.n_brokers, 3);
+	assert_int_equal(meta_broker_find(&img, 2)->epoch, 20);
+	assert_true(meta_broker_find(&img, 2)->fenced);
+	assert_int_equal(meta_fence(&img, META_UNREGISTER_BROKER, 2, 12),
+			 KB_ERR_INVAL);
+	assert_int_equal(meta_fence(&img, META_UNREGISTER_BROKER, 2, 20), KB_OK);
+	assert_null(meta_broker_find(&img, 2));
+	assert_non_null(meta_broker_find(&img, 3));
+	assert_int_equal(img.n_brokers, 2);
+	meta_image_fini(&img);
+}
+
+static int meta_topic(struct meta_image *img, const char *name, uint8_t id)
+{
+	struct meta_record r;
+	meta_record_init(&r, META_TOPIC, 0);
+	r.name = wire_str_c(name);
+	r.topic_id = meta_uuid(id);
+	return meta_apply_rt(img, &r);
+}
+
+static int meta_partition(struct meta_image *img, uint8_t id, int32_t p,
+			  int32_t leader)
+{
+	struct meta_record r;
+	meta_record_init(&r, META_PARTITION, 2);
+	r.topic_id = meta_uuid(id);
+	r.partition_id = p;
+	r.replicas = meta_arr(meta_ids12, 2);
+	r.isr = meta_arr(meta_ids12, 2);
+	r.leader = leader;
+	r.leader_epoch = 0;
+	r.partition_epoch = 0;
+	return meta_apply_rt(img, &r);
+}
+
+static void test_meta_image_topics_and_partitions(void **state)
+{
+	(void)state;
+	struct meta_image img;
+	meta_image_init(&img);
+	assert_int_equal(meta_partition(&img, 0x10, 0, 1), KB_ERR_NOTFOUND);
+	assert_int_equal(meta_topic(&img, "demo", 0x10), KB_OK);
+	assert_int_equal(meta_topic(&img, "demo", 0x20), KB_ERR_EXISTS);
+	assert_int_equal(meta_topic(&img, "other", 0x10), KB_ERR_EXISTS);
+	assert_int_equal(meta_topic(&img, "", 0x30), KB_ERR_INVAL);
+	/* A NUL inside a name would alias "demo" once it is a C string. */
+	struct meta_record nul;
+	meta_record_init(&nul, META_TOPIC, 0);
+	nul.name = (struct wire_str){"demo\0x", 6};
+	nul.topic_id = meta_uuid(0x30);
+	assert_int_equal(meta_apply_rt(&img, &nul), KB_ERR_INVAL);
+	assert_int_equal(img.n_topics, 1);
+	for (int32_t p = 0; p < 3; p++)
+		assert_int_equal(meta_partition(&img, 0x10, p, 1), KB_OK);
+	/* INVARIANT 3: partition 5 of 3 would leave a gap. */
+	assert_int_equal(meta_partition(&img, 0x10, 5, 1), KB_ERR_INVAL);
+	/* INVARIANT 4: a leader outside the ISR is refused. */
+	assert_int_equal(meta_partition(&img, 0x10, 0, 3), KB_ERR_INVAL);
+	const struct meta_topic *t = meta_topic_find(&img, "demo");
+	assert_non_null(t);
+	assert_ptr_equal(t, meta_topic_find_id(&img, meta_uuid(0x10)));
+	assert_int_equal(t->partition_count, 3);
+	assert_int_equal(t->partitions[0].leader, 1);
+
+	/* ISR shrinks to [1]: leader unchanged (-2), partition epoch + 1. */
+	struct meta_record r;
+	meta_record_init(&r, META_PARTITION_CHANGE, 2);
+	r.topic_id = meta_uuid(0x10);
+	r.partition_id = 1;
+	r.isr = meta_arr(meta_ids1, 1);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	t = meta_topic_find(&img, "demo");
+	const struct meta_partition *p = &t->partitions[1];
+	assert_int_equal(p->isr.n, 1);
+	assert_int_equal(p->leader, 1);
+	assert_int_equal(p->leader_epoch, 0);
+	assert_int_equal(p->partition_epoch, 1);
+	assert_int_equal(p->replicas.n, 2);
+	/* Leader 2 is not in ISR [1]: refused, the partition unchanged. */
+	meta_record_init(&r, META_PARTITION_CHANGE, 2);
+	r.topic_id = meta_uuid(0x10);
+	r.partition_id = 1;
+	r.leader = 2;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_INVAL);
+	p = &meta_topic_find(&img, "demo")->partitions[1];
+	assert_int_equal(p->leader, 1);
+	assert_int_equal(p->partition_epoch, 1);
+	/* With ISR [1,2] in the same record it is a new leader: epochs + 1. */
+	r.isr = meta_arr(meta_ids12, 2);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	p = &meta_topic_find(&img, "demo")->partitions[1];
+	assert_int_equal(p->leader, 2);
+	assert_int_equal(p->leader_epoch, 1);
+	assert_int_equal(p->partition_epoch, 2);
+	/* No leader (-1), and ISR not within replicas. */
+	meta_record_init(&r, META_PARTITION_CHANGE, 0);
+	r.topic_id = meta_uuid(0x10);
+	r.partition_id = 1;
+	r.leader = META_NO_LEADER;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(meta_topic_find(&img, "demo")->partitions[1].leader, -1);
+	r.leader = META_NO_LEADER_CHANGE;
+	r.isr = meta_arr(meta_ids3, 1);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_INVAL);
+	r.isr = meta_arr(NULL, -1);
+	r.partition_id = 3;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_NOTFOUND);
+	r.topic_id = meta_uuid(0x77);
+	r.partition_id = 0;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_NOTFOUND);
+	meta_image_fini(&img);
+}
+
+static int meta_config(struct meta_image *img, int8_t type, const char *res,
+		       const char *name, const char *value)
+{
+	struct meta_record r;
+	meta_record_init(&r, META_CONFIG, 0);
+	r.resource_type = type;
+	r.resource_name = wire_str_c(res);
+	r.name = wire_str_c(name);
+	r.value = wire_str_c(value);
+	return meta_apply_rt(img, &r);
+}
+
+static void test_meta_image_configs_and_remove_topic(void **state)
+{
+	(void)state;
+	struct meta_image img;
+	meta_image_init(&img);
+	assert_int_equal(meta_topic(&img, "demo", 0x10), KB_OK);
+	assert_int_equal(meta_topic(&img, "keep", 0x20), KB_OK);
+	assert_int_equal(meta_partition(&img, 0x10, 0, 1), KB_OK);
+	assert_int_equal(meta_config(&img, META_RESOURCE_TOPIC, "demo",
+				     "retention.ms", "1000"), KB_OK);
+	assert_int_equal(meta_config(&img, META_RESOURCE_TOPIC, "demo",
+				     "retention.ms", "2000"), KB_OK);
+	assert_int_equal(meta_config(&img, META_RESOURCE_TOPIC, "demo",
+				     "cleanup.policy", "compact"), KB_OK);
+	assert_int_equal(meta_config(&img, META_RESOURCE_TOPIC, "keep",
+				     "cleanup.policy", "delete"), KB_OK);
+	assert_int_equal(meta_config(&img, META_RESOURCE_BROKER, "1",
+				     "retention.ms", "5"), KB_OK);
+	assert_string_equal(meta_config_get(&img, META_RESOURCE_TOPIC, "demo",
+					    "retention.ms"), "2000");
+	assert_string_equal(meta_config_get(&img, META_RESOURCE_BROKER, "1",
+					    "retention.ms"), "5");
+	assert_int_equal(img.n_configs, 4);
+	/* A null value deletes the key (twice is harmless). */
+	assert_int_equal(meta_config(&img, META_RESOURCE_TOPIC, "demo",
+				     "cleanup.policy", NULL), KB_OK);
+	assert_int_equal(meta_config(&img, META_RESOURCE_TOPIC, "demo",
+				     "cleanup.policy", NULL), KB_OK);
+	assert_null(meta_config_get(&img, META_RESOURCE_TOPIC, "demo",
+				    "cleanup.policy"));
+	assert_int_equal(img.n_configs, 3);
+	/* RemoveTopicRecord: the topic, its partitions, its configs go. */
+	struct meta_record r;
+	meta_record_init(&r, META_REMOVE_TOPIC, 0);
+	r.topic_id = meta_uuid(0x10);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_null(meta_topic_find(&img, "demo"));
+	assert_null(meta_config_get(&img, META_RESOURCE_TOPIC, "demo",
+				    "retention.ms"));
+	assert_string_equal(meta_config_get(&img, META_RESOURCE_TOPIC, "keep",
+					    "cleanup.policy"), "delete");
+	assert_non_null(meta_config_get(&img, META_RESOURCE_BROKER, "1",
+					"retention.ms"));
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_NOTFOUND);
+	/* The name is free again, under a new id. */
+	assert_int_equal(meta_topic(&img, "demo", 0x30), KB_OK);
+	assert_int_equal(meta_topic_find(&img, "demo")->partition_count, 0);
+	meta_image_fini(&img);
+}
+
+static void test_meta_image_producer_ids_features_acls_scram(void **state)
+{
+	(void)state;
+	struct meta_image img;
+	meta_image_init(&img);
+	struct meta_record r;
+	meta_fill(&r, META_PRODUCER_IDS, 0);
+	assert_int_equal(img.next_producer_id, -1);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(img.next_producer_id, 1000);
+	r.next_producer_id = 500; /* blocks only move up */
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_INVAL);
+	assert_int_equal(img.next_producer_id, 1000);
+
+	meta_fill(&r, META_FEATURE_LEVEL, 0);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(meta_feature_level(&img, "metadata.version"), 20);
+	r.feature_level = 21;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(meta_feature_level(&img, "metadata.version"), 21);
+	assert_int_equal(img.n_features, 1);
+	r.feature_level = 0; /* level 0 removes the feature */
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(meta_feature_level(&img, "metadata.version"), 0);
+	assert_int_equal(img.n_features, 0);
+
+	meta_fill(&r, META_ACCESS_CONTROL_ENTRY, 0);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_EXISTS);
+	assert_int_equal(img.n_acls, 1);
+	assert_true(wire_str_eq(img.acls[0].rec.principal, "User:alice"));
+	meta_fill(&r, META_REMOVE_ACCESS_CONTROL_ENTRY, 0);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_NOTFOUND);
+	assert_int_equal(img.n_acls, 0);
+
+	meta_fill(&r, META_USER_SCRAM_CREDENTIAL, 0);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	r.iterations = 8192; /* a new credential replaces the old */
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(img.n_scram, 1);
+	assert_int_equal(img.scram[0].rec.iterations, 8192);
+	meta_fill(&r, META_REMOVE_USER_SCRAM_CREDENTIAL, 0);
+	r.mechanism = 2; /* SCRAM-SHA-512: none stored */
+	assert_int_equal(meta_apply_rt(&img, &r), KB_ERR_NOTFOUND);
+	r.mechanism = 1;
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	assert_int_equal(img.n_scram, 0);
+
+	meta_record_init(&r, META_NO_OP, 0);
+	assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	meta_image_fini(&img);
+}
+
+/* Many topics and partitions: the arrays grow past several powers of two
+ * and removals in the middle keep every invariant. */
+static void test_meta_image_many_topics(void **state)
+{
+	(void)state;
+	struct meta_image img;
+	meta_image_init(&img);
+	char name[16];
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof name, "t%d", i);
+		assert_int_equal(meta_topic(&img, name, (uint8_t)(0x40 + i)), KB_OK);
+		for (int32_t p = 0; p < 9; p++)
+			assert_int_equal(meta_partition(&img, (uint8_t)(0x40 + i), p, 2),
+					 KB_OK);
+	}
+	struct meta_record r;
+	meta_record_init(&r, META_REMOVE_TOPIC, 0);
+	for (int i = 0; i < 40; i += 3) {
+		r.topic_id = meta_uuid((uint8_t)(0x40 + i));
+		assert_int_equal(meta_apply_rt(&img, &r), KB_OK);
+	}
+	assert_int_equal(img.n_topics, 26);
+	assert_non_null(meta_topic_find(&img, "t1"));
+	assert_null(meta_topic_find(&img, "t3"));
+	assert_int_equal(meta_topic_find(&img, "t38")->partition_count, 9);
+	meta_image_fini(&img);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -1604,6 +2462,24 @@ int main(void)
 		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
 		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
+		/* Metadata records and the image */
+		cmocka_unit_test(test_meta_topic_record_bytes),
+		cmocka_unit_test(test_meta_register_broker_bytes),
+		cmocka_unit_test(test_meta_partition_change_bytes),
+		cmocka_unit_test(test_meta_config_record_null_value_bytes),
+		cmocka_unit_test(test_meta_round_trip_every_type_and_version),
+		cmocka_unit_test(test_meta_encode_refuses_field_missing_from_version),
+		cmocka_unit_test(test_meta_decode_every_cut_is_corrupt),
+		cmocka_unit_test(test_meta_decode_kafka_serde_test_cases),
+		cmocka_unit_test(test_meta_decode_bad_frames),
+		cmocka_unit_test(test_meta_decode_garbage_never_crashes),
+		cmocka_unit_test(test_meta_record_format_json),
+		cmocka_unit_test(test_meta_record_format_every_type),
+		cmocka_unit_test(test_meta_image_brokers_register_fence_unfence),
+		cmocka_unit_test(test_meta_image_topics_and_partitions),
+		cmocka_unit_test(test_meta_image_configs_and_remove_topic),
+		cmocka_unit_test(test_meta_image_producer_ids_features_acls_scram),
+		cmocka_unit_test(test_meta_image_many_topics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
