@@ -13,8 +13,10 @@
  *   - `samsa broker CONFIG [--override key=value]...`: exit 0 after a clean
  *     shutdown, 2 on a bad config or command line, 1 when the broker
  *     cannot start (port in use, log directory locked or another node's).
- *   - `samsa dump-log FILE...`: read-only; exit 0 when every file is valid
- *     to its end, 1 when one stops being valid (where, and why), 2 on usage.
+ *   - `samsa dump-log [--cluster-metadata-decoder] FILE...`: read-only; exit
+ *     0 when every file is valid to its end, 1 when one stops being valid
+ *     (where, and why), 2 on usage. Records of __cluster_metadata segments
+ *     and .checkpoint snapshots are printed as JSON (chapter 07).
  *   - `samsa -h`, `--help`, `help`: the usage, exit 0.
  * Invariants:
  *   1. dump-log never writes to the files it reads.
@@ -26,7 +28,8 @@
  *   no `format` subcommand yet (the first start formats).
  * See also: docs/15_broker.md, diagrams/15_broker.dot,
  *   tests/15_broker_test.sh, tests/clients/; read before: 15_config.c.
- *   Uses chapters 00 (base), 01 (segment), 02 (index), 05 (server).
+ *   Uses chapters 00 (base), 01 (segment), 02 (index), 04 (codec), 05 (server),
+ *   07 (quorum).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,8 +46,16 @@
 #include "00_base.h"
 #include "01_segment.h"
 #include "02_index.h"
+#include "04_codec.h"
 #include "05_server.h"
+#include "07_metadata.h"
 #include "15_config.h"
+
+/* make stage-NN compiles with SAMSA_STAGE=NN: dump-log decodes metadata
+ * records only when chapter 07 is there. */
+#ifndef SAMSA_STAGE
+#define SAMSA_STAGE 15
+#endif
 
 /* Kafka's names for the codec ids in attributes bits 0-2. */
 static const char *const codec_names[8] = {
@@ -59,7 +70,10 @@ struct mapped_file {
 
 static int map_file(const char *path, struct mapped_file *out);
 static void unmap_file(struct mapped_file *f);
-static int dump_log_file(const char *path, const struct mapped_file *f);
+static int dump_log_file(const char *path, const struct mapped_file *f,
+			 bool metadata);
+static bool is_metadata_file(const char *path);
+static void print_metadata_records(const uint8_t *p, size_t len);
 static int dump_index_file(const char *path, const struct mapped_file *f,
 			   enum idx_kind kind);
 static int cmd_dump_log(int argc, char **argv);
@@ -108,7 +122,8 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: samsa broker CONFIG [--override key=value]...\n"
 		    "                                run a broker (CONFIG: server.properties)\n"
-		    "       samsa dump-log FILE...   print batches of .log files\n"
+		    "       samsa dump-log [--cluster-metadata-decoder] FILE...\n"
+		    "                                print batches of .log files\n"
 		    "                                and entries of .index/.timeindex files\n");
 }
 
@@ -250,7 +265,12 @@ static int cmd_dump_log(int argc, char **argv)
 		return 2;
 	}
 	int status = 0;
+	bool decoder = false; /* KAFKA: --cluster-metadata-decoder */
 	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--cluster-metadata-decoder") == 0) {
+			decoder = true;
+			continue;
+		}
 		struct mapped_file f;
 		printf("Dumping %s\n", argv[i]);
 		if (map_file(argv[i], &f) != KB_OK) {
@@ -264,12 +284,65 @@ static int cmd_dump_log(int argc, char **argv)
 		else if (ends_with(argv[i], ".timeindex"))
 			rc = dump_index_file(argv[i], &f, IDX_TIME);
 		else
-			rc = dump_log_file(argv[i], &f);
+			rc = dump_log_file(argv[i], &f,
+					   decoder || is_metadata_file(argv[i]));
 		unmap_file(&f);
 		if (rc != 0)
 			status = 1;
 	}
 	return status;
+}
+
+/* A segment of __cluster_metadata-0 or a KRaft snapshot (.checkpoint):
+ * its records are metadata records, printed as JSON. */
+static bool is_metadata_file(const char *path)
+{
+	return strstr(path, "__cluster_metadata-") != NULL ||
+	       ends_with(path, ".checkpoint");
+}
+
+/* Print each record of a valid, uncompressed metadata batch as
+ * kafka-dump-log --cluster-metadata-decoder does: one line per record,
+ * its value decoded (chapter 07); control records (LeaderChange, the
+ * snapshot header and footer) by offset only. */
+static void print_metadata_records(const uint8_t *p, size_t len)
+{
+#if SAMSA_STAGE >= 7
+	struct wire_records it;
+	struct wire_record rec;
+	if (wire_records_init(&it, p, len) != KB_OK)
+		return; /* compressed: Kafka's metadata log never is */
+	bool control = it.batch.attributes & SEG_ATTR_CONTROL;
+	while (wire_records_next(&it, &rec) == KB_OK) {
+		int32_t seq = it.batch.base_sequence < 0 ? -1
+			    : it.batch.base_sequence + rec.offset_delta;
+		printf("| offset: %" PRId64 " CreateTime: %" PRId64
+		       " keySize: %d valueSize: %d sequence: %" PRId32
+		       " headerKeys: [%s] ", rec.offset, rec.timestamp,
+		       (int)rec.key.len, (int)rec.value.len, seq,
+		       rec.headers_count ? "..." : "");
+		struct meta_record m;
+		struct kb_buf out;
+		kb_buf_init(&out);
+		if (control) {
+			printf("control record\n");
+		} else if (rec.value.len >= 0 &&
+			   meta_record_decode(rec.value.p, (size_t)rec.value.len,
+					      &m) == KB_OK) {
+			if (meta_record_format(&m, &out) == KB_OK)
+				printf("payload: %.*s\n", (int)out.len,
+				       (const char *)out.data);
+			meta_record_fini(&m);
+		} else {
+			printf("Error at offset %" PRId64 ", skipping.\n",
+			       rec.offset);
+		}
+		kb_buf_fini(&out);
+	}
+#else
+	(void)p;
+	(void)len;
+#endif
 }
 
 /* The base offset a segment or index file is named for, or 0. */
@@ -308,7 +381,8 @@ static void print_batch(const struct seg_batch *b, uint64_t pos, bool valid)
 
 /* Walk the batches of a .log file; stop at the first byte that is not part
  * of a whole, valid batch and say where and why. INVARIANT: 2. */
-static int dump_log_file(const char *path, const struct mapped_file *f)
+static int dump_log_file(const char *path, const struct mapped_file *f,
+			 bool metadata)
 {
 	printf("Log starting offset: %" PRId64 "\n", base_offset_of(path, ".log"));
 	uint64_t pos = 0;
@@ -324,6 +398,9 @@ static int dump_log_file(const char *path, const struct mapped_file *f)
 				int rc = seg_batch_validate(p, seg_batch_size(&b),
 							    &b, &why);
 				print_batch(&b, pos, rc == KB_OK);
+				if (rc == KB_OK && metadata)
+					print_metadata_records(p,
+							       seg_batch_size(&b));
 				if (rc == KB_OK) {
 					pos += seg_batch_size(&b);
 					continue;

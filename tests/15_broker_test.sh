@@ -56,6 +56,26 @@ expect "an out-of-order index entry is named" 1 "stops being valid at byte 8\\."
 "$SAMSA" dump-log >"$tmp/out" 2>&1; rc=$?
 expect "no file is a usage error" 2 "usage"
 
+# A __cluster_metadata segment: a TopicRecord (frame 1, api key 2, version
+# 0, name "demo", a topic id, no tagged fields) and a value that is no
+# metadata record. Records are printed as kafka-dump-log
+# --cluster-metadata-decoder prints them.
+mkdir -p "$tmp/__cluster_metadata-0"
+$PY - "$tmp/__cluster_metadata-0/00000000000000000000.log" "$ROOT/tests" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import kbatch
+topic = bytes([1, 2, 0, 5]) + b"demo" + bytes(range(1, 17)) + b"\x00"
+open(sys.argv[1], "wb").write(kbatch.batch(0, [topic, b"\x07\x07"]))
+PY
+"$SAMSA" dump-log "$tmp/__cluster_metadata-0/00000000000000000000.log" >"$tmp/out" 2>&1; rc=$?
+expect "a metadata record is printed as JSON" 0 \
+	'^\| offset: 0 .* payload: \{"type":"TOPIC_RECORD","version":0,"data":\{"name":"demo","topicId":"'
+expect "a value that is no metadata record is skipped" 0 "^\| offset: 1 .*Error at offset 1, skipping\.$"
+cp "$tmp/__cluster_metadata-0/00000000000000000000.log" "$tmp/plain.log"
+"$SAMSA" dump-log --cluster-metadata-decoder "$tmp/plain.log" >"$tmp/out" 2>&1; rc=$?
+expect "--cluster-metadata-decoder decodes any segment" 0 '"type":"TOPIC_RECORD"'
+
 # ---- The command line ----
 
 "$SAMSA" -h >"$tmp/out" 2>&1; rc=$?
