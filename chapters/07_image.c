@@ -36,7 +36,8 @@
  *   Broker log dirs and partition directories (JBOD) are not kept.
  *
  * See also: docs/07_image.md, diagrams/07_image.dot, tests/07_raft_test.c
- *   ("Metadata records and the image"); 07_metadata.c (the records).
+ *   ("Metadata records and the image"); read before: 07_metadata.c.
+ *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
 #include <stdint.h>

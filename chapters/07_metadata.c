@@ -35,8 +35,9 @@
  *   stateless values, so there is no meta_check here: see 07_image.c.
  *
  * See also: docs/07_metadata.md, diagrams/07_metadata.dot,
- *   tests/07_raft_test.c ("Metadata records and the image"), 07_image.c;
- *   chapter 04's wire_read_* and wire_write_*.
+ *   tests/07_raft_test.c ("Metadata records and the image"); read next:
+ *   07_image.c.
+ *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
 #include <inttypes.h>
