@@ -271,6 +271,19 @@ def test_sigint_and_sigterm_remove_everything():
         assert_nothing_left(run, marker, before)
 
 
+def test_an_exception_removes_everything():
+    run, marker = "e%x" % os.getpid(), "marker-e-%d" % os.getpid()
+    before = host_state()
+    try:
+        with Topology(run=run) as net:
+            net.spawn("az2", [sys.executable, "-c", "import time; time.sleep(300)", marker])
+            net.cut("az1", "az3", one_way=True)
+            raise ValueError("a scenario failed")
+    except ValueError:
+        pass
+    assert_nothing_left(run, marker, before)
+
+
 def test_sigkill_leaves_leftovers_that_clean_removes():
     run, marker = "k%x" % os.getpid(), "marker-k-%d" % os.getpid()
     before = host_state()
