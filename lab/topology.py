@@ -48,7 +48,10 @@ See also
     docs/lab.md; tests/clients/test_lab_topology.py.
 """
 import argparse
+import functools
+import gzip
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,22 +80,21 @@ def sh(argv, check=True, **kw):
 
 def require_root():
     """The lab needs CAP_NET_ADMIN (veths, tc, nft) and CAP_SYS_ADMIN
-    (`ip netns add` mounts /run/netns/NAME)."""
+    (`ip netns add` mounts /run/netns/NAME), and the tools."""
     if os.geteuid() != 0:
-        raise LabError("the lab's network needs root (CAP_NET_ADMIN and "
-                       "CAP_SYS_ADMIN for ip netns); run as root or in "
-                       "`unshare -rnm` (see docs/lab.md)")
+        raise LabError("the lab's network needs root (CAP_NET_ADMIN, and "
+                       "CAP_SYS_ADMIN for ip netns); see docs/lab.md")
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     for tool in ("ip", "tc", "nft"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK)
-                   for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]):
+        if shutil.which(tool, path=path) is None:
             raise LabError("%s is missing: apt-get install -y iproute2 nftables" % tool)
 
 
+@functools.lru_cache(maxsize=1)
 def netem_available():
     """True when the kernel has tc netem (CONFIG_NET_SCH_NETEM)."""
     try:
         with open("/proc/config.gz", "rb") as f:
-            import gzip
             return b"CONFIG_NET_SCH_NETEM=" in gzip.decompress(f.read())
     except OSError:
         return True   # no config to read: let tc say it when it fails
@@ -154,6 +156,19 @@ class Topology:
         elif self.delay_ms:
             print("topology: no tc netem in this kernel (CONFIG_NET_SCH_NETEM):"
                   " inter-AZ links run without added delay", file=sys.stderr)
+
+    def check(self):
+        """Assert Invariants 1-3 on the live network (tests call it)."""
+        mine = [n for n in sh(["ip", "netns", "list"]).split() if self.ns("") in n]
+        assert sorted(mine) == sorted(self.ns(n) for n in (ROUTER,) + AZS + (CLIENTS,)), mine
+        host = sh(["ip", "-o", "link"])
+        assert not any(" %s:" % n in host or " %s@" % n in host
+                       for n in AZS + (CLIENTS,)), host           # INVARIANT 1
+        for name in AZS + (CLIENTS,):                                # INVARIANT 2
+            routes = self.ip(name, "route")
+            assert "default" not in routes and NET in routes, routes
+        ruleset = sh(["ip", "netns", "exec", self.ns(ROUTER), "nft", "list", "ruleset"])
+        assert "iifname . oifname @cuts drop" in ruleset, ruleset  # INVARIANT 3
 
     def link(self, name):
         """A veth pair made inside the namespaces, never in the host's

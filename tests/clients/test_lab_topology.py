@@ -101,6 +101,7 @@ def udp_echoes(net, src, dst):
 
 def test_az1_reaches_az2_and_clients_through_the_router_only():
     with Topology(run="t%x" % os.getpid()) as net:
+        net.check()
         start_echo(net, "az2", "clients", "az3")
         assert reaches(net, "az1", "az2") and reaches(net, "az1", "clients")
         assert reaches(net, "clients", "az3")
@@ -157,6 +158,7 @@ def test_cut_az1_fails_both_ways_while_az2_and_az3_talk_then_heal():
     with Topology(run="t%x" % os.getpid(), delay_ms=0) as net:
         start_echo(net, *(AZS + ("clients",)))
         net.cut("az1")
+        net.check()
         for other in ("az2", "az3", "clients"):
             assert not reaches(net, "az1", other), other
             assert not reaches(net, other, "az1"), other
