@@ -25,6 +25,9 @@ Interface
       `one_way=True` drops only traffic from a; `net.heal(...)` undoes it.
     - `net.shape(ns, delay_ms=, jitter_ms=, loss_pct=, reorder_pct=,
       rate_mbit=)` sets the router's egress toward ns; `net.unshape(ns)`.
+    - Not root: `enter_user_namespace(sys.argv)` first re-runs the program
+      inside `unshare -rnmpf`, where it is "root" and the kernel removes
+      everything when it ends, even by SIGKILL.
     - `lab/topology.py up|clean|list`: build and hold until Ctrl-C; remove
       leftovers of runs that were killed (SIGKILL); list them.
 
@@ -40,7 +43,8 @@ Invariants
 Simplifications
     IPv4 only. Delay sits on the router's egress, so a one-way crossing
     az1 -> az2 pays delay_ms once and a round trip twice. Needs root (or
-    CAP_NET_ADMIN and CAP_SYS_ADMIN for `ip netns`); tc netem needs
+    CAP_NET_ADMIN and CAP_SYS_ADMIN for `ip netns`); a user who is not root
+    calls enter_user_namespace() first (unshare -rnmpf); tc netem needs
     CONFIG_NET_SCH_NETEM in the kernel (without it, shape() refuses delay,
     loss and reorder with that name, and rate uses tbf).
 
@@ -83,11 +87,29 @@ def require_root():
     (`ip netns add` mounts /run/netns/NAME), and the tools."""
     if os.geteuid() != 0:
         raise LabError("the lab's network needs root (CAP_NET_ADMIN, and "
-                       "CAP_SYS_ADMIN for ip netns); see docs/lab.md")
+                       "CAP_SYS_ADMIN for ip netns): run as root, or call "
+                       "enter_user_namespace() first; see docs/lab.md")
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     for tool in ("ip", "tc", "nft"):
         if shutil.which(tool, path=path) is None:
             raise LabError("%s is missing: apt-get install -y iproute2 nftables" % tool)
+
+
+def enter_user_namespace(argv):
+    """Not root: run argv again as "root" of a new user namespace with its
+    own network, mount and PID namespaces (`unshare -rnmpf`), and give it a
+    private /run for /run/netns. Everything the lab starts lives in that PID
+    namespace, so when it ends, even by SIGKILL, the kernel kills every
+    process and drops every namespace. Returns only inside the namespace."""
+    if os.environ.get("SAMSA_LAB_USERNS") == "1":
+        sh(["mount", "-t", "tmpfs", "samsa-lab", "/run"])
+        os.environ["SAMSA_LAB_USERNS"] = "inside"
+    if os.geteuid() == 0:
+        return
+    env = dict(os.environ, SAMSA_LAB_USERNS="1")
+    os.execvpe("unshare", ["unshare", "--map-root-user", "--net", "--mount",
+                           "--pid", "--fork", "--mount-proc", "--kill-child",
+                           "--", sys.executable] + list(argv), env)
 
 
 @functools.lru_cache(maxsize=1)
@@ -327,6 +349,8 @@ def main(argv):
     ap.add_argument("--delay-ms", type=float, default=1.0,
                     help="inter-AZ one-way delay (default 1 ms)")
     args = ap.parse_args(argv)
+    if args.command == "up":
+        enter_user_namespace([os.path.abspath(__file__)] + list(argv))
     if args.command == "clean":
         clean(args.run)
     elif args.command == "list":

@@ -1,15 +1,17 @@
 """The lab's network (lab/topology.py) on real namespaces: reachability
 through the router, no route out, netem delay, tbf rate, cuts of an AZ and of
 one link (both ways and one way), healing, and clean-up after SIGINT and
-after SIGKILL + `topology.py clean`.
+after SIGKILL + `topology.py clean`; and a user who is not root (nobody, via
+setpriv) building it inside a user namespace that SIGKILL removes whole.
 
-Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); without it the module says so and
-runs nothing. Traffic goes only between the namespaces a test made.
+Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN, and setpriv to become nobody);
+without it the module says so and runs nothing. Traffic goes only between the namespaces a test made.
 """
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from harness import ROOT, run_tests
@@ -296,6 +298,57 @@ def test_sigkill_leaves_leftovers_that_clean_removes():
     sh([sys.executable, TOPOLOGY, "clean", "--run", run])
     time.sleep(0.2)
     assert_nothing_left(run, marker, before)
+
+
+# The same kind of run by a user who is not root: it enters a user namespace.
+USERNS_HOLD = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+import topology
+topology.enter_user_namespace([os.path.abspath(sys.argv[0])] + sys.argv[1:])
+sleeper = [sys.executable, "-c", "import time; time.sleep(300)", sys.argv[2]]
+with topology.Topology(run="u") as net:
+    net.check()
+    net.spawn("az1", sleeper)
+    net.spawn("az2", sleeper)
+    print("ready", os.geteuid(), flush=True)
+    signal.pause()
+"""
+NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+
+
+def test_unprivileged_user_namespace_and_sigkill_of_it():
+    if subprocess.run(NOBODY + ["unshare", "-rn", "true"]).returncode != 0:
+        print("note: this system forbids unprivileged user namespaces "
+              "(kernel.unprivileged_userns_clone or AppArmor); not tested")
+        return
+    marker = "marker-u-%d" % os.getpid()
+    before = host_state()
+    script = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
+    script.write(USERNS_HOLD)
+    script.close()
+    os.chmod(script.name, 0o644)
+    p = subprocess.Popen(NOBODY + [sys.executable, script.name,
+                                   os.path.join(ROOT, "lab"), marker],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline().split()
+        assert line == ["ready", "0"], line          # "root" inside only
+        # unshare, the run inside it, and its two sleepers
+        assert len(lab_processes(marker)) == 4, lab_processes(marker)
+        assert not any(n.startswith("samsa-lab-u-")
+                       for n in sh(["ip", "netns", "list"]).split())
+        p.kill()                                      # SIGKILL, no clean-up code runs
+        p.wait()
+        deadline = time.time() + 5
+        while lab_processes(marker) and time.time() < deadline:
+            time.sleep(0.1)
+        assert_nothing_left("samsa-lab-u-", marker, before)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.unlink(script.name)
 
 
 def main():
