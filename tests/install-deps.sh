@@ -10,6 +10,9 @@ PKGS="gcc make clang libcmocka-dev graphviz zlib1g-dev libssl-dev pkg-config pyt
 # The real Kafka clients of tests/clients/ (Debian 12 versions: kcat 1.7.1,
 # librdkafka 2.0.2, kafka-python 2.0.2, confluent-kafka-python 1.7.0).
 PKGS="$PKGS kcat librdkafka-dev python3-kafka python3-confluent-kafka"
+# The lab's network (tests/clients/test_lab_topology.py): namespaces and
+# links (iproute2), link cuts (nftables), setpriv and unshare (util-linux).
+PKGS="$PKGS iproute2 nftables util-linux"
 # Node may come from elsewhere (nodesource, nvm): only ask Debian for it
 # when the command is missing.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
