@@ -569,12 +569,23 @@ int broker_uuid_random(char *out)
 	return KB_OK;
 }
 
+/* KAFKA: Uuid.fromString decodes base64url with Java's decoder, which
+ * ignores the 4 spare bits of the last character: Kafka's own docker
+ * example id MkU3OEVBNTcwNTJENDM2Qk is one such. So: 22 characters of the
+ * alphabet, kept as given. */
+static bool is_uuid_text(const char *s)
+{
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	return strlen(s) == TOPIC_ID_STRING_LEN &&
+	       strspn(s, b64url) == TOPIC_ID_STRING_LEN;
+}
+
 /* KAFKA: StorageTool: the cluster id must parse as a Uuid and node.id
  * must be set; Kafka's words. */
 static int meta_check_ids(const struct broker_meta *m, struct broker_error *err)
 {
-	struct wire_uuid id;
-	if (topic_id_parse(m->cluster_id, &id) != KB_OK)
+	if (!is_uuid_text(m->cluster_id))
 		return broker_refuse(err, "Cluster ID string %.100s does not appear "
 			    "to be a valid UUID: want 22 base64url characters "
 			    "(A-Z a-z 0-9 - _) of 16 bytes, as `samsa "
@@ -702,7 +713,6 @@ static int meta_read(const char *path, struct meta_props *m,
 		     struct broker_error *err)
 {
 	char *text = NULL;
-	struct wire_uuid id;
 	int rc = kb_read_file(path, &text, NULL, META_MAX_BYTES);
 	if (rc == KB_ERR_NOTFOUND)
 		return rc;
@@ -718,7 +728,7 @@ static int meta_read(const char *path, struct meta_props *m,
 	 * and a directory.id, when there is one, must be a Uuid. */
 	if (m->bad_number || m->version != 1 || m->node_id < 0 ||
 	    m->node_id > INT32_MAX || m->cluster_id[0] == '\0' ||
-	    (m->directory_id[0] && topic_id_parse(m->directory_id, &id) != KB_OK))
+	    (m->directory_id[0] && !is_uuid_text(m->directory_id)))
 		return broker_refuse(err, "%s: not a KRaft meta.properties (want "
 			    "version=1, node.id, cluster.id and a valid "
 			    "directory.id)", path);
