@@ -7,12 +7,16 @@
  *   earlier chapters together; it teaches no storage or protocol idea.
  * Kafka: `kafka-server-start.sh server.properties [--override k=v]...`
  *   stops cleanly on SIGTERM and recovers its logs after SIGKILL;
+ *   `kafka-storage.sh format|random-uuid` prepares a log directory;
  *   `kafka-dump-log.sh --files F` prints each batch of a .log and each
  *   entry of a .index/.timeindex in the words `samsa dump-log` uses.
  * Interface:
  *   - `samsa broker CONFIG [--override key=value]...`: exit 0 after a clean
  *     shutdown, 2 on a bad config or command line, 1 when the broker
  *     cannot start (port in use, log directory locked or another node's).
+ *   - `samsa format -t ID -c CONFIG [--ignore-formatted] [--override k=v]...`:
+ *     writes meta.properties; exit 0, 1 refused (formatted, bad id), 2 usage.
+ *   - `samsa random-uuid`: prints a new Kafka UUID (a cluster id).
  *   - `samsa dump-log [--cluster-metadata-decoder] FILE...`: read-only; exit
  *     0 when every file is valid to its end, 1 when one stops being valid
  *     (where, and why), 2 on usage. Records of __cluster_metadata segments
@@ -25,7 +29,8 @@
  *      flushed and checkpointed after it returns, by broker_close.
  *   4. SIGPIPE is ignored: a client gone mid-write closes one connection.
  * Simplifications: no controlled shutdown with a controller (chapter 07);
- *   no `format` subcommand yet (the first start formats).
+ *   a single node formats at its first start; format writes no bootstrap
+ *   checkpoint (metadata.version comes with chapter 07's log).
  * See also: docs/15_broker.md, diagrams/15_broker.dot,
  *   tests/15_broker_test.sh, tests/clients/; read before: 15_config.c.
  *   Uses chapters 00 (base), 01 (segment), 02 (index), 04 (codec), 05 (server),
