@@ -737,7 +737,8 @@ static int meta_read(const char *path, struct meta_props *m,
 
 /* Write meta.properties durably (chapter 00: tmp, fsync, rename, fsync
  * the directory) in the words of Java's Properties.store, as Kafka does:
- * an empty comment, the date, then the keys. */
+ * an empty comment, the date, then the keys, sorted (as Java 18 and later
+ * store them; Kafka on Java 17 writes them in hash order). */
 static int meta_write(const char *path, const struct broker_meta *m)
 {
 	char text[512], date[64];
@@ -746,9 +747,9 @@ static int meta_write(const char *path, const struct broker_meta *m)
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a %b %d %H:%M:%S UTC %Y", &tm);
 	int n = snprintf(text, sizeof text,
-			 "#\n#%s\nnode.id=%" PRId32 "\ndirectory.id=%s\n"
-			 "version=1\ncluster.id=%s\n", date, m->node_id,
-			 m->directory_id, m->cluster_id);
+			 "#\n#%s\ncluster.id=%s\ndirectory.id=%s\nnode.id=%" PRId32
+			 "\nversion=1\n", date, m->cluster_id, m->directory_id,
+			 m->node_id);
 	if (n < 0 || (size_t)n >= sizeof text)
 		return KB_ERR_INVAL;
 	return kb_write_file_atomic(path, text, (size_t)n);

@@ -127,7 +127,7 @@ expect "a cluster node refuses an unformatted directory" 1 \
 expect "format says what it formatted" 0 "^Formatting $tmp/fdata with cluster.id $cid, node.id 2"
 did=$(sed -n 's/^directory.id=//p' "$tmp/fdata/meta.properties")
 { printf '#\n'; sed -n 2p "$tmp/fdata/meta.properties"
-  printf 'node.id=2\ndirectory.id=%s\nversion=1\ncluster.id=%s\n' "$did" "$cid"; } >"$tmp/want"
+  printf 'cluster.id=%s\ndirectory.id=%s\nnode.id=2\nversion=1\n' "$cid" "$did"; } >"$tmp/want"
 cp "$tmp/fdata/meta.properties" "$tmp/out"
 cmp -s "$tmp/want" "$tmp/fdata/meta.properties" && sed -n 2p "$tmp/out" | grep -qE '^#[A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]{2} [0-9:]{8} UTC [0-9]{4}$' \
 	&& [ "${#did}" = 22 ] && [ "$did" != "$cid" ] \

@@ -311,10 +311,9 @@ static void test_broker_meta_writes_kraft_format(void **state)
 	size_t len;
 	char *text = (char *)tu_read_all(path, &len);
 	char want[128];
-	snprintf(want, sizeof want, "\nnode.id=5\ndirectory.id=");
+	snprintf(want, sizeof want, "\ncluster.id=%s\ndirectory.id=", id);
 	assert_non_null(strstr(text, want));
-	snprintf(want, sizeof want, "\nversion=1\ncluster.id=%s\n", id);
-	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "\nnode.id=5\nversion=1\n"));
 	free(text);
 	tu_rmrf(dir);
 }
@@ -340,7 +339,7 @@ static void test_broker_uuid_random_is_a_kafka_uuid(void **state)
 }
 
 /* broker_meta_format writes exactly Kafka's file: the Properties.store
- * header, then node.id, directory.id, version, cluster.id. */
+ * header, then cluster.id, directory.id, node.id, version. */
 static void test_broker_meta_format_writes_the_exact_file(void **state)
 {
 	(void)state;
@@ -358,8 +357,8 @@ static void test_broker_meta_format_writes_the_exact_file(void **state)
 	char *body = strchr(text + 2, '\n'); /* after "#\n#<date>" */
 	assert_memory_equal(text, "#\n#", 3);
 	assert_non_null(body);
-	snprintf(want, sizeof want, "\nnode.id=2\ndirectory.id=%s\nversion=1\n"
-		 "cluster.id=MkU3OEVBNTcwNTJENDM2Qg\n", m.directory_id);
+	snprintf(want, sizeof want, "\ncluster.id=MkU3OEVBNTcwNTJENDM2Qg\n"
+		 "directory.id=%s\nnode.id=2\nversion=1\n", m.directory_id);
 	assert_string_equal(body, want);
 	free(text);
 	snprintf(path, sizeof path, "%s/meta.properties.tmp", data);
