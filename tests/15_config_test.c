@@ -24,6 +24,14 @@ static const char *write_props(const char *dir, const char *name,
 	return path;
 }
 
+/* The whole of a small text file, NUL-terminated (free()). */
+static char *read_text(const char *path)
+{
+	char *text = NULL;
+	assert_int_equal(kb_read_file(path, &text, NULL, 65536), KB_OK);
+	return text;
+}
+
 /* A config with the keys broker_config_finish needs, loaded from text. */
 static int load_text(const char *dir, const char *text,
 		     struct broker_config *cfg, struct broker_error *err)
@@ -308,8 +316,7 @@ static void test_broker_meta_writes_kraft_format(void **state)
 				    "0123456789-_"), 22);
 	assert_true(id[0] != '-');
 	snprintf(path, sizeof path, "%s/meta.properties", dir);
-	size_t len;
-	char *text = (char *)tu_read_all(path, &len);
+	char *text = read_text(path);
 	char want[128];
 	snprintf(want, sizeof want, "\ncluster.id=%s\ndirectory.id=", id);
 	assert_non_null(strstr(text, want));
@@ -352,8 +359,7 @@ static void test_broker_meta_format_writes_the_exact_file(void **state)
 	assert_int_equal(broker_meta_format(data, &m, &err), KB_OK);
 	assert_int_equal(strlen(m.directory_id), 22);
 	snprintf(path, sizeof path, "%s/meta.properties", data);
-	size_t len;
-	char *text = (char *)tu_read_all(path, &len);
+	char *text = read_text(path);
 	char *body = strchr(text + 2, '\n'); /* after "#\n#<date>" */
 	assert_memory_equal(text, "#\n#", 3);
 	assert_non_null(body);
