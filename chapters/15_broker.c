@@ -7,12 +7,16 @@
  *   earlier chapters together; it teaches no storage or protocol idea.
  * Kafka: `kafka-server-start.sh server.properties [--override k=v]...`
  *   stops cleanly on SIGTERM and recovers its logs after SIGKILL;
+ *   `kafka-storage.sh format|random-uuid` prepares a log directory;
  *   `kafka-dump-log.sh --files F` prints each batch of a .log and each
  *   entry of a .index/.timeindex in the words `samsa dump-log` uses.
  * Interface:
  *   - `samsa broker CONFIG [--override key=value]...`: exit 0 after a clean
  *     shutdown, 2 on a bad config or command line, 1 when the broker
  *     cannot start (port in use, log directory locked or another node's).
+ *   - `samsa format -t ID -c CONFIG [--ignore-formatted] [--override k=v]...`:
+ *     writes meta.properties; exit 0, 1 refused (formatted, bad id), 2 usage.
+ *   - `samsa random-uuid`: prints a new Kafka UUID (a cluster id).
  *   - `samsa dump-log [--cluster-metadata-decoder] FILE...`: read-only; exit
  *     0 when every file is valid to its end, 1 when one stops being valid
  *     (where, and why), 2 on usage. Records of __cluster_metadata segments
@@ -25,7 +29,8 @@
  *      flushed and checkpointed after it returns, by broker_close.
  *   4. SIGPIPE is ignored: a client gone mid-write closes one connection.
  * Simplifications: no controlled shutdown with a controller (chapter 07);
- *   no `format` subcommand yet (the first start formats).
+ *   a single node formats at its first start; format writes no bootstrap
+ *   checkpoint (metadata.version comes with chapter 07's log).
  * See also: docs/15_broker.md, diagrams/15_broker.dot,
  *   tests/15_broker_test.sh, tests/clients/; read before: 15_config.c.
  *   Uses chapters 00 (base), 01 (segment), 02 (index), 04 (codec), 05 (server),
@@ -78,6 +83,8 @@ static int dump_index_file(const char *path, const struct mapped_file *f,
 			   enum idx_kind kind);
 static int cmd_dump_log(int argc, char **argv);
 static int cmd_broker(int argc, char **argv);
+static int cmd_format(int argc, char **argv);
+static int cmd_random_uuid(int argc, char **argv);
 static int load_config(int argc, char **argv, struct broker_config *cfg,
 		       struct broker_error *err);
 static void install_signal_handlers(void);
@@ -103,6 +110,10 @@ int main(int argc, char **argv)
 		return cmd_broker(argc - 2, argv + 2);
 	if (strcmp(argv[1], "dump-log") == 0)
 		return cmd_dump_log(argc - 2, argv + 2);
+	if (strcmp(argv[1], "format") == 0)
+		return cmd_format(argc - 2, argv + 2);
+	if (strcmp(argv[1], "random-uuid") == 0)
+		return cmd_random_uuid(argc - 2, argv + 2);
 	if (is_help(argv[1])) {
 		usage(stdout);
 		return 0;
@@ -122,6 +133,10 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: samsa broker CONFIG [--override key=value]...\n"
 		    "                                run a broker (CONFIG: server.properties)\n"
+		    "       samsa format -t CLUSTER_ID -c CONFIG [--ignore-formatted]\n"
+		    "                    [--override key=value]...\n"
+		    "                                write meta.properties into log.dirs\n"
+		    "       samsa random-uuid        print a new cluster id\n"
 		    "       samsa dump-log [--cluster-metadata-decoder] FILE...\n"
 		    "                                print batches of .log files\n"
 		    "                                and entries of .index/.timeindex files\n");
@@ -201,6 +216,107 @@ static int load_config(int argc, char **argv, struct broker_config *cfg,
 	if (rc == KB_OK)
 		rc = broker_config_finish(cfg, err);
 	return rc;
+}
+
+/* ---- format and random-uuid (KAFKA: kafka-storage.sh) ---- */
+
+/* The command line of `samsa format`. */
+struct format_args {
+	const char *cluster_id;  /* -t, --cluster-id */
+	bool ignore_formatted;   /* -g, --ignore-formatted */
+	int config_argc;         /* the config path, then --override pairs */
+	char **config_argv;      /* owned (the strings are argv's) */
+};
+
+/* Split argv into the ids and what load_config reads. 2 on a usage error. */
+static int format_parse(int argc, char **argv, struct format_args *a)
+{
+	const char *config = NULL;
+	a->config_argv = calloc((size_t)argc + 2, sizeof *a->config_argv);
+	if (!a->config_argv)
+		return 1;
+	a->config_argc = 1;
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i];
+		bool has_value = i + 1 < argc;
+		if (strcmp(o, "-g") == 0 || strcmp(o, "--ignore-formatted") == 0)
+			a->ignore_formatted = true;
+		else if (has_value && (!strcmp(o, "-t") || !strcmp(o, "--cluster-id")))
+			a->cluster_id = argv[++i];
+		else if (has_value && (!strcmp(o, "-c") || !strcmp(o, "--config")))
+			config = argv[++i];
+		else if (has_value && strcmp(o, "--override") == 0) {
+			a->config_argv[a->config_argc++] = argv[i];
+			a->config_argv[a->config_argc++] = argv[++i];
+		} else {
+			fprintf(stderr, "samsa format: unexpected '%s'\n", o);
+			return 2;
+		}
+	}
+	a->config_argv[0] = (char *)config;
+	if (config && a->cluster_id)
+		return 0;
+	fprintf(stderr, "samsa format: both -t CLUSTER_ID and -c CONFIG are "
+			"needed (a new id: samsa random-uuid)\n");
+	return 2;
+}
+
+/* KAFKA: kafka-storage.sh format -t ID -c server.properties: write
+ * meta.properties into the log directory, once. Exit 0 when formatted
+ * (or already formatted with --ignore-formatted), 1 when refused, 2 on a
+ * bad command line or config. */
+static int cmd_format(int argc, char **argv)
+{
+	struct format_args a = {0};
+	struct broker_config cfg;
+	struct broker_error err;
+	if (argc > 0 && is_help(argv[0])) {
+		usage(stdout);
+		return 0;
+	}
+	int status = format_parse(argc, argv, &a);
+	if (status == 0 && load_config(a.config_argc, a.config_argv, &cfg,
+				       &err) != KB_OK) {
+		fprintf(stderr, "%s\n", err.msg);
+		status = 2;
+	}
+	free(a.config_argv);
+	if (status != 0) {
+		usage(stderr);
+		return status;
+	}
+	struct broker_meta m = {.node_id = cfg.topics.node_id};
+	snprintf(m.cluster_id, sizeof m.cluster_id, "%s", a.cluster_id);
+	int rc = broker_meta_format(cfg.topics.log_dir, &m, &err);
+	if (rc == KB_ERR_EXISTS && a.ignore_formatted) {
+		printf("All of the log directories are already formatted.\n");
+		return 0;
+	}
+	if (rc != KB_OK) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	printf("Formatting %s with cluster.id %s, node.id %" PRId32
+	       ", directory.id %s.\n", cfg.topics.log_dir, m.cluster_id,
+	       m.node_id, m.directory_id);
+	return 0;
+}
+
+/* KAFKA: kafka-storage.sh random-uuid. */
+static int cmd_random_uuid(int argc, char **argv)
+{
+	char id[TOPIC_ID_STRING_LEN + 1];
+	if (argc > 0) {
+		usage(is_help(argv[0]) ? stdout : stderr);
+		return is_help(argv[0]) ? 0 : 2;
+	}
+	if (broker_uuid_random(id) != KB_OK) {
+		fprintf(stderr, "samsa random-uuid: getrandom failed: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	printf("%s\n", id);
+	return 0;
 }
 
 /* SIGTERM (kill, systemd, docker stop) and SIGINT (Ctrl-C) stop the

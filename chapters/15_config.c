@@ -26,8 +26,12 @@
  *   4. meta.properties' node.id must equal node.id; its cluster.id, once
  *      written, never changes.
  *   5. At most one broker uses a log directory at a time (.lock, flock).
+ *   6. With controller.quorum.voters set, a broker opens only a directory
+ *      `samsa format` wrote (broker_meta_format); without it, the first
+ *      start formats, so `make run` stays one command.
  * Simplifications: one PLAINTEXT listener (until chapter 13); one log
- *   directory (no KIP-112); no "format" step (the first start formats).
+ *   directory (no KIP-112); `samsa format` writes no bootstrap checkpoint
+ *   (metadata.version comes with chapter 07's metadata log).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
  *   15_properties.c; read next: 15_broker.c. Uses chapters 00 (base), 03 (log), 04 (codec),
@@ -46,6 +50,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "00_base.h"
@@ -239,6 +244,7 @@ struct meta_props {
 	int64_t version;   /* -1 when absent */
 	int64_t node_id;   /* -1 when absent */
 	char cluster_id[TOPIC_CLUSTER_ID_MAX];
+	char directory_id[TOPIC_CLUSTER_ID_MAX]; /* "" when absent (before KIP-858) */
 	bool bad_number;   /* a version or node.id that is not a number */
 };
 
@@ -249,15 +255,15 @@ static int parse_endpoint(const char *value, char *host, int *port,
 			  struct broker_error *why);
 static int meta_read(const char *path, struct meta_props *m,
 		     struct broker_error *err);
-static int meta_write(const char *path, int32_t node_id,
-		      const char *cluster_id);
+static int meta_write(const char *path, const struct broker_meta *m);
+static int meta_add_directory_id(const char *path, struct broker_meta *m,
+				 struct broker_error *err);
 static int open_log_dir(struct broker *b, struct broker_error *err);
 static bool port_in_use(const char *host, int port);
 static void refuse_in_use(struct broker_error *err, const char *host,
 			  int port);
 static int lock_log_dir(const char *log_dir, int *fd,
 			struct broker_error *err);
-static void new_cluster_id(char *out);
 
 /* ---- Defaults ---- */
 
@@ -542,43 +548,154 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 
 /* ---- meta.properties ---- */
 
-int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
-			       char *cluster_id, struct broker_error *err)
+/* KAFKA: Uuid.randomUuid: a version-4 UUID, drawn again while it is one
+ * of Kafka's reserved ids (ZERO_UUID, METADATA_TOPIC_ID = ONE_UUID) or
+ * its text starts with '-' (it would read like a command-line flag). */
+int broker_uuid_random(char *out)
+{
+	static const struct wire_uuid zero, one = {.b = {[15] = 1}};
+	struct wire_uuid id;
+	do {
+		ssize_t n;
+		while ((n = getrandom(id.b, sizeof id.b, 0)) < 0 && errno == EINTR)
+			;
+		if (n != (ssize_t)sizeof id.b)
+			return KB_ERR_IO; /* no fake randomness for an identity */
+		id.b[6] = (uint8_t)((id.b[6] & 0x0f) | 0x40); /* version 4 */
+		id.b[8] = (uint8_t)((id.b[8] & 0x3f) | 0x80); /* IETF variant */
+		topic_id_format(&id, out);
+	} while (memcmp(&id, &zero, sizeof id) == 0 ||
+		 memcmp(&id, &one, sizeof id) == 0 || out[0] == '-');
+	return KB_OK;
+}
+
+/* KAFKA: Uuid.fromString decodes base64url with Java's decoder, which
+ * ignores the 4 spare bits of the last character: Kafka's own docker
+ * example id MkU3OEVBNTcwNTJENDM2Qk is one such. So: 22 characters of the
+ * alphabet, kept as given. */
+static bool is_uuid_text(const char *s)
+{
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	return strlen(s) == TOPIC_ID_STRING_LEN &&
+	       strspn(s, b64url) == TOPIC_ID_STRING_LEN;
+}
+
+/* KAFKA: StorageTool: the cluster id must parse as a Uuid and node.id
+ * must be set; Kafka's words. */
+static int meta_check_ids(const struct broker_meta *m, struct broker_error *err)
+{
+	if (!is_uuid_text(m->cluster_id))
+		return broker_refuse(err, "Cluster ID string %.100s does not appear "
+			    "to be a valid UUID: want 22 base64url characters "
+			    "(A-Z a-z 0-9 - _) of 16 bytes, as `samsa "
+			    "random-uuid` prints", m->cluster_id);
+	if (m->node_id < 0)
+		return broker_refuse(err, "The node.id must be set to a non-negative "
+			    "integer. We saw %" PRId32, m->node_id);
+	return KB_OK;
+}
+
+int broker_meta_format(const char *log_dir, struct broker_meta *m,
+		       struct broker_error *err)
 {
 	char path[TOPIC_PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/%s", log_dir, BROKER_META_FILE);
-	struct meta_props m;
-	int rc = meta_read(path, &m, err);
-	if (rc == KB_ERR_NOTFOUND) {
-		/* KAFKA: what `kafka-storage.sh format` would have written. */
-		new_cluster_id(cluster_id);
-		if (meta_write(path, node_id, cluster_id) != KB_OK)
-			return broker_refuse(err, "%s: cannot write", path);
-		KB_INFO("formatted %s: node.id=%" PRId32 " cluster.id=%s",
-			log_dir, node_id, cluster_id);
-		return KB_OK;
+	int rc = meta_check_ids(m, err);
+	if (rc != KB_OK)
+		return rc;
+	if (kb_mkdirs(log_dir) != KB_OK)
+		return broker_refuse(err, "cannot create log.dirs '%s': %s", log_dir,
+				     strerror(errno));
+	if (access(path, F_OK) == 0) { /* KAFKA: StorageTool's words */
+		broker_refuse(err, "Log directory %s is already formatted. Use "
+			      "--ignore-formatted to ignore this directory and "
+			      "format the others.", log_dir);
+		return KB_ERR_EXISTS;
+	}
+	if ((rc = broker_uuid_random(m->directory_id)) != KB_OK)
+		return broker_refuse(err, "getrandom failed: %s", strerror(errno));
+	if (meta_write(path, m) != KB_OK)
+		return broker_refuse(err, "%s: cannot write: %s", path, strerror(errno));
+	return KB_OK;
+}
+
+int broker_meta_load(const char *log_dir, struct broker_meta *m,
+		     struct broker_error *err)
+{
+	char path[TOPIC_PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", log_dir, BROKER_META_FILE);
+	struct meta_props got;
+	int rc = meta_read(path, &got, err);
+	if (rc == KB_ERR_NOTFOUND) { /* KAFKA: KafkaRaftServer's words */
+		broker_refuse(err, "No meta.properties found in %s (have you run "
+			      "samsa format to format the directory?)", log_dir);
+		return KB_ERR_NOTFOUND;
 	}
 	if (rc != KB_OK)
 		return rc;
-	/* INVARIANT: 4. KAFKA: MetaPropertiesEnsemble.verify's message. */
-	if (m.node_id != node_id)
+	/* INVARIANT: 4. KAFKA: MetaPropertiesEnsemble.verify's messages. */
+	if (got.node_id != m->node_id)
 		return broker_refuse(err, "Stored node id %" PRId64 " doesn't match "
 			    "previous node id %" PRId32 " in %s. If you moved "
 			    "your data, make sure your configured node id "
 			    "matches. If you intend to create a new node, you "
 			    "should remove all data in your data directories.",
-			    m.node_id, node_id, log_dir);
-	memcpy(cluster_id, m.cluster_id, TOPIC_CLUSTER_ID_MAX);
+			    got.node_id, m->node_id, log_dir);
+	if (m->cluster_id[0] && strcmp(m->cluster_id, got.cluster_id) != 0)
+		return broker_refuse(err, "Invalid cluster.id in: %s. Expected "
+			    "%.64s, but read %.64s", path, m->cluster_id,
+			    got.cluster_id);
+	memcpy(m->cluster_id, got.cluster_id, sizeof m->cluster_id);
+	memcpy(m->directory_id, got.directory_id, sizeof m->directory_id);
+	return m->directory_id[0] ? KB_OK : meta_add_directory_id(path, m, err);
+}
+
+/* KAFKA: a meta.properties from before KIP-858 (Kafka 3.7) has no
+ * directory.id; the broker draws one and rewrites the file at startup. */
+static int meta_add_directory_id(const char *path, struct broker_meta *m,
+				 struct broker_error *err)
+{
+	if (broker_uuid_random(m->directory_id) != KB_OK)
+		return broker_refuse(err, "getrandom failed: %s", strerror(errno));
+	if (meta_write(path, m) != KB_OK)
+		return broker_refuse(err, "%s: cannot add directory.id: %s", path,
+				     strerror(errno));
+	KB_INFO("%s had no directory.id: added %s", path, m->directory_id);
 	return KB_OK;
+}
+
+int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
+			       char *cluster_id, struct broker_error *err)
+{
+	struct broker_meta m = {.node_id = node_id};
+	int rc = broker_meta_load(log_dir, &m, err);
+	if (rc == KB_ERR_NOTFOUND) {
+		/* KAFKA: what `kafka-storage.sh format` would have written. */
+		if (broker_uuid_random(m.cluster_id) != KB_OK)
+			return broker_refuse(err, "getrandom failed: %s",
+					     strerror(errno));
+		if ((rc = broker_meta_format(log_dir, &m, err)) != KB_OK)
+			return rc;
+		KB_INFO("formatted %s: node.id=%" PRId32 " cluster.id=%s "
+			"directory.id=%s", log_dir, node_id, m.cluster_id,
+			m.directory_id);
+	}
+	if (rc == KB_OK)
+		memcpy(cluster_id, m.cluster_id, TOPIC_CLUSTER_ID_MAX);
+	return rc;
 }
 
 /* One meta.properties line: keep the keys Kafka checks. */
 static int meta_line(void *ctx, const char *key, const char *value, int line)
 {
+	(void)line;
 	struct meta_props *m = ctx;
 	int64_t *number = NULL;
 	if (strcmp(key, "cluster.id") == 0)
 		snprintf(m->cluster_id, sizeof m->cluster_id, "%s", value);
+	else if (strcmp(key, "directory.id") == 0)
+		snprintf(m->directory_id, sizeof m->directory_id, "%s", value);
 	else if (strcmp(key, "version") == 0)
 		number = &m->version;
 	else if (strcmp(key, "node.id") == 0)
@@ -607,43 +724,35 @@ static int meta_read(const char *path, struct meta_props *m,
 	free(text);
 	if (rc != KB_OK)
 		return rc;
-	/* KAFKA: version 1 is KRaft's; it must carry node.id and cluster.id. */
+	/* KAFKA: version 1 is KRaft's; it must carry node.id and cluster.id,
+	 * and a directory.id, when there is one, must be a Uuid. */
 	if (m->bad_number || m->version != 1 || m->node_id < 0 ||
-	    m->cluster_id[0] == '\0')
+	    m->node_id > INT32_MAX || m->cluster_id[0] == '\0' ||
+	    (m->directory_id[0] && !is_uuid_text(m->directory_id)))
 		return broker_refuse(err, "%s: not a KRaft meta.properties (want "
-			    "version=1, node.id and cluster.id)", path);
+			    "version=1, node.id, cluster.id and a valid "
+			    "directory.id)", path);
 	return KB_OK;
 }
 
-/* Write meta.properties atomically, in Kafka's key=value form. */
-static int meta_write(const char *path, int32_t node_id,
-		      const char *cluster_id)
+/* Write meta.properties durably (chapter 00: tmp, fsync, rename, fsync
+ * the directory) in the words of Java's Properties.store, as Kafka does:
+ * an empty comment, the date, then the keys, sorted (as Java 18 and later
+ * store them; Kafka on Java 17 writes them in hash order). */
+static int meta_write(const char *path, const struct broker_meta *m)
 {
-	char text[256];
+	char text[512], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a %b %d %H:%M:%S UTC %Y", &tm);
 	int n = snprintf(text, sizeof text,
-			 "#\n# written by samsa at first start "
-			 "(KAFKA: kafka-storage.sh format)\n"
-			 "version=1\nnode.id=%" PRId32 "\ncluster.id=%s\n",
-			 node_id, cluster_id);
+			 "#\n#%s\ncluster.id=%s\ndirectory.id=%s\nnode.id=%" PRId32
+			 "\nversion=1\n", date, m->cluster_id, m->directory_id,
+			 m->node_id);
+	if (n < 0 || (size_t)n >= sizeof text)
+		return KB_ERR_INVAL;
 	return kb_write_file_atomic(path, text, (size_t)n);
-}
-
-/* KAFKA: Uuid.randomUuid(): a version-4 UUID printed as 22 base64url
- * characters; ids starting with '-' are drawn again (they read like a
- * command-line flag). */
-static void new_cluster_id(char *out)
-{
-	struct wire_uuid id;
-	do {
-		if (getrandom(id.b, sizeof id.b, 0) != (ssize_t)sizeof id.b) {
-			int64_t t = kb_mono_ns() ^ (int64_t)getpid();
-			for (size_t i = 0; i < sizeof id.b; i++)
-				id.b[i] = (uint8_t)(t >> (i % 8 * 8)) ^ (uint8_t)i;
-		}
-		id.b[6] = (uint8_t)((id.b[6] & 0x0f) | 0x40); /* version 4 */
-		id.b[8] = (uint8_t)((id.b[8] & 0x3f) | 0x80); /* IETF variant */
-		topic_id_format(&id, out);
-	} while (out[0] == '-');
 }
 
 /* ---- A running broker ---- */
@@ -755,7 +864,9 @@ static bool port_in_use(const char *host, int port)
 }
 
 /* Create the log directory, lock it, and settle meta.properties (which
- * gives the topics their cluster id). */
+ * gives the topics their cluster id): a single node formats at its first
+ * start; a node of a cluster (controller.quorum.voters set) must have been
+ * formatted by `samsa format`, with the cluster's id. */
 static int open_log_dir(struct broker *b, struct broker_error *err)
 {
 	struct topic_broker_config *t = &b->cfg.topics;
@@ -765,8 +876,14 @@ static int open_log_dir(struct broker *b, struct broker_error *err)
 	int rc = lock_log_dir(t->log_dir, &b->lock_fd, err);
 	if (rc != KB_OK)
 		return rc;
-	return broker_meta_load_or_create(t->log_dir, t->node_id, t->cluster_id,
-					  err);
+	if (b->cfg.quorum_voters[0] == '\0') /* one node: the first start formats */
+		return broker_meta_load_or_create(t->log_dir, t->node_id,
+						  t->cluster_id, err);
+	/* INVARIANT: 6. A cluster member never formats itself. */
+	struct broker_meta m = {.node_id = t->node_id};
+	if ((rc = broker_meta_load(t->log_dir, &m, err)) == KB_OK)
+		memcpy(t->cluster_id, m.cluster_id, sizeof t->cluster_id);
+	return rc;
 }
 
 /* KAFKA: BrokerServer.shutdown. The server goes first, so no request is

@@ -98,6 +98,55 @@ grep -q "KB_ERR" "$tmp/out" && bad "no KB_ERR_* for a port in use" || ok "no KB_
 [ ! -e "$tmp/data" ] && ok "the data directory is not created" || bad "the data directory is not created"
 kill "$holder"; wait "$holder" 2>/dev/null
 
+# ---- format and random-uuid (KAFKA: kafka-storage.sh) ----
+
+"$SAMSA" random-uuid >"$tmp/ids" 2>&1; rc=$?
+"$SAMSA" random-uuid >>"$tmp/ids" 2>&1
+cp "$tmp/ids" "$tmp/out"
+expect "random-uuid prints a 22-character base64url id" 0 '^[A-Za-z0-9_][A-Za-z0-9_-]{21}$'
+[ "$(grep -cE '^[A-Za-z0-9_][A-Za-z0-9_-]{21}$' "$tmp/ids")" = 2 ] && \
+	[ "$(sort -u "$tmp/ids" | wc -l)" = 2 ] && ok "two random-uuids differ" || bad "two random-uuids differ"
+cid=$(head -n1 "$tmp/ids")
+
+fconf="$tmp/format.properties"
+printf 'node.id=2\nlisteners=PLAINTEXT://127.0.0.1:%s\nlog.dirs=%s\ncontroller.quorum.voters=2@127.0.0.1:1\n' \
+	"$port" "$tmp/fdata" >"$fconf"
+"$SAMSA" format -t not-a-uuid -c "$fconf" >"$tmp/out" 2>&1; rc=$?
+expect "format refuses a bad cluster id in Kafka's words" 1 "Cluster ID string not-a-uuid does not appear to be a valid UUID"
+[ ! -e "$tmp/fdata/meta.properties" ] && ok "a bad cluster id writes nothing" || bad "a bad cluster id writes nothing"
+"$SAMSA" format -c "$fconf" >"$tmp/out" 2>&1; rc=$?
+expect "format without -t is a usage error" 2 "both -t CLUSTER_ID and -c CONFIG"
+
+# An unformatted directory: a cluster node (controller.quorum.voters)
+# refuses it and says how to format it.
+"$SAMSA" broker "$fconf" >"$tmp/out" 2>&1; rc=$?
+expect "a cluster node refuses an unformatted directory" 1 \
+	"No meta.properties found in $tmp/fdata \\(have you run samsa format to format the directory\\?\\)"
+
+"$SAMSA" format -t "$cid" -c "$fconf" >"$tmp/out" 2>&1; rc=$?
+expect "format says what it formatted" 0 "^Formatting $tmp/fdata with cluster.id $cid, node.id 2"
+did=$(sed -n 's/^directory.id=//p' "$tmp/fdata/meta.properties")
+{ printf '#\n'; sed -n 2p "$tmp/fdata/meta.properties"
+  printf 'cluster.id=%s\ndirectory.id=%s\nnode.id=2\nversion=1\n' "$cid" "$did"; } >"$tmp/want"
+cp "$tmp/fdata/meta.properties" "$tmp/out"
+cmp -s "$tmp/want" "$tmp/fdata/meta.properties" && sed -n 2p "$tmp/out" | grep -qE '^#[A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]{2} [0-9:]{8} UTC [0-9]{4}$' \
+	&& [ "${#did}" = 22 ] && [ "$did" != "$cid" ] \
+	&& ok "format writes Kafka's meta.properties exactly" || bad "format writes Kafka's meta.properties exactly"
+cp "$tmp/fdata/meta.properties" "$tmp/before"
+
+"$SAMSA" format -t "$cid" -c "$fconf" >"$tmp/out" 2>&1; rc=$?
+expect "format refuses a formatted directory in Kafka's words" 1 \
+	"^Log directory $tmp/fdata is already formatted\\. Use --ignore-formatted to ignore this directory and format the others\\.$"
+"$SAMSA" format -t "$("$SAMSA" random-uuid)" -c "$fconf" --ignore-formatted >"$tmp/out" 2>&1; rc=$?
+expect "--ignore-formatted skips a formatted directory" 0 "All of the log directories are already formatted\\."
+cmp -s "$tmp/before" "$tmp/fdata/meta.properties" && ok "a formatted directory is left as it was" \
+	|| bad "a formatted directory is left as it was"
+
+"$SAMSA" format -t "$cid" -c "$fconf" --override node.id=3 --override "log.dirs=$tmp/fdata3" >"$tmp/out" 2>&1; rc=$?
+expect "format takes --override" 0 "^Formatting $tmp/fdata3 with cluster.id $cid, node.id 3"
+"$SAMSA" broker "$fconf" --override node.id=3 >"$tmp/out" 2>&1; rc=$?
+expect "a node.id other than the formatted one is refused" 1 "Stored node id 2 doesn't match previous node id 3"
+
 # A running broker's active segment: its indexes are preallocated zeros.
 "$SAMSA" broker "$conf" >"$tmp/broker.log" 2>&1 &
 broker=$!

@@ -24,6 +24,14 @@ static const char *write_props(const char *dir, const char *name,
 	return path;
 }
 
+/* The whole of a small text file, NUL-terminated (free()). */
+static char *read_text(const char *path)
+{
+	char *text = NULL;
+	assert_int_equal(kb_read_file(path, &text, NULL, 65536), KB_OK);
+	return text;
+}
+
 /* A config with the keys broker_config_finish needs, loaded from text. */
 static int load_text(const char *dir, const char *text,
 		     struct broker_config *cfg, struct broker_error *err)
@@ -308,12 +316,174 @@ static void test_broker_meta_writes_kraft_format(void **state)
 				    "0123456789-_"), 22);
 	assert_true(id[0] != '-');
 	snprintf(path, sizeof path, "%s/meta.properties", dir);
-	size_t len;
-	char *text = (char *)tu_read_all(path, &len);
+	char *text = read_text(path);
 	char want[128];
-	snprintf(want, sizeof want, "version=1\nnode.id=5\ncluster.id=%s\n", id);
+	snprintf(want, sizeof want, "\ncluster.id=%s\ndirectory.id=", id);
 	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "\nnode.id=5\nversion=1\n"));
 	free(text);
+	tu_rmrf(dir);
+}
+
+/* ---- samsa format (KAFKA: kafka-storage) ---- */
+
+/* A Kafka Uuid: 22 base64url characters, never a leading '-', never the
+ * same twice, and parseable back into 16 bytes. */
+static void test_broker_uuid_random_is_a_kafka_uuid(void **state)
+{
+	(void)state;
+	char seen[64][TOPIC_ID_STRING_LEN + 1];
+	for (int i = 0; i < 64; i++) {
+		struct wire_uuid u;
+		assert_int_equal(broker_uuid_random(seen[i]), KB_OK);
+		assert_int_equal(strlen(seen[i]), 22);
+		assert_true(seen[i][0] != '-');
+		assert_int_equal(topic_id_parse(seen[i], &u), KB_OK);
+		assert_int_equal(u.b[6] >> 4, 4); /* version 4 */
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(seen[i], seen[j]);
+	}
+}
+
+/* broker_meta_format writes exactly Kafka's file: the Properties.store
+ * header, then cluster.id, directory.id, node.id, version. */
+static void test_broker_meta_format_writes_the_exact_file(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	struct broker_meta m = {.node_id = 2};
+	char data[4200], path[4300], want[256];
+	snprintf(data, sizeof data, "%s/new/dir", dir); /* created */
+	snprintf(m.cluster_id, sizeof m.cluster_id, "MkU3OEVBNTcwNTJENDM2Qg");
+	assert_int_equal(broker_meta_format(data, &m, &err), KB_OK);
+	assert_int_equal(strlen(m.directory_id), 22);
+	snprintf(path, sizeof path, "%s/meta.properties", data);
+	char *text = read_text(path);
+	char *body = strchr(text + 2, '\n'); /* after "#\n#<date>" */
+	assert_memory_equal(text, "#\n#", 3);
+	assert_non_null(body);
+	snprintf(want, sizeof want, "\ncluster.id=MkU3OEVBNTcwNTJENDM2Qg\n"
+		 "directory.id=%s\nnode.id=2\nversion=1\n", m.directory_id);
+	assert_string_equal(body, want);
+	free(text);
+	snprintf(path, sizeof path, "%s/meta.properties.tmp", data);
+	assert_true(tu_file_size(path) < 0); /* renamed into place */
+	tu_rmrf(dir);
+}
+
+/* A formatted directory is refused in Kafka's words and left as it was. */
+static void test_broker_meta_format_refuses_a_formatted_dir(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	struct broker_meta m = {.node_id = 1}, again;
+	assert_int_equal(broker_uuid_random(m.cluster_id), KB_OK);
+	again = m;
+	assert_int_equal(broker_meta_format(dir, &m, &err), KB_OK);
+	assert_int_equal(broker_meta_format(dir, &again, &err), KB_ERR_EXISTS);
+	assert_non_null(strstr(err.msg, "is already formatted. Use "
+				"--ignore-formatted to ignore this directory"));
+	struct broker_meta read = {.node_id = 1};
+	assert_int_equal(broker_meta_load(dir, &read, &err), KB_OK);
+	assert_string_equal(read.directory_id, m.directory_id);
+	tu_rmrf(dir);
+}
+
+/* A cluster id that is not 16 bytes of base64url, or a node.id not set,
+ * writes nothing. */
+static void test_broker_meta_format_checks_the_ids(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"", "short", "MkU3OEVBNTcwNTJENDM2Qg==", "MkU3OEVBNTcwNTJENDM2Q!",
+		"MkU3OEVBNTcwNTJENDM2Q=", "MkU3OEVBNTcwNTJENDM2QgX"};
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/meta.properties", dir);
+	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
+		struct broker_meta m = {.node_id = 1};
+		snprintf(m.cluster_id, sizeof m.cluster_id, "%s", bad[i]);
+		assert_int_equal(broker_meta_format(dir, &m, &err), KB_ERR_INVAL);
+		assert_non_null(strstr(err.msg, "does not appear to be a valid UUID"));
+	}
+	struct broker_meta m = {.node_id = -1};
+	assert_int_equal(broker_uuid_random(m.cluster_id), KB_OK);
+	assert_int_equal(broker_meta_format(dir, &m, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "node.id must be set"));
+	assert_true(tu_file_size(path) < 0);
+	tu_rmrf(dir);
+}
+
+/* KAFKA: Java's base64 decoder ignores the spare bits of the last
+ * character, so Kafka takes the id of its docker docs; kept as given. */
+static void test_broker_meta_format_takes_kafkas_example_id(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	struct broker_meta m = {.node_id = 1}, read = {.node_id = 1};
+	snprintf(m.cluster_id, sizeof m.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+	assert_int_equal(broker_meta_format(dir, &m, &err), KB_OK);
+	memcpy(read.cluster_id, m.cluster_id, sizeof read.cluster_id);
+	assert_int_equal(broker_meta_load(dir, &read, &err), KB_OK);
+	assert_string_equal(read.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+	tu_rmrf(dir);
+}
+
+/* An unformatted directory is KB_ERR_NOTFOUND, in Kafka's words. */
+static void test_broker_meta_load_refuses_an_unformatted_dir(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	struct broker_meta m = {.node_id = 1};
+	assert_int_equal(broker_meta_load(dir, &m, &err), KB_ERR_NOTFOUND);
+	assert_non_null(strstr(err.msg, "No meta.properties found in"));
+	assert_non_null(strstr(err.msg, "have you run samsa format"));
+	tu_rmrf(dir);
+}
+
+/* INVARIANT 4: a cluster.id other than the one given is refused. */
+static void test_broker_meta_load_refuses_another_cluster(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	struct broker_meta m = {.node_id = 1}, other = {.node_id = 1};
+	assert_int_equal(broker_uuid_random(m.cluster_id), KB_OK);
+	assert_int_equal(broker_meta_format(dir, &m, &err), KB_OK);
+	assert_int_equal(broker_uuid_random(other.cluster_id), KB_OK);
+	assert_int_equal(broker_meta_load(dir, &other, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "Invalid cluster.id in"));
+	assert_non_null(strstr(err.msg, m.cluster_id));
+	struct broker_meta same = {.node_id = 1};
+	memcpy(same.cluster_id, m.cluster_id, sizeof same.cluster_id);
+	assert_int_equal(broker_meta_load(dir, &same, &err), KB_OK);
+	assert_string_equal(same.directory_id, m.directory_id);
+	tu_rmrf(dir);
+}
+
+/* KAFKA: a meta.properties from before KIP-858 gets a directory.id, kept
+ * from then on; the rest of the file is unchanged. */
+static void test_broker_meta_load_adds_a_directory_id(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct broker_error err;
+	write_props(dir, "meta.properties", "#\nversion=1\nnode.id=7\n"
+		    "cluster.id=MkU3OEVBNTcwNTJENDM2Qg\n");
+	struct broker_meta m = {.node_id = 7}, again = {.node_id = 7};
+	assert_int_equal(broker_meta_load(dir, &m, &err), KB_OK);
+	assert_int_equal(strlen(m.directory_id), 22);
+	assert_string_equal(m.cluster_id, "MkU3OEVBNTcwNTJENDM2Qg");
+	assert_int_equal(broker_meta_load(dir, &again, &err), KB_OK);
+	assert_string_equal(again.directory_id, m.directory_id);
+	write_props(dir, "meta.properties", "version=1\nnode.id=7\n"
+		    "cluster.id=MkU3OEVBNTcwNTJENDM2Qg\ndirectory.id=nope\n");
+	assert_int_equal(broker_meta_load(dir, &m, &err), KB_ERR_INVAL);
 	tu_rmrf(dir);
 }
 
@@ -486,6 +656,14 @@ int main(void)
 		cmocka_unit_test(test_broker_meta_keeps_cluster_id),
 		cmocka_unit_test(test_broker_meta_node_id_mismatch_is_refused),
 		cmocka_unit_test(test_broker_meta_malformed_is_refused),
+		cmocka_unit_test(test_broker_uuid_random_is_a_kafka_uuid),
+		cmocka_unit_test(test_broker_meta_format_writes_the_exact_file),
+		cmocka_unit_test(test_broker_meta_format_refuses_a_formatted_dir),
+		cmocka_unit_test(test_broker_meta_format_checks_the_ids),
+		cmocka_unit_test(test_broker_meta_format_takes_kafkas_example_id),
+		cmocka_unit_test(test_broker_meta_load_refuses_an_unformatted_dir),
+		cmocka_unit_test(test_broker_meta_load_refuses_another_cluster),
+		cmocka_unit_test(test_broker_meta_load_adds_a_directory_id),
 		cmocka_unit_test(test_broker_open_listens_and_close_is_clean),
 		cmocka_unit_test(test_broker_open_locks_the_log_dir),
 		cmocka_unit_test(test_broker_open_port_in_use_before_the_log_dir),
