@@ -128,7 +128,8 @@ static int open_file(struct idx *ix, const char *dir, size_t max_bytes)
 	char path[4096];
 	const char *suffix = ix->kind == IDX_OFFSET ? IDX_OFFSET_SUFFIX
 						    : IDX_TIME_SUFFIX;
-	int rc = seg_file_name(path, sizeof path, dir, ix->base_offset, suffix);
+	int rc = seg_file_name(path, sizeof path,
+			       (struct seg_file){dir, ix->base_offset, suffix});
 	if (rc != KB_OK)
 		return rc;
 	if (!(ix->path = strdup(path)))

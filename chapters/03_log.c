@@ -119,8 +119,9 @@ int log_segment_open(struct log *log, int64_t base, bool *missing)
 	static const char *const suffixes[] = {".index", ".timeindex"};
 	char path[LOG_PATH_MAX];
 	for (size_t k = 0; missing && k < KB_ARRAY_LEN(suffixes); k++) {
-		if (seg_file_name(path, sizeof path, log->dir, base,
-				  suffixes[k]) != KB_OK)
+		if (seg_file_name(path, sizeof path,
+				  (struct seg_file){log->dir, base,
+						    suffixes[k]}) != KB_OK)
 			return KB_ERR_INVAL;
 		*missing |= access(path, F_OK) != 0;
 	}
@@ -204,7 +205,8 @@ static bool log_should_roll(const struct log *log, const struct seg_batch *b,
 	int64_t last = log_end_offset(log) + b->last_offset_delta;
 	if (ls->seg->size == 0)
 		return false;
-	return seg_should_roll(ls->seg, &sc, len, b->max_timestamp, now_ms) ||
+	struct seg_incoming in = {len, b->max_timestamp};
+	return seg_should_roll(ls->seg, &sc, in, now_ms) ||
 	       idx_is_full(ls->idx.offsets) || idx_is_full(ls->idx.times) ||
 	       !seg_offset_fits(ls->seg, last);
 }
@@ -282,8 +284,8 @@ static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
 			return KB_OK;
 		}
 	}
-	uint64_t from = idx_lookup_floor(ox, offset).position;
-	return seg_scan_find_offset(scan, offset, from, &found->pos, b);
+	found->pos = idx_lookup_floor(ox, offset).position;
+	return seg_scan_find_offset(scan, offset, &found->pos, b);
 }
 
 /* The first offset-index entry whose offset is >= offset (entries when
@@ -465,7 +467,7 @@ static int log_search_segment(const struct log_segment *ls,
 	struct seg_scan scan;
 	struct seg_batch b;
 	seg_scan_init(&scan, ls->seg);
-	int rc = seg_scan_find_offset(&scan, from, pos, &pos, &b);
+	int rc = seg_scan_find_offset(&scan, from, &pos, &b);
 	while (rc == KB_OK) {
 		if (b.max_timestamp >= q->ts &&
 		    (rc = log_search_batch(ls->seg, pos, &b, q)) !=
@@ -514,7 +516,7 @@ static int log_cut_segment(struct log *log, int64_t offset)
 	uint64_t pos = idx_lookup_floor(ls->idx.offsets, offset).position;
 	struct seg_batch b;
 	if (rc == KB_OK &&
-	    (rc = seg_find_offset(ls->seg, offset, pos, &pos, &b)) == KB_OK)
+	    (rc = seg_find_offset(ls->seg, offset, &pos, &b)) == KB_OK)
 		rc = seg_truncate(ls->seg, pos);
 	if (rc == KB_ERR_NOTFOUND) /* offset lies after the last batch */
 		rc = KB_OK;

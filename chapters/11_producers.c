@@ -495,7 +495,8 @@ static int state_scan_log(struct prod_state *st, const struct log *log,
 		if (seg->next_offset <= st->next_offset)
 			continue;
 		seg_scan_init(&scan, seg);
-		int rc = seg_scan_find_offset(&scan, st->next_offset, 0, &pos, &b);
+		pos = 0;
+		int rc = seg_scan_find_offset(&scan, st->next_offset, &pos, &b);
 		for (; rc == KB_OK && b.base_offset < upto;
 		     rc = seg_scan_batch(&scan, pos, &b)) {
 			if ((rc = state_record(st, &b)) != KB_OK)
@@ -519,8 +520,9 @@ int prod_snapshot_write(struct prod_manager *pm, struct topic_partition *tp)
 	struct prod_state *st = state_get(pm, tp, log_end_offset(tp->log));
 	if (!st)
 		return KB_ERR_NOMEM;
-	int rc = seg_file_name(path, sizeof path, tp->log->dir, st->next_offset,
-			       PROD_SNAPSHOT_SUFFIX);
+	int rc = seg_file_name(path, sizeof path,
+			       (struct seg_file){tp->log->dir, st->next_offset,
+						 PROD_SNAPSHOT_SUFFIX});
 	if (rc != KB_OK)
 		return rc;
 	kb_buf_init(&buf);
@@ -581,7 +583,8 @@ static int snapshot_load(struct prod_state *st, const char *dir,
 			snapshot_unlink(dir, offs[i]);
 		if (offs[i] > upto || offs[i] < st->next_offset)
 			continue;
-		seg_file_name(path, sizeof path, dir, offs[i], PROD_SNAPSHOT_SUFFIX);
+		struct seg_file snap = {dir, offs[i], PROD_SNAPSHOT_SUFFIX};
+		seg_file_name(path, sizeof path, snap);
 		if (snapshot_read(st, path) == KB_OK &&
 		    entries_below(st, offs[i])) {
 			st->next_offset = offs[i];
@@ -707,8 +710,8 @@ static void snapshot_prune(const char *dir)
 static void snapshot_unlink(const char *dir, int64_t offset)
 {
 	char path[PROD_PATH_MAX];
-	if (seg_file_name(path, sizeof path, dir, offset,
-			  PROD_SNAPSHOT_SUFFIX) == KB_OK &&
+	struct seg_file snap = {dir, offset, PROD_SNAPSHOT_SUFFIX};
+	if (seg_file_name(path, sizeof path, snap) == KB_OK &&
 	    unlink(path) != 0 && errno != ENOENT)
 		KB_ERROR("unlink %s: %s", path, strerror(errno));
 }

@@ -72,7 +72,9 @@ static char *tl_path(const char *dir, const char *name)
 static char *tl_seg_path(const char *dir, int64_t base, const char *suffix)
 {
 	char buf[4096];
-	assert_int_equal(seg_file_name(buf, sizeof buf, dir, base, suffix), KB_OK);
+	assert_int_equal(seg_file_name(buf, sizeof buf,
+				       (struct seg_file){dir, base, suffix}),
+			 KB_OK);
 	return strdup(buf);
 }
 

@@ -123,8 +123,10 @@ static int64_t leo(const struct fx *f)
 
 static void snap_path(const struct fx *f, int64_t off, char *out, size_t cap)
 {
-	assert_int_equal(seg_file_name(out, cap, f->tp->log->dir, off,
-				       PROD_SNAPSHOT_SUFFIX), KB_OK);
+	assert_int_equal(seg_file_name(out, cap,
+				       (struct seg_file){f->tp->log->dir, off,
+							 PROD_SNAPSHOT_SUFFIX}),
+			 KB_OK);
 }
 
 static int count_snapshots(const char *dir)
