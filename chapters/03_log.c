@@ -96,6 +96,7 @@ static int log_cut_segment(struct log *log, int64_t offset);
 static int log_drop_oldest(struct log *log, size_t n);
 static int log_flush_at(struct log *log, int64_t now_ms, bool active_indexes);
 static struct log_segment *log_active(const struct log *log);
+static struct idx_config log_idx_config(const struct log *log);
 
 /* ---- Lifecycle ---- */
 
@@ -137,9 +138,8 @@ int log_segment_open(struct log *log, int64_t base, bool *missing)
 	int rc = seg_open(log->dir, base, true, &ls->seg);
 	if (rc != KB_OK)
 		return rc;
-	rc = idx_set_open(&ls->idx, log->dir, base,
-			  (size_t)log->cfg.segment_index_bytes,
-			  (uint32_t)log->cfg.index_interval_bytes);
+	struct idx_config ic = log_idx_config(log);
+	rc = idx_set_open(&ls->idx, log->dir, base, &ic);
 	if (rc != KB_OK) {
 		seg_close(ls->seg);
 		return rc;
@@ -644,10 +644,9 @@ int log_replace_segment(struct log *log, size_t i)
 	int rc = seg_open(log->dir, base, false, &fresh.seg);
 	if (rc != KB_OK)
 		return rc;
+	struct idx_config ic = log_idx_config(log);
 	if ((rc = seg_recover(fresh.seg, 0, NULL)) == KB_OK)
-		rc = idx_set_open(&fresh.idx, log->dir, base,
-				  (size_t)log->cfg.segment_index_bytes,
-				  (uint32_t)log->cfg.index_interval_bytes);
+		rc = idx_set_open(&fresh.idx, log->dir, base, &ic);
 	if (rc != KB_OK) {
 		seg_close(fresh.seg);
 		return rc;
@@ -803,6 +802,13 @@ void log_check(const struct log *log)
 static struct log_segment *log_active(const struct log *log)
 {
 	return &log->segs[log->nsegs - 1];
+}
+
+/* The log's index settings, as chapter 02 takes them. */
+static struct idx_config log_idx_config(const struct log *log)
+{
+	return (struct idx_config){(size_t)log->cfg.segment_index_bytes,
+				   (uint32_t)log->cfg.index_interval_bytes};
 }
 
 /* The last segment whose base offset is <= offset (the first one when
