@@ -64,13 +64,6 @@ struct log_found {
 	struct seg_batch batch;
 };
 
-/* The limits of one log_read (KAFKA: FetchParams). */
-struct log_read_limits {
-	uint64_t max_bytes;
-	int64_t max_offset; /* exclusive */
-	bool min_one;       /* KIP-74 */
-};
-
 /* One timestamp search: ts and min_offset in, offset and found_ts out. */
 struct log_ts_query {
 	int64_t ts;         /* wanted: the first record with timestamp >= ts */
@@ -88,7 +81,7 @@ static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
 			  int64_t offset, struct log_found *found);
 static size_t log_index_ceiling(const struct idx *ox, int64_t offset);
 static int log_collect(struct seg_scan *scan, struct log_found found,
-		       const struct log_read_limits *lim,
+		       const struct log_read_req *lim,
 		       struct log_read_result *out);
 static int log_search_segment(const struct log_segment *ls,
 			      struct log_ts_query *q);
@@ -159,10 +152,12 @@ int64_t log_end_offset(const struct log *log)
  * Roll first if the active segment cannot take it, then append, index,
  * note the epoch and count the messages flush.messages waits for
  * (KAFKA: UnifiedLog.append; the fsync itself is log_maybe_flush). */
-int log_append(struct log *log, uint8_t *batch, size_t len,
-	       int32_t leader_epoch, int64_t now_ms,
+int log_append(struct log *log, const struct log_append_req *req,
 	       struct log_append_info *info)
 {
+	uint8_t *batch = req->batch;
+	size_t len = req->len;
+	int32_t epoch = req->leader_epoch;
 	struct seg_batch b;
 	int rc = seg_batch_decode(batch, len, &b);
 	if (rc != KB_OK || seg_batch_size(&b) != len)
@@ -170,21 +165,21 @@ int log_append(struct log *log, uint8_t *batch, size_t len,
 	/* KAFKA: RecordBatchTooLargeException: it could never fit. */
 	if ((int64_t)len > log->cfg.segment_bytes)
 		return KB_ERR_TOO_LARGE;
-	if (log_should_roll(log, &b, len, now_ms) &&
-	    (rc = log_roll(log, now_ms)) != KB_OK)
+	if (log_should_roll(log, &b, len, req->now_ms) &&
+	    (rc = log_roll(log, req->now_ms)) != KB_OK)
 		return rc;
 	struct log_segment *ls = log_active(log);
 	uint64_t pos = ls->seg->size;
 	b.base_offset = log_end_offset(log);
-	b.partition_leader_epoch = leader_epoch;
+	b.partition_leader_epoch = epoch;
 	seg_batch_set_base_offset(batch, b.base_offset);
-	seg_batch_set_leader_epoch(batch, leader_epoch);
+	seg_batch_set_leader_epoch(batch, epoch);
 	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK ||
 	    (rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK)
 		return rc;
 	/* KAFKA: maybeAssignEpochStartOffset, for every batch appended. */
-	if (leader_epoch >= 0 &&
-	    (rc = log_epoch_assign(log, leader_epoch, b.base_offset)) != KB_OK)
+	if (epoch >= 0 &&
+	    (rc = log_epoch_assign(log, epoch, b.base_offset)) != KB_OK)
 		return rc;
 	if (info)
 		*info = (struct log_append_info){b.base_offset,
@@ -239,11 +234,11 @@ static int log_roll(struct log *log, int64_t now_ms)
  * segment (KAFKA: LocalLog.read). One struct seg_scan serves the search
  * and the collection, so the headers after the first batch usually come
  * from the page the search already read. */
-int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
-	     int64_t max_offset, bool min_one, struct log_read_result *out)
+int log_read(const struct log *log, const struct log_read_req *req,
+	     struct log_read_result *out)
 {
 	const struct segment *act = log_active(log)->seg;
-	struct log_read_limits lim = {max_bytes, max_offset, min_one};
+	int64_t offset = req->offset;
 	*out = (struct log_read_result){act, act->size, 0, offset, offset};
 	if (offset < log->log_start_offset || offset > log_end_offset(log))
 		return KB_ERR_RANGE;
@@ -256,7 +251,7 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 			continue;
 		if (rc != KB_OK)
 			return rc;
-		return log_collect(&scan, found, &lim, out);
+		return log_collect(&scan, found, req, out);
 	}
 	return KB_OK;
 }
@@ -307,7 +302,7 @@ static size_t log_index_ceiling(const struct idx *ox, int64_t offset)
  * max_bytes and end below max_offset. KIP-74: with min_one the first batch
  * is taken even when it alone is larger than max_bytes. */
 static int log_collect(struct seg_scan *scan, struct log_found found,
-		       const struct log_read_limits *lim,
+		       const struct log_read_req *lim,
 		       struct log_read_result *out)
 {
 	const struct segment *seg = scan->seg;

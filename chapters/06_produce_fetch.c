@@ -577,8 +577,9 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0);
 	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0),
 				budget - KB_MIN(op->used, budget));
-	int rc = log_read(tp->log, p->offset, limit, tp->high_watermark,
-			  op->min_one, &f->read);
+	struct log_read_req req = {p->offset, limit, tp->high_watermark,
+				   op->min_one};
+	int rc = log_read(tp->log, &req, &f->read);
 	if (rc != KB_OK) {
 		f->error = rc == KB_ERR_RANGE ? KAFKA_ERR_OFFSET_OUT_OF_RANGE
 					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;

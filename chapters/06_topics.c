@@ -569,7 +569,8 @@ int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
 {
 	struct log_append_info ai;
 	int64_t now = kb_now_ms();
-	int rc = log_append(tp->log, batch, len, tp->leader_epoch, now, &ai);
+	struct log_append_req req = {batch, len, tp->leader_epoch, now};
+	int rc = log_append(tp->log, &req, &ai);
 	if (rc == KB_OK && log_flush_due(tp->log, now))
 		rc = tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
 	if (rc != KB_OK)
@@ -621,8 +622,8 @@ int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
 	struct log_read_result rr;
 	size_t got = 0;
 	(void)tm;
-	int rc = log_read(tp->log, offset, max_bytes, tp->high_watermark, true,
-			  &rr);
+	struct log_read_req req = {offset, max_bytes, tp->high_watermark, true};
+	int rc = log_read(tp->log, &req, &rr);
 	*next_offset = offset;
 	if (rc != KB_OK || rr.length == 0)
 		return rc;

@@ -27,6 +27,12 @@
 
 #include "00_base.h"
 
+/* A chapter-03 request struct spelled at a call site (block lifetime). */
+#define TU_APPEND(buf, len, epoch, now_ms) \
+	(&(struct log_append_req){(buf), (len), (epoch), (now_ms)})
+#define TU_READ(offset, max_bytes, max_offset, min_one) \
+	(&(struct log_read_req){(offset), (max_bytes), (max_offset), (min_one)})
+
 /* ---- Scratch directories ---- */
 
 static inline char *tu_tmpdir(void)
