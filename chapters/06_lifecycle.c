@@ -320,9 +320,10 @@ static int timers_register(struct topic_manager *tm, struct net_server *srv)
 {
 	const struct topic_broker_config *c = topic_manager_config(tm);
 	int rc = net_every(srv, c->log_retention_check_interval_ms,
-			   retention_timer, tm);
+			   (struct net_callback){retention_timer, tm});
 	if (rc == KB_OK)
-		rc = net_every(srv, TOPIC_FLUSH_CHECK_MS, flush_timer, tm);
+		rc = net_every(srv, TOPIC_FLUSH_CHECK_MS,
+			       (struct net_callback){flush_timer, tm});
 	return rc;
 }
 

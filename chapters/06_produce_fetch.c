@@ -516,8 +516,9 @@ int handle_fetch(struct net_request *req, struct net_response *resp)
 		return rc;
 	}
 	int64_t deadline = kb_mono_ms() + op->q.max_wait_ms;
-	rc = net_park(req, resp, deadline, fetch_try_complete, op, fetch_op_free,
-		      &d);
+	struct net_wait wait = {deadline, fetch_try_complete, op,
+				fetch_op_free};
+	rc = net_park(req, resp, &wait, &d);
 	if (rc != KB_OK)
 		return rc; /* net_park freed op */
 	/* A watch that cannot be added (no memory) leaves the deadline. */

@@ -165,13 +165,15 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 	pm->cfg = *cfg;
 	snprintf(pm->id_path, sizeof pm->id_path, "%s/%s",
 		 topic_manager_config(tm)->log_dir, PROD_ID_FILE);
+	struct net_api init_pid = {WIRE_API_INIT_PRODUCER_ID,
+				   PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
+				   handle_init_producer_id, pm};
 	int rc = id_block_load(pm);
 	if (rc == KB_OK && srv)
-		rc = net_register(srv, WIRE_API_INIT_PRODUCER_ID,
-				  PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
-				  handle_init_producer_id, pm);
+		rc = net_register(srv, &init_pid);
 	if (rc == KB_OK && srv)
-		rc = net_every(srv, cfg->expiration_check_ms, expire_tick, pm);
+		rc = net_every(srv, cfg->expiration_check_ms,
+			       (struct net_callback){expire_tick, pm});
 	if (rc == KB_OK)
 		rc = topic_subscribe(tm, prod_appended, pm);
 	if (rc != KB_OK) {
