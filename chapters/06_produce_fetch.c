@@ -428,7 +428,7 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	if (tp->topic->cfg.log_append_time)
 		stamp_log_append_time(b, size, now);
-	int rc = topic_append_batch(c->tm, tp, b, size, &info);
+	int rc = topic_append_batch(tp, b, size, &info);
 	if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
 		return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
 					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;

@@ -951,9 +951,11 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"},
 				       {"segment.bytes", "1024"},
 				       {"min.cleanable.dirty.ratio", "0.01"}};
-	assert_int_equal(topic_create(tm, "table", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("table", 1, kv, 3), NULL),
+			 KB_OK);
 	kv[0].value = "delete";
-	assert_int_equal(topic_create(tm, "history", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("history", 1, kv, 3), NULL),
+			 KB_OK);
 	struct topic_partition *t = topic_partition_find(tm, "table", 0);
 	struct topic_partition *h = topic_partition_find(tm, "history", 0);
 	tc_fill(t->log, NULL, 200, 5, T0);
@@ -1065,8 +1067,9 @@ static void test_clean_corrupt_partition_does_not_stop_the_others(void **state)
 	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"},
 				       {"segment.bytes", "1024"},
 				       {"min.cleanable.dirty.ratio", "0.01"}};
-	assert_int_equal(topic_create(tm, "good", 1, kv, 3, NULL), KB_OK);
-	assert_int_equal(topic_create(tm, "bad", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("good", 1, kv, 3), NULL),
+			 KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("bad", 1, kv, 3), NULL), KB_OK);
 	struct topic_partition *g = topic_partition_find(tm, "good", 0);
 	struct topic_partition *b = topic_partition_find(tm, "bad", 0);
 	struct clean_broker_config cc;

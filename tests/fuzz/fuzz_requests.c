@@ -85,8 +85,8 @@ static void boot(void)
 				       &err), "config", &err);
 	must(broker_config_finish(&cfg, &err), "config", &err);
 	must(broker_open(&cfg, &fuzz_broker, &err), "broker_open", &err);
-	must(topic_create(fuzz_broker.tm, FUZZ_TOPIC, FUZZ_PARTITIONS, NULL, 0,
-			  NULL), "topic_create", NULL);
+	struct topic_create_req topic = {FUZZ_TOPIC, FUZZ_PARTITIONS, NULL, 0};
+	must(topic_create(fuzz_broker.tm, &topic, NULL), "topic_create", NULL);
 }
 
 static void reset(void)
