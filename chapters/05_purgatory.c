@@ -12,16 +12,14 @@
  *   DelayedOperationPurgatory (watchers by key, checkAndComplete(key)),
  *   SystemTimer; KafkaScheduler's tasks are our net_every timers.
  * Interface:
- *   - A handler calls net_park(req, resp, &wait, &op) (a struct net_wait:
- *     deadline, try_complete, ctx, free_ctx), net_watch(op, key) per thing
- *     it waits on, and returns NET_PARKED. net_park takes ctx even when it
- *     fails.
+ *   - A handler calls net_park(req, resp, &wait, &op), net_watch(op, key)
+ *     per thing it waits on, and returns NET_PARKED. net_park takes the
+ *     struct net_wait's ctx even when it fails.
  *   - Whoever changes what a key stands for calls net_wake(srv, key).
  *   - try_complete may be called again after returning false, and must
  *     return true when expired.
- *   - net_every(srv, period_ms, cb) runs a struct net_callback {fn, ctx}
- *     on the reactor thread; net_at(srv, at_ms, cb) once, at a deadline
- *     it may move.
+ *   - net_every(srv, period_ms, cb) runs cb (a struct net_callback) on
+ *     the reactor thread; net_at(srv, at_ms, cb) once, at a movable time.
  *   - A completed op's response is queued (05_responses.c, below) and its
  *     connection put on the ready list; the reactor (05_server.c, above)
  *     sends it and closes a connection marked failed.
