@@ -140,13 +140,12 @@ void seg_batch_set_leader_epoch(uint8_t *buf, int32_t epoch)
 
 /* KAFKA: LogFileUtils.filenamePrefixFromOffset pads to 20 digits, so a
  * directory listing sorts segments by base offset. */
-int seg_file_name(char *out, size_t cap, const char *dir, int64_t base_offset,
-		  const char *suffix)
+int seg_file_name(char *out, size_t cap, struct seg_file f)
 {
-	if (base_offset < 0)
+	if (f.base_offset < 0)
 		return KB_ERR_INVAL;
-	int n = snprintf(out, cap, "%s/%0*" PRId64 "%s", dir, SEG_NAME_DIGITS,
-			 base_offset, suffix);
+	int n = snprintf(out, cap, "%s/%0*" PRId64 "%s", f.dir, SEG_NAME_DIGITS,
+			 f.base_offset, f.suffix);
 	return n < 0 || (size_t)n >= cap ? KB_ERR_INVAL : KB_OK;
 }
 
@@ -176,8 +175,9 @@ int seg_open(const char *dir, int64_t base_offset, bool create,
 	     struct segment **out)
 {
 	char path[PATH_MAX];
-	if (seg_file_name(path, sizeof path, dir, base_offset,
-			  SEG_LOG_SUFFIX) != KB_OK)
+	if (seg_file_name(path, sizeof path,
+			  (struct seg_file){dir, base_offset,
+					    SEG_LOG_SUFFIX}) != KB_OK)
 		return KB_ERR_INVAL;
 	bool created = false;
 	int fd = open_log_file(path, create, &created);
@@ -252,7 +252,8 @@ static void note_batch(struct segment *seg, const struct seg_batch *b,
 
 /* ---- Reading ---- */
 
-/* Bytes as they are on disk, for pread-style readers (and tests). */
+/* Bytes as they are on disk, for pread-style readers (and tests). Five
+ * parameters, against STYLE §6: it is pread(2) on a segment, plus *got. */
 int seg_read(const struct segment *seg, uint64_t pos, void *buf, size_t len,
 	     size_t *got)
 {
@@ -285,12 +286,12 @@ int seg_read_batch(const struct segment *seg, uint64_t pos,
 
 /* Walk headers from a known boundary (chapter 02's index gives one close
  * to the target) until a batch reaches offset. */
-int seg_find_offset(const struct segment *seg, int64_t offset,
-		    uint64_t start_pos, uint64_t *pos, struct seg_batch *out)
+int seg_find_offset(const struct segment *seg, int64_t offset, uint64_t *pos,
+		    struct seg_batch *out)
 {
 	struct seg_scan scan;
 	seg_scan_init(&scan, seg);
-	return seg_scan_find_offset(&scan, offset, start_pos, pos, out);
+	return seg_scan_find_offset(&scan, offset, pos, out);
 }
 
 /* ---- Scanning headers through a buffer ---- */
@@ -351,12 +352,13 @@ static size_t scan_refill_bytes(const struct seg_scan *scan)
 	return SEG_SCAN_BUF_BYTES;
 }
 
-/* The loop of seg_find_offset, on the caller's scan. */
-int seg_scan_find_offset(struct seg_scan *scan, int64_t offset,
-			 uint64_t start_pos, uint64_t *pos,
+/* The loop of seg_find_offset, on the caller's scan. *pos is a cursor:
+ * where to start on entry, the batch found on KB_OK, untouched else. */
+int seg_scan_find_offset(struct seg_scan *scan, int64_t offset, uint64_t *pos,
 			 struct seg_batch *out)
 {
 	const struct segment *seg = scan->seg;
+	uint64_t start_pos = *pos;
 	if (start_pos > seg->size)
 		return KB_ERR_RANGE;
 	struct seg_batch b;
@@ -378,8 +380,9 @@ int seg_scan_find_offset(struct seg_scan *scan, int64_t offset,
 /* KAFKA: LogSegment.shouldRoll, less the index-full and offset-overflow
  * rules (chapter 02 and seg_offset_fits) and without jitter. */
 bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
-		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms)
+		     struct seg_incoming in, int64_t now_ms)
 {
+	uint64_t incoming = in.bytes;
 	if (seg->size == 0)
 		return false;
 	/* KAFKA: size > segmentSize - messagesSize, without the overflow. */
@@ -390,8 +393,8 @@ bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
 	 * timestamp, else by the wall clock since the segment was created.
 	 * SIMPLIFICATION: no segment.jitter.ms is subtracted. */
 	int64_t waited = now_ms - seg->created_ms;
-	if (seg->first_batch_timestamp >= 0) /* an older incoming_ts waits 0 */
-		waited = KB_MAX(incoming_ts, seg->first_batch_timestamp) -
+	if (seg->first_batch_timestamp >= 0) /* an older batch waits 0 */
+		waited = KB_MAX(in.max_timestamp, seg->first_batch_timestamp) -
 			 seg->first_batch_timestamp;
 	return waited > cfg->segment_ms;
 }

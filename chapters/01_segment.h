@@ -130,9 +130,16 @@ struct seg_recovery {
 	const char *reason;       /* why the tail was cut, or NULL */
 };
 
+/* One file of a segment: the .log, or a sibling (.index, .timeindex,
+ * .snapshot...) named by the same base offset and its own suffix. */
+struct seg_file {
+	const char *dir;     /* the partition directory */
+	int64_t base_offset; /* the segment's first offset; >= 0 */
+	const char *suffix;  /* SEG_LOG_SUFFIX, or a later chapter's */
+};
+
 /* "<dir>/<20-digit base offset><suffix>" into out; KB_ERR_INVAL: too long. */
-int seg_file_name(char *out, size_t cap, const char *dir, int64_t base_offset,
-		  const char *suffix);
+int seg_file_name(char *out, size_t cap, struct seg_file f);
 /* Parse "00000000000000000042.log" -> 42 when name ends in suffix. */
 int seg_parse_file_name(const char *name, const char *suffix, int64_t *base);
 
@@ -141,15 +148,15 @@ int seg_open(const char *dir, int64_t base_offset, bool create,
 	     struct segment **out);
 /* Write a validated, offset-stamped batch at size; growing offsets only. */
 int seg_append(struct segment *seg, const uint8_t *batch, size_t len);
-/* Read up to len bytes at pos into buf; *got is short at EOF. */
+/* Read up to len bytes at pos into buf; *got is short at EOF (pread(2)). */
 int seg_read(const struct segment *seg, uint64_t pos, void *buf, size_t len,
 	     size_t *got);
 /* The header at pos (no CRC); KB_ERR_RANGE at size, CORRUPT past it. */
 int seg_read_batch(const struct segment *seg, uint64_t pos,
 		   struct seg_batch *out);
-/* From start_pos, the first batch whose last offset >= offset. */
-int seg_find_offset(const struct segment *seg, int64_t offset,
-		    uint64_t start_pos, uint64_t *pos, struct seg_batch *out);
+/* From *pos, the first batch whose last offset >= offset: *pos its place. */
+int seg_find_offset(const struct segment *seg, int64_t offset, uint64_t *pos,
+		    struct seg_batch *out);
 
 /* Bytes one struct seg_scan reads at a time: a page. */
 #define SEG_SCAN_BUF_BYTES 4096
@@ -177,8 +184,7 @@ void seg_scan_init(struct seg_scan *scan, const struct segment *seg);
 int seg_scan_batch(struct seg_scan *scan, uint64_t pos, struct seg_batch *out);
 
 /* seg_find_offset through the caller's scan (its buffer then serves on). */
-int seg_scan_find_offset(struct seg_scan *scan, int64_t offset,
-			 uint64_t start_pos, uint64_t *pos,
+int seg_scan_find_offset(struct seg_scan *scan, int64_t offset, uint64_t *pos,
 			 struct seg_batch *out);
 
 /* Validate from from_pos to the end; cut (and log) at the first bad byte. */
@@ -191,9 +197,15 @@ int seg_truncate(struct segment *seg, uint64_t size);
 /* fsync the file if anything was appended since the last flush. */
 int seg_flush(struct segment *seg);
 
-/* Roll before incoming bytes? segment.bytes or segment.ms; never empty. */
+/* The batch about to be appended, as the roll decision sees it. */
+struct seg_incoming {
+	uint64_t bytes;        /* its whole size */
+	int64_t max_timestamp; /* its maxTimestamp (-1: none) */
+};
+
+/* Roll before in? segment.bytes or segment.ms; never when empty. */
 bool seg_should_roll(const struct segment *seg, const struct seg_config *cfg,
-		     uint64_t incoming, int64_t incoming_ts, int64_t now_ms);
+		     struct seg_incoming in, int64_t now_ms);
 
 /* Assert Invariants 2 and 4 of 01_segment.c (NDEBUG: none). */
 void seg_check(const struct segment *seg);

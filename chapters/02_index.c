@@ -97,22 +97,21 @@ static void free_idx(struct idx *ix);
 /* KAFKA: AbstractIndex's constructor: create or open the file, size it to
  * the preallocation, map it; an existing file holds length / entry size
  * entries. returns owned *out (idx_close). */
-int idx_open(const char *dir, int64_t base_offset, enum idx_kind kind,
-	     size_t max_bytes, struct idx **out)
+int idx_open(struct idx_file f, size_t max_bytes, struct idx **out)
 {
-	size_t entry_size = kind == IDX_OFFSET ? IDX_OFFSET_ENTRY_SIZE
-					       : IDX_TIME_ENTRY_SIZE;
-	if (max_bytes < entry_size || base_offset < 0)
+	size_t entry_size = f.kind == IDX_OFFSET ? IDX_OFFSET_ENTRY_SIZE
+						 : IDX_TIME_ENTRY_SIZE;
+	if (max_bytes < entry_size || f.base_offset < 0)
 		return KB_ERR_INVAL;
 	struct idx *ix = calloc(1, sizeof *ix);
 	if (!ix)
 		return KB_ERR_NOMEM;
-	ix->kind = kind;
+	ix->kind = f.kind;
 	ix->dirty_all = true; /* unknown: the first flush syncs everything */
 	ix->fd = -1;
-	ix->base_offset = base_offset;
+	ix->base_offset = f.base_offset;
 	ix->entry_size = entry_size;
-	int rc = open_file(ix, dir, max_bytes);
+	int rc = open_file(ix, f.dir, max_bytes);
 	if (rc != KB_OK) {
 		free_idx(ix);
 		return rc;
@@ -128,7 +127,8 @@ static int open_file(struct idx *ix, const char *dir, size_t max_bytes)
 	char path[4096];
 	const char *suffix = ix->kind == IDX_OFFSET ? IDX_OFFSET_SUFFIX
 						    : IDX_TIME_SUFFIX;
-	int rc = seg_file_name(path, sizeof path, dir, ix->base_offset, suffix);
+	int rc = seg_file_name(path, sizeof path,
+			       (struct seg_file){dir, ix->base_offset, suffix});
 	if (rc != KB_OK)
 		return rc;
 	if (!(ix->path = strdup(path)))
@@ -258,13 +258,15 @@ static size_t count_at_or_below(const struct idx *ix, int64_t key,
 
 /* Open the .index, then the .timeindex; on failure neither stays open. */
 int idx_set_open(struct idx_set *s, const char *dir, int64_t base_offset,
-		 size_t max_bytes, uint32_t interval_bytes)
+		 const struct idx_config *cfg)
 {
-	*s = (struct idx_set){.interval_bytes = interval_bytes};
-	int rc = idx_open(dir, base_offset, IDX_OFFSET, max_bytes, &s->offsets);
+	struct idx_file f = {dir, base_offset, IDX_OFFSET};
+	*s = (struct idx_set){.interval_bytes = cfg->interval_bytes};
+	int rc = idx_open(f, cfg->max_bytes, &s->offsets);
 	if (rc != KB_OK)
 		return rc;
-	rc = idx_open(dir, base_offset, IDX_TIME, max_bytes, &s->times);
+	f.kind = IDX_TIME;
+	rc = idx_open(f, cfg->max_bytes, &s->times);
 	if (rc != KB_OK) {
 		idx_close(s->offsets);
 		s->offsets = NULL;

@@ -45,9 +45,16 @@ struct idx_entry {
 	int64_t timestamp;
 };
 
-/* Open (creating) <dir>/<base>.index or .timeindex, preallocated, mmap'd. */
-int idx_open(const char *dir, int64_t base_offset, enum idx_kind kind,
-	     size_t max_bytes, struct idx **out);
+/* Which index file: the .index or .timeindex of the segment at
+ * base_offset in dir. */
+struct idx_file {
+	const char *dir;
+	int64_t base_offset; /* >= 0 */
+	enum idx_kind kind;
+};
+
+/* Open (creating) f, preallocated to max_bytes, mmap'd. returns owned *out. */
+int idx_open(struct idx_file f, size_t max_bytes, struct idx **out);
 /* Append (offset, position); offset > the last one. KB_ERR_TOO_LARGE: full. */
 int idx_append_offset(struct idx *ix, int64_t offset, uint32_t position);
 /* Append only if timestamp > the last (TimeIndex.maybeAppend). */
@@ -88,9 +95,15 @@ struct idx_set {
 	uint64_t bytes_since_entry; /* batch bytes appended since last entry */
 };
 
+/* How big an index may grow and how often it gets an entry. */
+struct idx_config {
+	size_t max_bytes;        /* KAFKA: segment.index.bytes */
+	uint32_t interval_bytes; /* KAFKA: index.interval.bytes */
+};
+
 /* Open both indexes of the segment at base_offset in dir. */
 int idx_set_open(struct idx_set *s, const char *dir, int64_t base_offset,
-		 size_t max_bytes, uint32_t interval_bytes);
+		 const struct idx_config *cfg);
 /* After seg_append put b at position: index it if interval_bytes passed. */
 int idx_set_on_append(struct idx_set *s, const struct segment *seg,
 		      const struct seg_batch *b, uint64_t position);

@@ -64,13 +64,6 @@ struct log_found {
 	struct seg_batch batch;
 };
 
-/* The limits of one log_read (KAFKA: FetchParams). */
-struct log_read_limits {
-	uint64_t max_bytes;
-	int64_t max_offset; /* exclusive */
-	bool min_one;       /* KIP-74 */
-};
-
 /* One timestamp search: ts and min_offset in, offset and found_ts out. */
 struct log_ts_query {
 	int64_t ts;         /* wanted: the first record with timestamp >= ts */
@@ -88,7 +81,7 @@ static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
 			  int64_t offset, struct log_found *found);
 static size_t log_index_ceiling(const struct idx *ox, int64_t offset);
 static int log_collect(struct seg_scan *scan, struct log_found found,
-		       const struct log_read_limits *lim,
+		       const struct log_read_req *lim,
 		       struct log_read_result *out);
 static int log_search_segment(const struct log_segment *ls,
 			      struct log_ts_query *q);
@@ -96,6 +89,7 @@ static int log_cut_segment(struct log *log, int64_t offset);
 static int log_drop_oldest(struct log *log, size_t n);
 static int log_flush_at(struct log *log, int64_t now_ms, bool active_indexes);
 static struct log_segment *log_active(const struct log *log);
+static struct idx_config log_idx_config(const struct log *log);
 
 /* ---- Lifecycle ---- */
 
@@ -119,8 +113,9 @@ int log_segment_open(struct log *log, int64_t base, bool *missing)
 	static const char *const suffixes[] = {".index", ".timeindex"};
 	char path[LOG_PATH_MAX];
 	for (size_t k = 0; missing && k < KB_ARRAY_LEN(suffixes); k++) {
-		if (seg_file_name(path, sizeof path, log->dir, base,
-				  suffixes[k]) != KB_OK)
+		if (seg_file_name(path, sizeof path,
+				  (struct seg_file){log->dir, base,
+						    suffixes[k]}) != KB_OK)
 			return KB_ERR_INVAL;
 		*missing |= access(path, F_OK) != 0;
 	}
@@ -136,9 +131,8 @@ int log_segment_open(struct log *log, int64_t base, bool *missing)
 	int rc = seg_open(log->dir, base, true, &ls->seg);
 	if (rc != KB_OK)
 		return rc;
-	rc = idx_set_open(&ls->idx, log->dir, base,
-			  (size_t)log->cfg.segment_index_bytes,
-			  (uint32_t)log->cfg.index_interval_bytes);
+	struct idx_config ic = log_idx_config(log);
+	rc = idx_set_open(&ls->idx, log->dir, base, &ic);
 	if (rc != KB_OK) {
 		seg_close(ls->seg);
 		return rc;
@@ -158,10 +152,12 @@ int64_t log_end_offset(const struct log *log)
  * Roll first if the active segment cannot take it, then append, index,
  * note the epoch and count the messages flush.messages waits for
  * (KAFKA: UnifiedLog.append; the fsync itself is log_maybe_flush). */
-int log_append(struct log *log, uint8_t *batch, size_t len,
-	       int32_t leader_epoch, int64_t now_ms,
+int log_append(struct log *log, const struct log_append_req *req,
 	       struct log_append_info *info)
 {
+	uint8_t *batch = req->batch;
+	size_t len = req->len;
+	int32_t epoch = req->leader_epoch;
 	struct seg_batch b;
 	int rc = seg_batch_decode(batch, len, &b);
 	if (rc != KB_OK || seg_batch_size(&b) != len)
@@ -169,21 +165,21 @@ int log_append(struct log *log, uint8_t *batch, size_t len,
 	/* KAFKA: RecordBatchTooLargeException: it could never fit. */
 	if ((int64_t)len > log->cfg.segment_bytes)
 		return KB_ERR_TOO_LARGE;
-	if (log_should_roll(log, &b, len, now_ms) &&
-	    (rc = log_roll(log, now_ms)) != KB_OK)
+	if (log_should_roll(log, &b, len, req->now_ms) &&
+	    (rc = log_roll(log, req->now_ms)) != KB_OK)
 		return rc;
 	struct log_segment *ls = log_active(log);
 	uint64_t pos = ls->seg->size;
 	b.base_offset = log_end_offset(log);
-	b.partition_leader_epoch = leader_epoch;
+	b.partition_leader_epoch = epoch;
 	seg_batch_set_base_offset(batch, b.base_offset);
-	seg_batch_set_leader_epoch(batch, leader_epoch);
+	seg_batch_set_leader_epoch(batch, epoch);
 	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK ||
 	    (rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK)
 		return rc;
 	/* KAFKA: maybeAssignEpochStartOffset, for every batch appended. */
-	if (leader_epoch >= 0 &&
-	    (rc = log_epoch_assign(log, leader_epoch, b.base_offset)) != KB_OK)
+	if (epoch >= 0 &&
+	    (rc = log_epoch_assign(log, epoch, b.base_offset)) != KB_OK)
 		return rc;
 	if (info)
 		*info = (struct log_append_info){b.base_offset,
@@ -204,7 +200,8 @@ static bool log_should_roll(const struct log *log, const struct seg_batch *b,
 	int64_t last = log_end_offset(log) + b->last_offset_delta;
 	if (ls->seg->size == 0)
 		return false;
-	return seg_should_roll(ls->seg, &sc, len, b->max_timestamp, now_ms) ||
+	struct seg_incoming in = {len, b->max_timestamp};
+	return seg_should_roll(ls->seg, &sc, in, now_ms) ||
 	       idx_is_full(ls->idx.offsets) || idx_is_full(ls->idx.times) ||
 	       !seg_offset_fits(ls->seg, last);
 }
@@ -237,11 +234,11 @@ static int log_roll(struct log *log, int64_t now_ms)
  * segment (KAFKA: LocalLog.read). One struct seg_scan serves the search
  * and the collection, so the headers after the first batch usually come
  * from the page the search already read. */
-int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
-	     int64_t max_offset, bool min_one, struct log_read_result *out)
+int log_read(const struct log *log, const struct log_read_req *req,
+	     struct log_read_result *out)
 {
 	const struct segment *act = log_active(log)->seg;
-	struct log_read_limits lim = {max_bytes, max_offset, min_one};
+	int64_t offset = req->offset;
 	*out = (struct log_read_result){act, act->size, 0, offset, offset};
 	if (offset < log->log_start_offset || offset > log_end_offset(log))
 		return KB_ERR_RANGE;
@@ -254,7 +251,7 @@ int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
 			continue;
 		if (rc != KB_OK)
 			return rc;
-		return log_collect(&scan, found, &lim, out);
+		return log_collect(&scan, found, req, out);
 	}
 	return KB_OK;
 }
@@ -282,8 +279,8 @@ static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
 			return KB_OK;
 		}
 	}
-	uint64_t from = idx_lookup_floor(ox, offset).position;
-	return seg_scan_find_offset(scan, offset, from, &found->pos, b);
+	found->pos = idx_lookup_floor(ox, offset).position;
+	return seg_scan_find_offset(scan, offset, &found->pos, b);
 }
 
 /* The first offset-index entry whose offset is >= offset (entries when
@@ -305,7 +302,7 @@ static size_t log_index_ceiling(const struct idx *ox, int64_t offset)
  * max_bytes and end below max_offset. KIP-74: with min_one the first batch
  * is taken even when it alone is larger than max_bytes. */
 static int log_collect(struct seg_scan *scan, struct log_found found,
-		       const struct log_read_limits *lim,
+		       const struct log_read_req *lim,
 		       struct log_read_result *out)
 {
 	const struct segment *seg = scan->seg;
@@ -465,7 +462,7 @@ static int log_search_segment(const struct log_segment *ls,
 	struct seg_scan scan;
 	struct seg_batch b;
 	seg_scan_init(&scan, ls->seg);
-	int rc = seg_scan_find_offset(&scan, from, pos, &pos, &b);
+	int rc = seg_scan_find_offset(&scan, from, &pos, &b);
 	while (rc == KB_OK) {
 		if (b.max_timestamp >= q->ts &&
 		    (rc = log_search_batch(ls->seg, pos, &b, q)) !=
@@ -514,7 +511,7 @@ static int log_cut_segment(struct log *log, int64_t offset)
 	uint64_t pos = idx_lookup_floor(ls->idx.offsets, offset).position;
 	struct seg_batch b;
 	if (rc == KB_OK &&
-	    (rc = seg_find_offset(ls->seg, offset, pos, &pos, &b)) == KB_OK)
+	    (rc = seg_find_offset(ls->seg, offset, &pos, &b)) == KB_OK)
 		rc = seg_truncate(ls->seg, pos);
 	if (rc == KB_ERR_NOTFOUND) /* offset lies after the last batch */
 		rc = KB_OK;
@@ -642,10 +639,9 @@ int log_replace_segment(struct log *log, size_t i)
 	int rc = seg_open(log->dir, base, false, &fresh.seg);
 	if (rc != KB_OK)
 		return rc;
+	struct idx_config ic = log_idx_config(log);
 	if ((rc = seg_recover(fresh.seg, 0, NULL)) == KB_OK)
-		rc = idx_set_open(&fresh.idx, log->dir, base,
-				  (size_t)log->cfg.segment_index_bytes,
-				  (uint32_t)log->cfg.index_interval_bytes);
+		rc = idx_set_open(&fresh.idx, log->dir, base, &ic);
 	if (rc != KB_OK) {
 		seg_close(fresh.seg);
 		return rc;
@@ -801,6 +797,13 @@ void log_check(const struct log *log)
 static struct log_segment *log_active(const struct log *log)
 {
 	return &log->segs[log->nsegs - 1];
+}
+
+/* The log's index settings, as chapter 02 takes them. */
+static struct idx_config log_idx_config(const struct log *log)
+{
+	return (struct idx_config){(size_t)log->cfg.segment_index_bytes,
+				   (uint32_t)log->cfg.index_interval_bytes};
 }
 
 /* The last segment whose base offset is <= offset (the first one when

@@ -63,12 +63,29 @@ struct log {
 	uint64_t recovered_bytes;   /* bytes scanned by recovery at open */
 };
 
+/* One append: a batch the caller validated, and the leader epoch and
+ * wall clock it is appended under (KAFKA: UnifiedLog.appendAsLeader). */
+struct log_append_req {
+	uint8_t *batch;       /* borrowed; its baseOffset and epoch are set */
+	size_t len;           /* exactly one whole batch */
+	int32_t leader_epoch; /* stamped on it; -1: none */
+	int64_t now_ms;       /* for segment.ms rolling */
+};
+
 /* What an append did. */
 struct log_append_info {
 	int64_t base_offset;    /* offset assigned to the first record */
 	int64_t last_offset;    /* offset of the last record */
 	uint64_t position;      /* byte position in the segment it went to */
 	int64_t segment_base;   /* base offset of that segment */
+};
+
+/* One read and its limits (KAFKA: FetchParams, one partition's fetch). */
+struct log_read_req {
+	int64_t offset;     /* the first offset wanted */
+	uint64_t max_bytes; /* stop before this many bytes... */
+	int64_t max_offset; /* ...or a batch reaching this offset (exclusive) */
+	bool min_one;       /* KIP-74: the first batch even past max_bytes */
 };
 
 /* A read: a byte range of one segment file holding whole batches, ready
@@ -97,12 +114,11 @@ int log_delete(struct log *log);
 /* The offset the next append will get (KAFKA: logEndOffset). */
 int64_t log_end_offset(const struct log *log);
 /* Give a validated batch its offset and epoch, roll if full, append, index. */
-int log_append(struct log *log, uint8_t *batch, size_t len,
-	       int32_t leader_epoch, int64_t now_ms,
+int log_append(struct log *log, const struct log_append_req *req,
 	       struct log_append_info *info);
-/* Whole batches from offset's batch, within max_bytes (KIP-74 min_one). */
-int log_read(const struct log *log, int64_t offset, uint64_t max_bytes,
-	     int64_t max_offset, bool min_one, struct log_read_result *out);
+/* Whole batches from req's offset's batch, within its limits. */
+int log_read(const struct log *log, const struct log_read_req *req,
+	     struct log_read_result *out);
 /* The first offset with timestamp >= ts; KB_ERR_NOTFOUND if all older. */
 int log_offset_for_timestamp(const struct log *log, int64_t ts,
 			     int64_t *offset, int64_t *found_ts);

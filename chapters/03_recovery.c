@@ -206,10 +206,11 @@ static int log_sort_out(const char *dir, const char *name,
 	if (seg_parse_file_name(name, SEG_LOG_SUFFIX, &base) == KB_OK)
 		return kb_buf_append(found, &base, sizeof base);
 	if (seg_parse_file_name(name, ".index", &base) == KB_OK ||
-	    seg_parse_file_name(name, ".timeindex", &base) == KB_OK)
-		orphan = seg_file_name(path, sizeof path, dir, base,
-				       SEG_LOG_SUFFIX) == KB_OK &&
+	    seg_parse_file_name(name, ".timeindex", &base) == KB_OK) {
+		struct seg_file log_file = {dir, base, SEG_LOG_SUFFIX};
+		orphan = seg_file_name(path, sizeof path, log_file) == KB_OK &&
 			 access(path, F_OK) != 0;
+	}
 	if (!orphan && !log_is_stray(name))
 		return KB_OK;
 	KB_INFO("log %s: deleting %s file %s", dir, orphan ? "orphan" : "stray",

@@ -12,14 +12,14 @@
  *   DelayedOperationPurgatory (watchers by key, checkAndComplete(key)),
  *   SystemTimer; KafkaScheduler's tasks are our net_every timers.
  * Interface:
- *   - A handler calls net_park(req, resp, deadline_ms, try_complete, ctx,
- *     free_ctx, &op), net_watch(op, key) per thing it waits on, and
- *     returns NET_PARKED. net_park takes ctx even when it fails.
+ *   - A handler calls net_park(req, resp, &wait, &op), net_watch(op, key)
+ *     per thing it waits on, and returns NET_PARKED. net_park takes the
+ *     struct net_wait's ctx even when it fails.
  *   - Whoever changes what a key stands for calls net_wake(srv, key).
  *   - try_complete may be called again after returning false, and must
  *     return true when expired.
- *   - net_every(srv, period_ms, fn, ctx) runs fn on the reactor thread;
- *     net_at(srv, at_ms, fn, ctx) once, at a deadline it may move.
+ *   - net_every(srv, period_ms, cb) runs cb (a struct net_callback) on
+ *     the reactor thread; net_at(srv, at_ms, cb) once, at a movable time.
  *   - A completed op's response is queued (05_responses.c, below) and its
  *     connection put on the ready list; the reactor (05_server.c, above)
  *     sends it and closes a connection marked failed.
@@ -85,8 +85,7 @@ struct net_delayed {
 /* A periodic callback (net_every), or a one-shot (net_at: period 0). */
 struct net_timer {
 	int64_t period_ms, next_ms;
-	void (*fn)(void *ctx, int64_t now_ms);
-	void *ctx; /* borrowed */
+	struct net_callback cb;
 };
 
 /* ---- Prototypes of static helpers ---- */
@@ -105,24 +104,24 @@ static void heap_fix(struct net_server *srv, size_t i);
 /* Move the response the handler is writing into a new op, mute the
  * connection (INVARIANT 2) and arm the deadline (INVARIANT 1). */
 int net_park(struct net_request *req, struct net_response *resp,
-	     int64_t deadline_ms, net_try_complete_fn try_complete, void *ctx,
-	     void (*free_ctx)(void *ctx), struct net_delayed **out)
+	     const struct net_wait *w, struct net_delayed **out)
 {
 	struct net_conn *c = req->conn;
 	struct net_delayed *op = NULL;
 	bool ok = !c->closing && !c->parked && c->dispatching &&
-		  &c->dispatching->resp == resp && try_complete;
+		  &c->dispatching->resp == resp && w->try_complete;
 	if (ok)
 		op = calloc(1, sizeof *op);
 	if (op) {
 		*op = (struct net_delayed){req->srv, c, *req, c->dispatching,
-					   deadline_ms, NET_NOT_IN_HEAP, NULL,
-					   try_complete, ctx, free_ctx, false, NULL};
+					   w->deadline_ms, NET_NOT_IN_HEAP,
+					   NULL, w->try_complete, w->ctx,
+					   w->free_ctx, false, NULL};
 	}
 	if (!op || heap_push(req->srv, op) != KB_OK) {
 		free(op);
-		if (free_ctx) /* takes: ctx, even on failure */
-			free_ctx(ctx);
+		if (w->free_ctx) /* takes: ctx, even on failure */
+			w->free_ctx(w->ctx);
 		return ok ? KB_ERR_NOMEM : KB_ERR_INVAL;
 	}
 	c->dispatching = NULL; /* the op owns the response now */
@@ -354,27 +353,27 @@ static void heap_fix(struct net_server *srv, size_t i)
 /* ---- Timers ---- */
 
 int net_every(struct net_server *srv, int64_t period_ms,
-	      void (*fn)(void *ctx, int64_t now_ms), void *ctx)
+	      struct net_callback cb)
 {
-	if (period_ms <= 0 || !fn)
+	if (period_ms <= 0 || !cb.fn)
 		return KB_ERR_INVAL;
 	void *p = realloc(srv->timers, (srv->ntimers + 1) * sizeof *srv->timers);
 	if (!p)
 		return KB_ERR_NOMEM;
 	srv->timers = p;
 	srv->timers[srv->ntimers++] =
-		(struct net_timer){period_ms, kb_mono_ms() + period_ms, fn, ctx};
+		(struct net_timer){period_ms, kb_mono_ms() + period_ms, cb};
 	return KB_OK;
 }
 
 /* A one-shot timer is a net_timer with period 0, disarmed (next_ms
  * INT64_MAX) while it waits for its next net_at. */
-int net_at(struct net_server *srv, int64_t at_ms,
-	   void (*fn)(void *ctx, int64_t now_ms), void *ctx)
+int net_at(struct net_server *srv, int64_t at_ms, struct net_callback cb)
 {
 	for (size_t i = 0; i < srv->ntimers; i++) {
 		struct net_timer *t = &srv->timers[i];
-		if (t->period_ms == 0 && t->fn == fn && t->ctx == ctx) {
+		if (t->period_ms == 0 && t->cb.fn == cb.fn &&
+		    t->cb.ctx == cb.ctx) {
 			t->next_ms = at_ms;
 			return KB_OK;
 		}
@@ -383,7 +382,7 @@ int net_at(struct net_server *srv, int64_t at_ms,
 	if (!p)
 		return KB_ERR_NOMEM;
 	srv->timers = p;
-	srv->timers[srv->ntimers++] = (struct net_timer){0, at_ms, fn, ctx};
+	srv->timers[srv->ntimers++] = (struct net_timer){0, at_ms, cb};
 	return KB_OK;
 }
 
@@ -401,7 +400,7 @@ void net_run_timers(struct net_server *srv, int64_t now_ms)
 					       t->next_ms + t->period_ms;
 		if (t->next_ms <= now_ms)
 			t->next_ms = now_ms + t->period_ms;
-		t->fn(t->ctx, now_ms);
+		t->cb.fn(t->cb.ctx, now_ms);
 	}
 }
 

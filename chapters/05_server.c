@@ -158,10 +158,12 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 	}
 	int64_t sweep = KB_MIN(cfg->idle_ms, cfg->frame_timeout_ms) / 2;
 	sweep = KB_MAX(1, KB_MIN(sweep, NET_SWEEP_MAX_MS));
-	int rc = net_register(srv, WIRE_API_API_VERSIONS, 0, 4,
-			      handle_api_versions, srv);
+	struct net_api api_versions = {WIRE_API_API_VERSIONS, 0, 4,
+				       handle_api_versions, srv};
+	int rc = net_register(srv, &api_versions);
 	if (rc == KB_OK)
-		rc = net_every(srv, sweep, sweep_connections, srv);
+		rc = net_every(srv, sweep,
+			       (struct net_callback){sweep_connections, srv});
 	if (rc != KB_OK) {
 		net_server_free(srv);
 		return rc;
@@ -537,16 +539,18 @@ static bool conn_reading(const struct net_conn *c)
 
 /* ---- Dispatch ---- */
 
-/* Serve api_key in [min_version, max_version]; one row per key. */
-int net_register(struct net_server *srv, int16_t api_key, int16_t min_version,
-		 int16_t max_version, net_handler_fn fn, void *ctx)
+/* Serve api_key in [min_version, max_version]; one row per key (a row
+ * whose fn is NULL is not registered). */
+int net_register(struct net_server *srv, const struct net_api *api)
 {
-	if (api_key < 0 || api_key >= WIRE_API_COUNT || !wire_api_name(api_key) ||
-	    !fn || min_version < 0 || min_version > max_version)
+	int16_t key = api->api_key;
+	if (key < 0 || key >= WIRE_API_COUNT || !wire_api_name(key) ||
+	    !api->fn || api->min_version < 0 ||
+	    api->min_version > api->max_version)
 		return KB_ERR_INVAL;
-	if (srv->apis[api_key].fn)
+	if (srv->apis[key].fn)
 		return KB_ERR_EXISTS;
-	srv->apis[api_key] = (struct net_api){fn, ctx, min_version, max_version};
+	srv->apis[key] = *api;
 	srv->napis++;
 	return KB_OK;
 }

@@ -123,9 +123,18 @@ void net_stop(struct net_server *srv);
 
 /* ---- Dispatch table ---- */
 
-/* Serve api_key at [min_version, max_version] with fn; ApiVersions advertises the table. borrows: ctx. */
-int net_register(struct net_server *srv, int16_t api_key, int16_t min_version,
-		 int16_t max_version, net_handler_fn fn, void *ctx);
+/* One row of the dispatch table: an API, the versions served, its
+ * handler. A chapter keeps its rows in a static table and fills in ctx
+ * when it registers them. */
+struct net_api {
+	int16_t api_key;
+	int16_t min_version, max_version;
+	net_handler_fn fn;
+	void *ctx; /* borrowed: handed to fn */
+};
+
+/* Serve api->api_key at its versions with its fn (copied); ApiVersions advertises the table. */
+int net_register(struct net_server *srv, const struct net_api *api);
 
 /* ---- Delayed operations (KAFKA: purgatory) ---- */
 
@@ -133,10 +142,18 @@ int net_register(struct net_server *srv, int16_t api_key, int16_t min_version,
 typedef bool (*net_try_complete_fn)(struct net_delayed *op,
 				    struct net_response *resp, bool expired);
 
-/* Park the request until try_complete answers or deadline_ms (kb_mono_ms) passes; its connection is muted. takes: ctx. */
+/* What a parked request waits for (KAFKA: a DelayedOperation's delayMs,
+ * tryComplete and the state it carries). */
+struct net_wait {
+	int64_t deadline_ms;              /* kb_mono_ms clock */
+	net_try_complete_fn try_complete; /* not NULL */
+	void *ctx;                        /* owned by the op from net_park on */
+	void (*free_ctx)(void *ctx);      /* frees ctx, or NULL */
+};
+
+/* Park the request until w->try_complete answers or w->deadline_ms passes; its connection is muted. takes: w->ctx. */
 int net_park(struct net_request *req, struct net_response *resp,
-	     int64_t deadline_ms, net_try_complete_fn try_complete, void *ctx,
-	     void (*free_ctx)(void *ctx), struct net_delayed **out);
+	     const struct net_wait *w, struct net_delayed **out);
 
 /* Watch key (any stable pointer, e.g. a partition's log) for op. */
 int net_watch(struct net_delayed *op, const void *key);
@@ -147,15 +164,20 @@ void *net_delayed_ctx(const struct net_delayed *op);
 
 /* ---- Timers ---- */
 
-/* Call fn(ctx, now_ms) every period_ms on the reactor thread. borrows: ctx. */
-int net_every(struct net_server *srv, int64_t period_ms,
-	      void (*fn)(void *ctx, int64_t now_ms), void *ctx);
+/* What a timer calls, on the reactor thread: fn(ctx, now_ms). */
+struct net_callback {
+	void (*fn)(void *ctx, int64_t now_ms);
+	void *ctx; /* borrowed */
+};
 
-/* Call fn(ctx, now_ms) once, at at_ms (kb_mono_ms clock). Calling it
- * again with the same fn and ctx moves that one call; INT64_MAX cancels
- * it (deadlines that move: group sessions). borrows: ctx. */
-int net_at(struct net_server *srv, int64_t at_ms,
-	   void (*fn)(void *ctx, int64_t now_ms), void *ctx);
+/* Call cb every period_ms on the reactor thread. */
+int net_every(struct net_server *srv, int64_t period_ms,
+	      struct net_callback cb);
+
+/* Call cb once, at at_ms (kb_mono_ms clock). Calling it again with the
+ * same fn and ctx moves that one call; INT64_MAX cancels it (deadlines
+ * that move: group sessions). */
+int net_at(struct net_server *srv, int64_t at_ms, struct net_callback cb);
 
 /* ---- Before a response leaves ---- */
 

@@ -55,13 +55,6 @@ struct net_transport {
 	bool can_sendfile;
 };
 
-/* One row of the dispatch table; fn NULL means not registered. */
-struct net_api {
-	net_handler_fn fn;
-	void *ctx; /* borrowed: from net_register */
-	int16_t min_version, max_version;
-};
-
 /* A response on its way out. It is sent as pieces: even piece 2k is the
  * memory between file ranges k-1 and k, odd piece 2k+1 is file range k. */
 struct net_out {

@@ -222,7 +222,8 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 	if (!topic_manager_config(tm)->auto_create_topics ||
 	    !m->allow_auto_create || topic_name_reserved(buf, strlen(buf)))
 		return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-	int rc = topic_create(tm, buf, -1, NULL, 0, t);
+	struct topic_create_req req = {buf, -1, NULL, 0};
+	int rc = topic_create(tm, &req, t);
 	if (rc == KB_ERR_INVAL || rc == KB_ERR_EXISTS)
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	/* KAFKA: a topic still being created is LEADER_NOT_AVAILABLE. */

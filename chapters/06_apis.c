@@ -37,27 +37,26 @@
 #include "05_server.h"
 #include "06_topics.h"
 
-/* Every API of the chapter and the versions served (CLIENTS.md §4). */
-static const struct topic_api {
-	int16_t key, min, max;
-	net_handler_fn fn;
-} topic_apis[] = {
+/* Every API of the chapter and the versions served (CLIENTS.md §4); the
+ * ctx of each row is the topic manager, filled in at registration. */
+static const struct net_api topic_apis[] = {
 	/* KAFKA-18659: min 0, or librdkafka turns compression off; v0-2 are
 	 * answered UNSUPPORTED_VERSION per partition. */
-	{WIRE_API_PRODUCE, 0, 8, handle_produce},
-	{WIRE_API_FETCH, 4, 12, handle_fetch},
-	{WIRE_API_LIST_OFFSETS, 1, 7, handle_list_offsets},
-	{WIRE_API_METADATA, 0, 9, handle_metadata},
-	{WIRE_API_CREATE_TOPICS, 2, 7, handle_create_topics},
-	{WIRE_API_DELETE_TOPICS, 1, 6, handle_delete_topics},
-	{WIRE_API_DELETE_RECORDS, 0, 2, handle_delete_records},
-	{WIRE_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, handle_offset_for_leader_epoch},
-	{WIRE_API_DESCRIBE_CONFIGS, 1, 4, handle_describe_configs},
-	{WIRE_API_ALTER_CONFIGS, 0, 2, handle_alter_configs},
-	{WIRE_API_CREATE_PARTITIONS, 0, 3, handle_create_partitions},
+	{WIRE_API_PRODUCE, 0, 8, handle_produce, NULL},
+	{WIRE_API_FETCH, 4, 12, handle_fetch, NULL},
+	{WIRE_API_LIST_OFFSETS, 1, 7, handle_list_offsets, NULL},
+	{WIRE_API_METADATA, 0, 9, handle_metadata, NULL},
+	{WIRE_API_CREATE_TOPICS, 2, 7, handle_create_topics, NULL},
+	{WIRE_API_DELETE_TOPICS, 1, 6, handle_delete_topics, NULL},
+	{WIRE_API_DELETE_RECORDS, 0, 2, handle_delete_records, NULL},
+	{WIRE_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, handle_offset_for_leader_epoch,
+	 NULL},
+	{WIRE_API_DESCRIBE_CONFIGS, 1, 4, handle_describe_configs, NULL},
+	{WIRE_API_ALTER_CONFIGS, 0, 2, handle_alter_configs, NULL},
+	{WIRE_API_CREATE_PARTITIONS, 0, 3, handle_create_partitions, NULL},
 	{WIRE_API_INCREMENTAL_ALTER_CONFIGS, 0, 1,
-	 handle_incremental_alter_configs},
-	{WIRE_API_DESCRIBE_CLUSTER, 0, 1, handle_describe_cluster},
+	 handle_incremental_alter_configs, NULL},
+	{WIRE_API_DESCRIBE_CLUSTER, 0, 1, handle_describe_cluster, NULL},
 };
 
 /* ---- Opening the broker's topics ---- */
@@ -74,8 +73,9 @@ int topic_manager_open(const struct topic_broker_config *cfg,
 		return rc;
 	for (size_t i = 0; srv && rc == KB_OK && i < KB_ARRAY_LEN(topic_apis);
 	     i++) {
-		const struct topic_api *a = &topic_apis[i];
-		rc = net_register(srv, a->key, a->min, a->max, a->fn, tm);
+		struct net_api api = topic_apis[i];
+		api.ctx = tm;
+		rc = net_register(srv, &api);
 	}
 	if (rc != KB_OK) {
 		topic_manager_close(tm);

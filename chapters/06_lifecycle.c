@@ -250,7 +250,7 @@ static int load_topic(struct topic_manager *tm, const struct load_state *ls,
 		KB_WARN("topics: %s misses %zu of its %" PRId32 " partition "
 			"directories; recreating them empty", name,
 			(size_t)n - (to - from), n);
-	int rc = topic_new(name, &t);
+	int rc = topic_new(tm, name, &t);
 	if (rc != KB_OK)
 		return rc;
 	load_topic_id(tm, t, ls->dirs + from, to - from);
@@ -320,9 +320,10 @@ static int timers_register(struct topic_manager *tm, struct net_server *srv)
 {
 	const struct topic_broker_config *c = topic_manager_config(tm);
 	int rc = net_every(srv, c->log_retention_check_interval_ms,
-			   retention_timer, tm);
+			   (struct net_callback){retention_timer, tm});
 	if (rc == KB_OK)
-		rc = net_every(srv, TOPIC_FLUSH_CHECK_MS, flush_timer, tm);
+		rc = net_every(srv, TOPIC_FLUSH_CHECK_MS,
+			       (struct net_callback){flush_timer, tm});
 	return rc;
 }
 
@@ -424,18 +425,20 @@ void topic_manager_close(struct topic_manager *tm)
 
 /* ---- Creating and deleting, all or nothing ---- */
 
-int topic_create(struct topic_manager *tm, const char *name,
-		 int32_t num_partitions, const struct topic_config_kv *configs,
-		 size_t nconfigs, struct topic **out)
+int topic_create(struct topic_manager *tm, const struct topic_create_req *req,
+		 struct topic **out)
 {
+	const char *name = req->name;
 	struct topic_overrides o = {0};
 	struct topic_config cfg;
 	struct topic_result res = {0};
-	int32_t n = num_partitions < 0 ? topic_manager_config(tm)->num_partitions
-				     : num_partitions;
+	int32_t n = req->num_partitions < 0
+			    ? topic_manager_config(tm)->num_partitions
+			    : req->num_partitions;
 	int rc = KB_OK;
-	for (size_t i = 0; rc == KB_OK && i < nconfigs; i++)
-		rc = topic_overrides_set(&o, configs[i].name, configs[i].value);
+	for (size_t i = 0; rc == KB_OK && i < req->nconfigs; i++)
+		rc = topic_overrides_set(&o, req->configs[i].name,
+					 req->configs[i].value);
 	if (rc == KB_OK && (!topic_name_valid(name, strlen(name)) || n <= 0 ||
 			    n > TOPIC_MAX_PARTITIONS ||
 			    (topic_name_reserved(name, strlen(name)) &&
@@ -465,7 +468,7 @@ int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
 	struct topic *t;
 	struct topic_result res = {0};
 	char id[TOPIC_ID_STRING_LEN + 1];
-	int rc = topic_new(name, &t);
+	int rc = topic_new(tm, name, &t);
 	if (rc != KB_OK)
 		return rc;
 	topic_id_generate(&t->id);
@@ -808,6 +811,7 @@ void topic_check(const struct topic_manager *tm)
 		const struct topic *t = topic_at(tm, i);
 		size_t len = strlen(t->name);
 		assert(topic_name_valid(t->name, len));
+		assert(t->tm == tm); /* INVARIANT 1 */
 		assert(t->npartitions >= 1 && t->npartitions <= TOPIC_MAX_PARTITIONS);
 		for (int32_t p = 0; p < t->npartitions; p++)
 			topic_partition_check(t->partitions[p]);

@@ -428,7 +428,7 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	if (tp->topic->cfg.log_append_time)
 		stamp_log_append_time(b, size, now);
-	int rc = topic_append_batch(c->tm, tp, b, size, &info);
+	int rc = topic_append_batch(tp, b, size, &info);
 	if (rc != KB_OK) /* KAFKA: RecordBatchTooLargeException */
 		return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
 					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
@@ -516,8 +516,9 @@ int handle_fetch(struct net_request *req, struct net_response *resp)
 		return rc;
 	}
 	int64_t deadline = kb_mono_ms() + op->q.max_wait_ms;
-	rc = net_park(req, resp, deadline, fetch_try_complete, op, fetch_op_free,
-		      &d);
+	struct net_wait wait = {deadline, fetch_try_complete, op,
+				fetch_op_free};
+	rc = net_park(req, resp, &wait, &d);
 	if (rc != KB_OK)
 		return rc; /* net_park freed op */
 	/* A watch that cannot be added (no memory) leaves the deadline. */
@@ -577,8 +578,9 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0);
 	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0),
 				budget - KB_MIN(op->used, budget));
-	int rc = log_read(tp->log, p->offset, limit, tp->high_watermark,
-			  op->min_one, &f->read);
+	struct log_read_req req = {p->offset, limit, tp->high_watermark,
+				   op->min_one};
+	int rc = log_read(tp->log, &req, &f->read);
 	if (rc != KB_OK) {
 		f->error = rc == KB_ERR_RANGE ? KAFKA_ERR_OFFSET_OUT_OF_RANGE
 					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;

@@ -22,7 +22,7 @@
  *
  * Invariants:
  *   1. Every published topic has npartitions >= 1 partitions numbered
- *      0..n-1, each pointing back at it.
+ *      0..n-1, each pointing back at it, and points back at its manager.
  *   2. Topic names are valid, unique, and no two collide once '.' reads
  *      '_'; topic ids are unique.
  *   3. high_watermark <= log end offset, and it never moves back. One
@@ -160,11 +160,12 @@ struct net_server *topic_manager_server(const struct topic_manager *tm)
 
 /* A topic named name with no partitions yet. returns owned *out
  * (topic_free). */
-int topic_new(const char *name, struct topic **out)
+int topic_new(struct topic_manager *tm, const char *name, struct topic **out)
 {
 	struct topic *t = calloc(1, sizeof *t);
 	if (!t)
 		return KB_ERR_NOMEM;
+	t->tm = tm;
 	snprintf(t->name, sizeof t->name, "%s", name);
 	t->internal = topic_is_internal(name);
 	*out = t;
@@ -564,12 +565,14 @@ void topic_step(const struct topic_manager *tm, const char *step)
 /* The one place a batch enters a partition: the log assigns offsets and
  * the leader epoch; the owner of the high watermark moves it; every
  * subscriber hears of the batch; then, once, whoever waits is woken. */
-int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
-		       uint8_t *batch, size_t len, struct log_append_info *info)
+int topic_append_batch(struct topic_partition *tp, uint8_t *batch, size_t len,
+		       struct log_append_info *info)
 {
+	struct topic_manager *tm = tp->topic->tm;
 	struct log_append_info ai;
 	int64_t now = kb_now_ms();
-	int rc = log_append(tp->log, batch, len, tp->leader_epoch, now, &ai);
+	struct log_append_req req = {batch, len, tp->leader_epoch, now};
+	int rc = log_append(tp->log, &req, &ai);
 	if (rc == KB_OK && log_flush_due(tp->log, now))
 		rc = tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
 	if (rc != KB_OK)
@@ -614,16 +617,13 @@ void topic_partition_set_high_watermark(struct topic_manager *tm,
 	topic_partition_check(tp);
 }
 
-int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
-		    int64_t offset, size_t max_bytes, struct kb_buf *out,
-		    int64_t *next_offset)
+int topic_read_copy(struct topic_partition *tp, int64_t *offset,
+		    size_t max_bytes, struct kb_buf *out)
 {
 	struct log_read_result rr;
 	size_t got = 0;
-	(void)tm;
-	int rc = log_read(tp->log, offset, max_bytes, tp->high_watermark, true,
-			  &rr);
-	*next_offset = offset;
+	struct log_read_req req = {*offset, max_bytes, tp->high_watermark, true};
+	int rc = log_read(tp->log, &req, &rr);
 	if (rc != KB_OK || rr.length == 0)
 		return rc;
 	if ((rc = kb_buf_reserve(out, rr.length)) != KB_OK ||
@@ -633,7 +633,7 @@ int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
 	if (got != rr.length)
 		return KB_ERR_IO;
 	out->len += got;
-	*next_offset = rr.next_offset;
+	*offset = rr.next_offset;
 	return KB_OK;
 }
 

@@ -128,6 +128,7 @@ struct topic_partition {
 /* One topic. Owned by the topic manager; valid until DeleteTopics or
  * topic_manager_close. */
 struct topic {
+	struct topic_manager *tm;          /* borrowed: the manager holding it */
 	char name[TOPIC_NAME_MAX + 1];
 	struct wire_uuid id;               /* from partition.metadata */
 	bool internal;                     /* __consumer_offsets and friends */
@@ -185,18 +186,24 @@ struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     const char *topic,
 					     int32_t partition);
 
-/* Create as CreateTopics would (KB_ERR_EXISTS, KB_ERR_INVAL); n -1: default. */
-int topic_create(struct topic_manager *tm, const char *name,
-		 int32_t num_partitions, const struct topic_config_kv *configs,
-		 size_t nconfigs, struct topic **out);
+/* A topic as a caller asks for it (KAFKA: CreateTopics' CreatableTopic,
+ * less replication): its name, partitions and config overrides. */
+struct topic_create_req {
+	const char *name;
+	int32_t num_partitions;                /* -1: num.partitions */
+	const struct topic_config_kv *configs; /* borrowed; may be NULL */
+	size_t nconfigs;
+};
+
+/* Create as CreateTopics would (KB_ERR_EXISTS, KB_ERR_INVAL). */
+int topic_create(struct topic_manager *tm, const struct topic_create_req *req,
+		 struct topic **out);
 /* Append a validated batch (rewritten in place): HW, subscribers, one wake. */
-int topic_append_batch(struct topic_manager *tm, struct topic_partition *tp,
-		       uint8_t *batch, size_t len,
+int topic_append_batch(struct topic_partition *tp, uint8_t *batch, size_t len,
 		       struct log_append_info *info);
-/* Copy whole batches from offset, below the high watermark, into out. */
-int topic_read_copy(struct topic_manager *tm, struct topic_partition *tp,
-		    int64_t offset, size_t max_bytes, struct kb_buf *out,
-		    int64_t *next_offset);
+/* Copy whole batches from *offset, below the HW, into out; *offset: next. */
+int topic_read_copy(struct topic_partition *tp, int64_t *offset,
+		    size_t max_bytes, struct kb_buf *out);
 
 /* What the produce check decides about one batch. */
 struct topic_produce_verdict {
@@ -314,8 +321,8 @@ int topic_manager_new(const struct topic_broker_config *cfg,
 void topic_manager_free(struct topic_manager *tm);
 /* The server the manager was opened with, or NULL. */
 struct net_server *topic_manager_server(const struct topic_manager *tm);
-/* A topic with no partitions yet; returns owned *out (topic_free). */
-int topic_new(const char *name, struct topic **out);
+/* A topic of tm with no partitions yet; returns owned *out (topic_free). */
+int topic_new(struct topic_manager *tm, const char *name, struct topic **out);
 /* Close t's logs and free it. takes: t. */
 void topic_free(struct topic *t);
 /* Room for one more topic, so that topic_publish cannot fail. */

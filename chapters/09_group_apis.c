@@ -136,29 +136,29 @@ static void retention_timer(void *ctx, int64_t now_ms)
 /* Each API with the versions served (KAFKA: the ranges of the issue). */
 static int grp_register(struct grp_coordinator *c)
 {
-	static const struct {
-		int16_t key, min, max;
-		net_handler_fn fn;
-	} apis[] = {
-		{WIRE_API_FIND_COORDINATOR, 0, 4, handle_find_coordinator},
-		{WIRE_API_JOIN_GROUP, 0, 6, handle_join_group},
-		{WIRE_API_SYNC_GROUP, 0, 4, handle_sync_group},
-		{WIRE_API_HEARTBEAT, 0, 4, handle_heartbeat},
-		{WIRE_API_LEAVE_GROUP, 0, 4, handle_leave_group},
-		{WIRE_API_OFFSET_COMMIT, 2, 8, handle_offset_commit},
-		{WIRE_API_OFFSET_FETCH, 1, 8, handle_offset_fetch},
-		{WIRE_API_LIST_GROUPS, 0, 4, handle_list_groups},
-		{WIRE_API_DESCRIBE_GROUPS, 0, 5, handle_describe_groups},
-		{WIRE_API_DELETE_GROUPS, 0, 2, handle_delete_groups},
-		{WIRE_API_OFFSET_DELETE, 0, 0, handle_offset_delete},
+	static const struct net_api apis[] = {
+		{WIRE_API_FIND_COORDINATOR, 0, 4, handle_find_coordinator,
+		 NULL},
+		{WIRE_API_JOIN_GROUP, 0, 6, handle_join_group, NULL},
+		{WIRE_API_SYNC_GROUP, 0, 4, handle_sync_group, NULL},
+		{WIRE_API_HEARTBEAT, 0, 4, handle_heartbeat, NULL},
+		{WIRE_API_LEAVE_GROUP, 0, 4, handle_leave_group, NULL},
+		{WIRE_API_OFFSET_COMMIT, 2, 8, handle_offset_commit, NULL},
+		{WIRE_API_OFFSET_FETCH, 1, 8, handle_offset_fetch, NULL},
+		{WIRE_API_LIST_GROUPS, 0, 4, handle_list_groups, NULL},
+		{WIRE_API_DESCRIBE_GROUPS, 0, 5, handle_describe_groups, NULL},
+		{WIRE_API_DELETE_GROUPS, 0, 2, handle_delete_groups, NULL},
+		{WIRE_API_OFFSET_DELETE, 0, 0, handle_offset_delete, NULL},
 	};
 	for (size_t i = 0; i < KB_ARRAY_LEN(apis); i++) {
-		int rc = net_register(c->srv, apis[i].key, apis[i].min,
-				      apis[i].max, apis[i].fn, c);
+		struct net_api api = apis[i];
+		api.ctx = c;
+		int rc = net_register(c->srv, &api);
 		if (rc != KB_OK)
 			return rc;
 	}
-	return net_every(c->srv, c->cfg.retention_check_ms, retention_timer, c);
+	return net_every(c->srv, c->cfg.retention_check_ms,
+			 (struct net_callback){retention_timer, c});
 }
 
 /* KAFKA: the coordinator's startup: an existing offsets topic is loaded
@@ -448,7 +448,8 @@ static int park_member(struct net_request *req, struct net_response *resp,
 				req->header.api_key, req->header.api_version};
 	struct net_delayed *op;
 	int64_t deadline = kb_mono_ms() + timeout_ms + PARK_SLACK_MS;
-	int rc = net_park(req, resp, deadline, wait_try, wt, wait_free, &op);
+	struct net_wait wait = {deadline, wait_try, wt, wait_free};
+	int rc = net_park(req, resp, &wait, &op);
 	if (rc == KB_OK)
 		rc = net_watch(op, g);
 	return rc == KB_OK ? NET_PARKED : rc;

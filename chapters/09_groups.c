@@ -711,9 +711,10 @@ static void heap_swap(struct grp_coordinator *c, size_t i, size_t k)
 static void timers_changed(struct grp_coordinator *c)
 {
 	int64_t next = c->ntimers ? c->timers[0]->at_ms : INT64_MAX;
+	struct net_callback cb = {on_net_timer, c};
 	if (!c->srv || next == c->armed_ms)
 		return;
-	if (net_at(c->srv, next, on_net_timer, c) == KB_OK)
+	if (net_at(c->srv, next, cb) == KB_OK)
 		c->armed_ms = next;
 }
 

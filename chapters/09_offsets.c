@@ -254,9 +254,10 @@ int grp_offsets_topic(struct grp_coordinator *c)
 		 c->cfg.offsets_segment_bytes);
 	const struct topic_config_kv compact[] = {
 		{"cleanup.policy", "compact"}, {"segment.bytes", segment_bytes}};
-	int rc = topic_create(c->tm, TOPIC_CONSUMER_OFFSETS,
-			      c->cfg.offsets_partitions, compact,
-			      KB_ARRAY_LEN(compact), NULL);
+	struct topic_create_req req = {TOPIC_CONSUMER_OFFSETS,
+				       c->cfg.offsets_partitions, compact,
+				       KB_ARRAY_LEN(compact)};
+	int rc = topic_create(c->tm, &req, NULL);
 	if (rc == KB_OK)
 		KB_INFO("group coordinator: created %s with %" PRId32
 			" partitions", TOPIC_CONSUMER_OFFSETS,
@@ -288,7 +289,7 @@ static int append_record(struct grp_coordinator *c, int32_t partition,
 	rc = wire_batch_write(&batch, &bp, &rec, 1);
 	struct log_append_info info;
 	if (rc == KB_OK)
-		rc = topic_append_batch(c->tm, tp, batch.data, batch.len, &info);
+		rc = topic_append_batch(tp, batch.data, batch.len, &info);
 	kb_buf_fini(&batch);
 	if (rc != KB_OK)
 		KB_ERROR("__consumer_offsets-%d: append failed: %s", partition,
@@ -364,7 +365,7 @@ static int load_partition(struct grp_coordinator *c, struct topic_partition *tp)
 	while (off < tp->high_watermark && rc == KB_OK) {
 		int64_t next = off;
 		buf.len = 0;
-		rc = topic_read_copy(c->tm, tp, off, LOAD_CHUNK, &buf, &next);
+		rc = topic_read_copy(tp, &next, LOAD_CHUNK, &buf);
 		for (size_t pos = 0; rc == KB_OK && pos + BATCH_LENGTH_END <= buf.len;) {
 			size_t len = BATCH_LENGTH_END +
 				     kb_get_be32(buf.data + pos + BATCH_LENGTH_AT);

@@ -116,7 +116,9 @@ int clean_open(struct topic_manager *tm, struct net_server *srv,
 	c->tm = tm;
 	c->cfg = *cfg;
 	int rc = srv && cfg->enable
-		? net_every(srv, CLEAN_TICK_MS, clean_timer, c) : KB_OK;
+		? net_every(srv, CLEAN_TICK_MS,
+			    (struct net_callback){clean_timer, c})
+		: KB_OK;
 	if (rc != KB_OK) {
 		free(c);
 		return rc;

@@ -328,8 +328,9 @@ static int clean_rewrite_start(struct clean_pass *p, struct log *log,
 			       size_t i)
 {
 	const struct segment *seg = log->segs[i].seg;
-	if (seg_file_name(p->cleaned, sizeof p->cleaned, log->dir,
-			  seg->base_offset, SEG_LOG_SUFFIX ".cleaned") != KB_OK)
+	struct seg_file cleaned = {log->dir, seg->base_offset,
+				   SEG_LOG_SUFFIX ".cleaned"};
+	if (seg_file_name(p->cleaned, sizeof p->cleaned, cleaned) != KB_OK)
 		return KB_ERR_INVAL;
 	p->fd = open(p->cleaned, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		     0644);

@@ -63,8 +63,9 @@ int clean_swap_in(struct log *log, size_t i, const char *cleaned,
 {
 	struct log_segment *ls = &log->segs[i];
 	char swap[CLEAN_PATH_MAX];
-	int rc = seg_file_name(swap, sizeof swap, log->dir,
-			       ls->seg->base_offset, SEG_LOG_SUFFIX ".swap");
+	int rc = seg_file_name(swap, sizeof swap,
+			       (struct seg_file){log->dir, ls->seg->base_offset,
+						 SEG_LOG_SUFFIX ".swap"});
 	if (rc == KB_OK && rename(cleaned, swap) != 0) {
 		KB_ERROR("rename %s: %s", cleaned, strerror(errno));
 		rc = KB_ERR_IO;

@@ -165,13 +165,15 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 	pm->cfg = *cfg;
 	snprintf(pm->id_path, sizeof pm->id_path, "%s/%s",
 		 topic_manager_config(tm)->log_dir, PROD_ID_FILE);
+	struct net_api init_pid = {WIRE_API_INIT_PRODUCER_ID,
+				   PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
+				   handle_init_producer_id, pm};
 	int rc = id_block_load(pm);
 	if (rc == KB_OK && srv)
-		rc = net_register(srv, WIRE_API_INIT_PRODUCER_ID,
-				  PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
-				  handle_init_producer_id, pm);
+		rc = net_register(srv, &init_pid);
 	if (rc == KB_OK && srv)
-		rc = net_every(srv, cfg->expiration_check_ms, expire_tick, pm);
+		rc = net_every(srv, cfg->expiration_check_ms,
+			       (struct net_callback){expire_tick, pm});
 	if (rc == KB_OK)
 		rc = topic_subscribe(tm, prod_appended, pm);
 	if (rc != KB_OK) {
@@ -495,7 +497,8 @@ static int state_scan_log(struct prod_state *st, const struct log *log,
 		if (seg->next_offset <= st->next_offset)
 			continue;
 		seg_scan_init(&scan, seg);
-		int rc = seg_scan_find_offset(&scan, st->next_offset, 0, &pos, &b);
+		pos = 0;
+		int rc = seg_scan_find_offset(&scan, st->next_offset, &pos, &b);
 		for (; rc == KB_OK && b.base_offset < upto;
 		     rc = seg_scan_batch(&scan, pos, &b)) {
 			if ((rc = state_record(st, &b)) != KB_OK)
@@ -519,8 +522,9 @@ int prod_snapshot_write(struct prod_manager *pm, struct topic_partition *tp)
 	struct prod_state *st = state_get(pm, tp, log_end_offset(tp->log));
 	if (!st)
 		return KB_ERR_NOMEM;
-	int rc = seg_file_name(path, sizeof path, tp->log->dir, st->next_offset,
-			       PROD_SNAPSHOT_SUFFIX);
+	int rc = seg_file_name(path, sizeof path,
+			       (struct seg_file){tp->log->dir, st->next_offset,
+						 PROD_SNAPSHOT_SUFFIX});
 	if (rc != KB_OK)
 		return rc;
 	kb_buf_init(&buf);
@@ -581,7 +585,8 @@ static int snapshot_load(struct prod_state *st, const char *dir,
 			snapshot_unlink(dir, offs[i]);
 		if (offs[i] > upto || offs[i] < st->next_offset)
 			continue;
-		seg_file_name(path, sizeof path, dir, offs[i], PROD_SNAPSHOT_SUFFIX);
+		struct seg_file snap = {dir, offs[i], PROD_SNAPSHOT_SUFFIX};
+		seg_file_name(path, sizeof path, snap);
 		if (snapshot_read(st, path) == KB_OK &&
 		    entries_below(st, offs[i])) {
 			st->next_offset = offs[i];
@@ -707,8 +712,8 @@ static void snapshot_prune(const char *dir)
 static void snapshot_unlink(const char *dir, int64_t offset)
 {
 	char path[PROD_PATH_MAX];
-	if (seg_file_name(path, sizeof path, dir, offset,
-			  PROD_SNAPSHOT_SUFFIX) == KB_OK &&
+	struct seg_file snap = {dir, offset, PROD_SNAPSHOT_SUFFIX};
+	if (seg_file_name(path, sizeof path, snap) == KB_OK &&
 	    unlink(path) != 0 && errno != ENOENT)
 		KB_ERROR("unlink %s: %s", path, strerror(errno));
 }

@@ -211,7 +211,8 @@ static int load_config(int argc, char **argv, struct broker_config *cfg,
 			return KB_ERR_INVAL;
 		}
 		*eq = '\0';
-		rc = broker_config_set(cfg, kv, eq + 1, "--override", err);
+		struct broker_setting s = {kv, eq + 1, "--override"};
+		rc = broker_config_set(cfg, &s, err);
 	}
 	if (rc == KB_OK)
 		rc = broker_config_finish(cfg, err);

@@ -305,7 +305,8 @@ static int load_line(void *ctx, const char *key, const char *value, int line)
 	struct load_ctx *lc = ctx;
 	char where[TOPIC_PATH_MAX + 16];
 	snprintf(where, sizeof where, "%s:%d", lc->path, line);
-	return broker_config_set(lc->cfg, key, value, where, lc->err);
+	struct broker_setting s = {key, value, where};
+	return broker_config_set(lc->cfg, &s, lc->err);
 }
 
 int broker_config_load(struct broker_config *cfg, const char *path,
@@ -328,16 +329,18 @@ int broker_config_load(struct broker_config *cfg, const char *path,
 
 /* INVARIANT: 1, 3. The key must be in the table; a bad value is reported
  * with its source. */
-int broker_config_set(struct broker_config *cfg, const char *key,
-		      const char *value, const char *where,
+int broker_config_set(struct broker_config *cfg,
+		      const struct broker_setting *s,
 		      struct broker_error *err)
 {
-	const struct broker_key *k = key_find(key);
+	const struct broker_key *k = key_find(s->key);
 	if (!k)
-		return broker_refuse(err, "%s: unknown key '%s'", where, key);
+		return broker_refuse(err, "%s: unknown key '%s'", s->where,
+				     s->key);
 	struct broker_error why;
-	if (k->parse(cfg, k, value, &why) != KB_OK)
-		return broker_refuse(err, "%s: %s: %s", where, key, why.msg);
+	if (k->parse(cfg, k, s->value, &why) != KB_OK)
+		return broker_refuse(err, "%s: %s: %s", s->where, s->key,
+				     why.msg);
 	return KB_OK;
 }
 

@@ -67,9 +67,17 @@ void broker_config_defaults(struct broker_config *cfg);
 int broker_config_load(struct broker_config *cfg, const char *path,
 		       struct broker_error *err);
 
-/* Set one key from text; where names the source in err ("--override"). borrows: every string. */
-int broker_config_set(struct broker_config *cfg, const char *key,
-		      const char *value, const char *where,
+/* One key=value as text, and where it came from, for the error message:
+ * "server.properties:12", "--override". borrows: every string. */
+struct broker_setting {
+	const char *key;
+	const char *value;
+	const char *where;
+};
+
+/* Set one key from text; err names s->where when it is refused. */
+int broker_config_set(struct broker_config *cfg,
+		      const struct broker_setting *s,
 		      struct broker_error *err);
 
 /* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */

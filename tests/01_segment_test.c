@@ -16,6 +16,10 @@
 
 /* ---- Helpers ---- */
 
+/* Call-site shorthands for the small structs chapter 01 takes by value. */
+#define INCOMING(bytes, ts) ((struct seg_incoming){(bytes), (ts)})
+#define SEG_FILE(dir, base, suffix) ((struct seg_file){(dir), (base), (suffix)})
+
 /* A spec-built batch of n records at base: timestamps ts, ts+1, ...,
  * alternating null and non-null keys. Returns its length. */
 static size_t build(uint8_t *buf, int64_t base, int n, int64_t ts)
@@ -34,7 +38,8 @@ static size_t build(uint8_t *buf, int64_t base, int n, int64_t ts)
 static const char *file_of(const char *dir, int64_t base)
 {
 	static char path[4096];
-	assert_int_equal(seg_file_name(path, sizeof path, dir, base, ".log"), KB_OK);
+	assert_int_equal(seg_file_name(path, sizeof path, SEG_FILE(dir, base, ".log")),
+			 KB_OK);
 	return path;
 }
 
@@ -306,15 +311,20 @@ static void test_seg_file_name_is_20_digits(void **state)
 {
 	(void)state;
 	char out[64];
-	assert_int_equal(seg_file_name(out, sizeof out, "/d", 0, ".log"), KB_OK);
+	assert_int_equal(seg_file_name(out, sizeof out,
+				       SEG_FILE("/d", 0, ".log")),
+			 KB_OK);
 	assert_string_equal(out, "/d/00000000000000000000.log");
-	assert_int_equal(seg_file_name(out, sizeof out, "/d", 1234567, ".index"), KB_OK);
+	assert_int_equal(
+		seg_file_name(out, sizeof out,
+			      SEG_FILE("/d", 1234567, ".index")),
+		KB_OK);
 	assert_string_equal(out, "/d/00000000000001234567.index");
-	assert_int_equal(seg_file_name(out, sizeof out, "d", INT64_MAX, ".log"), KB_OK);
+	assert_int_equal(seg_file_name(out, sizeof out, SEG_FILE("d", INT64_MAX, ".log")), KB_OK);
 	assert_string_equal(out, "d/09223372036854775807.log");
-	assert_int_equal(seg_file_name(out, 27, "/d", 0, ".log"), KB_ERR_INVAL);
-	assert_int_equal(seg_file_name(out, 28, "/d", 0, ".log"), KB_OK);
-	assert_int_equal(seg_file_name(out, sizeof out, "/d", -1, ".log"), KB_ERR_INVAL);
+	assert_int_equal(seg_file_name(out, 27, SEG_FILE("/d", 0, ".log")), KB_ERR_INVAL);
+	assert_int_equal(seg_file_name(out, 28, SEG_FILE("/d", 0, ".log")), KB_OK);
+	assert_int_equal(seg_file_name(out, sizeof out, SEG_FILE("/d", -1, ".log")), KB_ERR_INVAL);
 }
 
 static void test_seg_parse_file_name(void **state)
@@ -643,20 +653,24 @@ static void test_seg_find_offset(void **state)
 	static const struct { int64_t offset; int batch; } cases[] = {
 		{0, 0}, {4, 0}, {5, 1}, {7, 1}, {10, 2}, {19, 2}, {22, 2}};
 	for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
-		uint64_t p = 99;
+		uint64_t p = 0;
 		struct seg_batch b;
-		assert_int_equal(seg_find_offset(seg, cases[i].offset, 0, &p, &b), KB_OK);
+		assert_int_equal(seg_find_offset(seg, cases[i].offset, &p, &b), KB_OK);
 		assert_int_equal(p, pos[cases[i].batch]);
 		assert_int_equal(b.base_offset, bases[cases[i].batch]);
 	}
-	uint64_t p;
+	uint64_t p = 0;
 	struct seg_batch b;
-	assert_int_equal(seg_find_offset(seg, 23, 0, &p, &b), KB_ERR_NOTFOUND);
+	assert_int_equal(seg_find_offset(seg, 23, &p, &b), KB_ERR_NOTFOUND);
+	assert_int_equal(p, 0); /* untouched when nothing is found */
 	/* The walk starts where it is told (an index entry) and goes forward. */
-	assert_int_equal(seg_find_offset(seg, 0, pos[1], &p, &b), KB_OK);
+	p = pos[1];
+	assert_int_equal(seg_find_offset(seg, 0, &p, &b), KB_OK);
 	assert_int_equal(p, pos[1]);
-	assert_int_equal(seg_find_offset(seg, 0, seg->size, &p, &b), KB_ERR_NOTFOUND);
-	assert_int_equal(seg_find_offset(seg, 0, seg->size + 1, &p, &b), KB_ERR_RANGE);
+	p = seg->size;
+	assert_int_equal(seg_find_offset(seg, 0, &p, &b), KB_ERR_NOTFOUND);
+	p = seg->size + 1;
+	assert_int_equal(seg_find_offset(seg, 0, &p, &b), KB_ERR_RANGE);
 	seg_close(seg);
 	tu_rmrf(dir);
 }
@@ -775,10 +789,10 @@ static void test_seg_scan_find_offset_keeps_the_buffer(void **state)
 	for (int64_t off = 0; off < 80; off++) {
 		struct seg_scan scan;
 		struct seg_batch want, got, next;
-		uint64_t want_pos, got_pos;
+		uint64_t want_pos = 0, got_pos = 0;
 		seg_scan_init(&scan, seg);
-		assert_int_equal(seg_find_offset(seg, off, 0, &want_pos, &want), KB_OK);
-		assert_int_equal(seg_scan_find_offset(&scan, off, 0, &got_pos, &got),
+		assert_int_equal(seg_find_offset(seg, off, &want_pos, &want), KB_OK);
+		assert_int_equal(seg_scan_find_offset(&scan, off, &got_pos, &got),
 				 KB_OK);
 		assert_int_equal(got_pos, want_pos);
 		assert_int_equal(got.base_offset, off - off % 2);
@@ -791,12 +805,12 @@ static void test_seg_scan_find_offset_keeps_the_buffer(void **state)
 		}
 	}
 	struct seg_scan scan;
-	uint64_t p;
+	uint64_t p = 0;
 	struct seg_batch b;
 	seg_scan_init(&scan, seg);
-	assert_int_equal(seg_scan_find_offset(&scan, 80, 0, &p, &b), KB_ERR_NOTFOUND);
-	assert_int_equal(seg_scan_find_offset(&scan, 0, seg->size + 1, &p, &b),
-			 KB_ERR_RANGE);
+	assert_int_equal(seg_scan_find_offset(&scan, 80, &p, &b), KB_ERR_NOTFOUND);
+	p = seg->size + 1;
+	assert_int_equal(seg_scan_find_offset(&scan, 0, &p, &b), KB_ERR_RANGE);
 	seg_close(seg);
 	tu_rmrf(dir);
 }
@@ -814,9 +828,9 @@ static void test_seg_should_roll_at_segment_bytes(void **state)
 	struct seg_config cfg = {.segment_bytes = (int64_t)len + 100,
 				 .segment_ms = SEG_DEFAULT_SEGMENT_MS};
 	/* KAFKA: roll when size > segment.bytes - incoming. */
-	assert_false(seg_should_roll(seg, &cfg, 100, 1000, 0));
-	assert_true(seg_should_roll(seg, &cfg, 101, 1000, 0));
-	assert_true(seg_should_roll(seg, &cfg, UINT64_MAX, 1000, 0));
+	assert_false(seg_should_roll(seg, &cfg, INCOMING(100, 1000), 0));
+	assert_true(seg_should_roll(seg, &cfg, INCOMING(101, 1000), 0));
+	assert_true(seg_should_roll(seg, &cfg, INCOMING(UINT64_MAX, 1000), 0));
 	seg_close(seg);
 	tu_rmrf(dir);
 }
@@ -827,7 +841,7 @@ static void test_seg_should_roll_never_when_empty(void **state)
 	char *dir = tu_tmpdir();
 	struct segment *seg = open_new(dir, 0);
 	struct seg_config cfg = {.segment_bytes = 10, .segment_ms = 1};
-	assert_false(seg_should_roll(seg, &cfg, 1 << 20, INT64_MAX / 2,
+	assert_false(seg_should_roll(seg, &cfg, INCOMING(1 << 20, INT64_MAX / 2),
 				     seg->created_ms + 1000000));
 	seg_close(seg);
 	tu_rmrf(dir);
@@ -847,11 +861,11 @@ static void test_seg_should_roll_at_segment_ms_by_first_batch(void **state)
 				 .segment_ms = 60000};
 	/* Measured from the FIRST batch's max timestamp, not the largest, and
 	 * by record time: the wall clock (now_ms) does not count here. */
-	assert_false(seg_should_roll(seg, &cfg, 10, 70002, INT64_MAX / 2));
-	assert_true(seg_should_roll(seg, &cfg, 10, 70003, 0));
+	assert_false(seg_should_roll(seg, &cfg, INCOMING(10, 70002), INT64_MAX / 2));
+	assert_true(seg_should_roll(seg, &cfg, INCOMING(10, 70003), 0));
 	/* An older record time has waited nothing (Kafka: negative wait). */
-	assert_false(seg_should_roll(seg, &cfg, 10, INT64_MIN, INT64_MAX / 2));
-	assert_false(seg_should_roll(seg, &cfg, 10, -1, INT64_MAX / 2));
+	assert_false(seg_should_roll(seg, &cfg, INCOMING(10, INT64_MIN), INT64_MAX / 2));
+	assert_false(seg_should_roll(seg, &cfg, INCOMING(10, -1), INT64_MAX / 2));
 	seg_close(seg);
 	tu_rmrf(dir);
 }
@@ -868,8 +882,8 @@ static void test_seg_should_roll_at_segment_ms_by_creation_time(void **state)
 	struct seg_config cfg = {.segment_bytes = SEG_DEFAULT_SEGMENT_BYTES,
 				 .segment_ms = 60000};
 	seg->created_ms = 1000000;
-	assert_false(seg_should_roll(seg, &cfg, 10, 5000000, 1060000));
-	assert_true(seg_should_roll(seg, &cfg, 10, 5000000, 1060001));
+	assert_false(seg_should_roll(seg, &cfg, INCOMING(10, 5000000), 1060000));
+	assert_true(seg_should_roll(seg, &cfg, INCOMING(10, 5000000), 1060001));
 	seg_close(seg);
 	tu_rmrf(dir);
 }
@@ -1218,9 +1232,9 @@ static void test_seg_readers_never_crash_on_garbage(void **state)
 		tu_write_all(file_of(dir, 0), junk, sizeof junk);
 		struct segment *seg = NULL;
 		assert_int_equal(seg_open(dir, 0, false, &seg), KB_OK);
-		uint64_t pos;
+		uint64_t pos = 0;
 		struct seg_batch b;
-		int rc = seg_find_offset(seg, INT64_MAX, 0, &pos, &b);
+		int rc = seg_find_offset(seg, INT64_MAX, &pos, &b);
 		assert_true(rc == KB_ERR_CORRUPT || rc == KB_ERR_NOTFOUND);
 		assert_int_equal(seg_read_batch(seg, 0, &b), KB_ERR_CORRUPT);
 		seg_close(seg);

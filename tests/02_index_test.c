@@ -18,6 +18,11 @@
 
 /* ---- Helpers ---- */
 
+/* Call-site shorthands for chapter 02's small structs (block lifetime). */
+#define IFILE(dir, base, kind) ((struct idx_file){(dir), (base), (kind)})
+#define ICFG(max_bytes, interval) \
+	(&(struct idx_config){(max_bytes), (interval)})
+
 /* "<dir>/<name>" in one of two rotating static buffers. */
 static const char *path_in(const char *dir, const char *name)
 {
@@ -50,7 +55,7 @@ static struct idx *open_idx(const char *dir, int64_t base, enum idx_kind k,
 			    size_t max_bytes)
 {
 	struct idx *ix = NULL;
-	assert_int_equal(idx_open(dir, base, k, max_bytes, &ix), KB_OK);
+	assert_int_equal(idx_open(IFILE(dir, base, k), max_bytes, &ix), KB_OK);
 	return ix;
 }
 
@@ -140,7 +145,8 @@ static void fixture_open(struct fixture *f, uint32_t interval)
 	f->dir = tu_tmpdir();
 	assert_int_equal(seg_open(f->dir, 0, true, &f->seg), KB_OK);
 	assert_int_equal(idx_set_open(&f->set, f->dir, 0,
-				      IDX_DEFAULT_MAX_BYTES, interval), KB_OK);
+				      ICFG(IDX_DEFAULT_MAX_BYTES, interval)),
+			 KB_OK);
 }
 
 /* A fixture with n batches appended and indexed. */
@@ -171,8 +177,10 @@ static void fixture_reopen(struct fixture *f)
 {
 	assert_int_equal(seg_open(f->dir, 0, false, &f->seg), KB_OK);
 	assert_int_equal(seg_recover(f->seg, 0, NULL), KB_OK);
-	assert_int_equal(idx_set_open(&f->set, f->dir, 0, IDX_DEFAULT_MAX_BYTES,
-				      IDX_DEFAULT_INTERVAL_BYTES), KB_OK);
+	assert_int_equal(idx_set_open(&f->set, f->dir, 0,
+				      ICFG(IDX_DEFAULT_MAX_BYTES,
+					   IDX_DEFAULT_INTERVAL_BYTES)),
+			 KB_OK);
 }
 
 /* The bytes of both index files of a sealed, closed fixture. */
@@ -243,11 +251,11 @@ static void test_idx_open_names_files_like_kafka(void **state)
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct idx_set s;
-	assert_int_equal(idx_set_open(&s, dir, 0, 4096, 4096), KB_OK);
+	assert_int_equal(idx_set_open(&s, dir, 0, ICFG(4096, 4096)), KB_OK);
 	assert_true(tu_file_size(path_in(dir, INDEX0)) >= 0);
 	assert_true(tu_file_size(path_in(dir, TIMEINDEX0)) >= 0);
 	idx_set_close(&s);
-	assert_int_equal(idx_set_open(&s, dir, 1234567, 4096, 4096), KB_OK);
+	assert_int_equal(idx_set_open(&s, dir, 1234567, ICFG(4096, 4096)), KB_OK);
 	assert_true(tu_file_size(path_in(dir,
 		"00000000000001234567.index")) >= 0);
 	assert_true(tu_file_size(path_in(dir,
@@ -263,7 +271,7 @@ static void test_idx_open_preallocates_and_close_trims(void **state)
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct idx_set s;
-	assert_int_equal(idx_set_open(&s, dir, 0, IDX_DEFAULT_MAX_BYTES, 4096),
+	assert_int_equal(idx_set_open(&s, dir, 0, ICFG(IDX_DEFAULT_MAX_BYTES, 4096)),
 			 KB_OK);
 	assert_int_equal(tu_file_size(path_in(dir, INDEX0)), 10485760);
 	assert_int_equal(tu_file_size(path_in(dir, TIMEINDEX0)), 10485756);
@@ -279,7 +287,7 @@ static void test_idx_open_preallocates_and_close_trims(void **state)
 	assert_int_equal(tu_file_size(path_in(dir, INDEX0)), 3 * 8);
 	assert_int_equal(tu_file_size(path_in(dir, TIMEINDEX0)), 3 * 12);
 	/* An odd max_bytes rounds down: 1000 -> 125 * 8, 83 * 12. */
-	assert_int_equal(idx_set_open(&s, dir, 0, 1000, 4096), KB_OK);
+	assert_int_equal(idx_set_open(&s, dir, 0, ICFG(1000, 4096)), KB_OK);
 	assert_int_equal(tu_file_size(path_in(dir, INDEX0)), 1000);
 	assert_int_equal(tu_file_size(path_in(dir, TIMEINDEX0)), 996);
 	idx_set_close(&s);
@@ -291,8 +299,8 @@ static void test_idx_open_rejects_max_bytes_below_one_entry(void **state)
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct idx *ix = NULL;
-	assert_int_equal(idx_open(dir, 0, IDX_OFFSET, 7, &ix), KB_ERR_INVAL);
-	assert_int_equal(idx_open(dir, 0, IDX_TIME, 11, &ix), KB_ERR_INVAL);
+	assert_int_equal(idx_open(IFILE(dir, 0, IDX_OFFSET), 7, &ix), KB_ERR_INVAL);
+	assert_int_equal(idx_open(IFILE(dir, 0, IDX_TIME), 11, &ix), KB_ERR_INVAL);
 	assert_null(ix);
 	tu_rmrf(dir);
 }
@@ -505,7 +513,7 @@ static void test_idx_set_on_append_full_adds_nothing(void **state)
 	fixture_open(&f, 0);
 	idx_set_close(&f.set);
 	/* 36 bytes: 4 offset entries, 3 time slots of which 2 are usable. */
-	assert_int_equal(idx_set_open(&f.set, f.dir, 0, 36, 0), KB_OK);
+	assert_int_equal(idx_set_open(&f.set, f.dir, 0, ICFG(36, 0)), KB_OK);
 	append_one(&f, 0, true); /* nothing before it: no entry */
 	append_one(&f, 1, true);
 	append_one(&f, 2, true);
@@ -626,10 +634,9 @@ static void test_idx_lookup_then_scan_finds_every_offset(void **state)
 		while (f.last[i] < o)
 			i++;
 		struct idx_entry e = idx_lookup_floor(f.set.offsets, o);
-		uint64_t pos;
+		uint64_t pos = e.position;
 		struct seg_batch b;
-		assert_int_equal(seg_find_offset(f.seg, o, e.position, &pos, &b),
-				 KB_OK);
+		assert_int_equal(seg_find_offset(f.seg, o, &pos, &b), KB_OK);
 		assert_int_equal(pos, f.pos[i]);
 		assert_true(e.position <= pos);
 		assert_true(pos - e.position <=
@@ -787,8 +794,9 @@ static void test_idx_set_on_append_indexes_past_interval_bytes(void **state)
 					 {NULL, "y", 501 + 10 * i}};
 		len = tu_batch_build(buf, sizeof buf, 2 * i, r, 2);
 		if (i == 0)
-			assert_int_equal(idx_set_open(&s, dir, 0, 4096,
-						      (uint32_t)(2 * len)), KB_OK);
+			assert_int_equal(idx_set_open(&s, dir, 0,
+						      ICFG(4096, (uint32_t)(2 * len))),
+					 KB_OK);
 		struct seg_batch b;
 		assert_int_equal(seg_batch_decode(buf, len, &b), KB_OK);
 		uint64_t pos = seg->size;
@@ -821,7 +829,7 @@ static void test_idx_set_on_append_time_entry_is_max_so_far(void **state)
 	struct segment *seg;
 	struct idx_set s;
 	assert_int_equal(seg_open(dir, 0, true, &seg), KB_OK);
-	assert_int_equal(idx_set_open(&s, dir, 0, 4096, 0), KB_OK);
+	assert_int_equal(idx_set_open(&s, dir, 0, ICFG(4096, 0)), KB_OK);
 	static const int64_t ts[5] = {9000, 1000, 2000, 9500, 3000};
 	uint8_t buf[BATCH_CAP];
 	for (int i = 0; i < 5; i++) {
@@ -1165,7 +1173,7 @@ static void test_idx_set_rebuild_stops_at_a_damaged_batch(void **state)
 	tu_write_all(log, bytes, len);
 	free(bytes);
 	assert_int_equal(seg_open(f.dir, 0, false, &f.seg), KB_OK);
-	assert_int_equal(idx_set_open(&f.set, f.dir, 0, 4096, 0), KB_OK);
+	assert_int_equal(idx_set_open(&f.set, f.dir, 0, ICFG(4096, 0)), KB_OK);
 	struct tu_log_capture cap;
 	tu_log_capture_start(&cap);
 	assert_int_equal(idx_set_rebuild(&f.set, f.seg, true), KB_ERR_CORRUPT);
@@ -1194,7 +1202,7 @@ static void test_idx_never_crashes_on_garbage(void **state)
 		tu_write_all(path_in(f.dir, TIMEINDEX0), bytes + 7, n2 % 500);
 		assert_int_equal(seg_open(f.dir, 0, false, &f.seg), KB_OK);
 		assert_int_equal(seg_recover(f.seg, 0, NULL), KB_OK);
-		assert_int_equal(idx_set_open(&f.set, f.dir, 0, 4096, 512), KB_OK);
+		assert_int_equal(idx_set_open(&f.set, f.dir, 0, ICFG(4096, 512)), KB_OK);
 		const char *why;
 		(void)idx_set_check(&f.set, f.seg, &why);
 		for (int k = 0; k < 20; k++) {
@@ -1224,7 +1232,7 @@ static void test_idx_set_close_keeps_files_delete_removes_them(void **state)
 	assert_true(n > 0);
 	idx_set_close(&f.set);
 	assert_int_equal(tu_file_size(path_in(f.dir, INDEX0)), (long)n * 8);
-	assert_int_equal(idx_set_open(&f.set, f.dir, 0, 4096, 256), KB_OK);
+	assert_int_equal(idx_set_open(&f.set, f.dir, 0, ICFG(4096, 256)), KB_OK);
 	assert_int_equal(f.set.offsets->entries, n);
 	assert_int_equal(idx_set_flush(&f.set), KB_OK);
 	assert_int_equal(idx_set_delete(&f.set), KB_OK);

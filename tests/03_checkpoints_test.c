@@ -47,7 +47,8 @@ static void tl_append(struct log *log, int n, int64_t ts, size_t value_len,
 {
 	size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, n, ts, value_len);
 	struct log_append_info info;
-	assert_int_equal(log_append(log, tl_buf, len, epoch, ts, &info), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, epoch, ts), &info),
+			 KB_OK);
 }
 
 static char *tl_path(const char *dir, const char *name)

@@ -48,7 +48,8 @@ static struct log_append_info tl_append(struct log *log, int n, int64_t ts,
 {
 	size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, n, ts, value_len);
 	struct log_append_info info;
-	assert_int_equal(log_append(log, tl_buf, len, epoch, ts, &info), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, epoch, ts), &info),
+			 KB_OK);
 	return info;
 }
 
@@ -58,7 +59,8 @@ static struct log_append_info tl_append_recs(struct log *log,
 {
 	size_t len = tu_batch_build(tl_buf, sizeof tl_buf, 0, r, n);
 	struct log_append_info info;
-	assert_int_equal(log_append(log, tl_buf, len, -1, T0, &info), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, -1, T0), &info),
+			 KB_OK);
 	return info;
 }
 
@@ -72,7 +74,9 @@ static char *tl_path(const char *dir, const char *name)
 static char *tl_seg_path(const char *dir, int64_t base, const char *suffix)
 {
 	char buf[4096];
-	assert_int_equal(seg_file_name(buf, sizeof buf, dir, base, suffix), KB_OK);
+	assert_int_equal(seg_file_name(buf, sizeof buf,
+				       (struct seg_file){dir, base, suffix}),
+			 KB_OK);
 	return strdup(buf);
 }
 
@@ -218,7 +222,7 @@ static void test_log_open_applies_hint_log_start_offset(void **state)
 	log = tl_open(dir, &c, &h);
 	assert_int_equal(log->log_start_offset, 4);
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 3, 1 << 20, INT64_MAX, true, &r),
+	assert_int_equal(log_read(log, TU_READ(3, 1 << 20, INT64_MAX, true), &r),
 			 KB_ERR_RANGE);
 	log_close(log);
 	tu_rmrf(dir);
@@ -307,7 +311,8 @@ static void test_log_append_assigns_consecutive_offsets(void **state)
 		int n = 1 + i % 7;
 		size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, n, T0 + i, 20);
 		struct log_append_info info;
-		assert_int_equal(log_append(log, tl_buf, len, 9, T0, &info), KB_OK);
+		assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, 9, T0), &info),
+				 KB_OK);
 		assert_int_equal(info.base_offset, expect);
 		assert_int_equal(info.last_offset, expect + n - 1);
 		assert_int_equal(kb_get_be64(tl_buf), (uint64_t)expect);
@@ -392,7 +397,8 @@ static void test_log_append_rolls_when_offset_exceeds_int32(void **state)
 	kb_put_be32(tl_buf + 23, INT32_MAX); /* lastOffsetDelta */
 	kb_put_be32(tl_buf + 17, tu_crc32c(tl_buf + 21, len - 21));
 	struct log_append_info info;
-	assert_int_equal(log_append(log, tl_buf, len, -1, T0, &info), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, -1, T0), &info),
+			 KB_OK);
 	assert_int_equal(info.base_offset, 1);
 	assert_int_equal(info.segment_base, 1);
 	assert_int_equal(log_end_offset(log), 1 + (int64_t)INT32_MAX + 1);
@@ -411,9 +417,9 @@ static void test_log_append_rejects_batch_larger_than_segment(void **state)
 	struct log *log = tl_open(dir, &c, NULL);
 	size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, 2, T0, 1000);
 	assert_true(len > 1024);
-	assert_int_equal(log_append(log, tl_buf, len, -1, T0, NULL),
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, -1, T0), NULL),
 			 KB_ERR_TOO_LARGE);
-	assert_int_equal(log_append(log, tl_buf, 30, -1, T0, NULL),
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, 30, -1, T0), NULL),
 			 KB_ERR_CORRUPT);
 	assert_int_equal(log_end_offset(log), 0);
 	log_close(log);
@@ -462,7 +468,8 @@ static void test_log_read_returns_whole_batch_containing_offset(void **state)
 	struct log_append_info b = tl_append(log, 5, T0, 10, -1); /* 5..9 */
 	tl_append(log, 5, T0, 10, -1);                    /* 10..14 */
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 7, 1 << 20, INT64_MAX, false, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(7, 1 << 20, INT64_MAX, false), &r),
+			 KB_OK);
 	assert_int_equal(r.first_offset, 5);
 	assert_int_equal(r.position, b.position);
 	assert_int_equal(r.next_offset, 15);
@@ -488,15 +495,17 @@ static void test_log_read_respects_max_bytes_and_min_one(void **state)
 		tl_append(log, 1, T0, 200, -1);
 	uint64_t one = log->segs[0].seg->size / 4;
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 0, 2 * one + 10, INT64_MAX, false, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(0, 2 * one + 10, INT64_MAX, false), &r),
+			 KB_OK);
 	assert_int_equal(r.length, 2 * one);
 	assert_int_equal(r.next_offset, 2);
 	/* KIP-74: a first batch larger than max_bytes comes whole with min_one */
-	assert_int_equal(log_read(log, 1, 10, INT64_MAX, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(1, 10, INT64_MAX, true), &r), KB_OK);
 	assert_int_equal(r.length, one);
 	assert_int_equal(r.first_offset, 1);
 	assert_int_equal(r.next_offset, 2);
-	assert_int_equal(log_read(log, 1, 10, INT64_MAX, false, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(1, 10, INT64_MAX, false), &r),
+			 KB_OK);
 	assert_int_equal(r.length, 0);
 	assert_int_equal(r.next_offset, 1);
 	log_close(log);
@@ -514,12 +523,12 @@ static void test_log_read_never_past_max_offset(void **state)
 	tl_append(log, 3, T0, 10, -1); /* 3..5 */
 	tl_append(log, 3, T0, 10, -1); /* 6..8 */
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 0, 1 << 20, 6, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(0, 1 << 20, 6, true), &r), KB_OK);
 	assert_int_equal(r.next_offset, 6);
 	/* max_offset inside a batch: that batch is not returned */
-	assert_int_equal(log_read(log, 0, 1 << 20, 5, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(0, 1 << 20, 5, true), &r), KB_OK);
 	assert_int_equal(r.next_offset, 3);
-	assert_int_equal(log_read(log, 3, 1 << 20, 3, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(3, 1 << 20, 3, true), &r), KB_OK);
 	assert_int_equal(r.length, 0);
 	log_close(log);
 	tu_rmrf(dir);
@@ -538,7 +547,8 @@ static void test_log_read_spans_segment_boundaries(void **state)
 	assert_true(log->nsegs > 3);
 	struct log_read_result r;
 	for (int64_t off = 0; off < 120; off++) {
-		assert_int_equal(log_read(log, off, 300, INT64_MAX, true, &r), KB_OK);
+		assert_int_equal(log_read(log, TU_READ(off, 300, INT64_MAX, true), &r),
+				 KB_OK);
 		assert_int_equal(r.first_offset, off - off % 3);
 		assert_true(r.next_offset > off);
 		assert_true(r.position + r.length <= r.seg->size);
@@ -546,7 +556,8 @@ static void test_log_read_spans_segment_boundaries(void **state)
 	}
 	int64_t off = 0, reads = 0;
 	while (off < log_end_offset(log)) {
-		assert_int_equal(log_read(log, off, 1 << 20, INT64_MAX, true, &r), KB_OK);
+		assert_int_equal(log_read(log, TU_READ(off, 1 << 20, INT64_MAX, true), &r),
+				 KB_OK);
 		assert_int_equal(r.first_offset, off);
 		assert_int_equal(r.length, r.seg->size - r.position);
 		off = r.next_offset;
@@ -565,9 +576,12 @@ static void test_log_read_out_of_range(void **state)
 	struct log *log = tl_open(dir, &c, NULL);
 	tl_append(log, 3, T0, 10, -1);
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 4, 100, INT64_MAX, true, &r), KB_ERR_RANGE);
-	assert_int_equal(log_read(log, -1, 100, INT64_MAX, true, &r), KB_ERR_RANGE);
-	assert_int_equal(log_read(log, 3, 100, INT64_MAX, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(4, 100, INT64_MAX, true), &r),
+			 KB_ERR_RANGE);
+	assert_int_equal(log_read(log, TU_READ(-1, 100, INT64_MAX, true), &r),
+			 KB_ERR_RANGE);
+	assert_int_equal(log_read(log, TU_READ(3, 100, INT64_MAX, true), &r),
+			 KB_OK);
 	assert_int_equal(r.length, 0);
 	assert_int_equal(r.next_offset, 3);
 	log_close(log);
@@ -626,28 +640,32 @@ static void tl_assert_reads_every_offset(const struct log *log)
 		const struct tl_batch *next =
 			k + 1 < n && all[k + 1].seg == b->seg ? &all[k + 1] : NULL;
 		/* One byte with KIP-74's min_one: exactly that batch. */
-		assert_int_equal(log_read(log, off, 1, INT64_MAX, true, &r), KB_OK);
+		assert_int_equal(log_read(log, TU_READ(off, 1, INT64_MAX, true), &r),
+				 KB_OK);
 		assert_ptr_equal(r.seg, b->seg);
 		assert_int_equal(r.position, b->pos);
 		assert_int_equal(r.length, b->size);
 		assert_int_equal(r.first_offset, b->base);
 		assert_int_equal(r.next_offset, b->last + 1);
 		/* Less than a header left after the batch: still one batch. */
-		assert_int_equal(log_read(log, off, b->size + SEG_BATCH_HEADER_LEN - 1,
-					  INT64_MAX, false, &r), KB_OK);
+		assert_int_equal(log_read(log,
+					  TU_READ(off, b->size + SEG_BATCH_HEADER_LEN - 1,
+						  INT64_MAX, false),
+					  &r),
+				 KB_OK);
 		assert_int_equal(r.length, b->size);
 		if (next) { /* two batches fit exactly; one byte less, one */
 			uint64_t two = b->size + next->size;
-			assert_int_equal(log_read(log, off, two, INT64_MAX, false, &r),
+			assert_int_equal(log_read(log, TU_READ(off, two, INT64_MAX, false), &r),
 					 KB_OK);
 			assert_int_equal(r.length, two);
 			assert_int_equal(r.next_offset, next->last + 1);
-			assert_int_equal(log_read(log, off, two - 1, INT64_MAX, false,
-						  &r), KB_OK);
+			assert_int_equal(log_read(log, TU_READ(off, two - 1, INT64_MAX, false), &r),
+					 KB_OK);
 			assert_int_equal(r.length, b->size);
 		}
 		/* A budget larger than the segment: to its end, never past. */
-		assert_int_equal(log_read(log, off, UINT32_MAX, INT64_MAX, false, &r),
+		assert_int_equal(log_read(log, TU_READ(off, UINT32_MAX, INT64_MAX, false), &r),
 				 KB_OK);
 		assert_int_equal(r.position, b->pos);
 		assert_int_equal(r.position + r.length, b->seg->size);
@@ -753,7 +771,7 @@ static void test_log_read_offset_in_gap_starts_at_next_batch(void **state)
 	assert_int_equal(log_end_offset(log), 293);
 	assert_true(log->segs[0].idx.offsets->entries >= 3);
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 45, 1, INT64_MAX, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(45, 1, INT64_MAX, true), &r), KB_OK);
 	assert_int_equal(r.first_offset, 50);
 	tl_assert_reads_every_offset(log);
 	log_close(log);
@@ -779,7 +797,8 @@ static void test_log_offset_for_timestamp_exact_per_record(void **state)
 	int64_t off, ts;
 	for (int64_t o = 0; o < 120; o++) {
 		int64_t t = T0 + 10 * o;
-		assert_int_equal(log_offset_for_timestamp(log, t, &off, &ts), KB_OK);
+		assert_int_equal(log_offset_for_timestamp(log, t, &off, &ts),
+				 KB_OK);
 		assert_int_equal(off, o);
 		assert_int_equal(ts, T0 + 10 * o);
 		assert_int_equal(log_offset_for_timestamp(log, t - 5, &off, &ts),
@@ -821,7 +840,8 @@ static void test_log_offset_for_timestamp_compressed_batch(void **state)
 	size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, 4, T0 + 100, 10);
 	kb_put_be16(tl_buf + 21, 1); /* gzip: the broker does not look inside */
 	kb_put_be32(tl_buf + 17, tu_crc32c(tl_buf + 21, len - 21));
-	assert_int_equal(log_append(log, tl_buf, len, -1, T0, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, -1, T0), NULL),
+			 KB_OK);
 	int64_t off, ts;
 	assert_int_equal(log_offset_for_timestamp(log, T0 + 102, &off, &ts), KB_OK);
 	assert_int_equal(off, 2);
@@ -841,7 +861,8 @@ static void test_log_offset_for_timestamp_damaged_records_are_corrupt(void **sta
 	size_t len = tu_batch_simple(tl_buf, sizeof tl_buf, 1, T0, 10);
 	tl_buf[61] = 0x7e; /* first record's length: 63, past the batch end */
 	kb_put_be32(tl_buf + 17, tu_crc32c(tl_buf + 21, len - 21));
-	assert_int_equal(log_append(log, tl_buf, len, -1, T0, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tl_buf, len, -1, T0), NULL),
+			 KB_OK);
 	int64_t off, ts;
 	assert_int_equal(log_offset_for_timestamp(log, T0, &off, &ts),
 			 KB_ERR_CORRUPT);
@@ -914,7 +935,8 @@ static void test_log_truncate_to_middle_of_segment(void **state)
 	assert_int_equal(tl_append(log, 1, T0, 10, -1).base_offset, 12);
 	/* the batch at 12 is the new one */
 	struct log_read_result r;
-	assert_int_equal(log_read(log, 12, 1 << 20, INT64_MAX, true, &r), KB_OK);
+	assert_int_equal(log_read(log, TU_READ(12, 1 << 20, INT64_MAX, true), &r),
+			 KB_OK);
 	assert_int_equal(r.next_offset, 13);
 	assert_int_equal(log_truncate_to(log, 100), KB_OK); /* beyond: no-op */
 	assert_int_equal(log_end_offset(log), 13);
@@ -1011,7 +1033,8 @@ static void test_log_advance_start_offset_deletes_whole_segments_only(void **sta
 	assert_false(tl_exists(dir, 0, ".log"));
 	assert_true(tl_exists(dir, base1, ".log"));
 	struct log_read_result r;
-	assert_int_equal(log_read(log, base1, 100, INT64_MAX, true, &r), KB_ERR_RANGE);
+	assert_int_equal(log_read(log, TU_READ(base1, 100, INT64_MAX, true), &r),
+			 KB_ERR_RANGE);
 	assert_int_equal(log_advance_start_offset(log, base2), KB_OK);
 	assert_int_equal(log->segs[0].seg->base_offset, base2);
 	assert_int_equal(log_advance_start_offset(log, log_end_offset(log) + 1),
@@ -1197,7 +1220,8 @@ static void test_log_crash_torn_tail_keeps_whole_batches(void **state)
 	assert_int_equal(tl_append(again, 1, T0, 10, -1).base_offset,
 			 last.base_offset);
 	struct log_read_result r;
-	assert_int_equal(log_read(again, 0, 1 << 20, INT64_MAX, true, &r), KB_OK);
+	assert_int_equal(log_read(again, TU_READ(0, 1 << 20, INT64_MAX, true), &r),
+			 KB_OK);
 	assert_int_equal(r.first_offset, 0);
 	log_close(again);
 	log_close(log);
@@ -1428,8 +1452,11 @@ static void test_log_replace_segment_reopens_a_sealed_segment(void **state)
 	assert_int_equal(idx_set_check(&log->segs[1].idx, log->segs[1].seg,
 				       &why), KB_OK);
 	struct log_read_result rr;
-	assert_int_equal(log_read(log, log->segs[1].seg->base_offset, 1 << 16,
-				  INT64_MAX, true, &rr), KB_OK);
+	assert_int_equal(log_read(log,
+				  TU_READ(log->segs[1].seg->base_offset, 1 << 16,
+					  INT64_MAX, true),
+				  &rr),
+			 KB_OK);
 	assert_ptr_equal(rr.seg, log->segs[1].seg);
 	assert_int_equal(log_replace_segment(log, log->nsegs - 1),
 			 KB_ERR_INVAL);

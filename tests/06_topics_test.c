@@ -494,9 +494,12 @@ static void test_topic_id_format_is_base64url_without_padding(void **state)
 	assert_string_equal(s, "-_v7-_v7-_v7-_v7-_v7-w");
 	assert_int_equal(topic_id_parse(s, &back), KB_OK);
 	assert_memory_equal(back.b, id.b, 16);
-	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0OD", &back), KB_ERR_INVAL);
-	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0OD*", &back), KB_ERR_INVAL);
-	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0ODx", &back), KB_ERR_INVAL);
+	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0OD", &back),
+			 KB_ERR_INVAL);
+	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0OD*", &back),
+			 KB_ERR_INVAL);
+	assert_int_equal(topic_id_parse("AAECAwQFBgcICQoLDA0ODx", &back),
+			 KB_ERR_INVAL);
 }
 
 /* Interface: a topic reloads after a restart with the same id, and
@@ -659,7 +662,7 @@ static int run_crashing(struct tb *b, int k, const char *commit_step,
 static void op_create(struct topic_manager *tm, const char *name)
 {
 	struct topic_config_kv kv[] = {{"retention.ms", "123456"}};
-	if (topic_create(tm, name, 3, kv, 1, NULL) != KB_OK)
+	if (topic_create(tm, TOPIC_REQ(name, 3, kv, 1), NULL) != KB_OK)
 		_exit(3);
 }
 
@@ -709,7 +712,7 @@ static void test_topic_create_all_or_nothing_across_crash(void **state)
 		assert_true(status == 0 || status == 10 || status == 11);
 		expect_whole_or_none(&b, name, status != 10);
 		if (status == 10)
-			assert_int_equal(topic_create(b.tm, name, 3, NULL, 0, NULL),
+			assert_int_equal(topic_create(b.tm, TOPIC_REQ(name, 3, NULL, 0), NULL),
 					 KB_OK);
 		topic_check(b.tm);
 		topic_manager_close(b.tm);
@@ -736,14 +739,14 @@ static void test_topic_delete_all_or_nothing_across_crash(void **state)
 		tb_config(&b);
 		assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
 		op_create(b.tm, name);
-		assert_int_equal(topic_append_batch(b.tm, topic_partition_find(
+		assert_int_equal(topic_append_batch(topic_partition_find(
 					b.tm, name, 1), batch, len, NULL), KB_OK);
 		topic_manager_close(b.tm);
 		status = run_crashing(&b, k, "delete: rename", op_delete, name);
 		assert_true(status == 0 || status == 10 || status == 11);
 		expect_whole_or_none(&b, name, status == 10);
 		if (status != 10) {
-			assert_int_equal(topic_create(b.tm, name, 3, NULL, 0, NULL),
+			assert_int_equal(topic_create(b.tm, TOPIC_REQ(name, 3, NULL, 0), NULL),
 					 KB_OK);
 		}
 		struct topic_partition *tp = topic_partition_find(b.tm, name, 1);
@@ -771,7 +774,7 @@ static void test_topic_create_never_reuses_a_leftover_directory(void **state)
 	tu_write_all(path_in(&b, "old-1/partition.metadata"), meta,
 		     sizeof meta - 1);
 	tu_log_capture_start(&log);
-	assert_int_not_equal(topic_create(b.tm, "old", 2, NULL, 0, NULL), KB_OK);
+	assert_int_not_equal(topic_create(b.tm, TOPIC_REQ("old", 2, NULL, 0), NULL), KB_OK);
 	tu_log_capture_stop();
 	assert_non_null(strstr(log.text, "left from an earlier topic"));
 	assert_null(topic_find(b.tm, "old"));
@@ -827,23 +830,24 @@ static void test_topic_hooks_create_append_read(void **state)
 	int64_t next;
 	tb_config(&b);
 	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
-	assert_int_equal(topic_create(b.tm, "__consumer_offsets", 50, kv, 1, &t),
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("__consumer_offsets", 50, kv, 1), &t),
 			 KB_OK);
 	assert_true(t->internal);
 	assert_true(t->cfg.cleanup_compact && !t->cfg.cleanup_delete);
-	assert_int_equal(topic_create(b.tm, "__consumer_offsets", 1, NULL, 0, NULL),
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("__consumer_offsets", 1, NULL, 0), NULL),
 			 KB_ERR_EXISTS);
-	assert_int_equal(topic_create(b.tm, "bad name", 1, NULL, 0, NULL),
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("bad name", 1, NULL, 0), NULL),
 			 KB_ERR_INVAL);
 	struct topic_partition *tp = topic_partition_find(b.tm, "__consumer_offsets", 49);
 	assert_non_null(tp);
 	size_t len = one_batch(batch, sizeof batch, "offset", 7);
-	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, &info), KB_OK);
-	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, &info), KB_OK);
+	assert_int_equal(topic_append_batch(tp, batch, len, &info), KB_OK);
+	assert_int_equal(topic_append_batch(tp, batch, len, &info), KB_OK);
 	assert_int_equal(info.base_offset, 1);
 	assert_int_equal(tp->high_watermark, 2);
 	kb_buf_init(&out);
-	assert_int_equal(topic_read_copy(b.tm, tp, 1, 1, &out, &next), KB_OK);
+	next = 1;
+	assert_int_equal(topic_read_copy(tp, &next, 1, &out), KB_OK);
 	assert_int_equal(out.len, len);
 	assert_int_equal(next, 2);
 	assert_int_equal((int64_t)kb_get_be64(out.data), 1); /* base offset */
@@ -876,19 +880,20 @@ static void test_topic_subscribers_hear_each_append_one_wake(void **state)
 	net_config_defaults(&nc);
 	assert_int_equal(net_server_new(&nc, &srv), KB_OK);
 	assert_int_equal(topic_manager_open(&b.cfg, srv, &b.tm), KB_OK);
-	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("r", 1, NULL, 0), NULL),
+			 KB_OK);
 	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
 	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h1), KB_OK);
 	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h2), KB_OK);
 	size_t len = one_batch(batch, sizeof batch, "x", 1);
 	net_wakes = 0;
-	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(topic_append_batch(tp, batch, len, NULL), KB_OK);
 	assert_int_equal(h1.appends, 1);
 	assert_int_equal(h2.appends, 1);
 	assert_int_equal(tp->high_watermark, 1);
 	assert_int_equal(net_wakes, 1);
 	topic_unsubscribe(b.tm, appended_hook, &h1);
-	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(topic_append_batch(tp, batch, len, NULL), KB_OK);
 	assert_int_equal(h1.appends, 1);
 	assert_int_equal(h2.appends, 2);
 	assert_int_equal(tp->high_watermark, 2);
@@ -909,12 +914,13 @@ static void test_topic_take_high_watermark_moves_ownership(void **state)
 	uint8_t batch[256];
 	tb_config(&b);
 	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
-	assert_int_equal(topic_create(b.tm, "r", 1, NULL, 0, NULL), KB_OK);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("r", 1, NULL, 0), NULL),
+			 KB_OK);
 	struct topic_partition *tp = topic_partition_find(b.tm, "r", 0);
 	assert_int_equal(topic_subscribe(b.tm, appended_hook, &h), KB_OK);
 	topic_take_high_watermark(b.tm);
 	size_t len = one_batch(batch, sizeof batch, "x", 1);
-	assert_int_equal(topic_append_batch(b.tm, tp, batch, len, NULL), KB_OK);
+	assert_int_equal(topic_append_batch(tp, batch, len, NULL), KB_OK);
 	assert_int_equal(h.appends, 1);
 	assert_int_equal(tp->high_watermark, 0);
 	topic_partition_set_high_watermark(b.tm, tp, 5); /* capped at LEO */
@@ -1005,13 +1011,15 @@ static void test_topic_manager_tick_retention_for_delete_policy_only(void **stat
 	size_t n = 0;
 	tb_config(&b);
 	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
-	assert_int_equal(topic_create(b.tm, "old", 1, del, 2, NULL), KB_OK);
-	assert_int_equal(topic_create(b.tm, "kept", 1, comp, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("old", 1, del, 2), NULL),
+			 KB_OK);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("kept", 1, comp, 3), NULL),
+			 KB_OK);
 	const char *names[] = {"old", "kept"};
 	for (int t = 0; t < 2; t++)
 		for (int i = 0; i < 3; i++) {
 			size_t len = one_batch(batch, sizeof batch, "0123456789", 1000 + i);
-			assert_int_equal(topic_append_batch(b.tm, topic_partition_find(
+			assert_int_equal(topic_append_batch(topic_partition_find(
 				b.tm, names[t], 0), batch, len, NULL), KB_OK);
 		}
 	topic_manager_tick(b.tm, kb_now_ms());
@@ -1153,10 +1161,10 @@ static void test_topic_reserved_names_refused(void **state)
 	assert_true(tu_file_size(path_in(&b, "__cluster_metadata-0")) < 0);
 	/* The broker itself makes internal topics, never __cluster_metadata;
 	 * clients still cannot write them. */
-	assert_int_equal(topic_create(b.tm, "__cluster_metadata", 1, NULL, 0,
-				      NULL), KB_ERR_INVAL);
-	assert_int_equal(topic_create(b.tm, "__transaction_state", 1, NULL, 0,
-				      NULL), KB_OK);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("__cluster_metadata", 1, NULL, 0), NULL),
+			 KB_ERR_INVAL);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("__transaction_state", 1, NULL, 0), NULL),
+			 KB_OK);
 	assert_int_equal(produce(fd, "__transaction_state", 0, 1, batch,
 				 (int32_t)len, &base), E_INVALID_TOPIC);
 	assert_false(topic_name_reserved("__consumer_offsets2", 19));

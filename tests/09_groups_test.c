@@ -494,7 +494,8 @@ static struct grp_coordinator *open_disk(const char *dir,
 	snprintf(tc.log_dir, sizeof tc.log_dir, "%s", dir);
 	assert_int_equal(topic_manager_open(&tc, NULL, tm), KB_OK);
 	if (!topic_find(*tm, "t"))
-		assert_int_equal(topic_create(*tm, "t", 2, NULL, 0, NULL), KB_OK);
+		assert_int_equal(topic_create(*tm, TOPIC_REQ("t", 2, NULL, 0), NULL),
+				 KB_OK);
 	struct grp_config cfg;
 	grp_config_defaults(&cfg);
 	cfg.offsets_partitions = 5;

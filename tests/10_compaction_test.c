@@ -93,7 +93,8 @@ static int64_t tc_put(struct log *log, struct tc_recs *m, const char *key,
 	struct tu_record r = {key, value, ts};
 	size_t len = tu_batch_build(tc_buf, sizeof tc_buf, 0, &r, 1);
 	struct log_append_info info;
-	assert_int_equal(log_append(log, tc_buf, len, -1, ts, &info), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tc_buf, len, -1, ts), &info),
+			 KB_OK);
 	if (m) {
 		struct tc_rec *x = &m->r[m->n++];
 		x->offset = info.base_offset;
@@ -173,7 +174,7 @@ static void tc_read_all(const struct log *log, struct tc_recs *out)
 	while (off < log_end_offset(log)) {
 		struct log_read_result rr;
 		size_t got;
-		assert_int_equal(log_read(log, off, 1 << 16, INT64_MAX, true, &rr),
+		assert_int_equal(log_read(log, TU_READ(off, 1 << 16, INT64_MAX, true), &rr),
 				 KB_OK);
 		assert_true(rr.length > 0);
 		assert_int_equal(seg_read(rr.seg, rr.position, tc_buf, rr.length,
@@ -287,7 +288,8 @@ static void test_clean_batch_keeps_base_offset_and_producer_fields(void **state)
 	kb_put_be16(tc_buf + SEG_OFF_PRODUCER_EPOCH, 7);
 	kb_put_be32(tc_buf + SEG_OFF_BASE_SEQUENCE, 100);
 	kb_put_be32(tc_buf + SEG_OFF_CRC, tu_crc32c(tc_buf + 21, len - 21));
-	assert_int_equal(log_append(log, tc_buf, len, -1, T0, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tc_buf, len, -1, T0), NULL),
+			 KB_OK);
 	tc_put(log, NULL, "a", "newer", T0); /* supersedes offset 0 */
 	tc_put(log, NULL, "c", "newer", T0); /* supersedes offset 2 */
 	tc_fill(log, NULL, 40, 40, T0);      /* rolls: the three above are old */
@@ -602,8 +604,8 @@ static void test_clean_indexes_consistent_after_cleaning(void **state)
 	/* Every surviving offset is found by a read starting at it. */
 	for (int i = 0; i < got.n; i++) {
 		struct log_read_result rr;
-		assert_int_equal(log_read(log, got.r[i].offset, 1, INT64_MAX, true,
-					  &rr), KB_OK);
+		assert_int_equal(log_read(log, TU_READ(got.r[i].offset, 1, INT64_MAX, true), &rr),
+				 KB_OK);
 		assert_true(rr.first_offset <= got.r[i].offset);
 		assert_true(rr.next_offset > got.r[i].offset);
 	}
@@ -638,7 +640,8 @@ static void tc_put_gzip(struct log *log, const struct tu_record *recs, int n)
 	kb_put_be32(tc_buf + SEG_OFF_BATCH_LENGTH, (uint32_t)(clen - 12));
 	kb_put_be16(tc_buf + SEG_OFF_ATTRIBUTES, 1);
 	kb_put_be32(tc_buf + SEG_OFF_CRC, tu_crc32c(tc_buf + 21, clen - 21));
-	assert_int_equal(log_append(log, tc_buf, clen, -1, T0, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tc_buf, clen, -1, T0), NULL),
+			 KB_OK);
 }
 
 static void test_clean_reads_gzip_batches(void **state)
@@ -686,7 +689,8 @@ static void test_clean_keeps_other_codecs_whole(void **state)
 	kb_put_be16(tc_buf + SEG_OFF_ATTRIBUTES, 2);
 	kb_put_be32(tc_buf + SEG_OFF_CRC, tu_crc32c(tc_buf + 21, len - 21));
 	static uint8_t orig[1 << 12];
-	assert_int_equal(log_append(log, tc_buf, len, -1, T0, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tc_buf, len, -1, T0), NULL),
+			 KB_OK);
 	memcpy(orig, tc_buf, len); /* as stored: offset and epoch set */
 	tc_put(log, NULL, "a", "2", T0);
 	tc_fill(log, NULL, 40, 40, T0);
@@ -718,7 +722,8 @@ static void test_clean_drops_records_without_key(void **state)
 	struct log *log = tc_open(dir, NULL);
 	struct tu_record r[2] = {{NULL, "no key", T0}, {"a", "1", T0}};
 	size_t len = tu_batch_build(tc_buf, sizeof tc_buf, 0, r, 2);
-	assert_int_equal(log_append(log, tc_buf, len, -1, T0, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(tc_buf, len, -1, T0), NULL),
+			 KB_OK);
 	tc_fill(log, NULL, 40, 40, T0);
 	struct clean_config cc = tc_clean_cfg();
 	int64_t fd = 0;
@@ -741,7 +746,8 @@ static void test_clean_pass_step_stays_within_its_budget(void **state)
 	tc_fill(log, NULL, 2000, 7, T0);
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
-	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p),
+			 KB_OK);
 	assert_int_equal(clean_pass_stats(p)->segments_mapped, 0);
 	assert_int_equal(clean_pass_end(p), -1); /* nothing mapped yet */
 	bool done = false;
@@ -794,7 +800,7 @@ static void tc_put_big_gzip(struct log *log, int n, int64_t ts)
 	kb_put_be32(gz + SEG_OFF_BATCH_LENGTH, (uint32_t)(clen - 12));
 	kb_put_be16(gz + SEG_OFF_ATTRIBUTES, 1);
 	kb_put_be32(gz + SEG_OFF_CRC, tu_crc32c(gz + 21, clen - 21));
-	assert_int_equal(log_append(log, gz, clen, -1, ts, NULL), KB_OK);
+	assert_int_equal(log_append(log, TU_APPEND(gz, clen, -1, ts), NULL), KB_OK);
 	free(plain);
 	free(gz);
 	free(val);
@@ -820,7 +826,8 @@ static void test_clean_step_inflates_at_most_its_budget(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	assert_int_equal(log->nsegs, 4);
-	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p),
+			 KB_OK);
 	bool done = false;
 	int steps = 0;
 	static struct tu_log_capture cap;
@@ -891,7 +898,8 @@ static void test_clean_pass_goes_on_after_appends_and_retention(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	bool done = false;
-	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p),
+			 KB_OK);
 	assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
 	/* Between two steps: DeleteRecords drops the first two segments,
 	 * and appends roll new ones. */
@@ -918,7 +926,8 @@ static void test_clean_pass_dropped_when_log_truncated(void **state)
 	struct clean_config cc = tc_clean_cfg();
 	struct clean_pass *p;
 	bool done = false;
-	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p), KB_OK);
+	assert_int_equal(clean_pass_new(log, &cc, (struct clean_at){0, T0}, &p),
+			 KB_OK);
 	while (clean_pass_end(p) < 0) /* map it all */
 		assert_int_equal(clean_pass_step(p, log, &done), KB_OK);
 	assert_int_equal(log_truncate_to(log, clean_pass_end(p) - 1), KB_OK);
@@ -942,9 +951,11 @@ static void test_clean_tick_cleans_only_compacted_topics(void **state)
 	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"},
 				       {"segment.bytes", "1024"},
 				       {"min.cleanable.dirty.ratio", "0.01"}};
-	assert_int_equal(topic_create(tm, "table", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("table", 1, kv, 3), NULL),
+			 KB_OK);
 	kv[0].value = "delete";
-	assert_int_equal(topic_create(tm, "history", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("history", 1, kv, 3), NULL),
+			 KB_OK);
 	struct topic_partition *t = topic_partition_find(tm, "table", 0);
 	struct topic_partition *h = topic_partition_find(tm, "history", 0);
 	tc_fill(t->log, NULL, 200, 5, T0);
@@ -1056,8 +1067,9 @@ static void test_clean_corrupt_partition_does_not_stop_the_others(void **state)
 	struct topic_config_kv kv[] = {{"cleanup.policy", "compact"},
 				       {"segment.bytes", "1024"},
 				       {"min.cleanable.dirty.ratio", "0.01"}};
-	assert_int_equal(topic_create(tm, "good", 1, kv, 3, NULL), KB_OK);
-	assert_int_equal(topic_create(tm, "bad", 1, kv, 3, NULL), KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("good", 1, kv, 3), NULL),
+			 KB_OK);
+	assert_int_equal(topic_create(tm, TOPIC_REQ("bad", 1, kv, 3), NULL), KB_OK);
 	struct topic_partition *g = topic_partition_find(tm, "good", 0);
 	struct topic_partition *b = topic_partition_find(tm, "bad", 0);
 	struct clean_broker_config cc;

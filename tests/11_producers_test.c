@@ -46,7 +46,8 @@ static void fx_init(struct fx *f, const struct topic_config_kv *kv, size_t n)
 	snprintf(f->cfg.log_dir, sizeof f->cfg.log_dir, "%s/logs", f->dir);
 	prod_config_defaults(&f->pcfg);
 	assert_int_equal(topic_manager_open(&f->cfg, NULL, &f->tm), KB_OK);
-	assert_int_equal(topic_create(f->tm, "t", 1, kv, n, NULL), KB_OK);
+	assert_int_equal(topic_create(f->tm, TOPIC_REQ("t", 1, kv, n), NULL),
+			 KB_OK);
 	topic_manager_close(f->tm);
 	fx_open(f);
 }
@@ -101,7 +102,7 @@ static int16_t produce(struct fx *f, int64_t pid, int16_t epoch, int32_t seq,
 	*offset = v.duplicate ? v.base_offset : -1;
 	if (v.error_code != KAFKA_ERR_NONE || v.duplicate)
 		return v.error_code;
-	assert_int_equal(topic_append_batch(f->tm, f->tp, buf, len, &info), KB_OK);
+	assert_int_equal(topic_append_batch(f->tp, buf, len, &info), KB_OK);
 	prod_check(f->pm);
 	*offset = info.base_offset;
 	return KAFKA_ERR_NONE;
@@ -123,8 +124,10 @@ static int64_t leo(const struct fx *f)
 
 static void snap_path(const struct fx *f, int64_t off, char *out, size_t cap)
 {
-	assert_int_equal(seg_file_name(out, cap, f->tp->log->dir, off,
-				       PROD_SNAPSHOT_SUFFIX), KB_OK);
+	assert_int_equal(seg_file_name(out, cap,
+				       (struct seg_file){f->tp->log->dir, off,
+							 PROD_SNAPSHOT_SUFFIX}),
+			 KB_OK);
 }
 
 static int count_snapshots(const char *dir)
@@ -486,7 +489,8 @@ static void test_prod_clean_shutdown_snapshots_every_partition(void **state)
 	char path0[8192], path1[8192];
 	(void)state;
 	fx_init(&f, NULL, 0);
-	assert_int_equal(topic_create(f.tm, "u", 2, NULL, 0, NULL), KB_OK);
+	assert_int_equal(topic_create(f.tm, TOPIC_REQ("u", 2, NULL, 0), NULL),
+			 KB_OK);
 	produce_ok(&f, 7, 0, 0, 3, 0);
 	struct topic_partition *t = f.tp;
 	for (int32_t p = 0; p < 2; p++) {

@@ -14,6 +14,10 @@
 
 /* ---- Helpers ---- */
 
+/* One struct broker_setting, spelled at a call site (block lifetime). */
+#define SETTING(key, value, where) \
+	(&(struct broker_setting){(key), (value), (where)})
+
 /* Write text to dir/name and return the path (static buffer). */
 static const char *write_props(const char *dir, const char *name,
 			       const char *text)
@@ -151,7 +155,7 @@ static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
 		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
 	};
 	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
-		int rc = broker_config_set(&cfg, bad[i][0], bad[i][1], "test", &err);
+		int rc = broker_config_set(&cfg, SETTING(bad[i][0], bad[i][1], "test"), &err);
 		assert_int_equal(rc, KB_ERR_INVAL);
 		assert_non_null(strstr(err.msg, bad[i][0]));
 		assert_memory_equal(&cfg, &before, sizeof cfg);
@@ -164,14 +168,14 @@ static void test_broker_config_set_stores_at_the_right_width(void **state)
 	struct broker_config cfg;
 	struct broker_error err;
 	broker_config_defaults(&cfg);
-	assert_int_equal(broker_config_set(&cfg, "default.replication.factor",
-					   "3", "t", &err), KB_OK);
-	assert_int_equal(broker_config_set(&cfg, "log.retention.bytes",
-					   "5000000000", "t", &err), KB_OK);
-	assert_int_equal(broker_config_set(&cfg, "max.connections", "7", "t",
-					   &err), KB_OK);
-	assert_int_equal(broker_config_set(&cfg, "auto.create.topics.enable",
-					   "FALSE", "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("default.replication.factor", "3", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("log.retention.bytes", "5000000000", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("max.connections", "7", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("auto.create.topics.enable", "FALSE", "t"), &err),
+			 KB_OK);
 	assert_int_equal(cfg.topics.default_replication_factor, 3);
 	assert_int_equal(cfg.topics.log_defaults.retention_bytes, 5000000000LL);
 	assert_int_equal(cfg.net.max_connections, 7);
@@ -186,11 +190,11 @@ static void test_broker_config_override_uses_the_table_last_wins(void **state)
 	struct broker_config cfg;
 	struct broker_error err;
 	assert_int_equal(load_text(dir, "num.partitions=2\n", &cfg, &err), KB_OK);
-	assert_int_equal(broker_config_set(&cfg, "num.partitions", "5",
-					   "--override", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("num.partitions", "5", "--override"), &err),
+			 KB_OK);
 	assert_int_equal(cfg.topics.num_partitions, 5);
-	assert_int_equal(broker_config_set(&cfg, "num.partitons", "5",
-					   "--override", &err), KB_ERR_INVAL);
+	assert_int_equal(broker_config_set(&cfg, SETTING("num.partitons", "5", "--override"), &err),
+			 KB_ERR_INVAL);
 	assert_string_equal(err.msg, "--override: unknown key 'num.partitons'");
 	tu_rmrf(dir);
 }
@@ -209,8 +213,8 @@ static void test_broker_config_accepts_kafkas_stock_keys(void **state)
 				   "offsets.topic.replication.factor=1\n",
 				   &cfg, &err), KB_OK);
 	assert_string_equal(cfg.quorum_voters, "1@localhost:9093");
-	assert_int_equal(broker_config_set(&cfg, "num.io.threads", "0", "t",
-					   &err), KB_ERR_INVAL);
+	assert_int_equal(broker_config_set(&cfg, SETTING("num.io.threads", "0", "t"), &err),
+			 KB_ERR_INVAL);
 	tu_rmrf(dir);
 }
 
@@ -220,11 +224,11 @@ static void test_broker_config_log_dirs_beats_log_dir(void **state)
 	struct broker_config cfg;
 	struct broker_error err;
 	broker_config_defaults(&cfg);
-	broker_config_set(&cfg, "log.dirs", "/plural", "t", &err);
-	broker_config_set(&cfg, "log.dir", "/singular", "t", &err);
+	broker_config_set(&cfg, SETTING("log.dirs", "/plural", "t"), &err);
+	broker_config_set(&cfg, SETTING("log.dir", "/singular", "t"), &err);
 	assert_string_equal(cfg.topics.log_dir, "/plural");
 	broker_config_defaults(&cfg);
-	broker_config_set(&cfg, "log.dir", "/singular", "t", &err);
+	broker_config_set(&cfg, SETTING("log.dir", "/singular", "t"), &err);
 	assert_string_equal(cfg.topics.log_dir, "/singular");
 }
 
@@ -234,16 +238,19 @@ static void test_broker_config_listener_forms(void **state)
 	struct broker_config cfg;
 	struct broker_error err;
 	broker_config_defaults(&cfg);
-	assert_int_equal(broker_config_set(&cfg, "listeners", "PLAINTEXT://[::1]:0",
-					   "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("listeners", "PLAINTEXT://[::1]:0", "t"), &err),
+			 KB_OK);
 	assert_string_equal(cfg.listener_host, "::1");
 	assert_int_equal(cfg.listener_port, 0);
-	assert_int_equal(broker_config_set(&cfg, "listeners", "PLAINTEXT://:9092",
-					   "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("listeners", "PLAINTEXT://:9092", "t"), &err),
+			 KB_OK);
 	assert_string_equal(cfg.listener_host, "");
-	assert_int_equal(broker_config_set(&cfg, "listeners",
-					   "PLAINTEXT://a:1,PLAINTEXT://b:2", "t",
-					   &err), KB_ERR_INVAL);
+	assert_int_equal(broker_config_set(&cfg,
+					   SETTING("listeners",
+						   "PLAINTEXT://a:1,PLAINTEXT://b:2",
+						   "t"),
+					   &err),
+			 KB_ERR_INVAL);
 	assert_non_null(strstr(err.msg, "only one listener"));
 }
 
@@ -266,20 +273,20 @@ static void test_broker_config_finish_retention_precedence(void **state)
 	struct broker_config cfg;
 	struct broker_error err;
 	broker_config_defaults(&cfg);
-	broker_config_set(&cfg, "node.id", "1", "t", &err);
+	broker_config_set(&cfg, SETTING("node.id", "1", "t"), &err);
 	assert_int_equal(broker_config_finish(&cfg, &err), KB_OK);
 	assert_int_equal(cfg.topics.log_defaults.retention_ms, 168LL * 3600 * 1000);
-	broker_config_set(&cfg, "log.retention.hours", "1", "t", &err);
-	broker_config_set(&cfg, "log.retention.minutes", "2", "t", &err);
+	broker_config_set(&cfg, SETTING("log.retention.hours", "1", "t"), &err);
+	broker_config_set(&cfg, SETTING("log.retention.minutes", "2", "t"), &err);
 	broker_config_finish(&cfg, &err);
 	assert_int_equal(cfg.topics.log_defaults.retention_ms, 2 * 60 * 1000);
-	broker_config_set(&cfg, "log.retention.ms", "-1", "t", &err);
+	broker_config_set(&cfg, SETTING("log.retention.ms", "-1", "t"), &err);
 	broker_config_finish(&cfg, &err);
 	assert_int_equal(cfg.topics.log_defaults.retention_ms, -1);
-	broker_config_set(&cfg, "log.roll.hours", "2", "t", &err);
+	broker_config_set(&cfg, SETTING("log.roll.hours", "2", "t"), &err);
 	broker_config_finish(&cfg, &err);
 	assert_int_equal(cfg.topics.log_defaults.segment_ms, 2 * 3600 * 1000);
-	broker_config_set(&cfg, "log.roll.ms", "500", "t", &err);
+	broker_config_set(&cfg, SETTING("log.roll.ms", "500", "t"), &err);
 	broker_config_finish(&cfg, &err);
 	assert_int_equal(cfg.topics.log_defaults.segment_ms, 500);
 }
@@ -290,13 +297,12 @@ static void test_broker_config_finish_advertises_the_listener(void **state)
 	struct broker_config cfg;
 	struct broker_error err;
 	broker_config_defaults(&cfg);
-	broker_config_set(&cfg, "node.id", "1", "t", &err);
-	broker_config_set(&cfg, "listeners", "PLAINTEXT://127.0.0.2:9999", "t", &err);
+	broker_config_set(&cfg, SETTING("node.id", "1", "t"), &err);
+	broker_config_set(&cfg, SETTING("listeners", "PLAINTEXT://127.0.0.2:9999", "t"), &err);
 	assert_int_equal(broker_config_finish(&cfg, &err), KB_OK);
 	assert_string_equal(cfg.topics.advertised_host, "127.0.0.2");
 	assert_int_equal(cfg.topics.advertised_port, 9999);
-	broker_config_set(&cfg, "advertised.listeners", "PLAINTEXT://kafka.example:19092",
-			  "t", &err);
+	broker_config_set(&cfg, SETTING("advertised.listeners", "PLAINTEXT://kafka.example:19092", "t"), &err);
 	assert_int_equal(broker_config_finish(&cfg, &err), KB_OK);
 	assert_string_equal(cfg.topics.advertised_host, "kafka.example");
 	assert_int_equal(cfg.topics.advertised_port, 19092);
@@ -508,7 +514,8 @@ static void test_broker_meta_node_id_mismatch_is_refused(void **state)
 	struct broker_error err;
 	char id[TOPIC_CLUSTER_ID_MAX];
 	assert_int_equal(broker_meta_load_or_create(dir, 1, id, &err), KB_OK);
-	assert_int_equal(broker_meta_load_or_create(dir, 2, id, &err), KB_ERR_INVAL);
+	assert_int_equal(broker_meta_load_or_create(dir, 2, id, &err),
+			 KB_ERR_INVAL);
 	assert_non_null(strstr(err.msg, "Stored node id 1 doesn't match previous "
 					"node id 2"));
 	tu_rmrf(dir);
@@ -521,7 +528,8 @@ static void test_broker_meta_malformed_is_refused(void **state)
 	struct broker_error err;
 	char id[TOPIC_CLUSTER_ID_MAX];
 	write_props(dir, "meta.properties", "version=0\nbroker.id=1\n");
-	assert_int_equal(broker_meta_load_or_create(dir, 1, id, &err), KB_ERR_INVAL);
+	assert_int_equal(broker_meta_load_or_create(dir, 1, id, &err),
+			 KB_ERR_INVAL);
 	assert_non_null(strstr(err.msg, "meta.properties"));
 	tu_rmrf(dir);
 }
@@ -534,10 +542,12 @@ static void ready_config(struct broker_config *cfg, const char *dir)
 	char data[4200];
 	snprintf(data, sizeof data, "%s/data", dir);
 	broker_config_defaults(cfg);
-	assert_int_equal(broker_config_set(cfg, "node.id", "1", "t", &err), KB_OK);
-	assert_int_equal(broker_config_set(cfg, "listeners",
-					   "PLAINTEXT://127.0.0.1:0", "t", &err), KB_OK);
-	assert_int_equal(broker_config_set(cfg, "log.dirs", data, "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(cfg, SETTING("node.id", "1", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(cfg, SETTING("listeners", "PLAINTEXT://127.0.0.1:0", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(cfg, SETTING("log.dirs", data, "t"), &err),
+			 KB_OK);
 	assert_int_equal(broker_config_finish(cfg, &err), KB_OK);
 }
 
@@ -616,22 +626,25 @@ static void test_broker_config_max_connections_per_ip_and_overrides(void **state
 	broker_config_defaults(&cfg);
 	assert_int_equal(cfg.net.max_connections_per_ip, INT32_MAX);
 	assert_int_equal(cfg.net.max_connections, INT32_MAX);
-	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip", "5",
-					   "t", &err), KB_OK);
-	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip.overrides",
-					   "127.0.0.1:50, ::1:0", "t", &err), KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("max.connections.per.ip", "5", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg,
+					   SETTING("max.connections.per.ip.overrides",
+						   "127.0.0.1:50, ::1:0", "t"),
+					   &err),
+			 KB_OK);
 	assert_int_equal(cfg.net.max_connections_per_ip, 5);
 	assert_int_equal(cfg.net.n_ip_overrides, 2);
 	assert_string_equal(cfg.net.ip_overrides[0].host, "127.0.0.1");
 	assert_int_equal(cfg.net.ip_overrides[0].max, 50);
 	assert_string_equal(cfg.net.ip_overrides[1].host, "::1");
 	assert_int_equal(cfg.net.ip_overrides[1].max, 0);
-	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip.overrides",
-					   "127.0.0.1", "t", &err), KB_ERR_INVAL);
+	assert_int_equal(broker_config_set(&cfg, SETTING("max.connections.per.ip.overrides", "127.0.0.1", "t"), &err),
+			 KB_ERR_INVAL);
 	assert_non_null(strstr(err.msg, "is not address:count"));
 	assert_int_equal(cfg.net.n_ip_overrides, 2); /* INVARIANT 2 */
-	assert_int_equal(broker_config_set(&cfg, "max.connections.per.ip", "-1",
-					   "t", &err), KB_ERR_INVAL);
+	assert_int_equal(broker_config_set(&cfg, SETTING("max.connections.per.ip", "-1", "t"), &err),
+			 KB_ERR_INVAL);
 }
 
 int main(void)

@@ -27,6 +27,15 @@
 
 #include "00_base.h"
 
+/* Chapter 03's request structs spelled at a call site (block lifetime). */
+#define TU_APPEND(buf, len, epoch, now_ms) \
+	(&(struct log_append_req){(buf), (len), (epoch), (now_ms)})
+#define TU_READ(offset, max_bytes, max_offset, min_one) \
+	(&(struct log_read_req){(offset), (max_bytes), (max_offset), (min_one)})
+/* And chapter 06's topic_create request. */
+#define TOPIC_REQ(name, partitions, configs, nconfigs) \
+	(&(struct topic_create_req){(name), (partitions), (configs), (nconfigs)})
+
 /* ---- Scratch directories ---- */
 
 static inline char *tu_tmpdir(void)

@@ -124,8 +124,9 @@ static double log_appends(struct log *log, uint8_t *batch, size_t len,
 	for (uint64_t done = 0; done < total; done += len) {
 		struct seg_batch h;
 		struct log_append_info info;
+		struct log_append_req req = {batch, len, 0, kb_now_ms()};
 		if (seg_batch_validate(batch, len, &h, NULL) != KB_OK ||
-		    log_append(log, batch, len, 0, kb_now_ms(), &info) != KB_OK) {
+		    log_append(log, &req, &info) != KB_OK) {
 			fprintf(stderr, "append failed\n");
 			exit(1);
 		}
@@ -142,7 +143,8 @@ static double log_reads(struct log *log)
 	while (offset < log_end_offset(log)) {
 		struct log_read_result r;
 		size_t got;
-		if (log_read(log, offset, sizeof buf, INT64_MAX, true, &r) != KB_OK ||
+		struct log_read_req req = {offset, sizeof buf, INT64_MAX, true};
+		if (log_read(log, &req, &r) != KB_OK ||
 		    r.length == 0 ||
 		    seg_read(r.seg, r.position, buf, r.length, &got) != KB_OK) {
 			fprintf(stderr, "read failed at offset %" PRId64 "\n", offset);
@@ -170,8 +172,9 @@ static int64_t lookups(struct log *log)
 		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
 		int64_t target = (int64_t)(seed % (uint64_t)leo);
 		struct log_read_result r;
+		struct log_read_req req = {target, 1, INT64_MAX, true};
 		int64_t t0 = kb_mono_ns();
-		int rc = log_read(log, target, 1, INT64_MAX, true, &r);
+		int rc = log_read(log, &req, &r);
 		ns[i] = kb_mono_ns() - t0;
 		if (rc != KB_OK || r.first_offset > target ||
 		    r.next_offset <= target) {

@@ -79,14 +79,16 @@ static void boot(void)
 	char data[96];
 	broker_config_defaults(&cfg);
 	snprintf(data, sizeof data, "%s/data", fuzz_dir);
-	must(broker_config_set(&cfg, "log.dirs", data, "fuzz", &err), "config", &err);
-	for (size_t i = 0; i < KB_ARRAY_LEN(settings); i++)
-		must(broker_config_set(&cfg, settings[i][0], settings[i][1], "fuzz",
-				       &err), "config", &err);
+	struct broker_setting dirs = {"log.dirs", data, "fuzz"};
+	must(broker_config_set(&cfg, &dirs, &err), "config", &err);
+	for (size_t i = 0; i < KB_ARRAY_LEN(settings); i++) {
+		struct broker_setting s = {settings[i][0], settings[i][1], "fuzz"};
+		must(broker_config_set(&cfg, &s, &err), "config", &err);
+	}
 	must(broker_config_finish(&cfg, &err), "config", &err);
 	must(broker_open(&cfg, &fuzz_broker, &err), "broker_open", &err);
-	must(topic_create(fuzz_broker.tm, FUZZ_TOPIC, FUZZ_PARTITIONS, NULL, 0,
-			  NULL), "topic_create", NULL);
+	struct topic_create_req topic = {FUZZ_TOPIC, FUZZ_PARTITIONS, NULL, 0};
+	must(topic_create(fuzz_broker.tm, &topic, NULL), "topic_create", NULL);
 }
 
 static void reset(void)
