@@ -337,9 +337,11 @@ def test_unprivileged_user_namespace_and_sigkill_of_it():
         # unshare, the run inside it, and its two sleepers (a spawn's
         # short-lived helper may still be there for a moment: wait it out)
         deadline = time.time() + 5
-        while len(lab_processes(marker)) != 4 and time.time() < deadline:
+        procs = lab_processes(marker)
+        while len(procs) != 4 and time.time() < deadline:
             time.sleep(0.05)
-        assert len(lab_processes(marker)) == 4, lab_processes(marker)
+            procs = lab_processes(marker)
+        assert len(procs) == 4, procs
         assert not any(n.startswith("samsa-lab-u-")
                        for n in sh(["ip", "netns", "list"]).split())
         p.kill()                                      # SIGKILL, no clean-up code runs
