@@ -28,6 +28,7 @@
 #include "04_codec.h"
 #include "07_raft.h"
 #include "07_metadata.h"
+#include "07_quorum_log.h"
 
 /* ---- An in-memory log, durable by construction ---- */
 
@@ -2428,6 +2429,132 @@ static void test_meta_image_many_topics(void **state)
 	meta_image_fini(&img);
 }
 
+/* ---- The quorum-state file (07_quorum_log.c) ---- */
+
+static char *qf_path(const char *dir)
+{
+	static char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, RAFT_QUORUM_STATE_FILE);
+	return path;
+}
+
+static int qf_read_text(const char *dir, const char *text, size_t len,
+			struct raft_quorum_state *qs)
+{
+	struct raft_config c = ut_config(1, 3);
+	tu_write_all(qf_path(dir), text, len);
+	return raft_quorum_file_read(dir, &c, qs);
+}
+
+static void test_raft_quorum_file_kafka_layout_round_trip(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct raft_config c = ut_config(1, 3);
+	struct raft_quorum_state qs = {5, 1, RAFT_NO_ID}, back = {0};
+	assert_int_equal(raft_quorum_file_read(dir, &c, &back), KB_ERR_NOTFOUND);
+	assert_int_equal(raft_quorum_file_write(dir, &c, &qs), KB_OK);
+	size_t len;
+	uint8_t *bytes = tu_read_all(qf_path(dir), &len);
+	const char *want = "{\"clusterId\":\"MkU3OEVBNTcwNTJENDM2Qk\",\"leaderId\":1,"
+		"\"leaderEpoch\":5,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":"
+		"[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}";
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(bytes, want, len);
+	free(bytes);
+	assert_int_equal(raft_quorum_file_read(dir, &c, &back), KB_OK);
+	assert_memory_equal(&back, &qs, sizeof qs);
+	struct raft_quorum_state voted = {7, RAFT_NO_ID, 3};
+	assert_int_equal(raft_quorum_file_write(dir, &c, &voted), KB_OK);
+	assert_int_equal(raft_quorum_file_read(dir, &c, &back), KB_OK);
+	assert_memory_equal(&back, &voted, sizeof voted);
+	tu_rmrf(dir);
+}
+
+/* Kafka 3.x writes clusterId "" and spaces nowhere; both read the same. */
+static void test_raft_quorum_file_reads_kafka_written_file(void **state)
+{
+	char *dir = tu_tmpdir();
+	const char *kafka = "{\"clusterId\":\"\",\"leaderId\":2,\"leaderEpoch\":12,"
+		"\"votedId\":2,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":3},"
+		"{\"voterId\":1},{\"voterId\":2}],\"data_version\":0}\n";
+	struct raft_quorum_state qs = {0};
+	assert_int_equal(qf_read_text(dir, kafka, strlen(kafka), &qs), KB_OK);
+	assert_int_equal(qs.leader_epoch, 12);
+	assert_int_equal(qs.leader_id, 2);
+	assert_int_equal(qs.voted_id, 2);
+	tu_rmrf(dir);
+}
+
+/* A torn file (every cut of a good one) refuses the start, as in Kafka. */
+static void test_raft_quorum_file_torn_is_corrupt(void **state)
+{
+	char *dir = tu_tmpdir(), json[RAFT_QUORUM_STATE_MAX];
+	struct raft_config c = ut_config(1, 3);
+	struct raft_quorum_state qs = {9, 3, 3}, back;
+	int n = raft_quorum_file_format(&c, &qs, json, sizeof json);
+	assert_true(n > 0);
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(qf_read_text(dir, json, (size_t)cut, &back), KB_ERR_CORRUPT);
+	assert_int_equal(qf_read_text(dir, json, (size_t)n, &back), KB_OK);
+	assert_int_equal(back.leader_epoch, 9);
+	tu_rmrf(dir);
+}
+
+/* A file of another quorum, or one that breaks the rules, is never guessed at. */
+static void test_raft_quorum_file_foreign_or_bad_refused(void **state)
+{
+	static const char *bad[] = {
+		"{\"clusterId\":\"AnotherClusterIdXXXXXX\",\"leaderId\":1,\"leaderEpoch\":5,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":1,\"leaderEpoch\":5,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":4}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":1,\"leaderEpoch\":5,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":7,\"leaderEpoch\":5,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":-1,\"leaderEpoch\":5,\"votedId\":9,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":-1,\"leaderEpoch\":-2,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":-1,\"leaderEpoch\":99999999999,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":-1,\"leaderEpoch\":5,\"votedId\":-1,\"votedDirectoryId\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":1}",
+		"{\"clusterId\":\"\",\"leaderId\":-1,\"leaderEpoch\":5,\"votedId\":-1,\"appliedOffset\":0,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}]}",
+		"{\"clusterId\":\"a\\\"b\",\"leaderId\":-1,\"leaderEpoch\":5,\"votedId\":-1,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}",
+		"{\"clusterId\":\"\",\"leaderId\":-1,\"leaderEpoch\":5,\"votedId\":-1,\"currentVoters\":[{\"voterId\":1},{\"voterId\":2},{\"voterId\":3}],\"data_version\":0}x",
+		"{\"leaderEpoch\":99999999999999999999999999,\"data_version\":0}",
+		"",
+	};
+	char *dir = tu_tmpdir();
+	struct raft_quorum_state qs;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(qf_read_text(dir, bad[i], strlen(bad[i]), &qs), KB_ERR_CORRUPT);
+	uint8_t junk[RAFT_QUORUM_STATE_MAX + 1];
+	memset(junk, '{', sizeof junk);
+	assert_int_equal(qf_read_text(dir, (const char *)junk, sizeof junk, &qs), KB_ERR_CORRUPT);
+	tu_rmrf(dir);
+}
+
+/* The core's PERSIST outputs, written to the file, restart the node with
+ * the vote it cast: it does not vote again in that epoch. */
+static void test_raft_quorum_file_restart_keeps_vote(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct raft_config c = ut_config(1, 3);
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	struct raft_msg v = ut_vote(2, 1, 5, 0, 0, false);
+	ut_step(&u, &v);
+	for (int i = 0; i < u.n_out; i++)
+		if (u.out[i].kind == RAFT_OUT_PERSIST)
+			assert_int_equal(raft_quorum_file_write(dir, &c, &u.out[i].persist), KB_OK);
+	raft_free(u.r);
+	struct raft_quorum_state qs;
+	assert_int_equal(raft_quorum_file_read(dir, &c, &qs), KB_OK);
+	assert_int_equal(qs.voted_id, 2);
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg v3 = ut_vote(3, 1, 5, 0, 0, false);
+	ut_step(&u, &v3);
+	const struct raft_msg *resp = ut_sent(&u, RAFT_VOTE_RESPONSE, 3);
+	assert_non_null(resp);
+	assert_false(resp->u.vote_resp.vote_granted);
+	ut_close(&u);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -2462,6 +2589,11 @@ int main(void)
 		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
 		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
+		cmocka_unit_test(test_raft_quorum_file_kafka_layout_round_trip),
+		cmocka_unit_test(test_raft_quorum_file_reads_kafka_written_file),
+		cmocka_unit_test(test_raft_quorum_file_torn_is_corrupt),
+		cmocka_unit_test(test_raft_quorum_file_foreign_or_bad_refused),
+		cmocka_unit_test(test_raft_quorum_file_restart_keeps_vote),
 		/* Metadata records and the image */
 		cmocka_unit_test(test_meta_topic_record_bytes),
 		cmocka_unit_test(test_meta_register_broker_bytes),
