@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics, part 7: the API table of the single-node broker.
+ * Chapter 06 — topics, part 8: the API table of the single-node broker.
  *
  * Concept:
  *   A broker is the sum of the APIs it answers. This last file of the
@@ -22,7 +22,7 @@
  * Invariants:
  *   1. Every API key appears once; each handler named here lives in a
  *      file below this one (06_admin.c, 06_config_apis.c,
- *      06_produce_fetch.c).
+ *      06_produce.c, 06_fetch.c).
  *
  * Simplifications:
  *   - None beyond the handlers' own.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics: the single-node broker. Seven files share this
+ * Chapter 06 — topics: the single-node broker. Eight files share this
  * header, a one-way stack read top to bottom (each uses only those above):
  *   06_topics.c        the registry: names, ids, partitions, the hooks,
  *                      the one door a batch enters by;
@@ -10,7 +10,9 @@
  *                      CreatePartitions, DescribeCluster;
  *   06_config_apis.c   DescribeConfigs, AlterConfigs,
  *                      IncrementalAlterConfigs;
- *   06_produce_fetch.c the data path: Produce, Fetch, ListOffsets,
+ *   06_produce.c       the data path in: Produce, and the request
+ *                      shape every data API shares (06_data_internal.h);
+ *   06_fetch.c         the data path out: Fetch, ListOffsets,
  *                      OffsetForLeaderEpoch, DeleteRecords;
  *   06_apis.c          the API table and topic_manager_open.
  * The only surface later chapters may use, up to the banner "Between the
@@ -267,8 +269,9 @@ int handle_describe_configs(struct net_request *req,
 int handle_alter_configs(struct net_request *req, struct net_response *resp);
 int handle_incremental_alter_configs(struct net_request *req,
 				     struct net_response *resp);
-/* 06_produce_fetch.c */
+/* 06_produce.c */
 int handle_produce(struct net_request *req, struct net_response *resp);
+/* 06_fetch.c */
 int handle_fetch(struct net_request *req, struct net_response *resp);
 int handle_list_offsets(struct net_request *req, struct net_response *resp);
 int handle_offset_for_leader_epoch(struct net_request *req,

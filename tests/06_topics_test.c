@@ -2,7 +2,7 @@
 /*
  * Tests for chapter 06 (topics: 06_topics.c, 06_config_defs.c, 06_lifecycle.c,
  * 06_admin.c, 06_config_apis.c, 06_apis.c,
- * 06_produce_fetch.c). Most tests run a real broker: net_run in a
+ * 06_produce.c, 06_fetch.c). Most tests run a real broker: net_run in a
  * background thread on 127.0.0.1, the topic manager registered on it, and
  * a client that writes requests byte by byte over a plain socket. Request
  * and expected response bytes are written by hand from
@@ -1911,7 +1911,7 @@ static void test_configs_incremental_alter_ops(void **state)
 	tu_rmrf(b.dir);
 }
 
-/* ==== 06_produce_fetch.c ==== */
+/* ==== 06_produce.c and 06_fetch.c ==== */
 
 /* Produce v3 and Fetch v4 (lowest of each): the bytes fetched are the
  * bytes produced, with the broker's base offset. */
