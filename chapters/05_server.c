@@ -43,7 +43,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -68,10 +67,8 @@
 #define NET_READ_CHUNK (64 * 1024) /* bytes asked of one read(2) */
 #define NET_SWEEP_MAX_MS 1000    /* idle/partial-frame sweep period cap, ms */
 
-/* ---- Data structures ----
- *
- * struct net_server, struct net_conn and struct net_out are in
- * 05_server_internal.h: the purgatory and the responses touch them too. */
+/* ---- Data structures: struct net_server, net_conn and net_out are in
+ * 05_server_internal.h (the purgatory and the responses touch them too). */
 
 /* ---- Prototypes of static helpers ---- */
 

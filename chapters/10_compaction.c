@@ -2,8 +2,7 @@
 /*
  * Chapter 10 — compaction, part 3: one cleaning pass, in bounded steps.
  *
- * Concept:
- *   A compacted topic is a table: only the last record of each key
+ * Concept: a compacted topic is a table: only the last record of each key
  *   matters. A pass maps the dirty section (key -> latest offset,
  *   10_offset_map.c), then rewrites each older segment keeping a record
  *   only if no later record has its key, and swaps the copy in
@@ -13,19 +12,15 @@
  *   bytes read, inflated, copied or scanned: a gzip batch that inflates
  *   to 64 MiB is read over many steps, never in one (docs say why not a
  *   thread).
- *
- * Kafka:
- *   Cleaner.doClean/cleanSegments, LogCleanerManager.cleanableOffsets,
+ * Kafka: Cleaner.doClean/cleanSegments, LogCleanerManager.cleanableOffsets,
  *   MemoryRecords.filterTo; cleanup.policy=compact, min.cleanable.dirty.
  *   ratio, min.compaction.lag.ms, delete.retention.ms.
- *
  * Interface:
  *   - clean_pass_new if the log is dirty enough; clean_pass_step until
  *     *done; clean_pass_end is the next first dirty offset; free it.
  *   - Between steps the log may grow, roll or lose old segments; a log
  *     cut below the mapped end makes a step return KB_ERR_AGAIN.
  *   - Do not keep a segment pointer across a step: segments are replaced.
- *
  * Invariants:
  *   1. The active segment, and segments at or above the first
  *      uncleanable offset, are never rewritten.
@@ -35,10 +30,8 @@
  *      and its segment is older than now - delete.retention.ms.
  *   4. A segment is never written in place (10_swap.c).
  *   5. A step does at most CLEAN_STEP_WORK work (plus one record's cost).
- *
  * Simplifications: docs/10_compaction.md (no segment merging, no KIP-534
  *   horizon, gzip only, a rebuilt batch is uncompressed).
- *
  * See also: docs/10_compaction.md, diagrams/10_compaction.dot,
  *   tests/10_compaction_test.c; read before: 10_offset_map.c, 10_swap.c.
  *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec).
@@ -147,8 +140,7 @@ struct clean_pass {
 static int clean_map_some(struct clean_pass *p, const struct log *log);
 static int clean_rewrite_some(struct clean_pass *p, struct log *log,
 			      bool *done);
-static int clean_rewrite_start(struct clean_pass *p, struct log *log,
-			       size_t i);
+static int clean_rewrite_start(struct clean_pass *p, struct log *log, size_t i);
 static int clean_rewrite_finish(struct clean_pass *p, struct log *log,
 				size_t i);
 static void clean_rewrite_abandon(struct clean_pass *p);
@@ -158,8 +150,7 @@ static const struct segment *clean_walk_segment(struct clean_pass *p,
 static int clean_walk_unit(struct clean_pass *p, const struct segment *seg);
 static int clean_unit_header(struct clean_pass *p, const struct segment *seg);
 static int clean_unit_read(struct clean_pass *p, const struct segment *seg);
-static int clean_records_ready(struct clean_pass *p,
-			       const struct segment *seg);
+static int clean_records_ready(struct clean_pass *p, const struct segment *seg);
 static int clean_unit_inflate(struct clean_pass *p, const struct segment *seg);
 static int clean_unit_scan(struct clean_pass *p, const struct segment *seg);
 static int clean_batch_scanned(struct clean_pass *p);
@@ -175,8 +166,7 @@ static int clean_out_crc(struct clean_pass *p);
 static void clean_walk_reset(struct clean_walk *w, int64_t base);
 static size_t clean_first_segment(const struct log *log, int64_t offset);
 static size_t clean_segment_at(const struct log *log, int64_t base);
-static int clean_write_all(int fd, const void *p, size_t len,
-			   const char *path);
+static int clean_write_all(int fd, const void *p, size_t len, const char *path);
 
 /* ---- Configuration and sections ---- */
 

@@ -54,6 +54,7 @@
 #include "04_codec.h"
 #include "05_server.h"
 #include "07_metadata.h"
+#include "15_meta.h"
 #include "15_config.h"
 
 /* make stage-NN compiles with SAMSA_STAGE=NN: dump-log decodes metadata

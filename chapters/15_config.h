@@ -3,7 +3,8 @@
  * Chapter 15 — config: what 15_config.c defines, for the `samsa` program
  * (15_broker.c, the file after it), the fuzzer and the tests. The
  * configuration a broker starts from (server.properties) and the running
- * broker it becomes (broker_open).
+ * broker it becomes (broker_open); it includes 15_meta.h, whose
+ * meta.properties broker_open settles.
  */
 #ifndef SAMSA_CONFIG_H
 #define SAMSA_CONFIG_H
@@ -16,12 +17,11 @@
 #include "10_compaction.h"
 #include "11_producers.h"
 #include "15_properties.h"
+#include "15_meta.h"
 
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
 #define BROKER_VOTERS_MAX 1024
-/* KAFKA: meta.properties, written by `kafka-storage.sh format`. */
-#define BROKER_META_FILE "meta.properties"
 
 /* Everything server.properties sets. Chapter 06's part is kept whole in
  * topics so it can be handed over as it is; the net part goes to chapter
@@ -82,28 +82,6 @@ int broker_config_set(struct broker_config *cfg,
 
 /* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
-
-/* ---- Log directory identity ---- */
-
-/* What meta.properties holds (KAFKA: MetaProperties, version 1). */
-struct broker_meta {
-	int32_t node_id;                          /* node.id */
-	char cluster_id[TOPIC_CLUSTER_ID_MAX];    /* cluster.id: a Uuid's 22 characters */
-	char directory_id[TOPIC_CLUSTER_ID_MAX];  /* directory.id (KIP-858): one per log dir */
-};
-
-/* A new random Kafka Uuid as 22 base64url characters (never reserved, never a leading '-'); KB_ERR_IO if getrandom fails. out: TOPIC_ID_STRING_LEN+1 bytes. */
-int broker_uuid_random(char *out);
-
-/* KAFKA: kafka-storage format. Check m's ids, draw m->directory_id, write <log_dir>/meta.properties durably; KB_ERR_EXISTS (err: Kafka's words) if there is one. */
-int broker_meta_format(const char *log_dir, struct broker_meta *m, struct broker_error *err);
-
-/* Read <log_dir>/meta.properties; its node.id must be m->node_id, its cluster.id m->cluster_id unless "". Fills m, adds a missing directory.id; KB_ERR_NOTFOUND if unformatted. */
-int broker_meta_load(const char *log_dir, struct broker_meta *m, struct broker_error *err);
-
-/* Read <log_dir>/meta.properties or format it with a new cluster id; KB_ERR_INVAL if another node's. cluster_id: TOPIC_CLUSTER_ID_MAX bytes. */
-int broker_meta_load_or_create(const char *log_dir, int32_t node_id,
-			       char *cluster_id, struct broker_error *err);
 
 /* ---- A running broker ---- */
 

@@ -7,8 +7,8 @@
  *   the first '=', ':' or blank, blanks around the separator go, and a
  *   line ending in an odd number of backslashes goes on with the next.
  *   This file cuts a text into (key, value, line number) and knows nothing
- *   of what the keys mean: 15_config.c gives them meaning, and reads
- *   meta.properties with the same parser.
+ *   of what the keys mean: 15_meta.c reads meta.properties with it, and
+ *   15_config.c gives server.properties' keys their meaning.
  * Kafka: java.util.Properties.load, which Kafka's Utils.loadProps calls.
  * Interface:
  *   - broker_props_parse(text, fn, ctx, err) calls fn once per pair, with
@@ -23,7 +23,7 @@
  * Simplifications: no backslash escapes (\t, \uXXXX) other than line
  *   continuation; the text is read as bytes, not ISO-8859-1.
  * See also: docs/15_properties.md, diagrams/15_properties.dot,
- *   tests/15_config_test.c (the syntax tests); read next: 15_config.c.
+ *   tests/15_config_test.c (the syntax tests); read next: 15_meta.c.
  *   Uses chapter 00 (base).
  */
 #include <ctype.h>

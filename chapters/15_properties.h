@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 15 — properties: what 15_properties.c defines, for 15_config.c
- * (server.properties, meta.properties) and the tests.
+ * Chapter 15 — properties: what 15_properties.c defines, for 15_meta.c
+ * (meta.properties), 15_config.c (server.properties) and the tests.
  */
 #ifndef SAMSA_PROPERTIES_H
 #define SAMSA_PROPERTIES_H
