@@ -797,6 +797,18 @@ enum raft_state raft_state(const struct raft *r) { return r->state; }
 struct raft_quorum_state raft_quorum(const struct raft *r) { return r->qs; }
 int64_t raft_high_watermark(const struct raft *r) { return r->high_watermark; }
 
+/* Read-only, for DescribeQuorum (07_quorum_wire.c). */
+int raft_voter_at(const struct raft *r, int i, int32_t *id, int64_t *end_offset)
+{
+	if (i < 0 || i >= r->cfg.n_voters)
+		return KB_ERR_RANGE;
+	*id = r->voters[i].id;
+	*end_offset = r->voters[i].end_offset;
+	if (r->state == RAFT_LEADER && *id == r->cfg.node_id)
+		*end_offset = r->ops->end_offset(r->log);
+	return KB_OK;
+}
+
 const char *raft_state_name(enum raft_state s)
 {
 	static const char *names[] = {"Unattached", "Prospective", "Candidate",

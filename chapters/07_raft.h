@@ -173,6 +173,8 @@ enum raft_state raft_state(const struct raft *r);
 struct raft_quorum_state raft_quorum(const struct raft *r);
 int64_t raft_high_watermark(const struct raft *r);
 const char *raft_state_name(enum raft_state s);
+/* Voter i's id and log end offset (-1 unknown; a leader's own is its log's); KB_ERR_RANGE past the last. */
+int raft_voter_at(const struct raft *r, int i, int32_t *id, int64_t *end_offset);
 /* Assert the numbered invariants of 07_raft.c on this node. */
 void raft_check(const struct raft *r);
 

@@ -29,6 +29,7 @@
 #include "07_raft.h"
 #include "07_metadata.h"
 #include "07_quorum_log.h"
+#include "07_quorum_wire.h"
 
 /* ---- An in-memory log, durable by construction ---- */
 
@@ -2555,6 +2556,388 @@ static void test_raft_quorum_file_restart_keeps_vote(void **state)
 	tu_rmrf(dir);
 }
 
+/* ---- KRaft RPCs on the wire ---- */
+
+/* A fixture written by hand from messages/<Name>.json, big-endian. */
+struct fx {
+	uint8_t b[512];
+	size_t n;
+};
+
+static void fx_put(struct fx *f, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--)
+		f->b[f->n++] = (uint8_t)(v >> (8 * i));
+}
+
+/* A string: compact (uvarint len+1) when flexible, else int16 length. */
+static void fx_str(struct fx *f, const char *s, bool flexible)
+{
+	size_t len = strlen(s);
+	fx_put(f, flexible ? len + 1 : len, flexible ? 1 : 2);
+	memcpy(f->b + f->n, s, len);
+	f->n += len;
+}
+
+/* An array count of n: compact (n+1) when flexible, else int32. */
+static void fx_count(struct fx *f, uint64_t n, bool flexible)
+{
+	fx_put(f, flexible ? n + 1 : n, flexible ? 1 : 4);
+}
+
+/* Topics: [{TopicName __cluster_metadata, Partitions: [{PartitionIndex 0 */
+static void fx_topic(struct fx *f, bool flexible)
+{
+	fx_count(f, 1, flexible);
+	fx_str(f, "__cluster_metadata", flexible);
+	fx_count(f, 1, flexible);
+	fx_put(f, 0, 4);
+}
+
+/* Fields only the caller knows (from the connection and header). */
+static struct raft_msg qw_blank(const struct raft_msg *m)
+{
+	struct raft_msg d;
+	memset(&d, 0, sizeof d);
+	d.type = m->type;
+	d.to = m->to;
+	d.correlation_id = m->correlation_id;
+	if (m->type & 1) { /* responses carry no ids, no ClusterId */
+		d.from = m->from;
+		memcpy(d.cluster_id, m->cluster_id, sizeof d.cluster_id);
+		d.u.vote_resp.pre_vote = m->type == RAFT_VOTE_RESPONSE &&
+					 m->u.vote_resp.pre_vote;
+	}
+	return d;
+}
+
+/* encode(m) == f byte for byte, decode(f) == m, and every cut fails. */
+static void qw_check_fixture(const struct raft_msg *m, int16_t v, const struct fx *f)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(m, v, &b), KB_OK);
+	assert_int_equal(b.len, f->n);
+	assert_memory_equal(b.data, f->b, f->n);
+	kb_buf_fini(&b);
+	struct raft_msg d = qw_blank(m);
+	assert_int_equal(raft_wire_decode(v, f->b, f->n, &d), KB_OK);
+	assert_memory_equal(&d, m, sizeof d);
+	for (size_t cut = 0; cut < f->n; cut++) {
+		d = qw_blank(m);
+		assert_int_equal(raft_wire_decode(v, f->b, cut, &d), KB_ERR_PROTO);
+	}
+}
+
+static struct raft_msg qw_msg(enum raft_msg_type type, int32_t from, int32_t to)
+{
+	struct raft_msg m = ut_msg(type, from, to, 1, 5);
+	if (!(type & 1))
+		strcpy(m.cluster_id, "abc");
+	return m;
+}
+
+static void test_raft_wire_vote_fixtures(void **state)
+{
+	(void)state;
+	struct raft_msg q = qw_msg(RAFT_VOTE_REQUEST, 2, 1);
+	q.leader_id = RAFT_NO_ID;
+	q.u.vote_req = (struct raft_vote_request){5, 2, 4, 10, false};
+	for (int16_t v = 0; v <= 1; v++) {
+		struct fx f = {.n = 0};
+		fx_str(&f, "abc", true);  /* ClusterId */
+		if (v >= 1)
+			fx_put(&f, 1, 4);  /* VoterId */
+		fx_topic(&f, true);
+		fx_put(&f, 5, 4);          /* CandidateEpoch */
+		fx_put(&f, 2, 4);          /* CandidateId */
+		if (v >= 1)
+			fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 8);
+		fx_put(&f, 4, 4);          /* LastOffsetEpoch */
+		fx_put(&f, 10, 8);         /* LastOffset */
+		fx_put(&f, 0, 3);          /* tags: partition, topic, body */
+		qw_check_fixture(&q, v, &f);
+	}
+	struct raft_msg r = qw_msg(RAFT_VOTE_RESPONSE, 1, 2);
+	r.leader_id = RAFT_NO_ID;
+	r.u.vote_resp.vote_granted = true;
+	for (int16_t v = 0; v <= 1; v++) {
+		struct fx f = {.n = 0};
+		fx_put(&f, 0, 2);          /* ErrorCode */
+		fx_topic(&f, true);
+		fx_put(&f, 0, 2);          /* ErrorCode */
+		fx_put(&f, 0xffffffff, 4); /* LeaderId -1 */
+		fx_put(&f, 5, 4);          /* LeaderEpoch */
+		fx_put(&f, 1, 1);          /* VoteGranted */
+		fx_put(&f, 0, 3);
+		qw_check_fixture(&r, v, &f);
+	}
+}
+
+static void test_raft_wire_begin_quorum_epoch_fixtures(void **state)
+{
+	(void)state;
+	struct raft_msg q = qw_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 1, 2);
+	struct fx f = {.n = 0};
+	fx_str(&f, "abc", false);     /* v0: not flexible */
+	fx_topic(&f, false);
+	fx_put(&f, 1, 4);             /* LeaderId */
+	fx_put(&f, 5, 4);             /* LeaderEpoch */
+	qw_check_fixture(&q, 0, &f);
+	f.n = 0;
+	fx_str(&f, "abc", true);
+	fx_put(&f, 2, 4);             /* VoterId */
+	fx_topic(&f, true);
+	fx_put(&f, 0, 8), fx_put(&f, 0, 8); /* VoterDirectoryId */
+	fx_put(&f, 1, 4);
+	fx_put(&f, 5, 4);
+	fx_put(&f, 0, 2);             /* tags: partition, topic */
+	fx_put(&f, 1, 1);             /* LeaderEndpoints: [] */
+	fx_put(&f, 0, 1);
+	qw_check_fixture(&q, 1, &f);
+	struct raft_msg r = qw_msg(RAFT_BEGIN_QUORUM_EPOCH_RESPONSE, 2, 1);
+	r.error_code = KAFKA_ERR_FENCED_LEADER_EPOCH;
+	f.n = 0;
+	fx_put(&f, 0, 2);
+	fx_topic(&f, false);
+	fx_put(&f, KAFKA_ERR_FENCED_LEADER_EPOCH, 2);
+	fx_put(&f, 1, 4);
+	fx_put(&f, 5, 4);
+	qw_check_fixture(&r, 0, &f);
+}
+
+static void test_raft_wire_end_quorum_epoch_fixtures(void **state)
+{
+	(void)state;
+	struct raft_msg q = qw_msg(RAFT_END_QUORUM_EPOCH_REQUEST, 1, 2);
+	memset(q.cluster_id, 0, sizeof q.cluster_id); /* null ClusterId */
+	q.u.end_req.n_preferred_successors = 2;
+	q.u.end_req.preferred_successors[0] = 2;
+	q.u.end_req.preferred_successors[1] = 3;
+	struct fx f = {.n = 0};
+	fx_put(&f, 0xffff, 2);        /* ClusterId null */
+	fx_topic(&f, false);
+	fx_put(&f, 1, 4);
+	fx_put(&f, 5, 4);
+	fx_put(&f, 2, 4);             /* PreferredSuccessors */
+	fx_put(&f, 2, 4), fx_put(&f, 3, 4);
+	qw_check_fixture(&q, 0, &f);
+	f.n = 0;
+	fx_put(&f, 0, 1);             /* compact null */
+	fx_topic(&f, true);
+	fx_put(&f, 1, 4);
+	fx_put(&f, 5, 4);
+	fx_put(&f, 3, 1);             /* PreferredCandidates */
+	for (int i = 2; i <= 3; i++)
+		fx_put(&f, (uint64_t)i, 4), fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 1);
+	fx_put(&f, 0, 2);
+	fx_put(&f, 1, 1);             /* LeaderEndpoints: [] */
+	fx_put(&f, 0, 1);
+	qw_check_fixture(&q, 1, &f);
+	struct raft_msg r = qw_msg(RAFT_END_QUORUM_EPOCH_RESPONSE, 2, 1);
+	f.n = 0;
+	fx_put(&f, 0, 2);
+	fx_topic(&f, true);
+	fx_put(&f, 0, 2);
+	fx_put(&f, 1, 4);
+	fx_put(&f, 5, 4);
+	fx_put(&f, 0, 3);
+	qw_check_fixture(&r, 1, &f);
+	r.error_code = KAFKA_ERR_INCONSISTENT_CLUSTER_ID; /* top level, no topics */
+	r.leader_id = RAFT_NO_ID;
+	r.leader_epoch = -1;
+	f.n = 0;
+	fx_put(&f, KAFKA_ERR_INCONSISTENT_CLUSTER_ID, 2);
+	fx_put(&f, 1, 1);
+	fx_put(&f, 0, 1);
+	qw_check_fixture(&r, 1, &f);
+}
+
+/* Every message the core sends but Fetch goes through the wire unchanged. */
+static void qw_round_trip_outbox(const struct ut *u)
+{
+	for (int i = 0; i < u->n_out; i++) {
+		const struct raft_msg *m = &u->out[i].msg;
+		if (u->out[i].kind != RAFT_OUT_SEND || raft_wire_api_key(m->type) < 0 ||
+		    (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote))
+			continue;
+		for (int16_t v = 0; v <= 1; v++) {
+			struct kb_buf b;
+			kb_buf_init(&b);
+			assert_int_equal(raft_wire_encode(m, v, &b), KB_OK);
+			struct raft_msg d = qw_blank(m);
+			assert_int_equal(raft_wire_decode(v, b.data, b.len, &d), KB_OK);
+			assert_memory_equal(&d, m, sizeof d);
+			kb_buf_fini(&b);
+		}
+	}
+}
+
+static void test_raft_wire_core_messages_round_trip(void **state)
+{
+	(void)state;
+	struct ut a = {0}, b = {0};
+	ut_open(&a, 1, 3, NULL);
+	ut_tick(&a, 2000);
+	const struct raft_msg *pre = ut_sent(&a, RAFT_VOTE_REQUEST, 2);
+	struct kb_buf buf;
+	kb_buf_init(&buf);
+	assert_int_equal(raft_wire_encode(pre, 1, &buf), KB_ERR_INVAL); /* no PreVote in v0-1 */
+	kb_buf_fini(&buf);
+	struct raft_msg pv = *pre;
+	struct raft_msg ok = ut_answer(&pv, RAFT_VOTE_RESPONSE, RAFT_NO_ID, pv.leader_epoch);
+	ok.u.vote_resp = (struct raft_vote_response){true, true};
+	ut_step(&a, &ok);
+	qw_round_trip_outbox(&a); /* real Vote requests */
+	struct raft_msg vote = *ut_sent(&a, RAFT_VOTE_REQUEST, 2);
+	ut_open(&b, 2, 3, NULL);
+	ut_step(&b, &vote);
+	qw_round_trip_outbox(&b); /* Vote response */
+	ok = b.out[b.n_out - 1].msg;
+	ut_step(&a, &ok);
+	assert_int_equal(raft_state(a.r), RAFT_LEADER);
+	qw_round_trip_outbox(&a); /* BeginQuorumEpoch requests */
+	struct raft_msg begin = *ut_sent(&a, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 2);
+	ut_step(&b, &begin);
+	qw_round_trip_outbox(&b); /* BeginQuorumEpoch response */
+	assert_int_equal(raft_resign(a.r), KB_OK);
+	ut_drain(&a);
+	assert_non_null(ut_sent(&a, RAFT_END_QUORUM_EPOCH_REQUEST, 2));
+	qw_round_trip_outbox(&a); /* EndQuorumEpoch requests */
+	struct raft_msg end = *ut_sent(&a, RAFT_END_QUORUM_EPOCH_REQUEST, 2);
+	ut_step(&b, &end);
+	assert_non_null(ut_sent(&b, RAFT_END_QUORUM_EPOCH_RESPONSE, 1));
+	qw_round_trip_outbox(&b); /* EndQuorumEpoch response */
+	ut_close(&a);
+	ut_close(&b);
+}
+
+static void test_raft_wire_other_partition_is_an_error_code(void **state)
+{
+	(void)state;
+	struct fx f = {.n = 0};
+	fx_str(&f, "abc", true);
+	fx_count(&f, 1, true);
+	fx_str(&f, "__cluster_metadata", true);
+	fx_count(&f, 1, true);
+	fx_put(&f, 1, 4);             /* partition 1 */
+	fx_put(&f, 5, 4), fx_put(&f, 2, 4), fx_put(&f, 4, 4), fx_put(&f, 10, 8);
+	fx_put(&f, 0, 3);
+	struct raft_msg d = {.type = RAFT_VOTE_REQUEST};
+	assert_int_equal(raft_wire_decode(0, f.b, f.n, &d), KB_ERR_NOTFOUND);
+	assert_int_equal(d.error_code, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+	f.n = 0;
+	fx_count(&f, 1, true);
+	fx_str(&f, "orders", true);
+	fx_count(&f, 1, true);
+	fx_put(&f, 0, 4);
+	fx_put(&f, 0, 3);
+	assert_int_equal(raft_describe_quorum_request_decode(0, f.b, f.n), KB_ERR_NOTFOUND);
+	f.n = 0;
+	fx_count(&f, 9, true);        /* 9 topics in 0 bytes: bounded */
+	assert_int_equal(raft_describe_quorum_request_decode(0, f.b, f.n), KB_ERR_PROTO);
+}
+
+static void test_raft_wire_describe_quorum(void **state)
+{
+	(void)state;
+	struct fx f = {.n = 0};
+	fx_topic(&f, true);
+	fx_put(&f, 0, 3);
+	struct kb_buf b;
+	for (int16_t v = 0; v <= 2; v++) {
+		kb_buf_init(&b);
+		assert_int_equal(raft_describe_quorum_request_encode(v, &b), KB_OK);
+		assert_int_equal(b.len, f.n);
+		assert_memory_equal(b.data, f.b, f.n);
+		kb_buf_fini(&b);
+		assert_int_equal(raft_describe_quorum_request_decode(v, f.b, f.n), KB_OK);
+		for (size_t cut = 0; cut < f.n; cut++)
+			assert_int_equal(raft_describe_quorum_request_decode(v, f.b, cut), KB_ERR_PROTO);
+	}
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL); /* unattached: no leader, epoch 0 */
+	for (int16_t v = 0; v <= 2; v++) {
+		struct fx g = {.n = 0};
+		fx_put(&g, 0, 2);
+		if (v >= 2)
+			fx_put(&g, 0, 1);           /* ErrorMessage null */
+		fx_topic(&g, true);
+		fx_put(&g, 0, 2);
+		if (v >= 2)
+			fx_put(&g, 0, 1);
+		fx_put(&g, 0xffffffff, 4);      /* LeaderId */
+		fx_put(&g, 0, 4);               /* LeaderEpoch */
+		fx_put(&g, (uint64_t)raft_high_watermark(u.r), 8);
+		fx_put(&g, 4, 1);               /* CurrentVoters: 3 */
+		for (int id = 1; id <= 3; id++) {
+			fx_put(&g, (uint64_t)id, 4);
+			if (v >= 2)
+				fx_put(&g, 0, 8), fx_put(&g, 0, 8);
+			fx_put(&g, UINT64_MAX, 8);  /* LogEndOffset -1 */
+			if (v >= 1)
+				fx_put(&g, UINT64_MAX, 8), fx_put(&g, UINT64_MAX, 8);
+			fx_put(&g, 0, 1);
+		}
+		fx_put(&g, 1, 1);               /* Observers: [] */
+		fx_put(&g, 0, 2);
+		if (v >= 2)
+			fx_put(&g, 1, 1);       /* Nodes: [] */
+		fx_put(&g, 0, 1);
+		kb_buf_init(&b);
+		assert_int_equal(raft_describe_quorum_response_encode(u.r, 0, v, &b), KB_OK);
+		assert_int_equal(b.len, g.n);
+		assert_memory_equal(b.data, g.b, g.n);
+		kb_buf_fini(&b);
+		struct raft_quorum_info q;
+		assert_int_equal(raft_describe_quorum_response_decode(v, g.b, g.n, &q), KB_OK);
+		assert_int_equal(q.leader_id, RAFT_NO_ID);
+		assert_int_equal(q.n_voters, 3);
+		assert_int_equal(q.voter_ids[2], 3);
+		for (size_t cut = 0; cut < g.n; cut++)
+			assert_int_equal(raft_describe_quorum_response_decode(v, g.b, cut, &q),
+					 KB_ERR_PROTO);
+	}
+	ut_make_leader(&u, 3);
+	for (int16_t v = 0; v <= 2; v++) {
+		kb_buf_init(&b);
+		assert_int_equal(raft_describe_quorum_response_encode(u.r, 0, v, &b), KB_OK);
+		struct raft_quorum_info q;
+		assert_int_equal(raft_describe_quorum_response_decode(v, b.data, b.len, &q), KB_OK);
+		kb_buf_fini(&b);
+		assert_int_equal(q.leader_id, 1);
+		assert_int_equal(q.leader_epoch, raft_quorum(u.r).leader_epoch);
+		assert_int_equal(q.high_watermark, raft_high_watermark(u.r));
+		assert_int_equal(q.voter_end_offsets[0], u.log.n); /* the leader's own log */
+	}
+	ut_close(&u);
+}
+
+/* Random bytes and bit flips never crash a decoder. */
+static void test_raft_wire_garbage_never_crashes(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t buf[96];
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)(round % (int)sizeof buf);
+		for (size_t i = 0; i < len; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[i] = (uint8_t)(round & 1 ? x : x % 4); /* small bytes: plausible counts */
+		}
+		int16_t v = (int16_t)(round % 3);
+		struct raft_msg d = {.type = (enum raft_msg_type)(round % 6)};
+		int rc = raft_wire_decode(v > 1 ? 1 : v, buf, len, &d);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO || rc == KB_ERR_NOTFOUND);
+		struct raft_quorum_info q;
+		rc = raft_describe_quorum_response_decode(v, buf, len, &q);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO);
+		assert_true(q.n_voters <= RAFT_MAX_VOTERS);
+		rc = raft_describe_quorum_request_decode(v, buf, len);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO || rc == KB_ERR_NOTFOUND);
+	}
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -2612,6 +2995,13 @@ int main(void)
 		cmocka_unit_test(test_meta_image_configs_and_remove_topic),
 		cmocka_unit_test(test_meta_image_producer_ids_features_acls_scram),
 		cmocka_unit_test(test_meta_image_many_topics),
+		cmocka_unit_test(test_raft_wire_vote_fixtures),
+		cmocka_unit_test(test_raft_wire_begin_quorum_epoch_fixtures),
+		cmocka_unit_test(test_raft_wire_end_quorum_epoch_fixtures),
+		cmocka_unit_test(test_raft_wire_core_messages_round_trip),
+		cmocka_unit_test(test_raft_wire_other_partition_is_an_error_code),
+		cmocka_unit_test(test_raft_wire_describe_quorum),
+		cmocka_unit_test(test_raft_wire_garbage_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 07, fifth file — the KRaft RPCs as bytes on the wire.
+ *
+ * Concept:
+ *   The Raft core (07_raft.c) speaks in struct raft_msg. Between nodes
+ *   those messages travel as Kafka request and response bodies, and every
+ *   one of them names the single partition the quorum replicates,
+ *   __cluster_metadata-0. This file maps one to the other, field by field.
+ *
+ * Kafka:
+ *   messages/VoteRequest.json (52), BeginQuorumEpochRequest.json (53),
+ *   EndQuorumEpochRequest.json (54), DescribeQuorumRequest.json (55) and
+ *   their responses, every version they list; RaftUtil builds the
+ *   single-partition bodies. INCONSISTENT_CLUSTER_ID is a top-level error
+ *   with no topics; other errors sit in the partition.
+ *
+ * Interface:
+ *   - raft_wire_encode / raft_wire_decode: the body only (chapter 04 owns
+ *     the headers). Decode sets what the wire carries and keeps the rest
+ *     of *m (the caller's from/to/correlation_id, vote_resp.pre_vote).
+ *   - A request naming another topic or partition decodes to
+ *     KB_ERR_NOTFOUND with m->error_code UNKNOWN_TOPIC_OR_PARTITION.
+ *   - No handler is registered on a listener: the CONTROLLER listener
+ *     comes later and will call these.
+ *
+ * Invariants:
+ *   1. Every count and length is bounded by the bytes left before use.
+ *   2. Damaged bytes give KB_ERR_PROTO, never an assert; a body is whole
+ *      (no bytes left over).
+ *   3. decode(encode(m)) keeps every field the version carries.
+ *
+ * Simplifications:
+ *   The shared JSON lists Vote 0-1: KIP-996's PreVote field (v2) is not
+ *   there, so a pre-vote request cannot be encoded (KB_ERR_INVAL). KIP-853
+ *   fields (directory ids, endpoints) are written as defaults (zero uuid,
+ *   empty arrays) and skipped on read. DescribeQuorum reports no observers
+ *   and -1 for the fetch timestamps.
+ *
+ * See also: docs/07_quorum_wire.md, diagrams/07_quorum_wire.dot,
+ *   tests/07_raft_test.c ("KRaft RPCs on the wire"); read before: 07_raft.c,
+ *   04_codec.c. Uses chapters 00 (base) and 04 (codec).
+ */
+#include "07_quorum_wire.h"
+
+#include <string.h>
+
+#include "04_codec.h"
+
+/* Reads the fields of one partition after PartitionIndex into m. */
+typedef void (*raft_part_fn)(struct wire_reader *r, int16_t v, struct raft_msg *m);
+
+static bool raft_flexible(enum raft_msg_type t, int16_t v)
+{
+	return t <= RAFT_VOTE_RESPONSE || v >= 1; /* KAFKA: flexibleVersions */
+}
+
+static bool raft_is_request(enum raft_msg_type t) { return (t & 1) == 0; }
+
+int16_t raft_wire_api_key(enum raft_msg_type type)
+{
+	if (type >= RAFT_FETCH_REQUEST)
+		return -1;
+	return (int16_t)(52 + type / 2);
+}
+
+/* ---- Encoding ---- */
+
+/* Topics: [__cluster_metadata: [PartitionIndex 0 ...]]; the caller writes
+ * the partition's fields, then raft_end_partition. */
+static void raft_begin_partition(struct wire_writer *w)
+{
+	wire_write_array_len(w, 1);
+	wire_write_string(w, wire_str_c(RAFT_TOPIC));
+	wire_write_array_len(w, 1);
+	wire_write_i32(w, 0);
+}
+
+static void raft_end_partition(struct wire_writer *w)
+{
+	wire_write_tags(w); /* partition */
+	wire_write_tags(w); /* topic */
+}
+
+static void raft_write_cluster_id(struct wire_writer *w, const struct raft_msg *m)
+{
+	wire_write_string(w, wire_str_c(m->cluster_id[0] ? m->cluster_id : NULL));
+}
+
+static void raft_encode_vote_request(struct wire_writer *w, const struct raft_msg *m, int16_t v)
+{
+	const struct raft_vote_request *q = &m->u.vote_req;
+	struct wire_uuid zero = {{0}};
+	raft_write_cluster_id(w, m);
+	if (v >= 1)
+		wire_write_i32(w, m->to); /* VoterId */
+	raft_begin_partition(w);
+	wire_write_i32(w, q->candidate_epoch);
+	wire_write_i32(w, q->candidate_id);
+	if (v >= 1) {
+		wire_write_uuid(w, zero); /* CandidateDirectoryId */
+		wire_write_uuid(w, zero); /* VoterDirectoryId */
+	}
+	wire_write_i32(w, q->last_offset_epoch);
+	wire_write_i64(w, q->last_offset);
+	raft_end_partition(w);
+}
+
+/* BeginQuorumEpoch and EndQuorumEpoch requests share their start. */
+static void raft_encode_epoch_request(struct wire_writer *w, const struct raft_msg *m, int16_t v)
+{
+	struct wire_uuid zero = {{0}};
+	bool begin = m->type == RAFT_BEGIN_QUORUM_EPOCH_REQUEST;
+	raft_write_cluster_id(w, m);
+	if (begin && v >= 1)
+		wire_write_i32(w, m->to); /* VoterId */
+	raft_begin_partition(w);
+	if (begin && v >= 1)
+		wire_write_uuid(w, zero); /* VoterDirectoryId */
+	wire_write_i32(w, m->leader_id);
+	wire_write_i32(w, m->leader_epoch);
+	for (int i = 0; !begin && i < 2; i++) /* PreferredSuccessors / Candidates */
+		if ((i == 0) == (v == 0)) {
+			const struct raft_end_quorum_epoch_request *e = &m->u.end_req;
+			wire_write_array_len(w, e->n_preferred_successors);
+			for (int j = 0; j < e->n_preferred_successors; j++) {
+				wire_write_i32(w, e->preferred_successors[j]);
+				if (v >= 1) {
+					wire_write_uuid(w, zero);
+					wire_write_tags(w);
+				}
+			}
+		}
+	raft_end_partition(w);
+	if (v >= 1)
+		wire_write_array_len(w, 0); /* LeaderEndpoints */
+}
+
+/* The three responses: ErrorCode, then the partition's error and leader. */
+static void raft_encode_response(struct wire_writer *w, const struct raft_msg *m)
+{
+	if (m->error_code == KAFKA_ERR_INCONSISTENT_CLUSTER_ID) {
+		wire_write_i16(w, m->error_code); /* KAFKA: top level, no topics */
+		wire_write_array_len(w, 0);
+		return;
+	}
+	wire_write_i16(w, KAFKA_ERR_NONE);
+	raft_begin_partition(w);
+	wire_write_i16(w, m->error_code);
+	wire_write_i32(w, m->leader_id);
+	wire_write_i32(w, m->leader_epoch);
+	if (m->type == RAFT_VOTE_RESPONSE)
+		wire_write_bool(w, m->u.vote_resp.vote_granted);
+	raft_end_partition(w);
+}
+
+int raft_wire_encode(const struct raft_msg *m, int16_t version, struct kb_buf *out)
+{
+	if (raft_wire_api_key(m->type) < 0 || version < 0 || version > 1)
+		return KB_ERR_INVAL;
+	if (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote)
+		return KB_ERR_INVAL; /* SIMPLIFICATION: no PreVote field in v0-1 */
+	if (m->type == RAFT_END_QUORUM_EPOCH_REQUEST &&
+	    (m->u.end_req.n_preferred_successors < 0 ||
+	     m->u.end_req.n_preferred_successors > RAFT_MAX_VOTERS))
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, raft_flexible(m->type, version));
+	if (m->type == RAFT_VOTE_REQUEST)
+		raft_encode_vote_request(&w, m, version);
+	else if (raft_is_request(m->type))
+		raft_encode_epoch_request(&w, m, version);
+	else
+		raft_encode_response(&w, m);
+	wire_write_tags(&w);
+	return wire_writer_status(&w);
+}
+
+/* ---- Decoding ---- */
+
+static void raft_read_vote_request(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	struct raft_vote_request *q = &m->u.vote_req;
+	q->candidate_epoch = wire_read_i32(r);
+	q->candidate_id = wire_read_i32(r);
+	if (v >= 1) {
+		(void)wire_read_uuid(r); /* CandidateDirectoryId */
+		(void)wire_read_uuid(r); /* VoterDirectoryId */
+	}
+	q->last_offset_epoch = wire_read_i32(r);
+	q->last_offset = wire_read_i64(r);
+	q->pre_vote = false;
+	m->from = q->candidate_id;
+	m->leader_id = RAFT_NO_ID;           /* a candidate follows no one */
+	m->leader_epoch = q->candidate_epoch; /* its epoch */
+}
+
+static void raft_read_successors(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	struct raft_end_quorum_epoch_request *e = &m->u.end_req;
+	int32_t n = wire_read_array_len(r, v >= 1 ? 21 : 4);
+	if (n > RAFT_MAX_VOTERS)
+		r->err = true; /* more successors than a quorum has voters */
+	e->n_preferred_successors = 0;
+	for (int32_t i = 0; !r->err && i < n; i++) {
+		e->preferred_successors[e->n_preferred_successors++] = wire_read_i32(r);
+		if (v >= 1) {
+			(void)wire_read_uuid(r);
+			wire_read_tags(r);
+		}
+	}
+}
+
+static void raft_read_epoch_request(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	bool begin = m->type == RAFT_BEGIN_QUORUM_EPOCH_REQUEST;
+	if (begin && v >= 1)
+		(void)wire_read_uuid(r); /* VoterDirectoryId */
+	m->leader_id = wire_read_i32(r);
+	m->leader_epoch = wire_read_i32(r);
+	m->from = m->leader_id;
+	if (!begin)
+		raft_read_successors(r, v, m);
+}
+
+static void raft_read_response(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	(void)v;
+	m->error_code = wire_read_i16(r);
+	m->leader_id = wire_read_i32(r);
+	m->leader_epoch = wire_read_i32(r);
+	if (m->type == RAFT_VOTE_RESPONSE)
+		m->u.vote_resp.vote_granted = wire_read_bool(r);
+}
+
+/* Topics: reads every partition (into scratch unless it is the one), and
+ * returns true when the body names exactly __cluster_metadata-0. */
+static bool raft_read_topics(struct wire_reader *r, int16_t v, raft_part_fn fn,
+			     struct raft_msg *m)
+{
+	int32_t n_topics = wire_read_array_len(r, 3), n_parts_total = 0;
+	bool found = false;
+	for (int32_t t = 0; !r->err && t < n_topics; t++) {
+		bool ours = wire_str_eq(wire_read_string(r), RAFT_TOPIC);
+		int32_t n_parts = wire_read_array_len(r, 4);
+		for (int32_t p = 0; !r->err && p < n_parts; p++, n_parts_total++) {
+			int32_t index = wire_read_i32(r);
+			bool hit = ours && index == 0 && !found;
+			struct raft_msg scratch = *m;
+			if (fn)
+				fn(r, v, hit ? m : &scratch);
+			found |= hit;
+			wire_read_tags(r);
+		}
+		wire_read_tags(r);
+	}
+	return found && n_topics == 1 && n_parts_total == 1;
+}
+
+/* LeaderEndpoints (KIP-853): Name, Host, Port per entry; skipped. */
+static void raft_skip_endpoints(struct wire_reader *r)
+{
+	int32_t n = wire_read_array_len(r, 5);
+	for (int32_t i = 0; !r->err && i < n; i++) {
+		(void)wire_read_string(r);
+		(void)wire_read_string(r);
+		(void)wire_read_u16(r);
+		wire_read_tags(r);
+	}
+}
+
+static void raft_read_cluster_id(struct wire_reader *r, struct raft_msg *m)
+{
+	struct wire_str s = wire_read_nullable_string(r);
+	if (s.len > RAFT_CLUSTER_ID_MAX) {
+		r->err = true; /* no cluster.id is this long */
+		return;
+	}
+	memset(m->cluster_id, 0, sizeof m->cluster_id);
+	if (s.len > 0)
+		memcpy(m->cluster_id, s.p, (size_t)s.len);
+}
+
+/* The request/response prefix before Topics; returns the partition reader. */
+static raft_part_fn raft_read_prefix(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	if (!raft_is_request(m->type)) {
+		m->error_code = wire_read_i16(r);
+		return raft_read_response;
+	}
+	raft_read_cluster_id(r, m);
+	if (v >= 1 && m->type != RAFT_END_QUORUM_EPOCH_REQUEST)
+		m->to = wire_read_i32(r); /* VoterId */
+	return m->type == RAFT_VOTE_REQUEST ? raft_read_vote_request
+					    : raft_read_epoch_request;
+}
+
+int raft_wire_decode(int16_t version, const void *p, size_t len, struct raft_msg *m)
+{
+	if (raft_wire_api_key(m->type) < 0 || version < 0 || version > 1)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	wire_reader_init(&r, p, len, raft_flexible(m->type, version));
+	raft_part_fn fn = raft_read_prefix(&r, version, m);
+	int16_t top_error = raft_is_request(m->type) ? 0 : m->error_code;
+	bool found = raft_read_topics(&r, version, fn, m);
+	if (raft_is_request(m->type) && m->type != RAFT_VOTE_REQUEST && version >= 1)
+		raft_skip_endpoints(&r);
+	wire_read_tags(&r);
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	if (top_error != KAFKA_ERR_NONE && !found) {
+		m->error_code = top_error; /* KAFKA: a top-level error, no topics */
+		m->leader_id = RAFT_NO_ID;
+		m->leader_epoch = -1;
+		return KB_OK;
+	}
+	if (!found) {
+		m->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return raft_is_request(m->type) ? KB_ERR_NOTFOUND : KB_ERR_PROTO;
+	}
+	return KB_OK;
+}
+
+/* ---- DescribeQuorum (55): any client may ask who leads ---- */
+
+int raft_describe_quorum_request_encode(int16_t version, struct kb_buf *out)
+{
+	if (version < 0 || version > 2)
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, true);
+	raft_begin_partition(&w);
+	raft_end_partition(&w);
+	wire_write_tags(&w);
+	return wire_writer_status(&w);
+}
+
+int raft_describe_quorum_request_decode(int16_t version, const void *p, size_t len)
+{
+	if (version < 0 || version > 2)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	struct raft_msg scratch = {0};
+	wire_reader_init(&r, p, len, true);
+	bool found = raft_read_topics(&r, version, NULL, &scratch);
+	wire_read_tags(&r);
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	return found ? KB_OK : KB_ERR_NOTFOUND;
+}
+
+/* KAFKA: ReplicaState; the timestamps are not tracked (-1, the default). */
+static void raft_write_replica(struct wire_writer *w, int16_t v, int32_t id, int64_t leo)
+{
+	struct wire_uuid zero = {{0}};
+	wire_write_i32(w, id);
+	if (v >= 2)
+		wire_write_uuid(w, zero);
+	wire_write_i64(w, leo);
+	if (v >= 1) {
+		wire_write_i64(w, -1); /* LastFetchTimestamp */
+		wire_write_i64(w, -1); /* LastCaughtUpTimestamp */
+	}
+	wire_write_tags(w);
+}
+
+int raft_describe_quorum_response_encode(const struct raft *r, int16_t error_code,
+					 int16_t version, struct kb_buf *out)
+{
+	if (version < 0 || version > 2)
+		return KB_ERR_INVAL;
+	struct raft_quorum_state qs = raft_quorum(r);
+	struct wire_writer w;
+	wire_writer_init(&w, out, true);
+	wire_write_i16(&w, KAFKA_ERR_NONE);
+	if (version >= 2)
+		wire_write_string(&w, wire_str_c(NULL)); /* ErrorMessage */
+	raft_begin_partition(&w);
+	wire_write_i16(&w, error_code);
+	if (version >= 2)
+		wire_write_string(&w, wire_str_c(NULL));
+	wire_write_i32(&w, qs.leader_id);
+	wire_write_i32(&w, qs.leader_epoch);
+	wire_write_i64(&w, raft_high_watermark(r));
+	int32_t id;
+	int64_t leo;
+	int n = 0;
+	while (raft_voter_at(r, n, &id, &leo) == KB_OK)
+		n++;
+	wire_write_array_len(&w, n);
+	for (int i = 0; i < n && raft_voter_at(r, i, &id, &leo) == KB_OK; i++)
+		raft_write_replica(&w, version, id, leo);
+	wire_write_array_len(&w, 0); /* Observers */
+	raft_end_partition(&w);
+	if (version >= 2)
+		wire_write_array_len(&w, 0); /* Nodes */
+	wire_write_tags(&w);
+	return wire_writer_status(&w);
+}
+
+static void raft_read_replicas(struct wire_reader *r, int16_t v, struct raft_quorum_info *q,
+			       bool keep)
+{
+	int32_t n = wire_read_array_len(r, 13);
+	if (keep && n > RAFT_MAX_VOTERS)
+		r->err = true; /* more voters than a quorum may have */
+	for (int32_t i = 0; !r->err && i < n; i++) {
+		int32_t id = wire_read_i32(r);
+		if (v >= 2)
+			(void)wire_read_uuid(r);
+		int64_t leo = wire_read_i64(r);
+		if (v >= 1)
+			(void)wire_read_raw(r, 16); /* the two timestamps */
+		wire_read_tags(r);
+		if (keep) {
+			q->voter_ids[i] = id;
+			q->voter_end_offsets[i] = leo;
+			q->n_voters = i + 1;
+		}
+	}
+}
+
+/* Nodes (v2): NodeId and its Listeners (Name, Host, Port); skipped. */
+static void raft_skip_nodes(struct wire_reader *r)
+{
+	int32_t n = wire_read_array_len(r, 6);
+	for (int32_t i = 0; !r->err && i < n; i++) {
+		(void)wire_read_i32(r);
+		raft_skip_endpoints(r);
+		wire_read_tags(r);
+	}
+}
+
+/* One DescribeQuorum partition; the caller checked it is ours. */
+static void raft_read_quorum_partition(struct wire_reader *r, int16_t v,
+				       struct raft_quorum_info *q)
+{
+	q->error_code = wire_read_i16(r);
+	if (v >= 2)
+		(void)wire_read_nullable_string(r);
+	q->leader_id = wire_read_i32(r);
+	q->leader_epoch = wire_read_i32(r);
+	q->high_watermark = wire_read_i64(r);
+	raft_read_replicas(r, v, q, true);
+	raft_read_replicas(r, v, q, false); /* Observers */
+	wire_read_tags(r);
+}
+
+int raft_describe_quorum_response_decode(int16_t version, const void *p, size_t len,
+					 struct raft_quorum_info *q)
+{
+	if (version < 0 || version > 2)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	memset(q, 0, sizeof *q);
+	wire_reader_init(&r, p, len, true);
+	int16_t top = wire_read_i16(&r);
+	if (version >= 2)
+		(void)wire_read_nullable_string(&r);
+	int32_t n_topics = wire_read_array_len(&r, 3);
+	if (n_topics > 1 || (n_topics == 0 && top == KAFKA_ERR_NONE))
+		return KB_ERR_PROTO;
+	if (n_topics == 1 && !r.err) {
+		bool ours = wire_str_eq(wire_read_string(&r), RAFT_TOPIC);
+		if (!ours || wire_read_array_len(&r, 4) != 1 || wire_read_i32(&r) != 0)
+			return KB_ERR_PROTO;
+		raft_read_quorum_partition(&r, version, q);
+		wire_read_tags(&r);
+	}
+	if (version >= 2)
+		raft_skip_nodes(&r);
+	wire_read_tags(&r);
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	if (top != KAFKA_ERR_NONE)
+		q->error_code = top;
+	return KB_OK;
+}
