@@ -45,6 +45,7 @@
 
 #include <string.h>
 
+#include "00_base.h"
 #include "04_codec.h"
 
 /* Reads the fields of one partition after PartitionIndex into m. */
