@@ -107,6 +107,22 @@ static void raft_encode_vote_request(struct wire_writer *w, const struct raft_ms
 	raft_end_partition(w);
 }
 
+/* KAFKA: PreferredSuccessors ([]int32, v0) became PreferredCandidates
+ * ([]ReplicaInfo: CandidateId, CandidateDirectoryId, v1+). */
+static void raft_write_successors(struct wire_writer *w,
+				  const struct raft_end_quorum_epoch_request *e, int16_t v)
+{
+	struct wire_uuid zero = {{0}};
+	wire_write_array_len(w, e->n_preferred_successors);
+	for (int i = 0; i < e->n_preferred_successors; i++) {
+		wire_write_i32(w, e->preferred_successors[i]);
+		if (v >= 1) {
+			wire_write_uuid(w, zero);
+			wire_write_tags(w);
+		}
+	}
+}
+
 /* BeginQuorumEpoch and EndQuorumEpoch requests share their start. */
 static void raft_encode_epoch_request(struct wire_writer *w, const struct raft_msg *m, int16_t v)
 {
@@ -120,18 +136,8 @@ static void raft_encode_epoch_request(struct wire_writer *w, const struct raft_m
 		wire_write_uuid(w, zero); /* VoterDirectoryId */
 	wire_write_i32(w, m->leader_id);
 	wire_write_i32(w, m->leader_epoch);
-	for (int i = 0; !begin && i < 2; i++) /* PreferredSuccessors / Candidates */
-		if ((i == 0) == (v == 0)) {
-			const struct raft_end_quorum_epoch_request *e = &m->u.end_req;
-			wire_write_array_len(w, e->n_preferred_successors);
-			for (int j = 0; j < e->n_preferred_successors; j++) {
-				wire_write_i32(w, e->preferred_successors[j]);
-				if (v >= 1) {
-					wire_write_uuid(w, zero);
-					wire_write_tags(w);
-				}
-			}
-		}
+	if (!begin)
+		raft_write_successors(w, &m->u.end_req, v);
 	raft_end_partition(w);
 	if (v >= 1)
 		wire_write_array_len(w, 0); /* LeaderEndpoints */
