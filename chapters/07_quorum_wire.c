@@ -316,10 +316,12 @@ int raft_wire_decode(int16_t version, const void *p, size_t len, struct raft_msg
 	wire_read_tags(&r);
 	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
 		return KB_ERR_PROTO;
-	if (top_error != KAFKA_ERR_NONE && !found) {
-		m->error_code = top_error; /* KAFKA: a top-level error, no topics */
-		m->leader_id = RAFT_NO_ID;
-		m->leader_epoch = -1;
+	if (top_error != KAFKA_ERR_NONE) {
+		m->error_code = top_error; /* KAFKA: a top-level error wins */
+		if (!found) {
+			m->leader_id = RAFT_NO_ID;
+			m->leader_epoch = -1;
+		}
 		return KB_OK;
 	}
 	if (!found) {

@@ -2826,6 +2826,15 @@ static void test_raft_wire_other_partition_is_an_error_code(void **state)
 	struct raft_msg d = {.type = RAFT_VOTE_REQUEST};
 	assert_int_equal(raft_wire_decode(0, f.b, f.n, &d), KB_ERR_NOTFOUND);
 	assert_int_equal(d.error_code, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+	f.n = 0; /* a top-level error wins over the partition's */
+	fx_put(&f, KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED, 2);
+	fx_topic(&f, true);
+	fx_put(&f, 0, 2), fx_put(&f, 1, 4), fx_put(&f, 5, 4), fx_put(&f, 1, 1);
+	fx_put(&f, 0, 3);
+	d = (struct raft_msg){.type = RAFT_VOTE_RESPONSE};
+	assert_int_equal(raft_wire_decode(1, f.b, f.n, &d), KB_OK);
+	assert_int_equal(d.error_code, KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED);
+	assert_int_equal(d.leader_epoch, 5);
 	f.n = 0;
 	fx_count(&f, 1, true);
 	fx_str(&f, "orders", true);
