@@ -65,27 +65,34 @@ def produce(b, records, codec):
     return acked
 
 
-def consume(b, timeout=30):
-    """Every record of partition 0 from the beginning to the end:
-    {offset: (key, value)}."""
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "compaction",
-                  "enable.auto.commit": False, "enable.partition.eof": True})
-    c.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
+def read_partition(b, topic, timeout, **conf):
+    """Every record of the topic's partition 0 from the beginning to the
+    end, as confluent-kafka messages: {offset: message}."""
+    c = Consumer(dict({"bootstrap.servers": b.bootstrap, "group.id": topic,
+                       "enable.auto.commit": False,
+                       "enable.partition.eof": True}, **conf))
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     got = {}
     deadline = time.time() + timeout
     while time.time() < deadline:
-        msgs = c.consume(5000, 0.2)
+        msgs = c.consume(1000, 0.2)
         if any(m.error() and m.error().code() == KafkaError._PARTITION_EOF
                for m in msgs):
             break
         for m in msgs:
             if m.error():
                 raise AssertionError("consume: %s" % m.error())
-            got[m.offset()] = (m.key(), m.value())
+            got[m.offset()] = m
     else:
         raise AssertionError("no end of partition in %ds" % timeout)
     c.close()
     return got
+
+
+def consume(b, timeout=30):
+    """Every record of the table: {offset: (key, value)}."""
+    return {off: (m.key(), m.value())
+            for off, m in read_partition(b, TOPIC, timeout).items()}
 
 
 def partition_dir(b):
@@ -362,23 +369,8 @@ def produce_bombs(b):
 
 def consume_bombs(b, timeout=60):
     """{offset: key} of every record of the bombs topic."""
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bombs",
-                  "enable.auto.commit": False, "enable.partition.eof": True,
-                  "fetch.max.bytes": 64 << 20})
-    c.assign([TopicPartition(BOMB_TOPIC, 0, OFFSET_BEGINNING)])
-    got = {}
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        msgs = c.consume(1000, 0.2)
-        if any(m.error() and m.error().code() == KafkaError._PARTITION_EOF
-               for m in msgs):
-            break
-        for m in msgs:
-            if m.error():
-                raise AssertionError("consume: %s" % m.error())
-            got[m.offset()] = m.key()
-    c.close()
-    return got
+    got = read_partition(b, BOMB_TOPIC, timeout, **{"fetch.max.bytes": 64 << 20})
+    return {off: m.key() for off, m in got.items()}
 
 
 if __name__ == "__main__":
