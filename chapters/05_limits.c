@@ -141,8 +141,8 @@ void net_listeners_arm(struct net_server *srv, bool on)
 	srv->accepting = on;
 	for (int i = 0; i < srv->nlisteners; i++) {
 		struct epoll_event ev = {.events = on ? EPOLLIN : 0,
-					 .data.ptr = &srv->listeners[i]};
-		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].fd, &ev);
+					 .data.ptr = &srv->listeners[i].src};
+		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].src.fd, &ev);
 	}
 }
 

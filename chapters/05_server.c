@@ -11,16 +11,20 @@
  * Kafka: SocketServer (Acceptor, Processors), KafkaApis' dispatch by
  *   ApiKeys, RequestChannel muting a channel while a request is in flight.
  *   Config: socket.request.max.bytes, connections.max.idle.ms (limits:
- *   05_limits.c). ApiVersions (key 18) is answered here.
+ *   05_limits.c). ApiVersions (key 18) is answered here. Listeners have a role
+ *   (BROKER, CONTROLLER: controller.listener.names), each its own APIs.
  * Interface:
- *   - net_server_new, net_register every api, net_listen, then net_run on
- *     one thread; net_stop (any thread, a signal handler) ends net_run.
+ *   - net_server_new, net_register every api (on its listeners), then
+ *     net_listen / net_listen_at, then net_run on one thread; net_stop
+ *     (any thread, a signal handler) ends net_run.
  *   - Handlers, net_park, net_wake and timers run on the reactor thread.
  *   - A handler returns KB_OK, NET_PARKED, NET_NO_RESPONSE or KB_ERR_PROTO.
  * Invariants (net_check asserts them after every reactor turn):
  *   1. Responses leave in request order: a parked connection is muted.
  *   2. No buffer is sized from a peer's length before it is checked.
- *   3. ApiVersions advertises exactly the dispatch table.
+ *   3. A request is dispatched through the table of the listener it came
+ *      in on (a key not there closes it); ApiVersions advertises that
+ *      table exactly.
  *   4. Bad bytes from a peer close that connection only; no assert.
  *   5. A connection over the output cap (unsent bytes or descriptors,
  *      net_conn_output_full) is not read until it drains.
@@ -75,10 +79,10 @@
 static int listener_bind(const struct addrinfo *ai);
 static int reactor_timeout_ms(const struct net_server *srv);
 static void reactor_event(struct net_server *srv, struct epoll_event *ev);
-static void accept_all(struct net_server *srv, int lfd);
+static void accept_all(struct net_server *srv, struct net_listener *l);
 static bool accept_transient(int err);
-static int conn_new(struct net_server *srv, int fd, const char *peer,
-		    const char *host);
+static struct net_conn *conn_new(struct net_server *srv, int fd,
+				 const char *peer, const char *host);
 static void conn_on_readable(struct net_conn *c);
 static void conn_process(struct net_conn *c);
 static void conn_fail(struct net_conn *c);
@@ -88,14 +92,16 @@ static bool conn_reading(const struct net_conn *c);
 static int conn_dispatch(struct net_conn *c, const uint8_t *frame,
 			 size_t size);
 static const struct net_api *api_lookup(const struct net_server *srv,
-					const struct wire_request_header *h);
+					const struct net_request *req);
+static int api_unserved(const struct net_conn *c,
+			const struct wire_request_header *h);
 static int conn_after_handler(struct net_conn *c,
 			      const struct net_request *req,
 			      struct net_out *out, int rc);
 static int handle_api_versions(struct net_request *req,
 			       struct net_response *resp);
 static bool software_name_valid(struct wire_str s);
-static int api_versions_unsupported(const struct net_server *srv,
+static int api_versions_unsupported(const struct net_api *self,
 				    struct net_response *resp);
 static void sweep_connections(void *ctx, int64_t now_ms);
 static void conn_send(struct net_conn *c);
@@ -103,6 +109,7 @@ static void conn_update_events(struct net_conn *c);
 static void process_ready(struct net_server *srv);
 static void conn_close(struct net_conn *c);
 static void reap_closed(struct net_server *srv);
+static void api_tables_check(const struct net_server *srv);
 static ssize_t plain_read(struct net_conn *c, void *buf, size_t len);
 static ssize_t plain_writev(struct net_conn *c, const struct iovec *iov,
 			    int n);
@@ -155,8 +162,10 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 	}
 	int64_t sweep = KB_MIN(cfg->idle_ms, cfg->frame_timeout_ms) / 2;
 	sweep = KB_MAX(1, KB_MIN(sweep, NET_SWEEP_MAX_MS));
+	/* KAFKA: every listener answers ApiVersions, with its own table. */
 	struct net_api api_versions = {WIRE_API_API_VERSIONS, 0, 4,
-				       handle_api_versions, srv};
+				       handle_api_versions, srv,
+				       (1u << NET_LISTENER_KINDS) - 1};
 	int rc = net_register(srv, &api_versions);
 	if (rc == KB_OK)
 		rc = net_every(srv, sweep,
@@ -169,11 +178,24 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 	return KB_OK;
 }
 
-/* Listen on host:port; several listeners may share one reactor. */
+/* A BROKER listener: what a single-node broker serves its clients on. */
 int net_listen(struct net_server *srv, const char *host, int port,
 	       int *bound_port)
 {
-	if (srv->nlisteners == NET_MAX_LISTENERS || port < 0 || port > 65535)
+	struct net_endpoint ep = {host, port, NET_LISTENER_BROKER};
+	return net_listen_at(srv, &ep, bound_port);
+}
+
+/* Listen on ep; several listeners, of either kind, share one reactor.
+ * KAFKA: SocketServer starts one Acceptor per entry of `listeners`, the
+ * controller.listener.names among them. */
+int net_listen_at(struct net_server *srv, const struct net_endpoint *ep,
+		  int *bound_port)
+{
+	const char *host = ep->host;
+	int port = ep->port;
+	if (srv->nlisteners == NET_MAX_LISTENERS || port < 0 || port > 65535 ||
+	    (unsigned)ep->kind >= NET_LISTENER_KINDS)
 		return KB_ERR_INVAL;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
@@ -191,8 +213,8 @@ int net_listen(struct net_server *srv, const char *host, int port,
 	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
 		fd = listener_bind(ai);
 	freeaddrinfo(res);
-	struct net_source *l = &srv->listeners[srv->nlisteners];
-	*l = (struct net_source){NET_SRC_LISTENER, fd};
+	struct net_listener *l = &srv->listeners[srv->nlisteners];
+	*l = (struct net_listener){{NET_SRC_LISTENER, fd}, ep->kind};
 	struct epoll_event ev = {.events = srv->accepting ? EPOLLIN : 0,
 				 .data.ptr = l};
 	if (fd < 0 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -307,7 +329,7 @@ static void reactor_event(struct net_server *srv, struct epoll_event *ev)
 			srv->stopping = true;
 		break;
 	case NET_SRC_LISTENER:
-		accept_all(srv, s->fd);
+		accept_all(srv, (struct net_listener *)s);
 		break;
 	case NET_SRC_CONN: {
 		struct net_conn *c = (struct net_conn *)s;
@@ -330,8 +352,9 @@ static void reactor_event(struct net_server *srv, struct epoll_event *ev)
 /* Take every pending connection. KAFKA: at max.connections the acceptor
  * stops taking connections until one closes (they wait in the backlog);
  * over max.connections.per.ip a new connection is closed at once. */
-static void accept_all(struct net_server *srv, int lfd)
+static void accept_all(struct net_server *srv, struct net_listener *l)
 {
+	int lfd = l->src.fd;
 	while (srv->accepting) {
 		if (srv->nconns >= srv->cfg.max_connections) {
 			net_listeners_arm(srv, false); /* until one closes */
@@ -357,8 +380,12 @@ static void accept_all(struct net_server *srv, int lfd)
 		} else {
 			snprintf(peer, sizeof peer, "%s:%s", host, serv);
 		}
-		if (!net_accept_admit(srv, host, peer) ||
-		    conn_new(srv, fd, peer, host) != KB_OK)
+		struct net_conn *c = NULL;
+		if (net_accept_admit(srv, host, peer))
+			c = conn_new(srv, fd, peer, host);
+		if (c)
+			c->listener = l->kind; /* INVARIANT 3: its table */
+		else
 			close(fd);
 	}
 }
@@ -379,7 +406,7 @@ static bool accept_transient(int err)
 }
 
 /* Serve a socket someone else connected (a socketpair end in tests and
- * the fuzzer) exactly like an accepted one. takes: fd. */
+ * the fuzzer) exactly like one accepted on a BROKER listener. takes: fd. */
 int net_adopt(struct net_server *srv, int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
@@ -389,20 +416,24 @@ int net_adopt(struct net_server *srv, int fd)
 	}
 	char peer[NET_PEER_LEN];
 	snprintf(peer, sizeof peer, "adopted fd %d", fd);
-	int rc = conn_new(srv, fd, peer, "");
-	if (rc != KB_OK)
+	if (!conn_new(srv, fd, peer, "")) {
 		close(fd);
-	return rc;
+		return KB_ERR_IO;
+	}
+	return KB_OK;
 }
 
-/* returns a connection owned by srv->conns (freed by reap_closed).
- * host: the numeric address, "" when unknown. */
-static int conn_new(struct net_server *srv, int fd, const char *peer,
-		    const char *host)
+/* returns a connection owned by srv->conns (freed by reap_closed), on a
+ * BROKER listener until the caller says otherwise; NULL if it could not
+ * be set up. host: the numeric address, "" when unknown. */
+static struct net_conn *conn_new(struct net_server *srv, int fd,
+				 const char *peer, const char *host)
 {
 	struct net_conn *c = calloc(1, sizeof *c);
-	if (!c)
-		return KB_ERR_NOMEM;
+	if (!c) {
+		KB_ERROR("no memory for connection %s", peer);
+		return NULL;
+	}
 	*c = (struct net_conn){.src = {NET_SRC_CONN, fd}, .srv = srv,
 			       .tp = &net_plaintext, .events = EPOLLIN,
 			       .last_active_ms = kb_mono_ms()};
@@ -415,7 +446,7 @@ static int conn_new(struct net_server *srv, int fd, const char *peer,
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		KB_ERROR("epoll_ctl add %s: %s", peer, strerror(errno));
 		free(c);
-		return KB_ERR_IO;
+		return NULL;
 	}
 	c->next = srv->conns;
 	if (srv->conns)
@@ -423,7 +454,7 @@ static int conn_new(struct net_server *srv, int fd, const char *peer,
 	srv->conns = c;
 	srv->nconns++;
 	KB_DEBUG("accepted %s (%s)", peer, c->tp->name);
-	return KB_OK;
+	return c;
 }
 
 /* ---- Framing ---- */
@@ -536,19 +567,29 @@ static bool conn_reading(const struct net_conn *c)
 
 /* ---- Dispatch ---- */
 
-/* Serve api_key in [min_version, max_version]; one row per key (a row
- * whose fn is NULL is not registered). */
+/* Serve api_key in [min_version, max_version] on each listener kind in
+ * api->listeners; one row per key and listener (a row whose fn is NULL
+ * is not registered), so Fetch may have one handler per listener. */
 int net_register(struct net_server *srv, const struct net_api *api)
 {
 	int16_t key = api->api_key;
+	unsigned mask = api->listeners ? api->listeners
+				       : 1u << NET_LISTENER_BROKER;
 	if (key < 0 || key >= WIRE_API_COUNT || !wire_api_name(key) ||
 	    !api->fn || api->min_version < 0 ||
-	    api->min_version > api->max_version)
+	    api->min_version > api->max_version ||
+	    mask >= 1u << NET_LISTENER_KINDS)
 		return KB_ERR_INVAL;
-	if (srv->apis[key].fn)
-		return KB_ERR_EXISTS;
-	srv->apis[key] = *api;
-	srv->napis++;
+	for (int kind = 0; kind < NET_LISTENER_KINDS; kind++)
+		if (mask & (1u << kind) && srv->apis[kind][key].fn)
+			return KB_ERR_EXISTS;
+	for (int kind = 0; kind < NET_LISTENER_KINDS; kind++) {
+		if (!(mask & (1u << kind)))
+			continue;
+		srv->apis[kind][key] = *api;
+		srv->apis[kind][key].listeners = (uint8_t)mask;
+		srv->napis[kind]++;
+	}
 	return KB_OK;
 }
 
@@ -558,7 +599,8 @@ int net_register(struct net_server *srv, const struct net_api *api)
 static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 {
 	struct net_request req = {.srv = c->srv, .conn = c,
-				  .received_ns = kb_mono_ns()};
+				  .received_ns = kb_mono_ns(),
+				  .listener = c->listener};
 	wire_reader_init(&req.body, frame, size, false);
 	if (wire_read_request_header(&req.body, &req.header) != KB_OK) {
 		KB_WARN("closing %s: bad request header (api key %d, version %d, "
@@ -566,15 +608,9 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 			req.header.api_version, size);
 		return KB_ERR_PROTO;
 	}
-	const struct net_api *api = api_lookup(c->srv, &req.header);
-	if (!api) {
-		struct wire_str id = req.header.client_id;
-		KB_WARN("closing %s: unsupported api key %d version %d "
-			"(client id %.*s)", c->peer, req.header.api_key,
-			req.header.api_version, id.len > 0 ? (int)id.len : 0,
-			id.len > 0 ? id.p : "");
-		return KB_ERR_PROTO;
-	}
+	const struct net_api *api = api_lookup(c->srv, &req);
+	if (!api)
+		return api_unserved(c, &req.header);
 	req.ctx = api->ctx;
 	struct net_out *out = net_out_new(&req.header);
 	if (!out) {
@@ -586,20 +622,39 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 	return conn_after_handler(c, &req, out, rc);
 }
 
-/* INVARIANT 3: the row for this key, if it covers this version. */
+/* INVARIANT 3: the row for this key in the table of the listener the
+ * request arrived on, if it covers this version. */
 static const struct net_api *api_lookup(const struct net_server *srv,
-					const struct wire_request_header *h)
+					const struct net_request *req)
 {
+	const struct wire_request_header *h = &req->header;
 	if (h->api_key < 0 || h->api_key >= WIRE_API_COUNT ||
-	    !srv->apis[h->api_key].fn)
+	    !srv->apis[req->listener][h->api_key].fn)
 		return NULL;
-	const struct net_api *a = &srv->apis[h->api_key];
+	const struct net_api *a = &srv->apis[req->listener][h->api_key];
 	/* KAFKA: ApiVersions is answered at any version (RequestContext). */
 	if (h->api_key == WIRE_API_API_VERSIONS)
 		return a;
 	if (h->api_version < a->min_version || h->api_version > a->max_version)
 		return NULL;
 	return a;
+}
+
+/* KAFKA: a key or version the listener does not enable is an
+ * InvalidRequestException in the Processor ("Received request api key
+ * ... which is not enabled"): the connection is closed, nothing else. */
+static int api_unserved(const struct net_conn *c,
+			const struct wire_request_header *h)
+{
+	static const char *const kind_name[NET_LISTENER_KINDS] = {
+		[NET_LISTENER_BROKER] = "broker",
+		[NET_LISTENER_CONTROLLER] = "controller"};
+	struct wire_str id = h->client_id;
+	KB_WARN("closing %s: unsupported api key %d version %d (client id "
+		"%.*s) on the %s listener", c->peer, h->api_key,
+		h->api_version, id.len > 0 ? (int)id.len : 0,
+		id.len > 0 ? id.p : "", kind_name[c->listener]);
+	return KB_ERR_PROTO;
 }
 
 /* What the handler's return means. net_park cleared c->dispatching when
@@ -644,18 +699,19 @@ uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b)
 
 /* ---- ApiVersions ---- */
 
-/* KAFKA: ApiVersionsResponse.json, built from the dispatch table so the
- * broker advertises exactly what it serves. v1+ add throttle_time_ms; v3+
- * are flexible (compact array, a tag section per entry and at the end),
- * with no tagged fields at all (CLIENTS.md §5). */
+/* KAFKA: ApiVersionsResponse.json, built from the dispatch table of the
+ * listener asked, so each listener advertises exactly what it serves
+ * (ApiVersionManager). v1+ add throttle_time_ms; v3+ are flexible
+ * (compact array, a tag section per entry and at the end), with no
+ * tagged fields at all (CLIENTS.md §5). */
 static int handle_api_versions(struct net_request *req,
 			       struct net_response *resp)
 {
-	const struct net_server *srv = req->srv;
-	const struct net_api *self = &srv->apis[WIRE_API_API_VERSIONS];
+	const struct net_api *table = req->srv->apis[req->listener];
+	const struct net_api *self = &table[WIRE_API_API_VERSIONS];
 	int16_t version = req->header.api_version;
 	if (version < self->min_version || version > self->max_version)
-		return api_versions_unsupported(srv, resp);
+		return api_versions_unsupported(self, resp);
 	bool valid = true;
 	if (req->body.flexible) { /* ClientSoftwareName, ...Version, tags */
 		valid = software_name_valid(wire_read_string(&req->body));
@@ -666,13 +722,13 @@ static int handle_api_versions(struct net_request *req,
 		return KB_ERR_PROTO;
 	struct wire_writer *w = &resp->w;
 	wire_write_i16(w, valid ? KAFKA_ERR_NONE : KAFKA_ERR_INVALID_REQUEST);
-	wire_write_array_len(w, valid ? srv->napis : 0);
+	wire_write_array_len(w, valid ? req->srv->napis[req->listener] : 0);
 	for (int16_t key = 0; valid && key < WIRE_API_COUNT; key++) {
-		if (!srv->apis[key].fn)
+		if (!table[key].fn)
 			continue;
 		wire_write_i16(w, key);
-		wire_write_i16(w, srv->apis[key].min_version);
-		wire_write_i16(w, srv->apis[key].max_version);
+		wire_write_i16(w, table[key].min_version);
+		wire_write_i16(w, table[key].max_version);
 		wire_write_tags(w);
 	}
 	if (version >= 1)
@@ -702,10 +758,9 @@ static bool software_name_valid(struct wire_str s)
 /* KAFKA: a version we do not know gets the v0 body every client can read
  * (header v0 too): UNSUPPORTED_VERSION and our own ApiVersions range, so
  * the client retries at a version inside it (KIP-511). */
-static int api_versions_unsupported(const struct net_server *srv,
+static int api_versions_unsupported(const struct net_api *self,
 				    struct net_response *resp)
 {
-	const struct net_api *self = &srv->apis[WIRE_API_API_VERSIONS];
 	struct wire_writer *w = &resp->w;
 	w->flexible = false;
 	wire_write_i16(w, KAFKA_ERR_UNSUPPORTED_VERSION);
@@ -846,7 +901,7 @@ void net_server_free(struct net_server *srv)
 		conn_close(srv->conns); /* cancels every parked op */
 	reap_closed(srv);
 	for (int i = 0; i < srv->nlisteners; i++)
-		close(srv->listeners[i].fd);
+		close(srv->listeners[i].src.fd);
 	net_limits_fini(srv);
 	if (srv->stop.fd >= 0)
 		close(srv->stop.fd);
@@ -872,6 +927,24 @@ static ssize_t plain_writev(struct net_conn *c, const struct iovec *iov, int n)
 
 int net_connection_count(const struct net_server *srv) { return srv->nconns; }
 
+/* INVARIANT 3: each listener's row count is what ApiVersions says, and
+ * every listener answers ApiVersions. */
+static void api_tables_check(const struct net_server *srv)
+{
+	for (int kind = 0; kind < NET_LISTENER_KINDS; kind++) {
+		int rows = 0;
+		for (int key = 0; key < WIRE_API_COUNT; key++) {
+			const struct net_api *a = &srv->apis[kind][key];
+			rows += a->fn != NULL;
+			assert(!a->fn || (a->api_key == key &&
+					  a->listeners & (1u << kind)));
+		}
+		assert(rows == srv->napis[kind]);
+		assert(srv->apis[kind][WIRE_API_API_VERSIONS].fn);
+		(void)rows;
+	}
+}
+
 /* Every invariant of the three files, asserted: once per reactor turn in
  * debug builds, and by the tests once the reactor has stopped. */
 void net_check(const struct net_server *srv)
@@ -885,9 +958,11 @@ void net_check(const struct net_server *srv)
 		assert(!!(c->events & EPOLLIN) == conn_reading(c) || c->ready);
 		assert(!!(c->events & EPOLLOUT) == !!c->out_head || c->ready);
 		assert(c->in_pos <= c->in.len);
+		assert((unsigned)c->listener < NET_LISTENER_KINDS);
 		kb_buf_check(&c->in);
 	}
 	assert(n == srv->nconns);
+	api_tables_check(srv);
 	for (const struct net_conn *c = srv->closed; c; c = c->next) {
 		/* INVARIANT 6: a closed connection holds nothing. */
 		assert(c->closing && c->src.fd < 0 && !c->parked);

@@ -35,6 +35,18 @@ struct net_server;
 struct net_conn;
 struct net_delayed;
 
+/* KAFKA: a listener's role. The CONTROLLER listener serves only the
+ * controller's APIs; the broker listener the clients' and brokers'. */
+enum net_listener_kind { NET_LISTENER_BROKER = 0, NET_LISTENER_CONTROLLER = 1 };
+#define NET_LISTENER_KINDS 2
+
+/* Where to listen, and for whom (KAFKA: one entry of `listeners`). */
+struct net_endpoint {
+	const char *host; /* numeric or a name; NULL or "": every address */
+	int port;         /* 0: any free port */
+	enum net_listener_kind kind;
+};
+
 /* One row of max.connections.per.ip.overrides: a numeric address. */
 struct net_ip_limit {
 	char host[NET_HOST_MAX]; /* "127.0.0.1", "::1" */
@@ -66,6 +78,7 @@ struct net_request {
 	struct wire_request_header header; /* client_id views the frame */
 	struct wire_reader body;           /* over the rest of the frame */
 	int64_t received_ns;               /* kb_mono_ns() when it arrived */
+	enum net_listener_kind listener;   /* the listener it arrived on */
 };
 
 /* The client's address as DescribeGroups' client_host prints it ("/127.0.0.1"; "/" if adopted). */
@@ -112,6 +125,9 @@ void net_server_free(struct net_server *srv);
 /* Listen on host:port (0: any; *bound_port may be NULL); KB_ERR_EXISTS, unlogged, if in use. */
 int net_listen(struct net_server *srv, const char *host, int port,
 	       int *bound_port);
+/* Listen on ep for ep->kind's APIs (KB_ERR_EXISTS, unlogged, if in use); net_listen means a BROKER listener. */
+int net_listen_at(struct net_server *srv, const struct net_endpoint *ep,
+		  int *bound_port);
 /* Serve a connected socket as if accepted (tests, fuzzer). takes: fd. */
 int net_adopt(struct net_server *srv, int fd);
 /* One reactor turn: events (waiting up to timeout_ms), timers, deadlines. */
@@ -124,16 +140,18 @@ void net_stop(struct net_server *srv);
 /* ---- Dispatch table ---- */
 
 /* One row of the dispatch table: an API, the versions served, its
- * handler. A chapter keeps its rows in a static table and fills in ctx
- * when it registers them. */
+ * handler, the listeners it is served on. A chapter keeps its rows in a
+ * static table and fills in ctx when it registers them. Each listener
+ * kind has its own table (KAFKA: ApiVersionManager per listener). */
 struct net_api {
 	int16_t api_key;
 	int16_t min_version, max_version;
 	net_handler_fn fn;
-	void *ctx; /* borrowed: handed to fn */
+	void *ctx;         /* borrowed: handed to fn */
+	uint8_t listeners; /* bitmask of (1u << kind); 0: BROKER only */
 };
 
-/* Serve api->api_key at its versions with its fn (copied); ApiVersions advertises the table. */
+/* Serve api->api_key on each of its listeners (KB_ERR_EXISTS if one has it); ApiVersions advertises each table. */
 int net_register(struct net_server *srv, const struct net_api *api);
 
 /* ---- Delayed operations (KAFKA: purgatory) ---- */

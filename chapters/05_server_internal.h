@@ -45,6 +45,12 @@ struct net_source {
 	int fd; /* owned */
 };
 
+/* A listening socket and the role of the connections it accepts. */
+struct net_listener {
+	struct net_source src; /* first: epoll data points here */
+	enum net_listener_kind kind;
+};
+
 /* How bytes move on a connection: the seam where chapter 13 puts TLS.
  * can_sendfile is false when bytes must pass through user space to be
  * encrypted, and file ranges are then copied through a bounce buffer. */
@@ -71,6 +77,7 @@ struct net_conn {
 	const struct net_transport *tp;  /* borrowed: a static ops table */
 	char peer[NET_PEER_LEN];
 	char host[NET_PEER_LEN];         /* "/127.0.0.1", as Kafka prints it */
+	enum net_listener_kind listener; /* which table serves it */
 	struct kb_buf in;                /* owned: bytes read, not yet freed */
 	size_t in_pos;                   /* next frame starts here */
 	struct net_out *out_head, *out_tail; /* owned: responses in order */
@@ -95,15 +102,16 @@ struct net_server {
 	struct net_config cfg;
 	int epfd;                            /* owned */
 	struct net_source stop;              /* eventfd written by net_stop */
-	struct net_source listeners[NET_MAX_LISTENERS];
+	struct net_listener listeners[NET_MAX_LISTENERS];
 	int nlisteners;
 	bool accepting;                      /* listeners in the epoll set */
 	int64_t accept_resume_ms;            /* paused by EMFILE until then */
 	int reserve_fd;                      /* owned: /dev/null, given up to
 					      * accept and close at EMFILE */
 	struct kb_ratelimit accept_log;      /* accept failures, refusals */
-	struct net_api apis[WIRE_API_COUNT]; /* the dispatch table */
-	int napis;                           /* rows registered */
+	/* The dispatch tables, one per listener kind, and their rows. */
+	struct net_api apis[NET_LISTENER_KINDS][WIRE_API_COUNT];
+	int napis[NET_LISTENER_KINDS];
 	struct net_conn *conns, *closed, *ready; /* owned lists */
 	int nconns;
 	/* The purgatory and the timers: 05_purgatory.c's alone. */

@@ -1109,6 +1109,145 @@ static void test_net_stop_returns_from_run(void **state)
 	net_server_free(f.srv);
 }
 
+/* ---- Listeners: BROKER and CONTROLLER ---- */
+
+#define CTRL (1u << NET_LISTENER_CONTROLLER)
+
+/* Fetch on the CONTROLLER listener (key 1, v4-11): the quorum's handler,
+ * told apart from h_fetch by the i32 0x0c0c0c0c it answers. */
+static int h_quorum_fetch(struct net_request *req, struct net_response *resp)
+{
+	assert_int_equal(req->listener, NET_LISTENER_CONTROLLER);
+	wire_write_i32(&resp->w, 0x0c0c0c0c);
+	return KB_OK;
+}
+
+/* fx_new's server plus a CONTROLLER listener serving Vote (52, v0-1,
+ * echo) and its own Fetch; returns that listener's port. Before fx_run. */
+static int fx_add_controller(struct fixture *f)
+{
+	const struct net_api rows[] = {
+		{WIRE_API_VOTE, 0, 1, h_echo, &f->t, CTRL},
+		{WIRE_API_FETCH, 4, 11, h_quorum_fetch, &f->t, CTRL},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(rows); i++)
+		assert_int_equal(net_register(f->srv, &rows[i]), KB_OK);
+	struct net_endpoint ep = {"127.0.0.1", 0, NET_LISTENER_CONTROLLER};
+	int port = 0;
+	assert_int_equal(net_listen_at(f->srv, &ep, &port), KB_OK);
+	assert_true(port > 0 && port != f->port);
+	return port;
+}
+
+/* A Vote v0 frame (flexible: header v2) carrying seq as its body. */
+static size_t vote_frame(uint8_t *buf, int32_t corr, int32_t seq)
+{
+	uint8_t body[4];
+	tu_be(body, (uint32_t)seq, 4);
+	return req_frame(buf, WIRE_API_VOTE, 0, corr, true, body, 4);
+}
+
+static void test_net_controller_api_on_broker_listener_closes(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	int ctrl_port = fx_add_controller(&f);
+	fx_run(&f);
+	uint8_t req[64], resp[64];
+	/* KAFKA: Vote is not enabled on a broker listener: closed. */
+	int fd = tcp_connect(f.port);
+	send_all(fd, req, vote_frame(req, 5, 77));
+	expect_closed(fd);
+	/* Metadata is not enabled on the CONTROLLER listener: closed. */
+	fd = tcp_connect(ctrl_port);
+	assert_false(echo_roundtrip(fd, 6, 1));
+	expect_closed(fd);
+	/* Both listeners go on serving what they enable. */
+	fd = tcp_connect(f.port);
+	assert_true(echo_roundtrip(fd, 7, 2));
+	close(fd);
+	fd = tcp_connect(ctrl_port);
+	send_all(fd, req, vote_frame(req, 8, 77));
+	/* Response header v1 (corr, empty tags), then the echoed body. */
+	assert_int_equal(recv_frame(fd, resp, sizeof resp), 4 + 5 + 4);
+	assert_int_equal(kb_get_be32(resp + 4), 8);
+	assert_int_equal(kb_get_be32(resp + 9), 77);
+	close(fd);
+	fx_stop(&f);
+}
+
+/* ApiVersions v0 on port: the entries must be exactly want[n][6]. */
+static void expect_api_versions(int port, const uint8_t (*want)[6], int n)
+{
+	int fd = tcp_connect(port);
+	uint8_t req[64], got[256];
+	send_all(fd, req, req_frame(req, 18, 0, 3, false, NULL, 0));
+	size_t len = recv_frame(fd, got, sizeof got);
+	assert_int_equal(len, 4 + 4 + 2 + 4 + 6 * (size_t)n);
+	assert_int_equal(kb_get_be16(got + 8), 0);      /* ErrorCode */
+	assert_int_equal(kb_get_be32(got + 10), n);     /* ApiKeys */
+	for (int i = 0; i < n; i++)
+		assert_memory_equal(got + 14 + 6 * i, want[i], 6);
+	close(fd);
+}
+
+static void test_net_api_versions_lists_each_listeners_apis(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	int ctrl_port = fx_add_controller(&f);
+	fx_run(&f);
+	static const uint8_t ctrl[3][6] = {
+		{0x00, 0x01, 0x00, 0x04, 0x00, 0x0b}, /* Fetch 4-11 */
+		{0x00, 0x12, 0x00, 0x00, 0x00, 0x04}, /* ApiVersions 0-4 */
+		{0x00, 0x34, 0x00, 0x00, 0x00, 0x01}, /* Vote 0-1 */
+	};
+	expect_api_versions(ctrl_port, ctrl, 3);
+	expect_api_versions(f.port, api_entries, 7); /* no Vote */
+	fx_stop(&f);
+}
+
+static void test_net_same_key_two_handlers_on_two_listeners(void **state)
+{
+	struct fixture f = {0};
+	fx_new(&f, NULL);
+	int ctrl_port = fx_add_controller(&f);
+	atomic_store(&f.t.available, 5);
+	fx_run(&f);
+	int fd = tcp_connect(f.port);
+	send_fetch(fd, 1, 0, 1); /* chapter 06's Fetch: expired 0, avail 5 */
+	expect_fetch(fd, 1, 0, 5);
+	close(fd);
+	fd = tcp_connect(ctrl_port);
+	send_fetch(fd, 2, 0, 1); /* the quorum's Fetch */
+	uint8_t resp[64];
+	assert_int_equal(recv_frame(fd, resp, sizeof resp), 4 + 4 + 4);
+	assert_int_equal(kb_get_be32(resp + 4), 2);
+	assert_int_equal(kb_get_be32(resp + 8), 0x0c0c0c0c);
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_net_register_per_listener_rows(void **state)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	struct net_server *srv;
+	assert_int_equal(net_server_new(&cfg, &srv), KB_OK);
+	struct net_api row = {WIRE_API_FETCH, 4, 12, h_echo, NULL, CTRL};
+	assert_int_equal(net_register(srv, &row), KB_OK);
+	assert_int_equal(net_register(srv, &row), KB_ERR_EXISTS);
+	row.listeners = 0; /* the broker listener's own Fetch */
+	assert_int_equal(net_register(srv, &row), KB_OK);
+	row.listeners = 1u << NET_LISTENER_KINDS; /* no such listener */
+	row.api_key = WIRE_API_METADATA;
+	assert_int_equal(net_register(srv, &row), KB_ERR_INVAL);
+	struct net_endpoint ep = {"127.0.0.1", 0, NET_LISTENER_KINDS};
+	assert_int_equal(net_listen_at(srv, &ep, NULL), KB_ERR_INVAL);
+	net_check(srv);
+	net_server_free(srv);
+}
+
 /* ---- Dispatch table and request log ---- */
 
 /* A dispatch-table row with no ctx, spelled at a call site. */
@@ -1188,6 +1327,10 @@ int main(void)
 		cmocka_unit_test(test_net_every_fires),
 		cmocka_unit_test(test_net_at_fires_once_at_its_deadline),
 		cmocka_unit_test(test_net_stop_returns_from_run),
+		cmocka_unit_test(test_net_controller_api_on_broker_listener_closes),
+		cmocka_unit_test(test_net_api_versions_lists_each_listeners_apis),
+		cmocka_unit_test(test_net_same_key_two_handlers_on_two_listeners),
+		cmocka_unit_test(test_net_register_per_listener_rows),
 		cmocka_unit_test(test_net_register_rejects_bad_rows),
 		cmocka_unit_test(test_net_request_log_at_debug),
 	};
