@@ -40,7 +40,8 @@
  *   (throttle_time_ms is 0).
  * See also: docs/05_server.md, diagrams/05_server.dot,
  *   tests/05_server_test.c; read before: 05_responses.c, 05_purgatory.c,
- *   05_limits.c (chapters/05_server_internal.h: what the four share).
+ *   05_limits.c; read next: 05_peers.c, outbound connections on this
+ *   reactor (chapters/05_server_internal.h: what the five share).
  *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>
@@ -295,6 +296,8 @@ int net_run_once(struct net_server *srv, int timeout_ms)
 	net_check(srv); /* every invariant, once per turn */
 #endif
 	reap_closed(srv);
+	if (srv->peer_ops)
+		srv->peer_ops->reap(srv); /* closed peers, as reap_closed */
 	return KB_OK;
 }
 
@@ -330,6 +333,9 @@ static void reactor_event(struct net_server *srv, struct epoll_event *ev)
 		break;
 	case NET_SRC_LISTENER:
 		accept_all(srv, (struct net_listener *)s);
+		break;
+	case NET_SRC_PEER: /* an outbound connection: 05_peers.c */
+		srv->peer_ops->event(s, ev->events);
 		break;
 	case NET_SRC_CONN: {
 		struct net_conn *c = (struct net_conn *)s;
@@ -897,6 +903,10 @@ void net_server_free(struct net_server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->peer_ops) { /* first: their reply fns still see a server */
+		srv->peer_ops->close_all(srv);
+		srv->peer_ops->reap(srv);
+	}
 	while (srv->conns)
 		conn_close(srv->conns); /* cancels every parked op */
 	reap_closed(srv);
@@ -945,7 +955,7 @@ static void api_tables_check(const struct net_server *srv)
 	}
 }
 
-/* Every invariant of the three files, asserted: once per reactor turn in
+/* Every invariant of the chapter's files, asserted: once per reactor turn in
  * debug builds, and by the tests once the reactor has stopped. */
 void net_check(const struct net_server *srv)
 {
@@ -970,5 +980,7 @@ void net_check(const struct net_server *srv)
 	}
 	net_limits_check(srv); /* INVARIANT 7 */
 	net_purgatory_check(srv);
+	if (srv->peer_ops)
+		srv->peer_ops->check(srv); /* 05_peers.c's invariants */
 	(void)n;
 }

@@ -3,9 +3,10 @@
  * Chapter 05 — server: the network side of a broker. One epoll reactor,
  * size-prefixed frames, a dispatch table of handlers by api key and
  * version, and delayed operations (purgatory) with deadlines.
+ * Outbound connections to other nodes (peers) reuse the same reactor.
  * The only surface later chapters may use; the lesson is in
- * 05_responses.c, 05_purgatory.c, 05_limits.c and 05_server.c, read in
- * that order.
+ * 05_responses.c, 05_purgatory.c, 05_limits.c, 05_server.c and
+ * 05_peers.c, read in that order.
  */
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H
@@ -120,7 +121,7 @@ typedef int (*net_handler_fn)(struct net_request *req,
 
 /* A server with ApiVersions registered; returns owned *out (net_server_free). */
 int net_server_new(const struct net_config *cfg, struct net_server **out);
-/* Close every connection and listener, cancel delayed operations, free. */
+/* Close every peer (their calls fail), connection and listener, cancel delayed operations, free. */
 void net_server_free(struct net_server *srv);
 /* Listen on host:port (0: any; *bound_port may be NULL); KB_ERR_EXISTS, unlogged, if in use. */
 int net_listen(struct net_server *srv, const char *host, int port,
@@ -202,6 +203,47 @@ int net_at(struct net_server *srv, int64_t at_ms, struct net_callback cb);
 /* The one hook run before a connection's answers leave (chapter 06 fsyncs); failing closes it. borrows: ctx. */
 void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 			 void *ctx);
+
+/* ---- Outbound connections to other nodes (05_peers.c) ---- */
+
+/* An outbound connection to another node, reconnecting (KAFKA:
+ * NetworkClient / NodeToControllerChannelManager's channel). */
+struct net_peer;
+
+/* Where and how to call (KAFKA: the client configs in the comments). */
+struct net_peer_config {
+	const char *host;             /* copied */
+	int port;
+	const char *client_id;        /* copied; sent in every request header */
+	int64_t request_timeout_ms;   /* request.timeout.ms: unanswered this long fails */
+	int64_t reconnect_backoff_ms; /* reconnect.backoff.ms: wait after a failure */
+};
+
+/* status KB_OK: body reads the response after its header (flexible per
+ * the api/version), valid until fn returns; else KB_ERR_IO (connect
+ * failed / connection lost) or KB_ERR_AGAIN (timed out) and body is NULL.
+ * Called once per call, on the reactor thread, never from inside
+ * net_peer_send. */
+typedef void (*net_reply_fn)(void *ctx, int status, struct wire_reader *body);
+
+/* One request to send: its header is written by the peer. */
+struct net_call {
+	int16_t api_key, api_version;
+	const void *body;   /* the request body (copied), after the header */
+	size_t len;
+	net_reply_fn fn;    /* not NULL */
+	void *ctx;          /* borrowed until fn runs */
+};
+
+/* A peer of srv (reactor thread); connects on the first send; returns owned *out (net_peer_close). */
+int net_peer_open(struct net_server *srv, const struct net_peer_config *cfg,
+		  struct net_peer **out);
+/* Queue a call; connects (non-blocking) if needed. The peer writes the request header (correlation id, client id) and the size prefix. */
+int net_peer_send(struct net_peer *p, const struct net_call *call);
+/* Whether the connection is up now (for logs and tests). */
+bool net_peer_connected(const struct net_peer *p);
+/* Close; every call still pending gets fn(ctx, KB_ERR_IO, NULL) before it returns. */
+void net_peer_close(struct net_peer *p);
 
 /* ---- Introspection (tests, metrics) ---- */
 

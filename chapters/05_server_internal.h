@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 05, inside only: what its four files share. They form a
+ * Chapter 05, inside only: what its five files share. They form a
  * one-way stack, read in this order: 05_responses.c (getting answers
  * out), 05_purgatory.c (requests that wait; uses responses), 05_limits.c
  * (connection limits, a full descriptor table), 05_server.c (the
- * reactor; uses all three). A file calls only the files before it: the
- * functions below are listed by the file that defines them. Later
+ * reactor; uses all three), 05_peers.c (outbound connections; plugs
+ * into the reactor through struct net_peer_ops). A file calls only the
+ * files before it: the functions below are listed by the file that
+ * defines them. Later
  * chapters include 05_server.h, never this file. A parked op (struct
  * net_delayed), its watches and the timers stay private to
  * 05_purgatory.c.
@@ -36,10 +38,12 @@
 
 struct net_watch;
 struct net_timer;
+struct net_peer;
 
 /* What an epoll event points at: the first member of a listener, of the
  * stop eventfd, and of every connection, so one cast finds the kind. */
-enum net_source_kind { NET_SRC_LISTENER, NET_SRC_STOP, NET_SRC_CONN };
+enum net_source_kind { NET_SRC_LISTENER, NET_SRC_STOP, NET_SRC_CONN,
+		       NET_SRC_PEER };
 struct net_source {
 	enum net_source_kind kind;
 	int fd; /* owned */
@@ -95,6 +99,16 @@ struct net_conn {
 	struct net_conn *ready_next;     /* srv->ready */
 };
 
+/* What the reactor calls in 05_peers.c, which comes after it: a hook
+ * table the first net_peer_open installs, so 05_server.c never names a
+ * function of a later file. */
+struct net_peer_ops {
+	void (*event)(struct net_source *src, uint32_t events); /* NET_SRC_PEER */
+	void (*close_all)(struct net_server *srv);    /* net_server_free */
+	void (*reap)(struct net_server *srv);         /* free closed peers */
+	void (*check)(const struct net_server *srv);  /* net_check */
+};
+
 /* The server: one epoll set, its listeners, connections, the dispatch
  * table, the purgatory and the timers. Touched by the reactor thread
  * only, except stop.fd, which net_stop writes from anywhere. */
@@ -122,6 +136,9 @@ struct net_server {
 	struct net_delayed *graveyard;       /* ops freed when depth is 0 */
 	struct net_timer *timers;            /* owned */
 	size_t ntimers;
+	struct net_peer *peers;              /* owned: 05_peers.c's open peers */
+	struct net_peer *peers_closed;       /* owned: freed after the turn */
+	const struct net_peer_ops *peer_ops; /* NULL until a peer opens */
 	int (*before_send)(void *ctx);       /* net_set_before_send, or NULL */
 	void *before_send_ctx;               /* borrowed */
 	bool stopping;

@@ -1248,6 +1248,380 @@ static void test_net_register_per_listener_rows(void **state)
 	net_server_free(srv);
 }
 
+/* ---- Peers: outbound calls on the same reactor ---- */
+
+/* What the reply fns saw, in the order they ran. */
+struct replies {
+	int n;
+	int status[16];
+	int32_t value[16];        /* the echoed i32, or -1 */
+	char client[16][16];      /* the client id the server saw */
+	struct net_peer *peer;    /* for fns that send or close */
+	int send_rc;              /* what a net_peer_send inside a fn got */
+	bool close_in_fn;         /* the first OK reply closes its peer */
+	bool sending;             /* set around net_peer_send */
+};
+
+/* A server with a broker and a controller listener, both served by the
+ * test thread's own net_run_once, and the test's peer to one of them. */
+struct pfx {
+	struct net_server *srv;
+	int port, ctrl_port;
+	struct replies r;
+};
+
+/* Metadata (key 3) for peers: the client id as a string, then the body. */
+static int h_peer_echo(struct net_request *req, struct net_response *resp)
+{
+	wire_write_string(&resp->w, req->header.client_id);
+	return h_echo(req, resp);
+}
+
+/* Reads what h_peer_echo (or h_echo, on Vote) answers. */
+static void on_reply(void *ctx, int status, struct wire_reader *body)
+{
+	struct replies *r = ctx;
+	assert_false(r->sending); /* INTERFACE: never inside net_peer_send */
+	assert_true(r->n < 16);
+	int i = r->n++;
+	r->status[i] = status;
+	r->value[i] = -1;
+	assert_true((status == KB_OK) == (body != NULL));
+	if (status != KB_OK)
+		return;
+	if (!body->flexible) { /* Metadata v1: client id, then the echo */
+		struct wire_str id = wire_read_string(body);
+		snprintf(r->client[i], sizeof r->client[i], "%.*s",
+			 id.len > 0 ? (int)id.len : 0, id.len > 0 ? id.p : "");
+	}
+	r->value[i] = wire_read_i32(body);
+	assert_int_equal(wire_reader_status(body), KB_OK);
+	assert_int_equal(wire_remaining(body), 0);
+	if (r->close_in_fn)
+		net_peer_close(r->peer);
+}
+
+/* Reply fn that tries to send again on its peer (closing: KB_ERR_IO). */
+static void on_reply_resend(void *ctx, int status, struct wire_reader *body)
+{
+	struct replies *r = ctx;
+	on_reply(ctx, status, body);
+	struct net_call c = {3, 1, NULL, 0, on_reply, r};
+	r->send_rc = net_peer_send(r->peer, &c);
+}
+
+static void pfx_new(struct pfx *pf)
+{
+	struct net_config cfg;
+	net_config_defaults(&cfg);
+	*pf = (struct pfx){0};
+	assert_int_equal(net_server_new(&cfg, &pf->srv), KB_OK);
+	const struct net_api rows[] = {
+		{WIRE_API_METADATA, 0, 9, h_peer_echo, NULL},
+		{WIRE_API_LIST_GROUPS, 0, 4, h_close, NULL},
+		{WIRE_API_VOTE, 0, 1, h_echo, NULL, CTRL},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(rows); i++)
+		assert_int_equal(net_register(pf->srv, &rows[i]), KB_OK);
+	assert_int_equal(net_listen(pf->srv, "127.0.0.1", 0, &pf->port), KB_OK);
+	struct net_endpoint ep = {"127.0.0.1", 0, NET_LISTENER_CONTROLLER};
+	assert_int_equal(net_listen_at(pf->srv, &ep, &pf->ctrl_port), KB_OK);
+}
+
+/* A peer of pf's server to port (timeouts in ms). */
+static struct net_peer *pfx_peer(struct pfx *pf, int port, int64_t timeout,
+				 int64_t backoff)
+{
+	struct net_peer_config cfg = {"127.0.0.1", port, "peer-test", timeout,
+				      backoff};
+	struct net_peer *p = NULL;
+	assert_int_equal(net_peer_open(pf->srv, &cfg, &p), KB_OK);
+	pf->r.peer = p;
+	return p;
+}
+
+/* Queue api key/version with the i32 body seq; fn must not run yet. */
+static void pfx_send(struct pfx *pf, struct net_peer *p, int16_t key,
+		     int16_t ver, int32_t seq)
+{
+	uint8_t body[4];
+	tu_be(body, (uint32_t)seq, 4);
+	struct net_call c = {key, ver, body, 4, on_reply, &pf->r};
+	int before = pf->r.n;
+	pf->r.sending = true;
+	assert_int_equal(net_peer_send(p, &c), KB_OK);
+	pf->r.sending = false;
+	assert_int_equal(pf->r.n, before);
+}
+
+/* Turn the reactor until n replies have come or ms have passed. */
+static void pfx_run(struct pfx *pf, int n, int ms)
+{
+	int64_t end = kb_mono_ms() + ms;
+	while (pf->r.n < n && kb_mono_ms() < end)
+		assert_int_equal(net_run_once(pf->srv, 5), KB_OK);
+}
+
+static void pfx_free(struct pfx *pf)
+{
+	net_check(pf->srv);
+	net_server_free(pf->srv);
+}
+
+static void test_net_peer_round_trip(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	struct net_peer *p = pfx_peer(&pf, pf.port, 5000, 50);
+	assert_false(net_peer_connected(p));
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 42);
+	pfx_run(&pf, 1, 5000);
+	assert_int_equal(pf.r.n, 1);
+	assert_int_equal(pf.r.status[0], KB_OK);
+	assert_int_equal(pf.r.value[0], 42);
+	assert_string_equal(pf.r.client[0], "peer-test");
+	assert_true(net_peer_connected(p));
+	/* Vote v0 on the CONTROLLER listener: flexible, response header v1. */
+	struct net_peer *q = pfx_peer(&pf, pf.ctrl_port, 5000, 50);
+	pfx_send(&pf, q, WIRE_API_VOTE, 0, 7);
+	pfx_run(&pf, 2, 5000);
+	assert_int_equal(pf.r.status[1], KB_OK);
+	assert_int_equal(pf.r.value[1], 7);
+	net_peer_close(p);
+	net_peer_close(q);
+	assert_int_equal(pf.r.n, 2); /* nothing was pending */
+	pfx_free(&pf);
+}
+
+static void test_net_peer_pipelined_calls_answered_in_order(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	struct net_peer *p = pfx_peer(&pf, pf.port, 5000, 50);
+	for (int i = 0; i < 6; i++)
+		pfx_send(&pf, p, WIRE_API_METADATA, 1, 100 + i);
+	pfx_run(&pf, 6, 5000);
+	assert_int_equal(pf.r.n, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pf.r.status[i], KB_OK);
+		assert_int_equal(pf.r.value[i], 100 + i);
+	}
+	pfx_free(&pf);
+}
+
+static void test_net_peer_server_closes_mid_call(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	struct net_peer *p = pfx_peer(&pf, pf.port, 5000, 0);
+	pfx_send(&pf, p, WIRE_API_LIST_GROUPS, 0, 1); /* the server hangs up */
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 2);    /* lost with it */
+	pfx_run(&pf, 2, 5000);
+	assert_int_equal(pf.r.n, 2);
+	assert_int_equal(pf.r.status[0], KB_ERR_IO);
+	assert_int_equal(pf.r.status[1], KB_ERR_IO);
+	assert_false(net_peer_connected(p));
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 3); /* a new connection */
+	pfx_run(&pf, 3, 5000);
+	assert_int_equal(pf.r.status[2], KB_OK);
+	assert_int_equal(pf.r.value[2], 3);
+	pfx_free(&pf);
+}
+
+/* A port bound but not listening: connecting to it is refused. */
+static int refused_port(int *fd)
+{
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	assert_int_equal(bind(*fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(*fd, (struct sockaddr *)&sa, &len), 0);
+	return ntohs(sa.sin_port);
+}
+
+static void test_net_peer_reconnects_after_backoff(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	int held;
+	int port = refused_port(&held);
+	const int64_t backoff = 300;
+	struct net_peer *p = pfx_peer(&pf, port, 5000, backoff);
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 1);
+	pfx_run(&pf, 1, 5000);
+	int64_t failed_at = kb_mono_ms();
+	assert_int_equal(pf.r.status[0], KB_ERR_IO); /* nobody listening */
+	/* A listener appears; the next call waits out the backoff. */
+	close(held);
+	int bound = 0;
+	assert_int_equal(net_listen(pf.srv, "127.0.0.1", port, &bound), KB_OK);
+	assert_int_equal(bound, port);
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 2);
+	pfx_run(&pf, 2, 5000);
+	assert_int_equal(pf.r.n, 2);
+	assert_int_equal(pf.r.status[1], KB_OK);
+	assert_int_equal(pf.r.value[1], 2);
+	/* INVARIANT: no connect before reconnect.backoff.ms has passed. */
+	assert_true(kb_mono_ms() - failed_at >= backoff - 1);
+	pfx_free(&pf);
+}
+
+/* A listening socket nobody accepts from or answers on. */
+static int listener_on_free_port(int *port)
+{
+	int fd;
+	*port = refused_port(&fd);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+static void test_net_peer_silent_server_times_out(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	int port;
+	int lfd = listener_on_free_port(&port);
+	const int64_t timeout = 200;
+	struct net_peer *p = pfx_peer(&pf, port, timeout, 0);
+	int64_t sent_at = kb_mono_ms();
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 1);
+	pfx_run(&pf, 1, 50); /* connected, written, unanswered */
+	assert_int_equal(pf.r.n, 0);
+	assert_true(net_peer_connected(p));
+	pfx_send(&pf, p, WIRE_API_METADATA, 1, 2);
+	pfx_run(&pf, 2, 5000);
+	assert_int_equal(pf.r.n, 2);
+	assert_int_equal(pf.r.status[0], KB_ERR_AGAIN); /* request.timeout.ms */
+	assert_true(kb_mono_ms() - sent_at >= timeout);
+	/* Not yet due, but written on the connection the timeout dropped. */
+	assert_int_equal(pf.r.status[1], KB_ERR_IO);
+	assert_false(net_peer_connected(p));
+	close(lfd);
+	pfx_free(&pf);
+}
+
+/* Turn the reactor until the peer's connection is accepted on lfd and
+ * its request frame has arrived; returns the accepted socket and the
+ * request's correlation id. */
+static int fake_accept_request(struct pfx *pf, int lfd, int32_t *corr)
+{
+	int fd = -1;
+	uint8_t buf[256];
+	size_t have = 0;
+	int64_t end = kb_mono_ms() + 5000;
+	while (kb_mono_ms() < end && (have < 4 || have < 4 + kb_get_be32(buf))) {
+		assert_int_equal(net_run_once(pf->srv, 5), KB_OK);
+		if (fd < 0)
+			fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+		ssize_t n = fd < 0 ? -1 : recv(fd, buf + have, sizeof buf - have, 0);
+		if (n > 0)
+			have += (size_t)n;
+	}
+	assert_true(fd >= 0 && have >= 12);
+	*corr = (int32_t)kb_get_be32(buf + 8); /* size, key, version, corr */
+	return fd;
+}
+
+static void test_net_peer_lying_response_closes(void **state)
+{
+	/* Each answer breaks one rule: a correlation id no call has, sizes
+	 * over socket.request.max.bytes, negative, or too small for a
+	 * correlation id. */
+	static const struct { uint32_t size; int32_t corr_delta; } lies[] = {
+		{8, 1}, {0x7fffffff, 0}, {0xffffffff, 0}, {2, 0}, {8, -1},
+	};
+	struct pfx pf;
+	pfx_new(&pf);
+	int port;
+	int lfd = listener_on_free_port(&port);
+	struct net_peer *p = pfx_peer(&pf, port, 5000, 0);
+	for (size_t i = 0; i < KB_ARRAY_LEN(lies); i++) {
+		pfx_send(&pf, p, WIRE_API_METADATA, 1, (int32_t)i);
+		int32_t corr;
+		int fd = fake_accept_request(&pf, lfd, &corr);
+		uint8_t resp[12];
+		tu_be(resp, lies[i].size, 4);
+		tu_be(resp + 4, (uint32_t)(corr + lies[i].corr_delta), 4);
+		tu_be(resp + 8, 0, 4);
+		send_all(fd, resp, sizeof resp);
+		pfx_run(&pf, (int)i + 1, 5000);
+		assert_int_equal(pf.r.n, i + 1);
+		assert_int_equal(pf.r.status[i], KB_ERR_IO);
+		assert_false(net_peer_connected(p));
+		expect_closed(fd);
+	}
+	close(lfd);
+	pfx_free(&pf);
+}
+
+static void test_net_peer_close_fails_pending_calls(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	int port;
+	int lfd = listener_on_free_port(&port);
+	struct net_peer *p = pfx_peer(&pf, port, 5000, 0);
+	for (int i = 0; i < 3; i++)
+		pfx_send(&pf, p, WIRE_API_METADATA, 1, i);
+	pfx_run(&pf, 1, 50); /* written, never answered */
+	struct net_call again = {3, 1, NULL, 0, on_reply_resend, &pf.r};
+	assert_int_equal(net_peer_send(p, &again), KB_OK);
+	pf.r.send_rc = KB_OK;
+	net_peer_close(p); /* every fn runs before it returns */
+	assert_int_equal(pf.r.n, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pf.r.status[i], KB_ERR_IO);
+	assert_int_equal(pf.r.send_rc, KB_ERR_IO); /* a closing peer refuses */
+	/* net_server_free closes the peers still open the same way. */
+	struct net_peer *q = pfx_peer(&pf, port, 5000, 0);
+	pfx_send(&pf, q, WIRE_API_METADATA, 1, 9);
+	pfx_run(&pf, 5, 50);
+	close(lfd);
+	pfx_free(&pf);
+	assert_int_equal(pf.r.n, 5);
+	assert_int_equal(pf.r.status[4], KB_ERR_IO);
+}
+
+static void test_net_peer_closed_by_its_own_reply_fn(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	struct net_peer *p = pfx_peer(&pf, pf.port, 5000, 0);
+	pf.r.close_in_fn = true;
+	for (int i = 0; i < 3; i++)
+		pfx_send(&pf, p, WIRE_API_METADATA, 1, i);
+	pfx_run(&pf, 3, 5000);
+	/* The first answer closed the peer: the others failed inside it. */
+	assert_int_equal(pf.r.n, 3);
+	assert_int_equal(pf.r.status[0], KB_OK);
+	assert_int_equal(pf.r.status[1], KB_ERR_IO);
+	assert_int_equal(pf.r.status[2], KB_ERR_IO);
+	pf.r.close_in_fn = false;
+	pfx_run(&pf, 4, 50); /* the reactor goes on without it */
+	pfx_free(&pf);
+}
+
+static void test_net_peer_rejects_bad_calls(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	struct net_peer_config bad = {"127.0.0.1", 0, "x", 1000, 0};
+	struct net_peer *p = NULL;
+	assert_int_equal(net_peer_open(pf.srv, &bad, &p), KB_ERR_INVAL);
+	bad.port = pf.port;
+	bad.request_timeout_ms = 0;
+	assert_int_equal(net_peer_open(pf.srv, &bad, &p), KB_ERR_INVAL);
+	p = pfx_peer(&pf, pf.port, 1000, 0);
+	struct net_call c = {WIRE_API_METADATA, 1, NULL, 0, NULL, NULL};
+	assert_int_equal(net_peer_send(p, &c), KB_ERR_INVAL); /* no fn */
+	c.fn = on_reply;
+	c.api_key = 9999;
+	assert_int_equal(net_peer_send(p, &c), KB_ERR_INVAL); /* no such api */
+	assert_int_equal(pf.r.n, 0);
+	pfx_free(&pf);
+}
+
 /* ---- Dispatch table and request log ---- */
 
 /* A dispatch-table row with no ctx, spelled at a call site. */
@@ -1331,6 +1705,15 @@ int main(void)
 		cmocka_unit_test(test_net_api_versions_lists_each_listeners_apis),
 		cmocka_unit_test(test_net_same_key_two_handlers_on_two_listeners),
 		cmocka_unit_test(test_net_register_per_listener_rows),
+		cmocka_unit_test(test_net_peer_round_trip),
+		cmocka_unit_test(test_net_peer_pipelined_calls_answered_in_order),
+		cmocka_unit_test(test_net_peer_server_closes_mid_call),
+		cmocka_unit_test(test_net_peer_reconnects_after_backoff),
+		cmocka_unit_test(test_net_peer_silent_server_times_out),
+		cmocka_unit_test(test_net_peer_lying_response_closes),
+		cmocka_unit_test(test_net_peer_close_fails_pending_calls),
+		cmocka_unit_test(test_net_peer_closed_by_its_own_reply_fn),
+		cmocka_unit_test(test_net_peer_rejects_bad_calls),
 		cmocka_unit_test(test_net_register_rejects_bad_rows),
 		cmocka_unit_test(test_net_request_log_at_debug),
 	};
