@@ -11,8 +11,9 @@
  * Kafka: SocketServer (Acceptor, Processors), KafkaApis' dispatch by
  *   ApiKeys, RequestChannel muting a channel while a request is in flight.
  *   Config: socket.request.max.bytes, connections.max.idle.ms (limits:
- *   05_limits.c). ApiVersions (key 18) is answered here. Listeners have a role
- *   (BROKER, CONTROLLER: controller.listener.names), each its own APIs.
+ *   05_limits.c). ApiVersions (key 18) is answered here. A listener
+ *   has a role (BROKER, CONTROLLER: controller.listener.names) and its
+ *   own APIs.
  * Interface:
  *   - net_server_new, net_register every api (on its listeners), then
  *     net_listen / net_listen_at, then net_run on one thread; net_stop
