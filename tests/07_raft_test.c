@@ -33,10 +33,14 @@
 
 /* ---- An in-memory log, durable by construction ---- */
 
-/* Each entry also carries a chained hash of itself and every entry before
- * it, so two logs agree up to an offset iff their hashes there are equal. */
+/* Whole v2 batches back to back, and per offset: where its batch starts,
+ * its epoch, and a chained hash of its batch (CRC, epoch, base offset)
+ * and of everything before it, so two logs agree up to an offset iff
+ * their hashes there are equal. */
 struct mlog {
-	struct raft_entry *e;
+	struct kb_buf bytes;
+	size_t *pos;
+	int32_t *epoch;
 	uint64_t *chain;
 	int64_t n, cap;
 };
@@ -50,75 +54,160 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h * 0xbf58476d1ce4e5b9ULL;
 }
 
-static uint64_t entry_hash(uint64_t prev, const struct raft_entry *e)
-{
-	uint64_t h = mix(prev, (uint64_t)(uint32_t)e->epoch);
-	h = mix(h, e->control);
-	h = mix(h, e->len);
-	for (int i = 0; i < e->len; i++)
-		h = mix(h, e->data[i]);
-	return h;
-}
-
 static int64_t ml_end(void *log) { return ((struct mlog *)log)->n; }
 
-static int32_t ml_epoch_at(void *log, int64_t offset)
+/* The largest epoch <= epoch and where it ends: epochs only grow along
+ * the log, so a binary search over the per-offset epochs. */
+static struct raft_offset_epoch ml_end_offset_for_epoch(void *log, int32_t epoch)
 {
 	struct mlog *l = log;
-	assert_true(offset >= 0 && offset < l->n);
-	return l->e[offset].epoch;
-}
-
-static void ml_read(void *log, int64_t offset, struct raft_entry *out)
-{
-	struct mlog *l = log;
-	assert_true(offset >= 0 && offset < l->n);
-	*out = l->e[offset];
-}
-
-static void ml_append(void *log, const struct raft_entry *e)
-{
-	struct mlog *l = log;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->e = realloc(l->e, (size_t)l->cap * sizeof *l->e);
-		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
-		assert_non_null(l->e);
-		assert_non_null(l->chain);
+	int64_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (l->epoch[mid] <= epoch)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	assert_true(l->n == 0 || e->epoch >= l->e[l->n - 1].epoch);
-	l->e[l->n] = *e;
-	l->chain[l->n] = entry_hash(l->n ? l->chain[l->n - 1] : 0, e);
-	sim_on_append(l->n, e->epoch, l->chain[l->n]);
-	l->n++;
+	return (struct raft_offset_epoch){lo, lo > 0 ? l->epoch[lo - 1] : 0};
 }
 
-static void ml_truncate(void *log, int64_t end)
+static size_t ml_batch_size(const struct mlog *l, size_t pos)
+{
+	return SEG_LOG_OVERHEAD + kb_get_be32(l->bytes.data + pos + SEG_OFF_BATCH_LENGTH);
+}
+
+static int ml_read(void *log, int64_t offset, int32_t max_bytes, struct kb_buf *out)
+{
+	struct mlog *l = log;
+	assert_true(offset >= 0 && offset < l->n);
+	size_t start = l->pos[offset], end = start + ml_batch_size(l, start);
+	while (end < l->bytes.len &&
+	       end + ml_batch_size(l, end) - start <= (size_t)max_bytes)
+		end += ml_batch_size(l, end);
+	return kb_buf_append(out, l->bytes.data + start, end - start);
+}
+
+/* The core hands over only whole, valid batches at our end (asserted). */
+static int ml_append(void *log, const uint8_t *batch, size_t len)
+{
+	struct mlog *l = log;
+	struct seg_batch b;
+	assert_int_equal(seg_batch_validate(batch, len, &b, NULL), KB_OK);
+	assert_int_equal(b.base_offset, l->n);
+	assert_true(l->n == 0 || b.partition_leader_epoch >= l->epoch[l->n - 1]);
+	int64_t last = seg_batch_last_offset(&b);
+	while (l->cap <= last) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->pos = realloc(l->pos, (size_t)l->cap * sizeof *l->pos);
+		l->epoch = realloc(l->epoch, (size_t)l->cap * sizeof *l->epoch);
+		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
+		assert_true(l->pos && l->epoch && l->chain);
+	}
+	size_t pos = l->bytes.len;
+	assert_int_equal(kb_buf_append(&l->bytes, batch, len), KB_OK);
+	for (int64_t o = b.base_offset; o <= last; o++) {
+		uint64_t h = mix(o ? l->chain[o - 1] : 0, b.crc);
+		h = mix(mix(h, (uint64_t)(uint32_t)b.partition_leader_epoch), (uint64_t)o);
+		l->pos[o] = pos;
+		l->epoch[o] = b.partition_leader_epoch;
+		l->chain[o] = h;
+		l->n = o + 1;
+		sim_on_append(o, b.partition_leader_epoch, h);
+	}
+	return KB_OK;
+}
+
+/* Remove every batch holding an offset >= end: a cut inside a batch takes
+ * the whole batch (KAFKA: LogSegment.truncateTo). */
+static int ml_truncate(void *log, int64_t end)
 {
 	struct mlog *l = log;
 	assert_true(end >= 0 && end <= l->n);
-	l->n = end;
+	while (end > 0 && end < l->n && l->pos[end] == l->pos[end - 1])
+		end--;
+	if (end < l->n) {
+		l->bytes.len = l->pos[end];
+		l->n = end;
+	}
+	return KB_OK;
 }
 
 static const struct raft_log_ops ml_ops = {
-	ml_end, ml_epoch_at, ml_read, ml_append, ml_truncate,
+	ml_end, ml_end_offset_for_epoch, ml_read, ml_append, ml_truncate,
 };
 
 static void ml_free(struct mlog *l)
 {
-	free(l->e);
+	kb_buf_fini(&l->bytes);
+	free(l->pos);
+	free(l->epoch);
 	free(l->chain);
 	memset(l, 0, sizeof *l);
 }
 
-/* Append entries of these epochs (data: their offset). */
-static void ml_fill(struct mlog *l, const int32_t *epochs, int n)
+/* The batch holding offset: its header, and whether it is a control batch. */
+static struct seg_batch ml_batch(const struct mlog *l, int64_t offset)
+{
+	struct seg_batch b;
+	assert_true(offset >= 0 && offset < l->n);
+	assert_int_equal(seg_batch_decode(l->bytes.data + l->pos[offset],
+					  l->bytes.len - l->pos[offset], &b), KB_OK);
+	return b;
+}
+
+/* Append to out n one-record batches from base, of these epochs; the
+ * record's value is its offset plus salt. */
+static void ut_batches(struct kb_buf *out, int64_t base, const int32_t *epochs,
+		       int n, uint8_t salt)
 {
 	for (int i = 0; i < n; i++) {
-		struct raft_entry e = {.epoch = epochs[i], .len = 1,
-				       .data = {(uint8_t)l->n}};
-		ml_append(l, &e);
+		uint8_t v = (uint8_t)(base + i + salt);
+		struct wire_record rec = {.key = {NULL, -1}, .value = {&v, 1}};
+		struct wire_batch_params bp = {base + i, epochs[i], 0, -1, -1, -1};
+		assert_int_equal(wire_batch_write(out, &bp, &rec, 1), KB_OK);
 	}
+}
+
+/* Append one-record batches of these epochs (value: offset + salt). */
+static void ml_fill_salted(struct mlog *l, const int32_t *epochs, int n,
+			   uint8_t salt)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, l->n, epochs, n, salt);
+	for (size_t pos = 0; pos < b.len;) {
+		size_t size = SEG_LOG_OVERHEAD + kb_get_be32(b.data + pos + SEG_OFF_BATCH_LENGTH);
+		ml_append(l, b.data + pos, size);
+		pos += size;
+	}
+	kb_buf_fini(&b);
+}
+
+static void ml_fill(struct mlog *l, const int32_t *epochs, int n)
+{
+	ml_fill_salted(l, epochs, n, 0);
+}
+
+/* How many offsets whole batches in a Fetch response's records hold. */
+static int64_t ut_offsets(const struct raft_msg *m)
+{
+	struct wire_bytes rec = m->u.fetch_resp.records;
+	int64_t n = 0;
+	for (int32_t pos = 0; pos < rec.len;) {
+		struct seg_batch b;
+		assert_int_equal(seg_batch_decode(rec.p + pos, (size_t)(rec.len - pos), &b), KB_OK);
+		n += b.last_offset_delta + 1;
+		pos += (int32_t)seg_batch_size(&b);
+	}
+	return n;
+}
+
+/* Propose one record of text on u's node. */
+static int ut_propose(struct raft *r, const char *text, int64_t *last)
+{
+	struct raft_record rec = {text, strlen(text)};
+	return raft_propose(r, &rec, 1, last);
 }
 
 /* ---- Driving one node by hand ---- */
@@ -149,6 +238,8 @@ static struct raft_config ut_config(int32_t id, int n_voters)
 /* Drain the node's outbox into u->out (replacing what was there). */
 static void ut_drain(struct ut *u)
 {
+	for (int i = 0; i < u->n_out; i++)
+		raft_output_fini(&u->out[i]);
 	u->n_out = 0;
 	while (u->n_out < UT_OUT_MAX && raft_pop(u->r, &u->out[u->n_out]))
 		u->n_out++;
@@ -166,6 +257,8 @@ static void ut_open(struct ut *u, int32_t id, int n_voters,
 
 static void ut_close(struct ut *u)
 {
+	for (int i = 0; i < u->n_out; i++)
+		raft_output_fini(&u->out[i]);
 	raft_free(u->r);
 	ml_free(&u->log);
 }
@@ -264,7 +357,7 @@ static struct raft_msg ut_fetch(struct ut *u, int32_t from, int64_t offset,
 {
 	struct raft_msg m = ut_msg(RAFT_FETCH_REQUEST, from, 1, 1,
 				   raft_quorum(u->r).leader_epoch);
-	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch, RAFT_FETCH_MAX};
+	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch, RAFT_FETCH_MAX_BYTES};
 	ut_step(u, &m);
 	const struct raft_msg *resp = ut_sent(u, RAFT_FETCH_RESPONSE, from);
 	assert_non_null(resp);
@@ -461,13 +554,13 @@ static void test_raft_candidate_wins_and_appends_leader_change(void **state)
 	struct raft_quorum_state q = raft_quorum(u.r);
 	assert_int_equal(q.leader_id, 1);
 	assert_int_equal(q.leader_epoch, 1);
-	assert_int_equal(u.log.n, 1); /* KAFKA: the LeaderChange control record */
-	assert_int_equal(u.log.e[0].control, 1);
-	assert_int_equal(u.log.e[0].epoch, 1);
+	assert_int_equal(u.log.n, 1); /* KAFKA: the LeaderChange control batch */
+	assert_true(ml_batch(&u.log, 0).attributes & SEG_ATTR_CONTROL);
+	assert_int_equal(ml_batch(&u.log, 0).partition_leader_epoch, 1);
 	assert_non_null(ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 2));
 	assert_non_null(ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3));
 	int64_t off;
-	assert_int_equal(raft_propose(u.r, "x", 1, &off), KB_OK);
+	assert_int_equal(ut_propose(u.r, "x", &off), KB_OK);
 	assert_int_equal(off, 1);
 	ut_close(&u);
 }
@@ -479,7 +572,7 @@ static void test_raft_single_voter_leads_alone(void **state)
 	ut_tick(&u, 2000);
 	assert_int_equal(raft_state(u.r), RAFT_LEADER);
 	int64_t off;
-	assert_int_equal(raft_propose(u.r, "solo", 4, &off), KB_OK);
+	assert_int_equal(ut_propose(u.r, "solo", &off), KB_OK);
 	ut_drain(&u);
 	assert_int_equal(raft_high_watermark(u.r), off + 1);
 	ut_close(&u);
@@ -498,7 +591,7 @@ static void test_raft_higher_epoch_steps_down(void **state)
 	assert_int_equal(raft_quorum(u.r).leader_id, 3);
 	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
 	assert_int_equal(u.out[0].kind, RAFT_OUT_PERSIST);
-	assert_int_equal(raft_propose(u.r, "x", 1, &(int64_t){0}), KB_ERR_AGAIN);
+	assert_int_equal(ut_propose(u.r, "x", &(int64_t){0}), KB_ERR_AGAIN);
 	/* A response with a newer epoch and no leader: unattached there. */
 	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 3),
 					 RAFT_FETCH_RESPONSE, RAFT_NO_ID, 9);
@@ -537,13 +630,12 @@ static void test_raft_fetch_advances_high_watermark_on_majority(void **state)
 	ut_open(&u, 1, 3, NULL);
 	ut_make_leader(&u, 3);
 	int64_t off;
-	raft_propose(u.r, "a", 1, &off);
-	raft_propose(u.r, "b", 1, &off);
+	ut_propose(u.r, "a", &off);
+	ut_propose(u.r, "b", &off);
 	ut_drain(&u);
 	assert_int_equal(raft_high_watermark(u.r), 0);
 	struct raft_msg r = ut_fetch(&u, 2, 0, 0);
-	assert_int_equal(r.u.fetch_resp.n_records, 3);
-	assert_int_equal(r.u.fetch_resp.base_offset, 0);
+	assert_int_equal(ut_offsets(&r), 3);
 	assert_int_equal(raft_high_watermark(u.r), 0); /* node 2 has nothing yet */
 	r = ut_fetch(&u, 2, 2, 1);
 	assert_int_equal(raft_high_watermark(u.r), 2); /* 1 and 2 have [0, 2) */
@@ -585,9 +677,10 @@ static void test_raft_follower_appends_and_takes_hw(void **state)
 	struct raft_fetch_response *f = &resp.u.fetch_resp;
 	f->high_watermark = 5; /* more than we will have: clamp to our end */
 	f->diverging_epoch.epoch = -1;
-	f->n_records = 2;
-	f->records[0] = (struct raft_entry){.epoch = 1, .len = 1, .data = {'a'}};
-	f->records[1] = (struct raft_entry){.epoch = 2, .control = 1, .len = 4};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){1, 2}, 2, 0);
+	f->records = (struct wire_bytes){b.data, (int32_t)b.len};
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 2);
 	assert_int_equal(raft_high_watermark(u.r), 2);
@@ -596,6 +689,7 @@ static void test_raft_follower_appends_and_takes_hw(void **state)
 	assert_int_equal(fetch.u.fetch_req.last_fetched_epoch, 2);
 	ut_step(&u, &resp); /* a duplicate of the old response: ignored */
 	assert_int_equal(u.log.n, 2);
+	kb_buf_fini(&b);
 	ut_close(&u);
 }
 
@@ -640,10 +734,9 @@ static void test_raft_diverging_epoch_from_leader(void **state)
 		assert_int_equal(r.u.fetch_resp.diverging_epoch.epoch,
 				 cases[i].diverging_epoch);
 		if (cases[i].diverging_offset >= 0)
-			assert_int_equal(r.u.fetch_resp.n_records, 0);
+			assert_int_equal(ut_offsets(&r), 0);
 		else
-			assert_int_equal(r.u.fetch_resp.n_records,
-					 5 - cases[i].fetch_offset);
+			assert_int_equal(ut_offsets(&r), 5 - cases[i].fetch_offset);
 	}
 	ut_close(&u);
 }
@@ -660,7 +753,7 @@ static int ut_converge(struct ut *leader, struct ut *f)
 		struct raft_msg resp = *ut_sent(leader, RAFT_FETCH_RESPONSE, 2);
 		ut_step(f, &resp);
 		if (resp.u.fetch_resp.diverging_epoch.epoch < 0 &&
-		    resp.u.fetch_resp.n_records == 0)
+		    ut_offsets(&resp) == 0)
 			return trips;
 	}
 	fail_msg("no convergence");
@@ -689,14 +782,14 @@ static void test_raft_follower_longer_in_same_epoch_truncates(void **state)
 {
 	struct ut u = {0}, f = {0};
 	ut_leader_1_1_2_2(&u);
-	const int32_t mine[] = {1, 1, 2, 2, 2, 2, 2};
-	ml_fill(&f.log, mine, 7);
-	f.log.e[4].data[0] = 'z'; /* an epoch-2 entry the leader never had */
+	const int32_t mine[] = {1, 1, 2, 2}, more[] = {2, 2, 2};
+	ml_fill(&f.log, mine, 4);
+	ml_fill_salted(&f.log, more, 3, 'z'); /* epoch-2 batches the leader never had */
 	struct raft_quorum_state qs = {4, 1, RAFT_NO_ID};
 	ut_open(&f, 2, 3, &qs);
 	ut_converge(&u, &f);
 	assert_int_equal(f.log.n, 5);
-	assert_int_equal(f.log.e[4].epoch, 4);
+	assert_int_equal(f.log.epoch[4], 4);
 	assert_memory_equal(f.log.chain, u.log.chain, 5 * sizeof(uint64_t));
 	ut_close(&f);
 	ut_close(&u);
@@ -711,10 +804,12 @@ static void test_raft_follower_never_truncates_below_hw(void **state)
 					 RAFT_FETCH_RESPONSE, 2, 3);
 	resp.u.fetch_resp.diverging_epoch.epoch = -1;
 	resp.u.fetch_resp.high_watermark = 3;
-	resp.u.fetch_resp.n_records = 3;
-	for (int i = 0; i < 3; i++)
-		resp.u.fetch_resp.records[i] = (struct raft_entry){.epoch = 1, .len = 0};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){1, 1, 1}, 3, 0);
+	resp.u.fetch_resp.records = (struct wire_bytes){b.data, (int32_t)b.len};
 	ut_step(&f, &resp);
+	kb_buf_fini(&b);
 	assert_int_equal(raft_high_watermark(f.r), 3);
 	/* A (broken) leader says we diverge at 1: committed entries stay. */
 	resp = ut_answer(ut_sent(&f, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
@@ -758,7 +853,7 @@ static void test_raft_resign_sends_end_quorum_epoch(void **state)
 	assert_int_equal(end->u.end_req.n_preferred_successors, 2);
 	assert_int_equal(end->u.end_req.preferred_successors[0], 3);
 	assert_int_equal(raft_resign(u.r), KB_ERR_AGAIN);
-	assert_int_equal(raft_propose(u.r, "x", 1, &(int64_t){0}), KB_ERR_AGAIN);
+	assert_int_equal(ut_propose(u.r, "x", &(int64_t){0}), KB_ERR_AGAIN);
 	/* Node 2 follows node 1 in epoch 1; as second successor it starts a
 	 * pre-vote one retry backoff later, long before its fetch timeout. */
 	struct raft_quorum_state qs = {1, 1, 1};
@@ -883,34 +978,54 @@ static void test_raft_bad_input_refused(void **state)
 	ut_close(&u);
 }
 
+/* A Fetch response to u's pending Fetch, from leader 2 in epoch 3,
+ * carrying these records bytes. */
+static struct raft_msg ut_fetched(struct ut *u, const struct kb_buf *b)
+{
+	if (!ut_sent(u, RAFT_FETCH_REQUEST, 2))
+		ut_tick(u, 20); /* the next Fetch comes after the retry backoff */
+	const struct raft_msg *req = ut_sent(u, RAFT_FETCH_REQUEST, 2);
+	assert_non_null(req);
+	struct raft_msg resp = ut_answer(req, RAFT_FETCH_RESPONSE, 2, 3);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.records = (struct wire_bytes){b->data, (int32_t)b->len};
+	return resp;
+}
+
 static void test_raft_bad_fetch_response_ignored(void **state)
 {
 	struct ut u = {0};
 	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
 	ut_open(&u, 1, 3, &qs);
-	struct raft_msg fetch = *ut_sent(&u, RAFT_FETCH_REQUEST, 2);
-	struct raft_msg resp = ut_answer(&fetch, RAFT_FETCH_RESPONSE, 2, 3);
-	struct raft_fetch_response *f = &resp.u.fetch_resp;
-	f->diverging_epoch.epoch = -1;
-	f->n_records = 1;
-	f->records[0] = (struct raft_entry){.epoch = 5, .len = 1}; /* epoch > 3 */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){5}, 1, 0); /* epoch 5 > leader's 3 */
+	struct raft_msg resp = ut_fetched(&u, &b);
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 0);
-	ut_tick(&u, 20); /* next Fetch after the retry backoff */
-	resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
-	f->diverging_epoch.epoch = -1;
-	f->n_records = 1000;
+	b.len = 0;
+	ut_batches(&b, 4, (const int32_t[]){3}, 1, 0); /* not where our log ends */
+	resp = ut_fetched(&u, &b);
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 0);
-	ut_tick(&u, 20);
-	resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
-	f->diverging_epoch.epoch = -1;
-	f->n_records = 1;
-	f->base_offset = 4; /* not where our log ends */
-	f->records[0] = (struct raft_entry){.epoch = 3};
+	b.len = 0;
+	ut_batches(&b, 0, (const int32_t[]){1, 3}, 2, 0);
+	b.data[b.len - 1] ^= 1; /* the second batch's CRC fails: none is taken */
+	resp = ut_fetched(&u, &b);
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 0);
+	kb_put_be32(b.data + SEG_OFF_BATCH_LENGTH, 3); /* shorter than a header */
+	resp = ut_fetched(&u, &b);
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 0);
+	b.len = 0;
+	ut_batches(&b, 0, (const int32_t[]){1, 3}, 2, 0);
+	b.len -= 5; /* the last batch cut short: the whole one before is taken */
+	resp = ut_fetched(&u, &b);
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 1);
 	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	kb_buf_fini(&b);
 	ut_close(&u);
 }
 
@@ -922,6 +1037,8 @@ static void test_raft_random_messages_keep_invariants(void **state)
 #define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
 	static const int32_t epochs[] = {-1, 0, 1, 2, 3, 9, INT32_MAX, INT32_MIN};
 	struct tu_log_capture cap;
+	struct kb_buf bytes;
+	kb_buf_init(&bytes);
 	for (int round = 0; round < 40; round++) {
 		struct ut u = {0};
 		ut_open(&u, 1, 3, NULL);
@@ -950,14 +1067,26 @@ static void test_raft_random_messages_keep_invariants(void **state)
 			} else if (m.type == RAFT_VOTE_RESPONSE) {
 				m.u.vote_resp.vote_granted = NEXT() % 2;
 				m.u.vote_resp.pre_vote = NEXT() % 2;
-			} else if (m.type == RAFT_FETCH_RESPONSE && NEXT() % 2) {
-				f->n_records = (int)(NEXT() % 10);
-				f->base_offset = (int64_t)(NEXT() % 4);
-				f->diverging_epoch.epoch = epochs[NEXT() % 8];
-				f->diverging_epoch.offset = (int64_t)(NEXT() % 6) - 1;
-				f->high_watermark = (int64_t)(NEXT() % 6) - 1;
-				for (int k = 0; k < RAFT_FETCH_MAX; k++)
-					f->records[k].epoch = epochs[NEXT() % 6];
+			} else if (m.type == RAFT_FETCH_RESPONSE) {
+				/* What a decoder hands over: a view of bytes,
+				 * whole batches of any epochs and offsets or noise. */
+				int32_t be[3];
+				for (int k = 0; k < 3; k++)
+					be[k] = epochs[NEXT() % 6];
+				bytes.len = 0;
+				int64_t base = (int64_t)(NEXT() % 4);
+				ut_batches(&bytes, base, be, (int)(NEXT() % 4), 0);
+				for (size_t k = 0; NEXT() % 3 == 0 && k < bytes.len; k++) {
+					size_t at = NEXT() % bytes.len;
+					bytes.data[at] = (uint8_t)NEXT();
+				}
+				f->records = (struct wire_bytes){bytes.data,
+								 (int32_t)bytes.len};
+				if (NEXT() % 2) {
+					f->diverging_epoch.epoch = epochs[NEXT() % 8];
+					f->diverging_epoch.offset = (int64_t)(NEXT() % 6) - 1;
+					f->high_watermark = (int64_t)(NEXT() % 6) - 1;
+				}
 			}
 			ut_step(&u, &m); /* ut_drain calls raft_check */
 			if (NEXT() % 16 == 0)
@@ -966,6 +1095,7 @@ static void test_raft_random_messages_keep_invariants(void **state)
 		tu_log_capture_stop();
 		ut_close(&u);
 	}
+	kb_buf_fini(&bytes);
 #undef NEXT
 }
 
@@ -992,8 +1122,9 @@ struct sim_node {
 };
 
 struct sim_packet {
-	struct raft_msg m;
-	int64_t at; /* delivery time */
+	struct raft_msg m;  /* a Fetch response's records point at bytes */
+	uint8_t *bytes;     /* owned: a copy of them, freed when delivered */
+	int64_t at;         /* delivery time */
 };
 
 /* (offset, epoch) -> the chained hash of the entry there (Log Matching). */
@@ -1158,7 +1289,15 @@ static void sim_send(struct sim *s, const struct raft_msg *m)
 		int64_t delay = 1 + sim_below(s, s->max_delay);
 		if (s->faults && sim_below(s, 100) < 2)
 			delay += 300 + sim_below(s, 1200); /* a straggler */
-		s->net[s->net_len++] = (struct sim_packet){*m, s->now + delay};
+		struct sim_packet *pk = &s->net[s->net_len++];
+		*pk = (struct sim_packet){*m, NULL, s->now + delay};
+		struct wire_bytes *rec = &pk->m.u.fetch_resp.records;
+		if (m->type == RAFT_FETCH_RESPONSE && rec->len > 0) {
+			pk->bytes = malloc((size_t)rec->len);
+			assert_non_null(pk->bytes);
+			memcpy(pk->bytes, rec->p, (size_t)rec->len);
+			rec->p = pk->bytes;
+		}
 	}
 }
 
@@ -1178,6 +1317,7 @@ static void sim_drain(struct sim *s, int i)
 	struct raft_output o;
 	while (s->node[i].r && raft_pop(s->node[i].r, &o)) {
 		if (s->faults && sim_below(s, 1000) < s->drain_crash_pm) {
+			raft_output_fini(&o);
 			sim_crash(s, i, "between two outputs");
 			return;
 		}
@@ -1187,6 +1327,7 @@ static void sim_drain(struct sim *s, int i)
 		} else {
 			sim_send(s, &o.msg);
 		}
+		raft_output_fini(&o);
 	}
 }
 
@@ -1204,9 +1345,10 @@ static struct raft_config sim_config(struct sim *s, int i)
 	 * split elections, more candidates racing in one epoch. */
 	c.election_timeout_ms = s->election_timeout_ms;
 	c.fetch_timeout_ms = 2 * s->election_timeout_ms;
-	/* Small fetches stop followers at every offset, between an old
-	 * epoch's entries and the new leader's LeaderChange too. */
-	c.fetch_max_records = 1 + (int32_t)sim_below(s, RAFT_FETCH_MAX);
+	/* Small fetches stop followers at every batch, between an old
+	 * epoch's batches and the new leader's LeaderChange too (a batch
+	 * here is 70 to 130 bytes; the first one always comes). */
+	c.fetch_max_bytes = 1 + (int32_t)sim_below(s, 800);
 	c.seed = s->seed * 31 + (uint64_t)sim_rand(s);
 	return c;
 }
@@ -1346,8 +1488,9 @@ static void sim_trace_msg(struct sim *s, const struct raft_msg *m)
 		snprintf(extra, sizeof extra, " fetch_offset %" PRId64 " last_fetched_epoch %d",
 			 m->u.fetch_req.fetch_offset, m->u.fetch_req.last_fetched_epoch);
 	else if (m->type == RAFT_FETCH_RESPONSE)
-		snprintf(extra, sizeof extra, " %d records hw %" PRId64 " diverging %d@%" PRId64,
-			 m->u.fetch_resp.n_records, m->u.fetch_resp.high_watermark,
+		snprintf(extra, sizeof extra, " %" PRId64 " records hw %" PRId64
+			 " diverging %d@%" PRId64,
+			 ut_offsets(m), m->u.fetch_resp.high_watermark,
 			 m->u.fetch_resp.diverging_epoch.epoch,
 			 m->u.fetch_resp.diverging_epoch.offset);
 	sim_trace(s, "n%d -> n%d %s (epoch %d leader %d err %d)%s", m->from, m->to,
@@ -1383,14 +1526,16 @@ static void sim_deliver(struct sim *s)
 	for (size_t k = 0; k < n_due; k++) {
 		const struct raft_msg *m = &due[k].m;
 		int to = m->to - 1;
-		if (!s->node[to].r || (s->partitioned && s->side[to] != s->side[m->from - 1]))
-			continue;
-		sim_trace_msg(s, m);
-		g_stats.diverging += m->type == RAFT_FETCH_RESPONSE &&
-				     m->u.fetch_resp.diverging_epoch.epoch >= 0;
-		raft_step(s->node[to].r, m);
-		sim_drain(s, to);
-		sim_check(s);
+		if (s->node[to].r && !(s->partitioned &&
+				       s->side[to] != s->side[m->from - 1])) {
+			sim_trace_msg(s, m);
+			g_stats.diverging += m->type == RAFT_FETCH_RESPONSE &&
+					     m->u.fetch_resp.diverging_epoch.epoch >= 0;
+			raft_step(s->node[to].r, m);
+			sim_drain(s, to);
+			sim_check(s);
+		}
+		free(due[k].bytes);
 	}
 }
 
@@ -1446,11 +1591,18 @@ static int64_t sim_propose(struct sim *s, const char *what)
 	if (l < 0 || (s->faults && s->node[l].log.n - SIM_IN_FLIGHT >
 					 raft_high_watermark(s->node[l].r)))
 		return -1;
-	char data[RAFT_ENTRY_MAX];
-	int len = snprintf(data, sizeof data, "%s %" PRId64, what, s->proposals++);
+	char data[3][48];
+	struct raft_record recs[3];
+	int n = 1 + (int)sim_below(s, 3);
+	for (int k = 0; k < n; k++) {
+		int len = snprintf(data[k], sizeof data[k], "%s %" PRId64, what,
+				   s->proposals++);
+		recs[k] = (struct raft_record){data[k], (size_t)len};
+	}
 	int64_t off;
-	assert_int_equal(raft_propose(s->node[l].r, data, (size_t)len, &off), KB_OK);
-	sim_trace(s, "n%d appends \"%s\" at %" PRId64, l + 1, data, off);
+	assert_int_equal(raft_propose(s->node[l].r, recs, n, &off), KB_OK);
+	sim_trace(s, "n%d appends a batch of %d ending \"%s\" at %" PRId64, l + 1,
+		  n, data[n - 1], off);
 	sim_drain(s, l);
 	return off;
 }
@@ -1469,7 +1621,7 @@ static bool sim_live(struct sim *s, int64_t *marker, int32_t *marker_epoch)
 		return false;
 	}
 	return raft_high_watermark(nd->r) > *marker && nd->log.n > *marker &&
-	       nd->log.e[*marker].epoch == epoch;
+	       nd->log.epoch[*marker] == epoch;
 }
 
 static void sim_free(struct sim *s)
@@ -1478,6 +1630,8 @@ static void sim_free(struct sim *s)
 		raft_free(s->node[i].r);
 		ml_free(&s->node[i].log);
 	}
+	for (size_t k = 0; k < s->net_len; k++)
+		free(s->net[k].bytes);
 	free(s->net);
 	free(s->leader_of);
 	free(s->committed);
