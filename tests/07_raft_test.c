@@ -3101,6 +3101,296 @@ static void test_raft_wire_garbage_never_crashes(void **state)
 	}
 }
 
+/* ---- The metadata log: the core over three chapter-03 logs on disk ---- */
+
+#define DN_NODES 3
+#define DN_STEP_MS 10
+#define DN_MAX_STEPS 3000 /* 30 s of fake time */
+
+/* One node: its log.dir, its __cluster_metadata-0 and its core. */
+struct dn_node {
+	char dir[512];
+	struct raft_config cfg;
+	struct raft_metadata_log *log; /* owned; NULL while stopped */
+	struct raft *r;                /* owned; NULL while stopped */
+};
+
+/* Three nodes, a fake clock and a fake network that delivers every
+ * message, in order, one step after it was sent. */
+struct dn_cluster {
+	char *root;
+	struct dn_node node[DN_NODES];
+	struct sim_packet *net;
+	size_t net_len, net_cap;
+	int64_t now;
+};
+
+static void dn_send(struct dn_cluster *c, const struct raft_msg *m)
+{
+	if (c->net_len == c->net_cap) {
+		c->net_cap = c->net_cap ? 2 * c->net_cap : 64;
+		c->net = realloc(c->net, c->net_cap * sizeof *c->net);
+		assert_non_null(c->net);
+	}
+	struct sim_packet *pk = &c->net[c->net_len++];
+	*pk = (struct sim_packet){*m, NULL, c->now};
+	struct wire_bytes *rec = &pk->m.u.fetch_resp.records;
+	if (m->type == RAFT_FETCH_RESPONSE && rec->len > 0) {
+		pk->bytes = malloc((size_t)rec->len);
+		assert_non_null(pk->bytes);
+		memcpy(pk->bytes, rec->p, (size_t)rec->len);
+		rec->p = pk->bytes;
+	}
+}
+
+/* Carry out node i's outputs: quorum-state to its file, messages out. */
+static void dn_drain(struct dn_cluster *c, int i)
+{
+	struct dn_node *n = &c->node[i];
+	struct raft_output o;
+	while (raft_pop(n->r, &o)) {
+		if (o.kind == RAFT_OUT_PERSIST)
+			assert_int_equal(raft_quorum_file_write(raft_metadata_log_dir(n->log),
+								&n->cfg, &o.persist), KB_OK);
+		else
+			dn_send(c, &o.msg);
+		raft_output_fini(&o);
+	}
+	raft_check(n->r);
+}
+
+/* Start node i from what its directory holds (nothing the first time). */
+static void dn_start(struct dn_cluster *c, int i)
+{
+	struct dn_node *n = &c->node[i];
+	struct raft_quorum_state qs;
+	n->cfg = ut_config(i + 1, DN_NODES);
+	assert_int_equal(raft_metadata_log_open(n->dir, &n->log), KB_OK);
+	int rc = raft_quorum_file_read(raft_metadata_log_dir(n->log), &n->cfg, &qs);
+	assert_true(rc == KB_OK || rc == KB_ERR_NOTFOUND);
+	struct raft_durable d = {&raft_metadata_log_ops, n->log,
+				 rc == KB_OK ? &qs : NULL};
+	assert_int_equal(raft_new(&n->cfg, &d, c->now, &n->r), KB_OK);
+	dn_drain(c, i);
+}
+
+/* Stop node i: what is in flight to or from it is lost with it. */
+static void dn_stop(struct dn_cluster *c, int i)
+{
+	raft_free(c->node[i].r);
+	raft_metadata_log_close(c->node[i].log);
+	c->node[i].r = NULL;
+	c->node[i].log = NULL;
+}
+
+/* Deliver what was sent before this step, then move the clock on. */
+static void dn_step(struct dn_cluster *c)
+{
+	size_t n = c->net_len;
+	struct sim_packet *due = malloc((n ? n : 1) * sizeof *due);
+	assert_non_null(due);
+	if (n)
+		memcpy(due, c->net, n * sizeof *due);
+	c->net_len = 0;
+	for (size_t k = 0; k < n; k++) {
+		int to = due[k].m.to - 1;
+		if (to >= 0 && to < DN_NODES && c->node[to].r) {
+			raft_step(c->node[to].r, &due[k].m);
+			dn_drain(c, to);
+		}
+		free(due[k].bytes);
+	}
+	free(due);
+	c->now += DN_STEP_MS;
+	for (int i = 0; i < DN_NODES; i++) {
+		raft_tick(c->node[i].r, c->now);
+		dn_drain(c, i);
+	}
+}
+
+static int dn_leader(const struct dn_cluster *c)
+{
+	for (int i = 0; i < DN_NODES; i++)
+		if (raft_state(c->node[i].r) == RAFT_LEADER)
+			return i;
+	return -1;
+}
+
+/* Run until some node leads and every node's HW is past offset. */
+static int dn_run_until_committed(struct dn_cluster *c, int64_t offset)
+{
+	for (int step = 0; step < DN_MAX_STEPS; step++) {
+		int l = dn_leader(c), behind = 0;
+		for (int i = 0; i < DN_NODES; i++)
+			behind += raft_high_watermark(c->node[i].r) <= offset;
+		if (l >= 0 && !behind)
+			return l;
+		dn_step(c);
+	}
+	fail_msg("nothing committed past %" PRId64 " in %d ms", offset,
+		 DN_MAX_STEPS * DN_STEP_MS);
+	return -1;
+}
+
+/* The first segment file of node i's __cluster_metadata-0, whole. */
+static uint8_t *dn_segment(const struct dn_cluster *c, int i, size_t *len)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s/00000000000000000000.log",
+		 c->node[i].dir, RAFT_METADATA_DIR);
+	uint8_t *p = tu_read_all(path, len);
+	assert_non_null(p);
+	return p;
+}
+
+/* The batch at *pos of a segment file, checked; advances *pos. */
+static struct seg_batch dn_next_batch(const uint8_t *p, size_t len, size_t *pos)
+{
+	struct seg_batch b;
+	assert_true(*pos + SEG_LOG_OVERHEAD <= len);
+	size_t size = SEG_LOG_OVERHEAD + kb_get_be32(p + *pos + SEG_OFF_BATCH_LENGTH);
+	assert_int_equal(seg_batch_validate(p + *pos, size, &b, NULL), KB_OK);
+	*pos += size;
+	return b;
+}
+
+/* The LeaderChange control batch at p: key {0, 2}, then
+ * LeaderChangeMessage v0 (flexible): Version 0, LeaderId, Voters 1..3. */
+static void dn_assert_leader_change(const uint8_t *p, size_t len, int32_t leader,
+				    int32_t epoch)
+{
+	struct wire_records it;
+	struct wire_record rec;
+	size_t size = 0;
+	dn_next_batch(p, len, &size);
+	assert_int_equal(wire_records_init(&it, p, size), KB_OK);
+	assert_true(it.batch.attributes & SEG_ATTR_CONTROL);
+	assert_int_equal(it.batch.partition_leader_epoch, epoch);
+	assert_int_equal(it.batch.records_count, 1);
+	assert_int_equal(wire_records_next(&it, &rec), KB_OK);
+	const uint8_t key[] = {0, 0, 0, 2};
+	assert_int_equal(rec.key.len, 4);
+	assert_memory_equal(rec.key.p, key, 4);
+	const uint8_t value[] = {0, 0, 0, 0, 0, (uint8_t)leader, /* Version, LeaderId */
+				 4, 0, 0, 0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 3, 0};
+	assert_true(rec.value.len >= (int32_t)sizeof value);
+	assert_memory_equal(rec.value.p, value, sizeof value);
+}
+
+/* Find, in a segment file, the data batch whose records are want[0..n). */
+static bool dn_find_records(const uint8_t *p, size_t len, const struct kb_buf *want,
+			    int n)
+{
+	for (size_t pos = 0; pos < len;) {
+		size_t at = pos;
+		struct seg_batch b = dn_next_batch(p, len, &pos);
+		if ((b.attributes & SEG_ATTR_CONTROL) || b.records_count != n)
+			continue;
+		struct wire_records it;
+		struct wire_record rec;
+		assert_int_equal(wire_records_init(&it, p + at, pos - at), KB_OK);
+		int same = 0;
+		for (int k = 0; k < n && wire_records_next(&it, &rec) == KB_OK; k++) {
+			if (rec.key.len != -1 || rec.value.len != (int32_t)want[k].len ||
+			    memcmp(rec.value.p, want[k].data, want[k].len) != 0)
+				continue;
+			struct meta_record m;
+			same += meta_record_decode(rec.value.p, (size_t)rec.value.len,
+						   &m) == KB_OK;
+			meta_record_fini(&m);
+		}
+		if (same == n)
+			return true;
+	}
+	return false;
+}
+
+/* Propose recs (encoded metadata records) on the leader; the last offset. */
+static int64_t dn_propose(struct dn_cluster *c, int l, const struct kb_buf *recs, int n)
+{
+	struct raft_record r[4];
+	for (int k = 0; k < n; k++)
+		r[k] = (struct raft_record){recs[k].data, recs[k].len};
+	int64_t last;
+	assert_int_equal(raft_propose(c->node[l].r, r, n, &last), KB_OK);
+	dn_drain(c, l);
+	return last;
+}
+
+static void dn_encode(struct kb_buf *out, int16_t type, int16_t version)
+{
+	struct meta_record m;
+	meta_fill(&m, type, version);
+	kb_buf_init(out);
+	assert_int_equal(meta_record_encode(&m, out), KB_OK);
+}
+
+/* Three nodes over three real chapter-03 logs elect a leader, commit
+ * metadata records (a RegisterBrokerRecord is ~90 bytes: a batch, not a
+ * toy entry), write identical segment files with the LeaderChange batch
+ * first, and after every node restarts from its quorum-state and log,
+ * keep all of it and commit more. */
+static void test_raft_metadata_log_three_nodes_commit_and_restart(void **state)
+{
+	struct dn_cluster c = {0};
+	c.root = tu_tmpdir();
+	for (int i = 0; i < DN_NODES; i++) {
+		snprintf(c.node[i].dir, sizeof c.node[i].dir, "%s/n%d", c.root, i + 1);
+		assert_int_equal(mkdir(c.node[i].dir, 0755), 0);
+		dn_start(&c, i);
+	}
+	int l = dn_run_until_committed(&c, 0);
+	int32_t epoch = raft_quorum(c.node[l].r).leader_epoch;
+	struct kb_buf recs[3];
+	dn_encode(&recs[0], META_REGISTER_BROKER, 3);
+	dn_encode(&recs[1], META_TOPIC, 0);
+	dn_encode(&recs[2], META_PARTITION, 0);
+	assert_true(recs[0].len > 64);
+	int64_t last = dn_propose(&c, l, recs, 2);
+	dn_run_until_committed(&c, last);
+	size_t len0, len;
+	uint8_t *seg0 = dn_segment(&c, 0, &len0);
+	for (int i = 1; i < DN_NODES; i++) { /* Log Matching, on disk */
+		uint8_t *seg = dn_segment(&c, i, &len);
+		assert_int_equal(len, len0);
+		assert_memory_equal(seg, seg0, len0);
+		free(seg);
+	}
+	dn_assert_leader_change(seg0, len0, l + 1, epoch);
+	assert_true(dn_find_records(seg0, len0, recs, 2));
+	for (int i = 0; i < DN_NODES; i++)
+		dn_stop(&c, i);
+	for (size_t k = 0; k < c.net_len; k++)
+		free(c.net[k].bytes);
+	c.net_len = 0;
+	for (int i = 0; i < DN_NODES; i++) { /* every node restarts from disk */
+		dn_start(&c, i);
+		assert_int_equal(raft_quorum(c.node[i].r).leader_epoch, epoch);
+		assert_int_equal(raft_metadata_log_ops.end_offset(c.node[i].log), last + 1);
+	}
+	for (int step = 0; step < DN_MAX_STEPS && dn_leader(&c) < 0; step++)
+		dn_step(&c);
+	l = dn_leader(&c);
+	assert_true(l >= 0);
+	assert_true(raft_quorum(c.node[l].r).leader_epoch > epoch);
+	last = dn_propose(&c, l, &recs[2], 1);
+	dn_run_until_committed(&c, last);
+	uint8_t *seg = dn_segment(&c, 0, &len);
+	assert_true(len > len0);
+	assert_memory_equal(seg, seg0, len0); /* what was committed stayed */
+	assert_true(dn_find_records(seg, len, &recs[2], 1));
+	free(seg);
+	free(seg0);
+	for (int i = 0; i < DN_NODES; i++)
+		dn_stop(&c, i);
+	for (size_t k = 0; k < c.net_len; k++)
+		free(c.net[k].bytes);
+	free(c.net);
+	for (int k = 0; k < 3; k++)
+		kb_buf_fini(&recs[k]);
+	tu_rmrf(c.root);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -3165,6 +3455,8 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_other_partition_is_an_error_code),
 		cmocka_unit_test(test_raft_wire_describe_quorum),
 		cmocka_unit_test(test_raft_wire_garbage_never_crashes),
+		/* the metadata log over chapter 03 */
+		cmocka_unit_test(test_raft_metadata_log_three_nodes_commit_and_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
