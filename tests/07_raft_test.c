@@ -3101,6 +3101,227 @@ static void test_raft_wire_garbage_never_crashes(void **state)
 	}
 }
 
+/* ---- Fetch on the wire (07_quorum_wire.c), versions 12-17 ---- */
+
+/* Topics: [{__cluster_metadata by name (v12) or by its topic id (v13+),
+ * Partitions: [{Partition 0 */
+static void fx_fetch_topic(struct fx *f, int16_t v)
+{
+	fx_count(f, 1, true);
+	if (v <= 12) {
+		fx_str(f, "__cluster_metadata", true);
+	} else {
+		fx_put(f, 0, 8);
+		fx_put(f, 1, 8); /* AAAAAAAAAAAAAAAAAAAAAQ */
+	}
+	fx_count(f, 1, true);
+	fx_put(f, 0, 4);
+}
+
+/* FetchRequest.json, field by field, for v. */
+static void fx_fetch_request(struct fx *f, int16_t v, uint32_t max_bytes,
+			     uint32_t partition_max_bytes)
+{
+	if (v <= 14)
+		fx_put(f, 2, 4);          /* ReplicaId */
+	fx_put(f, 0, 4);                  /* MaxWaitMs */
+	fx_put(f, 0, 4);                  /* MinBytes */
+	fx_put(f, max_bytes, 4);          /* MaxBytes */
+	fx_put(f, 0, 1);                  /* IsolationLevel */
+	fx_put(f, 0, 4);                  /* SessionId */
+	fx_put(f, 0xffffffff, 4);         /* SessionEpoch -1 */
+	fx_fetch_topic(f, v);
+	fx_put(f, 5, 4);                  /* CurrentLeaderEpoch */
+	fx_put(f, 10, 8);                 /* FetchOffset */
+	fx_put(f, 4, 4);                  /* LastFetchedEpoch */
+	fx_put(f, UINT64_MAX, 8);         /* LogStartOffset -1 */
+	fx_put(f, partition_max_bytes, 4); /* PartitionMaxBytes */
+	fx_put(f, 0, 2);                  /* tags: partition, topic */
+	fx_count(f, 0, true);             /* ForgottenTopicsData */
+	fx_str(f, "", true);              /* RackId */
+	fx_put(f, v >= 15 ? 2 : 1, 1);    /* tags: */
+	fx_put(f, 0, 1), fx_put(f, 4, 1); /* 0 ClusterId, 4 bytes */
+	fx_str(f, "abc", true);
+	if (v >= 15) {                    /* 1 ReplicaState, 13 bytes */
+		fx_put(f, 1, 1), fx_put(f, 13, 1);
+		fx_put(f, 2, 4), fx_put(f, UINT64_MAX, 8), fx_put(f, 0, 1);
+	}
+}
+
+/* FetchResponse.json for v: HW 7, records "xyz", CurrentLeader 1 in
+ * epoch 5, and DivergingEpoch (3, 8) when diverging. */
+static void fx_fetch_response(struct fx *f, int16_t v, bool diverging)
+{
+	fx_put(f, 0, 4);                  /* ThrottleTimeMs */
+	fx_put(f, 0, 2);                  /* ErrorCode */
+	fx_put(f, 0, 4);                  /* SessionId */
+	fx_fetch_topic(f, v);
+	fx_put(f, 0, 2);                  /* ErrorCode */
+	fx_put(f, 7, 8);                  /* HighWatermark */
+	fx_put(f, UINT64_MAX, 8);         /* LastStableOffset -1 */
+	fx_put(f, 0, 8);                  /* LogStartOffset */
+	fx_count(f, 0, true);             /* AbortedTransactions */
+	fx_put(f, 0xffffffff, 4);         /* PreferredReadReplica -1 */
+	fx_str(f, "xyz", true);           /* Records */
+	fx_put(f, diverging ? 2 : 1, 1);  /* tags: */
+	if (diverging) {                  /* 0 DivergingEpoch, 13 bytes */
+		fx_put(f, 0, 1), fx_put(f, 13, 1);
+		fx_put(f, 3, 4), fx_put(f, 8, 8), fx_put(f, 0, 1);
+	}
+	fx_put(f, 1, 1), fx_put(f, 9, 1); /* 1 CurrentLeader, 9 bytes */
+	fx_put(f, 1, 4), fx_put(f, 5, 4), fx_put(f, 0, 1);
+	fx_put(f, 0, 2);                  /* tags: topic, body */
+}
+
+/* encode(m) == f, decode(f) gives m's wire fields, every cut fails. */
+static void qw_check_fetch_fixture(const struct raft_msg *m, int16_t v, const struct fx *f)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(m, v, &b), KB_OK);
+	assert_int_equal(b.len, f->n);
+	assert_memory_equal(b.data, f->b, f->n);
+	kb_buf_fini(&b);
+	struct raft_msg d = {.type = m->type, .leader_id = m->leader_id};
+	assert_int_equal(raft_wire_decode(v, f->b, f->n, &d), KB_OK);
+	assert_int_equal(d.leader_epoch, m->leader_epoch);
+	if (m->type == RAFT_FETCH_REQUEST) {
+		assert_int_equal(d.from, m->from);
+		assert_string_equal(d.cluster_id, m->cluster_id);
+		assert_memory_equal(&d.u.fetch_req, &m->u.fetch_req, sizeof d.u.fetch_req);
+	} else {
+		const struct raft_fetch_response *w = &m->u.fetch_resp, *g = &d.u.fetch_resp;
+		assert_int_equal(d.error_code, m->error_code);
+		assert_int_equal(d.leader_id, m->leader_id);
+		assert_int_equal(g->high_watermark, w->high_watermark);
+		assert_int_equal(g->log_start_offset, w->log_start_offset);
+		assert_memory_equal(&g->diverging_epoch, &w->diverging_epoch, sizeof g->diverging_epoch);
+		assert_memory_equal(&g->snapshot_id, &w->snapshot_id, sizeof g->snapshot_id);
+		assert_int_equal(g->records.len, w->records.len);
+		assert_memory_equal(g->records.p, w->records.p, (size_t)w->records.len);
+	}
+	for (size_t cut = 0; cut < f->n; cut++) {
+		d = (struct raft_msg){.type = m->type};
+		assert_int_equal(raft_wire_decode(v, f->b, cut, &d), KB_ERR_PROTO);
+	}
+}
+
+static void test_raft_wire_fetch_fixtures_every_version(void **state)
+{
+	struct raft_msg q = qw_msg(RAFT_FETCH_REQUEST, 2, 1);
+	q.u.fetch_req = (struct raft_fetch_request){10, 4, 1000};
+	struct raft_msg r = qw_msg(RAFT_FETCH_RESPONSE, 1, 2);
+	r.u.fetch_resp = (struct raft_fetch_response){7, 0, {-1, -1}, {-1, -1},
+		{(const uint8_t *)"xyz", 3}};
+	for (int16_t v = RAFT_FETCH_VERSION_MIN; v <= RAFT_FETCH_VERSION_MAX; v++) {
+		struct fx f = {.n = 0};
+		fx_fetch_request(&f, v, 1000, 1000);
+		qw_check_fetch_fixture(&q, v, &f);
+		f.n = 0;
+		fx_fetch_response(&f, v, false);
+		qw_check_fetch_fixture(&r, v, &f);
+		struct raft_msg d = r;
+		d.u.fetch_resp.diverging_epoch = (struct raft_offset_epoch){8, 3};
+		f.n = 0;
+		fx_fetch_response(&f, v, true);
+		qw_check_fetch_fixture(&d, v, &f);
+	}
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(&q, 11, &b), KB_ERR_INVAL); /* no LastFetchedEpoch */
+	assert_int_equal(raft_wire_encode(&q, 18, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
+}
+
+/* As Kafka's KafkaRaftClient sends it: PartitionMaxBytes left 0, the
+ * limit in MaxBytes; another topic is UNKNOWN_TOPIC_ID; a foreign
+ * cluster's answer is a top-level error with no topics. */
+static void test_raft_wire_fetch_kafka_shapes(void **state)
+{
+	struct fx f = {.n = 0};
+	fx_fetch_request(&f, 16, 8 << 20, 0);
+	struct raft_msg d = {.type = RAFT_FETCH_REQUEST};
+	assert_int_equal(raft_wire_decode(16, f.b, f.n, &d), KB_OK);
+	assert_int_equal(d.u.fetch_req.max_bytes, 8 << 20); /* MaxBytes */
+	f.n = 0;
+	fx_fetch_request(&f, 16, 1000, 1000);
+	f.b[4 * 3 + 1 + 8 + 1 + 15] = 2; /* topic id ...02: not ours */
+	d = (struct raft_msg){.type = RAFT_FETCH_REQUEST};
+	assert_int_equal(raft_wire_decode(16, f.b, f.n, &d), KB_ERR_NOTFOUND);
+	assert_int_equal(d.error_code, KAFKA_ERR_UNKNOWN_TOPIC_ID);
+	struct raft_msg r = qw_msg(RAFT_FETCH_RESPONSE, 1, 2);
+	r.error_code = KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(&r, 17, &b), KB_OK);
+	const uint8_t want[] = {0, 0, 0, 0, 0, 104, 0, 0, 0, 0, 1, 0};
+	assert_int_equal(b.len, sizeof want);
+	assert_memory_equal(b.data, want, sizeof want);
+	d = (struct raft_msg){.type = RAFT_FETCH_RESPONSE};
+	assert_int_equal(raft_wire_decode(17, b.data, b.len, &d), KB_OK);
+	assert_int_equal(d.error_code, KAFKA_ERR_INCONSISTENT_CLUSTER_ID);
+	kb_buf_fini(&b);
+}
+
+/* A leader's real Fetch response crosses the wire and a follower
+ * appends what it decoded: the records view survives the trip. */
+static void test_raft_wire_fetch_core_round_trip(void **state)
+{
+	struct ut u = {0}, f = {0};
+	ut_make_leader((ut_open(&u, 1, 3, NULL), &u), 3);
+	ut_propose(u.r, "over the wire", &(int64_t){0});
+	struct raft_quorum_state qs = {1, 1, RAFT_NO_ID};
+	ut_open(&f, 2, 3, &qs);
+	struct kb_buf req, resp;
+	kb_buf_init(&req);
+	kb_buf_init(&resp);
+	const struct raft_msg *fetch = ut_sent(&f, RAFT_FETCH_REQUEST, 1);
+	assert_int_equal(raft_wire_encode(fetch, 17, &req), KB_OK);
+	struct raft_msg in = {.type = RAFT_FETCH_REQUEST, .to = 1,
+			      .correlation_id = fetch->correlation_id};
+	assert_int_equal(raft_wire_decode(17, req.data, req.len, &in), KB_OK);
+	ut_step(&u, &in);
+	const struct raft_msg *out = ut_sent(&u, RAFT_FETCH_RESPONSE, 2);
+	assert_int_equal(ut_offsets(out), 2);
+	assert_int_equal(raft_wire_encode(out, 17, &resp), KB_OK);
+	struct raft_msg back = {.type = RAFT_FETCH_RESPONSE, .from = 1, .to = 2,
+				.correlation_id = out->correlation_id};
+	assert_int_equal(raft_wire_decode(17, resp.data, resp.len, &back), KB_OK);
+	ut_step(&f, &back);
+	assert_int_equal(f.log.n, 2);
+	assert_memory_equal(f.log.chain, u.log.chain, 2 * sizeof(uint64_t));
+	kb_buf_fini(&req);
+	kb_buf_fini(&resp);
+	ut_close(&f);
+	ut_close(&u);
+}
+
+/* Random bytes and mutated fixtures, every version: an answer or
+ * KB_ERR_PROTO / KB_ERR_NOTFOUND, never a crash (run it under ASan). */
+static void test_raft_wire_fetch_garbage_never_crashes(void **state)
+{
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	for (int16_t v = RAFT_FETCH_VERSION_MIN; v <= RAFT_FETCH_VERSION_MAX; v++) {
+		for (int i = 0; i < 2000; i++) {
+			struct fx f = {.n = 0};
+			if (i % 2)
+				fx_fetch_request(&f, v, 1000, 1000);
+			else
+				fx_fetch_response(&f, v, i % 4 == 0);
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			f.b[x % f.n] = (uint8_t)(x >> 32); /* one byte changed */
+			if (i % 8 == 0)
+				f.n = (size_t)(x >> 40) % f.n;
+			struct raft_msg d = {.type = i % 2 ? RAFT_FETCH_REQUEST
+							   : RAFT_FETCH_RESPONSE};
+			int rc = raft_wire_decode(v, f.b, f.n, &d);
+			assert_true(rc == KB_OK || rc == KB_ERR_PROTO || rc == KB_ERR_NOTFOUND);
+			if (rc == KB_OK && d.type == RAFT_FETCH_RESPONSE)
+				assert_true(d.u.fetch_resp.records.len <= (int32_t)f.n);
+		}
+	}
+}
+
 /* ---- The metadata log: the core over three chapter-03 logs on disk ---- */
 
 #define DN_NODES 3
@@ -3455,7 +3676,11 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_other_partition_is_an_error_code),
 		cmocka_unit_test(test_raft_wire_describe_quorum),
 		cmocka_unit_test(test_raft_wire_garbage_never_crashes),
-		/* the metadata log over chapter 03 */
+		/* the metadata log over chapter 03, Fetch on the wire */
+		cmocka_unit_test(test_raft_wire_fetch_fixtures_every_version),
+		cmocka_unit_test(test_raft_wire_fetch_kafka_shapes),
+		cmocka_unit_test(test_raft_wire_fetch_core_round_trip),
+		cmocka_unit_test(test_raft_wire_fetch_garbage_never_crashes),
 		cmocka_unit_test(test_raft_metadata_log_three_nodes_commit_and_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
