@@ -33,6 +33,8 @@
  *      none. A Candidate voted for itself; voted_id is none or a voter.
  *   5. A leader's epoch starts at epoch_start_offset (its LeaderChange
  *      batch), and its HW moved only past it.
+ *   6. An observer (node_id not a voter) is only Unattached or Follower
+ *      and never votes; the leader does not count it for the HW.
  *   Unattached/Follower/Candidate/Resigned -> Prospective on a timer
  *   (raft_become_prospective) -> Candidate on pre-votes
  *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
@@ -40,8 +42,8 @@
  *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
- *   Fixed voters, no observers or snapshots; Fetch is answered at once, not
- *   parked; every append is flushed. Single-threaded.
+ *   Fixed voters (no KIP-853), no snapshots; Fetch is answered at once,
+ *   not parked; observers are not tracked for DescribeQuorum. Single-threaded.
  *
  * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c.
  *   Uses chapters 00 (base), 01 (segment: the batch layout), 04 (codec).
@@ -90,6 +92,8 @@ struct raft {
 	int64_t hw_at_election;     /* leader: the HW it inherited */
 	int64_t epoch_start_offset; /* leader: offset of its LeaderChange */
 	bool has_fetched;           /* follower: a Fetch succeeded this epoch */
+	bool observer;              /* node_id is not a voter (process.roles=broker) */
+	int next_discovery;         /* observer: the voter it asks next for the leader */
 	int32_t abandoned_id;       /* prospective: the leader it gave up on */
 	int32_t next_correlation;
 	int32_t fetch_correlation;  /* follower: the Fetch in flight, 0 none */
@@ -125,6 +129,8 @@ static struct raft_msg *raft_reply(struct raft *r, const struct raft_msg *req,
 static void raft_update_high_watermark(struct raft *r);
 static void raft_count_votes(struct raft *r);
 static void raft_send_fetch(struct raft *r);
+static void raft_send_fetch_to(struct raft *r, int32_t to);
+static void raft_observer_discover(struct raft *r);
 
 /* ---- Lifecycle ---- */
 
@@ -176,8 +182,10 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		r->voters[i].id = cfg->voters[i];
 		r->voters[i].end_offset = -1;
 	}
-	int rc = raft_is_voter(r, cfg->node_id) ? raft_validate_restart(r, qs)
-						 : KB_ERR_INVAL;
+	r->observer = !raft_is_voter(r, cfg->node_id);
+	int rc = raft_validate_restart(r, qs);
+	if (rc == KB_OK && r->observer && qs->voted_id != RAFT_NO_ID)
+		rc = KB_ERR_CORRUPT; /* INVARIANT 6: an observer never voted */
 	if (rc != KB_OK) {
 		free(r);
 		return rc;
@@ -189,6 +197,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		raft_become_follower(r, qs->leader_epoch, qs->leader_id);
 	else
 		raft_become_unattached(r, qs->leader_epoch);
+	if (r->observer && r->state == RAFT_UNATTACHED)
+		raft_observer_discover(r); /* look for the leader at once */
 	*out = r;
 	return KB_OK;
 }
@@ -313,8 +323,15 @@ static void raft_become_leader(struct raft *r)
  * One Fetch in flight; resent after controller.quorum.request.timeout.ms. */
 static void raft_send_fetch(struct raft *r)
 {
+	raft_send_fetch_to(r, r->qs.leader_id);
+}
+
+/* The Fetch itself, to the leader or (an observer looking for one) to
+ * any voter. */
+static void raft_send_fetch_to(struct raft *r, int32_t to)
+{
 	struct raft_offset_epoch last = raft_last_offset_epoch(r);
-	struct raft_msg *m = raft_send(r, RAFT_FETCH_REQUEST, r->qs.leader_id);
+	struct raft_msg *m = raft_send(r, RAFT_FETCH_REQUEST, to);
 	m->u.fetch_req.fetch_offset = last.offset;
 	m->u.fetch_req.last_fetched_epoch = last.epoch;
 	m->u.fetch_req.max_bytes = r->cfg.fetch_max_bytes;
@@ -387,6 +404,18 @@ static void raft_check_quorum(struct raft *r)
 	raft_become_resigned(r);
 }
 
+/* KAFKA: an observer never campaigns. Without news from its leader it
+ * forgets it and asks the voters in turn, by Fetch, who leads: any
+ * answer naming a leader (raft_on_response_epoch) makes it follow. */
+static void raft_observer_discover(struct raft *r)
+{
+	if (r->state == RAFT_FOLLOWER)
+		raft_become_unattached(r, r->qs.leader_epoch);
+	r->deadline_ms = r->now_ms + raft_random_timeout(r);
+	int32_t to = r->cfg.voters[r->next_discovery++ % r->cfg.n_voters];
+	raft_send_fetch_to(r, to);
+}
+
 /* Resend what went unanswered (Fetch, BeginQuorumEpoch, Vote), then fire
  * the state's timer: a leader checks its quorum, everyone else starts
  * (another) pre-vote. */
@@ -405,6 +434,8 @@ void raft_tick(struct raft *r, int64_t now_ms)
 		return;
 	if (r->state == RAFT_LEADER)
 		raft_check_quorum(r);
+	else if (r->observer)
+		raft_observer_discover(r);
 	else
 		raft_become_prospective(r);
 }
@@ -451,7 +482,7 @@ static bool raft_can_grant(const struct raft *r,
 	bool up_to_date = v->last_offset_epoch > last.epoch ||
 			  (v->last_offset_epoch == last.epoch &&
 			   v->last_offset >= last.offset);
-	if (!up_to_date)
+	if (!up_to_date || r->observer) /* INVARIANT 6 */
 		return false;
 	if (v->pre_vote)
 		return r->state != RAFT_LEADER &&
@@ -611,12 +642,14 @@ static void raft_on_fetch_request(struct raft *r, const struct raft_msg *m)
 	if (err != KAFKA_ERR_NONE)
 		return;
 	if (raft_fetch_valid(r, f, &out->diverging_epoch)) {
-		struct raft_voter *v = raft_voter(r, m->from);
-		v->end_offset = f->fetch_offset;
-		v->acked = true;
-		v->last_fetch_ms = r->now_ms;
 		out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
-		raft_update_high_watermark(r);
+		if (raft_is_voter(r, m->from)) { /* observers do not count */
+			struct raft_voter *v = raft_voter(r, m->from);
+			v->end_offset = f->fetch_offset;
+			v->acked = true;
+			v->last_fetch_ms = r->now_ms;
+			raft_update_high_watermark(r);
+		}
 		int32_t max = f->max_bytes < RAFT_FETCH_MAX_BYTES ? f->max_bytes
 								  : RAFT_FETCH_MAX_BYTES;
 		if (f->fetch_offset < r->ops->end_offset(r->log) &&
@@ -744,15 +777,17 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 
 /* Why a message is refused before its handler: another cluster's request
  * (KAFKA: hasValidClusterId; a null ClusterId passes), a sender outside
- * the voter set (SIMPLIFICATION: no observers), or an epoch so large that
- * no candidate could ever bump it (epochs are int32, KAFKA too). */
+ * the voter set (only a Fetch may come from an observer, replica id >= 0),
+ * or an epoch so large that no candidate could ever bump it (epochs are
+ * int32, KAFKA too). */
 static int16_t raft_refusal(const struct raft *r, const struct raft_msg *m,
 			    bool request)
 {
 	if (request && m->cluster_id[0] &&
 	    strncmp(m->cluster_id, r->cfg.cluster_id, sizeof m->cluster_id) != 0)
 		return KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
-	if (!raft_is_voter(r, m->from))
+	if (!raft_is_voter(r, m->from) &&
+	    !(m->type == RAFT_FETCH_REQUEST && m->from >= 0))
 		return KAFKA_ERR_INCONSISTENT_VOTER_SET;
 	if (m->leader_epoch == INT32_MAX || (m->type == RAFT_VOTE_REQUEST &&
 	    m->u.vote_req.candidate_epoch == INT32_MAX))
@@ -969,6 +1004,8 @@ void raft_check(const struct raft *r)
 	assert(r->state != RAFT_CANDIDATE || q->voted_id == self);
 	assert(q->voted_id == RAFT_NO_ID || raft_is_voter(r, q->voted_id));
 	assert(q->leader_id == RAFT_NO_ID || raft_is_voter(r, q->leader_id));
+	assert(!r->observer || ((r->state == RAFT_UNATTACHED ||          /* 6 */
+				 r->state == RAFT_FOLLOWER) && q->voted_id == RAFT_NO_ID));
 	if (r->state != RAFT_LEADER)
 		return;
 	struct raft_offset_epoch mine = raft_end_offset_for_epoch(r, q->leader_epoch);

@@ -7,7 +7,9 @@
  * teaching test: a deterministic simulation of 3 and 5 voters on a fake
  * clock and a fake network that loses, duplicates, delays and reorders
  * messages, partitions the voters, and crashes nodes (losing all but the
- * log and the quorum-state outputs already written) and restarts them.
+ * log and the quorum-state outputs already written) and restarts them;
+ * every third seed adds an observer, which must end with the committed
+ * prefix too.
  * After every step it checks Election Safety (one leader per epoch), Log
  * Matching (one entry per offset and epoch, with one history before it),
  * that a committed entry is never lost or changed, and that high
@@ -393,7 +395,9 @@ static void test_raft_new_refuses_bad_state(void **state)
 	struct raft_config c = ut_config(9, 3);
 	struct raft_quorum_state stranger = {4, 7, RAFT_NO_ID}, old = {1, 2, 2};
 	struct raft_durable d = {&ml_ops, &u.log, NULL};
-	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_INVAL); /* not a voter */
+	struct raft_quorum_state voted = {2, RAFT_NO_ID, 1};
+	d.quorum = &voted; /* an observer (9 is no voter) never votes */
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
 	c = ut_config(1, 3);
 	d.quorum = &stranger;
 	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
@@ -1101,7 +1105,7 @@ static void test_raft_random_messages_keep_invariants(void **state)
 
 /* ---- The simulation ---- */
 
-#define SIM_MAX_NODES 5
+#define SIM_MAX_NODES 6     /* 5 voters and an observer */
 #define SIM_STEP_MS 10      /* the fake clock moves in steps of this */
 #define SIM_FAULT_MS 10000  /* faults happen during this long */
 #define SIM_LIVE_MS 15000   /* then a new entry must commit within this */
@@ -1138,7 +1142,8 @@ struct sim_seen {
 /* One schedule: a seed decides every fault, delay and timeout. */
 struct sim {
 	uint64_t seed, rng;
-	int n;
+	int n;      /* nodes: voters 1..voters, then maybe an observer */
+	int voters;
 	bool trace;
 	int64_t now;
 	struct sim_node node[SIM_MAX_NODES];
@@ -1337,8 +1342,8 @@ static struct raft_config sim_config(struct sim *s, int i)
 	raft_config_defaults(&c);
 	strcpy(c.cluster_id, "c2ltdWxhdGVkLWNsdXN0ZX");
 	c.node_id = i + 1;
-	c.n_voters = s->n;
-	for (int v = 0; v < s->n; v++)
+	c.n_voters = s->voters;
+	for (int v = 0; v < s->voters; v++)
 		c.voters[v] = v + 1;
 	c.request_timeout_ms = 300;
 	/* Kafka's timeouts, or short ones next to the network's delays: more
@@ -1350,6 +1355,8 @@ static struct raft_config sim_config(struct sim *s, int i)
 	 * here is 70 to 130 bytes; the first one always comes). */
 	c.fetch_max_bytes = 1 + (int32_t)sim_below(s, 800);
 	c.seed = s->seed * 31 + (uint64_t)sim_rand(s);
+	if (i >= s->voters) /* an observer catches up from far behind */
+		c.fetch_max_bytes = 2000 + (int32_t)sim_below(s, 8000);
 	return c;
 }
 
@@ -1566,8 +1573,8 @@ static void sim_faults(struct sim *s)
 		g_stats.partitions++;
 		for (int i = 0; i < s->n; i++)
 			s->side[i] = (int)sim_below(s, 2);
-		sim_trace(s, "partition: %d%d%d%d%d", s->side[0], s->side[1],
-			  s->side[2], s->side[3], s->side[4]);
+		sim_trace(s, "partition: %d%d%d%d%d%d", s->side[0], s->side[1],
+			  s->side[2], s->side[3], s->side[4], s->side[5]);
 	} else if (s->partitioned && sim_below(s, 1000) < 3) {
 		s->partitioned = false;
 		sim_trace(s, "partition healed");
@@ -1620,6 +1627,10 @@ static bool sim_live(struct sim *s, int64_t *marker, int32_t *marker_epoch)
 		*marker = sim_propose(s, "after the faults");
 		return false;
 	}
+	/* OBSERVERS: the observer, if any, has the committed prefix too. */
+	for (int i = s->voters; i < s->n; i++)
+		if (raft_high_watermark(s->node[i].r) <= *marker)
+			return false;
 	return raft_high_watermark(nd->r) > *marker && nd->log.n > *marker &&
 	       nd->log.epoch[*marker] == epoch;
 }
@@ -1648,7 +1659,8 @@ static void sim_run(uint64_t seed, bool trace)
 	s.seed = seed;
 	s.rng = seed * 0x2545f4914f6cdd1dULL + 1;
 	s.trace = trace;
-	s.n = seed % 2 ? 5 : 3;
+	s.voters = seed % 2 ? 5 : 3;
+	s.n = s.voters + (seed % 3 == 0); /* every third seed: an observer */
 	s.faults = true;
 	s.loss_pct = (int)sim_below(&s, 21);
 	s.dup_pct = (int)sim_below(&s, 11);
@@ -1661,9 +1673,10 @@ static void sim_run(uint64_t seed, bool trace)
 	s.election_timeout_ms = timeouts[sim_below(&s, 4)];
 	g_sim = &s;
 	g_seed_running = seed;
-	sim_trace(&s, "seed %" PRIu64 ": %d voters, loss %d%%, duplicates %d%%, "
+	sim_trace(&s, "seed %" PRIu64 ": %d voters, %d observers, loss %d%%, duplicates %d%%, "
 		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
-		  "per step, election timeout %" PRId64 " ms", seed, s.n,
+		  "per step, election timeout %" PRId64 " ms", seed, s.voters,
+		  s.n - s.voters,
 		  s.loss_pct, s.dup_pct, s.max_delay, s.crash_pm, s.partition_pm,
 		  s.election_timeout_ms);
 	for (int i = 0; i < s.n; i++)
@@ -1719,7 +1732,8 @@ static void test_raft_simulation(void **state)
 	uint64_t n = env_u64("RAFT_SIM_SEEDS", SIM_SEEDS);
 	for (uint64_t seed = 1; seed <= n; seed++)
 		sim_run(seed, trace);
-	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters) passed: %"
+	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters, an observer "
+	       "in every third) passed: %"
 	       PRIu64 " leaders elected, %" PRIu64 " crashes, %" PRIu64
 	       " partitions, %" PRIu64 " DivergingEpoch answers, %" PRIu64
 	       " entries committed\n", n, g_stats.elections, g_stats.crashes,
@@ -3101,6 +3115,64 @@ static void test_raft_wire_garbage_never_crashes(void **state)
 	}
 }
 
+/* ---- Observers (process.roles=broker) ---- */
+
+/* Node 4 of voters 1-3 looks for the leader by Fetch, follows the one an
+ * answer names, and never votes or campaigns. */
+static void test_raft_observer_follows_leader_never_votes(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 4, 3, NULL);
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	const struct raft_msg *probe = ut_sent(&u, RAFT_FETCH_REQUEST, 1);
+	assert_non_null(probe); /* asks voter 1 at once */
+	assert_int_equal(probe->from, 4);
+	struct raft_msg resp = ut_answer(probe, RAFT_FETCH_RESPONSE, 2, 3);
+	resp.error_code = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+	ut_step(&u, &resp);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	struct raft_msg pre = ut_vote(1, 4, 3, 1, 5, true), vote = ut_vote(1, 4, 4, 1, 5, false);
+	ut_step(&u, &pre); /* an up-to-date log, a leader gone quiet: still no */
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->error_code, KAFKA_ERR_NONE);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->u.vote_resp.vote_granted);
+	ut_step(&u, &vote);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->error_code, KAFKA_ERR_NONE);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->u.vote_resp.vote_granted);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 4);
+	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
+	for (int i = 0; i < 20; i++) { /* timeouts: it asks again, never runs */
+		ut_tick(&u, 1000);
+		assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+		assert_null(ut_sent(&u, RAFT_VOTE_REQUEST, -1));
+	}
+	ut_close(&u);
+}
+
+/* The leader answers an observer's Fetch with its batches but does not
+ * count it toward the high watermark. */
+static void test_raft_leader_serves_observer_without_counting_it(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	ut_propose(u.r, "for everyone", &(int64_t){0});
+	ut_drain(&u);
+	struct raft_msg r = ut_fetch(&u, 4, 0, 0);
+	assert_int_equal(r.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(ut_offsets(&r), 2);
+	r = ut_fetch(&u, 4, 2, 1);
+	assert_int_equal(raft_high_watermark(u.r), 0); /* 1 and observer 4: no majority */
+	r = ut_fetch(&u, 2, 2, 1);
+	assert_int_equal(raft_high_watermark(u.r), 2);
+	struct raft_msg v = ut_vote(4, 1, 9, 1, 2, false); /* only Fetch from observers */
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 4)->error_code,
+			 KAFKA_ERR_INCONSISTENT_VOTER_SET);
+	ut_close(&u);
+}
+
 /* ---- Fetch on the wire (07_quorum_wire.c), versions 12-17 ---- */
 
 /* Topics: [{__cluster_metadata by name (v12) or by its topic id (v13+),
@@ -3676,7 +3748,9 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_other_partition_is_an_error_code),
 		cmocka_unit_test(test_raft_wire_describe_quorum),
 		cmocka_unit_test(test_raft_wire_garbage_never_crashes),
-		/* the metadata log over chapter 03, Fetch on the wire */
+		/* the metadata log over chapter 03, Fetch on the wire, observers */
+		cmocka_unit_test(test_raft_observer_follows_leader_never_votes),
+		cmocka_unit_test(test_raft_leader_serves_observer_without_counting_it),
 		cmocka_unit_test(test_raft_wire_fetch_fixtures_every_version),
 		cmocka_unit_test(test_raft_wire_fetch_kafka_shapes),
 		cmocka_unit_test(test_raft_wire_fetch_core_round_trip),
