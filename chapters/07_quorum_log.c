@@ -1,49 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, fourth file — the quorum-state file: the vote and the epoch a
- * node must never forget.
+ * Chapter 07, fourth file — what the Raft core keeps on disk: the
+ * quorum-state file (the vote and epoch a node must never forget) and
+ * the replicated log itself, __cluster_metadata-0.
  *
  * Concept:
- *   Raft is safe only if a node that voted in an epoch remembers the vote
- *   after a crash: else it could vote twice and two leaders could share an
- *   epoch. The core (07_raft.c) says so with a RAFT_OUT_PERSIST output that
- *   comes before the messages it guards; the caller writes this file
- *   durably and only then sends them.
+ *   Raft is safe only if a node remembers its vote after a crash, and
+ *   the batches it acknowledged. The core (07_raft.c) asks for the first
+ *   with a RAFT_OUT_PERSIST output the caller writes here before sending
+ *   what follows it; it reads and writes the second through raft_log_ops,
+ *   which this file implements over chapter 03's partition log.
  *
  * Kafka:
  *   FileQuorumStateStore writes <log.dir>/__cluster_metadata-0/quorum-state,
- *   QuorumStateData (raft/QuorumStateData.json) as JSON plus "data_version":
- *   {"clusterId":"...","leaderId":1,"leaderEpoch":5,"votedId":-1,
- *    "appliedOffset":0,"currentVoters":[{"voterId":1}],"data_version":0}.
- *   A file Kafka cannot read stops the node from starting.
+ *   QuorumStateData v0 as JSON plus "data_version" (docs/07_quorum_log.md).
+ *   KafkaMetadataLog is the log: a UnifiedLog of v2 batches in the same
+ *   directory, metadata.log.segment.bytes/.ms, endOffsetForEpoch from the
+ *   leader-epoch cache, truncateToEndOffset. A bad file stops the node.
  *
  * Interface:
- *   - raft_quorum_file_write before sending what a RAFT_OUT_PERSIST guards;
- *     it returns after tmp write, fsync, rename and fsync of the directory.
- *   - raft_quorum_file_read at start: KB_ERR_NOTFOUND means a new node
- *     (epoch 0, no vote); KB_ERR_CORRUPT means refuse to start.
+ *   - raft_quorum_file_write before sending what a RAFT_OUT_PERSIST guards
+ *     (tmp write, fsync, rename, fsync of the directory); _read at start:
+ *     KB_ERR_NOTFOUND a new node, KB_ERR_CORRUPT refuse to start.
+ *   - raft_metadata_log_open/close; raft_metadata_log_ops with it as the
+ *     log. Every append and truncate is fsynced before it returns.
  *
  * Invariants:
  *   1. A file this code writes reads back to the same quorum state.
- *   2. A read succeeds only for a whole file of this quorum: same
- *      clusterId (when both are set), same voters, epoch >= 0, leader and
- *      vote -1 or a voter. Anything else is KB_ERR_CORRUPT, never a guess.
+ *   2. A read succeeds only for a whole file of this quorum (same clusterId
+ *      when both are set, same voters, sane ids), else KB_ERR_CORRUPT.
+ *   3. The log only grows by whole, CRC-valid batches at its end offset in
+ *      non-decreasing epochs (md_append refuses the rest); log_check holds.
  *
  * Simplifications:
- *   Version 0 of QuorumStateData only (static voters, no KIP-853
- *   votedDirectoryId); appliedOffset is written 0 and ignored on read, as
- *   Kafka does. The reader accepts exactly the JSON this writer and Kafka's
- *   converter produce: no string escapes, no floats.
+ *   QuorumStateData v0 only (static voters), appliedOffset written 0; the
+ *   reader takes only the JSON this writer and Kafka produce. Every batch
+ *   is fsynced (Kafka batches flushes); a start always scans the log
+ *   (chapter 03's crash recovery); no retention: snapshots come later.
  *
  * See also: docs/07_quorum_log.md, diagrams/07_quorum_log.dot,
- *   tests/07_raft_test.c ("quorum-state file"); read before: 07_raft.c.
- *   Uses chapter 00 (base).
+ *   tests/07_raft_test.c ("quorum-state file", "metadata log").
+ *   Uses chapters 00 (base), 01 (segment), 03 (log).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "00_base.h"
+#include "01_segment.h"
+#include "03_log.h"
 #include "07_raft.h"
 #include "07_quorum_log.h"
 
@@ -65,6 +70,11 @@ static int qs_parse(const char *text, size_t len, struct qs_parsed *out);
 static int qs_validate(const struct qs_parsed *f, const struct raft_config *cfg,
 		       struct raft_quorum_state *qs);
 static int qs_path(const char *dir, char *path, size_t cap);
+
+/* __cluster_metadata-0: chapter 03's log of it. Single-threaded. */
+struct raft_metadata_log {
+	struct log *log; /* owned */
+};
 
 /* ---- Writing: the JSON, then durably ---- */
 
@@ -262,6 +272,133 @@ static int qs_parse(const char *text, size_t len, struct qs_parsed *out)
 	scan_ws(&s);
 	return s.p == s.end ? KB_OK : KB_ERR_CORRUPT;
 }
+
+/* ---- __cluster_metadata-0: the Raft log over chapter 03's log ---- */
+
+/* KAFKA: KafkaMetadataLog over a UnifiedLog in <log_dir>/__cluster_metadata-0.
+ * SIMPLIFICATION: no recovery hint: every start scans the log (it is
+ * small, and chapter 03's crash recovery keeps exactly the whole batches).
+ * returns owned *out (raft_metadata_log_close). */
+int raft_metadata_log_open(const char *log_dir, struct raft_metadata_log **out)
+{
+	char dir[4096];
+	int n = snprintf(dir, sizeof dir, "%s/%s", log_dir, RAFT_METADATA_DIR);
+	if (n < 0 || (size_t)n >= sizeof dir)
+		return KB_ERR_INVAL;
+	struct log_config cfg;
+	log_config_defaults(&cfg);
+	cfg.segment_bytes = RAFT_METADATA_SEGMENT_BYTES;
+	cfg.segment_ms = RAFT_METADATA_SEGMENT_MS;
+	cfg.retention_ms = cfg.retention_bytes = -1; /* snapshots come later */
+	struct raft_metadata_log *m = calloc(1, sizeof *m);
+	if (!m)
+		return KB_ERR_NOMEM;
+	int rc = log_open(dir, &cfg, NULL, &m->log);
+	if (rc != KB_OK) {
+		free(m);
+		return rc;
+	}
+	*out = m;
+	return KB_OK;
+}
+
+/* Flush, close and free (log_close flushes). */
+void raft_metadata_log_close(struct raft_metadata_log *m)
+{
+	if (!m)
+		return;
+	log_close(m->log);
+	free(m);
+}
+
+const char *raft_metadata_log_dir(const struct raft_metadata_log *m)
+{
+	return m->log->dir;
+}
+
+static int64_t md_end_offset(void *m)
+{
+	return log_end_offset(((struct raft_metadata_log *)m)->log);
+}
+
+/* KAFKA: UnifiedLog.endOffsetForEpoch, from the leader-epoch cache, in
+ * the core's terms: an epoch newer than all ends at the log end, one
+ * older than all is "none" (epoch 0) ending where the first one starts. */
+static struct raft_offset_epoch md_end_offset_for_epoch(void *m, int32_t epoch)
+{
+	const struct log *log = ((struct raft_metadata_log *)m)->log;
+	struct raft_offset_epoch none = {log->log_start_offset, 0};
+	if (log->nepochs == 0 || epoch < 0)
+		return none;
+	if (epoch < log->epochs[0].epoch)
+		return (struct raft_offset_epoch){log->epochs[0].start_offset, 0};
+	int32_t found;
+	int64_t end;
+	if (log_epoch_end_offset(log, epoch, &found, &end) != KB_OK)
+		return (struct raft_offset_epoch){log_end_offset(log),
+			log->epochs[log->nepochs - 1].epoch};
+	return (struct raft_offset_epoch){end, found};
+}
+
+/* Whole batches from the one holding offset, the first always, then up
+ * to max_bytes (KIP-74), copied out of one segment file into out. */
+static int md_read(void *m, int64_t offset, int32_t max_bytes, struct kb_buf *out)
+{
+	const struct log *log = ((struct raft_metadata_log *)m)->log;
+	struct log_read_req req = {offset, (uint64_t)max_bytes, INT64_MAX, true};
+	struct log_read_result res;
+	int rc = log_read(log, &req, &res);
+	if (rc != KB_OK || res.length == 0)
+		return rc;
+	if (res.length > INT32_MAX || (rc = kb_buf_reserve(out, res.length)) != KB_OK)
+		return rc != KB_OK ? rc : KB_ERR_TOO_LARGE;
+	size_t got;
+	rc = seg_read(res.seg, res.position, out->data + out->len, res.length, &got);
+	if (rc == KB_OK && got != res.length)
+		rc = KB_ERR_CORRUPT;
+	if (rc == KB_OK)
+		out->len += got;
+	return rc;
+}
+
+/* INVARIANT 3: append one whole batch as it is, leader's or fetched:
+ * CRC good, baseOffset at our end (no gap), epoch not older than the
+ * last; then fsync, so it is durable before the core counts it. */
+static int md_append(void *m, const uint8_t *batch, size_t len)
+{
+	struct log *log = ((struct raft_metadata_log *)m)->log;
+	struct seg_batch b;
+	const char *why = NULL;
+	int32_t last = log->nepochs ? log->epochs[log->nepochs - 1].epoch : 0;
+	if (seg_batch_validate(batch, len, &b, &why) == KB_OK &&
+	    (b.base_offset != log_end_offset(log) || b.partition_leader_epoch < last))
+		why = "not at the log end, or of an older epoch";
+	if (why) {
+		KB_ERROR("%s: refused a batch: %s", log->dir, why);
+		return KB_ERR_CORRUPT;
+	}
+	uint8_t *copy = malloc(len); /* log_append stamps the batch it gets */
+	if (!copy)
+		return KB_ERR_NOMEM;
+	memcpy(copy, batch, len);
+	struct log_append_req req = {copy, len, b.partition_leader_epoch, kb_now_ms()};
+	int rc = log_append(log, &req, NULL);
+	free(copy);
+	return rc == KB_OK ? log_flush(log) : rc;
+}
+
+/* KAFKA: truncateToEndOffset: chapter 03 cuts at the batch holding
+ * end_offset (the whole batch goes) and drops later epochs; fsynced. */
+static int md_truncate(void *m, int64_t end_offset)
+{
+	struct log *log = ((struct raft_metadata_log *)m)->log;
+	int rc = log_truncate_to(log, end_offset);
+	return rc == KB_OK ? log_flush(log) : rc;
+}
+
+const struct raft_log_ops raft_metadata_log_ops = {
+	md_end_offset, md_end_offset_for_epoch, md_read, md_append, md_truncate,
+};
 
 /* ---- Small helpers ---- */
 

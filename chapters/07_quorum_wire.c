@@ -11,7 +11,8 @@
  * Kafka:
  *   messages/VoteRequest.json (52), BeginQuorumEpochRequest.json (53),
  *   EndQuorumEpochRequest.json (54), DescribeQuorumRequest.json (55) and
- *   their responses, every version they list; RaftUtil builds the
+ *   their responses, every version they list; FetchRequest.json (1) v12-17
+ *   as KafkaRaftClient sends it (section "Fetch (1)"); RaftUtil builds the
  *   single-partition bodies. INCONSISTENT_CLUSTER_ID is a top-level error
  *   with no topics; other errors sit in the partition.
  *
@@ -47,6 +48,9 @@
 
 #include "00_base.h"
 #include "04_codec.h"
+
+static int raft_fetch_encode(const struct raft_msg *m, int16_t version, struct kb_buf *out);
+static int raft_fetch_decode(int16_t version, const void *p, size_t len, struct raft_msg *m);
 
 /* Reads the fields of one partition after PartitionIndex into m. */
 typedef void (*raft_part_fn)(struct wire_reader *r, int16_t v, struct raft_msg *m);
@@ -163,6 +167,8 @@ static void raft_encode_response(struct wire_writer *w, const struct raft_msg *m
 
 int raft_wire_encode(const struct raft_msg *m, int16_t version, struct kb_buf *out)
 {
+	if (m->type == RAFT_FETCH_REQUEST || m->type == RAFT_FETCH_RESPONSE)
+		return raft_fetch_encode(m, version, out);
 	if (raft_wire_api_key(m->type) < 0 || version < 0 || version > 1)
 		return KB_ERR_INVAL;
 	if (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote)
@@ -304,6 +310,8 @@ static raft_part_fn raft_read_prefix(struct wire_reader *r, int16_t v, struct ra
 
 int raft_wire_decode(int16_t version, const void *p, size_t len, struct raft_msg *m)
 {
+	if (m->type == RAFT_FETCH_REQUEST || m->type == RAFT_FETCH_RESPONSE)
+		return raft_fetch_decode(version, p, len, m);
 	if (raft_wire_api_key(m->type) < 0 || version < 0 || version > 1)
 		return KB_ERR_INVAL;
 	struct wire_reader r;
@@ -485,4 +493,368 @@ int raft_describe_quorum_response_decode(int16_t version, const void *p, size_t 
 	if (top != KAFKA_ERR_NONE)
 		q->error_code = top;
 	return KB_OK;
+}
+
+/* ---- Fetch (1): KRaft's fields, versions 12-17 ---- */
+
+/* KAFKA: Uuid.METADATA_TOPIC_ID, "AAAAAAAAAAAAAAAAAAAAAQ": the topic id
+ * of __cluster_metadata from Fetch v13 on (topic names before). */
+static const struct wire_uuid raft_metadata_topic_id = {{0, 0, 0, 0, 0, 0, 0, 0,
+							  0, 0, 0, 0, 0, 0, 0, 1}};
+
+/* Reads one tagged field's value (a sub-reader over exactly its bytes);
+ * returns false for a tag it does not know (then skipped). */
+typedef bool (*raft_tag_fn)(struct wire_reader *sub, uint32_t tag, struct raft_msg *m);
+
+/* A tagged-field section, known tags read by fn: each must use exactly
+ * its declared size (INVARIANT 1: sizes bounded by the bytes left). */
+static void raft_read_tagged(struct wire_reader *r, raft_tag_fn fn, struct raft_msg *m)
+{
+	uint32_t n = wire_read_uvarint(r);
+	if (n > wire_remaining(r) / 2) {
+		r->err = true; /* every field takes a tag and a size byte */
+		return;
+	}
+	for (uint32_t i = 0; i < n && !r->err; i++) {
+		uint32_t tag = wire_read_uvarint(r);
+		uint32_t size = wire_read_uvarint(r);
+		const uint8_t *p = wire_read_raw(r, size);
+		if (r->err)
+			return;
+		struct wire_reader sub;
+		wire_reader_init(&sub, p, size, true);
+		if (fn(&sub, tag, m) && (sub.err || wire_remaining(&sub) != 0))
+			r->err = true;
+	}
+}
+
+/* One tagged field: its tag, its size, then the bytes of body. */
+static void raft_write_tag(struct wire_writer *w, uint32_t tag, const struct kb_buf *body)
+{
+	wire_write_uvarint(w, tag);
+	wire_write_uvarint(w, (uint32_t)body->len);
+	wire_write_raw(w, body->data, body->len);
+}
+
+/* Topics: [{Topic __cluster_metadata (v12) or TopicId (v13+),
+ * Partitions: [{Partition 0 ...; the caller writes the rest. */
+static void raft_begin_fetch_partition(struct wire_writer *w, int16_t v)
+{
+	wire_write_array_len(w, 1);
+	if (v <= 12)
+		wire_write_string(w, wire_str_c(RAFT_TOPIC));
+	else
+		wire_write_uuid(w, raft_metadata_topic_id);
+	wire_write_array_len(w, 1);
+	wire_write_i32(w, 0);
+}
+
+/* KAFKA: the request's tags: ClusterId (0) and, from v15,
+ * ReplicaState (1) {ReplicaId, ReplicaEpoch -1}; defaults left out. */
+static void raft_write_fetch_request_tags(struct wire_writer *w,
+					  const struct raft_msg *m, int16_t v)
+{
+	struct kb_buf cid, rs;
+	struct wire_writer cw, rw;
+	kb_buf_init(&cid);
+	kb_buf_init(&rs);
+	wire_writer_init(&cw, &cid, true);
+	wire_writer_init(&rw, &rs, true);
+	raft_write_cluster_id(&cw, m);
+	wire_write_i32(&rw, m->from); /* ReplicaId */
+	wire_write_i64(&rw, -1);      /* ReplicaEpoch */
+	wire_write_tags(&rw);
+	bool has_cid = m->cluster_id[0] != '\0', has_rs = v >= 15 && m->from != -1;
+	wire_write_uvarint(w, (uint32_t)(has_cid + has_rs));
+	if (has_cid)
+		raft_write_tag(w, 0, &cid);
+	if (has_rs)
+		raft_write_tag(w, 1, &rs);
+	if (!w->err)
+		w->err = cw.err ? cw.err : rw.err;
+	kb_buf_fini(&cid);
+	kb_buf_fini(&rs);
+}
+
+/* KAFKA: KafkaRaftClient.buildFetchRequest via RaftUtil.singletonFetchRequest.
+ * SIMPLIFICATION: MaxWaitMs 0, the leader answers at once. */
+static void raft_encode_fetch_request(struct wire_writer *w, const struct raft_msg *m,
+				      int16_t v)
+{
+	const struct raft_fetch_request *f = &m->u.fetch_req;
+	if (v <= 14)
+		wire_write_i32(w, m->from); /* ReplicaId */
+	wire_write_i32(w, 0);               /* MaxWaitMs */
+	wire_write_i32(w, 0);               /* MinBytes */
+	wire_write_i32(w, f->max_bytes);    /* MaxBytes */
+	wire_write_i8(w, 0);                /* IsolationLevel */
+	wire_write_i32(w, 0);               /* SessionId */
+	wire_write_i32(w, -1);              /* SessionEpoch */
+	raft_begin_fetch_partition(w, v);
+	wire_write_i32(w, m->leader_epoch); /* CurrentLeaderEpoch */
+	wire_write_i64(w, f->fetch_offset);
+	wire_write_i32(w, f->last_fetched_epoch);
+	wire_write_i64(w, -1);              /* LogStartOffset */
+	wire_write_i32(w, f->max_bytes);    /* PartitionMaxBytes */
+	raft_end_partition(w);
+	wire_write_array_len(w, 0);         /* ForgottenTopicsData */
+	wire_write_string(w, wire_str_c("")); /* RackId */
+	raft_write_fetch_request_tags(w, m, v);
+}
+
+/* KAFKA: the partition's tags: DivergingEpoch (0), CurrentLeader (1),
+ * SnapshotId (2), each only when it differs from its default (-1s). */
+static void raft_write_fetch_partition_tags(struct wire_writer *w, const struct raft_msg *m)
+{
+	const struct raft_fetch_response *f = &m->u.fetch_resp;
+	bool has[3] = {f->diverging_epoch.epoch != -1 || f->diverging_epoch.offset != -1,
+		       m->leader_id != -1 || m->leader_epoch != -1,
+		       f->snapshot_id.epoch != -1 || f->snapshot_id.offset != -1};
+	wire_write_uvarint(w, (uint32_t)(has[0] + has[1] + has[2]));
+	for (uint32_t tag = 0; tag < 3; tag++) {
+		if (!has[tag])
+			continue;
+		struct kb_buf b;
+		struct wire_writer tw;
+		kb_buf_init(&b);
+		wire_writer_init(&tw, &b, true);
+		if (tag == 0) {
+			wire_write_i32(&tw, f->diverging_epoch.epoch);
+			wire_write_i64(&tw, f->diverging_epoch.offset);
+		} else if (tag == 1) {
+			wire_write_i32(&tw, m->leader_id);
+			wire_write_i32(&tw, m->leader_epoch);
+		} else {
+			wire_write_i64(&tw, f->snapshot_id.offset);
+			wire_write_i32(&tw, f->snapshot_id.epoch);
+		}
+		wire_write_tags(&tw);
+		raft_write_tag(w, tag, &b);
+		if (!w->err)
+			w->err = tw.err;
+		kb_buf_fini(&b);
+	}
+}
+
+/* KAFKA: RaftUtil.singletonFetchResponse; INCONSISTENT_CLUSTER_ID is a
+ * top-level error with no topics, as for the other KRaft RPCs. */
+static void raft_encode_fetch_response(struct wire_writer *w, const struct raft_msg *m,
+				       int16_t v)
+{
+	const struct raft_fetch_response *f = &m->u.fetch_resp;
+	bool top = m->error_code == KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
+	wire_write_i32(w, 0); /* ThrottleTimeMs */
+	wire_write_i16(w, top ? m->error_code : KAFKA_ERR_NONE);
+	wire_write_i32(w, 0); /* SessionId */
+	if (top) {
+		wire_write_array_len(w, 0);
+		wire_write_tags(w);
+		return;
+	}
+	raft_begin_fetch_partition(w, v);
+	wire_write_i16(w, m->error_code);
+	wire_write_i64(w, f->high_watermark);
+	wire_write_i64(w, -1);              /* LastStableOffset */
+	wire_write_i64(w, f->log_start_offset);
+	wire_write_array_len(w, 0);         /* AbortedTransactions */
+	wire_write_i32(w, -1);              /* PreferredReadReplica */
+	wire_write_bytes(w, f->records);
+	raft_write_fetch_partition_tags(w, m);
+	wire_write_tags(w);                 /* topic */
+	wire_write_tags(w);                 /* NodeEndpoints (v16+): none */
+}
+
+/* The Fetch request's and response's Topics name: name or id. */
+static bool raft_read_fetch_topic(struct wire_reader *r, int16_t v)
+{
+	if (v <= 12)
+		return wire_str_eq(wire_read_string(r), RAFT_TOPIC);
+	struct wire_uuid id = wire_read_uuid(r);
+	return memcmp(&id, &raft_metadata_topic_id, sizeof id) == 0;
+}
+
+/* What a Fetch request's topics held: how many partitions, and whether
+ * exactly one was __cluster_metadata-0 (read into m). */
+struct raft_fetch_scan {
+	int32_t partitions;
+	bool found;
+	int32_t partition_max_bytes;
+};
+
+/* One FetchPartition after Partition (into m when it is ours). */
+static void raft_read_fetch_partition(struct wire_reader *r, struct raft_msg *m,
+				      struct raft_fetch_scan *s)
+{
+	m->leader_epoch = wire_read_i32(r); /* CurrentLeaderEpoch */
+	m->u.fetch_req.fetch_offset = wire_read_i64(r);
+	m->u.fetch_req.last_fetched_epoch = wire_read_i32(r);
+	(void)wire_read_i64(r);             /* LogStartOffset */
+	s->partition_max_bytes = wire_read_i32(r);
+	wire_read_tags(r);                  /* ReplicaDirectoryId (v17) */
+}
+
+static void raft_read_fetch_request_topics(struct wire_reader *r, int16_t v,
+					   struct raft_msg *m, struct raft_fetch_scan *s)
+{
+	int32_t n_topics = wire_read_array_len(r, 2);
+	for (int32_t t = 0; !r->err && t < n_topics; t++) {
+		bool ours = raft_read_fetch_topic(r, v);
+		int32_t n_parts = wire_read_array_len(r, 33);
+		for (int32_t p = 0; !r->err && p < n_parts; p++, s->partitions++) {
+			int32_t index = wire_read_i32(r);
+			bool hit = ours && index == 0 && !s->found;
+			struct raft_msg scratch = *m;
+			struct raft_fetch_scan ss = *s;
+			raft_read_fetch_partition(r, hit ? m : &scratch, hit ? s : &ss);
+			s->found |= hit;
+		}
+		wire_read_tags(r);
+	}
+}
+
+/* ForgottenTopicsData: [{Topic or TopicId, Partitions []int32}]; skipped. */
+static void raft_skip_forgotten(struct wire_reader *r, int16_t v)
+{
+	int32_t n = wire_read_array_len(r, 3);
+	for (int32_t i = 0; !r->err && i < n; i++) {
+		(void)raft_read_fetch_topic(r, v);
+		int32_t k = wire_read_array_len(r, 4);
+		(void)wire_read_raw(r, 4 * (size_t)(k > 0 ? k : 0));
+		wire_read_tags(r);
+	}
+}
+
+/* The request's tags: ClusterId (0), ReplicaState (1). */
+static bool raft_fetch_request_tag(struct wire_reader *sub, uint32_t tag, struct raft_msg *m)
+{
+	if (tag == 0) {
+		raft_read_cluster_id(sub, m);
+	} else if (tag == 1) {
+		m->from = wire_read_i32(sub);
+		(void)wire_read_i64(sub); /* ReplicaEpoch */
+		wire_read_tags(sub);
+	}
+	return tag <= 1;
+}
+
+/* max_bytes: PartitionMaxBytes, or MaxBytes when it is 0 (KAFKA: a raft
+ * follower leaves PartitionMaxBytes at its default, 0). */
+static int raft_decode_fetch_request(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	struct raft_fetch_scan s = {0};
+	memset(m->cluster_id, 0, sizeof m->cluster_id);
+	m->from = v <= 14 ? wire_read_i32(r) : -1;
+	(void)wire_read_raw(r, 8);          /* MaxWaitMs, MinBytes */
+	int32_t max_bytes = wire_read_i32(r);
+	(void)wire_read_raw(r, 9);          /* IsolationLevel, SessionId, -Epoch */
+	raft_read_fetch_request_topics(r, v, m, &s);
+	raft_skip_forgotten(r, v);
+	(void)wire_read_string(r);          /* RackId */
+	raft_read_tagged(r, raft_fetch_request_tag, m);
+	if (wire_reader_status(r) != KB_OK || wire_remaining(r) != 0)
+		return KB_ERR_PROTO;
+	m->u.fetch_req.max_bytes = s.partition_max_bytes > 0 ? s.partition_max_bytes
+							     : max_bytes;
+	if (!s.found || s.partitions != 1) {
+		m->error_code = v >= 13 ? KAFKA_ERR_UNKNOWN_TOPIC_ID
+					: KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return KB_ERR_NOTFOUND;
+	}
+	return KB_OK;
+}
+
+/* The partition's tags: DivergingEpoch (0), CurrentLeader (1), SnapshotId (2). */
+static bool raft_fetch_partition_tag(struct wire_reader *sub, uint32_t tag, struct raft_msg *m)
+{
+	struct raft_fetch_response *f = &m->u.fetch_resp;
+	if (tag == 0) {
+		f->diverging_epoch.epoch = wire_read_i32(sub);
+		f->diverging_epoch.offset = wire_read_i64(sub);
+	} else if (tag == 1) {
+		m->leader_id = wire_read_i32(sub);
+		m->leader_epoch = wire_read_i32(sub);
+	} else if (tag == 2) {
+		f->snapshot_id.offset = wire_read_i64(sub);
+		f->snapshot_id.epoch = wire_read_i32(sub);
+	}
+	if (tag <= 2)
+		wire_read_tags(sub);
+	return tag <= 2;
+}
+
+/* One PartitionData after PartitionIndex; records stay a view of p. */
+static void raft_read_fetch_response_partition(struct wire_reader *r, struct raft_msg *m)
+{
+	struct raft_fetch_response *f = &m->u.fetch_resp;
+	m->error_code = wire_read_i16(r);
+	f->high_watermark = wire_read_i64(r);
+	(void)wire_read_i64(r);             /* LastStableOffset */
+	f->log_start_offset = wire_read_i64(r);
+	int32_t n = wire_read_nullable_array_len(r, 17); /* AbortedTransactions */
+	for (int32_t i = 0; !r->err && i < n; i++) {
+		(void)wire_read_raw(r, 16);
+		wire_read_tags(r);
+	}
+	(void)wire_read_i32(r);             /* PreferredReadReplica */
+	f->records = wire_read_nullable_bytes(r);
+	raft_read_tagged(r, raft_fetch_partition_tag, m);
+}
+
+static int raft_decode_fetch_response(struct wire_reader *r, int16_t v, struct raft_msg *m)
+{
+	struct raft_fetch_response *f = &m->u.fetch_resp;
+	*f = (struct raft_fetch_response){-1, -1, {-1, -1}, {-1, -1}, {NULL, 0}};
+	m->leader_id = m->leader_epoch = -1;
+	(void)wire_read_i32(r);             /* ThrottleTimeMs */
+	int16_t top = wire_read_i16(r);
+	(void)wire_read_i32(r);             /* SessionId */
+	int32_t n_topics = wire_read_array_len(r, 2), n_parts = 0;
+	bool found = false;
+	for (int32_t t = 0; !r->err && t < n_topics; t++) {
+		bool ours = raft_read_fetch_topic(r, v);
+		int32_t k = wire_read_array_len(r, 40);
+		for (int32_t p = 0; !r->err && p < k; p++, n_parts++) {
+			int32_t index = wire_read_i32(r);
+			bool hit = ours && index == 0 && !found;
+			struct raft_msg scratch = *m;
+			raft_read_fetch_response_partition(r, hit ? m : &scratch);
+			found |= hit;
+		}
+		wire_read_tags(r);
+	}
+	wire_read_tags(r);                  /* NodeEndpoints (v16+) */
+	if (wire_reader_status(r) != KB_OK || wire_remaining(r) != 0 ||
+	    (top == KAFKA_ERR_NONE && (!found || n_parts != 1)))
+		return KB_ERR_PROTO;
+	if (top != KAFKA_ERR_NONE)
+		m->error_code = top; /* KAFKA: a top-level error wins */
+	return KB_OK;
+}
+
+/* The body of a Fetch request or response (raft_wire_encode routes here). */
+static int raft_fetch_encode(const struct raft_msg *m, int16_t version, struct kb_buf *out)
+{
+	if (version < RAFT_FETCH_VERSION_MIN || version > RAFT_FETCH_VERSION_MAX ||
+	    (m->type != RAFT_FETCH_REQUEST && m->type != RAFT_FETCH_RESPONSE))
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, true);
+	if (m->type == RAFT_FETCH_REQUEST)
+		raft_encode_fetch_request(&w, m, version);
+	else
+		raft_encode_fetch_response(&w, m, version);
+	return wire_writer_status(&w);
+}
+
+/* Decode a Fetch body (raft_wire_decode routes here). */
+static int raft_fetch_decode(int16_t version, const void *p, size_t len, struct raft_msg *m)
+{
+	if (version < RAFT_FETCH_VERSION_MIN || version > RAFT_FETCH_VERSION_MAX ||
+	    (m->type != RAFT_FETCH_REQUEST && m->type != RAFT_FETCH_RESPONSE))
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	wire_reader_init(&r, p, len, true);
+	if (m->type == RAFT_FETCH_REQUEST)
+		return raft_decode_fetch_request(&r, version, m);
+	return raft_decode_fetch_response(&r, version, m);
 }

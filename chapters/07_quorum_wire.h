@@ -14,6 +14,9 @@
 #include "07_raft.h"
 
 #define RAFT_TOPIC "__cluster_metadata" /* the one topic, partition 0 */
+#define RAFT_FETCH_API_KEY 1          /* KAFKA: Fetch */
+#define RAFT_FETCH_VERSION_MIN 12     /* the first with LastFetchedEpoch */
+#define RAFT_FETCH_VERSION_MAX 17
 
 /* A decoded DescribeQuorum response (voters' log end offsets, -1 unknown). */
 struct raft_quorum_info {
@@ -25,9 +28,9 @@ struct raft_quorum_info {
 	int n_voters;
 };
 
-/* Append m's body (Vote/BeginQuorumEpoch/EndQuorumEpoch) at version to out. */
+/* Append m's body (Vote/BeginQuorumEpoch/EndQuorumEpoch 0-1, Fetch 12-17) at version to out. */
 int raft_wire_encode(const struct raft_msg *m, int16_t version, struct kb_buf *out);
-/* Decode a body of m->type at version into *m; KB_ERR_NOTFOUND: not __cluster_metadata-0. */
+/* Decode a body of m->type at version into *m (Fetch records: a view of p); KB_ERR_NOTFOUND: not __cluster_metadata-0. */
 int raft_wire_decode(int16_t version, const void *p, size_t len, struct raft_msg *m);
 /* The API key (52..54) of a message type; -1 for Fetch (chapter 06's codec). */
 int16_t raft_wire_api_key(enum raft_msg_type type);

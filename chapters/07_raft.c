@@ -4,32 +4,37 @@
  * agree on one log of metadata.
  *
  * Concept:
- *   Voters elect one leader per epoch; it appends, the others pull its log
- *   with Fetch; an entry below the high watermark (HW) is on a majority and
- *   never lost. A pure state machine: messages and time in; quorum-state
- *   writes, messages and log appends out.
+ *   Voters elect one leader per epoch; it appends record batches, the
+ *   others pull its log with Fetch; a batch below the high watermark (HW)
+ *   is on a majority and never lost. A pure state machine: messages and
+ *   time in; quorum-state writes, messages and log appends out.
  *
  * Kafka:
  *   KafkaRaftClient and QuorumState's states (KIP-595, pre-vote KIP-996);
  *   Vote (52), BeginQuorumEpoch (53), EndQuorumEpoch (54), Fetch (1) with
- *   LastFetchedEpoch and DivergingEpoch; the quorum-state file;
- *   controller.quorum.{election,fetch,request}.timeout.ms, retry.backoff.ms.
+ *   LastFetchedEpoch and DivergingEpoch; v2 batches of __cluster_metadata-0,
+ *   each epoch opened by a LeaderChange control batch; the quorum-state
+ *   file; controller.quorum.{election,fetch,request}.timeout.ms, retry.backoff.ms.
  *
  * Interface:
  *   - raft_new from the durable quorum-state and log; raft_step per message,
  *     raft_tick as time passes; raft_propose and raft_resign on the leader.
  *   - After every call drain raft_pop in order: a RAFT_OUT_PERSIST must be
- *     durable before any later RAFT_OUT_SEND leaves (persist, then send).
- *   - raft_log_ops appends and truncates; both durable when they return.
+ *     durable before any later RAFT_OUT_SEND leaves (persist, then send);
+ *     raft_output_fini each output once sent (it owns Fetch records).
+ *   - raft_log_ops speaks whole batches; append and truncate are durable
+ *     when they return. Committed batches: read the log below the HW.
  *   - Bad fields or strangers get an error or are ignored, never an assert.
  *
  * Invariants / States (raft_check):
- *   1. 0 <= HW <= log end offset.  2. No entry's epoch exceeds ours.
+ *   1. 0 <= HW <= log end offset.  2. No batch's epoch exceeds ours.
  *   3. The quorum state equals the last one queued for persistence.
  *   4. Leader/Resigned: leader_id is us; Follower: another voter; else
  *      none. A Candidate voted for itself; voted_id is none or a voter.
- *   5. A leader's LeaderChange entry is at epoch_start_offset, in its
- *      epoch, and its HW moved only past it.
+ *   5. A leader's epoch starts at epoch_start_offset (its LeaderChange
+ *      batch), and its HW moved only past it.
+ *   6. An observer (node_id not a voter) is only Unattached or Follower
+ *      and never votes; the leader does not count it for the HW.
  *   Unattached/Follower/Candidate/Resigned -> Prospective on a timer
  *   (raft_become_prospective) -> Candidate on pre-votes
  *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
@@ -37,13 +42,11 @@
  *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
- *   Fixed voters, no observers or snapshots; Fetch is answered at once, not
- *   parked; an entry is one record of <= RAFT_ENTRY_MAX bytes. The broker
- *   does not call this yet: chapter 07's later files wire it to the network
- *   and to __cluster_metadata-0 (chapter 03's log). Single-threaded.
+ *   Fixed voters (no KIP-853), no snapshots; Fetch is answered at once,
+ *   not parked; observers are not tracked for DescribeQuorum. Single-threaded.
  *
  * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c.
- *   Uses chapters 00 (base), 04 (codec).
+ *   Uses chapters 00 (base), 01 (segment: the batch layout), 04 (codec).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -51,6 +54,7 @@
 #include <string.h>
 
 #include "00_base.h"
+#include "01_segment.h"
 #include "04_codec.h"
 #include "07_raft.h"
 
@@ -58,6 +62,8 @@
  * controller.quorum.fetch.timeout.ms (LeaderState's check-quorum timer). */
 #define RAFT_CHECK_QUORUM_NUM 3
 #define RAFT_CHECK_QUORUM_DEN 2
+/* KAFKA: ControlRecordType.LEADER_CHANGE, the type in a control key. */
+#define RAFT_CONTROL_LEADER_CHANGE 2
 
 /* The leader's view of one voter, and an election's tally of it
  * (KAFKA: LeaderState.ReplicaState, CandidateState's voteStates). */
@@ -86,6 +92,8 @@ struct raft {
 	int64_t hw_at_election;     /* leader: the HW it inherited */
 	int64_t epoch_start_offset; /* leader: offset of its LeaderChange */
 	bool has_fetched;           /* follower: a Fetch succeeded this epoch */
+	bool observer;              /* node_id is not a voter (process.roles=broker) */
+	int next_discovery;         /* observer: the voter it asks next for the leader */
 	int32_t abandoned_id;       /* prospective: the leader it gave up on */
 	int32_t next_correlation;
 	int32_t fetch_correlation;  /* follower: the Fetch in flight, 0 none */
@@ -108,6 +116,10 @@ static int64_t raft_random_timeout(struct raft *r);
 static struct raft_offset_epoch raft_last_offset_epoch(const struct raft *r);
 static struct raft_offset_epoch raft_end_offset_for_epoch(const struct raft *r,
 							   int32_t epoch);
+static int raft_append_batch(struct raft *r, const struct wire_record *recs,
+			     int32_t n, int16_t attributes, int64_t *last_offset);
+static int raft_append_leader_change(struct raft *r);
+static struct raft_output *raft_tail(struct raft *r);
 static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
 			    int32_t voted);
 static struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type,
@@ -117,6 +129,8 @@ static struct raft_msg *raft_reply(struct raft *r, const struct raft_msg *req,
 static void raft_update_high_watermark(struct raft *r);
 static void raft_count_votes(struct raft *r);
 static void raft_send_fetch(struct raft *r);
+static void raft_send_fetch_to(struct raft *r, int32_t to);
+static void raft_observer_discover(struct raft *r);
 
 /* ---- Lifecycle ---- */
 
@@ -128,7 +142,7 @@ void raft_config_defaults(struct raft_config *cfg)
 	cfg->fetch_timeout_ms = 2000;
 	cfg->request_timeout_ms = 2000;
 	cfg->retry_backoff_ms = 20;
-	cfg->fetch_max_records = RAFT_FETCH_MAX;
+	cfg->fetch_max_bytes = RAFT_FETCH_MAX_BYTES;
 }
 
 /* A quorum-state read from disk must name voters only, and the log must
@@ -156,7 +170,7 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 	static const struct raft_quorum_state none = {0, RAFT_NO_ID, RAFT_NO_ID};
 	const struct raft_quorum_state *qs = d->quorum ? d->quorum : &none;
 	if (cfg->n_voters < 1 || cfg->n_voters > RAFT_MAX_VOTERS ||
-	    cfg->fetch_max_records < 1 || cfg->fetch_max_records > RAFT_FETCH_MAX)
+	    cfg->fetch_max_bytes < 1 || cfg->fetch_max_bytes > RAFT_FETCH_MAX_BYTES)
 		return KB_ERR_INVAL;
 	struct raft *r = calloc(1, sizeof *r);
 	if (!r)
@@ -168,8 +182,10 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		r->voters[i].id = cfg->voters[i];
 		r->voters[i].end_offset = -1;
 	}
-	int rc = raft_is_voter(r, cfg->node_id) ? raft_validate_restart(r, qs)
-						 : KB_ERR_INVAL;
+	r->observer = !raft_is_voter(r, cfg->node_id);
+	int rc = raft_validate_restart(r, qs);
+	if (rc == KB_OK && r->observer && qs->voted_id != RAFT_NO_ID)
+		rc = KB_ERR_CORRUPT; /* INVARIANT 6: an observer never voted */
 	if (rc != KB_OK) {
 		free(r);
 		return rc;
@@ -181,12 +197,18 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		raft_become_follower(r, qs->leader_epoch, qs->leader_id);
 	else
 		raft_become_unattached(r, qs->leader_epoch);
+	if (r->observer && r->state == RAFT_UNATTACHED)
+		raft_observer_discover(r); /* look for the leader at once */
 	*out = r;
 	return KB_OK;
 }
 
+/* Free it and the records of outputs still queued; the log is the caller's. */
 void raft_free(struct raft *r)
 {
+	struct raft_output o;
+	while (r && raft_pop(r, &o))
+		raft_output_fini(&o);
 	free(r);
 }
 
@@ -271,21 +293,24 @@ static void raft_send_begin_quorum_epoch(struct raft *r)
 	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
 }
 
-/* KAFKA: a new leader appends a LeaderChange control record first; only
- * once that entry is committed may the HW expose older epochs' entries. */
+/* KAFKA: a new leader appends a LeaderChange control batch first; only
+ * once that batch is committed may the HW expose older epochs' batches.
+ * A leader that cannot write its log cannot lead: it resigns at once. */
 static void raft_become_leader(struct raft *r)
 {
 	raft_set_quorum(r, r->qs.leader_epoch, r->cfg.node_id, r->cfg.node_id);
 	r->state = RAFT_LEADER;
 	r->epoch_start_offset = r->ops->end_offset(r->log);
 	r->hw_at_election = r->high_watermark;
-	struct raft_entry e = {.epoch = r->qs.leader_epoch, .control = 1, .len = 4};
-	kb_put_be32(e.data, (uint32_t)r->cfg.node_id);
-	r->ops->append(r->log, &e);
+	int rc = raft_append_leader_change(r);
 	for (int i = 0; i < r->cfg.n_voters; i++) {
 		r->voters[i].end_offset = -1;
 		r->voters[i].acked = false;
 		r->voters[i].last_fetch_ms = r->now_ms;
+	}
+	if (rc != KB_OK) {
+		raft_become_resigned(r);
+		return;
 	}
 	r->deadline_ms = r->now_ms + r->cfg.fetch_timeout_ms *
 		RAFT_CHECK_QUORUM_NUM / RAFT_CHECK_QUORUM_DEN;
@@ -298,11 +323,18 @@ static void raft_become_leader(struct raft *r)
  * One Fetch in flight; resent after controller.quorum.request.timeout.ms. */
 static void raft_send_fetch(struct raft *r)
 {
+	raft_send_fetch_to(r, r->qs.leader_id);
+}
+
+/* The Fetch itself, to the leader or (an observer looking for one) to
+ * any voter. */
+static void raft_send_fetch_to(struct raft *r, int32_t to)
+{
 	struct raft_offset_epoch last = raft_last_offset_epoch(r);
-	struct raft_msg *m = raft_send(r, RAFT_FETCH_REQUEST, r->qs.leader_id);
+	struct raft_msg *m = raft_send(r, RAFT_FETCH_REQUEST, to);
 	m->u.fetch_req.fetch_offset = last.offset;
 	m->u.fetch_req.last_fetched_epoch = last.epoch;
-	m->u.fetch_req.max_records = r->cfg.fetch_max_records;
+	m->u.fetch_req.max_bytes = r->cfg.fetch_max_bytes;
 	r->fetch_correlation = m->correlation_id;
 	r->retry_ms = r->now_ms + r->cfg.request_timeout_ms;
 }
@@ -372,6 +404,18 @@ static void raft_check_quorum(struct raft *r)
 	raft_become_resigned(r);
 }
 
+/* KAFKA: an observer never campaigns. Without news from its leader it
+ * forgets it and asks the voters in turn, by Fetch, who leads: any
+ * answer naming a leader (raft_on_response_epoch) makes it follow. */
+static void raft_observer_discover(struct raft *r)
+{
+	if (r->state == RAFT_FOLLOWER)
+		raft_become_unattached(r, r->qs.leader_epoch);
+	r->deadline_ms = r->now_ms + raft_random_timeout(r);
+	int32_t to = r->cfg.voters[r->next_discovery++ % r->cfg.n_voters];
+	raft_send_fetch_to(r, to);
+}
+
 /* Resend what went unanswered (Fetch, BeginQuorumEpoch, Vote), then fire
  * the state's timer: a leader checks its quorum, everyone else starts
  * (another) pre-vote. */
@@ -390,6 +434,8 @@ void raft_tick(struct raft *r, int64_t now_ms)
 		return;
 	if (r->state == RAFT_LEADER)
 		raft_check_quorum(r);
+	else if (r->observer)
+		raft_observer_discover(r);
 	else
 		raft_become_prospective(r);
 }
@@ -436,7 +482,7 @@ static bool raft_can_grant(const struct raft *r,
 	bool up_to_date = v->last_offset_epoch > last.epoch ||
 			  (v->last_offset_epoch == last.epoch &&
 			   v->last_offset >= last.offset);
-	if (!up_to_date)
+	if (!up_to_date || r->observer) /* INVARIANT 6 */
 		return false;
 	if (v->pre_vote)
 		return r->state != RAFT_LEADER &&
@@ -560,7 +606,7 @@ static int16_t raft_fetch_error(const struct raft *r, const struct raft_msg *m)
 		return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
 	if (f->fetch_offset < 0 || f->last_fetched_epoch < 0 ||
 	    f->last_fetched_epoch > r->qs.leader_epoch ||
-	    f->max_records < 1 || f->max_records > RAFT_FETCH_MAX)
+	    f->max_bytes < 1)
 		return KAFKA_ERR_INVALID_REQUEST;
 	return KAFKA_ERR_NONE;
 }
@@ -581,59 +627,85 @@ static bool raft_fetch_valid(const struct raft *r,
 
 /* KAFKA: handleFetchRequest on the leader. A valid fetch_offset tells us
  * how far the follower's log matches ours: count it toward the HW, then
- * send what follows it. */
+ * send the whole batches that follow it, up to its max_bytes (the first
+ * batch always, KIP-74). The bytes go in the response's records_buf. */
 static void raft_on_fetch_request(struct raft *r, const struct raft_msg *m)
 {
 	const struct raft_fetch_request *f = &m->u.fetch_req;
 	int16_t err = raft_fetch_error(r, m);
 	struct raft_msg *resp = raft_reply(r, m, RAFT_FETCH_RESPONSE, err);
 	struct raft_fetch_response *out = &resp->u.fetch_resp;
+	struct kb_buf *buf = &raft_tail(r)->records_buf;
 	out->high_watermark = -1;
 	out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
-	out->base_offset = f->fetch_offset;
+	out->snapshot_id = (struct raft_offset_epoch){-1, -1};
 	if (err != KAFKA_ERR_NONE)
 		return;
 	if (raft_fetch_valid(r, f, &out->diverging_epoch)) {
-		struct raft_voter *v = raft_voter(r, m->from);
-		v->end_offset = f->fetch_offset;
-		v->acked = true;
-		v->last_fetch_ms = r->now_ms;
 		out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
-		raft_update_high_watermark(r);
-		int64_t end = r->ops->end_offset(r->log);
-		while (out->n_records < f->max_records &&
-		       f->fetch_offset + out->n_records < end) {
-			r->ops->read(r->log, f->fetch_offset + out->n_records,
-				     &out->records[out->n_records]);
-			out->n_records++;
+		if (raft_is_voter(r, m->from)) { /* observers do not count */
+			struct raft_voter *v = raft_voter(r, m->from);
+			v->end_offset = f->fetch_offset;
+			v->acked = true;
+			v->last_fetch_ms = r->now_ms;
+			raft_update_high_watermark(r);
 		}
+		int32_t max = f->max_bytes < RAFT_FETCH_MAX_BYTES ? f->max_bytes
+								  : RAFT_FETCH_MAX_BYTES;
+		if (f->fetch_offset < r->ops->end_offset(r->log) &&
+		    r->ops->read(r->log, f->fetch_offset, max, buf) != KB_OK)
+			buf->len = 0; /* nothing this time; the follower asks again */
+		out->records = (struct wire_bytes){buf->data, (int32_t)buf->len};
 	}
 	out->high_watermark = r->high_watermark;
 }
 
-/* A Fetch response must fit our log: records start at our end, epochs
- * never go down nor pass the leader's, sizes within bounds. */
+/* KAFKA: a follower appends only whole v2 batches that continue its log:
+ * a good CRC, baseOffset at our end, epochs that never go down nor pass
+ * the leader's. A batch cut short at the end is left out, as Kafka's
+ * record iterator does; anything else refuses the whole response.
+ * *whole: the bytes of the whole batches. */
+static bool raft_fetched_batches_valid(const struct raft *r,
+				       const struct raft_msg *m, size_t *whole)
+{
+	struct wire_bytes rec = m->u.fetch_resp.records;
+	struct raft_offset_epoch last = raft_last_offset_epoch(r);
+	size_t pos = 0, len = rec.len > 0 ? (size_t)rec.len : 0;
+	if (rec.len < -1 || (len > 0 && !rec.p))
+		return false;
+	while (len - pos >= SEG_LOG_OVERHEAD) {
+		uint32_t blen = kb_get_be32(rec.p + pos + SEG_OFF_BATCH_LENGTH);
+		uint64_t size = SEG_LOG_OVERHEAD + (uint64_t)blen;
+		if (blen < SEG_MIN_BATCH_LENGTH || blen > INT32_MAX)
+			return false;
+		if (size > len - pos)
+			break; /* cut short: left for the next Fetch */
+		struct seg_batch b;
+		if (seg_batch_validate(rec.p + pos, (size_t)size, &b, NULL) != KB_OK ||
+		    b.base_offset != last.offset || b.partition_leader_epoch < last.epoch ||
+		    b.partition_leader_epoch > m->leader_epoch)
+			return false;
+		last.offset = seg_batch_last_offset(&b) + 1;
+		last.epoch = b.partition_leader_epoch;
+		pos += (size_t)size;
+	}
+	*whole = pos;
+	return true;
+}
+
+/* A Fetch response must fit our log: a DivergingEpoch comes without
+ * records, records continue our log, the HW is an offset or -1. */
 static bool raft_fetch_response_valid(const struct raft *r,
-				      const struct raft_msg *m)
+				      const struct raft_msg *m, size_t *whole)
 {
 	const struct raft_fetch_response *f = &m->u.fetch_resp;
-	struct raft_offset_epoch last = raft_last_offset_epoch(r);
-	if (f->n_records < 0 || f->n_records > RAFT_FETCH_MAX ||
-	    f->high_watermark < -1)
+	*whole = 0;
+	if (f->high_watermark < -1)
 		return false;
 	if (f->diverging_epoch.epoch >= 0)
-		return f->n_records == 0 && f->diverging_epoch.offset >= 0 &&
+		return f->records.len <= 0 && f->diverging_epoch.offset >= 0 &&
 		       f->diverging_epoch.epoch <= m->leader_epoch;
-	if (f->n_records > 0 && f->base_offset != last.offset)
-		return false;
-	for (int i = 0; i < f->n_records; i++) {
-		const struct raft_entry *e = &f->records[i];
-		if (e->epoch < last.epoch || e->epoch > m->leader_epoch ||
-		    e->len > RAFT_ENTRY_MAX)
-			return false;
-		last.epoch = e->epoch;
-	}
-	return true;
+	return raft_fetched_batches_valid(r, m, whole);
 }
 
 /* KAFKA: ReplicatedLog.truncateToEndOffset. Cut our log where the
@@ -659,17 +731,33 @@ static bool raft_truncate_diverging(struct raft *r, struct raft_offset_epoch d)
 	return true;
 }
 
+/* Append the first whole bytes of records, batch by batch, as fetched
+ * (offsets and epochs kept); false when the log refused one. */
+static bool raft_append_fetched(struct raft *r, const uint8_t *p, size_t whole)
+{
+	for (size_t pos = 0; pos < whole;) {
+		size_t size = SEG_LOG_OVERHEAD +
+			      kb_get_be32(p + pos + SEG_OFF_BATCH_LENGTH);
+		if (r->ops->append(r->log, p + pos, size) != KB_OK)
+			return false;
+		pos += size;
+	}
+	return true;
+}
+
 /* KAFKA: handleFetchResponse on a follower: truncate or append, take the
  * leader's HW (never past our own end), and fetch again. */
 static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 {
 	const struct raft_fetch_response *f = &m->u.fetch_resp;
+	size_t whole;
 	if (r->state != RAFT_FOLLOWER || m->from != r->qs.leader_id ||
 	    m->correlation_id != r->fetch_correlation)
 		return;
 	r->fetch_correlation = 0;
 	r->retry_ms = r->now_ms + r->cfg.retry_backoff_ms;
-	if (m->error_code != KAFKA_ERR_NONE || !raft_fetch_response_valid(r, m))
+	if (m->error_code != KAFKA_ERR_NONE ||
+	    !raft_fetch_response_valid(r, m, &whole))
 		return;
 	r->has_fetched = true;
 	r->deadline_ms = r->now_ms + r->cfg.fetch_timeout_ms;
@@ -678,27 +766,28 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 			raft_send_fetch(r);
 		return;
 	}
-	for (int i = 0; i < f->n_records; i++)
-		r->ops->append(r->log, &f->records[i]);
+	bool appended = raft_append_fetched(r, f->records.p, whole);
 	int64_t end = r->ops->end_offset(r->log);
 	int64_t hw = f->high_watermark < end ? f->high_watermark : end;
 	if (hw > r->high_watermark)
 		r->high_watermark = hw;
-	if (f->n_records > 0)
+	if (appended && whole > 0)
 		raft_send_fetch(r);
 }
 
 /* Why a message is refused before its handler: another cluster's request
  * (KAFKA: hasValidClusterId; a null ClusterId passes), a sender outside
- * the voter set (SIMPLIFICATION: no observers), or an epoch so large that
- * no candidate could ever bump it (epochs are int32, KAFKA too). */
+ * the voter set (only a Fetch may come from an observer, replica id >= 0),
+ * or an epoch so large that no candidate could ever bump it (epochs are
+ * int32, KAFKA too). */
 static int16_t raft_refusal(const struct raft *r, const struct raft_msg *m,
 			    bool request)
 {
 	if (request && m->cluster_id[0] &&
 	    strncmp(m->cluster_id, r->cfg.cluster_id, sizeof m->cluster_id) != 0)
 		return KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
-	if (!raft_is_voter(r, m->from))
+	if (!raft_is_voter(r, m->from) &&
+	    !(m->type == RAFT_FETCH_REQUEST && m->from >= 0))
 		return KAFKA_ERR_INCONSISTENT_VOTER_SET;
 	if (m->leader_epoch == INT32_MAX || (m->type == RAFT_VOTE_REQUEST &&
 	    m->u.vote_req.candidate_epoch == INT32_MAX))
@@ -754,19 +843,101 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 
 /* ---- The leader's log ---- */
 
-/* Append one entry in the leader's epoch (KAFKA: RaftClient.scheduleAppend). */
-int raft_propose(struct raft *r, const void *data, size_t len, int64_t *offset)
+/* KAFKA: RaftClient.scheduleAppend: the records become one batch in the
+ * leader's epoch, each a record with a null key. */
+int raft_propose(struct raft *r, const struct raft_record *recs, int n,
+		 int64_t *last_offset)
 {
 	if (r->state != RAFT_LEADER)
 		return KB_ERR_AGAIN;
-	if (len > RAFT_ENTRY_MAX)
-		return KB_ERR_TOO_LARGE;
-	struct raft_entry e = {.epoch = r->qs.leader_epoch, .len = (uint8_t)len};
-	memcpy(e.data, data, len);
-	*offset = r->ops->end_offset(r->log);
-	r->ops->append(r->log, &e);
-	raft_update_high_watermark(r);
-	return KB_OK;
+	if (n < 1 || n > RAFT_BATCH_MAX_BYTES / WIRE_RECORD_MIN_SIZE)
+		return KB_ERR_INVAL;
+	struct wire_record *w = calloc((size_t)n, sizeof *w);
+	if (!w)
+		return KB_ERR_NOMEM;
+	int rc = KB_OK;
+	for (int i = 0; i < n && rc == KB_OK; i++) {
+		if (recs[i].len > RAFT_BATCH_MAX_BYTES)
+			rc = KB_ERR_TOO_LARGE;
+		w[i].key.len = -1;
+		w[i].value = (struct wire_bytes){recs[i].value, (int32_t)recs[i].len};
+		w[i].timestamp = r->now_ms;
+	}
+	if (rc == KB_OK)
+		rc = raft_append_batch(r, w, n, 0, last_offset);
+	free(w);
+	if (rc == KB_OK)
+		raft_update_high_watermark(r);
+	return rc;
+}
+
+/* KAFKA: LeaderChangeMessage v0 (flexible), the value of the control
+ * record a leader writes first in its epoch: who leads, the voters, and
+ * the voters that granted it their vote. */
+static int raft_leader_change_value(const struct raft *r, struct kb_buf *out)
+{
+	struct wire_writer w;
+	int32_t granted = 0;
+	wire_writer_init(&w, out, true);
+	for (int i = 0; i < r->cfg.n_voters; i++)
+		granted += r->voters[i].granted;
+	wire_write_i16(&w, 0);               /* Version */
+	wire_write_i32(&w, r->cfg.node_id);  /* LeaderId */
+	for (int pass = 0; pass < 2; pass++) { /* Voters, GrantingVoters */
+		wire_write_array_len(&w, pass ? granted : r->cfg.n_voters);
+		for (int i = 0; i < r->cfg.n_voters; i++) {
+			if (pass && !r->voters[i].granted)
+				continue;
+			wire_write_i32(&w, r->voters[i].id); /* VoterId */
+			wire_write_tags(&w);
+		}
+	}
+	wire_write_tags(&w);
+	return wire_writer_status(&w);
+}
+
+/* KAFKA: ControlRecordUtils: a control batch of one record, key
+ * {version 0, type 2 = LEADER_CHANGE}, value the LeaderChangeMessage. */
+static int raft_append_leader_change(struct raft *r)
+{
+	static const uint8_t key[4] = {0, 0, 0, RAFT_CONTROL_LEADER_CHANGE};
+	struct kb_buf value;
+	kb_buf_init(&value);
+	int rc = raft_leader_change_value(r, &value);
+	struct wire_record rec = {
+		.key = {key, sizeof key},
+		.value = {value.data, (int32_t)value.len},
+		.timestamp = r->now_ms,
+	};
+	int64_t last;
+	if (rc == KB_OK)
+		rc = raft_append_batch(r, &rec, 1, SEG_ATTR_CONTROL, &last);
+	kb_buf_fini(&value);
+	return rc;
+}
+
+/* One batch of recs at our log's end, in our epoch, appended durably
+ * (KAFKA: BatchAccumulator, then appendAsLeader); *last_offset its last. */
+static int raft_append_batch(struct raft *r, const struct wire_record *recs,
+			     int32_t n, int16_t attributes, int64_t *last_offset)
+{
+	struct wire_batch_params bp = {
+		.base_offset = r->ops->end_offset(r->log),
+		.partition_leader_epoch = r->qs.leader_epoch,
+		.attributes = attributes,
+		.producer_id = -1, .producer_epoch = -1, .base_sequence = -1,
+	};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	int rc = wire_batch_write(&b, &bp, recs, n);
+	if (rc == KB_OK && b.len > RAFT_BATCH_MAX_BYTES)
+		rc = KB_ERR_TOO_LARGE;
+	if (rc == KB_OK)
+		rc = r->ops->append(r->log, b.data, b.len);
+	kb_buf_fini(&b);
+	if (rc == KB_OK)
+		*last_offset = bp.base_offset + n - 1;
+	return rc;
 }
 
 /* KAFKA: LeaderState.maybeUpdateHighWatermark. The HW is the end offset
@@ -833,10 +1004,15 @@ void raft_check(const struct raft *r)
 	assert(r->state != RAFT_CANDIDATE || q->voted_id == self);
 	assert(q->voted_id == RAFT_NO_ID || raft_is_voter(r, q->voted_id));
 	assert(q->leader_id == RAFT_NO_ID || raft_is_voter(r, q->leader_id));
+	assert(!r->observer || ((r->state == RAFT_UNATTACHED ||          /* 6 */
+				 r->state == RAFT_FOLLOWER) && q->voted_id == RAFT_NO_ID));
 	if (r->state != RAFT_LEADER)
 		return;
+	struct raft_offset_epoch mine = raft_end_offset_for_epoch(r, q->leader_epoch);
+	struct raft_offset_epoch before = raft_end_offset_for_epoch(r, q->leader_epoch - 1);
 	assert(r->epoch_start_offset < end);                              /* 5 */
-	assert(r->ops->epoch_at(r->log, r->epoch_start_offset) == q->leader_epoch);
+	assert(mine.epoch == q->leader_epoch &&
+	       before.offset == r->epoch_start_offset);
 	assert(r->high_watermark == r->hw_at_election ||
 	       r->high_watermark > r->epoch_start_offset);
 	for (int i = 0; i < r->cfg.n_voters; i++)
@@ -874,29 +1050,18 @@ static int64_t raft_random_timeout(struct raft *r)
 	return t + (int64_t)(z % (uint64_t)t);
 }
 
-/* Our log end offset and the epoch of the last entry (0 when empty). */
+/* Our log end offset and the epoch of the last batch (0 when empty). */
 static struct raft_offset_epoch raft_last_offset_epoch(const struct raft *r)
 {
-	int64_t end = r->ops->end_offset(r->log);
-	struct raft_offset_epoch out = {end, end > 0 ? r->ops->epoch_at(r->log, end - 1) : 0};
-	return out;
+	return r->ops->end_offset_for_epoch(r->log, INT32_MAX);
 }
 
 /* KAFKA: endOffsetForEpoch: the largest epoch <= epoch on our log and the
- * offset where it ends. Epochs only grow along the log: binary search. */
+ * offset where it ends (the log's leader-epoch cache answers). */
 static struct raft_offset_epoch raft_end_offset_for_epoch(const struct raft *r,
 							   int32_t epoch)
 {
-	int64_t lo = 0, hi = r->ops->end_offset(r->log);
-	while (lo < hi) {
-		int64_t mid = lo + (hi - lo) / 2;
-		if (r->ops->epoch_at(r->log, mid) <= epoch)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	struct raft_offset_epoch out = {lo, lo > 0 ? r->ops->epoch_at(r->log, lo - 1) : 0};
-	return out;
+	return r->ops->end_offset_for_epoch(r->log, epoch);
 }
 
 /* ---- The outbox ---- */
@@ -951,7 +1116,14 @@ static struct raft_msg *raft_reply(struct raft *r, const struct raft_msg *req,
 	return m;
 }
 
-/* Take the oldest output; false when the outbox is empty. */
+/* The output queued last: the one raft_send or raft_reply just filled. */
+static struct raft_output *raft_tail(struct raft *r)
+{
+	return &r->outbox[(r->out_head + r->out_len - 1) % RAFT_OUTBOX_MAX];
+}
+
+/* Take the oldest output; false when the outbox is empty. returns owned
+ * out->records_buf (raft_output_fini). */
 bool raft_pop(struct raft *r, struct raft_output *out)
 {
 	if (r->out_len == 0)
@@ -960,4 +1132,12 @@ bool raft_pop(struct raft *r, struct raft_output *out)
 	r->out_head = (r->out_head + 1) % RAFT_OUTBOX_MAX;
 	r->out_len--;
 	return true;
+}
+
+/* Free what an output owns: the records of a Fetch response. */
+void raft_output_fini(struct raft_output *out)
+{
+	kb_buf_fini(&out->records_buf);
+	if (out->kind == RAFT_OUT_SEND && out->msg.type == RAFT_FETCH_RESPONSE)
+		out->msg.u.fetch_resp.records = (struct wire_bytes){NULL, 0};
 }

@@ -11,10 +11,12 @@
 #include <stdint.h>
 
 #include "00_base.h"
+#include "04_codec.h"
 
 #define RAFT_MAX_VOTERS 7      /* voters in controller.quorum.voters */
-#define RAFT_ENTRY_MAX 64      /* payload bytes of one log entry */
-#define RAFT_FETCH_MAX 8       /* entries in one Fetch response */
+/* KAFKA: KafkaRaftClient.MAX_BATCH_SIZE_BYTES and MAX_FETCH_SIZE_BYTES. */
+#define RAFT_BATCH_MAX_BYTES (8 * 1024 * 1024)
+#define RAFT_FETCH_MAX_BYTES RAFT_BATCH_MAX_BYTES
 #define RAFT_OUTBOX_MAX 32     /* outputs one raft_step/raft_tick may queue */
 #define RAFT_NO_ID (-1)        /* no leader / no vote (KAFKA: -1) */
 #define RAFT_CLUSTER_ID_MAX 22 /* a cluster.id: a base64 UUID, 22 chars */
@@ -35,7 +37,7 @@ struct raft_config {
 	int64_t fetch_timeout_ms;        /* controller.quorum.fetch.timeout.ms */
 	int64_t request_timeout_ms;      /* controller.quorum.request.timeout.ms */
 	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
-	int32_t fetch_max_records;       /* entries per Fetch, <= RAFT_FETCH_MAX */
+	int32_t fetch_max_bytes;         /* PartitionMaxBytes of our Fetch */
 	uint64_t seed;                   /* seeds the randomised timeouts */
 };
 
@@ -52,24 +54,25 @@ struct raft_offset_epoch {
 	int32_t epoch;
 };
 
-/* One entry of the replicated log. control marks KRaft's LeaderChange
- * control record, the first entry of every leader's epoch. */
-struct raft_entry {
-	int32_t epoch;
-	uint8_t control;
-	uint8_t len;
-	uint8_t data[RAFT_ENTRY_MAX];
-};
-
-/* The log the core replicates; the caller owns it. append and truncate
- * must be durable when they return. */
+/* The log the core replicates: __cluster_metadata-0, whole v2 record
+ * batches whose partitionLeaderEpoch is the epoch they were written in.
+ * The caller owns it; every call that changes it is durable on return.
+ * Status results are KB_OK or a KB_ERR_* the core treats as "not done". */
 struct raft_log_ops {
+	/* The offset the next batch gets (KAFKA: logEndOffset). */
 	int64_t (*end_offset)(void *log);
-	/* Epoch of the entry at offset (0 <= offset < end_offset). */
-	int32_t (*epoch_at)(void *log, int64_t offset);
-	void (*read)(void *log, int64_t offset, struct raft_entry *out);
-	void (*append)(void *log, const struct raft_entry *e);
-	void (*truncate)(void *log, int64_t end_offset);
+	/* KAFKA: endOffsetForEpoch: the largest epoch <= epoch on the log and
+	 * the offset where it ends; {offset the log starts at, 0} if none. */
+	struct raft_offset_epoch (*end_offset_for_epoch)(void *log, int32_t epoch);
+	/* Copy whole batches from the one holding offset into out: the
+	 * first always, then more while within max_bytes. */
+	int (*read)(void *log, int64_t offset, int32_t max_bytes, struct kb_buf *out);
+	/* Append one whole, valid batch as it is: its baseOffset is the end
+	 * offset, its partitionLeaderEpoch no older than the last batch's. */
+	int (*append)(void *log, const uint8_t *batch, size_t len);
+	/* Remove every batch holding an offset >= end_offset; a cut inside
+	 * a batch takes all of it (KAFKA: LogSegment.truncateTo). */
+	int (*truncate)(void *log, int64_t end_offset);
 };
 
 /* What a node finds at start: its log and its quorum-state file. */
@@ -106,18 +109,19 @@ struct raft_end_quorum_epoch_request { /* EndQuorumEpoch (54) */
 	int n_preferred_successors;
 };
 
-struct raft_fetch_request {         /* Fetch (1), KRaft fields */
+struct raft_fetch_request {   /* Fetch (1), KRaft's fields */
 	int64_t fetch_offset;
 	int32_t last_fetched_epoch;
-	int32_t max_records;            /* 1..RAFT_FETCH_MAX: PartitionMaxBytes */
+	int32_t max_bytes;          /* PartitionMaxBytes */
 };
 
 struct raft_fetch_response {
-	int64_t high_watermark;         /* -1: unknown */
+	int64_t high_watermark;     /* -1: unknown */
+	int64_t log_start_offset;
 	struct raft_offset_epoch diverging_epoch; /* epoch -1: none */
-	int64_t base_offset;            /* offset of records[0] */
-	int n_records;
-	struct raft_entry records[RAFT_FETCH_MAX];
+	struct raft_offset_epoch snapshot_id;     /* epoch -1: none (snapshots come later) */
+	struct wire_bytes records;  /* whole v2 batches; a view valid while the
+	                               raft_msg/raft_output holding it lives */
 };
 
 /* One RPC. leader_id/leader_epoch are the sender's view (requests of
@@ -143,11 +147,17 @@ struct raft_msg {
 /* What the caller must do, in outbox order: write quorum-state, or send. */
 enum raft_output_kind { RAFT_OUT_PERSIST, RAFT_OUT_SEND };
 
+/* An output owns the bytes its msg's records view points at: free them
+ * with raft_output_fini once sent. */
 struct raft_output {
 	enum raft_output_kind kind;
 	struct raft_quorum_state persist; /* RAFT_OUT_PERSIST */
 	struct raft_msg msg;              /* RAFT_OUT_SEND */
+	struct kb_buf records_buf;        /* owned: msg.u.fetch_resp.records */
 };
+
+/* One framed metadata record to propose (a batch record's value; key null). */
+struct raft_record { const void *value; size_t len; };
 
 struct raft;
 
@@ -162,12 +172,14 @@ void raft_free(struct raft *r);
 void raft_step(struct raft *r, const struct raft_msg *m);
 /* Time moved to now_ms (monotonic); fire what expired. Then drain. */
 void raft_tick(struct raft *r, int64_t now_ms);
-/* Leader: append an entry in its epoch at *offset; else KB_ERR_AGAIN. */
-int raft_propose(struct raft *r, const void *data, size_t len, int64_t *offset);
+/* Leader: append recs as ONE batch in its epoch; *last_offset of the batch's last record; else KB_ERR_AGAIN. */
+int raft_propose(struct raft *r, const struct raft_record *recs, int n, int64_t *last_offset);
 /* Leader: resign gracefully (EndQuorumEpoch to every voter). */
 int raft_resign(struct raft *r);
 /* Take the oldest queued output into *out; false when the outbox is empty. */
 bool raft_pop(struct raft *r, struct raft_output *out);
+/* Free the records an output owns (after sending it); out is empty again. */
+void raft_output_fini(struct raft_output *out);
 /* The node's state, quorum state and high watermark; a state's name. */
 enum raft_state raft_state(const struct raft *r);
 struct raft_quorum_state raft_quorum(const struct raft *r);

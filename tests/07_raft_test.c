@@ -7,7 +7,9 @@
  * teaching test: a deterministic simulation of 3 and 5 voters on a fake
  * clock and a fake network that loses, duplicates, delays and reorders
  * messages, partitions the voters, and crashes nodes (losing all but the
- * log and the quorum-state outputs already written) and restarts them.
+ * log and the quorum-state outputs already written) and restarts them;
+ * every third seed adds an observer, which must end with the committed
+ * prefix too.
  * After every step it checks Election Safety (one leader per epoch), Log
  * Matching (one entry per offset and epoch, with one history before it),
  * that a committed entry is never lost or changed, and that high
@@ -33,10 +35,14 @@
 
 /* ---- An in-memory log, durable by construction ---- */
 
-/* Each entry also carries a chained hash of itself and every entry before
- * it, so two logs agree up to an offset iff their hashes there are equal. */
+/* Whole v2 batches back to back, and per offset: where its batch starts,
+ * its epoch, and a chained hash of its batch (CRC, epoch, base offset)
+ * and of everything before it, so two logs agree up to an offset iff
+ * their hashes there are equal. */
 struct mlog {
-	struct raft_entry *e;
+	struct kb_buf bytes;
+	size_t *pos;
+	int32_t *epoch;
 	uint64_t *chain;
 	int64_t n, cap;
 };
@@ -50,75 +56,160 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h * 0xbf58476d1ce4e5b9ULL;
 }
 
-static uint64_t entry_hash(uint64_t prev, const struct raft_entry *e)
-{
-	uint64_t h = mix(prev, (uint64_t)(uint32_t)e->epoch);
-	h = mix(h, e->control);
-	h = mix(h, e->len);
-	for (int i = 0; i < e->len; i++)
-		h = mix(h, e->data[i]);
-	return h;
-}
-
 static int64_t ml_end(void *log) { return ((struct mlog *)log)->n; }
 
-static int32_t ml_epoch_at(void *log, int64_t offset)
+/* The largest epoch <= epoch and where it ends: epochs only grow along
+ * the log, so a binary search over the per-offset epochs. */
+static struct raft_offset_epoch ml_end_offset_for_epoch(void *log, int32_t epoch)
 {
 	struct mlog *l = log;
-	assert_true(offset >= 0 && offset < l->n);
-	return l->e[offset].epoch;
-}
-
-static void ml_read(void *log, int64_t offset, struct raft_entry *out)
-{
-	struct mlog *l = log;
-	assert_true(offset >= 0 && offset < l->n);
-	*out = l->e[offset];
-}
-
-static void ml_append(void *log, const struct raft_entry *e)
-{
-	struct mlog *l = log;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->e = realloc(l->e, (size_t)l->cap * sizeof *l->e);
-		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
-		assert_non_null(l->e);
-		assert_non_null(l->chain);
+	int64_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (l->epoch[mid] <= epoch)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	assert_true(l->n == 0 || e->epoch >= l->e[l->n - 1].epoch);
-	l->e[l->n] = *e;
-	l->chain[l->n] = entry_hash(l->n ? l->chain[l->n - 1] : 0, e);
-	sim_on_append(l->n, e->epoch, l->chain[l->n]);
-	l->n++;
+	return (struct raft_offset_epoch){lo, lo > 0 ? l->epoch[lo - 1] : 0};
 }
 
-static void ml_truncate(void *log, int64_t end)
+static size_t ml_batch_size(const struct mlog *l, size_t pos)
+{
+	return SEG_LOG_OVERHEAD + kb_get_be32(l->bytes.data + pos + SEG_OFF_BATCH_LENGTH);
+}
+
+static int ml_read(void *log, int64_t offset, int32_t max_bytes, struct kb_buf *out)
+{
+	struct mlog *l = log;
+	assert_true(offset >= 0 && offset < l->n);
+	size_t start = l->pos[offset], end = start + ml_batch_size(l, start);
+	while (end < l->bytes.len &&
+	       end + ml_batch_size(l, end) - start <= (size_t)max_bytes)
+		end += ml_batch_size(l, end);
+	return kb_buf_append(out, l->bytes.data + start, end - start);
+}
+
+/* The core hands over only whole, valid batches at our end (asserted). */
+static int ml_append(void *log, const uint8_t *batch, size_t len)
+{
+	struct mlog *l = log;
+	struct seg_batch b;
+	assert_int_equal(seg_batch_validate(batch, len, &b, NULL), KB_OK);
+	assert_int_equal(b.base_offset, l->n);
+	assert_true(l->n == 0 || b.partition_leader_epoch >= l->epoch[l->n - 1]);
+	int64_t last = seg_batch_last_offset(&b);
+	while (l->cap <= last) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->pos = realloc(l->pos, (size_t)l->cap * sizeof *l->pos);
+		l->epoch = realloc(l->epoch, (size_t)l->cap * sizeof *l->epoch);
+		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
+		assert_true(l->pos && l->epoch && l->chain);
+	}
+	size_t pos = l->bytes.len;
+	assert_int_equal(kb_buf_append(&l->bytes, batch, len), KB_OK);
+	for (int64_t o = b.base_offset; o <= last; o++) {
+		uint64_t h = mix(o ? l->chain[o - 1] : 0, b.crc);
+		h = mix(mix(h, (uint64_t)(uint32_t)b.partition_leader_epoch), (uint64_t)o);
+		l->pos[o] = pos;
+		l->epoch[o] = b.partition_leader_epoch;
+		l->chain[o] = h;
+		l->n = o + 1;
+		sim_on_append(o, b.partition_leader_epoch, h);
+	}
+	return KB_OK;
+}
+
+/* Remove every batch holding an offset >= end: a cut inside a batch takes
+ * the whole batch (KAFKA: LogSegment.truncateTo). */
+static int ml_truncate(void *log, int64_t end)
 {
 	struct mlog *l = log;
 	assert_true(end >= 0 && end <= l->n);
-	l->n = end;
+	while (end > 0 && end < l->n && l->pos[end] == l->pos[end - 1])
+		end--;
+	if (end < l->n) {
+		l->bytes.len = l->pos[end];
+		l->n = end;
+	}
+	return KB_OK;
 }
 
 static const struct raft_log_ops ml_ops = {
-	ml_end, ml_epoch_at, ml_read, ml_append, ml_truncate,
+	ml_end, ml_end_offset_for_epoch, ml_read, ml_append, ml_truncate,
 };
 
 static void ml_free(struct mlog *l)
 {
-	free(l->e);
+	kb_buf_fini(&l->bytes);
+	free(l->pos);
+	free(l->epoch);
 	free(l->chain);
 	memset(l, 0, sizeof *l);
 }
 
-/* Append entries of these epochs (data: their offset). */
-static void ml_fill(struct mlog *l, const int32_t *epochs, int n)
+/* The batch holding offset: its header, and whether it is a control batch. */
+static struct seg_batch ml_batch(const struct mlog *l, int64_t offset)
+{
+	struct seg_batch b;
+	assert_true(offset >= 0 && offset < l->n);
+	assert_int_equal(seg_batch_decode(l->bytes.data + l->pos[offset],
+					  l->bytes.len - l->pos[offset], &b), KB_OK);
+	return b;
+}
+
+/* Append to out n one-record batches from base, of these epochs; the
+ * record's value is its offset plus salt. */
+static void ut_batches(struct kb_buf *out, int64_t base, const int32_t *epochs,
+		       int n, uint8_t salt)
 {
 	for (int i = 0; i < n; i++) {
-		struct raft_entry e = {.epoch = epochs[i], .len = 1,
-				       .data = {(uint8_t)l->n}};
-		ml_append(l, &e);
+		uint8_t v = (uint8_t)(base + i + salt);
+		struct wire_record rec = {.key = {NULL, -1}, .value = {&v, 1}};
+		struct wire_batch_params bp = {base + i, epochs[i], 0, -1, -1, -1};
+		assert_int_equal(wire_batch_write(out, &bp, &rec, 1), KB_OK);
 	}
+}
+
+/* Append one-record batches of these epochs (value: offset + salt). */
+static void ml_fill_salted(struct mlog *l, const int32_t *epochs, int n,
+			   uint8_t salt)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, l->n, epochs, n, salt);
+	for (size_t pos = 0; pos < b.len;) {
+		size_t size = SEG_LOG_OVERHEAD + kb_get_be32(b.data + pos + SEG_OFF_BATCH_LENGTH);
+		ml_append(l, b.data + pos, size);
+		pos += size;
+	}
+	kb_buf_fini(&b);
+}
+
+static void ml_fill(struct mlog *l, const int32_t *epochs, int n)
+{
+	ml_fill_salted(l, epochs, n, 0);
+}
+
+/* How many offsets whole batches in a Fetch response's records hold. */
+static int64_t ut_offsets(const struct raft_msg *m)
+{
+	struct wire_bytes rec = m->u.fetch_resp.records;
+	int64_t n = 0;
+	for (int32_t pos = 0; pos < rec.len;) {
+		struct seg_batch b;
+		assert_int_equal(seg_batch_decode(rec.p + pos, (size_t)(rec.len - pos), &b), KB_OK);
+		n += b.last_offset_delta + 1;
+		pos += (int32_t)seg_batch_size(&b);
+	}
+	return n;
+}
+
+/* Propose one record of text on u's node. */
+static int ut_propose(struct raft *r, const char *text, int64_t *last)
+{
+	struct raft_record rec = {text, strlen(text)};
+	return raft_propose(r, &rec, 1, last);
 }
 
 /* ---- Driving one node by hand ---- */
@@ -149,6 +240,8 @@ static struct raft_config ut_config(int32_t id, int n_voters)
 /* Drain the node's outbox into u->out (replacing what was there). */
 static void ut_drain(struct ut *u)
 {
+	for (int i = 0; i < u->n_out; i++)
+		raft_output_fini(&u->out[i]);
 	u->n_out = 0;
 	while (u->n_out < UT_OUT_MAX && raft_pop(u->r, &u->out[u->n_out]))
 		u->n_out++;
@@ -166,6 +259,8 @@ static void ut_open(struct ut *u, int32_t id, int n_voters,
 
 static void ut_close(struct ut *u)
 {
+	for (int i = 0; i < u->n_out; i++)
+		raft_output_fini(&u->out[i]);
 	raft_free(u->r);
 	ml_free(&u->log);
 }
@@ -264,7 +359,7 @@ static struct raft_msg ut_fetch(struct ut *u, int32_t from, int64_t offset,
 {
 	struct raft_msg m = ut_msg(RAFT_FETCH_REQUEST, from, 1, 1,
 				   raft_quorum(u->r).leader_epoch);
-	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch, RAFT_FETCH_MAX};
+	m.u.fetch_req = (struct raft_fetch_request){offset, last_epoch, RAFT_FETCH_MAX_BYTES};
 	ut_step(u, &m);
 	const struct raft_msg *resp = ut_sent(u, RAFT_FETCH_RESPONSE, from);
 	assert_non_null(resp);
@@ -300,7 +395,9 @@ static void test_raft_new_refuses_bad_state(void **state)
 	struct raft_config c = ut_config(9, 3);
 	struct raft_quorum_state stranger = {4, 7, RAFT_NO_ID}, old = {1, 2, 2};
 	struct raft_durable d = {&ml_ops, &u.log, NULL};
-	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_INVAL); /* not a voter */
+	struct raft_quorum_state voted = {2, RAFT_NO_ID, 1};
+	d.quorum = &voted; /* an observer (9 is no voter) never votes */
+	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
 	c = ut_config(1, 3);
 	d.quorum = &stranger;
 	assert_int_equal(raft_new(&c, &d, 0, &u.r), KB_ERR_CORRUPT);
@@ -461,13 +558,13 @@ static void test_raft_candidate_wins_and_appends_leader_change(void **state)
 	struct raft_quorum_state q = raft_quorum(u.r);
 	assert_int_equal(q.leader_id, 1);
 	assert_int_equal(q.leader_epoch, 1);
-	assert_int_equal(u.log.n, 1); /* KAFKA: the LeaderChange control record */
-	assert_int_equal(u.log.e[0].control, 1);
-	assert_int_equal(u.log.e[0].epoch, 1);
+	assert_int_equal(u.log.n, 1); /* KAFKA: the LeaderChange control batch */
+	assert_true(ml_batch(&u.log, 0).attributes & SEG_ATTR_CONTROL);
+	assert_int_equal(ml_batch(&u.log, 0).partition_leader_epoch, 1);
 	assert_non_null(ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 2));
 	assert_non_null(ut_sent(&u, RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3));
 	int64_t off;
-	assert_int_equal(raft_propose(u.r, "x", 1, &off), KB_OK);
+	assert_int_equal(ut_propose(u.r, "x", &off), KB_OK);
 	assert_int_equal(off, 1);
 	ut_close(&u);
 }
@@ -479,7 +576,7 @@ static void test_raft_single_voter_leads_alone(void **state)
 	ut_tick(&u, 2000);
 	assert_int_equal(raft_state(u.r), RAFT_LEADER);
 	int64_t off;
-	assert_int_equal(raft_propose(u.r, "solo", 4, &off), KB_OK);
+	assert_int_equal(ut_propose(u.r, "solo", &off), KB_OK);
 	ut_drain(&u);
 	assert_int_equal(raft_high_watermark(u.r), off + 1);
 	ut_close(&u);
@@ -498,7 +595,7 @@ static void test_raft_higher_epoch_steps_down(void **state)
 	assert_int_equal(raft_quorum(u.r).leader_id, 3);
 	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
 	assert_int_equal(u.out[0].kind, RAFT_OUT_PERSIST);
-	assert_int_equal(raft_propose(u.r, "x", 1, &(int64_t){0}), KB_ERR_AGAIN);
+	assert_int_equal(ut_propose(u.r, "x", &(int64_t){0}), KB_ERR_AGAIN);
 	/* A response with a newer epoch and no leader: unattached there. */
 	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 3),
 					 RAFT_FETCH_RESPONSE, RAFT_NO_ID, 9);
@@ -537,13 +634,12 @@ static void test_raft_fetch_advances_high_watermark_on_majority(void **state)
 	ut_open(&u, 1, 3, NULL);
 	ut_make_leader(&u, 3);
 	int64_t off;
-	raft_propose(u.r, "a", 1, &off);
-	raft_propose(u.r, "b", 1, &off);
+	ut_propose(u.r, "a", &off);
+	ut_propose(u.r, "b", &off);
 	ut_drain(&u);
 	assert_int_equal(raft_high_watermark(u.r), 0);
 	struct raft_msg r = ut_fetch(&u, 2, 0, 0);
-	assert_int_equal(r.u.fetch_resp.n_records, 3);
-	assert_int_equal(r.u.fetch_resp.base_offset, 0);
+	assert_int_equal(ut_offsets(&r), 3);
 	assert_int_equal(raft_high_watermark(u.r), 0); /* node 2 has nothing yet */
 	r = ut_fetch(&u, 2, 2, 1);
 	assert_int_equal(raft_high_watermark(u.r), 2); /* 1 and 2 have [0, 2) */
@@ -585,9 +681,10 @@ static void test_raft_follower_appends_and_takes_hw(void **state)
 	struct raft_fetch_response *f = &resp.u.fetch_resp;
 	f->high_watermark = 5; /* more than we will have: clamp to our end */
 	f->diverging_epoch.epoch = -1;
-	f->n_records = 2;
-	f->records[0] = (struct raft_entry){.epoch = 1, .len = 1, .data = {'a'}};
-	f->records[1] = (struct raft_entry){.epoch = 2, .control = 1, .len = 4};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){1, 2}, 2, 0);
+	f->records = (struct wire_bytes){b.data, (int32_t)b.len};
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 2);
 	assert_int_equal(raft_high_watermark(u.r), 2);
@@ -596,6 +693,7 @@ static void test_raft_follower_appends_and_takes_hw(void **state)
 	assert_int_equal(fetch.u.fetch_req.last_fetched_epoch, 2);
 	ut_step(&u, &resp); /* a duplicate of the old response: ignored */
 	assert_int_equal(u.log.n, 2);
+	kb_buf_fini(&b);
 	ut_close(&u);
 }
 
@@ -640,10 +738,9 @@ static void test_raft_diverging_epoch_from_leader(void **state)
 		assert_int_equal(r.u.fetch_resp.diverging_epoch.epoch,
 				 cases[i].diverging_epoch);
 		if (cases[i].diverging_offset >= 0)
-			assert_int_equal(r.u.fetch_resp.n_records, 0);
+			assert_int_equal(ut_offsets(&r), 0);
 		else
-			assert_int_equal(r.u.fetch_resp.n_records,
-					 5 - cases[i].fetch_offset);
+			assert_int_equal(ut_offsets(&r), 5 - cases[i].fetch_offset);
 	}
 	ut_close(&u);
 }
@@ -660,7 +757,7 @@ static int ut_converge(struct ut *leader, struct ut *f)
 		struct raft_msg resp = *ut_sent(leader, RAFT_FETCH_RESPONSE, 2);
 		ut_step(f, &resp);
 		if (resp.u.fetch_resp.diverging_epoch.epoch < 0 &&
-		    resp.u.fetch_resp.n_records == 0)
+		    ut_offsets(&resp) == 0)
 			return trips;
 	}
 	fail_msg("no convergence");
@@ -689,14 +786,14 @@ static void test_raft_follower_longer_in_same_epoch_truncates(void **state)
 {
 	struct ut u = {0}, f = {0};
 	ut_leader_1_1_2_2(&u);
-	const int32_t mine[] = {1, 1, 2, 2, 2, 2, 2};
-	ml_fill(&f.log, mine, 7);
-	f.log.e[4].data[0] = 'z'; /* an epoch-2 entry the leader never had */
+	const int32_t mine[] = {1, 1, 2, 2}, more[] = {2, 2, 2};
+	ml_fill(&f.log, mine, 4);
+	ml_fill_salted(&f.log, more, 3, 'z'); /* epoch-2 batches the leader never had */
 	struct raft_quorum_state qs = {4, 1, RAFT_NO_ID};
 	ut_open(&f, 2, 3, &qs);
 	ut_converge(&u, &f);
 	assert_int_equal(f.log.n, 5);
-	assert_int_equal(f.log.e[4].epoch, 4);
+	assert_int_equal(f.log.epoch[4], 4);
 	assert_memory_equal(f.log.chain, u.log.chain, 5 * sizeof(uint64_t));
 	ut_close(&f);
 	ut_close(&u);
@@ -711,10 +808,12 @@ static void test_raft_follower_never_truncates_below_hw(void **state)
 					 RAFT_FETCH_RESPONSE, 2, 3);
 	resp.u.fetch_resp.diverging_epoch.epoch = -1;
 	resp.u.fetch_resp.high_watermark = 3;
-	resp.u.fetch_resp.n_records = 3;
-	for (int i = 0; i < 3; i++)
-		resp.u.fetch_resp.records[i] = (struct raft_entry){.epoch = 1, .len = 0};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){1, 1, 1}, 3, 0);
+	resp.u.fetch_resp.records = (struct wire_bytes){b.data, (int32_t)b.len};
 	ut_step(&f, &resp);
+	kb_buf_fini(&b);
 	assert_int_equal(raft_high_watermark(f.r), 3);
 	/* A (broken) leader says we diverge at 1: committed entries stay. */
 	resp = ut_answer(ut_sent(&f, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
@@ -758,7 +857,7 @@ static void test_raft_resign_sends_end_quorum_epoch(void **state)
 	assert_int_equal(end->u.end_req.n_preferred_successors, 2);
 	assert_int_equal(end->u.end_req.preferred_successors[0], 3);
 	assert_int_equal(raft_resign(u.r), KB_ERR_AGAIN);
-	assert_int_equal(raft_propose(u.r, "x", 1, &(int64_t){0}), KB_ERR_AGAIN);
+	assert_int_equal(ut_propose(u.r, "x", &(int64_t){0}), KB_ERR_AGAIN);
 	/* Node 2 follows node 1 in epoch 1; as second successor it starts a
 	 * pre-vote one retry backoff later, long before its fetch timeout. */
 	struct raft_quorum_state qs = {1, 1, 1};
@@ -883,34 +982,54 @@ static void test_raft_bad_input_refused(void **state)
 	ut_close(&u);
 }
 
+/* A Fetch response to u's pending Fetch, from leader 2 in epoch 3,
+ * carrying these records bytes. */
+static struct raft_msg ut_fetched(struct ut *u, const struct kb_buf *b)
+{
+	if (!ut_sent(u, RAFT_FETCH_REQUEST, 2))
+		ut_tick(u, 20); /* the next Fetch comes after the retry backoff */
+	const struct raft_msg *req = ut_sent(u, RAFT_FETCH_REQUEST, 2);
+	assert_non_null(req);
+	struct raft_msg resp = ut_answer(req, RAFT_FETCH_RESPONSE, 2, 3);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.records = (struct wire_bytes){b->data, (int32_t)b->len};
+	return resp;
+}
+
 static void test_raft_bad_fetch_response_ignored(void **state)
 {
 	struct ut u = {0};
 	struct raft_quorum_state qs = {3, 2, RAFT_NO_ID};
 	ut_open(&u, 1, 3, &qs);
-	struct raft_msg fetch = *ut_sent(&u, RAFT_FETCH_REQUEST, 2);
-	struct raft_msg resp = ut_answer(&fetch, RAFT_FETCH_RESPONSE, 2, 3);
-	struct raft_fetch_response *f = &resp.u.fetch_resp;
-	f->diverging_epoch.epoch = -1;
-	f->n_records = 1;
-	f->records[0] = (struct raft_entry){.epoch = 5, .len = 1}; /* epoch > 3 */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){5}, 1, 0); /* epoch 5 > leader's 3 */
+	struct raft_msg resp = ut_fetched(&u, &b);
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 0);
-	ut_tick(&u, 20); /* next Fetch after the retry backoff */
-	resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
-	f->diverging_epoch.epoch = -1;
-	f->n_records = 1000;
+	b.len = 0;
+	ut_batches(&b, 4, (const int32_t[]){3}, 1, 0); /* not where our log ends */
+	resp = ut_fetched(&u, &b);
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 0);
-	ut_tick(&u, 20);
-	resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2), RAFT_FETCH_RESPONSE, 2, 3);
-	f->diverging_epoch.epoch = -1;
-	f->n_records = 1;
-	f->base_offset = 4; /* not where our log ends */
-	f->records[0] = (struct raft_entry){.epoch = 3};
+	b.len = 0;
+	ut_batches(&b, 0, (const int32_t[]){1, 3}, 2, 0);
+	b.data[b.len - 1] ^= 1; /* the second batch's CRC fails: none is taken */
+	resp = ut_fetched(&u, &b);
 	ut_step(&u, &resp);
 	assert_int_equal(u.log.n, 0);
+	kb_put_be32(b.data + SEG_OFF_BATCH_LENGTH, 3); /* shorter than a header */
+	resp = ut_fetched(&u, &b);
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 0);
+	b.len = 0;
+	ut_batches(&b, 0, (const int32_t[]){1, 3}, 2, 0);
+	b.len -= 5; /* the last batch cut short: the whole one before is taken */
+	resp = ut_fetched(&u, &b);
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 1);
 	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	kb_buf_fini(&b);
 	ut_close(&u);
 }
 
@@ -922,6 +1041,8 @@ static void test_raft_random_messages_keep_invariants(void **state)
 #define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
 	static const int32_t epochs[] = {-1, 0, 1, 2, 3, 9, INT32_MAX, INT32_MIN};
 	struct tu_log_capture cap;
+	struct kb_buf bytes;
+	kb_buf_init(&bytes);
 	for (int round = 0; round < 40; round++) {
 		struct ut u = {0};
 		ut_open(&u, 1, 3, NULL);
@@ -950,14 +1071,26 @@ static void test_raft_random_messages_keep_invariants(void **state)
 			} else if (m.type == RAFT_VOTE_RESPONSE) {
 				m.u.vote_resp.vote_granted = NEXT() % 2;
 				m.u.vote_resp.pre_vote = NEXT() % 2;
-			} else if (m.type == RAFT_FETCH_RESPONSE && NEXT() % 2) {
-				f->n_records = (int)(NEXT() % 10);
-				f->base_offset = (int64_t)(NEXT() % 4);
-				f->diverging_epoch.epoch = epochs[NEXT() % 8];
-				f->diverging_epoch.offset = (int64_t)(NEXT() % 6) - 1;
-				f->high_watermark = (int64_t)(NEXT() % 6) - 1;
-				for (int k = 0; k < RAFT_FETCH_MAX; k++)
-					f->records[k].epoch = epochs[NEXT() % 6];
+			} else if (m.type == RAFT_FETCH_RESPONSE) {
+				/* What a decoder hands over: a view of bytes,
+				 * whole batches of any epochs and offsets or noise. */
+				int32_t be[3];
+				for (int k = 0; k < 3; k++)
+					be[k] = epochs[NEXT() % 6];
+				bytes.len = 0;
+				int64_t base = (int64_t)(NEXT() % 4);
+				ut_batches(&bytes, base, be, (int)(NEXT() % 4), 0);
+				for (size_t k = 0; NEXT() % 3 == 0 && k < bytes.len; k++) {
+					size_t at = NEXT() % bytes.len;
+					bytes.data[at] = (uint8_t)NEXT();
+				}
+				f->records = (struct wire_bytes){bytes.data,
+								 (int32_t)bytes.len};
+				if (NEXT() % 2) {
+					f->diverging_epoch.epoch = epochs[NEXT() % 8];
+					f->diverging_epoch.offset = (int64_t)(NEXT() % 6) - 1;
+					f->high_watermark = (int64_t)(NEXT() % 6) - 1;
+				}
 			}
 			ut_step(&u, &m); /* ut_drain calls raft_check */
 			if (NEXT() % 16 == 0)
@@ -966,12 +1099,13 @@ static void test_raft_random_messages_keep_invariants(void **state)
 		tu_log_capture_stop();
 		ut_close(&u);
 	}
+	kb_buf_fini(&bytes);
 #undef NEXT
 }
 
 /* ---- The simulation ---- */
 
-#define SIM_MAX_NODES 5
+#define SIM_MAX_NODES 6     /* 5 voters and an observer */
 #define SIM_STEP_MS 10      /* the fake clock moves in steps of this */
 #define SIM_FAULT_MS 10000  /* faults happen during this long */
 #define SIM_LIVE_MS 15000   /* then a new entry must commit within this */
@@ -992,8 +1126,9 @@ struct sim_node {
 };
 
 struct sim_packet {
-	struct raft_msg m;
-	int64_t at; /* delivery time */
+	struct raft_msg m;  /* a Fetch response's records point at bytes */
+	uint8_t *bytes;     /* owned: a copy of them, freed when delivered */
+	int64_t at;         /* delivery time */
 };
 
 /* (offset, epoch) -> the chained hash of the entry there (Log Matching). */
@@ -1007,7 +1142,8 @@ struct sim_seen {
 /* One schedule: a seed decides every fault, delay and timeout. */
 struct sim {
 	uint64_t seed, rng;
-	int n;
+	int n;      /* nodes: voters 1..voters, then maybe an observer */
+	int voters;
 	bool trace;
 	int64_t now;
 	struct sim_node node[SIM_MAX_NODES];
@@ -1158,7 +1294,15 @@ static void sim_send(struct sim *s, const struct raft_msg *m)
 		int64_t delay = 1 + sim_below(s, s->max_delay);
 		if (s->faults && sim_below(s, 100) < 2)
 			delay += 300 + sim_below(s, 1200); /* a straggler */
-		s->net[s->net_len++] = (struct sim_packet){*m, s->now + delay};
+		struct sim_packet *pk = &s->net[s->net_len++];
+		*pk = (struct sim_packet){*m, NULL, s->now + delay};
+		struct wire_bytes *rec = &pk->m.u.fetch_resp.records;
+		if (m->type == RAFT_FETCH_RESPONSE && rec->len > 0) {
+			pk->bytes = malloc((size_t)rec->len);
+			assert_non_null(pk->bytes);
+			memcpy(pk->bytes, rec->p, (size_t)rec->len);
+			rec->p = pk->bytes;
+		}
 	}
 }
 
@@ -1178,6 +1322,7 @@ static void sim_drain(struct sim *s, int i)
 	struct raft_output o;
 	while (s->node[i].r && raft_pop(s->node[i].r, &o)) {
 		if (s->faults && sim_below(s, 1000) < s->drain_crash_pm) {
+			raft_output_fini(&o);
 			sim_crash(s, i, "between two outputs");
 			return;
 		}
@@ -1187,6 +1332,7 @@ static void sim_drain(struct sim *s, int i)
 		} else {
 			sim_send(s, &o.msg);
 		}
+		raft_output_fini(&o);
 	}
 }
 
@@ -1196,18 +1342,21 @@ static struct raft_config sim_config(struct sim *s, int i)
 	raft_config_defaults(&c);
 	strcpy(c.cluster_id, "c2ltdWxhdGVkLWNsdXN0ZX");
 	c.node_id = i + 1;
-	c.n_voters = s->n;
-	for (int v = 0; v < s->n; v++)
+	c.n_voters = s->voters;
+	for (int v = 0; v < s->voters; v++)
 		c.voters[v] = v + 1;
 	c.request_timeout_ms = 300;
 	/* Kafka's timeouts, or short ones next to the network's delays: more
 	 * split elections, more candidates racing in one epoch. */
 	c.election_timeout_ms = s->election_timeout_ms;
 	c.fetch_timeout_ms = 2 * s->election_timeout_ms;
-	/* Small fetches stop followers at every offset, between an old
-	 * epoch's entries and the new leader's LeaderChange too. */
-	c.fetch_max_records = 1 + (int32_t)sim_below(s, RAFT_FETCH_MAX);
+	/* Small fetches stop followers at every batch, between an old
+	 * epoch's batches and the new leader's LeaderChange too (a batch
+	 * here is 70 to 130 bytes; the first one always comes). */
+	c.fetch_max_bytes = 1 + (int32_t)sim_below(s, 800);
 	c.seed = s->seed * 31 + (uint64_t)sim_rand(s);
+	if (i >= s->voters) /* an observer catches up from far behind */
+		c.fetch_max_bytes = 2000 + (int32_t)sim_below(s, 8000);
 	return c;
 }
 
@@ -1346,8 +1495,9 @@ static void sim_trace_msg(struct sim *s, const struct raft_msg *m)
 		snprintf(extra, sizeof extra, " fetch_offset %" PRId64 " last_fetched_epoch %d",
 			 m->u.fetch_req.fetch_offset, m->u.fetch_req.last_fetched_epoch);
 	else if (m->type == RAFT_FETCH_RESPONSE)
-		snprintf(extra, sizeof extra, " %d records hw %" PRId64 " diverging %d@%" PRId64,
-			 m->u.fetch_resp.n_records, m->u.fetch_resp.high_watermark,
+		snprintf(extra, sizeof extra, " %" PRId64 " records hw %" PRId64
+			 " diverging %d@%" PRId64,
+			 ut_offsets(m), m->u.fetch_resp.high_watermark,
 			 m->u.fetch_resp.diverging_epoch.epoch,
 			 m->u.fetch_resp.diverging_epoch.offset);
 	sim_trace(s, "n%d -> n%d %s (epoch %d leader %d err %d)%s", m->from, m->to,
@@ -1383,14 +1533,16 @@ static void sim_deliver(struct sim *s)
 	for (size_t k = 0; k < n_due; k++) {
 		const struct raft_msg *m = &due[k].m;
 		int to = m->to - 1;
-		if (!s->node[to].r || (s->partitioned && s->side[to] != s->side[m->from - 1]))
-			continue;
-		sim_trace_msg(s, m);
-		g_stats.diverging += m->type == RAFT_FETCH_RESPONSE &&
-				     m->u.fetch_resp.diverging_epoch.epoch >= 0;
-		raft_step(s->node[to].r, m);
-		sim_drain(s, to);
-		sim_check(s);
+		if (s->node[to].r && !(s->partitioned &&
+				       s->side[to] != s->side[m->from - 1])) {
+			sim_trace_msg(s, m);
+			g_stats.diverging += m->type == RAFT_FETCH_RESPONSE &&
+					     m->u.fetch_resp.diverging_epoch.epoch >= 0;
+			raft_step(s->node[to].r, m);
+			sim_drain(s, to);
+			sim_check(s);
+		}
+		free(due[k].bytes);
 	}
 }
 
@@ -1421,8 +1573,8 @@ static void sim_faults(struct sim *s)
 		g_stats.partitions++;
 		for (int i = 0; i < s->n; i++)
 			s->side[i] = (int)sim_below(s, 2);
-		sim_trace(s, "partition: %d%d%d%d%d", s->side[0], s->side[1],
-			  s->side[2], s->side[3], s->side[4]);
+		sim_trace(s, "partition: %d%d%d%d%d%d", s->side[0], s->side[1],
+			  s->side[2], s->side[3], s->side[4], s->side[5]);
 	} else if (s->partitioned && sim_below(s, 1000) < 3) {
 		s->partitioned = false;
 		sim_trace(s, "partition healed");
@@ -1446,11 +1598,18 @@ static int64_t sim_propose(struct sim *s, const char *what)
 	if (l < 0 || (s->faults && s->node[l].log.n - SIM_IN_FLIGHT >
 					 raft_high_watermark(s->node[l].r)))
 		return -1;
-	char data[RAFT_ENTRY_MAX];
-	int len = snprintf(data, sizeof data, "%s %" PRId64, what, s->proposals++);
+	char data[3][48];
+	struct raft_record recs[3];
+	int n = 1 + (int)sim_below(s, 3);
+	for (int k = 0; k < n; k++) {
+		int len = snprintf(data[k], sizeof data[k], "%s %" PRId64, what,
+				   s->proposals++);
+		recs[k] = (struct raft_record){data[k], (size_t)len};
+	}
 	int64_t off;
-	assert_int_equal(raft_propose(s->node[l].r, data, (size_t)len, &off), KB_OK);
-	sim_trace(s, "n%d appends \"%s\" at %" PRId64, l + 1, data, off);
+	assert_int_equal(raft_propose(s->node[l].r, recs, n, &off), KB_OK);
+	sim_trace(s, "n%d appends a batch of %d ending \"%s\" at %" PRId64, l + 1,
+		  n, data[n - 1], off);
 	sim_drain(s, l);
 	return off;
 }
@@ -1468,8 +1627,12 @@ static bool sim_live(struct sim *s, int64_t *marker, int32_t *marker_epoch)
 		*marker = sim_propose(s, "after the faults");
 		return false;
 	}
+	/* OBSERVERS: the observer, if any, has the committed prefix too. */
+	for (int i = s->voters; i < s->n; i++)
+		if (raft_high_watermark(s->node[i].r) <= *marker)
+			return false;
 	return raft_high_watermark(nd->r) > *marker && nd->log.n > *marker &&
-	       nd->log.e[*marker].epoch == epoch;
+	       nd->log.epoch[*marker] == epoch;
 }
 
 static void sim_free(struct sim *s)
@@ -1478,6 +1641,8 @@ static void sim_free(struct sim *s)
 		raft_free(s->node[i].r);
 		ml_free(&s->node[i].log);
 	}
+	for (size_t k = 0; k < s->net_len; k++)
+		free(s->net[k].bytes);
 	free(s->net);
 	free(s->leader_of);
 	free(s->committed);
@@ -1494,7 +1659,8 @@ static void sim_run(uint64_t seed, bool trace)
 	s.seed = seed;
 	s.rng = seed * 0x2545f4914f6cdd1dULL + 1;
 	s.trace = trace;
-	s.n = seed % 2 ? 5 : 3;
+	s.voters = seed % 2 ? 5 : 3;
+	s.n = s.voters + (seed % 3 == 0); /* every third seed: an observer */
 	s.faults = true;
 	s.loss_pct = (int)sim_below(&s, 21);
 	s.dup_pct = (int)sim_below(&s, 11);
@@ -1507,9 +1673,10 @@ static void sim_run(uint64_t seed, bool trace)
 	s.election_timeout_ms = timeouts[sim_below(&s, 4)];
 	g_sim = &s;
 	g_seed_running = seed;
-	sim_trace(&s, "seed %" PRIu64 ": %d voters, loss %d%%, duplicates %d%%, "
+	sim_trace(&s, "seed %" PRIu64 ": %d voters, %d observers, loss %d%%, duplicates %d%%, "
 		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
-		  "per step, election timeout %" PRId64 " ms", seed, s.n,
+		  "per step, election timeout %" PRId64 " ms", seed, s.voters,
+		  s.n - s.voters,
 		  s.loss_pct, s.dup_pct, s.max_delay, s.crash_pm, s.partition_pm,
 		  s.election_timeout_ms);
 	for (int i = 0; i < s.n; i++)
@@ -1565,7 +1732,8 @@ static void test_raft_simulation(void **state)
 	uint64_t n = env_u64("RAFT_SIM_SEEDS", SIM_SEEDS);
 	for (uint64_t seed = 1; seed <= n; seed++)
 		sim_run(seed, trace);
-	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters) passed: %"
+	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters, an observer "
+	       "in every third) passed: %"
 	       PRIu64 " leaders elected, %" PRIu64 " crashes, %" PRIu64
 	       " partitions, %" PRIu64 " DivergingEpoch answers, %" PRIu64
 	       " entries committed\n", n, g_stats.elections, g_stats.crashes,
@@ -2947,6 +3115,575 @@ static void test_raft_wire_garbage_never_crashes(void **state)
 	}
 }
 
+/* ---- Observers (process.roles=broker) ---- */
+
+/* Node 4 of voters 1-3 looks for the leader by Fetch, follows the one an
+ * answer names, and never votes or campaigns. */
+static void test_raft_observer_follows_leader_never_votes(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 4, 3, NULL);
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	const struct raft_msg *probe = ut_sent(&u, RAFT_FETCH_REQUEST, 1);
+	assert_non_null(probe); /* asks voter 1 at once */
+	assert_int_equal(probe->from, 4);
+	struct raft_msg resp = ut_answer(probe, RAFT_FETCH_RESPONSE, 2, 3);
+	resp.error_code = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+	ut_step(&u, &resp);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	struct raft_msg pre = ut_vote(1, 4, 3, 1, 5, true), vote = ut_vote(1, 4, 4, 1, 5, false);
+	ut_step(&u, &pre); /* an up-to-date log, a leader gone quiet: still no */
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->error_code, KAFKA_ERR_NONE);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->u.vote_resp.vote_granted);
+	ut_step(&u, &vote);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->error_code, KAFKA_ERR_NONE);
+	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->u.vote_resp.vote_granted);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 4);
+	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
+	for (int i = 0; i < 20; i++) { /* timeouts: it asks again, never runs */
+		ut_tick(&u, 1000);
+		assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+		assert_null(ut_sent(&u, RAFT_VOTE_REQUEST, -1));
+	}
+	ut_close(&u);
+}
+
+/* The leader answers an observer's Fetch with its batches but does not
+ * count it toward the high watermark. */
+static void test_raft_leader_serves_observer_without_counting_it(void **state)
+{
+	struct ut u = {0};
+	ut_open(&u, 1, 3, NULL);
+	ut_make_leader(&u, 3);
+	ut_propose(u.r, "for everyone", &(int64_t){0});
+	ut_drain(&u);
+	struct raft_msg r = ut_fetch(&u, 4, 0, 0);
+	assert_int_equal(r.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(ut_offsets(&r), 2);
+	r = ut_fetch(&u, 4, 2, 1);
+	assert_int_equal(raft_high_watermark(u.r), 0); /* 1 and observer 4: no majority */
+	r = ut_fetch(&u, 2, 2, 1);
+	assert_int_equal(raft_high_watermark(u.r), 2);
+	struct raft_msg v = ut_vote(4, 1, 9, 1, 2, false); /* only Fetch from observers */
+	ut_step(&u, &v);
+	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 4)->error_code,
+			 KAFKA_ERR_INCONSISTENT_VOTER_SET);
+	ut_close(&u);
+}
+
+/* ---- Fetch on the wire (07_quorum_wire.c), versions 12-17 ---- */
+
+/* Topics: [{__cluster_metadata by name (v12) or by its topic id (v13+),
+ * Partitions: [{Partition 0 */
+static void fx_fetch_topic(struct fx *f, int16_t v)
+{
+	fx_count(f, 1, true);
+	if (v <= 12) {
+		fx_str(f, "__cluster_metadata", true);
+	} else {
+		fx_put(f, 0, 8);
+		fx_put(f, 1, 8); /* AAAAAAAAAAAAAAAAAAAAAQ */
+	}
+	fx_count(f, 1, true);
+	fx_put(f, 0, 4);
+}
+
+/* FetchRequest.json, field by field, for v. */
+static void fx_fetch_request(struct fx *f, int16_t v, uint32_t max_bytes,
+			     uint32_t partition_max_bytes)
+{
+	if (v <= 14)
+		fx_put(f, 2, 4);          /* ReplicaId */
+	fx_put(f, 0, 4);                  /* MaxWaitMs */
+	fx_put(f, 0, 4);                  /* MinBytes */
+	fx_put(f, max_bytes, 4);          /* MaxBytes */
+	fx_put(f, 0, 1);                  /* IsolationLevel */
+	fx_put(f, 0, 4);                  /* SessionId */
+	fx_put(f, 0xffffffff, 4);         /* SessionEpoch -1 */
+	fx_fetch_topic(f, v);
+	fx_put(f, 5, 4);                  /* CurrentLeaderEpoch */
+	fx_put(f, 10, 8);                 /* FetchOffset */
+	fx_put(f, 4, 4);                  /* LastFetchedEpoch */
+	fx_put(f, UINT64_MAX, 8);         /* LogStartOffset -1 */
+	fx_put(f, partition_max_bytes, 4); /* PartitionMaxBytes */
+	fx_put(f, 0, 2);                  /* tags: partition, topic */
+	fx_count(f, 0, true);             /* ForgottenTopicsData */
+	fx_str(f, "", true);              /* RackId */
+	fx_put(f, v >= 15 ? 2 : 1, 1);    /* tags: */
+	fx_put(f, 0, 1), fx_put(f, 4, 1); /* 0 ClusterId, 4 bytes */
+	fx_str(f, "abc", true);
+	if (v >= 15) {                    /* 1 ReplicaState, 13 bytes */
+		fx_put(f, 1, 1), fx_put(f, 13, 1);
+		fx_put(f, 2, 4), fx_put(f, UINT64_MAX, 8), fx_put(f, 0, 1);
+	}
+}
+
+/* FetchResponse.json for v: HW 7, records "xyz", CurrentLeader 1 in
+ * epoch 5, and DivergingEpoch (3, 8) when diverging. */
+static void fx_fetch_response(struct fx *f, int16_t v, bool diverging)
+{
+	fx_put(f, 0, 4);                  /* ThrottleTimeMs */
+	fx_put(f, 0, 2);                  /* ErrorCode */
+	fx_put(f, 0, 4);                  /* SessionId */
+	fx_fetch_topic(f, v);
+	fx_put(f, 0, 2);                  /* ErrorCode */
+	fx_put(f, 7, 8);                  /* HighWatermark */
+	fx_put(f, UINT64_MAX, 8);         /* LastStableOffset -1 */
+	fx_put(f, 0, 8);                  /* LogStartOffset */
+	fx_count(f, 0, true);             /* AbortedTransactions */
+	fx_put(f, 0xffffffff, 4);         /* PreferredReadReplica -1 */
+	fx_str(f, "xyz", true);           /* Records */
+	fx_put(f, diverging ? 2 : 1, 1);  /* tags: */
+	if (diverging) {                  /* 0 DivergingEpoch, 13 bytes */
+		fx_put(f, 0, 1), fx_put(f, 13, 1);
+		fx_put(f, 3, 4), fx_put(f, 8, 8), fx_put(f, 0, 1);
+	}
+	fx_put(f, 1, 1), fx_put(f, 9, 1); /* 1 CurrentLeader, 9 bytes */
+	fx_put(f, 1, 4), fx_put(f, 5, 4), fx_put(f, 0, 1);
+	fx_put(f, 0, 2);                  /* tags: topic, body */
+}
+
+/* encode(m) == f, decode(f) gives m's wire fields, every cut fails. */
+static void qw_check_fetch_fixture(const struct raft_msg *m, int16_t v, const struct fx *f)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(m, v, &b), KB_OK);
+	assert_int_equal(b.len, f->n);
+	assert_memory_equal(b.data, f->b, f->n);
+	kb_buf_fini(&b);
+	struct raft_msg d = {.type = m->type, .leader_id = m->leader_id};
+	assert_int_equal(raft_wire_decode(v, f->b, f->n, &d), KB_OK);
+	assert_int_equal(d.leader_epoch, m->leader_epoch);
+	if (m->type == RAFT_FETCH_REQUEST) {
+		assert_int_equal(d.from, m->from);
+		assert_string_equal(d.cluster_id, m->cluster_id);
+		assert_memory_equal(&d.u.fetch_req, &m->u.fetch_req, sizeof d.u.fetch_req);
+	} else {
+		const struct raft_fetch_response *w = &m->u.fetch_resp, *g = &d.u.fetch_resp;
+		assert_int_equal(d.error_code, m->error_code);
+		assert_int_equal(d.leader_id, m->leader_id);
+		assert_int_equal(g->high_watermark, w->high_watermark);
+		assert_int_equal(g->log_start_offset, w->log_start_offset);
+		assert_memory_equal(&g->diverging_epoch, &w->diverging_epoch, sizeof g->diverging_epoch);
+		assert_memory_equal(&g->snapshot_id, &w->snapshot_id, sizeof g->snapshot_id);
+		assert_int_equal(g->records.len, w->records.len);
+		assert_memory_equal(g->records.p, w->records.p, (size_t)w->records.len);
+	}
+	for (size_t cut = 0; cut < f->n; cut++) {
+		d = (struct raft_msg){.type = m->type};
+		assert_int_equal(raft_wire_decode(v, f->b, cut, &d), KB_ERR_PROTO);
+	}
+}
+
+static void test_raft_wire_fetch_fixtures_every_version(void **state)
+{
+	struct raft_msg q = qw_msg(RAFT_FETCH_REQUEST, 2, 1);
+	q.u.fetch_req = (struct raft_fetch_request){10, 4, 1000};
+	struct raft_msg r = qw_msg(RAFT_FETCH_RESPONSE, 1, 2);
+	r.u.fetch_resp = (struct raft_fetch_response){7, 0, {-1, -1}, {-1, -1},
+		{(const uint8_t *)"xyz", 3}};
+	for (int16_t v = RAFT_FETCH_VERSION_MIN; v <= RAFT_FETCH_VERSION_MAX; v++) {
+		struct fx f = {.n = 0};
+		fx_fetch_request(&f, v, 1000, 1000);
+		qw_check_fetch_fixture(&q, v, &f);
+		f.n = 0;
+		fx_fetch_response(&f, v, false);
+		qw_check_fetch_fixture(&r, v, &f);
+		struct raft_msg d = r;
+		d.u.fetch_resp.diverging_epoch = (struct raft_offset_epoch){8, 3};
+		f.n = 0;
+		fx_fetch_response(&f, v, true);
+		qw_check_fetch_fixture(&d, v, &f);
+	}
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(&q, 11, &b), KB_ERR_INVAL); /* no LastFetchedEpoch */
+	assert_int_equal(raft_wire_encode(&q, 18, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
+}
+
+/* As Kafka's KafkaRaftClient sends it: PartitionMaxBytes left 0, the
+ * limit in MaxBytes; another topic is UNKNOWN_TOPIC_ID; a foreign
+ * cluster's answer is a top-level error with no topics. */
+static void test_raft_wire_fetch_kafka_shapes(void **state)
+{
+	struct fx f = {.n = 0};
+	fx_fetch_request(&f, 16, 8 << 20, 0);
+	struct raft_msg d = {.type = RAFT_FETCH_REQUEST};
+	assert_int_equal(raft_wire_decode(16, f.b, f.n, &d), KB_OK);
+	assert_int_equal(d.u.fetch_req.max_bytes, 8 << 20); /* MaxBytes */
+	f.n = 0;
+	fx_fetch_request(&f, 16, 1000, 1000);
+	f.b[4 * 3 + 1 + 8 + 1 + 15] = 2; /* topic id ...02: not ours */
+	d = (struct raft_msg){.type = RAFT_FETCH_REQUEST};
+	assert_int_equal(raft_wire_decode(16, f.b, f.n, &d), KB_ERR_NOTFOUND);
+	assert_int_equal(d.error_code, KAFKA_ERR_UNKNOWN_TOPIC_ID);
+	struct raft_msg r = qw_msg(RAFT_FETCH_RESPONSE, 1, 2);
+	r.error_code = KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(&r, 17, &b), KB_OK);
+	const uint8_t want[] = {0, 0, 0, 0, 0, 104, 0, 0, 0, 0, 1, 0};
+	assert_int_equal(b.len, sizeof want);
+	assert_memory_equal(b.data, want, sizeof want);
+	d = (struct raft_msg){.type = RAFT_FETCH_RESPONSE};
+	assert_int_equal(raft_wire_decode(17, b.data, b.len, &d), KB_OK);
+	assert_int_equal(d.error_code, KAFKA_ERR_INCONSISTENT_CLUSTER_ID);
+	kb_buf_fini(&b);
+}
+
+/* A leader's real Fetch response crosses the wire and a follower
+ * appends what it decoded: the records view survives the trip. */
+static void test_raft_wire_fetch_core_round_trip(void **state)
+{
+	struct ut u = {0}, f = {0};
+	ut_make_leader((ut_open(&u, 1, 3, NULL), &u), 3);
+	ut_propose(u.r, "over the wire", &(int64_t){0});
+	struct raft_quorum_state qs = {1, 1, RAFT_NO_ID};
+	ut_open(&f, 2, 3, &qs);
+	struct kb_buf req, resp;
+	kb_buf_init(&req);
+	kb_buf_init(&resp);
+	const struct raft_msg *fetch = ut_sent(&f, RAFT_FETCH_REQUEST, 1);
+	assert_int_equal(raft_wire_encode(fetch, 17, &req), KB_OK);
+	struct raft_msg in = {.type = RAFT_FETCH_REQUEST, .to = 1,
+			      .correlation_id = fetch->correlation_id};
+	assert_int_equal(raft_wire_decode(17, req.data, req.len, &in), KB_OK);
+	ut_step(&u, &in);
+	const struct raft_msg *out = ut_sent(&u, RAFT_FETCH_RESPONSE, 2);
+	assert_int_equal(ut_offsets(out), 2);
+	assert_int_equal(raft_wire_encode(out, 17, &resp), KB_OK);
+	struct raft_msg back = {.type = RAFT_FETCH_RESPONSE, .from = 1, .to = 2,
+				.correlation_id = out->correlation_id};
+	assert_int_equal(raft_wire_decode(17, resp.data, resp.len, &back), KB_OK);
+	ut_step(&f, &back);
+	assert_int_equal(f.log.n, 2);
+	assert_memory_equal(f.log.chain, u.log.chain, 2 * sizeof(uint64_t));
+	kb_buf_fini(&req);
+	kb_buf_fini(&resp);
+	ut_close(&f);
+	ut_close(&u);
+}
+
+/* Random bytes and mutated fixtures, every version: an answer or
+ * KB_ERR_PROTO / KB_ERR_NOTFOUND, never a crash (run it under ASan). */
+static void test_raft_wire_fetch_garbage_never_crashes(void **state)
+{
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	for (int16_t v = RAFT_FETCH_VERSION_MIN; v <= RAFT_FETCH_VERSION_MAX; v++) {
+		for (int i = 0; i < 2000; i++) {
+			struct fx f = {.n = 0};
+			if (i % 2)
+				fx_fetch_request(&f, v, 1000, 1000);
+			else
+				fx_fetch_response(&f, v, i % 4 == 0);
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			f.b[x % f.n] = (uint8_t)(x >> 32); /* one byte changed */
+			if (i % 8 == 0)
+				f.n = (size_t)(x >> 40) % f.n;
+			struct raft_msg d = {.type = i % 2 ? RAFT_FETCH_REQUEST
+							   : RAFT_FETCH_RESPONSE};
+			int rc = raft_wire_decode(v, f.b, f.n, &d);
+			assert_true(rc == KB_OK || rc == KB_ERR_PROTO || rc == KB_ERR_NOTFOUND);
+			if (rc == KB_OK && d.type == RAFT_FETCH_RESPONSE)
+				assert_true(d.u.fetch_resp.records.len <= (int32_t)f.n);
+		}
+	}
+}
+
+/* ---- The metadata log: the core over three chapter-03 logs on disk ---- */
+
+#define DN_NODES 3
+#define DN_STEP_MS 10
+#define DN_MAX_STEPS 3000 /* 30 s of fake time */
+
+/* One node: its log.dir, its __cluster_metadata-0 and its core. */
+struct dn_node {
+	char dir[512];
+	struct raft_config cfg;
+	struct raft_metadata_log *log; /* owned; NULL while stopped */
+	struct raft *r;                /* owned; NULL while stopped */
+};
+
+/* Three nodes, a fake clock and a fake network that delivers every
+ * message, in order, one step after it was sent. */
+struct dn_cluster {
+	char *root;
+	struct dn_node node[DN_NODES];
+	struct sim_packet *net;
+	size_t net_len, net_cap;
+	int64_t now;
+};
+
+static void dn_send(struct dn_cluster *c, const struct raft_msg *m)
+{
+	if (c->net_len == c->net_cap) {
+		c->net_cap = c->net_cap ? 2 * c->net_cap : 64;
+		c->net = realloc(c->net, c->net_cap * sizeof *c->net);
+		assert_non_null(c->net);
+	}
+	struct sim_packet *pk = &c->net[c->net_len++];
+	*pk = (struct sim_packet){*m, NULL, c->now};
+	struct wire_bytes *rec = &pk->m.u.fetch_resp.records;
+	if (m->type == RAFT_FETCH_RESPONSE && rec->len > 0) {
+		pk->bytes = malloc((size_t)rec->len);
+		assert_non_null(pk->bytes);
+		memcpy(pk->bytes, rec->p, (size_t)rec->len);
+		rec->p = pk->bytes;
+	}
+}
+
+/* Carry out node i's outputs: quorum-state to its file, messages out. */
+static void dn_drain(struct dn_cluster *c, int i)
+{
+	struct dn_node *n = &c->node[i];
+	struct raft_output o;
+	while (raft_pop(n->r, &o)) {
+		if (o.kind == RAFT_OUT_PERSIST)
+			assert_int_equal(raft_quorum_file_write(raft_metadata_log_dir(n->log),
+								&n->cfg, &o.persist), KB_OK);
+		else
+			dn_send(c, &o.msg);
+		raft_output_fini(&o);
+	}
+	raft_check(n->r);
+}
+
+/* Start node i from what its directory holds (nothing the first time). */
+static void dn_start(struct dn_cluster *c, int i)
+{
+	struct dn_node *n = &c->node[i];
+	struct raft_quorum_state qs;
+	n->cfg = ut_config(i + 1, DN_NODES);
+	assert_int_equal(raft_metadata_log_open(n->dir, &n->log), KB_OK);
+	int rc = raft_quorum_file_read(raft_metadata_log_dir(n->log), &n->cfg, &qs);
+	assert_true(rc == KB_OK || rc == KB_ERR_NOTFOUND);
+	struct raft_durable d = {&raft_metadata_log_ops, n->log,
+				 rc == KB_OK ? &qs : NULL};
+	assert_int_equal(raft_new(&n->cfg, &d, c->now, &n->r), KB_OK);
+	dn_drain(c, i);
+}
+
+/* Stop node i: what is in flight to or from it is lost with it. */
+static void dn_stop(struct dn_cluster *c, int i)
+{
+	raft_free(c->node[i].r);
+	raft_metadata_log_close(c->node[i].log);
+	c->node[i].r = NULL;
+	c->node[i].log = NULL;
+}
+
+/* Deliver what was sent before this step, then move the clock on. */
+static void dn_step(struct dn_cluster *c)
+{
+	size_t n = c->net_len;
+	struct sim_packet *due = malloc((n ? n : 1) * sizeof *due);
+	assert_non_null(due);
+	if (n)
+		memcpy(due, c->net, n * sizeof *due);
+	c->net_len = 0;
+	for (size_t k = 0; k < n; k++) {
+		int to = due[k].m.to - 1;
+		if (to >= 0 && to < DN_NODES && c->node[to].r) {
+			raft_step(c->node[to].r, &due[k].m);
+			dn_drain(c, to);
+		}
+		free(due[k].bytes);
+	}
+	free(due);
+	c->now += DN_STEP_MS;
+	for (int i = 0; i < DN_NODES; i++) {
+		raft_tick(c->node[i].r, c->now);
+		dn_drain(c, i);
+	}
+}
+
+static int dn_leader(const struct dn_cluster *c)
+{
+	for (int i = 0; i < DN_NODES; i++)
+		if (raft_state(c->node[i].r) == RAFT_LEADER)
+			return i;
+	return -1;
+}
+
+/* Run until some node leads and every node's HW is past offset. */
+static int dn_run_until_committed(struct dn_cluster *c, int64_t offset)
+{
+	for (int step = 0; step < DN_MAX_STEPS; step++) {
+		int l = dn_leader(c), behind = 0;
+		for (int i = 0; i < DN_NODES; i++)
+			behind += raft_high_watermark(c->node[i].r) <= offset;
+		if (l >= 0 && !behind)
+			return l;
+		dn_step(c);
+	}
+	fail_msg("nothing committed past %" PRId64 " in %d ms", offset,
+		 DN_MAX_STEPS * DN_STEP_MS);
+	return -1;
+}
+
+/* The first segment file of node i's __cluster_metadata-0, whole. */
+static uint8_t *dn_segment(const struct dn_cluster *c, int i, size_t *len)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s/00000000000000000000.log",
+		 c->node[i].dir, RAFT_METADATA_DIR);
+	uint8_t *p = tu_read_all(path, len);
+	assert_non_null(p);
+	return p;
+}
+
+/* The batch at *pos of a segment file, checked; advances *pos. */
+static struct seg_batch dn_next_batch(const uint8_t *p, size_t len, size_t *pos)
+{
+	struct seg_batch b;
+	assert_true(*pos + SEG_LOG_OVERHEAD <= len);
+	size_t size = SEG_LOG_OVERHEAD + kb_get_be32(p + *pos + SEG_OFF_BATCH_LENGTH);
+	assert_int_equal(seg_batch_validate(p + *pos, size, &b, NULL), KB_OK);
+	*pos += size;
+	return b;
+}
+
+/* The LeaderChange control batch at p: key {0, 2}, then
+ * LeaderChangeMessage v0 (flexible): Version 0, LeaderId, Voters 1..3. */
+static void dn_assert_leader_change(const uint8_t *p, size_t len, int32_t leader,
+				    int32_t epoch)
+{
+	struct wire_records it;
+	struct wire_record rec;
+	size_t size = 0;
+	dn_next_batch(p, len, &size);
+	assert_int_equal(wire_records_init(&it, p, size), KB_OK);
+	assert_true(it.batch.attributes & SEG_ATTR_CONTROL);
+	assert_int_equal(it.batch.partition_leader_epoch, epoch);
+	assert_int_equal(it.batch.records_count, 1);
+	assert_int_equal(wire_records_next(&it, &rec), KB_OK);
+	const uint8_t key[] = {0, 0, 0, 2};
+	assert_int_equal(rec.key.len, 4);
+	assert_memory_equal(rec.key.p, key, 4);
+	const uint8_t value[] = {0, 0, 0, 0, 0, (uint8_t)leader, /* Version, LeaderId */
+				 4, 0, 0, 0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 3, 0};
+	assert_true(rec.value.len >= (int32_t)sizeof value);
+	assert_memory_equal(rec.value.p, value, sizeof value);
+}
+
+/* Find, in a segment file, the data batch whose records are want[0..n). */
+static bool dn_find_records(const uint8_t *p, size_t len, const struct kb_buf *want,
+			    int n)
+{
+	for (size_t pos = 0; pos < len;) {
+		size_t at = pos;
+		struct seg_batch b = dn_next_batch(p, len, &pos);
+		if ((b.attributes & SEG_ATTR_CONTROL) || b.records_count != n)
+			continue;
+		struct wire_records it;
+		struct wire_record rec;
+		assert_int_equal(wire_records_init(&it, p + at, pos - at), KB_OK);
+		int same = 0;
+		for (int k = 0; k < n && wire_records_next(&it, &rec) == KB_OK; k++) {
+			if (rec.key.len != -1 || rec.value.len != (int32_t)want[k].len ||
+			    memcmp(rec.value.p, want[k].data, want[k].len) != 0)
+				continue;
+			struct meta_record m;
+			same += meta_record_decode(rec.value.p, (size_t)rec.value.len,
+						   &m) == KB_OK;
+			meta_record_fini(&m);
+		}
+		if (same == n)
+			return true;
+	}
+	return false;
+}
+
+/* Propose recs (encoded metadata records) on the leader; the last offset. */
+static int64_t dn_propose(struct dn_cluster *c, int l, const struct kb_buf *recs, int n)
+{
+	struct raft_record r[4];
+	for (int k = 0; k < n; k++)
+		r[k] = (struct raft_record){recs[k].data, recs[k].len};
+	int64_t last;
+	assert_int_equal(raft_propose(c->node[l].r, r, n, &last), KB_OK);
+	dn_drain(c, l);
+	return last;
+}
+
+static void dn_encode(struct kb_buf *out, int16_t type, int16_t version)
+{
+	struct meta_record m;
+	meta_fill(&m, type, version);
+	kb_buf_init(out);
+	assert_int_equal(meta_record_encode(&m, out), KB_OK);
+}
+
+/* Three nodes over three real chapter-03 logs elect a leader, commit
+ * metadata records (a RegisterBrokerRecord is ~90 bytes: a batch, not a
+ * toy entry), write identical segment files with the LeaderChange batch
+ * first, and after every node restarts from its quorum-state and log,
+ * keep all of it and commit more. */
+static void test_raft_metadata_log_three_nodes_commit_and_restart(void **state)
+{
+	struct dn_cluster c = {0};
+	c.root = tu_tmpdir();
+	for (int i = 0; i < DN_NODES; i++) {
+		snprintf(c.node[i].dir, sizeof c.node[i].dir, "%s/n%d", c.root, i + 1);
+		assert_int_equal(mkdir(c.node[i].dir, 0755), 0);
+		dn_start(&c, i);
+	}
+	int l = dn_run_until_committed(&c, 0);
+	int32_t epoch = raft_quorum(c.node[l].r).leader_epoch;
+	struct kb_buf recs[3];
+	dn_encode(&recs[0], META_REGISTER_BROKER, 3);
+	dn_encode(&recs[1], META_TOPIC, 0);
+	dn_encode(&recs[2], META_PARTITION, 0);
+	assert_true(recs[0].len > 64);
+	int64_t last = dn_propose(&c, l, recs, 2);
+	dn_run_until_committed(&c, last);
+	size_t len0, len;
+	uint8_t *seg0 = dn_segment(&c, 0, &len0);
+	for (int i = 1; i < DN_NODES; i++) { /* Log Matching, on disk */
+		uint8_t *seg = dn_segment(&c, i, &len);
+		assert_int_equal(len, len0);
+		assert_memory_equal(seg, seg0, len0);
+		free(seg);
+	}
+	dn_assert_leader_change(seg0, len0, l + 1, epoch);
+	assert_true(dn_find_records(seg0, len0, recs, 2));
+	for (int i = 0; i < DN_NODES; i++)
+		dn_stop(&c, i);
+	for (size_t k = 0; k < c.net_len; k++)
+		free(c.net[k].bytes);
+	c.net_len = 0;
+	for (int i = 0; i < DN_NODES; i++) { /* every node restarts from disk */
+		dn_start(&c, i);
+		assert_int_equal(raft_quorum(c.node[i].r).leader_epoch, epoch);
+		assert_int_equal(raft_metadata_log_ops.end_offset(c.node[i].log), last + 1);
+	}
+	for (int step = 0; step < DN_MAX_STEPS && dn_leader(&c) < 0; step++)
+		dn_step(&c);
+	l = dn_leader(&c);
+	assert_true(l >= 0);
+	assert_true(raft_quorum(c.node[l].r).leader_epoch > epoch);
+	last = dn_propose(&c, l, &recs[2], 1);
+	dn_run_until_committed(&c, last);
+	uint8_t *seg = dn_segment(&c, 0, &len);
+	assert_true(len > len0);
+	assert_memory_equal(seg, seg0, len0); /* what was committed stayed */
+	assert_true(dn_find_records(seg, len, &recs[2], 1));
+	free(seg);
+	free(seg0);
+	for (int i = 0; i < DN_NODES; i++)
+		dn_stop(&c, i);
+	for (size_t k = 0; k < c.net_len; k++)
+		free(c.net[k].bytes);
+	free(c.net);
+	for (int k = 0; k < 3; k++)
+		kb_buf_fini(&recs[k]);
+	tu_rmrf(c.root);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -3011,6 +3748,14 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_other_partition_is_an_error_code),
 		cmocka_unit_test(test_raft_wire_describe_quorum),
 		cmocka_unit_test(test_raft_wire_garbage_never_crashes),
+		/* the metadata log over chapter 03, Fetch on the wire, observers */
+		cmocka_unit_test(test_raft_observer_follows_leader_never_votes),
+		cmocka_unit_test(test_raft_leader_serves_observer_without_counting_it),
+		cmocka_unit_test(test_raft_wire_fetch_fixtures_every_version),
+		cmocka_unit_test(test_raft_wire_fetch_kafka_shapes),
+		cmocka_unit_test(test_raft_wire_fetch_core_round_trip),
+		cmocka_unit_test(test_raft_wire_fetch_garbage_never_crashes),
+		cmocka_unit_test(test_raft_metadata_log_three_nodes_commit_and_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
