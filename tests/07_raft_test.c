@@ -3464,6 +3464,289 @@ static void test_meta_snapshot_dump_log_shows_it(void **state)
 	tu_rmrf(dir);
 }
 
+/* ---- FetchSnapshot and Envelope on the wire ---- */
+/*
+ * Fixtures written by hand from messages/FetchSnapshot{Request,Response}
+ * .json and Envelope{Request,Response}.json, one per version: the encoder
+ * must produce them byte for byte, the decoder must give back the struct,
+ * and every cut of them must be KB_ERR_PROTO.
+ */
+
+static struct raft_fetch_snapshot_request fs_request(const char *cluster_id)
+{
+	struct raft_fetch_snapshot_request q;
+	memset(&q, 0, sizeof q);
+	strcpy(q.cluster_id, cluster_id);
+	q.replica_id = 2;
+	q.max_bytes = 1 << 20;
+	q.current_leader_epoch = 5;
+	q.snapshot_id = (struct raft_offset_epoch){42, 3};
+	q.position = 1000;
+	return q;
+}
+
+/* The request's bytes: ReplicaId, MaxBytes, Topics, then the body's tag
+ * section with ClusterId (tag 0) when there is one. */
+static void fx_fetch_snapshot_request(struct fx *f, const char *cluster_id)
+{
+	fx_put(f, 2, 4);          /* ReplicaId */
+	fx_put(f, 1 << 20, 4);    /* MaxBytes */
+	fx_topic(f, true);        /* __cluster_metadata, Partition 0 */
+	fx_put(f, 5, 4);          /* CurrentLeaderEpoch */
+	fx_put(f, 42, 8);         /* SnapshotId.EndOffset */
+	fx_put(f, 3, 4);          /* SnapshotId.Epoch */
+	fx_put(f, 0, 1);          /* SnapshotId tags */
+	fx_put(f, 1000, 8);       /* Position */
+	fx_put(f, 0, 2);          /* tags: partition, topic */
+	if (!cluster_id[0]) {
+		fx_put(f, 0, 1);  /* body tags: none */
+		return;
+	}
+	fx_put(f, 1, 1);          /* one tagged field */
+	fx_put(f, 0, 1);          /* tag 0: ClusterId */
+	fx_put(f, strlen(cluster_id) + 1, 1); /* its size */
+	fx_str(f, cluster_id, true);
+}
+
+static void test_raft_wire_fetch_snapshot_request_fixtures(void **state)
+{
+	(void)state;
+	for (int16_t v = 0; v <= 1; v++) {
+		for (int with_id = 0; with_id <= 1; with_id++) {
+			const char *cid = with_id ? "abc" : "";
+			struct raft_fetch_snapshot_request q = fs_request(cid), d;
+			struct fx f = {.n = 0};
+			fx_fetch_snapshot_request(&f, cid);
+			struct kb_buf b;
+			kb_buf_init(&b);
+			assert_int_equal(raft_fetch_snapshot_request_encode(&q, v, &b), KB_OK);
+			assert_int_equal(b.len, f.n);
+			assert_memory_equal(b.data, f.b, f.n);
+			kb_buf_fini(&b);
+			assert_int_equal(raft_fetch_snapshot_request_decode(v, f.b, f.n, &d), KB_OK);
+			assert_memory_equal(&d, &q, sizeof q);
+			for (size_t cut = 0; cut < f.n; cut++)
+				assert_int_equal(raft_fetch_snapshot_request_decode(v, f.b, cut, &d),
+						 KB_ERR_PROTO);
+		}
+	}
+	/* Another topic or partition: well formed, not ours. */
+	struct fx f = {.n = 0};
+	fx_fetch_snapshot_request(&f, "");
+	f.b[8 + 1 + 1 + 18 + 1 + 3] = 1; /* Partition 1 */
+	struct raft_fetch_snapshot_request d;
+	assert_int_equal(raft_fetch_snapshot_request_decode(0, f.b, f.n, &d), KB_ERR_NOTFOUND);
+	f.b[8 + 1 + 1 + 1] = 'X'; /* "_X_cluster_metadata" */
+	assert_int_equal(raft_fetch_snapshot_request_decode(0, f.b, f.n, &d), KB_ERR_NOTFOUND);
+	assert_int_equal(raft_fetch_snapshot_request_decode(2, f.b, f.n, &d), KB_ERR_INVAL);
+}
+
+static const uint8_t fs_records[] = {'r', 'e', 'c', 'o', 'r', 'd'};
+
+static struct raft_fetch_snapshot_response fs_response(void)
+{
+	struct raft_fetch_snapshot_response s;
+	memset(&s, 0, sizeof s);
+	s.throttle_time_ms = 7;
+	s.snapshot_id = (struct raft_offset_epoch){42, 3};
+	s.leader_id = 1;
+	s.leader_epoch = 5;
+	s.size = 484;
+	s.position = 100;
+	s.unaligned_records = (struct wire_bytes){fs_records, 6};
+	return s;
+}
+
+static void fs_assert_response(const struct raft_fetch_snapshot_response *a,
+			       const struct raft_fetch_snapshot_response *b)
+{
+	assert_int_equal(a->throttle_time_ms, b->throttle_time_ms);
+	assert_int_equal(a->error_code, b->error_code);
+	assert_int_equal(a->partition_error_code, b->partition_error_code);
+	assert_int_equal(a->snapshot_id.offset, b->snapshot_id.offset);
+	assert_int_equal(a->snapshot_id.epoch, b->snapshot_id.epoch);
+	assert_int_equal(a->leader_id, b->leader_id);
+	assert_int_equal(a->leader_epoch, b->leader_epoch);
+	assert_int_equal(a->size, b->size);
+	assert_int_equal(a->position, b->position);
+	assert_int_equal(a->unaligned_records.len, b->unaligned_records.len);
+	if (a->unaligned_records.len > 0)
+		assert_memory_equal(a->unaligned_records.p, b->unaligned_records.p,
+				    (size_t)a->unaligned_records.len);
+}
+
+static void fs_check_response(const struct raft_fetch_snapshot_response *s, int16_t v,
+			      const struct fx *f)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_fetch_snapshot_response_encode(s, v, &b), KB_OK);
+	assert_int_equal(b.len, f->n);
+	assert_memory_equal(b.data, f->b, f->n);
+	kb_buf_fini(&b);
+	struct raft_fetch_snapshot_response d;
+	assert_int_equal(raft_fetch_snapshot_response_decode(v, f->b, f->n, &d), KB_OK);
+	fs_assert_response(&d, s);
+	for (size_t cut = 0; cut < f->n; cut++)
+		assert_int_equal(raft_fetch_snapshot_response_decode(v, f->b, cut, &d),
+				 KB_ERR_PROTO);
+}
+
+/* The response: the partition with its bytes and CurrentLeader (tag 0 of
+ * the partition); with LeaderIdAndEpoch(0, 0), the default, no tag; a
+ * top-level error alone, with no topics. */
+static void test_raft_wire_fetch_snapshot_response_fixtures(void **state)
+{
+	(void)state;
+	for (int16_t v = 0; v <= 1; v++) {
+		struct raft_fetch_snapshot_response s = fs_response();
+		for (int leader = 1; leader >= 0; leader--) {
+			s.leader_id = s.leader_epoch = leader ? 1 : 0;
+			struct fx f = {.n = 0};
+			fx_put(&f, 7, 4);          /* ThrottleTimeMs */
+			fx_put(&f, 0, 2);          /* ErrorCode */
+			fx_topic(&f, true);        /* Index 0 */
+			fx_put(&f, 0, 2);          /* ErrorCode */
+			fx_put(&f, 42, 8);         /* SnapshotId.EndOffset */
+			fx_put(&f, 3, 4);          /* SnapshotId.Epoch */
+			fx_put(&f, 0, 1);          /* SnapshotId tags */
+			fx_put(&f, 484, 8);        /* Size */
+			fx_put(&f, 100, 8);        /* Position */
+			fx_put(&f, 7, 1);          /* UnalignedRecords: 6 bytes */
+			memcpy(f.b + f.n, fs_records, 6);
+			f.n += 6;
+			if (leader) {
+				fx_put(&f, 1, 1);  /* one tag: 0 CurrentLeader, 9 bytes */
+				fx_put(&f, 0, 1);
+				fx_put(&f, 9, 1);
+				fx_put(&f, 1, 4);  /* LeaderId */
+				fx_put(&f, 1, 4);  /* LeaderEpoch */
+				fx_put(&f, 0, 1);  /* its tags */
+			} else {
+				fx_put(&f, 0, 1);
+			}
+			fx_put(&f, 0, 2);          /* tags: topic, body */
+			fs_check_response(&s, v, &f);
+		}
+		struct raft_fetch_snapshot_response e;
+		memset(&e, 0, sizeof e);
+		e.error_code = KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
+		struct fx f = {.n = 0};
+		fx_put(&f, 0, 4);
+		fx_put(&f, KAFKA_ERR_INCONSISTENT_CLUSTER_ID, 2);
+		fx_count(&f, 0, true);
+		fx_put(&f, 0, 1);
+		fs_check_response(&e, v, &f);
+	}
+	/* No error, no partition: a broken response. */
+	const uint8_t empty[] = {0, 0, 0, 0, 0, 0, 1, 0};
+	struct raft_fetch_snapshot_response d;
+	assert_int_equal(raft_fetch_snapshot_response_decode(0, empty, sizeof empty, &d),
+			 KB_ERR_PROTO);
+}
+
+static void test_raft_wire_envelope_fixtures(void **state)
+{
+	(void)state;
+	const uint8_t ip[] = {127, 0, 0, 1};
+	for (int with_principal = 0; with_principal <= 1; with_principal++) {
+		struct raft_envelope_request q = {
+			{(const uint8_t *)"RQ", 2},
+			{(const uint8_t *)"P", with_principal ? 1 : -1},
+			{ip, 4},
+		}, d;
+		struct fx f = {.n = 0};
+		fx_str(&f, "RQ", true);            /* RequestData */
+		if (with_principal)
+			fx_str(&f, "P", true);     /* RequestPrincipal */
+		else
+			fx_put(&f, 0, 1);          /* null */
+		fx_put(&f, 5, 1);                  /* ClientHostAddress */
+		memcpy(f.b + f.n, ip, 4);
+		f.n += 4;
+		fx_put(&f, 0, 1);
+		struct kb_buf b;
+		kb_buf_init(&b);
+		assert_int_equal(raft_envelope_request_encode(&q, 0, &b), KB_OK);
+		assert_int_equal(b.len, f.n);
+		assert_memory_equal(b.data, f.b, f.n);
+		kb_buf_fini(&b);
+		assert_int_equal(raft_envelope_request_decode(0, f.b, f.n, &d), KB_OK);
+		assert_int_equal(d.request_data.len, 2);
+		assert_memory_equal(d.request_data.p, "RQ", 2);
+		assert_int_equal(d.request_principal.len, with_principal ? 1 : -1);
+		assert_int_equal(d.client_host_address.len, 4);
+		assert_memory_equal(d.client_host_address.p, ip, 4);
+		for (size_t cut = 0; cut < f.n; cut++)
+			assert_int_equal(raft_envelope_request_decode(0, f.b, cut, &d), KB_ERR_PROTO);
+		f.b[0] = 0; /* RequestData null: not nullable */
+		assert_int_equal(raft_envelope_request_decode(0, f.b, f.n, &d), KB_ERR_PROTO);
+	}
+	for (int ok = 0; ok <= 1; ok++) {
+		struct raft_envelope_response s = {
+			{(const uint8_t *)"RS", ok ? 2 : -1},
+			(int16_t)(ok ? 0 : KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED),
+		}, d;
+		struct fx f = {.n = 0};
+		if (ok)
+			fx_str(&f, "RS", true);
+		else
+			fx_put(&f, 0, 1);
+		fx_put(&f, (uint64_t)s.error_code, 2);
+		fx_put(&f, 0, 1);
+		struct kb_buf b;
+		kb_buf_init(&b);
+		assert_int_equal(raft_envelope_response_encode(&s, 0, &b), KB_OK);
+		assert_int_equal(b.len, f.n);
+		assert_memory_equal(b.data, f.b, f.n);
+		kb_buf_fini(&b);
+		assert_int_equal(raft_envelope_response_decode(0, f.b, f.n, &d), KB_OK);
+		assert_int_equal(d.response_data.len, ok ? 2 : -1);
+		assert_int_equal(d.error_code, s.error_code);
+		for (size_t cut = 0; cut < f.n; cut++)
+			assert_int_equal(raft_envelope_response_decode(0, f.b, cut, &d), KB_ERR_PROTO);
+	}
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct raft_envelope_request bad = {{NULL, -1}, {NULL, -1}, {ip, 4}};
+	assert_int_equal(raft_envelope_request_encode(&bad, 0, &b), KB_ERR_INVAL);
+	assert_int_equal(raft_envelope_request_encode(&bad, 1, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
+}
+
+/* Random bytes never crash the four decoders, and what they accept is
+ * bounded by the input. */
+static void test_raft_wire_fetch_snapshot_envelope_garbage(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	uint8_t buf[96];
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)(round % (int)sizeof buf);
+		for (size_t i = 0; i < len; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[i] = (uint8_t)(round & 1 ? x : x % 4);
+		}
+		int16_t v = (int16_t)(round % 2);
+		struct raft_fetch_snapshot_request q;
+		int rc = raft_fetch_snapshot_request_decode(v, buf, len, &q);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO || rc == KB_ERR_NOTFOUND);
+		assert_true(strlen(q.cluster_id) <= RAFT_CLUSTER_ID_MAX);
+		struct raft_fetch_snapshot_response s;
+		rc = raft_fetch_snapshot_response_decode(v, buf, len, &s);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO);
+		if (rc == KB_OK && s.unaligned_records.len > 0)
+			assert_true(s.unaligned_records.p >= buf &&
+				    s.unaligned_records.p + s.unaligned_records.len <= buf + len);
+		struct raft_envelope_request e;
+		rc = raft_envelope_request_decode(0, buf, len, &e);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO);
+		struct raft_envelope_response er;
+		rc = raft_envelope_response_decode(0, buf, len, &er);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO);
+	}
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -3537,6 +3820,11 @@ int main(void)
 		cmocka_unit_test(test_meta_snapshot_damage_is_corrupt),
 		cmocka_unit_test(test_meta_snapshot_contradicting_records_corrupt),
 		cmocka_unit_test(test_meta_snapshot_dump_log_shows_it),
+		/* FetchSnapshot and Envelope on the wire */
+		cmocka_unit_test(test_raft_wire_fetch_snapshot_request_fixtures),
+		cmocka_unit_test(test_raft_wire_fetch_snapshot_response_fixtures),
+		cmocka_unit_test(test_raft_wire_envelope_fixtures),
+		cmocka_unit_test(test_raft_wire_fetch_snapshot_envelope_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
