@@ -88,6 +88,14 @@ struct snap_builder {
 	int64_t next_offset;                    /* of the next batch */
 };
 
+/* One snapshot control record, decoded (KAFKA: ControlRecordType and
+ * the SnapshotHeaderRecord / SnapshotFooterRecord it keys). */
+struct snap_control {
+	int16_t type;    /* SNAP_CONTROL_HEADER, _FOOTER, or another type */
+	int16_t version; /* the record's Version field */
+	int64_t last_contained_log_timestamp; /* header only */
+};
+
 /* What the reader has seen so far (invariant 2). */
 struct snap_reader {
 	struct meta_image *img;      /* borrowed: being built */
@@ -101,6 +109,7 @@ static int builder_flush(struct snap_builder *b);
 static int write_control(struct snap_builder *b, int16_t type);
 static int read_batch(struct snap_reader *sr, const uint8_t *p, size_t len);
 static int read_control(struct snap_reader *sr, const struct wire_record *rec);
+static int decode_control(const struct wire_record *rec, struct snap_control *c);
 static int write_part_file(const char *path, const struct kb_buf *bytes);
 static bool parse_name(const char *name, struct raft_offset_epoch *id);
 static void keep_newest(struct raft_offset_epoch *ids, int cap, int *kept,
@@ -389,30 +398,64 @@ static int read_batch(struct snap_reader *sr, const uint8_t *p, size_t len)
 	return rc == KB_ERR_NOTFOUND ? KB_OK : KB_ERR_CORRUPT;
 }
 
+/* KAFKA: ControlRecordUtils.deserializeSnapshot{Header,Footer}Record —
+ * the key says the type; only the header's and footer's values are read. */
+static int decode_control(const struct wire_record *rec, struct snap_control *c)
+{
+	if (rec->key.len != SNAP_CONTROL_KEY_LEN || kb_get_be16(rec->key.p) != 0 ||
+	    rec->value.len < 0)
+		return KB_ERR_CORRUPT;
+	*c = (struct snap_control){(int16_t)kb_get_be16(rec->key.p + 2), 0, 0};
+	if (c->type != SNAP_CONTROL_HEADER && c->type != SNAP_CONTROL_FOOTER)
+		return KB_OK;
+	struct wire_reader r;
+	wire_reader_init(&r, rec->value.p, (size_t)rec->value.len, true);
+	c->version = wire_read_i16(&r);
+	if (c->type == SNAP_CONTROL_HEADER)
+		c->last_contained_log_timestamp = wire_read_i64(&r);
+	wire_read_tags(&r);
+	return wire_reader_status(&r) || wire_remaining(&r) ? KB_ERR_CORRUPT : KB_OK;
+}
+
 /* The header must be offset 0 and the footer the last record; other
  * control records (LeaderChange, KRaftVersion, Voters) are skipped. */
 static int read_control(struct snap_reader *sr, const struct wire_record *rec)
 {
-	if (rec->key.len != SNAP_CONTROL_KEY_LEN || kb_get_be16(rec->key.p) != 0 ||
-	    rec->value.len < 0 || sr->footer)
+	struct snap_control c;
+	if (sr->footer || decode_control(rec, &c) != KB_OK)
 		return KB_ERR_CORRUPT;
-	int16_t type = (int16_t)kb_get_be16(rec->key.p + 2);
-	struct wire_reader r;
-	wire_reader_init(&r, rec->value.p, (size_t)rec->value.len, true);
-	if (type == SNAP_CONTROL_HEADER) {
-		if (sr->header || rec->offset != 0 || wire_read_i16(&r) != SNAP_HEADER_VERSION)
+	if (c.type == SNAP_CONTROL_HEADER) {
+		if (sr->header || rec->offset != 0 || c.version != SNAP_HEADER_VERSION)
 			return KB_ERR_CORRUPT;
-		sr->info->last_contained_log_timestamp = wire_read_i64(&r);
+		sr->info->last_contained_log_timestamp = c.last_contained_log_timestamp;
 		sr->header = true;
-	} else if (type == SNAP_CONTROL_FOOTER) {
-		if (!sr->header || wire_read_i16(&r) != SNAP_FOOTER_VERSION)
+	} else if (c.type == SNAP_CONTROL_FOOTER) {
+		if (!sr->header || c.version != SNAP_FOOTER_VERSION)
 			return KB_ERR_CORRUPT;
 		sr->footer = true;
-	} else {
-		return sr->header ? KB_OK : KB_ERR_CORRUPT;
 	}
-	wire_read_tags(&r);
-	return wire_reader_status(&r) || wire_remaining(&r) ? KB_ERR_CORRUPT : KB_OK;
+	return sr->header ? KB_OK : KB_ERR_CORRUPT;
+}
+
+/* KAFKA: DumpLogSegments prints the two records as
+ * SnapshotHeader {"version":0,"lastContainedLogTimestamp":N} and
+ * SnapshotFooter {"version":0} (their JsonConverters). */
+int meta_snapshot_control_format(const struct wire_record *rec, struct kb_buf *out)
+{
+	struct snap_control c;
+	char text[128]; /* the longer line is 80 bytes */
+	int rc = decode_control(rec, &c), n;
+	if (rc)
+		return rc;
+	if (c.type == SNAP_CONTROL_HEADER)
+		n = snprintf(text, sizeof text, "SnapshotHeader {\"version\":%d,"
+			     "\"lastContainedLogTimestamp\":%" PRId64 "}", c.version,
+			     c.last_contained_log_timestamp);
+	else if (c.type == SNAP_CONTROL_FOOTER)
+		n = snprintf(text, sizeof text, "SnapshotFooter {\"version\":%d}", c.version);
+	else
+		return KB_ERR_NOTFOUND;
+	return kb_buf_append(out, text, (size_t)n);
 }
 
 /* ---- Files: write durably, read, find, delete ---- */

@@ -42,6 +42,8 @@ int meta_image_write(const struct meta_image *img, meta_record_sink sink, void *
 int meta_snapshot_encode(const struct meta_image *img, const struct meta_snapshot_params *p, struct kb_buf *out);
 /* Rebuild an image from snapshot bytes. returns owned *img (meta_image_fini), empty on KB_ERR_CORRUPT. */
 int meta_snapshot_decode(const uint8_t *p, size_t len, struct meta_image *img, struct meta_snapshot_info *info);
+/* "SnapshotHeader {...}" / "SnapshotFooter {...}" as kafka-dump-log prints a control record; KB_ERR_NOTFOUND: another type. */
+int meta_snapshot_control_format(const struct wire_record *rec, struct kb_buf *out);
 /* Write dir/<id>.checkpoint durably (.part, fsync, rename, fsync dir). */
 int meta_snapshot_write(const char *dir, const struct meta_image *img, const struct meta_snapshot_params *p);
 /* Read dir/<id>.checkpoint into *img (owned, as meta_snapshot_decode); KB_ERR_NOTFOUND, KB_ERR_CORRUPT. */

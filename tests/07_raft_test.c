@@ -3412,6 +3412,46 @@ static void test_meta_snapshot_contradicting_records_corrupt(void **state)
 	meta_image_fini(&img);
 }
 
+/* The header and footer as kafka-dump-log prints a snapshot's control
+ * records (DumpLogSegments: " SnapshotHeader {json}"); other control
+ * types are not ours to print. */
+static void test_meta_snapshot_control_format(void **state)
+{
+	(void)state;
+	struct meta_image img;
+	meta_image_init(&img);
+	struct meta_snapshot_params p = snap_params(42, 7);
+	struct kb_buf a, out;
+	kb_buf_init(&a);
+	kb_buf_init(&out);
+	assert_int_equal(meta_snapshot_encode(&img, &p, &a), KB_OK);
+	size_t header_len = 12 + kb_get_be32(a.data + 8);
+	const char *want[] = {
+		"SnapshotHeader {\"version\":0,\"lastContainedLogTimestamp\":1699999999000}",
+		"SnapshotFooter {\"version\":0}",
+	};
+	for (int i = 0; i < 2; i++) {
+		struct wire_records it;
+		struct wire_record rec;
+		const uint8_t *b = i ? a.data + header_len : a.data;
+		size_t n = i ? a.len - header_len : header_len;
+		assert_int_equal(wire_records_init(&it, b, n), KB_OK);
+		assert_int_equal(wire_records_next(&it, &rec), KB_OK);
+		out.len = 0;
+		assert_int_equal(meta_snapshot_control_format(&rec, &out), KB_OK);
+		assert_int_equal(out.len, strlen(want[i]));
+		assert_memory_equal(out.data, want[i], out.len);
+		uint8_t key[4] = {0, 0, 0, 2}; /* LeaderChange */
+		rec.key.p = key;
+		assert_int_equal(meta_snapshot_control_format(&rec, &out), KB_ERR_NOTFOUND);
+		key[1] = 1; /* key version 1: unknown */
+		assert_int_equal(meta_snapshot_control_format(&rec, &out), KB_ERR_CORRUPT);
+	}
+	kb_buf_fini(&out);
+	kb_buf_fini(&a);
+	meta_image_fini(&img);
+}
+
 /* `samsa dump-log` on a snapshot: the header's control batch at offset
  * 0, every record as kafka-dump-log --cluster-metadata-decoder prints it,
  * the footer's control batch last. Skipped when build/samsa is not built
@@ -3819,6 +3859,7 @@ int main(void)
 		cmocka_unit_test(test_meta_snapshot_leftover_part_deleted_at_open),
 		cmocka_unit_test(test_meta_snapshot_damage_is_corrupt),
 		cmocka_unit_test(test_meta_snapshot_contradicting_records_corrupt),
+		cmocka_unit_test(test_meta_snapshot_control_format),
 		cmocka_unit_test(test_meta_snapshot_dump_log_shows_it),
 		/* FetchSnapshot and Envelope on the wire */
 		cmocka_unit_test(test_raft_wire_fetch_snapshot_request_fixtures),
