@@ -10,7 +10,8 @@
  *
  * Kafka:
  *   messages/VoteRequest.json (52), BeginQuorumEpochRequest.json (53),
- *   EndQuorumEpochRequest.json (54), DescribeQuorumRequest.json (55) and
+ *   EndQuorumEpochRequest.json (54), DescribeQuorumRequest.json (55),
+ *   FetchSnapshotRequest.json (59), EnvelopeRequest.json (58) and
  *   their responses, every version they list; FetchRequest.json (1) v12-17
  *   as KafkaRaftClient sends it (section "Fetch (1)"); RaftUtil builds the
  *   single-partition bodies. INCONSISTENT_CLUSTER_ID is a top-level error
@@ -22,6 +23,8 @@
  *     of *m (the caller's from/to/correlation_id, vote_resp.pre_vote).
  *   - A request naming another topic or partition decodes to
  *     KB_ERR_NOTFOUND with m->error_code UNKNOWN_TOPIC_OR_PARTITION.
+ *   - FetchSnapshot and Envelope are plain structs of their fields, coded
+ *     both ways; their bytes fields stay views into the caller's buffer.
  *   - No handler is registered on a listener: the CONTROLLER listener
  *     comes later and will call these.
  *
@@ -35,7 +38,8 @@
  *   The shared JSON lists Vote 0-1: KIP-996's PreVote field (v2) is not
  *   there, so a pre-vote request cannot be encoded (KB_ERR_INVAL). KIP-853
  *   fields (directory ids, endpoints) are written as defaults (zero uuid,
- *   empty arrays) and skipped on read. DescribeQuorum reports no observers
+ *   empty arrays, or left out when tagged as in FetchSnapshot v1) and
+ *   skipped on read. DescribeQuorum reports no observers
  *   and -1 for the fetch timestamps.
  *
  * See also: docs/07_quorum_wire.md, diagrams/07_quorum_wire.dot,
@@ -857,4 +861,296 @@ static int raft_fetch_decode(int16_t version, const void *p, size_t len, struct 
 	if (m->type == RAFT_FETCH_REQUEST)
 		return raft_decode_fetch_request(&r, version, m);
 	return raft_decode_fetch_response(&r, version, m);
+}
+
+/* ---- FetchSnapshot (59): a follower too far behind fetches a snapshot ---- */
+
+/* SnapshotId {EndOffset, Epoch}: a nested struct, so it ends in its own
+ * tag section in these flexible messages. */
+static void raft_write_snapshot_id(struct wire_writer *w, struct raft_offset_epoch id)
+{
+	wire_write_i64(w, id.offset);
+	wire_write_i32(w, id.epoch);
+	wire_write_tags(w);
+}
+
+static struct raft_offset_epoch raft_read_snapshot_id(struct wire_reader *r)
+{
+	struct raft_offset_epoch id;
+	id.offset = wire_read_i64(r);
+	id.epoch = wire_read_i32(r);
+	wire_read_tags(r);
+	return id;
+}
+
+/* KAFKA: ClusterId is tag 0 of the body, written only when not null. */
+static void raft_write_cluster_id_tag(struct wire_writer *w, const char *cluster_id)
+{
+	if (!cluster_id[0]) {
+		wire_write_tags(w);
+		return;
+	}
+	size_t n = strlen(cluster_id);
+	wire_write_uvarint(w, 1);             /* one tagged field */
+	wire_write_uvarint(w, 0);             /* tag 0 */
+	wire_write_uvarint(w, (uint32_t)n + 1); /* size: a 1-byte length, n bytes */
+	wire_write_string(w, wire_str_c(cluster_id));
+}
+
+/* KAFKA: FetchSnapshotRequest v0-1, for __cluster_metadata-0 only. A
+ * cluster id fits RAFT_CLUSTER_ID_MAX, so its tag's size is one byte. */
+int raft_fetch_snapshot_request_encode(const struct raft_fetch_snapshot_request *q,
+				       int16_t version, struct kb_buf *out)
+{
+	if (version < 0 || version > 1 || strlen(q->cluster_id) > RAFT_CLUSTER_ID_MAX)
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, true); /* KAFKA: flexibleVersions 0+ */
+	wire_write_i32(&w, q->replica_id);
+	wire_write_i32(&w, q->max_bytes);
+	raft_begin_partition(&w);
+	wire_write_i32(&w, q->current_leader_epoch);
+	raft_write_snapshot_id(&w, q->snapshot_id);
+	wire_write_i64(&w, q->position);
+	raft_end_partition(&w); /* v1 ReplicaDirectoryId: zero, left out */
+	raft_write_cluster_id_tag(&w, q->cluster_id);
+	return wire_writer_status(&w);
+}
+
+/* The body's tag section: ClusterId (tag 0) into q, the rest skipped. */
+static void raft_read_request_tags(struct wire_reader *r, struct raft_fetch_snapshot_request *q)
+{
+	uint32_t n = wire_read_uvarint(r);
+	if (n > wire_remaining(r) / 2) /* a tag takes >= 2 bytes */
+		r->err = true;
+	for (uint32_t i = 0; i < n && !r->err; i++) {
+		uint32_t tag = wire_read_uvarint(r);
+		uint32_t size = wire_read_uvarint(r);
+		const uint8_t *val = wire_read_raw(r, size);
+		if (!val || tag != 0)
+			continue;
+		struct wire_reader vr;
+		struct raft_msg m = {0};
+		wire_reader_init(&vr, val, size, true);
+		raft_read_cluster_id(&vr, &m);
+		if (vr.err || wire_remaining(&vr) != 0)
+			r->err = true;
+		memcpy(q->cluster_id, m.cluster_id, sizeof q->cluster_id);
+	}
+}
+
+/* The fields of one PartitionSnapshot after its index. */
+static void raft_read_fetch_snapshot_partition(struct wire_reader *r,
+					       struct raft_fetch_snapshot_request *q)
+{
+	q->current_leader_epoch = wire_read_i32(r);
+	q->snapshot_id = raft_read_snapshot_id(r);
+	q->position = wire_read_i64(r);
+	wire_read_tags(r); /* v1: ReplicaDirectoryId (tag 0) */
+}
+
+/* Topics: every partition is read; true when the body names exactly
+ * __cluster_metadata-0 (its fields land in q, the others in scratch). */
+static bool raft_read_snapshot_topics(struct wire_reader *r,
+				      struct raft_fetch_snapshot_request *q)
+{
+	int32_t n_topics = wire_read_array_len(r, 3), total = 0;
+	bool found = false;
+	for (int32_t t = 0; !r->err && t < n_topics; t++) {
+		bool ours = wire_str_eq(wire_read_string(r), RAFT_TOPIC);
+		int32_t n_parts = wire_read_array_len(r, 4 + 4 + 13 + 8 + 1);
+		for (int32_t p = 0; !r->err && p < n_parts; p++, total++) {
+			int32_t index = wire_read_i32(r);
+			bool hit = ours && index == 0 && !found;
+			struct raft_fetch_snapshot_request scratch;
+			raft_read_fetch_snapshot_partition(r, hit ? q : &scratch);
+			found |= hit;
+		}
+		wire_read_tags(r);
+	}
+	return found && n_topics == 1 && total == 1;
+}
+
+/* KB_ERR_NOTFOUND: a well-formed body for another topic or partition
+ * (the caller answers UNKNOWN_TOPIC_OR_PARTITION); KB_ERR_PROTO: damage. */
+int raft_fetch_snapshot_request_decode(int16_t version, const void *p, size_t len,
+				       struct raft_fetch_snapshot_request *q)
+{
+	if (version < 0 || version > 1)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	memset(q, 0, sizeof *q);
+	wire_reader_init(&r, p, len, true);
+	q->replica_id = wire_read_i32(&r);
+	q->max_bytes = wire_read_i32(&r);
+	bool found = raft_read_snapshot_topics(&r, q);
+	raft_read_request_tags(&r, q);
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	return found ? KB_OK : KB_ERR_NOTFOUND;
+}
+
+/* KAFKA: CurrentLeader (tag 0) is written when it differs from its
+ * default, LeaderIdAndEpoch(0, 0); NodeEndpoints (v1, tag 0 of the
+ * body) are not sent. A top-level error goes alone, with no topics. */
+int raft_fetch_snapshot_response_encode(const struct raft_fetch_snapshot_response *s,
+					int16_t version, struct kb_buf *out)
+{
+	if (version < 0 || version > 1 || s->unaligned_records.len < 0)
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, true);
+	wire_write_i32(&w, s->throttle_time_ms);
+	wire_write_i16(&w, s->error_code);
+	if (s->error_code != KAFKA_ERR_NONE) {
+		wire_write_array_len(&w, 0);
+		wire_write_tags(&w);
+		return wire_writer_status(&w);
+	}
+	raft_begin_partition(&w);
+	wire_write_i16(&w, s->partition_error_code);
+	raft_write_snapshot_id(&w, s->snapshot_id);
+	wire_write_i64(&w, s->size);
+	wire_write_i64(&w, s->position);
+	wire_write_bytes(&w, s->unaligned_records);
+	bool leader = s->leader_id != 0 || s->leader_epoch != 0;
+	wire_write_uvarint(&w, leader);
+	if (leader) {
+		wire_write_uvarint(&w, 0);     /* tag 0 */
+		wire_write_uvarint(&w, 4 + 4 + 1);
+		wire_write_i32(&w, s->leader_id);
+		wire_write_i32(&w, s->leader_epoch);
+		wire_write_tags(&w);
+	}
+	wire_write_tags(&w); /* topic */
+	wire_write_tags(&w); /* body */
+	return wire_writer_status(&w);
+}
+
+/* The partition's tag section: CurrentLeader (tag 0) into s. */
+static void raft_read_current_leader(struct wire_reader *r,
+				     struct raft_fetch_snapshot_response *s)
+{
+	uint32_t n = wire_read_uvarint(r);
+	if (n > wire_remaining(r) / 2)
+		r->err = true;
+	for (uint32_t i = 0; i < n && !r->err; i++) {
+		uint32_t tag = wire_read_uvarint(r);
+		uint32_t size = wire_read_uvarint(r);
+		const uint8_t *val = wire_read_raw(r, size);
+		if (!val || tag != 0)
+			continue;
+		struct wire_reader vr;
+		wire_reader_init(&vr, val, size, true);
+		s->leader_id = wire_read_i32(&vr);
+		s->leader_epoch = wire_read_i32(&vr);
+		wire_read_tags(&vr);
+		if (vr.err || wire_remaining(&vr) != 0)
+			r->err = true;
+	}
+}
+
+/* One PartitionSnapshot of a response; the caller checked it is ours. */
+static void raft_read_snapshot_partition(struct wire_reader *r,
+					 struct raft_fetch_snapshot_response *s)
+{
+	s->partition_error_code = wire_read_i16(r);
+	s->snapshot_id = raft_read_snapshot_id(r);
+	s->size = wire_read_i64(r);
+	s->position = wire_read_i64(r);
+	s->unaligned_records = wire_read_bytes(r);
+	raft_read_current_leader(r, s);
+}
+
+/* UnalignedRecords stays a view into p (valid while p is). */
+int raft_fetch_snapshot_response_decode(int16_t version, const void *p, size_t len,
+					struct raft_fetch_snapshot_response *s)
+{
+	if (version < 0 || version > 1)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	memset(s, 0, sizeof *s);
+	wire_reader_init(&r, p, len, true);
+	s->throttle_time_ms = wire_read_i32(&r);
+	s->error_code = wire_read_i16(&r);
+	int32_t n_topics = wire_read_array_len(&r, 3);
+	if (n_topics > 1 || (n_topics == 0 && s->error_code == KAFKA_ERR_NONE))
+		return KB_ERR_PROTO;
+	if (n_topics == 1 && !r.err) {
+		bool ours = wire_str_eq(wire_read_string(&r), RAFT_TOPIC);
+		if (!ours || wire_read_array_len(&r, 4) != 1 || wire_read_i32(&r) != 0)
+			return KB_ERR_PROTO;
+		raft_read_snapshot_partition(&r, s);
+		wire_read_tags(&r);
+	}
+	wire_read_tags(&r); /* v1: NodeEndpoints (tag 0), skipped */
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	return KB_OK;
+}
+
+/* ---- Envelope (58): a broker forwards a client's request to the controller ---- */
+
+/* KAFKA: EnvelopeRequest v0 — the whole inner request (header and body),
+ * the client's principal (nullable) and address, as bytes. */
+int raft_envelope_request_encode(const struct raft_envelope_request *e,
+				 int16_t version, struct kb_buf *out)
+{
+	if (version != 0 || e->request_data.len < 0 || e->client_host_address.len < 0)
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, true);
+	wire_write_bytes(&w, e->request_data);
+	wire_write_bytes(&w, e->request_principal);
+	wire_write_bytes(&w, e->client_host_address);
+	wire_write_tags(&w);
+	return wire_writer_status(&w);
+}
+
+/* The three fields stay views into p (valid while p is). */
+int raft_envelope_request_decode(int16_t version, const void *p, size_t len,
+				 struct raft_envelope_request *e)
+{
+	if (version != 0)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	wire_reader_init(&r, p, len, true);
+	e->request_data = wire_read_bytes(&r);
+	e->request_principal = wire_read_nullable_bytes(&r);
+	e->client_host_address = wire_read_bytes(&r);
+	wire_read_tags(&r);
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	return KB_OK;
+}
+
+/* KAFKA: EnvelopeResponse v0 — the inner response (null on an error of
+ * the envelope itself), then the envelope's ErrorCode. */
+int raft_envelope_response_encode(const struct raft_envelope_response *e,
+				  int16_t version, struct kb_buf *out)
+{
+	if (version != 0)
+		return KB_ERR_INVAL;
+	struct wire_writer w;
+	wire_writer_init(&w, out, true);
+	wire_write_bytes(&w, e->response_data);
+	wire_write_i16(&w, e->error_code);
+	wire_write_tags(&w);
+	return wire_writer_status(&w);
+}
+
+/* ResponseData stays a view into p (NULL view when null). */
+int raft_envelope_response_decode(int16_t version, const void *p, size_t len,
+				  struct raft_envelope_response *e)
+{
+	if (version != 0)
+		return KB_ERR_INVAL;
+	struct wire_reader r;
+	wire_reader_init(&r, p, len, true);
+	e->response_data = wire_read_nullable_bytes(&r);
+	e->error_code = wire_read_i16(&r);
+	wire_read_tags(&r);
+	if (wire_reader_status(&r) != KB_OK || wire_remaining(&r) != 0)
+		return KB_ERR_PROTO;
+	return KB_OK;
 }
