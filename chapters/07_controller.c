@@ -97,10 +97,14 @@ static void output_check(const struct ctrl_output *o);
 
 int ctrl_new(const struct ctrl_config *cfg, struct ctrl **out)
 {
+	if (!cfg->tm || !cfg->cluster_id)
+		return KB_ERR_INVAL;
 	struct ctrl *c = calloc(1, sizeof *c);
 	if (!c)
 		return KB_ERR_NOMEM;
 	c->cfg = *cfg;
+	if (c->cfg.max_replication_factor <= 0)
+		c->cfg.max_replication_factor = 1;
 	if (c->cfg.session_timeout_ms <= 0)
 		c->cfg.session_timeout_ms = CTRL_SESSION_TIMEOUT_MS;
 	c->rng = cfg->seed ? cfg->seed : (uint64_t)kb_mono_ns() | 1;
@@ -183,8 +187,10 @@ static int registration_decide(struct ctrl *c, const struct ctrl_input *in,
 		p->error_code = KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
 	else if (old && !same && session_valid(c, old))
 		p->error_code = KAFKA_ERR_DUPLICATE_BROKER_REGISTRATION;
-	else if (q->is_migrating_zk_broker || q->broker_id < 0)
+	else if (q->is_migrating_zk_broker) /* KAFKA: no ZooKeeper brokers */
 		p->error_code = KAFKA_ERR_BROKER_ID_NOT_REGISTERED;
+	else if (q->broker_id < 0)
+		p->error_code = KAFKA_ERR_INVALID_REGISTRATION;
 	else
 		p->error_code = registration_features(in->img, q);
 	if (p->error_code)
@@ -234,11 +240,9 @@ static int16_t registration_features(const struct meta_image *img,
 {
 	const struct meta_broker_feature *f = q->features.v;
 	for (int32_t i = 0; i < q->features.n; i++) {
-		char name[64];
-		if (f[i].name.len < 0 || f[i].name.len >= (int32_t)sizeof name)
-			return KAFKA_ERR_UNSUPPORTED_VERSION;
-		memcpy(name, f[i].name.p, (size_t)f[i].name.len);
-		name[f[i].name.len] = '\0';
+		char name[64] = ""; /* a longer name is no feature we know: 0 */
+		if (f[i].name.len > 0 && f[i].name.len < (int32_t)sizeof name)
+			memcpy(name, f[i].name.p, (size_t)f[i].name.len);
 		int16_t level = meta_feature_level(img, name);
 		if (!level && !strcmp(name, "metadata.version"))
 			level = CTRL_MV_DEFAULT;
@@ -380,15 +384,12 @@ int ctrl_tick(struct ctrl *c, const struct ctrl_input *in,
 			return fence_broker(img, b, out);
 		}
 	}
-	for (int32_t i = 0; i < img->n_brokers; i++) {
-		struct isr_change ch = {-1, img->brokers[i].id};
-		int rc = ctrl_broker_active(img, ch.add) ? isr_updates(img, &ch, out)
-							  : KB_OK;
-		if (rc)
-			return rc;
-	}
+	/* One pass over the leaderless partitions: every active broker may
+	 * lead, so each partition gets at most one record. */
+	struct isr_change ch = {-1, -1};
+	int rc = isr_updates(img, &ch, out);
 	ctrl_check(c);
-	return KB_OK;
+	return rc;
 }
 
 /* KAFKA: handleBrokerFenced: leaderships and ISR places first, then the
@@ -868,5 +869,4 @@ void ctrl_check(const struct ctrl *c)
 		for (int32_t j = i + 1; j < c->n_sessions; j++)
 			assert(c->sessions[j].id != s->id); /* INVARIANT 1 */
 	}
-	(void)c;
 }

@@ -439,21 +439,28 @@ static void create_check_layout(const struct job *j, const struct item *t,
 		topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR, NULL);
 }
 
-/* KAFKA: computeConfigChanges, then the config validation. */
+/* KAFKA: computeConfigChanges (a null value refuses the topic), then
+ * the config validation of 06_config_defs.c. */
 static void create_check_configs(const struct job *j, const struct item *t,
 				 struct topic_overrides *o,
 				 struct topic_result *res)
 {
-	char key[TOPIC_CONFIG_VALUE_MAX], val[TOPIC_CONFIG_VALUE_MAX];
 	struct topic_config cfg;
 	for (int32_t k = 0; k < t->n_configs; k++) {
-		if (!wire_copy(t->configs[k].name, key, sizeof key) ||
-		    !wire_copy(t->configs[k].value, val, sizeof val)) {
+		struct wire_str key = t->configs[k].name, val = t->configs[k].value;
+		char *kc = NULL, *vc = NULL;
+		if (val.len < 0 || memchr(val.p, '\0', (size_t)val.len) ||
+		    memchr(key.p, '\0', (size_t)KB_MAX(key.len, 0))) {
 			topic_result_set(res, KAFKA_ERR_INVALID_CONFIG, "Null value "
 					 "not supported for topic configs");
 			return;
 		}
-		if (topic_overrides_set(o, key, val) != KB_OK) {
+		int rc = wire_str_dup(key, &kc);
+		if (rc == KB_OK && (rc = wire_str_dup(val, &vc)) == KB_OK)
+			rc = topic_overrides_set(o, kc, vc);
+		free(kc);
+		free(vc);
+		if (rc) {
 			topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR, NULL);
 			return;
 		}
@@ -664,7 +671,8 @@ static const struct meta_topic *partitions_check(const struct job *j,
 		return NULL;
 	l->first = t->partition_count;
 	l->np = a[i].count - t->partition_count;
-	l->rf = (int16_t)t->partitions[0].replicas.n;
+	l->rf = t->partition_count > 0 ? (int16_t)t->partitions[0].replicas.n
+				       : j->c->cfg.default_replication_factor;
 	if (a[i].n_assign >= 0)
 		layout_manual(j, &a[i], l, res);
 	else if (layout_place(j->c, j->in->img, l, res) == KB_ERR_NOMEM)

@@ -3316,6 +3316,40 @@ static void test_ctrl_tick_fences_expired_broker_and_moves_leaders(void **state)
 	ctl_close(&t);
 }
 
+/* A leaderless partition with two live ISR members: one tick, one
+ * PartitionChangeRecord, the first of them leads (leader epoch + 1). */
+static void test_ctrl_tick_elects_leaderless_partition_once(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 3);
+	ctl_live_broker(&t, 1, NULL);
+	ctl_live_broker(&t, 2, NULL);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctl_assign a = {1, {ctl_ids12}, {2}};
+	ctl_create_body(&b, "pair", -1, -1, &a, NULL, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	/* As a controller change might leave it: no leader, ISR [1,2]. */
+	struct meta_record rec;
+	meta_record_init(&rec, META_PARTITION_CHANGE, 0);
+	rec.topic_id = meta_topic_find(&t.img, "pair")->id;
+	rec.partition_id = 0;
+	rec.leader = META_NO_LEADER;
+	assert_int_equal(meta_apply_rt(&t.img, &rec), KB_OK);
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 1);
+	const struct meta_partition *p = &meta_topic_find(&t.img, "pair")->partitions[0];
+	assert_int_equal(p->leader, 1);
+	assert_int_equal(p->leader_epoch, 2);
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 0);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
 static void test_ctrl_controlled_shutdown_moves_leadership_first(void **state)
 {
 	(void)state;
@@ -3783,6 +3817,7 @@ int main(void)
 		cmocka_unit_test(test_ctrl_registration_refusals),
 		cmocka_unit_test(test_ctrl_heartbeat_unfences_caught_up_broker),
 		cmocka_unit_test(test_ctrl_tick_fences_expired_broker_and_moves_leaders),
+		cmocka_unit_test(test_ctrl_tick_elects_leaderless_partition_once),
 		cmocka_unit_test(test_ctrl_controlled_shutdown_moves_leadership_first),
 		cmocka_unit_test(test_ctrl_create_topics_answers_as_chapter_06),
 		cmocka_unit_test(test_ctrl_place_one_replica_per_rack_leaders_even),
