@@ -3518,6 +3518,127 @@ static void test_ctrl_place_one_replica_per_rack_leaders_even(void **state)
 	ctl_close(&t);
 }
 
+/* The broker RPCs byte for byte, from the JSON specs (all flexible from
+ * v0), and every version of each round-trips. */
+static void test_ctrl_wire_broker_rpcs_bytes(void **state)
+{
+	(void)state;
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctrl_heartbeat_req hb = {3, 0x0102, 0x0a, false, true};
+	assert_int_equal(ctrl_heartbeat_req_encode(&hb, 0, &b), KB_OK);
+	const uint8_t hb_want[] = {0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 1, 2,
+				   0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 1, 0};
+	assert_int_equal(b.len, sizeof hb_want);
+	assert_memory_equal(b.data, hb_want, sizeof hb_want);
+	b.len = 0;
+	struct ctrl_registration_req q = {
+		.broker_id = 2, .cluster_id = wire_str_c("c"),
+		.incarnation_id = meta_uuid(0), .listeners = {1, ctl_ep},
+		.rack = {NULL, -1}, .log_dirs = {0, NULL}, .previous_broker_epoch = -1};
+	assert_int_equal(ctrl_registration_req_encode(&q, 0, &b), KB_OK);
+	const uint8_t reg_want[] = {
+		0, 0, 0, 2, 0x02, 'c', META_UUID_HEX,
+		0x02, 0x0a, 'P', 'L', 'A', 'I', 'N', 'T', 'E', 'X', 'T',
+		0x0a, '1', '2', '7', '.', '0', '.', '0', '.', '1', 0x23, 0x84, 0, 0, 0,
+		0x01,       /* features: none */
+		0x00,       /* rack: null */
+		0x00};      /* tags */
+	assert_int_equal(b.len, sizeof reg_want);
+	assert_memory_equal(b.data, reg_want, sizeof reg_want);
+	for (int16_t v = 0; v <= 4; v++) {
+		b.len = 0;
+		struct meta_broker_feature f = {{"metadata.version", 16}, 1, 20};
+		q.features = (struct meta_array){1, &f};
+		q.rack = wire_str_c("az2");
+		q.is_migrating_zk_broker = v >= 1;
+		q.previous_broker_epoch = v >= 3 ? 77 : -1;
+		assert_int_equal(ctrl_registration_req_encode(&q, v, &b), KB_OK);
+		struct wire_reader r;
+		struct ctrl_registration_req back;
+		wire_reader_init(&r, b.data, b.len, true);
+		assert_int_equal(ctrl_registration_req_decode(&r, v, &back), KB_OK);
+		assert_int_equal(wire_remaining(&r), 0);
+		assert_int_equal(back.broker_id, 2);
+		assert_true(wire_str_eq(back.rack, "az2"));
+		assert_int_equal(back.listeners.n, 1);
+		assert_int_equal(((struct meta_endpoint *)back.listeners.v)->port, 9092);
+		assert_int_equal(back.features.n, 1);
+		assert_int_equal(back.is_migrating_zk_broker, v >= 1);
+		assert_int_equal(back.previous_broker_epoch, v >= 3 ? 77 : -1);
+		ctrl_registration_req_fini(&back);
+	}
+	/* Responses: encode, decode, same fields. */
+	b.len = 0;
+	struct ctrl_heartbeat_resp hp = {KAFKA_ERR_NONE, true, false, true}, hp2;
+	assert_int_equal(ctrl_heartbeat_resp_encode(&hp, 1, &b), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, b.data, b.len, true);
+	assert_int_equal(ctrl_heartbeat_resp_decode(&r, 1, &hp2), KB_OK);
+	assert_true(hp2.is_caught_up && !hp2.is_fenced && hp2.should_shut_down);
+	b.len = 0;
+	struct ctrl_producer_ids_resp pp = {KAFKA_ERR_NONE, 5000, 1000}, pp2;
+	assert_int_equal(ctrl_producer_ids_resp_encode(&pp, 0, &b), KB_OK);
+	wire_reader_init(&r, b.data, b.len, true);
+	assert_int_equal(ctrl_producer_ids_resp_decode(&r, 0, &pp2), KB_OK);
+	assert_int_equal(pp2.producer_id_start, 5000);
+	assert_int_equal(pp2.producer_id_len, 1000);
+	kb_buf_fini(&b);
+}
+
+/* Fenced brokers only follow; the ISR holds the active replicas only;
+ * a broker creating __consumer_offsets may; __cluster_metadata never. */
+static void test_ctrl_fenced_brokers_follow_never_lead(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 3);
+	ctl_live_broker(&t, 1, "az1");
+	ctl_live_broker(&t, 2, "az2");
+	assert_int_equal(ctl_register(&t, 3, "az3", 3).error_code, KAFKA_ERR_NONE);
+	assert_int_equal(ctl_create(&t, "three", 6, 3, msg), KAFKA_ERR_NONE);
+	const struct meta_topic *tp = meta_topic_find(&t.img, "three");
+	for (int32_t i = 0; i < tp->partition_count; i++) {
+		const struct meta_partition *p = &tp->partitions[i];
+		assert_int_equal(p->replicas.n, 3);
+		assert_int_equal(p->isr.n, 2);
+		assert_true(p->leader == 1 || p->leader == 2);
+		for (int32_t k = 0; k < p->isr.n; k++)
+			assert_int_not_equal(p->isr.v[k], 3);
+	}
+	/* An unfenced broker asking to be fenced: its leaderships move. */
+	struct ctrl_heartbeat_req hb = {1, meta_broker_find(&t.img, 1)->epoch,
+					t.offset, true, false};
+	assert_true(ctl_heartbeat(&t, &hb).is_fenced);
+	assert_true(meta_broker_find(&t.img, 1)->fenced);
+	tp = meta_topic_find(&t.img, "three");
+	for (int32_t i = 0; i < tp->partition_count; i++)
+		assert_int_equal(tp->partitions[i].leader, 2);
+	/* Internal topics. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_create_body(&b, "__consumer_offsets", 2, 1, NULL, NULL, false);
+	ctrl_output_fini(&t.out);
+	ctrl_output_init(&t.out);
+	struct ctrl_input in = {WIRE_API_CREATE_TOPICS, 7, {0}, &t.img, t.offset, t.now, true};
+	wire_reader_init(&in.body, b.data, b.len, true);
+	assert_int_equal(ctrl_handle(t.c, &in, &t.out), KB_OK);
+	ctl_apply(&t);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	assert_non_null(meta_topic_find(&t.img, "__consumer_offsets"));
+	b.len = 0;
+	ctl_create_body(&b, "__cluster_metadata", 1, 1, NULL, NULL, false);
+	ctrl_output_fini(&t.out);
+	ctrl_output_init(&t.out);
+	wire_reader_init(&in.body, b.data, b.len, true);
+	assert_int_equal(ctrl_handle(t.c, &in, &t.out), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_INVALID_REQUEST);
+	assert_int_equal(t.out.n, 0);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
 /* A DeleteTopics v6 body of one topic, by name or (name NULL) by id. */
 static void ctl_delete_body(struct kb_buf *b, const char *name, struct wire_uuid id)
 {
@@ -3821,6 +3942,8 @@ int main(void)
 		cmocka_unit_test(test_ctrl_controlled_shutdown_moves_leadership_first),
 		cmocka_unit_test(test_ctrl_create_topics_answers_as_chapter_06),
 		cmocka_unit_test(test_ctrl_place_one_replica_per_rack_leaders_even),
+		cmocka_unit_test(test_ctrl_wire_broker_rpcs_bytes),
+		cmocka_unit_test(test_ctrl_fenced_brokers_follow_never_lead),
 		cmocka_unit_test(test_ctrl_delete_topics_and_create_partitions),
 		cmocka_unit_test(test_ctrl_alter_configs_write_config_records),
 		cmocka_unit_test(test_ctrl_allocate_producer_ids_blocks_of_1000),
