@@ -41,7 +41,7 @@
  *   - No unclean leader election, no ELR (KIP-966), no JBOD directories.
  *
  * See also: docs/07_controller.md, diagrams/07_controller.dot,
- *   tests/07_raft_test.c ("The controller"); read next: 07_controller_topics.c.
+ *   tests/07_raft_test.c ("The controller"); read next: 07_controller_place.c.
  *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>

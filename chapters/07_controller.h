@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, fifth file — the active controller (07_controller.c): a
- * request and the committed image in, metadata records and a response
- * body out. No sockets, no Raft, no files: the caller appends the records
+ * Chapter 07, fifth to seventh files — the active controller: the brokers
+ * (07_controller.c), placement (07_controller_place.c), topics and the
+ * API table (07_controller_topics.c). A request and the committed image
+ * in, metadata records and a response body out. No sockets, no Raft, no files: the caller appends the records
  * as one batch and sends the response once that batch is committed.
  *
  * Single-threaded; one controller write in flight at a time, so the image
