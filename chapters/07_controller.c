@@ -531,17 +531,11 @@ int ctrl_handle_producer_ids(struct ctrl *c, const struct ctrl_input *in,
 
 /* ---- The broker RPCs on the wire ---- */
 
-int ctrl_registration_req_decode(struct wire_reader *r, int16_t v,
-				 struct ctrl_registration_req *q)
+/* Listeners[] and Features[] of a registration, each count bounded by
+ * the bytes left before anything is allocated. */
+static int registration_decode_arrays(struct wire_reader *r,
+				      struct ctrl_registration_req *q)
 {
-	memset(q, 0, sizeof *q);
-	q->rack.len = -1;
-	q->log_dirs.n = -1;
-	q->previous_broker_epoch = -1;
-	r->flexible = true;
-	q->broker_id = wire_read_i32(r);
-	q->cluster_id = wire_read_string(r);
-	q->incarnation_id = wire_read_uuid(r);
 	int32_t n = wire_read_array_len(r, CTRL_LISTENER_MIN);
 	struct meta_endpoint *e = n > 0 ? calloc((size_t)n, sizeof *e) : NULL;
 	if (n > 0 && !e)
@@ -565,10 +559,27 @@ int ctrl_registration_req_decode(struct wire_reader *r, int16_t v,
 		f[i].max_supported_version = wire_read_i16(r);
 		wire_read_tags(r);
 	}
+	return KB_OK;
+}
+
+int ctrl_registration_req_decode(struct wire_reader *r, int16_t v,
+				 struct ctrl_registration_req *q)
+{
+	memset(q, 0, sizeof *q);
+	q->rack.len = -1;
+	q->log_dirs.n = -1;
+	q->previous_broker_epoch = -1;
+	r->flexible = true;
+	q->broker_id = wire_read_i32(r);
+	q->cluster_id = wire_read_string(r);
+	q->incarnation_id = wire_read_uuid(r);
+	int rc = registration_decode_arrays(r, q);
+	if (rc)
+		return rc;
 	q->rack = wire_read_nullable_string(r);
 	q->is_migrating_zk_broker = v >= 1 && wire_read_bool(r);
 	if (v >= 2) {
-		n = wire_read_array_len(r, WIRE_UUID_LEN);
+		int32_t n = wire_read_array_len(r, WIRE_UUID_LEN);
 		struct wire_uuid *d = n > 0 ? calloc((size_t)n, sizeof *d) : NULL;
 		if (n > 0 && !d)
 			return KB_ERR_NOMEM;
