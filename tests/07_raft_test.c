@@ -33,6 +33,7 @@
 #include "07_quorum_log.h"
 #include "07_quorum_wire.h"
 #include "07_snapshot.h"
+#include "07_controller.h"
 
 /* ---- An in-memory log, durable by construction ---- */
 
@@ -4524,6 +4525,927 @@ static void test_raft_wire_fetch_snapshot_envelope_garbage(void **state)
 	}
 }
 
+/* ==== The controller (chapters/07_controller.c, 07_controller_topics.c) ====
+ *
+ * Each test drives ctrl_handle/ctrl_tick with encoded requests, applies
+ * the records it writes to a real image with meta_apply (as every node
+ * does once they commit), and checks the image and the decoded response.
+ */
+
+#define CTL_CLUSTER "ctl-cluster"
+
+/* A controller, the image its records build, and the metadata offset. */
+struct ctl {
+	char *dir;
+	struct topic_manager *tm;
+	struct ctrl *c;
+	struct ctrl_config cfg;
+	struct meta_image img;
+	int64_t offset; /* the next record's offset */
+	int64_t now;
+	struct ctrl_output out; /* of the last call */
+	int16_t types[64];      /* record types of the last call */
+};
+
+static void ctl_open(struct ctl *t, int16_t max_rf)
+{
+	struct topic_broker_config bc;
+	memset(t, 0, sizeof *t);
+	t->dir = tu_tmpdir();
+	topic_broker_config_defaults(&bc);
+	snprintf(bc.log_dir, sizeof bc.log_dir, "%s/logs", t->dir);
+	assert_int_equal(topic_manager_open(&bc, NULL, &t->tm), KB_OK);
+	t->cfg = (struct ctrl_config){
+		.node_id = 1, .cluster_id = CTL_CLUSTER,
+		.session_timeout_ms = CTRL_SESSION_TIMEOUT_MS, .num_partitions = 1,
+		.default_replication_factor = 1, .max_replication_factor = max_rf,
+		.delete_topic_enable = true, .seed = 42, .tm = t->tm};
+	assert_int_equal(ctrl_new(&t->cfg, &t->c), KB_OK);
+	meta_image_init(&t->img);
+	t->now = 1000;
+	t->offset = 10;
+	ctrl_output_init(&t->out);
+	ctrl_activate(t->c, &t->img, t->now);
+}
+
+static void ctl_close(struct ctl *t)
+{
+	ctrl_output_fini(&t->out);
+	ctrl_free(t->c);
+	meta_image_fini(&t->img);
+	topic_manager_close(t->tm);
+	tu_rmrf(t->dir);
+}
+
+/* Apply the last call's records in order, as a committed batch. */
+static void ctl_apply(struct ctl *t)
+{
+	size_t start = 0;
+	assert_true(t->out.n <= (int)KB_ARRAY_LEN(t->types));
+	for (int i = 0; i < t->out.n; i++) {
+		struct meta_record rec;
+		assert_int_equal(meta_record_decode(t->out.records.data + start,
+						    t->out.ends[i] - start, &rec), KB_OK);
+		t->types[i] = rec.type;
+		assert_int_equal(meta_apply(&t->img, &rec), KB_OK);
+		meta_record_fini(&rec);
+		start = t->out.ends[i];
+	}
+	meta_check(&t->img);
+	ctrl_check(t->c);
+	t->offset += t->out.n;
+}
+
+/* One request body in, records applied; the response body is t->out.response. */
+static int ctl_call(struct ctl *t, int16_t key, int16_t v, const struct kb_buf *body)
+{
+	ctrl_output_fini(&t->out);
+	ctrl_output_init(&t->out);
+	struct ctrl_input in = {key, v, {0}, &t->img, t->offset, t->now, false};
+	wire_reader_init(&in.body, body->data, body->len, wire_is_flexible(key, v));
+	int rc = ctrl_handle(t->c, &in, &t->out);
+	if (rc == KB_OK)
+		ctl_apply(t);
+	return rc;
+}
+
+static void ctl_tick(struct ctl *t)
+{
+	ctrl_output_fini(&t->out);
+	ctrl_output_init(&t->out);
+	struct ctrl_input in = {0, 0, {0}, &t->img, t->offset, t->now, false};
+	assert_int_equal(ctrl_tick(t->c, &in, &t->out), KB_OK);
+	ctl_apply(t);
+}
+
+static struct meta_endpoint ctl_ep[] = {{{"PLAINTEXT", 9}, {"127.0.0.1", 9}, 9092, 0}};
+
+/* BrokerRegistration v4 of id in rack (NULL: none), incarnation inc. */
+static struct ctrl_registration_resp ctl_register(struct ctl *t, int32_t id,
+						  const char *rack, uint8_t inc)
+{
+	struct ctrl_registration_req q = {
+		.broker_id = id, .cluster_id = wire_str_c(CTL_CLUSTER),
+		.incarnation_id = meta_uuid(inc), .listeners = {1, ctl_ep},
+		.features = {0, NULL}, .rack = wire_str_c(rack),
+		.log_dirs = {0, NULL}, .previous_broker_epoch = -1};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(ctrl_registration_req_encode(&q, 4, &b), KB_OK);
+	assert_int_equal(ctl_call(t, WIRE_API_BROKER_REGISTRATION, 4, &b), KB_OK);
+	kb_buf_fini(&b);
+	struct ctrl_registration_resp p;
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, true);
+	assert_int_equal(ctrl_registration_resp_decode(&r, 4, &p), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	return p;
+}
+
+static struct ctrl_heartbeat_resp ctl_heartbeat(struct ctl *t,
+						const struct ctrl_heartbeat_req *q)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(ctrl_heartbeat_req_encode(q, 1, &b), KB_OK);
+	assert_int_equal(ctl_call(t, WIRE_API_BROKER_HEARTBEAT, 1, &b), KB_OK);
+	kb_buf_fini(&b);
+	struct ctrl_heartbeat_resp p;
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, true);
+	assert_int_equal(ctrl_heartbeat_resp_decode(&r, 1, &p), KB_OK);
+	return p;
+}
+
+/* Register id and heartbeat it unfenced: returns its epoch. */
+static int64_t ctl_live_broker(struct ctl *t, int32_t id, const char *rack)
+{
+	struct ctrl_registration_resp p = ctl_register(t, id, rack, (uint8_t)id);
+	assert_int_equal(p.error_code, KAFKA_ERR_NONE);
+	struct ctrl_heartbeat_req hb = {id, p.broker_epoch, t->offset, false, false};
+	assert_false(ctl_heartbeat(t, &hb).is_fenced);
+	assert_false(meta_broker_find(&t->img, id)->fenced);
+	return p.broker_epoch;
+}
+
+/* The replica lists of a CreatableTopic (NULL: none). */
+struct ctl_assign {
+	int32_t n;
+	const int32_t *ids[4];
+	int32_t len[4];
+};
+
+/* A CreateTopics v7 body of one topic. */
+static void ctl_create_body(struct kb_buf *b, const char *name, int32_t np,
+			    int16_t rf, const struct ctl_assign *a,
+			    const char *cfg_kv[2], bool validate_only)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, b, true);
+	wire_write_array_len(&w, 1);
+	wire_write_string(&w, wire_str_c(name));
+	wire_write_i32(&w, np);
+	wire_write_i16(&w, rf);
+	wire_write_array_len(&w, a ? a->n : 0);
+	for (int32_t i = 0; a && i < a->n; i++) {
+		wire_write_i32(&w, i);
+		wire_write_array_len(&w, a->len[i]);
+		for (int32_t k = 0; k < a->len[i]; k++)
+			wire_write_i32(&w, a->ids[i][k]);
+		wire_write_tags(&w);
+	}
+	wire_write_array_len(&w, cfg_kv ? 1 : 0);
+	if (cfg_kv) {
+		wire_write_string(&w, wire_str_c(cfg_kv[0]));
+		wire_write_string(&w, wire_str_c(cfg_kv[1]));
+		wire_write_tags(&w);
+	}
+	wire_write_tags(&w);
+	wire_write_i32(&w, 30000);
+	wire_write_bool(&w, validate_only);
+	wire_write_tags(&w);
+	assert_int_equal(wire_writer_status(&w), KB_OK);
+}
+
+/* The first topic's error code and message of a v7 response. */
+static int16_t ctl_create_result(struct ctl *t, char *msg, size_t cap)
+{
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, true);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 1);
+	wire_read_string(&r);
+	wire_read_uuid(&r);
+	int16_t err = wire_read_i16(&r);
+	struct wire_str m = wire_read_nullable_string(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	snprintf(msg, cap, "%.*s", (int)KB_MAX(m.len, 0), m.p ? m.p : "");
+	return err;
+}
+
+static int16_t ctl_create(struct ctl *t, const char *name, int32_t np,
+			  int16_t rf, char *msg)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_create_body(&b, name, np, rf, NULL, NULL, false);
+	assert_int_equal(ctl_call(t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	kb_buf_fini(&b);
+	return ctl_create_result(t, msg, 256);
+}
+
+static void test_ctrl_registration_epoch_is_record_offset(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 1);
+	int64_t at = t.offset;
+	struct ctrl_registration_resp p = ctl_register(&t, 1, "az1", 1);
+	assert_int_equal(p.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(p.broker_epoch, at);
+	assert_int_equal(t.out.n, 1);
+	assert_int_equal(t.types[0], META_REGISTER_BROKER);
+	const struct meta_broker *b = meta_broker_find(&t.img, 1);
+	assert_non_null(b);
+	assert_true(b->fenced);
+	assert_int_equal(b->epoch, at);
+	assert_true(wire_str_eq(b->reg.rec.rack, "az1"));
+	assert_int_equal(b->reg.rec.endpoints.n, 1);
+	/* The same incarnation again: its epoch back. */
+	p = ctl_register(&t, 1, "az1", 1);
+	assert_int_equal(p.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(p.broker_epoch, at);
+	/* Unfenced and alive: another incarnation of id 1 is a duplicate. */
+	struct ctrl_heartbeat_req hb = {1, at, t.offset, false, false};
+	assert_false(ctl_heartbeat(&t, &hb).is_fenced);
+	p = ctl_register(&t, 1, "az1", 9);
+	assert_int_equal(p.error_code, KAFKA_ERR_DUPLICATE_BROKER_REGISTRATION);
+	assert_int_equal(p.broker_epoch, -1);
+	assert_int_equal(t.out.n, 0);
+	/* Its session over, the new incarnation replaces it: a new epoch. */
+	t.now += CTRL_SESSION_TIMEOUT_MS + 1;
+	at = t.offset;
+	p = ctl_register(&t, 1, "az2", 9);
+	assert_int_equal(p.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(p.broker_epoch, at);
+	assert_true(meta_broker_find(&t.img, 1)->fenced);
+	ctl_close(&t);
+}
+
+static void test_ctrl_registration_refusals(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 1);
+	struct ctrl_registration_req q = {
+		.broker_id = 2, .cluster_id = wire_str_c("someone-else"),
+		.listeners = {1, ctl_ep}, .rack = {NULL, -1}};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(ctrl_registration_req_encode(&q, 0, &b), KB_OK);
+	assert_int_equal(ctl_call(&t, WIRE_API_BROKER_REGISTRATION, 0, &b), KB_OK);
+	struct wire_reader r;
+	struct ctrl_registration_resp p;
+	wire_reader_init(&r, t.out.response.data, t.out.response.len, true);
+	assert_int_equal(ctrl_registration_resp_decode(&r, 0, &p), KB_OK);
+	assert_int_equal(p.error_code, KAFKA_ERR_INCONSISTENT_CLUSTER_ID);
+	assert_int_equal(t.out.n, 0);
+	/* A finalized metadata.version the broker cannot read. */
+	struct meta_broker_feature f = {{"metadata.version", 16}, 20, 21};
+	q.cluster_id = wire_str_c(CTL_CLUSTER);
+	q.features = (struct meta_array){1, &f};
+	b.len = 0;
+	assert_int_equal(ctrl_registration_req_encode(&q, 4, &b), KB_OK);
+	assert_int_equal(ctl_call(&t, WIRE_API_BROKER_REGISTRATION, 4, &b), KB_OK);
+	wire_reader_init(&r, t.out.response.data, t.out.response.len, true);
+	assert_int_equal(ctrl_registration_resp_decode(&r, 4, &p), KB_OK);
+	assert_int_equal(p.error_code, KAFKA_ERR_UNSUPPORTED_VERSION);
+	assert_int_equal(t.img.n_brokers, 0);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+static void test_ctrl_heartbeat_unfences_caught_up_broker(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 1);
+	int64_t epoch = ctl_register(&t, 1, NULL, 1).broker_epoch;
+	/* Behind its own registration: stays fenced, no record. */
+	struct ctrl_heartbeat_req hb = {1, epoch, epoch - 1, false, false};
+	struct ctrl_heartbeat_resp p = ctl_heartbeat(&t, &hb);
+	assert_int_equal(p.error_code, KAFKA_ERR_NONE);
+	assert_false(p.is_caught_up);
+	assert_true(p.is_fenced);
+	assert_int_equal(t.out.n, 0);
+	/* Caught up: an UnfenceBrokerRecord. */
+	hb.current_metadata_offset = epoch;
+	p = ctl_heartbeat(&t, &hb);
+	assert_true(p.is_caught_up);
+	assert_false(p.is_fenced);
+	assert_false(p.should_shut_down);
+	assert_int_equal(t.out.n, 1);
+	assert_int_equal(t.types[0], META_UNFENCE_BROKER);
+	assert_false(meta_broker_find(&t.img, 1)->fenced);
+	/* Stale and unknown epochs and ids. */
+	hb.broker_epoch = epoch - 1;
+	assert_int_equal(ctl_heartbeat(&t, &hb).error_code, KAFKA_ERR_STALE_BROKER_EPOCH);
+	hb.broker_id = 7;
+	assert_int_equal(ctl_heartbeat(&t, &hb).error_code,
+			 KAFKA_ERR_BROKER_ID_NOT_REGISTERED);
+	assert_int_equal(t.out.n, 0);
+	ctl_close(&t);
+}
+
+static const int32_t ctl_ids12[] = {1, 2};
+
+static void test_ctrl_tick_fences_expired_broker_and_moves_leaders(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 3);
+	int64_t e1 = ctl_live_broker(&t, 1, NULL), e2 = ctl_live_broker(&t, 2, NULL);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctl_assign a = {1, {ctl_ids12}, {2}};
+	char msg[256];
+	ctl_create_body(&b, "pair", -1, -1, &a, NULL, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	const struct meta_partition *p = &meta_topic_find(&t.img, "pair")->partitions[0];
+	assert_int_equal(p->leader, 1);
+	assert_int_equal(p->isr.n, 2);
+	/* Nothing expired yet: no record. */
+	t.now += CTRL_SESSION_TIMEOUT_MS;
+	struct ctrl_heartbeat_req hb2 = {2, e2, t.offset, false, false};
+	ctl_heartbeat(&t, &hb2);
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 0);
+	/* Broker 1 silent past the timeout: out of the ISR, 2 leads. */
+	t.now += 1;
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 2);
+	assert_int_equal(t.types[0], META_PARTITION_CHANGE);
+	assert_int_equal(t.types[1], META_FENCE_BROKER);
+	assert_true(meta_broker_find(&t.img, 1)->fenced);
+	p = &meta_topic_find(&t.img, "pair")->partitions[0];
+	assert_int_equal(p->leader, 2);
+	assert_int_equal(p->leader_epoch, 1);
+	assert_int_equal(p->isr.n, 1);
+	assert_int_equal(p->isr.v[0], 2);
+	/* Broker 2 silent too: the last ISR member stays, no leader. */
+	t.now += CTRL_SESSION_TIMEOUT_MS + 1;
+	ctl_tick(&t);
+	assert_true(meta_broker_find(&t.img, 2)->fenced);
+	p = &meta_topic_find(&t.img, "pair")->partitions[0];
+	assert_int_equal(p->leader, META_NO_LEADER);
+	assert_int_equal(p->isr.n, 1);
+	assert_int_equal(p->leader_epoch, 2);
+	/* Broker 2 back and caught up: unfenced, leads again, epoch + 1. */
+	hb2.current_metadata_offset = t.offset;
+	assert_false(ctl_heartbeat(&t, &hb2).is_fenced);
+	assert_int_equal(t.types[0], META_UNFENCE_BROKER);
+	p = &meta_topic_find(&t.img, "pair")->partitions[0];
+	assert_int_equal(p->leader, 2);
+	assert_int_equal(p->leader_epoch, 3);
+	(void)e1;
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+/* A leaderless partition with two live ISR members: one tick, one
+ * PartitionChangeRecord, the first of them leads (leader epoch + 1). */
+static void test_ctrl_tick_elects_leaderless_partition_once(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 3);
+	ctl_live_broker(&t, 1, NULL);
+	ctl_live_broker(&t, 2, NULL);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctl_assign a = {1, {ctl_ids12}, {2}};
+	ctl_create_body(&b, "pair", -1, -1, &a, NULL, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	/* As a controller change might leave it: no leader, ISR [1,2]. */
+	struct meta_record rec;
+	meta_record_init(&rec, META_PARTITION_CHANGE, 0);
+	rec.topic_id = meta_topic_find(&t.img, "pair")->id;
+	rec.partition_id = 0;
+	rec.leader = META_NO_LEADER;
+	assert_int_equal(meta_apply_rt(&t.img, &rec), KB_OK);
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 1);
+	const struct meta_partition *p = &meta_topic_find(&t.img, "pair")->partitions[0];
+	assert_int_equal(p->leader, 1);
+	assert_int_equal(p->leader_epoch, 2);
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 0);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+static void test_ctrl_controlled_shutdown_moves_leadership_first(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 3);
+	int64_t e1 = ctl_live_broker(&t, 1, NULL);
+	ctl_live_broker(&t, 2, NULL);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctl_assign a = {1, {ctl_ids12}, {2}};
+	char msg[256];
+	ctl_create_body(&b, "pair", -1, -1, &a, NULL, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	struct ctrl_heartbeat_req hb = {1, e1, t.offset, false, true};
+	struct ctrl_heartbeat_resp r = ctl_heartbeat(&t, &hb);
+	assert_false(r.should_shut_down);
+	assert_false(r.is_fenced);
+	assert_int_equal(t.types[0], META_BROKER_REGISTRATION_CHANGE);
+	assert_int_equal(t.types[1], META_PARTITION_CHANGE);
+	assert_true(meta_broker_find(&t.img, 1)->in_controlled_shutdown);
+	assert_int_equal(meta_topic_find(&t.img, "pair")->partitions[0].leader, 2);
+	/* It leads nothing now: shut down. */
+	r = ctl_heartbeat(&t, &hb);
+	assert_true(r.should_shut_down);
+	assert_true(r.is_fenced);
+	assert_true(meta_broker_find(&t.img, 1)->fenced);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+static void test_ctrl_create_topics_answers_as_chapter_06(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 1);
+	/* No broker at all: Kafka's placer refuses. */
+	assert_int_equal(ctl_create(&t, "t", 3, -1, msg),
+			 KAFKA_ERR_INVALID_REPLICATION_FACTOR);
+	assert_string_equal(msg, "Unable to replicate the partition 1 time(s): "
+			    "All brokers are currently fenced.");
+	assert_int_equal(t.out.n, 0);
+	ctl_live_broker(&t, 1, "az1");
+	assert_int_equal(ctl_create(&t, "t.x", 3, -1, msg), KAFKA_ERR_NONE);
+	assert_int_equal(t.out.n, 4);
+	assert_int_equal(t.types[0], META_TOPIC);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(t.types[i], META_PARTITION);
+	const struct meta_topic *tp = meta_topic_find(&t.img, "t.x");
+	assert_non_null(tp);
+	assert_int_equal(tp->partition_count, 3);
+	assert_int_equal(tp->partitions[2].leader, 1);
+	struct { const char *name; int32_t np; int16_t rf; int16_t err; const char *msg; } cases[] = {
+		{"t.x", 1, -1, KAFKA_ERR_TOPIC_ALREADY_EXISTS, "Topic 't.x' already exists."},
+		{"t_x", 1, -1, KAFKA_ERR_INVALID_TOPIC_EXCEPTION,
+		 "Topic 't_x' collides with existing topic: t.x"},
+		{"__consumer_offsets", 1, -1, KAFKA_ERR_INVALID_REQUEST,
+		 "Creation of internal topic __consumer_offsets is prohibited."},
+		{"bad/name", 1, -1, KAFKA_ERR_INVALID_TOPIC_EXCEPTION, "Topic name is invalid"},
+		{"zero", 0, -1, KAFKA_ERR_INVALID_PARTITIONS,
+		 "Number of partitions must be between 1 and 1000"},
+		{"rf0", 1, 0, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
+		 "Replication factor must be larger than 0, or -1 to use the default value."},
+		{"rf2", 1, 2, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
+		 "Replication factor 2 is above 1, the most this cluster keeps "
+		 "until chapter 08 (replication)."},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+		assert_int_equal(ctl_create(&t, cases[i].name, cases[i].np,
+					    cases[i].rf, msg), cases[i].err);
+		assert_string_equal(msg, cases[i].msg);
+		assert_int_equal(t.out.n, 0);
+	}
+	/* A bad config, then a good one written as a ConfigRecord. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	const char *bad[2] = {"retention.ms", "soon"}, *good[2] = {"retention.ms", "1000"};
+	ctl_create_body(&b, "c", 1, -1, NULL, bad, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_INVALID_CONFIG);
+	b.len = 0;
+	ctl_create_body(&b, "c", 1, -1, NULL, good, true); /* validate_only */
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	assert_int_equal(t.out.n, 0);
+	assert_null(meta_topic_find(&t.img, "c"));
+	b.len = 0;
+	ctl_create_body(&b, "c", 1, -1, NULL, good, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(t.types[1], META_CONFIG);
+	assert_string_equal(meta_config_get(&t.img, META_RESOURCE_TOPIC, "c",
+					    "retention.ms"), "1000");
+	/* A manual assignment naming an unknown broker. */
+	static const int32_t nine[] = {9};
+	struct ctl_assign a = {1, {nine}, {1}};
+	b.len = 0;
+	ctl_create_body(&b, "m", -1, -1, &a, NULL, false);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg),
+			 KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+	assert_string_equal(msg, "The manual partition assignment includes broker "
+			    "9, but no such broker is registered.");
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+/* An image of 3 racks with k unfenced brokers each: ids r*10 + i. */
+static void ctl_racks(struct meta_image *img, int k)
+{
+	static const char *racks[] = {"az1", "az2", "az3"};
+	meta_image_init(img);
+	for (int r = 0; r < 3; r++)
+		for (int i = 0; i < k; i++) {
+			struct meta_record rec;
+			meta_fill(&rec, META_REGISTER_BROKER, 3);
+			rec.broker_id = (r + 1) * 10 + i;
+			rec.broker_epoch = 1;
+			rec.fenced = false;
+			rec.in_controlled_shutdown = false;
+			rec.rack = wire_str_c(racks[r]);
+			assert_int_equal(meta_apply_rt(img, &rec), KB_OK);
+		}
+}
+
+static void test_ctrl_place_one_replica_per_rack_leaders_even(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 3);
+	for (int k = 1; k <= 3; k++)
+		for (int16_t rf = 1; rf <= 3; rf += 2) {
+			struct meta_image img;
+			ctl_racks(&img, k);
+			struct ctrl_placement p = {3 * k, rf, NULL, ""};
+			assert_int_equal(ctrl_place(t.c, &img, &p), KB_OK);
+			int lead[40] = {0}, reps[40] = {0}, rack_lead[4] = {0};
+			for (int32_t i = 0; i < p.num_partitions; i++) {
+				const int32_t *v = &p.replicas[i * rf];
+				bool rack_seen[4] = {false};
+				lead[v[0]]++;
+				rack_lead[v[0] / 10]++;
+				for (int r = 0; r < rf; r++) {
+					reps[v[r]]++;
+					assert_false(rack_seen[v[r] / 10]); /* one per rack */
+					rack_seen[v[r] / 10] = true;
+				}
+			}
+			for (int r = 1; r <= 3; r++)
+				assert_int_equal(rack_lead[r], k); /* leaders even per rack */
+			for (int r = 1; r <= 3; r++)
+				for (int i = 0; i < k; i++) {
+					assert_int_equal(reps[r * 10 + i], rf);
+					/* KAFKA's striping: with rf = 3 and k = 3 a rack's
+					 * leaders fall on one broker until it shuffles. */
+					if (rf == 1 || k < 3)
+						assert_int_equal(lead[r * 10 + i], 1);
+				}
+			free(p.replicas);
+			/* More replicas than brokers: Kafka's message. */
+			p.replication_factor = (int16_t)(3 * k + 1);
+			assert_int_equal(ctrl_place(t.c, &img, &p), KB_ERR_INVAL);
+			assert_non_null(strstr(p.message, "cannot be reached because only"));
+			meta_image_fini(&img);
+		}
+	ctl_close(&t);
+}
+
+/* The broker RPCs byte for byte, from the JSON specs (all flexible from
+ * v0), and every version of each round-trips. */
+static void test_ctrl_wire_broker_rpcs_bytes(void **state)
+{
+	(void)state;
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctrl_heartbeat_req hb = {3, 0x0102, 0x0a, false, true};
+	assert_int_equal(ctrl_heartbeat_req_encode(&hb, 0, &b), KB_OK);
+	const uint8_t hb_want[] = {0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 1, 2,
+				   0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 1, 0};
+	assert_int_equal(b.len, sizeof hb_want);
+	assert_memory_equal(b.data, hb_want, sizeof hb_want);
+	b.len = 0;
+	struct ctrl_registration_req q = {
+		.broker_id = 2, .cluster_id = wire_str_c("c"),
+		.incarnation_id = meta_uuid(0), .listeners = {1, ctl_ep},
+		.rack = {NULL, -1}, .log_dirs = {0, NULL}, .previous_broker_epoch = -1};
+	assert_int_equal(ctrl_registration_req_encode(&q, 0, &b), KB_OK);
+	const uint8_t reg_want[] = {
+		0, 0, 0, 2, 0x02, 'c', META_UUID_HEX,
+		0x02, 0x0a, 'P', 'L', 'A', 'I', 'N', 'T', 'E', 'X', 'T',
+		0x0a, '1', '2', '7', '.', '0', '.', '0', '.', '1', 0x23, 0x84, 0, 0, 0,
+		0x01,       /* features: none */
+		0x00,       /* rack: null */
+		0x00};      /* tags */
+	assert_int_equal(b.len, sizeof reg_want);
+	assert_memory_equal(b.data, reg_want, sizeof reg_want);
+	for (int16_t v = 0; v <= 4; v++) {
+		b.len = 0;
+		struct meta_broker_feature f = {{"metadata.version", 16}, 1, 20};
+		q.features = (struct meta_array){1, &f};
+		q.rack = wire_str_c("az2");
+		q.is_migrating_zk_broker = v >= 1;
+		q.previous_broker_epoch = v >= 3 ? 77 : -1;
+		assert_int_equal(ctrl_registration_req_encode(&q, v, &b), KB_OK);
+		struct wire_reader r;
+		struct ctrl_registration_req back;
+		wire_reader_init(&r, b.data, b.len, true);
+		assert_int_equal(ctrl_registration_req_decode(&r, v, &back), KB_OK);
+		assert_int_equal(wire_remaining(&r), 0);
+		assert_int_equal(back.broker_id, 2);
+		assert_true(wire_str_eq(back.rack, "az2"));
+		assert_int_equal(back.listeners.n, 1);
+		assert_int_equal(((struct meta_endpoint *)back.listeners.v)->port, 9092);
+		assert_int_equal(back.features.n, 1);
+		assert_int_equal(back.is_migrating_zk_broker, v >= 1);
+		assert_int_equal(back.previous_broker_epoch, v >= 3 ? 77 : -1);
+		ctrl_registration_req_fini(&back);
+	}
+	/* Responses: encode, decode, same fields. */
+	b.len = 0;
+	struct ctrl_heartbeat_resp hp = {KAFKA_ERR_NONE, true, false, true}, hp2;
+	assert_int_equal(ctrl_heartbeat_resp_encode(&hp, 1, &b), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, b.data, b.len, true);
+	assert_int_equal(ctrl_heartbeat_resp_decode(&r, 1, &hp2), KB_OK);
+	assert_true(hp2.is_caught_up && !hp2.is_fenced && hp2.should_shut_down);
+	b.len = 0;
+	struct ctrl_producer_ids_resp pp = {KAFKA_ERR_NONE, 5000, 1000}, pp2;
+	assert_int_equal(ctrl_producer_ids_resp_encode(&pp, 0, &b), KB_OK);
+	wire_reader_init(&r, b.data, b.len, true);
+	assert_int_equal(ctrl_producer_ids_resp_decode(&r, 0, &pp2), KB_OK);
+	assert_int_equal(pp2.producer_id_start, 5000);
+	assert_int_equal(pp2.producer_id_len, 1000);
+	kb_buf_fini(&b);
+}
+
+/* Fenced brokers only follow; the ISR holds the active replicas only;
+ * a broker creating __consumer_offsets may; __cluster_metadata never. */
+static void test_ctrl_fenced_brokers_follow_never_lead(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 3);
+	ctl_live_broker(&t, 1, "az1");
+	ctl_live_broker(&t, 2, "az2");
+	assert_int_equal(ctl_register(&t, 3, "az3", 3).error_code, KAFKA_ERR_NONE);
+	assert_int_equal(ctl_create(&t, "three", 6, 3, msg), KAFKA_ERR_NONE);
+	const struct meta_topic *tp = meta_topic_find(&t.img, "three");
+	for (int32_t i = 0; i < tp->partition_count; i++) {
+		const struct meta_partition *p = &tp->partitions[i];
+		assert_int_equal(p->replicas.n, 3);
+		assert_int_equal(p->isr.n, 2);
+		assert_true(p->leader == 1 || p->leader == 2);
+		for (int32_t k = 0; k < p->isr.n; k++)
+			assert_int_not_equal(p->isr.v[k], 3);
+	}
+	/* An unfenced broker asking to be fenced: its leaderships move. */
+	struct ctrl_heartbeat_req hb = {1, meta_broker_find(&t.img, 1)->epoch,
+					t.offset, true, false};
+	assert_true(ctl_heartbeat(&t, &hb).is_fenced);
+	assert_true(meta_broker_find(&t.img, 1)->fenced);
+	tp = meta_topic_find(&t.img, "three");
+	for (int32_t i = 0; i < tp->partition_count; i++)
+		assert_int_equal(tp->partitions[i].leader, 2);
+	/* Internal topics. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_create_body(&b, "__consumer_offsets", 2, 1, NULL, NULL, false);
+	ctrl_output_fini(&t.out);
+	ctrl_output_init(&t.out);
+	struct ctrl_input in = {WIRE_API_CREATE_TOPICS, 7, {0}, &t.img, t.offset, t.now, true};
+	wire_reader_init(&in.body, b.data, b.len, true);
+	assert_int_equal(ctrl_handle(t.c, &in, &t.out), KB_OK);
+	ctl_apply(&t);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_NONE);
+	assert_non_null(meta_topic_find(&t.img, "__consumer_offsets"));
+	b.len = 0;
+	ctl_create_body(&b, "__cluster_metadata", 1, 1, NULL, NULL, false);
+	ctrl_output_fini(&t.out);
+	ctrl_output_init(&t.out);
+	wire_reader_init(&in.body, b.data, b.len, true);
+	assert_int_equal(ctrl_handle(t.c, &in, &t.out), KB_OK);
+	assert_int_equal(ctl_create_result(&t, msg, sizeof msg), KAFKA_ERR_INVALID_REQUEST);
+	assert_int_equal(t.out.n, 0);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+/* A DeleteTopics v6 body of one topic, by name or (name NULL) by id. */
+static void ctl_delete_body(struct kb_buf *b, const char *name, struct wire_uuid id)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, b, true);
+	wire_write_array_len(&w, 1);
+	wire_write_string(&w, wire_str_c(name));
+	wire_write_uuid(&w, id);
+	wire_write_tags(&w);
+	wire_write_i32(&w, 30000);
+	wire_write_tags(&w);
+}
+
+/* The first item's error of a DeleteTopics v6 response. */
+static int16_t ctl_delete_result(struct ctl *t)
+{
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, true);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 1);
+	wire_read_nullable_string(&r);
+	wire_read_uuid(&r);
+	int16_t err = wire_read_i16(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	return err;
+}
+
+static void test_ctrl_delete_topics_and_create_partitions(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 1);
+	ctl_live_broker(&t, 1, NULL);
+	assert_int_equal(ctl_create(&t, "a", 1, -1, msg), KAFKA_ERR_NONE);
+	assert_int_equal(ctl_create(&t, "b", 1, -1, msg), KAFKA_ERR_NONE);
+	/* CreatePartitions v3: a to 3 partitions. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct wire_writer w;
+	wire_writer_init(&w, &b, true);
+	wire_write_array_len(&w, 1);
+	wire_write_string(&w, wire_str_c("a"));
+	wire_write_i32(&w, 3);
+	wire_write_array_len(&w, -1);
+	wire_write_tags(&w);
+	wire_write_i32(&w, 30000);
+	wire_write_bool(&w, false);
+	wire_write_tags(&w);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_PARTITIONS, 3, &b), KB_OK);
+	assert_int_equal(t.out.n, 2);
+	assert_int_equal(meta_topic_find(&t.img, "a")->partition_count, 3);
+	/* The same again: already 3. */
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_PARTITIONS, 3, &b), KB_OK);
+	assert_int_equal(t.out.n, 0);
+	/* Delete a by name, b by id; then both are unknown. */
+	struct wire_uuid zero = {{0}}, bid = meta_topic_find(&t.img, "b")->id;
+	b.len = 0;
+	ctl_delete_body(&b, "a", zero);
+	assert_int_equal(ctl_call(&t, WIRE_API_DELETE_TOPICS, 6, &b), KB_OK);
+	assert_int_equal(ctl_delete_result(&t), KAFKA_ERR_NONE);
+	assert_int_equal(t.types[0], META_REMOVE_TOPIC);
+	assert_null(meta_topic_find(&t.img, "a"));
+	assert_int_equal(ctl_call(&t, WIRE_API_DELETE_TOPICS, 6, &b), KB_OK);
+	assert_int_equal(ctl_delete_result(&t), KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+	b.len = 0;
+	ctl_delete_body(&b, NULL, bid);
+	assert_int_equal(ctl_call(&t, WIRE_API_DELETE_TOPICS, 6, &b), KB_OK);
+	assert_int_equal(ctl_delete_result(&t), KAFKA_ERR_NONE);
+	assert_int_equal(t.img.n_topics, 0);
+	assert_int_equal(ctl_call(&t, WIRE_API_DELETE_TOPICS, 6, &b), KB_OK);
+	assert_int_equal(ctl_delete_result(&t), KAFKA_ERR_UNKNOWN_TOPIC_ID);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+/* An IncrementalAlterConfigs v1 (incremental) or AlterConfigs v2 body:
+ * one resource, one key. */
+static void ctl_alter_body(struct kb_buf *b, bool incremental, int8_t type,
+			   const char *key, int8_t op, const char *value)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, b, incremental);
+	wire_write_array_len(&w, 1);
+	wire_write_i8(&w, type);
+	wire_write_string(&w, wire_str_c("t"));
+	wire_write_array_len(&w, 1);
+	wire_write_string(&w, wire_str_c(key));
+	if (incremental)
+		wire_write_i8(&w, op);
+	wire_write_string(&w, wire_str_c(value));
+	wire_write_tags(&w);
+	wire_write_tags(&w);
+	wire_write_bool(&w, false);
+	wire_write_tags(&w);
+}
+
+static int16_t ctl_alter_result(struct ctl *t, bool incremental)
+{
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, incremental);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 1);
+	int16_t err = wire_read_i16(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	return err;
+}
+
+static void test_ctrl_alter_configs_write_config_records(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 1);
+	ctl_live_broker(&t, 1, NULL);
+	assert_int_equal(ctl_create(&t, "t", 1, -1, msg), KAFKA_ERR_NONE);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_alter_body(&b, true, META_RESOURCE_TOPIC, "retention.ms", 0, "5000");
+	assert_int_equal(ctl_call(&t, WIRE_API_INCREMENTAL_ALTER_CONFIGS, 1, &b), KB_OK);
+	assert_int_equal(ctl_alter_result(&t, true), KAFKA_ERR_NONE);
+	assert_string_equal(meta_config_get(&t.img, META_RESOURCE_TOPIC, "t",
+					    "retention.ms"), "5000");
+	/* APPEND on a list key. */
+	b.len = 0;
+	ctl_alter_body(&b, true, META_RESOURCE_TOPIC, "cleanup.policy", 2, "compact");
+	assert_int_equal(ctl_call(&t, WIRE_API_INCREMENTAL_ALTER_CONFIGS, 1, &b), KB_OK);
+	assert_string_equal(meta_config_get(&t.img, META_RESOURCE_TOPIC, "t",
+					    "cleanup.policy"), "delete,compact");
+	/* AlterConfigs replaces the whole set: retention.ms and cleanup.policy go. */
+	b.len = 0;
+	ctl_alter_body(&b, false, META_RESOURCE_TOPIC, "segment.ms", 0, "60000");
+	assert_int_equal(ctl_call(&t, WIRE_API_ALTER_CONFIGS, 0, &b), KB_OK);
+	assert_int_equal(ctl_alter_result(&t, false), KAFKA_ERR_NONE);
+	assert_null(meta_config_get(&t.img, META_RESOURCE_TOPIC, "t", "retention.ms"));
+	assert_null(meta_config_get(&t.img, META_RESOURCE_TOPIC, "t", "cleanup.policy"));
+	assert_string_equal(meta_config_get(&t.img, META_RESOURCE_TOPIC, "t",
+					    "segment.ms"), "60000");
+	/* DELETE, then errors: a bad value, a broker resource. */
+	b.len = 0;
+	ctl_alter_body(&b, true, META_RESOURCE_TOPIC, "segment.ms", 1, NULL);
+	assert_int_equal(ctl_call(&t, WIRE_API_INCREMENTAL_ALTER_CONFIGS, 1, &b), KB_OK);
+	assert_null(meta_config_get(&t.img, META_RESOURCE_TOPIC, "t", "segment.ms"));
+	b.len = 0;
+	ctl_alter_body(&b, true, META_RESOURCE_TOPIC, "retention.ms", 0, "x");
+	assert_int_equal(ctl_call(&t, WIRE_API_INCREMENTAL_ALTER_CONFIGS, 1, &b), KB_OK);
+	assert_int_equal(ctl_alter_result(&t, true), KAFKA_ERR_INVALID_CONFIG);
+	assert_int_equal(t.out.n, 0);
+	b.len = 0;
+	ctl_alter_body(&b, true, META_RESOURCE_BROKER, "retention.ms", 0, "1");
+	assert_int_equal(ctl_call(&t, WIRE_API_INCREMENTAL_ALTER_CONFIGS, 1, &b), KB_OK);
+	assert_int_equal(ctl_alter_result(&t, true), KAFKA_ERR_INVALID_REQUEST);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
+static struct ctrl_producer_ids_resp ctl_producer_ids(struct ctl *t, int32_t id,
+						      int64_t epoch)
+{
+	struct ctrl_producer_ids_req q = {id, epoch};
+	struct ctrl_producer_ids_resp p;
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(ctrl_producer_ids_req_encode(&q, 0, &b), KB_OK);
+	assert_int_equal(ctl_call(t, WIRE_API_ALLOCATE_PRODUCER_IDS, 0, &b), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, true);
+	assert_int_equal(ctrl_producer_ids_resp_decode(&r, 0, &p), KB_OK);
+	kb_buf_fini(&b);
+	return p;
+}
+
+static void test_ctrl_allocate_producer_ids_blocks_of_1000(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 1);
+	int64_t e = ctl_live_broker(&t, 1, NULL);
+	struct ctrl_producer_ids_resp p = ctl_producer_ids(&t, 1, e);
+	assert_int_equal(p.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(p.producer_id_start, 0);
+	assert_int_equal(p.producer_id_len, CTRL_PRODUCER_ID_BLOCK);
+	assert_int_equal(t.img.next_producer_id, 1000);
+	p = ctl_producer_ids(&t, 1, e);
+	assert_int_equal(p.producer_id_start, 1000);
+	assert_int_equal(t.img.next_producer_id, 2000);
+	p = ctl_producer_ids(&t, 1, e - 1);
+	assert_int_equal(p.error_code, KAFKA_ERR_STALE_BROKER_EPOCH);
+	assert_int_equal(t.out.n, 0);
+	assert_int_equal(t.img.next_producer_id, 2000);
+	ctl_close(&t);
+}
+
+/* Every cut of a good request is KB_ERR_PROTO with nothing written;
+ * random bytes never crash; unknown APIs are KB_ERR_NOTFOUND. */
+static void test_ctrl_bad_input_refused(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 1);
+	ctl_live_broker(&t, 1, NULL);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_create_body(&b, "cut", 2, -1, NULL, NULL, false);
+	for (size_t len = 0; len < b.len; len++) {
+		struct kb_buf cut = {b.data, len, len};
+		assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 7, &cut),
+				 KB_ERR_PROTO);
+	}
+	assert_null(meta_topic_find(&t.img, "cut"));
+	uint64_t x = 7;
+	static const int16_t keys[][2] = {{19, 7}, {19, 2}, {20, 6}, {20, 1},
+		{33, 0}, {37, 3}, {44, 1}, {62, 4}, {62, 0}, {63, 1}, {67, 0}};
+	uint8_t junk[64];
+	for (int round = 0; round < 3000; round++) {
+		for (size_t i = 0; i < sizeof junk; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			junk[i] = (uint8_t)(x % 7 == 0 ? 0xff : x % 5 == 0 ? 0 : x);
+		}
+		struct kb_buf in = {junk, (size_t)(x % sizeof junk), sizeof junk};
+		const int16_t *k = keys[round % KB_ARRAY_LEN(keys)];
+		int rc = ctl_call(&t, k[0], k[1], &in);
+		assert_true(rc == KB_OK || rc == KB_ERR_PROTO);
+	}
+	assert_int_equal(ctl_call(&t, WIRE_API_PRODUCE, 9, &b), KB_ERR_NOTFOUND);
+	assert_int_equal(ctl_call(&t, WIRE_API_CREATE_TOPICS, 8, &b), KB_ERR_NOTFOUND);
+	kb_buf_fini(&b);
+	ctl_close(&t);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -4611,6 +5533,21 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_fetch_snapshot_response_fixtures),
 		cmocka_unit_test(test_raft_wire_envelope_fixtures),
 		cmocka_unit_test(test_raft_wire_fetch_snapshot_envelope_garbage),
+		/* The controller */
+		cmocka_unit_test(test_ctrl_registration_epoch_is_record_offset),
+		cmocka_unit_test(test_ctrl_registration_refusals),
+		cmocka_unit_test(test_ctrl_heartbeat_unfences_caught_up_broker),
+		cmocka_unit_test(test_ctrl_tick_fences_expired_broker_and_moves_leaders),
+		cmocka_unit_test(test_ctrl_tick_elects_leaderless_partition_once),
+		cmocka_unit_test(test_ctrl_controlled_shutdown_moves_leadership_first),
+		cmocka_unit_test(test_ctrl_create_topics_answers_as_chapter_06),
+		cmocka_unit_test(test_ctrl_place_one_replica_per_rack_leaders_even),
+		cmocka_unit_test(test_ctrl_wire_broker_rpcs_bytes),
+		cmocka_unit_test(test_ctrl_fenced_brokers_follow_never_lead),
+		cmocka_unit_test(test_ctrl_delete_topics_and_create_partitions),
+		cmocka_unit_test(test_ctrl_alter_configs_write_config_records),
+		cmocka_unit_test(test_ctrl_allocate_producer_ids_blocks_of_1000),
+		cmocka_unit_test(test_ctrl_bad_input_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 07 — between the two controller files: 07_controller.c (the
+ * brokers) and 07_controller_topics.c (topics, placement, configs and the
+ * API table), which uses what is declared here. Not for later chapters.
+ */
+#ifndef SAMSA_CONTROLLER_INTERNAL_H
+#define SAMSA_CONTROLLER_INTERNAL_H
+
+#include "07_controller.h"
+
+/* The controller's own memory of a broker, beside the image: when it
+ * last heard from it (KAFKA: BrokerHeartbeatManager.BrokerHeartbeatState). */
+struct ctrl_session {
+	int32_t id;
+	int64_t epoch;           /* the registration this session belongs to */
+	int64_t last_contact_ms; /* monotonic */
+};
+
+/* The active controller. */
+struct ctrl {
+	struct ctrl_config cfg;        /* copy; its pointers stay borrowed */
+	struct ctrl_session *sessions; /* owned: n_sessions, ids unique */
+	int32_t n_sessions;
+	int32_t cap_sessions;
+	int64_t now_ms;                /* the newest time a call brought */
+	uint64_t rng;                  /* xorshift64 state, never 0 */
+};
+
+/* Append rec, framed, as the next record of o. */
+int ctrl_emit(struct ctrl_output *o, const struct meta_record *rec);
+/* True when broker id is registered, unfenced and not shutting down. */
+bool ctrl_broker_active(const struct meta_image *img, int32_t id);
+/* A pseudo-random number below n (n > 0). */
+int32_t ctrl_random(struct ctrl *c, int32_t n);
+/* The broker RPCs of 07_controller.c, for the API table. */
+int ctrl_handle_registration(struct ctrl *c, const struct ctrl_input *in,
+			     struct ctrl_output *out);
+int ctrl_handle_heartbeat(struct ctrl *c, const struct ctrl_input *in,
+			  struct ctrl_output *out);
+int ctrl_handle_producer_ids(struct ctrl *c, const struct ctrl_input *in,
+			     struct ctrl_output *out);
+
+#endif
