@@ -74,6 +74,8 @@ struct topic_manager {
 	 * (high watermark = log end offset after each append); true: a later
 	 * chapter took it with topic_take_high_watermark. */
 	bool high_watermark_taken;
+	struct topic_cluster cluster; /* chapter 07's hooks */
+	bool in_cluster;        /* false: one node, cluster unused */
 	topic_step_fn step;     /* tests: runs before each durable step */
 	void *step_ctx;         /* borrowed */
 	/* Partitions appended to whose flush policy asks for an fsync,
@@ -497,6 +499,27 @@ struct subscriber {
 	topic_appended_fn appended;
 	void *ctx;
 };
+
+void topic_set_cluster(struct topic_manager *tm, const struct topic_cluster *c)
+{
+	tm->in_cluster = c != NULL;
+	if (c)
+		tm->cluster = *c;
+	else
+		memset(&tm->cluster, 0, sizeof tm->cluster);
+}
+
+const struct topic_cluster *topic_cluster_get(const struct topic_manager *tm)
+{
+	return tm->in_cluster ? &tm->cluster : NULL;
+}
+
+void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
+				int32_t leader_epoch)
+{
+	tp->leader_id = leader_id;
+	tp->leader_epoch = leader_epoch;
+}
 
 void topic_set_produce_check(struct topic_manager *tm,
 			     topic_produce_check_fn fn, void *ctx)

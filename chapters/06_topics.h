@@ -123,6 +123,8 @@ struct topic_partition {
 	struct topic *topic;    /* borrowed: the topic holding it */
 	int32_t index;          /* the partition number */
 	struct log *log;        /* owned */
+	int32_t leader_id;      /* node.id on a single node; in a cluster,
+				   chapter 07 sets it from the metadata log */
 	int32_t leader_epoch;   /* 0 on a single node (chapter 08 bumps it) */
 	int64_t high_watermark; /* = log end offset on a single node */
 };
@@ -242,6 +244,54 @@ void topic_take_high_watermark(struct topic_manager *tm);
 void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark);
+
+/* ---- A broker in a cluster (chapter 07 installs this) ---- */
+
+/* One broker as Metadata and DescribeCluster list it. */
+struct topic_broker_info {
+	int32_t id;
+	const char *host; /* borrowed until the next call */
+	int32_t port;
+	const char *rack; /* NULL: none */
+};
+
+/* Where one partition lives (KAFKA: PartitionRegistration). */
+struct topic_replicas {
+	int32_t leader_id; /* -1: none */
+	int32_t leader_epoch;
+	const int32_t *replicas; /* borrowed until the next call */
+	int32_t n_replicas;
+	const int32_t *isr;      /* borrowed until the next call */
+	int32_t n_isr;
+};
+
+/* The cluster this broker is part of (KAFKA: MetadataCache and
+ * ForwardingManager). Called on the reactor thread only. */
+struct topic_cluster {
+	/* Unfenced broker i, ordered by id; KB_ERR_RANGE past the last. */
+	int (*broker_at)(void *ctx, int32_t i, struct topic_broker_info *out);
+	/* Where a partition lives; KB_ERR_NOTFOUND when the metadata has none. */
+	int (*replicas)(void *ctx, const char *topic, int32_t partition,
+			struct topic_replicas *out);
+	/* The active controller's id, -1 when unknown. */
+	int32_t (*controller_id)(void *ctx);
+	/* Ask the controller to create a topic (auto-creation): KB_OK asked;
+	 * the topic appears when the metadata log says so. */
+	int (*create)(void *ctx, const struct topic_create_req *req);
+	/* Send an admin request on to the active controller and answer it
+	 * from there: a handler's return (NET_PARKED, KB_ERR_PROTO). */
+	int (*forward)(void *ctx, struct net_request *req,
+		       struct net_response *resp);
+	void *ctx; /* borrowed */
+};
+
+/* Join a cluster (copied; NULL: one node again). */
+void topic_set_cluster(struct topic_manager *tm, const struct topic_cluster *c);
+/* The cluster, or NULL on a single node. */
+const struct topic_cluster *topic_cluster_get(const struct topic_manager *tm);
+/* Chapter 07: tp is led by leader_id in leader_epoch (from the metadata). */
+void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
+				int32_t leader_epoch);
 
 /* Tests: fn(ctx, step) runs before each durable step of a create/delete. */
 typedef void (*topic_step_fn)(void *ctx, const char *step);
