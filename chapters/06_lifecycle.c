@@ -569,7 +569,7 @@ static int partition_open(struct topic_manager *tm, struct topic *t,
 	}
 	tp->topic = t;
 	tp->index = p;
-	tp->leader_id = tm->cfg.node_id; /* chapter 07 may say otherwise */
+	tp->leader_id = topic_manager_config(tm)->node_id; /* or ch 07 */
 	tp->leader_epoch = tp->log->epochs[tp->log->nepochs - 1].epoch;
 	tp->high_watermark = log_end_offset(tp->log);
 	t->partitions[p] = tp;
