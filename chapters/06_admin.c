@@ -107,7 +107,7 @@ struct partitions_req {
 struct metadata_out {
 	struct wire_writer *w;
 	int16_t v;    /* the request's version */
-	int32_t node; /* this broker: leader, replica and ISR of everything */
+	const struct topic_manager *tm; /* whose cluster says where */
 };
 
 /* The outcome of one CreatableTopic, as create_write answers it. */
@@ -141,7 +141,8 @@ static void partitions_check(struct topic_manager *tm,
 			     const struct partitions_req *q, int32_t i,
 			     struct topic_result *res);
 static bool same_name(struct wire_str a, struct wire_str b);
-static void write_node_list(struct wire_writer *w, int32_t node);
+static void write_node_list(struct wire_writer *w, const int32_t *ids,
+			    int32_t n);
 
 /* ---- Metadata (api key 3, v0-9) ---- */
 
@@ -169,20 +170,23 @@ static int metadata_decode(struct wire_reader *r, int16_t v,
 	return wire_reader_status(r);
 }
 
-/* One partition: this node leads it and is its only replica. */
+/* One partition: where it lives (06_cluster.c; a single node leads it
+ * and is its only replica). */
 static void metadata_write_partition(const struct metadata_out *o,
 				     const struct topic_partition *tp)
 {
 	struct wire_writer *w = o->w;
 	int16_t v = o->v;
-	int32_t node = o->node;
-	wire_write_i16(w, KAFKA_ERR_NONE);
+	struct topic_replicas rs;
+	int32_t self;
+	int16_t error = topic_cluster_replicas(o->tm, tp, &rs, &self);
+	wire_write_i16(w, error);
 	wire_write_i32(w, tp->index);
-	wire_write_i32(w, node);
+	wire_write_i32(w, rs.leader_id);
 	if (v >= 7)
-		wire_write_i32(w, tp->leader_epoch);
-	write_node_list(w, node); /* replica_nodes */
-	write_node_list(w, node); /* isr_nodes */
+		wire_write_i32(w, rs.leader_epoch);
+	write_node_list(w, rs.replicas, rs.n_replicas); /* replica_nodes */
+	write_node_list(w, rs.isr, rs.n_isr);           /* isr_nodes */
 	if (v >= 5)
 		wire_write_array_len(w, 0); /* offline_replicas */
 	wire_write_tags(w);
@@ -230,24 +234,27 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 	return rc == KB_OK ? KAFKA_ERR_NONE : KAFKA_ERR_LEADER_NOT_AVAILABLE;
 }
 
-/* Everything before the topics: this node is the only broker and the
- * controller. */
+/* Everything before the topics: the brokers and the controller
+ * (06_cluster.c; a single node is both). */
 static void metadata_write_head(struct wire_writer *w, int16_t v,
-				const struct topic_broker_config *c)
+				const struct topic_manager *tm)
 {
+	struct topic_broker_info b;
 	if (v >= 3)
 		wire_write_i32(w, 0); /* throttle_time_ms */
-	wire_write_array_len(w, 1);
-	wire_write_i32(w, c->node_id);
-	wire_write_string(w, wire_str_c(c->advertised_host));
-	wire_write_i32(w, c->advertised_port);
-	if (v >= 1)
-		wire_write_string(w, wire_str_c(c->rack[0] ? c->rack : NULL));
-	wire_write_tags(w);
+	wire_write_array_len(w, topic_cluster_broker_count(tm));
+	for (int32_t i = 0; topic_cluster_broker(tm, i, &b); i++) {
+		wire_write_i32(w, b.id);
+		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
+		wire_write_i32(w, b.port);
+		if (v >= 1)
+			wire_write_string(w, wire_str_c(b.rack));
+		wire_write_tags(w);
+	}
 	if (v >= 2)
-		wire_write_string(w, wire_str_c(c->cluster_id));
+		wire_write_string(w, wire_str_c(topic_manager_config(tm)->cluster_id));
 	if (v >= 1)
-		wire_write_i32(w, c->node_id); /* controller_id */
+		wire_write_i32(w, topic_cluster_controller(tm));
 }
 
 /* KAFKA: v0 [] and v1+ null mean every topic; v1+ [] means none (a
@@ -257,11 +264,11 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 	struct topic_manager *tm = req->ctx;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
-	struct metadata_out o = {w, v, topic_manager_config(tm)->node_id};
+	struct metadata_out o = {w, v, tm};
 	struct metadata_req m = {0};
 	int rc = metadata_decode(&req->body, v, &m);
 	if (rc == KB_OK) {
-		metadata_write_head(w, v, topic_manager_config(tm));
+		metadata_write_head(w, v, tm);
 		wire_write_array_len(w, m.ntopics < 0 ? (int32_t)topic_count(tm)
 						      : m.ntopics);
 		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++)
@@ -289,7 +296,10 @@ int handle_create_topics(struct net_request *req, struct net_response *resp)
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
 	struct create_req q = {0};
-	int rc = create_decode(&req->body, topic_manager_config(tm)->node_id, &q);
+	int rc;
+	if (topic_forwarded(req, resp, &rc))
+		return rc;
+	rc = create_decode(&req->body, topic_manager_config(tm)->node_id, &q);
 	q.version = v;
 	if (rc == KB_OK) {
 		if (v >= 2)
@@ -540,7 +550,10 @@ int handle_delete_topics(struct net_request *req, struct net_response *resp)
 	int16_t v = req->header.api_version;
 	struct delete_topic *d = NULL;
 	int32_t n = 0;
-	int rc = delete_decode(&req->body, v, &n, &d);
+	int rc;
+	if (topic_forwarded(req, resp, &rc))
+		return rc;
+	rc = delete_decode(&req->body, v, &n, &d);
 	if (rc == KB_OK) {
 		if (v >= 1)
 			wire_write_i32(w, 0); /* throttle_time_ms */
@@ -630,8 +643,10 @@ int handle_create_partitions(struct net_request *req,
 	struct topic_manager *tm = req->ctx;
 	struct wire_writer *w = &resp->w;
 	struct partitions_req q = {0};
-	int rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id,
-				   &q);
+	int rc;
+	if (topic_forwarded(req, resp, &rc))
+		return rc;
+	rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id, &q);
 	const struct partitions_topic *a = q.topics;
 	if (rc == KB_OK) {
 		wire_write_i32(w, 0); /* throttle_time_ms */
@@ -725,19 +740,111 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 	if (v >= 1)
 		wire_write_i8(w, type);
 	wire_write_string(w, wire_str_c(res.error ? "" : c->cluster_id));
-	wire_write_i32(w, res.error ? -1 : c->node_id); /* controller_id */
-	wire_write_array_len(w, res.error ? 0 : 1);
-	if (!res.error) {
-		wire_write_i32(w, c->node_id);
-		wire_write_string(w, wire_str_c(c->advertised_host));
-		wire_write_i32(w, c->advertised_port);
-		wire_write_string(w, wire_str_c(c->rack[0] ? c->rack : NULL));
+	wire_write_i32(w, res.error ? -1 : topic_cluster_controller(tm));
+	wire_write_array_len(w, res.error ? 0 : topic_cluster_broker_count(tm));
+	struct topic_broker_info b;
+	for (int32_t i = 0; !res.error && topic_cluster_broker(tm, i, &b); i++) {
+		wire_write_i32(w, b.id);
+		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
+		wire_write_i32(w, b.port);
+		wire_write_string(w, wire_str_c(b.rack));
 		wire_write_tags(w);
 	}
 	wire_write_i32(w, ADMIN_OPS_OMITTED);
 	wire_write_tags(w);
 	free(res.message);
 	return wire_writer_status(w);
+}
+
+/* ---- The forwarder's error answer (topic_error_body, 06_cluster.c) ---- */
+
+/* CreateTopics: every topic as create_write answers a failed one. */
+static int admin_error_create(struct wire_reader *r, int16_t v, int16_t error,
+			      struct wire_writer *w)
+{
+	struct create_req q = {.version = v};
+	int rc = create_decode(r, -1, &q);
+	if (rc == KB_OK) {
+		wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, q.n);
+		for (int32_t i = 0; i < q.n; i++)
+			create_write(w, NULL, &q, &(struct create_result){
+					     i, {error, NULL}, NULL});
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	for (int32_t i = 0; i < q.n; i++)
+		topic_overrides_free(&q.topics[i].configs);
+	free(q.topics);
+	return rc;
+}
+
+/* DeleteTopics: every topic by the name (or id) the request gave. */
+static int admin_error_delete(struct wire_reader *r, int16_t v, int16_t error,
+			      struct wire_writer *w)
+{
+	struct delete_topic *d = NULL;
+	int32_t n = 0;
+	int rc = delete_decode(r, v, &n, &d);
+	if (rc == KB_OK) {
+		wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, n);
+		for (int32_t i = 0; i < n; i++) {
+			wire_write_string(w, d[i].name);
+			if (v >= 6)
+				wire_write_uuid(w, d[i].id);
+			wire_write_i16(w, error);
+			if (v >= 5)
+				wire_write_string(w, wire_str_c(NULL));
+			wire_write_tags(w);
+		}
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	free(d);
+	return rc;
+}
+
+/* CreatePartitions: every topic with the error. */
+static int admin_error_partitions(struct wire_reader *r, int16_t error,
+				  struct wire_writer *w)
+{
+	struct partitions_req q = {0};
+	int rc = partitions_decode(r, -1, &q);
+	if (rc == KB_OK) {
+		wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, q.n);
+		for (int32_t i = 0; i < q.n; i++) {
+			wire_write_string(w, q.topics[i].name);
+			wire_write_i16(w, error);
+			wire_write_string(w, wire_str_c(NULL));
+			wire_write_tags(w);
+		}
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	free(q.topics);
+	return rc;
+}
+
+/* KAFKA: ForwardingManager answers an unreachable controller with the
+ * request's getErrorResponse: the error on every topic it named. The
+ * body is read from a copy, so req stays as it came. */
+int topic_admin_error_body(const struct net_request *req, int16_t error_code,
+			   struct wire_writer *w)
+{
+	struct wire_reader r = req->body;
+	int16_t v = req->header.api_version;
+	switch (req->header.api_key) {
+	case WIRE_API_CREATE_TOPICS:
+		return admin_error_create(&r, v, error_code, w);
+	case WIRE_API_DELETE_TOPICS:
+		return admin_error_delete(&r, v, error_code, w);
+	case WIRE_API_CREATE_PARTITIONS:
+		return admin_error_partitions(&r, error_code, w);
+	default:
+		return KB_ERR_NOTFOUND;
+	}
 }
 
 /* ---- Small helpers ---- */
@@ -749,9 +856,11 @@ static bool same_name(struct wire_str a, struct wire_str b)
 	       memcmp(a.p, b.p, (size_t)a.len) == 0;
 }
 
-/* A replica or ISR list: this node alone. */
-static void write_node_list(struct wire_writer *w, int32_t node)
+/* A replica or ISR list. */
+static void write_node_list(struct wire_writer *w, const int32_t *ids,
+			    int32_t n)
 {
-	wire_write_array_len(w, 1);
-	wire_write_i32(w, node);
+	wire_write_array_len(w, n);
+	for (int32_t i = 0; i < n; i++)
+		wire_write_i32(w, ids[i]);
 }

@@ -303,7 +303,10 @@ static int alter_handle(struct net_request *req, struct net_response *resp,
 	struct topic_manager *tm = req->ctx;
 	struct wire_writer *w = &resp->w;
 	struct alter_req q = {.incremental = incremental};
-	int rc = alter_decode(&req->body, &q);
+	int rc;
+	if (topic_forwarded(req, resp, &rc))
+		return rc;
+	rc = alter_decode(&req->body, &q);
 	if (rc == KB_OK) {
 		wire_write_i32(w, 0); /* throttle_time_ms */
 		wire_write_array_len(w, q.n);
@@ -335,6 +338,38 @@ int handle_incremental_alter_configs(struct net_request *req,
 				     struct net_response *resp)
 {
 	return alter_handle(req, resp, true);
+}
+
+/* KAFKA: ForwardingManager's error answer (topic_error_body): every
+ * resource with error_code, read from a copy of the body. */
+int topic_config_error_body(const struct net_request *req, int16_t error_code,
+			    struct wire_writer *w)
+{
+	int16_t key = req->header.api_key;
+	if (key != WIRE_API_ALTER_CONFIGS &&
+	    key != WIRE_API_INCREMENTAL_ALTER_CONFIGS)
+		return KB_ERR_NOTFOUND;
+	struct wire_reader r = req->body;
+	struct alter_req q = {.incremental =
+				      key == WIRE_API_INCREMENTAL_ALTER_CONFIGS};
+	int rc = alter_decode(&r, &q);
+	if (rc == KB_OK) {
+		wire_write_i32(w, 0); /* throttle_time_ms */
+		wire_write_array_len(w, q.n);
+		for (int32_t i = 0; i < q.n; i++) {
+			wire_write_i16(w, error_code);
+			wire_write_string(w, wire_str_c(NULL));
+			wire_write_i8(w, q.res[i].type);
+			wire_write_string(w, q.res[i].name);
+			wire_write_tags(w);
+		}
+		wire_write_tags(w);
+		rc = wire_writer_status(w);
+	}
+	for (int32_t i = 0; i < q.n; i++)
+		free(q.res[i].e);
+	free(q.res);
+	return rc;
 }
 
 static int alter_decode(struct wire_reader *r, struct alter_req *q)

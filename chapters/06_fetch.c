@@ -79,7 +79,6 @@ static void fetch_op_free(void *ctx);
 static struct topic_partition *data_lookup(struct topic_manager *tm,
 					   struct wire_str topic,
 					   int32_t index, int16_t *error);
-static int16_t epoch_check(const struct topic_partition *tp, int32_t current);
 static int32_t epoch_of(const struct log *log, int64_t offset);
 
 /* ---- Fetch (api key 1, v4-12) ---- */
@@ -206,7 +205,8 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 	}
 	struct topic_partition *tp = data_lookup(op->tm, topic, p->index,
 						 &f->error);
-	if (!tp || (f->error = epoch_check(tp, p->current_leader_epoch)))
+	if (!tp || (f->error = topic_leader_check(op->tm, tp,
+						  p->current_leader_epoch)))
 		return;
 	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0);
 	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0),
@@ -352,7 +352,8 @@ static void list_offsets_answer(struct data_ctx *c, struct wire_writer *w,
 	if (p->repeated != REPEAT_NONE)
 		error = KAFKA_ERR_INVALID_REQUEST;
 	else if ((tp = data_lookup(c->tm, topic, p->index, &error)) &&
-		 !(error = epoch_check(tp, p->current_leader_epoch)))
+		 !(error = topic_leader_check(c->tm, tp,
+					      p->current_leader_epoch)))
 		list_offsets_find(tp, p->offset, &offset, &ts);
 	wire_write_i32(w, p->index);
 	wire_write_i16(w, error);
@@ -410,7 +411,8 @@ static void leader_epoch_answer(struct data_ctx *c, struct wire_writer *w,
 	int32_t epoch = -1;
 	int64_t end = -1;
 	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
-	if (tp && !(error = epoch_check(tp, p->current_leader_epoch)) &&
+	if (tp &&
+	    !(error = topic_leader_check(c->tm, tp, p->current_leader_epoch)) &&
 	    log_epoch_end_offset(tp->log, p->epoch, &epoch, &end) != KB_OK)
 		epoch = -1, end = -1;
 	wire_write_i16(w, error); /* error_code comes first here */
@@ -460,7 +462,9 @@ static void delete_records_answer(struct data_ctx *c, struct wire_writer *w,
 	int64_t low = -1;
 	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
 	int64_t want = tp && p->offset == -1 ? tp->high_watermark : p->offset;
-	if (tp && !tp->topic->cfg.cleanup_delete)
+	if (tp && (error = topic_leader_check(c->tm, tp, -1)))
+		tp = NULL; /* KAFKA: only the leader deletes records */
+	else if (tp && !tp->topic->cfg.cleanup_delete)
 		error = KAFKA_ERR_POLICY_VIOLATION;
 	else if (tp && (want < 0 || want > tp->high_watermark))
 		error = KAFKA_ERR_OFFSET_OUT_OF_RANGE;
@@ -511,16 +515,6 @@ static struct topic_partition *data_lookup(struct topic_manager *tm,
 		tp = topic_partition_find(tm, name, index);
 	*error = tp ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	return tp;
-}
-
-/* KAFKA: Partition.checkCurrentLeaderEpoch: -1 skips the check; a client
- * ahead of us knows a leader we do not, one behind is fenced. */
-static int16_t epoch_check(const struct topic_partition *tp, int32_t current)
-{
-	if (current == -1 || current == tp->leader_epoch)
-		return KAFKA_ERR_NONE;
-	return current > tp->leader_epoch ? KAFKA_ERR_UNKNOWN_LEADER_EPOCH
-					  : KAFKA_ERR_FENCED_LEADER_EPOCH;
 }
 
 /* The leader epoch an offset was written in: the last epoch that starts

@@ -449,8 +449,10 @@ int topic_create(struct topic_manager *tm, const struct topic_create_req *req,
 		rc = KB_ERR_EXISTS;
 	if (rc == KB_OK && (rc = topic_config_build(tm, &o, &cfg, &res)) != KB_OK)
 		KB_WARN("topics: cannot create %s: %s", name, res.message);
-	if (rc == KB_OK)
-		rc = topic_install(tm, &(struct topic_spec){name, n, &o}, out);
+	if (rc == KB_OK && topic_cluster_get(tm))
+		rc = topic_cluster_create(tm, req); /* the controller makes it */
+	else if (rc == KB_OK)
+		rc = topic_install(tm, &(struct topic_spec){name, n, &o, NULL}, out);
 	free(res.message);
 	topic_overrides_free(&o);
 	return rc;
@@ -471,7 +473,10 @@ int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
 	int rc = topic_new(tm, name, &t);
 	if (rc != KB_OK)
 		return rc;
-	topic_id_generate(&t->id);
+	if (spec->id)
+		t->id = *spec->id; /* chapter 07: the controller's id */
+	else
+		topic_id_generate(&t->id);
 	rc = topic_overrides_copy(&t->overrides, spec->overrides);
 	if (rc == KB_OK)
 		rc = topic_config_build(tm, &t->overrides, &t->cfg, &res);
@@ -824,6 +829,7 @@ void topic_check(const struct topic_manager *tm)
 		assert(topic_collision(tm, t->name, len) == NULL);
 		topic_config_check(tm, t);
 	}
+	topic_cluster_check(tm);
 #else
 	(void)tm;
 #endif

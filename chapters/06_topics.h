@@ -293,6 +293,14 @@ const struct topic_cluster *topic_cluster_get(const struct topic_manager *tm);
 void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
 				int32_t leader_epoch);
 
+/* An admin request's response body with error_code on every topic or
+ * resource it names, decoded again from a copy of req->body as it was
+ * (req is not consumed): what a forwarder answers when the controller
+ * cannot be reached. CreateTopics, DeleteTopics, CreatePartitions,
+ * AlterConfigs, IncrementalAlterConfigs; KB_ERR_NOTFOUND for another api. */
+int topic_error_body(const struct net_request *req, int16_t error_code,
+		     struct wire_writer *w);
+
 /* Tests: fn(ctx, step) runs before each durable step of a create/delete. */
 typedef void (*topic_step_fn)(void *ctx, const char *step);
 /* Install the step hook (NULL removes it). borrows: ctx. */
@@ -349,6 +357,7 @@ struct topic_spec {
 	const char *name;
 	int32_t npartitions;
 	const struct topic_overrides *overrides;
+	const struct wire_uuid *id; /* NULL: a new random id */
 };
 
 /* 06_topics.c, the registry: */
@@ -474,5 +483,41 @@ int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
 int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
 /* Delete t all or nothing (intent, unpublish, files); takes t on KB_OK. */
 int topic_delete(struct topic_manager *tm, struct topic *t);
+
+/* 06_cluster.c, one broker of a cluster (single node: this node alone): */
+/* Broker i as Metadata lists it; false past the last. */
+bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
+			  struct topic_broker_info *out);
+/* How many brokers topic_cluster_broker lists. */
+int32_t topic_cluster_broker_count(const struct topic_manager *tm);
+/* The active controller's id (-1: unknown). */
+int32_t topic_cluster_controller(const struct topic_manager *tm);
+/* tp's leader, epoch, replicas and ISR into out (self_storage holds the
+ * single node's id); LEADER_NOT_AVAILABLE when the metadata has none. */
+int16_t topic_cluster_replicas(const struct topic_manager *tm,
+			       const struct topic_partition *tp,
+			       struct topic_replicas *out,
+			       int32_t *self_storage);
+/* NOT_LEADER_OR_FOLLOWER unless this node leads tp, then the check of the
+ * client's current leader epoch (-1: none). */
+int16_t topic_leader_check(const struct topic_manager *tm,
+			   const struct topic_partition *tp, int32_t current);
+/* With a forward hook set: *rc is its answer, true; else false. */
+bool topic_forwarded(struct net_request *req, struct net_response *resp,
+		     int *rc);
+/* topic_create in a cluster: ask the controller; KB_ERR_AGAIN. */
+int topic_cluster_create(struct topic_manager *tm,
+			 const struct topic_create_req *req);
+/* Chapter 07: t's overrides become kv[0..n) (from the metadata log),
+ * validated, persisted and applied as AlterConfigs does. */
+int topic_overrides_replace(struct topic_manager *tm, struct topic *t,
+			    const struct topic_config_kv *kv, size_t n);
+/* Assert the cluster invariants of 06_cluster.c (no-op with NDEBUG). */
+void topic_cluster_check(const struct topic_manager *tm);
+/* 06_admin.c, 06_config_apis.c: topic_error_body for their api keys. */
+int topic_admin_error_body(const struct net_request *req, int16_t error_code,
+			   struct wire_writer *w);
+int topic_config_error_body(const struct net_request *req, int16_t error_code,
+			    struct wire_writer *w);
 
 #endif

@@ -160,8 +160,9 @@ int16_t grp_offset_commit(struct grp_coordinator *c, struct grp_group *g,
 	kb_buf_fini(&value);
 	struct grp_offset *o = rc == KB_OK ?
 		offset_slot(g, v->topic, v->partition) : NULL;
-	if (!o)
-		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	if (!o) /* KB_ERR_AGAIN: the controller is still creating the topic */
+		return rc == KB_ERR_AGAIN ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE
+					  : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	offset_set(o, v, wall_ms);
 	return KAFKA_ERR_NONE;
 }
