@@ -3092,6 +3092,416 @@ static void test_pf_list_offsets_repeated_partition_invalid_request(void **state
 	tb_close(&b);
 }
 
+/* ==== 06_cluster.c: one broker of a cluster, with a fake cluster ==== */
+
+enum { E_LEADER_NOT_AVAILABLE = 5, E_NOT_CONTROLLER = 41 };
+
+/* Brokers 1 (this one) and 2; controller 2; t-0 led by 2 in epoch 5 on
+ * [2, 1] with ISR [2]; every other partition unknown to the metadata. */
+struct fake_cluster {
+	int creates, forwards;
+	char created[TOPIC_NAME_MAX + 1];
+	int32_t created_np;
+	int16_t forwarded_key;
+};
+static const int32_t fake_replicas[] = {2, 1}, fake_isr[] = {2};
+
+static int fake_broker_at(void *ctx, int32_t i, struct topic_broker_info *out)
+{
+	static const struct topic_broker_info b[] = {
+		{1, "localhost", 9092, "az1"}, {2, "b2.example", 9093, NULL}};
+	if (i < 0 || i >= 2)
+		return KB_ERR_RANGE;
+	*out = b[i];
+	return KB_OK;
+}
+
+static int fake_replicas_of(void *ctx, const char *topic, int32_t p,
+			    struct topic_replicas *out)
+{
+	if (strcmp(topic, "t") != 0 || p != 0)
+		return KB_ERR_NOTFOUND;
+	*out = (struct topic_replicas){2, 5, fake_replicas, 2, fake_isr, 1};
+	return KB_OK;
+}
+
+static int32_t fake_controller(void *ctx) { return 2; }
+
+static int fake_create(void *ctx, const struct topic_create_req *req)
+{
+	struct fake_cluster *f = ctx;
+	f->creates++;
+	snprintf(f->created, sizeof f->created, "%s", req->name);
+	f->created_np = req->num_partitions;
+	return KB_OK;
+}
+
+/* The controller "cannot be reached": answer with NOT_CONTROLLER. */
+static int fake_forward(void *ctx, struct net_request *req,
+			struct net_response *resp)
+{
+	struct fake_cluster *f = ctx;
+	f->forwards++;
+	f->forwarded_key = req->header.api_key;
+	return topic_error_body(req, E_NOT_CONTROLLER, &resp->w);
+}
+
+static void fake_join(struct tb *b, struct fake_cluster *f, bool forward)
+{
+	struct topic_cluster c = {fake_broker_at, fake_replicas_of,
+				  fake_controller, fake_create,
+				  forward ? fake_forward : NULL, f};
+	topic_set_cluster(b->tm, &c);
+	assert_non_null(topic_cluster_get(b->tm));
+}
+
+/* Metadata v1 lists the fake brokers, the controller, and each
+ * partition as the metadata says (none: LEADER_NOT_AVAILABLE). */
+static void test_cluster_metadata_lists_brokers_and_replicas(void **state)
+{
+	struct tb b;
+	struct fake_cluster f = {0};
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "t", 2, NULL, NULL), E_NONE);
+	fake_join(&b, &f, false);
+	bb_i32(&q, 2);
+	bb_str(&q, "t");
+	bb_str(&q, "nowhere");
+	bb_i32(&w, 2); /* brokers */
+	bb_i32(&w, 1);
+	bb_str(&w, "localhost");
+	bb_i32(&w, 9092);
+	bb_str(&w, "az1");
+	bb_i32(&w, 2);
+	bb_str(&w, "b2.example");
+	bb_i32(&w, 9093);
+	bb_str(&w, NULL);
+	bb_i32(&w, 2); /* controller_id */
+	bb_i32(&w, 2); /* topics */
+	bb_i16(&w, E_NONE);
+	bb_str(&w, "t");
+	bb_i8(&w, 0);
+	bb_i32(&w, 2);
+	bb_i16(&w, E_NONE);
+	bb_i32(&w, 0);
+	bb_i32(&w, 2); /* leader */
+	bb_i32(&w, 2);
+	bb_i32(&w, 2);
+	bb_i32(&w, 1);
+	bb_i32(&w, 1);
+	bb_i32(&w, 2);
+	bb_i16(&w, E_LEADER_NOT_AVAILABLE);
+	bb_i32(&w, 1);
+	bb_i32(&w, -1);
+	bb_i32(&w, 0);
+	bb_i32(&w, 0);
+	/* not local: unknown, and auto-creation asks the controller */
+	bb_i16(&w, E_LEADER_NOT_AVAILABLE);
+	bb_str(&w, "nowhere");
+	bb_i8(&w, 0);
+	bb_i32(&w, 0);
+	roundtrip_expect(fd, 3, 1, false, &q, &w);
+	assert_int_equal(f.creates, 1);
+	assert_string_equal(f.created, "nowhere");
+	assert_null(topic_find(b.tm, "nowhere"));
+	close(fd);
+	tb_close(&b);
+}
+
+/* A partition this node does not lead: Produce, Fetch, ListOffsets and
+ * DeleteRecords answer NOT_LEADER_OR_FOLLOWER; the one it leads works. */
+static void test_cluster_partition_led_elsewhere_not_leader(void **state)
+{
+	struct tb b;
+	struct fake_cluster f = {0};
+	uint8_t batch[256], *recs;
+	size_t len;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "t", 2, NULL, NULL), E_NONE);
+	fake_join(&b, &f, false);
+	topic_partition_set_leader(topic_partition_find(b.tm, "t", 0), 2, 5);
+	size_t n = one_batch(batch, sizeof batch, "v", 1);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)n, NULL),
+			 E_NOT_LEADER);
+	assert_int_equal(produce(fd, "t", 1, 1, batch, (int32_t)n, NULL), E_NONE);
+	assert_int_equal(fetch4(fd, "t", 0, 0, 1, 1024, &recs, &len),
+			 E_NOT_LEADER);
+	free(recs);
+	assert_int_equal(log_end_offset(topic_partition_find(b.tm, "t", 0)->log),
+			 0);
+	/* DeleteRecords v0: t-0 to offset 0 */
+	struct bb q = {.n = 0}, w = {.n = 0};
+	bb_i32(&q, 1);
+	bb_str(&q, "t");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i64(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_str(&w, "t");
+	bb_i32(&w, 1);
+	bb_i32(&w, 0);
+	bb_i64(&w, -1);
+	bb_i16(&w, E_NOT_LEADER);
+	roundtrip_expect(fd, 21, 0, false, &q, &w);
+	close(fd);
+	tb_close(&b);
+}
+
+/* CreateTopics, DeleteTopics, CreatePartitions and both AlterConfigs go
+ * to the forward hook; nothing changes locally. */
+static void test_cluster_admin_requests_forwarded(void **state)
+{
+	struct tb b;
+	struct fake_cluster f = {0};
+	struct bb q = {.n = 0}, w = {.n = 0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "kept", 1, NULL, NULL), E_NONE);
+	fake_join(&b, &f, true);
+	assert_int_equal(create_topic(fd, "fw", 3, NULL, NULL), E_NOT_CONTROLLER);
+	assert_int_equal(f.forwards, 1);
+	assert_int_equal(f.forwarded_key, 19);
+	assert_null(topic_find(b.tm, "fw"));
+	bb_i32(&q, 1); /* DeleteTopics v1 */
+	bb_str(&q, "kept");
+	bb_i32(&q, 1000);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_str(&w, "kept");
+	bb_i16(&w, E_NOT_CONTROLLER);
+	roundtrip_expect(fd, 20, 1, false, &q, &w);
+	assert_int_equal(f.forwards, 2);
+	assert_non_null(topic_find(b.tm, "kept"));
+	close(fd);
+	tb_close(&b);
+}
+
+/* topic_create with a cluster: the controller is asked, nothing local. */
+static void test_cluster_topic_create_asks_controller(void **state)
+{
+	struct tb b;
+	struct fake_cluster f = {0};
+	struct topic *t = NULL;
+	tb_open(&b);
+	fake_join(&b, &f, true);
+	struct topic_create_req req = {"made.there", 4, NULL, 0};
+	assert_int_equal(topic_create(b.tm, &req, &t), KB_ERR_AGAIN);
+	assert_null(t);
+	assert_int_equal(f.creates, 1);
+	assert_string_equal(f.created, "made.there");
+	assert_int_equal(f.created_np, 4);
+	assert_null(topic_find(b.tm, "made.there"));
+	/* one node again: created here, as before */
+	topic_set_cluster(b.tm, NULL);
+	assert_null(topic_cluster_get(b.tm));
+	assert_int_equal(topic_create(b.tm, &req, &t), KB_OK);
+	assert_int_equal(t->partitions[0]->leader_id, b.cfg.node_id);
+	assert_int_equal(f.creates, 1);
+	tb_close(&b);
+}
+
+/* Chapter 07's installs: the controller's topic id, configs replaced. */
+static void test_cluster_install_with_id_and_replace_overrides(void **state)
+{
+	struct tb b;
+	struct topic *t = NULL;
+	struct topic_overrides none = {0};
+	struct wire_uuid id = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+				15, 16}};
+	uint8_t got[16];
+	char text[23];
+	tb_open(&b);
+	assert_int_equal(topic_install(b.tm, &(struct topic_spec){"ided", 1, &none,
+				       &id}, &t), KB_OK);
+	assert_memory_equal(t->id.b, id.b, 16);
+	read_topic_id(&b, "ided-0", got, text);
+	assert_memory_equal(got, id.b, 16);
+	const struct topic_config_kv kv[] = {{"retention.ms", "1234"}};
+	assert_int_equal(topic_overrides_replace(b.tm, t, kv, 1), KB_OK);
+	assert_int_equal(t->cfg.log.retention_ms, 1234);
+	assert_string_equal(topic_overrides_get(&t->overrides, "retention.ms"),
+			    "1234");
+	const struct topic_config_kv bad[] = {{"retention.ms", "x"}};
+	assert_int_not_equal(topic_overrides_replace(b.tm, t, bad, 1), KB_OK);
+	assert_int_equal(t->cfg.log.retention_ms, 1234);
+	assert_int_equal(topic_overrides_replace(b.tm, t, NULL, 0), KB_OK);
+	assert_null(topic_overrides_get(&t->overrides, "retention.ms"));
+	tb_close(&b);
+}
+
+/* topic_error_body for one request: the bytes out, the body unread. */
+static void error_body_expect(int key, int ver, bool flex, const struct bb *q,
+			      const struct bb *want)
+{
+	struct net_request req = {0};
+	struct kb_buf out;
+	struct wire_writer w;
+	req.header.api_key = (int16_t)key;
+	req.header.api_version = (int16_t)ver;
+	wire_reader_init(&req.body, q->p, q->n, flex);
+	kb_buf_init(&out);
+	wire_writer_init(&w, &out, flex);
+	assert_int_equal(topic_error_body(&req, E_NOT_CONTROLLER, &w), KB_OK);
+	assert_int_equal(req.body.pos, 0);
+	assert_int_equal(out.len, want->n);
+	assert_memory_equal(out.data, want->p, want->n);
+	kb_buf_fini(&out);
+}
+
+/* Every api's error answer, lowest and highest version served. */
+static void test_cluster_error_body_each_api_bytes(void **state)
+{
+	struct bb q = {.n = 0}, w = {.n = 0};
+	/* CreateTopics v7 (flexible) */
+	bb_uv(&q, 2);
+	bb_cstr(&q, "a");
+	bb_i32(&q, 3);
+	bb_i16(&q, -1);
+	bb_uv(&q, 1); /* assignments */
+	bb_uv(&q, 2); /* configs */
+	bb_cstr(&q, "retention.ms");
+	bb_cstr(&q, "1");
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "a");
+	for (int i = 0; i < 16; i++)
+		bb_i8(&w, 0); /* topic_id */
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_cstr(&w, NULL);
+	bb_i32(&w, -1);
+	bb_i16(&w, -1);
+	bb_uv(&w, 1);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	error_body_expect(19, 7, true, &q, &w);
+	/* CreateTopics v2 */
+	q.n = w.n = 0;
+	bb_i32(&q, 1);
+	bb_str(&q, "a");
+	bb_i32(&q, 3);
+	bb_i16(&q, -1);
+	bb_i32(&q, 0);
+	bb_i32(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_str(&w, "a");
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_str(&w, NULL);
+	error_body_expect(19, 2, false, &q, &w);
+	/* DeleteTopics v6 (flexible, by id) */
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_cstr(&q, NULL);
+	for (int i = 0; i < 16; i++)
+		bb_i8(&q, i + 1);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, NULL);
+	for (int i = 0; i < 16; i++)
+		bb_i8(&w, i + 1);
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	error_body_expect(20, 6, true, &q, &w);
+	/* CreatePartitions v0 and v3 (flexible) */
+	q.n = w.n = 0;
+	bb_i32(&q, 1);
+	bb_str(&q, "a");
+	bb_i32(&q, 4);
+	bb_i32(&q, -1); /* assignments: null */
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_str(&w, "a");
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_str(&w, NULL);
+	error_body_expect(37, 0, false, &q, &w);
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_cstr(&q, "a");
+	bb_i32(&q, 4);
+	bb_uv(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&q, 1000);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_cstr(&w, "a");
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	error_body_expect(37, 3, true, &q, &w);
+	/* AlterConfigs v0 and IncrementalAlterConfigs v1 (flexible) */
+	q.n = w.n = 0;
+	bb_i32(&q, 1);
+	bb_i8(&q, 2); /* TOPIC */
+	bb_str(&q, "a");
+	bb_i32(&q, 1);
+	bb_str(&q, "retention.ms");
+	bb_str(&q, "1");
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i32(&w, 1);
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_str(&w, NULL);
+	bb_i8(&w, 2);
+	bb_str(&w, "a");
+	error_body_expect(33, 0, false, &q, &w);
+	q.n = w.n = 0;
+	bb_uv(&q, 2);
+	bb_i8(&q, 2);
+	bb_cstr(&q, "a");
+	bb_uv(&q, 2);
+	bb_cstr(&q, "retention.ms");
+	bb_i8(&q, 0); /* SET */
+	bb_cstr(&q, "1");
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_uv(&w, 2);
+	bb_i16(&w, E_NOT_CONTROLLER);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 2);
+	bb_cstr(&w, "a");
+	bb_i8(&w, 0);
+	bb_i8(&w, 0);
+	error_body_expect(44, 1, true, &q, &w);
+	/* another api, and a broken body */
+	struct net_request req = {0};
+	struct kb_buf out;
+	struct wire_writer wr;
+	kb_buf_init(&out);
+	wire_writer_init(&wr, &out, false);
+	req.header.api_key = 3;
+	wire_reader_init(&req.body, q.p, q.n, false);
+	assert_int_equal(topic_error_body(&req, 41, &wr), KB_ERR_NOTFOUND);
+	req.header.api_key = 19;
+	wire_reader_init(&req.body, q.p, 3, false);
+	assert_int_not_equal(topic_error_body(&req, 41, &wr), KB_OK);
+	kb_buf_fini(&out);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -3158,6 +3568,13 @@ int main(void)
 		cmocka_unit_test(test_pf_fetch_with_replica_id_not_leader_or_follower),
 		cmocka_unit_test(test_pf_fetch_repeated_partition_answered_once),
 		cmocka_unit_test(test_pf_list_offsets_repeated_partition_invalid_request),
+		/* 06_cluster.c */
+		cmocka_unit_test(test_cluster_metadata_lists_brokers_and_replicas),
+		cmocka_unit_test(test_cluster_partition_led_elsewhere_not_leader),
+		cmocka_unit_test(test_cluster_admin_requests_forwarded),
+		cmocka_unit_test(test_cluster_topic_create_asks_controller),
+		cmocka_unit_test(test_cluster_install_with_id_and_replace_overrides),
+		cmocka_unit_test(test_cluster_error_body_each_api_bytes),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
