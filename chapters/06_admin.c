@@ -252,7 +252,8 @@ static void metadata_write_head(struct wire_writer *w, int16_t v,
 		wire_write_tags(w);
 	}
 	if (v >= 2)
-		wire_write_string(w, wire_str_c(topic_manager_config(tm)->cluster_id));
+		wire_write_string(w, wire_str_c(
+					     topic_manager_config(tm)->cluster_id));
 	if (v >= 1)
 		wire_write_i32(w, topic_cluster_controller(tm));
 }
@@ -646,7 +647,8 @@ int handle_create_partitions(struct net_request *req,
 	int rc;
 	if (topic_forwarded(req, resp, &rc))
 		return rc;
-	rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id, &q);
+	rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id,
+			       &q);
 	const struct partitions_topic *a = q.topics;
 	if (rc == KB_OK) {
 		wire_write_i32(w, 0); /* throttle_time_ms */
@@ -743,7 +745,8 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 	wire_write_i32(w, res.error ? -1 : topic_cluster_controller(tm));
 	wire_write_array_len(w, res.error ? 0 : topic_cluster_broker_count(tm));
 	struct topic_broker_info b;
-	for (int32_t i = 0; !res.error && topic_cluster_broker(tm, i, &b); i++) {
+	for (int32_t i = 0; !res.error && topic_cluster_broker(tm, i, &b);
+	     i++) {
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);

@@ -84,3 +84,23 @@ int topic_manager_open(const struct topic_broker_config *cfg,
 	*out = tm;
 	return KB_OK;
 }
+
+/* ---- The forwarder's error answer (chapter 07 calls it) ---- */
+
+/* KAFKA: ForwardingManager answers an unreachable controller with the
+ * request's getErrorResponse, from the file that handles that api. */
+int topic_error_body(const struct net_request *req, int16_t error_code,
+		     struct wire_writer *w)
+{
+	switch (req->header.api_key) {
+	case WIRE_API_CREATE_TOPICS:
+	case WIRE_API_DELETE_TOPICS:
+	case WIRE_API_CREATE_PARTITIONS:
+		return topic_admin_error_body(req, error_code, w);
+	case WIRE_API_ALTER_CONFIGS:
+	case WIRE_API_INCREMENTAL_ALTER_CONFIGS:
+		return topic_config_error_body(req, error_code, w);
+	default:
+		return KB_ERR_NOTFOUND;
+	}
+}

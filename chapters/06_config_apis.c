@@ -350,8 +350,8 @@ int topic_config_error_body(const struct net_request *req, int16_t error_code,
 	    key != WIRE_API_INCREMENTAL_ALTER_CONFIGS)
 		return KB_ERR_NOTFOUND;
 	struct wire_reader r = req->body;
-	struct alter_req q = {.incremental =
-				      key == WIRE_API_INCREMENTAL_ALTER_CONFIGS};
+	struct alter_req q = {0};
+	q.incremental = key == WIRE_API_INCREMENTAL_ALTER_CONFIGS;
 	int rc = alter_decode(&r, &q);
 	if (rc == KB_OK) {
 		wire_write_i32(w, 0); /* throttle_time_ms */

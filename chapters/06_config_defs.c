@@ -448,6 +448,24 @@ int topic_reconfigure(struct topic_manager *tm, struct topic *t,
 	return KB_OK;
 }
 
+/* KAFKA: ConfigurationControlManager's ConfigRecords, as a broker's
+ * MetadataPublisher applies them: the whole set replaces the old one. */
+int topic_overrides_replace(struct topic_manager *tm, struct topic *t,
+			    const struct topic_config_kv *kv, size_t n)
+{
+	struct topic_overrides o = {0};
+	int rc = KB_OK;
+	for (size_t i = 0; rc == KB_OK && i < n; i++)
+		rc = kv[i].name && kv[i].value
+			     ? topic_overrides_set(&o, kv[i].name, kv[i].value)
+			     : KB_ERR_INVAL;
+	if (rc != KB_OK) {
+		topic_overrides_free(&o);
+		return rc;
+	}
+	return topic_reconfigure(tm, t, &o); /* takes o */
+}
+
 /* <log_dir>/__samsa_topic_configs/<topic id>.properties, one "key=value"
  * line per override, replaced atomically (kb_write_file_atomic). Named by
  * id, not by name: a 249-byte name plus ".properties.tmp" would not fit

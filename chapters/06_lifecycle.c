@@ -450,9 +450,10 @@ int topic_create(struct topic_manager *tm, const struct topic_create_req *req,
 	if (rc == KB_OK && (rc = topic_config_build(tm, &o, &cfg, &res)) != KB_OK)
 		KB_WARN("topics: cannot create %s: %s", name, res.message);
 	if (rc == KB_OK && topic_cluster_get(tm))
-		rc = topic_cluster_create(tm, req); /* the controller makes it */
+		rc = topic_cluster_create(tm, req); /* the controller will */
 	else if (rc == KB_OK)
-		rc = topic_install(tm, &(struct topic_spec){name, n, &o, NULL}, out);
+		rc = topic_install(tm, &(struct topic_spec){name, n, &o, NULL},
+				   out);
 	free(res.message);
 	topic_overrides_free(&o);
 	return rc;

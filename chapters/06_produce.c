@@ -193,7 +193,7 @@ static void produce_partition(struct data_ctx *c, struct wire_str topic,
 	else if (!(tp = topic_partition_find(c->tm, name, p->index)))
 		res->error = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	else if ((res->error = topic_leader_check(c->tm, tp, -1)))
-		return; /* KAFKA: NOT_LEADER_OR_FOLLOWER, the client refreshes */
+		return; /* KAFKA: NOT_LEADER_OR_FOLLOWER: refresh metadata */
 	else if ((res->error = produce_check_shape(c->q->version, p->records)) !=
 		 KAFKA_ERR_NONE)
 		return; /* KAFKA: checked in KafkaApis, before ReplicaManager */

@@ -19,6 +19,9 @@
  *     topic is deleted: look it up again in every request.
  *   - Later chapters plug in through topic_subscribe (any number) and
  *     topic_set_produce_check; only the owner of the high watermark moves it.
+ *   - Chapter 07 makes the broker one of a cluster with topic_set_cluster;
+ *     the handlers ask topic_cluster_broker, topic_cluster_replicas,
+ *     topic_leader_check and topic_forwarded, never the hooks themselves.
  *
  * Invariants:
  *   1. Every published topic has npartitions >= 1 partitions numbered
@@ -28,11 +31,15 @@
  *   3. high_watermark <= log end offset, and it never moves back. One
  *      owner moves it: chapter 06 (= log end offset after each append)
  *      until a later chapter calls topic_take_high_watermark.
+ *   4. With no cluster set (topic_set_cluster), this node is the only
+ *      broker, the controller, and the leader of every partition.
  *   topic_partition_check asserts 1 and 3 after every append; topic_check
- *   (06_lifecycle.c) all of chapter 06's invariants after every change.
+ *   (06_lifecycle.c) all of chapter 06's invariants after every change,
+ *   topic_cluster_check 4.
  *
  * Simplifications:
- *   - One broker: leader, only replica and controller of every partition.
+ *   - Alone (no cluster set): leader, only replica and controller of every
+ *     partition.
  *   - Topics live in an array searched linearly: tens, not millions.
  *   Single-threaded: everything belongs to the reactor thread.
  *
@@ -519,6 +526,145 @@ void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
 {
 	tp->leader_id = leader_id;
 	tp->leader_epoch = leader_epoch;
+}
+
+/* ---- One broker of a cluster (docs/06_topics.md, "In a cluster") ----
+ *
+ * Every handler asks these helpers, so the cluster-specific code lives
+ * here, beside the hooks: with no cluster set each answers as the single
+ * node always did (INVARIANT 4). KAFKA: MetadataCache, ForwardingManager,
+ * ReplicaManager.getPartitionOrError, AutoTopicCreationManager. */
+
+/* SIMPLIFICATION: most brokers a Metadata answer lists. */
+#define CLUSTER_MAX_BROKERS 4096
+
+/* This node as the one broker of a single-node answer. */
+static void self_info(const struct topic_manager *tm,
+		      struct topic_broker_info *out)
+{
+	const struct topic_broker_config *c = topic_manager_config(tm);
+	out->id = c->node_id;
+	out->host = c->advertised_host;
+	out->port = c->advertised_port;
+	out->rack = c->rack[0] ? c->rack : NULL;
+}
+
+bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
+			  struct topic_broker_info *out)
+{
+	const struct topic_cluster *cl = topic_cluster_get(tm);
+	if (!cl || !cl->broker_at) {
+		if (i == 0)
+			self_info(tm, out);
+		return i == 0;
+	}
+	return i >= 0 && i < CLUSTER_MAX_BROKERS &&
+	       cl->broker_at(cl->ctx, i, out) == KB_OK;
+}
+
+int32_t topic_cluster_broker_count(const struct topic_manager *tm)
+{
+	struct topic_broker_info b;
+	int32_t n = 0;
+	while (topic_cluster_broker(tm, n, &b))
+		n++;
+	return n;
+}
+
+int32_t topic_cluster_controller(const struct topic_manager *tm)
+{
+	const struct topic_cluster *cl = topic_cluster_get(tm);
+	if (!cl)
+		return topic_manager_config(tm)->node_id;
+	return cl->controller_id ? cl->controller_id(cl->ctx) : -1;
+}
+
+/* KAFKA: MetadataCache.partitionMetadata: a partition the metadata has
+ * no leader for is LEADER_NOT_AVAILABLE. The single node: itself. */
+int16_t topic_cluster_replicas(const struct topic_manager *tm,
+			       const struct topic_partition *tp,
+			       struct topic_replicas *out,
+			       int32_t *self_storage)
+{
+	const struct topic_cluster *cl = topic_cluster_get(tm);
+	if (!cl) {
+		*self_storage = topic_manager_config(tm)->node_id;
+		*out = (struct topic_replicas){tp->leader_id,
+					       tp->leader_epoch, self_storage,
+					       1, self_storage, 1};
+		return KAFKA_ERR_NONE;
+	}
+	memset(out, 0, sizeof *out);
+	if (!cl->replicas ||
+	    cl->replicas(cl->ctx, tp->topic->name, tp->index, out) != KB_OK ||
+	    out->leader_id < 0) {
+		*out = (struct topic_replicas){-1, -1, NULL, 0, NULL, 0};
+		return KAFKA_ERR_LEADER_NOT_AVAILABLE;
+	}
+	if (out->n_replicas < 0 || (out->n_replicas > 0 && !out->replicas))
+		out->n_replicas = 0;
+	if (out->n_isr < 0 || (out->n_isr > 0 && !out->isr))
+		out->n_isr = 0;
+	return KAFKA_ERR_NONE;
+}
+
+/* KAFKA: ReplicaManager.getPartitionOrError, then
+ * Partition.checkCurrentLeaderEpoch: -1 skips the epoch check; a client
+ * ahead of us knows a leader we do not, one behind is fenced. */
+int16_t topic_leader_check(const struct topic_manager *tm,
+			   const struct topic_partition *tp, int32_t current)
+{
+	if (tp->leader_id != topic_manager_config(tm)->node_id)
+		return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+	if (current == -1 || current == tp->leader_epoch)
+		return KAFKA_ERR_NONE;
+	return current > tp->leader_epoch ? KAFKA_ERR_UNKNOWN_LEADER_EPOCH
+					  : KAFKA_ERR_FENCED_LEADER_EPOCH;
+}
+
+/* KAFKA: ForwardingManager: the handler's answer is the forwarder's. */
+bool topic_forwarded(struct net_request *req, struct net_response *resp,
+		     int *rc)
+{
+	const struct topic_cluster *cl = topic_cluster_get(req->ctx);
+	if (!cl || !cl->forward)
+		return false;
+	*rc = cl->forward(cl->ctx, req, resp);
+	return true;
+}
+
+/* KAFKA: AutoTopicCreationManager: the controller creates it; until the
+ * metadata log says so the caller retries (KB_ERR_AGAIN). */
+int topic_cluster_create(struct topic_manager *tm,
+			 const struct topic_create_req *req)
+{
+	const struct topic_cluster *cl = topic_cluster_get(tm);
+	assert(cl);
+	if (cl->create && cl->create(cl->ctx, req) != KB_OK)
+		KB_WARN("topics: could not ask the controller for %s",
+			req->name);
+	return KB_ERR_AGAIN;
+}
+
+void topic_cluster_check(const struct topic_manager *tm)
+{
+#ifndef NDEBUG
+	if (topic_cluster_get(tm))
+		return; /* the metadata log decides, chapter 07 checks it */
+	int32_t node = topic_manager_config(tm)->node_id;
+	struct topic_broker_info b;
+	/* INVARIANT 4 */
+	assert(topic_cluster_broker(tm, 0, &b) && b.id == node);
+	assert(!topic_cluster_broker(tm, 1, &b));
+	assert(topic_cluster_controller(tm) == node);
+	for (size_t i = 0; i < topic_count(tm); i++) {
+		const struct topic *t = topic_at(tm, i);
+		for (int32_t p = 0; p < t->npartitions; p++)
+			assert(t->partitions[p]->leader_id == node);
+	}
+#else
+	(void)tm;
+#endif
 }
 
 void topic_set_produce_check(struct topic_manager *tm,

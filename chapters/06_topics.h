@@ -293,10 +293,10 @@ const struct topic_cluster *topic_cluster_get(const struct topic_manager *tm);
 void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
 				int32_t leader_epoch);
 
-/* An admin request's response body with error_code on every topic or
- * resource it names, decoded again from a copy of req->body as it was
- * (req is not consumed): what a forwarder answers when the controller
- * cannot be reached. CreateTopics, DeleteTopics, CreatePartitions,
+/* (06_apis.c) An admin request's response body with error_code on every
+ * topic or resource it names, decoded again from a copy of req->body as
+ * it was (req is not consumed): what a forwarder answers when the
+ * controller cannot be reached. CreateTopics, DeleteTopics, CreatePartitions,
  * AlterConfigs, IncrementalAlterConfigs; KB_ERR_NOTFOUND for another api. */
 int topic_error_body(const struct net_request *req, int16_t error_code,
 		     struct wire_writer *w);
@@ -483,8 +483,12 @@ int topic_install(struct topic_manager *tm, const struct topic_spec *spec,
 int topic_add_partitions(struct topic_manager *tm, struct topic *t, int32_t n);
 /* Delete t all or nothing (intent, unpublish, files); takes t on KB_OK. */
 int topic_delete(struct topic_manager *tm, struct topic *t);
+/* Chapter 07 (06_config_defs.c): t's overrides become kv[0..n) from the
+ * metadata log, validated, persisted and applied as AlterConfigs does. */
+int topic_overrides_replace(struct topic_manager *tm, struct topic *t,
+			    const struct topic_config_kv *kv, size_t n);
 
-/* 06_cluster.c, one broker of a cluster (single node: this node alone): */
+/* 06_topics.c, one broker of a cluster (single node: this node alone): */
 /* Broker i as Metadata lists it; false past the last. */
 bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
 			  struct topic_broker_info *out);
@@ -508,11 +512,7 @@ bool topic_forwarded(struct net_request *req, struct net_response *resp,
 /* topic_create in a cluster: ask the controller; KB_ERR_AGAIN. */
 int topic_cluster_create(struct topic_manager *tm,
 			 const struct topic_create_req *req);
-/* Chapter 07: t's overrides become kv[0..n) (from the metadata log),
- * validated, persisted and applied as AlterConfigs does. */
-int topic_overrides_replace(struct topic_manager *tm, struct topic *t,
-			    const struct topic_config_kv *kv, size_t n);
-/* Assert the cluster invariants of 06_cluster.c (no-op with NDEBUG). */
+/* Assert INVARIANT 4 of 06_topics.c (no-op with NDEBUG). */
 void topic_cluster_check(const struct topic_manager *tm);
 /* 06_admin.c, 06_config_apis.c: topic_error_body for their api keys. */
 int topic_admin_error_body(const struct net_request *req, int16_t error_code,
