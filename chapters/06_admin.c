@@ -21,6 +21,10 @@
  *     allocated only after wire_read_array_len checked their counts), then
  *     acts on and answers each item in order.
  *   - Errors are per item: one bad topic never fails the others.
+ *   - In a cluster (chapter 07's hooks, 06_topics.c) Metadata and
+ *     DescribeCluster list its brokers, controller and replicas, and the
+ *     three topic-changing APIs go to the controller (topic_forwarded);
+ *     topic_admin_error_body answers them when it cannot be reached.
  *
  * Invariants:
  *   1. Every field is written exactly in the versions its JSON spec lists;
@@ -31,8 +35,9 @@
  *
  * Simplifications:
  *   - Replication factor 1 only; an assignment must name this node alone.
- *   - A topic being created is ready at once: Kafka would answer
- *     LEADER_NOT_AVAILABLE until its controller's records reached brokers.
+ *   - Alone, a topic being created is ready at once: Kafka would answer
+ *     LEADER_NOT_AVAILABLE until its controller's records reached brokers
+ *     (in a cluster, auto-creation does answer so).
  *
  * See also: docs/06_admin.md, diagrams/06_admin.dot, tests/06_topics_test.c;
  *   read before: 06_topics.c, 06_config_defs.c, 06_lifecycle.c.
@@ -170,7 +175,7 @@ static int metadata_decode(struct wire_reader *r, int16_t v,
 	return wire_reader_status(r);
 }
 
-/* One partition: where it lives (06_cluster.c; a single node leads it
+/* One partition: where it lives (06_topics.c; a single node leads it
  * and is its only replica). */
 static void metadata_write_partition(const struct metadata_out *o,
 				     const struct topic_partition *tp)
@@ -235,7 +240,7 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 }
 
 /* Everything before the topics: the brokers and the controller
- * (06_cluster.c; a single node is both). */
+ * (06_topics.c; a single node is both). */
 static void metadata_write_head(struct wire_writer *w, int16_t v,
 				const struct topic_manager *tm)
 {
@@ -759,7 +764,7 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 	return wire_writer_status(w);
 }
 
-/* ---- The forwarder's error answer (topic_error_body, 06_cluster.c) ---- */
+/* ---- The forwarder's error answer (topic_error_body, 06_apis.c) ---- */
 
 /* CreateTopics: every topic as create_write answers a failed one. */
 static int admin_error_create(struct wire_reader *r, int16_t v, int16_t error,

@@ -18,6 +18,8 @@
  *     each occurrence INVALID_REQUEST.
  *   - A fetch never allocates from a size the client sent, and a replica
  *     id >= 0 gets NOT_LEADER_OR_FOLLOWER (followers are chapter 08's).
+ *   - A partition another broker leads (chapter 07 sets leader_id) is
+ *     NOT_LEADER_OR_FOLLOWER for every API here (topic_leader_check).
  *
  * Invariants:
  *   3. A consumer never sees an offset at or above the high watermark.

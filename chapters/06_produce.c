@@ -18,6 +18,7 @@
  *     topic_data_write answers them in request order (06_data_internal.h).
  *   - Produce answers a repeated partition once (topic_data_drop_repeats).
  *   - A batch reaches a log only through topic_append_batch.
+ *   - A partition another broker leads is NOT_LEADER_OR_FOLLOWER.
  *
  * Invariants:
  *   1. A batch is appended only after it passed every check: one batch of
@@ -192,14 +193,14 @@ static void produce_partition(struct data_ctx *c, struct wire_str topic,
 		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	else if (!(tp = topic_partition_find(c->tm, name, p->index)))
 		res->error = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-	else if ((res->error = topic_leader_check(c->tm, tp, -1)))
-		return; /* KAFKA: NOT_LEADER_OR_FOLLOWER: refresh metadata */
 	else if ((res->error = produce_check_shape(c->q->version, p->records)) !=
 		 KAFKA_ERR_NONE)
 		return; /* KAFKA: checked in KafkaApis, before ReplicaManager */
 	else if (tp->topic->internal) /* KAFKA: "Cannot append to internal
 					 topic": only the broker writes it */
 		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+	else if ((res->error = topic_leader_check(c->tm, tp, -1)))
+		return; /* KAFKA: getPartitionOrException: NOT_LEADER_OR_FOLLOWER */
 	else if (acks == ACKS_ALL &&
 		 tp->topic->cfg.min_insync_replicas > SINGLE_NODE_ISR)
 		res->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS;

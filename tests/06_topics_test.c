@@ -3092,7 +3092,7 @@ static void test_pf_list_offsets_repeated_partition_invalid_request(void **state
 	tb_close(&b);
 }
 
-/* ==== 06_cluster.c: one broker of a cluster, with a fake cluster ==== */
+/* ==== 06_topics.c "In a cluster": one broker of a cluster, faked ==== */
 
 enum { E_LEADER_NOT_AVAILABLE = 5, E_NOT_CONTROLLER = 41 };
 
@@ -3568,7 +3568,7 @@ int main(void)
 		cmocka_unit_test(test_pf_fetch_with_replica_id_not_leader_or_follower),
 		cmocka_unit_test(test_pf_fetch_repeated_partition_answered_once),
 		cmocka_unit_test(test_pf_list_offsets_repeated_partition_invalid_request),
-		/* 06_cluster.c */
+		/* In a cluster */
 		cmocka_unit_test(test_cluster_metadata_lists_brokers_and_replicas),
 		cmocka_unit_test(test_cluster_partition_led_elsewhere_not_leader),
 		cmocka_unit_test(test_cluster_admin_requests_forwarded),
