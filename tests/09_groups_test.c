@@ -549,6 +549,39 @@ static void test_grp_offsets_survive_reopen(void **state)
 	tu_rmrf(dir);
 }
 
+/* In a cluster the controller creates __consumer_offsets (chapter 06's
+ * topic_create returns KB_ERR_AGAIN): a commit meanwhile is retriable
+ * COORDINATOR_NOT_AVAILABLE and records nothing. */
+static int asked_creates;
+static int ask_create(void *ctx, const struct topic_create_req *req)
+{
+	asked_creates += strcmp(req->name, TOPIC_CONSUMER_OFFSETS) == 0;
+	return KB_OK;
+}
+
+static void test_grp_offsets_topic_pending_in_a_cluster(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct topic_cluster cl = {.create = ask_create};
+	topic_set_cluster(tm, &cl);
+	asked_creates = 0;
+	assert_int_equal(grp_offsets_topic(c), KB_ERR_AGAIN);
+	struct grp_group *g = grp_get_or_create(c, "g");
+	struct grp_commit o = {"t", 0, 5, 0, NULL};
+	assert_int_equal(grp_offset_commit(c, g, &o),
+			 KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+	assert_null(grp_offset_find(g, "t", 0));
+	assert_null(topic_find(tm, TOPIC_CONSUMER_OFFSETS));
+	assert_int_equal(asked_creates, 2);
+	grp_close(c);
+	topic_set_cluster(tm, NULL);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
 static void test_grp_group_record_restores_generation(void **state)
 {
 	(void)state;
@@ -622,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_grp_delete_only_empty),
 		cmocka_unit_test(test_grp_partition_for_matches_java),
 		cmocka_unit_test(test_grp_offsets_survive_reopen),
+		cmocka_unit_test(test_grp_offsets_topic_pending_in_a_cluster),
 		cmocka_unit_test(test_grp_group_record_restores_generation),
 		cmocka_unit_test(test_grp_retention_expires_empty_groups),
 	};
