@@ -3206,6 +3206,31 @@ static void test_cluster_metadata_lists_brokers_and_replicas(void **state)
 	assert_int_equal(f.creates, 1);
 	assert_string_equal(f.created, "nowhere");
 	assert_null(topic_find(b.tm, "nowhere"));
+	/* DescribeCluster v1: the same brokers and controller */
+	q.n = w.n = 0;
+	bb_i8(&q, 0);
+	bb_i8(&q, 1); /* endpoint_type: brokers */
+	bb_i8(&q, 0);
+	bb_i32(&w, 0);
+	bb_i16(&w, E_NONE);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 1);
+	bb_cstr(&w, "c1");
+	bb_i32(&w, 2);
+	bb_uv(&w, 3);
+	bb_i32(&w, 1);
+	bb_cstr(&w, "localhost");
+	bb_i32(&w, 9092);
+	bb_cstr(&w, "az1");
+	bb_i8(&w, 0);
+	bb_i32(&w, 2);
+	bb_cstr(&w, "b2.example");
+	bb_i32(&w, 9093);
+	bb_cstr(&w, NULL);
+	bb_i8(&w, 0);
+	bb_i32(&w, INT32_MIN);
+	bb_i8(&w, 0);
+	roundtrip_expect(fd, 60, 1, true, &q, &w);
 	close(fd);
 	tb_close(&b);
 }
@@ -3248,6 +3273,25 @@ static void test_cluster_partition_led_elsewhere_not_leader(void **state)
 	bb_i64(&w, -1);
 	bb_i16(&w, E_NOT_LEADER);
 	roundtrip_expect(fd, 21, 0, false, &q, &w);
+	/* ListOffsets v1: t-0 latest */
+	q.n = w.n = 0;
+	bb_i32(&q, -1);
+	bb_i32(&q, 1);
+	bb_str(&q, "t");
+	bb_i32(&q, 1);
+	bb_i32(&q, 0);
+	bb_i64(&q, -1);
+	bb_i32(&w, 1);
+	bb_str(&w, "t");
+	bb_i32(&w, 1);
+	bb_i32(&w, 0);
+	bb_i16(&w, E_NOT_LEADER);
+	bb_i64(&w, -1);
+	bb_i64(&w, -1);
+	roundtrip_expect(fd, 2, 1, false, &q, &w);
+	/* led here again, in epoch 5: Produce appends */
+	topic_partition_set_leader(topic_partition_find(b.tm, "t", 0), 1, 5);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)n, NULL), E_NONE);
 	close(fd);
 	tb_close(&b);
 }
