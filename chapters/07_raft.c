@@ -38,7 +38,9 @@
  *   Unattached/Follower/Candidate/Resigned -> Prospective on a timer
  *   (raft_become_prospective) -> Candidate on pre-votes
  *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
- *   Resigned (raft_resign, raft_check_quorum). A newer epoch makes anyone
+ *   Resigned (raft_resign, raft_check_quorum). With cfg.pre_vote false
+ *   (the default: Vote v0-v1 on the wire has no PreVote) a timer skips
+ *   Prospective and makes a Candidate at once. A newer epoch makes anyone
  *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
@@ -436,8 +438,10 @@ void raft_tick(struct raft *r, int64_t now_ms)
 		raft_check_quorum(r);
 	else if (r->observer)
 		raft_observer_discover(r);
-	else
+	else if (r->cfg.pre_vote)
 		raft_become_prospective(r);
+	else
+		raft_become_candidate(r); /* KAFKA: before KIP-996 */
 }
 
 /* ---- Messages ---- */

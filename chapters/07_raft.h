@@ -39,6 +39,9 @@ struct raft_config {
 	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
 	int32_t fetch_max_bytes;         /* PartitionMaxBytes of our Fetch */
 	uint64_t seed;                   /* seeds the randomised timeouts */
+	/* KIP-996 pre-vote before an election. Default false: the Vote
+	 * codec stops at v1, which has no PreVote field. */
+	bool pre_vote;
 };
 
 /* The quorum-state file's contents (KAFKA: ElectionState, quorum-state). */

@@ -236,6 +236,7 @@ static struct raft_config ut_config(int32_t id, int n_voters)
 	for (int i = 0; i < n_voters; i++)
 		c.voters[i] = i + 1;
 	c.seed = 7;
+	c.pre_vote = true; /* the tests below pre-vote unless they say not */
 	return c;
 }
 
@@ -462,6 +463,37 @@ static void test_raft_candidate_timeout_returns_to_prospective(void **state)
 	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
 	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
 	assert_int_equal(raft_quorum(u.r).voted_id, 1); /* still its vote */
+	ut_close(&u);
+}
+
+/* pre_vote false (the default): KRaft before KIP-996. The timer makes an
+ * Unattached node a Candidate at once: epoch bumped and our vote persisted
+ * before the real Vote requests leave; no Prospective state. */
+static void test_raft_no_pre_vote_timeout_becomes_candidate(void **state)
+{
+	struct ut u = {0};
+	struct raft_config c;
+	raft_config_defaults(&c);
+	assert_false(c.pre_vote);
+	c = ut_config(1, 3);
+	c.pre_vote = false;
+	struct raft_durable d = {&ml_ops, &u.log, NULL};
+	assert_int_equal(raft_new(&c, &d, u.now, &u.r), KB_OK);
+	ut_drain(&u);
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_CANDIDATE);
+	assert_int_equal(u.out[0].kind, RAFT_OUT_PERSIST);
+	assert_int_equal(u.out[0].persist.leader_epoch, 1);
+	assert_int_equal(u.out[0].persist.voted_id, 1);
+	const struct raft_msg *v = ut_sent(&u, RAFT_VOTE_REQUEST, 2);
+	assert_non_null(v);
+	assert_false(v->u.vote_req.pre_vote);
+	assert_int_equal(v->u.vote_req.candidate_epoch, 1);
+	/* A Candidate that times out tries again in a newer epoch. */
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_CANDIDATE);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 2);
+	assert_int_equal(raft_quorum(u.r).voted_id, 1);
 	ut_close(&u);
 }
 
@@ -1146,6 +1178,7 @@ struct sim {
 	uint64_t seed, rng;
 	int n;      /* nodes: voters 1..voters, then maybe an observer */
 	int voters;
+	bool pre_vote; /* raft_config.pre_vote of every node */
 	bool trace;
 	int64_t now;
 	struct sim_node node[SIM_MAX_NODES];
@@ -1348,6 +1381,7 @@ static struct raft_config sim_config(struct sim *s, int i)
 	for (int v = 0; v < s->voters; v++)
 		c.voters[v] = v + 1;
 	c.request_timeout_ms = 300;
+	c.pre_vote = s->pre_vote;
 	/* Kafka's timeouts, or short ones next to the network's delays: more
 	 * split elections, more candidates racing in one epoch. */
 	c.election_timeout_ms = s->election_timeout_ms;
@@ -1662,6 +1696,7 @@ static void sim_run(uint64_t seed, bool trace)
 	s.rng = seed * 0x2545f4914f6cdd1dULL + 1;
 	s.trace = trace;
 	s.voters = seed % 2 ? 5 : 3;
+	s.pre_vote = (seed / 2) % 2; /* both settings with 3 and 5 voters */
 	s.n = s.voters + (seed % 3 == 0); /* every third seed: an observer */
 	s.faults = true;
 	s.loss_pct = (int)sim_below(&s, 21);
@@ -1677,10 +1712,10 @@ static void sim_run(uint64_t seed, bool trace)
 	g_seed_running = seed;
 	sim_trace(&s, "seed %" PRIu64 ": %d voters, %d observers, loss %d%%, duplicates %d%%, "
 		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
-		  "per step, election timeout %" PRId64 " ms", seed, s.voters,
-		  s.n - s.voters,
+		  "per step, election timeout %" PRId64 " ms, pre-vote %s", seed,
+		  s.voters, s.n - s.voters,
 		  s.loss_pct, s.dup_pct, s.max_delay, s.crash_pm, s.partition_pm,
-		  s.election_timeout_ms);
+		  s.election_timeout_ms, s.pre_vote ? "on" : "off");
 	for (int i = 0; i < s.n; i++)
 		sim_start(&s, i);
 	int64_t marker = -1;
@@ -1734,8 +1769,8 @@ static void test_raft_simulation(void **state)
 	uint64_t n = env_u64("RAFT_SIM_SEEDS", SIM_SEEDS);
 	for (uint64_t seed = 1; seed <= n; seed++)
 		sim_run(seed, trace);
-	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters, an observer "
-	       "in every third) passed: %"
+	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters, pre-vote on "
+	       "and off, an observer in every third) passed: %"
 	       PRIu64 " leaders elected, %" PRIu64 " crashes, %" PRIu64
 	       " partitions, %" PRIu64 " DivergingEpoch answers, %" PRIu64
 	       " entries committed\n", n, g_stats.elections, g_stats.crashes,
@@ -5455,6 +5490,7 @@ int main(void)
 		cmocka_unit_test(test_raft_election_timeout_starts_pre_vote),
 		cmocka_unit_test(test_raft_pre_vote_majority_becomes_candidate),
 		cmocka_unit_test(test_raft_candidate_timeout_returns_to_prospective),
+		cmocka_unit_test(test_raft_no_pre_vote_timeout_becomes_candidate),
 		cmocka_unit_test(test_raft_vote_persisted_before_sent),
 		cmocka_unit_test(test_raft_vote_granted_once_per_epoch),
 		cmocka_unit_test(test_raft_vote_rejects_stale_log),
