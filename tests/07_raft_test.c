@@ -330,6 +330,8 @@ static struct raft_msg ut_answer(const struct raft_msg *req,
 {
 	struct raft_msg m = ut_msg(type, req->to, req->from, leader_id, epoch);
 	m.correlation_id = req->correlation_id;
+	if (type == RAFT_FETCH_RESPONSE) /* the wire's defaults: none */
+		m.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){-1, -1};
 	return m;
 }
 
