@@ -1100,6 +1100,21 @@ int raft_snapshot_failed(struct raft *r, struct raft_offset_epoch id)
 	return KB_OK;
 }
 
+/* Whether a batch of our log ends at offset (its last offset is offset
+ * - 1): a follower fetches on from a snapshot's end, and a Fetch answer
+ * starts at a batch's base. */
+static bool raft_batch_ends_at(const struct raft *r, int64_t offset)
+{
+	struct kb_buf b;
+	struct seg_batch h;
+	kb_buf_init(&b);
+	bool ends = r->ops->read(r->log, offset - 1, 1, &b) == KB_OK &&
+		    seg_batch_decode(b.data, b.len, &h) == KB_OK &&
+		    seg_batch_last_offset(&h) == offset - 1;
+	kb_buf_fini(&b);
+	return ends;
+}
+
 /* Whether the entry at id.offset - 1 is on our log in epoch id.epoch:
  * epoch id.epoch ends at or after it and the epochs before it end at or
  * before it. The latest snapshot's own id counts too. */
@@ -1114,7 +1129,7 @@ static bool raft_snapshot_id_on_log(const struct raft *r, struct raft_offset_epo
 	struct raft_offset_epoch upto = raft_end_offset_for_epoch(r, id.epoch);
 	struct raft_offset_epoch before = raft_end_offset_for_epoch(r, id.epoch - 1);
 	return upto.epoch == id.epoch && upto.offset >= id.offset &&
-	       before.offset < id.offset;
+	       before.offset < id.offset && raft_batch_ends_at(r, id.offset);
 }
 
 /* KAFKA: KafkaRaftClient.createSnapshot's checks (the id is committed and
@@ -1238,12 +1253,7 @@ static int64_t raft_random_timeout(struct raft *r)
  * (KAFKA: KafkaMetadataLog.lastFetchedEpoch). */
 static struct raft_offset_epoch raft_last_offset_epoch(const struct raft *r)
 {
-	struct raft_offset_epoch last = r->ops->end_offset_for_epoch(r->log, INT32_MAX);
-	struct raft_offset_epoch snap;
-	if (last.offset == raft_log_start(r) && raft_latest_snapshot(r, &snap) &&
-	    snap.offset == last.offset)
-		last.epoch = snap.epoch;
-	return last;
+	return raft_end_offset_for_epoch(r, INT32_MAX);
 }
 
 /* The first offset on our log (0 for a log without snapshots). */
@@ -1259,11 +1269,20 @@ static bool raft_latest_snapshot(const struct raft *r, struct raft_offset_epoch 
 }
 
 /* KAFKA: endOffsetForEpoch: the largest epoch <= epoch on our log and the
- * offset where it ends (the log's leader-epoch cache answers). */
+ * offset where it ends (the log's leader-epoch cache answers). When no
+ * epoch <= epoch is left on the log and our latest snapshot ends where the
+ * log starts, the snapshot's last entry is the answer (KAFKA:
+ * KafkaMetadataLog.endOffsetForEpoch and lastFetchedEpoch). */
 static struct raft_offset_epoch raft_end_offset_for_epoch(const struct raft *r,
 							   int32_t epoch)
 {
-	return r->ops->end_offset_for_epoch(r->log, epoch);
+	struct raft_offset_epoch e = r->ops->end_offset_for_epoch(r->log, epoch);
+	struct raft_offset_epoch snap;
+	if (e.epoch == 0 && e.offset == raft_log_start(r) && e.offset > 0 &&
+	    raft_latest_snapshot(r, &snap) && snap.offset == e.offset &&
+	    snap.epoch <= epoch)
+		e.epoch = snap.epoch;
+	return e;
 }
 
 /* ---- The outbox ---- */
