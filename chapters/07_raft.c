@@ -1117,13 +1117,9 @@ static bool raft_batch_ends_at(const struct raft *r, int64_t offset)
 
 /* Whether the entry at id.offset - 1 is on our log in epoch id.epoch:
  * epoch id.epoch ends at or after it and the epochs before it end at or
- * before it. The latest snapshot's own id counts too. */
+ * before it. */
 static bool raft_snapshot_id_on_log(const struct raft *r, struct raft_offset_epoch id)
 {
-	struct raft_offset_epoch snap;
-	if (raft_latest_snapshot(r, &snap) && snap.offset == id.offset &&
-	    snap.epoch == id.epoch)
-		return true;
 	if (id.offset <= raft_log_start(r) || id.epoch < 1)
 		return false;
 	struct raft_offset_epoch upto = raft_end_offset_for_epoch(r, id.epoch);

@@ -1120,6 +1120,189 @@ static void test_raft_bad_fetch_response_ignored(void **state)
 
 /* Garbage from a voter, in every state: never an assert, invariants hold.
  * (The fields are what chapter 04's decoder would hand over: any values.) */
+/* ---- Snapshots in replication (KIP-630) ---- */
+
+/* A leader in epoch 1 with offsets 0 (LeaderChange) .. 4, committed up to
+ * 5 by node 2's Fetch. */
+static void ut_snapshot_leader(struct ut *u)
+{
+	ut_open(u, 1, 3, NULL);
+	ut_make_leader(u, 3);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ut_propose(u->r, "v", &(int64_t){0}), KB_OK);
+	ut_fetch(u, 2, 5, 1);
+	assert_int_equal(raft_high_watermark(u->r), 5);
+}
+
+static void test_raft_snapshot_taken_checks_and_drops_prefix(void **state)
+{
+	struct ut u = {0};
+	ut_snapshot_leader(&u);
+	u.log.snap = (struct raft_offset_epoch){3, 1}, u.log.has_snap = true;
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){3, 2}),
+			 KB_ERR_INVAL); /* the epoch at offset 2 is 1 */
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){0, 0}),
+			 KB_ERR_INVAL);
+	assert_int_equal(u.log.start, 0);
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){3, 1}), KB_OK);
+	assert_int_equal(u.log.start, 3); /* the batches below it are gone */
+	raft_check(u.r);
+	/* Not committed: past the HW (a snapshot holds committed data only). */
+	assert_int_equal(ut_propose(u.r, "w", &(int64_t){0}), KB_OK);
+	u.log.snap = (struct raft_offset_epoch){6, 1};
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){6, 1}),
+			 KB_ERR_INVAL);
+	u.log.snap = (struct raft_offset_epoch){3, 1};
+	ut_close(&u);
+}
+
+static void test_raft_snapshot_id_must_end_a_batch(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {1, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct wire_record recs[2] = {{.key = {NULL, -1}, .value = {(const uint8_t *)"a", 1}},
+				      {.key = {NULL, -1}, .value = {(const uint8_t *)"b", 1}}};
+	struct wire_batch_params bp = {0, 1, 0, -1, -1, -1};
+	assert_int_equal(wire_batch_write(&b, &bp, recs, 2), KB_OK); /* 0..1 */
+	struct raft_msg resp = ut_fetched(&u, &b);
+	resp.leader_epoch = 1;
+	resp.u.fetch_resp.high_watermark = 2;
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 2);
+	assert_int_equal(raft_high_watermark(u.r), 2);
+	u.log.snap = (struct raft_offset_epoch){1, 1}, u.log.has_snap = true;
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){1, 1}),
+			 KB_ERR_INVAL); /* inside the batch 0..1 */
+	u.log.snap = (struct raft_offset_epoch){2, 1};
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){2, 1}), KB_OK);
+	kb_buf_fini(&b);
+	ut_close(&u);
+}
+
+static void test_raft_leader_answers_below_log_start_with_snapshot(void **state)
+{
+	struct ut u = {0};
+	ut_snapshot_leader(&u);
+	u.log.snap = (struct raft_offset_epoch){3, 1}, u.log.has_snap = true;
+	assert_int_equal(raft_snapshot_taken(u.r, u.log.snap), KB_OK);
+	struct raft_msg r = ut_fetch(&u, 3, 1, 1); /* node 3 is behind */
+	assert_int_equal(r.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.offset, 3);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.epoch, 1);
+	assert_true(r.u.fetch_resp.records.len <= 0);
+	assert_int_equal(r.u.fetch_resp.diverging_epoch.epoch, -1);
+	assert_true(r.u.fetch_resp.snapshot_id.offset <= r.u.fetch_resp.high_watermark);
+	/* From the snapshot's end on, records again. */
+	r = ut_fetch(&u, 3, 3, 1);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.epoch, -1);
+	assert_int_equal(ut_offsets(&r), 2);
+	/* A log that diverges below the log start: only the snapshot helps. */
+	r = ut_fetch(&u, 3, 4, 0);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.offset, 3);
+	ut_close(&u);
+}
+
+/* A Fetch response naming a snapshot: one RAFT_OUT_FETCH_SNAPSHOT, no
+ * Fetch until it is loaded; then the log starts at it, the HW with it. */
+static void test_raft_follower_fetches_snapshot_then_resumes(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2),
+					 RAFT_FETCH_RESPONSE, 2, 2);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.high_watermark = 40;
+	resp.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){41, 2};
+	ut_step(&u, &resp); /* beyond the leader's HW: not a snapshot it may send */
+	struct raft_offset_epoch id;
+	assert_false(raft_fetching_snapshot(u.r, &id));
+	resp.correlation_id = ut_sent(&u, RAFT_FETCH_REQUEST, 2) ?
+		ut_sent(&u, RAFT_FETCH_REQUEST, 2)->correlation_id : 0;
+	if (!resp.correlation_id) {
+		ut_tick(&u, 20);
+		resp.correlation_id = ut_sent(&u, RAFT_FETCH_REQUEST, 2)->correlation_id;
+	}
+	resp.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){30, 2};
+	ut_step(&u, &resp);
+	assert_true(raft_fetching_snapshot(u.r, &id));
+	assert_int_equal(id.offset, 30);
+	assert_int_equal(ut_count(&u, RAFT_OUT_FETCH_SNAPSHOT), 1);
+	assert_int_equal(u.out[0].snapshot_id.offset, 30);
+	assert_int_equal(u.out[0].snapshot_id.epoch, 2);
+	assert_int_equal(u.out[0].snapshot_leader_id, 2);
+	assert_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	ut_tick(&u, 500); /* retries come and go: still no Fetch */
+	assert_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	raft_check(u.r);
+	assert_int_equal(raft_snapshot_loaded(u.r, (struct raft_offset_epoch){30, 1}),
+			 KB_ERR_AGAIN); /* not the one we fetch */
+	u.log.snap = id, u.log.has_snap = true; /* the download is on disk */
+	assert_int_equal(raft_snapshot_loaded(u.r, id), KB_OK);
+	ut_drain(&u);
+	assert_int_equal(u.log.start, 30);
+	assert_int_equal(u.log.n, 30);
+	assert_int_equal(raft_high_watermark(u.r), 30);
+	const struct raft_msg *f = ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	assert_non_null(f);
+	assert_int_equal(f->u.fetch_req.fetch_offset, 30);
+	assert_int_equal(f->u.fetch_req.last_fetched_epoch, 2);
+	raft_check(u.r);
+	ut_close(&u);
+}
+
+static void test_raft_snapshot_download_failed_fetches_again(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2),
+					 RAFT_FETCH_RESPONSE, 2, 2);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.high_watermark = 40;
+	resp.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){30, 2};
+	ut_step(&u, &resp);
+	struct raft_offset_epoch id = {30, 2};
+	assert_int_equal(raft_snapshot_failed(u.r, (struct raft_offset_epoch){31, 2}),
+			 KB_ERR_AGAIN);
+	assert_int_equal(raft_snapshot_failed(u.r, id), KB_OK);
+	ut_drain(&u);
+	assert_false(raft_fetching_snapshot(u.r, &id));
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	/* A newer epoch ends the download too: loading it now is refused. */
+	resp.correlation_id = ut_sent(&u, RAFT_FETCH_REQUEST, 2)->correlation_id;
+	ut_step(&u, &resp);
+	assert_true(raft_fetching_snapshot(u.r, &id));
+	struct raft_msg begin = ut_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3, 1, 3, 3);
+	ut_step(&u, &begin);
+	assert_false(raft_fetching_snapshot(u.r, &id));
+	assert_int_equal(raft_snapshot_loaded(u.r, (struct raft_offset_epoch){30, 2}),
+			 KB_ERR_AGAIN);
+	ut_close(&u);
+}
+
+/* A restart finds a snapshot beyond its log (a crash between the download
+ * and the reset): the log starts over at it, the HW is its end. */
+static void test_raft_restart_behind_snapshot_resets(void **state)
+{
+	struct ut u = {0};
+	ml_fill(&u.log, (const int32_t[]){1, 1}, 2);
+	u.log.snap = (struct raft_offset_epoch){9, 2}, u.log.has_snap = true;
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	assert_int_equal(u.log.start, 9);
+	assert_int_equal(u.log.n, 9);
+	assert_int_equal(raft_high_watermark(u.r), 9);
+	const struct raft_msg *f = ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	assert_int_equal(f->u.fetch_req.fetch_offset, 9);
+	assert_int_equal(f->u.fetch_req.last_fetched_epoch, 2);
+	raft_check(u.r);
+	ut_close(&u);
+}
+
 static void test_raft_random_messages_keep_invariants(void **state)
 {
 	uint64_t x = 88172645463325252ULL;
@@ -5659,6 +5842,12 @@ int main(void)
 		cmocka_unit_test(test_raft_prospective_follows_leader_that_answers),
 		cmocka_unit_test(test_raft_bad_input_refused),
 		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
+		cmocka_unit_test(test_raft_snapshot_taken_checks_and_drops_prefix),
+		cmocka_unit_test(test_raft_snapshot_id_must_end_a_batch),
+		cmocka_unit_test(test_raft_leader_answers_below_log_start_with_snapshot),
+		cmocka_unit_test(test_raft_follower_fetches_snapshot_then_resumes),
+		cmocka_unit_test(test_raft_snapshot_download_failed_fetches_again),
+		cmocka_unit_test(test_raft_restart_behind_snapshot_resets),
 		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
 		cmocka_unit_test(test_raft_quorum_file_kafka_layout_round_trip),
