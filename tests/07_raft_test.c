@@ -3988,6 +3988,77 @@ static void dn_encode(struct kb_buf *out, int16_t type, int16_t version)
  * toy entry), write identical segment files with the LeaderChange batch
  * first, and after every node restarts from its quorum-state and log,
  * keep all of it and commit more. */
+/* __cluster_metadata-0's snapshot ops: the log start, the latest
+ * <offset>-<epoch>.checkpoint, deleting below it and starting over at it. */
+static void ml_file_snapshot(const char *dir, struct raft_offset_epoch id)
+{
+	char path[4096];
+	assert_int_equal(meta_snapshot_path(dir, id, path, sizeof path), KB_OK);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+}
+
+static void md_append_all(const struct raft_log_ops *ops, void *log,
+			  const struct kb_buf *b)
+{
+	for (size_t pos = 0; pos < b->len;) {
+		size_t size = SEG_LOG_OVERHEAD + kb_get_be32(b->data + pos + SEG_OFF_BATCH_LENGTH);
+		assert_int_equal(ops->append(log, b->data + pos, size), KB_OK);
+		pos += size;
+	}
+}
+
+static void test_raft_metadata_log_snapshot_ops(void **state)
+{
+	char *root = tu_tmpdir();
+	struct raft_metadata_log *m;
+	const struct raft_log_ops *ops = &raft_metadata_log_ops;
+	assert_int_equal(raft_metadata_log_open(root, &m), KB_OK);
+	const char *dir = raft_metadata_log_dir(m);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){1, 1, 1, 1, 2}, 5, 0);
+	md_append_all(ops, m, &b);
+	struct raft_offset_epoch id;
+	assert_int_equal(ops->start_offset(m), 0);
+	assert_int_equal(ops->latest_snapshot(m, &id), KB_ERR_NOTFOUND);
+	assert_int_equal(ops->delete_before(m, 3), KB_ERR_INVAL); /* no snapshot */
+	ml_file_snapshot(dir, (struct raft_offset_epoch){3, 1});
+	assert_int_equal(ops->latest_snapshot(m, &id), KB_OK);
+	assert_int_equal(id.offset, 3);
+	assert_int_equal(id.epoch, 1);
+	assert_int_equal(ops->delete_before(m, 4), KB_ERR_INVAL); /* past it */
+	assert_int_equal(ops->delete_before(m, 3), KB_OK);
+	assert_int_equal(ops->start_offset(m), 3);
+	assert_int_equal(ops->end_offset(m), 5);
+	/* Start over at a newer snapshot, past the log's end. */
+	assert_int_equal(ops->reset_to_snapshot(m, (struct raft_offset_epoch){10, 2}),
+			 KB_ERR_INVAL); /* not on disk */
+	ml_file_snapshot(dir, (struct raft_offset_epoch){10, 2});
+	assert_int_equal(ops->reset_to_snapshot(m, (struct raft_offset_epoch){10, 2}), KB_OK);
+	assert_int_equal(ops->start_offset(m), 10);
+	assert_int_equal(ops->end_offset(m), 10);
+	struct raft_offset_epoch last = ops->end_offset_for_epoch(m, INT32_MAX);
+	assert_int_equal(last.offset, 10);
+	assert_int_equal(last.epoch, 0); /* none on the log: the core asks the snapshot */
+	b.len = 0;
+	ut_batches(&b, 10, (const int32_t[]){3}, 1, 0);
+	md_append_all(ops, m, &b);
+	raft_metadata_log_close(m);
+	assert_int_equal(raft_metadata_log_open(root, &m), KB_OK); /* durable */
+	assert_int_equal(ops->start_offset(m), 10);
+	assert_int_equal(ops->end_offset(m), 11);
+	assert_int_equal(ops->latest_snapshot(m, &id), KB_OK);
+	assert_int_equal(id.offset, 10);
+	last = ops->end_offset_for_epoch(m, INT32_MAX);
+	assert_int_equal(last.offset, 11);
+	assert_int_equal(last.epoch, 3);
+	raft_metadata_log_close(m);
+	kb_buf_fini(&b);
+	tu_rmrf(root);
+}
+
 static void test_raft_metadata_log_three_nodes_commit_and_restart(void **state)
 {
 	struct dn_cluster c = {0};
@@ -5888,6 +5959,7 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_fetch_core_round_trip),
 		cmocka_unit_test(test_raft_wire_fetch_garbage_never_crashes),
 		cmocka_unit_test(test_raft_metadata_log_three_nodes_commit_and_restart),
+		cmocka_unit_test(test_raft_metadata_log_snapshot_ops),
 		/* Snapshots */
 		cmocka_unit_test(test_meta_image_write_order),
 		cmocka_unit_test(test_meta_snapshot_round_trip),
