@@ -36,7 +36,8 @@
  *   QuorumStateData v0 only (static voters), appliedOffset written 0; the
  *   reader takes only the JSON this writer and Kafka produce. Every batch
  *   is fsynced (Kafka batches flushes); a start always scans the log
- *   (chapter 03's crash recovery); no retention: snapshots come later.
+ *   (chapter 03's crash recovery); no retention by time or size: only a
+ *   snapshot (07_snapshot.c's files here) lets the log drop its prefix.
  *
  * See also: docs/07_quorum_log.md, diagrams/07_quorum_log.dot,
  *   tests/07_raft_test.c ("quorum-state file", "metadata log").

@@ -24,6 +24,11 @@
  *     raft_output_fini each output once sent (it owns Fetch records).
  *   - raft_log_ops speaks whole batches; append and truncate are durable
  *     when they return. Committed batches: read the log below the HW.
+ *   - Snapshots (KIP-630): the driver takes them (raft_snapshot_taken)
+ *     and downloads the leader's on RAFT_OUT_FETCH_SNAPSHOT
+ *     (raft_snapshot_loaded / raft_snapshot_failed); a follower fetching
+ *     one sends no Fetch. A Fetch below the leader's log start gets the
+ *     latest snapshot's id instead of records.
  *   - Bad fields or strangers get an error or are ignored, never an assert.
  *
  * Invariants / States (raft_check):
@@ -47,7 +52,8 @@
  *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
- *   Fixed voters (no KIP-853), no snapshots; Fetch is answered at once,
+ *   Fixed voters (no KIP-853); only the latest snapshot is offered;
+ *   Fetch is answered at once,
  *   not parked; observers are not tracked for DescribeQuorum. Single-threaded.
  *
  * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c.
