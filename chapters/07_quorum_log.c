@@ -36,21 +36,25 @@
  *   QuorumStateData v0 only (static voters), appliedOffset written 0; the
  *   reader takes only the JSON this writer and Kafka produce. Every batch
  *   is fsynced (Kafka batches flushes); a start always scans the log
- *   (chapter 03's crash recovery); no retention: snapshots come later.
+ *   (chapter 03's crash recovery); no retention by time or size: only a
+ *   snapshot (07_snapshot.c's files here) lets the log drop its prefix.
  *
  * See also: docs/07_quorum_log.md, diagrams/07_quorum_log.dot,
  *   tests/07_raft_test.c ("quorum-state file", "metadata log").
  *   Uses chapters 00 (base), 01 (segment), 03 (log).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "00_base.h"
 #include "01_segment.h"
 #include "03_log.h"
 #include "07_raft.h"
 #include "07_quorum_log.h"
+#include "07_snapshot.h"
 
 /* What a file holds, before it is checked against the configuration. */
 struct qs_parsed {
@@ -396,8 +400,95 @@ static int md_truncate(void *m, int64_t end_offset)
 	return rc == KB_OK ? log_flush(log) : rc;
 }
 
+/* ---- Snapshots (KIP-630): the <offset>-<epoch>.checkpoint files of
+ * 07_snapshot.c in the same directory ---- */
+
+static int64_t md_start_offset(void *m)
+{
+	return ((struct raft_metadata_log *)m)->log->log_start_offset;
+}
+
+static int md_latest_snapshot(void *m, struct raft_offset_epoch *id)
+{
+	return meta_snapshot_latest(((struct raft_metadata_log *)m)->log->dir, id);
+}
+
+/* KAFKA: deleteBeforeSnapshot: chapter 03's DeleteRecords path moves the
+ * log start up and deletes the segments wholly below it; never past the
+ * latest snapshot (what is below the start lives only in it). */
+static int md_delete_before(void *m, int64_t offset)
+{
+	struct log *log = ((struct raft_metadata_log *)m)->log;
+	struct raft_offset_epoch snap;
+	if (meta_snapshot_latest(log->dir, &snap) != KB_OK || offset > snap.offset)
+		return KB_ERR_INVAL;
+	int rc = log_advance_start_offset(log, offset);
+	return rc == KB_OK ? log_flush(log) : rc;
+}
+
+/* Unlink dir's segment files (.log and its indexes) and epoch checkpoint:
+ * the quorum-state and the snapshots stay. */
+static int md_remove_segments(const char *dir)
+{
+	static const char *const suffixes[] = {SEG_LOG_SUFFIX, ".index", ".timeindex"};
+	DIR *d = opendir(dir);
+	if (!d)
+		return KB_ERR_IO;
+	int rc = KB_OK;
+	struct dirent *e;
+	char path[4096];
+	while ((e = readdir(d)) != NULL) {
+		int64_t base;
+		bool ours = strcmp(e->d_name, LOG_EPOCH_CHECKPOINT) == 0;
+		for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
+			ours |= seg_parse_file_name(e->d_name, suffixes[i], &base) == KB_OK;
+		int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (ours && (n < 0 || (size_t)n >= sizeof path || unlink(path) != 0))
+			rc = KB_ERR_IO;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* KAFKA: truncateFullyAndStartAt: every segment goes, and the log starts
+ * over empty at id.offset, one fresh segment based there. id must be the
+ * latest snapshot (already whole on disk). Chapter 03 has no way to
+ * start a log past its end, so it is closed, its files replaced, and
+ * opened again. */
+static int md_reset_to_snapshot(void *mv, struct raft_offset_epoch id)
+{
+	struct raft_metadata_log *m = mv;
+	struct raft_offset_epoch snap;
+	if (meta_snapshot_latest(m->log->dir, &snap) != KB_OK ||
+	    meta_snapshot_id_cmp(snap, id) != 0 || id.offset < 0)
+		return KB_ERR_INVAL;
+	char dir[4096];
+	int n = snprintf(dir, sizeof dir, "%s", m->log->dir);
+	if (n < 0 || (size_t)n >= sizeof dir)
+		return KB_ERR_INVAL;
+	struct log_config cfg = m->log->cfg;
+	log_close(m->log);
+	m->log = NULL;
+	struct segment *seg = NULL;
+	int rc = md_remove_segments(dir);
+	if (rc == KB_OK)
+		rc = seg_open(dir, id.offset, true, &seg);
+	if (seg)
+		seg_close(seg);
+	if (rc == KB_OK)
+		rc = kb_fsync_dir(dir);
+	int orc = log_open(dir, &cfg, NULL, &m->log);
+	if (orc != KB_OK) { /* KAFKA: a log dir failure stops the node */
+		KB_ERROR("%s: cannot reopen after a snapshot reset: %s", dir,
+			 kb_status_name(orc));
+		abort();
+	}
+	return rc;
+}
+
 const struct raft_log_ops raft_metadata_log_ops = {
 	md_end_offset, md_end_offset_for_epoch, md_read, md_append, md_truncate,
+	md_start_offset, md_latest_snapshot, md_reset_to_snapshot, md_delete_before,
 };
 
 /* ---- Small helpers ---- */

@@ -24,6 +24,11 @@
  *     raft_output_fini each output once sent (it owns Fetch records).
  *   - raft_log_ops speaks whole batches; append and truncate are durable
  *     when they return. Committed batches: read the log below the HW.
+ *   - Snapshots (KIP-630): the driver takes them (raft_snapshot_taken)
+ *     and downloads the leader's on RAFT_OUT_FETCH_SNAPSHOT
+ *     (raft_snapshot_loaded / raft_snapshot_failed); a follower fetching
+ *     one sends no Fetch. A Fetch below the leader's log start gets the
+ *     latest snapshot's id instead of records.
  *   - Bad fields or strangers get an error or are ignored, never an assert.
  *
  * Invariants / States (raft_check):
@@ -35,14 +40,20 @@
  *      batch), and its HW moved only past it.
  *   6. An observer (node_id not a voter) is only Unattached or Follower
  *      and never votes; the leader does not count it for the HW.
+ *   7. Snapshots (KIP-630): log start <= latest snapshot <= HW on a
+ *      leader (one never offers uncommitted data); start <= HW anywhere;
+ *      only a Follower fetches a snapshot, one not behind its HW.
  *   Unattached/Follower/Candidate/Resigned -> Prospective on a timer
  *   (raft_become_prospective) -> Candidate on pre-votes
  *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
- *   Resigned (raft_resign, raft_check_quorum). A newer epoch makes anyone
+ *   Resigned (raft_resign, raft_check_quorum). With cfg.pre_vote false
+ *   (the default: Vote v0-v1 on the wire has no PreVote) a timer skips
+ *   Prospective and makes a Candidate at once. A newer epoch makes anyone
  *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
- *   Fixed voters (no KIP-853), no snapshots; Fetch is answered at once,
+ *   Fixed voters (no KIP-853); only the latest snapshot is offered;
+ *   Fetch is answered at once,
  *   not parked; observers are not tracked for DescribeQuorum. Single-threaded.
  *
  * See also: docs/07_raft.md, diagrams/07_raft.dot, tests/07_raft_test.c.
@@ -98,6 +109,7 @@ struct raft {
 	int32_t next_correlation;
 	int32_t fetch_correlation;  /* follower: the Fetch in flight, 0 none */
 	int32_t round_correlation;  /* first correlation id of this election */
+	struct raft_offset_epoch fetching_snapshot; /* follower: offset -1 none */
 	uint64_t rng;
 	struct raft_voter voters[RAFT_MAX_VOTERS];
 	struct raft_output outbox[RAFT_OUTBOX_MAX];
@@ -120,6 +132,7 @@ static int raft_append_batch(struct raft *r, const struct wire_record *recs,
 			     int32_t n, int16_t attributes, int64_t *last_offset);
 static int raft_append_leader_change(struct raft *r);
 static struct raft_output *raft_tail(struct raft *r);
+static struct raft_output *raft_push(struct raft *r);
 static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
 			    int32_t voted);
 static struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type,
@@ -131,6 +144,8 @@ static void raft_count_votes(struct raft *r);
 static void raft_send_fetch(struct raft *r);
 static void raft_send_fetch_to(struct raft *r, int32_t to);
 static void raft_observer_discover(struct raft *r);
+static int64_t raft_log_start(const struct raft *r);
+static bool raft_latest_snapshot(const struct raft *r, struct raft_offset_epoch *id);
 
 /* ---- Lifecycle ---- */
 
@@ -158,6 +173,27 @@ static int raft_validate_restart(const struct raft *r,
 		return KB_ERR_CORRUPT;
 	if (raft_last_offset_epoch(r).epoch > qs->leader_epoch)
 		return KB_ERR_CORRUPT;
+	return KB_OK;
+}
+
+/* A snapshot holds only committed offsets, so the HW starts at the latest
+ * one; a log that ends before it (a crash between writing a fetched
+ * snapshot and resetting to it) starts over at it, as Kafka does. */
+static int raft_start_from_snapshot(struct raft *r)
+{
+	struct raft_offset_epoch snap;
+	if (!raft_latest_snapshot(r, &snap))
+		return KB_OK;
+	if (snap.offset < 0 || snap.epoch < 0 || snap.offset < raft_log_start(r))
+		return KB_ERR_CORRUPT;
+	if (snap.offset > r->ops->end_offset(r->log)) {
+		if (!r->ops->reset_to_snapshot)
+			return KB_ERR_CORRUPT;
+		int rc = r->ops->reset_to_snapshot(r->log, snap);
+		if (rc != KB_OK)
+			return rc;
+	}
+	r->high_watermark = snap.offset;
 	return KB_OK;
 }
 
@@ -191,6 +227,12 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		return rc;
 	}
 	r->qs = r->persisted = *qs;
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
+	rc = raft_start_from_snapshot(r);
+	if (rc != KB_OK) {
+		free(r);
+		return rc;
+	}
 	if (qs->leader_id == cfg->node_id)
 		raft_become_resigned(r);
 	else if (qs->leader_id != RAFT_NO_ID)
@@ -218,6 +260,7 @@ void raft_free(struct raft *r)
  * shows up without one. A vote survives only within its own epoch. */
 static void raft_become_unattached(struct raft *r, int32_t epoch)
 {
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
 	int32_t voted = epoch == r->qs.leader_epoch ? r->qs.voted_id : RAFT_NO_ID;
 	raft_set_quorum(r, epoch, RAFT_NO_ID, voted);
 	r->state = RAFT_UNATTACHED;
@@ -264,6 +307,7 @@ static void raft_start_election(struct raft *r)
  * cut off from the others cannot disrupt a healthy leader when it returns. */
 static void raft_become_prospective(struct raft *r)
 {
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
 	if (r->state == RAFT_FOLLOWER)
 		r->abandoned_id = r->qs.leader_id;
 	else if (r->state != RAFT_PROSPECTIVE)
@@ -277,6 +321,7 @@ static void raft_become_prospective(struct raft *r)
  * persistence before the Vote requests that announce them. */
 static void raft_become_candidate(struct raft *r)
 {
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
 	raft_set_quorum(r, r->qs.leader_epoch + 1, RAFT_NO_ID, r->cfg.node_id);
 	r->state = RAFT_CANDIDATE;
 	raft_start_election(r);
@@ -298,6 +343,7 @@ static void raft_send_begin_quorum_epoch(struct raft *r)
  * A leader that cannot write its log cannot lead: it resigns at once. */
 static void raft_become_leader(struct raft *r)
 {
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
 	raft_set_quorum(r, r->qs.leader_epoch, r->cfg.node_id, r->cfg.node_id);
 	r->state = RAFT_LEADER;
 	r->epoch_start_offset = r->ops->end_offset(r->log);
@@ -323,6 +369,8 @@ static void raft_become_leader(struct raft *r)
  * One Fetch in flight; resent after controller.quorum.request.timeout.ms. */
 static void raft_send_fetch(struct raft *r)
 {
+	if (r->fetching_snapshot.offset >= 0)
+		return; /* KIP-630: no Fetch while the snapshot downloads */
 	raft_send_fetch_to(r, r->qs.leader_id);
 }
 
@@ -342,6 +390,7 @@ static void raft_send_fetch_to(struct raft *r, int32_t to)
 /* Follow leader in epoch: persist that, then start pulling its log. */
 static void raft_become_follower(struct raft *r, int32_t epoch, int32_t leader)
 {
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
 	int32_t voted = epoch == r->qs.leader_epoch ? r->qs.voted_id : RAFT_NO_ID;
 	raft_set_quorum(r, epoch, leader, voted);
 	r->state = RAFT_FOLLOWER;
@@ -354,6 +403,7 @@ static void raft_become_follower(struct raft *r, int32_t epoch, int32_t leader)
  * most caught-up first (PreferredSuccessors), so one of them runs soon. */
 static void raft_become_resigned(struct raft *r)
 {
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
 	struct raft_end_quorum_epoch_request req = {0};
 	for (int i = 0; i < r->cfg.n_voters; i++) {
 		struct raft_voter *v = &r->voters[i];
@@ -436,8 +486,10 @@ void raft_tick(struct raft *r, int64_t now_ms)
 		raft_check_quorum(r);
 	else if (r->observer)
 		raft_observer_discover(r);
-	else
+	else if (r->cfg.pre_vote)
 		raft_become_prospective(r);
+	else
+		raft_become_candidate(r); /* KAFKA: before KIP-996 */
 }
 
 /* ---- Messages ---- */
@@ -611,18 +663,49 @@ static int16_t raft_fetch_error(const struct raft *r, const struct raft_msg *m)
 	return KAFKA_ERR_NONE;
 }
 
+/* What a leader answers a Fetch with (KAFKA: ValidOffsetAndEpoch.Kind). */
+enum raft_fetch_answer {
+	RAFT_ANSWER_RECORDS, RAFT_ANSWER_DIVERGING, RAFT_ANSWER_SNAPSHOT,
+	RAFT_ANSWER_NOTHING,
+};
+
 /* KAFKA: ReplicatedLog.validateOffsetAndEpoch. The follower's last entry
- * (fetch_offset - 1, last_fetched_epoch) must be on our log; if not,
- * *diverging is where our log ends for that epoch, to truncate to. */
-static bool raft_fetch_valid(const struct raft *r,
-			     const struct raft_fetch_request *f,
-			     struct raft_offset_epoch *diverging)
+ * (fetch_offset - 1, last_fetched_epoch) must be on our log, or be the
+ * last one our latest snapshot holds; if not, *diverging is where our log
+ * ends for that epoch, to truncate to. Below our log start, or diverging
+ * at or below it (what we had there is only in the snapshot now), the
+ * follower must load our latest snapshot *snap first (KIP-630). */
+static enum raft_fetch_answer raft_fetch_check(const struct raft *r,
+					       const struct raft_fetch_request *f,
+					       struct raft_offset_epoch *diverging,
+					       struct raft_offset_epoch *snap)
 {
-	if (f->fetch_offset == 0)
-		return true;
+	int64_t start = raft_log_start(r);
+	bool has = raft_latest_snapshot(r, snap);
+	if (f->fetch_offset == 0 && start == 0)
+		return RAFT_ANSWER_RECORDS;
+	if (has && f->fetch_offset == snap->offset &&
+	    f->last_fetched_epoch == snap->epoch)
+		return RAFT_ANSWER_RECORDS;
+	if (f->fetch_offset < start)
+		return has ? RAFT_ANSWER_SNAPSHOT : RAFT_ANSWER_NOTHING;
 	*diverging = raft_end_offset_for_epoch(r, f->last_fetched_epoch);
-	return diverging->epoch == f->last_fetched_epoch &&
-	       diverging->offset >= f->fetch_offset;
+	if (diverging->epoch == f->last_fetched_epoch &&
+	    diverging->offset >= f->fetch_offset)
+		return RAFT_ANSWER_RECORDS;
+	if (has && start > 0 && diverging->offset <= start)
+		return RAFT_ANSWER_SNAPSHOT;
+	return RAFT_ANSWER_DIVERGING;
+}
+
+/* A follower that fetched counts as alive for check-quorum. */
+static void raft_fetched_by(struct raft *r, int32_t id)
+{
+	if (!raft_is_voter(r, id))
+		return; /* observers do not count */
+	struct raft_voter *v = raft_voter(r, id);
+	v->acked = true;
+	v->last_fetch_ms = r->now_ms;
 }
 
 /* KAFKA: handleFetchRequest on the leader. A valid fetch_offset tells us
@@ -641,13 +724,19 @@ static void raft_on_fetch_request(struct raft *r, const struct raft_msg *m)
 	out->snapshot_id = (struct raft_offset_epoch){-1, -1};
 	if (err != KAFKA_ERR_NONE)
 		return;
-	if (raft_fetch_valid(r, f, &out->diverging_epoch)) {
-		out->diverging_epoch = (struct raft_offset_epoch){-1, -1};
-		if (raft_is_voter(r, m->from)) { /* observers do not count */
-			struct raft_voter *v = raft_voter(r, m->from);
-			v->end_offset = f->fetch_offset;
-			v->acked = true;
-			v->last_fetch_ms = r->now_ms;
+	struct raft_offset_epoch diverging, snap;
+	enum raft_fetch_answer a = raft_fetch_check(r, f, &diverging, &snap);
+	if (a == RAFT_ANSWER_DIVERGING)
+		out->diverging_epoch = diverging;
+	if (a == RAFT_ANSWER_SNAPSHOT) {
+		assert(snap.offset <= r->high_watermark); /* INVARIANT 7 */
+		out->snapshot_id = snap;
+		raft_fetched_by(r, m->from);
+	}
+	if (a == RAFT_ANSWER_RECORDS) {
+		raft_fetched_by(r, m->from);
+		if (raft_is_voter(r, m->from)) {
+			raft_voter(r, m->from)->end_offset = f->fetch_offset;
 			raft_update_high_watermark(r);
 		}
 		int32_t max = f->max_bytes < RAFT_FETCH_MAX_BYTES ? f->max_bytes
@@ -704,7 +793,12 @@ static bool raft_fetch_response_valid(const struct raft *r,
 		return false;
 	if (f->diverging_epoch.epoch >= 0)
 		return f->records.len <= 0 && f->diverging_epoch.offset >= 0 &&
-		       f->diverging_epoch.epoch <= m->leader_epoch;
+		       f->diverging_epoch.epoch <= m->leader_epoch &&
+		       f->snapshot_id.epoch < 0;
+	if (f->snapshot_id.epoch >= 0) /* committed, and not behind ours */
+		return f->records.len <= 0 && f->snapshot_id.epoch <= m->leader_epoch &&
+		       f->snapshot_id.offset >= r->high_watermark &&
+		       f->snapshot_id.offset <= f->high_watermark;
 	return raft_fetched_batches_valid(r, m, whole);
 }
 
@@ -745,6 +839,17 @@ static bool raft_append_fetched(struct raft *r, const uint8_t *p, size_t whole)
 	return true;
 }
 
+/* KAFKA: handleFetchResponse with a SnapshotId: the leader no longer has
+ * what we need; download its snapshot, fetching nothing meanwhile. */
+static void raft_fetch_snapshot(struct raft *r, struct raft_offset_epoch id)
+{
+	r->fetching_snapshot = id;
+	struct raft_output *o = raft_push(r);
+	o->kind = RAFT_OUT_FETCH_SNAPSHOT;
+	o->snapshot_id = id;
+	o->snapshot_leader_id = r->qs.leader_id;
+}
+
 /* KAFKA: handleFetchResponse on a follower: truncate or append, take the
  * leader's HW (never past our own end), and fetch again. */
 static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
@@ -764,6 +869,10 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 	if (f->diverging_epoch.epoch >= 0) {
 		if (raft_truncate_diverging(r, f->diverging_epoch))
 			raft_send_fetch(r);
+		return;
+	}
+	if (f->snapshot_id.epoch >= 0) {
+		raft_fetch_snapshot(r, f->snapshot_id);
 		return;
 	}
 	bool appended = raft_append_fetched(r, f->records.p, whole);
@@ -962,6 +1071,87 @@ static void raft_update_high_watermark(struct raft *r)
 		r->high_watermark = majority;
 }
 
+/* ---- Snapshots (KIP-630) ---- */
+
+/* KAFKA: the follower's snapshot download completed (handleFetchSnapshot-
+ * Response, last chunk): truncateFullyAndStartAt, then fetch on from it.
+ * The snapshot is committed, so the HW moves to its end. */
+int raft_snapshot_loaded(struct raft *r, struct raft_offset_epoch id)
+{
+	struct raft_offset_epoch want = r->fetching_snapshot;
+	if (r->state != RAFT_FOLLOWER || want.offset < 0 ||
+	    want.offset != id.offset || want.epoch != id.epoch)
+		return KB_ERR_AGAIN;
+	if (!r->ops->reset_to_snapshot)
+		return KB_ERR_INVAL;
+	int rc = r->ops->reset_to_snapshot(r->log, id);
+	if (rc != KB_OK)
+		return rc;
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
+	if (id.offset > r->high_watermark)
+		r->high_watermark = id.offset;
+	raft_send_fetch(r);
+	return KB_OK;
+}
+
+/* The download failed: ask the leader again with a Fetch. */
+int raft_snapshot_failed(struct raft *r, struct raft_offset_epoch id)
+{
+	struct raft_offset_epoch want = r->fetching_snapshot;
+	if (r->state != RAFT_FOLLOWER || want.offset < 0 ||
+	    want.offset != id.offset || want.epoch != id.epoch)
+		return KB_ERR_AGAIN;
+	r->fetching_snapshot = (struct raft_offset_epoch){-1, -1};
+	raft_send_fetch(r);
+	return KB_OK;
+}
+
+/* Whether a batch of our log ends at offset (its last offset is offset
+ * - 1): a follower fetches on from a snapshot's end, and a Fetch answer
+ * starts at a batch's base. */
+static bool raft_batch_ends_at(const struct raft *r, int64_t offset)
+{
+	struct kb_buf b;
+	struct seg_batch h;
+	kb_buf_init(&b);
+	bool ends = r->ops->read(r->log, offset - 1, 1, &b) == KB_OK &&
+		    seg_batch_decode(b.data, b.len, &h) == KB_OK &&
+		    seg_batch_last_offset(&h) == offset - 1;
+	kb_buf_fini(&b);
+	return ends;
+}
+
+/* Whether the entry at id.offset - 1 is on our log in epoch id.epoch:
+ * epoch id.epoch ends at or after it and the epochs before it end at or
+ * before it. */
+static bool raft_snapshot_id_on_log(const struct raft *r, struct raft_offset_epoch id)
+{
+	if (id.offset <= raft_log_start(r) || id.epoch < 1)
+		return false;
+	struct raft_offset_epoch upto = raft_end_offset_for_epoch(r, id.epoch);
+	struct raft_offset_epoch before = raft_end_offset_for_epoch(r, id.epoch - 1);
+	return upto.epoch == id.epoch && upto.offset >= id.offset &&
+	       before.offset < id.offset && raft_batch_ends_at(r, id.offset);
+}
+
+/* KAFKA: KafkaRaftClient.createSnapshot's checks (the id is committed and
+ * on our log); then the log may drop what the snapshot holds. */
+int raft_snapshot_taken(struct raft *r, struct raft_offset_epoch id)
+{
+	if (id.offset < 1 || id.offset > r->high_watermark ||
+	    !raft_snapshot_id_on_log(r, id))
+		return KB_ERR_INVAL;
+	if (r->ops->delete_before)
+		return r->ops->delete_before(r->log, id.offset);
+	return KB_OK;
+}
+
+bool raft_fetching_snapshot(const struct raft *r, struct raft_offset_epoch *id)
+{
+	*id = r->fetching_snapshot;
+	return id->offset >= 0;
+}
+
 /* ---- Views and the invariants ---- */
 
 enum raft_state raft_state(const struct raft *r) { return r->state; }
@@ -987,7 +1177,7 @@ const char *raft_state_name(enum raft_state s)
 	return (unsigned)s < 6 ? names[s] : "?";
 }
 
-/* Assert invariants 1-5 of the header on this node. */
+/* Assert invariants 1-7 of the header on this node. */
 void raft_check(const struct raft *r)
 {
 	const struct raft_quorum_state *q = &r->qs;
@@ -1006,13 +1196,23 @@ void raft_check(const struct raft *r)
 	assert(q->leader_id == RAFT_NO_ID || raft_is_voter(r, q->leader_id));
 	assert(!r->observer || ((r->state == RAFT_UNATTACHED ||          /* 6 */
 				 r->state == RAFT_FOLLOWER) && q->voted_id == RAFT_NO_ID));
+	int64_t start = raft_log_start(r);                                /* 7 */
+	struct raft_offset_epoch snap;
+	bool has = raft_latest_snapshot(r, &snap);
+	assert(start <= r->high_watermark && (start == 0 || has));
+	assert(!has || start <= snap.offset);
+	assert(r->fetching_snapshot.offset < 0 ||
+	       (r->state == RAFT_FOLLOWER &&
+		r->fetching_snapshot.offset >= r->high_watermark));
 	if (r->state != RAFT_LEADER)
 		return;
+	assert(!has || snap.offset <= r->high_watermark);
 	struct raft_offset_epoch mine = raft_end_offset_for_epoch(r, q->leader_epoch);
 	struct raft_offset_epoch before = raft_end_offset_for_epoch(r, q->leader_epoch - 1);
 	assert(r->epoch_start_offset < end);                              /* 5 */
-	assert(mine.epoch == q->leader_epoch &&
-	       before.offset == r->epoch_start_offset);
+	assert(mine.epoch == q->leader_epoch);
+	assert(before.offset == r->epoch_start_offset ||
+	       r->epoch_start_offset < start); /* its LeaderChange is in a snapshot */
 	assert(r->high_watermark == r->hw_at_election ||
 	       r->high_watermark > r->epoch_start_offset);
 	for (int i = 0; i < r->cfg.n_voters; i++)
@@ -1050,24 +1250,56 @@ static int64_t raft_random_timeout(struct raft *r)
 	return t + (int64_t)(z % (uint64_t)t);
 }
 
-/* Our log end offset and the epoch of the last batch (0 when empty). */
+/* Our log end offset and the epoch of the last batch (0 when empty); an
+ * empty log that starts at our latest snapshot has that snapshot's epoch
+ * (KAFKA: KafkaMetadataLog.lastFetchedEpoch). */
 static struct raft_offset_epoch raft_last_offset_epoch(const struct raft *r)
 {
-	return r->ops->end_offset_for_epoch(r->log, INT32_MAX);
+	return raft_end_offset_for_epoch(r, INT32_MAX);
+}
+
+/* The first offset on our log (0 for a log without snapshots). */
+static int64_t raft_log_start(const struct raft *r)
+{
+	return r->ops->start_offset ? r->ops->start_offset(r->log) : 0;
+}
+
+/* Our newest snapshot's id into *id; false when there is none. */
+static bool raft_latest_snapshot(const struct raft *r, struct raft_offset_epoch *id)
+{
+	return r->ops->latest_snapshot && r->ops->latest_snapshot(r->log, id) == KB_OK;
 }
 
 /* KAFKA: endOffsetForEpoch: the largest epoch <= epoch on our log and the
- * offset where it ends (the log's leader-epoch cache answers). */
+ * offset where it ends (the log's leader-epoch cache answers). When no
+ * epoch <= epoch is left on the log and our latest snapshot ends where the
+ * log starts, the snapshot's last entry is the answer (KAFKA:
+ * KafkaMetadataLog.endOffsetForEpoch and lastFetchedEpoch). */
 static struct raft_offset_epoch raft_end_offset_for_epoch(const struct raft *r,
 							   int32_t epoch)
 {
-	return r->ops->end_offset_for_epoch(r->log, epoch);
+	struct raft_offset_epoch e = r->ops->end_offset_for_epoch(r->log, epoch);
+	struct raft_offset_epoch snap;
+	if (e.epoch == 0 && e.offset == raft_log_start(r) && e.offset > 0 &&
+	    raft_latest_snapshot(r, &snap) && snap.offset == e.offset &&
+	    snap.epoch <= epoch)
+		e.epoch = snap.epoch;
+	return e;
 }
 
 /* ---- The outbox ---- */
 
 /* INVARIANT 3: every change of the quorum state is queued for
  * persistence, ahead of every message queued after it. */
+/* A new, zeroed output at the end of the outbox. */
+static struct raft_output *raft_push(struct raft *r)
+{
+	assert(r->out_len < RAFT_OUTBOX_MAX);
+	struct raft_output *o = &r->outbox[(r->out_head + r->out_len++) % RAFT_OUTBOX_MAX];
+	memset(o, 0, sizeof *o);
+	return o;
+}
+
 static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
 			    int32_t voted)
 {
@@ -1075,9 +1307,7 @@ static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
 	if (memcmp(&qs, &r->qs, sizeof qs) == 0)
 		return;
 	r->qs = r->persisted = qs;
-	assert(r->out_len < RAFT_OUTBOX_MAX);
-	struct raft_output *o = &r->outbox[(r->out_head + r->out_len++) % RAFT_OUTBOX_MAX];
-	memset(o, 0, sizeof *o);
+	struct raft_output *o = raft_push(r);
 	o->kind = RAFT_OUT_PERSIST;
 	o->persist = qs;
 }
@@ -1087,9 +1317,7 @@ static void raft_set_quorum(struct raft *r, int32_t epoch, int32_t leader,
 static struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type,
 				  int32_t to)
 {
-	assert(r->out_len < RAFT_OUTBOX_MAX);
-	struct raft_output *o = &r->outbox[(r->out_head + r->out_len++) % RAFT_OUTBOX_MAX];
-	memset(o, 0, sizeof *o);
+	struct raft_output *o = raft_push(r);
 	o->kind = RAFT_OUT_SEND;
 	o->msg.type = type;
 	o->msg.from = r->cfg.node_id;

@@ -39,6 +39,9 @@ struct raft_config {
 	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
 	int32_t fetch_max_bytes;         /* PartitionMaxBytes of our Fetch */
 	uint64_t seed;                   /* seeds the randomised timeouts */
+	/* KIP-996 pre-vote before an election. Default false: the Vote
+	 * codec stops at v1, which has no PreVote field. */
+	bool pre_vote;
 };
 
 /* The quorum-state file's contents (KAFKA: ElectionState, quorum-state). */
@@ -73,6 +76,20 @@ struct raft_log_ops {
 	/* Remove every batch holding an offset >= end_offset; a cut inside
 	 * a batch takes all of it (KAFKA: LogSegment.truncateTo). */
 	int (*truncate)(void *log, int64_t end_offset);
+	/* ---- Snapshots (KIP-630). Each may be NULL: a log without them. ---- */
+	/* The first offset still on the log (KAFKA: logStartOffset); after
+	 * a snapshot the prefix below it may be gone. NULL: 0. */
+	int64_t (*start_offset)(void *log);
+	/* The newest snapshot's id: it holds every offset < id.offset, and
+	 * id.epoch is the epoch of the entry at id.offset - 1. KB_ERR_NOTFOUND
+	 * when there is none. NULL: never any. */
+	int (*latest_snapshot)(void *log, struct raft_offset_epoch *id);
+	/* Drop the whole log; it starts empty at id.offset, the snapshot id
+	 * (already on disk) its latest (KAFKA: truncateFullyAndStartAt). */
+	int (*reset_to_snapshot)(void *log, struct raft_offset_epoch id);
+	/* May drop whole batches (segments) wholly below offset: the log
+	 * start moves to at most offset (KAFKA: deleteBeforeSnapshot). */
+	int (*delete_before)(void *log, int64_t offset);
 };
 
 /* What a node finds at start: its log and its quorum-state file. */
@@ -119,7 +136,7 @@ struct raft_fetch_response {
 	int64_t high_watermark;     /* -1: unknown */
 	int64_t log_start_offset;
 	struct raft_offset_epoch diverging_epoch; /* epoch -1: none */
-	struct raft_offset_epoch snapshot_id;     /* epoch -1: none (snapshots come later) */
+	struct raft_offset_epoch snapshot_id;     /* epoch -1: none; else fetch it (KIP-630) */
 	struct wire_bytes records;  /* whole v2 batches; a view valid while the
 	                               raft_msg/raft_output holding it lives */
 };
@@ -144,8 +161,10 @@ struct raft_msg {
 	} u;
 };
 
-/* What the caller must do, in outbox order: write quorum-state, or send. */
-enum raft_output_kind { RAFT_OUT_PERSIST, RAFT_OUT_SEND };
+/* What the caller must do, in outbox order: write quorum-state, send, or
+ * download a snapshot with FetchSnapshot (59) from the leader, then call
+ * raft_snapshot_loaded (or raft_snapshot_failed). */
+enum raft_output_kind { RAFT_OUT_PERSIST, RAFT_OUT_SEND, RAFT_OUT_FETCH_SNAPSHOT };
 
 /* An output owns the bytes its msg's records view points at: free them
  * with raft_output_fini once sent. */
@@ -154,6 +173,8 @@ struct raft_output {
 	struct raft_quorum_state persist; /* RAFT_OUT_PERSIST */
 	struct raft_msg msg;              /* RAFT_OUT_SEND */
 	struct kb_buf records_buf;        /* owned: msg.u.fetch_resp.records */
+	struct raft_offset_epoch snapshot_id; /* RAFT_OUT_FETCH_SNAPSHOT: which */
+	int32_t snapshot_leader_id;           /* RAFT_OUT_FETCH_SNAPSHOT: from whom */
 };
 
 /* One framed metadata record to propose (a batch record's value; key null). */
@@ -187,6 +208,20 @@ int64_t raft_high_watermark(const struct raft *r);
 const char *raft_state_name(enum raft_state s);
 /* Voter i's id and log end offset (-1 unknown; a leader's own is its log's); KB_ERR_RANGE past the last. */
 int raft_voter_at(const struct raft *r, int i, int32_t *id, int64_t *end_offset);
+/* Follower: the snapshot id (the last RAFT_OUT_FETCH_SNAPSHOT) is whole on
+ * disk: reset the log to it and fetch on from id.offset. KB_ERR_AGAIN when
+ * we no longer fetch that snapshot (delete it), or the reset op's error. */
+int raft_snapshot_loaded(struct raft *r, struct raft_offset_epoch id);
+/* Follower: the download of id failed (KAFKA: SNAPSHOT_NOT_FOUND...):
+ * Fetch again, for records or a newer snapshot id. KB_ERR_AGAIN if not ours. */
+int raft_snapshot_failed(struct raft *r, struct raft_offset_epoch id);
+/* Any node: the caller wrote a snapshot of the state at id (every offset
+ * < id.offset). KB_OK if id is committed (id.offset <= HW) and id.epoch is
+ * the epoch at id.offset - 1 on our log; then the log may drop what is
+ * below it. Else KB_ERR_INVAL: delete that snapshot. */
+int raft_snapshot_taken(struct raft *r, struct raft_offset_epoch id);
+/* Follower: whether it is fetching a snapshot, and which. */
+bool raft_fetching_snapshot(const struct raft *r, struct raft_offset_epoch *id);
 /* Assert the numbered invariants of 07_raft.c on this node. */
 void raft_check(const struct raft *r);
 

@@ -47,6 +47,12 @@ struct mlog {
 	int32_t *epoch;
 	uint64_t *chain;
 	int64_t n, cap;
+	/* KIP-630: the batches below start are gone; snap is the latest
+	 * snapshot (has_snap), whose image is epoch[] and chain[] below
+	 * snap.offset: what a snapshot holds, the state they sum up. */
+	int64_t start;
+	struct raft_offset_epoch snap;
+	bool has_snap;
 };
 
 static void sim_on_append(int64_t offset, int32_t epoch, uint64_t chain);
@@ -65,7 +71,7 @@ static int64_t ml_end(void *log) { return ((struct mlog *)log)->n; }
 static struct raft_offset_epoch ml_end_offset_for_epoch(void *log, int32_t epoch)
 {
 	struct mlog *l = log;
-	int64_t lo = 0, hi = l->n;
+	int64_t lo = l->start, hi = l->n;
 	while (lo < hi) {
 		int64_t mid = lo + (hi - lo) / 2;
 		if (l->epoch[mid] <= epoch)
@@ -73,7 +79,7 @@ static struct raft_offset_epoch ml_end_offset_for_epoch(void *log, int32_t epoch
 		else
 			hi = mid;
 	}
-	return (struct raft_offset_epoch){lo, lo > 0 ? l->epoch[lo - 1] : 0};
+	return (struct raft_offset_epoch){lo, lo > l->start ? l->epoch[lo - 1] : 0};
 }
 
 static size_t ml_batch_size(const struct mlog *l, size_t pos)
@@ -84,12 +90,24 @@ static size_t ml_batch_size(const struct mlog *l, size_t pos)
 static int ml_read(void *log, int64_t offset, int32_t max_bytes, struct kb_buf *out)
 {
 	struct mlog *l = log;
-	assert_true(offset >= 0 && offset < l->n);
+	assert_true(offset >= l->start && offset < l->n);
 	size_t start = l->pos[offset], end = start + ml_batch_size(l, start);
 	while (end < l->bytes.len &&
 	       end + ml_batch_size(l, end) - start <= (size_t)max_bytes)
 		end += ml_batch_size(l, end);
 	return kb_buf_append(out, l->bytes.data + start, end - start);
+}
+
+/* Room for n offsets. */
+static void ml_reserve(struct mlog *l, int64_t n)
+{
+	while (l->cap < n) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->pos = realloc(l->pos, (size_t)l->cap * sizeof *l->pos);
+		l->epoch = realloc(l->epoch, (size_t)l->cap * sizeof *l->epoch);
+		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
+		assert_true(l->pos && l->epoch && l->chain);
+	}
 }
 
 /* The core hands over only whole, valid batches at our end (asserted). */
@@ -101,13 +119,7 @@ static int ml_append(void *log, const uint8_t *batch, size_t len)
 	assert_int_equal(b.base_offset, l->n);
 	assert_true(l->n == 0 || b.partition_leader_epoch >= l->epoch[l->n - 1]);
 	int64_t last = seg_batch_last_offset(&b);
-	while (l->cap <= last) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->pos = realloc(l->pos, (size_t)l->cap * sizeof *l->pos);
-		l->epoch = realloc(l->epoch, (size_t)l->cap * sizeof *l->epoch);
-		l->chain = realloc(l->chain, (size_t)l->cap * sizeof *l->chain);
-		assert_true(l->pos && l->epoch && l->chain);
-	}
+	ml_reserve(l, last + 1);
 	size_t pos = l->bytes.len;
 	assert_int_equal(kb_buf_append(&l->bytes, batch, len), KB_OK);
 	for (int64_t o = b.base_offset; o <= last; o++) {
@@ -127,8 +139,8 @@ static int ml_append(void *log, const uint8_t *batch, size_t len)
 static int ml_truncate(void *log, int64_t end)
 {
 	struct mlog *l = log;
-	assert_true(end >= 0 && end <= l->n);
-	while (end > 0 && end < l->n && l->pos[end] == l->pos[end - 1])
+	assert_true(end >= l->start && end <= l->n);
+	while (end > l->start && end < l->n && l->pos[end] == l->pos[end - 1])
 		end--;
 	if (end < l->n) {
 		l->bytes.len = l->pos[end];
@@ -137,8 +149,45 @@ static int ml_truncate(void *log, int64_t end)
 	return KB_OK;
 }
 
+static int64_t ml_start(void *log) { return ((struct mlog *)log)->start; }
+
+static int ml_latest_snapshot(void *log, struct raft_offset_epoch *id)
+{
+	struct mlog *l = log;
+	if (!l->has_snap)
+		return KB_ERR_NOTFOUND;
+	*id = l->snap;
+	return KB_OK;
+}
+
+/* The snapshot id is already ours (its image copied in by the caller):
+ * the log starts over, empty, at its end. */
+static int ml_reset_to_snapshot(void *log, struct raft_offset_epoch id)
+{
+	struct mlog *l = log;
+	assert_true(l->has_snap && l->snap.offset == id.offset &&
+		    l->snap.epoch == id.epoch);
+	l->start = l->n = id.offset;
+	l->bytes.len = 0;
+	return KB_OK;
+}
+
+/* Drop the whole batches below offset (a snapshot holds them); the bytes
+ * stay in memory, out of reach. */
+static int ml_delete_before(void *log, int64_t offset)
+{
+	struct mlog *l = log;
+	assert_true(l->has_snap && offset <= l->snap.offset && offset <= l->n);
+	while (offset > l->start && offset < l->n && l->pos[offset] == l->pos[offset - 1])
+		offset--;
+	if (offset > l->start)
+		l->start = offset;
+	return KB_OK;
+}
+
 static const struct raft_log_ops ml_ops = {
 	ml_end, ml_end_offset_for_epoch, ml_read, ml_append, ml_truncate,
+	ml_start, ml_latest_snapshot, ml_reset_to_snapshot, ml_delete_before,
 };
 
 static void ml_free(struct mlog *l)
@@ -236,6 +285,7 @@ static struct raft_config ut_config(int32_t id, int n_voters)
 	for (int i = 0; i < n_voters; i++)
 		c.voters[i] = i + 1;
 	c.seed = 7;
+	c.pre_vote = true; /* the tests below pre-vote unless they say not */
 	return c;
 }
 
@@ -329,6 +379,8 @@ static struct raft_msg ut_answer(const struct raft_msg *req,
 {
 	struct raft_msg m = ut_msg(type, req->to, req->from, leader_id, epoch);
 	m.correlation_id = req->correlation_id;
+	if (type == RAFT_FETCH_RESPONSE) /* the wire's defaults: none */
+		m.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){-1, -1};
 	return m;
 }
 
@@ -462,6 +514,37 @@ static void test_raft_candidate_timeout_returns_to_prospective(void **state)
 	assert_int_equal(raft_state(u.r), RAFT_PROSPECTIVE);
 	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
 	assert_int_equal(raft_quorum(u.r).voted_id, 1); /* still its vote */
+	ut_close(&u);
+}
+
+/* pre_vote false (the default): KRaft before KIP-996. The timer makes an
+ * Unattached node a Candidate at once: epoch bumped and our vote persisted
+ * before the real Vote requests leave; no Prospective state. */
+static void test_raft_no_pre_vote_timeout_becomes_candidate(void **state)
+{
+	struct ut u = {0};
+	struct raft_config c;
+	raft_config_defaults(&c);
+	assert_false(c.pre_vote);
+	c = ut_config(1, 3);
+	c.pre_vote = false;
+	struct raft_durable d = {&ml_ops, &u.log, NULL};
+	assert_int_equal(raft_new(&c, &d, u.now, &u.r), KB_OK);
+	ut_drain(&u);
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_CANDIDATE);
+	assert_int_equal(u.out[0].kind, RAFT_OUT_PERSIST);
+	assert_int_equal(u.out[0].persist.leader_epoch, 1);
+	assert_int_equal(u.out[0].persist.voted_id, 1);
+	const struct raft_msg *v = ut_sent(&u, RAFT_VOTE_REQUEST, 2);
+	assert_non_null(v);
+	assert_false(v->u.vote_req.pre_vote);
+	assert_int_equal(v->u.vote_req.candidate_epoch, 1);
+	/* A Candidate that times out tries again in a newer epoch. */
+	ut_tick(&u, 2000);
+	assert_int_equal(raft_state(u.r), RAFT_CANDIDATE);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 2);
+	assert_int_equal(raft_quorum(u.r).voted_id, 1);
 	ut_close(&u);
 }
 
@@ -1037,6 +1120,189 @@ static void test_raft_bad_fetch_response_ignored(void **state)
 
 /* Garbage from a voter, in every state: never an assert, invariants hold.
  * (The fields are what chapter 04's decoder would hand over: any values.) */
+/* ---- Snapshots in replication (KIP-630) ---- */
+
+/* A leader in epoch 1 with offsets 0 (LeaderChange) .. 4, committed up to
+ * 5 by node 2's Fetch. */
+static void ut_snapshot_leader(struct ut *u)
+{
+	ut_open(u, 1, 3, NULL);
+	ut_make_leader(u, 3);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ut_propose(u->r, "v", &(int64_t){0}), KB_OK);
+	ut_fetch(u, 2, 5, 1);
+	assert_int_equal(raft_high_watermark(u->r), 5);
+}
+
+static void test_raft_snapshot_taken_checks_and_drops_prefix(void **state)
+{
+	struct ut u = {0};
+	ut_snapshot_leader(&u);
+	u.log.snap = (struct raft_offset_epoch){3, 1}, u.log.has_snap = true;
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){3, 2}),
+			 KB_ERR_INVAL); /* the epoch at offset 2 is 1 */
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){0, 0}),
+			 KB_ERR_INVAL);
+	assert_int_equal(u.log.start, 0);
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){3, 1}), KB_OK);
+	assert_int_equal(u.log.start, 3); /* the batches below it are gone */
+	raft_check(u.r);
+	/* Not committed: past the HW (a snapshot holds committed data only). */
+	assert_int_equal(ut_propose(u.r, "w", &(int64_t){0}), KB_OK);
+	u.log.snap = (struct raft_offset_epoch){6, 1};
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){6, 1}),
+			 KB_ERR_INVAL);
+	u.log.snap = (struct raft_offset_epoch){3, 1};
+	ut_close(&u);
+}
+
+static void test_raft_snapshot_id_must_end_a_batch(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {1, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct wire_record recs[2] = {{.key = {NULL, -1}, .value = {(const uint8_t *)"a", 1}},
+				      {.key = {NULL, -1}, .value = {(const uint8_t *)"b", 1}}};
+	struct wire_batch_params bp = {0, 1, 0, -1, -1, -1};
+	assert_int_equal(wire_batch_write(&b, &bp, recs, 2), KB_OK); /* 0..1 */
+	struct raft_msg resp = ut_fetched(&u, &b);
+	resp.leader_epoch = 1;
+	resp.u.fetch_resp.high_watermark = 2;
+	ut_step(&u, &resp);
+	assert_int_equal(u.log.n, 2);
+	assert_int_equal(raft_high_watermark(u.r), 2);
+	u.log.snap = (struct raft_offset_epoch){1, 1}, u.log.has_snap = true;
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){1, 1}),
+			 KB_ERR_INVAL); /* inside the batch 0..1 */
+	u.log.snap = (struct raft_offset_epoch){2, 1};
+	assert_int_equal(raft_snapshot_taken(u.r, (struct raft_offset_epoch){2, 1}), KB_OK);
+	kb_buf_fini(&b);
+	ut_close(&u);
+}
+
+static void test_raft_leader_answers_below_log_start_with_snapshot(void **state)
+{
+	struct ut u = {0};
+	ut_snapshot_leader(&u);
+	u.log.snap = (struct raft_offset_epoch){3, 1}, u.log.has_snap = true;
+	assert_int_equal(raft_snapshot_taken(u.r, u.log.snap), KB_OK);
+	struct raft_msg r = ut_fetch(&u, 3, 1, 1); /* node 3 is behind */
+	assert_int_equal(r.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.offset, 3);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.epoch, 1);
+	assert_true(r.u.fetch_resp.records.len <= 0);
+	assert_int_equal(r.u.fetch_resp.diverging_epoch.epoch, -1);
+	assert_true(r.u.fetch_resp.snapshot_id.offset <= r.u.fetch_resp.high_watermark);
+	/* From the snapshot's end on, records again. */
+	r = ut_fetch(&u, 3, 3, 1);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.epoch, -1);
+	assert_int_equal(ut_offsets(&r), 2);
+	/* A log that diverges below the log start: only the snapshot helps. */
+	r = ut_fetch(&u, 3, 4, 0);
+	assert_int_equal(r.u.fetch_resp.snapshot_id.offset, 3);
+	ut_close(&u);
+}
+
+/* A Fetch response naming a snapshot: one RAFT_OUT_FETCH_SNAPSHOT, no
+ * Fetch until it is loaded; then the log starts at it, the HW with it. */
+static void test_raft_follower_fetches_snapshot_then_resumes(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2),
+					 RAFT_FETCH_RESPONSE, 2, 2);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.high_watermark = 40;
+	resp.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){41, 2};
+	ut_step(&u, &resp); /* beyond the leader's HW: not a snapshot it may send */
+	struct raft_offset_epoch id;
+	assert_false(raft_fetching_snapshot(u.r, &id));
+	resp.correlation_id = ut_sent(&u, RAFT_FETCH_REQUEST, 2) ?
+		ut_sent(&u, RAFT_FETCH_REQUEST, 2)->correlation_id : 0;
+	if (!resp.correlation_id) {
+		ut_tick(&u, 20);
+		resp.correlation_id = ut_sent(&u, RAFT_FETCH_REQUEST, 2)->correlation_id;
+	}
+	resp.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){30, 2};
+	ut_step(&u, &resp);
+	assert_true(raft_fetching_snapshot(u.r, &id));
+	assert_int_equal(id.offset, 30);
+	assert_int_equal(ut_count(&u, RAFT_OUT_FETCH_SNAPSHOT), 1);
+	assert_int_equal(u.out[0].snapshot_id.offset, 30);
+	assert_int_equal(u.out[0].snapshot_id.epoch, 2);
+	assert_int_equal(u.out[0].snapshot_leader_id, 2);
+	assert_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	ut_tick(&u, 500); /* retries come and go: still no Fetch */
+	assert_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	raft_check(u.r);
+	assert_int_equal(raft_snapshot_loaded(u.r, (struct raft_offset_epoch){30, 1}),
+			 KB_ERR_AGAIN); /* not the one we fetch */
+	u.log.snap = id, u.log.has_snap = true; /* the download is on disk */
+	assert_int_equal(raft_snapshot_loaded(u.r, id), KB_OK);
+	ut_drain(&u);
+	assert_int_equal(u.log.start, 30);
+	assert_int_equal(u.log.n, 30);
+	assert_int_equal(raft_high_watermark(u.r), 30);
+	const struct raft_msg *f = ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	assert_non_null(f);
+	assert_int_equal(f->u.fetch_req.fetch_offset, 30);
+	assert_int_equal(f->u.fetch_req.last_fetched_epoch, 2);
+	raft_check(u.r);
+	ut_close(&u);
+}
+
+static void test_raft_snapshot_download_failed_fetches_again(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	struct raft_msg resp = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 2),
+					 RAFT_FETCH_RESPONSE, 2, 2);
+	resp.u.fetch_resp.diverging_epoch.epoch = -1;
+	resp.u.fetch_resp.high_watermark = 40;
+	resp.u.fetch_resp.snapshot_id = (struct raft_offset_epoch){30, 2};
+	ut_step(&u, &resp);
+	struct raft_offset_epoch id = {30, 2};
+	assert_int_equal(raft_snapshot_failed(u.r, (struct raft_offset_epoch){31, 2}),
+			 KB_ERR_AGAIN);
+	assert_int_equal(raft_snapshot_failed(u.r, id), KB_OK);
+	ut_drain(&u);
+	assert_false(raft_fetching_snapshot(u.r, &id));
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
+	/* A newer epoch ends the download too: loading it now is refused. */
+	resp.correlation_id = ut_sent(&u, RAFT_FETCH_REQUEST, 2)->correlation_id;
+	ut_step(&u, &resp);
+	assert_true(raft_fetching_snapshot(u.r, &id));
+	struct raft_msg begin = ut_msg(RAFT_BEGIN_QUORUM_EPOCH_REQUEST, 3, 1, 3, 3);
+	ut_step(&u, &begin);
+	assert_false(raft_fetching_snapshot(u.r, &id));
+	assert_int_equal(raft_snapshot_loaded(u.r, (struct raft_offset_epoch){30, 2}),
+			 KB_ERR_AGAIN);
+	ut_close(&u);
+}
+
+/* A restart finds a snapshot beyond its log (a crash between the download
+ * and the reset): the log starts over at it, the HW is its end. */
+static void test_raft_restart_behind_snapshot_resets(void **state)
+{
+	struct ut u = {0};
+	ml_fill(&u.log, (const int32_t[]){1, 1}, 2);
+	u.log.snap = (struct raft_offset_epoch){9, 2}, u.log.has_snap = true;
+	struct raft_quorum_state qs = {2, 2, RAFT_NO_ID};
+	ut_open(&u, 1, 3, &qs);
+	assert_int_equal(u.log.start, 9);
+	assert_int_equal(u.log.n, 9);
+	assert_int_equal(raft_high_watermark(u.r), 9);
+	const struct raft_msg *f = ut_sent(&u, RAFT_FETCH_REQUEST, 2);
+	assert_int_equal(f->u.fetch_req.fetch_offset, 9);
+	assert_int_equal(f->u.fetch_req.last_fetched_epoch, 2);
+	raft_check(u.r);
+	ut_close(&u);
+}
+
 static void test_raft_random_messages_keep_invariants(void **state)
 {
 	uint64_t x = 88172645463325252ULL;
@@ -1125,6 +1391,9 @@ struct sim_node {
 	int64_t last_hw;            /* HW seen last step: never goes back */
 	enum raft_state last_state; /* for the trace */
 	int32_t last_epoch;
+	struct raft_offset_epoch dl; /* FetchSnapshot under way; offset -1 none */
+	int32_t dl_leader;
+	int64_t dl_at;               /* when the download ends */
 };
 
 struct sim_packet {
@@ -1146,6 +1415,7 @@ struct sim {
 	uint64_t seed, rng;
 	int n;      /* nodes: voters 1..voters, then maybe an observer */
 	int voters;
+	bool pre_vote; /* raft_config.pre_vote of every node */
 	bool trace;
 	int64_t now;
 	struct sim_node node[SIM_MAX_NODES];
@@ -1156,6 +1426,7 @@ struct sim {
 	int loss_pct, dup_pct, max_delay;  /* per message */
 	int crash_pm, partition_pm, propose_pct; /* per step */
 	int drain_crash_pm; /* per output: a crash between two outputs */
+	int snapshot_pm;    /* per node and step: it takes a snapshot */
 	int64_t election_timeout_ms;
 	int32_t *leader_of;      /* epoch -> leader id + 1, 0 unknown */
 	size_t leader_cap;
@@ -1170,6 +1441,7 @@ struct sim {
 /* What all the schedules did, so a run shows it tested something. */
 static struct {
 	uint64_t elections, crashes, partitions, diverging, committed;
+	uint64_t snapshots, snapshot_loads;
 } g_stats;
 
 static struct sim *g_sim;
@@ -1313,6 +1585,7 @@ static void sim_crash(struct sim *s, int i, const char *when)
 	raft_free(s->node[i].r);
 	s->node[i].r = NULL;
 	s->node[i].restart_at = s->now + 100 + sim_below(s, 2900);
+	s->node[i].dl.offset = -1; /* the download dies with it */
 	g_stats.crashes++;
 	sim_trace(s, "n%d crashes %s", i + 1, when);
 }
@@ -1331,6 +1604,13 @@ static void sim_drain(struct sim *s, int i)
 		if (o.kind == RAFT_OUT_PERSIST) {
 			s->node[i].disk = o.persist;
 			s->node[i].has_disk = true;
+		} else if (o.kind == RAFT_OUT_FETCH_SNAPSHOT) {
+			s->node[i].dl = o.snapshot_id;
+			s->node[i].dl_leader = o.snapshot_leader_id;
+			s->node[i].dl_at = s->now + 20 + sim_below(s, 400);
+			sim_trace(s, "n%d fetches snapshot %" PRId64 "@%d from n%d",
+				  i + 1, o.snapshot_id.offset, o.snapshot_id.epoch,
+				  o.snapshot_leader_id);
 		} else {
 			sim_send(s, &o.msg);
 		}
@@ -1348,6 +1628,7 @@ static struct raft_config sim_config(struct sim *s, int i)
 	for (int v = 0; v < s->voters; v++)
 		c.voters[v] = v + 1;
 	c.request_timeout_ms = 300;
+	c.pre_vote = s->pre_vote;
 	/* Kafka's timeouts, or short ones next to the network's delays: more
 	 * split elections, more candidates racing in one epoch. */
 	c.election_timeout_ms = s->election_timeout_ms;
@@ -1372,6 +1653,7 @@ static void sim_start(struct sim *s, int i)
 		sim_fail(s, "n%d cannot restart: %s", i + 1, kb_status_name(rc));
 	nd->last_hw = 0;
 	nd->last_state = (enum raft_state)-1;
+	nd->dl.offset = -1;
 	if (nd->has_disk)
 		sim_trace(s, "n%d starts: quorum-state epoch %d leader %d voted %d, "
 			  "log end %" PRId64, i + 1, nd->disk.leader_epoch,
@@ -1562,6 +1844,76 @@ static int sim_leader(struct sim *s)
 
 /* Faults, one step's worth: crashes (of anyone, and of the leader in
  * particular), restarts, partitions, resignations. */
+/* A node snapshots its state at a random committed offset above its log
+ * start, then tells the core, which lets the log drop what is below. */
+static void sim_take_snapshot(struct sim *s, int i)
+{
+	struct sim_node *nd = &s->node[i];
+	int64_t hw = raft_high_watermark(nd->r);
+	if (hw <= nd->log.start)
+		return;
+	int64_t off = nd->log.start + 1 + sim_below(s, hw - nd->log.start);
+	while (off < nd->log.n && nd->log.pos[off] == nd->log.pos[off - 1])
+		off++; /* a state sums up whole batches: the HW ends one */
+	if (off > hw)
+		return;
+	struct raft_offset_epoch id = {off, nd->log.epoch[off - 1]};
+	if (nd->log.has_snap && nd->log.snap.offset >= off)
+		return; /* only newer ones */
+	struct raft_offset_epoch old = nd->log.snap;
+	bool had = nd->log.has_snap;
+	nd->log.snap = id, nd->log.has_snap = true;
+	int rc = raft_snapshot_taken(nd->r, id);
+	if (rc != KB_OK) {
+		nd->log.snap = old, nd->log.has_snap = had;
+		sim_fail(s, "n%d: a committed snapshot %" PRId64 "@%d refused: %s",
+			 i + 1, id.offset, id.epoch, kb_status_name(rc));
+	}
+	g_stats.snapshots++;
+	sim_trace(s, "n%d snapshots at %" PRId64 "@%d; log starts at %" PRId64,
+		  i + 1, id.offset, id.epoch, nd->log.start);
+}
+
+/* FetchSnapshot: the download ends. It works if the leader is up, not cut
+ * off from us, and still has that snapshot; then its image is ours and the
+ * core resets the log to it. Otherwise the core fetches again. */
+static void sim_snapshot_download(struct sim *s, int i)
+{
+	struct sim_node *nd = &s->node[i];
+	struct raft_offset_epoch id = nd->dl, want;
+	if (id.offset < 0 || s->now < nd->dl_at)
+		return;
+	nd->dl.offset = -1;
+	int src = nd->dl_leader - 1;
+	bool ok = src >= 0 && src < s->n && s->node[src].r &&
+		  !(s->partitioned && s->side[src] != s->side[i]) &&
+		  s->node[src].log.has_snap &&
+		  s->node[src].log.snap.offset == id.offset &&
+		  s->node[src].log.snap.epoch == id.epoch;
+	if (!raft_fetching_snapshot(nd->r, &want) || want.offset != id.offset ||
+	    want.epoch != id.epoch)
+		return; /* it moved on: the download is thrown away */
+	if (!ok) {
+		sim_trace(s, "n%d: snapshot %" PRId64 "@%d not found", i + 1,
+			  id.offset, id.epoch);
+		assert_int_equal(raft_snapshot_failed(nd->r, id), KB_OK);
+		sim_drain(s, i);
+		return;
+	}
+	const struct mlog *from = &s->node[src].log;
+	ml_reserve(&nd->log, id.offset);
+	memcpy(nd->log.epoch, from->epoch, (size_t)id.offset * sizeof *from->epoch);
+	memcpy(nd->log.chain, from->chain, (size_t)id.offset * sizeof *from->chain);
+	nd->log.snap = id, nd->log.has_snap = true;
+	int rc = raft_snapshot_loaded(nd->r, id);
+	if (rc != KB_OK)
+		sim_fail(s, "n%d cannot load snapshot %" PRId64 ": %s", i + 1,
+			 id.offset, kb_status_name(rc));
+	g_stats.snapshot_loads++;
+	sim_trace(s, "n%d loaded snapshot %" PRId64 "@%d", i + 1, id.offset, id.epoch);
+	sim_drain(s, i);
+}
+
 static void sim_faults(struct sim *s)
 {
 	for (int i = 0; i < s->n; i++) {
@@ -1662,6 +2014,7 @@ static void sim_run(uint64_t seed, bool trace)
 	s.rng = seed * 0x2545f4914f6cdd1dULL + 1;
 	s.trace = trace;
 	s.voters = seed % 2 ? 5 : 3;
+	s.pre_vote = (seed / 2) % 2; /* both settings with 3 and 5 voters */
 	s.n = s.voters + (seed % 3 == 0); /* every third seed: an observer */
 	s.faults = true;
 	s.loss_pct = (int)sim_below(&s, 21);
@@ -1671,16 +2024,17 @@ static void sim_run(uint64_t seed, bool trace)
 	s.partition_pm = 1 + (int)sim_below(&s, 4);
 	s.propose_pct = 5 + (int)sim_below(&s, 46);
 	s.drain_crash_pm = 1 + (int)sim_below(&s, 20);
+	s.snapshot_pm = (int)sim_below(&s, 6); /* 0: a run without snapshots */
 	static const int64_t timeouts[] = {1000, 1000, 300, 150};
 	s.election_timeout_ms = timeouts[sim_below(&s, 4)];
 	g_sim = &s;
 	g_seed_running = seed;
 	sim_trace(&s, "seed %" PRIu64 ": %d voters, %d observers, loss %d%%, duplicates %d%%, "
 		  "delay up to %d ms, crashes %d/1000 and partitions %d/1000 "
-		  "per step, election timeout %" PRId64 " ms", seed, s.voters,
-		  s.n - s.voters,
+		  "per step, election timeout %" PRId64 " ms, pre-vote %s", seed,
+		  s.voters, s.n - s.voters,
 		  s.loss_pct, s.dup_pct, s.max_delay, s.crash_pm, s.partition_pm,
-		  s.election_timeout_ms);
+		  s.election_timeout_ms, s.pre_vote ? "on" : "off");
 	for (int i = 0; i < s.n; i++)
 		sim_start(&s, i);
 	int64_t marker = -1;
@@ -1706,6 +2060,11 @@ static void sim_run(uint64_t seed, bool trace)
 		sim_deliver(&s);
 		for (int k = 0, first = (int)sim_below(&s, s.n); k < s.n; k++) {
 			int i = (first + k) % s.n;
+			if (!s.node[i].r)
+				continue;
+			sim_snapshot_download(&s, i);
+			if (s.node[i].r && sim_below(&s, 1000) < s.snapshot_pm)
+				sim_take_snapshot(&s, i);
 			if (!s.node[i].r)
 				continue;
 			raft_tick(s.node[i].r, s.now);
@@ -1734,12 +2093,16 @@ static void test_raft_simulation(void **state)
 	uint64_t n = env_u64("RAFT_SIM_SEEDS", SIM_SEEDS);
 	for (uint64_t seed = 1; seed <= n; seed++)
 		sim_run(seed, trace);
-	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters, an observer "
-	       "in every third) passed: %"
+	printf("raft simulation: %" PRIu64 " seeds (3 and 5 voters, pre-vote on "
+	       "and off, an observer in every third) passed: %"
 	       PRIu64 " leaders elected, %" PRIu64 " crashes, %" PRIu64
 	       " partitions, %" PRIu64 " DivergingEpoch answers, %" PRIu64
-	       " entries committed\n", n, g_stats.elections, g_stats.crashes,
-	       g_stats.partitions, g_stats.diverging, g_stats.committed);
+	       " entries committed, %" PRIu64 " snapshots taken, %" PRIu64
+	       " loaded by followers behind a log start\n", n, g_stats.elections,
+	       g_stats.crashes, g_stats.partitions, g_stats.diverging,
+	       g_stats.committed, g_stats.snapshots, g_stats.snapshot_loads);
+	if (n >= 500) /* the schedules did reach a follower behind a log start */
+		assert_true(g_stats.snapshot_loads > 0);
 	signal(SIGABRT, SIG_DFL);
 }
 
@@ -3625,6 +3988,77 @@ static void dn_encode(struct kb_buf *out, int16_t type, int16_t version)
  * toy entry), write identical segment files with the LeaderChange batch
  * first, and after every node restarts from its quorum-state and log,
  * keep all of it and commit more. */
+/* __cluster_metadata-0's snapshot ops: the log start, the latest
+ * <offset>-<epoch>.checkpoint, deleting below it and starting over at it. */
+static void ml_file_snapshot(const char *dir, struct raft_offset_epoch id)
+{
+	char path[4096];
+	assert_int_equal(meta_snapshot_path(dir, id, path, sizeof path), KB_OK);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+}
+
+static void md_append_all(const struct raft_log_ops *ops, void *log,
+			  const struct kb_buf *b)
+{
+	for (size_t pos = 0; pos < b->len;) {
+		size_t size = SEG_LOG_OVERHEAD + kb_get_be32(b->data + pos + SEG_OFF_BATCH_LENGTH);
+		assert_int_equal(ops->append(log, b->data + pos, size), KB_OK);
+		pos += size;
+	}
+}
+
+static void test_raft_metadata_log_snapshot_ops(void **state)
+{
+	char *root = tu_tmpdir();
+	struct raft_metadata_log *m;
+	const struct raft_log_ops *ops = &raft_metadata_log_ops;
+	assert_int_equal(raft_metadata_log_open(root, &m), KB_OK);
+	const char *dir = raft_metadata_log_dir(m);
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ut_batches(&b, 0, (const int32_t[]){1, 1, 1, 1, 2}, 5, 0);
+	md_append_all(ops, m, &b);
+	struct raft_offset_epoch id;
+	assert_int_equal(ops->start_offset(m), 0);
+	assert_int_equal(ops->latest_snapshot(m, &id), KB_ERR_NOTFOUND);
+	assert_int_equal(ops->delete_before(m, 3), KB_ERR_INVAL); /* no snapshot */
+	ml_file_snapshot(dir, (struct raft_offset_epoch){3, 1});
+	assert_int_equal(ops->latest_snapshot(m, &id), KB_OK);
+	assert_int_equal(id.offset, 3);
+	assert_int_equal(id.epoch, 1);
+	assert_int_equal(ops->delete_before(m, 4), KB_ERR_INVAL); /* past it */
+	assert_int_equal(ops->delete_before(m, 3), KB_OK);
+	assert_int_equal(ops->start_offset(m), 3);
+	assert_int_equal(ops->end_offset(m), 5);
+	/* Start over at a newer snapshot, past the log's end. */
+	assert_int_equal(ops->reset_to_snapshot(m, (struct raft_offset_epoch){10, 2}),
+			 KB_ERR_INVAL); /* not on disk */
+	ml_file_snapshot(dir, (struct raft_offset_epoch){10, 2});
+	assert_int_equal(ops->reset_to_snapshot(m, (struct raft_offset_epoch){10, 2}), KB_OK);
+	assert_int_equal(ops->start_offset(m), 10);
+	assert_int_equal(ops->end_offset(m), 10);
+	struct raft_offset_epoch last = ops->end_offset_for_epoch(m, INT32_MAX);
+	assert_int_equal(last.offset, 10);
+	assert_int_equal(last.epoch, 0); /* none on the log: the core asks the snapshot */
+	b.len = 0;
+	ut_batches(&b, 10, (const int32_t[]){3}, 1, 0);
+	md_append_all(ops, m, &b);
+	raft_metadata_log_close(m);
+	assert_int_equal(raft_metadata_log_open(root, &m), KB_OK); /* durable */
+	assert_int_equal(ops->start_offset(m), 10);
+	assert_int_equal(ops->end_offset(m), 11);
+	assert_int_equal(ops->latest_snapshot(m, &id), KB_OK);
+	assert_int_equal(id.offset, 10);
+	last = ops->end_offset_for_epoch(m, INT32_MAX);
+	assert_int_equal(last.offset, 11);
+	assert_int_equal(last.epoch, 3);
+	raft_metadata_log_close(m);
+	kb_buf_fini(&b);
+	tu_rmrf(root);
+}
+
 static void test_raft_metadata_log_three_nodes_commit_and_restart(void **state)
 {
 	struct dn_cluster c = {0};
@@ -5455,6 +5889,7 @@ int main(void)
 		cmocka_unit_test(test_raft_election_timeout_starts_pre_vote),
 		cmocka_unit_test(test_raft_pre_vote_majority_becomes_candidate),
 		cmocka_unit_test(test_raft_candidate_timeout_returns_to_prospective),
+		cmocka_unit_test(test_raft_no_pre_vote_timeout_becomes_candidate),
 		cmocka_unit_test(test_raft_vote_persisted_before_sent),
 		cmocka_unit_test(test_raft_vote_granted_once_per_epoch),
 		cmocka_unit_test(test_raft_vote_rejects_stale_log),
@@ -5478,6 +5913,12 @@ int main(void)
 		cmocka_unit_test(test_raft_prospective_follows_leader_that_answers),
 		cmocka_unit_test(test_raft_bad_input_refused),
 		cmocka_unit_test(test_raft_bad_fetch_response_ignored),
+		cmocka_unit_test(test_raft_snapshot_taken_checks_and_drops_prefix),
+		cmocka_unit_test(test_raft_snapshot_id_must_end_a_batch),
+		cmocka_unit_test(test_raft_leader_answers_below_log_start_with_snapshot),
+		cmocka_unit_test(test_raft_follower_fetches_snapshot_then_resumes),
+		cmocka_unit_test(test_raft_snapshot_download_failed_fetches_again),
+		cmocka_unit_test(test_raft_restart_behind_snapshot_resets),
 		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
 		cmocka_unit_test(test_raft_quorum_file_kafka_layout_round_trip),
@@ -5518,6 +5959,7 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_fetch_core_round_trip),
 		cmocka_unit_test(test_raft_wire_fetch_garbage_never_crashes),
 		cmocka_unit_test(test_raft_metadata_log_three_nodes_commit_and_restart),
+		cmocka_unit_test(test_raft_metadata_log_snapshot_ops),
 		/* Snapshots */
 		cmocka_unit_test(test_meta_image_write_order),
 		cmocka_unit_test(test_meta_snapshot_round_trip),
