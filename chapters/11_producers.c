@@ -38,7 +38,8 @@
  *
  * Simplifications: no transactions yet (a transactional id answers
  *   COORDINATOR_NOT_AVAILABLE); Kafka 2.x's UNKNOWN_PRODUCER_ID rule; ids
- *   from a file, not the controller; two snapshots kept; linear search
+ *   from a file on one node, from prod_set_id_source's blocks (chapter
+ *   07: the controller) in a cluster; two snapshots kept; linear search
  *   (docs/11_producers.md). Single-threaded: the reactor owns everything.
  *
  * See also: docs/11_producers.md, diagrams/11_producers.dot,
@@ -91,9 +92,23 @@ struct prod_manager {
 	struct prod_config cfg;
 	char id_path[PROD_PATH_MAX]; /* <log_dir>/PROD_ID_FILE */
 	int64_t next_id;            /* next producer id to hand out */
-	int64_t block_end;          /* first id not reserved in PROD_ID_FILE */
+	int64_t block_end;          /* first id past the block in hand */
+	int64_t block_start;        /* first id of the block in hand */
+	int32_t block_len;          /* its size (PROD_ID_BLOCK_SIZE: file) */
+	struct prod_id_source src;  /* src.allocate NULL: PROD_ID_FILE */
+	struct prod_id_ask *asking; /* the request in flight, or NULL */
+	bool have_next;             /* the source's next block arrived: */
+	int64_t next_start;         /*   its first id */
+	int32_t next_len;           /*   and its size */
 	struct prod_state **states; /* owned: nstates of cap, each owned */
 	size_t nstates, cap;
+};
+
+/* One block asked of the source: the done_ctx it gets. Freed by the
+ * done call; pm is NULL once the manager no longer waits for it (a new
+ * source, prod_close), so a late answer is dropped. */
+struct prod_id_ask {
+	struct prod_manager *pm; /* borrowed, or NULL */
 };
 
 /* An InitProducerId request, decoded: transactional id (len -1: null),
@@ -108,6 +123,11 @@ struct init_request {
 
 static int id_block_reserve(struct prod_manager *pm, int64_t start);
 static int id_block_load(struct prod_manager *pm);
+static int next_from_source(struct prod_manager *pm, int64_t *out);
+static void block_ask(struct prod_manager *pm);
+static void block_arrived(void *done_ctx, int16_t error, int64_t start,
+			  int32_t len);
+static void block_orphan(struct prod_manager *pm);
 static int16_t init_producer_id(struct prod_manager *pm,
 				const struct init_request *q, int64_t *out_pid);
 static void produce_check(void *ctx, struct topic_partition *tp,
@@ -189,6 +209,8 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 
 int prod_next_producer_id(struct prod_manager *pm, int64_t *out)
 {
+	if (pm->src.allocate)
+		return next_from_source(pm, out);
 	if (pm->next_id == pm->block_end) {
 		int rc = id_block_reserve(pm, pm->block_end);
 		if (rc != KB_OK)
@@ -210,6 +232,8 @@ static int id_block_reserve(struct prod_manager *pm, int64_t start)
 	if (rc != KB_OK)
 		return rc;
 	pm->next_id = start;
+	pm->block_start = start;
+	pm->block_len = PROD_ID_BLOCK_SIZE;
 	pm->block_end = start + PROD_ID_BLOCK_SIZE;
 	return KB_OK;
 }
@@ -236,6 +260,97 @@ static int id_block_load(struct prod_manager *pm)
 		return KB_ERR_CORRUPT;
 	}
 	return id_block_reserve(pm, (int64_t)start);
+}
+
+/* ---- Producer ids in a cluster ---- */
+
+void prod_set_id_source(struct prod_manager *pm,
+			const struct prod_id_source *src)
+{
+	block_orphan(pm);
+	memset(&pm->src, 0, sizeof pm->src);
+	if (src)
+		pm->src = *src;
+	pm->have_next = false;
+	if (!src) {
+		if (id_block_load(pm) != KB_OK)
+			KB_WARN("%s: no producer id block", pm->id_path);
+		return;
+	}
+	/* The file's ids are this node's alone: none of them in a cluster. */
+	pm->next_id = pm->block_end = pm->block_start = 0;
+	pm->block_len = 0;
+}
+
+/* KAFKA: RPCProducerIdManager.generateProducerId: an id from the block
+ * in hand; at its end the next block if it has arrived, else the ask
+ * goes out and the caller hears KB_ERR_AGAIN (the client is told
+ * COORDINATOR_LOAD_IN_PROGRESS and retries). The next block is asked
+ * for when 90% of this one is used (PidPrefetchThreshold). */
+static int next_from_source(struct prod_manager *pm, int64_t *out)
+{
+	if (pm->next_id == pm->block_end) {
+		if (!pm->have_next) {
+			block_ask(pm);
+			return KB_ERR_AGAIN;
+		}
+		pm->next_id = pm->block_start = pm->next_start;
+		pm->block_len = pm->next_len;
+		pm->block_end = pm->next_start + pm->next_len;
+		pm->have_next = false;
+	}
+	*out = pm->next_id++;
+	int64_t prefetch = pm->block_start + (int64_t)pm->block_len * 9 / 10;
+	if (!pm->have_next && pm->next_id >= prefetch)
+		block_ask(pm);
+	return KB_OK;
+}
+
+/* One ask in flight at a time (KAFKA: requestInFlight). */
+static void block_ask(struct prod_manager *pm)
+{
+	if (pm->asking)
+		return;
+	struct prod_id_ask *ask = malloc(sizeof *ask);
+	if (!ask)
+		return;
+	ask->pm = pm;
+	pm->asking = ask;
+	/* done may run inside allocate: it frees ask and clears asking. */
+	if (pm->src.allocate(pm->src.ctx, block_arrived, ask) != KB_OK) {
+		pm->asking = NULL;
+		free(ask);
+	}
+}
+
+/* KAFKA: handleAllocateProducerIdsResponse: an error or a block that
+ * does not move forward is dropped (the next InitProducerId asks again). */
+static void block_arrived(void *done_ctx, int16_t error, int64_t start,
+			  int32_t len)
+{
+	struct prod_id_ask *ask = done_ctx;
+	struct prod_manager *pm = ask->pm;
+	free(ask);
+	if (!pm)
+		return;
+	pm->asking = NULL;
+	if (error != KAFKA_ERR_NONE || len <= 0 || start < 0 ||
+	    start > INT64_MAX - len || start < pm->block_end) {
+		KB_WARN("producer ids: block refused (error %d, %" PRId64
+			"+%" PRId32 ")", error, start, len);
+		return;
+	}
+	pm->have_next = true;
+	pm->next_start = start;
+	pm->next_len = len;
+}
+
+/* Stop waiting for the ask in flight: its answer will be dropped. */
+static void block_orphan(struct prod_manager *pm)
+{
+	if (pm->asking)
+		pm->asking->pm = NULL;
+	pm->asking = NULL;
 }
 
 /* ---- InitProducerId (api key 22, v0-4) ---- */
@@ -284,9 +399,14 @@ static int16_t init_producer_id(struct prod_manager *pm,
 	 * coordinator, which bumps the epoch of the id it remembers. */
 	if (q->txn.len >= 0)
 		return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-	if (prod_next_producer_id(pm, out_pid) != KB_OK) {
+	int rc = prod_next_producer_id(pm, out_pid);
+	if (rc != KB_OK) {
 		*out_pid = PROD_NO_PRODUCER_ID;
-		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+		/* KAFKA: "Producer ID block is full. Waiting for next block":
+		 * COORDINATOR_LOAD_IN_PROGRESS, which every client retries. */
+		return rc == KB_ERR_AGAIN ?
+			       KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS :
+			       KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	}
 	return KAFKA_ERR_NONE;
 }
@@ -794,8 +914,9 @@ static int32_t seq_add(int32_t seq, int32_t n)
  * our bug, never a client's: disk data is validated before it is used. */
 void prod_check(const struct prod_manager *pm)
 {
-	assert(pm->next_id <= pm->block_end &&
-	       pm->block_end - pm->next_id <= PROD_ID_BLOCK_SIZE);
+	assert(pm->block_start <= pm->next_id && pm->next_id <= pm->block_end &&
+	       pm->block_end - pm->block_start == pm->block_len);
+	assert(!pm->have_next || pm->next_start >= pm->block_end); /* 6 */
 	for (size_t i = 0; i < pm->nstates; i++) {
 		const struct prod_state *st = pm->states[i];
 		state_check(st);
@@ -834,6 +955,7 @@ void prod_close(struct prod_manager *pm)
 {
 	if (!pm)
 		return;
+	block_orphan(pm);
 	topic_set_produce_check(pm->tm, NULL, NULL);
 	topic_unsubscribe(pm->tm, prod_appended, pm);
 	for (size_t i = 0; i < pm->nstates; i++) {
