@@ -125,6 +125,12 @@ struct grp_coordinator *grp_new(const struct grp_config *cfg)
 	if (!c)
 		return NULL;
 	c->cfg = *cfg;
+	c->loaded = calloc((size_t)KB_MAX(cfg->offsets_partitions, 1),
+			   sizeof *c->loaded);
+	if (!c->loaded) {
+		free(c);
+		return NULL;
+	}
 	c->mono_ms = kb_mono_ms;
 	c->wall_ms = kb_now_ms;
 	c->armed_ms = INT64_MAX;
@@ -847,5 +853,6 @@ void grp_free(struct grp_coordinator *c)
 		grp_remove_group(c, c->ngroups - 1);
 	free(c->timers);
 	free(c->groups);
+	free(c->loaded);
 	free(c);
 }
