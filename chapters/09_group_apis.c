@@ -19,6 +19,9 @@
  *
  * Interface:
  *   - Uses the three files before it; nothing uses it but main.
+ *   - In a cluster FindCoordinator answers the leader of the group's
+ *     __consumer_offsets partition; every group API answers
+ *     NOT_COORDINATOR for a group this node does not coordinate.
  *   - Each handle_* decodes the whole request first; a malformed body is
  *     KB_ERR_PROTO. A handler that parks returns NET_PARKED; wait_try
  *     answers later, on a wakeup from grp_notify or at the deadline.

@@ -12,7 +12,7 @@
  *
  * Kafka:
  *   OffsetCommit v2-8, OffsetFetch v1-8, OffsetDelete v0, DeleteGroups'
- *   tombstones; GroupMetadataManager's OffsetCommitKey v1, OffsetCommitValue
+ *   tombstones; onElection/onResignation (load, unload a partition); GroupMetadataManager's OffsetCommitKey v1, OffsetCommitValue
  *   v3, GroupMetadataKey v2, GroupMetadataValue v3; offsets.retention.minutes;
  *   __consumer_offsets created on first use (FindCoordinator, a commit).
  *
@@ -23,6 +23,10 @@
  *   - grp_offsets_topic creates __consumer_offsets the first time a record
  *     is written or a client asks for a group coordinator; grp_load
  *     replays an existing one at startup.
+ *   - In a cluster (topic_cluster_get) the controller creates the topic,
+ *     and only the partitions this node leads are in memory: chapter 07
+ *     calls grp_leadership_changed after moving leaders; handlers ask
+ *     grp_owns_group first (NOT_COORDINATOR otherwise).
  *
  * Invariants:
  *   1. Every change of a committed offset or of a group's generation is
