@@ -13,6 +13,7 @@
  *
  * Kafka:
  *   InitProducerId (api key 22, v0-4), ProducerIdManager (blocks of 1000),
+ *   RPCProducerIdManager (blocks from the controller, prefetch at 90%),
  *   ProducerStateManager, ProducerAppendInfo, NUM_BATCHES_TO_RETAIN = 5,
  *   <offset>.snapshot files, producer.id.expiration.ms.
  *
@@ -23,6 +24,10 @@
  *     prod_appended records it after, with its offsets.
  *   - A partition's state loads when first needed; prod_entry_find
  *     results are views, not to be kept across an append.
+ *   - Ids come from blocks: of PROD_ID_FILE on one node, of the source
+ *     set by prod_set_id_source in a cluster (chapter 07: the
+ *     controller's AllocateProducerIds); while the next block is out,
+ *     InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS.
  *
  * Invariants (prod_check asserts what memory can show):
  *   1. A batch equal to one of its producer's last PROD_BATCH_WINDOW
