@@ -48,7 +48,8 @@
  *   (docs/11_producers.md). Single-threaded: the reactor owns everything.
  *
  * See also: docs/11_producers.md, diagrams/11_producers.dot,
- *   tests/11_producers_test.c, tests/clients/test_idempotence.py.
+ *   tests/11_producers_test.c, tests/clients/test_idempotence.py;
+ *   read before: 11_producer_ids.c (the id blocks).
  *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec), 05 (server),
  *   06 (topics).
  */
@@ -68,11 +69,8 @@
 #include "05_server.h"
 #include "06_topics.h"
 #include "11_producers.h"
+#include "11_producers_internal.h"
 
-/* Longest path built here: a partition directory plus a snapshot name. */
-#define PROD_PATH_MAX (TOPIC_PATH_MAX + 64)
-/* PROD_ID_FILE holds one decimal number and a newline. */
-#define PROD_ID_FILE_MAX 64
 /* The int32 entry count before the entries of a snapshot. */
 #define PROD_SNAP_COUNT_BYTES 4
 /* A snapshot larger than this is damaged (a million producers). */
@@ -95,25 +93,9 @@ struct prod_state {
 struct prod_manager {
 	struct topic_manager *tm;   /* borrowed */
 	struct prod_config cfg;
-	char id_path[PROD_PATH_MAX]; /* <log_dir>/PROD_ID_FILE */
-	int64_t next_id;            /* next producer id to hand out */
-	int64_t block_end;          /* first id past the block in hand */
-	int64_t block_start;        /* first id of the block in hand */
-	int32_t block_len;          /* its size (PROD_ID_BLOCK_SIZE: file) */
-	struct prod_id_source src;  /* src.allocate NULL: PROD_ID_FILE */
-	struct prod_id_ask *asking; /* the request in flight, or NULL */
-	bool have_next;             /* the source's next block arrived: */
-	int64_t next_start;         /*   its first id */
-	int32_t next_len;           /*   and its size */
+	struct prod_ids ids;        /* the id blocks (11_producer_ids.c) */
 	struct prod_state **states; /* owned: nstates of cap, each owned */
 	size_t nstates, cap;
-};
-
-/* One block asked of the source: the done_ctx it gets. Freed by the
- * done call; pm is NULL once the manager no longer waits for it (a new
- * source, prod_close), so a late answer is dropped. */
-struct prod_id_ask {
-	struct prod_manager *pm; /* borrowed, or NULL */
 };
 
 /* An InitProducerId request, decoded: transactional id (len -1: null),
@@ -126,13 +108,6 @@ struct init_request {
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
-static int id_block_reserve(struct prod_manager *pm, int64_t start);
-static int id_block_load(struct prod_manager *pm);
-static int next_from_source(struct prod_manager *pm, int64_t *out);
-static void block_ask(struct prod_manager *pm);
-static void block_arrived(void *done_ctx, int16_t error, int64_t start,
-			  int32_t len);
-static void block_orphan(struct prod_manager *pm);
 static int16_t init_producer_id(struct prod_manager *pm,
 				const struct init_request *q, int64_t *out_pid);
 static void produce_check(void *ctx, struct topic_partition *tp,
@@ -188,12 +163,12 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 		return KB_ERR_NOMEM;
 	pm->tm = tm;
 	pm->cfg = *cfg;
-	snprintf(pm->id_path, sizeof pm->id_path, "%s/%s",
+	snprintf(pm->ids.id_path, sizeof pm->ids.id_path, "%s/%s",
 		 topic_manager_config(tm)->log_dir, PROD_ID_FILE);
 	struct net_api init_pid = {WIRE_API_INIT_PRODUCER_ID,
 				   PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
 				   handle_init_producer_id, pm};
-	int rc = id_block_load(pm);
+	int rc = prod_ids_open(&pm->ids);
 	if (rc == KB_OK && srv)
 		rc = net_register(srv, &init_pid);
 	if (rc == KB_OK && srv)
@@ -210,152 +185,17 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 	return KB_OK;
 }
 
-/* ---- Producer ids ---- */
+/* ---- Producer ids (11_producer_ids.c) ---- */
 
 int prod_next_producer_id(struct prod_manager *pm, int64_t *out)
 {
-	if (pm->src.allocate)
-		return next_from_source(pm, out);
-	if (pm->next_id == pm->block_end) {
-		int rc = id_block_reserve(pm, pm->block_end);
-		if (rc != KB_OK)
-			return rc;
-	}
-	*out = pm->next_id++;
-	return KB_OK;
+	return prod_ids_next(&pm->ids, out);
 }
-
-/* INVARIANT 6: the file says where the next block starts before any id of
- * this one is given out; ids left in a block when the broker stops are
- * skipped, never reused (KAFKA: the same holds for unused block ends). */
-static int id_block_reserve(struct prod_manager *pm, int64_t start)
-{
-	char text[PROD_ID_FILE_MAX];
-	int len = snprintf(text, sizeof text, "%" PRId64 "\n",
-			   start + PROD_ID_BLOCK_SIZE);
-	int rc = kb_write_file_atomic(pm->id_path, text, (size_t)len);
-	if (rc != KB_OK)
-		return rc;
-	pm->next_id = start;
-	pm->block_start = start;
-	pm->block_len = PROD_ID_BLOCK_SIZE;
-	pm->block_end = start + PROD_ID_BLOCK_SIZE;
-	return KB_OK;
-}
-
-/* The first block of this run starts where the last run's file points
- * (0 for a new log directory). */
-static int id_block_load(struct prod_manager *pm)
-{
-	char *text = NULL, *end;
-	size_t len;
-	int rc = kb_read_file(pm->id_path, &text, &len, PROD_ID_FILE_MAX);
-	if (rc == KB_ERR_NOTFOUND)
-		return id_block_reserve(pm, 0);
-	if (rc != KB_OK)
-		return rc;
-	errno = 0;
-	long long start = strtoll(text, &end, 10);
-	bool bad = errno != 0 || end == text || start < 0 ||
-		   start > INT64_MAX - 2 * PROD_ID_BLOCK_SIZE ||
-		   (*end != '\n' && *end != '\0');
-	free(text);
-	if (bad) {
-		KB_ERROR("%s: not a producer id", pm->id_path);
-		return KB_ERR_CORRUPT;
-	}
-	return id_block_reserve(pm, (int64_t)start);
-}
-
-/* ---- Producer ids in a cluster ---- */
 
 void prod_set_id_source(struct prod_manager *pm,
 			const struct prod_id_source *src)
 {
-	block_orphan(pm);
-	memset(&pm->src, 0, sizeof pm->src);
-	if (src)
-		pm->src = *src;
-	pm->have_next = false;
-	if (!src) {
-		if (id_block_load(pm) != KB_OK)
-			KB_WARN("%s: no producer id block", pm->id_path);
-		return;
-	}
-	/* The file's ids are this node's alone: none of them in a cluster. */
-	pm->next_id = pm->block_end = pm->block_start = 0;
-	pm->block_len = 0;
-}
-
-/* KAFKA: RPCProducerIdManager.generateProducerId: an id from the block
- * in hand; at its end the next block if it has arrived, else the ask
- * goes out and the caller hears KB_ERR_AGAIN (the client is told
- * COORDINATOR_LOAD_IN_PROGRESS and retries). The next block is asked
- * for when 90% of this one is used (PidPrefetchThreshold). */
-static int next_from_source(struct prod_manager *pm, int64_t *out)
-{
-	if (pm->next_id == pm->block_end) {
-		if (!pm->have_next) {
-			block_ask(pm);
-			return KB_ERR_AGAIN;
-		}
-		pm->next_id = pm->block_start = pm->next_start;
-		pm->block_len = pm->next_len;
-		pm->block_end = pm->next_start + pm->next_len;
-		pm->have_next = false;
-	}
-	*out = pm->next_id++;
-	int64_t prefetch = pm->block_start + (int64_t)pm->block_len * 9 / 10;
-	if (!pm->have_next && pm->next_id >= prefetch)
-		block_ask(pm);
-	return KB_OK;
-}
-
-/* One ask in flight at a time (KAFKA: requestInFlight). */
-static void block_ask(struct prod_manager *pm)
-{
-	if (pm->asking)
-		return;
-	struct prod_id_ask *ask = malloc(sizeof *ask);
-	if (!ask)
-		return;
-	ask->pm = pm;
-	pm->asking = ask;
-	/* done may run inside allocate: it frees ask and clears asking. */
-	if (pm->src.allocate(pm->src.ctx, block_arrived, ask) != KB_OK) {
-		pm->asking = NULL;
-		free(ask);
-	}
-}
-
-/* KAFKA: handleAllocateProducerIdsResponse: an error or a block that
- * does not move forward is dropped (the next InitProducerId asks again). */
-static void block_arrived(void *done_ctx, int16_t error, int64_t start,
-			  int32_t len)
-{
-	struct prod_id_ask *ask = done_ctx;
-	struct prod_manager *pm = ask->pm;
-	free(ask);
-	if (!pm)
-		return;
-	pm->asking = NULL;
-	if (error != KAFKA_ERR_NONE || len <= 0 || start < 0 ||
-	    start > INT64_MAX - len || start < pm->block_end) {
-		KB_WARN("producer ids: block refused (error %d, %" PRId64
-			"+%" PRId32 ")", error, start, len);
-		return;
-	}
-	pm->have_next = true;
-	pm->next_start = start;
-	pm->next_len = len;
-}
-
-/* Stop waiting for the ask in flight: its answer will be dropped. */
-static void block_orphan(struct prod_manager *pm)
-{
-	if (pm->asking)
-		pm->asking->pm = NULL;
-	pm->asking = NULL;
+	prod_ids_set_source(&pm->ids, src);
 }
 
 /* ---- InitProducerId (api key 22, v0-4) ---- */
@@ -919,9 +759,7 @@ static int32_t seq_add(int32_t seq, int32_t n)
  * our bug, never a client's: disk data is validated before it is used. */
 void prod_check(const struct prod_manager *pm)
 {
-	assert(pm->block_start <= pm->next_id && pm->next_id <= pm->block_end &&
-	       pm->block_end - pm->block_start == pm->block_len);
-	assert(!pm->have_next || pm->next_start >= pm->block_end); /* 6 */
+	prod_ids_check(&pm->ids); /* INVARIANT 6 */
 	for (size_t i = 0; i < pm->nstates; i++) {
 		const struct prod_state *st = pm->states[i];
 		state_check(st);
@@ -960,7 +798,7 @@ void prod_close(struct prod_manager *pm)
 {
 	if (!pm)
 		return;
-	block_orphan(pm);
+	prod_ids_fini(&pm->ids);
 	topic_set_produce_check(pm->tm, NULL, NULL);
 	topic_unsubscribe(pm->tm, prod_appended, pm);
 	for (size_t i = 0; i < pm->nstates; i++) {
