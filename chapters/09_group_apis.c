@@ -19,6 +19,9 @@
  *
  * Interface:
  *   - Uses the three files before it; nothing uses it but main.
+ *   - In a cluster FindCoordinator answers the leader of the group's
+ *     __consumer_offsets partition; every group API answers
+ *     NOT_COORDINATOR for a group this node does not coordinate.
  *   - Each handle_* decodes the whole request first; a malformed body is
  *     KB_ERR_PROTO. A handler that parks returns NET_PARKED; wait_try
  *     answers later, on a wakeup from grp_notify or at the deadline.
@@ -34,7 +37,8 @@
  *   4. Only the leader's JoinGroup answer lists the members.
  *
  * Simplifications:
- *   - FindCoordinator answers this broker for every key: one node.
+ *   - FindCoordinator answers this broker for transactional keys, in a
+ *     cluster too (no transaction coordinator yet).
  *   - DescribeGroups v3+ sends authorized operations as not computed.
  *
  * See also: docs/09_group_apis.md, diagrams/09_group_apis.dot,
@@ -99,7 +103,10 @@ struct member_head {
 static void retention_timer(void *ctx, int64_t now_ms);
 static int grp_register(struct grp_coordinator *c);
 static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
-			int8_t key_type);
+			int8_t key_type, struct wire_str key);
+static int16_t find_in_cluster(struct wire_writer *w,
+			       struct grp_coordinator *c, struct wire_str key);
+static int16_t find_none(struct wire_writer *w, int16_t err);
 static void join_msg_free(struct join_msg *j);
 static int join_decode(struct net_request *req, struct join_msg *j);
 static void join_write(struct wire_writer *w, int16_t v,
@@ -114,7 +121,7 @@ static void wait_free(void *ctx);
 static bool state_wanted(const struct grp_group *g, const struct wire_str *f,
 			 int32_t n);
 static void describe_one(struct wire_writer *w, int16_t v,
-			 struct grp_group *g, struct wire_str id);
+			 struct grp_group *g, struct wire_str id, int16_t err);
 static void member_head_read(struct wire_reader *r, int16_t v,
 			     struct member_head *h);
 static void member_head_free(struct member_head *h);
@@ -201,20 +208,59 @@ void grp_close(struct grp_coordinator *c)
  * here on first use; COORDINATOR_NOT_AVAILABLE if it cannot be); an
  * unknown key type is INVALID_REQUEST. */
 static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
-			int8_t key_type)
+			int8_t key_type, struct wire_str key)
 {
 	const struct topic_broker_config *b = topic_manager_config(c->tm);
 	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
-	if (key_type == KEY_TYPE_GROUP && grp_offsets_topic(c) != KB_OK) {
-		wire_write_i32(w, -1);
-		wire_write_string(w, wire_str_c(""));
-		wire_write_i32(w, -1);
-		return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-	}
+	if (key_type == KEY_TYPE_GROUP && topic_cluster_get(c->tm))
+		return find_in_cluster(w, c, key);
+	if (key_type == KEY_TYPE_GROUP && grp_offsets_topic(c) != KB_OK)
+		return find_none(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
 	wire_write_i32(w, ok ? b->node_id : -1);
 	wire_write_string(w, wire_str_c(ok ? b->advertised_host : ""));
 	wire_write_i32(w, ok ? b->advertised_port : -1);
 	return ok ? KAFKA_ERR_NONE : KAFKA_ERR_INVALID_REQUEST;
+}
+
+/* KAFKA: KafkaApis.getCoordinator: the leader of the group's partition
+ * of __consumer_offsets, as the metadata says; while the topic does not
+ * exist it is asked for, and while the partition has no live leader the
+ * answer is COORDINATOR_NOT_AVAILABLE (the client asks again). */
+static int16_t find_in_cluster(struct wire_writer *w,
+			       struct grp_coordinator *c, struct wire_str key)
+{
+	const struct topic_cluster *cl = topic_cluster_get(c->tm);
+	char *group = wdup_nn(key);
+	if (!group)
+		return find_none(w, KAFKA_ERR_UNKNOWN_SERVER_ERROR);
+	int32_t p = grp_partition_for(group, c->cfg.offsets_partitions);
+	free(group);
+	struct topic_replicas r;
+	int rc = cl->replicas ? cl->replicas(cl->ctx, TOPIC_CONSUMER_OFFSETS, p,
+					     &r) : KB_ERR_NOTFOUND;
+	if (rc == KB_ERR_NOTFOUND)
+		grp_offsets_topic(c); /* asks the controller for it */
+	if (rc != KB_OK || r.leader_id < 0 || !cl->broker_at)
+		return find_none(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+	struct topic_broker_info b;
+	for (int32_t i = 0; cl->broker_at(cl->ctx, i, &b) == KB_OK; i++) {
+		if (b.id != r.leader_id)
+			continue;
+		wire_write_i32(w, b.id);
+		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
+		wire_write_i32(w, b.port);
+		return KAFKA_ERR_NONE;
+	}
+	return find_none(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE); /* fenced */
+}
+
+/* No coordinator: node -1, host "", port -1, and err. */
+static int16_t find_none(struct wire_writer *w, int16_t err)
+{
+	wire_write_i32(w, -1);
+	wire_write_string(w, wire_str_c(""));
+	wire_write_i32(w, -1);
+	return err;
 }
 
 int handle_find_coordinator(struct net_request *req, struct net_response *resp)
@@ -244,16 +290,16 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		wire_write_i16(w, KAFKA_ERR_NONE);
 		if (v >= 1)
 			wire_write_string(w, wire_str_c(NULL));
-		int16_t err = find_one(w, c, type);
+		int16_t err = find_one(w, c, type, key);
 		kb_put_be16(w->buf->data + at, (uint16_t)err);
-		(void)key;
 	} else {
 		struct wire_reader k;
 		wire_reader_init(&k, r->p + keys_at, r->len - keys_at, true);
 		wire_write_array_len(w, nkeys);
 		for (int32_t i = 0; i < nkeys; i++) {
-			wire_write_string(w, wire_read_string(&k));
-			int16_t err = find_one(w, c, type);
+			struct wire_str one = wire_read_string(&k);
+			wire_write_string(w, one);
+			int16_t err = find_one(w, c, type, one);
 			wire_write_i16(w, err);
 			wire_write_string(w, wire_str_c(NULL));
 			wire_write_tags(w);
@@ -358,9 +404,10 @@ int handle_join_group(struct net_request *req, struct net_response *resp)
 		join_msg_free(&j);
 		return rc == KB_ERR_NOMEM ? KB_ERR_NOMEM : KB_ERR_PROTO;
 	}
-	struct grp_group *g;
-	struct grp_member *m;
-	int16_t err = grp_join(c, &j.q, &g, &m);
+	struct grp_group *g = NULL;
+	struct grp_member *m = NULL;
+	int16_t err = grp_owns_group(c, j.group) ? grp_join(c, &j.q, &g, &m) :
+						   KAFKA_ERR_NOT_COORDINATOR;
 	if (err == KAFKA_ERR_NONE && m && !m->join_ready) {
 		rc = park_member(req, resp, g, m);
 	} else {
@@ -415,7 +462,8 @@ int handle_sync_group(struct net_request *req, struct net_response *resp)
 	struct grp_sync_req q = {{h.group, h.generation, h.member, h.instance},
 				 a, (size_t)n};
 	if (rc == KB_OK)
-		err = grp_sync(c, &q, &m);
+		err = grp_owns_group(c, h.group) ? grp_sync(c, &q, &m) :
+						   KAFKA_ERR_NOT_COORDINATOR;
 	if (rc == KB_OK && err == KAFKA_ERR_NONE && !m->sync_ready) {
 		rc = park_member(req, resp, grp_find(c, h.group), m);
 	} else if (rc == KB_OK) {
@@ -469,7 +517,10 @@ static bool wait_try(struct net_delayed *op, struct net_response *resp,
 	bool ready = m && (join ? m->join_ready : m->sync_ready);
 	if (m && !ready && !expired)
 		return false;
-	int16_t err = !m     ? KAFKA_ERR_UNKNOWN_MEMBER_ID :
+	int32_t p = grp_partition_for(wt->group, wt->c->cfg.offsets_partitions);
+	int16_t err = !m && !grp_partition_loaded(wt->c, p) ?
+					KAFKA_ERR_NOT_COORDINATOR :
+		      !m     ? KAFKA_ERR_UNKNOWN_MEMBER_ID :
 		      !ready ? KAFKA_ERR_REBALANCE_IN_PROGRESS :
 		      join   ? m->join_error : m->sync_error;
 	if (join)
@@ -508,7 +559,9 @@ int handle_heartbeat(struct net_request *req, struct net_response *resp)
 	if (rc == KB_OK && h.group && h.member) {
 		struct grp_member_ref who = {h.group, h.generation, h.member,
 					     h.instance};
-		int16_t err = grp_heartbeat(c, &who);
+		int16_t err = grp_owns_group(c, h.group) ?
+				      grp_heartbeat(c, &who) :
+				      KAFKA_ERR_NOT_COORDINATOR;
 		write_throttle(&resp->w, v, 1);
 		wire_write_i16(&resp->w, err);
 		wire_write_tags(&resp->w);
@@ -530,19 +583,25 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 		wire_read_tags(r);
 		int16_t err = KAFKA_ERR_NONE;
 		if (wire_reader_status(r) == KB_OK && group && member)
-			err = grp_leave(c, group, member, NULL);
+			err = grp_owns_group(c, group) ?
+				      grp_leave(c, group, member, NULL) :
+				      KAFKA_ERR_NOT_COORDINATOR;
 		free(member);
 		write_throttle(w, v, 1);
 		wire_write_i16(w, err);
 	} else {
 		int32_t n = wire_read_array_len(r, 2);
+		/* KAFKA: not the coordinator: the error, no member answers. */
+		bool owns = group && grp_owns_group(c, group);
 		write_throttle(w, v, 1);
-		wire_write_i16(w, KAFKA_ERR_NONE);
-		wire_write_array_len(w, n);
+		wire_write_i16(w, owns ? KAFKA_ERR_NONE : KAFKA_ERR_NOT_COORDINATOR);
+		wire_write_array_len(w, owns ? n : 0);
 		for (int32_t i = 0; i < n; i++) {
 			struct wire_str mid = wire_read_string(r);
 			struct wire_str iid = wire_read_nullable_string(r);
 			wire_read_tags(r);
+			if (!owns)
+				continue;
 			char *member = wdup_nn(mid), *instance = wdup(iid);
 			int16_t err = group && member ?
 				grp_leave(c, group, member, instance) :
@@ -600,8 +659,9 @@ int handle_list_groups(struct net_request *req, struct net_response *resp)
 	int32_t n = 0;
 	for (size_t i = 0; i < c->ngroups; i++) {
 		const struct grp_group *g = c->groups[i];
-		if (!state_wanted(g, f, nf))
-			continue;
+		if (!state_wanted(g, f, nf) ||
+		    !grp_partition_loaded(c, g->partition))
+			continue; /* in a cluster: only the groups it coordinates */
 		wire_write_string(w, wire_str_c(g->id));
 		wire_write_string(w, wire_str_c(g->protocol_type ?
 						g->protocol_type : ""));
@@ -618,9 +678,11 @@ int handle_list_groups(struct net_request *req, struct net_response *resp)
 
 /* One DescribedGroup; an unknown group is described as Dead. */
 static void describe_one(struct wire_writer *w, int16_t v,
-			 struct grp_group *g, struct wire_str id)
+			 struct grp_group *g, struct wire_str id, int16_t err)
 {
-	wire_write_i16(w, KAFKA_ERR_NONE);
+	if (err != KAFKA_ERR_NONE)
+		g = NULL; /* KAFKA: the error with an empty, Dead description */
+	wire_write_i16(w, err);
 	wire_write_string(w, id);
 	wire_write_string(w, wire_str_c(grp_state_name(g ? g->state : GRP_DEAD)));
 	wire_write_string(w, wire_str_c(g && g->protocol_type ?
@@ -673,7 +735,10 @@ int handle_describe_groups(struct net_request *req, struct net_response *resp)
 	for (int32_t i = 0; i < n; i++) {
 		struct wire_str id = wire_read_string(&ids);
 		char *name = wdup_nn(id);
-		describe_one(w, v, name ? grp_find(c, name) : NULL, id);
+		int16_t err = !name ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+			      grp_owns_group(c, name) ? KAFKA_ERR_NONE :
+			      KAFKA_ERR_NOT_COORDINATOR;
+		describe_one(w, v, name ? grp_find(c, name) : NULL, id, err);
 		free(name);
 	}
 	wire_write_tags(w);
@@ -699,8 +764,9 @@ int handle_delete_groups(struct net_request *req, struct net_response *resp)
 	for (int32_t i = 0; i < n; i++) {
 		struct wire_str id = wire_read_string(&ids);
 		char *name = wdup_nn(id);
-		int16_t err = name ? grp_delete(c, name) :
-				     KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+		int16_t err = !name ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+			      grp_owns_group(c, name) ? grp_delete(c, name) :
+			      KAFKA_ERR_NOT_COORDINATOR;
 		wire_write_string(w, id);
 		wire_write_i16(w, err);
 		wire_write_tags(w);

@@ -34,6 +34,9 @@
  *   4. A PreparingRebalance group's own timer is armed, by its deadline.
  *   5. The timer heap is ordered and each timer knows its index; the
  *      generation only grows (grp_complete_join is its one writer).
+ *   6. In a cluster every group in c->groups belongs to a loaded
+ *      __consumer_offsets partition (c->loaded; 09_offsets.c loads and
+ *      unloads whole partitions).
  *
  * Simplifications:
  *   - group.max.size is not enforced; the initial delay is not extended as
@@ -125,6 +128,12 @@ struct grp_coordinator *grp_new(const struct grp_config *cfg)
 	if (!c)
 		return NULL;
 	c->cfg = *cfg;
+	c->loaded = calloc((size_t)KB_MAX(cfg->offsets_partitions, 1),
+			   sizeof *c->loaded);
+	if (!c->loaded) {
+		free(c);
+		return NULL;
+	}
 	c->mono_ms = kb_mono_ms;
 	c->wall_ms = kb_now_ms;
 	c->armed_ms = INT64_MAX;
@@ -731,7 +740,7 @@ static void on_net_timer(void *ctx, int64_t now_ms)
  * ---- Invariants ----
  * ====================================================================== */
 
-/* INVARIANTS 1-5 over every group and the whole heap, and one offset per
+/* INVARIANTS 1-6 over every group and the whole heap, and one offset per
  * partition. Tests call it after each step; the core checks the group it
  * changed (group_check), which costs the group's members, not the whole
  * coordinator. */
@@ -740,6 +749,8 @@ void grp_check(const struct grp_coordinator *c)
 	for (size_t i = 0; i < c->ngroups; i++) {
 		const struct grp_group *g = c->groups[i];
 		group_check(c, g);
+		assert(!c->tm || !topic_cluster_get(c->tm) || /* 6 */
+		       c->loaded[g->partition]);
 		for (size_t k = 0; k < g->noffsets; k++) /* one per partition */
 			for (size_t j = 0; j < k; j++)
 				assert(g->offsets[j].partition !=
@@ -847,5 +858,6 @@ void grp_free(struct grp_coordinator *c)
 		grp_remove_group(c, c->ngroups - 1);
 	free(c->timers);
 	free(c->groups);
+	free(c->loaded);
 	free(c);
 }

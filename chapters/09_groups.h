@@ -160,6 +160,10 @@ struct grp_coordinator {
 	 * NULL: group changes are kept in memory only. */
 	int (*store_group)(struct grp_coordinator *c, const struct grp_group *g);
 	bool loading;              /* replaying __consumer_offsets */
+	/* In a cluster: loaded[p] when the groups of __consumer_offsets
+	 * partition p are in memory (this node leads p). owned:
+	 * cfg.offsets_partitions flags. Unused on a single node. */
+	bool *loaded;
 };
 
 /* A JoinGroup, decoded. borrows: every string and protocol. */
@@ -292,8 +296,17 @@ void grp_expire_offsets(struct grp_coordinator *c);
 int grp_store_group(struct grp_coordinator *c, const struct grp_group *g);
 /* Find or create __consumer_offsets (compacted); KB_OK when it exists. */
 int grp_offsets_topic(struct grp_coordinator *c);
-/* Replay every partition of an existing __consumer_offsets into c. */
+/* Replay every partition of an existing __consumer_offsets into c
+ * (in a cluster: only those this node leads, grp_leadership_changed). */
 int grp_load(struct grp_coordinator *c);
+/* Chapter 07, after it moved leaders: load the groups of each offsets
+ * partition this node now leads, unload those of the ones it left. */
+void grp_leadership_changed(struct grp_coordinator *c);
+/* Is this node group_id's coordinator? Loads its partition first if this
+ * node just became its leader. Always true on a single node. */
+bool grp_owns_group(struct grp_coordinator *c, const char *group_id);
+/* Are partition p's groups in memory (single node: always)? No loading. */
+bool grp_partition_loaded(const struct grp_coordinator *c, int32_t p);
 int handle_offset_commit(struct net_request *req, struct net_response *resp);
 int handle_offset_fetch(struct net_request *req, struct net_response *resp);
 int handle_offset_delete(struct net_request *req, struct net_response *resp);

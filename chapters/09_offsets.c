@@ -12,7 +12,7 @@
  *
  * Kafka:
  *   OffsetCommit v2-8, OffsetFetch v1-8, OffsetDelete v0, DeleteGroups'
- *   tombstones; GroupMetadataManager's OffsetCommitKey v1, OffsetCommitValue
+ *   tombstones; onElection/onResignation (load, unload a partition); GroupMetadataManager's OffsetCommitKey v1, OffsetCommitValue
  *   v3, GroupMetadataKey v2, GroupMetadataValue v3; offsets.retention.minutes;
  *   __consumer_offsets created on first use (FindCoordinator, a commit).
  *
@@ -23,6 +23,10 @@
  *   - grp_offsets_topic creates __consumer_offsets the first time a record
  *     is written or a client asks for a group coordinator; grp_load
  *     replays an existing one at startup.
+ *   - In a cluster (topic_cluster_get) the controller creates the topic,
+ *     and only the partitions this node leads are in memory: chapter 07
+ *     calls grp_leadership_changed after moving leaders; handlers ask
+ *     grp_owns_group first (NOT_COORDINATOR otherwise).
  *
  * Invariants:
  *   1. Every change of a committed offset or of a group's generation is
@@ -75,6 +79,9 @@ static void load_offset(struct grp_coordinator *c, struct wire_reader *k,
 static void load_group(struct grp_coordinator *c, struct wire_reader *k,
 		       struct wire_bytes value);
 static int load_partition(struct grp_coordinator *c, struct topic_partition *tp);
+static const struct topic_cluster *cluster_of(const struct grp_coordinator *c);
+static bool leads(struct grp_coordinator *c, int32_t p);
+static bool partition_sync(struct grp_coordinator *c, int32_t p);
 static void offset_set(struct grp_offset *o, const struct grp_commit *v,
 		       int64_t wall_ms);
 static int16_t commit_check(struct grp_coordinator *c,
@@ -83,7 +90,8 @@ static int16_t commit_check(struct grp_coordinator *c,
 static void commit_topic(struct net_request *req, struct net_response *resp,
 			 struct grp_group *g, int16_t gerr);
 static void fetch_group(struct net_request *req, struct net_response *resp,
-			const char *group);
+			const char *group, int16_t err);
+static int16_t fetch_error(struct grp_coordinator *c, const char *group);
 static char *str_of(struct wire_str s);
 
 /* ======================================================================
@@ -250,6 +258,7 @@ int grp_offsets_topic(struct grp_coordinator *c)
 		return KB_ERR_NOTFOUND;
 	if (topic_find(c->tm, TOPIC_CONSUMER_OFFSETS))
 		return KB_OK;
+	const struct topic_cluster *cl = cluster_of(c);
 	char segment_bytes[16];
 	snprintf(segment_bytes, sizeof segment_bytes, "%" PRId32,
 		 c->cfg.offsets_segment_bytes);
@@ -258,6 +267,12 @@ int grp_offsets_topic(struct grp_coordinator *c)
 	struct topic_create_req req = {TOPIC_CONSUMER_OFFSETS,
 				       c->cfg.offsets_partitions, compact,
 				       KB_ARRAY_LEN(compact)};
+	/* In a cluster the controller creates it: ask, and wait for the
+	 * metadata log to say it exists (KAFKA: AutoTopicCreationManager). */
+	if (cl) {
+		int asked = cl->create ? cl->create(cl->ctx, &req) : KB_ERR_NOTFOUND;
+		return asked == KB_OK ? KB_ERR_AGAIN : asked;
+	}
 	int rc = topic_create(c->tm, &req, NULL);
 	if (rc == KB_OK)
 		KB_INFO("group coordinator: created %s with %" PRId32
@@ -341,9 +356,17 @@ int grp_store_group(struct grp_coordinator *c, const struct grp_group *g)
  * ---- Loading ----
  * ====================================================================== */
 
-/* INVARIANT 2: every partition from its log start to its high watermark. */
+/* INVARIANT 2: every partition from its log start to its high watermark.
+ * On a single node memory then holds every partition (loaded or not yet
+ * written); in a cluster only those this node leads. */
 int grp_load(struct grp_coordinator *c)
 {
+	if (cluster_of(c)) {
+		grp_leadership_changed(c);
+		return KB_OK;
+	}
+	for (int32_t p = 0; p < c->cfg.offsets_partitions; p++)
+		c->loaded[p] = true;
 	struct topic *t = topic_find(c->tm, TOPIC_CONSUMER_OFFSETS);
 	if (!t)
 		return KB_OK;
@@ -355,6 +378,75 @@ int grp_load(struct grp_coordinator *c)
 	KB_INFO("group coordinator: loaded %zu groups from %s", c->ngroups,
 		TOPIC_CONSUMER_OFFSETS);
 	return rc;
+}
+
+/* KAFKA: GroupMetadataManager.scheduleLoadGroupAndOffsets on
+ * onElection, removeGroupsForPartition on onResignation. */
+void grp_leadership_changed(struct grp_coordinator *c)
+{
+	for (int32_t p = 0; p < c->cfg.offsets_partitions; p++)
+		partition_sync(c, p);
+}
+
+bool grp_owns_group(struct grp_coordinator *c, const char *group_id)
+{
+	if (!cluster_of(c))
+		return true;
+	return partition_sync(c, grp_partition_for(group_id,
+						   c->cfg.offsets_partitions));
+}
+
+bool grp_partition_loaded(const struct grp_coordinator *c, int32_t p)
+{
+	if (!cluster_of(c))
+		return true;
+	return p >= 0 && p < c->cfg.offsets_partitions && c->loaded[p];
+}
+
+/* The cluster c's topic manager is in, or NULL (one node, or no tm). */
+static const struct topic_cluster *cluster_of(const struct grp_coordinator *c)
+{
+	return c->tm ? topic_cluster_get(c->tm) : NULL;
+}
+
+/* Does this node lead offsets partition p (one node: always)? */
+static bool leads(struct grp_coordinator *c, int32_t p)
+{
+	if (!cluster_of(c))
+		return true;
+	struct topic_partition *tp = topic_partition_find(
+		c->tm, TOPIC_CONSUMER_OFFSETS, p);
+	return tp && tp->leader_id == topic_manager_config(c->tm)->node_id;
+}
+
+/* Bring partition p's groups in line with its leadership: load them when
+ * this node leads p and has not loaded it (synchronously: bounded by the
+ * partition's size, which compaction keeps small), unload them when it
+ * does not lead p any more. Returns whether it leads p. */
+static bool partition_sync(struct grp_coordinator *c, int32_t p)
+{
+	bool lead = leads(c, p);
+	if (lead && !c->loaded[p]) {
+		struct topic_partition *tp = topic_partition_find(
+			c->tm, TOPIC_CONSUMER_OFFSETS, p);
+		c->loading = true;
+		int rc = tp ? load_partition(c, tp) : KB_OK;
+		c->loading = false;
+		if (rc != KB_OK)
+			KB_WARN("%s-%d: load stopped: %s", TOPIC_CONSUMER_OFFSETS,
+				p, kb_status_name(rc));
+		c->loaded[p] = true;
+		KB_INFO("group coordinator: now coordinating %s-%d",
+			TOPIC_CONSUMER_OFFSETS, p);
+	} else if (!lead && c->loaded[p]) {
+		c->loaded[p] = false; /* first: parked requests see it gone */
+		for (size_t i = c->ngroups; i-- > 0;)
+			if (c->groups[i]->partition == p)
+				grp_remove_group(c, i);
+		KB_INFO("group coordinator: no longer coordinating %s-%d",
+			TOPIC_CONSUMER_OFFSETS, p);
+	}
+	return lead;
 }
 
 static int load_partition(struct grp_coordinator *c, struct topic_partition *tp)
@@ -531,8 +623,9 @@ int handle_offset_commit(struct net_request *req, struct net_response *resp)
 	int32_t nt = wire_read_array_len(r, 2);
 	struct grp_group *g = NULL;
 	struct grp_member_ref who = {group, gen, member, instance};
-	int16_t gerr = group && member ? commit_check(c, &who, &g) :
-					 KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	int16_t gerr = !group || !member ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+		       !grp_owns_group(c, group) ? KAFKA_ERR_NOT_COORDINATOR :
+		       commit_check(c, &who, &g);
 	if (v >= 3)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, nt);
@@ -591,14 +684,15 @@ static void commit_topic(struct net_request *req, struct net_response *resp,
 
 /* One partition of an OffsetFetch answer: -1 and "" when none. */
 static void fetch_write_part(struct wire_writer *w, int16_t v,
-			     const struct grp_offset *o, int32_t index)
+			     const struct grp_offset *o, int32_t index,
+			     int16_t err)
 {
 	wire_write_i32(w, index);
 	wire_write_i64(w, o ? o->offset : -1);
 	if (v >= 5)
 		wire_write_i32(w, o ? o->leader_epoch : -1);
 	wire_write_string(w, wire_str_c(o ? o->metadata : ""));
-	wire_write_i16(w, KAFKA_ERR_NONE);
+	wire_write_i16(w, err);
 	wire_write_tags(w);
 }
 
@@ -612,20 +706,22 @@ static void fetch_write_all(struct wire_writer *w, int16_t v,
 	for (size_t i = 0; i < n; i++) {
 		wire_write_string(w, wire_str_c(g->offsets[i].topic));
 		wire_write_array_len(w, 1);
-		fetch_write_part(w, v, &g->offsets[i], g->offsets[i].partition);
+		fetch_write_part(w, v, &g->offsets[i], g->offsets[i].partition,
+				 KAFKA_ERR_NONE);
 		wire_write_tags(w);
 	}
 }
 
-/* The topics of one group: read from the request and answered. */
+/* The topics of one group: read from the request and answered; err
+ * (NOT_COORDINATOR) in every partition, and no offsets, when set. */
 static void fetch_group(struct net_request *req, struct net_response *resp,
-			const char *group)
+			const char *group, int16_t err)
 {
 	struct grp_coordinator *c = req->ctx;
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
-	struct grp_group *g = group ? grp_find(c, group) : NULL;
+	struct grp_group *g = group && !err ? grp_find(c, group) : NULL;
 	int32_t nt = v >= 2 ? wire_read_nullable_array_len(r, 2) :
 			      wire_read_array_len(r, 2);
 	if (nt < 0) {
@@ -643,12 +739,19 @@ static void fetch_group(struct net_request *req, struct net_response *resp,
 			int32_t index = wire_read_i32(r);
 			fetch_write_part(w, v, g && topic ?
 					 grp_offset_find(g, topic, index) : NULL,
-					 index);
+					 index, err);
 		}
 		wire_read_tags(r);
 		wire_write_tags(w);
 		free(topic);
 	}
+}
+
+/* NOT_COORDINATOR when this node does not coordinate group, else NONE. */
+static int16_t fetch_error(struct grp_coordinator *c, const char *group)
+{
+	return group && !grp_owns_group(c, group) ? KAFKA_ERR_NOT_COORDINATOR :
+						    KAFKA_ERR_NONE;
 }
 
 int handle_offset_fetch(struct net_request *req, struct net_response *resp)
@@ -660,9 +763,10 @@ int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	if (v <= 7) {
 		char *group = str_of(wire_read_string(r));
-		fetch_group(req, resp, group);
+		int16_t err = fetch_error(req->ctx, group);
+		fetch_group(req, resp, group, err);
 		if (v >= 2)
-			wire_write_i16(w, KAFKA_ERR_NONE);
+			wire_write_i16(w, err);
 		free(group);
 	} else {
 		int32_t ng = wire_read_array_len(r, 2);
@@ -671,9 +775,10 @@ int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 			struct wire_str id = wire_read_string(r);
 			char *group = str_of(id);
 			wire_write_string(w, id);
-			fetch_group(req, resp, group);
+			int16_t err = fetch_error(req->ctx, group);
+			fetch_group(req, resp, group, err);
 			wire_read_tags(r);
-			wire_write_i16(w, KAFKA_ERR_NONE);
+			wire_write_i16(w, err);
 			wire_write_tags(w);
 			free(group);
 		}
@@ -697,10 +802,12 @@ int handle_offset_delete(struct net_request *req, struct net_response *resp)
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	char *group = str_of(wire_read_string(r));
-	struct grp_group *g = group ? grp_find(c, group) : NULL;
+	bool owns = !group || grp_owns_group(c, group);
+	struct grp_group *g = group && owns ? grp_find(c, group) : NULL;
 	int32_t nt = wire_read_array_len(r, 2);
 	bool found = g != NULL;
-	wire_write_i16(w, found ? KAFKA_ERR_NONE : KAFKA_ERR_GROUP_ID_NOT_FOUND);
+	wire_write_i16(w, !owns ? KAFKA_ERR_NOT_COORDINATOR :
+			  found ? KAFKA_ERR_NONE : KAFKA_ERR_GROUP_ID_NOT_FOUND);
 	wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, found ? nt : 0);
 	for (int32_t t = 0; t < nt; t++) {

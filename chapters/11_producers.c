@@ -13,6 +13,7 @@
  *
  * Kafka:
  *   InitProducerId (api key 22, v0-4), ProducerIdManager (blocks of 1000),
+ *   RPCProducerIdManager (blocks from the controller, prefetch at 90%),
  *   ProducerStateManager, ProducerAppendInfo, NUM_BATCHES_TO_RETAIN = 5,
  *   <offset>.snapshot files, producer.id.expiration.ms.
  *
@@ -23,6 +24,10 @@
  *     prod_appended records it after, with its offsets.
  *   - A partition's state loads when first needed; prod_entry_find
  *     results are views, not to be kept across an append.
+ *   - Ids come from blocks: of PROD_ID_FILE on one node, of the source
+ *     set by prod_set_id_source in a cluster (chapter 07: the
+ *     controller's AllocateProducerIds); while the next block is out,
+ *     InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS.
  *
  * Invariants (prod_check asserts what memory can show):
  *   1. A batch equal to one of its producer's last PROD_BATCH_WINDOW
@@ -38,11 +43,13 @@
  *
  * Simplifications: no transactions yet (a transactional id answers
  *   COORDINATOR_NOT_AVAILABLE); Kafka 2.x's UNKNOWN_PRODUCER_ID rule; ids
- *   from a file, not the controller; two snapshots kept; linear search
+ *   from a file on one node, from prod_set_id_source's blocks (chapter
+ *   07: the controller) in a cluster; two snapshots kept; linear search
  *   (docs/11_producers.md). Single-threaded: the reactor owns everything.
  *
  * See also: docs/11_producers.md, diagrams/11_producers.dot,
- *   tests/11_producers_test.c, tests/clients/test_idempotence.py.
+ *   tests/11_producers_test.c, tests/clients/test_idempotence.py;
+ *   read before: 11_producer_ids.c (the id blocks).
  *   Uses chapters 00 (base), 01 (segment), 03 (log), 04 (codec), 05 (server),
  *   06 (topics).
  */
@@ -62,11 +69,8 @@
 #include "05_server.h"
 #include "06_topics.h"
 #include "11_producers.h"
+#include "11_producers_internal.h"
 
-/* Longest path built here: a partition directory plus a snapshot name. */
-#define PROD_PATH_MAX (TOPIC_PATH_MAX + 64)
-/* PROD_ID_FILE holds one decimal number and a newline. */
-#define PROD_ID_FILE_MAX 64
 /* The int32 entry count before the entries of a snapshot. */
 #define PROD_SNAP_COUNT_BYTES 4
 /* A snapshot larger than this is damaged (a million producers). */
@@ -89,9 +93,7 @@ struct prod_state {
 struct prod_manager {
 	struct topic_manager *tm;   /* borrowed */
 	struct prod_config cfg;
-	char id_path[PROD_PATH_MAX]; /* <log_dir>/PROD_ID_FILE */
-	int64_t next_id;            /* next producer id to hand out */
-	int64_t block_end;          /* first id not reserved in PROD_ID_FILE */
+	struct prod_ids ids;        /* the id blocks (11_producer_ids.c) */
 	struct prod_state **states; /* owned: nstates of cap, each owned */
 	size_t nstates, cap;
 };
@@ -106,8 +108,6 @@ struct init_request {
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
-static int id_block_reserve(struct prod_manager *pm, int64_t start);
-static int id_block_load(struct prod_manager *pm);
 static int16_t init_producer_id(struct prod_manager *pm,
 				const struct init_request *q, int64_t *out_pid);
 static void produce_check(void *ctx, struct topic_partition *tp,
@@ -163,12 +163,12 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 		return KB_ERR_NOMEM;
 	pm->tm = tm;
 	pm->cfg = *cfg;
-	snprintf(pm->id_path, sizeof pm->id_path, "%s/%s",
+	snprintf(pm->ids.id_path, sizeof pm->ids.id_path, "%s/%s",
 		 topic_manager_config(tm)->log_dir, PROD_ID_FILE);
 	struct net_api init_pid = {WIRE_API_INIT_PRODUCER_ID,
 				   PROD_INIT_MIN_VERSION, PROD_INIT_MAX_VERSION,
 				   handle_init_producer_id, pm};
-	int rc = id_block_load(pm);
+	int rc = prod_ids_open(&pm->ids);
 	if (rc == KB_OK && srv)
 		rc = net_register(srv, &init_pid);
 	if (rc == KB_OK && srv)
@@ -185,57 +185,17 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 	return KB_OK;
 }
 
-/* ---- Producer ids ---- */
+/* ---- Producer ids (11_producer_ids.c) ---- */
 
 int prod_next_producer_id(struct prod_manager *pm, int64_t *out)
 {
-	if (pm->next_id == pm->block_end) {
-		int rc = id_block_reserve(pm, pm->block_end);
-		if (rc != KB_OK)
-			return rc;
-	}
-	*out = pm->next_id++;
-	return KB_OK;
+	return prod_ids_next(&pm->ids, out);
 }
 
-/* INVARIANT 6: the file says where the next block starts before any id of
- * this one is given out; ids left in a block when the broker stops are
- * skipped, never reused (KAFKA: the same holds for unused block ends). */
-static int id_block_reserve(struct prod_manager *pm, int64_t start)
+void prod_set_id_source(struct prod_manager *pm,
+			const struct prod_id_source *src)
 {
-	char text[PROD_ID_FILE_MAX];
-	int len = snprintf(text, sizeof text, "%" PRId64 "\n",
-			   start + PROD_ID_BLOCK_SIZE);
-	int rc = kb_write_file_atomic(pm->id_path, text, (size_t)len);
-	if (rc != KB_OK)
-		return rc;
-	pm->next_id = start;
-	pm->block_end = start + PROD_ID_BLOCK_SIZE;
-	return KB_OK;
-}
-
-/* The first block of this run starts where the last run's file points
- * (0 for a new log directory). */
-static int id_block_load(struct prod_manager *pm)
-{
-	char *text = NULL, *end;
-	size_t len;
-	int rc = kb_read_file(pm->id_path, &text, &len, PROD_ID_FILE_MAX);
-	if (rc == KB_ERR_NOTFOUND)
-		return id_block_reserve(pm, 0);
-	if (rc != KB_OK)
-		return rc;
-	errno = 0;
-	long long start = strtoll(text, &end, 10);
-	bool bad = errno != 0 || end == text || start < 0 ||
-		   start > INT64_MAX - 2 * PROD_ID_BLOCK_SIZE ||
-		   (*end != '\n' && *end != '\0');
-	free(text);
-	if (bad) {
-		KB_ERROR("%s: not a producer id", pm->id_path);
-		return KB_ERR_CORRUPT;
-	}
-	return id_block_reserve(pm, (int64_t)start);
+	prod_ids_set_source(&pm->ids, src);
 }
 
 /* ---- InitProducerId (api key 22, v0-4) ---- */
@@ -284,9 +244,14 @@ static int16_t init_producer_id(struct prod_manager *pm,
 	 * coordinator, which bumps the epoch of the id it remembers. */
 	if (q->txn.len >= 0)
 		return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-	if (prod_next_producer_id(pm, out_pid) != KB_OK) {
+	int rc = prod_next_producer_id(pm, out_pid);
+	if (rc != KB_OK) {
 		*out_pid = PROD_NO_PRODUCER_ID;
-		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+		/* KAFKA: "Producer ID block is full. Waiting for next block":
+		 * COORDINATOR_LOAD_IN_PROGRESS, which every client retries. */
+		return rc == KB_ERR_AGAIN ?
+			       KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS :
+			       KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	}
 	return KAFKA_ERR_NONE;
 }
@@ -794,8 +759,7 @@ static int32_t seq_add(int32_t seq, int32_t n)
  * our bug, never a client's: disk data is validated before it is used. */
 void prod_check(const struct prod_manager *pm)
 {
-	assert(pm->next_id <= pm->block_end &&
-	       pm->block_end - pm->next_id <= PROD_ID_BLOCK_SIZE);
+	prod_ids_check(&pm->ids); /* INVARIANT 6 */
 	for (size_t i = 0; i < pm->nstates; i++) {
 		const struct prod_state *st = pm->states[i];
 		state_check(st);
@@ -834,6 +798,7 @@ void prod_close(struct prod_manager *pm)
 {
 	if (!pm)
 		return;
+	prod_ids_fini(&pm->ids);
 	topic_set_produce_check(pm->tm, NULL, NULL);
 	topic_unsubscribe(pm->tm, prod_appended, pm);
 	for (size_t i = 0; i < pm->nstates; i++) {

@@ -105,8 +105,28 @@ void prod_close(struct prod_manager *pm);
 
 /* ---- Producer ids ---- */
 
-/* An id never handed out before (KB_ERR_IO: the block file failed). */
+/* An id never handed out before (KB_ERR_IO: the block file failed;
+ * KB_ERR_AGAIN: with a source, the next block is asked for, not here). */
 int prod_next_producer_id(struct prod_manager *pm, int64_t *out);
+
+/* What a block source answers: error (KAFKA_ERR_*) or the block of len
+ * ids from start. Called once per allocate that returned KB_OK. */
+typedef void (*prod_id_block_fn)(void *done_ctx, int16_t error,
+				 int64_t start, int32_t len);
+
+/* Where blocks come from in a cluster (KAFKA: RPCProducerIdManager:
+ * AllocateProducerIds to the active controller). allocate asks for one
+ * block and returns KB_OK, then calls done (now or later, on the reactor
+ * thread), or returns an error and never calls it. */
+struct prod_id_source {
+	int (*allocate)(void *ctx, prod_id_block_fn done, void *done_ctx);
+	void *ctx; /* borrowed */
+};
+
+/* Take ids from src's blocks from now on (copied; NULL: the file again).
+ * The block in hand is dropped: file ids are not the cluster's. */
+void prod_set_id_source(struct prod_manager *pm,
+			const struct prod_id_source *src);
 
 /* ---- Producer state, per partition ---- */
 

@@ -632,6 +632,399 @@ static void test_grp_retention_expires_empty_groups(void **state)
 	tu_rmrf(dir);
 }
 
+/* ---- In a cluster ---- */
+
+/* A fake chapter 07: brokers 1 (this node), 2 and 3, and a leader per
+ * __consumer_offsets partition (-1: none); no topic at all when
+ * no_topic, and then creates counts the asks. */
+struct fake_cluster {
+	int32_t leader[5];
+	bool no_topic;
+	int creates;
+};
+
+static int fake_broker_at(void *ctx, int32_t i, struct topic_broker_info *out)
+{
+	static const char *const hosts[] = {"localhost", "b2.example", "b3.example"};
+	(void)ctx;
+	if (i < 0 || i >= 3)
+		return KB_ERR_RANGE;
+	*out = (struct topic_broker_info){i + 1, hosts[i], 9092 + i, NULL};
+	return KB_OK;
+}
+
+static int fake_replicas(void *ctx, const char *topic, int32_t partition,
+			 struct topic_replicas *out)
+{
+	struct fake_cluster *f = ctx;
+	if (f->no_topic || strcmp(topic, TOPIC_CONSUMER_OFFSETS) != 0 ||
+	    partition < 0 || partition >= 5)
+		return KB_ERR_NOTFOUND;
+	*out = (struct topic_replicas){f->leader[partition], 1, NULL, 0, NULL, 0};
+	return KB_OK;
+}
+
+static int fake_create(void *ctx, const struct topic_create_req *req)
+{
+	struct fake_cluster *f = ctx;
+	assert_string_equal(req->name, TOPIC_CONSUMER_OFFSETS);
+	f->creates++;
+	return KB_OK;
+}
+
+static void join_cluster(struct topic_manager *tm, struct fake_cluster *f)
+{
+	struct topic_cluster cl = {fake_broker_at, fake_replicas, NULL,
+				   fake_create, NULL, f};
+	topic_set_cluster(tm, &cl);
+}
+
+/* Call handler h (api key, version v) with the request body in body;
+ * the response body lands in out. */
+static int call_api(struct grp_coordinator *c, net_handler_fn h, int16_t key,
+		    int16_t v, bool flex, const struct kb_buf *body,
+		    struct kb_buf *out)
+{
+	struct net_request req = {.ctx = c};
+	struct net_response resp;
+	req.header.api_key = key;
+	req.header.api_version = v;
+	req.header.client_id = wire_str_c("cli");
+	wire_reader_init(&req.body, body->data, body->len, flex);
+	memset(&resp, 0, sizeof resp);
+	kb_buf_init(out);
+	wire_writer_init(&resp.w, out, flex);
+	return h(&req, &resp);
+}
+
+/* FindCoordinator v3 (one key) for group: node, host, port, error. */
+static int16_t find_v3(struct grp_coordinator *c, const char *group,
+		       int32_t *node, char *host, int32_t *port)
+{
+	struct kb_buf body, out;
+	struct wire_writer w;
+	kb_buf_init(&body);
+	wire_writer_init(&w, &body, true);
+	wire_write_string(&w, wire_str_c(group));
+	wire_write_i8(&w, 0); /* key_type: group */
+	wire_write_tags(&w);
+	assert_int_equal(call_api(c, handle_find_coordinator,
+				  WIRE_API_FIND_COORDINATOR, 3, true, &body, &out),
+			 KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, out.data, out.len, true);
+	wire_read_i32(&r); /* throttle */
+	int16_t err = wire_read_i16(&r);
+	wire_read_nullable_string(&r); /* error_message */
+	*node = wire_read_i32(&r);
+	struct wire_str h = wire_read_string(&r);
+	snprintf(host, 64, "%.*s", (int)h.len, h.p);
+	*port = wire_read_i32(&r);
+	wire_read_tags(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	return err;
+}
+
+static void test_grp_find_coordinator_answers_partition_leader(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct fake_cluster f = {{2, 2, 2, 2, 2}, true, 0};
+	join_cluster(tm, &f);
+	int32_t p = grp_partition_for("g", 5), node, port;
+	char host[64];
+	/* No __consumer_offsets yet: asked of the controller, not made here. */
+	assert_int_equal(find_v3(c, "g", &node, host, &port),
+			 KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+	assert_int_equal(f.creates, 1);
+	assert_int_equal(node, -1);
+	assert_null(topic_find(tm, TOPIC_CONSUMER_OFFSETS));
+	f.no_topic = false;
+	f.leader[p] = 3;
+	assert_int_equal(find_v3(c, "g", &node, host, &port), KAFKA_ERR_NONE);
+	assert_int_equal(node, 3);
+	assert_string_equal(host, "b3.example");
+	assert_int_equal(port, 9094);
+	f.leader[p] = -1; /* no leader */
+	assert_int_equal(find_v3(c, "g", &node, host, &port),
+			 KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+	f.leader[p] = 7; /* a leader that is not a live broker */
+	assert_int_equal(find_v3(c, "g", &node, host, &port),
+			 KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+	assert_int_equal(f.creates, 1);
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+/* FindCoordinator v4: two keys, each answered by its own leader. */
+static void test_grp_find_coordinator_v4_batched_keys(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct fake_cluster f = {{1, 1, 1, 1, 1}, false, 0};
+	join_cluster(tm, &f);
+	const char *keys[2] = {"g", "h"};
+	int32_t pg = grp_partition_for("g", 5), ph = grp_partition_for("h", 5);
+	assert_int_not_equal(pg, ph);
+	f.leader[pg] = 2;
+	f.leader[ph] = -1;
+	struct kb_buf body, out;
+	struct wire_writer w;
+	kb_buf_init(&body);
+	wire_writer_init(&w, &body, true);
+	wire_write_i8(&w, 0);
+	wire_write_array_len(&w, 2);
+	for (int i = 0; i < 2; i++)
+		wire_write_string(&w, wire_str_c(keys[i]));
+	wire_write_tags(&w);
+	assert_int_equal(call_api(c, handle_find_coordinator,
+				  WIRE_API_FIND_COORDINATOR, 4, true, &body, &out),
+			 KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, out.data, out.len, true);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 2);
+	int32_t want_node[2] = {2, -1};
+	int16_t want_err[2] = {KAFKA_ERR_NONE,
+			       KAFKA_ERR_COORDINATOR_NOT_AVAILABLE};
+	for (int i = 0; i < 2; i++) {
+		assert_true(wire_str_eq(wire_read_string(&r), keys[i]));
+		assert_int_equal(wire_read_i32(&r), want_node[i]);
+		wire_read_string(&r);
+		assert_int_equal(wire_read_i32(&r), want_node[i] < 0 ? -1 : 9093);
+		assert_int_equal(wire_read_i16(&r), want_err[i]);
+		wire_read_nullable_string(&r);
+		wire_read_tags(&r);
+	}
+	wire_read_tags(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+/* Heartbeat v0 for group: the error. */
+static int16_t heartbeat_api(struct grp_coordinator *c, const char *group)
+{
+	struct kb_buf body, out;
+	struct wire_writer w;
+	kb_buf_init(&body);
+	wire_writer_init(&w, &body, false);
+	wire_write_string(&w, wire_str_c(group));
+	wire_write_i32(&w, 1);
+	wire_write_string(&w, wire_str_c("m-1"));
+	assert_int_equal(call_api(c, handle_heartbeat, WIRE_API_HEARTBEAT, 0,
+				  false, &body, &out), KB_OK);
+	assert_int_equal(out.len, 2);
+	int16_t err = (int16_t)kb_get_be16(out.data);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	return err;
+}
+
+/* SyncGroup v0 for group, as a follower: the error. */
+static int16_t sync_api(struct grp_coordinator *c, const char *group)
+{
+	struct kb_buf body, out;
+	struct wire_writer w;
+	kb_buf_init(&body);
+	wire_writer_init(&w, &body, false);
+	wire_write_string(&w, wire_str_c(group));
+	wire_write_i32(&w, 1);
+	wire_write_string(&w, wire_str_c("m-1"));
+	wire_write_array_len(&w, 0);
+	assert_int_equal(call_api(c, handle_sync_group, WIRE_API_SYNC_GROUP, 0,
+				  false, &body, &out), KB_OK);
+	int16_t err = (int16_t)kb_get_be16(out.data);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	return err;
+}
+
+/* OffsetFetch v1 of ("t", 0) for group: offset and partition error. */
+static int16_t fetch_api(struct grp_coordinator *c, const char *group,
+			 int64_t *offset)
+{
+	struct kb_buf body, out;
+	struct wire_writer w;
+	kb_buf_init(&body);
+	wire_writer_init(&w, &body, false);
+	wire_write_string(&w, wire_str_c(group));
+	wire_write_array_len(&w, 1);
+	wire_write_string(&w, wire_str_c("t"));
+	wire_write_array_len(&w, 1);
+	wire_write_i32(&w, 0);
+	assert_int_equal(call_api(c, handle_offset_fetch, WIRE_API_OFFSET_FETCH,
+				  1, false, &body, &out), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, out.data, out.len, false);
+	assert_int_equal(wire_read_array_len(&r, 1), 1);
+	wire_read_string(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 1);
+	assert_int_equal(wire_read_i32(&r), 0);
+	*offset = wire_read_i64(&r);
+	wire_read_string(&r);
+	int16_t err = wire_read_i16(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	return err;
+}
+
+/* DeleteGroups v0 of one group: its error. */
+static int16_t delete_api(struct grp_coordinator *c, const char *group)
+{
+	struct kb_buf body, out;
+	struct wire_writer w;
+	kb_buf_init(&body);
+	wire_writer_init(&w, &body, false);
+	wire_write_array_len(&w, 1);
+	wire_write_string(&w, wire_str_c(group));
+	assert_int_equal(call_api(c, handle_delete_groups,
+				  WIRE_API_DELETE_GROUPS, 0, false, &body, &out),
+			 KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, out.data, out.len, false);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 1);
+	wire_read_string(&r);
+	int16_t err = wire_read_i16(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	return err;
+}
+
+/* ListGroups v0: how many groups are listed. */
+static int32_t list_api(struct grp_coordinator *c)
+{
+	struct kb_buf body, out;
+	kb_buf_init(&body);
+	assert_int_equal(call_api(c, handle_list_groups, WIRE_API_LIST_GROUPS,
+				  0, false, &body, &out), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, out.data, out.len, false);
+	assert_int_equal(wire_read_i16(&r), KAFKA_ERR_NONE);
+	int32_t n = wire_read_array_len(&r, 1);
+	kb_buf_fini(&body);
+	kb_buf_fini(&out);
+	return n;
+}
+
+/* Offsets of "g" committed on one node, at 42: the directory for the
+ * cluster tests that follow. */
+static void committed_before(const char *dir)
+{
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct grp_group *g = grp_get_or_create(c, "g");
+	commit(c, g, 0, 42, "m");
+	assert_non_null(grp_get_or_create(c, "other"));
+	commit(c, grp_find(c, "other"), 0, 5, "");
+	grp_close(c);
+	topic_manager_close(tm);
+}
+
+static void set_leader(struct topic_manager *tm, const char *group,
+		       int32_t leader)
+{
+	struct topic_partition *tp = topic_partition_find(
+		tm, TOPIC_CONSUMER_OFFSETS, grp_partition_for(group, 5));
+	assert_non_null(tp);
+	topic_partition_set_leader(tp, leader, tp->leader_epoch + 1);
+}
+
+static void test_grp_apis_not_coordinator_when_led_elsewhere(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	committed_before(dir);
+	struct topic_manager *tm;
+	struct grp_coordinator *c = open_disk(dir, &tm);
+	struct fake_cluster f = {{1, 1, 1, 1, 1}, false, 0};
+	assert_int_not_equal(grp_partition_for("g", 5),
+			     grp_partition_for("other", 5));
+	join_cluster(tm, &f);
+	set_leader(tm, "g", 2);
+	grp_leadership_changed(c);
+	grp_check(c);
+	int64_t off;
+	assert_int_equal(heartbeat_api(c, "g"), KAFKA_ERR_NOT_COORDINATOR);
+	assert_int_equal(sync_api(c, "g"), KAFKA_ERR_NOT_COORDINATOR);
+	assert_int_equal(fetch_api(c, "g", &off), KAFKA_ERR_NOT_COORDINATOR);
+	assert_int_equal(off, -1);
+	assert_int_equal(delete_api(c, "g"), KAFKA_ERR_NOT_COORDINATOR);
+	assert_null(grp_find(c, "g")); /* nothing was created for it */
+	/* The group this node still leads is served as before. */
+	assert_int_equal(heartbeat_api(c, "other"), KAFKA_ERR_UNKNOWN_MEMBER_ID);
+	assert_int_equal(fetch_api(c, "other", &off), KAFKA_ERR_NONE);
+	assert_int_equal(off, 5);
+	assert_int_equal(list_api(c), 1); /* only its own group */
+	grp_check(c);
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
+static void test_grp_becoming_leader_loads_offsets(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	committed_before(dir);
+	struct topic_manager *tm;
+	struct topic_broker_config tc;
+	topic_broker_config_defaults(&tc);
+	snprintf(tc.log_dir, sizeof tc.log_dir, "%s", dir);
+	assert_int_equal(topic_manager_open(&tc, NULL, &tm), KB_OK);
+	struct fake_cluster f = {{2, 2, 2, 2, 2}, false, 0};
+	join_cluster(tm, &f); /* before grp_open: chapter 15's order */
+	set_leader(tm, "g", 2);
+	set_leader(tm, "other", 2);
+	struct grp_config cfg;
+	grp_config_defaults(&cfg);
+	cfg.offsets_partitions = 5;
+	struct grp_coordinator *c;
+	assert_int_equal(grp_open(tm, NULL, &cfg, &c), KB_OK);
+	use_fake_clocks(c);
+	assert_int_equal(c->ngroups, 0); /* leads nothing: loads nothing */
+	set_leader(tm, "g", tc.node_id);
+	grp_leadership_changed(c);
+	grp_check(c);
+	struct grp_group *g = grp_find(c, "g");
+	assert_non_null(g);
+	assert_int_equal(grp_offset_find(g, "t", 0)->offset, 42);
+	assert_null(grp_find(c, "other"));
+	int64_t off;
+	assert_int_equal(fetch_api(c, "g", &off), KAFKA_ERR_NONE);
+	assert_int_equal(off, 42);
+	/* A commit while leading, then the leadership moves on: unloaded. */
+	commit(c, g, 0, 43, "m");
+	set_leader(tm, "g", 3);
+	grp_leadership_changed(c);
+	grp_check(c);
+	assert_int_equal(c->ngroups, 0);
+	assert_int_equal(fetch_api(c, "g", &off), KAFKA_ERR_NOT_COORDINATOR);
+	/* ...and back: the log has the later commit. */
+	set_leader(tm, "g", tc.node_id);
+	assert_int_equal(fetch_api(c, "g", &off), KAFKA_ERR_NONE);
+	assert_int_equal(off, 43);
+	grp_close(c);
+	topic_manager_close(tm);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -658,6 +1051,10 @@ int main(void)
 		cmocka_unit_test(test_grp_offsets_topic_pending_in_a_cluster),
 		cmocka_unit_test(test_grp_group_record_restores_generation),
 		cmocka_unit_test(test_grp_retention_expires_empty_groups),
+		cmocka_unit_test(test_grp_find_coordinator_answers_partition_leader),
+		cmocka_unit_test(test_grp_find_coordinator_v4_batched_keys),
+		cmocka_unit_test(test_grp_apis_not_coordinator_when_led_elsewhere),
+		cmocka_unit_test(test_grp_becoming_leader_loads_offsets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -830,6 +830,151 @@ static void test_prod_init_producer_id_truncated_is_proto_error(void **state)
 	fx_fini(&f);
 }
 
+/* ---- Producer ids from a block source (a cluster) ---- */
+
+/* A fake controller: each allocate is remembered; the test answers it
+ * later with fake_answer, as AllocateProducerIds' response would. */
+struct fake_src {
+	int asks;
+	prod_id_block_fn done;
+	void *done_ctx;
+	int64_t next_start;
+};
+
+static int fake_allocate(void *ctx, prod_id_block_fn done, void *done_ctx)
+{
+	struct fake_src *s = ctx;
+	assert_null(s->done); /* one ask in flight at a time */
+	s->asks++;
+	s->done = done;
+	s->done_ctx = done_ctx;
+	return KB_OK;
+}
+
+static void fake_answer(struct fake_src *s, int32_t len)
+{
+	prod_id_block_fn done = s->done;
+	assert_non_null(done);
+	s->done = NULL;
+	done(s->done_ctx, KAFKA_ERR_NONE, s->next_start, len);
+	s->next_start += 1000 + len; /* blocks need not be adjacent */
+}
+
+static void init_expect(struct fx *f, int16_t want_err, int64_t want_pid)
+{
+	int16_t err, epoch;
+	int64_t pid;
+	assert_int_equal(call_init(f, 4, NULL, -1, -1, &err, &pid, &epoch),
+			 KB_OK);
+	assert_int_equal(err, want_err);
+	assert_int_equal(pid, want_pid);
+	prod_check(f->pm);
+}
+
+static void test_prod_ids_from_source_blocks_in_order(void **state)
+{
+	struct fx f;
+	struct fake_src s = {0, NULL, NULL, 5000};
+	struct prod_id_source src = {fake_allocate, &s};
+	(void)state;
+	fx_init(&f, NULL, 0);
+	prod_set_id_source(f.pm, &src);
+	/* No block yet: asked for, and the client told to retry. */
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	assert_int_equal(s.asks, 1);
+	fake_answer(&s, 10); /* 5000..5009 */
+	for (int64_t i = 0; i < 9; i++)
+		init_expect(&f, KAFKA_ERR_NONE, 5000 + i);
+	/* The 9th id of 10 is 90%: the next block was asked for. */
+	assert_int_equal(s.asks, 2);
+	fake_answer(&s, 10); /* 6010..6019 */
+	init_expect(&f, KAFKA_ERR_NONE, 5009);
+	init_expect(&f, KAFKA_ERR_NONE, 6010); /* across the boundary */
+	assert_int_equal(s.asks, 2);
+	fx_fini(&f);
+}
+
+static void test_prod_ids_source_late_block_answered_after_retry(
+	void **state)
+{
+	struct fx f;
+	struct fake_src s = {0, NULL, NULL, 0};
+	struct prod_id_source src = {fake_allocate, &s};
+	(void)state;
+	fx_init(&f, NULL, 0);
+	prod_set_id_source(f.pm, &src);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	fake_answer(&s, 2); /* 0..1; the 90% point is id 1 */
+	init_expect(&f, KAFKA_ERR_NONE, 0);
+	init_expect(&f, KAFKA_ERR_NONE, 1);
+	assert_int_equal(s.asks, 2);
+	/* The prefetch has not come back: exhausted, retry later. */
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	assert_int_equal(s.asks, 2);
+	fake_answer(&s, 5); /* 1002.. */
+	init_expect(&f, KAFKA_ERR_NONE, 1002);
+	fx_fini(&f);
+}
+
+static void test_prod_ids_source_refused_block_is_dropped(void **state)
+{
+	struct fx f;
+	struct fake_src s = {0, NULL, NULL, 100};
+	struct prod_id_source src = {fake_allocate, &s};
+	(void)state;
+	fx_init(&f, NULL, 0);
+	prod_set_id_source(f.pm, &src);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	prod_id_block_fn done = s.done;
+	s.done = NULL;
+	done(s.done_ctx, KAFKA_ERR_NOT_CONTROLLER, 0, 0);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	assert_int_equal(s.asks, 2); /* asked again */
+	fake_answer(&s, 3);
+	/* Going back (a block below the last one) is refused. */
+	init_expect(&f, KAFKA_ERR_NONE, 100);
+	init_expect(&f, KAFKA_ERR_NONE, 101);
+	done = s.done;
+	s.done = NULL;
+	done(s.done_ctx, KAFKA_ERR_NONE, 50, 10);
+	init_expect(&f, KAFKA_ERR_NONE, 102);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	fx_fini(&f);
+	fake_answer(&s, 1); /* the ask still out: answered after close */
+}
+
+static void test_prod_ids_source_answer_after_close_is_dropped(void **state)
+{
+	struct fx f;
+	struct fake_src s = {0, NULL, NULL, 0};
+	struct prod_id_source src = {fake_allocate, &s};
+	(void)state;
+	fx_init(&f, NULL, 0);
+	prod_set_id_source(f.pm, &src);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	fx_close(&f);
+	fake_answer(&s, 10); /* frees its ask, touches no manager */
+	fx_fini(&f);
+}
+
+static void test_prod_ids_without_source_use_file(void **state)
+{
+	struct fx f;
+	struct fake_src s = {0, NULL, NULL, 7000};
+	struct prod_id_source src = {fake_allocate, &s};
+	(void)state;
+	fx_init(&f, NULL, 0);
+	init_expect(&f, KAFKA_ERR_NONE, 0); /* the file's first block */
+	prod_set_id_source(f.pm, &src);
+	init_expect(&f, KAFKA_ERR_COORDINATOR_LOAD_IN_PROGRESS, -1);
+	fake_answer(&s, 10);
+	init_expect(&f, KAFKA_ERR_NONE, 7000);
+	prod_set_id_source(f.pm, NULL); /* the file again, past its block */
+	init_expect(&f, KAFKA_ERR_NONE, PROD_ID_BLOCK_SIZE);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	tu_log_quiet(); /* a passing run prints no log lines */
@@ -866,6 +1011,11 @@ int main(void)
 		cmocka_unit_test(test_prod_init_producer_id_half_given_is_invalid),
 		cmocka_unit_test(test_prod_init_producer_id_transactional_unavailable),
 		cmocka_unit_test(test_prod_init_producer_id_truncated_is_proto_error),
+		cmocka_unit_test(test_prod_ids_from_source_blocks_in_order),
+		cmocka_unit_test(test_prod_ids_source_late_block_answered_after_retry),
+		cmocka_unit_test(test_prod_ids_source_refused_block_is_dropped),
+		cmocka_unit_test(test_prod_ids_source_answer_after_close_is_dropped),
+		cmocka_unit_test(test_prod_ids_without_source_use_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
