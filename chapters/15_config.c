@@ -27,8 +27,8 @@
  *   5. With controller.quorum.voters set, a broker opens only a directory
  *      `samsa format` wrote (broker_meta_format); without it, the first
  *      start formats, so `make run` stays one command.
- * Simplifications: one PLAINTEXT listener (until chapter 13); one log
- *   directory (no KIP-112).
+ * Simplifications: PLAINTEXT listeners only (until chapter 13; the
+ *   listener keys are 15_listeners.c's); one log directory (no KIP-112).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
  *   15_properties.c, 15_meta.c; read next: 15_broker.c. Uses chapters

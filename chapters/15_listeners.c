@@ -31,7 +31,8 @@
  *   chapter 13); one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
- * See also: docs/15_config.md, tests/15_config_test.c,
+ * See also: docs/15_listeners.md, diagrams/15_listeners.dot,
+ *   docs/15_config.md, tests/15_config_test.c,
  *   config/cluster/node*.properties; read before: 15_config.c. Uses
  *   chapters 00 (base), 05 (net_listener_kind), 06 (TOPIC_HOST_MAX).
  */
@@ -43,6 +44,7 @@
 
 #include "00_base.h"
 #include "05_server.h"
+#include "06_topics.h"
 #include "15_properties.h"
 #include "15_config.h"
 
