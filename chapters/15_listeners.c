@@ -27,6 +27,7 @@
  *   3. A finished config has exactly one client listener (kind BROKER,
  *      copied to listener_host/port) and at most one CONTROLLER listener,
  *      whose name is controller_listener.
+ *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
  * Simplifications: only PLAINTEXT is served (SSL and SASL_* arrive in
  *   chapter 13); one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
@@ -36,6 +37,7 @@
  *   config/cluster/node*.properties; read before: 15_config.c. Uses
  *   chapters 00 (base), 05 (net_listener_kind), 06 (TOPIC_HOST_MAX).
  */
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +212,7 @@ int broker_cluster_finish(struct broker_config *cfg, struct broker_error *err)
 			return broker_refuse(err, "advertised.listeners: %s is not "
 					     "in listeners", name);
 	}
+	assert(broker_cluster_check(cfg));
 	return KB_OK;
 }
 
