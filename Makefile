@@ -2,11 +2,13 @@
 #
 #   make            build build/samsa
 #   make run        build and start a broker (plaintext on 127.0.0.1:9092, data in ./data)
+#   make cluster    build and start three KRaft nodes (config/cluster/, data in ./data/cluster)
 #   make test       install what the tests need, build, run every test
 #   make test SANITIZE=1   the same under AddressSanitizer + UBSan
 #   make docs       render diagrams/*.dot to docs/img/*.svg and check doc citations
 #   make bench-log  the log benchmark (chapters 01-03)
 #   make bench      samsa vs librdkafka's mock broker, same client (BENCH_ARGS="--quick --runs 1")
+#   make stage-07   the broker from chapters 00-07 (+ 15, main) only: build/stage-07/samsa
 #   make stage-06   the broker from chapters 00-06 (+ 15, main) only: build/stage-06/samsa
 #   make fuzz       libFuzzer over every request decoder (FUZZ_SECONDS=60; not in make test)
 
@@ -43,8 +45,8 @@ UNIT_SRCS    := $(sort $(wildcard tests/[0-9][0-9]_*_test.c))
 UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
-.PHONY: all run test unit-tests deps docs check-docs bench-log bench clean fmt \
-        fuzz stage-06 stage-10 stage-11 lab lab-clean
+.PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench clean fmt \
+        fuzz stage-06 stage-07 stage-10 stage-11 lab lab-clean
 all: $(BUILD)/samsa
 
 $(BUILD)/obj/%.o: chapters/%.c $(HEADERS) | $(BUILD)/obj
@@ -75,6 +77,11 @@ $(BUILD)/obj $(BUILD)/tests:
 run: $(BUILD)/samsa
 	@mkdir -p data
 	$(BUILD)/samsa broker config/server.properties
+
+# The three nodes of config/cluster/ on 127.0.0.1 (tools/cluster.sh):
+# formatted once with one cluster id, stopped together by Ctrl-C.
+cluster: $(BUILD)/samsa
+	sh tools/cluster.sh $(BUILD)/samsa
 
 # ---- Tests ----
 
@@ -107,7 +114,7 @@ $(BUILD)/tests/clients/rdkafka_client: tests/clients/rdkafka_client.c
 # `make stage-06` compiles with SAMSA_STAGE=6, so broker_open calls no later
 # chapter; each stage is a broker a client can already use.
 
-STAGES := 06 10 11
+STAGES := 06 07 10 11
 stage_srcs = $(filter $(foreach n,$(shell seq -f %02g 0 $(1)),chapters/$(n)_%.c) \
                       chapters/15_%.c,$(CHAPTER_SRCS))
 

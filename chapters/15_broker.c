@@ -180,6 +180,10 @@ static int cmd_broker(int argc, char **argv)
 		cfg.listener_host[0] ? cfg.listener_host : "0.0.0.0", b.port,
 		cfg.topics.log_dir, cfg.topics.node_id, b.cfg.topics.cluster_id,
 		b.cfg.topics.advertised_host, b.cfg.topics.advertised_port);
+	if (b.controller_port)
+		KB_INFO("samsa controller listener %s on port %d (voters %s)",
+			cfg.controller_listener, b.controller_port,
+			cfg.quorum_voters);
 	int rc = net_run(b.srv);
 	KB_INFO("samsa stopping: flushing logs and writing checkpoints");
 	stop_target = NULL;

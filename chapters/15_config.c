@@ -27,8 +27,8 @@
  *   5. With controller.quorum.voters set, a broker opens only a directory
  *      `samsa format` wrote (broker_meta_format); without it, the first
  *      start formats, so `make run` stays one command.
- * Simplifications: one PLAINTEXT listener (until chapter 13); one log
- *   directory (no KIP-112).
+ * Simplifications: PLAINTEXT listeners only (until chapter 13; the
+ *   listener keys are 15_listeners.c's); one log directory (no KIP-112).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
  *   15_properties.c, 15_meta.c; read next: 15_broker.c. Uses chapters
@@ -115,6 +115,14 @@ static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
 			  const char *value, struct broker_error *why);
 static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 		       const char *value, struct broker_error *why);
+static int parse_protocols(struct broker_config *cfg,
+			   const struct broker_key *k, const char *value,
+			   struct broker_error *why);
+static int parse_listener_name(struct broker_config *cfg,
+			       const struct broker_key *k, const char *value,
+			       struct broker_error *why);
+static int parse_voters(struct broker_config *cfg, const struct broker_key *k,
+			const char *value, struct broker_error *why);
 static int parse_log_level(struct broker_config *cfg,
 			   const struct broker_key *k, const char *value,
 			   struct broker_error *why);
@@ -139,7 +147,28 @@ static int parse_ip_overrides(struct broker_config *cfg,
 static const struct broker_key key_table[] = {
 	{"node.id", parse_int, FIELD(topics.node_id), 0, I32},
 	{"process.roles", parse_roles, FIELD(process_roles), ANY},
-	{"controller.quorum.voters", parse_string, FIELD(quorum_voters), ANY},
+	{"controller.quorum.voters", parse_voters, FIELD(quorum_voters), ANY},
+	{"controller.listener.names", parse_listener_name,
+	 FIELD(controller_listener), ANY},
+	{"inter.broker.listener.name", parse_listener_name,
+	 FIELD(inter_broker_listener), ANY},
+	{"listener.security.protocol.map", parse_protocols, FIELD(protocols), ANY},
+	/* KAFKA: KRaft's timings (BrokerServer, QuorumConfig), atLeast(1) or (0). */
+	{"broker.session.timeout.ms", parse_int, FIELD(kraft.session_timeout_ms), 1, I32},
+	{"broker.heartbeat.interval.ms", parse_int,
+	 FIELD(kraft.heartbeat_interval_ms), 1, I32},
+	{"controller.quorum.election.timeout.ms", parse_int,
+	 FIELD(kraft.election_timeout_ms), 1, I32},
+	{"controller.quorum.fetch.timeout.ms", parse_int,
+	 FIELD(kraft.fetch_timeout_ms), 1, I32},
+	{"controller.quorum.request.timeout.ms", parse_int,
+	 FIELD(kraft.request_timeout_ms), 1, I32},
+	{"controller.quorum.retry.backoff.ms", parse_int,
+	 FIELD(kraft.retry_backoff_ms), 0, I32},
+	{"metadata.log.max.record.bytes.between.snapshots", parse_int,
+	 FIELD(kraft.snapshot_max_bytes), 1, I64},
+	{"metadata.max.idle.interval.ms", parse_int,
+	 FIELD(kraft.max_idle_interval_ms), 0, I32},
 	{"broker.rack", parse_string, FIELD(topics.rack), ANY},
 	{"listeners", parse_listeners, FIELD(listener_host), ANY},
 	{"advertised.listeners", parse_advertised, FIELD(topics.advertised_host), ANY},
@@ -211,9 +240,6 @@ static const struct broker_key key_table[] = {
 	 FIELD(prod.expiration_check_ms), 1, I32},
 #endif
 	/* Kafka keys samsa accepts and does not use (see struct broker_key). */
-	{"controller.listener.names", parse_string, NOWHERE, ANY},
-	{"inter.broker.listener.name", parse_string, NOWHERE, ANY},
-	{"listener.security.protocol.map", parse_string, NOWHERE, ANY},
 	{"num.network.threads", parse_int, NOWHERE, 1, I32},
 	{"num.io.threads", parse_int, NOWHERE, 1, I32},
 	{"num.recovery.threads.per.data.dir", parse_int, NOWHERE, 1, I32},
@@ -234,9 +260,10 @@ struct load_ctx {
 static const struct broker_key *key_find(const char *name);
 static void store_int(struct broker_config *cfg, const struct broker_key *k,
 		      int64_t n);
-static int parse_endpoint(const char *value, char *host, int *port,
-			  struct broker_error *why);
 static int open_log_dir(struct broker *b, struct broker_error *err);
+static int finish_advertised(struct broker_config *cfg,
+			     struct broker_error *err);
+static int listen_all(struct broker *b, struct broker_error *err);
 static bool port_in_use(const char *host, int port);
 static void refuse_in_use(struct broker_error *err, const char *host,
 			  int port);
@@ -257,6 +284,24 @@ void broker_config_defaults(struct broker_config *cfg)
 		 "/tmp/kafka-logs");
 	cfg->listener_host[0] = '\0';
 	cfg->listener_port = 9092;
+	cfg->listeners[0] = (struct broker_listener){
+		.name = "PLAINTEXT", .port = 9092, .kind = NET_LISTENER_BROKER};
+	cfg->n_listeners = 1;
+	/* KAFKA: the default listener.security.protocol.map (no CONTROLLER). */
+	static const char *protocols[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+					  "SASL_SSL"};
+	for (size_t i = 0; i < KB_ARRAY_LEN(protocols); i++) {
+		struct broker_protocol *r = &cfg->protocols[cfg->n_protocols++];
+		snprintf(r->name, sizeof r->name, "%s", protocols[i]);
+		snprintf(r->protocol, sizeof r->protocol, "%s", protocols[i]);
+	}
+	snprintf(cfg->inter_broker_listener, sizeof cfg->inter_broker_listener,
+		 "PLAINTEXT");
+	cfg->kraft = (struct broker_kraft_config){
+		.session_timeout_ms = 9000, .heartbeat_interval_ms = 2000,
+		.election_timeout_ms = 1000, .fetch_timeout_ms = 2000,
+		.request_timeout_ms = 2000, .retry_backoff_ms = 20,
+		.snapshot_max_bytes = 20971520, .max_idle_interval_ms = 500};
 	cfg->log_level = KB_LOG_INFO;
 	snprintf(cfg->process_roles, sizeof cfg->process_roles, "broker");
 	cfg->roll_ms = UNSET;
@@ -370,41 +415,116 @@ static int parse_string(struct broker_config *cfg, const struct broker_key *k,
 	return KB_OK;
 }
 
-/* listeners=PLAINTEXT://host:port. SIMPLIFICATION: exactly one, PLAINTEXT. */
+/* A listener whose name the map already gives a protocol other than
+ * PLAINTEXT is refused now (broker_cluster_finish checks the rest). */
+static int refuse_unserved(const struct broker_config *cfg,
+			   const struct broker_listener *ls, int n,
+			   const char *value, struct broker_error *why)
+{
+	for (int i = 0; i < n; i++) {
+		const char *proto = broker_listener_protocol(cfg, ls[i].name);
+		if (proto && strcmp(proto, "PLAINTEXT") != 0)
+			return broker_refuse(why, "'%s': %s is %s: only PLAINTEXT "
+				    "listeners are served until chapter 13 "
+				    "(TLS, SASL)", value, ls[i].name, proto);
+	}
+	return KB_OK;
+}
+
+/* listeners=NAME://host:port,... (15_listeners.c); listener_host/port
+ * hold the first until broker_config_finish picks the client listener. */
 static int parse_listeners(struct broker_config *cfg,
 			   const struct broker_key *k, const char *value,
 			   struct broker_error *why)
 {
-	char host[TOPIC_HOST_MAX];
-	int port;
-	if (parse_endpoint(value, host, &port, why) != KB_OK)
+	struct broker_listener ls[BROKER_LISTENERS_MAX] = {0};
+	int n;
+	if (broker_listeners_parse(value, ls, &n, why) != KB_OK ||
+	    refuse_unserved(cfg, ls, n, value, why) != KB_OK)
 		return KB_ERR_INVAL;
-	memcpy(cfg->listener_host, host, sizeof host);
-	cfg->listener_port = port;
+	memcpy(cfg->listeners, ls, sizeof ls);
+	cfg->n_listeners = n;
+	memcpy(cfg->listener_host, ls[0].host, sizeof cfg->listener_host);
+	cfg->listener_port = ls[0].port;
 	return KB_OK;
 }
 
-/* advertised.listeners: the address clients are told to connect to, so it
- * must be one they can reach. KAFKA: 0.0.0.0 is refused; an empty host
- * means this machine's name. */
+/* advertised.listeners: the addresses clients are told to connect to, so
+ * they must be ones they can reach. KAFKA: 0.0.0.0 is refused; an empty
+ * host means this machine's name. The first is the client's until
+ * broker_config_finish picks the one named as the client listener. */
 static int parse_advertised(struct broker_config *cfg,
 			    const struct broker_key *k, const char *value,
 			    struct broker_error *why)
 {
-	char host[TOPIC_HOST_MAX];
-	int port;
-	if (parse_endpoint(value, host, &port, why) != KB_OK)
+	struct broker_listener ls[BROKER_LISTENERS_MAX] = {0};
+	int n;
+	if (broker_listeners_parse(value, ls, &n, why) != KB_OK ||
+	    refuse_unserved(cfg, ls, n, value, why) != KB_OK)
 		return KB_ERR_INVAL;
-	if (port == 0)
-		return broker_refuse(why, "'%s': an advertised port cannot be 0", value);
-	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-		return broker_refuse(why, "'%s': cannot advertise the meta-address %s",
-			    value, host);
-	if (host[0] == '\0' && gethostname(host, sizeof host) != 0)
-		return broker_refuse(why, "'%s': no host and no hostname", value);
-	memcpy(cfg->topics.advertised_host, host, sizeof host);
-	cfg->topics.advertised_port = port;
+	for (int i = 0; i < n; i++) {
+		char *host = ls[i].host;
+		if (ls[i].port == 0)
+			return broker_refuse(why, "'%s': an advertised port cannot be 0",
+				    value);
+		if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+			return broker_refuse(why, "'%s': cannot advertise the "
+				    "meta-address %s", value, host);
+		if (host[0] == '\0' && gethostname(host, TOPIC_HOST_MAX) != 0)
+			return broker_refuse(why, "'%s': no host and no hostname", value);
+	}
+	memcpy(cfg->advertised, ls, sizeof ls);
+	cfg->n_advertised = n;
+	memcpy(cfg->topics.advertised_host, ls[0].host, TOPIC_HOST_MAX);
+	cfg->topics.advertised_port = ls[0].port;
 	cfg->advertised_set = true;
+	return KB_OK;
+}
+
+/* listener.security.protocol.map: replaces Kafka's default map whole. */
+static int parse_protocols(struct broker_config *cfg,
+			   const struct broker_key *k, const char *value,
+			   struct broker_error *why)
+{
+	struct broker_protocol ps[BROKER_PROTOCOLS_MAX] = {0};
+	int n;
+	if (broker_protocols_parse(value, ps, &n, why) != KB_OK)
+		return KB_ERR_INVAL;
+	memcpy(cfg->protocols, ps, sizeof ps);
+	cfg->n_protocols = n;
+	return KB_OK;
+}
+
+/* controller.listener.names (the first name is used) and
+ * inter.broker.listener.name: upper-cased as Kafka's ListenerName. */
+static int parse_listener_name(struct broker_config *cfg,
+			       const struct broker_key *k, const char *value,
+			       struct broker_error *why)
+{
+	size_t len = strcspn(value, ",");
+	if (len == 0 || len >= k->size)
+		return broker_refuse(why, "'%s' is not a listener name", value);
+	char *field = (char *)cfg + k->offset;
+	for (size_t i = 0; i < len; i++)
+		field[i] = (char)toupper((unsigned char)value[i]);
+	field[len] = '\0';
+	return KB_OK;
+}
+
+/* controller.quorum.voters=id@host:port,... (15_listeners.c); the text is
+ * kept too, for `samsa` to print. */
+static int parse_voters(struct broker_config *cfg, const struct broker_key *k,
+			const char *value, struct broker_error *why)
+{
+	struct broker_voter vs[BROKER_QUORUM_MAX] = {0};
+	int n;
+	if (strlen(value) >= k->size)
+		return broker_refuse(why, "value is longer than %zu bytes", k->size - 1);
+	if (broker_voters_parse(value, vs, &n, why) != KB_OK)
+		return KB_ERR_INVAL;
+	memcpy(cfg->voters, vs, sizeof vs);
+	cfg->n_voters = n;
+	memcpy(cfg->quorum_voters, value, strlen(value) + 1);
 	return KB_OK;
 }
 
@@ -509,21 +629,41 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 		cfg->retention_ms, cfg->retention_minutes, cfg->retention_hours);
 	t->log_defaults.segment_ms = first_given_ms(cfg->roll_ms, UNSET,
 						    cfg->roll_hours);
-	if (!cfg->advertised_set) {
-		/* KAFKA: advertised.listeners defaults to listeners. */
-		if (cfg->listener_host[0] == '\0' ||
-		    strcmp(cfg->listener_host, "0.0.0.0") == 0) {
-			if (gethostname(t->advertised_host,
-					sizeof t->advertised_host) != 0)
-				return broker_refuse(err, "listeners has no host and "
-					    "gethostname failed: set "
-					    "advertised.listeners");
-		} else {
-			memcpy(t->advertised_host, cfg->listener_host,
+	if (broker_cluster_finish(cfg, err) != KB_OK)
+		return KB_ERR_INVAL;
+	return finish_advertised(cfg, err);
+}
+
+/* KAFKA: advertised.listeners defaults to listeners; the client's address
+ * is the advertised entry of the client listener's name. */
+static int finish_advertised(struct broker_config *cfg,
+			     struct broker_error *err)
+{
+	struct topic_broker_config *t = &cfg->topics;
+	const char *client = NULL;
+	for (int i = 0; i < cfg->n_listeners; i++)
+		if (cfg->listeners[i].port == cfg->listener_port &&
+		    cfg->listeners[i].kind == NET_LISTENER_BROKER &&
+		    strcmp(cfg->listeners[i].host, cfg->listener_host) == 0)
+			client = client ? client : cfg->listeners[i].name;
+	for (int i = 0; i < cfg->n_advertised && client; i++)
+		if (strcmp(cfg->advertised[i].name, client) == 0) {
+			memcpy(t->advertised_host, cfg->advertised[i].host,
 			       sizeof t->advertised_host);
+			t->advertised_port = cfg->advertised[i].port;
 		}
-		t->advertised_port = cfg->listener_port;
+	if (cfg->advertised_set)
+		return KB_OK;
+	if (cfg->listener_host[0] == '\0' ||
+	    strcmp(cfg->listener_host, "0.0.0.0") == 0) {
+		if (gethostname(t->advertised_host, sizeof t->advertised_host) != 0)
+			return broker_refuse(err, "listeners has no host and "
+				    "gethostname failed: set advertised.listeners");
+	} else {
+		memcpy(t->advertised_host, cfg->listener_host,
+		       sizeof t->advertised_host);
 	}
+	t->advertised_port = cfg->listener_port;
 	return KB_OK;
 }
 
@@ -542,11 +682,14 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	b->cfg = *cfg;
 	b->lock_fd = -1;
 	struct topic_broker_config *t = &b->cfg.topics;
-	const char *host = cfg->listener_host[0] ? cfg->listener_host : "0.0.0.0";
 	int rc = KB_ERR_EXISTS;
-	if (port_in_use(host, cfg->listener_port)) {
-		refuse_in_use(err, host, cfg->listener_port);
-		goto fail;
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		const struct broker_listener *l = &cfg->listeners[i];
+		const char *host = l->host[0] ? l->host : "0.0.0.0";
+		if (port_in_use(host, l->port)) {
+			refuse_in_use(err, host, l->port);
+			goto fail;
+		}
 	}
 	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
@@ -554,13 +697,7 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		broker_refuse(err, "cannot start the server: %s", kb_status_name(rc));
 		goto fail;
 	}
-	rc = net_listen(b->srv, host, cfg->listener_port, &b->port);
-	if (rc == KB_ERR_EXISTS) /* taken since port_in_use looked */
-		refuse_in_use(err, host, cfg->listener_port);
-	else if (rc != KB_OK)
-		broker_refuse(err, "cannot listen on %s:%d (see the line above)",
-			      host, cfg->listener_port);
-	if (rc != KB_OK)
+	if ((rc = listen_all(b, err)) != KB_OK)
 		goto fail;
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
@@ -569,7 +706,11 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		     kb_status_name(rc));
 		goto fail;
 	}
-	/* Chapters 07-14 open here, each under #if SAMSA_STAGE >= NN. */
+	/* Chapter 07's cluster node (KRaft) opens here, under
+	 * #if SAMSA_STAGE >= 7, when cfg->n_voters > 0: it reads
+	 * cfg->voters, cfg->kraft, cfg->controller_listener and the bound
+	 * b->controller_port. Chapters 08-14 open here too, each under
+	 * #if SAMSA_STAGE >= NN. */
 #if SAMSA_STAGE >= 9
 	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
 	if (rc != KB_OK) {
@@ -595,6 +736,34 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 fail:
 	broker_close(b);
 	return rc;
+}
+
+/* Listen on every listener, the controller's with its own kind; record
+ * the client listener's port in b->port and the controller's in
+ * b->controller_port. */
+static int listen_all(struct broker *b, struct broker_error *err)
+{
+	const struct broker_config *cfg = &b->cfg;
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		const struct broker_listener *l = &cfg->listeners[i];
+		const char *host = l->host[0] ? l->host : "0.0.0.0";
+		int bound = 0;
+		struct net_endpoint ep = {host, l->port, l->kind};
+		int rc = net_listen_at(b->srv, &ep, &bound);
+		if (rc == KB_ERR_EXISTS) /* taken since port_in_use looked */
+			refuse_in_use(err, host, l->port);
+		else if (rc != KB_OK)
+			broker_refuse(err, "cannot listen on %s:%d (see the line "
+				      "above)", host, l->port);
+		if (rc != KB_OK)
+			return rc;
+		if (l->kind == NET_LISTENER_CONTROLLER)
+			b->controller_port = bound;
+		else if (l->port == cfg->listener_port &&
+			 strcmp(l->host, cfg->listener_host) == 0 && b->port == 0)
+			b->port = bound;
+	}
+	return KB_OK;
 }
 
 /* The words for a port someone else listens on. */
@@ -729,40 +898,4 @@ static void store_int(struct broker_config *cfg, const struct broker_key *k,
 		memcpy(field, &i32, sizeof i32);
 	else if (k->size == sizeof n)
 		memcpy(field, &n, sizeof n);
-}
-
-/* "NAME://host:port" with NAME PLAINTEXT; host may be empty or an IPv6
- * address in brackets. */
-static int parse_endpoint(const char *value, char *host, int *port,
-			  struct broker_error *why)
-{
-	if (strchr(value, ','))
-		return broker_refuse(why, "'%s': only one listener is supported "
-			    "(SIMPLIFICATION, until chapter 13)", value);
-	const char *sep = strstr(value, "://");
-	if (!sep)
-		return broker_refuse(why, "'%s' is not NAME://host:port", value);
-	if ((size_t)(sep - value) != strlen("PLAINTEXT") ||
-	    strncasecmp(value, "PLAINTEXT", (size_t)(sep - value)) != 0)
-		return broker_refuse(why, "'%s': only PLAINTEXT listeners are supported "
-			    "for now (TLS and SASL arrive in chapter 13)", value);
-	const char *h = sep + 3;
-	const char *colon = strrchr(h, ':');
-	if (!colon)
-		return broker_refuse(why, "'%s' has no port", value);
-	const char *hs = h, *he = colon;
-	if (*h == '[' && colon > h && colon[-1] == ']') {
-		hs++; /* [::1]:9092 */
-		he--;
-	}
-	char *end;
-	long p = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
-		return broker_refuse(why, "'%s': the port must be 0 to 65535", value);
-	if ((size_t)(he - hs) >= TOPIC_HOST_MAX)
-		return broker_refuse(why, "'%s': host name too long", value);
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	*port = (int)p;
-	return KB_OK;
 }

@@ -22,6 +22,48 @@
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
 #define BROKER_VOTERS_MAX 1024
+/* KAFKA: listeners, at most this many here (15_listeners.c). */
+#define BROKER_LISTENERS_MAX 4
+/* Room for a listener name ("PLAINTEXT", "CONTROLLER"), NUL included. */
+#define BROKER_LISTENER_NAME_MAX 32
+/* Rows of listener.security.protocol.map. */
+#define BROKER_PROTOCOLS_MAX 8
+/* KAFKA: controller.quorum.voters, 1 to 7 voters here. */
+#define BROKER_QUORUM_MAX 7
+
+/* One entry of listeners (or advertised.listeners): NAME://host:port.
+ * KAFKA: EndPoint; the name is upper-cased (ListenerName.normalised). */
+struct broker_listener {
+	char name[BROKER_LISTENER_NAME_MAX];
+	char host[TOPIC_HOST_MAX];     /* "" = every interface */
+	int32_t port;                  /* 0 = any free port */
+	enum net_listener_kind kind;   /* set by broker_config_finish */
+};
+
+/* One row of listener.security.protocol.map: NAME:PROTOCOL. */
+struct broker_protocol {
+	char name[BROKER_LISTENER_NAME_MAX];
+	char protocol[BROKER_LISTENER_NAME_MAX]; /* PLAINTEXT, SSL, SASL_* */
+};
+
+/* One of controller.quorum.voters: id@host:port. */
+struct broker_voter {
+	int32_t id;
+	char host[TOPIC_HOST_MAX];
+	int32_t port;                  /* 1..65535 */
+};
+
+/* KRaft's timings and sizes (Kafka's defaults), for chapter 07's node. */
+struct broker_kraft_config {
+	int64_t session_timeout_ms;    /* broker.session.timeout.ms 9000 */
+	int64_t heartbeat_interval_ms; /* broker.heartbeat.interval.ms 2000 */
+	int64_t election_timeout_ms;   /* controller.quorum.election.timeout.ms 1000 */
+	int64_t fetch_timeout_ms;      /* controller.quorum.fetch.timeout.ms 2000 */
+	int64_t request_timeout_ms;    /* controller.quorum.request.timeout.ms 2000 */
+	int64_t retry_backoff_ms;      /* controller.quorum.retry.backoff.ms 20 */
+	int64_t snapshot_max_bytes;    /* metadata.log.max.record.bytes.between.snapshots 20971520 */
+	int64_t max_idle_interval_ms;  /* metadata.max.idle.interval.ms 500 */
+};
 
 /* Everything server.properties sets. Chapter 06's part is kept whole in
  * topics so it can be handed over as it is; the net part goes to chapter
@@ -34,8 +76,19 @@ struct broker_config {
 	struct grp_config groups;      /* group.*, offsets.* (chapter 09) */
 	struct clean_broker_config cleaner; /* log.cleaner.* (chapter 10) */
 	struct prod_config prod;       /* producer.id.expiration.* (chapter 11) */
-	char listener_host[TOPIC_HOST_MAX]; /* listeners: "" = every interface */
-	int32_t listener_port;         /* listeners: 0 = any free port */
+	char listener_host[TOPIC_HOST_MAX]; /* the client listener: "" = every interface */
+	int32_t listener_port;         /* the client listener: 0 = any free port */
+	struct broker_listener listeners[BROKER_LISTENERS_MAX]; /* listeners */
+	int n_listeners;
+	struct broker_listener advertised[BROKER_LISTENERS_MAX]; /* advertised.listeners */
+	int n_advertised;
+	struct broker_protocol protocols[BROKER_PROTOCOLS_MAX]; /* listener.security.protocol.map */
+	int n_protocols;
+	char controller_listener[BROKER_LISTENER_NAME_MAX]; /* controller.listener.names, the first; "" none */
+	char inter_broker_listener[BROKER_LISTENER_NAME_MAX]; /* inter.broker.listener.name */
+	struct broker_voter voters[BROKER_QUORUM_MAX]; /* controller.quorum.voters */
+	int n_voters;
+	struct broker_kraft_config kraft; /* broker.session.*, controller.quorum.* */
 	bool advertised_set;           /* advertised.listeners was given */
 	bool log_dirs_set;             /* log.dirs was given (it beats log.dir) */
 	enum kb_log_level log_level;   /* log.level (samsa's own key) */
@@ -54,7 +107,8 @@ struct broker {
 	struct grp_coordinator *groups; /* owned: chapter 09, or NULL */
 	struct cleaner *cleaner;   /* owned: chapter 10, or NULL */
 	struct prod_manager *prod; /* owned: chapter 11, or NULL */
-	int port;                  /* the port actually bound */
+	int port;                  /* the client listener's port, as bound */
+	int controller_port;       /* the controller listener's, as bound; 0 none */
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
 };
 
@@ -82,6 +136,27 @@ int broker_config_set(struct broker_config *cfg,
 
 /* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
+
+/* ---- Listeners and the quorum (15_listeners.c) ---- */
+
+/* listeners / advertised.listeners: "NAME://host:port,..." into out[0..*n),
+ * names upper-cased and unique, ports unique unless 0. */
+int broker_listeners_parse(const char *value, struct broker_listener *out,
+			   int *n, struct broker_error *why);
+/* listener.security.protocol.map: "NAME:PROTOCOL,...". */
+int broker_protocols_parse(const char *value, struct broker_protocol *out,
+			   int *n, struct broker_error *why);
+/* controller.quorum.voters: "id@host:port,...", 1..7, ids unique. */
+int broker_voters_parse(const char *value, struct broker_voter *out, int *n,
+			struct broker_error *why);
+/* The protocol listener name maps to, or NULL when unmapped. */
+const char *broker_listener_protocol(const struct broker_config *cfg,
+				     const char *name);
+/* Whole-config listener and quorum checks; sets each listener's kind and
+ * listener_host/port (the client listener). Called by broker_config_finish. */
+int broker_cluster_finish(struct broker_config *cfg, struct broker_error *err);
+/* The invariants of 15_listeners.c on a finished config. */
+bool broker_cluster_check(const struct broker_config *cfg);
 
 /* ---- A running broker ---- */
 

@@ -108,8 +108,9 @@ expect "random-uuid prints a 22-character base64url id" 0 '^[A-Za-z0-9_][A-Za-z0
 	[ "$(sort -u "$tmp/ids" | wc -l)" = 2 ] && ok "two random-uuids differ" || bad "two random-uuids differ"
 cid=$(head -n1 "$tmp/ids")
 
+# A broker-only node of a quorum: KAFKA: its node.id is not a voter.
 fconf="$tmp/format.properties"
-printf 'node.id=2\nlisteners=PLAINTEXT://127.0.0.1:%s\nlog.dirs=%s\ncontroller.quorum.voters=2@127.0.0.1:1\n' \
+printf 'node.id=2\nlisteners=PLAINTEXT://127.0.0.1:%s\nlog.dirs=%s\ncontroller.quorum.voters=9@127.0.0.1:1\n' \
 	"$port" "$tmp/fdata" >"$fconf"
 "$SAMSA" format -t not-a-uuid -c "$fconf" >"$tmp/out" 2>&1; rc=$?
 expect "format refuses a bad cluster id in Kafka's words" 1 "Cluster ID string not-a-uuid does not appear to be a valid UUID"

@@ -6,7 +6,11 @@
  * rule and per invariant of the chapter header; each in its own temp dir.
  */
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 
 #include "testutil.h"
 
@@ -247,11 +251,11 @@ static void test_broker_config_listener_forms(void **state)
 	assert_string_equal(cfg.listener_host, "");
 	assert_int_equal(broker_config_set(&cfg,
 					   SETTING("listeners",
-						   "PLAINTEXT://a:1,PLAINTEXT://b:2",
+						   "PLAINTEXT://a:1,plaintext://b:2",
 						   "t"),
 					   &err),
 			 KB_ERR_INVAL);
-	assert_non_null(strstr(err.msg, "only one listener"));
+	assert_non_null(strstr(err.msg, "PLAINTEXT is used twice"));
 }
 
 /* ---- Finishing ---- */
@@ -605,6 +609,7 @@ static void test_broker_open_port_in_use_before_the_log_dir(void **state)
 	assert_int_equal(broker_open(&cfg, &first, &err), KB_OK);
 	ready_config(&cfg2, dir2);
 	cfg2.listener_port = first.port;
+	cfg2.listeners[0].port = first.port;
 	assert_int_equal(broker_open(&cfg2, &second, &err), KB_ERR_EXISTS);
 	char want[64];
 	snprintf(want, sizeof want, "127.0.0.1:%d is already in use", first.port);
@@ -647,6 +652,289 @@ static void test_broker_config_max_connections_per_ip_and_overrides(void **state
 			 KB_ERR_INVAL);
 }
 
+/* ---- Listeners and the quorum (15_listeners.c) ---- */
+
+/* A fresh config with node.id=1, process.roles=broker,controller and the
+ * given keys set, then finished. */
+static int finish_with(struct broker_config *cfg, const char *const kv[][2],
+		       size_t n, struct broker_error *err)
+{
+	broker_config_defaults(cfg);
+	int rc = broker_config_set(cfg, SETTING("node.id", "1", "t"), err);
+	if (rc == KB_OK)
+		rc = broker_config_set(cfg, SETTING("process.roles",
+						    "broker,controller", "t"), err);
+	for (size_t i = 0; i < n && rc == KB_OK; i++)
+		rc = broker_config_set(cfg, SETTING(kv[i][0], kv[i][1], "t"), err);
+	return rc == KB_OK ? broker_config_finish(cfg, err) : rc;
+}
+
+#define CLUSTER_LISTENERS "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+#define CLUSTER_MAP "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+#define CLUSTER_VOTERS "1@127.0.0.1:19093,2@127.0.0.1:29093,3@127.0.0.1:39093"
+
+static void test_broker_config_cluster_node_finishes(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	const char *const kv[][2] = {
+		{"process.roles", "broker,controller"},
+		{"listeners", CLUSTER_LISTENERS},
+		{"advertised.listeners", "PLAINTEXT://127.0.0.1:19092"},
+		{"controller.listener.names", "controller"},
+		{"listener.security.protocol.map", CLUSTER_MAP},
+		{"controller.quorum.voters", CLUSTER_VOTERS},
+	};
+	assert_int_equal(finish_with(&cfg, kv, KB_ARRAY_LEN(kv), &err), KB_OK);
+	assert_int_equal(cfg.n_listeners, 2);
+	assert_string_equal(cfg.listeners[1].name, "CONTROLLER");
+	assert_int_equal(cfg.listeners[0].kind, NET_LISTENER_BROKER);
+	assert_int_equal(cfg.listeners[1].kind, NET_LISTENER_CONTROLLER);
+	assert_string_equal(cfg.controller_listener, "CONTROLLER");
+	assert_string_equal(cfg.inter_broker_listener, "PLAINTEXT");
+	assert_string_equal(cfg.listener_host, "127.0.0.1");
+	assert_int_equal(cfg.listener_port, 19092);
+	assert_int_equal(cfg.topics.advertised_port, 19092);
+	assert_int_equal(cfg.n_voters, 3);
+	assert_int_equal(cfg.voters[2].id, 3);
+	assert_string_equal(cfg.voters[2].host, "127.0.0.1");
+	assert_int_equal(cfg.voters[2].port, 39093);
+	assert_string_equal(cfg.quorum_voters, CLUSTER_VOTERS);
+	assert_true(broker_cluster_check(&cfg));
+	cfg.listeners[1].kind = NET_LISTENER_BROKER; /* the check sees a break */
+	cfg.listener_port = 1;
+	assert_false(broker_cluster_check(&cfg));
+}
+
+static void test_broker_config_kraft_keys_defaults_and_ranges(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	broker_config_defaults(&cfg);
+	assert_int_equal(cfg.kraft.session_timeout_ms, 9000);
+	assert_int_equal(cfg.kraft.heartbeat_interval_ms, 2000);
+	assert_int_equal(cfg.kraft.election_timeout_ms, 1000);
+	assert_int_equal(cfg.kraft.fetch_timeout_ms, 2000);
+	assert_int_equal(cfg.kraft.request_timeout_ms, 2000);
+	assert_int_equal(cfg.kraft.retry_backoff_ms, 20);
+	assert_int_equal(cfg.kraft.snapshot_max_bytes, 20971520);
+	assert_int_equal(cfg.kraft.max_idle_interval_ms, 500);
+	const struct {
+		const char *key;
+		int64_t *field;
+	} keys[] = {
+		{"broker.session.timeout.ms", &cfg.kraft.session_timeout_ms},
+		{"broker.heartbeat.interval.ms", &cfg.kraft.heartbeat_interval_ms},
+		{"controller.quorum.election.timeout.ms", &cfg.kraft.election_timeout_ms},
+		{"controller.quorum.fetch.timeout.ms", &cfg.kraft.fetch_timeout_ms},
+		{"controller.quorum.request.timeout.ms", &cfg.kraft.request_timeout_ms},
+		{"controller.quorum.retry.backoff.ms", &cfg.kraft.retry_backoff_ms},
+		{"metadata.log.max.record.bytes.between.snapshots",
+		 &cfg.kraft.snapshot_max_bytes},
+		{"metadata.max.idle.interval.ms", &cfg.kraft.max_idle_interval_ms},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(keys); i++) {
+		assert_int_equal(broker_config_set(&cfg, SETTING(keys[i].key, "777", "t"), &err),
+				 KB_OK);
+		assert_int_equal(*keys[i].field, 777);
+		assert_int_equal(broker_config_set(&cfg, SETTING(keys[i].key, "-1", "t"), &err),
+				 KB_ERR_INVAL);
+		assert_non_null(strstr(err.msg, keys[i].key));
+		assert_int_equal(*keys[i].field, 777);
+	}
+	assert_int_equal(broker_config_set(&cfg, SETTING("broker.session.timeout.ms",
+							 "3000000000", "t"), &err),
+			 KB_ERR_INVAL);
+}
+
+/* Each refusal, set or finish, says what is wrong in words. */
+static void test_broker_config_listener_refusals(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	const struct {
+		const char *key, *value, *says;
+	} bad[] = {
+		{"listeners", "PLAINTEXT:/h:1", "is not NAME://host:port"},
+		{"listeners", "PLAIN TEXT://h:1", "letters, digits"},
+		{"listeners", "PLAINTEXT://h", "has no port"},
+		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5", "more than 4"},
+		{"listeners", "A://h:1,B://h:1", "port 1 is used twice"},
+		{"listeners", "A://h:1,,B://h:2", "empty entry"},
+		{"listeners", "SASL_SSL://h:1", "until chapter 13"},
+		{"listener.security.protocol.map", "A", "is not NAME:PROTOCOL"},
+		{"listener.security.protocol.map", "A:PLAINTEXT,a:SSL", "mapped twice"},
+		{"controller.quorum.voters", "1@h", "has no port"},
+		{"controller.quorum.voters", "x@h:1", "is not id@host:port"},
+		{"controller.quorum.voters", "1@h:0", "port 1 to 65535"},
+		{"controller.quorum.voters", "1@h:1,1@g:2", "voter id 1 is given twice"},
+		{"controller.quorum.voters",
+		 "1@h:1,2@h:2,3@h:3,4@h:4,5@h:5,6@h:6,7@h:7,8@h:8", "more than 7"},
+		{"controller.quorum.voters", "1@h:70000", "0 to 65535"},
+		{"controller.listener.names", "", "not a listener name"},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
+		struct broker_config before;
+		broker_config_defaults(&cfg);
+		before = cfg;
+		assert_int_equal(broker_config_set(&cfg, SETTING(bad[i].key, bad[i].value, "t"),
+						   &err),
+				 KB_ERR_INVAL);
+		if (!strstr(err.msg, bad[i].says))
+			fail_msg("%s=%s: '%s' lacks '%s'", bad[i].key, bad[i].value,
+				 err.msg, bad[i].says);
+		assert_memory_equal(&cfg, &before, sizeof cfg); /* INVARIANT 2 */
+	}
+}
+
+/* Whole-config refusals of broker_config_finish. */
+static void test_broker_config_cluster_finish_refusals(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	const char *roles = "process.roles", *ls = "listeners",
+		   *map = "listener.security.protocol.map",
+		   *names = "controller.listener.names",
+		   *voters = "controller.quorum.voters";
+	const struct {
+		const char *kv[6][2];
+		size_t n;
+		const char *says;
+	} bad[] = {
+		{{{ls, CLUSTER_LISTENERS}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
+		 3, "add CONTROLLER:PLAINTEXT to listener.security.protocol.map"},
+		{{{ls, "PLAINTEXT://:1,EXTERNAL://:2"}, {map, "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_SSL"}},
+		 2, "EXTERNAL is SASL_SSL: only PLAINTEXT is served until chapter 13"},
+		{{{ls, "PLAINTEXT://:1"}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
+		 3, "CONTROLLER is not in listeners"},
+		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"}},
+		 3, "set controller.quorum.voters"},
+		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"},
+		  {voters, "2@h:1,3@h:2"}},
+		 4, "node.id 1 is not one of controller.quorum.voters"},
+		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {voters, CLUSTER_VOTERS}},
+		 3, "set controller.listener.names"},
+		{{{roles, "broker"}, {ls, "PLAINTEXT://:1"}, {voters, CLUSTER_VOTERS}},
+		 3, "must not be a voter"},
+		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"},
+		  {voters, CLUSTER_VOTERS}, {"advertised.listeners", "CONTROLLER://h:19093"}},
+		 5, "CONTROLLER is the controller listener"},
+		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"},
+		  {voters, CLUSTER_VOTERS}, {"inter.broker.listener.name", "controller"}},
+		 5, "inter.broker.listener.name CONTROLLER is the controller"},
+		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"},
+		  {voters, CLUSTER_VOTERS}, {"inter.broker.listener.name", "INTERNAL"}},
+		 5, "INTERNAL is not in listeners"},
+		{{{ls, "PLAINTEXT://:1"}, {"advertised.listeners", "OTHER://h:2"}},
+		 2, "OTHER is not in listeners"},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
+		int rc = finish_with(&cfg, (const char *const (*)[2])bad[i].kv,
+				     bad[i].n, &err);
+		assert_int_equal(rc, KB_ERR_INVAL);
+		if (!strstr(err.msg, bad[i].says))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].says);
+	}
+	/* A broker-only node of a quorum, not a voter, is fine. */
+	const char *const ok[][2] = {{roles, "broker"}, {"node.id", "4"},
+				     {ls, "PLAINTEXT://:1"}, {voters, CLUSTER_VOTERS},
+				     {names, "CONTROLLER"}, {map, CLUSTER_MAP}};
+	assert_int_equal(finish_with(&cfg, ok, KB_ARRAY_LEN(ok), &err), KB_OK);
+	assert_int_equal(cfg.n_listeners, 1);
+}
+
+/* The ready-made cluster's files and the single node's load and finish. */
+static void test_broker_config_shipped_files_load(void **state)
+{
+	(void)state;
+	const char *files[] = {"config/cluster/node1.properties",
+			       "config/cluster/node2.properties",
+			       "config/cluster/node3.properties",
+			       "config/server.properties"};
+	for (size_t i = 0; i < KB_ARRAY_LEN(files); i++) {
+		struct broker_config cfg;
+		struct broker_error err;
+		broker_config_defaults(&cfg);
+		if (broker_config_load(&cfg, files[i], &err) != KB_OK ||
+		    broker_config_finish(&cfg, &err) != KB_OK)
+			fail_msg("%s: %s", files[i], err.msg);
+		assert_true(broker_cluster_check(&cfg));
+		assert_int_equal(cfg.n_listeners, i < 3 ? 2 : 1);
+		assert_int_equal(cfg.n_voters, i < 3 ? 3 : 0);
+		if (i < 3) {
+			assert_int_equal(cfg.topics.node_id, (int)i + 1);
+			assert_int_equal(cfg.listener_port, 10000 * ((int)i + 1) + 9092);
+			assert_int_equal(cfg.topics.advertised_port, cfg.listener_port);
+		}
+	}
+}
+
+/* One ApiVersions v0 on port, answered while the reactor turns. */
+static void api_versions_answers(struct broker *b, int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_true(fd >= 0);
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	assert_true(rc == 0 || errno == EINPROGRESS);
+	/* size, key 18, version 0, correlation 7, client id "t". */
+	const uint8_t req[] = {0, 0, 0, 11, 0, 18, 0, 0, 0, 0, 0, 7, 0, 1, 't'};
+	uint8_t got[512];
+	size_t sent = 0, have = 0;
+	for (int turn = 0; turn < 500 && (have < 10); turn++) {
+		assert_int_equal(net_run_once(b->srv, 5), KB_OK);
+		if (sent < sizeof req) {
+			ssize_t w = send(fd, req + sent, sizeof req - sent, MSG_NOSIGNAL);
+			sent += w > 0 ? (size_t)w : 0;
+		}
+		ssize_t r = recv(fd, got + have, sizeof got - have, 0);
+		have += r > 0 ? (size_t)r : 0;
+	}
+	assert_true(have >= 10);
+	assert_int_equal(kb_get_be32(got + 4), 7);     /* correlation id */
+	assert_int_equal(kb_get_be16(got + 8), 0);     /* error_code NONE */
+	close(fd);
+}
+
+/* broker_open on a node1-like config binds both listeners, each answers. */
+static void test_broker_open_binds_every_listener(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char data[4200];
+	snprintf(data, sizeof data, "%s/data", dir);
+	struct broker_config cfg;
+	struct broker_error err;
+	struct broker b;
+	const char *const kv[][2] = {
+		{"process.roles", "broker,controller"},
+		{"listeners", "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"},
+		{"controller.listener.names", "CONTROLLER"},
+		{"listener.security.protocol.map", CLUSTER_MAP},
+		{"controller.quorum.voters", "1@127.0.0.1:19093"},
+		{"log.dirs", data},
+	};
+	assert_int_equal(finish_with(&cfg, kv, KB_ARRAY_LEN(kv), &err), KB_OK);
+	/* A cluster member opens only a formatted directory (INVARIANT 5). */
+	struct broker_meta m = {.node_id = 1, .cluster_id = "MkU3OEVBNTcwNTJENDM2Qg"};
+	assert_int_equal(kb_mkdirs(data), KB_OK);
+	assert_int_equal(broker_meta_format(data, &m, &err), KB_OK);
+	assert_int_equal(broker_open(&cfg, &b, &err), KB_OK);
+	assert_true(b.port > 0);
+	assert_true(b.controller_port > 0);
+	assert_true(b.port != b.controller_port);
+	api_versions_answers(&b, b.port);
+	api_versions_answers(&b, b.controller_port);
+	broker_close(&b);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	tu_log_quiet();
@@ -681,6 +969,12 @@ int main(void)
 		cmocka_unit_test(test_broker_open_locks_the_log_dir),
 		cmocka_unit_test(test_broker_open_port_in_use_before_the_log_dir),
 		cmocka_unit_test(test_broker_config_max_connections_per_ip_and_overrides),
+		cmocka_unit_test(test_broker_config_cluster_node_finishes),
+		cmocka_unit_test(test_broker_config_kraft_keys_defaults_and_ranges),
+		cmocka_unit_test(test_broker_config_listener_refusals),
+		cmocka_unit_test(test_broker_config_cluster_finish_refusals),
+		cmocka_unit_test(test_broker_config_shipped_files_load),
+		cmocka_unit_test(test_broker_open_binds_every_listener),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

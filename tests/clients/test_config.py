@@ -63,13 +63,19 @@ def test_several_log_dirs_are_refused():
     assert "%s:4: log.dirs:" % path in err and "several" in err, err
 
 
-def test_only_one_plaintext_listener():
+def test_plaintext_listeners_with_unique_names():
     _, err = start_fails(["node.id=1", "log.dirs=/tmp/x",
                           "listeners=SSL://127.0.0.1:9093"])
-    assert "listeners:" in err and "PLAINTEXT" in err, err
+    assert "listeners:" in err and "until chapter 13" in err, err
     _, err = start_fails(["node.id=1", "log.dirs=/tmp/x", "listeners="
-                          "PLAINTEXT://127.0.0.1:1,PLAINTEXT://127.0.0.1:2"])
-    assert "only one listener" in err, err
+                          "PLAINTEXT://127.0.0.1:1,plaintext://127.0.0.1:2"])
+    assert "PLAINTEXT is used twice" in err, err
+    _, err = start_fails(["node.id=1", "log.dirs=/tmp/x", "listeners="
+                          "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2",
+                          "controller.listener.names=CONTROLLER",
+                          "controller.quorum.voters=1@127.0.0.1:2",
+                          "process.roles=broker,controller"])
+    assert "add CONTROLLER:PLAINTEXT to listener.security.protocol.map" in err, err
 
 
 def test_controller_only_role_is_refused():
