@@ -23,7 +23,7 @@
  *   - meta_image_write walks an image into records (a FetchSnapshot
  *     server may use it without a file); meta_snapshot_encode frames them.
  *   - meta_snapshot_write, then meta_snapshot_delete_before the new id.
- *   - At open: meta_snapshot_scan (or _latest) deletes what a crash left,
+ *   - At open: meta_snapshot_scan deletes what a crash left,
  *     then meta_snapshot_read loads one into a fresh image.
  *
  * Invariants:
@@ -512,8 +512,10 @@ int meta_snapshot_read(const char *dir, struct raft_offset_epoch id,
 }
 
 /* KAFKA: Snapshots.deleteIfExists at startup for .part and .deleted
- * files; of the rest, the newest cap go into ids, oldest first. */
-int meta_snapshot_scan(const char *dir, struct raft_offset_epoch *ids, int cap)
+ * files (only when clean: a running node's .part may be a download in
+ * progress); of the rest, the newest cap go into ids, oldest first. */
+static int snapshot_scan(const char *dir, struct raft_offset_epoch *ids,
+			 int cap, bool clean)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -522,8 +524,8 @@ int meta_snapshot_scan(const char *dir, struct raft_offset_epoch *ids, int cap)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		struct raft_offset_epoch id;
-		if (ends_with(e->d_name, META_SNAPSHOT_PART_SUFFIX) ||
-		    ends_with(e->d_name, META_SNAPSHOT_DELETED_SUFFIX)) {
+		if (clean && (ends_with(e->d_name, META_SNAPSHOT_PART_SUFFIX) ||
+			      ends_with(e->d_name, META_SNAPSHOT_DELETED_SUFFIX))) {
 			removed += unlinkat(dirfd(d), e->d_name, 0) == 0;
 			KB_INFO("%s/%s: leftover of a crash, deleted", dir, e->d_name);
 		} else if (parse_name(e->d_name, &id)) {
@@ -535,9 +537,14 @@ int meta_snapshot_scan(const char *dir, struct raft_offset_epoch *ids, int cap)
 	return removed && kb_fsync_dir(dir) ? KB_ERR_IO : n;
 }
 
+int meta_snapshot_scan(const char *dir, struct raft_offset_epoch *ids, int cap)
+{
+	return snapshot_scan(dir, ids, cap, true);
+}
+
 int meta_snapshot_latest(const char *dir, struct raft_offset_epoch *out)
 {
-	int n = meta_snapshot_scan(dir, out, 1);
+	int n = snapshot_scan(dir, out, 1, false);
 	return n < 0 ? n : n == 0 ? KB_ERR_NOTFOUND : KB_OK;
 }
 

@@ -52,7 +52,7 @@ int meta_snapshot_read(const char *dir, struct raft_offset_epoch id, struct meta
 int meta_snapshot_path(const char *dir, struct raft_offset_epoch id, char *out, size_t cap);
 /* At open: delete leftover .part/.deleted files, put up to cap snapshot ids in ids, oldest first; returns how many there are. */
 int meta_snapshot_scan(const char *dir, struct raft_offset_epoch *ids, int cap);
-/* The newest snapshot of dir (after meta_snapshot_scan's clean-up); KB_ERR_NOTFOUND when none. */
+/* The newest snapshot of dir (no clean-up: a .part may be a download in progress); KB_ERR_NOTFOUND when none. */
 int meta_snapshot_latest(const char *dir, struct raft_offset_epoch *out);
 /* Delete every snapshot of dir older than keep; returns how many went. */
 int meta_snapshot_delete_before(const char *dir, struct raft_offset_epoch keep);
