@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chapter 07, the node files — the quorum on the network (07_node.c), the
+ * active controller behind it (07_controller_node.c) and a broker kept in
+ * step with the metadata log (07_broker_node.c). They put the pure parts
+ * of this chapter (Raft core, records, image, controller) onto chapter 05's
+ * reactor. The lesson is in those three files, read in that order.
+ */
+#ifndef SAMSA_NODE_H
+#define SAMSA_NODE_H
+
+#include "00_base.h"
+#include "05_server.h"
+#include "06_topics.h"
+#include "07_controller.h"
+#include "07_metadata.h"
+#include "07_raft.h"
+
+#define RAFT_NODE_HOST_MAX 256 /* a voter's host, NUL included */
+#define RAFT_NODE_SUBSCRIBERS_MAX 4
+/* KAFKA: the leader parks an empty Fetch of the metadata log up to
+ * fetch.max.wait.ms (KafkaRaftClient uses 500 ms). */
+#define RAFT_NODE_FETCH_MAX_WAIT_MS 500
+
+/* One entry of controller.quorum.voters: id@host:port. */
+struct raft_node_voter {
+	int32_t id;
+	char host[RAFT_NODE_HOST_MAX];
+	int port;
+};
+
+/* What the quorum node needs: the core's config and where voters are. */
+struct raft_node_config {
+	struct raft_config raft;      /* node_id, voter ids, timeouts, cluster_id */
+	struct raft_node_voter voters[RAFT_MAX_VOTERS]; /* raft.n_voters of them */
+	char log_dir[4096];           /* __cluster_metadata-0 is made here */
+	int64_t snapshot_bytes;       /* metadata.log.max.record.bytes.between.snapshots */
+};
+
+struct raft_node;
+
+/* Called after committed records were applied or the quorum changed
+ * (leader, epoch, state). Read the node through its getters. */
+typedef void (*raft_node_changed_fn)(void *ctx, struct raft_node *n);
+
+/* ---- The quorum node (07_node.c) ---- */
+
+/* Open the metadata log, the quorum-state file and the RPC handlers on
+ * srv's CONTROLLER listener (a voter) ; returns owned *out. borrows: srv. */
+int raft_node_open(struct net_server *srv, const struct raft_node_config *cfg,
+		   struct raft_node **out);
+/* Stop: peers closed, log flushed. Before net_server_free. */
+void raft_node_close(struct raft_node *n);
+/* Call fn(ctx, n) after each change (at most RAFT_NODE_SUBSCRIBERS_MAX). */
+int raft_node_subscribe(struct raft_node *n, raft_node_changed_fn fn, void *ctx);
+/* Stop calling fn with ctx. */
+void raft_node_unsubscribe(struct raft_node *n, raft_node_changed_fn fn,
+			   void *ctx);
+/* The image of every committed record applied so far. borrowed. */
+const struct meta_image *raft_node_image(const struct raft_node *n);
+/* Offsets below this are in the image. */
+int64_t raft_node_applied(const struct raft_node *n);
+/* The core's view: state, quorum state (epoch, leader). */
+enum raft_state raft_node_state(const struct raft_node *n);
+struct raft_quorum_state raft_node_quorum(const struct raft_node *n);
+/* The log's end offset: what the next proposed record gets. */
+int64_t raft_node_end_offset(const struct raft_node *n);
+/* Leader: append recs as one batch; *last_offset its last. KB_ERR_AGAIN if not leader. */
+int raft_node_propose(struct raft_node *n, const struct raft_record *recs,
+		      int count, int64_t *last_offset);
+/* The address of voter id, or NULL. */
+const struct raft_node_voter *raft_node_voter(const struct raft_node *n,
+					      int32_t id);
+/* This node's config (node id, cluster id...). */
+const struct raft_node_config *raft_node_config(const struct raft_node *n);
+/* Resign leadership (controlled shutdown of a controller). */
+void raft_node_resign(struct raft_node *n);
+/* Assert the node's invariants (07_node.c header). */
+void raft_node_check(const struct raft_node *n);
+
+/* ---- The active controller (07_controller_node.c) ---- */
+
+struct ctrl_node;
+
+/* Serve the controller's APIs on srv's CONTROLLER listener; acts while n
+ * leads. borrows: srv, n, cfg->tm, cfg->cluster_id. returns owned *out. */
+int ctrl_node_open(struct net_server *srv, struct raft_node *n,
+		   const struct ctrl_config *cfg, struct ctrl_node **out);
+/* Answer what waits with NOT_CONTROLLER, free. */
+void ctrl_node_close(struct ctrl_node *cn);
+
+/* ---- The broker side (07_broker_node.c) ---- */
+
+/* What a broker registers with (KAFKA: BrokerLifecycleManager's inputs). */
+struct broker_node_config {
+	int32_t node_id;
+	char cluster_id[RAFT_CLUSTER_ID_MAX + 1];
+	char rack[64];                 /* broker.rack; "" = none */
+	char listener_name[32];        /* the client listener's name, PLAINTEXT */
+	char host[RAFT_NODE_HOST_MAX]; /* advertised host and port */
+	int port;
+	int64_t heartbeat_interval_ms; /* broker.heartbeat.interval.ms, 2000 */
+	int64_t request_timeout_ms;    /* controller.quorum.request.timeout.ms */
+	int64_t shutdown_timeout_ms;   /* how long controlled shutdown may take */
+};
+
+struct broker_node;
+
+/* Register, heartbeat, and apply the metadata log to tm's topics; install
+ * chapter 06's cluster hooks. borrows: srv, n, tm. returns owned *out. */
+int broker_node_open(struct net_server *srv, struct raft_node *n,
+		     struct topic_manager *tm,
+		     const struct broker_node_config *cfg,
+		     struct broker_node **out);
+/* Controlled shutdown: ask the controller, then done(ctx) once it agreed
+ * or the timeout passed. */
+void broker_node_shutdown(struct broker_node *bn, void (*done)(void *ctx),
+			  void *ctx);
+/* Whether the controller has unfenced us (caught up and registered). */
+bool broker_node_unfenced(const struct broker_node *bn);
+/* Remove the hooks and free. */
+void broker_node_close(struct broker_node *bn);
+
+#endif
