@@ -97,6 +97,7 @@ struct broker_node {
 	int64_t last_create_ms;
 	struct kb_buf config_marks;  /* struct bnode_mark: configs last applied */
 	int refs;                    /* the node and its calls in flight */
+	bool leaders_moved;          /* since leaders_changed was last called */
 	bool closed;
 };
 
@@ -184,6 +185,13 @@ void broker_node_close(struct broker_node *bn)
 {
 	if (!bn)
 		return;
+	/* alone again: chapter 06's INVARIANT 4 wants every partition ours */
+	for (size_t i = 0; i < topic_count(bn->tm); i++) {
+		struct topic *t = topic_at(bn->tm, i);
+		for (int32_t p = 0; p < t->npartitions; p++)
+			topic_partition_set_leader(t->partitions[p], bn->cfg.node_id,
+						   t->partitions[p]->leader_epoch);
+	}
 	topic_set_cluster(bn->tm, NULL);
 	raft_node_unsubscribe(bn->rn, bnode_changed, bn);
 	bn->closed = true;
@@ -375,6 +383,56 @@ void broker_node_shutdown(struct broker_node *bn, void (*done)(void *ctx),
 		bn->cfg.node_id);
 }
 
+/* ---- Producer id blocks (KAFKA: RPCProducerIdManager) ---- */
+
+/* One AllocateProducerIds in flight. */
+struct bnode_ids_call {
+	struct broker_node *bn;
+	broker_node_ids_fn done;
+	void *ctx;
+};
+
+static void bnode_ids_reply(void *ctx, int status, struct wire_reader *body)
+{
+	struct bnode_ids_call *c = ctx;
+	struct ctrl_producer_ids_resp p = {KAFKA_ERR_NONE, -1, 0};
+	if (status != KB_OK || ctrl_producer_ids_resp_decode(body, 0, &p) != KB_OK)
+		p.error_code = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE; /* ask again later */
+	else if (p.error_code == KAFKA_ERR_NONE && p.producer_id_len <= 0)
+		p.error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	if (!c->bn->closed)
+		c->done(c->ctx, p.error_code, p.producer_id_start, p.producer_id_len);
+	bnode_unref(c->bn);
+	free(c);
+}
+
+int broker_node_allocate_producer_ids(struct broker_node *bn,
+				      broker_node_ids_fn done, void *ctx)
+{
+	struct net_peer *peer = bnode_controller(bn);
+	if (!peer || bn->broker_epoch < 0)
+		return KB_ERR_AGAIN; /* no controller known, or not registered */
+	struct bnode_ids_call *c = malloc(sizeof *c);
+	if (!c)
+		return KB_ERR_NOMEM;
+	*c = (struct bnode_ids_call){bn, done, ctx};
+	struct ctrl_producer_ids_req q = {bn->cfg.node_id, bn->broker_epoch};
+	struct kb_buf body;
+	kb_buf_init(&body);
+	int rc = ctrl_producer_ids_req_encode(&q, 0, &body);
+	struct net_call call = {WIRE_API_ALLOCATE_PRODUCER_IDS, 0, body.data,
+				body.len, bnode_ids_reply, c};
+	if (rc == KB_OK)
+		rc = net_peer_send(peer, &call);
+	kb_buf_fini(&body);
+	if (rc != KB_OK) {
+		free(c);
+		return rc;
+	}
+	bn->refs++;
+	return KB_OK;
+}
+
 /* ---- Following the metadata log (KAFKA: BrokerMetadataPublisher) ---- */
 
 static void bnode_changed(void *ctx, struct raft_node *n)
@@ -465,7 +523,9 @@ static void sync_topic(struct broker_node *bn, const struct meta_image *img,
 		t = NULL;
 	}
 	if (!t) {
-		struct topic_spec spec = {mt->name, mt->partition_count, NULL, &mt->id};
+		struct topic_overrides none = {0}; /* sync_configs sets them */
+		struct topic_spec spec = {mt->name, mt->partition_count, &none,
+					  &mt->id};
 		if (topic_install(bn->tm, &spec, &t) != KB_OK) {
 			KB_WARN("broker: topic %s not created here", mt->name);
 			return;
@@ -475,10 +535,13 @@ static void sync_topic(struct broker_node *bn, const struct meta_image *img,
 	    topic_add_partitions(bn->tm, t, mt->partition_count) != KB_OK)
 		KB_WARN("broker: partitions of %s not added", mt->name);
 	sync_configs(bn, img, mt, t);
-	for (int32_t p = 0; p < t->npartitions && p < mt->partition_count; p++)
-		topic_partition_set_leader(t->partitions[p],
-					   mt->partitions[p].leader,
-					   mt->partitions[p].leader_epoch);
+	for (int32_t p = 0; p < t->npartitions && p < mt->partition_count; p++) {
+		struct topic_partition *tp = t->partitions[p];
+		int32_t was = tp->leader_id, now = mt->partitions[p].leader;
+		topic_partition_set_leader(tp, now, mt->partitions[p].leader_epoch);
+		bn->leaders_moved |= was != now && (was == bn->cfg.node_id ||
+						    now == bn->cfg.node_id);
+	}
 }
 
 /* INVARIANT 2: strays go only once the controller unfenced us. */
@@ -501,6 +564,10 @@ static void bnode_sync(struct broker_node *bn)
 		sync_topic(bn, img, &img->topics[i]);
 	if (bn->state == BNODE_UNFENCED)
 		sync_strays(bn, img);
+	if (bn->leaders_moved && bn->cfg.leaders_changed) {
+		bn->leaders_moved = false;
+		bn->cfg.leaders_changed(bn->cfg.hook_ctx);
+	}
 }
 
 /* ---- Chapter 06's view of the cluster ---- */

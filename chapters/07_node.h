@@ -102,6 +102,10 @@ struct broker_node_config {
 	int64_t heartbeat_interval_ms; /* broker.heartbeat.interval.ms, 2000 */
 	int64_t request_timeout_ms;    /* controller.quorum.request.timeout.ms */
 	int64_t shutdown_timeout_ms;   /* how long controlled shutdown may take */
+	/* After partitions this node leads changed (chapter 09 moves group
+	 * coordination with them); NULL: nobody to tell. */
+	void (*leaders_changed)(void *ctx);
+	void *hook_ctx;                /* borrowed: leaders_changed's ctx */
 };
 
 struct broker_node;
@@ -116,6 +120,14 @@ int broker_node_open(struct net_server *srv, struct raft_node *n,
  * or the timeout passed. */
 void broker_node_shutdown(struct broker_node *bn, void (*done)(void *ctx),
 			  void *ctx);
+/* What an AllocateProducerIds answer gives: error or the block. */
+typedef void (*broker_node_ids_fn)(void *ctx, int16_t error, int64_t start,
+				   int32_t len);
+/* KAFKA: RPCProducerIdManager: ask the active controller for a block of
+ * producer ids (AllocateProducerIds 67). KB_OK: done(ctx, ...) runs once,
+ * later; else it never runs. */
+int broker_node_allocate_producer_ids(struct broker_node *bn,
+				      broker_node_ids_fn done, void *ctx);
 /* Whether the controller has unfenced us (caught up and registered). */
 bool broker_node_unfenced(const struct broker_node *bn);
 /* Remove the hooks and free. */

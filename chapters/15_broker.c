@@ -185,6 +185,8 @@ static int cmd_broker(int argc, char **argv)
 			cfg.controller_listener, b.controller_port,
 			cfg.quorum_voters);
 	int rc = net_run(b.srv);
+	if (rc == KB_OK)
+		broker_cluster_shutdown(&b); /* a second signal cuts it short */
 	KB_INFO("samsa stopping: flushing logs and writing checkpoints");
 	stop_target = NULL;
 	broker_close(&b); /* INVARIANT: 3 */

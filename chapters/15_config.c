@@ -35,6 +35,7 @@
  *   00 (base), 03 (log), 05 (server), 06 (topics), 09 (groups),
  *   10 (compaction), 11 (producers).
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -706,11 +707,11 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		     kb_status_name(rc));
 		goto fail;
 	}
-	/* Chapter 07's cluster node (KRaft) opens here, under
-	 * #if SAMSA_STAGE >= 7, when cfg->n_voters > 0: it reads
-	 * cfg->voters, cfg->kraft, cfg->controller_listener and the bound
-	 * b->controller_port. Chapters 08-14 open here too, each under
+	/* Chapter 07's cluster node (KRaft), when controller.quorum.voters
+	 * is set (15_cluster.c). Chapters 08-14 open here too, each under
 	 * #if SAMSA_STAGE >= NN. */
+	if ((rc = broker_cluster_open(b, err)) != KB_OK)
+		goto fail;
 #if SAMSA_STAGE >= 9
 	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
 	if (rc != KB_OK) {
@@ -732,6 +733,8 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	}
 #endif
+	broker_cluster_hooks(b);
+	assert(broker_cluster_check_open(b));
 	return KB_OK;
 fail:
 	broker_close(b);
@@ -833,6 +836,7 @@ static int open_log_dir(struct broker *b, struct broker_error *err)
  * marker; the directory lock is let go last. */
 void broker_close(struct broker *b)
 {
+	broker_cluster_close(b); /* its peers and timers belong to the server */
 	if (b->srv)
 		net_server_free(b->srv);
 #if SAMSA_STAGE >= 9

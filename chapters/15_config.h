@@ -98,6 +98,10 @@ struct broker_config {
 	int64_t retention_ms, retention_minutes, retention_hours; /* log.retention.* */
 };
 
+struct raft_node;   /* chapter 07 (07_node.h) */
+struct ctrl_node;
+struct broker_node;
+
 /* A running broker: the server of chapter 05 and the topics of chapter 06,
  * opened in Kafka's order. Later chapters add their part here. */
 struct broker {
@@ -107,6 +111,9 @@ struct broker {
 	struct grp_coordinator *groups; /* owned: chapter 09, or NULL */
 	struct cleaner *cleaner;   /* owned: chapter 10, or NULL */
 	struct prod_manager *prod; /* owned: chapter 11, or NULL */
+	struct raft_node *raft;    /* owned: chapter 07 in a cluster, or NULL */
+	struct ctrl_node *ctrl;    /* owned: when process.roles has controller */
+	struct broker_node *bnode; /* owned: when process.roles has broker */
 	int port;                  /* the client listener's port, as bound */
 	int controller_port;       /* the controller listener's, as bound; 0 none */
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
@@ -166,5 +173,20 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 
 /* Clean shutdown after the reactor stopped: server, later chapters, topics (checkpoints), lock. */
 void broker_close(struct broker *b);
+
+/* ---- A node of a cluster (15_cluster.c) ---- */
+
+/* Inside broker_open after the topics: chapter 07's quorum node, and the
+ * controller and broker parts process.roles names. KB_OK alone. */
+int broker_cluster_open(struct broker *b, struct broker_error *err);
+/* Inside broker_open after chapters 09 and 11: their cluster hooks. */
+void broker_cluster_hooks(struct broker *b);
+/* After a stop signal: controlled shutdown, then resign a leadership; runs
+ * the reactor until done (or another signal). */
+void broker_cluster_shutdown(struct broker *b);
+/* Inside broker_close, before the server is freed. */
+void broker_cluster_close(struct broker *b);
+/* The invariants of 15_cluster.c. */
+bool broker_cluster_check_open(const struct broker *b);
 
 #endif
