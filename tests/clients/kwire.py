@@ -32,6 +32,15 @@ FLEXIBLE_FROM = {API_PRODUCE: 9, API_FETCH: 12, API_LIST_OFFSETS: 6,
                  API_OFFSET_FOR_LEADER_EPOCH: 4, API_DESCRIBE_CONFIGS: 4,
                  API_ALTER_CONFIGS: 2, API_CREATE_PARTITIONS: 2,
                  API_INCREMENTAL_ALTER_CONFIGS: 1, API_DESCRIBE_CLUSTER: 0}
+# KRaft's RPCs (all flexible from v0).
+API_VOTE, API_BEGIN_QUORUM_EPOCH, API_END_QUORUM_EPOCH = 52, 53, 54
+API_DESCRIBE_QUORUM, API_ENVELOPE = 55, 58
+API_BROKER_REGISTRATION, API_BROKER_HEARTBEAT = 62, 63
+API_ALLOCATE_PRODUCER_IDS = 67
+for _k in (API_VOTE, API_BEGIN_QUORUM_EPOCH, API_END_QUORUM_EPOCH,
+           API_DESCRIBE_QUORUM, API_ENVELOPE, API_BROKER_REGISTRATION,
+           API_BROKER_HEARTBEAT, API_ALLOCATE_PRODUCER_IDS):
+    FLEXIBLE_FROM[_k] = 0
 RESOURCE_TOPIC = 2  # ConfigResource.Type.TOPIC
 
 # Kafka error codes the tests name (Errors.java).
@@ -322,6 +331,28 @@ def batch_attributes(data):
 
 # ---- Reading responses ----
 
+def describe_quorum(v=0):
+    """DescribeQuorumRequest for __cluster_metadata-0 (flexible)."""
+    part = i32(0) + tags(True)
+    topic = string("__cluster_metadata", True) + array([part], True) + tags(True)
+    return (API_DESCRIBE_QUORUM, v, array([topic], True) + tags(True))
+
+
+def describe_quorum_leader(body):
+    """(error, leader id, leader epoch, high watermark) of a v0..v1 answer."""
+    r = Reader(body, True)
+    err = r.i16()
+    out = []
+
+    def part():
+        r.i32()
+        perr, leader, epoch, hw = r.i16(), r.i32(), r.i32(), r.i64()
+        out.append((err or perr, leader, epoch, hw))
+        return None
+    r.array(lambda: (r.string(), r.array(part)))
+    return out[0] if out else (err, -1, -1, -1)
+
+
 class Reader:
     """A cursor over a response body; flex selects compact forms."""
 
@@ -390,6 +421,18 @@ def api_versions_flex_ranges(body):
     return err, dict(r.array(one))
 
 
+def metadata_brokers(v, body):
+    """([(node_id, host, port, rack)], controller_id) of Metadata v1+."""
+    r = Reader(body, flexible(API_METADATA, v))
+    if v >= 3:
+        r.i32()                                   # throttle
+    brokers = r.array(lambda: (r.i32(), r.string(), r.i32(), r.string(),
+                               r.tags())[:4])
+    if v >= 2:
+        r.string()                                # cluster id
+    return brokers, r.i32()
+
+
 def metadata_topics(v, body):
     """{topic: (error_code, partition count)} of a Metadata v1..v9."""
     r = Reader(body, flexible(API_METADATA, v))
@@ -418,6 +461,23 @@ def metadata_topics(v, body):
         r.tags()
         return name, (err, n)
     return dict(r.array(topic))
+
+
+def create_topics_errors(v, body):
+    """[(topic, error_code)] of a CreateTopics v2..v5 response."""
+    r = Reader(body, flexible(API_CREATE_TOPICS, v))
+    r.i32()                                       # throttle
+
+    def topic():
+        name, err = r.string(), r.i16()
+        r.string()                                # error message
+        if v >= 5:
+            r.i32(), r.i16()                      # partitions, replication
+            r.array(lambda: (r.string(), r.string(), r.i8(), r.i8(),
+                             r.i8(), r.tags()))   # configs
+        r.tags()
+        return name, err
+    return r.array(topic)
 
 
 def produce_errors(v, body):
