@@ -487,7 +487,7 @@ int meta_apply(struct meta_image *img, const struct meta_record *rec)
 
 /* After each apply: the invariants of what rec touched, in time linear in
  * one array, cheap enough to keep in every build. Sanitizer builds (and
- * the tests) run the whole quadratic meta_check. Compiled out by NDEBUG. */
+ * the tests) run the whole meta_check. Compiled out by NDEBUG. */
 static void check_touched(const struct meta_image *img,
 			  const struct meta_record *rec, int rc)
 {
@@ -522,7 +522,47 @@ static void check_topic(const struct meta_topic *t)
 		assert(partition_valid(&t->partitions[p])); /* INVARIANT 4 */
 }
 
-/* Asserts invariants 1-6 of the header; quadratic, for tests and debug. */
+/* Orders for the uniqueness checks: sort, then no two neighbours equal. */
+static int topic_name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct meta_topic *const *)a)->name,
+		      (*(const struct meta_topic *const *)b)->name);
+}
+
+static int topic_id_cmp(const void *a, const void *b)
+{
+	return memcmp(&(*(const struct meta_topic *const *)a)->id,
+		      &(*(const struct meta_topic *const *)b)->id,
+		      sizeof(struct wire_uuid));
+}
+
+static int config_key_cmp(const void *a, const void *b)
+{
+	const struct meta_config *x = *(const struct meta_config *const *)a;
+	const struct meta_config *y = *(const struct meta_config *const *)b;
+	int d = strcmp(x->resource_name, y->resource_name);
+	if (x->resource_type != y->resource_type)
+		return x->resource_type < y->resource_type ? -1 : 1;
+	return d ? d : strcmp(x->name, y->name);
+}
+
+/* No two of the n items are equal under cmp; n log n, not n squared, so
+ * a sanitizer build can afford it after every record. */
+static void assert_unique(const void *items, size_t n, size_t size,
+			  int (*cmp)(const void *, const void *))
+{
+	const void **v = n ? malloc(n * sizeof *v) : NULL;
+	if (!v)
+		return; /* nothing to compare, or no memory to check with */
+	for (size_t i = 0; i < n; i++)
+		v[i] = (const char *)items + i * size;
+	qsort(v, n, sizeof *v, cmp);
+	for (size_t i = 1; i < n; i++)
+		assert(cmp(&v[i - 1], &v[i]) != 0);
+	free(v);
+}
+
+/* Asserts invariants 1-6 of the header; for tests, debug and sanitizer builds. */
 void meta_check(const struct meta_image *img)
 {
 	static const struct wire_uuid zero;
@@ -533,20 +573,18 @@ void meta_check(const struct meta_image *img)
 		const struct meta_topic *t = &img->topics[i];
 		assert(t->name && t->name[0]);
 		assert(memcmp(&t->id, &zero, sizeof zero));
-		for (int32_t j = i + 1; j < img->n_topics; j++) {
-			assert(strcmp(t->name, img->topics[j].name));
-			assert(memcmp(&t->id, &img->topics[j].id, sizeof t->id));
-		}
 		check_topic(t);
 	}
+	assert_unique(img->topics, (size_t)img->n_topics, sizeof *img->topics,
+		      topic_name_cmp);
+	assert_unique(img->topics, (size_t)img->n_topics, sizeof *img->topics,
+		      topic_id_cmp);
 	for (int32_t i = 0; i < img->n_configs; i++) {
 		const struct meta_config *c = &img->configs[i];
 		assert(c->value && c->name && c->resource_name);
-		for (int32_t j = i + 1; j < img->n_configs; j++)
-			assert(c->resource_type != img->configs[j].resource_type ||
-			       strcmp(c->resource_name, img->configs[j].resource_name) ||
-			       strcmp(c->name, img->configs[j].name));
 	}
+	assert_unique(img->configs, (size_t)img->n_configs, sizeof *img->configs,
+		      config_key_cmp);
 	for (int32_t i = 0; i < img->n_features; i++) {
 		assert(img->features[i].level > 0);
 		for (int32_t j = i + 1; j < img->n_features; j++)

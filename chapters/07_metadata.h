@@ -218,7 +218,7 @@ void meta_image_init(struct meta_image *img);
 void meta_image_fini(struct meta_image *img);
 /* Apply one committed record; on NOTFOUND/EXISTS/INVAL the image is unchanged. */
 int meta_apply(struct meta_image *img, const struct meta_record *rec);
-/* Assert the image's numbered invariants (07_image.c header); quadratic. */
+/* Assert the image's numbered invariants (07_image.c header); n log n. */
 void meta_check(const struct meta_image *img);
 
 /* Lookups below: borrowed results, valid until the next meta_apply. */
