@@ -421,7 +421,8 @@ void topic_file_path(const struct topic_manager *tm,
 		 topic_manager_config(tm)->log_dir, TOPIC_CONFIG_DIR, s, suffix);
 }
 
-/* INVARIANT 2: persist o first, then take it and apply it: every log gets
+/* INVARIANT 2: persist o first (alone; in a cluster the metadata log
+ * already holds it), then take it and apply it: every log gets
  * its new struct log_config (segment sizes count from the next roll).
  * takes: o (freed on failure too). */
 int topic_reconfigure(struct topic_manager *tm, struct topic *t,
@@ -433,7 +434,9 @@ int topic_reconfigure(struct topic_manager *tm, struct topic *t,
 	int rc = topic_config_build(tm, o, &cfg, &res);
 	free(res.message);
 	t->overrides = *o;
-	if (rc == KB_OK)
+	/* in a cluster the metadata log holds them (ConfigRecords, chapter
+	 * 07); the file is the single node's store */
+	if (rc == KB_OK && !topic_cluster_get(tm))
 		rc = topic_overrides_save(tm, t);
 	if (rc != KB_OK) {
 		t->overrides = old;

@@ -24,7 +24,8 @@
  *      its partition.metadata holds the topic's id.
  *   2. A topic's cfg is what topic_config_build makes of its overrides,
  *      each log has the topic's struct log_config, and the overrides on
- *      disk equal those in memory after every change (topic_reconfigure).
+ *      disk equal those in memory after every change (topic_reconfigure;
+ *      in a cluster the metadata log is their store, not the file).
  *   3. A topic is visible to clients only once all its files exist, and a
  *      deleted one disappears before its files go. Across a crash both are
  *      all or nothing: <id>.creating / <id>.deleting is on disk while
