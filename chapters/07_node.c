@@ -789,8 +789,8 @@ static void node_snapshot_start(struct raft_node *n, struct raft_offset_epoch id
 static void node_snapshot_done(struct raft_node *n)
 {
 	struct node_snapshot_fetch *sf = &n->sf;
-	const char *dir = raft_metadata_log_dir(n->log);
-	char path[4096];
+	char dir[4096], path[4096]; /* copied: the reset below reopens the log */
+	snprintf(dir, sizeof dir, "%s", raft_metadata_log_dir(n->log));
 	meta_snapshot_path(dir, sf->id, path, sizeof path);
 	int rc = fsync(sf->fd) == 0 ? KB_OK : KB_ERR_IO;
 	close(sf->fd);

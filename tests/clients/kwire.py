@@ -37,6 +37,7 @@ API_VOTE, API_BEGIN_QUORUM_EPOCH, API_END_QUORUM_EPOCH = 52, 53, 54
 API_DESCRIBE_QUORUM, API_ENVELOPE = 55, 58
 API_BROKER_REGISTRATION, API_BROKER_HEARTBEAT = 62, 63
 API_ALLOCATE_PRODUCER_IDS = 67
+API_FIND_COORDINATOR = 10
 for _k in (API_VOTE, API_BEGIN_QUORUM_EPOCH, API_END_QUORUM_EPOCH,
            API_DESCRIBE_QUORUM, API_ENVELOPE, API_BROKER_REGISTRATION,
            API_BROKER_HEARTBEAT, API_ALLOCATE_PRODUCER_IDS):
@@ -250,6 +251,41 @@ def alter_configs(v, topic, configs, incremental=False):
           + tags(f) for k, val in configs]
     r = i8(RESOURCE_TOPIC) + string(topic, f) + array(cs, f) + tags(f)
     return (key, v, array([r], f) + i8(0) + tags(f))
+
+
+def describe_configs_entries(v, body):
+    """[(name, value)] of the first resource of a DescribeConfigs v1..v3."""
+    r = Reader(body, False)
+    r.i32()                                        # throttle
+    out = []
+
+    def entry():
+        name, value = r.string(), r.string()
+        r.i8(), r.i8(), r.i8()                     # read only, source, sensitive
+        r.array(lambda: (r.string(), r.string(), r.i8()))   # synonyms
+        if v >= 3:
+            r.i8(), r.string()                     # type, documentation
+        out.append((name, value))
+
+    def resource():
+        r.i16(), r.string(), r.i8(), r.string()
+        r.array(entry)
+    r.array(resource)
+    return out
+
+
+def find_coordinator(group):
+    """FindCoordinatorRequest v1 (not flexible): a group's coordinator."""
+    return (API_FIND_COORDINATOR, 1, string(group) + i8(0))
+
+
+def find_coordinator_result(body):
+    """(error, node id, host, port) of a FindCoordinator v1 answer."""
+    r = Reader(body, False)
+    r.i32()                                        # throttle
+    err = r.i16()
+    r.string()                                     # error message
+    return err, r.i32(), r.string(), r.i32()
 
 
 def describe_cluster(v):

@@ -52,6 +52,9 @@ class Node:
             "broker.rack": "az%d" % self.id,
             "log.dirs": self.data,
             "num.partitions": "3",
+            # a snapshot every MiB of metadata, so the 100k-record test
+            # sees several (Kafka's default: 20 MiB)
+            "metadata.log.max.record.bytes.between.snapshots": "1048576",
         }
         conf.update(self.overrides)
         with open(self.config, "w") as f:
@@ -283,6 +286,63 @@ def test_records_reach_every_partition_leader_through_any_bootstrap():
     assert parts == set(range(6)), parts
 
 
+def coordinator_of(node, group, timeout=20):
+    """The node id FindCoordinator names for group, asked through node;
+    retried while __consumer_offsets is being created."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        with Conn(node.bootstrap, timeout=5) as c:
+            last = kwire.find_coordinator_result(
+                c.request(kwire.find_coordinator(group)))
+        if last[0] == 0:
+            return last[1]
+        time.sleep(0.2)
+    raise AssertionError("FindCoordinator %s through node %d: %r\n%s"
+                         % (group, node.id, last, CLUSTER.logs()))
+
+
+def test_groups_work_when_the_coordinator_is_not_the_bootstrap_broker():
+    from kafka import KafkaConsumer, TopicPartition
+    CLUSTER.wait_healthy()
+    create_topic(CLUSTER.node(1), "grp-in", 3)
+    wait_for("grp-in everywhere", lambda: all(
+        topics_of(x).get("grp-in") == (0, 3) for x in CLUSTER.nodes), 5)
+    lines = "".join("v%d\n" % i for i in range(60))
+    run(["kcat", "-b", CLUSTER.node(1).bootstrap, "-P", "-t", "grp-in"],
+        input=lines.encode())
+    elsewhere = 0
+    for x in CLUSTER.nodes:
+        group = "readers-via-%d" % x.id
+        coord = coordinator_of(x, group)
+        elsewhere += coord != x.id
+        consumer = KafkaConsumer("grp-in", bootstrap_servers=x.bootstrap,
+                                 group_id=group, auto_offset_reset="earliest",
+                                 enable_auto_commit=False,
+                                 consumer_timeout_ms=15000)
+        try:
+            got = []
+            for m in consumer:
+                got.append(m.value.decode())
+                if len(got) == 60:
+                    break
+            consumer.commit()
+        finally:
+            consumer.close()
+        assert sorted(got) == sorted("v%d" % i for i in range(60)), (x.id, got)
+        # the commit reads back through another node
+        other = CLUSTER.node(x.id % 3 + 1)
+        check = KafkaConsumer(bootstrap_servers=other.bootstrap, group_id=group,
+                              enable_auto_commit=False)
+        try:
+            done = sum(check.committed(TopicPartition("grp-in", p)) or 0
+                       for p in range(3))
+        finally:
+            check.close()
+        assert done == 60, (x.id, coord, done)
+    assert elsewhere >= 1, "every group's coordinator was its bootstrap node"
+
+
 # ---- Failures ----
 
 def test_sigkill_each_node_in_turn_leaves_a_working_cluster():
@@ -323,10 +383,12 @@ def test_sigstop_of_the_leader_elects_another_and_the_logs_agree():
     CLUSTER.wait_healthy()
     wait_for("while-paused on the resumed node",
              lambda: "while-paused" in topics_of(paused), 10)
-    # Log matching: every node's metadata log holds the same batches.
-    logs = [metadata_batches(x) for x in CLUSTER.nodes]
-    n = min(len(l) for l in logs)
-    assert n > 0 and all(l[:n] == logs[0][:n] for l in logs), logs
+    # Log matching: where the nodes' metadata logs overlap (a log may
+    # start at a snapshot), a batch has the same base offset and epoch.
+    logs = [dict(metadata_batches(x)) for x in CLUSTER.nodes]
+    common = set.intersection(*(set(l) for l in logs))
+    assert common and all(l[o] == logs[0][o] for l in logs for o in common), \
+        [sorted(l.items())[-20:] for l in logs]
 
 
 def metadata_batches(node):
@@ -344,6 +406,80 @@ def metadata_batches(node):
             out.append((base, epoch))
             pos += 12 + length
     return out
+
+
+# ---- Snapshots ----
+
+# Topic configs whose values may change freely: 10 ConfigRecords a topic.
+KNOBS = ("delete.retention.ms", "file.delete.delay.ms", "flush.messages",
+         "flush.ms", "index.interval.bytes", "max.message.bytes",
+         "retention.bytes", "retention.ms", "segment.jitter.ms",
+         "min.compaction.lag.ms")
+
+
+def alter_many(topics, value):
+    """IncrementalAlterConfigs v0: SET every knob of every topic."""
+    res = []
+    for t in topics:
+        cs = [kwire.string(k) + kwire.i8(0) + kwire.string(str(value + i))
+              for i, k in enumerate(KNOBS)]
+        res.append(kwire.i8(2) + kwire.string(t) + kwire.array(cs))
+    return (kwire.API_INCREMENTAL_ALTER_CONFIGS, 0,
+            kwire.array(res) + kwire.i8(0))
+
+
+def alter_errors(body):
+    r = kwire.Reader(body, False)
+    r.i32()
+    return r.array(lambda: (r.i16(), r.string(), r.i8(), r.string())[0])
+
+
+def log_has(node, text):
+    with open(node.log_path, errors="replace") as f:
+        return text in f.read()
+
+
+def test_a_node_away_for_100k_metadata_records_loads_a_snapshot():
+    CLUSTER.wait_healthy()
+    topics = ["knob-%02d" % i for i in range(100)]
+    for t in topics:
+        create_topic(CLUSTER.node(1), t, 1)
+    away = CLUSTER.node(3)
+    assert away.stop() == 0
+    writer = CLUSTER.node(1)
+    rounds = 100                      # 100 x 100 topics x 10 knobs = 100k
+    for r in range(rounds):
+        deadline = time.time() + 10
+        while True:
+            with Conn(writer.bootstrap, timeout=30) as c:
+                errs = alter_errors(c.request(alter_many(topics, 1000000 + r)))
+            if set(errs) == {0} or time.time() > deadline:
+                break
+            time.sleep(0.2)           # NOT_CONTROLLER while one is elected
+        assert set(errs) == {0}, (r, set(errs), CLUSTER.logs())
+    # the node that was away: its end is below the leader's log start
+    away.start()
+    CLUSTER.wait_healthy(timeout=60)
+    want = str(1000000 + rounds - 1)
+    wait_for("node 3 has the last configs", lambda: describe(away, "knob-99").get(
+        "delete.retention.ms") == want, 30)
+    assert log_has(away, "loaded fetched snapshot"), away.log_tail(60)
+    # a node restarted with its own snapshots replays only the log after one
+    assert writer.stop() == 0
+    writer.start()
+    CLUSTER.wait_healthy(timeout=60)
+    assert log_has(writer, "raft: loaded snapshot"), writer.log_tail(60)
+    assert describe(writer, "knob-99").get("delete.retention.ms") == want
+
+
+def describe(node, topic):
+    """{name: value} of topic's configs as node answers DescribeConfigs."""
+    try:
+        with Conn(node.bootstrap, timeout=5) as c:
+            body = c.request(kwire.describe_configs(1, topic))
+        return dict((k, v) for k, v in kwire.describe_configs_entries(1, body))
+    except (OSError, ValueError):
+        return {}
 
 
 # ---- Bad input ----
