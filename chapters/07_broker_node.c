@@ -24,6 +24,9 @@
  *   - broker_node_open after raft_node_open and chapter 06's topics;
  *     broker_node_close before either closes.
  *   - broker_node_shutdown on SIGTERM; done runs once.
+ *   - cfg->leaders_changed after a sync moved a leadership to or from
+ *     this node; broker_node_allocate_producer_ids asks the controller
+ *     for a block of producer ids (chapters 09 and 11, wired in 15).
  *
  * Invariants / States (broker_node_check):
  *   1. At most one lifecycle call (registration or heartbeat) in flight.

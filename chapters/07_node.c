@@ -11,7 +11,9 @@
  *   whose answer is the response. What the core wants sent goes out on a
  *   peer connection to that voter; replies are stepped back in. Every
  *   committed batch is applied to one meta_image that the controller and
- *   the broker read.
+ *   the broker read; every so many bytes the image is written as a
+ *   snapshot, and a follower too far behind downloads the leader's
+ *   (FetchSnapshot) instead of the log it no longer has.
  *
  * Kafka:
  *   KafkaRaftClient's driver loop (KafkaRaftClientDriver), RaftManager,

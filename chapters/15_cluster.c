@@ -29,7 +29,7 @@
  *   (no metadata.log.dir); controlled shutdown waits for the controller's
  *   word at most broker.session.timeout.ms (Kafka waits up to 5 minutes;
  *   past the session timeout the controller has fenced the broker anyway).
- * See also: docs/15_cluster.md, docs/07_node.md, config/cluster/,
+ * See also: docs/15_cluster.md, diagrams/15_cluster.dot, config/cluster/,
  *   tests/clients/test_cluster.py; read before: 15_config.c. Uses
  *   chapters 00 (base), 05 (server), 06 (topics), 07 (the node files),
  *   09 (grp_leadership_changed), 11 (prod_set_id_source).
@@ -43,6 +43,8 @@
 #include "00_base.h"
 #include "05_server.h"
 #include "06_topics.h"
+#include "09_groups.h"
+#include "11_producers.h"
 #include "15_properties.h"
 #include "15_config.h"
 
