@@ -9,6 +9,7 @@
 #   make bench-log  the log benchmark (chapters 01-03)
 #   make bench      samsa vs librdkafka's mock broker, same client (BENCH_ARGS="--quick --runs 1")
 #   make stage-07   the broker from chapters 00-07 (+ 15, main) only: build/stage-07/samsa
+#   make bench-cluster  chapter 07: create-visible and election times of a 3-node cluster
 #   make stage-06   the broker from chapters 00-06 (+ 15, main) only: build/stage-06/samsa
 #   make fuzz       libFuzzer over every request decoder (FUZZ_SECONDS=60; not in make test)
 
@@ -45,7 +46,7 @@ UNIT_SRCS    := $(sort $(wildcard tests/[0-9][0-9]_*_test.c))
 UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
-.PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench clean fmt \
+.PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
         fuzz stage-06 stage-07 stage-10 stage-11 lab lab-clean
 all: $(BUILD)/samsa
 
@@ -198,6 +199,14 @@ BENCH_ARGS ?=
 bench: $(BUILD)/samsa $(BUILD)/bench/samsa_bench
 	/usr/bin/python3 lab/bench/bench.py --samsa $(BUILD)/samsa \
 	    --client $(BUILD)/bench/samsa_bench --out $(BUILD)/bench $(BENCH_ARGS)
+	/usr/bin/python3 lab/bench/cluster_bench.py --samsa $(BUILD)/samsa \
+	    --out $(BUILD)/bench
+
+# Chapter 07's rows alone: a three-node cluster's create-visible time and
+# election time (lab/bench/cluster_bench.py); results in build/bench/cluster.md.
+bench-cluster: $(BUILD)/samsa
+	/usr/bin/python3 lab/bench/cluster_bench.py --samsa $(BUILD)/samsa \
+	    --out $(BUILD)/bench
 
 bench-log: $(BUILD)/bench_log
 	$(BUILD)/bench_log $(BENCH_DIR)
