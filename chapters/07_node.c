@@ -121,6 +121,7 @@ struct raft_node {
 	struct raft_quorum_state seen_qs; /* what subscribers were last told */
 	enum raft_state seen_state;
 	int64_t seen_end, seen_hw;        /* what parked fetches last saw */
+	int64_t last_end;                 /* the log end after the last step */
 	bool wake_pending;                /* a wake timer is set */
 	bool persist_failed;              /* quorum-state could not be written */
 	bool closing;
@@ -253,6 +254,7 @@ int raft_node_open(struct net_server *srv, const struct raft_node_config *cfg,
 	}
 	n->seen_state = raft_state(n->raft);
 	n->seen_qs = raft_quorum(n->raft);
+	n->last_end = raft_node_end_offset(n);
 	KB_INFO("raft: node %" PRId32 " starts %s in epoch %" PRId32
 		" with log end %" PRId64, cfg->raft.node_id,
 		raft_state_name(n->seen_state), n->seen_qs.leader_epoch,
@@ -499,6 +501,12 @@ static void node_after(struct raft_node *n)
 			raft_state_name(st), qs.leader_epoch, qs.leader_id);
 	n->seen_state = st;
 	n->seen_qs = qs;
+	int64_t end = raft_node_end_offset(n);
+	if (end < n->last_end) /* KAFKA: "Truncated to offset ... from Fetch response" */
+		KB_WARN("raft: node %" PRId32 " truncated its log from %" PRId64
+			" to %" PRId64 " (records the leader does not have)",
+			n->cfg.raft.node_id, n->last_end, end);
+	n->last_end = end;
 	for (int i = 0; i < n->nsubs; i++)
 		n->subs[i].fn(n->subs[i].ctx, n);
 	if (raft_node_end_offset(n) != n->seen_end ||

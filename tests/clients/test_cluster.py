@@ -350,11 +350,12 @@ def test_sigkill_each_node_in_turn_leaves_a_working_cluster():
     for victim in CLUSTER.nodes:
         victim.stop(kill=True)
         survivors = [x for x in CLUSTER.nodes if x is not victim]
-        name = "after-kill-%d" % victim.id
-        t0 = time.time()
-        create_topic(survivors[0], name, 1, timeout=5)
-        wait_for(name + " on " + str(survivors[1].id),
-                 lambda: name in topics_of(survivors[1]), 5 - (time.time() - t0))
+        for via in survivors:  # through either survivor, within 5 s
+            name = "after-kill-%d-via-%d" % (victim.id, via.id)
+            t0 = time.time()
+            create_topic(via, name, 1, timeout=5)
+            wait_for(name + " on every survivor", lambda: all(
+                name in topics_of(x) for x in survivors), 5 - (time.time() - t0))
         victim.start()
         wait_for("node %d back and unfenced" % victim.id, lambda: all(
             victim.id in [b[0] for b in brokers_of(x)] for x in CLUSTER.nodes), 20)
@@ -383,6 +384,10 @@ def test_sigstop_of_the_leader_elects_another_and_the_logs_agree():
     CLUSTER.wait_healthy()
     wait_for("while-paused on the resumed node",
              lambda: "while-paused" in topics_of(paused), 10)
+    # The old leader wrote nothing in its stale epoch: it had nothing to
+    # truncate when it learned of the new one.
+    with open(paused.log_path, errors="replace") as f:
+        assert "truncated its log" not in f.read(), paused.log_tail(60)
     # Log matching: where the nodes' metadata logs overlap (a log may
     # start at a snapshot), a batch has the same base offset and epoch.
     logs = [dict(metadata_batches(x)) for x in CLUSTER.nodes]
