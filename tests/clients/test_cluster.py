@@ -6,6 +6,7 @@ clients, CONTROLLER for the quorum), in racks az1..az3. One cluster serves
 every test; each test starts by waiting until all three nodes run and are
 unfenced, and leaves them so.
 """
+import atexit
 import os
 import shutil
 import signal
@@ -224,7 +225,9 @@ def create_topic(node, name, partitions=3, configs=None, timeout=5):
 
 def setup():
     global CLUSTER
-    CLUSTER = Cluster().start()
+    CLUSTER = Cluster()
+    atexit.register(CLUSTER.close)  # even when setup or a test fails
+    CLUSTER.start()
 
 
 def teardown_every_node_stops_cleanly():
