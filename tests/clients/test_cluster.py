@@ -205,16 +205,20 @@ def wait_for(what, cond, timeout):
 
 
 def create_topic(node, name, partitions=3, configs=None, timeout=5):
-    """CreateTopics through node, retried until it succeeds or timeout."""
+    """CreateTopics through node, retried until it succeeds or timeout.
+    A retry may find TOPIC_ALREADY_EXISTS (36): an earlier try was
+    committed but answered NOT_CONTROLLER (the controller changed before
+    it could answer), as a Kafka client sees it too."""
     deadline = time.time() + timeout
-    last = None
+    last, tries = None, 0
     while time.time() < deadline:
+        tries += 1
         try:
             with Conn(node.bootstrap, timeout=timeout) as c:
                 body = c.request(kwire.create_topics(5, name, partitions,
                                                      configs=configs or ()))
             last = kwire.create_topics_errors(5, body)[0][1]
-            if last == 0:
+            if last == 0 or (last == 36 and tries > 1):
                 return
         except (OSError, ValueError) as e:
             last = e
