@@ -19,7 +19,7 @@
  *   - scram_credential_init + _derive make a credential from a password.
  *   - Server: scram_server_init, _client_first, look the user up, _first,
  *     _final; after any KB_ERR_* the exchange is over (close the session).
- *     scram_server_fini always. Client: scram_client_* in the same order.
+ *     scram_server_fini always. The client side is 13_scram_client.c.
  *   - Every input is bounded (SCRAM_MAX_MESSAGE, _NONCE, _NAME, _SALT).
  * States (struct scram_server; any step may also go to SCRAM_FAILED):
  *   RECEIVE_CLIENT_FIRST -scram_server_client_first-> LOOKUP_CREDENTIAL
@@ -28,15 +28,17 @@
  * Invariants:
  *   1. error is SCRAM_ERR_NONE exactly when state is not SCRAM_FAILED.
  *   2. Past RECEIVE_CLIENT_FIRST (and not FAILED): username is 1..255
- *      bytes, client_first_bare is at most SCRAM_MAX_MESSAGE bytes, nonce
- *      is printable without ',' and begins with the client's nonce.
+ *      bytes, client_first_bare at most SCRAM_MAX_MESSAGE bytes, nonce
+ *      printable without ',', its first client_nonce_len (1..256)
+ *      characters the client's.
  *   3. Past LOOKUP_CREDENTIAL (and not FAILED): server_first is set, nonce
  *      is longer than client_nonce_len, and cred is valid, for this
  *      mechanism and this username.
  * Simplifications:
  *   - No channel binding ("n" only), no extensions, no delegation tokens
  *     (Kafka's "tokenauth"), no SASLprep (Kafka sends UTF-8 as is too).
- * See also: docs/13_scram.md, diagrams/13_scram.dot, tests/13_scram_test.c.
+ * See also: docs/13_scram.md, diagrams/13_scram.dot, tests/13_scram_test.c;
+ *   read next: 13_scram_client.c (which uses the "Message helpers").
  *   Uses chapter 00 (base) and OpenSSL's libcrypto.
  */
 #include <assert.h>
@@ -51,40 +53,12 @@
 
 #include "00_base.h"
 #include "13_scram.h"
-
-/* Longest server nonce part scram_server_set_nonce takes (characters). */
-#define SCRAM_MAX_SERVER_NONCE 64
-/* Attributes of one message we read (a=, n=, r=, ... are at most four). */
-#define SCRAM_MAX_ATTRS 8
-
-/* One "x=value" attribute of a message; val borrowed from the message. */
-struct scram_attr {
-	char name;
-	const char *val;
-	size_t len;
-};
+#include "13_scram_internal.h"
 
 /* ---- Prototypes of static helpers ---- */
 
 static const EVP_MD *scram_md(enum scram_mechanism mech);
-static int scram_hmac(enum scram_mechanism mech, const uint8_t *key,
-		      const void *data, size_t len, uint8_t *out);
-static int scram_keys(enum scram_mechanism mech, const uint8_t *salted,
-		      uint8_t *client_key, uint8_t *stored_key,
-		      uint8_t *server_key);
-static int scram_b64_put(struct kb_buf *b, const uint8_t *in, size_t n);
-static int scram_b64_get(const char *s, size_t n, uint8_t *out, size_t cap,
-			 size_t *out_len);
-static bool scram_printable(const char *msg, size_t len);
-static bool scram_nonce_ok(const char *s, size_t len, size_t max);
-static int scram_split(const char *msg, size_t len, struct scram_attr *a,
-		       size_t *n);
 static int scram_unescape(const char *s, size_t len, char *out);
-static int scram_random_nonce(char *out);
-static int scram_put(struct kb_buf *b, const char *s);
-static char *scram_strndup(const char *s, size_t n);
-static char *scram_take_cstr(struct kb_buf *b);
-static void scram_free_secret(char *s);
 
 /* ---- Mechanisms ---- */
 
@@ -177,16 +151,11 @@ int scram_credential_derive(struct scram_credential *cred,
 	    cred->iterations < SCRAM_MIN_ITERATIONS ||
 	    cred->iterations > SCRAM_MAX_ITERATIONS)
 		return KB_ERR_INVAL;
-	int rc = KB_OK;
-	if (PKCS5_PBKDF2_HMAC(password, (int)password_len, cred->salt,
-			      (int)cred->salt_len, cred->iterations,
-			      scram_md(cred->mechanism), (int)klen, salted) != 1) {
-		KB_ERROR("scram: PKCS5_PBKDF2_HMAC failed");
-		rc = KB_ERR_NOMEM;
-	} else {
+	int rc = scram_salt_password(cred->mechanism, password, password_len,
+				     cred, salted);
+	if (rc == KB_OK)
 		rc = scram_keys(cred->mechanism, salted, client_key,
 				cred->stored_key, cred->server_key);
-	}
 	OPENSSL_cleanse(salted, sizeof salted);
 	OPENSSL_cleanse(client_key, sizeof client_key);
 	return rc;
@@ -489,208 +458,10 @@ int scram_server_final(struct scram_server *s, const char *msg, size_t len,
 	return KB_OK;
 }
 
-/* ---- Client side ---- */
-
-int scram_client_init(struct scram_client *c, enum scram_mechanism mech,
-		      const char *username, const char *password)
-{
-	memset(c, 0, sizeof *c);
-	size_t n = strlen(username), p = strlen(password);
-	if (!scram_key_len(mech) || n == 0 || n > SCRAM_MAX_NAME ||
-	    p > SCRAM_MAX_MESSAGE)
-		return KB_ERR_INVAL;
-	c->mechanism = mech;
-	c->username = scram_strndup(username, n);
-	c->password = scram_strndup(password, p);
-	if (!c->username || !c->password) {
-		scram_client_fini(c);
-		return KB_ERR_NOMEM;
-	}
-	return KB_OK;
-}
-
-int scram_client_set_nonce(struct scram_client *c, const char *nonce)
-{
-	size_t n = strlen(nonce);
-	if (c->step != 0 || !scram_nonce_ok(nonce, n, SCRAM_MAX_NONCE))
-		return KB_ERR_INVAL;
-	free(c->nonce);
-	c->nonce = scram_strndup(nonce, n);
-	return c->nonce ? KB_OK : KB_ERR_NOMEM;
-}
-
-/* The client's exchange ends; -1 is terminal. */
-static int scram_client_fail(struct scram_client *c, enum scram_error err,
-			     int status)
-{
-	if (c->step != -1)
-		c->error = err;
-	c->step = -1;
-	scram_free_secret(c->password);
-	c->password = NULL;
-	return status;
-}
-
-/* saslname: ',' as "=2C" and '=' as "=3D" (RFC 5802 §5.1). */
-static int scram_escape_name(struct kb_buf *b, const char *name)
-{
-	int rc = KB_OK;
-	for (const char *p = name; *p && !rc; p++)
-		rc = *p == ',' ? scram_put(b, "=2C")
-		     : *p == '=' ? scram_put(b, "=3D") : kb_buf_append(b, p, 1);
-	return rc;
-}
-
-/* KAFKA: ScramSaslClient's ClientFirstMessage, "n,," (no authzid). */
-int scram_client_first(struct scram_client *c, struct kb_buf *out)
-{
-	char nonce[SCRAM_MAX_SERVER_NONCE + 1];
-	if (c->step != 0)
-		return scram_client_fail(c, SCRAM_ERR_STATE, KB_ERR_INVAL);
-	if (!c->nonce && (scram_random_nonce(nonce) != KB_OK ||
-			  !(c->nonce = scram_strndup(nonce, strlen(nonce)))))
-		return scram_client_fail(c, SCRAM_ERR_OTHER, KB_ERR_NOMEM);
-	struct kb_buf b;
-	kb_buf_init(&b);
-	int rc = scram_put(&b, "n=");
-	rc = rc ? rc : scram_escape_name(&b, c->username);
-	rc = rc ? rc : scram_put(&b, ",r=");
-	rc = rc ? rc : scram_put(&b, c->nonce);
-	c->client_first_bare = rc ? NULL : scram_take_cstr(&b);
-	kb_buf_fini(&b);
-	if (!c->client_first_bare)
-		return scram_client_fail(c, SCRAM_ERR_OTHER, KB_ERR_NOMEM);
-	rc = scram_put(out, "n,,");
-	rc = rc ? rc : scram_put(out, c->client_first_bare);
-	if (rc)
-		return scram_client_fail(c, SCRAM_ERR_OTHER, rc);
-	c->step = 1;
-	return KB_OK;
-}
-
-/* Read server-first: r= must extend our nonce, s= a salt, i= in Kafka's
- * bounds (KAFKA: ScramSaslClient refuses fewer than minIterations). */
-static enum scram_error scram_parse_server_first(const struct scram_client *c,
-						 const char *msg, size_t len,
-						 struct scram_credential *cred,
-						 struct scram_attr *nonce)
-{
-	struct scram_attr a[SCRAM_MAX_ATTRS];
-	size_t n, cn = strlen(c->nonce);
-	if (len == 0 || len > SCRAM_MAX_MESSAGE || !scram_printable(msg, len) ||
-	    scram_split(msg, len, a, &n) != KB_OK)
-		return SCRAM_ERR_INVALID_ENCODING;
-	if (n >= 1 && a[0].name == 'm')
-		return SCRAM_ERR_EXTENSIONS;
-	if (n != 3 || a[0].name != 'r' || a[1].name != 's' || a[2].name != 'i')
-		return SCRAM_ERR_INVALID_ENCODING;
-	if (!scram_nonce_ok(a[0].val, a[0].len, SCRAM_MAX_NONCE + SCRAM_MAX_SERVER_NONCE) ||
-	    a[0].len <= cn || memcmp(a[0].val, c->nonce, cn))
-		return SCRAM_ERR_NONCE;
-	if (scram_b64_get(a[1].val, a[1].len, cred->salt, SCRAM_MAX_SALT,
-			  &cred->salt_len) != KB_OK || cred->salt_len == 0)
-		return SCRAM_ERR_INVALID_ENCODING;
-	long it = 0;
-	for (size_t i = 0; i < a[2].len; i++) {
-		if (a[2].val[i] < '0' || a[2].val[i] > '9' || i >= 5)
-			return SCRAM_ERR_INVALID_ENCODING;
-		it = it * 10 + (a[2].val[i] - '0');
-	}
-	if (a[2].len == 0 || it < SCRAM_MIN_ITERATIONS || it > SCRAM_MAX_ITERATIONS)
-		return SCRAM_ERR_INVALID_ENCODING;
-	cred->iterations = (int32_t)it;
-	*nonce = a[0];
-	return SCRAM_ERR_NONE;
-}
-
-/* ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage); keeps the
- * expected ServerSignature = HMAC(ServerKey, AuthMessage). */
-static int scram_client_proof(struct scram_client *c, const struct kb_buf *am,
-			      const struct scram_credential *cred, uint8_t *proof)
-{
-	uint8_t salted[SCRAM_MAX_KEY], ck[SCRAM_MAX_KEY], sk[SCRAM_MAX_KEY],
-		srv[SCRAM_MAX_KEY], sig[SCRAM_MAX_KEY];
-	size_t klen = scram_key_len(c->mechanism);
-	int rc = KB_ERR_NOMEM;
-	if (PKCS5_PBKDF2_HMAC(c->password, (int)strlen(c->password), cred->salt,
-			      (int)cred->salt_len, cred->iterations,
-			      scram_md(c->mechanism), (int)klen, salted) == 1 &&
-	    !scram_keys(c->mechanism, salted, ck, sk, srv) &&
-	    !scram_hmac(c->mechanism, sk, am->data, am->len, sig) &&
-	    !scram_hmac(c->mechanism, srv, am->data, am->len, c->server_signature)) {
-		for (size_t i = 0; i < klen; i++)
-			proof[i] = ck[i] ^ sig[i];
-		rc = KB_OK;
-	}
-	OPENSSL_cleanse(salted, sizeof salted);
-	OPENSSL_cleanse(ck, sizeof ck);
-	OPENSSL_cleanse(srv, sizeof srv);
-	return rc;
-}
-
-/* KAFKA: ScramSaslClient, RECEIVE_SERVER_FIRST_MESSAGE. */
-int scram_client_final(struct scram_client *c, const char *msg, size_t len,
-		       struct kb_buf *out)
-{
-	struct scram_credential cred;
-	struct scram_attr nonce;
-	uint8_t proof[SCRAM_MAX_KEY];
-	if (c->step != 1)
-		return scram_client_fail(c, SCRAM_ERR_STATE, KB_ERR_INVAL);
-	memset(&cred, 0, sizeof cred);
-	enum scram_error err = scram_parse_server_first(c, msg, len, &cred, &nonce);
-	if (err != SCRAM_ERR_NONE)
-		return scram_client_fail(c, err, KB_ERR_PROTO);
-	struct kb_buf without, am;
-	kb_buf_init(&without);
-	kb_buf_init(&am);
-	int rc = scram_put(&without, "c=biws,r="); /* base64("n,,") */
-	rc = rc ? rc : kb_buf_append(&without, nonce.val, nonce.len);
-	rc = rc ? rc : scram_put(&am, c->client_first_bare);
-	rc = rc ? rc : scram_put(&am, ",");
-	rc = rc ? rc : kb_buf_append(&am, msg, len);
-	rc = rc ? rc : scram_put(&am, ",");
-	rc = rc ? rc : kb_buf_append(&am, without.data, without.len);
-	rc = rc ? rc : scram_client_proof(c, &am, &cred, proof);
-	rc = rc ? rc : kb_buf_append(out, without.data, without.len);
-	rc = rc ? rc : scram_put(out, ",p=");
-	rc = rc ? rc : scram_b64_put(out, proof, scram_key_len(c->mechanism));
-	kb_buf_fini(&without);
-	kb_buf_fini(&am);
-	OPENSSL_cleanse(proof, sizeof proof);
-	if (rc)
-		return scram_client_fail(c, SCRAM_ERR_OTHER, rc);
-	scram_free_secret(c->password);
-	c->password = NULL;
-	c->step = 2;
-	return KB_OK;
-}
-
-/* server-final: "v=" must be our expected ServerSignature (constant time);
- * "e=" is the server's refusal. KAFKA: ScramSaslClient.handleServerFinalMessage. */
-int scram_client_verify(struct scram_client *c, const char *msg, size_t len)
-{
-	uint8_t v[SCRAM_MAX_KEY];
-	size_t vlen = 0, klen = scram_key_len(c->mechanism);
-	if (c->step != 2)
-		return scram_client_fail(c, SCRAM_ERR_STATE, KB_ERR_INVAL);
-	if (len > SCRAM_MAX_MESSAGE || !scram_printable(msg, len))
-		return scram_client_fail(c, SCRAM_ERR_INVALID_ENCODING, KB_ERR_PROTO);
-	if (len >= 2 && !memcmp(msg, "e=", 2))
-		return scram_client_fail(c, SCRAM_ERR_INVALID_PROOF, KB_ERR_PROTO);
-	if (len < 2 || memcmp(msg, "v=", 2) ||
-	    scram_b64_get(msg + 2, len - 2, v, sizeof v, &vlen) != KB_OK)
-		return scram_client_fail(c, SCRAM_ERR_INVALID_ENCODING, KB_ERR_PROTO);
-	if (vlen != klen || CRYPTO_memcmp(v, c->server_signature, klen) != 0)
-		return scram_client_fail(c, SCRAM_ERR_SERVER_SIGNATURE, KB_ERR_PROTO);
-	c->step = 3;
-	return KB_OK;
-}
-
 /* ---- Invariants ---- */
 
 /* True when s is a NUL-terminated string of 1..max bytes. */
-static bool scram_str_ok(const char *s, size_t max)
+bool scram_str_ok(const char *s, size_t max)
 {
 	return s && strnlen(s, max + 1) >= 1 && strnlen(s, max + 1) <= max;
 }
@@ -719,28 +490,35 @@ void scram_check(const struct scram_server *s)
 	assert(!strcmp(s->cred.name, s->username));
 }
 
-void scram_client_check(const struct scram_client *c)
-{
-	assert(scram_key_len(c->mechanism));
-	assert(c->step >= -1 && c->step <= 3);
-	assert((c->error != SCRAM_ERR_NONE) == (c->step == -1));
-	assert(c->step == -1 || scram_str_ok(c->username, SCRAM_MAX_NAME));
-	if (c->step >= 1)
-		assert(c->nonce && c->client_first_bare);
-	if (c->step >= 2 || c->step == -1)
-		assert(c->password == NULL); /* wiped once used or refused */
-}
-
-/* ---- Small static helpers ---- */
+/* ---- Message helpers (13_scram_internal.h; 13_scram_client.c uses them too) ---- */
 
 static const EVP_MD *scram_md(enum scram_mechanism mech)
 {
 	return mech == SCRAM_SHA_512 ? EVP_sha512() : EVP_sha256();
 }
 
+/* SaltedPassword := Hi(password, salt, i), which is PBKDF2 with HMAC-H
+ * (RFC 5802 §2.2); the salt and i are cred's. KAFKA: ScramFormatter.hi. */
+int scram_salt_password(enum scram_mechanism mech, const char *password,
+			size_t password_len, const struct scram_credential *cred,
+			uint8_t *salted)
+{
+	size_t klen = scram_key_len(mech);
+	if (!klen || password_len > SCRAM_MAX_MESSAGE || cred->salt_len == 0 ||
+	    cred->salt_len > SCRAM_MAX_SALT)
+		return KB_ERR_INVAL;
+	if (PKCS5_PBKDF2_HMAC(password, (int)password_len, cred->salt,
+			      (int)cred->salt_len, cred->iterations,
+			      scram_md(mech), (int)klen, salted) != 1) {
+		KB_ERROR("scram: PKCS5_PBKDF2_HMAC failed");
+		return KB_ERR_NOMEM;
+	}
+	return KB_OK;
+}
+
 /* out = HMAC-H(key, data); key is scram_key_len(mech) bytes. */
-static int scram_hmac(enum scram_mechanism mech, const uint8_t *key,
-		      const void *data, size_t len, uint8_t *out)
+int scram_hmac(enum scram_mechanism mech, const uint8_t *key,
+	       const void *data, size_t len, uint8_t *out)
 {
 	unsigned int olen = 0;
 	size_t klen = scram_key_len(mech);
@@ -754,9 +532,8 @@ static int scram_hmac(enum scram_mechanism mech, const uint8_t *key,
 
 /* ClientKey = HMAC(salted, "Client Key"), StoredKey = H(ClientKey),
  * ServerKey = HMAC(salted, "Server Key"). KAFKA: ScramFormatter. */
-static int scram_keys(enum scram_mechanism mech, const uint8_t *salted,
-		      uint8_t *client_key, uint8_t *stored_key,
-		      uint8_t *server_key)
+int scram_keys(enum scram_mechanism mech, const uint8_t *salted,
+	       uint8_t *client_key, uint8_t *stored_key, uint8_t *server_key)
 {
 	unsigned int hlen = 0;
 	if (scram_hmac(mech, salted, "Client Key", 10, client_key) ||
@@ -771,7 +548,7 @@ static int scram_keys(enum scram_mechanism mech, const uint8_t *salted,
 }
 
 /* Append base64 of n bytes (n <= SCRAM_MAX_MESSAGE) to b. */
-static int scram_b64_put(struct kb_buf *b, const uint8_t *in, size_t n)
+int scram_b64_put(struct kb_buf *b, const uint8_t *in, size_t n)
 {
 	if (n > SCRAM_MAX_MESSAGE)
 		return KB_ERR_TOO_LARGE;
@@ -785,8 +562,8 @@ static int scram_b64_put(struct kb_buf *b, const uint8_t *in, size_t n)
 
 /* Decode strict base64 (alphabet, length a multiple of 4, '=' only as the
  * last one or two characters) into at most cap bytes. */
-static int scram_b64_get(const char *s, size_t n, uint8_t *out, size_t cap,
-			 size_t *out_len)
+int scram_b64_get(const char *s, size_t n, uint8_t *out, size_t cap,
+		  size_t *out_len)
 {
 	static const char alpha[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -815,7 +592,7 @@ static int scram_b64_get(const char *s, size_t n, uint8_t *out, size_t cap,
 }
 
 /* No NUL or other control byte (UTF-8 bytes >= 0x80 pass). */
-static bool scram_printable(const char *msg, size_t len)
+bool scram_printable(const char *msg, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] == 0x7f)
@@ -824,7 +601,7 @@ static bool scram_printable(const char *msg, size_t len)
 }
 
 /* RFC 5802 printable: 0x21..0x7E except ','; 1..max characters. */
-static bool scram_nonce_ok(const char *s, size_t len, size_t max)
+bool scram_nonce_ok(const char *s, size_t len, size_t max)
 {
 	if (len == 0 || len > max)
 		return false;
@@ -836,8 +613,7 @@ static bool scram_nonce_ok(const char *s, size_t len, size_t max)
 
 /* Cut msg at ',' into "x=value" attributes (x a letter), at most
  * SCRAM_MAX_ATTRS; an empty or nameless attribute is malformed. */
-static int scram_split(const char *msg, size_t len, struct scram_attr *a,
-		       size_t *n)
+int scram_split(const char *msg, size_t len, struct scram_attr *a, size_t *n)
 {
 	size_t at = 0;
 	*n = 0;
@@ -882,7 +658,7 @@ static int scram_unescape(const char *s, size_t len, char *out)
 }
 
 /* SCRAM_NONCE_BYTES from RAND_bytes, base64 (no ','): 24 characters. */
-static int scram_random_nonce(char *out)
+int scram_random_nonce(char *out)
 {
 	uint8_t r[SCRAM_NONCE_BYTES];
 	if (RAND_bytes(r, sizeof r) != 1) {
@@ -893,13 +669,13 @@ static int scram_random_nonce(char *out)
 	return KB_OK;
 }
 
-static int scram_put(struct kb_buf *b, const char *s)
+int scram_put(struct kb_buf *b, const char *s)
 {
 	return kb_buf_append(b, s, strlen(s));
 }
 
 /* returns owned (free()): a NUL-terminated copy of n bytes of s. */
-static char *scram_strndup(const char *s, size_t n)
+char *scram_strndup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);
 	if (p) {
@@ -910,13 +686,13 @@ static char *scram_strndup(const char *s, size_t n)
 }
 
 /* returns owned (free()): b's bytes as a C string; b is unchanged. */
-static char *scram_take_cstr(struct kb_buf *b)
+char *scram_take_cstr(struct kb_buf *b)
 {
 	return scram_strndup((const char *)b->data, b->len);
 }
 
 /* Wipe and free a secret string (NULL is fine). */
-static void scram_free_secret(char *s)
+void scram_free_secret(char *s)
 {
 	if (s) {
 		OPENSSL_cleanse(s, strlen(s));
@@ -938,16 +714,4 @@ void scram_server_fini(struct scram_server *s)
 	s->state = SCRAM_FAILED;
 	s->error = SCRAM_ERR_STATE;
 	s->mechanism = SCRAM_SHA_256;
-}
-
-void scram_client_fini(struct scram_client *c)
-{
-	free(c->username);
-	scram_free_secret(c->password);
-	free(c->client_first_bare);
-	free(c->nonce);
-	OPENSSL_cleanse(c, sizeof *c);
-	c->step = -1;
-	c->error = SCRAM_ERR_STATE;
-	c->mechanism = SCRAM_SHA_256;
 }

@@ -100,11 +100,21 @@ struct scram_server {
 	struct scram_credential cred; /* copied in by scram_server_first */
 };
 
-/* The client side of one exchange (tests; later inter-broker SASL). */
+/* States of the client side (KAFKA: ScramSaslClient.State). */
+enum scram_client_state {
+	SCRAM_CLIENT_SEND_FIRST,           /* scram_client_first next */
+	SCRAM_CLIENT_RECEIVE_SERVER_FIRST, /* scram_client_final next */
+	SCRAM_CLIENT_RECEIVE_SERVER_FINAL, /* scram_client_verify next */
+	SCRAM_CLIENT_COMPLETE,             /* server verified; terminal */
+	SCRAM_CLIENT_FAILED,               /* refused; terminal */
+};
+
+/* The client side of one exchange (tests; later inter-broker SASL).
+ * Every pointer is owned and freed by scram_client_fini. */
 struct scram_client {
 	enum scram_mechanism mechanism;
-	int step;                     /* 0 new, 1 first sent, 2 final sent, 3 verified, -1 failed */
-	enum scram_error error;
+	enum scram_client_state state;
+	enum scram_error error;       /* why FAILED; SCRAM_ERR_NONE otherwise */
 	char *username;               /* owned: as given (escaped when sent) */
 	char *password;               /* owned: wiped and freed after final */
 	char *client_first_bare;      /* owned */
@@ -172,7 +182,7 @@ int scram_client_final(struct scram_client *c, const char *msg, size_t len,
 int scram_client_verify(struct scram_client *c, const char *msg, size_t len);
 /* Free everything and wipe the password and keys. */
 void scram_client_fini(struct scram_client *c);
-/* Assert the client's invariants. */
+/* Assert the invariants of chapters/13_scram_client.c on c. */
 void scram_client_check(const struct scram_client *c);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for chapter 13's SCRAM core (chapters/13_scram.c): one test per
+ * Tests for chapter 13's SCRAM core (chapters/13_scram.c, the server, and
+ * chapters/13_scram_client.c): one test per
  * Interface rule and numbered invariant. The known answers come from
  * outside samsa: RFC 7677 §3's SCRAM-SHA-256 exchange, byte for byte, and
  * stored/server keys computed with Python's hashlib (pbkdf2_hmac, hmac),
@@ -243,7 +244,7 @@ static void test_scram_client_rfc7677_exchange(void **state)
 	scram_client_check(&c);
 	assert_int_equal(scram_client_verify(&c, RFC_SERVER_FINAL,
 					     strlen(RFC_SERVER_FINAL)), KB_OK);
-	assert_int_equal(c.step, 3);
+	assert_int_equal(c.state, SCRAM_CLIENT_COMPLETE);
 	scram_client_check(&c);
 	kb_buf_fini(&out);
 	scram_client_fini(&c);
@@ -662,7 +663,7 @@ static void test_scram_client_refuses_wrong_server_signature(void **state)
 						    strlen(RFC_SERVER_FIRST), &out), KB_OK);
 		assert_int_equal(scram_client_verify(&c, answers[i], strlen(answers[i])),
 				 KB_ERR_PROTO);
-		assert_int_equal(c.step, -1);
+		assert_int_equal(c.state, SCRAM_CLIENT_FAILED);
 		scram_client_check(&c);
 		kb_buf_fini(&out);
 		scram_client_fini(&c);
