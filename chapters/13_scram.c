@@ -62,17 +62,20 @@ static int scram_unescape(const char *s, size_t len, char *out);
 
 /* ---- Mechanisms ---- */
 
+/* Output bytes of the mechanism's hash: every key and signature is this long. */
 size_t scram_key_len(enum scram_mechanism mech)
 {
 	return mech == SCRAM_SHA_256 ? 32 : mech == SCRAM_SHA_512 ? 64 : 0;
 }
 
+/* KAFKA: ScramMechanism.mechanismName, as in sasl.enabled.mechanisms. */
 const char *scram_mechanism_name(enum scram_mechanism mech)
 {
 	return mech == SCRAM_SHA_256 ? "SCRAM-SHA-256"
 	       : mech == SCRAM_SHA_512 ? "SCRAM-SHA-512" : NULL;
 }
 
+/* The mechanism a SASL mechanism name stands for (exact, case matters). */
 int scram_mechanism_parse(const char *name, enum scram_mechanism *out)
 {
 	for (int m = SCRAM_SHA_256; m <= SCRAM_SHA_512; m++) {
@@ -129,6 +132,8 @@ int scram_credential_init(struct scram_credential *cred, const char *name,
 	return KB_OK;
 }
 
+/* A salt chosen elsewhere: an admin's (AlterUserScramCredentials carries
+ * one) or a test vector. borrows: salt. */
 int scram_credential_set_salt(struct scram_credential *cred,
 			      const uint8_t *salt, size_t len)
 {
@@ -161,6 +166,7 @@ int scram_credential_derive(struct scram_credential *cred,
 	return rc;
 }
 
+/* Bounds of every field: a record from the metadata log is input too. */
 int scram_credential_validate(const struct scram_credential *cred)
 {
 	size_t n = strnlen(cred->name, sizeof cred->name);
@@ -174,6 +180,7 @@ int scram_credential_validate(const struct scram_credential *cred)
 
 /* ---- Server side ---- */
 
+/* An empty exchange waiting for client-first; nothing allocated yet. */
 int scram_server_init(struct scram_server *s, enum scram_mechanism mech)
 {
 	memset(s, 0, sizeof *s);
@@ -184,6 +191,7 @@ int scram_server_init(struct scram_server *s, enum scram_mechanism mech)
 	return KB_OK;
 }
 
+/* Fix the server nonce (RFC test vectors); only before client-first. */
 int scram_server_set_nonce(struct scram_server *s, const char *nonce)
 {
 	size_t n = strlen(nonce);
@@ -286,6 +294,7 @@ int scram_server_client_first(struct scram_server *s, const char *msg,
 	return KB_OK;
 }
 
+/* valid until scram_server_fini: the user client-first named, unescaped. */
 const char *scram_server_username(const struct scram_server *s)
 {
 	return s->username;
@@ -305,7 +314,7 @@ static int scram_server_first_message(struct scram_server *s, struct kb_buf *b)
 	int rc = kb_buf_append(&nonce, s->nonce, s->client_nonce_len);
 	if (!rc)
 		rc = scram_put(&nonce, snonce);
-	char *full = rc ? NULL : scram_take_cstr(&nonce);
+	char *full = rc ? NULL : scram_copy_cstr(&nonce);
 	kb_buf_fini(&nonce);
 	if (!full)
 		return KB_ERR_NOMEM;
@@ -337,7 +346,7 @@ int scram_server_first(struct scram_server *s, const struct scram_credential *cr
 	struct kb_buf b;
 	kb_buf_init(&b);
 	int rc = scram_server_first_message(s, &b);
-	s->server_first = rc ? NULL : scram_take_cstr(&b);
+	s->server_first = rc ? NULL : scram_copy_cstr(&b);
 	kb_buf_fini(&b);
 	if (!s->server_first)
 		return scram_server_fail(s, SCRAM_ERR_OTHER, KB_ERR_NOMEM);
@@ -448,7 +457,9 @@ int scram_server_final(struct scram_server *s, const char *msg, size_t len,
 	if (err != SCRAM_ERR_NONE) {
 		rc = scram_put(out, "e=");
 		rc = rc ? rc : scram_put(out, scram_error_name(err));
-		return scram_server_fail(s, err, rc ? rc : KB_ERR_PROTO);
+		if (!rc)
+			rc = err == SCRAM_ERR_OTHER ? KB_ERR_NOMEM : KB_ERR_PROTO;
+		return scram_server_fail(s, err, rc);
 	}
 	rc = scram_put(out, "v=");
 	rc = rc ? rc : scram_b64_put(out, server_sig, scram_key_len(s->mechanism));
@@ -466,6 +477,7 @@ bool scram_str_ok(const char *s, size_t max)
 	return s && strnlen(s, max + 1) >= 1 && strnlen(s, max + 1) <= max;
 }
 
+/* Assert the header's invariants on s (tests call it after every step). */
 void scram_check(const struct scram_server *s)
 {
 	assert(scram_key_len(s->mechanism));
@@ -669,6 +681,7 @@ int scram_random_nonce(char *out)
 	return KB_OK;
 }
 
+/* Append the C string s (without its NUL) to b. */
 int scram_put(struct kb_buf *b, const char *s)
 {
 	return kb_buf_append(b, s, strlen(s));
@@ -686,7 +699,7 @@ char *scram_strndup(const char *s, size_t n)
 }
 
 /* returns owned (free()): b's bytes as a C string; b is unchanged. */
-char *scram_take_cstr(struct kb_buf *b)
+char *scram_copy_cstr(struct kb_buf *b)
 {
 	return scram_strndup((const char *)b->data, b->len);
 }
@@ -702,6 +715,8 @@ void scram_free_secret(char *s)
 
 /* ---- Teardown ---- */
 
+/* Free the strings and wipe everything, the copied keys too; s reads as
+ * FAILED afterwards, so a stray later step is refused. */
 void scram_server_fini(struct scram_server *s)
 {
 	free(s->username);

@@ -48,6 +48,8 @@ static int scram_escape_name(struct kb_buf *b, const char *name);
 
 /* ---- Client side ---- */
 
+/* A client exchange for user with password (both copied; the password
+ * is wiped once the proof is made). */
 int scram_client_init(struct scram_client *c, enum scram_mechanism mech,
 		      const char *username, const char *password)
 {
@@ -66,6 +68,7 @@ int scram_client_init(struct scram_client *c, enum scram_mechanism mech,
 	return KB_OK;
 }
 
+/* Fix the client nonce (RFC test vectors); only before client-first. */
 int scram_client_set_nonce(struct scram_client *c, const char *nonce)
 {
 	size_t n = strlen(nonce);
@@ -113,7 +116,7 @@ int scram_client_first(struct scram_client *c, struct kb_buf *out)
 	rc = rc ? rc : scram_escape_name(&b, c->username);
 	rc = rc ? rc : scram_put(&b, ",r=");
 	rc = rc ? rc : scram_put(&b, c->nonce);
-	c->client_first_bare = rc ? NULL : scram_take_cstr(&b);
+	c->client_first_bare = rc ? NULL : scram_copy_cstr(&b);
 	kb_buf_fini(&b);
 	if (!c->client_first_bare)
 		return scram_client_fail(c, SCRAM_ERR_OTHER, KB_ERR_NOMEM);
@@ -265,6 +268,8 @@ void scram_client_check(const struct scram_client *c)
 
 /* ---- Teardown ---- */
 
+/* Free the strings and wipe the password (if still there) and the
+ * expected signature; c reads as FAILED afterwards. */
 void scram_client_fini(struct scram_client *c)
 {
 	free(c->username);

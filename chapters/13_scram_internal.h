@@ -55,7 +55,7 @@ int scram_put(struct kb_buf *b, const char *s);
 /* returns owned (free()): a NUL-terminated copy of n bytes of s. */
 char *scram_strndup(const char *s, size_t n);
 /* returns owned (free()): b's bytes as a C string. */
-char *scram_take_cstr(struct kb_buf *b);
+char *scram_copy_cstr(struct kb_buf *b);
 /* Wipe and free a secret string (NULL is fine). */
 void scram_free_secret(char *s);
 /* True when s is a NUL-terminated string of 1..max bytes. */
