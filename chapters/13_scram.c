@@ -156,8 +156,7 @@ int scram_credential_derive(struct scram_credential *cred,
 	    cred->iterations < SCRAM_MIN_ITERATIONS ||
 	    cred->iterations > SCRAM_MAX_ITERATIONS)
 		return KB_ERR_INVAL;
-	int rc = scram_salt_password(cred->mechanism, password, password_len,
-				     cred, salted);
+	int rc = scram_salt_password(cred, password, password_len, salted);
 	if (rc == KB_OK)
 		rc = scram_keys(cred->mechanism, salted, client_key,
 				cred->stored_key, cred->server_key);
@@ -511,13 +510,17 @@ static const EVP_MD *scram_md(enum scram_mechanism mech)
 
 /* SaltedPassword := Hi(password, salt, i), which is PBKDF2 with HMAC-H
  * (RFC 5802 §2.2); the salt and i are cred's. KAFKA: ScramFormatter.hi. */
-int scram_salt_password(enum scram_mechanism mech, const char *password,
-			size_t password_len, const struct scram_credential *cred,
+int scram_salt_password(const struct scram_credential *cred,
+			const char *password, size_t password_len,
 			uint8_t *salted)
 {
+	enum scram_mechanism mech = cred->mechanism;
 	size_t klen = scram_key_len(mech);
+	/* Bounded: a hostile peer's iteration count is never run as is. */
 	if (!klen || password_len > SCRAM_MAX_MESSAGE || cred->salt_len == 0 ||
-	    cred->salt_len > SCRAM_MAX_SALT)
+	    cred->salt_len > SCRAM_MAX_SALT ||
+	    cred->iterations < SCRAM_MIN_ITERATIONS ||
+	    cred->iterations > SCRAM_MAX_ITERATIONS)
 		return KB_ERR_INVAL;
 	if (PKCS5_PBKDF2_HMAC(password, (int)password_len, cred->salt,
 			      (int)cred->salt_len, cred->iterations,

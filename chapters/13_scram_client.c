@@ -171,8 +171,8 @@ static int scram_client_proof(struct scram_client *c, const struct kb_buf *am,
 	uint8_t salted[SCRAM_MAX_KEY], ck[SCRAM_MAX_KEY], sk[SCRAM_MAX_KEY],
 		srv[SCRAM_MAX_KEY], sig[SCRAM_MAX_KEY];
 	size_t klen = scram_key_len(c->mechanism);
-	int rc = scram_salt_password(c->mechanism, c->password,
-				     strlen(c->password), cred, salted);
+	int rc = scram_salt_password(cred, c->password, strlen(c->password),
+				     salted);
 	rc = rc ? rc : scram_keys(c->mechanism, salted, ck, sk, srv);
 	rc = rc ? rc : scram_hmac(c->mechanism, sk, am->data, am->len, sig);
 	rc = rc ? rc : scram_hmac(c->mechanism, srv, am->data, am->len,
@@ -195,6 +195,7 @@ int scram_client_final(struct scram_client *c, const char *msg, size_t len,
 	if (c->state != SCRAM_CLIENT_RECEIVE_SERVER_FIRST)
 		return scram_client_fail(c, SCRAM_ERR_STATE, KB_ERR_INVAL);
 	memset(&cred, 0, sizeof cred);
+	cred.mechanism = c->mechanism;
 	enum scram_error err = scram_parse_server_first(c, msg, len, &cred, &nonce);
 	if (err != SCRAM_ERR_NONE)
 		return scram_client_fail(c, err, KB_ERR_PROTO);

@@ -27,9 +27,10 @@ struct scram_attr {
 	size_t len;
 };
 
-/* SaltedPassword = PBKDF2-HMAC-H(password, salt, iterations) into salted. */
-int scram_salt_password(enum scram_mechanism mech, const char *password,
-			size_t password_len, const struct scram_credential *cred,
+/* SaltedPassword = PBKDF2-HMAC-H(password, salt, iterations), with cred's
+ * mechanism, salt and iterations, into salted (scram_key_len bytes). */
+int scram_salt_password(const struct scram_credential *cred,
+			const char *password, size_t password_len,
 			uint8_t *salted);
 /* ClientKey, StoredKey = H(ClientKey), ServerKey from salted. */
 int scram_keys(enum scram_mechanism mech, const uint8_t *salted,
