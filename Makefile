@@ -22,8 +22,9 @@ CFLAGS_WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Ichapters
-# -lcrypto: OpenSSL's PBKDF2, HMAC and RAND_bytes for chapter 13's SCRAM.
-LDLIBS  += -lz -lpthread -lcrypto
+# -lssl -lcrypto: OpenSSL's TLS (chapter 13's listeners) and its PBKDF2, HMAC
+# and RAND_bytes (chapter 13's SCRAM).
+LDLIBS  += -lz -lpthread -lssl -lcrypto
 
 ifeq ($(SANITIZE),1)
 BUILD   := build/sanitize

@@ -11,6 +11,9 @@
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H
 
+#include <sys/types.h>
+#include <sys/uio.h>
+
 #include "00_base.h"
 #include "04_codec.h"
 
@@ -41,11 +44,38 @@ struct net_delayed;
 enum net_listener_kind { NET_LISTENER_BROKER = 0, NET_LISTENER_CONTROLLER = 1 };
 #define NET_LISTENER_KINDS 2
 
+/* How bytes move on a connection: the seam where chapter 13 puts TLS
+ * (KAFKA: TransportLayer, PlaintextTransportLayer / SslTransportLayer).
+ * read and writev behave as recv(2) and writev(2): -1 with errno EAGAIN
+ * when they cannot move bytes now. can_sendfile is false when bytes must
+ * pass through user space to be encrypted: file ranges are then copied
+ * through a bounce buffer. The hooks below may be NULL (plaintext). */
+struct net_transport {
+	const char *name;
+	ssize_t (*read)(struct net_conn *c, void *buf, size_t len);
+	ssize_t (*writev)(struct net_conn *c, const struct iovec *iov, int n);
+	bool can_sendfile;
+	/* A connection accepted on a listener of this transport: set up its
+	 * state (net_conn_set_transport_state); not KB_OK closes it. */
+	int (*open)(struct net_conn *c, void *ctx);
+	/* The connection is closing: free its state. */
+	void (*close)(struct net_conn *c);
+	/* The epoll event the next read (writing false) or write waits for,
+	 * EPOLLIN or EPOLLOUT: a TLS read may need the socket writable. NULL:
+	 * reads wait for EPOLLIN, writes for EPOLLOUT. */
+	uint32_t (*waits_for)(const struct net_conn *c, bool writing);
+	/* Bytes already read from the socket and waiting inside the
+	 * transport, which no epoll event will announce. NULL: never. */
+	bool (*pending)(const struct net_conn *c);
+};
+
 /* Where to listen, and for whom (KAFKA: one entry of `listeners`). */
 struct net_endpoint {
 	const char *host; /* numeric or a name; NULL or "": every address */
 	int port;         /* 0: any free port */
 	enum net_listener_kind kind;
+	const struct net_transport *tp; /* borrowed, static; NULL: plaintext */
+	void *tp_ctx;     /* borrowed: handed to tp->open; outlives the server */
 };
 
 /* One row of max.connections.per.ip.overrides: a numeric address. */
@@ -84,6 +114,18 @@ struct net_request {
 
 /* The client's address as DescribeGroups' client_host prints it ("/127.0.0.1"; "/" if adopted). */
 const char *net_conn_host(const struct net_conn *c);
+/* "address:port" of the client, for log lines. */
+const char *net_conn_peer(const struct net_conn *c);
+/* KAFKA: KafkaPrincipal, "User:ANONYMOUS" unless a transport set one (TLS: "User:" + the certificate's DN). valid until: the connection is freed. */
+const char *net_request_principal(const struct net_request *req);
+/* The connection's principal; copies p. KB_ERR_NOMEM. */
+int net_conn_set_principal(struct net_conn *c, const char *p);
+/* The socket under a transport (chapter 13 hands it to OpenSSL). */
+int net_conn_fd(const struct net_conn *c);
+/* The transport's per-connection state (borrowed by the caller; owned by the transport). */
+void *net_conn_transport_state(const struct net_conn *c);
+/* Set it in tp->open; tp->close frees it. */
+void net_conn_set_transport_state(struct net_conn *c, void *state);
 /* View b of req->body as writable memory (Produce stamps offsets in place); NULL if outside the frame. */
 uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b);
 

@@ -53,16 +53,8 @@ struct net_source {
 struct net_listener {
 	struct net_source src; /* first: epoll data points here */
 	enum net_listener_kind kind;
-};
-
-/* How bytes move on a connection: the seam where chapter 13 puts TLS.
- * can_sendfile is false when bytes must pass through user space to be
- * encrypted, and file ranges are then copied through a bounce buffer. */
-struct net_transport {
-	const char *name;
-	ssize_t (*read)(struct net_conn *c, void *buf, size_t len);
-	ssize_t (*writev)(struct net_conn *c, const struct iovec *iov, int n);
-	bool can_sendfile;
+	const struct net_transport *tp; /* borrowed: its connections' transport */
+	void *tp_ctx;                   /* borrowed: handed to tp->open */
 };
 
 /* A response on its way out. It is sent as pieces: even piece 2k is the
@@ -79,6 +71,8 @@ struct net_conn {
 	struct net_source src;           /* first: epoll data points here */
 	struct net_server *srv;          /* borrowed */
 	const struct net_transport *tp;  /* borrowed: a static ops table */
+	void *tp_state;                  /* owned by tp: freed by tp->close */
+	char *principal;                 /* owned: NULL is "User:ANONYMOUS" */
 	char peer[NET_PEER_LEN];
 	char host[NET_PEER_LEN];         /* "/127.0.0.1", as Kafka prints it */
 	enum net_listener_kind listener; /* which table serves it */
