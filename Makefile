@@ -12,6 +12,7 @@
 #   make bench-cluster  chapter 07: create-visible and election times of a 3-node cluster
 #   make stage-06   the broker from chapters 00-06 (+ 15, main) only: build/stage-06/samsa
 #   make fuzz       libFuzzer over every request decoder (FUZZ_SECONDS=60; not in make test)
+#   make certs      a local CA, a broker and two client certificates in ./certs (TLS, chapter 13)
 
 CC      ?= cc
 SANITIZE ?= 0
@@ -49,7 +50,7 @@ UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
 .PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
-        fuzz stage-06 stage-07 stage-10 stage-11 lab lab-clean
+        fuzz certs stage-06 stage-07 stage-10 stage-11 lab lab-clean
 all: $(BUILD)/samsa
 
 $(BUILD)/obj/%.o: chapters/%.c $(HEADERS) | $(BUILD)/obj
@@ -85,6 +86,10 @@ run: $(BUILD)/samsa
 # formatted once with one cluster id, stopped together by Ctrl-C.
 cluster: $(BUILD)/samsa
 	sh tools/cluster.sh $(BUILD)/samsa
+
+# The certificates config/secure.properties reads (tools/certs.sh).
+certs:
+	sh tools/certs.sh certs
 
 # ---- Tests ----
 

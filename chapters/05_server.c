@@ -238,10 +238,19 @@ int net_listen_at(struct net_server *srv, const struct net_endpoint *ep,
 	srv->nlisteners++;
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof sa;
-	if (bound_port && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		*bound_port = ntohs(sa.ss_family == AF_INET6
+	int bound = port;
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		bound = ntohs(sa.ss_family == AF_INET6
 			? ((struct sockaddr_in6 *)&sa)->sin6_port
 			: ((struct sockaddr_in *)&sa)->sin_port);
+	if (bound_port)
+		*bound_port = bound;
+	if (ep->advertised_host && ep->advertised_host[0]) {
+		snprintf(l->advertised_host, sizeof l->advertised_host, "%s",
+			 ep->advertised_host);
+		l->advertised_port = ep->advertised_port ? ep->advertised_port
+							 : bound;
+	}
 	return KB_OK;
 }
 
@@ -413,6 +422,7 @@ static void accept_all(struct net_server *srv, struct net_listener *l)
 static void conn_set_transport(struct net_conn *c, const struct net_listener *l)
 {
 	c->tp = l->tp;
+	c->from = l;
 	if (c->tp->open && c->tp->open(c, l->tp_ctx) != KB_OK) {
 		KB_WARN("closing %s: the %s transport could not set it up",
 			c->peer, c->tp->name);
@@ -581,9 +591,9 @@ static bool conn_tls_on_plaintext(struct net_conn *c)
 	const uint8_t *b = c->in.data + c->in_pos;
 	if (c->tp != &net_plaintext || b[0] != 0x16 || b[1] != 0x03)
 		return false;
-	KB_WARN("closing %s: TLS handshake on a PLAINTEXT listener from %s "
-		"(the client wants security.protocol=SSL: use the SSL "
-		"listener)", c->peer, c->peer);
+	KB_WARN("TLS handshake on a PLAINTEXT listener from %s: closed (the "
+		"client has security.protocol=SSL: give it the SSL port)",
+		c->peer);
 	return true;
 }
 
@@ -739,6 +749,17 @@ static int conn_after_handler(struct net_conn *c,
 const char *net_conn_host(const struct net_conn *c) { return c->host; }
 
 const char *net_conn_peer(const struct net_conn *c) { return c->peer; }
+
+bool net_request_advertised(const struct net_request *req, const char **host,
+			    int32_t *port)
+{
+	const struct net_listener *l = req->conn ? req->conn->from : NULL;
+	if (!l || !l->advertised_host[0])
+		return false;
+	*host = l->advertised_host;
+	*port = l->advertised_port;
+	return true;
+}
 
 /* KAFKA: DefaultKafkaPrincipalBuilder; ANONYMOUS on PLAINTEXT. */
 const char *net_request_principal(const struct net_request *req)

@@ -76,6 +76,10 @@ struct net_endpoint {
 	enum net_listener_kind kind;
 	const struct net_transport *tp; /* borrowed, static; NULL: plaintext */
 	void *tp_ctx;     /* borrowed: handed to tp->open; outlives the server */
+	/* KAFKA: advertised.listeners' entry for this listener, what
+	 * Metadata tells a client that came in here (copied); NULL: none. */
+	const char *advertised_host;
+	int advertised_port; /* 0: the port bound */
 };
 
 /* One row of max.connections.per.ip.overrides: a numeric address. */
@@ -114,6 +118,9 @@ struct net_request {
 
 /* The client's address as DescribeGroups' client_host prints it ("/127.0.0.1"; "/" if adopted). */
 const char *net_conn_host(const struct net_conn *c);
+/* The advertised address of the listener req came in on (KAFKA: Metadata answers with the endpoint of the request's listener); false if none. */
+bool net_request_advertised(const struct net_request *req, const char **host,
+			    int32_t *port);
 /* "address:port" of the client, for log lines. */
 const char *net_conn_peer(const struct net_conn *c);
 /* KAFKA: KafkaPrincipal, "User:ANONYMOUS" unless a transport set one (TLS: "User:" + the certificate's DN). valid until: the connection is freed. */

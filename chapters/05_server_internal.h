@@ -55,6 +55,8 @@ struct net_listener {
 	enum net_listener_kind kind;
 	const struct net_transport *tp; /* borrowed: its connections' transport */
 	void *tp_ctx;                   /* borrowed: handed to tp->open */
+	char advertised_host[NET_HOST_MAX]; /* "" none (net_request_advertised) */
+	int32_t advertised_port;
 };
 
 /* A response on its way out. It is sent as pieces: even piece 2k is the
@@ -76,6 +78,7 @@ struct net_conn {
 	char peer[NET_PEER_LEN];
 	char host[NET_PEER_LEN];         /* "/127.0.0.1", as Kafka prints it */
 	enum net_listener_kind listener; /* which table serves it */
+	const struct net_listener *from; /* borrowed: NULL if adopted */
 	struct kb_buf in;                /* owned: bytes read, not yet freed */
 	size_t in_pos;                   /* next frame starts here */
 	struct net_out *out_head, *out_tail; /* owned: responses in order */

@@ -242,13 +242,15 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 /* Everything before the topics: the brokers and the controller
  * (06_topics.c; a single node is both). */
 static void metadata_write_head(struct wire_writer *w, int16_t v,
-				const struct topic_manager *tm)
+				const struct topic_manager *tm,
+				const struct net_request *req)
 {
 	struct topic_broker_info b;
 	if (v >= 3)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, topic_cluster_broker_count(tm));
 	for (int32_t i = 0; topic_cluster_broker(tm, i, &b); i++) {
+		topic_broker_as_seen(tm, req, &b);
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);
@@ -274,7 +276,7 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 	struct metadata_req m = {0};
 	int rc = metadata_decode(&req->body, v, &m);
 	if (rc == KB_OK) {
-		metadata_write_head(w, v, tm);
+		metadata_write_head(w, v, tm, req);
 		wire_write_array_len(w, m.ntopics < 0 ? (int32_t)topic_count(tm)
 						      : m.ntopics);
 		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++)
@@ -752,6 +754,7 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 	struct topic_broker_info b;
 	for (int32_t i = 0; !res.error && topic_cluster_broker(tm, i, &b);
 	     i++) {
+		topic_broker_as_seen(tm, req, &b);
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);

@@ -549,6 +549,22 @@ static void self_info(const struct topic_manager *tm,
 	out->rack = c->rack[0] ? c->rack : NULL;
 }
 
+/* KAFKA: Metadata answers with the endpoints of the listener the
+ * request came in on. SIMPLIFICATION: only this node's entry is
+ * rewritten; other nodes of a cluster registered one endpoint each. */
+void topic_broker_as_seen(const struct topic_manager *tm,
+			  const struct net_request *req,
+			  struct topic_broker_info *b)
+{
+	const char *host;
+	int32_t port;
+	if (b->id == topic_manager_config(tm)->node_id &&
+	    net_request_advertised(req, &host, &port)) {
+		b->host = host;
+		b->port = port;
+	}
+}
+
 bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
 			  struct topic_broker_info *out)
 {

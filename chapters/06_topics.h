@@ -492,6 +492,10 @@ int topic_overrides_replace(struct topic_manager *tm, struct topic *t,
 /* Broker i as Metadata lists it; false past the last. */
 bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
 			  struct topic_broker_info *out);
+/* This node's entry b as the client of req sees it: its listener's advertised address (an SSL client is told the SSL port). */
+void topic_broker_as_seen(const struct topic_manager *tm,
+			  const struct net_request *req,
+			  struct topic_broker_info *b);
 /* How many brokers topic_cluster_broker lists. */
 int32_t topic_cluster_broker_count(const struct topic_manager *tm);
 /* The active controller's id (-1: unknown). */

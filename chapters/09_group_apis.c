@@ -102,7 +102,7 @@ struct member_head {
 
 static void retention_timer(void *ctx, int64_t now_ms);
 static int grp_register(struct grp_coordinator *c);
-static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
+static int16_t find_one(struct wire_writer *w, const struct net_request *req,
 			int8_t key_type, struct wire_str key);
 static int16_t find_in_cluster(struct wire_writer *w,
 			       struct grp_coordinator *c, struct wire_str key);
@@ -207,18 +207,22 @@ void grp_close(struct grp_coordinator *c)
  * (single node), once a group's __consumer_offsets exists (KAFKA: made
  * here on first use; COORDINATOR_NOT_AVAILABLE if it cannot be); an
  * unknown key type is INVALID_REQUEST. */
-static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
+static int16_t find_one(struct wire_writer *w, const struct net_request *req,
 			int8_t key_type, struct wire_str key)
 {
+	struct grp_coordinator *c = req->ctx;
 	const struct topic_broker_config *b = topic_manager_config(c->tm);
+	struct topic_broker_info self = {b->node_id, b->advertised_host,
+					 b->advertised_port, NULL};
+	topic_broker_as_seen(c->tm, req, &self); /* its listener's address */
 	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
 	if (key_type == KEY_TYPE_GROUP && topic_cluster_get(c->tm))
 		return find_in_cluster(w, c, key);
 	if (key_type == KEY_TYPE_GROUP && grp_offsets_topic(c) != KB_OK)
 		return find_none(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
 	wire_write_i32(w, ok ? b->node_id : -1);
-	wire_write_string(w, wire_str_c(ok ? b->advertised_host : ""));
-	wire_write_i32(w, ok ? b->advertised_port : -1);
+	wire_write_string(w, wire_str_c(ok ? self.host : ""));
+	wire_write_i32(w, ok ? self.port : -1);
 	return ok ? KAFKA_ERR_NONE : KAFKA_ERR_INVALID_REQUEST;
 }
 
@@ -265,7 +269,6 @@ static int16_t find_none(struct wire_writer *w, int16_t err)
 
 int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 {
-	struct grp_coordinator *c = req->ctx;
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
@@ -290,7 +293,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		wire_write_i16(w, KAFKA_ERR_NONE);
 		if (v >= 1)
 			wire_write_string(w, wire_str_c(NULL));
-		int16_t err = find_one(w, c, type, key);
+		int16_t err = find_one(w, req, type, key);
 		kb_put_be16(w->buf->data + at, (uint16_t)err);
 	} else {
 		struct wire_reader k;
@@ -299,7 +302,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		for (int32_t i = 0; i < nkeys; i++) {
 			struct wire_str one = wire_read_string(&k);
 			wire_write_string(w, one);
-			int16_t err = find_one(w, c, type, one);
+			int16_t err = find_one(w, req, type, one);
 			wire_write_i16(w, err);
 			wire_write_string(w, wire_str_c(NULL));
 			wire_write_tags(w);

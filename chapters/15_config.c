@@ -27,13 +27,15 @@
  *   5. With controller.quorum.voters set, a broker opens only a directory
  *      `samsa format` wrote (broker_meta_format); without it, the first
  *      start formats, so `make run` stays one command.
- * Simplifications: PLAINTEXT listeners only (until chapter 13; the
- *   listener keys are 15_listeners.c's); one log directory (no KIP-112).
+ * Simplifications: PLAINTEXT and SSL listeners (SSL's ssl.* keys are
+ *   chapter 13's, checked when broker_open builds each SSL listener's
+ *   context; the listener keys are 15_listeners.c's); one log directory
+ *   (no KIP-112).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
  *   15_properties.c, 15_meta.c; read next: 15_broker.c. Uses chapters
  *   00 (base), 03 (log), 05 (server), 06 (topics), 09 (groups),
- *   10 (compaction), 11 (producers).
+ *   10 (compaction), 11 (producers), 13 (TLS).
  */
 #include <assert.h>
 #include <ctype.h>
@@ -56,6 +58,7 @@
 #include "09_groups.h"
 #include "10_compaction.h"
 #include "11_producers.h"
+#include "13_tls.h"
 #include "15_properties.h"
 #include "15_meta.h"
 #include "15_config.h"
@@ -265,6 +268,13 @@ static int open_log_dir(struct broker *b, struct broker_error *err);
 static int finish_advertised(struct broker_config *cfg,
 			     struct broker_error *err);
 static int listen_all(struct broker *b, struct broker_error *err);
+static int listener_transport(struct broker *b, int i, struct net_endpoint *ep,
+			      struct broker_error *err);
+static void listener_advertised(const struct broker_config *cfg,
+				const struct broker_listener *l,
+				struct net_endpoint *ep);
+static int set_tls_key(struct broker_config *cfg,
+		       const struct broker_setting *s, struct broker_error *err);
 static bool port_in_use(const char *host, int port);
 static void refuse_in_use(struct broker_error *err, const char *host,
 			  int port);
@@ -319,6 +329,9 @@ void broker_config_defaults(struct broker_config *cfg)
 #if SAMSA_STAGE >= 11
 	prod_config_defaults(&cfg->prod);
 #endif
+#if SAMSA_STAGE >= 13
+	tls_settings_init(&cfg->tls);
+#endif
 }
 
 /* ---- Loading a file ---- */
@@ -359,13 +372,29 @@ int broker_config_set(struct broker_config *cfg,
 {
 	const struct broker_key *k = key_find(s->key);
 	if (!k)
-		return broker_refuse(err, "%s: unknown key '%s'", s->where,
-				     s->key);
+		return set_tls_key(cfg, s, err);
 	struct broker_error why;
 	if (k->parse(cfg, k, s->value, &why) != KB_OK)
 		return broker_refuse(err, "%s: %s: %s", s->where, s->key,
 				     why.msg);
 	return KB_OK;
+}
+
+/* Chapter 13's keys, ssl.* and listener.name.<name>.ssl.*, go to its
+ * settings (13_tls.c checks them); any other key is unknown. */
+static int set_tls_key(struct broker_config *cfg,
+		       const struct broker_setting *s, struct broker_error *err)
+{
+#if SAMSA_STAGE >= 13
+	struct tls_error why;
+	int rc = tls_settings_set(&cfg->tls, s->key, s->value, &why);
+	if (rc == KB_OK)
+		return KB_OK;
+	if (rc != KB_ERR_NOTFOUND)
+		return broker_refuse(err, "%s: %s: %s", s->where, s->key,
+				     why.msg);
+#endif
+	return broker_refuse(err, "%s: unknown key '%s'", s->where, s->key);
 }
 
 /* A whole decimal number in [k->min, k->max], stored at the field's width.
@@ -416,18 +445,19 @@ static int parse_string(struct broker_config *cfg, const struct broker_key *k,
 	return KB_OK;
 }
 
-/* A listener whose name the map already gives a protocol other than
- * PLAINTEXT is refused now (broker_cluster_finish checks the rest). */
+/* A listener whose name the map already gives a protocol this build
+ * does not serve is refused now (broker_cluster_finish checks the rest). */
 static int refuse_unserved(const struct broker_config *cfg,
 			   const struct broker_listener *ls, int n,
 			   const char *value, struct broker_error *why)
 {
 	for (int i = 0; i < n; i++) {
 		const char *proto = broker_listener_protocol(cfg, ls[i].name);
-		if (proto && strcmp(proto, "PLAINTEXT") != 0)
-			return broker_refuse(why, "'%s': %s is %s: only PLAINTEXT "
-				    "listeners are served until chapter 13 "
-				    "(TLS, SASL)", value, ls[i].name, proto);
+		const char *unserved = proto ? broker_protocol_unserved(proto)
+					     : NULL;
+		if (unserved)
+			return broker_refuse(why, "'%s': %s is %s: %s", value,
+					     ls[i].name, proto, unserved);
 	}
 	return KB_OK;
 }
@@ -752,7 +782,11 @@ static int listen_all(struct broker *b, struct broker_error *err)
 		const char *host = l->host[0] ? l->host : "0.0.0.0";
 		int bound = 0;
 		struct net_endpoint ep = {host, l->port, l->kind};
-		int rc = net_listen_at(b->srv, &ep, &bound);
+		listener_advertised(cfg, l, &ep);
+		int rc = listener_transport(b, i, &ep, err);
+		if (rc != KB_OK)
+			return rc;
+		rc = net_listen_at(b->srv, &ep, &bound);
 		if (rc == KB_ERR_EXISTS) /* taken since port_in_use looked */
 			refuse_in_use(err, host, l->port);
 		else if (rc != KB_OK)
@@ -767,6 +801,59 @@ static int listen_all(struct broker *b, struct broker_error *err)
 			b->port = bound;
 	}
 	return KB_OK;
+}
+
+/* KAFKA: each listener advertises its own entry of advertised.listeners
+ * (a client on the SSL port is told the SSL port); without one, its own
+ * host (or this machine's advertised name) and port (0: as bound). */
+static void listener_advertised(const struct broker_config *cfg,
+				const struct broker_listener *l,
+				struct net_endpoint *ep)
+{
+	if (l->kind != NET_LISTENER_BROKER)
+		return;
+	for (int i = 0; i < cfg->n_advertised; i++)
+		if (strcmp(cfg->advertised[i].name, l->name) == 0) {
+			ep->advertised_host = cfg->advertised[i].host;
+			ep->advertised_port = cfg->advertised[i].port;
+			return;
+		}
+	bool any = l->host[0] == '\0' || strcmp(l->host, "0.0.0.0") == 0 ||
+		   strcmp(l->host, "::") == 0;
+	ep->advertised_host = any ? cfg->topics.advertised_host : l->host;
+	ep->advertised_port = l->port;
+}
+
+/* An SSL listener gets chapter 13's transport and its own context, built
+ * from its ssl.* keys (listener.name.<name>.ssl.* first); every file is
+ * read and checked here, so a bad key stops startup naming key and file.
+ * KAFKA: SslFactory per listener (ChannelBuilders). */
+static int listener_transport(struct broker *b, int i, struct net_endpoint *ep,
+			      struct broker_error *err)
+{
+	const struct broker_listener *l = &b->cfg.listeners[i];
+	const char *proto = broker_listener_protocol(&b->cfg, l->name);
+	if (!proto || strcmp(proto, "SSL") != 0)
+		return KB_OK; /* PLAINTEXT: chapter 05's own transport */
+#if SAMSA_STAGE >= 13
+	struct tls_config *tc = malloc(sizeof *tc);
+	if (!tc)
+		return broker_refuse(err, "no memory for listener %s", l->name);
+	tls_settings_for(&b->cfg.tls, l->name, tc);
+	struct tls_error why;
+	int rc = tls_server_new(tc, &b->tls[i], &why);
+	free(tc);
+	if (rc != KB_OK)
+		return broker_refuse(err, "listener %s (SSL): %s", l->name,
+				     why.msg);
+	ep->tp = tls_transport();
+	ep->tp_ctx = b->tls[i];
+	return KB_OK;
+#else
+	(void)ep;
+	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
+			     l->name);
+#endif
 }
 
 /* The words for a port someone else listens on. */
@@ -839,6 +926,12 @@ void broker_close(struct broker *b)
 	broker_cluster_close(b); /* its peers and timers belong to the server */
 	if (b->srv)
 		net_server_free(b->srv);
+#if SAMSA_STAGE >= 13
+	for (int i = 0; i < BROKER_LISTENERS_MAX; i++) {
+		tls_server_free(b->tls[i]); /* after the connections using it */
+		b->tls[i] = NULL;
+	}
+#endif
 #if SAMSA_STAGE >= 9
 	grp_close(b->groups); /* after the server: no parked join left */
 	b->groups = NULL;

@@ -18,6 +18,7 @@
 #include "11_producers.h"
 #include "15_properties.h"
 #include "15_meta.h"
+#include "13_tls.h"
 
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
@@ -89,6 +90,7 @@ struct broker_config {
 	struct broker_voter voters[BROKER_QUORUM_MAX]; /* controller.quorum.voters */
 	int n_voters;
 	struct broker_kraft_config kraft; /* broker.session.*, controller.quorum.* */
+	struct tls_settings tls;       /* ssl.*, listener.name.<name>.ssl.* (chapter 13) */
 	bool advertised_set;           /* advertised.listeners was given */
 	bool log_dirs_set;             /* log.dirs was given (it beats log.dir) */
 	enum kb_log_level log_level;   /* log.level (samsa's own key) */
@@ -114,6 +116,7 @@ struct broker {
 	struct raft_node *raft;    /* owned: chapter 07 in a cluster, or NULL */
 	struct ctrl_node *ctrl;    /* owned: when process.roles has controller */
 	struct broker_node *bnode; /* owned: when process.roles has broker */
+	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
 	int port;                  /* the client listener's port, as bound */
 	int controller_port;       /* the controller listener's, as bound; 0 none */
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
@@ -156,6 +159,8 @@ int broker_protocols_parse(const char *value, struct broker_protocol *out,
 /* controller.quorum.voters: "id@host:port,...", 1..7, ids unique. */
 int broker_voters_parse(const char *value, struct broker_voter *out, int *n,
 			struct broker_error *why);
+/* Why a listener of protocol proto cannot be served by this build, or NULL when it can (PLAINTEXT; SSL from chapter 13). */
+const char *broker_protocol_unserved(const char *proto);
 /* The protocol listener name maps to, or NULL when unmapped. */
 const char *broker_listener_protocol(const struct broker_config *cfg,
 				     const char *name);

@@ -22,14 +22,16 @@
  *     each listener's kind and the client listener (listener_host/port).
  * Invariants:
  *   1. At most BROKER_LISTENERS_MAX listeners, names unique, ports unique
- *      unless 0; every name maps to PLAINTEXT once finished.
+ *      unless 0; every name maps to a protocol this build serves
+ *      (PLAINTEXT; SSL from chapter 13) once finished.
  *   2. 1..BROKER_QUORUM_MAX voters with unique ids and ports 1..65535.
  *   3. A finished config has exactly one client listener (kind BROKER,
  *      copied to listener_host/port) and at most one CONTROLLER listener,
  *      whose name is controller_listener.
  *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
- * Simplifications: only PLAINTEXT is served (SSL and SASL_* arrive in
- *   chapter 13); one controller listener (the first name of
+ * Simplifications: PLAINTEXT and (chapter 13) SSL are served, SASL_* not
+ *   yet; the listeners a cluster's peers dial (controller, inter-broker)
+ *   stay PLAINTEXT, as 05_peers.c dials in plaintext; one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
  * See also: docs/15_listeners.md, diagrams/15_listeners.dot,
@@ -49,6 +51,11 @@
 #include "06_topics.h"
 #include "15_properties.h"
 #include "15_config.h"
+
+/* Which chapters are built in (`make stage-NN`; see 15_config.c). */
+#ifndef SAMSA_STAGE
+#define SAMSA_STAGE 15
+#endif
 
 /* Longest one entry of a list may be ("NAME://host:port"). */
 #define ITEM_MAX (BROKER_LISTENER_NAME_MAX + TOPIC_HOST_MAX + 16)
@@ -223,7 +230,7 @@ bool broker_cluster_check(const struct broker_config *cfg)
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		const struct broker_listener *l = &cfg->listeners[i];
 		const char *proto = broker_listener_protocol(cfg, l->name);
-		if (!proto || strcmp(proto, "PLAINTEXT") != 0)
+		if (!proto || broker_protocol_unserved(proto))
 			return false;
 		if (find_listener(cfg->listeners, i, l->name))
 			return false;
@@ -236,7 +243,25 @@ bool broker_cluster_check(const struct broker_config *cfg)
 	       controllers <= 1 && cfg->n_voters <= BROKER_QUORUM_MAX;
 }
 
-/* Every listener's name is mapped; only PLAINTEXT is served. */
+/* KAFKA: SecurityProtocol. PLAINTEXT always; SSL once chapter 13 is
+ * built in; SASL_PLAINTEXT and SASL_SSL need chapter 13's SASL. */
+const char *broker_protocol_unserved(const char *proto)
+{
+	if (strcmp(proto, "PLAINTEXT") == 0)
+		return NULL;
+	if (strcmp(proto, "SSL") == 0)
+		return SAMSA_STAGE >= 13 ? NULL
+		       : "SSL needs chapter 13 (TLS): this stage has no TLS";
+	if (strncmp(proto, "SASL_", 5) == 0)
+		return "SASL_* needs chapter 13's SASL, not yet: use SSL with "
+		       "ssl.client.auth=required (mutual TLS) for client identity";
+	return "not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, "
+	       "SASL_SSL)";
+}
+
+/* Every listener's name is mapped to a protocol this build serves. The
+ * listeners peers dial (a cluster's controller and inter-broker ones)
+ * stay PLAINTEXT: 05_peers.c does not speak TLS yet. */
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err)
 {
@@ -248,10 +273,19 @@ static int check_protocols(const struct broker_config *cfg,
 					     "protocol: add %s:PLAINTEXT to "
 					     "listener.security.protocol.map",
 					     name, name);
-		if (strcmp(proto, "PLAINTEXT") != 0)
-			return broker_refuse(err, "listener %s is %s: only PLAINTEXT "
-					     "is served until chapter 13 (TLS, SASL)",
-					     name, proto);
+		const char *why = broker_protocol_unserved(proto);
+		if (why)
+			return broker_refuse(err, "listener %s is %s: %s", name,
+					     proto, why);
+		bool dialled = strcmp(name, cfg->controller_listener) == 0 ||
+			       (cfg->n_voters > 0 &&
+				strcmp(name, cfg->inter_broker_listener) == 0);
+		if (dialled && strcmp(proto, "PLAINTEXT") != 0)
+			return broker_refuse(err, "listener %s is %s, but the "
+					     "nodes of a cluster dial it in "
+					     "plaintext (peers do not speak TLS "
+					     "yet): keep it PLAINTEXT", name,
+					     proto);
 	}
 	return KB_OK;
 }
