@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for chapter 13's TLS listeners (chapters/13_tls.c): the ssl.*
+ * keys and their checks, and the transport inside chapter 05's reactor,
+ * driven one turn at a time (net_run_once) against an OpenSSL client in
+ * this test on a non-blocking loopback socket, so neither side may block.
+ * The certificates come from tools/certs.sh (the `make certs` script),
+ * made once into a scratch directory. net_check and tls_server_check run
+ * after every reactor turn.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "04_codec.h"
+#include "05_server.h"
+#include "13_tls.h"
+
+/* The api key our test handler answers on (a real key, so it dispatches). */
+#define ECHO_KEY WIRE_API_METADATA
+/* Bytes of the handler's answer after the principal: many TLS records. */
+#define BIG_ANSWER (300 * 1024)
+/* Reactor turns a client step may take before the test gives up. */
+#define MAX_TURNS 4000
+
+static char *certs; /* the certs.sh directory, made once in main */
+
+/* ---- Helpers ---- */
+
+static void cert_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", certs, name);
+}
+
+/* A config for the broker certificate, client_auth as given. */
+static void broker_config(struct tls_config *c, const char *client_auth)
+{
+	struct tls_settings s;
+	struct tls_error why;
+	char path[512];
+	tls_settings_init(&s);
+	cert_path(path, sizeof path, "broker.pem");
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", path,
+					  &why), KB_OK);
+	cert_path(path, sizeof path, "ca.pem");
+	assert_int_equal(tls_settings_set(&s, "ssl.truststore.location", path,
+					  &why), KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", client_auth,
+					  &why), KB_OK);
+	tls_settings_for(&s, "SSL", c);
+}
+
+/* The handler: the principal as a string, then BIG_ANSWER patterned bytes
+ * (data the other way: the request carries its own, ignored here). */
+static int handle_echo(struct net_request *req, struct net_response *resp)
+{
+	wire_write_string(&resp->w, wire_str_c(net_request_principal(req)));
+	uint8_t chunk[4096];
+	for (size_t i = 0; i < BIG_ANSWER; i += sizeof chunk) {
+		for (size_t j = 0; j < sizeof chunk; j++)
+			chunk[j] = (uint8_t)((i + j) * 7);
+		wire_write_raw(&resp->w, chunk, sizeof chunk);
+	}
+	return KB_OK;
+}
+
+struct rig {
+	struct net_server *srv;
+	struct tls_server *ts; /* NULL: a PLAINTEXT listener */
+	int port;
+};
+
+/* A server with the echo handler and one listener, TLS when cfg is given. */
+static void rig_open(struct rig *r, const struct tls_config *cfg)
+{
+	struct net_config nc;
+	struct tls_error why;
+	net_config_defaults(&nc);
+	memset(r, 0, sizeof *r);
+	assert_int_equal(net_server_new(&nc, &r->srv), KB_OK);
+	struct net_api api = {ECHO_KEY, 0, 0, handle_echo, NULL};
+	assert_int_equal(net_register(r->srv, &api), KB_OK);
+	struct net_endpoint ep = {"127.0.0.1", 0, NET_LISTENER_BROKER};
+	if (cfg) {
+		assert_int_equal(tls_server_new(cfg, &r->ts, &why), KB_OK);
+		ep.tp = tls_transport();
+		ep.tp_ctx = r->ts;
+	}
+	assert_int_equal(net_listen_at(r->srv, &ep, &r->port), KB_OK);
+}
+
+static void rig_close(struct rig *r)
+{
+	net_server_free(r->srv);
+	tls_server_free(r->ts);
+}
+
+/* One reactor turn that does not wait, then every invariant. */
+static void turn(struct rig *r)
+{
+	assert_int_equal(net_run_once(r->srv, 1), KB_OK);
+	net_check(r->srv);
+	if (r->ts)
+		tls_server_check(r->ts);
+}
+
+/* A non-blocking TCP socket connecting to the rig. */
+static int dial(const struct rig *r)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)r->port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	assert_true(rc == 0 || errno == EINPROGRESS);
+	return fd;
+}
+
+/* An OpenSSL client on fd, trusting the test CA, with cert_name's
+ * certificate and key when not NULL. */
+static SSL *client_new(SSL_CTX **ctx, int fd, const char *cert_name)
+{
+	char path[512];
+	*ctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(*ctx);
+	cert_path(path, sizeof path, "ca.pem");
+	assert_int_equal(SSL_CTX_load_verify_locations(*ctx, path, NULL), 1);
+	SSL_CTX_set_verify(*ctx, SSL_VERIFY_PEER, NULL);
+	if (cert_name) {
+		char key[512];
+		snprintf(path, sizeof path, "%s/%s.crt", certs, cert_name);
+		snprintf(key, sizeof key, "%s/%s.key", certs, cert_name);
+		assert_int_equal(SSL_CTX_use_certificate_file(*ctx, path,
+						SSL_FILETYPE_PEM), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey_file(*ctx, key,
+						SSL_FILETYPE_PEM), 1);
+	}
+	SSL *ssl = SSL_new(*ctx);
+	assert_non_null(ssl);
+	SSL_set_fd(ssl, fd);
+	SSL_set1_host(ssl, "localhost");
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+/* Did an SSL call only have to wait? Then give the reactor a turn. */
+static bool wait_turn(struct rig *r, SSL *ssl, int rc)
+{
+	int e = SSL_get_error(ssl, rc);
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		return false;
+	turn(r);
+	return true;
+}
+
+/* The client's handshake, the reactor turning meanwhile: 1 or failure. */
+static int client_handshake(struct rig *r, SSL *ssl)
+{
+	for (int i = 0; i < MAX_TURNS; i++) {
+		int rc = SSL_do_handshake(ssl);
+		if (rc == 1)
+			return 1;
+		if (!wait_turn(r, ssl, rc))
+			return -1;
+	}
+	return -1;
+}
+
+static int client_write_all(struct rig *r, SSL *ssl, const uint8_t *p,
+			    size_t n)
+{
+	for (int i = 0; n > 0 && i < MAX_TURNS; i++) {
+		int w = SSL_write(ssl, p, (int)n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (!wait_turn(r, ssl, w)) {
+			return -1;
+		}
+	}
+	return n == 0 ? 0 : -1;
+}
+
+/* Read exactly n bytes; -1 if the connection ends first. */
+static int client_read_all(struct rig *r, SSL *ssl, uint8_t *p, size_t n)
+{
+	for (int i = 0; n > 0 && i < MAX_TURNS * 4; i++) {
+		int got = SSL_read(ssl, p, (int)KB_MIN(n, (size_t)INT32_MAX));
+		if (got > 0) {
+			p += got;
+			n -= (size_t)got;
+		} else if (!wait_turn(r, ssl, got)) {
+			return -1;
+		}
+	}
+	return n == 0 ? 0 : -1;
+}
+
+/* One echo request (with extra bytes the server must read through),
+ * then its answer: returns the principal the server saw (owned). */
+static char *echo(struct rig *r, SSL *ssl, int32_t correlation_id)
+{
+	static uint8_t frame[64 * 1024];
+	struct kb_buf buf;
+	struct wire_writer w;
+	kb_buf_init(&buf);
+	wire_writer_init(&w, &buf, false);
+	wire_write_i32(&w, 0); /* size, patched */
+	wire_write_i16(&w, ECHO_KEY);
+	wire_write_i16(&w, 0);
+	wire_write_i32(&w, correlation_id);
+	wire_write_string(&w, wire_str_c("tls-test"));
+	memset(frame, 0xab, sizeof frame); /* bytes the other way */
+	wire_write_raw(&w, frame, sizeof frame);
+	kb_put_be32(buf.data, (uint32_t)(buf.len - 4));
+	assert_int_equal(client_write_all(r, ssl, buf.data, buf.len), 0);
+	kb_buf_fini(&buf);
+
+	uint8_t head[10];
+	assert_int_equal(client_read_all(r, ssl, head, sizeof head), 0);
+	uint32_t size = kb_get_be32(head);
+	assert_int_equal((int32_t)kb_get_be32(head + 4), correlation_id);
+	uint16_t plen = (uint16_t)((head[8] << 8) | head[9]);
+	assert_int_equal(size, 4 + 2 + plen + BIG_ANSWER);
+	char *principal = calloc(1, plen + 1u);
+	uint8_t *rest = malloc(BIG_ANSWER);
+	assert_int_equal(client_read_all(r, ssl, (uint8_t *)principal, plen), 0);
+	assert_int_equal(client_read_all(r, ssl, rest, BIG_ANSWER), 0);
+	for (size_t i = 0; i < BIG_ANSWER; i++)
+		if (rest[i] != (uint8_t)(i * 7))
+			fail_msg("answer byte %zu is %u", i, rest[i]);
+	free(rest);
+	return principal;
+}
+
+/* Turn until the server holds no connection (it closed ours). */
+static void until_closed(struct rig *r)
+{
+	for (int i = 0; i < MAX_TURNS && net_connection_count(r->srv) > 0; i++)
+		turn(r);
+	assert_int_equal(net_connection_count(r->srv), 0);
+}
+
+/* ---- Settings ---- */
+
+static void test_tls_settings_defaults_and_checks(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	tls_settings_init(&s);
+	assert_string_equal(s.base.keystore_type, "PEM");
+	assert_string_equal(s.base.client_auth, "none");
+	assert_string_equal(s.base.enabled_protocols, "TLSv1.2,TLSv1.3");
+	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", "required",
+					  &why), KB_OK);
+	assert_string_equal(s.base.client_auth, "required");
+	/* Refused values leave the setting as it was. */
+	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", "maybe", &why),
+			 KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "none, requested or required"));
+	assert_string_equal(s.base.client_auth, "required");
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.type", "JKS", &why),
+			 KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "PEM"));
+	assert_int_equal(tls_settings_set(&s, "ssl.enabled.protocols", "SSLv3",
+					  &why), KB_ERR_INVAL);
+	assert_int_equal(tls_settings_set(&s, "ssl.enabled.protocols", "TLSv1.3",
+					  &why), KB_OK);
+	/* Not TLS keys: the caller says "unknown key". */
+	assert_int_equal(tls_settings_set(&s, "ssl.no.such.key", "x", &why),
+			 KB_ERR_NOTFOUND);
+	assert_int_equal(tls_settings_set(&s, "num.partitions", "1", &why),
+			 KB_ERR_NOTFOUND);
+	char big[TLS_PATH_MAX + 10];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", big,
+					  &why), KB_ERR_INVAL);
+}
+
+static void test_tls_settings_listener_override(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	tls_settings_init(&s);
+	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", "required",
+					  &why), KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.truststore.location", "/ca",
+					  &why), KB_OK);
+	assert_int_equal(tls_settings_set(&s,
+		"listener.name.internal.ssl.client.auth", "none", &why), KB_OK);
+	tls_settings_for(&s, "INTERNAL", &c); /* names compare upper-cased */
+	assert_string_equal(c.client_auth, "none");
+	assert_string_equal(c.truststore_location, "/ca"); /* from the base */
+	tls_settings_for(&s, "SSL", &c);
+	assert_string_equal(c.client_auth, "required");
+	assert_int_equal(tls_settings_set(&s,
+		"listener.name.internal.ssl.client.auth", "sometimes", &why),
+		KB_ERR_INVAL);
+	assert_int_equal(tls_settings_set(&s, "listener.name.x.sasl.mechanism",
+					  "PLAIN", &why), KB_ERR_NOTFOUND);
+	const char *names[] = {"a", "b", "c"};
+	for (int i = 0; i < 3; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "listener.name.%s.ssl.client.auth",
+			 names[i]);
+		assert_int_equal(tls_settings_set(&s, key, "none", &why), KB_OK);
+	}
+	assert_int_equal(tls_settings_set(&s, "listener.name.e.ssl.client.auth",
+					  "none", &why), KB_ERR_INVAL);
+}
+
+/* ---- Building a listener's context ---- */
+
+static void test_tls_server_new_refuses_bad_stores(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	struct tls_server *ts = NULL;
+	tls_settings_init(&s);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "ssl.keystore.location"));
+
+	snprintf(c.keystore_location, sizeof c.keystore_location,
+		 "%s/missing.pem", certs);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "ssl.keystore.location"));
+	assert_non_null(strstr(why.msg, "missing.pem"));
+
+	cert_path(c.keystore_location, sizeof c.keystore_location, "ca.pem");
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "private key")); /* a certificate only */
+
+	broker_config(&c, "required");
+	cert_path(c.truststore_location, sizeof c.truststore_location, "nope");
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "ssl.truststore.location"));
+	c.truststore_location[0] = '\0';
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "needs ssl.truststore.location"));
+	assert_null(ts);
+
+	broker_config(&c, "required");
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_OK);
+	tls_server_check(ts);
+	tls_server_free(ts);
+}
+
+/* Inline PEM: ssl.keystore.key + ssl.keystore.certificate.chain, given as
+ * a properties file carries them (lines joined by spaces); a key that is
+ * not the certificate's is refused. */
+static void test_tls_inline_pem_and_key_mismatch(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	struct tls_server *ts = NULL;
+	char path[512];
+	size_t n;
+	tls_settings_init(&s);
+	cert_path(path, sizeof path, "broker.key");
+	char *key = (char *)tu_read_all(path, &n);
+	cert_path(path, sizeof path, "broker.crt");
+	char *crt = (char *)tu_read_all(path, &n);
+	for (char *p = key; *p; p++)
+		*p = *p == '\n' ? ' ' : *p;
+	for (char *p = crt; *p; p++)
+		*p = *p == '\n' ? ' ' : *p;
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.key", key, &why),
+			 KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.certificate.chain",
+					  crt, &why), KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_OK);
+	tls_server_free(ts);
+	ts = NULL;
+
+	cert_path(path, sizeof path, "alice.key");
+	char *alice = (char *)tu_read_all(path, &n);
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.key", alice, &why),
+			 KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "does not match"));
+	assert_null(ts);
+	free(key);
+	free(crt);
+	free(alice);
+}
+
+/* ---- The transport in the reactor ---- */
+
+/* Invariants 1-3: the handshake completes with both sides non-blocking,
+ * a 64 kB request and a 300 kB answer cross in many records; without a
+ * client certificate the principal is User:ANONYMOUS. */
+static void test_tls_handshake_and_data_both_ways(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	SSL_CTX *ctx;
+	broker_config(&c, "none");
+	rig_open(&r, &c);
+	int fd = dial(&r);
+	SSL *ssl = client_new(&ctx, fd, NULL);
+	assert_int_equal(client_handshake(&r, ssl), 1);
+	for (int32_t id = 1; id <= 3; id++) {
+		char *principal = echo(&r, ssl, id);
+		assert_string_equal(principal, "User:ANONYMOUS");
+		free(principal);
+	}
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	until_closed(&r);
+	rig_close(&r);
+}
+
+/* Mutual TLS: the client certificate's subject is the principal
+ * (KAFKA: "User:" + RFC 2253 name); without one the handshake fails. */
+static void test_tls_mutual_principal_and_refusal(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	SSL_CTX *ctx;
+	broker_config(&c, "required");
+	rig_open(&r, &c);
+	int fd = dial(&r);
+	SSL *ssl = client_new(&ctx, fd, "alice");
+	assert_int_equal(client_handshake(&r, ssl), 1);
+	char *principal = echo(&r, ssl, 7);
+	assert_string_equal(principal, "User:CN=alice,O=samsa");
+	free(principal);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	until_closed(&r);
+
+	tu_log_clear();
+	fd = dial(&r);
+	ssl = client_new(&ctx, fd, NULL);
+	/* TLS 1.3: the client finishes first and learns of the refusal
+	 * when it reads; either way no request gets through. */
+	if (client_handshake(&r, ssl) == 1) {
+		uint8_t b;
+		assert_int_equal(client_read_all(&r, ssl, &b, 1), -1);
+	}
+	until_closed(&r);
+	assert_logged("INFO closing");
+	assert_logged("TLS handshake failed");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	rig_close(&r);
+}
+
+/* A plaintext Kafka client on the SSL listener: one clear line, closed. */
+static void test_tls_plaintext_client_refused(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	broker_config(&c, "none");
+	rig_open(&r, &c);
+	tu_log_clear();
+	int fd = dial(&r);
+	/* An ApiVersions v0 request, as any Kafka client starts. */
+	static const uint8_t frame[] = {0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1,
+					0, 0};
+	for (int i = 0; i < 100 && net_connection_count(r.srv) == 0; i++)
+		turn(&r);
+	assert_int_equal(send(fd, frame, sizeof frame, 0), (ssize_t)sizeof frame);
+	until_closed(&r);
+	assert_logged("plaintext Kafka request on an SSL listener from 127.0.0.1:");
+	uint8_t b;
+	assert_true(recv(fd, &b, 1, 0) <= 0); /* closed: nothing answered */
+	close(fd);
+	rig_close(&r);
+}
+
+/* A TLS client on a PLAINTEXT listener (chapter 05 sees 0x16 0x03). */
+static void test_tls_client_hello_on_plaintext_refused(void **state)
+{
+	(void)state;
+	struct rig r;
+	SSL_CTX *ctx;
+	rig_open(&r, NULL);
+	tu_log_clear();
+	int fd = dial(&r);
+	SSL *ssl = client_new(&ctx, fd, NULL);
+	assert_int_equal(client_handshake(&r, ssl), -1);
+	until_closed(&r);
+	assert_logged("TLS handshake on a PLAINTEXT listener from 127.0.0.1:");
+	assert_not_logged("request size");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	rig_close(&r);
+}
+
+int main(void)
+{
+	tu_log_quiet();
+	kb_log_set_level(KB_LOG_DEBUG);
+	const char *root = getenv("SAMSA_ROOT");
+	certs = tu_tmpdir();
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "sh %s/tools/certs.sh %s >/dev/null",
+		 root ? root : ".", certs);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "13_tls_test: tools/certs.sh failed\n");
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tls_settings_defaults_and_checks),
+		cmocka_unit_test(test_tls_settings_listener_override),
+		cmocka_unit_test(test_tls_server_new_refuses_bad_stores),
+		cmocka_unit_test(test_tls_inline_pem_and_key_mismatch),
+		cmocka_unit_test(test_tls_handshake_and_data_both_ways),
+		cmocka_unit_test(test_tls_mutual_principal_and_refusal),
+		cmocka_unit_test(test_tls_plaintext_client_refused),
+		cmocka_unit_test(test_tls_client_hello_on_plaintext_refused),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	tu_rmrf(certs);
+	return failed;
+}
