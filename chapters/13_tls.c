@@ -108,8 +108,9 @@ static int check_client_auth(const char *value, struct tls_error *why);
 static int check_protocols(const char *value, struct tls_error *why);
 static int refuse(struct tls_error *why, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static struct tls_config *scope_for(struct tls_settings *s, const char *key,
-				    const char **rest, struct tls_error *why);
+static const char *split_key(const char *key, char *name);
+static struct tls_config *scope_for(struct tls_settings *s, const char *name,
+				    struct tls_error *why);
 static int protocol_range(const char *value, int *min, int *max);
 static int ctx_setup(struct tls_server *ts, const struct tls_config *cfg,
 		     struct tls_error *why);
@@ -178,62 +179,68 @@ void tls_settings_init(struct tls_settings *s)
 	config_defaults(&s->base);
 }
 
-/* Check, then store: a refused value leaves the settings as they were. */
+/* Check, then store: a refused value leaves the settings as they were
+ * (no override scope is made for it either). */
 int tls_settings_set(struct tls_settings *s, const char *key,
 		     const char *value, struct tls_error *why)
 {
-	const char *rest = NULL;
-	struct tls_config *c = scope_for(s, key, &rest, why);
+	char name[TLS_NAME_MAX];
+	const char *rest = split_key(key, name);
+	const struct tls_key *k = NULL;
+	for (size_t i = 0; rest && i < KB_ARRAY_LEN(tls_keys); i++)
+		if (strcmp(rest, tls_keys[i].name) == 0)
+			k = &tls_keys[i];
+	if (!k)
+		return KB_ERR_NOTFOUND;
+	if (strlen(value) >= k->size)
+		return refuse(why, "value is longer than %zu bytes", k->size - 1);
+	if (k->check && k->check(value, why) != KB_OK)
+		return KB_ERR_INVAL;
+	struct tls_config *c = scope_for(s, name, why);
 	if (!c)
-		return rest ? KB_ERR_INVAL : KB_ERR_NOTFOUND;
-	for (size_t i = 0; i < KB_ARRAY_LEN(tls_keys); i++) {
-		const struct tls_key *k = &tls_keys[i];
-		if (strcmp(rest, k->name) != 0)
-			continue;
-		if (strlen(value) >= k->size)
-			return refuse(why, "value is longer than %zu bytes",
-				      k->size - 1);
-		if (k->check && k->check(value, why) != KB_OK)
-			return KB_ERR_INVAL;
-		memcpy((char *)c + k->offset, value, strlen(value) + 1);
-		c->set |= 1u << i;
-		return KB_OK;
-	}
-	return KB_ERR_NOTFOUND;
+		return KB_ERR_INVAL;
+	memcpy((char *)c + k->offset, value, strlen(value) + 1);
+	c->set |= 1u << (k - tls_keys);
+	return KB_OK;
 }
 
-/* "ssl.X" is the base; "listener.name.<name>.ssl.X" its listener's
- * override, made on first use. *rest is "X"; NULL (and *rest NULL) when
- * the key is not a TLS key, NULL with *rest set when refused (why). */
-static struct tls_config *scope_for(struct tls_settings *s, const char *key,
-				    const char **rest, struct tls_error *why)
+/* "ssl.X" or "listener.name.<name>.ssl.X": returns "X" and the name
+ * upper-cased into name[TLS_NAME_MAX] ("" for the base); NULL when key
+ * is not a TLS key. */
+static const char *split_key(const char *key, char *name)
 {
 	static const char prefix[] = "listener.name.";
-	*rest = NULL;
-	if (strncmp(key, "ssl.", 4) == 0) {
-		*rest = key + 4;
-		return &s->base;
-	}
+	name[0] = '\0';
+	if (strncmp(key, "ssl.", 4) == 0)
+		return key + 4;
 	if (strncmp(key, prefix, sizeof prefix - 1) != 0)
 		return NULL;
-	const char *name = key + sizeof prefix - 1;
-	const char *dot = strstr(name, ".ssl.");
-	if (!dot || dot == name || (size_t)(dot - name) >= TLS_NAME_MAX)
+	const char *n = key + sizeof prefix - 1;
+	const char *dot = strstr(n, ".ssl.");
+	if (!dot || dot == n || (size_t)(dot - n) >= TLS_NAME_MAX)
 		return NULL;
-	char upper[TLS_NAME_MAX];
-	for (size_t i = 0; i < (size_t)(dot - name); i++)
-		upper[i] = (char)toupper((unsigned char)name[i]);
-	upper[dot - name] = '\0';
-	*rest = dot + 5;
+	for (size_t i = 0; i < (size_t)(dot - n); i++)
+		name[i] = (char)toupper((unsigned char)n[i]);
+	name[dot - n] = '\0';
+	return dot + 5;
+}
+
+/* The base for name "", else name's override, made on first use; NULL
+ * (why) past TLS_OVERRIDES_MAX listeners. */
+static struct tls_config *scope_for(struct tls_settings *s, const char *name,
+				    struct tls_error *why)
+{
+	if (!name[0])
+		return &s->base;
 	for (int i = 0; i < s->n; i++)
-		if (strcmp(s->names[i], upper) == 0)
+		if (strcmp(s->names[i], name) == 0)
 			return &s->per[i];
 	if (s->n == TLS_OVERRIDES_MAX) {
 		refuse(why, "ssl overrides for more than %d listeners",
 		       TLS_OVERRIDES_MAX);
 		return NULL;
 	}
-	memcpy(s->names[s->n], upper, sizeof upper);
+	snprintf(s->names[s->n], TLS_NAME_MAX, "%s", name);
 	s->per[s->n].set = 0; /* only what it sets overrides the base */
 	return &s->per[s->n++];
 }

@@ -154,7 +154,8 @@ static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
 		{"num.partitions", "99999999999"}, {"log.retention.ms", "-2"},
 		{"default.replication.factor", "32768"},
 		{"auto.create.topics.enable", "yes"},
-		{"listeners", "SSL://host:9093"}, {"listeners", "PLAINTEXT://h:70000"},
+		{"listeners", "SASL_SSL://host:9093"}, {"listeners", "PLAINTEXT://h:70000"},
+		{"ssl.client.auth", "maybe"},    {"listener.name.ssl.ssl.keystore.type", "JKS"},
 		{"log.dirs", "/a,/b"},           {"process.roles", "controller"},
 		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
 	};
@@ -764,7 +765,9 @@ static void test_broker_config_listener_refusals(void **state)
 		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5", "more than 4"},
 		{"listeners", "A://h:1,B://h:1", "port 1 is used twice"},
 		{"listeners", "A://h:1,,B://h:2", "empty entry"},
-		{"listeners", "SASL_SSL://h:1", "until chapter 13"},
+		{"listeners", "SASL_SSL://h:1", "needs chapter 13's SASL, not yet"},
+		{"ssl.enabled.protocols", "TLSv1", "TLSv1.2 and/or TLSv1.3"},
+		{"ssl.no.such.key", "x", "unknown key 'ssl.no.such.key'"},
 		{"listener.security.protocol.map", "A", "is not NAME:PROTOCOL"},
 		{"listener.security.protocol.map", "A:PLAINTEXT,a:SSL", "mapped twice"},
 		{"controller.quorum.voters", "1@h", "has no port"},
@@ -808,7 +811,11 @@ static void test_broker_config_cluster_finish_refusals(void **state)
 		{{{ls, CLUSTER_LISTENERS}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
 		 3, "add CONTROLLER:PLAINTEXT to listener.security.protocol.map"},
 		{{{ls, "PLAINTEXT://:1,EXTERNAL://:2"}, {map, "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_SSL"}},
-		 2, "EXTERNAL is SASL_SSL: only PLAINTEXT is served until chapter 13"},
+		 2, "EXTERNAL is SASL_SSL: SASL_* needs chapter 13's SASL, not yet"},
+		{{{ls, "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"},
+		  {map, "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, {names, "CONTROLLER"},
+		  {voters, CLUSTER_VOTERS}},
+		 4, "CONTROLLER is SSL, but the nodes of a cluster dial it in plaintext"},
 		{{{ls, "PLAINTEXT://:1"}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
 		 3, "CONTROLLER is not in listeners"},
 		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"}},
@@ -854,7 +861,8 @@ static void test_broker_config_shipped_files_load(void **state)
 	const char *files[] = {"config/cluster/node1.properties",
 			       "config/cluster/node2.properties",
 			       "config/cluster/node3.properties",
-			       "config/server.properties"};
+			       "config/server.properties",
+			       "config/secure.properties"};
 	for (size_t i = 0; i < KB_ARRAY_LEN(files); i++) {
 		struct broker_config cfg;
 		struct broker_error err;
@@ -863,7 +871,7 @@ static void test_broker_config_shipped_files_load(void **state)
 		    broker_config_finish(&cfg, &err) != KB_OK)
 			fail_msg("%s: %s", files[i], err.msg);
 		assert_true(broker_cluster_check(&cfg));
-		assert_int_equal(cfg.n_listeners, i < 3 ? 2 : 1);
+		assert_int_equal(cfg.n_listeners, i < 3 || i == 4 ? 2 : 1);
 		assert_int_equal(cfg.n_voters, i < 3 ? 3 : 0);
 		if (i < 3) {
 			assert_int_equal(cfg.topics.node_id, (int)i + 1);
@@ -935,6 +943,43 @@ static void test_broker_open_binds_every_listener(void **state)
 	tu_rmrf(dir);
 }
 
+/* Chapter 13: an SSL listener's stores are checked by broker_open, which
+ * names the key and the file; with make certs' files it listens, with
+ * its own context, and advertises each listener's own port. */
+static void test_broker_open_ssl_listener_checks_its_stores(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char data[4200], missing[4200], cmd[4400];
+	snprintf(data, sizeof data, "%s/data", dir);
+	snprintf(missing, sizeof missing, "%s/missing.pem", dir);
+	struct broker_config cfg;
+	struct broker_error err;
+	struct broker b;
+	const char *const kv[][2] = {
+		{"listeners", "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"},
+		{"ssl.keystore.location", missing},
+		{"log.dirs", data},
+	};
+	assert_int_equal(finish_with(&cfg, kv, KB_ARRAY_LEN(kv), &err), KB_OK);
+	assert_int_equal(broker_open(&cfg, &b, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "listener SSL (SSL): ssl.keystore.location"));
+	assert_non_null(strstr(err.msg, missing));
+
+	const char *root = getenv("SAMSA_ROOT");
+	snprintf(cmd, sizeof cmd, "sh %s/tools/certs.sh %s/certs >/dev/null",
+		 root ? root : ".", dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(missing, sizeof missing, "%s/certs/broker.pem", dir);
+	assert_int_equal(finish_with(&cfg, kv, KB_ARRAY_LEN(kv), &err), KB_OK);
+	assert_int_equal(broker_open(&cfg, &b, &err), KB_OK);
+	assert_null(b.tls[0]);      /* PLAINTEXT */
+	assert_non_null(b.tls[1]);  /* SSL: its own context */
+	api_versions_answers(&b, b.port); /* plaintext still served */
+	broker_close(&b);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	tu_log_quiet();
@@ -975,6 +1020,7 @@ int main(void)
 		cmocka_unit_test(test_broker_config_cluster_finish_refusals),
 		cmocka_unit_test(test_broker_config_shipped_files_load),
 		cmocka_unit_test(test_broker_open_binds_every_listener),
+		cmocka_unit_test(test_broker_open_ssl_listener_checks_its_stores),
 	};
 	kb_log_set_level(KB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
