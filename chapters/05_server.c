@@ -583,13 +583,15 @@ static void conn_fail(struct net_conn *c)
 }
 
 /* A TLS client on a PLAINTEXT listener: its ClientHello starts with a
- * handshake record, content type 0x16 and version 0x03 0x0N. Read as a
- * Kafka size that is 0x1603.... = 369 MB and more, so no real request
- * starts so; said in words rather than as a size outside the limit. */
+ * handshake record, content type 0x16 and version 0x03 0x0N (a client
+ * giving up may send an alert, 0x15, first). Read as a Kafka size that
+ * is 0x1403.... = 335 MB and more, so no real request starts so; said in
+ * words rather than as a size outside the limit. */
 static bool conn_tls_on_plaintext(struct net_conn *c)
 {
 	const uint8_t *b = c->in.data + c->in_pos;
-	if (c->tp != &net_plaintext || b[0] != 0x16 || b[1] != 0x03)
+	if (c->tp != &net_plaintext || b[0] < 0x14 || b[0] > 0x17 ||
+	    b[1] != 0x03)
 		return false;
 	KB_WARN("TLS handshake on a PLAINTEXT listener from %s: closed (the "
 		"client has security.protocol=SSL: give it the SSL port)",

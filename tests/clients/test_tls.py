@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""Chapter 13's TLS listeners with real clients: kcat (librdkafka), kafka-python
+and confluent-kafka over security.protocol=SSL, mutual TLS with a client
+certificate (and refused without one), and confused clients (plaintext on the
+SSL port, TLS on the plaintext port) closed while the broker keeps serving.
+Certificates come from tools/certs.sh (`make certs`) into a temporary
+directory; every broker listens on 127.0.0.1 only: PLAINTEXT on b.port, SSL
+on a second free port."""
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+from harness import ROOT, Broker, free_port, run, run_tests
+
+CERTS = None  # made by setup, removed by teardown
+
+
+def setup():
+    global CERTS
+    CERTS = tempfile.mkdtemp(prefix="samsa-tls-certs-")
+    run(["sh", os.path.join(ROOT, "tools", "certs.sh"), CERTS])
+
+
+def cert(name):
+    return os.path.join(CERTS, name)
+
+
+class TlsBroker(Broker):
+    """A broker with PLAINTEXT on self.port and SSL on self.ssl_port."""
+
+    def __init__(self, client_auth="none", overrides=None):
+        self.ssl_port = free_port()
+        conf = {
+            "listeners": None,  # set below, once Broker picked self.port
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL",
+            "ssl.keystore.location": cert("broker.pem"),
+            "ssl.truststore.location": cert("ca.pem"),
+            "ssl.client.auth": client_auth,
+        }
+        conf.update(overrides or {})
+        super().__init__(conf)
+        self.overrides["listeners"] = "PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d" % (
+            self.port, self.ssl_port)
+        self.ssl_bootstrap = "127.0.0.1:%d" % self.ssl_port
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+def kcat_ssl(b, user=None, ca=True):
+    """kcat's -X options for the SSL listener, as user (a client cert) or none."""
+    args = ["-b", b.ssl_bootstrap, "-X", "security.protocol=ssl"]
+    if ca:
+        args += ["-X", "ssl.ca.location=" + cert("ca.pem")]
+    if user:
+        args += ["-X", "ssl.certificate.location=" + cert(user + ".crt"),
+                 "-X", "ssl.key.location=" + cert(user + ".key")]
+    return args
+
+
+def kcat_roundtrip(b, topic, user=None, n=200):
+    lines = "".join("k%d\tv%d\n" % (i, i) for i in range(n)).encode()
+    run(["kcat"] + kcat_ssl(b, user) + ["-P", "-t", topic, "-K", r"\t",
+                                         "-X", "acks=all"], input=lines, timeout=30)
+    out = run(["kcat"] + kcat_ssl(b, user) + ["-C", "-t", topic, "-o", "beginning",
+                                               "-e", "-q", "-f", r"%k=%s\n"],
+              timeout=30).stdout.decode().split()
+    assert out == ["k%d=v%d" % (i, i) for i in range(n)], out[:5]
+
+
+def test_kcat_ssl_produce_consume_and_metadata_names_the_ssl_port():
+    with TlsBroker() as b:
+        kcat_roundtrip(b, "tls-kcat")
+        out = run(["kcat"] + kcat_ssl(b) + ["-L", "-m", "5"]).stdout.decode()
+        # KAFKA: each listener advertises itself: an SSL client is told the SSL port.
+        assert "broker 1 at %s" % b.ssl_bootstrap in out, out
+        out = run(["kcat", "-b", b.bootstrap, "-L", "-m", "5"]).stdout.decode()
+        assert "broker 1 at %s" % b.bootstrap in out, out
+
+
+def test_kcat_mutual_tls_required():
+    with TlsBroker("required") as b:
+        kcat_roundtrip(b, "tls-mtls", user="alice")
+        r = run(["kcat"] + kcat_ssl(b) + ["-L", "-m", "3"], check=False, timeout=30)
+        assert r.returncode != 0, r.stdout
+        assert b"certificate required" in r.stderr or b"alert" in r.stderr, r.stderr
+        time.sleep(0.2)
+        assert "TLS handshake failed" in b.log(), b.log_tail()
+        assert b.alive()
+
+
+def test_kafka_python_ssl_produce_consume():
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    with TlsBroker("required") as b:
+        ssl = dict(security_protocol="SSL", ssl_cafile=cert("ca.pem"),
+                   ssl_certfile=cert("bob.crt"), ssl_keyfile=cert("bob.key"))
+        p = KafkaProducer(bootstrap_servers=b.ssl_bootstrap, acks="all", **ssl)
+        for i in range(100):
+            p.send("tls-kp", key=b"k%d" % i, value=b"v%d" % i)
+        p.flush(20)
+        p.close()
+        c = KafkaConsumer(bootstrap_servers=b.ssl_bootstrap, group_id=None,
+                          consumer_timeout_ms=10000, **ssl)
+        tp = TopicPartition("tls-kp", 0)
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        got = []
+        for m in c:
+            got.append((m.key, m.value))
+            if len(got) == 100:
+                break
+        c.close()
+        assert got == [(b"k%d" % i, b"v%d" % i) for i in range(100)], got[:3]
+
+
+def test_confluent_kafka_ssl_produce_consume():
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    with TlsBroker() as b:
+        conf = {"bootstrap.servers": b.ssl_bootstrap, "security.protocol": "SSL",
+                "ssl.ca.location": cert("ca.pem")}
+        p = Producer(dict(conf, acks="all"))
+        for i in range(100):
+            p.produce("tls-ck", key=b"k%d" % i, value=b"v%d" % i)
+        assert p.flush(20) == 0
+        c = Consumer(dict(conf, **{"group.id": "tls-g", "enable.auto.commit": False}))
+        c.assign([TopicPartition("tls-ck", 0, 0)])
+        got = []
+        deadline = time.time() + 20
+        while len(got) < 100 and time.time() < deadline:
+            m = c.poll(1.0)
+            if m is not None and not m.error():
+                got.append((m.key(), m.value()))
+        c.close()
+        assert got == [(b"k%d" % i, b"v%d" % i) for i in range(100)], got[:3]
+
+
+def recv_closed(port, payload):
+    """Send payload to 127.0.0.1:port; True if the broker closes without a byte."""
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.settimeout(5)
+        s.sendall(payload)
+        try:
+            return s.recv(100) == b""
+        except ConnectionResetError:
+            return True
+
+
+def test_wrong_protocol_is_closed_and_the_broker_keeps_serving():
+    with TlsBroker() as b:
+        # ApiVersions v0 in plaintext, on the SSL port.
+        api_versions = struct.pack(">ihhih", 10, 18, 0, 1, 0)
+        assert recv_closed(b.ssl_port, api_versions)
+        # kcat speaking TLS to the PLAINTEXT port, and plaintext to the SSL one.
+        r = run(["kcat", "-b", b.bootstrap, "-X", "security.protocol=ssl", "-X",
+                 "ssl.ca.location=" + cert("ca.pem"), "-L", "-m", "2"],
+                check=False, timeout=30)
+        assert r.returncode != 0
+        r = run(["kcat", "-b", b.ssl_bootstrap, "-L", "-m", "2"], check=False,
+                timeout=30)
+        assert r.returncode != 0
+        time.sleep(0.2)
+        log = b.log()
+        assert "plaintext Kafka request on an SSL listener from 127.0.0.1:" in log, log
+        assert "TLS handshake on a PLAINTEXT listener from 127.0.0.1:" in log, log
+        assert "request size" not in log, log
+        # Both listeners still serve.
+        kcat_roundtrip(b, "tls-after", n=10)
+        run(["kcat", "-b", b.bootstrap, "-L", "-m", "5"])
+        assert b.alive()
+
+
+def test_bad_keystore_stops_startup_naming_key_and_file():
+    missing = os.path.join(CERTS, "no-such.pem")
+    b = TlsBroker(overrides={"ssl.keystore.location": missing})
+    try:
+        b.start()
+        raise AssertionError("started with a missing keystore")
+    except RuntimeError as e:
+        assert "ssl.keystore.location" in str(e) and missing in str(e), str(e)
+    finally:
+        b.stop()
+        shutil.rmtree(b.dir, ignore_errors=True)
+
+
+def teardown():
+    shutil.rmtree(CERTS, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests(globals(), setup=setup, teardown=teardown)
