@@ -38,6 +38,23 @@ static void cert_path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", certs, name);
 }
 
+/* A file of certs as a NUL-terminated string, newlines made spaces
+ * (as a properties file may carry PEM text); returns owned (free). */
+static char *pem_one_line(const char *name)
+{
+	char path[512];
+	size_t n;
+	cert_path(path, sizeof path, name);
+	uint8_t *bytes = tu_read_all(path, &n);
+	char *text = malloc(n + 1);
+	assert_non_null(text);
+	for (size_t i = 0; i < n; i++)
+		text[i] = bytes[i] == '\n' ? ' ' : (char)bytes[i];
+	text[n] = '\0';
+	free(bytes);
+	return text;
+}
+
 /* A config for the broker certificate, client_auth as given. */
 static void broker_config(struct tls_config *c, const char *client_auth)
 {
@@ -369,17 +386,9 @@ static void test_tls_inline_pem_and_key_mismatch(void **state)
 	struct tls_error why;
 	struct tls_config c;
 	struct tls_server *ts = NULL;
-	char path[512];
-	size_t n;
 	tls_settings_init(&s);
-	cert_path(path, sizeof path, "broker.key");
-	char *key = (char *)tu_read_all(path, &n);
-	cert_path(path, sizeof path, "broker.crt");
-	char *crt = (char *)tu_read_all(path, &n);
-	for (char *p = key; *p; p++)
-		*p = *p == '\n' ? ' ' : *p;
-	for (char *p = crt; *p; p++)
-		*p = *p == '\n' ? ' ' : *p;
+	char *key = pem_one_line("broker.key");
+	char *crt = pem_one_line("broker.crt");
 	assert_int_equal(tls_settings_set(&s, "ssl.keystore.key", key, &why),
 			 KB_OK);
 	assert_int_equal(tls_settings_set(&s, "ssl.keystore.certificate.chain",
@@ -389,8 +398,7 @@ static void test_tls_inline_pem_and_key_mismatch(void **state)
 	tls_server_free(ts);
 	ts = NULL;
 
-	cert_path(path, sizeof path, "alice.key");
-	char *alice = (char *)tu_read_all(path, &n);
+	char *alice = pem_one_line("alice.key");
 	assert_int_equal(tls_settings_set(&s, "ssl.keystore.key", alice, &why),
 			 KB_OK);
 	tls_settings_for(&s, "SSL", &c);
