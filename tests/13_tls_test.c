@@ -43,7 +43,7 @@ static void cert_path(char *buf, size_t len, const char *name)
 static char *pem_one_line(const char *name)
 {
 	char path[512];
-	size_t n;
+	size_t n = 0;
 	cert_path(path, sizeof path, name);
 	uint8_t *bytes = tu_read_all(path, &n);
 	char *text = malloc(n + 1);
