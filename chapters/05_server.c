@@ -20,6 +20,9 @@
  *     (any thread, a signal handler) ends net_run.
  *   - Handlers, net_park, net_wake and timers run on the reactor thread.
  *   - A handler returns KB_OK, NET_PARKED, NET_NO_RESPONSE or KB_ERR_PROTO.
+ *   - A listener's net_endpoint.tp chooses how its bytes move (NULL:
+ *     plaintext; chapter 13: TLS); the reactor asks the transport which
+ *     event a read or write waits for (conn_waits_for).
  * Invariants (net_check asserts them after every reactor turn):
  *   1. Responses leave in request order: a parked connection is muted.
  *   2. No buffer is sized from a peer's length before it is checked.

@@ -268,8 +268,10 @@ static int open_log_dir(struct broker *b, struct broker_error *err);
 static int finish_advertised(struct broker_config *cfg,
 			     struct broker_error *err);
 static int listen_all(struct broker *b, struct broker_error *err);
-static int listener_transport(struct broker *b, int i, struct net_endpoint *ep,
-			      struct broker_error *err);
+static int listener_tls_open(struct broker *b, int i,
+			     struct broker_error *err);
+static void listener_transport(struct broker *b, int i,
+			       struct net_endpoint *ep);
 static void listener_advertised(const struct broker_config *cfg,
 				const struct broker_listener *l,
 				struct net_endpoint *ep);
@@ -722,6 +724,11 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 			goto fail;
 		}
 	}
+	/* Chapter 13: every SSL listener's stores, checked before the log
+	 * directory is touched, like the ports. */
+	for (int i = 0; i < cfg->n_listeners; i++)
+		if ((rc = listener_tls_open(b, i, err)) != KB_OK)
+			goto fail;
 	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
 	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
@@ -783,10 +790,8 @@ static int listen_all(struct broker *b, struct broker_error *err)
 		int bound = 0;
 		struct net_endpoint ep = {host, l->port, l->kind};
 		listener_advertised(cfg, l, &ep);
-		int rc = listener_transport(b, i, &ep, err);
-		if (rc != KB_OK)
-			return rc;
-		rc = net_listen_at(b->srv, &ep, &bound);
+		listener_transport(b, i, &ep);
+		int rc = net_listen_at(b->srv, &ep, &bound);
 		if (rc == KB_ERR_EXISTS) /* taken since port_in_use looked */
 			refuse_in_use(err, host, l->port);
 		else if (rc != KB_OK)
@@ -824,12 +829,11 @@ static void listener_advertised(const struct broker_config *cfg,
 	ep->advertised_port = l->port;
 }
 
-/* An SSL listener gets chapter 13's transport and its own context, built
- * from its ssl.* keys (listener.name.<name>.ssl.* first); every file is
- * read and checked here, so a bad key stops startup naming key and file.
- * KAFKA: SslFactory per listener (ChannelBuilders). */
-static int listener_transport(struct broker *b, int i, struct net_endpoint *ep,
-			      struct broker_error *err)
+/* An SSL listener gets its own context (chapter 13), built from its
+ * ssl.* keys (listener.name.<name>.ssl.* first); every file is read and
+ * checked here, so a bad key stops startup naming key and file.
+ * KAFKA: an SslFactory per listener (ChannelBuilders). */
+static int listener_tls_open(struct broker *b, int i, struct broker_error *err)
 {
 	const struct broker_listener *l = &b->cfg.listeners[i];
 	const char *proto = broker_listener_protocol(&b->cfg, l->name);
@@ -846,13 +850,26 @@ static int listener_transport(struct broker *b, int i, struct net_endpoint *ep,
 	if (rc != KB_OK)
 		return broker_refuse(err, "listener %s (SSL): %s", l->name,
 				     why.msg);
-	ep->tp = tls_transport();
-	ep->tp_ctx = b->tls[i];
 	return KB_OK;
 #else
-	(void)ep;
 	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
 			     l->name);
+#endif
+}
+
+/* The listener's transport: TLS with its context when it has one. */
+static void listener_transport(struct broker *b, int i,
+			       struct net_endpoint *ep)
+{
+#if SAMSA_STAGE >= 13
+	if (b->tls[i]) {
+		ep->tp = tls_transport();
+		ep->tp_ctx = b->tls[i];
+	}
+#else
+	(void)b;
+	(void)i;
+	(void)ep;
 #endif
 }
 

@@ -65,8 +65,16 @@ def test_several_log_dirs_are_refused():
 
 def test_plaintext_listeners_with_unique_names():
     _, err = start_fails(["node.id=1", "log.dirs=/tmp/x",
-                          "listeners=SSL://127.0.0.1:9093"])
-    assert "listeners:" in err and "until chapter 13" in err, err
+                          "listeners=SASL_SSL://127.0.0.1:9093"])
+    assert "listeners:" in err and "needs chapter 13's SASL, not yet" in err, err
+    # SSL is served (chapter 13) but needs its keystore: refused at startup,
+    # before the log directory is made.
+    data = tempfile.mkdtemp(prefix="samsa-config-test-data-")
+    os.rmdir(data)
+    _, err = start_fails(["node.id=1", "log.dirs=" + data,
+                          "listeners=SSL://127.0.0.1:%d" % free_port()], want_rc=1)
+    assert "listener SSL (SSL): an SSL listener needs ssl.keystore.location" in err, err
+    assert not os.path.exists(data)
     _, err = start_fails(["node.id=1", "log.dirs=/tmp/x", "listeners="
                           "PLAINTEXT://127.0.0.1:1,plaintext://127.0.0.1:2"])
     assert "PLAINTEXT is used twice" in err, err

@@ -127,6 +127,7 @@ def test_confluent_kafka_ssl_produce_consume():
         for i in range(100):
             p.produce("tls-ck", key=b"k%d" % i, value=b"v%d" % i)
         assert p.flush(20) == 0
+        del p  # closed before the broker stops
         c = Consumer(dict(conf, **{"group.id": "tls-g", "enable.auto.commit": False}))
         c.assign([TopicPartition("tls-ck", 0, 0)])
         got = []
