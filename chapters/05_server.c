@@ -569,8 +569,9 @@ static void conn_process(struct net_conn *c)
 	if (c->closing)
 		return;
 	conn_compact(c);
-	/* A partial frame gets frame_timeout_ms, counted while we read. */
-	if (!conn_reading(c) || c->in.len == c->in_pos)
+	/* A partial frame gets frame_timeout_ms, counted while we read (a
+	 * handshake too: net_conn_set_handshaking). */
+	if (!c->handshaking && (!conn_reading(c) || c->in.len == c->in_pos))
 		c->frame_start_ms = 0;
 	else if (!c->frame_start_ms)
 		c->frame_start_ms = kb_mono_ms();
@@ -795,6 +796,16 @@ void net_conn_set_transport_state(struct net_conn *c, void *state)
 	c->tp_state = state;
 }
 
+/* A handshake is a frame the client owes us: the sweep closes a
+ * connection whose handshake stalls after frame_timeout_ms (a TLS client
+ * that connects and says nothing would otherwise hold its slot for
+ * connections.max.idle.ms). */
+void net_conn_set_handshaking(struct net_conn *c, bool on)
+{
+	c->handshaking = on;
+	c->frame_start_ms = on ? kb_mono_ms() : 0;
+}
+
 /* Addresses compared as integers: b may point anywhere. The frame lies
  * in c->in (INVARIANT 2's buffer) until conn_compact, after the handler. */
 uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b)
@@ -902,8 +913,10 @@ static void sweep_connections(void *ctx, int64_t now_ms)
 			conn_close(c);
 		} else if (c->frame_start_ms &&
 			   now_ms - c->frame_start_ms >= srv->cfg.frame_timeout_ms) {
-			KB_WARN("closing %s: partial request frame for %lld ms",
-				c->peer, (long long)(now_ms - c->frame_start_ms));
+			KB_WARN("closing %s: %s for %lld ms", c->peer,
+				c->handshaking ? "the handshake not finished"
+					       : "partial request frame",
+				(long long)(now_ms - c->frame_start_ms));
 			conn_close(c);
 		} else if (!c->parked && c->in.len == 0 &&
 			   c->in.cap > 4 * NET_READ_CHUNK &&

@@ -133,6 +133,8 @@ int net_conn_fd(const struct net_conn *c);
 void *net_conn_transport_state(const struct net_conn *c);
 /* Set it in tp->open; tp->close frees it. */
 void net_conn_set_transport_state(struct net_conn *c, void *state);
+/* A transport's handshake began (on) or finished (off): while on, the connection gets frame_timeout_ms, as a partial frame does. */
+void net_conn_set_handshaking(struct net_conn *c, bool on);
 /* View b of req->body as writable memory (Produce stamps offsets in place); NULL if outside the frame. */
 uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b);
 

@@ -90,6 +90,8 @@ struct net_conn {
 	int64_t frame_start_ms;          /* partial frame waiting since; 0 none */
 	uint32_t events;                 /* epoll mask registered */
 	bool closing, ready;
+	bool handshaking;                /* net_conn_set_handshaking: the
+					  * transport's handshake is running */
 	bool failed;                     /* the purgatory found it broken: the
 					  * reactor closes it (process_ready) */
 	struct net_conn *prev, *next;    /* srv->conns, then srv->closed */

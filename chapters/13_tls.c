@@ -506,6 +506,7 @@ static int tls_open(struct net_conn *c, void *ctx)
 	t->read_waits = EPOLLIN; /* the ClientHello comes first */
 	t->write_waits = EPOLLOUT;
 	net_conn_set_transport_state(c, t);
+	net_conn_set_handshaking(c, true); /* bounded by frame_timeout_ms */
 	return KB_OK;
 }
 
@@ -602,6 +603,7 @@ static int tls_handshake(struct net_conn *c, struct tls_conn *t)
 		t->established = true;
 		t->read_waits = EPOLLIN;
 		t->write_waits = EPOLLOUT;
+		net_conn_set_handshaking(c, false);
 		tls_set_principal(c, t);
 		KB_DEBUG("TLS handshake with %s done: %s %s", net_conn_peer(c),
 			 SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));

@@ -93,12 +93,16 @@ struct rig {
 	int port;
 };
 
-/* A server with the echo handler and one listener, TLS when cfg is given. */
-static void rig_open(struct rig *r, const struct tls_config *cfg)
+/* A server with the echo handler and one listener, TLS when cfg is
+ * given; frame_timeout_ms as given (0: the default). */
+static void rig_open_with(struct rig *r, const struct tls_config *cfg,
+			  int64_t frame_timeout_ms)
 {
 	struct net_config nc;
 	struct tls_error why;
 	net_config_defaults(&nc);
+	if (frame_timeout_ms)
+		nc.frame_timeout_ms = frame_timeout_ms;
 	memset(r, 0, sizeof *r);
 	assert_int_equal(net_server_new(&nc, &r->srv), KB_OK);
 	struct net_api api = {ECHO_KEY, 0, 0, handle_echo, NULL};
@@ -110,6 +114,11 @@ static void rig_open(struct rig *r, const struct tls_config *cfg)
 		ep.tp_ctx = r->ts;
 	}
 	assert_int_equal(net_listen_at(r->srv, &ep, &r->port), KB_OK);
+}
+
+static void rig_open(struct rig *r, const struct tls_config *cfg)
+{
+	rig_open_with(r, cfg, 0);
 }
 
 static void rig_close(struct rig *r)
@@ -477,6 +486,37 @@ static void test_tls_mutual_principal_and_refusal(void **state)
 	rig_close(&r);
 }
 
+/* A client that connects and never finishes its handshake is closed
+ * after frame_timeout_ms; one that finished and rests is not. */
+static void test_tls_stalled_handshake_closed_idle_session_kept(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	SSL_CTX *ctx;
+	broker_config(&c, "none");
+	rig_open_with(&r, &c, 200);
+	tu_log_clear();
+	int silent = dial(&r);
+	int fd = dial(&r);
+	SSL *ssl = client_new(&ctx, fd, NULL);
+	assert_int_equal(client_handshake(&r, ssl), 1);
+	int64_t until = kb_mono_ms() + 600;
+	while (kb_mono_ms() < until)
+		turn(&r);
+	assert_int_equal(net_connection_count(r.srv), 1); /* the session */
+	assert_logged("the handshake not finished");
+	char *principal = echo(&r, ssl, 9); /* and it still works */
+	assert_string_equal(principal, "User:ANONYMOUS");
+	free(principal);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	close(silent);
+	until_closed(&r);
+	rig_close(&r);
+}
+
 /* A plaintext Kafka client on the SSL listener: one clear line, closed. */
 static void test_tls_plaintext_client_refused(void **state)
 {
@@ -541,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_tls_inline_pem_and_key_mismatch),
 		cmocka_unit_test(test_tls_handshake_and_data_both_ways),
 		cmocka_unit_test(test_tls_mutual_principal_and_refusal),
+		cmocka_unit_test(test_tls_stalled_handshake_closed_idle_session_kept),
 		cmocka_unit_test(test_tls_plaintext_client_refused),
 		cmocka_unit_test(test_tls_client_hello_on_plaintext_refused),
 	};
