@@ -395,6 +395,7 @@ static int load_keystore(SSL_CTX *ctx, const struct tls_config *cfg,
 			      "chain: %s", where);
 	}
 	char *pem = NULL;
+	errno = 0; /* kb_read_file leaves the failing call's errno */
 	int rc = kb_read_file(cfg->keystore_location, &pem, NULL, TLS_FILE_MAX);
 	if (rc != KB_OK)
 		return refuse(why, "ssl.keystore.location: cannot read %s (%s)",

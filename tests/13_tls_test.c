@@ -419,6 +419,39 @@ static void test_tls_inline_pem_and_key_mismatch(void **state)
 	free(alice);
 }
 
+/* KAFKA: ssl.key.password decrypts an encrypted key; without it, or
+ * with a wrong one, startup is refused (never a terminal prompt). */
+static void test_tls_encrypted_key_needs_its_password(void **state)
+{
+	(void)state;
+	char cmd[2048], enc[512];
+	snprintf(enc, sizeof enc, "%s/broker-enc.pem", certs);
+	snprintf(cmd, sizeof cmd, "openssl pkcs8 -topk8 -v2 aes-256-cbc -in "
+		 "%s/broker.key -passout pass:s3cret -out %s && cat %s/broker.crt "
+		 ">> %s", certs, enc, certs, enc);
+	assert_int_equal(system(cmd), 0);
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	struct tls_server *ts = NULL;
+	tls_settings_init(&s);
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", enc, &why),
+			 KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "ssl.key.password"));
+	assert_non_null(strstr(why.msg, "broker-enc.pem"));
+	assert_int_equal(tls_settings_set(&s, "ssl.key.password", "wrong", &why),
+			 KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_int_equal(tls_settings_set(&s, "ssl.key.password", "s3cret", &why),
+			 KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_OK);
+	tls_server_free(ts);
+}
+
 /* ---- The transport in the reactor ---- */
 
 /* Invariants 1-3: the handshake completes with both sides non-blocking,
@@ -579,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_tls_settings_listener_override),
 		cmocka_unit_test(test_tls_server_new_refuses_bad_stores),
 		cmocka_unit_test(test_tls_inline_pem_and_key_mismatch),
+		cmocka_unit_test(test_tls_encrypted_key_needs_its_password),
 		cmocka_unit_test(test_tls_handshake_and_data_both_ways),
 		cmocka_unit_test(test_tls_mutual_principal_and_refusal),
 		cmocka_unit_test(test_tls_stalled_handshake_closed_idle_session_kept),
