@@ -722,7 +722,9 @@ static void tls_set_principal(struct net_conn *c, struct tls_conn *t)
 static char *pem_normalize(const char *text)
 {
 	size_t len = strlen(text);
-	char *out = malloc(len + len / 64 + 4);
+	/* Each byte in gives at most two out (a base64 character and a line
+	 * break; a marker of 5+ bytes gains two breaks), whatever the text. */
+	char *out = malloc(2 * len + 1);
 	if (!out)
 		return NULL;
 	size_t o = 0, col = 0;

@@ -414,6 +414,20 @@ static void test_tls_inline_pem_and_key_mismatch(void **state)
 	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
 	assert_non_null(strstr(why.msg, "does not match"));
 	assert_null(ts);
+
+	/* Hostile text: nothing but markers and one-character lines is
+	 * refused without writing past anything (ASan). */
+	char junk[TLS_PEM_MAX];
+	for (size_t i = 0; i + 1 < sizeof junk; i++)
+		junk[i] = i % 11 < 10 ? '-' : 'A';
+	junk[sizeof junk - 1] = '\0';
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.key", junk, &why),
+			 KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.certificate.chain",
+					  "A A A A -----", &why), KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	assert_int_equal(tls_server_new(&c, &ts, &why), KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "no PEM certificate"));
 	free(key);
 	free(crt);
 	free(alice);
