@@ -560,9 +560,16 @@ static ssize_t tls_writev(struct net_conn *c, const struct iovec *iov, int n)
 		memcpy(chunk + len, iov[i].iov_base, take);
 		len += take;
 	}
-	assert(len >= t->write_retry);
+	if (len < t->write_retry) {
+		/* Only a file range cut short under us (a truncated segment)
+		 * can offer fewer bytes than the write OpenSSL holds. */
+		KB_WARN("closing %s: %zu bytes to resend, %zu left",
+			net_conn_peer(c), t->write_retry, len);
+		errno = EIO;
+		return -1;
+	}
 	if (t->write_retry)
-		len = t->write_retry;
+		len = t->write_retry; /* INVARIANT 3 */
 	ERR_clear_error();
 	int w = SSL_write(t->ssl, chunk, (int)len);
 	if (w > 0) {
