@@ -534,6 +534,7 @@ static ssize_t tls_read(struct net_conn *c, void *buf, size_t len)
 			return rc;
 	}
 	ERR_clear_error();
+	errno = 0; /* SSL_ERROR_SYSCALL reads it: no stale EAGAIN */
 	int n = SSL_read(t->ssl, buf, (int)KB_MIN(len, (size_t)INT32_MAX));
 	if (n > 0) {
 		t->read_waits = EPOLLIN;
@@ -570,7 +571,10 @@ static ssize_t tls_writev(struct net_conn *c, const struct iovec *iov, int n)
 	}
 	if (t->write_retry)
 		len = t->write_retry; /* INVARIANT 3 */
+	if (len == 0)
+		return 0; /* nothing offered: nothing to encrypt */
 	ERR_clear_error();
+	errno = 0;
 	int w = SSL_write(t->ssl, chunk, (int)len);
 	if (w > 0) {
 		t->write_retry = 0;
@@ -606,6 +610,7 @@ static int tls_handshake(struct net_conn *c, struct tls_conn *t)
 	if (!tls_first_byte_ok(c, t))
 		return -1;
 	ERR_clear_error();
+	errno = 0;
 	int rc = SSL_accept(t->ssl);
 	if (rc == 1) {
 		t->established = true;
