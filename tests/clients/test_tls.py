@@ -83,6 +83,21 @@ def test_kcat_ssl_produce_consume_and_metadata_names_the_ssl_port():
         assert "broker 1 at %s" % b.bootstrap in out, out
 
 
+def test_kcat_ssl_large_fetch_through_the_bounce_buffer():
+    # 8 MB of records: Fetch's file ranges go through conn_copy_file and
+    # many TLS records, partial writes and a full socket (EPOLLOUT).
+    n, size = 4000, 2000
+    with TlsBroker() as b:
+        lines = "".join("%05d%s\n" % (i, "x" * size) for i in range(n)).encode()
+        run(["kcat"] + kcat_ssl(b) + ["-P", "-t", "tls-big", "-X", "acks=all",
+                                      "-X", "message.max.bytes=1000000"],
+            input=lines, timeout=60)
+        out = run(["kcat"] + kcat_ssl(b) + ["-C", "-t", "tls-big", "-o", "beginning",
+                                             "-e", "-q", "-f", "%s\n"],
+                  timeout=60).stdout
+        assert out == lines, (len(out), len(lines))
+
+
 def test_kcat_mutual_tls_required():
     with TlsBroker("required") as b:
         kcat_roundtrip(b, "tls-mtls", user="alice")
