@@ -251,7 +251,7 @@ const char *broker_protocol_unserved(const char *proto)
 		return NULL;
 	if (strcmp(proto, "SSL") == 0)
 		return SAMSA_STAGE >= 13 ? NULL
-		       : "SSL needs chapter 13 (TLS): this stage has no TLS";
+		       : "it needs chapter 13 (TLS), which this stage leaves out";
 	if (strncmp(proto, "SASL_", 5) == 0)
 		return "SASL_* needs chapter 13's SASL, not yet: use SSL with "
 		       "ssl.client.auth=required (mutual TLS) for client identity";
