@@ -66,12 +66,17 @@ static bool resource_matches(const struct acl_binding *b,
 			     const struct acl_request *req);
 static bool entry_matches(const struct acl_binding *b,
 			  const struct acl_request *req);
+static bool principal_matches(struct wire_str has, struct wire_str principal);
+static bool host_matches(struct wire_str has, struct wire_str host);
 static bool operation_matches(const struct acl_binding *b, int8_t op);
+static bool allow_implies(int8_t has, int8_t op);
+static bool starts_with(struct wire_str name, struct wire_str prefix);
 static bool request_valid(const struct acl_request *req);
 static int add_super_user(struct acl_authorizer *a, const char *s, size_t n);
 
 /* ---- Configuration ---- */
 
+/* Split super.users at ';' into owned copies; on error a is empty. */
 int acl_authorizer_init(struct acl_authorizer *a, const char *super_users,
 			bool allow_everyone_if_no_acl_found)
 {
@@ -119,6 +124,7 @@ static int add_super_user(struct acl_authorizer *a, const char *s, size_t n)
 	return KB_OK;
 }
 
+/* Free every super user; a may be initialized again. */
 void acl_authorizer_fini(struct acl_authorizer *a)
 {
 	for (int32_t i = 0; i < a->n_super_users; i++)
@@ -128,6 +134,7 @@ void acl_authorizer_fini(struct acl_authorizer *a)
 	a->n_super_users = 0;
 }
 
+/* KAFKA: superUsers.contains(principal.toString()): exact, no wildcard. */
 bool acl_is_super_user(const struct acl_authorizer *a, struct wire_str principal)
 {
 	for (int32_t i = 0; i < a->n_super_users; i++)
@@ -180,6 +187,7 @@ struct acl_decision acl_decide(const struct acl_authorizer *a,
 	return d;
 }
 
+/* The answer without the why. KAFKA: Authorizer.authorize. */
 enum acl_result acl_authorize(const struct acl_authorizer *a,
 			      const struct acl_binding *acls, size_t n,
 			      const struct acl_request *req)
@@ -197,7 +205,7 @@ static bool resource_matches(const struct acl_binding *b,
 		return false;
 	struct wire_str p = b->resource_name, name = req->resource_name;
 	if (b->pattern_type == ACL_PATTERN_PREFIXED)
-		return name.len >= p.len && !memcmp(name.p, p.p, (size_t)p.len);
+		return starts_with(name, p);
 	return str_eq(p, name) || wire_str_eq(p, ACL_WILDCARD);
 }
 
@@ -206,12 +214,22 @@ static bool resource_matches(const struct acl_binding *b,
 static bool entry_matches(const struct acl_binding *b,
 			  const struct acl_request *req)
 {
-	if (!str_eq(b->principal, req->principal) &&
-	    !wire_str_eq(b->principal, ACL_WILDCARD_PRINCIPAL))
-		return false;
-	if (!str_eq(b->host, req->host) && !wire_str_eq(b->host, ACL_WILDCARD))
-		return false;
-	return operation_matches(b, req->operation);
+	return principal_matches(b->principal, req->principal) &&
+	       host_matches(b->host, req->host) &&
+	       operation_matches(b, req->operation);
+}
+
+/* The binding's principal is the request's, or User:* (everyone). */
+static bool principal_matches(struct wire_str has, struct wire_str principal)
+{
+	return str_eq(has, principal) || wire_str_eq(has, ACL_WILDCARD_PRINCIPAL);
+}
+
+/* The binding's host is the request's, or "*" (every host). A request
+ * from a host literally named "*" gets no wildcard powers. */
+static bool host_matches(struct wire_str has, struct wire_str host)
+{
+	return str_eq(has, host) || wire_str_eq(has, ACL_WILDCARD);
 }
 
 /* ALL matches every operation. Only an ALLOW implies: READ, WRITE,
@@ -223,8 +241,14 @@ static bool operation_matches(const struct acl_binding *b, int8_t op)
 	int8_t has = b->operation;
 	if (has == ACL_OP_ALL || has == op)
 		return true;
-	if (b->permission != ACL_ALLOW)
-		return false;
+	return b->permission == ACL_ALLOW && allow_implies(has, op);
+}
+
+/* Does an ALLOW of has also allow op? KAFKA: IMPLIES_DESCRIBE is
+ * {DESCRIBE, READ, WRITE, DELETE, ALTER}; IMPLIES_DESCRIBE_CONFIGS is
+ * {DESCRIBE_CONFIGS, ALTER_CONFIGS}. */
+static bool allow_implies(int8_t has, int8_t op)
+{
 	if (op == ACL_OP_DESCRIBE)
 		return has == ACL_OP_READ || has == ACL_OP_WRITE ||
 		       has == ACL_OP_DELETE || has == ACL_OP_ALTER;
@@ -235,11 +259,13 @@ static bool operation_matches(const struct acl_binding *b, int8_t op)
 
 /* ---- Well-formed bindings and requests ---- */
 
+/* One of the four resource types modelled. */
 static bool resource_type_known(int8_t t)
 {
 	return t >= ACL_RESOURCE_TOPIC && t <= ACL_RESOURCE_TRANSACTIONAL_ID;
 }
 
+/* ALL or one real operation (ALL is valid in a binding only). */
 static bool operation_known(int8_t op)
 {
 	return op >= ACL_OP_ALL && op <= ACL_OP_IDEMPOTENT_WRITE;
@@ -282,10 +308,19 @@ static bool principal_valid(struct wire_str p)
 	return str_bounded(p) && p.len > 0 && memchr(p.p, ':', (size_t)p.len);
 }
 
+/* Equal strings, neither null. */
 static bool str_eq(struct wire_str a, struct wire_str b)
 {
 	return a.len >= 0 && a.len == b.len &&
 	       (a.len == 0 || !memcmp(a.p, b.p, (size_t)a.len));
+}
+
+/* name begins with prefix (both well-formed). KAFKA: a PREFIXED pattern
+ * is plain text: no globs, "*" is just a character. */
+static bool starts_with(struct wire_str name, struct wire_str prefix)
+{
+	return name.len >= prefix.len &&
+	       (prefix.len == 0 || !memcmp(name.p, prefix.p, (size_t)prefix.len));
 }
 
 /* ---- Which API needs what ---- */
@@ -425,6 +460,7 @@ const struct acl_api_rule *acl_api_rules(int16_t api_key, size_t *n)
 
 /* ---- Names (logs, tests, docs) ---- */
 
+/* Kafka's AclOperation name of a code. */
 const char *acl_operation_name(int8_t operation)
 {
 	static const char *const names[] = {
@@ -440,6 +476,7 @@ const char *acl_operation_name(int8_t operation)
 	return operation_known(operation) ? names[operation] : "UNKNOWN";
 }
 
+/* Kafka's ResourceType name of a code. */
 const char *acl_resource_type_name(int8_t resource_type)
 {
 	static const char *const names[] = {
@@ -474,6 +511,7 @@ static void api_table_check(void)
 	}
 }
 
+/* Invariants 1, 2 and 4 (3 is a property of acl_decide, tested). */
 void acl_check(const struct acl_authorizer *a, const struct acl_binding *acls,
 	       size_t n)
 {
