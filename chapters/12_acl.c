@@ -357,7 +357,7 @@ static const struct acl_api_rule acl_api_table[] = {
 	R(7, C, CLUSTER_ACTION, ALWAYS, false, "ControlledShutdown"),
 	R(8, G, READ, ALWAYS, false, "OffsetCommit: the group"),
 	R(8, T, READ, ALWAYS, false, "OffsetCommit: each topic"),
-	R(9, G, DESCRIBE, ALWAYS, false, "OffsetFetch: the group (READ implies it)"),
+	R(9, G, DESCRIBE, ALWAYS, false, "OffsetFetch: the group (KIP-163; READ implies it)"),
 	R(9, T, DESCRIBE, FILTER, false, "OffsetFetch: topics not allowed left out"),
 	R(10, G, DESCRIBE, ALWAYS, false, "FindCoordinator, key type GROUP"),
 	R(10, X, DESCRIBE, ALWAYS, false, "FindCoordinator, key type TRANSACTION"),

@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "04_codec.h"
+#include "07_metadata.h"
 #include "12_acl.h"
 
 /* ---- Helpers ---- */
@@ -465,6 +466,42 @@ static void test_acl_bad_request_is_denied_even_for_super_user(void **state)
 	acl_authorizer_fini(&a);
 }
 
+/* ---- From a metadata record ---- */
+
+/* A binding is the fields of an AccessControlEntryRecord as chapter 07
+ * decodes them: the codes are the same numbers, the strings views. */
+static void test_acl_binding_from_access_control_entry_record(void **state)
+{
+	(void)state;
+	struct meta_record rec, got;
+	meta_record_init(&rec, META_ACCESS_CONTROL_ENTRY, 0);
+	rec.acl_id.b[15] = 7;
+	rec.resource_type = ACL_RESOURCE_TOPIC;
+	rec.resource_name = S("pay");
+	rec.pattern_type = ACL_PATTERN_PREFIXED;
+	rec.principal = S("User:*");
+	rec.host = S("*");
+	rec.operation = ACL_OP_ALL;
+	rec.permission_type = ACL_DENY;
+	struct kb_buf buf;
+	kb_buf_init(&buf);
+	assert_int_equal(meta_record_encode(&rec, &buf), KB_OK);
+	assert_int_equal(meta_record_decode(buf.data, buf.len, &got), KB_OK);
+	struct acl_binding b = {got.resource_type, got.resource_name,
+				got.pattern_type, got.principal, got.host,
+				got.operation, got.permission_type};
+	assert_true(acl_binding_valid(&b));
+	struct acl_authorizer a = authz(NULL, true);
+	assert_decision(decide(&a, &b, 1, ASK("User:bob", "h", DESCRIBE, TOPIC, "payments")),
+			ACL_DENIED, ACL_RULE_DENY_ACL, 0);
+	assert_decision(decide(&a, &b, 1, ASK("User:bob", "h", DESCRIBE, TOPIC, "orders")),
+			ACL_ALLOWED, ACL_RULE_NO_ACL, -1);
+	acl_authorizer_fini(&a);
+	meta_record_fini(&got);
+	meta_record_fini(&rec);
+	kb_buf_fini(&buf);
+}
+
 /* ---- Which API needs what ---- */
 
 /* The one row of api_key for (type, op), or NULL. */
@@ -595,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_acl_binding_valid_rejects_each_bad_field),
 		cmocka_unit_test(test_acl_ill_formed_binding_never_matches),
 		cmocka_unit_test(test_acl_bad_request_is_denied_even_for_super_user),
+		cmocka_unit_test(test_acl_binding_from_access_control_entry_record),
 		cmocka_unit_test(test_acl_api_table_spot_checks),
 		cmocka_unit_test(test_acl_api_without_acl_has_no_rows),
 		cmocka_unit_test(test_acl_names),
