@@ -3,15 +3,12 @@
  * Chapter 12 — ACLs, part 1: the authorizer's decision.
  *
  * Concept:
- *   A shared broker must say no. An ACL binds a resource pattern (topic,
- *   group, cluster or transactional id; a literal name, a prefix, or "*")
- *   to a principal, a host, an operation and ALLOW or DENY. Every request
- *   becomes questions "may User:alice from 10.0.0.7 WRITE topic orders?";
- *   acl_decide answers each from the ACLs alone, in a fixed order: super
- *   user, then any matching DENY, then any matching ALLOW (READ, WRITE,
- *   DELETE or ALTER implies DESCRIBE; ALTER_CONFIGS implies
- *   DESCRIBE_CONFIGS; ALL is every operation), then, when no ACL names the
- *   resource at all, allow.everyone.if.no.acl.found; otherwise denied.
+ *   A shared broker must say no. An ACL binds a resource pattern (a
+ *   literal name, a prefix, or "*") to a principal, a host, an operation
+ *   and ALLOW or DENY. acl_decide answers "may User:alice from 10.0.0.7
+ *   WRITE topic orders?" in a fixed order: super user, any matching DENY,
+ *   any matching ALLOW (with implied DESCRIBE), and when no ACL names the
+ *   resource at all, allow.everyone.if.no.acl.found; else denied.
  *
  * Kafka:
  *   org.apache.kafka.metadata.authorizer.StandardAuthorizer (KIP-801):
