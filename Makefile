@@ -22,7 +22,8 @@ CFLAGS_WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Ichapters
-LDLIBS  += -lz -lpthread
+# -lcrypto: OpenSSL's PBKDF2, HMAC and RAND_bytes for chapter 13's SCRAM.
+LDLIBS  += -lz -lpthread -lcrypto
 
 ifeq ($(SANITIZE),1)
 BUILD   := build/sanitize

@@ -102,6 +102,15 @@ struct node_snapshot_fetch {
 	char part[4096 + 16];
 };
 
+/* The high watermark a replica's last Fetch answer carried: a Fetch that
+ * brings no records but would tell a newer HW is answered at once. */
+#define NODE_SENT_HW_SLOTS 16
+struct node_sent_hw {
+	int32_t replica_id;
+	bool used;
+	int64_t hw;
+};
+
 /* One quorum node. Owned by chapter 15's broker; reactor thread only. */
 struct raft_node {
 	struct raft_node_config cfg;
@@ -121,6 +130,9 @@ struct raft_node {
 	struct raft_quorum_state seen_qs; /* what subscribers were last told */
 	enum raft_state seen_state;
 	int64_t seen_end, seen_hw;        /* what parked fetches last saw */
+	int64_t last_end;                 /* the log end after the last step */
+	bool refused_by[RAFT_MAX_VOTERS]; /* said INCONSISTENT_CLUSTER_ID (logged) */
+	struct node_sent_hw sent[NODE_SENT_HW_SLOTS]; /* HW each fetcher was told */
 	bool wake_pending;                /* a wake timer is set */
 	bool persist_failed;              /* quorum-state could not be written */
 	bool closing;
@@ -253,6 +265,7 @@ int raft_node_open(struct net_server *srv, const struct raft_node_config *cfg,
 	}
 	n->seen_state = raft_state(n->raft);
 	n->seen_qs = raft_quorum(n->raft);
+	n->last_end = raft_node_end_offset(n);
 	KB_INFO("raft: node %" PRId32 " starts %s in epoch %" PRId32
 		" with log end %" PRId64, cfg->raft.node_id,
 		raft_state_name(n->seen_state), n->seen_qs.leader_epoch,
@@ -368,6 +381,24 @@ static void node_send(struct raft_node *n, struct raft_output *o)
 	kb_buf_fini(&body);
 }
 
+/* KAFKA: a voter of another cluster answers INCONSISTENT_CLUSTER_ID; the
+ * core keeps trying (the other side may be the stranger), and the log
+ * says why this node cannot join, once per voter. */
+static void node_say_refused(struct raft_node *n, const struct raft_msg *m)
+{
+	if (m->error_code != KAFKA_ERR_INCONSISTENT_CLUSTER_ID)
+		return;
+	for (int i = 0; i < n->cfg.raft.n_voters; i++)
+		if (n->cfg.voters[i].id == m->from && !n->refused_by[i]) {
+			n->refused_by[i] = true;
+			KB_ERROR("raft: voter %" PRId32 " refuses us: "
+				 "INCONSISTENT_CLUSTER_ID: this node's cluster.id %s "
+				 "(meta.properties) is not the quorum's; format it "
+				 "with the cluster's id", m->from,
+				 n->cfg.raft.cluster_id);
+		}
+}
+
 /* A voter answered (or the call failed: the core retries on its timer). */
 static void node_reply(void *ctx, int status, struct wire_reader *body)
 {
@@ -382,6 +413,7 @@ static void node_reply(void *ctx, int status, struct wire_reader *body)
 			m.from = c->to;
 			m.to = n->cfg.raft.node_id;
 			m.correlation_id = c->correlation_id;
+			node_say_refused(n, &m);
 			raft_step(n->raft, &m);
 			node_drain(n);
 		} else {
@@ -499,6 +531,12 @@ static void node_after(struct raft_node *n)
 			raft_state_name(st), qs.leader_epoch, qs.leader_id);
 	n->seen_state = st;
 	n->seen_qs = qs;
+	int64_t end = raft_node_end_offset(n);
+	if (end < n->last_end) /* KAFKA: "Truncated to offset ... from Fetch response" */
+		KB_WARN("raft: node %" PRId32 " truncated its log from %" PRId64
+			" to %" PRId64 " (records the leader does not have)",
+			n->cfg.raft.node_id, n->last_end, end);
+	n->last_end = end;
 	for (int i = 0; i < n->nsubs; i++)
 		n->subs[i].fn(n->subs[i].ctx, n);
 	if (raft_node_end_offset(n) != n->seen_end ||
@@ -531,9 +569,33 @@ static enum raft_msg_type node_request_type(int16_t api_key)
 	}
 }
 
+/* replica's slot: its own, a free one, or (all taken) one by id. */
+static struct node_sent_hw *node_sent_slot(struct raft_node *n, int32_t replica)
+{
+	struct node_sent_hw *free_slot = NULL;
+	for (int i = 0; i < NODE_SENT_HW_SLOTS; i++) {
+		if (n->sent[i].used && n->sent[i].replica_id == replica)
+			return &n->sent[i];
+		if (!n->sent[i].used && !free_slot)
+			free_slot = &n->sent[i];
+	}
+	struct node_sent_hw *s = free_slot ? free_slot :
+		&n->sent[(uint32_t)replica % NODE_SENT_HW_SLOTS];
+	*s = (struct node_sent_hw){replica, true, -1};
+	return s;
+}
+
+/* The answer to replica's Fetch leaves now, with the current HW. */
+static void node_fetch_answered(struct raft_node *n, int32_t replica)
+{
+	node_sent_slot(n, replica)->hw = raft_high_watermark(n->raft);
+}
+
 /* A Fetch that found nothing new waits for the log (KAFKA: the leader's
- * fetch purgatory for the metadata partition). */
-static bool node_fetch_is_empty(const struct raft_node *n, const struct kb_buf *out,
+ * fetch purgatory for the metadata partition), unless its answer tells
+ * the replica a high watermark it has not been told yet (Kafka's Fetch
+ * v18 carries the follower's HW for this; v17 does not, so we remember). */
+static bool node_fetch_is_empty(struct raft_node *n, const struct kb_buf *out,
 				int16_t version, const struct raft_msg *req)
 {
 	struct raft_msg m;
@@ -545,7 +607,8 @@ static bool node_fetch_is_empty(const struct raft_node *n, const struct kb_buf *
 	return m.error_code == KAFKA_ERR_NONE && m.u.fetch_resp.records.len <= 0 &&
 	       m.u.fetch_resp.diverging_epoch.epoch < 0 &&
 	       m.u.fetch_resp.snapshot_id.epoch < 0 &&
-	       req->u.fetch_req.fetch_offset >= raft_node_end_offset(n);
+	       req->u.fetch_req.fetch_offset >= raft_node_end_offset(n) &&
+	       m.u.fetch_resp.high_watermark <= node_sent_slot(n, req->from)->hw;
 }
 
 static bool node_fetch_try(struct net_delayed *op, struct net_response *resp,
@@ -561,10 +624,12 @@ static bool node_fetch_try(struct net_delayed *op, struct net_response *resp,
 	int16_t err = KAFKA_ERR_NONE;
 	if (node_step_request(n, &pf->msg, pf->version, &out) != KB_OK)
 		err = KAFKA_ERR_UNKNOWN_SERVER_ERROR; /* no answer: say so */
-	if (err == KAFKA_ERR_NONE)
+	if (err == KAFKA_ERR_NONE) {
+		node_fetch_answered(n, pf->msg.from);
 		wire_write_raw(&resp->w, out.data, out.len);
-	else
+	} else {
 		resp->w.err = KB_ERR_INVAL; /* the connection is closed */
+	}
 	kb_buf_fini(&out);
 	return true;
 }
@@ -607,6 +672,8 @@ static int handle_quorum_rpc(struct net_request *req, struct net_response *resp)
 		kb_buf_fini(&out);
 		return node_park_fetch(n, req, resp, &m);
 	}
+	if (rc == KB_OK && m.type == RAFT_FETCH_REQUEST)
+		node_fetch_answered(n, m.from);
 	if (rc == KB_OK)
 		wire_write_raw(&resp->w, out.data, out.len);
 	kb_buf_fini(&out);
