@@ -131,6 +131,7 @@ struct raft_node {
 	enum raft_state seen_state;
 	int64_t seen_end, seen_hw;        /* what parked fetches last saw */
 	int64_t last_end;                 /* the log end after the last step */
+	bool refused_by[RAFT_MAX_VOTERS]; /* said INCONSISTENT_CLUSTER_ID (logged) */
 	struct node_sent_hw sent[NODE_SENT_HW_SLOTS]; /* HW each fetcher was told */
 	bool wake_pending;                /* a wake timer is set */
 	bool persist_failed;              /* quorum-state could not be written */
@@ -380,6 +381,24 @@ static void node_send(struct raft_node *n, struct raft_output *o)
 	kb_buf_fini(&body);
 }
 
+/* KAFKA: a voter of another cluster answers INCONSISTENT_CLUSTER_ID; the
+ * core keeps trying (the other side may be the stranger), and the log
+ * says why this node cannot join, once per voter. */
+static void node_say_refused(struct raft_node *n, const struct raft_msg *m)
+{
+	if (m->error_code != KAFKA_ERR_INCONSISTENT_CLUSTER_ID)
+		return;
+	for (int i = 0; i < n->cfg.raft.n_voters; i++)
+		if (n->cfg.voters[i].id == m->from && !n->refused_by[i]) {
+			n->refused_by[i] = true;
+			KB_ERROR("raft: voter %" PRId32 " refuses us: "
+				 "INCONSISTENT_CLUSTER_ID: this node's cluster.id %s "
+				 "(meta.properties) is not the quorum's; format it "
+				 "with the cluster's id", m->from,
+				 n->cfg.raft.cluster_id);
+		}
+}
+
 /* A voter answered (or the call failed: the core retries on its timer). */
 static void node_reply(void *ctx, int status, struct wire_reader *body)
 {
@@ -394,6 +413,7 @@ static void node_reply(void *ctx, int status, struct wire_reader *body)
 			m.from = c->to;
 			m.to = n->cfg.raft.node_id;
 			m.correlation_id = c->correlation_id;
+			node_say_refused(n, &m);
 			raft_step(n->raft, &m);
 			node_drain(n);
 		} else {

@@ -350,6 +350,17 @@ def test_groups_work_when_the_coordinator_is_not_the_bootstrap_broker():
     assert elsewhere >= 1, "every group's coordinator was its bootstrap node"
 
 
+def test_auto_created_topic_is_decided_by_the_controller_and_seen_everywhere():
+    CLUSTER.wait_healthy()
+    run(["kcat", "-b", CLUSTER.node(3).bootstrap, "-P", "-t", "made-on-demand"],
+        input=b"one\ntwo\n")
+    wait_for("made-on-demand on every node", lambda: all(
+        topics_of(x).get("made-on-demand") == (0, 3) for x in CLUSTER.nodes), 5)
+    out = run(["kcat", "-b", CLUSTER.node(1).bootstrap, "-C", "-t",
+               "made-on-demand", "-e", "-q"]).stdout.decode().split()
+    assert sorted(out) == ["one", "two"], out
+
+
 # ---- Failures ----
 
 def test_sigkill_each_node_in_turn_leaves_a_working_cluster():
@@ -522,7 +533,7 @@ def test_a_node_of_another_cluster_is_refused():
     try:
         time.sleep(3)
         log = open(stranger.log_path, errors="replace").read()
-        assert "INCONSISTENT_CLUSTER_ID" in log or "cluster.id" in log, log[-3000:]
+        assert "refuses us: INCONSISTENT_CLUSTER_ID" in log, log[-3000:]
         ports = [b[2] for b in brokers_of(CLUSTER.node(1))]
         assert stranger.port not in ports
     finally:
