@@ -219,6 +219,40 @@ void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 	srv->before_send_ctx = ctx;
 }
 
+/* ---- Who is asking ---- */
+
+void net_set_authorizer(struct net_server *srv, net_authorize_fn fn, void *ctx)
+{
+	srv->authorize = fn;
+	srv->authorize_ctx = ctx;
+}
+
+bool net_authorizer_on(const struct net_server *srv)
+{
+	return srv && srv->authorize;
+}
+
+/* KAFKA: requests on the controller listener come from the quorum's own
+ * nodes (ControllerApis checks CLUSTER_ACTION with the inter-broker
+ * principal); samsa keeps that listener cluster-internal and unchecked. */
+bool net_authorized(const struct net_request *req, int8_t operation,
+		    int8_t resource_type, const char *name, size_t len)
+{
+	const struct net_server *srv = req->srv;
+	if (!srv || !srv->authorize || req->listener == NET_LISTENER_CONTROLLER)
+		return true;
+	return srv->authorize(srv->authorize_ctx, req, operation, resource_type,
+			      name, len);
+}
+
+/* The one place a connection's principal is read: chapter 13 (TLS client
+ * certificates, SASL) makes it the authenticated one. */
+const char *net_request_principal(const struct net_request *req)
+{
+	(void)req;
+	return NET_PRINCIPAL_ANONYMOUS;
+}
+
 /* Send as much of the queue as the socket takes: memory with writev,
  * file ranges with sendfile. A full socket leaves the rest for EPOLLOUT.
  * First the before-send hook (even with nothing to send: acks=0 appends

@@ -300,6 +300,11 @@ void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
  * AlterConfigs, IncrementalAlterConfigs; KB_ERR_NOTFOUND for another api. */
 int topic_error_body(const struct net_request *req, int16_t error_code,
 		     struct wire_writer *w);
+/* A later chapter's error answer for one api key it forwards (chapter 12: CreateAcls). */
+typedef int (*topic_error_body_fn)(const struct net_request *req,
+				   int16_t error_code, struct wire_writer *w);
+/* topic_error_body answers api_key with fn from now on (NULL removes; process-wide). */
+int topic_set_error_body(int16_t api_key, topic_error_body_fn fn);
 
 /* Tests: fn(ctx, step) runs before each durable step of a create/delete. */
 typedef void (*topic_step_fn)(void *ctx, const char *step);
