@@ -245,6 +245,12 @@ bool net_authorized(const struct net_request *req, int8_t operation,
 			      name, len);
 }
 
+bool net_authorized_cluster(const struct net_request *req, int8_t operation)
+{
+	return net_authorized(req, operation, NET_RESOURCE_CLUSTER,
+			      NET_CLUSTER_NAME, strlen(NET_CLUSTER_NAME));
+}
+
 /* The one place a connection's principal is read: chapter 13 (TLS client
  * certificates, SASL) makes it the authenticated one. */
 const char *net_request_principal(const struct net_request *req)

@@ -223,6 +223,8 @@ void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 #define NET_OP_DESCRIBE_CONFIGS 10
 #define NET_OP_ALTER_CONFIGS 11
 #define NET_OP_IDEMPOTENT_WRITE 12
+/* KAFKA: Resource.CLUSTER_NAME, the one name of the CLUSTER resource. */
+#define NET_CLUSTER_NAME "kafka-cluster"
 /* KAFKA: KafkaPrincipal.ANONYMOUS, the principal of an unauthenticated connection. */
 #define NET_PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
 
@@ -236,6 +238,8 @@ void net_set_authorizer(struct net_server *srv, net_authorize_fn fn, void *ctx);
 /* True when no authorizer is installed or it allows; the CONTROLLER listener is never checked. */
 bool net_authorized(const struct net_request *req, int8_t operation,
 		    int8_t resource_type, const char *name, size_t len);
+/* net_authorized for operation on the cluster (NET_CLUSTER_NAME). */
+bool net_authorized_cluster(const struct net_request *req, int8_t operation);
 /* Whether an authorizer is installed (handlers skip filtering work without one). */
 bool net_authorizer_on(const struct net_server *srv);
 /* The request's principal, "Type:name": User:ANONYMOUS until chapter 13 authenticates the connection. */

@@ -219,10 +219,11 @@ static void metadata_write_topic(const struct metadata_out *o,
 /* A named topic: found, auto-created (KAFKA: auto.create.topics.enable
  * and, v4+, allow_auto_topic_creation), or an error. A reserved name is
  * never auto-created: the broker makes its internal topics itself. */
-static int16_t metadata_resolve(struct topic_manager *tm,
+static int16_t metadata_resolve(const struct net_request *req,
 				const struct metadata_req *m,
 				struct wire_str name, struct topic **t)
 {
+	struct topic_manager *tm = req->ctx;
 	char buf[TOPIC_NAME_MAX + 1];
 	if (!topic_name_copy(name, buf))
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
@@ -231,8 +232,12 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 	if (!topic_manager_config(tm)->auto_create_topics ||
 	    !m->allow_auto_create || topic_name_reserved(buf, strlen(buf)))
 		return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-	struct topic_create_req req = {buf, -1, NULL, 0};
-	int rc = topic_create(tm, &req, t);
+	/* KAFKA: auto-creation needs CREATE on the cluster or on the topic */
+	if (!net_authorized_cluster(req, NET_OP_CREATE) &&
+	    !topic_authorized(req, NET_OP_CREATE, name))
+		return KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+	struct topic_create_req cq = {buf, -1, NULL, 0};
+	int rc = topic_create(tm, &cq, t);
 	if (rc == KB_ERR_INVAL || rc == KB_ERR_EXISTS)
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	/* KAFKA: a topic still being created is LEADER_NOT_AVAILABLE. */
@@ -275,16 +280,26 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 	int rc = metadata_decode(&req->body, v, &m);
 	if (rc == KB_OK) {
 		metadata_write_head(w, v, tm);
-		wire_write_array_len(w, m.ntopics < 0 ? (int32_t)topic_count(tm)
-						      : m.ntopics);
-		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++)
-			metadata_write_topic(&o, wire_str_c(topic_at(tm, i)->name),
-					     topic_at(tm, i), KAFKA_ERR_NONE);
-		for (int32_t i = 0; i < m.ntopics; i++) {
+		size_t at = wire_write_array_begin(w);
+		int32_t n = 0;
+		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++) {
+			struct wire_str name = wire_str_c(topic_at(tm, i)->name);
+			if (!topic_authorized(req, NET_OP_DESCRIBE, name))
+				continue; /* KAFKA: left out of "all topics" */
+			metadata_write_topic(&o, name, topic_at(tm, i),
+					     KAFKA_ERR_NONE);
+			n++;
+		}
+		for (int32_t i = 0; i < m.ntopics; i++, n++) {
 			struct topic *t = NULL;
-			int16_t err = metadata_resolve(tm, &m, m.names[i], &t);
+			int16_t err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+			/* KAFKA: a named topic not to be described is answered
+			 * so, without looking whether it exists */
+			if (topic_authorized(req, NET_OP_DESCRIBE, m.names[i]))
+				err = metadata_resolve(req, &m, m.names[i], &t);
 			metadata_write_topic(&o, m.names[i], t, err);
 		}
+		wire_write_array_end(w, at, n);
 		if (v >= 8)
 			wire_write_i32(w, ADMIN_OPS_OMITTED); /* cluster, v8-10 */
 		wire_write_tags(w);

@@ -511,6 +511,9 @@ int16_t topic_cluster_replicas(const struct topic_manager *tm,
  * client's current leader epoch (-1: none). */
 int16_t topic_leader_check(const struct topic_manager *tm,
 			   const struct topic_partition *tp, int32_t current);
+/* KAFKA: AuthHelper.authorize for one topic name (net_authorized; none installed: true). */
+bool topic_authorized(const struct net_request *req, int8_t operation,
+		      struct wire_str topic);
 /* With a forward hook set: *rc is its answer, true; else false. */
 bool topic_forwarded(struct net_request *req, struct net_response *resp,
 		     int *rc);

@@ -102,8 +102,9 @@ struct member_head {
 
 static void retention_timer(void *ctx, int64_t now_ms);
 static int grp_register(struct grp_coordinator *c);
-static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
-			int8_t key_type, struct wire_str key);
+static int16_t find_one(const struct net_request *req, struct wire_writer *w,
+			struct grp_coordinator *c, int8_t key_type,
+			struct wire_str key);
 static int16_t find_in_cluster(struct wire_writer *w,
 			       struct grp_coordinator *c, struct wire_str key);
 static int16_t find_none(struct wire_writer *w, int16_t err);
@@ -199,6 +200,7 @@ void grp_close(struct grp_coordinator *c)
 	grp_free(c);
 }
 
+
 /* ======================================================================
  * ---- FindCoordinator ----
  * ====================================================================== */
@@ -207,10 +209,21 @@ void grp_close(struct grp_coordinator *c)
  * (single node), once a group's __consumer_offsets exists (KAFKA: made
  * here on first use; COORDINATOR_NOT_AVAILABLE if it cannot be); an
  * unknown key type is INVALID_REQUEST. */
-static int16_t find_one(struct wire_writer *w, struct grp_coordinator *c,
-			int8_t key_type, struct wire_str key)
+static int16_t find_one(const struct net_request *req, struct wire_writer *w,
+			struct grp_coordinator *c, int8_t key_type,
+			struct wire_str key)
 {
 	const struct topic_broker_config *b = topic_manager_config(c->tm);
+	size_t klen = key.len > 0 ? (size_t)key.len : 0;
+	/* KAFKA: DESCRIBE on the group, or on the transactional id */
+	if (key_type == KEY_TYPE_GROUP &&
+	    !net_authorized(req, NET_OP_DESCRIBE, NET_RESOURCE_GROUP,
+			    klen ? key.p : "", klen))
+		return find_none(w, KAFKA_ERR_GROUP_AUTHORIZATION_FAILED);
+	if (key_type == KEY_TYPE_TRANSACTION &&
+	    !net_authorized(req, NET_OP_DESCRIBE, NET_RESOURCE_TRANSACTIONAL_ID,
+			    klen ? key.p : "", klen))
+		return find_none(w, KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
 	if (key_type == KEY_TYPE_GROUP && topic_cluster_get(c->tm))
 		return find_in_cluster(w, c, key);
@@ -290,7 +303,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		wire_write_i16(w, KAFKA_ERR_NONE);
 		if (v >= 1)
 			wire_write_string(w, wire_str_c(NULL));
-		int16_t err = find_one(w, c, type, key);
+		int16_t err = find_one(req, w, c, type, key);
 		kb_put_be16(w->buf->data + at, (uint16_t)err);
 	} else {
 		struct wire_reader k;
@@ -299,7 +312,7 @@ int handle_find_coordinator(struct net_request *req, struct net_response *resp)
 		for (int32_t i = 0; i < nkeys; i++) {
 			struct wire_str one = wire_read_string(&k);
 			wire_write_string(w, one);
-			int16_t err = find_one(w, c, type, one);
+			int16_t err = find_one(req, w, c, type, one);
 			wire_write_i16(w, err);
 			wire_write_string(w, wire_str_c(NULL));
 			wire_write_tags(w);
@@ -406,7 +419,9 @@ int handle_join_group(struct net_request *req, struct net_response *resp)
 	}
 	struct grp_group *g = NULL;
 	struct grp_member *m = NULL;
-	int16_t err = grp_owns_group(c, j.group) ? grp_join(c, &j.q, &g, &m) :
+	int16_t err = !grp_authorized(req, NET_OP_READ, j.group) ?
+			      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+		      grp_owns_group(c, j.group) ? grp_join(c, &j.q, &g, &m) :
 						   KAFKA_ERR_NOT_COORDINATOR;
 	if (err == KAFKA_ERR_NONE && m && !m->join_ready) {
 		rc = park_member(req, resp, g, m);
@@ -462,7 +477,9 @@ int handle_sync_group(struct net_request *req, struct net_response *resp)
 	struct grp_sync_req q = {{h.group, h.generation, h.member, h.instance},
 				 a, (size_t)n};
 	if (rc == KB_OK)
-		err = grp_owns_group(c, h.group) ? grp_sync(c, &q, &m) :
+		err = !grp_authorized(req, NET_OP_READ, h.group) ?
+			      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+		      grp_owns_group(c, h.group) ? grp_sync(c, &q, &m) :
 						   KAFKA_ERR_NOT_COORDINATOR;
 	if (rc == KB_OK && err == KAFKA_ERR_NONE && !m->sync_ready) {
 		rc = park_member(req, resp, grp_find(c, h.group), m);
@@ -559,7 +576,9 @@ int handle_heartbeat(struct net_request *req, struct net_response *resp)
 	if (rc == KB_OK && h.group && h.member) {
 		struct grp_member_ref who = {h.group, h.generation, h.member,
 					     h.instance};
-		int16_t err = grp_owns_group(c, h.group) ?
+		int16_t err = !grp_authorized(req, NET_OP_READ, h.group) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+			      grp_owns_group(c, h.group) ?
 				      grp_heartbeat(c, &who) :
 				      KAFKA_ERR_NOT_COORDINATOR;
 		write_throttle(&resp->w, v, 1);
@@ -583,7 +602,9 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 		wire_read_tags(r);
 		int16_t err = KAFKA_ERR_NONE;
 		if (wire_reader_status(r) == KB_OK && group && member)
-			err = grp_owns_group(c, group) ?
+			err = !grp_authorized(req, NET_OP_READ, group) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+			      grp_owns_group(c, group) ?
 				      grp_leave(c, group, member, NULL) :
 				      KAFKA_ERR_NOT_COORDINATOR;
 		free(member);
@@ -592,9 +613,12 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 	} else {
 		int32_t n = wire_read_array_len(r, 2);
 		/* KAFKA: not the coordinator: the error, no member answers. */
-		bool owns = group && grp_owns_group(c, group);
+		bool allowed = grp_authorized(req, NET_OP_READ, group);
+		bool owns = allowed && group && grp_owns_group(c, group);
 		write_throttle(w, v, 1);
-		wire_write_i16(w, owns ? KAFKA_ERR_NONE : KAFKA_ERR_NOT_COORDINATOR);
+		wire_write_i16(w, owns ? KAFKA_ERR_NONE :
+			       !allowed ? KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+					  KAFKA_ERR_NOT_COORDINATOR);
 		wire_write_array_len(w, owns ? n : 0);
 		for (int32_t i = 0; i < n; i++) {
 			struct wire_str mid = wire_read_string(r);
