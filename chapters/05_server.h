@@ -229,7 +229,8 @@ void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 #define NET_PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
 
 /* One question to the authorizer: may req's principal do operation on
- * the resource (type, name[0..len))? KAFKA: Authorizer.authorize. */
+ * the resource (type, name[0..len))? KAFKA: Authorizer.authorize. A NULL
+ * name asks about any resource of the type (authorizeByResourceType). */
 typedef bool (*net_authorize_fn)(void *ctx, const struct net_request *req,
 				 int8_t operation, int8_t resource_type,
 				 const char *name, size_t len);

@@ -135,6 +135,8 @@ static int metadata_decode(struct wire_reader *r, int16_t v,
 			   struct metadata_req *m);
 static int create_decode(struct wire_reader *r, int32_t node,
 			 struct create_req *q);
+static bool admin_denied(struct net_request *req, struct net_response *resp,
+			 int *rc);
 static void create_check(struct topic_manager *tm, const struct create_req *q,
 			 int32_t i, struct topic_result *res);
 static void create_write(struct wire_writer *w, struct topic_manager *tm,
@@ -318,7 +320,7 @@ int handle_create_topics(struct net_request *req, struct net_response *resp)
 	int16_t v = req->header.api_version;
 	struct create_req q = {0};
 	int rc;
-	if (topic_forwarded(req, resp, &rc))
+	if (admin_denied(req, resp, &rc) || topic_forwarded(req, resp, &rc))
 		return rc;
 	rc = create_decode(&req->body, topic_manager_config(tm)->node_id, &q);
 	q.version = v;
@@ -572,7 +574,7 @@ int handle_delete_topics(struct net_request *req, struct net_response *resp)
 	struct delete_topic *d = NULL;
 	int32_t n = 0;
 	int rc;
-	if (topic_forwarded(req, resp, &rc))
+	if (admin_denied(req, resp, &rc) || topic_forwarded(req, resp, &rc))
 		return rc;
 	rc = delete_decode(&req->body, v, &n, &d);
 	if (rc == KB_OK) {
@@ -665,7 +667,7 @@ int handle_create_partitions(struct net_request *req,
 	struct wire_writer *w = &resp->w;
 	struct partitions_req q = {0};
 	int rc;
-	if (topic_forwarded(req, resp, &rc))
+	if (admin_denied(req, resp, &rc) || topic_forwarded(req, resp, &rc))
 		return rc;
 	rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id,
 			       &q);
@@ -868,6 +870,59 @@ int topic_admin_error_body(const struct net_request *req, int16_t error_code,
 	default:
 		return KB_ERR_NOTFOUND;
 	}
+}
+
+/* ---- Authorization of the forwarded admin APIs (chapter 12 decides) ---- */
+
+/* May req's principal act on every topic the request names? KAFKA:
+ * CreateTopics wants CREATE (on the cluster, else on each topic),
+ * DeleteTopics DELETE, CreatePartitions ALTER on each topic. */
+static bool admin_all_allowed(const struct net_request *req)
+{
+	struct wire_reader r = req->body;
+	int16_t v = req->header.api_version;
+	bool ok = true;
+	if (req->header.api_key == WIRE_API_CREATE_TOPICS) {
+		struct create_req q = {.version = v};
+		bool cluster = net_authorized_cluster(req, NET_OP_CREATE);
+		ok = create_decode(&r, -1, &q) == KB_OK;
+		for (int32_t i = 0; ok && !cluster && i < q.n; i++)
+			ok = topic_authorized(req, NET_OP_CREATE, q.topics[i].name);
+		for (int32_t i = 0; i < q.n; i++)
+			topic_overrides_free(&q.topics[i].configs);
+		free(q.topics);
+	} else if (req->header.api_key == WIRE_API_DELETE_TOPICS) {
+		struct delete_topic *d = NULL;
+		int32_t n = 0;
+		ok = delete_decode(&r, v, &n, &d) == KB_OK;
+		for (int32_t i = 0; ok && i < n; i++) {
+			const struct topic *t = d[i].name.len < 0 ?
+				topic_find_by_id(req->ctx, &d[i].id) : NULL;
+			ok = topic_authorized(req, NET_OP_DELETE, t ?
+					      wire_str_c(t->name) : d[i].name);
+		}
+		free(d);
+	} else if (req->header.api_key == WIRE_API_CREATE_PARTITIONS) {
+		struct partitions_req q = {0};
+		ok = partitions_decode(&r, -1, &q) == KB_OK;
+		for (int32_t i = 0; ok && i < q.n; i++)
+			ok = topic_authorized(req, NET_OP_ALTER, q.topics[i].name);
+		free(q.topics);
+	}
+	return ok;
+}
+
+/* SIMPLIFICATION: Kafka answers each denied topic with
+ * TOPIC_AUTHORIZATION_FAILED and goes on with the others; samsa forwards
+ * the request as it came, so one denied topic fails every topic of it. */
+static bool admin_denied(struct net_request *req, struct net_response *resp,
+			 int *rc)
+{
+	if (!net_authorizer_on(req->srv) || admin_all_allowed(req))
+		return false;
+	*rc = topic_admin_error_body(req, KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED,
+				     &resp->w);
+	return true;
 }
 
 /* ---- Small helpers ---- */

@@ -123,6 +123,19 @@ static void produce_answer(struct data_ctx *c, struct wire_writer *w,
 	}
 }
 
+/* KAFKA: AuthHelper.filterByAuthorized over the request's topics. */
+void topic_data_authorize(const struct net_request *req, struct data_req *q,
+			  int8_t operation)
+{
+	if (!net_authorizer_on(req->srv))
+		return;
+	for (int32_t t = 0; t < q->ntopics; t++) {
+		bool denied = !topic_authorized(req, operation, q->topics[t].name);
+		for (int32_t i = 0; i < q->topics[t].n; i++)
+			q->topics[t].parts[i].denied = denied;
+	}
+}
+
 /* KAFKA: acks=0 gets no response; when something failed the connection
  * is closed instead, the only way such a producer can notice. */
 int handle_produce(struct net_request *req, struct net_response *resp)

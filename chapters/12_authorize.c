@@ -175,6 +175,29 @@ static struct wire_str request_host(const struct net_request *req)
 	return wire_str_c(h);
 }
 
+/* KAFKA: Authorizer.authorizeByResourceType: may the principal do
+ * operation on some resource of the type? Asked of every name an ALLOW
+ * binding of the type names, so a DENY still wins for that name; with no
+ * binding of the type, allow.everyone.if.no.acl.found. */
+static bool authorize_any(struct acl_node *an, struct acl_request *q)
+{
+	if (acl_is_super_user(&an->a, q->principal))
+		return true;
+	bool any = false;
+	for (size_t i = 0; i < an->n_view; i++) {
+		const struct acl_binding *b = &an->view[i];
+		if (b->resource_type != q->resource_type)
+			continue;
+		any = true;
+		if (b->permission != ACL_ALLOW)
+			continue;
+		q->resource_name = b->resource_name;
+		if (acl_authorize(&an->a, an->view, an->n_view, q) == ACL_ALLOWED)
+			return true;
+	}
+	return !any && an->a.allow_everyone_if_no_acl_found;
+}
+
 static bool node_authorize(void *ctx, const struct net_request *req,
 			   int8_t operation, int8_t resource_type,
 			   const char *name, size_t len)
@@ -182,6 +205,12 @@ static bool node_authorize(void *ctx, const struct net_request *req,
 	struct acl_node *an = ctx;
 	if (len > WIRE_STRING_MAX || view_refresh(an) != KB_OK)
 		return false; /* a name no ACL can hold; no memory: deny */
+	if (!name) {
+		struct acl_request any = {
+			wire_str_c(net_request_principal(req)), request_host(req),
+			operation, resource_type, {"", 0}};
+		return authorize_any(an, &any);
+	}
 	struct acl_request q = {
 		wire_str_c(net_request_principal(req)), request_host(req),
 		operation, resource_type, {name, (int32_t)len}};
