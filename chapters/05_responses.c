@@ -18,6 +18,10 @@
  *     finished response with net_conn_queue_response and send with
  *     net_conn_flush; a failure is returned, and they close the connection.
  *   - net_conn_output_full says when the reactor must stop reading.
+ *   - Before it acts, a handler may ask net_authorized (chapter 12
+ *     installs the answer with net_set_authorizer; none: yes; the
+ *     CONTROLLER listener is never checked); net_request_principal is
+ *     User:ANONYMOUS until chapter 13 authenticates.
  *   - Reactor thread only; nothing takes a lock.
  * Invariants:
  *   1. A response's size prefix equals the bytes after it; a file range

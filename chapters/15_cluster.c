@@ -19,6 +19,9 @@
  * Interface:
  *   - broker_cluster_open inside broker_open (SAMSA_STAGE >= 7), after
  *     topic_manager_open; broker_cluster_hooks after chapters 09 and 11.
+ *   - With authorizer.class.name set (stage 12 on), broker_cluster_open
+ *     opens chapter 12's authorizer last (acl_node_open) and
+ *     broker_cluster_close closes it first.
  *   - broker_cluster_shutdown once net_run returned on a stop signal;
  *     broker_cluster_close inside broker_close, before the server goes.
  * Invariants:
@@ -32,7 +35,8 @@
  * See also: docs/15_cluster.md, diagrams/15_cluster.dot, config/cluster/,
  *   tests/clients/test_cluster.py; read before: 15_config.c. Uses
  *   chapters 00 (base), 05 (server), 06 (topics), 07 (the node files),
- *   09 (grp_leadership_changed), 11 (prod_set_id_source).
+ *   09 (grp_leadership_changed), 11 (prod_set_id_source), 12
+ *   (acl_node_open, with authorizer.class.name set).
  */
 #include <assert.h>
 #include <inttypes.h>
