@@ -27,7 +27,8 @@
  * Invariants (acl_node_check):
  *   1. The bindings asked about are exactly the image's ACL records, as
  *      they are when the question is asked (rebuilt per question).
- *   2. With an acl_node open, srv's authorizer hook is this node's.
+ *   2. With an acl_node open, srv's authorizer hook is this node's
+ *      (acl_node_open installs it, acl_node_close removes it).
  *
  * Simplifications:
  *   - The image's ACLs are viewed again for every question (Kafka keeps
@@ -132,6 +133,7 @@ int acl_node_open(const struct acl_node_config *cfg, struct acl_node **out)
 		return rc;
 	}
 	net_set_authorizer(an->srv, node_authorize, an); /* INVARIANT 2 */
+	acl_node_check(an);
 	*out = an;
 	return KB_OK;
 }
@@ -251,6 +253,8 @@ static int handle_describe_acls(struct net_request *req,
 		return resp->w.err;
 	}
 	acl_describe_write(&resp->w, raft_node_image(an->rn), &f, v);
+	if (view_refresh(an) == KB_OK)
+		acl_node_check(an);
 	return resp->w.err;
 }
 
@@ -303,6 +307,15 @@ static int delete_error_body(const struct net_request *req, int16_t error,
 
 void acl_node_check(const struct acl_node *an)
 {
+	const struct meta_image *img = raft_node_image(an->rn);
 	assert(an->n_view <= an->cap_view);
+	assert(an->n_view <= (size_t)KB_MAX(img->n_acls, 0));
+	for (size_t i = 0; i < an->n_view; i++) { /* INVARIANT 1, as refreshed */
+		struct acl_binding b = acl_binding_from_record(&img->acls[i].rec);
+		assert(an->view[i].resource_name.p == b.resource_name.p);
+		assert(an->view[i].principal.p == b.principal.p);
+		(void)b;
+	}
 	acl_check(&an->a, an->view, an->n_view); /* chapter 12's own rules */
+	(void)img;
 }
