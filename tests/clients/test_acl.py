@@ -285,5 +285,22 @@ def test_a_group_without_read_gets_group_authorization_failed():
         c.close()
 
 
+def test_describe_configs_needs_describe_configs_on_the_topic():
+    from kafka.admin import ConfigResource, ConfigResourceType
+    a = admin()
+    try:
+        create(a, [acl(ACLOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, "orders")])
+        res = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "orders"),
+                                  ConfigResource(ConfigResourceType.TOPIC, "secret")])
+        errors = {r[3]: r[0] for resp in res for r in resp.resources}
+        assert errors == {"orders": 0, "secret": 29}, errors  # 29: TOPIC_AUTHORIZATION_FAILED
+        res = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "secret",
+                                              {"retention.ms": "1000"})])
+        errors = [r[0] for r in res.resources]
+        assert errors == [29], errors  # no ALTER_CONFIGS on secret
+    finally:
+        a.close()
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=setup, teardown=teardown_the_node_stops_cleanly)
