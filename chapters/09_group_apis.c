@@ -681,11 +681,16 @@ int handle_list_groups(struct net_request *req, struct net_response *resp)
 	wire_write_i16(w, KAFKA_ERR_NONE);
 	size_t at = wire_write_array_begin(w);
 	int32_t n = 0;
+	/* KAFKA: DESCRIBE on the cluster lists all, else the groups the
+	 * principal may DESCRIBE */
+	bool all = net_authorized_cluster(req, NET_OP_DESCRIBE);
 	for (size_t i = 0; i < c->ngroups; i++) {
 		const struct grp_group *g = c->groups[i];
 		if (!state_wanted(g, f, nf) ||
 		    !grp_partition_loaded(c, g->partition))
 			continue; /* in a cluster: only the groups it coordinates */
+		if (!all && !grp_authorized(req, NET_OP_DESCRIBE, g->id))
+			continue;
 		wire_write_string(w, wire_str_c(g->id));
 		wire_write_string(w, wire_str_c(g->protocol_type ?
 						g->protocol_type : ""));
@@ -760,6 +765,8 @@ int handle_describe_groups(struct net_request *req, struct net_response *resp)
 		struct wire_str id = wire_read_string(&ids);
 		char *name = wdup_nn(id);
 		int16_t err = !name ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+			      !grp_authorized(req, NET_OP_DESCRIBE, name) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
 			      grp_owns_group(c, name) ? KAFKA_ERR_NONE :
 			      KAFKA_ERR_NOT_COORDINATOR;
 		describe_one(w, v, name ? grp_find(c, name) : NULL, id, err);
@@ -789,6 +796,8 @@ int handle_delete_groups(struct net_request *req, struct net_response *resp)
 		struct wire_str id = wire_read_string(&ids);
 		char *name = wdup_nn(id);
 		int16_t err = !name ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+			      !grp_authorized(req, NET_OP_DELETE, name) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
 			      grp_owns_group(c, name) ? grp_delete(c, name) :
 			      KAFKA_ERR_NOT_COORDINATOR;
 		wire_write_string(w, id);

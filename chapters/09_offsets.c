@@ -819,11 +819,15 @@ int handle_offset_delete(struct net_request *req, struct net_response *resp)
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	char *group = str_of(wire_read_string(r));
+	/* KAFKA: DELETE on the group (GROUP_AUTHORIZATION_FAILED, nothing
+	 * removed) */
+	bool allowed = grp_authorized(req, NET_OP_DELETE, group);
 	bool owns = !group || grp_owns_group(c, group);
-	struct grp_group *g = group && owns ? grp_find(c, group) : NULL;
+	struct grp_group *g = group && owns && allowed ? grp_find(c, group) : NULL;
 	int32_t nt = wire_read_array_len(r, 2);
 	bool found = g != NULL;
-	wire_write_i16(w, !owns ? KAFKA_ERR_NOT_COORDINATOR :
+	wire_write_i16(w, !allowed ? KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+			  !owns ? KAFKA_ERR_NOT_COORDINATOR :
 			  found ? KAFKA_ERR_NONE : KAFKA_ERR_GROUP_ID_NOT_FOUND);
 	wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, found ? nt : 0);

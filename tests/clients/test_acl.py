@@ -162,6 +162,15 @@ def seed():
         a.create_topics([NewTopic("orders", 1, 1), NewTopic("secret", 1, 1)])
     finally:
         a.close()
+    # a group with committed offsets, for the group-listing test
+    c = KafkaConsumer(bootstrap_servers=NODE.bootstrap, group_id="g-secret",
+                      enable_auto_commit=False)
+    try:
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+        c.commit({TopicPartition("orders", 0): OffsetAndMetadata(0, "")})
+    finally:
+        c.close()
     rc = NODE.stop()
     assert rc == 0, "seeding node exited %s:\n%s" % (rc, NODE.log_tail())
     NODE.start("User:admin")           # from now on only the ACLs decide
@@ -283,6 +292,26 @@ def test_a_group_without_read_gets_group_authorization_failed():
             assert time.time() < deadline, "no GROUP_AUTHORIZATION_FAILED"
     finally:
         c.close()
+
+
+def test_describe_groups_needs_describe_on_the_group():
+    a = admin()
+    try:
+        try:
+            a.describe_consumer_groups(["g-secret"])
+        except GroupAuthorizationFailedError:
+            pass
+        else:
+            raise AssertionError("described a group without DESCRIBE")
+        # KAFKA: DESCRIBE on the cluster (granted at seeding) lists every group
+        groups = [g[0] for g in a.list_consumer_groups()]
+        assert groups == ["g-secret"], groups
+        create(a, [acl(ACLOperation.DESCRIBE, ResourceType.GROUP, "g-",
+                       pattern=ACLResourcePatternType.PREFIXED)])
+        (d,) = a.describe_consumer_groups(["g-secret"])
+        assert d.group == "g-secret" and d.state == "Empty", d
+    finally:
+        a.close()
 
 
 def test_describe_configs_needs_describe_configs_on_the_topic():
