@@ -316,6 +316,10 @@ void acl_node_check(const struct acl_node *an)
 		assert(an->view[i].principal.p == b.principal.p);
 		(void)b;
 	}
-	acl_check(&an->a, an->view, an->n_view); /* chapter 12's own rules */
+	/* The authorizer's own rules; not the bindings: they come from the
+	 * metadata log, and a record this samsa would not write (a resource
+	 * type it does not model) must not trip an assert: acl_decide skips
+	 * it instead (12_acl.c, INVARIANT 2). */
+	acl_check(&an->a, NULL, 0);
 	(void)img;
 }
