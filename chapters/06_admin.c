@@ -292,15 +292,22 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 					     KAFKA_ERR_NONE);
 			n++;
 		}
-		for (int32_t i = 0; i < m.ntopics; i++, n++) {
-			struct topic *t = NULL;
-			int16_t err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
-			/* KAFKA: a named topic not to be described is answered
-			 * so, without looking whether it exists */
-			if (topic_authorized(req, NET_OP_DESCRIBE, m.names[i]))
-				err = metadata_resolve(req, &m, m.names[i], &t);
-			metadata_write_topic(&o, m.names[i], t, err);
-		}
+		/* KAFKA: the topics that may be described first, then those
+		 * that may not, answered TOPIC_AUTHORIZATION_FAILED without
+		 * looking whether they exist */
+		for (int pass = 0; pass < 2; pass++)
+			for (int32_t i = 0; i < m.ntopics; i++) {
+				struct topic *t = NULL;
+				bool seen = topic_authorized(req, NET_OP_DESCRIBE,
+							     m.names[i]);
+				if (seen != (pass == 0))
+					continue;
+				int16_t err = seen ? metadata_resolve(req, &m,
+								      m.names[i], &t)
+						   : KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+				metadata_write_topic(&o, m.names[i], t, err);
+				n++;
+			}
 		wire_write_array_end(w, at, n);
 		if (v >= 8)
 			wire_write_i32(w, ADMIN_OPS_OMITTED); /* cluster, v8-10 */
