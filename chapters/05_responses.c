@@ -18,6 +18,11 @@
  *     finished response with net_conn_queue_response and send with
  *     net_conn_flush; a failure is returned, and they close the connection.
  *   - net_conn_output_full says when the reactor must stop reading.
+ *   - Before it acts, a handler may ask net_authorized (chapter 12
+ *     installs the answer with net_set_authorizer; none: yes; the
+ *     CONTROLLER listener is never checked); net_request_principal
+ *     (05_server.c) is User:ANONYMOUS unless a transport set one (chapter
+ *     13's TLS: the client certificate's subject).
  *   - Reactor thread only; nothing takes a lock.
  * Invariants:
  *   1. A response's size prefix equals the bytes after it; a file range
@@ -217,6 +222,38 @@ void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 {
 	srv->before_send = fn;
 	srv->before_send_ctx = ctx;
+}
+
+/* ---- Who is asking ---- */
+
+void net_set_authorizer(struct net_server *srv, net_authorize_fn fn, void *ctx)
+{
+	srv->authorize = fn;
+	srv->authorize_ctx = ctx;
+}
+
+bool net_authorizer_on(const struct net_server *srv)
+{
+	return srv && srv->authorize;
+}
+
+/* KAFKA: requests on the controller listener come from the quorum's own
+ * nodes (ControllerApis checks CLUSTER_ACTION with the inter-broker
+ * principal); samsa keeps that listener cluster-internal and unchecked. */
+bool net_authorized(const struct net_request *req, int8_t operation,
+		    int8_t resource_type, const char *name, size_t len)
+{
+	const struct net_server *srv = req->srv;
+	if (!srv || !srv->authorize || req->listener == NET_LISTENER_CONTROLLER)
+		return true;
+	return srv->authorize(srv->authorize_ctx, req, operation, resource_type,
+			      name, len);
+}
+
+bool net_authorized_cluster(const struct net_request *req, int8_t operation)
+{
+	return net_authorized(req, operation, NET_RESOURCE_CLUSTER,
+			      NET_CLUSTER_NAME, strlen(NET_CLUSTER_NAME));
 }
 
 /* Send as much of the queue as the socket takes: memory with writev,

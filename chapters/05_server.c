@@ -771,7 +771,7 @@ bool net_request_advertised(const struct net_request *req, const char **host,
 const char *net_request_principal(const struct net_request *req)
 {
 	const struct net_conn *c = req->conn;
-	return c && c->principal ? c->principal : "User:ANONYMOUS";
+	return c && c->principal ? c->principal : NET_PRINCIPAL_ANONYMOUS;
 }
 
 int net_conn_set_principal(struct net_conn *c, const char *p)

@@ -255,6 +255,46 @@ int net_at(struct net_server *srv, int64_t at_ms, struct net_callback cb);
 void net_set_before_send(struct net_server *srv, int (*fn)(void *ctx),
 			 void *ctx);
 
+/* ---- Who is asking (the authorizer hook; chapter 12 installs it) ---- */
+
+/* KAFKA: the int8 codes of ResourceType and AclOperation, as chapter 12
+ * names them (ACL_RESOURCE_*, ACL_OP_*): handlers of earlier chapters ask
+ * with these, so they need not include chapter 12. */
+#define NET_RESOURCE_TOPIC 2
+#define NET_RESOURCE_GROUP 3
+#define NET_RESOURCE_CLUSTER 4
+#define NET_RESOURCE_TRANSACTIONAL_ID 5
+#define NET_OP_READ 3
+#define NET_OP_WRITE 4
+#define NET_OP_CREATE 5
+#define NET_OP_DELETE 6
+#define NET_OP_ALTER 7
+#define NET_OP_DESCRIBE 8
+#define NET_OP_CLUSTER_ACTION 9
+#define NET_OP_DESCRIBE_CONFIGS 10
+#define NET_OP_ALTER_CONFIGS 11
+#define NET_OP_IDEMPOTENT_WRITE 12
+/* KAFKA: Resource.CLUSTER_NAME, the one name of the CLUSTER resource. */
+#define NET_CLUSTER_NAME "kafka-cluster"
+/* KAFKA: KafkaPrincipal.ANONYMOUS, the principal of an unauthenticated connection. */
+#define NET_PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
+
+/* One question to the authorizer: may req's principal do operation on
+ * the resource (type, name[0..len))? KAFKA: Authorizer.authorize. A NULL
+ * name asks about any resource of the type (authorizeByResourceType). */
+typedef bool (*net_authorize_fn)(void *ctx, const struct net_request *req,
+				 int8_t operation, int8_t resource_type,
+				 const char *name, size_t len);
+/* Install the authorizer (NULL: every request is allowed, as before). borrows: ctx. */
+void net_set_authorizer(struct net_server *srv, net_authorize_fn fn, void *ctx);
+/* True when no authorizer is installed or it allows; the CONTROLLER listener is never checked. */
+bool net_authorized(const struct net_request *req, int8_t operation,
+		    int8_t resource_type, const char *name, size_t len);
+/* net_authorized for operation on the cluster (NET_CLUSTER_NAME). */
+bool net_authorized_cluster(const struct net_request *req, int8_t operation);
+/* Whether an authorizer is installed (handlers skip filtering work without one). */
+bool net_authorizer_on(const struct net_server *srv);
+
 /* ---- Outbound connections to other nodes (05_peers.c) ---- */
 
 /* An outbound connection to another node, reconnecting (KAFKA:

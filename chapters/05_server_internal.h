@@ -140,6 +140,8 @@ struct net_server {
 	const struct net_peer_ops *peer_ops; /* NULL until a peer opens */
 	int (*before_send)(void *ctx);       /* net_set_before_send, or NULL */
 	void *before_send_ctx;               /* borrowed */
+	net_authorize_fn authorize;          /* net_set_authorizer, or NULL */
+	void *authorize_ctx;                 /* borrowed */
 	bool stopping;
 };
 

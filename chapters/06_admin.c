@@ -135,6 +135,8 @@ static int metadata_decode(struct wire_reader *r, int16_t v,
 			   struct metadata_req *m);
 static int create_decode(struct wire_reader *r, int32_t node,
 			 struct create_req *q);
+static bool admin_denied(struct net_request *req, struct net_response *resp,
+			 int *rc);
 static void create_check(struct topic_manager *tm, const struct create_req *q,
 			 int32_t i, struct topic_result *res);
 static void create_write(struct wire_writer *w, struct topic_manager *tm,
@@ -219,10 +221,11 @@ static void metadata_write_topic(const struct metadata_out *o,
 /* A named topic: found, auto-created (KAFKA: auto.create.topics.enable
  * and, v4+, allow_auto_topic_creation), or an error. A reserved name is
  * never auto-created: the broker makes its internal topics itself. */
-static int16_t metadata_resolve(struct topic_manager *tm,
+static int16_t metadata_resolve(const struct net_request *req,
 				const struct metadata_req *m,
 				struct wire_str name, struct topic **t)
 {
+	struct topic_manager *tm = req->ctx;
 	char buf[TOPIC_NAME_MAX + 1];
 	if (!topic_name_copy(name, buf))
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
@@ -231,8 +234,12 @@ static int16_t metadata_resolve(struct topic_manager *tm,
 	if (!topic_manager_config(tm)->auto_create_topics ||
 	    !m->allow_auto_create || topic_name_reserved(buf, strlen(buf)))
 		return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-	struct topic_create_req req = {buf, -1, NULL, 0};
-	int rc = topic_create(tm, &req, t);
+	/* KAFKA: auto-creation needs CREATE on the cluster or on the topic */
+	if (!net_authorized_cluster(req, NET_OP_CREATE) &&
+	    !topic_authorized(req, NET_OP_CREATE, name))
+		return KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+	struct topic_create_req cq = {buf, -1, NULL, 0};
+	int rc = topic_create(tm, &cq, t);
 	if (rc == KB_ERR_INVAL || rc == KB_ERR_EXISTS)
 		return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	/* KAFKA: a topic still being created is LEADER_NOT_AVAILABLE. */
@@ -277,16 +284,33 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 	int rc = metadata_decode(&req->body, v, &m);
 	if (rc == KB_OK) {
 		metadata_write_head(w, v, tm, req);
-		wire_write_array_len(w, m.ntopics < 0 ? (int32_t)topic_count(tm)
-						      : m.ntopics);
-		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++)
-			metadata_write_topic(&o, wire_str_c(topic_at(tm, i)->name),
-					     topic_at(tm, i), KAFKA_ERR_NONE);
-		for (int32_t i = 0; i < m.ntopics; i++) {
-			struct topic *t = NULL;
-			int16_t err = metadata_resolve(tm, &m, m.names[i], &t);
-			metadata_write_topic(&o, m.names[i], t, err);
+		size_t at = wire_write_array_begin(w);
+		int32_t n = 0;
+		for (size_t i = 0; m.ntopics < 0 && i < topic_count(tm); i++) {
+			struct wire_str name = wire_str_c(topic_at(tm, i)->name);
+			if (!topic_authorized(req, NET_OP_DESCRIBE, name))
+				continue; /* KAFKA: left out of "all topics" */
+			metadata_write_topic(&o, name, topic_at(tm, i),
+					     KAFKA_ERR_NONE);
+			n++;
 		}
+		/* KAFKA: the topics that may be described first, then those
+		 * that may not, answered TOPIC_AUTHORIZATION_FAILED without
+		 * looking whether they exist */
+		for (int pass = 0; pass < 2; pass++)
+			for (int32_t i = 0; i < m.ntopics; i++) {
+				struct topic *t = NULL;
+				bool seen = topic_authorized(req, NET_OP_DESCRIBE,
+							     m.names[i]);
+				if (seen != (pass == 0))
+					continue;
+				int16_t err = seen ? metadata_resolve(req, &m,
+								      m.names[i], &t)
+						   : KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+				metadata_write_topic(&o, m.names[i], t, err);
+				n++;
+			}
+		wire_write_array_end(w, at, n);
 		if (v >= 8)
 			wire_write_i32(w, ADMIN_OPS_OMITTED); /* cluster, v8-10 */
 		wire_write_tags(w);
@@ -305,7 +329,7 @@ int handle_create_topics(struct net_request *req, struct net_response *resp)
 	int16_t v = req->header.api_version;
 	struct create_req q = {0};
 	int rc;
-	if (topic_forwarded(req, resp, &rc))
+	if (admin_denied(req, resp, &rc) || topic_forwarded(req, resp, &rc))
 		return rc;
 	rc = create_decode(&req->body, topic_manager_config(tm)->node_id, &q);
 	q.version = v;
@@ -559,7 +583,7 @@ int handle_delete_topics(struct net_request *req, struct net_response *resp)
 	struct delete_topic *d = NULL;
 	int32_t n = 0;
 	int rc;
-	if (topic_forwarded(req, resp, &rc))
+	if (admin_denied(req, resp, &rc) || topic_forwarded(req, resp, &rc))
 		return rc;
 	rc = delete_decode(&req->body, v, &n, &d);
 	if (rc == KB_OK) {
@@ -652,7 +676,7 @@ int handle_create_partitions(struct net_request *req,
 	struct wire_writer *w = &resp->w;
 	struct partitions_req q = {0};
 	int rc;
-	if (topic_forwarded(req, resp, &rc))
+	if (admin_denied(req, resp, &rc) || topic_forwarded(req, resp, &rc))
 		return rc;
 	rc = partitions_decode(&req->body, topic_manager_config(tm)->node_id,
 			       &q);
@@ -856,6 +880,59 @@ int topic_admin_error_body(const struct net_request *req, int16_t error_code,
 	default:
 		return KB_ERR_NOTFOUND;
 	}
+}
+
+/* ---- Authorization of the forwarded admin APIs (chapter 12 decides) ---- */
+
+/* May req's principal act on every topic the request names? KAFKA:
+ * CreateTopics wants CREATE (on the cluster, else on each topic),
+ * DeleteTopics DELETE, CreatePartitions ALTER on each topic. */
+static bool admin_all_allowed(const struct net_request *req)
+{
+	struct wire_reader r = req->body;
+	int16_t v = req->header.api_version;
+	bool ok = true;
+	if (req->header.api_key == WIRE_API_CREATE_TOPICS) {
+		struct create_req q = {.version = v};
+		bool cluster = net_authorized_cluster(req, NET_OP_CREATE);
+		ok = create_decode(&r, -1, &q) == KB_OK;
+		for (int32_t i = 0; ok && !cluster && i < q.n; i++)
+			ok = topic_authorized(req, NET_OP_CREATE, q.topics[i].name);
+		for (int32_t i = 0; i < q.n; i++)
+			topic_overrides_free(&q.topics[i].configs);
+		free(q.topics);
+	} else if (req->header.api_key == WIRE_API_DELETE_TOPICS) {
+		struct delete_topic *d = NULL;
+		int32_t n = 0;
+		ok = delete_decode(&r, v, &n, &d) == KB_OK;
+		for (int32_t i = 0; ok && i < n; i++) {
+			const struct topic *t = d[i].name.len < 0 ?
+				topic_find_by_id(req->ctx, &d[i].id) : NULL;
+			ok = topic_authorized(req, NET_OP_DELETE, t ?
+					      wire_str_c(t->name) : d[i].name);
+		}
+		free(d);
+	} else if (req->header.api_key == WIRE_API_CREATE_PARTITIONS) {
+		struct partitions_req q = {0};
+		ok = partitions_decode(&r, -1, &q) == KB_OK;
+		for (int32_t i = 0; ok && i < q.n; i++)
+			ok = topic_authorized(req, NET_OP_ALTER, q.topics[i].name);
+		free(q.topics);
+	}
+	return ok;
+}
+
+/* SIMPLIFICATION: Kafka answers each denied topic with
+ * TOPIC_AUTHORIZATION_FAILED and goes on with the others; samsa forwards
+ * the request as it came, so one denied topic fails every topic of it. */
+static bool admin_denied(struct net_request *req, struct net_response *resp,
+			 int *rc)
+{
+	if (!net_authorizer_on(req->srv) || admin_all_allowed(req))
+		return false;
+	*rc = topic_admin_error_body(req, KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED,
+				     &resp->w);
+	return true;
 }
 
 /* ---- Small helpers ---- */

@@ -26,6 +26,8 @@ struct part_req {
 	int32_t max_bytes;  /* Fetch: partition_max_bytes */
 	struct wire_bytes records; /* Produce: the batch (exactly one) */
 	int8_t repeated;    /* REPEAT_*: is (topic, index) named again? */
+	bool denied;        /* Fetch: the authorizer said no to its topic,
+			       asked once when the request came */
 };
 
 /* part_req.repeated: a partition named once, or the first or a later
@@ -56,6 +58,10 @@ struct data_req {
 	int8_t isolation_level;   /* Fetch, ListOffsets */
 };
 
+
+/* Mark every partition of q whose topic req may not do operation on. */
+void topic_data_authorize(const struct net_request *req, struct data_req *q,
+			  int8_t operation);
 
 /* Reads one partition's fields for version v. */
 typedef void (*part_read_fn)(struct wire_reader *r, int16_t v,

@@ -141,6 +141,9 @@ int handle_fetch(struct net_request *req, struct net_response *resp)
 	op->tm = req->ctx;
 	op->q.version = req->header.api_version;
 	int rc = fetch_decode(&req->body, op->q.version, &op->q);
+	if (rc == KB_OK) /* KAFKA: a consumer needs READ on each topic,
+			    asked once, before the fetch may park */
+		topic_data_authorize(req, &op->q, NET_OP_READ);
 	if (rc == KB_OK && op->q.nparts > 0 &&
 	    !(op->parts = calloc((size_t)op->q.nparts, sizeof *op->parts)))
 		rc = KB_ERR_NOMEM;
@@ -203,6 +206,10 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 	*f = (struct fetch_part){KAFKA_ERR_NONE, -1, -1, {0}, NULL};
 	if (fetch_from_follower(&op->q)) {
 		f->error = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	if (p->denied) {
+		f->error = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
 		return;
 	}
 	struct topic_partition *tp = data_lookup(op->tm, topic, p->index,
@@ -353,6 +360,8 @@ static void list_offsets_answer(struct data_ctx *c, struct wire_writer *w,
 	 * without looking at its log. */
 	if (p->repeated != REPEAT_NONE)
 		error = KAFKA_ERR_INVALID_REQUEST;
+	else if (p->denied) /* KAFKA: DESCRIBE on the topic */
+		error = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
 	else if ((tp = data_lookup(c->tm, topic, p->index, &error)) &&
 		 !(error = topic_leader_check(c->tm, tp,
 					      p->current_leader_epoch)))
@@ -381,6 +390,8 @@ int handle_list_offsets(struct net_request *req, struct net_response *resp)
 	int rc = topic_data_decode(r, 12, list_offsets_read_part, &q);
 	if (rc == KB_OK)
 		rc = topic_data_find_repeats(&q);
+	if (rc == KB_OK)
+		topic_data_authorize(req, &q, NET_OP_DESCRIBE);
 	if (q.version >= 10)
 		wire_read_i32(r); /* timeout_ms */
 	wire_read_tags(r);

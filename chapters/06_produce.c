@@ -123,6 +123,19 @@ static void produce_answer(struct data_ctx *c, struct wire_writer *w,
 	}
 }
 
+/* KAFKA: AuthHelper.filterByAuthorized over the request's topics. */
+void topic_data_authorize(const struct net_request *req, struct data_req *q,
+			  int8_t operation)
+{
+	if (!net_authorizer_on(req->srv))
+		return;
+	for (int32_t t = 0; t < q->ntopics; t++) {
+		bool denied = !topic_authorized(req, operation, q->topics[t].name);
+		for (int32_t i = 0; i < q->topics[t].n; i++)
+			q->topics[t].parts[i].denied = denied;
+	}
+}
+
 /* KAFKA: acks=0 gets no response; when something failed the connection
  * is closed instead, the only way such a producer can notice. */
 int handle_produce(struct net_request *req, struct net_response *resp)
@@ -152,11 +165,17 @@ int handle_produce(struct net_request *req, struct net_response *resp)
 	return rc;
 }
 
-/* KAFKA: KafkaApis.handleProduceRequest: a transactional batch needs the
+/* KAFKA: KafkaApis.handleProduceRequest: a transactional id needs WRITE
+ * on it (with an authorizer); a transactional batch needs the
  * request's transactional_id, or the whole request is answered
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, every partition alike. */
 static int16_t produce_check_transactional(const struct data_ctx *c)
 {
+	struct wire_str x = c->transactional_id;
+	if (x.len >= 0 && !net_authorized(c->req, NET_OP_WRITE,
+					  NET_RESOURCE_TRANSACTIONAL_ID, x.p,
+					  (size_t)x.len))
+		return KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	if (c->transactional_id.len >= 0)
 		return KAFKA_ERR_NONE;
 	for (int32_t t = 0; t < c->q->ntopics; t++) {
@@ -187,6 +206,9 @@ static void produce_partition(struct data_ctx *c, struct wire_str topic,
 		res->error = KAFKA_ERR_UNSUPPORTED_VERSION;
 	else if (c->request_error != KAFKA_ERR_NONE)
 		res->error = c->request_error;
+	else if (!topic_authorized(c->req, NET_OP_WRITE, topic))
+		res->error = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED; /* KAFKA:
+				  filterByAuthorized(WRITE, TOPIC), first */
 	else if (acks != ACKS_NONE && acks != ACKS_LEADER && acks != ACKS_ALL)
 		res->error = KAFKA_ERR_INVALID_REQUIRED_ACKS;
 	else if (!topic_name_copy(topic, name))

@@ -639,6 +639,14 @@ int16_t topic_leader_check(const struct topic_manager *tm,
 }
 
 /* KAFKA: ForwardingManager: the handler's answer is the forwarder's. */
+bool topic_authorized(const struct net_request *req, int8_t operation,
+		      struct wire_str topic)
+{
+	return net_authorized(req, operation, NET_RESOURCE_TOPIC,
+			      topic.len > 0 ? topic.p : "",
+			      topic.len > 0 ? (size_t)topic.len : 0);
+}
+
 bool topic_forwarded(struct net_request *req, struct net_response *resp,
 		     int *rc)
 {

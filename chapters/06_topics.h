@@ -300,6 +300,11 @@ void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
  * AlterConfigs, IncrementalAlterConfigs; KB_ERR_NOTFOUND for another api. */
 int topic_error_body(const struct net_request *req, int16_t error_code,
 		     struct wire_writer *w);
+/* A later chapter's error answer for one api key it forwards (chapter 12: CreateAcls). */
+typedef int (*topic_error_body_fn)(const struct net_request *req,
+				   int16_t error_code, struct wire_writer *w);
+/* topic_error_body answers api_key with fn from now on (NULL removes; process-wide). */
+int topic_set_error_body(int16_t api_key, topic_error_body_fn fn);
 
 /* Tests: fn(ctx, step) runs before each durable step of a create/delete. */
 typedef void (*topic_step_fn)(void *ctx, const char *step);
@@ -510,6 +515,9 @@ int16_t topic_cluster_replicas(const struct topic_manager *tm,
  * client's current leader epoch (-1: none). */
 int16_t topic_leader_check(const struct topic_manager *tm,
 			   const struct topic_partition *tp, int32_t current);
+/* KAFKA: AuthHelper.authorize for one topic name (net_authorized; none installed: true). */
+bool topic_authorized(const struct net_request *req, int8_t operation,
+		      struct wire_str topic);
 /* With a forward hook set: *rc is its answer, true; else false. */
 bool topic_forwarded(struct net_request *req, struct net_response *resp,
 		     int *rc);

@@ -32,6 +32,7 @@
  *   1. At most one session per broker id; every session has epoch >= 0.
  *   2. No session was heard from after the newest time seen (now_ms).
  *   3. Output: records end where ends[] says, in increasing order.
+ *   4. Each api a later chapter added (ctrl_extend) is there once.
  *
  * Simplifications:
  *   - FenceBrokerRecord/UnfenceBrokerRecord (Kafka before 3.7's
@@ -167,6 +168,27 @@ int ctrl_emit(struct ctrl_output *o, const struct meta_record *rec)
 	}
 	o->ends[o->n++] = o->records.len;
 	output_check(o);
+	return KB_OK;
+}
+
+int ctrl_output_emit(struct ctrl_output *o, const struct meta_record *rec)
+{
+	return ctrl_emit(o, rec);
+}
+
+/* ---- Later chapters' APIs ---- */
+
+/* An api decided here already, or by an extension, cannot be added. */
+int ctrl_extend(struct ctrl *c, const struct ctrl_extension *e)
+{
+	if (!e->fn || e->min_version < 0 || e->max_version < e->min_version)
+		return KB_ERR_INVAL;
+	if (c->n_ext == CTRL_MAX_EXTENSIONS)
+		return KB_ERR_RANGE;
+	for (int i = 0; i < c->n_ext; i++)
+		if (c->ext[i].api_key == e->api_key)
+			return KB_ERR_EXISTS;
+	c->ext[c->n_ext++] = *e;
 	return KB_OK;
 }
 
@@ -838,10 +860,15 @@ bool ctrl_broker_active(const struct meta_image *img, int32_t id)
 /* xorshift64: placement needs only a fair start, not secrecy. */
 int32_t ctrl_random(struct ctrl *c, int32_t n)
 {
+	return (int32_t)(ctrl_random64(c) % (uint64_t)n);
+}
+
+uint64_t ctrl_random64(struct ctrl *c)
+{
 	c->rng ^= c->rng << 13;
 	c->rng ^= c->rng >> 7;
 	c->rng ^= c->rng << 17;
-	return (int32_t)(c->rng % (uint64_t)n);
+	return c->rng;
 }
 
 static bool broker_leads(const struct meta_image *img, int32_t id)
@@ -880,4 +907,7 @@ void ctrl_check(const struct ctrl *c)
 		for (int32_t j = i + 1; j < c->n_sessions; j++)
 			assert(c->sessions[j].id != s->id); /* INVARIANT 1 */
 	}
+	for (int i = 0; i < c->n_ext; i++) /* INVARIANT 4 */
+		for (int j = i + 1; j < c->n_ext; j++)
+			assert(c->ext[i].api_key != c->ext[j].api_key);
 }

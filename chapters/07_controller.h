@@ -82,6 +82,29 @@ int ctrl_handle(struct ctrl *c, const struct ctrl_input *in,
 int ctrl_tick(struct ctrl *c, const struct ctrl_input *in,
 	      struct ctrl_output *out);
 
+/* ---- Later chapters' controller APIs (chapter 12: CreateAcls, DeleteAcls) ---- */
+
+/* Decide one request as ctrl_handle does: KB_OK with out filled, or
+ * KB_ERR_PROTO. ctx is the extension's. */
+typedef int (*ctrl_decide_fn)(void *ctx, struct ctrl *c,
+			      const struct ctrl_input *in,
+			      struct ctrl_output *out);
+/* One API a later chapter decides on the controller. */
+struct ctrl_extension {
+	int16_t api_key, min_version, max_version;
+	ctrl_decide_fn fn;
+	void *ctx; /* borrowed */
+};
+/* KAFKA: the few admin APIs a later chapter adds (ACLs, SCRAM). */
+#define CTRL_MAX_EXTENSIONS 8
+
+/* ctrl_handle decides e's api with e->fn from now on (copied); KB_ERR_EXISTS, KB_ERR_RANGE. */
+int ctrl_extend(struct ctrl *c, const struct ctrl_extension *e);
+/* Append rec, framed, as the next record of o (what a decide fn emits). */
+int ctrl_output_emit(struct ctrl_output *o, const struct meta_record *rec);
+/* A random 64-bit number from the controller's generator (ACL ids). */
+uint64_t ctrl_random64(struct ctrl *c);
+
 /* KAFKA: StripedReplicaPlacer's question and answer. */
 struct ctrl_placement {
 	int32_t num_partitions;

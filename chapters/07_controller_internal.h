@@ -25,6 +25,8 @@ struct ctrl {
 	int32_t cap_sessions;
 	int64_t now_ms;                /* the newest time a call brought */
 	uint64_t rng;                  /* xorshift64 state, never 0 */
+	struct ctrl_extension ext[CTRL_MAX_EXTENSIONS]; /* ctrl_extend's */
+	int n_ext;
 };
 
 /* Append rec, framed, as the next record of o. */

@@ -147,6 +147,16 @@ int ctrl_node_open(struct net_server *srv, struct raft_node *n,
 	return KB_OK;
 }
 
+int ctrl_node_extend(struct ctrl_node *cn, const struct ctrl_extension *e)
+{
+	int rc = ctrl_extend(cn->ctrl, e);
+	if (rc != KB_OK)
+		return rc;
+	struct net_api api = {e->api_key, e->min_version, e->max_version,
+			      handle_controller, cn, CN_CONTROLLER};
+	return net_register(cn->srv, &api);
+}
+
 void ctrl_node_close(struct ctrl_node *cn)
 {
 	if (!cn)

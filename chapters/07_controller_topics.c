@@ -1027,5 +1027,16 @@ int ctrl_handle(struct ctrl *c, const struct ctrl_input *in,
 		ctrl_check(c);
 		return rc;
 	}
+	for (int i = 0; i < c->n_ext; i++) { /* a later chapter's API */
+		const struct ctrl_extension *e = &c->ext[i];
+		if (e->api_key != in->api_key)
+			continue;
+		if (in->api_version < e->min_version ||
+		    in->api_version > e->max_version)
+			return KB_ERR_NOTFOUND;
+		int rc = e->fn(e->ctx, c, in, out);
+		ctrl_check(c);
+		return rc;
+	}
 	return KB_ERR_NOTFOUND;
 }

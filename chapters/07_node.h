@@ -86,6 +86,8 @@ struct ctrl_node;
  * leads. borrows: srv, n, cfg->tm, cfg->cluster_id. returns owned *out. */
 int ctrl_node_open(struct net_server *srv, struct raft_node *n,
 		   const struct ctrl_config *cfg, struct ctrl_node **out);
+/* Decide e's api here and serve it on the CONTROLLER listener (chapter 12's ACL APIs). */
+int ctrl_node_extend(struct ctrl_node *cn, const struct ctrl_extension *e);
 /* Answer what waits with NOT_CONTROLLER, free. */
 void ctrl_node_close(struct ctrl_node *cn);
 

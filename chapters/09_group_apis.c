@@ -199,6 +199,7 @@ void grp_close(struct grp_coordinator *c)
 	grp_free(c);
 }
 
+
 /* ======================================================================
  * ---- FindCoordinator ----
  * ====================================================================== */
@@ -215,6 +216,16 @@ static int16_t find_one(struct wire_writer *w, const struct net_request *req,
 	struct topic_broker_info self = {b->node_id, b->advertised_host,
 					 b->advertised_port, NULL};
 	topic_broker_as_seen(c->tm, req, &self); /* its listener's address */
+	size_t klen = key.len > 0 ? (size_t)key.len : 0;
+	/* KAFKA: DESCRIBE on the group, or on the transactional id */
+	if (key_type == KEY_TYPE_GROUP &&
+	    !net_authorized(req, NET_OP_DESCRIBE, NET_RESOURCE_GROUP,
+			    klen ? key.p : "", klen))
+		return find_none(w, KAFKA_ERR_GROUP_AUTHORIZATION_FAILED);
+	if (key_type == KEY_TYPE_TRANSACTION &&
+	    !net_authorized(req, NET_OP_DESCRIBE, NET_RESOURCE_TRANSACTIONAL_ID,
+			    klen ? key.p : "", klen))
+		return find_none(w, KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
 	if (key_type == KEY_TYPE_GROUP && topic_cluster_get(c->tm))
 		return find_in_cluster(w, c, key);
@@ -409,7 +420,9 @@ int handle_join_group(struct net_request *req, struct net_response *resp)
 	}
 	struct grp_group *g = NULL;
 	struct grp_member *m = NULL;
-	int16_t err = grp_owns_group(c, j.group) ? grp_join(c, &j.q, &g, &m) :
+	int16_t err = !grp_authorized(req, NET_OP_READ, j.group) ?
+			      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+		      grp_owns_group(c, j.group) ? grp_join(c, &j.q, &g, &m) :
 						   KAFKA_ERR_NOT_COORDINATOR;
 	if (err == KAFKA_ERR_NONE && m && !m->join_ready) {
 		rc = park_member(req, resp, g, m);
@@ -465,7 +478,9 @@ int handle_sync_group(struct net_request *req, struct net_response *resp)
 	struct grp_sync_req q = {{h.group, h.generation, h.member, h.instance},
 				 a, (size_t)n};
 	if (rc == KB_OK)
-		err = grp_owns_group(c, h.group) ? grp_sync(c, &q, &m) :
+		err = !grp_authorized(req, NET_OP_READ, h.group) ?
+			      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+		      grp_owns_group(c, h.group) ? grp_sync(c, &q, &m) :
 						   KAFKA_ERR_NOT_COORDINATOR;
 	if (rc == KB_OK && err == KAFKA_ERR_NONE && !m->sync_ready) {
 		rc = park_member(req, resp, grp_find(c, h.group), m);
@@ -562,7 +577,9 @@ int handle_heartbeat(struct net_request *req, struct net_response *resp)
 	if (rc == KB_OK && h.group && h.member) {
 		struct grp_member_ref who = {h.group, h.generation, h.member,
 					     h.instance};
-		int16_t err = grp_owns_group(c, h.group) ?
+		int16_t err = !grp_authorized(req, NET_OP_READ, h.group) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+			      grp_owns_group(c, h.group) ?
 				      grp_heartbeat(c, &who) :
 				      KAFKA_ERR_NOT_COORDINATOR;
 		write_throttle(&resp->w, v, 1);
@@ -586,7 +603,9 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 		wire_read_tags(r);
 		int16_t err = KAFKA_ERR_NONE;
 		if (wire_reader_status(r) == KB_OK && group && member)
-			err = grp_owns_group(c, group) ?
+			err = !grp_authorized(req, NET_OP_READ, group) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+			      grp_owns_group(c, group) ?
 				      grp_leave(c, group, member, NULL) :
 				      KAFKA_ERR_NOT_COORDINATOR;
 		free(member);
@@ -595,9 +614,12 @@ int handle_leave_group(struct net_request *req, struct net_response *resp)
 	} else {
 		int32_t n = wire_read_array_len(r, 2);
 		/* KAFKA: not the coordinator: the error, no member answers. */
-		bool owns = group && grp_owns_group(c, group);
+		bool allowed = grp_authorized(req, NET_OP_READ, group);
+		bool owns = allowed && group && grp_owns_group(c, group);
 		write_throttle(w, v, 1);
-		wire_write_i16(w, owns ? KAFKA_ERR_NONE : KAFKA_ERR_NOT_COORDINATOR);
+		wire_write_i16(w, owns ? KAFKA_ERR_NONE :
+			       !allowed ? KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+					  KAFKA_ERR_NOT_COORDINATOR);
 		wire_write_array_len(w, owns ? n : 0);
 		for (int32_t i = 0; i < n; i++) {
 			struct wire_str mid = wire_read_string(r);
@@ -660,11 +682,16 @@ int handle_list_groups(struct net_request *req, struct net_response *resp)
 	wire_write_i16(w, KAFKA_ERR_NONE);
 	size_t at = wire_write_array_begin(w);
 	int32_t n = 0;
+	/* KAFKA: DESCRIBE on the cluster lists all, else the groups the
+	 * principal may DESCRIBE */
+	bool all = net_authorized_cluster(req, NET_OP_DESCRIBE);
 	for (size_t i = 0; i < c->ngroups; i++) {
 		const struct grp_group *g = c->groups[i];
 		if (!state_wanted(g, f, nf) ||
 		    !grp_partition_loaded(c, g->partition))
 			continue; /* in a cluster: only the groups it coordinates */
+		if (!all && !grp_authorized(req, NET_OP_DESCRIBE, g->id))
+			continue;
 		wire_write_string(w, wire_str_c(g->id));
 		wire_write_string(w, wire_str_c(g->protocol_type ?
 						g->protocol_type : ""));
@@ -739,6 +766,8 @@ int handle_describe_groups(struct net_request *req, struct net_response *resp)
 		struct wire_str id = wire_read_string(&ids);
 		char *name = wdup_nn(id);
 		int16_t err = !name ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+			      !grp_authorized(req, NET_OP_DESCRIBE, name) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
 			      grp_owns_group(c, name) ? KAFKA_ERR_NONE :
 			      KAFKA_ERR_NOT_COORDINATOR;
 		describe_one(w, v, name ? grp_find(c, name) : NULL, id, err);
@@ -768,6 +797,8 @@ int handle_delete_groups(struct net_request *req, struct net_response *resp)
 		struct wire_str id = wire_read_string(&ids);
 		char *name = wdup_nn(id);
 		int16_t err = !name ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+			      !grp_authorized(req, NET_OP_DELETE, name) ?
+				      KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
 			      grp_owns_group(c, name) ? grp_delete(c, name) :
 			      KAFKA_ERR_NOT_COORDINATOR;
 		wire_write_string(w, id);

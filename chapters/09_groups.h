@@ -305,6 +305,9 @@ void grp_leadership_changed(struct grp_coordinator *c);
 /* Is this node group_id's coordinator? Loads its partition first if this
  * node just became its leader. Always true on a single node. */
 bool grp_owns_group(struct grp_coordinator *c, const char *group_id);
+/* KAFKA: AuthHelper.authorize(operation, GROUP, group_id) (net_authorized; NULL id: ""). */
+bool grp_authorized(const struct net_request *req, int8_t operation,
+		    const char *group_id);
 /* Are partition p's groups in memory (single node: always)? No loading. */
 bool grp_partition_loaded(const struct grp_coordinator *c, int32_t p);
 int handle_offset_commit(struct net_request *req, struct net_response *resp);

@@ -91,7 +91,7 @@ static void commit_topic(struct net_request *req, struct net_response *resp,
 			 struct grp_group *g, int16_t gerr);
 static void fetch_group(struct net_request *req, struct net_response *resp,
 			const char *group, int16_t err);
-static int16_t fetch_error(struct grp_coordinator *c, const char *group);
+static int16_t fetch_error(const struct net_request *req, const char *group);
 static char *str_of(struct wire_str s);
 
 /* ======================================================================
@@ -388,6 +388,14 @@ void grp_leadership_changed(struct grp_coordinator *c)
 		partition_sync(c, p);
 }
 
+bool grp_authorized(const struct net_request *req, int8_t operation,
+		    const char *group_id)
+{
+	return net_authorized(req, operation, NET_RESOURCE_GROUP,
+			      group_id ? group_id : "",
+			      group_id ? strlen(group_id) : 0);
+}
+
 bool grp_owns_group(struct grp_coordinator *c, const char *group_id)
 {
 	if (!cluster_of(c))
@@ -624,6 +632,8 @@ int handle_offset_commit(struct net_request *req, struct net_response *resp)
 	struct grp_group *g = NULL;
 	struct grp_member_ref who = {group, gen, member, instance};
 	int16_t gerr = !group || !member ? KAFKA_ERR_UNKNOWN_SERVER_ERROR :
+		       !grp_authorized(req, NET_OP_READ, group) ?
+			       KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
 		       !grp_owns_group(c, group) ? KAFKA_ERR_NOT_COORDINATOR :
 		       commit_check(c, &who, &g);
 	if (v >= 3)
@@ -663,6 +673,8 @@ static void commit_topic(struct net_request *req, struct net_response *resp,
 		o.metadata = meta;
 		wire_read_tags(r);
 		int16_t err = gerr;
+		if (err == KAFKA_ERR_NONE && !topic_authorized(req, NET_OP_READ, name))
+			err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
 		if (err == KAFKA_ERR_NONE && (!topic ||
 		    !topic_partition_find(c->tm, topic, o.partition)))
 			err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -737,9 +749,11 @@ static void fetch_group(struct net_request *req, struct net_response *resp,
 		wire_write_array_len(w, np);
 		for (int32_t p = 0; p < np; p++) {
 			int32_t index = wire_read_i32(r);
-			fetch_write_part(w, v, g && topic ?
+			bool seen = err || topic_authorized(req, NET_OP_DESCRIBE, name);
+			fetch_write_part(w, v, g && topic && seen ?
 					 grp_offset_find(g, topic, index) : NULL,
-					 index, err);
+					 index, seen ? err :
+					 KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED);
 		}
 		wire_read_tags(r);
 		wire_write_tags(w);
@@ -747,11 +761,14 @@ static void fetch_group(struct net_request *req, struct net_response *resp,
 	}
 }
 
-/* NOT_COORDINATOR when this node does not coordinate group, else NONE. */
-static int16_t fetch_error(struct grp_coordinator *c, const char *group)
+/* GROUP_AUTHORIZATION_FAILED without DESCRIBE on it (KAFKA), then
+ * NOT_COORDINATOR when this node does not coordinate group, else NONE. */
+static int16_t fetch_error(const struct net_request *req, const char *group)
 {
-	return group && !grp_owns_group(c, group) ? KAFKA_ERR_NOT_COORDINATOR :
-						    KAFKA_ERR_NONE;
+	if (!grp_authorized(req, NET_OP_DESCRIBE, group))
+		return KAFKA_ERR_GROUP_AUTHORIZATION_FAILED;
+	return group && !grp_owns_group(req->ctx, group) ?
+		       KAFKA_ERR_NOT_COORDINATOR : KAFKA_ERR_NONE;
 }
 
 int handle_offset_fetch(struct net_request *req, struct net_response *resp)
@@ -763,7 +780,7 @@ int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	if (v <= 7) {
 		char *group = str_of(wire_read_string(r));
-		int16_t err = fetch_error(req->ctx, group);
+		int16_t err = fetch_error(req, group);
 		fetch_group(req, resp, group, err);
 		if (v >= 2)
 			wire_write_i16(w, err);
@@ -775,7 +792,7 @@ int handle_offset_fetch(struct net_request *req, struct net_response *resp)
 			struct wire_str id = wire_read_string(r);
 			char *group = str_of(id);
 			wire_write_string(w, id);
-			int16_t err = fetch_error(req->ctx, group);
+			int16_t err = fetch_error(req, group);
 			fetch_group(req, resp, group, err);
 			wire_read_tags(r);
 			wire_write_i16(w, err);
@@ -802,11 +819,15 @@ int handle_offset_delete(struct net_request *req, struct net_response *resp)
 	struct wire_reader *r = &req->body;
 	struct wire_writer *w = &resp->w;
 	char *group = str_of(wire_read_string(r));
+	/* KAFKA: DELETE on the group (GROUP_AUTHORIZATION_FAILED, nothing
+	 * removed) */
+	bool allowed = grp_authorized(req, NET_OP_DELETE, group);
 	bool owns = !group || grp_owns_group(c, group);
-	struct grp_group *g = group && owns ? grp_find(c, group) : NULL;
+	struct grp_group *g = group && owns && allowed ? grp_find(c, group) : NULL;
 	int32_t nt = wire_read_array_len(r, 2);
 	bool found = g != NULL;
-	wire_write_i16(w, !owns ? KAFKA_ERR_NOT_COORDINATOR :
+	wire_write_i16(w, !allowed ? KAFKA_ERR_GROUP_AUTHORIZATION_FAILED :
+			  !owns ? KAFKA_ERR_NOT_COORDINATOR :
 			  found ? KAFKA_ERR_NONE : KAFKA_ERR_GROUP_ID_NOT_FOUND);
 	wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, found ? nt : 0);

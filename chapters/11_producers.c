@@ -108,6 +108,8 @@ struct init_request {
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
+static int16_t init_authorize(const struct net_request *req,
+			      struct wire_str txn);
 static int16_t init_producer_id(struct prod_manager *pm,
 				const struct init_request *q, int64_t *out_pid);
 static void produce_check(void *ctx, struct topic_partition *tp,
@@ -220,7 +222,9 @@ int handle_init_producer_id(struct net_request *req,
 	wire_read_tags(r);
 	if (wire_reader_status(r) != KB_OK)
 		return KB_ERR_PROTO;
-	int16_t err = init_producer_id(pm, &q, &new_pid);
+	int16_t err = init_authorize(req, q.txn);
+	if (err == KAFKA_ERR_NONE)
+		err = init_producer_id(pm, &q, &new_pid);
 	wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_i16(w, err);
 	wire_write_i64(w, new_pid);
@@ -228,6 +232,23 @@ int handle_init_producer_id(struct net_request *req,
 	wire_write_i16(w, err == KAFKA_ERR_NONE ? 0 : PROD_NO_EPOCH);
 	wire_write_tags(w);
 	return wire_writer_status(w);
+}
+
+/* KAFKA: KafkaApis.handleInitProducerIdRequest's checks: WRITE on the
+ * transactional id; without one IDEMPOTENT_WRITE on the cluster, or
+ * (KIP-679) WRITE on any topic (a NULL name asks about any). */
+static int16_t init_authorize(const struct net_request *req,
+			      struct wire_str txn)
+{
+	if (txn.len >= 0)
+		return net_authorized(req, NET_OP_WRITE,
+				      NET_RESOURCE_TRANSACTIONAL_ID, txn.p,
+				      (size_t)txn.len) ? KAFKA_ERR_NONE :
+			       KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+	if (net_authorized_cluster(req, NET_OP_IDEMPOTENT_WRITE) ||
+	    net_authorized(req, NET_OP_WRITE, NET_RESOURCE_TOPIC, NULL, 0))
+		return KAFKA_ERR_NONE;
+	return KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED;
 }
 
 /* KAFKA: KafkaApis.handleInitProducerIdRequest, then

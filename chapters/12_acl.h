@@ -12,6 +12,9 @@
 
 #include "00_base.h"
 #include "04_codec.h"
+#include "05_server.h"
+#include "07_metadata.h"
+#include "07_controller.h"
 
 /* ---- Kafka's numbers (the int8 fields of AccessControlEntryRecord) ---- */
 
@@ -172,5 +175,105 @@ const struct acl_api_rule *acl_api_rules(int16_t api_key, size_t *n);
 const char *acl_operation_name(int8_t operation);
 /* "TOPIC" for ACL_RESOURCE_TOPIC; "UNKNOWN" for a code outside the enum. */
 const char *acl_resource_type_name(int8_t resource_type);
+
+/* ---- The ACL APIs (12_acl_apis.c) ---- */
+
+/* KAFKA: the filter-only codes: ResourceType.ANY, PatternType.ANY and
+ * MATCH, AclOperation.ANY, AclPermissionType.ANY. */
+#define ACL_RESOURCE_ANY 1
+#define ACL_PATTERN_ANY 1
+#define ACL_PATTERN_MATCH 2
+#define ACL_OP_ANY 1
+#define ACL_PERMISSION_ANY 1
+
+/* KAFKA: AclBindingFilter: a binding's fields, where a null string
+ * (len -1) and the ANY codes match everything. Views borrowed. */
+struct acl_filter {
+	int8_t resource_type;
+	struct wire_str resource_name; /* null: any name */
+	int8_t pattern_type;           /* ANY, MATCH, LITERAL, PREFIXED */
+	struct wire_str principal;     /* null: any */
+	struct wire_str host;          /* null: any */
+	int8_t operation;
+	int8_t permission;
+};
+
+/* A decoded CreateAcls request: n bindings (owned array, borrowed views). */
+struct acl_create_req {
+	struct acl_binding *v;
+	int32_t n;
+};
+/* A decoded DeleteAcls request: n filters (owned array, borrowed views). */
+struct acl_filters {
+	struct acl_filter *v;
+	int32_t n;
+};
+
+/* A kept AccessControlEntryRecord as a binding (views into rec). */
+struct acl_binding acl_binding_from_record(const struct meta_record *rec);
+/* KAFKA: AclBindingFilter.matches. */
+bool acl_filter_matches(const struct acl_filter *f, const struct acl_binding *b);
+/* NULL when f names only known codes, else INVALID_REQUEST's message. */
+const char *acl_filter_problem(const struct acl_filter *f);
+/* CreateAcls body at version v; KB_ERR_PROTO; fini even on error. */
+int acl_create_req_decode(struct wire_reader *r, int16_t v,
+			  struct acl_create_req *q);
+void acl_create_req_fini(struct acl_create_req *q);
+/* Append a CreateAcls body of b[0..n) at version v (tests, tools). */
+int acl_create_req_encode(const struct acl_binding *b, int32_t n, int16_t v,
+			  struct kb_buf *out);
+/* DescribeAcls body at version v; KB_ERR_PROTO. */
+int acl_describe_req_decode(struct wire_reader *r, int16_t v,
+			    struct acl_filter *f);
+/* DeleteAcls body at version v; KB_ERR_PROTO; fini even on error. */
+int acl_delete_req_decode(struct wire_reader *r, int16_t v,
+			  struct acl_filters *q);
+void acl_filters_fini(struct acl_filters *q);
+/* One filter's fields (DescribeAcls' body; a DeleteAcls filter without its tags). */
+void acl_filter_write(struct wire_writer *w, const struct acl_filter *f,
+		      int16_t v);
+/* Controller (a ctrl_decide_fn): CreateAcls -> AccessControlEntryRecords. */
+int acl_decide_create(void *ctx, struct ctrl *c, const struct ctrl_input *in,
+		      struct ctrl_output *out);
+/* Controller (a ctrl_decide_fn): DeleteAcls -> RemoveAccessControlEntryRecords. */
+int acl_decide_delete(void *ctx, struct ctrl *c, const struct ctrl_input *in,
+		      struct ctrl_output *out);
+/* The DescribeAcls response body for f over img's ACLs, at version v. */
+void acl_describe_write(struct wire_writer *w, const struct meta_image *img,
+			const struct acl_filter *f, int16_t v);
+/* The CreateAcls / DeleteAcls response to the request in r with error on every entry. */
+int acl_create_error_write(struct wire_reader *r, int16_t v, int16_t error,
+			   struct wire_writer *w);
+int acl_delete_error_write(struct wire_reader *r, int16_t v, int16_t error,
+			   struct wire_writer *w);
+
+/* ---- A node's authorizer (12_authorize.c) ---- */
+
+/* KAFKA: authorizer.class.name for the authorizer samsa has. */
+#define ACL_STANDARD_AUTHORIZER \
+	"org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+struct raft_node;
+struct ctrl_node;
+struct topic_manager;
+
+/* What acl_node_open needs: the authorizer's keys and the node's parts. */
+struct acl_node_config {
+	const char *super_users;   /* borrowed: super.users, may be NULL */
+	bool allow_everyone_if_no_acl_found;
+	struct net_server *srv;    /* borrowed */
+	struct raft_node *rn;      /* borrowed: its image holds the ACLs */
+	struct topic_manager *tm;  /* borrowed: the broker part, or NULL */
+	struct ctrl_node *cn;      /* borrowed: the controller part, or NULL */
+};
+
+struct acl_node;
+
+/* Install the authorizer on cfg->srv and the ACL APIs on the node's parts; owned *out. */
+int acl_node_open(const struct acl_node_config *cfg, struct acl_node **out);
+/* Remove the hook and free (NULL-safe); before the parts close. */
+void acl_node_close(struct acl_node *an);
+/* Assert the invariants of 12_authorize.c. */
+void acl_node_check(const struct acl_node *an);
 
 #endif

@@ -19,6 +19,9 @@
  * Interface:
  *   - broker_cluster_open inside broker_open (SAMSA_STAGE >= 7), after
  *     topic_manager_open; broker_cluster_hooks after chapters 09 and 11.
+ *   - With authorizer.class.name set (stage 12 on), broker_cluster_open
+ *     opens chapter 12's authorizer last (acl_node_open) and
+ *     broker_cluster_close closes it first.
  *   - broker_cluster_shutdown once net_run returned on a stop signal;
  *     broker_cluster_close inside broker_close, before the server goes.
  * Invariants:
@@ -32,7 +35,8 @@
  * See also: docs/15_cluster.md, diagrams/15_cluster.dot, config/cluster/,
  *   tests/clients/test_cluster.py; read before: 15_config.c. Uses
  *   chapters 00 (base), 05 (server), 06 (topics), 07 (the node files),
- *   09 (grp_leadership_changed), 11 (prod_set_id_source).
+ *   09 (grp_leadership_changed), 11 (prod_set_id_source), 12
+ *   (acl_node_open, with authorizer.class.name set).
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -54,6 +58,12 @@
 
 #if SAMSA_STAGE >= 7
 #include "07_node.h"
+#endif
+#if SAMSA_STAGE >= 12
+#include "12_acl.h"
+#endif
+
+#if SAMSA_STAGE >= 7
 
 /* How long the reactor runs after a resignation so EndQuorumEpoch leaves. */
 #define BROKER_RESIGN_FLUSH_MS 100
@@ -147,6 +157,28 @@ static int controller_part_open(struct broker *b)
 	return ctrl_node_open(b->srv, b->raft, &c, &b->ctrl);
 }
 
+/* Chapter 12: with authorizer.class.name set (broker_config_finish has
+ * checked it is StandardAuthorizer and that voters exist), every request
+ * asks the ACLs of this node's image. */
+static int authorizer_open(struct broker *b, struct broker_error *err)
+{
+#if SAMSA_STAGE >= 12
+	if (b->cfg.authorizer_class[0] == '\0')
+		return KB_OK;
+	struct acl_node_config c = {
+		b->cfg.super_users, b->cfg.allow_everyone_if_no_acl_found,
+		b->srv, b->raft, b->bnode ? b->tm : NULL, b->ctrl};
+	int rc = acl_node_open(&c, &b->acl);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot start the authorizer: %s "
+				     "(super.users: see the lines above)",
+				     kb_status_name(rc));
+#else
+	(void)b, (void)err;
+#endif
+	return KB_OK;
+}
+
 int broker_cluster_open(struct broker *b, struct broker_error *err)
 {
 	if (b->cfg.n_voters == 0)
@@ -171,7 +203,7 @@ int broker_cluster_open(struct broker *b, struct broker_error *err)
 			return broker_refuse(err, "cannot start the broker node: %s",
 					     kb_status_name(rc));
 	}
-	return KB_OK;
+	return authorizer_open(b, err);
 }
 
 /* Chapter 11: producer id blocks from the controller (AllocateProducerIds). */
@@ -235,6 +267,10 @@ void broker_cluster_shutdown(struct broker *b)
 
 void broker_cluster_close(struct broker *b)
 {
+#if SAMSA_STAGE >= 12
+	acl_node_close(b->acl); /* NULL-safe; before the parts it asks */
+	b->acl = NULL;
+#endif
 	broker_node_close(b->bnode); /* NULL-safe */
 	ctrl_node_close(b->ctrl);
 	if (b->raft)

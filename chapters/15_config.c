@@ -238,6 +238,12 @@ static const struct broker_key key_table[] = {
 	{"log.cleaner.dedupe.buffer.size", parse_int,
 	 FIELD(cleaner.map_max_bytes), 1, I64},
 #endif
+#if SAMSA_STAGE >= 12
+	{"authorizer.class.name", parse_string, FIELD(authorizer_class), ANY},
+	{"super.users", parse_string, FIELD(super_users), ANY},
+	{"allow.everyone.if.no.acl.found", parse_bool,
+	 FIELD(allow_everyone_if_no_acl_found), ANY},
+#endif
 #if SAMSA_STAGE >= 11
 	{"producer.id.expiration.ms", parse_int, FIELD(prod.expiration_ms), 1, I32},
 	{"producer.id.expiration.check.interval.ms", parse_int,
@@ -266,6 +272,8 @@ static void store_int(struct broker_config *cfg, const struct broker_key *k,
 		      int64_t n);
 static int open_log_dir(struct broker *b, struct broker_error *err);
 static int finish_advertised(struct broker_config *cfg,
+			     struct broker_error *err);
+static int finish_authorizer(const struct broker_config *cfg,
 			     struct broker_error *err);
 static int listen_all(struct broker *b, struct broker_error *err);
 static int listener_tls_open(struct broker *b, int i,
@@ -664,7 +672,32 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 						    cfg->roll_hours);
 	if (broker_cluster_finish(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
+	if (finish_authorizer(cfg, err) != KB_OK)
+		return KB_ERR_INVAL;
 	return finish_advertised(cfg, err);
+}
+
+/* KAFKA: authorizer.class.name names a class; samsa has one (chapter 12),
+ * and its ACLs live in the metadata log, so it needs a quorum. */
+static int finish_authorizer(const struct broker_config *cfg,
+			     struct broker_error *err)
+{
+	static const char standard[] =
+		"org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+	if (cfg->authorizer_class[0] == '\0')
+		return KB_OK; /* no authorization, as Kafka without an authorizer */
+	if (strcmp(cfg->authorizer_class, standard) != 0)
+		return broker_refuse(err, "authorizer.class.name=%s is not "
+				     "supported: samsa has %s (or leave it empty "
+				     "for no authorization)",
+				     cfg->authorizer_class, standard);
+	if (cfg->n_voters == 0)
+		return broker_refuse(err, "ACLs are kept in the KRaft metadata log: "
+				     "set controller.quorum.voters (a single node "
+				     "can be its own quorum: process.roles="
+				     "broker,controller, controller.quorum.voters="
+				     "1@127.0.0.1:9093)");
+	return KB_OK;
 }
 
 /* KAFKA: advertised.listeners defaults to listeners; the client's address

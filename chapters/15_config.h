@@ -23,6 +23,8 @@
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
 #define BROKER_VOTERS_MAX 1024
+#define BROKER_AUTHORIZER_MAX 128   /* authorizer.class.name, NUL included */
+#define BROKER_SUPER_USERS_MAX 1024 /* super.users, NUL included */
 /* KAFKA: listeners, at most this many here (15_listeners.c). */
 #define BROKER_LISTENERS_MAX 4
 /* Room for a listener name ("PLAINTEXT", "CONTROLLER"), NUL included. */
@@ -96,6 +98,9 @@ struct broker_config {
 	enum kb_log_level log_level;   /* log.level (samsa's own key) */
 	char process_roles[BROKER_ROLES_MAX];      /* process.roles */
 	char quorum_voters[BROKER_VOTERS_MAX];     /* controller.quorum.voters */
+	char authorizer_class[BROKER_AUTHORIZER_MAX]; /* authorizer.class.name; "" none (ch 12) */
+	char super_users[BROKER_SUPER_USERS_MAX];  /* super.users (ch 12) */
+	bool allow_everyone_if_no_acl_found;       /* allow.everyone.if.no.acl.found, false */
 	int64_t roll_ms, roll_hours;               /* log.roll.ms / .hours */
 	int64_t retention_ms, retention_minutes, retention_hours; /* log.retention.* */
 };
@@ -103,6 +108,7 @@ struct broker_config {
 struct raft_node;   /* chapter 07 (07_node.h) */
 struct ctrl_node;
 struct broker_node;
+struct acl_node;    /* chapter 12 (12_acl.h) */
 
 /* A running broker: the server of chapter 05 and the topics of chapter 06,
  * opened in Kafka's order. Later chapters add their part here. */
@@ -117,6 +123,7 @@ struct broker {
 	struct ctrl_node *ctrl;    /* owned: when process.roles has controller */
 	struct broker_node *bnode; /* owned: when process.roles has broker */
 	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
+	struct acl_node *acl;      /* owned: chapter 12 with authorizer.class.name set */
 	int port;                  /* the client listener's port, as bound */
 	int controller_port;       /* the controller listener's, as bound; 0 none */
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */

@@ -8,7 +8,9 @@
 #include "testutil.h"
 
 #include "04_codec.h"
+#include "06_topics.h"
 #include "07_metadata.h"
+#include "07_controller.h"
 #include "12_acl.h"
 
 /* ---- Helpers ---- */
@@ -615,6 +617,384 @@ static void test_acl_names(void **state)
 	assert_string_equal(acl_resource_type_name(6), "UNKNOWN");
 }
 
+/* ---- The ACL APIs (12_acl_apis.c) ---- */
+
+/* A controller over a scratch topic manager (ctrl_new wants one). */
+struct acl_ctrl_env {
+	char *dir;
+	struct topic_manager *tm;
+	struct ctrl *c;
+	struct meta_image img;
+};
+
+static void env_open(struct acl_ctrl_env *e)
+{
+	struct topic_broker_config tc;
+	topic_broker_config_defaults(&tc);
+	e->dir = tu_tmpdir();
+	snprintf(tc.log_dir, sizeof tc.log_dir, "%s", e->dir);
+	assert_int_equal(topic_manager_open(&tc, NULL, &e->tm), KB_OK);
+	struct ctrl_config cc = {1, "cluster", 0, 1, 1, 1, true, 42, e->tm};
+	assert_int_equal(ctrl_new(&cc, &e->c), KB_OK);
+	meta_image_init(&e->img);
+}
+
+static void env_close(struct acl_ctrl_env *e)
+{
+	meta_image_fini(&e->img);
+	ctrl_free(e->c);
+	topic_manager_close(e->tm);
+	tu_rmrf(e->dir);
+}
+
+/* Decide body (api, version) with fn over e's image; apply the records. */
+static void env_decide(struct acl_ctrl_env *e, ctrl_decide_fn fn, int16_t api,
+		       int16_t v, const struct kb_buf *body, struct ctrl_output *out)
+{
+	struct wire_reader r;
+	wire_reader_init(&r, body->data, body->len, wire_is_flexible(api, v));
+	struct ctrl_input in = {api, v, r, &e->img, 0, 0, false};
+	ctrl_output_init(out);
+	assert_int_equal(fn(NULL, e->c, &in, out), KB_OK);
+	for (int i = 0; i < out->n; i++) {
+		size_t start = i ? out->ends[i - 1] : 0;
+		struct meta_record rec;
+		assert_int_equal(meta_record_decode(out->records.data + start,
+						    out->ends[i] - start, &rec),
+				 KB_OK);
+		assert_int_equal(meta_apply(&e->img, &rec), KB_OK);
+		meta_record_fini(&rec);
+	}
+	ctrl_check(e->c);
+}
+
+/* The error codes of a CreateAcls response body at version v. */
+static int32_t create_errors(const struct kb_buf *resp, int16_t v, int16_t *err,
+			     int32_t max)
+{
+	struct wire_reader r;
+	wire_reader_init(&r, resp->data, resp->len,
+			 wire_is_flexible(WIRE_API_CREATE_ACLS, v));
+	wire_read_i32(&r);
+	int32_t n = wire_read_array_len(&r, 3);
+	for (int32_t i = 0; i < n && i < max; i++) {
+		err[i] = wire_read_i16(&r);
+		wire_read_nullable_string(&r);
+		wire_read_tags(&r);
+	}
+	wire_read_tags(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	return n;
+}
+
+static void test_acl_create_acls_writes_one_record_per_new_valid_binding(void **state)
+{
+	(void)state;
+	struct acl_ctrl_env e;
+	env_open(&e);
+	struct acl_binding b[] = {
+		BIND(TOPIC, "orders", LITERAL, "User:a", "*", WRITE, ALLOW),
+		BIND(TOPIC, "orders", LITERAL, "User:a", "*", WRITE, ALLOW),
+		BIND(CLUSTER, "not-kafka-cluster", LITERAL, "User:a", "*", ALTER, ALLOW),
+		BIND(TOPIC, "", LITERAL, "User:a", "*", READ, ALLOW),
+		BIND(GROUP, "g", PREFIXED, "nocolon", "*", READ, ALLOW),
+	};
+	for (int16_t v = 0; v <= 3; v++) {
+		struct kb_buf body;
+		kb_buf_init(&body);
+		assert_int_equal(acl_create_req_encode(b, 5, v, &body), KB_OK);
+		struct ctrl_output out;
+		env_decide(&e, acl_decide_create, WIRE_API_CREATE_ACLS, v, &body, &out);
+		/* INVARIANT 1: the duplicate and the three invalid ones: none */
+		assert_int_equal(out.n, v == 0 ? 1 : 0);
+		int16_t err[5];
+		assert_int_equal(create_errors(&out.response, v, err, 5), 5);
+		assert_int_equal(err[0], KAFKA_ERR_NONE);
+		assert_int_equal(err[1], KAFKA_ERR_NONE); /* KAFKA: SUCCESS */
+		assert_int_equal(err[2], KAFKA_ERR_INVALID_REQUEST);
+		assert_int_equal(err[3], KAFKA_ERR_INVALID_REQUEST);
+		assert_int_equal(err[4], KAFKA_ERR_INVALID_REQUEST);
+		ctrl_output_fini(&out);
+		kb_buf_fini(&body);
+	}
+	assert_int_equal(e.img.n_acls, 1); /* stored once, across versions */
+	struct acl_binding k = acl_binding_from_record(&e.img.acls[0].rec);
+	assert_true(wire_str_eq(k.resource_name, "orders"));
+	assert_int_equal(k.operation, ACL_OP_WRITE);
+	env_close(&e);
+}
+
+static void test_acl_create_acls_ids_are_new(void **state)
+{
+	(void)state;
+	struct acl_ctrl_env e;
+	env_open(&e);
+	char name[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof name, "t%d", i);
+		struct acl_binding b = BIND(TOPIC, name, LITERAL, "User:a", "*",
+					    READ, ALLOW);
+		struct kb_buf body;
+		kb_buf_init(&body);
+		assert_int_equal(acl_create_req_encode(&b, 1, 3, &body), KB_OK);
+		struct ctrl_output out;
+		env_decide(&e, acl_decide_create, WIRE_API_CREATE_ACLS, 3, &body, &out);
+		assert_int_equal(out.n, 1);
+		ctrl_output_fini(&out);
+		kb_buf_fini(&body);
+	}
+	assert_int_equal(e.img.n_acls, 20); /* INVARIANT 2: meta_apply keeps ids unique */
+	env_close(&e);
+}
+
+/* A DeleteAcls body of filters f[0..n) at version v. */
+static void delete_body(const struct acl_filter *f, int32_t n, int16_t v,
+			struct kb_buf *out)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, out, wire_is_flexible(WIRE_API_DELETE_ACLS, v));
+	wire_write_array_len(&w, n);
+	for (int32_t i = 0; i < n; i++) {
+		acl_filter_write(&w, &f[i], v);
+		wire_write_tags(&w);
+	}
+	wire_write_tags(&w);
+	assert_int_equal(w.err, KB_OK);
+}
+
+static void test_acl_delete_acls_removes_what_each_filter_matches(void **state)
+{
+	(void)state;
+	struct acl_ctrl_env e;
+	env_open(&e);
+	struct acl_binding b[] = {
+		BIND(TOPIC, "orders", LITERAL, "User:a", "*", WRITE, ALLOW),
+		BIND(TOPIC, "ord", PREFIXED, "User:a", "*", WRITE, DENY),
+		BIND(TOPIC, "*", LITERAL, "User:b", "*", READ, ALLOW),
+		BIND(GROUP, "g", LITERAL, "User:a", "*", READ, ALLOW),
+	};
+	struct kb_buf body;
+	kb_buf_init(&body);
+	assert_int_equal(acl_create_req_encode(b, 4, 2, &body), KB_OK);
+	struct ctrl_output out;
+	env_decide(&e, acl_decide_create, WIRE_API_CREATE_ACLS, 2, &body, &out);
+	ctrl_output_fini(&out);
+	assert_int_equal(e.img.n_acls, 4);
+	/* MATCH "orders" covers the literal, the prefix and the wildcard;
+	 * the second filter matches one of them again (removed once); the
+	 * third has an unknown operation (0). */
+	struct acl_filter f[] = {
+		{ACL_RESOURCE_TOPIC, S("orders"), ACL_PATTERN_MATCH, S(NULL),
+		 S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY},
+		{ACL_RESOURCE_ANY, S(NULL), ACL_PATTERN_ANY, S("User:b"),
+		 S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY},
+		{ACL_RESOURCE_ANY, S(NULL), ACL_PATTERN_ANY, S(NULL), S(NULL), 0,
+		 ACL_PERMISSION_ANY},
+	};
+	body.len = 0;
+	delete_body(f, 3, 1, &body);
+	env_decide(&e, acl_decide_delete, WIRE_API_DELETE_ACLS, 1, &body, &out);
+	assert_int_equal(out.n, 3);
+	assert_int_equal(e.img.n_acls, 1); /* the group's stays */
+	struct wire_reader r;
+	wire_reader_init(&r, out.response.data, out.response.len, false);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 3); /* INVARIANT 3 */
+	int32_t want[] = {3, 1, 0};
+	int16_t want_err[] = {KAFKA_ERR_NONE, KAFKA_ERR_NONE,
+			      KAFKA_ERR_INVALID_REQUEST};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(wire_read_i16(&r), want_err[i]);
+		wire_read_nullable_string(&r);
+		int32_t m = wire_read_array_len(&r, 1);
+		assert_int_equal(m, want[i]);
+		for (int32_t k = 0; k < m; k++) {
+			wire_read_i16(&r);
+			wire_read_nullable_string(&r);
+			wire_read_i8(&r);
+			wire_read_string(&r);
+			wire_read_i8(&r);
+			wire_read_string(&r);
+			wire_read_string(&r);
+			wire_read_i8(&r);
+			wire_read_i8(&r);
+		}
+	}
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	ctrl_output_fini(&out);
+	kb_buf_fini(&body);
+	env_close(&e);
+}
+
+static void test_acl_filter_matches_as_kafka_does(void **state)
+{
+	(void)state;
+	struct acl_binding lit = BIND(TOPIC, "orders", LITERAL, "User:a", "*", WRITE, ALLOW);
+	struct acl_binding pre = BIND(TOPIC, "ord", PREFIXED, "User:a", "*", WRITE, DENY);
+	struct acl_binding star = BIND(TOPIC, "*", LITERAL, "User:a", "*", READ, ALLOW);
+	struct {
+		struct acl_filter f;
+		bool lit, pre, star;
+	} cases[] = {
+		{{ACL_RESOURCE_ANY, S(NULL), ACL_PATTERN_ANY, S(NULL), S(NULL),
+		  ACL_OP_ANY, ACL_PERMISSION_ANY}, true, true, true},
+		{{ACL_RESOURCE_TOPIC, S("orders"), ACL_PATTERN_MATCH, S(NULL),
+		  S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY}, true, true, true},
+		{{ACL_RESOURCE_TOPIC, S("orders"), ACL_PATTERN_ANY, S(NULL),
+		  S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY}, true, false, false},
+		{{ACL_RESOURCE_TOPIC, S("ord"), ACL_PATTERN_LITERAL, S(NULL),
+		  S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY}, false, false, false},
+		{{ACL_RESOURCE_TOPIC, S("ord"), ACL_PATTERN_PREFIXED, S(NULL),
+		  S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY}, false, true, false},
+		{{ACL_RESOURCE_TOPIC, S(NULL), ACL_PATTERN_ANY, S(NULL), S(NULL),
+		  ACL_OP_WRITE, ACL_DENY}, false, true, false},
+		{{ACL_RESOURCE_GROUP, S(NULL), ACL_PATTERN_ANY, S(NULL), S(NULL),
+		  ACL_OP_ANY, ACL_PERMISSION_ANY}, false, false, false},
+		{{ACL_RESOURCE_ANY, S(NULL), ACL_PATTERN_ANY, S("User:b"), S(NULL),
+		  ACL_OP_ANY, ACL_PERMISSION_ANY}, false, false, false},
+		{{ACL_RESOURCE_TOPIC, S("other"), ACL_PATTERN_MATCH, S(NULL),
+		  S("*"), ACL_OP_ANY, ACL_PERMISSION_ANY}, false, false, true},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+		assert_null(acl_filter_problem(&cases[i].f));
+		assert_int_equal(acl_filter_matches(&cases[i].f, &lit), cases[i].lit);
+		assert_int_equal(acl_filter_matches(&cases[i].f, &pre), cases[i].pre);
+		assert_int_equal(acl_filter_matches(&cases[i].f, &star), cases[i].star);
+	}
+	struct acl_filter unknown = {0, S(NULL), ACL_PATTERN_ANY, S(NULL), S(NULL),
+				     ACL_OP_ANY, ACL_PERMISSION_ANY};
+	assert_non_null(acl_filter_problem(&unknown));
+}
+
+static void test_acl_describe_groups_bindings_by_resource(void **state)
+{
+	(void)state;
+	struct acl_ctrl_env e;
+	env_open(&e);
+	struct acl_binding b[] = {
+		BIND(TOPIC, "orders", LITERAL, "User:a", "*", WRITE, ALLOW),
+		BIND(GROUP, "g", LITERAL, "User:a", "*", READ, ALLOW),
+		BIND(TOPIC, "orders", LITERAL, "User:b", "*", READ, ALLOW),
+	};
+	struct kb_buf body, resp;
+	kb_buf_init(&body);
+	kb_buf_init(&resp);
+	assert_int_equal(acl_create_req_encode(b, 3, 3, &body), KB_OK);
+	struct ctrl_output out;
+	env_decide(&e, acl_decide_create, WIRE_API_CREATE_ACLS, 3, &body, &out);
+	ctrl_output_fini(&out);
+	struct acl_filter f = {ACL_RESOURCE_ANY, S(NULL), ACL_PATTERN_ANY,
+			       S(NULL), S(NULL), ACL_OP_ANY, ACL_PERMISSION_ANY};
+	/* round trip of the request body, flexible */
+	struct wire_writer w;
+	wire_writer_init(&w, &body, true);
+	body.len = 0;
+	acl_filter_write(&w, &f, 3);
+	wire_write_tags(&w);
+	struct wire_reader r;
+	wire_reader_init(&r, body.data, body.len, true);
+	struct acl_filter back;
+	assert_int_equal(acl_describe_req_decode(&r, 3, &back), KB_OK);
+	assert_int_equal(back.resource_name.len, -1);
+	assert_int_equal(back.pattern_type, ACL_PATTERN_ANY);
+	wire_writer_init(&w, &resp, true);
+	acl_describe_write(&w, &e.img, &back, 3);
+	assert_int_equal(w.err, KB_OK);
+	wire_reader_init(&r, resp.data, resp.len, true);
+	wire_read_i32(&r);
+	assert_int_equal(wire_read_i16(&r), KAFKA_ERR_NONE);
+	wire_read_nullable_string(&r);
+	assert_int_equal(wire_read_array_len(&r, 1), 2); /* orders, g */
+	int32_t per[2];
+	for (int i = 0; i < 2; i++) {
+		wire_read_i8(&r);
+		wire_read_string(&r);
+		wire_read_i8(&r);
+		per[i] = wire_read_array_len(&r, 1);
+		for (int32_t k = 0; k < per[i]; k++) {
+			wire_read_string(&r);
+			wire_read_string(&r);
+			wire_read_i8(&r);
+			wire_read_i8(&r);
+			wire_read_tags(&r);
+		}
+		wire_read_tags(&r);
+	}
+	wire_read_tags(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	assert_int_equal(per[0] + per[1], 3);
+	assert_true((per[0] == 2 && per[1] == 1) || (per[0] == 1 && per[1] == 2));
+	kb_buf_fini(&body);
+	kb_buf_fini(&resp);
+	env_close(&e);
+}
+
+static void test_acl_error_bodies_answer_every_entry(void **state)
+{
+	(void)state;
+	struct acl_binding b[] = {
+		BIND(TOPIC, "a", LITERAL, "User:a", "*", WRITE, ALLOW),
+		BIND(TOPIC, "b", LITERAL, "User:a", "*", WRITE, ALLOW),
+	};
+	struct kb_buf body, resp;
+	kb_buf_init(&body);
+	kb_buf_init(&resp);
+	assert_int_equal(acl_create_req_encode(b, 2, 1, &body), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, body.data, body.len, false);
+	struct wire_writer w;
+	wire_writer_init(&w, &resp, false);
+	assert_int_equal(acl_create_error_write(&r, 1, KAFKA_ERR_NOT_CONTROLLER, &w),
+			 KB_OK);
+	int16_t err[2];
+	assert_int_equal(create_errors(&resp, 1, err, 2), 2);
+	assert_int_equal(err[0], KAFKA_ERR_NOT_CONTROLLER);
+	assert_int_equal(err[1], KAFKA_ERR_NOT_CONTROLLER);
+	/* a body cut short is malformed, never read past its end */
+	wire_reader_init(&r, body.data, body.len - 1, false);
+	resp.len = 0;
+	wire_writer_init(&w, &resp, false);
+	assert_int_not_equal(acl_create_error_write(&r, 1, KAFKA_ERR_NONE, &w), KB_OK);
+	kb_buf_fini(&body);
+	kb_buf_fini(&resp);
+}
+
+static void test_acl_ctrl_extend_routes_the_acl_apis(void **state)
+{
+	(void)state;
+	struct acl_ctrl_env e;
+	env_open(&e);
+	struct ctrl_extension x = {WIRE_API_CREATE_ACLS, 0, 3, acl_decide_create, NULL};
+	assert_int_equal(ctrl_extend(e.c, &x), KB_OK);
+	assert_int_equal(ctrl_extend(e.c, &x), KB_ERR_EXISTS); /* INVARIANT 4 of 07 */
+	struct acl_binding b = BIND(TOPIC, "t", LITERAL, "User:a", "*", READ, ALLOW);
+	struct kb_buf body;
+	kb_buf_init(&body);
+	assert_int_equal(acl_create_req_encode(&b, 1, 3, &body), KB_OK);
+	struct wire_reader r;
+	wire_reader_init(&r, body.data, body.len, true);
+	struct ctrl_input in = {WIRE_API_CREATE_ACLS, 3, r, &e.img, 0, 0, false};
+	struct ctrl_output out;
+	ctrl_output_init(&out);
+	assert_int_equal(ctrl_handle(e.c, &in, &out), KB_OK);
+	assert_int_equal(out.n, 1);
+	ctrl_output_fini(&out);
+	in.api_version = 4; /* past the range given */
+	ctrl_output_init(&out);
+	assert_int_equal(ctrl_handle(e.c, &in, &out), KB_ERR_NOTFOUND);
+	ctrl_output_fini(&out);
+	in.api_key = WIRE_API_DELETE_ACLS; /* not added */
+	in.api_version = 1;
+	ctrl_output_init(&out);
+	assert_int_equal(ctrl_handle(e.c, &in, &out), KB_ERR_NOTFOUND);
+	ctrl_output_fini(&out);
+	kb_buf_fini(&body);
+	env_close(&e);
+}
+
 int main(void)
 {
 	tu_log_quiet();
@@ -636,6 +1016,13 @@ int main(void)
 		cmocka_unit_test(test_acl_api_table_spot_checks),
 		cmocka_unit_test(test_acl_api_without_acl_has_no_rows),
 		cmocka_unit_test(test_acl_names),
+		cmocka_unit_test(test_acl_create_acls_writes_one_record_per_new_valid_binding),
+		cmocka_unit_test(test_acl_create_acls_ids_are_new),
+		cmocka_unit_test(test_acl_delete_acls_removes_what_each_filter_matches),
+		cmocka_unit_test(test_acl_filter_matches_as_kafka_does),
+		cmocka_unit_test(test_acl_describe_groups_bindings_by_resource),
+		cmocka_unit_test(test_acl_error_bodies_answer_every_entry),
+		cmocka_unit_test(test_acl_ctrl_extend_routes_the_acl_apis),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

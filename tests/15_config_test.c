@@ -708,6 +708,42 @@ static void test_broker_config_cluster_node_finishes(void **state)
 	assert_false(broker_cluster_check(&cfg));
 }
 
+static void test_broker_config_authorizer_keys_and_refusals(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	static const char std[] =
+		"org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+	const char *const on[][2] = {
+		{"process.roles", "broker,controller"},
+		{"listeners", CLUSTER_LISTENERS},
+		{"advertised.listeners", "PLAINTEXT://127.0.0.1:19092"},
+		{"controller.listener.names", "controller"},
+		{"listener.security.protocol.map", CLUSTER_MAP},
+		{"controller.quorum.voters", CLUSTER_VOTERS},
+		{"authorizer.class.name", std},
+		{"super.users", "User:admin;User:ops"},
+		{"allow.everyone.if.no.acl.found", "true"},
+	};
+	assert_int_equal(finish_with(&cfg, on, KB_ARRAY_LEN(on), &err), KB_OK);
+	assert_string_equal(cfg.authorizer_class, std);
+	assert_string_equal(cfg.super_users, "User:admin;User:ops");
+	assert_true(cfg.allow_everyone_if_no_acl_found);
+	broker_config_defaults(&cfg);
+	assert_false(cfg.allow_everyone_if_no_acl_found); /* KAFKA default */
+	assert_string_equal(cfg.authorizer_class, "");
+	/* another class: refused, naming the one samsa has */
+	const char *const other[][2] = {
+		{"authorizer.class.name", "kafka.security.authorizer.AclAuthorizer"}};
+	assert_int_equal(finish_with(&cfg, other, 1, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "StandardAuthorizer"));
+	/* no quorum: the ACLs would have nowhere to live */
+	const char *const alone[][2] = {{"authorizer.class.name", std}};
+	assert_int_equal(finish_with(&cfg, alone, 1, &err), KB_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "ACLs are kept in the KRaft metadata log"));
+}
+
 static void test_broker_config_kraft_keys_defaults_and_ranges(void **state)
 {
 	(void)state;
@@ -1015,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(test_broker_open_port_in_use_before_the_log_dir),
 		cmocka_unit_test(test_broker_config_max_connections_per_ip_and_overrides),
 		cmocka_unit_test(test_broker_config_cluster_node_finishes),
+		cmocka_unit_test(test_broker_config_authorizer_keys_and_refusals),
 		cmocka_unit_test(test_broker_config_kraft_keys_defaults_and_ranges),
 		cmocka_unit_test(test_broker_config_listener_refusals),
 		cmocka_unit_test(test_broker_config_cluster_finish_refusals),
