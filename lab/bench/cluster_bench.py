@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "tests", "clients"))
 import kwire  # noqa: E402  (the tests' spec-based encoder)
 from kwire import Conn  # noqa: E402
+from harness import kraft_node_config, write_properties  # noqa: E402
 
 
 def free_port():
@@ -56,18 +57,10 @@ class Node:
         self.proc = None
 
     def write(self, voters):
-        lines = {
-            "node.id": self.id, "process.roles": "broker,controller",
-            "listeners": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d"
-                         % (self.port, self.cport),
-            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % self.port,
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map":
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.quorum.voters": voters, "broker.rack": "az%d" % self.id,
-            "log.dirs": self.data, "log.level": "warn"}
-        with open(self.config, "w") as f:
-            f.write("".join("%s=%s\n" % kv for kv in lines.items()))
+        conf = kraft_node_config(self.id, self.port, self.cport, voters,
+                                 self.data)
+        conf.update({"broker.rack": "az%d" % self.id, "log.level": "warn"})
+        write_properties(self.config, conf)
 
     def start(self):
         out = open(self.log, "a")

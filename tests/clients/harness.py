@@ -60,6 +60,41 @@ def wait_listening(port, proc=None, timeout=20):
     raise RuntimeError("nothing listens on port %d" % port)
 
 
+def kraft_node_config(node_id, port, controller_port, voters, log_dirs):
+    """The keys of a combined (broker,controller) KRaft node listening on
+    127.0.0.1: PLAINTEXT on port, CONTROLLER on controller_port."""
+    return {
+        "node.id": str(node_id),
+        "process.roles": "broker,controller",
+        "listeners": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d"
+                     % (port, controller_port),
+        "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % port,
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map":
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "controller.quorum.voters": voters,
+        "log.dirs": log_dirs,
+    }
+
+
+def write_properties(path, conf):
+    with open(path, "w") as f:
+        f.write("".join("%s=%s\n" % kv for kv in conf.items()))
+
+
+def stop_process(proc, kill=False):
+    """SIGTERM (clean) or SIGKILL (crash) proc and wait; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Broker:
     """One samsa broker process with its own port and data directory."""
 
@@ -111,14 +146,7 @@ class Broker:
         """SIGTERM (clean) or SIGKILL (crash); returns the exit status."""
         if not self.proc:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc, self.proc = self.proc.returncode, None
+        rc, self.proc = stop_process(self.proc, kill), None
         return rc
 
     def restart(self, kill=False):

@@ -20,7 +20,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SAMSA, free_port, run, run_tests, wait_listening  # noqa: E402
+from harness import (SAMSA, free_port, kraft_node_config, run,  # noqa: E402
+                     run_tests, stop_process, wait_listening,
+                     write_properties)
 
 from kafka import KafkaConsumer  # noqa: E402
 from kafka.admin import (ACL, ACLFilter, ACLOperation,  # noqa: E402
@@ -47,25 +49,16 @@ class Node:
         self.proc = None
 
     def write_config(self, super_users):
-        conf = {
-            "node.id": "1",
-            "process.roles": "broker,controller",
-            "listeners": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d"
-                         % (self.port, self.cport),
-            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % self.port,
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map":
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "controller.quorum.voters": "1@127.0.0.1:%d" % self.cport,
-            "log.dirs": os.path.join(self.dir, "data"),
+        conf = kraft_node_config(1, self.port, self.cport,
+                                 "1@127.0.0.1:%d" % self.cport,
+                                 os.path.join(self.dir, "data"))
+        conf.update({
             "num.partitions": "1",
             "authorizer.class.name": AUTHORIZER,
             "allow.everyone.if.no.acl.found": "false",
             "super.users": super_users,
-        }
-        with open(self.config, "w") as f:
-            f.write("".join("%s=%s\n" % kv for kv in conf.items()))
+        })
+        write_properties(self.config, conf)
 
     def start(self, super_users):
         self.write_config(super_users)
@@ -78,14 +71,8 @@ class Node:
         wait_listening(self.port, self.proc)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc, self.proc = (self.proc.returncode if self.proc else 0), None
+        rc = stop_process(self.proc) if self.proc else 0
+        self.proc = None
         return rc
 
     def log_tail(self, n=30):

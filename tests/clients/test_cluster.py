@@ -14,11 +14,11 @@ import subprocess
 import tempfile
 import time
 
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-import harness
 import kwire
-from harness import SAMSA, free_port, run, run_tests, wait_listening
+from harness import (SAMSA, free_port, kraft_node_config, run, run_tests,
+                     stop_process, wait_listening, write_properties)
 from kwire import Conn
 
 CLUSTER = None
@@ -39,27 +39,17 @@ class Node:
         self.proc = None
 
     def write_config(self, voters):
-        conf = {
-            "node.id": str(self.id),
-            "process.roles": "broker,controller",
-            "listeners": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d"
-                         % (self.port, self.controller_port),
-            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % self.port,
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map":
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "controller.quorum.voters": voters,
+        conf = kraft_node_config(self.id, self.port, self.controller_port,
+                                 voters, self.data)
+        conf.update({
             "broker.rack": "az%d" % self.id,
-            "log.dirs": self.data,
             "num.partitions": "3",
             # a snapshot every MiB of metadata, so the 100k-record test
             # sees several (Kafka's default: 20 MiB)
             "metadata.log.max.record.bytes.between.snapshots": "1048576",
-        }
+        })
         conf.update(self.overrides)
-        with open(self.config, "w") as f:
-            f.write("".join("%s=%s\n" % kv for kv in conf.items()))
+        write_properties(self.config, conf)
 
     def format(self, cluster_id):
         run([SAMSA, "format", "-t", cluster_id, "-c", self.config,
@@ -82,14 +72,7 @@ class Node:
     def stop(self, kill=False):
         if not self.proc:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc, self.proc = self.proc.returncode, None
+        rc, self.proc = stop_process(self.proc, kill), None
         return rc
 
     def log_tail(self, n=30):
