@@ -74,8 +74,9 @@ struct log_ts_query {
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
 
-static bool log_should_roll(const struct log *log, const struct seg_batch *b,
-			    size_t len, int64_t now_ms);
+static bool log_should_roll_at(const struct log *log,
+			       const struct seg_batch *b, size_t len,
+			       int64_t now_ms, int64_t base);
 static int log_roll(struct log *log, int64_t now_ms);
 static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
 			  int64_t offset, struct log_found *found);
@@ -165,7 +166,7 @@ int log_append(struct log *log, const struct log_append_req *req,
 	/* KAFKA: RecordBatchTooLargeException: it could never fit. */
 	if ((int64_t)len > log->cfg.segment_bytes)
 		return KB_ERR_TOO_LARGE;
-	if (log_should_roll(log, &b, len, req->now_ms) &&
+	if (log_should_roll_at(log, &b, len, req->now_ms, log_end_offset(log)) &&
 	    (rc = log_roll(log, req->now_ms)) != KB_OK)
 		return rc;
 	struct log_segment *ls = log_active(log);
@@ -188,16 +189,52 @@ int log_append(struct log *log, const struct log_append_req *req,
 	return KB_OK;
 }
 
+/* KAFKA: UnifiedLog.appendAsFollower — a leader's batch kept byte for
+ * byte: its base offset (at or past the log end offset: a compacted
+ * leader leaves gaps) and its partitionLeaderEpoch are the leader's, so
+ * every replica's segments hold the same bytes. INVARIANT 2 for a
+ * follower reads "at or past" instead of "at". */
+int log_append_as_follower(struct log *log, const uint8_t *batch, size_t len,
+			   int64_t now_ms, struct log_append_info *info)
+{
+	struct seg_batch b;
+	int rc = seg_batch_decode(batch, len, &b);
+	if (rc != KB_OK || seg_batch_size(&b) != len)
+		return rc != KB_OK ? rc : KB_ERR_INVAL;
+	if (b.base_offset < log_end_offset(log))
+		return KB_ERR_INVAL; /* a batch we have: the fetcher's bug */
+	if ((int64_t)len > log->cfg.segment_bytes)
+		return KB_ERR_TOO_LARGE;
+	if (log_should_roll_at(log, &b, len, now_ms, b.base_offset) &&
+	    (rc = log_roll(log, now_ms)) != KB_OK)
+		return rc;
+	struct log_segment *ls = log_active(log);
+	uint64_t pos = ls->seg->size;
+	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK ||
+	    (rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK)
+		return rc;
+	if (b.partition_leader_epoch >= 0 &&
+	    (rc = log_epoch_assign(log, b.partition_leader_epoch,
+				   b.base_offset)) != KB_OK)
+		return rc;
+	if (info)
+		*info = (struct log_append_info){b.base_offset,
+			seg_batch_last_offset(&b), pos, ls->seg->base_offset};
+	log->unflushed_messages += (int64_t)b.last_offset_delta + 1;
+	return KB_OK;
+}
+
 /* KAFKA: LogSegment.shouldRoll: segment.bytes or segment.ms (chapter 01),
  * a full offset or time index, or a last offset that would not fit the
  * index's int32 relative offset. An empty segment never rolls: the new
  * one would have the same base offset, hence the same file name. */
-static bool log_should_roll(const struct log *log, const struct seg_batch *b,
-			    size_t len, int64_t now_ms)
+static bool log_should_roll_at(const struct log *log,
+			       const struct seg_batch *b, size_t len,
+			       int64_t now_ms, int64_t base)
 {
 	const struct log_segment *ls = log_active(log);
 	struct seg_config sc = {log->cfg.segment_bytes, log->cfg.segment_ms};
-	int64_t last = log_end_offset(log) + b->last_offset_delta;
+	int64_t last = base + b->last_offset_delta;
 	if (ls->seg->size == 0)
 		return false;
 	struct seg_incoming in = {len, b->max_timestamp};

@@ -116,6 +116,9 @@ int64_t log_end_offset(const struct log *log);
 /* Give a validated batch its offset and epoch, roll if full, append, index. */
 int log_append(struct log *log, const struct log_append_req *req,
 	       struct log_append_info *info);
+/* A leader's batch as it is: its offset (>= log end) and epoch kept. */
+int log_append_as_follower(struct log *log, const uint8_t *batch, size_t len,
+			   int64_t now_ms, struct log_append_info *info);
 /* Whole batches from req's offset's batch, within its limits. */
 int log_read(const struct log *log, const struct log_read_req *req,
 	     struct log_read_result *out);
@@ -129,6 +132,8 @@ int log_max_timestamp(const struct log *log, int64_t *offset, int64_t *ts);
 
 /* Remove every record at offset >= offset (a follower's truncation). */
 int log_truncate_to(struct log *log, int64_t offset);
+/* Empty the log and start it again at offset (a follower far behind). */
+int log_reset_at(struct log *log, int64_t offset);
 /* DeleteRecords: move log_start_offset up, delete segments wholly below. */
 int log_advance_start_offset(struct log *log, int64_t offset);
 /* Delete old segments by retention.ms/.bytes; *deleted counts them. */

@@ -15,8 +15,6 @@
  * the new last entry of segs; *missing (if not NULL) notes an index file
  * that did not exist. */
 int log_segment_open(struct log *log, int64_t base, bool *missing);
-/* Delete every segment and start one, empty, at offset. */
-int log_reset_at(struct log *log, int64_t offset);
 /* Delete segments [from, to) and their indexes; fsync the directory. */
 int log_drop(struct log *log, size_t from, size_t to);
 /* The last offset-index entry of ls, or the start of its segment. */

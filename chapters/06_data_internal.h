@@ -77,6 +77,7 @@ struct data_ctx {
 	struct wire_str transactional_id; /* Produce: len -1 when null */
 	int16_t request_error;    /* Produce: the answer of every partition */
 	size_t inflate_left;      /* Produce: gzip bytes it may still inflate */
+	struct produce_wait *wait; /* Produce: the request's results */
 };
 
 /* Answers one partition (its fields, not its tags). */

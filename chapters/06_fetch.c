@@ -82,6 +82,9 @@ static struct topic_partition *data_lookup(struct topic_manager *tm,
 					   struct wire_str topic,
 					   int32_t index, int16_t *error);
 static int32_t epoch_of(const struct log *log, int64_t offset);
+static void fetch_authorize_follower(const struct net_request *req,
+				     struct data_req *q);
+static bool fetch_from_follower(const struct data_req *q);
 
 /* ---- Fetch (api key 1, v4-12) ---- */
 
@@ -141,8 +144,10 @@ int handle_fetch(struct net_request *req, struct net_response *resp)
 	op->tm = req->ctx;
 	op->q.version = req->header.api_version;
 	int rc = fetch_decode(&req->body, op->q.version, &op->q);
-	if (rc == KB_OK) /* KAFKA: a consumer needs READ on each topic,
-			    asked once, before the fetch may park */
+	if (rc == KB_OK && fetch_from_follower(&op->q))
+		fetch_authorize_follower(req, &op->q);
+	else if (rc == KB_OK) /* KAFKA: a consumer needs READ on each topic,
+				 asked once, before the fetch may park */
 		topic_data_authorize(req, &op->q, NET_OP_READ);
 	if (rc == KB_OK && op->q.nparts > 0 &&
 	    !(op->parts = calloc((size_t)op->q.nparts, sizeof *op->parts)))
@@ -187,13 +192,25 @@ static bool fetch_try(struct fetch_op *op, struct net_response *resp,
 }
 
 /* KAFKA: a replica id >= 0 says "I am a follower": it may read past the
- * high watermark and moves the ISR. A client claiming it (CVE-2018-1288's
- * shape) is answered NOT_LEADER_OR_FOLLOWER on every partition. This is
- * the branch point for chapter 08, which serves followers on the
- * inter-broker listener only (with a Fetch handler of its own there). */
+ * high watermark and moves the ISR (chapter 08's hook, topic_follower_fetch,
+ * decides; without one, or for a broker that is not a replica of the
+ * partition, NOT_LEADER_OR_FOLLOWER). With an authorizer it needs
+ * CLUSTER_ACTION, so a client cannot claim it (CVE-2018-1288's shape). */
 static bool fetch_from_follower(const struct data_req *q)
 {
 	return q->replica_id >= 0;
+}
+
+/* KAFKA: KafkaApis.handleFetchRequest: a follower's fetch needs
+ * CLUSTER_ACTION on the cluster, asked once; without it every partition
+ * is CLUSTER_AUTHORIZATION_FAILED. */
+static void fetch_authorize_follower(const struct net_request *req,
+				     struct data_req *q)
+{
+	bool denied = !net_authorized_cluster(req, NET_OP_CLUSTER_ACTION);
+	for (int32_t t = 0; t < q->ntopics; t++)
+		for (int32_t i = 0; i < q->topics[t].n; i++)
+			q->topics[t].parts[i].denied = denied;
 }
 
 /* One partition: the byte range to send, at most what is left of
@@ -204,12 +221,10 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 			    const struct part_req *p, struct fetch_part *f)
 {
 	*f = (struct fetch_part){KAFKA_ERR_NONE, -1, -1, {0}, NULL};
-	if (fetch_from_follower(&op->q)) {
-		f->error = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
-		return;
-	}
+	bool follower = fetch_from_follower(&op->q);
 	if (p->denied) {
-		f->error = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+		f->error = follower ? KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED
+				    : KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
 		return;
 	}
 	struct topic_partition *tp = data_lookup(op->tm, topic, p->index,
@@ -217,11 +232,19 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 	if (!tp || (f->error = topic_leader_check(op->tm, tp,
 						  p->current_leader_epoch)))
 		return;
+	if (follower && (f->error = topic_follower_fetch(op->tm, tp,
+							 op->q.replica_id,
+							 p->offset)))
+		return;
 	uint64_t budget = (uint64_t)KB_MAX(op->q.max_bytes, 0);
 	uint64_t limit = KB_MIN((uint64_t)KB_MAX(p->max_bytes, 0),
 				budget - KB_MIN(op->used, budget));
-	struct log_read_req req = {p->offset, limit, tp->high_watermark,
-				   op->min_one};
+	/* A follower reads up to the log end: it must hold what is not yet
+	 * committed for the high watermark to pass it. */
+	int64_t upto = follower ? log_end_offset(tp->log) : tp->high_watermark;
+	struct log_read_req req = {p->offset, limit, upto, op->min_one};
+	f->log_start_offset = tp->log->log_start_offset; /* a follower behind
+							    it starts over there */
 	int rc = log_read(tp->log, &req, &f->read);
 	if (rc != KB_OK) {
 		f->error = rc == KB_ERR_RANGE ? KAFKA_ERR_OFFSET_OUT_OF_RANGE

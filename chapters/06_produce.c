@@ -53,8 +53,6 @@
 #define ACKS_NONE 0
 #define ACKS_LEADER 1
 #define ACKS_ALL (-1)
-/* The in-sync replicas of every partition: this node. Chapter 08. */
-#define SINGLE_NODE_ISR 1
 /* Lowest Produce version answered: v0-2 carry magic 0/1 message sets. */
 #define PRODUCE_MIN_SERVED 3
 /* KAFKA: ProduceRequest.validateRecords: zstd from Produce v7 (KIP-110). */
@@ -72,6 +70,18 @@ struct produce_result {
 	int64_t base_offset;      /* -1 on error */
 	int64_t log_append_time;  /* the broker's stamp, -1 for CreateTime */
 	int64_t log_start_offset; /* -1 on error */
+	int64_t required_offset;  /* acks=-1 waits for a high watermark here */
+};
+
+/* A Produce request from decoding to its answer, parked or not (KAFKA:
+ * DelayedProduce). INVARIANT 3: names and numbers, no partition pointer. */
+struct produce_wait {
+	struct topic_manager *tm;        /* borrowed */
+	struct data_req q;               /* owned arrays; views live while parked */
+	struct produce_result *results;  /* owned: q.nparts, in request order */
+	int64_t *required;               /* owned: > 0 while still waiting */
+	int32_t next_answer;             /* produce_answer's cursor */
+	int status;                      /* KB_OK, or why the response broke */
 };
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
@@ -91,6 +101,21 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 			      struct wire_bytes records,
 			      struct produce_result *res);
 static void stamp_log_append_time(uint8_t *b, size_t len, int64_t now_ms);
+static int produce_all(struct data_ctx *c);
+static int produce_park(struct net_request *req, struct net_response *resp,
+			struct produce_wait *pw, int32_t timeout_ms);
+static bool produce_try_complete(struct net_delayed *d,
+				 struct net_response *resp, bool expired);
+static bool produce_try(struct produce_wait *pw, struct net_response *resp,
+			bool expired);
+static int16_t produce_replicated(struct topic_manager *tm,
+				  struct topic_partition *tp, int64_t required);
+static int32_t produce_isr_size(const struct topic_manager *tm,
+				const struct topic_partition *tp);
+static struct topic_partition *produce_lookup(struct topic_manager *tm,
+					      struct wire_str topic,
+					      int32_t index);
+static void produce_wait_free(void *ctx);
 
 /* ---- Produce (api key 0, v0-8) ---- */
 
@@ -103,24 +128,30 @@ static void produce_read_part(struct wire_reader *r, int16_t v,
 }
 
 /* One PartitionProduceResponse: offsets on success, -1 on error. */
-static void produce_answer(struct data_ctx *c, struct wire_writer *w,
-			   struct wire_str topic, const struct part_req *p)
+static void produce_write_result(struct wire_writer *w, int16_t v,
+				 int32_t index, const struct produce_result *res)
 {
-	struct produce_result res = {KAFKA_ERR_NONE, -1, -1, -1};
-	int16_t v = c->q->version;
-	produce_partition(c, topic, p, &res);
-	c->any_error |= res.error != KAFKA_ERR_NONE;
-	wire_write_i32(w, p->index);
-	wire_write_i16(w, res.error);
-	wire_write_i64(w, res.base_offset);
+	wire_write_i32(w, index);
+	wire_write_i16(w, res->error);
+	wire_write_i64(w, res->base_offset);
 	if (v >= 2)
-		wire_write_i64(w, res.log_append_time);
+		wire_write_i64(w, res->log_append_time);
 	if (v >= 5)
-		wire_write_i64(w, res.log_start_offset);
+		wire_write_i64(w, res->log_start_offset);
 	if (v >= 8) {
 		wire_write_array_len(w, 0);             /* record_errors */
 		wire_write_string(w, wire_str_c(NULL)); /* error_message */
 	}
+}
+
+/* The answer of the k-th partition, decided by produce_all. */
+static void produce_answer(struct data_ctx *c, struct wire_writer *w,
+			   struct wire_str topic, const struct part_req *p)
+{
+	(void)topic;
+	struct produce_wait *pw = c->wait;
+	produce_write_result(w, c->q->version, p->index,
+			     &pw->results[pw->next_answer++]);
 }
 
 /* KAFKA: AuthHelper.filterByAuthorized over the request's topics. */
@@ -137,32 +168,176 @@ void topic_data_authorize(const struct net_request *req, struct data_req *q,
 }
 
 /* KAFKA: acks=0 gets no response; when something failed the connection
- * is closed instead, the only way such a producer can notice. */
+ * is closed instead, the only way such a producer can notice. acks=-1
+ * waits in purgatory until every appended batch is below the high
+ * watermark (KAFKA: DelayedProduce), or timeout_ms passes. */
 int handle_produce(struct net_request *req, struct net_response *resp)
 {
-	struct data_req q = {.version = req->header.api_version};
-	struct data_ctx c = {.tm = req->ctx, .q = &q, .req = req,
-			     .inflate_left = PRODUCE_INFLATE_BUDGET};
+	struct produce_wait *pw = calloc(1, sizeof *pw);
+	if (!pw)
+		return KB_ERR_NOMEM;
+	pw->tm = req->ctx;
+	pw->q.version = req->header.api_version;
+	struct data_ctx c = {.tm = req->ctx, .q = &pw->q, .req = req,
+			     .inflate_left = PRODUCE_INFLATE_BUDGET, .wait = pw};
 	struct wire_reader *r = &req->body;
-	c.transactional_id = q.version >= 3 ? wire_read_nullable_string(r)
-					    : wire_str_c(NULL);
-	q.acks = wire_read_i16(r);
-	wire_read_i32(r); /* timeout_ms: nothing waits on one node */
-	int rc = topic_data_decode(r, 8, produce_read_part, &q);
+	c.transactional_id = pw->q.version >= 3 ? wire_read_nullable_string(r)
+						: wire_str_c(NULL);
+	pw->q.acks = wire_read_i16(r);
+	int32_t timeout_ms = wire_read_i32(r);
+	int rc = topic_data_decode(r, 8, produce_read_part, &pw->q);
 	if (rc == KB_OK)
-		rc = topic_data_drop_repeats(&q);
-	if (rc == KB_OK) {
-		c.request_error = produce_check_transactional(&c);
-		topic_data_write(&c, &resp->w, produce_answer);
-		if (q.version >= 1)
-			wire_write_i32(&resp->w, 0); /* throttle_time_ms, last */
-		wire_write_tags(&resp->w);
-		rc = wire_writer_status(&resp->w);
+		rc = topic_data_drop_repeats(&pw->q);
+	if (rc == KB_OK)
+		rc = produce_all(&c);
+	if (rc != KB_OK || produce_try(pw, resp, false)) {
+		rc = rc == KB_OK ? pw->status : rc;
+		if (rc == KB_OK && pw->q.acks == ACKS_NONE)
+			rc = c.any_error ? KB_ERR_PROTO : NET_NO_RESPONSE;
+		produce_wait_free(pw);
+		return rc;
 	}
-	topic_data_req_fini(&q);
-	if (rc == KB_OK && q.acks == ACKS_NONE)
-		rc = c.any_error ? KB_ERR_PROTO : NET_NO_RESPONSE;
-	return rc;
+	return produce_park(req, resp, pw, timeout_ms);
+}
+
+/* Every partition in request order: checked, appended, its result kept,
+ * and what acks=-1 must wait for (the offset after the batch). */
+static int produce_all(struct data_ctx *c)
+{
+	struct produce_wait *pw = c->wait;
+	int32_t n = pw->q.nparts, k = 0;
+	if (n > 0 && (!(pw->results = calloc((size_t)n, sizeof *pw->results)) ||
+		      !(pw->required = calloc((size_t)n, sizeof *pw->required))))
+		return KB_ERR_NOMEM;
+	c->request_error = produce_check_transactional(c);
+	for (int32_t t = 0; t < pw->q.ntopics; t++) {
+		const struct topic_req *tr = &pw->q.topics[t];
+		for (int32_t i = 0; i < tr->n; i++, k++) {
+			struct produce_result *res = &pw->results[k];
+			*res = (struct produce_result){KAFKA_ERR_NONE, -1, -1, -1};
+			produce_partition(c, tr->name, &tr->parts[i], res);
+			c->any_error |= res->error != KAFKA_ERR_NONE;
+			if (res->error == KAFKA_ERR_NONE &&
+			    pw->q.acks == ACKS_ALL)
+				pw->required[k] = res->required_offset;
+		}
+	}
+	return KB_OK;
+}
+
+/* Park until produce_try answers; every waiting partition's log is
+ * watched (an append and a high watermark move both wake it). */
+static int produce_park(struct net_request *req, struct net_response *resp,
+			struct produce_wait *pw, int32_t timeout_ms)
+{
+	struct net_delayed *d;
+	int64_t deadline = kb_mono_ms() + KB_MAX(timeout_ms, 0);
+	struct net_wait wait = {deadline, produce_try_complete, pw,
+				produce_wait_free};
+	int rc = net_park(req, resp, &wait, &d);
+	if (rc != KB_OK)
+		return rc; /* net_park freed pw */
+	int32_t k = 0;
+	for (int32_t t = 0; t < pw->q.ntopics; t++) {
+		const struct topic_req *tr = &pw->q.topics[t];
+		for (int32_t i = 0; i < tr->n; i++, k++) {
+			struct topic_partition *tp = pw->required[k] > 0
+				? produce_lookup(pw->tm, tr->name, tr->parts[i].index)
+				: NULL;
+			if (tp)
+				net_watch(d, tp->log);
+		}
+	}
+	return NET_PARKED;
+}
+
+static bool produce_try_complete(struct net_delayed *d,
+				 struct net_response *resp, bool expired)
+{
+	return produce_try(net_delayed_ctx(d), resp, expired);
+}
+
+/* KAFKA: DelayedProduce.tryComplete and Partition.
+ * checkEnoughReplicasReachOffset: a partition is done when its high
+ * watermark passed the batch (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the
+ * ISR shrank below min.insync.replicas meanwhile), or when this broker
+ * no longer leads it; at the deadline the rest are REQUEST_TIMED_OUT.
+ * INVARIANT 3: partitions are looked up again by name. */
+static bool produce_try(struct produce_wait *pw, struct net_response *resp,
+			bool expired)
+{
+	bool waiting = false;
+	int32_t k = 0;
+	for (int32_t t = 0; t < pw->q.ntopics; t++) {
+		const struct topic_req *tr = &pw->q.topics[t];
+		for (int32_t i = 0; i < tr->n; i++, k++) {
+			if (pw->required[k] <= 0)
+				continue;
+			struct topic_partition *tp = produce_lookup(
+				pw->tm, tr->name, tr->parts[i].index);
+			int16_t e = produce_replicated(pw->tm, tp, pw->required[k]);
+			if (e == KAFKA_ERR_REQUEST_TIMED_OUT && !expired) {
+				waiting = true;
+				continue;
+			}
+			pw->results[k].error = e;
+			if (e != KAFKA_ERR_NONE)
+				pw->results[k].base_offset = -1;
+			pw->required[k] = 0;
+		}
+	}
+	if (waiting)
+		return false;
+	struct data_ctx c = {.tm = pw->tm, .q = &pw->q, .wait = pw};
+	pw->next_answer = 0;
+	topic_data_write(&c, &resp->w, produce_answer);
+	if (pw->q.version >= 1)
+		wire_write_i32(&resp->w, 0); /* throttle_time_ms, last */
+	wire_write_tags(&resp->w);
+	pw->status = wire_writer_status(&resp->w);
+	return true;
+}
+
+/* One waiting partition: NONE when replicated, REQUEST_TIMED_OUT while
+ * it is not yet, another error when it never will be here. */
+static int16_t produce_replicated(struct topic_manager *tm,
+				  struct topic_partition *tp, int64_t required)
+{
+	if (!tp || topic_leader_check(tm, tp, -1) != KAFKA_ERR_NONE)
+		return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+	if (tp->high_watermark < required)
+		return KAFKA_ERR_REQUEST_TIMED_OUT;
+	return produce_isr_size(tm, tp) < tp->topic->cfg.min_insync_replicas
+		? KAFKA_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND : KAFKA_ERR_NONE;
+}
+
+/* The committed ISR's size (KAFKA: Partition.inSyncReplicaIds). */
+static int32_t produce_isr_size(const struct topic_manager *tm,
+				const struct topic_partition *tp)
+{
+	struct topic_replicas rs;
+	int32_t self;
+	if (topic_cluster_replicas(tm, tp, &rs, &self) != KAFKA_ERR_NONE)
+		return 0;
+	return rs.n_isr;
+}
+
+static struct topic_partition *produce_lookup(struct topic_manager *tm,
+					      struct wire_str topic,
+					      int32_t index)
+{
+	char name[TOPIC_NAME_MAX + 1];
+	return topic_name_copy(topic, name)
+		? topic_partition_find(tm, name, index) : NULL;
+}
+
+static void produce_wait_free(void *ctx)
+{
+	struct produce_wait *pw = ctx;
+	topic_data_req_fini(&pw->q);
+	free(pw->results);
+	free(pw->required);
+	free(pw);
 }
 
 /* KAFKA: KafkaApis.handleProduceRequest: a transactional id needs WRITE
@@ -223,9 +398,10 @@ static void produce_partition(struct data_ctx *c, struct wire_str topic,
 		res->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
 	else if ((res->error = topic_leader_check(c->tm, tp, -1)))
 		return; /* KAFKA: getPartitionOrException: NOT_LEADER_OR_FOLLOWER */
-	else if (acks == ACKS_ALL &&
-		 tp->topic->cfg.min_insync_replicas > SINGLE_NODE_ISR)
-		res->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS;
+	else if (acks == ACKS_ALL && produce_isr_size(c->tm, tp) <
+					tp->topic->cfg.min_insync_replicas)
+		res->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS; /* KAFKA: before
+				  the append (Partition.appendRecordsToLeader) */
 	else if ((res->error = produce_check_batch(c, tp, p->records)) ==
 		 KAFKA_ERR_NONE)
 		res->error = produce_append(c, tp, p->records, res);
@@ -336,6 +512,8 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 	topic_run_produce_check(c->tm, tp, &h, &v);
 	if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {
 		res->base_offset = v.duplicate ? v.base_offset : -1;
+		res->required_offset = v.base_offset + 1; /* the whole batch
+			   moves together, so past its first offset is enough */
 		return v.error_code;
 	}
 	uint8_t *b = net_request_writable(c->req, records);
@@ -348,6 +526,7 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 		return rc == KB_ERR_TOO_LARGE ? KAFKA_ERR_RECORD_LIST_TOO_LARGE
 					      : KAFKA_ERR_KAFKA_STORAGE_ERROR;
 	res->base_offset = info.base_offset;
+	res->required_offset = info.last_offset + 1;
 	res->log_append_time = tp->topic->cfg.log_append_time ? now : -1;
 	res->log_start_offset = tp->log->log_start_offset;
 	return KAFKA_ERR_NONE;

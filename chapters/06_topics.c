@@ -81,6 +81,10 @@ struct topic_manager {
 	 * (high watermark = log end offset after each append); true: a later
 	 * chapter took it with topic_take_high_watermark. */
 	bool high_watermark_taken;
+	topic_truncated_fn truncated; /* chapter 11: forget past a cut */
+	void *truncated_ctx;          /* borrowed */
+	topic_follower_fetch_fn follower_fetch; /* chapter 08's replica fetch */
+	void *follower_fetch_ctx;     /* borrowed */
 	struct topic_cluster cluster; /* chapter 07's hooks */
 	bool in_cluster;        /* false: one node, cluster unused */
 	topic_step_fn step;     /* tests: runs before each durable step */
@@ -793,6 +797,79 @@ static void partition_events_emit(struct topic_manager *tm,
 	struct subscriber *list = subscriber_list(tm, &n);
 	for (size_t i = 0; i < n; i++)
 		list[i].appended(list[i].ctx, tp, b, ai);
+}
+
+/* KAFKA: Partition.appendRecordsToFollowerOrFutureReplica — chapter 08's
+ * door: the leader's batch kept as it is (log_append_as_follower), then
+ * what every append does: flush policy, subscribers, one wake. */
+int topic_append_replica(struct topic_partition *tp, const uint8_t *batch,
+			 size_t len, struct log_append_info *info)
+{
+	struct topic_manager *tm = tp->topic->tm;
+	struct log_append_info ai;
+	int64_t now = kb_now_ms();
+	int rc = log_append_as_follower(tp->log, batch, len, now, &ai);
+	if (rc == KB_OK && log_flush_due(tp->log, now))
+		rc = tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
+	if (rc != KB_OK)
+		return rc;
+	if (info)
+		*info = ai;
+	struct seg_batch b;
+	if (tm->subscribers.len && seg_batch_decode(batch, len, &b) == KB_OK)
+		partition_events_emit(tm, tp, &b, &ai);
+	if (tm->srv)
+		net_wake(tm->srv, tp->log);
+	topic_partition_check(tp);
+	return KB_OK;
+}
+
+/* KAFKA: Partition.truncateTo / truncateFullyAndStartAt. The high
+ * watermark follows the log down (the one move back INVARIANT 3 allows:
+ * what a follower held past its leader was never committed); the
+ * truncate hook (chapter 11) forgets what it knew past the cut. */
+int topic_partition_truncate(struct topic_manager *tm,
+			     struct topic_partition *tp, int64_t offset,
+			     bool start_over)
+{
+	assert(tm->high_watermark_taken);
+	int rc = start_over ? log_reset_at(tp->log, offset)
+			    : log_truncate_to(tp->log, offset);
+	if (rc != KB_OK)
+		return rc;
+	int64_t leo = log_end_offset(tp->log);
+	if (start_over || tp->high_watermark > leo)
+		tp->high_watermark = leo;
+	if (tm->truncated)
+		tm->truncated(tm->truncated_ctx, tp);
+	if (tm->srv)
+		net_wake(tm->srv, tp->log);
+	topic_partition_check(tp);
+	return KB_OK;
+}
+
+void topic_set_truncate_hook(struct topic_manager *tm, topic_truncated_fn fn,
+			     void *ctx)
+{
+	tm->truncated = fn;
+	tm->truncated_ctx = ctx;
+}
+
+void topic_set_follower_fetch(struct topic_manager *tm,
+			      topic_follower_fetch_fn fn, void *ctx)
+{
+	tm->follower_fetch = fn;
+	tm->follower_fetch_ctx = ctx;
+}
+
+int16_t topic_follower_fetch(struct topic_manager *tm,
+			     struct topic_partition *tp, int32_t replica_id,
+			     int64_t fetch_offset)
+{
+	if (!tm->follower_fetch)
+		return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+	return tm->follower_fetch(tm->follower_fetch_ctx, tp, replica_id,
+				  fetch_offset);
 }
 
 /* Only the owner that took the high watermark moves it this way. */

@@ -245,6 +245,34 @@ void topic_partition_set_high_watermark(struct topic_manager *tm,
 					struct topic_partition *tp,
 					int64_t high_watermark);
 
+/* Chapter 08: append a leader's batch as it is (offsets and epoch kept). */
+int topic_append_replica(struct topic_partition *tp, const uint8_t *batch,
+			 size_t len, struct log_append_info *info);
+/* Chapter 08: cut tp to offset (start_over: empty, starting there). */
+int topic_partition_truncate(struct topic_manager *tm,
+			     struct topic_partition *tp, int64_t offset,
+			     bool start_over);
+/* Chapter 11: tp was just truncated; forget what lay past its end. */
+typedef void (*topic_truncated_fn)(void *ctx, struct topic_partition *tp);
+/* Install the truncate hook (one; NULL removes it). borrows: ctx. */
+void topic_set_truncate_hook(struct topic_manager *tm, topic_truncated_fn fn,
+			     void *ctx);
+/* Chapter 08: follower replica_id fetches tp from fetch_offset (its log
+ * end offset). NONE to serve it up to the log end offset, or the error
+ * its partition gets. */
+typedef int16_t (*topic_follower_fetch_fn)(void *ctx,
+					   struct topic_partition *tp,
+					   int32_t replica_id,
+					   int64_t fetch_offset);
+/* Install the follower fetch hook (NULL: replica fetches are refused). */
+void topic_set_follower_fetch(struct topic_manager *tm,
+			      topic_follower_fetch_fn fn, void *ctx);
+/* Run it (none installed: NOT_LEADER_OR_FOLLOWER, as for a client that
+ * claims to be a replica). */
+int16_t topic_follower_fetch(struct topic_manager *tm,
+			     struct topic_partition *tp, int32_t replica_id,
+			     int64_t fetch_offset);
+
 /* ---- A broker in a cluster (chapter 07 installs this) ---- */
 
 /* One broker as Metadata and DescribeCluster list it. */
