@@ -9,6 +9,7 @@
 #   make bench-log  the log benchmark (chapters 01-03)
 #   make bench      samsa vs librdkafka's mock broker, same client (BENCH_ARGS="--quick --runs 1")
 #   make stage-07   the broker from chapters 00-07 (+ 15, main) only: build/stage-07/samsa
+#   make stage-08   the broker up to replication (chapter 08): build/stage-08/samsa
 #   make bench-cluster  chapter 07: create-visible and election times of a 3-node cluster
 #   make stage-06   the broker from chapters 00-06 (+ 15, main) only: build/stage-06/samsa
 #   make fuzz       libFuzzer over every request decoder (FUZZ_SECONDS=60; not in make test)
@@ -50,7 +51,7 @@ UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
 .PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
-        fuzz certs stage-06 stage-07 stage-10 stage-11 lab lab-clean
+        fuzz certs stage-06 stage-07 stage-08 stage-10 stage-11 lab lab-clean
 all: $(BUILD)/samsa
 
 $(BUILD)/obj/%.o: chapters/%.c $(HEADERS) | $(BUILD)/obj
@@ -122,7 +123,7 @@ $(BUILD)/tests/clients/rdkafka_client: tests/clients/rdkafka_client.c
 # `make stage-06` compiles with SAMSA_STAGE=6, so broker_open calls no later
 # chapter; each stage is a broker a client can already use.
 
-STAGES := 06 07 10 11
+STAGES := 06 07 08 10 11
 stage_srcs = $(filter $(foreach n,$(shell seq -f %02g 0 $(1)),chapters/$(n)_%.c) \
                       chapters/15_%.c,$(CHAPTER_SRCS))
 

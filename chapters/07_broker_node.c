@@ -436,6 +436,74 @@ int broker_node_allocate_producer_ids(struct broker_node *bn,
 	return KB_OK;
 }
 
+/* A later chapter's call to the controller (chapter 08: AlterPartition). */
+struct bnode_call {
+	struct broker_node *bn;
+	net_reply_fn fn;
+	void *ctx;
+};
+
+static void bnode_call_reply(void *ctx, int status, struct wire_reader *body)
+{
+	struct bnode_call *c = ctx;
+	c->fn(c->ctx, status, body);
+	bnode_unref(c->bn);
+	free(c);
+}
+
+int broker_node_call_controller(struct broker_node *bn, int16_t api,
+				int16_t version, const struct kb_buf *body,
+				net_reply_fn fn, void *ctx)
+{
+	struct net_peer *peer = bnode_controller(bn);
+	if (!peer || bn->broker_epoch < 0)
+		return KB_ERR_AGAIN;
+	struct bnode_call *c = malloc(sizeof *c);
+	if (!c)
+		return KB_ERR_NOMEM;
+	*c = (struct bnode_call){bn, fn, ctx};
+	struct net_call call = {api, version, body->data, body->len,
+				bnode_call_reply, c};
+	int rc = net_peer_send(peer, &call);
+	if (rc != KB_OK) {
+		free(c);
+		return rc;
+	}
+	bn->refs++;
+	return KB_OK;
+}
+
+int64_t broker_node_epoch(const struct broker_node *bn)
+{
+	return bn->broker_epoch;
+}
+
+/* The endpoint of b named like our listener, else its first. */
+static const struct meta_endpoint *bnode_endpoint_of(
+	const struct broker_node *bn, const struct meta_broker *b)
+{
+	const struct meta_array *eps = &b->reg.rec.endpoints;
+	const struct meta_endpoint *v = eps->v;
+	for (int32_t e = 0; e < eps->n; e++)
+		if (wire_str_eq(v[e].name, bn->cfg.listener_name))
+			return &v[e];
+	return eps->n > 0 ? v : NULL;
+}
+
+int broker_node_endpoint(const struct broker_node *bn, int32_t id,
+			 char *host, size_t cap, int *port)
+{
+	const struct meta_broker *b = meta_broker_find(raft_node_image(bn->rn), id);
+	const struct meta_endpoint *ep = b ? bnode_endpoint_of(bn, b) : NULL;
+	if (!ep)
+		return KB_ERR_NOTFOUND;
+	size_t n = ep->host.len > 0 ? KB_MIN((size_t)ep->host.len, cap - 1) : 0;
+	memcpy(host, ep->host.p, n);
+	host[n] = '\0';
+	*port = ep->port;
+	return KB_OK;
+}
+
 /* ---- Following the metadata log (KAFKA: BrokerMetadataPublisher) ---- */
 
 static void bnode_changed(void *ctx, struct raft_node *n)
@@ -567,6 +635,8 @@ static void bnode_sync(struct broker_node *bn)
 		sync_topic(bn, img, &img->topics[i]);
 	if (bn->state == BNODE_UNFENCED)
 		sync_strays(bn, img);
+	if (bn->cfg.synced)
+		bn->cfg.synced(bn->cfg.hook_ctx);
 	if (bn->leaders_moved && bn->cfg.leaders_changed) {
 		bn->leaders_moved = false;
 		bn->cfg.leaders_changed(bn->cfg.hook_ctx);
@@ -591,12 +661,7 @@ static int cluster_broker_at(void *ctx, int32_t i, struct topic_broker_info *out
 		const struct meta_broker *b = &img->brokers[k];
 		if (b->fenced || i-- > 0)
 			continue;
-		const struct meta_array *eps = &b->reg.rec.endpoints;
-		const struct meta_endpoint *ep = eps->n > 0 ? eps->v : NULL;
-		for (int32_t e = 0; e < eps->n; e++)
-			if (wire_str_eq(((const struct meta_endpoint *)eps->v)[e].name,
-					bn->cfg.listener_name))
-				ep = &((const struct meta_endpoint *)eps->v)[e];
+		const struct meta_endpoint *ep = bnode_endpoint_of(bn, b);
 		if (!ep)
 			return KB_ERR_NOTFOUND;
 		str_copy(ep->host, bn->host, sizeof bn->host);

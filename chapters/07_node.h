@@ -107,7 +107,10 @@ struct broker_node_config {
 	/* After partitions this node leads changed (chapter 09 moves group
 	 * coordination with them); NULL: nobody to tell. */
 	void (*leaders_changed)(void *ctx);
-	void *hook_ctx;                /* borrowed: leaders_changed's ctx */
+	/* After every applied batch was synced into chapter 06's topics
+	 * (chapter 08 follows leaders, epochs and ISRs); NULL: nobody. */
+	void (*synced)(void *ctx);
+	void *hook_ctx;                /* borrowed: the hooks' ctx */
 };
 
 struct broker_node;
@@ -130,6 +133,18 @@ typedef void (*broker_node_ids_fn)(void *ctx, int16_t error, int64_t start,
  * later; else it never runs. */
 int broker_node_allocate_producer_ids(struct broker_node *bn,
 				      broker_node_ids_fn done, void *ctx);
+/* Send body (api, version) to the active controller; fn(ctx, ...) runs
+ * once, later (KB_ERR_IO when the node closes first). KB_ERR_AGAIN: no
+ * controller known or not registered yet; fn never runs. */
+int broker_node_call_controller(struct broker_node *bn, int16_t api,
+				int16_t version, const struct kb_buf *body,
+				net_reply_fn fn, void *ctx);
+/* This broker's epoch from its registration (-1: not registered). */
+int64_t broker_node_epoch(const struct broker_node *bn);
+/* Broker id's address on our listener (the inter-broker one) into
+ * host[cap] and *port; KB_ERR_NOTFOUND when the image has none. */
+int broker_node_endpoint(const struct broker_node *bn, int32_t id,
+			 char *host, size_t cap, int *port);
 /* Whether the controller has unfenced us (caught up and registered). */
 bool broker_node_unfenced(const struct broker_node *bn);
 /* Remove the hooks and free. */

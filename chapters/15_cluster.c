@@ -59,6 +59,9 @@
 #if SAMSA_STAGE >= 7
 #include "07_node.h"
 #endif
+#if SAMSA_STAGE >= 8
+#include "08_replication.h"
+#endif
 #if SAMSA_STAGE >= 12
 #include "12_acl.h"
 #endif
@@ -119,6 +122,34 @@ static void on_leaders_changed(void *ctx)
 #endif
 }
 
+/* Chapter 08: replicas follow every metadata change. */
+static void on_synced(void *ctx)
+{
+#if SAMSA_STAGE >= 8
+	struct broker *b = ctx;
+	if (b->repl)
+		repl_sync(b->repl);
+#else
+	(void)ctx;
+#endif
+}
+
+/* Chapter 08: the replication manager, once the broker node runs. */
+static int replication_open(struct broker *b, struct broker_error *err)
+{
+#if SAMSA_STAGE >= 8
+	struct repl_config c = b->cfg.repl;
+	c.node_id = b->cfg.topics.node_id;
+	int rc = repl_open(b->srv, b->tm, b->raft, b->bnode, &c, &b->repl);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot start replication: %s",
+				     kb_status_name(rc));
+#else
+	(void)b, (void)err;
+#endif
+	return KB_OK;
+}
+
 /* What the broker node registers with: the client listener, advertised. */
 static void broker_part_config(struct broker *b, struct broker_node_config *c)
 {
@@ -142,6 +173,7 @@ static void broker_part_config(struct broker *b, struct broker_node_config *c)
 	/* past the session timeout the controller has fenced us anyway */
 	c->shutdown_timeout_ms = cfg->kraft.session_timeout_ms;
 	c->leaders_changed = on_leaders_changed;
+	c->synced = on_synced;
 	c->hook_ctx = b;
 }
 
@@ -152,7 +184,7 @@ static int controller_part_open(struct broker *b)
 	struct ctrl_config c = {
 		t->node_id, t->cluster_id, b->cfg.kraft.session_timeout_ms,
 		t->num_partitions, t->default_replication_factor,
-		1 /* replication factor above 1 needs chapter 08 */,
+		SAMSA_STAGE >= 8 ? INT16_MAX : 1 /* chapter 08 replicates */,
 		t->delete_topic_enable, 0, b->tm};
 	return ctrl_node_open(b->srv, b->raft, &c, &b->ctrl);
 }
@@ -202,6 +234,8 @@ int broker_cluster_open(struct broker *b, struct broker_error *err)
 		if (rc != KB_OK)
 			return broker_refuse(err, "cannot start the broker node: %s",
 					     kb_status_name(rc));
+		if ((rc = replication_open(b, err)) != KB_OK)
+			return rc;
 	}
 	return authorizer_open(b, err);
 }
@@ -270,6 +304,10 @@ void broker_cluster_close(struct broker *b)
 #if SAMSA_STAGE >= 12
 	acl_node_close(b->acl); /* NULL-safe; before the parts it asks */
 	b->acl = NULL;
+#endif
+#if SAMSA_STAGE >= 8
+	repl_close(b->repl); /* NULL-safe; before the broker node it calls */
+	b->repl = NULL;
 #endif
 	broker_node_close(b->bnode); /* NULL-safe */
 	ctrl_node_close(b->ctrl);

@@ -173,6 +173,14 @@ static const struct broker_key key_table[] = {
 	 FIELD(kraft.snapshot_max_bytes), 1, I64},
 	{"metadata.max.idle.interval.ms", parse_int,
 	 FIELD(kraft.max_idle_interval_ms), 0, I32},
+	/* KAFKA: ReplicationConfigs (chapter 08). */
+	{"replica.lag.time.max.ms", parse_int, FIELD(repl.lag_time_max_ms), 1, I64},
+	{"replica.fetch.wait.max.ms", parse_int, FIELD(repl.fetch_wait_max_ms), 0, I32},
+	{"replica.fetch.max.bytes", parse_int, FIELD(repl.fetch_max_bytes), 0, I32},
+	{"replica.fetch.response.max.bytes", parse_int,
+	 FIELD(repl.fetch_response_max_bytes), 0, I32},
+	{"replica.fetch.backoff.ms", parse_int, FIELD(repl.fetch_backoff_ms), 0, I32},
+	{"replica.socket.timeout.ms", parse_int, FIELD(repl.socket_timeout_ms), 1, I32},
 	{"broker.rack", parse_string, FIELD(topics.rack), ANY},
 	{"listeners", parse_listeners, FIELD(listener_host), ANY},
 	{"advertised.listeners", parse_advertised, FIELD(topics.advertised_host), ANY},
@@ -323,6 +331,13 @@ void broker_config_defaults(struct broker_config *cfg)
 		.election_timeout_ms = 1000, .fetch_timeout_ms = 2000,
 		.request_timeout_ms = 2000, .retry_backoff_ms = 20,
 		.snapshot_max_bytes = 20971520, .max_idle_interval_ms = 500};
+	cfg->repl = (struct repl_config){
+		.node_id = -1, .lag_time_max_ms = REPL_DEFAULT_LAG_TIME_MAX_MS,
+		.fetch_wait_max_ms = REPL_DEFAULT_FETCH_WAIT_MAX_MS,
+		.fetch_max_bytes = REPL_DEFAULT_FETCH_MAX_BYTES,
+		.fetch_response_max_bytes = REPL_DEFAULT_FETCH_RESPONSE_MAX_BYTES,
+		.fetch_backoff_ms = REPL_DEFAULT_FETCH_BACKOFF_MS,
+		.socket_timeout_ms = REPL_DEFAULT_SOCKET_TIMEOUT_MS};
 	cfg->log_level = KB_LOG_INFO;
 	snprintf(cfg->process_roles, sizeof cfg->process_roles, "broker");
 	cfg->roll_ms = UNSET;

@@ -19,6 +19,7 @@
 #include "15_properties.h"
 #include "15_meta.h"
 #include "13_tls.h"
+#include "08_replication.h"
 
 /* Room for process.roles and controller.quorum.voters, NUL included. */
 #define BROKER_ROLES_MAX 64
@@ -92,6 +93,7 @@ struct broker_config {
 	struct broker_voter voters[BROKER_QUORUM_MAX]; /* controller.quorum.voters */
 	int n_voters;
 	struct broker_kraft_config kraft; /* broker.session.*, controller.quorum.* */
+	struct repl_config repl;       /* replica.* (chapter 08) */
 	struct tls_settings tls;       /* ssl.*, listener.name.<name>.ssl.* (chapter 13) */
 	bool advertised_set;           /* advertised.listeners was given */
 	bool log_dirs_set;             /* log.dirs was given (it beats log.dir) */
@@ -122,6 +124,7 @@ struct broker {
 	struct raft_node *raft;    /* owned: chapter 07 in a cluster, or NULL */
 	struct ctrl_node *ctrl;    /* owned: when process.roles has controller */
 	struct broker_node *bnode; /* owned: when process.roles has broker */
+	struct repl *repl;         /* owned: chapter 08, with bnode */
 	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
 	struct acl_node *acl;      /* owned: chapter 12 with authorizer.class.name set */
 	int port;                  /* the client listener's port, as bound */
