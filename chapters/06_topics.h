@@ -191,12 +191,13 @@ struct topic_partition *topic_partition_find(struct topic_manager *tm,
 					     int32_t partition);
 
 /* A topic as a caller asks for it (KAFKA: CreateTopics' CreatableTopic,
- * less replication): its name, partitions and config overrides. */
+ * and its replication factor): name, partitions, config overrides. */
 struct topic_create_req {
 	const char *name;
 	int32_t num_partitions;                /* -1: num.partitions */
 	const struct topic_config_kv *configs; /* borrowed; may be NULL */
 	size_t nconfigs;
+	int16_t replication_factor; /* in a cluster; <= 0: the broker default */
 };
 
 /* Create as CreateTopics would (KB_ERR_EXISTS, KB_ERR_INVAL). */

@@ -718,7 +718,8 @@ static int cluster_create(void *ctx, const struct topic_create_req *req)
 	wire_write_array_len(&w, 1);
 	wire_write_string(&w, (struct wire_str){req->name, (int16_t)strlen(req->name)});
 	wire_write_i32(&w, req->num_partitions);
-	wire_write_i16(&w, -1);       /* ReplicationFactor: the default */
+	/* ReplicationFactor: -1 asks for default.replication.factor */
+	wire_write_i16(&w, req->replication_factor > 0 ? req->replication_factor : -1);
 	wire_write_array_len(&w, 0);  /* Assignments */
 	wire_write_array_len(&w, (int32_t)req->nconfigs);
 	for (size_t i = 0; i < req->nconfigs; i++) {

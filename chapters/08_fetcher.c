@@ -391,22 +391,28 @@ static void call_done(struct fetch_call *c, int status)
  * getOffsetTruncationState: cut at the leader's end of our latest epoch
  * (or of the latest epoch it has that we have too), never past our own
  * log end; no epoch known on either side: at the high watermark. */
-static void part_truncate(struct repl *r, struct repl_part *p,
-			  int32_t found_epoch, int64_t end_offset)
+int64_t repl_truncation_offset(const struct log *log, int64_t hw,
+			       int32_t found_epoch, int64_t end_offset)
 {
-	struct log *log = p->tp->log;
-	int64_t leo = log_end_offset(log), to = leo;
+	int64_t leo = log_end_offset(log);
 	int32_t e;
 	int64_t own_end;
 	if (found_epoch < 0 || end_offset < 0)
-		to = p->tp->high_watermark;
-	else if (found_epoch == latest_epoch(log))
-		to = KB_MIN(end_offset, leo);
-	else if (log_epoch_end_offset(log, found_epoch, &e, &own_end) == KB_OK &&
-		 e == found_epoch)
-		to = KB_MIN(end_offset, own_end);
-	else
-		to = KB_MIN(end_offset, leo);
+		return KB_MIN(hw, leo);
+	if (found_epoch == latest_epoch(log))
+		return KB_MIN(end_offset, leo);
+	if (log_epoch_end_offset(log, found_epoch, &e, &own_end) == KB_OK &&
+	    e == found_epoch)
+		return KB_MIN(end_offset, own_end);
+	return KB_MIN(end_offset, leo);
+}
+
+static void part_truncate(struct repl *r, struct repl_part *p,
+			  int32_t found_epoch, int64_t end_offset)
+{
+	int64_t leo = log_end_offset(p->tp->log);
+	int64_t to = repl_truncation_offset(p->tp->log, p->tp->high_watermark,
+					    found_epoch, end_offset);
 	if (to < leo) {
 		KB_INFO("replication: %s-%" PRId32 ": truncating to %" PRId64
 			" (log end %" PRId64 ") for leader %" PRId32 " epoch %"

@@ -87,6 +87,9 @@ static void isr_maybe_shrink(struct repl *r, struct repl_part *p,
 static void isr_maybe_expand(struct repl *r, struct repl_part *p,
 			     const struct repl_follower *f);
 static bool ids_has(const int32_t *v, int32_t n, int32_t id);
+static struct repl_follower *follower_of(struct repl_part *p, int32_t id);
+static const struct repl_follower *follower_in(const struct repl_part *p,
+					       int32_t id);
 
 void repl_config_defaults(struct repl_config *cfg)
 {
@@ -325,6 +328,15 @@ static void part_apply(struct repl *r, struct repl_part *p,
 
 /* ---- The leader: followers' positions and the high watermark ---- */
 
+static const struct repl_follower *follower_in(const struct repl_part *p,
+					       int32_t id)
+{
+	for (int32_t i = 0; i < p->nf; i++)
+		if (p->f[i].id == id)
+			return &p->f[i];
+	return NULL;
+}
+
 static struct repl_follower *follower_of(struct repl_part *p, int32_t id)
 {
 	for (int32_t i = 0; i < p->nf; i++)
@@ -336,8 +348,8 @@ static struct repl_follower *follower_of(struct repl_part *p, int32_t id)
 /* KAFKA: Replica.updateFetchStateOrThrow: a follower that asks for our
  * log end offset is caught up now; one that asks for what was our log
  * end at its previous fetch was caught up then. */
-static void follower_update(struct repl_follower *f, int64_t offset,
-			    int64_t leo, int64_t now)
+void repl_follower_update(struct repl_follower *f, int64_t offset,
+			  int64_t leo, int64_t now)
 {
 	if (offset >= leo)
 		f->caught_up_ms = now;
@@ -361,7 +373,7 @@ static int16_t follower_fetched(void *ctx, struct topic_partition *tp,
 	int64_t leo = log_end_offset(tp->log);
 	if (fetch_offset > leo || fetch_offset < 0)
 		return KAFKA_ERR_OFFSET_OUT_OF_RANGE;
-	follower_update(f, fetch_offset, leo, kb_mono_ms());
+	repl_follower_update(f, fetch_offset, leo, kb_mono_ms());
 	isr_maybe_expand(r, p, f);
 	repl_leader_advance_hw(r, p);
 	return KAFKA_ERR_NONE;
@@ -393,21 +405,27 @@ static int32_t maximal_isr(const struct repl_part *p, int32_t *out)
 	return n;
 }
 
-/* INVARIANT 2: the lowest log end offset of the maximal ISR; a member
- * that has not fetched in this leadership holds it where it is. */
-void repl_leader_advance_hw(struct repl *r, struct repl_part *p)
+/* INVARIANT 2: the lowest log end offset of the maximal ISR (ours is
+ * leo); -1 while a member has not fetched in this leadership. */
+int64_t repl_hw_bound(const struct repl_part *p, int32_t self, int64_t leo)
 {
 	int32_t isr[2 * REPL_MAX_REPLICAS];
 	int32_t n = maximal_isr(p, isr);
-	int64_t hw = log_end_offset(p->tp->log);
+	int64_t hw = leo;
 	for (int32_t i = 0; i < n; i++) {
-		if (isr[i] == r->cfg.node_id)
+		if (isr[i] == self)
 			continue;
-		const struct repl_follower *f = follower_of(p, isr[i]);
+		const struct repl_follower *f = follower_in(p, isr[i]);
 		if (!f || f->leo < 0)
-			return;
+			return -1;
 		hw = KB_MIN(hw, f->leo);
 	}
+	return hw;
+}
+
+void repl_leader_advance_hw(struct repl *r, struct repl_part *p)
+{
+	int64_t hw = repl_hw_bound(p, r->cfg.node_id, log_end_offset(p->tp->log));
 	if (hw > p->tp->high_watermark)
 		topic_partition_set_high_watermark(r->tm, p->tp, hw);
 }
@@ -523,19 +541,28 @@ static void isr_propose(struct repl *r, struct repl_part *p,
 		" (was %" PRId32 ")", p->tp->topic->name, p->index, n, p->n_isr);
 }
 
-/* KAFKA: Partition.maybeShrinkIsr: members (not us) that have not been
- * caught up for replica.lag.time.max.ms leave. */
-static void isr_maybe_shrink(struct repl *r, struct repl_part *p, int64_t now)
+/* KAFKA: Partition.getOutOfSyncReplicas: the ISR without the members
+ * (never self) not caught up for lag_ms, into keep; returns its size. */
+int32_t repl_isr_in_sync(const struct repl_part *p, int32_t self, int64_t now,
+			 int64_t lag_ms, int32_t *keep)
 {
-	int32_t keep[REPL_MAX_REPLICAS], n = 0;
-	if (p->alter_in_flight)
-		return;
+	int32_t n = 0;
 	for (int32_t i = 0; i < p->n_isr; i++) {
-		const struct repl_follower *f = follower_of(p, p->isr[i]);
-		if (p->isr[i] == r->cfg.node_id || !f ||
-		    now - f->caught_up_ms <= r->cfg.lag_time_max_ms)
+		const struct repl_follower *f = follower_in(p, p->isr[i]);
+		if (p->isr[i] == self || !f || now - f->caught_up_ms <= lag_ms)
 			keep[n++] = p->isr[i];
 	}
+	return n;
+}
+
+/* KAFKA: Partition.maybeShrinkIsr. */
+static void isr_maybe_shrink(struct repl *r, struct repl_part *p, int64_t now)
+{
+	int32_t keep[REPL_MAX_REPLICAS];
+	if (p->alter_in_flight)
+		return;
+	int32_t n = repl_isr_in_sync(p, r->cfg.node_id, now,
+				     r->cfg.lag_time_max_ms, keep);
 	if (n < p->n_isr && ids_has(keep, n, r->cfg.node_id))
 		isr_propose(r, p, keep, n);
 }

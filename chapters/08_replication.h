@@ -112,6 +112,17 @@ struct repl {
 };
 
 /* 08_partition.c */
+/* KAFKA: Replica.updateFetchStateOrThrow: f fetched offset while our log
+ * end offset was leo, at now (monotonic ms). */
+void repl_follower_update(struct repl_follower *f, int64_t offset,
+			  int64_t leo, int64_t now);
+/* The high watermark p's maximal ISR allows with our log end at leo;
+ * -1 while a member's position is unknown. */
+int64_t repl_hw_bound(const struct repl_part *p, int32_t self, int64_t leo);
+/* p's ISR without members lagging more than lag_ms at now, into keep
+ * (REPL_MAX_REPLICAS); returns how many stay. */
+int32_t repl_isr_in_sync(const struct repl_part *p, int32_t self, int64_t now,
+			 int64_t lag_ms, int32_t *keep);
 /* The part holding tp, or NULL. */
 struct repl_part *repl_part_of(const struct repl *r,
 			       const struct topic_partition *tp);
@@ -121,6 +132,10 @@ void repl_leader_advance_hw(struct repl *r, struct repl_part *p);
 void repl_unref(struct repl *r);
 
 /* 08_fetcher.c */
+/* KAFKA: getOffsetTruncationState: where a follower's log must end, given
+ * the leader's answer (found_epoch, end_offset) for our latest epoch. */
+int64_t repl_truncation_offset(const struct log *log, int64_t hw,
+			       int32_t found_epoch, int64_t end_offset);
 /* Fetch p from its leader (it became follower, or its epoch moved). */
 void repl_fetcher_add(struct repl *r, struct repl_part *p);
 /* Stop fetching p (it leads now, or is gone). */

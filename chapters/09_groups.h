@@ -49,6 +49,7 @@ struct grp_config {
 	int32_t min_session_timeout_ms;     /* group.min.session.timeout.ms */
 	int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms */
 	int32_t offsets_partitions;         /* offsets.topic.num.partitions */
+	int16_t offsets_replication_factor; /* offsets.topic.replication.factor */
 	int32_t offsets_segment_bytes;      /* offsets.topic.segment.bytes */
 	int32_t retention_minutes;          /* offsets.retention.minutes */
 	int64_t retention_check_ms;   /* offsets.retention.check.interval.ms */

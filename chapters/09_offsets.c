@@ -266,7 +266,8 @@ int grp_offsets_topic(struct grp_coordinator *c)
 		{"cleanup.policy", "compact"}, {"segment.bytes", segment_bytes}};
 	struct topic_create_req req = {TOPIC_CONSUMER_OFFSETS,
 				       c->cfg.offsets_partitions, compact,
-				       KB_ARRAY_LEN(compact)};
+				       KB_ARRAY_LEN(compact),
+				       c->cfg.offsets_replication_factor};
 	/* In a cluster the controller creates it: ask, and wait for the
 	 * metadata log to say it exists (KAFKA: AutoTopicCreationManager). */
 	if (cl) {

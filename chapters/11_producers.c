@@ -122,6 +122,7 @@ static int16_t sequence_check(const struct prod_entry *e,
 static void prod_appended(void *ctx, struct topic_partition *tp,
 			  const struct seg_batch *b,
 			  const struct log_append_info *info);
+static void prod_truncated(void *ctx, struct topic_partition *tp);
 static int state_record(struct prod_state *st, const struct seg_batch *b);
 static struct prod_state *state_find(struct prod_manager *pm,
 				     const struct topic_partition *tp);
@@ -183,6 +184,7 @@ int prod_open(struct topic_manager *tm, struct net_server *srv,
 		return rc;
 	}
 	topic_set_produce_check(tm, produce_check, pm);
+	topic_set_truncate_hook(tm, prod_truncated, pm);
 	*out = pm;
 	return KB_OK;
 }
@@ -376,6 +378,34 @@ static void prod_appended(void *ctx, struct topic_partition *tp,
 			 b->producer_id);
 	st->next_offset = info->last_offset + 1;
 	state_check(st);
+}
+
+/* KAFKA: UnifiedLog.truncateTo -> ProducerStateManager.truncateAndReload:
+ * a follower cut its log (chapter 08), so batches it remembered may be
+ * gone. The snapshots past the new end go, and the state is dropped, to
+ * be loaded again from the newest snapshot left and the log (state_get):
+ * a sequence the log no longer holds is never taken for a duplicate. */
+static void prod_truncated(void *ctx, struct topic_partition *tp)
+{
+	struct prod_manager *pm = ctx;
+	int64_t *offs, end = log_end_offset(tp->log);
+	size_t n;
+	if (snapshot_list(tp->log->dir, &offs, &n) == KB_OK) {
+		for (size_t i = 0; i < n; i++)
+			if (offs[i] > end || offs[i] < tp->log->log_start_offset)
+				snapshot_unlink(tp->log->dir, offs[i]);
+		free(offs);
+	}
+	for (size_t i = 0; i < pm->nstates; i++) {
+		struct prod_state *st = pm->states[i];
+		if (st->partition != tp->index ||
+		    memcmp(st->topic_id.b, tp->topic->id.b, WIRE_UUID_LEN))
+			continue;
+		free(st->entries);
+		free(st);
+		pm->states[i] = pm->states[--pm->nstates];
+		break;
+	}
 }
 
 /* Remember one appended batch (b->base_offset is assigned). A new epoch
@@ -821,6 +851,7 @@ void prod_close(struct prod_manager *pm)
 		return;
 	prod_ids_fini(&pm->ids);
 	topic_set_produce_check(pm->tm, NULL, NULL);
+	topic_set_truncate_hook(pm->tm, NULL, NULL);
 	topic_unsubscribe(pm->tm, prod_appended, pm);
 	for (size_t i = 0; i < pm->nstates; i++) {
 		struct prod_state *st = pm->states[i];

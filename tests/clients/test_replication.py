@@ -1,0 +1,365 @@
+#!/usr/bin/python3
+"""Chapter 08 with real processes: three samsa nodes in racks az1..az3,
+topics with replication factor 3 and min.insync.replicas 2, and real
+clients (confluent-kafka's librdkafka, kcat) writing with acks=all while
+brokers are killed, stopped, paused and wiped.
+
+What every test asserts is what a user sees: every record a producer saw
+acknowledged is read back exactly once, at the offset it was acknowledged
+at, in order per partition, and the log segments of the three replicas of
+every partition hold the same bytes. The longest produce stall of each
+fault is printed (MSK's figure for a controlled restart: about 2 s).
+
+Timings are shortened so the file runs in about two minutes:
+broker.session.timeout.ms 3000 (a dead broker is fenced after 3 s),
+heartbeats every 500 ms, replica.lag.time.max.ms 5000.
+"""
+import glob
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaException,
+                             Producer, TopicPartition)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import test_cluster as tc
+from harness import SAMSA, run, run_tests
+
+CLUSTER = None
+OVERRIDES = {
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "500",
+    "replica.lag.time.max.ms": "5000",
+    "num.partitions": "6",
+}
+
+
+def setup():
+    global CLUSTER
+    CLUSTER = tc.Cluster()
+    tc.CLUSTER = CLUSTER
+    for x in CLUSTER.nodes:
+        x.overrides.update(OVERRIDES)
+    CLUSTER.start()
+
+
+def teardown_every_node_stops_cleanly():
+    codes = {}
+    for x in CLUSTER.nodes:
+        if x.proc and x.proc.poll() is None:
+            x.signal(signal.SIGCONT)
+        codes[x.id] = x.stop()
+    tc.shutil.rmtree(CLUSTER.dir, ignore_errors=True)
+    assert all(c in (0, None) for c in codes.values()), codes
+
+
+# ---- Looking at the cluster ----
+
+def admin():
+    return AdminClient({"bootstrap.servers": CLUSTER.bootstrap()})
+
+
+def partition_state(topic, p):
+    """(leader, replicas, isr) as the metadata says, from a running node."""
+    md = admin().list_topics(topic, timeout=5)
+    pm = md.topics[topic].partitions[p]
+    return pm.leader, list(pm.replicas), list(pm.isrs)
+
+
+def racks_of():
+    """{broker id: rack} from the metadata."""
+    return {x.id: "az%d" % x.id for x in CLUSTER.nodes}
+
+
+def create(topic, partitions=6, configs=None):
+    a = admin()  # kept alive until the future is done
+    fs = a.create_topics(
+        [NewTopic(topic, partitions, 3, config=configs or {})],
+        operation_timeout=10)
+    fs[topic].result(15)
+    tc.wait_for("%s has leaders and full ISRs" % topic,
+                lambda: all(len(partition_state(topic, p)[2]) == 3
+                            for p in range(partitions)), 15)
+
+
+def wait_isr(topic, partitions, size=3, timeout=30):
+    tc.wait_for("ISR of %d on every partition of %s" % (size, topic),
+                lambda: all(len(partition_state(topic, p)[2]) >= size
+                            for p in range(partitions)), timeout)
+
+
+def node_of(node_id):
+    return CLUSTER.node(node_id)
+
+
+# ---- Writing and reading ----
+
+class Writer:
+    """An idempotent acks=all producer in a thread: values w-<n>, each to
+    partition n % partitions, until stopped or n reaches count. Records
+    every acknowledgement (value -> (partition, offset)) and its time."""
+
+    def __init__(self, topic, partitions, count):
+        self.topic, self.partitions, self.count = topic, partitions, count
+        self.acked, self.errors, self.ack_times = {}, [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def on_delivery(self, err, msg):
+        if err:
+            self.errors.append(str(err))
+            return
+        self.acked[msg.value().decode()] = (msg.partition(), msg.offset())
+        self.ack_times.append(time.monotonic())
+
+    def run(self):
+        p = Producer({"bootstrap.servers": CLUSTER.bootstrap(),
+                      "enable.idempotence": True, "acks": "all",
+                      "linger.ms": 5, "message.timeout.ms": 120000,
+                      "topic.metadata.refresh.interval.ms": 1000})
+        for n in range(self.count):
+            if self.stop.is_set():
+                break
+            while True:
+                try:
+                    p.produce(self.topic, value=b"w-%07d" % n,
+                              partition=n % self.partitions,
+                              on_delivery=self.on_delivery)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            p.poll(0)
+        left = p.flush(150)
+        if left:
+            self.errors.append("%d not delivered after flush" % left)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def join(self, timeout=200):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "producer did not finish"
+
+    def longest_stall(self):
+        t = sorted(self.ack_times)
+        return max((b - a for a, b in zip(t, t[1:])), default=0.0)
+
+
+def read_all(topic, partitions):
+    """{partition: [(offset, value)]} from the beginning to the high
+    watermark of every partition (leaders only, as consumers read)."""
+    c = Consumer({"bootstrap.servers": CLUSTER.bootstrap(),
+                  "group.id": "replication-reader-%d" % time.time_ns(),
+                  "enable.auto.commit": False})
+    try:
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p),
+                                           timeout=10)[1]
+                for p in range(partitions)}
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                  for p in range(partitions)])
+        got = {p: [] for p in range(partitions)}
+        deadline = time.time() + 60
+        while any(len(got[p]) < ends[p] and
+                  (not got[p] or got[p][-1][0] + 1 < ends[p])
+                  for p in range(partitions)):
+            assert time.time() < deadline, "read stalled: %s of %s" % (
+                {p: len(v) for p, v in got.items()}, ends)
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            got[m.partition()].append((m.offset(), m.value().decode()))
+        return got
+    finally:
+        c.close()
+
+
+def check_acked(topic, partitions, w):
+    """Every acknowledged value exactly once, where it was acknowledged,
+    values in send order within each partition."""
+    got = read_all(topic, partitions)
+    seen = {}
+    for p, recs in got.items():
+        values = [v for _, v in recs]
+        assert values == sorted(values), "partition %d out of order" % p
+        for off, v in recs:
+            assert v not in seen, "duplicate %s at %s and %s" % (
+                v, seen[v], (p, off))
+            seen[v] = (p, off)
+    lost = [v for v in w.acked if v not in seen]
+    assert not lost, "%d acknowledged records lost, e.g. %s" % (
+        len(lost), lost[:5])
+    moved = [(v, a, seen[v]) for v, a in w.acked.items() if seen[v] != a]
+    assert not moved, "acknowledged at one offset, read at another: %s" % (
+        moved[:5],)
+    return got
+
+
+def segment_bytes(node, topic, p):
+    """The concatenated bytes of every segment file of one replica."""
+    files = sorted(glob.glob(os.path.join(node.data, "%s-%d" % (topic, p),
+                                          "*.log")))
+    return b"".join(open(f, "rb").read() for f in files)
+
+
+def check_replicas_identical(topic, partitions, timeout=30):
+    """Once every follower caught up, the three replicas of each
+    partition are the same bytes."""
+    def same():
+        return all(len(set(segment_bytes(x, topic, p)
+                           for x in CLUSTER.nodes)) == 1
+                   for p in range(partitions))
+    tc.wait_for("replicas of %s byte-identical" % topic, same, timeout)
+
+
+# ---- Tests ----
+
+def test_rf3_puts_one_replica_in_each_rack_and_kcat_shows_isr():
+    create("placed", 6)
+    racks = racks_of()
+    for p in range(6):
+        leader, replicas, isr = partition_state("placed", p)
+        assert len(replicas) == 3 and sorted(set(racks[r] for r in replicas)) \
+            == ["az1", "az2", "az3"], (p, replicas)
+        assert sorted(isr) == sorted(replicas) and leader == replicas[0]
+    out = run(["kcat", "-b", CLUSTER.bootstrap(), "-L", "-t", "placed"]).stdout
+    assert b"isrs: " in out and b"replicas: " in out, out
+
+
+def fault_run(topic, fault, count=60000, rounds=3):
+    """Write count records while fault(round) runs rounds times; then
+    check everything and print the longest stall."""
+    create(topic, 6)
+    w = Writer(topic, 6, count).start()
+    tc.wait_for("first acknowledgements", lambda: len(w.acked) > 1000, 30)
+    for i in range(rounds):
+        fault(topic, i)
+        wait_isr(topic, 6)
+    w.join()
+    assert not w.errors, w.errors[:5]
+    check_acked(topic, 6, w)
+    check_replicas_identical(topic, 6)
+    print("  %s: %d acknowledged, longest produce stall %.2f s" % (
+        topic, len(w.acked), w.longest_stall()), flush=True)
+    return w
+
+
+def kill_leader_of_0(topic, i):
+    leader, _, _ = partition_state(topic, 0)
+    node = node_of(leader)
+    node.stop(kill=True)
+    time.sleep(1)
+    node.start()
+
+
+def test_sigkill_of_the_leader_three_times_loses_nothing_acknowledged():
+    fault_run("killed", kill_leader_of_0)
+
+
+def terminate_leader_of_0(topic, i):
+    leader, _, _ = partition_state(topic, 0)
+    node = node_of(leader)
+    rc = node.stop()
+    assert rc == 0, rc
+    node.start()
+
+
+def test_sigterm_moves_leadership_before_exit_and_loses_nothing():
+    w = fault_run("terminated", terminate_leader_of_0)
+    assert w.longest_stall() < 10, w.longest_stall()
+
+
+def test_two_brokers_down_refuse_acks_all_and_lose_nothing():
+    create("quorum2", 1)
+    leader, replicas, _ = partition_state("quorum2", 0)
+    p = Producer({"bootstrap.servers": CLUSTER.bootstrap(), "acks": "all",
+                  "message.timeout.ms": 4000, "retries": 0})
+    acked, failed = [], []
+
+    def report(err, msg):
+        (failed if err else acked).append((err, msg.value()))
+    p.produce("quorum2", b"before", partition=0, on_delivery=report)
+    p.flush(10)
+    assert len(acked) == 1, failed
+    others = [r for r in replicas if r != leader]
+    for r in others:
+        node_of(r).stop(kill=True)
+    tc.wait_for("ISR shrinks to the leader", lambda: partition_state(
+        "quorum2", 0)[2] == [leader], 15)
+    acked.clear()
+    p.produce("quorum2", b"refused", partition=0, on_delivery=report)
+    p.flush(10)
+    assert not acked and failed, (acked, failed)
+    assert "NOT_ENOUGH_REPLICAS" in str(failed[-1][0]), failed[-1][0]
+    node_of(others[0]).start()
+    wait_isr("quorum2", 1, size=2, timeout=30)
+    p.produce("quorum2", b"after", partition=0, on_delivery=report)
+    p.flush(20)
+    assert [v for _, v in acked] == [b"after"], (acked, failed)
+    node_of(others[1]).start()
+    wait_isr("quorum2", 1)
+    got = [v for _, v in read_all("quorum2", 1)[0]]
+    assert got == ["before", "after"], got
+
+
+def test_a_paused_leader_is_replaced_and_acknowledges_nothing_in_its_old_epoch():
+    create("paused", 1)
+    leader, _, _ = partition_state("paused", 0)
+    node = node_of(leader)
+    direct = Producer({"bootstrap.servers": node.bootstrap, "acks": "all",
+                       "message.timeout.ms": 20000, "retries": 0})
+    outcome = []
+    direct.produce("paused", b"before", partition=0)
+    direct.flush(10)
+    node.signal(signal.SIGSTOP)
+    try:
+        tc.wait_for("another leader", lambda: partition_state(
+            "paused", 0)[0] not in (leader, -1), 15)
+        p = Producer({"bootstrap.servers": CLUSTER.bootstrap(),
+                      "acks": "all"})
+        p.produce("paused", b"new-leader", partition=0)
+        assert p.flush(15) == 0
+        # a request already on the paused leader's socket
+        direct.produce("paused", b"stale", partition=0,
+                       on_delivery=lambda e, m: outcome.append(e))
+        direct.poll(0.5)
+    finally:
+        node.signal(signal.SIGCONT)
+    direct.flush(25)
+    assert outcome and outcome[0] is not None, outcome
+    wait_isr("paused", 1)
+    got = [v for _, v in read_all("paused", 1)[0]]
+    assert got == ["before", "new-leader"], got
+    check_replicas_identical("paused", 1)
+
+
+def test_a_wiped_broker_re_replicates_and_leads_only_once_caught_up():
+    create("wiped", 3)
+    w = Writer("wiped", 3, 20000).start()
+    w.join()
+    victim = node_of(3)
+    victim.stop()
+    tc.shutil.rmtree(victim.data)
+    victim.format(CLUSTER.cluster_id)
+    victim.start()
+    # while it copies, no partition may name it leader unless in the ISR
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = [partition_state("wiped", p) for p in range(3)]
+        for leader, _, isr in states:
+            assert leader != 3 or 3 in isr, states
+        if all(3 in isr for _, _, isr in states):
+            break
+        time.sleep(0.2)
+    wait_isr("wiped", 3)
+    check_acked("wiped", 3, w)
+    check_replicas_identical("wiped", 3)
+
+
+if __name__ == "__main__":
+    run_tests(globals(), setup=setup, teardown=teardown_every_node_stops_cleanly)
