@@ -19,6 +19,8 @@
 
 /* KAFKA: broker.session.timeout.ms default. */
 #define CTRL_SESSION_TIMEOUT_MS 9000
+/* KAFKA: leader.imbalance.check.interval.seconds default, in ms. */
+#define CTRL_IMBALANCE_CHECK_MS 300000
 /* KAFKA: ProducerIdControlManager hands out blocks of this many ids. */
 #define CTRL_PRODUCER_ID_BLOCK 1000
 
@@ -29,10 +31,14 @@ struct ctrl_config {
 	int64_t session_timeout_ms;       /* broker.session.timeout.ms, 9000 */
 	int32_t num_partitions;           /* num.partitions */
 	int16_t default_replication_factor; /* default.replication.factor */
-	int16_t max_replication_factor;   /* 1 until chapter 08 replicates */
+	int16_t max_replication_factor;   /* samsa's cap; <= 0: none (INT16_MAX) */
 	bool delete_topic_enable;         /* delete.topic.enable */
 	uint64_t seed;                    /* placement's random start; 0: clock */
 	const struct topic_manager *tm;   /* borrowed: topic config validation */
+	bool unclean_leader_election_enable; /* unclean.leader.election.enable, false */
+	bool auto_leader_rebalance_enable;   /* auto.leader.rebalance.enable (Kafka: true) */
+	int64_t leader_imbalance_check_interval_ms; /* leader.imbalance.check.interval.seconds
+						      * * 1000; <= 0: 300 s */
 };
 
 /* One controller request. The body reader is consumed. */

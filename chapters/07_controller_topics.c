@@ -34,8 +34,9 @@
  *   - About 1000 lines, past STYLE's 900: the five topic APIs share one
  *     request shape (struct item) and its decoders; split by API, each
  *     file would repeat them.
- *   - Replication factor above cfg.max_replication_factor is refused
- *     (1 until chapter 08 replicates).
+ *   - The replication factor is bounded by the registered brokers, as in
+ *     Kafka; cfg.max_replication_factor (no bound when <= 0) is samsa's own
+ *     optional cap, kept for stages without replication.
  *   - No CreateTopicPolicy, no mutation quotas, no DescribeConfigs here
  *     (every broker answers it from its own image).
  *
@@ -223,8 +224,7 @@ static void create_check_layout(const struct job *j, const struct item *t,
 	else if (l->rf > cfg->max_replication_factor)
 		topic_result_set(res, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
 				 "Replication factor %d is above %d, the most this "
-				 "cluster keeps until chapter 08 (replication).",
-				 l->rf, cfg->max_replication_factor);
+				 "cluster allows.", l->rf, cfg->max_replication_factor);
 	else if (layout_place(j->c, j->in->img, l, res) == KB_ERR_NOMEM)
 		topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR, NULL);
 }
@@ -701,8 +701,7 @@ static void layout_manual(const struct job *j, const struct item *t,
 	if (l->rf > j->c->cfg.max_replication_factor) {
 		topic_result_set(res, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
 				 "Replication factor %d is above %d, the most this "
-				 "cluster keeps until chapter 08 (replication).",
-				 l->rf, j->c->cfg.max_replication_factor);
+				 "cluster allows.", l->rf, j->c->cfg.max_replication_factor);
 		return;
 	}
 	layout_fill(j, t, l, res);
