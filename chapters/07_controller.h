@@ -162,6 +162,57 @@ struct ctrl_producer_ids_resp {
 	int32_t producer_id_len;
 };
 
+/* KAFKA: AlterPartitionRequest v0-3 (56), the leader's ISR change. A v3
+ * NewIsrWithEpochs member; v0-2 send ids only (epoch -1: not checked). */
+struct ctrl_isr_member {
+	int32_t broker_id;
+	int64_t broker_epoch;
+};
+/* One PartitionData: the ISR the leader wants, at the epochs it knows. */
+struct ctrl_alter_partition {
+	int32_t partition_index;
+	int32_t leader_epoch;
+	int32_t n_isr;
+	struct ctrl_isr_member *new_isr; /* owned when decoded */
+	int8_t leader_recovery_state;    /* v1+: 0 RECOVERED, 1 RECOVERING */
+	int32_t partition_epoch;
+};
+/* One TopicData: by id from v2, by name before. */
+struct ctrl_alter_topic {
+	struct wire_uuid topic_id;  /* v2+ */
+	struct wire_str topic_name; /* v0-1; a view when decoded */
+	int32_t n_partitions;
+	struct ctrl_alter_partition *partitions; /* owned when decoded */
+};
+struct ctrl_alter_partition_req {
+	int32_t broker_id;
+	int64_t broker_epoch;
+	int32_t n_topics;
+	struct ctrl_alter_topic *topics; /* owned when decoded */
+};
+/* One partition's answer: the state after the change (or the error). */
+struct ctrl_alter_partition_result {
+	int32_t partition_index;
+	int16_t error_code;
+	int32_t leader_id;
+	int32_t leader_epoch;
+	int32_t n_isr;
+	int32_t *isr;                 /* owned when decoded */
+	int8_t leader_recovery_state; /* v1+ */
+	int32_t partition_epoch;
+};
+struct ctrl_alter_topic_result {
+	struct wire_uuid topic_id;  /* v2+ */
+	struct wire_str topic_name; /* v0-1 */
+	int32_t n_partitions;
+	struct ctrl_alter_partition_result *partitions; /* owned when decoded */
+};
+struct ctrl_alter_partition_resp {
+	int16_t error_code; /* top level: STALE_BROKER_EPOCH, NOT_CONTROLLER */
+	int32_t n_topics;
+	struct ctrl_alter_topic_result *topics; /* owned when decoded */
+};
+
 /* Body of the request/response at version v, appended to out. */
 int ctrl_registration_req_encode(const struct ctrl_registration_req *q,
 				 int16_t v, struct kb_buf *out);
@@ -189,5 +240,22 @@ int ctrl_producer_ids_req_decode(struct wire_reader *r, int16_t v,
 				 struct ctrl_producer_ids_req *q);
 int ctrl_producer_ids_resp_decode(struct wire_reader *r, int16_t v,
 				  struct ctrl_producer_ids_resp *p);
+
+/* AlterPartition (07_controller_isr.c): encode at v0-3; decode allocates
+ * the arrays (every count bounded by the bytes left): fini even on error. */
+int ctrl_alter_partition_req_encode(const struct ctrl_alter_partition_req *q,
+				    int16_t v, struct kb_buf *out);
+int ctrl_alter_partition_req_decode(struct wire_reader *r, int16_t v,
+				    struct ctrl_alter_partition_req *q);
+void ctrl_alter_partition_req_fini(struct ctrl_alter_partition_req *q);
+int ctrl_alter_partition_resp_encode(const struct ctrl_alter_partition_resp *p,
+				     int16_t v, struct kb_buf *out);
+int ctrl_alter_partition_resp_decode(struct wire_reader *r, int16_t v,
+				     struct ctrl_alter_partition_resp *p);
+void ctrl_alter_partition_resp_fini(struct ctrl_alter_partition_resp *p);
+/* KAFKA: ElectLeaders v0-2's error answer to req (a topic_error_body_fn
+ * for a broker that forwards ElectLeaders); KB_ERR_PROTO if req is bad. */
+int ctrl_elect_leaders_error_body(const struct net_request *req,
+				  int16_t error_code, struct wire_writer *w);
 
 #endif

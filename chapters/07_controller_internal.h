@@ -71,5 +71,10 @@ int ctrl_handle_heartbeat(struct ctrl *c, const struct ctrl_input *in,
 			  struct ctrl_output *out);
 int ctrl_handle_producer_ids(struct ctrl *c, const struct ctrl_input *in,
 			     struct ctrl_output *out);
+/* 07_controller_isr.c's, for the API table. */
+int ctrl_handle_alter_partition(struct ctrl *c, const struct ctrl_input *in,
+				struct ctrl_output *out);
+int ctrl_handle_elect_leaders(struct ctrl *c, const struct ctrl_input *in,
+			      struct ctrl_output *out);
 
 #endif

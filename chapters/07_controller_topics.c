@@ -1003,6 +1003,8 @@ static const struct ctrl_api apis[] = {
 	{WIRE_API_BROKER_REGISTRATION, 0, 4, NULL, ctrl_handle_registration},
 	{WIRE_API_BROKER_HEARTBEAT, 0, 1, NULL, ctrl_handle_heartbeat},
 	{WIRE_API_ALLOCATE_PRODUCER_IDS, 0, 0, NULL, ctrl_handle_producer_ids},
+	{WIRE_API_ALTER_PARTITION, 0, 3, NULL, ctrl_handle_alter_partition},
+	{WIRE_API_ELECT_LEADERS, 0, 2, NULL, ctrl_handle_elect_leaders},
 };
 
 int ctrl_handle(struct ctrl *c, const struct ctrl_input *in,
