@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, fifth to seventh files — the active controller: the brokers
- * (07_controller.c), placement (07_controller_place.c), topics and the
+ * Chapter 07, fifth to eighth files — the active controller: the brokers
+ * and elections (07_controller.c), AlterPartition and ElectLeaders
+ * (07_controller_isr.c), placement (07_controller_place.c), topics and the
  * API table (07_controller_topics.c). A request and the committed image
  * in, metadata records and a response body out. No sockets, no Raft, no files: the caller appends the records
  * as one batch and sends the response once that batch is committed.

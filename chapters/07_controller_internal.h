@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07 — between the two controller files: 07_controller.c (the
- * brokers) and 07_controller_topics.c (topics, placement, configs and the
+ * Chapter 07 — between the controller files: 07_controller.c (the
+ * brokers, elections), 07_controller_isr.c (AlterPartition, ElectLeaders)
+ * and 07_controller_topics.c (topics, placement, configs and the
  * API table), which uses what is declared here. Not for later chapters.
  */
 #ifndef SAMSA_CONTROLLER_INTERNAL_H

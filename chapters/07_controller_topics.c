@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, seventh file — the active controller, part 3: topics.
+ * Chapter 07, eighth file — the active controller, part 4: topics.
  *
  * Concept:
  *   In a cluster no broker creates a topic by itself: the controller
