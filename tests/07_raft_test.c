@@ -6371,6 +6371,43 @@ static void test_ctrl_elect_leaders_and_auto_rebalance(void **state)
 	ctl_close(&t);
 }
 
+/* ElectLeaders' error answer (controller node, forwarding broker): the
+ * error on every partition asked for, and at the top from v1. */
+static void test_ctrl_elect_leaders_error_body(void **state)
+{
+	(void)state;
+	struct kb_buf b, out;
+	kb_buf_init(&b);
+	kb_buf_init(&out);
+	const int32_t parts[] = {0, 3};
+	ctl_elect_body(&b, 2, 0, "e", parts, 2);
+	struct net_request req;
+	memset(&req, 0, sizeof req);
+	req.header.api_key = WIRE_API_ELECT_LEADERS;
+	req.header.api_version = 2;
+	wire_reader_init(&req.body, b.data, b.len, true);
+	struct wire_writer w;
+	wire_writer_init(&w, &out, true);
+	assert_int_equal(ctrl_elect_leaders_error_body(&req, KAFKA_ERR_NOT_CONTROLLER, &w),
+			 KB_OK);
+	const uint8_t want[] = {0, 0, 0, 0, 0, 41, 0x02, 0x02, 'e', 0x03,
+				0, 0, 0, 0, 0, 41, 0, 0, 0, 0, 0, 3, 0, 41, 0, 0,
+				0, 0};
+	assert_int_equal(out.len, sizeof want);
+	assert_memory_equal(out.data, want, sizeof want);
+	/* v0: no top-level error; a body cut short is refused. */
+	b.len = 0;
+	out.len = 0;
+	ctl_elect_body(&b, 0, 0, "e", parts, 1);
+	req.header.api_version = 0;
+	wire_reader_init(&req.body, b.data, b.len - 6, false); /* into the partition */
+	wire_writer_init(&w, &out, false);
+	assert_int_equal(ctrl_elect_leaders_error_body(&req, KAFKA_ERR_NOT_CONTROLLER, &w),
+			 KB_ERR_PROTO);
+	kb_buf_fini(&out);
+	kb_buf_fini(&b);
+}
+
 /* RF 3, controlled shutdown of broker 1: what it leads moves to another
  * ISR member, it leaves every ISR, then it may shut down. */
 static void test_ctrl_controlled_shutdown_rf3_leaves_isrs(void **state)
@@ -6555,6 +6592,7 @@ int main(void)
 		cmocka_unit_test(test_ctrl_unclean_leader_election_off_and_on),
 		cmocka_unit_test(test_ctrl_elect_leaders_and_auto_rebalance),
 		cmocka_unit_test(test_ctrl_controlled_shutdown_rf3_leaves_isrs),
+		cmocka_unit_test(test_ctrl_elect_leaders_error_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
