@@ -27,7 +27,7 @@
  *     ctrl_alter_partition_req_encode and reads the answer with
  *     ctrl_alter_partition_resp_decode.
  *
- * Invariants:
+ * Invariants (asserted as each partition is decided):
  *   1. At most one PartitionChangeRecord per partition of a request.
  *   2. A successful AlterPartition answer is the state the record makes
  *      (the image's, when nothing changes): the leader stays the asker.
@@ -43,6 +43,7 @@
  *   controller"); read before: 07_controller.c; next: 07_controller_place.c.
  *   Uses chapters 00 (base), 04 (codec).
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,8 @@ static int result_fill(struct ctrl_alter_partition_result *res,
 		       const struct meta_partition *p, const struct ctrl_output *o,
 		       int n_before);
 static bool member_has(const struct ctrl_alter_partition *d, int32_t id);
+static void result_check(const struct ctrl_alter_partition_result *res,
+			 const struct meta_partition *p, bool changed);
 static const struct meta_topic *topic_by_name(const struct meta_image *img,
 					      struct wire_str name);
 
@@ -115,8 +118,11 @@ static int alter_one(const struct alter_job *j, const struct meta_topic *t,
 		ch.election = CTRL_ELECTION_UNCLEAN;
 	int n_before = j->out->n;
 	int rc = ctrl_partition_change(j->in->img, &ch, j->out);
+	assert(j->out->n - n_before <= 1); /* INVARIANT 1 */
 	if (rc == KB_OK)
 		rc = result_fill(res, p, j->out, n_before);
+	if (rc == KB_OK && res->leader_id == j->q->broker_id)
+		result_check(res, p, j->out->n > n_before);
 	if (rc == KB_OK && res->leader_id != j->q->broker_id) {
 		/* KAFKA: the change moved the leadership away from the asker:
 		 * the record stands, the asker must refresh its metadata. */
@@ -325,6 +331,7 @@ static int elect_one(struct elect_job *j, const struct meta_topic *t,
 						    : CTRL_ELECTION_UNCLEAN;
 	int n_before = j->out->n;
 	int rc = ctrl_partition_change(j->in->img, &ch, j->out);
+	assert(j->out->n - n_before <= 1); /* INVARIANT 1 */
 	if (rc == KB_OK && j->out->n == n_before) {
 		bool pref = j->type == ELECTION_PREFERRED;
 		res->error = pref ? KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE
@@ -682,6 +689,19 @@ void ctrl_alter_partition_resp_fini(struct ctrl_alter_partition_resp *p)
 }
 
 /* ---- Small helpers ---- */
+
+/* INVARIANT 2: an answer the asker keeps leading with is the image's
+ * state, or that state moved by exactly one record. */
+static void result_check(const struct ctrl_alter_partition_result *res,
+			 const struct meta_partition *p, bool changed)
+{
+	assert(res->error_code == KAFKA_ERR_NONE);
+	assert(res->leader_id == p->leader);
+	assert(res->leader_epoch == p->leader_epoch);
+	assert(res->partition_epoch == p->partition_epoch + (changed ? 1 : 0));
+	assert(changed || (res->n_isr == p->isr.n &&
+			   !memcmp(res->isr, p->isr.v, (size_t)p->isr.n * sizeof *res->isr)));
+}
 
 /* The image's topic of that name, or NULL. */
 static const struct meta_topic *topic_by_name(const struct meta_image *img,
