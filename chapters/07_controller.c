@@ -319,7 +319,8 @@ static enum ctrl_broker_state heartbeat_next(const struct meta_image *img,
 }
 
 /* The records of moving b into state s (KAFKA: ReplicationControlManager.
- * handleBrokerFenced, handleBrokerUnfenced, handleBrokerInControlledShutdown). */
+ * handleBrokerFenced, handleBrokerUnfenced, handleBrokerInControlledShutdown).
+ * Five parameters: c only for its unclean.leader.election.enable default. */
 static int heartbeat_records(const struct ctrl *c, const struct meta_image *img,
 			     const struct meta_broker *b,
 			     enum ctrl_broker_state s, struct ctrl_output *o)

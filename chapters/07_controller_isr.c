@@ -28,7 +28,7 @@
  *     ctrl_alter_partition_resp_decode.
  *
  * Invariants (asserted as each partition is decided):
- *   1. At most one PartitionChangeRecord per partition of a request.
+ *   1. At most one PartitionChangeRecord per partition decided.
  *   2. A successful AlterPartition answer is the state the record makes
  *      (the image's, when nothing changes): the leader stays the asker.
  *
@@ -37,7 +37,7 @@
  *     min.insync.replicas on the ISR; so NEW_LEADER_ELECTED only answers a
  *     leader that may no longer lead (shutting down).
  *   - A partition named twice in one request is decided twice against the
- *     same image, as in Kafka.
+ *     same image (two records), as in Kafka.
  *
  * See also: docs/07_controller_isr.md, tests/07_raft_test.c ("The
  *   controller"); read before: 07_controller.c; next: 07_controller_place.c.
