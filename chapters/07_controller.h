@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, fifth to seventh files — the active controller: the brokers
- * (07_controller.c), placement (07_controller_place.c), topics and the
+ * Chapter 07, fifth to eighth files — the active controller: the brokers
+ * and elections (07_controller.c), AlterPartition and ElectLeaders
+ * (07_controller_isr.c), placement (07_controller_place.c), topics and the
  * API table (07_controller_topics.c). A request and the committed image
  * in, metadata records and a response body out. No sockets, no Raft, no files: the caller appends the records
  * as one batch and sends the response once that batch is committed.
@@ -19,6 +20,8 @@
 
 /* KAFKA: broker.session.timeout.ms default. */
 #define CTRL_SESSION_TIMEOUT_MS 9000
+/* KAFKA: leader.imbalance.check.interval.seconds default, in ms. */
+#define CTRL_IMBALANCE_CHECK_MS 300000
 /* KAFKA: ProducerIdControlManager hands out blocks of this many ids. */
 #define CTRL_PRODUCER_ID_BLOCK 1000
 
@@ -29,10 +32,14 @@ struct ctrl_config {
 	int64_t session_timeout_ms;       /* broker.session.timeout.ms, 9000 */
 	int32_t num_partitions;           /* num.partitions */
 	int16_t default_replication_factor; /* default.replication.factor */
-	int16_t max_replication_factor;   /* 1 until chapter 08 replicates */
+	int16_t max_replication_factor;   /* samsa's cap; <= 0: none (INT16_MAX) */
 	bool delete_topic_enable;         /* delete.topic.enable */
 	uint64_t seed;                    /* placement's random start; 0: clock */
 	const struct topic_manager *tm;   /* borrowed: topic config validation */
+	bool unclean_leader_election_enable; /* unclean.leader.election.enable, false */
+	bool auto_leader_rebalance_enable;   /* auto.leader.rebalance.enable (Kafka: true) */
+	int64_t leader_imbalance_check_interval_ms; /* leader.imbalance.check.interval.seconds
+						      * * 1000; <= 0: 300 s */
 };
 
 /* One controller request. The body reader is consumed. */
@@ -156,6 +163,57 @@ struct ctrl_producer_ids_resp {
 	int32_t producer_id_len;
 };
 
+/* KAFKA: AlterPartitionRequest v0-3 (56), the leader's ISR change. A v3
+ * NewIsrWithEpochs member; v0-2 send ids only (epoch -1: not checked). */
+struct ctrl_isr_member {
+	int32_t broker_id;
+	int64_t broker_epoch;
+};
+/* One PartitionData: the ISR the leader wants, at the epochs it knows. */
+struct ctrl_alter_partition {
+	int32_t partition_index;
+	int32_t leader_epoch;
+	int32_t n_isr;
+	struct ctrl_isr_member *new_isr; /* owned when decoded */
+	int8_t leader_recovery_state;    /* v1+: 0 RECOVERED, 1 RECOVERING */
+	int32_t partition_epoch;
+};
+/* One TopicData: by id from v2, by name before. */
+struct ctrl_alter_topic {
+	struct wire_uuid topic_id;  /* v2+ */
+	struct wire_str topic_name; /* v0-1; a view when decoded */
+	int32_t n_partitions;
+	struct ctrl_alter_partition *partitions; /* owned when decoded */
+};
+struct ctrl_alter_partition_req {
+	int32_t broker_id;
+	int64_t broker_epoch;
+	int32_t n_topics;
+	struct ctrl_alter_topic *topics; /* owned when decoded */
+};
+/* One partition's answer: the state after the change (or the error). */
+struct ctrl_alter_partition_result {
+	int32_t partition_index;
+	int16_t error_code;
+	int32_t leader_id;
+	int32_t leader_epoch;
+	int32_t n_isr;
+	int32_t *isr;                 /* owned when decoded */
+	int8_t leader_recovery_state; /* v1+ */
+	int32_t partition_epoch;
+};
+struct ctrl_alter_topic_result {
+	struct wire_uuid topic_id;  /* v2+ */
+	struct wire_str topic_name; /* v0-1 */
+	int32_t n_partitions;
+	struct ctrl_alter_partition_result *partitions; /* owned when decoded */
+};
+struct ctrl_alter_partition_resp {
+	int16_t error_code; /* top level: STALE_BROKER_EPOCH, NOT_CONTROLLER */
+	int32_t n_topics;
+	struct ctrl_alter_topic_result *topics; /* owned when decoded */
+};
+
 /* Body of the request/response at version v, appended to out. */
 int ctrl_registration_req_encode(const struct ctrl_registration_req *q,
 				 int16_t v, struct kb_buf *out);
@@ -183,5 +241,22 @@ int ctrl_producer_ids_req_decode(struct wire_reader *r, int16_t v,
 				 struct ctrl_producer_ids_req *q);
 int ctrl_producer_ids_resp_decode(struct wire_reader *r, int16_t v,
 				  struct ctrl_producer_ids_resp *p);
+
+/* AlterPartition (07_controller_isr.c): encode at v0-3; decode allocates
+ * the arrays (every count bounded by the bytes left): fini even on error. */
+int ctrl_alter_partition_req_encode(const struct ctrl_alter_partition_req *q,
+				    int16_t v, struct kb_buf *out);
+int ctrl_alter_partition_req_decode(struct wire_reader *r, int16_t v,
+				    struct ctrl_alter_partition_req *q);
+void ctrl_alter_partition_req_fini(struct ctrl_alter_partition_req *q);
+int ctrl_alter_partition_resp_encode(const struct ctrl_alter_partition_resp *p,
+				     int16_t v, struct kb_buf *out);
+int ctrl_alter_partition_resp_decode(struct wire_reader *r, int16_t v,
+				     struct ctrl_alter_partition_resp *p);
+void ctrl_alter_partition_resp_fini(struct ctrl_alter_partition_resp *p);
+/* KAFKA: ElectLeaders v0-2's error answer to req (a topic_error_body_fn
+ * for a broker that forwards ElectLeaders); KB_ERR_PROTO if req is bad. */
+int ctrl_elect_leaders_error_body(const struct net_request *req,
+				  int16_t error_code, struct wire_writer *w);
 
 #endif

@@ -110,6 +110,8 @@ static const struct net_api ctrl_node_apis[] = {
 	{WIRE_API_BROKER_REGISTRATION, 0, 4, handle_controller, NULL, CN_CONTROLLER},
 	{WIRE_API_BROKER_HEARTBEAT, 0, 1, handle_controller, NULL, CN_CONTROLLER},
 	{WIRE_API_ALLOCATE_PRODUCER_IDS, 0, 0, handle_controller, NULL, CN_CONTROLLER},
+	{WIRE_API_ALTER_PARTITION, 0, 3, handle_controller, NULL, CN_CONTROLLER},
+	{WIRE_API_ELECT_LEADERS, 0, 2, handle_controller, NULL, CN_CONTROLLER},
 	{WIRE_API_CREATE_TOPICS, 2, 7, handle_controller, NULL, CN_CONTROLLER},
 	{WIRE_API_DELETE_TOPICS, 1, 6, handle_controller, NULL, CN_CONTROLLER},
 	{WIRE_API_CREATE_PARTITIONS, 0, 3, handle_controller, NULL, CN_CONTROLLER},
@@ -334,6 +336,13 @@ static int error_body(struct ctrl_job *j, int16_t error, struct kb_buf *out)
 		struct ctrl_producer_ids_resp p = {error, -1, 0};
 		return ctrl_producer_ids_resp_encode(&p, v, out);
 	}
+	case WIRE_API_ALTER_PARTITION: {
+		struct ctrl_alter_partition_resp p = {error, 0, NULL};
+		return ctrl_alter_partition_resp_encode(&p, v, out);
+	}
+	case WIRE_API_ELECT_LEADERS:
+		wire_writer_init(&w, out, wire_is_flexible(WIRE_API_ELECT_LEADERS, v));
+		return ctrl_elect_leaders_error_body(&j->req, error, &w);
 	default:
 		wire_writer_init(&w, out, wire_is_flexible(j->req.header.api_key, v));
 		return topic_error_body(&j->req, error, &w);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, sixth file — the active controller, part 2: where replicas go.
+ * Chapter 07, seventh file — the active controller, part 3: where replicas go.
  *
  * Concept:
  *   A new partition needs brokers to live on. The controller spreads them
@@ -32,7 +32,7 @@
  *   algorithm, not the same sequence of choices as a Kafka controller.
  *
  * See also: docs/07_controller_place.md, diagrams/07_controller_place.dot,
- *   tests/07_raft_test.c ("The controller"); read before: 07_controller.c.
+ *   tests/07_raft_test.c ("The controller"); read before: 07_controller_isr.c.
  *   Uses chapters 00 (base), 04 (codec).
  */
 #include <assert.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 07, seventh file — the active controller, part 3: topics.
+ * Chapter 07, eighth file — the active controller, part 4: topics.
  *
  * Concept:
  *   In a cluster no broker creates a topic by itself: the controller
@@ -34,8 +34,9 @@
  *   - About 1000 lines, past STYLE's 900: the five topic APIs share one
  *     request shape (struct item) and its decoders; split by API, each
  *     file would repeat them.
- *   - Replication factor above cfg.max_replication_factor is refused
- *     (1 until chapter 08 replicates).
+ *   - The replication factor is bounded by the registered brokers, as in
+ *     Kafka; cfg.max_replication_factor (no bound when <= 0) is samsa's own
+ *     optional cap, kept for stages without replication.
  *   - No CreateTopicPolicy, no mutation quotas, no DescribeConfigs here
  *     (every broker answers it from its own image).
  *
@@ -223,8 +224,7 @@ static void create_check_layout(const struct job *j, const struct item *t,
 	else if (l->rf > cfg->max_replication_factor)
 		topic_result_set(res, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
 				 "Replication factor %d is above %d, the most this "
-				 "cluster keeps until chapter 08 (replication).",
-				 l->rf, cfg->max_replication_factor);
+				 "cluster allows.", l->rf, cfg->max_replication_factor);
 	else if (layout_place(j->c, j->in->img, l, res) == KB_ERR_NOMEM)
 		topic_result_set(res, KAFKA_ERR_UNKNOWN_SERVER_ERROR, NULL);
 }
@@ -701,8 +701,7 @@ static void layout_manual(const struct job *j, const struct item *t,
 	if (l->rf > j->c->cfg.max_replication_factor) {
 		topic_result_set(res, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
 				 "Replication factor %d is above %d, the most this "
-				 "cluster keeps until chapter 08 (replication).",
-				 l->rf, j->c->cfg.max_replication_factor);
+				 "cluster allows.", l->rf, j->c->cfg.max_replication_factor);
 		return;
 	}
 	layout_fill(j, t, l, res);
@@ -1004,6 +1003,8 @@ static const struct ctrl_api apis[] = {
 	{WIRE_API_BROKER_REGISTRATION, 0, 4, NULL, ctrl_handle_registration},
 	{WIRE_API_BROKER_HEARTBEAT, 0, 1, NULL, ctrl_handle_heartbeat},
 	{WIRE_API_ALLOCATE_PRODUCER_IDS, 0, 0, NULL, ctrl_handle_producer_ids},
+	{WIRE_API_ALTER_PARTITION, 0, 3, NULL, ctrl_handle_alter_partition},
+	{WIRE_API_ELECT_LEADERS, 0, 2, NULL, ctrl_handle_elect_leaders},
 };
 
 int ctrl_handle(struct ctrl *c, const struct ctrl_input *in,

@@ -41,6 +41,9 @@ enum meta_record_type {
 /* KAFKA: PartitionChangeRecord.Leader: -2 leaves the leader as it is. */
 #define META_NO_LEADER_CHANGE (-2)
 #define META_NO_LEADER (-1)
+/* KAFKA: LeaderRecoveryState (KIP-704). */
+#define META_RECOVERED 0
+#define META_RECOVERING 1
 /* KAFKA: ConfigResource.Type, ConfigRecord.ResourceType. */
 #define META_RESOURCE_TOPIC 2
 #define META_RESOURCE_BROKER 4

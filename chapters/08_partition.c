@@ -87,6 +87,8 @@ static void isr_maybe_shrink(struct repl *r, struct repl_part *p,
 static void isr_maybe_expand(struct repl *r, struct repl_part *p,
 			     const struct repl_follower *f);
 static bool ids_has(const int32_t *v, int32_t n, int32_t id);
+static int elect_leaders_register(struct net_server *srv,
+				  struct topic_manager *tm);
 static struct repl_follower *follower_of(struct repl_part *p, int32_t id);
 static const struct repl_follower *follower_in(const struct repl_part *p,
 					       int32_t id);
@@ -119,11 +121,44 @@ int repl_open(struct net_server *srv, struct topic_manager *tm,
 		free(r);
 		return rc;
 	}
+	if (srv && (rc = elect_leaders_register(srv, tm)) != KB_OK) {
+		net_at(srv, INT64_MAX, (struct net_callback){repl_tick, r});
+		topic_unsubscribe(tm, repl_appended, r);
+		free(r);
+		return rc;
+	}
 	topic_take_high_watermark(tm);
 	topic_set_follower_fetch(tm, follower_fetched, r);
 	repl_sync(r);
 	*out = r;
 	return KB_OK;
+}
+
+/* KAFKA: KafkaApis.handleElectLeaders: ALTER on the cluster, then the
+ * controller decides (07_controller_isr.c); a broker sends it on. */
+static int handle_elect_leaders(struct net_request *req,
+				struct net_response *resp)
+{
+	int rc;
+	if (!net_authorized_cluster(req, NET_OP_ALTER))
+		return ctrl_elect_leaders_error_body(
+			req, KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED, &resp->w);
+	if (topic_forwarded(req, resp, &rc))
+		return rc;
+	return ctrl_elect_leaders_error_body(req, KAFKA_ERR_NOT_CONTROLLER,
+					     &resp->w);
+}
+
+/* ElectLeaders v0-2 on the broker listener (CLIENTS.md: the admin
+ * clients' versions), and its error answer for a forward that failed. */
+static int elect_leaders_register(struct net_server *srv,
+				  struct topic_manager *tm)
+{
+	struct net_api api = {WIRE_API_ELECT_LEADERS, 0, 2, handle_elect_leaders,
+			      tm};
+	int rc = topic_set_error_body(WIRE_API_ELECT_LEADERS,
+				      ctrl_elect_leaders_error_body);
+	return rc ? rc : net_register(srv, &api);
 }
 
 void repl_unref(struct repl *r)
@@ -448,68 +483,31 @@ static int alter_encode(struct repl *r, const struct repl_part *p,
 			const int32_t *isr, int32_t n, struct kb_buf *out)
 {
 	const struct meta_image *img = raft_node_image(r->rn);
-	struct wire_writer w;
-	wire_writer_init(&w, out, true);
-	wire_write_i32(&w, r->cfg.node_id);
-	wire_write_i64(&w, broker_node_epoch(r->bn));
-	wire_write_array_len(&w, 1);
-	wire_write_uuid(&w, p->topic_id);
-	wire_write_array_len(&w, 1);
-	wire_write_i32(&w, p->index);
-	wire_write_i32(&w, p->leader_epoch);
-	wire_write_array_len(&w, n);
+	struct ctrl_isr_member members[REPL_MAX_REPLICAS];
 	for (int32_t i = 0; i < n; i++) {
 		const struct meta_broker *b = meta_broker_find(img, isr[i]);
-		wire_write_i32(&w, isr[i]);
-		wire_write_i64(&w, b ? b->epoch : -1);
-		wire_write_tags(&w);
+		members[i] = (struct ctrl_isr_member){isr[i], b ? b->epoch : -1};
 	}
-	wire_write_i8(&w, 0); /* leader_recovery_state: recovered */
-	wire_write_i32(&w, p->partition_epoch);
-	wire_write_tags(&w);
-	wire_write_tags(&w);
-	wire_write_tags(&w);
-	return wire_writer_status(&w);
+	struct ctrl_alter_partition part = {p->index, p->leader_epoch, n, members,
+					    META_RECOVERED, p->partition_epoch};
+	struct ctrl_alter_topic topic = {p->topic_id, {NULL, -1}, 1, &part};
+	struct ctrl_alter_partition_req q = {r->cfg.node_id,
+					     broker_node_epoch(r->bn), 1, &topic};
+	return ctrl_alter_partition_req_encode(&q, REPL_ALTER_PARTITION_VERSION,
+					       out);
 }
 
-/* The one partition's answer of an AlterPartitionResponse v3. */
-struct alter_answer {
-	int16_t error_code;
-	int32_t isr[REPL_MAX_REPLICAS];
-	int32_t n_isr;
-	int32_t partition_epoch;
-};
-
-static int alter_decode(struct wire_reader *r, struct alter_answer *a)
+/* The one partition's answer (top-level error first), or NULL. */
+static const struct ctrl_alter_partition_result *alter_answer(
+	const struct ctrl_alter_partition_resp *a, int16_t *error)
 {
-	wire_read_i32(r); /* throttle_time_ms */
-	a->error_code = wire_read_i16(r);
-	int32_t nt = wire_read_array_len(r, 18);
-	for (int32_t t = 0; t < nt && wire_reader_status(r) == KB_OK; t++) {
-		wire_read_uuid(r);
-		int32_t np = wire_read_array_len(r, 17);
-		for (int32_t i = 0; i < np && wire_reader_status(r) == KB_OK; i++) {
-			wire_read_i32(r); /* partition_index: we asked one */
-			int16_t e = wire_read_i16(r);
-			if (a->error_code == KAFKA_ERR_NONE)
-				a->error_code = e;
-			wire_read_i32(r); /* leader_id */
-			wire_read_i32(r); /* leader_epoch */
-			int32_t n = wire_read_array_len(r, 4);
-			a->n_isr = 0;
-			for (int32_t k = 0; k < n; k++) {
-				int32_t id = wire_read_i32(r);
-				if (a->n_isr < REPL_MAX_REPLICAS)
-					a->isr[a->n_isr++] = id;
-			}
-			wire_read_i8(r); /* leader_recovery_state */
-			a->partition_epoch = wire_read_i32(r);
-			wire_read_tags(r);
-		}
-		wire_read_tags(r);
-	}
-	wire_read_tags(r);
-	return wire_reader_status(r);
+	*error = a->error_code;
+	if (a->n_topics < 1 || a->topics[0].n_partitions < 1)
+		return NULL;
+	const struct ctrl_alter_partition_result *pr = &a->topics[0].partitions[0];
+	if (*error == KAFKA_ERR_NONE)
+		*error = pr->error_code;
+	return pr;
 }
 
 /* Ask the controller for isr[0..n) (INVARIANT 3). */
@@ -586,6 +584,23 @@ static void isr_maybe_expand(struct repl *r, struct repl_part *p,
 	isr_propose(r, p, isr, p->n_isr + 1);
 }
 
+/* An answer's new ISR and partition epoch become ours at once. */
+static void alter_apply(struct repl *r, struct repl_part *p,
+			const struct ctrl_alter_partition_resp *a)
+{
+	int16_t err;
+	const struct ctrl_alter_partition_result *pr = alter_answer(a, &err);
+	if (err != KAFKA_ERR_NONE || !pr) {
+		KB_INFO("replication: %s-%" PRId32 ": AlterPartition: %s",
+			p->tp->topic->name, p->index, wire_error_name(err));
+	} else if (pr->partition_epoch > p->partition_epoch) {
+		p->partition_epoch = pr->partition_epoch;
+		p->n_isr = KB_MIN(pr->n_isr, REPL_MAX_REPLICAS);
+		memcpy(p->isr, pr->isr, (size_t)p->n_isr * sizeof *p->isr);
+	}
+	repl_leader_advance_hw(r, p);
+}
+
 /* The controller's answer: the new ISR and partition epoch are ours at
  * once (Simplifications); an error leaves the ISR as it is, to be asked
  * for again by the next fetch or tick. */
@@ -594,23 +609,15 @@ static void alter_reply(void *ctx, int status, struct wire_reader *body)
 	struct alter_call *c = ctx;
 	struct repl *r = c->r;
 	struct repl_part *p = r->closed ? NULL : part_find(r, c->topic_id, c->index);
-	struct alter_answer a = {KAFKA_ERR_NONE, {0}, 0, -1};
+	struct ctrl_alter_partition_resp a = {0};
 	if (p && p->role == REPL_LEADER && p->leader_epoch == c->leader_epoch) {
 		p->alter_in_flight = false;
-		if (status == KB_OK && alter_decode(body, &a) == KB_OK) {
-			if (a.error_code == KAFKA_ERR_NONE &&
-			    a.partition_epoch > p->partition_epoch) {
-				p->partition_epoch = a.partition_epoch;
-				p->n_isr = KB_MIN(a.n_isr, REPL_MAX_REPLICAS);
-				memcpy(p->isr, a.isr, (size_t)p->n_isr * sizeof *p->isr);
-			} else if (a.error_code != KAFKA_ERR_NONE) {
-				KB_INFO("replication: %s-%" PRId32 ": AlterPartition: %s",
-					p->tp->topic->name, p->index,
-					wire_error_name(a.error_code));
-			}
-			repl_leader_advance_hw(r, p);
-		}
+		if (status == KB_OK &&
+		    ctrl_alter_partition_resp_decode(body, REPL_ALTER_PARTITION_VERSION,
+						     &a) == KB_OK)
+			alter_apply(r, p, &a);
 	}
+	ctrl_alter_partition_resp_fini(&a);
 	free(c);
 	repl_unref(r);
 }

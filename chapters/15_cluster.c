@@ -184,8 +184,12 @@ static int controller_part_open(struct broker *b)
 	struct ctrl_config c = {
 		t->node_id, t->cluster_id, b->cfg.kraft.session_timeout_ms,
 		t->num_partitions, t->default_replication_factor,
-		SAMSA_STAGE >= 8 ? INT16_MAX : 1 /* chapter 08 replicates */,
-		t->delete_topic_enable, 0, b->tm};
+		SAMSA_STAGE >= 8 ? 0 : 1 /* 0: the registered brokers bound it */,
+		t->delete_topic_enable, 0, b->tm,
+		b->cfg.kraft.unclean_leader_election_enable,
+		b->cfg.kraft.auto_leader_rebalance_enable,
+		KB_MIN(b->cfg.kraft.leader_imbalance_check_interval_s,
+		       INT64_MAX / 1000) * 1000};
 	return ctrl_node_open(b->srv, b->raft, &c, &b->ctrl);
 }
 

@@ -181,6 +181,15 @@ static const struct broker_key key_table[] = {
 	 FIELD(repl.fetch_response_max_bytes), 0, I32},
 	{"replica.fetch.backoff.ms", parse_int, FIELD(repl.fetch_backoff_ms), 0, I32},
 	{"replica.socket.timeout.ms", parse_int, FIELD(repl.socket_timeout_ms), 1, I32},
+	/* KAFKA: the controller's leader elections (ReplicationConfigs). */
+	{"unclean.leader.election.enable", parse_bool,
+	 FIELD(kraft.unclean_leader_election_enable), ANY},
+	{"auto.leader.rebalance.enable", parse_bool,
+	 FIELD(kraft.auto_leader_rebalance_enable), ANY},
+	{"leader.imbalance.check.interval.seconds", parse_int,
+	 FIELD(kraft.leader_imbalance_check_interval_s), 1, I64},
+	/* KAFKA: read by the ZooKeeper controller only; KRaft ignores it too. */
+	{"leader.imbalance.per.broker.percentage", parse_int, NOWHERE, 0, I32},
 	{"broker.rack", parse_string, FIELD(topics.rack), ANY},
 	{"listeners", parse_listeners, FIELD(listener_host), ANY},
 	{"advertised.listeners", parse_advertised, FIELD(topics.advertised_host), ANY},
@@ -331,7 +340,10 @@ void broker_config_defaults(struct broker_config *cfg)
 		.session_timeout_ms = 9000, .heartbeat_interval_ms = 2000,
 		.election_timeout_ms = 1000, .fetch_timeout_ms = 2000,
 		.request_timeout_ms = 2000, .retry_backoff_ms = 20,
-		.snapshot_max_bytes = 20971520, .max_idle_interval_ms = 500};
+		.snapshot_max_bytes = 20971520, .max_idle_interval_ms = 500,
+		.unclean_leader_election_enable = false,
+		.auto_leader_rebalance_enable = true,
+		.leader_imbalance_check_interval_s = 300};
 	cfg->repl = (struct repl_config){
 		.node_id = -1, .lag_time_max_ms = REPL_DEFAULT_LAG_TIME_MAX_MS,
 		.fetch_wait_max_ms = REPL_DEFAULT_FETCH_WAIT_MAX_MS,

@@ -57,7 +57,8 @@ struct broker_voter {
 	int32_t port;                  /* 1..65535 */
 };
 
-/* KRaft's timings and sizes (Kafka's defaults), for chapter 07's node. */
+/* KRaft's timings and sizes and the controller's leader settings
+ * (Kafka's defaults), for chapter 07's node. */
 struct broker_kraft_config {
 	int64_t session_timeout_ms;    /* broker.session.timeout.ms 9000 */
 	int64_t heartbeat_interval_ms; /* broker.heartbeat.interval.ms 2000 */
@@ -67,6 +68,10 @@ struct broker_kraft_config {
 	int64_t retry_backoff_ms;      /* controller.quorum.retry.backoff.ms 20 */
 	int64_t snapshot_max_bytes;    /* metadata.log.max.record.bytes.between.snapshots 20971520 */
 	int64_t max_idle_interval_ms;  /* metadata.max.idle.interval.ms 500 */
+	/* The active controller's leader choices (chapter 07's ctrl_config). */
+	bool unclean_leader_election_enable;   /* unclean.leader.election.enable false */
+	bool auto_leader_rebalance_enable;     /* auto.leader.rebalance.enable true */
+	int64_t leader_imbalance_check_interval_s; /* leader.imbalance.check.interval.seconds 300 */
 };
 
 /* Everything server.properties sets. Chapter 06's part is kept whole in

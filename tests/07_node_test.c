@@ -271,6 +271,84 @@ static void the_controller_answers_a_registration_once_it_is_committed(void **st
 	trio_close(&t);
 }
 
+/* ---- AlterPartition on the CONTROLLER listener ---- */
+
+struct ap_answer {
+	bool done;
+	int status;
+	struct ctrl_alter_partition_resp resp;
+};
+
+static void on_alter_partition(void *ctx, int status, struct wire_reader *body)
+{
+	struct ap_answer *a = ctx;
+	a->done = true;
+	a->status = status;
+	if (status == KB_OK)
+		assert_int_equal(ctrl_alter_partition_resp_decode(body, 3, &a->resp), KB_OK);
+}
+
+/* One AlterPartition v3 from broker_id at epoch to node at. */
+static void alter_partition(struct trio *t, int at, int32_t broker_id,
+			    int64_t epoch, struct ap_answer *a)
+{
+	struct ctrl_isr_member m = {broker_id, epoch};
+	struct ctrl_alter_partition d = {0, 0, 1, &m, 0, 0};
+	struct ctrl_alter_topic at_ = {{{7}}, {NULL, -1}, 1, &d};
+	struct ctrl_alter_partition_req q = {broker_id, epoch, 1, &at_};
+	struct kb_buf body;
+	kb_buf_init(&body);
+	assert_int_equal(ctrl_alter_partition_req_encode(&q, 3, &body), KB_OK);
+	struct net_peer_config pc = {"127.0.0.1", t->port[at], "test", 5000, 100};
+	struct net_peer *p;
+	assert_int_equal(net_peer_open(t->srv[at], &pc, &p), KB_OK);
+	struct net_call call = {WIRE_API_ALTER_PARTITION, 3, body.data, body.len,
+				on_alter_partition, a};
+	assert_int_equal(net_peer_send(p, &call), KB_OK);
+	kb_buf_fini(&body);
+	int64_t end = kb_mono_ms() + 5000;
+	while (!a->done && kb_mono_ms() < end)
+		trio_turn(t);
+	net_peer_close(p);
+}
+
+/* The controller node serves AlterPartition: a stale broker epoch is
+ * refused for the whole request, an unknown topic id per partition, and a
+ * follower answers NOT_CONTROLLER in AlterPartition's own shape. */
+static void the_controller_serves_alter_partition(void **state)
+{
+	(void)state;
+	struct trio t;
+	trio_open(&t, true);
+	int l = trio_wait_leader(&t, 10000);
+	assert_true(l >= 0);
+	int64_t end = kb_mono_ms() + 2000;
+	while (kb_mono_ms() < end)
+		trio_turn(&t);
+	struct answer r = {0};
+	register_broker(&t, l, 5, &r);
+	assert_int_equal(r.resp.error_code, KAFKA_ERR_NONE);
+	struct ap_answer a = {0};
+	alter_partition(&t, l, 5, r.resp.broker_epoch + 1, &a);
+	assert_true(a.done);
+	assert_int_equal(a.status, KB_OK);
+	assert_int_equal(a.resp.error_code, KAFKA_ERR_STALE_BROKER_EPOCH);
+	ctrl_alter_partition_resp_fini(&a.resp);
+	struct ap_answer b = {0};
+	alter_partition(&t, l, 5, r.resp.broker_epoch, &b);
+	assert_int_equal(b.resp.error_code, KAFKA_ERR_NONE);
+	assert_int_equal(b.resp.n_topics, 1);
+	assert_int_equal(b.resp.topics[0].partitions[0].error_code,
+			 KAFKA_ERR_UNKNOWN_TOPIC_ID);
+	ctrl_alter_partition_resp_fini(&b.resp);
+	struct ap_answer f = {0};
+	alter_partition(&t, (l + 1) % N, 5, r.resp.broker_epoch, &f);
+	assert_true(f.done);
+	assert_int_equal(f.resp.error_code, KAFKA_ERR_NOT_CONTROLLER);
+	ctrl_alter_partition_resp_fini(&f.resp);
+	trio_close(&t);
+}
+
 int main(void)
 {
 	if (!getenv("SAMSA_TEST_LOGS")) tu_log_quiet();
@@ -278,6 +356,7 @@ int main(void)
 		cmocka_unit_test(three_nodes_elect_one_leader_and_apply_what_it_proposes),
 		cmocka_unit_test(a_new_leader_is_elected_when_the_leader_goes_silent),
 		cmocka_unit_test(the_controller_answers_a_registration_once_it_is_committed),
+		cmocka_unit_test(the_controller_serves_alter_partition),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5403,7 +5403,7 @@ static void test_ctrl_create_topics_answers_as_chapter_06(void **state)
 	(void)state;
 	struct ctl t;
 	char msg[256];
-	ctl_open(&t, 1);
+	ctl_open(&t, 0); /* no cap but the brokers' number */
 	/* No broker at all: Kafka's placer refuses. */
 	assert_int_equal(ctl_create(&t, "t", 3, -1, msg),
 			 KAFKA_ERR_INVALID_REPLICATION_FACTOR);
@@ -5432,8 +5432,9 @@ static void test_ctrl_create_topics_answers_as_chapter_06(void **state)
 		{"rf0", 1, 0, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
 		 "Replication factor must be larger than 0, or -1 to use the default value."},
 		{"rf2", 1, 2, KAFKA_ERR_INVALID_REPLICATION_FACTOR,
-		 "Replication factor 2 is above 1, the most this cluster keeps "
-		 "until chapter 08 (replication)."},
+		 "Unable to replicate the partition 2 time(s): The target "
+		 "replication factor of 2 cannot be reached because only 1 "
+		 "broker(s) are registered."},
 	};
 	for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
 		assert_int_equal(ctl_create(&t, cases[i].name, cases[i].np,
@@ -5849,6 +5850,595 @@ static void test_ctrl_allocate_producer_ids_blocks_of_1000(void **state)
 	ctl_close(&t);
 }
 
+/* ---- The controller: replication (RF > 1, AlterPartition, elections) ---- */
+
+/* Re-create t's controller with cfg (what the tests change: unclean,
+ * auto rebalance); sessions restart from the image. */
+static void ctl_reconfigure(struct ctl *t, const struct ctrl_config *cfg)
+{
+	ctrl_free(t->c);
+	t->cfg = *cfg;
+	assert_int_equal(ctrl_new(&t->cfg, &t->c), KB_OK);
+	ctrl_activate(t->c, &t->img, t->now);
+}
+
+/* Three live brokers 1..3 in az1..az3 and topic name of one partition on
+ * replicas (3 ids, the first leads). */
+static const struct meta_topic *ctl_three(struct ctl *t, const char *name,
+					  const int32_t *replicas)
+{
+	static const char *racks[] = {"az1", "az2", "az3"};
+	for (int32_t id = 1; id <= 3; id++)
+		if (!meta_broker_find(&t->img, id))
+			ctl_live_broker(t, id, racks[id - 1]);
+	struct kb_buf b;
+	char msg[256];
+	kb_buf_init(&b);
+	struct ctl_assign a = {1, {replicas}, {3}};
+	ctl_create_body(&b, name, -1, -1, &a, NULL, false);
+	assert_int_equal(ctl_call(t, WIRE_API_CREATE_TOPICS, 7, &b), KB_OK);
+	assert_int_equal(ctl_create_result(t, msg, sizeof msg), KAFKA_ERR_NONE);
+	kb_buf_fini(&b);
+	return meta_topic_find(&t->img, name);
+}
+
+/* One AlterPartition of one partition, as the broker side sends it. */
+struct ctl_ap {
+	int16_t v;
+	int32_t broker_id;
+	int64_t broker_epoch;
+	const char *topic; /* by name (v0-1) and by id (v2+) */
+	struct wire_uuid id;
+	int32_t partition, leader_epoch, partition_epoch;
+	int32_t n_isr;
+	struct ctrl_isr_member isr[4];
+	int8_t recovery;
+};
+
+/* Send a; the answer decoded into p (fini it); the records applied. */
+static void ctl_alter(struct ctl *t, const struct ctl_ap *a,
+		      struct ctrl_alter_partition_resp *p)
+{
+	struct ctrl_alter_partition d = {a->partition, a->leader_epoch, a->n_isr,
+					 (struct ctrl_isr_member *)a->isr,
+					 a->recovery, a->partition_epoch};
+	struct ctrl_alter_topic at = {a->id, wire_str_c(a->topic), 1, &d};
+	struct ctrl_alter_partition_req q = {a->broker_id, a->broker_epoch, 1, &at};
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(ctrl_alter_partition_req_encode(&q, a->v, &b), KB_OK);
+	assert_int_equal(ctl_call(t, WIRE_API_ALTER_PARTITION, a->v, &b), KB_OK);
+	kb_buf_fini(&b);
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, true);
+	assert_int_equal(ctrl_alter_partition_resp_decode(&r, a->v, p), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+}
+
+/* The one partition's error of an AlterPartition answer. */
+static int16_t ctl_alter_error(struct ctl *t, const struct ctl_ap *a)
+{
+	struct ctrl_alter_partition_resp p;
+	ctl_alter(t, a, &p);
+	int16_t err = p.error_code;
+	if (!err) {
+		assert_int_equal(p.n_topics, 1);
+		assert_int_equal(p.topics[0].n_partitions, 1);
+		err = p.topics[0].partitions[0].error_code;
+	}
+	ctrl_alter_partition_resp_fini(&p);
+	return err;
+}
+
+static void test_ctrl_rf3_one_replica_per_rack_isr_all_replicas(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 0);
+	ctl_live_broker(&t, 1, "az1");
+	ctl_live_broker(&t, 2, "az2");
+	assert_int_equal(ctl_create(&t, "r3", 3, 3, msg),
+			 KAFKA_ERR_INVALID_REPLICATION_FACTOR);
+	assert_string_equal(msg, "Unable to replicate the partition 3 time(s): The "
+			    "target replication factor of 3 cannot be reached "
+			    "because only 2 broker(s) are registered.");
+	ctl_live_broker(&t, 3, "az3");
+	assert_int_equal(ctl_create(&t, "r3", 6, 3, msg), KAFKA_ERR_NONE);
+	const struct meta_topic *tp = meta_topic_find(&t.img, "r3");
+	int leads[4] = {0};
+	for (int32_t i = 0; i < tp->partition_count; i++) {
+		const struct meta_partition *p = &tp->partitions[i];
+		bool rack[4] = {false};
+		assert_int_equal(p->replicas.n, 3);
+		for (int32_t k = 0; k < 3; k++) { /* one per rack: broker k is az(k) */
+			assert_false(rack[p->replicas.v[k]]);
+			rack[p->replicas.v[k]] = true;
+		}
+		assert_int_equal(p->isr.n, 3); /* ISR = the replicas, leader the first */
+		assert_memory_equal(p->isr.v, p->replicas.v, 3 * sizeof(int32_t));
+		assert_int_equal(p->leader, p->replicas.v[0]);
+		leads[p->leader]++;
+	}
+	for (int id = 1; id <= 3; id++)
+		assert_int_equal(leads[id], 2); /* leaders spread */
+	/* samsa's own cap still holds when set. */
+	struct ctrl_config cfg = t.cfg;
+	cfg.max_replication_factor = 2;
+	ctl_reconfigure(&t, &cfg);
+	assert_int_equal(ctl_create(&t, "capped", 1, 3, msg),
+			 KAFKA_ERR_INVALID_REPLICATION_FACTOR);
+	assert_string_equal(msg, "Replication factor 3 is above 2, the most this "
+			    "cluster allows.");
+	ctl_close(&t);
+}
+
+static const int32_t ctl_ids123[] = {1, 2, 3};
+
+/* Every rule of validateAlterPartitionData, in versions 0-3, then the
+ * records and answers of a valid shrink and expand. */
+static void test_ctrl_alter_partition_rules(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 0);
+	const struct meta_topic *tp = ctl_three(&t, "ap", ctl_ids123);
+	struct wire_uuid id = tp->id;
+	int64_t e1 = meta_broker_find(&t.img, 1)->epoch;
+	int64_t e3 = meta_broker_find(&t.img, 3)->epoch;
+	struct ctl_ap a = {2, 1, e1, "ap", id, 0, 0, 0, 2, {{1, -1}, {2, -1}}, 0};
+	/* A valid shrink: one PartitionChangeRecord, the answer as it makes it. */
+	struct ctrl_alter_partition_resp p;
+	ctl_alter(&t, &a, &p);
+	assert_int_equal(t.out.n, 1);
+	assert_int_equal(t.types[0], META_PARTITION_CHANGE);
+	const struct ctrl_alter_partition_result *res = &p.topics[0].partitions[0];
+	assert_int_equal(res->error_code, KAFKA_ERR_NONE);
+	assert_int_equal(res->leader_id, 1);
+	assert_int_equal(res->leader_epoch, 0);
+	assert_int_equal(res->n_isr, 2);
+	assert_int_equal(res->partition_epoch, 1);
+	const struct meta_partition *mp = &meta_topic_find(&t.img, "ap")->partitions[0];
+	assert_int_equal(mp->partition_epoch, 1); /* 07_image.c bumped it */
+	assert_int_equal(mp->leader_epoch, 0);
+	assert_int_equal(mp->isr.n, 2);
+	assert_memory_equal(res->isr, mp->isr.v, 2 * sizeof(int32_t));
+	ctrl_alter_partition_resp_fini(&p);
+	/* The same ISR again: nothing written, the current state answered. */
+	a.partition_epoch = 1;
+	ctl_alter(&t, &a, &p);
+	assert_int_equal(t.out.n, 0);
+	assert_int_equal(p.topics[0].partitions[0].error_code, KAFKA_ERR_NONE);
+	assert_int_equal(p.topics[0].partitions[0].partition_epoch, 1);
+	ctrl_alter_partition_resp_fini(&p);
+	struct { int16_t v; int field; int64_t val; int16_t err; } cases[] = {
+		{2, 0, e1 + 1, KAFKA_ERR_STALE_BROKER_EPOCH},  /* broker epoch */
+		{2, 1, 0x99, KAFKA_ERR_UNKNOWN_TOPIC_ID},      /* topic id */
+		{1, 1, 0x99, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION}, /* name, v1 */
+		{2, 2, 5, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION}, /* partition */
+		{2, 3, 1, KAFKA_ERR_NOT_CONTROLLER},           /* leader epoch ahead */
+		{2, 4, 2, KAFKA_ERR_NOT_CONTROLLER},           /* partition epoch ahead */
+		{2, 4, 0, KAFKA_ERR_INVALID_UPDATE_VERSION},   /* partition epoch behind */
+		{2, 5, 2, KAFKA_ERR_INVALID_REQUEST},          /* asker not the leader */
+		{2, 6, 9, KAFKA_ERR_INVALID_REQUEST},          /* 9 is no replica */
+		{2, 7, 0, KAFKA_ERR_INVALID_REQUEST},          /* leader left out */
+		{2, 8, 0, KAFKA_ERR_INVALID_REQUEST},          /* a member twice */
+		{2, 9, 1, KAFKA_ERR_INVALID_REQUEST},          /* RECOVERED -> RECOVERING */
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+		struct ctl_ap b = a;
+		b.v = cases[i].v;
+		switch (cases[i].field) {
+		case 0: b.broker_epoch = cases[i].val; break;
+		case 1: b.id = meta_uuid((uint8_t)cases[i].val); b.topic = "nope"; break;
+		case 2: b.partition = (int32_t)cases[i].val; break;
+		case 3: b.leader_epoch = (int32_t)cases[i].val; break;
+		case 4: b.partition_epoch = (int32_t)cases[i].val; break;
+		case 5: b.broker_id = 2;
+			b.broker_epoch = meta_broker_find(&t.img, 2)->epoch; break;
+		case 6: b.isr[1].broker_id = (int32_t)cases[i].val; break;
+		case 7: b.isr[0].broker_id = 3; break;
+		case 8: b.isr[1].broker_id = 1; break;
+		case 9: b.n_isr = 1; b.recovery = (int8_t)cases[i].val; break;
+		}
+		assert_int_equal(ctl_alter_error(&t, &b), cases[i].err);
+		assert_int_equal(t.out.n, 0);
+	}
+	/* Broker 3 fenced: INELIGIBLE_REPLICA (OPERATION_NOT_ATTEMPTED < v2). */
+	struct ctrl_heartbeat_req hb = {3, e3, t.offset, true, false};
+	assert_true(ctl_heartbeat(&t, &hb).is_fenced);
+	struct ctl_ap x = a;
+	x.n_isr = 3;
+	x.isr[2] = (struct ctrl_isr_member){3, -1};
+	assert_int_equal(ctl_alter_error(&t, &x), KAFKA_ERR_INELIGIBLE_REPLICA);
+	x.v = 1;
+	assert_int_equal(ctl_alter_error(&t, &x), KAFKA_ERR_OPERATION_NOT_ATTEMPTED);
+	hb.want_fence = false;
+	hb.current_metadata_offset = t.offset;
+	assert_false(ctl_heartbeat(&t, &hb).is_fenced);
+	/* v3: the leader's idea of 3's epoch must be the registration's. */
+	x.v = 3;
+	x.isr[2].broker_epoch = e3 + 7;
+	assert_int_equal(ctl_alter_error(&t, &x), KAFKA_ERR_INELIGIBLE_REPLICA);
+	/* Expand, v0 by name: the ISR is the three again. */
+	x.v = 0;
+	x.id = meta_uuid(0);
+	x.isr[2].broker_epoch = -1;
+	ctl_alter(&t, &x, &p);
+	assert_int_equal(p.topics[0].partitions[0].error_code, KAFKA_ERR_NONE);
+	assert_int_equal(p.topics[0].partitions[0].n_isr, 3);
+	assert_int_equal(p.topics[0].partitions[0].partition_epoch, 2);
+	assert_int_equal(meta_topic_find(&t.img, "ap")->partitions[0].isr.n, 3);
+	ctrl_alter_partition_resp_fini(&p);
+	ctl_close(&t);
+}
+
+/* The v3 request byte for byte (AlterPartitionRequest.json), and every
+ * version of request and response round-trips. */
+static void test_ctrl_wire_alter_partition_bytes(void **state)
+{
+	(void)state;
+	struct kb_buf b;
+	kb_buf_init(&b);
+	struct ctrl_isr_member m = {1, 5};
+	struct ctrl_alter_partition d = {0, 0, 1, &m, 0, 0};
+	struct ctrl_alter_topic at = {meta_uuid(0), {NULL, -1}, 1, &d};
+	struct ctrl_alter_partition_req q = {1, 5, 1, &at};
+	assert_int_equal(ctrl_alter_partition_req_encode(&q, 3, &b), KB_OK);
+	const uint8_t want[] = {
+		0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, /* broker id, epoch */
+		0x02, META_UUID_HEX, 0x02,          /* one topic, one partition */
+		0, 0, 0, 0, 0, 0, 0, 0,             /* index, leader epoch */
+		0x02, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, /* NewIsrWithEpochs */
+		0, 0, 0, 0, 0, 0,                   /* recovery, partition epoch, tags */
+		0, 0};                              /* topic tags, tags */
+	assert_int_equal(b.len, sizeof want);
+	assert_memory_equal(b.data, want, sizeof want);
+	int32_t isr[2] = {1, 2};
+	struct ctrl_alter_partition_result res = {0, 0, 1, 4, 2, isr, 1, 9};
+	struct ctrl_alter_topic_result rt = {meta_uuid(0), wire_str_c("x"), 1, &res};
+	struct ctrl_alter_partition_resp p = {0, 1, &rt};
+	for (int16_t v = 0; v <= 3; v++) {
+		at.topic_name = wire_str_c("x");
+		b.len = 0;
+		assert_int_equal(ctrl_alter_partition_req_encode(&q, v, &b), KB_OK);
+		struct wire_reader r;
+		struct ctrl_alter_partition_req back;
+		wire_reader_init(&r, b.data, b.len, true);
+		assert_int_equal(ctrl_alter_partition_req_decode(&r, v, &back), KB_OK);
+		assert_int_equal(wire_remaining(&r), 0);
+		assert_int_equal(back.topics[0].partitions[0].new_isr[0].broker_id, 1);
+		assert_int_equal(back.topics[0].partitions[0].new_isr[0].broker_epoch,
+				 v >= 3 ? 5 : -1);
+		assert_true(v >= 2 || wire_str_eq(back.topics[0].topic_name, "x"));
+		ctrl_alter_partition_req_fini(&back);
+		b.len = 0;
+		assert_int_equal(ctrl_alter_partition_resp_encode(&p, v, &b), KB_OK);
+		struct ctrl_alter_partition_resp pb;
+		wire_reader_init(&r, b.data, b.len, true);
+		assert_int_equal(ctrl_alter_partition_resp_decode(&r, v, &pb), KB_OK);
+		assert_int_equal(wire_remaining(&r), 0);
+		const struct ctrl_alter_partition_result *o = &pb.topics[0].partitions[0];
+		assert_int_equal(o->leader_id, 1);
+		assert_int_equal(o->leader_epoch, 4);
+		assert_int_equal(o->n_isr, 2);
+		assert_int_equal(o->isr[1], 2);
+		assert_int_equal(o->leader_recovery_state, v >= 1 ? 1 : 0);
+		assert_int_equal(o->partition_epoch, 9);
+		ctrl_alter_partition_resp_fini(&pb);
+	}
+	/* A count the bytes cannot hold is refused before any allocation. */
+	const uint8_t huge[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0x7f};
+	struct wire_reader r;
+	struct ctrl_alter_partition_req back;
+	wire_reader_init(&r, huge, sizeof huge, true);
+	assert_int_not_equal(ctrl_alter_partition_req_decode(&r, 3, &back), KB_OK);
+	ctrl_alter_partition_req_fini(&back);
+	kb_buf_fini(&b);
+}
+
+/* Fence broker id through its own heartbeat (want_fence). */
+static void ctl_fence(struct ctl *t, int32_t id)
+{
+	struct ctrl_heartbeat_req hb = {id, meta_broker_find(&t->img, id)->epoch,
+					t->offset, true, false};
+	assert_true(ctl_heartbeat(t, &hb).is_fenced);
+}
+
+/* unclean.leader.election.enable false (the default): a replica outside
+ * the ISR never leads; true (topic config): the first active replica
+ * leads with ISR [it], RECOVERING, until its AlterPartition says RECOVERED. */
+static void test_ctrl_unclean_leader_election_off_and_on(void **state)
+{
+	(void)state;
+	struct ctl t;
+	ctl_open(&t, 0);
+	const struct meta_topic *tp = ctl_three(&t, "u", ctl_ids123);
+	struct wire_uuid id = tp->id;
+	struct ctl_ap a = {3, 1, meta_broker_find(&t.img, 1)->epoch, "u", id,
+			   0, 0, 0, 1, {{1, -1}}, 0};
+	assert_int_equal(ctl_alter_error(&t, &a), KAFKA_ERR_NONE);
+	ctl_fence(&t, 1);
+	const struct meta_partition *p = &meta_topic_find(&t.img, "u")->partitions[0];
+	assert_int_equal(p->leader, META_NO_LEADER);
+	assert_int_equal(p->isr.n, 1); /* the last member stays */
+	t.now += 1000;
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 0);
+	p = &meta_topic_find(&t.img, "u")->partitions[0];
+	assert_int_equal(p->leader, META_NO_LEADER);
+	/* The topic allows it: the next tick elects 2, outside the ISR. */
+	struct meta_record rec;
+	meta_record_init(&rec, META_CONFIG, 0);
+	rec.resource_type = META_RESOURCE_TOPIC;
+	rec.resource_name = wire_str_c("u");
+	rec.name = wire_str_c("unclean.leader.election.enable");
+	rec.value = wire_str_c("true");
+	assert_int_equal(meta_apply_rt(&t.img, &rec), KB_OK);
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 1);
+	p = &meta_topic_find(&t.img, "u")->partitions[0];
+	assert_int_equal(p->leader, 2);
+	assert_int_equal(p->isr.n, 1);
+	assert_int_equal(p->isr.v[0], 2);
+	assert_int_equal(p->leader_recovery_state, META_RECOVERING);
+	/* Recovering: no second member yet; then RECOVERED, then expand. */
+	struct ctl_ap b = {3, 2, meta_broker_find(&t.img, 2)->epoch, "u", id, 0,
+			   p->leader_epoch, p->partition_epoch, 2,
+			   {{2, -1}, {3, -1}}, META_RECOVERING};
+	assert_int_equal(ctl_alter_error(&t, &b), KAFKA_ERR_INVALID_REQUEST);
+	b.n_isr = 1;
+	b.recovery = META_RECOVERED;
+	assert_int_equal(ctl_alter_error(&t, &b), KAFKA_ERR_NONE);
+	p = &meta_topic_find(&t.img, "u")->partitions[0];
+	assert_int_equal(p->leader_recovery_state, META_RECOVERED);
+	b.n_isr = 2;
+	b.partition_epoch = p->partition_epoch;
+	assert_int_equal(ctl_alter_error(&t, &b), KAFKA_ERR_NONE);
+	assert_int_equal(meta_topic_find(&t.img, "u")->partitions[0].isr.n, 2);
+	/* The broker default, when the topic says nothing: fencing the last
+	 * ISR member hands the partition to a live replica at once. */
+	struct ctrl_config cfg = t.cfg;
+	cfg.unclean_leader_election_enable = true;
+	ctl_reconfigure(&t, &cfg);
+	struct ctrl_heartbeat_req hb = {1, meta_broker_find(&t.img, 1)->epoch,
+					t.offset, false, false};
+	assert_false(ctl_heartbeat(&t, &hb).is_fenced); /* 1 back */
+	tp = ctl_three(&t, "v", ctl_ids123);
+	struct ctl_ap c = {3, 1, meta_broker_find(&t.img, 1)->epoch, "v", tp->id,
+			   0, 0, 0, 1, {{1, -1}}, 0};
+	assert_int_equal(ctl_alter_error(&t, &c), KAFKA_ERR_NONE);
+	ctl_fence(&t, 1);
+	p = &meta_topic_find(&t.img, "v")->partitions[0];
+	assert_int_equal(p->leader, 2);
+	assert_int_equal(p->isr.v[0], 2);
+	ctl_close(&t);
+}
+
+/* An ElectLeaders body at v (v0: PREFERRED), of topic (NULL: all) and
+ * its partitions. */
+static void ctl_elect_body(struct kb_buf *b, int16_t v, int8_t type,
+			   const char *topic, const int32_t *parts, int32_t n)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, b, v >= 2);
+	if (v >= 1)
+		wire_write_i8(&w, type);
+	wire_write_array_len(&w, topic ? 1 : -1);
+	if (topic) {
+		wire_write_string(&w, wire_str_c(topic));
+		wire_write_array_len(&w, n);
+		for (int32_t i = 0; i < n; i++)
+			wire_write_i32(&w, parts[i]);
+		wire_write_tags(&w);
+	}
+	wire_write_i32(&w, 60000);
+	wire_write_tags(&w);
+	assert_int_equal(wire_writer_status(&w), KB_OK);
+}
+
+/* Call ElectLeaders; the top error, and the first result's error and
+ * message (-1 and "" when no partition is listed). */
+static int16_t ctl_elect(struct ctl *t, int16_t v, int8_t type, const char *topic,
+			 int32_t part, int16_t *err, char *msg)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_elect_body(&b, v, type, topic, &part, 1);
+	assert_int_equal(ctl_call(t, WIRE_API_ELECT_LEADERS, v, &b), KB_OK);
+	kb_buf_fini(&b);
+	struct wire_reader r;
+	wire_reader_init(&r, t->out.response.data, t->out.response.len, v >= 2);
+	wire_read_i32(&r);
+	int16_t top = v >= 1 ? wire_read_i16(&r) : 0;
+	int32_t nt = wire_read_array_len(&r, 1);
+	*err = -1;
+	msg[0] = '\0';
+	for (int32_t i = 0; i < nt; i++) {
+		wire_read_string(&r);
+		int32_t np = wire_read_array_len(&r, 1);
+		for (int32_t k = 0; k < np; k++) {
+			wire_read_i32(&r);
+			int16_t e = wire_read_i16(&r);
+			struct wire_str m = wire_read_nullable_string(&r);
+			wire_read_tags(&r);
+			if (*err == -1) {
+				*err = e;
+				snprintf(msg, 256, "%.*s", (int)KB_MAX(m.len, 0), m.p ? m.p : "");
+			}
+		}
+		wire_read_tags(&r);
+	}
+	wire_read_tags(&r);
+	assert_int_equal(wire_reader_status(&r), KB_OK);
+	assert_int_equal(wire_remaining(&r), 0);
+	return top;
+}
+
+/* Preferred leaders: by ElectLeaders (PREFERRED, UNCLEAN and their
+ * errors), then by the auto rebalance of ctrl_tick. */
+static void test_ctrl_elect_leaders_and_auto_rebalance(void **state)
+{
+	(void)state;
+	struct ctl t;
+	int16_t err;
+	char msg[256];
+	ctl_open(&t, 0);
+	const struct meta_topic *tp = ctl_three(&t, "e", ctl_ids123);
+	struct wire_uuid id = tp->id;
+	ctl_fence(&t, 1); /* 2 leads, 1 leaves the ISR */
+	struct ctrl_heartbeat_req hb = {1, meta_broker_find(&t.img, 1)->epoch,
+					t.offset, false, false};
+	assert_false(ctl_heartbeat(&t, &hb).is_fenced);
+	const struct meta_partition *p = &meta_topic_find(&t.img, "e")->partitions[0];
+	assert_int_equal(p->leader, 2);
+	/* 1 is live but out of the ISR: not available. */
+	for (int16_t v = 0; v <= 2; v++) {
+		assert_int_equal(ctl_elect(&t, v, 0, "e", 0, &err, msg), KAFKA_ERR_NONE);
+		assert_int_equal(err, KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+		assert_string_equal(msg, "The preferred leader was not available.");
+		assert_int_equal(t.out.n, 0);
+	}
+	/* The leader takes 1 back into the ISR. */
+	struct ctl_ap a = {3, 2, meta_broker_find(&t.img, 2)->epoch, "e", id, 0,
+			   p->leader_epoch, p->partition_epoch, 3,
+			   {{2, -1}, {3, -1}, {1, -1}}, 0};
+	assert_int_equal(ctl_alter_error(&t, &a), KAFKA_ERR_NONE);
+	/* Auto rebalance off: ticks past the interval leave 2 leading. */
+	struct ctrl_config cfg = t.cfg;
+	cfg.leader_imbalance_check_interval_ms = 1000;
+	ctl_reconfigure(&t, &cfg);
+	t.now += 2000;
+	ctl_tick(&t);
+	assert_int_equal(meta_topic_find(&t.img, "e")->partitions[0].leader, 2);
+	/* A bad election type fails the whole request. */
+	assert_int_equal(ctl_elect(&t, 1, 7, "e", 0, &err, msg), KAFKA_ERR_INVALID_REQUEST);
+	assert_int_equal(err, -1);
+	assert_int_equal(t.out.n, 0);
+	/* UNCLEAN with a leader: not needed; an unknown topic or partition. */
+	assert_int_equal(ctl_elect(&t, 1, 1, "e", 0, &err, msg), KAFKA_ERR_NONE);
+	assert_int_equal(err, KAFKA_ERR_ELECTION_NOT_NEEDED);
+	assert_int_equal(ctl_elect(&t, 2, 0, "nope", 0, &err, msg), KAFKA_ERR_NONE);
+	assert_int_equal(err, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+	assert_string_equal(msg, "No such topic as nope");
+	ctl_elect(&t, 2, 0, "e", 4, &err, msg);
+	assert_int_equal(err, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+	assert_string_equal(msg, "No such partition as e-4");
+	/* PREFERRED: 1 leads again, one record; then it is not needed. */
+	assert_int_equal(ctl_elect(&t, 2, 0, "e", 0, &err, msg), KAFKA_ERR_NONE);
+	assert_int_equal(err, KAFKA_ERR_NONE);
+	assert_int_equal(t.out.n, 1);
+	p = &meta_topic_find(&t.img, "e")->partitions[0];
+	assert_int_equal(p->leader, 1);
+	assert_int_equal(p->isr.n, 3);
+	ctl_elect(&t, 2, 0, "e", 0, &err, msg);
+	assert_int_equal(err, KAFKA_ERR_ELECTION_NOT_NEEDED);
+	/* The old leader's AlterPartition at the old leader epoch: fenced. */
+	a.partition_epoch = p->partition_epoch;
+	assert_int_equal(ctl_alter_error(&t, &a), KAFKA_ERR_FENCED_LEADER_EPOCH);
+	/* All partitions (null list): the not-needed ones are left out. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	ctl_elect_body(&b, 2, 0, NULL, NULL, 0);
+	assert_int_equal(ctl_call(&t, WIRE_API_ELECT_LEADERS, 2, &b), KB_OK);
+	const uint8_t none[] = {0, 0, 0, 0, 0, 0, 0x02, 0x02, 'e', 0x01, 0, 0};
+	assert_int_equal(t.out.response.len, sizeof none);
+	assert_memory_equal(t.out.response.data, none, sizeof none);
+	kb_buf_fini(&b);
+	/* Auto rebalance on: leadership moves away (fence and back), then one
+	 * interval later the tick gives it back to the preferred replica. */
+	cfg.auto_leader_rebalance_enable = true;
+	ctl_reconfigure(&t, &cfg);
+	ctl_fence(&t, 1);
+	hb = (struct ctrl_heartbeat_req){1, meta_broker_find(&t.img, 1)->epoch,
+					 t.offset, false, false};
+	assert_false(ctl_heartbeat(&t, &hb).is_fenced);
+	p = &meta_topic_find(&t.img, "e")->partitions[0];
+	a = (struct ctl_ap){3, 2, meta_broker_find(&t.img, 2)->epoch, "e", id, 0,
+			    p->leader_epoch, p->partition_epoch, 3,
+			    {{2, -1}, {3, -1}, {1, -1}}, 0};
+	assert_int_equal(ctl_alter_error(&t, &a), KAFKA_ERR_NONE);
+	t.now += 999;
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 0);
+	t.now += 1;
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 1);
+	assert_int_equal(meta_topic_find(&t.img, "e")->partitions[0].leader, 1);
+	t.now += 1000;
+	ctl_tick(&t);
+	assert_int_equal(t.out.n, 0);
+	ctl_close(&t);
+}
+
+/* ElectLeaders' error answer (controller node, forwarding broker): the
+ * error on every partition asked for, and at the top from v1. */
+static void test_ctrl_elect_leaders_error_body(void **state)
+{
+	(void)state;
+	struct kb_buf b, out;
+	kb_buf_init(&b);
+	kb_buf_init(&out);
+	const int32_t parts[] = {0, 3};
+	ctl_elect_body(&b, 2, 0, "e", parts, 2);
+	struct net_request req;
+	memset(&req, 0, sizeof req);
+	req.header.api_key = WIRE_API_ELECT_LEADERS;
+	req.header.api_version = 2;
+	wire_reader_init(&req.body, b.data, b.len, true);
+	struct wire_writer w;
+	wire_writer_init(&w, &out, true);
+	assert_int_equal(ctrl_elect_leaders_error_body(&req, KAFKA_ERR_NOT_CONTROLLER, &w),
+			 KB_OK);
+	const uint8_t want[] = {0, 0, 0, 0, 0, 41, 0x02, 0x02, 'e', 0x03,
+				0, 0, 0, 0, 0, 41, 0, 0, 0, 0, 0, 3, 0, 41, 0, 0,
+				0, 0};
+	assert_int_equal(out.len, sizeof want);
+	assert_memory_equal(out.data, want, sizeof want);
+	/* v0: no top-level error; a body cut short is refused. */
+	b.len = 0;
+	out.len = 0;
+	ctl_elect_body(&b, 0, 0, "e", parts, 1);
+	req.header.api_version = 0;
+	wire_reader_init(&req.body, b.data, b.len - 6, false); /* into the partition */
+	wire_writer_init(&w, &out, false);
+	assert_int_equal(ctrl_elect_leaders_error_body(&req, KAFKA_ERR_NOT_CONTROLLER, &w),
+			 KB_ERR_PROTO);
+	kb_buf_fini(&out);
+	kb_buf_fini(&b);
+}
+
+/* RF 3, controlled shutdown of broker 1: what it leads moves to another
+ * ISR member, it leaves every ISR, then it may shut down. */
+static void test_ctrl_controlled_shutdown_rf3_leaves_isrs(void **state)
+{
+	(void)state;
+	struct ctl t;
+	char msg[256];
+	ctl_open(&t, 0);
+	ctl_three(&t, "s0", ctl_ids123);
+	assert_int_equal(ctl_create(&t, "s", 6, 3, msg), KAFKA_ERR_NONE);
+	struct ctrl_heartbeat_req hb = {1, meta_broker_find(&t.img, 1)->epoch,
+					t.offset, false, true};
+	struct ctrl_heartbeat_resp r = ctl_heartbeat(&t, &hb);
+	assert_false(r.should_shut_down);
+	assert_true(meta_broker_find(&t.img, 1)->in_controlled_shutdown);
+	for (int32_t ti = 0; ti < t.img.n_topics; ti++) {
+		const struct meta_topic *tp = &t.img.topics[ti];
+		for (int32_t i = 0; i < tp->partition_count; i++) {
+			const struct meta_partition *p = &tp->partitions[i];
+			assert_int_not_equal(p->leader, 1);
+			assert_true(p->leader == 2 || p->leader == 3);
+			assert_int_equal(p->isr.n, 2);
+			for (int32_t k = 0; k < p->isr.n; k++)
+				assert_int_not_equal(p->isr.v[k], 1);
+		}
+	}
+	r = ctl_heartbeat(&t, &hb);
+	assert_true(r.should_shut_down);
+	ctl_close(&t);
+}
+
 /* Every cut of a good request is KB_ERR_PROTO with nothing written;
  * random bytes never crash; unknown APIs are KB_ERR_NOTFOUND. */
 static void test_ctrl_bad_input_refused(void **state)
@@ -5996,6 +6586,13 @@ int main(void)
 		cmocka_unit_test(test_ctrl_alter_configs_write_config_records),
 		cmocka_unit_test(test_ctrl_allocate_producer_ids_blocks_of_1000),
 		cmocka_unit_test(test_ctrl_bad_input_refused),
+		cmocka_unit_test(test_ctrl_rf3_one_replica_per_rack_isr_all_replicas),
+		cmocka_unit_test(test_ctrl_alter_partition_rules),
+		cmocka_unit_test(test_ctrl_wire_alter_partition_bytes),
+		cmocka_unit_test(test_ctrl_unclean_leader_election_off_and_on),
+		cmocka_unit_test(test_ctrl_elect_leaders_and_auto_rebalance),
+		cmocka_unit_test(test_ctrl_controlled_shutdown_rf3_leaves_isrs),
+		cmocka_unit_test(test_ctrl_elect_leaders_error_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,6 +158,8 @@ static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
 		{"ssl.client.auth", "maybe"},    {"listener.name.ssl.ssl.keystore.type", "JKS"},
 		{"log.dirs", "/a,/b"},           {"process.roles", "controller"},
 		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
+		{"leader.imbalance.check.interval.seconds", "0"},
+		{"unclean.leader.election.enable", "1"},
 	};
 	for (size_t i = 0; i < KB_ARRAY_LEN(bad); i++) {
 		int rc = broker_config_set(&cfg, SETTING(bad[i][0], bad[i][1], "test"), &err);
@@ -185,6 +187,21 @@ static void test_broker_config_set_stores_at_the_right_width(void **state)
 	assert_int_equal(cfg.topics.log_defaults.retention_bytes, 5000000000LL);
 	assert_int_equal(cfg.net.max_connections, 7);
 	assert_false(cfg.topics.auto_create_topics);
+	/* The controller's leader settings: Kafka's defaults, then set. */
+	assert_false(cfg.kraft.unclean_leader_election_enable);
+	assert_true(cfg.kraft.auto_leader_rebalance_enable);
+	assert_int_equal(cfg.kraft.leader_imbalance_check_interval_s, 300);
+	assert_int_equal(broker_config_set(&cfg, SETTING("unclean.leader.election.enable", "true", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("auto.leader.rebalance.enable", "false", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("leader.imbalance.check.interval.seconds", "5000000000", "t"), &err),
+			 KB_OK);
+	assert_int_equal(broker_config_set(&cfg, SETTING("leader.imbalance.per.broker.percentage", "10", "t"), &err),
+			 KB_OK);
+	assert_true(cfg.kraft.unclean_leader_election_enable);
+	assert_false(cfg.kraft.auto_leader_rebalance_enable);
+	assert_int_equal(cfg.kraft.leader_imbalance_check_interval_s, 5000000000LL);
 }
 
 /* Overrides go through the same table, and the last set wins. */
