@@ -25,6 +25,7 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaException,
                              Producer, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import kwire
 import test_cluster as tc
 from harness import SAMSA, run, run_tests
 
@@ -50,6 +51,11 @@ def setup():
 
 def teardown_every_node_stops_cleanly():
     codes = {}
+    if os.environ.get("SAMSA_KEEP"):
+        print(CLUSTER.dir)
+        for x in CLUSTER.nodes:
+            x.stop()
+        return
     for x in CLUSTER.nodes:
         if x.proc and x.proc.poll() is None:
             x.signal(signal.SIGCONT)
@@ -66,9 +72,15 @@ def admin():
 
 def partition_state(topic, p):
     """(leader, replicas, isr) as the metadata says, from a running node."""
-    md = admin().list_topics(topic, timeout=5)
-    pm = md.topics[topic].partitions[p]
-    return pm.leader, list(pm.replicas), list(pm.isrs)
+    deadline = time.time() + 10
+    while True:  # a node still catching up may not know the topic yet
+        md = admin().list_topics(topic, timeout=5)
+        t = md.topics.get(topic)
+        if t is not None and p in t.partitions and t.error is None:
+            pm = t.partitions[p]
+            return pm.leader, list(pm.replicas), list(pm.isrs)
+        assert time.time() < deadline, "no metadata for %s-%d" % (topic, p)
+        time.sleep(0.1)
 
 
 def racks_of():
@@ -76,15 +88,33 @@ def racks_of():
     return {x.id: "az%d" % x.id for x in CLUSTER.nodes}
 
 
-def create(topic, partitions=6, configs=None):
+def wait_healthy(timeout=30):
+    """Nodes 1-3 run and each lists all three as unfenced brokers."""
+    for x in CLUSTER.nodes:
+        if not x.alive():
+            x.start()
+    ids = set(x.id for x in CLUSTER.nodes)
+    tc.wait_for("nodes 1-3 up and unfenced", lambda: all(
+        ids <= set(b[0] for b in tc.brokers_of(x)) for x in CLUSTER.nodes),
+        timeout)
+
+
+def create(topic, partitions=6, configs=None, assignment=None):
+    """Create topic (RF 3) once every node is up and unfenced, and wait
+    until each partition has a leader and a full ISR."""
+    wait_healthy()
     a = admin()  # kept alive until the future is done
     fs = a.create_topics(
-        [NewTopic(topic, partitions, 3, config=configs or {})],
+        [NewTopic(topic, partitions, 3, config=configs or {})
+         if assignment is None else
+         NewTopic(topic, len(assignment), replica_assignment=assignment,
+                  config=configs or {})],
         operation_timeout=10)
     fs[topic].result(15)
     tc.wait_for("%s has leaders and full ISRs" % topic,
                 lambda: all(len(partition_state(topic, p)[2]) == 3
                             for p in range(partitions)), 15)
+
 
 
 def wait_isr(topic, partitions, size=3, timeout=30):
@@ -101,7 +131,7 @@ def node_of(node_id):
 
 class Writer:
     """An idempotent acks=all producer in a thread: values w-<n>, each to
-    partition n % partitions, until stopped or n reaches count. Records
+    partition n % partitions, until n reaches count and it is stopped. Records
     every acknowledgement (value -> (partition, offset)) and its time."""
 
     def __init__(self, topic, partitions, count):
@@ -122,18 +152,20 @@ class Writer:
                       "enable.idempotence": True, "acks": "all",
                       "linger.ms": 5, "message.timeout.ms": 120000,
                       "topic.metadata.refresh.interval.ms": 1000})
-        for n in range(self.count):
-            if self.stop.is_set():
-                break
+        n = 0
+        while n < self.count or not self.stop.is_set():
             while True:
                 try:
-                    p.produce(self.topic, value=b"w-%07d" % n,
+                    p.produce(self.topic, value=b"w-%08d" % n,
                               partition=n % self.partitions,
                               on_delivery=self.on_delivery)
                     break
                 except BufferError:
                     p.poll(0.05)
             p.poll(0)
+            n += 1
+            if n >= self.count and not self.stop.is_set():
+                time.sleep(0.001)  # past count: a trickle until stopped
         left = p.flush(150)
         if left:
             self.errors.append("%d not delivered after flush" % left)
@@ -231,7 +263,7 @@ def test_rf3_puts_one_replica_in_each_rack_and_kcat_shows_isr():
     assert b"isrs: " in out and b"replicas: " in out, out
 
 
-def fault_run(topic, fault, count=60000, rounds=3):
+def fault_run(topic, fault, count=200000, rounds=3):
     """Write count records while fault(round) runs rounds times; then
     check everything and print the longest stall."""
     create(topic, 6)
@@ -240,6 +272,7 @@ def fault_run(topic, fault, count=60000, rounds=3):
     for i in range(rounds):
         fault(topic, i)
         wait_isr(topic, 6)
+    w.stop.set()
     w.join()
     assert not w.errors, w.errors[:5]
     check_acked(topic, 6, w)
@@ -275,8 +308,30 @@ def test_sigterm_moves_leadership_before_exit_and_loses_nothing():
 
 
 def test_two_brokers_down_refuse_acks_all_and_lose_nothing():
-    create("quorum2", 1)
-    leader, replicas, _ = partition_state("quorum2", 0)
+    """Two of three replicas down. The quorum (nodes 1-3, combined) must
+    keep its majority, so the two that fail are two extra broker-only
+    nodes, 4 and 5, holding the partition with node 3."""
+    extra = [tc.Node(CLUSTER, i, dict(OVERRIDES, **{
+        "process.roles": "broker", "broker.rack": "az%d" % (i - 3)}))
+        for i in (4, 5)]
+    for x in extra:
+        x.write_config(CLUSTER.voters)
+        conf = open(x.config).read().replace(
+            ",CONTROLLER://127.0.0.1:%d" % x.controller_port, "")
+        open(x.config, "w").write(conf)
+        x.format(CLUSTER.cluster_id)
+        x.start()
+    try:
+        tc.wait_for("brokers 4 and 5 registered", lambda: {4, 5} <= set(
+            b[0] for b in tc.brokers_of(CLUSTER.node(3))), 20)
+        two_brokers_down(extra)
+    finally:
+        for x in extra:
+            x.stop(kill=True)
+
+
+def two_brokers_down(extra):
+    create("quorum2", 1, assignment=[[3, 4, 5]])
     p = Producer({"bootstrap.servers": CLUSTER.bootstrap(), "acks": "all",
                   "message.timeout.ms": 4000, "retries": 0})
     acked, failed = [], []
@@ -286,52 +341,55 @@ def test_two_brokers_down_refuse_acks_all_and_lose_nothing():
     p.produce("quorum2", b"before", partition=0, on_delivery=report)
     p.flush(10)
     assert len(acked) == 1, failed
-    others = [r for r in replicas if r != leader]
-    for r in others:
-        node_of(r).stop(kill=True)
+    for x in extra:
+        x.stop(kill=True)
     tc.wait_for("ISR shrinks to the leader", lambda: partition_state(
-        "quorum2", 0)[2] == [leader], 15)
+        "quorum2", 0)[2] == [3], 15)
     acked.clear()
     p.produce("quorum2", b"refused", partition=0, on_delivery=report)
     p.flush(10)
     assert not acked and failed, (acked, failed)
     assert "NOT_ENOUGH_REPLICAS" in str(failed[-1][0]), failed[-1][0]
-    node_of(others[0]).start()
-    wait_isr("quorum2", 1, size=2, timeout=30)
+    extra[0].start()
+    tc.wait_for("node 4 back in the ISR", lambda: 4 in partition_state(
+        "quorum2", 0)[2], 30)
     p.produce("quorum2", b"after", partition=0, on_delivery=report)
     p.flush(20)
     assert [v for _, v in acked] == [b"after"], (acked, failed)
-    node_of(others[1]).start()
-    wait_isr("quorum2", 1)
     got = [v for _, v in read_all("quorum2", 1)[0]]
     assert got == ["before", "after"], got
 
 
 def test_a_paused_leader_is_replaced_and_acknowledges_nothing_in_its_old_epoch():
+    """A Produce (acks=all) waiting on the paused leader's socket is read
+    when it resumes, in its old epoch: it must not be acknowledged, and
+    its record must not survive (the old leader truncates it)."""
     create("paused", 1)
     leader, _, _ = partition_state("paused", 0)
     node = node_of(leader)
-    direct = Producer({"bootstrap.servers": node.bootstrap, "acks": "all",
-                       "message.timeout.ms": 20000, "retries": 0})
-    outcome = []
-    direct.produce("paused", b"before", partition=0)
-    direct.flush(10)
-    node.signal(signal.SIGSTOP)
-    try:
-        tc.wait_for("another leader", lambda: partition_state(
-            "paused", 0)[0] not in (leader, -1), 15)
-        p = Producer({"bootstrap.servers": CLUSTER.bootstrap(),
-                      "acks": "all"})
-        p.produce("paused", b"new-leader", partition=0)
-        assert p.flush(15) == 0
-        # a request already on the paused leader's socket
-        direct.produce("paused", b"stale", partition=0,
-                       on_delivery=lambda e, m: outcome.append(e))
-        direct.poll(0.5)
-    finally:
-        node.signal(signal.SIGCONT)
-    direct.flush(25)
-    assert outcome and outcome[0] is not None, outcome
+    p = Producer({"bootstrap.servers": CLUSTER.bootstrap(), "acks": "all"})
+    p.produce("paused", b"before", partition=0)
+    assert p.flush(10) == 0
+    stale = kwire.produce(7, "paused", 0, kwire.batch([(None, b"stale")]),
+                          acks=-1, timeout_ms=10000)
+    with kwire.Conn(node.bootstrap, timeout=30) as c:
+        node.signal(signal.SIGSTOP)
+        try:
+            tc.wait_for("another leader", lambda: partition_state(
+                "paused", 0)[0] not in (leader, -1), 15)
+            # a client that meets the cluster now (the paused node would
+            # hold an old client's requests until its socket timeout)
+            others = ",".join(x.bootstrap for x in CLUSTER.nodes
+                              if x is not node)
+            q = Producer({"bootstrap.servers": others, "acks": "all"})
+            q.produce("paused", b"new-leader", partition=0)
+            assert q.flush(15) == 0
+            c.send(stale)  # waits in the paused leader's socket
+        finally:
+            node.signal(signal.SIGCONT)
+        _, body = c.recv(stale)
+    (_, _, err, base), = kwire.produce_errors(7, body)
+    assert err != 0 and base == -1, (err, base)
     wait_isr("paused", 1)
     got = [v for _, v in read_all("paused", 1)[0]]
     assert got == ["before", "new-leader"], got
@@ -341,6 +399,7 @@ def test_a_paused_leader_is_replaced_and_acknowledges_nothing_in_its_old_epoch()
 def test_a_wiped_broker_re_replicates_and_leads_only_once_caught_up():
     create("wiped", 3)
     w = Writer("wiped", 3, 20000).start()
+    w.stop.set()
     w.join()
     victim = node_of(3)
     victim.stop()
