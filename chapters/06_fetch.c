@@ -16,8 +16,9 @@
  *   - Every API here reads its request with topic_data_decode
  *     (06_produce.c); Fetch answers a repeated partition once, ListOffsets
  *     each occurrence INVALID_REQUEST.
- *   - A fetch never allocates from a size the client sent, and a replica
- *     id >= 0 gets NOT_LEADER_OR_FOLLOWER (followers are chapter 08's).
+ *   - A fetch never allocates from a size the client sent. A replica id
+ *     >= 0 is a follower: chapter 08's hook (topic_follower_fetch) says
+ *     whether to serve it, then it reads up to the log end offset.
  *   - A partition another broker leads (chapter 07 sets leader_id) is
  *     NOT_LEADER_OR_FOLLOWER for every API here (topic_leader_check).
  *

@@ -29,7 +29,9 @@
  *      topics (timestamp type, maxTimestamp, CRC again).
  *
  * Simplifications (docs/06_produce.md says more):
- *   - One broker: acks=-1 waits for nothing; min.insync.replicas > 1 fails.
+ *   - acks=-1 waits in purgatory for the high watermark (on one node it
+ *     is the log end at once); the ISR's size, chapter 07's metadata or
+ *     this node alone, is checked against min.insync.replicas.
  *   - No transactions (chapter 11).
  *   - snappy, lz4 and zstd batches are not opened; gzip is inflated within
  *     PRODUCE_INFLATE_BUDGET per request.

@@ -28,7 +28,8 @@
  *      0..n-1, each pointing back at it, and points back at its manager.
  *   2. Topic names are valid, unique, and no two collide once '.' reads
  *      '_'; topic ids are unique.
- *   3. high_watermark <= log end offset, and it never moves back. One
+ *   3. high_watermark <= log end offset, and it never moves back but with
+ *      the log (topic_partition_truncate, a follower's cut). One
  *      owner moves it: chapter 06 (= log end offset after each append)
  *      until a later chapter calls topic_take_high_watermark.
  *   4. With no cluster set (topic_set_cluster), this node is the only

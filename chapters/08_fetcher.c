@@ -41,7 +41,7 @@
  *   - The answer is read whole into memory (the peer's reader), not
  *     spliced to disk.
  *
- * See also: docs/08_replication.md; read before: 08_partition.c.
+ * See also: docs/08_fetcher.md, diagrams/08_fetcher.dot; read before: 08_partition.c.
  *   Uses chapters 00, 01 (batch headers, CRC), 03 (log epochs), 04
  *   (codec), 05 (peers), 06 (appending and truncating), 07 (endpoints).
  */

@@ -48,7 +48,7 @@
  *   - The whole table is walked per call (tens of partitions, not tens of
  *     thousands).
  *
- * See also: docs/08_replication.md, diagrams/08_replication.dot,
+ * See also: docs/08_partition.md, diagrams/08_partition.dot,
  *   tests/08_replication_test.c, tests/clients/test_replication.py.
  *   Uses chapters 00 (base), 03 (log epochs), 04 (codec), 05 (server:
  *   timers, wakes), 06 (topics and hooks), 07 (the image, the broker

@@ -8,8 +8,9 @@
  *   controller (process.roles has controller) and the broker node
  *   (process.roles has broker), and hands chapters 09 and 11 what they
  *   need of the cluster: who leads which __consumer_offsets partition and
- *   where producer id blocks come from. On SIGTERM the broker first asks
- *   the controller to let it go (controlled shutdown), then a leading
+ *   where producer id blocks come from; chapter 08 replicates every
+ *   partition and follows the metadata after each sync. On SIGTERM the
+ *   broker first asks the controller to let it go (controlled shutdown), then a leading
  *   controller resigns, so the others elect at once instead of waiting a
  *   fetch timeout.
  * Kafka: KafkaRaftServer and SharedServer (one RaftManager for the
@@ -35,7 +36,8 @@
  * See also: docs/15_cluster.md, diagrams/15_cluster.dot, config/cluster/,
  *   tests/clients/test_cluster.py; read before: 15_config.c. Uses
  *   chapters 00 (base), 05 (server), 06 (topics), 07 (the node files),
- *   09 (grp_leadership_changed), 11 (prod_set_id_source), 12
+ *   08 (repl_open, repl_sync after each metadata sync), 09
+ *   (grp_leadership_changed), 11 (prod_set_id_source), 12
  *   (acl_node_open, with authorizer.class.name set).
  */
 #include <assert.h>
