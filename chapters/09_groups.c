@@ -115,6 +115,7 @@ void grp_config_defaults(struct grp_config *cfg)
 	cfg->max_session_timeout_ms = GRP_DEFAULT_MAX_SESSION_MS;
 	cfg->offsets_partitions = GRP_DEFAULT_OFFSETS_PARTITIONS;
 	cfg->offsets_replication_factor = 3; /* KAFKA: its default */
+	cfg->offsets_commit_timeout_ms = 5000; /* KAFKA: its default */
 	cfg->offsets_segment_bytes = GRP_DEFAULT_OFFSETS_SEGMENT_BYTES;
 	cfg->retention_minutes = GRP_DEFAULT_RETENTION_MINUTES;
 	cfg->retention_check_ms = GRP_DEFAULT_RETENTION_CHECK_MS;

@@ -53,6 +53,7 @@ struct grp_config {
 	int32_t offsets_segment_bytes;      /* offsets.topic.segment.bytes */
 	int32_t retention_minutes;          /* offsets.retention.minutes */
 	int64_t retention_check_ms;   /* offsets.retention.check.interval.ms */
+	int32_t offsets_commit_timeout_ms;  /* offsets.commit.timeout.ms */
 	int32_t metadata_max_bytes;         /* offset.metadata.max.bytes */
 };
 

@@ -30,7 +30,10 @@
  *
  * Invariants:
  *   1. Every change of a committed offset or of a group's generation is
- *      appended to __consumer_offsets before its answer is sent.
+ *      appended to __consumer_offsets before its answer is sent; in a
+ *      cluster an OffsetCommit is answered once its record is below the
+ *      partition's high watermark (on every in-sync replica, chapter 08),
+ *      or with COORDINATOR_NOT_AVAILABLE after offsets.commit.timeout.ms.
  *   2. Replaying the topic from its log start rebuilds the same offsets
  *      (the last record per key wins; a tombstone removes).
  *   3. Offsets of an Empty group expire offsets.retention.minutes after
@@ -87,8 +90,13 @@ static void offset_set(struct grp_offset *o, const struct grp_commit *v,
 static int16_t commit_check(struct grp_coordinator *c,
 			    const struct grp_member_ref *who,
 			    struct grp_group **out);
-static void commit_topic(struct net_request *req, struct net_response *resp,
-			 struct grp_group *g, int16_t gerr);
+struct commit_wait;
+static void commit_topic(struct net_request *req, struct wire_writer *w,
+			 struct grp_group *g, int16_t gerr, struct commit_wait *cw);
+static int16_t offset_append(struct grp_coordinator *c, struct grp_group *g,
+			     const struct grp_commit *v, int64_t wall_ms);
+static int16_t offset_apply(struct grp_group *g, const struct grp_commit *v,
+			    int64_t wall_ms);
 static void fetch_group(struct net_request *req, struct net_response *resp,
 			const char *group, int16_t err);
 static int16_t fetch_error(const struct net_request *req, const char *group);
@@ -146,10 +154,18 @@ static struct grp_offset *offset_slot(struct grp_group *g, const char *topic,
 int16_t grp_offset_commit(struct grp_coordinator *c, struct grp_group *g,
 			  const struct grp_commit *v)
 {
+	int64_t wall_ms = c->wall_ms();
+	int16_t err = offset_append(c, g, v, wall_ms);
+	return err ? err : offset_apply(g, v, wall_ms);
+}
+
+/* The commit's record in g's partition of __consumer_offsets. */
+static int16_t offset_append(struct grp_coordinator *c, struct grp_group *g,
+			     const struct grp_commit *v, int64_t wall_ms)
+{
 	if (v->metadata &&
 	    strlen(v->metadata) > (size_t)c->cfg.metadata_max_bytes)
 		return KAFKA_ERR_OFFSET_METADATA_TOO_LARGE;
-	int64_t wall_ms = c->wall_ms();
 	struct kb_buf key, value;
 	kb_buf_init(&key);
 	kb_buf_init(&value);
@@ -166,11 +182,20 @@ int16_t grp_offset_commit(struct grp_coordinator *c, struct grp_group *g,
 		rc = append_record(c, g->partition, &key, &value);
 	kb_buf_fini(&key);
 	kb_buf_fini(&value);
-	struct grp_offset *o = rc == KB_OK ?
-		offset_slot(g, v->topic, v->partition) : NULL;
-	if (!o) /* KB_ERR_AGAIN: the controller is still creating the topic */
-		return rc == KB_ERR_AGAIN ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE
-					  : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+	if (rc == KB_OK)
+		return KAFKA_ERR_NONE;
+	/* KB_ERR_AGAIN: the controller is still creating the topic */
+	return rc == KB_ERR_AGAIN ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE
+				  : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+}
+
+/* The commit in memory, for OffsetFetch. */
+static int16_t offset_apply(struct grp_group *g, const struct grp_commit *v,
+			    int64_t wall_ms)
+{
+	struct grp_offset *o = offset_slot(g, v->topic, v->partition);
+	if (!o)
+		return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
 	offset_set(o, v, wall_ms);
 	return KAFKA_ERR_NONE;
 }
@@ -617,11 +642,123 @@ static int16_t commit_check(struct grp_coordinator *c,
 	return KAFKA_ERR_NONE;
 }
 
+/* An OffsetCommit waiting for its record to be replicated (KAFKA:
+ * GroupMetadataManager.storeOffsets appends with acks=-1, a
+ * DelayedProduce): the answer is ready, its error codes of committed
+ * partitions at the positions in errs. Names and numbers only. */
+struct commit_wait {
+	struct grp_coordinator *c; /* borrowed */
+	int32_t partition;         /* of __consumer_offsets */
+	int64_t required;          /* the high watermark that makes it durable */
+	struct kb_buf body;        /* owned: the answer, as written */
+	struct kb_buf errs;        /* owned: size_t positions of NONE codes */
+	char *group;               /* owned: whose offsets, once durable */
+	struct grp_commit *commits; /* owned: topic and metadata too */
+	size_t ncommits;
+	int64_t wall_ms;
+};
+
+static void commit_wait_free(void *ctx)
+{
+	struct commit_wait *cw = ctx;
+	for (size_t i = 0; i < cw->ncommits; i++) {
+		free((char *)cw->commits[i].topic);
+		free((char *)cw->commits[i].metadata);
+	}
+	free(cw->commits);
+	free(cw->group);
+	kb_buf_fini(&cw->body);
+	kb_buf_fini(&cw->errs);
+	free(cw);
+}
+
+/* Keep a copy of v to apply once it is durable (KAFKA: the offsets
+ * cache is updated in the append's callback). false: no memory. */
+static bool commit_keep(struct commit_wait *cw, const struct grp_commit *v)
+{
+	void *p = realloc(cw->commits, (cw->ncommits + 1) * sizeof *cw->commits);
+	if (!p)
+		return false;
+	cw->commits = p;
+	struct grp_commit *k = &cw->commits[cw->ncommits];
+	*k = *v;
+	k->topic = strdup(v->topic);
+	k->metadata = strdup(v->metadata ? v->metadata : "");
+	if (!k->topic || !k->metadata) {
+		free((char *)k->topic);
+		free((char *)k->metadata);
+		return false;
+	}
+	cw->ncommits++;
+	return true;
+}
+
+/* The durable commits into their group's memory (if it still is here). */
+static void commit_apply(struct commit_wait *cw)
+{
+	struct grp_group *g = cw->group ? grp_find(cw->c, cw->group) : NULL;
+	for (size_t i = 0; g && i < cw->ncommits; i++)
+		offset_apply(g, &cw->commits[i], cw->wall_ms);
+}
+
+/* KAFKA: storeOffsets' error mapping: an append that did not reach the
+ * ISR in time is COORDINATOR_NOT_AVAILABLE, one on a partition no longer
+ * led here NOT_COORDINATOR; the client commits again. */
+static bool commit_try(struct net_delayed *op, struct net_response *resp,
+		       bool expired)
+{
+	struct commit_wait *cw = net_delayed_ctx(op);
+	struct topic_partition *tp = topic_partition_find(
+		cw->c->tm, TOPIC_CONSUMER_OFFSETS, cw->partition);
+	int16_t err = KAFKA_ERR_NONE;
+	if (!tp || topic_leader_check(cw->c->tm, tp, -1) != KAFKA_ERR_NONE)
+		err = KAFKA_ERR_NOT_COORDINATOR;
+	else if (tp->high_watermark < cw->required && !expired)
+		return false;
+	else if (tp->high_watermark < cw->required)
+		err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+	const size_t *at = (const size_t *)(void *)cw->errs.data;
+	for (size_t i = 0; err && i < cw->errs.len / sizeof *at; i++)
+		kb_put_be16(cw->body.data + at[i], (uint16_t)err);
+	if (!err)
+		commit_apply(cw);
+	wire_write_raw(&resp->w, cw->body.data, cw->body.len);
+	return true;
+}
+
+/* INVARIANT 1 in a cluster: answered once the records are below the
+ * high watermark of the group's partition (at once on one node). */
+static int commit_answer(struct net_request *req, struct net_response *resp,
+			 struct commit_wait *cw, int32_t timeout_ms)
+{
+	struct topic_partition *tp = cw->errs.len ? topic_partition_find(
+		cw->c->tm, TOPIC_CONSUMER_OFFSETS, cw->partition) : NULL;
+	struct net_delayed *op;
+	if (!tp || tp->high_watermark >= (cw->required = log_end_offset(tp->log))) {
+		commit_apply(cw);
+		wire_write_raw(&resp->w, cw->body.data, cw->body.len);
+		commit_wait_free(cw);
+		return wire_writer_status(&resp->w);
+	}
+	struct net_wait wait = {kb_mono_ms() + timeout_ms, commit_try, cw,
+				commit_wait_free};
+	int rc = net_park(req, resp, &wait, &op);
+	if (rc != KB_OK)
+		return rc; /* net_park freed cw */
+	net_watch(op, tp->log);
+	return NET_PARKED;
+}
+
 int handle_offset_commit(struct net_request *req, struct net_response *resp)
 {
 	struct grp_coordinator *c = req->ctx;
 	struct wire_reader *r = &req->body;
-	struct wire_writer *w = &resp->w;
+	struct commit_wait *cw = calloc(1, sizeof *cw);
+	if (!cw)
+		return KB_ERR_NOMEM;
+	struct wire_writer bw, *w = &bw;
+	wire_writer_init(w, &cw->body, resp->w.flexible);
+	cw->c = c;
 	int16_t v = req->header.api_version;
 	char *group = str_of(wire_read_string(r));
 	int32_t gen = wire_read_i32(r);
@@ -640,26 +777,29 @@ int handle_offset_commit(struct net_request *req, struct net_response *resp)
 	if (v >= 3)
 		wire_write_i32(w, 0); /* throttle_time_ms */
 	wire_write_array_len(w, nt);
+	cw->wall_ms = c->wall_ms();
+	cw->group = group;
 	for (int32_t t = 0; t < nt; t++)
-		commit_topic(req, resp, g, gerr);
+		commit_topic(req, w, g, gerr, cw);
 	wire_read_tags(r);
 	wire_write_tags(w);
-	free(group);
 	free(member);
 	free(instance);
-	if (wire_reader_status(r) != KB_OK)
+	cw->partition = g ? g->partition : -1;
+	if (wire_reader_status(r) != KB_OK || wire_writer_status(w) != KB_OK) {
+		commit_wait_free(cw);
 		return KB_ERR_PROTO;
-	return wire_writer_status(w);
+	}
+	return commit_answer(req, resp, cw, c->cfg.offsets_commit_timeout_ms);
 }
 
 /* One topic of an OffsetCommit: each partition committed to g unless the
  * group's check said gerr, or the partition does not exist. */
-static void commit_topic(struct net_request *req, struct net_response *resp,
-			 struct grp_group *g, int16_t gerr)
+static void commit_topic(struct net_request *req, struct wire_writer *w,
+			 struct grp_group *g, int16_t gerr, struct commit_wait *cw)
 {
 	struct grp_coordinator *c = req->ctx;
 	struct wire_reader *r = &req->body;
-	struct wire_writer *w = &resp->w;
 	struct wire_str name = wire_read_string(r);
 	char *topic = str_of(name);
 	int32_t np = wire_read_array_len(r, 4);
@@ -680,8 +820,14 @@ static void commit_topic(struct net_request *req, struct net_response *resp,
 		    !topic_partition_find(c->tm, topic, o.partition)))
 			err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		if (err == KAFKA_ERR_NONE && wire_reader_status(r) == KB_OK)
-			err = grp_offset_commit(c, g, &o);
+			err = offset_append(c, g, &o, cw->wall_ms);
+		if (err == KAFKA_ERR_NONE && !commit_keep(cw, &o))
+			err = KAFKA_ERR_UNKNOWN_SERVER_ERROR; /* appended, not kept:
+				  replay at the next load still has it */
 		wire_write_i32(w, o.partition);
+		size_t at = w->buf->len;
+		if (err == KAFKA_ERR_NONE)
+			kb_buf_append(&cw->errs, &at, sizeof at);
 		wire_write_i16(w, err);
 		wire_write_tags(w);
 		free(meta);

@@ -272,6 +272,8 @@ static const struct broker_key key_table[] = {
 	{"num.recovery.threads.per.data.dir", parse_int, NOWHERE, 1, I32},
 	{"socket.send.buffer.bytes", parse_int, NOWHERE, -1, I32},
 	{"socket.receive.buffer.bytes", parse_int, NOWHERE, -1, I32},
+	{"offsets.commit.timeout.ms", parse_int,
+	 FIELD(groups.offsets_commit_timeout_ms), 1, I32},
 	{"offsets.topic.replication.factor", parse_int,
 	 FIELD(groups.offsets_replication_factor), 1, I16},
 	{"transaction.state.log.replication.factor", parse_int, NOWHERE, 1, I16},

@@ -420,5 +420,91 @@ def test_a_wiped_broker_re_replicates_and_leads_only_once_caught_up():
     check_replicas_identical("wiped", 3)
 
 
+def coordinator_of(group):
+    """The node id coordinating group, asked of a running node."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        for x in CLUSTER.running():
+            try:
+                with kwire.Conn(x.bootstrap, timeout=3) as c:
+                    err, nid, _, _ = kwire.find_coordinator_result(
+                        c.request(kwire.find_coordinator(group)))
+                if err == 0:
+                    return nid
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.2)
+    raise AssertionError("no coordinator for %s" % group)
+
+
+def test_a_group_keeps_consuming_while_its_coordinator_is_killed():
+    """Three members commit after every record they process; the
+    coordinator's broker is SIGKILLed and restarted. Committed offsets,
+    read by an outsider all along, never go backwards, and every record
+    is consumed at least once."""
+    create("grouped", 6)
+    w = Writer("grouped", 6, 3000).start()
+    w.stop.set()
+    w.join()
+    group, stop = "g-failover", threading.Event()
+    consumed, errors = set(), []
+
+    def member(i):
+        c = Consumer({"bootstrap.servers": CLUSTER.bootstrap(),
+                      "group.id": group, "enable.auto.commit": False,
+                      "auto.offset.reset": "earliest",
+                      "session.timeout.ms": 10000,
+                      "client.id": "member-%d" % i})
+        c.subscribe(["grouped"])
+        try:
+            while not stop.is_set():
+                m = c.poll(0.2)
+                if m is None or m.error():
+                    continue
+                consumed.add(m.value().decode())
+                try:
+                    c.commit(message=m, asynchronous=False)
+                except KafkaException as e:  # retriable: the next one
+                    errors.append(str(e))
+        finally:
+            c.close()
+    threads = [threading.Thread(target=member, args=(i,), daemon=True)
+               for i in range(3)]
+    for t in threads:
+        t.start()
+    watcher = Consumer({"bootstrap.servers": CLUSTER.bootstrap(),
+                        "group.id": group, "enable.auto.commit": False})
+    tps = [TopicPartition("grouped", p) for p in range(6)]
+    seen = {p: -1 for p in range(6)}
+
+    def watch():
+        try:
+            got = watcher.committed(tps, timeout=5)
+        except KafkaException:
+            return  # the coordinator is moving
+        for tp in got:
+            if tp.error is None and tp.offset >= 0:
+                assert tp.offset >= seen[tp.partition], (
+                    "partition %d: committed %d after %d" % (
+                        tp.partition, tp.offset, seen[tp.partition]))
+                seen[tp.partition] = tp.offset
+    try:
+        tc.wait_for("some commits", lambda: watch() or sum(
+            v > 0 for v in seen.values()) >= 3, 30)
+        victim = node_of(coordinator_of(group))
+        victim.stop(kill=True)
+        time.sleep(1)
+        victim.start()
+        tc.wait_for("every record consumed", lambda: watch() or
+                    len(consumed) == len(w.acked), 60)
+        watch()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        watcher.close()
+    assert set(w.acked) <= consumed
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=setup, teardown=teardown_every_node_stops_cleanly)
