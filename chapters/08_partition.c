@@ -98,7 +98,8 @@ void repl_config_defaults(struct repl_config *cfg)
 	*cfg = (struct repl_config){1, REPL_DEFAULT_LAG_TIME_MAX_MS,
 		REPL_DEFAULT_FETCH_WAIT_MAX_MS, REPL_DEFAULT_FETCH_MAX_BYTES,
 		REPL_DEFAULT_FETCH_RESPONSE_MAX_BYTES,
-		REPL_DEFAULT_FETCH_BACKOFF_MS, REPL_DEFAULT_SOCKET_TIMEOUT_MS};
+		REPL_DEFAULT_FETCH_BACKOFF_MS, REPL_DEFAULT_SOCKET_TIMEOUT_MS,
+		REPL_DEFAULT_HW_CHECKPOINT_MS};
 }
 
 /* ---- Lifecycle ---- */
@@ -184,10 +185,17 @@ void repl_close(struct repl *r)
 }
 
 /* Every REPL_TICK_MS (re-armed each time; repl_close cancels it): the
- * ISRs' lag, and fetchers whose backoff ran out. */
+ * ISRs' lag, fetchers whose backoff ran out, and every
+ * replica.high.watermark.checkpoint.interval.ms the high watermarks
+ * (with the other offset checkpoints) to disk, as Kafka's
+ * ReplicaManager.checkpointHighWatermarks does. */
 static void repl_tick(void *ctx, int64_t now_ms)
 {
 	struct repl *r = ctx;
+	if (now_ms >= r->next_checkpoint_ms) {
+		topic_manager_checkpoint(r->tm);
+		r->next_checkpoint_ms = now_ms + r->cfg.hw_checkpoint_ms;
+	}
 	for (size_t i = 0; i < r->nparts; i++)
 		if (r->parts[i]->role == REPL_LEADER)
 			isr_maybe_shrink(r, r->parts[i], now_ms);

@@ -28,6 +28,7 @@
 #define REPL_DEFAULT_FETCH_RESPONSE_MAX_BYTES 10485760
 #define REPL_DEFAULT_FETCH_BACKOFF_MS 1000
 #define REPL_DEFAULT_SOCKET_TIMEOUT_MS 30000
+#define REPL_DEFAULT_HW_CHECKPOINT_MS 5000
 
 /* What chapter 08 reads of server.properties. */
 struct repl_config {
@@ -38,6 +39,7 @@ struct repl_config {
 	int32_t fetch_response_max_bytes; /* replica.fetch.response.max.bytes */
 	int64_t fetch_backoff_ms;        /* replica.fetch.backoff.ms */
 	int64_t socket_timeout_ms;       /* replica.socket.timeout.ms */
+	int64_t hw_checkpoint_ms;  /* replica.high.watermark.checkpoint.interval.ms */
 };
 
 /* Kafka's defaults for every field (node_id 1). */
@@ -108,6 +110,7 @@ struct repl {
 	struct repl_fetcher **fetchers; /* owned: one per leader */
 	size_t nfetchers;
 	int refs;                      /* the manager and calls in flight */
+	int64_t next_checkpoint_ms;    /* replication-offset-checkpoint due */
 	bool closed;
 };
 

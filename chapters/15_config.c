@@ -181,6 +181,8 @@ static const struct broker_key key_table[] = {
 	 FIELD(repl.fetch_response_max_bytes), 0, I32},
 	{"replica.fetch.backoff.ms", parse_int, FIELD(repl.fetch_backoff_ms), 0, I32},
 	{"replica.socket.timeout.ms", parse_int, FIELD(repl.socket_timeout_ms), 1, I32},
+	{"replica.high.watermark.checkpoint.interval.ms", parse_int,
+	 FIELD(repl.hw_checkpoint_ms), 1, I64},
 	/* KAFKA: the controller's leader elections (ReplicationConfigs). */
 	{"unclean.leader.election.enable", parse_bool,
 	 FIELD(kraft.unclean_leader_election_enable), ANY},
@@ -352,7 +354,8 @@ void broker_config_defaults(struct broker_config *cfg)
 		.fetch_max_bytes = REPL_DEFAULT_FETCH_MAX_BYTES,
 		.fetch_response_max_bytes = REPL_DEFAULT_FETCH_RESPONSE_MAX_BYTES,
 		.fetch_backoff_ms = REPL_DEFAULT_FETCH_BACKOFF_MS,
-		.socket_timeout_ms = REPL_DEFAULT_SOCKET_TIMEOUT_MS};
+		.socket_timeout_ms = REPL_DEFAULT_SOCKET_TIMEOUT_MS,
+		.hw_checkpoint_ms = REPL_DEFAULT_HW_CHECKPOINT_MS};
 	cfg->log_level = KB_LOG_INFO;
 	snprintf(cfg->process_roles, sizeof cfg->process_roles, "broker");
 	cfg->roll_ms = UNSET;
