@@ -75,6 +75,9 @@ def kraft_node_config(node_id, port, controller_port, voters, log_dirs):
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.quorum.voters": voters,
         "log.dirs": log_dirs,
+        # as Kafka's own config/kraft/server.properties: a test cluster
+        # may be a single node (a test wanting 3 says so)
+        "offsets.topic.replication.factor": "1",
     }
 
 

@@ -33,6 +33,7 @@ CLUSTER = None
 OVERRIDES = {
     "default.replication.factor": "3",
     "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": "3",
     "broker.session.timeout.ms": "3000",
     "broker.heartbeat.interval.ms": "500",
     "replica.lag.time.max.ms": "5000",
