@@ -24,6 +24,7 @@ API_API_VERSIONS, API_CREATE_TOPICS, API_DELETE_TOPICS = 18, 19, 20
 API_DELETE_RECORDS, API_OFFSET_FOR_LEADER_EPOCH = 21, 23
 API_DESCRIBE_CONFIGS, API_ALTER_CONFIGS, API_CREATE_PARTITIONS = 32, 33, 37
 API_INCREMENTAL_ALTER_CONFIGS, API_DESCRIBE_CLUSTER = 44, 60
+API_ELECT_LEADERS = 43
 
 # flexibleVersions of each request used here ("9+" means from v9 on).
 FLEXIBLE_FROM = {API_PRODUCE: 9, API_FETCH: 12, API_LIST_OFFSETS: 6,
@@ -286,6 +287,31 @@ def find_coordinator_result(body):
     err = r.i16()
     r.string()                                     # error message
     return err, r.i32(), r.string(), r.i32()
+
+
+def elect_leaders(topic, partitions, election_type=0, timeout_ms=10000):
+    """ElectLeadersRequest v1 (not flexible): 0 PREFERRED, 1 UNCLEAN."""
+    parts = array([i32(p) for p in partitions])
+    return (API_ELECT_LEADERS, 1, i8(election_type) +
+            array([string(topic) + parts]) + i32(timeout_ms))
+
+
+def elect_leaders_result(body):
+    """(error, {(topic, partition): error}) of an ElectLeaders v1 answer."""
+    r = Reader(body, False)
+    r.i32()                                        # throttle
+    err, out = r.i16(), {}
+
+    def part(topic):
+        pid, e = r.i32(), r.i16()
+        r.string()                                 # error message
+        out[(topic, pid)] = e
+
+    def topic():
+        name = r.string()
+        r.array(lambda: part(name))
+    r.array(topic)
+    return err, out
 
 
 def describe_cluster(v):

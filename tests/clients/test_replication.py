@@ -507,5 +507,30 @@ def test_a_group_keeps_consuming_while_its_coordinator_is_killed():
     assert set(w.acked) <= consumed
 
 
+def test_elect_leaders_moves_leadership_back_to_the_preferred_replica():
+    """After a controlled restart of partition 0's preferred leader another
+    replica leads; ElectLeaders (PREFERRED) through any broker moves it
+    back, and a second call answers ELECTION_NOT_NEEDED."""
+    create("preferred", 1)
+    leader, replicas, _ = partition_state("preferred", 0)
+    assert leader == replicas[0]
+    node = node_of(leader)
+    assert node.stop() == 0
+    node.start()
+    wait_isr("preferred", 1)
+    assert partition_state("preferred", 0)[0] != replicas[0]
+    via = next(x for x in CLUSTER.nodes if x.id != replicas[0])
+    with kwire.Conn(via.bootstrap) as c:
+        err, res = kwire.elect_leaders_result(
+            c.request(kwire.elect_leaders("preferred", [0])))
+    assert err == 0 and res == {("preferred", 0): 0}, (err, res)
+    tc.wait_for("the preferred replica leads", lambda: partition_state(
+        "preferred", 0)[0] == replicas[0], 10)
+    with kwire.Conn(via.bootstrap) as c:
+        err, res = kwire.elect_leaders_result(
+            c.request(kwire.elect_leaders("preferred", [0])))
+    assert res == {("preferred", 0): 84}, res  # ELECTION_NOT_NEEDED
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=setup, teardown=teardown_every_node_stops_cleanly)
