@@ -56,6 +56,7 @@ struct data_req {
 	int32_t min_bytes;        /* Fetch */
 	int32_t max_bytes;        /* Fetch */
 	int8_t isolation_level;   /* Fetch, ListOffsets */
+	struct wire_str rack_id;  /* Fetch v11+: the consumer's client.rack */
 };
 
 

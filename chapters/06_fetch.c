@@ -34,6 +34,7 @@
  *   tests/06_topics_test.c.
  *   Uses chapters 00 (base), 03 (log), 04 (codec), 05 (server).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,7 @@ struct fetch_part {
 	int16_t error;
 	int64_t high_watermark;   /* -1 on error */
 	int64_t log_start_offset; /* -1 on error */
+	int32_t preferred;        /* KIP-392: read there instead; -1 here */
 	struct log_read_result read; /* valid only in the turn that made it */
 	const struct log *log;       /* borrowed: the key to watch */
 };
@@ -86,6 +88,13 @@ static int32_t epoch_of(const struct log *log, int64_t offset);
 static void fetch_authorize_follower(const struct net_request *req,
 				     struct data_req *q);
 static bool fetch_from_follower(const struct data_req *q);
+static int16_t fetch_leader_check(const struct fetch_op *op,
+				  const struct topic_partition *tp,
+				  const struct part_req *p);
+static bool holds_replica(const struct topic_manager *tm,
+			  const struct topic_partition *tp);
+static int32_t preferred_replica(const struct fetch_op *op,
+				 const struct topic_partition *tp);
 
 /* ---- Fetch (api key 1, v4-12) ---- */
 
@@ -129,7 +138,7 @@ static int fetch_decode(struct wire_reader *r, int16_t v, struct data_req *q)
 		wire_read_tags(r);
 	}
 	if (v >= 11)
-		wire_read_string(r); /* rack_id */
+		q->rack_id = wire_read_string(r);
 	wire_read_tags(r);
 	return rc == KB_OK ? wire_reader_status(r) : rc;
 }
@@ -202,6 +211,81 @@ static bool fetch_from_follower(const struct data_req *q)
 	return q->replica_id >= 0;
 }
 
+/* KAFKA: ReplicaManager.getPartitionOrException for a fetch: the leader
+ * serves; so does another replica (KIP-392) for a consumer that asks at
+ * v11+ with the replica's epoch, since a leader sent it there. */
+static int16_t fetch_leader_check(const struct fetch_op *op,
+				  const struct topic_partition *tp,
+				  const struct part_req *p)
+{
+	int16_t err = topic_leader_check(op->tm, tp, p->current_leader_epoch);
+	if (err != KAFKA_ERR_NOT_LEADER_OR_FOLLOWER || op->q.version < 11 ||
+	    fetch_from_follower(&op->q) || !holds_replica(op->tm, tp))
+		return err;
+	if (p->current_leader_epoch == -1 ||
+	    p->current_leader_epoch == tp->leader_epoch)
+		return KAFKA_ERR_NONE;
+	return p->current_leader_epoch > tp->leader_epoch
+		       ? KAFKA_ERR_UNKNOWN_LEADER_EPOCH
+		       : KAFKA_ERR_FENCED_LEADER_EPOCH;
+}
+
+/* Whether the metadata places a replica of tp on this node. */
+static bool holds_replica(const struct topic_manager *tm,
+			  const struct topic_partition *tp)
+{
+	struct topic_replicas rs;
+	int32_t self;
+	if (!topic_cluster_get(tm) ||
+	    topic_cluster_replicas(tm, tp, &rs, &self) != KAFKA_ERR_NONE)
+		return false;
+	for (int32_t i = 0; i < rs.n_replicas; i++)
+		if (rs.replicas[i] == topic_manager_config(tm)->node_id)
+			return true;
+	return false;
+}
+
+/* Broker id's rack into out (cap bytes); false when unknown or none. */
+static bool rack_of(const struct topic_manager *tm, int32_t id, char *out,
+		    size_t cap)
+{
+	struct topic_broker_info b;
+	for (int32_t i = 0; topic_cluster_broker(tm, i, &b); i++)
+		if (b.id == id) {
+			if (!b.rack)
+				return false;
+			snprintf(out, cap, "%s", b.rack);
+			return true;
+		}
+	return false;
+}
+
+/* KAFKA: RackAwareReplicaSelector.select (KIP-392), with
+ * replica.selector.class set: for a consumer that sends its rack, an
+ * in-sync replica in that rack, unless the leader is there itself;
+ * -1: read here. */
+static int32_t preferred_replica(const struct fetch_op *op,
+				 const struct topic_partition *tp)
+{
+	const struct topic_broker_config *cfg = topic_manager_config(op->tm);
+	struct wire_str want = op->q.rack_id;
+	struct topic_replicas rs;
+	int32_t self;
+	char rack[TOPIC_RACK_MAX];
+	if (!cfg->rack_aware_reads || op->q.version < 11 || want.len <= 0 ||
+	    !topic_cluster_get(op->tm) ||
+	    topic_cluster_replicas(op->tm, tp, &rs, &self) != KAFKA_ERR_NONE)
+		return -1;
+	if (wire_str_eq(want, cfg->rack))
+		return -1;
+	for (int32_t i = 0; i < rs.n_isr; i++)
+		if (rs.isr[i] != cfg->node_id &&
+		    rack_of(op->tm, rs.isr[i], rack, sizeof rack) &&
+		    wire_str_eq(want, rack))
+			return rs.isr[i];
+	return -1;
+}
+
 /* KAFKA: KafkaApis.handleFetchRequest: a follower's fetch needs
  * CLUSTER_ACTION on the cluster, asked once; without it every partition
  * is CLUSTER_AUTHORIZATION_FAILED. */
@@ -221,7 +305,7 @@ static void fetch_authorize_follower(const struct net_request *req,
 static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 			    const struct part_req *p, struct fetch_part *f)
 {
-	*f = (struct fetch_part){KAFKA_ERR_NONE, -1, -1, {0}, NULL};
+	*f = (struct fetch_part){KAFKA_ERR_NONE, -1, -1, -1, {0}, NULL};
 	bool follower = fetch_from_follower(&op->q);
 	if (p->denied) {
 		f->error = follower ? KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED
@@ -230,9 +314,14 @@ static void fetch_partition(struct fetch_op *op, struct wire_str topic,
 	}
 	struct topic_partition *tp = data_lookup(op->tm, topic, p->index,
 						 &f->error);
-	if (!tp || (f->error = topic_leader_check(op->tm, tp,
-						  p->current_leader_epoch)))
+	if (!tp || (f->error = fetch_leader_check(op, tp, p)))
 		return;
+	if (!follower && tp->leader_id == topic_manager_config(op->tm)->node_id &&
+	    (f->preferred = preferred_replica(op, tp)) >= 0) {
+		f->high_watermark = tp->high_watermark; /* KAFKA: no records, */
+		f->log_start_offset = tp->log->log_start_offset; /* go there */
+		return;
+	}
 	if (follower && (f->error = topic_follower_fetch(op->tm, tp,
 							 op->q.replica_id,
 							 p->offset)))
@@ -296,7 +385,7 @@ static int fetch_write_partition(const struct data_req *q,
 	/* aborted_transactions: none; null unless read_committed asked */
 	wire_write_array_len(w, q->isolation_level == READ_COMMITTED ? 0 : -1);
 	if (q->version >= 11)
-		wire_write_i32(w, -1); /* preferred_read_replica */
+		wire_write_i32(w, f->preferred); /* preferred_read_replica */
 	if (w->flexible)
 		wire_write_uvarint(w, (uint32_t)f->read.length + 1);
 	else

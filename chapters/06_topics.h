@@ -72,6 +72,8 @@ struct topic_broker_config {
 	 * log.index.interval.bytes: the broker-wide defaults of topic configs. */
 	struct log_config log_defaults;
 	int64_t log_retention_check_interval_ms; /* log.retention.check.interval.ms */
+	bool rack_aware_reads;   /* replica.selector.class is Kafka's
+				    RackAwareReplicaSelector (KIP-392) */
 };
 
 /* Kafka's defaults for every field (node.id 1, localhost:9092, ...). */

@@ -381,6 +381,9 @@ static void call_done(struct fetch_call *c, int status)
 {
 	struct repl_fetcher *fe = c->fe;
 	fe->in_flight = false;
+	if (status == KB_ERR_PROTO)
+		KB_WARN("replication: an answer from broker %" PRId32
+			" does not parse; backing off", fe->leader_id);
 	if (status != KB_OK)
 		fe->retry_at_ms = kb_mono_ms() + fe->r->cfg.fetch_backoff_ms;
 	free(c->items);
@@ -559,7 +562,8 @@ static void fetch_reply(void *ctx, int status, struct wire_reader *body)
 		int32_t nt = wire_read_array_len(body, 3);
 		for (int32_t t = 0; t < nt && wire_reader_status(body) == KB_OK; t++) {
 			struct wire_str topic = wire_read_string(body);
-			int32_t np = wire_read_array_len(body, 40);
+			/* the smallest PartitionData: no records, 37 bytes */
+			int32_t np = wire_read_array_len(body, 37);
 			for (int32_t i = 0; i < np &&
 					    wire_reader_status(body) == KB_OK; i++)
 				read_partition(r, c, topic, body);

@@ -109,6 +109,8 @@ static int parse_bool(struct broker_config *cfg, const struct broker_key *k,
 		      const char *value, struct broker_error *why);
 static int parse_string(struct broker_config *cfg, const struct broker_key *k,
 			const char *value, struct broker_error *why);
+static int parse_selector(struct broker_config *cfg, const struct broker_key *k,
+			  const char *value, struct broker_error *why);
 static int parse_listeners(struct broker_config *cfg,
 			   const struct broker_key *k, const char *value,
 			   struct broker_error *why);
@@ -192,6 +194,8 @@ static const struct broker_key key_table[] = {
 	 FIELD(kraft.leader_imbalance_check_interval_s), 1, I64},
 	/* KAFKA: read by the ZooKeeper controller only; KRaft ignores it too. */
 	{"leader.imbalance.per.broker.percentage", parse_int, NOWHERE, 0, I32},
+	{"replica.selector.class", parse_selector,
+	 FIELD(topics.rack_aware_reads), ANY},
 	{"broker.rack", parse_string, FIELD(topics.rack), ANY},
 	{"listeners", parse_listeners, FIELD(listener_host), ANY},
 	{"advertised.listeners", parse_advertised, FIELD(topics.advertised_host), ANY},
@@ -474,6 +478,22 @@ static int parse_bool(struct broker_config *cfg, const struct broker_key *k,
 		return broker_refuse(why, "'%s' is not true or false", value);
 	if (k->size)
 		memcpy((char *)cfg + k->offset, &b, sizeof b);
+	return KB_OK;
+}
+
+/* KAFKA: replica.selector.class (KIP-392): the two selectors Kafka ships,
+ * by class name; "" (Kafka's default, null) is the leader. */
+static int parse_selector(struct broker_config *cfg, const struct broker_key *k,
+			  const char *value, struct broker_error *why)
+{
+	bool rack = strcmp(value, "org.apache.kafka.common.replica."
+			   "RackAwareReplicaSelector") == 0;
+	if (!rack && value[0] && strcmp(value, "org.apache.kafka.common.replica."
+					"LeaderSelector") != 0)
+		return broker_refuse(why, "'%s' is not a replica selector samsa "
+				     "has (RackAwareReplicaSelector, "
+				     "LeaderSelector)", value);
+	memcpy((char *)cfg + k->offset, &rack, sizeof rack);
 	return KB_OK;
 }
 

@@ -147,7 +147,7 @@ def produce(v, topic, partition, records, acks=-1, timeout_ms=5000,
 
 def fetch(v, topic, partition, offset, max_bytes=1 << 20,
           partition_max_bytes=1 << 20, max_wait_ms=0, replica_id=-1,
-          repeat=1):
+          repeat=1, rack=""):
     """FetchRequest v4..v12 for one partition (no fetch session), named
     repeat times; replica_id >= 0 poses as a follower."""
     f = flexible(API_FETCH, v)
@@ -169,7 +169,7 @@ def fetch(v, topic, partition, offset, max_bytes=1 << 20,
     if v >= 7:
         body += array([], f)        # forgotten topics
     if v >= 11:
-        body += string("", f)       # rack id
+        body += string(rack, f)     # rack id (KIP-392)
     return (API_FETCH, v, body + tags(f))
 
 
@@ -582,17 +582,19 @@ def fetch_partitions(v, body):
         if v >= 5:
             r.i64()                               # log start offset
         r.array(lambda: (r.i64(), r.i64(), r.tags()))
-        if v >= 11:
-            r.i32()                               # preferred read replica
+        pref = r.i32() if v >= 11 else -1          # preferred read replica
         recs = r.bytes_()
         r.tags()
         out.append((topic, idx, err, hw, recs or b""))
+        preferred.append(pref)
 
     def topic():
         name = r.string()
         r.array(lambda: part(name))
         r.tags()
+    preferred = []
     r.array(topic)
+    fetch_partitions.preferred = preferred  # KIP-392, per partition
     return top_err, out
 
 

@@ -38,6 +38,8 @@ OVERRIDES = {
     "broker.heartbeat.interval.ms": "500",
     "replica.lag.time.max.ms": "5000",
     "num.partitions": "6",
+    "replica.selector.class":
+        "org.apache.kafka.common.replica.RackAwareReplicaSelector",
 }
 
 
@@ -530,6 +532,49 @@ def test_elect_leaders_moves_leadership_back_to_the_preferred_replica():
         err, res = kwire.elect_leaders_result(
             c.request(kwire.elect_leaders("preferred", [0])))
     assert res == {("preferred", 0): 84}, res  # ELECTION_NOT_NEEDED
+
+
+def test_a_consumer_reads_from_the_replica_in_its_own_rack():
+    """KIP-392: the leader names the in-sync replica in the consumer's
+    rack (preferred_read_replica), which serves it up to its own high
+    watermark; a librdkafka consumer with client.rack reads everything."""
+    create("racked", 1)
+    p = Producer({"bootstrap.servers": CLUSTER.bootstrap(), "acks": "all"})
+    for i in range(100):
+        p.produce("racked", b"r-%03d" % i, partition=0)
+    assert p.flush(10) == 0
+    leader, replicas, _ = partition_state("racked", 0)
+    near = next(r for r in replicas if r != leader)
+    with kwire.Conn(node_of(leader).bootstrap) as c:
+        _, parts = kwire.fetch_partitions(11, c.request(kwire.fetch(
+            11, "racked", 0, 0, rack="az%d" % near)))
+    assert parts[0][2] == 0 and parts[0][4] == b"", parts
+    assert kwire.fetch_partitions.preferred == [near]
+    tc.wait_for("the follower has the high watermark", lambda: fetch_hw(
+        node_of(near), "racked") == 100, 10)
+    with kwire.Conn(node_of(near).bootstrap) as c:
+        _, parts = kwire.fetch_partitions(11, c.request(kwire.fetch(
+            11, "racked", 0, 0, rack="az%d" % near)))
+    assert parts[0][2] == 0 and len(kwire.batch_records(parts[0][4])) > 0
+    c = Consumer({"bootstrap.servers": CLUSTER.bootstrap(),
+                  "group.id": "racked", "client.rack": "az%d" % near,
+                  "auto.offset.reset": "earliest"})
+    c.subscribe(["racked"])
+    got, deadline = [], time.time() + 30
+    while len(got) < 100 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(m.value())
+    c.close()
+    assert got == [b"r-%03d" % i for i in range(100)], len(got)
+
+
+def fetch_hw(node, topic):
+    """The high watermark node answers a v11 consumer fetch with."""
+    with kwire.Conn(node.bootstrap) as c:
+        _, parts = kwire.fetch_partitions(11, c.request(kwire.fetch(
+            11, topic, 0, 0, max_bytes=1, partition_max_bytes=1)))
+    return parts[0][3] if parts[0][2] == 0 else -1
 
 
 if __name__ == "__main__":
