@@ -888,12 +888,15 @@ void topic_partition_set_high_watermark(struct topic_manager *tm,
 	topic_partition_check(tp);
 }
 
+/* KAFKA: FetchIsolation.LOG_END, what GroupMetadataManager loads: a new
+ * leader's whole log is the truth, committed or about to be. */
 int topic_read_copy(struct topic_partition *tp, int64_t *offset,
 		    size_t max_bytes, struct kb_buf *out)
 {
 	struct log_read_result rr;
 	size_t got = 0;
-	struct log_read_req req = {*offset, max_bytes, tp->high_watermark, true};
+	struct log_read_req req = {*offset, max_bytes, log_end_offset(tp->log),
+				   true};
 	int rc = log_read(tp->log, &req, &rr);
 	if (rc != KB_OK || rr.length == 0)
 		return rc;

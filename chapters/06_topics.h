@@ -208,7 +208,7 @@ int topic_create(struct topic_manager *tm, const struct topic_create_req *req,
 /* Append a validated batch (rewritten in place): HW, subscribers, one wake. */
 int topic_append_batch(struct topic_partition *tp, uint8_t *batch, size_t len,
 		       struct log_append_info *info);
-/* Copy whole batches from *offset, below the HW, into out; *offset: next. */
+/* Copy whole batches from *offset, up to the log end, into out; *offset: next. */
 int topic_read_copy(struct topic_partition *tp, int64_t *offset,
 		    size_t max_bytes, struct kb_buf *out);
 

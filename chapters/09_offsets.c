@@ -489,7 +489,7 @@ static int load_partition(struct grp_coordinator *c, struct topic_partition *tp)
 	struct kb_buf buf;
 	kb_buf_init(&buf);
 	int rc = KB_OK;
-	while (off < tp->high_watermark && rc == KB_OK) {
+	while (off < log_end_offset(tp->log) && rc == KB_OK) {
 		int64_t next = off;
 		buf.len = 0;
 		rc = topic_read_copy(tp, &next, LOAD_CHUNK, &buf);
