@@ -90,6 +90,7 @@ struct ctrl_node {
 	struct ctrl_job *head, *tail; /* waiting, in order */
 	struct ctrl_job *in_flight;   /* INVARIANT 1 */
 	bool tick_in_flight;          /* in_flight holds ctrl_tick's records */
+	bool deciding;                /* job_run is on the stack (INVARIANT 1) */
 	struct ctrl_job tick_job;     /* ctrl_tick's: never parked, no client */
 };
 
@@ -147,6 +148,7 @@ int ctrl_node_open(struct net_server *srv, struct raft_node *n,
 	}
 	*out = cn;
 	return KB_OK;
+	cn->deciding = false;
 }
 
 int ctrl_node_extend(struct ctrl_node *cn, const struct ctrl_extension *e)
@@ -275,9 +277,16 @@ static void job_run(struct ctrl_node *cn, struct ctrl_job *j)
 			 KAFKA_ERR_UNKNOWN_SERVER_ERROR);
 }
 
+/* raft_node_propose may apply committed batches and so call back here
+ * (node_changed) before job_run has made its job in_flight: the guard
+ * keeps that nested call from deciding a second job meanwhile, whose
+ * answer would be lost (seen under ASan as a leaked response). */
 static void ctrl_node_pump(struct ctrl_node *cn)
 {
 	struct ctrl_job *j;
+	if (cn->deciding)
+		return;
+	cn->deciding = true;
 	while (cn->active && !cn->in_flight && (j = cn->head)) {
 		cn->head = j->next;
 		if (!cn->head)
@@ -290,6 +299,7 @@ static void ctrl_node_pump(struct ctrl_node *cn)
 		}
 		job_run(cn, j);
 	}
+	cn->deciding = false;
 }
 
 /* Sessions that expired become FenceBrokerRecords (KAFKA: the periodic
@@ -297,19 +307,22 @@ static void ctrl_node_pump(struct ctrl_node *cn)
 static void ctrl_node_tick(void *ctx, int64_t now_ms)
 {
 	struct ctrl_node *cn = ctx;
-	if (!cn->active || cn->in_flight || cn->head)
+	if (!cn->active || cn->in_flight || cn->head || cn->deciding)
 		return;
 	struct ctrl_output out;
 	ctrl_output_init(&out);
 	struct ctrl_input in = {0, 0, {0}, raft_node_image(cn->rn),
 				raft_node_end_offset(cn->rn), now_ms, false};
 	int rc = ctrl_tick(cn->ctrl, &in, &out);
+	cn->deciding = true; /* as in ctrl_node_pump */
 	if (rc == KB_OK && out.n > 0 &&
 	    propose(cn, &out, &cn->tick_job.last_offset) == KB_OK) {
 		cn->in_flight = &cn->tick_job;
 		cn->tick_in_flight = true;
 	}
+	cn->deciding = false;
 	ctrl_output_fini(&out);
+	ctrl_node_pump(cn); /* what arrived while proposing */
 }
 
 /* ---- Answering ---- */

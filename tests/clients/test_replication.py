@@ -63,8 +63,11 @@ def teardown_every_node_stops_cleanly():
         if x.proc and x.proc.poll() is None:
             x.signal(signal.SIGCONT)
         codes[x.id] = x.stop()
+    bad = {i: c for i, c in codes.items() if c not in (0, None)}
+    tails = "".join("---- node %d ----\n%s" % (i, CLUSTER.node(i).log_tail(40))
+                    for i in bad)
     tc.shutil.rmtree(CLUSTER.dir, ignore_errors=True)
-    assert all(c in (0, None) for c in codes.values()), codes
+    assert not bad, "exit codes %s\n%s" % (codes, tails)
 
 
 # ---- Looking at the cluster ----
