@@ -287,12 +287,20 @@ static int32_t preferred_replica(const struct fetch_op *op,
 }
 
 /* KAFKA: KafkaApis.handleFetchRequest: a follower's fetch needs
- * CLUSTER_ACTION on the cluster, asked once; without it every partition
- * is CLUSTER_AUTHORIZATION_FAILED. */
+ * CLUSTER_ACTION on the cluster, asked once; and samsa takes it on the
+ * inter-broker listener only (the one brokers register and dial: the
+ * client listener of chapter 15), not on an extra SSL or SASL one a
+ * client was given. Else every partition is CLUSTER_AUTHORIZATION_FAILED. */
 static void fetch_authorize_follower(const struct net_request *req,
 				     struct data_req *q)
 {
-	bool denied = !net_authorized_cluster(req, NET_OP_CLUSTER_ACTION);
+	const struct topic_broker_config *cfg = topic_manager_config(req->ctx);
+	const char *host;
+	int32_t port;
+	bool other_listener = net_request_advertised(req, &host, &port) &&
+			      port != cfg->advertised_port;
+	bool denied = other_listener ||
+		      !net_authorized_cluster(req, NET_OP_CLUSTER_ACTION);
 	for (int32_t t = 0; t < q->ntopics; t++)
 		for (int32_t i = 0; i < q->topics[t].n; i++)
 			q->topics[t].parts[i].denied = denied;

@@ -267,6 +267,12 @@ def test_rf3_puts_one_replica_in_each_rack_and_kcat_shows_isr():
         assert sorted(isr) == sorted(replicas) and leader == replicas[0]
     out = run(["kcat", "-b", CLUSTER.bootstrap(), "-L", "-t", "placed"]).stdout
     assert b"isrs: " in out and b"replicas: " in out, out
+    # a client posing as a broker that holds no replica is refused
+    leader = partition_state("placed", 0)[0]
+    with kwire.Conn(node_of(leader).bootstrap) as c:
+        _, parts = kwire.fetch_partitions(12, c.request(kwire.fetch(
+            12, "placed", 0, 0, replica_id=99)))
+    assert parts[0][2] == 6, parts  # NOT_LEADER_OR_FOLLOWER
 
 
 def fault_run(topic, fault, count=200000, rounds=3):
