@@ -20,8 +20,10 @@ Interface
       build/lab/<scenario>/{history.jsonl, checker.txt, timeline.svg,
       node*/broker.log} and build/lab/report.md; exits 1 when a scenario
       that ran failed. `--short` scales every duration down (make test's
-      smoke). `lab/run.py list`; `lab/run.py clean` removes leftovers of a
-      killed run (namespaces, their processes, tmpfs data dirs).
+      smoke). `lab/run.py list`; `lab/run.py clean [--run ID] [--out DIR]`
+      removes leftovers of a killed run (namespaces, their processes, tmpfs
+      data dirs under DIR). The run id is the driver's pid in hex (as
+      topology.py names it).
     - A scenario module (lab/scenarios/NN_name.py) defines NAME, FAULT,
       NEEDS_REPLICATION, DEFAULT, optional CLUSTER (Cluster keyword
       arguments: tmpfs_mb, faketime), optional precondition(lab) -> why
@@ -271,14 +273,16 @@ def cpu_seconds():
 
 # ---- The run ----
 
-def clean():
-    """Leftovers of a killed run: namespaces and their processes, tmpfs."""
+def clean(out, run=None):
+    """Leftovers of a killed run (of every run when run is None): the
+    namespaces and their processes, then the tmpfs data dirs under out."""
+    topology.clean(run)
+    under = os.path.realpath(out) + os.sep
     with open("/proc/mounts") as f:
         for line in f:
             src, target = line.split()[:2]
-            if src == "samsa-lab-disk":
+            if src == "samsa-lab-disk" and target.startswith(under):
                 topology.sh(["umount", "-l", target], check=False)
-    topology.clean()
 
 
 def main(argv):
@@ -292,6 +296,7 @@ def main(argv):
                     help="offered writes per second, all producers together")
     ap.add_argument("--samsa", default=os.path.join(ROOT, "build", "samsa"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "lab"))
+    ap.add_argument("--run", help="clean: only this run id (default: all)")
     args = ap.parse_args(argv)
     all_ = scenarios()
     if args.names == ["list"]:
@@ -300,7 +305,7 @@ def main(argv):
                                        "" if m.DEFAULT else " (opt-in)"))
         return 0
     if args.names == ["clean"]:
-        clean()
+        clean(args.out, args.run)
         return 0
     topology.enter_user_namespace([os.path.abspath(__file__)] + list(argv))
     if args.names:
