@@ -21,9 +21,11 @@ Interface
       stalls).
     - `partition_stall(history, p)` -> (seconds, start, end) of the longest
       gap between acks of partition p while it was being written.
+    - `resumed(history, p, t)`: seconds from t to partition p's next ack.
     - `write_report(rows, path)`: the markdown table (build/lab/report.md);
       a row is a dict with the keys of COLUMNS plus "figures", "notes".
-    - `timeline(history, path, title)`: the SVG (matplotlib, Agg).
+    - `timeline(history, path, title)`: the SVG (matplotlib, Agg): all
+      acks per second and one thin line per partition.
 
 Invariants
     1. A number in the report comes from the history (or the checker's
@@ -73,15 +75,22 @@ def windows(history):
 
 
 def partition_stall(history, p):
-    """Longest gap between acks of partition p, from its first send to its
-    last send: (seconds, start, end)."""
+    """Longest gap between acks of partition p, from its first send after
+    the warm-up to its last send: (seconds, start, end)."""
     sends = [h["time"] for h in history if h.get("op") == "send" and
-             h["type"] == "invoke" and h.get("partition") == p]
+             h["type"] == "invoke" and h.get("partition") == p and h["time"] >= WARMUP_S]
     if not sends:
         return 0.0, None, None
-    points = [min(sends)] + sorted(a[1] for a in acks(history, p)) + [max(sends)]
+    points = [min(sends)] + sorted(a[1] for a in acks(history, p)
+                                   if a[1] > min(sends)) + [max(sends)]
     best = max(zip(points, points[1:]), key=lambda g: g[1] - g[0])
     return max(0.0, best[1] - best[0]), best[0], best[1]
+
+
+def resumed(history, p, t):
+    """Seconds from t to the first ack of partition p after t, or None."""
+    after = [a[1] for a in acks(history, p) if a[1] > t]
+    return min(after) - t if after else None
 
 
 def rate(ack_times, start, end):
@@ -167,6 +176,13 @@ def timeline(history, path, title):
     fig, ax = plt.subplots(figsize=(10, 3.6))
     ax.step(range(seconds), per_s, where="post", color="#1f5fa8", lw=1.2,
             label="acknowledged writes/s")
+    for p in sorted({x[2] for x in a}):
+        mine = [0] * seconds
+        for _, t, q in a:
+            if q == p:
+                mine[min(seconds - 1, int(t))] += 1
+        ax.step(range(seconds), mine, where="post", lw=0.7, alpha=0.8,
+                label="partition %d" % p)
     for s, e, fault in windows(history):
         ax.axvspan(s, e, color="#f2b134", alpha=0.25, lw=0)
         ax.text(s, max(per_s + [1]) * 1.02, fault, fontsize=7, va="bottom", rotation=0)
@@ -186,7 +202,7 @@ def timeline(history, path, title):
     ax.set_title(title, fontsize=10)
     ax.set_xlim(0, end)
     ax.set_ylim(0, max(per_s + [1]) * 1.15)
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left", fontsize=7, ncol=3)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, format="svg")

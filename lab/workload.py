@@ -116,7 +116,8 @@ class ProducerThread(threading.Thread):
             "linger.ms": 5, "message.timeout.ms": self.w.message_timeout_ms,
             "request.timeout.ms": 5000, "socket.timeout.ms": 5000,
             "topic.metadata.refresh.interval.ms": 1000,
-            "retry.backoff.ms": 50, "reconnect.backoff.max.ms": 1000}))
+            "retry.backoff.ms": 50, "reconnect.backoff.max.ms": 1000,
+            "error_cb": self.w.client_error(self.process)}))
 
     def run(self):
         self.new_producer()
@@ -192,6 +193,7 @@ class ReaderThread(threading.Thread):
             "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": 20000,
             "topic.metadata.refresh.interval.ms": 1000})
+        conf["error_cb"] = self.w.client_error(self.name)
         if self.group:
             conf["group.instance.id"] = "lab-member-1"    # static membership
         c = Consumer(conf)
@@ -290,6 +292,15 @@ class Workload:
         deadline = time.monotonic() + self.message_timeout_ms / 1000.0 + 5
         for p in self.producers:
             p.finish(max(1.0, deadline - time.monotonic()))
+
+    def client_error(self, process):
+        """librdkafka's error callback: each client-level error (all brokers
+        down, a fatal idempotence error, a group fencing) becomes an
+        "info" line with op "client-error" (not a send: the checker skips it)."""
+        def cb(err):
+            self.history.record(process=process, type="info", op="client-error",
+                                error=err.name(), reason=err.str())
+        return cb
 
     def stick_member(self, seconds):
         self.readers[1].stuck_until = time.monotonic() + seconds

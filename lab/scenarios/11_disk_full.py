@@ -39,8 +39,9 @@ def check(lab, history, result):
     lab.expect("node %d stayed up with a full disk" % lab.victim, lab.alive_while_full,
                "" if lab.alive_while_full else "it exited: see node%d/broker.log" % lab.victim)
     for f in result.faults:
-        lab.expect("writes resume after space is freed", f.resumed_after is not None,
-                   "never" if f.resumed_after is None else "%.2f s" % f.resumed_after)
+        back = report.resumed(history, 0, f.end)
+        lab.expect("partition 0 takes writes again after space is freed",
+                   back is not None, "never" if back is None else "first ack %.2f s after" % back)
     errors = sorted({h.get("error") for h in history if h.get("op") == "send"
                      and h["type"] in ("fail", "info")})
     lab.note("send errors seen: %s" % (errors or "none"))

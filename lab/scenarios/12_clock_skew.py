@@ -21,7 +21,15 @@ DEFAULT = True
 CLUSTER = {"faketime": [1, 2, 3]}
 
 
+def under_faketime(lab, n):
+    """Node n's process has libfaketime preloaded (its environment says)."""
+    from cluster import FAKETIME_LIB
+    with open("/proc/%d/environ" % lab.cluster.node(n).proc.pid, "rb") as f:
+        return b"LD_PRELOAD=" + FAKETIME_LIB.encode() in f.read().split(b"\0")
+
+
 def run(lab):
+    lab.preloaded = all(under_faketime(lab, n) for n in (1, 2, 3))
     controller = lab.cluster.controller()
     other = [n for n in (1, 2, 3) if n != controller][0]
     lab.windows = []
@@ -39,6 +47,7 @@ def run(lab):
 
 
 def check(lab, history, result):
+    lab.expect("every node runs under libfaketime", lab.preloaded)
     s, e = lab.windows[0]
     changes = [h for h in history if h.get("op") in ("leader", "controller")
                and s + 1.0 < h["time"] <= e + 2.0]
