@@ -329,6 +329,9 @@ def main(argv):
             verdict = row.get("verdict") or "not run: %s" % row.get("not_run")
             print("lab: %s: %s (%.0f s)" % (m.NAME, verdict, time.monotonic() - t0), flush=True)
             failed |= not row.get("not_run") and verdict != "pass"
+            if not row.get("not_run") and verdict != "pass":
+                print("lab: %s: the violations with their history lines: %s" % (
+                    m.NAME, os.path.join(args.out, m.NAME, "checker.txt")), flush=True)
             report.write_report(rows, os.path.join(args.out, "report.md"), header)
     except KeyboardInterrupt:
         print("lab: interrupted; cleaned up", flush=True)

@@ -13,7 +13,8 @@ Kafka / MSK promise
 Checker must see
     I1-I6 hold (no corrupt segment: every read agrees, the final read is
     complete); the broker process stays up while its disk is full; writes
-    to partition 0 resume after space is freed.
+    to partition 0 resume after space is freed; with RF 3, another broker
+    leads partition 0 while the disk is full.
 """
 NAME = "disk-full"
 FAULT = "fill the data dir of partition 0's leader, 30 s"
@@ -42,6 +43,13 @@ def check(lab, history, result):
         back = report.resumed(history, 0, f.end)
         lab.expect("partition 0 takes writes again after space is freed",
                    back is not None, "never" if back is None else "first ack %.2f s after" % back)
+    if lab.rf >= 3:
+        s, e = result.faults[0].start, result.faults[0].end
+        moved = [h for h in history if h.get("op") == "leader" and h["partition"] == 0
+                 and s < h["time"] <= e and h["leader"] != lab.victim]
+        lab.expect("node %d gave up leadership of partition 0" % lab.victim, moved,
+                   "no other leader seen during the window" if not moved else
+                   "node %d led at %.1f s" % (moved[0]["leader"], moved[0]["time"]))
     errors = sorted({h.get("error") for h in history if h.get("op") == "send"
                      and h["type"] in ("fail", "info")})
     lab.note("send errors seen: %s" % (errors or "none"))
