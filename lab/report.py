@@ -43,6 +43,10 @@ import os
 STALL_MIN_S = 1.0        # gaps between acks shorter than this are not shaded
 WARMUP_S = 5.0           # the driver's warm-up: no faults, not in the p99
 
+# "longest stall" is the longest gap between acks of one partition after
+# the warm-up (partition_stall): a partition whose leader is down stalls
+# even while the others keep the total going. The checker's own figure
+# (any ack at all) is in checker.txt.
 COLUMNS = ("scenario", "fault", "acknowledged", "lost", "duplicated",
            "inconsistent offsets", "longest stall", "verdict")
 

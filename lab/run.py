@@ -20,7 +20,8 @@ Interface
       build/lab/<scenario>/{history.jsonl, checker.txt, timeline.svg,
       node*/broker.log} and build/lab/report.md; exits 1 when a scenario
       that ran failed. `--short` scales every duration down (make test's
-      smoke). `lab/run.py list`; `lab/run.py clean [--run ID] [--out DIR]`
+      smoke); `--client-debug cgrp` logs the readers' librdkafka debug
+      lines to clients.log. `lab/run.py list`; `lab/run.py clean [--run ID] [--out DIR]`
       removes leftovers of a killed run (namespaces, their processes, tmpfs
       data dirs under DIR). The run id is the driver's pid in hex (as
       topology.py names it).
@@ -183,7 +184,8 @@ def run_in_cluster(mod, lab, row):
     lab.history = History(os.path.join(lab.out, "history.jsonl"))
     lab.nemesis = Nemesis(lab)
     lab.workload = Workload(lab.history, c, lab.topic, lab.partitions,
-                            rate=lab.args.rate)
+                            rate=lab.args.rate, debug=lab.args.client_debug,
+                            debug_log=os.path.join(lab.out, "clients.log"))
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     lab.workload.start()
     time.sleep(report.WARMUP_S)      # the producers' first metadata and ids
@@ -245,7 +247,8 @@ def finish(mod, lab, row, final, cpu):
         "acknowledged": result.acknowledged,
         "lost": len(result.named("I1")), "duplicated": len(result.named("I2")),
         "inconsistent offsets": len(result.named("I3")),
-        "longest stall": result.stall.seconds, "figures": fig,
+        "longest stall": max(fig["partition_stalls"].values(), default=0.0),
+        "figures": fig,
         "verdict": "pass" if not bad else "FAIL: " + "; ".join(bad),   # INVARIANT 3
     })
     report.timeline(history, os.path.join(lab.out, "timeline.svg"),
@@ -296,6 +299,9 @@ def main(argv):
                     help="offered writes per second, all producers together")
     ap.add_argument("--samsa", default=os.path.join(ROOT, "build", "samsa"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "lab"))
+    ap.add_argument("--client-debug", metavar="CONTEXTS",
+                    help="librdkafka debug contexts of the readers (e.g. cgrp), "
+                    "logged to build/lab/<scenario>/clients.log")
     ap.add_argument("--run", help="clean: only this run id (default: all)")
     args = ap.parse_args(argv)
     all_ = scenarios()

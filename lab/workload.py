@@ -31,6 +31,8 @@ Interface
       `stop_writes()` (flushes and waits for every delivery report),
       `stop()`; `final_read(timeout)` writes one final-read line per
       partition and returns {partition: (low, high, complete)}.
+    - `debug="cgrp,protocol"` (lab/run.py --client-debug): the readers'
+      librdkafka debug contexts, logged to `debug_log` (clients.log).
     - `stick_member(seconds)`: the group member stops polling (stuck in
       its processing) for that long; past max.poll.interval.ms (20 s)
       librdkafka leaves the group, as a Java consumer would.
@@ -57,6 +59,7 @@ See also
     docs/lab.md; lab/checker.py (reads the history); lab/run.py.
 """
 import json
+import logging
 import threading
 import time
 
@@ -203,7 +206,9 @@ class ReaderThread(threading.Thread):
         conf["error_cb"] = self.w.client_error(self.name)
         if self.group:
             conf["group.instance.id"] = "lab-member-1"    # static membership
-        c = Consumer(conf)
+        if self.w.debug:
+            conf["debug"] = self.w.debug
+        c = Consumer(conf, logger=self.w.logger) if self.w.debug else Consumer(conf)
         if self.group:
             c.subscribe([self.w.topic], on_assign=self.assigned,
                         on_revoke=self.revoked)
@@ -281,8 +286,13 @@ class Workload:
     """Producers, readers, the group member and the monitor of one run."""
 
     def __init__(self, history, cluster, topic, partitions, rate=150,
-                 producers=3, message_timeout_ms=10000):
+                 producers=3, message_timeout_ms=10000, debug=None, debug_log=None):
         self.history, self.cluster = history, cluster
+        self.debug, self.logger = debug, None
+        if debug:
+            self.logger = logging.getLogger("lab.clients")
+            self.logger.setLevel(logging.DEBUG)
+            self.logger.addHandler(logging.FileHandler(debug_log))
         self.bootstrap = cluster.bootstrap()
         self.topic, self.partitions = topic, partitions
         self.message_timeout_ms = message_timeout_ms
