@@ -191,6 +191,7 @@ def run_in_cluster(mod, lab, row):
     time.sleep(report.WARMUP_S)      # the producers' first metadata and ids
     mod.run(lab)
     heal(lab)
+    c.check()
     lab.sleep(5)
     lab.workload.stop_writes()
     cpu = (cpu_seconds() - cpu0) / max(1e-3, time.monotonic() - wall0)
