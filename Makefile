@@ -51,7 +51,7 @@ UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
 .PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
-        fuzz certs stage-06 stage-07 stage-08 stage-10 stage-11 lab lab-clean
+        fuzz certs stage-06 stage-07 stage-08 stage-10 stage-11 lab lab-list lab-clean
 all: $(BUILD)/samsa
 
 $(BUILD)/obj/%.o: chapters/%.c $(HEADERS) | $(BUILD)/obj
@@ -170,19 +170,24 @@ build/fuzz/obj/%.o: chapters/%.c $(HEADERS)
 
 # ---- The lab (docs/lab.md) ----
 #
-# The scenarios need a three-broker cluster (chapters 07-08), which is not
-# built yet; what exists is the network (lab/topology.py) and the checker
-# (lab/checker.py), both tested by make test. `make lab` says so and fails
-# rather than pretend; `make lab-clean` removes what an interrupted lab
-# left behind (namespaces, nft tables, processes).
+# `make lab` runs the default scenario set of lab/scenarios/ against a
+# three-AZ cluster in network namespaces and ends with build/lab/report.md
+# (one row per scenario; a timeline per scenario in build/lab/<name>/).
+# `make lab SCENARIO=hard-crash` runs one (a name or a number; several
+# separated by spaces); the soak is opt-in: `make lab SCENARIO=soak SEED=7
+# MINUTES=30`. `make lab-list` lists them; `make lab-clean` removes what a
+# killed lab left behind (namespaces, their processes, tmpfs data dirs).
+# Needs root (or unprivileged user namespaces): docs/lab.md says what needs what.
 
-lab:
-	@echo "make lab: the scenarios come with chapters 07-08 (a three-broker cluster)."
-	@echo "What exists now: lab/topology.py and lab/checker.py; see docs/lab.md."
-	@exit 2
+lab: deps $(BUILD)/samsa
+	/usr/bin/python3 lab/run.py --samsa $(BUILD)/samsa $(SCENARIO) \
+	    $(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
+
+lab-list:
+	@/usr/bin/python3 lab/run.py list
 
 lab-clean:
-	/usr/bin/python3 lab/topology.py clean
+	/usr/bin/python3 lab/run.py clean
 
 # ---- Docs ----
 

@@ -13,6 +13,9 @@ PKGS="$PKGS kcat librdkafka-dev python3-kafka python3-confluent-kafka"
 # The lab's network (tests/clients/test_lab_topology.py): namespaces and
 # links (iproute2), link cuts (nftables), setpriv and unshare (util-linux).
 PKGS="$PKGS iproute2 nftables util-linux"
+# The lab's clock skew (libfaketime) and its timeline pictures (matplotlib);
+# make test runs a lab smoke (tests/clients/test_lab_smoke.py).
+PKGS="$PKGS faketime python3-matplotlib"
 # Node may come from elsewhere (nodesource, nvm): only ask Debian for it
 # when the command is missing.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
