@@ -362,6 +362,38 @@ static void grp_remove_member(struct grp_coordinator *c, struct grp_group *g,
 	grp_notify(c, g); /* its parked request answers UNKNOWN_MEMBER_ID */
 }
 
+/* The members a loaded record names replace those in memory; a heartbeat
+ * from any of them goes on as before the coordinator moved (KAFKA:
+ * loadGroup schedules each member's heartbeat expiration). */
+int grp_restore(struct grp_coordinator *c, struct grp_group *g,
+		const char *protocol, const char *leader,
+		const struct grp_restored *ms, size_t n)
+{
+	while (g->nmembers > 0)
+		member_unlink(c, g, g->nmembers - 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct grp_restored *r = &ms[i];
+		struct grp_protocol p = {(char *)(protocol ? protocol : ""),
+					 {0}};
+		p.meta = (struct kb_buf){(uint8_t *)r->subscription.p,
+					 (size_t)KB_MAX(r->subscription.len, 0), 0};
+		struct grp_join_req q = {g->id, r->id, r->instance_id,
+			r->client_id, r->client_host, g->protocol_type,
+			r->session_timeout_ms, r->rebalance_timeout_ms, &p, 1,
+			false};
+		struct grp_member *m = grp_member_new(g, &q, r->id);
+		if (!m || (r->assignment.len > 0 &&
+			   kb_buf_append(&m->assignment, r->assignment.p,
+					 (size_t)r->assignment.len) != KB_OK))
+			return KB_ERR_NOMEM;
+		member_touch(c, m);
+	}
+	grp_str_set(&g->protocol, n ? protocol : NULL);
+	grp_str_set(&g->leader, n ? leader : NULL);
+	grp_set_state(c, g, n ? GRP_STABLE : GRP_EMPTY);
+	return KB_OK;
+}
+
 /* ======================================================================
  * ---- JoinGroup ----
  * ====================================================================== */

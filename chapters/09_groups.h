@@ -221,6 +221,19 @@ int grp_member_set_protocols(struct grp_member *m,
 			     const struct grp_join_req *q);
 /* Free an unlinked member (its timer already cancelled). */
 void grp_member_free(struct grp_member *m);
+/* One member as a GroupMetadataValue record keeps it. borrows: all. */
+struct grp_restored {
+	const char *id, *instance_id, *client_id, *client_host;
+	int32_t rebalance_timeout_ms, session_timeout_ms;
+	struct wire_bytes subscription; /* the selected protocol's metadata */
+	struct wire_bytes assignment;
+};
+/* KAFKA: GroupMetadataManager.loadGroup: g's members, protocol and
+ * leader become what its last record says (Stable with members, Empty
+ * without), each member's session starting now. */
+int grp_restore(struct grp_coordinator *c, struct grp_group *g,
+		const char *protocol, const char *leader,
+		const struct grp_restored *ms, size_t n);
 /* A new member id "<client_id>-<n>-<ms>". returns owned. */
 char *grp_member_id_new(struct grp_coordinator *c, const char *client_id);
 /* Does every member of g support protocol name? */

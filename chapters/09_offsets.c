@@ -340,6 +340,18 @@ static int append_record(struct grp_coordinator *c, int32_t partition,
 }
 
 /* GroupMetadataValue v3 with every member (tombstone when Dead). */
+/* KAFKA: MemberMetadata.metadata(protocol): the member's metadata for
+ * the group's selected protocol (empty when none is selected). */
+static struct wire_bytes subscription_of(const struct grp_group *g,
+					 const struct grp_member *m)
+{
+	for (size_t i = 0; g->protocol && i < m->nprotocols; i++)
+		if (strcmp(m->protocols[i].name, g->protocol) == 0)
+			return (struct wire_bytes){m->protocols[i].meta.data,
+				(int32_t)m->protocols[i].meta.len};
+	return (struct wire_bytes){NULL, 0};
+}
+
 int grp_store_group(struct grp_coordinator *c, const struct grp_group *g)
 {
 	struct kb_buf key, value;
@@ -365,7 +377,7 @@ int grp_store_group(struct grp_coordinator *c, const struct grp_group *g)
 		wire_write_string(&w, wire_str_c(m->client_host));
 		wire_write_i32(&w, m->rebalance_timeout_ms);
 		wire_write_i32(&w, m->session_timeout_ms);
-		wire_write_bytes(&w, (struct wire_bytes){NULL, 0}); /* subscription */
+		wire_write_bytes(&w, subscription_of(g, m));
 		wire_write_bytes(&w, (struct wire_bytes){
 			m->assignment.data, (int32_t)m->assignment.len});
 	}
@@ -568,6 +580,43 @@ static void load_offset(struct grp_coordinator *c, struct wire_reader *k,
 }
 
 /* A group comes back Empty, with its type, generation and state time. */
+/* GroupMetadataValue's members (v0-3): each as Kafka writes it. A
+ * record that does not parse restores none (the clients rejoin). */
+static void load_members(struct grp_coordinator *c, struct grp_group *g,
+			 struct wire_reader *v, int16_t version,
+			 const char *protocol, const char *leader)
+{
+	int32_t n = wire_read_array_len(v, 26), total;
+	struct grp_restored *ms = n > 0 ? calloc((size_t)n, sizeof *ms) : NULL;
+	char **strs = n > 0 ? calloc((size_t)n * 4, sizeof *strs) : NULL;
+	if (n > 0 && (!ms || !strs))
+		n = 0;
+	total = KB_MAX(n, 0);
+	for (int32_t i = 0; i < n && wire_reader_status(v) == KB_OK; i++) {
+		struct grp_restored *r = &ms[i];
+		r->id = strs[4 * i] = str_of(wire_read_string(v));
+		r->instance_id = strs[4 * i + 1] = version >= 3
+			? str_of(wire_read_nullable_string(v)) : NULL;
+		r->client_id = strs[4 * i + 2] = str_of(wire_read_string(v));
+		r->client_host = strs[4 * i + 3] = str_of(wire_read_string(v));
+		r->rebalance_timeout_ms = version >= 1 ? wire_read_i32(v) : -1;
+		r->session_timeout_ms = wire_read_i32(v);
+		if (version == 0)
+			r->rebalance_timeout_ms = r->session_timeout_ms;
+		r->subscription = wire_read_bytes(v);
+		r->assignment = wire_read_bytes(v);
+		if (!r->id || !r->client_id || !r->client_host)
+			n = i; /* no memory: restore what came before */
+	}
+	if (n >= 0 && wire_reader_status(v) == KB_OK &&
+	    grp_restore(c, g, protocol, leader, ms, (size_t)n) != KB_OK)
+		KB_WARN("group coordinator: %s: members not restored", g->id);
+	for (int32_t i = 0; strs && i < 4 * total; i++)
+		free(strs[i]);
+	free(strs);
+	free(ms);
+}
+
 static void load_group(struct grp_coordinator *c, struct wire_reader *k,
 		       struct wire_bytes value)
 {
@@ -587,16 +636,19 @@ static void load_group(struct grp_coordinator *c, struct wire_reader *k,
 		int16_t version = wire_read_i16(&v);
 		char *type = str_of(wire_read_string(&v));
 		int32_t generation = wire_read_i32(&v);
-		wire_read_nullable_string(&v); /* protocol */
-		wire_read_nullable_string(&v); /* leader */
+		char *protocol = str_of(wire_read_nullable_string(&v));
+		char *leader = str_of(wire_read_nullable_string(&v));
 		int64_t ts = version >= 2 ? wire_read_i64(&v) : 0;
 		if (wire_reader_status(&v) == KB_OK) {
 			free(g->protocol_type);
 			g->protocol_type = type && type[0] ? type : NULL;
 			type = g->protocol_type == type ? NULL : type;
 			g->generation = generation;
+			load_members(c, g, &v, version, protocol, leader);
 			g->state_ms = ts;
 		}
+		free(protocol);
+		free(leader);
 		free(type);
 	}
 	free(group);

@@ -240,6 +240,10 @@ def finish(mod, lab, row, final, cpu):
         lab.note("fault `%s`: longest stall %.2f s, writes resumed %s after healing"
                  % (fault, stall, "never" if resumed is None else "%.2f s" % resumed))
     lab.note("workload driver CPU: %.0f %% of one core" % (100 * cpu))
+    if result.dup_indeterminate:
+        lab.note("%d indeterminate (timed-out) sends are in the log twice: "
+                 "the client's epoch bump re-sent them (KIP-360; see I2 in "
+                 "docs/lab.md)" % result.dup_indeterminate)
     for v in result.violations[:20]:
         lab.note("%s violated: %s" % (v.invariant, v.message))
     bad = sorted({v.invariant for v in result.violations} |

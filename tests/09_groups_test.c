@@ -594,14 +594,23 @@ static void test_grp_group_record_restores_generation(void **state)
 	c->cfg.initial_rebalance_delay_ms = 0;
 	join(c, &q, 0, &g, &m);
 	assert_int_equal(sync_as(c, 1, m->id, NULL, 0), KAFKA_ERR_NONE);
+	char *id = strdup(m->id);
 	grp_close(c);
 	topic_manager_close(tm);
 	c = open_disk(dir, &tm);
 	g = grp_find(c, "g");
 	assert_non_null(g);
 	assert_int_equal(g->generation, 1);
-	assert_int_equal(g->state, GRP_EMPTY);
 	assert_string_equal(g->protocol_type, "consumer");
+	/* KAFKA: loadGroup brings the members back: the member's heartbeat
+	 * goes on against the new coordinator, no rebalance */
+	assert_int_equal(g->state, GRP_STABLE);
+	assert_int_equal(g->nmembers, 1);
+	assert_string_equal(g->members[0]->id, id);
+	assert_string_equal(g->leader, id);
+	struct grp_member_ref hb = {"g", 1, id, NULL};
+	assert_int_equal(grp_heartbeat(c, &hb), KAFKA_ERR_NONE);
+	free(id);
 	grp_close(c);
 	topic_manager_close(tm);
 	tu_rmrf(dir);

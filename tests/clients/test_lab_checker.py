@@ -99,6 +99,13 @@ def test_non_idempotent_producer_may_duplicate():
     assert h.check().violations == []
 
 
+def test_an_indeterminate_send_may_repeat_after_an_epoch_bump():
+    h = History().send("p1", "a", offset=0).send("p1", "b", status="info")
+    h.final(0, ["a", "b", "b"])
+    r = h.check()
+    assert r.violations == [] and r.dup_indeterminate == 1, r.violations
+
+
 # ---- Each invariant caught ----
 
 def test_lost_write_is_I1():
