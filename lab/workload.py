@@ -253,7 +253,9 @@ class ReaderThread(threading.Thread):
                               assigned=[tp.partition for tp in parts])
 
     def revoked(self, c, parts):
-        self.w.history.record(process=self.name, type="info", op="rebalance",
+        # close() at the end of the run revokes too: that is no rebalance
+        op = "leave" if self.stopping.is_set() else "rebalance"
+        self.w.history.record(process=self.name, type="info", op=op,
                               revoked=[tp.partition for tp in parts])
 
 
