@@ -178,7 +178,8 @@ int scram_creds_parse_arg(const char *arg, struct scram_credential *out,
 	snprintf(mname, sizeof mname, "%.*s", (int)m, arg);
 	if (scram_mechanism_parse(mname, &mech) != KB_OK)
 		goto bad;
-	for (const char *p = arg + m + 2; *p != ']'; p += *p == ',') {
+	const char *p = arg + m + 2;
+	for (; *p != ']'; p += *p == ',') {
 		if (!*p || arg_pair(&p, key, sizeof key, val, sizeof val) != KB_OK)
 			goto bad;
 		if (!strcmp(key, "name") && strlen(val) < sizeof name)
@@ -193,7 +194,7 @@ int scram_creds_parse_arg(const char *arg, struct scram_credential *out,
 			goto bad;
 	}
 	if (!name[0] || !pw[0] || iterations < SCRAM_MIN_ITERATIONS ||
-	    iterations > SCRAM_MAX_ITERATIONS || arg[strlen(arg) - 1] != ']')
+	    iterations > SCRAM_MAX_ITERATIONS || p[1] != '\0')
 		goto bad;
 	rc = scram_credential_init(out, name, mech, (int32_t)iterations);
 	rc = rc ? rc : scram_credential_derive(out, pw, strlen(pw));
