@@ -14,8 +14,10 @@
  *   - `samsa broker CONFIG [--override key=value]...`: exit 0 after a clean
  *     shutdown, 2 on a bad config or command line, 1 when the broker
  *     cannot start (port in use, log directory locked or another node's).
- *   - `samsa format -t ID -c CONFIG [--ignore-formatted] [--override k=v]...`:
- *     writes meta.properties; exit 0, 1 refused (formatted, bad id), 2 usage.
+ *   - `samsa format -t ID -c CONFIG [--ignore-formatted] [--override k=v]...
+ *     [--add-scram 'SCRAM-SHA-512=[name=U,password=P]']...`: writes
+ *     meta.properties (and chapter 13's bootstrap.scram); exit 0, 1 refused
+ *     (formatted, bad id), 2 usage.
  *   - `samsa random-uuid`: prints a new Kafka UUID (a cluster id).
  *   - `samsa dump-log [--cluster-metadata-decoder] FILE...`: read-only; exit
  *     0 when every file is valid to its end, 1 when one stops being valid
@@ -30,11 +32,12 @@
  *   4. SIGPIPE is ignored: a client gone mid-write closes one connection.
  * Simplifications: no controlled shutdown with a controller (chapter 07);
  *   a single node formats at its first start; format writes no bootstrap
- *   checkpoint (metadata.version comes with chapter 07's log).
+ *   checkpoint (metadata.version comes with chapter 07's log), only
+ *   chapter 13's --add-scram credentials (bootstrap.scram).
  * See also: docs/15_broker.md, diagrams/15_broker.dot,
  *   tests/15_broker_test.sh, tests/clients/; read before: 15_config.c.
  *   Uses chapters 00 (base), 01 (segment), 02 (index), 04 (codec), 05 (server),
- *   07 (quorum).
+ *   07 (quorum), 13 (format --add-scram).
  */
 #include <errno.h>
 #include <fcntl.h>
