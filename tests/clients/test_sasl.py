@@ -78,6 +78,10 @@ class Node:
             "ssl.keystore.location": self.cert("broker.pem"),
             "ssl.truststore.location": self.cert("ca.pem"),
             "num.partitions": "1",
+            # chapter 12 judges the SASL principal (test_acl_sees_sasl_principal)
+            "authorizer.class.name":
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
         })
         write_properties(self.config, conf)
         run([SAMSA, "format", "-t", CLUSTER_ID, "-c", self.config,
@@ -347,6 +351,38 @@ def test_alter_user_scram_credentials_then_login():
 def test_describe_lists_bootstrap_users():
     users = dict((u, sorted(i)) for u, e, i in describe_users([]))
     assert users.get("alice") == [(1, 8192), (2, 4096)], users
+
+
+def test_acl_sees_sasl_principal():
+    """ALLOW User:* and DENY User:alice on one topic: alice's SCRAM logins
+    may not write it, bob's PLAIN ones may: the principal chapter 12 asks
+    about is the SASL user."""
+    from kafka.admin import (ACL, ACLOperation, ACLPermissionType,
+                             KafkaAdminClient, ResourcePattern, ResourceType)
+    with kwire.Conn(NODE.plain) as c:
+        c.request(kwire.create_topics(2, "alice-denied", 1))
+    a = KafkaAdminClient(bootstrap_servers=NODE.plain)
+    try:
+        topic = ResourcePattern(ResourceType.TOPIC, "alice-denied")
+        res = a.create_acls([
+            ACL("User:*", "*", ACLOperation.ALL, ACLPermissionType.ALLOW,
+                topic),
+            ACL("User:alice", "*", ACLOperation.WRITE, ACLPermissionType.DENY,
+                topic)])
+        assert not res["failed"], res
+    finally:
+        a.close()
+    time.sleep(0.5)  # the ACL record is committed and applied
+    bob = kcat_args(NODE.sasl, "PLAIN", "bob", "bob-secret")
+    run(bob + ["-P", "-t", "alice-denied"], input=b"from-bob\n", timeout=30)
+    alice = kcat_args(NODE.sasl, "SCRAM-SHA-512", "alice", "alice-secret")
+    r = run(alice + ["-P", "-t", "alice-denied", "-m", "5"],
+            input=b"from-alice\n", timeout=30, check=False)
+    err = r.stderr.decode()
+    assert r.returncode != 0 and "authoriz" in err.lower(), err
+    out = run(bob + ["-C", "-t", "alice-denied", "-o", "beginning", "-e", "-q"],
+              timeout=30).stdout.decode().split()
+    assert out == ["from-bob"], out
 
 
 # ---- Hostile clients ----
