@@ -177,7 +177,8 @@ int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 		rc = KB_ERR_TOO_LARGE;
 	if (rc != KB_OK) {
 		KB_ERROR("closing %s: %s response not sendable: %s", c->peer,
-			 wire_api_name(req->header.api_key), kb_status_name(rc));
+			 req ? wire_api_name(req->header.api_key) : "raw",
+			 kb_status_name(rc));
 		net_out_free(out);
 		return rc;
 	}
@@ -189,7 +190,8 @@ int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 	c->out_tail = out;
 	c->out_bytes += WIRE_SIZE_PREFIX + total; /* INVARIANT 3 */
 	c->out_fds += r->nfiles;
-	net_log_request(req, WIRE_SIZE_PREFIX + total);
+	if (req) /* NULL: a bare frame (net_conn_send_frame), no request */
+		net_log_request(req, WIRE_SIZE_PREFIX + total);
 	return KB_OK;
 }
 

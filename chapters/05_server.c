@@ -36,6 +36,11 @@
  *      parked op; epoll watches exactly what an open one can use.
  *   7. A full descriptor table never makes the reactor spin: accept
  *      backs off and logs once per interval (05_limits.c).
+ *   8. A connection of an authenticating listener (net_endpoint.auth,
+ *      chapter 13's SASL) is served only ApiVersions, SaslHandshake and
+ *      SaslAuthenticate, and frames of at most
+ *      NET_UNAUTHENTICATED_MAX_BYTES, until net_conn_set_authenticated;
+ *      a delayed close (net_conn_close_at) mutes it both ways.
  * States of a connection: READING --net_park--> PARKED --op_complete-->
  *   READING; READING --output over the cap--> BACKPRESSURED --conn_send
  *   (drained)--> READING; any --conn_close--> CLOSED --reap_closed--> freed.
@@ -120,6 +125,9 @@ static void process_ready(struct net_server *srv);
 static void conn_close(struct net_conn *c);
 static void reap_closed(struct net_server *srv);
 static void api_tables_check(const struct net_server *srv);
+static bool conn_admits(const struct net_conn *c,
+			const struct wire_request_header *h);
+static void close_due(void *ctx, int64_t now_ms);
 static ssize_t plain_read(struct net_conn *c, void *buf, size_t len);
 static ssize_t plain_writev(struct net_conn *c, const struct iovec *iov,
 			    int n);
@@ -159,6 +167,7 @@ int net_server_new(const struct net_config *cfg, struct net_server **out)
 		return KB_ERR_NOMEM;
 	srv->cfg = *cfg;
 	srv->stop = (struct net_source){NET_SRC_STOP, -1};
+	srv->close_due_ms = INT64_MAX;
 	net_limits_init(srv); /* before any listener: 05_limits.c */
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd >= 0)
@@ -225,7 +234,8 @@ int net_listen_at(struct net_server *srv, const struct net_endpoint *ep,
 	freeaddrinfo(res);
 	struct net_listener *l = &srv->listeners[srv->nlisteners];
 	*l = (struct net_listener){{NET_SRC_LISTENER, fd}, ep->kind,
-				   ep->tp ? ep->tp : &net_plaintext, ep->tp_ctx};
+				   ep->tp ? ep->tp : &net_plaintext, ep->tp_ctx,
+				   .auth = ep->auth, .auth_ctx = ep->auth_ctx};
 	struct epoll_event ev = {.events = srv->accepting ? EPOLLIN : 0,
 				 .data.ptr = l};
 	if (fd < 0 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -426,6 +436,7 @@ static void conn_set_transport(struct net_conn *c, const struct net_listener *l)
 {
 	c->tp = l->tp;
 	c->from = l;
+	c->authenticated = l->auth == NULL; /* INVARIANT 8 */
 	if (c->tp->open && c->tp->open(c, l->tp_ctx) != KB_OK) {
 		KB_WARN("closing %s: the %s transport could not set it up",
 			c->peer, c->tp->name);
@@ -479,6 +490,7 @@ static struct net_conn *conn_new(struct net_server *srv, int fd,
 	}
 	*c = (struct net_conn){.src = {NET_SRC_CONN, fd}, .srv = srv,
 			       .tp = &net_plaintext, .events = EPOLLIN,
+			       .authenticated = true,
 			       .last_active_ms = kb_mono_ms()};
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
 	snprintf(c->host, sizeof c->host, "/%s", host);
@@ -604,14 +616,19 @@ static bool conn_tls_on_plaintext(struct net_conn *c)
 }
 
 /* KAFKA: NetworkReceive throws InvalidReceiveException for a negative
- * size or one over socket.request.max.bytes; zero cannot hold a header. */
+ * size or one over socket.request.max.bytes; zero cannot hold a header.
+ * INVARIANT 8: before authentication the cap is sasl.server.max.receive.
+ * size (SaslServerAuthenticator, CVE-2022-34917). */
 static bool frame_size_ok(struct net_conn *c, int32_t size)
 {
-	if (size > 0 && size <= c->srv->cfg.request_max_bytes)
+	int64_t max = c->authenticated ? c->srv->cfg.request_max_bytes
+				       : NET_UNAUTHENTICATED_MAX_BYTES;
+	if (size > 0 && size <= max)
 		return true;
-	KB_WARN("closing %s: request size %d outside 1..%lld "
-		"(socket.request.max.bytes)", c->peer, size,
-		(long long)c->srv->cfg.request_max_bytes);
+	KB_WARN("closing %s: request size %d outside 1..%lld (%s)", c->peer,
+		size, (long long)max,
+		c->authenticated ? "socket.request.max.bytes"
+				 : "before authentication: sasl.server.max.receive.size");
 	return false;
 }
 
@@ -630,10 +647,12 @@ static void conn_compact(struct net_conn *c)
 	c->in_pos = 0;
 }
 
-/* INVARIANT 1 and 5: muted while parked, paused while backed up. */
+/* INVARIANT 1 and 5: muted while parked, paused while backed up, and
+ * while a delayed close (net_conn_close_at) waits. */
 static bool conn_reading(const struct net_conn *c)
 {
-	return !c->closing && !c->parked && !net_conn_output_full(c);
+	return !c->closing && !c->parked && !c->close_at_ms &&
+	       !net_conn_output_full(c);
 }
 
 /* ---- Dispatch ---- */
@@ -672,6 +691,8 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 	struct net_request req = {.srv = c->srv, .conn = c,
 				  .received_ns = kb_mono_ns(),
 				  .listener = c->listener};
+	if (c->raw_frames) /* a bare SASL token (SaslHandshake v0) */
+		return c->from->auth->raw_frame(c, frame, size);
 	wire_reader_init(&req.body, frame, size, false);
 	if (wire_read_request_header(&req.body, &req.header) != KB_OK) {
 		KB_WARN("closing %s: bad request header (api key %d, version %d, "
@@ -679,6 +700,8 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 			req.header.api_version, size);
 		return KB_ERR_PROTO;
 	}
+	if (!conn_admits(c, &req.header))
+		return KB_ERR_PROTO;
 	const struct net_api *api = api_lookup(c->srv, &req);
 	if (!api)
 		return api_unserved(c, &req.header);
@@ -691,6 +714,22 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 	c->dispatching = out;
 	int rc = api->fn(&req, &out->resp);
 	return conn_after_handler(c, &req, out, rc);
+}
+
+/* INVARIANT 8. KAFKA: SaslServerAuthenticator answers ApiVersions and
+ * the SASL requests itself; anything else before authentication is
+ * "Unexpected Kafka request of type ... during SASL handshake": closed. */
+static bool conn_admits(const struct net_conn *c,
+			const struct wire_request_header *h)
+{
+	if (c->authenticated || h->api_key == WIRE_API_API_VERSIONS ||
+	    h->api_key == WIRE_API_SASL_HANDSHAKE ||
+	    h->api_key == WIRE_API_SASL_AUTHENTICATE)
+		return true;
+	KB_WARN("closing %s: api key %d (%s) before SASL authentication",
+		c->peer, h->api_key,
+		wire_api_name(h->api_key) ? wire_api_name(h->api_key) : "unknown");
+	return false;
 }
 
 /* INVARIANT 3: the row for this key in the table of the listener the
@@ -820,6 +859,93 @@ uint8_t *net_request_writable(struct net_request *req, struct wire_bytes b)
 	return c->in.data + (at - start);
 }
 
+/* ---- Authentication (chapter 13's seam) ---- */
+
+void *net_request_auth_ctx(const struct net_request *req)
+{
+	const struct net_conn *c = req->conn;
+	return c && c->from && c->from->auth ? c->from->auth_ctx : NULL;
+}
+
+bool net_conn_authenticated(const struct net_conn *c)
+{
+	return c->authenticated;
+}
+
+void net_conn_set_authenticated(struct net_conn *c)
+{
+	c->authenticated = true;
+	c->raw_frames = false;
+}
+
+void *net_conn_auth_state(const struct net_conn *c) { return c->auth_state; }
+
+void net_conn_set_auth_state(struct net_conn *c, void *state)
+{
+	c->auth_state = state;
+}
+
+void net_conn_set_raw_frames(struct net_conn *c, bool on)
+{
+	c->raw_frames = on && c->from && c->from->auth;
+}
+
+/* A frame with a size prefix and no response header: KAFKA's answer to a
+ * bare SASL token (an empty token is the four bytes 0 0 0 0). */
+int net_conn_send_frame(struct net_conn *c, const void *p, size_t len)
+{
+	if (len > INT32_MAX)
+		return KB_ERR_TOO_LARGE;
+	struct net_out *o = calloc(1, sizeof *o);
+	if (!o)
+		return KB_ERR_NOMEM;
+	kb_buf_init(&o->resp.mem);
+	wire_writer_init(&o->resp.w, &o->resp.mem, false);
+	wire_reserve_i32(&o->resp.w);
+	if (len > 0 && kb_buf_append(&o->resp.mem, p, len) != KB_OK) {
+		net_out_free(o);
+		return KB_ERR_NOMEM;
+	}
+	return net_conn_queue_response(c, NULL, o);
+}
+
+/* One timer for every delayed close, armed at the earliest (so the
+ * timer list does not grow with failed logins). */
+int net_conn_close_at(struct net_conn *c, int64_t at_ms)
+{
+	struct net_server *srv = c->srv;
+	c->close_at_ms = KB_MAX(at_ms, 1);
+	if (c->close_at_ms >= srv->close_due_ms) {
+		conn_update_events(c);
+		return KB_OK;
+	}
+	srv->close_due_ms = c->close_at_ms;
+	conn_update_events(c);
+	return net_at(srv, srv->close_due_ms, (struct net_callback){close_due, srv});
+}
+
+/* The delayed closes that are due: one last send of what each queued
+ * (KAFKA: the failed authentication's response), then close; re-arm for
+ * the next. */
+static void close_due(void *ctx, int64_t now_ms)
+{
+	struct net_server *srv = ctx;
+	int64_t next = INT64_MAX;
+	struct net_conn *n;
+	for (struct net_conn *c = srv->conns; c; c = n) {
+		n = c->next; /* conn_close moves c to srv->closed */
+		if (c->close_at_ms && c->close_at_ms <= now_ms) {
+			(void)net_conn_flush(c); /* closing either way */
+			conn_close(c);
+		} else if (c->close_at_ms) {
+			next = KB_MIN(next, c->close_at_ms);
+		}
+	}
+	srv->close_due_ms = next;
+	if (next != INT64_MAX) /* moves the existing one-shot: cannot fail */
+		(void)net_at(srv, next, (struct net_callback){close_due, srv});
+}
+
 /* ---- ApiVersions ---- */
 
 /* KAFKA: ApiVersionsResponse.json, built from the dispatch table of the
@@ -933,6 +1059,10 @@ static void sweep_connections(void *ctx, int64_t now_ms)
  * requests run again. */
 static void conn_send(struct net_conn *c)
 {
+	if (c->close_at_ms) { /* held until close_due sends it */
+		conn_update_events(c);
+		return;
+	}
 	bool was_full = net_conn_output_full(c);
 	if (net_conn_flush(c) != KB_OK) {
 		conn_close(c);
@@ -956,7 +1086,7 @@ static uint32_t conn_waits_for(const struct net_conn *c, bool writing)
 static uint32_t conn_wanted_events(const struct net_conn *c)
 {
 	return (conn_reading(c) ? conn_waits_for(c, false) : 0) |
-	       (c->out_head ? conn_waits_for(c, true) : 0);
+	       (c->out_head && !c->close_at_ms ? conn_waits_for(c, true) : 0);
 }
 
 /* Ask epoll for what the connection can use now: reads while reading,
@@ -1013,6 +1143,9 @@ static void conn_close(struct net_conn *c)
 	while (c->out_head)
 		net_conn_pop(c); /* INVARIANT 6: its descriptors go too */
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
+	if (c->from && c->from->auth && c->from->auth->close)
+		c->from->auth->close(c); /* INVARIANT 6: SASL state too */
+	c->auth_state = NULL;
 	if (c->tp->close)
 		c->tp->close(c); /* INVARIANT 6: its state goes too */
 	c->tp_state = NULL;
@@ -1109,6 +1242,11 @@ void net_check(const struct net_server *srv)
 		assert(c->events == conn_wanted_events(c) || c->ready);
 		assert(c->in_pos <= c->in.len);
 		assert((unsigned)c->listener < NET_LISTENER_KINDS);
+		/* INVARIANT 8: only an authenticating listener's connections
+		 * are ever unauthenticated, or read bare frames. */
+		assert(c->authenticated || (c->from && c->from->auth));
+		assert(!c->raw_frames || (c->from && c->from->auth));
+		assert(!c->close_at_ms || srv->close_due_ms <= c->close_at_ms);
 		kb_buf_check(&c->in);
 	}
 	assert(n == srv->nconns);
@@ -1116,7 +1254,7 @@ void net_check(const struct net_server *srv)
 	for (const struct net_conn *c = srv->closed; c; c = c->next) {
 		/* INVARIANT 6: a closed connection holds nothing. */
 		assert(c->closing && c->src.fd < 0 && !c->parked &&
-		       !c->tp_state);
+		       !c->tp_state && !c->auth_state);
 		assert(!c->out_head && c->out_bytes == 0 && c->out_fds == 0);
 	}
 	net_limits_check(srv); /* INVARIANT 7 */

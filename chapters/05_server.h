@@ -38,6 +38,7 @@
 struct net_server;
 struct net_conn;
 struct net_delayed;
+struct net_authenticator;
 
 /* KAFKA: a listener's role. The CONTROLLER listener serves only the
  * controller's APIs; the broker listener the clients' and brokers'. */
@@ -80,6 +81,10 @@ struct net_endpoint {
 	 * Metadata tells a client that came in here (copied); NULL: none. */
 	const char *advertised_host;
 	int advertised_port; /* 0: the port bound */
+	/* KAFKA: SASL_PLAINTEXT / SASL_SSL: connections start
+	 * unauthenticated (see "Authentication" below); NULL: none. */
+	const struct net_authenticator *auth; /* borrowed, static */
+	void *auth_ctx;   /* borrowed: net_request_auth_ctx; outlives the server */
 };
 
 /* One row of max.connections.per.ip.overrides: a numeric address. */
@@ -294,6 +299,45 @@ bool net_authorized(const struct net_request *req, int8_t operation,
 bool net_authorized_cluster(const struct net_request *req, int8_t operation);
 /* Whether an authorizer is installed (handlers skip filtering work without one). */
 bool net_authorizer_on(const struct net_server *srv);
+
+/* ---- Authentication (the SASL seam; chapter 13 fills it) ---- */
+
+/* KAFKA: sasl.server.max.receive.size (524288), the largest frame read
+ * from a connection before it is authenticated (CVE-2022-34917's fix). */
+#define NET_UNAUTHENTICATED_MAX_BYTES (512 * 1024)
+
+/* How a listener authenticates (KAFKA: SaslServerAuthenticator). A
+ * connection accepted on a listener with one is unauthenticated until
+ * net_conn_set_authenticated: it is served ApiVersions, SaslHandshake and
+ * SaslAuthenticate only (any other key closes it), and a frame over
+ * NET_UNAUTHENTICATED_MAX_BYTES closes it. */
+struct net_authenticator {
+	const char *name;
+	/* A frame while net_conn_set_raw_frames is on: not a Kafka request
+	 * but a bare token (KAFKA: SASL after SaslHandshake v0). Anything
+	 * but KB_OK closes c. */
+	int (*raw_frame)(struct net_conn *c, const uint8_t *frame, size_t len);
+	/* c is closing: free what net_conn_set_auth_state gave it. */
+	void (*close)(struct net_conn *c);
+};
+
+/* The auth_ctx of the listener req came in on; NULL when it has none. */
+void *net_request_auth_ctx(const struct net_request *req);
+/* False from accept on an authenticating listener until net_conn_set_authenticated. */
+bool net_conn_authenticated(const struct net_conn *c);
+/* Lift the limits above: every API, socket.request.max.bytes. */
+void net_conn_set_authenticated(struct net_conn *c);
+/* The authenticator's per-connection state (owned by it; its close frees it). */
+void *net_conn_auth_state(const struct net_conn *c);
+void net_conn_set_auth_state(struct net_conn *c, void *state);
+/* Hand c's next frames to auth->raw_frame (on) or parse them as requests (off). */
+void net_conn_set_raw_frames(struct net_conn *c, bool on);
+/* Queue a size-prefixed frame of p[0..len) with no response header (a raw token). */
+int net_conn_send_frame(struct net_conn *c, const void *p, size_t len);
+/* KAFKA: a delayed close (connection.failed.authentication.delay.ms):
+ * from now c reads and sends nothing; at at_ms what it queued gets one
+ * non-blocking send and c closes. A timer, not a sleep. */
+int net_conn_close_at(struct net_conn *c, int64_t at_ms);
 
 /* ---- Outbound connections to other nodes (05_peers.c) ---- */
 

@@ -57,6 +57,8 @@ struct net_listener {
 	void *tp_ctx;                   /* borrowed: handed to tp->open */
 	char advertised_host[NET_HOST_MAX]; /* "" none (net_request_advertised) */
 	int32_t advertised_port;
+	const struct net_authenticator *auth; /* borrowed: NULL, or SASL */
+	void *auth_ctx;                       /* borrowed: net_request_auth_ctx */
 };
 
 /* A response on its way out. It is sent as pieces: even piece 2k is the
@@ -94,6 +96,12 @@ struct net_conn {
 					  * transport's handshake is running */
 	bool failed;                     /* the purgatory found it broken: the
 					  * reactor closes it (process_ready) */
+	bool authenticated;              /* false: only the SASL APIs, small
+					  * frames (net_conn_set_authenticated) */
+	bool raw_frames;                 /* frames go to from->auth->raw_frame */
+	void *auth_state;                /* owned by from->auth: freed by its close */
+	int64_t close_at_ms;             /* net_conn_close_at; 0: none. Muted
+					  * both ways until then */
 	struct net_conn *prev, *next;    /* srv->conns, then srv->closed */
 	struct net_conn *ready_next;     /* srv->ready */
 };
@@ -140,6 +148,7 @@ struct net_server {
 	const struct net_peer_ops *peer_ops; /* NULL until a peer opens */
 	int (*before_send)(void *ctx);       /* net_set_before_send, or NULL */
 	void *before_send_ctx;               /* borrowed */
+	int64_t close_due_ms;                /* the close timer's time; INT64_MAX: unarmed */
 	net_authorize_fn authorize;          /* net_set_authorizer, or NULL */
 	void *authorize_ctx;                 /* borrowed */
 	bool stopping;
@@ -149,7 +158,7 @@ struct net_server {
 
 /* A response with a zero size prefix and h's response header; returns owned (net_out_free). */
 struct net_out *net_out_new(const struct wire_request_header *h);
-/* Patch the size prefix, queue out behind earlier ones. takes: out (freed on failure). */
+/* Patch the size prefix, queue out behind earlier ones (req NULL: a bare frame, not logged). takes: out (freed on failure). */
 int net_conn_queue_response(struct net_conn *c, const struct net_request *req,
 			    struct net_out *out);
 /* Send what the socket takes now; KB_ERR_IO: the caller must close c. */

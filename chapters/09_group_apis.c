@@ -105,6 +105,7 @@ static int grp_register(struct grp_coordinator *c);
 static int16_t find_one(struct wire_writer *w, const struct net_request *req,
 			int8_t key_type, struct wire_str key);
 static int16_t find_in_cluster(struct wire_writer *w,
+			       const struct net_request *req,
 			       struct grp_coordinator *c, struct wire_str key);
 static int16_t find_none(struct wire_writer *w, int16_t err);
 static void join_msg_free(struct join_msg *j);
@@ -228,7 +229,7 @@ static int16_t find_one(struct wire_writer *w, const struct net_request *req,
 		return find_none(w, KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 	bool ok = key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION;
 	if (key_type == KEY_TYPE_GROUP && topic_cluster_get(c->tm))
-		return find_in_cluster(w, c, key);
+		return find_in_cluster(w, req, c, key);
 	if (key_type == KEY_TYPE_GROUP && grp_offsets_topic(c) != KB_OK)
 		return find_none(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
 	wire_write_i32(w, ok ? b->node_id : -1);
@@ -242,6 +243,7 @@ static int16_t find_one(struct wire_writer *w, const struct net_request *req,
  * exist it is asked for, and while the partition has no live leader the
  * answer is COORDINATOR_NOT_AVAILABLE (the client asks again). */
 static int16_t find_in_cluster(struct wire_writer *w,
+			       const struct net_request *req,
 			       struct grp_coordinator *c, struct wire_str key)
 {
 	const struct topic_cluster *cl = topic_cluster_get(c->tm);
@@ -261,6 +263,7 @@ static int16_t find_in_cluster(struct wire_writer *w,
 	for (int32_t i = 0; cl->broker_at(cl->ctx, i, &b) == KB_OK; i++) {
 		if (b.id != r.leader_id)
 			continue;
+		topic_broker_as_seen(c->tm, req, &b); /* this node: its listener */
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);

@@ -34,7 +34,8 @@
  *   - The image's ACLs are viewed again for every question (Kafka keeps
  *     them indexed as they arrive): linear in the number of ACLs.
  *   - Denials are logged at DEBUG, not to a kafka.authorizer.logger.
- *   - The principal is User:ANONYMOUS until chapter 13 authenticates.
+ *   - The principal is User:ANONYMOUS unless chapter 13 authenticated
+ *     the connection (TLS subject, SASL user).
  *
  * See also: docs/12_authorize.md, tests/12_acl_test.c,
  *   tests/clients/test_acl.py. Uses chapters 00, 04, 05 (the hook), 06

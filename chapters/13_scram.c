@@ -377,8 +377,11 @@ static enum scram_error scram_parse_final(const struct scram_server *s,
 	kb_buf_fini(&cb);
 	if (!cb_ok)
 		return SCRAM_ERR_BINDINGS_DONT_MATCH;
-	/* KAFKA: "Invalid client nonce in the final client message." */
-	if (a[1].len != strlen(s->nonce) || memcmp(a[1].val, s->nonce, a[1].len))
+	/* KAFKA: "Invalid client nonce in the final client message."
+	 * ScramSaslServer checks that r= ends with the whole nonce
+	 * (endsWith): librdkafka sends its client nonce twice, before it. */
+	size_t full = strlen(s->nonce);
+	if (a[1].len < full || memcmp(a[1].val + a[1].len - full, s->nonce, full))
 		return SCRAM_ERR_NONCE;
 	if (scram_b64_get(a[2].val, a[2].len, proof, SCRAM_MAX_KEY, &plen) != KB_OK)
 		return SCRAM_ERR_INVALID_ENCODING;

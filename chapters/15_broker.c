@@ -14,8 +14,10 @@
  *   - `samsa broker CONFIG [--override key=value]...`: exit 0 after a clean
  *     shutdown, 2 on a bad config or command line, 1 when the broker
  *     cannot start (port in use, log directory locked or another node's).
- *   - `samsa format -t ID -c CONFIG [--ignore-formatted] [--override k=v]...`:
- *     writes meta.properties; exit 0, 1 refused (formatted, bad id), 2 usage.
+ *   - `samsa format -t ID -c CONFIG [--ignore-formatted] [--override k=v]...
+ *     [--add-scram 'SCRAM-SHA-512=[name=U,password=P]']...`: writes
+ *     meta.properties (and chapter 13's bootstrap.scram); exit 0, 1 refused
+ *     (formatted, bad id), 2 usage.
  *   - `samsa random-uuid`: prints a new Kafka UUID (a cluster id).
  *   - `samsa dump-log [--cluster-metadata-decoder] FILE...`: read-only; exit
  *     0 when every file is valid to its end, 1 when one stops being valid
@@ -30,11 +32,12 @@
  *   4. SIGPIPE is ignored: a client gone mid-write closes one connection.
  * Simplifications: no controlled shutdown with a controller (chapter 07);
  *   a single node formats at its first start; format writes no bootstrap
- *   checkpoint (metadata.version comes with chapter 07's log).
+ *   checkpoint (metadata.version comes with chapter 07's log), only
+ *   chapter 13's --add-scram credentials (bootstrap.scram).
  * See also: docs/15_broker.md, diagrams/15_broker.dot,
  *   tests/15_broker_test.sh, tests/clients/; read before: 15_config.c.
  *   Uses chapters 00 (base), 01 (segment), 02 (index), 04 (codec), 05 (server),
- *   07 (quorum).
+ *   07 (quorum), 13 (format --add-scram).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +57,8 @@
 #include "04_codec.h"
 #include "05_server.h"
 #include "07_metadata.h"
+#include "13_scram.h"
+#include "13_scram_creds.h"
 #include "15_meta.h"
 #include "15_config.h"
 
@@ -136,6 +141,7 @@ static void usage(FILE *to)
 		    "                                run a broker (CONFIG: server.properties)\n"
 		    "       samsa format -t CLUSTER_ID -c CONFIG [--ignore-formatted]\n"
 		    "                    [--override key=value]...\n"
+		    "                    [--add-scram 'SCRAM-SHA-512=[name=U,password=P]']...\n"
 		    "                                write meta.properties into log.dirs\n"
 		    "       samsa random-uuid        print a new cluster id\n"
 		    "       samsa dump-log [--cluster-metadata-decoder] FILE...\n"
@@ -234,7 +240,35 @@ struct format_args {
 	bool ignore_formatted;   /* -g, --ignore-formatted */
 	int config_argc;         /* the config path, then --override pairs */
 	char **config_argv;      /* owned (the strings are argv's) */
+	struct scram_credential *scram; /* owned: -S, --add-scram (chapter 13) */
+	int n_scram;
 };
+
+/* KAFKA: kafka-storage format --add-scram (-S): a credential for the
+ * bootstrap records; chapter 13 derives its keys now, with a new salt. */
+static int format_add_scram(struct format_args *a, const char *arg)
+{
+	char why[512];
+	(void)why;
+	if (a->n_scram == SCRAM_BOOTSTRAP_MAX) {
+		fprintf(stderr, "samsa format: more than %d --add-scram\n",
+			SCRAM_BOOTSTRAP_MAX);
+		return 2;
+	}
+	if (!a->scram && !(a->scram = calloc(SCRAM_BOOTSTRAP_MAX, sizeof *a->scram)))
+		return 2;
+#if SAMSA_STAGE >= 13
+	if (scram_creds_parse_arg(arg, &a->scram[a->n_scram], why, sizeof why)) {
+		fprintf(stderr, "samsa format: %s\n", why);
+		return 2;
+	}
+#else
+	fprintf(stderr, "samsa format: --add-scram needs chapter 13\n");
+	return 2;
+#endif
+	a->n_scram++;
+	return 0;
+}
 
 /* Split argv into the ids and what load_config reads. 2 on a usage error. */
 static int format_parse(int argc, char **argv, struct format_args *a)
@@ -253,7 +287,10 @@ static int format_parse(int argc, char **argv, struct format_args *a)
 			a->cluster_id = argv[++i];
 		else if (has_value && (!strcmp(o, "-c") || !strcmp(o, "--config")))
 			config = argv[++i];
-		else if (has_value && strcmp(o, "--override") == 0) {
+		else if (has_value && (!strcmp(o, "-S") || !strcmp(o, "--add-scram"))) {
+			if (format_add_scram(a, argv[++i]) != 0)
+				return 2;
+		} else if (has_value && strcmp(o, "--override") == 0) {
 			a->config_argv[a->config_argc++] = argv[i];
 			a->config_argv[a->config_argc++] = argv[++i];
 		} else {
@@ -289,7 +326,14 @@ static int cmd_format(int argc, char **argv)
 		status = 2;
 	}
 	free(a.config_argv);
+	if (status == 0 && a.n_scram > 0 && cfg.n_voters == 0) {
+		fprintf(stderr, "samsa format: --add-scram needs a KRaft node "
+			"(controller.quorum.voters): SCRAM credentials live in "
+			"the metadata log\n");
+		status = 2;
+	}
 	if (status != 0) {
+		free(a.scram);
 		usage(stderr);
 		return status;
 	}
@@ -297,9 +341,18 @@ static int cmd_format(int argc, char **argv)
 	snprintf(m.cluster_id, sizeof m.cluster_id, "%s", a.cluster_id);
 	int rc = broker_meta_format(cfg.topics.log_dir, &m, &err);
 	if (rc == KB_ERR_EXISTS && a.ignore_formatted) {
+		free(a.scram);
 		printf("All of the log directories are already formatted.\n");
 		return 0;
 	}
+#if SAMSA_STAGE >= 13
+	if (rc == KB_OK && a.n_scram > 0 &&
+	    (rc = scram_creds_bootstrap_write(cfg.topics.log_dir, a.scram,
+					      a.n_scram)) != KB_OK)
+		snprintf(err.msg, sizeof err.msg, "cannot write %.300s/%s: %s",
+			 cfg.topics.log_dir, SCRAM_BOOTSTRAP_FILE, kb_status_name(rc));
+#endif
+	free(a.scram);
 	if (rc != KB_OK) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;

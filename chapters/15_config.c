@@ -59,6 +59,8 @@
 #include "10_compaction.h"
 #include "11_producers.h"
 #include "13_tls.h"
+#include "13_sasl.h"
+#include "13_scram_creds.h"
 #include "15_properties.h"
 #include "15_meta.h"
 #include "15_config.h"
@@ -304,6 +306,11 @@ static int finish_authorizer(const struct broker_config *cfg,
 static int listen_all(struct broker *b, struct broker_error *err);
 static int listener_tls_open(struct broker *b, int i,
 			     struct broker_error *err);
+static int listener_sasl_open(struct broker *b, int i,
+			      struct broker_error *err);
+static int finish_sasl(const struct broker_config *cfg,
+		       struct broker_error *err);
+static int scram_open(struct broker *b, struct broker_error *err);
 static void listener_transport(struct broker *b, int i,
 			       struct net_endpoint *ep);
 static void listener_advertised(const struct broker_config *cfg,
@@ -378,6 +385,7 @@ void broker_config_defaults(struct broker_config *cfg)
 #endif
 #if SAMSA_STAGE >= 13
 	tls_settings_init(&cfg->tls);
+	sasl_settings_init(&cfg->sasl);
 #endif
 }
 
@@ -427,8 +435,10 @@ int broker_config_set(struct broker_config *cfg,
 	return KB_OK;
 }
 
-/* Chapter 13's keys, ssl.* and listener.name.<name>.ssl.*, go to its
- * settings (13_tls.c checks them); any other key is unknown. */
+/* Chapter 13's keys, ssl.* and listener.name.<name>.ssl.* (13_tls.c
+ * checks them), sasl.*, listener.name.<name>.sasl.* / .plain.sasl.jaas.
+ * config and connection.failed.authentication.delay.ms (13_sasl.c), go
+ * to its settings; any other key is unknown. */
 static int set_tls_key(struct broker_config *cfg,
 		       const struct broker_setting *s, struct broker_error *err)
 {
@@ -440,6 +450,13 @@ static int set_tls_key(struct broker_config *cfg,
 	if (rc != KB_ERR_NOTFOUND)
 		return broker_refuse(err, "%s: %s: %s", s->where, s->key,
 				     why.msg);
+	struct sasl_error swhy;
+	rc = sasl_settings_set(&cfg->sasl, s->key, s->value, &swhy);
+	if (rc == KB_OK)
+		return KB_OK;
+	if (rc != KB_ERR_NOTFOUND)
+		return broker_refuse(err, "%s: %s: %s", s->where, s->key,
+				     swhy.msg);
 #endif
 	return broker_refuse(err, "%s: unknown key '%s'", s->where, s->key);
 }
@@ -727,6 +744,8 @@ int broker_config_finish(struct broker_config *cfg, struct broker_error *err)
 		return KB_ERR_INVAL;
 	if (finish_authorizer(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
+	if (finish_sasl(cfg, err) != KB_OK)
+		return KB_ERR_INVAL;
 	return finish_advertised(cfg, err);
 }
 
@@ -750,6 +769,42 @@ static int finish_authorizer(const struct broker_config *cfg,
 				     "can be its own quorum: process.roles="
 				     "broker,controller, controller.quorum.voters="
 				     "1@127.0.0.1:9093)");
+	return KB_OK;
+}
+
+/* Chapter 13: every SASL_* listener enables mechanisms samsa serves;
+ * SCRAM's users live in the KRaft metadata log, so SCRAM needs a quorum
+ * (as ACLs do). PLAIN's users are in the listener's JAAS text. */
+static int finish_sasl(const struct broker_config *cfg,
+		       struct broker_error *err)
+{
+#if SAMSA_STAGE >= 13
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		const char *name = cfg->listeners[i].name;
+		const char *proto = broker_listener_protocol(cfg, name);
+		if (!proto || strncmp(proto, "SASL_", 5) != 0)
+			continue;
+		struct sasl_config sc;
+		struct sasl_error why;
+		unsigned mechs;
+		sasl_settings_for(&cfg->sasl, name, &sc);
+		if (sasl_config_mechanisms(&sc, &mechs, &why) != KB_OK)
+			return broker_refuse(err, "listener %s (%s): %s (or "
+					     "listener.name.%s.sasl.enabled."
+					     "mechanisms)", name, proto, why.msg,
+					     name);
+		if ((mechs & ~(unsigned)SASL_MECH_PLAIN) && cfg->n_voters == 0)
+			return broker_refuse(err, "listener %s enables SCRAM: SCRAM "
+					     "credentials are kept in the KRaft "
+					     "metadata log: set controller.quorum."
+					     "voters (a single node can be its own "
+					     "quorum: process.roles=broker,"
+					     "controller, controller.quorum.voters="
+					     "1@127.0.0.1:9093)", name);
+	}
+#else
+	(void)cfg, (void)err;
+#endif
 	return KB_OK;
 }
 
@@ -813,7 +868,8 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	/* Chapter 13: every SSL listener's stores, checked before the log
 	 * directory is touched, like the ports. */
 	for (int i = 0; i < cfg->n_listeners; i++)
-		if ((rc = listener_tls_open(b, i, err)) != KB_OK)
+		if ((rc = listener_tls_open(b, i, err)) != KB_OK ||
+		    (rc = listener_sasl_open(b, i, err)) != KB_OK)
 			goto fail;
 	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
@@ -821,6 +877,13 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		broker_refuse(err, "cannot start the server: %s", kb_status_name(rc));
 		goto fail;
 	}
+#if SAMSA_STAGE >= 13
+	if ((rc = sasl_register(b->srv)) != KB_OK) {
+		broker_refuse(err, "cannot serve the SASL APIs: %s",
+			      kb_status_name(rc));
+		goto fail;
+	}
+#endif
 	if ((rc = listen_all(b, err)) != KB_OK)
 		goto fail;
 	if (!cfg->advertised_set)
@@ -833,7 +896,8 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	/* Chapter 07's cluster node (KRaft), when controller.quorum.voters
 	 * is set (15_cluster.c). Chapters 08-14 open here too, each under
 	 * #if SAMSA_STAGE >= NN. */
-	if ((rc = broker_cluster_open(b, err)) != KB_OK)
+	if ((rc = broker_cluster_open(b, err)) != KB_OK ||
+	    (rc = scram_open(b, err)) != KB_OK)
 		goto fail;
 #if SAMSA_STAGE >= 9
 	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
@@ -923,7 +987,7 @@ static int listener_tls_open(struct broker *b, int i, struct broker_error *err)
 {
 	const struct broker_listener *l = &b->cfg.listeners[i];
 	const char *proto = broker_listener_protocol(&b->cfg, l->name);
-	if (!proto || strcmp(proto, "SSL") != 0)
+	if (!proto || (strcmp(proto, "SSL") != 0 && strcmp(proto, "SASL_SSL") != 0))
 		return KB_OK; /* PLAINTEXT: chapter 05's own transport */
 #if SAMSA_STAGE >= 13
 	struct tls_config *tc = malloc(sizeof *tc);
@@ -943,7 +1007,58 @@ static int listener_tls_open(struct broker *b, int i, struct broker_error *err)
 #endif
 }
 
-/* The listener's transport: TLS with its context when it has one. */
+/* A SASL_* listener gets its authenticator (chapter 13): the mechanisms
+ * of its sasl.enabled.mechanisms, PLAIN's users from its JAAS text.
+ * KAFKA: a SaslChannelBuilder per listener. */
+static int listener_sasl_open(struct broker *b, int i, struct broker_error *err)
+{
+	const struct broker_listener *l = &b->cfg.listeners[i];
+	const char *proto = broker_listener_protocol(&b->cfg, l->name);
+	if (!proto || strncmp(proto, "SASL_", 5) != 0)
+		return KB_OK;
+#if SAMSA_STAGE >= 13
+	struct sasl_config *sc = malloc(sizeof *sc);
+	if (!sc)
+		return broker_refuse(err, "no memory for listener %s", l->name);
+	sasl_settings_for(&b->cfg.sasl, l->name, sc);
+	struct sasl_error why;
+	int rc = sasl_server_new(sc, &b->sasl[i], &why);
+	free(sc);
+	if (rc != KB_OK)
+		return broker_refuse(err, "listener %s (%s): %s", l->name, proto,
+				     why.msg);
+	return KB_OK;
+#else
+	return broker_refuse(err, "listener %s is %s: this stage has no SASL",
+			     l->name, proto);
+#endif
+}
+
+/* Chapter 13: SCRAM's users come from this node's metadata image (a
+ * cluster; finish_sasl refused SCRAM without one). */
+static int scram_open(struct broker *b, struct broker_error *err)
+{
+#if SAMSA_STAGE >= 13
+	if (!b->raft)
+		return KB_OK;
+	struct scram_node_config c = {b->srv, b->raft, b->bnode ? b->tm : NULL,
+				      b->ctrl, b->cfg.topics.log_dir};
+	int rc = scram_node_open(&c, &b->scram);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot start the SCRAM credentials: %s",
+				     kb_status_name(rc));
+	for (int i = 0; i < BROKER_LISTENERS_MAX; i++)
+		if (b->sasl[i])
+			sasl_server_set_scram_lookup(b->sasl[i], scram_node_lookup,
+						     b->scram);
+#else
+	(void)b, (void)err;
+#endif
+	return KB_OK;
+}
+
+/* The listener's transport: TLS with its context when it has one; a
+ * SASL_* listener's authenticator. */
 static void listener_transport(struct broker *b, int i,
 			       struct net_endpoint *ep)
 {
@@ -951,6 +1066,10 @@ static void listener_transport(struct broker *b, int i,
 	if (b->tls[i]) {
 		ep->tp = tls_transport();
 		ep->tp_ctx = b->tls[i];
+	}
+	if (b->sasl[i]) {
+		ep->auth = sasl_authenticator();
+		ep->auth_ctx = b->sasl[i];
 	}
 #else
 	(void)b;
@@ -1026,6 +1145,10 @@ static int open_log_dir(struct broker *b, struct broker_error *err)
  * marker; the directory lock is let go last. */
 void broker_close(struct broker *b)
 {
+#if SAMSA_STAGE >= 13
+	scram_node_close(b->scram); /* before the quorum node it watches */
+	b->scram = NULL;
+#endif
 	broker_cluster_close(b); /* its peers and timers belong to the server */
 	if (b->srv)
 		net_server_free(b->srv);
@@ -1033,6 +1156,8 @@ void broker_close(struct broker *b)
 	for (int i = 0; i < BROKER_LISTENERS_MAX; i++) {
 		tls_server_free(b->tls[i]); /* after the connections using it */
 		b->tls[i] = NULL;
+		sasl_server_free(b->sasl[i]);
+		b->sasl[i] = NULL;
 	}
 #endif
 #if SAMSA_STAGE >= 9

@@ -19,6 +19,7 @@
 #include "15_properties.h"
 #include "15_meta.h"
 #include "13_tls.h"
+#include "13_sasl.h"
 #include "08_replication.h"
 
 /* Room for process.roles and controller.quorum.voters, NUL included. */
@@ -100,6 +101,7 @@ struct broker_config {
 	struct broker_kraft_config kraft; /* broker.session.*, controller.quorum.* */
 	struct repl_config repl;       /* replica.* (chapter 08) */
 	struct tls_settings tls;       /* ssl.*, listener.name.<name>.ssl.* (chapter 13) */
+	struct sasl_settings sasl;     /* sasl.*, listener.name.<name>.sasl.* (chapter 13) */
 	bool advertised_set;           /* advertised.listeners was given */
 	bool log_dirs_set;             /* log.dirs was given (it beats log.dir) */
 	enum kb_log_level log_level;   /* log.level (samsa's own key) */
@@ -116,6 +118,7 @@ struct raft_node;   /* chapter 07 (07_node.h) */
 struct ctrl_node;
 struct broker_node;
 struct acl_node;    /* chapter 12 (12_acl.h) */
+struct scram_node;  /* chapter 13 (13_scram_creds.h) */
 
 /* A running broker: the server of chapter 05 and the topics of chapter 06,
  * opened in Kafka's order. Later chapters add their part here. */
@@ -132,6 +135,8 @@ struct broker {
 	struct repl *repl;         /* owned: chapter 08, with bnode */
 	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
 	struct acl_node *acl;      /* owned: chapter 12 with authorizer.class.name set */
+	struct sasl_server *sasl[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SASL_* listener, else NULL */
+	struct scram_node *scram;  /* owned: chapter 13's credentials, in a cluster */
 	int port;                  /* the client listener's port, as bound */
 	int controller_port;       /* the controller listener's, as bound; 0 none */
 	int lock_fd;               /* owned: holds the flock on <log.dir>/.lock */
@@ -174,7 +179,7 @@ int broker_protocols_parse(const char *value, struct broker_protocol *out,
 /* controller.quorum.voters: "id@host:port,...", 1..7, ids unique. */
 int broker_voters_parse(const char *value, struct broker_voter *out, int *n,
 			struct broker_error *why);
-/* Why a listener of protocol proto cannot be served by this build, or NULL when it can (PLAINTEXT; SSL from chapter 13). */
+/* Why a listener of protocol proto cannot be served by this build, or NULL when it can (PLAINTEXT; SSL and SASL_* from chapter 13). */
 const char *broker_protocol_unserved(const char *proto);
 /* The protocol listener name maps to, or NULL when unmapped. */
 const char *broker_listener_protocol(const struct broker_config *cfg,

@@ -23,14 +23,14 @@
  * Invariants:
  *   1. At most BROKER_LISTENERS_MAX listeners, names unique, ports unique
  *      unless 0; every name maps to a protocol this build serves
- *      (PLAINTEXT; SSL from chapter 13) once finished.
+ *      (PLAINTEXT; SSL and SASL_* from chapter 13) once finished.
  *   2. 1..BROKER_QUORUM_MAX voters with unique ids and ports 1..65535.
  *   3. A finished config has exactly one client listener (kind BROKER,
  *      copied to listener_host/port) and at most one CONTROLLER listener,
  *      whose name is controller_listener.
  *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
- * Simplifications: PLAINTEXT and (chapter 13) SSL are served, SASL_* not
- *   yet; the listeners a cluster's peers dial (controller, inter-broker)
+ * Simplifications: PLAINTEXT and (chapter 13) SSL, SASL_PLAINTEXT and
+ *   SASL_SSL are served; the listeners a cluster's peers dial (controller, inter-broker)
  *   stay PLAINTEXT, as 05_peers.c dials in plaintext; one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
@@ -243,8 +243,8 @@ bool broker_cluster_check(const struct broker_config *cfg)
 	       controllers <= 1 && cfg->n_voters <= BROKER_QUORUM_MAX;
 }
 
-/* KAFKA: SecurityProtocol. PLAINTEXT always; SSL once chapter 13 is
- * built in; SASL_PLAINTEXT and SASL_SSL need chapter 13's SASL. */
+/* KAFKA: SecurityProtocol. PLAINTEXT always; SSL, SASL_PLAINTEXT and
+ * SASL_SSL once chapter 13 is built in. */
 const char *broker_protocol_unserved(const char *proto)
 {
 	if (strcmp(proto, "PLAINTEXT") == 0)
@@ -252,9 +252,9 @@ const char *broker_protocol_unserved(const char *proto)
 	if (strcmp(proto, "SSL") == 0)
 		return SAMSA_STAGE >= 13 ? NULL
 		       : "it needs chapter 13 (TLS), which this stage leaves out";
-	if (strncmp(proto, "SASL_", 5) == 0)
-		return "SASL_* needs chapter 13's SASL, not yet: use SSL with "
-		       "ssl.client.auth=required (mutual TLS) for client identity";
+	if (strcmp(proto, "SASL_PLAINTEXT") == 0 || strcmp(proto, "SASL_SSL") == 0)
+		return SAMSA_STAGE >= 13 ? NULL
+		       : "it needs chapter 13 (SASL), which this stage leaves out";
 	return "not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, "
 	       "SASL_SSL)";
 }

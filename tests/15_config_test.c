@@ -154,7 +154,7 @@ static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
 		{"num.partitions", "99999999999"}, {"log.retention.ms", "-2"},
 		{"default.replication.factor", "32768"},
 		{"auto.create.topics.enable", "yes"},
-		{"listeners", "SASL_SSL://host:9093"}, {"listeners", "PLAINTEXT://h:70000"},
+		{"connection.failed.authentication.delay.ms", "-1"}, {"listeners", "PLAINTEXT://h:70000"},
 		{"ssl.client.auth", "maybe"},    {"listener.name.ssl.ssl.keystore.type", "JKS"},
 		{"log.dirs", "/a,/b"},           {"process.roles", "controller"},
 		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
@@ -818,7 +818,7 @@ static void test_broker_config_listener_refusals(void **state)
 		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5", "more than 4"},
 		{"listeners", "A://h:1,B://h:1", "port 1 is used twice"},
 		{"listeners", "A://h:1,,B://h:2", "empty entry"},
-		{"listeners", "SASL_SSL://h:1", "needs chapter 13's SASL, not yet"},
+		{"connection.failed.authentication.delay.ms", "soon", "is not 0..3600000 ms"},
 		{"ssl.enabled.protocols", "TLSv1", "TLSv1.2 and/or TLSv1.3"},
 		{"ssl.no.such.key", "x", "unknown key 'ssl.no.such.key'"},
 		{"listener.security.protocol.map", "A", "is not NAME:PROTOCOL"},
@@ -864,7 +864,13 @@ static void test_broker_config_cluster_finish_refusals(void **state)
 		{{{ls, CLUSTER_LISTENERS}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
 		 3, "add CONTROLLER:PLAINTEXT to listener.security.protocol.map"},
 		{{{ls, "PLAINTEXT://:1,EXTERNAL://:2"}, {map, "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_SSL"}},
-		 2, "EXTERNAL is SASL_SSL: SASL_* needs chapter 13's SASL, not yet"},
+		 2, "EXTERNAL (SASL_SSL): sasl.enabled.mechanisms has GSSAPI, which samsa does not serve"},
+		{{{ls, "PLAINTEXT://:1,EXTERNAL://:2"}, {map, "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"},
+		  {"listener.name.external.sasl.enabled.mechanisms", "SCRAM-SHA-512"}},
+		 3, "SCRAM credentials are kept in the KRaft metadata log"},
+		{{{ls, "PLAINTEXT://:1,EXTERNAL://:2"}, {map, "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"},
+		  {"sasl.enabled.mechanisms", "PLAIN,OAUTHBEARER"}},
+		 3, "has OAUTHBEARER, which samsa does not serve"},
 		{{{ls, "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"},
 		  {map, "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, {names, "CONTROLLER"},
 		  {voters, CLUSTER_VOTERS}},
@@ -924,8 +930,10 @@ static void test_broker_config_shipped_files_load(void **state)
 		    broker_config_finish(&cfg, &err) != KB_OK)
 			fail_msg("%s: %s", files[i], err.msg);
 		assert_true(broker_cluster_check(&cfg));
-		assert_int_equal(cfg.n_listeners, i < 3 || i == 4 ? 2 : 1);
-		assert_int_equal(cfg.n_voters, i < 3 ? 3 : 0);
+		/* secure.properties: PLAINTEXT, CONTROLLER, SSL, SASL_SSL; its
+		 * own one-voter quorum (SCRAM users live in the metadata log) */
+		assert_int_equal(cfg.n_listeners, i < 3 ? 2 : i == 3 ? 1 : 4);
+		assert_int_equal(cfg.n_voters, i < 3 ? 3 : i == 3 ? 0 : 1);
 		if (i < 3) {
 			assert_int_equal(cfg.topics.node_id, (int)i + 1);
 			assert_int_equal(cfg.listener_port, 10000 * ((int)i + 1) + 9092);
