@@ -544,7 +544,11 @@ static void leader_epoch_answer(struct data_ctx *c, struct wire_writer *w,
 	int16_t error;
 	int32_t epoch = -1;
 	int64_t end = -1;
-	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
+	struct topic_partition *tp = p->denied ? NULL :
+		data_lookup(c->tm, topic, p->index, &error);
+	if (p->denied)
+		error = c->q->replica_id >= 0 ? KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED
+					      : KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
 	if (tp &&
 	    !(error = topic_leader_check(c->tm, tp, p->current_leader_epoch)) &&
 	    log_epoch_end_offset(tp->log, p->epoch, &epoch, &end) != KB_OK)
@@ -562,10 +566,15 @@ int handle_offset_for_leader_epoch(struct net_request *req,
 	struct data_req q = {.version = req->header.api_version};
 	struct data_ctx c = {.tm = req->ctx, .q = &q};
 	struct wire_reader *r = &req->body;
-	if (q.version >= 3)
-		wire_read_i32(r); /* replica_id */
+	q.replica_id = q.version >= 3 ? wire_read_i32(r) : -1;
 	int rc = topic_data_decode(r, 12, leader_epoch_read_part, &q);
 	wire_read_tags(r);
+	/* KAFKA: handleOffsetForLeaderEpochRequest: a follower (replica id
+	 * >= 0) needs CLUSTER_ACTION, a client DESCRIBE on each topic. */
+	if (rc == KB_OK && q.replica_id >= 0)
+		fetch_authorize_follower(req, &q);
+	else if (rc == KB_OK)
+		topic_data_authorize(req, &q, NET_OP_DESCRIBE);
 	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
 		if (q.version >= 2)
 			wire_write_i32(&resp->w, 0); /* throttle_time_ms */
@@ -594,7 +603,10 @@ static void delete_records_answer(struct data_ctx *c, struct wire_writer *w,
 {
 	int16_t error;
 	int64_t low = -1;
-	struct topic_partition *tp = data_lookup(c->tm, topic, p->index, &error);
+	struct topic_partition *tp = p->denied ? NULL :
+		data_lookup(c->tm, topic, p->index, &error);
+	if (p->denied) /* KAFKA: DELETE on the topic */
+		error = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
 	int64_t want = tp && p->offset == -1 ? tp->high_watermark : p->offset;
 	if (tp && (error = topic_leader_check(c->tm, tp, -1)))
 		tp = NULL; /* KAFKA: only the leader deletes records */
@@ -622,6 +634,8 @@ int handle_delete_records(struct net_request *req, struct net_response *resp)
 	int rc = topic_data_decode(r, 12, delete_records_read_part, &q);
 	wire_read_i32(r); /* timeout_ms */
 	wire_read_tags(r);
+	if (rc == KB_OK)
+		topic_data_authorize(req, &q, NET_OP_DELETE);
 	if (rc == KB_OK && (rc = wire_reader_status(r)) == KB_OK) {
 		wire_write_i32(&resp->w, 0); /* throttle_time_ms */
 		topic_data_write(&c, &resp->w, delete_records_answer);

@@ -318,5 +318,34 @@ def test_describe_configs_needs_describe_configs_on_the_topic():
         a.close()
 
 
+def test_delete_records_and_offset_for_leader_epoch_ask_their_operations():
+    """KAFKA: DeleteRecords needs DELETE on the topic, OffsetForLeaderEpoch
+    DESCRIBE (a client) or CLUSTER_ACTION (a replica id): the topic
+    `secret`, with no ACL for ANONYMOUS, answers 29 to both, and a client
+    posing as broker 7 gets 31 CLUSTER_AUTHORIZATION_FAILED."""
+    import kwire
+    with kwire.Conn(NODE.bootstrap) as c:
+        body = c.request(kwire.delete_records(2, "secret", 0, 0))
+        r = kwire.Reader(body, True)
+        r.i32()
+        dr = r.array(lambda: (r.string(), r.array(
+            lambda: (r.i32(), r.i64(), r.i16(), r.tags())), r.tags()))
+        assert dr[0][1][0][2] == 29, dr
+        body = c.request(kwire.offset_for_leader_epoch(3, "secret", 0, 0))
+        r = kwire.Reader(body, False)
+        r.i32()
+        oe = r.array(lambda: (r.string(), r.array(
+            lambda: (r.i16(), r.i32(), r.i32(), r.i64()))))
+        assert oe[0][1][0][0] == 29, oe
+        key, v, req_body = kwire.offset_for_leader_epoch(3, "orders", 0, 0)
+        req_body = kwire.i32(7) + req_body[4:]   # replica id 7
+        body = c.request((key, v, req_body))
+        r = kwire.Reader(body, False)
+        r.i32()
+        oe = r.array(lambda: (r.string(), r.array(
+            lambda: (r.i16(), r.i32(), r.i32(), r.i64()))))
+        assert oe[0][1][0][0] == 31, oe
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=setup, teardown=teardown_the_node_stops_cleanly)
