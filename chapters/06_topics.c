@@ -99,6 +99,12 @@ struct topic_manager {
 
 static const struct reserved_name *reserved_find(const char *name, size_t len);
 static struct subscriber *subscriber_list(struct topic_manager *tm, size_t *n);
+static int append_flush(struct topic_manager *tm, struct topic_partition *tp,
+			int64_t now);
+static void append_announce(struct topic_manager *tm,
+			    struct topic_partition *tp, const uint8_t *batch,
+			    size_t len, const struct log_append_info *ai,
+			    struct log_append_info *info);
 static void partition_events_emit(struct topic_manager *tm,
 				  struct topic_partition *tp,
 				  const struct seg_batch *b,
@@ -771,21 +777,41 @@ int topic_append_batch(struct topic_partition *tp, uint8_t *batch, size_t len,
 	int64_t now = kb_now_ms();
 	struct log_append_req req = {batch, len, tp->leader_epoch, now};
 	int rc = log_append(tp->log, &req, &ai);
-	if (rc == KB_OK && log_flush_due(tp->log, now))
-		rc = tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
+	if (rc == KB_OK)
+		rc = append_flush(tm, tp, now);
 	if (rc != KB_OK)
 		return rc;
-	if (info)
-		*info = ai;
 	if (!tm->high_watermark_taken) /* single node: the leader is the ISR */
 		tp->high_watermark = log_end_offset(tp->log);
+	append_announce(tm, tp, batch, len, &ai, info);
+	return KB_OK;
+}
+
+/* The flush policy of an append: noted for the group commit before the
+ * answers go out, or done now without a server. */
+static int append_flush(struct topic_manager *tm, struct topic_partition *tp,
+			int64_t now)
+{
+	if (!log_flush_due(tp->log, now))
+		return KB_OK;
+	return tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
+}
+
+/* The end of every append: the subscribers hear of the batch, then one
+ * wake for whoever waits on the log. */
+static void append_announce(struct topic_manager *tm,
+			    struct topic_partition *tp, const uint8_t *batch,
+			    size_t len, const struct log_append_info *ai,
+			    struct log_append_info *info)
+{
+	if (info)
+		*info = *ai;
 	struct seg_batch b;
 	if (tm->subscribers.len && seg_batch_decode(batch, len, &b) == KB_OK)
-		partition_events_emit(tm, tp, &b, &ai);
+		partition_events_emit(tm, tp, &b, ai);
 	if (tm->srv)
 		net_wake(tm->srv, tp->log);
 	topic_partition_check(tp);
-	return KB_OK;
 }
 
 /* Tell every subscriber about one appended batch, in subscription order. */
@@ -810,19 +836,11 @@ int topic_append_replica(struct topic_partition *tp, const uint8_t *batch,
 	struct log_append_info ai;
 	int64_t now = kb_now_ms();
 	int rc = log_append_as_follower(tp->log, batch, len, now, &ai);
-	if (rc == KB_OK && log_flush_due(tp->log, now))
-		rc = tm->srv ? unflushed_add(tm, tp) : log_maybe_flush(tp->log, now);
-	if (rc != KB_OK)
-		return rc;
-	if (info)
-		*info = ai;
-	struct seg_batch b;
-	if (tm->subscribers.len && seg_batch_decode(batch, len, &b) == KB_OK)
-		partition_events_emit(tm, tp, &b, &ai);
-	if (tm->srv)
-		net_wake(tm->srv, tp->log);
-	topic_partition_check(tp);
-	return KB_OK;
+	if (rc == KB_OK)
+		rc = append_flush(tm, tp, now);
+	if (rc == KB_OK)
+		append_announce(tm, tp, batch, len, &ai, info);
+	return rc;
 }
 
 /* KAFKA: Partition.truncateTo / truncateFullyAndStartAt. The high
