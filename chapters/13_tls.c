@@ -13,7 +13,8 @@
  *   ssl.keystore.location, ssl.keystore.key,
  *   ssl.keystore.certificate.chain, ssl.key.password,
  *   ssl.truststore.type=PEM, ssl.truststore.location, ssl.client.auth,
- *   ssl.enabled.protocols, each overridable per listener as
+ *   ssl.enabled.protocols, ssl.endpoint.identification.algorithm (used
+ *   when the node dials: 13_tls_peer.c), each overridable per listener as
  *   listener.name.<name>.ssl.*; DefaultKafkaPrincipalBuilder's
  *   "User:" + RFC 2253 subject name.
  * Interface:
@@ -40,9 +41,10 @@
  * Simplifications: PEM stores only (no JKS/PKCS12); ssl.enabled.protocols
  *   is taken as a range from its lowest to its highest version; no
  *   ssl.cipher.suites, no CRLs, no reloading of certificates, no kernel
- *   TLS; peers (05_peers.c) still dial in plaintext.
+ *   TLS; no close_notify. The client side, for peers, is 13_tls_peer.c.
  * See also: docs/13_tls.md, diagrams/13_tls.dot, tests/13_tls_test.c,
- *   tests/clients/test_tls.py, tools/certs.sh. Uses chapters 00 (base),
+ *   tests/clients/test_tls.py, tools/certs.sh; read next: 13_tls_peer.c
+ *   (what it shares: 13_tls_internal.h). Uses chapters 00 (base),
  *   05 (server: struct net_transport).
  */
 #include <assert.h>
