@@ -146,6 +146,9 @@ struct net_server {
 	struct net_peer *peers;              /* owned: 05_peers.c's open peers */
 	struct net_peer *peers_closed;       /* owned: freed after the turn */
 	const struct net_peer_ops *peer_ops; /* NULL until a peer opens */
+	/* net_server_set_peer_transport: per kind of listener dialled. */
+	const struct net_peer_transport *peer_tp[NET_LISTENER_KINDS]; /* borrowed; NULL: plaintext */
+	void *peer_tp_ctx[NET_LISTENER_KINDS];                       /* borrowed */
 	int (*before_send)(void *ctx);       /* net_set_before_send, or NULL */
 	void *before_send_ctx;               /* borrowed */
 	int64_t close_due_ms;                /* the close timer's time; INT64_MAX: unarmed */

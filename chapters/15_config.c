@@ -29,7 +29,8 @@
  *      start formats, so `make run` stays one command.
  * Simplifications: PLAINTEXT and SSL listeners (SSL's ssl.* keys are
  *   chapter 13's, checked when broker_open builds each SSL listener's
- *   context; the listener keys are 15_listeners.c's); one log directory
+ *   context, and the client context of an SSL listener peers dial; the
+ *   listener keys are 15_listeners.c's); one log directory
  *   (no KIP-112).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
@@ -308,6 +309,8 @@ static int listener_tls_open(struct broker *b, int i,
 			     struct broker_error *err);
 static int listener_sasl_open(struct broker *b, int i,
 			      struct broker_error *err);
+static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
+			 struct broker_error *err);
 static int finish_sasl(const struct broker_config *cfg,
 		       struct broker_error *err);
 static int scram_open(struct broker *b, struct broker_error *err);
@@ -871,6 +874,9 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		if ((rc = listener_tls_open(b, i, err)) != KB_OK ||
 		    (rc = listener_sasl_open(b, i, err)) != KB_OK)
 			goto fail;
+	if ((rc = peer_tls_open(b, NET_LISTENER_CONTROLLER, err)) != KB_OK ||
+	    (rc = peer_tls_open(b, NET_LISTENER_BROKER, err)) != KB_OK)
+		goto fail;
 	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
 	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
@@ -878,6 +884,11 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	}
 #if SAMSA_STAGE >= 13
+	for (int k = 0; k < NET_LISTENER_KINDS; k++) /* before peers open */
+		if (b->peer_tls[k])
+			net_server_set_peer_transport(b->srv, k,
+						      tls_peer_transport(),
+						      b->peer_tls[k]);
 	if ((rc = sasl_register(b->srv)) != KB_OK) {
 		broker_refuse(err, "cannot serve the SASL APIs: %s",
 			      kb_status_name(rc));
@@ -1004,6 +1015,40 @@ static int listener_tls_open(struct broker *b, int i, struct broker_error *err)
 #else
 	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
 			     l->name);
+#endif
+}
+
+/* In a cluster, an SSL listener other nodes dial (the controllers' for
+ * kind CONTROLLER, inter.broker.listener.name's for BROKER) gets a
+ * client context (chapter 13) from the same listener's ssl.* keys, so
+ * this node presents its keystore certificate and checks the other
+ * node's against its truststore. KAFKA: the inter-broker and controller
+ * channel builders use the listener's SslFactory in client mode. */
+static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
+			 struct broker_error *err)
+{
+	const struct broker_config *cfg = &b->cfg;
+	const char *name = kind == NET_LISTENER_CONTROLLER
+				   ? cfg->peer_controller_listener
+				   : cfg->inter_broker_listener;
+	const char *proto = broker_listener_protocol(cfg, name);
+	if (cfg->n_voters == 0 || !proto || strcmp(proto, "SSL") != 0)
+		return KB_OK; /* a single node dials nobody; PLAINTEXT */
+#if SAMSA_STAGE >= 13
+	struct tls_config *tc = malloc(sizeof *tc);
+	if (!tc)
+		return broker_refuse(err, "no memory for listener %s", name);
+	tls_settings_for(&cfg->tls, name, tc);
+	struct tls_error why;
+	int rc = tls_client_new(tc, &b->peer_tls[kind], &why);
+	free(tc);
+	if (rc != KB_OK)
+		return broker_refuse(err, "dialling listener %s (SSL): %s", name,
+				     why.msg);
+	return KB_OK;
+#else
+	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
+			     name);
 #endif
 }
 
@@ -1158,6 +1203,10 @@ void broker_close(struct broker *b)
 		b->tls[i] = NULL;
 		sasl_server_free(b->sasl[i]);
 		b->sasl[i] = NULL;
+	}
+	for (int k = 0; k < NET_LISTENER_KINDS; k++) {
+		tls_client_free(b->peer_tls[k]); /* after the peers using it */
+		b->peer_tls[k] = NULL;
 	}
 #endif
 #if SAMSA_STAGE >= 9

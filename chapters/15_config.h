@@ -96,6 +96,9 @@ struct broker_config {
 	int n_protocols;
 	char controller_listener[BROKER_LISTENER_NAME_MAX]; /* controller.listener.names, the first; "" none */
 	char inter_broker_listener[BROKER_LISTENER_NAME_MAX]; /* inter.broker.listener.name */
+	/* The listener peers dial the controllers on: controller.listener.
+	 * names' first, kept when this node does not listen on it. */
+	char peer_controller_listener[BROKER_LISTENER_NAME_MAX];
 	struct broker_voter voters[BROKER_QUORUM_MAX]; /* controller.quorum.voters */
 	int n_voters;
 	struct broker_kraft_config kraft; /* broker.session.*, controller.quorum.* */
@@ -134,6 +137,7 @@ struct broker {
 	struct broker_node *bnode; /* owned: when process.roles has broker */
 	struct repl *repl;         /* owned: chapter 08, with bnode */
 	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
+	struct tls_client *peer_tls[NET_LISTENER_KINDS]; /* owned: chapter 13, per kind of SSL listener dialled, else NULL */
 	struct acl_node *acl;      /* owned: chapter 12 with authorizer.class.name set */
 	struct sasl_server *sasl[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SASL_* listener, else NULL */
 	struct scram_node *scram;  /* owned: chapter 13's credentials, in a cluster */

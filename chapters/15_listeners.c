@@ -30,8 +30,9 @@
  *      whose name is controller_listener.
  *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
  * Simplifications: PLAINTEXT and (chapter 13) SSL, SASL_PLAINTEXT and
- *   SASL_SSL are served; the listeners a cluster's peers dial (controller, inter-broker)
- *   stay PLAINTEXT, as 05_peers.c dials in plaintext; one controller listener (the first name of
+ *   SASL_SSL are served; the listeners a cluster's peers dial (controller,
+ *   inter-broker) are PLAINTEXT or SSL (peers have no SASL client:
+ *   sasl.mechanism.inter.broker.protocol is not served); one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
  * See also: docs/15_listeners.md, diagrams/15_listeners.dot,
@@ -71,6 +72,8 @@ static const struct broker_listener *find_listener(
 	const struct broker_listener *ls, int n, const char *name);
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err);
+static int check_dialled(const struct broker_config *cfg, const char *name,
+			 struct broker_error *err);
 static int check_roles(struct broker_config *cfg, struct broker_error *err);
 
 /* ---- Parsing ---- */
@@ -190,6 +193,9 @@ int broker_cluster_finish(struct broker_config *cfg, struct broker_error *err)
 {
 	if (check_protocols(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
+	snprintf(cfg->peer_controller_listener,
+		 sizeof cfg->peer_controller_listener, "%s",
+		 cfg->controller_listener); /* check_roles may clear it */
 	if (check_roles(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
@@ -261,10 +267,14 @@ const char *broker_protocol_unserved(const char *proto)
 
 /* Every listener's name is mapped to a protocol this build serves. The
  * listeners peers dial (a cluster's controller and inter-broker ones)
- * stay PLAINTEXT: 05_peers.c does not speak TLS yet. */
+ * are PLAINTEXT or SSL: peers speak TLS (chapter 13) but not SASL. */
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err)
 {
+	if (check_dialled(cfg, cfg->controller_listener, err) != KB_OK ||
+	    (cfg->n_voters > 0 &&
+	     check_dialled(cfg, cfg->inter_broker_listener, err) != KB_OK))
+		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		const char *name = cfg->listeners[i].name;
 		const char *proto = broker_listener_protocol(cfg, name);
@@ -277,17 +287,28 @@ static int check_protocols(const struct broker_config *cfg,
 		if (why)
 			return broker_refuse(err, "listener %s is %s: %s", name,
 					     proto, why);
-		bool dialled = strcmp(name, cfg->controller_listener) == 0 ||
-			       (cfg->n_voters > 0 &&
-				strcmp(name, cfg->inter_broker_listener) == 0);
-		if (dialled && strcmp(proto, "PLAINTEXT") != 0)
-			return broker_refuse(err, "listener %s is %s, but the "
-					     "nodes of a cluster dial it in "
-					     "plaintext (peers do not speak TLS "
-					     "yet): keep it PLAINTEXT", name,
-					     proto);
 	}
 	return KB_OK;
+}
+
+/* A listener other nodes dial (this node's or, for a broker-only node,
+ * the controllers'): PLAINTEXT or SSL. KAFKA would take SASL_* too,
+ * with sasl.mechanism.inter.broker.protocol / .controller.protocol. */
+static int check_dialled(const struct broker_config *cfg, const char *name,
+			 struct broker_error *err)
+{
+	const char *proto = name[0] ? broker_listener_protocol(cfg, name) : NULL;
+	if (!proto || strcmp(proto, "PLAINTEXT") == 0 ||
+	    strcmp(proto, "SSL") == 0)
+		return KB_OK; /* a missing name is reported with its listener */
+	const char *why = broker_protocol_unserved(proto);
+	if (why)
+		return broker_refuse(err, "listener %s is %s: %s", name, proto,
+				     why);
+	return broker_refuse(err, "listener %s is %s, but the nodes of a "
+			     "cluster dial it without SASL (samsa's peers have "
+			     "no SASL client): make it SSL or PLAINTEXT", name,
+			     proto);
 }
 
 /* KAFKA: a controller names its listener and is a voter; a broker-only

@@ -725,6 +725,28 @@ static void test_broker_config_cluster_node_finishes(void **state)
 	assert_false(broker_cluster_check(&cfg));
 }
 
+/* Peers dial SSL controller and inter-broker listeners (chapter 13's
+ * 13_tls_peer.c); the controllers' listener name is kept for them. */
+static void test_broker_config_ssl_dialled_listeners_accepted(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	const char *const kv[][2] = {
+		{"listeners", "PLAINTEXT://127.0.0.1:19092,INTERNAL://127.0.0.1:19094,"
+			      "CONTROLLER://127.0.0.1:19093"},
+		{"controller.listener.names", "CONTROLLER"},
+		{"inter.broker.listener.name", "INTERNAL"},
+		{"listener.security.protocol.map",
+		 "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL"},
+		{"controller.quorum.voters", CLUSTER_VOTERS},
+	};
+	assert_int_equal(finish_with(&cfg, kv, KB_ARRAY_LEN(kv), &err), KB_OK);
+	assert_string_equal(cfg.peer_controller_listener, "CONTROLLER");
+	assert_string_equal(cfg.inter_broker_listener, "INTERNAL");
+	assert_string_equal(broker_listener_protocol(&cfg, "CONTROLLER"), "SSL");
+}
+
 static void test_broker_config_authorizer_keys_and_refusals(void **state)
 {
 	(void)state;
@@ -872,9 +894,9 @@ static void test_broker_config_cluster_finish_refusals(void **state)
 		  {"sasl.enabled.mechanisms", "PLAIN,OAUTHBEARER"}},
 		 3, "has OAUTHBEARER, which samsa does not serve"},
 		{{{ls, "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"},
-		  {map, "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, {names, "CONTROLLER"},
+		  {map, "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"}, {names, "CONTROLLER"},
 		  {voters, CLUSTER_VOTERS}},
-		 4, "CONTROLLER is SSL, but the nodes of a cluster dial it in plaintext"},
+		 4, "CONTROLLER is SASL_PLAINTEXT, but the nodes of a cluster dial it without SASL"},
 		{{{ls, "PLAINTEXT://:1"}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
 		 3, "CONTROLLER is not in listeners"},
 		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"}},
@@ -1076,6 +1098,7 @@ int main(void)
 		cmocka_unit_test(test_broker_open_port_in_use_before_the_log_dir),
 		cmocka_unit_test(test_broker_config_max_connections_per_ip_and_overrides),
 		cmocka_unit_test(test_broker_config_cluster_node_finishes),
+		cmocka_unit_test(test_broker_config_ssl_dialled_listeners_accepted),
 		cmocka_unit_test(test_broker_config_authorizer_keys_and_refusals),
 		cmocka_unit_test(test_broker_config_kraft_keys_defaults_and_ranges),
 		cmocka_unit_test(test_broker_config_listener_refusals),

@@ -38,11 +38,13 @@ sign() {
     rm -f "$1.csr"
 }
 
-# The broker: a server certificate clients verify against 127.0.0.1/localhost.
+# The broker: a server certificate clients verify against 127.0.0.1/localhost,
+# and the client certificate it presents when it dials another node's SSL
+# controller or inter-broker listener (hence clientAuth too).
 cat > broker.ext <<EXT
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost
 EXT
 sign broker "/O=samsa/CN=localhost" broker.ext
