@@ -399,6 +399,8 @@ def test_cluster_inter_broker_sasl_ssl_plain():
         logs = "".join(open(x.log_path, errors="replace").read()
                        for x in c.nodes)
         assert "connected over SASL" in logs, c.logs()
+        rcs = [x.stop() for x in c.nodes]  # clean, and no ASan leak
+        assert rcs == [0, 0, 0], "exit codes %s\n%s" % (rcs, c.logs())
     finally:
         c.close()
 
