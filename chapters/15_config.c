@@ -311,8 +311,10 @@ static int listener_sasl_open(struct broker *b, int i,
 			      struct broker_error *err);
 static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
 			 struct broker_error *err);
+#if SAMSA_STAGE >= 13
 static int peer_sasl_open(struct broker *b, const char *name,
 			  struct tls_client *tls, struct broker_error *err);
+#endif
 static int finish_sasl(const struct broker_config *cfg,
 		       struct broker_error *err);
 static int scram_open(struct broker *b, struct broker_error *err);
@@ -1066,10 +1068,10 @@ static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
 /* A SASL_* inter-broker listener (check_dialled allowed PLAIN only):
  * the broker logs in with its plain.sasl.jaas.config's username and
  * password, over TLS for SASL_SSL (chapter 13's 13_sasl_peer.c). */
+#if SAMSA_STAGE >= 13
 static int peer_sasl_open(struct broker *b, const char *name,
 			  struct tls_client *tls, struct broker_error *err)
 {
-#if SAMSA_STAGE >= 13
 	struct sasl_config *sc = malloc(sizeof *sc);
 	if (!sc)
 		return broker_refuse(err, "no memory for listener %s", name);
@@ -1082,11 +1084,8 @@ static int peer_sasl_open(struct broker *b, const char *name,
 		return broker_refuse(err, "dialling listener %s (SASL PLAIN): %s",
 				     name, why.msg);
 	return KB_OK;
-#else
-	(void)b, (void)tls;
-	return broker_refuse(err, "listener %s: this stage has no SASL", name);
-#endif
 }
+#endif
 
 /* A SASL_* listener gets its authenticator (chapter 13): the mechanisms
  * of its sasl.enabled.mechanisms, PLAIN's users from its JAAS text.
