@@ -739,6 +739,41 @@ static void test_tls_peer_wrong_ca_refused(void **state)
 	tls_client_free(tc);
 }
 
+/* An mTLS listener that does not trust our CA refuses our certificate.
+ * With TLS 1.3 the peer's handshake ends before the listener checked
+ * it, so the refusal arrives as an alert on the first read: the call
+ * still fails KB_ERR_IO, and the log names the alert. */
+static void test_tls_peer_certificate_refused_by_listener(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	struct rig r;
+	struct peer_reply pr;
+	char path[512];
+	tls_settings_init(&s);
+	cert_path(path, sizeof path, "broker.pem");
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", path,
+					  &why), KB_OK);
+	snprintf(path, sizeof path, "%s/other/ca.pem", certs);
+	assert_int_equal(tls_settings_set(&s, "ssl.truststore.location", path,
+					  &why), KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", "required",
+					  &why), KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	rig_open(&r, &c);
+	struct tls_client *tc = client_ctx(certs, "https");
+	tu_log_clear();
+	peer_call(&r, tc, &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	assert_logged("TLS handshake failed"); /* the listener's side */
+	assert_logged("alert unknown ca"); /* ours, from the first read */
+	until_closed(&r);
+	rig_close(&r);
+	tls_client_free(tc);
+}
+
 /* KAFKA: ssl.endpoint.identification.algorithm=https: a certificate
  * that names another host is refused; empty turns the check off. */
 static void test_tls_peer_host_name_checked(void **state)
@@ -843,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_tls_client_hello_on_plaintext_refused),
 		cmocka_unit_test(test_tls_peer_call_over_tls_with_principal),
 		cmocka_unit_test(test_tls_peer_wrong_ca_refused),
+		cmocka_unit_test(test_tls_peer_certificate_refused_by_listener),
 		cmocka_unit_test(test_tls_peer_host_name_checked),
 		cmocka_unit_test(test_tls_peer_protocol_mismatch),
 	};
