@@ -42,7 +42,8 @@
  *   of its own: request.timeout.ms, counted from net_peer_send, covers
  *   connecting too; a host name is resolved on the reactor thread, as
  *   NetworkClient does on its own; TLS comes from a transport (chapter
- *   13), with no close_notify on close; no SASL for peers.
+ *   13), with no close_notify on close; SASL too, as a transport
+ *   (13_sasl_peer.c), inter-broker only.
  * See also: docs/05_peers.md, diagrams/05_peers.dot,
  *   tests/05_server_test.c ("Peers"); read before: 05_server.c. Uses
  *   chapters 00 (base), 04 (codec).

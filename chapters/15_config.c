@@ -311,6 +311,10 @@ static int listener_sasl_open(struct broker *b, int i,
 			      struct broker_error *err);
 static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
 			 struct broker_error *err);
+#if SAMSA_STAGE >= 13
+static int peer_sasl_open(struct broker *b, const char *name,
+			  struct tls_client *tls, struct broker_error *err);
+#endif
 static int finish_sasl(const struct broker_config *cfg,
 		       struct broker_error *err);
 static int scram_open(struct broker *b, struct broker_error *err);
@@ -889,6 +893,10 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 			net_server_set_peer_transport(b->srv, k,
 						      tls_peer_transport(),
 						      b->peer_tls[k]);
+	if (b->peer_sasl) /* around the TLS one, if any */
+		net_server_set_peer_transport(b->srv, NET_LISTENER_BROKER,
+					      sasl_peer_transport(),
+					      b->peer_sasl);
 	if ((rc = sasl_register(b->srv)) != KB_OK) {
 		broker_refuse(err, "cannot serve the SASL APIs: %s",
 			      kb_status_name(rc));
@@ -1032,25 +1040,52 @@ static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
 				   ? cfg->peer_controller_listener
 				   : cfg->inter_broker_listener;
 	const char *proto = broker_listener_protocol(cfg, name);
-	if (cfg->n_voters == 0 || !proto || strcmp(proto, "SSL") != 0)
+	if (cfg->n_voters == 0 || !proto || !strcmp(proto, "PLAINTEXT"))
 		return KB_OK; /* a single node dials nobody; PLAINTEXT */
 #if SAMSA_STAGE >= 13
-	struct tls_config *tc = malloc(sizeof *tc);
-	if (!tc)
-		return broker_refuse(err, "no memory for listener %s", name);
-	tls_settings_for(&cfg->tls, name, tc);
-	struct tls_error why;
-	int rc = tls_client_new(tc, &b->peer_tls[kind], &why);
-	free(tc);
-	if (rc != KB_OK)
-		return broker_refuse(err, "dialling listener %s (SSL): %s", name,
-				     why.msg);
-	return KB_OK;
+	int rc = KB_OK;
+	if (strstr(proto, "SSL")) { /* SSL, SASL_SSL */
+		struct tls_config *tc = malloc(sizeof *tc);
+		if (!tc)
+			return broker_refuse(err, "no memory for listener %s", name);
+		tls_settings_for(&cfg->tls, name, tc);
+		struct tls_error why;
+		rc = tls_client_new(tc, &b->peer_tls[kind], &why);
+		free(tc);
+		if (rc != KB_OK)
+			return broker_refuse(err, "dialling listener %s (%s): %s",
+					     name, proto, why.msg);
+	}
+	if (strncmp(proto, "SASL_", 5) == 0) /* the inter-broker one only */
+		rc = peer_sasl_open(b, name, b->peer_tls[kind], err);
+	return rc;
 #else
 	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
 			     name);
 #endif
 }
+
+/* A SASL_* inter-broker listener (check_dialled allowed PLAIN only):
+ * the broker logs in with its plain.sasl.jaas.config's username and
+ * password, over TLS for SASL_SSL (chapter 13's 13_sasl_peer.c). */
+#if SAMSA_STAGE >= 13
+static int peer_sasl_open(struct broker *b, const char *name,
+			  struct tls_client *tls, struct broker_error *err)
+{
+	struct sasl_config *sc = malloc(sizeof *sc);
+	if (!sc)
+		return broker_refuse(err, "no memory for listener %s", name);
+	sasl_settings_for(&b->cfg.sasl, name, sc);
+	struct sasl_error why;
+	int rc = sasl_client_new(sc, tls ? tls_peer_transport() : NULL, tls,
+				 &b->peer_sasl, &why);
+	free(sc);
+	if (rc != KB_OK)
+		return broker_refuse(err, "dialling listener %s (SASL PLAIN): %s",
+				     name, why.msg);
+	return KB_OK;
+}
+#endif
 
 /* A SASL_* listener gets its authenticator (chapter 13): the mechanisms
  * of its sasl.enabled.mechanisms, PLAIN's users from its JAAS text.
@@ -1204,8 +1239,10 @@ void broker_close(struct broker *b)
 		sasl_server_free(b->sasl[i]);
 		b->sasl[i] = NULL;
 	}
+	sasl_client_free(b->peer_sasl); /* after the peers using it */
+	b->peer_sasl = NULL;
 	for (int k = 0; k < NET_LISTENER_KINDS; k++) {
-		tls_client_free(b->peer_tls[k]); /* after the peers using it */
+		tls_client_free(b->peer_tls[k]);
 		b->peer_tls[k] = NULL;
 	}
 #endif

@@ -138,6 +138,7 @@ struct broker {
 	struct repl *repl;         /* owned: chapter 08, with bnode */
 	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
 	struct tls_client *peer_tls[NET_LISTENER_KINDS]; /* owned: chapter 13, per kind of SSL listener dialled, else NULL */
+	struct sasl_client *peer_sasl; /* owned: chapter 13, a SASL_* inter-broker listener's login, else NULL */
 	struct acl_node *acl;      /* owned: chapter 12 with authorizer.class.name set */
 	struct sasl_server *sasl[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SASL_* listener, else NULL */
 	struct scram_node *scram;  /* owned: chapter 13's credentials, in a cluster */

@@ -31,8 +31,9 @@
  *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
  * Simplifications: PLAINTEXT and (chapter 13) SSL, SASL_PLAINTEXT and
  *   SASL_SSL are served; the listeners a cluster's peers dial (controller,
- *   inter-broker) are PLAINTEXT or SSL (peers have no SASL client:
- *   sasl.mechanism.inter.broker.protocol is not served); one controller listener (the first name of
+ *   inter-broker) are PLAINTEXT or SSL, and the inter-broker one may be
+ *   SASL_* with PLAIN (no SASL controller listener, no other
+ *   sasl.mechanism.inter.broker.protocol); one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
  * See also: docs/15_listeners.md, diagrams/15_listeners.dot,
@@ -73,7 +74,7 @@ static const struct broker_listener *find_listener(
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err);
 static int check_dialled(const struct broker_config *cfg, const char *name,
-			 struct broker_error *err);
+			 bool controller, struct broker_error *err);
 static int check_roles(struct broker_config *cfg, struct broker_error *err);
 
 /* ---- Parsing ---- */
@@ -265,15 +266,15 @@ const char *broker_protocol_unserved(const char *proto)
 	       "SASL_SSL)";
 }
 
-/* Every listener's name is mapped to a protocol this build serves. The
- * listeners peers dial (a cluster's controller and inter-broker ones)
- * are PLAINTEXT or SSL: peers speak TLS (chapter 13) but not SASL. */
+/* Every listener's name is mapped to a protocol this build serves, and
+ * the listeners peers dial (a cluster's controller and inter-broker
+ * ones) to one they can dial (check_dialled). */
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err)
 {
-	if (check_dialled(cfg, cfg->controller_listener, err) != KB_OK ||
+	if (check_dialled(cfg, cfg->controller_listener, true, err) != KB_OK ||
 	    (cfg->n_voters > 0 &&
-	     check_dialled(cfg, cfg->inter_broker_listener, err) != KB_OK))
+	     check_dialled(cfg, cfg->inter_broker_listener, false, err) != KB_OK))
 		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		const char *name = cfg->listeners[i].name;
@@ -292,10 +293,12 @@ static int check_protocols(const struct broker_config *cfg,
 }
 
 /* A listener other nodes dial (this node's or, for a broker-only node,
- * the controllers'): PLAINTEXT or SSL. KAFKA would take SASL_* too,
- * with sasl.mechanism.inter.broker.protocol / .controller.protocol. */
+ * the controllers'): PLAINTEXT or SSL; the inter-broker one may be
+ * SASL_* with sasl.mechanism.inter.broker.protocol=PLAIN (13_sasl_peer.c).
+ * KAFKA would take SASL_* controllers too (sasl.mechanism.controller.
+ * protocol), and SCRAM or GSSAPI between brokers. */
 static int check_dialled(const struct broker_config *cfg, const char *name,
-			 struct broker_error *err)
+			 bool controller, struct broker_error *err)
 {
 	const char *proto = name[0] ? broker_listener_protocol(cfg, name) : NULL;
 	if (!proto || strcmp(proto, "PLAINTEXT") == 0 ||
@@ -305,10 +308,21 @@ static int check_dialled(const struct broker_config *cfg, const char *name,
 	if (why)
 		return broker_refuse(err, "listener %s is %s: %s", name, proto,
 				     why);
-	return broker_refuse(err, "listener %s is %s, but the nodes of a "
-			     "cluster dial it without SASL (samsa's peers have "
-			     "no SASL client): make it SSL or PLAINTEXT", name,
-			     proto);
+	if (controller)
+		return broker_refuse(err, "listener %s is %s, but the nodes of "
+				     "a cluster dial the controllers without SASL: "
+				     "make it SSL or PLAINTEXT", name, proto);
+#if SAMSA_STAGE >= 13
+	const char *mech = cfg->sasl.base.inter_broker_mechanism;
+	if (strcmp(mech, "PLAIN") == 0)
+		return KB_OK;
+	return broker_refuse(err, "inter-broker listener %s is %s: set "
+			     "sasl.mechanism.inter.broker.protocol=PLAIN (samsa's "
+			     "brokers log in to each other with PLAIN only, not "
+			     "%s)", name, proto, mech);
+#else
+	return KB_ERR_INVAL; /* unserved: refused above */
+#endif
 }
 
 /* KAFKA: a controller names its listener and is a voter; a broker-only

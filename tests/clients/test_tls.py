@@ -245,6 +245,27 @@ def ssl_cluster():
     return c
 
 
+PLAIN_LOGIN = ("org.apache.kafka.common.security.plain.PlainLoginModule "
+               'required username="broker" password="broker-secret" '
+               'user_broker="broker-secret";')
+
+
+def sasl_ssl_internal(c):
+    """c's INTERNAL listener made SASL_SSL: the brokers log in to each
+    other with PLAIN as User:broker (13_sasl_peer.c), over TLS."""
+    for x in c.nodes:
+        x.overrides.update({
+            "listener.security.protocol.map":
+                "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL,CONTROLLER:SSL",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.internal.plain.sasl.jaas.config": PLAIN_LOGIN,
+            "listener.name.internal.ssl.client.auth": "none",
+            "super.users": BROKER_PRINCIPAL + ";User:broker",
+        })
+    return c
+
+
 def kcat_internal(node):
     """kcat on node's SSL INTERNAL listener with the brokers' own
     certificate (a super user: the test's client needs no ACL)."""
@@ -331,6 +352,77 @@ def test_cluster_over_ssl_replicates_and_fails_over():
         assert rcs == [0, 0], "exit codes %s\n%s" % (rcs, c.logs())
     finally:
         c.close()
+
+
+def test_cluster_inter_broker_sasl_ssl_plain():
+    """KAFKA: sasl.mechanism.inter.broker.protocol=PLAIN: replication on a
+    SASL_SSL inter-broker listener, the quorum on SSL with mTLS."""
+    import test_cluster
+    c = sasl_ssl_internal(ssl_cluster())
+    try:
+        c.start()
+        logs = "".join(open(x.log_path, errors="replace").read()
+                       for x in c.nodes)
+        assert "connected over SSL" in logs, c.logs()
+        kcat = ["kcat", "-b", c.node(3).internal, "-X",
+                "security.protocol=sasl_ssl", "-X", "sasl.mechanisms=PLAIN",
+                "-X", "sasl.username=broker", "-X",
+                "sasl.password=broker-secret",
+                "-X", "ssl.ca.location=" + cert("ca.pem")]
+        import ssl
+        import kwire
+        ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+        deadline = time.time() + 10
+        while True:  # CreateTopics as User:broker (SaslHandshake v1, PLAIN)
+            try:
+                conn = kwire.Conn(c.node(1).internal, timeout=5)
+                conn.sock = ctx.wrap_socket(conn.sock,
+                                            server_hostname="127.0.0.1")
+                with conn:
+                    sasl_plain_login(conn, "broker", "broker-secret")
+                    body = conn.request(kwire.create_topics(5, "viasasl", 1,
+                                                            replication=3))
+                if kwire.create_topics_errors(5, body)[0][1] in (0, 36):
+                    break
+            except (OSError, ValueError):
+                pass
+            assert time.time() < deadline, c.logs()
+            time.sleep(0.2)
+        test_cluster.wait_for("ISR of 3 over SASL_SSL", lambda: isr_via(
+            kcat, "viasasl") == [1, 2, 3], 15)
+        lines = "".join("k%d\tv%d\n" % (i, i) for i in range(50))
+        run(kcat + ["-P", "-t", "viasasl", "-K", r"\t", "-X", "acks=all"],
+            input=lines.encode(), timeout=30)
+        out = run(kcat + ["-C", "-t", "viasasl", "-o", "beginning", "-e",
+                          "-q", "-f", r"%k=%s\n"], timeout=30).stdout.decode()
+        assert out.split() == ["k%d=v%d" % (i, i) for i in range(50)], out[:80]
+        logs = "".join(open(x.log_path, errors="replace").read()
+                       for x in c.nodes)
+        assert "connected over SASL" in logs, c.logs()
+        rcs = [x.stop() for x in c.nodes]  # clean, and no ASan leak
+        assert rcs == [0, 0, 0], "exit codes %s\n%s" % (rcs, c.logs())
+    finally:
+        c.close()
+
+
+def sasl_plain_login(conn, user, password):
+    """SaslHandshake v1 (PLAIN) and SaslAuthenticate v1 on a kwire Conn."""
+    import kwire
+    body = conn.request((17, 1, kwire.string("PLAIN")))
+    assert body[:2] == b"\0\0", body
+    token = b"\0" + user.encode() + b"\0" + password.encode()
+    body = conn.request((36, 1, struct.pack(">i", len(token)) + token))
+    assert body[:2] == b"\0\0", body
+
+
+def isr_via(kcat, topic):
+    out = run(kcat + ["-L", "-t", topic, "-m", "5"], check=False,
+              timeout=15).stdout.decode()
+    for line in out.splitlines():
+        if "partition 0," in line and "isrs: " in line:
+            return sorted(int(i) for i in line.split("isrs: ")[1].split(",")
+                          if i.strip())
+    return []
 
 
 def teardown():
