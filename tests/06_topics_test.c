@@ -3106,7 +3106,8 @@ struct fake_cluster {
 };
 static const int32_t fake_replicas[] = {2, 1}, fake_isr[] = {2};
 
-static int fake_broker_at(void *ctx, int32_t i, struct topic_broker_info *out)
+static int fake_broker_at(void *ctx, const char *listener, int32_t i,
+			  struct topic_broker_info *out)
 {
 	static const struct topic_broker_info b[] = {
 		{1, "localhost", 9092, "az1"}, {2, "b2.example", 9093, NULL}};
@@ -3148,9 +3149,11 @@ static int fake_forward(void *ctx, struct net_request *req,
 
 static void fake_join(struct tb *b, struct fake_cluster *f, bool forward)
 {
-	struct topic_cluster c = {fake_broker_at, fake_replicas_of,
-				  fake_controller, fake_create,
-				  forward ? fake_forward : NULL, f};
+	struct topic_cluster c = {.broker_at = fake_broker_at,
+				  .replicas = fake_replicas_of,
+				  .controller_id = fake_controller,
+				  .create = fake_create,
+				  .forward = forward ? fake_forward : NULL, .ctx = f};
 	topic_set_cluster(b->tm, &c);
 	assert_non_null(topic_cluster_get(b->tm));
 }
