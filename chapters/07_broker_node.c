@@ -38,14 +38,19 @@
  *   Stopped (should_shut_down, or the timeout). STALE_BROKER_EPOCH or
  *   BROKER_ID_NOT_REGISTERED send a broker back to Unregistered.
  *
+ * Listeners: the registration carries every broker listener (never the
+ *   controller's), each at its advertised address; chapter 06 asks for
+ *   brokers by the name of the listener a request came in on (an SSL
+ *   client is told SSL ports, a broker without that listener is left
+ *   out); broker_node_endpoint answers inter.broker.listener.name's.
+ *
  * Simplifications:
- *   One broker listener is registered (the client one). The whole image is
- *   compared with the topics after every applied batch (Kafka applies the
- *   delta); fine for thousands of topics, not millions. The forwarding
- *   principal is null until chapter 12.
+ *   The whole image is compared with the topics after every applied batch
+ *   (Kafka applies the delta); fine for thousands of topics, not
+ *   millions. The forwarding principal is null until chapter 12.
  *
  * See also: docs/07_broker_node.md, diagrams/07_broker_node.dot,
- *   tests/clients/test_cluster.py. Uses chapters 00 (base), 04 (codec),
+ *   tests/clients/test_cluster.py, tests/clients/test_secure_cluster.py. Uses chapters 00 (base), 04 (codec),
  *   05 (server: peers, purgatory, timers), 06 (topics and their hooks).
  */
 #include <arpa/inet.h>
