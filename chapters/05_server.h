@@ -26,6 +26,8 @@
 /* max.connections.per.ip.overrides: at most this many "host:count". */
 #define NET_MAX_IP_OVERRIDES 16
 #define NET_HOST_MAX 64
+/* Room for a listener name ("PLAINTEXT", "INTERNAL"), NUL included. */
+#define NET_LISTENER_NAME_MAX 32
 /* A frame whose bytes stop arriving is dropped after this long. */
 #define NET_DEFAULT_FRAME_TIMEOUT_MS (30LL * 1000)
 
@@ -85,6 +87,9 @@ struct net_endpoint {
 	 * unauthenticated (see "Authentication" below); NULL: none. */
 	const struct net_authenticator *auth; /* borrowed, static */
 	void *auth_ctx;   /* borrowed: net_request_auth_ctx; outlives the server */
+	/* KAFKA: the listener's name ("SSL", "INTERNAL"; copied): Metadata
+	 * answers with every broker's endpoint of that name. NULL: "". */
+	const char *name;
 };
 
 /* One row of max.connections.per.ip.overrides: a numeric address. */
@@ -126,6 +131,12 @@ const char *net_conn_host(const struct net_conn *c);
 /* The advertised address of the listener req came in on (KAFKA: Metadata answers with the endpoint of the request's listener); false if none. */
 bool net_request_advertised(const struct net_request *req, const char **host,
 			    int32_t *port);
+/* The name of the listener req came in on ("" when unnamed or adopted). */
+const char *net_request_listener_name(const struct net_request *req);
+/* The advertised address of the broker listener named name (as bound
+ * when its port was 0); false when there is none. */
+bool net_server_advertised(const struct net_server *srv, const char *name,
+			   const char **host, int32_t *port);
 /* "address:port" of the client, for log lines. */
 const char *net_conn_peer(const struct net_conn *c);
 /* KAFKA: KafkaPrincipal, "User:ANONYMOUS" unless a transport set one (TLS: "User:" + the certificate's DN). valid until: the connection is freed. */

@@ -958,6 +958,7 @@ static int listen_all(struct broker *b, struct broker_error *err)
 		const char *host = l->host[0] ? l->host : "0.0.0.0";
 		int bound = 0;
 		struct net_endpoint ep = {host, l->port, l->kind};
+		ep.name = l->name; /* chapter 07 registers every broker listener */
 		listener_advertised(cfg, l, &ep);
 		listener_transport(b, i, &ep);
 		int rc = net_listen_at(b->srv, &ep, &bound);

@@ -28,7 +28,7 @@
 #define BROKER_AUTHORIZER_MAX 128   /* authorizer.class.name, NUL included */
 #define BROKER_SUPER_USERS_MAX 1024 /* super.users, NUL included */
 /* KAFKA: listeners, at most this many here (15_listeners.c). */
-#define BROKER_LISTENERS_MAX 4
+#define BROKER_LISTENERS_MAX 6
 /* Room for a listener name ("PLAINTEXT", "CONTROLLER"), NUL included. */
 #define BROKER_LISTENER_NAME_MAX 32
 /* Rows of listener.security.protocol.map. */

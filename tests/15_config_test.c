@@ -837,7 +837,8 @@ static void test_broker_config_listener_refusals(void **state)
 		{"listeners", "PLAINTEXT:/h:1", "is not NAME://host:port"},
 		{"listeners", "PLAIN TEXT://h:1", "letters, digits"},
 		{"listeners", "PLAINTEXT://h", "has no port"},
-		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5", "more than 4"},
+		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5,F://h:6,G://h:7",
+		 "more than 6"},
 		{"listeners", "A://h:1,B://h:1", "port 1 is used twice"},
 		{"listeners", "A://h:1,,B://h:2", "empty entry"},
 		{"connection.failed.authentication.delay.ms", "soon", "is not 0..3600000 ms"},
@@ -948,7 +949,10 @@ static void test_broker_config_shipped_files_load(void **state)
 			       "config/cluster/node2.properties",
 			       "config/cluster/node3.properties",
 			       "config/server.properties",
-			       "config/secure.properties"};
+			       "config/secure.properties",
+			       "config/cluster-secure/node1.properties",
+			       "config/cluster-secure/node2.properties",
+			       "config/cluster-secure/node3.properties"};
 	for (size_t i = 0; i < KB_ARRAY_LEN(files); i++) {
 		struct broker_config cfg;
 		struct broker_error err;
@@ -959,11 +963,15 @@ static void test_broker_config_shipped_files_load(void **state)
 		assert_true(broker_cluster_check(&cfg));
 		/* secure.properties: PLAINTEXT, CONTROLLER, SSL, SASL_SSL; its
 		 * own one-voter quorum (SCRAM users live in the metadata log) */
-		assert_int_equal(cfg.n_listeners, i < 3 ? 2 : i == 3 ? 1 : 4);
-		assert_int_equal(cfg.n_voters, i < 3 ? 3 : i == 3 ? 0 : 1);
-		if (i < 3) {
-			assert_int_equal(cfg.topics.node_id, (int)i + 1);
-			assert_int_equal(cfg.listener_port, 10000 * ((int)i + 1) + 9092);
+		/* cluster-secure: those four and INTERNAL, the inter-broker one */
+		static const int n_listeners[] = {2, 2, 2, 1, 4, 5, 5, 5};
+		assert_int_equal(cfg.n_listeners, n_listeners[i]);
+		assert_int_equal(cfg.n_voters, i == 3 ? 0 : i == 4 ? 1 : 3);
+		int node = i < 3 ? (int)i + 1 : i > 4 ? (int)i - 4 : 0;
+		if (node) {
+			assert_int_equal(cfg.topics.node_id, node);
+			assert_int_equal(cfg.listener_port, 10000 * node +
+					 (i < 3 ? 9092 : 9095));
 			assert_int_equal(cfg.topics.advertised_port, cfg.listener_port);
 		}
 	}
