@@ -29,8 +29,8 @@ if [ "${1:-}" = "--secure" ]; then
 	for u in admin alice bob; do
 		SCRAM="$SCRAM --add-scram SCRAM-SHA-512=[name=$u,password=$u-secret]"
 	done
-	if [ ! -s certs/broker.pem ]; then
-		echo "cluster: certs/broker.pem is missing: run make certs first" >&2
+	if [ ! -s certs/broker3.pem ]; then
+		echo "cluster: certs/broker3.pem is missing: run make certs first" >&2
 		exit 1
 	fi
 fi

@@ -143,7 +143,14 @@ def ssl_conf(n, who):
             "ssl.key.location": C.cert(who + ".key")}
 
 
-def kafka_python(n, user):
+def kafka_python(n, user, cert=False):
+    """kafka-python's admin client as user: SCRAM on node n's SASL_SSL, or
+    (cert) the user's certificate on node n's SSL listener."""
+    if cert:
+        return KafkaAdminClient(
+            bootstrap_servers=C.addr(n, "SSL"), security_protocol="SSL",
+            ssl_cafile=C.cert("ca.pem"), ssl_certfile=C.cert(user + ".crt"),
+            ssl_keyfile=C.cert(user + ".key"), request_timeout_ms=10000)
     return KafkaAdminClient(
         bootstrap_servers=C.addr(n, "SASL_SSL"), security_protocol="SASL_SSL",
         sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=user,
@@ -214,6 +221,23 @@ def test_alice_writes_orders_on_every_node_bob_is_denied():
                 TOPIC_AUTHORIZATION_FAILED], (n, conf)
 
 
+def test_alice_may_not_read_orders_on_every_node():
+    """Writing is all she may do with orders: her Fetch is refused."""
+    from confluent_kafka import Consumer, TopicPartition
+    for n in (1, 2, 3):
+        c = Consumer(dict(sasl_conf(n, "alice"), **{"group.id": "billing"}))
+        try:
+            c.assign([TopicPartition("orders", 0, 0)])
+            deadline, err = time.time() + 10, None
+            while err is None and time.time() < deadline:
+                m = c.poll(0.5)
+                err = m.error().code() if m is not None and m.error() else None
+                assert m is None or m.error(), "alice read a record"
+            assert err == TOPIC_AUTHORIZATION_FAILED, (n, err)
+        finally:
+            c.close()
+
+
 def test_deny_beats_prefixed_allow_on_every_node():
     for n in (1, 2, 3):
         for conf in (sasl_conf(n, "alice"), ssl_conf(n, "alice")):
@@ -234,13 +258,15 @@ def test_denied_topic_invisible_in_metadata_on_every_node():
 
 
 def test_alice_reads_group_billing_only_on_every_node():
-    for n in (1, 2, 3):
-        a = kafka_python(n, "alice")
+    for n, cert in ((1, False), (2, False), (3, False), (1, True), (2, True),
+                    (3, True)):
+        a = kafka_python(n, "alice", cert)
         try:
             assert offsets_of(a, "billing") == {}, n
             try:
                 a.list_consumer_group_offsets("payroll")
-                raise AssertionError("payroll allowed on node %d" % n)
+                raise AssertionError("payroll allowed on node %d (%s)"
+                                     % (n, "cert" if cert else "SCRAM"))
             except GroupAuthorizationFailedError:
                 pass
         finally:
