@@ -148,7 +148,29 @@ static int replication_open(struct broker *b, struct broker_error *err)
 	return KB_OK;
 }
 
-/* What the broker node registers with: the client listener, advertised. */
+/* KAFKA: every broker listener goes into BrokerRegistration, named, with
+ * its SecurityProtocol id; chapter 07 asks the server for each address. */
+static void broker_part_listeners(const struct broker_config *cfg,
+				  struct broker_node_config *c)
+{
+	static const char *const ids[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+					  "SASL_SSL"}; /* KAFKA: SecurityProtocol */
+	for (int i = 0; i < cfg->n_listeners &&
+			c->n_listeners < BROKER_NODE_LISTENERS_MAX; i++) {
+		const struct broker_listener *l = &cfg->listeners[i];
+		const char *proto = broker_listener_protocol(cfg, l->name);
+		if (l->kind != NET_LISTENER_BROKER)
+			continue;
+		struct broker_node_listener *o = &c->listeners[c->n_listeners++];
+		snprintf(o->name, sizeof o->name, "%s", l->name);
+		for (int16_t k = 0; k < 4; k++)
+			if (proto && strcmp(proto, ids[k]) == 0)
+				o->security_protocol = k;
+	}
+}
+
+/* What the broker node registers with: the inter-broker listener,
+ * advertised, and every broker listener. */
 static void broker_part_config(struct broker *b, struct broker_node_config *c)
 {
 	const struct broker_config *cfg = &b->cfg;
@@ -166,6 +188,7 @@ static void broker_part_config(struct broker *b, struct broker_node_config *c)
 				 cfg->listeners[i].name);
 	snprintf(c->host, sizeof c->host, "%s", cfg->topics.advertised_host);
 	c->port = cfg->topics.advertised_port;
+	broker_part_listeners(cfg, c);
 	c->heartbeat_interval_ms = cfg->kraft.heartbeat_interval_ms;
 	c->request_timeout_ms = cfg->kraft.request_timeout_ms;
 	/* past the session timeout the controller has fenced us anyway */

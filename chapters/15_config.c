@@ -29,7 +29,8 @@
  *      start formats, so `make run` stays one command.
  * Simplifications: PLAINTEXT and SSL listeners (SSL's ssl.* keys are
  *   chapter 13's, checked when broker_open builds each SSL listener's
- *   context; the listener keys are 15_listeners.c's); one log directory
+ *   context, and the client context of an SSL listener peers dial; the
+ *   listener keys are 15_listeners.c's); one log directory
  *   (no KIP-112).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
@@ -309,6 +310,12 @@ static int listener_tls_open(struct broker *b, int i,
 			     struct broker_error *err);
 static int listener_sasl_open(struct broker *b, int i,
 			      struct broker_error *err);
+static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
+			 struct broker_error *err);
+#if SAMSA_STAGE >= 13
+static int peer_sasl_open(struct broker *b, const char *name,
+			  struct tls_client *tls, struct broker_error *err);
+#endif
 static int finish_sasl(const struct broker_config *cfg,
 		       struct broker_error *err);
 static int scram_open(struct broker *b, struct broker_error *err);
@@ -880,6 +887,9 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		if ((rc = listener_tls_open(b, i, err)) != KB_OK ||
 		    (rc = listener_sasl_open(b, i, err)) != KB_OK)
 			goto fail;
+	if ((rc = peer_tls_open(b, NET_LISTENER_CONTROLLER, err)) != KB_OK ||
+	    (rc = peer_tls_open(b, NET_LISTENER_BROKER, err)) != KB_OK)
+		goto fail;
 	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
 	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
@@ -887,6 +897,15 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	}
 #if SAMSA_STAGE >= 13
+	for (int k = 0; k < NET_LISTENER_KINDS; k++) /* before peers open */
+		if (b->peer_tls[k])
+			net_server_set_peer_transport(b->srv, k,
+						      tls_peer_transport(),
+						      b->peer_tls[k]);
+	if (b->peer_sasl) /* around the TLS one, if any */
+		net_server_set_peer_transport(b->srv, NET_LISTENER_BROKER,
+					      sasl_peer_transport(),
+					      b->peer_sasl);
 	if ((rc = sasl_register(b->srv)) != KB_OK) {
 		broker_refuse(err, "cannot serve the SASL APIs: %s",
 			      kb_status_name(rc));
@@ -958,6 +977,7 @@ static int listen_all(struct broker *b, struct broker_error *err)
 		const char *host = l->host[0] ? l->host : "0.0.0.0";
 		int bound = 0;
 		struct net_endpoint ep = {host, l->port, l->kind};
+		ep.name = l->name; /* chapter 07 registers every broker listener */
 		listener_advertised(cfg, l, &ep);
 		listener_transport(b, i, &ep);
 		int rc = net_listen_at(b->srv, &ep, &bound);
@@ -1025,6 +1045,67 @@ static int listener_tls_open(struct broker *b, int i, struct broker_error *err)
 			     l->name);
 #endif
 }
+
+/* In a cluster, an SSL listener other nodes dial (the controllers' for
+ * kind CONTROLLER, inter.broker.listener.name's for BROKER) gets a
+ * client context (chapter 13) from the same listener's ssl.* keys, so
+ * this node presents its keystore certificate and checks the other
+ * node's against its truststore. KAFKA: the inter-broker and controller
+ * channel builders use the listener's SslFactory in client mode. */
+static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
+			 struct broker_error *err)
+{
+	const struct broker_config *cfg = &b->cfg;
+	const char *name = kind == NET_LISTENER_CONTROLLER
+				   ? cfg->peer_controller_listener
+				   : cfg->inter_broker_listener;
+	const char *proto = broker_listener_protocol(cfg, name);
+	if (cfg->n_voters == 0 || !proto || !strcmp(proto, "PLAINTEXT"))
+		return KB_OK; /* a single node dials nobody; PLAINTEXT */
+#if SAMSA_STAGE >= 13
+	int rc = KB_OK;
+	if (strstr(proto, "SSL")) { /* SSL, SASL_SSL */
+		struct tls_config *tc = malloc(sizeof *tc);
+		if (!tc)
+			return broker_refuse(err, "no memory for listener %s", name);
+		tls_settings_for(&cfg->tls, name, tc);
+		struct tls_error why;
+		rc = tls_client_new(tc, &b->peer_tls[kind], &why);
+		free(tc);
+		if (rc != KB_OK)
+			return broker_refuse(err, "dialling listener %s (%s): %s",
+					     name, proto, why.msg);
+	}
+	if (strncmp(proto, "SASL_", 5) == 0) /* the inter-broker one only */
+		rc = peer_sasl_open(b, name, b->peer_tls[kind], err);
+	return rc;
+#else
+	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
+			     name);
+#endif
+}
+
+/* A SASL_* inter-broker listener (check_dialled allowed PLAIN only):
+ * the broker logs in with its plain.sasl.jaas.config's username and
+ * password, over TLS for SASL_SSL (chapter 13's 13_sasl_peer.c). */
+#if SAMSA_STAGE >= 13
+static int peer_sasl_open(struct broker *b, const char *name,
+			  struct tls_client *tls, struct broker_error *err)
+{
+	struct sasl_config *sc = malloc(sizeof *sc);
+	if (!sc)
+		return broker_refuse(err, "no memory for listener %s", name);
+	sasl_settings_for(&b->cfg.sasl, name, sc);
+	struct sasl_error why;
+	int rc = sasl_client_new(sc, tls ? tls_peer_transport() : NULL, tls,
+				 &b->peer_sasl, &why);
+	free(sc);
+	if (rc != KB_OK)
+		return broker_refuse(err, "dialling listener %s (SASL PLAIN): %s",
+				     name, why.msg);
+	return KB_OK;
+}
+#endif
 
 /* A SASL_* listener gets its authenticator (chapter 13): the mechanisms
  * of its sasl.enabled.mechanisms, PLAIN's users from its JAAS text.
@@ -1177,6 +1258,12 @@ void broker_close(struct broker *b)
 		b->tls[i] = NULL;
 		sasl_server_free(b->sasl[i]);
 		b->sasl[i] = NULL;
+	}
+	sasl_client_free(b->peer_sasl); /* after the peers using it */
+	b->peer_sasl = NULL;
+	for (int k = 0; k < NET_LISTENER_KINDS; k++) {
+		tls_client_free(b->peer_tls[k]);
+		b->peer_tls[k] = NULL;
 	}
 #endif
 #if SAMSA_STAGE >= 9

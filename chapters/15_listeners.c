@@ -32,8 +32,10 @@
  *      listener, the CONTROLLER one, and no client listener.
  *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
  * Simplifications: PLAINTEXT and (chapter 13) SSL, SASL_PLAINTEXT and
- *   SASL_SSL are served; the listeners a cluster's peers dial (controller, inter-broker)
- *   stay PLAINTEXT, as 05_peers.c dials in plaintext; one controller listener (the first name of
+ *   SASL_SSL are served; the listeners a cluster's peers dial (controller,
+ *   inter-broker) are PLAINTEXT or SSL, and the inter-broker one may be
+ *   SASL_* with PLAIN (no SASL controller listener, no other
+ *   sasl.mechanism.inter.broker.protocol); one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
  * See also: docs/15_listeners.md, diagrams/15_listeners.dot,
@@ -73,6 +75,8 @@ static const struct broker_listener *find_listener(
 	const struct broker_listener *ls, int n, const char *name);
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err);
+static int check_dialled(const struct broker_config *cfg, const char *name,
+			 bool controller, struct broker_error *err);
 static int check_roles(struct broker_config *cfg, struct broker_error *err);
 static int check_voter(const struct broker_config *cfg, bool controller,
 		       struct broker_error *err);
@@ -198,6 +202,9 @@ int broker_cluster_finish(struct broker_config *cfg, struct broker_error *err)
 {
 	if (check_protocols(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
+	snprintf(cfg->peer_controller_listener,
+		 sizeof cfg->peer_controller_listener, "%s",
+		 cfg->controller_listener); /* check_roles may clear it */
 	if (check_roles(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
@@ -275,12 +282,16 @@ const char *broker_protocol_unserved(const char *proto)
 	       "SASL_SSL)";
 }
 
-/* Every listener's name is mapped to a protocol this build serves. The
- * listeners peers dial (a cluster's controller and inter-broker ones)
- * stay PLAINTEXT: 05_peers.c does not speak TLS yet. */
+/* Every listener's name is mapped to a protocol this build serves, and
+ * the listeners peers dial (a cluster's controller and inter-broker
+ * ones) to one they can dial (check_dialled). */
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err)
 {
+	if (check_dialled(cfg, cfg->controller_listener, true, err) != KB_OK ||
+	    (cfg->n_voters > 0 &&
+	     check_dialled(cfg, cfg->inter_broker_listener, false, err) != KB_OK))
+		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		const char *name = cfg->listeners[i].name;
 		const char *proto = broker_listener_protocol(cfg, name);
@@ -293,17 +304,41 @@ static int check_protocols(const struct broker_config *cfg,
 		if (why)
 			return broker_refuse(err, "listener %s is %s: %s", name,
 					     proto, why);
-		bool dialled = strcmp(name, cfg->controller_listener) == 0 ||
-			       (cfg->n_voters > 0 &&
-				strcmp(name, cfg->inter_broker_listener) == 0);
-		if (dialled && strcmp(proto, "PLAINTEXT") != 0)
-			return broker_refuse(err, "listener %s is %s, but the "
-					     "nodes of a cluster dial it in "
-					     "plaintext (peers do not speak TLS "
-					     "yet): keep it PLAINTEXT", name,
-					     proto);
 	}
 	return KB_OK;
+}
+
+/* A listener other nodes dial (this node's or, for a broker-only node,
+ * the controllers'): PLAINTEXT or SSL; the inter-broker one may be
+ * SASL_* with sasl.mechanism.inter.broker.protocol=PLAIN (13_sasl_peer.c).
+ * KAFKA would take SASL_* controllers too (sasl.mechanism.controller.
+ * protocol), and SCRAM or GSSAPI between brokers. */
+static int check_dialled(const struct broker_config *cfg, const char *name,
+			 bool controller, struct broker_error *err)
+{
+	const char *proto = name[0] ? broker_listener_protocol(cfg, name) : NULL;
+	if (!proto || strcmp(proto, "PLAINTEXT") == 0 ||
+	    strcmp(proto, "SSL") == 0)
+		return KB_OK; /* a missing name is reported with its listener */
+	const char *why = broker_protocol_unserved(proto);
+	if (why)
+		return broker_refuse(err, "listener %s is %s: %s", name, proto,
+				     why);
+	if (controller)
+		return broker_refuse(err, "listener %s is %s, but the nodes of "
+				     "a cluster dial the controllers without SASL: "
+				     "make it SSL or PLAINTEXT", name, proto);
+#if SAMSA_STAGE >= 13
+	const char *mech = cfg->sasl.base.inter_broker_mechanism;
+	if (strcmp(mech, "PLAIN") == 0)
+		return KB_OK;
+	return broker_refuse(err, "inter-broker listener %s is %s: set "
+			     "sasl.mechanism.inter.broker.protocol=PLAIN (samsa's "
+			     "brokers log in to each other with PLAIN only, not "
+			     "%s)", name, proto, mech);
+#else
+	return KB_ERR_INVAL; /* unserved: refused above */
+#endif
 }
 
 /* KAFKA: a controller names its listener and is a voter; a broker-only
