@@ -72,7 +72,7 @@ def probe(lab):
         try:
             with kwire.Conn(lab.cluster.node(3).bootstrap, timeout=5) as c:
                 body = c.request(kwire.produce(
-                    7, lab.topic, p, kwire.batch([kwire.record(0, 0, None, value)]),
+                    7, lab.topic, p, kwire.batch([(None, value)]),
                     acks=-1, timeout_ms=3000))
             out[p] = kwire.produce_errors(7, body)[0][2]
         except (OSError, ValueError) as e:
