@@ -16,7 +16,7 @@ Checker must see
     of healing, each partition led by its first replica again.
 """
 NAME = "az-outage"
-FAULT = "cut az1 from everyone, 120 s"
+FAULT = "cut az1 from everyone, 60 s"
 NEEDS_REPLICATION = False
 DEFAULT = True
 
@@ -25,7 +25,7 @@ def run(lab):
     import time
     with lab.nemesis.window("cut az1"):
         lab.net.cut("az1")
-        lab.sleep(120)
+        lab.sleep(60)
         lab.net.heal()
     lab.isr_back = [lab.wait_isr(p, lab.rf, 60) for p in range(lab.partitions)]
     lab.preferred = None
