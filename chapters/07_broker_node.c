@@ -744,10 +744,17 @@ static int cluster_replicas(void *ctx, const char *topic, int32_t partition,
 	return KB_OK;
 }
 
+/* KAFKA: a KRaft broker's Metadata names an alive broker as the
+ * controller (clients cannot reach a controller-only node; the broker
+ * forwards their admin requests): the quorum leader when it is a broker
+ * too (a combined node), else this broker. */
 static int32_t cluster_controller_id(void *ctx)
 {
 	struct broker_node *bn = ctx;
-	return raft_node_quorum(bn->rn).leader_id;
+	int32_t leader = raft_node_quorum(bn->rn).leader_id;
+	const struct meta_broker *b =
+		meta_broker_find(raft_node_image(bn->rn), leader);
+	return leader < 0 || (b && !b->fenced) ? leader : bn->cfg.node_id;
 }
 
 /* ---- Auto-creation (KAFKA: AutoTopicCreationManager) ---- */

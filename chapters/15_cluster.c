@@ -6,7 +6,8 @@
  * Concept: with controller.quorum.voters set, broker_open opens, after
  *   the topics, the quorum node (every node: voter or observer), the
  *   controller (process.roles has controller) and the broker node
- *   (process.roles has broker), and hands chapters 09 and 11 what they
+ *   (process.roles has broker; a controller-only node has none of the
+ *   broker's parts), and hands chapters 09 and 11 what they
  *   need of the cluster: who leads which __consumer_offsets partition and
  *   where producer id blocks come from; chapter 08 replicates every
  *   partition and follows the metadata after each sync. On SIGTERM the
@@ -72,11 +73,6 @@
 
 /* How long the reactor runs after a resignation so EndQuorumEpoch leaves. */
 #define BROKER_RESIGN_FLUSH_MS 100
-
-static bool has_role(const struct broker_config *cfg, const char *role)
-{
-	return strstr(cfg->process_roles, role) != NULL;
-}
 
 /* controller.quorum.* and the voters, for the quorum node. */
 static int quorum_config(const struct broker *b, struct raft_node_config *c,
@@ -252,11 +248,11 @@ int broker_cluster_open(struct broker *b, struct broker_error *err)
 		return broker_refuse(err, "cannot open the metadata log in %s: %s "
 				     "(see the lines above)", qc.log_dir,
 				     kb_status_name(rc));
-	if (has_role(&b->cfg, "controller") &&
+	if (broker_has_role(&b->cfg, "controller") &&
 	    (rc = controller_part_open(b)) != KB_OK)
 		return broker_refuse(err, "cannot start the controller: %s",
 				     kb_status_name(rc));
-	if (has_role(&b->cfg, "broker")) {
+	if (broker_has_role(&b->cfg, "broker")) {
 		struct broker_node_config bc;
 		broker_part_config(b, &bc);
 		rc = broker_node_open(b->srv, b->raft, b->tm, &bc, &b->bnode);

@@ -305,6 +305,7 @@ static int finish_advertised(struct broker_config *cfg,
 static int finish_authorizer(const struct broker_config *cfg,
 			     struct broker_error *err);
 static int listen_all(struct broker *b, struct broker_error *err);
+static int broker_parts_open(struct broker *b, struct broker_error *err);
 static int listener_tls_open(struct broker *b, int i,
 			     struct broker_error *err);
 static int listener_sasl_open(struct broker *b, int i,
@@ -666,18 +667,24 @@ static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
 	return KB_OK;
 }
 
-/* process.roles. SIMPLIFICATION: a controller-only node needs the quorum
- * of chapter 07; until then every node is a broker (and, with
- * "broker,controller", the single-node cluster's controller too). */
+/* process.roles: "broker", "controller" or both, in either order.
+ * KAFKA: KafkaConfig's processRoles; a controller-only node (KIP-631)
+ * runs the quorum and the controller on its CONTROLLER listener only
+ * (check_roles in 15_listeners.c checks the listeners that go with it). */
 static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 		       const char *value, struct broker_error *why)
 {
-	if (strcmp(value, "broker") != 0 &&
+	if (strcmp(value, "broker") != 0 && strcmp(value, "controller") != 0 &&
 	    strcmp(value, "broker,controller") != 0 &&
 	    strcmp(value, "controller,broker") != 0)
-		return broker_refuse(why, "'%s' is not supported yet: use \"broker\" or "
-			    "\"broker,controller\"", value);
+		return broker_refuse(why, "'%s' is not \"broker\", \"controller\" "
+			    "or \"broker,controller\"", value);
 	return parse_string(cfg, k, value, why);
+}
+
+bool broker_has_role(const struct broker_config *cfg, const char *role)
+{
+	return strstr(cfg->process_roles, role) != NULL; /* parse_roles' words */
 }
 
 /* log.level: samsa's own key, debug|info|warn|error (chapter 00). */
@@ -822,6 +829,8 @@ static int finish_advertised(struct broker_config *cfg,
 {
 	struct topic_broker_config *t = &cfg->topics;
 	const char *client = NULL;
+	if (!broker_has_role(cfg, "broker"))
+		return KB_OK; /* a controller-only node advertises nothing */
 	for (int i = 0; i < cfg->n_listeners; i++)
 		if (cfg->listeners[i].port == cfg->listener_port &&
 		    cfg->listeners[i].kind == NET_LISTENER_BROKER &&
@@ -907,7 +916,10 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
-	if ((rc = topic_manager_open(t, b->srv, &b->tm)) != KB_OK) {
+	/* A controller-only node keeps the topic defaults its controller
+	 * checks configs with, but serves no topic API (NULL server). */
+	bool broker = broker_has_role(cfg, "broker");
+	if ((rc = topic_manager_open(t, broker ? b->srv : NULL, &b->tm)) != KB_OK) {
 		broker_refuse(err, "cannot open the topics in %s: %s", t->log_dir,
 		     kb_status_name(rc));
 		goto fail;
@@ -918,32 +930,39 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	if ((rc = broker_cluster_open(b, err)) != KB_OK ||
 	    (rc = scram_open(b, err)) != KB_OK)
 		goto fail;
-#if SAMSA_STAGE >= 9
-	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
-	if (rc != KB_OK) {
-		broker_refuse(err, "cannot open the group coordinator: %s",
-		       kb_status_name(rc));
+	if (broker && (rc = broker_parts_open(b, err)) != KB_OK)
 		goto fail;
-	}
-#endif
-#if SAMSA_STAGE >= 10
-	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
-	if (rc != KB_OK) {
-		broker_refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
-		goto fail;
-	}
-#endif
-#if SAMSA_STAGE >= 11
-	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK) {
-		broker_refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
-		goto fail;
-	}
-#endif
 	broker_cluster_hooks(b);
 	assert(broker_cluster_check_open(b));
 	return KB_OK;
 fail:
 	broker_close(b);
+	return rc;
+}
+
+/* A broker's own parts, which a controller-only node has none of:
+ * groups, the log cleaner, producer ids. */
+static int broker_parts_open(struct broker *b, struct broker_error *err)
+{
+	int rc = KB_OK;
+#if SAMSA_STAGE >= 9
+	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot open the group coordinator: %s",
+				     kb_status_name(rc));
+#endif
+#if SAMSA_STAGE >= 10
+	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot open the log cleaner: %s",
+				     kb_status_name(rc));
+#endif
+#if SAMSA_STAGE >= 11
+	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK)
+		return broker_refuse(err, "cannot open the producer ids: %s",
+				     kb_status_name(rc));
+#endif
+	(void)err;
 	return rc;
 }
 

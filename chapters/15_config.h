@@ -169,6 +169,9 @@ int broker_config_set(struct broker_config *cfg,
 		      const struct broker_setting *s,
 		      struct broker_error *err);
 
+/* process.roles names role ("broker" or "controller"). */
+bool broker_has_role(const struct broker_config *cfg, const char *role);
+
 /* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);
 

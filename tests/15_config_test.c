@@ -156,7 +156,7 @@ static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
 		{"auto.create.topics.enable", "yes"},
 		{"connection.failed.authentication.delay.ms", "-1"}, {"listeners", "PLAINTEXT://h:70000"},
 		{"ssl.client.auth", "maybe"},    {"listener.name.ssl.ssl.keystore.type", "JKS"},
-		{"log.dirs", "/a,/b"},           {"process.roles", "controller"},
+		{"log.dirs", "/a,/b"},           {"process.roles", "controller,observer"},
 		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
 		{"leader.imbalance.check.interval.seconds", "0"},
 		{"unclean.leader.election.enable", "1"},
@@ -933,6 +933,48 @@ static void test_broker_config_cluster_finish_refusals(void **state)
 		if (!strstr(err.msg, bad[i].says))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].says);
 	}
+	/* Kafka's role rules for separate controllers and brokers. */
+	const char *ctl_ls = "CONTROLLER://127.0.0.1:19093";
+	const struct {
+		const char *kv[6][2];
+		size_t n;
+		const char *says;
+	} roles_bad[] = {
+		{{{roles, "controller"}, {ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
+		 5, "must only contain KRaft controller listeners"},
+		{{{roles, "controller"}, {ls, ctl_ls}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}},
+		 4, "set controller.quorum.voters"},
+		{{{roles, "controller"}, {ls, ctl_ls}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}, {voters, "2@h:1,3@h:2"}},
+		 5, "node.id 1 is not one of controller.quorum.voters"},
+		{{{roles, "controller"}, {ls, ctl_ls}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS},
+		  {"advertised.listeners", "CONTROLLER://h:19093"}},
+		 6, "a controller-only node has no broker listener to advertise"},
+		{{{roles, "broker"}, {"node.id", "4"}, {ls, CLUSTER_LISTENERS},
+		  {map, CLUSTER_MAP}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
+		 6, "must not contain a value appearing in the 'listeners'"},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(roles_bad); i++) {
+		int rc = finish_with(&cfg, (const char *const (*)[2])roles_bad[i].kv,
+				     roles_bad[i].n, &err);
+		assert_int_equal(rc, KB_ERR_INVAL);
+		if (!strstr(err.msg, roles_bad[i].says))
+			fail_msg("roles case %zu: '%s' lacks '%s'", i, err.msg,
+				 roles_bad[i].says);
+	}
+	/* A controller-only node: its one listener is the quorum's. */
+	const char *const ctl[][2] = {{roles, "controller"}, {ls, ctl_ls},
+				      {map, CLUSTER_MAP}, {names, "CONTROLLER"},
+				      {voters, CLUSTER_VOTERS}};
+	assert_int_equal(finish_with(&cfg, ctl, KB_ARRAY_LEN(ctl), &err), KB_OK);
+	assert_int_equal(cfg.n_listeners, 1);
+	assert_int_equal(cfg.listeners[0].kind, NET_LISTENER_CONTROLLER);
+	assert_int_equal(cfg.listener_port, 0);
+	assert_false(broker_has_role(&cfg, "broker"));
+	assert_true(broker_cluster_check(&cfg));
 	/* A broker-only node of a quorum, not a voter, is fine. */
 	const char *const ok[][2] = {{roles, "broker"}, {"node.id", "4"},
 				     {ls, "PLAINTEXT://:1"}, {voters, CLUSTER_VOTERS},
