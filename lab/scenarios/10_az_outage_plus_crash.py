@@ -27,7 +27,7 @@ import time
 import kwire
 
 NAME = "az-outage-plus-crash"
-FAULT = ("separate controllers; cut az1, then kill -9 broker 2 (az2), 60 s; "
+FAULT = ("separate controllers; cut az1, then kill -9 broker 2 (az2) until the ISR shrinks, then 20 s; "
          "then both return")
 NEEDS_REPLICATION = True
 DEFAULT = True
@@ -44,7 +44,7 @@ def run(lab):
         lab.minority_start = lab.history.now()
         lab.shrunk = wait_shrunk(lab, 30)
         lab.probes = probe(lab) if lab.shrunk else {}
-        lab.sleep(60)
+        lab.sleep(20)
         lab.minority_end = lab.history.now()
         lab.cluster.start_node(2)
         lab.net.heal()
