@@ -47,8 +47,8 @@
  *   (raft_become_prospective) -> Candidate on pre-votes
  *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
  *   Resigned (raft_resign, raft_check_quorum). With cfg.pre_vote false
- *   (the default: Vote v0-v1 on the wire has no PreVote) a timer skips
- *   Prospective and makes a Candidate at once. A newer epoch makes anyone
+ *   (KRaft before KIP-996; the default is true, Vote v2 on the wire) a
+ *   timer skips Prospective and makes a Candidate at once. A newer epoch makes anyone
  *   Follower (raft_become_follower) or, without a leader, Unattached.
  *
  * Simplifications:
@@ -158,6 +158,7 @@ void raft_config_defaults(struct raft_config *cfg)
 	cfg->request_timeout_ms = 2000;
 	cfg->retry_backoff_ms = 20;
 	cfg->fetch_max_bytes = RAFT_FETCH_MAX_BYTES;
+	cfg->pre_vote = true; /* KAFKA 4.0: always (KIP-996) */
 }
 
 /* A quorum-state read from disk must name voters only, and the log must

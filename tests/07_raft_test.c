@@ -517,7 +517,7 @@ static void test_raft_candidate_timeout_returns_to_prospective(void **state)
 	ut_close(&u);
 }
 
-/* pre_vote false (the default): KRaft before KIP-996. The timer makes an
+/* pre_vote false (true is the default): KRaft before KIP-996. The timer makes an
  * Unattached node a Candidate at once: epoch bumped and our vote persisted
  * before the real Vote requests leave; no Prospective state. */
 static void test_raft_no_pre_vote_timeout_becomes_candidate(void **state)
@@ -525,7 +525,7 @@ static void test_raft_no_pre_vote_timeout_becomes_candidate(void **state)
 	struct ut u = {0};
 	struct raft_config c;
 	raft_config_defaults(&c);
-	assert_false(c.pre_vote);
+	assert_true(c.pre_vote); /* KAFKA 4.0 */
 	c = ut_config(1, 3);
 	c.pre_vote = false;
 	struct raft_durable d = {&ml_ops, &u.log, NULL};
@@ -3175,8 +3175,10 @@ static void test_raft_wire_vote_fixtures(void **state)
 	(void)state;
 	struct raft_msg q = qw_msg(RAFT_VOTE_REQUEST, 2, 1);
 	q.leader_id = RAFT_NO_ID;
-	q.u.vote_req = (struct raft_vote_request){5, 2, 4, 10, false};
-	for (int16_t v = 0; v <= 1; v++) {
+	/* v0, v1, then v2 (Kafka 4.0) with PreVote false and true. */
+	for (int k = 0; k < 4; k++) {
+		int16_t v = k < 2 ? (int16_t)k : 2;
+		q.u.vote_req = (struct raft_vote_request){5, 2, 4, 10, k == 3};
 		struct fx f = {.n = 0};
 		fx_str(&f, "abc", true);  /* ClusterId */
 		if (v >= 1)
@@ -3188,13 +3190,22 @@ static void test_raft_wire_vote_fixtures(void **state)
 			fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 8);
 		fx_put(&f, 4, 4);          /* LastOffsetEpoch */
 		fx_put(&f, 10, 8);         /* LastOffset */
+		if (v >= 2)
+			fx_put(&f, k == 3, 1); /* PreVote */
 		fx_put(&f, 0, 3);          /* tags: partition, topic, body */
 		qw_check_fixture(&q, v, &f);
 	}
+	/* A pre-vote cannot go out as v0-1 (it would read as a real vote),
+	 * nor any Vote past v2. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(&q, 1, &b), KB_ERR_INVAL);
+	assert_int_equal(raft_wire_encode(&q, 3, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
 	struct raft_msg r = qw_msg(RAFT_VOTE_RESPONSE, 1, 2);
 	r.leader_id = RAFT_NO_ID;
 	r.u.vote_resp.vote_granted = true;
-	for (int16_t v = 0; v <= 1; v++) {
+	for (int16_t v = 0; v <= 2; v++) { /* v2 is v1's response */
 		struct fx f = {.n = 0};
 		fx_put(&f, 0, 2);          /* ErrorCode */
 		fx_topic(&f, true);
@@ -3291,10 +3302,10 @@ static void qw_round_trip_outbox(const struct ut *u)
 {
 	for (int i = 0; i < u->n_out; i++) {
 		const struct raft_msg *m = &u->out[i].msg;
-		if (u->out[i].kind != RAFT_OUT_SEND || raft_wire_api_key(m->type) < 0 ||
-		    (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote))
+		if (u->out[i].kind != RAFT_OUT_SEND || raft_wire_api_key(m->type) < 0)
 			continue;
-		for (int16_t v = 0; v <= 1; v++) {
+		bool pre = m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote;
+		for (int16_t v = pre ? 2 : 0; v <= raft_wire_max_version(m->type); v++) {
 			struct kb_buf b;
 			kb_buf_init(&b);
 			assert_int_equal(raft_wire_encode(m, v, &b), KB_OK);
@@ -3304,6 +3315,19 @@ static void qw_round_trip_outbox(const struct ut *u)
 			kb_buf_fini(&b);
 		}
 	}
+}
+
+/* The pre-vote the core sent travels as Vote v2 unchanged. */
+static void qw_round_trip_pre_vote(const struct raft_msg *m)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_true(m->u.vote_req.pre_vote);
+	assert_int_equal(raft_wire_encode(m, 2, &b), KB_OK);
+	struct raft_msg d = qw_blank(m);
+	assert_int_equal(raft_wire_decode(2, b.data, b.len, &d), KB_OK);
+	assert_memory_equal(&d, m, sizeof d);
+	kb_buf_fini(&b);
 }
 
 static void test_raft_wire_core_messages_round_trip(void **state)
@@ -3316,6 +3340,7 @@ static void test_raft_wire_core_messages_round_trip(void **state)
 	struct kb_buf buf;
 	kb_buf_init(&buf);
 	assert_int_equal(raft_wire_encode(pre, 1, &buf), KB_ERR_INVAL); /* no PreVote in v0-1 */
+	qw_round_trip_pre_vote(pre);
 	kb_buf_fini(&buf);
 	struct raft_msg pv = *pre;
 	struct raft_msg ok = ut_answer(&pv, RAFT_VOTE_RESPONSE, RAFT_NO_ID, pv.leader_epoch);
