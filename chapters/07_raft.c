@@ -144,6 +144,7 @@ static void raft_count_votes(struct raft *r);
 static void raft_send_fetch(struct raft *r);
 static void raft_send_fetch_to(struct raft *r, int32_t to);
 static void raft_observer_discover(struct raft *r);
+static void raft_observer_refused(struct raft *r, const struct raft_msg *m);
 static int64_t raft_log_start(const struct raft *r);
 static bool raft_latest_snapshot(const struct raft *r, struct raft_offset_epoch *id);
 
@@ -457,7 +458,8 @@ static void raft_check_quorum(struct raft *r)
 
 /* KAFKA: an observer never campaigns. Without news from its leader it
  * forgets it and asks the voters in turn, by Fetch, who leads: any
- * answer naming a leader (raft_on_response_epoch) makes it follow. */
+ * answer naming a leader of an epoch >= its own (raft_on_response_epoch)
+ * makes it follow, the leader it just left too. */
 static void raft_observer_discover(struct raft *r)
 {
 	if (r->state == RAFT_FOLLOWER)
@@ -467,6 +469,23 @@ static void raft_observer_discover(struct raft *r)
 	raft_send_fetch_to(r, to);
 }
 
+/* KAFKA: pollFollowerAsObserver, pollUnattachedAsObserver. Its leader
+ * refused it or named no leader: ask the voters at once. A voter's
+ * answer without a leader: ask the next one after the retry backoff.
+ * An epoch is taken only with its leader: a voter cut off from the
+ * others may be a candidate of an epoch nobody will ever lead, and an
+ * observer that took it would ignore the real, older leader forever. */
+static void raft_observer_refused(struct raft *r, const struct raft_msg *m)
+{
+	if (r->state == RAFT_FOLLOWER && m->from == r->qs.leader_id) {
+		raft_observer_discover(r);
+		return;
+	}
+	int64_t soon = r->now_ms + r->cfg.retry_backoff_ms;
+	if (r->state == RAFT_UNATTACHED && soon < r->deadline_ms)
+		r->deadline_ms = soon;
+}
+
 /* Resend what went unanswered (Fetch, BeginQuorumEpoch, Vote), then fire
  * the state's timer: a leader checks its quorum, everyone else starts
  * (another) pre-vote. */
@@ -474,7 +493,11 @@ void raft_tick(struct raft *r, int64_t now_ms)
 {
 	if (now_ms > r->now_ms)
 		r->now_ms = now_ms;
-	if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms)
+	bool unanswered = r->fetch_correlation != 0;
+	if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms &&
+	    r->observer && unanswered)
+		raft_observer_discover(r); /* its leader is silent: ask others */
+	else if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms)
 		raft_send_fetch(r);
 	if (r->state == RAFT_LEADER && r->now_ms >= r->retry_ms)
 		raft_send_begin_quorum_epoch(r);
@@ -504,6 +527,10 @@ static bool raft_on_response_epoch(struct raft *r, const struct raft_msg *m)
 	bool known = leader != r->cfg.node_id && raft_is_voter(r, leader);
 	if (epoch < r->qs.leader_epoch)
 		return false;
+	if (epoch > r->qs.leader_epoch && !known && r->observer) {
+		raft_observer_refused(r, m); /* a leaderless epoch: no news */
+		return false;
+	}
 	if (epoch > r->qs.leader_epoch) {
 		if (known)
 			raft_become_follower(r, epoch, leader);
@@ -560,7 +587,8 @@ static void raft_on_vote_request(struct raft *r, const struct raft_msg *m)
 		raft_reply(r, m, RAFT_VOTE_RESPONSE, KAFKA_ERR_FENCED_LEADER_EPOCH);
 		return;
 	}
-	if (!v->pre_vote && v->candidate_epoch > r->qs.leader_epoch)
+	if (!v->pre_vote && v->candidate_epoch > r->qs.leader_epoch &&
+	    !r->observer) /* an observer takes an epoch only with its leader */
 		raft_become_unattached(r, v->candidate_epoch);
 	bool granted = raft_can_grant(r, v);
 	if (granted && !v->pre_vote) {
@@ -862,6 +890,10 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 		return;
 	r->fetch_correlation = 0;
 	r->retry_ms = r->now_ms + r->cfg.retry_backoff_ms;
+	if (m->error_code != KAFKA_ERR_NONE && r->observer) {
+		raft_observer_refused(r, m);
+		return;
+	}
 	if (m->error_code != KAFKA_ERR_NONE ||
 	    !raft_fetch_response_valid(r, m, &whole))
 		return;
@@ -883,6 +915,17 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 		r->high_watermark = hw;
 	if (appended && whole > 0)
 		raft_send_fetch(r);
+}
+
+/* A Fetch answer; an observer still looking for a leader after it
+ * (a discovery answer without one) asks the next voter soon. */
+static void raft_on_fetch_answer(struct raft *r, const struct raft_msg *m)
+{
+	bool discovering = r->observer && r->state == RAFT_UNATTACHED;
+	if (raft_on_response_epoch(r, m))
+		raft_on_fetch_response(r, m);
+	if (discovering && r->state == RAFT_UNATTACHED)
+		raft_observer_refused(r, m);
 }
 
 /* Why a message is refused before its handler: another cluster's request
@@ -941,8 +984,7 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 			raft_on_vote_response(r, m);
 		break;
 	case RAFT_FETCH_RESPONSE:
-		if (raft_on_response_epoch(r, m))
-			raft_on_fetch_response(r, m);
+		raft_on_fetch_answer(r, m);
 		break;
 	case RAFT_BEGIN_QUORUM_EPOCH_RESPONSE:
 	case RAFT_END_QUORUM_EPOCH_RESPONSE:
