@@ -39,7 +39,8 @@
  *   5. A leader's epoch starts at epoch_start_offset (its LeaderChange
  *      batch), and its HW moved only past it.
  *   6. An observer (node_id not a voter) is only Unattached or Follower
- *      and never votes; the leader does not count it for the HW.
+ *      and never votes; the leader does not count it for the HW. It
+ *      takes a newer epoch only with its leader (raft_observer_refused).
  *   7. Snapshots (KIP-630): log start <= latest snapshot <= HW on a
  *      leader (one never offers uncommitted data); start <= HW anywhere;
  *      only a Follower fetches a snapshot, one not behind its HW.
@@ -49,7 +50,9 @@
  *   Resigned (raft_resign, raft_check_quorum). With cfg.pre_vote false
  *   (KRaft before KIP-996; the default is true, Vote v2 on the wire) a
  *   timer skips Prospective and makes a Candidate at once. A newer epoch makes anyone
- *   Follower (raft_become_follower) or, without a leader, Unattached.
+ *   Follower (raft_become_follower) or, without a leader, Unattached (a
+ *   voter only). An observer whose leader is silent or refuses it goes
+ *   Unattached and asks the voters (raft_observer_discover).
  *
  * Simplifications:
  *   Fixed voters (no KIP-853); only the latest snapshot is offered;
