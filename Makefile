@@ -3,6 +3,7 @@
 #   make            build build/samsa
 #   make run        build and start a broker (plaintext on 127.0.0.1:9092, data in ./data)
 #   make cluster    build and start three KRaft nodes (config/cluster/, data in ./data/cluster)
+#   make cluster-secure  the same with TLS, SCRAM and ACLs (config/cluster-secure/; make certs first)
 #   make test       install what the tests need, build, run every test
 #   make test SANITIZE=1   the same under AddressSanitizer + UBSan
 #   make docs       render diagrams/*.dot to docs/img/*.svg and check doc citations
@@ -50,7 +51,7 @@ UNIT_SRCS    := $(sort $(wildcard tests/[0-9][0-9]_*_test.c))
 UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
-.PHONY: all run cluster test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
+.PHONY: all run cluster cluster-secure test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
         fuzz certs stage-06 stage-07 stage-08 stage-10 stage-11 lab lab-list lab-clean
 all: $(BUILD)/samsa
 
@@ -88,7 +89,12 @@ run: $(BUILD)/samsa
 cluster: $(BUILD)/samsa
 	sh tools/cluster.sh $(BUILD)/samsa
 
-# The certificates config/secure.properties reads (tools/certs.sh).
+# config/cluster-secure/: the same three nodes with SSL (mutual TLS),
+# SASL_SSL (SCRAM-SHA-512 users admin, alice, bob) and ACLs; run make certs first.
+cluster-secure: $(BUILD)/samsa
+	sh tools/cluster.sh --secure $(BUILD)/samsa
+
+# The certificates config/secure.properties and config/cluster-secure/ read (tools/certs.sh).
 certs:
 	sh tools/certs.sh certs
 

@@ -18,6 +18,9 @@
  *   - Everything on the reactor thread. net_peer_close (or
  *     net_server_free) fails what is still pending with KB_ERR_IO; a reply
  *     fn may send again or close its peer.
+ *   - net_server_set_peer_transport, before net_peer_open, puts a
+ *     transport (chapter 13's TLS) under the peers that dial one kind of
+ *     listener (net_peer_config.inter_broker); without one, plaintext.
  * Invariants (peers_check, from net_check after every reactor turn):
  *   1. Calls are written in queue order: those before p->unsent whole,
  *      p->unsent perhaps partly, none after it; no call is written while
@@ -27,16 +30,20 @@
  *   3. A response goes to the oldest written call, whose correlation id it
  *      must carry; any other response, or a size outside
  *      4..socket.request.max.bytes, closes the connection.
- *   4. fd >= 0 exactly when the peer is CONNECTING or UP, and epoll
- *      watches what that state can use.
- * States: DOWN --peer_connect--> CONNECTING --peer_connected--> UP;
- *   CONNECTING, UP --peer_disconnect--> DOWN (retry after the backoff);
- *   any --net_peer_close--> closed --peers_reap--> freed.
+ *   4. fd >= 0 exactly when the peer is CONNECTING, HANDSHAKING or UP,
+ *      and epoll watches what that state can use; a transport's state
+ *      exists exactly in HANDSHAKING and UP.
+ * States: DOWN --peer_connect--> CONNECTING --peer_connected--> UP
+ *   (plaintext) or HANDSHAKING (a transport) --peer_handshake--> UP;
+ *   CONNECTING, HANDSHAKING, UP --peer_disconnect--> DOWN (retry after
+ *   the backoff); any --net_peer_close--> closed --peers_reap--> freed.
  * Simplifications: the backoff is fixed (Kafka's grows to
  *   reconnect.backoff.max.ms, with jitter); no connection setup timeout
  *   of its own: request.timeout.ms, counted from net_peer_send, covers
  *   connecting too; a host name is resolved on the reactor thread, as
- *   NetworkClient does on its own; no SASL or TLS.
+ *   NetworkClient does on its own; TLS comes from a transport (chapter
+ *   13), with no close_notify on close; SASL too, as a transport
+ *   (13_sasl_peer.c), inter-broker only.
  * See also: docs/05_peers.md, diagrams/05_peers.dot,
  *   tests/05_server_test.c ("Peers"); read before: 05_server.c. Uses
  *   chapters 00 (base), 04 (codec).
@@ -65,7 +72,7 @@
 
 /* ---- Data structures ---- */
 
-enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_UP };
+enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_HANDSHAKING, PEER_UP };
 
 /* One call, from net_peer_send until its fn has run. */
 struct peer_call {
@@ -96,6 +103,10 @@ struct net_peer {
 	struct peer_call *unsent;    /* first call not wholly written */
 	struct kb_buf in;            /* owned: response bytes read */
 	int32_t next_correlation_id;
+	/* How bytes move: srv->peer_tp of the kind dialled, at open. */
+	const struct net_peer_transport *tp; /* borrowed, static; NULL: plaintext */
+	void *tp_ctx;                /* borrowed: handed to tp->open */
+	void *tp_state;              /* owned by tp: HANDSHAKING and UP only */
 	bool closed;                 /* net_peer_close: freed after the turn */
 	struct net_peer *prev, *next; /* srv->peers, then srv->peers_closed */
 };
@@ -111,8 +122,15 @@ static void peer_expire(struct net_peer *p, int64_t now_ms);
 static void peer_connect(struct net_peer *p);
 static int peer_socket(struct net_peer *p, int *err);
 static void peer_connected(struct net_peer *p);
+static void peer_handshake(struct net_peer *p);
+static void peer_up(struct net_peer *p);
 static void peer_write(struct net_peer *p);
 static void peer_read(struct net_peer *p);
+static bool peer_read_once(struct net_peer *p);
+static ssize_t peer_recv(struct net_peer *p, void *buf, size_t len);
+static ssize_t peer_send_bytes(struct net_peer *p, const void *buf,
+			       size_t len);
+static uint32_t peer_waits(const struct net_peer *p, bool writing);
 static void peer_responses(struct net_peer *p);
 static int peer_response(struct net_peer *p, const uint8_t *frame,
 			 size_t size);
@@ -148,6 +166,10 @@ int net_peer_open(struct net_server *srv, const struct net_peer_config *cfg,
 			       .port = cfg->port, .state = PEER_DOWN,
 			       .request_timeout_ms = cfg->request_timeout_ms,
 			       .reconnect_backoff_ms = cfg->reconnect_backoff_ms};
+	enum net_listener_kind kind = cfg->inter_broker
+		? NET_LISTENER_BROKER : NET_LISTENER_CONTROLLER;
+	p->tp = srv->peer_tp[kind];
+	p->tp_ctx = srv->peer_tp_ctx[kind];
 	p->host = strdup(cfg->host);
 	p->client_id = strdup(cfg->client_id);
 	kb_buf_init(&p->in);
@@ -172,6 +194,17 @@ int net_peer_open(struct net_server *srv, const struct net_peer_config *cfg,
 bool net_peer_connected(const struct net_peer *p)
 {
 	return p->state == PEER_UP;
+}
+
+/* KAFKA: the controller listener's and the inter-broker listener's
+ * security.protocol, each with its own channel builder. */
+void net_server_set_peer_transport(struct net_server *srv,
+				   enum net_listener_kind kind,
+				   const struct net_peer_transport *tp,
+				   void *ctx)
+{
+	srv->peer_tp[kind] = tp;
+	srv->peer_tp_ctx[kind] = tp ? ctx : NULL;
 }
 
 /* ---- Sending a call ---- */
@@ -261,8 +294,10 @@ static void peer_event(struct net_source *src, uint32_t events)
 		return;
 	if (p->state == PEER_CONNECTING)
 		peer_connected(p);
+	else if (p->state == PEER_HANDSHAKING)
+		peer_handshake(p);
 	else if (p->state == PEER_UP &&
-		 events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		 events & (peer_waits(p, false) | EPOLLERR | EPOLLHUP))
 		peer_read(p); /* a hang-up reads as end of stream */
 	if (!p->closed)
 		peer_progress(p, kb_mono_ms());
@@ -375,8 +410,8 @@ static int peer_socket(struct net_peer *p, int *err)
 	return fd;
 }
 
-/* The connect was decided: SO_ERROR says how. Once UP, the queued
- * calls go out (peer_progress). */
+/* The connect was decided: SO_ERROR says how. Plaintext is UP at once;
+ * a transport first opens its state and shakes hands. */
 static void peer_connected(struct net_peer *p)
 {
 	int err = 0;
@@ -390,9 +425,41 @@ static void peer_connected(struct net_peer *p)
 	}
 	int one = 1; /* KAFKA: NetworkClient sets TCP_NODELAY too */
 	setsockopt(p->src.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (!p->tp) {
+		peer_up(p);
+		return;
+	}
+	if (p->tp->open(p->tp_ctx, p->src.fd, p->host, &p->tp_state) !=
+	    KB_OK) {
+		p->tp_state = NULL;
+		errno = ENOMEM;
+		peer_disconnect(p, "transport setup failed");
+		return;
+	}
+	p->state = PEER_HANDSHAKING;
+	peer_handshake(p);
+}
+
+/* HANDSHAKING -> UP once the transport says so; waiting is not failing
+ * (peer_update_events asks epoll for what the handshake waits for). A
+ * handshake never ends by itself: request.timeout.ms bounds it. */
+static void peer_handshake(struct net_peer *p)
+{
+	if (p->tp->handshake(p->tp_state) == 1) {
+		peer_up(p);
+		return;
+	}
+	if (errno != EAGAIN)
+		peer_disconnect(p, "handshake failed");
+}
+
+/* -> UP: the queued calls go out (peer_progress). */
+static void peer_up(struct net_peer *p)
+{
 	p->state = PEER_UP;
 	p->warned = false;
-	KB_INFO("peer %s: connected", p->name);
+	KB_INFO("peer %s: connected%s%s", p->name, p->tp ? " over " : "",
+		p->tp ? p->tp->name : "");
 }
 
 /* ---- Writing requests, reading responses ---- */
@@ -403,12 +470,14 @@ static void peer_write(struct net_peer *p)
 {
 	while (p->unsent) {
 		struct peer_call *c = p->unsent;
-		ssize_t n = send(p->src.fd, c->frame.data + c->sent,
-				 c->frame.len - c->sent, MSG_NOSIGNAL);
+		ssize_t n = peer_send_bytes(p, c->frame.data + c->sent,
+					    c->frame.len - c->sent);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 			      errno == EINTR))
 			return;
-		if (n < 0) {
+		if (n <= 0) { /* 0: a transport's peer said goodbye */
+			if (n == 0)
+				errno = EPIPE;
 			peer_disconnect(p, "send failed");
 			return;
 		}
@@ -418,27 +487,38 @@ static void peer_write(struct net_peer *p)
 	}
 }
 
-/* One read per readiness event, then every whole response in it. */
+/* One read per readiness event, then every whole response in it; again
+ * while the transport holds bytes no epoll event will announce (a TLS
+ * record bigger than what one read took). */
 static void peer_read(struct net_peer *p)
+{
+	while (peer_read_once(p) && p->state == PEER_UP && !p->closed &&
+	       p->tp && p->tp->pending(p->tp_state))
+		;
+}
+
+/* One read and the responses it completes; false if nothing was read
+ * (EAGAIN) or the connection went down. */
+static bool peer_read_once(struct net_peer *p)
 {
 	if (kb_buf_reserve(&p->in, PEER_READ_CHUNK) != KB_OK) {
 		peer_disconnect(p, "no memory for a response");
-		return;
+		return false;
 	}
-	ssize_t n = recv(p->src.fd, p->in.data + p->in.len,
-			 p->in.cap - p->in.len, 0);
+	ssize_t n = peer_recv(p, p->in.data + p->in.len, p->in.cap - p->in.len);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 		      errno == EINTR))
-		return;
+		return false;
 	if (n <= 0) {
 		if (n == 0)
 			errno = ECONNRESET;
 		peer_disconnect(p, n == 0 ? "closed by the other side"
 					  : "recv failed");
-		return;
+		return false;
 	}
 	p->in.len += (size_t)n;
 	peer_responses(p);
+	return true;
 }
 
 /* Cut p->in into frames. INVARIANT 3: the size is checked before the
@@ -522,14 +602,19 @@ static void peer_disconnect(struct net_peer *p, const char *why)
 static struct peer_call *peer_drop(struct net_peer *p, const char *why)
 {
 	int err = errno;
+	const char *detail = p->tp_state ? p->tp->why(p->tp_state) : "";
 	kb_log(p->warned || !p->head ? KB_LOG_DEBUG : KB_LOG_WARN,
-	       "peer %s: %s: %s; retrying in %lld ms", p->name, why,
-	       strerror(err), (long long)p->reconnect_backoff_ms);
+	       "peer %s: %s: %s%s%s%s; retrying in %lld ms", p->name, why,
+	       strerror(err), detail[0] ? " (" : "", detail,
+	       detail[0] ? ")" : "", (long long)p->reconnect_backoff_ms);
 	p->warned |= p->head != NULL;
 	if (p->state != PEER_DOWN) {
 		epoll_ctl(p->srv->epfd, EPOLL_CTL_DEL, p->src.fd, NULL);
+		if (p->tp_state)
+			p->tp->close(p->tp_state);
 		close(p->src.fd);
 	}
+	p->tp_state = NULL;
 	p->src.fd = -1;
 	p->state = PEER_DOWN;
 	p->events = 0;
@@ -542,15 +627,44 @@ static struct peer_call *peer_drop(struct net_peer *p, const char *why)
 
 /* ---- Small helpers ---- */
 
-/* INVARIANT 4: EPOLLOUT while connecting or while a frame waits,
- * EPOLLIN while UP. */
+/* The bytes of a call through the transport, or send(2). */
+static ssize_t peer_send_bytes(struct net_peer *p, const void *buf,
+			       size_t len)
+{
+	if (p->tp)
+		return p->tp->write(p->tp_state, buf, len);
+	return send(p->src.fd, buf, len, MSG_NOSIGNAL);
+}
+
+/* Response bytes through the transport, or recv(2). */
+static ssize_t peer_recv(struct net_peer *p, void *buf, size_t len)
+{
+	if (p->tp)
+		return p->tp->read(p->tp_state, buf, len);
+	return recv(p->src.fd, buf, len, 0);
+}
+
+/* The epoll event the next read (writing false) or write waits for: a
+ * TLS read may need the socket writable, and the reverse. */
+static uint32_t peer_waits(const struct net_peer *p, bool writing)
+{
+	if (p->tp && p->tp_state)
+		return p->tp->waits_for(p->tp_state, writing);
+	return writing ? EPOLLOUT : EPOLLIN;
+}
+
+/* INVARIANT 4: EPOLLOUT while connecting; what the handshake waits for
+ * while HANDSHAKING; while UP, what a read waits for, and what a write
+ * does while a frame waits. */
 static void peer_update_events(struct net_peer *p)
 {
 	if (p->state == PEER_DOWN)
 		return;
-	uint32_t want = p->state == PEER_CONNECTING
-				? EPOLLOUT
-				: EPOLLIN | (p->unsent ? EPOLLOUT : 0);
+	uint32_t want = p->state == PEER_CONNECTING ? EPOLLOUT
+			: p->state == PEER_HANDSHAKING
+				? peer_waits(p, false)
+				: peer_waits(p, false) |
+					  (p->unsent ? peer_waits(p, true) : 0);
 	if (want == p->events)
 		return;
 	struct epoll_event ev = {.events = want, .data.ptr = &p->src};
@@ -647,6 +761,9 @@ static void peers_check(const struct net_server *srv)
 		/* INVARIANT 4 */
 		assert((p->src.fd >= 0) == (p->state != PEER_DOWN));
 		assert(p->state != PEER_DOWN || (p->events == 0 && !p->in.len));
+		assert((p->tp_state != NULL) ==
+		       (p->tp && (p->state == PEER_HANDSHAKING ||
+				  p->state == PEER_UP)));
 		bool written = true; /* INVARIANT 1: calls before unsent */
 		for (const struct peer_call *c = p->head; c; c = c->next) {
 			written &= c != p->unsent;

@@ -264,6 +264,7 @@ int net_listen_at(struct net_server *srv, const struct net_endpoint *ep,
 		l->advertised_port = ep->advertised_port ? ep->advertised_port
 							 : bound;
 	}
+	snprintf(l->name, sizeof l->name, "%s", ep->name ? ep->name : "");
 	return KB_OK;
 }
 
@@ -804,6 +805,27 @@ bool net_request_advertised(const struct net_request *req, const char **host,
 	*host = l->advertised_host;
 	*port = l->advertised_port;
 	return true;
+}
+
+const char *net_request_listener_name(const struct net_request *req)
+{
+	const struct net_listener *l = req->conn ? req->conn->from : NULL;
+	return l ? l->name : "";
+}
+
+bool net_server_advertised(const struct net_server *srv, const char *name,
+			   const char **host, int32_t *port)
+{
+	for (int i = 0; i < srv->nlisteners; i++) {
+		const struct net_listener *l = &srv->listeners[i];
+		if (l->kind == NET_LISTENER_BROKER && l->advertised_host[0] &&
+		    strcmp(l->name, name) == 0) {
+			*host = l->advertised_host;
+			*port = l->advertised_port;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* KAFKA: DefaultKafkaPrincipalBuilder; ANONYMOUS on PLAINTEXT. */

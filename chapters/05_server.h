@@ -26,6 +26,8 @@
 /* max.connections.per.ip.overrides: at most this many "host:count". */
 #define NET_MAX_IP_OVERRIDES 16
 #define NET_HOST_MAX 64
+/* Room for a listener name ("PLAINTEXT", "INTERNAL"), NUL included. */
+#define NET_LISTENER_NAME_MAX 32
 /* A frame whose bytes stop arriving is dropped after this long. */
 #define NET_DEFAULT_FRAME_TIMEOUT_MS (30LL * 1000)
 
@@ -85,6 +87,9 @@ struct net_endpoint {
 	 * unauthenticated (see "Authentication" below); NULL: none. */
 	const struct net_authenticator *auth; /* borrowed, static */
 	void *auth_ctx;   /* borrowed: net_request_auth_ctx; outlives the server */
+	/* KAFKA: the listener's name ("SSL", "INTERNAL"; copied): Metadata
+	 * answers with every broker's endpoint of that name. NULL: "". */
+	const char *name;
 };
 
 /* One row of max.connections.per.ip.overrides: a numeric address. */
@@ -126,6 +131,12 @@ const char *net_conn_host(const struct net_conn *c);
 /* The advertised address of the listener req came in on (KAFKA: Metadata answers with the endpoint of the request's listener); false if none. */
 bool net_request_advertised(const struct net_request *req, const char **host,
 			    int32_t *port);
+/* The name of the listener req came in on ("" when unnamed or adopted). */
+const char *net_request_listener_name(const struct net_request *req);
+/* The advertised address of the broker listener named name (as bound
+ * when its port was 0); false when there is none. */
+bool net_server_advertised(const struct net_server *srv, const char *name,
+			   const char **host, int32_t *port);
 /* "address:port" of the client, for log lines. */
 const char *net_conn_peer(const struct net_conn *c);
 /* KAFKA: KafkaPrincipal, "User:ANONYMOUS" unless a transport set one (TLS: "User:" + the certificate's DN). valid until: the connection is freed. */
@@ -352,6 +363,37 @@ struct net_peer_config {
 	const char *client_id;        /* copied; sent in every request header */
 	int64_t request_timeout_ms;   /* request.timeout.ms: unanswered this long fails */
 	int64_t reconnect_backoff_ms; /* reconnect.backoff.ms: wait after a failure */
+	/* Which kind of listener host:port is: false, a controller's (the
+	 * quorum, registration, heartbeats, forwarding); true, a broker's
+	 * inter-broker listener (chapter 08's fetchers). It picks the
+	 * transport net_server_set_peer_transport gave that kind. */
+	bool inter_broker;
+};
+
+/* How a peer's bytes move: the client side of struct net_transport,
+ * where chapter 13 puts TLS (KAFKA: SslTransportLayer in client mode).
+ * state is the transport's own, made by open and freed by close. read
+ * and write behave as recv(2) and send(2): -1 with errno EAGAIN when
+ * they cannot move bytes now, and waits_for then names the epoll event
+ * (EPOLLIN or EPOLLOUT) the blocked call needs. */
+struct net_peer_transport {
+	const char *name;          /* "SSL", for logs */
+	/* TCP is connected on fd to host (the name dialled: TLS checks the
+	 * certificate against it). Not KB_OK: treated as a failed connect. */
+	int (*open)(void *ctx, int fd, const char *host, void **state);
+	/* 1: the handshake is done; -1 with errno EAGAIN: not yet
+	 * (waits_for(state, false) says for what); -1 otherwise: failed,
+	 * logged by the transport. */
+	int (*handshake)(void *state);
+	ssize_t (*read)(void *state, void *buf, size_t len);
+	ssize_t (*write)(void *state, const void *buf, size_t len);
+	uint32_t (*waits_for)(const void *state, bool writing);
+	/* Bytes read from the socket and held inside: no epoll event comes. */
+	bool (*pending)(const void *state);
+	/* Why the last call failed, in words ("" if it did not), for the
+	 * peer's log line (valid until the next call on state). */
+	const char *(*why)(const void *state);
+	void (*close)(void *state); /* before the socket closes */
 };
 
 /* status KB_OK: body reads the response after its header (flexible per
@@ -370,6 +412,11 @@ struct net_call {
 	void *ctx;          /* borrowed until fn runs */
 };
 
+/* Peers dialling a listener of kind (struct net_peer_config's inter_broker) go through tp with ctx (borrowed: outlives srv); tp NULL: plaintext, the default. Set before the first send. */
+void net_server_set_peer_transport(struct net_server *srv,
+				   enum net_listener_kind kind,
+				   const struct net_peer_transport *tp,
+				   void *ctx);
 /* A peer of srv (reactor thread); connects on the first send; returns owned *out (net_peer_close). */
 int net_peer_open(struct net_server *srv, const struct net_peer_config *cfg,
 		  struct net_peer **out);

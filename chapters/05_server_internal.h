@@ -22,7 +22,7 @@
 #include "04_codec.h"
 #include "05_server.h"
 
-#define NET_MAX_LISTENERS 4      /* KAFKA: one per name in `listeners` */
+#define NET_MAX_LISTENERS 8      /* KAFKA: one per name in `listeners` */
 #define NET_PEER_LEN 64          /* "address:port" for logs */
 /* KAFKA: DelayedOperationPurgatory shards its watcher lists 512 ways. */
 #define NET_WATCH_BUCKETS 512
@@ -57,6 +57,7 @@ struct net_listener {
 	void *tp_ctx;                   /* borrowed: handed to tp->open */
 	char advertised_host[NET_HOST_MAX]; /* "" none (net_request_advertised) */
 	int32_t advertised_port;
+	char name[NET_LISTENER_NAME_MAX];  /* "" unnamed (net_request_listener_name) */
 	const struct net_authenticator *auth; /* borrowed: NULL, or SASL */
 	void *auth_ctx;                       /* borrowed: net_request_auth_ctx */
 };
@@ -146,6 +147,9 @@ struct net_server {
 	struct net_peer *peers;              /* owned: 05_peers.c's open peers */
 	struct net_peer *peers_closed;       /* owned: freed after the turn */
 	const struct net_peer_ops *peer_ops; /* NULL until a peer opens */
+	/* net_server_set_peer_transport: per kind of listener dialled. */
+	const struct net_peer_transport *peer_tp[NET_LISTENER_KINDS]; /* borrowed; NULL: plaintext */
+	void *peer_tp_ctx[NET_LISTENER_KINDS];                       /* borrowed */
 	int (*before_send)(void *ctx);       /* net_set_before_send, or NULL */
 	void *before_send_ctx;               /* borrowed */
 	int64_t close_due_ms;                /* the close timer's time; INT64_MAX: unarmed */

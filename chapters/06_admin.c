@@ -113,6 +113,7 @@ struct metadata_out {
 	struct wire_writer *w;
 	int16_t v;    /* the request's version */
 	const struct topic_manager *tm; /* whose cluster says where */
+	const struct net_request *req;  /* its listener names the endpoints */
 };
 
 /* The outcome of one CreatableTopic, as create_write answers it. */
@@ -187,6 +188,16 @@ static void metadata_write_partition(const struct metadata_out *o,
 	struct topic_replicas rs;
 	int32_t self;
 	int16_t error = topic_cluster_replicas(o->tm, tp, &rs, &self);
+	struct topic_broker_info leader;
+	/* KAFKA: a leader without the request's listener is no leader to
+	 * this client: LISTENER_NOT_FOUND from v6, LEADER_NOT_AVAILABLE before */
+	if (error == KAFKA_ERR_NONE && rs.leader_id >= 0 &&
+	    topic_cluster_endpoint(o->tm, o->req, rs.leader_id, &leader) ==
+		    KAFKA_ERR_LISTENER_NOT_FOUND) {
+		error = v >= 6 ? KAFKA_ERR_LISTENER_NOT_FOUND
+			       : KAFKA_ERR_LEADER_NOT_AVAILABLE;
+		rs.leader_id = -1;
+	}
 	wire_write_i16(w, error);
 	wire_write_i32(w, tp->index);
 	wire_write_i32(w, rs.leader_id);
@@ -255,9 +266,8 @@ static void metadata_write_head(struct wire_writer *w, int16_t v,
 	struct topic_broker_info b;
 	if (v >= 3)
 		wire_write_i32(w, 0); /* throttle_time_ms */
-	wire_write_array_len(w, topic_cluster_broker_count(tm));
-	for (int32_t i = 0; topic_cluster_broker(tm, i, &b); i++) {
-		topic_broker_as_seen(tm, req, &b);
+	wire_write_array_len(w, topic_cluster_broker_count(tm, req));
+	for (int32_t i = 0; topic_cluster_broker(tm, req, i, &b); i++) {
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);
@@ -279,7 +289,7 @@ int handle_metadata(struct net_request *req, struct net_response *resp)
 	struct topic_manager *tm = req->ctx;
 	struct wire_writer *w = &resp->w;
 	int16_t v = req->header.api_version;
-	struct metadata_out o = {w, v, tm};
+	struct metadata_out o = {w, v, tm, req};
 	struct metadata_req m = {0};
 	int rc = metadata_decode(&req->body, v, &m);
 	if (rc == KB_OK) {
@@ -774,11 +784,11 @@ int handle_describe_cluster(struct net_request *req, struct net_response *resp)
 		wire_write_i8(w, type);
 	wire_write_string(w, wire_str_c(res.error ? "" : c->cluster_id));
 	wire_write_i32(w, res.error ? -1 : topic_cluster_controller(tm));
-	wire_write_array_len(w, res.error ? 0 : topic_cluster_broker_count(tm));
+	wire_write_array_len(w, res.error ? 0 :
+			     topic_cluster_broker_count(tm, req));
 	struct topic_broker_info b;
-	for (int32_t i = 0; !res.error && topic_cluster_broker(tm, i, &b);
+	for (int32_t i = 0; !res.error && topic_cluster_broker(tm, req, i, &b);
 	     i++) {
-		topic_broker_as_seen(tm, req, &b);
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);

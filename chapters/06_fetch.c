@@ -250,7 +250,7 @@ static bool rack_of(const struct topic_manager *tm, int32_t id, char *out,
 		    size_t cap)
 {
 	struct topic_broker_info b;
-	for (int32_t i = 0; topic_cluster_broker(tm, i, &b); i++)
+	for (int32_t i = 0; topic_cluster_broker(tm, NULL, i, &b); i++)
 		if (b.id == id) {
 			if (!b.rack)
 				return false;

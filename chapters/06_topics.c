@@ -20,8 +20,10 @@
  *   - Later chapters plug in through topic_subscribe (any number) and
  *     topic_set_produce_check; only the owner of the high watermark moves it.
  *   - Chapter 07 makes the broker one of a cluster with topic_set_cluster;
- *     the handlers ask topic_cluster_broker, topic_cluster_replicas,
- *     topic_leader_check and topic_forwarded, never the hooks themselves.
+ *     the handlers ask topic_cluster_broker, topic_cluster_endpoint (a
+ *     broker at the endpoint named like the request's listener),
+ *     topic_cluster_replicas, topic_leader_check and topic_forwarded,
+ *     never the hooks themselves.
  *
  * Invariants:
  *   1. Every published topic has npartitions >= 1 partitions numbered
@@ -549,51 +551,69 @@ void topic_partition_set_leader(struct topic_partition *tp, int32_t leader_id,
 /* SIMPLIFICATION: most brokers a Metadata answer lists. */
 #define CLUSTER_MAX_BROKERS 4096
 
-/* This node as the one broker of a single-node answer. */
+/* This node as the one broker of a single-node answer: at the advertised
+ * address of req's listener (an SSL client is told the SSL port), else
+ * the client listener's. */
 static void self_info(const struct topic_manager *tm,
+		      const struct net_request *req,
 		      struct topic_broker_info *out)
 {
 	const struct topic_broker_config *c = topic_manager_config(tm);
+	const char *host;
+	int32_t port;
 	out->id = c->node_id;
 	out->host = c->advertised_host;
 	out->port = c->advertised_port;
 	out->rack = c->rack[0] ? c->rack : NULL;
-}
-
-/* KAFKA: Metadata answers with the endpoints of the listener the
- * request came in on. SIMPLIFICATION: only this node's entry is
- * rewritten; other nodes of a cluster registered one endpoint each. */
-void topic_broker_as_seen(const struct topic_manager *tm,
-			  const struct net_request *req,
-			  struct topic_broker_info *b)
-{
-	const char *host;
-	int32_t port;
-	if (b->id == topic_manager_config(tm)->node_id &&
-	    net_request_advertised(req, &host, &port)) {
-		b->host = host;
-		b->port = port;
+	if (req && net_request_advertised(req, &host, &port)) {
+		out->host = host;
+		out->port = port;
 	}
 }
 
-bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
+/* The listener name the hooks are asked with: req's; NULL for none. */
+static const char *listener_of(const struct net_request *req)
+{
+	const char *name = req ? net_request_listener_name(req) : "";
+	return name[0] ? name : NULL;
+}
+
+bool topic_cluster_broker(const struct topic_manager *tm,
+			  const struct net_request *req, int32_t i,
 			  struct topic_broker_info *out)
 {
 	const struct topic_cluster *cl = topic_cluster_get(tm);
 	if (!cl || !cl->broker_at) {
 		if (i == 0)
-			self_info(tm, out);
+			self_info(tm, req, out);
 		return i == 0;
 	}
 	return i >= 0 && i < CLUSTER_MAX_BROKERS &&
-	       cl->broker_at(cl->ctx, i, out) == KB_OK;
+	       cl->broker_at(cl->ctx, listener_of(req), i, out) == KB_OK;
 }
 
-int32_t topic_cluster_broker_count(const struct topic_manager *tm)
+int16_t topic_cluster_endpoint(const struct topic_manager *tm,
+			       const struct net_request *req, int32_t id,
+			       struct topic_broker_info *out)
+{
+	const struct topic_cluster *cl = topic_cluster_get(tm);
+	if (!cl || !cl->endpoint) {
+		self_info(tm, req, out);
+		return id == out->id ? KAFKA_ERR_NONE
+				     : KAFKA_ERR_LEADER_NOT_AVAILABLE;
+	}
+	int rc = cl->endpoint(cl->ctx, id, listener_of(req), out);
+	if (rc == KB_ERR_RANGE)
+		return KAFKA_ERR_LISTENER_NOT_FOUND;
+	return rc == KB_OK ? KAFKA_ERR_NONE : KAFKA_ERR_LEADER_NOT_AVAILABLE;
+}
+
+int32_t topic_cluster_broker_count(const struct topic_manager *tm,
+				   const struct net_request *req)
 {
 	struct topic_broker_info b;
 	int32_t n = 0;
-	while (topic_cluster_broker(tm, n, &b))
+	while (topic_cluster_broker(tm, req, n, &b))
 		n++;
 	return n;
 }
@@ -689,8 +709,8 @@ void topic_cluster_check(const struct topic_manager *tm)
 	int32_t node = topic_manager_config(tm)->node_id;
 	struct topic_broker_info b;
 	/* INVARIANT 4 */
-	assert(topic_cluster_broker(tm, 0, &b) && b.id == node);
-	assert(!topic_cluster_broker(tm, 1, &b));
+	assert(topic_cluster_broker(tm, NULL, 0, &b) && b.id == node);
+	assert(!topic_cluster_broker(tm, NULL, 1, &b));
 	assert(topic_cluster_controller(tm) == node);
 	for (size_t i = 0; i < topic_count(tm); i++) {
 		const struct topic *t = topic_at(tm, i);

@@ -299,8 +299,17 @@ struct topic_replicas {
 /* The cluster this broker is part of (KAFKA: MetadataCache and
  * ForwardingManager). Called on the reactor thread only. */
 struct topic_cluster {
-	/* Unfenced broker i, ordered by id; KB_ERR_RANGE past the last. */
-	int (*broker_at)(void *ctx, int32_t i, struct topic_broker_info *out);
+	/* KAFKA: the brokers at the endpoints of one listener name. Unfenced
+	 * broker i, ordered by id, among those that registered an endpoint
+	 * named listener (NULL or "": the inter-broker one); KB_ERR_RANGE
+	 * past the last. A broker lacking that listener is left out. */
+	int (*broker_at)(void *ctx, const char *listener, int32_t i,
+			 struct topic_broker_info *out);
+	/* Broker id's endpoint named listener (as broker_at), fenced or not:
+	 * KB_ERR_NOTFOUND when id is not registered, KB_ERR_RANGE when it
+	 * has no such listener (KAFKA: LISTENER_NOT_FOUND). */
+	int (*endpoint)(void *ctx, int32_t id, const char *listener,
+			struct topic_broker_info *out);
 	/* Where a partition lives; KB_ERR_NOTFOUND when the metadata has none. */
 	int (*replicas)(void *ctx, const char *topic, int32_t partition,
 			struct topic_replicas *out);
@@ -525,15 +534,20 @@ int topic_overrides_replace(struct topic_manager *tm, struct topic *t,
 			    const struct topic_config_kv *kv, size_t n);
 
 /* 06_topics.c, one broker of a cluster (single node: this node alone): */
-/* Broker i as Metadata lists it; false past the last. */
-bool topic_cluster_broker(const struct topic_manager *tm, int32_t i,
+/* Broker i as Metadata lists it to the client of req: at its endpoint
+ * named like req's listener (an SSL client is told SSL ports; req NULL:
+ * the inter-broker endpoints); false past the last. */
+bool topic_cluster_broker(const struct topic_manager *tm,
+			  const struct net_request *req, int32_t i,
 			  struct topic_broker_info *out);
-/* This node's entry b as the client of req sees it: its listener's advertised address (an SSL client is told the SSL port). */
-void topic_broker_as_seen(const struct topic_manager *tm,
-			  const struct net_request *req,
-			  struct topic_broker_info *b);
-/* How many brokers topic_cluster_broker lists. */
-int32_t topic_cluster_broker_count(const struct topic_manager *tm);
+/* Broker id as the client of req sees it: KAFKA_ERR_NONE; LEADER_NOT_AVAILABLE
+ * if unknown or fenced; LISTENER_NOT_FOUND if it lacks req's listener. */
+int16_t topic_cluster_endpoint(const struct topic_manager *tm,
+			       const struct net_request *req, int32_t id,
+			       struct topic_broker_info *out);
+/* How many brokers topic_cluster_broker lists to the client of req. */
+int32_t topic_cluster_broker_count(const struct topic_manager *tm,
+				   const struct net_request *req);
 /* The active controller's id (-1: unknown). */
 int32_t topic_cluster_controller(const struct topic_manager *tm);
 /* tp's leader, epoch, replicas and ISR into out (self_storage holds the

@@ -38,14 +38,19 @@
  *   Stopped (should_shut_down, or the timeout). STALE_BROKER_EPOCH or
  *   BROKER_ID_NOT_REGISTERED send a broker back to Unregistered.
  *
+ * Listeners: the registration carries every broker listener (never the
+ *   controller's), each at its advertised address; chapter 06 asks for
+ *   brokers by the name of the listener a request came in on (an SSL
+ *   client is told SSL ports, a broker without that listener is left
+ *   out); broker_node_endpoint answers inter.broker.listener.name's.
+ *
  * Simplifications:
- *   One broker listener is registered (the client one). The whole image is
- *   compared with the topics after every applied batch (Kafka applies the
- *   delta); fine for thousands of topics, not millions. The forwarding
- *   principal is null until chapter 12.
+ *   The whole image is compared with the topics after every applied batch
+ *   (Kafka applies the delta); fine for thousands of topics, not
+ *   millions. The forwarding principal is null until chapter 12.
  *
  * See also: docs/07_broker_node.md, diagrams/07_broker_node.dot,
- *   tests/clients/test_cluster.py. Uses chapters 00 (base), 04 (codec),
+ *   tests/clients/test_cluster.py, tests/clients/test_secure_cluster.py. Uses chapters 00 (base), 04 (codec),
  *   05 (server: peers, purgatory, timers), 06 (topics and their hooks).
  */
 #include <arpa/inet.h>
@@ -126,7 +131,10 @@ static void bnode_changed(void *ctx, struct raft_node *n);
 static void bnode_sync(struct broker_node *bn);
 static struct net_peer *bnode_controller(struct broker_node *bn);
 static void bnode_unref(struct broker_node *bn);
-static int cluster_broker_at(void *ctx, int32_t i, struct topic_broker_info *out);
+static int cluster_broker_at(void *ctx, const char *listener, int32_t i,
+			     struct topic_broker_info *out);
+static int cluster_endpoint(void *ctx, int32_t id, const char *listener,
+			    struct topic_broker_info *out);
 static int cluster_replicas(void *ctx, const char *topic, int32_t partition,
 			    struct topic_replicas *out);
 static int32_t cluster_controller_id(void *ctx);
@@ -175,7 +183,8 @@ int broker_node_open(struct net_server *srv, struct raft_node *n,
 		broker_node_close(bn);
 		return rc;
 	}
-	struct topic_cluster cl = {cluster_broker_at, cluster_replicas,
+	struct topic_cluster cl = {cluster_broker_at, cluster_endpoint,
+				   cluster_replicas,
 				   cluster_controller_id, cluster_create,
 				   cluster_forward, bn};
 	topic_set_cluster(tm, &cl);
@@ -249,19 +258,41 @@ static int bnode_send(struct broker_node *bn, int16_t api, int16_t v,
 	return rc;
 }
 
+/* KAFKA: BrokerRegistration carries every listener but the controller's,
+ * each at its advertised address (net_server_advertised: as bound).
+ * Returns how many of eps[cap] were filled. */
+static int32_t bnode_listeners(const struct broker_node *bn,
+			       struct meta_endpoint *eps, int32_t cap)
+{
+	const struct broker_node_config *c = &bn->cfg;
+	int32_t n = 0;
+	for (int i = 0; i < c->n_listeners && n < cap; i++) {
+		const char *host;
+		int32_t port;
+		if (!net_server_advertised(bn->srv, c->listeners[i].name, &host,
+					   &port))
+			continue; /* not listening: nothing to advertise */
+		eps[n++] = (struct meta_endpoint){
+			wire_str_c(c->listeners[i].name), wire_str_c(host),
+			(uint16_t)port, c->listeners[i].security_protocol};
+	}
+	if (n == 0) /* no listener list: the inter-broker one, as configured */
+		eps[n++] = (struct meta_endpoint){wire_str_c(c->listener_name),
+			wire_str_c(c->host), (uint16_t)c->port, 0};
+	return n;
+}
+
 static int bnode_register(struct broker_node *bn)
 {
-	struct meta_endpoint ep = {
-		{bn->cfg.listener_name, (int16_t)strlen(bn->cfg.listener_name)},
-		{bn->cfg.host, (int16_t)strlen(bn->cfg.host)},
-		(uint16_t)bn->cfg.port, 0};
+	struct meta_endpoint eps[BROKER_NODE_LISTENERS_MAX];
+	int32_t n_eps = bnode_listeners(bn, eps, BROKER_NODE_LISTENERS_MAX);
 	struct meta_broker_feature mv = {
 		{"metadata.version", 16}, BNODE_METADATA_VERSION,
 		BNODE_METADATA_VERSION};
 	struct ctrl_registration_req q = {
 		bn->cfg.node_id,
 		{bn->cfg.cluster_id, (int16_t)strlen(bn->cfg.cluster_id)},
-		bn->incarnation_id, {1, &ep}, {1, &mv},
+		bn->incarnation_id, {n_eps, eps}, {1, &mv},
 		{bn->cfg.rack, bn->cfg.rack[0] ? (int16_t)strlen(bn->cfg.rack) : -1},
 		false, {0, NULL}, -1};
 	struct kb_buf body;
@@ -478,23 +509,27 @@ int64_t broker_node_epoch(const struct broker_node *bn)
 	return bn->broker_epoch;
 }
 
-/* The endpoint of b named like our listener, else its first. */
+/* KAFKA: Node lookups by listener name: b's endpoint named name (NULL:
+ * inter.broker.listener.name); NULL when b registered none such. */
 static const struct meta_endpoint *bnode_endpoint_of(
-	const struct broker_node *bn, const struct meta_broker *b)
+	const struct broker_node *bn, const struct meta_broker *b,
+	const char *name)
 {
 	const struct meta_array *eps = &b->reg.rec.endpoints;
 	const struct meta_endpoint *v = eps->v;
+	if (!name || !name[0])
+		name = bn->cfg.listener_name;
 	for (int32_t e = 0; e < eps->n; e++)
-		if (wire_str_eq(v[e].name, bn->cfg.listener_name))
+		if (wire_str_eq(v[e].name, name))
 			return &v[e];
-	return eps->n > 0 ? v : NULL;
+	return NULL;
 }
 
 int broker_node_endpoint(const struct broker_node *bn, int32_t id,
 			 char *host, size_t cap, int *port)
 {
 	const struct meta_broker *b = meta_broker_find(raft_node_image(bn->rn), id);
-	const struct meta_endpoint *ep = b ? bnode_endpoint_of(bn, b) : NULL;
+	const struct meta_endpoint *ep = b ? bnode_endpoint_of(bn, b, NULL) : NULL;
 	if (!ep)
 		return KB_ERR_NOTFOUND;
 	size_t n = ep->host.len > 0 ? KB_MIN((size_t)ep->host.len, cap - 1) : 0;
@@ -653,24 +688,47 @@ static void str_copy(struct wire_str s, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-static int cluster_broker_at(void *ctx, int32_t i, struct topic_broker_info *out)
+/* b at endpoint ep as chapter 06 lists it (host and rack copied here). */
+static void cluster_info(struct broker_node *bn, const struct meta_broker *b,
+			 const struct meta_endpoint *ep,
+			 struct topic_broker_info *out)
+{
+	str_copy(ep->host, bn->host, sizeof bn->host);
+	str_copy(b->reg.rec.rack, bn->rack, sizeof bn->rack);
+	*out = (struct topic_broker_info){b->id, bn->host, ep->port,
+		b->reg.rec.rack.len >= 0 ? bn->rack : NULL};
+}
+
+/* KAFKA: KRaftMetadataCache.getAliveBrokerNodes(listenerName): a broker
+ * without that listener is left out. */
+static int cluster_broker_at(void *ctx, const char *listener, int32_t i,
+			     struct topic_broker_info *out)
 {
 	struct broker_node *bn = ctx;
 	const struct meta_image *img = raft_node_image(bn->rn);
 	for (int32_t k = 0; k < img->n_brokers; k++) {
 		const struct meta_broker *b = &img->brokers[k];
-		if (b->fenced || i-- > 0)
+		const struct meta_endpoint *ep = bnode_endpoint_of(bn, b, listener);
+		if (b->fenced || !ep || i-- > 0)
 			continue;
-		const struct meta_endpoint *ep = bnode_endpoint_of(bn, b);
-		if (!ep)
-			return KB_ERR_NOTFOUND;
-		str_copy(ep->host, bn->host, sizeof bn->host);
-		str_copy(b->reg.rec.rack, bn->rack, sizeof bn->rack);
-		*out = (struct topic_broker_info){b->id, bn->host, ep->port,
-			b->reg.rec.rack.len >= 0 ? bn->rack : NULL};
+		cluster_info(bn, b, ep, out);
 		return KB_OK;
 	}
 	return KB_ERR_RANGE;
+}
+
+static int cluster_endpoint(void *ctx, int32_t id, const char *listener,
+			    struct topic_broker_info *out)
+{
+	struct broker_node *bn = ctx;
+	const struct meta_broker *b = meta_broker_find(raft_node_image(bn->rn), id);
+	if (!b)
+		return KB_ERR_NOTFOUND;
+	const struct meta_endpoint *ep = bnode_endpoint_of(bn, b, listener);
+	if (!ep)
+		return KB_ERR_RANGE;
+	cluster_info(bn, b, ep, out);
+	return KB_OK;
 }
 
 static int cluster_replicas(void *ctx, const char *topic, int32_t partition,
@@ -686,10 +744,17 @@ static int cluster_replicas(void *ctx, const char *topic, int32_t partition,
 	return KB_OK;
 }
 
+/* KAFKA: a KRaft broker's Metadata names an alive broker as the
+ * controller (clients cannot reach a controller-only node; the broker
+ * forwards their admin requests): the quorum leader when it is a broker
+ * too (a combined node), else this broker. */
 static int32_t cluster_controller_id(void *ctx)
 {
 	struct broker_node *bn = ctx;
-	return raft_node_quorum(bn->rn).leader_id;
+	int32_t leader = raft_node_quorum(bn->rn).leader_id;
+	const struct meta_broker *b =
+		meta_broker_find(raft_node_image(bn->rn), leader);
+	return leader < 0 || (b && !b->fenced) ? leader : bn->cfg.node_id;
 }
 
 /* ---- Auto-creation (KAFKA: AutoTopicCreationManager) ---- */

@@ -93,14 +93,29 @@ void ctrl_node_close(struct ctrl_node *cn);
 
 /* ---- The broker side (07_broker_node.c) ---- */
 
+/* KAFKA: the broker listeners a registration carries (controller ones never). */
+#define BROKER_NODE_LISTENERS_MAX 8
+
+/* One broker listener to register (KAFKA: BrokerRegistration's Listener). */
+struct broker_node_listener {
+	char name[32];             /* "PLAINTEXT", "SSL", "INTERNAL" */
+	int16_t security_protocol; /* KAFKA: SecurityProtocol id: PLAINTEXT 0,
+				    * SSL 1, SASL_PLAINTEXT 2, SASL_SSL 3 */
+};
+
 /* What a broker registers with (KAFKA: BrokerLifecycleManager's inputs). */
 struct broker_node_config {
 	int32_t node_id;
 	char cluster_id[RAFT_CLUSTER_ID_MAX + 1];
 	char rack[64];                 /* broker.rack; "" = none */
-	char listener_name[32];        /* the client listener's name, PLAINTEXT */
-	char host[RAFT_NODE_HOST_MAX]; /* advertised host and port */
+	char listener_name[32];        /* inter.broker.listener.name */
+	char host[RAFT_NODE_HOST_MAX]; /* its advertised host and port */
 	int port;
+	/* Every broker listener, each registered at the advertised address
+	 * the server has for its name (net_server_advertised); none: only
+	 * listener_name at host:port, as PLAINTEXT. */
+	struct broker_node_listener listeners[BROKER_NODE_LISTENERS_MAX];
+	int n_listeners;
 	int64_t heartbeat_interval_ms; /* broker.heartbeat.interval.ms, 2000 */
 	int64_t request_timeout_ms;    /* controller.quorum.request.timeout.ms */
 	int64_t shutdown_timeout_ms;   /* how long controlled shutdown may take */
@@ -141,8 +156,9 @@ int broker_node_call_controller(struct broker_node *bn, int16_t api,
 				net_reply_fn fn, void *ctx);
 /* This broker's epoch from its registration (-1: not registered). */
 int64_t broker_node_epoch(const struct broker_node *bn);
-/* Broker id's address on our listener (the inter-broker one) into
- * host[cap] and *port; KB_ERR_NOTFOUND when the image has none. */
+/* KAFKA: inter.broker.listener.name: broker id's endpoint of that name
+ * (what a follower's fetcher and every broker-to-broker connection dial)
+ * into host[cap] and *port; KB_ERR_NOTFOUND when the image has none. */
 int broker_node_endpoint(const struct broker_node *bn, int32_t id,
 			 char *host, size_t cap, int *port);
 /* Whether the controller has unfenced us (caught up and registered). */

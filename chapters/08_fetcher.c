@@ -119,7 +119,8 @@ static struct repl_fetcher *fetcher_open(struct repl *r, int32_t leader_id)
 		 r->cfg.node_id);
 	struct net_peer_config pc = {host, port, client_id,
 				     r->cfg.socket_timeout_ms,
-				     r->cfg.fetch_backoff_ms};
+				     r->cfg.fetch_backoff_ms,
+				     .inter_broker = true}; /* its transport */
 	*fe = (struct repl_fetcher){r, leader_id, NULL, false, 0};
 	if (net_peer_open(r->srv, &pc, &fe->peer) != KB_OK) {
 		free(fe);

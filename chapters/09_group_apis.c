@@ -216,7 +216,8 @@ static int16_t find_one(struct wire_writer *w, const struct net_request *req,
 	const struct topic_broker_config *b = topic_manager_config(c->tm);
 	struct topic_broker_info self = {b->node_id, b->advertised_host,
 					 b->advertised_port, NULL};
-	topic_broker_as_seen(c->tm, req, &self); /* its listener's address */
+	/* at its endpoint named like req's listener, once registered */
+	topic_cluster_endpoint(c->tm, req, b->node_id, &self);
 	size_t klen = key.len > 0 ? (size_t)key.len : 0;
 	/* KAFKA: DESCRIBE on the group, or on the transactional id */
 	if (key_type == KEY_TYPE_GROUP &&
@@ -257,13 +258,14 @@ static int16_t find_in_cluster(struct wire_writer *w,
 					     &r) : KB_ERR_NOTFOUND;
 	if (rc == KB_ERR_NOTFOUND)
 		grp_offsets_topic(c); /* asks the controller for it */
-	if (rc != KB_OK || r.leader_id < 0 || !cl->broker_at)
+	if (rc != KB_OK || r.leader_id < 0)
 		return find_none(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+	/* KAFKA: the leader at its endpoint named like req's listener, if
+	 * it is alive (unfenced) and has one */
 	struct topic_broker_info b;
-	for (int32_t i = 0; cl->broker_at(cl->ctx, i, &b) == KB_OK; i++) {
+	for (int32_t i = 0; topic_cluster_broker(c->tm, req, i, &b); i++) {
 		if (b.id != r.leader_id)
 			continue;
-		topic_broker_as_seen(c->tm, req, &b); /* this node: its listener */
 		wire_write_i32(w, b.id);
 		wire_write_string(w, wire_str_c(b.host ? b.host : ""));
 		wire_write_i32(w, b.port);

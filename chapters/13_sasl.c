@@ -44,7 +44,8 @@
  *     PlainLoginModule does); only listener-scoped JAAS text.
  * See also: docs/13_sasl.md, diagrams/13_sasl.dot, tests/13_sasl_test.c,
  *   tests/clients/test_sasl.py; read before: 13_tls.c, 13_scram.c; read
- *   next: 13_scram_creds.c. Uses chapters 00, 04, 05 (the authenticator
+ *   next: 13_scram_creds.c, 13_sasl_peer.c (a broker's own login:
+ *   sasl_config_login). Uses chapters 00, 04, 05 (the authenticator
  *   seam), 13_scram.c and OpenSSL's libcrypto.
  */
 #include <assert.h>
@@ -167,6 +168,8 @@ void sasl_settings_init(struct sasl_settings *s)
 	memset(s, 0, sizeof *s);
 	/* KAFKA: sasl.enabled.mechanisms defaults to GSSAPI (Kerberos). */
 	snprintf(s->base.enabled_mechanisms, SASL_LIST_MAX, "GSSAPI");
+	/* KAFKA: sasl.mechanism.inter.broker.protocol defaults to GSSAPI. */
+	snprintf(s->base.inter_broker_mechanism, SASL_NAME_MAX, "GSSAPI");
 	s->base.failed_auth_delay_ms = SASL_DEFAULT_FAILED_AUTH_DELAY_MS;
 }
 
@@ -181,6 +184,13 @@ int sasl_settings_set(struct sasl_settings *s, const char *key,
 		if (!*value || *end || ms < 0 || ms > 3600 * 1000)
 			return refuse(why, "'%s' is not 0..3600000 ms", value);
 		s->base.failed_auth_delay_ms = ms;
+		return KB_OK;
+	}
+	if (strcmp(key, "sasl.mechanism.inter.broker.protocol") == 0) {
+		if (strlen(value) >= SASL_NAME_MAX)
+			return refuse(why, "'%s' is not a mechanism name", value);
+		snprintf(s->base.inter_broker_mechanism, SASL_NAME_MAX, "%s",
+			 value); /* checked where it is used (chapter 15) */
 		return KB_OK;
 	}
 	const char *rest = split_key(key, name);
@@ -435,6 +445,35 @@ static int parse_jaas(struct sasl_server *ss, const char *text,
 		return refuse(why, "plain.sasl.jaas.config has no user_<name>="
 			      "\"<password>\": PLAIN would accept nobody");
 	return KB_OK;
+}
+
+/* KAFKA: the PlainLoginModule's own username="..." password="..." (a
+ * broker's login when it dials a SASL inter-broker listener). */
+int sasl_config_login(const struct sasl_config *cfg, char *user,
+		      char *password, struct sasl_error *why)
+{
+	const char *p = cfg->plain_jaas;
+	user[0] = password[0] = '\0';
+	jaas_next(&p); /* the module name and 'required' */
+	jaas_next(&p);
+	for (struct jaas_tok t = jaas_next(&p); t.len > 0 && !jaas_is(t, ';');
+	     t = jaas_next(&p)) {
+		struct jaas_tok eq = jaas_next(&p), val = jaas_next(&p);
+		if (t.quoted || !jaas_is(eq, '=') || !val.quoted ||
+		    val.len > SASL_PLAIN_FIELD_MAX)
+			break;
+		char *dst = t.len == 8 && !strncmp(t.p, "username", 8) ? user
+			  : t.len == 8 && !strncmp(t.p, "password", 8) ? password
+			  : NULL;
+		if (dst)
+			snprintf(dst, SASL_PLAIN_FIELD_MAX + 1, "%.*s", val.len,
+				 val.p);
+	}
+	if (user[0] && password[0])
+		return KB_OK;
+	return refuse(why, "plain.sasl.jaas.config has no username=\"...\" "
+		      "password=\"...\": the broker's own login for the "
+		      "inter-broker listener");
 }
 
 /* ---- The two requests ---- */

@@ -2,7 +2,8 @@
 /*
  * Chapter 13 — security, part SASL: SASL_PLAINTEXT and SASL_SSL
  * listeners, SaslHandshake (17) and SaslAuthenticate (36), the PLAIN and
- * SCRAM mechanisms. The only surface later chapters may use; the lesson
+ * SCRAM mechanisms; a broker's own PLAIN login to an inter-broker SASL
+ * listener (13_sasl_peer.c). The only surface later chapters may use; the lesson
  * is in 13_sasl.c, the rules in docs/13_sasl.md. Single-threaded: the
  * reactor thread owns every struct sasl_server and its connections' state.
  */
@@ -47,6 +48,7 @@ struct sasl_config {
 	char plain_jaas[SASL_JAAS_MAX];  /* listener.name.<n>.plain.sasl.jaas.config */
 	int64_t failed_auth_delay_ms;    /* connection.failed.authentication.delay.ms */
 	uint32_t set;                    /* bit 0: mechanisms given, bit 1: jaas */
+	char inter_broker_mechanism[SASL_NAME_MAX]; /* sasl.mechanism.inter.broker.protocol (broker-wide) */
 };
 
 /* Every SASL key of a config file: the broker-wide ones and the
@@ -96,6 +98,22 @@ void sasl_server_set_scram_lookup(struct sasl_server *ss,
 const struct net_authenticator *sasl_authenticator(void);
 /* Serve SaslHandshake v0-1 and SaslAuthenticate v0-2 on srv's BROKER listeners. */
 int sasl_register(struct net_server *srv);
+/* The PlainLoginModule's username= and password= of cfg's plain.sasl.jaas.config, each into SASL_PLAIN_FIELD_MAX + 1 bytes: the node's own login; KB_ERR_INVAL (why). */
+int sasl_config_login(const struct sasl_config *cfg, char *user,
+		      char *password, struct sasl_error *why);
+
+/* ---- Logging in to an inter-broker SASL listener (13_sasl_peer.c) ---- */
+
+/* A node's SASL PLAIN login, wrapped around inner (the TLS peer transport for SASL_SSL; NULL: the bare socket). */
+struct sasl_client;
+/* Build it from the inter-broker listener's keys; returns owned *out (sasl_client_free). borrows: inner_ctx. */
+int sasl_client_new(const struct sasl_config *cfg,
+		    const struct net_peer_transport *inner, void *inner_ctx,
+		    struct sasl_client **out, struct sasl_error *why);
+/* Free it (after the server whose peers use it; the password is wiped). NULL-safe. */
+void sasl_client_free(struct sasl_client *sc);
+/* The transport for net_server_set_peer_transport; its ctx is a struct sasl_client. */
+const struct net_peer_transport *sasl_peer_transport(void);
 /* Assert the invariants of 13_sasl.c on ss. */
 void sasl_server_check(const struct sasl_server *ss);
 

@@ -642,10 +642,12 @@ static void node_changed(void *ctx, struct raft_node *n)
 		recs[i] = (struct raft_record){b.data + (i ? ends[i - 1] : 0),
 					       ends[i] - (i ? ends[i - 1] : 0)};
 	int64_t last = 0;
+	/* set first: proposing runs the subscribers, this one again, at once */
+	sn->boot_proposed = rc == KB_OK;
 	if (rc == KB_OK)
 		rc = raft_node_propose(n, recs, sn->n_boot, &last);
+	sn->boot_proposed = rc == KB_OK;
 	if (rc == KB_OK) {
-		sn->boot_proposed = true;
 		KB_INFO("proposed %d bootstrap SCRAM credential(s) (samsa format "
 			"--add-scram) at offset %" PRId64, sn->n_boot, last);
 	}

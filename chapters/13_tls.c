@@ -13,7 +13,8 @@
  *   ssl.keystore.location, ssl.keystore.key,
  *   ssl.keystore.certificate.chain, ssl.key.password,
  *   ssl.truststore.type=PEM, ssl.truststore.location, ssl.client.auth,
- *   ssl.enabled.protocols, each overridable per listener as
+ *   ssl.enabled.protocols, ssl.endpoint.identification.algorithm (used
+ *   when the node dials: 13_tls_peer.c), each overridable per listener as
  *   listener.name.<name>.ssl.*; DefaultKafkaPrincipalBuilder's
  *   "User:" + RFC 2253 subject name.
  * Interface:
@@ -40,9 +41,10 @@
  * Simplifications: PEM stores only (no JKS/PKCS12); ssl.enabled.protocols
  *   is taken as a range from its lowest to its highest version; no
  *   ssl.cipher.suites, no CRLs, no reloading of certificates, no kernel
- *   TLS; peers (05_peers.c) still dial in plaintext.
+ *   TLS; no close_notify. The client side, for peers, is 13_tls_peer.c.
  * See also: docs/13_tls.md, diagrams/13_tls.dot, tests/13_tls_test.c,
- *   tests/clients/test_tls.py, tools/certs.sh. Uses chapters 00 (base),
+ *   tests/clients/test_tls.py, tools/certs.sh; read next: 13_tls_peer.c
+ *   (what it shares: 13_tls_internal.h). Uses chapters 00 (base),
  *   05 (server: struct net_transport).
  */
 #include <assert.h>
@@ -65,6 +67,7 @@
 #include "00_base.h"
 #include "05_server.h"
 #include "13_tls.h"
+#include "13_tls_internal.h"
 
 /* ---- Constants ---- */
 
@@ -106,16 +109,13 @@ struct tls_key {
 static int check_pem_type(const char *value, struct tls_error *why);
 static int check_client_auth(const char *value, struct tls_error *why);
 static int check_protocols(const char *value, struct tls_error *why);
-static int refuse(struct tls_error *why, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int check_endpoint_id(const char *value, struct tls_error *why);
 static const char *split_key(const char *key, char *name);
 static struct tls_config *scope_for(struct tls_settings *s, const char *name,
 				    struct tls_error *why);
 static int protocol_range(const char *value, int *min, int *max);
 static int ctx_setup(struct tls_server *ts, const struct tls_config *cfg,
 		     struct tls_error *why);
-static int load_keystore(SSL_CTX *ctx, const struct tls_config *cfg,
-			 struct tls_error *why);
 static int load_key_and_chain(SSL_CTX *ctx, const char *key_pem,
 			      const char *chain_pem, const char *password,
 			      char *where);
@@ -123,7 +123,6 @@ static int load_truststore(struct tls_server *ts, const struct tls_config *cfg,
 			   struct tls_error *why);
 static char *pem_normalize(const char *text);
 static int password_cb(char *buf, int size, int rwflag, void *u);
-static void ssl_reason(char *buf, size_t len);
 static int tls_open(struct net_conn *c, void *ctx);
 static void tls_close(struct net_conn *c);
 static ssize_t tls_read(struct net_conn *c, void *buf, size_t len);
@@ -151,6 +150,8 @@ static const struct tls_key tls_keys[] = {
 	KEY("truststore.location", truststore_location, NULL),
 	KEY("client.auth", client_auth, check_client_auth),
 	KEY("enabled.protocols", enabled_protocols, check_protocols),
+	KEY("endpoint.identification.algorithm", endpoint_identification,
+	    check_endpoint_id),
 };
 
 /* The TLS transport: every byte through OpenSSL, so no sendfile. */
@@ -171,6 +172,8 @@ static void config_defaults(struct tls_config *c)
 	snprintf(c->client_auth, sizeof c->client_auth, "none");
 	snprintf(c->enabled_protocols, sizeof c->enabled_protocols,
 		 "TLSv1.2,TLSv1.3");
+	snprintf(c->endpoint_identification, sizeof c->endpoint_identification,
+		 "https");
 }
 
 void tls_settings_init(struct tls_settings *s)
@@ -193,7 +196,7 @@ int tls_settings_set(struct tls_settings *s, const char *key,
 	if (!k)
 		return KB_ERR_NOTFOUND;
 	if (strlen(value) >= k->size)
-		return refuse(why, "value is longer than %zu bytes", k->size - 1);
+		return tls_refuse(why, "value is longer than %zu bytes", k->size - 1);
 	if (k->check && k->check(value, why) != KB_OK)
 		return KB_ERR_INVAL;
 	struct tls_config *c = scope_for(s, name, why);
@@ -236,7 +239,7 @@ static struct tls_config *scope_for(struct tls_settings *s, const char *name,
 		if (strcmp(s->names[i], name) == 0)
 			return &s->per[i];
 	if (s->n == TLS_OVERRIDES_MAX) {
-		refuse(why, "ssl overrides for more than %d listeners",
+		tls_refuse(why, "ssl overrides for more than %d listeners",
 		       TLS_OVERRIDES_MAX);
 		return NULL;
 	}
@@ -267,7 +270,7 @@ static int check_pem_type(const char *value, struct tls_error *why)
 {
 	if (strcasecmp(value, "PEM") == 0)
 		return KB_OK;
-	return refuse(why, "'%s': samsa reads PEM stores only (convert with "
+	return tls_refuse(why, "'%s': samsa reads PEM stores only (convert with "
 		      "openssl pkcs12 -in store.p12 -nodes)", value);
 }
 
@@ -276,7 +279,7 @@ static int check_client_auth(const char *value, struct tls_error *why)
 	if (!strcasecmp(value, "none") || !strcasecmp(value, "requested") ||
 	    !strcasecmp(value, "required"))
 		return KB_OK;
-	return refuse(why, "'%s' is not none, requested or required", value);
+	return tls_refuse(why, "'%s' is not none, requested or required", value);
 }
 
 static int check_protocols(const char *value, struct tls_error *why)
@@ -284,7 +287,16 @@ static int check_protocols(const char *value, struct tls_error *why)
 	int min, max;
 	if (protocol_range(value, &min, &max) == KB_OK)
 		return KB_OK;
-	return refuse(why, "'%s': list TLSv1.2 and/or TLSv1.3", value);
+	return tls_refuse(why, "'%s': list TLSv1.2 and/or TLSv1.3", value);
+}
+
+/* KAFKA: https (the certificate must name the host dialled) or empty
+ * (no host name check); used when this node dials (13_tls_peer.c). */
+static int check_endpoint_id(const char *value, struct tls_error *why)
+{
+	if (value[0] == '\0' || strcasecmp(value, "https") == 0)
+		return KB_OK;
+	return tls_refuse(why, "'%s' is not https or empty", value);
 }
 
 /* "TLSv1.2,TLSv1.3" into the lowest and highest version named.
@@ -316,13 +328,13 @@ int tls_server_new(const struct tls_config *cfg, struct tls_server **out,
 {
 	struct tls_server *ts = calloc(1, sizeof *ts);
 	if (!ts) {
-		refuse(why, "no memory for a TLS context");
+		tls_refuse(why, "no memory for a TLS context");
 		return KB_ERR_NOMEM;
 	}
 	ts->ctx = SSL_CTX_new(TLS_server_method());
 	int rc = ts->ctx ? ctx_setup(ts, cfg, why) : KB_ERR_NOMEM;
 	if (rc == KB_OK)
-		rc = load_keystore(ts->ctx, cfg, why);
+		rc = tls_load_keystore(ts->ctx, cfg, why);
 	if (rc == KB_OK)
 		rc = load_truststore(ts, cfg, why);
 	ERR_clear_error();
@@ -335,25 +347,34 @@ int tls_server_new(const struct tls_config *cfg, struct tls_server **out,
 	return KB_OK;
 }
 
+/* Versions and modes, for a listener's context and a peer's alike. */
+int tls_ctx_common(SSL_CTX *ctx, const struct tls_config *cfg,
+		   struct tls_error *why)
+{
+	int min, max;
+	if (protocol_range(cfg->enabled_protocols, &min, &max) != KB_OK)
+		return tls_refuse(why, "ssl.enabled.protocols: '%s'",
+			      cfg->enabled_protocols);
+	SSL_CTX_set_min_proto_version(ctx, min);
+	SSL_CTX_set_max_proto_version(ctx, max);
+	/* No TLS 1.2 renegotiation: a peer could make a read want a write
+	 * at any time and spend our CPU (Kafka's SSLEngine refuses it too). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+				  SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* INVARIANT 3: a retried write may come from another buffer (the
+	 * bounce buffer is on the stack) and a write may be partial. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
+	return KB_OK;
+}
+
 /* Versions, modes and the client-certificate rule of the context. */
 static int ctx_setup(struct tls_server *ts, const struct tls_config *cfg,
 		     struct tls_error *why)
 {
-	int min, max;
-	if (protocol_range(cfg->enabled_protocols, &min, &max) != KB_OK)
-		return refuse(why, "ssl.enabled.protocols: '%s'",
-			      cfg->enabled_protocols);
-	SSL_CTX_set_min_proto_version(ts->ctx, min);
-	SSL_CTX_set_max_proto_version(ts->ctx, max);
-	/* No TLS 1.2 renegotiation: a peer could make a read want a write
-	 * at any time and spend our CPU (Kafka's SSLEngine refuses it too). */
-	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION |
-				     SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* INVARIANT 3: a retried write may come from another buffer (the
-	 * bounce buffer is on the stack) and a write may be partial. */
-	SSL_CTX_set_mode(ts->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				  SSL_MODE_RELEASE_BUFFERS);
+	if (tls_ctx_common(ts->ctx, cfg, why) != KB_OK)
+		return KB_ERR_INVAL;
 	static const unsigned char sid[] = "samsa";
 	SSL_CTX_set_session_id_context(ts->ctx, sid, sizeof sid - 1);
 	ts->client_auth = !strcasecmp(cfg->client_auth, "required")
@@ -371,16 +392,16 @@ static int ctx_setup(struct tls_server *ts, const struct tls_config *cfg,
 
 /* KAFKA: ssl.keystore.location (key and chain in one PEM file) or
  * ssl.keystore.key with ssl.keystore.certificate.chain (PEM text). */
-static int load_keystore(SSL_CTX *ctx, const struct tls_config *cfg,
-			 struct tls_error *why)
+int tls_load_keystore(SSL_CTX *ctx, const struct tls_config *cfg,
+		      struct tls_error *why)
 {
 	bool file = cfg->keystore_location[0], text = cfg->keystore_key[0] ||
 						      cfg->keystore_chain[0];
 	if (file && text)
-		return refuse(why, "set ssl.keystore.location or ssl.keystore.key "
+		return tls_refuse(why, "set ssl.keystore.location or ssl.keystore.key "
 			      "with ssl.keystore.certificate.chain, not both");
 	if (!file && (!cfg->keystore_key[0] || !cfg->keystore_chain[0]))
-		return refuse(why, "an SSL listener needs ssl.keystore.location "
+		return tls_refuse(why, "an SSL listener needs ssl.keystore.location "
 			      "(a PEM file with the key and its certificate "
 			      "chain) or ssl.keystore.key and "
 			      "ssl.keystore.certificate.chain");
@@ -391,20 +412,20 @@ static int load_keystore(SSL_CTX *ctx, const struct tls_config *cfg,
 		if (load_key_and_chain(ctx, cfg->keystore_key, cfg->keystore_chain,
 				       pw, where) == KB_OK)
 			return KB_OK;
-		return refuse(why, "ssl.keystore.key / ssl.keystore.certificate."
+		return tls_refuse(why, "ssl.keystore.key / ssl.keystore.certificate."
 			      "chain: %s", where);
 	}
 	char *pem = NULL;
 	errno = 0; /* kb_read_file leaves the failing call's errno */
 	int rc = kb_read_file(cfg->keystore_location, &pem, NULL, TLS_FILE_MAX);
 	if (rc != KB_OK)
-		return refuse(why, "ssl.keystore.location: cannot read %s (%s)",
+		return tls_refuse(why, "ssl.keystore.location: cannot read %s (%s)",
 			      cfg->keystore_location, errno ? strerror(errno)
 							    : kb_status_name(rc));
 	rc = load_key_and_chain(ctx, pem, pem, pw, where);
 	free(pem);
 	if (rc != KB_OK)
-		return refuse(why, "ssl.keystore.location %s: %s",
+		return tls_refuse(why, "ssl.keystore.location %s: %s",
 			      cfg->keystore_location, where);
 	return KB_OK;
 }
@@ -458,19 +479,19 @@ static int load_truststore(struct tls_server *ts, const struct tls_config *cfg,
 	if (!path[0]) {
 		if (ts->client_auth == TLS_CLIENT_AUTH_NONE)
 			return KB_OK;
-		return refuse(why, "ssl.client.auth=%s needs ssl.truststore."
+		return tls_refuse(why, "ssl.client.auth=%s needs ssl.truststore."
 			      "location (the CA certificates clients chain to)",
 			      cfg->client_auth);
 	}
 	if (access(path, R_OK) != 0)
-		return refuse(why, "ssl.truststore.location: cannot read %s (%s)",
+		return tls_refuse(why, "ssl.truststore.location: cannot read %s (%s)",
 			      path, strerror(errno));
 	STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(path);
 	if (!names || SSL_CTX_load_verify_locations(ts->ctx, path, NULL) != 1) {
 		char reason[256];
-		ssl_reason(reason, sizeof reason);
+		tls_ssl_reason(reason, sizeof reason);
 		sk_X509_NAME_pop_free(names, X509_NAME_free);
-		return refuse(why, "ssl.truststore.location %s: no PEM CA "
+		return tls_refuse(why, "ssl.truststore.location %s: no PEM CA "
 			      "certificate in it (%s)", path, reason);
 	}
 	SSL_CTX_set_client_CA_list(ts->ctx, names); /* takes names */
@@ -633,7 +654,7 @@ static int tls_handshake(struct net_conn *c, struct tls_conn *t)
 		snprintf(reason, sizeof reason, "%s", errno ? strerror(errno)
 							    : "peer closed");
 	else
-		ssl_reason(reason, sizeof reason);
+		tls_ssl_reason(reason, sizeof reason);
 	KB_INFO("closing %s: TLS handshake failed: %s", net_conn_peer(c),
 		reason);
 	errno = EPROTO;
@@ -690,7 +711,7 @@ static ssize_t tls_io_failed(struct net_conn *c, struct tls_conn *t, int rc,
 		break;
 	}
 	char reason[256];
-	ssl_reason(reason, sizeof reason);
+	tls_ssl_reason(reason, sizeof reason);
 	KB_DEBUG("closing %s: TLS: %s", net_conn_peer(c), reason);
 	errno = EPROTO;
 	return -1;
@@ -777,7 +798,7 @@ static int password_cb(char *buf, int size, int rwflag, void *u)
 }
 
 /* The reason of OpenSSL's first queued error, in words; the queue is emptied. */
-static void ssl_reason(char *buf, size_t len)
+void tls_ssl_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_get_error();
 	if (e)
@@ -788,7 +809,7 @@ static void ssl_reason(char *buf, size_t len)
 }
 
 /* Fill why and return KB_ERR_INVAL. */
-static int refuse(struct tls_error *why, const char *fmt, ...)
+int tls_refuse(struct tls_error *why, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

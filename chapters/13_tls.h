@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chapter 13 — security, part TLS: SSL listeners (and mutual TLS) as a
- * transport of chapter 05's reactor. The only surface later chapters may
+ * transport of chapter 05's reactor, and its peers' TLS (13_tls_peer.c). The only surface later chapters may
  * use; the lesson is in 13_tls.c, the rules in docs/13_tls.md.
  * Single-threaded: the reactor thread owns every struct tls_server.
  */
@@ -47,6 +47,9 @@ struct tls_config {
 	char truststore_location[TLS_PATH_MAX];  /* ssl.truststore.location */
 	char client_auth[TLS_SHORT_MAX];         /* ssl.client.auth */
 	char enabled_protocols[TLS_SHORT_MAX];   /* ssl.enabled.protocols */
+	/* ssl.endpoint.identification.algorithm: "https" (Kafka's default)
+	 * or "" (no host name check); used when this node dials a peer. */
+	char endpoint_identification[TLS_SHORT_MAX];
 	uint32_t set;
 };
 
@@ -85,5 +88,20 @@ void tls_server_free(struct tls_server *ts);
 const struct net_transport *tls_transport(void);
 /* Assert the invariants of 13_tls.c on ts. */
 void tls_server_check(const struct tls_server *ts);
+
+/* ---- Dialling peers over TLS (13_tls_peer.c) ---- */
+
+/* A node's client context for one kind of listener it dials (KAFKA: SslFactory, client mode). */
+struct tls_client;
+
+/* Build it from that listener's keys: versions, keystore if any, truststore (else the system's CAs), ssl.endpoint.identification.algorithm; returns owned *out (tls_client_free). */
+int tls_client_new(const struct tls_config *cfg, struct tls_client **out,
+		   struct tls_error *why);
+/* Free the context (open peers keep their own reference). */
+void tls_client_free(struct tls_client *tc);
+/* The transport for net_server_set_peer_transport; its ctx is a struct tls_client. */
+const struct net_peer_transport *tls_peer_transport(void);
+/* Assert the invariants of 13_tls_peer.c on tc. */
+void tls_client_check(const struct tls_client *tc);
 
 #endif

@@ -181,11 +181,19 @@ static int cmd_broker(int argc, char **argv)
 	stop_target = b.srv;
 	if (stop_requested)
 		net_stop(b.srv);
-	KB_INFO("samsa started: listening on %s:%d, data in %s "
-		"(node.id=%" PRId32 ", cluster.id=%s, advertised as %s:%" PRId32 ")",
-		cfg.listener_host[0] ? cfg.listener_host : "0.0.0.0", b.port,
-		cfg.topics.log_dir, cfg.topics.node_id, b.cfg.topics.cluster_id,
-		b.cfg.topics.advertised_host, b.cfg.topics.advertised_port);
+	if (!b.bnode && b.ctrl)
+		KB_INFO("samsa started as a controller only: no client listener, "
+			"data in %s (node.id=%" PRId32 ", cluster.id=%s)",
+			cfg.topics.log_dir, cfg.topics.node_id,
+			b.cfg.topics.cluster_id);
+	else
+		KB_INFO("samsa started: listening on %s:%d, data in %s "
+			"(node.id=%" PRId32 ", cluster.id=%s, advertised as "
+			"%s:%" PRId32 ")",
+			cfg.listener_host[0] ? cfg.listener_host : "0.0.0.0",
+			b.port, cfg.topics.log_dir, cfg.topics.node_id,
+			b.cfg.topics.cluster_id, b.cfg.topics.advertised_host,
+			b.cfg.topics.advertised_port);
 	if (b.controller_port)
 		KB_INFO("samsa controller listener %s on port %d (voters %s)",
 			cfg.controller_listener, b.controller_port,

@@ -6,7 +6,8 @@
  * Concept: with controller.quorum.voters set, broker_open opens, after
  *   the topics, the quorum node (every node: voter or observer), the
  *   controller (process.roles has controller) and the broker node
- *   (process.roles has broker), and hands chapters 09 and 11 what they
+ *   (process.roles has broker; a controller-only node has none of the
+ *   broker's parts), and hands chapters 09 and 11 what they
  *   need of the cluster: who leads which __consumer_offsets partition and
  *   where producer id blocks come from; chapter 08 replicates every
  *   partition and follows the metadata after each sync. On SIGTERM the
@@ -72,11 +73,6 @@
 
 /* How long the reactor runs after a resignation so EndQuorumEpoch leaves. */
 #define BROKER_RESIGN_FLUSH_MS 100
-
-static bool has_role(const struct broker_config *cfg, const char *role)
-{
-	return strstr(cfg->process_roles, role) != NULL;
-}
 
 /* controller.quorum.* and the voters, for the quorum node. */
 static int quorum_config(const struct broker *b, struct raft_node_config *c,
@@ -152,7 +148,29 @@ static int replication_open(struct broker *b, struct broker_error *err)
 	return KB_OK;
 }
 
-/* What the broker node registers with: the client listener, advertised. */
+/* KAFKA: every broker listener goes into BrokerRegistration, named, with
+ * its SecurityProtocol id; chapter 07 asks the server for each address. */
+static void broker_part_listeners(const struct broker_config *cfg,
+				  struct broker_node_config *c)
+{
+	static const char *const ids[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+					  "SASL_SSL"}; /* KAFKA: SecurityProtocol */
+	for (int i = 0; i < cfg->n_listeners &&
+			c->n_listeners < BROKER_NODE_LISTENERS_MAX; i++) {
+		const struct broker_listener *l = &cfg->listeners[i];
+		const char *proto = broker_listener_protocol(cfg, l->name);
+		if (l->kind != NET_LISTENER_BROKER)
+			continue;
+		struct broker_node_listener *o = &c->listeners[c->n_listeners++];
+		snprintf(o->name, sizeof o->name, "%s", l->name);
+		for (int16_t k = 0; k < 4; k++)
+			if (proto && strcmp(proto, ids[k]) == 0)
+				o->security_protocol = k;
+	}
+}
+
+/* What the broker node registers with: the inter-broker listener,
+ * advertised, and every broker listener. */
 static void broker_part_config(struct broker *b, struct broker_node_config *c)
 {
 	const struct broker_config *cfg = &b->cfg;
@@ -170,6 +188,7 @@ static void broker_part_config(struct broker *b, struct broker_node_config *c)
 				 cfg->listeners[i].name);
 	snprintf(c->host, sizeof c->host, "%s", cfg->topics.advertised_host);
 	c->port = cfg->topics.advertised_port;
+	broker_part_listeners(cfg, c);
 	c->heartbeat_interval_ms = cfg->kraft.heartbeat_interval_ms;
 	c->request_timeout_ms = cfg->kraft.request_timeout_ms;
 	/* past the session timeout the controller has fenced us anyway */
@@ -229,11 +248,11 @@ int broker_cluster_open(struct broker *b, struct broker_error *err)
 		return broker_refuse(err, "cannot open the metadata log in %s: %s "
 				     "(see the lines above)", qc.log_dir,
 				     kb_status_name(rc));
-	if (has_role(&b->cfg, "controller") &&
+	if (broker_has_role(&b->cfg, "controller") &&
 	    (rc = controller_part_open(b)) != KB_OK)
 		return broker_refuse(err, "cannot start the controller: %s",
 				     kb_status_name(rc));
-	if (has_role(&b->cfg, "broker")) {
+	if (broker_has_role(&b->cfg, "broker")) {
 		struct broker_node_config bc;
 		broker_part_config(b, &bc);
 		rc = broker_node_open(b->srv, b->raft, b->tm, &bc, &b->bnode);

@@ -29,7 +29,8 @@
  *      start formats, so `make run` stays one command.
  * Simplifications: PLAINTEXT and SSL listeners (SSL's ssl.* keys are
  *   chapter 13's, checked when broker_open builds each SSL listener's
- *   context; the listener keys are 15_listeners.c's); one log directory
+ *   context, and the client context of an SSL listener peers dial; the
+ *   listener keys are 15_listeners.c's); one log directory
  *   (no KIP-112).
  * See also: docs/15_config.md, diagrams/15_config.dot,
  *   tests/15_config_test.c, config/server.properties; read before:
@@ -304,10 +305,17 @@ static int finish_advertised(struct broker_config *cfg,
 static int finish_authorizer(const struct broker_config *cfg,
 			     struct broker_error *err);
 static int listen_all(struct broker *b, struct broker_error *err);
+static int broker_parts_open(struct broker *b, struct broker_error *err);
 static int listener_tls_open(struct broker *b, int i,
 			     struct broker_error *err);
 static int listener_sasl_open(struct broker *b, int i,
 			      struct broker_error *err);
+static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
+			 struct broker_error *err);
+#if SAMSA_STAGE >= 13
+static int peer_sasl_open(struct broker *b, const char *name,
+			  struct tls_client *tls, struct broker_error *err);
+#endif
 static int finish_sasl(const struct broker_config *cfg,
 		       struct broker_error *err);
 static int scram_open(struct broker *b, struct broker_error *err);
@@ -659,18 +667,24 @@ static int parse_log_dirs(struct broker_config *cfg, const struct broker_key *k,
 	return KB_OK;
 }
 
-/* process.roles. SIMPLIFICATION: a controller-only node needs the quorum
- * of chapter 07; until then every node is a broker (and, with
- * "broker,controller", the single-node cluster's controller too). */
+/* process.roles: "broker", "controller" or both, in either order.
+ * KAFKA: KafkaConfig's processRoles; a controller-only node (KIP-631)
+ * runs the quorum and the controller on its CONTROLLER listener only
+ * (check_roles in 15_listeners.c checks the listeners that go with it). */
 static int parse_roles(struct broker_config *cfg, const struct broker_key *k,
 		       const char *value, struct broker_error *why)
 {
-	if (strcmp(value, "broker") != 0 &&
+	if (strcmp(value, "broker") != 0 && strcmp(value, "controller") != 0 &&
 	    strcmp(value, "broker,controller") != 0 &&
 	    strcmp(value, "controller,broker") != 0)
-		return broker_refuse(why, "'%s' is not supported yet: use \"broker\" or "
-			    "\"broker,controller\"", value);
+		return broker_refuse(why, "'%s' is not \"broker\", \"controller\" "
+			    "or \"broker,controller\"", value);
 	return parse_string(cfg, k, value, why);
+}
+
+bool broker_has_role(const struct broker_config *cfg, const char *role)
+{
+	return strstr(cfg->process_roles, role) != NULL; /* parse_roles' words */
 }
 
 /* log.level: samsa's own key, debug|info|warn|error (chapter 00). */
@@ -815,6 +829,8 @@ static int finish_advertised(struct broker_config *cfg,
 {
 	struct topic_broker_config *t = &cfg->topics;
 	const char *client = NULL;
+	if (!broker_has_role(cfg, "broker"))
+		return KB_OK; /* a controller-only node advertises nothing */
 	for (int i = 0; i < cfg->n_listeners; i++)
 		if (cfg->listeners[i].port == cfg->listener_port &&
 		    cfg->listeners[i].kind == NET_LISTENER_BROKER &&
@@ -871,6 +887,9 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		if ((rc = listener_tls_open(b, i, err)) != KB_OK ||
 		    (rc = listener_sasl_open(b, i, err)) != KB_OK)
 			goto fail;
+	if ((rc = peer_tls_open(b, NET_LISTENER_CONTROLLER, err)) != KB_OK ||
+	    (rc = peer_tls_open(b, NET_LISTENER_BROKER, err)) != KB_OK)
+		goto fail;
 	if ((rc = open_log_dir(b, err)) != KB_OK)
 		goto fail;
 	if ((rc = net_server_new(&b->cfg.net, &b->srv)) != KB_OK) {
@@ -878,6 +897,15 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	}
 #if SAMSA_STAGE >= 13
+	for (int k = 0; k < NET_LISTENER_KINDS; k++) /* before peers open */
+		if (b->peer_tls[k])
+			net_server_set_peer_transport(b->srv, k,
+						      tls_peer_transport(),
+						      b->peer_tls[k]);
+	if (b->peer_sasl) /* around the TLS one, if any */
+		net_server_set_peer_transport(b->srv, NET_LISTENER_BROKER,
+					      sasl_peer_transport(),
+					      b->peer_sasl);
 	if ((rc = sasl_register(b->srv)) != KB_OK) {
 		broker_refuse(err, "cannot serve the SASL APIs: %s",
 			      kb_status_name(rc));
@@ -888,7 +916,10 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 		goto fail;
 	if (!cfg->advertised_set)
 		t->advertised_port = b->port; /* the one bound for port 0 */
-	if ((rc = topic_manager_open(t, b->srv, &b->tm)) != KB_OK) {
+	/* A controller-only node keeps the topic defaults its controller
+	 * checks configs with, but serves no topic API (NULL server). */
+	bool broker = broker_has_role(cfg, "broker");
+	if ((rc = topic_manager_open(t, broker ? b->srv : NULL, &b->tm)) != KB_OK) {
 		broker_refuse(err, "cannot open the topics in %s: %s", t->log_dir,
 		     kb_status_name(rc));
 		goto fail;
@@ -899,32 +930,39 @@ int broker_open(const struct broker_config *cfg, struct broker *b,
 	if ((rc = broker_cluster_open(b, err)) != KB_OK ||
 	    (rc = scram_open(b, err)) != KB_OK)
 		goto fail;
-#if SAMSA_STAGE >= 9
-	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
-	if (rc != KB_OK) {
-		broker_refuse(err, "cannot open the group coordinator: %s",
-		       kb_status_name(rc));
+	if (broker && (rc = broker_parts_open(b, err)) != KB_OK)
 		goto fail;
-	}
-#endif
-#if SAMSA_STAGE >= 10
-	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
-	if (rc != KB_OK) {
-		broker_refuse(err, "cannot open the log cleaner: %s", kb_status_name(rc));
-		goto fail;
-	}
-#endif
-#if SAMSA_STAGE >= 11
-	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK) {
-		broker_refuse(err, "cannot open the producer ids: %s", kb_status_name(rc));
-		goto fail;
-	}
-#endif
 	broker_cluster_hooks(b);
 	assert(broker_cluster_check_open(b));
 	return KB_OK;
 fail:
 	broker_close(b);
+	return rc;
+}
+
+/* A broker's own parts, which a controller-only node has none of:
+ * groups, the log cleaner, producer ids. */
+static int broker_parts_open(struct broker *b, struct broker_error *err)
+{
+	int rc = KB_OK;
+#if SAMSA_STAGE >= 9
+	rc = grp_open(b->tm, b->srv, &b->cfg.groups, &b->groups);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot open the group coordinator: %s",
+				     kb_status_name(rc));
+#endif
+#if SAMSA_STAGE >= 10
+	rc = clean_open(b->tm, b->srv, &b->cfg.cleaner, &b->cleaner);
+	if (rc != KB_OK)
+		return broker_refuse(err, "cannot open the log cleaner: %s",
+				     kb_status_name(rc));
+#endif
+#if SAMSA_STAGE >= 11
+	if ((rc = prod_open(b->tm, b->srv, &b->cfg.prod, &b->prod)) != KB_OK)
+		return broker_refuse(err, "cannot open the producer ids: %s",
+				     kb_status_name(rc));
+#endif
+	(void)err;
 	return rc;
 }
 
@@ -939,6 +977,7 @@ static int listen_all(struct broker *b, struct broker_error *err)
 		const char *host = l->host[0] ? l->host : "0.0.0.0";
 		int bound = 0;
 		struct net_endpoint ep = {host, l->port, l->kind};
+		ep.name = l->name; /* chapter 07 registers every broker listener */
 		listener_advertised(cfg, l, &ep);
 		listener_transport(b, i, &ep);
 		int rc = net_listen_at(b->srv, &ep, &bound);
@@ -1006,6 +1045,67 @@ static int listener_tls_open(struct broker *b, int i, struct broker_error *err)
 			     l->name);
 #endif
 }
+
+/* In a cluster, an SSL listener other nodes dial (the controllers' for
+ * kind CONTROLLER, inter.broker.listener.name's for BROKER) gets a
+ * client context (chapter 13) from the same listener's ssl.* keys, so
+ * this node presents its keystore certificate and checks the other
+ * node's against its truststore. KAFKA: the inter-broker and controller
+ * channel builders use the listener's SslFactory in client mode. */
+static int peer_tls_open(struct broker *b, enum net_listener_kind kind,
+			 struct broker_error *err)
+{
+	const struct broker_config *cfg = &b->cfg;
+	const char *name = kind == NET_LISTENER_CONTROLLER
+				   ? cfg->peer_controller_listener
+				   : cfg->inter_broker_listener;
+	const char *proto = broker_listener_protocol(cfg, name);
+	if (cfg->n_voters == 0 || !proto || !strcmp(proto, "PLAINTEXT"))
+		return KB_OK; /* a single node dials nobody; PLAINTEXT */
+#if SAMSA_STAGE >= 13
+	int rc = KB_OK;
+	if (strstr(proto, "SSL")) { /* SSL, SASL_SSL */
+		struct tls_config *tc = malloc(sizeof *tc);
+		if (!tc)
+			return broker_refuse(err, "no memory for listener %s", name);
+		tls_settings_for(&cfg->tls, name, tc);
+		struct tls_error why;
+		rc = tls_client_new(tc, &b->peer_tls[kind], &why);
+		free(tc);
+		if (rc != KB_OK)
+			return broker_refuse(err, "dialling listener %s (%s): %s",
+					     name, proto, why.msg);
+	}
+	if (strncmp(proto, "SASL_", 5) == 0) /* the inter-broker one only */
+		rc = peer_sasl_open(b, name, b->peer_tls[kind], err);
+	return rc;
+#else
+	return broker_refuse(err, "listener %s is SSL: this stage has no TLS",
+			     name);
+#endif
+}
+
+/* A SASL_* inter-broker listener (check_dialled allowed PLAIN only):
+ * the broker logs in with its plain.sasl.jaas.config's username and
+ * password, over TLS for SASL_SSL (chapter 13's 13_sasl_peer.c). */
+#if SAMSA_STAGE >= 13
+static int peer_sasl_open(struct broker *b, const char *name,
+			  struct tls_client *tls, struct broker_error *err)
+{
+	struct sasl_config *sc = malloc(sizeof *sc);
+	if (!sc)
+		return broker_refuse(err, "no memory for listener %s", name);
+	sasl_settings_for(&b->cfg.sasl, name, sc);
+	struct sasl_error why;
+	int rc = sasl_client_new(sc, tls ? tls_peer_transport() : NULL, tls,
+				 &b->peer_sasl, &why);
+	free(sc);
+	if (rc != KB_OK)
+		return broker_refuse(err, "dialling listener %s (SASL PLAIN): %s",
+				     name, why.msg);
+	return KB_OK;
+}
+#endif
 
 /* A SASL_* listener gets its authenticator (chapter 13): the mechanisms
  * of its sasl.enabled.mechanisms, PLAIN's users from its JAAS text.
@@ -1158,6 +1258,12 @@ void broker_close(struct broker *b)
 		b->tls[i] = NULL;
 		sasl_server_free(b->sasl[i]);
 		b->sasl[i] = NULL;
+	}
+	sasl_client_free(b->peer_sasl); /* after the peers using it */
+	b->peer_sasl = NULL;
+	for (int k = 0; k < NET_LISTENER_KINDS; k++) {
+		tls_client_free(b->peer_tls[k]);
+		b->peer_tls[k] = NULL;
 	}
 #endif
 #if SAMSA_STAGE >= 9

@@ -28,7 +28,7 @@
 #define BROKER_AUTHORIZER_MAX 128   /* authorizer.class.name, NUL included */
 #define BROKER_SUPER_USERS_MAX 1024 /* super.users, NUL included */
 /* KAFKA: listeners, at most this many here (15_listeners.c). */
-#define BROKER_LISTENERS_MAX 4
+#define BROKER_LISTENERS_MAX 6
 /* Room for a listener name ("PLAINTEXT", "CONTROLLER"), NUL included. */
 #define BROKER_LISTENER_NAME_MAX 32
 /* Rows of listener.security.protocol.map. */
@@ -96,6 +96,9 @@ struct broker_config {
 	int n_protocols;
 	char controller_listener[BROKER_LISTENER_NAME_MAX]; /* controller.listener.names, the first; "" none */
 	char inter_broker_listener[BROKER_LISTENER_NAME_MAX]; /* inter.broker.listener.name */
+	/* The listener peers dial the controllers on: controller.listener.
+	 * names' first, kept when this node does not listen on it. */
+	char peer_controller_listener[BROKER_LISTENER_NAME_MAX];
 	struct broker_voter voters[BROKER_QUORUM_MAX]; /* controller.quorum.voters */
 	int n_voters;
 	struct broker_kraft_config kraft; /* broker.session.*, controller.quorum.* */
@@ -134,6 +137,8 @@ struct broker {
 	struct broker_node *bnode; /* owned: when process.roles has broker */
 	struct repl *repl;         /* owned: chapter 08, with bnode */
 	struct tls_server *tls[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SSL listener, else NULL */
+	struct tls_client *peer_tls[NET_LISTENER_KINDS]; /* owned: chapter 13, per kind of SSL listener dialled, else NULL */
+	struct sasl_client *peer_sasl; /* owned: chapter 13, a SASL_* inter-broker listener's login, else NULL */
 	struct acl_node *acl;      /* owned: chapter 12 with authorizer.class.name set */
 	struct sasl_server *sasl[BROKER_LISTENERS_MAX]; /* owned: chapter 13, one per SASL_* listener, else NULL */
 	struct scram_node *scram;  /* owned: chapter 13's credentials, in a cluster */
@@ -163,6 +168,9 @@ struct broker_setting {
 int broker_config_set(struct broker_config *cfg,
 		      const struct broker_setting *s,
 		      struct broker_error *err);
+
+/* process.roles names role ("broker" or "controller"). */
+bool broker_has_role(const struct broker_config *cfg, const char *role);
 
 /* After the last set: whole-config checks (node.id given) and precedence (log.retention.ms over .hours). */
 int broker_config_finish(struct broker_config *cfg, struct broker_error *err);

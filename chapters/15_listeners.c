@@ -25,13 +25,17 @@
  *      unless 0; every name maps to a protocol this build serves
  *      (PLAINTEXT; SSL and SASL_* from chapter 13) once finished.
  *   2. 1..BROKER_QUORUM_MAX voters with unique ids and ports 1..65535.
- *   3. A finished config has exactly one client listener (kind BROKER,
- *      copied to listener_host/port) and at most one CONTROLLER listener,
- *      whose name is controller_listener.
+ *   3. A finished config of a broker has exactly one client listener
+ *      (kind BROKER, copied to listener_host/port) and at most one
+ *      CONTROLLER listener, whose name is controller_listener; that of a
+ *      controller-only node (process.roles=controller) has exactly one
+ *      listener, the CONTROLLER one, and no client listener.
  *   (Checked by broker_cluster_check at the end of broker_cluster_finish.)
  * Simplifications: PLAINTEXT and (chapter 13) SSL, SASL_PLAINTEXT and
- *   SASL_SSL are served; the listeners a cluster's peers dial (controller, inter-broker)
- *   stay PLAINTEXT, as 05_peers.c dials in plaintext; one controller listener (the first name of
+ *   SASL_SSL are served; the listeners a cluster's peers dial (controller,
+ *   inter-broker) are PLAINTEXT or SSL, and the inter-broker one may be
+ *   SASL_* with PLAIN (no SASL controller listener, no other
+ *   sasl.mechanism.inter.broker.protocol); one controller listener (the first name of
  *   controller.listener.names); voters by static list only (no KIP-853
  *   controller.quorum.bootstrap.servers).
  * See also: docs/15_listeners.md, diagrams/15_listeners.dot,
@@ -71,7 +75,15 @@ static const struct broker_listener *find_listener(
 	const struct broker_listener *ls, int n, const char *name);
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err);
+static int check_dialled(const struct broker_config *cfg, const char *name,
+			 bool controller, struct broker_error *err);
 static int check_roles(struct broker_config *cfg, struct broker_error *err);
+static int check_voter(const struct broker_config *cfg, bool controller,
+		       struct broker_error *err);
+static int check_broker_listener(const struct broker_config *cfg,
+				 struct broker_error *err);
+static int check_controller_only(const struct broker_config *cfg,
+				 struct broker_error *err);
 
 /* ---- Parsing ---- */
 
@@ -190,12 +202,21 @@ int broker_cluster_finish(struct broker_config *cfg, struct broker_error *err)
 {
 	if (check_protocols(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
+	snprintf(cfg->peer_controller_listener,
+		 sizeof cfg->peer_controller_listener, "%s",
+		 cfg->controller_listener); /* check_roles may clear it */
 	if (check_roles(cfg, err) != KB_OK)
 		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		struct broker_listener *l = &cfg->listeners[i];
 		bool ctl = strcmp(l->name, cfg->controller_listener) == 0;
 		l->kind = ctl ? NET_LISTENER_CONTROLLER : NET_LISTENER_BROKER;
+	}
+	if (!broker_has_role(cfg, "broker")) {
+		cfg->listener_host[0] = '\0'; /* a controller-only node: none */
+		cfg->listener_port = 0;
+		assert(broker_cluster_check(cfg));
+		return KB_OK;
 	}
 	/* The client listener: the inter-broker one, else the first broker one. */
 	const struct broker_listener *client = find_listener(
@@ -239,7 +260,9 @@ bool broker_cluster_check(const struct broker_config *cfg)
 			   strcmp(l->host, cfg->listener_host) == 0 &&
 			   l->port == cfg->listener_port;
 	}
-	return cfg->n_listeners <= BROKER_LISTENERS_MAX && brokers >= 1 &&
+	bool broker = broker_has_role(cfg, "broker");
+	return cfg->n_listeners <= BROKER_LISTENERS_MAX &&
+	       (broker ? brokers >= 1 : brokers == 0 && controllers == 1) &&
 	       controllers <= 1 && cfg->n_voters <= BROKER_QUORUM_MAX;
 }
 
@@ -259,12 +282,16 @@ const char *broker_protocol_unserved(const char *proto)
 	       "SASL_SSL)";
 }
 
-/* Every listener's name is mapped to a protocol this build serves. The
- * listeners peers dial (a cluster's controller and inter-broker ones)
- * stay PLAINTEXT: 05_peers.c does not speak TLS yet. */
+/* Every listener's name is mapped to a protocol this build serves, and
+ * the listeners peers dial (a cluster's controller and inter-broker
+ * ones) to one they can dial (check_dialled). */
 static int check_protocols(const struct broker_config *cfg,
 			   struct broker_error *err)
 {
+	if (check_dialled(cfg, cfg->controller_listener, true, err) != KB_OK ||
+	    (cfg->n_voters > 0 &&
+	     check_dialled(cfg, cfg->inter_broker_listener, false, err) != KB_OK))
+		return KB_ERR_INVAL;
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		const char *name = cfg->listeners[i].name;
 		const char *proto = broker_listener_protocol(cfg, name);
@@ -277,32 +304,56 @@ static int check_protocols(const struct broker_config *cfg,
 		if (why)
 			return broker_refuse(err, "listener %s is %s: %s", name,
 					     proto, why);
-		bool dialled = strcmp(name, cfg->controller_listener) == 0 ||
-			       (cfg->n_voters > 0 &&
-				strcmp(name, cfg->inter_broker_listener) == 0);
-		if (dialled && strcmp(proto, "PLAINTEXT") != 0)
-			return broker_refuse(err, "listener %s is %s, but the "
-					     "nodes of a cluster dial it in "
-					     "plaintext (peers do not speak TLS "
-					     "yet): keep it PLAINTEXT", name,
-					     proto);
 	}
 	return KB_OK;
 }
 
+/* A listener other nodes dial (this node's or, for a broker-only node,
+ * the controllers'): PLAINTEXT or SSL; the inter-broker one may be
+ * SASL_* with sasl.mechanism.inter.broker.protocol=PLAIN (13_sasl_peer.c).
+ * KAFKA would take SASL_* controllers too (sasl.mechanism.controller.
+ * protocol), and SCRAM or GSSAPI between brokers. */
+static int check_dialled(const struct broker_config *cfg, const char *name,
+			 bool controller, struct broker_error *err)
+{
+	const char *proto = name[0] ? broker_listener_protocol(cfg, name) : NULL;
+	if (!proto || strcmp(proto, "PLAINTEXT") == 0 ||
+	    strcmp(proto, "SSL") == 0)
+		return KB_OK; /* a missing name is reported with its listener */
+	const char *why = broker_protocol_unserved(proto);
+	if (why)
+		return broker_refuse(err, "listener %s is %s: %s", name, proto,
+				     why);
+	if (controller)
+		return broker_refuse(err, "listener %s is %s, but the nodes of "
+				     "a cluster dial the controllers without SASL: "
+				     "make it SSL or PLAINTEXT", name, proto);
+#if SAMSA_STAGE >= 13
+	const char *mech = cfg->sasl.base.inter_broker_mechanism;
+	if (strcmp(mech, "PLAIN") == 0)
+		return KB_OK;
+	return broker_refuse(err, "inter-broker listener %s is %s: set "
+			     "sasl.mechanism.inter.broker.protocol=PLAIN (samsa's "
+			     "brokers log in to each other with PLAIN only, not "
+			     "%s)", name, proto, mech);
+#else
+	return KB_ERR_INVAL; /* unserved: refused above */
+#endif
+}
+
 /* KAFKA: a controller names its listener and is a voter; a broker-only
  * node of a quorum is not a voter. Without voters and without a
- * controller listener the node is a single node, as in chapter 06. */
+ * controller listener a node with the broker role is a single node, as
+ * in chapter 06 (config/server.properties); a controller-only node is
+ * always one of a quorum. */
 static int check_roles(struct broker_config *cfg, struct broker_error *err)
 {
-	bool controller = strstr(cfg->process_roles, "controller") != NULL;
-	bool broker = strstr(cfg->process_roles, "broker") != NULL;
-	int32_t id = cfg->topics.node_id;
-	bool voter = false;
-	for (int i = 0; i < cfg->n_voters; i++)
-		voter = voter || cfg->voters[i].id == id;
-	if (cfg->controller_listener[0] &&
-	    !find_listener(cfg->listeners, cfg->n_listeners, cfg->controller_listener)) {
+	bool controller = broker_has_role(cfg, "controller");
+	bool broker = broker_has_role(cfg, "broker");
+	bool listed = cfg->controller_listener[0] &&
+		      find_listener(cfg->listeners, cfg->n_listeners,
+				    cfg->controller_listener);
+	if (cfg->controller_listener[0] && !listed) {
 		if (controller)
 			return broker_refuse(err, "controller.listener.names: %s is not "
 					     "in listeners: add %s://host:port",
@@ -310,14 +361,36 @@ static int check_roles(struct broker_config *cfg, struct broker_error *err)
 					     cfg->controller_listener);
 		cfg->controller_listener[0] = '\0'; /* a broker only dials it */
 	}
-	if (cfg->n_voters == 0 && cfg->controller_listener[0] == '\0')
-		return KB_OK; /* the single node */
-	if (controller && cfg->n_voters == 0)
+	if (controller && cfg->n_voters == 0 && (!broker || listed))
 		return broker_refuse(err, "process.roles has controller: set "
 				     "controller.quorum.voters (id@host:port,...)");
+	if (broker && listed && !controller)
+		return broker_refuse(err, "controller.listener.names must not "
+				     "contain a value appearing in the 'listeners' "
+				     "configuration when running KRaft with just "
+				     "the broker role (%s)", cfg->controller_listener);
+	if (cfg->n_voters == 0 && cfg->controller_listener[0] == '\0')
+		return KB_OK; /* the single node */
+	if (check_voter(cfg, controller, err) != KB_OK)
+		return KB_ERR_INVAL;
+	return broker ? check_broker_listener(cfg, err)
+		      : check_controller_only(cfg, err);
+}
+
+/* KAFKA: a controller's node.id is one of the voters (it votes); a
+ * broker-only node's is not (it observes). */
+static int check_voter(const struct broker_config *cfg, bool controller,
+		       struct broker_error *err)
+{
+	int32_t id = cfg->topics.node_id;
+	bool voter = false;
+	for (int i = 0; i < cfg->n_voters; i++)
+		voter = voter || cfg->voters[i].id == id;
 	if (controller && !voter)
 		return broker_refuse(err, "node.id %d is not one of "
-				     "controller.quorum.voters", (int)id);
+				     "controller.quorum.voters (KAFKA: a node "
+				     "with the controller role must be a voter)",
+				     (int)id);
 	if (controller && cfg->controller_listener[0] == '\0')
 		return broker_refuse(err, "process.roles has controller: set "
 				     "controller.listener.names (e.g. CONTROLLER)");
@@ -325,13 +398,39 @@ static int check_roles(struct broker_config *cfg, struct broker_error *err)
 		return broker_refuse(err, "node.id %d is a voter but process.roles "
 				     "has no controller (KAFKA: a broker-only node "
 				     "must not be a voter)", (int)id);
-	if (broker && strcmp(cfg->inter_broker_listener, cfg->controller_listener) == 0)
+	return KB_OK;
+}
+
+/* A broker's inter-broker listener is one of its own, not the quorum's. */
+static int check_broker_listener(const struct broker_config *cfg,
+				 struct broker_error *err)
+{
+	if (strcmp(cfg->inter_broker_listener, cfg->controller_listener) == 0)
 		return broker_refuse(err, "inter.broker.listener.name %s is the "
 				     "controller listener", cfg->inter_broker_listener);
-	if (broker && !find_listener(cfg->listeners, cfg->n_listeners,
-				     cfg->inter_broker_listener))
+	if (!find_listener(cfg->listeners, cfg->n_listeners,
+			   cfg->inter_broker_listener))
 		return broker_refuse(err, "inter.broker.listener.name %s is not in "
 				     "listeners", cfg->inter_broker_listener);
+	return KB_OK;
+}
+
+/* KAFKA: process.roles=controller listens on controller listeners only
+ * (no client port) and advertises nothing to clients. */
+static int check_controller_only(const struct broker_config *cfg,
+				 struct broker_error *err)
+{
+	for (int i = 0; i < cfg->n_listeners; i++)
+		if (strcmp(cfg->listeners[i].name, cfg->controller_listener) != 0)
+			return broker_refuse(err, "the listeners config must only "
+					     "contain KRaft controller listeners "
+					     "from controller.listener.names when "
+					     "process.roles=controller (%s is not "
+					     "one)", cfg->listeners[i].name);
+	if (cfg->n_advertised > 0)
+		return broker_refuse(err, "advertised.listeners: a controller-only "
+				     "node has no broker listener to advertise; "
+				     "leave it out");
 	return KB_OK;
 }
 

@@ -33,8 +33,11 @@ Invariants checked (docs/lab.md has the reasoning)
                     librdkafka bumps the producer epoch after timeouts
                     (KIP-360) and re-sends what it had in flight under the
                     new epoch, where no broker can tell it from a new
-                    record. Those are counted (Result.dup_indeterminate),
-                    not judged.
+                    record. So may a send that was still in flight when
+                    another send of the same producer timed out (the bump
+                    re-sent it too, even if that re-send was then
+                    acknowledged). Those are counted
+                    (Result.dup_indeterminate), not judged.
     I3 offset:      every read agrees on one value per offset, and an
                     acknowledged value is read at the offset its ack gave.
     I4 order:       the values one producer sent to one partition appear in
@@ -146,15 +149,33 @@ def check(history):
     for t, p, o, v, n in reads(history, final_only=True):
         final[v].append((t, p, o, n))
     check_offsets(history, sends, r)
+    bumps = epoch_bumps(sends)
     for s in sends:
-        check_send(s, final, r)
+        check_send(s, final, r, in_flight_at_bump(s, bumps))
     check_order(sends, final, r)
     check_failed_never_read(history, sends, r)
     availability(history, sends, r)
     return r
 
 
-def check_send(s, final, r):
+def epoch_bumps(sends):
+    """{process: [times a send of it ended indeterminate]}: where
+    librdkafka bumps the producer epoch (KIP-360)."""
+    out = defaultdict(list)
+    for s in sends:
+        if s.status == "info":
+            out[s.op["process"]].append(s.end["time"])
+    return out
+
+
+def in_flight_at_bump(s, bumps):
+    """Was send s invoked before, and still open at, one of its producer's
+    epoch bumps (its own timeout included)?"""
+    end = s.end["time"] if s.end else float("inf")
+    return any(s.op["time"] <= t <= end for t in bumps.get(s.op["process"], ()))
+
+
+def check_send(s, final, r, bumped=False):
     """I1 (an acknowledged value is in the final read) and I2 (at most once)."""
     v = s.op["value"]
     found = [f for f in final.get(v, []) if (f[0], f[1]) == s.where]
@@ -168,7 +189,7 @@ def check_send(s, final, r):
     if found and offset is not None and offset not in [f[2] for f in found]:
         r.add("I3", "%r was acknowledged at offset %d but is read at %s" % (
             v, offset, [f[2] for f in found]), s.end_line, *[f[3] for f in found])
-    if len(found) > 1 and s.op.get("idempotent", True) and s.status == "info":
+    if len(found) > 1 and s.op.get("idempotent", True) and bumped:
         r.dup_indeterminate += 1
     elif len(found) > 1 and s.op.get("idempotent", True):
         r.add("I2", "value %r of idempotent producer %s is at offsets %s" % (

@@ -9,6 +9,10 @@ Concept
     breaks them on request (SIGTERM, SIGKILL, SIGSTOP/SIGCONT, wipe), and
     answers the questions a scenario asks: who leads partition p, what is
     its ISR, which node is the active controller.
+    With `split_controllers=True` each AZ holds two processes instead, as
+    Kafka and MSK run KRaft: broker N (process.roles=broker, PLAINTEXT on
+    9092) and controller 10N (process.roles=controller, CONTROLLER on 9093
+    only), so losing brokers does not lose the quorum.
 
 Kafka / MSK
     MSK places one broker per AZ and sets broker.rack to the AZ; a topic of
@@ -28,6 +32,10 @@ Interface
     - `Cluster(..., tmpfs_mb={n: MiB})` puts node n's data dir on a tmpfs of
       that size (the disk-full nemesis fills it); `faketime={n: spec}`
       starts node n under libfaketime (clock skew) when it is installed.
+    - `Cluster(..., split_controllers=True)`: node(n) for n = 1..3 is the
+      broker of AZ n, node(100 + n) its controller; `nodes` are the
+      brokers, `controllers` the controller-only processes (empty when
+      combined); stop/kill/pause/start_node take either id.
     - `create_topic(name, partitions)` asks for replication factor 3 and
       min.insync.replicas=2 and falls back to what the cluster accepts;
       it returns (rf, min_isr, note) and the note says why it fell back.
@@ -45,7 +53,7 @@ Invariants
     3. Every tmpfs mounted here is unmounted by close(), also after errors.
 
 Simplifications
-    Three combined nodes (no separate controllers); fixed ports; metadata
+    Fixed ports; metadata
     is read through confluent-kafka's AdminClient, the quorum through a
     raw DescribeQuorum (tests/clients/kwire.py).
 
@@ -89,10 +97,12 @@ def faketime_available():
 
 
 class Node:
-    """One samsa process: node.id n in AZ azn (Invariant 1)."""
+    """One samsa process: node.id n in AZ az{n % 100} (Invariant 1); its
+    roles: "broker,controller", "broker" or "controller"."""
 
-    def __init__(self, cluster, n):
-        self.cluster, self.id, self.az = cluster, n, AZS[n - 1]
+    def __init__(self, cluster, n, roles="broker,controller"):
+        self.cluster, self.id, self.az = cluster, n, AZS[n % 100 - 1]
+        self.roles = roles
         self.addr = cluster.net.addr(self.az)
         self.bootstrap = "%s:%d" % (self.addr, PORT)
         self.controller = "%s:%d" % (self.addr, CONTROLLER_PORT)
@@ -119,18 +129,29 @@ class Cluster:
     """Three nodes, one cluster id, in the namespaces of `net`."""
 
     def __init__(self, net, directory, samsa, overrides=None, tmpfs_mb=None,
-                 faketime=None):
+                 faketime=None, split_controllers=False):
         self.net, self.dir, self.samsa = net, directory, samsa
         self.overrides = dict(overrides or {})
         self.tmpfs_mb = dict(tmpfs_mb or {})
         self.faketime = dict(faketime or {})
-        self.nodes = [Node(self, n) for n in (1, 2, 3)]
-        self.voters = ",".join("%d@%s" % (x.id, x.controller) for x in self.nodes)
+        if split_controllers:
+            self.nodes = [Node(self, n, "broker") for n in (1, 2, 3)]
+            self.controllers = [Node(self, 100 + n, "controller")
+                                for n in (1, 2, 3)]
+        else:
+            self.nodes = [Node(self, n) for n in (1, 2, 3)]
+            self.controllers = []
+        voters = self.controllers or self.nodes
+        self.voters = ",".join("%d@%s" % (x.id, x.controller) for x in voters)
         self.cluster_id = sh([samsa, "random-uuid"]).strip()
         self.admin_client = None
 
     def node(self, n):
-        return self.nodes[n - 1]
+        return (self.nodes + self.controllers)[n - 1 if n < 100 else n - 98]
+
+    def processes(self):
+        """Every process of the cluster: brokers, then controllers."""
+        return self.nodes + self.controllers
 
     def bootstrap(self):
         return ",".join(x.bootstrap for x in self.nodes)
@@ -139,7 +160,7 @@ class Cluster:
 
     def start(self, timeout=40):
         os.makedirs(self.dir, exist_ok=True)
-        for x in self.nodes:
+        for x in self.processes():
             os.makedirs(x.dir, exist_ok=True)
             if x.id in self.tmpfs_mb:
                 os.makedirs(x.data, exist_ok=True)
@@ -148,16 +169,20 @@ class Cluster:
                 x.mounted = True
             self.write_config(x)
             self.format(x)
-        for x in self.nodes:
+        for x in self.controllers + self.nodes:
             self.start_node(x.id)
         self.wait_healthy(timeout)
         return self
 
     def write_config(self, x):
+        listeners = {"broker,controller": "PLAINTEXT://%s,CONTROLLER://%s"
+                     % (x.bootstrap, x.controller),
+                     "broker": "PLAINTEXT://%s" % x.bootstrap,
+                     "controller": "CONTROLLER://%s" % x.controller}
         conf = {
             "node.id": str(x.id),
-            "process.roles": "broker,controller",
-            "listeners": "PLAINTEXT://%s,CONTROLLER://%s" % (x.bootstrap, x.controller),
+            "process.roles": x.roles,
+            "listeners": listeners[x.roles],
             "advertised.listeners": "PLAINTEXT://%s" % x.bootstrap,
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -169,6 +194,8 @@ class Cluster:
             "auto.create.topics.enable": "false",
         }
         conf.update(self.overrides)
+        if x.roles == "controller":  # KAFKA: no broker listener to advertise
+            del conf["advertised.listeners"], conf["inter.broker.listener.name"]
         with open(x.config, "w") as f:
             f.write("".join("%s=%s\n" % kv for kv in conf.items()))
 
@@ -240,26 +267,28 @@ class Cluster:
 
     def close(self):
         """Resume paused nodes, stop every node (SIGTERM to all, then wait;
-        SIGKILL after 10 s), unmount (Invariant 3)."""
-        live = [x for x in self.nodes if x.alive()]
-        for x in live:
-            x.proc.send_signal(signal.SIGCONT)
-            x.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for x in live:
-            try:
-                x.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                x.proc.kill()
-                x.proc.wait()
-        for x in self.nodes:
+        SIGKILL after 10 s), unmount (Invariant 3). Brokers go before
+        separate controllers: their controlled shutdown asks a controller."""
+        for group in (self.nodes, self.controllers):
+            live = [x for x in group if x.alive()]
+            for x in live:
+                x.proc.send_signal(signal.SIGCONT)
+                x.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for x in live:
+                try:
+                    x.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    x.proc.kill()
+                    x.proc.wait()
+        for x in self.processes():
             if x.mounted:
                 sh(["umount", "-l", x.data], check=False)
                 x.mounted = False
 
     def check(self):
         """Assert Invariants 1 and 3 (tests call it)."""
-        for x in self.nodes:
+        for x in self.processes():
             if x.alive():
                 inside = sh(["ip", "netns", "pids", self.net.ns(x.az)]).split()
                 assert str(x.proc.pid) in inside, (x.id, inside)     # INVARIANT 1
@@ -353,7 +382,7 @@ class Cluster:
 
     def controller(self):
         """The active controller's id as a running voter answers it, or None."""
-        for x in self.nodes:
+        for x in self.controllers or self.nodes:
             if not x.alive() or x.paused:
                 continue
             try:
@@ -386,4 +415,4 @@ class Cluster:
 
     def logs(self):
         return "\n".join("---- node %d (%s) ----\n%s" % (x.id, x.az, x.log_tail())
-                         for x in self.nodes)
+                         for x in self.processes())

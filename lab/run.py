@@ -208,7 +208,7 @@ def heal(lab):
         lab.nemesis.undegrade(ns)
     for n in list(lab.nemesis.fillers):
         lab.nemesis.free_disk(n)
-    for x in lab.cluster.nodes:
+    for x in lab.cluster.processes():
         if x.paused:
             lab.cluster.resume(x.id)
         if not x.alive():

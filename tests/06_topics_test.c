@@ -3106,7 +3106,8 @@ struct fake_cluster {
 };
 static const int32_t fake_replicas[] = {2, 1}, fake_isr[] = {2};
 
-static int fake_broker_at(void *ctx, int32_t i, struct topic_broker_info *out)
+static int fake_broker_at(void *ctx, const char *listener, int32_t i,
+			  struct topic_broker_info *out)
 {
 	static const struct topic_broker_info b[] = {
 		{1, "localhost", 9092, "az1"}, {2, "b2.example", 9093, NULL}};
@@ -3148,11 +3149,94 @@ static int fake_forward(void *ctx, struct net_request *req,
 
 static void fake_join(struct tb *b, struct fake_cluster *f, bool forward)
 {
-	struct topic_cluster c = {fake_broker_at, fake_replicas_of,
-				  fake_controller, fake_create,
-				  forward ? fake_forward : NULL, f};
+	struct topic_cluster c = {.broker_at = fake_broker_at,
+				  .replicas = fake_replicas_of,
+				  .controller_id = fake_controller,
+				  .create = fake_create,
+				  .forward = forward ? fake_forward : NULL, .ctx = f};
 	topic_set_cluster(b->tm, &c);
 	assert_non_null(topic_cluster_get(b->tm));
+}
+
+/* Broker 1 only: broker 2 registered no endpoint of the listener asked. */
+static int fake_broker_at_one(void *ctx, const char *listener, int32_t i,
+			      struct topic_broker_info *out)
+{
+	return i == 0 ? fake_broker_at(ctx, listener, 0, out) : KB_ERR_RANGE;
+}
+
+static int fake_endpoint_lacking(void *ctx, int32_t id, const char *listener,
+				 struct topic_broker_info *out)
+{
+	if (id != 1)
+		return id == 2 ? KB_ERR_RANGE : KB_ERR_NOTFOUND;
+	return fake_broker_at(ctx, listener, 0, out);
+}
+
+/* Metadata v1 (or v6) of topic t when its partition 0's leader, broker 2,
+ * lacks the request's listener: broker 2 left out of brokers, and p0
+ * LEADER_NOT_AVAILABLE (v6: LISTENER_NOT_FOUND) with leader -1. */
+static void want_lacking_leader(struct bb *w, int v)
+{
+	if (v >= 3)
+		bb_i32(w, 0); /* throttle_time_ms */
+	bb_i32(w, 1); /* brokers: 1 only */
+	bb_i32(w, 1);
+	bb_str(w, "localhost");
+	bb_i32(w, 9092);
+	bb_str(w, "az1");
+	if (v >= 2)
+		bb_str(w, "c1"); /* cluster_id */
+	bb_i32(w, 2); /* controller_id */
+	bb_i32(w, 1); /* topics */
+	bb_i16(w, E_NONE);
+	bb_str(w, "t");
+	bb_i8(w, 0);
+	bb_i32(w, 2);
+	bb_i16(w, v >= 6 ? 72 : E_LEADER_NOT_AVAILABLE); /* LISTENER_NOT_FOUND */
+	bb_i32(w, 0);
+	bb_i32(w, -1); /* no leader for this client */
+	bb_i32(w, 2);
+	bb_i32(w, 2);
+	bb_i32(w, 1);
+	bb_i32(w, 1);
+	bb_i32(w, 2);
+	if (v >= 5)
+		bb_i32(w, 0); /* offline_replicas */
+	bb_i16(w, E_LEADER_NOT_AVAILABLE);
+	bb_i32(w, 1);
+	bb_i32(w, -1);
+	bb_i32(w, 0);
+	bb_i32(w, 0);
+	if (v >= 5)
+		bb_i32(w, 0);
+}
+
+static void test_cluster_metadata_leader_lacking_the_listener(void **state)
+{
+	struct tb b;
+	struct fake_cluster f = {0};
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "t", 2, NULL, NULL), E_NONE);
+	struct topic_cluster c = {.broker_at = fake_broker_at_one,
+				  .endpoint = fake_endpoint_lacking,
+				  .replicas = fake_replicas_of,
+				  .controller_id = fake_controller, .ctx = &f};
+	topic_set_cluster(b.tm, &c);
+	static const int versions[] = {1, 6};
+	for (size_t i = 0; i < KB_ARRAY_LEN(versions); i++) {
+		struct bb q = {.n = 0}, w = {.n = 0};
+		bb_i32(&q, 1);
+		bb_str(&q, "t");
+		if (versions[i] >= 4)
+			bb_i8(&q, 0); /* allow_auto_topic_creation */
+		want_lacking_leader(&w, versions[i]);
+		roundtrip_expect(fd, 3, versions[i], false, &q, &w);
+	}
+	topic_set_cluster(b.tm, NULL);
+	close(fd);
+	tb_close(&b);
 }
 
 /* Metadata v1 lists the fake brokers, the controller, and each
@@ -3614,6 +3698,7 @@ int main(void)
 		cmocka_unit_test(test_pf_list_offsets_repeated_partition_invalid_request),
 		/* In a cluster */
 		cmocka_unit_test(test_cluster_metadata_lists_brokers_and_replicas),
+		cmocka_unit_test(test_cluster_metadata_leader_lacking_the_listener),
 		cmocka_unit_test(test_cluster_partition_led_elsewhere_not_leader),
 		cmocka_unit_test(test_cluster_admin_requests_forwarded),
 		cmocka_unit_test(test_cluster_topic_create_asks_controller),

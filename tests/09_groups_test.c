@@ -652,7 +652,8 @@ struct fake_cluster {
 	int creates;
 };
 
-static int fake_broker_at(void *ctx, int32_t i, struct topic_broker_info *out)
+static int fake_broker_at(void *ctx, const char *listener, int32_t i,
+			  struct topic_broker_info *out)
 {
 	static const char *const hosts[] = {"localhost", "b2.example", "b3.example"};
 	(void)ctx;
@@ -683,8 +684,9 @@ static int fake_create(void *ctx, const struct topic_create_req *req)
 
 static void join_cluster(struct topic_manager *tm, struct fake_cluster *f)
 {
-	struct topic_cluster cl = {fake_broker_at, fake_replicas, NULL,
-				   fake_create, NULL, f};
+	struct topic_cluster cl = {.broker_at = fake_broker_at,
+				   .replicas = fake_replicas,
+				   .create = fake_create, .ctx = f};
 	topic_set_cluster(tm, &cl);
 }
 

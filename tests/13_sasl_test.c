@@ -29,6 +29,8 @@
 	     "required username=\"admin\" password=\"x\" " \
 	     "user_bob=\"bob-secret\" user_eve=\"eve; x\";"
 
+#define JAAS_NO_LOGIN "org.apache.kafka.common.security.plain.PlainLoginModule " \
+	     "required user_bob=\"bob-secret\";"
 static struct scram_credential alice; /* SCRAM-SHA-512, "alice-secret" */
 
 /* ---- Helpers ---- */
@@ -622,6 +624,96 @@ static void test_scram_creds_lookup_in_image(void **state)
 	meta_image_fini(&img);
 }
 
+/* ---- Peers: a broker logs in to an inter-broker SASL listener ---- */
+
+struct peer_reply {
+	int n, status;
+	char principal[64];
+};
+
+static void on_peer_reply(void *ctx, int status, struct wire_reader *body)
+{
+	struct peer_reply *pr = ctx;
+	pr->n++;
+	pr->status = status;
+	if (status != KB_OK)
+		return;
+	struct wire_str p = wire_read_string(body);
+	snprintf(pr->principal, sizeof pr->principal, "%.*s",
+		 p.len > 0 ? (int)p.len : 0, p.len > 0 ? p.p : "");
+}
+
+/* One call from a peer of the rig's server through 13_sasl_peer.c,
+ * logging in with jaas's username and password; turns until it ran. */
+static void peer_call(struct rig *r, const char *jaas, struct peer_reply *pr)
+{
+	struct sasl_settings s;
+	struct sasl_config c;
+	struct sasl_error why;
+	struct sasl_client *sc = NULL;
+	sasl_settings_init(&s);
+	assert_int_equal(sasl_settings_set(&s, "listener.name.internal.plain."
+					   "sasl.jaas.config", jaas, &why), KB_OK);
+	sasl_settings_for(&s, "INTERNAL", &c);
+	assert_int_equal(sasl_client_new(&c, NULL, NULL, &sc, &why), KB_OK);
+	net_server_set_peer_transport(r->srv, NET_LISTENER_BROKER,
+				      sasl_peer_transport(), sc);
+	struct net_peer_config pc = {"127.0.0.1", r->port, "peer-test", 5000,
+				     50, .inter_broker = true};
+	struct net_peer *p = NULL;
+	assert_int_equal(net_peer_open(r->srv, &pc, &p), KB_OK);
+	struct net_call call = {ECHO_KEY, 0, NULL, 0, on_peer_reply, pr};
+	*pr = (struct peer_reply){0};
+	assert_int_equal(net_peer_send(p, &call), KB_OK);
+	for (int i = 0; i < MAX_TURNS && pr->n == 0; i++)
+		turn(r);
+	assert_int_equal(pr->n, 1);
+	net_peer_close(p);
+	turn(r);
+	net_server_free(r->srv); /* its peers first, then their login */
+	r->srv = NULL;
+	sasl_client_free(sc);
+}
+
+/* KAFKA: sasl.mechanism.inter.broker.protocol=PLAIN: the broker logs in
+ * with its own username/password before its call goes out, and is that
+ * user on the other side; a wrong password fails the call, with the
+ * listener's answer in the log. */
+static void test_sasl_peer_plain_login(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct peer_reply pr;
+	rig_open(&r, "PLAIN");
+	tu_log_clear();
+	peer_call(&r, "org.apache.kafka.common.security.plain.PlainLoginModule "
+		  "required username=\"bob\" password=\"bob-secret\";", &pr);
+	assert_int_equal(pr.status, KB_OK);
+	assert_string_equal(pr.principal, "User:bob");
+	assert_logged("connected over SASL");
+	sasl_server_free(r.ss);
+	rig_open(&r, "PLAIN");
+	tu_log_clear();
+	peer_call(&r, "org.apache.kafka.common.security.plain.PlainLoginModule "
+		  "required username=\"bob\" password=\"wrong\";", &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	assert_logged("SaslAuthenticate: SASL_AUTHENTICATION_FAILED");
+	sasl_server_free(r.ss);
+	/* No login in the JAAS text: refused when the client is built. */
+	struct sasl_settings s;
+	struct sasl_config c;
+	struct sasl_error why;
+	struct sasl_client *sc = NULL;
+	sasl_settings_init(&s);
+	assert_int_equal(sasl_settings_set(&s, "listener.name.internal.plain."
+					   "sasl.jaas.config", JAAS_NO_LOGIN,
+					   &why), KB_OK);
+	sasl_settings_for(&s, "INTERNAL", &c);
+	assert_int_equal(sasl_client_new(&c, NULL, NULL, &sc, &why),
+			 KB_ERR_INVAL);
+	assert_non_null(strstr(why.msg, "no username"));
+}
+
 int main(void)
 {
 	tu_log_quiet();
@@ -638,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_sasl_failure_delayed_others_served),
 		cmocka_unit_test(test_sasl_plain_authzid_other_user_refused),
 		cmocka_unit_test(test_sasl_scram_login_and_failures),
+		cmocka_unit_test(test_sasl_peer_plain_login),
 		cmocka_unit_test(test_scram_creds_parse_arg_and_bootstrap_file),
 		cmocka_unit_test(test_scram_creds_lookup_in_image),
 	};

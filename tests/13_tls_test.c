@@ -285,6 +285,13 @@ static void test_tls_settings_defaults_and_checks(void **state)
 	assert_string_equal(s.base.keystore_type, "PEM");
 	assert_string_equal(s.base.client_auth, "none");
 	assert_string_equal(s.base.enabled_protocols, "TLSv1.2,TLSv1.3");
+	assert_string_equal(s.base.endpoint_identification, "https");
+	assert_int_equal(tls_settings_set(&s, "ssl.endpoint.identification."
+					  "algorithm", "", &why), KB_OK);
+	assert_string_equal(s.base.endpoint_identification, "");
+	assert_int_equal(tls_settings_set(&s, "ssl.endpoint.identification."
+					  "algorithm", "ldap", &why),
+			 KB_ERR_INVAL);
 	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", "required",
 					  &why), KB_OK);
 	assert_string_equal(s.base.client_auth, "required");
@@ -608,6 +615,239 @@ static void test_tls_client_hello_on_plaintext_refused(void **state)
 	rig_close(&r);
 }
 
+/* ---- Peers over TLS (13_tls_peer.c) ---- */
+
+/* What a peer's reply fn saw. */
+struct peer_reply {
+	int n, status;
+	char principal[128];
+	bool body_ok;          /* the BIG_ANSWER bytes, all as sent */
+};
+
+static void on_peer_reply(void *ctx, int status, struct wire_reader *body)
+{
+	struct peer_reply *pr = ctx;
+	pr->n++;
+	pr->status = status;
+	if (status != KB_OK)
+		return;
+	struct wire_str p = wire_read_string(body);
+	snprintf(pr->principal, sizeof pr->principal, "%.*s",
+		 p.len > 0 ? (int)p.len : 0, p.len > 0 ? p.p : "");
+	pr->body_ok = wire_remaining(body) == BIG_ANSWER;
+	for (size_t i = 0; pr->body_ok && i < BIG_ANSWER; i++)
+		pr->body_ok = (uint8_t)wire_read_i8(body) == (uint8_t)(i * 7);
+}
+
+/* A client context from the broker's keystore and truststore_dir's CA,
+ * with the host name check as given. */
+static struct tls_client *client_ctx(const char *truststore_dir,
+				     const char *endpoint_id)
+{
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	char path[512];
+	tls_settings_init(&s);
+	cert_path(path, sizeof path, "broker.pem");
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", path,
+					  &why), KB_OK);
+	snprintf(path, sizeof path, "%s/ca.pem", truststore_dir);
+	assert_int_equal(tls_settings_set(&s, "ssl.truststore.location", path,
+					  &why), KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.endpoint.identification."
+					  "algorithm", endpoint_id, &why), KB_OK);
+	tls_settings_for(&s, "INTERNAL", &c);
+	struct tls_client *tc = NULL;
+	assert_int_equal(tls_client_new(&c, &tc, &why), KB_OK);
+	return tc;
+}
+
+/* One call from a peer of r's own server to r's listener (an
+ * inter-broker peer, through tc when not NULL), with a 64 kB body the
+ * other way; turns until its fn ran. */
+static void peer_call(struct rig *r, struct tls_client *tc,
+		      struct peer_reply *pr)
+{
+	static uint8_t body[64 * 1024];
+	memset(body, 0x5a, sizeof body);
+	if (tc)
+		net_server_set_peer_transport(r->srv, NET_LISTENER_BROKER,
+					      tls_peer_transport(), tc);
+	struct net_peer_config pc = {"127.0.0.1", r->port, "peer-test", 5000,
+				     50, .inter_broker = true};
+	struct net_peer *p = NULL;
+	assert_int_equal(net_peer_open(r->srv, &pc, &p), KB_OK);
+	struct net_call call = {ECHO_KEY, 0, body, sizeof body, on_peer_reply,
+				pr};
+	*pr = (struct peer_reply){0};
+	assert_int_equal(net_peer_send(p, &call), KB_OK);
+	for (int i = 0; i < MAX_TURNS && pr->n == 0; i++) {
+		turn(r);
+		if (tc)
+			tls_client_check(tc);
+	}
+	assert_int_equal(pr->n, 1);
+	if (pr->status == KB_OK)
+		assert_true(net_peer_connected(p));
+	net_peer_close(p);
+	turn(r);
+}
+
+/* A peer dials an mTLS listener: the handshake runs inside the reactor
+ * on both ends, the call and a 300 kB answer cross many TLS records, and
+ * the listener sees the peer's keystore certificate as its principal. */
+static void test_tls_peer_call_over_tls_with_principal(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	struct peer_reply pr;
+	broker_config(&c, "required");
+	rig_open(&r, &c);
+	struct tls_client *tc = client_ctx(certs, "https");
+	tu_log_clear();
+	peer_call(&r, tc, &pr);
+	assert_int_equal(pr.status, KB_OK);
+	assert_string_equal(pr.principal, "User:CN=localhost,O=samsa");
+	assert_true(pr.body_ok);
+	assert_logged("connected over SSL");
+	rig_close(&r);
+	tls_client_free(tc);
+}
+
+/* A certificate from a CA the truststore does not hold is refused: the
+ * call fails KB_ERR_IO and the log says why. */
+static void test_tls_peer_wrong_ca_refused(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	struct peer_reply pr;
+	char other[512];
+	snprintf(other, sizeof other, "%s/other", certs);
+	broker_config(&c, "none");
+	rig_open(&r, &c);
+	struct tls_client *tc = client_ctx(other, "https");
+	tu_log_clear();
+	peer_call(&r, tc, &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	assert_logged("handshake failed");
+	assert_logged("certificate verify failed");
+	until_closed(&r);
+	rig_close(&r);
+	tls_client_free(tc);
+}
+
+/* An mTLS listener that does not trust our CA refuses our certificate.
+ * With TLS 1.3 the peer's handshake ends before the listener checked
+ * it, so the refusal arrives as an alert on the first read: the call
+ * still fails KB_ERR_IO, and the log names the alert. */
+static void test_tls_peer_certificate_refused_by_listener(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	struct rig r;
+	struct peer_reply pr;
+	char path[512];
+	tls_settings_init(&s);
+	cert_path(path, sizeof path, "broker.pem");
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", path,
+					  &why), KB_OK);
+	snprintf(path, sizeof path, "%s/other/ca.pem", certs);
+	assert_int_equal(tls_settings_set(&s, "ssl.truststore.location", path,
+					  &why), KB_OK);
+	assert_int_equal(tls_settings_set(&s, "ssl.client.auth", "required",
+					  &why), KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	rig_open(&r, &c);
+	struct tls_client *tc = client_ctx(certs, "https");
+	tu_log_clear();
+	peer_call(&r, tc, &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	assert_logged("TLS handshake failed"); /* the listener's side */
+	assert_logged("alert unknown ca"); /* ours, from the first read */
+	until_closed(&r);
+	rig_close(&r);
+	tls_client_free(tc);
+}
+
+/* KAFKA: ssl.endpoint.identification.algorithm=https: a certificate
+ * that names another host is refused; empty turns the check off. */
+static void test_tls_peer_host_name_checked(void **state)
+{
+	(void)state;
+	struct tls_settings s;
+	struct tls_error why;
+	struct tls_config c;
+	struct rig r;
+	struct peer_reply pr;
+	char path[512];
+	tls_settings_init(&s);
+	cert_path(path, sizeof path, "elsewhere.pem"); /* SAN elsewhere.example */
+	assert_int_equal(tls_settings_set(&s, "ssl.keystore.location", path,
+					  &why), KB_OK);
+	tls_settings_for(&s, "SSL", &c);
+	rig_open(&r, &c);
+	struct tls_client *strict = client_ctx(certs, "https");
+	struct tls_client *lax = client_ctx(certs, "");
+	tu_log_clear();
+	peer_call(&r, strict, &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	assert_logged("certificate verify failed: IP address mismatch");
+	peer_call(&r, lax, &pr);
+	assert_int_equal(pr.status, KB_OK);
+	assert_string_equal(pr.principal, "User:ANONYMOUS"); /* auth none */
+	rig_close(&r);
+	tls_client_free(strict);
+	tls_client_free(lax);
+}
+
+/* Mixed protocols fail, and say so: a plaintext peer on an SSL
+ * listener, a TLS peer on a PLAINTEXT one. */
+static void test_tls_peer_protocol_mismatch(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	struct peer_reply pr;
+	broker_config(&c, "none");
+	rig_open(&r, &c);
+	tu_log_clear();
+	peer_call(&r, NULL, &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	until_closed(&r);
+	assert_logged("plaintext Kafka request on an SSL listener");
+	rig_close(&r);
+	rig_open(&r, NULL);
+	struct tls_client *tc = client_ctx(certs, "https");
+	peer_call(&r, tc, &pr);
+	assert_int_equal(pr.status, KB_ERR_IO);
+	assert_logged("TLS handshake on a PLAINTEXT listener");
+	rig_close(&r);
+	tls_client_free(tc);
+}
+
+/* Extra certificates for the peer tests: another CA's set in
+ * certs/other, and elsewhere.pem, signed by ours for elsewhere.example. */
+static int make_peer_certs(const char *root)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd,
+		 "sh %s/tools/certs.sh %s/other >/dev/null && cd %s && "
+		 "printf 'subjectAltName=DNS:elsewhere.example\n"
+		 "extendedKeyUsage=serverAuth\n' > e.ext && "
+		 "openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere "
+		 "-keyout elsewhere.key -out e.csr 2>/dev/null && "
+		 "openssl x509 -req -in e.csr -CA ca.pem -CAkey ca.key "
+		 "-CAcreateserial -days 30 -extfile e.ext -out elsewhere.crt "
+		 "2>/dev/null && cat elsewhere.key elsewhere.crt > elsewhere.pem",
+		 root, certs, certs);
+	return system(cmd);
+}
+
 int main(void)
 {
 	tu_log_quiet();
@@ -621,6 +861,10 @@ int main(void)
 		fprintf(stderr, "13_tls_test: tools/certs.sh failed\n");
 		return 1;
 	}
+	if (make_peer_certs(root ? root : ".") != 0) {
+		fprintf(stderr, "13_tls_test: the peer certificates failed\n");
+		return 1;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls_settings_defaults_and_checks),
 		cmocka_unit_test(test_tls_settings_listener_override),
@@ -632,6 +876,11 @@ int main(void)
 		cmocka_unit_test(test_tls_stalled_handshake_closed_idle_session_kept),
 		cmocka_unit_test(test_tls_plaintext_client_refused),
 		cmocka_unit_test(test_tls_client_hello_on_plaintext_refused),
+		cmocka_unit_test(test_tls_peer_call_over_tls_with_principal),
+		cmocka_unit_test(test_tls_peer_wrong_ca_refused),
+		cmocka_unit_test(test_tls_peer_certificate_refused_by_listener),
+		cmocka_unit_test(test_tls_peer_host_name_checked),
+		cmocka_unit_test(test_tls_peer_protocol_mismatch),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	tu_rmrf(certs);

@@ -156,7 +156,7 @@ static void test_broker_config_bad_value_leaves_config_unchanged(void **state)
 		{"auto.create.topics.enable", "yes"},
 		{"connection.failed.authentication.delay.ms", "-1"}, {"listeners", "PLAINTEXT://h:70000"},
 		{"ssl.client.auth", "maybe"},    {"listener.name.ssl.ssl.keystore.type", "JKS"},
-		{"log.dirs", "/a,/b"},           {"process.roles", "controller"},
+		{"log.dirs", "/a,/b"},           {"process.roles", "controller,observer"},
 		{"log.level", "verbose"},        {"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"},
 		{"leader.imbalance.check.interval.seconds", "0"},
 		{"unclean.leader.election.enable", "1"},
@@ -725,6 +725,28 @@ static void test_broker_config_cluster_node_finishes(void **state)
 	assert_false(broker_cluster_check(&cfg));
 }
 
+/* Peers dial SSL controller and inter-broker listeners (chapter 13's
+ * 13_tls_peer.c); the controllers' listener name is kept for them. */
+static void test_broker_config_ssl_dialled_listeners_accepted(void **state)
+{
+	(void)state;
+	struct broker_config cfg;
+	struct broker_error err;
+	const char *const kv[][2] = {
+		{"listeners", "PLAINTEXT://127.0.0.1:19092,INTERNAL://127.0.0.1:19094,"
+			      "CONTROLLER://127.0.0.1:19093"},
+		{"controller.listener.names", "CONTROLLER"},
+		{"inter.broker.listener.name", "INTERNAL"},
+		{"listener.security.protocol.map",
+		 "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL"},
+		{"controller.quorum.voters", CLUSTER_VOTERS},
+	};
+	assert_int_equal(finish_with(&cfg, kv, KB_ARRAY_LEN(kv), &err), KB_OK);
+	assert_string_equal(cfg.peer_controller_listener, "CONTROLLER");
+	assert_string_equal(cfg.inter_broker_listener, "INTERNAL");
+	assert_string_equal(broker_listener_protocol(&cfg, "CONTROLLER"), "SSL");
+}
+
 static void test_broker_config_authorizer_keys_and_refusals(void **state)
 {
 	(void)state;
@@ -815,7 +837,8 @@ static void test_broker_config_listener_refusals(void **state)
 		{"listeners", "PLAINTEXT:/h:1", "is not NAME://host:port"},
 		{"listeners", "PLAIN TEXT://h:1", "letters, digits"},
 		{"listeners", "PLAINTEXT://h", "has no port"},
-		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5", "more than 4"},
+		{"listeners", "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5,F://h:6,G://h:7",
+		 "more than 6"},
 		{"listeners", "A://h:1,B://h:1", "port 1 is used twice"},
 		{"listeners", "A://h:1,,B://h:2", "empty entry"},
 		{"connection.failed.authentication.delay.ms", "soon", "is not 0..3600000 ms"},
@@ -872,9 +895,14 @@ static void test_broker_config_cluster_finish_refusals(void **state)
 		  {"sasl.enabled.mechanisms", "PLAIN,OAUTHBEARER"}},
 		 3, "has OAUTHBEARER, which samsa does not serve"},
 		{{{ls, "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"},
-		  {map, "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, {names, "CONTROLLER"},
+		  {map, "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"}, {names, "CONTROLLER"},
 		  {voters, CLUSTER_VOTERS}},
-		 4, "CONTROLLER is SSL, but the nodes of a cluster dial it in plaintext"},
+		 4, "CONTROLLER is SASL_PLAINTEXT, but the nodes of a cluster dial the controllers without SASL"},
+		{{{ls, "PLAINTEXT://127.0.0.1:19092,INTERNAL://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093"},
+		  {map, "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"},
+		  {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS},
+		  {"inter.broker.listener.name", "INTERNAL"}},
+		 5, "set sasl.mechanism.inter.broker.protocol=PLAIN"},
 		{{{ls, "PLAINTEXT://:1"}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
 		 3, "CONTROLLER is not in listeners"},
 		{{{ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP}, {names, "CONTROLLER"}},
@@ -905,6 +933,48 @@ static void test_broker_config_cluster_finish_refusals(void **state)
 		if (!strstr(err.msg, bad[i].says))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].says);
 	}
+	/* Kafka's role rules for separate controllers and brokers. */
+	const char *ctl_ls = "CONTROLLER://127.0.0.1:19093";
+	const struct {
+		const char *kv[6][2];
+		size_t n;
+		const char *says;
+	} roles_bad[] = {
+		{{{roles, "controller"}, {ls, CLUSTER_LISTENERS}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
+		 5, "must only contain KRaft controller listeners"},
+		{{{roles, "controller"}, {ls, ctl_ls}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}},
+		 4, "set controller.quorum.voters"},
+		{{{roles, "controller"}, {ls, ctl_ls}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}, {voters, "2@h:1,3@h:2"}},
+		 5, "node.id 1 is not one of controller.quorum.voters"},
+		{{{roles, "controller"}, {ls, ctl_ls}, {map, CLUSTER_MAP},
+		  {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS},
+		  {"advertised.listeners", "CONTROLLER://h:19093"}},
+		 6, "a controller-only node has no broker listener to advertise"},
+		{{{roles, "broker"}, {"node.id", "4"}, {ls, CLUSTER_LISTENERS},
+		  {map, CLUSTER_MAP}, {names, "CONTROLLER"}, {voters, CLUSTER_VOTERS}},
+		 6, "must not contain a value appearing in the 'listeners'"},
+	};
+	for (size_t i = 0; i < KB_ARRAY_LEN(roles_bad); i++) {
+		int rc = finish_with(&cfg, (const char *const (*)[2])roles_bad[i].kv,
+				     roles_bad[i].n, &err);
+		assert_int_equal(rc, KB_ERR_INVAL);
+		if (!strstr(err.msg, roles_bad[i].says))
+			fail_msg("roles case %zu: '%s' lacks '%s'", i, err.msg,
+				 roles_bad[i].says);
+	}
+	/* A controller-only node: its one listener is the quorum's. */
+	const char *const ctl[][2] = {{roles, "controller"}, {ls, ctl_ls},
+				      {map, CLUSTER_MAP}, {names, "CONTROLLER"},
+				      {voters, CLUSTER_VOTERS}};
+	assert_int_equal(finish_with(&cfg, ctl, KB_ARRAY_LEN(ctl), &err), KB_OK);
+	assert_int_equal(cfg.n_listeners, 1);
+	assert_int_equal(cfg.listeners[0].kind, NET_LISTENER_CONTROLLER);
+	assert_int_equal(cfg.listener_port, 0);
+	assert_false(broker_has_role(&cfg, "broker"));
+	assert_true(broker_cluster_check(&cfg));
 	/* A broker-only node of a quorum, not a voter, is fine. */
 	const char *const ok[][2] = {{roles, "broker"}, {"node.id", "4"},
 				     {ls, "PLAINTEXT://:1"}, {voters, CLUSTER_VOTERS},
@@ -921,7 +991,10 @@ static void test_broker_config_shipped_files_load(void **state)
 			       "config/cluster/node2.properties",
 			       "config/cluster/node3.properties",
 			       "config/server.properties",
-			       "config/secure.properties"};
+			       "config/secure.properties",
+			       "config/cluster-secure/node1.properties",
+			       "config/cluster-secure/node2.properties",
+			       "config/cluster-secure/node3.properties"};
 	for (size_t i = 0; i < KB_ARRAY_LEN(files); i++) {
 		struct broker_config cfg;
 		struct broker_error err;
@@ -932,11 +1005,15 @@ static void test_broker_config_shipped_files_load(void **state)
 		assert_true(broker_cluster_check(&cfg));
 		/* secure.properties: PLAINTEXT, CONTROLLER, SSL, SASL_SSL; its
 		 * own one-voter quorum (SCRAM users live in the metadata log) */
-		assert_int_equal(cfg.n_listeners, i < 3 ? 2 : i == 3 ? 1 : 4);
-		assert_int_equal(cfg.n_voters, i < 3 ? 3 : i == 3 ? 0 : 1);
-		if (i < 3) {
-			assert_int_equal(cfg.topics.node_id, (int)i + 1);
-			assert_int_equal(cfg.listener_port, 10000 * ((int)i + 1) + 9092);
+		/* cluster-secure: those four and INTERNAL, the inter-broker one */
+		static const int n_listeners[] = {2, 2, 2, 1, 4, 5, 5, 5};
+		assert_int_equal(cfg.n_listeners, n_listeners[i]);
+		assert_int_equal(cfg.n_voters, i == 3 ? 0 : i == 4 ? 1 : 3);
+		int node = i < 3 ? (int)i + 1 : i > 4 ? (int)i - 4 : 0;
+		if (node) {
+			assert_int_equal(cfg.topics.node_id, node);
+			assert_int_equal(cfg.listener_port, 10000 * node +
+					 (i < 3 ? 9092 : 9095));
 			assert_int_equal(cfg.topics.advertised_port, cfg.listener_port);
 		}
 	}
@@ -1076,6 +1153,7 @@ int main(void)
 		cmocka_unit_test(test_broker_open_port_in_use_before_the_log_dir),
 		cmocka_unit_test(test_broker_config_max_connections_per_ip_and_overrides),
 		cmocka_unit_test(test_broker_config_cluster_node_finishes),
+		cmocka_unit_test(test_broker_config_ssl_dialled_listeners_accepted),
 		cmocka_unit_test(test_broker_config_authorizer_keys_and_refusals),
 		cmocka_unit_test(test_broker_config_kraft_keys_defaults_and_ranges),
 		cmocka_unit_test(test_broker_config_listener_refusals),

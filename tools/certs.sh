@@ -10,6 +10,9 @@
 #                               for 127.0.0.1 / localhost (SAN IP and DNS)
 #   DIR/broker.key, broker.crt  the same two parts apart (ssl.keystore.key and
 #                               ssl.keystore.certificate.chain)
+#   DIR/broker1.pem .. broker3.pem  one per node of config/cluster-secure/
+#                               (CN=broker1..3, same SANs; key + certificate):
+#                               each node is its own principal, User:CN=brokerN,O=samsa
 #   DIR/alice.key, alice.crt    client certificates, CN=alice and CN=bob,
 #   DIR/bob.key, bob.crt        for mutual TLS (ssl.client.auth=required)
 #
@@ -38,15 +41,22 @@ sign() {
     rm -f "$1.csr"
 }
 
-# The broker: a server certificate clients verify against 127.0.0.1/localhost.
+# The broker: a server certificate clients verify against 127.0.0.1/localhost,
+# and the client certificate it presents when it dials another node's SSL
+# controller or inter-broker listener (hence clientAuth too).
 cat > broker.ext <<EXT
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost
 EXT
 sign broker "/O=samsa/CN=localhost" broker.ext
 cat broker.key broker.crt > broker.pem
+for n in 1 2 3; do
+    sign "broker$n" "/O=samsa/CN=broker$n" broker.ext
+    cat "broker$n.key" "broker$n.crt" > "broker$n.pem"
+    rm -f "broker$n.key" "broker$n.crt"
+done
 
 # Two clients for mutual TLS; their subjects become User:CN=alice,O=samsa.
 cat > client.ext <<EXT
@@ -58,4 +68,4 @@ sign alice "/O=samsa/CN=alice" client.ext
 sign bob "/O=samsa/CN=bob" client.ext
 rm -f broker.ext client.ext ca.srl
 chmod 644 ca.pem broker.crt alice.crt bob.crt
-echo "certificates in $(pwd): ca.pem broker.pem alice.crt/.key bob.crt/.key"
+echo "certificates in $(pwd): ca.pem broker.pem broker1..3.pem alice.crt/.key bob.crt/.key"

@@ -3,7 +3,11 @@
 #
 # The ready-made three-node KRaft cluster on 127.0.0.1 (make cluster).
 #
-#   tools/cluster.sh [SAMSA]      SAMSA: the broker binary (build/samsa)
+#   tools/cluster.sh [SAMSA]           SAMSA: the broker binary (build/samsa)
+#   tools/cluster.sh --secure [SAMSA]  config/cluster-secure/ (make
+#       cluster-secure): TLS, SCRAM and ACLs, data in ./data/cluster-secure,
+#       certificates from ./certs (make certs); formatted with the SCRAM-SHA-512
+#       users admin (a super user), alice and bob, passwords NAME-secret
 #
 # Like Kafka's quickstart: one cluster id (kafka-storage.sh random-uuid),
 # kept in ./data/cluster/cluster.id so a rerun reuses it; each node's
@@ -13,8 +17,24 @@
 # then SIGKILL for any still running after 10 seconds.
 set -eu
 
-SAMSA=${1:-build/samsa}
+CONF=config/cluster
 DIR=./data/cluster
+SCRAM=""
+PORTS="19092,127.0.0.1:29092,127.0.0.1:39092"
+if [ "${1:-}" = "--secure" ]; then
+	shift
+	CONF=config/cluster-secure
+	DIR=./data/cluster-secure
+	PORTS="19094,127.0.0.1:29094,127.0.0.1:39094 (SSL, mutual TLS), 127.0.0.1:19096,... (SASL_SSL, SCRAM-SHA-512)"
+	for u in admin alice bob; do
+		SCRAM="$SCRAM --add-scram SCRAM-SHA-512=[name=$u,password=$u-secret]"
+	done
+	if [ ! -s certs/broker3.pem ]; then
+		echo "cluster: certs/broker3.pem is missing: run make certs first" >&2
+		exit 1
+	fi
+fi
+SAMSA=${1:-build/samsa}
 NODES="1 2 3"
 PIDS=""
 
@@ -26,8 +46,9 @@ fi
 ID=$(cat "$DIR/cluster.id")
 
 for n in $NODES; do
-	"$SAMSA" format -t "$ID" -c "config/cluster/node$n.properties" \
-		--ignore-formatted
+	# shellcheck disable=SC2086 # SCRAM: separate words on purpose
+	"$SAMSA" format -t "$ID" -c "$CONF/node$n.properties" \
+		--ignore-formatted $SCRAM
 done
 
 # Stop every node we started: TERM, wait up to 10 s, then KILL.
@@ -58,13 +79,13 @@ stop() {
 trap stop INT TERM
 
 for n in $NODES; do
-	"$SAMSA" broker "config/cluster/node$n.properties" \
+	"$SAMSA" broker "$CONF/node$n.properties" \
 		> "$DIR/node$n.log" 2>&1 &
 	PIDS="$PIDS $!"
 done
 
 echo "cluster: id $ID, nodes 1-3 started (logs: $DIR/node1.log ..node3.log)"
-echo "cluster: bootstrap servers 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
+echo "cluster: bootstrap servers 127.0.0.1:$PORTS"
 echo "cluster: stop with Ctrl-C (or kill -TERM $$)"
 
 # Wait for a signal or for every node to end on its own.

@@ -10,13 +10,13 @@ Checker must see
     short; the p99 acknowledgement latency is recorded in the notes.
 """
 NAME = "baseline"
-FAULT = "none, 2 minutes"
+FAULT = "none, 1 minute"
 NEEDS_REPLICATION = False
 DEFAULT = True
 
 
 def run(lab):
-    lab.sleep(120)
+    lab.sleep(60)
 
 
 def check(lab, history, result):

@@ -15,14 +15,14 @@ Checker must see
     longest stall <= 2 s.
 """
 NAME = "controlled-restart"
-FAULT = "SIGTERM the leader of partition 0 and restart it, 5 times"
+FAULT = "SIGTERM the leader of partition 0 and restart it, 3 times"
 NEEDS_REPLICATION = False
 DEFAULT = True
 
 
 def run(lab):
     lab.exits = []
-    for i in range(5 if not lab.args.short else 2):
+    for i in range(3 if not lab.args.short else 2):
         leader = lab.leader(0)
         lab.exits.append(lab.nemesis.terminate(leader))
         if lab.rf >= 3:

@@ -16,10 +16,10 @@ Checker must see
     restarted replica back in ISR <= 30 s after each restart.
 """
 NAME = "hard-crash"
-FAULT = "kill -9 the leader of partition 0, restart after 10 s, 5 times"
+FAULT = "kill -9 the leader of partition 0, restart after 10 s, 3 times"
 NEEDS_REPLICATION = False
 DEFAULT = True
-TIMES = 5
+TIMES = 3
 
 
 def run(lab):

@@ -13,7 +13,7 @@ Checker must see
     partition 0 continue (stall <= 12 s); ISR back to 3 within 60 s after.
 """
 NAME = "follower-isolation"
-FAULT = "cut one follower of partition 0 from the other brokers, 60 s"
+FAULT = "cut one follower of partition 0 from the other brokers, 45 s"
 NEEDS_REPLICATION = True
 DEFAULT = True
 
@@ -28,7 +28,7 @@ def run(lab):
         for other in AZS:
             if other != az:
                 lab.net.cut(az, other)
-        lab.sleep(60)
+        lab.sleep(45)
         lab.net.heal()
     lab.isr_back = lab.wait_isr(0, 3, 60)
 

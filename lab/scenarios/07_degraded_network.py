@@ -12,7 +12,7 @@ Checker must see
     I1-I6 hold.
 """
 NAME = "degraded-network"
-FAULT = "100 ms delay + 3 Mbit/s to every broker 60 s, then 2 % loss + reorder 60 s"
+FAULT = "100 ms delay + 3 Mbit/s to every broker 30 s, then 2 % loss + reorder 30 s"
 NEEDS_REPLICATION = False
 DEFAULT = True
 
@@ -23,14 +23,14 @@ def run(lab):
     with lab.nemesis.window("slow: delay 100 ms, 3 Mbit/s"):
         for az in AZS:
             missing |= set(lab.nemesis.degrade(az, delay_ms=100, rate_mbit=3))
-        lab.sleep(60)
+        lab.sleep(30)
         for az in AZS:
             lab.nemesis.undegrade(az)
     with lab.nemesis.window("lossy: 2 % loss, reorder 25 %"):
         for az in AZS:
             missing |= set(lab.nemesis.degrade(az, delay_ms=10 if not missing else 0,
                                                loss_pct=2, reorder_pct=25))
-        lab.sleep(60)
+        lab.sleep(30)
         for az in AZS:
             lab.nemesis.undegrade(az)
     for m in sorted(missing):

@@ -12,7 +12,7 @@ Checker must see
     2 s after healing.
 """
 NAME = "client-partition"
-FAULT = "cut the clients from the cluster, 60 s"
+FAULT = "cut the clients from the cluster, 30 s"
 NEEDS_REPLICATION = False
 DEFAULT = True
 
@@ -20,7 +20,7 @@ DEFAULT = True
 def run(lab):
     with lab.nemesis.window("cut clients"):
         lab.net.cut("clients")
-        lab.sleep(60)
+        lab.sleep(30)
         lab.net.heal()
 
 

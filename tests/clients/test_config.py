@@ -88,9 +88,18 @@ def test_plaintext_listeners_with_unique_names():
     assert "add CONTROLLER:PLAINTEXT to listener.security.protocol.map" in err, err
 
 
-def test_controller_only_role_is_refused():
+def test_controller_only_role_follows_kafkas_rules():
     _, err = start_fails(good_lines() + ["process.roles=controller"])
-    assert "process.roles:" in err, err
+    assert "process.roles has controller: set controller.quorum.voters" in err, err
+    _, err = start_fails(good_lines() + [
+        "process.roles=controller", "controller.listener.names=CONTROLLER",
+        "listeners=CONTROLLER://127.0.0.1:%d,PLAINTEXT://127.0.0.1:%d"
+        % (free_port(), free_port()),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.quorum.voters=1@127.0.0.1:1"])
+    assert "must only contain KRaft controller listeners" in err, err
+    _, err = start_fails(good_lines() + ["process.roles=observer"])
+    assert "process.roles: 'observer' is not" in err, err
 
 
 def test_node_id_is_required():

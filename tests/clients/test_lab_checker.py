@@ -106,6 +106,24 @@ def test_an_indeterminate_send_may_repeat_after_an_epoch_bump():
     assert r.violations == [] and r.dup_indeterminate == 1, r.violations
 
 
+def test_a_send_in_flight_at_an_epoch_bump_may_repeat_even_if_acknowledged():
+    h = History()
+    h.add(process="p1", type="invoke", op="send", topic="t", partition=0,
+          value="a", producer_id=1)
+    h.add(process="p1", type="invoke", op="send", topic="t", partition=1,
+          value="b", producer_id=1)
+    h.add(process="p1", type="info", op="send", topic="t", partition=0,
+          value="a")                      # a times out: the epoch is bumped
+    h.add(process="p1", type="ok", op="send", topic="t", partition=1,
+          value="b", offset=1)            # b, in flight, re-sent and acked
+    h.final(0, []).final(1, ["b", "b"])
+    r = h.check()
+    assert r.violations == [] and r.dup_indeterminate == 1, r.violations
+    # an acknowledged send that began after the bump is judged
+    h.send("p1", "c", offset=2, partition=1).final(1, ["b", "b", "c", "c"])
+    assert invariants(h.check()) == ["I2"]
+
+
 # ---- Each invariant caught ----
 
 def test_lost_write_is_I1():

@@ -203,6 +203,228 @@ def test_bad_keystore_stops_startup_naming_key_and_file():
         shutil.rmtree(b.dir, ignore_errors=True)
 
 
+# ---- A cluster whose own traffic is TLS (13_tls_peer.c) ----
+
+BROKER_PRINCIPAL = "User:CN=localhost,O=samsa"  # broker.pem's subject
+
+
+def ssl_cluster():
+    """Three combined nodes of test_cluster.Cluster whose CONTROLLER and
+    INTERNAL (inter-broker) listeners are SSL with mutual TLS; PLAINTEXT
+    stays on node.port for the harness. The authorizer is on with no ACL:
+    only the brokers' own certificate (super.users) may do their RPCs."""
+    import test_cluster
+    c = test_cluster.Cluster()
+    test_cluster.CLUSTER = c  # its helpers print c.logs() on failure
+    for x in c.nodes:
+        x.internal_port = free_port()
+        x.internal = "127.0.0.1:%d" % x.internal_port
+        x.overrides.update({
+            "listeners": "PLAINTEXT://127.0.0.1:%d,INTERNAL://127.0.0.1:%d,"
+                         "CONTROLLER://127.0.0.1:%d"
+                         % (x.port, x.internal_port, x.controller_port),
+            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d,"
+                                    "INTERNAL://127.0.0.1:%d"
+                                    % (x.port, x.internal_port),
+            "listener.security.protocol.map":
+                "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name": "INTERNAL",
+            "ssl.keystore.location": cert("broker.pem"),
+            "ssl.truststore.location": cert("ca.pem"),
+            "ssl.client.auth": "required",
+            "authorizer.class.name":
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": BROKER_PRINCIPAL,
+            "default.replication.factor": "3",
+            "min.insync.replicas": "2",
+            "replica.lag.time.max.ms": "3000",
+            # fence the killed leader soon, so the test stays short
+            "broker.session.timeout.ms": "3000",
+            "broker.heartbeat.interval.ms": "500",
+        })
+    return c
+
+
+PLAIN_LOGIN = ("org.apache.kafka.common.security.plain.PlainLoginModule "
+               'required username="broker" password="broker-secret" '
+               'user_broker="broker-secret";')
+
+
+def sasl_ssl_internal(c):
+    """c's INTERNAL listener made SASL_SSL: the brokers log in to each
+    other with PLAIN as User:broker (13_sasl_peer.c), over TLS."""
+    for x in c.nodes:
+        x.overrides.update({
+            "listener.security.protocol.map":
+                "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL,CONTROLLER:SSL",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.internal.plain.sasl.jaas.config": PLAIN_LOGIN,
+            "listener.name.internal.ssl.client.auth": "none",
+            "super.users": BROKER_PRINCIPAL + ";User:broker",
+        })
+    return c
+
+
+def kcat_internal(node):
+    """kcat on node's SSL INTERNAL listener with the brokers' own
+    certificate (a super user: the test's client needs no ACL)."""
+    return ["kcat", "-b", node.internal, "-X", "security.protocol=ssl",
+            "-X", "ssl.ca.location=" + cert("ca.pem"),
+            "-X", "ssl.certificate.location=" + cert("broker.crt"),
+            "-X", "ssl.key.location=" + cert("broker.key")]
+
+
+def create_topic_over_ssl(node, name, timeout=10):
+    """CreateTopics (1 partition, 3 replicas) on node's
+    INTERNAL listener with the brokers' certificate, retried until 0 (or
+    36 after a try, as test_cluster.create_topic)."""
+    import ssl
+    import kwire
+    ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+    ctx.load_cert_chain(cert("broker.crt"), cert("broker.key"))
+    deadline, last, tries = time.time() + timeout, None, 0
+    while time.time() < deadline:
+        tries += 1
+        try:
+            conn = kwire.Conn(node.internal, timeout=5)
+            conn.sock = ctx.wrap_socket(conn.sock, server_hostname="127.0.0.1")
+            with conn:
+                body = conn.request(kwire.create_topics(5, name, 1, replication=3))
+            last = kwire.create_topics_errors(5, body)[0][1]
+            if last == 0 or (last == 36 and tries > 1):
+                return
+        except (OSError, ValueError) as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError("CreateTopics %s: %r" % (name, last))
+
+
+def partition_of(node, topic):
+    """(leader, isr) of topic's partition 0 as node's Metadata says."""
+    out = run(kcat_internal(node) + ["-L", "-t", topic, "-m", "5"],
+              check=False, timeout=15).stdout.decode()
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("partition 0,") and "leader" in line:
+            leader = int(line.split("leader ")[1].split(",")[0])
+            isr = line.split("isrs: ")[1].strip() if "isrs: " in line else ""
+            return leader, sorted(int(i) for i in isr.split(",") if i)
+    return None, []
+
+
+def test_cluster_over_ssl_replicates_and_fails_over():
+    c = ssl_cluster()
+    try:
+        c.start()  # elected, registered and unfenced: all over SSL
+        logs = "".join(open(x.log_path, errors="replace").read()
+                       for x in c.nodes)
+        assert "connected over SSL" in logs, c.logs()
+        assert "peer" in logs and "connected\n" not in logs.replace(
+            "connected over SSL\n", ""), "a peer dialled in plaintext"
+        import test_cluster
+        create_topic_over_ssl(c.node(1), "secure")
+        test_cluster.wait_for("ISR of 3 over SSL", lambda: partition_of(
+            c.node(1), "secure")[1] == [1, 2, 3], 15)
+        lines = "".join("k%d\tv%d\n" % (i, i) for i in range(200))
+        run(kcat_internal(c.node(2)) + ["-P", "-t", "secure", "-K", r"\t",
+                                        "-X", "acks=all"],
+            input=lines.encode(), timeout=30)
+        leader, _ = partition_of(c.node(1), "secure")
+        c.node(leader).stop(kill=True)
+        alive = [x for x in c.nodes if x.id != leader]
+        test_cluster.wait_for("a new leader", lambda: partition_of(
+            alive[0], "secure")[0] in [x.id for x in alive], 20)
+        new_leader = c.node(partition_of(alive[0], "secure")[0])
+        out = run(kcat_internal(new_leader) + [
+            "-C", "-t", "secure", "-o", "beginning", "-e", "-q",
+            "-f", r"%k=%s\n"], timeout=30).stdout.decode().split()
+        assert out == ["k%d=v%d" % (i, i) for i in range(200)], out[:5]
+        # A plaintext Kafka request on the SSL controller port: refused.
+        api_versions = struct.pack(">ihhih", 10, 18, 0, 1, 0)
+        assert recv_closed(alive[0].controller_port, api_versions)
+        time.sleep(0.2)
+        with open(alive[0].log_path, errors="replace") as f:
+            log = f.read()
+        assert "plaintext Kafka request on an SSL listener from" in log, log
+        # The survivors stop cleanly (and, under ASan, without a leak).
+        rcs = [x.stop() for x in alive]
+        assert rcs == [0, 0], "exit codes %s\n%s" % (rcs, c.logs())
+    finally:
+        c.close()
+
+
+def test_cluster_inter_broker_sasl_ssl_plain():
+    """KAFKA: sasl.mechanism.inter.broker.protocol=PLAIN: replication on a
+    SASL_SSL inter-broker listener, the quorum on SSL with mTLS."""
+    import test_cluster
+    c = sasl_ssl_internal(ssl_cluster())
+    try:
+        c.start()
+        logs = "".join(open(x.log_path, errors="replace").read()
+                       for x in c.nodes)
+        assert "connected over SSL" in logs, c.logs()
+        kcat = ["kcat", "-b", c.node(3).internal, "-X",
+                "security.protocol=sasl_ssl", "-X", "sasl.mechanisms=PLAIN",
+                "-X", "sasl.username=broker", "-X",
+                "sasl.password=broker-secret",
+                "-X", "ssl.ca.location=" + cert("ca.pem")]
+        import ssl
+        import kwire
+        ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+        deadline = time.time() + 10
+        while True:  # CreateTopics as User:broker (SaslHandshake v1, PLAIN)
+            try:
+                conn = kwire.Conn(c.node(1).internal, timeout=5)
+                conn.sock = ctx.wrap_socket(conn.sock,
+                                            server_hostname="127.0.0.1")
+                with conn:
+                    sasl_plain_login(conn, "broker", "broker-secret")
+                    body = conn.request(kwire.create_topics(5, "viasasl", 1,
+                                                            replication=3))
+                if kwire.create_topics_errors(5, body)[0][1] in (0, 36):
+                    break
+            except (OSError, ValueError):
+                pass
+            assert time.time() < deadline, c.logs()
+            time.sleep(0.2)
+        test_cluster.wait_for("ISR of 3 over SASL_SSL", lambda: isr_via(
+            kcat, "viasasl") == [1, 2, 3], 15)
+        lines = "".join("k%d\tv%d\n" % (i, i) for i in range(50))
+        run(kcat + ["-P", "-t", "viasasl", "-K", r"\t", "-X", "acks=all"],
+            input=lines.encode(), timeout=30)
+        out = run(kcat + ["-C", "-t", "viasasl", "-o", "beginning", "-e",
+                          "-q", "-f", r"%k=%s\n"], timeout=30).stdout.decode()
+        assert out.split() == ["k%d=v%d" % (i, i) for i in range(50)], out[:80]
+        logs = "".join(open(x.log_path, errors="replace").read()
+                       for x in c.nodes)
+        assert "connected over SASL" in logs, c.logs()
+        rcs = [x.stop() for x in c.nodes]  # clean, and no ASan leak
+        assert rcs == [0, 0, 0], "exit codes %s\n%s" % (rcs, c.logs())
+    finally:
+        c.close()
+
+
+def sasl_plain_login(conn, user, password):
+    """SaslHandshake v1 (PLAIN) and SaslAuthenticate v1 on a kwire Conn."""
+    import kwire
+    body = conn.request((17, 1, kwire.string("PLAIN")))
+    assert body[:2] == b"\0\0", body
+    token = b"\0" + user.encode() + b"\0" + password.encode()
+    body = conn.request((36, 1, struct.pack(">i", len(token)) + token))
+    assert body[:2] == b"\0\0", body
+
+
+def isr_via(kcat, topic):
+    out = run(kcat + ["-L", "-t", topic, "-m", "5"], check=False,
+              timeout=15).stdout.decode()
+    for line in out.splitlines():
+        if "partition 0," in line and "isrs: " in line:
+            return sorted(int(i) for i in line.split("isrs: ")[1].split(",")
+                          if i.strip())
+    return []
+
+
 def teardown():
     shutil.rmtree(CERTS, ignore_errors=True)
 
