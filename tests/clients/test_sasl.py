@@ -52,7 +52,7 @@ NODE = None
 class Node:
     """The one process: broker, controller, four listeners."""
 
-    def __init__(self):
+    def __init__(self, extra=None):
         self.dir = tempfile.mkdtemp(prefix="samsa-sasl-test-")
         self.certs = os.path.join(self.dir, "certs")
         run(["sh", os.path.join(ROOT, "tools", "certs.sh"), self.certs])
@@ -85,6 +85,7 @@ class Node:
                 "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "true",
         })
+        conf.update(extra or {})
         write_properties(self.config, conf)
         run([SAMSA, "format", "-t", CLUSTER_ID, "-c", self.config,
              "--add-scram", "SCRAM-SHA-512=[name=alice,password=alice-secret]",
@@ -333,6 +334,68 @@ def test_kafkajs_sasl_ssl_scram_sha_512():
     bad = run(["node", "-e", KAFKAJS, NODE.sasl_ssl, NODE.cert("ca.pem"),
                "alice", "wrong"], cwd=CLIENTS_DIR, timeout=60, check=False)
     assert bad.returncode != 0, bad.stdout
+
+
+KAFKAJS_REAUTH = r"""
+const fs = require('fs')
+const { Kafka, logLevel } = require('kafkajs')
+const [bootstrap, ca] = process.argv.slice(1)
+const kafka = new Kafka({ clientId: 'samsa-reauth', brokers: [bootstrap],
+  logLevel: logLevel.NOTHING, ssl: { ca: [fs.readFileSync(ca)] },
+  sasl: { mechanism: 'scram-sha-512', username: 'alice', password: 'alice-secret' },
+  reauthenticationThreshold: 1000, retry: { retries: 5 } })
+;(async () => {
+  const p = kafka.producer()
+  await p.connect()
+  let acked = 0
+  for (let i = 0; i < 16; i++) {
+    await p.send({ topic: 'kjs-reauth', messages: [{ value: 'r' + i }] })
+    acked++
+    await new Promise(r => setTimeout(r, 250))
+  }
+  await p.disconnect()
+  console.log(acked)
+})().catch(e => { console.error(e.message); process.exit(1) })
+"""
+
+
+def test_reauthentication_kafkajs_renews_and_a_silent_session_is_closed():
+    """connections.max.reauth.ms=2000 (KIP-368): kafkajs, which
+    re-authenticates on the same connection when its session nears its
+    end, produces for 4 s, re-authenticating, and is never closed for an
+    expired session (the broker logs each such close); a raw client told
+    the same lifetime that does not re-authenticate is closed at its
+    first request after it, and is the one close logged."""
+    node = Node({"connections.max.reauth.ms": "2000", "log.level": "debug"})
+    try:
+        js = subprocess.Popen(["node", "-e", KAFKAJS_REAUTH, node.sasl_ssl,
+                               node.cert("ca.pem")], cwd=CLIENTS_DIR,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with kwire.Conn(node.sasl) as c:
+            assert handshake(c, "SCRAM-SHA-512")[0] == 0
+            bare = "n=alice,r=" + base64.b64encode(os.urandom(18)).decode()
+            err, _, first = authenticate(c, ("n,," + bare).encode())
+            assert err == 0, err
+            final = scram_final("SCRAM-SHA-512", "alice-secret", bare,
+                                first.decode())
+            body = kwire.bytes_(final, True) + kwire.tags(True)
+            r = kwire.Reader(c.request((API_SASL_AUTHENTICATE, 2, body)), True)
+            err, _, _, lifetime = r.i16(), r.string(), r.bytes_(), r.i64()
+            assert (err, lifetime) == (0, 2000), (err, lifetime)
+            c.request(kwire.api_versions(3))  # within the session: served
+            time.sleep(2.2)
+            try:
+                c.request(kwire.api_versions(3))
+                raise AssertionError("an expired session was served")
+            except (ConnectionError, OSError, EOFError):
+                pass
+        out, errs = js.communicate(timeout=60)
+        assert js.returncode == 0 and out.decode().strip() == "16", (out, errs)
+        log = node.log()
+        assert log.count("did not re-authenticate") == 1, log[-3000:]
+        assert log.count("re-authenticated as User:alice") >= 2, log[-3000:]
+    finally:
+        assert node.stop() == 0
 
 
 def test_alter_user_scram_credentials_then_login():
