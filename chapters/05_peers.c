@@ -492,7 +492,7 @@ static void peer_write(struct net_peer *p)
 
 /* One read per readiness event, then every whole response in it; again
  * while the transport holds bytes no epoll event will announce (a TLS
- * record bigger than what one read took). */
+ * record bigger than what one read took, or OpenSSL's read-ahead). */
 static void peer_read(struct net_peer *p)
 {
 	while (peer_read_once(p) && p->state == PEER_UP && !p->closed &&

@@ -40,7 +40,9 @@
  *      chapter 13's SASL) is served only ApiVersions, SaslHandshake and
  *      SaslAuthenticate, and frames of at most
  *      NET_UNAUTHENTICATED_MAX_BYTES, until net_conn_set_authenticated;
- *      a delayed close (net_conn_close_at) mutes it both ways.
+ *      past its session expiry (net_conn_set_session_expiry) only the
+ *      two SASL requests; a delayed close (net_conn_close_at) mutes it
+ *      both ways.
  * States of a connection: READING --net_park--> PARKED --op_complete-->
  *   READING; READING --output over the cap--> BACKPRESSURED --conn_send
  *   (drained)--> READING; any --conn_close--> CLOSED --reap_closed--> freed.
@@ -719,13 +721,22 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 
 /* INVARIANT 8. KAFKA: SaslServerAuthenticator answers ApiVersions and
  * the SASL requests itself; anything else before authentication is
- * "Unexpected Kafka request of type ... during SASL handshake": closed. */
+ * "Unexpected Kafka request of type ... during SASL handshake": closed.
+ * The Processor closes an expired session's connection at its next
+ * request unless that request re-authenticates (KIP-368). */
 static bool conn_admits(const struct net_conn *c,
 			const struct wire_request_header *h)
 {
-	if (c->authenticated || h->api_key == WIRE_API_API_VERSIONS ||
-	    h->api_key == WIRE_API_SASL_HANDSHAKE ||
-	    h->api_key == WIRE_API_SASL_AUTHENTICATE)
+	bool sasl = h->api_key == WIRE_API_SASL_HANDSHAKE ||
+		    h->api_key == WIRE_API_SASL_AUTHENTICATE;
+	if (c->authenticated && c->session_expires_ms &&
+	    kb_mono_ms() >= c->session_expires_ms && !sasl) {
+		KB_INFO("closing %s: its SASL session expired "
+			"(connections.max.reauth.ms) and it did not "
+			"re-authenticate", c->peer);
+		return false;
+	}
+	if (c->authenticated || sasl || h->api_key == WIRE_API_API_VERSIONS)
 		return true;
 	KB_WARN("closing %s: api key %d (%s) before SASL authentication",
 		c->peer, h->api_key,
@@ -898,6 +909,11 @@ void net_conn_set_authenticated(struct net_conn *c)
 {
 	c->authenticated = true;
 	c->raw_frames = false;
+}
+
+void net_conn_set_session_expiry(struct net_conn *c, int64_t at_ms)
+{
+	c->session_expires_ms = at_ms;
 }
 
 void *net_conn_auth_state(const struct net_conn *c) { return c->auth_state; }

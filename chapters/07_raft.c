@@ -203,7 +203,9 @@ static int raft_start_from_snapshot(struct raft *r)
 }
 
 /* KAFKA: QuorumState.initialize picks the state the quorum-state implies:
- * our own leadership is resigned, another's is followed, else unattached.
+ * our own leadership is resigned, another's is followed, else unattached;
+ * then KafkaRaftClient.initialize makes an only voter a candidate, which
+ * elects itself at once instead of waiting out an election timeout.
  * returns owned *out (raft_free); borrows d->ops and d->log. */
 int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 	     int64_t now_ms, struct raft **out)
@@ -246,6 +248,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		raft_become_unattached(r, qs->leader_epoch);
 	if (r->observer && r->state == RAFT_UNATTACHED)
 		raft_observer_discover(r); /* look for the leader at once */
+	else if (cfg->n_voters == 1 && !r->observer)
+		raft_become_candidate(r); /* KAFKA: an only voter wins at once */
 	*out = r;
 	return KB_OK;
 }

@@ -657,7 +657,9 @@ static void test_raft_candidate_wins_and_appends_leader_change(void **state)
 static void test_raft_single_voter_leads_alone(void **state)
 {
 	struct ut u = {0};
-	ut_open(&u, 1, 1, NULL);
+	ut_open(&u, 1, 1, NULL); /* KAFKA: no election timeout to wait out */
+	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
 	ut_tick(&u, 2000);
 	assert_int_equal(raft_state(u.r), RAFT_LEADER);
 	int64_t off;
