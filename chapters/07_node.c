@@ -319,7 +319,8 @@ static void node_reply(void *ctx, int status, struct wire_reader *body)
 			m.from = c->to;
 			m.to = n->cfg.raft.node_id;
 			m.correlation_id = c->correlation_id;
-			m.u.vote_resp.pre_vote = c->pre_vote && m.type == RAFT_VOTE_RESPONSE;
+			if (m.type == RAFT_VOTE_RESPONSE) /* m.u is a union */
+				m.u.vote_resp.pre_vote = c->pre_vote;
 			node_say_refused(n, &m);
 			raft_step(n->raft, &m);
 			node_drain(n);
