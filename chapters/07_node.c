@@ -20,7 +20,10 @@
  *   the listener named by controller.listener.names, and the
  *   MetadataLoader that applies committed batches to the MetadataImage.
  *   A leader parks a Fetch that finds nothing new, up to 500 ms, and
- *   answers it when its log or high watermark moves.
+ *   answers it when its log or high watermark moves. RPCs leave at the
+ *   newest version (raft_wire_max_version: Vote v2 carries KIP-996's
+ *   PreVote); a VoteResponse does not say it answers a pre-vote, so the
+ *   call remembers it (node_call.pre_vote).
  *
  * Interface:
  *   - raft_node_open after chapter 05's server, raft_node_close before
