@@ -104,6 +104,7 @@ static void conn_process(struct net_conn *c);
 static void conn_fail(struct net_conn *c);
 static bool frame_size_ok(struct net_conn *c, int32_t size);
 static void conn_compact(struct net_conn *c);
+static size_t conn_read_len(const struct net_conn *c);
 static bool conn_reading(const struct net_conn *c);
 static uint32_t conn_wanted_events(const struct net_conn *c);
 static int conn_dispatch(struct net_conn *c, const uint8_t *frame,
@@ -528,7 +529,7 @@ static void conn_on_readable(struct net_conn *c)
 		conn_close(c);
 		return;
 	}
-	ssize_t n = c->tp->read(c, c->in.data + c->in.len, c->in.cap - c->in.len);
+	ssize_t n = c->tp->read(c, c->in.data + c->in.len, conn_read_len(c));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 		conn_update_events(c); /* a TLS read may now wait for EPOLLOUT */
 		return;
@@ -546,6 +547,22 @@ static void conn_on_readable(struct net_conn *c)
 	 * records) bring no epoll event: read them in process_ready. */
 	if (!c->closing && c->tp->pending && c->tp->pending(c))
 		net_conn_mark_ready(c);
+}
+
+/* What to ask of one read: the rest of the frame being read, and at
+ * least NET_READ_CHUNK. Bytes read far past a frame's end would only be
+ * moved back to the front by conn_compact (a TLS read drains every
+ * record it can: asked for 2 MB, it could copy a 1 MB request twice). */
+static size_t conn_read_len(const struct net_conn *c)
+{
+	size_t have = c->in.len - c->in_pos, want = NET_READ_CHUNK;
+	if (have >= WIRE_SIZE_PREFIX) {
+		int32_t size = (int32_t)kb_get_be32(c->in.data + c->in_pos);
+		size_t frame = WIRE_SIZE_PREFIX + (size > 0 ? (size_t)size : 0);
+		if (frame > have)
+			want = KB_MAX(want, frame - have);
+	}
+	return KB_MIN(want, c->in.cap - c->in.len);
 }
 
 /* Handle the buffered frames in order until one parks, output backs up,
