@@ -230,8 +230,11 @@ int net_peer_send(struct net_peer *p, const struct net_call *call)
 	p->tail = c;
 	if (!p->unsent)
 		p->unsent = c;
-	/* Cannot fail: the timer exists since net_peer_open. */
-	net_at(p->srv, kb_mono_ms(), (struct net_callback){peer_tick, p});
+	/* Cannot fail: the timer exists since net_peer_open. INVARIANT 2:
+	 * the kick never postpones the timer past the head's deadline (one
+	 * already due, in a turn whose timers run late, stays due). */
+	int64_t at = KB_MIN(kb_mono_ms(), p->head->deadline_ms);
+	net_at(p->srv, at, (struct net_callback){peer_tick, p});
 	return KB_OK;
 }
 
