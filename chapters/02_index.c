@@ -30,6 +30,8 @@
  *   3. Offsets are base_offset + an int32 >= 0; positions fit an int32.
  *   4. The mapping is the file; entries * entry_size <= map_len.
  *   5. The time index keeps its last slot for the seal entry.
+ *   8. The disk pages under every entry are allocated before it is
+ *      stored (reserve_pages): a full disk is KB_ERR_IO, never SIGBUS.
  *   6. One rule (index_batch) adds entries on append and on rebuild.
  *   7. A checked index points inside its log (idx_check).
  *

@@ -18,7 +18,8 @@
  * Interface:
  *   - log_open (03_recovery.c) once per directory; log_close or log_delete.
  *   - log_append takes a validated batch and rewrites its baseOffset and
- *     partitionLeaderEpoch in place.
+ *     partitionLeaderEpoch in place; an error means nothing was appended
+ *     (log_append_undo).
  *   - A log_read_result borrows a segment: use it before the next append,
  *     truncation, retention or log_replace_segment on this log.
  *   - Only this file writes segs: others ask log_drop_empty_segment and

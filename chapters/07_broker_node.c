@@ -15,7 +15,8 @@
  *
  * Kafka:
  *   BrokerLifecycleManager (BrokerRegistration 62, BrokerHeartbeat 63:
- *   fenced until caught up, controlled shutdown through want_shut_down),
+ *   fenced until caught up or while chapter 06's log dir is offline,
+ *   controlled shutdown through want_shut_down),
  *   BrokerMetadataPublisher and KRaftMetadataCache (the image as the
  *   broker's view), ForwardingManager (Envelope 58, KIP-590), and
  *   AutoTopicCreationManager (CreateTopics to the controller).
