@@ -942,6 +942,35 @@ static void test_topic_logdir_offline_after_failed_write(void **state)
 	tu_rmrf(b.dir);
 }
 
+/* What a producer sees: KAFKA_STORAGE_ERROR (56) for the batch the full
+ * disk refused, and for every batch after it while the log dir is
+ * offline, even once there is room; the segment keeps only the first. */
+static void test_topic_produce_storage_error_while_offline(void **state)
+{
+	struct tb b;
+	struct rlimit saved;
+	uint8_t batch[256];
+	size_t len = one_batch(batch, sizeof batch, "v", 1000);
+	(void)state;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "t", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	char *seg = strdup(path_in(&b, "t-0/00000000000000000000.log"));
+	assert_int_equal(file_size(seg), (off_t)len);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	fsize_limit((rlim_t)len + 10);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), 56);
+	fsize_limit(saved.rlim_cur);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), 56);
+	assert_int_equal(file_size(seg), (off_t)len);
+	signal(SIGXFSZ, SIG_DFL);
+	free(seg);
+	close(fd);
+	tb_close(&b);
+}
+
 /* Every net_wake of chapter 06 passes here (the test links with
  * -Wl,--wrap=net_wake), so a test can count the wakes of one append. */
 static int net_wakes;
@@ -3733,6 +3762,7 @@ int main(void)
 		cmocka_unit_test(test_topic_subscribers_hear_each_append_one_wake),
 		cmocka_unit_test(test_topic_take_high_watermark_moves_ownership),
 		cmocka_unit_test(test_topic_logdir_offline_after_failed_write),
+		cmocka_unit_test(test_topic_produce_storage_error_while_offline),
 		cmocka_unit_test(test_topic_produce_check_rejects_or_dedups),
 		cmocka_unit_test(test_topic_flush_messages_acknowledges_only_durable),
 		cmocka_unit_test(test_topic_manager_tick_retention_for_delete_policy_only),
