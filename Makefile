@@ -51,7 +51,7 @@ UNIT_SRCS    := $(sort $(wildcard tests/[0-9][0-9]_*_test.c))
 UNIT_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLIENT_BINS  := $(BUILD)/tests/clients/rdkafka_client
 
-.PHONY: all run cluster cluster-secure test unit-tests deps docs check-docs bench-log bench bench-cluster clean fmt \
+.PHONY: all run cluster cluster-secure test unit-tests deps docs check-docs bench-log bench bench-cluster bench-tls clean fmt \
         fuzz certs stage-06 stage-07 stage-08 stage-10 stage-11 lab lab-list lab-clean
 all: $(BUILD)/samsa
 
@@ -220,6 +220,14 @@ bench: $(BUILD)/samsa $(BUILD)/bench/samsa_bench
 	    --client $(BUILD)/bench/samsa_bench --out $(BUILD)/bench $(BENCH_ARGS)
 	/usr/bin/python3 lab/bench/cluster_bench.py --samsa $(BUILD)/samsa \
 	    --out $(BUILD)/bench
+	/usr/bin/python3 lab/bench/tls_bench.py --samsa $(BUILD)/samsa \
+	    --client $(BUILD)/bench/samsa_bench --out $(BUILD)/bench
+
+# Chapter 13's rows alone: produce and consume over SSL beside PLAINTEXT,
+# SCRAM's connection setup (lab/bench/tls_bench.py); build/bench/tls.md.
+bench-tls: $(BUILD)/samsa $(BUILD)/bench/samsa_bench
+	/usr/bin/python3 lab/bench/tls_bench.py --samsa $(BUILD)/samsa \
+	    --client $(BUILD)/bench/samsa_bench --out $(BUILD)/bench
 
 # Chapter 07's rows alone: a three-node cluster's create-visible time and
 # election time (lab/bench/cluster_bench.py); results in build/bench/cluster.md.

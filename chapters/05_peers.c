@@ -230,8 +230,11 @@ int net_peer_send(struct net_peer *p, const struct net_call *call)
 	p->tail = c;
 	if (!p->unsent)
 		p->unsent = c;
-	/* Cannot fail: the timer exists since net_peer_open. */
-	net_at(p->srv, kb_mono_ms(), (struct net_callback){peer_tick, p});
+	/* Cannot fail: the timer exists since net_peer_open. INVARIANT 2:
+	 * the kick never postpones the timer past the head's deadline (one
+	 * already due, in a turn whose timers run late, stays due). */
+	int64_t at = KB_MIN(kb_mono_ms(), p->head->deadline_ms);
+	net_at(p->srv, at, (struct net_callback){peer_tick, p});
 	return KB_OK;
 }
 
@@ -489,7 +492,7 @@ static void peer_write(struct net_peer *p)
 
 /* One read per readiness event, then every whole response in it; again
  * while the transport holds bytes no epoll event will announce (a TLS
- * record bigger than what one read took). */
+ * record bigger than what one read took, or OpenSSL's read-ahead). */
 static void peer_read(struct net_peer *p)
 {
 	while (peer_read_once(p) && p->state == PEER_UP && !p->closed &&

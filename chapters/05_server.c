@@ -40,7 +40,9 @@
  *      chapter 13's SASL) is served only ApiVersions, SaslHandshake and
  *      SaslAuthenticate, and frames of at most
  *      NET_UNAUTHENTICATED_MAX_BYTES, until net_conn_set_authenticated;
- *      a delayed close (net_conn_close_at) mutes it both ways.
+ *      past its session expiry (net_conn_set_session_expiry) only the
+ *      two SASL requests; a delayed close (net_conn_close_at) mutes it
+ *      both ways.
  * States of a connection: READING --net_park--> PARKED --op_complete-->
  *   READING; READING --output over the cap--> BACKPRESSURED --conn_send
  *   (drained)--> READING; any --conn_close--> CLOSED --reap_closed--> freed.
@@ -102,6 +104,7 @@ static void conn_process(struct net_conn *c);
 static void conn_fail(struct net_conn *c);
 static bool frame_size_ok(struct net_conn *c, int32_t size);
 static void conn_compact(struct net_conn *c);
+static size_t conn_read_len(const struct net_conn *c);
 static bool conn_reading(const struct net_conn *c);
 static uint32_t conn_wanted_events(const struct net_conn *c);
 static int conn_dispatch(struct net_conn *c, const uint8_t *frame,
@@ -526,7 +529,7 @@ static void conn_on_readable(struct net_conn *c)
 		conn_close(c);
 		return;
 	}
-	ssize_t n = c->tp->read(c, c->in.data + c->in.len, c->in.cap - c->in.len);
+	ssize_t n = c->tp->read(c, c->in.data + c->in.len, conn_read_len(c));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 		conn_update_events(c); /* a TLS read may now wait for EPOLLOUT */
 		return;
@@ -544,6 +547,22 @@ static void conn_on_readable(struct net_conn *c)
 	 * records) bring no epoll event: read them in process_ready. */
 	if (!c->closing && c->tp->pending && c->tp->pending(c))
 		net_conn_mark_ready(c);
+}
+
+/* What to ask of one read: the rest of the frame being read, and at
+ * least NET_READ_CHUNK. Bytes read far past a frame's end would only be
+ * moved back to the front by conn_compact (a TLS read drains every
+ * record it can: asked for 2 MB, it could copy a 1 MB request twice). */
+static size_t conn_read_len(const struct net_conn *c)
+{
+	size_t have = c->in.len - c->in_pos, want = NET_READ_CHUNK;
+	if (have >= WIRE_SIZE_PREFIX) {
+		int32_t size = (int32_t)kb_get_be32(c->in.data + c->in_pos);
+		size_t frame = WIRE_SIZE_PREFIX + (size > 0 ? (size_t)size : 0);
+		if (frame > have)
+			want = KB_MAX(want, frame - have);
+	}
+	return KB_MIN(want, c->in.cap - c->in.len);
 }
 
 /* Handle the buffered frames in order until one parks, output backs up,
@@ -719,13 +738,22 @@ static int conn_dispatch(struct net_conn *c, const uint8_t *frame, size_t size)
 
 /* INVARIANT 8. KAFKA: SaslServerAuthenticator answers ApiVersions and
  * the SASL requests itself; anything else before authentication is
- * "Unexpected Kafka request of type ... during SASL handshake": closed. */
+ * "Unexpected Kafka request of type ... during SASL handshake": closed.
+ * The Processor closes an expired session's connection at its next
+ * request unless that request re-authenticates (KIP-368). */
 static bool conn_admits(const struct net_conn *c,
 			const struct wire_request_header *h)
 {
-	if (c->authenticated || h->api_key == WIRE_API_API_VERSIONS ||
-	    h->api_key == WIRE_API_SASL_HANDSHAKE ||
-	    h->api_key == WIRE_API_SASL_AUTHENTICATE)
+	bool sasl = h->api_key == WIRE_API_SASL_HANDSHAKE ||
+		    h->api_key == WIRE_API_SASL_AUTHENTICATE;
+	if (c->authenticated && c->session_expires_ms &&
+	    kb_mono_ms() >= c->session_expires_ms && !sasl) {
+		KB_INFO("closing %s: its SASL session expired "
+			"(connections.max.reauth.ms) and it did not "
+			"re-authenticate", c->peer);
+		return false;
+	}
+	if (c->authenticated || sasl || h->api_key == WIRE_API_API_VERSIONS)
 		return true;
 	KB_WARN("closing %s: api key %d (%s) before SASL authentication",
 		c->peer, h->api_key,
@@ -898,6 +926,11 @@ void net_conn_set_authenticated(struct net_conn *c)
 {
 	c->authenticated = true;
 	c->raw_frames = false;
+}
+
+void net_conn_set_session_expiry(struct net_conn *c, int64_t at_ms)
+{
+	c->session_expires_ms = at_ms;
 }
 
 void *net_conn_auth_state(const struct net_conn *c) { return c->auth_state; }

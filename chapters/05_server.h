@@ -338,6 +338,10 @@ void *net_request_auth_ctx(const struct net_request *req);
 bool net_conn_authenticated(const struct net_conn *c);
 /* Lift the limits above: every API, socket.request.max.bytes. */
 void net_conn_set_authenticated(struct net_conn *c);
+/* KAFKA: connections.max.reauth.ms (KIP-368): past at_ms (monotonic; 0:
+ * never) an authenticated connection is served only SaslHandshake and
+ * SaslAuthenticate (a re-authentication); any other request closes it. */
+void net_conn_set_session_expiry(struct net_conn *c, int64_t at_ms);
 /* The authenticator's per-connection state (owned by it; its close frees it). */
 void *net_conn_auth_state(const struct net_conn *c);
 void net_conn_set_auth_state(struct net_conn *c, void *state);

@@ -100,6 +100,8 @@ struct net_conn {
 	bool authenticated;              /* false: only the SASL APIs, small
 					  * frames (net_conn_set_authenticated) */
 	bool raw_frames;                 /* frames go to from->auth->raw_frame */
+	int64_t session_expires_ms;      /* net_conn_set_session_expiry; 0:
+					  * the authentication never expires */
 	void *auth_state;                /* owned by from->auth: freed by its close */
 	int64_t close_at_ms;             /* net_conn_close_at; 0: none. Muted
 					  * both ways until then */

@@ -20,7 +20,10 @@
  *   the listener named by controller.listener.names, and the
  *   MetadataLoader that applies committed batches to the MetadataImage.
  *   A leader parks a Fetch that finds nothing new, up to 500 ms, and
- *   answers it when its log or high watermark moves.
+ *   answers it when its log or high watermark moves. RPCs leave at the
+ *   newest version (raft_wire_max_version: Vote v2 carries KIP-996's
+ *   PreVote); a VoteResponse does not say it answers a pre-vote, so the
+ *   call remembers it (node_call.pre_vote).
  *
  * Interface:
  *   - raft_node_open after chapter 05's server, raft_node_close before
@@ -73,8 +76,7 @@
 /* How often the core's timers are looked at (ms). */
 #define NODE_TICK_MS 10
 /* The versions this node sends (both ends are samsa's codec). */
-#define NODE_QUORUM_RPC_VERSION 1 /* Vote, BeginQuorumEpoch, EndQuorumEpoch */
-#define NODE_FETCH_VERSION RAFT_FETCH_VERSION_MAX
+/* Each RPC at the newest version: Vote v2 carries PreVote (KIP-996). */
 /* Bytes of committed log read per apply step. */
 #define NODE_APPLY_READ_BYTES (1024 * 1024)
 
@@ -86,6 +88,7 @@ struct node_call {
 	int32_t correlation_id;
 	enum raft_msg_type reply_type;
 	int16_t version;
+	bool pre_vote; /* a Vote: its answer is a pre-vote's (KIP-996) */
 };
 
 /* A Fetch parked on the leader until the log moves. */
@@ -270,14 +273,15 @@ static void node_send(struct raft_node *n, struct raft_output *o)
 	struct node_call *c = malloc(sizeof *c);
 	struct kb_buf body;
 	kb_buf_init(&body);
-	int16_t v = fetch ? NODE_FETCH_VERSION : NODE_QUORUM_RPC_VERSION;
+	int16_t v = raft_wire_max_version(m->type);
 	if (!c || raft_wire_encode(m, v, &body) != KB_OK) {
 		free(c);
 		kb_buf_fini(&body);
 		return; /* the core resends on its timers */
 	}
 	*c = (struct node_call){n, m->to, m->correlation_id,
-				(enum raft_msg_type)(m->type + 1), v};
+				(enum raft_msg_type)(m->type + 1), v,
+				m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote};
 	struct net_call call = {
 		fetch ? RAFT_FETCH_API_KEY : raft_wire_api_key(m->type), v,
 		body.data, body.len, node_reply, c};
@@ -318,6 +322,8 @@ static void node_reply(void *ctx, int status, struct wire_reader *body)
 			m.from = c->to;
 			m.to = n->cfg.raft.node_id;
 			m.correlation_id = c->correlation_id;
+			if (m.type == RAFT_VOTE_RESPONSE) /* m.u is a union */
+				m.u.vote_resp.pre_vote = c->pre_vote;
 			node_say_refused(n, &m);
 			raft_step(n->raft, &m);
 			node_drain(n);
@@ -577,7 +583,7 @@ static int handle_describe_quorum(struct net_request *req,
 #define NODE_BOTH (NODE_CONTROLLER | (1u << NET_LISTENER_BROKER))
 
 static const struct net_api node_apis[] = {
-	{WIRE_API_VOTE, 0, 1, handle_quorum_rpc, NULL, NODE_CONTROLLER},
+	{WIRE_API_VOTE, 0, RAFT_VOTE_VERSION_MAX, handle_quorum_rpc, NULL, NODE_CONTROLLER},
 	{WIRE_API_BEGIN_QUORUM_EPOCH, 0, 1, handle_quorum_rpc, NULL, NODE_CONTROLLER},
 	{WIRE_API_END_QUORUM_EPOCH, 0, 1, handle_quorum_rpc, NULL, NODE_CONTROLLER},
 	{RAFT_FETCH_API_KEY, RAFT_FETCH_VERSION_MIN, RAFT_FETCH_VERSION_MAX,

@@ -12,7 +12,8 @@
  *   messages/VoteRequest.json (52), BeginQuorumEpochRequest.json (53),
  *   EndQuorumEpochRequest.json (54), DescribeQuorumRequest.json (55),
  *   FetchSnapshotRequest.json (59), EnvelopeRequest.json (58) and
- *   their responses, every version they list; FetchRequest.json (1) v12-17
+ *   their responses, every version they list, and Vote v2;
+ *   FetchRequest.json (1) v12-17
  *   as KafkaRaftClient sends it (section "Fetch (1)"); RaftUtil builds the
  *   single-partition bodies. INCONSISTENT_CLUSTER_ID is a top-level error
  *   with no topics; other errors sit in the partition.
@@ -35,8 +36,9 @@
  *   3. decode(encode(m)) keeps every field the version carries.
  *
  * Simplifications:
- *   The shared JSON lists Vote 0-1: KIP-996's PreVote field (v2) is not
- *   there, so a pre-vote request cannot be encoded (KB_ERR_INVAL). KIP-853
+ *   Vote v2 (Kafka 4.0, KIP-996: PreVote after LastOffset; the response
+ *   is v1's) is newer than the shared JSON (0-1); a pre-vote cannot be
+ *   sent at v0-1 (KB_ERR_INVAL: it would read as a real vote). KIP-853
  *   fields (directory ids, endpoints) are written as defaults (zero uuid,
  *   empty arrays, or left out when tagged as in FetchSnapshot v1) and
  *   skipped on read. DescribeQuorum reports no observers
@@ -71,6 +73,15 @@ int16_t raft_wire_api_key(enum raft_msg_type type)
 	if (type >= RAFT_FETCH_REQUEST)
 		return -1;
 	return (int16_t)(52 + type / 2);
+}
+
+/* KAFKA: Vote 0-2 (v2: PreVote, KIP-996; its response is v1's), Begin-
+ * and EndQuorumEpoch 0-1. */
+int16_t raft_wire_max_version(enum raft_msg_type type)
+{
+	if (type >= RAFT_FETCH_REQUEST)
+		return RAFT_FETCH_VERSION_MAX;
+	return type <= RAFT_VOTE_RESPONSE ? RAFT_VOTE_VERSION_MAX : 1;
 }
 
 /* ---- Encoding ---- */
@@ -112,6 +123,8 @@ static void raft_encode_vote_request(struct wire_writer *w, const struct raft_ms
 	}
 	wire_write_i32(w, q->last_offset_epoch);
 	wire_write_i64(w, q->last_offset);
+	if (v >= 2)
+		wire_write_bool(w, q->pre_vote); /* PreVote (KIP-996) */
 	raft_end_partition(w);
 }
 
@@ -173,10 +186,11 @@ int raft_wire_encode(const struct raft_msg *m, int16_t version, struct kb_buf *o
 {
 	if (m->type == RAFT_FETCH_REQUEST || m->type == RAFT_FETCH_RESPONSE)
 		return raft_fetch_encode(m, version, out);
-	if (raft_wire_api_key(m->type) < 0 || version < 0 || version > 1)
+	if (raft_wire_api_key(m->type) < 0 || version < 0 ||
+	    version > raft_wire_max_version(m->type))
 		return KB_ERR_INVAL;
-	if (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote)
-		return KB_ERR_INVAL; /* SIMPLIFICATION: no PreVote field in v0-1 */
+	if (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote && version < 2)
+		return KB_ERR_INVAL; /* v0-1 have no PreVote: it would be a real vote */
 	if (m->type == RAFT_END_QUORUM_EPOCH_REQUEST &&
 	    (m->u.end_req.n_preferred_successors < 0 ||
 	     m->u.end_req.n_preferred_successors > RAFT_MAX_VOTERS))
@@ -206,7 +220,7 @@ static void raft_read_vote_request(struct wire_reader *r, int16_t v, struct raft
 	}
 	q->last_offset_epoch = wire_read_i32(r);
 	q->last_offset = wire_read_i64(r);
-	q->pre_vote = false;
+	q->pre_vote = v >= 2 && wire_read_bool(r);
 	m->from = q->candidate_id;
 	m->leader_id = RAFT_NO_ID;           /* a candidate follows no one */
 	m->leader_epoch = q->candidate_epoch; /* its epoch */
@@ -316,7 +330,8 @@ int raft_wire_decode(int16_t version, const void *p, size_t len, struct raft_msg
 {
 	if (m->type == RAFT_FETCH_REQUEST || m->type == RAFT_FETCH_RESPONSE)
 		return raft_fetch_decode(version, p, len, m);
-	if (raft_wire_api_key(m->type) < 0 || version < 0 || version > 1)
+	if (raft_wire_api_key(m->type) < 0 || version < 0 ||
+	    version > raft_wire_max_version(m->type))
 		return KB_ERR_INVAL;
 	struct wire_reader r;
 	wire_reader_init(&r, p, len, raft_flexible(m->type, version));

@@ -19,6 +19,7 @@
 #define RAFT_FETCH_API_KEY 1          /* KAFKA: Fetch */
 #define RAFT_FETCH_VERSION_MIN 12     /* the first with LastFetchedEpoch */
 #define RAFT_FETCH_VERSION_MAX 17
+#define RAFT_VOTE_VERSION_MAX 2       /* KAFKA 4.0: v2 adds PreVote (KIP-996) */
 
 /* A decoded DescribeQuorum response (voters' log end offsets, -1 unknown). */
 struct raft_quorum_info {
@@ -30,12 +31,14 @@ struct raft_quorum_info {
 	int n_voters;
 };
 
-/* Append m's body (Vote/BeginQuorumEpoch/EndQuorumEpoch 0-1, Fetch 12-17) at version to out. */
+/* Append m's body (Vote 0-2, BeginQuorumEpoch/EndQuorumEpoch 0-1, Fetch 12-17) at version to out; a pre-vote needs Vote v2. */
 int raft_wire_encode(const struct raft_msg *m, int16_t version, struct kb_buf *out);
 /* Decode a body of m->type at version into *m (Fetch records: a view of p); KB_ERR_NOTFOUND: not __cluster_metadata-0. */
 int raft_wire_decode(int16_t version, const void *p, size_t len, struct raft_msg *m);
 /* The API key (52..54) of a message type; -1 for Fetch (chapter 06's codec). */
 int16_t raft_wire_api_key(enum raft_msg_type type);
+/* The newest version of a message type's API this codec speaks. */
+int16_t raft_wire_max_version(enum raft_msg_type type);
 /* Append a DescribeQuorum request for __cluster_metadata-0 at version to out. */
 int raft_describe_quorum_request_encode(int16_t version, struct kb_buf *out);
 /* Check a DescribeQuorum request body; KB_ERR_NOTFOUND: not __cluster_metadata-0. */

@@ -39,7 +39,8 @@
  *   5. A leader's epoch starts at epoch_start_offset (its LeaderChange
  *      batch), and its HW moved only past it.
  *   6. An observer (node_id not a voter) is only Unattached or Follower
- *      and never votes; the leader does not count it for the HW.
+ *      and never votes; the leader does not count it for the HW. It
+ *      takes a newer epoch only with its leader (raft_observer_refused).
  *   7. Snapshots (KIP-630): log start <= latest snapshot <= HW on a
  *      leader (one never offers uncommitted data); start <= HW anywhere;
  *      only a Follower fetches a snapshot, one not behind its HW.
@@ -47,9 +48,11 @@
  *   (raft_become_prospective) -> Candidate on pre-votes
  *   (raft_become_candidate) -> Leader on votes (raft_become_leader) ->
  *   Resigned (raft_resign, raft_check_quorum). With cfg.pre_vote false
- *   (the default: Vote v0-v1 on the wire has no PreVote) a timer skips
- *   Prospective and makes a Candidate at once. A newer epoch makes anyone
- *   Follower (raft_become_follower) or, without a leader, Unattached.
+ *   (KRaft before KIP-996; the default is true, Vote v2 on the wire) a
+ *   timer skips Prospective and makes a Candidate at once. A newer epoch makes anyone
+ *   Follower (raft_become_follower) or, without a leader, Unattached (a
+ *   voter only). An observer whose leader is silent or refuses it goes
+ *   Unattached and asks the voters (raft_observer_discover).
  *
  * Simplifications:
  *   Fixed voters (no KIP-853); only the latest snapshot is offered;
@@ -144,6 +147,7 @@ static void raft_count_votes(struct raft *r);
 static void raft_send_fetch(struct raft *r);
 static void raft_send_fetch_to(struct raft *r, int32_t to);
 static void raft_observer_discover(struct raft *r);
+static void raft_observer_refused(struct raft *r, const struct raft_msg *m);
 static int64_t raft_log_start(const struct raft *r);
 static bool raft_latest_snapshot(const struct raft *r, struct raft_offset_epoch *id);
 
@@ -158,6 +162,7 @@ void raft_config_defaults(struct raft_config *cfg)
 	cfg->request_timeout_ms = 2000;
 	cfg->retry_backoff_ms = 20;
 	cfg->fetch_max_bytes = RAFT_FETCH_MAX_BYTES;
+	cfg->pre_vote = true; /* KAFKA 4.0: always (KIP-996) */
 }
 
 /* A quorum-state read from disk must name voters only, and the log must
@@ -198,7 +203,9 @@ static int raft_start_from_snapshot(struct raft *r)
 }
 
 /* KAFKA: QuorumState.initialize picks the state the quorum-state implies:
- * our own leadership is resigned, another's is followed, else unattached.
+ * our own leadership is resigned, another's is followed, else unattached;
+ * then KafkaRaftClient.initialize makes an only voter a candidate, which
+ * elects itself at once instead of waiting out an election timeout.
  * returns owned *out (raft_free); borrows d->ops and d->log. */
 int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 	     int64_t now_ms, struct raft **out)
@@ -241,6 +248,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_durable *d,
 		raft_become_unattached(r, qs->leader_epoch);
 	if (r->observer && r->state == RAFT_UNATTACHED)
 		raft_observer_discover(r); /* look for the leader at once */
+	else if (cfg->n_voters == 1 && !r->observer)
+		raft_become_candidate(r); /* KAFKA: an only voter wins at once */
 	*out = r;
 	return KB_OK;
 }
@@ -456,7 +465,8 @@ static void raft_check_quorum(struct raft *r)
 
 /* KAFKA: an observer never campaigns. Without news from its leader it
  * forgets it and asks the voters in turn, by Fetch, who leads: any
- * answer naming a leader (raft_on_response_epoch) makes it follow. */
+ * answer naming a leader of an epoch >= its own (raft_on_response_epoch)
+ * makes it follow, the leader it just left too. */
 static void raft_observer_discover(struct raft *r)
 {
 	if (r->state == RAFT_FOLLOWER)
@@ -466,6 +476,23 @@ static void raft_observer_discover(struct raft *r)
 	raft_send_fetch_to(r, to);
 }
 
+/* KAFKA: pollFollowerAsObserver, pollUnattachedAsObserver. Its leader
+ * refused it or named no leader: ask the voters at once. A voter's
+ * answer without a leader: ask the next one after the retry backoff.
+ * An epoch is taken only with its leader: a voter cut off from the
+ * others may be a candidate of an epoch nobody will ever lead, and an
+ * observer that took it would ignore the real, older leader forever. */
+static void raft_observer_refused(struct raft *r, const struct raft_msg *m)
+{
+	if (r->state == RAFT_FOLLOWER && m->from == r->qs.leader_id) {
+		raft_observer_discover(r);
+		return;
+	}
+	int64_t soon = r->now_ms + r->cfg.retry_backoff_ms;
+	if (r->state == RAFT_UNATTACHED && soon < r->deadline_ms)
+		r->deadline_ms = soon;
+}
+
 /* Resend what went unanswered (Fetch, BeginQuorumEpoch, Vote), then fire
  * the state's timer: a leader checks its quorum, everyone else starts
  * (another) pre-vote. */
@@ -473,7 +500,11 @@ void raft_tick(struct raft *r, int64_t now_ms)
 {
 	if (now_ms > r->now_ms)
 		r->now_ms = now_ms;
-	if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms)
+	bool unanswered = r->fetch_correlation != 0;
+	if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms &&
+	    r->observer && unanswered)
+		raft_observer_discover(r); /* its leader is silent: ask others */
+	else if (r->state == RAFT_FOLLOWER && r->now_ms >= r->retry_ms)
 		raft_send_fetch(r);
 	if (r->state == RAFT_LEADER && r->now_ms >= r->retry_ms)
 		raft_send_begin_quorum_epoch(r);
@@ -503,6 +534,10 @@ static bool raft_on_response_epoch(struct raft *r, const struct raft_msg *m)
 	bool known = leader != r->cfg.node_id && raft_is_voter(r, leader);
 	if (epoch < r->qs.leader_epoch)
 		return false;
+	if (epoch > r->qs.leader_epoch && !known && r->observer) {
+		raft_observer_refused(r, m); /* a leaderless epoch: no news */
+		return false;
+	}
 	if (epoch > r->qs.leader_epoch) {
 		if (known)
 			raft_become_follower(r, epoch, leader);
@@ -559,7 +594,8 @@ static void raft_on_vote_request(struct raft *r, const struct raft_msg *m)
 		raft_reply(r, m, RAFT_VOTE_RESPONSE, KAFKA_ERR_FENCED_LEADER_EPOCH);
 		return;
 	}
-	if (!v->pre_vote && v->candidate_epoch > r->qs.leader_epoch)
+	if (!v->pre_vote && v->candidate_epoch > r->qs.leader_epoch &&
+	    !r->observer) /* an observer takes an epoch only with its leader */
 		raft_become_unattached(r, v->candidate_epoch);
 	bool granted = raft_can_grant(r, v);
 	if (granted && !v->pre_vote) {
@@ -861,6 +897,10 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 		return;
 	r->fetch_correlation = 0;
 	r->retry_ms = r->now_ms + r->cfg.retry_backoff_ms;
+	if (m->error_code != KAFKA_ERR_NONE && r->observer) {
+		raft_observer_refused(r, m);
+		return;
+	}
 	if (m->error_code != KAFKA_ERR_NONE ||
 	    !raft_fetch_response_valid(r, m, &whole))
 		return;
@@ -882,6 +922,17 @@ static void raft_on_fetch_response(struct raft *r, const struct raft_msg *m)
 		r->high_watermark = hw;
 	if (appended && whole > 0)
 		raft_send_fetch(r);
+}
+
+/* A Fetch answer; an observer still looking for a leader after it
+ * (a discovery answer without one) asks the next voter soon. */
+static void raft_on_fetch_answer(struct raft *r, const struct raft_msg *m)
+{
+	bool discovering = r->observer && r->state == RAFT_UNATTACHED;
+	if (raft_on_response_epoch(r, m))
+		raft_on_fetch_response(r, m);
+	if (discovering && r->state == RAFT_UNATTACHED)
+		raft_observer_refused(r, m);
 }
 
 /* Why a message is refused before its handler: another cluster's request
@@ -940,8 +991,7 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 			raft_on_vote_response(r, m);
 		break;
 	case RAFT_FETCH_RESPONSE:
-		if (raft_on_response_epoch(r, m))
-			raft_on_fetch_response(r, m);
+		raft_on_fetch_answer(r, m);
 		break;
 	case RAFT_BEGIN_QUORUM_EPOCH_RESPONSE:
 	case RAFT_END_QUORUM_EPOCH_RESPONSE:

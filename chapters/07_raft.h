@@ -39,8 +39,8 @@ struct raft_config {
 	int64_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
 	int32_t fetch_max_bytes;         /* PartitionMaxBytes of our Fetch */
 	uint64_t seed;                   /* seeds the randomised timeouts */
-	/* KIP-996 pre-vote before an election. Default false: the Vote
-	 * codec stops at v1, which has no PreVote field. */
+	/* KIP-996 pre-vote before an election (Vote v2's PreVote). Default
+	 * true, as Kafka 4.0; false is KRaft before it (tests compare). */
 	bool pre_vote;
 };
 

@@ -19,7 +19,9 @@
  *   v0-1 (17; v0: bare int32-framed tokens follow, KIP-43), SaslAuthenticate
  *   v0-2 (36, KIP-152); PlainSaslServer with PlainLoginModule's
  *   user_<name>="<password>" (listener.name.<name>.plain.sasl.jaas.config);
- *   connection.failed.authentication.delay.ms (KIP-306, 100 ms).
+ *   connection.failed.authentication.delay.ms (KIP-306, 100 ms);
+ *   connections.max.reauth.ms (KIP-368: re-authentication on the same
+ *   connection, same mechanism, same principal).
  * Interface (13_sasl.h):
  *   - sasl_settings_set stores the keys; sasl_server_new per SASL listener
  *     (refuses what it cannot serve); the endpoint gets
@@ -27,19 +29,21 @@
  *   - SCRAM users come from sasl_server_set_scram_lookup (the image).
  * States of a connection (struct sasl_conn; KAFKA: SaslState):
  *   HANDSHAKE -handle_sasl_handshake-> AUTHENTICATE -sasl_step-> COMPLETE
- *   (net_conn_set_authenticated); any -sasl_fail-> FAILED (answered and
- *   closed after the delay: net_conn_close_at).
+ *   (net_conn_set_authenticated; with connections.max.reauth.ms, also
+ *   net_conn_set_session_expiry); COMPLETE -SaslHandshake v1-> REAUTH
+ *   -sasl_step-> COMPLETE (a new expiry); any -sasl_fail-> FAILED
+ *   (answered and closed after the delay: net_conn_close_at).
  * Invariants (sasl_server_check, sasl_conn_check):
- *   1. A connection is authenticated only in COMPLETE, and then its
- *      principal is User:<the proven name>.
+ *   1. A connection is authenticated only in COMPLETE and REAUTH (and
+ *      FAILED after a failed re-authentication), and then its principal
+ *      is User:<the proven name>; a re-authentication never changes it.
  *   2. A FAILED connection reads nothing more: it waits for its delayed close.
  *   3. The mechanism of an AUTHENTICATE connection is one its listener enables.
  *   4. Secrets are compared in constant time (CRYPTO_memcmp); an unknown
  *      user runs the same steps as a wrong password and gets the same answer.
  * Simplifications:
- *   - No GSSAPI, OAUTHBEARER or delegation tokens; no re-authentication
- *     (KIP-368): session_lifetime_ms is 0, a later SaslHandshake gets
- *     ILLEGAL_SASL_STATE.
+ *   - No GSSAPI, OAUTHBEARER or delegation tokens; connections.max.reauth.ms
+ *     is broker-wide (no listener.name.<n>.<mechanism>. override).
  *   - PLAIN passwords are kept as given in the config (as Kafka's
  *     PlainLoginModule does); only listener-scoped JAAS text.
  * See also: docs/13_sasl.md, diagrams/13_sasl.dot, tests/13_sasl_test.c,
@@ -73,6 +77,12 @@
 #define SASL_SET_JAAS (1u << 1)
 #define SASL_MECHS 3               /* mechanisms samsa serves */
 #define SASL_SECRET_BYTES 32       /* the key behind unknown users' salts */
+#define SASL_DELAY_MAX_MS (3600LL * 1000)  /* a failed login's delay, at most */
+#define SASL_REAUTH_MAX_MS (INT32_MAX * 1LL) /* a session, at most (~24 days) */
+/* KAFKA: KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS: a second
+ * re-authentication within this is refused (a client cannot make the
+ * broker run PBKDF2-checked exchanges back to back). */
+#define SASL_REAUTH_MIN_INTERVAL_MS 1000
 /* KAFKA: PlainLoginModule, the JAAS module whose options hold users. */
 #define SASL_PLAIN_MODULE "org.apache.kafka.common.security.plain.PlainLoginModule"
 /* KAFKA: SaslServerAuthenticator's messages for a failed login, one per
@@ -98,6 +108,7 @@ struct sasl_server {
 	struct sasl_plain_user users[SASL_PLAIN_USERS_MAX];
 	int n_users;
 	int64_t failed_auth_delay_ms;
+	int64_t reauth_ms;                   /* 0: sessions never expire */
 	sasl_scram_lookup_fn lookup;         /* NULL: no SCRAM user known */
 	void *lookup_ctx;                    /* borrowed */
 	uint8_t secret[SASL_SECRET_BYTES];   /* unknown users' salts */
@@ -107,7 +118,8 @@ struct sasl_server {
 enum sasl_state {
 	SASL_HANDSHAKE,    /* handle_sasl_handshake next */
 	SASL_AUTHENTICATE, /* tokens (SaslAuthenticate or bare frames) */
-	SASL_COMPLETE,     /* authenticated; terminal */
+	SASL_COMPLETE,     /* authenticated */
+	SASL_REAUTH,       /* authenticated, tokens of a re-authentication */
 	SASL_FAILED,       /* answered; closes after the delay; terminal */
 };
 
@@ -124,12 +136,16 @@ struct sasl_conn {
 	bool scram_fake;            /* the user is unknown: must fail */
 	struct scram_server scram;  /* owned: SCRAM's exchange */
 	char user[SASL_PLAIN_FIELD_MAX + 1]; /* the proven name, COMPLETE */
+	char proven[SASL_PLAIN_FIELD_MAX + 1]; /* before a re-authentication */
+	int64_t reauth_started_ms;  /* the last SaslHandshake of one; 0: none */
 };
 
 /* ---- Prototypes of static helpers ---- */
 
 static int refuse(struct sasl_error *why, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+static int parse_ms(const char *value, long long max, int64_t *out,
+		    struct sasl_error *why);
 static const char *split_key(const char *key, char *name);
 static struct sasl_config *scope_for(struct sasl_settings *s,
 				     const char *name, struct sasl_error *why);
@@ -150,6 +166,10 @@ static void scram_unknown_user(const struct sasl_server *ss, const char *user,
 			       struct scram_credential *cred);
 static int sasl_complete(struct net_conn *c, struct sasl_conn *sc);
 static int sasl_fail(struct net_conn *c, struct sasl_conn *sc);
+static bool reauth_begin(struct net_request *req, struct sasl_conn *sc,
+			 struct wire_str m, int16_t *error);
+static bool reauth_changes_principal(struct sasl_conn *sc, char *msg,
+				     size_t len);
 static int auth_raw_frame(struct net_conn *c, const uint8_t *frame, size_t len);
 static void auth_close(struct net_conn *c);
 static int handle_sasl_handshake(struct net_request *req,
@@ -173,19 +193,17 @@ void sasl_settings_init(struct sasl_settings *s)
 	s->base.failed_auth_delay_ms = SASL_DEFAULT_FAILED_AUTH_DELAY_MS;
 }
 
-/* The three keys; a listener scope takes the first two. */
+/* The broker-wide keys, and the two a listener scope takes. */
 int sasl_settings_set(struct sasl_settings *s, const char *key,
 		      const char *value, struct sasl_error *why)
 {
 	char name[SASL_NAME_MAX];
-	if (strcmp(key, "connection.failed.authentication.delay.ms") == 0) {
-		char *end;
-		long long ms = strtoll(value, &end, 10);
-		if (!*value || *end || ms < 0 || ms > 3600 * 1000)
-			return refuse(why, "'%s' is not 0..3600000 ms", value);
-		s->base.failed_auth_delay_ms = ms;
-		return KB_OK;
-	}
+	if (strcmp(key, "connection.failed.authentication.delay.ms") == 0)
+		return parse_ms(value, SASL_DELAY_MAX_MS,
+				&s->base.failed_auth_delay_ms, why);
+	if (strcmp(key, "connections.max.reauth.ms") == 0)
+		return parse_ms(value, SASL_REAUTH_MAX_MS, &s->base.reauth_ms,
+				why);
 	if (strcmp(key, "sasl.mechanism.inter.broker.protocol") == 0) {
 		if (strlen(value) >= SASL_NAME_MAX)
 			return refuse(why, "'%s' is not a mechanism name", value);
@@ -208,6 +226,18 @@ int sasl_settings_set(struct sasl_settings *s, const char *key,
 		return KB_ERR_INVAL;
 	snprintf(mechs ? c->enabled_mechanisms : c->plain_jaas, room, "%s", value);
 	c->set |= mechs ? SASL_SET_MECHANISMS : SASL_SET_JAAS;
+	return KB_OK;
+}
+
+/* A number of milliseconds, 0..max. */
+static int parse_ms(const char *value, long long max, int64_t *out,
+		    struct sasl_error *why)
+{
+	char *end;
+	long long ms = strtoll(value, &end, 10);
+	if (!*value || *end || ms < 0 || ms > max)
+		return refuse(why, "'%s' is not 0..%lld ms", value, max);
+	*out = ms;
 	return KB_OK;
 }
 
@@ -318,6 +348,7 @@ int sasl_server_new(const struct sasl_config *cfg, struct sasl_server **out,
 		return refuse(why, "no memory");
 	ss->mechanisms = set;
 	ss->failed_auth_delay_ms = cfg->failed_auth_delay_ms;
+	ss->reauth_ms = cfg->reauth_ms;
 	/* The handshake lists them in Kafka's order of preference. */
 	static const enum sasl_mechanism pref[] = {
 		SASL_MECH_SCRAM_SHA_512, SASL_MECH_SCRAM_SHA_256, SASL_MECH_PLAIN};
@@ -513,9 +544,19 @@ static int handle_sasl_handshake(struct net_request *req,
 	if (wire_reader_status(&req->body) != KB_OK)
 		return KB_ERR_PROTO;
 	/* KAFKA: KafkaApis answers a handshake on a non-SASL listener, or
-	 * after authentication, with ILLEGAL_SASL_STATE. */
-	if (!ss || net_conn_authenticated(req->conn))
+	 * after authentication unless it begins a re-authentication, with
+	 * ILLEGAL_SASL_STATE. */
+	if (!ss)
 		return handshake_answer(resp, KAFKA_ERR_ILLEGAL_SASL_STATE, ss);
+	if (net_conn_authenticated(req->conn)) {
+		int16_t error = KAFKA_ERR_ILLEGAL_SASL_STATE;
+		struct sasl_conn *sc = net_conn_auth_state(req->conn);
+		bool began = sc && reauth_begin(req, sc, m, &error);
+		int rc = handshake_answer(resp, error, ss);
+		if (rc == KB_OK && !began && error != KAFKA_ERR_ILLEGAL_SASL_STATE)
+			rc = sasl_fail(req->conn, sc);
+		return rc;
+	}
 	struct sasl_conn *sc = conn_state(req->conn, ss);
 	if (!sc)
 		return KB_ERR_NOMEM;
@@ -537,11 +578,61 @@ static int handle_sasl_handshake(struct net_request *req,
 	return rc ? rc : net_conn_close_at(req->conn, kb_mono_ms());
 }
 
+/* KAFKA: KafkaChannel.maybeBeginServerReauthentication and
+ * ReauthInfo. A SaslHandshake v1 on an authenticated connection of a
+ * listener whose sessions expire (logged in with SaslAuthenticate, not
+ * v0's bare tokens), a second or more after the last one,
+ * with the mechanism it logged in with: REAUTH, answered NONE. The same
+ * mechanism is required (else *error UNSUPPORTED_SASL_MECHANISM: the
+ * caller fails the connection); otherwise *error stays
+ * ILLEGAL_SASL_STATE and nothing changes. */
+static bool reauth_begin(struct net_request *req, struct sasl_conn *sc,
+			 struct wire_str m, int16_t *error)
+{
+	int64_t now = kb_mono_ms();
+	if (sc->ss->reauth_ms == 0 || sc->state != SASL_COMPLETE ||
+	    req->header.api_version < 1 || sc->raw ||
+	    (sc->reauth_started_ms &&
+	     now - sc->reauth_started_ms < SASL_REAUTH_MIN_INTERVAL_MS))
+		return false;
+	if (!wire_str_eq(m, mech_name(sc->mech))) {
+		KB_WARN("closing %s: re-authentication asked for another SASL "
+			"mechanism than %s", net_conn_peer(req->conn),
+			mech_name(sc->mech));
+		*error = KAFKA_ERR_UNSUPPORTED_SASL_MECHANISM;
+		return false;
+	}
+	if (sc->scram_started)
+		scram_server_fini(&sc->scram);
+	sc->scram_started = sc->scram_fake = false;
+	memcpy(sc->proven, sc->user, sizeof sc->proven);
+	sc->reauth_started_ms = now;
+	sc->state = SASL_REAUTH;
+	*error = KAFKA_ERR_NONE;
+	return true;
+}
+
+/* KAFKA: ReauthInfo.ensurePrincipalUnchanged: a re-authentication that
+ * proved another name fails (msg says so) and closes the connection. */
+static bool reauth_changes_principal(struct sasl_conn *sc, char *msg,
+				     size_t len)
+{
+	if (sc->state != SASL_REAUTH || strcmp(sc->user, sc->proven) == 0)
+		return false;
+	snprintf(msg, len, "Cannot change principals during re-authentication "
+		 "from User:%s: User:%s", sc->proven, sc->user);
+	KB_WARN("SASL: %s", msg);
+	memcpy(sc->user, sc->proven, sizeof sc->user);
+	return true;
+}
+
 /* SaslAuthenticateResponse: error, message, token, session lifetime
- * (v1+; 0: no re-authentication), tags (v2+). */
+ * (v1+: connections.max.reauth.ms on the last token of a success, else
+ * 0), tags (v2+). */
 static int authenticate_answer(struct net_request *req,
 			       struct net_response *resp, int16_t error,
-			       const char *msg, const struct kb_buf *tok)
+			       const char *msg, const struct kb_buf *tok,
+			       int64_t lifetime_ms)
 {
 	struct wire_writer *w = &resp->w;
 	w->flexible = req->header.api_version >= 2;
@@ -550,7 +641,7 @@ static int authenticate_answer(struct net_request *req,
 	wire_write_bytes(w, (struct wire_bytes){tok ? tok->data : NULL,
 						tok ? (int32_t)tok->len : 0});
 	if (req->header.api_version >= 1)
-		wire_write_i64(w, 0);
+		wire_write_i64(w, lifetime_ms);
 	wire_write_tags(w);
 	return w->err;
 }
@@ -566,29 +657,36 @@ static int handle_sasl_authenticate(struct net_request *req,
 	wire_read_tags(&req->body);
 	if (wire_reader_status(&req->body) != KB_OK || b.len < 0)
 		return KB_ERR_PROTO;
-	if (!ss || net_conn_authenticated(req->conn))
+	struct sasl_conn *sc = net_conn_auth_state(req->conn);
+	bool reauth = sc && sc->state == SASL_REAUTH;
+	if (!ss || (net_conn_authenticated(req->conn) && !reauth))
 		return authenticate_answer(req, resp, KAFKA_ERR_ILLEGAL_SASL_STATE,
 					   "SaslAuthenticate outside a SASL "
-					   "handshake", NULL);
-	struct sasl_conn *sc = net_conn_auth_state(req->conn);
-	if (!sc || sc->state != SASL_AUTHENTICATE || sc->raw)
+					   "handshake", NULL, 0);
+	if (!sc || (sc->state != SASL_AUTHENTICATE && !reauth) || sc->raw)
 		return KB_ERR_PROTO; /* IllegalSaslStateException: closed */
 	struct kb_buf tok;
 	kb_buf_init(&tok);
 	enum sasl_step_result r = sasl_step(sc, b.p, (size_t)b.len, &tok);
-	int rc;
-	if (r == SASL_STEP_FAILED) {
-		char msg[160];
+	char msg[SASL_PLAIN_FIELD_MAX * 2 + 96];
+	if (r == SASL_STEP_COMPLETE &&
+	    reauth_changes_principal(sc, msg, sizeof msg))
+		r = SASL_STEP_FAILED;
+	else if (r == SASL_STEP_FAILED)
 		snprintf(msg, sizeof msg, "%s%s", sc->mech == SASL_MECH_PLAIN ?
 			 SASL_PLAIN_FAILED : SASL_SCRAM_FAILED,
 			 sc->mech == SASL_MECH_PLAIN ? "" : mech_name(sc->mech));
+	int rc;
+	if (r == SASL_STEP_FAILED) {
 		rc = authenticate_answer(req, resp,
 					 KAFKA_ERR_SASL_AUTHENTICATION_FAILED,
-					 msg, NULL);
+					 msg, NULL, 0);
 		rc = rc ? rc : sasl_fail(req->conn, sc);
 	} else {
-		rc = authenticate_answer(req, resp, KAFKA_ERR_NONE, NULL, &tok);
-		if (rc == KB_OK && r == SASL_STEP_COMPLETE)
+		bool done = r == SASL_STEP_COMPLETE;
+		rc = authenticate_answer(req, resp, KAFKA_ERR_NONE, NULL, &tok,
+					 done ? ss->reauth_ms : 0);
+		if (rc == KB_OK && done)
 			rc = sasl_complete(req->conn, sc);
 	}
 	kb_buf_fini(&tok);
@@ -734,7 +832,9 @@ static void scram_unknown_user(const struct sasl_server *ss, const char *user,
 	(void)RAND_bytes(cred->server_key, SCRAM_MAX_KEY);
 }
 
-/* INVARIANT 1: COMPLETE, principal User:<name>, then every API. */
+/* INVARIANT 1: COMPLETE, principal User:<name>, then every API; with
+ * connections.max.reauth.ms, until the session expires (KAFKA: from the
+ * end of this authentication or re-authentication). */
 static int sasl_complete(struct net_conn *c, struct sasl_conn *sc)
 {
 	char principal[SASL_PLAIN_FIELD_MAX + 8];
@@ -742,9 +842,13 @@ static int sasl_complete(struct net_conn *c, struct sasl_conn *sc)
 	int rc = net_conn_set_principal(c, principal);
 	if (rc != KB_OK)
 		return rc;
+	bool again = sc->state == SASL_REAUTH;
 	sc->state = SASL_COMPLETE;
 	net_conn_set_authenticated(c);
-	KB_DEBUG("%s authenticated as %s (SASL/%s)", net_conn_peer(c), principal,
+	if (sc->ss->reauth_ms)
+		net_conn_set_session_expiry(c, kb_mono_ms() + sc->ss->reauth_ms);
+	KB_DEBUG("%s %s as %s (SASL/%s)", net_conn_peer(c),
+		 again ? "re-authenticated" : "authenticated", principal,
 		 mech_name(sc->mech));
 	return KB_OK;
 }
@@ -818,14 +922,19 @@ void sasl_server_check(const struct sasl_server *ss)
 	assert(!(ss->mechanisms & SASL_MECH_PLAIN) || ss->n_users > 0);
 	assert(ss->n_users >= 0 && ss->n_users <= SASL_PLAIN_USERS_MAX);
 	assert(ss->failed_auth_delay_ms >= 0);
+	assert(ss->reauth_ms >= 0 && ss->reauth_ms <= SASL_REAUTH_MAX_MS);
 }
 
 /* The numbered invariants on one connection's exchange. */
 static void sasl_conn_check(const struct net_conn *c, const struct sasl_conn *sc)
 {
 	/* INVARIANT 1 */
-	assert(net_conn_authenticated(c) == (sc->state == SASL_COMPLETE));
-	assert(sc->state != SASL_COMPLETE || sc->user[0]);
+	bool in = sc->state == SASL_COMPLETE || sc->state == SASL_REAUTH;
+	assert(!in || net_conn_authenticated(c));
+	assert(in || sc->state == SASL_FAILED || !net_conn_authenticated(c));
+	assert(!in || sc->user[0]);
+	assert(sc->state != SASL_REAUTH ||
+	       (sc->ss->reauth_ms && strcmp(sc->user, sc->proven) == 0));
 	/* INVARIANT 3 */
 	assert(sc->state == SASL_HANDSHAKE || sc->state == SASL_FAILED ||
 	       (sc->ss->mechanisms & sc->mech));

@@ -47,6 +47,7 @@ struct sasl_config {
 	char enabled_mechanisms[SASL_LIST_MAX]; /* sasl.enabled.mechanisms */
 	char plain_jaas[SASL_JAAS_MAX];  /* listener.name.<n>.plain.sasl.jaas.config */
 	int64_t failed_auth_delay_ms;    /* connection.failed.authentication.delay.ms */
+	int64_t reauth_ms;               /* connections.max.reauth.ms (0: never) */
 	uint32_t set;                    /* bit 0: mechanisms given, bit 1: jaas */
 	char inter_broker_mechanism[SASL_NAME_MAX]; /* sasl.mechanism.inter.broker.protocol (broker-wide) */
 };
@@ -77,7 +78,7 @@ struct sasl_server;
 
 /* Kafka's defaults (GSSAPI, 100 ms) in every scope. */
 void sasl_settings_init(struct sasl_settings *s);
-/* Store sasl.enabled.mechanisms, connection.failed.authentication.delay.ms or a listener.name.<name>. override: KB_ERR_NOTFOUND when key is not one, KB_ERR_INVAL (why) when its value is refused. */
+/* Store sasl.enabled.mechanisms, connection.failed.authentication.delay.ms, connections.max.reauth.ms or a listener.name.<name>. override: KB_ERR_NOTFOUND when key is not one, KB_ERR_INVAL (why) when its value is refused. */
 int sasl_settings_set(struct sasl_settings *s, const char *key,
 		      const char *value, struct sasl_error *why);
 /* The keys listener name uses: the base, each key its override gives replaced. */

@@ -319,11 +319,12 @@ static uint32_t tls_peer_waits_for(const void *state, bool writing)
 	return writing ? t->write_waits : t->read_waits;
 }
 
-/* Decrypted bytes of a record that did not fit the last read. */
+/* Bytes OpenSSL already took off the socket: a record that did not fit
+ * the last read, or read-ahead bytes of the next ones. */
 static bool tls_peer_pending(const void *state)
 {
 	const struct tls_peer *t = state;
-	return t->established && SSL_pending(t->ssl) > 0;
+	return t->established && SSL_has_pending(t->ssl);
 }
 
 static const char *tls_peer_why(const void *state)

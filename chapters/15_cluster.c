@@ -102,7 +102,7 @@ static int quorum_config(const struct broker *b, struct raft_node_config *c,
 	c->raft.retry_backoff_ms = cfg->kraft.retry_backoff_ms;
 	c->raft.seed = (uint64_t)kb_now_ms() * 2654435761u ^
 		       (uint64_t)cfg->topics.node_id;
-	c->raft.pre_vote = false; /* Vote v1 has no PreVote (KIP-996) */
+	c->raft.pre_vote = true; /* KIP-996, Vote v2 */
 	snprintf(c->log_dir, sizeof c->log_dir, "%s", cfg->topics.log_dir);
 	c->snapshot_bytes = cfg->kraft.snapshot_max_bytes;
 	return KB_OK;

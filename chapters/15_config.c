@@ -445,7 +445,8 @@ int broker_config_set(struct broker_config *cfg,
 
 /* Chapter 13's keys, ssl.* and listener.name.<name>.ssl.* (13_tls.c
  * checks them), sasl.*, listener.name.<name>.sasl.* / .plain.sasl.jaas.
- * config and connection.failed.authentication.delay.ms (13_sasl.c), go
+ * config, connection.failed.authentication.delay.ms and
+ * connections.max.reauth.ms (13_sasl.c), go
  * to its settings; any other key is unknown. */
 static int set_tls_key(struct broker_config *cfg,
 		       const struct broker_setting *s, struct broker_error *err)

@@ -1501,6 +1501,55 @@ static void test_net_peer_silent_server_times_out(void **state)
 	pfx_free(&pf);
 }
 
+/* A timer that runs before the peer's in the same turn, and sends on it
+ * once the clock has moved past the turn's now. */
+struct late_sender {
+	struct pfx *pf;
+	struct net_peer *p;
+};
+
+static void late_send(void *ctx, int64_t now_ms)
+{
+	struct late_sender *l = ctx;
+	while (kb_mono_ms() <= now_ms)
+		; /* the turn's work took a millisecond */
+	uint8_t body[4];
+	tu_be(body, 2, 4);
+	struct net_call c = {WIRE_API_METADATA, 1, body, 4, on_reply, &l->pf->r};
+	assert_int_equal(net_peer_send(l->p, &c), KB_OK);
+}
+
+/* INVARIANT 2 (lab: a controller cut off from the others): a call sent
+ * in the turn where the head's deadline is due, by a timer that ran
+ * before the peer's, must not push the peer's timer past that deadline:
+ * the head still times out in this very turn. */
+static void test_net_peer_send_keeps_due_deadline(void **state)
+{
+	struct pfx pf;
+	pfx_new(&pf);
+	int port;
+	int lfd = listener_on_free_port(&port);
+	struct late_sender l = {&pf, NULL};
+	struct net_callback kick = {late_send, &l};
+	assert_int_equal(net_at(pf.srv, INT64_MAX, kick), KB_OK); /* first */
+	const int64_t timeout = 100;
+	l.p = pfx_peer(&pf, port, timeout, 0);
+	int64_t sent_at = kb_mono_ms();
+	pfx_send(&pf, l.p, WIRE_API_METADATA, 1, 1);
+	pfx_run(&pf, 1, 50); /* connected, written, unanswered */
+	assert_int_equal(pf.r.n, 0);
+	int64_t due = sent_at + timeout + 20;
+	assert_int_equal(net_at(pf.srv, due, kick), KB_OK);
+	while (kb_mono_ms() < due + 5)
+		usleep(1000); /* both timers due in the next turn */
+	assert_int_equal(net_run_once(pf.srv, 0), KB_OK); /* net_check */
+	assert_int_equal(pf.r.n, 2);
+	assert_int_equal(pf.r.status[0], KB_ERR_AGAIN); /* request.timeout.ms */
+	assert_int_equal(pf.r.status[1], KB_ERR_IO);    /* with the connection */
+	close(lfd);
+	pfx_free(&pf);
+}
+
 /* Turn the reactor until the peer's connection is accepted on lfd and
  * its request frame has arrived; returns the accepted socket and the
  * request's correlation id. */
@@ -1710,6 +1759,7 @@ int main(void)
 		cmocka_unit_test(test_net_peer_server_closes_mid_call),
 		cmocka_unit_test(test_net_peer_reconnects_after_backoff),
 		cmocka_unit_test(test_net_peer_silent_server_times_out),
+		cmocka_unit_test(test_net_peer_send_keeps_due_deadline),
 		cmocka_unit_test(test_net_peer_lying_response_closes),
 		cmocka_unit_test(test_net_peer_close_fails_pending_calls),
 		cmocka_unit_test(test_net_peer_closed_by_its_own_reply_fn),

@@ -181,6 +181,47 @@ static void three_nodes_elect_one_leader_and_apply_what_it_proposes(void **state
 	trio_close(&t);
 }
 
+/* 300 records in one batch: every follower's high watermark, told in
+ * Fetch answers, must pass 255 (the node marks a Vote answer as a
+ * pre-vote's in raft_msg's union; done on a Fetch answer it zeroed the
+ * high watermark's second byte and the followers stalled below 256). */
+static void followers_apply_past_offset_255(void **state)
+{
+	(void)state;
+	struct trio t;
+	trio_open(&t, false);
+	int l = trio_wait_leader(&t, 10000);
+	assert_true(l >= 0);
+	enum { MANY = 300 };
+	struct kb_buf b[MANY];
+	struct raft_record r[MANY];
+	for (int i = 0; i < MANY; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "t%03d", i);
+		kb_buf_init(&b[i]);
+		struct meta_record rec; /* topic ids of their own: 0x5a.., i */
+		meta_record_init(&rec, META_TOPIC, 0);
+		rec.name = (struct wire_str){name, (int16_t)strlen(name)};
+		memset(rec.topic_id.b, 0x5a, sizeof rec.topic_id.b);
+		rec.topic_id.b[0] = (uint8_t)(i >> 8);
+		rec.topic_id.b[1] = (uint8_t)i;
+		assert_int_equal(meta_record_encode(&rec, &b[i]), KB_OK);
+		r[i] = (struct raft_record){b[i].data, b[i].len};
+	}
+	int64_t last;
+	assert_int_equal(raft_node_propose(t.node[l], r, MANY, &last), KB_OK);
+	assert_true(last > 256);
+	for (int i = 0; i < MANY; i++)
+		kb_buf_fini(&b[i]);
+	int64_t end = kb_mono_ms() + 5000;
+	while (!all_see(&t, "t299") && kb_mono_ms() < end)
+		trio_turn(&t);
+	assert_true(all_see(&t, "t299"));
+	for (int i = 0; i < N; i++)
+		assert_true(raft_node_applied(t.node[i]) > last);
+	trio_close(&t);
+}
+
 static void a_new_leader_is_elected_when_the_leader_goes_silent(void **state)
 {
 	(void)state;
@@ -354,6 +395,7 @@ int main(void)
 	if (!getenv("SAMSA_TEST_LOGS")) tu_log_quiet();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(three_nodes_elect_one_leader_and_apply_what_it_proposes),
+		cmocka_unit_test(followers_apply_past_offset_255),
 		cmocka_unit_test(a_new_leader_is_elected_when_the_leader_goes_silent),
 		cmocka_unit_test(the_controller_answers_a_registration_once_it_is_committed),
 		cmocka_unit_test(the_controller_serves_alter_partition),

@@ -517,7 +517,7 @@ static void test_raft_candidate_timeout_returns_to_prospective(void **state)
 	ut_close(&u);
 }
 
-/* pre_vote false (the default): KRaft before KIP-996. The timer makes an
+/* pre_vote false (true is the default): KRaft before KIP-996. The timer makes an
  * Unattached node a Candidate at once: epoch bumped and our vote persisted
  * before the real Vote requests leave; no Prospective state. */
 static void test_raft_no_pre_vote_timeout_becomes_candidate(void **state)
@@ -525,7 +525,7 @@ static void test_raft_no_pre_vote_timeout_becomes_candidate(void **state)
 	struct ut u = {0};
 	struct raft_config c;
 	raft_config_defaults(&c);
-	assert_false(c.pre_vote);
+	assert_true(c.pre_vote); /* KAFKA 4.0 */
 	c = ut_config(1, 3);
 	c.pre_vote = false;
 	struct raft_durable d = {&ml_ops, &u.log, NULL};
@@ -657,7 +657,9 @@ static void test_raft_candidate_wins_and_appends_leader_change(void **state)
 static void test_raft_single_voter_leads_alone(void **state)
 {
 	struct ut u = {0};
-	ut_open(&u, 1, 1, NULL);
+	ut_open(&u, 1, 1, NULL); /* KAFKA: no election timeout to wait out */
+	assert_int_equal(raft_state(u.r), RAFT_LEADER);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 1);
 	ut_tick(&u, 2000);
 	assert_int_equal(raft_state(u.r), RAFT_LEADER);
 	int64_t off;
@@ -1422,6 +1424,7 @@ struct sim {
 	struct sim_packet *net;
 	size_t net_len, net_cap;
 	int side[SIM_MAX_NODES]; /* partition: messages across sides are lost */
+	bool cut[SIM_MAX_NODES][SIM_MAX_NODES]; /* [from][to]: a lost link */
 	bool partitioned, faults;
 	int loss_pct, dup_pct, max_delay;  /* per message */
 	int crash_pm, partition_pm, propose_pct; /* per step */
@@ -1817,8 +1820,8 @@ static void sim_deliver(struct sim *s)
 	for (size_t k = 0; k < n_due; k++) {
 		const struct raft_msg *m = &due[k].m;
 		int to = m->to - 1;
-		if (s->node[to].r && !(s->partitioned &&
-				       s->side[to] != s->side[m->from - 1])) {
+		if (s->node[to].r && !s->cut[m->from - 1][to] &&
+		    !(s->partitioned && s->side[to] != s->side[m->from - 1])) {
 			sim_trace_msg(s, m);
 			g_stats.diverging += m->type == RAFT_FETCH_RESPONSE &&
 					     m->u.fetch_resp.diverging_epoch.epoch >= 0;
@@ -2104,6 +2107,165 @@ static void test_raft_simulation(void **state)
 	if (n >= 500) /* the schedules did reach a follower behind a log start */
 		assert_true(g_stats.snapshot_loads > 0);
 	signal(SIGABRT, SIG_DFL);
+}
+
+/* ---- Scenarios: one cluster, no random faults, links cut by hand ---- */
+
+/* Voters 1..voters (and observers after them) on a quiet network. */
+static void sc_open(struct sim *s, int voters, int observers, bool pre_vote)
+{
+	memset(s, 0, sizeof *s);
+	s->seed = 99;
+	s->rng = 12345;
+	s->voters = voters;
+	s->n = voters + observers;
+	s->pre_vote = pre_vote;
+	s->max_delay = 5;
+	s->election_timeout_ms = 1000; /* Kafka's defaults */
+	s->trace = env_u64("RAFT_SIM_TRACE", 0) != 0;
+	g_sim = s;
+	for (int i = 0; i < s->n; i++)
+		sim_start(s, i);
+}
+
+/* Time passes: messages arrive, every live node ticks. */
+static void sc_run(struct sim *s, int64_t ms)
+{
+	for (int64_t end = s->now + ms; s->now < end; s->now += SIM_STEP_MS) {
+		sim_deliver(s);
+		for (int i = 0; i < s->n; i++)
+			if (s->node[i].r) {
+				raft_tick(s->node[i].r, s->now);
+				sim_drain(s, i);
+				sim_check(s);
+			}
+	}
+}
+
+/* Cut (or mend) both directions between node index a and every node in
+ * mask (bit i: node index i). */
+static void sc_cut(struct sim *s, int a, unsigned mask, bool cut)
+{
+	for (int b = 0; b < s->n; b++)
+		if (b != a && (mask >> b & 1))
+			s->cut[a][b] = s->cut[b][a] = cut;
+}
+
+static int32_t sc_epoch(const struct sim *s, int i)
+{
+	return raft_quorum(s->node[i].r).leader_epoch;
+}
+
+/* A voter cut off from the others for 20 s, then back. With pre-vote
+ * (KIP-996) it asks, hears no majority, keeps its epoch, and on its
+ * return follows the leader it left; without, it bumps its epoch every
+ * election timeout and deposes that leader when it returns. */
+static void sc_isolated_voter(bool pre_vote, int32_t *l_epoch, int32_t *f_epoch,
+			      int32_t *after_epoch, bool *same_leader)
+{
+	struct sim s;
+	sc_open(&s, 3, 0, pre_vote);
+	sc_run(&s, 5000);
+	int l = sim_leader(&s);
+	assert_true(l >= 0);
+	int f = (l + 1) % 3, other = (l + 2) % 3;
+	*l_epoch = sc_epoch(&s, l);
+	sc_cut(&s, f, 0x7, true);
+	sc_run(&s, 20000);
+	*f_epoch = sc_epoch(&s, f);
+	assert_int_equal(raft_state(s.node[l].r), RAFT_LEADER); /* 2 of 3 */
+	assert_int_equal(sc_epoch(&s, l), *l_epoch);
+	assert_int_equal(sc_epoch(&s, other), *l_epoch);
+	if (pre_vote)
+		assert_int_equal(raft_state(s.node[f].r), RAFT_PROSPECTIVE);
+	sc_cut(&s, f, 0x7, false);
+	sc_run(&s, 5000);
+	int now_l = sim_leader(&s);
+	assert_true(now_l >= 0);
+	*same_leader = now_l == l && raft_state(s.node[l].r) == RAFT_LEADER;
+	*after_epoch = sc_epoch(&s, now_l);
+	/* Either way the returned voter gets what the leader writes now. */
+	int64_t off = sim_propose(&s, "after the return");
+	assert_true(off >= 0);
+	sc_run(&s, 2000);
+	assert_true(raft_high_watermark(s.node[f].r) > off);
+	assert_int_equal(raft_quorum(s.node[f].r).leader_id, now_l + 1);
+	sim_free(&s);
+}
+
+static void test_raft_pre_vote_isolated_voter_keeps_epoch(void **state)
+{
+	int32_t l_epoch, f_epoch, after;
+	bool same;
+	sc_isolated_voter(true, &l_epoch, &f_epoch, &after, &same);
+	assert_int_equal(f_epoch, l_epoch); /* no bump while cut off */
+	assert_true(same);                  /* the leader was not deposed */
+	assert_int_equal(after, l_epoch);
+	/* KRaft before KIP-996, the same schedule: the epoch races ahead and
+	 * the returning voter forces an election. */
+	sc_isolated_voter(false, &l_epoch, &f_epoch, &after, &same);
+	assert_true(f_epoch > l_epoch + 3);
+	assert_true(after >= f_epoch);
+}
+
+/* The leader really dies: the others' fetch timeouts fire, pre-votes
+ * pass (nobody hears a leader), and one of them leads epoch + 1. */
+static void test_raft_pre_vote_elects_when_leader_dies(void **state)
+{
+	for (int voters = 3; voters <= 5; voters += 2) {
+		struct sim s;
+		sc_open(&s, voters, 0, true);
+		sc_run(&s, 5000);
+		int l = sim_leader(&s);
+		assert_true(l >= 0);
+		int32_t epoch = sc_epoch(&s, l);
+		raft_free(s.node[l].r);
+		s.node[l].r = NULL;
+		int64_t died = s.now;
+		while (sim_leader(&s) < 0 && s.now - died < 10000)
+			sc_run(&s, 100);
+		int nl = sim_leader(&s);
+		assert_true(nl >= 0 && nl != l);
+		/* Two followers that lost the leader at the same fetch may
+		 * both pass a pre-vote and split a vote: a newer epoch, soon. */
+		assert_true(sc_epoch(&s, nl) > epoch);
+		assert_true(sc_epoch(&s, nl) <= epoch + 3);
+		assert_true(s.now - died <= 2000 + 3 * 2000); /* fetch + elections */
+		int64_t off = sim_propose(&s, "after the death");
+		sc_run(&s, 1000);
+		assert_true(raft_high_watermark(s.node[nl].r) > off);
+		sim_free(&s);
+	}
+}
+
+/* Lab, split_controllers: a broker (observer 4) could reach a controller
+ * cut off from the other controllers. Without pre-vote that one is a
+ * candidate of ever newer epochs; the observer, sent looking for a
+ * leader, asks it too. It must not take that leaderless epoch: it finds
+ * the real leader again, of the epoch it already followed. */
+static void test_raft_observer_finds_leader_past_cut_off_candidate(void **state)
+{
+	struct sim s;
+	sc_open(&s, 3, 1, false);
+	sc_run(&s, 5000);
+	int l = sim_leader(&s), c = (l + 1) % 3, obs = 3;
+	assert_true(l >= 0);
+	int32_t epoch = sc_epoch(&s, l);
+	assert_int_equal(raft_quorum(s.node[obs].r).leader_id, l + 1);
+	sc_cut(&s, c, 0x7, true);     /* c: no other voter */
+	sc_cut(&s, obs, 1u << l, true); /* the observer loses its leader */
+	sc_run(&s, 8000);
+	assert_true(sc_epoch(&s, c) > epoch + 1); /* a candidate, far ahead */
+	assert_true(sc_epoch(&s, obs) <= epoch);  /* not taken from it */
+	sc_cut(&s, obs, 1u << l, false); /* the leader is reachable again */
+	sc_run(&s, 5000);
+	assert_int_equal(raft_state(s.node[obs].r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(s.node[obs].r).leader_id, l + 1);
+	assert_int_equal(sc_epoch(&s, obs), epoch);
+	int64_t off = sim_propose(&s, "seen by the broker");
+	sc_run(&s, 2000);
+	assert_true(raft_high_watermark(s.node[obs].r) > off);
+	sim_free(&s);
 }
 
 /* ---- Metadata records and the image ---- */
@@ -3175,8 +3337,10 @@ static void test_raft_wire_vote_fixtures(void **state)
 	(void)state;
 	struct raft_msg q = qw_msg(RAFT_VOTE_REQUEST, 2, 1);
 	q.leader_id = RAFT_NO_ID;
-	q.u.vote_req = (struct raft_vote_request){5, 2, 4, 10, false};
-	for (int16_t v = 0; v <= 1; v++) {
+	/* v0, v1, then v2 (Kafka 4.0) with PreVote false and true. */
+	for (int k = 0; k < 4; k++) {
+		int16_t v = k < 2 ? (int16_t)k : 2;
+		q.u.vote_req = (struct raft_vote_request){5, 2, 4, 10, k == 3};
 		struct fx f = {.n = 0};
 		fx_str(&f, "abc", true);  /* ClusterId */
 		if (v >= 1)
@@ -3188,13 +3352,22 @@ static void test_raft_wire_vote_fixtures(void **state)
 			fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 8), fx_put(&f, 0, 8);
 		fx_put(&f, 4, 4);          /* LastOffsetEpoch */
 		fx_put(&f, 10, 8);         /* LastOffset */
+		if (v >= 2)
+			fx_put(&f, k == 3, 1); /* PreVote */
 		fx_put(&f, 0, 3);          /* tags: partition, topic, body */
 		qw_check_fixture(&q, v, &f);
 	}
+	/* A pre-vote cannot go out as v0-1 (it would read as a real vote),
+	 * nor any Vote past v2. */
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_int_equal(raft_wire_encode(&q, 1, &b), KB_ERR_INVAL);
+	assert_int_equal(raft_wire_encode(&q, 3, &b), KB_ERR_INVAL);
+	kb_buf_fini(&b);
 	struct raft_msg r = qw_msg(RAFT_VOTE_RESPONSE, 1, 2);
 	r.leader_id = RAFT_NO_ID;
 	r.u.vote_resp.vote_granted = true;
-	for (int16_t v = 0; v <= 1; v++) {
+	for (int16_t v = 0; v <= 2; v++) { /* v2 is v1's response */
 		struct fx f = {.n = 0};
 		fx_put(&f, 0, 2);          /* ErrorCode */
 		fx_topic(&f, true);
@@ -3291,10 +3464,10 @@ static void qw_round_trip_outbox(const struct ut *u)
 {
 	for (int i = 0; i < u->n_out; i++) {
 		const struct raft_msg *m = &u->out[i].msg;
-		if (u->out[i].kind != RAFT_OUT_SEND || raft_wire_api_key(m->type) < 0 ||
-		    (m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote))
+		if (u->out[i].kind != RAFT_OUT_SEND || raft_wire_api_key(m->type) < 0)
 			continue;
-		for (int16_t v = 0; v <= 1; v++) {
+		bool pre = m->type == RAFT_VOTE_REQUEST && m->u.vote_req.pre_vote;
+		for (int16_t v = pre ? 2 : 0; v <= raft_wire_max_version(m->type); v++) {
 			struct kb_buf b;
 			kb_buf_init(&b);
 			assert_int_equal(raft_wire_encode(m, v, &b), KB_OK);
@@ -3304,6 +3477,19 @@ static void qw_round_trip_outbox(const struct ut *u)
 			kb_buf_fini(&b);
 		}
 	}
+}
+
+/* The pre-vote the core sent travels as Vote v2 unchanged. */
+static void qw_round_trip_pre_vote(const struct raft_msg *m)
+{
+	struct kb_buf b;
+	kb_buf_init(&b);
+	assert_true(m->u.vote_req.pre_vote);
+	assert_int_equal(raft_wire_encode(m, 2, &b), KB_OK);
+	struct raft_msg d = qw_blank(m);
+	assert_int_equal(raft_wire_decode(2, b.data, b.len, &d), KB_OK);
+	assert_memory_equal(&d, m, sizeof d);
+	kb_buf_fini(&b);
 }
 
 static void test_raft_wire_core_messages_round_trip(void **state)
@@ -3316,6 +3502,7 @@ static void test_raft_wire_core_messages_round_trip(void **state)
 	struct kb_buf buf;
 	kb_buf_init(&buf);
 	assert_int_equal(raft_wire_encode(pre, 1, &buf), KB_ERR_INVAL); /* no PreVote in v0-1 */
+	qw_round_trip_pre_vote(pre);
 	kb_buf_fini(&buf);
 	struct raft_msg pv = *pre;
 	struct raft_msg ok = ut_answer(&pv, RAFT_VOTE_RESPONSE, RAFT_NO_ID, pv.leader_epoch);
@@ -3505,13 +3692,73 @@ static void test_raft_observer_follows_leader_never_votes(void **state)
 	ut_step(&u, &vote);
 	assert_int_equal(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->error_code, KAFKA_ERR_NONE);
 	assert_false(ut_sent(&u, RAFT_VOTE_RESPONSE, 1)->u.vote_resp.vote_granted);
-	assert_int_equal(raft_quorum(u.r).leader_epoch, 4);
+	/* A candidate's epoch comes without a leader: the observer keeps
+	 * the epoch and leader it has (it never votes, needs no epoch). */
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 3);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
 	assert_int_equal(raft_quorum(u.r).voted_id, RAFT_NO_ID);
 	for (int i = 0; i < 20; i++) { /* timeouts: it asks again, never runs */
 		ut_tick(&u, 1000);
-		assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+		assert_true(raft_state(u.r) == RAFT_UNATTACHED ||
+			    raft_state(u.r) == RAFT_FOLLOWER);
 		assert_null(ut_sent(&u, RAFT_VOTE_REQUEST, -1));
 	}
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED); /* 2 never answered */
+	ut_close(&u);
+}
+
+/* The observer's side of the lab's split_controllers case, message by
+ * message (KAFKA: pollFollowerAsObserver): its leader silent -> it asks
+ * the voters at once; a cut-off candidate's newer, leaderless epoch is
+ * not taken; the next voter is asked a retry backoff later; the leader
+ * of the epoch it already followed is followed again; a leader that
+ * refuses it (it stepped down) sends it asking again, and a voter
+ * naming the new leader of a newer epoch is followed. */
+static void test_raft_observer_refused_or_cut_asks_voters_again(void **state)
+{
+	struct ut u = {0};
+	struct raft_quorum_state qs = {3, 1, RAFT_NO_ID};
+	ut_open(&u, 4, 3, &qs);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 1));
+	ut_tick(&u, 2000); /* controller.quorum.request.timeout.ms, no answer */
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	const struct raft_msg *probe = ut_sent(&u, RAFT_FETCH_REQUEST, -1);
+	assert_non_null(probe);
+	struct raft_msg cand = ut_answer(probe, RAFT_FETCH_RESPONSE, RAFT_NO_ID, 9);
+	cand.from = 3; /* voter 3: a candidate of epoch 9, alone */
+	cand.error_code = KAFKA_ERR_FENCED_LEADER_EPOCH;
+	ut_step(&u, &cand);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 3);
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	ut_tick(&u, 20); /* controller.quorum.retry.backoff.ms */
+	probe = ut_sent(&u, RAFT_FETCH_REQUEST, -1);
+	assert_non_null(probe);
+	assert_int_equal(probe->leader_epoch, 3);
+	struct raft_msg lead = ut_answer(probe, RAFT_FETCH_RESPONSE, 1, 3);
+	lead.from = 1; /* the leader it left, still leading epoch 3 */
+	lead.u.fetch_resp.high_watermark = 0;
+	ut_step(&u, &lead);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 1);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 3);
+	/* Leader 1 stepped down to epoch 4 (no leader yet): it refuses. */
+	struct raft_msg down = ut_answer(ut_sent(&u, RAFT_FETCH_REQUEST, 1),
+					 RAFT_FETCH_RESPONSE, RAFT_NO_ID, 4);
+	down.error_code = KAFKA_ERR_FENCED_LEADER_EPOCH;
+	ut_step(&u, &down);
+	assert_int_equal(raft_state(u.r), RAFT_UNATTACHED);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 3);
+	probe = ut_sent(&u, RAFT_FETCH_REQUEST, -1);
+	assert_non_null(probe); /* at once, not after a fetch timeout */
+	struct raft_msg named = ut_answer(probe, RAFT_FETCH_RESPONSE, 2, 4);
+	named.from = 3;
+	named.error_code = KAFKA_ERR_FENCED_LEADER_EPOCH;
+	ut_step(&u, &named);
+	assert_int_equal(raft_state(u.r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(u.r).leader_id, 2);
+	assert_int_equal(raft_quorum(u.r).leader_epoch, 4);
+	assert_non_null(ut_sent(&u, RAFT_FETCH_REQUEST, 2));
 	ut_close(&u);
 }
 
@@ -6517,6 +6764,9 @@ int main(void)
 		cmocka_unit_test(test_raft_restart_behind_snapshot_resets),
 		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
+		cmocka_unit_test(test_raft_pre_vote_isolated_voter_keeps_epoch),
+		cmocka_unit_test(test_raft_pre_vote_elects_when_leader_dies),
+		cmocka_unit_test(test_raft_observer_finds_leader_past_cut_off_candidate),
 		cmocka_unit_test(test_raft_quorum_file_kafka_layout_round_trip),
 		cmocka_unit_test(test_raft_quorum_file_reads_kafka_written_file),
 		cmocka_unit_test(test_raft_quorum_file_torn_is_corrupt),
@@ -6549,6 +6799,7 @@ int main(void)
 		cmocka_unit_test(test_raft_wire_garbage_never_crashes),
 		/* the metadata log over chapter 03, Fetch on the wire, observers */
 		cmocka_unit_test(test_raft_observer_follows_leader_never_votes),
+		cmocka_unit_test(test_raft_observer_refused_or_cut_asks_voters_again),
 		cmocka_unit_test(test_raft_leader_serves_observer_without_counting_it),
 		cmocka_unit_test(test_raft_wire_fetch_fixtures_every_version),
 		cmocka_unit_test(test_raft_wire_fetch_kafka_shapes),

@@ -72,7 +72,9 @@ static void settings(struct sasl_settings *s, const char *mechs)
 					   "delay.ms", ms, &why), KB_OK);
 }
 
-static void rig_open(struct rig *r, const char *mechs)
+/* A SASL_PLAINTEXT listener serving mechs; sessions expire after
+ * reauth_ms (connections.max.reauth.ms; 0: never). */
+static void rig_open_reauth(struct rig *r, const char *mechs, int reauth_ms)
 {
 	struct net_config nc;
 	struct sasl_settings s;
@@ -81,6 +83,10 @@ static void rig_open(struct rig *r, const char *mechs)
 	net_config_defaults(&nc);
 	memset(r, 0, sizeof *r);
 	settings(&s, mechs);
+	char ms[16];
+	snprintf(ms, sizeof ms, "%d", reauth_ms);
+	assert_int_equal(sasl_settings_set(&s, "connections.max.reauth.ms", ms,
+					   &why), KB_OK);
 	sasl_settings_for(&s, "SASL_PLAINTEXT", &c);
 	assert_int_equal(sasl_server_new(&c, &r->ss, &why), KB_OK);
 	sasl_server_set_scram_lookup(r->ss, lookup, NULL);
@@ -92,6 +98,11 @@ static void rig_open(struct rig *r, const char *mechs)
 	ep.auth = sasl_authenticator();
 	ep.auth_ctx = r->ss;
 	assert_int_equal(net_listen_at(r->srv, &ep, &r->port), KB_OK);
+}
+
+static void rig_open(struct rig *r, const char *mechs)
+{
+	rig_open_reauth(r, mechs, 0);
 }
 
 static void rig_close(struct rig *r)
@@ -234,6 +245,8 @@ static int handshake(struct rig *r, int fd, const char *mech, int16_t v,
 	return err;
 }
 
+static int64_t session_lifetime_ms; /* of the last SaslAuthenticate answer */
+
 /* SaslAuthenticate v2 with tok; error code (-1: closed), server token. */
 static int authenticate(struct rig *r, int fd, const void *tok, size_t len,
 			struct kb_buf *reply)
@@ -254,7 +267,7 @@ static int authenticate(struct rig *r, int fd, const void *tok, size_t len,
 	int16_t err = wire_read_i16(&rd);
 	wire_read_nullable_string(&rd);
 	struct wire_bytes t = wire_read_bytes(&rd);
-	assert_int_equal(wire_read_i64(&rd), 0); /* no re-authentication */
+	session_lifetime_ms = wire_read_i64(&rd);
 	wire_read_tags(&rd);
 	assert_int_equal(wire_reader_status(&rd), KB_OK);
 	if (reply && t.len > 0)
@@ -395,9 +408,11 @@ static void test_sasl_plain_v1_principal(void **state)
 	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(authenticate(&r, fd, "\0bob\0bob-secret", 15, NULL), 0);
+	assert_int_equal(session_lifetime_ms, 0); /* never expires */
 	assert_true(principal(&r, fd, p, sizeof p));
 	assert_string_equal(p, "User:bob");
-	/* a second handshake after authentication: ILLEGAL_SASL_STATE */
+	/* a second handshake after authentication: ILLEGAL_SASL_STATE (no
+	 * connections.max.reauth.ms, no re-authentication) */
 	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n),
 			 KAFKA_ERR_ILLEGAL_SASL_STATE);
 	close(fd);
@@ -405,6 +420,74 @@ static void test_sasl_plain_v1_principal(void **state)
 	fd = dial(&r);
 	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
 	assert_int_equal(authenticate(&r, fd, "eve\0eve\0eve; x", 14, NULL), 0);
+	close(fd);
+	rig_close(&r);
+}
+
+/* KIP-368, connections.max.reauth.ms = REAUTH_MS: the lifetime is told
+ * on success; a SaslHandshake v1 with the same mechanism re-authenticates
+ * on the same connection (SCRAM too), not twice within a second; a
+ * session not renewed in time is closed at its next request. */
+#define REAUTH_MS 1200
+static void test_sasl_reauthentication_renews_the_session(void **state)
+{
+	(void)state;
+	struct rig r;
+	char p[64];
+	int32_t n;
+	rig_open_reauth(&r, "PLAIN,SCRAM-SHA-512", REAUTH_MS);
+	int fd = dial(&r);
+	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
+	assert_int_equal(authenticate(&r, fd, "\0bob\0bob-secret", 15, NULL), 0);
+	assert_int_equal(session_lifetime_ms, REAUTH_MS);
+	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
+	assert_int_equal(authenticate(&r, fd, "\0bob\0bob-secret", 15, NULL), 0);
+	assert_int_equal(session_lifetime_ms, REAUTH_MS);
+	int64_t renewed = kb_mono_ms();
+	assert_true(principal(&r, fd, p, sizeof p));
+	assert_string_equal(p, "User:bob");
+	/* within a second of the last: refused, the connection stays */
+	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n),
+			 KAFKA_ERR_ILLEGAL_SASL_STATE);
+	assert_true(principal(&r, fd, p, sizeof p));
+	while (kb_mono_ms() < renewed + REAUTH_MS + 50)
+		turn(&r);
+	assert_false(principal(&r, fd, p, sizeof p)); /* expired: closed */
+	close(fd);
+	/* SCRAM re-authenticates with a new exchange */
+	fd = dial(&r);
+	assert_int_equal(scram_login(&r, fd, "alice", "alice-secret"), 0);
+	assert_int_equal(scram_login(&r, fd, "alice", "alice-secret"), 0);
+	assert_int_equal(session_lifetime_ms, REAUTH_MS);
+	assert_true(principal(&r, fd, p, sizeof p));
+	assert_string_equal(p, "User:alice");
+	close(fd);
+	rig_close(&r);
+}
+
+/* KAFKA: ReauthInfo: a re-authentication may change neither the
+ * principal (SASL_AUTHENTICATION_FAILED) nor the mechanism
+ * (UNSUPPORTED_SASL_MECHANISM); either ends the connection. */
+static void test_sasl_reauthentication_keeps_principal_and_mechanism(void **state)
+{
+	(void)state;
+	struct rig r;
+	int32_t n;
+	rig_open_reauth(&r, "PLAIN,SCRAM-SHA-512", REAUTH_MS);
+	int fd = dial(&r);
+	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
+	assert_int_equal(authenticate(&r, fd, "\0bob\0bob-secret", 15, NULL), 0);
+	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
+	assert_int_equal(authenticate(&r, fd, "eve\0eve\0eve; x", 14, NULL),
+			 KAFKA_ERR_SASL_AUTHENTICATION_FAILED);
+	assert_true(closed(&r, fd));
+	close(fd);
+	fd = dial(&r);
+	assert_int_equal(handshake(&r, fd, "PLAIN", 1, &n), 0);
+	assert_int_equal(authenticate(&r, fd, "\0bob\0bob-secret", 15, NULL), 0);
+	assert_int_equal(handshake(&r, fd, "SCRAM-SHA-512", 1, &n),
+			 KAFKA_ERR_UNSUPPORTED_SASL_MECHANISM);
+	assert_true(closed(&r, fd));
 	close(fd);
 	rig_close(&r);
 }
@@ -726,6 +809,8 @@ int main(void)
 		cmocka_unit_test(test_sasl_before_authentication_limits),
 		cmocka_unit_test(test_sasl_plain_v1_principal),
 		cmocka_unit_test(test_sasl_handshake_v0_bare_tokens),
+		cmocka_unit_test(test_sasl_reauthentication_renews_the_session),
+		cmocka_unit_test(test_sasl_reauthentication_keeps_principal_and_mechanism),
 		cmocka_unit_test(test_sasl_unsupported_mechanism_list_and_close),
 		cmocka_unit_test(test_sasl_failure_delayed_others_served),
 		cmocka_unit_test(test_sasl_plain_authzid_other_user_refused),

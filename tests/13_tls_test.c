@@ -75,8 +75,11 @@ static void broker_config(struct tls_config *c, const char *client_auth)
 
 /* The handler: the principal as a string, then BIG_ANSWER patterned bytes
  * (data the other way: the request carries its own, ignored here). */
+static int echo_calls; /* requests handle_echo answered */
+
 static int handle_echo(struct net_request *req, struct net_response *resp)
 {
+	echo_calls++;
 	wire_write_string(&resp->w, wire_str_c(net_request_principal(req)));
 	uint8_t chunk[4096];
 	for (size_t i = 0; i < BIG_ANSWER; i += sizeof chunk) {
@@ -501,6 +504,42 @@ static void test_tls_handshake_and_data_both_ways(void **state)
 	rig_close(&r);
 }
 
+/* A request of five TLS records, all on the socket already, is read and
+ * answered in one reactor turn: tls_read drains every record (and
+ * OpenSSL's read-ahead) in one call, not one record per epoll wakeup. */
+static void test_tls_request_of_many_records_in_one_turn(void **state)
+{
+	(void)state;
+	struct tls_config c;
+	struct rig r;
+	SSL_CTX *ctx;
+	broker_config(&c, "none");
+	rig_open(&r, &c);
+	int fd = dial(&r);
+	int sndbuf = 512 * 1024; /* the whole frame fits: one SSL_write */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	SSL *ssl = client_new(&ctx, fd, NULL);
+	assert_int_equal(client_handshake(&r, ssl), 1);
+	uint8_t *frame = calloc(1, 4 + 64 * 1024);
+	kb_put_be32(frame, 64 * 1024);
+	kb_put_be16(frame + 4, ECHO_KEY);
+	kb_put_be32(frame + 8, 7); /* correlation id; client id "" below */
+	int w = SSL_write(ssl, frame, 4 + 64 * 1024);
+	assert_int_equal(w, 4 + 64 * 1024); /* the loopback buffer took it */
+	free(frame);
+	int before = echo_calls;
+	turn(&r);
+	assert_int_equal(echo_calls, before + 1);
+	uint8_t head[8];
+	assert_int_equal(client_read_all(&r, ssl, head, sizeof head), 0);
+	assert_int_equal((int32_t)kb_get_be32(head + 4), 7);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	until_closed(&r);
+	rig_close(&r);
+}
+
 /* Mutual TLS: the client certificate's subject is the principal
  * (KAFKA: "User:" + RFC 2253 name); without one the handshake fails. */
 static void test_tls_mutual_principal_and_refusal(void **state)
@@ -872,6 +911,7 @@ int main(void)
 		cmocka_unit_test(test_tls_inline_pem_and_key_mismatch),
 		cmocka_unit_test(test_tls_encrypted_key_needs_its_password),
 		cmocka_unit_test(test_tls_handshake_and_data_both_ways),
+		cmocka_unit_test(test_tls_request_of_many_records_in_one_turn),
 		cmocka_unit_test(test_tls_mutual_principal_and_refusal),
 		cmocka_unit_test(test_tls_stalled_handshake_closed_idle_session_kept),
 		cmocka_unit_test(test_tls_plaintext_client_refused),

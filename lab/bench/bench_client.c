@@ -91,12 +91,17 @@
 #define CONSUME_FETCH_WAIT_MS 10   /* consume: long-poll at the log end */
 
 /* What `run` or `limits` was asked to do; the defaults are in main. */
+/* At most this many --conf settings (security.protocol, ssl.*, sasl.*). */
+#define MAX_CONF 8
+
 struct options {
 	const char *bootstrap, *topic, *mode, *acks, *dir;
 	long size, records, passes, partitions, producers, linger_ms, batch_bytes;
 	long mb; /* limits: MiB to send and to write */
 	double seconds, rate;
 	bool create;
+	const char *conf[MAX_CONF]; /* --conf key=value, for every handle */
+	int n_conf;
 };
 
 /* One producer: its own rd_kafka_t and the timing of every record it
@@ -181,6 +186,23 @@ static void conf_set_long(rd_kafka_conf_t *conf, const char *key, long value)
 	conf_set(conf, key, text);
 }
 
+/* A new configuration with the bootstrap servers and every --conf
+ * key=value (how the TLS bench points the same client at an SSL port). */
+static rd_kafka_conf_t *client_conf(const struct options *opt)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	conf_set(conf, "bootstrap.servers", opt->bootstrap);
+	for (int i = 0; i < opt->n_conf; i++) {
+		char key[128];
+		const char *eq = strchr(opt->conf[i], '=');
+		if (!eq || eq == opt->conf[i] || (size_t)(eq - opt->conf[i]) >= sizeof key)
+			die("--conf %s: not key=value", opt->conf[i]);
+		snprintf(key, sizeof key, "%.*s", (int)(eq - opt->conf[i]), opt->conf[i]);
+		conf_set(conf, key, eq + 1);
+	}
+	return conf;
+}
+
 /* Returns owned (rd_kafka_destroy); takes conf. */
 static rd_kafka_t *handle_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
 {
@@ -197,8 +219,7 @@ static rd_kafka_t *handle_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
  * (which also caps a batch) is raised to fit batches of big records. */
 static rd_kafka_conf_t *producer_conf(const struct options *opt)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	conf_set(conf, "bootstrap.servers", opt->bootstrap);
+	rd_kafka_conf_t *conf = client_conf(opt);
 	conf_set(conf, "acks", opt->acks);
 	conf_set_long(conf, "linger.ms", opt->linger_ms);
 	conf_set(conf, "compression.codec", "none");
@@ -220,8 +241,7 @@ static rd_kafka_conf_t *producer_conf(const struct options *opt)
  * rd_kafka_assign gives it (librdkafka wants a group.id for that). */
 static rd_kafka_t *consumer_open(const struct options *opt, long fetch_wait_ms)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	conf_set(conf, "bootstrap.servers", opt->bootstrap);
+	rd_kafka_conf_t *conf = client_conf(opt);
 	conf_set(conf, "group.id", "samsa-bench");
 	conf_set(conf, "enable.auto.commit", "false");
 	conf_set(conf, "enable.auto.offset.store", "false");
@@ -270,8 +290,7 @@ static void wait_for_topic(rd_kafka_t *rk, const char *topic, long partitions)
 static void create_topic(const struct options *opt)
 {
 	char err[512];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	conf_set(conf, "bootstrap.servers", opt->bootstrap);
+	rd_kafka_conf_t *conf = client_conf(opt);
 	rd_kafka_t *rk = handle_new(RD_KAFKA_PRODUCER, conf);
 	rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(
 		opt->topic, (int)opt->partitions, 1, err, sizeof err);
@@ -799,7 +818,9 @@ static void usage(void)
 	      "           [--acks 1|all] [--records N] [--passes R] [--seconds S]"
 	      " [--rate R]\n"
 	      "           [--partitions P] [--producers K] [--linger MS]"
-	      " [--batch-bytes N] [--create]\n", stderr);
+	      " [--batch-bytes N] [--create]\n"
+	      "           [--conf KEY=VALUE]... (librdkafka settings, e.g. "
+	      "security.protocol=ssl)\n", stderr);
 	exit(2);
 }
 
@@ -848,6 +869,12 @@ static void parse_flags(int argc, char **argv, struct options *o)
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--create")) {
 			o->create = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--conf") && i + 1 < argc) {
+			if (o->n_conf == MAX_CONF)
+				die("more than %d --conf settings", MAX_CONF);
+			o->conf[o->n_conf++] = argv[++i];
 			continue;
 		}
 		const struct flag *f = flags;

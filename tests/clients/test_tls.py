@@ -8,6 +8,7 @@ directory; every broker listens on 127.0.0.1 only: PLAINTEXT on b.port, SSL
 on a second free port."""
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -347,7 +348,11 @@ def test_cluster_over_ssl_replicates_and_fails_over():
         with open(alive[0].log_path, errors="replace") as f:
             log = f.read()
         assert "plaintext Kafka request on an SSL listener from" in log, log
-        # The survivors stop cleanly (and, under ASan, without a leak).
+        # The survivors stop cleanly (and, under ASan, without a leak),
+        # both at once: the last alone would wait out its controlled
+        # shutdown.
+        for x in alive:
+            x.signal(signal.SIGTERM)
         rcs = [x.stop() for x in alive]
         assert rcs == [0, 0], "exit codes %s\n%s" % (rcs, c.logs())
     finally:
@@ -399,6 +404,8 @@ def test_cluster_inter_broker_sasl_ssl_plain():
         logs = "".join(open(x.log_path, errors="replace").read()
                        for x in c.nodes)
         assert "connected over SASL" in logs, c.logs()
+        for x in c.nodes:  # all at once: the last alone would wait out
+            x.signal(signal.SIGTERM)  # its controlled shutdown
         rcs = [x.stop() for x in c.nodes]  # clean, and no ASan leak
         assert rcs == [0, 0, 0], "exit codes %s\n%s" % (rcs, c.logs())
     finally:
