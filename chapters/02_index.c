@@ -30,6 +30,8 @@
  *   3. Offsets are base_offset + an int32 >= 0; positions fit an int32.
  *   4. The mapping is the file; entries * entry_size <= map_len.
  *   5. The time index keeps its last slot for the seal entry.
+ *   8. The disk pages under every entry are allocated before it is
+ *      stored (reserve_pages): a full disk is KB_ERR_IO, never SIGBUS.
  *   6. One rule (index_batch) adds entries on append and on rebuild.
  *   7. A checked index points inside its log (idx_check).
  *
@@ -57,6 +59,10 @@
 /* KAFKA: LogFileUtils.INDEX_FILE_SUFFIX and TIME_INDEX_FILE_SUFFIX. */
 #define IDX_OFFSET_SUFFIX ".index"
 #define IDX_TIME_SUFFIX ".timeindex"
+/* Bytes of one page of the mapping, the unit a disk block is found for
+ * (4 KiB on every Linux port samsa runs on; a larger page only means a
+ * fallocate more often than needed). */
+#define IDX_PAGE_BYTES 4096
 /* KAFKA: RecordBatch.NO_TIMESTAMP, the timestamp of "no entry". */
 #define IDX_NO_TIMESTAMP (-1)
 /* Byte offsets inside an entry (KAFKA: OffsetIndex, TimeIndex). */
@@ -70,6 +76,7 @@
 static int open_file(struct idx *ix, const char *dir, size_t max_bytes);
 static int resize_map(struct idx *ix, size_t bytes);
 static int make_room(struct idx *ix);
+static int reserve_pages(struct idx *ix);
 static void idx_assert_tail(const struct idx *ix);
 static bool offset_fits(const struct idx *ix, int64_t offset);
 static struct idx_entry no_entry(const struct idx *ix);
@@ -405,14 +412,41 @@ static void idx_assert_tail(const struct idx *ix)
 }
 
 /* Before writing entry number `entries`: a trimmed file grows back to its
- * preallocated size. The caller has checked entries < max_entries. */
+ * preallocated size, and the disk pages under the entry exist. The caller
+ * has checked entries < max_entries. */
 static int make_room(struct idx *ix)
 {
 	assert(ix->entries < ix->max_entries);
 	ix->dirty_from = KB_MIN(ix->dirty_from, ix->entries * ix->entry_size);
-	if ((ix->entries + 1) * ix->entry_size <= ix->map_len)
+	if ((ix->entries + 1) * ix->entry_size > ix->map_len) {
+		int rc = resize_map(ix, ix->max_entries * ix->entry_size);
+		if (rc != KB_OK)
+			return rc;
+	}
+	return reserve_pages(ix);
+}
+
+/* The preallocated file is sparse: the first store into a page of the
+ * mapping that has no disk block behind it allocates one, and on a full
+ * disk that store is a SIGBUS, not an error. So the entry's pages are
+ * allocated first, with fallocate, whose ENOSPC is an ordinary
+ * KB_ERR_IO (KAFKA preallocates with RandomAccessFile.setLength, sparse
+ * too: a full disk there is an InternalError). Only an entry that begins
+ * or crosses into a page asks; a file system without fallocate is
+ * trusted as before. */
+static int reserve_pages(struct idx *ix)
+{
+	size_t page = IDX_PAGE_BYTES;
+	size_t from = ix->entries * ix->entry_size;
+	size_t last = from + ix->entry_size - 1;
+	if (from % page != 0 && from / page == last / page)
 		return KB_OK;
-	return resize_map(ix, ix->max_entries * ix->entry_size);
+	off_t start = (off_t)(from - from % page);
+	if (fallocate(ix->fd, FALLOC_FL_KEEP_SIZE, start,
+		      (off_t)(last / page * page + page) - start) == 0 ||
+	    errno == EOPNOTSUPP)
+		return KB_OK;
+	return io_error(ix, "fallocate");
 }
 
 /* Make the file `bytes` long and map exactly that (INVARIANT 4). Growing:

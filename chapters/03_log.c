@@ -18,7 +18,8 @@
  * Interface:
  *   - log_open (03_recovery.c) once per directory; log_close or log_delete.
  *   - log_append takes a validated batch and rewrites its baseOffset and
- *     partitionLeaderEpoch in place.
+ *     partitionLeaderEpoch in place; an error means nothing was appended
+ *     (log_append_undo).
  *   - A log_read_result borrows a segment: use it before the next append,
  *     truncation, retention or log_replace_segment on this log.
  *   - Only this file writes segs: others ask log_drop_empty_segment and
@@ -78,6 +79,8 @@ static bool log_should_roll_at(const struct log *log,
 			       const struct seg_batch *b, size_t len,
 			       int64_t now_ms, int64_t base);
 static int log_roll(struct log *log, int64_t now_ms);
+static int log_append_undo(struct log *log, struct log_segment *ls,
+			   const struct seg_batch *b, uint64_t pos, int rc);
 static int log_find_batch(const struct log_segment *ls, struct seg_scan *scan,
 			  int64_t offset, struct log_found *found);
 static size_t log_index_ceiling(const struct idx *ox, int64_t offset);
@@ -175,13 +178,13 @@ int log_append(struct log *log, const struct log_append_req *req,
 	b.partition_leader_epoch = epoch;
 	seg_batch_set_base_offset(batch, b.base_offset);
 	seg_batch_set_leader_epoch(batch, epoch);
-	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK ||
-	    (rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK)
-		return rc;
+	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK)
+		return rc; /* seg_append cut its own torn tail */
 	/* KAFKA: maybeAssignEpochStartOffset, for every batch appended. */
-	if (epoch >= 0 &&
-	    (rc = log_epoch_assign(log, epoch, b.base_offset)) != KB_OK)
-		return rc;
+	if ((rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK ||
+	    (epoch >= 0 &&
+	     (rc = log_epoch_assign(log, epoch, b.base_offset)) != KB_OK))
+		return log_append_undo(log, ls, &b, pos, rc);
 	if (info)
 		*info = (struct log_append_info){b.base_offset,
 			seg_batch_last_offset(&b), pos, ls->seg->base_offset};
@@ -210,18 +213,40 @@ int log_append_as_follower(struct log *log, const uint8_t *batch, size_t len,
 		return rc;
 	struct log_segment *ls = log_active(log);
 	uint64_t pos = ls->seg->size;
-	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK ||
-	    (rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK)
+	if ((rc = seg_append(ls->seg, batch, len)) != KB_OK)
 		return rc;
-	if (b.partition_leader_epoch >= 0 &&
-	    (rc = log_epoch_assign(log, b.partition_leader_epoch,
-				   b.base_offset)) != KB_OK)
-		return rc;
+	if ((rc = idx_set_on_append(&ls->idx, ls->seg, &b, pos)) != KB_OK ||
+	    (b.partition_leader_epoch >= 0 &&
+	     (rc = log_epoch_assign(log, b.partition_leader_epoch,
+				    b.base_offset)) != KB_OK))
+		return log_append_undo(log, ls, &b, pos, rc);
 	if (info)
 		*info = (struct log_append_info){b.base_offset,
 			seg_batch_last_offset(&b), pos, ls->seg->base_offset};
 	log->unflushed_messages += (int64_t)b.last_offset_delta + 1;
 	return KB_OK;
+}
+
+/* A batch written whose index entry or epoch could not be (a full or
+ * failing disk): cut it off again, so the caller's error is the whole
+ * truth and a retry appends it once (INVARIANT 2; KAFKA has no undo: the
+ * log dir goes offline and recovery cuts at restart). Returns rc, or the
+ * undo's own error when even the cut fails. */
+static int log_append_undo(struct log *log, struct log_segment *ls,
+			   const struct seg_batch *b, uint64_t pos, int rc)
+{
+	int undo = seg_truncate(ls->seg, pos);
+	if (undo == KB_OK)
+		undo = idx_truncate_to(ls->idx.offsets, b->base_offset);
+	if (undo == KB_OK)
+		undo = idx_truncate_to(ls->idx.times, b->base_offset);
+	log_resume_index(ls);
+	if (undo == KB_OK)
+		undo = log_epoch_truncate_end(log, b->base_offset);
+	if (undo != KB_OK)
+		KB_ERROR("log %s: could not undo the append at offset %" PRId64,
+			 log->dir, b->base_offset);
+	return undo != KB_OK ? undo : rc;
 }
 
 /* KAFKA: LogSegment.shouldRoll: segment.bytes or segment.ms (chapter 01),

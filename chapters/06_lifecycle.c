@@ -316,7 +316,7 @@ static struct log_recovery_hint load_hint(const struct load_state *ls,
 }
 
 /* The two timers: retention every log.retention.check.interval.ms, and
- * flush.ms every second. */
+ * flush.ms and the offline log dir's probe (06_logdir.c) every second. */
 static int timers_register(struct topic_manager *tm, struct net_server *srv)
 {
 	const struct topic_broker_config *c = topic_manager_config(tm);
@@ -394,11 +394,14 @@ static void retention_timer(void *ctx, int64_t now_ms)
 static void flush_timer(void *ctx, int64_t now_ms)
 {
 	struct topic_manager *tm = ctx;
+	struct topic_logdir *ld = topic_manager_logdir(tm);
 	(void)now_ms;
 	for (size_t i = 0; i < topic_count(tm); i++)
 		for (int32_t p = 0; p < topic_at(tm, i)->npartitions; p++)
-			log_maybe_flush(topic_at(tm, i)->partitions[p]->log,
-					kb_now_ms());
+			if (log_maybe_flush(topic_at(tm, i)->partitions[p]->log,
+					    kb_now_ms()) == KB_ERR_IO)
+				topic_logdir_failed(ld, "fsync");
+	topic_logdir_probe(ld, kb_mono_ms()); /* offline: is there room again? */
 }
 
 /* KAFKA: LogManager.shutdown: flush, checkpoint, close, and only when all

@@ -510,6 +510,12 @@ static int16_t produce_append(struct data_ctx *c, struct topic_partition *tp,
 	struct log_append_info info;
 	size_t size = (size_t)records.len; /* one batch: produce_check_shape */
 	int64_t now = kb_now_ms();
+	/* KAFKA: an offline log dir's partition answers KAFKA_STORAGE_ERROR
+	 * before any other check: the sequence check would otherwise see the
+	 * gap a refused batch left and answer OUT_OF_ORDER_SEQUENCE_NUMBER,
+	 * which the idempotent producer cannot retry past. */
+	if (!topic_logdir_online(topic_manager_logdir(c->tm)))
+		return KAFKA_ERR_KAFKA_STORAGE_ERROR;
 	seg_batch_decode(records.p, size, &h);
 	topic_run_produce_check(c->tm, tp, &h, &v);
 	if (v.error_code != KAFKA_ERR_NONE || v.duplicate) {

@@ -95,6 +95,7 @@ struct topic_manager {
 	/* Partitions appended to whose flush policy asks for an fsync,
 	 * done once before the answers go out (topic_flush_unflushed). */
 	struct kb_buf unflushed; /* struct topic_partition * each, borrowed */
+	struct topic_logdir logdir; /* cfg.log_dir's health (06_logdir.c) */
 };
 
 /* ---- Prototypes of the static helpers, in reading order ---- */
@@ -103,6 +104,7 @@ static const struct reserved_name *reserved_find(const char *name, size_t len);
 static struct subscriber *subscriber_list(struct topic_manager *tm, size_t *n);
 static int append_flush(struct topic_manager *tm, struct topic_partition *tp,
 			int64_t now);
+static int append_failed(struct topic_manager *tm, int rc);
 static void append_announce(struct topic_manager *tm,
 			    struct topic_partition *tp, const uint8_t *batch,
 			    size_t len, const struct log_append_info *ai,
@@ -152,6 +154,7 @@ int topic_manager_new(const struct topic_broker_config *cfg,
 		return KB_ERR_NOMEM;
 	tm->cfg = *cfg;
 	tm->srv = srv;
+	topic_logdir_init(&tm->logdir, tm->cfg.log_dir);
 	if (srv)
 		net_set_before_send(srv, topic_flush_unflushed, tm);
 	*out = tm;
@@ -167,6 +170,11 @@ void topic_manager_free(struct topic_manager *tm)
 	kb_buf_fini(&tm->unflushed);
 	kb_buf_fini(&tm->subscribers);
 	free(tm);
+}
+
+struct topic_logdir *topic_manager_logdir(struct topic_manager *tm)
+{
+	return &tm->logdir;
 }
 
 const struct topic_broker_config *topic_manager_config(
@@ -796,11 +804,13 @@ int topic_append_batch(struct topic_partition *tp, uint8_t *batch, size_t len,
 	struct log_append_info ai;
 	int64_t now = kb_now_ms();
 	struct log_append_req req = {batch, len, tp->leader_epoch, now};
+	if (!topic_logdir_online(&tm->logdir))
+		return KB_ERR_IO; /* KAFKA: KafkaStorageException, offline dir */
 	int rc = log_append(tp->log, &req, &ai);
 	if (rc == KB_OK)
 		rc = append_flush(tm, tp, now);
 	if (rc != KB_OK)
-		return rc;
+		return append_failed(tm, rc);
 	if (!tm->high_watermark_taken) /* single node: the leader is the ISR */
 		tp->high_watermark = log_end_offset(tp->log);
 	append_announce(tm, tp, batch, len, &ai, info);
@@ -855,11 +865,23 @@ int topic_append_replica(struct topic_partition *tp, const uint8_t *batch,
 	struct topic_manager *tm = tp->topic->tm;
 	struct log_append_info ai;
 	int64_t now = kb_now_ms();
+	if (!topic_logdir_online(&tm->logdir))
+		return KB_ERR_IO;
 	int rc = log_append_as_follower(tp->log, batch, len, now, &ai);
 	if (rc == KB_OK)
 		rc = append_flush(tm, tp, now);
-	if (rc == KB_OK)
-		append_announce(tm, tp, batch, len, &ai, info);
+	if (rc != KB_OK)
+		return append_failed(tm, rc);
+	append_announce(tm, tp, batch, len, &ai, info);
+	return KB_OK;
+}
+
+/* A failed append: the log kept no part of it (chapter 03); a failing
+ * disk takes the log dir offline (06_logdir.c). Returns rc. */
+static int append_failed(struct topic_manager *tm, int rc)
+{
+	if (rc == KB_ERR_IO)
+		topic_logdir_failed(&tm->logdir, "append");
 	return rc;
 }
 
@@ -984,8 +1006,10 @@ static int topic_flush_unflushed(void *ctx)
 	int rc = KB_OK;
 	for (size_t i = 0; i < n; i++) {
 		int r = log_maybe_flush(list[i]->log, kb_now_ms());
-		if (r != KB_OK)
-			rc = r; /* recovery_point stays: the next flush retries */
+		if (r != KB_OK) /* recovery_point stays: the next flush retries */
+			rc = r;
+		if (r == KB_ERR_IO)
+			topic_logdir_failed(&tm->logdir, "fsync");
 	}
 	tm->unflushed.len = 0;
 	return rc;

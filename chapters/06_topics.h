@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chapter 06 — topics: the single-node broker. Eight files share this
+ * Chapter 06 — topics: the single-node broker. Nine files share this
  * header, a one-way stack read top to bottom (each uses only those above):
+ *   06_logdir.c        the data dir's health: offline after a failed
+ *                      write, online again after a probe write;
  *   06_topics.c        the registry: names, ids, partitions, the hooks,
  *                      the one door a batch enters by;
  *   06_config_defs.c   per-topic configs: one table, validation;
@@ -381,7 +383,42 @@ int handle_offset_for_leader_epoch(struct net_request *req,
 				   struct net_response *resp);
 int handle_delete_records(struct net_request *req, struct net_response *resp);
 
+/* ---- The data dir's health (06_logdir.c) ---- */
+
+/* KAFKA: LogDirFailureChannel's state for our one log dir. Online, or
+ * offline since a write failed (ENOSPC, EIO, EDQUOT...): no append is
+ * tried until a probe write succeeds again (topic_logdir_check). */
+struct topic_logdir {
+	const char *dir;       /* borrowed: the manager's log.dirs */
+	bool offline;          /* a write failed; no probe has succeeded since */
+	int64_t offline_since; /* kb_mono_ms of the failure; -1 while online */
+	int64_t failures;      /* times it went offline since start */
+	int64_t next_probe;    /* kb_mono_ms before which no probe is written */
+};
+/* The manager's log dir health (never NULL). */
+struct topic_logdir *topic_manager_logdir(struct topic_manager *tm);
+/* false while the log dir is offline: appends answer KB_ERR_IO at once,
+ * and chapter 07's broker asks to be fenced. */
+bool topic_logdir_online(const struct topic_logdir *ld);
+
 /* ---- Between the files of chapter 06 (not for later chapters) ---- */
+
+/* Online, over dir (borrowed: must outlive ld). */
+void topic_logdir_init(struct topic_logdir *ld, const char *dir);
+/* A write to the log dir failed with KB_ERR_IO: go offline (once). */
+void topic_logdir_failed(struct topic_logdir *ld, const char *what);
+/* Offline and due (every TOPIC_LOGDIR_PROBE_MS): write a probe file; its
+ * success brings the dir online. Returns topic_logdir_online. */
+bool topic_logdir_probe(struct topic_logdir *ld, int64_t now_ms);
+/* Assert the invariants of 06_logdir.c (no-op with NDEBUG). */
+void topic_logdir_check(const struct topic_logdir *ld);
+/* How often an offline log dir is probed (ms). */
+#define TOPIC_LOGDIR_PROBE_MS 1000
+/* The probe's size: room for one batch of message.max.bytes (bytes). */
+#define TOPIC_LOGDIR_PROBE_BYTES TOPIC_DEFAULT_MESSAGE_MAX_BYTES
+/* The probe file, in the log dir; deleted after each probe. */
+#define TOPIC_LOGDIR_PROBE_FILE ".samsa-disk-probe"
+
 
 /* SIMPLIFICATION: most partitions of one topic (open files are finite). */
 #define TOPIC_MAX_PARTITIONS 1000

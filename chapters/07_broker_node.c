@@ -15,7 +15,8 @@
  *
  * Kafka:
  *   BrokerLifecycleManager (BrokerRegistration 62, BrokerHeartbeat 63:
- *   fenced until caught up, controlled shutdown through want_shut_down),
+ *   fenced until caught up or while chapter 06's log dir is offline,
+ *   controlled shutdown through want_shut_down),
  *   BrokerMetadataPublisher and KRaftMetadataCache (the image as the
  *   broker's view), ForwardingManager (Envelope 58, KIP-590), and
  *   AutoTopicCreationManager (CreateTopics to the controller).
@@ -106,6 +107,7 @@ struct broker_node {
 	struct kb_buf config_marks;  /* struct bnode_mark: configs last applied */
 	int refs;                    /* the node and its calls in flight */
 	bool leaders_moved;          /* since leaders_changed was last called */
+	bool disk_offline;           /* the log dir's state the last heartbeat told */
 	bool closed;
 };
 
@@ -305,12 +307,17 @@ static int bnode_register(struct broker_node *bn)
 	return rc;
 }
 
+/* KAFKA: want_fence until caught up with the metadata log, and (our
+ * stand-in for KIP-858's offline log dirs) while chapter 06's log dir
+ * is offline: the controller then moves our leaderships and shrinks
+ * every ISR we are in, as it does for any fenced broker. */
 static int bnode_heartbeat(struct broker_node *bn)
 {
 	int64_t applied = raft_node_applied(bn->rn);
+	bn->disk_offline = !topic_logdir_online(topic_manager_logdir(bn->tm));
 	struct ctrl_heartbeat_req q = {
 		bn->cfg.node_id, bn->broker_epoch, applied - 1,
-		applied <= bn->broker_epoch, /* want_fence until caught up */
+		applied <= bn->broker_epoch || bn->disk_offline,
 		bn->state == BNODE_SHUTTING_DOWN};
 	struct kb_buf body;
 	kb_buf_init(&body);
@@ -339,6 +346,9 @@ static void bnode_tick(void *ctx, int64_t now_ms)
 		KB_WARN("broker: controlled shutdown timed out; stopping anyway");
 		bnode_stopped(bn);
 	}
+	/* The log dir went offline or came back: tell the controller now. */
+	if (bn->disk_offline != !topic_logdir_online(topic_manager_logdir(bn->tm)))
+		bn->next_call_ms = 0;
 	if (bn->in_flight || now_ms < bn->next_call_ms || bn->state == BNODE_STOPPED)
 		return;
 	int rc = bn->state == BNODE_UNREGISTERED ? bnode_register(bn)

@@ -34,7 +34,8 @@
  *
  * Invariants (raft_node_check):
  *   1. A quorum-state the core queued is durable before anything the core
- *      queued after it leaves (drain order: persist, then send).
+ *      queued after it leaves (drain order: persist, then send); after a
+ *      failed write nothing leaves until node_persist writes the newest.
  *   2. applied <= high watermark <= log end offset: the image holds only
  *      committed records, each applied once, in offset order.
  *   3. Peers exist for the other voters only, never for ourselves.
@@ -75,6 +76,8 @@
 
 /* How often the core's timers are looked at (ms). */
 #define NODE_TICK_MS 10
+/* How often a quorum-state that could not be written is tried again (ms). */
+#define NODE_PERSIST_RETRY_MS 1000
 /* The versions this node sends (both ends are samsa's codec). */
 /* Each RPC at the newest version: Vote v2 carries PreVote (KIP-996). */
 /* Bytes of committed log read per apply step. */
@@ -100,6 +103,7 @@ struct node_parked_fetch {
 
 static int node_register(struct raft_node *n);
 static void node_tick(void *ctx, int64_t now_ms);
+static void node_persist(struct raft_node *n);
 static void node_send(struct raft_node *n, struct raft_output *o);
 static void node_reply(void *ctx, int status, struct wire_reader *body);
 static void node_apply(struct raft_node *n);
@@ -223,22 +227,37 @@ static void node_tick(void *ctx, int64_t now_ms)
 {
 	struct raft_node *n = ctx;
 	raft_tick(n->raft, now_ms);
+	if (n->persist_failed && kb_mono_ms() >= n->persist_retry_ms)
+		node_persist(n);
 	node_drain(n);
 }
 
+/* Write persist_pending; persist_failed says whether that failed (then
+ * node_tick tries again in NODE_PERSIST_RETRY_MS: each failure logs). */
+static void node_persist(struct raft_node *n)
+{
+	n->persist_retry_ms = kb_mono_ms() + NODE_PERSIST_RETRY_MS;
+	int rc = raft_quorum_file_write(raft_metadata_log_dir(n->log),
+					&n->cfg.raft, &n->persist_pending);
+	if (rc != KB_OK && !n->persist_failed)
+		KB_ERROR("raft: quorum-state not written; this node sends "
+			 "nothing until it is");
+	else if (rc == KB_OK && n->persist_failed)
+		KB_INFO("raft: quorum-state written again; sending resumes");
+	n->persist_failed = rc != KB_OK;
+}
+
 /* INVARIANT 1: outputs in order; a failed persist stops every later send
- * (the process must not promise what its disk does not hold). */
+ * (the process must not promise what its disk does not hold) until the
+ * newest quorum-state is written: node_tick retries it (a full disk that
+ * gets room again), and what was not sent meanwhile raft's timers redo. */
 void node_drain(struct raft_node *n)
 {
 	struct raft_output o;
 	while (raft_pop(n->raft, &o)) {
 		if (o.kind == RAFT_OUT_PERSIST) {
-			int rc = raft_quorum_file_write(raft_metadata_log_dir(n->log),
-							&n->cfg.raft, &o.persist);
-			if (rc != KB_OK && !n->persist_failed)
-				KB_ERROR("raft: quorum-state not written; this node "
-					 "stops sending until restarted");
-			n->persist_failed |= rc != KB_OK;
+			n->persist_pending = o.persist;
+			node_persist(n);
 		} else if (n->persist_failed) {
 			/* nothing leaves */
 		} else if (o.kind == RAFT_OUT_FETCH_SNAPSHOT) {
@@ -650,7 +669,7 @@ int raft_node_propose(struct raft_node *n, const struct raft_record *recs,
 		      int count, int64_t *last_offset)
 {
 	int rc = raft_propose(n->raft, recs, count, last_offset);
-	if (rc == KB_OK)
+	if (rc == KB_OK || rc == KB_ERR_IO) /* KB_ERR_IO: resigned, tell them */
 		node_drain(n);
 	return rc;
 }

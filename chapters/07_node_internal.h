@@ -73,6 +73,8 @@ struct raft_node {
 	struct node_sent_hw sent[NODE_SENT_HW_SLOTS]; /* HW each fetcher was told */
 	bool wake_pending;                /* a wake timer is set */
 	bool persist_failed;              /* quorum-state could not be written */
+	struct raft_quorum_state persist_pending; /* the newest unwritten one */
+	int64_t persist_retry_ms;         /* node_tick's next try (kb_mono_ms) */
 	bool closing;
 };
 /* 07_node.c: pop the core's outbox in order (INVARIANT 1), apply what is

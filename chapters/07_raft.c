@@ -1027,6 +1027,11 @@ int raft_propose(struct raft *r, const struct raft_record *recs, int n,
 	free(w);
 	if (rc == KB_OK)
 		raft_update_high_watermark(r);
+	/* A leader that cannot write its log cannot lead (a full disk): it
+	 * resigns, as raft_become_leader does, so a voter that can takes
+	 * over instead of the quorum waiting on us. */
+	if (rc == KB_ERR_IO)
+		raft_become_resigned(r);
 	return rc;
 }
 

@@ -365,9 +365,14 @@ static const struct fetch_item *call_item(struct repl *r,
 /* An error for one partition: wait for the metadata to say more. */
 static void part_backoff(struct repl *r, struct repl_part *p, int16_t error)
 {
-	if (error == KAFKA_ERR_FENCED_LEADER_EPOCH ||
-	    error == KAFKA_ERR_UNKNOWN_LEADER_EPOCH ||
-	    error == KAFKA_ERR_NOT_LEADER_OR_FOLLOWER)
+	bool quiet = error == KAFKA_ERR_KAFKA_STORAGE_ERROR &&
+		     !topic_logdir_online(topic_manager_logdir(r->tm));
+	if (quiet) /* our own disk, said once by chapter 06 */
+		KB_DEBUG("replication: %s-%" PRId32 ": log dir offline, not "
+			 "appending", p->tp->topic->name, p->index);
+	else if (error == KAFKA_ERR_FENCED_LEADER_EPOCH ||
+		 error == KAFKA_ERR_UNKNOWN_LEADER_EPOCH ||
+		 error == KAFKA_ERR_NOT_LEADER_OR_FOLLOWER)
 		KB_DEBUG("replication: %s-%" PRId32 ": %s from broker %" PRId32,
 			 p->tp->topic->name, p->index, wire_error_name(error),
 			 p->leader_id);

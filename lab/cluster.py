@@ -77,6 +77,7 @@ from topology import AZS, LabError, sh  # noqa: E402
 
 PORT = 9092                     # PLAINTEXT, on every AZ address
 CONTROLLER_PORT = 9093          # CONTROLLER (KRaft quorum)
+CLOSE_GRACE_S = 1.0           # close(): SIGTERM, then SIGKILL after this (s)
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 CLONE_NEWNET = 0x40000000
 KAFKA_ERR_INVALID_REPLICATION_FACTOR = 38
@@ -265,16 +266,20 @@ class Cluster:
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
         self.format(x)
 
-    def close(self):
+    def close(self, grace=CLOSE_GRACE_S):
         """Resume paused nodes, stop every node (SIGTERM to all, then wait;
-        SIGKILL after 10 s), unmount (Invariant 3). Brokers go before
-        separate controllers: their controlled shutdown asks a controller."""
+        SIGKILL after `grace` s), unmount (Invariant 3). Brokers go before
+        separate controllers: their controlled shutdown asks a controller.
+        The run is over when this is called (its data read and checked),
+        and three brokers stopping at once cannot move their leaderships
+        anywhere: their controlled shutdowns would only wait out their
+        timeout (about 9 s a scenario), so the grace is short."""
         for group in (self.nodes, self.controllers):
             live = [x for x in group if x.alive()]
             for x in live:
                 x.proc.send_signal(signal.SIGCONT)
                 x.proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + grace
             for x in live:
                 try:
                     x.proc.wait(max(0.1, deadline - time.monotonic()))

@@ -69,6 +69,10 @@ ROOT = os.path.dirname(HERE)
 TOPIC = "lab"
 PARTITIONS = 3
 SHORT_SCALE = 0.2          # --short: every duration times this (at least 1 s)
+# Writes after the last heal before they stop: the "after" rate and every
+# scenario's "writes resumed" (scenarios heal and wait themselves; this is
+# the common tail, 5 s until the lab was timed: 3 s show the rate as well).
+TAIL_S = 3.0
 
 
 def scenarios():
@@ -132,6 +136,7 @@ def run_one(mod, args, samsa):
     os.makedirs(out)
     lab = Lab(args, out)
     row = {"scenario": mod.NAME, "fault": mod.FAULT, "notes": lab.notes}
+    lab.phases, lab.phase_t0 = [], time.monotonic()
     if getattr(mod, "NEEDS_FAKETIME", False) and not faketime_available():
         row["not_run"] = "libfaketime is not installed (apt-get install faketime)"
         return row
@@ -163,13 +168,26 @@ def run_one(mod, args, samsa):
             if lab.workload:
                 lab.workload.stop()
             lab.cluster.close()                                   # INVARIANT 2
+            phase(lab, "stop")
+    took = sum(s for _, s in lab.phases)
+    row["took"] = took
+    lab.note("took %.0f s: %s" % (took, ", ".join("%s %.1f s" % p for p in lab.phases)))
     return row
+
+
+def phase(lab, name):
+    """Where a scenario's wall time goes: name the part just finished."""
+    now = time.monotonic()
+    lab.phases.append((name, now - lab.phase_t0))
+    lab.phase_t0 = now
 
 
 def run_in_cluster(mod, lab, row):
     c = lab.cluster
+    phase(lab, "set-up")
     c.start()
     lab.rf, lab.min_isr, why = c.create_topic(lab.topic, lab.partitions)
+    phase(lab, "cluster start")
     if why:
         lab.note(why)
     if mod.NEEDS_REPLICATION and lab.rf < 3:                      # INVARIANT 1
@@ -189,16 +207,22 @@ def run_in_cluster(mod, lab, row):
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     lab.workload.start()
     time.sleep(report.WARMUP_S)      # the producers' first metadata and ids
+    phase(lab, "warm-up")
     mod.run(lab)
+    phase(lab, "scenario")
     heal(lab)
     c.check()
-    lab.sleep(5)
+    phase(lab, "heal")
+    lab.sleep(TAIL_S)
     lab.workload.stop_writes()
     cpu = (cpu_seconds() - cpu0) / max(1e-3, time.monotonic() - wall0)
     lab.workload.stop()
+    phase(lab, "tail")
     final = lab.workload.final_read()
     lab.history.close()
+    phase(lab, "final read")
     finish(mod, lab, row, final, cpu)
+    phase(lab, "checks")
 
 
 def heal(lab):
@@ -330,6 +354,7 @@ def main(argv):
         pick = [m for n, m in all_ if m.DEFAULT]
     os.makedirs(args.out, exist_ok=True)
     rows, failed = [], False
+    t_all = time.monotonic()
     header = "samsa: %s; %s" % (args.samsa, "short run (--short)" if args.short else "full run")
     try:
         for m in pick:
@@ -349,6 +374,8 @@ def main(argv):
         report.write_report(rows, os.path.join(args.out, "report.md"),
                             header + " (interrupted)")
         return 130
+    report.write_report(rows, os.path.join(args.out, "report.md"), header +
+                        "; %d scenarios in %.1f min" % (len(rows), (time.monotonic() - t_all) / 60))
     print(open(os.path.join(args.out, "report.md")).read())
     return 1 if failed else 0
 

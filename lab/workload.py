@@ -357,7 +357,9 @@ class Workload:
         if low is not None and high > low:
             c.assign([TopicPartition(self.topic, p, low)])
             while nxt < high and time.monotonic() < deadline:
-                for m in c.consume(1000, 1.0):
+                # exactly what is left: consume returns once it is there,
+                # not after its timeout (1 s per partition otherwise)
+                for m in c.consume(int(min(1000, high - nxt)), 1.0):
                     if m.error() is None:
                         records.append([m.offset(), m.value().decode(errors="replace")])
                         nxt = m.offset() + 1

@@ -15,6 +15,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -854,6 +857,118 @@ static void test_topic_hooks_create_append_read(void **state)
 	kb_buf_fini(&out);
 	topic_manager_close(b.tm);
 	tu_rmrf(b.dir);
+}
+
+/* A file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the disk "full"
+ * at a byte of our choosing: write(2) gets as far as the limit, then
+ * EFBIG, as a full tmpfs gives ENOSPC. */
+static void fsize_limit(rlim_t bytes)
+{
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = bytes;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* 06_logdir.c: a write that fails half way leaves the segment exactly as
+ * it was (the torn bytes are cut, checked on disk), the log dir goes
+ * offline, and every append, leader or follower, is refused without
+ * touching the disk until a probe write succeeds; then the next batch
+ * takes the offset the failed one would have had. */
+static void test_topic_logdir_offline_after_failed_write(void **state)
+{
+	struct tb b;
+	struct topic *t;
+	uint8_t batch[4096], before[4096], after[4096];
+	struct log_append_info info;
+	struct rlimit saved;
+	(void)state;
+	tb_config(&b);
+	assert_int_equal(topic_manager_open(&b.cfg, NULL, &b.tm), KB_OK);
+	assert_int_equal(topic_create(b.tm, TOPIC_REQ("t", 1, NULL, 0), &t), KB_OK);
+	struct topic_partition *tp = topic_partition_find(b.tm, "t", 0);
+	struct topic_logdir *ld = topic_manager_logdir(b.tm);
+	char *seg = strdup(path_in(&b, "t-0/00000000000000000000.log"));
+	size_t len = one_batch(batch, sizeof batch, "first", 1);
+	assert_int_equal(topic_append_batch(tp, batch, len, &info), KB_OK);
+	off_t good = file_size(seg);
+	assert_int_equal(good, (off_t)len);
+	int fd = open(seg, O_RDONLY);
+	assert_true(fd >= 0 && pread(fd, before, (size_t)good, 0) == good);
+	/* The disk ends 10 bytes into the next batch. */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	fsize_limit((rlim_t)good + 10);
+	len = one_batch(batch, sizeof batch, "second", 2);
+	assert_int_equal(topic_append_batch(tp, batch, len, &info), KB_ERR_IO);
+	assert_int_equal(file_size(seg), good); /* no torn tail */
+	assert_true(pread(fd, after, sizeof after, 0) == good);
+	assert_memory_equal(before, after, (size_t)good);
+	assert_int_equal(log_end_offset(tp->log), 1);
+	assert_false(topic_logdir_online(ld));
+	assert_int_equal(ld->failures, 1);
+	/* Offline: nothing is tried, as leader or follower. */
+	fsize_limit(saved.rlim_cur);
+	assert_int_equal(topic_append_batch(tp, batch, len, &info), KB_ERR_IO);
+	assert_int_equal(topic_append_replica(tp, batch, len, NULL), KB_ERR_IO);
+	assert_int_equal(file_size(seg), good);
+	/* A probe before its time, or on a disk still full, changes nothing. */
+	assert_false(topic_logdir_probe(ld, ld->offline_since));
+	fsize_limit(4096);
+	assert_false(topic_logdir_probe(ld, ld->next_probe));
+	assert_false(topic_logdir_online(ld));
+	/* Room again: the next due probe brings the dir back. */
+	fsize_limit(saved.rlim_cur);
+	assert_true(topic_logdir_probe(ld, ld->next_probe));
+	assert_true(topic_logdir_online(ld));
+	assert_int_equal(access(path_in(&b, TOPIC_LOGDIR_PROBE_FILE), F_OK), -1);
+	len = one_batch(batch, sizeof batch, "second", 2);
+	assert_int_equal(topic_append_batch(tp, batch, len, &info), KB_OK);
+	assert_int_equal(info.base_offset, 1);
+	assert_int_equal(file_size(seg), good + (off_t)len);
+	assert_int_equal(ld->failures, 1);
+	topic_logdir_check(ld);
+	signal(SIGXFSZ, SIG_DFL);
+	close(fd);
+	free(seg);
+	topic_manager_close(b.tm);
+	tu_rmrf(b.dir);
+}
+
+/* What a producer sees: KAFKA_STORAGE_ERROR (56) for the batch the full
+ * disk refused, and for every batch after it while the log dir is
+ * offline, even once there is room; the segment keeps only the first. */
+static void test_topic_produce_storage_error_while_offline(void **state)
+{
+	struct tb b;
+	struct rlimit saved;
+	uint8_t batch[256];
+	size_t len = one_batch(batch, sizeof batch, "v", 1000);
+	(void)state;
+	tb_open(&b);
+	int fd = tb_connect(&b);
+	assert_int_equal(create_topic(fd, "t", 1, NULL, NULL), E_NONE);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), E_NONE);
+	char *seg = strdup(path_in(&b, "t-0/00000000000000000000.log"));
+	assert_int_equal(file_size(seg), (off_t)len);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	fsize_limit((rlim_t)len + 10);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), 56);
+	fsize_limit(saved.rlim_cur);
+	assert_int_equal(produce(fd, "t", 0, 1, batch, (int32_t)len, NULL), 56);
+	assert_int_equal(file_size(seg), (off_t)len);
+	signal(SIGXFSZ, SIG_DFL);
+	free(seg);
+	close(fd);
+	tb_close(&b);
 }
 
 /* Every net_wake of chapter 06 passes here (the test links with
@@ -3646,6 +3761,8 @@ int main(void)
 		cmocka_unit_test(test_topic_hooks_create_append_read),
 		cmocka_unit_test(test_topic_subscribers_hear_each_append_one_wake),
 		cmocka_unit_test(test_topic_take_high_watermark_moves_ownership),
+		cmocka_unit_test(test_topic_logdir_offline_after_failed_write),
+		cmocka_unit_test(test_topic_produce_storage_error_while_offline),
 		cmocka_unit_test(test_topic_produce_check_rejects_or_dedups),
 		cmocka_unit_test(test_topic_flush_messages_acknowledges_only_durable),
 		cmocka_unit_test(test_topic_manager_tick_retention_for_delete_policy_only),

@@ -30,7 +30,9 @@ def run(lab):
         left = lab.nemesis.fill_disk(leader)
         lab.note("node %d's data dir filled (%d bytes left)" % (leader, left))
         lab.sleep(30)
-        lab.alive_while_full = lab.cluster.node(leader).alive()
+        x = lab.cluster.node(leader)
+        lab.alive_while_full = x.alive()
+        lab.exit_while_full = None if lab.alive_while_full else x.proc.returncode
         lab.nemesis.free_disk(leader)
     lab.sleep(10)
 
@@ -38,7 +40,8 @@ def run(lab):
 def check(lab, history, result):
     import report
     lab.expect("node %d stayed up with a full disk" % lab.victim, lab.alive_while_full,
-               "" if lab.alive_while_full else "it exited: see node%d/broker.log" % lab.victim)
+               "" if lab.alive_while_full else "it exited (status %s): see node%d/broker.log"
+               % (lab.exit_while_full, lab.victim))
     for f in result.faults:
         back = report.resumed(history, 0, f.end)
         lab.expect("partition 0 takes writes again after space is freed",
