@@ -2208,6 +2208,44 @@ static void test_raft_pre_vote_isolated_voter_keeps_epoch(void **state)
 	assert_true(after >= f_epoch);
 }
 
+/* The lab's follower-isolation with the active controller as the cut
+ * node: the leader, cut off with records the others never got, resigns
+ * (check quorum) and waits as a prospective voter; the others elect one
+ * of them. Healed, the old leader follows the new one, drops its
+ * uncommitted records, and is caught up within seconds. */
+static void test_raft_pre_vote_isolated_leader_rejoins(void **state)
+{
+	struct sim s;
+	sc_open(&s, 3, 0, true);
+	sc_run(&s, 5000);
+	int l = sim_leader(&s);
+	assert_true(l >= 0);
+	int32_t epoch = sc_epoch(&s, l);
+	sc_cut(&s, l, 0x7, true);
+	assert_true(sim_propose(&s, "never committed") >= 0);
+	sc_run(&s, 20000);
+	int nl = sim_leader(&s);
+	assert_true(nl >= 0 && nl != l);
+	assert_true(sc_epoch(&s, nl) > epoch);
+	assert_int_not_equal(raft_state(s.node[l].r), RAFT_LEADER);
+	sc_cut(&s, l, 0x7, false);
+	int64_t healed = s.now;
+	int64_t off = -1;
+	while (s.now - healed < 10000) {
+		sc_run(&s, 100);
+		if (off < 0)
+			off = sim_propose(&s, "after the heal");
+		if (off >= 0 && raft_state(s.node[l].r) == RAFT_FOLLOWER &&
+		    raft_high_watermark(s.node[l].r) > off)
+			break;
+	}
+	assert_int_equal(raft_state(s.node[l].r), RAFT_FOLLOWER);
+	assert_int_equal(raft_quorum(s.node[l].r).leader_id, nl + 1);
+	assert_true(raft_high_watermark(s.node[l].r) > off);
+	assert_true(s.now - healed <= 3000);
+	sim_free(&s);
+}
+
 /* The leader really dies: the others' fetch timeouts fire, pre-votes
  * pass (nobody hears a leader), and one of them leads epoch + 1. */
 static void test_raft_pre_vote_elects_when_leader_dies(void **state)
@@ -6765,6 +6803,7 @@ int main(void)
 		cmocka_unit_test(test_raft_random_messages_keep_invariants),
 		cmocka_unit_test(test_raft_simulation),
 		cmocka_unit_test(test_raft_pre_vote_isolated_voter_keeps_epoch),
+		cmocka_unit_test(test_raft_pre_vote_isolated_leader_rejoins),
 		cmocka_unit_test(test_raft_pre_vote_elects_when_leader_dies),
 		cmocka_unit_test(test_raft_observer_finds_leader_past_cut_off_candidate),
 		cmocka_unit_test(test_raft_quorum_file_kafka_layout_round_trip),
