@@ -478,30 +478,51 @@ static void test_tls_encrypted_key_needs_its_password(void **state)
 
 /* ---- The transport in the reactor ---- */
 
+/* A TLS listener without client auth and one client through its
+ * handshake; sndbuf > 0 sizes the client's socket send buffer first. */
+struct session {
+	struct rig r;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+};
+
+static void session_open(struct session *s, int sndbuf)
+{
+	struct tls_config c;
+	broker_config(&c, "none");
+	rig_open(&s->r, &c);
+	s->fd = dial(&s->r);
+	if (sndbuf > 0)
+		setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	s->ssl = client_new(&s->ctx, s->fd, NULL);
+	assert_int_equal(client_handshake(&s->r, s->ssl), 1);
+}
+
+/* The client goes; the server must close its side, then stops. */
+static void session_close(struct session *s)
+{
+	SSL_free(s->ssl);
+	SSL_CTX_free(s->ctx);
+	close(s->fd);
+	until_closed(&s->r);
+	rig_close(&s->r);
+}
+
 /* Invariants 1-3: the handshake completes with both sides non-blocking,
  * a 64 kB request and a 300 kB answer cross in many records; without a
  * client certificate the principal is User:ANONYMOUS. */
 static void test_tls_handshake_and_data_both_ways(void **state)
 {
 	(void)state;
-	struct tls_config c;
-	struct rig r;
-	SSL_CTX *ctx;
-	broker_config(&c, "none");
-	rig_open(&r, &c);
-	int fd = dial(&r);
-	SSL *ssl = client_new(&ctx, fd, NULL);
-	assert_int_equal(client_handshake(&r, ssl), 1);
+	struct session s;
+	session_open(&s, 0);
 	for (int32_t id = 1; id <= 3; id++) {
-		char *principal = echo(&r, ssl, id);
+		char *principal = echo(&s.r, s.ssl, id);
 		assert_string_equal(principal, "User:ANONYMOUS");
 		free(principal);
 	}
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	close(fd);
-	until_closed(&r);
-	rig_close(&r);
+	session_close(&s);
 }
 
 /* A request of five TLS records, all on the socket already, is read and
@@ -510,34 +531,22 @@ static void test_tls_handshake_and_data_both_ways(void **state)
 static void test_tls_request_of_many_records_in_one_turn(void **state)
 {
 	(void)state;
-	struct tls_config c;
-	struct rig r;
-	SSL_CTX *ctx;
-	broker_config(&c, "none");
-	rig_open(&r, &c);
-	int fd = dial(&r);
-	int sndbuf = 512 * 1024; /* the whole frame fits: one SSL_write */
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-	SSL *ssl = client_new(&ctx, fd, NULL);
-	assert_int_equal(client_handshake(&r, ssl), 1);
+	struct session s;
+	session_open(&s, 512 * 1024); /* the whole frame fits: one SSL_write */
 	uint8_t *frame = calloc(1, 4 + 64 * 1024);
 	kb_put_be32(frame, 64 * 1024);
 	kb_put_be16(frame + 4, ECHO_KEY);
 	kb_put_be32(frame + 8, 7); /* correlation id; client id "" below */
-	int w = SSL_write(ssl, frame, 4 + 64 * 1024);
+	int w = SSL_write(s.ssl, frame, 4 + 64 * 1024);
 	assert_int_equal(w, 4 + 64 * 1024); /* the loopback buffer took it */
 	free(frame);
 	int before = echo_calls;
-	turn(&r);
+	turn(&s.r);
 	assert_int_equal(echo_calls, before + 1);
 	uint8_t head[8];
-	assert_int_equal(client_read_all(&r, ssl, head, sizeof head), 0);
+	assert_int_equal(client_read_all(&s.r, s.ssl, head, sizeof head), 0);
 	assert_int_equal((int32_t)kb_get_be32(head + 4), 7);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	close(fd);
-	until_closed(&r);
-	rig_close(&r);
+	session_close(&s);
 }
 
 /* Mutual TLS: the client certificate's subject is the principal
